@@ -1,0 +1,87 @@
+/*
+ * core/netutil.h: IP address classification and the address rules shared
+ * by discovery, the listener and the dialer.
+ *
+ * - p2p_ip_parse / p2p_ip_format: text forms ("1.2.3.4", "::1"); an
+ *   IPv4-mapped IPv6 address (::ffff:a.b.c.d) is normalised to family 4.
+ * - p2p_ip_is_lan: loopback, RFC 1918, link-local, unique local (fc00::/7),
+ *   CGNAT is NOT LAN.  p2p_ip_is_loopback, p2p_ip_is_special
+ *   (unspecified, multicast, documentation and other reserved ranges that
+ *   must never be dialled or relayed).
+ * - p2p_netlist_t: a NetRestrict list of CIDR ranges ("10.0.0.0/8,::1/128")
+ *   with contains().
+ * - p2p_check_relay_ip(sender, addr): whether a node address received from
+ *   sender may be used (loopback only from loopback senders, LAN only from
+ *   LAN senders, never special/unspecified addresses).
+ * - p2p_distinct_nets_t: counts addresses per /24 (IPv4) or /64 (IPv6) with a
+ *   limit, LAN addresses exempt (the Kademlia IP limits).
+ * - sockaddr conversion for the threads that do I/O.
+ *
+ * Thread-safety: pure functions and plain values owned by their caller.
+ */
+#ifndef P2P_CORE_NETUTIL_H
+#define P2P_CORE_NETUTIL_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "core/err.h"
+#include "wire/node.h"
+
+/* Parses an IPv4 or IPv6 text address.  Returns 0 or P2P_EINVAL. */
+P2P_MUST_CHECK int p2p_ip_parse(p2p_ip_t *ip, const char *s);
+/* Writes the text form of ip (NUL-terminated) into out; returns out. */
+#define P2P_IP_STRLEN 46
+char *p2p_ip_format(char out[P2P_IP_STRLEN], const p2p_ip_t *ip);
+
+bool p2p_ip_is_loopback(const p2p_ip_t *ip);
+bool p2p_ip_is_lan(const p2p_ip_t *ip);
+bool p2p_ip_is_special(const p2p_ip_t *ip);
+bool p2p_ip_is_unspecified(const p2p_ip_t *ip);
+
+/* Returns 0 if a node address addr announced by sender may be relayed or
+ * used, else P2P_ERESTRICT. */
+P2P_MUST_CHECK int p2p_check_relay_ip(const p2p_ip_t *sender, const p2p_ip_t *addr);
+
+#define P2P_NETLIST_MAX 64
+typedef struct p2p_netlist {
+    unsigned n;
+    struct {
+        p2p_ip_t net;
+        uint8_t bits;
+    } nets[P2P_NETLIST_MAX];
+} p2p_netlist_t;
+
+/* Parses a comma-separated CIDR list.  Returns 0, P2P_EINVAL or
+ * P2P_ETOOBIG (more than P2P_NETLIST_MAX entries). */
+P2P_MUST_CHECK int p2p_netlist_parse(p2p_netlist_t *l, const char *s);
+bool p2p_netlist_contains(const p2p_netlist_t *l, const p2p_ip_t *ip);
+
+/* Counts of addresses per /24 (IPv4) or /64 (IPv6), limited to `limit`
+ * per subnet; LAN addresses are always admitted and never counted. */
+#define P2P_DISTINCT_NETS_MAX 256
+typedef struct p2p_distinct_nets {
+    unsigned limit;
+    unsigned n;
+    struct {
+        p2p_ip_t prefix;
+        unsigned count;
+    } e[P2P_DISTINCT_NETS_MAX];
+} p2p_distinct_nets_t;
+
+void p2p_distinct_nets_init(p2p_distinct_nets_t *d, unsigned limit);
+/* Adds ip; returns true if admitted (counted or LAN), false if its subnet
+ * is at the limit (or the table is full). */
+bool p2p_distinct_nets_add(p2p_distinct_nets_t *d, const p2p_ip_t *ip);
+/* Removes one count for ip's subnet (no-op for LAN or unknown). */
+void p2p_distinct_nets_remove(p2p_distinct_nets_t *d, const p2p_ip_t *ip);
+bool p2p_distinct_nets_contains(const p2p_distinct_nets_t *d, const p2p_ip_t *ip);
+
+/* sockaddr conversions.  to_sockaddr returns the length written or 0. */
+socklen_t p2p_ip_to_sockaddr(struct sockaddr_storage *ss, const p2p_ip_t *ip, uint16_t port);
+P2P_MUST_CHECK int p2p_ip_from_sockaddr(p2p_ip_t *ip, uint16_t *port, const struct sockaddr *sa);
+
+#endif
