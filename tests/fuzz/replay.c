@@ -43,8 +43,8 @@ static void mutate_and_run(const uint8_t *seed, size_t n, unsigned rounds)
             break;
         case 2: /* byte overwrite with interesting values */
             if (len) {
-                static const uint8_t v[] = {0x00, 0x7f, 0x80, 0x81, 0xb7, 0xb8, 0xbf,
-                                            0xc0, 0xf7, 0xf8, 0xff};
+                static const uint8_t v[] = {0x00, 0x7f, 0x80, 0x81, 0xb7, 0xb8,
+                                            0xbf, 0xc0, 0xf7, 0xf8, 0xff};
                 buf[next() % len] = v[next() % sizeof v];
             }
             break;
