@@ -15,21 +15,36 @@ const uint8_t p2p_ping_payload[1] = {0xC0};
 const char *p2p_disc_reason_str(unsigned reason)
 {
     switch (reason) {
-    case P2P_DISC_REQUESTED: return "disconnect requested";
-    case P2P_DISC_NETWORK_ERROR: return "network error";
-    case P2P_DISC_PROTOCOL_ERROR: return "breach of protocol";
-    case P2P_DISC_USELESS_PEER: return "useless peer";
-    case P2P_DISC_TOO_MANY_PEERS: return "too many peers";
-    case P2P_DISC_ALREADY_CONNECTED: return "already connected";
-    case P2P_DISC_INCOMPATIBLE_VERSION: return "incompatible p2p protocol version";
-    case P2P_DISC_INVALID_IDENTITY: return "invalid node identity";
-    case P2P_DISC_QUITTING: return "client quitting";
-    case P2P_DISC_UNEXPECTED_IDENTITY: return "unexpected identity";
-    case P2P_DISC_SELF: return "connected to self";
-    case P2P_DISC_READ_TIMEOUT: return "read timeout";
-    case P2P_DISC_SUBPROTOCOL_ERROR: return "subprotocol error";
-    case P2P_DISC_INVALID: return "invalid disconnect reason";
-    default: return "unknown disconnect reason";
+    case P2P_DISC_REQUESTED:
+        return "disconnect requested";
+    case P2P_DISC_NETWORK_ERROR:
+        return "network error";
+    case P2P_DISC_PROTOCOL_ERROR:
+        return "breach of protocol";
+    case P2P_DISC_USELESS_PEER:
+        return "useless peer";
+    case P2P_DISC_TOO_MANY_PEERS:
+        return "too many peers";
+    case P2P_DISC_ALREADY_CONNECTED:
+        return "already connected";
+    case P2P_DISC_INCOMPATIBLE_VERSION:
+        return "incompatible p2p protocol version";
+    case P2P_DISC_INVALID_IDENTITY:
+        return "invalid node identity";
+    case P2P_DISC_QUITTING:
+        return "client quitting";
+    case P2P_DISC_UNEXPECTED_IDENTITY:
+        return "unexpected identity";
+    case P2P_DISC_SELF:
+        return "connected to self";
+    case P2P_DISC_READ_TIMEOUT:
+        return "read timeout";
+    case P2P_DISC_SUBPROTOCOL_ERROR:
+        return "subprotocol error";
+    case P2P_DISC_INVALID:
+        return "invalid disconnect reason";
+    default:
+        return "unknown disconnect reason";
     }
 }
 
@@ -131,8 +146,9 @@ int p2p_disc_encode(uint8_t *out, size_t outcap, size_t *outlen, uint8_t reason)
     return p2p_rlp_enc_finish(&e, outlen);
 }
 
-/* rlp([reason, ...]) or a bare reason; bytes after the first item ignored. */
-static int disc_parse(uint8_t *reason, const uint8_t *in, size_t n)
+/* rlp([reason, ...]) or a bare reason.  strict: the item must span the
+ * whole input; otherwise bytes after the first item are ignored (geth). */
+static int disc_parse(uint8_t *reason, const uint8_t *in, size_t n, bool strict)
 {
     p2p_rlp_t c, l;
     uint64_t v;
@@ -145,7 +161,7 @@ static int disc_parse(uint8_t *reason, const uint8_t *in, size_t n)
     } else {
         rc = p2p_rlp_uint_max(&c, &v, 0xff);
     }
-    if (rc) return P2P_EDECODE;
+    if (rc || (strict && !p2p_rlp_done(&c))) return P2P_EDECODE;
     *reason = (uint8_t)v;
     return 0;
 }
@@ -155,18 +171,23 @@ static int disc_snappy(uint8_t *reason, const uint8_t *in, size_t n)
     uint8_t buf[P2P_DISC_INPUT_MAX];
     size_t len;
     if (p2p_snappy_decompress(buf, sizeof buf, &len, in, n, sizeof buf)) return P2P_EDECODE;
-    return disc_parse(reason, buf, len);
+    return disc_parse(reason, buf, len, false);
 }
 
 int p2p_disc_decode(uint8_t *reason, const uint8_t *in, size_t inlen, bool snappy_first)
 {
+    /* A raw item spanning the whole input and a snappy block never look
+     * alike for what clients send ([r] = c1.., bare r = one item, while a
+     * compressed one starts with its varint length and carries more bytes);
+     * the lenient raw parse (trailing bytes ignored) comes last. */
     size_t n = inlen < P2P_DISC_INPUT_MAX ? inlen : P2P_DISC_INPUT_MAX;
     *reason = P2P_DISC_INVALID;
     if (snappy_first) {
-        if (!disc_snappy(reason, in, n) || !disc_parse(reason, in, n)) return 0;
+        if (!disc_snappy(reason, in, n) || !disc_parse(reason, in, n, true)) return 0;
     } else {
-        if (!disc_parse(reason, in, n) || !disc_snappy(reason, in, n)) return 0;
+        if (!disc_parse(reason, in, n, true) || !disc_snappy(reason, in, n)) return 0;
     }
+    if (!disc_parse(reason, in, n, false)) return 0;
     *reason = P2P_DISC_INVALID;
     return P2P_EDECODE;
 }

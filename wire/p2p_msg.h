@@ -22,14 +22,14 @@
 #include "core/err.h"
 
 enum {
-    P2P_BASE_VERSION = 5,       /* baseProtocolVersion */
-    P2P_BASE_LENGTH = 16,       /* codes 0..15 belong to the base protocol */
-    P2P_BASE_MAX_MSG = 2048,    /* baseProtocolMaxMsgSize */
-    P2P_HELLO_MAX = 2048,       /* Hello larger than this -> too big */
+    P2P_BASE_VERSION = 5,    /* baseProtocolVersion */
+    P2P_BASE_LENGTH = 16,    /* codes 0..15 belong to the base protocol */
+    P2P_BASE_MAX_MSG = 2048, /* baseProtocolMaxMsgSize */
+    P2P_HELLO_MAX = 2048,    /* Hello larger than this -> too big */
     P2P_HELLO_MAX_CAPS = 64,
     P2P_CAP_NAME_MAX = 32,
     P2P_HELLO_NAME_MAX = 2048,
-    P2P_DISC_INPUT_MAX = 100,   /* Disconnect bytes considered */
+    P2P_DISC_INPUT_MAX = 100, /* Disconnect bytes considered */
     P2P_MSG_HELLO = 0x00,
     P2P_MSG_DISC = 0x01,
     P2P_MSG_PING = 0x02,

@@ -74,7 +74,8 @@ static void header_mac(const p2p_rlpx_codec_t *c, p2p_keccak_t *h, uint8_t mac[1
     memcpy(mac, d, 16);
 }
 
-/* frame MAC: H.update(fct); seed = H.digest()[:16]; H.update(AES(seed) ^ seed); mac = H.digest()[:16] */
+/* frame MAC: H.update(fct); seed = H.digest()[:16]; H.update(AES(seed) ^ seed); mac =
+ * H.digest()[:16] */
 static void frame_mac(const p2p_rlpx_codec_t *c, p2p_keccak_t *h, uint8_t mac[16],
                       const uint8_t *fct, size_t n)
 {
@@ -94,8 +95,7 @@ static void ctr(struct aes256_ctx *k, uint8_t iv[16], uint8_t *dst, const uint8_
     ctr_crypt(k, (nettle_cipher_func *)aes256_encrypt, AES_BLOCK_SIZE, iv, n, dst, src);
 }
 
-int p2p_rlpx_frame_seal(p2p_rlpx_codec_t *c, uint8_t *buf, size_t cap, size_t *outlen,
-                        size_t fsize)
+int p2p_rlpx_frame_seal(p2p_rlpx_codec_t *c, uint8_t *buf, size_t cap, size_t *outlen, size_t fsize)
 {
     if (c->wstate) return P2P_ESTATE;
     if (fsize > P2P_RLPX_FRAME_MAX) return P2P_ETOOBIG;

@@ -54,9 +54,9 @@ typedef struct p2p_rlpx_codec {
     p2p_keccak_t ingress;
     size_t max_msg; /* bound on fsize and on a decoded (snappy) payload */
     bool snappy;
-    int rstate;        /* decoder: 0 header, 1 body, -1 failed */
-    int wstate;        /* encoder: 0 ok, -1 failed */
-    size_t fsize;      /* frame size announced by the pending header */
+    int rstate;   /* decoder: 0 header, 1 body, -1 failed */
+    int wstate;   /* encoder: 0 ok, -1 failed */
+    size_t fsize; /* frame size announced by the pending header */
 } p2p_rlpx_codec_t;
 
 /* A decoded message.  payload points into the caller's buffer (plain or

@@ -291,8 +291,7 @@ static int parse_ack_eip8(p2p_rlpx_hs_t *hs, const uint8_t *pt, size_t len)
 
 /* Decrypts and parses the complete packet b[0..n).  Out: *opened, whether
  * the ECIES layer authenticated it (then the format is settled). */
-static int finish_packet(p2p_rlpx_hs_t *hs, bool *opened, const uint8_t *b, size_t n,
-                         bool legacy)
+static int finish_packet(p2p_rlpx_hs_t *hs, bool *opened, const uint8_t *b, size_t n, bool legacy)
 {
     uint8_t pt[PT_MAX];
     size_t ptlen;

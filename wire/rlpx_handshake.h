@@ -38,12 +38,12 @@
 #include "crypto/keccak.h"
 
 enum {
-    P2P_RLPX_HS_MAX = 2048,            /* largest accepted size prefix value */
-    P2P_RLPX_HS_PKT_MAX = 2 + 2048,    /* largest packet incl. prefix */
-    P2P_RLPX_AUTH_LEGACY_LEN = 307,    /* 194-byte plaintext + 113 */
-    P2P_RLPX_ACK_LEGACY_LEN = 210,     /* 97-byte plaintext + 113 */
-    P2P_RLPX_HS_VERSION = 4,           /* version we send */
-    P2P_RLPX_PAD_MIN = 100,            /* random zero padding we add: 100..199 */
+    P2P_RLPX_HS_MAX = 2048,         /* largest accepted size prefix value */
+    P2P_RLPX_HS_PKT_MAX = 2 + 2048, /* largest packet incl. prefix */
+    P2P_RLPX_AUTH_LEGACY_LEN = 307, /* 194-byte plaintext + 113 */
+    P2P_RLPX_ACK_LEGACY_LEN = 210,  /* 97-byte plaintext + 113 */
+    P2P_RLPX_HS_VERSION = 4,        /* version we send */
+    P2P_RLPX_PAD_MIN = 100,         /* random zero padding we add: 100..199 */
     P2P_RLPX_PAD_SPAN = 100,
 };
 
@@ -69,7 +69,7 @@ typedef struct p2p_rlpx_secrets {
 typedef struct p2p_rlpx_hs {
     p2p_rlpx_role_t role;
     p2p_rlpx_hs_state_t state;
-    uint8_t priv[32];           /* local static key */
+    uint8_t priv[32]; /* local static key */
     uint8_t pub[64];
     uint8_t remote_pub[64];     /* remote static key (given or from the auth) */
     uint8_t eph_priv[32];       /* local ephemeral key */
@@ -90,8 +90,8 @@ typedef struct p2p_rlpx_hs {
 /* Starts a handshake.  priv: our static key; remote_pub: the peer's static
  * key (initiator only; NULL for the recipient).  Draws the ephemeral key
  * and our nonce from the OS RNG.  Returns 0, P2P_EBADKEY or P2P_ESYS. */
-P2P_MUST_CHECK int p2p_rlpx_hs_init(p2p_rlpx_hs_t *hs, p2p_rlpx_role_t role,
-                                    const uint8_t priv[32], const uint8_t *remote_pub);
+P2P_MUST_CHECK int p2p_rlpx_hs_init(p2p_rlpx_hs_t *hs, p2p_rlpx_role_t role, const uint8_t priv[32],
+                                    const uint8_t *remote_pub);
 
 /* Test hook (vectors): replaces the ephemeral key and our nonce.  Call
  * before making a packet.  Returns 0, P2P_EBADKEY or P2P_ESTATE. */

@@ -18,8 +18,7 @@ int p2p_snappy_compress(uint8_t *out, size_t outcap, size_t *outlen, const uint8
 {
     if (outcap < snappy_max_compressed_length(inlen)) return P2P_ETOOBIG;
     size_t n = outcap;
-    if (snappy_compress((const char *)in, inlen, (char *)out, &n) != SNAPPY_OK)
-        return P2P_ETOOBIG;
+    if (snappy_compress((const char *)in, inlen, (char *)out, &n) != SNAPPY_OK) return P2P_ETOOBIG;
     *outlen = n;
     return 0;
 }
@@ -41,8 +40,7 @@ int p2p_snappy_decompress(uint8_t *out, size_t outcap, size_t *outlen, const uin
     size_t got = n;
     char empty[1];
     char *dst = n ? (char *)out : empty; /* out may be NULL for an empty block */
-    if (snappy_uncompress((const char *)in, inlen, dst, &got) != SNAPPY_OK)
-        return P2P_EDECODE;
+    if (snappy_uncompress((const char *)in, inlen, dst, &got) != SNAPPY_OK) return P2P_EDECODE;
     if (got != n) return P2P_EDECODE;
     *outlen = got;
     return 0;
