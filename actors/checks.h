@@ -30,7 +30,7 @@
 #include "actors/connflags.h"
 #include "actors/idmap.h"
 #include "core/err.h"
-#include "wire/disc_reason.h"
+#include "wire/p2p_msg.h"
 
 typedef struct p2p_checks_config {
     uint8_t self[32];     /* local node ID */
