@@ -33,7 +33,8 @@
 
 /* Parses an IPv4 or IPv6 text address.  Returns 0 or P2P_EINVAL. */
 P2P_MUST_CHECK int p2p_ip_parse(p2p_ip_t *ip, const char *s);
-/* Writes the text form of ip (NUL-terminated) into out; returns out. */
+/* Writes the text form of ip (NUL-terminated) into out; returns out.
+ * Family 0 (no address) formats as "<none>". */
 #define P2P_IP_STRLEN 46
 char *p2p_ip_format(char out[P2P_IP_STRLEN], const p2p_ip_t *ip);
 
@@ -58,6 +59,7 @@ typedef struct p2p_netlist {
 /* Parses a comma-separated CIDR list.  Returns 0, P2P_EINVAL or
  * P2P_ETOOBIG (more than P2P_NETLIST_MAX entries). */
 P2P_MUST_CHECK int p2p_netlist_parse(p2p_netlist_t *l, const char *s);
+/* False for a NULL list (the caller decides what an unset list means). */
 bool p2p_netlist_contains(const p2p_netlist_t *l, const p2p_ip_t *ip);
 
 /* Counts of addresses per /24 (IPv4) or /64 (IPv6), limited to `limit`

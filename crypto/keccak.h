@@ -34,7 +34,6 @@ void p2p_keccak_digest(const p2p_keccak_t *k, uint8_t out[32]);
 void p2p_keccak256(uint8_t out[32], const uint8_t *data, size_t len);
 
 /* Keccak-256 of the concatenation a || b (either may be empty). */
-void p2p_keccak256_2(uint8_t out[32], const uint8_t *a, size_t alen, const uint8_t *b,
-                     size_t blen);
+void p2p_keccak256_2(uint8_t out[32], const uint8_t *a, size_t alen, const uint8_t *b, size_t blen);
 
 #endif

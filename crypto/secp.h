@@ -56,8 +56,7 @@ P2P_MUST_CHECK int p2p_secp_sign(uint8_t sig[65], const uint8_t hash[32], const 
 
 /* Recovers the signer's 64-byte public key from sig (r||s||v, v in {0,1})
  * over hash.  Returns 0 or P2P_EBADSIG. */
-P2P_MUST_CHECK int p2p_secp_recover(uint8_t pub[64], const uint8_t sig[65],
-                                    const uint8_t hash[32]);
+P2P_MUST_CHECK int p2p_secp_recover(uint8_t pub[64], const uint8_t sig[65], const uint8_t hash[32]);
 
 /* Verifies a 64-byte r||s signature over hash by pub (low-s required).
  * Returns 0, P2P_EBADSIG or P2P_EBADKEY. */

@@ -53,7 +53,7 @@ void tu_fail_mem(const char *file, int line, const char *what, const void *a, co
 #define CHECK_MEM(a, b, n)                                                                         \
     do {                                                                                           \
         tu_checks++;                                                                               \
-        if (memcmp((a), (b), (n)) != 0) tu_fail_mem(__FILE__, __LINE__, #a " == " #b, a, b, n);   \
+        if (memcmp((a), (b), (n)) != 0) tu_fail_mem(__FILE__, __LINE__, #a " == " #b, a, b, n);    \
     } while (0)
 
 /* Prints the summary line and returns the process exit status. */

@@ -34,9 +34,9 @@ typedef struct p2p_rlp_enc {
     uint8_t *buf;
     size_t cap;
     size_t len;
-    int err;                           /* first error, sticky */
-    int depth;                         /* open lists */
-    size_t open[P2P_RLP_MAX_DEPTH];    /* payload start of each open list */
+    int err;                        /* first error, sticky */
+    int depth;                      /* open lists */
+    size_t open[P2P_RLP_MAX_DEPTH]; /* payload start of each open list */
 } p2p_rlp_enc_t;
 
 void p2p_rlp_enc_init(p2p_rlp_enc_t *e, uint8_t *buf, size_t cap);

@@ -16,7 +16,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define MAX_INPUT (1u << 20)
+#define REPLAY_MAX_INPUT (1u << 20)
 
 static uint64_t rng = 0x2545f4914f6cdd1dull;
 static uint64_t next(void)
@@ -29,7 +29,7 @@ static uint64_t next(void)
 
 static void mutate_and_run(const uint8_t *seed, size_t n, unsigned rounds)
 {
-    static uint8_t buf[MAX_INPUT];
+    static uint8_t buf[REPLAY_MAX_INPUT];
     for (unsigned r = 0; r < rounds; r++) {
         size_t len = n;
         memcpy(buf, seed, n);
@@ -43,20 +43,20 @@ static void mutate_and_run(const uint8_t *seed, size_t n, unsigned rounds)
             break;
         case 2: /* byte overwrite with interesting values */
             if (len) {
-                static const uint8_t v[] = {0x00, 0x7f, 0x80, 0x81, 0xb7, 0xb8, 0xbf,
-                                            0xc0, 0xf7, 0xf8, 0xff};
+                static const uint8_t v[] = {0x00, 0x7f, 0x80, 0x81, 0xb7, 0xb8,
+                                            0xbf, 0xc0, 0xf7, 0xf8, 0xff};
                 buf[next() % len] = v[next() % sizeof v];
             }
             break;
         case 3: /* append random bytes */ {
             size_t add = next() % 64;
-            if (len + add > MAX_INPUT) add = MAX_INPUT - len;
+            if (len + add > REPLAY_MAX_INPUT) add = REPLAY_MAX_INPUT - len;
             for (size_t i = 0; i < add; i++) buf[len + i] = (uint8_t)next();
             len += add;
             break;
         }
         default: /* duplicate a chunk */
-            if (len > 2 && len * 2 <= MAX_INPUT) {
+            if (len > 2 && len * 2 <= REPLAY_MAX_INPUT) {
                 size_t a = next() % len, b = next() % (len - a);
                 memmove(buf + a + b, buf + a, len - a);
                 len += b;
@@ -79,7 +79,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: cannot open corpus %s\n", argv[0], argv[1]);
         return 1;
     }
-    static uint8_t seed[MAX_INPUT];
+    static uint8_t seed[REPLAY_MAX_INPUT];
     unsigned files = 0;
     struct dirent *e;
     while ((e = readdir(d))) {

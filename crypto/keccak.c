@@ -1,0 +1,136 @@
+/*
+ * crypto/keccak.c: Keccak-256 (original 0x01 ... 0x80 padding) on Nettle's
+ * Keccak-f[1600] permutation (sha3_permute).
+ *
+ * Nettle keeps the 25 lanes as native uint64_t and maps message bytes onto
+ * them little-endian: byte i of a block is bits 8*(i%8).. of lane i/8.  We
+ * absorb by XORing whole little-endian words straight into the lanes (no
+ * block buffer), so the hot path (the RLPx frame MACs absorb every byte of
+ * every frame) costs one load and one XOR per 8 bytes plus the permutation.
+ * Unaligned head/tail bytes take a short per-byte path.
+ *
+ * The digest pads a copy of the state, so a state can keep absorbing after a
+ * digest, and states can be cloned by plain assignment.
+ *
+ * Thread-safety: a state is owned by one thread at a time; no globals.
+ */
+#include "crypto/keccak.h"
+
+#include <endian.h>
+#include <string.h>
+
+#include <nettle/sha3.h>
+
+#define RATE P2P_KECCAK256_RATE
+#define RATE_LANES (RATE / 8)
+
+_Static_assert(RATE % 8 == 0, "rate must be whole lanes");
+_Static_assert(sizeof(struct sha3_state) == sizeof(((p2p_keccak_t *)0)->a),
+               "p2p_keccak_t lanes must match Nettle's sha3_state");
+
+static inline void permute(p2p_keccak_t *k)
+{
+    /* p2p_keccak_t.a has exactly the layout of struct sha3_state (checked
+     * above); the project builds with -fno-strict-aliasing. */
+    sha3_permute((struct sha3_state *)(void *)k->a);
+}
+
+static inline uint64_t load64le(const uint8_t *p)
+{
+    uint64_t w;
+    memcpy(&w, p, 8);
+    return le64toh(w);
+}
+
+static inline void xor_byte(p2p_keccak_t *k, size_t pos, uint8_t b)
+{
+    k->a[pos / 8] ^= (uint64_t)b << (8 * (pos % 8));
+}
+
+void p2p_keccak_init(p2p_keccak_t *k)
+{
+    memset(k, 0, sizeof *k);
+}
+
+void p2p_keccak_update(p2p_keccak_t *k, const uint8_t *data, size_t len)
+{
+    size_t pos = k->pos;
+
+    /* Head: finish a partial lane byte by byte. */
+    while (len > 0 && (pos % 8) != 0) {
+        xor_byte(k, pos++, *data++);
+        len--;
+        if (pos == RATE) {
+            permute(k);
+            pos = 0;
+        }
+    }
+    /* Lane-aligned: finish the current block word by word. */
+    if (pos != 0) {
+        while (len >= 8 && pos < RATE) {
+            k->a[pos / 8] ^= load64le(data);
+            pos += 8;
+            data += 8;
+            len -= 8;
+        }
+        if (pos == RATE) {
+            permute(k);
+            pos = 0;
+        }
+    }
+    /* Whole blocks: 17 lanes then the permutation. */
+    if (pos == 0) {
+        while (len >= RATE) {
+            for (size_t i = 0; i < RATE_LANES; i++) k->a[i] ^= load64le(data + 8 * i);
+            permute(k);
+            data += RATE;
+            len -= RATE;
+        }
+        /* Remaining whole lanes of a partial block. */
+        while (len >= 8) {
+            k->a[pos / 8] ^= load64le(data);
+            pos += 8;
+            data += 8;
+            len -= 8;
+        }
+    }
+    /* Tail: fewer than 8 bytes (or a partial block at a lane boundary). */
+    while (len > 0) {
+        xor_byte(k, pos++, *data++);
+        len--;
+        if (pos == RATE) {
+            permute(k);
+            pos = 0;
+        }
+    }
+    k->pos = pos;
+}
+
+void p2p_keccak_digest(const p2p_keccak_t *k, uint8_t out[32])
+{
+    p2p_keccak_t t = *k;
+    xor_byte(&t, t.pos, 0x01);
+    xor_byte(&t, RATE - 1, 0x80);
+    permute(&t);
+    for (size_t i = 0; i < 4; i++) {
+        uint64_t w = htole64(t.a[i]);
+        memcpy(out + 8 * i, &w, 8);
+    }
+}
+
+void p2p_keccak256(uint8_t out[32], const uint8_t *data, size_t len)
+{
+    p2p_keccak_t k;
+    p2p_keccak_init(&k);
+    p2p_keccak_update(&k, data, len);
+    p2p_keccak_digest(&k, out);
+}
+
+void p2p_keccak256_2(uint8_t out[32], const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+    p2p_keccak_t k;
+    p2p_keccak_init(&k);
+    p2p_keccak_update(&k, a, alen);
+    p2p_keccak_update(&k, b, blen);
+    p2p_keccak_digest(&k, out);
+}

@@ -1,0 +1,470 @@
+/*
+ * tests/actors/test_kad_table.c: the Kademlia table core: distances, bucket
+ * placement, replacements and promotion, IP limits (per bucket, per table,
+ * LAN exempt), add-seen vs add-verified, record updates, closest(), and the
+ * revalidation outcomes, all with virtual time.
+ */
+#include <stdlib.h>
+
+#include "actors/kad_table.h"
+#include "core/netutil.h"
+#include "tests/tu.h"
+
+static uint8_t self[32];
+
+/* An ID at log distance d (1..256) from base, the lower bits random. */
+static void id_at(uint8_t id[32], const uint8_t base[32], int d)
+{
+    memcpy(id, base, 32);
+    int bit = d - 1; /* counted from the least significant bit */
+    int byte = 31 - bit / 8;
+    id[byte] ^= (uint8_t)(1u << (bit % 8));
+    /* Randomise everything below the flipped bit. */
+    for (int b = 0; b < bit; b++) {
+        if (tu_rand() & 1) id[31 - b / 8] ^= (uint8_t)(1u << (b % 8));
+    }
+}
+
+static unsigned next_net = 1;
+
+/* A node at distance d with a fresh public /24 (20.x.y.1). */
+static p2p_node_t node_at(int d)
+{
+    p2p_node_t n;
+    memset(&n, 0, sizeof n);
+    id_at(n.id, self, d);
+    tu_rand_bytes(n.pubkey, 64);
+    n.ep.ip = p2p_ip4(20, (uint8_t)(next_net >> 8), (uint8_t)next_net, 1);
+    next_net++;
+    n.ep.udp = 30303;
+    n.ep.tcp = 30303;
+    return n;
+}
+
+static void test_distances(void)
+{
+    uint8_t a[32], b[32];
+    tu_rand_bytes(a, 32);
+    memcpy(b, a, 32);
+    CHECK(p2p_kad_logdist(a, b) == 0);
+    b[31] ^= 1;
+    CHECK(p2p_kad_logdist(a, b) == 1);
+    b[31] ^= 0x80;
+    CHECK(p2p_kad_logdist(a, b) == 8);
+    b[0] ^= 0x80;
+    CHECK(p2p_kad_logdist(a, b) == 256);
+    for (int d = 1; d <= 256; d++) {
+        id_at(b, a, d);
+        CHECK(p2p_kad_logdist(a, b) == d);
+        CHECK(p2p_kad_logdist(b, a) == d);
+    }
+    CHECK(p2p_kad_bucket_of(0) == 0);
+    CHECK(p2p_kad_bucket_of(239) == 0);
+    CHECK(p2p_kad_bucket_of(240) == 0);
+    CHECK(p2p_kad_bucket_of(241) == 1);
+    CHECK(p2p_kad_bucket_of(256) == 16);
+
+    uint8_t t[32] = {0}, x[32] = {0}, y[32] = {0};
+    x[31] = 1;
+    y[31] = 2;
+    CHECK(p2p_kad_distcmp(t, x, y) < 0);
+    CHECK(p2p_kad_distcmp(t, y, x) > 0);
+    CHECK(p2p_kad_distcmp(t, x, x) == 0);
+    t[31] = 3; /* x^t = 2, y^t = 1 */
+    CHECK(p2p_kad_distcmp(t, x, y) > 0);
+    uint8_t d[32];
+    p2p_kad_xor(d, x, y);
+    CHECK(d[31] == 3);
+
+    p2p_ip_t i1 = p2p_ip4(1, 2, 3, 4), i2 = p2p_ip4(1, 2, 3, 200), i3 = p2p_ip4(1, 2, 4, 4);
+    CHECK(p2p_kad_same_net(&i1, &i2));
+    CHECK(!p2p_kad_same_net(&i1, &i3));
+}
+
+static void test_placement(void)
+{
+    p2p_kad_table_t *t = malloc(sizeof *t);
+    p2p_kad_init(t, self, 1);
+    /* One node at every distance: buckets by logdist, <= 240 share bucket 0. */
+    unsigned want[P2P_KAD_NBUCKETS] = {0};
+    for (int d = 200; d <= 256; d++) {
+        p2p_node_t n = node_at(d);
+        p2p_kad_add_t r = p2p_kad_add_seen(t, &n, 1);
+        unsigned bi = p2p_kad_bucket_of(d);
+        if (want[bi] < P2P_KAD_BUCKET_SIZE) {
+            CHECK(r == P2P_KAD_ADDED);
+            want[bi]++;
+            CHECK(p2p_kad_find(t, n.id) != NULL);
+            CHECK(t->b[bi].e[t->b[bi].n - 1].node.ep.udp == 30303);
+            CHECK(memcmp(t->b[bi].e[t->b[bi].n - 1].node.id, n.id, 32) == 0);
+        } else {
+            CHECK(r == P2P_KAD_REPLACEMENT);
+        }
+    }
+    for (unsigned bi = 0; bi < P2P_KAD_NBUCKETS; bi++) CHECK(t->b[bi].n == want[bi]);
+    CHECK(want[0] == 16); /* 200..240 is 41 distances, 16 fit */
+    CHECK(t->b[0].nrepl == 10);
+    CHECK(want[16] == 1 && want[1] == 1);
+    CHECK(p2p_kad_len(t) == 16 + 16);
+
+    /* Self and address-less nodes never enter. */
+    p2p_node_t me = node_at(256);
+    memcpy(me.id, self, 32);
+    CHECK(p2p_kad_add_seen(t, &me, 1) == P2P_KAD_SELF);
+    CHECK(p2p_kad_add_verified(t, &me, 1) == P2P_KAD_SELF);
+    p2p_node_t noip = node_at(256);
+    noip.ep.ip.family = 0;
+    CHECK(p2p_kad_add_seen(t, &noip, 1) == P2P_KAD_NOADDR);
+    free(t);
+}
+
+static void test_replacements(void)
+{
+    p2p_kad_table_t *t = malloc(sizeof *t);
+    p2p_kad_init(t, self, 2);
+    p2p_node_t ns[40];
+    for (int i = 0; i < 40; i++) ns[i] = node_at(256);
+    for (int i = 0; i < 16; i++) CHECK(p2p_kad_add_seen(t, &ns[i], 1) == P2P_KAD_ADDED);
+    for (int i = 16; i < 30; i++) CHECK(p2p_kad_add_seen(t, &ns[i], 1) == P2P_KAD_REPLACEMENT);
+    p2p_kad_bucket_t *b = &t->b[16];
+    CHECK(b->n == 16);
+    CHECK(b->nrepl == 10);
+    /* Most recent first; the 4 oldest (16..19) were dropped. */
+    CHECK(memcmp(b->repl[0].id, ns[29].id, 32) == 0);
+    CHECK(memcmp(b->repl[9].id, ns[20].id, 32) == 0);
+    CHECK(!p2p_kad_is_replacement(t, ns[19].id));
+    CHECK(p2p_kad_is_replacement(t, ns[20].id));
+    /* Seeing a replacement again keeps it where it is. */
+    CHECK(p2p_kad_add_seen(t, &ns[25], 1) == P2P_KAD_REPLACEMENT);
+    CHECK(memcmp(b->repl[0].id, ns[29].id, 32) == 0);
+    /* A verified replacement moves to the front of the list. */
+    CHECK(p2p_kad_add_verified(t, &ns[25], 1) == P2P_KAD_REPLACEMENT);
+    CHECK(memcmp(b->repl[0].id, ns[25].id, 32) == 0);
+    CHECK(b->nrepl == 10);
+
+    /* Deleting an entry promotes the most recent replacement. */
+    p2p_node_t prom;
+    CHECK(p2p_kad_delete(t, &prom, ns[3].id, 5) == 1);
+    CHECK(memcmp(prom.id, ns[25].id, 32) == 0);
+    CHECK(p2p_kad_find(t, ns[3].id) == NULL);
+    const p2p_kad_entry_t *e = p2p_kad_find(t, ns[25].id);
+    CHECK(e != NULL);
+    CHECK(e && e->live == 0 && e->checks == 0 && e->added_ns == 5 && e->slow == 0);
+    CHECK(!p2p_kad_is_replacement(t, ns[25].id));
+    CHECK(b->nrepl == 9 && b->n == 16);
+    CHECK(p2p_kad_delete(t, NULL, ns[3].id, 5) == P2P_ENOTFOUND);
+    /* Emptying the replacements, then a delete without promotion. */
+    for (int i = 0; i < 9; i++) CHECK(p2p_kad_delete(t, NULL, b->e[0].node.id, 6) == 1);
+    CHECK(b->nrepl == 0);
+    CHECK(p2p_kad_delete(t, NULL, b->e[0].node.id, 7) == 0);
+    CHECK(b->n == 15 && p2p_kad_len(t) == 15);
+    free(t);
+}
+
+static void test_ip_limits(void)
+{
+    p2p_kad_table_t *t = malloc(sizeof *t);
+    p2p_kad_init(t, self, 3);
+    /* Per bucket: 2 per /24 (entries and replacements together). */
+    p2p_node_t a = node_at(256), b = node_at(256), c = node_at(256);
+    a.ep.ip = p2p_ip4(30, 1, 1, 1);
+    b.ep.ip = p2p_ip4(30, 1, 1, 2);
+    c.ep.ip = p2p_ip4(30, 1, 1, 3);
+    CHECK(p2p_kad_add_seen(t, &a, 1) == P2P_KAD_ADDED);
+    CHECK(p2p_kad_add_verified(t, &b, 1) == P2P_KAD_ADDED);
+    CHECK(p2p_kad_add_seen(t, &c, 1) == P2P_KAD_IPLIMIT);
+    CHECK(p2p_kad_add_verified(t, &c, 1) == P2P_KAD_IPLIMIT);
+    /* Another bucket takes the same /24. */
+    p2p_node_t c2 = node_at(255);
+    c2.ep.ip = c.ep.ip;
+    CHECK(p2p_kad_add_seen(t, &c2, 1) == P2P_KAD_ADDED);
+    /* Deleting one frees its place. */
+    CHECK(p2p_kad_delete(t, NULL, a.id, 1) == 0);
+    CHECK(p2p_kad_add_seen(t, &c, 1) == P2P_KAD_ADDED);
+
+    /* Replacements count too. */
+    p2p_kad_init(t, self, 4);
+    for (int i = 0; i < 16; i++) {
+        p2p_node_t n = node_at(256);
+        CHECK(p2p_kad_add_seen(t, &n, 1) == P2P_KAD_ADDED);
+    }
+    p2p_node_t r1 = node_at(256), r2 = node_at(256), r3 = node_at(256);
+    r1.ep.ip = p2p_ip4(31, 0, 0, 1);
+    r2.ep.ip = p2p_ip4(31, 0, 0, 2);
+    r3.ep.ip = p2p_ip4(31, 0, 0, 3);
+    CHECK(p2p_kad_add_seen(t, &r1, 1) == P2P_KAD_REPLACEMENT);
+    CHECK(p2p_kad_add_seen(t, &r2, 1) == P2P_KAD_REPLACEMENT);
+    CHECK(p2p_kad_add_seen(t, &r3, 1) == P2P_KAD_IPLIMIT);
+
+    /* Per table: 10 per /24 over all buckets. */
+    p2p_kad_init(t, self, 5);
+    int added = 0;
+    for (int d = 256; d >= 246; d--) {
+        for (int k = 0; k < 2; k++) {
+            p2p_node_t n = node_at(d);
+            n.ep.ip = p2p_ip4(40, 0, 0, (uint8_t)(2 * (256 - d) + k + 1));
+            p2p_kad_add_t r = p2p_kad_add_seen(t, &n, 1);
+            if (added < 10) {
+                CHECK(r == P2P_KAD_ADDED);
+                added += r == P2P_KAD_ADDED;
+            } else {
+                CHECK(r == P2P_KAD_IPLIMIT);
+            }
+        }
+    }
+    CHECK(added == 10);
+    CHECK(p2p_kad_len(t) == 10);
+
+    /* LAN addresses are exempt: 26 nodes of one /24 in one bucket. */
+    p2p_kad_init(t, self, 6);
+    for (int i = 0; i < 26; i++) {
+        p2p_node_t n = node_at(256);
+        n.ep.ip = p2p_ip4(192, 168, 1, (uint8_t)(i + 1));
+        CHECK(p2p_kad_add_seen(t, &n, 1) == (i < 16 ? P2P_KAD_ADDED : P2P_KAD_REPLACEMENT));
+    }
+    for (int i = 0; i < 12; i++) {
+        p2p_node_t n = node_at(250);
+        n.ep.ip = p2p_ip4(127, 0, 0, 1);
+        CHECK(p2p_kad_add_seen(t, &n, 1) == P2P_KAD_ADDED);
+    }
+    CHECK(p2p_kad_len(t) == 28);
+
+    /* IPv6: the limit applies per /64. */
+    p2p_kad_init(t, self, 7);
+    p2p_ip_t v6;
+    CHECK_OK(p2p_ip_parse(&v6, "2001:db8:1:2::1"));
+    for (int i = 0; i < 3; i++) {
+        p2p_node_t n = node_at(256);
+        n.ep.ip = v6;
+        n.ep.ip.addr[15] = (uint8_t)(i + 1);
+        n.ep.ip.addr[9] = (uint8_t)(i * 7); /* differs inside the /64 */
+        CHECK(p2p_kad_add_seen(t, &n, 1) == (i < 2 ? P2P_KAD_ADDED : P2P_KAD_IPLIMIT));
+    }
+
+    /* An endpoint change into a full /24 keeps the old address. */
+    p2p_kad_init(t, self, 8);
+    p2p_node_t x = node_at(256), y = node_at(256), z = node_at(256);
+    x.ep.ip = p2p_ip4(50, 0, 0, 1);
+    y.ep.ip = p2p_ip4(50, 0, 0, 2);
+    CHECK(p2p_kad_add_seen(t, &x, 1) == P2P_KAD_ADDED);
+    CHECK(p2p_kad_add_seen(t, &y, 1) == P2P_KAD_ADDED);
+    CHECK(p2p_kad_add_seen(t, &z, 1) == P2P_KAD_ADDED);
+    p2p_node_t z2 = z;
+    z2.seq = 9;
+    z2.ep.ip = p2p_ip4(50, 0, 0, 3);
+    CHECK_ERR(p2p_kad_update_record(t, &z2), P2P_ELIMIT);
+    const p2p_kad_entry_t *ze = p2p_kad_find(t, z.id);
+    CHECK(ze && ze->node.seq == 9 && p2p_ip_equal(&ze->node.ep.ip, &z.ep.ip));
+    /* Moving within the same /24 is fine (its own address is not counted). */
+    p2p_node_t x2 = x;
+    x2.seq = 3;
+    x2.ep.ip = p2p_ip4(50, 0, 0, 9);
+    x2.ep.udp = 4000;
+    CHECK_OK(p2p_kad_update_record(t, &x2));
+    const p2p_kad_entry_t *xe = p2p_kad_find(t, x.id);
+    CHECK(xe && xe->node.ep.udp == 4000 && xe->node.ep.ip.addr[3] == 9);
+    /* A lower seq changes nothing. */
+    x2.seq = 2;
+    x2.ep.udp = 5000;
+    CHECK_OK(p2p_kad_update_record(t, &x2));
+    CHECK(xe && xe->node.ep.udp == 4000);
+    p2p_node_t absent = node_at(256);
+    CHECK_ERR(p2p_kad_update_record(t, &absent), P2P_ENOTFOUND);
+    free(t);
+}
+
+static void test_seen_vs_verified(void)
+{
+    p2p_kad_table_t *t = malloc(sizeof *t);
+    p2p_kad_init(t, self, 9);
+    p2p_node_t a = node_at(256), b = node_at(256), c = node_at(256);
+    CHECK(p2p_kad_add_seen(t, &a, 10) == P2P_KAD_ADDED);
+    CHECK(p2p_kad_add_seen(t, &b, 11) == P2P_KAD_ADDED);
+    p2p_kad_bucket_t *bk = &t->b[16];
+    /* Seen nodes go to the back, unverified. */
+    CHECK(memcmp(bk->e[0].node.id, a.id, 32) == 0);
+    CHECK(memcmp(bk->e[1].node.id, b.id, 32) == 0);
+    CHECK(bk->e[1].checks == 0 && bk->e[1].live == 0 && bk->e[1].added_ns == 11);
+    /* A verified node goes to the front, live with one check. */
+    CHECK(p2p_kad_add_verified(t, &c, 12) == P2P_KAD_ADDED);
+    CHECK(memcmp(bk->e[0].node.id, c.id, 32) == 0);
+    CHECK(bk->e[0].checks == 1 && bk->e[0].live == 1);
+    /* Verifying a seen node marks it live, moves it to the front and takes
+     * the new endpoint. */
+    p2p_node_t b2 = b;
+    b2.ep.udp = 31000;
+    CHECK(p2p_kad_add_verified(t, &b2, 13) == P2P_KAD_UPDATED);
+    CHECK(memcmp(bk->e[0].node.id, b.id, 32) == 0);
+    CHECK(bk->e[0].live == 1 && bk->e[0].checks == 1 && bk->e[0].node.ep.udp == 31000);
+    CHECK(bk->e[0].added_ns == 11);
+    /* Seeing a known node with the same seq does not touch it ... */
+    p2p_node_t a2 = a;
+    a2.ep.udp = 32000;
+    CHECK(p2p_kad_add_seen(t, &a2, 14) == P2P_KAD_UPDATED);
+    CHECK(p2p_kad_find(t, a.id)->node.ep.udp == 30303);
+    /* ... a higher seq updates the record. */
+    a2.seq = 4;
+    CHECK(p2p_kad_add_seen(t, &a2, 14) == P2P_KAD_UPDATED);
+    CHECK(p2p_kad_find(t, a.id)->node.ep.udp == 32000);
+    CHECK(p2p_kad_find(t, a.id)->node.seq == 4);
+    /* A verified add with seq 0 (from a ping) keeps the known seq. */
+    a2.seq = 0;
+    CHECK(p2p_kad_add_verified(t, &a2, 15) == P2P_KAD_UPDATED);
+    CHECK(p2p_kad_find(t, a.id)->node.seq == 4);
+    CHECK(p2p_kad_len(t) == 3);
+    free(t);
+}
+
+static int cmp_target_ids(const uint8_t *target, const uint8_t *x, const uint8_t *y)
+{
+    return p2p_kad_distcmp(target, x, y);
+}
+
+static void test_closest(void)
+{
+    p2p_kad_table_t *t = malloc(sizeof *t);
+    p2p_kad_init(t, self, 10);
+    enum { N = 200 };
+    static p2p_node_t all[N];
+    unsigned nall = 0;
+    for (int i = 0; i < 2000 && nall < N; i++) {
+        p2p_node_t n = node_at(236 + (int)(tu_rand() % 21));
+        p2p_kad_add_t r = (i % 3) ? p2p_kad_add_seen(t, &n, 1) : p2p_kad_add_verified(t, &n, 1);
+        if (r == P2P_KAD_ADDED) all[nall++] = n;
+    }
+    CHECK(nall == p2p_kad_len(t));
+    for (int round = 0; round < 50; round++) {
+        uint8_t target[32];
+        tu_rand_bytes(target, 32);
+        p2p_node_t out[16];
+        unsigned n = p2p_kad_closest(t, out, 16, target, false);
+        CHECK(n == 16);
+        /* Brute force: every table node not in out is farther than out[15]. */
+        for (unsigned i = 1; i < n; i++)
+            CHECK(cmp_target_ids(target, out[i - 1].id, out[i].id) < 0);
+        unsigned farther = 0;
+        for (unsigned i = 0; i < nall; i++)
+            farther += cmp_target_ids(target, all[i].id, out[15].id) > 0;
+        CHECK(farther == nall - 16);
+        /* prefer_live: all live entries (verified) among the 16 unless fewer. */
+        p2p_node_t live[16];
+        unsigned nl = p2p_kad_closest(t, live, 16, target, true);
+        CHECK(nl == 16);
+        unsigned nlive = 0;
+        for (unsigned i = 0; i < nl; i++) nlive += p2p_kad_find(t, live[i].id)->live;
+        CHECK(nlive == 16);
+        for (unsigned i = 1; i < nl; i++)
+            CHECK(cmp_target_ids(target, live[i - 1].id, live[i].id) < 0);
+    }
+    /* With few live entries, unverified ones fill the remaining places. */
+    p2p_kad_init(t, self, 11);
+    p2p_node_t v = node_at(250);
+    CHECK(p2p_kad_add_verified(t, &v, 1) == P2P_KAD_ADDED);
+    for (int i = 0; i < 5; i++) {
+        p2p_node_t n = node_at(256);
+        CHECK(p2p_kad_add_seen(t, &n, 1) == P2P_KAD_ADDED);
+    }
+    p2p_node_t out[16];
+    CHECK(p2p_kad_closest(t, out, 16, self, true) == 6);
+    CHECK(memcmp(out[0].id, v.id, 32) == 0); /* nearest and live */
+    CHECK(p2p_kad_closest(t, out, 3, v.id, true) == 3);
+    CHECK(memcmp(out[0].id, v.id, 32) == 0);
+    CHECK(p2p_kad_closest(t, out, 0, v.id, true) == 0);
+    p2p_node_t rnd[10];
+    CHECK(p2p_kad_random_nodes(t, rnd, 10) == 6);
+    CHECK(p2p_kad_random_nodes(t, rnd, 2) == 2);
+    free(t);
+}
+
+static void test_revalidation(void)
+{
+    p2p_kad_table_t *t = malloc(sizeof *t);
+    p2p_kad_init(t, self, 12);
+    uint64_t now = 1000;
+    p2p_node_t n;
+    CHECK(!p2p_kad_reval_next(t, &n, now));
+    CHECK(p2p_kad_reval_deadline(t) == UINT64_MAX);
+
+    p2p_node_t ns[20];
+    for (int i = 0; i < 20; i++) ns[i] = node_at(256);
+    for (int i = 0; i < 16; i++) CHECK(p2p_kad_add_seen(t, &ns[i], now) == P2P_KAD_ADDED);
+    for (int i = 16; i < 20; i++) CHECK(p2p_kad_add_seen(t, &ns[i], now) == P2P_KAD_REPLACEMENT);
+
+    /* The fast list is due right away; then not again before 1.5 s, and
+     * within 4.5 s. */
+    CHECK(p2p_kad_reval_next(t, &n, now));
+    const p2p_kad_entry_t *e = p2p_kad_find(t, n.id);
+    CHECK(e && e->pending);
+    p2p_node_t n2;
+    CHECK(!p2p_kad_reval_next(t, &n2, now + 1));
+    uint64_t dl = p2p_kad_reval_deadline(t);
+    CHECK(dl >= now + P2P_KAD_FAST_NS / 2 && dl < now + P2P_KAD_FAST_NS * 3 / 2);
+
+    /* A reply: checks 0 -> 1, live, slow list. */
+    p2p_kad_reval_t r;
+    p2p_kad_reval_done(t, &r, n.id, true, 0, now + 10);
+    CHECK(r.found && !r.deleted && r.checks == 1 && !r.need_enr);
+    CHECK(e->live && e->slow && !e->pending && e->checks == 1);
+    /* A higher seq in the pong asks for the ENR. */
+    p2p_kad_reval_done(t, &r, n.id, true, 7, now + 20);
+    CHECK(r.need_enr && r.checks == 2);
+    p2p_kad_reval_done(t, &r, n.id, true, 0, now + 20);
+    CHECK(!r.need_enr && r.checks == 3);
+    for (int i = 0; i < 4; i++) p2p_kad_reval_done(t, &r, n.id, true, 0, now + 30);
+    CHECK(r.checks == 7);
+    /* No reply: 7 -> 2 (back to the fast list) -> 0: deleted, promoted. */
+    p2p_kad_reval_done(t, &r, n.id, false, 0, now + 40);
+    CHECK(r.found && !r.deleted && r.checks == 2 && e->slow == 0);
+    p2p_kad_reval_done(t, &r, n.id, false, 0, now + 50);
+    CHECK(r.deleted && r.promoted && r.checks == 0);
+    CHECK(memcmp(r.promoted_node.id, ns[19].id, 32) == 0);
+    CHECK(memcmp(r.node.id, n.id, 32) == 0);
+    CHECK(p2p_kad_find(t, n.id) == NULL);
+    CHECK(p2p_kad_find(t, ns[19].id) != NULL);
+    CHECK(p2p_kad_len(t) == 16);
+    /* An unknown node: nothing. */
+    p2p_kad_reval_done(t, &r, n.id, true, 0, now + 60);
+    CHECK(!r.found);
+
+    /* Drive many rounds in virtual time: each list is picked about every
+     * interval; everybody answers, so the nodes end up on the slow list. */
+    uint64_t clock = now + 100;
+    unsigned picks = 0;
+    for (int step = 0; step < 1200; step++) { /* 120 s in 100 ms steps */
+        clock += 100000000ull;
+        while (p2p_kad_reval_next(t, &n, clock)) {
+            picks++;
+            p2p_kad_reval_done(t, &r, n.id, true, 0, clock);
+            CHECK(r.found && !r.deleted);
+        }
+    }
+    /* 120 s: each of the 16 fast entries is picked once (~3 s apart, 48 s in
+     * all) and moves to the slow list, which is served every ~9 s (~13). */
+    CHECK(picks >= 16 + 6 && picks <= 16 + 30);
+    unsigned slow = 0;
+    for (unsigned i = 0; i < t->b[16].n; i++) slow += t->b[16].e[i].slow;
+    CHECK(slow == 16);
+
+    /* Everybody silent: all entries and replacements eventually go. */
+    for (int step = 0; step < 6000 && p2p_kad_len(t) > 0; step++) {
+        clock += 100000000ull;
+        while (p2p_kad_reval_next(t, &n, clock)) p2p_kad_reval_done(t, &r, n.id, false, 0, clock);
+    }
+    CHECK(p2p_kad_len(t) == 0);
+    CHECK(t->b[16].nrepl == 0);
+    free(t);
+}
+
+int main(void)
+{
+    tu_seed(0x6b6164);
+    tu_rand_bytes(self, 32);
+    test_distances();
+    test_placement();
+    test_replacements();
+    test_ip_limits();
+    test_seen_vs_verified();
+    test_closest();
+    test_revalidation();
+    return tu_done("kad_table");
+}
