@@ -1,0 +1,69 @@
+/*
+ * actors/idmap.h: a map from 32-byte keys (node IDs, or IP addresses packed
+ * by p2p_idmap_ip_key) to 64-bit values, for the pure cores of the dialer,
+ * the run loop and the listener (peer sets, trusted set, dial and inbound
+ * histories).
+ *
+ * Open addressing with linear probing and backward-shift deletion (no
+ * tombstones).  The hash is keyed by a per-map seed so remote parties who
+ * choose node IDs or IPv6 addresses cannot aim their keys at one probe run.
+ * The table grows (doubling, load <= 1/2) up to `max` entries; `max` 0 means
+ * no limit other than memory.  Allocation happens only at init and on growth.
+ *
+ * Thread-safety: a map belongs to one thread (the core that owns it).
+ */
+#ifndef P2P_ACTORS_IDMAP_H
+#define P2P_ACTORS_IDMAP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/err.h"
+#include "wire/node.h"
+
+typedef struct p2p_idmap {
+    uint8_t (*keys)[32];
+    uint64_t *vals;
+    uint8_t *used;
+    size_t cap; /* slots, a power of two */
+    size_t n;   /* entries */
+    size_t max; /* entry limit, 0 = none */
+    uint64_t seed;
+} p2p_idmap_t;
+
+/* Sets up an empty map with room for `initial` entries before growing.
+ * Returns 0 or P2P_ENOMEM. */
+P2P_MUST_CHECK int p2p_idmap_init(p2p_idmap_t *m, size_t initial, size_t max, uint64_t seed);
+void p2p_idmap_free(p2p_idmap_t *m);
+void p2p_idmap_clear(p2p_idmap_t *m);
+
+/* Returns a pointer to key's value (valid until the next put or delete), or
+ * NULL if absent. */
+uint64_t *p2p_idmap_get(const p2p_idmap_t *m, const uint8_t key[32]);
+static inline bool p2p_idmap_has(const p2p_idmap_t *m, const uint8_t key[32])
+{
+    return p2p_idmap_get(m, key) != NULL;
+}
+
+/* Inserts key or replaces its value.  Returns 0, P2P_EFULL (max entries
+ * reached; the map is unchanged) or P2P_ENOMEM. */
+P2P_MUST_CHECK int p2p_idmap_put(p2p_idmap_t *m, const uint8_t key[32], uint64_t val);
+
+/* Removes key; returns true if it was present. */
+bool p2p_idmap_del(p2p_idmap_t *m, const uint8_t key[32]);
+
+/* Removes every entry for which pred(ctx, key, value) returns true; returns
+ * how many were removed.  pred must give the same answer when asked twice
+ * about one entry (an entry may be visited twice, never skipped). */
+size_t p2p_idmap_remove_if(p2p_idmap_t *m,
+                           bool (*pred)(void *ctx, const uint8_t *key, uint64_t val), void *ctx);
+
+/* Iteration: start with *pos = 0; returns false when done.  The map must
+ * not be changed during an iteration. */
+bool p2p_idmap_next(const p2p_idmap_t *m, size_t *pos, const uint8_t **key, uint64_t *val);
+
+/* Packs an IP address (family and bytes) into a 32-byte key. */
+void p2p_idmap_ip_key(uint8_t key[32], const p2p_ip_t *ip);
+
+#endif

@@ -1,0 +1,99 @@
+/*
+ * actors/inbound.c: the listener's admission core (see actors/inbound.h).
+ * Owned by the listener thread `p2p-listen`; no I/O, no clock.
+ */
+#include "actors/inbound.h"
+
+#include <string.h>
+
+static const char *const verdict_names[P2P_INBOUND_VERDICT_COUNT] = {
+    [P2P_INBOUND_OK] = "ok",
+    [P2P_INBOUND_NETRESTRICT] = "netrestrict",
+    [P2P_INBOUND_THROTTLED] = "too-many-attempts",
+    [P2P_INBOUND_HISTORY_FULL] = "history-full",
+};
+
+const char *p2p_inbound_verdict_name(p2p_inbound_verdict_t v)
+{
+    if ((unsigned)v >= P2P_INBOUND_VERDICT_COUNT) return "unknown";
+    return verdict_names[v];
+}
+
+int p2p_inbound_init(p2p_inbound_t *in, const p2p_inbound_config_t *cfg)
+{
+    memset(in, 0, sizeof *in);
+    in->cfg = *cfg;
+    if (!in->cfg.max_pending) in->cfg.max_pending = P2P_MAX_PENDING_PEERS_DEFAULT;
+    if (!in->cfg.history_max) in->cfg.history_max = P2P_INBOUND_HISTORY_MAX_DEFAULT;
+    in->history_min = UINT64_MAX;
+    return p2p_idmap_init(&in->history, 64, in->cfg.history_max, cfg->seed);
+}
+
+void p2p_inbound_free(p2p_inbound_t *in)
+{
+    p2p_idmap_free(&in->history);
+    memset(in, 0, sizeof *in);
+}
+
+int p2p_inbound_acquire(p2p_inbound_t *in)
+{
+    if (in->pending >= in->cfg.max_pending) {
+        in->stats.slots_exhausted++;
+        return P2P_ELIMIT;
+    }
+    in->pending++;
+    return 0;
+}
+
+int p2p_inbound_release(p2p_inbound_t *in)
+{
+    if (in->pending == 0) return P2P_ESTATE;
+    in->pending--;
+    return 0;
+}
+
+static bool expired(void *ctx, const uint8_t *key, uint64_t exp)
+{
+    (void)key;
+    return exp <= *(const uint64_t *)ctx;
+}
+
+static void expire(p2p_inbound_t *in, uint64_t now)
+{
+    if (now < in->history_min) return;
+    p2p_idmap_remove_if(&in->history, expired, &now);
+    uint64_t min = UINT64_MAX, exp;
+    const uint8_t *key;
+    for (size_t pos = 0; p2p_idmap_next(&in->history, &pos, &key, &exp);)
+        if (exp < min) min = exp;
+    in->history_min = min;
+}
+
+static p2p_inbound_verdict_t reject(p2p_inbound_t *in, p2p_inbound_verdict_t v)
+{
+    in->stats.rejected[v]++;
+    return v;
+}
+
+p2p_inbound_verdict_t p2p_inbound_check(p2p_inbound_t *in, const p2p_ip_t *ip, uint64_t now)
+{
+    if (ip->family != 4 && ip->family != 6) {
+        in->stats.admitted++;
+        return P2P_INBOUND_OK;
+    }
+    if (in->cfg.has_netrestrict && !p2p_netlist_contains(&in->cfg.netrestrict, ip))
+        return reject(in, P2P_INBOUND_NETRESTRICT);
+    expire(in, now);
+    uint8_t key[32];
+    p2p_idmap_ip_key(key, ip);
+    bool lan = p2p_ip_is_lan(ip);
+    if (!lan && p2p_idmap_has(&in->history, key)) return reject(in, P2P_INBOUND_THROTTLED);
+    uint64_t exp = now + P2P_INBOUND_THROTTLE_NS;
+    if (p2p_idmap_put(&in->history, key, exp) == 0) {
+        if (exp < in->history_min) in->history_min = exp;
+    } else if (!lan) {
+        return reject(in, P2P_INBOUND_HISTORY_FULL);
+    }
+    in->stats.admitted++;
+    return P2P_INBOUND_OK;
+}

@@ -1,0 +1,84 @@
+/*
+ * actors/inbound.h: the listener's admission core.  Owned by the listener
+ * thread (`p2p-listen`); pure state, time passed in as monotonic ns.
+ *
+ * - Pending-handshake slots: MaxPendingPeers connections may be in their
+ *   handshakes at once.  The listener acquires a slot before accept() and
+ *   releases it when the handshake ends (a `slots` message from the
+ *   connection's thread) or when the connection is rejected here.
+ * - checkInboundConn, in order: NetRestrict set and the IP outside it ->
+ *   reject; a non-LAN IP that connected in the last 30 s -> reject ("too
+ *   many attempts", the entry is not renewed); otherwise the IP is recorded
+ *   for 30 s (LAN IPs too, though they are never rejected for it).  A
+ *   connection without an IP address is admitted (nothing to check).
+ * - The history holds at most history_max IPs; when it is full (after
+ *   expiry), a non-LAN IP that would need a new entry is rejected and
+ *   counted rather than admitted unthrottled.
+ * Every rejection bumps a counter per reason.
+ *
+ * Thread-safety: the listener thread only.
+ */
+#ifndef P2P_ACTORS_INBOUND_H
+#define P2P_ACTORS_INBOUND_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "actors/idmap.h"
+#include "core/err.h"
+#include "core/netutil.h"
+
+#define P2P_INBOUND_THROTTLE_NS (30 * 1000000000ULL) /* inboundThrottleTime */
+#define P2P_MAX_PENDING_PEERS_DEFAULT 50             /* defaultMaxPendingPeers */
+#define P2P_INBOUND_HISTORY_MAX_DEFAULT 16384
+
+typedef enum p2p_inbound_verdict {
+    P2P_INBOUND_OK = 0,
+    P2P_INBOUND_NETRESTRICT,  /* not in the NetRestrict list */
+    P2P_INBOUND_THROTTLED,    /* too many attempts: same non-LAN IP within 30 s */
+    P2P_INBOUND_HISTORY_FULL, /* history at its limit (flood) */
+    P2P_INBOUND_VERDICT_COUNT
+} p2p_inbound_verdict_t;
+
+const char *p2p_inbound_verdict_name(p2p_inbound_verdict_t v);
+
+typedef struct p2p_inbound_config {
+    unsigned max_pending; /* MaxPendingPeers; 0: P2P_MAX_PENDING_PEERS_DEFAULT */
+    bool has_netrestrict;
+    p2p_netlist_t netrestrict;
+    unsigned history_max; /* 0: P2P_INBOUND_HISTORY_MAX_DEFAULT */
+    uint64_t seed;        /* map hashing (use a random value) */
+} p2p_inbound_config_t;
+
+typedef struct p2p_inbound_stats {
+    uint64_t rejected[P2P_INBOUND_VERDICT_COUNT]; /* [0] unused */
+    uint64_t admitted;
+    uint64_t slots_exhausted; /* acquire attempts with every slot taken */
+} p2p_inbound_stats_t;
+
+typedef struct p2p_inbound {
+    p2p_inbound_config_t cfg;
+    unsigned pending;    /* slots in use */
+    p2p_idmap_t history; /* IP key -> expiry */
+    uint64_t history_min;
+    p2p_inbound_stats_t stats;
+} p2p_inbound_t;
+
+/* Returns 0 or P2P_ENOMEM. */
+P2P_MUST_CHECK int p2p_inbound_init(p2p_inbound_t *in, const p2p_inbound_config_t *cfg);
+void p2p_inbound_free(p2p_inbound_t *in);
+
+/* Takes a pending-handshake slot: 0, or P2P_ELIMIT if all are in use (the
+ * listener then waits for a `slots` message before accepting). */
+P2P_MUST_CHECK int p2p_inbound_acquire(p2p_inbound_t *in);
+/* Returns a slot: 0, or P2P_ESTATE if none was taken (a bookkeeping bug). */
+P2P_MUST_CHECK int p2p_inbound_release(p2p_inbound_t *in);
+static inline unsigned p2p_inbound_free_slots(const p2p_inbound_t *in)
+{
+    return in->cfg.max_pending - in->pending;
+}
+
+/* checkInboundConn for a connection from ip at time now. */
+p2p_inbound_verdict_t p2p_inbound_check(p2p_inbound_t *in, const p2p_ip_t *ip, uint64_t now);
+
+#endif

@@ -1,0 +1,150 @@
+/* actors/inbound: pending-handshake slots, the 30 s per-IP throttle with
+ * its LAN exemption, NetRestrict, the history limit and the counters. */
+#include "actors/inbound.h"
+
+#include "tests/tu.h"
+
+#define S 1000000000ULL
+
+static p2p_ip_t ip_of(const char *s)
+{
+    p2p_ip_t ip = {0};
+    CHECK_OK(p2p_ip_parse(&ip, s));
+    return ip;
+}
+
+static void test_slots(void)
+{
+    p2p_inbound_config_t cfg = {.max_pending = 3, .seed = 1};
+    p2p_inbound_t in;
+    CHECK_OK(p2p_inbound_init(&in, &cfg));
+    CHECK(p2p_inbound_free_slots(&in) == 3);
+    CHECK_OK(p2p_inbound_acquire(&in));
+    CHECK_OK(p2p_inbound_acquire(&in));
+    CHECK_OK(p2p_inbound_acquire(&in));
+    CHECK(p2p_inbound_free_slots(&in) == 0);
+    CHECK_ERR(p2p_inbound_acquire(&in), P2P_ELIMIT);
+    CHECK_ERR(p2p_inbound_acquire(&in), P2P_ELIMIT);
+    CHECK(in.stats.slots_exhausted == 2);
+    CHECK_OK(p2p_inbound_release(&in));
+    CHECK(p2p_inbound_free_slots(&in) == 1);
+    CHECK_OK(p2p_inbound_acquire(&in));
+    for (int i = 0; i < 3; i++) CHECK_OK(p2p_inbound_release(&in));
+    CHECK_ERR(p2p_inbound_release(&in), P2P_ESTATE);
+    CHECK(p2p_inbound_free_slots(&in) == 3);
+    p2p_inbound_free(&in);
+
+    /* Default MaxPendingPeers is 50. */
+    p2p_inbound_config_t def = {0};
+    CHECK_OK(p2p_inbound_init(&in, &def));
+    unsigned n = 0;
+    while (p2p_inbound_acquire(&in) == 0 && n < 1000) n++;
+    CHECK(n == P2P_MAX_PENDING_PEERS_DEFAULT);
+    CHECK(n == 50);
+    p2p_inbound_free(&in);
+}
+
+static void test_throttle(void)
+{
+    p2p_inbound_config_t cfg = {.seed = 2};
+    p2p_inbound_t in;
+    CHECK_OK(p2p_inbound_init(&in, &cfg));
+    uint64_t t0 = 1000 * S;
+    p2p_ip_t a = ip_of("8.8.8.8"), b = ip_of("8.8.8.9"), lan = ip_of("192.168.1.5"),
+             lo = ip_of("127.0.0.1"), v6 = ip_of("2a00:1450::1"), mapped = ip_of("::ffff:8.8.8.8");
+
+    CHECK(p2p_inbound_check(&in, &a, t0) == P2P_INBOUND_OK);
+    /* Same IP within 30 s: too many attempts; the entry is not renewed. */
+    CHECK(p2p_inbound_check(&in, &a, t0 + 1) == P2P_INBOUND_THROTTLED);
+    CHECK(p2p_inbound_check(&in, &mapped, t0 + 10 * S) == P2P_INBOUND_THROTTLED);
+    CHECK(p2p_inbound_check(&in, &a, t0 + 30 * S - 1) == P2P_INBOUND_THROTTLED);
+    /* Another IP of the same /24 is independent. */
+    CHECK(p2p_inbound_check(&in, &b, t0 + 5 * S) == P2P_INBOUND_OK);
+    /* Exactly 30 s after the admitted attempt the IP is allowed again. */
+    CHECK(p2p_inbound_check(&in, &a, t0 + 30 * S) == P2P_INBOUND_OK);
+    CHECK(p2p_inbound_check(&in, &a, t0 + 31 * S) == P2P_INBOUND_THROTTLED);
+    CHECK(in.stats.rejected[P2P_INBOUND_THROTTLED] == 4);
+
+    /* LAN and loopback are recorded but never throttled. */
+    for (int i = 0; i < 5; i++) {
+        CHECK(p2p_inbound_check(&in, &lan, t0 + (uint64_t)i) == P2P_INBOUND_OK);
+        CHECK(p2p_inbound_check(&in, &lo, t0 + (uint64_t)i) == P2P_INBOUND_OK);
+    }
+    uint8_t key[32];
+    p2p_idmap_ip_key(key, &lan);
+    CHECK(p2p_idmap_has(&in.history, key));
+
+    /* IPv6 throttles per address. */
+    CHECK(p2p_inbound_check(&in, &v6, t0) == P2P_INBOUND_OK);
+    CHECK(p2p_inbound_check(&in, &v6, t0 + 29 * S) == P2P_INBOUND_THROTTLED);
+
+    /* No address: admitted (nothing to check). */
+    p2p_ip_t none = {0};
+    CHECK(p2p_inbound_check(&in, &none, t0) == P2P_INBOUND_OK);
+    CHECK(p2p_inbound_check(&in, &none, t0) == P2P_INBOUND_OK);
+
+    /* Expiry empties the history. */
+    CHECK(p2p_inbound_check(&in, &b, t0 + 1000 * S) == P2P_INBOUND_OK);
+    CHECK(in.history.n == 1);
+    CHECK(in.stats.rejected[P2P_INBOUND_THROTTLED] == 5);
+    CHECK(in.stats.admitted == 17);
+    CHECK(strcmp(p2p_inbound_verdict_name(P2P_INBOUND_THROTTLED), "too-many-attempts") == 0);
+    CHECK(strcmp(p2p_inbound_verdict_name(P2P_INBOUND_VERDICT_COUNT), "unknown") == 0);
+    p2p_inbound_free(&in);
+}
+
+static void test_netrestrict(void)
+{
+    p2p_inbound_config_t cfg = {.seed = 3, .has_netrestrict = true};
+    CHECK_OK(p2p_netlist_parse(&cfg.netrestrict, "10.0.0.0/8,2001:db8::/32"));
+    p2p_inbound_t in;
+    CHECK_OK(p2p_inbound_init(&in, &cfg));
+    p2p_ip_t inside = ip_of("10.1.1.1"), outside = ip_of("8.8.8.8"), lo = ip_of("127.0.0.1"),
+             v6in = ip_of("2001:db8::9");
+    CHECK(p2p_inbound_check(&in, &outside, 0) == P2P_INBOUND_NETRESTRICT);
+    CHECK(p2p_inbound_check(&in, &lo, 0) == P2P_INBOUND_NETRESTRICT); /* LAN is not exempt */
+    CHECK(p2p_inbound_check(&in, &inside, 0) == P2P_INBOUND_OK);
+    CHECK(p2p_inbound_check(&in, &v6in, 0) == P2P_INBOUND_OK);
+    CHECK(p2p_inbound_check(&in, &v6in, S) == P2P_INBOUND_THROTTLED);
+    /* A restricted IP is not recorded: NetRestrict is checked first. */
+    uint8_t key[32];
+    p2p_idmap_ip_key(key, &outside);
+    CHECK(!p2p_idmap_has(&in.history, key));
+    CHECK(in.stats.rejected[P2P_INBOUND_NETRESTRICT] == 2);
+    CHECK(in.stats.rejected[P2P_INBOUND_THROTTLED] == 1);
+    p2p_inbound_free(&in);
+
+    /* An empty but set list rejects everyone with an address. */
+    p2p_inbound_config_t empty = {.seed = 4, .has_netrestrict = true};
+    CHECK_OK(p2p_inbound_init(&in, &empty));
+    CHECK(p2p_inbound_check(&in, &inside, 0) == P2P_INBOUND_NETRESTRICT);
+    p2p_inbound_free(&in);
+}
+
+static void test_history_full(void)
+{
+    p2p_inbound_config_t cfg = {.seed = 5, .history_max = 4};
+    p2p_inbound_t in;
+    CHECK_OK(p2p_inbound_init(&in, &cfg));
+    for (uint8_t i = 0; i < 4; i++) {
+        p2p_ip_t ip = p2p_ip4(9, 9, 9, i);
+        CHECK(p2p_inbound_check(&in, &ip, i * S) == P2P_INBOUND_OK);
+    }
+    p2p_ip_t fifth = p2p_ip4(9, 9, 9, 200), lan = p2p_ip4(10, 0, 0, 1);
+    CHECK(p2p_inbound_check(&in, &fifth, 10 * S) == P2P_INBOUND_HISTORY_FULL);
+    CHECK(in.stats.rejected[P2P_INBOUND_HISTORY_FULL] == 1);
+    /* LAN is never rejected, even with the history full. */
+    CHECK(p2p_inbound_check(&in, &lan, 10 * S) == P2P_INBOUND_OK);
+    /* Once the first entry expires (at 30 s) there is room again. */
+    CHECK(p2p_inbound_check(&in, &fifth, 30 * S) == P2P_INBOUND_OK);
+    p2p_inbound_free(&in);
+}
+
+int main(void)
+{
+    test_slots();
+    test_throttle();
+    test_netrestrict();
+    test_history_full();
+    return tu_done("inbound");
+}

@@ -1,0 +1,54 @@
+/*
+ * tests/bench/bench_util.h: timing helpers for the benchmarks and the
+ * measured cost of the crypto primitives ("bounds" other benchmarks compare
+ * against: a handshake costs so many ECDHs and signatures, a frame costs
+ * AES-256-CTR plus Keccak over its bytes).
+ *
+ * Times are thread CPU time (CLOCK_THREAD_CPUTIME_ID), which is steadier
+ * than wall time on a machine shared with other work; use bench_wall for
+ * multi-threaded throughput.  Single-threaded; call from one thread.
+ */
+#ifndef P2P_TESTS_BENCH_UTIL_H
+#define P2P_TESTS_BENCH_UTIL_H
+
+#include <stddef.h>
+
+/* Monotonic wall-clock seconds and this thread's CPU seconds. */
+double bench_wall(void);
+double bench_cpu(void);
+
+/* Calls fn(arg) once to warm up, then in doubling batches until one batch
+ * takes at least min_s CPU seconds.  Returns CPU seconds per call. */
+double bench_per_op(void (*fn)(void *arg), void *arg, double min_s);
+
+/* Measures a and b alternately, reps rounds of bench_per_op each, and
+ * stores the fastest CPU seconds per call of each in *ta and *tb: the
+ * interleaving and the minimum damp the noise of a shared machine when
+ * comparing a figure with its ceiling. */
+void bench_pair(double *ta, double *tb, void (*a)(void *), void *aarg, void (*b)(void *),
+                void *barg, double min_s, int reps);
+
+/* As bench_pair for one function: the fastest of reps rounds. */
+double bench_best(void (*fn)(void *arg), void *arg, double min_s, int reps);
+
+/* Costs of the primitives, measured in this process. */
+typedef struct bench_costs {
+    double pubkey_us;      /* p2p_secp_pubkey */
+    double ecdh_us;        /* p2p_secp_ecdh */
+    double sign_us;        /* p2p_secp_sign (recoverable) */
+    double recover_us;     /* p2p_secp_recover */
+    double verify_us;      /* p2p_secp_verify */
+    double ecies_enc_us;   /* p2p_ecies_encrypt, 300-byte message */
+    double ecies_dec_us;   /* p2p_ecies_decrypt, 300-byte message */
+    double keccak_mbps;    /* p2p_keccak_update over a 64 KiB buffer, MB/s */
+    double aes256ctr_mbps; /* Nettle AES-256-CTR over a 64 KiB buffer, MB/s */
+} bench_costs_t;
+
+/* Measures every field, each the fastest of 3 rounds (about 27 * min_s
+ * CPU seconds; 0.1 is plenty). */
+void bench_measure_costs(bench_costs_t *c, double min_s);
+
+/* Prints the costs as a table to stdout. */
+void bench_print_costs(const bench_costs_t *c);
+
+#endif
