@@ -50,7 +50,8 @@
  * Pong's reply token must be exactly 32 bytes (any other length could never
  * match a ping hash): P2P_EDECODE.
  *
- * Errors: P2P_ETOOBIG (size outside 98..1280, too many neighbors),
+ * Errors: P2P_EDECODE (shorter than 98 bytes), P2P_ETOOBIG (over 1280
+ * bytes, more than P2P_DISCV4_NEIGHBORS_CAP neighbors),
  * P2P_EUNSUPPORTED (unknown packet type), P2P_EBADHASH, P2P_EBADSIG
  * (recovery failed), P2P_EDECODE / P2P_ENONCANON / P2P_EMORE / P2P_ERANGE
  * (malformed body: a port over 65535 is P2P_ERANGE), P2P_EEXPIRED
@@ -140,7 +141,8 @@ typedef struct p2p_discv4_head {
 } p2p_discv4_head_t;
 
 /* Cheap checks, no EC math: 98 <= len <= 1280, type 1..6, hash matches.
- * Out: h.  Returns 0, P2P_ETOOBIG, P2P_EUNSUPPORTED or P2P_EBADHASH. */
+ * Out: h.  Returns 0, P2P_EDECODE (short), P2P_ETOOBIG, P2P_EUNSUPPORTED
+ * or P2P_EBADHASH. */
 P2P_MUST_CHECK int p2p_discv4_precheck(p2p_discv4_head_t *h, const uint8_t *pkt, size_t len);
 
 /* Decodes the body of a packet that passed p2p_discv4_precheck (h from
@@ -160,8 +162,9 @@ P2P_MUST_CHECK int p2p_discv4_expired(const p2p_discv4_packet_t *p, uint64_t now
  * type; enr-seq is written when has_enr_seq) with priv.
  * Out: out[0..*outlen) (at most P2P_DISCV4_MAX_SIZE), hash (the packet hash:
  * a Ping's hash is the reply token its Pong must echo).  May be NULL.
- * Returns 0, P2P_EINVAL (unknown type), P2P_ETOOBIG (too many neighbors or
- * packet over 1280 bytes), P2P_EBADKEY, P2P_ECRYPTO. */
+ * A Ping's version 0 is sent as 4.  Returns 0, P2P_EINVAL (unknown type),
+ * P2P_ETOOBIG (too many neighbors or packet over 1280 bytes), P2P_ESTATE
+ * (ENRResponse record not signed), P2P_EBADKEY, P2P_ECRYPTO. */
 P2P_MUST_CHECK int p2p_discv4_encode(uint8_t out[P2P_DISCV4_MAX_SIZE], size_t *outlen,
                                      uint8_t hash[32], const p2p_discv4_packet_t *p,
                                      const uint8_t priv[32]);

@@ -15,7 +15,8 @@
  *
  * Decoding checks structure (size, canonical RLP, sorted unique keys) and,
  * unless the _unverified variant is used, the v4 signature.  Any setter
- * clears the signature (r->signed_ = false); p2p_enr_sign re-signs.  The
+ * clears the signature (signed_ = false: set by decode and sign, it means
+ * sig belongs to the current content); p2p_enr_sign re-signs.  The
  * sequence number is the caller's: bump it before re-signing a changed
  * record.
  *
@@ -104,7 +105,7 @@ P2P_MUST_CHECK int p2p_enr_from_text(p2p_enr_t *r, const char *text);
 P2P_MUST_CHECK int p2p_enr_get_raw(const p2p_enr_t *r, const uint8_t **val, size_t *vallen,
                                    const char *key);
 /* Stores raw (one canonical RLP item, validated) under key, replacing any
- * previous value.  Returns 0, P2P_EINVAL (empty key or bad item) or
+ * previous value.  Returns 0, P2P_EINVAL (not one canonical item) or
  * P2P_ETOOBIG (arena or pair limit). */
 P2P_MUST_CHECK int p2p_enr_set_raw(p2p_enr_t *r, const char *key, const uint8_t *raw,
                                    size_t rawlen);
