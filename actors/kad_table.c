@@ -441,6 +441,13 @@ void p2p_kad_reval_done(p2p_kad_table_t *t, p2p_kad_reval_t *r, const uint8_t id
     r->need_enr = pong_seq > e->node.seq;
 }
 
+void p2p_kad_reval_cancel(p2p_kad_table_t *t, const uint8_t id[32])
+{
+    p2p_kad_bucket_t *b = kad_bucket(t, id);
+    int i = kad_entry_index(b, id);
+    if (i >= 0) b->e[i].pending = 0;
+}
+
 uint64_t p2p_kad_reval_deadline(const p2p_kad_table_t *t)
 {
     bool has[2] = {false, false};

@@ -171,6 +171,9 @@ bool p2p_kad_reval_next(p2p_kad_table_t *t, p2p_node_t *out, uint64_t now_ns);
  * pong (0 if none).  Out: *r (see p2p_kad_reval_t). */
 void p2p_kad_reval_done(p2p_kad_table_t *t, p2p_kad_reval_t *r, const uint8_t id[32],
                         bool responded, uint64_t pong_seq, uint64_t now_ns);
+/* Clears the in-flight mark of id without an outcome (the check could not
+ * be sent). */
+void p2p_kad_reval_cancel(p2p_kad_table_t *t, const uint8_t id[32]);
 /* Earliest time a revalidation list is due (UINT64_MAX if the table is
  * empty). */
 uint64_t p2p_kad_reval_deadline(const p2p_kad_table_t *t);
