@@ -7,9 +7,11 @@
  *                                      mismatch the database is wiped
  *   "n:" id32 ":v4"                    node record (endpoint, pubkey, ENR
  *                                      seq and the raw ENR if known)
- *   "n:" id32 ":v4:" ip16 ":lastping"  unix seconds of our last ping sent
+ *   "n:" id32 ":v4:" ip16 ":lastping"  unix seconds of the last ping received
+ *                                      from (id, ip) (their proof of us)
  *   "n:" id32 ":v4:" ip16 ":lastpong"  unix seconds of the last pong received
- *                                      (the endpoint proof / bond)
+ *                                      from (id, ip): our endpoint proof of
+ *                                      them (the 24 h bond)
  *   "n:" id32 ":v4:" ip16 ":findfail"  consecutive findnode failures
  *   "local:" id32 ":seq"               our own ENR sequence number
  * ip16 is the 16-byte form of the address (IPv4 mapped as ::ffff:a.b.c.d).

@@ -604,6 +604,36 @@ static void test_sync_and_errors(void)
     rm_rf(dir2);
 }
 
+/* Many writes: checkpoints run and old log files are removed, so the log
+ * stays bounded. */
+static void test_log_bounded(void)
+{
+    char buf[64], path[128];
+    const char *dir = tmpdir(buf);
+    p2p_nodedb_t *db = open_db(dir);
+    uint8_t enr[P2P_NODEDB_ENR_MAX];
+    tu_rand_bytes(enr, sizeof enr);
+    enum { N = 6000 };
+    for (int i = 0; i < N; i++) {
+        p2p_node_t n = mknode((uint8_t)(i >> 8), (uint8_t)i);
+        CHECK_OK(p2p_nodedb_put_node(db, &n, enr, sizeof enr));
+        CHECK_OK(p2p_nodedb_set_last_pong(db, n.id, &n.ep.ip, NOW));
+    }
+    p2p_nodedb_stats_t st;
+    p2p_nodedb_stats(db, &st);
+    CHECK(st.checkpoints >= 2 * N / 1024 - 1);
+    p2p_nodedb_close(db);
+    /* ~5 MB of log were written in 1 MB files; at most a few remain */
+    int logs = 0, last = 0;
+    for (int i = 1; i < 100; i++) {
+        snprintf(path, sizeof path, "%s/nodes/log.%010d", dir, i);
+        if (access(path, F_OK) == 0) logs++, last = i;
+    }
+    CHECK(last >= 4);
+    CHECK(logs >= 1 && logs <= 3);
+    rm_rf(dir);
+}
+
 int main(void)
 {
     tu_seed((uint64_t)time(NULL));
@@ -616,5 +646,6 @@ int main(void)
     test_restart();
     test_runrecovery();
     test_sync_and_errors();
+    test_log_bounded();
     return tu_done("nodedb");
 }
