@@ -371,7 +371,8 @@ int p2p_dialsched_dial_done(p2p_dialsched_t *s, const uint8_t id[32], p2p_dial_r
     /* The node may have moved: re-resolve a static node we could not reach. */
     p2p__dial_static_t *st = find_static(s, id);
     if (result == P2P_DIAL_CONNECT_FAILED && (sl->flags & P2P_CONN_STATIC_DIALED) && st &&
-        s->cfg.resolve && now >= st->next_resolve) {
+        s->cfg.resolve && now >= st->next_resolve && !p2p_idmap_has(&s->peers, id) &&
+        !p2p_idmap_has(&s->pending, id)) {
         sl->state = SLOT_QUEUED_RESOLVE;
         sl->seq = ++s->seq;
         s->stats.resolves++;

@@ -46,7 +46,9 @@
 #include "core/netutil.h"
 #include "wire/node.h"
 
+#ifndef P2P_NS_PER_SEC
 #define P2P_NS_PER_SEC 1000000000ULL
+#endif
 
 /* Server and dialer constants. */
 #define P2P_DIAL_TIMEOUT_NS (15 * P2P_NS_PER_SEC)         /* defaultDialTimeout (shell) */

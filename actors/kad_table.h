@@ -80,6 +80,8 @@ typedef struct p2p_kad_table {
     uint64_t rng;        /* splitmix64 state */
     uint64_t next_ns[2]; /* next due time of the fast [0] and slow [1] lists */
     unsigned count;      /* live entries in all buckets */
+    unsigned nlist[2];   /* entries on the fast [0] and slow [1] lists */
+    unsigned navail[2];  /* of those, entries without a check in flight */
     p2p_kad_bucket_t b[P2P_KAD_NBUCKETS];
 } p2p_kad_table_t;
 
@@ -171,6 +173,9 @@ bool p2p_kad_reval_next(p2p_kad_table_t *t, p2p_node_t *out, uint64_t now_ns);
  * pong (0 if none).  Out: *r (see p2p_kad_reval_t). */
 void p2p_kad_reval_done(p2p_kad_table_t *t, p2p_kad_reval_t *r, const uint8_t id[32],
                         bool responded, uint64_t pong_seq, uint64_t now_ns);
+/* Clears the in-flight mark of id without an outcome (the check could not
+ * be sent). */
+void p2p_kad_reval_cancel(p2p_kad_table_t *t, const uint8_t id[32]);
 /* Earliest time a revalidation list is due (UINT64_MAX if the table is
  * empty). */
 uint64_t p2p_kad_reval_deadline(const p2p_kad_table_t *t);

@@ -61,23 +61,25 @@ size_t p2p_rlpx_frame_bound(const p2p_rlpx_codec_t *c, size_t len)
     return p2p_rlpx_frame_wire_len(P2P_RLPX_CODE_MAX_LEN + body);
 }
 
-/* header MAC: seed = H.digest()[:16]; H.update(AES(seed) ^ hct); mac = H.digest()[:16] */
-static void header_mac(const p2p_rlpx_codec_t *c, p2p_keccak_t *h, uint8_t mac[16],
-                       const uint8_t hct[16])
+/* header MAC: seed = H.digest()[:16]; H.update(AES(seed) ^ hct); mac = H.digest()[:16]
+ * seed/seed_ok cache H.digest() from the previous frame MAC (same state). */
+static void header_mac(const p2p_rlpx_codec_t *c, p2p_keccak_t *h, uint8_t seed[32], bool *seed_ok,
+                       uint8_t mac[16], const uint8_t hct[16])
 {
     uint8_t d[32], x[16];
-    p2p_keccak_digest(h, d);
-    aes256_encrypt(&c->mac_aes, 16, x, d);
+    if (!*seed_ok) p2p_keccak_digest(h, seed);
+    *seed_ok = false;
+    aes256_encrypt(&c->mac_aes, 16, x, seed);
     for (int i = 0; i < 16; i++) x[i] ^= hct[i];
     p2p_keccak_update(h, x, 16);
     p2p_keccak_digest(h, d);
     memcpy(mac, d, 16);
 }
 
-/* frame MAC: H.update(fct); seed = H.digest()[:16]; H.update(AES(seed) ^ seed); mac =
- * H.digest()[:16] */
-static void frame_mac(const p2p_rlpx_codec_t *c, p2p_keccak_t *h, uint8_t mac[16],
-                      const uint8_t *fct, size_t n)
+/* frame MAC: H.update(fct); seed = H.digest()[:16]; H.update(AES(seed) ^ seed);
+ * mac = H.digest()[:16]; that last digest is also the next header's seed. */
+static void frame_mac(const p2p_rlpx_codec_t *c, p2p_keccak_t *h, uint8_t seed[32], bool *seed_ok,
+                      uint8_t mac[16], const uint8_t *fct, size_t n)
 {
     uint8_t d[32], x[16];
     p2p_keccak_update(h, fct, n);
@@ -85,8 +87,9 @@ static void frame_mac(const p2p_rlpx_codec_t *c, p2p_keccak_t *h, uint8_t mac[16
     aes256_encrypt(&c->mac_aes, 16, x, d);
     for (int i = 0; i < 16; i++) x[i] ^= d[i];
     p2p_keccak_update(h, x, 16);
-    p2p_keccak_digest(h, d);
-    memcpy(mac, d, 16);
+    p2p_keccak_digest(h, seed);
+    *seed_ok = true;
+    memcpy(mac, seed, 16);
 }
 
 static void ctr(struct aes256_ctx *k, uint8_t iv[16], uint8_t *dst, const uint8_t *src, size_t n)
@@ -112,11 +115,11 @@ int p2p_rlpx_frame_seal(p2p_rlpx_codec_t *c, uint8_t *buf, size_t cap, size_t *o
     hdr[5] = 0x80;
     memset(hdr + 6, 0, 10);
     ctr(&c->enc, c->enc_ctr, hdr, hdr, 16);
-    header_mac(c, &c->egress, hdr + 16, hdr);
+    header_mac(c, &c->egress, c->egress_seed, &c->egress_seed_ok, hdr + 16, hdr);
 
     memset(body + fsize, 0, padded - fsize);
     ctr(&c->enc, c->enc_ctr, body, body, padded);
-    frame_mac(c, &c->egress, body + padded, body, padded);
+    frame_mac(c, &c->egress, c->egress_seed, &c->egress_seed_ok, body + padded, body, padded);
     *outlen = total;
     return 0;
 }
@@ -173,7 +176,7 @@ static int dec_fail(p2p_rlpx_codec_t *c, int rc)
 static int dec_header(p2p_rlpx_codec_t *c, uint8_t *buf)
 {
     uint8_t mac[16];
-    header_mac(c, &c->ingress, mac, buf);
+    header_mac(c, &c->ingress, c->ingress_seed, &c->ingress_seed_ok, mac, buf);
     if (!p2p_ct_equal(mac, buf + 16, 16)) return dec_fail(c, P2P_EBADMAC);
     ctr(&c->dec, c->dec_ctr, buf, buf, 16);
     size_t fsize = (size_t)buf[0] << 16 | (size_t)buf[1] << 8 | buf[2];
@@ -190,7 +193,7 @@ static int dec_body(p2p_rlpx_codec_t *c, p2p_rlpx_msg_t *msg, uint8_t *buf, uint
 {
     size_t padded = pad16(c->fsize);
     uint8_t mac[16];
-    frame_mac(c, &c->ingress, mac, buf, padded);
+    frame_mac(c, &c->ingress, c->ingress_seed, &c->ingress_seed_ok, mac, buf, padded);
     if (!p2p_ct_equal(mac, buf + padded, 16)) return dec_fail(c, P2P_EBADMAC);
     ctr(&c->dec, c->dec_ctr, buf, buf, padded);
 

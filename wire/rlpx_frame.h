@@ -52,6 +52,13 @@ typedef struct p2p_rlpx_codec {
     struct aes256_ctx mac_aes; /* ECB, key = mac secret */
     p2p_keccak_t egress;
     p2p_keccak_t ingress;
+    /* Digest of each MAC state as left by the last frame MAC: the next
+     * header MAC starts from the same state, so its seed is reused (one
+     * Keccak permutation saved per frame and direction). */
+    uint8_t egress_seed[32];
+    uint8_t ingress_seed[32];
+    bool egress_seed_ok;
+    bool ingress_seed_ok;
     size_t max_msg; /* bound on fsize and on a decoded (snappy) payload */
     bool snappy;
     int rstate;   /* decoder: 0 header, 1 body, -1 failed */

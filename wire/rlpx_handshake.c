@@ -49,7 +49,11 @@ int p2p_rlpx_hs_init(p2p_rlpx_hs_t *hs, p2p_rlpx_role_t role, const uint8_t priv
         if (p2p_secp_pubkey_check(remote_pub)) return P2P_EBADKEY;
         memcpy(hs->remote_pub, remote_pub, 64);
     }
-    if (p2p_secp_pubkey(hs->pub, priv)) return P2P_EBADKEY;
+    /* Only the initiator sends its static public key (one EC multiplication
+     * saved per inbound handshake). */
+    if (role == P2P_RLPX_INITIATOR ? p2p_secp_pubkey(hs->pub, priv) != 0
+                                   : p2p_secp_privkey_check(priv) != 0)
+        return P2P_EBADKEY;
     memcpy(hs->priv, priv, 32);
     int rc = p2p_secp_keygen(hs->eph_priv);
     if (rc) return rc;

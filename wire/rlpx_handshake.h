@@ -69,8 +69,8 @@ typedef struct p2p_rlpx_secrets {
 typedef struct p2p_rlpx_hs {
     p2p_rlpx_role_t role;
     p2p_rlpx_hs_state_t state;
-    uint8_t priv[32]; /* local static key */
-    uint8_t pub[64];
+    uint8_t priv[32];           /* local static key */
+    uint8_t pub[64];            /* its public key (initiator only) */
     uint8_t remote_pub[64];     /* remote static key (given or from the auth) */
     uint8_t eph_priv[32];       /* local ephemeral key */
     uint8_t remote_eph_pub[64]; /* read-only after the peer's packet */

@@ -162,7 +162,7 @@ static void same_mac(const p2p_keccak_t *x, const p2p_keccak_t *y)
 /* Sends frames both ways over codecs built from sa/sb. */
 static void frames_both_ways(const p2p_rlpx_secrets_t *sa, const p2p_rlpx_secrets_t *sb)
 {
-    static uint8_t frame[70000], payload[60000], scratch[60000];
+    static uint8_t frame[80000], payload[60000], scratch[60000];
     p2p_rlpx_codec_t ca, cb;
     CHECK_OK(p2p_rlpx_codec_init(&ca, sa, P2P_RLPX_FRAME_MAX));
     CHECK_OK(p2p_rlpx_codec_init(&cb, sb, P2P_RLPX_FRAME_MAX));

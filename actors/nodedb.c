@@ -1,0 +1,970 @@
+/*
+ * actors/nodedb.c: the node database on Berkeley DB 5.3 (see nodedb.h for the
+ * key layout, the durability choice and the error policy).
+ *
+ * Owner: the discovery-table thread (p2p-disc) holds the handle; nothing
+ * here starts threads or reads a clock.  The environment is private to the
+ * process (DB_PRIVATE: regions in heap memory, no shared region files), which
+ * suits single-process access (guaranteed by the datadir lock) and leaves
+ * nothing stale behind a kill -9: the next open runs recovery from the log.
+ *
+ * Every public call runs one transaction through run(): begin, the
+ * operation, commit (abort on error).  If Berkeley DB reports DB_RUNRECOVERY
+ * the environment is closed, reopened with DB_RECOVER and the operation is
+ * tried once more.  Every 1024 write commits a checkpoint bounds the log
+ * (old log files are removed automatically) and the recovery time.
+ *
+ * Node record value (fixed layout, big endian, version byte first):
+ *   [0] 1 | [1,65) pubkey X||Y | [65] ip family | [66,82) ip bytes |
+ *   [82,84) udp | [84,86) tcp | [86,94) ENR seq | [94,96) enr length |
+ *   [96, 96+len) raw ENR
+ * Item values (lastping, lastpong, findfail, local seq, version): 8 bytes BE.
+ *
+ * Limits: keys are at most 64 bytes, values at most 396; anything else found
+ * in the file is counted as a bad record and skipped, never trusted.
+ */
+#include "actors/nodedb.h"
+
+#include <db.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+enum {
+    NODEKEY_LEN = 37,                           /* "n:" id32 ":v4" */
+    ITEMKEY_MAX = NODEKEY_LEN + 1 + 16 + 1 + 8, /* + ":" ip16 ":" field */
+    LOCALKEY_LEN = 6 + 32 + 4,                  /* "local:" id32 ":seq" */
+    KEYBUF = 1024,                              /* largest key read back */
+    REC_VERSION = 1,
+    REC_HDR = 96,
+    REC_MAX = REC_HDR + P2P_NODEDB_ENR_MAX,
+    CKP_EVERY = 1024,   /* write commits between checkpoints */
+    EXPIRE_BATCH = 128, /* node ids examined per expire transaction */
+    SEED_WALK = 64,     /* keys walked after one random seek */
+    CACHE_BYTES = 2 << 20,
+    LOG_FILE_BYTES = 1 << 20,
+    MAX_LOCKS = 10000,
+};
+
+#define DB_FILE "nodes.db"
+#define ENV_FLAGS                                                                                  \
+    (DB_CREATE | DB_INIT_TXN | DB_INIT_LOCK | DB_INIT_LOG | DB_INIT_MPOOL | DB_RECOVER | DB_PRIVATE)
+
+struct p2p_nodedb {
+    DB_ENV *env;
+    DB *dbp;
+    unsigned flags;
+    int last_ret;    /* last Berkeley DB error code of the current operation */
+    unsigned writes; /* write commits since the last checkpoint */
+    uint64_t rng;    /* xorshift64* state for the seed seeks */
+    p2p_nodedb_stats_t st;
+    char msg[320];
+    char home[]; /* <datadir>/nodes */
+};
+
+typedef int (*op_fn)(p2p_nodedb_t *db, DB_TXN *txn, void *arg);
+
+/* ---- logging and errors ---- */
+
+static void nlog(p2p_nodedb_t *db, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void nlog(p2p_nodedb_t *db, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(db->msg, sizeof db->msg, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "nodedb: %s\n", db->msg);
+}
+
+/* Records a Berkeley DB failure: logs "<home>: <what>: <db_strerror>". */
+static int bdb_err(p2p_nodedb_t *db, int ret, const char *what)
+{
+    db->last_ret = ret;
+    db->st.errors++;
+    nlog(db, "%s: %s: %s", db->home, what, db_strerror(ret));
+    return P2P_EDB;
+}
+
+/* Berkeley DB's own detail messages (printed before its error returns). */
+static void errcall(const DB_ENV *env, const char *pfx, const char *m)
+{
+    const p2p_nodedb_t *db = env->app_private;
+    fprintf(stderr, "nodedb: %s: %s\n", db ? db->home : "?", m);
+}
+
+/* ---- encodings ---- */
+
+static void put64(uint8_t *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--, v >>= 8) p[i] = (uint8_t)v;
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++) v = v << 8 | p[i];
+    return v;
+}
+
+static void nodekey(uint8_t k[NODEKEY_LEN], const uint8_t id[32])
+{
+    memcpy(k, "n:", 2);
+    memcpy(k + 2, id, 32);
+    memcpy(k + 34, ":v4", 3);
+}
+
+static bool is_nodekey(const uint8_t *k, size_t n)
+{
+    return n == NODEKEY_LEN && memcmp(k, "n:", 2) == 0 && memcmp(k + 34, ":v4", 3) == 0;
+}
+
+/* Item key for (id, ip, field); returns its length or 0 if ip has no family. */
+static size_t itemkey(uint8_t k[ITEMKEY_MAX], const uint8_t id[32], const p2p_ip_t *ip,
+                      const char *field)
+{
+    uint8_t ip16[16] = {0};
+    if (ip->family == 4) {
+        ip16[10] = ip16[11] = 0xff;
+        memcpy(ip16 + 12, ip->addr, 4);
+    } else if (ip->family == 6) {
+        memcpy(ip16, ip->addr, 16);
+    } else {
+        return 0;
+    }
+    size_t flen = strlen(field);
+    nodekey(k, id);
+    k[NODEKEY_LEN] = ':';
+    memcpy(k + NODEKEY_LEN + 1, ip16, 16);
+    k[NODEKEY_LEN + 17] = ':';
+    memcpy(k + NODEKEY_LEN + 18, field, flen);
+    return NODEKEY_LEN + 18 + flen;
+}
+
+static bool item_field_is(const uint8_t *k, size_t n, const char *field)
+{
+    size_t flen = strlen(field);
+    return n == NODEKEY_LEN + 18 + flen && k[NODEKEY_LEN] == ':' && k[NODEKEY_LEN + 17] == ':' &&
+           memcmp(k + NODEKEY_LEN + 18, field, flen) == 0;
+}
+
+static size_t rec_encode(uint8_t out[REC_MAX], const p2p_node_t *n, const uint8_t *enr,
+                         size_t enrlen)
+{
+    memset(out, 0, REC_HDR);
+    out[0] = REC_VERSION;
+    memcpy(out + 1, n->pubkey, 64);
+    out[65] = n->ep.ip.family;
+    memcpy(out + 66, n->ep.ip.addr, p2p_ip_len(&n->ep.ip));
+    out[82] = (uint8_t)(n->ep.udp >> 8);
+    out[83] = (uint8_t)n->ep.udp;
+    out[84] = (uint8_t)(n->ep.tcp >> 8);
+    out[85] = (uint8_t)n->ep.tcp;
+    put64(out + 86, n->seq);
+    out[94] = (uint8_t)(enrlen >> 8);
+    out[95] = (uint8_t)enrlen;
+    if (enrlen) memcpy(out + REC_HDR, enr, enrlen);
+    return REC_HDR + enrlen;
+}
+
+/* Decodes a stored record (untrusted: the file may be damaged).  Out: *n
+ * (with id), *enr_off / *enr_len locate the ENR inside v.  Returns 0 or
+ * P2P_EDECODE. */
+static int rec_decode(p2p_node_t *n, size_t *enr_off, size_t *enr_len, const uint8_t id[32],
+                      const uint8_t *v, size_t vlen)
+{
+    if (vlen < REC_HDR || v[0] != REC_VERSION) return P2P_EDECODE;
+    size_t elen = (size_t)v[94] << 8 | v[95];
+    if (elen > P2P_NODEDB_ENR_MAX || vlen != REC_HDR + elen) return P2P_EDECODE;
+    uint8_t fam = v[65];
+    if (fam != 0 && fam != 4 && fam != 6) return P2P_EDECODE;
+    memset(n, 0, sizeof *n);
+    memcpy(n->id, id, 32);
+    memcpy(n->pubkey, v + 1, 64);
+    n->ep.ip.family = fam;
+    memcpy(n->ep.ip.addr, v + 66, p2p_ip_len(&n->ep.ip));
+    n->ep.udp = (uint16_t)(v[82] << 8 | v[83]);
+    n->ep.tcp = (uint16_t)(v[84] << 8 | v[85]);
+    n->seq = get64(v + 86);
+    *enr_off = REC_HDR;
+    *enr_len = elen;
+    return 0;
+}
+
+static uint64_t rng_next(p2p_nodedb_t *db)
+{
+    uint64_t x = db->rng;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    db->rng = x;
+    return x * 0x2545F4914F6CDD1DULL;
+}
+
+/* ---- key/value helpers (inside a transaction) ---- */
+
+static void dbt_in(DBT *t, const void *p, size_t n)
+{
+    memset(t, 0, sizeof *t);
+    t->data = (void *)p;
+    t->size = (u_int32_t)n;
+}
+
+static void dbt_out(DBT *t, void *buf, size_t cap)
+{
+    memset(t, 0, sizeof *t);
+    t->data = buf;
+    t->ulen = (u_int32_t)cap;
+    t->flags = DB_DBT_USERMEM;
+}
+
+/* Reads key k into v[0..cap).  Returns 0 (found, *vlen set), P2P_ENOTFOUND,
+ * P2P_EDECODE (stored value larger than cap: damaged), P2P_EDB. */
+static int kv_get(p2p_nodedb_t *db, DB_TXN *txn, const void *k, size_t klen, void *v, size_t cap,
+                  size_t *vlen)
+{
+    DBT key, data;
+    dbt_in(&key, k, klen);
+    dbt_out(&data, v, cap);
+    int ret = db->dbp->get(db->dbp, txn, &key, &data, 0);
+    if (ret == DB_NOTFOUND) return P2P_ENOTFOUND;
+    if (ret == DB_BUFFER_SMALL) {
+        db->st.bad_records++;
+        return P2P_EDECODE;
+    }
+    if (ret) return bdb_err(db, ret, "get");
+    *vlen = data.size;
+    return 0;
+}
+
+static int kv_put(p2p_nodedb_t *db, DB_TXN *txn, const void *k, size_t klen, const void *v,
+                  size_t vlen)
+{
+    DBT key, data;
+    dbt_in(&key, k, klen);
+    dbt_in(&data, v, vlen);
+    int ret = db->dbp->put(db->dbp, txn, &key, &data, 0);
+    return ret ? bdb_err(db, ret, "put") : 0;
+}
+
+/* Reads an 8-byte counter; absent or damaged values read as 0. */
+static int kv_get_u64(p2p_nodedb_t *db, DB_TXN *txn, const void *k, size_t klen, uint64_t *v)
+{
+    uint8_t buf[8];
+    size_t n = 0;
+    *v = 0;
+    int rc = kv_get(db, txn, k, klen, buf, sizeof buf, &n);
+    if (rc == P2P_ENOTFOUND || rc == P2P_EDECODE) return 0;
+    if (rc) return rc;
+    if (n != 8) {
+        db->st.bad_records++;
+        return 0;
+    }
+    *v = get64(buf);
+    return 0;
+}
+
+static int kv_put_u64(p2p_nodedb_t *db, DB_TXN *txn, const void *k, size_t klen, uint64_t v)
+{
+    uint8_t buf[8];
+    put64(buf, v);
+    return kv_put(db, txn, k, klen, buf, sizeof buf);
+}
+
+/* Deletes every key that starts with prefix[0..plen). */
+static int del_prefix(p2p_nodedb_t *db, DB_TXN *txn, const uint8_t *prefix, size_t plen)
+{
+    DBC *c;
+    int ret = db->dbp->cursor(db->dbp, txn, &c, 0);
+    if (ret) return bdb_err(db, ret, "cursor");
+    uint8_t kb[KEYBUF];
+    memcpy(kb, prefix, plen);
+    DBT key, data;
+    dbt_out(&key, kb, sizeof kb);
+    key.size = (u_int32_t)plen;
+    memset(&data, 0, sizeof data);
+    data.flags = DB_DBT_PARTIAL; /* keys only: read no value bytes */
+    int rc = 0;
+    ret = c->get(c, &key, &data, DB_SET_RANGE);
+    while (ret == 0 && key.size >= plen && memcmp(kb, prefix, plen) == 0) {
+        ret = c->del(c, 0);
+        if (ret) break;
+        ret = c->get(c, &key, &data, DB_NEXT);
+    }
+    if (ret && ret != DB_NOTFOUND) rc = bdb_err(db, ret, "delete range");
+    ret = c->close(c);
+    if (ret && rc == 0) rc = bdb_err(db, ret, "cursor close");
+    return rc;
+}
+
+/* ---- environment ---- */
+
+/* Closes the database and the environment.  quiet: after a failure (no
+ * checkpoint, errors not logged).  A panicked environment is first taken out
+ * of the panic state: Berkeley DB would otherwise refuse to close it and leak
+ * the whole private environment; the close then writes no page whose log
+ * records are not on disk (write-ahead logging), and the next open recovers. */
+static void env_close(p2p_nodedb_t *db, bool quiet)
+{
+    int ret;
+    if (db->env && quiet) (void)db->env->set_flags(db->env, DB_PANIC_ENVIRONMENT, 0);
+    if (db->env && !quiet) {
+        ret = db->env->txn_checkpoint(db->env, 0, 0, DB_FORCE);
+        if (ret)
+            bdb_err(db, ret, "checkpoint at close");
+        else
+            db->st.checkpoints++;
+    }
+    if (db->dbp) {
+        ret = db->dbp->close(db->dbp, quiet ? DB_NOSYNC : 0);
+        if (ret && !quiet) bdb_err(db, ret, "closing " DB_FILE);
+        db->dbp = NULL;
+    }
+    if (db->env) {
+        ret = db->env->close(db->env, 0);
+        if (ret && !quiet) bdb_err(db, ret, "closing environment");
+        db->env = NULL;
+    }
+}
+
+static int env_open(p2p_nodedb_t *db)
+{
+    DB_ENV *env;
+    int ret = db_env_create(&env, 0);
+    if (ret) return bdb_err(db, ret, "db_env_create");
+    env->app_private = db;
+    env->set_errcall(env, errcall);
+    if ((ret = env->set_cachesize(env, 0, CACHE_BYTES, 1)) != 0 ||
+        (ret = env->set_lg_max(env, LOG_FILE_BYTES)) != 0 ||
+        (ret = env->set_lk_max_locks(env, MAX_LOCKS)) != 0 ||
+        (ret = env->set_lk_max_objects(env, MAX_LOCKS)) != 0 ||
+        (ret = env->log_set_config(env, DB_LOG_AUTO_REMOVE, 1)) != 0 ||
+        (!(db->flags & P2P_NODEDB_SYNC) &&
+         (ret = env->set_flags(env, DB_TXN_WRITE_NOSYNC, 1)) != 0)) {
+        env->close(env, 0);
+        return bdb_err(db, ret, "configuring environment");
+    }
+    ret = env->open(env, db->home, ENV_FLAGS, 0600);
+    if (ret) {
+        env->close(env, 0);
+        return bdb_err(db, ret, "opening environment with recovery");
+    }
+    db->env = env;
+    ret = db_create(&db->dbp, env, 0);
+    if (ret) {
+        db->dbp = NULL;
+        bdb_err(db, ret, "db_create");
+        env_close(db, true);
+        return P2P_EDB;
+    }
+    ret = db->dbp->open(db->dbp, NULL, DB_FILE, NULL, DB_BTREE, DB_CREATE | DB_AUTO_COMMIT, 0600);
+    if (ret) {
+        bdb_err(db, ret, "opening " DB_FILE);
+        int keep = db->last_ret;
+        env_close(db, true);
+        db->last_ret = keep;
+        return P2P_EDB;
+    }
+    return 0;
+}
+
+/* Removes the regular files of the environment directory (database, logs,
+ * region files); used when the database is damaged beyond recovery. */
+static int wipe_dir(p2p_nodedb_t *db)
+{
+    DIR *d = opendir(db->home);
+    if (!d) {
+        nlog(db, "%s: cannot list for wipe: %s", db->home, strerror(errno));
+        return P2P_ESYS;
+    }
+    int rc = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+        struct stat sb;
+        if (fstatat(dirfd(d), e->d_name, &sb, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(sb.st_mode))
+            continue;
+        if (unlinkat(dirfd(d), e->d_name, 0) != 0) {
+            nlog(db, "%s/%s: cannot remove: %s", db->home, e->d_name, strerror(errno));
+            rc = P2P_ESYS;
+        }
+    }
+    closedir(d);
+    return rc;
+}
+
+static int reopen(p2p_nodedb_t *db)
+{
+    nlog(db, "%s: environment needs recovery (DB_RUNRECOVERY): reopening with recovery", db->home);
+    env_close(db, true);
+    db->st.recoveries++;
+    return env_open(db);
+}
+
+/* ---- transactions ---- */
+
+static int txn_once(p2p_nodedb_t *db, op_fn fn, void *arg, bool write)
+{
+    DB_TXN *txn;
+    int ret = db->env->txn_begin(db->env, NULL, &txn, 0);
+    if (ret) return bdb_err(db, ret, "txn_begin");
+    int rc = fn(db, txn, arg);
+    if (rc == 0 || rc == P2P_ENOTFOUND) {
+        ret = txn->commit(txn, 0);
+        if (ret) return bdb_err(db, ret, "commit");
+        db->st.commits++;
+        if (write && ++db->writes >= CKP_EVERY) {
+            db->writes = 0;
+            ret = db->env->txn_checkpoint(db->env, 0, 0, 0);
+            if (ret) return bdb_err(db, ret, "checkpoint");
+            db->st.checkpoints++;
+        }
+        return rc;
+    }
+    ret = txn->abort(txn);
+    db->st.aborts++;
+    if (ret) bdb_err(db, ret, "abort");
+    return rc;
+}
+
+/* Runs fn in a transaction; on DB_RUNRECOVERY reopens with recovery and runs
+ * it once more.  fn must reset its outputs at its start (it may run twice). */
+static int run(p2p_nodedb_t *db, op_fn fn, void *arg, bool write)
+{
+    for (int attempt = 0;; attempt++) {
+        int rc;
+        db->last_ret = 0;
+        if (db->env) {
+            rc = txn_once(db, fn, arg, write);
+        } else {
+            db->last_ret = DB_RUNRECOVERY; /* a previous recovery failed */
+            rc = P2P_EDB;
+        }
+        if (rc != P2P_EDB || db->last_ret != DB_RUNRECOVERY || attempt > 0) return rc;
+        if (reopen(db) != 0) return P2P_EDB;
+    }
+}
+
+/* ---- schema version ---- */
+
+static int op_version(p2p_nodedb_t *db, DB_TXN *txn, void *arg)
+{
+    static const char vkey[] = "version";
+    uint8_t buf[16];
+    size_t n = 0;
+    int rc = kv_get(db, txn, vkey, sizeof vkey - 1, buf, sizeof buf, &n);
+    if (rc == 0 && n == 8 && get64(buf) == P2P_NODEDB_SCHEMA) return 0;
+    if (rc != 0 && rc != P2P_ENOTFOUND && rc != P2P_EDECODE) return rc;
+    u_int32_t count = 0;
+    int ret = db->dbp->truncate(db->dbp, txn, &count, 0);
+    if (ret) return bdb_err(db, ret, "truncate");
+    if (count > 0) {
+        nlog(db, "%s: schema version mismatch (want %d): wiped %u records", db->home,
+             P2P_NODEDB_SCHEMA, (unsigned)count);
+        db->st.wipes++;
+    }
+    return kv_put_u64(db, txn, vkey, sizeof vkey - 1, P2P_NODEDB_SCHEMA);
+}
+
+/* ---- open / close ---- */
+
+static bool damaged(int ret)
+{
+    return ret == DB_RUNRECOVERY || ret == DB_VERIFY_BAD || ret == DB_OLD_VERSION || ret == EINVAL;
+}
+
+int p2p_nodedb_open(p2p_nodedb_t **out, char *msg, size_t msglen, const char *datadir,
+                    unsigned flags)
+{
+    if (msg && msglen) msg[0] = 0;
+    if (!out) return P2P_EINVAL;
+    *out = NULL;
+    if (!datadir || !*datadir || (flags & ~P2P_NODEDB_SYNC)) {
+        if (msg) snprintf(msg, msglen, "node database: invalid arguments");
+        return P2P_EINVAL;
+    }
+    size_t dlen = strlen(datadir);
+    if (dlen + sizeof "/nodes" > PATH_MAX) {
+        if (msg) snprintf(msg, msglen, "node database: data directory path too long");
+        return P2P_EINVAL;
+    }
+    p2p_nodedb_t *db = calloc(1, sizeof *db + dlen + sizeof "/nodes");
+    if (!db) return P2P_ENOMEM;
+    memcpy(db->home, datadir, dlen);
+    memcpy(db->home + dlen, "/nodes", sizeof "/nodes");
+    db->flags = flags;
+
+    int rc = 0;
+    struct stat sb;
+    if (mkdir(db->home, 0700) != 0 && errno != EEXIST) {
+        nlog(db, "cannot create %s: %s", db->home, strerror(errno));
+        rc = P2P_ESYS;
+    } else if (stat(db->home, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+        nlog(db, "%s is not a directory", db->home);
+        rc = P2P_ESYS;
+    } else if (getrandom(&db->rng, sizeof db->rng, 0) != (ssize_t)sizeof db->rng) {
+        nlog(db, "getrandom: %s", strerror(errno));
+        rc = P2P_ESYS;
+    }
+    if (rc == 0) {
+        db->rng |= 1; /* xorshift state must not be zero */
+        rc = env_open(db);
+        if (rc && damaged(db->last_ret)) {
+            nlog(db, "%s: database damaged beyond recovery: wiping it and starting empty",
+                 db->home);
+            db->st.wipes++;
+            rc = wipe_dir(db);
+            if (rc == 0) rc = env_open(db);
+        }
+    }
+    if (rc == 0) rc = run(db, op_version, NULL, true);
+    if (rc) {
+        if (msg) snprintf(msg, msglen, "node database: %s", db->msg);
+        env_close(db, true);
+        free(db);
+        return rc;
+    }
+    *out = db;
+    return 0;
+}
+
+void p2p_nodedb_close(p2p_nodedb_t *db)
+{
+    if (!db) return;
+    env_close(db, db->env == NULL);
+    free(db);
+}
+
+const char *p2p_nodedb_errmsg(const p2p_nodedb_t *db)
+{
+    return db ? db->msg : "";
+}
+
+void p2p_nodedb_stats(const p2p_nodedb_t *db, p2p_nodedb_stats_t *out)
+{
+    *out = db->st;
+}
+
+void p2p__nodedb_panic(p2p_nodedb_t *db)
+{
+    if (db->env) db->env->set_flags(db->env, DB_PANIC_ENVIRONMENT, 1);
+}
+
+/* ---- nodes ---- */
+
+struct node_arg {
+    p2p_node_t *n;
+    const uint8_t *id;
+    uint8_t *enr;
+    size_t *enrlen;
+    const uint8_t *val; /* put: encoded record */
+    size_t vlen;
+};
+
+static int op_put_node(p2p_nodedb_t *db, DB_TXN *txn, void *arg)
+{
+    struct node_arg *a = arg;
+    uint8_t k[NODEKEY_LEN];
+    nodekey(k, a->id);
+    return kv_put(db, txn, k, sizeof k, a->val, a->vlen);
+}
+
+int p2p_nodedb_put_node(p2p_nodedb_t *db, const p2p_node_t *n, const uint8_t *enr, size_t enrlen)
+{
+    if (!db || !n) return P2P_EINVAL;
+    uint8_t fam = n->ep.ip.family;
+    if ((fam != 0 && fam != 4 && fam != 6) || enrlen > P2P_NODEDB_ENR_MAX || (enrlen && !enr))
+        return P2P_EINVAL;
+    uint8_t v[REC_MAX];
+    struct node_arg a = {.id = n->id, .val = v};
+    a.vlen = rec_encode(v, n, enr, enrlen);
+    int rc = run(db, op_put_node, &a, true);
+    if (rc == 0) db->st.nodes_put++;
+    return rc;
+}
+
+static int op_get_node(p2p_nodedb_t *db, DB_TXN *txn, void *arg)
+{
+    struct node_arg *a = arg;
+    uint8_t k[NODEKEY_LEN], v[REC_MAX];
+    size_t vlen = 0, eoff = 0, elen = 0;
+    nodekey(k, a->id);
+    int rc = kv_get(db, txn, k, sizeof k, v, sizeof v, &vlen);
+    if (rc) return rc;
+    if (rec_decode(a->n, &eoff, &elen, a->id, v, vlen) != 0) {
+        db->st.bad_records++;
+        return P2P_EDECODE;
+    }
+    if (a->enr) {
+        if (elen > *a->enrlen) return P2P_ETOOBIG;
+        memcpy(a->enr, v + eoff, elen);
+        *a->enrlen = elen;
+    }
+    return 0;
+}
+
+int p2p_nodedb_get_node(p2p_nodedb_t *db, p2p_node_t *n, uint8_t *enr, size_t *enrlen,
+                        const uint8_t id[32])
+{
+    if (!db || !n || !id || (enr && !enrlen)) return P2P_EINVAL;
+    struct node_arg a = {.n = n, .id = id, .enr = enr, .enrlen = enrlen};
+    return run(db, op_get_node, &a, false);
+}
+
+static int op_delete_node(p2p_nodedb_t *db, DB_TXN *txn, void *arg)
+{
+    uint8_t k[NODEKEY_LEN];
+    nodekey(k, arg);
+    return del_prefix(db, txn, k, sizeof k);
+}
+
+int p2p_nodedb_delete_node(p2p_nodedb_t *db, const uint8_t id[32])
+{
+    if (!db || !id) return P2P_EINVAL;
+    int rc = run(db, op_delete_node, (void *)id, true);
+    if (rc == 0) db->st.nodes_deleted++;
+    return rc;
+}
+
+/* ---- per-IP items and local seq ---- */
+
+struct item_arg {
+    uint8_t k[ITEMKEY_MAX];
+    size_t klen;
+    uint64_t v;
+};
+
+static int op_item_get(p2p_nodedb_t *db, DB_TXN *txn, void *arg)
+{
+    struct item_arg *a = arg;
+    return kv_get_u64(db, txn, a->k, a->klen, &a->v);
+}
+
+static int op_item_put(p2p_nodedb_t *db, DB_TXN *txn, void *arg)
+{
+    struct item_arg *a = arg;
+    return kv_put_u64(db, txn, a->k, a->klen, a->v);
+}
+
+static int item_get(p2p_nodedb_t *db, uint64_t *v, const uint8_t id[32], const p2p_ip_t *ip,
+                    const char *field)
+{
+    if (!v) return P2P_EINVAL;
+    *v = 0;
+    if (!db || !id || !ip) return P2P_EINVAL;
+    struct item_arg a = {.v = 0};
+    a.klen = itemkey(a.k, id, ip, field);
+    if (!a.klen) return P2P_EINVAL;
+    int rc = run(db, op_item_get, &a, false);
+    if (rc == 0) *v = a.v;
+    return rc;
+}
+
+static int item_set(p2p_nodedb_t *db, const uint8_t id[32], const p2p_ip_t *ip, const char *field,
+                    uint64_t v)
+{
+    if (!db || !id || !ip) return P2P_EINVAL;
+    struct item_arg a = {.v = v};
+    a.klen = itemkey(a.k, id, ip, field);
+    if (!a.klen) return P2P_EINVAL;
+    return run(db, op_item_put, &a, true);
+}
+
+int p2p_nodedb_last_ping(p2p_nodedb_t *db, uint64_t *t, const uint8_t id[32], const p2p_ip_t *ip)
+{
+    return item_get(db, t, id, ip, "lastping");
+}
+
+int p2p_nodedb_set_last_ping(p2p_nodedb_t *db, const uint8_t id[32], const p2p_ip_t *ip, uint64_t t)
+{
+    return item_set(db, id, ip, "lastping", t);
+}
+
+int p2p_nodedb_last_pong(p2p_nodedb_t *db, uint64_t *t, const uint8_t id[32], const p2p_ip_t *ip)
+{
+    return item_get(db, t, id, ip, "lastpong");
+}
+
+int p2p_nodedb_set_last_pong(p2p_nodedb_t *db, const uint8_t id[32], const p2p_ip_t *ip, uint64_t t)
+{
+    return item_set(db, id, ip, "lastpong", t);
+}
+
+int p2p_nodedb_findfails(p2p_nodedb_t *db, uint32_t *fails, const uint8_t id[32],
+                         const p2p_ip_t *ip)
+{
+    if (!fails) return P2P_EINVAL;
+    uint64_t v = 0;
+    int rc = item_get(db, &v, id, ip, "findfail");
+    *fails = v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
+    return rc;
+}
+
+int p2p_nodedb_set_findfails(p2p_nodedb_t *db, const uint8_t id[32], const p2p_ip_t *ip,
+                             uint32_t fails)
+{
+    return item_set(db, id, ip, "findfail", fails);
+}
+
+static size_t localkey(uint8_t k[ITEMKEY_MAX], const uint8_t id[32])
+{
+    memcpy(k, "local:", 6);
+    memcpy(k + 6, id, 32);
+    memcpy(k + 38, ":seq", 4);
+    return LOCALKEY_LEN;
+}
+
+int p2p_nodedb_local_seq(p2p_nodedb_t *db, uint64_t *seq, const uint8_t id[32])
+{
+    if (!seq) return P2P_EINVAL;
+    *seq = 0;
+    if (!db || !id) return P2P_EINVAL;
+    struct item_arg a = {.v = 0};
+    a.klen = localkey(a.k, id);
+    int rc = run(db, op_item_get, &a, false);
+    if (rc == 0) *seq = a.v;
+    return rc;
+}
+
+int p2p_nodedb_set_local_seq(p2p_nodedb_t *db, const uint8_t id[32], uint64_t seq)
+{
+    if (!db || !id) return P2P_EINVAL;
+    struct item_arg a = {.v = seq};
+    a.klen = localkey(a.k, id);
+    return run(db, op_item_put, &a, true);
+}
+
+/* ---- seeds ---- */
+
+struct seeds_arg {
+    p2p_node_t *out;
+    size_t n, found;
+    uint64_t max_age, now;
+};
+
+/* Positions c at the first node record at or after the random key in kb
+ * (wrapping once to the start of the node key space).  Returns 0 with the
+ * key in kb, P2P_ENOTFOUND (no node reached within SEED_WALK keys, or no
+ * nodes at all: *empty set), or P2P_EDB. */
+static int seek_node(p2p_nodedb_t *db, DBC *c, uint8_t kb[KEYBUF], size_t klen, DBT *key,
+                     bool *empty)
+{
+    DBT data;
+    bool wrapped = false;
+    dbt_out(key, kb, KEYBUF);
+    key->size = (u_int32_t)klen;
+    memset(&data, 0, sizeof data);
+    data.flags = DB_DBT_PARTIAL;
+    int ret = c->get(c, key, &data, DB_SET_RANGE);
+    for (int steps = 0; steps < SEED_WALK; steps++) {
+        if (ret && ret != DB_NOTFOUND) return bdb_err(db, ret, "seek");
+        if (ret == DB_NOTFOUND || key->size < 2 || memcmp(kb, "n:", 2) != 0) {
+            if (wrapped) {
+                *empty = true;
+                return P2P_ENOTFOUND;
+            }
+            wrapped = true;
+            memcpy(kb, "n:", 2);
+            key->size = 2;
+            ret = c->get(c, key, &data, DB_SET_RANGE);
+            continue;
+        }
+        if (is_nodekey(kb, key->size)) return 0;
+        ret = c->get(c, key, &data, DB_NEXT);
+    }
+    return P2P_ENOTFOUND;
+}
+
+static int op_seeds(p2p_nodedb_t *db, DB_TXN *txn, void *arg)
+{
+    struct seeds_arg *a = arg;
+    a->found = 0;
+    DBC *c;
+    int ret = db->dbp->cursor(db->dbp, txn, &c, 0);
+    if (ret) return bdb_err(db, ret, "cursor");
+    int rc = 0;
+    uint8_t kb[KEYBUF], v[REC_MAX];
+    for (size_t seeks = 0; a->found < a->n && seeks < 5 * a->n; seeks++) {
+        memcpy(kb, "n:", 2);
+        for (int i = 0; i < 4; i++) {
+            uint64_t r = rng_next(db);
+            memcpy(kb + 2 + 8 * i, &r, 8);
+        }
+        DBT key, data;
+        bool empty = false;
+        rc = seek_node(db, c, kb, 34, &key, &empty);
+        if (rc == P2P_ENOTFOUND) {
+            rc = 0;
+            if (empty) break;
+            continue;
+        }
+        if (rc) break;
+        dbt_out(&data, v, sizeof v);
+        ret = c->get(c, &key, &data, DB_CURRENT);
+        p2p_node_t nd;
+        size_t eoff, elen;
+        if (ret == DB_BUFFER_SMALL ||
+            (ret == 0 && rec_decode(&nd, &eoff, &elen, kb + 2, v, data.size) != 0)) {
+            db->st.bad_records++;
+            continue;
+        }
+        if (ret) {
+            rc = bdb_err(db, ret, "read node");
+            break;
+        }
+        bool dup = false;
+        for (size_t i = 0; i < a->found && !dup; i++) dup = memcmp(a->out[i].id, nd.id, 32) == 0;
+        if (dup || nd.ep.ip.family == 0) continue;
+        uint8_t ik[ITEMKEY_MAX];
+        size_t iklen = itemkey(ik, nd.id, &nd.ep.ip, "lastpong");
+        uint64_t pong = 0;
+        rc = kv_get_u64(db, txn, ik, iklen, &pong);
+        if (rc) break;
+        uint64_t age = a->now > pong ? a->now - pong : 0;
+        if (pong == 0 || age > a->max_age) continue;
+        a->out[a->found++] = nd;
+    }
+    ret = c->close(c);
+    if (ret && rc == 0) rc = bdb_err(db, ret, "cursor close");
+    return rc;
+}
+
+int p2p_nodedb_query_seeds(p2p_nodedb_t *db, p2p_node_t *out, size_t *nout, size_t n,
+                           uint64_t max_age, uint64_t now)
+{
+    if (!nout) return P2P_EINVAL;
+    *nout = 0;
+    if (!db || (n && !out) || n > P2P_NODEDB_MAX_SEEDS) return P2P_EINVAL;
+    struct seeds_arg a = {.out = out, .n = n, .max_age = max_age, .now = now};
+    int rc = run(db, op_seeds, &a, false);
+    db->st.seed_queries++;
+    if (rc == 0) {
+        *nout = a.found;
+        db->st.seeds_found += a.found;
+    }
+    return rc;
+}
+
+/* ---- expiry ---- */
+
+struct expire_arg {
+    uint8_t start[NODEKEY_LEN]; /* where this batch starts ("n:" or a node prefix) */
+    size_t startlen;
+    bool done;
+    uint64_t now;
+    size_t deleted;
+    uint8_t stale[EXPIRE_BATCH][32];
+};
+
+static bool stale(uint64_t youngest, uint64_t now)
+{
+    return youngest == 0 || (now > P2P_NODEDB_EXPIRY && youngest < now - P2P_NODEDB_EXPIRY);
+}
+
+/* Examines up to EXPIRE_BATCH node ids from a->start, deletes the stale ones
+ * and leaves in a->start the prefix of the next id (or sets a->done). */
+static int op_expire(p2p_nodedb_t *db, DB_TXN *txn, void *arg)
+{
+    struct expire_arg *a = arg;
+    a->deleted = 0;
+    DBC *c;
+    int ret = db->dbp->cursor(db->dbp, txn, &c, 0);
+    if (ret) return bdb_err(db, ret, "cursor");
+    uint8_t kb[KEYBUF], vb[8], cur[32];
+    DBT key, data;
+    dbt_out(&key, kb, sizeof kb);
+    memcpy(kb, a->start, a->startlen);
+    key.size = (u_int32_t)a->startlen;
+    dbt_out(&data, vb, sizeof vb);
+    data.flags |= DB_DBT_PARTIAL;
+    data.dlen = sizeof vb;
+    size_t groups = 0, nstale = 0, nextlen = 0;
+    uint8_t next[NODEKEY_LEN];
+    uint64_t youngest = 0;
+    bool done = false;
+    ret = c->get(c, &key, &data, DB_SET_RANGE);
+    for (;;) {
+        if (ret == DB_NOTFOUND || (ret == 0 && (key.size < 2 || memcmp(kb, "n:", 2) != 0))) {
+            done = true;
+            ret = 0;
+            break;
+        }
+        if (ret) break;
+        if (key.size < NODEKEY_LEN || memcmp(kb + 34, ":v4", 3) != 0) {
+            db->st.bad_records++; /* a key we never write: skip it */
+            ret = c->get(c, &key, &data, DB_NEXT);
+            continue;
+        }
+        if (groups == 0 || memcmp(kb + 2, cur, 32) != 0) {
+            if (groups > 0 && stale(youngest, a->now)) memcpy(a->stale[nstale++], cur, 32);
+            if (groups == EXPIRE_BATCH) {
+                nodekey(next, kb + 2);
+                nextlen = 34; /* "n:" id: the whole group */
+                break;
+            }
+            groups++;
+            memcpy(cur, kb + 2, 32);
+            youngest = 0;
+        }
+        if (item_field_is(kb, key.size, "lastpong") && data.size == 8) {
+            uint64_t t = get64(vb);
+            if (t > youngest) youngest = t;
+        }
+        ret = c->get(c, &key, &data, DB_NEXT);
+    }
+    int rc = 0;
+    if (ret) rc = bdb_err(db, ret, "expire scan");
+    if (rc == 0 && done && groups > 0 && stale(youngest, a->now))
+        memcpy(a->stale[nstale++], cur, 32);
+    ret = c->close(c);
+    if (ret && rc == 0) rc = bdb_err(db, ret, "cursor close");
+    for (size_t i = 0; i < nstale && rc == 0; i++) {
+        uint8_t k[NODEKEY_LEN];
+        nodekey(k, a->stale[i]);
+        rc = del_prefix(db, txn, k, sizeof k);
+    }
+    if (rc == 0) {
+        a->deleted = nstale;
+        a->done = done;
+        memcpy(a->start, next, nextlen);
+        a->startlen = nextlen;
+    }
+    return rc;
+}
+
+int p2p_nodedb_expire(p2p_nodedb_t *db, size_t *deleted, uint64_t now)
+{
+    if (deleted) *deleted = 0;
+    if (!db) return P2P_EINVAL;
+    struct expire_arg *a = calloc(1, sizeof *a);
+    if (!a) return P2P_ENOMEM;
+    memcpy(a->start, "n:", 2);
+    a->startlen = 2;
+    a->now = now;
+    size_t total = 0;
+    int rc = 0;
+    while (!a->done) {
+        rc = run(db, op_expire, a, true);
+        if (rc) break;
+        total += a->deleted;
+    }
+    free(a);
+    db->st.expired += total;
+    db->st.nodes_deleted += total;
+    if (deleted) *deleted = total;
+    if (rc == 0 && db->env) {
+        int ret = db->env->txn_checkpoint(db->env, 0, 0, 0);
+        if (ret) return bdb_err(db, ret, "checkpoint");
+        db->st.checkpoints++;
+        db->writes = 0;
+    }
+    return rc;
+}

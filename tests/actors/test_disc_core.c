@@ -1,0 +1,1288 @@
+/*
+ * tests/actors/test_disc_core.c: the discovery v4 core driven packet by
+ * packet with virtual time.  The test plays the remote nodes: it reads what
+ * the core sends (the outbox) and crafts the replies.
+ *
+ * Covered: pong contents and ping-back-and-add, bonded inbound add, no
+ * Neighbors / ENRResponse to an unproven ID+IP, findnode chunking (16 -> 12 +
+ * 4) and the relay filter, an empty Neighbors, expired packets, packets from
+ * our own ID, unsolicited pongs / neighbors / ENR responses (their nodes never
+ * enter the table), oversized neighbor lists, validation of neighbor entries,
+ * ensure-bond before findnode (ping, pong, 500 ms), findnode failures and
+ * eviction, revalidation outcomes through the core (timeout -> delete +
+ * promote; pong with a higher seq -> ENR request -> record applied; live with
+ * checks > 5 -> DB seed), refresh (seeds, bootnodes, self + 3 random
+ * lookups, next in 15-30 min), the candidate stream, DB errors.
+ */
+#include "tests/actors/disc_testlib.h"
+
+#include "core/netutil.h"
+#include "wire/enr.h"
+
+/* ---- harness: one core and its outbox ---- */
+
+typedef struct sent {
+    p2p_endpoint_t to;
+    uint8_t hash[32];
+    p2p_discv4_packet_t pkt;
+} sent_t;
+
+#define OUTBOX 256
+
+typedef struct harness {
+    p2p_disc_t *d;
+    tl_db_t db;
+    tl_ident_t me;
+    unsigned nout;
+    sent_t out[OUTBOX];
+    int fail_send;
+    unsigned ev[8]; /* events by kind */
+    p2p_node_t last_added, last_removed, last_record;
+    p2p_endpoint_t last_endpoint;
+    uint32_t last_lookup;
+    unsigned last_lookup_n;
+    p2p_node_t last_result[16];
+    uint64_t hashctr;
+} harness_t;
+
+static int h_send(void *ctx, uint8_t hash[32], const p2p_endpoint_t *to,
+                  const p2p_discv4_packet_t *pkt)
+{
+    harness_t *h = ctx;
+    if (h->fail_send) return P2P_EIO;
+    CHECK(pkt->type != P2P_DISCV4_NEIGHBORS || pkt->u.neighbors.n <= P2P_DISCV4_MAX_NEIGHBORS);
+    memset(hash, 0, 32);
+    h->hashctr++;
+    memcpy(hash, &h->hashctr, sizeof h->hashctr);
+    hash[31] = 0xaa;
+    if (h->nout < OUTBOX) {
+        sent_t *s = &h->out[h->nout++];
+        s->to = *to;
+        memcpy(s->hash, hash, 32);
+        s->pkt = *pkt;
+    }
+    return 0;
+}
+
+static void h_event(void *ctx, const p2p_disc_event_t *ev)
+{
+    harness_t *h = ctx;
+    h->ev[ev->kind]++;
+    switch (ev->kind) {
+    case P2P_DISC_EV_NODE_ADDED:
+        h->last_added = ev->node;
+        break;
+    case P2P_DISC_EV_NODE_REMOVED:
+        h->last_removed = ev->node;
+        break;
+    case P2P_DISC_EV_RECORD:
+        h->last_record = ev->node;
+        break;
+    case P2P_DISC_EV_ENDPOINT:
+        h->last_endpoint = ev->endpoint;
+        break;
+    case P2P_DISC_EV_LOOKUP_DONE:
+        h->last_lookup = ev->lookup;
+        h->last_lookup_n = ev->n;
+        memcpy(h->last_result, ev->nodes, ev->n * sizeof ev->nodes[0]);
+        break;
+    }
+}
+
+static p2p_ip_t my_ip;
+static p2p_enr_t my_record;
+
+/* Makes a core with an empty table.  start: run the first tick (the initial
+ * refresh finishes at once with an empty table). */
+static harness_t *h_new(const p2p_node_t *boot, unsigned nboot, const p2p_netlist_t *restrict_,
+                        int start)
+{
+    harness_t *h = calloc(1, sizeof *h);
+    tl_ident(&h->me);
+    p2p_enr_init(&my_record);
+    p2p_enr_set_seq(&my_record, 7);
+    CHECK_OK(p2p_enr_set_ip(&my_record, &my_ip));
+    CHECK_OK(p2p_enr_set_port(&my_record, "udp", 30303));
+    CHECK_OK(p2p_enr_sign(&my_record, h->me.priv));
+    p2p_disc_config_t cfg;
+    memset(&cfg, 0, sizeof cfg);
+    memcpy(cfg.pubkey, h->me.pub, 64);
+    cfg.endpoint.ip = my_ip;
+    cfg.endpoint.udp = 30303;
+    cfg.endpoint.tcp = 30303;
+    cfg.record = &my_record;
+    cfg.bootnodes = boot;
+    cfg.nbootnodes = nboot;
+    cfg.netrestrict = restrict_;
+    cfg.seed = tu_rand();
+    cfg.io.ctx = h;
+    cfg.io.send = h_send;
+    cfg.io.event = h_event;
+    cfg.db = tl_db_ops(&h->db);
+    CHECK_OK(p2p_disc_new(&h->d, &cfg));
+    CHECK(memcmp(p2p_disc_self(h->d), h->me.id, 32) == 0);
+    if (start) {
+        p2p_disc_tick(h->d, tl_time(0));
+        CHECK(p2p_disc_init_done(h->d));
+        h->nout = 0;
+    }
+    return h;
+}
+
+static void h_free(harness_t *h)
+{
+    p2p_disc_free(h->d);
+    tl_db_free(&h->db);
+    free(h);
+}
+
+/* Index of the first outbox packet of type at or after from, or -1. */
+static int h_find(const harness_t *h, unsigned from, uint8_t type)
+{
+    for (unsigned i = from; i < h->nout; i++)
+        if (h->out[i].pkt.type == type) return (int)i;
+    return -1;
+}
+
+static unsigned h_count(const harness_t *h, uint8_t type)
+{
+    unsigned c = 0;
+    for (unsigned i = 0; i < h->nout; i++) c += h->out[i].pkt.type == type;
+    return c;
+}
+
+static p2p_endpoint_t ep_of(p2p_ip_t ip, uint16_t port)
+{
+    p2p_endpoint_t e = {.ip = ip, .udp = port, .tcp = 0};
+    return e;
+}
+
+/* Delivers the ping of k from src to h. */
+static int h_ping(harness_t *h, const tl_ident_t *k, const p2p_endpoint_t *src, uint16_t tcp,
+                  p2p_disc_time_t now, uint8_t hash_out[32])
+{
+    p2p_discv4_packet_t p;
+    tl_pkt(&p, k, P2P_DISCV4_PING, now);
+    p.u.ping.version = 4;
+    p.u.ping.from = *src;
+    p.u.ping.from.tcp = tcp;
+    p.u.ping.to.ip = my_ip;
+    p.u.ping.to.udp = 30303;
+    p.u.ping.has_enr_seq = true;
+    p.u.ping.enr_seq = 1;
+    if (hash_out) memcpy(hash_out, p.hash, 32);
+    return p2p_disc_handle(h->d, &p, src, now);
+}
+
+/* Delivers k's pong answering the ping with hash tok. */
+static int h_pong(harness_t *h, const tl_ident_t *k, const p2p_endpoint_t *src,
+                  const uint8_t tok[32], uint64_t seq, p2p_disc_time_t now)
+{
+    p2p_discv4_packet_t p;
+    tl_pkt(&p, k, P2P_DISCV4_PONG, now);
+    p.u.pong.to.ip = my_ip;
+    p.u.pong.to.udp = 30303;
+    memcpy(p.u.pong.reply_tok, tok, 32);
+    p.u.pong.has_enr_seq = seq != 0;
+    p.u.pong.enr_seq = seq;
+    return p2p_disc_handle(h->d, &p, src, now);
+}
+
+static int h_findnode(harness_t *h, const tl_ident_t *k, const p2p_endpoint_t *src,
+                      const uint8_t target[64], p2p_disc_time_t now)
+{
+    p2p_discv4_packet_t p;
+    tl_pkt(&p, k, P2P_DISCV4_FINDNODE, now);
+    memcpy(p.u.findnode.target, target, 64);
+    return p2p_disc_handle(h->d, &p, src, now);
+}
+
+/* Bonds k (at src) with h through the real flow: k pings, h pongs and pings
+ * back, k pongs. */
+static void h_bond(harness_t *h, const tl_ident_t *k, const p2p_endpoint_t *src,
+                   p2p_disc_time_t now)
+{
+    CHECK_OK(h_ping(h, k, src, src->udp, now, NULL));
+    /* The ping-back (the latest ping to src: an earlier one may still be
+     * pending, then no second one is sent). */
+    int pi = -1;
+    for (unsigned i = 0; i < h->nout; i++)
+        if (h->out[i].pkt.type == P2P_DISCV4_PING && p2p_ip_equal(&h->out[i].to.ip, &src->ip))
+            pi = (int)i;
+    CHECK(pi >= 0);
+    if (pi >= 0) CHECK_OK(h_pong(h, k, src, h->out[pi].hash, 0, now));
+}
+
+static p2p_ip_t pub_ip(unsigned i)
+{
+    return p2p_ip4(20, (uint8_t)(i >> 8), (uint8_t)i, 1);
+}
+
+/* ---- tests ---- */
+
+static void test_ping_pong_and_pingback(void)
+{
+    harness_t *h = h_new(NULL, 0, NULL, 1);
+    tl_ident_t a;
+    tl_ident(&a);
+    p2p_endpoint_t src = ep_of(pub_ip(1), 40000); /* NAT: source port != from.udp */
+    p2p_disc_time_t t = tl_time(1000 * TL_MS);
+    uint8_t ping_hash[32];
+    CHECK_OK(h_ping(h, &a, &src, 30304, t, ping_hash));
+    /* Pong to the UDP source with the ping's TCP port, reply token, our seq. */
+    CHECK(h->nout == 2);
+    const sent_t *pong = &h->out[0];
+    CHECK(pong->pkt.type == P2P_DISCV4_PONG);
+    CHECK(p2p_ip_equal(&pong->to.ip, &src.ip) && pong->to.udp == 40000);
+    CHECK(p2p_ip_equal(&pong->pkt.u.pong.to.ip, &src.ip));
+    CHECK(pong->pkt.u.pong.to.udp == 40000 && pong->pkt.u.pong.to.tcp == 30304);
+    CHECK_MEM(pong->pkt.u.pong.reply_tok, ping_hash, 32);
+    CHECK(pong->pkt.u.pong.has_enr_seq && pong->pkt.u.pong.enr_seq == 7);
+    CHECK(pong->pkt.expiration == t.unix_s + 20);
+    /* Not bonded yet: ping back, and not in the table before its pong. */
+    const sent_t *ping = &h->out[1];
+    CHECK(ping->pkt.type == P2P_DISCV4_PING);
+    CHECK(ping->to.udp == 40000 && p2p_ip_equal(&ping->to.ip, &src.ip));
+    CHECK(ping->pkt.u.ping.version == 4);
+    CHECK(ping->pkt.u.ping.from.udp == 30303 && p2p_ip_equal(&ping->pkt.u.ping.from.ip, &my_ip));
+    CHECK(ping->pkt.u.ping.enr_seq == 7);
+    CHECK(p2p_kad_find(p2p_disc_table(h->d), a.id) == NULL);
+    CHECK(p2p_disc_pending(h->d) == 1);
+    uint64_t lp = 0;
+    CHECK_OK(tl_db_last_ping(&h->db, &lp, a.id, &src.ip));
+    CHECK(lp == t.unix_s);
+    /* A second ping before the pong: pong, but no second ping-back. */
+    CHECK_OK(h_ping(h, &a, &src, 30304, t, NULL));
+    CHECK(h->nout == 3 && h->out[2].pkt.type == P2P_DISCV4_PONG);
+    /* Its pong: bonded, added verified with the observed endpoint. */
+    CHECK_OK(h_pong(h, &a, &src, h->out[1].hash, 0, tl_time(1100 * TL_MS)));
+    const p2p_kad_entry_t *e = p2p_kad_find(p2p_disc_table(h->d), a.id);
+    CHECK(e != NULL);
+    CHECK(e && e->live && e->checks == 1 && e->node.ep.udp == 40000 && e->node.ep.tcp == 30304);
+    CHECK(h->ev[P2P_DISC_EV_NODE_ADDED] == 1);
+    CHECK(h->ev[P2P_DISC_EV_ENDPOINT] == 1 && h->last_endpoint.udp == 30303);
+    CHECK(p2p_disc_pending(h->d) == 0);
+    uint64_t lpong = 0;
+    CHECK_OK(tl_db_last_pong(&h->db, &lpong, a.id, &src.ip));
+    CHECK(lpong == t.unix_s);
+    /* Bonded now: a ping gets a pong only. */
+    unsigned before = h->nout;
+    CHECK_OK(h_ping(h, &a, &src, 30304, tl_time(2000 * TL_MS), NULL));
+    CHECK(h->nout == before + 1 && h->out[before].pkt.type == P2P_DISCV4_PONG);
+    /* The same pong again is unsolicited (the matcher is gone). */
+    CHECK_ERR(h_pong(h, &a, &src, h->out[1].hash, 0, tl_time(2100 * TL_MS)), P2P_EPROTO);
+    CHECK(p2p_disc_counters(h->d)->drop_unsolicited == 1);
+    CHECK(p2p_disc_counters(h->d)->rx_ping == 3);
+
+    /* A bonded sender (pong within 24 h in the DB) is added at once. */
+    tl_ident_t b;
+    tl_ident(&b);
+    p2p_endpoint_t bsrc = ep_of(pub_ip(2), 30303);
+    CHECK_OK(tl_db_set_last_pong(&h->db, b.id, &bsrc.ip, t.unix_s - 3600));
+    before = h->nout;
+    CHECK_OK(h_ping(h, &b, &bsrc, 30303, t, NULL));
+    CHECK(h->nout == before + 1);
+    CHECK(p2p_kad_find(p2p_disc_table(h->d), b.id) != NULL);
+    /* A bond older than 24 h is stale: ping back. */
+    tl_ident_t c;
+    tl_ident(&c);
+    p2p_endpoint_t csrc = ep_of(pub_ip(3), 30303);
+    CHECK_OK(tl_db_set_last_pong(&h->db, c.id, &csrc.ip, t.unix_s - 24 * 3600 - 1));
+    before = h->nout;
+    CHECK_OK(h_ping(h, &c, &csrc, 30303, t, NULL));
+    CHECK(h->nout == before + 2 && h->out[before + 1].pkt.type == P2P_DISCV4_PING);
+    CHECK(p2p_kad_find(p2p_disc_table(h->d), c.id) == NULL);
+    /* The ping-back times out: never added. */
+    p2p_disc_tick(h->d, tl_time(t.ns + 600 * TL_MS));
+    CHECK(p2p_kad_find(p2p_disc_table(h->d), c.id) == NULL);
+    CHECK(p2p_disc_counters(h->d)->timeouts >= 1);
+    /* A pong from the right ID but another IP does not match. */
+    before = h->nout;
+    CHECK_OK(h_ping(h, &c, &csrc, 30303, tl_time(t.ns + 700 * TL_MS), NULL));
+    int pi = h_find(h, before, P2P_DISCV4_PING);
+    CHECK(pi >= 0);
+    p2p_endpoint_t other = ep_of(pub_ip(4), 30303);
+    CHECK_ERR(h_pong(h, &c, &other, h->out[pi].hash, 0, tl_time(t.ns + 710 * TL_MS)), P2P_EPROTO);
+    /* Nor from another ID, nor with another token. */
+    CHECK_ERR(h_pong(h, &b, &csrc, h->out[pi].hash, 0, tl_time(t.ns + 710 * TL_MS)), P2P_EPROTO);
+    uint8_t badtok[32];
+    memcpy(badtok, h->out[pi].hash, 32);
+    badtok[0] ^= 1;
+    CHECK_ERR(h_pong(h, &c, &csrc, badtok, 0, tl_time(t.ns + 710 * TL_MS)), P2P_EPROTO);
+    CHECK(p2p_kad_find(p2p_disc_table(h->d), c.id) == NULL);
+    CHECK(p2p_disc_counters(h->d)->drop_unsolicited == 4);
+    h_free(h);
+}
+
+static void test_inbound_before_init(void)
+{
+    /* A bootnode that never answers keeps the first refresh running: inbound
+     * nodes are not added until it is done. */
+    tl_ident_t bk;
+    tl_ident(&bk);
+    p2p_node_t boot = tl_node(&bk, pub_ip(9), 30303);
+    harness_t *h = h_new(&boot, 1, NULL, 0);
+    CHECK(p2p_disc_deadline(h->d) == 0);
+    p2p_disc_tick(h->d, tl_time(0));
+    CHECK(!p2p_disc_init_done(h->d));
+    CHECK(p2p_kad_find(p2p_disc_table(h->d), boot.id) != NULL);
+    CHECK(h_count(h, P2P_DISCV4_PING) == 1); /* bond before findnode */
+    tl_ident_t a;
+    tl_ident(&a);
+    p2p_endpoint_t src = ep_of(pub_ip(1), 30303);
+    CHECK_OK(tl_db_set_last_pong(&h->db, a.id, &src.ip, TL_UNIX_BASE));
+    CHECK_OK(h_ping(h, &a, &src, 30303, tl_time(10 * TL_MS), NULL));
+    CHECK(p2p_kad_find(p2p_disc_table(h->d), a.id) == NULL);
+    /* Let the four refresh lookups fail one after the other. */
+    for (uint64_t ms = 0; ms < 10000 && !p2p_disc_init_done(h->d); ms += 100)
+        p2p_disc_tick(h->d, tl_time(ms * TL_MS));
+    CHECK(p2p_disc_init_done(h->d));
+    CHECK(p2p_disc_counters(h->d)->lookups_started == 4);
+    CHECK_OK(h_ping(h, &a, &src, 30303, tl_time(20000 * TL_MS), NULL));
+    CHECK(p2p_kad_find(p2p_disc_table(h->d), a.id) != NULL);
+    h_free(h);
+}
+
+static void test_unbonded_requests(void)
+{
+    harness_t *h = h_new(NULL, 0, NULL, 1);
+    tl_ident_t b;
+    tl_ident(&b);
+    p2p_endpoint_t src = ep_of(pub_ip(5), 30303);
+    p2p_disc_time_t t = tl_time(100 * TL_MS);
+    uint8_t target[64];
+    tu_rand_bytes(target, 64);
+    /* Unproven ID+IP: no Neighbors, no ENRResponse. */
+    CHECK_ERR(h_findnode(h, &b, &src, target, t), P2P_ERESTRICT);
+    p2p_discv4_packet_t p;
+    tl_pkt(&p, &b, P2P_DISCV4_ENRREQUEST, t);
+    CHECK_ERR(p2p_disc_handle(h->d, &p, &src, t), P2P_ERESTRICT);
+    CHECK(h->nout == 0);
+    CHECK(p2p_disc_counters(h->d)->drop_unbonded_findnode == 1);
+    CHECK(p2p_disc_counters(h->d)->drop_unbonded_enrrequest == 1);
+    /* Having pinged us is not a proof: only a pong is. */
+    CHECK_OK(h_ping(h, &b, &src, 30303, t, NULL));
+    unsigned before = h->nout;
+    CHECK_ERR(h_findnode(h, &b, &src, target, t), P2P_ERESTRICT);
+    CHECK(h->nout == before);
+    /* Bonded (our ping-back answered): answered. */
+    h_bond(h, &b, &src, t);
+    h->nout = 0;
+    CHECK_OK(h_findnode(h, &b, &src, target, t));
+    CHECK(h->nout == 1 && h->out[0].pkt.type == P2P_DISCV4_NEIGHBORS);
+    tl_pkt(&p, &b, P2P_DISCV4_ENRREQUEST, t);
+    CHECK_OK(p2p_disc_handle(h->d, &p, &src, t));
+    CHECK(h->nout == 2 && h->out[1].pkt.type == P2P_DISCV4_ENRRESPONSE);
+    CHECK_MEM(h->out[1].pkt.u.enrresponse.reply_tok, p.hash, 32);
+    CHECK(h->out[1].pkt.u.enrresponse.record.seq == 7);
+    CHECK(p2p_enr_verify(&h->out[1].pkt.u.enrresponse.record) == 0);
+    /* The bond is per IP: the same ID from another address is unproven. */
+    p2p_endpoint_t other = ep_of(pub_ip(6), 30303);
+    h->nout = 0;
+    CHECK_ERR(h_findnode(h, &b, &other, target, t), P2P_ERESTRICT);
+    tl_pkt(&p, &b, P2P_DISCV4_ENRREQUEST, t);
+    CHECK_ERR(p2p_disc_handle(h->d, &p, &other, t), P2P_ERESTRICT);
+    CHECK(h->nout == 0);
+    /* And it expires after 24 h. */
+    p2p_disc_time_t later = tl_time(t.ns + (24ull * 3600 + 5) * 1000000000ull);
+    CHECK_ERR(h_findnode(h, &b, &src, target, later), P2P_ERESTRICT);
+    CHECK(h->nout == 0);
+    h_free(h);
+}
+
+static void test_expired_and_self(void)
+{
+    harness_t *h = h_new(NULL, 0, NULL, 1);
+    tl_ident_t a;
+    tl_ident(&a);
+    p2p_endpoint_t src = ep_of(pub_ip(7), 30303);
+    p2p_disc_time_t t = tl_time(5000 * TL_MS);
+    static const uint8_t types[] = {P2P_DISCV4_PING, P2P_DISCV4_PONG, P2P_DISCV4_FINDNODE,
+                                    P2P_DISCV4_NEIGHBORS, P2P_DISCV4_ENRREQUEST};
+    for (unsigned i = 0; i < sizeof types; i++) {
+        p2p_discv4_packet_t p;
+        tl_pkt(&p, &a, types[i], t);
+        p.expiration = t.unix_s - 1;
+        p.u.ping.from = src;
+        CHECK_ERR(p2p_disc_handle(h->d, &p, &src, t), P2P_EEXPIRED);
+    }
+    CHECK(p2p_disc_counters(h->d)->drop_expired == 5);
+    CHECK(h->nout == 0);
+    /* Expiring this very second is still valid. */
+    p2p_discv4_packet_t p;
+    tl_pkt(&p, &a, P2P_DISCV4_PING, t);
+    p.expiration = t.unix_s;
+    p.u.ping.from = src;
+    CHECK_OK(p2p_disc_handle(h->d, &p, &src, t));
+    CHECK(h_count(h, P2P_DISCV4_PONG) == 1);
+    /* Packets carrying our own ID. */
+    h->nout = 0;
+    tl_pkt(&p, &h->me, P2P_DISCV4_PING, t);
+    CHECK_ERR(p2p_disc_handle(h->d, &p, &src, t), P2P_EPROTO);
+    tl_pkt(&p, &h->me, P2P_DISCV4_FINDNODE, t);
+    CHECK_ERR(p2p_disc_handle(h->d, &p, &src, t), P2P_EPROTO);
+    CHECK(p2p_disc_counters(h->d)->drop_from_self == 2);
+    CHECK(h->nout == 0);
+    /* Unknown type. */
+    tl_pkt(&p, &a, 9, t);
+    CHECK_ERR(p2p_disc_handle(h->d, &p, &src, t), P2P_EUNSUPPORTED);
+    CHECK(p2p_disc_counters(h->d)->drop_unknown_type == 1);
+    h_free(h);
+}
+
+/* Adds n nodes with public /24s at random distances (some become
+ * replacements when the far buckets fill). */
+static void fill_table(harness_t *h, p2p_node_t *nodes, unsigned n, unsigned ipbase,
+                       p2p_disc_time_t t)
+{
+    for (unsigned i = 0; i < n; i++) {
+        tl_ident_t k;
+        tl_ident(&k);
+        nodes[i] = tl_node(&k, pub_ip(ipbase + i), 30303);
+        p2p_kad_add_t r = p2p_disc_add_node(h->d, &nodes[i], t);
+        CHECK(r == P2P_KAD_ADDED || r == P2P_KAD_REPLACEMENT);
+    }
+    CHECK(p2p_kad_len(p2p_disc_table(h->d)) >= 16);
+}
+
+static void test_findnode_reply(void)
+{
+    harness_t *h = h_new(NULL, 0, NULL, 1);
+    p2p_disc_time_t t = tl_time(100 * TL_MS);
+    p2p_node_t nodes[40];
+    fill_table(h, nodes, 40, 100, t);
+    tl_ident_t b;
+    tl_ident(&b);
+    p2p_endpoint_t src = ep_of(pub_ip(1), 30303);
+    h_bond(h, &b, &src, t);
+    uint8_t target[64], target_id[32];
+    tu_rand_bytes(target, 64);
+    p2p_keccak256(target_id, target, 64);
+    h->nout = 0;
+    CHECK_OK(h_findnode(h, &b, &src, target, t));
+    /* 16 closest (live first) in 12 + 4. */
+    CHECK(h->nout == 2);
+    CHECK(h->out[0].pkt.type == P2P_DISCV4_NEIGHBORS && h->out[0].pkt.u.neighbors.n == 12);
+    CHECK(h->out[1].pkt.type == P2P_DISCV4_NEIGHBORS && h->out[1].pkt.u.neighbors.n == 4);
+    CHECK(h->out[0].pkt.expiration == t.unix_s + 20);
+    CHECK(p2p_ip_equal(&h->out[0].to.ip, &src.ip) && h->out[0].to.udp == src.udp);
+    p2p_node_t want[16];
+    CHECK(p2p_kad_closest(p2p_disc_table(h->d), want, 16, target_id, true) == 16);
+    for (unsigned i = 0; i < 16; i++) {
+        const p2p_discv4_rpcnode_t *rn =
+            i < 12 ? &h->out[0].pkt.u.neighbors.nodes[i] : &h->out[1].pkt.u.neighbors.nodes[i - 12];
+        CHECK_MEM(rn->id, want[i].pubkey, 64);
+        CHECK(rn->ep.udp == want[i].ep.udp && p2p_ip_equal(&rn->ep.ip, &want[i].ep.ip));
+    }
+    /* The requester is live, so it is among them (live preferred). */
+    int found_b = 0;
+    for (unsigned i = 0; i < 16; i++) found_b += memcmp(want[i].id, b.id, 32) == 0;
+    CHECK(found_b == 1);
+    CHECK(p2p_disc_counters(h->d)->rx_findnode == 1);
+    h_free(h);
+}
+
+static void test_relay_filter(void)
+{
+    harness_t *h = h_new(NULL, 0, NULL, 1);
+    p2p_disc_time_t t = tl_time(100 * TL_MS);
+    /* 6 LAN, 4 loopback and 3 public nodes. */
+    unsigned nlan = 0, nloop = 0, npub = 0;
+    for (unsigned i = 0; i < 13; i++) {
+        tl_ident_t k;
+        tl_ident(&k);
+        p2p_ip_t ip = i < 6    ? p2p_ip4(192, 168, 1, (uint8_t)(i + 1))
+                      : i < 10 ? p2p_ip4(127, 0, 0, (uint8_t)(i + 1))
+                               : pub_ip(200 + i);
+        p2p_node_t n = tl_node(&k, ip, 30303);
+        CHECK(p2p_disc_add_node(h->d, &n, t) == P2P_KAD_ADDED);
+    }
+    uint8_t target[64];
+    tu_rand_bytes(target, 64);
+    /* A public requester gets only public nodes (and itself). */
+    tl_ident_t pubk, lank, loopk;
+    tl_ident(&pubk);
+    tl_ident(&lank);
+    tl_ident(&loopk);
+    p2p_endpoint_t psrc = ep_of(pub_ip(300), 30303);
+    p2p_endpoint_t lsrc = ep_of(p2p_ip4(192, 168, 7, 7), 30303);
+    p2p_endpoint_t osrc = ep_of(p2p_ip4(127, 0, 0, 50), 30303);
+    h_bond(h, &pubk, &psrc, t);
+    h_bond(h, &lank, &lsrc, t);
+    h_bond(h, &loopk, &osrc, t);
+    struct {
+        const tl_ident_t *k;
+        const p2p_endpoint_t *src;
+        unsigned want_total;
+    } cases[] = {
+        {&pubk, &psrc, 3 + 1},                  /* public only: 3 + the public requester */
+        {&lank, &lsrc, 3 + 1 + 6 + 1},          /* + LAN nodes, no loopback */
+        {&loopk, &osrc, 3 + 1 + 6 + 1 + 4 + 1}, /* loopback sender: everything */
+    };
+    for (unsigned c = 0; c < 3; c++) {
+        h->nout = 0;
+        CHECK_OK(h_findnode(h, cases[c].k, cases[c].src, target, t));
+        unsigned total = 0;
+        for (unsigned i = 0; i < h->nout; i++) {
+            CHECK(h->out[i].pkt.type == P2P_DISCV4_NEIGHBORS);
+            for (unsigned j = 0; j < h->out[i].pkt.u.neighbors.n; j++) {
+                const p2p_ip_t *ip = &h->out[i].pkt.u.neighbors.nodes[j].ep.ip;
+                CHECK(p2p_check_relay_ip(&cases[c].src->ip, ip) == 0);
+                nlan += p2p_ip_is_lan(ip) && !p2p_ip_is_loopback(ip);
+                nloop += p2p_ip_is_loopback(ip);
+                npub += !p2p_ip_is_lan(ip);
+                total++;
+            }
+        }
+        CHECK(total == cases[c].want_total);
+    }
+    CHECK(npub == 3 * 4 && nlan == 7 * 2 && nloop == 5);
+
+    /* Bonded requester, empty table: one empty Neighbors. */
+    harness_t *h2 = h_new(NULL, 0, NULL, 1);
+    tl_ident_t e;
+    tl_ident(&e);
+    CHECK_OK(tl_db_set_last_pong(&h2->db, e.id, &psrc.ip, t.unix_s));
+    CHECK_OK(h_findnode(h2, &e, &psrc, target, t));
+    CHECK(h2->nout == 1 && h2->out[0].pkt.type == P2P_DISCV4_NEIGHBORS);
+    CHECK(h2->out[0].pkt.u.neighbors.n == 0);
+    h_free(h2);
+    h_free(h);
+}
+
+/* Starts a lookup on a core whose table holds p (and whose DB says p pinged
+ * us recently, so no bond is needed): returns the findnode's outbox index. */
+static int lookup_to(harness_t *h, const p2p_node_t *p, p2p_disc_time_t t, uint32_t *handle)
+{
+    uint8_t target[64];
+    tu_rand_bytes(target, 64);
+    unsigned from = h->nout;
+    CHECK_OK(p2p_disc_lookup(h->d, handle, target, t));
+    for (unsigned i = from; i < h->nout; i++)
+        if (h->out[i].pkt.type == P2P_DISCV4_FINDNODE && p2p_ip_equal(&h->out[i].to.ip, &p->ep.ip))
+            return (int)i;
+    return -1;
+}
+
+static void rpc_of(p2p_discv4_rpcnode_t *rn, const p2p_node_t *n)
+{
+    rn->ep = n->ep;
+    memcpy(rn->id, n->pubkey, 64);
+}
+
+static void test_neighbors_handling(void)
+{
+    p2p_netlist_t nl;
+    CHECK_OK(p2p_netlist_parse(&nl, "20.0.0.0/8,192.168.0.0/16"));
+    harness_t *h = h_new(NULL, 0, &nl, 1);
+    p2p_disc_time_t t = tl_time(100 * TL_MS);
+    tl_ident_t pk;
+    tl_ident(&pk);
+    p2p_node_t p = tl_node(&pk, pub_ip(1), 30303);
+    CHECK(p2p_disc_add_node(h->d, &p, t) == P2P_KAD_ADDED);
+    CHECK_OK(tl_db_set_last_ping(&h->db, p.id, &p.ep.ip, t.unix_s));
+    p2p_endpoint_t src = ep_of(p.ep.ip, p.ep.udp);
+
+    /* Unsolicited Neighbors (no findnode out): nodes never enter. */
+    tl_ident_t qk;
+    tl_ident(&qk);
+    p2p_node_t q = tl_node(&qk, pub_ip(2), 30303);
+    p2p_discv4_packet_t nb;
+    tl_pkt(&nb, &pk, P2P_DISCV4_NEIGHBORS, t);
+    nb.u.neighbors.n = 1;
+    rpc_of(&nb.u.neighbors.nodes[0], &q);
+    CHECK_ERR(p2p_disc_handle(h->d, &nb, &src, t), P2P_EPROTO);
+    CHECK(p2p_kad_find(p2p_disc_table(h->d), q.id) == NULL);
+    CHECK(!p2p_kad_is_replacement(p2p_disc_table(h->d), q.id));
+    CHECK(p2p_disc_candidates_len(h->d) == 0);
+    CHECK(p2p_disc_counters(h->d)->drop_unsolicited == 1);
+
+    uint32_t handle = 0;
+    int fi = lookup_to(h, &p, t, &handle);
+    CHECK(fi >= 0);
+    CHECK(handle != 0);
+    CHECK(p2p_disc_lookups_running(h->d) == 1);
+    /* Oversized list: dropped even though solicited. */
+    tl_pkt(&nb, &pk, P2P_DISCV4_NEIGHBORS, t);
+    nb.u.neighbors.n = 13;
+    nb.u.neighbors.oversized = true;
+    for (unsigned i = 0; i < 13; i++) rpc_of(&nb.u.neighbors.nodes[i], &q);
+    CHECK_ERR(p2p_disc_handle(h->d, &nb, &src, t), P2P_EPROTO);
+    CHECK(p2p_disc_counters(h->d)->drop_too_many_neighbors == 1);
+    CHECK(p2p_kad_find(p2p_disc_table(h->d), q.id) == NULL);
+    nb.u.neighbors.oversized = false; /* a count over 12 alone is enough */
+    CHECK_ERR(p2p_disc_handle(h->d, &nb, &src, t), P2P_EPROTO);
+    CHECK(p2p_disc_counters(h->d)->drop_too_many_neighbors == 2);
+
+    /* From the right ID but another IP: unsolicited. */
+    tl_pkt(&nb, &pk, P2P_DISCV4_NEIGHBORS, t);
+    nb.u.neighbors.n = 1;
+    rpc_of(&nb.u.neighbors.nodes[0], &q);
+    p2p_endpoint_t wrong = ep_of(pub_ip(3), 30303);
+    CHECK_ERR(p2p_disc_handle(h->d, &nb, &wrong, t), P2P_EPROTO);
+    CHECK(p2p_kad_find(p2p_disc_table(h->d), q.id) == NULL);
+
+    /* A list with one entry of every bad kind and 3 good ones. */
+    tl_pkt(&nb, &pk, P2P_DISCV4_NEIGHBORS, t);
+    p2p_node_t good[3];
+    for (int i = 0; i < 3; i++) {
+        tl_ident_t k;
+        tl_ident(&k);
+        good[i] = tl_node(&k, pub_ip(10 + (unsigned)i), 30303);
+        rpc_of(&nb.u.neighbors.nodes[nb.u.neighbors.n++], &good[i]);
+    }
+    tl_ident_t bk;
+    tl_ident(&bk);
+    p2p_node_t bad = tl_node(&bk, pub_ip(20), 30303);
+    p2p_discv4_rpcnode_t *rn;
+    rn = &nb.u.neighbors.nodes[nb.u.neighbors.n++];
+    rpc_of(rn, &bad);
+    rn->ep.ip.family = 0; /* no IP */
+    rn = &nb.u.neighbors.nodes[nb.u.neighbors.n++];
+    rpc_of(rn, &bad);
+    rn->ep.udp = 1024; /* low port */
+    rn = &nb.u.neighbors.nodes[nb.u.neighbors.n++];
+    rpc_of(rn, &bad);
+    rn->ep.udp = 0; /* no UDP port */
+    rn = &nb.u.neighbors.nodes[nb.u.neighbors.n++];
+    rpc_of(rn, &bad);
+    rn->ep.ip = p2p_ip4(192, 168, 0, 5); /* LAN address from a public sender */
+    rn = &nb.u.neighbors.nodes[nb.u.neighbors.n++];
+    rpc_of(rn, &bad);
+    rn->ep.ip = p2p_ip4(30, 1, 1, 1); /* outside NetRestrict */
+    rn = &nb.u.neighbors.nodes[nb.u.neighbors.n++];
+    rpc_of(rn, &bad);
+    rn->id[63] ^= 1; /* off the curve */
+    CHECK(p2p_secp_pubkey_check(rn->id) != 0);
+    rn = &nb.u.neighbors.nodes[nb.u.neighbors.n++];
+    rpc_of(rn, &bad);
+    memcpy(rn->id, h->me.pub, 64); /* us */
+    CHECK(nb.u.neighbors.n == 10);
+    CHECK(h_count(h, P2P_DISCV4_PING) == 0);
+    CHECK_OK(p2p_disc_handle(h->d, &nb, &src, t));
+    CHECK(h_count(h, P2P_DISCV4_PING) == 2);
+    const p2p_disc_counters_t *c = p2p_disc_counters(h->d);
+    CHECK(c->node_no_ip == 1 && c->node_low_port == 2 && c->node_bad_relay == 1);
+    CHECK(c->node_restricted == 1 && c->node_bad_key == 1 && c->node_self == 1);
+    CHECK(c->rx_neighbors == 1);
+    for (int i = 0; i < 3; i++) CHECK(p2p_kad_find(p2p_disc_table(h->d), good[i].id) != NULL);
+    CHECK(p2p_kad_find(p2p_disc_table(h->d), bad.id) == NULL);
+    CHECK(p2p_disc_candidates_len(h->d) == 3);
+    /* 10 of 16 received: the request stays open; 6 more (duplicates are
+     * fine) complete it and the lookup moves on to the new nodes (each
+     * needs a bond first: pings). */
+    unsigned before = h->nout;
+    tl_pkt(&nb, &pk, P2P_DISCV4_NEIGHBORS, t);
+    nb.u.neighbors.n = 6;
+    for (unsigned i = 0; i < 6; i++) rpc_of(&nb.u.neighbors.nodes[i], &good[i % 3]);
+    CHECK_OK(p2p_disc_handle(h->d, &nb, &src, t));
+    CHECK(p2p_disc_candidates_len(h->d) == 3); /* no duplicates */
+    /* One ping for the slot p's query freed (two went out with the first
+     * list, for the two free slots). */
+    CHECK(h->nout == before + 1 && h->out[before].pkt.type == P2P_DISCV4_PING);
+    CHECK(h_count(h, P2P_DISCV4_PING) == 3);
+    /* The answering node is now verified live; its findfails reset. */
+    const p2p_kad_entry_t *pe = p2p_kad_find(p2p_disc_table(h->d), p.id);
+    CHECK(pe && pe->live);
+    /* A late third Neighbors is unsolicited. */
+    CHECK_ERR(p2p_disc_handle(h->d, &nb, &src, t), P2P_EPROTO);
+    /* Nobody answers the pings: the lookup ends with the 4 nodes. */
+    for (uint64_t ms = 100; ms < 3000 && p2p_disc_lookups_running(h->d); ms += 100)
+        p2p_disc_tick(h->d, tl_time(ms * TL_MS));
+    CHECK(p2p_disc_lookups_running(h->d) == 0);
+    CHECK(h->last_lookup == handle && h->last_lookup_n == 4);
+    /* Candidates come out oldest first, once. */
+    p2p_node_t cand[8];
+    CHECK(p2p_disc_candidates_pop(h->d, cand, 2) == 2);
+    CHECK(memcmp(cand[0].id, good[0].id, 32) == 0 && memcmp(cand[1].id, good[1].id, 32) == 0);
+    CHECK(p2p_disc_candidates_pop(h->d, cand, 8) == 1);
+    CHECK(memcmp(cand[0].id, good[2].id, 32) == 0);
+    CHECK(p2p_disc_candidates_pop(h->d, cand, 8) == 0);
+
+    /* A packet from outside NetRestrict is dropped before anything else. */
+    p2p_discv4_packet_t ping;
+    tl_pkt(&ping, &qk, P2P_DISCV4_PING, t);
+    p2p_endpoint_t outside = ep_of(p2p_ip4(30, 0, 0, 1), 30303);
+    before = h->nout;
+    CHECK_ERR(p2p_disc_handle(h->d, &ping, &outside, t), P2P_ERESTRICT);
+    CHECK(h->nout == before && p2p_disc_counters(h->d)->drop_restricted == 1);
+    h_free(h);
+}
+
+static void test_ensure_bond(void)
+{
+    harness_t *h = h_new(NULL, 0, NULL, 1);
+    p2p_disc_time_t t = tl_time(100 * TL_MS);
+    tl_ident_t pk;
+    tl_ident(&pk);
+    p2p_node_t p = tl_node(&pk, pub_ip(1), 30303);
+    CHECK(p2p_disc_add_node(h->d, &p, t) == P2P_KAD_ADDED);
+    p2p_endpoint_t src = ep_of(p.ep.ip, p.ep.udp);
+    uint8_t target[64];
+    tu_rand_bytes(target, 64);
+    uint32_t handle;
+    CHECK_OK(p2p_disc_lookup(h->d, &handle, target, t));
+    /* p never pinged us: ping first, no findnode yet. */
+    CHECK(h->nout == 1 && h->out[0].pkt.type == P2P_DISCV4_PING);
+    /* It pongs (and pings us back, as a real node would). */
+    p2p_disc_time_t t1 = tl_time(t.ns + 50 * TL_MS);
+    CHECK_OK(h_pong(h, &pk, &src, h->out[0].hash, 0, t1));
+    CHECK_OK(h_ping(h, &pk, &src, 30303, t1, NULL));
+    CHECK(h_count(h, P2P_DISCV4_FINDNODE) == 0);
+    CHECK(p2p_disc_deadline(h->d) <= t1.ns + 500 * TL_MS);
+    p2p_disc_tick(h->d, tl_time(t1.ns + 499 * TL_MS));
+    CHECK(h_count(h, P2P_DISCV4_FINDNODE) == 0);
+    p2p_disc_tick(h->d, tl_time(t1.ns + 500 * TL_MS));
+    int fi = h_find(h, 0, P2P_DISCV4_FINDNODE);
+    CHECK(fi >= 0);
+    if (fi >= 0) CHECK_MEM(h->out[fi].pkt.u.findnode.target, target, 64);
+    /* A second lookup right away asks p without pinging (it pinged us). */
+    unsigned before = h->nout;
+    uint32_t h2;
+    CHECK_OK(p2p_disc_lookup(h->d, &h2, target, tl_time(t1.ns + 600 * TL_MS)));
+    CHECK(h2 != handle);
+    /* ... but a findnode is already out to p: the second waits for it. */
+    CHECK(h->nout == before);
+    /* p's empty answer completes the first at the timeout; the second then
+     * sends its own findnode. */
+    p2p_discv4_packet_t nb;
+    tl_pkt(&nb, &pk, P2P_DISCV4_NEIGHBORS, tl_time(t1.ns + 700 * TL_MS));
+    CHECK_OK(p2p_disc_handle(h->d, &nb, &src, tl_time(t1.ns + 700 * TL_MS)));
+    p2p_disc_tick(h->d, tl_time(t1.ns + 1001 * TL_MS));
+    CHECK(h_count(h, P2P_DISCV4_FINDNODE) == 2);
+    /* Its empty answer counted as a findnode failure. */
+    uint32_t fails = 0;
+    CHECK_OK(tl_db_findfails(&h->db, &fails, p.id, &p.ep.ip));
+    CHECK(fails == 1);
+    for (uint64_t ms = 1100; ms < 3000 && p2p_disc_lookups_running(h->d); ms += 100)
+        p2p_disc_tick(h->d, tl_time(t1.ns + ms * TL_MS));
+    CHECK(p2p_disc_lookups_running(h->d) == 0);
+    CHECK(h->ev[P2P_DISC_EV_LOOKUP_DONE] >= 2);
+    h_free(h);
+}
+
+static void test_findfail_eviction(void)
+{
+    harness_t *h = h_new(NULL, 0, NULL, 1);
+    p2p_disc_time_t t = tl_time(100 * TL_MS);
+    /* 5 nodes in the far bucket, all recently pinged us (no bond needed). */
+    p2p_node_t ns[5];
+    tl_ident_t keys[5];
+    unsigned n = 0;
+    for (unsigned i = 0; n < 5 && i < 1000; i++) {
+        tl_ident_t k;
+        tl_ident(&k);
+        if (p2p_kad_logdist(h->me.id, k.id) != 256) continue;
+        keys[n] = k;
+        ns[n] = tl_node(&k, pub_ip(50 + n), 30303);
+        CHECK(p2p_disc_add_node(h->d, &ns[n], t) == P2P_KAD_ADDED);
+        CHECK_OK(tl_db_set_last_ping(&h->db, ns[n].id, &ns[n].ep.ip, t.unix_s));
+        n++;
+    }
+    CHECK(n == 5);
+    CHECK_OK(tl_db_set_findfails(&h->db, ns[0].id, &ns[0].ep.ip, 4));
+    CHECK_OK(tl_db_set_findfails(&h->db, ns[1].id, &ns[1].ep.ip, 3));
+    uint8_t target[64];
+    memcpy(target, ns[0].pubkey, 64); /* ns[0] is asked first */
+    uint32_t handle;
+    CHECK_OK(p2p_disc_lookup(h->d, &handle, target, t));
+    CHECK(h_count(h, P2P_DISCV4_FINDNODE) == 3);
+    /* ns[1] answers with one usable node if asked; nobody else answers. */
+    int i1 = -1;
+    for (unsigned i = 0; i < h->nout; i++)
+        if (p2p_ip_equal(&h->out[i].to.ip, &ns[1].ep.ip)) i1 = (int)i;
+    if (i1 >= 0) {
+        tl_ident_t k;
+        tl_ident(&k);
+        p2p_node_t found = tl_node(&k, pub_ip(90), 30303);
+        tl_ident_t k1;
+        memset(&k1, 0, sizeof k1);
+        memcpy(k1.pub, ns[1].pubkey, 64);
+        memcpy(k1.id, ns[1].id, 32);
+        p2p_discv4_packet_t nb;
+        tl_pkt(&nb, &k1, P2P_DISCV4_NEIGHBORS, t);
+        nb.u.neighbors.n = 1;
+        rpc_of(&nb.u.neighbors.nodes[0], &found);
+        p2p_endpoint_t s1 = ep_of(ns[1].ep.ip, ns[1].ep.udp);
+        CHECK_OK(p2p_disc_handle(h->d, &nb, &s1, t));
+    }
+    /* Everybody answers pings (so revalidation keeps them), nobody else
+     * answers findnode. */
+    for (uint64_t ms = 200; ms < 5000 && p2p_disc_lookups_running(h->d); ms += 100) {
+        unsigned before = h->nout;
+        p2p_disc_tick(h->d, tl_time(ms * TL_MS));
+        for (unsigned i = before; i < h->nout; i++) {
+            if (h->out[i].pkt.type != P2P_DISCV4_PING) continue;
+            for (unsigned j = 0; j < 5; j++) {
+                if (!p2p_ip_equal(&h->out[i].to.ip, &ns[j].ep.ip)) continue;
+                p2p_endpoint_t s = ep_of(ns[j].ep.ip, ns[j].ep.udp);
+                CHECK_OK(h_pong(h, &keys[j], &s, h->out[i].hash, 0, tl_time(ms * TL_MS)));
+            }
+        }
+    }
+    CHECK(p2p_disc_lookups_running(h->d) == 0);
+    /* ns[0] reached 5 failures with 5 >= 4 in its bucket: evicted. */
+    CHECK(p2p_kad_find(p2p_disc_table(h->d), ns[0].id) == NULL);
+    CHECK(p2p_disc_counters(h->d)->findfail_evictions == 1);
+    CHECK(h->ev[P2P_DISC_EV_NODE_REMOVED] == 1);
+    CHECK(memcmp(h->last_removed.id, ns[0].id, 32) == 0);
+    uint32_t f = 9;
+    CHECK_OK(tl_db_findfails(&h->db, &f, ns[0].id, &ns[0].ep.ip));
+    CHECK(f == 5);
+    if (i1 >= 0) {
+        /* A success resets the count. */
+        CHECK_OK(tl_db_findfails(&h->db, &f, ns[1].id, &ns[1].ep.ip));
+        CHECK(f == 0);
+    }
+    CHECK_OK(tl_db_findfails(&h->db, &f, ns[2].id, &ns[2].ep.ip));
+    CHECK(f == 1);
+    /* With fewer than 4 in the bucket, failures do not evict. */
+    harness_t *h2 = h_new(NULL, 0, NULL, 1);
+    p2p_node_t lone = ns[2];
+    CHECK(p2p_disc_add_node(h2->d, &lone, t) == P2P_KAD_ADDED);
+    CHECK_OK(tl_db_set_last_ping(&h2->db, lone.id, &lone.ep.ip, t.unix_s));
+    CHECK_OK(tl_db_set_findfails(&h2->db, lone.id, &lone.ep.ip, 6));
+    CHECK_OK(p2p_disc_lookup(h2->d, &handle, target, t));
+    /* More than 5 failures: ping before findnode. */
+    CHECK(h2->nout == 1 && h2->out[0].pkt.type == P2P_DISCV4_PING);
+    for (uint64_t ms = 200; ms < 5000 && p2p_disc_lookups_running(h2->d); ms += 100)
+        p2p_disc_tick(h2->d, tl_time(ms * TL_MS));
+    CHECK(p2p_kad_find(p2p_disc_table(h2->d), lone.id) != NULL);
+    CHECK_OK(tl_db_findfails(&h2->db, &f, lone.id, &lone.ep.ip));
+    CHECK(f == 7);
+    h_free(h2);
+    h_free(h);
+}
+
+/* Runs ticks until the core sends a revalidation ping; returns its index. */
+static int next_reval_ping(harness_t *h, uint64_t *ms, uint64_t until_ms, const tl_ident_t *keys,
+                           const p2p_node_t *ns, unsigned n)
+{
+    unsigned from = h->nout;
+    for (; *ms < until_ms; *ms += 50) {
+        p2p_disc_tick(h->d, tl_time(*ms * TL_MS));
+        /* Refresh lookups also run: findnodes get an empty answer. */
+        for (unsigned i = from; i < h->nout; i++) {
+            if (h->out[i].pkt.type != P2P_DISCV4_FINDNODE) continue;
+            for (unsigned j = 0; j < n; j++) {
+                if (!p2p_ip_equal(&h->out[i].to.ip, &ns[j].ep.ip)) continue;
+                p2p_discv4_packet_t nb;
+                tl_pkt(&nb, &keys[j], P2P_DISCV4_NEIGHBORS, tl_time(*ms * TL_MS));
+                p2p_endpoint_t src = ep_of(ns[j].ep.ip, ns[j].ep.udp);
+                CHECK_OK(p2p_disc_handle(h->d, &nb, &src, tl_time(*ms * TL_MS)));
+            }
+        }
+        int i = h_find(h, from, P2P_DISCV4_PING);
+        if (i >= 0) return i;
+        from = h->nout;
+    }
+    return -1;
+}
+
+static void test_revalidation(void)
+{
+    harness_t *h = h_new(NULL, 0, NULL, 1);
+    p2p_disc_time_t t = tl_time(10 * TL_MS);
+    /* A full far bucket plus one replacement. */
+    tl_ident_t keys[17];
+    p2p_node_t ns[17];
+    unsigned n = 0;
+    while (n < 17) {
+        tl_ident(&keys[n]);
+        if (p2p_kad_logdist(h->me.id, keys[n].id) != 256) continue;
+        ns[n] = tl_node(&keys[n], pub_ip(100 + n), 30303);
+        CHECK(p2p_disc_add_node(h->d, &ns[n], t) == (n < 16 ? P2P_KAD_ADDED : P2P_KAD_REPLACEMENT));
+        n++;
+    }
+    /* No reply: checks 0 -> deleted, the replacement promoted. */
+    uint64_t ms = 20;
+    int pi = next_reval_ping(h, &ms, 10000, keys, ns, 17);
+    CHECK(pi >= 0);
+    if (pi < 0) {
+        h_free(h);
+        return;
+    }
+    p2p_endpoint_t victim = h->out[pi].to;
+    p2p_disc_tick(h->d, tl_time((ms + 500) * TL_MS));
+    CHECK(p2p_disc_counters(h->d)->reval_deleted == 1);
+    CHECK(p2p_ip_equal(&h->last_removed.ep.ip, &victim.ip));
+    CHECK(memcmp(h->last_added.id, ns[16].id, 32) == 0);
+    CHECK(p2p_kad_find(p2p_disc_table(h->d), ns[16].id) != NULL);
+    CHECK(p2p_kad_len(p2p_disc_table(h->d)) == 16);
+
+    /* Replies: checks grow, slow list; a pong with a higher seq asks for the
+     * ENR, whose verified record is applied. */
+    ms += 600;
+    unsigned answered = 0, enr_reqs = 0;
+    int target = -1; /* the node that gets a record */
+    for (int round = 0; round < 400 && answered < 160; round++) {
+        pi = next_reval_ping(h, &ms, ms + 20000, keys, ns, 17);
+        CHECK(pi >= 0);
+        if (pi < 0) break;
+        int k = -1;
+        for (int j = 0; j < 17; j++)
+            if (p2p_ip_equal(&ns[j].ep.ip, &h->out[pi].to.ip)) k = j;
+        CHECK(k >= 0);
+        if (k < 0) break;
+        if (target < 0) target = k;
+        p2p_endpoint_t src = ep_of(ns[k].ep.ip, ns[k].ep.udp);
+        unsigned before = h->nout;
+        CHECK_OK(
+            h_pong(h, &keys[k], &src, h->out[pi].hash, k == target ? 5 : 0, tl_time(ms * TL_MS)));
+        answered++;
+        int ei = h_find(h, before, P2P_DISCV4_ENRREQUEST);
+        if (k == target && enr_reqs == 0) {
+            CHECK(ei >= 0);
+            if (ei < 0) break;
+            enr_reqs++;
+            /* A record signed by another key: rejected. */
+            p2p_enr_t rec;
+            p2p_enr_init(&rec);
+            p2p_enr_set_seq(&rec, 5);
+            CHECK_OK(p2p_enr_set_ip(&rec, &ns[k].ep.ip));
+            CHECK_OK(p2p_enr_set_port(&rec, "udp", 31000));
+            CHECK_OK(p2p_enr_set_port(&rec, "tcp", 31001));
+            CHECK_OK(p2p_enr_sign(&rec, keys[(k + 1) % 17].priv));
+            p2p_discv4_packet_t er;
+            tl_pkt(&er, &keys[k], P2P_DISCV4_ENRRESPONSE, tl_time(ms * TL_MS));
+            er.expiration = 0;
+            memcpy(er.u.enrresponse.reply_tok, h->out[ei].hash, 32);
+            er.u.enrresponse.record = rec;
+            CHECK_ERR(p2p_disc_handle(h->d, &er, &src, tl_time(ms * TL_MS)), P2P_EPROTO);
+            CHECK(p2p_disc_counters(h->d)->drop_bad_enr == 1);
+            /* The matcher is consumed: the good record now is unsolicited. */
+            CHECK_OK(p2p_enr_sign(&rec, keys[k].priv));
+            er.u.enrresponse.record = rec;
+            CHECK_ERR(p2p_disc_handle(h->d, &er, &src, tl_time(ms * TL_MS)), P2P_EPROTO);
+            CHECK(p2p_kad_find(p2p_disc_table(h->d), ns[k].id)->node.seq == 0);
+        } else if (k == target && enr_reqs == 1) {
+            /* The next higher-seq pong asks again; this time a good record. */
+            CHECK(ei >= 0);
+            if (ei < 0) break;
+            enr_reqs++;
+            p2p_enr_t rec;
+            p2p_enr_init(&rec);
+            p2p_enr_set_seq(&rec, 5);
+            CHECK_OK(p2p_enr_set_ip(&rec, &ns[k].ep.ip));
+            CHECK_OK(p2p_enr_set_port(&rec, "udp", 31000));
+            CHECK_OK(p2p_enr_set_port(&rec, "tcp", 31001));
+            CHECK_OK(p2p_enr_sign(&rec, keys[k].priv));
+            p2p_discv4_packet_t er;
+            tl_pkt(&er, &keys[k], P2P_DISCV4_ENRRESPONSE, tl_time(ms * TL_MS));
+            er.expiration = 0;
+            memcpy(er.u.enrresponse.reply_tok, h->out[ei].hash, 32);
+            er.u.enrresponse.record = rec;
+            unsigned puts = h->db.puts;
+            CHECK_OK(p2p_disc_handle(h->d, &er, &src, tl_time(ms * TL_MS)));
+            const p2p_kad_entry_t *e = p2p_kad_find(p2p_disc_table(h->d), ns[k].id);
+            CHECK(e && e->node.seq == 5 && e->node.ep.udp == 31000 && e->node.ep.tcp == 31001);
+            CHECK(h->ev[P2P_DISC_EV_RECORD] == 1 && h->last_record.seq == 5);
+            CHECK(h->db.puts == puts + 1);
+            CHECK(h->db.enrlen[h->db.nnodes - 1] > 0);
+            /* Revalidation pings now go to the new port. */
+            ns[k].ep.udp = 31000;
+        } else if (k == target) {
+            CHECK(ei < 0); /* seq 5 is known now */
+        }
+        (void)ei;
+    }
+    CHECK(enr_reqs == 2);
+    CHECK(p2p_disc_counters(h->d)->enr_requests == 2);
+    /* Everyone answered: all on the slow list, and nodes with more than 5
+     * checks were stored as seeds. */
+    const p2p_kad_table_t *tab = p2p_disc_table(h->d);
+    unsigned slow = 0, seeds = 0;
+    for (unsigned i = 0; i < tab->b[16].n; i++) {
+        slow += tab->b[16].e[i].slow;
+        if (tab->b[16].e[i].checks > 5) {
+            int stored = 0;
+            for (unsigned j = 0; j < h->db.nnodes; j++)
+                stored |= memcmp(h->db.nodes[j].id, tab->b[16].e[i].node.id, 32) == 0;
+            seeds += stored;
+            CHECK(stored);
+        }
+    }
+    CHECK(slow == 16);
+    CHECK(seeds >= 1);
+    /* Most pings were revalidation (some were bond pings of refreshes). */
+    CHECK(p2p_disc_counters(h->d)->reval_pings >= 100);
+    h_free(h);
+}
+
+static void test_refresh(void)
+{
+    tl_ident_t bk[2];
+    p2p_node_t boot[2];
+    for (int i = 0; i < 2; i++) {
+        tl_ident(&bk[i]);
+        boot[i] = tl_node(&bk[i], pub_ip(500 + (unsigned)i), 30303);
+    }
+    harness_t *h = h_new(boot, 2, NULL, 0);
+    /* Three seeds in the DB with recent pongs, one too old. */
+    p2p_node_t seeds[4];
+    for (int i = 0; i < 4; i++) {
+        tl_ident_t k;
+        tl_ident(&k);
+        seeds[i] = tl_node(&k, pub_ip(600 + (unsigned)i), 30303);
+        CHECK_OK(tl_db_put_node(&h->db, &seeds[i], NULL, 0));
+        uint64_t age = i < 3 ? 3600 : 6 * 24 * 3600;
+        CHECK_OK(tl_db_set_last_pong(&h->db, seeds[i].id, &seeds[i].ep.ip, TL_UNIX_BASE - age));
+    }
+    p2p_disc_tick(h->d, tl_time(0));
+    const p2p_kad_table_t *tab = p2p_disc_table(h->d);
+    CHECK(p2p_kad_len(tab) == 5);
+    for (int i = 0; i < 3; i++) CHECK(p2p_kad_find(tab, seeds[i].id) != NULL);
+    CHECK(p2p_kad_find(tab, seeds[3].id) == NULL);
+    CHECK(p2p_kad_find(tab, boot[0].id) && p2p_kad_find(tab, boot[1].id));
+    CHECK(p2p_disc_counters(h->d)->refreshes == 1);
+    /* Self lookup first: bond pings to the 3 nearest of 5 (no findnode yet;
+     * revalidation may ping one more). */
+    CHECK(h_count(h, P2P_DISCV4_PING) >= 3 && h_count(h, P2P_DISCV4_PING) <= 4);
+    CHECK(h_count(h, P2P_DISCV4_FINDNODE) == 0);
+    p2p_node_t near[3];
+    CHECK(p2p_kad_closest(tab, near, 3, h->me.id, false) == 3);
+    for (int i = 0; i < 3; i++) {
+        int pinged = 0;
+        for (unsigned j = 0; j < h->nout; j++)
+            pinged |= h->out[j].pkt.type == P2P_DISCV4_PING &&
+                      p2p_ip_equal(&h->out[j].to.ip, &near[i].ep.ip);
+        CHECK(pinged);
+    }
+    /* Nobody answers; 4 lookups run one after the other, then the next
+     * refresh is scheduled 15-30 min later. */
+    uint64_t ms = 0;
+    for (; ms < 60000 && !p2p_disc_init_done(h->d); ms += 100)
+        p2p_disc_tick(h->d, tl_time(ms * TL_MS));
+    CHECK(p2p_disc_init_done(h->d));
+    CHECK(p2p_disc_counters(h->d)->lookups_started == 4);
+    CHECK(h->ev[P2P_DISC_EV_LOOKUP_DONE] == 4);
+    uint64_t now_ns = ms * TL_MS;
+    /* Dead nodes may have been dropped by revalidation meanwhile; the
+     * deadline still includes the next refresh. */
+    p2p_disc_t *d = h->d;
+    uint64_t next = UINT64_MAX;
+    for (uint64_t probe = now_ns; probe < now_ns + 31ull * 60 * 1000000000ull;
+         probe += 1000000000ull) {
+        p2p_disc_tick(d, tl_time(probe));
+        if (p2p_disc_counters(d)->refreshes == 2) {
+            next = probe;
+            break;
+        }
+    }
+    /* Everybody is dead, so the table empties and the empty-table rule may
+     * start a refresh earlier: at least 10 s after the first. */
+    CHECK(next != UINT64_MAX);
+    CHECK(next >= 10ull * 1000000000ull);
+    h_free(h);
+
+    /* With a live table, the next refresh comes 15-30 min after the first. */
+    harness_t *h2 = h_new(NULL, 0, NULL, 0);
+    p2p_node_t keep;
+    tl_ident_t kk;
+    tl_ident(&kk);
+    keep = tl_node(&kk, pub_ip(700), 30303);
+    CHECK(p2p_disc_add_node(h2->d, &keep, tl_time(0)) == P2P_KAD_ADDED);
+    uint64_t first = UINT64_MAX;
+    for (uint64_t s = 0; s < 31 * 60; s++) {
+        p2p_disc_time_t now = tl_time(s * 1000000000ull);
+        /* keep answers every revalidation ping */
+        unsigned before = h2->nout;
+        p2p_disc_tick(h2->d, now);
+        for (unsigned i = before; i < h2->nout; i++) {
+            p2p_endpoint_t src = ep_of(keep.ep.ip, keep.ep.udp);
+            if (h2->out[i].pkt.type == P2P_DISCV4_PING) {
+                (void)h_pong(h2, &kk, &src, h2->out[i].hash, 0, now);
+                (void)h_ping(h2, &kk, &src, keep.ep.tcp, now, NULL);
+            } else if (h2->out[i].pkt.type == P2P_DISCV4_FINDNODE) {
+                /* keep knows nobody: an empty answer still counts as one. */
+                p2p_discv4_packet_t nb;
+                tl_pkt(&nb, &kk, P2P_DISCV4_NEIGHBORS, now);
+                CHECK_OK(p2p_disc_handle(h2->d, &nb, &src, now));
+            }
+        }
+        if (h2->nout > OUTBOX - 16) h2->nout = 0;
+        if (p2p_disc_counters(h2->d)->refreshes == 2) {
+            first = s;
+            break;
+        }
+    }
+    CHECK(first >= 15 * 60 && first <= 30 * 60 + 1);
+    h_free(h2);
+}
+
+static void test_candidates_iterator(void)
+{
+    harness_t *h = h_new(NULL, 0, NULL, 0);
+    tl_ident_t pk;
+    tl_ident(&pk);
+    p2p_node_t p = tl_node(&pk, pub_ip(1), 30303);
+    CHECK(p2p_disc_add_node(h->d, &p, tl_time(0)) == P2P_KAD_ADDED);
+    CHECK_OK(tl_db_set_last_ping(&h->db, p.id, &p.ep.ip, TL_UNIX_BASE));
+    /* The initial refresh: p answers its findnodes (empty), so the next
+     * refresh is 15-30 min away and only the iterator starts lookups. */
+    p2p_endpoint_t psrc = ep_of(p.ep.ip, p.ep.udp);
+    uint64_t ms0 = 0;
+    for (unsigned scan = 0; ms0 < 5000 && !p2p_disc_init_done(h->d); ms0 += 10) {
+        p2p_disc_tick(h->d, tl_time(ms0 * TL_MS));
+        for (; scan < h->nout; scan++) {
+            p2p_discv4_packet_t r;
+            if (h->out[scan].pkt.type == P2P_DISCV4_FINDNODE) {
+                tl_pkt(&r, &pk, P2P_DISCV4_NEIGHBORS, tl_time(ms0 * TL_MS));
+                CHECK_OK(p2p_disc_handle(h->d, &r, &psrc, tl_time(ms0 * TL_MS)));
+            } else if (h->out[scan].pkt.type == P2P_DISCV4_PING) {
+                CHECK_OK(h_pong(h, &pk, &psrc, h->out[scan].hash, 0, tl_time(ms0 * TL_MS)));
+            }
+        }
+    }
+    CHECK(p2p_disc_init_done(h->d));
+    CHECK(p2p_disc_counters(h->d)->lookups_started == 4);
+    CHECK(p2p_disc_candidates_len(h->d) == 0);
+    h->nout = 0;
+    p2p_disc_time_t t = tl_time(ms0 * TL_MS);
+    unsigned started = (unsigned)p2p_disc_counters(h->d)->lookups_started;
+    p2p_disc_tick(h->d, t);
+    CHECK(p2p_disc_counters(h->d)->lookups_started == started);
+    p2p_disc_want_candidates(h->d, true);
+    CHECK(p2p_disc_deadline(h->d) <= t.ns);
+    p2p_disc_tick(h->d, t);
+    CHECK(p2p_disc_counters(h->d)->lookups_started == started + 1);
+    /* p answers every findnode with 12 fresh nodes. */
+    unsigned served = 0;
+    uint64_t last_start_ms = 0, min_gap_ms = UINT64_MAX;
+    unsigned seen_started = started + 1;
+    unsigned before = 0; /* outbox entries already looked at */
+    for (uint64_t ms = ms0; ms < ms0 + 20000; ms += 10) {
+        p2p_disc_time_t now = tl_time(ms * TL_MS);
+        p2p_disc_tick(h->d, now);
+        if (p2p_disc_counters(h->d)->lookups_started > seen_started) {
+            seen_started = (unsigned)p2p_disc_counters(h->d)->lookups_started;
+            if (last_start_ms && ms - last_start_ms < min_gap_ms) min_gap_ms = ms - last_start_ms;
+            last_start_ms = ms;
+        }
+        for (unsigned i = before; i < h->nout; i++) {
+            if (h->out[i].pkt.type != P2P_DISCV4_FINDNODE ||
+                !p2p_ip_equal(&h->out[i].to.ip, &p.ep.ip))
+                continue;
+            p2p_discv4_packet_t nb;
+            tl_pkt(&nb, &pk, P2P_DISCV4_NEIGHBORS, now);
+            nb.u.neighbors.n = 12;
+            for (unsigned j = 0; j < 12; j++) {
+                tl_ident_t k;
+                tl_ident(&k);
+                /* One /24 for all: the table takes at most 10 of them (so p
+                 * stays among the closest), the candidate FIFO takes all. */
+                p2p_node_t f = tl_node(&k, p2p_ip4(20, 77, 77, (uint8_t)(served * 12 + j)), 30303);
+                rpc_of(&nb.u.neighbors.nodes[j], &f);
+            }
+            served++;
+            p2p_endpoint_t src = ep_of(p.ep.ip, p.ep.udp);
+            CHECK_OK(p2p_disc_handle(h->d, &nb, &src, now));
+        }
+        before = h->nout;
+        if (h->nout > OUTBOX - 64) before = h->nout = 0;
+    }
+    /* The FIFO filled to half and beyond, stopped the iterator, and held at
+     * most P2P_DISC_CANDIDATES. */
+    unsigned len = p2p_disc_candidates_len(h->d);
+    CHECK(len >= P2P_DISC_CANDIDATES / 2 && len <= P2P_DISC_CANDIDATES);
+    CHECK(served >= 6);
+    CHECK(min_gap_ms == UINT64_MAX || min_gap_ms >= 1000);
+    /* Draining it restarts the iterator. */
+    p2p_node_t buf[P2P_DISC_CANDIDATES];
+    CHECK(p2p_disc_candidates_pop(h->d, buf, P2P_DISC_CANDIDATES) == len);
+    unsigned s0 = (unsigned)p2p_disc_counters(h->d)->lookups_started;
+    p2p_disc_tick(h->d, tl_time((ms0 + 30000) * TL_MS));
+    CHECK(p2p_disc_counters(h->d)->lookups_started == s0 + 1);
+    /* Off: no more lookups. */
+    p2p_disc_want_candidates(h->d, false);
+    for (uint64_t ms = ms0 + 30000; ms < ms0 + 40000; ms += 100)
+        p2p_disc_tick(h->d, tl_time(ms * TL_MS));
+    CHECK(p2p_disc_counters(h->d)->lookups_started == s0 + 1);
+    char buf2[4096];
+    size_t need = p2p_disc_counters_format(h->d, buf2, sizeof buf2);
+    CHECK(need < sizeof buf2 && strstr(buf2, "lookups_started ") != NULL);
+    CHECK(strstr(buf2, "drop_unbonded_findnode 0\n") != NULL);
+    char tiny[8];
+    CHECK(p2p_disc_counters_format(h->d, tiny, sizeof tiny) == need && strlen(tiny) == 7);
+    h_free(h);
+}
+
+static void test_limits_and_errors(void)
+{
+    /* Config validation. */
+    p2p_disc_config_t cfg;
+    memset(&cfg, 0, sizeof cfg);
+    p2p_disc_t *d = NULL;
+    CHECK_ERR(p2p_disc_new(&d, &cfg), P2P_EINVAL);
+    CHECK(d == NULL);
+
+    /* Send failures are counted and leave nothing pending. */
+    harness_t *h = h_new(NULL, 0, NULL, 1);
+    tl_ident_t a;
+    tl_ident(&a);
+    p2p_endpoint_t src = ep_of(pub_ip(1), 30303);
+    h->fail_send = 1;
+    CHECK_OK(h_ping(h, &a, &src, 30303, tl_time(TL_MS), NULL));
+    CHECK(p2p_disc_counters(h->d)->tx_errors == 2);
+    CHECK(p2p_disc_pending(h->d) == 0);
+    h->fail_send = 0;
+
+    /* A ping flood from fresh IDs: ping-backs stop at 3/4 of the matcher
+     * table; pongs keep flowing; lookups still get their slots. */
+    for (unsigned i = 0; i < P2P_DISC_MAX_PENDING + 20; i++) {
+        tl_ident_t k;
+        tl_ident(&k);
+        p2p_endpoint_t s = ep_of(pub_ip(100 + i), 30303);
+        h->nout = 0;
+        CHECK_OK(h_ping(h, &k, &s, 30303, tl_time(2 * TL_MS), NULL));
+        CHECK(h->nout >= 1 && h->out[0].pkt.type == P2P_DISCV4_PONG);
+    }
+    CHECK(p2p_disc_pending(h->d) == P2P_DISC_MAX_PENDING * 3 / 4);
+    CHECK(p2p_disc_counters(h->d)->pending_full >= 20);
+    CHECK(p2p_disc_counters(h->d)->rx_ping == P2P_DISC_MAX_PENDING + 21);
+    /* Lookups: at most P2P_DISC_MAX_LOOKUPS at once. */
+    tl_ident_t pk;
+    tl_ident(&pk);
+    p2p_node_t p = tl_node(&pk, pub_ip(5000), 30303);
+    CHECK(p2p_disc_add_node(h->d, &p, tl_time(3 * TL_MS)) == P2P_KAD_ADDED);
+    uint8_t target[64] = {1};
+    uint32_t hd;
+    for (unsigned i = 0; i < P2P_DISC_MAX_LOOKUPS; i++)
+        CHECK_OK(p2p_disc_lookup(h->d, &hd, target, tl_time(3 * TL_MS)));
+    CHECK_ERR(p2p_disc_lookup(h->d, &hd, target, tl_time(3 * TL_MS)), P2P_ELIMIT);
+    CHECK(p2p_disc_counters(h->d)->lookups_full == 1);
+    /* Everything times out. */
+    for (uint64_t ms = 10; ms < 5000; ms += 100) p2p_disc_tick(h->d, tl_time(ms * TL_MS));
+    CHECK(p2p_disc_lookups_running(h->d) == 0);
+    h_free(h);
+
+    /* DB errors are counted and read as "nothing stored". */
+    h = h_new(NULL, 0, NULL, 1);
+    h->db.fail = 1;
+    tl_ident_t b;
+    tl_ident(&b);
+    CHECK_OK(h_ping(h, &b, &src, 30303, tl_time(TL_MS), NULL));
+    CHECK(h->nout == 2); /* pong + ping-back: no bond known */
+    CHECK(p2p_disc_counters(h->d)->db_errors >= 2);
+    h_free(h);
+}
+
+int main(void)
+{
+    tu_seed(0xd15c);
+    my_ip = p2p_ip4(20, 200, 200, 1);
+    test_ping_pong_and_pingback();
+    test_inbound_before_init();
+    test_unbonded_requests();
+    test_expired_and_self();
+    test_findnode_reply();
+    test_relay_filter();
+    test_neighbors_handling();
+    test_ensure_bond();
+    test_findfail_eviction();
+    test_revalidation();
+    test_refresh();
+    test_candidates_iterator();
+    test_limits_and_errors();
+    return tu_done("disc_core");
+}

@@ -1,0 +1,651 @@
+/*
+ * tests/actors/test_nodedb.c: the node database: records, per-IP items,
+ * local seq, schema version wipe, damaged-file wipe, seed queries, expiry,
+ * restarts, the DB_RUNRECOVERY reopen path and the sync mode.  Every test
+ * runs in its own mkdtemp directory under /tmp, removed at the end.
+ */
+#define _XOPEN_SOURCE 700
+#include <db.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "actors/nodedb.h"
+#include "core/err.h"
+#include "tests/tu.h"
+
+static const uint64_t NOW = 1700000000;
+static const uint64_t DAY = 86400;
+
+static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *f)
+{
+    (void)sb, (void)flag, (void)f;
+    return remove(p);
+}
+
+static void rm_rf(const char *dir)
+{
+    CHECK(nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS) == 0);
+}
+
+static char *tmpdir(char buf[64])
+{
+    strcpy(buf, "/tmp/p2p-nodedb-XXXXXX");
+    char *d = mkdtemp(buf);
+    CHECK(d != NULL);
+    return d;
+}
+
+static p2p_nodedb_t *open_db(const char *dir)
+{
+    p2p_nodedb_t *db = NULL;
+    char msg[256];
+    CHECK_OK(p2p_nodedb_open(&db, msg, sizeof msg, dir, 0));
+    CHECK(db != NULL);
+    return db;
+}
+
+static p2p_node_t mknode(uint8_t a, uint8_t b)
+{
+    p2p_node_t n;
+    memset(&n, 0, sizeof n);
+    tu_rand_bytes(n.id, 32);
+    tu_rand_bytes(n.pubkey, 64);
+    n.ep.ip = p2p_ip4(10, 0, a, b);
+    n.ep.udp = (uint16_t)(30303 + b);
+    n.ep.tcp = (uint16_t)(40404 + a);
+    n.seq = tu_rand() >> 8;
+    return n;
+}
+
+static int node_eq(const p2p_node_t *a, const p2p_node_t *b)
+{
+    return memcmp(a->id, b->id, 32) == 0 && memcmp(a->pubkey, b->pubkey, 64) == 0 &&
+           p2p_ip_equal(&a->ep.ip, &b->ep.ip) && a->ep.udp == b->ep.udp && a->ep.tcp == b->ep.tcp &&
+           a->seq == b->seq;
+}
+
+static void test_put_get_delete(void)
+{
+    char buf[64];
+    const char *dir = tmpdir(buf);
+    p2p_nodedb_t *db = open_db(dir);
+
+    p2p_node_t a = mknode(1, 2), got;
+    uint8_t enr[P2P_NODEDB_ENR_MAX], enr2[P2P_NODEDB_ENR_MAX];
+    tu_rand_bytes(enr, sizeof enr);
+    CHECK_OK(p2p_nodedb_put_node(db, &a, enr, 120));
+    size_t elen = sizeof enr2;
+    CHECK_OK(p2p_nodedb_get_node(db, &got, enr2, &elen, a.id));
+    CHECK(node_eq(&a, &got));
+    CHECK(elen == 120);
+    CHECK_MEM(enr, enr2, 120);
+
+    /* without ENR buffer; too small ENR buffer */
+    memset(&got, 0, sizeof got);
+    CHECK_OK(p2p_nodedb_get_node(db, &got, NULL, NULL, a.id));
+    CHECK(node_eq(&a, &got));
+    elen = 119;
+    CHECK_ERR(p2p_nodedb_get_node(db, &got, enr2, &elen, a.id), P2P_ETOOBIG);
+
+    /* replace: new endpoint, no ENR */
+    a.ep.ip = p2p_ip4(192, 168, 7, 9);
+    a.seq++;
+    CHECK_OK(p2p_nodedb_put_node(db, &a, NULL, 0));
+    elen = sizeof enr2;
+    CHECK_OK(p2p_nodedb_get_node(db, &got, enr2, &elen, a.id));
+    CHECK(node_eq(&a, &got));
+    CHECK(elen == 0);
+
+    /* IPv6 node with a maximal ENR */
+    p2p_node_t b = mknode(3, 4);
+    b.ep.ip.family = 6;
+    tu_rand_bytes(b.ep.ip.addr, 16);
+    CHECK_OK(p2p_nodedb_put_node(db, &b, enr, P2P_NODEDB_ENR_MAX));
+    elen = sizeof enr2;
+    CHECK_OK(p2p_nodedb_get_node(db, &got, enr2, &elen, b.id));
+    CHECK(node_eq(&b, &got));
+    CHECK(elen == P2P_NODEDB_ENR_MAX);
+    CHECK_MEM(enr, enr2, P2P_NODEDB_ENR_MAX);
+
+    /* node without address */
+    p2p_node_t c = mknode(5, 6);
+    memset(&c.ep, 0, sizeof c.ep);
+    CHECK_OK(p2p_nodedb_put_node(db, &c, NULL, 0));
+    CHECK_OK(p2p_nodedb_get_node(db, &got, NULL, NULL, c.id));
+    CHECK(node_eq(&c, &got));
+
+    /* invalid input */
+    CHECK_ERR(p2p_nodedb_put_node(db, &a, enr, P2P_NODEDB_ENR_MAX + 1), P2P_EINVAL);
+    CHECK_ERR(p2p_nodedb_put_node(db, &a, NULL, 5), P2P_EINVAL);
+    p2p_node_t bad = a;
+    bad.ep.ip.family = 5;
+    CHECK_ERR(p2p_nodedb_put_node(db, &bad, NULL, 0), P2P_EINVAL);
+    uint8_t missing[32];
+    tu_rand_bytes(missing, 32);
+    CHECK_ERR(p2p_nodedb_get_node(db, &got, NULL, NULL, missing), P2P_ENOTFOUND);
+
+    /* delete */
+    CHECK_OK(p2p_nodedb_delete_node(db, a.id));
+    CHECK_ERR(p2p_nodedb_get_node(db, &got, NULL, NULL, a.id), P2P_ENOTFOUND);
+    CHECK_OK(p2p_nodedb_get_node(db, &got, NULL, NULL, b.id));
+    CHECK_OK(p2p_nodedb_delete_node(db, missing));
+
+    p2p_nodedb_stats_t st;
+    p2p_nodedb_stats(db, &st);
+    CHECK(st.nodes_put == 4);
+    CHECK(st.nodes_deleted == 2);
+    CHECK(st.errors == 0);
+    CHECK(st.commits > 0);
+    p2p_nodedb_close(db);
+    rm_rf(dir);
+}
+
+static void test_items(void)
+{
+    char buf[64];
+    const char *dir = tmpdir(buf);
+    p2p_nodedb_t *db = open_db(dir);
+
+    p2p_node_t n = mknode(1, 1), other = mknode(1, 2);
+    /* other shares n's id except the last byte (adjacent keys) */
+    memcpy(other.id, n.id, 31);
+    other.id[31] = (uint8_t)(n.id[31] ^ 1);
+    p2p_ip_t ip4 = p2p_ip4(1, 2, 3, 4), ip4b = p2p_ip4(1, 2, 3, 5), ip6 = {.family = 6};
+    ip6.addr[15] = 1;
+    /* an IPv4-mapped IPv6 address shares the IPv4 key */
+    p2p_ip_t mapped = {.family = 6, .addr = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 1, 2, 3, 4}};
+
+    uint64_t t = 99;
+    uint32_t f = 99;
+    CHECK_OK(p2p_nodedb_last_ping(db, &t, n.id, &ip4));
+    CHECK(t == 0);
+    CHECK_OK(p2p_nodedb_last_pong(db, &t, n.id, &ip4));
+    CHECK(t == 0);
+    CHECK_OK(p2p_nodedb_findfails(db, &f, n.id, &ip4));
+    CHECK(f == 0);
+
+    CHECK_OK(p2p_nodedb_put_node(db, &n, NULL, 0));
+    CHECK_OK(p2p_nodedb_put_node(db, &other, NULL, 0));
+    CHECK_OK(p2p_nodedb_set_last_ping(db, n.id, &ip4, NOW - 5));
+    CHECK_OK(p2p_nodedb_set_last_pong(db, n.id, &ip4, NOW - 4));
+    CHECK_OK(p2p_nodedb_set_findfails(db, n.id, &ip4, 3));
+    CHECK_OK(p2p_nodedb_set_last_pong(db, n.id, &ip4b, NOW - 3));
+    CHECK_OK(p2p_nodedb_set_last_pong(db, n.id, &ip6, NOW - 2));
+    CHECK_OK(p2p_nodedb_set_last_pong(db, other.id, &ip4, NOW - 1));
+    CHECK_OK(p2p_nodedb_set_findfails(db, other.id, &ip4, 1));
+
+    CHECK_OK(p2p_nodedb_last_ping(db, &t, n.id, &ip4));
+    CHECK(t == NOW - 5);
+    CHECK_OK(p2p_nodedb_last_pong(db, &t, n.id, &ip4));
+    CHECK(t == NOW - 4);
+    CHECK_OK(p2p_nodedb_last_pong(db, &t, n.id, &mapped));
+    CHECK(t == NOW - 4);
+    CHECK_OK(p2p_nodedb_findfails(db, &f, n.id, &ip4));
+    CHECK(f == 3);
+    CHECK_OK(p2p_nodedb_last_pong(db, &t, n.id, &ip4b));
+    CHECK(t == NOW - 3);
+    CHECK_OK(p2p_nodedb_last_ping(db, &t, n.id, &ip4b));
+    CHECK(t == 0);
+    CHECK_OK(p2p_nodedb_last_pong(db, &t, n.id, &ip6));
+    CHECK(t == NOW - 2);
+    CHECK_OK(p2p_nodedb_last_pong(db, &t, other.id, &ip4));
+    CHECK(t == NOW - 1);
+
+    /* overwrite */
+    CHECK_OK(p2p_nodedb_set_findfails(db, n.id, &ip4, 0));
+    CHECK_OK(p2p_nodedb_findfails(db, &f, n.id, &ip4));
+    CHECK(f == 0);
+
+    /* invalid address */
+    p2p_ip_t none = {.family = 0};
+    CHECK_ERR(p2p_nodedb_set_last_pong(db, n.id, &none, 1), P2P_EINVAL);
+    CHECK_ERR(p2p_nodedb_last_pong(db, &t, n.id, &none), P2P_EINVAL);
+
+    /* deleting n removes its record and every IP's items, not other's */
+    CHECK_OK(p2p_nodedb_delete_node(db, n.id));
+    p2p_node_t got;
+    CHECK_ERR(p2p_nodedb_get_node(db, &got, NULL, NULL, n.id), P2P_ENOTFOUND);
+    CHECK_OK(p2p_nodedb_last_ping(db, &t, n.id, &ip4));
+    CHECK(t == 0);
+    CHECK_OK(p2p_nodedb_last_pong(db, &t, n.id, &ip4b));
+    CHECK(t == 0);
+    CHECK_OK(p2p_nodedb_last_pong(db, &t, n.id, &ip6));
+    CHECK(t == 0);
+    CHECK_OK(p2p_nodedb_get_node(db, &got, NULL, NULL, other.id));
+    CHECK_OK(p2p_nodedb_last_pong(db, &t, other.id, &ip4));
+    CHECK(t == NOW - 1);
+    CHECK_OK(p2p_nodedb_findfails(db, &f, other.id, &ip4));
+    CHECK(f == 1);
+
+    /* local seq */
+    uint64_t seq = 7;
+    CHECK_OK(p2p_nodedb_local_seq(db, &seq, n.id));
+    CHECK(seq == 0);
+    CHECK_OK(p2p_nodedb_set_local_seq(db, n.id, 1700000000123ull));
+    CHECK_OK(p2p_nodedb_local_seq(db, &seq, n.id));
+    CHECK(seq == 1700000000123ull);
+    CHECK_OK(p2p_nodedb_local_seq(db, &seq, other.id));
+    CHECK(seq == 0);
+    /* local seq is not a node: deleting the node id keeps it */
+    CHECK_OK(p2p_nodedb_delete_node(db, n.id));
+    CHECK_OK(p2p_nodedb_local_seq(db, &seq, n.id));
+    CHECK(seq == 1700000000123ull);
+
+    p2p_nodedb_close(db);
+    rm_rf(dir);
+}
+
+/* Rewrites the "version" key behind the module's back, with Berkeley DB. */
+static void set_raw_version(const char *dir, uint64_t v)
+{
+    char home[128];
+    snprintf(home, sizeof home, "%s/nodes", dir);
+    DB_ENV *env;
+    DB *dbp;
+    CHECK(db_env_create(&env, 0) == 0);
+    CHECK(env->open(env, home,
+                    DB_CREATE | DB_INIT_TXN | DB_INIT_LOCK | DB_INIT_LOG | DB_INIT_MPOOL |
+                        DB_RECOVER | DB_PRIVATE,
+                    0600) == 0);
+    CHECK(db_create(&dbp, env, 0) == 0);
+    CHECK(dbp->open(dbp, NULL, "nodes.db", NULL, DB_BTREE, DB_AUTO_COMMIT, 0600) == 0);
+    uint8_t val[8];
+    for (int i = 7; i >= 0; i--, v >>= 8) val[i] = (uint8_t)v;
+    DBT k = {.data = "version", .size = 7}, d = {.data = val, .size = 8};
+    CHECK(dbp->put(dbp, NULL, &k, &d, DB_AUTO_COMMIT) == 0);
+    CHECK(dbp->close(dbp, 0) == 0);
+    CHECK(env->txn_checkpoint(env, 0, 0, DB_FORCE) == 0);
+    CHECK(env->close(env, 0) == 0);
+}
+
+static void test_version_wipe(void)
+{
+    char buf[64];
+    const char *dir = tmpdir(buf);
+    p2p_nodedb_t *db = open_db(dir);
+    p2p_node_t n = mknode(7, 7), got;
+    CHECK_OK(p2p_nodedb_put_node(db, &n, NULL, 0));
+    CHECK_OK(p2p_nodedb_set_last_pong(db, n.id, &n.ep.ip, NOW));
+    p2p_nodedb_close(db);
+
+    /* same version: kept */
+    set_raw_version(dir, P2P_NODEDB_SCHEMA);
+    db = open_db(dir);
+    p2p_nodedb_stats_t st;
+    p2p_nodedb_stats(db, &st);
+    CHECK(st.wipes == 0);
+    CHECK_OK(p2p_nodedb_get_node(db, &got, NULL, NULL, n.id));
+    p2p_nodedb_close(db);
+
+    /* another version: wiped on open, version rewritten */
+    set_raw_version(dir, P2P_NODEDB_SCHEMA + 41);
+    db = open_db(dir);
+    p2p_nodedb_stats(db, &st);
+    CHECK(st.wipes == 1);
+    CHECK_ERR(p2p_nodedb_get_node(db, &got, NULL, NULL, n.id), P2P_ENOTFOUND);
+    uint64_t t = 1;
+    CHECK_OK(p2p_nodedb_last_pong(db, &t, n.id, &n.ep.ip));
+    CHECK(t == 0);
+    CHECK_OK(p2p_nodedb_put_node(db, &n, NULL, 0));
+    p2p_nodedb_close(db);
+
+    db = open_db(dir);
+    p2p_nodedb_stats(db, &st);
+    CHECK(st.wipes == 0);
+    CHECK_OK(p2p_nodedb_get_node(db, &got, NULL, NULL, n.id));
+    p2p_nodedb_close(db);
+    rm_rf(dir);
+}
+
+static void test_damaged_file(void)
+{
+    char buf[64], path[128];
+    const char *dir = tmpdir(buf);
+    p2p_nodedb_t *db = open_db(dir);
+    p2p_node_t n = mknode(8, 8), got;
+    CHECK_OK(p2p_nodedb_put_node(db, &n, NULL, 0));
+    p2p_nodedb_close(db);
+
+    /* replace the database and its logs with garbage */
+    snprintf(path, sizeof path, "%s/nodes/nodes.db", dir);
+    int fd = open(path, O_WRONLY | O_TRUNC);
+    CHECK(fd >= 0);
+    uint8_t junk[8192];
+    tu_rand_bytes(junk, sizeof junk);
+    CHECK(write(fd, junk, sizeof junk) == (ssize_t)sizeof junk);
+    close(fd);
+    snprintf(path, sizeof path, "%s/nodes/log.0000000001", dir);
+    fd = open(path, O_WRONLY | O_TRUNC);
+    CHECK(fd >= 0);
+    CHECK(write(fd, junk, 4096) == 4096);
+    close(fd);
+
+    db = open_db(dir);
+    p2p_nodedb_stats_t st;
+    p2p_nodedb_stats(db, &st);
+    CHECK(st.wipes == 1);
+    CHECK_ERR(p2p_nodedb_get_node(db, &got, NULL, NULL, n.id), P2P_ENOTFOUND);
+    CHECK_OK(p2p_nodedb_put_node(db, &n, NULL, 0));
+    CHECK_OK(p2p_nodedb_get_node(db, &got, NULL, NULL, n.id));
+    p2p_nodedb_close(db);
+    rm_rf(dir);
+}
+
+static void test_seeds(void)
+{
+    char buf[64];
+    const char *dir = tmpdir(buf);
+    p2p_nodedb_t *db = open_db(dir);
+    p2p_node_t out[P2P_NODEDB_MAX_SEEDS];
+    size_t nout = 99;
+
+    CHECK_OK(p2p_nodedb_query_seeds(db, out, &nout, 30, 5 * DAY, NOW));
+    CHECK(nout == 0);
+
+    enum { FRESH = 30, STALE = 10, NOPONG = 10, OTHERIP = 5 };
+    static p2p_node_t fresh[FRESH];
+    for (int i = 0; i < FRESH; i++) {
+        fresh[i] = mknode(1, (uint8_t)i);
+        CHECK_OK(p2p_nodedb_put_node(db, &fresh[i], NULL, 0));
+        /* one of them has a pong time in the future (clock skew): still fresh */
+        uint64_t t = i == 0 ? NOW + 100 : NOW - (uint64_t)i * 3600;
+        CHECK_OK(p2p_nodedb_set_last_pong(db, fresh[i].id, &fresh[i].ep.ip, t));
+        CHECK_OK(p2p_nodedb_set_last_ping(db, fresh[i].id, &fresh[i].ep.ip, t));
+    }
+    for (int i = 0; i < STALE; i++) {
+        p2p_node_t s = mknode(2, (uint8_t)i);
+        CHECK_OK(p2p_nodedb_put_node(db, &s, NULL, 0));
+        CHECK_OK(p2p_nodedb_set_last_pong(db, s.id, &s.ep.ip, NOW - 5 * DAY - 1));
+    }
+    for (int i = 0; i < NOPONG; i++) {
+        p2p_node_t s = mknode(3, (uint8_t)i);
+        CHECK_OK(p2p_nodedb_put_node(db, &s, NULL, 0));
+    }
+    for (int i = 0; i < OTHERIP; i++) {
+        /* fresh pong, but at an address other than the stored one */
+        p2p_node_t s = mknode(4, (uint8_t)i);
+        p2p_ip_t ip = p2p_ip4(4, 4, 4, (uint8_t)i);
+        CHECK_OK(p2p_nodedb_put_node(db, &s, NULL, 0));
+        CHECK_OK(p2p_nodedb_set_last_pong(db, s.id, &ip, NOW));
+    }
+    /* pong items of ids without a record are skipped too */
+    for (int i = 0; i < 10; i++) {
+        p2p_node_t s = mknode(5, (uint8_t)i);
+        CHECK_OK(p2p_nodedb_set_last_pong(db, s.id, &s.ep.ip, NOW));
+    }
+
+    for (int round = 0; round < 20; round++) {
+        size_t want = round == 0 ? 100 : 1 + tu_rand() % 40;
+        CHECK_OK(p2p_nodedb_query_seeds(db, out, &nout, want, 5 * DAY, NOW));
+        CHECK(nout <= want && nout <= FRESH);
+        if (round == 0) CHECK(nout >= 20);
+        for (size_t i = 0; i < nout; i++) {
+            int match = 0;
+            for (int j = 0; j < FRESH; j++) match += node_eq(&out[i], &fresh[j]);
+            CHECK(match == 1);
+            for (size_t j = 0; j < i; j++) CHECK(memcmp(out[i].id, out[j].id, 32) != 0);
+        }
+    }
+    /* max age selects: only pongs within 2 h (i = 0, 1, 2) */
+    CHECK_OK(p2p_nodedb_query_seeds(db, out, &nout, 30, 2 * 3600, NOW));
+    CHECK(nout <= 3);
+    for (size_t i = 0; i < nout; i++) {
+        uint64_t t;
+        CHECK_OK(p2p_nodedb_last_pong(db, &t, out[i].id, &out[i].ep.ip));
+        CHECK(t + 2 * 3600 >= NOW);
+    }
+    CHECK_OK(p2p_nodedb_query_seeds(db, out, &nout, 0, 5 * DAY, NOW));
+    CHECK(nout == 0);
+    CHECK_ERR(p2p_nodedb_query_seeds(db, out, &nout, P2P_NODEDB_MAX_SEEDS + 1, DAY, NOW),
+              P2P_EINVAL);
+    p2p_nodedb_stats_t st;
+    p2p_nodedb_stats(db, &st);
+    CHECK(st.seed_queries == 23);
+    CHECK(st.seeds_found > 0);
+    p2p_nodedb_close(db);
+    rm_rf(dir);
+}
+
+static void test_expire(void)
+{
+    char buf[64];
+    const char *dir = tmpdir(buf);
+    p2p_nodedb_t *db = open_db(dir);
+
+    /* 300 nodes (more than one expire batch): even ones fresh, odd ones stale */
+    enum { N = 300 };
+    static p2p_node_t nodes[N];
+    for (int i = 0; i < N; i++) {
+        nodes[i] = mknode((uint8_t)(i >> 8), (uint8_t)i);
+        CHECK_OK(p2p_nodedb_put_node(db, &nodes[i], NULL, 0));
+        uint64_t t = i % 2 == 0 ? NOW - 3600 : NOW - DAY - 1;
+        CHECK_OK(p2p_nodedb_set_last_pong(db, nodes[i].id, &nodes[i].ep.ip, t));
+        CHECK_OK(p2p_nodedb_set_findfails(db, nodes[i].id, &nodes[i].ep.ip, 1));
+    }
+    /* stale at one IP but fresh at another: kept */
+    p2p_node_t two = mknode(9, 9);
+    p2p_ip_t ip2 = p2p_ip4(9, 9, 9, 10);
+    CHECK_OK(p2p_nodedb_put_node(db, &two, NULL, 0));
+    CHECK_OK(p2p_nodedb_set_last_pong(db, two.id, &two.ep.ip, NOW - 2 * DAY));
+    CHECK_OK(p2p_nodedb_set_last_pong(db, two.id, &ip2, NOW - 60));
+    /* no pong at all (only a ping): deleted */
+    p2p_node_t none = mknode(9, 10);
+    CHECK_OK(p2p_nodedb_put_node(db, &none, NULL, 0));
+    CHECK_OK(p2p_nodedb_set_last_ping(db, none.id, &none.ep.ip, NOW));
+    /* exactly 24 h old: kept (older than 24 h expires) */
+    p2p_node_t edge = mknode(9, 11);
+    CHECK_OK(p2p_nodedb_put_node(db, &edge, NULL, 0));
+    CHECK_OK(p2p_nodedb_set_last_pong(db, edge.id, &edge.ep.ip, NOW - DAY));
+    /* local seq survives expiry */
+    CHECK_OK(p2p_nodedb_set_local_seq(db, none.id, 5));
+
+    size_t deleted = 0;
+    CHECK_OK(p2p_nodedb_expire(db, &deleted, NOW));
+    CHECK(deleted == N / 2 + 1);
+    p2p_node_t got;
+    uint64_t t;
+    uint32_t f;
+    for (int i = 0; i < N; i++) {
+        int rc = p2p_nodedb_get_node(db, &got, NULL, NULL, nodes[i].id);
+        CHECK(rc == (i % 2 == 0 ? 0 : P2P_ENOTFOUND));
+        CHECK_OK(p2p_nodedb_findfails(db, &f, nodes[i].id, &nodes[i].ep.ip));
+        CHECK(f == (i % 2 == 0 ? 1u : 0u));
+    }
+    CHECK_OK(p2p_nodedb_get_node(db, &got, NULL, NULL, two.id));
+    CHECK_OK(p2p_nodedb_get_node(db, &got, NULL, NULL, edge.id));
+    CHECK_ERR(p2p_nodedb_get_node(db, &got, NULL, NULL, none.id), P2P_ENOTFOUND);
+    CHECK_OK(p2p_nodedb_last_ping(db, &t, none.id, &none.ep.ip));
+    CHECK(t == 0);
+    CHECK_OK(p2p_nodedb_local_seq(db, &t, none.id));
+    CHECK(t == 5);
+
+    /* nothing more to do at the same time; a day later everything goes */
+    CHECK_OK(p2p_nodedb_expire(db, &deleted, NOW));
+    CHECK(deleted == 0);
+    CHECK_OK(p2p_nodedb_expire(db, &deleted, NOW + DAY + 1));
+    CHECK(deleted == N / 2 + 2);
+    size_t nout;
+    p2p_node_t out[8];
+    CHECK_OK(p2p_nodedb_query_seeds(db, out, &nout, 8, 100 * DAY, NOW));
+    CHECK(nout == 0);
+    p2p_nodedb_stats_t st;
+    p2p_nodedb_stats(db, &st);
+    CHECK(st.expired == N + 3);
+    CHECK(st.errors == 0);
+    p2p_nodedb_close(db);
+    rm_rf(dir);
+}
+
+static void test_restart(void)
+{
+    char buf[64];
+    const char *dir = tmpdir(buf);
+    enum { N = 40 };
+    static p2p_node_t nodes[N];
+    uint8_t self[32], enr[200];
+    tu_rand_bytes(self, 32);
+    tu_rand_bytes(enr, sizeof enr);
+
+    p2p_nodedb_t *db = open_db(dir);
+    for (int i = 0; i < N; i++) {
+        nodes[i] = mknode(6, (uint8_t)i);
+        CHECK_OK(p2p_nodedb_put_node(db, &nodes[i], enr, (size_t)i));
+        CHECK_OK(p2p_nodedb_set_last_pong(db, nodes[i].id, &nodes[i].ep.ip, NOW - (uint64_t)i));
+        CHECK_OK(p2p_nodedb_set_last_ping(db, nodes[i].id, &nodes[i].ep.ip, NOW - 2));
+        CHECK_OK(p2p_nodedb_set_findfails(db, nodes[i].id, &nodes[i].ep.ip, (uint32_t)i % 5));
+    }
+    CHECK_OK(p2p_nodedb_set_local_seq(db, self, 77));
+    p2p_nodedb_close(db);
+
+    for (int restart = 0; restart < 3; restart++) {
+        db = open_db(dir);
+        for (int i = 0; i < N; i++) {
+            p2p_node_t got;
+            uint8_t e[P2P_NODEDB_ENR_MAX];
+            size_t elen = sizeof e;
+            uint64_t t;
+            uint32_t f;
+            CHECK_OK(p2p_nodedb_get_node(db, &got, e, &elen, nodes[i].id));
+            CHECK(node_eq(&got, &nodes[i]));
+            CHECK(elen == (size_t)i);
+            CHECK_MEM(e, enr, elen);
+            CHECK_OK(p2p_nodedb_last_pong(db, &t, nodes[i].id, &nodes[i].ep.ip));
+            CHECK(t == NOW - (uint64_t)i);
+            CHECK_OK(p2p_nodedb_last_ping(db, &t, nodes[i].id, &nodes[i].ep.ip));
+            CHECK(t == NOW - 2);
+            CHECK_OK(p2p_nodedb_findfails(db, &f, nodes[i].id, &nodes[i].ep.ip));
+            CHECK(f == (uint32_t)i % 5);
+        }
+        uint64_t seq;
+        CHECK_OK(p2p_nodedb_local_seq(db, &seq, self));
+        CHECK(seq == 77 + (uint64_t)restart);
+        CHECK_OK(p2p_nodedb_set_local_seq(db, self, seq + 1));
+        /* seeds come back after the restart */
+        p2p_node_t out[30];
+        size_t nout;
+        CHECK_OK(p2p_nodedb_query_seeds(db, out, &nout, 30, 5 * DAY, NOW));
+        CHECK(nout >= 15);
+        p2p_nodedb_close(db);
+    }
+    rm_rf(dir);
+}
+
+static void test_runrecovery(void)
+{
+    char buf[64];
+    const char *dir = tmpdir(buf);
+    p2p_nodedb_t *db = open_db(dir);
+    p2p_node_t n = mknode(1, 1), m = mknode(1, 2), got;
+    CHECK_OK(p2p_nodedb_put_node(db, &n, NULL, 0));
+
+    p2p__nodedb_panic(db);
+    CHECK_OK(p2p_nodedb_get_node(db, &got, NULL, NULL, n.id));
+    CHECK(node_eq(&got, &n));
+    p2p_nodedb_stats_t st;
+    p2p_nodedb_stats(db, &st);
+    CHECK(st.recoveries == 1);
+    CHECK(st.errors >= 1);
+    CHECK(strstr(p2p_nodedb_errmsg(db), "recovery") != NULL);
+
+    p2p__nodedb_panic(db);
+    CHECK_OK(p2p_nodedb_put_node(db, &m, NULL, 0));
+    CHECK_OK(p2p_nodedb_get_node(db, &got, NULL, NULL, m.id));
+    p2p_nodedb_stats(db, &st);
+    CHECK(st.recoveries == 2);
+    p2p_nodedb_close(db);
+
+    db = open_db(dir);
+    CHECK_OK(p2p_nodedb_get_node(db, &got, NULL, NULL, n.id));
+    CHECK_OK(p2p_nodedb_get_node(db, &got, NULL, NULL, m.id));
+    p2p_nodedb_close(db);
+    rm_rf(dir);
+}
+
+static void test_sync_and_errors(void)
+{
+    char buf[64], msg[256], path[128];
+    const char *dir = tmpdir(buf);
+    p2p_nodedb_t *db = NULL;
+    CHECK_OK(p2p_nodedb_open(&db, msg, sizeof msg, dir, P2P_NODEDB_SYNC));
+    p2p_node_t n = mknode(2, 2), got;
+    CHECK_OK(p2p_nodedb_put_node(db, &n, NULL, 0));
+    p2p_nodedb_close(db);
+    db = open_db(dir);
+    CHECK_OK(p2p_nodedb_get_node(db, &got, NULL, NULL, n.id));
+    p2p_nodedb_close(db);
+
+    /* the nodes directory was created private */
+    struct stat sb;
+    snprintf(path, sizeof path, "%s/nodes", dir);
+    CHECK(stat(path, &sb) == 0 && (sb.st_mode & 0777) == 0700);
+
+    /* a missing data directory, bad flags */
+    snprintf(path, sizeof path, "%s/missing/deeper", dir);
+    CHECK_ERR(p2p_nodedb_open(&db, msg, sizeof msg, path, 0), P2P_ESYS);
+    CHECK(db == NULL);
+    CHECK(strstr(msg, "missing") != NULL);
+    CHECK_ERR(p2p_nodedb_open(&db, msg, sizeof msg, dir, 0x80), P2P_EINVAL);
+    CHECK_ERR(p2p_nodedb_open(&db, NULL, 0, "", 0), P2P_EINVAL);
+    /* nodes is a file, not a directory */
+    char dir2buf[64];
+    const char *dir2 = tmpdir(dir2buf);
+    snprintf(path, sizeof path, "%s/nodes", dir2);
+    int fd = open(path, O_WRONLY | O_CREAT, 0600);
+    CHECK(fd >= 0);
+    close(fd);
+    CHECK_ERR(p2p_nodedb_open(&db, msg, sizeof msg, dir2, 0), P2P_ESYS);
+    CHECK(strstr(msg, "not a directory") != NULL);
+    p2p_nodedb_close(NULL);
+    rm_rf(dir);
+    rm_rf(dir2);
+}
+
+/* Many writes: checkpoints run and old log files are removed, so the log
+ * stays bounded. */
+static void test_log_bounded(void)
+{
+    char buf[64], path[128];
+    const char *dir = tmpdir(buf);
+    p2p_nodedb_t *db = open_db(dir);
+    uint8_t enr[P2P_NODEDB_ENR_MAX];
+    tu_rand_bytes(enr, sizeof enr);
+    enum { N = 6000 };
+    for (int i = 0; i < N; i++) {
+        p2p_node_t n = mknode((uint8_t)(i >> 8), (uint8_t)i);
+        CHECK_OK(p2p_nodedb_put_node(db, &n, enr, sizeof enr));
+        CHECK_OK(p2p_nodedb_set_last_pong(db, n.id, &n.ep.ip, NOW));
+    }
+    p2p_nodedb_stats_t st;
+    p2p_nodedb_stats(db, &st);
+    CHECK(st.checkpoints >= 2 * N / 1024 - 1);
+    p2p_nodedb_close(db);
+    /* ~5 MB of log were written in 1 MB files; at most a few remain */
+    int logs = 0, last = 0;
+    for (int i = 1; i < 100; i++) {
+        snprintf(path, sizeof path, "%s/nodes/log.%010d", dir, i);
+        if (access(path, F_OK) == 0) logs++, last = i;
+    }
+    CHECK(last >= 4);
+    CHECK(logs >= 1 && logs <= 3);
+    rm_rf(dir);
+}
+
+int main(void)
+{
+    tu_seed((uint64_t)time(NULL));
+    test_put_get_delete();
+    test_items();
+    test_version_wipe();
+    test_damaged_file();
+    test_seeds();
+    test_expire();
+    test_restart();
+    test_runrecovery();
+    test_sync_and_errors();
+    test_log_bounded();
+    return tu_done("nodedb");
+}
