@@ -9,7 +9,8 @@
  * s2 is the "shared MAC data": the 2-byte big-endian size prefix under
  * EIP-8, empty for legacy packets.  Overhead is 65+16+32 = 113 bytes.
  *
- * Secrets (ephemeral key, z, k) are wiped before every return.
+ * Secrets (ephemeral key, z, k) are wiped before every return.  Input and
+ * output buffers may overlap (e.g. decrypting in place).
  * Thread-safety: pure functions; any thread.
  */
 #ifndef P2P_CRYPTO_ECIES_H

@@ -7,7 +7,9 @@
  * absorb by XORing whole little-endian words straight into the lanes (no
  * block buffer), so the hot path (the RLPx frame MACs absorb every byte of
  * every frame) costs one load and one XOR per 8 bytes plus the permutation.
- * Unaligned head/tail bytes take a short per-byte path.
+ * When an earlier update ended mid-lane, each word is split across two lanes
+ * with shifts instead of falling back to bytes; only the last < 8 bytes of
+ * an update are absorbed byte by byte.
  *
  * The digest pads a copy of the state, so a state can keep absorbing after a
  * digest, and states can be cloned by plain assignment.
@@ -55,46 +57,48 @@ void p2p_keccak_init(p2p_keccak_t *k)
 void p2p_keccak_update(p2p_keccak_t *k, const uint8_t *data, size_t len)
 {
     size_t pos = k->pos;
+    unsigned shift = 8 * (unsigned)(pos % 8);
 
-    /* Head: finish a partial lane byte by byte. */
-    while (len > 0 && (pos % 8) != 0) {
-        xor_byte(k, pos++, *data++);
-        len--;
-        if (pos == RATE) {
-            permute(k);
-            pos = 0;
-        }
-    }
-    /* Lane-aligned: finish the current block word by word. */
-    if (pos != 0) {
-        while (len >= 8 && pos < RATE) {
-            k->a[pos / 8] ^= load64le(data);
-            pos += 8;
-            data += 8;
-            len -= 8;
-        }
-        if (pos == RATE) {
-            permute(k);
-            pos = 0;
-        }
-    }
-    /* Whole blocks: 17 lanes then the permutation. */
-    if (pos == 0) {
-        while (len >= RATE) {
-            for (size_t i = 0; i < RATE_LANES; i++) k->a[i] ^= load64le(data + 8 * i);
-            permute(k);
-            data += RATE;
-            len -= RATE;
-        }
-        /* Remaining whole lanes of a partial block. */
+    if (shift == 0) {
+        /* Lane-aligned: whole blocks of 17 words, else one word at a time. */
         while (len >= 8) {
+            if (pos == 0 && len >= RATE) {
+                for (size_t i = 0; i < RATE_LANES; i++) k->a[i] ^= load64le(data + 8 * i);
+                permute(k);
+                data += RATE;
+                len -= RATE;
+                continue;
+            }
             k->a[pos / 8] ^= load64le(data);
             pos += 8;
             data += 8;
             len -= 8;
+            if (pos == RATE) {
+                permute(k);
+                pos = 0;
+            }
+        }
+    } else {
+        /* Not lane-aligned (an earlier update ended mid-lane): each input
+         * word straddles two lanes; across the block end its high part
+         * goes into lane 0 of the next block, after the permutation. */
+        while (len >= 8) {
+            uint64_t w = load64le(data);
+            size_t i = pos / 8;
+            k->a[i] ^= w << shift;
+            if (i == RATE_LANES - 1) {
+                permute(k);
+                k->a[0] ^= w >> (64 - shift);
+                pos = pos + 8 - RATE;
+            } else {
+                k->a[i + 1] ^= w >> (64 - shift);
+                pos += 8;
+            }
+            data += 8;
+            len -= 8;
         }
     }
-    /* Tail: fewer than 8 bytes (or a partial block at a lane boundary). */
+    /* Tail: fewer than 8 bytes. */
     while (len > 0) {
         xor_byte(k, pos++, *data++);
         len--;

@@ -55,7 +55,9 @@ P2P_MUST_CHECK int p2p_secp_ecdh(uint8_t x[32], const uint8_t pub[64], const uin
 P2P_MUST_CHECK int p2p_secp_sign(uint8_t sig[65], const uint8_t hash[32], const uint8_t priv[32]);
 
 /* Recovers the signer's 64-byte public key from sig (r||s||v, v in {0,1})
- * over hash.  Returns 0 or P2P_EBADSIG. */
+ * over hash.  Like other clients' recovery, a high s is accepted (the
+ * packet hash covers the signature, so a twin is just another packet).
+ * Returns 0 or P2P_EBADSIG (v > 1, r or s zero or >= n, no such key). */
 P2P_MUST_CHECK int p2p_secp_recover(uint8_t pub[64], const uint8_t sig[65], const uint8_t hash[32]);
 
 /* Verifies a 64-byte r||s signature over hash by pub (low-s required).

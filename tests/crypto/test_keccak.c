@@ -108,13 +108,14 @@ static void test_vs_nettle(void)
 static void test_splits(void)
 {
     enum { N = 600 };
+    unsigned bad;
     uint8_t buf[N + 8];
     tu_rand_bytes(buf, sizeof buf);
     for (size_t off = 0; off < 3; off++) {
         const uint8_t *d = buf + off;
         uint8_t want[32];
         p2p_keccak256(want, d, N);
-        unsigned bad = 0;
+        bad = 0;
         for (size_t s = 0; s <= N; s++) {
             p2p_keccak_t k;
             uint8_t got[32];
@@ -134,6 +135,22 @@ static void test_splits(void)
         }
         CHECK(bad == 0);
     }
+    /* Every starting position in the block (lane-aligned or not) followed
+     * by updates of every length up to two blocks and a bit. */
+    bad = 0;
+    for (size_t start = 0; start < 136; start++)
+        for (size_t l = 0; l <= 300; l += (start % 8 == 0 ? 1 : 3)) {
+            p2p_keccak_t k;
+            uint8_t got[32], want[32];
+            p2p_keccak_init(&k);
+            p2p_keccak_update(&k, buf, start);
+            CHECK(k.pos == start);
+            p2p_keccak_update(&k, buf + start, l);
+            p2p_keccak_digest(&k, got);
+            p2p_keccak256(want, buf, start + l);
+            if (memcmp(got, want, 32) != 0) bad++;
+        }
+    CHECK(bad == 0);
     /* Byte by byte. */
     p2p_keccak_t k;
     p2p_keccak_init(&k);
@@ -143,7 +160,7 @@ static void test_splits(void)
     p2p_keccak256(want, buf, N);
     CHECK_MEM(got, want, 32);
     /* keccak256_2 == one-shot over the concatenation, for every cut. */
-    unsigned bad = 0;
+    bad = 0;
     for (size_t s = 0; s <= 300; s++) {
         p2p_keccak256_2(got, buf, s, buf + s, 300 - s);
         p2p_keccak256(want, buf, 300);

@@ -1,0 +1,454 @@
+/*
+ * core/mailbox.c: the bounded MPSC mailbox (see mailbox.h for the contract).
+ *
+ * Ring (Vyukov's bounded queue, specialised to one consumer):
+ *   cell i holds `seq` and the message bytes.  Initially seq = i.
+ *   Producer at position p (claimed from enqueue_pos by CAS) may write the
+ *   cell when seq == p; after copying it stores seq = p + 1 (release).
+ *   The consumer at position c may read the cell when seq == c + 1; after
+ *   copying it stores seq = c + capacity (release), freeing it for lap+1.
+ *   seq < p for a producer means the cell still holds the message of the
+ *   previous lap: the ring is full.
+ * Producers never wait for each other except inside the CAS; a producer
+ * preempted between its CAS and its publish delays the consumer (which sees
+ * "empty" at that cell) but loses nothing: its own publish wakes the
+ * consumer again.
+ *
+ * Consumer wake-up (Dekker pair with the waiter's sleep flag, wait.h): the
+ * producer publishes with a seq_cst store and then loads `sleeping`
+ * seq_cst; the consumer stores `sleeping` seq_cst and then loads the cell
+ * seq_cst.  All four are in the single seq_cst order, so one side sees the
+ * other (the full-barrier pattern of liburcu's fences; GCC's TSan does not
+ * model standalone fences, so the ordering sits on the operations).
+ *
+ * Blocked senders (p2p_mailbox_push on a full ring) sleep on the futex word
+ * space_seq after incrementing `blocked` (acq_rel RMW).  The consumer, after
+ * freeing cells, reads `blocked` with an acq_rel RMW (fetch_add 0) and, if
+ * non-zero, bumps space_seq and wakes them.  The two RMWs on `blocked` are
+ * ordered in its modification order: either the consumer's comes later and
+ * sees the sender, or the sender's reads from it and so sees the freed
+ * cells (release/acquire).  No lost wake-up, no fence.
+ *
+ * Cache layout: read-mostly fields, the producers' enqueue_pos, the
+ * consumer's dequeue_pos and the rarely written blocking state each get
+ * their own 64-byte line.
+ */
+#include "core/mailbox.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <stdalign.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/clock.h"
+#include "core/thread.h"
+#include "core/trace.h"
+
+#define LINE 64
+
+struct p2p_mailbox {
+    /* read-mostly */
+    uint8_t *cells;
+    uint64_t mask;
+    uint32_t msg_size;
+    uint32_t stride; /* bytes per cell: 8 (seq) + msg_size rounded to 8 */
+    uint16_t id;
+    char name[P2P_MAILBOX_NAME_MAX];
+    p2p_mailbox_describe_fn describe;
+    /* Consumer's waiter.  release store in attach / acquire load in push:
+     * a producer that sees the pointer sees an initialised waiter. */
+    _Atomic(p2p_waiter_t *) waiter;
+    /* release store in close / acquire load in push: a producer that sees
+     * closed also sees what the closer wrote before closing. */
+    _Atomic int closed;
+
+    /* producers: next position to claim (relaxed CAS; the cell's seq
+     * carries the ordering) */
+    alignas(LINE) _Atomic uint64_t enqueue_pos;
+
+    /* consumer: next position to pop.  Written only by the consumer
+     * (relaxed store); other threads read it relaxed for depth/stats. */
+    alignas(LINE) _Atomic uint64_t dequeue_pos;
+    _Atomic uint64_t high_water; /* consumer writes, others read; relaxed */
+
+    /* blocking state, touched only when the ring is full */
+    alignas(LINE) _Atomic uint32_t space_seq; /* futex word */
+    _Atomic uint32_t blocked;                 /* senders in push's wait loop */
+    _Atomic uint64_t full_rejections;         /* relaxed counter */
+    _Atomic uint64_t blocked_waits;           /* relaxed counter */
+};
+
+/* ---- name registry ---------------------------------------------------- */
+
+static pthread_mutex_t names_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Entries are written once under names_lock, then published by the
+ * release store of names_count; readers load names_count (acquire) and
+ * read entries below it without the lock. */
+static char names[P2P_MAILBOX_IDS_MAX][P2P_MAILBOX_NAME_MAX];
+static _Atomic unsigned names_count = 1; /* id 0 is "none" */
+
+uint16_t p2p_mailbox_name_id(const char *name)
+{
+    uint16_t id = 0;
+    pthread_mutex_lock(&names_lock);
+    /* relaxed: we hold the lock that orders all writers */
+    unsigned n = atomic_load_explicit(&names_count, memory_order_relaxed);
+    for (unsigned i = 1; i < n; i++) {
+        if (strncmp(names[i], name, P2P_MAILBOX_NAME_MAX - 1) == 0) {
+            id = (uint16_t)i;
+            break;
+        }
+    }
+    if (id == 0 && n < P2P_MAILBOX_IDS_MAX) {
+        snprintf(names[n], sizeof names[n], "%s", name);
+        id = (uint16_t)n;
+        /* release: pairs with the acquire in p2p_mailbox_id_name */
+        atomic_store_explicit(&names_count, n + 1, memory_order_release);
+        p2p__trace_name_mailbox(id, names[n]);
+    }
+    pthread_mutex_unlock(&names_lock);
+    return id;
+}
+
+const char *p2p_mailbox_id_name(uint16_t id)
+{
+    /* acquire: pairs with the release in p2p_mailbox_name_id */
+    unsigned n = atomic_load_explicit(&names_count, memory_order_acquire);
+    return id > 0 && id < n ? names[id] : NULL;
+}
+
+/* ---- creation --------------------------------------------------------- */
+
+static inline _Atomic uint64_t *cell_seq(const p2p_mailbox_t *mb, uint64_t pos)
+{
+    return (_Atomic uint64_t *)(void *)(mb->cells + (size_t)(pos & mb->mask) * mb->stride);
+}
+
+static inline uint8_t *cell_data(const p2p_mailbox_t *mb, uint64_t pos)
+{
+    return mb->cells + (size_t)(pos & mb->mask) * mb->stride + 8;
+}
+
+int p2p_mailbox_create(p2p_mailbox_t **out, const char *name, size_t msg_size, uint32_t capacity,
+                       p2p_mailbox_describe_fn describe)
+{
+    *out = NULL;
+    if (!name || msg_size == 0 || msg_size > P2P_MAILBOX_MSG_MAX || capacity == 0 ||
+        capacity > P2P_MAILBOX_CAP_MAX)
+        return P2P_EINVAL;
+    uint64_t cap = 2;
+    while (cap < capacity) cap <<= 1;
+    p2p_mailbox_t *mb = aligned_alloc(LINE, sizeof *mb);
+    if (!mb) return P2P_ENOMEM;
+    memset(mb, 0, sizeof *mb);
+    mb->stride = (uint32_t)(8 + ((msg_size + 7) & ~(size_t)7));
+    size_t bytes = ((size_t)cap * mb->stride + LINE - 1) & ~(size_t)(LINE - 1);
+    mb->cells = aligned_alloc(LINE, bytes);
+    if (!mb->cells) {
+        free(mb);
+        return P2P_ENOMEM;
+    }
+    mb->mask = cap - 1;
+    mb->msg_size = (uint32_t)msg_size;
+    snprintf(mb->name, sizeof mb->name, "%s", name);
+    mb->id = p2p_mailbox_name_id(mb->name);
+    mb->describe = describe;
+    for (uint64_t i = 0; i < cap; i++) {
+        /* relaxed: the mailbox is published to other threads later by
+         * whatever hands them the pointer (thread creation, a release) */
+        atomic_store_explicit(cell_seq(mb, i), i, memory_order_relaxed);
+    }
+    *out = mb;
+    return 0;
+}
+
+void p2p_mailbox_destroy(p2p_mailbox_t *mb)
+{
+    if (!mb) return;
+    free(mb->cells);
+    free(mb);
+}
+
+int p2p_mailbox_attach(p2p_mailbox_t *mb, p2p_waiter_t *w)
+{
+    /* relaxed: only the consumer writes the pointer */
+    if (atomic_load_explicit(&mb->waiter, memory_order_relaxed)) return P2P_EEXIST;
+    int rc = p2p__waiter_add(w, mb);
+    if (rc) return rc;
+    /* release: pairs with the acquire in push (waiter initialised) */
+    atomic_store_explicit(&mb->waiter, w, memory_order_release);
+    return 0;
+}
+
+/* ---- tracing hooks ---------------------------------------------------- */
+
+static inline void trace_msg(const p2p_mailbox_t *mb, uint8_t type, const void *msg)
+{
+    if (!p2p_trace_on()) return;
+    uint16_t kind = 0;
+    uint64_t peer = 0, arg = 0;
+    if (mb->describe) mb->describe(msg, &kind, &peer, &arg);
+    p2p_trace_event(type, mb->id, kind, peer, arg);
+}
+
+/* ---- producer side ---------------------------------------------------- */
+
+/* One attempt to claim and fill a cell.  Returns 0 or P2P_EFULL. */
+static int push_once(p2p_mailbox_t *mb, const void *msg)
+{
+    /* relaxed: a hint; the CAS below validates it */
+    uint64_t pos = atomic_load_explicit(&mb->enqueue_pos, memory_order_relaxed);
+    for (;;) {
+        _Atomic uint64_t *sp = cell_seq(mb, pos);
+        /* acquire: pairs with the consumer's release store that freed the
+         * cell, so our copy cannot overwrite data it is still reading */
+        uint64_t seq = atomic_load_explicit(sp, memory_order_acquire);
+        int64_t dif = (int64_t)(seq - pos);
+        if (dif == 0) {
+            /* relaxed CAS: it only claims the position; the data is
+             * published by the release store of seq below */
+            if (atomic_compare_exchange_weak_explicit(&mb->enqueue_pos, &pos, pos + 1,
+                                                      memory_order_relaxed, memory_order_relaxed))
+                break;
+        } else if (dif < 0) {
+            return P2P_EFULL;
+        } else {
+            pos = atomic_load_explicit(&mb->enqueue_pos, memory_order_relaxed);
+        }
+    }
+    memcpy(cell_data(mb, pos), msg, mb->msg_size);
+    /* seq_cst: publishes the message (release part pairs with the
+     * consumer's acquire load in pop) and is ordered before our seq_cst load
+     * of the consumer's sleeping flag in p2p__waiter_kick; pairs with the
+     * consumer's seq_cst store of sleeping + seq_cst load of this cell
+     * (p2p_waiter_prepare, p2p_mailbox_ready). */
+    atomic_store_explicit(cell_seq(mb, pos), pos + 1, memory_order_seq_cst);
+    trace_msg(mb, P2P_TRACE_PUSH, msg);
+    /* acquire: pairs with the release store in attach */
+    p2p_waiter_t *w = atomic_load_explicit(&mb->waiter, memory_order_acquire);
+    if (w) p2p__waiter_kick(w);
+    return 0;
+}
+
+static inline int check_push(p2p_mailbox_t *mb, size_t len)
+{
+    if (len != mb->msg_size) return P2P_EINVAL;
+    /* acquire: pairs with the release store in close */
+    if (atomic_load_explicit(&mb->closed, memory_order_acquire)) return P2P_ECLOSED;
+    return 0;
+}
+
+int p2p_mailbox_try_push(p2p_mailbox_t *mb, const void *msg, size_t len)
+{
+    int rc = check_push(mb, len);
+    if (rc) return rc;
+    rc = push_once(mb, msg);
+    if (rc == P2P_EFULL) {
+        /* relaxed: statistics only */
+        atomic_fetch_add_explicit(&mb->full_rejections, 1, memory_order_relaxed);
+        if (p2p_trace_on()) p2p_trace_event(P2P_TRACE_FULL, mb->id, 0, 0, 0);
+    }
+    return rc;
+}
+
+static void futex_wait_until(_Atomic uint32_t *word, uint32_t val, uint64_t deadline_ns)
+{
+    struct timespec ts, *tsp = NULL;
+    if (deadline_ns != P2P_DEADLINE_NEVER) {
+        ts.tv_sec = (time_t)(deadline_ns / P2P_NS_PER_S);
+        ts.tv_nsec = (long)(deadline_ns % P2P_NS_PER_S);
+        tsp = &ts;
+    }
+    /* FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC deadline.  Any
+     * return (woken, EAGAIN: value changed, EINTR, ETIMEDOUT) makes the
+     * caller re-check its conditions. */
+    syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG, val, tsp, NULL,
+            FUTEX_BITSET_MATCH_ANY);
+}
+
+static void futex_wake_all(_Atomic uint32_t *word)
+{
+    syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, INT_MAX, NULL, NULL, 0);
+}
+
+void p2p__mailbox_kick_senders(p2p_mailbox_t *mb)
+{
+    /* release: a sender that loads the new value (acquire) sees what we
+     * wrote before (closed, a quit flag, freed cells) */
+    atomic_fetch_add_explicit(&mb->space_seq, 1, memory_order_release);
+    futex_wake_all(&mb->space_seq);
+}
+
+int p2p_mailbox_push(p2p_mailbox_t *mb, const void *msg, size_t len, uint64_t deadline_ns)
+{
+    int rc = check_push(mb, len);
+    if (rc) return rc;
+    rc = push_once(mb, msg);
+    if (rc != P2P_EFULL) return rc;
+
+    /* relaxed: statistics only */
+    atomic_fetch_add_explicit(&mb->blocked_waits, 1, memory_order_relaxed);
+    if (p2p_trace_on()) p2p_trace_event(P2P_TRACE_BLOCK, mb->id, 0, 0, 0);
+    p2p_thread_t *self = p2p_thread_self();
+    /* seq_cst: Dekker pair with the quit flag (see thread.c) */
+    if (self) atomic_store_explicit(&self->blocked_on, mb, memory_order_seq_cst);
+    /* acq_rel RMW: pairs with the consumer's RMW on `blocked` in
+     * kick_blocked (see the top comment) */
+    atomic_fetch_add_explicit(&mb->blocked, 1, memory_order_acq_rel);
+    for (;;) {
+        /* acquire: pairs with the release RMW in kick_senders */
+        uint32_t seen = atomic_load_explicit(&mb->space_seq, memory_order_acquire);
+        if (atomic_load_explicit(&mb->closed, memory_order_acquire)) {
+            rc = P2P_ECLOSED;
+            break;
+        }
+        /* seq_cst: Dekker pair with p2p_thread_request_quit (thread.c) */
+        if (self && atomic_load_explicit(&self->quit, memory_order_seq_cst)) {
+            rc = P2P_ECLOSED;
+            break;
+        }
+        rc = push_once(mb, msg);
+        if (rc != P2P_EFULL) break;
+        if (p2p_now_ns() >= deadline_ns) {
+            rc = P2P_ETIMEDOUT;
+            break;
+        }
+        futex_wait_until(&mb->space_seq, seen, deadline_ns);
+    }
+    /* relaxed: leaving; a consumer that still sees us only wakes in vain */
+    atomic_fetch_sub_explicit(&mb->blocked, 1, memory_order_relaxed);
+    if (self) atomic_store_explicit(&self->blocked_on, NULL, memory_order_seq_cst);
+    return rc;
+}
+
+void p2p_mailbox_close(p2p_mailbox_t *mb)
+{
+    /* release: pairs with the acquire loads in check_push and push */
+    atomic_store_explicit(&mb->closed, 1, memory_order_release);
+    p2p__mailbox_kick_senders(mb);
+    /* acquire: pairs with the release store in attach */
+    p2p_waiter_t *w = atomic_load_explicit(&mb->waiter, memory_order_acquire);
+    if (w) p2p_waiter_wake(w);
+}
+
+bool p2p_mailbox_is_closed(const p2p_mailbox_t *mb)
+{
+    /* acquire: pairs with the release store in close */
+    return atomic_load_explicit(&((p2p_mailbox_t *)mb)->closed, memory_order_acquire) != 0;
+}
+
+/* ---- consumer side ---------------------------------------------------- */
+
+/* After freeing cells: wake senders blocked on a full ring, if any. */
+static inline void kick_blocked(p2p_mailbox_t *mb)
+{
+    /* acq_rel RMW (a read that takes part in blocked's modification order):
+     * pairs with the sender's RMW in push, see the top comment.  The line
+     * is written only by blocked senders, so this stays cheap. */
+    if (atomic_fetch_add_explicit(&mb->blocked, 0, memory_order_acq_rel))
+        p2p__mailbox_kick_senders(mb);
+}
+
+static inline void note_depth(p2p_mailbox_t *mb, uint64_t pos)
+{
+    /* relaxed: statistics; enqueue_pos is at least what we just popped */
+    uint64_t d = atomic_load_explicit(&mb->enqueue_pos, memory_order_relaxed) - pos;
+    if (d > atomic_load_explicit(&mb->high_water, memory_order_relaxed))
+        atomic_store_explicit(&mb->high_water, d, memory_order_relaxed);
+}
+
+bool p2p_mailbox_ready(const p2p_mailbox_t *mb)
+{
+    /* relaxed: only the consumer (the caller) writes dequeue_pos */
+    uint64_t pos = atomic_load_explicit(&((p2p_mailbox_t *)mb)->dequeue_pos, memory_order_relaxed);
+    /* seq_cst: pairs with the producer's seq_cst publish (Dekker with the
+     * waiter's sleeping flag, see the top comment); acquire for the data */
+    return atomic_load_explicit(cell_seq(mb, pos), memory_order_seq_cst) == pos + 1;
+}
+
+size_t p2p_mailbox_pop_batch(p2p_mailbox_t *mb, void *out, size_t outlen)
+{
+    size_t max = outlen / mb->msg_size, n = 0;
+    /* relaxed: only this (consumer) thread writes dequeue_pos */
+    uint64_t pos = atomic_load_explicit(&mb->dequeue_pos, memory_order_relaxed);
+    uint8_t *o = out;
+    if (max) note_depth(mb, pos);
+    for (; n < max; n++, pos++) {
+        _Atomic uint64_t *sp = cell_seq(mb, pos);
+        /* acquire: pairs with the producer's release publish, so the
+         * message bytes are visible */
+        if (atomic_load_explicit(sp, memory_order_acquire) != pos + 1) break;
+        memcpy(o, cell_data(mb, pos), mb->msg_size);
+        /* release: our reads of the cell happen before a producer of the
+         * next lap (acquire load of seq) overwrites it */
+        atomic_store_explicit(sp, pos + mb->mask + 1, memory_order_release);
+        trace_msg(mb, P2P_TRACE_POP, o);
+        o += mb->msg_size;
+    }
+    if (n) {
+        /* relaxed: readers of dequeue_pos only estimate depth */
+        atomic_store_explicit(&mb->dequeue_pos, pos, memory_order_relaxed);
+        kick_blocked(mb);
+    }
+    return n;
+}
+
+int p2p_mailbox_try_pop(p2p_mailbox_t *mb, void *out, size_t outlen)
+{
+    if (outlen < mb->msg_size) return P2P_EINVAL;
+    return p2p_mailbox_pop_batch(mb, out, mb->msg_size) ? 0 : P2P_EEMPTY;
+}
+
+/* ---- introspection ---------------------------------------------------- */
+
+uint32_t p2p_mailbox_depth(const p2p_mailbox_t *mb)
+{
+    p2p_mailbox_t *m = (p2p_mailbox_t *)mb;
+    /* relaxed: an estimate; read dequeue first so the difference is not
+     * negative when both move */
+    uint64_t d = atomic_load_explicit(&m->dequeue_pos, memory_order_relaxed);
+    uint64_t e = atomic_load_explicit(&m->enqueue_pos, memory_order_relaxed);
+    uint64_t n = e > d ? e - d : 0;
+    return n > mb->mask + 1 ? (uint32_t)(mb->mask + 1) : (uint32_t)n;
+}
+
+void p2p_mailbox_get_stats(const p2p_mailbox_t *mb, p2p_mailbox_stats_t *st)
+{
+    p2p_mailbox_t *m = (p2p_mailbox_t *)mb;
+    /* relaxed: statistics.  Claimed positions are always published, so
+     * enqueue_pos counts accepted messages. */
+    st->popped = atomic_load_explicit(&m->dequeue_pos, memory_order_relaxed);
+    st->pushed = atomic_load_explicit(&m->enqueue_pos, memory_order_relaxed);
+    st->full_rejections = atomic_load_explicit(&m->full_rejections, memory_order_relaxed);
+    st->blocked_waits = atomic_load_explicit(&m->blocked_waits, memory_order_relaxed);
+    st->high_water = atomic_load_explicit(&m->high_water, memory_order_relaxed);
+    st->capacity = (uint32_t)(mb->mask + 1);
+    st->depth = p2p_mailbox_depth(mb);
+}
+
+const char *p2p_mailbox_name(const p2p_mailbox_t *mb)
+{
+    return mb->name;
+}
+
+uint16_t p2p_mailbox_id(const p2p_mailbox_t *mb)
+{
+    return mb->id;
+}
+
+size_t p2p_mailbox_msg_size(const p2p_mailbox_t *mb)
+{
+    return mb->msg_size;
+}
+
+uint32_t p2p_mailbox_capacity(const p2p_mailbox_t *mb)
+{
+    return (uint32_t)(mb->mask + 1);
+}

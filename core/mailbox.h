@@ -1,0 +1,139 @@
+/*
+ * core/mailbox.h: bounded lock-free MPSC mailbox of fixed-size messages.
+ *
+ * The only way actors talk.  A mailbox is a ring of 2^k cells (Vyukov's
+ * bounded queue: each cell carries a sequence number that says whether it
+ * is free for the producer of lap n or full for the consumer of lap n).
+ * Messages are copied in and out by value; storage is allocated once at
+ * creation, never per message.
+ *
+ * Roles:
+ * - Producers: any number of threads; p2p_mailbox_try_push,
+ *   p2p_mailbox_push (blocking with a deadline), p2p_mailbox_close,
+ *   p2p_mailbox_depth, p2p_mailbox_get_stats.
+ * - Consumer: exactly one thread at a time (the owner); p2p_mailbox_attach,
+ *   p2p_mailbox_try_pop, p2p_mailbox_pop_batch, p2p_mailbox_ready.
+ *
+ * Nothing is dropped silently: a full mailbox makes try_push return
+ * P2P_EFULL (counted in full_rejections) and push wait (counted in
+ * blocked_waits) until space, its deadline, close, or a quit request for
+ * the calling p2p thread (p2p_thread_request_quit).
+ *
+ * Wake-ups: a mailbox is attached to its consumer's p2p_waiter_t; a push
+ * wakes the consumer only if it announced a sleep (see core/wait.h), so a
+ * busy consumer costs producers no system call.  Blocked senders sleep on
+ * a futex in the mailbox; the consumer wakes them after a pop only when a
+ * sender is actually blocked.
+ *
+ * Ordering guarantees: messages from one producer are popped in the order
+ * that producer pushed them.  Everything the producer wrote before the
+ * push happens-before the consumer's pop returning the message.
+ *
+ * Names and ids: every mailbox has a name (<= P2P_MAILBOX_NAME_MAX-1
+ * chars, e.g. "posthandshake", "peerop") and a small id shared by all
+ * mailboxes of that name (so per-peer mailboxes such as "out" share one id);
+ * trace records carry the id and the trace segment maps ids to names.
+ *
+ * Lifetime: destroy a mailbox only after every thread that may push into or
+ * pop from it has been joined (or has provably stopped using it).
+ */
+#ifndef P2P_CORE_MAILBOX_H
+#define P2P_CORE_MAILBOX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/err.h"
+#include "core/wait.h"
+
+#define P2P_MAILBOX_NAME_MAX 24  /* including the NUL */
+#define P2P_MAILBOX_IDS_MAX 128  /* distinct names; id 0 means "none" */
+#define P2P_MAILBOX_MSG_MAX 4096 /* bytes per message */
+#define P2P_MAILBOX_CAP_MAX (1u << 24)
+
+typedef struct p2p_mailbox p2p_mailbox_t;
+
+/* Optional per-mailbox hook for traces: extracts the message kind, the
+ * peer id prefix (first 8 bytes of the node id, big-endian) and a 64-bit
+ * argument from a message.  Called only when tracing is on, on the pushing
+ * or popping thread; must be pure and cheap. */
+typedef void (*p2p_mailbox_describe_fn)(const void *msg, uint16_t *kind, uint64_t *peer,
+                                        uint64_t *arg);
+
+typedef struct p2p_mailbox_stats {
+    uint64_t pushed;          /* messages accepted */
+    uint64_t popped;          /* messages delivered to the consumer */
+    uint64_t full_rejections; /* try_push calls that returned P2P_EFULL */
+    uint64_t blocked_waits;   /* push calls that found the mailbox full and waited */
+    uint64_t high_water;      /* highest depth the consumer observed */
+    uint32_t depth;           /* approximate current depth */
+    uint32_t capacity;
+} p2p_mailbox_stats_t;
+
+/* Creates a mailbox for messages of msg_size bytes (1..P2P_MAILBOX_MSG_MAX)
+ * holding at least capacity messages (rounded up to a power of two, 2 at
+ * least, P2P_MAILBOX_CAP_MAX at most).  describe may be NULL.
+ * Returns 0, P2P_EINVAL or P2P_ENOMEM. */
+P2P_MUST_CHECK int p2p_mailbox_create(p2p_mailbox_t **mb, const char *name, size_t msg_size,
+                                      uint32_t capacity, p2p_mailbox_describe_fn describe);
+/* Frees the mailbox (NULL is a no-op).  Messages still inside are lost, so
+ * the owner drains it first if they matter. */
+void p2p_mailbox_destroy(p2p_mailbox_t *mb);
+
+/* Consumer: attaches mb to the consumer's waiter, before any producer can
+ * push.  Returns 0, P2P_EEXIST (already attached) or P2P_EFULL (the waiter
+ * has P2P_WAITER_MAILBOXES mailboxes). */
+P2P_MUST_CHECK int p2p_mailbox_attach(p2p_mailbox_t *mb, p2p_waiter_t *w);
+
+/* Any thread: copies msg (len must be the mailbox's msg_size) into the
+ * mailbox.  Returns 0, P2P_EFULL (nothing was queued; the caller must
+ * handle it visibly), P2P_ECLOSED or P2P_EINVAL (wrong len). */
+P2P_MUST_CHECK int p2p_mailbox_try_push(p2p_mailbox_t *mb, const void *msg, size_t len);
+
+/* Any thread: as try_push, but while the mailbox is full waits until space
+ * frees up or deadline_ns (absolute CLOCK_MONOTONIC, P2P_DEADLINE_NEVER for
+ * none) passes.  Returns 0, P2P_ETIMEDOUT, P2P_ECLOSED (the mailbox was
+ * closed, or the calling p2p thread was asked to quit, before or during
+ * the wait) or P2P_EINVAL. */
+P2P_MUST_CHECK int p2p_mailbox_push(p2p_mailbox_t *mb, const void *msg, size_t len,
+                                    uint64_t deadline_ns);
+
+/* Consumer: pops the oldest message into out (outlen must be at least the
+ * msg_size).  Returns 0, P2P_EEMPTY or P2P_EINVAL. */
+P2P_MUST_CHECK int p2p_mailbox_try_pop(p2p_mailbox_t *mb, void *out, size_t outlen);
+
+/* Consumer: pops up to outlen / msg_size messages into out (an array of
+ * messages).  Returns the number popped (0 if empty). */
+size_t p2p_mailbox_pop_batch(p2p_mailbox_t *mb, void *out, size_t outlen);
+
+/* Consumer: true if a message is ready to pop. */
+bool p2p_mailbox_ready(const p2p_mailbox_t *mb);
+
+/* Any thread: approximate number of queued messages. */
+uint32_t p2p_mailbox_depth(const p2p_mailbox_t *mb);
+
+/* Any thread: closes the mailbox.  Later pushes fail with P2P_ECLOSED,
+ * senders blocked in p2p_mailbox_push return P2P_ECLOSED promptly, and the
+ * consumer's waiter is woken.  Messages already queued (and pushes that
+ * raced with close and succeeded) stay poppable.  Idempotent. */
+void p2p_mailbox_close(p2p_mailbox_t *mb);
+bool p2p_mailbox_is_closed(const p2p_mailbox_t *mb);
+
+const char *p2p_mailbox_name(const p2p_mailbox_t *mb);
+uint16_t p2p_mailbox_id(const p2p_mailbox_t *mb);
+size_t p2p_mailbox_msg_size(const p2p_mailbox_t *mb);
+uint32_t p2p_mailbox_capacity(const p2p_mailbox_t *mb);
+void p2p_mailbox_get_stats(const p2p_mailbox_t *mb, p2p_mailbox_stats_t *st);
+
+/* Interns a mailbox name and returns its id (1..P2P_MAILBOX_IDS_MAX-1), or
+ * 0 if the table is full.  Used by p2p_mailbox_create; any thread. */
+uint16_t p2p_mailbox_name_id(const char *name);
+/* The name for id, or NULL if id is not in use.  Any thread. */
+const char *p2p_mailbox_id_name(uint16_t id);
+
+/* Internal (thread.c): wakes the senders blocked in p2p_mailbox_push so they
+ * re-check their quit flag. */
+void p2p__mailbox_kick_senders(p2p_mailbox_t *mb);
+
+#endif

@@ -1,0 +1,150 @@
+/*
+ * core/thread.c: named threads, stacks, the quit protocol and the
+ * thread-local "current actor" (see thread.h).
+ *
+ * Quit vs. a blocked push (Dekker pair, all four accesses seq_cst):
+ *   requester: quit = 1; mb = blocked_on; if mb: kick mb's senders
+ *   sender:    blocked_on = mb; seen = space_seq; check quit; sleep
+ * Either the requester sees blocked_on (and bumps space_seq, so the
+ * sender's futex wait returns) or the sender sees quit before sleeping.
+ * The mailbox must outlive the request (see mailbox.h: mailboxes are
+ * destroyed only after their users are joined).
+ */
+#include "core/thread.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/mailbox.h"
+#include "core/trace.h"
+
+static __thread p2p_thread_t *current;
+/* relaxed counter: ids only need to be unique */
+static _Atomic uint32_t next_id = 1;
+
+int p2p_thread_name(char out[P2P_THREAD_NAME_MAX], const char *fmt, ...)
+{
+    char buf[256];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        out[0] = 0;
+        return P2P_EINVAL;
+    }
+    size_t len = strnlen(buf, P2P_THREAD_NAME_MAX - 1);
+    memcpy(out, buf, len);
+    out[len] = 0;
+    return n > P2P_THREAD_NAME_MAX - 1 ? P2P_ETOOBIG : 0;
+}
+
+static void set_identity(p2p_thread_t *t, const char *name)
+{
+    (void)p2p_thread_name(t->name, "%s", name);
+    t->id = atomic_fetch_add_explicit(&next_id, 1, memory_order_relaxed);
+    atomic_store_explicit(&t->quit, 0, memory_order_relaxed);
+    atomic_store_explicit(&t->blocked_on, NULL, memory_order_relaxed);
+}
+
+static void *trampoline(void *p)
+{
+    p2p_thread_t *t = p;
+    current = t;
+    pthread_setname_np(pthread_self(), t->name);
+    p2p_trace_thread_attach(t->name);
+    t->rc = t->fn(t, t->arg);
+    p2p_trace_thread_detach();
+    current = NULL;
+    return NULL;
+}
+
+int p2p_thread_spawn(p2p_thread_t *t, const char *name, size_t stack_size, p2p_thread_fn fn,
+                     void *arg)
+{
+    if (!t || !name || !fn) return P2P_EINVAL;
+    memset(t, 0, sizeof *t);
+    set_identity(t, name);
+    t->fn = fn;
+    t->arg = arg;
+    if (p2p_waiter_init(&t->waiter)) return P2P_ESYS;
+
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    if (stack_size == 0) stack_size = P2P_THREAD_STACK_DEFAULT;
+    if (stack_size < P2P_THREAD_STACK_MIN) stack_size = P2P_THREAD_STACK_MIN;
+    stack_size *= P2P_THREAD_STACK_SANITIZER_FACTOR;
+    stack_size = (stack_size + page - 1) / page * page;
+    t->stack_size = stack_size;
+
+    pthread_attr_t attr;
+    if (pthread_attr_init(&attr)) goto fail;
+    int err = pthread_attr_setstacksize(&attr, stack_size);
+    if (!err) err = pthread_create(&t->pt, &attr, trampoline, t);
+    pthread_attr_destroy(&attr);
+    if (err) goto fail;
+    t->started = true;
+    return 0;
+fail:
+    p2p_waiter_destroy(&t->waiter);
+    return P2P_ESYS;
+}
+
+int p2p_thread_join(p2p_thread_t *t, int *rc)
+{
+    if (!t->started || t->joined) return P2P_ESTATE;
+    pthread_join(t->pt, NULL);
+    t->joined = true;
+    p2p_waiter_destroy(&t->waiter);
+    if (rc) *rc = t->rc;
+    return 0;
+}
+
+void p2p_thread_request_quit(p2p_thread_t *t)
+{
+    /* seq_cst store then seq_cst load: Dekker pair with the sender's
+     * blocked_on store and quit load in p2p_mailbox_push (see the top
+     * comment); also release for p2p_thread_should_quit's acquire load. */
+    atomic_store_explicit(&t->quit, 1, memory_order_seq_cst);
+    struct p2p_mailbox *mb = atomic_load_explicit(&t->blocked_on, memory_order_seq_cst);
+    if (mb) p2p__mailbox_kick_senders(mb);
+    p2p_waiter_wake(&t->waiter);
+}
+
+int p2p_thread_adopt(p2p_thread_t *t, const char *name)
+{
+    memset(t, 0, sizeof *t);
+    set_identity(t, name);
+    if (p2p_waiter_init(&t->waiter)) return P2P_ESYS;
+    t->pt = pthread_self();
+    t->adopted = true;
+    current = t;
+    p2p_trace_thread_attach(t->name);
+    return 0;
+}
+
+void p2p_thread_unadopt(p2p_thread_t *t)
+{
+    if (current == t) {
+        p2p_trace_thread_detach();
+        current = NULL;
+    }
+    p2p_waiter_destroy(&t->waiter);
+    t->adopted = false;
+}
+
+p2p_thread_t *p2p_thread_self(void)
+{
+    return current;
+}
+
+const char *p2p_thread_current_name(void)
+{
+    return current ? current->name : "?";
+}
+
+uint32_t p2p_thread_current_id(void)
+{
+    return current ? current->id : 0;
+}

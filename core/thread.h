@@ -1,0 +1,132 @@
+/*
+ * core/thread.h: named actor threads with small stacks and a quit protocol.
+ *
+ * Every component runs on one p2p_thread_t: a pthread with a name that
+ * gdb, top -H and perf show (Linux limit: 15 characters, set through
+ * p2p_thread_name), a chosen stack size, its own p2p_waiter_t, and a quit
+ * flag.
+ *
+ * Quit protocol: another thread calls p2p_thread_request_quit(t), which sets
+ * t's quit flag, wakes t's waiter (sticky, so a quit that arrives while t is
+ * busy is seen at its next wait) and makes a p2p_mailbox_push that t is
+ * blocked in return P2P_ECLOSED.  t's loop checks p2p_thread_should_quit
+ * after every wake-up, cleans up and returns from its function; the
+ * requester then calls p2p_thread_join.
+ *
+ *     static int run(p2p_thread_t *self, void *arg) {
+ *         while (!p2p_thread_should_quit(self)) {
+ *             ... drain mailboxes (bounded) ...
+ *             p2p_waiter_wait(&self->waiter, next_deadline);
+ *         }
+ *         return 0;
+ *     }
+ *
+ * Stacks: P2P_THREAD_STACK_MIN (64 KiB) at least; peer threads use
+ * P2P_THREAD_STACK_PEER.  Under ASan/TSan the requested size is multiplied
+ * by P2P_THREAD_STACK_SANITIZER_FACTOR because instrumented frames are
+ * larger.  Code that runs on a peer thread must keep big buffers off the
+ * stack (frames of a few KiB at most).
+ *
+ * Current actor: each p2p thread (and a thread that called
+ * p2p_thread_adopt) has a thread-local pointer to its p2p_thread_t, used by
+ * logs, traces and mailboxes (p2p_thread_self, p2p_thread_current_name).
+ *
+ * Who may call: spawn/join/request_quit from any thread (join once, by one
+ * thread); should_quit and the waiter by the thread itself.
+ */
+#ifndef P2P_CORE_THREAD_H
+#define P2P_CORE_THREAD_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/err.h"
+#include "core/wait.h"
+
+#define P2P_THREAD_NAME_MAX 16 /* Linux limit: 15 characters + NUL */
+#define P2P_THREAD_STACK_MIN (64u * 1024)
+#define P2P_THREAD_STACK_PEER (128u * 1024)
+#define P2P_THREAD_STACK_DEFAULT (256u * 1024)
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define P2P_THREAD_STACK_SANITIZER_FACTOR 4u
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define P2P_THREAD_STACK_SANITIZER_FACTOR 4u
+#endif
+#endif
+#ifndef P2P_THREAD_STACK_SANITIZER_FACTOR
+#define P2P_THREAD_STACK_SANITIZER_FACTOR 1u
+#endif
+
+struct p2p_mailbox;
+typedef struct p2p_thread p2p_thread_t;
+typedef int (*p2p_thread_fn)(p2p_thread_t *self, void *arg);
+
+struct p2p_thread {
+    char name[P2P_THREAD_NAME_MAX];
+    uint32_t id; /* small process-unique number, > 0 */
+    p2p_waiter_t waiter;
+    /* Quit flag: set by p2p_thread_request_quit (seq_cst store), read by
+     * the thread (acquire in should_quit; seq_cst in mailbox push, where it
+     * pairs with blocked_on, see thread.c). */
+    _Atomic int quit;
+    /* Mailbox whose push this thread is blocked in, or NULL (seq_cst:
+     * Dekker pair with quit, see thread.c). */
+    _Atomic(struct p2p_mailbox *) blocked_on;
+    /* private */
+    pthread_t pt;
+    p2p_thread_fn fn;
+    void *arg;
+    int rc;
+    size_t stack_size; /* bytes actually requested from pthreads */
+    bool started, joined, adopted;
+};
+
+/* Writes the thread name for printf-style fmt into out, truncated to 15
+ * characters.  Returns 0, or P2P_ETOOBIG if it had to truncate (out is
+ * still a valid, truncated name). */
+int p2p_thread_name(char out[P2P_THREAD_NAME_MAX], const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Starts fn(t, arg) on a new thread named name (truncated to 15 chars)
+ * with stack_size bytes of stack (0: P2P_THREAD_STACK_DEFAULT; raised to
+ * P2P_THREAD_STACK_MIN and rounded up to the page size).  t is the
+ * caller's storage and must stay valid until p2p_thread_join returns.
+ * Returns 0, P2P_ESYS (eventfd or pthread_create failed) or P2P_EINVAL. */
+P2P_MUST_CHECK int p2p_thread_spawn(p2p_thread_t *t, const char *name, size_t stack_size,
+                                    p2p_thread_fn fn, void *arg);
+
+/* Waits for t to finish; *rc (may be NULL) receives fn's return value.
+ * Releases t's waiter.  Returns 0 or P2P_ESTATE (not started or joined). */
+int p2p_thread_join(p2p_thread_t *t, int *rc);
+
+/* Any thread: asks t to quit (see the protocol above).  Idempotent. */
+void p2p_thread_request_quit(p2p_thread_t *t);
+
+/* The thread itself: true once a quit was requested. */
+static inline bool p2p_thread_should_quit(p2p_thread_t *t)
+{
+    /* acquire: pairs with the seq_cst store in p2p_thread_request_quit, so
+     * what the requester wrote before asking is visible after we see it */
+    return atomic_load_explicit(&t->quit, memory_order_acquire) != 0;
+}
+
+/* Makes the calling thread (e.g. main or a test thread) a p2p thread with
+ * its own waiter, so it can consume mailboxes and appear in logs/traces.
+ * Does not rename the OS thread.  Undo with p2p_thread_unadopt before t
+ * goes away.  Returns 0 or P2P_ESYS. */
+P2P_MUST_CHECK int p2p_thread_adopt(p2p_thread_t *t, const char *name);
+void p2p_thread_unadopt(p2p_thread_t *t);
+
+/* The calling thread's p2p_thread_t, or NULL for a foreign thread. */
+p2p_thread_t *p2p_thread_self(void);
+/* The calling thread's actor name ("?" for a foreign thread). */
+const char *p2p_thread_current_name(void);
+/* The calling thread's actor id (0 for a foreign thread). */
+uint32_t p2p_thread_current_id(void);
+
+#endif

@@ -1,0 +1,151 @@
+/*
+ * core/wait.c: the per-thread waiter (see wait.h for the protocol).
+ *
+ * The eventfd is the only kernel object: an explicit wake or a push to an
+ * attached mailbox writes it at most once per announced sleep; the owner
+ * drains it after waking.  Owner-only functions run on the thread that
+ * owns the waiter; p2p_waiter_wake and p2p__waiter_kick on any thread.
+ */
+#include "core/wait.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/clock.h"
+#include "core/mailbox.h"
+
+int p2p_waiter_init(p2p_waiter_t *w)
+{
+    w->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (w->efd < 0) return P2P_ESYS;
+    /* relaxed: the waiter is published by whatever hands it to others */
+    atomic_store_explicit(&w->sleeping, 0, memory_order_relaxed);
+    atomic_store_explicit(&w->notified, 0, memory_order_relaxed);
+    atomic_store_explicit(&w->sleeps, 0, memory_order_relaxed);
+    atomic_store_explicit(&w->wakes, 0, memory_order_relaxed);
+    w->nmb = 0;
+    return 0;
+}
+
+void p2p_waiter_destroy(p2p_waiter_t *w)
+{
+    if (w->efd >= 0) close(w->efd);
+    w->efd = -1;
+    w->nmb = 0;
+}
+
+int p2p__waiter_add(p2p_waiter_t *w, struct p2p_mailbox *mb)
+{
+    if (w->nmb >= P2P_WAITER_MAILBOXES) return P2P_EFULL;
+    w->mb[w->nmb++] = mb;
+    return 0;
+}
+
+void p2p__waiter_kick(p2p_waiter_t *w)
+{
+    /* seq_cst load: ordered after the caller's seq_cst publish (mailbox
+     * cell or notified); pairs with the owner's seq_cst store in prepare.
+     * A plain load first: the common case (owner busy) costs no RMW. */
+    if (!atomic_load_explicit(&w->sleeping, memory_order_seq_cst)) return;
+    /* acq_rel exchange: exactly one waker claims the sleep and writes the
+     * eventfd */
+    if (atomic_exchange_explicit(&w->sleeping, 0, memory_order_acq_rel)) {
+        uint64_t one = 1;
+        /* relaxed: statistics */
+        atomic_fetch_add_explicit(&w->wakes, 1, memory_order_relaxed);
+        /* The only failure is EAGAIN at counter overflow, which means the
+         * eventfd is readable anyway. */
+        ssize_t r = write(w->efd, &one, sizeof one);
+        (void)r;
+    }
+}
+
+void p2p_waiter_wake(p2p_waiter_t *w)
+{
+    /* seq_cst store, then kick's seq_cst load of sleeping: pairs with
+     * prepare (seq_cst store of sleeping, then seq_cst exchange of
+     * notified); release part: the owner sees what we wrote before */
+    atomic_store_explicit(&w->notified, 1, memory_order_seq_cst);
+    p2p__waiter_kick(w);
+}
+
+bool p2p_waiter_prepare(p2p_waiter_t *w)
+{
+    /* seq_cst store: announces the sleep before the seq_cst loads below
+     * (notified, the mailbox cells); pairs with the producers' seq_cst
+     * publish + seq_cst load of sleeping (mailbox push, p2p_waiter_wake) */
+    atomic_store_explicit(&w->sleeping, 1, memory_order_seq_cst);
+    /* seq_cst exchange: consumes an explicit wake (see above) and sees
+     * what the waker wrote before it */
+    if (atomic_exchange_explicit(&w->notified, 0, memory_order_seq_cst)) return false;
+    for (unsigned i = 0; i < w->nmb; i++)
+        if (p2p_mailbox_ready(w->mb[i])) return false;
+    return true;
+}
+
+void p2p_waiter_done(p2p_waiter_t *w)
+{
+    /* relaxed: the owner's own flag; a waker that still sees 1 only makes
+     * a spurious eventfd write, drained at the next done */
+    atomic_store_explicit(&w->sleeping, 0, memory_order_relaxed);
+    uint64_t v;
+    /* Drain the eventfd (non-blocking): later wakes start from zero. */
+    ssize_t r = read(w->efd, &v, sizeof v);
+    (void)r;
+}
+
+int p2p_waiter_poll(p2p_waiter_t *w, struct pollfd *fds, unsigned nfds, uint64_t deadline_ns)
+{
+    enum { MAXFDS = 64 };
+    struct pollfd pf[MAXFDS + 1];
+    if (nfds > MAXFDS) return P2P_EINVAL;
+    for (unsigned i = 0; i < nfds; i++) fds[i].revents = 0;
+    if (!p2p_waiter_prepare(w)) {
+        p2p_waiter_done(w);
+        return 0;
+    }
+    pf[0].fd = w->efd;
+    pf[0].events = POLLIN;
+    pf[0].revents = 0;
+    for (unsigned i = 0; i < nfds; i++) pf[i + 1] = fds[i];
+    int rc = 0;
+    for (;;) {
+        struct timespec ts, *tsp = NULL;
+        if (deadline_ns != P2P_DEADLINE_NEVER) {
+            uint64_t now = p2p_now_ns();
+            if (now >= deadline_ns) {
+                rc = P2P_ETIMEDOUT;
+                break;
+            }
+            uint64_t d = deadline_ns - now;
+            ts.tv_sec = (time_t)(d / P2P_NS_PER_S);
+            ts.tv_nsec = (long)(d % P2P_NS_PER_S);
+            tsp = &ts;
+        }
+        /* relaxed: statistics */
+        atomic_fetch_add_explicit(&w->sleeps, 1, memory_order_relaxed);
+        int n = ppoll(pf, nfds + 1, tsp, NULL);
+        if (n > 0) break;
+        if (n < 0 && errno != EINTR) {
+            rc = P2P_ESYS;
+            break;
+        }
+        /* n == 0: the timeout elapsed (re-checked above); EINTR: retry */
+    }
+    for (unsigned i = 0; i < nfds; i++) fds[i].revents = pf[i + 1].revents;
+    p2p_waiter_done(w);
+    if (rc == P2P_ETIMEDOUT) {
+        /* A push may have landed right at the deadline: report work. */
+        for (unsigned i = 0; i < w->nmb; i++)
+            if (p2p_mailbox_ready(w->mb[i])) return 0;
+    }
+    return rc;
+}
+
+int p2p_waiter_wait(p2p_waiter_t *w, uint64_t deadline_ns)
+{
+    return p2p_waiter_poll(w, NULL, 0, deadline_ns);
+}

@@ -1,0 +1,108 @@
+/*
+ * core/wait.h: the one wait object of a thread (Go's `select`).
+ *
+ * A thread owns one p2p_waiter_t.  The mailboxes it consumes are attached
+ * to it (p2p_mailbox_attach), and it sleeps on all of them plus its own file
+ * descriptors at once: either through p2p_waiter_wait / p2p_waiter_poll, or
+ * by putting p2p_waiter_fd() (an eventfd) into its own epoll set.
+ *
+ * Protocol (liburcu workqueue style, no lost wake-ups):
+ *   consumer                               producer (mailbox push / wake)
+ *   sleeping = 1          (seq_cst store)  publish message or notified = 1
+ *                                                             (seq_cst store)
+ *   check mailboxes, notified (seq_cst)    if sleeping (seq_cst load) and
+ *   if nothing: sleep in poll(eventfd)       exchange(sleeping, 0) == 1:
+ *   sleeping = 0, drain eventfd                  write(eventfd)
+ * Both sides store then load, which needs a full barrier on both sides
+ * (liburcu uses seq_cst fences; here the four accesses are seq_cst
+ * operations, which is the same guarantee and is what TSan can check):
+ * either the producer sees sleeping == 1 (and writes the eventfd) or the
+ * consumer sees the message (and does not sleep).  Only the first producer after the
+ * consumer announced its sleep makes the system call (the exchange), so a
+ * busy consumer costs its producers no syscall at all and an idle one
+ * costs one per empty-to-non-empty edge.
+ *
+ * Wake-ups may be spurious: after any return the thread drains all its
+ * mailboxes (bounded per wake-up) and loops.
+ *
+ * Threads: p2p_waiter_wake may be called from any thread; everything else
+ * only by the owning (consumer) thread.  Deadlines are absolute
+ * CLOCK_MONOTONIC nanoseconds (p2p_now_ns), P2P_DEADLINE_NEVER for none.
+ */
+#ifndef P2P_CORE_WAIT_H
+#define P2P_CORE_WAIT_H
+
+#include <poll.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/err.h"
+
+struct p2p_mailbox;
+
+/* Mailboxes one waiter can check by itself in p2p_waiter_wait. */
+#define P2P_WAITER_MAILBOXES 16
+
+typedef struct p2p_waiter {
+    int efd; /* eventfd (non-blocking, close-on-exec) */
+    /* Set by the consumer before it sleeps; cleared by the consumer on wake
+     * or by the first waking producer (exchange).  seq_cst on both sides
+     * (see the protocol above). */
+    _Atomic int sleeping;
+    /* Sticky explicit wake (p2p_waiter_wake): consumed by the next wait. */
+    _Atomic int notified;
+    unsigned nmb;                                 /* owner only */
+    struct p2p_mailbox *mb[P2P_WAITER_MAILBOXES]; /* owner only */
+    /* Statistics (relaxed counters). */
+    _Atomic uint64_t sleeps; /* times the owner really blocked */
+    _Atomic uint64_t wakes;  /* eventfd writes (syscalls) by wakers */
+} p2p_waiter_t;
+
+/* Creates the eventfd.  Returns 0 or P2P_ESYS. */
+P2P_MUST_CHECK int p2p_waiter_init(p2p_waiter_t *w);
+/* Closes the eventfd.  No other thread may still use w. */
+void p2p_waiter_destroy(p2p_waiter_t *w);
+
+/* The fd to put into the owner's poll/epoll set (readable = woken).  After
+ * such an external poll returns, call p2p_waiter_done(). */
+static inline int p2p_waiter_fd(const p2p_waiter_t *w)
+{
+    return w->efd;
+}
+
+/* Any thread: makes the owner's current or next wait return (sticky, like
+ * a one-slot channel).  Used for quit and for non-mailbox events. */
+void p2p_waiter_wake(p2p_waiter_t *w);
+
+/* Owner: sleeps until an attached mailbox is non-empty, p2p_waiter_wake was
+ * called, or the deadline passes.  Returns 0 (there may be work; spurious
+ * returns are possible) or P2P_ETIMEDOUT.  Never sleeps if work is already
+ * pending. */
+int p2p_waiter_wait(p2p_waiter_t *w, uint64_t deadline_ns);
+
+/* As p2p_waiter_wait, and also returns when one of fds[0..nfds) is ready
+ * (its revents is set; revents are cleared on entry).  Returns 0,
+ * P2P_ETIMEDOUT, or P2P_ESYS (poll failed; errno set). */
+int p2p_waiter_poll(p2p_waiter_t *w, struct pollfd *fds, unsigned nfds, uint64_t deadline_ns);
+
+/* Low-level protocol for owners that run their own epoll loop:
+ *   if (p2p_waiter_prepare(w)) { epoll_wait(..., including p2p_waiter_fd(w)); }
+ *   p2p_waiter_done(w);
+ *   drain mailboxes and sockets;
+ * prepare announces the sleep, then checks the attached mailboxes and the
+ * notified flag: it returns true if the caller may sleep, false if work is
+ * pending (the caller then must not block but still calls done).  The
+ * caller must also check its own conditions (sockets it polls anyway, quit
+ * flag) after prepare. */
+bool p2p_waiter_prepare(p2p_waiter_t *w);
+void p2p_waiter_done(p2p_waiter_t *w);
+
+/* Internal, for mailbox.c: wakes the owner if it announced a sleep.  The
+ * caller has published its message with a seq_cst store. */
+void p2p__waiter_kick(p2p_waiter_t *w);
+/* Internal, for mailbox.c: registers mb so the waiter checks it before
+ * sleeping.  Returns 0 or P2P_EFULL (more than P2P_WAITER_MAILBOXES). */
+int p2p__waiter_add(p2p_waiter_t *w, struct p2p_mailbox *mb);
+
+#endif

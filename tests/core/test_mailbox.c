@@ -1,0 +1,447 @@
+/*
+ * Mailbox validation: edges (empty, full, wrap-around, close), 1 and 4
+ * producers moving one million messages with random small delays (no loss,
+ * no duplication, per-producer order), no lost wake-up in a ping-pong with
+ * a sleeping consumer, close and quit while a sender is blocked in push,
+ * and push deadline expiry.
+ *
+ * Worker threads never call CHECK (the harness counters are not atomic):
+ * they count failures in atomics that the main thread checks.
+ */
+#include <stdatomic.h>
+#include <time.h>
+
+#include "core/clock.h"
+#include "core/mailbox.h"
+#include "core/thread.h"
+#include "tests/core/sanitize.h"
+#include "tests/tu.h"
+
+typedef struct msg {
+    uint32_t producer;
+    uint32_t check;
+    uint64_t seq;
+    uint64_t payload;
+} msg_t;
+
+static uint32_t mix(uint32_t producer, uint64_t seq)
+{
+    uint64_t z = seq * 0x9e3779b97f4a7c15ull + producer;
+    z ^= z >> 29;
+    return (uint32_t)(z * 0xbf58476d1ce4e5b9ull >> 32);
+}
+
+static uint64_t xorshift(uint64_t *s)
+{
+    uint64_t x = *s;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return *s = x;
+}
+
+static void sleep_ns(uint64_t ns)
+{
+    struct timespec ts = {(time_t)(ns / P2P_NS_PER_S), (long)(ns % P2P_NS_PER_S)};
+    nanosleep(&ts, NULL);
+}
+
+static void test_edges(void)
+{
+    p2p_mailbox_t *mb;
+    CHECK_ERR(p2p_mailbox_create(&mb, "x", 0, 4, NULL), P2P_EINVAL);
+    CHECK_ERR(p2p_mailbox_create(&mb, "x", 8, 0, NULL), P2P_EINVAL);
+    CHECK_ERR(p2p_mailbox_create(&mb, "x", P2P_MAILBOX_MSG_MAX + 1, 4, NULL), P2P_EINVAL);
+    CHECK_OK(p2p_mailbox_create(&mb, "edges", sizeof(msg_t), 5, NULL));
+    CHECK(p2p_mailbox_capacity(mb) == 8);
+    CHECK(p2p_mailbox_msg_size(mb) == sizeof(msg_t));
+    CHECK(strcmp(p2p_mailbox_name(mb), "edges") == 0);
+    CHECK(p2p_mailbox_id(mb) > 0);
+    CHECK(strcmp(p2p_mailbox_id_name(p2p_mailbox_id(mb)), "edges") == 0);
+
+    msg_t m = {0}, o;
+    CHECK_ERR(p2p_mailbox_try_pop(mb, &o, sizeof o), P2P_EEMPTY);
+    CHECK(!p2p_mailbox_ready(mb));
+    CHECK(p2p_mailbox_depth(mb) == 0);
+    CHECK_ERR(p2p_mailbox_try_push(mb, &m, sizeof m - 1), P2P_EINVAL);
+    CHECK_ERR(p2p_mailbox_try_pop(mb, &o, sizeof o - 1), P2P_EINVAL);
+
+    /* Fill to exactly the capacity, then one more is rejected. */
+    for (uint64_t i = 0; i < 8; i++) {
+        m.seq = i;
+        CHECK_OK(p2p_mailbox_try_push(mb, &m, sizeof m));
+    }
+    CHECK(p2p_mailbox_depth(mb) == 8);
+    m.seq = 99;
+    CHECK_ERR(p2p_mailbox_try_push(mb, &m, sizeof m), P2P_EFULL);
+    CHECK_ERR(p2p_mailbox_push(mb, &m, sizeof m, p2p_now_ns()), P2P_ETIMEDOUT);
+    p2p_mailbox_stats_t st;
+    p2p_mailbox_get_stats(mb, &st);
+    CHECK(st.pushed == 8 && st.popped == 0 && st.full_rejections == 1 && st.blocked_waits == 1);
+    CHECK(st.capacity == 8 && st.depth == 8);
+
+    /* Pop one, push one: the freed cell is reusable (lap boundary). */
+    CHECK(p2p_mailbox_ready(mb));
+    CHECK_OK(p2p_mailbox_try_pop(mb, &o, sizeof o));
+    CHECK(o.seq == 0);
+    m.seq = 8;
+    CHECK_OK(p2p_mailbox_try_push(mb, &m, sizeof m));
+    CHECK_ERR(p2p_mailbox_try_push(mb, &m, sizeof m), P2P_EFULL);
+
+    /* Batch pop, limited by the output buffer. */
+    msg_t batch[16];
+    CHECK(p2p_mailbox_pop_batch(mb, batch, 3 * sizeof(msg_t) + 5) == 3);
+    CHECK(batch[0].seq == 1 && batch[1].seq == 2 && batch[2].seq == 3);
+    CHECK(p2p_mailbox_pop_batch(mb, batch, sizeof batch) == 5);
+    for (int i = 0; i < 5; i++) CHECK(batch[i].seq == (uint64_t)(4 + i));
+    CHECK(p2p_mailbox_pop_batch(mb, batch, sizeof batch) == 0);
+    p2p_mailbox_get_stats(mb, &st);
+    CHECK(st.pushed == 9 && st.popped == 9 && st.high_water == 8 && st.depth == 0);
+
+    /* Many laps with varying fill levels keep FIFO order. */
+    uint64_t next_in = 100, next_out = 100, rng = 42;
+    int bad = 0;
+    for (int round = 0; round < 2000; round++) {
+        unsigned k = (unsigned)(xorshift(&rng) % 9);
+        for (unsigned i = 0; i < k; i++) {
+            m.seq = next_in;
+            int rc = p2p_mailbox_try_push(mb, &m, sizeof m);
+            if (rc == 0)
+                next_in++;
+            else if (rc != P2P_EFULL)
+                bad++;
+        }
+        unsigned j = (unsigned)(xorshift(&rng) % 9);
+        for (unsigned i = 0; i < j; i++) {
+            if (p2p_mailbox_try_pop(mb, &o, sizeof o) != 0) break;
+            if (o.seq != next_out++) bad++;
+        }
+    }
+    while (p2p_mailbox_try_pop(mb, &o, sizeof o) == 0)
+        if (o.seq != next_out++) bad++;
+    CHECK(bad == 0);
+    CHECK(next_in == next_out);
+
+    /* Close: pushes fail, queued messages remain poppable. */
+    m.seq = 7;
+    CHECK_OK(p2p_mailbox_try_push(mb, &m, sizeof m));
+    CHECK(!p2p_mailbox_is_closed(mb));
+    p2p_mailbox_close(mb);
+    p2p_mailbox_close(mb);
+    CHECK(p2p_mailbox_is_closed(mb));
+    CHECK_ERR(p2p_mailbox_try_push(mb, &m, sizeof m), P2P_ECLOSED);
+    CHECK_ERR(p2p_mailbox_push(mb, &m, sizeof m, P2P_DEADLINE_NEVER), P2P_ECLOSED);
+    CHECK_OK(p2p_mailbox_try_pop(mb, &o, sizeof o));
+    CHECK(o.seq == 7);
+    p2p_mailbox_destroy(mb);
+
+    /* Same name, same id; a second attach is refused. */
+    p2p_mailbox_t *a, *b;
+    CHECK_OK(p2p_mailbox_create(&a, "peer-out", 8, 2, NULL));
+    CHECK_OK(p2p_mailbox_create(&b, "peer-out", 8, 2, NULL));
+    CHECK(p2p_mailbox_id(a) == p2p_mailbox_id(b));
+    p2p_waiter_t w;
+    CHECK_OK(p2p_waiter_init(&w));
+    CHECK_OK(p2p_mailbox_attach(a, &w));
+    CHECK_ERR(p2p_mailbox_attach(a, &w), P2P_EEXIST);
+    p2p_waiter_destroy(&w);
+    p2p_mailbox_destroy(a);
+    p2p_mailbox_destroy(b);
+}
+
+/* ---- many producers ------------------------------------------------------ */
+
+struct stress {
+    p2p_mailbox_t *mb;
+    unsigned producers;
+    uint64_t per_producer;
+    _Atomic unsigned errors;
+    _Atomic uint64_t try_full;
+};
+
+struct producer_arg {
+    struct stress *s;
+    uint32_t index;
+};
+
+static int producer(p2p_thread_t *self, void *arg)
+{
+    struct producer_arg *pa = arg;
+    struct stress *s = pa->s;
+    uint64_t rng = 0x1234567ull * (pa->index + 1);
+    for (uint64_t i = 0; i < s->per_producer; i++) {
+        msg_t m = {pa->index, mix(pa->index, i), i, i * 3 + pa->index};
+        uint64_t r = xorshift(&rng);
+        if ((r & 1023) == 0)
+            sleep_ns(r >> 54); /* up to ~1 ms, rarely */
+        else if ((r & 63) == 1)
+            sched_yield();
+        int rc;
+        if (r & (1ull << 20)) {
+            /* Non-blocking push with visible handling of "full". */
+            while ((rc = p2p_mailbox_try_push(s->mb, &m, sizeof m)) == P2P_EFULL) {
+                atomic_fetch_add_explicit(&s->try_full, 1, memory_order_relaxed);
+                sched_yield();
+            }
+        } else {
+            rc = p2p_mailbox_push(s->mb, &m, sizeof m, p2p_now_ns() + 30 * P2P_NS_PER_S);
+        }
+        if (rc != 0) {
+            atomic_fetch_add(&s->errors, 1);
+            return 1;
+        }
+    }
+    (void)self;
+    return 0;
+}
+
+static void run_stress(unsigned producers, uint64_t total, uint32_t cap)
+{
+    p2p_thread_t me;
+    CHECK_OK(p2p_thread_adopt(&me, "consumer"));
+    struct stress s = {.producers = producers, .per_producer = total / producers};
+    CHECK_OK(p2p_mailbox_create(&s.mb, "stress", sizeof(msg_t), cap, NULL));
+    CHECK_OK(p2p_mailbox_attach(s.mb, &me.waiter));
+
+    p2p_thread_t th[8];
+    struct producer_arg pa[8];
+    for (unsigned i = 0; i < producers; i++) {
+        pa[i] = (struct producer_arg){&s, i};
+        char name[P2P_THREAD_NAME_MAX];
+        (void)p2p_thread_name(name, "prod-%u", i);
+        CHECK_OK(p2p_thread_spawn(&th[i], name, P2P_THREAD_STACK_PEER, producer, &pa[i]));
+    }
+
+    uint64_t next[8] = {0}, got = 0, rng = 99;
+    unsigned order_err = 0, content_err = 0, timeouts = 0;
+    uint64_t deadline = p2p_now_ns() + 120 * P2P_NS_PER_S;
+    msg_t batch[32];
+    uint64_t want = s.per_producer * producers;
+    while (got < want && p2p_now_ns() < deadline) {
+        size_t n = p2p_mailbox_pop_batch(s.mb, batch, sizeof batch);
+        if (n == 0) {
+            if (p2p_waiter_wait(&me.waiter, p2p_now_ns() + 5 * P2P_NS_PER_S) == P2P_ETIMEDOUT &&
+                !p2p_mailbox_ready(s.mb))
+                timeouts++;
+            continue;
+        }
+        for (size_t i = 0; i < n; i++) {
+            msg_t *m = &batch[i];
+            if (m->producer >= producers) {
+                content_err++;
+                continue;
+            }
+            if (m->check != mix(m->producer, m->seq) || m->payload != m->seq * 3 + m->producer)
+                content_err++;
+            if (m->seq != next[m->producer]) order_err++;
+            next[m->producer] = m->seq + 1;
+            got++;
+        }
+        uint64_t r = xorshift(&rng);
+        if ((r & 4095) == 0) sleep_ns(r >> 53); /* consumer stalls: the ring fills */
+    }
+    for (unsigned i = 0; i < producers; i++) {
+        int rc = -1;
+        CHECK_OK(p2p_thread_join(&th[i], &rc));
+        CHECK(rc == 0);
+    }
+    CHECK(got == want);
+    for (unsigned i = 0; i < producers; i++) CHECK(next[i] == s.per_producer);
+    CHECK(order_err == 0);
+    CHECK(content_err == 0);
+    CHECK(timeouts == 0);
+    CHECK(atomic_load(&s.errors) == 0);
+    msg_t extra;
+    CHECK_ERR(p2p_mailbox_try_pop(s.mb, &extra, sizeof extra), P2P_EEMPTY);
+    p2p_mailbox_stats_t st;
+    p2p_mailbox_get_stats(s.mb, &st);
+    CHECK(st.pushed == want && st.popped == want);
+    CHECK(st.high_water <= st.capacity && st.high_water > 0);
+    CHECK(st.full_rejections == atomic_load(&s.try_full));
+    printf("stress %u->1: %llu msgs, full=%llu blocked=%llu high_water=%llu sleeps=%llu "
+           "wakes=%llu\n",
+           producers, (unsigned long long)want, (unsigned long long)st.full_rejections,
+           (unsigned long long)st.blocked_waits, (unsigned long long)st.high_water,
+           (unsigned long long)atomic_load(&me.waiter.sleeps),
+           (unsigned long long)atomic_load(&me.waiter.wakes));
+    p2p_mailbox_destroy(s.mb);
+    p2p_thread_unadopt(&me);
+}
+
+/* ---- ping-pong: no lost wake-up ------------------------------------------ */
+
+struct pingpong {
+    p2p_mailbox_t *ping, *pong;
+    uint64_t rounds;
+    _Atomic unsigned errors;
+    _Atomic int ready;
+};
+
+static int ponger(p2p_thread_t *self, void *arg)
+{
+    struct pingpong *pp = arg;
+    if (p2p_mailbox_attach(pp->ping, &self->waiter)) {
+        atomic_fetch_add(&pp->errors, 1);
+        atomic_store(&pp->ready, 1);
+        return 1;
+    }
+    atomic_store(&pp->ready, 1);
+    for (uint64_t i = 0; i < pp->rounds;) {
+        uint64_t v;
+        if (p2p_mailbox_try_pop(pp->ping, &v, sizeof v) == 0) {
+            if (v != i) atomic_fetch_add(&pp->errors, 1);
+            if (p2p_mailbox_push(pp->pong, &v, sizeof v, p2p_now_ns() + 10 * P2P_NS_PER_S))
+                atomic_fetch_add(&pp->errors, 1);
+            i++;
+            continue;
+        }
+        /* A lost wake-up shows up as this 10 s timeout. */
+        if (p2p_waiter_wait(&self->waiter, p2p_now_ns() + 10 * P2P_NS_PER_S) == P2P_ETIMEDOUT &&
+            !p2p_mailbox_ready(pp->ping)) {
+            atomic_fetch_add(&pp->errors, 1000);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void test_pingpong(uint64_t rounds)
+{
+    p2p_thread_t me, th;
+    CHECK_OK(p2p_thread_adopt(&me, "pinger"));
+    struct pingpong pp = {.rounds = rounds};
+    CHECK_OK(p2p_mailbox_create(&pp.ping, "ping", 8, 1, NULL));
+    CHECK_OK(p2p_mailbox_create(&pp.pong, "pong", 8, 1, NULL));
+    CHECK_OK(p2p_mailbox_attach(pp.pong, &me.waiter));
+    CHECK_OK(p2p_thread_spawn(&th, "ponger", P2P_THREAD_STACK_PEER, ponger, &pp));
+    while (!atomic_load(&pp.ready)) sched_yield();
+    unsigned lost = 0, wrong = 0;
+    for (uint64_t i = 0; i < rounds && !lost; i++) {
+        if (p2p_mailbox_push(pp.ping, &i, sizeof i, p2p_now_ns() + 10 * P2P_NS_PER_S)) wrong++;
+        uint64_t v;
+        while (p2p_mailbox_try_pop(pp.pong, &v, sizeof v) != 0) {
+            if (p2p_waiter_wait(&me.waiter, p2p_now_ns() + 10 * P2P_NS_PER_S) == P2P_ETIMEDOUT &&
+                !p2p_mailbox_ready(pp.pong)) {
+                lost++;
+                break;
+            }
+        }
+        if (!lost && v != i) wrong++;
+    }
+    int rc = -1;
+    if (lost) p2p_thread_request_quit(&th);
+    CHECK_OK(p2p_thread_join(&th, &rc));
+    CHECK(lost == 0);
+    CHECK(wrong == 0);
+    CHECK(rc == 0);
+    CHECK(atomic_load(&pp.errors) == 0);
+    /* The consumers really slept (this is a wake-up test, not spinning). */
+    uint64_t sleeps = atomic_load(&me.waiter.sleeps);
+    printf("pingpong: %llu rounds, pinger slept %llu times, woken by eventfd %llu times\n",
+           (unsigned long long)rounds, (unsigned long long)sleeps,
+           (unsigned long long)atomic_load(&me.waiter.wakes));
+    CHECK(sleeps > rounds / 4);
+    p2p_mailbox_destroy(pp.ping);
+    p2p_mailbox_destroy(pp.pong);
+    p2p_thread_unadopt(&me);
+}
+
+/* ---- blocked sender: close, quit, deadline ------------------------------ */
+
+struct blocked {
+    p2p_mailbox_t *mb;
+    uint64_t deadline;
+    _Atomic int rc;
+    _Atomic uint64_t returned_ns;
+};
+
+static int blocked_sender(p2p_thread_t *self, void *arg)
+{
+    struct blocked *b = arg;
+    uint64_t v = 42;
+    int rc = p2p_mailbox_push(b->mb, &v, sizeof v, b->deadline);
+    atomic_store(&b->returned_ns, p2p_now_ns());
+    atomic_store(&b->rc, rc);
+    (void)self;
+    return 0;
+}
+
+/* Starts a sender blocked on a full mailbox; returns once it is blocked. */
+static void start_blocked(p2p_thread_t *th, struct blocked *b, uint64_t deadline)
+{
+    CHECK_OK(p2p_mailbox_create(&b->mb, "blocked", 8, 2, NULL));
+    uint64_t v = 1;
+    CHECK_OK(p2p_mailbox_try_push(b->mb, &v, sizeof v));
+    CHECK_OK(p2p_mailbox_try_push(b->mb, &v, sizeof v));
+    b->deadline = deadline;
+    atomic_store(&b->rc, 1);
+    CHECK_OK(p2p_thread_spawn(th, "sender", 0, blocked_sender, b));
+    p2p_mailbox_stats_t st;
+    uint64_t until = p2p_now_ns() + 10 * P2P_NS_PER_S;
+    do {
+        sleep_ns(P2P_NS_PER_MS);
+        p2p_mailbox_get_stats(b->mb, &st);
+    } while (st.blocked_waits == 0 && p2p_now_ns() < until);
+    CHECK(st.blocked_waits == 1);
+    sleep_ns(20 * P2P_NS_PER_MS); /* let it reach the futex */
+    CHECK(atomic_load(&b->rc) == 1);
+}
+
+static void test_blocked(void)
+{
+    p2p_thread_t th;
+    struct blocked b;
+
+    /* close while blocked: P2P_ECLOSED promptly */
+    start_blocked(&th, &b, p2p_now_ns() + 60 * P2P_NS_PER_S);
+    uint64_t t0 = p2p_now_ns();
+    p2p_mailbox_close(b.mb);
+    CHECK_OK(p2p_thread_join(&th, NULL));
+    CHECK_ERR(atomic_load(&b.rc), P2P_ECLOSED);
+    CHECK(atomic_load(&b.returned_ns) - t0 < 500 * P2P_NS_PER_MS);
+    p2p_mailbox_destroy(b.mb);
+
+    /* quit request for the blocked p2p thread: P2P_ECLOSED promptly */
+    start_blocked(&th, &b, p2p_now_ns() + 60 * P2P_NS_PER_S);
+    t0 = p2p_now_ns();
+    p2p_thread_request_quit(&th);
+    CHECK_OK(p2p_thread_join(&th, NULL));
+    CHECK_ERR(atomic_load(&b.rc), P2P_ECLOSED);
+    CHECK(atomic_load(&b.returned_ns) - t0 < 500 * P2P_NS_PER_MS);
+    CHECK(!p2p_mailbox_is_closed(b.mb));
+    p2p_mailbox_destroy(b.mb);
+
+    /* space frees up: the blocked push completes */
+    start_blocked(&th, &b, p2p_now_ns() + 60 * P2P_NS_PER_S);
+    uint64_t v;
+    CHECK_OK(p2p_mailbox_try_pop(b.mb, &v, sizeof v));
+    CHECK_OK(p2p_thread_join(&th, NULL));
+    CHECK_OK(atomic_load(&b.rc));
+    CHECK(p2p_mailbox_depth(b.mb) == 2);
+    CHECK_OK(p2p_mailbox_try_pop(b.mb, &v, sizeof v));
+    CHECK_OK(p2p_mailbox_try_pop(b.mb, &v, sizeof v));
+    CHECK(v == 42);
+    p2p_mailbox_destroy(b.mb);
+
+    /* deadline expiry: P2P_ETIMEDOUT, not before the deadline */
+    uint64_t dl = p2p_now_ns() + 150 * P2P_NS_PER_MS;
+    start_blocked(&th, &b, dl);
+    CHECK_OK(p2p_thread_join(&th, NULL));
+    CHECK_ERR(atomic_load(&b.rc), P2P_ETIMEDOUT);
+    CHECK(atomic_load(&b.returned_ns) >= dl);
+    CHECK(atomic_load(&b.returned_ns) - dl < 2 * P2P_NS_PER_S);
+    CHECK(p2p_mailbox_depth(b.mb) == 2);
+    p2p_mailbox_destroy(b.mb);
+}
+
+int main(void)
+{
+    test_edges();
+    test_blocked();
+    uint64_t total = tu_scale(1000000, 300000);
+    run_stress(1, total, 64);
+    run_stress(4, total, 64);
+    run_stress(4, tu_scale(200000, 20000), 2); /* tiny ring: constant backpressure */
+    test_pingpong(tu_scale(50000, 5000));
+    return tu_done("mailbox");
+}
