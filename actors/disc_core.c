@@ -85,13 +85,16 @@ struct p2p_disc {
 
     disc_req_t req[P2P_DISC_MAX_PENDING];
     unsigned npending, npingback;
+    unsigned req_hi; /* every request in use is below this index */
 
     disc_lookup_t lk[P2P_DISC_MAX_LOOKUPS];
     uint32_t next_handle;
 
     bool started, init_done;
     int refresh_phase; /* 0 idle, 1 self lookup, 2.. random lookups */
+    bool refresh_ok;   /* a findnode of this refresh was answered */
     uint64_t refresh_start_ns, next_refresh_ns;
+    uint64_t retry_ns; /* delay of the next early refresh */
 
     bool want;
     uint64_t iter_next_ns;
@@ -233,6 +236,8 @@ static void req_commit(p2p_disc_t *d, disc_req_t *r, uint8_t kind, uint8_t purpo
     r->deadline_ns = now.ns + P2P_DISC_RESP_TIMEOUT_NS;
     d->npending++;
     if (purpose == FOR_PINGBACK) d->npingback++;
+    unsigned idx = (unsigned)(r - d->req);
+    if (idx + 1 > d->req_hi) d->req_hi = idx + 1;
 }
 
 static void req_free(p2p_disc_t *d, disc_req_t *r)
@@ -241,12 +246,13 @@ static void req_free(p2p_disc_t *d, disc_req_t *r)
     if (r->purpose == FOR_PINGBACK) d->npingback--;
     r->kind = REQ_FREE;
     d->npending--;
+    while (d->req_hi > 0 && d->req[d->req_hi - 1].kind == REQ_FREE) d->req_hi--;
 }
 
 static disc_req_t *req_find(p2p_disc_t *d, uint8_t kind, const uint8_t id[32], const p2p_ip_t *ip,
                             const uint8_t *tok)
 {
-    for (unsigned i = 0; i < P2P_DISC_MAX_PENDING; i++) {
+    for (unsigned i = 0; i < d->req_hi; i++) {
         disc_req_t *r = &d->req[i];
         if (r->kind != kind || !same_dest(&r->node, id, ip)) continue;
         if (tok && memcmp(r->tok, tok, 32) != 0) continue;
@@ -257,7 +263,7 @@ static disc_req_t *req_find(p2p_disc_t *d, uint8_t kind, const uint8_t id[32], c
 
 static bool req_pending_purpose(const p2p_disc_t *d, uint8_t purpose, const p2p_node_t *n)
 {
-    for (unsigned i = 0; i < P2P_DISC_MAX_PENDING; i++) {
+    for (unsigned i = 0; i < d->req_hi; i++) {
         const disc_req_t *r = &d->req[i];
         if (r->kind != REQ_FREE && r->purpose == purpose && same_dest(&r->node, n->id, &n->ep.ip))
             return true;
@@ -480,7 +486,13 @@ static void refresh_end(p2p_disc_t *d, p2p_disc_time_t now)
     d->refresh_phase = 0;
     d->init_done = true;
     uint64_t half = P2P_DISC_REFRESH_NS / 2;
-    d->next_refresh_ns = now.ns + half + p2p_kad_rand(&d->tab, half);
+    if (d->refresh_ok) {
+        d->retry_ns = P2P_DISC_RETRY_REFRESH_NS;
+        d->next_refresh_ns = now.ns + half + p2p_kad_rand(&d->tab, half);
+    } else {
+        d->next_refresh_ns = now.ns + d->retry_ns;
+        d->retry_ns = d->retry_ns * 2 < half ? d->retry_ns * 2 : half;
+    }
 }
 
 /* Starts the lookup of the current refresh phase (ends the refresh when all
@@ -500,6 +512,7 @@ static void refresh_start(p2p_disc_t *d, p2p_disc_time_t now)
     d->ctr.refreshes++;
     d->refresh_start_ns = now.ns;
     d->refresh_phase = 1;
+    d->refresh_ok = false;
     p2p_node_t seeds[P2P_DISC_SEED_COUNT];
     size_t nseeds = 0;
     if (d->db.query_seeds(d->db.ctx, seeds, &nseeds, P2P_DISC_SEED_COUNT, P2P_DISC_SEED_MAX_AGE_S,
@@ -776,6 +789,7 @@ static int on_neighbors(p2p_disc_t *d, const p2p_discv4_packet_t *pkt, const p2p
     }
     d->ctr.rx_neighbors++;
     disc_lookup_t *lk = lk_find(d, r->lookup);
+    if (lk && lk->kind == LK_REFRESH) d->refresh_ok = true;
     for (unsigned i = 0; i < cnt; i++) {
         p2p_node_t n;
         if (!check_rpcnode(d, &n, &pkt->u.neighbors.nodes[i], &src->ip)) continue;
@@ -872,6 +886,7 @@ int p2p_disc_new(p2p_disc_t **out, const p2p_disc_config_t *cfg)
         d->restrict_ = *cfg->netrestrict;
     }
     p2p_kad_init(&d->tab, d->self_id, cfg->seed);
+    d->retry_ns = P2P_DISC_RETRY_REFRESH_NS;
     *out = d;
     return 0;
 }
@@ -930,15 +945,14 @@ void p2p_disc_tick(p2p_disc_t *d, p2p_disc_time_t now)
         d->started = true;
         refresh_start(d, now);
     }
-    for (unsigned i = 0; i < P2P_DISC_MAX_PENDING; i++) {
+    for (unsigned i = 0; i < d->req_hi; i++) {
         disc_req_t *r = &d->req[i];
         if (r->kind != REQ_FREE && now.ns >= r->deadline_ns) req_timeout(d, r, now);
     }
     lk_poll(d, now);
     reval_run(d, now);
     if (d->refresh_phase == 0) {
-        bool empty =
-            p2p_kad_len(&d->tab) == 0 && now.ns >= d->refresh_start_ns + P2P_DISC_EMPTY_REFRESH_NS;
+        bool empty = p2p_kad_len(&d->tab) == 0 && now.ns >= d->refresh_start_ns + d->retry_ns;
         if (now.ns >= d->next_refresh_ns || empty) refresh_start(d, now);
     }
     if (d->want && d->clen < P2P_DISC_CANDIDATES / 2 && !lk_iter_running(d) &&
@@ -960,7 +974,7 @@ uint64_t p2p_disc_deadline(const p2p_disc_t *d)
 {
     if (!d->started) return 0;
     uint64_t t = p2p_kad_reval_deadline(&d->tab);
-    for (unsigned i = 0; i < P2P_DISC_MAX_PENDING; i++)
+    for (unsigned i = 0; i < d->req_hi; i++)
         if (d->req[i].kind != REQ_FREE) t = min64(t, d->req[i].deadline_ns);
     for (unsigned i = 0; i < P2P_DISC_MAX_LOOKUPS; i++) {
         const disc_lookup_t *lk = &d->lk[i];
@@ -970,8 +984,7 @@ uint64_t p2p_disc_deadline(const p2p_disc_t *d)
     }
     if (d->refresh_phase == 0) {
         t = min64(t, d->next_refresh_ns);
-        if (p2p_kad_len(&d->tab) == 0)
-            t = min64(t, d->refresh_start_ns + P2P_DISC_EMPTY_REFRESH_NS);
+        if (p2p_kad_len(&d->tab) == 0) t = min64(t, d->refresh_start_ns + d->retry_ns);
     }
     if (d->want && d->clen < P2P_DISC_CANDIDATES / 2 && !lk_iter_running(d))
         t = min64(t, d->iter_next_ns);

@@ -49,9 +49,11 @@
  * Lookups: start from the 16 table nodes closest to the target, keep the
  * 16 closest seen, 3 queries in flight, end when every node of the result
  * has been asked.  Up to P2P_DISC_MAX_LOOKUPS run at once.  Refresh (at
- * start, then every 15-30 min, and when the table is empty): seeds from the
- * DB (30, at most 5 days old) and the bootnodes enter the table, then one
- * self lookup and three random lookups, one after the other.
+ * start, then every 15-30 min): seeds from the DB (30, at most 5 days old)
+ * and the bootnodes enter the table, then one self lookup and three random
+ * lookups, one after the other.  A refresh in which no node answered a
+ * findnode (bootnodes down or a lost packet while bootstrapping), or an
+ * empty table, brings the next one forward: 10 s, doubling up to 15 min.
  *
  * Revalidation (kad_table): due entries are pinged; the outcome updates
  * their livenessChecks; a pong with a higher seq triggers an ENRRequest;
@@ -97,7 +99,7 @@ enum p2p_disc_limits {
 #define P2P_DISC_BOND_EXPIRATION_S (24u * 3600u)         /* endpoint proof lifetime */
 #define P2P_DISC_SEED_MAX_AGE_S (5u * 24u * 3600u)       /* seeds from the DB */
 #define P2P_DISC_REFRESH_NS (30ull * 60 * 1000000000ull) /* refresh every 15-30 min */
-#define P2P_DISC_EMPTY_REFRESH_NS 10000000000ull         /* empty table: refresh again after */
+#define P2P_DISC_RETRY_REFRESH_NS 10000000000ull         /* failed refresh: first retry after */
 #define P2P_DISC_ITER_SPACING_NS 1000000000ull           /* candidate lookups at most 1/s */
 
 typedef struct p2p_disc_time {

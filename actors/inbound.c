@@ -86,7 +86,7 @@ p2p_inbound_verdict_t p2p_inbound_check(p2p_inbound_t *in, const p2p_ip_t *ip, u
     expire(in, now);
     uint8_t key[32];
     p2p_idmap_ip_key(key, ip);
-    bool lan = p2p_ip_is_lan(ip);
+    bool lan = p2p_ip_is_lan(ip) && !in->cfg.throttle_lan;
     if (!lan && p2p_idmap_has(&in->history, key)) return reject(in, P2P_INBOUND_THROTTLED);
     uint64_t exp = now + P2P_INBOUND_THROTTLE_NS;
     if (p2p_idmap_put(&in->history, key, exp) == 0) {

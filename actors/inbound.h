@@ -47,6 +47,7 @@ typedef struct p2p_inbound_config {
     bool has_netrestrict;
     p2p_netlist_t netrestrict;
     unsigned history_max; /* 0: P2P_INBOUND_HISTORY_MAX_DEFAULT */
+    bool throttle_lan;    /* test hook: no LAN exemption (loopback tests) */
     uint64_t seed;        /* map hashing (use a random value) */
 } p2p_inbound_config_t;
 

@@ -136,6 +136,37 @@ static void kad_to_front(p2p_kad_bucket_t *b, unsigned i)
     b->e[0] = e;
 }
 
+/* Moves entry e to revalidation list `list`, keeping the list counters. */
+static void kad_set_list(p2p_kad_table_t *t, p2p_kad_entry_t *e, uint8_t list)
+{
+    if (e->slow == list) return;
+    t->nlist[e->slow]--;
+    t->nlist[list]++;
+    if (!e->pending) {
+        t->navail[e->slow]--;
+        t->navail[list]++;
+    }
+    e->slow = list;
+}
+
+static void kad_set_pending(p2p_kad_table_t *t, p2p_kad_entry_t *e, uint8_t pending)
+{
+    if (e->pending == pending) return;
+    if (pending)
+        t->navail[e->slow]--;
+    else
+        t->navail[e->slow]++;
+    e->pending = pending;
+}
+
+/* Counts a new entry (fast list, no check in flight). */
+static void kad_count_new(p2p_kad_table_t *t)
+{
+    t->count++;
+    t->nlist[0]++;
+    t->navail[0]++;
+}
+
 /* Changes the endpoint of an entry or replacement (node *cur, in bucket b) to
  * ep if the IP limits allow it.  Returns 0 or P2P_ELIMIT. */
 static int kad_set_endpoint(const p2p_kad_table_t *t, const p2p_kad_bucket_t *b, p2p_node_t *cur,
@@ -188,7 +219,7 @@ static p2p_kad_add_t kad_insert(p2p_kad_table_t *t, p2p_kad_bucket_t *b, const p
     e.live = verified;
     b->e[b->n++] = e;
     if (verified) kad_to_front(b, b->n - 1);
-    t->count++;
+    kad_count_new(t);
     return P2P_KAD_ADDED;
 }
 
@@ -268,6 +299,9 @@ int p2p_kad_delete(p2p_kad_table_t *t, p2p_node_t *promoted, const uint8_t id[32
     p2p_kad_bucket_t *b = kad_bucket(t, id);
     int i = kad_entry_index(b, id);
     if (i < 0) return P2P_ENOTFOUND;
+    const p2p_kad_entry_t *old = &b->e[i];
+    t->nlist[old->slow]--;
+    if (!old->pending) t->navail[old->slow]--;
     memmove(&b->e[i], &b->e[i + 1], (b->n - (unsigned)i - 1) * sizeof b->e[0]);
     b->n--;
     t->count--;
@@ -280,7 +314,7 @@ int p2p_kad_delete(p2p_kad_table_t *t, p2p_node_t *promoted, const uint8_t id[32
     e.added_ns = now_ns;
     kad_repl_remove(b, 0);
     b->e[b->n++] = e;
-    t->count++;
+    kad_count_new(t);
     if (promoted) *promoted = e.node;
     return 1;
 }
@@ -385,15 +419,9 @@ bool p2p_kad_reval_next(p2p_kad_table_t *t, p2p_node_t *out, uint64_t now_ns)
 {
     for (int list = 0; list < 2; list++) {
         if (now_ns < t->next_ns[list]) continue;
-        unsigned cand = 0, members = 0;
-        for (unsigned bi = 0; bi < P2P_KAD_NBUCKETS; bi++)
-            for (unsigned i = 0; i < t->b[bi].n; i++) {
-                const p2p_kad_entry_t *e = &t->b[bi].e[i];
-                members += e->slow == list;
-                cand += (e->slow == list && !e->pending);
-            }
+        unsigned cand = t->navail[list];
         /* An empty list stays due, so its first member is checked soon. */
-        if (members == 0) continue;
+        if (t->nlist[list] == 0) continue;
         uint64_t iv = kad_interval(list);
         t->next_ns[list] = now_ns + iv / 2 + p2p_kad_rand(t, iv);
         if (cand == 0) continue;
@@ -403,7 +431,7 @@ bool p2p_kad_reval_next(p2p_kad_table_t *t, p2p_node_t *out, uint64_t now_ns)
                 p2p_kad_entry_t *e = &t->b[bi].e[i];
                 if (e->slow != list || e->pending) continue;
                 if (k-- == 0) {
-                    e->pending = 1;
+                    kad_set_pending(t, e, 1);
                     *out = e->node;
                     return true;
                 }
@@ -422,7 +450,7 @@ void p2p_kad_reval_done(p2p_kad_table_t *t, p2p_kad_reval_t *r, const uint8_t id
     p2p_kad_entry_t *e = &b->e[i];
     r->found = true;
     r->node = e->node;
-    e->pending = 0;
+    kad_set_pending(t, e, 0);
     if (!responded) {
         e->checks /= 3;
         r->checks = e->checks;
@@ -430,13 +458,13 @@ void p2p_kad_reval_done(p2p_kad_table_t *t, p2p_kad_reval_t *r, const uint8_t id
             r->deleted = true;
             r->promoted = p2p_kad_delete(t, &r->promoted_node, id, now_ns) == 1;
         } else {
-            e->slow = 0;
+            kad_set_list(t, e, 0);
         }
         return;
     }
     e->checks++;
     e->live = 1;
-    e->slow = 1;
+    kad_set_list(t, e, 1);
     r->checks = e->checks;
     r->need_enr = pong_seq > e->node.seq;
 }
@@ -445,19 +473,13 @@ void p2p_kad_reval_cancel(p2p_kad_table_t *t, const uint8_t id[32])
 {
     p2p_kad_bucket_t *b = kad_bucket(t, id);
     int i = kad_entry_index(b, id);
-    if (i >= 0) b->e[i].pending = 0;
+    if (i >= 0) kad_set_pending(t, &b->e[i], 0);
 }
 
 uint64_t p2p_kad_reval_deadline(const p2p_kad_table_t *t)
 {
-    bool has[2] = {false, false};
-    for (unsigned bi = 0; bi < P2P_KAD_NBUCKETS; bi++)
-        for (unsigned i = 0; i < t->b[bi].n; i++) {
-            const p2p_kad_entry_t *e = &t->b[bi].e[i];
-            if (!e->pending) has[e->slow] = true;
-        }
     uint64_t d = UINT64_MAX;
     for (int list = 0; list < 2; list++)
-        if (has[list] && t->next_ns[list] < d) d = t->next_ns[list];
+        if (t->navail[list] > 0 && t->next_ns[list] < d) d = t->next_ns[list];
     return d;
 }

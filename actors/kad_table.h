@@ -80,6 +80,8 @@ typedef struct p2p_kad_table {
     uint64_t rng;        /* splitmix64 state */
     uint64_t next_ns[2]; /* next due time of the fast [0] and slow [1] lists */
     unsigned count;      /* live entries in all buckets */
+    unsigned nlist[2];   /* entries on the fast [0] and slow [1] lists */
+    unsigned navail[2];  /* of those, entries without a check in flight */
     p2p_kad_bucket_t b[P2P_KAD_NBUCKETS];
 } p2p_kad_table_t;
 

@@ -79,7 +79,7 @@ static int vformat(char *out, size_t outlen, uint64_t wall_ms, int level, const 
         return 0;
     }
     if (level < P2P_LOG_CRIT || level > P2P_LOG_TRACE) level = P2P_LOG_TRACE;
-    size_t cap = outlen - 1; /* keeps room for the newline */
+    size_t cap = outlen - 2; /* keeps room for the newline and the NUL */
     size_t pos = 0;
     time_t secs = (time_t)(wall_ms / 1000);
     struct tm tm;
@@ -93,6 +93,8 @@ static int vformat(char *out, size_t outlen, uint64_t wall_ms, int level, const 
     int kn = kvfmt ? vsnprintf(kv, sizeof kv, kvfmt, ap) : 0;
     if (kn < 0) kn = 0;
     size_t kvlen = (size_t)kn < sizeof kv ? (size_t)kn : sizeof kv - 1;
+    const char *kvs = kv;
+    while (kvlen > 0 && *kvs == ' ') kvs++, kvlen--;
     size_t mlen = msg ? strlen(msg) : 0;
     put_escaped(out, cap, &pos, msg ? msg : "", mlen);
     bool pairs = kvlen > 0 || (extra && extra[0]);
@@ -100,7 +102,7 @@ static int vformat(char *out, size_t outlen, uint64_t wall_ms, int level, const 
         for (size_t i = mlen; i < P2P_LOG_MSG_JUST && pos < cap; i++) out[pos++] = ' ';
         if (kvlen) {
             if (pos < cap) out[pos++] = ' ';
-            put_escaped(out, cap, &pos, kv, kvlen);
+            put_escaped(out, cap, &pos, kvs, kvlen);
         }
         if (extra && extra[0]) {
             if (pos < cap) out[pos++] = ' ';
@@ -112,7 +114,7 @@ static int vformat(char *out, size_t outlen, uint64_t wall_ms, int level, const 
         memcpy(out + pos - 3, "...", 3);
     }
     out[pos++] = '\n';
-    if (pos < outlen) out[pos] = 0;
+    out[pos] = 0;
     return (int)pos;
 }
 

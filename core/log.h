@@ -38,7 +38,7 @@ enum p2p_log_level {
     P2P_LOG_TRACE = 5
 };
 
-#define P2P_LOG_LINE_MAX 1024 /* bytes per line, including the newline */
+#define P2P_LOG_LINE_MAX 1024 /* bytes per written line, including the newline */
 #define P2P_LOG_MSG_JUST 40   /* message column width when pairs follow */
 
 extern _Atomic int p2p__log_level;
@@ -57,12 +57,15 @@ static inline bool p2p_log_enabled(int level)
     return level <= atomic_load_explicit(&p2p__log_level, memory_order_relaxed);
 }
 
-/* Formats and writes one line (no level check: use the macros). */
+/* Formats and writes one line (no level check: use the macros).  Leading
+ * spaces of the formatted pairs are ignored (the macros prefix the pairs
+ * format with one, so that it is never empty). */
 void p2p_log_write(int level, const char *msg, const char *kvfmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Builds the line into out (no trailing newline is counted in the return;
- * the line ends in '\n').  Exposed for tests.  wall_ms is Unix ms. */
+/* Builds the line (ending in '\n', NUL-terminated, at most outlen - 1
+ * bytes) into out and returns its length.  Exposed for tests and tools.
+ * wall_ms is Unix ms. */
 int p2p_log_format(char *out, size_t outlen, uint64_t wall_ms, int level, const char *msg,
                    const char *kvfmt, ...) __attribute__((format(printf, 6, 7)));
 
@@ -95,7 +98,7 @@ void p2p_log_write_rl(p2p_ratelimit_t *rl, int level, const char *msg, const cha
 
 #define P2P_LOG(level, msg, ...)                                                                   \
     do {                                                                                           \
-        if (p2p_log_enabled(level)) p2p_log_write((level), (msg), "" __VA_ARGS__);                 \
+        if (p2p_log_enabled(level)) p2p_log_write((level), (msg), " " __VA_ARGS__);                \
     } while (0)
 #define P2P_CRIT(msg, ...) P2P_LOG(P2P_LOG_CRIT, msg, __VA_ARGS__)
 #define P2P_ERROR(msg, ...) P2P_LOG(P2P_LOG_ERROR, msg, __VA_ARGS__)
@@ -109,7 +112,7 @@ void p2p_log_write_rl(p2p_ratelimit_t *rl, int level, const char *msg, const cha
 #define P2P_LOG_RL(burst, interval_ms, level, msg, ...)                                            \
     do {                                                                                           \
         static p2p_ratelimit_t p2p__rl_ = P2P_RATELIMIT_INIT(burst, interval_ms);                  \
-        if (p2p_log_enabled(level)) p2p_log_write_rl(&p2p__rl_, (level), (msg), "" __VA_ARGS__);   \
+        if (p2p_log_enabled(level)) p2p_log_write_rl(&p2p__rl_, (level), (msg), " " __VA_ARGS__);  \
     } while (0)
 
 #endif

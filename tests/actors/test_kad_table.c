@@ -455,6 +455,116 @@ static void test_revalidation(void)
     free(t);
 }
 
+/* Recounts everything the table keeps incrementally and checks the IP
+ * limits and uniqueness. */
+static void check_invariants(const p2p_kad_table_t *t)
+{
+    unsigned count = 0, nlist[2] = {0, 0}, navail[2] = {0, 0};
+    for (unsigned bi = 0; bi < P2P_KAD_NBUCKETS; bi++) {
+        const p2p_kad_bucket_t *b = &t->b[bi];
+        CHECK(b->n <= P2P_KAD_BUCKET_SIZE && b->nrepl <= P2P_KAD_MAX_REPLACEMENTS);
+        count += b->n;
+        for (unsigned i = 0; i < b->n; i++) {
+            const p2p_kad_entry_t *e = &b->e[i];
+            nlist[e->slow]++;
+            navail[e->slow] += !e->pending;
+            CHECK(p2p_kad_bucket_of(p2p_kad_logdist(t->self, e->node.id)) == bi);
+            CHECK(!p2p_kad_is_replacement(t, e->node.id));
+        }
+        /* Per bucket: at most 2 of a non-LAN /24 among entries and
+         * replacements. */
+        const p2p_node_t *all[P2P_KAD_BUCKET_SIZE + P2P_KAD_MAX_REPLACEMENTS];
+        unsigned na = 0;
+        for (unsigned i = 0; i < b->n; i++) all[na++] = &b->e[i].node;
+        for (unsigned i = 0; i < b->nrepl; i++) all[na++] = &b->repl[i];
+        for (unsigned i = 0; i < na; i++) {
+            if (p2p_ip_is_lan(&all[i]->ep.ip)) continue;
+            unsigned same = 0;
+            for (unsigned j = 0; j < na; j++)
+                same += p2p_kad_same_net(&all[i]->ep.ip, &all[j]->ep.ip);
+            CHECK(same <= P2P_KAD_BUCKET_IP_LIMIT);
+            for (unsigned j = i + 1; j < na; j++) CHECK(memcmp(all[i]->id, all[j]->id, 32) != 0);
+        }
+    }
+    /* Per table: at most 10 of a non-LAN /24. */
+    for (unsigned bi = 0; bi < P2P_KAD_NBUCKETS; bi++)
+        for (unsigned i = 0; i < t->b[bi].n; i++) {
+            const p2p_ip_t *ip = &t->b[bi].e[i].node.ep.ip;
+            if (p2p_ip_is_lan(ip)) continue;
+            unsigned same = 0;
+            for (unsigned bj = 0; bj < P2P_KAD_NBUCKETS; bj++) {
+                for (unsigned j = 0; j < t->b[bj].n; j++)
+                    same += p2p_kad_same_net(ip, &t->b[bj].e[j].node.ep.ip);
+                for (unsigned j = 0; j < t->b[bj].nrepl; j++)
+                    same += p2p_kad_same_net(ip, &t->b[bj].repl[j].ep.ip);
+            }
+            CHECK(same <= P2P_KAD_TABLE_IP_LIMIT);
+        }
+    CHECK(count == t->count);
+    CHECK(nlist[0] == t->nlist[0] && nlist[1] == t->nlist[1]);
+    CHECK(navail[0] == t->navail[0] && navail[1] == t->navail[1]);
+}
+
+static void test_random_ops(void)
+{
+    p2p_kad_table_t *t = malloc(sizeof *t);
+    p2p_kad_init(t, self, 13);
+    enum { POOL = 300 };
+    static p2p_node_t pool[POOL];
+    for (unsigned i = 0; i < POOL; i++) {
+        pool[i] = node_at(250 + (int)(tu_rand() % 7));
+        /* 30 subnets, some LAN, so the limits bite. */
+        unsigned net = (unsigned)(tu_rand() % 30);
+        pool[i].ep.ip = net < 5 ? p2p_ip4(10, 0, (uint8_t)net, (uint8_t)i)
+                                : p2p_ip4(60, 0, (uint8_t)net, (uint8_t)i);
+    }
+    uint64_t now = 0;
+    for (int op = 0; op < 20000; op++) {
+        now += 50000000ull;
+        p2p_node_t *n = &pool[tu_rand() % POOL];
+        switch (tu_rand() % 6) {
+        case 0:
+            (void)p2p_kad_add_seen(t, n, now);
+            break;
+        case 1:
+            (void)p2p_kad_add_verified(t, n, now);
+            break;
+        case 2:
+            (void)p2p_kad_delete(t, NULL, n->id, now);
+            break;
+        case 3: {
+            p2p_node_t r;
+            if (p2p_kad_reval_next(t, &r, now)) {
+                p2p_kad_reval_t out;
+                unsigned k = (unsigned)(tu_rand() % 3);
+                if (k == 2)
+                    p2p_kad_reval_cancel(t, r.id);
+                else
+                    p2p_kad_reval_done(t, &out, r.id, k == 0, tu_rand() % 3, now);
+            }
+            break;
+        }
+        case 4: {
+            p2p_node_t u = *n;
+            u.seq = n->seq + 1 + tu_rand() % 3;
+            u.ep.ip = pool[tu_rand() % POOL].ep.ip;
+            (void)p2p_kad_update_record(t, &u);
+            break;
+        }
+        default: {
+            p2p_node_t r;
+            /* A check that never completes stays pending. */
+            (void)p2p_kad_reval_next(t, &r, now);
+            break;
+        }
+        }
+        if (op % 50 == 0) check_invariants(t);
+    }
+    check_invariants(t);
+    CHECK(p2p_kad_len(t) > 0);
+    free(t);
+}
+
 int main(void)
 {
     tu_seed(0x6b6164);
@@ -466,5 +576,6 @@ int main(void)
     test_seen_vs_verified();
     test_closest();
     test_revalidation();
+    test_random_ops();
     return tu_done("kad_table");
 }

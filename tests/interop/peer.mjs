@@ -25,6 +25,7 @@ import {
   Peer,
   RLPx,
   SNAP,
+  decode as decodeDpt,
   genPrivateKey,
 } from '@ethereumjs/devp2p';
 import * as snappy from 'snappyjs';
@@ -44,6 +45,8 @@ const HELP = `usage: node peer.mjs [flags]
   --max-peers N            RLPx maxPeers (default 10, ethereumjs' default)
   --timeout MS             RLPx timeout: dial timeout and pong deadline (default 10000)
   --dpt-timeout MS         DPT ping timeout (default 4000)
+  --refresh-interval MS    DPT refresh: each table node gets a findneighbours once per
+                           interval (default 60000, ethereumjs' default)
   --duration S             exit after S seconds (default 120, max 3600)
   --disconnect-after S     send Disconnect S seconds after each peer is added
   --disconnect-reason N    reason for --disconnect-after (default 0 = requested)
@@ -52,10 +55,11 @@ const HELP = `usage: node peer.mjs [flags]
   --echo                   echo every generic-protocol message back to its sender
   --autodial               give the DPT to RLPx: dial every node discovery finds
   --table-interval S       print the table every S seconds (default 5; 0 = only at exit)
-  --verbose                also report every discovery packet in/out and snap messages
+  --verbose                also report every discovery packet in/out, and Neighbours' contents
   --stdin                  read commands from stdin (one per line):
                              dial ENODE | bootstrap ENODE | disconnect ID|all [REASON] |
-                             send ID|all CAP CODE HEX | ping ID|all | table | quit`;
+                             send ID|all CAP CODE HEX | ping ID|all | findnode ID|all |
+                             table | quit`;
 
 const T0 = process.hrtime.bigint();
 function emit(ev, fields = {}) {
@@ -112,6 +116,7 @@ try {
       'max-peers': { type: 'string', default: '10' },
       timeout: { type: 'string', default: '10000' },
       'dpt-timeout': { type: 'string', default: '4000' },
+      'refresh-interval': { type: 'string', default: '60000' },
       duration: { type: 'string', default: '120' },
       'disconnect-after': { type: 'string' },
       'disconnect-reason': { type: 'string', default: '0' },
@@ -151,6 +156,7 @@ const duration = num('duration', 0.1, 3600);
 const maxPeers = num('max-peers', 1, 100000);
 const rlpxTimeout = num('timeout', 100, 600000);
 const dptTimeout = num('dpt-timeout', 100, 600000);
+const refreshInterval = num('refresh-interval', 1000, 3600000);
 const tableInterval = num('table-interval', 0, 3600);
 const discAfter = args['disconnect-after'] !== undefined ? num('disconnect-after', 0, 3600) : null;
 const discReason = num('disconnect-reason', 0, 255);
@@ -399,6 +405,7 @@ function startDpt() {
     endpoint: { address: args.host, udpPort: null, tcpPort: null },
     common,
     timeout: dptTimeout,
+    refreshInterval,
     shouldFindNeighbours: true,
     shouldGetDnsPeers: false,
     createSocket: () => dgram.createSocket({ type: v6 ? 'udp6' : 'udp4' }),
@@ -410,7 +417,20 @@ function startDpt() {
   srv._handler = (msg, rinfo) => {
     const type = msg.length > 97 ? (typeNames[msg[97]] ?? `0x${msg[97].toString(16)}`) : 'short';
     counters.dptIn[type] = (counters.dptIn[type] ?? 0) + 1;
-    if (args.verbose) emit('dpt:in', { type, from: `${rinfo.address}:${rinfo.port}`, size: msg.length });
+    if (args.verbose) {
+      emit('dpt:in', { type, from: `${rinfo.address}:${rinfo.port}`, size: msg.length });
+      if (type === 'neighbours') {
+        try {
+          const d = decodeDpt(msg, common).data;
+          emit('dpt:neighbours', {
+            from: `${rinfo.address}:${rinfo.port}`,
+            peers: d.peers.map((x) => ({ id: hex(x.id), address: x.endpoint.address, udpPort: x.endpoint.udpPort, tcpPort: x.endpoint.tcpPort })),
+          });
+        } catch {
+          /* the handler below reports it */
+        }
+      }
+    }
     return handler(msg, rinfo);
   };
   const send = srv._send.bind(srv);
@@ -524,6 +544,16 @@ function command(line) {
       case 'ping':
         for (const p of findPeers(w[1] ?? 'all')) p._sendPing();
         return;
+      case 'findnode': {
+        // findneighbours to table nodes now (ethereumjs asks each node only
+        // once per refresh interval, 60 s by default); target = own ID.
+        if (!dpt) throw new Error('no DPT in this mode');
+        const sel = (w[1] ?? 'all').toLowerCase();
+        const targets = dpt.getPeers().filter((p) => sel === 'all' || hex(p.id).startsWith(sel));
+        if (targets.length === 0) throw new Error(`no table node matches ${sel}`);
+        for (const p of targets) dpt._server.findneighbours(p, dpt.id);
+        return;
+      }
       case 'table':
         table();
         return;

@@ -134,11 +134,15 @@ check(useless.reason === 3 && useless.reasonName === 'USELESS_PEER', `A and an e
 check(!A.events.some((e) => is(e, 'peer:added', { id: c.id })), 'the useless peer never became a peer');
 
 // A discovery-only node finds B through A's neighbours.
-const D = start('D', ['--mode', 'dpt', '--bootnode', a.enode, '--duration', '15']);
+const D = start('D', ['--mode', 'dpt', '--bootnode', a.enode, '--verbose', '--stdin', '--duration', '15']);
 const d = await waitFor(D, 'listening', (e) => is(e, 'listening'));
 check(d.tcpPort === null && d.udpPort > 0, 'D runs discovery only');
 await waitFor(D, 'B found via A', (e) => is(e, 'dpt:peer:added', { id: b.id }));
 check(true, 'D found B through A (findneighbours/neighbours, then ping/pong)');
+const dMark = D.events.length;
+D.proc.stdin.write(`findnode ${b.id.slice(0, 8)}\n`);
+const nb = await waitFor(D, 'Neighbours from B', (e) => D.events.indexOf(e) >= dMark && is(e, 'dpt:neighbours'));
+check(nb.peers.some((p) => p.id === a.id && p.udpPort === a.udpPort), 'findnode command: B answers with A in its Neighbours');
 
 // B's Disconnect(too many peers) 2 s after the Hello, seen by both sides.
 const bRem = await waitFor(B, 'peer:removed at B', (e) => is(e, 'peer:removed', { id: a.id }));

@@ -1,0 +1,635 @@
+/*
+ * actors/server.c: the server's public API (actors/server.h): start and
+ * stop, the peerop calls that run on the loop, the discovery hook, peer
+ * handles and p2p_peer_send, and the connection object's lifecycle.
+ *
+ * Who calls what: start/stop from the controlling thread; the rest from any
+ * thread.  The thread bodies live in srv_run.c (p2p-run), srv_dial.c
+ * (p2p-dial), srv_listen.c (p2p-listen) and srv_peer.c (peer-<id8>).
+ *
+ * Stop order: close the discovery hook (nodesin), stop the listener, stop
+ * the dialer (so no connection is born any more), then the run loop, which
+ * asks every connection to quit (peers send Disconnect(client quitting)),
+ * drains its mailboxes until every connection thread has posted delpeer and
+ * was joined, and returns.  Then the mailboxes are freed.
+ */
+#include "actors/server.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <linux/futex.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "actors/server_int.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "crypto/secp.h"
+#include "crypto/util.h"
+
+/* ---- helpers shared by the threads ---- */
+
+int p2p__push_must(p2p_server_t *srv, p2p_mailbox_t *mb, const void *msg, size_t len)
+{
+    bool counted = false;
+    for (;;) {
+        int rc = p2p_mailbox_try_push(mb, msg, len);
+        if (rc != P2P_EFULL) return rc;
+        if (!counted) {
+            P2P__STAT(srv, mailbox_full);
+            counted = true;
+        }
+        usleep(200);
+    }
+}
+
+void p2p__creator_exit(p2p_server_t *srv, p2p_thread_t *self)
+{
+    /* seq_cst: p2p_server_stop waits for this count before stopping the run loop */
+    atomic_fetch_add_explicit(&srv->creators_stopped, 1, memory_order_seq_cst);
+    while (atomic_load_explicit(&srv->live_conns, memory_order_seq_cst) != 0)
+        (void)p2p_waiter_wait(&self->waiter, p2p_now_ns() + 2 * P2P_NS_PER_MS);
+}
+
+void p2p__conn_event_fill(const p2p_conn_t *c, p2p_peer_event_t *ev)
+{
+    memcpy(ev->peer, c->node.id, 32);
+    ev->local_ip = c->local_ip;
+    ev->remote_ip = c->remote_ip;
+    ev->local_port = c->local_port;
+    ev->remote_port = c->remote_port;
+}
+
+void p2p__conn_msg_event(p2p_conn_t *c, p2p_peer_event_type_t type, size_t proto, uint64_t code,
+                         size_t size)
+{
+    p2p_server_t *srv = c->srv;
+    p2p_peer_event_t ev;
+    memset(&ev, 0, sizeof ev);
+    ev.type = type;
+    p2p__conn_event_fill(c, &ev);
+    snprintf(ev.protocol, sizeof ev.protocol, "%s", srv->protos[proto].name);
+    ev.proto_version = srv->protos[proto].version;
+    ev.msg_code = code;
+    ev.msg_size = size > UINT32_MAX ? UINT32_MAX : (uint32_t)size;
+    if (p2p_mailbox_try_push(srv->mb_events, &ev, sizeof ev)) P2P__STAT(srv, events_dropped);
+}
+
+/* ---- connection objects ---- */
+
+static void conn_free(p2p_conn_t *c)
+{
+    if (c->out) {
+        p2p__msg_out_t m;
+        while (p2p_mailbox_try_pop(c->out, &m, sizeof m) == 0) free(m.data);
+    }
+    p2p_mailbox_destroy(c->cont);
+    p2p_mailbox_destroy(c->out);
+    p2p_mailbox_destroy(c->disc);
+    free(c->hello);
+    free(c);
+}
+
+void p2p__conn_unref(p2p_conn_t *c)
+{
+    /* acq_rel: the last owner sees every write of the others before it frees */
+    if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) == 1) conn_free(c);
+}
+
+int p2p__conn_spawn(p2p_server_t *srv, int fd, bool dialed, unsigned flags, const p2p_node_t *node)
+{
+    p2p_conn_t *c = calloc(1, sizeof *c);
+    if (!c) {
+        if (fd >= 0) close(fd);
+        return P2P_ENOMEM;
+    }
+    c->srv = srv;
+    /* relaxed: a unique number, no ordering */
+    c->serial = atomic_fetch_add_explicit(&srv->serial, 1, memory_order_relaxed) + 1;
+    atomic_init(&c->refs, 1);
+    c->fd = fd;
+    c->flags = flags;
+    c->dialed = dialed;
+    if (node) c->node = *node;
+    int rc = p2p_mailbox_create(&c->cont, "cont", sizeof(p2p__msg_cont_t), 2, NULL);
+    if (!rc)
+        rc = p2p_mailbox_create(&c->out, "out", sizeof(p2p__msg_out_t), srv->out_max_msgs, NULL);
+    if (!rc) rc = p2p_mailbox_create(&c->disc, "disconnect", sizeof(p2p__msg_disc_t), 4, NULL);
+    if (rc) goto fail;
+    char name[P2P_THREAD_NAME_MAX];
+    if (dialed) {
+        char hex[17];
+        p2p_hex_encode(hex, node->id, 4);
+        hex[8] = 0;
+        (void)p2p_thread_name(name, "peer-%s", hex);
+    } else {
+        (void)p2p_thread_name(name, "conn-in");
+    }
+    /* seq_cst: the run loop's shutdown reads live_conns to know when every
+     * connection thread has been joined */
+    atomic_fetch_add_explicit(&srv->live_conns, 1, memory_order_seq_cst);
+    rc = p2p_thread_spawn(&c->th, name, P2P_THREAD_STACK_PEER, p2p__conn_main, c);
+    if (rc) {
+        atomic_fetch_sub_explicit(&srv->live_conns, 1, memory_order_seq_cst);
+        goto fail;
+    }
+    return 0;
+fail:
+    if (fd >= 0) close(fd);
+    conn_free(c);
+    return rc ? rc : P2P_ENOMEM;
+}
+
+/* ---- peer handles ---- */
+
+void p2p_peer_ref(p2p_peer_t *peer)
+{
+    /* relaxed: the caller already holds a reference */
+    atomic_fetch_add_explicit(&peer->refs, 1, memory_order_relaxed);
+}
+
+void p2p_peer_unref(p2p_peer_t *peer)
+{
+    if (peer) p2p__conn_unref(peer);
+}
+
+const uint8_t *p2p_peer_id(const p2p_peer_t *peer)
+{
+    return peer->node.id;
+}
+
+const uint8_t *p2p_peer_pubkey(const p2p_peer_t *peer)
+{
+    return peer->node.pubkey;
+}
+
+const char *p2p_peer_name(const p2p_peer_t *peer)
+{
+    return peer->hello ? peer->hello->name : "";
+}
+
+bool p2p_peer_inbound(const p2p_peer_t *peer)
+{
+    return (peer->flags & P2P_CONN_INBOUND) != 0;
+}
+
+/* Enters the send gate; false if the peer thread closed it. */
+static bool gate_enter(p2p_conn_t *c)
+{
+    /* seq_cst: Dekker pair with the thread's closed store + inflight load */
+    atomic_fetch_add_explicit(&c->inflight, 1, memory_order_seq_cst);
+    if (atomic_load_explicit(&c->closed, memory_order_seq_cst)) {
+        atomic_fetch_sub_explicit(&c->inflight, 1, memory_order_seq_cst);
+        return false;
+    }
+    return true;
+}
+
+static void gate_leave(p2p_conn_t *c)
+{
+    /* seq_cst: the exiting thread waits for 0 (see gate_enter) */
+    atomic_fetch_sub_explicit(&c->inflight, 1, memory_order_seq_cst);
+}
+
+int p2p_peer_send(p2p_peer_t *peer, const char *proto, uint64_t code, const uint8_t *data,
+                  size_t len)
+{
+    p2p_server_t *srv = peer->srv;
+    if (len > srv->max_msg) return P2P_ETOOBIG;
+    size_t i;
+    for (i = 0; i < peer->nmatch; i++)
+        if (strcmp(srv->protos[peer->match[i].proto].name, proto) == 0) break;
+    if (i == peer->nmatch) return P2P_ENOTFOUND;
+    const p2p_protocol_t *p = &srv->protos[peer->match[i].proto];
+    if (code >= p->length) return P2P_ERANGE;
+    if (!gate_enter(peer)) return P2P_ECLOSED;
+    int rc = 0;
+    /* relaxed: a cap, not a synchronisation point */
+    uint64_t before = atomic_fetch_add_explicit(&peer->out_bytes, len, memory_order_relaxed);
+    if (before + len > srv->out_max_bytes) {
+        atomic_fetch_sub_explicit(&peer->out_bytes, len, memory_order_relaxed);
+        P2P__STAT(srv, send_full);
+        rc = P2P_EFULL;
+        goto out;
+    }
+    p2p__msg_out_t m = {.code = peer->match[i].offset + code,
+                        .len = (uint32_t)len,
+                        .proto = (uint16_t)peer->match[i].proto};
+    m.data = malloc(len ? len : 1);
+    if (!m.data) {
+        atomic_fetch_sub_explicit(&peer->out_bytes, len, memory_order_relaxed);
+        rc = P2P_ENOMEM;
+        goto out;
+    }
+    if (len) memcpy(m.data, data, len);
+    rc = p2p_mailbox_try_push(peer->out, &m, sizeof m);
+    if (rc) {
+        free(m.data);
+        atomic_fetch_sub_explicit(&peer->out_bytes, len, memory_order_relaxed);
+        if (rc == P2P_EFULL) P2P__STAT(srv, send_full);
+        goto out;
+    }
+    p2p_waiter_wake(&peer->th.waiter);
+out:
+    gate_leave(peer);
+    return rc;
+}
+
+int p2p_peer_disconnect(p2p_peer_t *peer, uint8_t reason)
+{
+    if (!gate_enter(peer)) return P2P_ECLOSED;
+    p2p__msg_disc_t m = {.reason = reason};
+    int rc = p2p_mailbox_try_push(peer->disc, &m, sizeof m);
+    if (rc == P2P_EFULL) rc = 0; /* a Disconnect is already queued */
+    gate_leave(peer);
+    return rc;
+}
+
+/* ---- peerop ---- */
+
+static int peerop_run(p2p_server_t *srv, p2p__peerop_t *op)
+{
+    atomic_init(&op->done, 0);
+    p2p__msg_peerop_t m = {.op = op};
+    int rc = p2p_mailbox_push(srv->mb_peerop, &m, sizeof m, P2P_DEADLINE_NEVER);
+    if (rc) return rc;
+    /* acquire: pairs with the loop's release store (the op's results) */
+    while (atomic_load_explicit(&op->done, memory_order_acquire) == 0)
+        syscall(SYS_futex, (uint32_t *)&op->done, FUTEX_WAIT | FUTEX_PRIVATE_FLAG, 0, NULL, NULL,
+                0);
+    return op->rc;
+}
+
+int p2p_server_peers(p2p_server_t *srv, p2p_peer_info_t *out, size_t cap, size_t *n)
+{
+    p2p__peerop_t op = {.kind = P2P__OP_PEERS, .infos = out, .cap = cap};
+    *n = 0;
+    int rc = peerop_run(srv, &op);
+    if (!rc) *n = op.n;
+    return rc;
+}
+
+int p2p_server_peer_count(p2p_server_t *srv)
+{
+    p2p__peerop_t op = {.kind = P2P__OP_COUNT};
+    int rc = peerop_run(srv, &op);
+    return rc ? rc : (int)op.n;
+}
+
+int p2p_server_peer_get(p2p_server_t *srv, p2p_peer_t **peer, const uint8_t id[32])
+{
+    p2p__peerop_t op = {.kind = P2P__OP_GET};
+    memcpy(op.id, id, 32);
+    *peer = NULL;
+    int rc = peerop_run(srv, &op);
+    if (!rc) *peer = op.peer;
+    return rc;
+}
+
+int p2p_server_subscribe(p2p_server_t *srv, p2p_mailbox_t *mb)
+{
+    if (!mb || p2p_mailbox_msg_size(mb) != sizeof(p2p_peer_event_t)) return P2P_EINVAL;
+    p2p__peerop_t op = {.kind = P2P__OP_SUB, .mb = mb};
+    return peerop_run(srv, &op);
+}
+
+int p2p_server_unsubscribe(p2p_server_t *srv, p2p_mailbox_t *mb)
+{
+    p2p__peerop_t op = {.kind = P2P__OP_UNSUB, .mb = mb};
+    return peerop_run(srv, &op);
+}
+
+int p2p_server_remove_peer(p2p_server_t *srv, const uint8_t id[32])
+{
+    p2p__msg_id_t m = {0};
+    memcpy(m.id, id, 32);
+    int rc = p2p_mailbox_push(srv->mb_removestatic, &m, sizeof m, P2P_DEADLINE_NEVER);
+    if (rc && rc != P2P_ECLOSED) return rc;
+    p2p__peerop_t op = {.kind = P2P__OP_REMOVE};
+    memcpy(op.id, id, 32);
+    return peerop_run(srv, &op);
+}
+
+int p2p_server_add_peer(p2p_server_t *srv, const p2p_node_t *node)
+{
+    p2p__msg_node_t m = {.node = *node};
+    return p2p_mailbox_push(srv->mb_addstatic, &m, sizeof m, p2p_now_ns() + P2P_NS_PER_S);
+}
+
+int p2p_server_add_trusted(p2p_server_t *srv, const uint8_t id[32])
+{
+    p2p__msg_id_t m = {0};
+    memcpy(m.id, id, 32);
+    return p2p_mailbox_push(srv->mb_addtrusted, &m, sizeof m, p2p_now_ns() + P2P_NS_PER_S);
+}
+
+int p2p_server_remove_trusted(p2p_server_t *srv, const uint8_t id[32])
+{
+    p2p__msg_id_t m = {0};
+    memcpy(m.id, id, 32);
+    return p2p_mailbox_push(srv->mb_removetrusted, &m, sizeof m, p2p_now_ns() + P2P_NS_PER_S);
+}
+
+int p2p_server_add_candidate(p2p_server_t *srv, const p2p_node_t *node, uint64_t deadline_ns)
+{
+    if (srv->cfg.no_discovery) return P2P_ECLOSED;
+    p2p__msg_node_t m = {.node = *node};
+    int rc = p2p_mailbox_push(srv->mb_nodesin, &m, sizeof m, deadline_ns);
+    if (!rc) P2P__STAT(srv, candidates_in);
+    return rc;
+}
+
+unsigned p2p_server_dial_slots(const p2p_server_t *srv)
+{
+    /* relaxed: a hint */
+    return atomic_load_explicit(&srv->dial_free, memory_order_relaxed);
+}
+
+void p2p_server_get_stats(const p2p_server_t *srv, p2p_server_stats_t *st)
+{
+    const uint64_t *src = (const uint64_t *)&srv->stats;
+    uint64_t *dst = (uint64_t *)st;
+    for (size_t i = 0; i < sizeof *st / sizeof(uint64_t); i++)
+        dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
+}
+
+void p2p_server_self(const p2p_server_t *srv, p2p_node_t *self)
+{
+    memset(self, 0, sizeof *self);
+    memcpy(self->id, srv->id, 32);
+    memcpy(self->pubkey, srv->pub, 64);
+    self->ep.ip = srv->cfg.external_ip.family ? srv->cfg.external_ip : p2p_ip4(127, 0, 0, 1);
+    self->ep.tcp = srv->port;
+    self->ep.udp = srv->port;
+}
+
+uint16_t p2p_server_port(const p2p_server_t *srv)
+{
+    return srv->port;
+}
+
+/* ---- start / stop ---- */
+
+static int cmp_proto(const void *a, const void *b)
+{
+    const p2p_protocol_t *x = a, *y = b;
+    int c = strcmp(x->name, y->name);
+    if (c) return c;
+    return x->version < y->version ? -1 : x->version > y->version;
+}
+
+static int setup_config(p2p_server_t *srv, const p2p_server_config_t *cfg)
+{
+    srv->cfg = *cfg;
+    if (p2p_secp_privkey_check(cfg->priv) || p2p_secp_pubkey(srv->pub, cfg->priv))
+        return P2P_EBADKEY;
+    memcpy(srv->priv, cfg->priv, 32);
+    p2p_node_id(srv->id, srv->pub);
+    snprintf(srv->name, sizeof srv->name, "%s", cfg->name ? cfg->name : "devp2p-c");
+    srv->cfg.name = srv->name;
+
+    if (cfg->nprotocols > P2P__MAX_PROTOS) return P2P_EINVAL;
+    for (size_t i = 0; i < cfg->nprotocols; i++) {
+        const p2p_protocol_t *p = &cfg->protocols[i];
+        size_t nl = p->name ? strlen(p->name) : 0;
+        if (nl == 0 || nl > P2P_CAP_NAME_MAX || p->length == 0) return P2P_EINVAL;
+        srv->protos[i] = *p;
+    }
+    srv->nprotos = cfg->nprotocols;
+    qsort(srv->protos, srv->nprotos, sizeof srv->protos[0], cmp_proto);
+    for (size_t i = 0; i < srv->nprotos; i++) {
+        snprintf(srv->proto_names[i], sizeof srv->proto_names[i], "%s", srv->protos[i].name);
+        srv->protos[i].name = srv->proto_names[i];
+        srv->wprotos[i] =
+            (p2p_proto_t){srv->proto_names[i], srv->protos[i].version, srv->protos[i].length};
+    }
+    srv->cfg.protocols = srv->protos;
+
+    if (cfg->nbootnodes) {
+        srv->bootnodes = calloc(cfg->nbootnodes, sizeof(p2p_node_t));
+        if (!srv->bootnodes) return P2P_ENOMEM;
+        memcpy(srv->bootnodes, cfg->bootnodes, cfg->nbootnodes * sizeof(p2p_node_t));
+        srv->nboot = cfg->nbootnodes;
+    }
+    if (cfg->nstatic) {
+        srv->statics = calloc(cfg->nstatic, sizeof(p2p_node_t));
+        if (!srv->statics) return P2P_ENOMEM;
+        memcpy(srv->statics, cfg->static_nodes, cfg->nstatic * sizeof(p2p_node_t));
+        srv->nstatic = cfg->nstatic;
+    }
+    if (cfg->ntrusted) {
+        srv->trusted = calloc(cfg->ntrusted, 32);
+        if (!srv->trusted) return P2P_ENOMEM;
+        for (size_t i = 0; i < cfg->ntrusted; i++)
+            memcpy(srv->trusted[i], cfg->trusted_nodes[i].id, 32);
+        srv->ntrusted = cfg->ntrusted;
+    }
+    srv->cfg.bootnodes = srv->bootnodes;
+    srv->cfg.static_nodes = srv->statics;
+    srv->cfg.trusted_nodes = NULL;
+    if (cfg->netrestrict) {
+        srv->has_netrestrict = true;
+        srv->netrestrict = *cfg->netrestrict;
+    }
+    srv->cfg.netrestrict = NULL;
+
+#define MS(v, d) ((uint64_t)((v) ? (v) : (d)) * P2P_NS_PER_MS)
+    srv->hs_timeout = MS(cfg->handshake_timeout_ms, 5000);
+    srv->dial_timeout = MS(cfg->dial_timeout_ms, 15000);
+    srv->ping_interval = MS(cfg->ping_interval_ms, 15000);
+    srv->read_timeout = MS(cfg->read_timeout_ms, 30000);
+    srv->write_timeout = MS(cfg->write_timeout_ms, 20000);
+    srv->linger = MS(cfg->disc_linger_ms, 1000);
+#undef MS
+    srv->out_max_msgs = cfg->out_max_msgs ? cfg->out_max_msgs : 1024;
+    srv->out_max_bytes = cfg->out_max_bytes ? cfg->out_max_bytes : 16u << 20;
+    srv->max_msg = cfg->max_msg_size && cfg->max_msg_size < P2P_RLPX_FRAME_MAX ? cfg->max_msg_size
+                                                                               : P2P_RLPX_FRAME_MAX;
+    srv->max_pending = cfg->max_pending ? cfg->max_pending : P2P_MAX_PENDING_PEERS_DEFAULT;
+    srv->max_active_dials =
+        cfg->max_active_dials ? cfg->max_active_dials : P2P_DIAL_MAX_ACTIVE_DEFAULT;
+    srv->max_dialed = p2p_dial_max_dialed(cfg->max_peers, cfg->dial_ratio, cfg->no_dial);
+    srv->max_inbound = p2p_dial_max_inbound(cfg->max_peers, cfg->dial_ratio, cfg->no_dial);
+    srv->conn_mb_cap = 2 * (cfg->max_peers + srv->max_pending + srv->max_active_dials) + 64;
+    srv->seed = cfg->seed;
+    if (!srv->seed && p2p_random((uint8_t *)&srv->seed, sizeof srv->seed)) return P2P_ESYS;
+    return 0;
+}
+
+static int make_hello(p2p_server_t *srv)
+{
+    p2p_hello_t *h = calloc(1, sizeof *h);
+    if (!h) return P2P_ENOMEM;
+    h->version = P2P_BASE_VERSION;
+    size_t nl = strlen(srv->name);
+    memcpy(h->name, srv->name, nl);
+    h->name_len = nl;
+    h->ncaps = srv->nprotos;
+    for (size_t i = 0; i < srv->nprotos; i++) {
+        size_t l = strlen(srv->protos[i].name);
+        memcpy(h->caps[i].name, srv->protos[i].name, l);
+        h->caps[i].name_len = l;
+        h->caps[i].version = srv->protos[i].version;
+    }
+    h->listen_port = srv->port;
+    memcpy(h->id, srv->pub, 64);
+    int rc = p2p_hello_encode(srv->hello, sizeof srv->hello, &srv->hello_len, h);
+    free(h);
+    return rc;
+}
+
+static int open_listener(p2p_server_t *srv)
+{
+    p2p_ip_t ip = srv->cfg.listen_ip.family ? srv->cfg.listen_ip : p2p_ip4(0, 0, 0, 0);
+    struct sockaddr_storage ss;
+    socklen_t sl = p2p_ip_to_sockaddr(&ss, &ip, (uint16_t)srv->cfg.listen_port);
+    if (!sl) return P2P_EINVAL;
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return P2P_ESYS;
+    int one = 1;
+    (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(fd, (struct sockaddr *)&ss, sl) || listen(fd, 1024)) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return P2P_ESYS;
+    }
+    struct sockaddr_storage bound;
+    socklen_t bl = sizeof bound;
+    p2p_ip_t bip;
+    uint16_t port = 0;
+    if (getsockname(fd, (struct sockaddr *)&bound, &bl) ||
+        p2p_ip_from_sockaddr(&bip, &port, (struct sockaddr *)&bound)) {
+        close(fd);
+        return P2P_ESYS;
+    }
+    srv->listen_fd = fd;
+    srv->port = port;
+    return 0;
+}
+
+static int make_mailboxes(p2p_server_t *srv)
+{
+    uint32_t cc = srv->conn_mb_cap;
+    int rc = 0;
+#define MB(field, name, type, cap)                                                                 \
+    if (!rc) rc = p2p_mailbox_create(&srv->field, name, sizeof(type), cap, NULL)
+    MB(mb_conns, "conns", p2p__msg_conn_t, cc);
+    MB(mb_posthandshake, "posthandshake", p2p__msg_conn_t, cc);
+    MB(mb_addpeer, "addpeer", p2p__msg_addpeer_t, cc);
+    MB(mb_delpeer, "delpeer", p2p__msg_delpeer_t, cc);
+    MB(mb_peerop, "peerop", p2p__msg_peerop_t, 64);
+    MB(mb_addtrusted, "addtrusted", p2p__msg_id_t, 256);
+    MB(mb_removetrusted, "removetrusted", p2p__msg_id_t, 256);
+    MB(mb_events, "events", p2p_peer_event_t, 4096);
+    MB(mb_nodesin, "nodesin", p2p__msg_node_t, 64);
+    MB(mb_addstatic, "addstatic", p2p__msg_node_t, 256);
+    MB(mb_removestatic, "removestatic", p2p__msg_id_t, 256);
+    MB(mb_peeradded, "peeradded", p2p__msg_id_t, cc);
+    MB(mb_peerremoved, "peerremoved", p2p__msg_id_t, cc);
+    MB(mb_inboundpending, "inboundpending", p2p__msg_id_t, cc);
+    MB(mb_taskdone, "taskdone", p2p__msg_id_t, cc);
+    MB(mb_slots, "slots", p2p__msg_id_t, cc);
+#undef MB
+    return rc;
+}
+
+static void free_server(p2p_server_t *srv)
+{
+    p2p_mailbox_t **all[] = {
+        &srv->mb_conns,       &srv->mb_posthandshake,  &srv->mb_addpeer,       &srv->mb_delpeer,
+        &srv->mb_peerop,      &srv->mb_addtrusted,     &srv->mb_removetrusted, &srv->mb_events,
+        &srv->mb_nodesin,     &srv->mb_addstatic,      &srv->mb_removestatic,  &srv->mb_peeradded,
+        &srv->mb_peerremoved, &srv->mb_inboundpending, &srv->mb_taskdone,      &srv->mb_slots};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
+        p2p_mailbox_destroy(*all[i]);
+        *all[i] = NULL;
+    }
+    if (srv->listen_fd >= 0) close(srv->listen_fd);
+    free(srv->bootnodes);
+    free(srv->statics);
+    free(srv->trusted);
+    p2p_wipe(srv->priv, sizeof srv->priv);
+    p2p_wipe(srv->cfg.priv, sizeof srv->cfg.priv);
+    free(srv);
+}
+
+static void stop_thread(p2p_thread_t *t, bool *started)
+{
+    if (!*started) return;
+    p2p_thread_request_quit(t);
+    (void)p2p_thread_join(t, NULL);
+    *started = false;
+}
+
+int p2p_server_start(p2p_server_t **out, const p2p_server_config_t *cfg)
+{
+    *out = NULL;
+    if (!cfg) return P2P_EINVAL;
+    p2p_server_t *srv = calloc(1, sizeof *srv);
+    if (!srv) return P2P_ENOMEM;
+    srv->listen_fd = -1;
+    int rc = setup_config(srv, cfg);
+    if (!rc && cfg->listen_port >= 0) {
+        if (cfg->listen_port > 65535)
+            rc = P2P_EINVAL;
+        else
+            rc = open_listener(srv);
+    }
+    if (!rc) rc = make_hello(srv);
+    if (!rc) rc = make_mailboxes(srv);
+    if (rc) {
+        free_server(srv);
+        return rc;
+    }
+    if (srv->cfg.no_discovery) p2p_mailbox_close(srv->mb_nodesin);
+    rc = p2p_thread_spawn(&srv->run, "p2p-run", 0, p2p__run_main, srv);
+    if (!rc) {
+        srv->run_started = true;
+        rc = p2p_thread_spawn(&srv->dial, "p2p-dial", 0, p2p__dial_main, srv);
+    }
+    if (!rc) {
+        srv->dial_started = true;
+        if (srv->listen_fd >= 0) {
+            rc = p2p_thread_spawn(&srv->listen, "p2p-listen", 0, p2p__listen_main, srv);
+            if (!rc) srv->listen_started = true;
+        }
+    }
+    if (rc) {
+        p2p_server_stop(srv);
+        return rc;
+    }
+    char hex[129];
+    p2p_hex_encode(hex, srv->pub, 64);
+    hex[128] = 0;
+    P2P_INFO("Started P2P networking", "self=enode://%s@127.0.0.1:%u", hex, (unsigned)srv->port);
+    *out = srv;
+    return 0;
+}
+
+void p2p_server_stop(p2p_server_t *srv)
+{
+    if (!srv) return;
+    uint64_t t0 = p2p_now_ns();
+    /* seq_cst: read by threads deciding whether to start new work */
+    atomic_store_explicit(&srv->stopping, 1, memory_order_seq_cst);
+    p2p_mailbox_close(srv->mb_nodesin); /* the discovery hook */
+    /* the listener and the dialer stop creating connections first ... */
+    int creators = (int)srv->listen_started + (int)srv->dial_started;
+    if (srv->listen_started) p2p_thread_request_quit(&srv->listen);
+    if (srv->dial_started) p2p_thread_request_quit(&srv->dial);
+    while (atomic_load_explicit(&srv->creators_stopped, memory_order_seq_cst) < creators)
+        usleep(200);
+    /* ... then the run loop quits every connection and joins them all ... */
+    stop_thread(&srv->run, &srv->run_started);
+    /* ... and the creators, which waited for that, return */
+    stop_thread(&srv->dial, &srv->dial_started);
+    stop_thread(&srv->listen, &srv->listen_started);
+    P2P_DEBUG("Stopped P2P networking", "ms=%llu",
+              (unsigned long long)((p2p_now_ns() - t0) / P2P_NS_PER_MS));
+    free_server(srv);
+}

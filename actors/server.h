@@ -1,0 +1,303 @@
+/*
+ * actors/server.h: the devp2p peer server (go-ethereum's p2p.Server) as
+ * threads and mailboxes.  The public C API of the node's TCP side.
+ *
+ * Threads started by p2p_server_start (names as seen by gdb / top -H):
+ *   p2p-run      run loop: peer map, trusted set, inbound count; the two
+ *                checkpoints (posthandshake, addpeer), delpeer, peerop,
+ *                addtrusted, removetrusted, quit; peer events to subscribers.
+ *   p2p-listen   accept loop with MaxPendingPeers handshake slots, the 30 s
+ *                per-IP inbound throttle and NetRestrict (absent if the
+ *                listen port is negative).
+ *   p2p-dial     dial scheduler (static nodes, discovery candidates, dial
+ *                history, MaxPeers/DialRatio).
+ *   peer-<id8>   one per connection (inbound or dialled), 128 KiB stack:
+ *                RLPx handshake, checkpoints, Hello, then the base protocol
+ *                and the subprotocol callbacks; the socket's only reader
+ *                and writer.  Named peer-<8 hex of the remote ID> once the
+ *                ID is known (conn-in / conn-out before that, for inbound).
+ *
+ * Threading contract of the API:
+ * - p2p_server_start / p2p_server_stop / p2p_server_free: one controlling
+ *   thread (not a server thread, not a protocol callback).
+ * - Everything else may be called from any thread, including protocol
+ *   callbacks on peer threads, while the server runs.  Functions that need
+ *   the run loop's state (peers, peer count, remove peer, subscribe,
+ *   peer lookup) post a `peerop` message and wait for its completion
+ *   (geth's peerOp / peerOpDone), so they must not be called from the
+ *   event callback (which runs on the run loop itself).
+ * - p2p_peer_send may be called from any thread holding a peer handle
+ *   (a callback's argument, or a reference from p2p_peer_ref /
+ *   p2p_server_peer_get).  It only pushes onto the peer's outbound mailbox.
+ *
+ * Limits (hard caps; nothing unbounded): a peer's outbound backlog holds at
+ * most out_max_msgs messages and out_max_bytes payload bytes (past either,
+ * p2p_peer_send returns P2P_EFULL); messages are at most max_msg_size
+ * bytes (<= 16 MiB - 1); a peer's read buffer grows to one frame at most.
+ */
+#ifndef P2P_ACTORS_SERVER_H
+#define P2P_ACTORS_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/err.h"
+#include "core/mailbox.h"
+#include "core/netutil.h"
+#include "wire/node.h"
+#include "wire/p2p_msg.h"
+
+typedef struct p2p_server p2p_server_t;
+typedef struct p2p_conn p2p_peer_t; /* a peer handle (its connection) */
+
+/* ---- subprotocols ---------------------------------------------------- */
+
+/* A subprotocol the server runs on every peer whose Hello offers the same
+ * (name, version).  Callbacks run on the peer's thread and must not block
+ * for long (the peer's socket is not read meanwhile).  Message codes in
+ * callbacks and p2p_peer_send are relative to the protocol (0..length-1);
+ * the server adds the offset negotiated by capability matching.
+ * All callbacks may be NULL. */
+typedef struct p2p_protocol {
+    const char *name; /* e.g. "snap"; 1..32 bytes */
+    uint32_t version;
+    uint32_t length; /* number of message codes, >= 1 */
+    void *ctx;       /* passed to every callback */
+    /* The peer matched this protocol.  *state (initially NULL) is the
+     * per-peer state handed to on_msg / on_stop.  Return 0, or a negative
+     * code to disconnect the peer with "subprotocol error". */
+    int (*on_start)(p2p_peer_t *peer, void *ctx, void **state);
+    /* A message arrived.  data is valid only during the call.  Return 0,
+     * or a negative code to disconnect with "subprotocol error". */
+    int (*on_msg)(p2p_peer_t *peer, void *ctx, void *state, uint64_t code, const uint8_t *data,
+                  size_t len);
+    /* The peer is going away (reason: the Disconnect reason, sent or
+     * received).  Called once for every on_start that returned 0. */
+    void (*on_stop)(p2p_peer_t *peer, void *ctx, void *state, uint8_t reason);
+} p2p_protocol_t;
+
+/* ---- events ---------------------------------------------------------- */
+
+typedef enum p2p_peer_event_type {
+    P2P_PEER_EVENT_ADD = 1,     /* a peer was admitted (on p2p-run) */
+    P2P_PEER_EVENT_DROP = 2,    /* a peer went away; error holds the reason text */
+    P2P_PEER_EVENT_MSGSEND = 3, /* a subprotocol message was sent (EnableMsgEvents) */
+    P2P_PEER_EVENT_MSGRECV = 4, /* a subprotocol message was received (EnableMsgEvents) */
+} p2p_peer_event_type_t;
+
+#define P2P_PEER_EVENT_PROTO_MAX 16
+#define P2P_PEER_EVENT_ERROR_MAX 48
+
+/* One event, passed by value (geth's PeerEvent). */
+typedef struct p2p_peer_event {
+    p2p_peer_event_type_t type;
+    uint8_t peer[32];                        /* node ID */
+    char error[P2P_PEER_EVENT_ERROR_MAX];    /* DROP: reason text ("too many peers") */
+    uint8_t reason;                          /* DROP: Disconnect reason code */
+    bool remote_requested;                   /* DROP: the remote sent the Disconnect */
+    char protocol[P2P_PEER_EVENT_PROTO_MAX]; /* MSG*: protocol name */
+    uint32_t proto_version;                  /* MSG*: protocol version */
+    uint64_t msg_code;                       /* MSG*: code relative to the protocol */
+    uint32_t msg_size;                       /* MSG*: payload bytes */
+    p2p_ip_t local_ip, remote_ip;
+    uint16_t local_port, remote_port;
+} p2p_peer_event_t;
+
+/* Called on the run loop thread (p2p-run) for every event, in order.  It
+ * must be quick and must not call the peerop functions of this server. */
+typedef void (*p2p_peer_event_fn)(void *ctx, const p2p_peer_event_t *ev);
+
+/* ---- configuration ----------------------------------------------------- */
+
+typedef struct p2p_server_config {
+    uint8_t priv[32];     /* node key (required) */
+    unsigned max_peers;   /* MaxPeers (0: no peers at all, as in geth) */
+    unsigned max_pending; /* MaxPendingPeers; 0: 50 */
+    unsigned dial_ratio;  /* DialRatio; 0: 3 */
+    bool no_discovery;    /* NoDiscovery: no resolver, candidates ignored */
+    bool no_dial;         /* NoDial: never dial (static nodes neither) */
+    const char *name;     /* client name in the Hello (copied); NULL: "devp2p-c" */
+    const p2p_node_t *bootnodes;
+    size_t nbootnodes; /* kept for the discovery hook (p2p_server_bootnodes) */
+    const p2p_node_t *static_nodes;
+    size_t nstatic;
+    const p2p_node_t *trusted_nodes;
+    size_t ntrusted;
+    const p2p_netlist_t *netrestrict; /* NULL: no restriction (copied) */
+    p2p_ip_t listen_ip;               /* family 0: 0.0.0.0 */
+    int listen_port;                  /* 0: ephemeral (see p2p_server_port); < 0: no listener */
+    p2p_ip_t external_ip;             /* family 0: unknown (127.0.0.1 in the local node) */
+    const p2p_protocol_t *protocols;  /* copied (the ctx pointers are kept) */
+    size_t nprotocols;
+    bool enable_msg_events; /* EnableMsgEvents: MSGSEND / MSGRECV events */
+    p2p_peer_event_fn event_cb;
+    void *event_ctx;
+
+    /* Limits (0: the default shown). */
+    uint32_t out_max_msgs;     /* outbound backlog, messages: 1024 */
+    uint64_t out_max_bytes;    /* outbound backlog, payload bytes: 16 MiB */
+    uint32_t max_msg_size;     /* largest message sent or received: 16 MiB - 1 */
+    unsigned max_active_dials; /* dials in flight: 50 */
+
+    /* Timeouts in milliseconds (0: geth's value).  Tests shorten them. */
+    uint32_t handshake_timeout_ms; /* 5000 (RLPx, then Hello) */
+    uint32_t dial_timeout_ms;      /* 15000 (TCP connect) */
+    uint32_t ping_interval_ms;     /* 15000 */
+    uint32_t read_timeout_ms;      /* 30000 (frameReadTimeout) */
+    uint32_t write_timeout_ms;     /* 20000 (frameWriteTimeout) */
+    uint32_t disc_linger_ms;       /* 1000 (discWriteTimeout: Disconnect write + linger) */
+
+    /* Test hook: apply the 30 s inbound throttle to LAN addresses too
+     * (loopback is LAN, so loopback tests need it).  Never set in a node. */
+    bool test_throttle_lan;
+    uint64_t seed; /* map hashing / random order; 0: from the OS RNG */
+} p2p_server_config_t;
+
+/* ---- statistics ---------------------------------------------------------- */
+
+/* Counters, each updated with relaxed atomics by the thread that sees the
+ * event and read one by one (not a consistent snapshot). */
+typedef struct p2p_server_stats {
+    uint64_t disc_sent[256];     /* Disconnect messages we sent, by reason */
+    uint64_t disc_recv[256];     /* Disconnect messages received, by reason */
+    uint64_t rejected[256];      /* connections refused at a checkpoint, by reason */
+    uint64_t accepted;           /* TCP connections accepted */
+    uint64_t accept_errors;      /* failed accept() calls (temporary ones included) */
+    uint64_t accept_temp_errors; /* EMFILE/ENFILE/ENOBUFS/ENOMEM: slept 200 ms */
+    uint64_t inbound_throttled;  /* same IP within 30 s */
+    uint64_t inbound_restricted; /* outside NetRestrict */
+    uint64_t inbound_history_full;
+    uint64_t dials;               /* outbound connections attempted */
+    uint64_t dial_connect_failed; /* TCP connect failed or timed out */
+    uint64_t handshake_timeouts;  /* RLPx or Hello exchange past its deadline */
+    uint64_t handshake_failed;    /* RLPx handshake rejected (bad MAC, size, key, EOF) */
+    uint64_t hello_failed;        /* bad Hello, identity, or closed during the exchange */
+    uint64_t peers_added;
+    uint64_t peers_removed;
+    uint64_t read_timeouts;       /* no frame for read_timeout_ms */
+    uint64_t write_timeouts;      /* no write progress for write_timeout_ms */
+    uint64_t frame_errors;        /* bad MAC, oversize frame or snappy, decode errors */
+    uint64_t net_errors;          /* socket errors and EOF on live peers */
+    uint64_t proto_errors;        /* subprotocol callbacks failed / unknown codes */
+    uint64_t msgs_in, msgs_out;   /* subprotocol messages */
+    uint64_t bytes_in, bytes_out; /* wire bytes after the handshake */
+    uint64_t pings_sent, pongs_sent;
+    uint64_t send_full;      /* p2p_peer_send refused with P2P_EFULL */
+    uint64_t events_dropped; /* events a full subscriber mailbox refused */
+    uint64_t candidates_in;  /* discovery candidates offered */
+    uint64_t mailbox_full;   /* internal pushes that failed (never expected) */
+} p2p_server_stats_t;
+
+/* ---- lifecycle ------------------------------------------------------------ */
+
+/* Allocates and starts a server: opens the listener (if listen_port >= 0),
+ * then starts p2p-run, p2p-dial and p2p-listen.  Static nodes are dialled
+ * at once (unless no_dial).  Returns 0, P2P_EINVAL (bad config), P2P_EBADKEY,
+ * P2P_ENOMEM or P2P_ESYS (socket, bind, listen, thread). */
+P2P_MUST_CHECK int p2p_server_start(p2p_server_t **srv, const p2p_server_config_t *cfg);
+
+/* Stops the server: closes the discovery hook, stops the listener and the
+ * dialer, sends Disconnect(client quitting) to every peer, waits until
+ * every connection thread ended (delpeer) and joins every thread.  Returns
+ * within ~disc_linger_ms + a little.  Then frees everything (srv is invalid
+ * afterwards).  Peer handles still referenced by the application stay
+ * valid until their last p2p_peer_unref (sends fail with P2P_ECLOSED). */
+void p2p_server_stop(p2p_server_t *srv);
+
+/* Our node: ID, public key, TCP port actually bound (0 if no listener). */
+void p2p_server_self(const p2p_server_t *srv, p2p_node_t *self);
+uint16_t p2p_server_port(const p2p_server_t *srv);
+
+/* ---- peers (peerop on the run loop) ---------------------------------------- */
+
+#define P2P_PEER_INFO_CAPS 16
+
+typedef struct p2p_peer_info {
+    uint8_t id[32];
+    uint8_t pubkey[64];
+    char name[64]; /* client name from the Hello, truncated, control bytes as '?' */
+    size_t ncaps;
+    p2p_cap_t caps[P2P_PEER_INFO_CAPS]; /* the remote's capabilities (first 16) */
+    p2p_ip_t local_ip, remote_ip;
+    uint16_t local_port, remote_port;
+    bool inbound, trusted, static_dialed, dyn_dialed;
+    uint64_t remote_version; /* Hello version */
+} p2p_peer_info_t;
+
+/* Fills out[0..cap) with the current peers; *n receives the number
+ * written.  Returns 0 or P2P_ECLOSED. */
+P2P_MUST_CHECK int p2p_server_peers(p2p_server_t *srv, p2p_peer_info_t *out, size_t cap, size_t *n);
+/* Number of peers, or a negative code (P2P_ECLOSED). */
+int p2p_server_peer_count(p2p_server_t *srv);
+/* A referenced handle to the peer with ID id (release with
+ * p2p_peer_unref).  Returns 0, P2P_ENOTFOUND or P2P_ECLOSED. */
+P2P_MUST_CHECK int p2p_server_peer_get(p2p_server_t *srv, p2p_peer_t **peer, const uint8_t id[32]);
+
+/* AddPeer: adds node to the static set; the dialer keeps it connected.
+ * Returns 0 or P2P_ECLOSED / P2P_EFULL (mailbox). */
+P2P_MUST_CHECK int p2p_server_add_peer(p2p_server_t *srv, const p2p_node_t *node);
+/* RemovePeer: removes node from the static set and disconnects it
+ * (Disconnect "requested") if connected.  Returns 0 or P2P_ECLOSED. */
+P2P_MUST_CHECK int p2p_server_remove_peer(p2p_server_t *srv, const uint8_t id[32]);
+/* AddTrustedPeer / RemoveTrustedPeer: trusted peers are admitted above
+ * MaxPeers.  Returns 0 or P2P_ECLOSED / P2P_EFULL. */
+P2P_MUST_CHECK int p2p_server_add_trusted(p2p_server_t *srv, const uint8_t id[32]);
+P2P_MUST_CHECK int p2p_server_remove_trusted(p2p_server_t *srv, const uint8_t id[32]);
+
+/* Subscribes mb (message size sizeof(p2p_peer_event_t), consumed by the
+ * caller's thread) to peer events; at most P2P_SERVER_MAX_SUBS at once.
+ * Events are pushed with try_push from p2p-run; a full mailbox loses the
+ * event and bumps stats.events_dropped.  Returns 0, P2P_EINVAL,
+ * P2P_EFULL (too many subscribers) or P2P_ECLOSED. */
+#define P2P_SERVER_MAX_SUBS 8
+P2P_MUST_CHECK int p2p_server_subscribe(p2p_server_t *srv, p2p_mailbox_t *mb);
+/* Removes a subscription; after it returns no further event is pushed.
+ * Returns 0, P2P_ENOTFOUND or P2P_ECLOSED. */
+P2P_MUST_CHECK int p2p_server_unsubscribe(p2p_server_t *srv, p2p_mailbox_t *mb);
+
+/* Copies the counters.  Any thread. */
+void p2p_server_get_stats(const p2p_server_t *srv, p2p_server_stats_t *st);
+
+/* ---- discovery hook ------------------------------------------------------------ */
+
+/* Offers a dial candidate (from discovery) to the dialer's `nodesin`
+ * mailbox, waiting until deadline_ns (absolute monotonic, see
+ * core/clock.h) if it is full.  Candidates offered while no dial slot is
+ * free are skipped (and counted by the scheduler).  Returns 0,
+ * P2P_ETIMEDOUT, P2P_ECLOSED (stopping, or no_discovery). */
+P2P_MUST_CHECK int p2p_server_add_candidate(p2p_server_t *srv, const p2p_node_t *node,
+                                            uint64_t deadline_ns);
+/* Free dial slots as last published by the dialer (a hint for discovery:
+ * offer candidates while it is > 0). */
+unsigned p2p_server_dial_slots(const p2p_server_t *srv);
+
+/* ---- peers: handles and sending ----------------------------------------------- */
+
+/* Takes / drops a reference to a peer handle.  A handle stays valid (its
+ * info readable, sends failing with P2P_ECLOSED after the peer is gone)
+ * until the last reference is dropped. */
+void p2p_peer_ref(p2p_peer_t *peer);
+void p2p_peer_unref(p2p_peer_t *peer);
+
+/* Immutable facts about a peer handle (valid once the protocol callbacks
+ * are called for it). */
+const uint8_t *p2p_peer_id(const p2p_peer_t *peer);     /* 32 bytes */
+const uint8_t *p2p_peer_pubkey(const p2p_peer_t *peer); /* 64 bytes */
+const char *p2p_peer_name(const p2p_peer_t *peer);      /* Hello client name */
+bool p2p_peer_inbound(const p2p_peer_t *peer);
+
+/* Queues a message for protocol proto (its name, e.g. "snap"), code
+ * relative to the protocol, on the peer's outbound mailbox.  Any thread.
+ * The data is copied.  Returns 0, P2P_EFULL (backlog cap reached: nothing
+ * queued), P2P_ECLOSED (the peer is gone or going), P2P_ENOTFOUND (the
+ * protocol is not running on this peer), P2P_ERANGE (code >= length),
+ * P2P_ETOOBIG (len > max_msg_size) or P2P_ENOMEM. */
+P2P_MUST_CHECK int p2p_peer_send(p2p_peer_t *peer, const char *proto, uint64_t code,
+                                 const uint8_t *data, size_t len);
+
+/* Asks the peer's thread to disconnect with reason (any thread).  Returns
+ * 0 or P2P_ECLOSED. */
+int p2p_peer_disconnect(p2p_peer_t *peer, uint8_t reason);
+
+#endif

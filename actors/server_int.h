@@ -1,0 +1,272 @@
+/*
+ * actors/server_int.h: what the server's threads share (internal to
+ * actors/server*.c and actors/srv_*.c): the server object, the connection
+ * object, the message types of every mailbox, and the counters.
+ *
+ * Ownership (who writes what):
+ * - p2p_server_t: written by p2p_server_start before any thread starts and
+ *   read-only afterwards, except the atomics (stats, live_conns,
+ *   dial_free_slots, serial) and the per-thread sections marked with the
+ *   owning thread (run loop: rl_*, dialer: dl_*, listener: ls_*).
+ * - p2p_conn_t: the creator (listener or dialer) fills the identity and
+ *   socket fields before spawning the thread; the connection thread then
+ *   owns everything except rl_* (run loop only), refs / send gate (atomics)
+ *   and the fields published before a checkpoint push (node, hello, match,
+ *   addresses), which are read-only after the `addpeer` checkpoint.
+ *
+ * Mailboxes and their messages:
+ *   p2p-run:    conns (born), posthandshake, addpeer, delpeer (last message
+ *               of every connection thread), peerop, addtrusted,
+ *               removetrusted, events (msg events from peer threads); quit is
+ *               the thread's quit flag (p2p_thread_request_quit).
+ *   p2p-dial:   nodesin, addstatic, removestatic, peeradded, peerremoved,
+ *               inboundpending (pending and done), taskdone; quit flag.
+ *   p2p-listen: slots; quit flag.
+ *   peer-<id8>: cont (one-slot checkpoint reply), disconnect, out (not
+ *               attached to the waiter: senders wake it explicitly, so a
+ *               peer whose write buffer is full can leave it queued without
+ *               spinning).
+ */
+#ifndef P2P_ACTORS_SERVER_INT_H
+#define P2P_ACTORS_SERVER_INT_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "actors/checks.h"
+#include "actors/dialsched.h"
+#include "actors/inbound.h"
+#include "actors/server.h"
+#include "core/mailbox.h"
+#include "core/thread.h"
+#include "wire/p2p_msg.h"
+#include "wire/rlpx_frame.h"
+#include "wire/rlpx_handshake.h"
+
+#define P2P__MAX_PROTOS 16
+#define P2P__HELLO_BUF 2048
+
+/* Counter update: relaxed, the counters guard no other data. */
+#define P2P__STAT_ADD(srv, field, n) __atomic_fetch_add(&(srv)->stats.field, (n), __ATOMIC_RELAXED)
+#define P2P__STAT(srv, field) P2P__STAT_ADD(srv, field, 1)
+
+typedef struct p2p_conn p2p_conn_t;
+
+/* Discards a P2P_MUST_CHECK result the caller has nothing to do about. */
+#define P2P__IGNORE(expr)                                                                          \
+    do {                                                                                           \
+        if (expr) {                                                                                \
+        }                                                                                          \
+    } while (0)
+
+/* ---- messages ---- */
+
+typedef struct p2p__msg_conn {
+    p2p_conn_t *c;
+} p2p__msg_conn_t;
+
+typedef struct p2p__msg_addpeer {
+    p2p_conn_t *c;
+    unsigned matched;
+} p2p__msg_addpeer_t;
+
+typedef struct p2p__msg_delpeer {
+    p2p_conn_t *c;
+    bool was_peer;
+    bool remote_requested;
+    uint8_t reason;
+} p2p__msg_delpeer_t;
+
+/* Reply on cont: ok, else reason; flags with P2P_CONN_TRUSTED set by the
+ * post-handshake checkpoint. */
+typedef struct p2p__msg_cont {
+    bool ok;
+    uint8_t reason;
+    unsigned flags;
+} p2p__msg_cont_t;
+
+typedef struct p2p__msg_id {
+    uint8_t id[32];
+    unsigned flags; /* peeradded: P2P_CONN_*; inboundpending: 1 pending, 0 done */
+    int result;     /* taskdone: p2p_dial_result_t */
+} p2p__msg_id_t;
+
+typedef struct p2p__msg_node {
+    p2p_node_t node;
+} p2p__msg_node_t;
+
+typedef struct p2p__msg_out {
+    uint8_t *data; /* malloc'd copy, freed by the peer thread */
+    uint64_t code; /* absolute (offset applied) */
+    uint32_t len;
+    uint16_t proto; /* index into the server's protocols */
+} p2p__msg_out_t;
+
+typedef struct p2p__msg_disc {
+    uint8_t reason;
+} p2p__msg_disc_t;
+
+/* peerop: an operation run on the loop; the caller waits on done. */
+enum p2p__peerop_kind {
+    P2P__OP_PEERS = 1,
+    P2P__OP_COUNT,
+    P2P__OP_REMOVE,
+    P2P__OP_GET,
+    P2P__OP_SUB,
+    P2P__OP_UNSUB,
+};
+
+typedef struct p2p__peerop {
+    enum p2p__peerop_kind kind;
+    uint8_t id[32];
+    p2p_peer_info_t *infos;
+    size_t cap, n;
+    p2p_mailbox_t *mb;
+    p2p_conn_t *peer;
+    int rc;
+    /* 0 until the loop finished the op: release store + futex wake by the
+     * loop, acquire load (futex wait) by the caller. */
+    _Atomic uint32_t done;
+} p2p__peerop_t;
+
+typedef struct p2p__msg_peerop {
+    p2p__peerop_t *op;
+} p2p__msg_peerop_t;
+
+/* ---- connection ---- */
+
+struct p2p_conn {
+    p2p_thread_t th; /* the connection's thread (spawned by the creator) */
+    p2p_server_t *srv;
+    uint64_t serial;
+    _Atomic uint32_t refs; /* acq_rel RMW; the last unref frees */
+
+    /* Creator fields (read-only once the thread runs). */
+    int fd;
+    unsigned flags;  /* P2P_CONN_*; TRUSTED added after posthandshake */
+    bool dialed;     /* outbound */
+    p2p_node_t node; /* dial target; for inbound filled after RLPx */
+    p2p_ip_t local_ip, remote_ip;
+    uint16_t local_port, remote_port;
+
+    /* Mailboxes (created by the creator, attached by the thread). */
+    p2p_mailbox_t *cont, *out, *disc;
+
+    /* Send gate (p2p_peer_send from any thread vs the thread's exit):
+     * senders increment inflight then check closed; the thread sets closed
+     * then waits for inflight to reach 0.  Both seq_cst (Dekker pair). */
+    _Atomic uint32_t inflight;
+    _Atomic int closed;
+    _Atomic uint64_t out_bytes; /* queued payload bytes (relaxed RMW, a cap) */
+
+    /* Published before the addpeer checkpoint; read-only afterwards. */
+    p2p_hello_t *hello;
+    size_t nmatch;
+    p2p_proto_match_t match[P2P__MAX_PROTOS];
+
+    /* Run loop only. */
+    p2p_conn_t *rl_prev, *rl_next;
+    bool rl_registered;
+    bool rl_peer;
+    bool rl_quit_sent;
+};
+
+/* ---- server ---- */
+
+struct p2p_server {
+    p2p_server_config_t cfg; /* pointers below replace the caller's */
+    char name[P2P_HELLO_NAME_MAX + 1];
+    p2p_protocol_t protos[P2P__MAX_PROTOS]; /* sorted by (name, version) */
+    p2p_proto_t wprotos[P2P__MAX_PROTOS];   /* same order, for p2p_caps_match */
+    char proto_names[P2P__MAX_PROTOS][P2P_CAP_NAME_MAX + 1];
+    size_t nprotos;
+    p2p_node_t *bootnodes, *statics;
+    size_t nboot, nstatic;
+    uint8_t (*trusted)[32];
+    size_t ntrusted;
+    bool has_netrestrict;
+    p2p_netlist_t netrestrict;
+
+    uint8_t priv[32], pub[64], id[32];
+    uint8_t hello[P2P__HELLO_BUF]; /* our Hello payload */
+    size_t hello_len;
+
+    int listen_fd;
+    uint16_t port;
+
+    /* Timeouts (ns) and limits, resolved from cfg. */
+    uint64_t hs_timeout, dial_timeout, ping_interval, read_timeout, write_timeout, linger;
+    uint32_t out_max_msgs;
+    uint64_t out_max_bytes;
+    uint32_t max_msg;
+    unsigned max_dialed, max_inbound, max_active_dials, max_pending;
+    uint32_t conn_mb_cap; /* capacity of the run loop's connection mailboxes */
+    uint64_t seed;
+
+    p2p_thread_t run, dial, listen;
+    bool run_started, dial_started, listen_started;
+
+    /* p2p-run */
+    p2p_mailbox_t *mb_conns, *mb_posthandshake, *mb_addpeer, *mb_delpeer, *mb_peerop,
+        *mb_addtrusted, *mb_removetrusted, *mb_events;
+    /* p2p-dial */
+    p2p_mailbox_t *mb_nodesin, *mb_addstatic, *mb_removestatic, *mb_peeradded, *mb_peerremoved,
+        *mb_inboundpending, *mb_taskdone;
+    /* p2p-listen */
+    p2p_mailbox_t *mb_slots;
+
+    _Atomic uint64_t serial;      /* relaxed counter: connection serials */
+    _Atomic uint32_t live_conns;  /* connection threads spawned and not yet joined (seq_cst) */
+    _Atomic unsigned dial_free;   /* relaxed hint: dialer's free slots */
+    _Atomic int stopping;         /* seq_cst: p2p_server_stop began */
+    _Atomic int creators_stopped; /* seq_cst: listener/dialer stopped creating */
+
+    /* Run loop state (p2p-run only). */
+    p2p_checks_t rl_checks;
+    p2p_idmap_t rl_peers; /* id -> p2p_conn_t * of admitted peers */
+    p2p_conn_t *rl_head;  /* registered connections */
+    size_t rl_nconns;
+    p2p_mailbox_t *rl_subs[P2P_SERVER_MAX_SUBS];
+
+    /* Dialer state (p2p-dial only). */
+    p2p_dialsched_t dl_sched;
+
+    /* Listener state (p2p-listen only). */
+    p2p_inbound_t ls_in;
+
+    p2p_server_stats_t stats; /* __atomic relaxed updates (P2P__STAT) */
+};
+
+/* Thread bodies. */
+int p2p__run_main(p2p_thread_t *self, void *arg);
+int p2p__dial_main(p2p_thread_t *self, void *arg);
+int p2p__listen_main(p2p_thread_t *self, void *arg);
+int p2p__conn_main(p2p_thread_t *self, void *arg);
+
+/* Creates a connection object with its mailboxes (refs = 1, owned by the
+ * run loop's registry once the thread is born) and spawns its thread.
+ * fd is the socket (inbound: accepted; outbound: -1, the thread connects).
+ * On failure closes fd and returns the error. */
+P2P_MUST_CHECK int p2p__conn_spawn(p2p_server_t *srv, int fd, bool dialed, unsigned flags,
+                                   const p2p_node_t *node);
+/* Drops a reference (frees on the last: mailboxes, queued messages). */
+void p2p__conn_unref(p2p_conn_t *c);
+
+/* Pushes msg, retrying while the mailbox is full (counted), until it is
+ * queued or closed.  For messages that must not be lost (delpeer, slots,
+ * taskdone, checkpoint replies).  Returns 0 or P2P_ECLOSED. */
+int p2p__push_must(p2p_server_t *srv, p2p_mailbox_t *mb, const void *msg, size_t len);
+
+/* Listener and dialer, after their loop: counts the creator as stopped and
+ * waits until every connection thread was joined by the run loop (so the
+ * waiter, which a racing push may still kick, outlives every pusher). */
+void p2p__creator_exit(p2p_server_t *srv, p2p_thread_t *self);
+
+/* Event fan-out helper for peer threads (MSGSEND / MSGRECV). */
+void p2p__conn_msg_event(p2p_conn_t *c, p2p_peer_event_type_t type, size_t proto, uint64_t code,
+                         size_t size);
+/* Fills the address part of an event from c. */
+void p2p__conn_event_fill(const p2p_conn_t *c, p2p_peer_event_t *ev);
+
+#endif

@@ -1,0 +1,180 @@
+/*
+ * actors/srv_dial.c: the dialer thread `p2p-dial` around the pure dial
+ * scheduler (actors/dialsched).
+ *
+ * Owns: the scheduler (static set, dial history, dialing set, peer and
+ * pending-inbound views).  Mailboxes it reads:
+ *   inboundpending  from p2p-run (flags 1: pending) and from connection
+ *                   threads (flags 0: that inbound connection ended before
+ *                   becoming a peer)
+ *   peeradded / peerremoved   from p2p-run
+ *   taskdone        from connection threads it spawned (dial result)
+ *   addstatic / removestatic  from the API
+ *   nodesin         discovery candidates (p2p_server_add_candidate)
+ *   quit            the thread's quit flag
+ * A DIAL action spawns a connection thread (it connects, with the 15 s
+ * dial timeout, and runs both handshakes on its own thread) and reports
+ * back on taskdone.  RESOLVE actions do not occur: no resolver is
+ * configured (static nodes need an address).
+ *
+ * Ordering across mailboxes: one producer's messages to different
+ * mailboxes may be popped out of order, so before each message that may
+ * depend on an earlier one (peerremoved after peeradded, peeradded after
+ * inboundpending, taskdone after peeradded, inbound done after pending) the
+ * mailboxes it depends on are drained first; everything they depend on was
+ * pushed before (happens-before through the checkpoint reply).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "actors/server_int.h"
+#include "core/clock.h"
+#include "core/log.h"
+
+#define DIAL_BATCH 32
+
+typedef struct dial {
+    p2p_server_t *srv;
+    p2p_dialsched_t *s;
+} dial_t;
+
+static void on_pending(dial_t *d, const p2p__msg_id_t *m)
+{
+    uint64_t now = p2p_now_ns();
+    if (m->flags) {
+        if (p2p_dialsched_inbound_pending(d->s, m->id, now)) P2P__STAT(d->srv, mailbox_full);
+    } else {
+        p2p_dialsched_inbound_done(d->s, m->id, now);
+    }
+}
+
+static void drain_pending(dial_t *d)
+{
+    p2p__msg_id_t m;
+    while (p2p_mailbox_try_pop(d->srv->mb_inboundpending, &m, sizeof m) == 0) on_pending(d, &m);
+}
+
+static void drain_added(dial_t *d)
+{
+    p2p__msg_id_t m;
+    for (;;) {
+        drain_pending(d);
+        if (p2p_mailbox_try_pop(d->srv->mb_peeradded, &m, sizeof m)) return;
+        if (p2p_dialsched_peer_added(d->s, m.id, m.flags, p2p_now_ns()))
+            P2P__STAT(d->srv, mailbox_full);
+    }
+}
+
+static void run_actions(dial_t *d)
+{
+    p2p_dial_action_t a;
+    while (p2p_dialsched_take(d->s, &a)) {
+        uint64_t now = p2p_now_ns();
+        if (a.kind == P2P_DIAL_ACT_RESOLVE) {
+            P2P__IGNORE(p2p_dialsched_resolve_done(d->s, a.node.id, NULL, now));
+            continue;
+        }
+        int rc = p2p__conn_spawn(d->srv, -1, true, a.flags, &a.node);
+        if (rc) {
+            P2P_LOG_RL(5, 10000, P2P_LOG_WARN, "Dial failed to start", "err=%s", p2p_strerror(rc));
+            P2P__IGNORE(p2p_dialsched_dial_done(d->s, a.node.id, P2P_DIAL_CONNECT_FAILED, now));
+        }
+    }
+}
+
+static size_t dial_once(dial_t *d)
+{
+    p2p_server_t *srv = d->srv;
+    size_t work = 0;
+    drain_added(d);
+    p2p__msg_id_t m;
+    for (int i = 0; i < DIAL_BATCH; i++) {
+        if (p2p_mailbox_try_pop(srv->mb_peerremoved, &m, sizeof m)) break;
+        drain_added(d);
+        (void)p2p_dialsched_peer_removed(d->s, m.id, p2p_now_ns());
+        work++;
+    }
+    for (int i = 0; i < DIAL_BATCH; i++) {
+        if (p2p_mailbox_try_pop(srv->mb_taskdone, &m, sizeof m)) break;
+        drain_added(d);
+        P2P__IGNORE(p2p_dialsched_dial_done(d->s, m.id, (p2p_dial_result_t)m.result, p2p_now_ns()));
+        work++;
+    }
+    for (int i = 0; i < DIAL_BATCH; i++) {
+        p2p__msg_node_t nm;
+        if (p2p_mailbox_try_pop(srv->mb_addstatic, &nm, sizeof nm)) break;
+        bool trusted = false;
+        for (size_t k = 0; k < srv->ntrusted; k++)
+            if (memcmp(srv->trusted[k], nm.node.id, 32) == 0) trusted = true;
+        if (p2p_dialsched_add_static(d->s, &nm.node, trusted, p2p_now_ns()))
+            P2P__STAT(srv, mailbox_full);
+        work++;
+    }
+    for (int i = 0; i < DIAL_BATCH; i++) {
+        if (p2p_mailbox_try_pop(srv->mb_removestatic, &m, sizeof m)) break;
+        (void)p2p_dialsched_remove_static(d->s, m.id, p2p_now_ns());
+        work++;
+    }
+    run_actions(d);
+    for (int i = 0; i < DIAL_BATCH; i++) {
+        p2p__msg_node_t nm;
+        if (p2p_mailbox_try_pop(srv->mb_nodesin, &nm, sizeof nm)) break;
+        (void)p2p_dialsched_add_candidate(d->s, &nm.node, p2p_now_ns());
+        run_actions(d);
+        work++;
+    }
+    return work;
+}
+
+int p2p__dial_main(p2p_thread_t *self, void *arg)
+{
+    p2p_server_t *srv = arg;
+    dial_t d = {.srv = srv, .s = &srv->dl_sched};
+    p2p_dialsched_config_t cfg = {
+        .max_peers = srv->cfg.max_peers,
+        .dial_ratio = srv->cfg.dial_ratio,
+        .no_dial = srv->cfg.no_dial,
+        .max_active_dials = srv->max_active_dials,
+        .resolve = false,
+        .has_netrestrict = srv->has_netrestrict,
+        .netrestrict = srv->netrestrict,
+        .seed = srv->seed ^ 0xd1a1,
+    };
+    memcpy(cfg.self, srv->id, 32);
+    int rc = p2p_dialsched_init(d.s, &cfg);
+    p2p_mailbox_t *mbs[] = {srv->mb_nodesin,   srv->mb_addstatic,   srv->mb_removestatic,
+                            srv->mb_peeradded, srv->mb_peerremoved, srv->mb_inboundpending,
+                            srv->mb_taskdone};
+    for (size_t i = 0; !rc && i < sizeof mbs / sizeof mbs[0]; i++)
+        rc = p2p_mailbox_attach(mbs[i], &self->waiter);
+    if (rc) {
+        P2P_CRIT("Dialer setup failed", "err=%s", p2p_strerror(rc));
+        abort();
+    }
+    uint64_t now = p2p_now_ns();
+    for (size_t i = 0; i < srv->nstatic; i++) {
+        bool trusted = false;
+        for (size_t k = 0; k < srv->ntrusted; k++)
+            if (memcmp(srv->trusted[k], srv->statics[i].id, 32) == 0) trusted = true;
+        if (p2p_dialsched_add_static(d.s, &srv->statics[i], trusted, now))
+            P2P__STAT(srv, mailbox_full);
+    }
+    while (!p2p_thread_should_quit(self)) {
+        now = p2p_now_ns();
+        p2p_dialsched_tick(d.s, now);
+        size_t work = dial_once(&d);
+        /* relaxed: a hint for discovery */
+        atomic_store_explicit(&srv->dial_free, p2p_dialsched_free_slots(d.s), memory_order_relaxed);
+        if (work) continue;
+        uint64_t next = p2p_dialsched_next_deadline(d.s, p2p_now_ns());
+        (void)p2p_waiter_wait(&self->waiter,
+                              next == P2P_DIAL_NO_DEADLINE ? P2P_DEADLINE_NEVER : next);
+    }
+    /* Stop creating, close our mailboxes (pushes fail fast from now on), and
+     * keep the waiter alive until every connection thread is gone: a push
+     * that raced with the close may still wake it. */
+    for (size_t i = 0; i < sizeof mbs / sizeof mbs[0]; i++) p2p_mailbox_close(mbs[i]);
+    p2p_dialsched_free(d.s);
+    p2p__creator_exit(srv, self);
+    return 0;
+}

@@ -1,0 +1,866 @@
+/*
+ * actors/srv_peer.c: the connection thread `peer-<id8>` (one per TCP
+ * connection, 128 KiB stack; born in the listener as conn-in or in the
+ * dialer).  It owns the socket (the only reader and writer), the RLPx
+ * session and the base protocol, and calls the subprotocol callbacks.
+ *
+ * Life of a connection:
+ *   born        posts itself on the run loop's `conns` (so stop can reach it)
+ *   connect     dialled only: non-blocking connect, dial_timeout (15 s)
+ *   RLPx        auth/ack (wire/rlpx_handshake) under hs_timeout (5 s)
+ *   checkpoint  posthandshake: push self, wait for the one-slot `cont` reply
+ *   Hello       send ours, read theirs (hs_timeout); identity check; snappy
+ *               iff their version >= 5; capability matching
+ *   checkpoint  addpeer (then: listener slot / dialer taskdone reported)
+ *   peer        base protocol loop: poll over the socket and the waiter
+ *               (disconnect mailbox, explicit wakes for `out`, quit)
+ *   end         Disconnect [reason] unless a network error, linger, close,
+ *               close the send gate, post delpeer (its last message) and
+ *               return; the run loop joins the thread.
+ *
+ * Bounds: the read buffer grows only to what the codec asks for (a header,
+ * or one frame whose size the codec checked against max_msg); Hello-phase
+ * frames are limited to 2 KiB + 16; the snappy scratch to the frame's
+ * possible expansion (22x) and max_msg; the write buffer holds at most
+ * P2P__WBUF_HIGH bytes of frames beyond one message; at most
+ * P2P__MSGS_PER_WAKE messages are read and written per wake-up.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "actors/server_int.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "crypto/keccak.h"
+#include "crypto/secp.h"
+#include "crypto/util.h"
+
+#define P2P__RBUF_INIT 8192u
+#define P2P__RBUF_KEEP (64u * 1024)
+#define P2P__WBUF_HIGH (256u * 1024)
+#define P2P__MSGS_PER_WAKE 64
+#define P2P__READ_PER_WAKE (256u * 1024)
+#define P2P__HELLO_FRAME_MAX (P2P_HELLO_MAX + 16)
+
+typedef struct io {
+    p2p_conn_t *c;
+    p2p_server_t *srv;
+    p2p_thread_t *self;
+    int fd;
+    uint8_t *rbuf;
+    size_t rcap, roff, rlen; /* unread bytes: rbuf[roff, rlen) */
+    uint8_t *wbuf;
+    size_t wcap, woff, wlen; /* unwritten bytes: wbuf[woff, wlen) */
+    uint8_t *scratch;
+    size_t scap;
+    p2p_rlpx_codec_t codec;
+    bool codec_ready;
+    bool eof;
+    uint64_t last_write; /* last write progress (or when the buffer became non-empty) */
+    /* A message a callback could not take yet (P2P_EFULL): redelivered. */
+    bool held;
+    p2p_rlpx_msg_t held_msg;
+} io_t;
+
+/* ---- buffers ---- */
+
+static int rbuf_reserve(io_t *io, size_t need)
+{
+    size_t unread = io->rlen - io->roff;
+    if (io->rcap - io->roff >= need && io->rcap > io->rlen) return 0;
+    if (io->roff) {
+        memmove(io->rbuf, io->rbuf + io->roff, unread);
+        io->rlen = unread;
+        io->roff = 0;
+    }
+    if (io->rcap >= need && io->rcap > io->rlen) return 0;
+    size_t ncap = io->rcap ? io->rcap : P2P__RBUF_INIT;
+    while (ncap < need || ncap <= io->rlen) ncap *= 2;
+    uint8_t *nb = realloc(io->rbuf, ncap);
+    if (!nb) return P2P_ENOMEM;
+    io->rbuf = nb;
+    io->rcap = ncap;
+    return 0;
+}
+
+static void rbuf_shrink(io_t *io)
+{
+    size_t unread = io->rlen - io->roff;
+    if (io->held || io->rcap <= P2P__RBUF_KEEP || unread > P2P__RBUF_INIT) return;
+    memmove(io->rbuf, io->rbuf + io->roff, unread);
+    io->roff = 0;
+    io->rlen = unread;
+    uint8_t *nb = realloc(io->rbuf, P2P__RBUF_INIT);
+    if (nb) {
+        io->rbuf = nb;
+        io->rcap = P2P__RBUF_INIT;
+    }
+    if (io->scap > P2P__RBUF_KEEP) {
+        free(io->scratch);
+        io->scratch = NULL;
+        io->scap = 0;
+    }
+}
+
+static int wbuf_reserve(io_t *io, size_t need)
+{
+    if (io->wcap - io->wlen >= need) return 0;
+    if (io->woff) {
+        memmove(io->wbuf, io->wbuf + io->woff, io->wlen - io->woff);
+        io->wlen -= io->woff;
+        io->woff = 0;
+    }
+    if (io->wcap - io->wlen >= need) return 0;
+    size_t ncap = io->wcap ? io->wcap : P2P__RBUF_INIT;
+    while (ncap - io->wlen < need) ncap *= 2;
+    uint8_t *nb = realloc(io->wbuf, ncap);
+    if (!nb) return P2P_ENOMEM;
+    io->wbuf = nb;
+    io->wcap = ncap;
+    return 0;
+}
+
+static size_t wpending(const io_t *io)
+{
+    return io->wlen - io->woff;
+}
+
+static int wbuf_append(io_t *io, const uint8_t *p, size_t n)
+{
+    int rc = wbuf_reserve(io, n);
+    if (rc) return rc;
+    if (!wpending(io)) io->last_write = p2p_now_ns();
+    memcpy(io->wbuf + io->wlen, p, n);
+    io->wlen += n;
+    return 0;
+}
+
+/* ---- socket ---- */
+
+/* Writes what the socket takes.  Returns 0 or P2P_EIO. */
+static int io_flush(io_t *io)
+{
+    while (wpending(io)) {
+        ssize_t n = send(io->fd, io->wbuf + io->woff, wpending(io), MSG_NOSIGNAL);
+        if (n > 0) {
+            io->woff += (size_t)n;
+            io->last_write = p2p_now_ns();
+            P2P__STAT_ADD(io->srv, bytes_out, (uint64_t)n);
+            continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
+        return P2P_EIO;
+    }
+    io->woff = io->wlen = 0;
+    return 0;
+}
+
+/* Reads what is available (up to max bytes).  Returns bytes read (0: would
+ * block) or P2P_EIO (EOF or error; io->eof set on EOF). */
+static long io_read(io_t *io, size_t max)
+{
+    if (rbuf_reserve(io, 1)) return P2P_ENOMEM;
+    size_t room = io->rcap - io->rlen;
+    if (room > max) room = max;
+    for (;;) {
+        ssize_t n = recv(io->fd, io->rbuf + io->rlen, room, 0);
+        if (n > 0) {
+            io->rlen += (size_t)n;
+            if (io->codec_ready) P2P__STAT_ADD(io->srv, bytes_in, (uint64_t)n);
+            return (long)n;
+        }
+        if (n == 0) {
+            io->eof = true;
+            return P2P_EIO;
+        }
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+        return P2P_EIO;
+    }
+}
+
+/* Waits for events on the socket (or a wake / quit) until deadline.
+ * Returns the revents (0 on a wake-up), P2P_ETIMEDOUT or P2P_ECLOSED (quit). */
+static int io_wait(io_t *io, short events, uint64_t deadline)
+{
+    if (p2p_thread_should_quit(io->self)) return P2P_ECLOSED;
+    struct pollfd pfd = {.fd = io->fd, .events = events};
+    int rc = p2p_waiter_poll(&io->self->waiter, &pfd, 1, deadline);
+    if (p2p_thread_should_quit(io->self)) return P2P_ECLOSED;
+    if (rc == P2P_ETIMEDOUT) return rc;
+    if (rc) return P2P_EIO;
+    return pfd.revents;
+}
+
+/* Writes everything pending before deadline.  Returns 0, P2P_ETIMEDOUT,
+ * P2P_ECLOSED or P2P_EIO. */
+static int io_flush_all(io_t *io, uint64_t deadline, bool quit_aware)
+{
+    for (;;) {
+        int rc = io_flush(io);
+        if (rc) return rc;
+        if (!wpending(io)) return 0;
+        if (p2p_now_ns() >= deadline) return P2P_ETIMEDOUT;
+        struct pollfd pfd = {.fd = io->fd, .events = POLLOUT};
+        if (quit_aware) {
+            rc = io_wait(io, POLLOUT, deadline);
+            if (rc < 0 && rc != P2P_ETIMEDOUT) return rc;
+        } else {
+            uint64_t now = p2p_now_ns();
+            int ms = now >= deadline ? 0 : (int)((deadline - now) / P2P_NS_PER_MS) + 1;
+            (void)poll(&pfd, 1, ms);
+        }
+    }
+}
+
+/* Reads until at least need unread bytes are buffered or deadline.
+ * Returns 0, P2P_ETIMEDOUT, P2P_ECLOSED, P2P_EIO or P2P_ENOMEM. */
+static int io_fill(io_t *io, size_t need, uint64_t deadline)
+{
+    int rc = rbuf_reserve(io, need);
+    if (rc) return rc;
+    while (io->rlen - io->roff < need) {
+        long n = io_read(io, io->rcap - io->rlen);
+        if (n < 0) return (int)n;
+        if (n > 0) continue;
+        if (p2p_now_ns() >= deadline) return P2P_ETIMEDOUT;
+        rc = io_wait(io, POLLIN, deadline);
+        if (rc < 0) return rc;
+    }
+    return 0;
+}
+
+/* ---- frames ---- */
+
+/* Encodes one message into the write buffer. */
+static int io_put_msg(io_t *io, uint64_t code, const uint8_t *payload, size_t len)
+{
+    size_t bound = p2p_rlpx_frame_bound(&io->codec, len);
+    int rc = wbuf_reserve(io, bound);
+    if (rc) return rc;
+    if (!wpending(io)) io->last_write = p2p_now_ns();
+    size_t n;
+    rc = p2p_rlpx_frame_encode(&io->codec, io->wbuf + io->wlen, io->wcap - io->wlen, &n, code,
+                               payload, len);
+    if (rc) return rc;
+    io->wlen += n;
+    return 0;
+}
+
+/* Decodes the next message from the buffered bytes.  Returns 0 (*msg set;
+ * its payload is valid until the next decode or read), P2P_EMORE (read
+ * more: the buffer has room for what is needed) or a codec error. */
+static int io_next_msg(io_t *io, p2p_rlpx_msg_t *msg, size_t frame_max)
+{
+    for (;;) {
+        size_t need = p2p_rlpx_dec_need(&io->codec);
+        if (io->rlen - io->roff < need) {
+            int rc = rbuf_reserve(io, need);
+            return rc ? rc : P2P_EMORE;
+        }
+        bool body = io->codec.rstate == 1;
+        if (body && io->codec.snappy) {
+            /* snappy expands at most ~21.4x (a 3-byte copy yields 64 bytes) */
+            size_t want = io->codec.fsize * 22 + 64;
+            if (want > io->srv->max_msg) want = io->srv->max_msg;
+            if (io->scap < want) {
+                uint8_t *ns = realloc(io->scratch, want);
+                if (!ns) return P2P_ENOMEM;
+                io->scratch = ns;
+                io->scap = want;
+            }
+        }
+        int rc =
+            p2p_rlpx_dec_step(&io->codec, msg, io->rbuf + io->roff, need, io->scratch, io->scap);
+        if (rc == 0) {
+            io->roff += need;
+            return 0;
+        }
+        if (rc != P2P_EMORE) return rc;
+        io->roff += need; /* header accepted */
+        if (io->codec.fsize > frame_max) return P2P_ETOOBIG;
+    }
+}
+
+/* Reads the next message before deadline (handshake phase). */
+static int io_read_msg(io_t *io, p2p_rlpx_msg_t *msg, size_t frame_max, uint64_t deadline)
+{
+    for (;;) {
+        int rc = io_next_msg(io, msg, frame_max);
+        if (rc != P2P_EMORE) return rc;
+        rc = io_fill(io, p2p_rlpx_dec_need(&io->codec), deadline);
+        if (rc) return rc;
+    }
+}
+
+/* Sends Disconnect [reason] (compressed after a v5 Hello, as geth does),
+ * then half-closes and lingers until EOF or the linger deadline.  Nothing
+ * is sent for a network error or before the RLPx session exists. */
+static void io_disconnect(io_t *io, uint8_t reason)
+{
+    p2p_server_t *srv = io->srv;
+    if (!io->codec_ready || reason == P2P_DISC_NETWORK_ERROR || io->eof) return;
+    uint8_t pl[4];
+    size_t pn;
+    if (p2p_disc_encode(pl, sizeof pl, &pn, reason)) return;
+    io->held = false;
+    if (io_put_msg(io, P2P_MSG_DISC, pl, pn)) return;
+    P2P__STAT(srv, disc_sent[reason]);
+    uint64_t deadline = p2p_now_ns() + srv->linger;
+    if (io_flush_all(io, deadline, false)) return;
+    (void)shutdown(io->fd, SHUT_WR);
+    /* linger: let the remote read the Disconnect before we close (closing
+     * with unread input would reset the connection and may discard it) */
+    uint8_t sink[2048];
+    for (;;) {
+        uint64_t now = p2p_now_ns();
+        if (now >= deadline) break;
+        struct pollfd pfd = {.fd = io->fd, .events = POLLIN};
+        int ms = (int)((deadline - now) / P2P_NS_PER_MS) + 1;
+        if (poll(&pfd, 1, ms) <= 0) break;
+        ssize_t n = recv(io->fd, sink, sizeof sink, 0);
+        if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) break;
+    }
+}
+
+/* ---- phases ---- */
+
+static int do_connect(io_t *io)
+{
+    p2p_conn_t *c = io->c;
+    p2p_server_t *srv = io->srv;
+    struct sockaddr_storage ss;
+    socklen_t sl = p2p_ip_to_sockaddr(&ss, &c->node.ep.ip, c->node.ep.tcp);
+    if (!sl) return P2P_EINVAL;
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return P2P_ESYS;
+    io->fd = fd;
+    c->fd = fd;
+    P2P__STAT(srv, dials);
+    if (connect(fd, (struct sockaddr *)&ss, sl) < 0) {
+        if (errno != EINPROGRESS) return P2P_EIO;
+        uint64_t deadline = p2p_now_ns() + srv->dial_timeout;
+        for (;;) {
+            int rc = io_wait(io, POLLOUT, deadline);
+            if (rc < 0) return rc;
+            if (rc & (POLLOUT | POLLERR | POLLHUP)) break;
+        }
+        int err = 0;
+        socklen_t el = sizeof err;
+        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) || err) return P2P_EIO;
+    }
+    c->remote_ip = c->node.ep.ip;
+    c->remote_port = c->node.ep.tcp;
+    struct sockaddr_storage ls;
+    socklen_t ll = sizeof ls;
+    if (getsockname(fd, (struct sockaddr *)&ls, &ll) == 0)
+        P2P__IGNORE(p2p_ip_from_sockaddr(&c->local_ip, &c->local_port, (struct sockaddr *)&ls));
+    return 0;
+}
+
+static void set_peer_name(io_t *io)
+{
+    char hex[17], name[P2P_THREAD_NAME_MAX];
+    p2p_hex_encode(hex, io->c->node.id, 4);
+    hex[8] = 0;
+    (void)p2p_thread_name(name, "peer-%s", hex);
+    pthread_setname_np(pthread_self(), name);
+}
+
+static int do_rlpx(io_t *io)
+{
+    p2p_conn_t *c = io->c;
+    p2p_server_t *srv = io->srv;
+    uint64_t deadline = p2p_now_ns() + srv->hs_timeout;
+    p2p_rlpx_hs_t *hs = malloc(sizeof *hs);
+    p2p_rlpx_secrets_t *sec = malloc(sizeof *sec);
+    int rc = (hs && sec) ? 0 : P2P_ENOMEM;
+    if (!rc)
+        rc = p2p_rlpx_hs_init(hs, c->dialed ? P2P_RLPX_INITIATOR : P2P_RLPX_RECIPIENT, srv->priv,
+                              c->dialed ? c->node.pubkey : NULL);
+    const uint8_t *pkt;
+    size_t pktlen;
+    if (!rc && c->dialed) {
+        rc = p2p_rlpx_hs_make_auth(hs, &pkt, &pktlen);
+        if (!rc) rc = wbuf_append(io, pkt, pktlen);
+        if (!rc) rc = io_flush_all(io, deadline, true);
+    }
+    while (!rc) {
+        size_t avail = io->rlen - io->roff, used = 0;
+        if (avail) {
+            rc = p2p_rlpx_hs_feed(hs, &used, io->rbuf + io->roff, avail);
+            io->roff += used;
+            if (rc == 0) break;
+            if (rc != P2P_EMORE) break;
+            rc = 0;
+            if (used) continue;
+        }
+        rc = io_fill(io, io->rlen - io->roff + 1, deadline);
+    }
+    if (!rc && !c->dialed) {
+        rc = p2p_rlpx_hs_make_ack(hs, &pkt, &pktlen);
+        if (!rc) rc = wbuf_append(io, pkt, pktlen);
+        if (!rc) rc = io_flush_all(io, deadline, true);
+    }
+    if (!rc) rc = p2p_rlpx_hs_secrets(hs, sec);
+    if (!rc) rc = p2p_rlpx_codec_init(&io->codec, sec, srv->max_msg);
+    if (!rc) {
+        io->codec_ready = true;
+        if (!c->dialed) {
+            memcpy(c->node.pubkey, sec->remote_pub, 64);
+            p2p_node_id(c->node.id, c->node.pubkey);
+            c->node.ep.ip = c->remote_ip;
+            set_peer_name(io);
+        }
+    }
+    if (hs) {
+        p2p_rlpx_hs_wipe(hs);
+        free(hs);
+    }
+    if (sec) {
+        p2p_rlpx_secrets_wipe(sec);
+        free(sec);
+    }
+    return rc;
+}
+
+/* Checkpoint: pushes c onto mb (posthandshake or addpeer) and waits for
+ * the run loop's reply on cont.  The run loop answers every checkpoint,
+ * also while stopping, so the wait ends. */
+static int checkpoint(io_t *io, p2p_mailbox_t *mb, const void *msg, size_t len,
+                      p2p__msg_cont_t *reply)
+{
+    int rc = p2p__push_must(io->srv, mb, msg, len);
+    if (rc) return rc;
+    for (;;) {
+        if (p2p_mailbox_try_pop(io->c->cont, reply, sizeof *reply) == 0) return 0;
+        (void)p2p_waiter_wait(&io->self->waiter, P2P_DEADLINE_NEVER);
+    }
+}
+
+/* Hello exchange.  Returns 0, or an error with *reason set (the Disconnect
+ * to send, or P2P_DISC_NETWORK_ERROR for none), *remote set if the remote
+ * sent a Disconnect. */
+static int do_hello(io_t *io, uint8_t *reason, bool *remote)
+{
+    p2p_conn_t *c = io->c;
+    p2p_server_t *srv = io->srv;
+    uint64_t deadline = p2p_now_ns() + srv->hs_timeout;
+    *reason = P2P_DISC_NETWORK_ERROR;
+    int rc = io_put_msg(io, P2P_MSG_HELLO, srv->hello, srv->hello_len);
+    if (!rc) rc = io_flush_all(io, deadline, true);
+    if (rc) return rc;
+    p2p_rlpx_msg_t msg;
+    rc = io_read_msg(io, &msg, P2P__HELLO_FRAME_MAX, deadline);
+    if (rc == P2P_ETOOBIG || rc == P2P_EBADMAC || rc == P2P_EDECODE) {
+        *reason = P2P_DISC_PROTOCOL_ERROR;
+        return rc;
+    }
+    if (rc) return rc;
+    if (msg.code == P2P_MSG_DISC) {
+        uint8_t r;
+        P2P__IGNORE(p2p_disc_decode(&r, msg.payload, msg.len, false));
+        P2P__STAT(srv, disc_recv[r]);
+        *reason = r;
+        *remote = true;
+        return P2P_ECLOSED;
+    }
+    if (msg.code != P2P_MSG_HELLO) {
+        *reason = P2P_DISC_PROTOCOL_ERROR;
+        return P2P_EPROTO;
+    }
+    p2p_hello_t *h = calloc(1, sizeof *h);
+    if (!h) return P2P_ENOMEM;
+    rc = p2p_hello_decode(h, msg.payload, msg.len);
+    if (rc) {
+        free(h);
+        *reason = rc == P2P_EBADKEY ? P2P_DISC_INVALID_IDENTITY : P2P_DISC_PROTOCOL_ERROR;
+        return rc;
+    }
+    uint8_t r;
+    if (!p2p_checks_identity(&r, h->id, 64, c->node.id)) {
+        free(h);
+        *reason = r;
+        return P2P_EPROTO;
+    }
+    for (size_t i = 0; i < h->name_len; i++)
+        if ((unsigned char)h->name[i] < 0x20 || h->name[i] == 0x7f) h->name[i] = '?';
+    c->hello = h;
+    if (h->version >= 5) p2p_rlpx_codec_set_snappy(&io->codec, true);
+    rc = p2p_caps_match(c->match, &c->nmatch, srv->wprotos, srv->nprotos, h->caps, h->ncaps);
+    if (rc) {
+        *reason = P2P_DISC_PROTOCOL_ERROR;
+        return rc;
+    }
+    return 0;
+}
+
+/* ---- peer loop ---- */
+
+typedef struct peer_run {
+    void *state[P2P__MAX_PROTOS];
+    bool started[P2P__MAX_PROTOS];
+    uint8_t reason;
+    bool remote;
+    bool done;
+} peer_run_t;
+
+static void fail(peer_run_t *pr, uint8_t reason)
+{
+    if (pr->done) return;
+    pr->done = true;
+    pr->reason = reason;
+}
+
+/* Handles one received message.  Returns 0, or P2P_EFULL if a callback
+ * asked for the message again later. */
+static int handle_msg(io_t *io, peer_run_t *pr, const p2p_rlpx_msg_t *msg)
+{
+    p2p_conn_t *c = io->c;
+    p2p_server_t *srv = io->srv;
+    if (msg->code < P2P_BASE_LENGTH) {
+        if (msg->len > P2P_BASE_MAX_MSG && msg->code != P2P_MSG_DISC) {
+            P2P__STAT(srv, frame_errors);
+            fail(pr, P2P_DISC_PROTOCOL_ERROR);
+            return 0;
+        }
+        switch (msg->code) {
+        case P2P_MSG_PING:
+            if (io_put_msg(io, P2P_MSG_PONG, p2p_ping_payload, sizeof p2p_ping_payload)) {
+                fail(pr, P2P_DISC_NETWORK_ERROR);
+                return 0;
+            }
+            P2P__STAT(srv, pongs_sent);
+            return 0;
+        case P2P_MSG_DISC: {
+            uint8_t r;
+            P2P__IGNORE(p2p_disc_decode(&r, msg->payload, msg->len, io->codec.snappy));
+            P2P__STAT(srv, disc_recv[r]);
+            fail(pr, r);
+            pr->remote = true;
+            return 0;
+        }
+        default: /* pong, a late Hello, unknown base codes: ignored (as geth) */
+            return 0;
+        }
+    }
+    for (size_t i = 0; i < c->nmatch; i++) {
+        const p2p_protocol_t *p = &srv->protos[c->match[i].proto];
+        uint64_t off = c->match[i].offset;
+        if (msg->code < off || msg->code >= off + p->length) continue;
+        if (p->on_msg && pr->started[i]) {
+            int rc = p->on_msg(c, p->ctx, pr->state[i], msg->code - off, msg->payload, msg->len);
+            if (rc == P2P_EFULL) return P2P_EFULL;
+            if (rc) {
+                P2P__STAT(srv, proto_errors);
+                fail(pr, P2P_DISC_SUBPROTOCOL_ERROR);
+                return 0;
+            }
+        }
+        P2P__STAT(srv, msgs_in);
+        if (srv->cfg.enable_msg_events)
+            p2p__conn_msg_event(c, P2P_PEER_EVENT_MSGRECV, c->match[i].proto, msg->code - off,
+                                msg->len);
+        return 0;
+    }
+    P2P__STAT(srv, proto_errors);
+    fail(pr, P2P_DISC_SUBPROTOCOL_ERROR);
+    return 0;
+}
+
+/* Reads and handles up to P2P__MSGS_PER_WAKE messages. */
+static void peer_read(io_t *io, peer_run_t *pr, bool readable)
+{
+    p2p_server_t *srv = io->srv;
+    if (io->held) {
+        if (handle_msg(io, pr, &io->held_msg) == P2P_EFULL) return;
+        io->held = false;
+    }
+    size_t readbytes = 0;
+    for (int i = 0; i < P2P__MSGS_PER_WAKE && !pr->done; i++) {
+        p2p_rlpx_msg_t msg;
+        int rc = io_next_msg(io, &msg, srv->max_msg);
+        if (rc == P2P_EMORE) {
+            if (!readable || readbytes >= P2P__READ_PER_WAKE) break;
+            long n = io_read(io, io->rcap - io->rlen);
+            if (n < 0) {
+                P2P__STAT(srv, net_errors);
+                fail(pr, P2P_DISC_NETWORK_ERROR);
+                break;
+            }
+            if (n == 0) break;
+            readbytes += (size_t)n;
+            i--;
+            continue;
+        }
+        if (rc) {
+            P2P__STAT(srv, frame_errors);
+            fail(pr, rc == P2P_ENOMEM ? P2P_DISC_NETWORK_ERROR : P2P_DISC_PROTOCOL_ERROR);
+            break;
+        }
+        if (handle_msg(io, pr, &msg) == P2P_EFULL) {
+            io->held = true;
+            io->held_msg = msg;
+            break;
+        }
+    }
+}
+
+/* Moves queued messages from `out` into the write buffer (bounded). */
+static void peer_write(io_t *io, peer_run_t *pr)
+{
+    p2p_conn_t *c = io->c;
+    p2p_server_t *srv = io->srv;
+    for (int i = 0; i < P2P__MSGS_PER_WAKE && wpending(io) < P2P__WBUF_HIGH && !pr->done; i++) {
+        p2p__msg_out_t m;
+        if (p2p_mailbox_try_pop(c->out, &m, sizeof m)) break;
+        /* relaxed: the cap only */
+        atomic_fetch_sub_explicit(&c->out_bytes, m.len, memory_order_relaxed);
+        int rc = io_put_msg(io, m.code, m.data, m.len);
+        free(m.data);
+        if (rc) {
+            fail(pr, P2P_DISC_NETWORK_ERROR);
+            break;
+        }
+        P2P__STAT(srv, msgs_out);
+        if (srv->cfg.enable_msg_events) {
+            size_t k;
+            for (k = 0; k < c->nmatch; k++)
+                if (c->match[k].proto == m.proto) break;
+            uint64_t off = k < c->nmatch ? c->match[k].offset : 0;
+            p2p__conn_msg_event(c, P2P_PEER_EVENT_MSGSEND, m.proto, m.code - off, m.len);
+        }
+    }
+}
+
+static void run_peer(io_t *io, peer_run_t *pr)
+{
+    p2p_conn_t *c = io->c;
+    p2p_server_t *srv = io->srv;
+    for (size_t i = 0; i < c->nmatch && !pr->done; i++) {
+        const p2p_protocol_t *p = &srv->protos[c->match[i].proto];
+        if (p->on_start && p->on_start(c, p->ctx, &pr->state[i])) {
+            P2P__STAT(srv, proto_errors);
+            fail(pr, P2P_DISC_SUBPROTOCOL_ERROR);
+            break;
+        }
+        pr->started[i] = true;
+    }
+    uint64_t now = p2p_now_ns();
+    uint64_t next_ping = now + srv->ping_interval;
+    uint64_t last_read = now;
+    bool readable = true;
+    while (!pr->done) {
+        if (p2p_thread_should_quit(io->self)) {
+            fail(pr, P2P_DISC_QUITTING);
+            break;
+        }
+        p2p__msg_disc_t dm;
+        if (p2p_mailbox_try_pop(c->disc, &dm, sizeof dm) == 0) {
+            fail(pr, dm.reason);
+            break;
+        }
+        size_t before = io->rlen;
+        size_t before_off = io->roff;
+        peer_read(io, pr, readable);
+        if (io->rlen != before || io->roff != before_off) last_read = p2p_now_ns();
+        if (pr->done) break;
+        peer_write(io, pr);
+        now = p2p_now_ns();
+        if (now >= next_ping) {
+            if (io_put_msg(io, P2P_MSG_PING, p2p_ping_payload, sizeof p2p_ping_payload)) {
+                fail(pr, P2P_DISC_NETWORK_ERROR);
+                break;
+            }
+            P2P__STAT(srv, pings_sent);
+            next_ping = now + srv->ping_interval;
+        }
+        if (io_flush(io)) {
+            P2P__STAT(srv, net_errors);
+            fail(pr, P2P_DISC_NETWORK_ERROR);
+            break;
+        }
+        if (now - last_read >= srv->read_timeout) {
+            P2P__STAT(srv, read_timeouts);
+            fail(pr, P2P_DISC_NETWORK_ERROR);
+            break;
+        }
+        if (wpending(io) && now - io->last_write >= srv->write_timeout) {
+            P2P__STAT(srv, write_timeouts);
+            fail(pr, P2P_DISC_NETWORK_ERROR);
+            break;
+        }
+        /* Sleep unless work is ready: a decodable frame already buffered,
+         * output queued with room to take it, or a held message. */
+        uint64_t deadline = next_ping;
+        if (last_read + srv->read_timeout < deadline) deadline = last_read + srv->read_timeout;
+        if (wpending(io) && io->last_write + srv->write_timeout < deadline)
+            deadline = io->last_write + srv->write_timeout;
+        bool busy = (!io->held && io->rlen - io->roff >= p2p_rlpx_dec_need(&io->codec)) ||
+                    (wpending(io) < P2P__WBUF_HIGH && p2p_mailbox_ready(c->out));
+        if (io->held && !wpending(io)) deadline = now + P2P_NS_PER_MS; /* retry soon */
+        if (busy) deadline = 0;
+        short ev = (io->held ? 0 : POLLIN) | (wpending(io) ? POLLOUT : 0);
+        struct pollfd pfd = {.fd = io->fd, .events = ev};
+        int rc = p2p_waiter_poll(&io->self->waiter, &pfd, 1, deadline);
+        if (rc && rc != P2P_ETIMEDOUT) {
+            fail(pr, P2P_DISC_NETWORK_ERROR);
+            break;
+        }
+        readable = (pfd.revents & (POLLIN | POLLHUP | POLLERR)) != 0 || busy;
+        if (!readable && !io->held) rbuf_shrink(io);
+    }
+    for (size_t i = 0; i < c->nmatch; i++) {
+        const p2p_protocol_t *p = &srv->protos[c->match[i].proto];
+        if (pr->started[i] && p->on_stop) p->on_stop(c, p->ctx, pr->state[i], pr->reason);
+    }
+    if (!pr->remote) io_disconnect(io, pr->reason);
+}
+
+/* ---- thread body ---- */
+
+static void count_hs_error(p2p_server_t *srv, int rc, bool rlpx)
+{
+    if (rc == P2P_ETIMEDOUT)
+        P2P__STAT(srv, handshake_timeouts);
+    else if (rlpx)
+        P2P__STAT(srv, handshake_failed);
+    else
+        P2P__STAT(srv, hello_failed);
+}
+
+int p2p__conn_main(p2p_thread_t *self, void *arg)
+{
+    p2p_conn_t *c = arg;
+    p2p_server_t *srv = c->srv;
+    io_t *io = calloc(1, sizeof *io);
+    int result = P2P_DIAL_HANDSHAKE_FAILED;
+    uint8_t reason = P2P_DISC_NETWORK_ERROR;
+    bool remote = false, was_peer = false, slot_done = false, pending_inbound = false;
+
+    /* attach before anything can be pushed to us: nothing is, until we
+     * have posted ourselves (conns, posthandshake) */
+    if (p2p_mailbox_attach(c->cont, &self->waiter) || p2p_mailbox_attach(c->disc, &self->waiter))
+        P2P_ERROR("Peer mailbox attach failed", "serial=%llu", (unsigned long long)c->serial);
+    p2p__msg_conn_t born = {.c = c};
+    (void)p2p__push_must(srv, srv->mb_conns, &born, sizeof born);
+    if (!io) goto out;
+    io->c = c;
+    io->srv = srv;
+    io->self = self;
+    io->fd = c->fd;
+
+    if (!c->dialed) {
+        c->remote_ip = c->node.ep.ip;
+        c->remote_port = c->node.ep.tcp;
+        struct sockaddr_storage ls;
+        socklen_t ll = sizeof ls;
+        if (getsockname(c->fd, (struct sockaddr *)&ls, &ll) == 0)
+            P2P__IGNORE(p2p_ip_from_sockaddr(&c->local_ip, &c->local_port, (struct sockaddr *)&ls));
+    } else {
+        int rc = do_connect(io);
+        if (rc) {
+            result = P2P_DIAL_CONNECT_FAILED;
+            if (rc != P2P_ECLOSED) P2P__STAT(srv, dial_connect_failed);
+            goto out;
+        }
+    }
+    {
+        int one = 1;
+        (void)setsockopt(io->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
+    int rc = do_rlpx(io);
+    if (rc) {
+        if (rc != P2P_ECLOSED) count_hs_error(srv, rc, true);
+        goto out;
+    }
+    p2p__msg_cont_t reply;
+    p2p__msg_conn_t ph = {.c = c};
+    if (checkpoint(io, srv->mb_posthandshake, &ph, sizeof ph, &reply)) goto out;
+    if (!reply.ok) {
+        reason = reply.reason;
+        P2P__STAT(srv, rejected[reason]);
+        goto out;
+    }
+    c->flags = reply.flags;
+    pending_inbound = (c->flags & P2P_CONN_INBOUND) != 0;
+    rc = do_hello(io, &reason, &remote);
+    if (rc) {
+        if (rc != P2P_ECLOSED || remote) count_hs_error(srv, rc, false);
+        goto out;
+    }
+    p2p__msg_addpeer_t ap = {.c = c, .matched = (unsigned)c->nmatch};
+    if (checkpoint(io, srv->mb_addpeer, &ap, sizeof ap, &reply)) goto out;
+    if (!reply.ok) {
+        reason = reply.reason;
+        P2P__STAT(srv, rejected[reason]);
+        goto out;
+    }
+    /* admitted: the run loop told the dialer (peeradded clears the pending
+     * inbound entry); the handshake is over */
+    was_peer = true;
+    pending_inbound = false;
+    result = P2P_DIAL_OK;
+    slot_done = true;
+    if (c->dialed) {
+        p2p__msg_id_t td = {.result = result};
+        memcpy(td.id, c->node.id, 32);
+        (void)p2p__push_must(srv, srv->mb_taskdone, &td, sizeof td);
+    } else {
+        p2p__msg_id_t sl = {0};
+        (void)p2p__push_must(srv, srv->mb_slots, &sl, sizeof sl);
+    }
+    {
+        peer_run_t pr;
+        memset(&pr, 0, sizeof pr);
+        run_peer(io, &pr);
+        reason = pr.reason;
+        remote = pr.remote;
+    }
+out:
+    if (!was_peer && !remote && io && reason != P2P_DISC_NETWORK_ERROR) io_disconnect(io, reason);
+    if (!slot_done) {
+        p2p__msg_id_t m = {.result = result};
+        memcpy(m.id, c->node.id, 32);
+        if (c->dialed)
+            (void)p2p__push_must(srv, srv->mb_taskdone, &m, sizeof m);
+        else
+            (void)p2p__push_must(srv, srv->mb_slots, &m, sizeof m);
+        if (pending_inbound) {
+            m.flags = 0; /* done */
+            (void)p2p__push_must(srv, srv->mb_inboundpending, &m, sizeof m);
+        }
+    }
+    /* close the send gate, then wait for senders inside it */
+    atomic_store_explicit(&c->closed, 1, memory_order_seq_cst);
+    while (atomic_load_explicit(&c->inflight, memory_order_seq_cst)) sched_yield();
+    p2p_mailbox_close(c->out);
+    p2p_mailbox_close(c->disc);
+    p2p__msg_out_t m;
+    while (p2p_mailbox_try_pop(c->out, &m, sizeof m) == 0) free(m.data);
+    if (io) {
+        if (io->codec_ready) p2p_rlpx_codec_wipe(&io->codec);
+        free(io->rbuf);
+        free(io->wbuf);
+        free(io->scratch);
+        free(io);
+    }
+    if (c->fd >= 0) {
+        close(c->fd);
+        c->fd = -1;
+    }
+    p2p__msg_delpeer_t dp = {
+        .c = c, .was_peer = was_peer, .remote_requested = remote, .reason = reason};
+    (void)p2p__push_must(srv, srv->mb_delpeer, &dp, sizeof dp);
+    return 0;
+}

@@ -1,0 +1,404 @@
+/*
+ * actors/srv_run.c: the run loop thread `p2p-run` (geth's Server.run).
+ *
+ * Owns: the checkpoint state (actors/checks: peer set with flags, trusted
+ * set, inbound count), the map id -> peer connection, the registry of every
+ * live connection thread, and the event subscribers.
+ *
+ * Mailboxes it reads (Go twin in parentheses):
+ *   conns          a connection thread was born (registry; stop reaches it)
+ *   posthandshake  (checkpointPostHandshake) trusted flag, postHandshakeChecks,
+ *                  inbound -> dialer inboundpending; reply on the conn's cont
+ *   addpeer        (checkpointAddPeer) addPeerChecks, admit, dialer
+ *                  peeradded, ADD event; reply on cont
+ *   delpeer        (delpeer) the last message of every connection thread:
+ *                  a peer is removed (dialer peerremoved, DROP event); the
+ *                  thread is joined and the connection released
+ *   peerop         (peerOp / peerOpDone) Peers, PeerCount, RemovePeer, peer
+ *                  lookup, (un)subscribe
+ *   addtrusted / removetrusted
+ *   events         MSGSEND / MSGRECV events from peer threads (fan-out)
+ *   quit           the thread's quit flag: every connection is asked to quit
+ *                  (peers send Disconnect(client quitting)), checkpoints are
+ *                  answered "client quitting", and the loop drains until
+ *                  every connection thread was joined.
+ * Every mailbox is drained in bounded batches per wake-up.
+ */
+#include <limits.h>
+#include <linux/futex.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "actors/server_int.h"
+#include "core/clock.h"
+#include "core/log.h"
+
+#define RUN_BATCH 64
+
+typedef struct run {
+    p2p_server_t *srv;
+    p2p_thread_t *self;
+    bool quitting;
+} run_t;
+
+static void emit(run_t *r, const p2p_peer_event_t *ev)
+{
+    p2p_server_t *srv = r->srv;
+    if (srv->cfg.event_cb) srv->cfg.event_cb(srv->cfg.event_ctx, ev);
+    for (size_t i = 0; i < P2P_SERVER_MAX_SUBS; i++) {
+        if (!srv->rl_subs[i]) continue;
+        if (p2p_mailbox_try_push(srv->rl_subs[i], ev, sizeof *ev)) P2P__STAT(srv, events_dropped);
+    }
+}
+
+static void to_dialer(run_t *r, p2p_mailbox_t *mb, const uint8_t id[32], unsigned flags)
+{
+    p2p__msg_id_t m = {.flags = flags};
+    memcpy(m.id, id, 32);
+    /* closed once the dialer stopped (shutdown): nothing to tell then */
+    (void)p2p__push_must(r->srv, mb, &m, sizeof m);
+}
+
+static void reply(run_t *r, p2p_conn_t *c, bool ok, uint8_t reason, unsigned flags)
+{
+    p2p__msg_cont_t m = {.ok = ok, .reason = reason, .flags = flags};
+    (void)p2p__push_must(r->srv, c->cont, &m, sizeof m);
+}
+
+static void conn_quit(p2p_conn_t *c)
+{
+    if (c->rl_quit_sent) return;
+    c->rl_quit_sent = true;
+    p2p_thread_request_quit(&c->th);
+}
+
+static void on_born(run_t *r, p2p_conn_t *c)
+{
+    p2p_server_t *srv = r->srv;
+    c->rl_registered = true;
+    c->rl_prev = NULL;
+    c->rl_next = srv->rl_head;
+    if (srv->rl_head) srv->rl_head->rl_prev = c;
+    srv->rl_head = c;
+    srv->rl_nconns++;
+    if (r->quitting) conn_quit(c);
+}
+
+static void drain_conns(run_t *r, size_t max)
+{
+    p2p__msg_conn_t m[RUN_BATCH];
+    while (max) {
+        size_t want = max < RUN_BATCH ? max : RUN_BATCH;
+        size_t n = p2p_mailbox_pop_batch(r->srv->mb_conns, m, want * sizeof m[0]);
+        for (size_t i = 0; i < n; i++) on_born(r, m[i].c);
+        if (n < want) return;
+        max -= n;
+    }
+}
+
+static void on_posthandshake(run_t *r, p2p_conn_t *c)
+{
+    p2p_server_t *srv = r->srv;
+    if (r->quitting) {
+        reply(r, c, false, P2P_DISC_QUITTING, c->flags);
+        return;
+    }
+    unsigned flags = c->flags;
+    uint8_t reason = 0;
+    bool ok = p2p_checks_post_handshake(&srv->rl_checks, &reason, &flags, c->node.id);
+    if (ok && (flags & P2P_CONN_INBOUND)) to_dialer(r, srv->mb_inboundpending, c->node.id, 1);
+    reply(r, c, ok, reason, flags);
+}
+
+static void on_addpeer(run_t *r, p2p_conn_t *c, unsigned matched)
+{
+    p2p_server_t *srv = r->srv;
+    if (r->quitting) {
+        reply(r, c, false, P2P_DISC_QUITTING, c->flags);
+        return;
+    }
+    uint8_t reason = 0;
+    unsigned flags = c->flags;
+    if (p2p_checks_is_trusted(&srv->rl_checks, c->node.id)) flags |= P2P_CONN_TRUSTED;
+    bool ok = p2p_checks_add_peer(&srv->rl_checks, &reason, c->node.id, flags, matched);
+    if (ok) {
+        int rc = p2p_checks_add(&srv->rl_checks, c->node.id, flags);
+        if (!rc) rc = p2p_idmap_put(&srv->rl_peers, c->node.id, (uint64_t)(uintptr_t)c);
+        if (rc) {
+            p2p_checks_remove(&srv->rl_checks, c->node.id);
+            ok = false;
+            reason = rc == P2P_EEXIST ? P2P_DISC_ALREADY_CONNECTED : P2P_DISC_TOO_MANY_PEERS;
+        }
+    }
+    if (ok) {
+        c->rl_peer = true;
+        P2P__STAT(srv, peers_added);
+        to_dialer(r, srv->mb_peeradded, c->node.id, flags);
+        p2p_peer_event_t ev;
+        memset(&ev, 0, sizeof ev);
+        ev.type = P2P_PEER_EVENT_ADD;
+        p2p__conn_event_fill(c, &ev);
+        emit(r, &ev);
+        P2P_DEBUG("Adding p2p peer", "peer=%02x%02x%02x%02x inbound=%d name=%s", c->node.id[0],
+                  c->node.id[1], c->node.id[2], c->node.id[3], (flags & P2P_CONN_INBOUND) != 0,
+                  c->hello ? c->hello->name : "");
+    }
+    reply(r, c, ok, reason, flags);
+}
+
+static void on_delpeer(run_t *r, const p2p__msg_delpeer_t *m)
+{
+    p2p_server_t *srv = r->srv;
+    p2p_conn_t *c = m->c;
+    /* its birth notice was pushed before this message (same thread) */
+    while (!c->rl_registered) {
+        size_t before = srv->rl_nconns;
+        drain_conns(r, SIZE_MAX);
+        if (srv->rl_nconns == before && !c->rl_registered) {
+            P2P_CRIT("delpeer for an unknown connection", "serial=%llu",
+                     (unsigned long long)c->serial);
+            abort();
+        }
+    }
+    if (c->rl_peer) {
+        c->rl_peer = false;
+        p2p_checks_remove(&srv->rl_checks, c->node.id);
+        p2p_idmap_del(&srv->rl_peers, c->node.id);
+        P2P__STAT(srv, peers_removed);
+        to_dialer(r, srv->mb_peerremoved, c->node.id, 0);
+        p2p_peer_event_t ev;
+        memset(&ev, 0, sizeof ev);
+        ev.type = P2P_PEER_EVENT_DROP;
+        p2p__conn_event_fill(c, &ev);
+        ev.reason = m->reason;
+        ev.remote_requested = m->remote_requested;
+        snprintf(ev.error, sizeof ev.error, "%s", p2p_disc_reason_str(m->reason));
+        emit(r, &ev);
+        P2P_DEBUG("Removing p2p peer", "peer=%02x%02x%02x%02x req=%d err=\"%s\"", c->node.id[0],
+                  c->node.id[1], c->node.id[2], c->node.id[3], m->remote_requested,
+                  p2p_disc_reason_str(m->reason));
+    }
+    if (c->rl_prev)
+        c->rl_prev->rl_next = c->rl_next;
+    else
+        srv->rl_head = c->rl_next;
+    if (c->rl_next) c->rl_next->rl_prev = c->rl_prev;
+    srv->rl_nconns--;
+    (void)p2p_thread_join(&c->th, NULL);
+    /* seq_cst: read by the quit loop below */
+    atomic_fetch_sub_explicit(&srv->live_conns, 1, memory_order_seq_cst);
+    p2p__conn_unref(c);
+}
+
+static void fill_info(run_t *r, p2p_peer_info_t *pi, p2p_conn_t *c)
+{
+    memset(pi, 0, sizeof *pi);
+    memcpy(pi->id, c->node.id, 32);
+    memcpy(pi->pubkey, c->node.pubkey, 64);
+    if (c->hello) {
+        size_t nl =
+            c->hello->name_len < sizeof pi->name - 1 ? c->hello->name_len : sizeof pi->name - 1;
+        memcpy(pi->name, c->hello->name, nl);
+        pi->name[nl] = 0;
+        pi->ncaps = c->hello->ncaps < P2P_PEER_INFO_CAPS ? c->hello->ncaps : P2P_PEER_INFO_CAPS;
+        memcpy(pi->caps, c->hello->caps, pi->ncaps * sizeof pi->caps[0]);
+        pi->remote_version = c->hello->version;
+    }
+    pi->local_ip = c->local_ip;
+    pi->remote_ip = c->remote_ip;
+    pi->local_port = c->local_port;
+    pi->remote_port = c->remote_port;
+    int f = p2p_checks_peer_flags(&r->srv->rl_checks, c->node.id);
+    unsigned flags = f < 0 ? c->flags : (unsigned)f;
+    pi->inbound = flags & P2P_CONN_INBOUND;
+    pi->trusted = flags & P2P_CONN_TRUSTED;
+    pi->static_dialed = flags & P2P_CONN_STATIC_DIALED;
+    pi->dyn_dialed = flags & P2P_CONN_DYN_DIALED;
+}
+
+static p2p_conn_t *peer_by_id(run_t *r, const uint8_t id[32])
+{
+    uint64_t *v = p2p_idmap_get(&r->srv->rl_peers, id);
+    return v ? (p2p_conn_t *)(uintptr_t)*v : NULL;
+}
+
+static void op_done(p2p__peerop_t *op, int rc)
+{
+    op->rc = rc;
+    /* release: the caller's acquire load sees the results */
+    atomic_store_explicit(&op->done, 1, memory_order_release);
+    syscall(SYS_futex, (uint32_t *)&op->done, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, INT_MAX, NULL, NULL,
+            0);
+}
+
+static void on_peerop(run_t *r, p2p__peerop_t *op)
+{
+    p2p_server_t *srv = r->srv;
+    if (r->quitting) {
+        op_done(op, P2P_ECLOSED);
+        return;
+    }
+    int rc = 0;
+    switch (op->kind) {
+    case P2P__OP_PEERS: {
+        size_t pos = 0;
+        const uint8_t *k;
+        uint64_t v;
+        op->n = 0;
+        while (op->n < op->cap && p2p_idmap_next(&srv->rl_peers, &pos, &k, &v))
+            fill_info(r, &op->infos[op->n++], (p2p_conn_t *)(uintptr_t)v);
+        break;
+    }
+    case P2P__OP_COUNT:
+        op->n = p2p_checks_peer_count(&srv->rl_checks);
+        break;
+    case P2P__OP_REMOVE: {
+        p2p_conn_t *c = peer_by_id(r, op->id);
+        if (c) (void)p2p_peer_disconnect(c, P2P_DISC_REQUESTED);
+        break;
+    }
+    case P2P__OP_GET: {
+        p2p_conn_t *c = peer_by_id(r, op->id);
+        if (c) {
+            p2p_peer_ref(c);
+            op->peer = c;
+        } else {
+            rc = P2P_ENOTFOUND;
+        }
+        break;
+    }
+    case P2P__OP_SUB: {
+        size_t i;
+        for (i = 0; i < P2P_SERVER_MAX_SUBS && srv->rl_subs[i]; i++) {
+        }
+        if (i == P2P_SERVER_MAX_SUBS)
+            rc = P2P_EFULL;
+        else
+            srv->rl_subs[i] = op->mb;
+        break;
+    }
+    case P2P__OP_UNSUB: {
+        rc = P2P_ENOTFOUND;
+        for (size_t i = 0; i < P2P_SERVER_MAX_SUBS; i++) {
+            if (srv->rl_subs[i] == op->mb) {
+                srv->rl_subs[i] = NULL;
+                rc = 0;
+            }
+        }
+        break;
+    }
+    default:
+        rc = P2P_EINVAL;
+    }
+    op_done(op, rc);
+}
+
+static void begin_quit(run_t *r)
+{
+    p2p_server_t *srv = r->srv;
+    r->quitting = true;
+    drain_conns(r, SIZE_MAX);
+    for (p2p_conn_t *c = srv->rl_head; c; c = c->rl_next) conn_quit(c);
+    p2p_mailbox_close(srv->mb_peerop);
+    p2p_mailbox_close(srv->mb_addtrusted);
+    p2p_mailbox_close(srv->mb_removetrusted);
+}
+
+/* One pass over every mailbox, bounded per mailbox.  Returns the number
+ * of messages handled. */
+static size_t run_once(run_t *r)
+{
+    p2p_server_t *srv = r->srv;
+    size_t work = 0;
+    drain_conns(r, RUN_BATCH);
+    {
+        p2p__msg_conn_t m[RUN_BATCH];
+        size_t n = p2p_mailbox_pop_batch(srv->mb_posthandshake, m, sizeof m);
+        for (size_t i = 0; i < n; i++) on_posthandshake(r, m[i].c);
+        work += n;
+    }
+    {
+        p2p__msg_addpeer_t m[RUN_BATCH];
+        size_t n = p2p_mailbox_pop_batch(srv->mb_addpeer, m, sizeof m);
+        for (size_t i = 0; i < n; i++) on_addpeer(r, m[i].c, m[i].matched);
+        work += n;
+    }
+    {
+        p2p__msg_delpeer_t m[RUN_BATCH];
+        size_t n = p2p_mailbox_pop_batch(srv->mb_delpeer, m, sizeof m);
+        for (size_t i = 0; i < n; i++) on_delpeer(r, &m[i]);
+        work += n;
+    }
+    {
+        p2p__msg_peerop_t m[16];
+        size_t n = p2p_mailbox_pop_batch(srv->mb_peerop, m, sizeof m);
+        for (size_t i = 0; i < n; i++) on_peerop(r, m[i].op);
+        work += n;
+    }
+    {
+        p2p__msg_id_t m[16];
+        size_t n = p2p_mailbox_pop_batch(srv->mb_addtrusted, m, sizeof m);
+        for (size_t i = 0; i < n; i++)
+            if (p2p_checks_add_trusted(&srv->rl_checks, m[i].id)) P2P__STAT(srv, mailbox_full);
+        work += n;
+        n = p2p_mailbox_pop_batch(srv->mb_removetrusted, m, sizeof m);
+        for (size_t i = 0; i < n; i++) p2p_checks_remove_trusted(&srv->rl_checks, m[i].id);
+        work += n;
+    }
+    {
+        p2p_peer_event_t ev;
+        for (int i = 0; i < RUN_BATCH; i++) {
+            if (p2p_mailbox_try_pop(srv->mb_events, &ev, sizeof ev)) break;
+            emit(r, &ev);
+            work++;
+        }
+    }
+    return work;
+}
+
+int p2p__run_main(p2p_thread_t *self, void *arg)
+{
+    p2p_server_t *srv = arg;
+    run_t r = {.srv = srv, .self = self};
+    p2p_checks_config_t cc = {.max_peers = srv->cfg.max_peers,
+                              .max_inbound = srv->max_inbound,
+                              .nprotocols = (unsigned)srv->nprotos,
+                              .seed = srv->seed};
+    memcpy(cc.self, srv->id, 32);
+    int rc = p2p_checks_init(&srv->rl_checks, &cc);
+    if (!rc) rc = p2p_idmap_init(&srv->rl_peers, 64, 0, srv->seed ^ 0x5eed);
+    for (size_t i = 0; !rc && i < srv->ntrusted; i++)
+        rc = p2p_checks_add_trusted(&srv->rl_checks, srv->trusted[i]);
+    p2p_mailbox_t *mbs[] = {srv->mb_conns,         srv->mb_posthandshake, srv->mb_addpeer,
+                            srv->mb_delpeer,       srv->mb_peerop,        srv->mb_addtrusted,
+                            srv->mb_removetrusted, srv->mb_events};
+    for (size_t i = 0; !rc && i < sizeof mbs / sizeof mbs[0]; i++)
+        rc = p2p_mailbox_attach(mbs[i], &self->waiter);
+    if (rc) {
+        P2P_CRIT("Run loop setup failed", "err=%s", p2p_strerror(rc));
+        abort();
+    }
+    for (;;) {
+        if (!r.quitting && p2p_thread_should_quit(self)) begin_quit(&r);
+        size_t work = run_once(&r);
+        if (r.quitting) {
+            /* seq_cst: pairs with the creators' increments (they were
+             * joined before we were asked to quit) */
+            if (atomic_load_explicit(&srv->live_conns, memory_order_seq_cst) == 0) break;
+            /* connections born during the drain were told to quit in on_born */
+        }
+        if (!work) (void)p2p_waiter_wait(&self->waiter, P2P_DEADLINE_NEVER);
+    }
+    /* answer peerops that raced with the close */
+    p2p__msg_peerop_t m;
+    while (p2p_mailbox_try_pop(srv->mb_peerop, &m, sizeof m) == 0) op_done(m.op, P2P_ECLOSED);
+    p2p_peer_event_t ev;
+    while (p2p_mailbox_try_pop(srv->mb_events, &ev, sizeof ev) == 0) emit(&r, &ev);
+    p2p_checks_free(&srv->rl_checks);
+    p2p_idmap_free(&srv->rl_peers);
+    return 0;
+}

@@ -1,0 +1,148 @@
+/*
+ * tests/actors/srv_util.h: helpers shared by the server tests (header-only,
+ * static functions): keys and configs for loopback servers, deadline waits,
+ * descriptor counting, and an event recorder subscribed through the
+ * event callback (it runs on p2p-run; guarded by a mutex here because the
+ * test thread reads it).
+ */
+#ifndef P2P_TESTS_SRV_UTIL_H
+#define P2P_TESTS_SRV_UTIL_H
+
+#include <dirent.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "actors/server.h"
+#include "core/clock.h"
+#include "crypto/secp.h"
+#include "tests/tu.h"
+
+static inline void su_key(uint8_t priv[32])
+{
+    CHECK_OK(p2p_secp_keygen(priv));
+}
+
+/* A loopback server config with an ephemeral port and short timeouts. */
+static inline void su_config(p2p_server_config_t *cfg, const p2p_protocol_t *protos, size_t n)
+{
+    memset(cfg, 0, sizeof *cfg);
+    su_key(cfg->priv);
+    cfg->max_peers = 10;
+    cfg->no_discovery = true;
+    cfg->listen_ip = p2p_ip4(127, 0, 0, 1);
+    cfg->listen_port = 0;
+    cfg->protocols = protos;
+    cfg->nprotocols = n;
+    cfg->name = "devp2p-c-test";
+}
+
+/* The node record of a running server (127.0.0.1:port). */
+static inline p2p_node_t su_node(p2p_server_t *s)
+{
+    p2p_node_t n;
+    p2p_server_self(s, &n);
+    n.ep.ip = p2p_ip4(127, 0, 0, 1);
+    return n;
+}
+
+/* Waits until p2p_server_peer_count(s) == want or timeout_ms passes. */
+static inline bool su_wait_peers(p2p_server_t *s, int want, unsigned timeout_ms)
+{
+    uint64_t end = p2p_now_ns() + (uint64_t)timeout_ms * P2P_NS_PER_MS;
+    while (p2p_now_ns() < end) {
+        if (p2p_server_peer_count(s) == want) return true;
+        usleep(2000);
+    }
+    return p2p_server_peer_count(s) == want;
+}
+
+/* Number of open descriptors of this process. */
+static inline int su_count_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (!d) return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.') n++;
+    closedir(d);
+    return n - 1; /* the directory's own descriptor */
+}
+
+/* Number of threads of this process. */
+static inline int su_count_threads(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    if (!d) return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.') n++;
+    closedir(d);
+    return n;
+}
+
+/* Event recorder (the server's event_cb). */
+#define SU_EVENTS_MAX 4096
+typedef struct su_events {
+    pthread_mutex_t mu;
+    size_t n, nmsg; /* nmsg: message events seen (only the first 256 are kept) */
+    p2p_peer_event_t ev[SU_EVENTS_MAX];
+} su_events_t;
+
+static inline void su_events_init(su_events_t *e)
+{
+    pthread_mutex_init(&e->mu, NULL);
+    e->n = 0;
+    e->nmsg = 0;
+}
+
+static inline void su_events_cb(void *ctx, const p2p_peer_event_t *ev)
+{
+    su_events_t *e = ctx;
+    pthread_mutex_lock(&e->mu);
+    bool msg = ev->type == P2P_PEER_EVENT_MSGSEND || ev->type == P2P_PEER_EVENT_MSGRECV;
+    if (msg) e->nmsg++;
+    if (e->n < SU_EVENTS_MAX && (!msg || e->nmsg <= 256)) e->ev[e->n++] = *ev;
+    pthread_mutex_unlock(&e->mu);
+}
+
+/* Finds the first event of type for peer id (NULL: any peer) and copies it
+ * into *out; waits up to timeout_ms. */
+static inline bool su_events_find(su_events_t *e, p2p_peer_event_t *out, p2p_peer_event_type_t type,
+                                  const uint8_t *id, unsigned timeout_ms)
+{
+    uint64_t end = p2p_now_ns() + (uint64_t)timeout_ms * P2P_NS_PER_MS;
+    for (;;) {
+        bool found = false;
+        pthread_mutex_lock(&e->mu);
+        for (size_t i = 0; i < e->n && !found; i++) {
+            if (e->ev[i].type != type) continue;
+            if (id && memcmp(e->ev[i].peer, id, 32) != 0) continue;
+            if (out) *out = e->ev[i];
+            found = true;
+        }
+        pthread_mutex_unlock(&e->mu);
+        if (found) return true;
+        if (p2p_now_ns() >= end) return false;
+        usleep(2000);
+    }
+}
+
+/* Waits until the stats counter at field offset reaches want. */
+#define SU_WAIT_STAT(srv, field, want, timeout_ms)                                                 \
+    ({                                                                                             \
+        uint64_t su_end_ = p2p_now_ns() + (uint64_t)(timeout_ms)*P2P_NS_PER_MS;                    \
+        p2p_server_stats_t su_st_;                                                                 \
+        for (;;) {                                                                                 \
+            p2p_server_get_stats((srv), &su_st_);                                                  \
+            if (su_st_.field >= (want) || p2p_now_ns() >= su_end_) break;                          \
+            usleep(2000);                                                                          \
+        }                                                                                          \
+        su_st_.field >= (want);                                                                    \
+    })
+
+#endif
