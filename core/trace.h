@@ -53,6 +53,7 @@
 
 #include "core/err.h"
 
+#define P2P_TRACE_FILE "trace.ring" /* the segment's file name inside a node's datadir */
 #define P2P_TRACE_MAGIC "P2PTRACE"
 #define P2P_TRACE_VERSION 1u
 #define P2P_TRACE_NAME_LEN 32u /* bytes per name table entry, NUL-terminated */
