@@ -795,6 +795,7 @@ int p2p__conn_main(p2p_thread_t *self, void *arg)
     c->flags = reply.flags;
     pending_inbound = (c->flags & P2P_CONN_INBOUND) != 0;
     rc = do_hello(io, &reason, &remote);
+    if (rc == P2P_ECLOSED && !remote) reason = P2P_DISC_QUITTING; /* stopping */
     if (rc) {
         if (rc != P2P_ECLOSED || remote) count_hs_error(srv, rc, false);
         goto out;

@@ -24,7 +24,11 @@
  * Blocked senders (p2p_mailbox_push on a full ring) sleep on the futex word
  * space_seq after incrementing `blocked` (acq_rel RMW).  The consumer, after
  * freeing cells, reads `blocked` with an acq_rel RMW (fetch_add 0) and, if
- * non-zero, bumps space_seq and wakes them.  The two RMWs on `blocked` are
+ * non-zero and the ring has drained to half its capacity (low watermark,
+ * like a socket's write-space wake-up: one wake-up per half ring instead
+ * of one per batch, which on a loaded machine is what keeps backpressure
+ * from turning into a context switch per batch), bumps space_seq and wakes
+ * them all.  The two RMWs on `blocked` are
  * ordered in its modification order: either the consumer's comes later and
  * sees the sender, or the sender's reads from it and so sees the freed
  * cells (release/acquire).  No lost wake-up, no fence.
@@ -346,14 +350,19 @@ bool p2p_mailbox_is_closed(const p2p_mailbox_t *mb)
 
 /* ---- consumer side ---------------------------------------------------- */
 
-/* After freeing cells: wake senders blocked on a full ring, if any. */
-static inline void kick_blocked(p2p_mailbox_t *mb)
+/* After freeing cells (the consumer is at pos): wake senders blocked on a
+ * full ring once it has drained to half its capacity. */
+static inline void kick_blocked(p2p_mailbox_t *mb, uint64_t pos)
 {
     /* acq_rel RMW (a read that takes part in blocked's modification order):
      * pairs with the sender's RMW in push, see the top comment.  The line
      * is written only by blocked senders, so this stays cheap. */
-    if (atomic_fetch_add_explicit(&mb->blocked, 0, memory_order_acq_rel))
-        p2p__mailbox_kick_senders(mb);
+    if (!atomic_fetch_add_explicit(&mb->blocked, 0, memory_order_acq_rel)) return;
+    /* relaxed: an estimate; a sender that is already blocked found the
+     * ring full, and the ring cannot go from full to half without this
+     * thread popping, so a later pop sees depth <= half and wakes it */
+    uint64_t depth = atomic_load_explicit(&mb->enqueue_pos, memory_order_relaxed) - pos;
+    if (depth <= (mb->mask + 1) / 2) p2p__mailbox_kick_senders(mb);
 }
 
 static inline void note_depth(p2p_mailbox_t *mb, uint64_t pos)
@@ -395,7 +404,7 @@ size_t p2p_mailbox_pop_batch(p2p_mailbox_t *mb, void *out, size_t outlen)
     if (n) {
         /* relaxed: readers of dequeue_pos only estimate depth */
         atomic_store_explicit(&mb->dequeue_pos, pos, memory_order_relaxed);
-        kick_blocked(mb);
+        kick_blocked(mb, pos);
     }
     return n;
 }

@@ -412,6 +412,13 @@ static uint64_t ring_head(const p2p_trace_reader_t *r, unsigned ring)
                                 memory_order_acquire);
 }
 
+uint64_t p2p_trace_reader_pending(const p2p_trace_reader_t *r, unsigned ring)
+{
+    if (ring >= r->count) return 0;
+    uint64_t head = ring_head(r, ring);
+    return head > r->next[ring] ? head - r->next[ring] : 0;
+}
+
 void p2p_trace_reader_seek_end(p2p_trace_reader_t *r)
 {
     for (uint32_t i = 0; i < r->count; i++) r->next[i] = ring_head(r, i);

@@ -72,6 +72,18 @@ static inline int su_count_fds(void)
     return n - 1; /* the directory's own descriptor */
 }
 
+/* TSan's runtime starts a background thread of its own on first use. */
+#if defined(__SANITIZE_THREAD__)
+#define SU_EXTRA_THREADS 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define SU_EXTRA_THREADS 1
+#endif
+#endif
+#ifndef SU_EXTRA_THREADS
+#define SU_EXTRA_THREADS 0
+#endif
+
 /* Number of threads of this process. */
 static inline int su_count_threads(void)
 {

@@ -1,0 +1,274 @@
+/*
+ * tests/actors/test_server_checks.c: every checkpoint outcome over real
+ * loopback connections, each with the Disconnect reason the other side
+ * reads, plus the listener's admission (inbound throttle, NetRestrict) and
+ * the counters:
+ *   - too many peers (MaxPeers 1), and a trusted peer admitted above it
+ *   - already connected (a second connection with a connected peer's key)
+ *   - connected to self (a client using the server's own key)
+ *   - useless peer (no shared capability), seen by a raw client and
+ *     between two servers
+ *   - unexpected identity (Hello ID differs from the handshake key), and
+ *     a dial with a wrong expected key failing its handshake
+ *   - inbound throttle (second quick connection from one IP; loopback is
+ *     LAN, so the test hook test_throttle_lan is set) and NetRestrict
+ */
+#include <stdlib.h>
+
+#include "tests/actors/rawpeer.h"
+#include "tests/actors/srv_util.h"
+
+static const p2p_protocol_t proto_echo = {"echo", 1, 2, NULL, NULL, NULL, NULL};
+
+static const char *const cap_echo[] = {"echo"};
+static const uint32_t ver1[] = {1};
+
+/* Raw client: handshake with priv, Hello with id_pub, expect a Disconnect. */
+static int raw_attempt(p2p_server_t *s, const uint8_t priv[32], const uint8_t *hello_pub,
+                       const char *const *caps, size_t ncaps, bool *saw_hello)
+{
+    p2p_node_t sn = su_node(s);
+    rawpeer_t rp;
+    int rc = -100;
+    if (rp_connect(&rp, sn.ep.tcp) == 0 && rp_handshake(&rp, priv, sn.pubkey, 3000) == 0) {
+        uint8_t pub[64];
+        if (p2p_secp_pubkey(pub, priv) == 0 &&
+            rp_send_hello(&rp, hello_pub ? hello_pub : pub, caps, ver1, ncaps) == 0)
+            rc = rp_expect_disconnect(&rp, saw_hello, 3000);
+    }
+    rp_close(&rp);
+    return rc;
+}
+
+static void test_too_many_and_trusted(void)
+{
+    p2p_server_config_t cs;
+    su_config(&cs, &proto_echo, 1);
+    cs.max_peers = 1;
+    cs.no_dial = true; /* all of MaxPeers is inbound */
+    p2p_server_t *s = NULL;
+    CHECK_OK(p2p_server_start(&s, &cs));
+    p2p_node_t ns = su_node(s);
+
+    /* first peer: a server dialling s statically */
+    p2p_server_config_t c1;
+    su_config(&c1, &proto_echo, 1);
+    c1.static_nodes = &ns;
+    c1.nstatic = 1;
+    p2p_server_t *s1 = NULL;
+    CHECK_OK(p2p_server_start(&s1, &c1));
+    CHECK(su_wait_peers(s, 1, 5000));
+
+    /* second: rejected at the post-handshake checkpoint, before any Hello */
+    uint8_t k2[32];
+    su_key(k2);
+    bool hello = true;
+    CHECK(raw_attempt(s, k2, NULL, cap_echo, 1, &hello) == P2P_DISC_TOO_MANY_PEERS);
+    CHECK(!hello);
+
+    /* the same key, trusted: admitted above MaxPeers */
+    uint8_t pub2[64], id2[32];
+    CHECK_OK(p2p_secp_pubkey(pub2, k2));
+    p2p_node_id(id2, pub2);
+    CHECK_OK(p2p_server_add_trusted(s, id2));
+    {
+        rawpeer_t rp;
+        CHECK(rp_connect(&rp, ns.ep.tcp) == 0);
+        CHECK_OK(rp_handshake(&rp, k2, ns.pubkey, 3000));
+        CHECK_OK(rp_send_hello(&rp, pub2, cap_echo, ver1, 1));
+        uint64_t code = 99;
+        const uint8_t *p;
+        size_t n;
+        CHECK(rp_recv(&rp, &code, &p, &n, 3000) == 0 && code == P2P_MSG_HELLO);
+        CHECK(su_wait_peers(s, 2, 3000));
+        p2p_peer_info_t info[4];
+        size_t np = 0;
+        CHECK_OK(p2p_server_peers(s, info, 4, &np));
+        int trusted = 0;
+        for (size_t i = 0; i < np; i++)
+            if (memcmp(info[i].id, id2, 32) == 0 && info[i].trusted && info[i].inbound) trusted++;
+        CHECK(trusted == 1);
+        rp_close(&rp);
+        CHECK(su_wait_peers(s, 1, 3000));
+    }
+    /* untrusted again: rejected again */
+    CHECK_OK(p2p_server_remove_trusted(s, id2));
+    CHECK(raw_attempt(s, k2, NULL, cap_echo, 1, NULL) == P2P_DISC_TOO_MANY_PEERS);
+
+    p2p_server_stats_t st;
+    p2p_server_get_stats(s, &st);
+    CHECK(st.rejected[P2P_DISC_TOO_MANY_PEERS] == 2);
+    CHECK(st.disc_sent[P2P_DISC_TOO_MANY_PEERS] == 2);
+    p2p_server_stop(s1);
+    p2p_server_stop(s);
+}
+
+static void test_already_connected_and_self(void)
+{
+    p2p_server_config_t cs, c1;
+    su_config(&cs, &proto_echo, 1);
+    p2p_server_t *s = NULL;
+    CHECK_OK(p2p_server_start(&s, &cs));
+    p2p_node_t ns = su_node(s);
+    su_config(&c1, &proto_echo, 1);
+    c1.static_nodes = &ns;
+    c1.nstatic = 1;
+    p2p_server_t *s1 = NULL;
+    CHECK_OK(p2p_server_start(&s1, &c1));
+    CHECK(su_wait_peers(s, 1, 5000));
+
+    /* a second connection presenting s1's key */
+    CHECK(raw_attempt(s, c1.priv, NULL, cap_echo, 1, NULL) == P2P_DISC_ALREADY_CONNECTED);
+    /* a connection presenting s's own key */
+    CHECK(raw_attempt(s, cs.priv, NULL, cap_echo, 1, NULL) == P2P_DISC_SELF);
+    /* the dialer never dials itself (checkDial: self) */
+    CHECK_OK(p2p_server_add_peer(s, &ns));
+    usleep(100 * 1000);
+    p2p_server_stats_t st;
+    p2p_server_get_stats(s, &st);
+    CHECK(st.dials == 0);
+    CHECK(st.rejected[P2P_DISC_ALREADY_CONNECTED] == 1);
+    CHECK(st.rejected[P2P_DISC_SELF] == 1);
+    CHECK(p2p_server_peer_count(s) == 1);
+    p2p_server_stop(s1);
+    p2p_server_stop(s);
+}
+
+static void test_useless_and_identity(void)
+{
+    p2p_server_config_t cs;
+    su_config(&cs, &proto_echo, 1);
+    p2p_server_t *s = NULL;
+    CHECK_OK(p2p_server_start(&s, &cs));
+    p2p_node_t ns = su_node(s);
+
+    /* no shared capability: Hello, then Disconnect(useless peer) */
+    uint8_t k[32];
+    su_key(k);
+    const char *const other[] = {"other"};
+    bool hello = false;
+    CHECK(raw_attempt(s, k, NULL, other, 1, &hello) == P2P_DISC_USELESS_PEER);
+    CHECK(hello);
+    /* no capabilities at all */
+    su_key(k);
+    CHECK(raw_attempt(s, k, NULL, NULL, 0, NULL) == P2P_DISC_USELESS_PEER);
+
+    /* Hello ID is another key than the handshake's */
+    uint8_t k2[32], pub2[64];
+    su_key(k);
+    su_key(k2);
+    CHECK_OK(p2p_secp_pubkey(pub2, k2));
+    CHECK(raw_attempt(s, k, pub2, cap_echo, 1, NULL) == P2P_DISC_UNEXPECTED_IDENTITY);
+    /* Hello ID all zero: invalid identity */
+    static const uint8_t zero[64];
+    su_key(k);
+    CHECK(raw_attempt(s, k, zero, cap_echo, 1, NULL) == P2P_DISC_INVALID_IDENTITY);
+
+    /* two servers without a shared protocol: both refuse at addpeer */
+    static const p2p_protocol_t proto_other = {"other", 1, 1, NULL, NULL, NULL, NULL};
+    p2p_server_config_t c1;
+    su_config(&c1, &proto_other, 1);
+    c1.static_nodes = &ns;
+    c1.nstatic = 1;
+    p2p_server_t *s1 = NULL;
+    CHECK_OK(p2p_server_start(&s1, &c1));
+    CHECK(SU_WAIT_STAT(s1, rejected[P2P_DISC_USELESS_PEER], 1, 5000));
+    CHECK(SU_WAIT_STAT(s, rejected[P2P_DISC_USELESS_PEER], 3, 5000));
+    CHECK(p2p_server_peer_count(s) == 0);
+
+    /* dialling a node under a wrong key: the RLPx handshake fails */
+    p2p_node_t wrong = ns;
+    uint8_t k3[32];
+    su_key(k3);
+    CHECK_OK(p2p_secp_pubkey(wrong.pubkey, k3));
+    p2p_node_id(wrong.id, wrong.pubkey);
+    CHECK_OK(p2p_server_add_peer(s1, &wrong));
+    CHECK(SU_WAIT_STAT(s1, handshake_failed, 1, 5000));
+    CHECK(SU_WAIT_STAT(s, handshake_failed, 1, 5000));
+    CHECK(p2p_server_peer_count(s1) == 0);
+
+    p2p_server_stats_t st;
+    p2p_server_get_stats(s, &st);
+    CHECK(st.disc_sent[P2P_DISC_UNEXPECTED_IDENTITY] == 1);
+    CHECK(st.disc_sent[P2P_DISC_INVALID_IDENTITY] == 1);
+    p2p_server_stop(s1);
+    p2p_server_stop(s);
+}
+
+static void test_throttle_and_netrestrict(void)
+{
+    p2p_server_config_t cs;
+    su_config(&cs, &proto_echo, 1);
+    cs.test_throttle_lan = true;
+    p2p_server_t *s = NULL;
+    CHECK_OK(p2p_server_start(&s, &cs));
+    uint8_t k[32];
+    su_key(k);
+    /* first connection from 127.0.0.1 is admitted (it gets as far as the
+     * checkpoint: useless peer) */
+    const char *const other[] = {"other"};
+    CHECK(raw_attempt(s, k, NULL, other, 1, NULL) == P2P_DISC_USELESS_PEER);
+    /* the second within 30 s is closed before any handshake */
+    rawpeer_t rp;
+    CHECK(rp_connect(&rp, p2p_server_port(s)) == 0);
+    CHECK(rp_closed_silently(&rp, 3000));
+    rp_close(&rp);
+    CHECK(SU_WAIT_STAT(s, inbound_throttled, 1, 1000));
+    p2p_server_stop(s);
+
+    /* without the hook loopback is LAN and never throttled */
+    su_config(&cs, &proto_echo, 1);
+    CHECK_OK(p2p_server_start(&s, &cs));
+    for (int i = 0; i < 3; i++) {
+        su_key(k);
+        CHECK(raw_attempt(s, k, NULL, other, 1, NULL) == P2P_DISC_USELESS_PEER);
+    }
+    p2p_server_stats_t st;
+    p2p_server_get_stats(s, &st);
+    CHECK(st.inbound_throttled == 0);
+    p2p_server_stop(s);
+
+    /* NetRestrict without loopback: closed at once */
+    p2p_netlist_t nl;
+    CHECK_OK(p2p_netlist_parse(&nl, "10.0.0.0/8,192.168.0.0/16"));
+    su_config(&cs, &proto_echo, 1);
+    cs.netrestrict = &nl;
+    CHECK_OK(p2p_server_start(&s, &cs));
+    CHECK(rp_connect(&rp, p2p_server_port(s)) == 0);
+    CHECK(rp_closed_silently(&rp, 3000));
+    rp_close(&rp);
+    CHECK(SU_WAIT_STAT(s, inbound_restricted, 1, 1000));
+    p2p_server_stop(s);
+
+    /* NetRestrict with loopback: admitted */
+    CHECK_OK(p2p_netlist_parse(&nl, "127.0.0.0/8"));
+    su_config(&cs, &proto_echo, 1);
+    cs.netrestrict = &nl;
+    CHECK_OK(p2p_server_start(&s, &cs));
+    su_key(k);
+    CHECK(rp_connect(&rp, p2p_server_port(s)) == 0);
+    CHECK_OK(rp_handshake(&rp, k, su_node(s).pubkey, 3000));
+    uint8_t pub[64];
+    CHECK_OK(p2p_secp_pubkey(pub, k));
+    CHECK_OK(rp_send_hello(&rp, pub, cap_echo, ver1, 1));
+    CHECK(su_wait_peers(s, 1, 3000));
+    rp_close(&rp);
+    p2p_server_get_stats(s, &st);
+    CHECK(st.inbound_restricted == 0);
+    CHECK(st.accepted == 1);
+    p2p_server_stop(s);
+}
+
+int main(void)
+{
+    int fds0 = su_count_fds();
+    int th0 = su_count_threads();
+    test_too_many_and_trusted();
+    test_already_connected_and_self();
+    test_useless_and_identity();
+    test_throttle_and_netrestrict();
+    CHECK(su_count_fds() == fds0);
+    int th = su_count_threads();
+    CHECK(th >= th0 && th <= th0 + SU_EXTRA_THREADS);
+    return tu_done("server_checks");
+}

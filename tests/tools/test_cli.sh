@@ -1,0 +1,121 @@
+#!/bin/sh
+# tests/tools/test_cli.sh DEVP2P VECTORS_DIR: the devp2p tool's key and ENR
+# commands against tests/vectors/enr.txt, --help/--version, and bad input:
+# every bad-input case must exit non-zero with exactly one line on stderr.
+set -u
+D=$1
+V=$2/enr.txt
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+fails=0 checks=0
+ok() { checks=$((checks + 1)); }
+bad() { checks=$((checks + 1)); fails=$((fails + 1)); echo "FAIL: $*" >&2; }
+vec() { sed -n "s/^$1 = //p" "$V"; }
+KEY=$(vec key)
+ID=$(vec node_id)
+TEXT=$(vec text)
+
+# expect OUTPUT-PATTERN CMD...: exit 0 and stdout contains the fixed string
+expect() {
+    pat=$1; shift
+    if out=$("$@" 2>"$T/err"); then
+        case "$out" in *"$pat"*) ok ;; *) bad "$* printed '$out', want '$pat'" ;; esac
+    else
+        bad "$* exited $?: $(cat "$T/err")"
+    fi
+}
+# reject CMD...: non-zero exit and exactly one stderr line starting "devp2p: "
+reject() {
+    "$@" >"$T/out" 2>"$T/err"
+    rc=$?
+    lines=$(wc -l <"$T/err")
+    if [ "$rc" -eq 0 ]; then
+        bad "$* succeeded, want an error"
+    elif [ "$lines" -ne 1 ] || ! grep -q '^devp2p: ' "$T/err"; then
+        bad "$* stderr has $lines lines: $(cat "$T/err")"
+    else
+        ok
+    fi
+}
+
+expect "$ID" "$D" key to-id "$KEY"
+expect "$ID" "$D" key to-id --hex "0x$KEY"
+printf '%s\n' "$KEY" >"$T/key"
+expect "$ID" "$D" key to-id "$T/key"
+out=$("$D" key to-enr --ip 127.0.0.1 --udp 30303 --seq 1 "$KEY")
+[ "$out" = "$TEXT" ] && ok || bad "to-enr gave '$out', want '$TEXT'"
+expect "$TEXT" "$D" key to-enr --ip=127.0.0.1 --udp=30303 "$T/key"
+expect "@127.0.0.1:30303" "$D" key to-enode "$T/key"
+expect "@10.0.0.1:1234?discport=5678" "$D" key to-enode --ip 10.0.0.1 --tcp 1234 --udp 5678 "$KEY"
+
+"$D" enrdump "$TEXT" >"$T/dump" 2>&1 && ok || bad "enrdump failed: $(cat "$T/dump")"
+for want in "node id:   $ID" "seq:       1" "signature: valid" "ip:          127.0.0.1" \
+    "udp:         30303" "id:          v4" "enode:     enode://"; do
+    grep -qF "$want" "$T/dump" && ok || bad "enrdump output lacks '$want'"
+done
+printf '%s\n' "$TEXT" >"$T/enr"
+expect "node id:   $ID" "$D" enrdump "$T/enr"
+
+# key generate: a 64-hex + newline file, mode 0600, usable by to-id
+expect "" "$D" key generate "$T/new"
+[ "$(wc -c <"$T/new")" -eq 65 ] && grep -qE '^[0-9a-f]{64}$' "$T/new" && ok || bad "generated key file format"
+[ "$(stat -c %a "$T/new")" = 600 ] && ok || bad "generated key mode $(stat -c %a "$T/new")"
+gid=$("$D" key to-id "$T/new")
+[ ${#gid} -eq 64 ] && ok || bad "to-id of a generated key: '$gid'"
+[ "$("$D" key generate | wc -c)" -eq 65 ] && ok || bad "key generate without FILE"
+
+expect "devp2p 0." "$D" --version
+for c in "key to-id" "key to-enr" "key to-enode" "key generate" "enrdump" "rlpx ping" \
+    "discv4 ping" "discv4 requestenr" "discv4 resolve" "discv4 crawl" "trace" "attach"; do
+    # shellcheck disable=SC2086
+    expect "usage: devp2p $c" "$D" $c --help
+done
+expect "commands:" "$D" --help
+expect "to-enr" "$D" key --help
+
+# bad input: one line, non-zero
+reject "$D"
+reject "$D" frobnicate
+reject "$D" key
+reject "$D" key explode
+reject "$D" key to-id
+reject "$D" key to-id --bogus "$KEY"
+reject "$D" key to-id "$T/missing-file"
+reject "$D" key to-id --hex "${KEY}00"
+reject "$D" key to-id --hex "zz${KEY#??}"
+reject "$D" key to-id "$KEY" extra
+printf 'nothex\n' >"$T/badkey"
+reject "$D" key to-id "$T/badkey"
+reject "$D" key to-enr --ip 1.2.3 "$KEY"
+reject "$D" key to-enr --udp 70000 "$KEY"
+reject "$D" key to-enr --seq x "$KEY"
+reject "$D" key to-enode --tcp "$KEY"
+reject "$D" key generate "$T/new"
+reject "$D" enrdump "enr:@@@"
+reject "$D" enrdump "enr:-IS4QHCY"
+reject "$D" enrdump "$T/missing-file"
+reject "$D" enrdump "$T/key"
+# a flipped signature byte: decoded, shown as INVALID, exit status 1
+BADSIG=$(printf '%s' "$TEXT" | sed 's/enr:-IS4QHCY/enr:-IS4QHCZ/')
+"$D" enrdump "$BADSIG" >"$T/out" 2>"$T/err"
+[ $? -eq 1 ] && grep -q "signature: INVALID" "$T/out" && ok || bad "enrdump of a bad signature"
+reject "$D" rlpx ping "enode://1234@127.0.0.1:1"
+reject "$D" rlpx ping "enode://$(printf '%0128d' 0)@127.0.0.1:1"
+reject "$D" rlpx ping "enr:AAAA"
+reject "$D" rlpx ping "notanode"
+reject "$D" rlpx ping --caps "snap" "$TEXT"
+reject "$D" discv4 ping --timeout abc "$TEXT"
+reject "$D" discv4 ping --addr 999.1.1.1 "$TEXT"
+reject "$D" discv4 crawl
+reject "$D" discv4 crawl --bootnodes "enode://xyz"
+reject "$D" discv4 resolve --bootnodes "$TEXT" "nothex"
+reject "$D" trace
+reject "$D" trace --datadir "$T/no-such-dir"
+reject "$D" trace --file "$T/key"
+reject "$D" trace --datadir "$T" --export json "$T/x.json"
+reject "$D" attach "$T/no-such.ipc" admin_nodeInfo
+# an RLPx ping to a closed port: a clean one-line failure
+reject "$D" rlpx ping --timeout 2 "$("$D" key to-enode --tcp 1 "$KEY")"
+
+echo "test_cli: $checks checks, $fails failed"
+[ "$fails" -eq 0 ] && [ "$checks" -gt 0 ]

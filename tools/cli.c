@@ -1,0 +1,233 @@
+/*
+ * tools/cli.c: option parsing, one-line errors, key and node arguments for
+ * the devp2p tool (see cli.h).  Main thread only.
+ */
+#include "tools/cli.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "actors/datadir.h"
+#include "core/netutil.h"
+#include "crypto/secp.h"
+#include "crypto/util.h"
+#include "wire/enode.h"
+
+__attribute__((noreturn)) static void vfail(int status, const char *fmt, va_list ap)
+{
+    char line[1024];
+    vsnprintf(line, sizeof line, fmt, ap);
+    /* one line: fold any newline a message may carry */
+    for (char *p = line; *p; p++)
+        if (*p == '\n' || *p == '\r') *p = ' ';
+    fprintf(stderr, "devp2p: %s\n", line);
+    fflush(stdout);
+    exit(status);
+}
+
+void cli_fail(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vfail(1, fmt, ap);
+}
+
+void cli_usage_fail(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vfail(2, fmt, ap);
+}
+
+static void print_usage(const cli_cmd_t *cmd, const cli_opt_t *opts, size_t nopts)
+{
+    printf("usage: devp2p %s%s%s%s\n\n%s\n", cmd->name, nopts ? " [options]" : "",
+           cmd->args && *cmd->args ? " " : "", cmd->args ? cmd->args : "", cmd->about);
+    if (nopts) printf("\noptions:\n");
+    for (size_t i = 0; i < nopts; i++) {
+        char left[64];
+        snprintf(left, sizeof left, "--%s%s%s", opts[i].name, opts[i].meta ? " " : "",
+                 opts[i].meta ? opts[i].meta : "");
+        printf("  %-26s %s\n", left, opts[i].help);
+    }
+    printf("  %-26s %s\n", "--help", "show this help");
+}
+
+void cli_parse(const cli_cmd_t *cmd, const cli_opt_t *opts, size_t nopts, int argc, char **argv,
+               const char **pos, size_t *npos)
+{
+    *npos = 0;
+    bool only_pos = false;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (only_pos || a[0] != '-' || a[1] == 0) {
+            if (*npos >= cmd->max_pos || *npos >= CLI_MAX_POS)
+                cli_usage_fail("%s: unexpected argument '%s' (see devp2p %s --help)", cmd->name, a,
+                               cmd->name);
+            pos[(*npos)++] = a;
+            continue;
+        }
+        if (strcmp(a, "--") == 0) {
+            only_pos = true;
+            continue;
+        }
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            print_usage(cmd, opts, nopts);
+            exit(0);
+        }
+        const char *name = a + (a[1] == '-' ? 2 : 1);
+        const char *eq = strchr(name, '=');
+        size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
+        const cli_opt_t *o = NULL;
+        for (size_t k = 0; k < nopts; k++)
+            if (strlen(opts[k].name) == nlen && strncmp(opts[k].name, name, nlen) == 0)
+                o = &opts[k];
+        if (!o)
+            cli_usage_fail("%s: unknown flag '%.*s' (see devp2p %s --help)", cmd->name,
+                           (int)(name - a + nlen), a, cmd->name);
+        if (!o->meta) {
+            if (eq) cli_usage_fail("%s: flag --%s takes no value", cmd->name, o->name);
+            if (o->set) *o->set = true;
+            continue;
+        }
+        const char *v;
+        if (eq)
+            v = eq + 1;
+        else if (i + 1 < argc)
+            v = argv[++i];
+        else
+            cli_usage_fail("%s: flag --%s needs a value (%s)", cmd->name, o->name, o->meta);
+        *o->val = v;
+        if (o->set) *o->set = true;
+    }
+    if (*npos < cmd->min_pos)
+        cli_usage_fail("%s: missing argument %s (see devp2p %s --help)", cmd->name,
+                       cmd->args ? cmd->args : "", cmd->name);
+}
+
+uint64_t cli_uint(const char *what, const char *s, uint64_t min, uint64_t max)
+{
+    if (!s || !*s || !isdigit((unsigned char)s[0]))
+        cli_usage_fail("invalid %s '%s': not a number", what, s ? s : "");
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end) cli_usage_fail("invalid %s '%s': not a number", what, s);
+    if (v < min || v > max)
+        cli_usage_fail("invalid %s '%s': must be between %llu and %llu", what, s,
+                       (unsigned long long)min, (unsigned long long)max);
+    return v;
+}
+
+uint64_t cli_duration_ns(const char *what, const char *s)
+{
+    if (!s || !*s) cli_usage_fail("invalid %s: empty duration", what);
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    double mul = 1e9;
+    if (end != s && strcmp(end, "ms") == 0)
+        mul = 1e6;
+    else if (end != s && strcmp(end, "s") == 0)
+        mul = 1e9;
+    else if (end == s || *end)
+        cli_usage_fail("invalid %s '%s': want seconds such as 5, 0.5 or 500ms", what, s);
+    if (errno || !(v >= 0) || v * mul > 3600e9 * 24)
+        cli_usage_fail("invalid %s '%s': out of range", what, s);
+    return (uint64_t)(v * mul);
+}
+
+p2p_ip_t cli_ip(const char *what, const char *s)
+{
+    p2p_ip_t ip;
+    if (p2p_ip_parse(&ip, s) != 0) cli_usage_fail("invalid %s '%s': not an IP address", what, s);
+    return ip;
+}
+
+p2p_node_t cli_node(const char *s, bool need_addr)
+{
+    p2p_node_t n;
+    int rc = p2p_node_parse(&n, s);
+    if (rc) {
+        const char *kind = strncmp(s, "enr:", 4) == 0 ? "ENR" : "enode URL";
+        cli_fail("invalid %s '%.80s%s': %s", kind, s, strlen(s) > 80 ? "..." : "",
+                 p2p_strerror(rc));
+    }
+    if (need_addr && (n.ep.ip.family == 0 || (n.ep.tcp == 0 && n.ep.udp == 0)))
+        cli_fail("node '%.80s%s' has no IP address and port", s, strlen(s) > 80 ? "..." : "");
+    return n;
+}
+
+static bool looks_hex_key(const char *s)
+{
+    if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) s += 2;
+    size_t n = strlen(s);
+    while (n && isspace((unsigned char)s[n - 1])) n--;
+    if (n != 64) return false;
+    for (size_t i = 0; i < n; i++)
+        if (!isxdigit((unsigned char)s[i])) return false;
+    return true;
+}
+
+void cli_load_key(uint8_t priv[32], const char *spec, bool force_hex)
+{
+    char msg[256];
+    struct stat st;
+    if (!force_hex && stat(spec, &st) == 0) {
+        if (p2p_nodekey_load(priv, msg, sizeof msg, spec) != 0) cli_fail("%s", msg);
+        return;
+    }
+    if (force_hex || looks_hex_key(spec)) {
+        if (p2p_nodekey_parse_hex(priv, msg, sizeof msg, spec) != 0) cli_fail("%s", msg);
+        return;
+    }
+    if (strlen(spec) == 64 || (strlen(spec) == 66 && spec[0] == '0'))
+        cli_fail("invalid hex key '%.70s': not 64 hex digits", spec);
+    cli_fail("cannot read key file %s: %s", spec, strerror(errno));
+}
+
+void cli_session_key(uint8_t priv[32], const char *file, const char *hex)
+{
+    if (file && hex) cli_usage_fail("--nodekey and --nodekeyhex are mutually exclusive");
+    if (file) {
+        cli_load_key(priv, file, false);
+    } else if (hex) {
+        cli_load_key(priv, hex, true);
+    } else if (p2p_secp_keygen(priv) != 0) {
+        cli_fail("cannot generate a key: no randomness");
+    }
+}
+
+char *cli_read_text(const char *path, size_t max)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) cli_fail("cannot read %s: %s", path, strerror(errno));
+    char *buf = malloc(max + 1);
+    if (!buf) cli_fail("out of memory");
+    size_t n = fread(buf, 1, max + 1, f);
+    int err = ferror(f);
+    fclose(f);
+    if (err) cli_fail("cannot read %s: read error", path);
+    if (n > max) cli_fail("%s is too large (more than %zu bytes)", path, max);
+    buf[n] = 0;
+    while (n && isspace((unsigned char)buf[n - 1])) buf[--n] = 0;
+    size_t start = 0;
+    while (start < n && isspace((unsigned char)buf[start])) start++;
+    memmove(buf, buf + start, n - start + 1);
+    return buf;
+}
+
+const char *cli_hex(const uint8_t *p, size_t n)
+{
+    static char bufs[4][2 * 128 + 1];
+    static unsigned next;
+    char *b = bufs[next++ & 3];
+    if (n > 128) n = 128;
+    p2p_hex_encode(b, p, n);
+    return b;
+}

@@ -1,0 +1,84 @@
+/*
+ * tools/cli.h: shared plumbing of the devp2p command-line tool.
+ *
+ * - Option parsing: every command declares a table of long options
+ *   (--name VALUE, --name=VALUE, or a boolean --name) and its positional
+ *   arguments; cli_parse handles --help (prints the usage to stdout, exits
+ *   0) and rejects unknown flags and missing values.
+ * - Errors: cli_fail prints exactly one line "devp2p: <message>" to stderr
+ *   and exits with status 1 (2 for usage errors through cli_usage_fail), so
+ *   every bad input ends with one clear line and a non-zero exit.
+ * - Keys: a key argument is a key file (geth's nodekey format) or 64 hex
+ *   digits; cli_load_key auto-detects (an existing file wins) unless --hex
+ *   forces hex.
+ * - Small parsers for ports, unsigned numbers and durations.
+ *
+ * Single-threaded: the tool's commands run on the main thread (the few that
+ * start threads do not use these helpers from them).
+ */
+#ifndef P2P_TOOLS_CLI_H
+#define P2P_TOOLS_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "wire/node.h"
+
+#define CLI_MAX_POS 16
+
+typedef struct cli_opt {
+    const char *name; /* without the leading "--" */
+    const char *meta; /* value name for the help text; NULL for a boolean flag */
+    const char *help;
+    const char **val; /* valued option: receives the last value given */
+    bool *set;        /* boolean flag (or "was given" for a valued option); may be NULL */
+} cli_opt_t;
+
+typedef struct cli_cmd {
+    const char *name;  /* "key to-id" */
+    const char *args;  /* positional synopsis, "<enode>" */
+    const char *about; /* one line */
+    size_t min_pos, max_pos;
+} cli_cmd_t;
+
+/* Parses argv[0..argc) (the arguments after the command words) against
+ * opts[0..nopts).  Out: pos[0..*npos) the positional arguments.  Prints the
+ * usage and exits 0 on --help/-h; exits 2 with one error line on an
+ * unknown flag, a missing value or a wrong number of arguments. */
+void cli_parse(const cli_cmd_t *cmd, const cli_opt_t *opts, size_t nopts, int argc, char **argv,
+               const char **pos, size_t *npos);
+
+/* Prints one line "devp2p: <fmt>" on stderr and exits 1. */
+void cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+/* The same for bad usage (exit status 2). */
+void cli_usage_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+/* Parses a decimal number in [min, max] given for option `what`; exits
+ * with one line on anything else. */
+uint64_t cli_uint(const char *what, const char *s, uint64_t min, uint64_t max);
+/* Parses a duration in seconds ("2", "0.5", "1500ms"); returns ns. */
+uint64_t cli_duration_ns(const char *what, const char *s);
+/* Parses an IP literal; exits on error. */
+p2p_ip_t cli_ip(const char *what, const char *s);
+/* Parses a node given as enode URL, ENR text or bare 128-hex key;
+ * need_addr: also require an IP and a port (exits with a clear line). */
+p2p_node_t cli_node(const char *s, bool need_addr);
+
+/* Loads a private key from spec: with force_hex, spec is hex; otherwise a
+ * readable file is a nodekey file and 64 hex digits (optional 0x) are a hex
+ * key.  Exits with one line on failure. */
+void cli_load_key(uint8_t priv[32], const char *spec, bool force_hex);
+/* Our key for network commands: --nodekey FILE, --nodekeyhex HEX, or a
+ * fresh random key when both are NULL. */
+void cli_session_key(uint8_t priv[32], const char *file, const char *hex);
+
+/* Reads a small text file (at most max bytes) into a NUL-terminated heap
+ * string with surrounding whitespace trimmed; exits on failure. */
+char *cli_read_text(const char *path, size_t max);
+
+/* Lower-case hex of n bytes into a static rotating buffer (for printing;
+ * up to 4 results alive at once, n <= 128). */
+const char *cli_hex(const uint8_t *p, size_t n);
+
+#endif

@@ -1,0 +1,257 @@
+/*
+ * tools/cmd_attach.c: devp2p attach <ipc-path|datadir> [method [params...]].
+ *
+ * A JSON-RPC 2.0 client over the node's UNIX socket (<datadir>/devp2pd.ipc;
+ * a directory argument means that file in it).  With a method it sends one
+ * request and prints the result as indented JSON (an error reply is one
+ * line on stderr and exit status 1).  Params: one JSON array or object
+ * argument is sent as is; otherwise every argument becomes one element of
+ * the params array (an argument that is not JSON is sent as a string, so
+ * `attach DIR admin_addPeer enode://...` works).  Without a method it reads
+ * requests from stdin, one per line ("method [params...]" or a raw JSON
+ * request object), until EOF or "exit".
+ *
+ * Replies are read as a stream of JSON values (no framing needed), bounded
+ * by P2P_ATTACH_MAX bytes and the --timeout deadline.  Main thread only.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "core/clock.h"
+#include "tools/cli.h"
+#include "tools/cmds.h"
+#include "tools/netio.h"
+
+#define P2P_ATTACH_MAX (16u << 20)
+
+struct rpc {
+    int fd;
+    uint64_t tmo;
+    json_int_t next_id;
+    char *buf; /* bytes received but not yet parsed */
+    size_t len, cap;
+};
+
+static void rpc_connect(struct rpc *r, const char *arg)
+{
+    char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    struct stat st;
+    int n;
+    if (stat(arg, &st) == 0 && S_ISDIR(st.st_mode))
+        n = snprintf(path, sizeof path, "%s/devp2pd.ipc", arg);
+    else
+        n = snprintf(path, sizeof path, "%s", arg);
+    if (n < 0 || (size_t)n >= sizeof path) cli_fail("IPC path %s is too long", arg);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    memcpy(sa.sun_path, path, (size_t)n + 1);
+    r->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (r->fd < 0) cli_fail("socket: %s", strerror(errno));
+    if (connect(r->fd, (struct sockaddr *)&sa, sizeof sa) != 0)
+        cli_fail("cannot connect to %s: %s", path, strerror(errno));
+}
+
+/* Reads one JSON value from the stream.  Returns it, or NULL with *err. */
+static json_t *rpc_read(struct rpc *r, const char **err)
+{
+    uint64_t deadline = p2p_now_ns() + r->tmo;
+    for (;;) {
+        if (r->len) {
+            json_error_t je;
+            json_t *v = json_loadb(r->buf, r->len, JSON_DISABLE_EOF_CHECK, &je);
+            if (v) {
+                size_t used = (size_t)je.position;
+                if (used > r->len) used = r->len;
+                memmove(r->buf, r->buf + used, r->len - used);
+                r->len -= used;
+                return v;
+            }
+            /* incomplete input looks like an error at the end of the buffer */
+            if ((size_t)je.position < r->len) {
+                *err = "malformed JSON from the node";
+                return NULL;
+            }
+        }
+        if (r->len == r->cap) {
+            if (r->cap >= P2P_ATTACH_MAX) {
+                *err = "reply too large";
+                return NULL;
+            }
+            size_t nc = r->cap ? r->cap * 2 : 65536;
+            char *nb = realloc(r->buf, nc);
+            if (!nb) cli_fail("out of memory");
+            r->buf = nb;
+            r->cap = nc;
+        }
+        int rc = netio_wait_readable(r->fd, deadline);
+        if (rc) {
+            *err = rc == P2P_ETIMEDOUT ? "timed out waiting for the reply" : strerror(errno);
+            return NULL;
+        }
+        ssize_t n = recv(r->fd, r->buf + r->len, r->cap - r->len, 0);
+        if (n == 0) {
+            *err = "connection closed by the node";
+            return NULL;
+        }
+        if (n < 0 && errno != EINTR && errno != EAGAIN) {
+            *err = strerror(errno);
+            return NULL;
+        }
+        if (n > 0) r->len += (size_t)n;
+    }
+}
+
+/* Builds params from argv[0..argc). */
+static json_t *make_params(int argc, char **argv)
+{
+    if (argc == 1) {
+        json_t *v = json_loads(argv[0], JSON_DECODE_ANY, NULL);
+        if (v && (json_is_array(v) || json_is_object(v))) return v;
+        json_decref(v);
+    }
+    json_t *arr = json_array();
+    for (int i = 0; i < argc; i++) {
+        json_t *v = json_loads(argv[i], JSON_DECODE_ANY, NULL);
+        json_array_append_new(arr, v ? v : json_string(argv[i]));
+    }
+    return arr;
+}
+
+/* Sends req (stolen) and prints the reply.  Returns 0, or 1 on an error
+ * reply (printed as one line to stderr).  Transport failures exit. */
+static int call(struct rpc *r, json_t *req)
+{
+    json_int_t id = r->next_id++;
+    json_object_set_new(req, "jsonrpc", json_string("2.0"));
+    json_object_set_new(req, "id", json_integer(id));
+    char *text = json_dumps(req, JSON_COMPACT);
+    json_decref(req);
+    if (!text) cli_fail("cannot encode the request");
+    size_t tl = strlen(text);
+    int rc = netio_write_all(r->fd, text, tl, p2p_now_ns() + r->tmo);
+    if (!rc) rc = netio_write_all(r->fd, "\n", 1, p2p_now_ns() + r->tmo);
+    free(text);
+    if (rc) cli_fail("cannot send the request: %s", strerror(errno));
+    for (;;) {
+        const char *err = NULL;
+        json_t *rep = rpc_read(r, &err);
+        if (!rep) cli_fail("%s", err);
+        json_t *rid = json_object_get(rep, "id");
+        if (!json_is_integer(rid) || json_integer_value(rid) != id) {
+            json_decref(rep); /* a notification or a stale reply */
+            continue;
+        }
+        json_t *e = json_object_get(rep, "error");
+        int status = 0;
+        if (e) {
+            const char *msg = json_string_value(json_object_get(e, "message"));
+            fprintf(stderr, "devp2p: error %lld: %s\n",
+                    (long long)json_integer_value(json_object_get(e, "code")),
+                    msg ? msg : "(no message)");
+            status = 1;
+        } else {
+            json_t *res = json_object_get(rep, "result");
+            char *out = json_dumps(res ? res : json_null(), JSON_INDENT(2) | JSON_ENCODE_ANY);
+            printf("%s\n", out ? out : "null");
+            free(out);
+            fflush(stdout);
+        }
+        json_decref(rep);
+        return status;
+    }
+}
+
+static int interactive(struct rpc *r)
+{
+    char *line = NULL;
+    size_t cap = 0;
+    int status = 0;
+    bool tty = isatty(0);
+    for (;;) {
+        if (tty) {
+            printf("> ");
+            fflush(stdout);
+        }
+        ssize_t n = getline(&line, &cap, stdin);
+        if (n < 0) break;
+        while (n && (line[n - 1] == '\n' || line[n - 1] == '\r' || line[n - 1] == ' '))
+            line[--n] = 0;
+        char *s = line;
+        while (*s == ' ' || *s == '\t') s++;
+        if (!*s || *s == '#') continue;
+        if (strcmp(s, "exit") == 0 || strcmp(s, "quit") == 0) break;
+        json_t *req;
+        if (*s == '{') {
+            json_error_t je;
+            req = json_loads(s, 0, &je);
+            if (!req || !json_is_object(req)) {
+                fprintf(stderr, "devp2p: invalid JSON request: %s\n", je.text);
+                json_decref(req);
+                status = 1;
+                continue;
+            }
+        } else {
+            /* method [params...]: split on whitespace outside JSON brackets and quotes */
+            char *args[64];
+            int na = 0, depth = 0;
+            bool q = false;
+            char *start = s;
+            for (char *p = s;; p++) {
+                if (*p == '"' && (p == s || p[-1] != '\\')) q = !q;
+                if (!q && (*p == '[' || *p == '{')) depth++;
+                if (!q && (*p == ']' || *p == '}')) depth--;
+                if (*p == 0 || (!q && depth <= 0 && (*p == ' ' || *p == '\t'))) {
+                    bool end = *p == 0;
+                    *p = 0;
+                    if (*start && na < 64) args[na++] = start;
+                    if (end) break;
+                    start = p + 1;
+                }
+            }
+            req = json_object();
+            json_object_set_new(req, "method", json_string(args[0]));
+            json_object_set_new(req, "params", make_params(na - 1, args + 1));
+        }
+        if (call(r, req)) status = 1;
+    }
+    free(line);
+    return status;
+}
+
+int cmd_attach(int argc, char **argv)
+{
+    static const cli_cmd_t cmd = {
+        "attach", "<ipc-path|datadir> [method [params...]]",
+        "Sends JSON-RPC 2.0 calls to a node's admin IPC socket (<datadir>/devp2pd.ipc). Without a "
+        "method, reads \"method [params...]\" lines from stdin.",
+        1, CLI_MAX_POS};
+    const char *timeout = "10";
+    const cli_opt_t opts[] = {
+        {"timeout", "S", "deadline per call (default 10)", &timeout, NULL},
+    };
+    const char *pos[CLI_MAX_POS];
+    size_t npos;
+    cli_parse(&cmd, opts, 1, argc, argv, pos, &npos);
+    struct rpc r = {.fd = -1, .next_id = 1};
+    r.tmo = cli_duration_ns("--timeout", timeout);
+    rpc_connect(&r, pos[0]);
+    int status;
+    if (npos >= 2) {
+        json_t *req = json_object();
+        json_object_set_new(req, "method", json_string(pos[1]));
+        json_object_set_new(req, "params", make_params((int)npos - 2, (char **)pos + 2));
+        status = call(&r, req);
+    } else {
+        status = interactive(&r);
+    }
+    close(r.fd);
+    free(r.buf);
+    return status;
+}

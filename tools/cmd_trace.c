@@ -1,0 +1,439 @@
+/*
+ * tools/cmd_trace.c: devp2p trace --datadir DIR | --file PATH.
+ *
+ * Maps a node's trace segment (<datadir>/trace.ring, P2P_TRACE_FILE)
+ * read-only through the core/trace.h reader and prints its records with
+ * names: time since the segment was created, thread (ring owner), record
+ * type, mailbox, message kind, peer id prefix and argument.  The node is
+ * never paused: the reader copies each slot under its seqlock and counts
+ * the records it lost to overwrites.
+ *
+ * Modes: print what the rings hold now and exit; --follow: keep printing
+ * new records (every 50 ms, records of one poll merged by time) until
+ * SIGINT/SIGTERM, --duration, or the node's exit; --export chrome FILE:
+ * write Chrome trace-event JSON instead of text (what was collected, at
+ * exit): one track (tid) per thread with thread_name metadata, a complete
+ * event ("X", 1 us) per record, and a flow ("s" -> "f") from each mailbox
+ * push to the pop that took the message.  Records carry no queue position,
+ * so a pop is matched to the oldest unmatched earlier push with the same
+ * (mailbox id, kind, peer, arg); mailboxes sharing a name (per-peer "out")
+ * share an id, and the peer field keeps them apart.
+ *
+ * Filters (all must match): --thread GLOB (ring owner name), --mailbox
+ * GLOB|ID, --kind GLOB|N, --peer HEXPREFIX, --type push,pop,....
+ *
+ * Bounds: at most --max-records records are kept for an export (default
+ * 4 million; beyond that the oldest are kept and the rest counted).  Main
+ * thread only (signal handlers only set a flag).
+ */
+#include <errno.h>
+#include <fnmatch.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "core/clock.h"
+#include "core/trace.h"
+#include "tools/cli.h"
+#include "tools/cmds.h"
+
+static volatile sig_atomic_t stop_flag;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_flag = 1;
+}
+
+struct filt {
+    const char *thread, *mailbox, *kind, *peer, *types;
+    unsigned type_mask;
+};
+
+struct tr {
+    p2p_trace_reader_t *r;
+    p2p_trace_info_t info;
+    struct filt f;
+    uint64_t lost, printed, dropped;
+    bool collect;
+    p2p_trace_rec_t *recs;
+    size_t n, cap, max;
+    FILE *out;
+};
+
+static bool glob_or_num(const char *pat, const char *name, unsigned num)
+{
+    char *end;
+    unsigned long v = strtoul(pat, &end, 0);
+    if (*pat && !*end) return v == num;
+    return fnmatch(pat, name, 0) == 0;
+}
+
+static bool match(struct tr *t, const p2p_trace_rec_t *rec)
+{
+    char name[P2P_TRACE_NAME_LEN];
+    if (t->f.type_mask && !(t->f.type_mask & (1u << rec->type))) return false;
+    if (t->f.thread) {
+        char tn[16];
+        p2p_trace_reader_ring_name(t->r, tn, rec->ring);
+        if (!glob_or_num(t->f.thread, tn, rec->ring)) return false;
+    }
+    if (t->f.mailbox) {
+        p2p_trace_reader_mailbox_name(t->r, name, rec->mailbox);
+        if (!glob_or_num(t->f.mailbox, name, rec->mailbox)) return false;
+    }
+    if (t->f.kind) {
+        p2p_trace_reader_kind_name(t->r, name, rec->kind);
+        if (!glob_or_num(t->f.kind, name, rec->kind)) return false;
+    }
+    if (t->f.peer) {
+        char hex[17];
+        snprintf(hex, sizeof hex, "%016llx", (unsigned long long)rec->peer);
+        const char *p = t->f.peer;
+        if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) p += 2;
+        size_t pl = strlen(p) > 16 ? 16 : strlen(p);
+        if (rec->peer == 0 || strncasecmp(hex, p, pl) != 0) return false;
+    }
+    return true;
+}
+
+static void print_rec(struct tr *t, const p2p_trace_rec_t *rec)
+{
+    char tn[16], mb[P2P_TRACE_NAME_LEN], kn[P2P_TRACE_NAME_LEN];
+    p2p_trace_reader_ring_name(t->r, tn, rec->ring);
+    p2p_trace_reader_mailbox_name(t->r, mb, rec->mailbox);
+    p2p_trace_reader_kind_name(t->r, kn, rec->kind);
+    double secs = rec->time_ns >= t->info.start_mono_ns
+                      ? (double)(rec->time_ns - t->info.start_mono_ns) / 1e9
+                      : -(double)(t->info.start_mono_ns - rec->time_ns) / 1e9;
+    fprintf(t->out, "%12.6f %-15s %-5s", secs, tn[0] ? tn : "?", p2p_trace_type_name(rec->type));
+    if (rec->mailbox) fprintf(t->out, " mailbox=%s", mb[0] ? mb : "?");
+    if (rec->kind || kn[0]) {
+        if (kn[0])
+            fprintf(t->out, " kind=%s", kn);
+        else
+            fprintf(t->out, " kind=%u", rec->kind);
+    }
+    if (rec->peer) fprintf(t->out, " peer=%016llx", (unsigned long long)rec->peer);
+    fprintf(t->out, " arg=%llu\n", (unsigned long long)rec->arg);
+    t->printed++;
+}
+
+static int by_time(const void *a, const void *b)
+{
+    const p2p_trace_rec_t *x = a, *y = b;
+    if (x->time_ns != y->time_ns) return x->time_ns < y->time_ns ? -1 : 1;
+    if (x->ring != y->ring) return x->ring < y->ring ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Reads everything new from every ring; prints or collects what matches. */
+static void poll_once(struct tr *t)
+{
+    static p2p_trace_rec_t batch[4096];
+    p2p_trace_rec_t *pend = NULL;
+    size_t np = 0, pcap = 0;
+    for (unsigned ring = 0; ring < t->info.ring_count; ring++) {
+        size_t got;
+        while ((got = p2p_trace_reader_next(t->r, batch, 4096, ring, &t->lost)) > 0) {
+            for (size_t i = 0; i < got; i++) {
+                if (!match(t, &batch[i])) continue;
+                if (t->collect) {
+                    if (t->n >= t->max) {
+                        t->dropped++;
+                        continue;
+                    }
+                    if (t->n == t->cap) {
+                        size_t nc = t->cap ? t->cap * 2 : 65536;
+                        p2p_trace_rec_t *nr = realloc(t->recs, nc * sizeof *nr);
+                        if (!nr) cli_fail("out of memory");
+                        t->recs = nr;
+                        t->cap = nc;
+                    }
+                    t->recs[t->n++] = batch[i];
+                } else {
+                    if (np == pcap) {
+                        pcap = pcap ? pcap * 2 : 4096;
+                        p2p_trace_rec_t *nr = realloc(pend, pcap * sizeof *nr);
+                        if (!nr) cli_fail("out of memory");
+                        pend = nr;
+                    }
+                    pend[np++] = batch[i];
+                }
+            }
+            if (got < 4096) break;
+        }
+    }
+    if (np) {
+        qsort(pend, np, sizeof *pend, by_time);
+        for (size_t i = 0; i < np; i++) print_rec(t, &pend[i]);
+        fflush(t->out);
+    }
+    free(pend);
+}
+
+/* ---- Chrome export ----------------------------------------------------- */
+
+struct key {
+    uint64_t peer, arg;
+    uint32_t mk;       /* mailbox << 16 | kind */
+    size_t head, tail; /* FIFO of push indices + 1 (0: empty) */
+    bool used;
+};
+
+static uint64_t key_hash(uint32_t mk, uint64_t peer, uint64_t arg)
+{
+    uint64_t h = mk * 0x9E3779B97F4A7C15ull;
+    h ^= peer + 0x632BE59BD9B4E019ull + (h << 6) + (h >> 2);
+    h ^= arg + 0x85EBCA77C2B2AE63ull + (h << 6) + (h >> 2);
+    return h ^ (h >> 31);
+}
+
+static struct key *key_find(struct key *tab, size_t mask, const p2p_trace_rec_t *r, bool create)
+{
+    uint32_t mk = (uint32_t)r->mailbox << 16 | r->kind;
+    for (size_t i = key_hash(mk, r->peer, r->arg) & mask;; i = (i + 1) & mask) {
+        struct key *k = &tab[i];
+        if (!k->used) {
+            if (!create) return NULL;
+            k->used = true;
+            k->mk = mk;
+            k->peer = r->peer;
+            k->arg = r->arg;
+            return k;
+        }
+        if (k->mk == mk && k->peer == r->peer && k->arg == r->arg) return k;
+    }
+}
+
+static json_int_t tid_of(const uint32_t *actor, unsigned ring)
+{
+    return actor[ring] ? (json_int_t)actor[ring] : (json_int_t)(1000000 + ring);
+}
+
+static void export_chrome(struct tr *t, const char *path)
+{
+    qsort(t->recs, t->n, sizeof *t->recs, by_time);
+    FILE *f = fopen(path, "w");
+    if (!f) cli_fail("cannot write %s: %s", path, strerror(errno));
+    json_int_t pid = t->info.pid;
+    json_t *events = json_array();
+    /* track names: the ring's owner name; tid = the p2p thread id from the
+     * ring's START record (arg), so a reused ring gets a new track */
+    uint32_t *actor = calloc(t->info.ring_count, sizeof *actor);
+    size_t *next = calloc(t->n + 1, sizeof *next);
+    size_t kcap = 1024;
+    while (kcap < t->n * 2) kcap <<= 1;
+    struct key *tab = calloc(kcap, sizeof *tab);
+    uint64_t *flow = calloc(t->n + 1, sizeof *flow); /* flow id per record index (0: none) */
+    if (!actor || !next || !tab || !flow || !events) cli_fail("out of memory");
+
+    /* pass 1: match pops to pushes */
+    uint64_t flows = 0, unmatched = 0;
+    for (size_t i = 0; i < t->n; i++) {
+        const p2p_trace_rec_t *r = &t->recs[i];
+        if (r->type == P2P_TRACE_PUSH) {
+            struct key *k = key_find(tab, kcap - 1, r, true);
+            if (k->tail)
+                next[k->tail - 1] = i + 1;
+            else
+                k->head = i + 1;
+            k->tail = i + 1;
+        } else if (r->type == P2P_TRACE_POP) {
+            struct key *k = key_find(tab, kcap - 1, r, false);
+            if (!k || !k->head) {
+                unmatched++;
+                continue;
+            }
+            size_t pi = k->head - 1;
+            k->head = next[pi];
+            if (!k->head) k->tail = 0;
+            flow[pi] = flow[i] = ++flows;
+        }
+    }
+
+    json_array_append_new(events, json_pack("{s:s, s:s, s:I, s:I, s:{s:s}}", "name", "process_name",
+                                            "ph", "M", "pid", pid, "tid", (json_int_t)0, "args",
+                                            "name", "devp2p node"));
+    /* which tids exist, with their names */
+    json_t *named = json_object();
+    for (size_t i = 0; i < t->n; i++) {
+        const p2p_trace_rec_t *r = &t->recs[i];
+        if (r->ring >= t->info.ring_count) continue;
+        if (r->type == P2P_TRACE_START) actor[r->ring] = (uint32_t)r->arg;
+        json_int_t tid = tid_of(actor, r->ring);
+        char key[32], tn[16], mb[P2P_TRACE_NAME_LEN], kn[P2P_TRACE_NAME_LEN];
+        snprintf(key, sizeof key, "%lld", (long long)tid);
+        if (!json_object_get(named, key)) {
+            p2p_trace_reader_ring_name(t->r, tn, r->ring);
+            char label[48];
+            if (actor[r->ring])
+                snprintf(label, sizeof label, "%s", tn[0] ? tn : "thread");
+            else
+                snprintf(label, sizeof label, "%s (ring %u)", tn[0] ? tn : "thread", r->ring);
+            json_object_set_new(named, key, json_true());
+            json_array_append_new(events, json_pack("{s:s, s:s, s:I, s:I, s:{s:s}}", "name",
+                                                    "thread_name", "ph", "M", "pid", pid, "tid",
+                                                    tid, "args", "name", label));
+        }
+        p2p_trace_reader_mailbox_name(t->r, mb, r->mailbox);
+        p2p_trace_reader_kind_name(t->r, kn, r->kind);
+        double ts =
+            (double)(r->time_ns -
+                     (r->time_ns >= t->info.start_mono_ns ? t->info.start_mono_ns : r->time_ns)) /
+            1e3;
+        char name[96];
+        if (r->mailbox)
+            snprintf(name, sizeof name, "%s %s%s%s", p2p_trace_type_name(r->type), mb[0] ? mb : "?",
+                     kn[0] ? " " : "", kn);
+        else
+            snprintf(name, sizeof name, "%s%s%s", p2p_trace_type_name(r->type), kn[0] ? " " : "",
+                     kn);
+        char peer[17];
+        snprintf(peer, sizeof peer, "%016llx", (unsigned long long)r->peer);
+        json_t *args =
+            json_pack("{s:s, s:I, s:s, s:I, s:s, s:I}", "type", p2p_trace_type_name(r->type),
+                      "mailbox", (json_int_t)r->mailbox, "kind", kn, "kind_id", (json_int_t)r->kind,
+                      "peer", peer, "seq", (json_int_t)r->seq);
+        char argtext[24];
+        snprintf(argtext, sizeof argtext, "%llu", (unsigned long long)r->arg);
+        json_object_set_new(args, "arg", json_string(argtext));
+        if (r->mailbox) json_object_set_new(args, "mailbox_name", json_string(mb));
+        json_array_append_new(events,
+                              json_pack("{s:s, s:s, s:s, s:f, s:f, s:I, s:I, s:o}", "name", name,
+                                        "cat", r->mailbox ? "mailbox" : "event", "ph", "X", "ts",
+                                        ts, "dur", 1.0, "pid", pid, "tid", tid, "args", args));
+        if (flow[i]) {
+            bool push = r->type == P2P_TRACE_PUSH;
+            json_t *fe = json_pack("{s:s, s:s, s:s, s:I, s:f, s:I, s:I}", "name",
+                                   mb[0] ? mb : "mailbox", "cat", "mailbox", "ph", push ? "s" : "f",
+                                   "id", (json_int_t)flow[i], "ts", ts, "pid", pid, "tid", tid);
+            if (!push) json_object_set_new(fe, "bp", json_string("e"));
+            json_array_append_new(events, fe);
+        }
+    }
+    json_decref(named);
+    json_t *top = json_pack("{s:o, s:s, s:{s:I, s:I, s:I, s:I, s:I}}", "traceEvents", events,
+                            "displayTimeUnit", "ns", "otherData", "pid", pid, "records",
+                            (json_int_t)t->n, "flows", (json_int_t)flows, "lost",
+                            (json_int_t)t->lost, "unmatched_pops", (json_int_t)unmatched);
+    if (!top || json_dumpf(top, f, JSON_COMPACT) != 0 || fputc('\n', f) == EOF || fclose(f) != 0)
+        cli_fail("cannot write %s", path);
+    fprintf(stderr, "trace: exported %zu records, %llu flows, %llu lost to %s\n", t->n,
+            (unsigned long long)flows, (unsigned long long)t->lost, path);
+    json_decref(top);
+    free(actor);
+    free(next);
+    free(tab);
+    free(flow);
+}
+
+static unsigned parse_types(const char *list)
+{
+    unsigned mask = 0;
+    char *copy = strdup(list), *save = NULL;
+    if (!copy) cli_fail("out of memory");
+    for (char *s = strtok_r(copy, ",", &save); s; s = strtok_r(NULL, ",", &save)) {
+        unsigned k;
+        for (k = 1; k <= P2P_TRACE_CUSTOM; k++)
+            if (strcmp(s, p2p_trace_type_name((uint8_t)k)) == 0) break;
+        if (k > P2P_TRACE_CUSTOM)
+            cli_usage_fail("invalid --type '%s': want push, pop, full, block, start, stop, event",
+                           s);
+        mask |= 1u << k;
+    }
+    free(copy);
+    return mask;
+}
+
+int cmd_trace(int argc, char **argv)
+{
+    static const cli_cmd_t cmd = {
+        "trace", "",
+        "Maps a running node's trace rings (<datadir>/" P2P_TRACE_FILE ") read-only and prints "
+        "the records, or exports them as Chrome trace-event JSON (Perfetto).",
+        0, 0};
+    struct tr t = {.out = stdout, .max = 4u << 20};
+    const char *datadir = NULL, *file = NULL, *export_fmt = NULL, *duration = NULL, *maxr = NULL;
+    bool follow = false, from_end = false;
+    const cli_opt_t opts[] = {
+        {"datadir", "DIR", "the node's data directory", &datadir, NULL},
+        {"file", "PATH", "the trace file itself (instead of --datadir)", &file, NULL},
+        {"thread", "GLOB", "only records of threads matching (e.g. 'peer-*')", &t.f.thread, NULL},
+        {"mailbox", "GLOB|ID", "only records of this mailbox", &t.f.mailbox, NULL},
+        {"kind", "GLOB|N", "only records of this message kind", &t.f.kind, NULL},
+        {"peer", "HEX", "only records whose peer id starts with HEX", &t.f.peer, NULL},
+        {"type", "LIST", "only these record types (push,pop,full,block,start,stop,event)",
+         &t.f.types, NULL},
+        {"follow", NULL, "keep printing new records until interrupted", NULL, &follow},
+        {"new", NULL, "skip what the rings hold now (only new records)", NULL, &from_end},
+        {"duration", "S", "stop following after S seconds", &duration, NULL},
+        {"export", "FMT FILE", "write Chrome trace JSON (FMT: chrome) to FILE", &export_fmt, NULL},
+        {"max-records", "N", "records kept for an export (default 4194304)", &maxr, NULL},
+    };
+    const char *pos[CLI_MAX_POS];
+    size_t npos;
+    /* --export takes two values: FMT and FILE */
+    char **args = calloc((size_t)argc + 1, sizeof *args);
+    const char *export_path = NULL;
+    int na = 0;
+    if (!args) cli_fail("out of memory");
+    for (int i = 0; i < argc; i++) {
+        args[na++] = argv[i];
+        if (strcmp(argv[i], "--export") == 0) {
+            if (i + 2 >= argc) cli_usage_fail("trace: --export needs FMT and FILE (chrome FILE)");
+            args[na++] = argv[++i];
+            export_path = argv[++i];
+        }
+    }
+    cli_parse(&cmd, opts, sizeof opts / sizeof opts[0], na, args, pos, &npos);
+    free(args);
+    if (export_fmt && strcmp(export_fmt, "chrome") != 0)
+        cli_usage_fail("trace: unknown export format '%s' (want chrome)", export_fmt);
+    if (export_fmt && !export_path) cli_usage_fail("trace: --export needs a FILE");
+    if (!!datadir == !!file) cli_usage_fail("trace: give --datadir DIR or --file PATH");
+    if (t.f.types) t.f.type_mask = parse_types(t.f.types);
+    if (maxr) t.max = cli_uint("--max-records", maxr, 1, 1u << 28);
+    uint64_t deadline =
+        duration ? p2p_now_ns() + cli_duration_ns("--duration", duration) : P2P_DEADLINE_NEVER;
+    char path[4096];
+    if (datadir)
+        snprintf(path, sizeof path, "%s/%s", datadir, P2P_TRACE_FILE);
+    else
+        snprintf(path, sizeof path, "%s", file);
+    int rc = p2p_trace_reader_open(&t.r, path);
+    if (rc == P2P_ESYS)
+        cli_fail("cannot open trace file %s: %s (is the node running with --trace?)", path,
+                 strerror(errno));
+    if (rc == P2P_EUNSUPPORTED) cli_fail("%s: unsupported trace format version", path);
+    if (rc) cli_fail("%s is not a trace file (%s)", path, p2p_strerror(rc));
+    p2p_trace_reader_info(t.r, &t.info);
+    if (from_end) p2p_trace_reader_seek_end(t.r);
+    t.collect = export_fmt != NULL;
+
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    poll_once(&t);
+    while (follow && !stop_flag && p2p_now_ns() < deadline) {
+        struct timespec ts = {0, 50 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        poll_once(&t);
+        if (t.info.pid > 0 && kill(t.info.pid, 0) != 0 && errno == ESRCH) {
+            poll_once(&t);
+            break;
+        }
+    }
+    if (export_fmt) export_chrome(&t, export_path);
+    if (t.lost || t.dropped)
+        fprintf(stderr, "trace: %llu records lost to overwrites, %llu over --max-records\n",
+                (unsigned long long)t.lost, (unsigned long long)t.dropped);
+    free(t.recs);
+    p2p_trace_reader_close(t.r);
+    return 0;
+}
