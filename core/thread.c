@@ -21,6 +21,31 @@
 #include "core/trace.h"
 
 static __thread p2p_thread_t *current;
+
+p2p_thread_t *p2p__thread_list;
+pthread_mutex_t p2p__registry_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void registry_add(p2p_thread_t *t)
+{
+    pthread_mutex_lock(&p2p__registry_lock);
+    t->reg_prev = NULL;
+    t->reg_next = p2p__thread_list;
+    if (p2p__thread_list) p2p__thread_list->reg_prev = t;
+    p2p__thread_list = t;
+    pthread_mutex_unlock(&p2p__registry_lock);
+}
+
+static void registry_remove(p2p_thread_t *t)
+{
+    pthread_mutex_lock(&p2p__registry_lock);
+    if (t->reg_prev)
+        t->reg_prev->reg_next = t->reg_next;
+    else if (p2p__thread_list == t)
+        p2p__thread_list = t->reg_next;
+    if (t->reg_next) t->reg_next->reg_prev = t->reg_prev;
+    t->reg_prev = t->reg_next = NULL;
+    pthread_mutex_unlock(&p2p__registry_lock);
+}
 /* relaxed counter: ids only need to be unique */
 static _Atomic uint32_t next_id = 1;
 
@@ -85,6 +110,7 @@ int p2p_thread_spawn(p2p_thread_t *t, const char *name, size_t stack_size, p2p_t
     pthread_attr_destroy(&attr);
     if (err) goto fail;
     t->started = true;
+    registry_add(t);
     return 0;
 fail:
     p2p_waiter_destroy(&t->waiter);
@@ -96,6 +122,7 @@ int p2p_thread_join(p2p_thread_t *t, int *rc)
     if (!t->started || t->joined) return P2P_ESTATE;
     pthread_join(t->pt, NULL);
     t->joined = true;
+    registry_remove(t);
     p2p_waiter_destroy(&t->waiter);
     if (rc) *rc = t->rc;
     return 0;
@@ -120,12 +147,14 @@ int p2p_thread_adopt(p2p_thread_t *t, const char *name)
     t->pt = pthread_self();
     t->adopted = true;
     current = t;
+    registry_add(t);
     p2p_trace_thread_attach(t->name);
     return 0;
 }
 
 void p2p_thread_unadopt(p2p_thread_t *t)
 {
+    if (t->adopted) registry_remove(t);
     if (current == t) {
         p2p_trace_thread_detach();
         current = NULL;
