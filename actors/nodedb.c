@@ -39,6 +39,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/log.h"
+
 enum {
     NODEKEY_LEN = 37,                           /* "n:" id32 ":v4" */
     ITEMKEY_MAX = NODEKEY_LEN + 1 + 16 + 1 + 8, /* + ":" ip16 ":" field */
@@ -75,14 +77,20 @@ typedef int (*op_fn)(p2p_nodedb_t *db, DB_TXN *txn, void *arg);
 
 /* ---- logging and errors ---- */
 
-static void nlog(p2p_nodedb_t *db, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void nlog(p2p_nodedb_t *db, const char *fmt, ...)
+/* Formats a message into db->msg (kept for p2p_nodedb_errmsg) and logs it
+ * under title at level. */
+static void nlog(p2p_nodedb_t *db, int level, const char *title, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void nlog(p2p_nodedb_t *db, int level, const char *title, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(db->msg, sizeof db->msg, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "nodedb: %s\n", db->msg);
+    if (level <= P2P_LOG_ERROR)
+        P2P_LOG(level, title, "err=\"%s\"", db->msg);
+    else
+        P2P_LOG(level, title, "what=\"%s\"", db->msg);
 }
 
 /* Records a Berkeley DB failure: logs "<home>: <what>: <db_strerror>". */
@@ -90,15 +98,15 @@ static int bdb_err(p2p_nodedb_t *db, int ret, const char *what)
 {
     db->last_ret = ret;
     db->st.errors++;
-    nlog(db, "%s: %s: %s", db->home, what, db_strerror(ret));
+    nlog(db, P2P_LOG_ERROR, "Node database error", "%s: %s: %s", db->home, what, db_strerror(ret));
     return P2P_EDB;
 }
 
-/* Berkeley DB's own detail messages (printed before its error returns). */
+/* Berkeley DB's own detail messages (emitted before its error returns). */
 static void errcall(const DB_ENV *env, const char *pfx, const char *m)
 {
     const p2p_nodedb_t *db = env->app_private;
-    fprintf(stderr, "nodedb: %s: %s\n", db ? db->home : "?", m);
+    P2P_ERROR("Berkeley DB", "dir=%s msg=\"%s\"", db ? db->home : "?", m);
 }
 
 /* ---- encodings ---- */
@@ -382,7 +390,8 @@ static int wipe_dir(p2p_nodedb_t *db)
 {
     DIR *d = opendir(db->home);
     if (!d) {
-        nlog(db, "%s: cannot list for wipe: %s", db->home, strerror(errno));
+        nlog(db, P2P_LOG_ERROR, "Node database error", "%s: cannot list for wipe: %s", db->home,
+             strerror(errno));
         return P2P_ESYS;
     }
     int rc = 0;
@@ -393,7 +402,8 @@ static int wipe_dir(p2p_nodedb_t *db)
         if (fstatat(dirfd(d), e->d_name, &sb, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(sb.st_mode))
             continue;
         if (unlinkat(dirfd(d), e->d_name, 0) != 0) {
-            nlog(db, "%s/%s: cannot remove: %s", db->home, e->d_name, strerror(errno));
+            nlog(db, P2P_LOG_ERROR, "Node database error", "%s/%s: cannot remove: %s", db->home,
+                 e->d_name, strerror(errno));
             rc = P2P_ESYS;
         }
     }
@@ -403,7 +413,8 @@ static int wipe_dir(p2p_nodedb_t *db)
 
 static int reopen(p2p_nodedb_t *db)
 {
-    nlog(db, "%s: environment needs recovery (DB_RUNRECOVERY): reopening with recovery", db->home);
+    nlog(db, P2P_LOG_WARN, "Node database recovery",
+         "%s: environment needs recovery (DB_RUNRECOVERY): reopening with recovery", db->home);
     env_close(db, true);
     db->st.recoveries++;
     return env_open(db);
@@ -467,8 +478,9 @@ static int op_version(p2p_nodedb_t *db, DB_TXN *txn, void *arg)
     int ret = db->dbp->truncate(db->dbp, txn, &count, 0);
     if (ret) return bdb_err(db, ret, "truncate");
     if (count > 0) {
-        nlog(db, "%s: schema version mismatch (want %d): wiped %u records", db->home,
-             P2P_NODEDB_SCHEMA, (unsigned)count);
+        nlog(db, P2P_LOG_WARN, "Node database wiped",
+             "%s: schema version mismatch (want %d): wiped %u records", db->home, P2P_NODEDB_SCHEMA,
+             (unsigned)count);
         db->st.wipes++;
     }
     return kv_put_u64(db, txn, vkey, sizeof vkey - 1, P2P_NODEDB_SCHEMA);
@@ -505,21 +517,22 @@ int p2p_nodedb_open(p2p_nodedb_t **out, char *msg, size_t msglen, const char *da
     int rc = 0;
     struct stat sb;
     if (mkdir(db->home, 0700) != 0 && errno != EEXIST) {
-        nlog(db, "cannot create %s: %s", db->home, strerror(errno));
+        nlog(db, P2P_LOG_ERROR, "Node database error", "cannot create %s: %s", db->home,
+             strerror(errno));
         rc = P2P_ESYS;
     } else if (stat(db->home, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
-        nlog(db, "%s is not a directory", db->home);
+        nlog(db, P2P_LOG_ERROR, "Node database error", "%s is not a directory", db->home);
         rc = P2P_ESYS;
     } else if (getrandom(&db->rng, sizeof db->rng, 0) != (ssize_t)sizeof db->rng) {
-        nlog(db, "getrandom: %s", strerror(errno));
+        nlog(db, P2P_LOG_ERROR, "Node database error", "getrandom: %s", strerror(errno));
         rc = P2P_ESYS;
     }
     if (rc == 0) {
         db->rng |= 1; /* xorshift state must not be zero */
         rc = env_open(db);
         if (rc && damaged(db->last_ret)) {
-            nlog(db, "%s: database damaged beyond recovery: wiping it and starting empty",
-                 db->home);
+            nlog(db, P2P_LOG_WARN, "Node database wiped",
+                 "%s: database damaged beyond recovery: wiping it and starting empty", db->home);
             db->st.wipes++;
             rc = wipe_dir(db);
             if (rc == 0) rc = env_open(db);

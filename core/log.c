@@ -32,6 +32,7 @@ void p2p_log_set_level(int level)
 
 int p2p_log_get_level(void)
 {
+    /* relaxed: see p2p_log_enabled */
     return atomic_load_explicit(&p2p__log_level, memory_order_relaxed);
 }
 
@@ -130,6 +131,7 @@ int p2p_log_format(char *out, size_t outlen, uint64_t wall_ms, int level, const 
 
 static void emit(const char *line, size_t n)
 {
+    /* relaxed: see p2p_log_set_fd */
     int fd = atomic_load_explicit(&log_fd, memory_order_relaxed);
     while (n > 0) {
         ssize_t w = write(fd, line, n);
@@ -178,10 +180,12 @@ bool p2p_ratelimit_allow(p2p_ratelimit_t *rl, uint64_t now_ms)
             }
         }
         if (tokens == 0) {
+            /* relaxed: a counter */
             atomic_fetch_add_explicit(&rl->suppressed, 1, memory_order_relaxed);
             return false;
         }
         uint64_t nw = (last + 1) << RL_TOKEN_BITS | (tokens - 1);
+        /* relaxed CAS: see the loop's first load */
         if (atomic_compare_exchange_weak_explicit(&rl->state, &old, nw, memory_order_relaxed,
                                                   memory_order_relaxed))
             return true;
@@ -190,6 +194,7 @@ bool p2p_ratelimit_allow(p2p_ratelimit_t *rl, uint64_t now_ms)
 
 uint64_t p2p_ratelimit_take_suppressed(p2p_ratelimit_t *rl)
 {
+    /* relaxed: a counter */
     return atomic_exchange_explicit(&rl->suppressed, 0, memory_order_relaxed);
 }
 

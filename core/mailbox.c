@@ -220,6 +220,16 @@ int p2p_mailbox_attach(p2p_mailbox_t *mb, p2p_waiter_t *w)
     return 0;
 }
 
+void p2p_mailbox_detach(p2p_mailbox_t *mb)
+{
+    /* relaxed: only the consumer writes the pointer */
+    p2p_waiter_t *w = atomic_load_explicit(&mb->waiter, memory_order_relaxed);
+    if (!w) return;
+    p2p__waiter_remove(w, mb);
+    /* release: pairs with the acquire load in push */
+    atomic_store_explicit(&mb->waiter, NULL, memory_order_release);
+}
+
 /* ---- tracing hooks ---------------------------------------------------- */
 
 static inline void trace_msg(const p2p_mailbox_t *mb, uint8_t type, const void *msg)
@@ -253,6 +263,7 @@ static int push_once(p2p_mailbox_t *mb, const void *msg)
         } else if (dif < 0) {
             return P2P_EFULL;
         } else {
+            /* relaxed: another producer took pos; reload the hint */
             pos = atomic_load_explicit(&mb->enqueue_pos, memory_order_relaxed);
         }
     }

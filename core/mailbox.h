@@ -36,7 +36,12 @@
  * trace records carry the id and the trace segment maps ids to names.
  *
  * Lifetime: destroy a mailbox only after every thread that may push into or
- * pop from it has been joined (or has provably stopped using it).
+ * pop from it has been joined (or has provably stopped using it).  A push
+ * touches the consumer's waiter, so the consumer's waiter (its
+ * p2p_thread_t) must also outlive every push: an exiting consumer closes
+ * its mailboxes, and the actor protocol makes sure no producer is still
+ * inside a push (e.g. the run loop stops sending to a peer once it has
+ * processed that peer's delpeer) before the storage is released.
  */
 #ifndef P2P_CORE_MAILBOX_H
 #define P2P_CORE_MAILBOX_H
@@ -86,6 +91,11 @@ void p2p_mailbox_destroy(p2p_mailbox_t *mb);
  * push.  Returns 0, P2P_EEXIST (already attached) or P2P_EFULL (the waiter
  * has P2P_WAITER_MAILBOXES mailboxes). */
 P2P_MUST_CHECK int p2p_mailbox_attach(p2p_mailbox_t *mb, p2p_waiter_t *w);
+
+/* Consumer: undoes attach (e.g. before destroying a mailbox that its
+ * waiter outlives).  A producer racing with detach may still wake the
+ * waiter once (harmless: a spurious wake-up). */
+void p2p_mailbox_detach(p2p_mailbox_t *mb);
 
 /* Any thread: copies msg (len must be the mailbox's msg_size) into the
  * mailbox.  Returns 0, P2P_EFULL (nothing was queued; the caller must

@@ -69,7 +69,9 @@ int p2p_thread_name(char out[P2P_THREAD_NAME_MAX], const char *fmt, ...)
 static void set_identity(p2p_thread_t *t, const char *name)
 {
     (void)p2p_thread_name(t->name, "%s", name);
+    /* relaxed: ids only need to be unique */
     t->id = atomic_fetch_add_explicit(&next_id, 1, memory_order_relaxed);
+    /* relaxed: t is published to its thread by pthread_create */
     atomic_store_explicit(&t->quit, 0, memory_order_relaxed);
     atomic_store_explicit(&t->blocked_on, NULL, memory_order_relaxed);
 }

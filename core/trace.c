@@ -83,6 +83,7 @@ int p2p_trace_name_kind(uint16_t kind, const char *name)
     if (kind >= P2P_TRACE_KINDS || !name) return P2P_EINVAL;
     pthread_mutex_lock(&names_lock);
     put_name(kind_names[kind], name);
+    /* acquire: pairs with the release store in open */
     struct segment *s = atomic_load_explicit(&seg, memory_order_acquire);
     if (s) put_name(s->kindnames[kind], name);
     pthread_mutex_unlock(&names_lock);
@@ -127,6 +128,8 @@ int p2p_trace_open(const char *path, unsigned rings, uint32_t ring_cap)
     if (!path || rings == 0 || rings > P2P_TRACE_RINGS_MAX || ring_cap == 0 ||
         ring_cap > P2P_TRACE_RING_CAP_MAX)
         return P2P_EINVAL;
+    /* acquire: pairs with the release store below (open/close run on one
+     * thread; this only guards against a double open) */
     if (atomic_load_explicit(&seg, memory_order_acquire)) return P2P_EEXIST;
     uint32_t cap = 2;
     while (cap < ring_cap) cap <<= 1;
@@ -206,8 +209,10 @@ int p2p_trace_open(const char *path, unsigned rings, uint32_t ring_cap)
 
 void p2p_trace_close(void)
 {
+    /* relaxed: see p2p_trace_on */
     atomic_store_explicit(&p2p__trace_on, 0, memory_order_relaxed);
     pthread_mutex_lock(&names_lock);
+    /* acq_rel: unpublishes the segment (writers load it acquire) */
     struct segment *s = atomic_exchange_explicit(&seg, NULL, memory_order_acq_rel);
     pthread_mutex_unlock(&names_lock);
     if (!s) return;
@@ -218,6 +223,7 @@ void p2p_trace_close(void)
 
 void p2p_trace_enable(bool on)
 {
+    /* acquire: pairs with the release store in open */
     bool open = atomic_load_explicit(&seg, memory_order_acquire) != NULL;
     /* relaxed: see p2p_trace_on */
     atomic_store_explicit(&p2p__trace_on, on && open, memory_order_relaxed);
@@ -287,10 +293,12 @@ void p2p_trace_event(uint8_t type, uint16_t mailbox, uint16_t kind, uint64_t pee
     /* acquire: pairs with the release store in open (header initialised) */
     struct segment *s = atomic_load_explicit(&seg, memory_order_acquire);
     if (!s) return;
+    /* relaxed: read together with seg (see the top comment) */
     uint32_t gen = atomic_load_explicit(&seg_gen, memory_order_relaxed);
     if (tls.gen != gen) {
         if (!take_ring(s, gen)) return;
     } else if (tls.none) {
+        /* relaxed: statistics */
         atomic_fetch_add_explicit(&s->hdr->no_ring, 1, memory_order_relaxed);
         return;
     }
@@ -307,6 +315,8 @@ void p2p_trace_thread_attach(const char *name)
 
 void p2p_trace_thread_detach(void)
 {
+    /* acquire: pairs with the release store in open; relaxed gen is read
+     * together with it (see the top comment) */
     struct segment *s = atomic_load_explicit(&seg, memory_order_acquire);
     uint32_t gen = atomic_load_explicit(&seg_gen, memory_order_relaxed);
     if (s && tls.ring && tls.gen == gen) {
@@ -424,6 +434,7 @@ void p2p_trace_reader_info(const p2p_trace_reader_t *r, p2p_trace_info_t *info)
     info->pid = h->pid;
     info->start_mono_ns = h->start_mono_ns;
     info->start_wall_ms = h->start_wall_ms;
+    /* relaxed: a statistic */
     info->no_ring =
         atomic_load_explicit(&((p2p_trace_file_hdr_t *)h)->no_ring, memory_order_relaxed);
 }
@@ -433,6 +444,13 @@ static uint64_t ring_head(const p2p_trace_reader_t *r, unsigned ring)
     /* acquire: pairs with the writer's release store of head */
     return atomic_load_explicit(&((p2p_trace_ring_hdr_t *)&r->rings[ring])->head,
                                 memory_order_acquire);
+}
+
+uint64_t p2p_trace_reader_pending(const p2p_trace_reader_t *r, unsigned ring)
+{
+    if (ring >= r->count) return 0;
+    uint64_t head = ring_head(r, ring);
+    return head > r->next[ring] ? head - r->next[ring] : 0;
 }
 
 void p2p_trace_reader_seek_end(p2p_trace_reader_t *r)
@@ -495,6 +513,7 @@ uint32_t p2p_trace_reader_ring_name(const p2p_trace_reader_t *r, char out[16], u
     if (ring >= r->count) return 0;
     const p2p_trace_ring_hdr_t *h = &r->rings[ring];
     copy_name(out, 16, h->name, sizeof h->name);
+    /* relaxed: a hint that the ring changed owner */
     return atomic_load_explicit(&((p2p_trace_ring_hdr_t *)h)->owner_gen, memory_order_relaxed);
 }
 

@@ -198,6 +198,9 @@ void p2p_trace_reader_seek_end(p2p_trace_reader_t *r);
  * *lost.  Returns the number copied (0: nothing new, or bad ring). */
 size_t p2p_trace_reader_next(p2p_trace_reader_t *r, p2p_trace_rec_t *out, size_t max, unsigned ring,
                              uint64_t *lost);
+/* Records written to ring that this reader has not consumed yet (more
+ * than the ring capacity means some will be reported lost). */
+uint64_t p2p_trace_reader_pending(const p2p_trace_reader_t *r, unsigned ring);
 /* The ring's current writer name (copied; "" if never used) and owner
  * generation. */
 uint32_t p2p_trace_reader_ring_name(const p2p_trace_reader_t *r, char out[16], unsigned ring);

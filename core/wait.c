@@ -44,6 +44,16 @@ int p2p__waiter_add(p2p_waiter_t *w, struct p2p_mailbox *mb)
     return 0;
 }
 
+void p2p__waiter_remove(p2p_waiter_t *w, struct p2p_mailbox *mb)
+{
+    for (unsigned i = 0; i < w->nmb; i++) {
+        if (w->mb[i] == mb) {
+            w->mb[i] = w->mb[--w->nmb];
+            return;
+        }
+    }
+}
+
 void p2p__waiter_kick(p2p_waiter_t *w)
 {
     /* seq_cst load: ordered after the caller's seq_cst publish (mailbox

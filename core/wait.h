@@ -105,4 +105,7 @@ void p2p__waiter_kick(p2p_waiter_t *w);
  * sleeping.  Returns 0 or P2P_EFULL (more than P2P_WAITER_MAILBOXES). */
 int p2p__waiter_add(p2p_waiter_t *w, struct p2p_mailbox *mb);
 
+/* Internal, for mailbox.c: unregisters mb (no-op if absent). */
+void p2p__waiter_remove(p2p_waiter_t *w, struct p2p_mailbox *mb);
+
 #endif

@@ -52,7 +52,9 @@ suite() { # suite BUILDDIR MESON-SETUP-ARGS...
     if ! ninja -C "$dir" >"$dir.build.log" 2>&1; then
         tail -50 "$dir.build.log"; echo "== $dir: build failed"; failed=$((failed + 1)); return
     fi
-    if ! meson test -C "$dir" --list "${TEST_ARGS[@]}" 2>/dev/null | grep -qv -e "^ninja:" -e "No suitable tests"; then
+    local listed
+    listed=$(meson test -C "$dir" --list "${TEST_ARGS[@]}" 2>/dev/null | grep -v -e "^ninja:" -e "No suitable tests")
+    if [ -z "$listed" ]; then
         echo "== $dir: no tests selected"; return
     fi
     meson test -C "$dir" --print-errorlogs --num-processes "$jobs" "${TEST_ARGS[@]}" \

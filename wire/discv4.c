@@ -42,6 +42,23 @@ const char *p2p_discv4_type_name(unsigned type)
     }
 }
 
+int p2p_discv4_rpcnode_to_node(p2p_node_t *n, const p2p_discv4_rpcnode_t *r)
+{
+    memset(n, 0, sizeof *n);
+    if (p2p_secp_pubkey_check(r->id) != 0) return P2P_EBADKEY;
+    memcpy(n->pubkey, r->id, 64);
+    p2p_node_id(n->id, n->pubkey);
+    n->ep = r->ep;
+    return 0;
+}
+
+void p2p_discv4_rpcnode_from_node(p2p_discv4_rpcnode_t *r, const p2p_node_t *n)
+{
+    memset(r, 0, sizeof *r);
+    r->ep = n->ep;
+    memcpy(r->id, n->pubkey, 64);
+}
+
 /* ---- receive ---- */
 
 int p2p_discv4_precheck(p2p_discv4_head_t *h, const uint8_t *pkt, size_t len)

@@ -176,6 +176,13 @@ P2P_MUST_CHECK int p2p_discv4_seal(uint8_t out[P2P_DISCV4_MAX_SIZE], size_t *out
                                    uint8_t hash[32], uint8_t type, const uint8_t *body,
                                    size_t bodylen, const uint8_t priv[32]);
 
+/* Converts a received Neighbors entry to a node: validates the key on the
+ * curve and derives the ID (seq 0).  Returns 0 or P2P_EBADKEY. */
+P2P_MUST_CHECK int p2p_discv4_rpcnode_to_node(p2p_node_t *n, const p2p_discv4_rpcnode_t *r);
+
+/* Fills a Neighbors entry to send from a node (endpoint and key). */
+void p2p_discv4_rpcnode_from_node(p2p_discv4_rpcnode_t *r, const p2p_node_t *n);
+
 /* Name of a packet type ("ping", ...) or "unknown". */
 const char *p2p_discv4_type_name(unsigned type);
 

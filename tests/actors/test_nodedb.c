@@ -239,8 +239,8 @@ static void test_items(void)
     rm_rf(dir);
 }
 
-/* Rewrites the "version" key behind the module's back, with Berkeley DB. */
-static void set_raw_version(const char *dir, uint64_t v)
+/* Writes key -> val behind the module's back, with Berkeley DB. */
+static void put_raw(const char *dir, const void *key, size_t klen, const void *val, size_t vlen)
 {
     char home[128];
     snprintf(home, sizeof home, "%s/nodes", dir);
@@ -253,13 +253,93 @@ static void set_raw_version(const char *dir, uint64_t v)
                     0600) == 0);
     CHECK(db_create(&dbp, env, 0) == 0);
     CHECK(dbp->open(dbp, NULL, "nodes.db", NULL, DB_BTREE, DB_AUTO_COMMIT, 0600) == 0);
-    uint8_t val[8];
-    for (int i = 7; i >= 0; i--, v >>= 8) val[i] = (uint8_t)v;
-    DBT k = {.data = "version", .size = 7}, d = {.data = val, .size = 8};
+    DBT k = {.data = (void *)key, .size = (u_int32_t)klen};
+    DBT d = {.data = (void *)val, .size = (u_int32_t)vlen};
     CHECK(dbp->put(dbp, NULL, &k, &d, DB_AUTO_COMMIT) == 0);
     CHECK(dbp->close(dbp, 0) == 0);
     CHECK(env->txn_checkpoint(env, 0, 0, DB_FORCE) == 0);
     CHECK(env->close(env, 0) == 0);
+}
+
+static void set_raw_version(const char *dir, uint64_t v)
+{
+    uint8_t val[8];
+    for (int i = 7; i >= 0; i--, v >>= 8) val[i] = (uint8_t)v;
+    put_raw(dir, "version", 7, val, 8);
+}
+
+/* Damaged values (wrong version byte, wrong lengths) are reported and
+ * skipped, never trusted. */
+static void test_bad_values(void)
+{
+    char buf[64];
+    const char *dir = tmpdir(buf);
+    p2p_nodedb_t *db = open_db(dir);
+    p2p_node_t good = mknode(1, 1), got;
+    CHECK_OK(p2p_nodedb_put_node(db, &good, NULL, 0));
+    CHECK_OK(p2p_nodedb_set_last_pong(db, good.id, &good.ep.ip, NOW));
+    p2p_nodedb_close(db);
+
+    uint8_t ids[5][32], key[37], val[600];
+    for (int i = 0; i < 5; i++) {
+        tu_rand_bytes(ids[i], 32);
+        memcpy(key, "n:", 2);
+        memcpy(key + 2, ids[i], 32);
+        memcpy(key + 34, ":v4", 3);
+        memset(val, 0, sizeof val);
+        size_t vlen = 96;
+        val[0] = 1;
+        if (i == 0) val[0] = 2;        /* unknown version */
+        if (i == 1) vlen = 95;         /* short */
+        if (i == 2) val[65] = 5;       /* bad family */
+        if (i == 3) val[95] = 10;      /* ENR length beyond the value */
+        if (i == 4) vlen = sizeof val; /* longer than any record */
+        put_raw(dir, key, sizeof key, val, vlen);
+        /* a pong so that the seed query looks at it */
+        uint8_t ik[37 + 18 + 8];
+        memcpy(ik, key, 37);
+        ik[37] = ':';
+        memset(ik + 38, 0, 16);
+        ik[48] = ik[49] = 0xff;
+        ik[54] = ':';
+        memcpy(ik + 55, "lastpong", 8);
+        uint8_t t[8] = {0, 0, 0, 0, 0x65, 0x53, 0xf1, 0x00};
+        put_raw(dir, ik, sizeof ik, t, sizeof t);
+    }
+    /* a pong value of the wrong size reads as "never" */
+    uint8_t ik[37 + 18 + 8];
+    memcpy(ik, "n:", 2);
+    memcpy(ik + 2, good.id, 32);
+    memcpy(ik + 34, ":v4:", 4);
+    memset(ik + 38, 0, 16);
+    ik[48] = ik[49] = 0xff;
+    memcpy(ik + 50, good.ep.ip.addr, 4);
+    ik[54] = ':';
+    memcpy(ik + 55, "lastping", 8);
+    put_raw(dir, ik, sizeof ik, "abc", 3);
+
+    db = open_db(dir);
+    for (int i = 0; i < 5; i++)
+        CHECK_ERR(p2p_nodedb_get_node(db, &got, NULL, NULL, ids[i]), P2P_EDECODE);
+    uint64_t t = 1;
+    CHECK_OK(p2p_nodedb_last_ping(db, &t, good.id, &good.ep.ip));
+    CHECK(t == 0);
+    p2p_node_t out[10];
+    size_t nout = 0;
+    CHECK_OK(p2p_nodedb_query_seeds(db, out, &nout, 10, 100 * DAY, NOW));
+    CHECK(nout <= 1);
+    for (size_t i = 0; i < nout; i++) CHECK(node_eq(&out[i], &good));
+    p2p_nodedb_stats_t st;
+    p2p_nodedb_stats(db, &st);
+    CHECK(st.bad_records >= 6);
+    CHECK(st.errors == 0);
+    /* damaged nodes can still be deleted and expired */
+    CHECK_OK(p2p_nodedb_delete_node(db, ids[0]));
+    size_t deleted = 0;
+    CHECK_OK(p2p_nodedb_expire(db, &deleted, NOW + 400 * DAY));
+    CHECK(deleted == 5);
+    p2p_nodedb_close(db);
+    rm_rf(dir);
 }
 
 static void test_version_wipe(void)
@@ -640,6 +720,7 @@ int main(void)
     test_put_get_delete();
     test_items();
     test_version_wipe();
+    test_bad_values();
     test_damaged_file();
     test_seeds();
     test_expire();

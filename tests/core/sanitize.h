@@ -1,13 +1,22 @@
 /*
  * tests/core/sanitize.h: detects sanitizer builds so concurrency tests can
  * scale their iteration counts (TSan is 5-15x slower).  The normal build
- * always runs the full counts; P2P_TEST_QUICK=1 in the environment scales
- * down too (for valgrind).
+ * always runs the full counts; under valgrind (RUNNING_ON_VALGRIND) or with
+ * P2P_TEST_QUICK=1 in the environment it scales down too.
  */
 #ifndef P2P_TESTS_CORE_SANITIZE_H
 #define P2P_TESTS_CORE_SANITIZE_H
 
 #include <stdlib.h>
+
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#endif
+#endif
+#ifndef RUNNING_ON_VALGRIND
+#define RUNNING_ON_VALGRIND 0
+#endif
 
 #if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
 #define TU_SANITIZED 1
@@ -20,12 +29,12 @@
 #define TU_SANITIZED 0
 #endif
 
-/* Returns full in a normal build, quick under sanitizers or with
- * P2P_TEST_QUICK set. */
+/* Returns full in a normal build, quick under sanitizers, valgrind or
+ * with P2P_TEST_QUICK set. */
 static inline unsigned long tu_scale(unsigned long full, unsigned long quick)
 {
     const char *e = getenv("P2P_TEST_QUICK");
-    return (TU_SANITIZED || (e && e[0] && e[0] != '0')) ? quick : full;
+    return (TU_SANITIZED || RUNNING_ON_VALGRIND || (e && e[0] && e[0] != '0')) ? quick : full;
 }
 
 #endif

@@ -25,6 +25,7 @@
 static char dir[64], path[128];
 
 #define KIND_TEST 42
+#define RING_CAP 4096 /* ring capacity of the second-process test */
 #define KIND_DONE 43
 
 /* Reads every new record of ring into recs (up to max); returns count. */
@@ -124,6 +125,10 @@ static void test_basic(void)
     P2P_TRACE_EVENT(KIND_TEST, 0, 1);
     p2p_trace_reader_seek_end(r);
     CHECK(p2p_trace_reader_next(r, recs, 16, 0, &lost) == 0);
+    CHECK(p2p_trace_reader_pending(r, 0) == 0);
+    P2P_TRACE_EVENT(KIND_TEST, 0, 2);
+    CHECK(p2p_trace_reader_pending(r, 0) == 1);
+    CHECK(p2p_trace_reader_pending(r, 99) == 0);
     p2p_trace_reader_close(r);
     p2p_thread_unadopt(&me);
     p2p_trace_close();
@@ -253,11 +258,16 @@ static int follow(uint64_t total, uint64_t *seen_out, uint64_t *lost_out)
                 err |= 2; /* torn or mixed record */
         }
         seen += n;
-        if (n == 0)
+        if (n == 0) {
             usleep(200);
-        else if (seen / 20000 > pauses) {
+        } else if (seen / 20000 >= pauses) {
+            /* Fall behind on purpose until the writer has lapped us (or
+             * finished), however fast or slow the two processes run. */
             pauses++;
-            usleep(20000); /* fall behind on purpose: the writer laps us */
+            uint64_t until = p2p_now_ns() + 20 * P2P_NS_PER_S;
+            while (p2p_trace_reader_pending(r, 0) <= RING_CAP &&
+                   seen + lost + p2p_trace_reader_pending(r, 0) < total && p2p_now_ns() < until)
+                usleep(1000);
         }
     }
     if (seen + lost != total) err |= 4;
@@ -288,7 +298,7 @@ static void test_second_process(void)
     }
     close(pfd[1]);
     /* Writer: steady stream with short pauses so the reader interleaves. */
-    CHECK_OK(p2p_trace_open(path, 1, 4096));
+    CHECK_OK(p2p_trace_open(path, 1, RING_CAP));
     for (uint64_t i = 0; i < n; i++) {
         p2p_trace_event(P2P_TRACE_CUSTOM, 0, KIND_TEST, ~i, i);
         if ((i & 1023) == 1023) usleep(100);

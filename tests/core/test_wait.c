@@ -165,6 +165,18 @@ int main(void)
     p2p_waiter_done(w);
     CHECK_OK(p2p_waiter_wait(w, p2p_now_ns() + 10 * P2P_NS_PER_S)); /* the sticky wake */
 
+    /* A detached mailbox no longer ends a wait; attach works again. */
+    p2p_mailbox_detach(mb[0]);
+    p2p_mailbox_detach(mb[0]);
+    CHECK(w->nmb == 2);
+    v = 9;
+    CHECK_OK(p2p_mailbox_try_push(mb[0], &v, sizeof v));
+    CHECK_ERR(p2p_waiter_wait(w, p2p_now_ns() + 20 * P2P_NS_PER_MS), P2P_ETIMEDOUT);
+    CHECK_OK(p2p_mailbox_attach(mb[0], w));
+    CHECK(w->nmb == 3);
+    CHECK_OK(p2p_waiter_wait(w, p2p_now_ns() + 10 * P2P_NS_PER_S));
+    CHECK_OK(p2p_mailbox_try_pop(mb[0], &v, sizeof v));
+
     /* Too many fds is an argument error, not a crash. */
     struct pollfd many[65];
     CHECK_ERR(p2p_waiter_poll(w, many, 65, 0), P2P_EINVAL);

@@ -128,6 +128,27 @@ static void test_vectors(void)
         CHECK_MEM(p.u.neighbors.nodes[i].id, id, 64);
     }
 
+    /* entries convert to nodes (all four vector keys are curve points) */
+    p2p_node_t nd;
+    int valid = 0;
+    for (unsigned i = 0; i < 4; i++) {
+        int rc = p2p_discv4_rpcnode_to_node(&nd, &p.u.neighbors.nodes[i]);
+        CHECK(rc == 0 || rc == P2P_EBADKEY);
+        if (rc) continue;
+        valid++;
+        uint8_t nid[32];
+        p2p_node_id(nid, p.u.neighbors.nodes[i].id);
+        CHECK_MEM(nd.id, nid, 32);
+        CHECK(memcmp(&nd.ep, &p.u.neighbors.nodes[i].ep, sizeof nd.ep) == 0);
+        p2p_discv4_rpcnode_t back;
+        p2p_discv4_rpcnode_from_node(&back, &nd);
+        CHECK(memcmp(&back, &p.u.neighbors.nodes[i], sizeof back) == 0);
+    }
+    CHECK(valid == 4);
+    p2p_discv4_rpcnode_t offc = p.u.neighbors.nodes[0];
+    offc.id[63] ^= 1;
+    CHECK_ERR(p2p_discv4_rpcnode_to_node(&nd, &offc), P2P_EBADKEY);
+
     /* expiration is checked separately */
     CHECK_OK(p2p_discv4_expired(&p, EXP));
     CHECK_OK(p2p_discv4_expired(&p, EXP - 100));

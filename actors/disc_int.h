@@ -1,0 +1,122 @@
+/*
+ * actors/disc_int.h: internals shared by the discovery service's two files
+ * (discovery.c: API and the table thread p2p-disc; disc_udp.c: the UDP
+ * reader p2p-udp).  Not a public header.
+ *
+ * Who touches what:
+ *   immutable after start: fd, family, port, self_id, self, clock, the
+ *                          mailboxes' pointers, nreaders;
+ *   p2p-udp:               its p2p__disc_reader_t, pushes into `packets`;
+ *   p2p-disc:              everything in the "table thread" block;
+ *   any thread:            ctr (relaxed atomics), pushes into `requests`.
+ */
+#ifndef P2P_ACTORS_DISC_INT_H
+#define P2P_ACTORS_DISC_INT_H
+
+#include <stdatomic.h>
+#include <sys/socket.h>
+
+#include "actors/discovery.h"
+#include "actors/memdb.h"
+#include "actors/nodedb.h"
+#include "core/thread.h"
+#include "core/timer.h"
+
+/* A verified packet, from p2p-udp to p2p-disc (by value). */
+typedef struct p2p__disc_pkt_msg {
+    p2p_endpoint_t src; /* UDP source address and port */
+    p2p_discv4_packet_t pkt;
+} p2p__disc_pkt_msg_t;
+
+_Static_assert(sizeof(p2p__disc_pkt_msg_t) <= P2P_MAILBOX_MSG_MAX, "packet message too big");
+
+/* Shell counters: relaxed atomics (each guards no other data). */
+typedef struct p2p__disc_ctr {
+#define P2P__DISC_ACTR_FIELD(name, desc) _Atomic uint64_t name;
+    P2P_DISCOVERY_COUNTERS(P2P__DISC_ACTR_FIELD)
+#undef P2P__DISC_ACTR_FIELD
+} p2p__disc_ctr_t;
+
+#define P2P__DISC_CTR_ADD(d, field, n)                                                             \
+    atomic_fetch_add_explicit(&(d)->ctr.field, (n), memory_order_relaxed)
+#define P2P__DISC_CTR(d, field) P2P__DISC_CTR_ADD(d, field, 1)
+
+typedef struct p2p__disc_reader {
+    struct p2p_discovery *d;
+    p2p_thread_t thr;
+    bool started;
+    struct mmsghdr m[P2P_DISCOVERY_RX_BATCH];
+    struct iovec iov[P2P_DISCOVERY_RX_BATCH];
+    struct sockaddr_storage from[P2P_DISCOVERY_RX_BATCH];
+    /* one byte more than the limit, so an oversized datagram shows */
+    uint8_t buf[P2P_DISCOVERY_RX_BATCH][P2P_DISCV4_MAX_SIZE + 1];
+    p2p__disc_pkt_msg_t out;
+} p2p__disc_reader_t;
+
+typedef struct p2p__disc_call p2p__disc_call_t;
+
+struct p2p_discovery {
+    /* immutable after start */
+    int fd;
+    int family; /* AF_INET or AF_INET6 */
+    uint16_t port;
+    uint8_t priv[32];
+    p2p_node_t self;
+    const p2p_clock_t *clock;
+    p2p_mailbox_t *packets, *requests;
+    unsigned nreaders;
+    p2p__disc_reader_t *readers[P2P_DISCOVERY_READERS_MAX];
+    p2p_thread_t thr;
+    bool thr_started;
+    p2p__disc_ctr_t ctr;
+
+    /* table thread (p2p-disc) */
+    p2p_disc_t *core;
+    p2p_nodedb_t *ndb;
+    p2p_memdb_t *mdb;
+    p2p_timers_t timers;
+    p2p_timer_id_t core_timer;
+    uint64_t core_timer_ns;
+    p2p_enr_t record;
+    p2p_endpoint_t ep; /* our current endpoint (record content) */
+    bool predict;
+    unsigned votes_needed;
+    struct {
+        uint8_t id[32];
+        p2p_endpoint_t ep;
+        uint64_t ns; /* 0: free */
+    } votes[P2P_DISCOVERY_VOTERS];
+    void (*on_candidate)(void *ctx, const p2p_node_t *n);
+    void *candidate_ctx;
+    struct {
+        uint32_t handle; /* 0: free */
+        p2p__disc_call_t *call;
+    } lk[P2P_DISC_MAX_LOOKUPS];
+    /* LOOKUP_DONE events seen inside p2p_disc_lookup, before its handle is
+     * known (a lookup may end at once, e.g. on an empty table) */
+    bool starting;
+    unsigned nearly;
+    struct {
+        uint32_t handle;
+        unsigned n;
+        p2p_node_t nodes[P2P_DISC_RESULT];
+    } early[P2P_DISC_MAX_LOOKUPS];
+    unsigned ntx;
+    struct mmsghdr txm[P2P_DISCOVERY_TX_BATCH];
+    struct iovec txv[P2P_DISCOVERY_TX_BATCH];
+    struct sockaddr_storage txaddr[P2P_DISCOVERY_TX_BATCH];
+    uint8_t txbuf[P2P_DISCOVERY_TX_BATCH][P2P_DISCV4_MAX_SIZE];
+    p2p__disc_pkt_msg_t rx[P2P_DISCOVERY_BATCH];
+};
+
+/* The reader thread's function (disc_udp.c). */
+int p2p__disc_reader_run(p2p_thread_t *self, void *arg);
+
+/* Checks and verifies one datagram as the reader does, into *out (its src
+ * must already be set).  Returns 0 if out holds a verified packet to queue,
+ * or the reason it was rejected (counted in d->ctr).  Exposed for the fuzz
+ * target. */
+int p2p__disc_check(struct p2p_discovery *d, p2p__disc_pkt_msg_t *out, const uint8_t *buf,
+                    size_t len);
+
+#endif

@@ -1,0 +1,128 @@
+/*
+ * actors/disc_udp.c: the UDP reader thread of discovery (p2p-udp).
+ *
+ * Owns the read side of the discovery socket; shares nothing mutable with
+ * p2p-disc except the `packets` mailbox it pushes into and the relaxed
+ * counters.  Loop: recvmmsg (MSG_DONTWAIT, P2P_DISCOVERY_RX_BATCH datagrams)
+ * until the socket is empty, then sleep in poll on the socket and the
+ * thread's waiter (which a quit request wakes).  Every datagram goes
+ * through p2p__disc_check, cheapest test first:
+ *   1. source address usable (family 4/6, port != 0)   rx_bad_source
+ *   2. p2p_discv4_precheck: size, type, hash           rx_too_small,
+ *      (no EC math)                                      rx_too_big,
+ *                                                        rx_unknown_type,
+ *                                                        rx_bad_hash
+ *   3. p2p_discv4_open: body, then sender recovery     rx_bad_packet,
+ *                                                        rx_bad_sig
+ *   4. not signed with our own key                     rx_from_self
+ * then try_push into `packets` (full: rx_queue_full; the packet is dropped
+ * and counted, the reader never blocks behind the table thread).
+ *
+ * Several readers may share the socket (config.readers): the kernel hands
+ * each datagram to one of them, and the recoveries run in parallel.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+
+#include "actors/disc_int.h"
+#include "core/log.h"
+
+int p2p__disc_check(struct p2p_discovery *d, p2p__disc_pkt_msg_t *out, const uint8_t *buf,
+                    size_t len)
+{
+    P2P__DISC_CTR(d, rx_datagrams);
+    P2P__DISC_CTR_ADD(d, rx_bytes, len);
+    if ((out->src.ip.family != 4 && out->src.ip.family != 6) || out->src.udp == 0) {
+        P2P__DISC_CTR(d, rx_bad_source);
+        return P2P_EINVAL;
+    }
+    p2p_discv4_head_t h;
+    int rc = p2p_discv4_precheck(&h, buf, len);
+    switch (rc) {
+    case 0:
+        break;
+    case P2P_ETOOBIG:
+        P2P__DISC_CTR(d, rx_too_big);
+        return rc;
+    case P2P_EUNSUPPORTED:
+        P2P__DISC_CTR(d, rx_unknown_type);
+        return rc;
+    case P2P_EBADHASH:
+        P2P__DISC_CTR(d, rx_bad_hash);
+        return rc;
+    default:
+        P2P__DISC_CTR(d, rx_too_small);
+        return rc;
+    }
+    rc = p2p_discv4_open(&out->pkt, &h, buf, len);
+    if (rc == P2P_EBADSIG) {
+        P2P__DISC_CTR(d, rx_bad_sig);
+        return rc;
+    }
+    if (rc) {
+        P2P__DISC_CTR(d, rx_bad_packet);
+        return rc;
+    }
+    if (memcmp(out->pkt.sender_id, d->self.id, 32) == 0) {
+        P2P__DISC_CTR(d, rx_from_self);
+        return P2P_EPROTO;
+    }
+    return 0;
+}
+
+static void reader_batch(p2p__disc_reader_t *r, unsigned n)
+{
+    struct p2p_discovery *d = r->d;
+    for (unsigned i = 0; i < n; i++) {
+        p2p__disc_pkt_msg_t *out = &r->out;
+        memset(&out->src, 0, sizeof out->src);
+        if (p2p_ip_from_sockaddr(&out->src.ip, &out->src.udp,
+                                 (const struct sockaddr *)&r->from[i]) != 0)
+            out->src.ip.family = 0;
+        size_t len = r->m[i].msg_len;
+        if (r->m[i].msg_hdr.msg_flags & MSG_TRUNC) len = sizeof r->buf[i];
+        if (p2p__disc_check(d, out, r->buf[i], len) != 0) continue;
+        int rc = p2p_mailbox_try_push(d->packets, out, sizeof *out);
+        if (rc == 0) {
+            P2P__DISC_CTR(d, rx_verified);
+        } else {
+            P2P__DISC_CTR(d, rx_queue_full);
+            P2P_LOG_RL(1, 10000, P2P_LOG_WARN, "Discovery packet queue full", "err=%s",
+                       p2p_errname(rc));
+        }
+    }
+}
+
+int p2p__disc_reader_run(p2p_thread_t *self, void *arg)
+{
+    p2p__disc_reader_t *r = arg;
+    struct p2p_discovery *d = r->d;
+    for (unsigned i = 0; i < P2P_DISCOVERY_RX_BATCH; i++) {
+        r->iov[i].iov_base = r->buf[i];
+        r->iov[i].iov_len = sizeof r->buf[i];
+    }
+    while (!p2p_thread_should_quit(self)) {
+        for (unsigned i = 0; i < P2P_DISCOVERY_RX_BATCH; i++) {
+            memset(&r->m[i].msg_hdr, 0, sizeof r->m[i].msg_hdr);
+            r->m[i].msg_hdr.msg_iov = &r->iov[i];
+            r->m[i].msg_hdr.msg_iovlen = 1;
+            r->m[i].msg_hdr.msg_name = &r->from[i];
+            r->m[i].msg_hdr.msg_namelen = sizeof r->from[i];
+        }
+        int n = recvmmsg(d->fd, r->m, P2P_DISCOVERY_RX_BATCH, MSG_DONTWAIT, NULL);
+        if (n > 0) {
+            reader_batch(r, (unsigned)n);
+            continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+            P2P__DISC_CTR(d, rx_errors);
+            P2P_LOG_RL(1, 10000, P2P_LOG_WARN, "Discovery UDP receive failed", "err=%s",
+                       strerror(errno));
+        }
+        struct pollfd pfd = {.fd = d->fd, .events = POLLIN};
+        (void)p2p_waiter_poll(&self->waiter, &pfd, 1, P2P_DEADLINE_NEVER);
+    }
+    return 0;
+}
