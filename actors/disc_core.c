@@ -93,7 +93,7 @@ struct p2p_disc {
     bool started, init_done;
     int refresh_phase; /* 0 idle, 1 self lookup, 2.. random lookups */
     bool refresh_ok;   /* a findnode of this refresh was answered */
-    uint64_t refresh_start_ns, next_refresh_ns;
+    uint64_t refresh_end_ns, next_refresh_ns;
     uint64_t retry_ns; /* delay of the next early refresh */
 
     bool want;
@@ -484,6 +484,7 @@ static void random_target(p2p_disc_t *d, uint8_t target[64])
 static void refresh_end(p2p_disc_t *d, p2p_disc_time_t now)
 {
     d->refresh_phase = 0;
+    d->refresh_end_ns = now.ns;
     d->init_done = true;
     uint64_t half = P2P_DISC_REFRESH_NS / 2;
     if (d->refresh_ok) {
@@ -510,7 +511,6 @@ static void refresh_lookup(p2p_disc_t *d, p2p_disc_time_t now)
 static void refresh_start(p2p_disc_t *d, p2p_disc_time_t now)
 {
     d->ctr.refreshes++;
-    d->refresh_start_ns = now.ns;
     d->refresh_phase = 1;
     d->refresh_ok = false;
     p2p_node_t seeds[P2P_DISC_SEED_COUNT];
@@ -949,20 +949,24 @@ void p2p_disc_tick(p2p_disc_t *d, p2p_disc_time_t now)
         disc_req_t *r = &d->req[i];
         if (r->kind != REQ_FREE && now.ns >= r->deadline_ns) req_timeout(d, r, now);
     }
-    lk_poll(d, now);
-    reval_run(d, now);
     if (d->refresh_phase == 0) {
-        bool empty = p2p_kad_len(&d->tab) == 0 && now.ns >= d->refresh_start_ns + d->retry_ns;
+        bool empty = p2p_kad_len(&d->tab) == 0 && now.ns >= d->refresh_end_ns + d->retry_ns;
         if (now.ns >= d->next_refresh_ns || empty) refresh_start(d, now);
     }
+    lk_poll(d, now);
+    /* After lk_poll, which may have finished the previous one. */
     if (d->want && d->clen < P2P_DISC_CANDIDATES / 2 && !lk_iter_running(d) &&
         now.ns >= d->iter_next_ns) {
         uint8_t target[64];
         random_target(d, target);
-        if (lk_start(d, NULL, target, LK_ITER, now) == 0)
-            d->iter_next_ns = now.ns + P2P_DISC_ITER_SPACING_NS;
+        /* Spaced even when no lookup slot was free, so this never spins. */
+        d->iter_next_ns = now.ns + P2P_DISC_ITER_SPACING_NS;
+        (void)lk_start(d, NULL, target, LK_ITER, now);
+        lk_reap(d, now);
     }
-    lk_reap(d, now);
+    /* Last, so entries added above (seeds, bootnodes) are scheduled too:
+     * after a tick nothing is due any more. */
+    reval_run(d, now);
 }
 
 static uint64_t min64(uint64_t a, uint64_t b)
@@ -984,7 +988,7 @@ uint64_t p2p_disc_deadline(const p2p_disc_t *d)
     }
     if (d->refresh_phase == 0) {
         t = min64(t, d->next_refresh_ns);
-        if (p2p_kad_len(&d->tab) == 0) t = min64(t, d->refresh_start_ns + d->retry_ns);
+        if (p2p_kad_len(&d->tab) == 0) t = min64(t, d->refresh_end_ns + d->retry_ns);
     }
     if (d->want && d->clen < P2P_DISC_CANDIDATES / 2 && !lk_iter_running(d))
         t = min64(t, d->iter_next_ns);
