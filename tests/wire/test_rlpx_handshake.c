@@ -471,7 +471,9 @@ static void test_sizes(void)
     p2p_rlp_put_bytes(&e, filler, sizeof filler);
     p2p_rlp_list_end(&e);
     CHECK_OK(p2p_rlp_enc_finish(&e, &n));
-    size_t len = seal(pkt, pub_b, pt, n + 100 < sizeof pt ? n + 100 : n);
+    CHECK(n + 100 <= sizeof pt);
+    memset(pt + n, 0, 100); /* padding */
+    size_t len = seal(pkt, pub_b, pt, n + 100);
     CHECK(pkt[0] == 0x04);
     CHECK_OK(p2p_rlpx_hs_init(&hb, P2P_RLPX_RECIPIENT, key_b, NULL));
     CHECK_OK(feed_chunks(&hb, pkt, len));
