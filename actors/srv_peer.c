@@ -690,12 +690,14 @@ static void run_peer(io_t *io, peer_run_t *pr)
             fail(pr, P2P_DISC_NETWORK_ERROR);
             break;
         }
-        if (now - last_read >= srv->read_timeout) {
+        /* deadlines compared as "start + timeout <= now": last_write may be
+         * newer than now (io_flush ran after now was read) */
+        if (last_read + srv->read_timeout <= now) {
             P2P__STAT(srv, read_timeouts);
             fail(pr, P2P_DISC_NETWORK_ERROR);
             break;
         }
-        if (wpending(io) && now - io->last_write >= srv->write_timeout) {
+        if (wpending(io) && io->last_write + srv->write_timeout <= now) {
             P2P__STAT(srv, write_timeouts);
             fail(pr, P2P_DISC_NETWORK_ERROR);
             break;

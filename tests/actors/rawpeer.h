@@ -43,12 +43,10 @@ typedef struct rawpeer {
 static inline int rp_connect(rawpeer_t *rp, uint16_t port)
 {
     memset(rp, 0, sizeof *rp);
-    rp->cap = (1u << 16) + 64;
+    rp->cap = 4096;
     rp->buf = malloc(rp->cap);
-    rp->scap = 1u << 20;
-    rp->scratch = malloc(rp->scap);
     rp->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (rp->fd < 0 || !rp->buf || !rp->scratch) return -1;
+    if (rp->fd < 0 || !rp->buf) return -1;
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (connect(rp->fd, (struct sockaddr *)&sa, sizeof sa)) return -1;
@@ -193,6 +191,11 @@ static inline int rp_recv(rawpeer_t *rp, uint64_t *code, const uint8_t **payload
                           unsigned timeout_ms)
 {
     p2p_rlpx_msg_t m;
+    if (rp->codec.snappy && !rp->scratch) {
+        rp->scap = 1u << 20; /* allocated once snappy is on */
+        rp->scratch = malloc(rp->scap);
+        if (!rp->scratch) return P2P_ENOMEM;
+    }
     for (;;) {
         size_t need = p2p_rlpx_dec_need(&rp->codec);
         if (need > rp->cap) {

@@ -1,0 +1,342 @@
+/*
+ * tests/bench/bench_server.c: the server's figures next to their bounds,
+ * all measured in this run on loopback:
+ *   1. inbound RLPx handshakes + Hello per second: 2 client threads built
+ *      on the project's wire code (tests/actors/rawpeer.h) connect, run the
+ *      handshake, exchange Hellos and close; the server counts admitted
+ *      peers.  Bound: the secp256k1 operations of one handshake pair (both
+ *      sides: 4 public keys, 8 ECDH, 1 signature, 1 recovery) at their
+ *      measured cost, on the machine's cores.  Baseline: the same clients
+ *      against an @ethereumjs/devp2p server (tests/interop/bench-target.mjs)
+ *      when node and node_modules are there.
+ *   2. one connection's throughput of 1 KiB subprotocol messages with
+ *      snappy (server A -> server B, counted in B's callback), next to the
+ *      frame codec's single-thread ceiling (encode + decode of the same
+ *      messages with snappy, no sockets).
+ * Usage: bench_server [seconds per load phase, default 3]
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "crypto/util.h"
+#include "tests/actors/rawpeer.h"
+#include "tests/actors/srv_util.h"
+#include "actors/server_int.h"
+#include "tests/bench/bench_util.h"
+
+static double secs = 3.0;
+
+/* CPU seconds of the whole process (all threads: clients and servers). */
+static double proc_cpu(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ---- 1. handshakes ---- */
+
+#define NKEYS 64
+
+typedef struct load {
+    uint16_t port;
+    uint8_t pub[64];
+    double until;
+    _Atomic uint64_t done, fail;
+} load_t;
+
+static void *client(void *arg)
+{
+    load_t *l = arg;
+    uint8_t keys[NKEYS][32];
+    for (int i = 0; i < NKEYS; i++) su_key(keys[i]);
+    static const char *const caps[] = {"snap"};
+    static const uint32_t vers[] = {1};
+    for (unsigned i = 0; bench_wall() < l->until; i++) {
+        rawpeer_t rp;
+        bool ok = rp_connect(&rp, l->port) == 0 &&
+                  rp_handshake(&rp, keys[i % NKEYS], l->pub, 5000) == 0 &&
+                  rp_send_hello(&rp, rp.pub, caps, vers, 1) == 0;
+        uint64_t code = 99;
+        const uint8_t *p;
+        size_t n;
+        ok = ok && rp_recv(&rp, &code, &p, &n, 5000) == 0 && code == P2P_MSG_HELLO;
+        rp_close(&rp);
+        atomic_fetch_add(ok ? &l->done : &l->fail, 1);
+    }
+    return NULL;
+}
+
+/* Runs 2 clients against port for secs; returns completions per second
+ * seen by the clients. */
+static double run_load(uint16_t port, const uint8_t pub[64], uint64_t *fails)
+{
+    load_t l = {.port = port};
+    memcpy(l.pub, pub, 64);
+    double t0 = bench_wall();
+    l.until = t0 + secs;
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++) pthread_create(&th[i], NULL, client, &l);
+    for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
+    double el = bench_wall() - t0;
+    *fails = atomic_load(&l.fail);
+    return (double)atomic_load(&l.done) / el;
+}
+
+static double ours_cpu_us; /* process CPU per admitted handshake pair */
+
+static double ours_handshakes(void)
+{
+    static const p2p_protocol_t snap = {"snap", 1, 8, NULL, NULL, NULL, NULL};
+    p2p_server_config_t cs;
+    su_config(&cs, &snap, 1);
+    cs.max_peers = 1000;
+    p2p_server_t *s = NULL;
+    if (p2p_server_start(&s, &cs)) return 0;
+    p2p_node_t n = su_node(s);
+    uint64_t fails;
+    double t0 = bench_wall(), c0 = proc_cpu();
+    double rate = run_load(n.ep.tcp, n.pubkey, &fails);
+    double el = bench_wall() - t0;
+    p2p_server_stats_t st;
+    su_wait_peers(s, 0, 5000);
+    p2p_server_get_stats(s, &st);
+    double cpu = proc_cpu() - c0;
+    ours_cpu_us = st.peers_added ? cpu * 1e6 / (double)st.peers_added : 0;
+    printf("  ours:        %.0f us of CPU per handshake pair (clients + server, this process)\n",
+           ours_cpu_us);
+    printf("  ours:        %8.0f handshakes+Hello/s (clients), %8.0f/s admitted by the server, "
+           "%llu client failures\n",
+           rate, (double)st.peers_added / el, (unsigned long long)fails);
+    p2p_server_stop(s);
+    return rate;
+}
+
+/* ethereumjs bench-target.mjs: start, read port and id, load, SIGTERM,
+ * read the summary.  Returns its handshakes per second or 0. */
+static double ejs_handshakes(void)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && test -d node_modules/@ethereumjs/devp2p && exec node bench-target.mjs "
+             "--mode rlpx --caps snap/1 --duration 120 --interval 1 2>/dev/null",
+             P2P_INTEROP_DIR);
+    FILE *f = popen(cmd, "r");
+    if (!f) return 0;
+    char line[4096];
+    int port = 0, pid = 0;
+    uint8_t pub[64];
+    bool have = false;
+    while (fgets(line, sizeof line, f)) {
+        char *p = strstr(line, "\"ev\":\"listening\"");
+        if (!p) continue;
+        char *q = strstr(line, "\"tcpPort\":"), *r = strstr(line, "\"id\":\""),
+             *s = strstr(line, "\"pid\":");
+        if (q && r && s && p2p_hex_decode(pub, 64, r + 6, 128) == 64) {
+            port = atoi(q + 10);
+            pid = atoi(s + 6);
+            have = port > 0 && pid > 0;
+        }
+        break;
+    }
+    double rate = 0;
+    if (have) {
+        uint64_t fails;
+        double crate = run_load((uint16_t)port, pub, &fails);
+        kill(pid, SIGTERM);
+        while (fgets(line, sizeof line, f)) {
+            char *q = strstr(line, "\"handshakes_per_s\":");
+            if (strstr(line, "\"ev\":\"summary\"") && q) rate = atof(q + 19);
+        }
+        printf("  ethereumjs:  %8.0f handshakes+Hello/s (clients), %8.1f/s by its own count, "
+               "%llu client failures\n",
+               crate, rate, (unsigned long long)fails);
+        rate = crate;
+    } else {
+        printf("  ethereumjs:  not run (node or tests/interop/node_modules missing)\n");
+    }
+    pclose(f);
+    return rate;
+}
+
+/* ---- 2. throughput ---- */
+
+typedef struct sink {
+    _Atomic uint64_t msgs, bytes;
+} sink_t;
+
+static int sink_msg(p2p_peer_t *peer, void *ctx, void *state, uint64_t code, const uint8_t *data,
+                    size_t len)
+{
+    sink_t *s = ctx;
+    atomic_fetch_add_explicit(&s->msgs, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->bytes, len, memory_order_relaxed);
+    return 0;
+}
+
+static void fill_msg(uint8_t *m, size_t n, uint64_t i)
+{
+    /* half random, half repetitive: snappy has work to do both ways */
+    for (size_t k = 0; k < n; k++)
+        m[k] = k < n / 2 ? (uint8_t)((i * 2654435761u) >> (k % 24)) : (uint8_t)(k / 32);
+    memcpy(m, &i, sizeof i);
+}
+
+static double cpu_mbps; /* payload per CPU second of the whole process */
+static bool stalled;    /* not every accepted message arrived */
+
+static double throughput(void)
+{
+    sink_t sk = {0};
+    p2p_protocol_t pb = {"bulk", 1, 1, &sk, NULL, sink_msg, NULL};
+    p2p_protocol_t pa = {"bulk", 1, 1, NULL, NULL, NULL, NULL};
+    p2p_server_config_t cb, ca;
+    su_config(&cb, &pb, 1);
+    p2p_server_t *b = NULL, *a = NULL;
+    if (p2p_server_start(&b, &cb)) return 0;
+    p2p_node_t nb = su_node(b);
+    su_config(&ca, &pa, 1);
+    ca.static_nodes = &nb;
+    ca.nstatic = 1;
+    if (p2p_server_start(&a, &ca)) return 0;
+    su_wait_peers(a, 1, 5000);
+    p2p_peer_t *peer = NULL;
+    double mbps = 0;
+    if (p2p_server_peer_get(a, &peer, nb.id) == 0) {
+        uint8_t m[1024];
+        uint64_t sent = 0;
+        double t0 = bench_wall(), until = t0 + secs, c0 = proc_cpu();
+        while (bench_wall() < until) {
+            fill_msg(m, sizeof m, sent);
+            int rc = p2p_peer_send(peer, "bulk", 0, m, sizeof m);
+            if (rc == P2P_EFULL) {
+                sched_yield();
+                continue;
+            }
+            if (rc) break;
+            sent++;
+        }
+        while (atomic_load(&sk.msgs) < sent && bench_wall() < until + 10) usleep(1000);
+        double el = bench_wall() - t0, cpu = proc_cpu() - c0;
+        mbps = (double)atomic_load(&sk.bytes) / el / 1e6;
+        cpu_mbps = (double)atomic_load(&sk.bytes) / cpu / 1e6;
+        if (atomic_load(&sk.msgs) != sent) {
+            p2p_server_stats_t sa, sb;
+            p2p_server_get_stats(a, &sa);
+            p2p_server_get_stats(b, &sb);
+            printf("  LOST: sent %llu, A out %llu bytes %llu, B in %llu bytes %llu, A depth %u\n",
+                   (unsigned long long)sent, (unsigned long long)sa.msgs_out,
+                   (unsigned long long)sa.bytes_out, (unsigned long long)sb.msgs_in,
+                   (unsigned long long)sb.bytes_in, p2p_mailbox_depth(peer->out));
+            printf("  A: frame %llu net %llu proto %llu wto %llu rto %llu; B: frame %llu net %llu "
+                   "proto %llu\n",
+                   (unsigned long long)sa.frame_errors, (unsigned long long)sa.net_errors,
+                   (unsigned long long)sa.proto_errors, (unsigned long long)sa.write_timeouts,
+                   (unsigned long long)sa.read_timeouts, (unsigned long long)sb.frame_errors,
+                   (unsigned long long)sb.net_errors, (unsigned long long)sb.proto_errors);
+            for (int r = 0; r < 256; r++)
+                if (sa.disc_sent[r] || sa.disc_recv[r] || sb.disc_sent[r] || sb.disc_recv[r])
+                    printf("  reason %d: A sent %llu recv %llu, B sent %llu recv %llu\n", r,
+                           (unsigned long long)sa.disc_sent[r], (unsigned long long)sa.disc_recv[r],
+                           (unsigned long long)sb.disc_sent[r],
+                           (unsigned long long)sb.disc_recv[r]);
+            stalled = true;
+        }
+        printf("  one connection: %llu x 1 KiB in %.2f s = %.1f MB/s of payload (%.0f msg/s)\n",
+               (unsigned long long)atomic_load(&sk.msgs), el, mbps,
+               (double)atomic_load(&sk.msgs) / el);
+        printf("  per CPU second of the process (sender, both peer threads, receiver): %.1f MB/s\n",
+               cpu_mbps);
+        p2p_peer_unref(peer);
+    }
+    p2p_server_stop(a);
+    p2p_server_stop(b);
+    return mbps;
+}
+
+typedef struct codec_pair {
+    p2p_rlpx_codec_t enc, dec;
+    uint8_t msg[1024], frame[4096], scratch[4096];
+    uint64_t i;
+} codec_pair_t;
+
+static void codec_once(void *arg)
+{
+    codec_pair_t *c = arg;
+    fill_msg(c->msg, sizeof c->msg, c->i++);
+    size_t n;
+    if (p2p_rlpx_frame_encode(&c->enc, c->frame, sizeof c->frame, &n, 16, c->msg, sizeof c->msg))
+        abort();
+    size_t off = 0;
+    p2p_rlpx_msg_t m;
+    for (;;) {
+        size_t need = p2p_rlpx_dec_need(&c->dec);
+        int rc =
+            p2p_rlpx_dec_step(&c->dec, &m, c->frame + off, need, c->scratch, sizeof c->scratch);
+        off += need;
+        if (rc == 0) break;
+        if (rc != P2P_EMORE) abort();
+    }
+}
+
+static double codec_ceiling(void)
+{
+    codec_pair_t *c = calloc(1, sizeof *c);
+    p2p_rlpx_secrets_t s1, s2;
+    memset(&s1, 0, sizeof s1);
+    tu_rand_bytes(s1.aes, 32);
+    tu_rand_bytes(s1.mac, 32);
+    p2p_keccak_init(&s1.egress_mac);
+    p2p_keccak_init(&s1.ingress_mac);
+    p2p_keccak_update(&s1.egress_mac, (const uint8_t *)"e", 1);
+    p2p_keccak_update(&s1.ingress_mac, (const uint8_t *)"i", 1);
+    s2 = s1;
+    s2.egress_mac = s1.ingress_mac;
+    s2.ingress_mac = s1.egress_mac;
+    if (p2p_rlpx_codec_init(&c->enc, &s1, P2P_RLPX_FRAME_MAX) ||
+        p2p_rlpx_codec_init(&c->dec, &s2, P2P_RLPX_FRAME_MAX))
+        abort();
+    /* dec must read what enc writes: same keys, enc's egress = dec's ingress */
+    c->dec.ingress = c->enc.egress;
+    p2p_rlpx_codec_set_snappy(&c->enc, true);
+    p2p_rlpx_codec_set_snappy(&c->dec, true);
+    double t = bench_best(codec_once, c, 0.3, 3);
+    free(c);
+    double mbps = 1024.0 / t / 1e6;
+    printf("  frame codec ceiling (encode+decode, snappy, one thread): %.1f MB/s (%.0f msg/s)\n",
+           mbps, 1.0 / t);
+    return mbps;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1 && atof(argv[1]) > 0) secs = atof(argv[1]);
+    p2p_log_set_level(P2P_LOG_WARN);
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    bench_costs_t c;
+    bench_measure_costs(&c, 0.05);
+    double pair_us = 4 * c.pubkey_us + 8 * c.ecdh_us + c.sign_us + c.recover_us;
+    double bound = (double)ncpu * 1e6 / pair_us;
+    printf("inbound handshakes+Hello on loopback (%ld cores, clients and server share them)\n",
+           ncpu);
+    printf("  secp256k1 bound: %.0f us per handshake pair -> %.0f/s on %ld cores\n", pair_us, bound,
+           ncpu);
+    double ours = ours_handshakes();
+    double ejs = ejs_handshakes();
+    printf("  ratio ours/bound = %.2f by wall clock (machine load included), %.2f by CPU time",
+           ours / bound, ours_cpu_us > 0 ? pair_us / ours_cpu_us : 0);
+    if (ejs > 0) printf(", ours/ethereumjs = %.1fx", ours / ejs);
+    printf("\n\nsingle-connection throughput, 1 KiB messages with snappy\n");
+    double ceil = codec_ceiling();
+    double tp = throughput();
+    printf("  ratio connection/codec ceiling = %.2f by wall clock, %.2f by CPU time\n",
+           ceil > 0 ? tp / ceil : 0, ceil > 0 ? cpu_mbps / ceil : 0);
+    return ours > 0 && tp > 0 && !stalled ? 0 : 1;
+}
