@@ -62,6 +62,9 @@ struct p2p_discovery {
     uint16_t port;
     uint8_t priv[32];
     p2p_node_t self;
+    /* Copy of self taken before p2p-disc starts: immutable afterwards, so
+     * p2p_discovery_self may hand it to any thread. */
+    p2p_node_t self_start;
     const p2p_clock_t *clock;
     p2p_mailbox_t *packets, *requests;
     unsigned nreaders;
