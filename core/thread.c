@@ -83,12 +83,16 @@ int p2p_thread_spawn(p2p_thread_t *t, const char *name, size_t stack_size, p2p_t
     pthread_attr_t attr;
     if (pthread_attr_init(&attr)) goto fail;
     int err = pthread_attr_setstacksize(&attr, stack_size);
+    /* started is set before the thread exists: the thread may finish and be
+     * joined by a third thread (which learnt of it through a message the
+     * thread sent) before pthread_create even returns here */
+    t->started = true;
     if (!err) err = pthread_create(&t->pt, &attr, trampoline, t);
     pthread_attr_destroy(&attr);
     if (err) goto fail;
-    t->started = true;
     return 0;
 fail:
+    t->started = false;
     p2p_waiter_destroy(&t->waiter);
     return P2P_ESYS;
 }
