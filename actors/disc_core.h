@@ -66,6 +66,24 @@
  * one start per second).  When the FIFO is full, new nodes are dropped and
  * counted (candidates_dropped).
  *
+ * The thread around the core (p2p-disc) must:
+ *   - be its only caller; the callbacks run inside core calls and must not
+ *     call back into the core;
+ *   - pass p2p_disc_handle only packets that passed p2p_discv4_decode
+ *     (size, hash, signature, structure), with the UDP source address and
+ *     port; expiration, sender and everything else is checked here;
+ *   - after every batch of calls, read p2p_disc_deadline() and call
+ *     p2p_disc_tick when it is reached (0: at once; UINT64_MAX: no timer);
+ *     after a tick the deadline is always later than the tick's time;
+ *   - implement io.send with p2p_discv4_encode (node key) and return the
+ *     packet hash (queueing the datagram for a later sendmmsg is fine);
+ *   - wire db to actors/nodedb.h (last_ping/last_pong: the last ping and
+ *     pong RECEIVED from (id, ip)), and run the hourly node DB expiry;
+ *   - keep our record: on P2P_DISC_EV_ENDPOINT statements decide our
+ *     external endpoint, re-sign with a higher seq and p2p_disc_set_record;
+ *   - for the dialer: p2p_disc_want_candidates while it wants nodes, and
+ *     pop p2p_disc_candidates_pop after each batch.
+ *
  * Limits: P2P_DISC_MAX_PENDING outstanding requests (a request that does
  * not fit is not sent, counted pending_full), P2P_DISC_MAX_LOOKUPS lookups.
  * No allocation after p2p_disc_new.

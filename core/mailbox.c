@@ -66,6 +66,8 @@ struct p2p_mailbox {
     uint16_t id;
     char name[P2P_MAILBOX_NAME_MAX];
     p2p_mailbox_describe_fn describe;
+    /* debugger registry links (p2p__mailbox_list), under p2p__registry_lock */
+    struct p2p_mailbox *reg_prev, *reg_next;
     /* Consumer's waiter.  release store in attach / acquire load in push:
      * a producer that sees the pointer sees an initialised waiter. */
     _Atomic(p2p_waiter_t *) waiter;
@@ -88,6 +90,31 @@ struct p2p_mailbox {
     _Atomic uint64_t full_rejections;         /* relaxed counter */
     _Atomic uint64_t blocked_waits;           /* relaxed counter */
 };
+
+/* ---- debugger registry (see mailbox.h) -------------------------------- */
+
+p2p_mailbox_t *p2p__mailbox_list;
+
+static void registry_add(p2p_mailbox_t *mb)
+{
+    pthread_mutex_lock(&p2p__registry_lock);
+    mb->reg_prev = NULL;
+    mb->reg_next = p2p__mailbox_list;
+    if (p2p__mailbox_list) p2p__mailbox_list->reg_prev = mb;
+    p2p__mailbox_list = mb;
+    pthread_mutex_unlock(&p2p__registry_lock);
+}
+
+static void registry_remove(p2p_mailbox_t *mb)
+{
+    pthread_mutex_lock(&p2p__registry_lock);
+    if (mb->reg_prev)
+        mb->reg_prev->reg_next = mb->reg_next;
+    else if (p2p__mailbox_list == mb)
+        p2p__mailbox_list = mb->reg_next;
+    if (mb->reg_next) mb->reg_next->reg_prev = mb->reg_prev;
+    pthread_mutex_unlock(&p2p__registry_lock);
+}
 
 /* ---- name registry ---------------------------------------------------- */
 
@@ -169,6 +196,7 @@ int p2p_mailbox_create(p2p_mailbox_t **out, const char *name, size_t msg_size, u
          * whatever hands them the pointer (thread creation, a release) */
         atomic_store_explicit(cell_seq(mb, i), i, memory_order_relaxed);
     }
+    registry_add(mb);
     *out = mb;
     return 0;
 }
@@ -176,6 +204,7 @@ int p2p_mailbox_create(p2p_mailbox_t **out, const char *name, size_t msg_size, u
 void p2p_mailbox_destroy(p2p_mailbox_t *mb)
 {
     if (!mb) return;
+    registry_remove(mb);
     free(mb->cells);
     free(mb);
 }

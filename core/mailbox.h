@@ -143,6 +143,12 @@ uint16_t p2p_mailbox_name_id(const char *name);
 /* The name for id, or NULL if id is not in use.  Any thread. */
 const char *p2p_mailbox_id_name(uint16_t id);
 
+/* Debugger registry: every mailbox between create and destroy is on this
+ * doubly-linked list (writers hold p2p__registry_lock from thread.h), so
+ * tools/gdb/devp2p.py can list mailboxes and their depths in a live
+ * process or a core file.  Nothing in the program reads it. */
+extern p2p_mailbox_t *p2p__mailbox_list;
+
 /* Internal (thread.c): wakes the senders blocked in p2p_mailbox_push so they
  * re-check their quit flag. */
 void p2p__mailbox_kick_senders(p2p_mailbox_t *mb);

@@ -21,6 +21,31 @@
 #include "core/trace.h"
 
 static __thread p2p_thread_t *current;
+
+p2p_thread_t *p2p__thread_list;
+pthread_mutex_t p2p__registry_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void registry_add(p2p_thread_t *t)
+{
+    pthread_mutex_lock(&p2p__registry_lock);
+    t->reg_prev = NULL;
+    t->reg_next = p2p__thread_list;
+    if (p2p__thread_list) p2p__thread_list->reg_prev = t;
+    p2p__thread_list = t;
+    pthread_mutex_unlock(&p2p__registry_lock);
+}
+
+static void registry_remove(p2p_thread_t *t)
+{
+    pthread_mutex_lock(&p2p__registry_lock);
+    if (t->reg_prev)
+        t->reg_prev->reg_next = t->reg_next;
+    else if (p2p__thread_list == t)
+        p2p__thread_list = t->reg_next;
+    if (t->reg_next) t->reg_next->reg_prev = t->reg_prev;
+    t->reg_prev = t->reg_next = NULL;
+    pthread_mutex_unlock(&p2p__registry_lock);
+}
 /* relaxed counter: ids only need to be unique */
 static _Atomic uint32_t next_id = 1;
 
@@ -87,11 +112,14 @@ int p2p_thread_spawn(p2p_thread_t *t, const char *name, size_t stack_size, p2p_t
      * joined by a third thread (which learnt of it through a message the
      * thread sent) before pthread_create even returns here */
     t->started = true;
+    /* the registry entry, too, must exist before the thread may be joined */
+    registry_add(t);
     if (!err) err = pthread_create(&t->pt, &attr, trampoline, t);
     pthread_attr_destroy(&attr);
     if (err) goto fail;
     return 0;
 fail:
+    registry_remove(t); /* no-op if it was never added */
     t->started = false;
     p2p_waiter_destroy(&t->waiter);
     return P2P_ESYS;
@@ -102,6 +130,7 @@ int p2p_thread_join(p2p_thread_t *t, int *rc)
     if (!t->started || t->joined) return P2P_ESTATE;
     pthread_join(t->pt, NULL);
     t->joined = true;
+    registry_remove(t);
     p2p_waiter_destroy(&t->waiter);
     if (rc) *rc = t->rc;
     return 0;
@@ -126,12 +155,14 @@ int p2p_thread_adopt(p2p_thread_t *t, const char *name)
     t->pt = pthread_self();
     t->adopted = true;
     current = t;
+    registry_add(t);
     p2p_trace_thread_attach(t->name);
     return 0;
 }
 
 void p2p_thread_unadopt(p2p_thread_t *t)
 {
+    if (t->adopted) registry_remove(t);
     if (current == t) {
         p2p_trace_thread_detach();
         current = NULL;

@@ -31,6 +31,9 @@
  * p2p_thread_adopt) has a thread-local pointer to its p2p_thread_t, used by
  * logs, traces and mailboxes (p2p_thread_self, p2p_thread_current_name).
  *
+ * Debugging: live threads are linked on p2p__thread_list and mailboxes on
+ * p2p__mailbox_list (mailbox.c) for gdb (tools/gdb/devp2p.py).
+ *
  * Who may call: spawn/join/request_quit from any thread (join once, by one
  * thread); should_quit and the waiter by the thread itself.
  */
@@ -84,7 +87,18 @@ struct p2p_thread {
     int rc;
     size_t stack_size; /* bytes actually requested from pthreads */
     bool started, joined, adopted;
+    /* Debugger registry (see p2p__thread_list below): links of the list of
+     * live p2p threads; touched only under its lock. */
+    struct p2p_thread *reg_prev, *reg_next;
 };
+
+/* Debugger registry: every spawned (until joined) or adopted (until
+ * unadopted) p2p thread is on this doubly-linked list, so a debugger
+ * attached to the process or reading a core file (tools/gdb/devp2p.py)
+ * can list the actors without any cooperation from them.  Writers hold
+ * p2p__registry_lock; nothing in the program reads the list. */
+extern p2p_thread_t *p2p__thread_list;
+extern pthread_mutex_t p2p__registry_lock;
 
 /* Writes the thread name for printf-style fmt into out, truncated to 15
  * characters.  Returns 0, or P2P_ETOOBIG if it had to truncate (out is

@@ -101,6 +101,28 @@ void p2p__trace_name_mailbox(uint16_t id, const char *name)
 
 /* ---- open / close ----------------------------------------------------- */
 
+/* Core files include file-backed shared mappings only when bit 3 (0x08)
+ * of /proc/self/coredump_filter is set: set it so that a debugger can read
+ * the rings from a core file (tools/gdb/devp2p.py).  Best effort. */
+static void include_in_core_dumps(void)
+{
+    int fd = open("/proc/self/coredump_filter", O_RDWR | O_CLOEXEC);
+    if (fd < 0) return;
+    char buf[32];
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    if (n > 0) {
+        buf[n] = 0;
+        unsigned long v = strtoul(buf, NULL, 16);
+        if (!(v & 0x08)) {
+            int len = snprintf(buf, sizeof buf, "0x%lx", v | 0x08);
+            if (lseek(fd, 0, SEEK_SET) == 0 && write(fd, buf, (size_t)len) < 0) {
+                /* not fatal: cores just lack the rings */
+            }
+        }
+    }
+    close(fd);
+}
+
 int p2p_trace_open(const char *path, unsigned rings, uint32_t ring_cap)
 {
     if (!path || rings == 0 || rings > P2P_TRACE_RINGS_MAX || ring_cap == 0 ||
@@ -181,6 +203,7 @@ int p2p_trace_open(const char *path, unsigned rings, uint32_t ring_cap)
     atomic_store_explicit((_Atomic uint64_t *)(void *)h->magic, magic, memory_order_release);
     /* relaxed: the switch is a hint (see p2p_trace_on) */
     atomic_store_explicit(&p2p__trace_on, 1, memory_order_relaxed);
+    include_in_core_dumps();
     return 0;
 }
 

@@ -196,6 +196,7 @@ static int d4_requestenr(int argc, char **argv)
 /* ---- crawler (crawl and resolve) -------------------------------------- */
 
 enum { N_NEW, N_PINGED, N_BONDING, N_QUERY, N_DONE, N_DEAD };
+#define PING_TRIES 4
 
 struct cnode {
     p2p_node_t n;
@@ -222,8 +223,9 @@ struct crawl {
     bool have_target, found_target;
     uint8_t target_pub[64], target_id[32];
     size_t target_idx;
-    bool json, quiet;
+    bool json, quiet, verbose;
     size_t alive;
+    uint64_t t0;
 };
 
 static struct cnode *find(struct crawl *cr, const uint8_t id[32])
@@ -284,7 +286,7 @@ static void send_ping(struct crawl *cr, struct cnode *c, uint64_t now)
 {
     c->tries++;
     c->ping_sent = now;
-    c->t = now + cr->resp_ns;
+    c->t = now + cr->resp_ns * (uint64_t)c->tries; /* a slow node gets longer each try */
     c->state = p2p_dc_ping(cr->dc, c->ping_hash, &c->n) == 0 ? N_PINGED : N_DEAD;
 }
 
@@ -338,6 +340,14 @@ static void handle(struct crawl *cr, const p2p_discv4_packet_t *p, const p2p_ip_
                    uint16_t port, uint64_t now)
 {
     struct cnode *c = find(cr, p->sender_id);
+    if (cr->verbose) {
+        char a[P2P_IP_STRLEN];
+        fprintf(stderr, "%.3f %s from %s:%u %.16s%s", (double)(now - cr->t0) / 1e9,
+                p2p_discv4_type_name(p->type), p2p_ip_format(a, ip), port, cli_hex(p->sender_id, 8),
+                c ? "" : " (unknown)");
+        if (p->type == P2P_DISCV4_NEIGHBORS) fprintf(stderr, " %u nodes", p->u.neighbors.n);
+        fprintf(stderr, "\n");
+    }
     switch (p->type) {
     case P2P_DISCV4_PONG:
         if (c && c->state == N_PINGED && memcmp(p->u.pong.reply_tok, c->ping_hash, 32) == 0) {
@@ -367,7 +377,8 @@ static void handle(struct crawl *cr, const p2p_discv4_packet_t *p, const p2p_ip_
         }
         break;
     case P2P_DISCV4_NEIGHBORS:
-        if (c && c->state == N_QUERY) on_neighbors(cr, c, p, ip, now);
+        /* late answers to an earlier query count too */
+        if (c && (c->state == N_QUERY || c->state == N_DONE)) on_neighbors(cr, c, p, ip, now);
         break;
     default:
         break;
@@ -381,7 +392,7 @@ static void timeouts(struct crawl *cr, uint64_t now)
         if (c->t > now) continue;
         switch (c->state) {
         case N_PINGED:
-            if (c->tries < 2)
+            if (c->tries < PING_TRIES)
                 send_ping(cr, c, now);
             else
                 c->state = N_DEAD;
@@ -472,7 +483,7 @@ static int d4_resolve(int argc, char **argv)
                        .max = 4096,
                        .parallel = 3,
                        .queries = 1,
-                       .resp_ns = 700 * P2P_NS_PER_MS,
+                       .resp_ns = P2P_NS_PER_S,
                        .have_target = true,
                        .quiet = true};
     memcpy(cr.target_pub, want.pubkey, 64);
@@ -494,15 +505,18 @@ static int d4_crawl(int argc, char **argv)
         "neighbors and prints each live node's enode URL.",
         0, 0};
     struct common c = {.timeout = "30"};
-    const char *boot = NULL, *parallel = "16", *queries = "4", *maxn = "100000";
-    bool json = false;
+    const char *boot = NULL, *parallel = "16", *queries = "4", *maxn = "100000", *resp = "1";
+    bool json = false, verbose = false;
     const cli_opt_t opts[] = {
         COMMON_OPTS(c),
         {"bootnodes", "LIST", "comma-separated enode URLs / ENRs to start from", &boot, NULL},
         {"parallel", "N", "nodes worked on at once (default 16)", &parallel, NULL},
         {"queries", "N", "findnode queries per node (default 4)", &queries, NULL},
         {"max-nodes", "N", "stop learning nodes beyond N (default 100000)", &maxn, NULL},
+        {"resp-timeout", "S", "wait for a reply (default 1; pings: 4 tries, 1x..4x this)", &resp,
+         NULL},
         {"json", NULL, "print the result as JSON", NULL, &json},
+        {"verbose", NULL, "log every packet received to stderr", NULL, &verbose},
     };
     const char *pos[CLI_MAX_POS];
     size_t npos;
@@ -512,8 +526,10 @@ static int d4_crawl(int argc, char **argv)
     struct crawl cr = {.max = cli_uint("--max-nodes", maxn, 1, 1000000),
                        .parallel = (unsigned)cli_uint("--parallel", parallel, 1, 256),
                        .queries = (int)cli_uint("--queries", queries, 1, 64),
-                       .resp_ns = 700 * P2P_NS_PER_MS,
-                       .json = json};
+                       .resp_ns = cli_duration_ns("--resp-timeout", resp),
+                       .json = json,
+                       .verbose = verbose,
+                       .t0 = t0};
     p2p_dc_t dc;
     open_endpoint(&dc, &c);
     cr.dc = &dc;

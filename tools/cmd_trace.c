@@ -272,10 +272,10 @@ static void export_chrome(struct tr *t, const char *path)
         if (!json_object_get(named, key)) {
             p2p_trace_reader_ring_name(t->r, tn, r->ring);
             char label[48];
-            if (actor[r->ring])
-                snprintf(label, sizeof label, "%s", tn[0] ? tn : "thread");
+            if (tn[0])
+                snprintf(label, sizeof label, "%s", tn);
             else
-                snprintf(label, sizeof label, "%s (ring %u)", tn[0] ? tn : "thread", r->ring);
+                snprintf(label, sizeof label, "ring %u", r->ring);
             json_object_set_new(named, key, json_true());
             json_array_append_new(events, json_pack("{s:s, s:s, s:I, s:I, s:{s:s}}", "name",
                                                     "thread_name", "ph", "M", "pid", pid, "tid",

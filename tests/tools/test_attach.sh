@@ -1,0 +1,82 @@
+#!/bin/sh
+# tests/tools/test_attach.sh DEVP2P: `devp2p attach` against a small
+# JSON-RPC 2.0 server on a UNIX socket (python3): one call, params forms,
+# an error reply, interactive lines, a datadir argument, a reply split
+# across writes.
+set -u
+D=$1
+T=$(mktemp -d)
+pid=
+cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$T"; }
+trap cleanup EXIT
+fails=0 checks=0
+ok() { checks=$((checks + 1)); }
+bad() { checks=$((checks + 1)); fails=$((fails + 1)); echo "FAIL: $*" >&2; }
+
+python3 - "$T/devp2pd.ipc" <<'PY' &
+import json, os, socket, sys, threading, time
+path = sys.argv[1]
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(path)
+s.listen(8)
+s.settimeout(40)
+def serve(c):
+    buf = b""
+    dec = json.JSONDecoder()
+    while True:
+        d = c.recv(65536)
+        if not d:
+            return
+        buf += d
+        while True:
+            t = buf.decode().lstrip()
+            if not t:
+                buf = b""
+                break
+            try:
+                req, end = dec.raw_decode(t)
+            except ValueError:
+                break
+            buf = t[end:].encode()
+            m = req.get("method")
+            if m == "fail":
+                rep = {"jsonrpc": "2.0", "id": req["id"], "error": {"code": -32601, "message": "the method fail does not exist"}}
+            else:
+                rep = {"jsonrpc": "2.0", "id": req["id"], "result": {"method": m, "params": req.get("params")}}
+            out = json.dumps(rep).encode()
+            # a notification first, then the reply in two writes
+            c.sendall(b'{"jsonrpc":"2.0","method":"note"}')
+            c.sendall(out[:7]); time.sleep(0.05); c.sendall(out[7:] + b"\n")
+end = time.time() + 40
+while time.time() < end:
+    try:
+        c, _ = s.accept()
+    except socket.timeout:
+        break
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+PY
+pid=$!
+i=0
+while [ ! -S "$T/devp2pd.ipc" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+
+out=$("$D" attach "$T/devp2pd.ipc" admin_nodeInfo 2>"$T/err") && ok || bad "attach: $(cat "$T/err")"
+echo "$out" | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d=={"method":"admin_nodeInfo","params":[]}, d' && ok || bad "result: $out"
+out=$("$D" attach "$T" admin_addPeer enode://abc@127.0.0.1:1 2>"$T/err") && ok || bad "attach datadir: $(cat "$T/err")"
+echo "$out" | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["params"]==["enode://abc@127.0.0.1:1"], d' && ok || bad "string param: $out"
+out=$("$D" attach "$T" m '[1, {"a": true}]' 2>&1) && ok || bad "attach json params: $out"
+echo "$out" | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["params"]==[1, {"a": True}], d' && ok || bad "json params: $out"
+"$D" attach "$T" fail >"$T/out" 2>"$T/err"
+[ $? -eq 1 ] && [ "$(wc -l <"$T/err")" -eq 1 ] && grep -q 'error -32601: the method fail does not exist' "$T/err" && ok || bad "error reply: $(cat "$T/err")"
+printf 'first 1 2\n\n{"method":"raw","params":{"k":1}}\nfail\nexit\nnever\n' | "$D" attach "$T" >"$T/inter" 2>"$T/err"
+[ $? -eq 1 ] && ok || bad "interactive status (an error reply was in it)"
+python3 - "$T/inter" <<'PY' && ok || bad "interactive output: $(cat "$T/inter")"
+import json, sys
+dec = json.JSONDecoder(); t = open(sys.argv[1]).read(); out = []; i = 0
+while i < len(t):
+    if t[i].isspace(): i += 1; continue
+    v, i = dec.raw_decode(t, i); out.append(v)
+assert out == [{"method": "first", "params": [1, 2]}, {"method": "raw", "params": {"k": 1}}], out
+PY
+
+echo "test_attach: $checks checks, $fails failed"
+[ "$fails" -eq 0 ] && [ "$checks" -gt 0 ]

@@ -1,0 +1,51 @@
+#!/bin/sh
+# tests/tools/test_discv4.sh DEVP2P RESPONDER: `devp2p discv4 ping`,
+# `requestenr` and `resolve` against a strict loopback responder
+# (disc_responder.c: answers ENRRequest and Findnode only after the bond).
+set -u
+D=$1 R=$2
+T=$(mktemp -d)
+pid=
+cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$T"; }
+trap cleanup EXIT
+fails=0 checks=0
+ok() { checks=$((checks + 1)); }
+bad() { checks=$((checks + 1)); fails=$((fails + 1)); echo "FAIL: $*" >&2; }
+
+"$R" 40 >"$T/r" &
+pid=$!
+i=0
+while ! grep -q ready "$T/r" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+ENODE=$(sed -n 's/^enode //p' "$T/r")
+ENR=$(sed -n 's/^enr //p' "$T/r")
+TARGET=$(sed -n 's/^target //p' "$T/r")
+[ -n "$ENODE" ] && [ -n "$TARGET" ] && ok || { bad "responder did not start"; exit 1; }
+
+timeout 20 "$D" discv4 ping "$ENODE" >"$T/pong" 2>"$T/err" && ok || bad "ping: $(cat "$T/err")"
+grep -q '^  enr seq:    7$' "$T/pong" && ok || bad "pong lacks enr seq 7: $(cat "$T/pong")"
+grep -q "^pong from $ENODE" "$T/pong" && ok || bad "pong line: $(head -1 "$T/pong")"
+
+timeout 20 "$D" discv4 requestenr "$ENODE" >"$T/enr" 2>"$T/err" && ok || bad "requestenr: $(cat "$T/err")"
+[ "$(head -1 "$T/enr")" = "$ENR" ] && ok || bad "requestenr printed '$(head -1 "$T/enr")', want '$ENR'"
+grep -q '^seq:       7$' "$T/enr" && grep -q '^signature: valid' "$T/enr" && ok || bad "requestenr dump: $(cat "$T/enr")"
+
+timeout 20 "$D" discv4 resolve --bootnodes "$ENODE" "$TARGET" >"$T/res" 2>"$T/err" && ok || bad "resolve: $(cat "$T/err")"
+[ "$(cat "$T/res")" = "$TARGET" ] && ok || bad "resolve printed '$(cat "$T/res")', want '$TARGET'"
+HEX=${TARGET#enode://}
+HEX=${HEX%%@*}
+timeout 20 "$D" discv4 resolve --bootnodes "$ENR" "$HEX" >"$T/res2" 2>"$T/err" && ok || bad "resolve by id: $(cat "$T/err")"
+[ "$(cat "$T/res2")" = "$TARGET" ] && ok || bad "resolve by id printed '$(cat "$T/res2")'"
+# a node nobody knows: one line, non-zero
+OTHER=$("$D" key to-enode --hex "$(printf '%064x' 7)")
+timeout 20 "$D" discv4 resolve --timeout 3 --bootnodes "$ENODE" "$OTHER" >"$T/res3" 2>"$T/err"
+[ $? -ne 0 ] && [ "$(wc -l <"$T/err")" -eq 1 ] && grep -q 'not found' "$T/err" && ok || bad "unknown node resolve: $(cat "$T/err")"
+# nothing listening: ping times out with one line
+DEAD=$("$D" key to-enode --tcp 9 "$(printf '%064x' 5)")
+timeout 20 "$D" discv4 ping --timeout 0.5 "$DEAD" >/dev/null 2>"$T/err"
+[ $? -ne 0 ] && [ "$(wc -l <"$T/err")" -eq 1 ] && grep -q 'no pong' "$T/err" && ok || bad "dead ping: $(cat "$T/err")"
+
+kill "$pid"; wait "$pid" 2>/dev/null; pid=
+grep -q '^served [1-9]' "$T/r" && ok || bad "responder served nothing: $(tail -1 "$T/r")"
+
+echo "test_discv4: $checks checks, $fails failed"
+[ "$fails" -eq 0 ] && [ "$checks" -gt 0 ]

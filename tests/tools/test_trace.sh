@@ -1,0 +1,77 @@
+#!/bin/sh
+# tests/tools/test_trace.sh DEVP2P TRACE_ACTORS: `devp2p trace` against a
+# live actor process (trace_actors.c): names, filters, --follow, and the
+# Chrome export (valid JSON with one named track per thread, complete
+# events, and push->pop flows).
+set -u
+D=$1 A=$2
+T=$(mktemp -d)
+pid=
+cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$T"; }
+trap cleanup EXIT
+fails=0 checks=0
+ok() { checks=$((checks + 1)); }
+bad() { checks=$((checks + 1)); fails=$((fails + 1)); echo "FAIL: $*" >&2; }
+
+"$A" "$T" 20 >"$T/ready" &
+pid=$!
+i=0
+while ! grep -q ready "$T/ready" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+grep -q ready "$T/ready" && ok || { bad "trace_actors did not start"; exit 1; }
+sleep 0.3
+
+"$D" trace --datadir "$T" >"$T/all" 2>"$T/err" && ok || bad "trace: $(cat "$T/err")"
+for want in " p2p-run  " " peer-aabbccdd " " peer-11223344 " " push  mailbox=posthandshake kind=posthandshake peer=aabbccdd00000000" \
+    " pop   mailbox=addpeer kind=addpeer" " event kind=tick peer=1122334400000000" " start "; do
+    grep -qF -- "$want" "$T/all" && ok || bad "trace output lacks '$want'"
+done
+
+# filters
+"$D" trace --datadir "$T" --thread 'peer-*' --type push >"$T/f1" && ok || bad "trace --thread"
+[ -s "$T/f1" ] && ! grep -v ' peer-[0-9a-f]* *push ' "$T/f1" | grep -q . && ok || bad "--thread/--type filter let through: $(grep -v ' push ' "$T/f1" | head -2)"
+"$D" trace --datadir "$T" --mailbox delpeer >"$T/f2" && ok || bad "trace --mailbox"
+[ -s "$T/f2" ] && ! grep -v 'mailbox=delpeer' "$T/f2" | grep -q . && ok || bad "--mailbox filter"
+"$D" trace --datadir "$T" --peer 1122 >"$T/f3" && ok || bad "trace --peer"
+[ -s "$T/f3" ] && ! grep -v 'peer=1122334400000000' "$T/f3" | grep -q . && ok || bad "--peer filter"
+"$D" trace --datadir "$T" --kind tick >"$T/f4" && ok || bad "trace --kind"
+[ -s "$T/f4" ] && ! grep -v ' event kind=tick ' "$T/f4" | grep -q . && ok || bad "--kind filter"
+"$D" trace --datadir "$T" --mailbox 2 --type pop >"$T/f5" && ok || bad "trace --mailbox ID"
+[ -s "$T/f5" ] && ! grep -v 'pop   mailbox=addpeer' "$T/f5" | grep -q . && ok || bad "--mailbox by id"
+
+# --follow --new prints only records written after the start, in time order
+"$D" trace --datadir "$T" --follow --new --duration 0.5 --thread p2p-run >"$T/fol" && ok || bad "trace --follow"
+n=$(wc -l <"$T/fol")
+[ "$n" -gt 10 ] && ok || bad "--follow printed $n lines"
+awk '{ if (NR > 1 && $1 < prev) bad = 1; prev = $1 } END { exit bad }' "$T/fol" && ok || bad "--follow output not in time order"
+
+# Chrome export
+"$D" trace --datadir "$T" --export chrome "$T/chrome.json" 2>"$T/err" && ok || bad "export: $(cat "$T/err")"
+python3 - "$T/chrome.json" <<'PY' && ok || bad "chrome JSON check failed"
+import json, sys
+d = json.load(open(sys.argv[1]))
+ev = d["traceEvents"]
+names = {e["args"]["name"]: e["tid"] for e in ev if e.get("ph") == "M" and e["name"] == "thread_name"}
+for want in ("p2p-run", "peer-aabbccdd", "peer-11223344"):
+    assert want in names, ("no track", want, names)
+assert len(set(names.values())) == len(names), "tracks share a tid"
+x = [e for e in ev if e["ph"] == "X"]
+assert len(x) > 100, len(x)
+assert all(e["tid"] in names.values() for e in x)
+starts = {e["id"]: e for e in ev if e["ph"] == "s"}
+fins = {e["id"]: e for e in ev if e["ph"] == "f"}
+assert len(starts) > 50 and set(starts) == set(fins), (len(starts), len(fins))
+for i, s in starts.items():
+    f = fins[i]
+    assert f["ts"] >= s["ts"] and f.get("bp") == "e"
+    assert s["tid"] != names["p2p-run"] and f["tid"] == names["p2p-run"], "flow must go producer -> p2p-run"
+    assert s["name"] == f["name"]
+print("chrome: %d tracks, %d events, %d flows" % (len(names), len(x), len(starts)))
+PY
+
+# the file stays readable after the node exits
+kill "$pid"; wait "$pid" 2>/dev/null; pid=
+"$D" trace --datadir "$T" --type stop >"$T/stop" && ok || bad "trace after exit"
+grep -q ' p2p-run  *stop ' "$T/stop" && ok || bad "no stop record after exit: $(cat "$T/stop")"
+
+echo "test_trace: $checks checks, $fails failed"
+[ "$fails" -eq 0 ] && [ "$checks" -gt 0 ]
