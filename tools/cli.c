@@ -18,6 +18,8 @@
 #include "crypto/util.h"
 #include "wire/enode.h"
 
+const char *cli_prog = "devp2p";
+
 __attribute__((noreturn)) static void vfail(int status, const char *fmt, va_list ap)
 {
     char line[1024];
@@ -25,7 +27,7 @@ __attribute__((noreturn)) static void vfail(int status, const char *fmt, va_list
     /* one line: fold any newline a message may carry */
     for (char *p = line; *p; p++)
         if (*p == '\n' || *p == '\r') *p = ' ';
-    fprintf(stderr, "devp2p: %s\n", line);
+    fprintf(stderr, "%s: %s\n", cli_prog, line);
     fflush(stdout);
     exit(status);
 }
@@ -46,8 +48,9 @@ void cli_usage_fail(const char *fmt, ...)
 
 static void print_usage(const cli_cmd_t *cmd, const cli_opt_t *opts, size_t nopts)
 {
-    printf("usage: devp2p %s%s%s%s\n\n%s\n", cmd->name, nopts ? " [options]" : "",
-           cmd->args && *cmd->args ? " " : "", cmd->args ? cmd->args : "", cmd->about);
+    printf("usage: %s%s%s%s%s%s\n\n%s\n", cli_prog, *cmd->name ? " " : "", cmd->name,
+           nopts ? " [options]" : "", cmd->args && *cmd->args ? " " : "",
+           cmd->args ? cmd->args : "", cmd->about);
     if (nopts) printf("\noptions:\n");
     for (size_t i = 0; i < nopts; i++) {
         char left[64];
@@ -67,8 +70,8 @@ void cli_parse(const cli_cmd_t *cmd, const cli_opt_t *opts, size_t nopts, int ar
         const char *a = argv[i];
         if (only_pos || a[0] != '-' || a[1] == 0) {
             if (*npos >= cmd->max_pos || *npos >= CLI_MAX_POS)
-                cli_usage_fail("%s: unexpected argument '%s' (see devp2p %s --help)", cmd->name, a,
-                               cmd->name);
+                cli_usage_fail("%s%sunexpected argument '%s' (see --help)", cmd->name,
+                               *cmd->name ? ": " : "", a);
             pos[(*npos)++] = a;
             continue;
         }
@@ -88,10 +91,10 @@ void cli_parse(const cli_cmd_t *cmd, const cli_opt_t *opts, size_t nopts, int ar
             if (strlen(opts[k].name) == nlen && strncmp(opts[k].name, name, nlen) == 0)
                 o = &opts[k];
         if (!o)
-            cli_usage_fail("%s: unknown flag '%.*s' (see devp2p %s --help)", cmd->name,
-                           (int)(name - a + nlen), a, cmd->name);
+            cli_usage_fail("%s%sunknown flag '%.*s' (see --help)", cmd->name,
+                           *cmd->name ? ": " : "", (int)(name - a + nlen), a);
         if (!o->meta) {
-            if (eq) cli_usage_fail("%s: flag --%s takes no value", cmd->name, o->name);
+            if (eq) cli_usage_fail("flag --%s takes no value", o->name);
             if (o->set) *o->set = true;
             continue;
         }
@@ -101,13 +104,13 @@ void cli_parse(const cli_cmd_t *cmd, const cli_opt_t *opts, size_t nopts, int ar
         else if (i + 1 < argc)
             v = argv[++i];
         else
-            cli_usage_fail("%s: flag --%s needs a value (%s)", cmd->name, o->name, o->meta);
+            cli_usage_fail("flag --%s needs a value (%s)", o->name, o->meta);
         *o->val = v;
         if (o->set) *o->set = true;
     }
     if (*npos < cmd->min_pos)
-        cli_usage_fail("%s: missing argument %s (see devp2p %s --help)", cmd->name,
-                       cmd->args ? cmd->args : "", cmd->name);
+        cli_usage_fail("%s%smissing argument %s (see --help)", cmd->name, *cmd->name ? ": " : "",
+                       cmd->args ? cmd->args : "");
 }
 
 uint64_t cli_uint(const char *what, const char *s, uint64_t min, uint64_t max)

@@ -27,6 +27,9 @@
 
 #define CLI_MAX_POS 16
 
+/* Program name used in error lines and usage ("devp2p" or "devp2pd"). */
+extern const char *cli_prog;
+
 typedef struct cli_opt {
     const char *name; /* without the leading "--" */
     const char *meta; /* value name for the help text; NULL for a boolean flag */

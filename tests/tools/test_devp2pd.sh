@@ -1,0 +1,75 @@
+#!/bin/sh
+# tests/tools/test_devp2pd.sh DEVP2PD DEVP2P: the node daemon on loopback:
+# first run creates the datadir and key and prints its enode and ENR (the
+# same node); the key is reused on restart; `devp2p rlpx ping` gets its
+# Hello; a second node bootstrapped from it is found by `devp2p discv4
+# crawl`; SIGTERM stops it cleanly; bad input (unknown flag, malformed
+# bootnode, a second node on the same datadir, TCP port in use,
+# unreadable datadir) is one line on stderr and a non-zero exit.
+set -u
+N=$1 D=$2
+T=$(mktemp -d)
+pids=
+cleanup() { for p in $pids; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$T"; }
+trap cleanup EXIT
+fails=0 checks=0
+ok() { checks=$((checks + 1)); }
+bad() { checks=$((checks + 1)); fails=$((fails + 1)); echo "FAIL: $*" >&2; }
+start() { # start NAME ARGS...: runs a node, sets $ENODE, $ENR and $pid
+    name=$1; shift
+    "$N" --port 0 --verbosity 2 "$@" >"$T/$name.out" 2>"$T/$name.err" &
+    pid=$!
+    pids="$pids $pid"
+    i=0
+    while ! grep -q '^enr: ' "$T/$name.out" && [ $i -lt 150 ]; do sleep 0.1; i=$((i + 1)); done
+    ENODE=$(sed -n 's/^enode: //p' "$T/$name.out")
+    ENR=$(sed -n 's/^enr: //p' "$T/$name.out")
+}
+reject() { # reject CMD...: non-zero and exactly one stderr line
+    "$@" >"$T/rout" 2>"$T/rerr"
+    rc=$?
+    if [ $rc -ne 0 ] && [ "$(wc -l <"$T/rerr")" -eq 1 ] && grep -q '^devp2pd: ' "$T/rerr"; then ok; else
+        bad "$* exited $rc: $(cat "$T/rerr")"
+    fi
+}
+
+start a --datadir "$T/a"
+[ -n "$ENODE" ] && [ -n "$ENR" ] && ok || { bad "node a did not start: $(cat "$T/a.err")"; exit 1; }
+A_ENODE=$ENODE A_PID=$pid
+[ -f "$T/a/nodekey" ] && [ "$(stat -c %a "$T/a/nodekey")" = 600 ] && ok || bad "no nodekey"
+ID=$("$D" key to-id "$T/a/nodekey")
+"$D" enrdump "$ENR" >"$T/dump" && grep -q "^node id:   $ID" "$T/dump" && ok || bad "ENR is not our node: $(cat "$T/dump")"
+PUB=${ENODE#enode://}; PUB=${PUB%%@*}
+grep -q "^enode:     enode://$PUB@127.0.0.1:" "$T/dump" && ok || bad "ENR endpoint: $(cat "$T/dump")"
+
+timeout 20 "$D" rlpx ping "$ENODE" >"$T/hello" 2>"$T/err" && ok || bad "rlpx ping: $(cat "$T/err")"
+grep -q '^  client:      devp2p-c/' "$T/hello" && ok || bad "hello: $(cat "$T/hello")"
+timeout 20 "$D" discv4 ping "$ENODE" >/dev/null 2>"$T/err" && ok || bad "discv4 ping: $(cat "$T/err")"
+
+reject "$N" --datadir "$T/a" --port 0
+TCP=${ENODE##*:}; TCP=${TCP%%\?*}
+reject "$N" --datadir "$T/c" --port "$TCP"
+reject "$N" --datadir "$T/d" --bogus
+reject "$N" --datadir "$T/d" --port 0 --bootnodes enode://nothex@127.0.0.1:1
+reject "$N" --datadir "$T/d" --port 0 --nodekeyhex 1234
+printf 'x' >"$T/file"
+reject "$N" --datadir "$T/file/sub" --port 0
+
+start b --datadir "$T/b" --bootnodes "$A_ENODE"
+[ -n "$ENODE" ] && ok || bad "node b did not start: $(cat "$T/b.err")"
+B_PUB=${ENODE#enode://}; B_PUB=${B_PUB%%@*}
+sleep 2
+timeout 30 "$D" discv4 crawl --bootnodes "$A_ENODE" --timeout 15 >"$T/crawl" 2>"$T/err" && ok || bad "crawl: $(cat "$T/err")"
+grep -q "$B_PUB" "$T/crawl" && grep -q "$PUB" "$T/crawl" && ok || bad "crawl did not find both nodes: $(cat "$T/crawl")"
+
+# SIGTERM: clean stop, exit 0; restart reuses the key
+kill -TERM "$A_PID"
+i=0
+while kill -0 "$A_PID" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+wait "$A_PID"; rc=$?
+[ $rc -eq 0 ] && ok || bad "node a exited $rc after SIGTERM: $(tail -3 "$T/a.err")"
+start a2 --datadir "$T/a"
+[ "${ENODE%%@*}" = "enode://$PUB" ] && ok || bad "restart changed the node key: $ENODE"
+
+echo "test_devp2pd: $checks checks, $fails failed"
+[ "$fails" -eq 0 ] && [ "$checks" -gt 0 ]

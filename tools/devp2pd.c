@@ -1,0 +1,361 @@
+/*
+ * tools/devp2pd.c: the devp2p node daemon.
+ *
+ * Assembles the node from the library: the data directory (lock, node key,
+ * node database: actors/datadir.h), discovery v4 (actors/discovery.h, its
+ * dial candidates fed to the server) and the peer server
+ * (actors/server.h), with geth's flags.  First run creates the data
+ * directory, the key (written atomically) and the database; later runs
+ * reuse them.  Prints "enode: URL" and "enr: TEXT" on stdout at start, logs
+ * on stderr, and stops cleanly on SIGINT/SIGTERM (Disconnect(quitting) to
+ * every peer, threads joined, database closed).  --trace maps the actor
+ * trace rings to <datadir>/trace.ring for `devp2p trace` and gdb.
+ *
+ * Threads: main parses the flags, starts everything, then waits in
+ * sigwait (SIGINT/SIGTERM are blocked before any thread starts, so only
+ * main receives them) and stops everything in reverse order.  Bad input
+ * (unknown flag, malformed enode/ENR/key, unusable data directory, port in
+ * use, a second node on the same data directory) is one line on stderr and
+ * exit status 1 (2 for usage errors).
+ */
+#include <errno.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "actors/datadir.h"
+#include "actors/discovery.h"
+#include "actors/server.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "core/netutil.h"
+#include "core/trace.h"
+#include "crypto/secp.h"
+#include "crypto/util.h"
+#include "tools/cli.h"
+#include "wire/enode.h"
+#include "wire/enr.h"
+
+#ifndef DEVP2P_VERSION
+#define DEVP2P_VERSION "unknown"
+#endif
+
+#define MAX_LIST 256 /* nodes per --bootnodes/--staticnodes/--trustednodes */
+#define MAX_CAPS 16  /* --caps entries */
+#define TRACE_RINGS 512
+#define TRACE_CAP 8192
+
+struct nodes {
+    p2p_node_t v[MAX_LIST];
+    size_t n;
+};
+
+/* A list flag: a file of URLs (one per line, # comments) or a comma list. */
+static void parse_nodes(struct nodes *out, const char *flag, const char *val, bool need_addr)
+{
+    out->n = 0;
+    if (!val || !*val) return;
+    struct stat st;
+    char *text;
+    if (stat(val, &st) == 0 && S_ISREG(st.st_mode))
+        text = cli_read_text(val, 1u << 20);
+    else
+        text = strdup(val);
+    if (!text) cli_fail("out of memory");
+    char *save = NULL;
+    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char *hash = strchr(line, '#');
+        if (hash) *hash = 0;
+        char *s2 = NULL;
+        for (char *t = strtok_r(line, ", \t\r[]\"", &s2); t;
+             t = strtok_r(NULL, ", \t\r[]\"", &s2)) {
+            if (out->n >= MAX_LIST) cli_fail("%s: more than %d nodes", flag, MAX_LIST);
+            p2p_node_t n;
+            int rc = p2p_node_parse(&n, t);
+            if (rc) cli_fail("%s: invalid node '%.80s': %s", flag, t, p2p_strerror(rc));
+            if (need_addr && n.ep.ip.family == 0)
+                cli_fail("%s: node '%.80s' has no IP address", flag, t);
+            out->v[out->n++] = n;
+        }
+    }
+    free(text);
+}
+
+static char *default_datadir(void)
+{
+    const char *home = getenv("HOME");
+    if (!home || !*home) {
+        struct passwd *pw = getpwuid(getuid());
+        home = pw ? pw->pw_dir : ".";
+    }
+    size_t n = strlen(home) + sizeof "/.devp2p-c";
+    char *p = malloc(n);
+    if (!p) cli_fail("out of memory");
+    snprintf(p, n, "%s/.devp2p-c", home);
+    return p;
+}
+
+static uint64_t candidates_refused; /* p2p-disc only */
+
+/* Discovery -> dialer: offer every candidate (briefly waiting if the
+ * dialer's inbox is full); called on p2p-disc. */
+static void on_candidate(void *ctx, const p2p_node_t *n)
+{
+    p2p_server_t *srv = ctx;
+    if (srv && p2p_server_dial_slots(srv) > 0 &&
+        p2p_server_add_candidate(srv, n, p2p_now_ns() + 50 * P2P_NS_PER_MS) != 0)
+        candidates_refused++; /* full inbox or stopping: the next refresh offers it again */
+}
+
+static p2p_server_t *g_srv; /* set before discovery starts; read on p2p-disc */
+
+static void candidate_trampoline(void *ctx, const p2p_node_t *n)
+{
+    (void)ctx;
+    /* acquire: pairs with the release store after the server started */
+    p2p_server_t *srv = __atomic_load_n(&g_srv, __ATOMIC_ACQUIRE);
+    on_candidate(srv, n);
+}
+
+int main(int argc, char **argv)
+{
+    cli_prog = "devp2pd";
+    static const cli_cmd_t cmd = {"", "", "Runs a devp2p node (RLPx server and discovery v4).", 0,
+                                  0};
+    const char *datadir = NULL, *port = "30303", *dport = NULL, *addr = NULL, *maxpeers = "50",
+               *maxpend = "50", *netrestrict = NULL, *nat = NULL, *nodekey = NULL,
+               *nodekeyhex = NULL, *bootnodes = NULL, *staticnodes = NULL, *trustednodes = NULL,
+               *identity = NULL, *verbosity = "3", *caps = NULL;
+    bool nodiscover = false, nodial = false, trace = false, bootnode = false, version = false;
+    const cli_opt_t opts[] = {
+        {"datadir", "DIR", "data directory (default ~/.devp2p-c)", &datadir, NULL},
+        {"port", "N", "TCP and UDP listening port (default 30303; 0: any)", &port, NULL},
+        {"discovery.port", "N", "UDP port if different from --port", &dport, NULL},
+        {"addr", "IP", "listening address (default 0.0.0.0)", &addr, NULL},
+        {"maxpeers", "N", "maximum number of peers (default 50)", &maxpeers, NULL},
+        {"maxpendpeers", "N", "maximum pending inbound handshakes (default 50)", &maxpend, NULL},
+        {"nodiscover", NULL, "disable discovery", NULL, &nodiscover},
+        {"nodial", NULL, "never dial out", NULL, &nodial},
+        {"netrestrict", "CIDRS", "only talk to these networks (comma-separated CIDRs)",
+         &netrestrict, NULL},
+        {"nat", "extip:IP|none", "external IP to announce", &nat, NULL},
+        {"nodekey", "FILE", "node key file", &nodekey, NULL},
+        {"nodekeyhex", "HEX", "node key as hex", &nodekeyhex, NULL},
+        {"bootnodes", "LIST|FILE", "discovery bootstrap nodes (enode URLs / ENRs)", &bootnodes,
+         NULL},
+        {"staticnodes", "LIST|FILE", "nodes to stay connected to", &staticnodes, NULL},
+        {"trustednodes", "LIST|FILE", "nodes admitted above --maxpeers", &trustednodes, NULL},
+        {"identity", "NAME", "client name in the Hello", &identity, NULL},
+        {"verbosity", "0-5", "log level: 0 crit .. 3 info .. 5 trace (default 3)", &verbosity,
+         NULL},
+        {"trace", NULL, "record actor traces in <datadir>/" P2P_TRACE_FILE, NULL, &trace},
+        {"bootnode", NULL, "discovery only (no TCP listener, no peers)", NULL, &bootnode},
+        {"caps", "LIST", "capabilities to advertise without a handler, name/version,...", &caps,
+         NULL},
+        {"version", NULL, "print the version", NULL, &version},
+    };
+    const char *pos[CLI_MAX_POS];
+    size_t npos;
+    cli_parse(&cmd, opts, sizeof opts / sizeof opts[0], argc - 1, argv + 1, pos, &npos);
+    if (version) {
+        printf("devp2pd %s\n", DEVP2P_VERSION);
+        return 0;
+    }
+    int level = p2p_log_parse_level(verbosity);
+    if (level < 0) cli_usage_fail("invalid --verbosity '%s': want 0..5", verbosity);
+    p2p_log_set_level(level);
+
+    /* ---- flags -> configuration ---- */
+    uint16_t tcp_port = (uint16_t)cli_uint("--port", port, 0, 65535);
+    uint16_t udp_port = dport ? (uint16_t)cli_uint("--discovery.port", dport, 0, 65535) : tcp_port;
+    p2p_ip_t listen_ip = {0};
+    if (addr) listen_ip = cli_ip("--addr", addr);
+    p2p_ip_t ext_ip = {0};
+    if (nat && strcmp(nat, "none") != 0 && strcmp(nat, "any") != 0) {
+        if (strncmp(nat, "extip:", 6) != 0)
+            cli_usage_fail("invalid --nat '%s': want extip:IP or none", nat);
+        ext_ip = cli_ip("--nat", nat + 6);
+    }
+    static p2p_netlist_t nr;
+    if (netrestrict && p2p_netlist_parse(&nr, netrestrict) != 0)
+        cli_usage_fail("invalid --netrestrict '%s': want CIDRs such as 10.0.0.0/8,::1/128",
+                       netrestrict);
+    static struct nodes boot, stat_nodes, trusted;
+    parse_nodes(&boot, "--bootnodes", bootnodes, true);
+    parse_nodes(&stat_nodes, "--staticnodes", staticnodes, true);
+    parse_nodes(&trusted, "--trustednodes", trustednodes, false);
+    static p2p_protocol_t protos[MAX_CAPS];
+    static char capnames[MAX_CAPS][P2P_CAP_NAME_MAX + 1];
+    size_t nprotos = 0;
+    if (caps && *caps && strcmp(caps, "none") != 0) {
+        char *copy = strdup(caps), *save = NULL;
+        if (!copy) cli_fail("out of memory");
+        for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+            char *slash = strchr(t, '/');
+            if (!slash || slash == t || (size_t)(slash - t) > P2P_CAP_NAME_MAX)
+                cli_usage_fail("invalid --caps entry '%s': want name/version", t);
+            if (nprotos >= MAX_CAPS) cli_usage_fail("--caps: more than %d entries", MAX_CAPS);
+            *slash = 0;
+            snprintf(capnames[nprotos], sizeof capnames[nprotos], "%s", t);
+            protos[nprotos].name = capnames[nprotos];
+            protos[nprotos].version =
+                (uint32_t)cli_uint("--caps version", slash + 1, 0, UINT32_MAX);
+            protos[nprotos].length = 16; /* messages are counted and ignored */
+            nprotos++;
+        }
+        free(copy);
+    }
+
+    /* ---- data directory and key ---- */
+    char *dir = datadir ? strdup(datadir) : default_datadir();
+    if (!dir) cli_fail("out of memory");
+    char msg[512];
+    static p2p_datadir_t dd;
+    if (p2p_datadir_open(&dd, msg, sizeof msg, dir) != 0) cli_fail("%s", msg);
+    uint8_t priv[32];
+    int created = 0;
+    if (nodekey || nodekeyhex) {
+        cli_session_key(priv, nodekey, nodekeyhex);
+    } else if (p2p_datadir_nodekey(priv, &created, msg, sizeof msg, &dd) != 0) {
+        cli_fail("%s", msg);
+    }
+    if (trace) {
+        char tpath[4096];
+        snprintf(tpath, sizeof tpath, "%s/%s", dir, P2P_TRACE_FILE);
+        int rc = p2p_trace_open(tpath, TRACE_RINGS, TRACE_CAP);
+        if (rc) cli_fail("cannot create trace file %s: %s", tpath, strerror(errno));
+    }
+
+    /* Only main takes SIGINT/SIGTERM: block them before any thread starts. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    /* ---- server ---- */
+    p2p_server_t *srv = NULL;
+    if (!bootnode) {
+        static p2p_server_config_t sc;
+        memcpy(sc.priv, priv, 32);
+        sc.max_peers = (unsigned)cli_uint("--maxpeers", maxpeers, 0, 100000);
+        sc.max_pending = (unsigned)cli_uint("--maxpendpeers", maxpend, 0, 100000);
+        if (sc.max_pending == 0) sc.max_pending = 50;
+        sc.no_discovery = nodiscover;
+        sc.no_dial = nodial;
+        sc.name = identity ? identity : "devp2p-c/v" DEVP2P_VERSION "/linux";
+        sc.bootnodes = boot.v;
+        sc.nbootnodes = boot.n;
+        sc.static_nodes = stat_nodes.v;
+        sc.nstatic = stat_nodes.n;
+        sc.trusted_nodes = trusted.v;
+        sc.ntrusted = trusted.n;
+        sc.netrestrict = netrestrict ? &nr : NULL;
+        sc.listen_ip = listen_ip;
+        sc.listen_port = tcp_port;
+        sc.external_ip = ext_ip;
+        sc.protocols = protos;
+        sc.nprotocols = nprotos;
+        errno = 0;
+        int rc = p2p_server_start(&srv, &sc);
+        P2P_WIPE(sc.priv);
+        if (rc == P2P_ESYS && (errno == EADDRINUSE || errno == EACCES))
+            cli_fail("cannot listen on TCP port %u: %s", tcp_port, strerror(errno));
+        if (rc)
+            cli_fail("cannot start the server: %s%s%s", p2p_strerror(rc), errno ? ": " : "",
+                     errno ? strerror(errno) : "");
+        tcp_port = p2p_server_port(srv);
+        /* release: pairs with the acquire in candidate_trampoline */
+        __atomic_store_n(&g_srv, srv, __ATOMIC_RELEASE);
+    }
+
+    /* ---- discovery ---- */
+    p2p_discovery_t *disc = NULL;
+    if (!nodiscover) {
+        static p2p_discovery_config_t dc;
+        memcpy(dc.priv, priv, 32);
+        dc.listen_ip = listen_ip;
+        dc.listen_port = udp_port;
+        dc.tcp_port = bootnode ? 0 : tcp_port;
+        dc.announce_ip = ext_ip;
+        dc.predict_endpoint = ext_ip.family == 0 && !(nat && strcmp(nat, "none") == 0);
+        dc.bootnodes = boot.v;
+        dc.nbootnodes = boot.n;
+        dc.netrestrict = netrestrict ? &nr : NULL;
+        dc.datadir = dir;
+        if (srv && !nodial) {
+            dc.on_candidate = candidate_trampoline;
+            dc.candidate_ctx = NULL;
+        }
+        errno = 0;
+        int rc = p2p_discovery_start(&disc, msg, sizeof msg, &dc);
+        P2P_WIPE(dc.priv);
+        if (rc) {
+            if (srv) p2p_server_stop(srv);
+            if (rc == P2P_ESYS && errno == EADDRINUSE)
+                cli_fail("cannot listen on UDP port %u: %s", udp_port, strerror(errno));
+            cli_fail("cannot start discovery: %s", msg[0] ? msg : p2p_strerror(rc));
+        }
+    }
+
+    /* ---- who we are ---- */
+    p2p_node_t self;
+    memset(&self, 0, sizeof self);
+    if (p2p_secp_pubkey(self.pubkey, priv) != 0) cli_fail("invalid node key");
+    p2p_node_id(self.id, self.pubkey);
+    static p2p_enr_t rec;
+    bool have_rec = false;
+    if (disc) {
+        static p2p_discovery_info_t info;
+        if (p2p_discovery_info(disc, &info, p2p_now_ns() + 5 * P2P_NS_PER_S) == 0) {
+            self.ep = info.self.ep;
+            rec = info.record;
+            have_rec = true;
+        }
+    }
+    if (!have_rec) {
+        /* no discovery: a record of our own (seq = Unix ms, as geth's LocalNode) */
+        self.ep.ip = ext_ip.family ? ext_ip
+                     : (listen_ip.family && !p2p_ip_is_unspecified(&listen_ip))
+                         ? listen_ip
+                         : p2p_ip4(127, 0, 0, 1);
+        self.ep.tcp = bootnode ? 0 : tcp_port;
+        self.ep.udp = disc ? p2p_discovery_port(disc) : 0;
+        p2p_enr_init(&rec);
+        p2p_enr_set_seq(&rec, p2p_wall_ms());
+        if (p2p_enr_set_ip(&rec, &self.ep.ip) != 0 ||
+            (self.ep.tcp &&
+             p2p_enr_set_port(&rec, self.ep.ip.family == 6 ? "tcp6" : "tcp", self.ep.tcp) != 0) ||
+            p2p_enr_sign(&rec, priv) != 0)
+            cli_fail("cannot sign our node record");
+    }
+    p2p_wipe(priv, sizeof priv);
+    char url[P2P_ENODE_MAX_TEXT], text[P2P_ENR_MAX_TEXT];
+    if (p2p_enode_format(url, sizeof url, &self) != 0 || p2p_enr_to_text(text, sizeof text, &rec))
+        cli_fail("cannot format our node URL");
+    printf("enode: %s\nenr: %s\n", url, text);
+    fflush(stdout);
+    if (created) P2P_INFO("Generated node key", "path=%s/nodekey", dir);
+    P2P_INFO("Started P2P networking", "self=%s datadir=%s", url, dir);
+
+    /* ---- run until SIGINT/SIGTERM ---- */
+    int sig = 0;
+    while (sigwait(&sigs, &sig) != 0) {
+    }
+    P2P_INFO("Got interrupt, shutting down...", "signal=%d", sig);
+    if (disc) p2p_discovery_stop(disc);
+    if (srv) {
+        __atomic_store_n(&g_srv, NULL, __ATOMIC_RELEASE);
+        p2p_server_stop(srv);
+    }
+    if (trace) p2p_trace_close();
+    p2p_datadir_close(&dd);
+    free(dir);
+    P2P_INFO("Stopped", "");
+    return 0;
+}
