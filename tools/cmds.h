@@ -15,6 +15,7 @@ int cmd_rlpx(int argc, char **argv);
 int cmd_discv4(int argc, char **argv);
 int cmd_trace(int argc, char **argv);
 int cmd_attach(int argc, char **argv);
+int cmd_stress(int argc, char **argv);
 
 /* Prints a group's subcommand list; used for "devp2p GROUP --help" and a
  * missing or unknown subcommand. */

@@ -7,6 +7,7 @@
  *   devp2p discv4 ping|requestenr|resolve|crawl  discovery v4 client
  *   devp2p trace --datadir DIR                   follow a node's trace rings
  *   devp2p attach <ipc> [method [params]]        admin JSON-RPC client
+ *   devp2p stress --target <enode> --mode M      load generator
  *
  * Every command has --help; bad input prints one line "devp2p: ..." on
  * stderr and exits non-zero (2 for usage, 1 for everything else).
@@ -33,6 +34,7 @@ static const struct {
     {"discv4", cmd_discv4, "discovery v4 commands (ping, requestenr, resolve, crawl)"},
     {"trace", cmd_trace, "follow or export a running node's actor trace rings"},
     {"attach", cmd_attach, "send admin JSON-RPC calls to a node's IPC socket"},
+    {"stress", cmd_stress, "load generator: handshake churn, live peers, floods"},
 };
 
 static void usage(FILE *f)

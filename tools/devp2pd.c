@@ -36,6 +36,7 @@
 #include "core/trace.h"
 #include "crypto/secp.h"
 #include "crypto/util.h"
+#include "tools/admin_rpc.h"
 #include "tools/cli.h"
 #include "wire/enode.h"
 #include "wire/enr.h"
@@ -338,6 +339,31 @@ int main(int argc, char **argv)
     char url[P2P_ENODE_MAX_TEXT], text[P2P_ENR_MAX_TEXT];
     if (p2p_enode_format(url, sizeof url, &self) != 0 || p2p_enr_to_text(text, sizeof text, &rec))
         cli_fail("cannot format our node URL");
+
+    /* ---- admin JSON-RPC on <datadir>/devp2pd.ipc ---- */
+    admin_rpc_t *rpc = NULL;
+    {
+        char ipc[4096], la[P2P_IP_STRLEN + 10], ipbuf[P2P_IP_STRLEN];
+        snprintf(ipc, sizeof ipc, "%s/devp2pd.ipc", dir);
+        p2p_ip_t lip = listen_ip.family ? listen_ip : p2p_ip4(0, 0, 0, 0);
+        snprintf(la, sizeof la, lip.family == 6 ? "[%s]:%u" : "%s:%u", p2p_ip_format(ipbuf, &lip),
+                 tcp_port);
+        admin_rpc_config_t ac = {.path = ipc,
+                                 .srv = srv,
+                                 .disc = disc,
+                                 .name = identity ? identity : "devp2p-c/v" DEVP2P_VERSION "/linux",
+                                 .enode = url,
+                                 .enr = text,
+                                 .listen_addr = la,
+                                 .tcp_port = bootnode ? 0 : tcp_port,
+                                 .udp_port = self.ep.udp};
+        if (admin_rpc_start(&rpc, msg, sizeof msg, &ac) != 0) {
+            if (disc) p2p_discovery_stop(disc);
+            if (srv) p2p_server_stop(srv);
+            cli_fail("%s", msg);
+        }
+    }
+
     printf("enode: %s\nenr: %s\n", url, text);
     fflush(stdout);
     if (created) P2P_INFO("Generated node key", "path=%s/nodekey", dir);
@@ -348,6 +374,7 @@ int main(int argc, char **argv)
     while (sigwait(&sigs, &sig) != 0) {
     }
     P2P_INFO("Got interrupt, shutting down...", "signal=%d", sig);
+    admin_rpc_stop(rpc);
     if (disc) p2p_discovery_stop(disc);
     if (srv) {
         __atomic_store_n(&g_srv, NULL, __ATOMIC_RELEASE);

@@ -1,7 +1,8 @@
 #!/bin/sh
 # tests/tools/test_devp2pd.sh DEVP2PD DEVP2P: the node daemon on loopback:
 # first run creates the datadir and key and prints its enode and ENR (the
-# same node); the key is reused on restart; `devp2p rlpx ping` gets its
+# same node); the key is reused on restart; the admin JSON-RPC methods
+# answer over the IPC socket (addPeer connects, removePeer disconnects); `devp2p rlpx ping` gets its
 # Hello; a second node bootstrapped from it is found by `devp2p discv4
 # crawl`; SIGTERM stops it cleanly; bad input (unknown flag, malformed
 # bootnode, a second node on the same datadir, TCP port in use,
@@ -62,12 +63,48 @@ sleep 2
 timeout 30 "$D" discv4 crawl --bootnodes "$A_ENODE" --timeout 15 >"$T/crawl" 2>"$T/err" && ok || bad "crawl: $(cat "$T/err")"
 grep -q "$B_PUB" "$T/crawl" && grep -q "$PUB" "$T/crawl" && ok || bad "crawl did not find both nodes: $(cat "$T/crawl")"
 
+# admin JSON-RPC over <datadir>/devp2pd.ipc (geth's shapes)
+"$D" attach "$T/a" admin_nodeInfo >"$T/info" 2>"$T/err" && ok || bad "admin_nodeInfo: $(cat "$T/err")"
+python3 - "$T/info" "$ID" "$A_ENODE" <<'PY' && ok || bad "nodeInfo: $(cat "$T/info")"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["id"] == sys.argv[2] and d["enode"] == sys.argv[3], d
+assert d["enr"].startswith("enr:") and d["ports"]["listener"] > 0 and d["ports"]["discovery"] > 0
+assert d["name"].startswith("devp2p-c/") and "listenAddr" in d and "protocols" in d
+PY
+"$D" attach "$T/a" admin_addPeer "$ENODE" >"$T/add" 2>"$T/err" && grep -qx true "$T/add" && ok || bad "admin_addPeer: $(cat "$T/err")"
+i=0
+while ! "$D" attach "$T/a" admin_peers 2>/dev/null | grep -q "$B_PUB" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+"$D" attach "$T/a" admin_peers >"$T/peers" 2>&1
+python3 - "$T/peers" "$B_PUB" <<'PY' && ok || bad "admin_peers after addPeer: $(cat "$T/peers")"
+import json, sys
+d = json.load(open(sys.argv[1]))
+p = [x for x in d if sys.argv[2] in x["enode"]]
+assert len(p) == 1, d
+n = p[0]["network"]
+assert n["static"] is True and n["inbound"] is False and n["remoteAddress"].startswith("127.0.0.1:")
+assert p[0]["name"].startswith("devp2p-c/") and "caps" in p[0] and "id" in p[0]
+PY
+"$D" attach "$T/a" admin_removePeer "$ENODE" >/dev/null 2>"$T/err" && ok || bad "admin_removePeer: $(cat "$T/err")"
+i=0
+while "$D" attach "$T/a" admin_peers 2>/dev/null | grep -q "$B_PUB" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+"$D" attach "$T/a" admin_peers 2>/dev/null | grep -q "$B_PUB" && bad "peer still connected after removePeer" || ok
+"$D" attach "$T/a" admin_addTrustedPeer "$ENODE" >/dev/null 2>&1 && ok || bad "admin_addTrustedPeer"
+"$D" attach "$T/a" admin_removeTrustedPeer "$ENODE" >/dev/null 2>&1 && ok || bad "admin_removeTrustedPeer"
+"$D" attach "$T/a" discv4_table >"$T/table" 2>&1 && grep -q '"buckets"' "$T/table" && ok || bad "discv4_table: $(head -3 "$T/table")"
+"$D" attach "$T/a" admin_metrics >"$T/metrics" 2>&1 && grep -q '"peersAdded": [1-9]' "$T/metrics" && ok || bad "admin_metrics: $(cat "$T/metrics")"
+"$D" attach "$T/a" admin_addPeer "enode://bad" >/dev/null 2>"$T/err"
+[ $? -ne 0 ] && grep -q 'error -32602' "$T/err" && ok || bad "bad addPeer: $(cat "$T/err")"
+"$D" attach "$T/a" admin_nosuch >/dev/null 2>"$T/err"
+[ $? -ne 0 ] && grep -q 'error -32601' "$T/err" && ok || bad "unknown method: $(cat "$T/err")"
+
 # SIGTERM: clean stop, exit 0; restart reuses the key
 kill -TERM "$A_PID"
 i=0
 while kill -0 "$A_PID" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 wait "$A_PID"; rc=$?
 [ $rc -eq 0 ] && ok || bad "node a exited $rc after SIGTERM: $(tail -3 "$T/a.err")"
+[ ! -e "$T/a/devp2pd.ipc" ] && ok || bad "IPC socket left behind"
 start a2 --datadir "$T/a"
 [ "${ENODE%%@*}" = "enode://$PUB" ] && ok || bad "restart changed the node key: $ENODE"
 

@@ -1,0 +1,163 @@
+/*
+ * tests/tools/test_stress.c: `devp2p stress` against an in-process
+ * devp2p-c server (actors/server.h) on loopback.  Runs the tool (argv[1])
+ * as a child process in churn and hold modes for a few seconds each, with
+ * --pid of this process and --out FILE.json, then checks the JSON summary:
+ * successes > 0, no failures, latencies and /proc fields present, and the
+ * server's own counters agree (it saw the handshakes and our Disconnects).
+ * Bounded: every run is a few seconds plus the tool's drain.
+ */
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "actors/server.h"
+#include "tests/actors/srv_util.h"
+#include "tests/tu.h"
+#include "wire/enode.h"
+
+static const char *g_tool;
+
+/* Runs the tool with the given arguments; returns its exit status. */
+static int run_tool(char *const args[])
+{
+    pid_t pid = fork();
+    if (pid < 0) return -1;
+    if (pid == 0) {
+        int null = open("/dev/null", 1);
+        if (null >= 0) dup2(null, 2); /* the progress bar only goes to a tty anyway */
+        execv(g_tool, args);
+        _exit(127);
+    }
+    int st;
+    if (waitpid(pid, &st, 0) != pid) return -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+static json_int_t jint(json_t *o, const char *k)
+{
+    json_t *v = json_object_get(o, k);
+    CHECK(json_is_integer(v));
+    return json_is_integer(v) ? json_integer_value(v) : -1;
+}
+
+static double jnum(json_t *o, const char *k)
+{
+    json_t *v = json_object_get(o, k);
+    CHECK(json_is_number(v));
+    return json_is_number(v) ? json_number_value(v) : -1;
+}
+
+static json_t *run_mode(const char *enode, const char *mode, const char *peers, const char *dur,
+                        const char *extra_flag, const char *extra_val, const char *out)
+{
+    char pidbuf[16];
+    snprintf(pidbuf, sizeof pidbuf, "%d", (int)getpid());
+    char *args[32];
+    int n = 0;
+    args[n++] = (char *)g_tool;
+    args[n++] = "stress";
+    args[n++] = "--target";
+    args[n++] = (char *)enode;
+    args[n++] = "--mode";
+    args[n++] = (char *)mode;
+    args[n++] = "--peers";
+    args[n++] = (char *)peers;
+    args[n++] = "--duration";
+    args[n++] = (char *)dur;
+    args[n++] = "--pid";
+    args[n++] = pidbuf;
+    args[n++] = "--out";
+    args[n++] = (char *)out;
+    if (extra_flag) {
+        args[n++] = (char *)extra_flag;
+        args[n++] = (char *)extra_val;
+    }
+    args[n] = NULL;
+    int rc = run_tool(args);
+    CHECK(rc == 0);
+    json_error_t err;
+    json_t *o = json_load_file(out, 0, &err);
+    CHECK(o != NULL);
+    if (!o) fprintf(stderr, "%s: %s\n", out, err.text);
+    unlink(out);
+    return o;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: test_stress <devp2p>\n");
+        return 2;
+    }
+    g_tool = argv[1];
+    p2p_server_config_t cfg;
+    su_config(&cfg, NULL, 0);
+    cfg.max_peers = 200;
+    cfg.max_pending = 100;
+    cfg.ping_interval_ms = 500; /* so the hold run sees the server's pings */
+    p2p_server_t *srv = NULL;
+    CHECK_OK(p2p_server_start(&srv, &cfg));
+    if (!srv) return tu_done("stress");
+    p2p_node_t self = su_node(srv);
+    char enode[P2P_ENODE_MAX_TEXT];
+    CHECK_OK(p2p_enode_format(enode, sizeof enode, &self));
+    char out[64];
+    snprintf(out, sizeof out, "/tmp/test_stress_%d.json", (int)getpid());
+
+    /* churn: 8 in flight for 2 s */
+    json_t *o = run_mode(enode, "churn", "8", "2", NULL, NULL, out);
+    if (o) {
+        json_int_t ok = jint(o, "successes");
+        CHECK(ok > 0);
+        CHECK(jint(o, "failures") == 0);
+        CHECK(jint(o, "attempts") >= ok);
+        CHECK(json_object_size(json_object_get(o, "failures_by_reason")) == 0);
+        CHECK(jnum(o, "success_rate_per_s") > 0);
+        json_t *lat = json_object_get(o, "handshake_latency");
+        CHECK(jint(lat, "n") == ok);
+        CHECK(jnum(lat, "p50_ms") > 0);
+        CHECK(jnum(lat, "p99_ms") >= jnum(lat, "p50_ms"));
+        json_t *proc = json_object_get(o, "target_proc");
+        CHECK(json_is_object(proc));
+        CHECK(jint(proc, "pid") == getpid());
+        CHECK(jint(proc, "rss_kb_max") > 0);
+        CHECK(jint(proc, "threads_max") >= 3);
+        CHECK(json_array_size(json_object_get(o, "series")) >= 1);
+        /* the server saw our Disconnect(requested) for (nearly) every
+         * session; the last ones may still be in flight */
+        p2p_server_stats_t ss;
+        p2p_server_get_stats(srv, &ss);
+        CHECK(ss.peers_added >= (uint64_t)ok);
+        CHECK(ss.disc_recv[P2P_DISC_REQUESTED] > 0);
+        json_decref(o);
+    }
+    CHECK(su_wait_peers(srv, 0, 5000));
+
+    /* hold: 40 live peers for 3 s, pinging every 0.5 s */
+    o = run_mode(enode, "hold", "40", "3", "--ping-interval", "0.5", out);
+    if (o) {
+        CHECK(jint(o, "successes") >= 40);
+        CHECK(jint(o, "failures") == 0);
+        CHECK(jint(o, "drops") == 0);
+        CHECK(jint(o, "peak_live") == 40);
+        CHECK(jint(o, "pings_sent") > 40);
+        CHECK(jint(o, "pongs_received") > 0);
+        CHECK(jint(o, "target_pings") > 0);
+        CHECK(jint(o, "target_pings_answered") == jint(o, "target_pings"));
+        json_t *lat = json_object_get(o, "reply_latency");
+        CHECK(jint(lat, "n") == jint(o, "pongs_received"));
+        CHECK(jnum(lat, "p99_ms") < 1000);
+        json_t *proc = json_object_get(o, "target_proc");
+        CHECK(jint(proc, "threads_max") >= 40);
+        CHECK(jint(proc, "fds_max") >= 40);
+        json_decref(o);
+    }
+    CHECK(su_wait_peers(srv, 0, 5000));
+    p2p_server_stop(srv);
+    return tu_done("stress");
+}

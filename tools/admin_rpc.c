@@ -1,0 +1,418 @@
+/*
+ * tools/admin_rpc.c: devp2pd's admin JSON-RPC server (see admin_rpc.h).
+ * Runs on its own thread "p2p-admin": poll on the listening socket, the
+ * client sockets and the thread's waiter (quit).
+ */
+#include "tools/admin_rpc.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "core/clock.h"
+#include "core/thread.h"
+#include "crypto/util.h"
+#include "wire/enode.h"
+
+#define RPC_DEADLINE_NS (5 * P2P_NS_PER_S)
+#define MAX_PEERS_LISTED 1024
+
+struct client {
+    int fd;
+    char *buf;
+    size_t len, cap;
+};
+
+struct admin_rpc {
+    admin_rpc_config_t cfg;
+    char *path, *name, *enode, *enr, *listen_addr;
+    int lfd;
+    struct client cl[ADMIN_RPC_CLIENTS];
+    p2p_thread_t th;
+    p2p_peer_info_t *peers; /* scratch for admin_peers */
+};
+
+static json_t *rpc_error(json_t *id, int code, const char *msg)
+{
+    return json_pack("{s:s, s:O, s:{s:i, s:s}}", "jsonrpc", "2.0", "id", id ? id : json_null(),
+                     "error", "code", code, "message", msg);
+}
+
+static const char *hex(const uint8_t *p, size_t n, char *out)
+{
+    p2p_hex_encode(out, p, n);
+    return out;
+}
+
+static json_t *addr_str(const p2p_ip_t *ip, uint16_t port)
+{
+    char a[P2P_IP_STRLEN], s[P2P_IP_STRLEN + 10];
+    p2p_ip_format(a, ip);
+    snprintf(s, sizeof s, ip->family == 6 ? "[%s]:%u" : "%s:%u", a, port);
+    return json_string(s);
+}
+
+static json_t *node_info(struct admin_rpc *a)
+{
+    p2p_node_t n;
+    memset(&n, 0, sizeof n);
+    if (p2p_enode_parse(&n, a->enode) != 0) return NULL;
+    char idh[65], ip[P2P_IP_STRLEN];
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:{s:i, s:i}, s:s, s:{}}", "id", hex(n.id, 32, idh),
+                     "name", a->name, "enode", a->enode, "enr", a->enr, "ip",
+                     p2p_ip_format(ip, &n.ep.ip), "ports", "discovery", a->cfg.udp_port, "listener",
+                     a->cfg.tcp_port, "listenAddr", a->listen_addr, "protocols");
+}
+
+static json_t *peers(struct admin_rpc *a, const char **err)
+{
+    if (!a->cfg.srv) return json_array();
+    size_t n = 0;
+    if (p2p_server_peers(a->cfg.srv, a->peers, MAX_PEERS_LISTED, &n) != 0) {
+        *err = "server stopped";
+        return NULL;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++) {
+        const p2p_peer_info_t *p = &a->peers[i];
+        p2p_node_t node = {
+            .ep = {.ip = p->remote_ip, .tcp = p->remote_port, .udp = p->remote_port}};
+        memcpy(node.pubkey, p->pubkey, 64);
+        memcpy(node.id, p->id, 32);
+        char url[P2P_ENODE_MAX_TEXT], idh[65];
+        if (p2p_enode_format(url, sizeof url, &node) != 0) url[0] = 0;
+        json_t *caps = json_array();
+        for (size_t k = 0; k < p->ncaps && k < P2P_PEER_INFO_CAPS; k++) {
+            char c[P2P_CAP_NAME_MAX + 16];
+            snprintf(c, sizeof c, "%s/%u", p->caps[k].name, p->caps[k].version);
+            json_array_append_new(caps, json_string(c));
+        }
+        json_array_append_new(
+            arr, json_pack("{s:s, s:s, s:s, s:o, s:{s:o, s:o, s:b, s:b, s:b}, s:{}}", "enode", url,
+                           "id", hex(p->id, 32, idh), "name", p->name, "caps", caps, "network",
+                           "localAddress", addr_str(&p->local_ip, p->local_port), "remoteAddress",
+                           addr_str(&p->remote_ip, p->remote_port), "inbound", p->inbound,
+                           "trusted", p->trusted, "static", p->static_dialed, "protocols"));
+    }
+    return arr;
+}
+
+static json_t *disc_table(struct admin_rpc *a, const char **err)
+{
+    if (!a->cfg.disc) {
+        *err = "discovery is disabled";
+        return NULL;
+    }
+    static p2p_discovery_info_t info; /* p2p-admin only */
+    if (p2p_discovery_info(a->cfg.disc, &info, p2p_now_ns() + RPC_DEADLINE_NS) != 0) {
+        *err = "discovery did not answer";
+        return NULL;
+    }
+    json_t *buckets = json_array();
+    for (unsigned b = 0; b < P2P_KAD_NBUCKETS; b++) {
+        json_t *bk = json_array();
+        for (unsigned i = 0; i < info.buckets[b].n && i < P2P_KAD_BUCKET_SIZE; i++) {
+            const p2p_kad_entry_t *e = &info.buckets[b].e[i];
+            char url[P2P_ENODE_MAX_TEXT], idh[65];
+            if (p2p_enode_format(url, sizeof url, &e->node) != 0) url[0] = 0;
+            json_array_append_new(bk, json_pack("{s:s, s:s, s:I, s:b, s:i}", "id",
+                                                hex(e->node.id, 32, idh), "enode", url, "seq",
+                                                (json_int_t)e->node.seq, "live", e->live,
+                                                "livenessChecks", (int)e->checks));
+        }
+        json_array_append_new(buckets, bk);
+    }
+    json_t *c = json_object();
+#define P2P__CTR_JSON(name, desc)                                                                  \
+    json_object_set_new(c, #name, json_integer((json_int_t)info.shell.name));
+    P2P_DISCOVERY_COUNTERS(P2P__CTR_JSON)
+#undef P2P__CTR_JSON
+    return json_pack("{s:i, s:i, s:b, s:o, s:o}", "tableLen", (int)info.table_len, "lookups",
+                     (int)info.lookups, "initDone", info.init_done, "buckets", buckets, "counters",
+                     c);
+}
+
+static json_t *metrics(struct admin_rpc *a)
+{
+    json_t *o = json_object();
+    if (a->cfg.srv) {
+        static p2p_server_stats_t st; /* p2p-admin only */
+        p2p_server_get_stats(a->cfg.srv, &st);
+        json_t *s = json_pack(
+            "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "accepted",
+            (json_int_t)st.accepted, "dials", (json_int_t)st.dials, "peersAdded",
+            (json_int_t)st.peers_added, "peersRemoved", (json_int_t)st.peers_removed,
+            "handshakeTimeouts", (json_int_t)st.handshake_timeouts, "handshakeFailed",
+            (json_int_t)st.handshake_failed, "helloFailed", (json_int_t)st.hello_failed,
+            "inboundThrottled", (json_int_t)st.inbound_throttled, "msgsIn", (json_int_t)st.msgs_in,
+            "msgsOut", (json_int_t)st.msgs_out, "bytesIn", (json_int_t)st.bytes_in, "bytesOut",
+            (json_int_t)st.bytes_out, "peers", (json_int_t)p2p_server_peer_count(a->cfg.srv));
+        json_object_set_new(o, "server", s);
+    }
+    return o;
+}
+
+/* Parses params[0] as a node URL.  Returns 0 or -1 with *err. */
+static int param_node(json_t *params, p2p_node_t *n, const char **err, bool need_addr)
+{
+    json_t *v = json_is_array(params) ? json_array_get(params, 0) : NULL;
+    const char *s = json_string_value(v);
+    if (!s) {
+        *err = "want one parameter: an enode URL";
+        return -1;
+    }
+    if (p2p_node_parse(n, s) != 0 || (need_addr && n->ep.ip.family == 0)) {
+        *err = "invalid enode";
+        return -1;
+    }
+    return 0;
+}
+
+static json_t *handle(struct admin_rpc *a, json_t *req)
+{
+    json_t *id = json_object_get(req, "id");
+    const char *m = json_string_value(json_object_get(req, "method"));
+    if (!json_is_object(req) || !m) return rpc_error(id, -32600, "invalid request");
+    json_t *params = json_object_get(req, "params");
+    const char *err = NULL;
+    int code = -32000;
+    json_t *res = NULL;
+    p2p_node_t n;
+    if (strcmp(m, "admin_nodeInfo") == 0) {
+        res = node_info(a);
+    } else if (strcmp(m, "admin_peers") == 0) {
+        res = peers(a, &err);
+    } else if (strcmp(m, "discv4_table") == 0) {
+        res = disc_table(a, &err);
+    } else if (strcmp(m, "admin_metrics") == 0) {
+        res = metrics(a);
+    } else if (strcmp(m, "admin_addPeer") == 0 || strcmp(m, "admin_removePeer") == 0 ||
+               strcmp(m, "admin_addTrustedPeer") == 0 ||
+               strcmp(m, "admin_removeTrustedPeer") == 0) {
+        bool add = strcmp(m, "admin_addPeer") == 0;
+        if (param_node(params, &n, &err, add) != 0) {
+            code = -32602;
+        } else if (!a->cfg.srv) {
+            err = "no RLPx server (--bootnode)";
+        } else {
+            int rc;
+            if (add)
+                rc = p2p_server_add_peer(a->cfg.srv, &n);
+            else if (strcmp(m, "admin_removePeer") == 0)
+                rc = p2p_server_remove_peer(a->cfg.srv, n.id);
+            else if (strcmp(m, "admin_addTrustedPeer") == 0)
+                rc = p2p_server_add_trusted(a->cfg.srv, n.id);
+            else
+                rc = p2p_server_remove_trusted(a->cfg.srv, n.id);
+            if (rc)
+                err = p2p_strerror(rc);
+            else
+                res = json_true();
+        }
+    } else {
+        char msg[160];
+        snprintf(msg, sizeof msg, "the method %.100s does not exist/is not available", m);
+        return rpc_error(id, -32601, msg);
+    }
+    if (!res) return rpc_error(id, code, err ? err : "internal error");
+    return json_pack("{s:s, s:O, s:o}", "jsonrpc", "2.0", "id", id ? id : json_null(), "result",
+                     res);
+}
+
+static void client_close(struct client *c)
+{
+    if (c->fd >= 0) close(c->fd);
+    free(c->buf);
+    memset(c, 0, sizeof *c);
+    c->fd = -1;
+}
+
+static int send_json(struct client *c, json_t *v)
+{
+    char *t = json_dumps(v, JSON_COMPACT);
+    json_decref(v);
+    if (!t) return -1;
+    size_t len = strlen(t);
+    char *line = realloc(t, len + 2);
+    if (!line) {
+        free(t);
+        return -1;
+    }
+    line[len++] = '\n';
+    size_t off = 0;
+    uint64_t deadline = p2p_now_ns() + RPC_DEADLINE_NS;
+    int rc = 0;
+    while (off < len) {
+        ssize_t w = send(c->fd, line + off, len - off, MSG_NOSIGNAL);
+        if (w > 0) {
+            off += (size_t)w;
+        } else if (w < 0 && (errno == EAGAIN || errno == EINTR) && p2p_now_ns() < deadline) {
+            struct pollfd pf = {.fd = c->fd, .events = POLLOUT};
+            (void)poll(&pf, 1, 100);
+        } else {
+            rc = -1;
+            break;
+        }
+    }
+    free(line);
+    return rc;
+}
+
+/* Serves every complete request in c's buffer.  Returns -1 to close. */
+static int client_serve(struct admin_rpc *a, struct client *c)
+{
+    for (int k = 0; k < 64; k++) {
+        size_t skip = 0;
+        while (skip < c->len && (c->buf[skip] == ' ' || c->buf[skip] == '\n' ||
+                                 c->buf[skip] == '\r' || c->buf[skip] == '\t'))
+            skip++;
+        memmove(c->buf, c->buf + skip, c->len - skip);
+        c->len -= skip;
+        if (c->len == 0) return 0;
+        json_error_t je;
+        json_t *req = json_loadb(c->buf, c->len, JSON_DISABLE_EOF_CHECK, &je);
+        if (!req) {
+            if ((size_t)je.position >= c->len) return 0; /* incomplete */
+            send_json(c, rpc_error(NULL, -32700, "parse error"));
+            return -1;
+        }
+        size_t used = (size_t)je.position > c->len ? c->len : (size_t)je.position;
+        memmove(c->buf, c->buf + used, c->len - used);
+        c->len -= used;
+        json_t *rep;
+        if (json_is_array(req)) {
+            rep = json_array();
+            size_t i;
+            json_t *r;
+            json_array_foreach(req, i, r) json_array_append_new(rep, handle(a, r));
+        } else {
+            rep = handle(a, req);
+        }
+        json_decref(req);
+        if (send_json(c, rep) != 0) return -1;
+    }
+    return 0;
+}
+
+static int run(p2p_thread_t *self, void *arg)
+{
+    struct admin_rpc *a = arg;
+    struct pollfd fds[1 + ADMIN_RPC_CLIENTS];
+    while (!p2p_thread_should_quit(self)) {
+        unsigned n = 0;
+        fds[n++] = (struct pollfd){.fd = a->lfd, .events = POLLIN};
+        for (int i = 0; i < ADMIN_RPC_CLIENTS; i++)
+            fds[n++] = (struct pollfd){.fd = a->cl[i].fd, .events = POLLIN};
+        int rc = p2p_waiter_poll(&self->waiter, fds, n, p2p_now_ns() + P2P_NS_PER_S);
+        if (rc == P2P_ESYS) continue;
+        if (fds[0].revents & POLLIN) {
+            int fd = accept4(a->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+            if (fd >= 0) {
+                int slot = -1;
+                for (int i = 0; i < ADMIN_RPC_CLIENTS && slot < 0; i++)
+                    if (a->cl[i].fd < 0) slot = i;
+                if (slot < 0) {
+                    close(fd); /* too many clients */
+                } else {
+                    a->cl[slot].fd = fd;
+                }
+            }
+        }
+        for (int i = 0; i < ADMIN_RPC_CLIENTS; i++) {
+            struct client *c = &a->cl[i];
+            if (c->fd < 0 || !(fds[1 + i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+            if (c->cap - c->len < 4096) {
+                size_t nc = c->cap ? c->cap * 2 : 8192;
+                if (nc > ADMIN_RPC_INPUT_MAX) {
+                    client_close(c);
+                    continue;
+                }
+                char *nb = realloc(c->buf, nc);
+                if (!nb) {
+                    client_close(c);
+                    continue;
+                }
+                c->buf = nb;
+                c->cap = nc;
+            }
+            ssize_t r = recv(c->fd, c->buf + c->len, c->cap - c->len, 0);
+            if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
+                client_close(c);
+                continue;
+            }
+            if (r > 0) c->len += (size_t)r;
+            if (client_serve(a, c) != 0) client_close(c);
+        }
+    }
+    return 0;
+}
+
+int admin_rpc_start(admin_rpc_t **out, char *msg, size_t msglen, const admin_rpc_config_t *cfg)
+{
+    *out = NULL;
+    struct admin_rpc *a = calloc(1, sizeof *a);
+    if (!a) return P2P_ENOMEM;
+    a->cfg = *cfg;
+    a->path = strdup(cfg->path);
+    a->name = strdup(cfg->name);
+    a->enode = strdup(cfg->enode);
+    a->enr = strdup(cfg->enr);
+    a->listen_addr = strdup(cfg->listen_addr);
+    a->peers = calloc(MAX_PEERS_LISTED, sizeof *a->peers);
+    for (int i = 0; i < ADMIN_RPC_CLIENTS; i++) a->cl[i].fd = -1;
+    a->lfd = -1;
+    if (!a->path || !a->name || !a->enode || !a->enr || !a->listen_addr || !a->peers) {
+        admin_rpc_stop(a);
+        return P2P_ENOMEM;
+    }
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(cfg->path) >= sizeof sa.sun_path) {
+        snprintf(msg, msglen, "IPC path %s is too long", cfg->path);
+        admin_rpc_stop(a);
+        return P2P_EINVAL;
+    }
+    memcpy(sa.sun_path, cfg->path, strlen(cfg->path) + 1);
+    unlink(cfg->path); /* a stale socket of a previous run (the datadir lock is ours) */
+    a->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (a->lfd < 0 || bind(a->lfd, (struct sockaddr *)&sa, sizeof sa) != 0 ||
+        listen(a->lfd, 16) != 0) {
+        snprintf(msg, msglen, "cannot listen on %s: %s", cfg->path, strerror(errno));
+        admin_rpc_stop(a);
+        return P2P_ESYS;
+    }
+    if (p2p_thread_spawn(&a->th, "p2p-admin", 0, run, a) != 0) {
+        snprintf(msg, msglen, "cannot start the admin thread");
+        admin_rpc_stop(a);
+        return P2P_ESYS;
+    }
+    *out = a;
+    return 0;
+}
+
+void admin_rpc_stop(admin_rpc_t *a)
+{
+    if (!a) return;
+    if (a->th.started && !a->th.joined) {
+        p2p_thread_request_quit(&a->th);
+        (void)p2p_thread_join(&a->th, NULL);
+    }
+    for (int i = 0; i < ADMIN_RPC_CLIENTS; i++) client_close(&a->cl[i]);
+    if (a->lfd >= 0) {
+        close(a->lfd);
+        unlink(a->path);
+    }
+    free(a->path);
+    free(a->name);
+    free(a->enode);
+    free(a->enr);
+    free(a->listen_addr);
+    free(a->peers);
+    free(a);
+}

@@ -1,0 +1,57 @@
+/*
+ * tools/admin_rpc.h: devp2pd's admin JSON-RPC 2.0 server on a UNIX socket
+ * (<datadir>/devp2pd.ipc), one thread "p2p-admin".
+ *
+ * Methods (geth's names and result shapes):
+ *   admin_nodeInfo                 {id, name, enode, enr, ip, ports{discovery,
+ *                                   listener}, listenAddr, protocols}
+ *   admin_peers                    [{enode, id, name, caps, network{localAddress,
+ *                                   remoteAddress, inbound, trusted, static},
+ *                                   protocols}]
+ *   admin_addPeer [url]            true (static node: dialled and kept)
+ *   admin_removePeer [url]         true (static removed, disconnected)
+ *   admin_addTrustedPeer [url]     true
+ *   admin_removeTrustedPeer [url]  true
+ *   discv4_table                   {self, tableLen, buckets: [[{id, enode, ...}]]}
+ *   admin_metrics                  {server: {...counters}, discovery: {...}}
+ * Requests are a stream of JSON values on each connection (newline or not);
+ * a batch (array) is answered with an array.  Errors use the JSON-RPC codes
+ * (-32700 parse, -32600 invalid request, -32601 no method, -32602 invalid
+ * params, -32000 server error).
+ *
+ * Bounds: at most ADMIN_RPC_CLIENTS connections, 1 MiB of unparsed input
+ * per connection (then it is closed), bounded work per wake-up.  The
+ * thread calls the server's and discovery's any-thread APIs, which wait
+ * for their actors with deadlines.  Start and stop from the main thread.
+ */
+#ifndef P2P_TOOLS_ADMIN_RPC_H
+#define P2P_TOOLS_ADMIN_RPC_H
+
+#include "actors/discovery.h"
+#include "actors/server.h"
+#include "core/err.h"
+
+#define ADMIN_RPC_CLIENTS 16
+#define ADMIN_RPC_INPUT_MAX (1u << 20)
+
+typedef struct admin_rpc admin_rpc_t;
+
+typedef struct admin_rpc_config {
+    const char *path;      /* socket path (an existing socket file is replaced) */
+    p2p_server_t *srv;     /* may be NULL (--bootnode) */
+    p2p_discovery_t *disc; /* may be NULL (--nodiscover) */
+    const char *name;      /* client name */
+    const char *enode;     /* our URL */
+    const char *enr;       /* our record, text form */
+    const char *listen_addr;
+    uint16_t tcp_port, udp_port;
+} admin_rpc_config_t;
+
+/* Binds the socket and starts the thread.  msg receives a one-line reason
+ * on failure.  Returns 0, P2P_ESYS, P2P_ENOMEM. */
+P2P_MUST_CHECK int admin_rpc_start(admin_rpc_t **out, char *msg, size_t msglen,
+                                   const admin_rpc_config_t *cfg);
+/* Stops the thread, closes every connection, removes the socket file. */
+void admin_rpc_stop(admin_rpc_t *a);
+
+#endif

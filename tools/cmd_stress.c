@@ -1,0 +1,838 @@
+/*
+ * tools/cmd_stress.c: devp2p stress --target <enode> --mode churn|hold ...
+ *
+ * An event-driven load generator: one thread, one epoll set, non-blocking
+ * sockets, the project's own RLPx handshake (initiator), frame codec and
+ * base-protocol messages, so the harness costs one ECDH pair and a few
+ * Keccak permutations per connection and is not the bottleneck.
+ *
+ * Modes:
+ *   churn  connect, handshake, Hello, then Disconnect(requested) (snappy
+ *          [reason] after a v5 Hello), half-close, close; as fast as
+ *          possible with --peers connections in flight, or --rate per
+ *          second.  Success = the target's Hello arrived.
+ *   hold   open --peers live peers and keep them: answer the target's
+ *          pings, send a ping every --ping-interval and time the pong.  A
+ *          peer the target drops is counted and replaced.
+ *
+ * Connections are spread over --sources loopback source addresses
+ * (127.0.0.1 .. 127.0.0.N) when the target is on loopback, bound with
+ * IP_BIND_ADDRESS_NO_PORT so each (source, target) pair has its own
+ * ephemeral port range.  RLIMIT_NOFILE is raised to the hard limit; a
+ * --peers above it fails with a clear line.  EADDRNOTAVAIL is reported as
+ * ephemeral port exhaustion.
+ *
+ * Once a second: a series point (live peers, successes, failures,
+ * replies, target RSS), a /proc sample of the target (if local: --pid, or
+ * the process listening on the target port), and a progress line on a
+ * terminal.  Limits: messages up to MSG_MAX bytes; read buffers grow to one
+ * frame.  Main thread only; keys are wiped before returning.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/clock.h"
+#include "core/netutil.h"
+#include "crypto/secp.h"
+#include "crypto/util.h"
+#include "tools/cli.h"
+#include "tools/cmds.h"
+#include "tools/stress.h"
+#include "wire/p2p_msg.h"
+#include "wire/rlpx_frame.h"
+#include "wire/rlpx_handshake.h"
+
+#ifndef IP_BIND_ADDRESS_NO_PORT
+#define IP_BIND_ADDRESS_NO_PORT 24
+#endif
+
+#define MSG_MAX (64u * 1024)
+#define RBUF_MIN 2304u /* a handshake packet (2050) fits */
+#define RBUF_MAX (MSG_MAX + 256u)
+#define HS_TIMEOUT_NS (10 * P2P_NS_PER_S)
+#define LINGER_NS (1 * P2P_NS_PER_S)
+#define MAX_EVENTS 256
+
+enum mode { M_CHURN, M_HOLD };
+enum cstate { C_CONNECTING, C_ACK, C_HELLO, C_LIVE, C_CLOSING };
+
+struct conn {
+    int fd;
+    enum cstate st;
+    uint32_t idx; /* slot in the table */
+    uint64_t t_start, deadline, next_ping, ping_sent;
+    bool snappy_peer;
+    p2p_rlpx_hs_t *hs;
+    p2p_rlpx_codec_t codec;
+    bool codec_ok;
+    uint8_t *rbuf;
+    size_t rlen, rcap;
+    uint8_t *wbuf; /* unsent output */
+    size_t wlen, wcap;
+};
+
+struct engine {
+    enum mode mode;
+    int ep;
+    p2p_node_t target;
+    uint8_t priv[32];
+    uint8_t *hello; /* our encoded Hello payload */
+    size_t hello_len;
+    unsigned peers, nsources, concurrency;
+    double rate;
+    uint64_t duration_ns, ping_ns;
+    uint64_t t0;
+    struct conn **conns; /* table of open connections */
+    size_t nconns, cap;
+    unsigned live, inflight;
+    uint64_t started;
+    uint8_t *scratch;
+    uint8_t *out;
+    size_t outcap;
+    stress_stats_t *st;
+    uint64_t sec_ok, sec_fail, sec_msgs; /* counters of the current second */
+    bool ports_warned;
+};
+
+static volatile sig_atomic_t g_stop;
+static void on_signal(int sig)
+{
+    (void)sig;
+    g_stop = 1;
+}
+
+static void parse_caps(p2p_hello_t *h, const char *list)
+{
+    h->ncaps = 0;
+    if (strcmp(list, "none") == 0 || !*list) return;
+    const char *p = list;
+    while (*p) {
+        const char *end = strchr(p, ',');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        const char *slash = memchr(p, '/', n);
+        if (!slash || slash == p || (size_t)(slash - p) > P2P_CAP_NAME_MAX)
+            cli_usage_fail("invalid --caps entry '%.*s': want name/version", (int)n, p);
+        if (h->ncaps >= P2P_HELLO_MAX_CAPS) cli_usage_fail("--caps: too many capabilities");
+        char ver[16];
+        size_t vlen = n - (size_t)(slash + 1 - p);
+        if (vlen == 0 || vlen >= sizeof ver)
+            cli_usage_fail("invalid --caps entry '%.*s': want name/version", (int)n, p);
+        memcpy(ver, slash + 1, vlen);
+        ver[vlen] = 0;
+        p2p_cap_t *c = &h->caps[h->ncaps++];
+        c->name_len = (size_t)(slash - p);
+        memcpy(c->name, p, c->name_len);
+        c->name[c->name_len] = 0;
+        c->version = (uint32_t)cli_uint("--caps version", ver, 0, UINT32_MAX);
+        p = end ? end + 1 : p + n;
+    }
+}
+
+/* ---- connection table ------------------------------------------------- */
+
+static void conn_free(struct engine *e, struct conn *c)
+{
+    if (c->st == C_LIVE || c->st == C_CLOSING) {
+        if (c->st == C_LIVE) e->live--;
+    } else {
+        e->inflight--;
+    }
+    epoll_ctl(e->ep, EPOLL_CTL_DEL, c->fd, NULL);
+    close(c->fd);
+    if (c->hs) {
+        p2p_rlpx_hs_wipe(c->hs);
+        free(c->hs);
+    }
+    if (c->codec_ok) p2p_rlpx_codec_wipe(&c->codec);
+    free(c->rbuf);
+    free(c->wbuf);
+    struct conn *last = e->conns[--e->nconns];
+    e->conns[c->idx] = last;
+    last->idx = c->idx;
+    free(c);
+}
+
+static void set_events(struct engine *e, struct conn *c)
+{
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = c};
+    if (c->st == C_CONNECTING || c->wlen) ev.events |= EPOLLOUT;
+    epoll_ctl(e->ep, EPOLL_CTL_MOD, c->fd, &ev);
+}
+
+/* Writes buf (after any pending output); keeps what the socket refuses.
+ * Returns 0 or -1 (connection broken). */
+static int conn_write(struct engine *e, struct conn *c, const uint8_t *buf, size_t len)
+{
+    if (c->wlen == 0) {
+        ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL);
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return -1;
+        if (n > 0) {
+            buf += n;
+            len -= (size_t)n;
+        }
+        if (len == 0) return 0;
+    }
+    if (c->wlen + len > c->wcap) {
+        size_t nc = c->wlen + len + 1024;
+        uint8_t *nb = realloc(c->wbuf, nc);
+        if (!nb) return -1;
+        c->wbuf = nb;
+        c->wcap = nc;
+    }
+    memcpy(c->wbuf + c->wlen, buf, len);
+    c->wlen += len;
+    set_events(e, c);
+    return 0;
+}
+
+static int conn_flush(struct engine *e, struct conn *c)
+{
+    while (c->wlen) {
+        ssize_t n = send(c->fd, c->wbuf, c->wlen, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+            return -1;
+        }
+        memmove(c->wbuf, c->wbuf + n, c->wlen - (size_t)n);
+        c->wlen -= (size_t)n;
+    }
+    set_events(e, c);
+    return 0;
+}
+
+static int send_msg(struct engine *e, struct conn *c, uint64_t code, const uint8_t *p, size_t len)
+{
+    size_t olen;
+    if (p2p_rlpx_frame_encode(&c->codec, e->out, e->outcap, &olen, code, p, len) != 0) return -1;
+    return conn_write(e, c, e->out, olen);
+}
+
+static const char *state_name(enum cstate s)
+{
+    switch (s) {
+    case C_CONNECTING:
+        return "connect";
+    case C_ACK:
+        return "handshake";
+    case C_HELLO:
+        return "hello";
+    case C_LIVE:
+        return "live";
+    default:
+        return "closing";
+    }
+}
+
+/* The connection failed (or the target closed it) in its current state. */
+static void conn_fail(struct engine *e, struct conn *c, const char *why)
+{
+    if (c->st == C_LIVE) {
+        e->st->drops++;
+        stress_fail(e->st, "dropped: %s", why);
+        e->sec_fail++;
+    } else if (c->st != C_CLOSING) {
+        stress_fail(e->st, "%s: %s", state_name(c->st), why);
+        e->sec_fail++;
+    }
+    conn_free(e, c);
+}
+
+static void local_source(struct engine *e, struct sockaddr_in *sa)
+{
+    memset(sa, 0, sizeof *sa);
+    sa->sin_family = AF_INET;
+    uint32_t host = 0x7f000001u + (uint32_t)(e->started % e->nsources);
+    sa->sin_addr.s_addr = htonl(host);
+}
+
+static void conn_open(struct engine *e)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = p2p_ip_to_sockaddr(&ss, &e->target.ep.ip, e->target.ep.tcp);
+    e->started++;
+    e->st->attempts++;
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        stress_fail(e->st, "socket: %s", strerror(errno));
+        e->sec_fail++;
+        return;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (e->nsources > 1) {
+        struct sockaddr_in src;
+        local_source(e, &src);
+        setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+        if (bind(fd, (struct sockaddr *)&src, sizeof src) != 0) {
+            stress_fail(e->st, "bind source: %s", strerror(errno));
+            e->sec_fail++;
+            close(fd);
+            return;
+        }
+    }
+    if (connect(fd, (struct sockaddr *)&ss, sl) != 0 && errno != EINPROGRESS) {
+        int err = errno;
+        if (err == EADDRNOTAVAIL) {
+            stress_fail(e->st, "connect: ephemeral ports exhausted");
+            if (!e->ports_warned)
+                fprintf(stderr, "devp2p: connect: EADDRNOTAVAIL: ephemeral ports exhausted (see "
+                                "/proc/sys/net/ipv4/ip_local_port_range; use more --sources)\n");
+            e->ports_warned = true;
+        } else {
+            stress_fail(e->st, "connect: %s", strerror(err));
+        }
+        e->sec_fail++;
+        close(fd);
+        return;
+    }
+    struct conn *c = calloc(1, sizeof *c);
+    if (!c) {
+        close(fd);
+        stress_fail(e->st, "out of memory");
+        return;
+    }
+    c->fd = fd;
+    c->st = C_CONNECTING;
+    c->t_start = p2p_now_ns();
+    c->deadline = c->t_start + HS_TIMEOUT_NS;
+    if (e->nconns == e->cap) {
+        size_t nc = e->cap ? e->cap * 2 : 1024;
+        struct conn **nt = realloc(e->conns, nc * sizeof *nt);
+        if (!nt) {
+            close(fd);
+            free(c);
+            stress_fail(e->st, "out of memory");
+            return;
+        }
+        e->conns = nt;
+        e->cap = nc;
+    }
+    c->idx = (uint32_t)e->nconns;
+    e->conns[e->nconns++] = c;
+    e->inflight++;
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP, .data.ptr = c};
+    if (epoll_ctl(e->ep, EPOLL_CTL_ADD, fd, &ev) != 0) conn_fail(e, c, strerror(errno));
+}
+
+static void on_connected(struct engine *e, struct conn *c)
+{
+    int err = 0;
+    socklen_t el = sizeof err;
+    getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el);
+    if (err) {
+        conn_fail(e, c, err == EADDRNOTAVAIL ? "ephemeral ports exhausted" : strerror(err));
+        return;
+    }
+    c->hs = malloc(sizeof *c->hs);
+    c->rcap = RBUF_MIN;
+    c->rbuf = malloc(c->rcap);
+    const uint8_t *pkt;
+    size_t pktlen;
+    if (!c->hs || !c->rbuf) {
+        conn_fail(e, c, "out of memory");
+        return;
+    }
+    /* every connection is a distinct node (the target refuses a second
+     * session of the same ID with "already connected") */
+    uint8_t priv[32];
+    int rc = p2p_secp_keygen(priv);
+    if (!rc) rc = p2p_rlpx_hs_init(c->hs, P2P_RLPX_INITIATOR, priv, e->target.pubkey);
+    p2p_wipe(priv, sizeof priv);
+    if (!rc) rc = p2p_rlpx_hs_make_auth(c->hs, &pkt, &pktlen);
+    if (rc) {
+        conn_fail(e, c, p2p_strerror(rc));
+        return;
+    }
+    c->st = C_ACK;
+    if (conn_write(e, c, pkt, pktlen) != 0) {
+        conn_fail(e, c, strerror(errno));
+        return;
+    }
+    set_events(e, c);
+}
+
+/* Our side ends a live or fresh session: Disconnect(requested), half-close,
+ * then wait (bounded) for the target's close. */
+static void conn_bye(struct engine *e, struct conn *c)
+{
+    uint8_t d[3];
+    size_t dl;
+    if (p2p_disc_encode(d, sizeof d, &dl, P2P_DISC_REQUESTED) == 0) send_msg(e, c, 1, d, dl);
+    if (c->st == C_LIVE) e->live--;
+    c->st = C_CLOSING;
+    c->deadline = p2p_now_ns() + LINGER_NS;
+    if (c->wlen == 0) shutdown(c->fd, SHUT_WR);
+}
+
+/* Returns false when c was freed. */
+static bool on_hello(struct engine *e, struct conn *c, const uint8_t *p, size_t len)
+{
+    static p2p_hello_t h;
+    int rc = p2p_hello_decode(&h, p, len);
+    if (rc) {
+        conn_fail(e, c, "bad hello");
+        return false;
+    }
+    uint64_t now = p2p_now_ns();
+    stress_lat_add(&e->st->hs_lat, (now - c->t_start) / P2P_NS_PER_US);
+    e->st->successes++;
+    e->sec_ok++;
+    c->snappy_peer = h.version >= 5;
+    p2p_rlpx_codec_set_snappy(&c->codec, c->snappy_peer);
+    e->inflight--;
+    if (e->mode == M_CHURN) {
+        c->st = C_LIVE; /* conn_bye moves it to closing */
+        e->live++;
+        conn_bye(e, c);
+        return true;
+    }
+    c->st = C_LIVE;
+    e->live++;
+    if (e->live > e->st->peak_live) e->st->peak_live = e->live;
+    /* spread the pings over the interval */
+    c->next_ping = now + (e->ping_ns / 4) + (uint64_t)(rand() % 1000) * (e->ping_ns / 1000) / 2;
+    c->deadline = UINT64_MAX;
+    if (c->rcap > RBUF_MIN && c->rlen <= RBUF_MIN) {
+        uint8_t *nb = realloc(c->rbuf, RBUF_MIN);
+        if (nb) {
+            c->rbuf = nb;
+            c->rcap = RBUF_MIN;
+        }
+    }
+    return true;
+}
+
+/* One decoded message.  Returns false when c was freed. */
+static bool on_msg(struct engine *e, struct conn *c, const p2p_rlpx_msg_t *m)
+{
+    if (m->code == P2P_MSG_DISC) {
+        uint8_t reason = P2P_DISC_INVALID;
+        if (p2p_disc_decode(&reason, m->payload, m->len, c->snappy_peer) != 0)
+            reason = P2P_DISC_INVALID;
+        if (c->st == C_CLOSING) {
+            conn_free(e, c);
+            return false;
+        }
+        char why[64];
+        snprintf(why, sizeof why, "disconnect %s", p2p_disc_reason_str(reason));
+        conn_fail(e, c, why);
+        return false;
+    }
+    if (c->st == C_HELLO) {
+        if (m->code != P2P_MSG_HELLO) {
+            conn_fail(e, c, "message before hello");
+            return false;
+        }
+        return on_hello(e, c, m->payload, m->len);
+    }
+    if (m->code == P2P_MSG_PING) {
+        e->st->pings_recv++;
+        if (send_msg(e, c, P2P_MSG_PONG, p2p_ping_payload, 1) != 0) {
+            conn_fail(e, c, "write failed");
+            return false;
+        }
+        e->st->pongs_sent++;
+    } else if (m->code == P2P_MSG_PONG) {
+        if (c->ping_sent) {
+            uint64_t now = p2p_now_ns();
+            stress_lat_add(&e->st->pong_lat, (now - c->ping_sent) / P2P_NS_PER_US);
+            c->ping_sent = 0;
+            e->st->pongs_recv++;
+            e->sec_msgs++;
+        }
+    }
+    return true;
+}
+
+static void on_readable(struct engine *e, struct conn *c)
+{
+    for (int round = 0; round < 4; round++) {
+        if (c->rlen == c->rcap) {
+            size_t need = c->codec_ok ? p2p_rlpx_dec_need(&c->codec) : 0;
+            if (need > RBUF_MAX || c->rcap >= RBUF_MAX) {
+                conn_fail(e, c, "message too big");
+                return;
+            }
+            size_t nc = c->rcap * 2 > RBUF_MAX ? RBUF_MAX : c->rcap * 2;
+            uint8_t *nb = realloc(c->rbuf, nc);
+            if (!nb) {
+                conn_fail(e, c, "out of memory");
+                return;
+            }
+            c->rbuf = nb;
+            c->rcap = nc;
+        }
+        ssize_t n = recv(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen, 0);
+        if (n == 0) {
+            if (c->st == C_CLOSING) {
+                conn_free(e, c);
+                return;
+            }
+            conn_fail(e, c, "closed by target");
+            return;
+        }
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+            if (c->st == C_CLOSING) {
+                conn_free(e, c);
+                return;
+            }
+            conn_fail(e, c, strerror(errno));
+            return;
+        }
+        c->rlen += (size_t)n;
+        size_t pos = 0;
+        while (pos < c->rlen) {
+            if (c->st == C_CLOSING) {
+                pos = c->rlen; /* discard */
+                break;
+            }
+            if (c->st == C_ACK) {
+                size_t used = 0;
+                int rc = p2p_rlpx_hs_feed(c->hs, &used, c->rbuf + pos, c->rlen - pos);
+                pos += used;
+                if (rc == P2P_EMORE) break;
+                if (rc) {
+                    conn_fail(e, c, p2p_strerror(rc));
+                    return;
+                }
+                p2p_rlpx_secrets_t sec;
+                rc = p2p_rlpx_hs_secrets(c->hs, &sec);
+                if (!rc) rc = p2p_rlpx_codec_init(&c->codec, &sec, MSG_MAX);
+                p2p_rlpx_secrets_wipe(&sec);
+                if (rc) {
+                    conn_fail(e, c, p2p_strerror(rc));
+                    return;
+                }
+                c->codec_ok = true;
+                c->st = C_HELLO;
+                /* our Hello with this connection's ID: the ID is the last
+                 * list element, so the last 64 bytes of the template */
+                uint8_t hello[P2P_HELLO_MAX];
+                memcpy(hello, e->hello, e->hello_len);
+                memcpy(hello + e->hello_len - 64, c->hs->pub, 64);
+                p2p_rlpx_hs_wipe(c->hs);
+                free(c->hs);
+                c->hs = NULL;
+                if (send_msg(e, c, P2P_MSG_HELLO, hello, e->hello_len) != 0) {
+                    conn_fail(e, c, "write failed");
+                    return;
+                }
+                continue;
+            }
+            size_t need = p2p_rlpx_dec_need(&c->codec);
+            if (need > RBUF_MAX) {
+                conn_fail(e, c, "message too big");
+                return;
+            }
+            if (c->rlen - pos < need) break;
+            p2p_rlpx_msg_t m;
+            int rc = p2p_rlpx_dec_step(&c->codec, &m, c->rbuf + pos, need, e->scratch, MSG_MAX);
+            pos += need;
+            if (rc == P2P_EMORE) continue;
+            if (rc) {
+                conn_fail(e, c, p2p_strerror(rc));
+                return;
+            }
+            if (!on_msg(e, c, &m)) return;
+        }
+        if (pos) {
+            memmove(c->rbuf, c->rbuf + pos, c->rlen - pos);
+            c->rlen -= pos;
+        }
+        if ((size_t)n < c->rcap - c->rlen) return; /* drained */
+    }
+}
+
+/* ---- timers, progress, sampling ------------------------------------------ */
+
+static void tick(struct engine *e, uint64_t now, bool stopping)
+{
+    for (size_t i = 0; i < e->nconns;) {
+        struct conn *c = e->conns[i];
+        if (now >= c->deadline) {
+            if (c->st == C_CLOSING)
+                conn_free(e, c);
+            else
+                conn_fail(e, c, "timeout");
+            continue; /* slot i now holds another connection */
+        }
+        if (c->st == C_LIVE && stopping) {
+            conn_bye(e, c);
+        } else if (c->st == C_LIVE && e->mode == M_HOLD && now >= c->next_ping) {
+            if (c->ping_sent) { /* previous ping unanswered for a whole interval */
+                stress_fail(e->st, "pong missing after %.0f s", e->ping_ns / 1e9);
+                e->sec_fail++;
+            }
+            if (send_msg(e, c, P2P_MSG_PING, p2p_ping_payload, 1) != 0) {
+                conn_fail(e, c, "write failed");
+                continue;
+            }
+            c->ping_sent = now;
+            c->next_ping = now + e->ping_ns;
+            e->st->pings_sent++;
+        }
+        i++;
+    }
+}
+
+static void sample_proc(struct engine *e, uint64_t *rss_out)
+{
+    stress_proc_t *p = &e->st->proc;
+    *rss_out = 0;
+    if (!p->pid) return;
+    uint64_t rss, thr, fds;
+    if (!stress_sample(p->pid, &rss, &thr, &fds)) return;
+    *rss_out = rss;
+    p->rss_kb_end = rss;
+    if (rss > p->rss_kb_max) p->rss_kb_max = rss;
+    if (thr > p->threads_max) p->threads_max = thr;
+    if (fds > p->fds_max) p->fds_max = fds;
+    if (e->mode == M_HOLD && e->live >= p->peak_live && e->live) {
+        p->peak_live = e->live;
+        p->rss_kb_at_peak = rss;
+    }
+}
+
+static void progress(struct engine *e, double t, double dur)
+{
+    int w = 30, filled = dur > 0 ? (int)(w * (t > dur ? 1.0 : t / dur)) : w;
+    char bar[64];
+    for (int i = 0; i < w; i++) bar[i] = i < filled ? '#' : '.';
+    bar[w] = 0;
+    fprintf(stderr, "\r[%s] %5.1fs live %-6u inflight %-5u ok %-8llu fail %-6llu %6.0f/s  ", bar, t,
+            e->live, e->inflight, (unsigned long long)e->st->successes,
+            (unsigned long long)e->st->failures, (double)e->sec_ok);
+    fflush(stderr);
+}
+
+/* ---- limits --------------------------------------------------------------- */
+
+static void raise_nofile(unsigned need)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        (void)setrlimit(RLIMIT_NOFILE, &rl);
+        (void)getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (rl.rlim_cur != RLIM_INFINITY && (uint64_t)need + 64 > rl.rlim_cur)
+        cli_fail("--peers %u needs %u descriptors but the limit is %llu (hard limit %llu): raise "
+                 "it with 'ulimit -n' (and the target's too) or lower --peers",
+                 need, need + 64, (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max);
+}
+
+static void check_ports(unsigned need, unsigned nsources)
+{
+    FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+    unsigned lo = 0, hi = 0;
+    if (!f) return;
+    if (fscanf(f, "%u %u", &lo, &hi) != 2) hi = lo = 0;
+    fclose(f);
+    if (hi <= lo) return;
+    uint64_t cap = (uint64_t)(hi - lo + 1) * nsources;
+    if (need > cap)
+        fprintf(stderr,
+                "devp2p: warning: %u connections but only %llu ephemeral ports (%u-%u x %u "
+                "sources): expect EADDRNOTAVAIL; use more --sources\n",
+                need, (unsigned long long)cap, lo, hi, nsources);
+}
+
+/* ---- main ------------------------------------------------------------------ */
+
+static void run(struct engine *e, const char *plot, const char *outpath)
+{
+    stress_stats_t *st = e->st;
+    bool tty = isatty(2);
+    e->t0 = p2p_now_ns();
+    uint64_t end = e->t0 + e->duration_ns, next_sec = e->t0 + P2P_NS_PER_S;
+    uint64_t next_tick = e->t0;
+    uint64_t drain_end = 0;
+    struct epoll_event evs[MAX_EVENTS];
+    for (;;) {
+        uint64_t now = p2p_now_ns();
+        bool running = now < end && !g_stop;
+        if (!running && !drain_end) {
+            drain_end = now + 2 * LINGER_NS + (e->mode == M_CHURN ? HS_TIMEOUT_NS : 0);
+            tick(e, now, true);
+        }
+        if (!running && (e->nconns == 0 || now >= drain_end)) break;
+        if (running) {
+            /* start connections: concurrency cap (churn) or target count (hold) */
+            double allowed = e->rate > 0 ? e->rate * (double)(now - e->t0) / 1e9 + 1 : 1e18;
+            unsigned budget = 64; /* bounded work per turn */
+            while (budget-- && (double)e->started < allowed && e->inflight < e->concurrency &&
+                   (e->mode == M_CHURN || e->live + e->inflight < e->peers))
+                conn_open(e);
+        }
+        int n = epoll_wait(e->ep, evs, MAX_EVENTS, 5);
+        if (n < 0 && errno != EINTR) cli_fail("epoll_wait: %s", strerror(errno));
+        for (int i = 0; i < n; i++) {
+            struct conn *c = evs[i].data.ptr;
+            /* a connection freed earlier in this batch cannot appear: frees
+             * happen only for the connection being handled */
+            if (c->st == C_CONNECTING) {
+                if (evs[i].events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) on_connected(e, c);
+                continue;
+            }
+            if (evs[i].events & EPOLLOUT) {
+                if (conn_flush(e, c) != 0) {
+                    conn_fail(e, c, strerror(errno));
+                    continue;
+                }
+                if (c->st == C_CLOSING && c->wlen == 0) shutdown(c->fd, SHUT_WR);
+            }
+            if (evs[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP)) on_readable(e, c);
+        }
+        now = p2p_now_ns();
+        if (now >= next_tick) {
+            tick(e, now, false);
+            next_tick = now + 50 * P2P_NS_PER_MS;
+        }
+        if (now >= next_sec) {
+            stress_point_t p = {.t = (double)(now - e->t0) / 1e9,
+                                .live = e->live,
+                                .inflight = e->inflight,
+                                .ok = e->sec_ok,
+                                .fail = e->sec_fail,
+                                .msgs = e->sec_msgs};
+            sample_proc(e, &p.rss_kb);
+            stress_series_add(st, &p);
+            if (tty) progress(e, p.t, (double)e->duration_ns / 1e9);
+            e->sec_ok = e->sec_fail = e->sec_msgs = 0;
+            next_sec += P2P_NS_PER_S;
+        }
+    }
+    st->elapsed_s = (double)(p2p_now_ns() - e->t0) / 1e9;
+    while (e->nconns) conn_free(e, e->conns[e->nconns - 1]);
+    if (tty) fprintf(stderr, "\n");
+    uint64_t rss;
+    sample_proc(e, &rss);
+    stress_print_summary(st);
+    if (outpath && stress_write_out(st, outpath) != 0)
+        cli_fail("cannot write %s: %s", outpath, strerror(errno));
+    if (plot && stress_write_svg(st, plot) != 0)
+        cli_fail("cannot write %s: %s", plot, strerror(errno));
+}
+
+int cmd_stress(int argc, char **argv)
+{
+    static const cli_cmd_t cmd = {
+        "stress", "",
+        "Load generator against a node: handshake churn (churn) or many live peers (hold); "
+        "prints rates, latencies, failures by reason and the target's RSS/threads/fds.",
+        0, 0};
+    const char *target = NULL, *mode = "churn", *peers = NULL, *duration = "10", *rate = "0";
+    const char *out = NULL, *plot = NULL, *caps = "snap/1", *sources = "8", *pid = NULL;
+    const char *ping = "15", *conc = NULL;
+    const cli_opt_t opts[] = {
+        {"target", "ENODE", "the node to load (enode URL or ENR)", &target, NULL},
+        {"mode", "MODE", "churn or hold (default churn)", &mode, NULL},
+        {"peers", "N", "churn: connections in flight (64); hold: live peers (100)", &peers, NULL},
+        {"duration", "S", "seconds of load (default 10)", &duration, NULL},
+        {"rate", "R", "new connections per second (default 0: as fast as possible)", &rate, NULL},
+        {"concurrency", "N", "hold: handshakes in flight while ramping up (default 128)", &conc,
+         NULL},
+        {"ping-interval", "S", "hold: seconds between our pings (default 15)", &ping, NULL},
+        {"caps", "LIST", "capabilities to advertise, name/version,... (default snap/1)", &caps,
+         NULL},
+        {"sources", "N", "loopback source addresses 127.0.0.1..N (default 8)", &sources, NULL},
+        {"pid", "PID", "target process to sample (default: the local listener)", &pid, NULL},
+        {"out", "FILE", "write the results: FILE.json (JSON) or CSV otherwise", &out, NULL},
+        {"plot", "FILE", "write an SVG plot of peers and rates per second", &plot, NULL},
+    };
+    const char *pos[CLI_MAX_POS];
+    size_t npos;
+    cli_parse(&cmd, opts, sizeof opts / sizeof opts[0], argc, argv, pos, &npos);
+    if (!target) cli_usage_fail("stress: --target is required");
+    static struct engine e;
+    static stress_stats_t st;
+    memset(&e, 0, sizeof e);
+    memset(&st, 0, sizeof st);
+    e.st = &st;
+    if (strcmp(mode, "churn") == 0)
+        e.mode = M_CHURN;
+    else if (strcmp(mode, "hold") == 0)
+        e.mode = M_HOLD;
+    else
+        cli_usage_fail("stress: unknown --mode '%s' (churn, hold)", mode);
+    st.mode = mode;
+    e.target = cli_node(target, true);
+    if (e.target.ep.tcp == 0) cli_fail("target has no TCP port");
+    e.peers = (unsigned)cli_uint("--peers",
+                                 peers              ? peers
+                                 : e.mode == M_HOLD ? "100"
+                                                    : "64",
+                                 1, 1000000);
+    e.duration_ns = cli_duration_ns("--duration", duration);
+    e.ping_ns = cli_duration_ns("--ping-interval", ping);
+    if (e.ping_ns < 10 * P2P_NS_PER_MS) cli_usage_fail("--ping-interval: too small");
+    e.rate = (double)cli_uint("--rate", rate, 0, 10000000);
+    e.concurrency = e.mode == M_CHURN
+                        ? e.peers
+                        : (unsigned)cli_uint("--concurrency", conc ? conc : "128", 1, 100000);
+    e.nsources = (unsigned)cli_uint("--sources", sources, 1, 254);
+    bool loop4 = e.target.ep.ip.family == 4 && e.target.ep.ip.addr[0] == 127;
+    if (!loop4) e.nsources = 1;
+    char addr[P2P_IP_STRLEN];
+    p2p_ip_format(addr, &e.target.ep.ip);
+    snprintf(st.target, sizeof st.target, "%s:%u", addr, e.target.ep.tcp);
+
+    raise_nofile(e.peers + 16);
+    check_ports(e.mode == M_HOLD ? e.peers : e.peers * 4, e.nsources);
+
+    static p2p_hello_t ours;
+    memset(&ours, 0, sizeof ours);
+    parse_caps(&ours, caps);
+    ours.version = P2P_BASE_VERSION;
+    const char *client = DEVP2P_CLIENT_NAME "/stress";
+    ours.name_len = strlen(client);
+    memcpy(ours.name, client, ours.name_len);
+    if (p2p_secp_keygen(e.priv) != 0 || p2p_secp_pubkey(ours.id, e.priv) != 0)
+        cli_fail("cannot make a node key");
+    static uint8_t hello[P2P_HELLO_MAX];
+    if (p2p_hello_encode(hello, sizeof hello, &e.hello_len, &ours) != 0)
+        cli_fail("Hello too big (--caps)");
+    e.hello = hello;
+    e.outcap = MSG_MAX + 1024;
+    e.out = malloc(e.outcap);
+    e.scratch = malloc(MSG_MAX);
+    e.ep = epoll_create1(EPOLL_CLOEXEC);
+    if (!e.out || !e.scratch || e.ep < 0) cli_fail("cannot set up: %s", strerror(errno));
+
+    if (pid)
+        st.proc.pid = (pid_t)cli_uint("--pid", pid, 1, INT32_MAX);
+    else if (p2p_ip_is_loopback(&e.target.ep.ip))
+        st.proc.pid = stress_find_listener(e.target.ep.tcp, false);
+    if (st.proc.pid && !stress_sample(st.proc.pid, &st.proc.rss_kb_start, &st.proc.threads_start,
+                                      &st.proc.fds_start))
+        st.proc.pid = 0;
+    st.proc.rss_kb_max = st.proc.rss_kb_end = st.proc.rss_kb_start;
+    st.proc.threads_max = st.proc.threads_start;
+    st.proc.fds_max = st.proc.fds_start;
+
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    signal(SIGPIPE, SIG_IGN);
+    run(&e, plot, out);
+
+    int status = st.failures == 0 && st.successes > 0 ? 0 : 1;
+    p2p_wipe(e.priv, sizeof e.priv);
+    close(e.ep);
+    free(e.out);
+    free(e.scratch);
+    free(e.conns);
+    stress_stats_free(&st);
+    return status;
+}

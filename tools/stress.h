@@ -1,0 +1,113 @@
+/*
+ * tools/stress.h: shared state of `devp2p stress` (tools/cmd_stress.c, the
+ * epoll engine and the modes; tools/stress_report.c, the target sampling
+ * from /proc, the summary, JSON/CSV output and the SVG plot).
+ *
+ * Everything here is owned by the tool's single thread (the main thread):
+ * the engine updates the counters, the report functions read them after
+ * (or between) event-loop turns.  Limits: at most STRESS_MAX_REASONS
+ * distinct failure labels (more are folded into "other"), one series point
+ * per second of the run (STRESS_MAX_SECONDS).
+ */
+#ifndef P2P_TOOLS_STRESS_H
+#define P2P_TOOLS_STRESS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+enum {
+    STRESS_MAX_REASONS = 64,
+    STRESS_MAX_SECONDS = 86400,
+};
+
+/* A growable list of latencies in microseconds. */
+typedef struct stress_lat {
+    uint32_t *v;
+    size_t n, cap;
+} stress_lat_t;
+
+/* One labelled counter ("disconnect: too many peers"). */
+typedef struct stress_reason {
+    char label[64];
+    uint64_t count;
+} stress_reason_t;
+
+/* One point per second of the run. */
+typedef struct stress_point {
+    double t;          /* seconds since the start */
+    uint32_t live;     /* peers past the Hello exchange */
+    uint32_t inflight; /* connections in connect/handshake */
+    uint64_t ok;       /* successes during this second */
+    uint64_t fail;     /* unexpected failures during this second */
+    uint64_t msgs;     /* pongs, echoes or discv4 replies during this second */
+    uint64_t rss_kb;   /* target RSS (0 when not sampled) */
+} stress_point_t;
+
+/* The target process as sampled from /proc. */
+typedef struct stress_proc {
+    pid_t pid; /* 0: not local / not found */
+    uint64_t rss_kb_start, rss_kb_end, rss_kb_max;
+    uint64_t threads_start, threads_max;
+    uint64_t fds_start, fds_max;
+    uint64_t rss_kb_at_peak; /* RSS when the live peer count peaked */
+    uint32_t peak_live;
+} stress_proc_t;
+
+typedef struct stress_stats {
+    const char *mode;
+    char target[256];
+    double elapsed_s;
+    uint64_t attempts;    /* connections (or discv4 packets) started */
+    uint64_t successes;   /* churn/hold/flood: Hello exchanges; discv4: pongs */
+    uint64_t failures;    /* unexpected failures (sum of reasons[]) */
+    uint64_t drops;       /* live peers lost (hold, flood) */
+    uint64_t pings_sent;  /* hold: pings we sent */
+    uint64_t pongs_recv;  /* hold: pongs received */
+    uint64_t pings_recv;  /* pings from the target */
+    uint64_t pongs_sent;  /* pongs we answered */
+    uint64_t msgs_sent;   /* flood: subprotocol messages sent; discv4: requests */
+    uint64_t msgs_recv;   /* flood: echoes received; discv4: replies */
+    uint64_t bytes_sent;  /* flood: payload bytes sent */
+    uint64_t adv_started; /* adversarial connections opened */
+    uint64_t adv_closed;  /* ... that the target closed (the expected outcome) */
+    uint64_t adv_open;    /* ... still open at the end */
+    uint32_t peak_live;
+    size_t nreasons;
+    stress_reason_t reasons[STRESS_MAX_REASONS];
+    stress_lat_t hs_lat;   /* connect start -> remote Hello */
+    stress_lat_t pong_lat; /* ping sent -> pong received (or request -> reply) */
+    stress_point_t *series;
+    size_t nseries, series_cap;
+    stress_proc_t proc;
+} stress_stats_t;
+
+/* Counts one unexpected failure under label (printf-style). */
+void stress_fail(stress_stats_t *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Appends a latency (microseconds); silently keeps the old list when out of memory. */
+void stress_lat_add(stress_lat_t *l, uint64_t us);
+/* The q-quantile (0..1) of l in milliseconds (sorts l); 0 when empty. */
+double stress_lat_ms(stress_lat_t *l, double q);
+/* Appends a series point (one per second). */
+void stress_series_add(stress_stats_t *s, const stress_point_t *p);
+
+/* Finds the pid of the local process listening on TCP port (IPv4 or IPv6
+ * listening socket, via /proc/net/tcp{,6} and /proc/PID/fd); 0 if none or
+ * not visible. */
+pid_t stress_find_listener(uint16_t port, bool udp);
+/* Samples pid: VmRSS in KiB, threads, open descriptors.  Returns false if
+ * the process is gone. */
+bool stress_sample(pid_t pid, uint64_t *rss_kb, uint64_t *threads, uint64_t *fds);
+
+/* Prints the final summary (human readable) to stdout. */
+void stress_print_summary(stress_stats_t *s);
+/* Writes the summary and the series to path: JSON for *.json, CSV
+ * otherwise.  Returns 0 or -1 (errno set). */
+int stress_write_out(stress_stats_t *s, const char *path);
+/* Writes an SVG plot of live peers and per-second rates.  Returns 0 or -1. */
+int stress_write_svg(const stress_stats_t *s, const char *path);
+/* Frees the lists. */
+void stress_stats_free(stress_stats_t *s);
+
+#endif

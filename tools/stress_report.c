@@ -1,0 +1,396 @@
+/*
+ * tools/stress_report.c: the reporting half of `devp2p stress`: failure
+ * labels, latency quantiles, the per-second series, sampling of a local
+ * target from /proc (pid of the listener, VmRSS, threads, descriptors),
+ * the final summary, JSON (jansson) / CSV output and the SVG plot.
+ *
+ * Main thread only (see tools/stress.h).  Reading /proc/PID/fd of a
+ * process with many descriptors costs one readdir pass per sample; the
+ * engine samples once per second.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "core/err.h"
+#include "tools/stress.h"
+
+void stress_fail(stress_stats_t *s, const char *fmt, ...)
+{
+    char label[64];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(label, sizeof label, fmt, ap);
+    va_end(ap);
+    s->failures++;
+    for (size_t i = 0; i < s->nreasons; i++) {
+        if (strcmp(s->reasons[i].label, label) == 0) {
+            s->reasons[i].count++;
+            return;
+        }
+    }
+    if (s->nreasons == STRESS_MAX_REASONS) {
+        s->reasons[STRESS_MAX_REASONS - 1].count++;
+        return;
+    }
+    stress_reason_t *r = &s->reasons[s->nreasons++];
+    if (s->nreasons == STRESS_MAX_REASONS) snprintf(label, sizeof label, "other");
+    snprintf(r->label, sizeof r->label, "%s", label);
+    r->count = 1;
+}
+
+void stress_lat_add(stress_lat_t *l, uint64_t us)
+{
+    if (l->n == l->cap) {
+        size_t nc = l->cap ? l->cap * 2 : 1024;
+        uint32_t *nv = realloc(l->v, nc * sizeof *nv);
+        if (!nv) return;
+        l->v = nv;
+        l->cap = nc;
+    }
+    l->v[l->n++] = us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+double stress_lat_ms(stress_lat_t *l, double q)
+{
+    if (l->n == 0) return 0;
+    qsort(l->v, l->n, sizeof l->v[0], cmp_u32);
+    size_t i = (size_t)(q * (double)(l->n - 1) + 0.5);
+    if (i >= l->n) i = l->n - 1;
+    return l->v[i] / 1000.0;
+}
+
+void stress_series_add(stress_stats_t *s, const stress_point_t *p)
+{
+    if (s->nseries >= STRESS_MAX_SECONDS) return;
+    if (s->nseries == s->series_cap) {
+        size_t nc = s->series_cap ? s->series_cap * 2 : 64;
+        stress_point_t *nv = realloc(s->series, nc * sizeof *nv);
+        if (!nv) return;
+        s->series = nv;
+        s->series_cap = nc;
+    }
+    s->series[s->nseries++] = *p;
+}
+
+void stress_stats_free(stress_stats_t *s)
+{
+    free(s->hs_lat.v);
+    free(s->pong_lat.v);
+    free(s->series);
+    s->hs_lat = (stress_lat_t){0};
+    s->pong_lat = (stress_lat_t){0};
+    s->series = NULL;
+    s->nseries = s->series_cap = 0;
+}
+
+/* ---- /proc ------------------------------------------------------------- */
+
+/* Inode of a listening socket on port in a /proc/net table, 0 if none.
+ * TCP listeners have state 0A; UDP sockets are 07 (unconnected). */
+static unsigned long listen_inode(const char *table, uint16_t port, bool udp)
+{
+    FILE *f = fopen(table, "r");
+    if (!f) return 0;
+    char line[512];
+    unsigned long found = 0;
+    if (!fgets(line, sizeof line, f)) {
+        fclose(f);
+        return 0;
+    }
+    while (fgets(line, sizeof line, f)) {
+        char local[64], rem[64];
+        unsigned st, lport;
+        unsigned long inode;
+        /* sl local rem st tx:rx tr:when retr uid timeout inode */
+        if (sscanf(line, " %*d: %63s %63s %x %*s %*s %*s %*u %*u %lu", local, rem, &st, &inode) !=
+            4)
+            continue;
+        char *colon = strrchr(local, ':');
+        if (!colon || sscanf(colon + 1, "%x", &lport) != 1) continue;
+        if (lport == port && st == (udp ? 0x07u : 0x0Au) && inode) {
+            found = inode;
+            break;
+        }
+    }
+    fclose(f);
+    return found;
+}
+
+static bool pid_has_inode(const char *pid, unsigned long inode)
+{
+    char path[300], want[48], buf[64];
+    snprintf(path, sizeof path, "/proc/%s/fd", pid);
+    snprintf(want, sizeof want, "socket:[%lu]", inode);
+    DIR *d = opendir(path);
+    if (!d) return false;
+    struct dirent *e;
+    bool hit = false;
+    while (!hit && (e = readdir(d))) {
+        if (e->d_name[0] == '.') continue;
+        char fp[600];
+        snprintf(fp, sizeof fp, "%s/%s", path, e->d_name);
+        ssize_t n = readlink(fp, buf, sizeof buf - 1);
+        if (n <= 0) continue;
+        buf[n] = 0;
+        hit = strcmp(buf, want) == 0;
+    }
+    closedir(d);
+    return hit;
+}
+
+pid_t stress_find_listener(uint16_t port, bool udp)
+{
+    unsigned long ino = listen_inode(udp ? "/proc/net/udp" : "/proc/net/tcp", port, udp);
+    if (!ino) ino = listen_inode(udp ? "/proc/net/udp6" : "/proc/net/tcp6", port, udp);
+    if (!ino) return 0;
+    DIR *d = opendir("/proc");
+    if (!d) return 0;
+    struct dirent *e;
+    pid_t pid = 0;
+    while (!pid && (e = readdir(d))) {
+        if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
+        if (pid_has_inode(e->d_name, ino)) pid = (pid_t)atol(e->d_name);
+    }
+    closedir(d);
+    return pid;
+}
+
+bool stress_sample(pid_t pid, uint64_t *rss_kb, uint64_t *threads, uint64_t *fds)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return false;
+    *rss_kb = *threads = *fds = 0;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long long v;
+        if (sscanf(line, "VmRSS: %llu", &v) == 1) *rss_kb = v;
+        if (sscanf(line, "Threads: %llu", &v) == 1) *threads = v;
+    }
+    fclose(f);
+    snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
+    DIR *d = opendir(path);
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d)))
+            if (e->d_name[0] != '.') (*fds)++;
+        closedir(d);
+        if (pid == getpid() && *fds) (*fds)--; /* the directory itself */
+    }
+    return true;
+}
+
+/* ---- summary ------------------------------------------------------------ */
+
+static double rate(uint64_t n, double s)
+{
+    return s > 0 ? (double)n / s : 0;
+}
+
+void stress_print_summary(stress_stats_t *s)
+{
+    printf("stress %s against %s: %.1f s\n", s->mode, s->target, s->elapsed_s);
+    printf("  attempts:      %llu (%.1f/s)\n", (unsigned long long)s->attempts,
+           rate(s->attempts, s->elapsed_s));
+    printf("  successes:     %llu (%.1f/s)\n", (unsigned long long)s->successes,
+           rate(s->successes, s->elapsed_s));
+    printf("  failures:      %llu\n", (unsigned long long)s->failures);
+    for (size_t i = 0; i < s->nreasons; i++)
+        printf("    %-40s %llu\n", s->reasons[i].label, (unsigned long long)s->reasons[i].count);
+    if (s->hs_lat.n)
+        printf("  handshake+hello latency: p50 %.2f ms, p99 %.2f ms, max %.2f ms (n=%zu)\n",
+               stress_lat_ms(&s->hs_lat, 0.5), stress_lat_ms(&s->hs_lat, 0.99),
+               stress_lat_ms(&s->hs_lat, 1.0), s->hs_lat.n);
+    printf("  peak live peers: %u, drops: %llu\n", s->peak_live, (unsigned long long)s->drops);
+    if (s->pings_sent || s->pings_recv)
+        printf("  pings sent %llu, pongs received %llu; target pings %llu, answered %llu\n",
+               (unsigned long long)s->pings_sent, (unsigned long long)s->pongs_recv,
+               (unsigned long long)s->pings_recv, (unsigned long long)s->pongs_sent);
+    if (s->msgs_sent || s->msgs_recv)
+        printf("  messages sent %llu (%.1f/s), replies received %llu (%.1f/s)\n",
+               (unsigned long long)s->msgs_sent, rate(s->msgs_sent, s->elapsed_s),
+               (unsigned long long)s->msgs_recv, rate(s->msgs_recv, s->elapsed_s));
+    if (s->pong_lat.n)
+        printf("  reply latency: p50 %.2f ms, p99 %.2f ms, max %.2f ms (n=%zu)\n",
+               stress_lat_ms(&s->pong_lat, 0.5), stress_lat_ms(&s->pong_lat, 0.99),
+               stress_lat_ms(&s->pong_lat, 1.0), s->pong_lat.n);
+    if (s->adv_started)
+        printf("  adversarial: %llu opened, %llu closed by the target, %llu still open\n",
+               (unsigned long long)s->adv_started, (unsigned long long)s->adv_closed,
+               (unsigned long long)s->adv_open);
+    const stress_proc_t *p = &s->proc;
+    if (p->pid) {
+        printf("  target pid %d: RSS %llu -> %llu KiB (max %llu), threads %llu -> max %llu, "
+               "fds %llu -> max %llu\n",
+               (int)p->pid, (unsigned long long)p->rss_kb_start, (unsigned long long)p->rss_kb_end,
+               (unsigned long long)p->rss_kb_max, (unsigned long long)p->threads_start,
+               (unsigned long long)p->threads_max, (unsigned long long)p->fds_start,
+               (unsigned long long)p->fds_max);
+        if (p->peak_live && p->rss_kb_at_peak > p->rss_kb_start)
+            printf("  target RSS per live peer: %.1f KiB (at %u peers)\n",
+                   (double)(p->rss_kb_at_peak - p->rss_kb_start) / p->peak_live, p->peak_live);
+    } else {
+        printf("  target: not a local process (no /proc sampling)\n");
+    }
+}
+
+static json_t *lat_json(stress_lat_t *l)
+{
+    return json_pack("{s:I,s:f,s:f,s:f}", "n", (json_int_t)l->n, "p50_ms", stress_lat_ms(l, 0.5),
+                     "p99_ms", stress_lat_ms(l, 0.99), "max_ms", stress_lat_ms(l, 1.0));
+}
+
+static int write_json(stress_stats_t *s, FILE *f)
+{
+    json_t *o = json_object();
+    json_t *reasons = json_object();
+    for (size_t i = 0; i < s->nreasons; i++)
+        json_object_set_new(reasons, s->reasons[i].label,
+                            json_integer((json_int_t)s->reasons[i].count));
+    json_object_set_new(o, "mode", json_string(s->mode));
+    json_object_set_new(o, "target", json_string(s->target));
+    json_object_set_new(o, "elapsed_s", json_real(s->elapsed_s));
+    json_object_set_new(o, "attempts", json_integer((json_int_t)s->attempts));
+    json_object_set_new(o, "successes", json_integer((json_int_t)s->successes));
+    json_object_set_new(o, "success_rate_per_s", json_real(rate(s->successes, s->elapsed_s)));
+    json_object_set_new(o, "failures", json_integer((json_int_t)s->failures));
+    json_object_set_new(o, "failures_by_reason", reasons);
+    json_object_set_new(o, "drops", json_integer((json_int_t)s->drops));
+    json_object_set_new(o, "peak_live", json_integer(s->peak_live));
+    json_object_set_new(o, "handshake_latency", lat_json(&s->hs_lat));
+    json_object_set_new(o, "reply_latency", lat_json(&s->pong_lat));
+    json_object_set_new(o, "pings_sent", json_integer((json_int_t)s->pings_sent));
+    json_object_set_new(o, "pongs_received", json_integer((json_int_t)s->pongs_recv));
+    json_object_set_new(o, "target_pings", json_integer((json_int_t)s->pings_recv));
+    json_object_set_new(o, "target_pings_answered", json_integer((json_int_t)s->pongs_sent));
+    json_object_set_new(o, "msgs_sent", json_integer((json_int_t)s->msgs_sent));
+    json_object_set_new(o, "msgs_received", json_integer((json_int_t)s->msgs_recv));
+    json_object_set_new(o, "adversarial",
+                        json_pack("{s:I,s:I,s:I}", "started", (json_int_t)s->adv_started,
+                                  "closed_by_target", (json_int_t)s->adv_closed, "still_open",
+                                  (json_int_t)s->adv_open));
+    const stress_proc_t *p = &s->proc;
+    if (p->pid) {
+        json_t *t = json_object();
+        json_object_set_new(t, "pid", json_integer(p->pid));
+        json_object_set_new(t, "rss_kb_start", json_integer((json_int_t)p->rss_kb_start));
+        json_object_set_new(t, "rss_kb_end", json_integer((json_int_t)p->rss_kb_end));
+        json_object_set_new(t, "rss_kb_max", json_integer((json_int_t)p->rss_kb_max));
+        json_object_set_new(t, "threads_start", json_integer((json_int_t)p->threads_start));
+        json_object_set_new(t, "threads_max", json_integer((json_int_t)p->threads_max));
+        json_object_set_new(t, "fds_start", json_integer((json_int_t)p->fds_start));
+        json_object_set_new(t, "fds_max", json_integer((json_int_t)p->fds_max));
+        double per = p->peak_live && p->rss_kb_at_peak > p->rss_kb_start
+                         ? (double)(p->rss_kb_at_peak - p->rss_kb_start) / p->peak_live
+                         : 0;
+        json_object_set_new(t, "rss_kb_per_live_peer", json_real(per));
+        json_object_set_new(o, "target_proc", t);
+    } else {
+        json_object_set_new(o, "target_proc", json_null());
+    }
+    json_t *series = json_array();
+    for (size_t i = 0; i < s->nseries; i++) {
+        const stress_point_t *pt = &s->series[i];
+        json_array_append_new(
+            series, json_pack("{s:f,s:I,s:I,s:I,s:I,s:I,s:I}", "t", pt->t, "live",
+                              (json_int_t)pt->live, "inflight", (json_int_t)pt->inflight, "ok",
+                              (json_int_t)pt->ok, "fail", (json_int_t)pt->fail, "msgs",
+                              (json_int_t)pt->msgs, "rss_kb", (json_int_t)pt->rss_kb));
+    }
+    json_object_set_new(o, "series", series);
+    int rc = json_dumpf(o, f, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    fputc('\n', f);
+    json_decref(o);
+    return rc;
+}
+
+static void write_csv(const stress_stats_t *s, FILE *f)
+{
+    fprintf(f, "t,live,inflight,ok,fail,msgs,rss_kb\n");
+    for (size_t i = 0; i < s->nseries; i++) {
+        const stress_point_t *p = &s->series[i];
+        fprintf(f, "%.3f,%u,%u,%llu,%llu,%llu,%llu\n", p->t, p->live, p->inflight,
+                (unsigned long long)p->ok, (unsigned long long)p->fail, (unsigned long long)p->msgs,
+                (unsigned long long)p->rss_kb);
+    }
+}
+
+int stress_write_out(stress_stats_t *s, const char *path)
+{
+    FILE *f = fopen(path, "w");
+    if (!f) return -1;
+    size_t n = strlen(path);
+    int rc = 0;
+    if (n >= 5 && strcmp(path + n - 5, ".json") == 0)
+        rc = write_json(s, f);
+    else
+        write_csv(s, f);
+    if (fclose(f) != 0) rc = -1;
+    return rc ? -1 : 0;
+}
+
+/* ---- SVG ------------------------------------------------------------------ */
+
+static void polyline(FILE *f, const stress_stats_t *s, int which, double ymax, double x0, double y0,
+                     double w, double h, double tmax, const char *color)
+{
+    fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1.5\" points=\"", color);
+    for (size_t i = 0; i < s->nseries; i++) {
+        const stress_point_t *p = &s->series[i];
+        double v = which == 0 ? p->live : which == 1 ? (double)p->ok : (double)p->msgs;
+        double x = x0 + (tmax > 0 ? p->t / tmax : 0) * w;
+        double y = y0 + h - (ymax > 0 ? v / ymax : 0) * h;
+        fprintf(f, "%.1f,%.1f ", x, y);
+    }
+    fprintf(f, "\"/>\n");
+}
+
+int stress_write_svg(const stress_stats_t *s, const char *path)
+{
+    FILE *f = fopen(path, "w");
+    if (!f) return -1;
+    const double W = 800, H = 400, x0 = 60, y0 = 30, w = 660, h = 320;
+    double tmax = s->nseries ? s->series[s->nseries - 1].t : 1;
+    double lmax = 1, rmax = 1;
+    for (size_t i = 0; i < s->nseries; i++) {
+        const stress_point_t *p = &s->series[i];
+        if (p->live > lmax) lmax = p->live;
+        if ((double)p->ok > rmax) rmax = (double)p->ok;
+        if ((double)p->msgs > rmax) rmax = (double)p->msgs;
+    }
+    fprintf(f,
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
+            "font-family=\"sans-serif\" font-size=\"12\">\n"
+            "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n"
+            "<text x=\"%.0f\" y=\"18\">devp2p stress %s: %s</text>\n"
+            "<rect x=\"%.0f\" y=\"%.0f\" width=\"%.0f\" height=\"%.0f\" fill=\"none\" "
+            "stroke=\"#888\"/>\n",
+            W, H, x0, s->mode, s->target, x0, y0, w, h);
+    fprintf(f, "<text x=\"4\" y=\"%.0f\" fill=\"#1f77b4\">%.0f</text>\n", y0 + 10, lmax);
+    fprintf(f, "<text x=\"%.0f\" y=\"%.0f\" fill=\"#d62728\">%.0f/s</text>\n", x0 + w + 4, y0 + 10,
+            rmax);
+    fprintf(f, "<text x=\"%.0f\" y=\"%.0f\">0</text>\n", x0 - 12, y0 + h + 14);
+    fprintf(f, "<text x=\"%.0f\" y=\"%.0f\">%.0f s</text>\n", x0 + w - 20, y0 + h + 14, tmax);
+    polyline(f, s, 0, lmax, x0, y0, w, h, tmax, "#1f77b4");
+    polyline(f, s, 1, rmax, x0, y0, w, h, tmax, "#d62728");
+    polyline(f, s, 2, rmax, x0, y0, w, h, tmax, "#2ca02c");
+    fprintf(f,
+            "<text x=\"%.0f\" y=\"%.0f\" fill=\"#1f77b4\">live peers (left axis)</text>\n"
+            "<text x=\"%.0f\" y=\"%.0f\" fill=\"#d62728\">successes/s (right)</text>\n"
+            "<text x=\"%.0f\" y=\"%.0f\" fill=\"#2ca02c\">replies/s (right)</text>\n</svg>\n",
+            x0, H - 14, x0 + 200, H - 14, x0 + 400, H - 14);
+    return fclose(f) == 0 ? 0 : -1;
+}
