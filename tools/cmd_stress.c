@@ -63,13 +63,21 @@
 #define LINGER_NS (1 * P2P_NS_PER_S)
 #define MAX_EVENTS 256
 
-enum mode { M_CHURN, M_HOLD };
-enum cstate { C_CONNECTING, C_ACK, C_HELLO, C_LIVE, C_CLOSING };
+enum mode { M_CHURN, M_HOLD, M_FLOOD, M_ADV };
+/* C_ADV: an adversarial connection did its misdeed and waits for the
+ * target to close it (the expected outcome). */
+enum cstate { C_CONNECTING, C_ACK, C_HELLO, C_LIVE, C_CLOSING, C_ADV };
+/* Adversarial kinds (mode adversarial, beside legitimate churn). */
+enum kind { K_LEGIT, K_GARBAGE, K_SLOW, K_BADMAC, K_NKINDS };
+static const char *const kind_names[K_NKINDS] = {"legit", "garbage", "slow handshake", "bad MAC"};
+#define IS_HOLDING(m) ((m) == M_HOLD || (m) == M_FLOOD)
 
 struct conn {
     int fd;
     enum cstate st;
-    uint32_t idx; /* slot in the table */
+    enum kind kind;
+    uint32_t idx;         /* slot in the table */
+    uint32_t outstanding; /* flood: messages not yet echoed */
     uint64_t t_start, deadline, next_ping, ping_sent;
     bool snappy_peer;
     p2p_rlpx_hs_t *hs;
@@ -102,6 +110,15 @@ struct engine {
     stress_stats_t *st;
     uint64_t sec_ok, sec_fail, sec_msgs; /* counters of the current second */
     bool ports_warned;
+    /* flood */
+    uint64_t flood_code; /* absolute message code (16 + relative) */
+    size_t msg_size;
+    unsigned window; /* 0: no echo expected, send while the socket takes it */
+    /* adversarial */
+    double adv_ratio;
+    unsigned adv_inflight, adv_max;
+    uint64_t adv_started;
+    uint64_t adv_closed_by_kind[K_NKINDS], adv_open_by_kind[K_NKINDS];
 };
 
 static volatile sig_atomic_t g_stop;
@@ -138,11 +155,15 @@ static void parse_caps(p2p_hello_t *h, const char *list)
     }
 }
 
+static int flood_fill(struct engine *e, struct conn *c);
+
 /* ---- connection table ------------------------------------------------- */
 
 static void conn_free(struct engine *e, struct conn *c)
 {
-    if (c->st == C_LIVE || c->st == C_CLOSING) {
+    if (c->kind != K_LEGIT) {
+        e->adv_inflight--;
+    } else if (c->st == C_LIVE || c->st == C_CLOSING) {
         if (c->st == C_LIVE) e->live--;
     } else {
         e->inflight--;
@@ -236,6 +257,13 @@ static const char *state_name(enum cstate s)
 /* The connection failed (or the target closed it) in its current state. */
 static void conn_fail(struct engine *e, struct conn *c, const char *why)
 {
+    if (c->kind != K_LEGIT) {
+        /* closed by the target (or refused) at whatever stage: expected */
+        e->st->adv_closed++;
+        e->adv_closed_by_kind[c->kind]++;
+        conn_free(e, c);
+        return;
+    }
     if (c->st == C_LIVE) {
         e->st->drops++;
         stress_fail(e->st, "dropped: %s", why);
@@ -255,12 +283,17 @@ static void local_source(struct engine *e, struct sockaddr_in *sa)
     sa->sin_addr.s_addr = htonl(host);
 }
 
-static void conn_open(struct engine *e)
+static void conn_open(struct engine *e, enum kind kind)
 {
     struct sockaddr_storage ss;
     socklen_t sl = p2p_ip_to_sockaddr(&ss, &e->target.ep.ip, e->target.ep.tcp);
-    e->started++;
-    e->st->attempts++;
+    if (kind == K_LEGIT) {
+        e->started++;
+        e->st->attempts++;
+    } else {
+        e->adv_started++;
+        e->st->adv_started++;
+    }
     int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         stress_fail(e->st, "socket: %s", strerror(errno));
@@ -302,6 +335,7 @@ static void conn_open(struct engine *e)
         return;
     }
     c->fd = fd;
+    c->kind = kind;
     c->st = C_CONNECTING;
     c->t_start = p2p_now_ns();
     c->deadline = c->t_start + HS_TIMEOUT_NS;
@@ -319,7 +353,10 @@ static void conn_open(struct engine *e)
     }
     c->idx = (uint32_t)e->nconns;
     e->conns[e->nconns++] = c;
-    e->inflight++;
+    if (kind == K_LEGIT)
+        e->inflight++;
+    else
+        e->adv_inflight++;
     struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP, .data.ptr = c};
     if (epoll_ctl(e->ep, EPOLL_CTL_ADD, fd, &ev) != 0) conn_fail(e, c, strerror(errno));
 }
@@ -354,6 +391,26 @@ static void on_connected(struct engine *e, struct conn *c)
         return;
     }
     c->st = C_ACK;
+    if (c->kind == K_GARBAGE) {
+        /* a packet-sized blob of random bytes instead of the auth */
+        uint8_t junk[400];
+        if (p2p_random(junk, sizeof junk) != 0) memset(junk, 0x5a, sizeof junk);
+        junk[0] = 0x01; /* announces 0x01xx bytes: a plausible size prefix */
+        pkt = junk;
+        c->st = C_ADV;
+        c->deadline = p2p_now_ns() + HS_TIMEOUT_NS;
+        if (conn_write(e, c, junk, sizeof junk) != 0)
+            conn_fail(e, c, "write");
+        else
+            set_events(e, c);
+        return;
+    }
+    if (c->kind == K_SLOW) {
+        /* the first half of a real auth, then silence */
+        pktlen /= 2;
+        c->st = C_ADV;
+        c->deadline = p2p_now_ns() + HS_TIMEOUT_NS;
+    }
     if (conn_write(e, c, pkt, pktlen) != 0) {
         conn_fail(e, c, strerror(errno));
         return;
@@ -384,13 +441,32 @@ static bool on_hello(struct engine *e, struct conn *c, const uint8_t *p, size_t 
         return false;
     }
     uint64_t now = p2p_now_ns();
-    stress_lat_add(&e->st->hs_lat, (now - c->t_start) / P2P_NS_PER_US);
-    e->st->successes++;
-    e->sec_ok++;
     c->snappy_peer = h.version >= 5;
     p2p_rlpx_codec_set_snappy(&c->codec, c->snappy_peer);
+    if (c->kind == K_LEGIT) {
+        stress_lat_add(&e->st->hs_lat, (now - c->t_start) / P2P_NS_PER_US);
+        e->st->successes++;
+        e->sec_ok++;
+    }
+    if (c->kind == K_BADMAC) {
+        /* a Ping whose frame MAC is corrupted: the target must drop us */
+        size_t olen;
+        if (p2p_rlpx_frame_encode(&c->codec, e->out, e->outcap, &olen, P2P_MSG_PING,
+                                  p2p_ping_payload, 1) != 0) {
+            conn_fail(e, c, "encode");
+            return false;
+        }
+        e->out[olen - 1] ^= 0x01;
+        c->st = C_ADV;
+        c->deadline = now + HS_TIMEOUT_NS;
+        if (conn_write(e, c, e->out, olen) != 0) {
+            conn_fail(e, c, "write");
+            return false;
+        }
+        return true;
+    }
     e->inflight--;
-    if (e->mode == M_CHURN) {
+    if (e->mode == M_CHURN || e->mode == M_ADV) {
         c->st = C_LIVE; /* conn_bye moves it to closing */
         e->live++;
         conn_bye(e, c);
@@ -442,6 +518,22 @@ static bool on_msg(struct engine *e, struct conn *c, const p2p_rlpx_msg_t *m)
             return false;
         }
         e->st->pongs_sent++;
+    } else if (m->code == e->flood_code && e->mode == M_FLOOD) {
+        /* an echo: rlp([ts8, pad]) as we sent it */
+        e->st->msgs_recv++;
+        e->sec_msgs++;
+        if (c->outstanding) c->outstanding--;
+        uint64_t ts;
+        size_t hdr = m->len && m->payload[0] == 0xf8 ? 2 : 1;
+        if (m->len >= hdr + 9 && m->payload[hdr] == 0x88) {
+            memcpy(&ts, m->payload + hdr + 1, 8);
+            uint64_t now = p2p_now_ns();
+            if (ts <= now) stress_lat_add(&e->st->pong_lat, (now - ts) / P2P_NS_PER_US);
+        }
+        if (c->outstanding <= e->window / 2 && flood_fill(e, c) != 0) {
+            conn_fail(e, c, "write failed");
+            return false;
+        }
     } else if (m->code == P2P_MSG_PONG) {
         if (c->ping_sent) {
             uint64_t now = p2p_now_ns();
@@ -493,7 +585,7 @@ static void on_readable(struct engine *e, struct conn *c)
         c->rlen += (size_t)n;
         size_t pos = 0;
         while (pos < c->rlen) {
-            if (c->st == C_CLOSING) {
+            if (c->st == C_CLOSING || c->st == C_ADV) {
                 pos = c->rlen; /* discard */
                 break;
             }
@@ -554,6 +646,45 @@ static void on_readable(struct engine *e, struct conn *c)
     }
 }
 
+/* ---- flood ------------------------------------------------------------------ */
+
+/* Sends flood messages on c while its window and the socket allow (at
+ * most 64 per call: bounded work).  Payload rlp([ts8, pad]) so an echo
+ * gives the round trip.  Returns 0 or -1. */
+static int flood_fill(struct engine *e, struct conn *c)
+{
+    static uint8_t msg[MSG_MAX];
+    for (int budget = 64; budget > 0 && c->wlen == 0; budget--) {
+        if (e->window && c->outstanding >= e->window) break;
+        /* --msg-size is capped at 240, so pad < 256 and inner < 256 */
+        size_t pad = e->msg_size > 12 ? e->msg_size - 12 : 0;
+        size_t inner = 9 + (pad < 56 ? 1 : 2) + pad, n = 0;
+        if (inner < 56) {
+            msg[n++] = (uint8_t)(0xc0 + inner);
+        } else {
+            msg[n++] = 0xf8;
+            msg[n++] = (uint8_t)inner;
+        }
+        uint64_t ts = p2p_now_ns();
+        msg[n++] = 0x88;
+        memcpy(msg + n, &ts, 8);
+        n += 8;
+        if (pad < 56) {
+            msg[n++] = (uint8_t)(0x80 + pad);
+        } else {
+            msg[n++] = 0xb8;
+            msg[n++] = (uint8_t)pad;
+        }
+        memset(msg + n, 0xab, pad);
+        n += pad;
+        if (send_msg(e, c, e->flood_code, msg, n) != 0) return -1;
+        c->outstanding++;
+        e->st->msgs_sent++;
+        e->st->bytes_sent += n;
+    }
+    return 0;
+}
+
 /* ---- timers, progress, sampling ------------------------------------------ */
 
 static void tick(struct engine *e, uint64_t now, bool stopping)
@@ -561,7 +692,12 @@ static void tick(struct engine *e, uint64_t now, bool stopping)
     for (size_t i = 0; i < e->nconns;) {
         struct conn *c = e->conns[i];
         if (now >= c->deadline) {
-            if (c->st == C_CLOSING)
+            if (c->kind != K_LEGIT && c->st == C_ADV) {
+                /* the target left a misbehaving connection open */
+                e->st->adv_open++;
+                e->adv_open_by_kind[c->kind]++;
+                conn_free(e, c);
+            } else if (c->st == C_CLOSING)
                 conn_free(e, c);
             else
                 conn_fail(e, c, "timeout");
@@ -569,6 +705,11 @@ static void tick(struct engine *e, uint64_t now, bool stopping)
         }
         if (c->st == C_LIVE && stopping) {
             conn_bye(e, c);
+        } else if (c->st == C_LIVE && e->mode == M_FLOOD) {
+            if (flood_fill(e, c) != 0) {
+                conn_fail(e, c, "write failed");
+                continue;
+            }
         } else if (c->st == C_LIVE && e->mode == M_HOLD && now >= c->next_ping) {
             if (c->ping_sent) { /* previous ping unanswered for a whole interval */
                 stress_fail(e->st, "pong missing after %.0f s", e->ping_ns / 1e9);
@@ -598,7 +739,7 @@ static void sample_proc(struct engine *e, uint64_t *rss_out)
     if (rss > p->rss_kb_max) p->rss_kb_max = rss;
     if (thr > p->threads_max) p->threads_max = thr;
     if (fds > p->fds_max) p->fds_max = fds;
-    if (e->mode == M_HOLD && e->live >= p->peak_live && e->live) {
+    if (IS_HOLDING(e->mode) && e->live >= p->peak_live && e->live) {
         p->peak_live = e->live;
         p->rss_kb_at_peak = rss;
     }
@@ -664,7 +805,7 @@ static void run(struct engine *e, const char *plot, const char *outpath)
         uint64_t now = p2p_now_ns();
         bool running = now < end && !g_stop;
         if (!running && !drain_end) {
-            drain_end = now + 2 * LINGER_NS + (e->mode == M_CHURN ? HS_TIMEOUT_NS : 0);
+            drain_end = now + 2 * LINGER_NS + (!IS_HOLDING(e->mode) ? HS_TIMEOUT_NS : 0);
             tick(e, now, true);
         }
         if (!running && (e->nconns == 0 || now >= drain_end)) break;
@@ -673,8 +814,13 @@ static void run(struct engine *e, const char *plot, const char *outpath)
             double allowed = e->rate > 0 ? e->rate * (double)(now - e->t0) / 1e9 + 1 : 1e18;
             unsigned budget = 64; /* bounded work per turn */
             while (budget-- && (double)e->started < allowed && e->inflight < e->concurrency &&
-                   (e->mode == M_CHURN || e->live + e->inflight < e->peers))
-                conn_open(e);
+                   (!IS_HOLDING(e->mode) || e->live + e->inflight < e->peers)) {
+                conn_open(e, K_LEGIT);
+                /* adversarial: misbehaving connections beside the legitimate ones */
+                if (e->mode == M_ADV && e->adv_inflight < e->adv_max &&
+                    (double)e->adv_started < e->adv_ratio * (double)e->started)
+                    conn_open(e, (enum kind)(1 + e->adv_started % (K_NKINDS - 1)));
+            }
         }
         int n = epoll_wait(e->ep, evs, MAX_EVENTS, 5);
         if (n < 0 && errno != EINTR) cli_fail("epoll_wait: %s", strerror(errno));
@@ -692,6 +838,10 @@ static void run(struct engine *e, const char *plot, const char *outpath)
                     continue;
                 }
                 if (c->st == C_CLOSING && c->wlen == 0) shutdown(c->fd, SHUT_WR);
+                if (c->st == C_LIVE && e->mode == M_FLOOD && flood_fill(e, c) != 0) {
+                    conn_fail(e, c, "write failed");
+                    continue;
+                }
             }
             if (evs[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP)) on_readable(e, c);
         }
@@ -720,6 +870,16 @@ static void run(struct engine *e, const char *plot, const char *outpath)
     uint64_t rss;
     sample_proc(e, &rss);
     stress_print_summary(st);
+    if (e->mode == M_ADV) {
+        uint64_t tot = st->successes + st->failures;
+        printf("  legitimate success ratio: %.1f%% (%llu of %llu)\n",
+               tot ? 100.0 * (double)st->successes / (double)tot : 0.0,
+               (unsigned long long)st->successes, (unsigned long long)tot);
+        for (int k = 1; k < K_NKINDS; k++)
+            printf("    %-16s closed by the target %llu, left open %llu\n", kind_names[k],
+                   (unsigned long long)e->adv_closed_by_kind[k],
+                   (unsigned long long)e->adv_open_by_kind[k]);
+    }
     if (outpath && stress_write_out(st, outpath) != 0)
         cli_fail("cannot write %s: %s", outpath, strerror(errno));
     if (plot && stress_write_svg(st, plot) != 0)
@@ -735,7 +895,8 @@ int cmd_stress(int argc, char **argv)
         0, 0};
     const char *target = NULL, *mode = "churn", *peers = NULL, *duration = "10", *rate = "0";
     const char *out = NULL, *plot = NULL, *caps = "snap/1", *sources = "8", *pid = NULL;
-    const char *ping = "15", *conc = NULL;
+    const char *ping = "15", *conc = NULL, *msgsize = "64", *window = "32", *code = "0";
+    const char *advratio = "1";
     const cli_opt_t opts[] = {
         {"target", "ENODE", "the node to load (enode URL or ENR)", &target, NULL},
         {"mode", "MODE", "churn or hold (default churn)", &mode, NULL},
@@ -745,6 +906,13 @@ int cmd_stress(int argc, char **argv)
         {"concurrency", "N", "hold: handshakes in flight while ramping up (default 128)", &conc,
          NULL},
         {"ping-interval", "S", "hold: seconds between our pings (default 15)", &ping, NULL},
+        {"msg-size", "B", "flood: message payload bytes, 12..240 (default 64)", &msgsize, NULL},
+        {"window", "N", "flood: unechoed messages per peer (default 32; 0: no echo expected)",
+         &window, NULL},
+        {"msg-code", "N", "flood: message code relative to the first subprotocol (default 0)",
+         &code, NULL},
+        {"adv-ratio", "X", "adversarial: misbehaving connections per legitimate one (default 1)",
+         &advratio, NULL},
         {"caps", "LIST", "capabilities to advertise, name/version,... (default snap/1)", &caps,
          NULL},
         {"sources", "N", "loopback source addresses 127.0.0.1..N (default 8)", &sources, NULL},
@@ -765,21 +933,32 @@ int cmd_stress(int argc, char **argv)
         e.mode = M_CHURN;
     else if (strcmp(mode, "hold") == 0)
         e.mode = M_HOLD;
+    else if (strcmp(mode, "flood") == 0)
+        e.mode = M_FLOOD;
+    else if (strcmp(mode, "adversarial") == 0)
+        e.mode = M_ADV;
     else
-        cli_usage_fail("stress: unknown --mode '%s' (churn, hold)", mode);
+        cli_usage_fail("stress: unknown --mode '%s' (churn, hold, flood, adversarial)", mode);
+    e.msg_size = (size_t)cli_uint("--msg-size", msgsize, 12, 240);
+    e.window = (unsigned)cli_uint("--window", window, 0, 1000000);
+    e.flood_code = P2P_BASE_LENGTH + cli_uint("--msg-code", code, 0, 1u << 20);
+    char *endp;
+    e.adv_ratio = strtod(advratio, &endp);
+    if (*endp || e.adv_ratio < 0 || e.adv_ratio > 100)
+        cli_usage_fail("--adv-ratio: want a number in 0..100");
     st.mode = mode;
     e.target = cli_node(target, true);
     if (e.target.ep.tcp == 0) cli_fail("target has no TCP port");
     e.peers = (unsigned)cli_uint("--peers",
-                                 peers              ? peers
-                                 : e.mode == M_HOLD ? "100"
-                                                    : "64",
+                                 peers                ? peers
+                                 : IS_HOLDING(e.mode) ? "100"
+                                                      : "64",
                                  1, 1000000);
     e.duration_ns = cli_duration_ns("--duration", duration);
     e.ping_ns = cli_duration_ns("--ping-interval", ping);
     if (e.ping_ns < 10 * P2P_NS_PER_MS) cli_usage_fail("--ping-interval: too small");
     e.rate = (double)cli_uint("--rate", rate, 0, 10000000);
-    e.concurrency = e.mode == M_CHURN
+    e.concurrency = !IS_HOLDING(e.mode)
                         ? e.peers
                         : (unsigned)cli_uint("--concurrency", conc ? conc : "128", 1, 100000);
     e.nsources = (unsigned)cli_uint("--sources", sources, 1, 254);
@@ -789,8 +968,9 @@ int cmd_stress(int argc, char **argv)
     p2p_ip_format(addr, &e.target.ep.ip);
     snprintf(st.target, sizeof st.target, "%s:%u", addr, e.target.ep.tcp);
 
-    raise_nofile(e.peers + 16);
-    check_ports(e.mode == M_HOLD ? e.peers : e.peers * 4, e.nsources);
+    e.adv_max = e.mode == M_ADV ? e.peers : 0;
+    raise_nofile(e.peers + e.adv_max + 16);
+    check_ports(IS_HOLDING(e.mode) ? e.peers : e.peers * 4, e.nsources);
 
     static p2p_hello_t ours;
     memset(&ours, 0, sizeof ours);

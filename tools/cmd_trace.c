@@ -8,11 +8,16 @@
  * never paused: the reader copies each slot under its seqlock and counts
  * the records it lost to overwrites.
  *
+ * Thread names: a ring header names only its current owner; records
+ * older than that owner's START are shown with the name seen at an earlier
+ * poll (--follow), else as "ringN".
+ *
  * Modes: print what the rings hold now and exit; --follow: keep printing
  * new records (every 50 ms, records of one poll merged by time) until
  * SIGINT/SIGTERM, --duration, or the node's exit; --export chrome FILE:
  * write Chrome trace-event JSON instead of text (what was collected, at
- * exit): one track (tid) per thread with thread_name metadata, a complete
+ * exit): one track (tid) per thread (per ring and owner: rings are
+ * reused by later threads) with thread_name metadata, a complete
  * event ("X", 1 us) per record, and a flow ("s" -> "f") from each mailbox
  * push to the pop that took the message.  Records carry no queue position,
  * so a pop is matched to the oldest unmatched earlier push with the same
@@ -55,14 +60,23 @@ struct filt {
     unsigned type_mask;
 };
 
+/* A record with the name of the thread that wrote it.  Rings are reused:
+ * the ring header names only the current owner, so records older than the
+ * owner's START record get the name seen at an earlier poll, or "ring N". */
+struct item {
+    p2p_trace_rec_t r;
+    char name[16];
+};
+
 struct tr {
     p2p_trace_reader_t *r;
     p2p_trace_info_t info;
     struct filt f;
     uint64_t lost, printed, dropped;
     bool collect;
-    p2p_trace_rec_t *recs;
+    struct item *recs;
     size_t n, cap, max;
+    char (*names)[16]; /* per ring: owner name at the previous poll */
     FILE *out;
 };
 
@@ -74,15 +88,11 @@ static bool glob_or_num(const char *pat, const char *name, unsigned num)
     return fnmatch(pat, name, 0) == 0;
 }
 
-static bool match(struct tr *t, const p2p_trace_rec_t *rec)
+static bool match(struct tr *t, const p2p_trace_rec_t *rec, const char *tn)
 {
     char name[P2P_TRACE_NAME_LEN];
     if (t->f.type_mask && !(t->f.type_mask & (1u << rec->type))) return false;
-    if (t->f.thread) {
-        char tn[16];
-        p2p_trace_reader_ring_name(t->r, tn, rec->ring);
-        if (!glob_or_num(t->f.thread, tn, rec->ring)) return false;
-    }
+    if (t->f.thread && !glob_or_num(t->f.thread, tn, rec->ring)) return false;
     if (t->f.mailbox) {
         p2p_trace_reader_mailbox_name(t->r, name, rec->mailbox);
         if (!glob_or_num(t->f.mailbox, name, rec->mailbox)) return false;
@@ -102,10 +112,11 @@ static bool match(struct tr *t, const p2p_trace_rec_t *rec)
     return true;
 }
 
-static void print_rec(struct tr *t, const p2p_trace_rec_t *rec)
+static void print_rec(struct tr *t, const struct item *it)
 {
-    char tn[16], mb[P2P_TRACE_NAME_LEN], kn[P2P_TRACE_NAME_LEN];
-    p2p_trace_reader_ring_name(t->r, tn, rec->ring);
+    const p2p_trace_rec_t *rec = &it->r;
+    const char *tn = it->name;
+    char mb[P2P_TRACE_NAME_LEN], kn[P2P_TRACE_NAME_LEN];
     p2p_trace_reader_mailbox_name(t->r, mb, rec->mailbox);
     p2p_trace_reader_kind_name(t->r, kn, rec->kind);
     double secs = rec->time_ns >= t->info.start_mono_ns
@@ -126,7 +137,7 @@ static void print_rec(struct tr *t, const p2p_trace_rec_t *rec)
 
 static int by_time(const void *a, const void *b)
 {
-    const p2p_trace_rec_t *x = a, *y = b;
+    const p2p_trace_rec_t *x = &((const struct item *)a)->r, *y = &((const struct item *)b)->r;
     if (x->time_ns != y->time_ns) return x->time_ns < y->time_ns ? -1 : 1;
     if (x->ring != y->ring) return x->ring < y->ring ? -1 : 1;
     return x->seq < y->seq ? -1 : x->seq > y->seq;
@@ -136,38 +147,44 @@ static int by_time(const void *a, const void *b)
 static void poll_once(struct tr *t)
 {
     static p2p_trace_rec_t batch[4096];
-    p2p_trace_rec_t *pend = NULL;
+    struct item *pend = NULL;
     size_t np = 0, pcap = 0;
     for (unsigned ring = 0; ring < t->info.ring_count; ring++) {
+        char cur[16];
+        p2p_trace_reader_ring_name(t->r, cur, ring);
         size_t got;
         while ((got = p2p_trace_reader_next(t->r, batch, 4096, ring, &t->lost)) > 0) {
+            /* the current owner's records start at its last START */
+            uint64_t start_seq = 0;
+            for (size_t i = 0; i < got; i++)
+                if (batch[i].type == P2P_TRACE_START) start_seq = batch[i].seq;
             for (size_t i = 0; i < got; i++) {
-                if (!match(t, &batch[i])) continue;
-                if (t->collect) {
-                    if (t->n >= t->max) {
-                        t->dropped++;
-                        continue;
-                    }
-                    if (t->n == t->cap) {
-                        size_t nc = t->cap ? t->cap * 2 : 65536;
-                        p2p_trace_rec_t *nr = realloc(t->recs, nc * sizeof *nr);
-                        if (!nr) cli_fail("out of memory");
-                        t->recs = nr;
-                        t->cap = nc;
-                    }
-                    t->recs[t->n++] = batch[i];
-                } else {
-                    if (np == pcap) {
-                        pcap = pcap ? pcap * 2 : 4096;
-                        p2p_trace_rec_t *nr = realloc(pend, pcap * sizeof *nr);
-                        if (!nr) cli_fail("out of memory");
-                        pend = nr;
-                    }
-                    pend[np++] = batch[i];
+                struct item it = {.r = batch[i]};
+                if (batch[i].seq >= start_seq)
+                    memcpy(it.name, cur, sizeof it.name);
+                else if (t->names[ring][0])
+                    memcpy(it.name, t->names[ring], sizeof it.name);
+                else
+                    snprintf(it.name, sizeof it.name, "ring%u", ring);
+                if (!match(t, &it.r, it.name)) continue;
+                struct item **arr = t->collect ? &t->recs : &pend;
+                size_t *n = t->collect ? &t->n : &np, *cap = t->collect ? &t->cap : &pcap;
+                if (t->collect && t->n >= t->max) {
+                    t->dropped++;
+                    continue;
                 }
+                if (*n == *cap) {
+                    size_t nc = *cap ? *cap * 2 : 4096;
+                    struct item *nr = realloc(*arr, nc * sizeof *nr);
+                    if (!nr) cli_fail("out of memory");
+                    *arr = nr;
+                    *cap = nc;
+                }
+                (*arr)[(*n)++] = it;
             }
             if (got < 4096) break;
         }
+        memcpy(t->names[ring], cur, sizeof cur);
     }
     if (np) {
         qsort(pend, np, sizeof *pend, by_time);
@@ -211,9 +228,10 @@ static struct key *key_find(struct key *tab, size_t mask, const p2p_trace_rec_t 
     }
 }
 
-static json_int_t tid_of(const uint32_t *actor, unsigned ring)
+/* One track per (ring, owner): a ring's owner changes at each START. */
+static json_int_t tid_of(const uint32_t *gen, unsigned ring)
 {
-    return actor[ring] ? (json_int_t)actor[ring] : (json_int_t)(1000000 + ring);
+    return (json_int_t)(ring + 1) * 100000 + gen[ring];
 }
 
 static void export_chrome(struct tr *t, const char *path)
@@ -225,18 +243,18 @@ static void export_chrome(struct tr *t, const char *path)
     json_t *events = json_array();
     /* track names: the ring's owner name; tid = the p2p thread id from the
      * ring's START record (arg), so a reused ring gets a new track */
-    uint32_t *actor = calloc(t->info.ring_count, sizeof *actor);
+    uint32_t *gen = calloc(t->info.ring_count, sizeof *gen);
     size_t *next = calloc(t->n + 1, sizeof *next);
     size_t kcap = 1024;
     while (kcap < t->n * 2) kcap <<= 1;
     struct key *tab = calloc(kcap, sizeof *tab);
     uint64_t *flow = calloc(t->n + 1, sizeof *flow); /* flow id per record index (0: none) */
-    if (!actor || !next || !tab || !flow || !events) cli_fail("out of memory");
+    if (!gen || !next || !tab || !flow || !events) cli_fail("out of memory");
 
     /* pass 1: match pops to pushes */
     uint64_t flows = 0, unmatched = 0;
     for (size_t i = 0; i < t->n; i++) {
-        const p2p_trace_rec_t *r = &t->recs[i];
+        const p2p_trace_rec_t *r = &t->recs[i].r;
         if (r->type == P2P_TRACE_PUSH) {
             struct key *k = key_find(tab, kcap - 1, r, true);
             if (k->tail)
@@ -263,19 +281,15 @@ static void export_chrome(struct tr *t, const char *path)
     /* which tids exist, with their names */
     json_t *named = json_object();
     for (size_t i = 0; i < t->n; i++) {
-        const p2p_trace_rec_t *r = &t->recs[i];
+        const p2p_trace_rec_t *r = &t->recs[i].r;
         if (r->ring >= t->info.ring_count) continue;
-        if (r->type == P2P_TRACE_START) actor[r->ring] = (uint32_t)r->arg;
-        json_int_t tid = tid_of(actor, r->ring);
-        char key[32], tn[16], mb[P2P_TRACE_NAME_LEN], kn[P2P_TRACE_NAME_LEN];
+        if (r->type == P2P_TRACE_START) gen[r->ring]++;
+        json_int_t tid = tid_of(gen, r->ring);
+        char key[32], mb[P2P_TRACE_NAME_LEN], kn[P2P_TRACE_NAME_LEN];
         snprintf(key, sizeof key, "%lld", (long long)tid);
         if (!json_object_get(named, key)) {
-            p2p_trace_reader_ring_name(t->r, tn, r->ring);
             char label[48];
-            if (tn[0])
-                snprintf(label, sizeof label, "%s", tn);
-            else
-                snprintf(label, sizeof label, "ring %u", r->ring);
+            snprintf(label, sizeof label, "%s", t->recs[i].name);
             json_object_set_new(named, key, json_true());
             json_array_append_new(events, json_pack("{s:s, s:s, s:I, s:I, s:{s:s}}", "name",
                                                     "thread_name", "ph", "M", "pid", pid, "tid",
@@ -327,7 +341,7 @@ static void export_chrome(struct tr *t, const char *path)
     fprintf(stderr, "trace: exported %zu records, %llu flows, %llu lost to %s\n", t->n,
             (unsigned long long)flows, (unsigned long long)t->lost, path);
     json_decref(top);
-    free(actor);
+    free(gen);
     free(next);
     free(tab);
     free(flow);
@@ -413,6 +427,8 @@ int cmd_trace(int argc, char **argv)
     if (rc == P2P_EUNSUPPORTED) cli_fail("%s: unsupported trace format version", path);
     if (rc) cli_fail("%s is not a trace file (%s)", path, p2p_strerror(rc));
     p2p_trace_reader_info(t.r, &t.info);
+    t.names = calloc(t.info.ring_count, sizeof *t.names);
+    if (!t.names) cli_fail("out of memory");
     if (from_end) p2p_trace_reader_seek_end(t.r);
     t.collect = export_fmt != NULL;
 
@@ -434,6 +450,7 @@ int cmd_trace(int argc, char **argv)
         fprintf(stderr, "trace: %llu records lost to overwrites, %llu over --max-records\n",
                 (unsigned long long)t.lost, (unsigned long long)t.dropped);
     free(t.recs);
+    free(t.names);
     p2p_trace_reader_close(t.r);
     return 0;
 }

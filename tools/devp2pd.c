@@ -367,7 +367,7 @@ int main(int argc, char **argv)
     printf("enode: %s\nenr: %s\n", url, text);
     fflush(stdout);
     if (created) P2P_INFO("Generated node key", "path=%s/nodekey", dir);
-    P2P_INFO("Started P2P networking", "self=%s datadir=%s", url, dir);
+    P2P_INFO("Node started", "enr=%s datadir=%s", text, dir);
 
     /* ---- run until SIGINT/SIGTERM ---- */
     int sig = 0;

@@ -268,6 +268,9 @@ static int write_json(stress_stats_t *s, FILE *f)
     json_object_set_new(o, "success_rate_per_s", json_real(rate(s->successes, s->elapsed_s)));
     json_object_set_new(o, "failures", json_integer((json_int_t)s->failures));
     json_object_set_new(o, "failures_by_reason", reasons);
+    uint64_t tot = s->successes + s->failures;
+    json_object_set_new(o, "success_ratio",
+                        json_real(tot ? (double)s->successes / (double)tot : 0.0));
     json_object_set_new(o, "drops", json_integer((json_int_t)s->drops));
     json_object_set_new(o, "peak_live", json_integer(s->peak_live));
     json_object_set_new(o, "handshake_latency", lat_json(&s->hs_lat));

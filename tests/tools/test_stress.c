@@ -88,6 +88,16 @@ static json_t *run_mode(const char *enode, const char *mode, const char *peers, 
     return o;
 }
 
+/* The test subprotocol: echoes every message back to its sender. */
+static int echo_msg(p2p_peer_t *peer, void *ctx, void *state, uint64_t code, const uint8_t *data,
+                    size_t len)
+{
+    (void)ctx;
+    (void)state;
+    int rc = p2p_peer_send(peer, "snap", code, data, len);
+    return rc == P2P_EFULL ? 0 : rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -96,7 +106,9 @@ int main(int argc, char **argv)
     }
     g_tool = argv[1];
     p2p_server_config_t cfg;
-    su_config(&cfg, NULL, 0);
+    static const p2p_protocol_t echo = {
+        .name = "snap", .version = 1, .length = 8, .on_msg = echo_msg};
+    su_config(&cfg, &echo, 1);
     cfg.max_peers = 200;
     cfg.max_pending = 100;
     cfg.ping_interval_ms = 500; /* so the hold run sees the server's pings */
@@ -155,6 +167,31 @@ int main(int argc, char **argv)
         json_t *proc = json_object_get(o, "target_proc");
         CHECK(jint(proc, "threads_max") >= 40);
         CHECK(jint(proc, "fds_max") >= 40);
+        json_decref(o);
+    }
+    CHECK(su_wait_peers(srv, 0, 5000));
+
+    /* flood: 8 peers, 32 messages in flight each, echoed by the server */
+    o = run_mode(enode, "flood", "8", "2", "--window", "32", out);
+    if (o) {
+        CHECK(jint(o, "failures") == 0);
+        CHECK(jint(o, "msgs_sent") > 100);
+        CHECK(jint(o, "msgs_received") > 100);
+        CHECK(jint(o, "msgs_received") <= jint(o, "msgs_sent"));
+        CHECK(jint(json_object_get(o, "reply_latency"), "n") > 0);
+        json_decref(o);
+    }
+    CHECK(su_wait_peers(srv, 0, 5000));
+
+    /* adversarial: garbage, stalled and bad-MAC connections beside churn */
+    o = run_mode(enode, "adversarial", "8", "2", "--adv-ratio", "0.5", out);
+    if (o) {
+        CHECK(jint(o, "successes") > 0);
+        CHECK(jnum(o, "success_ratio") >= 0.95);
+        json_t *adv = json_object_get(o, "adversarial");
+        CHECK(jint(adv, "started") > 0);
+        CHECK(jint(adv, "closed_by_target") > 0);
+        CHECK(jint(adv, "still_open") == 0);
         json_decref(o);
     }
     CHECK(su_wait_peers(srv, 0, 5000));

@@ -1,9 +1,9 @@
 /*
  * tests/wire/test_rlpx_handshake.c: the RLPx handshake state machine:
  * EIP-8 vectors (B decodes Auth1-3, A decodes Ack1-3, B's secrets and
- * ingress MAC for (Auth2, Ack2)), full in-memory handshakes followed by
- * frames both ways (with and without snappy), the legacy path, size limits,
- * incremental input, and invalid-curve / malformed keys in auth and ack.
+ * ingress MAC for (Auth2, Ack2)), known-answer frames on that session, full in-memory handshakes
+ * followed by frames both ways (with and without snappy), the legacy path, size limits, incremental
+ * input, and invalid-curve / malformed keys in auth and ack.
  */
 #include <stdlib.h>
 
@@ -149,6 +149,77 @@ static void test_vector_secrets(void)
     p2p_rlpx_secrets_wipe(&seca);
     p2p_rlpx_hs_wipe(&ha);
     p2p_rlpx_hs_wipe(&hb);
+}
+
+/* Known-answer frames built by an independent implementation
+ * (vectors/rlpx-frame.txt, from @ethereumjs/devp2p's MAC class, Node's
+ * AES-CTR and snappyjs) on B's egress stream of the (Auth2, Ack2) session:
+ * B's codec must produce frames 1 and 2 byte for byte, and A's codec must
+ * decode all three (frame 3 is snappy-compressed by snappyjs). */
+static void test_frame_kat(void)
+{
+    static uint8_t auth[P2P_RLPX_HS_PKT_MAX], ack[P2P_RLPX_HS_PKT_MAX], want[3][512], got[1024],
+        payload[512], comp[64];
+    long an = tu_vector_hex(V, "auth2_eip8_v4", auth, sizeof auth);
+    long kn = tu_vector_hex(V, "ack2_eip8_v4", ack, sizeof ack);
+    long wn[3];
+    wn[0] = tu_vector_hex("rlpx-frame.txt", "frame1", want[0], sizeof want[0]);
+    wn[1] = tu_vector_hex("rlpx-frame.txt", "frame2", want[1], sizeof want[1]);
+    wn[2] = tu_vector_hex("rlpx-frame.txt", "frame3", want[2], sizeof want[2]);
+    long pn = tu_vector_hex("rlpx-frame.txt", "frame3_payload", payload, sizeof payload);
+    long cn = tu_vector_hex("rlpx-frame.txt", "frame3_compressed", comp, sizeof comp);
+    if (an <= 0 || kn <= 0 || wn[0] <= 0 || wn[1] <= 0 || wn[2] <= 0 || pn <= 0 || cn <= 0) {
+        CHECK(!"frame vectors missing");
+        return;
+    }
+    size_t used;
+    CHECK_OK(p2p_rlpx_hs_init(&hb, P2P_RLPX_RECIPIENT, key_b, NULL));
+    CHECK_OK(p2p_rlpx_hs_test_set_ephemeral(&hb, eph_b, nonce_b));
+    CHECK_OK(p2p_rlpx_hs_feed(&hb, &used, auth, (size_t)an));
+    p2p_rlpx_secrets_t sb, sa;
+    CHECK_OK(p2p_rlpx_hs_test_secrets_with(&hb, &sb, auth, (size_t)an, ack, (size_t)kn));
+    p2p_rlpx_hs_wipe(&hb);
+    sa = sb; /* A's view of the same session */
+    sa.egress_mac = sb.ingress_mac;
+    sa.ingress_mac = sb.egress_mac;
+    p2p_rlpx_codec_t cb, ca;
+    CHECK_OK(p2p_rlpx_codec_init(&cb, &sb, 1024));
+    CHECK_OK(p2p_rlpx_codec_init(&ca, &sa, 1024));
+
+    uint8_t p2[100];
+    for (int i = 0; i < 100; i++) p2[i] = (uint8_t)i;
+    size_t flen;
+    CHECK_OK(
+        p2p_rlpx_frame_encode(&cb, got, sizeof got, &flen, 0x10, (const uint8_t *)"foo bar", 7));
+    CHECK(flen == (size_t)wn[0]);
+    CHECK_MEM(got, want[0], (size_t)wn[0]);
+    CHECK_OK(p2p_rlpx_frame_encode(&cb, got, sizeof got, &flen, 0x00, p2, sizeof p2));
+    CHECK(flen == (size_t)wn[1]);
+    CHECK_MEM(got, want[1], (size_t)wn[1]);
+    /* B with snappy off sends snappyjs' compressed bytes: the same frame 3 */
+    CHECK_OK(p2p_rlpx_frame_encode(&cb, got, sizeof got, &flen, 0x11, comp, (size_t)cn));
+    CHECK(flen == (size_t)wn[2]);
+    CHECK_MEM(got, want[2], (size_t)wn[2]);
+
+    p2p_rlpx_msg_t m;
+    uint8_t scratch[512];
+    for (int f = 0; f < 3; f++) {
+        if (f == 2) p2p_rlpx_codec_set_snappy(&ca, true);
+        CHECK_ERR(p2p_rlpx_dec_step(&ca, &m, want[f], 32, scratch, sizeof scratch), P2P_EMORE);
+        CHECK(p2p_rlpx_dec_need(&ca) == (size_t)wn[f] - 32);
+        CHECK_OK(
+            p2p_rlpx_dec_step(&ca, &m, want[f] + 32, (size_t)wn[f] - 32, scratch, sizeof scratch));
+        if (f == 0) CHECK(m.code == 0x10 && m.len == 7 && memcmp(m.payload, "foo bar", 7) == 0);
+        if (f == 1) CHECK(m.code == 0x00 && m.len == 100 && memcmp(m.payload, p2, 100) == 0);
+        if (f == 2) {
+            CHECK(m.code == 0x11 && m.len == (size_t)pn);
+            if (m.len == (size_t)pn) CHECK_MEM(m.payload, payload, (size_t)pn);
+        }
+    }
+    p2p_rlpx_codec_wipe(&ca);
+    p2p_rlpx_codec_wipe(&cb);
+    p2p_rlpx_secrets_wipe(&sa);
+    p2p_rlpx_secrets_wipe(&sb);
 }
 
 static void same_mac(const p2p_keccak_t *x, const p2p_keccak_t *y)
@@ -471,7 +542,9 @@ static void test_sizes(void)
     p2p_rlp_put_bytes(&e, filler, sizeof filler);
     p2p_rlp_list_end(&e);
     CHECK_OK(p2p_rlp_enc_finish(&e, &n));
-    size_t len = seal(pkt, pub_b, pt, n + 100 < sizeof pt ? n + 100 : n);
+    CHECK(n + 100 <= sizeof pt);
+    memset(pt + n, 0, 100); /* padding */
+    size_t len = seal(pkt, pub_b, pt, n + 100);
     CHECK(pkt[0] == 0x04);
     CHECK_OK(p2p_rlpx_hs_init(&hb, P2P_RLPX_RECIPIENT, key_b, NULL));
     CHECK_OK(feed_chunks(&hb, pkt, len));
@@ -488,6 +561,7 @@ int main(void)
     test_vectors_auth();
     test_vectors_ack();
     test_vector_secrets();
+    test_frame_kat();
     test_full_handshake();
     test_legacy_path();
     test_bad_keys();
