@@ -116,6 +116,13 @@ static void registry_remove(p2p_mailbox_t *mb)
     pthread_mutex_unlock(&p2p__registry_lock);
 }
 
+void p2p_mailbox_foreach(void (*fn)(void *ctx, const p2p_mailbox_t *mb), void *ctx)
+{
+    pthread_mutex_lock(&p2p__registry_lock);
+    for (const p2p_mailbox_t *mb = p2p__mailbox_list; mb; mb = mb->reg_next) fn(ctx, mb);
+    pthread_mutex_unlock(&p2p__registry_lock);
+}
+
 /* ---- name registry ---------------------------------------------------- */
 
 static pthread_mutex_t names_lock = PTHREAD_MUTEX_INITIALIZER;

@@ -146,8 +146,14 @@ const char *p2p_mailbox_id_name(uint16_t id);
 /* Debugger registry: every mailbox between create and destroy is on this
  * doubly-linked list (writers hold p2p__registry_lock from thread.h), so
  * tools/gdb/devp2p.py can list mailboxes and their depths in a live
- * process or a core file.  Nothing in the program reads it. */
+ * process or a core file.  In the program only p2p_mailbox_foreach reads it. */
 extern p2p_mailbox_t *p2p__mailbox_list;
+
+/* Calls fn(ctx, mb) for every live mailbox, holding the registry lock (so
+ * no mailbox is destroyed meanwhile); fn must be quick and must not create
+ * or destroy mailboxes (p2p_mailbox_get_stats and the getters are fine).
+ * Any thread (metrics). */
+void p2p_mailbox_foreach(void (*fn)(void *ctx, const p2p_mailbox_t *mb), void *ctx);
 
 /* Internal (thread.c): wakes the senders blocked in p2p_mailbox_push so they
  * re-check their quit flag. */

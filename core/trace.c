@@ -307,10 +307,8 @@ void p2p_trace_event(uint8_t type, uint16_t mailbox, uint16_t kind, uint64_t pee
 
 void p2p_trace_thread_attach(const char *name)
 {
+    p2p_trace_thread_detach(); /* gives back a ring taken before, if any */
     snprintf(tls.name, sizeof tls.name, "%s", name ? name : "?");
-    tls.gen = 0;
-    tls.ring = NULL;
-    tls.none = false;
 }
 
 void p2p_trace_thread_detach(void)

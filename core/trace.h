@@ -162,8 +162,9 @@ void p2p_trace_event(uint8_t type, uint16_t mailbox, uint16_t kind, uint64_t pee
  * process-wide namespace.  Returns 0 or P2P_EINVAL. */
 int p2p_trace_name_kind(uint16_t kind, const char *name);
 
-/* Thread hooks (called by core/thread.c): remember the thread's name and
- * release its ring at exit. */
+/* Thread hooks (called by core/thread.c): attach gives back any ring the
+ * thread held and remembers its name for the next ring it takes; detach
+ * gives the ring back (at thread exit). */
 void p2p_trace_thread_attach(const char *name);
 void p2p_trace_thread_detach(void);
 

@@ -109,9 +109,8 @@ void p2p_waiter_done(p2p_waiter_t *w)
 
 int p2p_waiter_poll(p2p_waiter_t *w, struct pollfd *fds, unsigned nfds, uint64_t deadline_ns)
 {
-    enum { MAXFDS = 64 };
-    struct pollfd pf[MAXFDS + 1];
-    if (nfds > MAXFDS) return P2P_EINVAL;
+    struct pollfd pf[P2P_WAITER_POLL_MAX + 1];
+    if (nfds > P2P_WAITER_POLL_MAX) return P2P_EINVAL;
     for (unsigned i = 0; i < nfds; i++) fds[i].revents = 0;
     if (!p2p_waiter_prepare(w)) {
         p2p_waiter_done(w);

@@ -82,8 +82,11 @@ void p2p_waiter_wake(p2p_waiter_t *w);
 int p2p_waiter_wait(p2p_waiter_t *w, uint64_t deadline_ns);
 
 /* As p2p_waiter_wait, and also returns when one of fds[0..nfds) is ready
- * (its revents is set; revents are cleared on entry).  Returns 0,
- * P2P_ETIMEDOUT, or P2P_ESYS (poll failed; errno set). */
+ * (its revents is set; revents are cleared on entry).  nfds is at most
+ * P2P_WAITER_POLL_MAX (threads with more sockets use their own epoll and
+ * prepare/done below).  Returns 0, P2P_ETIMEDOUT, P2P_EINVAL (too many fds)
+ * or P2P_ESYS (poll failed; errno set). */
+#define P2P_WAITER_POLL_MAX 64
 int p2p_waiter_poll(p2p_waiter_t *w, struct pollfd *fds, unsigned nfds, uint64_t deadline_ns);
 
 /* Low-level protocol for owners that run their own epoll loop:

@@ -19,6 +19,7 @@
 #include "core/clock.h"
 #include "core/thread.h"
 #include "crypto/util.h"
+#include "tools/node_metrics.h"
 #include "wire/enode.h"
 
 #define RPC_DEADLINE_NS (5 * P2P_NS_PER_S)
@@ -36,7 +37,8 @@ struct admin_rpc {
     int lfd;
     struct client cl[ADMIN_RPC_CLIENTS];
     p2p_thread_t th;
-    p2p_peer_info_t *peers; /* scratch for admin_peers */
+    p2p_peer_info_t *peers;  /* scratch for admin_peers */
+    node_metrics_t *metrics; /* scratch for admin_metrics */
 };
 
 static json_t *rpc_error(json_t *id, int code, const char *msg)
@@ -141,21 +143,37 @@ static json_t *disc_table(struct admin_rpc *a, const char **err)
 
 static json_t *metrics(struct admin_rpc *a)
 {
+    node_metrics_t *m = a->metrics;
+    node_metrics_collect(m, a->cfg.srv, a->cfg.disc, p2p_now_ns() + RPC_DEADLINE_NS);
     json_t *o = json_object();
-    if (a->cfg.srv) {
-        static p2p_server_stats_t st; /* p2p-admin only */
-        p2p_server_get_stats(a->cfg.srv, &st);
+    if (m->have_server) {
+        const p2p_server_stats_t *st = &m->srv;
         json_t *s = json_pack(
-            "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "accepted",
-            (json_int_t)st.accepted, "dials", (json_int_t)st.dials, "peersAdded",
-            (json_int_t)st.peers_added, "peersRemoved", (json_int_t)st.peers_removed,
-            "handshakeTimeouts", (json_int_t)st.handshake_timeouts, "handshakeFailed",
-            (json_int_t)st.handshake_failed, "helloFailed", (json_int_t)st.hello_failed,
-            "inboundThrottled", (json_int_t)st.inbound_throttled, "msgsIn", (json_int_t)st.msgs_in,
-            "msgsOut", (json_int_t)st.msgs_out, "bytesIn", (json_int_t)st.bytes_in, "bytesOut",
-            (json_int_t)st.bytes_out, "peers", (json_int_t)p2p_server_peer_count(a->cfg.srv));
+            "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+            "accepted", (json_int_t)st->accepted, "dials", (json_int_t)st->dials, "peersAdded",
+            (json_int_t)st->peers_added, "peersRemoved", (json_int_t)st->peers_removed,
+            "handshakeTimeouts", (json_int_t)st->handshake_timeouts, "handshakeFailed",
+            (json_int_t)st->handshake_failed, "helloFailed", (json_int_t)st->hello_failed,
+            "inboundThrottled", (json_int_t)st->inbound_throttled, "msgsIn",
+            (json_int_t)st->msgs_in, "msgsOut", (json_int_t)st->msgs_out, "bytesIn",
+            (json_int_t)st->bytes_in, "bytesOut", (json_int_t)st->bytes_out, "peers",
+            (json_int_t)m->peers, "inbound", (json_int_t)m->inbound, "outbound",
+            (json_int_t)m->outbound);
         json_object_set_new(o, "server", s);
     }
+    if (m->have_disc) {
+        json_t *c = json_object();
+#define P2P__CTR_JSON(name, desc)                                                                  \
+    json_object_set_new(c, #name, json_integer((json_int_t)m->disc->shell.name));
+        P2P_DISCOVERY_COUNTERS(P2P__CTR_JSON)
+#undef P2P__CTR_JSON
+        json_object_set_new(c, "tableLen", json_integer((json_int_t)m->disc->table_len));
+        json_object_set_new(o, "discovery", c);
+    }
+    json_object_set_new(o, "process",
+                        json_pack("{s:I, s:I, s:I}", "residentBytes", (json_int_t)m->rss_bytes,
+                                  "threads", (json_int_t)m->threads, "openFds",
+                                  (json_int_t)m->fds));
     return o;
 }
 
@@ -366,9 +384,11 @@ int admin_rpc_start(admin_rpc_t **out, char *msg, size_t msglen, const admin_rpc
     a->enr = strdup(cfg->enr);
     a->listen_addr = strdup(cfg->listen_addr);
     a->peers = calloc(MAX_PEERS_LISTED, sizeof *a->peers);
+    a->metrics = node_metrics_new();
     for (int i = 0; i < ADMIN_RPC_CLIENTS; i++) a->cl[i].fd = -1;
     a->lfd = -1;
-    if (!a->path || !a->name || !a->enode || !a->enr || !a->listen_addr || !a->peers) {
+    if (!a->path || !a->name || !a->enode || !a->enr || !a->listen_addr || !a->peers ||
+        !a->metrics) {
         admin_rpc_stop(a);
         return P2P_ENOMEM;
     }
@@ -414,5 +434,6 @@ void admin_rpc_stop(admin_rpc_t *a)
     free(a->enr);
     free(a->listen_addr);
     free(a->peers);
+    node_metrics_free(a->metrics);
     free(a);
 }

@@ -13,7 +13,8 @@
  *   admin_addTrustedPeer [url]     true
  *   admin_removeTrustedPeer [url]  true
  *   discv4_table                   {self, tableLen, buckets: [[{id, enode, ...}]]}
- *   admin_metrics                  {server: {...counters}, discovery: {...}}
+ *   admin_metrics                  {server: {...counters}, discovery: {...},
+ *                                   process: {...}} (tools/node_metrics.h)
  * Requests are a stream of JSON values on each connection (newline or not);
  * a batch (array) is answered with an array.  Errors use the JSON-RPC codes
  * (-32700 parse, -32600 invalid request, -32601 no method, -32602 invalid

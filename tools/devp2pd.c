@@ -10,6 +10,8 @@
  * on stderr, and stops cleanly on SIGINT/SIGTERM (Disconnect(quitting) to
  * every peer, threads joined, database closed).  --trace maps the actor
  * trace rings to <datadir>/trace.ring for `devp2p trace` and gdb.
+ * --metrics.addr serves Prometheus metrics over HTTP (tools/metrics_http.h)
+ * and prints "metrics: URL" before the enode line.
  *
  * Threads: main parses the flags, starts everything, then waits in
  * sigwait (SIGINT/SIGTERM are blocked before any thread starts, so only
@@ -38,6 +40,7 @@
 #include "crypto/util.h"
 #include "tools/admin_rpc.h"
 #include "tools/cli.h"
+#include "tools/metrics_http.h"
 #include "wire/enode.h"
 #include "wire/enr.h"
 
@@ -130,7 +133,8 @@ int main(int argc, char **argv)
     const char *datadir = NULL, *port = "30303", *dport = NULL, *addr = NULL, *maxpeers = "50",
                *maxpend = "50", *netrestrict = NULL, *nat = NULL, *nodekey = NULL,
                *nodekeyhex = NULL, *bootnodes = NULL, *staticnodes = NULL, *trustednodes = NULL,
-               *identity = NULL, *verbosity = "3", *caps = NULL;
+               *identity = NULL, *verbosity = "3", *caps = NULL, *metrics_addr = NULL,
+               *metrics_port = "6060";
     bool nodiscover = false, nodial = false, trace = false, bootnode = false, version = false;
     const cli_opt_t opts[] = {
         {"datadir", "DIR", "data directory (default ~/.devp2p-c)", &datadir, NULL},
@@ -157,6 +161,9 @@ int main(int argc, char **argv)
         {"bootnode", NULL, "discovery only (no TCP listener, no peers)", NULL, &bootnode},
         {"caps", "LIST", "capabilities to advertise without a handler, name/version,...", &caps,
          NULL},
+        {"metrics.addr", "IP", "serve Prometheus metrics over HTTP on this address", &metrics_addr,
+         NULL},
+        {"metrics.port", "N", "metrics HTTP port (default 6060; 0: any)", &metrics_port, NULL},
         {"version", NULL, "print the version", NULL, &version},
     };
     const char *pos[CLI_MAX_POS];
@@ -175,6 +182,9 @@ int main(int argc, char **argv)
     uint16_t udp_port = dport ? (uint16_t)cli_uint("--discovery.port", dport, 0, 65535) : tcp_port;
     p2p_ip_t listen_ip = {0};
     if (addr) listen_ip = cli_ip("--addr", addr);
+    p2p_ip_t metrics_ip = {0};
+    if (metrics_addr) metrics_ip = cli_ip("--metrics.addr", metrics_addr);
+    uint16_t metrics_tcp = (uint16_t)cli_uint("--metrics.port", metrics_port, 0, 65535);
     p2p_ip_t ext_ip = {0};
     if (nat && strcmp(nat, "none") != 0 && strcmp(nat, "any") != 0) {
         if (strncmp(nat, "extip:", 6) != 0)
@@ -364,6 +374,23 @@ int main(int argc, char **argv)
         }
     }
 
+    /* ---- Prometheus metrics over HTTP ---- */
+    metrics_http_t *mh = NULL;
+    if (metrics_addr) {
+        metrics_http_config_t mc = {
+            .ip = metrics_ip, .port = metrics_tcp, .srv = srv, .disc = disc};
+        if (metrics_http_start(&mh, msg, sizeof msg, &mc) != 0) {
+            admin_rpc_stop(rpc);
+            if (disc) p2p_discovery_stop(disc);
+            if (srv) p2p_server_stop(srv);
+            cli_fail("%s", msg);
+        }
+        char ipbuf[P2P_IP_STRLEN];
+        printf(metrics_ip.family == 6 ? "metrics: http://[%s]:%u/metrics\n"
+                                      : "metrics: http://%s:%u/metrics\n",
+               p2p_ip_format(ipbuf, &metrics_ip), metrics_http_port(mh));
+    }
+
     printf("enode: %s\nenr: %s\n", url, text);
     fflush(stdout);
     if (created) P2P_INFO("Generated node key", "path=%s/nodekey", dir);
@@ -374,6 +401,7 @@ int main(int argc, char **argv)
     while (sigwait(&sigs, &sig) != 0) {
     }
     P2P_INFO("Got interrupt, shutting down...", "signal=%d", sig);
+    metrics_http_stop(mh);
     admin_rpc_stop(rpc);
     if (disc) p2p_discovery_stop(disc);
     if (srv) {

@@ -20,10 +20,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/clock.h"
 #include "core/mailbox.h"
 #include "core/thread.h"
+#include "core/trace.h"
 #include "tests/bench/bench_util.h"
 
 #define MSG 32
@@ -193,6 +195,51 @@ static double run_tp(bool mailbox, unsigned producers, uint64_t total, uint32_t 
     return (double)want / dt;
 }
 
+/* ---- trace cost: one push + pop on one thread, tracing off vs on ------- */
+
+static p2p_mailbox_t *solo;
+
+static void describe(const void *msg, uint16_t *kind, uint64_t *peer, uint64_t *arg)
+{
+    const msg_t *m = msg;
+    *kind = 1;
+    *peer = m->producer;
+    *arg = m->seq;
+}
+
+static void push_pop(void *arg)
+{
+    msg_t m = {0}, o;
+    (void)arg;
+    for (int i = 0; i < 1000; i++) {
+        m.seq = (uint64_t)i;
+        if (p2p_mailbox_try_push(solo, &m, sizeof m) || p2p_mailbox_try_pop(solo, &o, sizeof o))
+            abort();
+        checksum += o.seq;
+    }
+}
+
+static void run_trace_cost(void)
+{
+    char dir[] = "/tmp/bench-trace-XXXXXX", path[64];
+    if (!mkdtemp(dir)) return;
+    snprintf(path, sizeof path, "%s/trace.ring", dir);
+    if (p2p_trace_open(path, 4, 1 << 16)) abort();
+    if (p2p_mailbox_create(&solo, "solo", sizeof(msg_t), 64, describe)) abort();
+    p2p_trace_enable(false);
+    double off = bench_best(push_pop, NULL, 0.05, 3) * 1e9 / 1000;
+    p2p_trace_enable(true);
+    double on = bench_best(push_pop, NULL, 0.05, 3) * 1e9 / 1000;
+    p2p_trace_enable(false);
+    printf("trace cost, push + pop on one thread: off %.1f ns, on %.1f ns (2 records): %.1f ns "
+           "per record\n",
+           off, on, (on - off) / 2);
+    p2p_mailbox_destroy(solo);
+    p2p_trace_close();
+    unlink(path);
+    rmdir(dir);
+}
+
 /* ---- wake-up round trip ------------------------------------------------- */
 
 struct pp {
@@ -344,6 +391,7 @@ int main(int argc, char **argv)
     printf("targets: 4->1 (cap 1024) ratio >= 3x: %s (%.2fx); round-trip median < 10 us: %s (%.2f "
            "us)\n",
            ratio41 >= 3 ? "met" : "NOT met", ratio41, mmed < 10 ? "met" : "NOT met", mmed);
+    run_trace_cost();
     printf("(checksum %llu)\n", (unsigned long long)checksum);
     p2p_thread_unadopt(&me);
     return 0;

@@ -127,7 +127,7 @@ int main(void)
     p2p_thread_request_quit(&t);
     CHECK_OK(p2p_thread_join(&t, &rc));
     CHECK(rc == 3);
-    CHECK(p2p_now_ns() - t0 < 2 * P2P_NS_PER_S);
+    CHECK(p2p_now_ns() - t0 < 5 * P2P_NS_PER_S);
     CHECK(li.loops >= 1);
 
     /* Quit requested before the thread ever waits: not lost. */

@@ -7,6 +7,7 @@
  * overwritten records are counted, not returned.
  */
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -182,20 +183,32 @@ static void test_threads(void)
     CHECK(gamma_seen);
     p2p_trace_reader_close(r);
 
-    /* Both rings taken by live threads: a third thread's events are
-     * counted as no_ring.  (The main thread takes ring 0 here.) */
-    P2P_TRACE_EVENT(KIND_TEST, 0, 0);
-    CHECK_OK(p2p_thread_spawn(&t[0], "p2p-delta", 0, tracer, NULL));
-    CHECK_OK(p2p_thread_join(&t[0], NULL));
+    /* A foreign thread that recorded and then adopts gives its first ring
+     * back; with every ring held by a live thread, a further thread's
+     * events are counted as no_ring. */
+    P2P_TRACE_EVENT(KIND_TEST, 0, 0); /* main, foreign: takes a ring */
     p2p_thread_t hold;
-    CHECK_OK(p2p_thread_adopt(&hold, "holder"));
-    P2P_TRACE_EVENT(KIND_TEST, 0, 0); /* takes ring 1 */
+    CHECK_OK(p2p_thread_adopt(&hold, "holder")); /* releases it */
+    P2P_TRACE_EVENT(KIND_TEST, 0, 0);            /* holder: takes one */
+    CHECK_OK(p2p_thread_spawn(&t[0], "p2p-delta", 0, tracer, NULL));
+    CHECK_OK(p2p_thread_join(&t[0], NULL)); /* delta: the other one */
+    p2p_trace_reader_t *r2;
+    CHECK_OK(p2p_trace_reader_open(&r2, path));
+    p2p_trace_info_t info;
+    p2p_trace_reader_info(r2, &info);
+    CHECK(info.no_ring == 0);
+    p2p_trace_reader_close(r2);
+    p2p_trace_close();
+
+    CHECK_OK(p2p_trace_open(path, 1, 64));
+    P2P_TRACE_EVENT(KIND_TEST, 0, 0); /* holder takes the only ring */
     CHECK_OK(p2p_thread_spawn(&t[1], "p2p-epsilon", 0, tracer, NULL));
     CHECK_OK(p2p_thread_join(&t[1], NULL));
     CHECK_OK(p2p_trace_reader_open(&r, path));
-    p2p_trace_info_t info;
     p2p_trace_reader_info(r, &info);
     CHECK(info.no_ring == 10);
+    p2p_trace_reader_ring_name(r, name, 0);
+    CHECK(strcmp(name, "holder") == 0);
     p2p_trace_reader_close(r);
     p2p_thread_unadopt(&hold);
     p2p_trace_close();
@@ -236,13 +249,16 @@ static void test_bad_files(void)
 
 /* ---- a second process follows the file live ---------------------------- */
 
-static int follow(uint64_t total, uint64_t *seen_out, uint64_t *lost_out)
+/* The child: opens the file the parent created, tells it (ready fd) that
+ * it starts at record 0, then follows the ring. */
+static int follow(int ready, uint64_t total, uint64_t *seen_out, uint64_t *lost_out)
 {
     p2p_trace_reader_t *r;
     uint64_t deadline = p2p_now_ns() + 60 * P2P_NS_PER_S;
-    while (p2p_trace_reader_open(&r, path) != 0) {
-        if (p2p_now_ns() > deadline) return 10;
-        usleep(1000);
+    if (p2p_trace_reader_open(&r, path) != 0) return 32;
+    if (p2p_trace_reader_pending(r, 0) != 0 || write(ready, "r", 1) != 1) {
+        p2p_trace_reader_close(r);
+        return 32;
     }
     static p2p_trace_rec_t recs[512];
     uint64_t seen = 0, lost = 0, last = 0, pauses = 0;
@@ -284,21 +300,29 @@ static void test_second_process(void)
     uint64_t n = tu_scale(400000, 100000);
     uint64_t total = n + 1; /* + the ring's start record */
     unlink(path);
-    int pfd[2];
-    CHECK(pipe(pfd) == 0);
+    /* The segment exists before the fork, so the child maps it at once and
+     * starts at record 0; the writer starts when the child says so. */
+    CHECK_OK(p2p_trace_open(path, 1, RING_CAP));
+    int pfd[2], rfd[2];
+    CHECK(pipe(pfd) == 0 && pipe(rfd) == 0);
     fflush(stdout);
     pid_t pid = fork();
     CHECK(pid >= 0);
     if (pid == 0) {
         close(pfd[0]);
-        uint64_t res[3];
-        res[0] = (uint64_t)follow(total, &res[1], &res[2]);
+        close(rfd[0]);
+        uint64_t res[3] = {0, 0, 0};
+        res[0] = (uint64_t)follow(rfd[1], total, &res[1], &res[2]);
         ssize_t w = write(pfd[1], res, sizeof res);
         _exit(w == (ssize_t)sizeof res ? 0 : 1);
     }
     close(pfd[1]);
+    close(rfd[1]);
+    struct pollfd pr = {.fd = rfd[0], .events = POLLIN};
+    char c = 0;
+    CHECK(poll(&pr, 1, 30000) == 1 && read(rfd[0], &c, 1) == 1 && c == 'r');
+    close(rfd[0]);
     /* Writer: steady stream with short pauses so the reader interleaves. */
-    CHECK_OK(p2p_trace_open(path, 1, RING_CAP));
     for (uint64_t i = 0; i < n; i++) {
         p2p_trace_event(P2P_TRACE_CUSTOM, 0, KIND_TEST, ~i, i);
         if ((i & 1023) == 1023) usleep(100);

@@ -67,7 +67,7 @@ int main(void)
     uint64_t t0 = p2p_now_ns(), dl = t0 + 30 * P2P_NS_PER_MS;
     CHECK_ERR(p2p_waiter_poll(w, fds, 1, dl), P2P_ETIMEDOUT);
     CHECK(p2p_now_ns() >= dl);
-    CHECK(p2p_now_ns() - dl < 1000 * P2P_NS_PER_MS);
+    CHECK(p2p_now_ns() - dl < 5 * P2P_NS_PER_S); /* generous: shared machine */
     CHECK(fds[0].revents == 0);
     CHECK_ERR(p2p_waiter_wait(w, p2p_now_ns()), P2P_ETIMEDOUT);
 

@@ -6,7 +6,9 @@
 # Hello; a second node bootstrapped from it is found by `devp2p discv4
 # crawl`; SIGTERM stops it cleanly; bad input (unknown flag, malformed
 # bootnode, a second node on the same datadir, TCP port in use,
-# unreadable datadir) is one line on stderr and a non-zero exit.
+# unreadable datadir, bad --metrics.addr/--metrics.port, metrics port in
+# use) is one line on stderr and a non-zero exit; --metrics.addr serves
+# Prometheus text on /metrics (404 elsewhere, 400 for malformed requests).
 set -u
 N=$1 D=$2
 T=$(mktemp -d)
@@ -34,7 +36,7 @@ reject() { # reject CMD...: non-zero and exactly one stderr line
     fi
 }
 
-start a --datadir "$T/a"
+start a --datadir "$T/a" --metrics.addr 127.0.0.1 --metrics.port 0
 [ -n "$ENODE" ] && [ -n "$ENR" ] && ok || { bad "node a did not start: $(cat "$T/a.err")"; exit 1; }
 A_ENODE=$ENODE A_PID=$pid
 [ -f "$T/a/nodekey" ] && [ "$(stat -c %a "$T/a/nodekey")" = 600 ] && ok || bad "no nodekey"
@@ -93,6 +95,42 @@ while "$D" attach "$T/a" admin_peers 2>/dev/null | grep -q "$B_PUB" && [ $i -lt 
 "$D" attach "$T/a" admin_removeTrustedPeer "$ENODE" >/dev/null 2>&1 && ok || bad "admin_removeTrustedPeer"
 "$D" attach "$T/a" discv4_table >"$T/table" 2>&1 && grep -q '"buckets"' "$T/table" && ok || bad "discv4_table: $(head -3 "$T/table")"
 "$D" attach "$T/a" admin_metrics >"$T/metrics" 2>&1 && grep -q '"peersAdded": [1-9]' "$T/metrics" && ok || bad "admin_metrics: $(cat "$T/metrics")"
+# Prometheus endpoint (--metrics.addr, port 0: printed as "metrics: URL")
+MURL=$(sed -n 's/^metrics: //p' "$T/a.out")
+python3 - "$MURL" <<'PY' && ok || bad "metrics endpoint $MURL"
+import re, socket, sys, urllib.error, urllib.request
+url = sys.argv[1]
+for path in ("/metrics", "/debug/metrics/prometheus"):
+    r = urllib.request.urlopen(url.replace("/metrics", path), timeout=10)
+    assert r.status == 200, r.status
+    assert r.headers["Content-Type"].startswith("text/plain; version=0.0.4"), r.headers
+    body = r.read().decode()
+    vals = dict(re.findall(r"^(devp2p_[a-z0-9_]+) ([0-9.e+]+)$", body, re.M))
+    for name in ("devp2p_peers", "devp2p_process_resident_memory_bytes", "devp2p_process_threads",
+                 "devp2p_process_open_fds", "devp2p_dials_total", "devp2p_discovery_rx_datagrams_total"):
+        assert name in vals, (name, body[:300])
+    assert float(vals["devp2p_peers_added_total"]) >= 1 and float(vals["devp2p_process_threads"]) >= 4, vals
+    assert "# TYPE devp2p_peers gauge" in body and "# HELP devp2p_peers " in body
+    assert re.search(r'^devp2p_mailbox_pushed_total\{mailbox="[^"]+"\} [0-9]+$', body, re.M)
+try:
+    urllib.request.urlopen(url.replace("/metrics", "/nope"), timeout=10)
+    raise SystemExit("no 404")
+except urllib.error.HTTPError as e:
+    assert e.code == 404, e.code
+host, port = url.split("/")[2].rsplit(":", 1)
+s = socket.create_connection((host, int(port)), timeout=10)
+s.sendall(b"garbage\r\n\r\n")
+resp = s.recv(4096)
+assert resp.startswith(b"HTTP/1.1 400 "), resp
+s = socket.create_connection((host, int(port)), timeout=10)
+s.sendall(b"GET /metrics HTTP/1.1\r\nX: " + b"a" * 5000 + b"\r\n\r\n")
+resp = s.recv(4096)
+assert resp.startswith(b"HTTP/1.1 400 "), resp
+PY
+MPORT=${MURL##*:}; MPORT=${MPORT%%/*}
+reject "$N" --datadir "$T/m" --port 0 --verbosity 2 --metrics.addr 127.0.0.1 --metrics.port "$MPORT"
+reject "$N" --datadir "$T/m" --port 0 --verbosity 2 --metrics.addr 300.1.2.3
+reject "$N" --datadir "$T/m" --port 0 --verbosity 2 --metrics.addr 127.0.0.1 --metrics.port 70000
 "$D" attach "$T/a" admin_addPeer "enode://bad" >/dev/null 2>"$T/err"
 [ $? -ne 0 ] && grep -q 'error -32602' "$T/err" && ok || bad "bad addPeer: $(cat "$T/err")"
 "$D" attach "$T/a" admin_nosuch >/dev/null 2>"$T/err"

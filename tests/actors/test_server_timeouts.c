@@ -1,0 +1,215 @@
+/*
+ * tests/actors/test_server_timeouts.c: the peer thread's deadlines and the
+ * listener's survival of temporary accept errors, with shortened timeouts:
+ *   - read deadline: a peer that sends nothing after its Hello is dropped
+ *     (no Disconnect: a network error, as geth) and read_timeouts counts it;
+ *   - pings: with a 100 ms ping interval a quiet raw peer is pinged, and a
+ *     ping from it is answered with a pong;
+ *   - write deadline: a peer that never reads while we send megabytes is
+ *     dropped after the write deadline; p2p_peer_send meanwhile hits the
+ *     backlog cap (P2P_EFULL), and write_timeouts counts the drop;
+ *   - dial timeout path: a static node whose port refuses connections is
+ *     counted as a failed connect;
+ *   - discovery hook: a candidate offered through p2p_server_add_candidate
+ *     is dialled (dynamic dial) and becomes a peer;
+ *   - EMFILE: with RLIMIT_NOFILE at the current count the listener's
+ *     accept fails, is counted and retried after 200 ms; once the limit is
+ *     raised the pending connection is admitted.
+ */
+#include <stdlib.h>
+#include <sys/resource.h>
+
+#include "tests/actors/rawpeer.h"
+#include "tests/actors/srv_util.h"
+
+static const p2p_protocol_t proto_echo = {"echo", 1, 2, NULL, NULL, NULL, NULL};
+static const char *const cap_echo[] = {"echo"};
+static const uint32_t ver1[] = {1};
+
+static bool connect_peer(rawpeer_t *rp, p2p_server_t *s)
+{
+    uint8_t k[32];
+    su_key(k);
+    p2p_node_t ns = su_node(s);
+    if (rp_connect(rp, ns.ep.tcp) || rp_handshake(rp, k, ns.pubkey, 3000)) return false;
+    if (rp_send_hello(rp, rp->pub, cap_echo, ver1, 1)) return false;
+    uint64_t code = 99;
+    const uint8_t *p;
+    size_t n;
+    if (rp_recv(rp, &code, &p, &n, 3000) || code != P2P_MSG_HELLO) return false;
+    p2p_rlpx_codec_set_snappy(&rp->codec, true);
+    return true;
+}
+
+static void test_read_deadline_and_pings(void)
+{
+    p2p_server_config_t cs;
+    su_config(&cs, &proto_echo, 1);
+    cs.read_timeout_ms = 400;
+    cs.ping_interval_ms = 100;
+    p2p_server_t *s = NULL;
+    CHECK_OK(p2p_server_start(&s, &cs));
+    rawpeer_t rp;
+    CHECK(connect_peer(&rp, s));
+    /* a ping from us is answered */
+    CHECK_OK(rp_send(&rp, P2P_MSG_PING, p2p_ping_payload, 1));
+    int pings = 0, pongs = 0;
+    uint64_t end = p2p_now_ns() + 300 * P2P_NS_PER_MS;
+    while (p2p_now_ns() < end) {
+        uint64_t code;
+        const uint8_t *p;
+        size_t n;
+        if (rp_recv(&rp, &code, &p, &n, 100)) continue;
+        if (code == P2P_MSG_PING) pings++;
+        if (code == P2P_MSG_PONG) pongs++;
+    }
+    CHECK(pongs == 1);
+    CHECK(pings >= 2);
+    /* now silent: dropped after the 400 ms read deadline, without a Disconnect */
+    uint64_t t0 = p2p_now_ns();
+    CHECK(SU_WAIT_STAT(s, read_timeouts, 1, 2000));
+    CHECK(su_wait_peers(s, 0, 1000));
+    double ms = (double)(p2p_now_ns() - t0) / 1e6;
+    CHECK(ms < 1000);
+    int r = rp_expect_disconnect(&rp, NULL, 1000);
+    CHECK(r == -1);
+    rp_close(&rp);
+    p2p_server_stats_t st;
+    p2p_server_get_stats(s, &st);
+    CHECK(st.disc_sent[P2P_DISC_NETWORK_ERROR] == 0);
+    p2p_server_stop(s);
+}
+
+static void test_write_deadline(void)
+{
+    p2p_server_config_t cs;
+    su_config(&cs, &proto_echo, 1);
+    cs.write_timeout_ms = 400;
+    cs.out_max_bytes = 1u << 20;
+    p2p_server_t *s = NULL;
+    CHECK_OK(p2p_server_start(&s, &cs));
+    rawpeer_t rp;
+    CHECK(connect_peer(&rp, s));
+    int one = 1 << 12;
+    (void)setsockopt(rp.fd, SOL_SOCKET, SO_RCVBUF, &one, sizeof one);
+    p2p_peer_t *peer = NULL;
+    uint8_t id[32];
+    p2p_node_id(id, rp.pub);
+    CHECK(su_wait_peers(s, 1, 2000));
+    CHECK_OK(p2p_server_peer_get(s, &peer, id));
+    uint8_t *blob = malloc(64 * 1024);
+    tu_rand_bytes(blob, 64 * 1024); /* incompressible */
+    int full = 0, closed = 0;
+    uint64_t end = p2p_now_ns() + 5 * P2P_NS_PER_S;
+    while (peer && p2p_now_ns() < end) {
+        int rc = p2p_peer_send(peer, "echo", 0, blob, 64 * 1024);
+        if (rc == P2P_EFULL) {
+            full++;
+            usleep(1000);
+        } else if (rc == P2P_ECLOSED) {
+            closed = 1;
+            break;
+        } else {
+            CHECK_OK(rc);
+        }
+    }
+    CHECK(full > 0);
+    CHECK(closed);
+    CHECK(SU_WAIT_STAT(s, write_timeouts, 1, 1000));
+    p2p_server_stats_t st;
+    p2p_server_get_stats(s, &st);
+    CHECK(st.send_full > 0);
+    p2p_peer_unref(peer);
+    free(blob);
+    rp_close(&rp);
+    p2p_server_stop(s);
+}
+
+static void test_dials(void)
+{
+    /* a port with nothing listening: connect refused, counted */
+    int tmp = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t sl = sizeof sa;
+    CHECK(bind(tmp, (struct sockaddr *)&sa, sizeof sa) == 0);
+    CHECK(getsockname(tmp, (struct sockaddr *)&sa, &sl) == 0);
+    close(tmp);
+    p2p_node_t dead;
+    memset(&dead, 0, sizeof dead);
+    uint8_t k[32];
+    su_key(k);
+    CHECK_OK(p2p_secp_pubkey(dead.pubkey, k));
+    p2p_node_id(dead.id, dead.pubkey);
+    dead.ep.ip = p2p_ip4(127, 0, 0, 1);
+    dead.ep.tcp = ntohs(sa.sin_port);
+
+    p2p_server_config_t ca, cb;
+    su_config(&cb, &proto_echo, 1);
+    p2p_server_t *b = NULL;
+    CHECK_OK(p2p_server_start(&b, &cb));
+    su_config(&ca, &proto_echo, 1);
+    ca.static_nodes = &dead;
+    ca.nstatic = 1;
+    ca.no_discovery = false; /* the candidate hook is open */
+    p2p_server_t *a = NULL;
+    CHECK_OK(p2p_server_start(&a, &ca));
+    CHECK(SU_WAIT_STAT(a, dial_connect_failed, 1, 3000));
+    /* a discovery candidate is dialled as a dynamic peer */
+    CHECK(p2p_server_dial_slots(a) > 0);
+    p2p_node_t nb = su_node(b);
+    CHECK_OK(p2p_server_add_candidate(a, &nb, p2p_now_ns() + P2P_NS_PER_S));
+    CHECK(su_wait_peers(a, 1, 3000));
+    p2p_peer_info_t info[2];
+    size_t n = 0;
+    CHECK_OK(p2p_server_peers(a, info, 2, &n));
+    CHECK(n == 1 && info[0].dyn_dialed && !info[0].static_dialed);
+    /* no_discovery: the hook is closed */
+    CHECK_ERR(p2p_server_add_candidate(b, &nb, p2p_now_ns()), P2P_ECLOSED);
+    p2p_server_stop(a);
+    p2p_server_stop(b);
+}
+
+static void test_emfile(void)
+{
+    p2p_server_config_t cs;
+    su_config(&cs, &proto_echo, 1);
+    p2p_server_t *s = NULL;
+    CHECK_OK(p2p_server_start(&s, &cs));
+    struct rlimit old, low;
+    CHECK(getrlimit(RLIMIT_NOFILE, &old) == 0);
+    int cfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    CHECK(cfd >= 0);
+    /* the limit at the lowest free descriptor: accept() gets EMFILE */
+    int probe = dup(0);
+    CHECK(probe > cfd);
+    close(probe);
+    low = old;
+    low.rlim_cur = (rlim_t)probe;
+    CHECK(setrlimit(RLIMIT_NOFILE, &low) == 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(p2p_server_port(s))};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CHECK(connect(cfd, (struct sockaddr *)&sa, sizeof sa) == 0);
+    CHECK(SU_WAIT_STAT(s, accept_temp_errors, 1, 2000));
+    usleep(300 * 1000);
+    p2p_server_stats_t st;
+    p2p_server_get_stats(s, &st);
+    CHECK(st.accepted == 0);
+    CHECK(st.accept_temp_errors >= 2); /* retried after 200 ms, failed again */
+    CHECK(setrlimit(RLIMIT_NOFILE, &old) == 0);
+    /* after the pause the connection is accepted */
+    CHECK(SU_WAIT_STAT(s, accepted, 1, 2000));
+    close(cfd);
+    p2p_server_stop(s);
+}
+
+int main(void)
+{
+    int fds0 = su_count_fds();
+    test_read_deadline_and_pings();
+    test_write_deadline();
+    test_dials();
+    test_emfile();
+    CHECK(su_count_fds() == fds0);
+    return tu_done("server_timeouts");
+}

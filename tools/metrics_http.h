@@ -1,0 +1,47 @@
+/*
+ * tools/metrics_http.h: devp2pd's Prometheus endpoint (--metrics.addr,
+ * --metrics.port): plain HTTP/1.1 on one thread "p2p-metrics".
+ *
+ * GET /metrics and GET /debug/metrics/prometheus answer 200 with
+ * node_metrics_prometheus (Content-Type: text/plain; version=0.0.4); other
+ * paths 404, other methods 405, a malformed or oversized request 400.
+ * Every response carries Connection: close.
+ *
+ * Bounds: one connection at a time; the request head must arrive within
+ * METRICS_HTTP_TIMEOUT_MS and fit in METRICS_HTTP_HEAD_MAX bytes; the
+ * response must be written within the same time.  A stop request
+ * interrupts a connection in progress.  Start and stop from the main thread.
+ */
+#ifndef P2P_TOOLS_METRICS_HTTP_H
+#define P2P_TOOLS_METRICS_HTTP_H
+
+#include <stdint.h>
+
+#include "actors/discovery.h"
+#include "actors/server.h"
+#include "core/err.h"
+#include "wire/node.h"
+
+#define METRICS_HTTP_HEAD_MAX 4096
+#define METRICS_HTTP_TIMEOUT_MS 2000
+
+typedef struct metrics_http metrics_http_t;
+
+typedef struct metrics_http_config {
+    p2p_ip_t ip;           /* listening address (required) */
+    uint16_t port;         /* 0: any free port (see metrics_http_port) */
+    p2p_server_t *srv;     /* may be NULL (--bootnode) */
+    p2p_discovery_t *disc; /* may be NULL (--nodiscover) */
+} metrics_http_config_t;
+
+/* Binds the socket and starts the thread.  msg receives a one-line reason
+ * on failure.  Returns 0, P2P_ESYS (errno set: socket, bind, listen,
+ * thread), P2P_ENOMEM. */
+P2P_MUST_CHECK int metrics_http_start(metrics_http_t **out, char *msg, size_t msglen,
+                                      const metrics_http_config_t *cfg);
+/* The bound TCP port. */
+uint16_t metrics_http_port(const metrics_http_t *h);
+/* Stops and joins the thread, closes the sockets, frees h.  NULL is accepted. */
+void metrics_http_stop(metrics_http_t *h);
+
+#endif

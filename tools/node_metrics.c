@@ -1,0 +1,267 @@
+/*
+ * tools/node_metrics.c: the metrics snapshot shared by admin_metrics and
+ * the Prometheus endpoint (see node_metrics.h).  No state of its own: every
+ * call works on the caller's node_metrics_t, so p2p-admin and p2p-metrics
+ * may collect at the same time.
+ */
+#include "tools/node_metrics.h"
+
+#include <dirent.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/mailbox.h"
+#include "wire/p2p_msg.h"
+
+node_metrics_t *node_metrics_new(void)
+{
+    node_metrics_t *m = calloc(1, sizeof *m);
+    if (!m) return NULL;
+    m->peer_scratch = calloc(NODE_METRICS_MAX_PEERS, sizeof *m->peer_scratch);
+    m->disc = calloc(1, sizeof *m->disc);
+    if (!m->peer_scratch || !m->disc) {
+        node_metrics_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+void node_metrics_free(node_metrics_t *m)
+{
+    if (!m) return;
+    free(m->peer_scratch);
+    free(m->disc);
+    free(m);
+}
+
+/* Called under the mailbox registry lock: quick, no allocation. */
+static void add_mailbox(void *ctx, const p2p_mailbox_t *mb)
+{
+    node_metrics_t *m = ctx;
+    const char *name = p2p_mailbox_name(mb);
+    node_metrics_mailbox_t *e = NULL;
+    for (size_t i = 0; i < m->nmailboxes && !e; i++)
+        if (strcmp(m->mailboxes[i].name, name) == 0) e = &m->mailboxes[i];
+    if (!e) {
+        if (m->nmailboxes >= NODE_METRICS_MAILBOX_NAMES) return;
+        e = &m->mailboxes[m->nmailboxes++];
+        memset(e, 0, sizeof *e);
+        snprintf(e->name, sizeof e->name, "%s", name);
+    }
+    p2p_mailbox_stats_t st;
+    p2p_mailbox_get_stats(mb, &st);
+    e->count++;
+    e->st.pushed += st.pushed;
+    e->st.popped += st.popped;
+    e->st.full_rejections += st.full_rejections;
+    e->st.blocked_waits += st.blocked_waits;
+    if (st.high_water > e->st.high_water) e->st.high_water = st.high_water;
+    e->st.depth += st.depth;
+    e->st.capacity += st.capacity;
+}
+
+static void read_process(node_metrics_t *m)
+{
+    FILE *f = fopen("/proc/self/status", "re");
+    if (f) {
+        char line[256];
+        unsigned long long v;
+        while (fgets(line, sizeof line, f)) {
+            if (sscanf(line, "VmRSS: %llu kB", &v) == 1) m->rss_bytes = v * 1024;
+            if (sscanf(line, "Threads: %llu", &v) == 1) m->threads = (unsigned)v;
+        }
+        fclose(f);
+    }
+    DIR *d = opendir("/proc/self/fd");
+    if (d) {
+        const struct dirent *e;
+        while ((e = readdir(d)) != NULL)
+            if (e->d_name[0] != '.') m->fds++;
+        closedir(d);
+        if (m->fds) m->fds--; /* the directory stream itself */
+    }
+}
+
+void node_metrics_collect(node_metrics_t *m, p2p_server_t *srv, p2p_discovery_t *disc,
+                          uint64_t deadline_ns)
+{
+    m->have_server = false;
+    m->have_disc = false;
+    m->peers = 0;
+    m->inbound = m->outbound = 0;
+    m->nmailboxes = 0;
+    m->rss_bytes = 0;
+    m->threads = m->fds = 0;
+    if (srv) {
+        p2p_server_get_stats(srv, &m->srv);
+        m->peers = p2p_server_peer_count(srv);
+        size_t n = 0;
+        if (m->peers >= 0 &&
+            p2p_server_peers(srv, m->peer_scratch, NODE_METRICS_MAX_PEERS, &n) == 0) {
+            for (size_t i = 0; i < n; i++) {
+                if (m->peer_scratch[i].inbound)
+                    m->inbound++;
+                else
+                    m->outbound++;
+            }
+        }
+        m->have_server = true;
+    }
+    if (disc) m->have_disc = p2p_discovery_info(disc, m->disc, deadline_ns) == 0;
+    p2p_mailbox_foreach(add_mailbox, m);
+    read_process(m);
+}
+
+/* ---- Prometheus text format ------------------------------------------------ */
+
+struct out {
+    char *p;
+    size_t cap, len;
+};
+
+static void put(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(struct out *o, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    size_t room = o->len < o->cap ? o->cap - o->len : 0;
+    int n = vsnprintf(room ? o->p + o->len : NULL, room, fmt, ap);
+    va_end(ap);
+    if (n > 0) o->len += (size_t)n;
+}
+
+static void head(struct out *o, const char *name, const char *type, const char *help)
+{
+    put(o, "# HELP devp2p_%s %s\n# TYPE devp2p_%s %s\n", name, help, name, type);
+}
+
+static void metric(struct out *o, const char *name, const char *type, const char *help, uint64_t v)
+{
+    head(o, name, type, help);
+    put(o, "devp2p_%s %llu\n", name, (unsigned long long)v);
+}
+
+/* A label value: the reason strings are plain ASCII; escape \ " and newline anyway. */
+static void label_value(struct out *o, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '\\' || *s == '"')
+            put(o, "\\%c", *s);
+        else if (*s == '\n')
+            put(o, "\\n");
+        else
+            put(o, "%c", *s);
+    }
+}
+
+static void by_reason(struct out *o, const char *name, const char *help, const uint64_t v[256])
+{
+    head(o, name, "counter", help);
+    for (unsigned r = 0; r < 256; r++) {
+        if (!v[r]) continue;
+        put(o, "devp2p_%s{code=\"%u\",reason=\"", name, r);
+        label_value(o, p2p_disc_reason_str(r));
+        put(o, "\"} %llu\n", (unsigned long long)v[r]);
+    }
+}
+
+static void server_metrics(struct out *o, const node_metrics_t *m)
+{
+    const p2p_server_stats_t *s = &m->srv;
+    metric(o, "peers", "gauge", "connected peers", m->peers > 0 ? (uint64_t)m->peers : 0);
+    metric(o, "peers_inbound", "gauge", "connected peers that dialled us", m->inbound);
+    metric(o, "peers_outbound", "gauge", "connected peers we dialled", m->outbound);
+#define SRV_COUNTER(field, help) metric(o, #field "_total", "counter", help, s->field)
+    SRV_COUNTER(accepted, "TCP connections accepted");
+    SRV_COUNTER(accept_errors, "failed accept calls");
+    SRV_COUNTER(inbound_throttled, "inbound connections from an IP seen within 30 s");
+    SRV_COUNTER(inbound_restricted, "inbound connections outside NetRestrict");
+    SRV_COUNTER(dials, "outbound connections attempted");
+    SRV_COUNTER(dial_connect_failed, "outbound TCP connects that failed or timed out");
+    SRV_COUNTER(handshake_timeouts, "RLPx or Hello exchanges past their deadline");
+    SRV_COUNTER(handshake_failed, "RLPx handshakes rejected");
+    SRV_COUNTER(hello_failed, "Hello exchanges rejected");
+    SRV_COUNTER(peers_added, "peers added");
+    SRV_COUNTER(peers_removed, "peers removed");
+    SRV_COUNTER(read_timeouts, "peers dropped for read timeouts");
+    SRV_COUNTER(write_timeouts, "peers dropped for write timeouts");
+    SRV_COUNTER(frame_errors, "bad frames (MAC, size, snappy, decoding)");
+    SRV_COUNTER(net_errors, "socket errors and EOF on live peers");
+    SRV_COUNTER(proto_errors, "subprotocol errors");
+    SRV_COUNTER(msgs_in, "subprotocol messages received");
+    SRV_COUNTER(msgs_out, "subprotocol messages sent");
+    SRV_COUNTER(bytes_in, "wire bytes received after the handshake");
+    SRV_COUNTER(bytes_out, "wire bytes sent after the handshake");
+    SRV_COUNTER(send_full, "sends refused because the peer's queue was full");
+    SRV_COUNTER(events_dropped, "peer events a full subscriber mailbox refused");
+    SRV_COUNTER(candidates_in, "discovery dial candidates offered");
+#undef SRV_COUNTER
+    by_reason(o, "disconnects_sent_total", "Disconnect messages sent, by reason", s->disc_sent);
+    by_reason(o, "disconnects_received_total", "Disconnect messages received, by reason",
+              s->disc_recv);
+    by_reason(o, "connections_rejected_total", "connections refused, by reason", s->rejected);
+}
+
+static void disc_metrics(struct out *o, const node_metrics_t *m)
+{
+    const p2p_discovery_info_t *d = m->disc;
+    metric(o, "discovery_table_nodes", "gauge", "live nodes in the discovery table", d->table_len);
+    metric(o, "discovery_pending_requests", "gauge", "discovery requests outstanding", d->pending);
+    metric(o, "discovery_lookups_running", "gauge", "discovery lookups running", d->lookups);
+#define SHELL_CTR(name, desc)                                                                      \
+    metric(o, "discovery_" #name "_total", "counter", desc, d->shell.name);
+    P2P_DISCOVERY_COUNTERS(SHELL_CTR)
+#undef SHELL_CTR
+#define CORE_CTR(name, desc)                                                                       \
+    metric(o, "discovery_core_" #name "_total", "counter", desc, d->core.name);
+    P2P_DISC_COUNTERS(CORE_CTR)
+#undef CORE_CTR
+}
+
+static void mailbox_metrics(struct out *o, const node_metrics_t *m)
+{
+    static const struct {
+        const char *name, *type, *help;
+    } f[] = {
+        {"mailbox_count", "gauge", "live mailboxes of this name"},
+        {"mailbox_pushed_total", "counter", "messages accepted (live mailboxes)"},
+        {"mailbox_popped_total", "counter", "messages delivered (live mailboxes)"},
+        {"mailbox_full_rejections_total", "counter", "try_push calls refused: mailbox full"},
+        {"mailbox_blocked_waits_total", "counter", "pushes that waited on a full mailbox"},
+        {"mailbox_high_water", "gauge", "highest depth observed (maximum over the mailboxes)"},
+        {"mailbox_depth", "gauge", "current depth (sum)"},
+        {"mailbox_capacity", "gauge", "capacity (sum)"},
+    };
+    for (size_t k = 0; k < sizeof f / sizeof f[0]; k++) {
+        head(o, f[k].name, f[k].type, f[k].help);
+        for (size_t i = 0; i < m->nmailboxes; i++) {
+            const node_metrics_mailbox_t *e = &m->mailboxes[i];
+            const uint64_t v[] = {e->count,
+                                  e->st.pushed,
+                                  e->st.popped,
+                                  e->st.full_rejections,
+                                  e->st.blocked_waits,
+                                  e->st.high_water,
+                                  e->st.depth,
+                                  e->st.capacity};
+            put(o, "devp2p_%s{mailbox=\"", f[k].name);
+            label_value(o, e->name);
+            put(o, "\"} %llu\n", (unsigned long long)v[k]);
+        }
+    }
+}
+
+size_t node_metrics_prometheus(const node_metrics_t *m, char *out, size_t cap)
+{
+    struct out o = {out, cap, 0};
+    if (cap) out[0] = 0;
+    if (m->have_server) server_metrics(&o, m);
+    if (m->have_disc) disc_metrics(&o, m);
+    mailbox_metrics(&o, m);
+    metric(&o, "process_resident_memory_bytes", "gauge", "resident memory (VmRSS)", m->rss_bytes);
+    metric(&o, "process_threads", "gauge", "threads of the process", m->threads);
+    metric(&o, "process_open_fds", "gauge", "open file descriptors", m->fds);
+    return o.len;
+}
