@@ -676,6 +676,7 @@ int p2p_discovery_start(p2p_discovery_t **out, char *msg, size_t msglen,
         goto err;
     }
     disc_store_seq(d, seq);
+    d->started = d->self;
 
     p2p_disc_config_t cc;
     memset(&cc, 0, sizeof cc);
@@ -721,7 +722,6 @@ int p2p_discovery_start(p2p_discovery_t **out, char *msg, size_t msglen,
                                 P2P_DISCOVERY_REQUESTS, NULL);
     if (rc) goto err;
 
-    d->self_start = d->self;
     rc = p2p_thread_spawn(&d->thr, "p2p-disc", 0, disc_run, d);
     if (rc) {
         rc = fail(msg, msglen, rc, "discovery: %s", "cannot start p2p-disc");
@@ -788,9 +788,7 @@ uint16_t p2p_discovery_port(const p2p_discovery_t *d)
 
 const p2p_node_t *p2p_discovery_self(const p2p_discovery_t *d)
 {
-    /* d->self belongs to p2p-disc (re-signing bumps its seq); other threads
-     * get the snapshot taken before the thread started. */
-    return &d->self_start;
+    return &d->started;
 }
 
 /* ---- API calls ---- */
