@@ -18,7 +18,10 @@
  *             that finish are reaped at the end of every entry point, so
  *             events never fire in the middle of a state change.
  *   refresh   phase 0 idle, 1 self lookup, 2..4 random lookups.
- *   candidates a FIFO of nodes found by lookups, for the dialer.
+ *   candidates a FIFO of dialable nodes for the dialer: Neighbors entries
+ *             of every lookup, plus the result set of the iterator's own
+ *             lookups (live table entries it starts from, queried nodes
+ *             that answered).
  */
 #include "actors/disc_core.h"
 
@@ -429,8 +432,11 @@ static void lk_offer(disc_lookup_t *lk, const p2p_node_t *n)
     if (lk->n < P2P_DISC_RESULT) lk->n++;
 }
 
+/* Queues a dial candidate: only dialable nodes (a TCP port), no duplicates
+ * of a queued one, dropped (counted) when the FIFO is full. */
 static void cand_push(p2p_disc_t *d, const p2p_node_t *n)
 {
+    if (n->ep.tcp == 0) return;
     for (unsigned i = 0; i < d->clen; i++)
         if (memcmp(d->cand[(d->chead + i) % P2P_DISC_CANDIDATES].id, n->id, 32) == 0) return;
     if (d->clen == P2P_DISC_CANDIDATES) {
@@ -466,6 +472,13 @@ static int lk_start(p2p_disc_t *d, uint32_t *handle, const uint8_t target[64], u
     p2p_keccak256(lk->target_id, target, 64);
     lk->n = p2p_kad_closest(&d->tab, lk->res, P2P_DISC_RESULT, lk->target_id, false);
     d->ctr.lookups_started++;
+    /* The candidate iterator yields its start set too: the verified (live)
+     * table entries among it, so a lone bootnode is offered once bonded. */
+    if (kind == LK_ITER)
+        for (unsigned i = 0; i < lk->n; i++) {
+            const p2p_kad_entry_t *e = p2p_kad_find(&d->tab, lk->res[i].id);
+            if (e && e->live) cand_push(d, &e->node);
+        }
     if (handle) *handle = lk->handle;
     lk_advance(d, lk, now);
     return 0;
@@ -790,6 +803,9 @@ static int on_neighbors(p2p_disc_t *d, const p2p_discv4_packet_t *pkt, const p2p
     d->ctr.rx_neighbors++;
     disc_lookup_t *lk = lk_find(d, r->lookup);
     if (lk && lk->kind == LK_REFRESH) d->refresh_ok = true;
+    /* A queried node of the iterator that answered (even with no entries)
+     * is part of its result: a candidate. */
+    if (lk && lk->kind == LK_ITER) cand_push(d, &r->node);
     for (unsigned i = 0; i < cnt; i++) {
         p2p_node_t n;
         if (!check_rpcnode(d, &n, &pkt->u.neighbors.nodes[i], &src->ip)) continue;

@@ -60,8 +60,12 @@
  * live entries with more than 5 checks are written to the DB as seeds.
  *
  * Candidate stream for the dialer: a bounded FIFO (P2P_DISC_CANDIDATES
- * nodes, no duplicates) of nodes found by lookups.  The thread pops it with
- * p2p_disc_candidates_pop.  While p2p_disc_want_candidates is on and the
+ * nodes, no duplicates, only nodes with a TCP port) of nodes found by
+ * lookups: every validated Neighbors entry, and for the candidate lookups
+ * (below) their whole result set: the live (verified) table entries they
+ * start from and every queried node that answered its findnode, so a node
+ * whose only known peer is its bootnode still dials it.  The thread pops
+ * it with p2p_disc_candidates_pop.  While p2p_disc_want_candidates is on and the
  * FIFO is below half full, the core keeps one random lookup running (at most
  * one start per second).  When the FIFO is full, new nodes are dropped and
  * counted (candidates_dropped).

@@ -4,7 +4,7 @@
  * reader p2p-udp).  Not a public header.
  *
  * Who touches what:
- *   immutable after start: fd, family, port, self_id, self, clock, the
+ *   immutable after start: fd, family, port, priv, started, clock, the
  *                          mailboxes' pointers, nreaders;
  *   p2p-udp:               its p2p__disc_reader_t, pushes into `packets`;
  *   p2p-disc:              everything in the "table thread" block;
@@ -61,7 +61,7 @@ struct p2p_discovery {
     int family; /* AF_INET or AF_INET6 */
     uint16_t port;
     uint8_t priv[32];
-    p2p_node_t self;
+    p2p_node_t started; /* our node as started (p2p_discovery_self) */
     const p2p_clock_t *clock;
     p2p_mailbox_t *packets, *requests;
     unsigned nreaders;
@@ -77,6 +77,7 @@ struct p2p_discovery {
     p2p_timers_t timers;
     p2p_timer_id_t core_timer;
     uint64_t core_timer_ns;
+    p2p_node_t self; /* our node now (endpoint and seq change) */
     p2p_enr_t record;
     p2p_endpoint_t ep; /* our current endpoint (record content) */
     bool predict;

@@ -64,7 +64,7 @@ int p2p__disc_check(struct p2p_discovery *d, p2p__disc_pkt_msg_t *out, const uin
         P2P__DISC_CTR(d, rx_bad_packet);
         return rc;
     }
-    if (memcmp(out->pkt.sender_id, d->self.id, 32) == 0) {
+    if (memcmp(out->pkt.sender_id, d->started.id, 32) == 0) {
         P2P__DISC_CTR(d, rx_from_self);
         return P2P_EPROTO;
     }

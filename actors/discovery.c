@@ -676,6 +676,7 @@ int p2p_discovery_start(p2p_discovery_t **out, char *msg, size_t msglen,
         goto err;
     }
     disc_store_seq(d, seq);
+    d->started = d->self;
 
     p2p_disc_config_t cc;
     memset(&cc, 0, sizeof cc);
@@ -787,7 +788,7 @@ uint16_t p2p_discovery_port(const p2p_discovery_t *d)
 
 const p2p_node_t *p2p_discovery_self(const p2p_discovery_t *d)
 {
-    return &d->self;
+    return &d->started;
 }
 
 /* ---- API calls ---- */

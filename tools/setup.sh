@@ -4,8 +4,12 @@
 # (libsecp256k1, Nettle, Berkeley DB, snappy, jansson), clang for libFuzzer,
 # gdb and valgrind for the debug tools, and Node.js packages for interop
 # tests.  Idempotent: installs only what is missing.
+# Option: --no-interop skips the Node.js interop peers (running the node
+# needs only the C toolchain and libraries).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+interop=1
+[ "${1:-}" != "--no-interop" ] || interop=0
 
 pkgs=(build-essential pkg-config meson ninja-build python3
       libsecp256k1-dev nettle-dev libdb-dev libsnappy-dev libjansson-dev
@@ -28,7 +32,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-if [ -f tests/interop/package-lock.json ] && [ ! -d tests/interop/node_modules/@ethereumjs/devp2p ]; then
+if [ "$interop" = 1 ] && [ -f tests/interop/package-lock.json ] && [ ! -d tests/interop/node_modules/@ethereumjs/devp2p ]; then
     echo "setup: installing interop peers (npm ci in tests/interop)"
     (cd tests/interop && npm ci --no-audit --no-fund --loglevel=error)
 fi

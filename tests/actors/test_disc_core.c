@@ -1207,6 +1207,61 @@ static void test_candidates_iterator(void)
     h_free(h);
 }
 
+/* A core whose only known node is its bootnode: the bootnode answers pings
+ * and findnodes (with no entries: it knows nobody else), and the candidate
+ * stream offers it.  tcp 0 (not dialable): never offered. */
+static void candidates_bootnode_run(uint16_t tcp)
+{
+    tl_ident_t bk;
+    tl_ident(&bk);
+    p2p_node_t b = tl_node(&bk, pub_ip(1), 30303);
+    b.ep.tcp = tcp;
+    harness_t *h = h_new(&b, 1, NULL, 0);
+    p2p_disc_want_candidates(h->d, true);
+    p2p_endpoint_t bsrc = ep_of(b.ep.ip, b.ep.udp);
+    unsigned scan = 0, findnodes = 0;
+    uint64_t ms = 0;
+    for (; ms < 20000 && p2p_disc_candidates_len(h->d) == 0; ms += 10) {
+        p2p_disc_time_t now = tl_time(ms * TL_MS);
+        p2p_disc_tick(h->d, now);
+        for (; scan < h->nout; scan++) {
+            const sent_t *o = &h->out[scan];
+            CHECK(p2p_ip_equal(&o->to.ip, &b.ep.ip));
+            if (o->pkt.type == P2P_DISCV4_PING) {
+                CHECK_OK(h_pong(h, &bk, &bsrc, o->hash, 0, now));
+            } else if (o->pkt.type == P2P_DISCV4_FINDNODE) {
+                p2p_discv4_packet_t nb;
+                tl_pkt(&nb, &bk, P2P_DISCV4_NEIGHBORS, now);
+                CHECK_OK(p2p_disc_handle(h->d, &nb, &bsrc, now));
+                findnodes++;
+            }
+        }
+        if (h->nout > OUTBOX - 16) scan = h->nout = 0;
+    }
+    CHECK(findnodes > 0);
+    if (tcp == 0) {
+        /* The whole refresh and many candidate lookups ran: still none. */
+        CHECK(p2p_disc_init_done(h->d));
+        CHECK(p2p_disc_counters(h->d)->lookups_started > 8);
+        CHECK(p2p_disc_candidates_len(h->d) == 0);
+    } else {
+        CHECK(ms < 20000);
+        p2p_node_t c[4];
+        CHECK(p2p_disc_candidates_pop(h->d, c, 4) == 1);
+        CHECK(memcmp(c[0].id, b.id, 32) == 0 && memcmp(c[0].pubkey, b.pubkey, 64) == 0);
+        CHECK(p2p_ip_equal(&c[0].ep.ip, &b.ep.ip) && c[0].ep.tcp == tcp);
+        printf("bootnode offered as a candidate after %llu ms (simulated)\n",
+               (unsigned long long)ms);
+    }
+    h_free(h);
+}
+
+static void test_candidates_bootnode(void)
+{
+    candidates_bootnode_run(30304);
+    candidates_bootnode_run(0);
+}
+
 static void test_limits_and_errors(void)
 {
     /* Config validation. */
@@ -1283,6 +1338,7 @@ int main(void)
     test_revalidation();
     test_refresh();
     test_candidates_iterator();
+    test_candidates_bootnode();
     test_limits_and_errors();
     return tu_done("disc_core");
 }

@@ -4,7 +4,7 @@
 # same node); the key is reused on restart; the admin JSON-RPC methods
 # answer over the IPC socket (addPeer connects, removePeer disconnects); `devp2p rlpx ping` gets its
 # Hello; a second node bootstrapped from it is found by `devp2p discv4
-# crawl`; SIGTERM stops it cleanly; bad input (unknown flag, malformed
+# crawl`; addPeer/removePeer with a third node that runs without discovery; SIGTERM stops it cleanly; bad input (unknown flag, malformed
 # bootnode, a second node on the same datadir, TCP port in use,
 # unreadable datadir, bad --metrics.addr/--metrics.port, metrics port in
 # use) is one line on stderr and a non-zero exit; --metrics.addr serves
@@ -65,6 +65,12 @@ sleep 2
 timeout 30 "$D" discv4 crawl --bootnodes "$A_ENODE" --timeout 15 >"$T/crawl" 2>"$T/err" && ok || bad "crawl: $(cat "$T/err")"
 grep -q "$B_PUB" "$T/crawl" && grep -q "$PUB" "$T/crawl" && ok || bad "crawl did not find both nodes: $(cat "$T/crawl")"
 
+# addPeer/removePeer against C, a node without discovery (A and B find and
+# dial each other by themselves, so B would already be a dynamic peer of A)
+start c --datadir "$T/e" --nodiscover
+[ -n "$ENODE" ] && ok || bad "node c did not start: $(cat "$T/c.err")"
+C_PUB=${ENODE#enode://}; C_PUB=${C_PUB%%@*}
+
 # admin JSON-RPC over <datadir>/devp2pd.ipc (geth's shapes)
 "$D" attach "$T/a" admin_nodeInfo >"$T/info" 2>"$T/err" && ok || bad "admin_nodeInfo: $(cat "$T/err")"
 python3 - "$T/info" "$ID" "$A_ENODE" <<'PY' && ok || bad "nodeInfo: $(cat "$T/info")"
@@ -76,9 +82,9 @@ assert d["name"].startswith("devp2p-c/") and "listenAddr" in d and "protocols" i
 PY
 "$D" attach "$T/a" admin_addPeer "$ENODE" >"$T/add" 2>"$T/err" && grep -qx true "$T/add" && ok || bad "admin_addPeer: $(cat "$T/err")"
 i=0
-while ! "$D" attach "$T/a" admin_peers 2>/dev/null | grep -q "$B_PUB" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+while ! "$D" attach "$T/a" admin_peers 2>/dev/null | grep -q "$C_PUB" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 "$D" attach "$T/a" admin_peers >"$T/peers" 2>&1
-python3 - "$T/peers" "$B_PUB" <<'PY' && ok || bad "admin_peers after addPeer: $(cat "$T/peers")"
+python3 - "$T/peers" "$C_PUB" <<'PY' && ok || bad "admin_peers after addPeer: $(cat "$T/peers")"
 import json, sys
 d = json.load(open(sys.argv[1]))
 p = [x for x in d if sys.argv[2] in x["enode"]]
@@ -89,8 +95,8 @@ assert p[0]["name"].startswith("devp2p-c/") and "caps" in p[0] and "id" in p[0]
 PY
 "$D" attach "$T/a" admin_removePeer "$ENODE" >/dev/null 2>"$T/err" && ok || bad "admin_removePeer: $(cat "$T/err")"
 i=0
-while "$D" attach "$T/a" admin_peers 2>/dev/null | grep -q "$B_PUB" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-"$D" attach "$T/a" admin_peers 2>/dev/null | grep -q "$B_PUB" && bad "peer still connected after removePeer" || ok
+while "$D" attach "$T/a" admin_peers 2>/dev/null | grep -q "$C_PUB" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+"$D" attach "$T/a" admin_peers 2>/dev/null | grep -q "$C_PUB" && bad "peer still connected after removePeer" || ok
 "$D" attach "$T/a" admin_addTrustedPeer "$ENODE" >/dev/null 2>&1 && ok || bad "admin_addTrustedPeer"
 "$D" attach "$T/a" admin_removeTrustedPeer "$ENODE" >/dev/null 2>&1 && ok || bad "admin_removeTrustedPeer"
 "$D" attach "$T/a" discv4_table >"$T/table" 2>&1 && grep -q '"buckets"' "$T/table" && ok || bad "discv4_table: $(head -3 "$T/table")"

@@ -1,0 +1,63 @@
+#!/bin/sh
+# tests/tools/test_devp2pd_boot.sh DEVP2PD DEVP2P: two daemons on loopback,
+# B started with A as its only bootnode (no static nodes): discovery offers
+# A to B's dialer (and B, once verified, to A's), so within 30 s both list
+# the other in admin_peers as a dynamic peer (one connection, dialed by
+# either side).  Prints the time to connect.
+set -u
+N=$1 D=$2
+T=$(mktemp -d)
+pids=
+cleanup() { for p in $pids; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$T"; }
+trap cleanup EXIT
+fails=0 checks=0
+ok() { checks=$((checks + 1)); }
+bad() { checks=$((checks + 1)); fails=$((fails + 1)); echo "FAIL: $*" >&2; }
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+start() { # start NAME ARGS...: runs a node, sets $ENODE and $pid
+    name=$1; shift
+    "$N" --port 0 --verbosity 2 "$@" >"$T/$name.out" 2>"$T/$name.err" &
+    pid=$!
+    pids="$pids $pid"
+    i=0
+    while ! grep -q '^enr: ' "$T/$name.out" && [ $i -lt 150 ]; do sleep 0.1; i=$((i + 1)); done
+    ENODE=$(sed -n 's/^enode: //p' "$T/$name.out")
+}
+pub_of() { p=${1#enode://}; echo "${p%%@*}"; }
+
+start a --datadir "$T/a"
+[ -n "$ENODE" ] && ok || { bad "node a did not start: $(cat "$T/a.err")"; exit 1; }
+A_ENODE=$ENODE A_PUB=$(pub_of "$ENODE")
+t0=$(now_ms)
+start b --datadir "$T/b" --bootnodes "$A_ENODE"
+[ -n "$ENODE" ] && ok || { bad "node b did not start: $(cat "$T/b.err")"; exit 1; }
+B_PUB=$(pub_of "$ENODE")
+
+i=0
+while [ $i -lt 300 ]; do
+    "$D" attach "$T/b" admin_peers >"$T/bpeers" 2>/dev/null && grep -q "$A_PUB" "$T/bpeers" && break
+    sleep 0.1; i=$((i + 1))
+done
+t1=$(now_ms)
+grep -q "$A_PUB" "$T/bpeers" && ok || bad "B did not connect to its bootnode A within 30 s: $(cat "$T/bpeers")"
+echo "B connected to its bootnode A in $((t1 - t0)) ms (from B's start)"
+python3 - "$T/bpeers" "$A_PUB" <<'PY' && ok || bad "B's admin_peers: $(cat "$T/bpeers")"
+import json, sys
+d = json.load(open(sys.argv[1]))
+p = [x for x in d if sys.argv[2] in x["enode"]]
+assert len(p) == 1, d
+assert p[0]["network"]["static"] is False, p
+PY
+"$D" attach "$T/a" admin_peers >"$T/apeers" 2>&1
+python3 - "$T/apeers" "$B_PUB" "$T/bpeers" <<'PY' && ok || bad "A's admin_peers: $(cat "$T/apeers")"
+import json, sys
+d = json.load(open(sys.argv[1]))
+p = [x for x in d if sys.argv[2] in x["enode"]]
+assert len(p) == 1 and p[0]["network"]["static"] is False, d
+# one connection: inbound on one side, outbound on the other
+b = json.load(open(sys.argv[3]))
+assert len(b) == 1 and b[0]["network"]["inbound"] != p[0]["network"]["inbound"], (d, b)
+PY
+
+echo "test_devp2pd_boot: $checks checks, $fails failed"
+[ "$fails" -eq 0 ] && [ "$checks" -gt 0 ]
