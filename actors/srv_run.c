@@ -100,9 +100,32 @@ static void drain_conns(run_t *r, size_t max)
     }
 }
 
+/* Applies queued addtrusted / removetrusted.  Called before every
+ * checkpoint: a trusted-set change the API made before a connection
+ * arrived (happens-before through the application) must be seen by that
+ * connection's checkpoint, as geth's unbuffered channel guarantees. */
+static size_t drain_trusted(run_t *r)
+{
+    p2p_server_t *srv = r->srv;
+    size_t work = 0;
+    p2p__msg_id_t m[16];
+    size_t n;
+    while ((n = p2p_mailbox_pop_batch(srv->mb_addtrusted, m, sizeof m)) > 0) {
+        for (size_t i = 0; i < n; i++)
+            if (p2p_checks_add_trusted(&srv->rl_checks, m[i].id)) P2P__STAT(srv, mailbox_full);
+        work += n;
+    }
+    while ((n = p2p_mailbox_pop_batch(srv->mb_removetrusted, m, sizeof m)) > 0) {
+        for (size_t i = 0; i < n; i++) p2p_checks_remove_trusted(&srv->rl_checks, m[i].id);
+        work += n;
+    }
+    return work;
+}
+
 static void on_posthandshake(run_t *r, p2p_conn_t *c)
 {
     p2p_server_t *srv = r->srv;
+    drain_trusted(r);
     if (r->quitting) {
         reply(r, c, false, P2P_DISC_QUITTING, c->flags);
         return;
@@ -117,6 +140,7 @@ static void on_posthandshake(run_t *r, p2p_conn_t *c)
 static void on_addpeer(run_t *r, p2p_conn_t *c, unsigned matched)
 {
     p2p_server_t *srv = r->srv;
+    drain_trusted(r);
     if (r->quitting) {
         reply(r, c, false, P2P_DISC_QUITTING, c->flags);
         return;
@@ -313,7 +337,7 @@ static void begin_quit(run_t *r)
 static size_t run_once(run_t *r)
 {
     p2p_server_t *srv = r->srv;
-    size_t work = 0;
+    size_t work = drain_trusted(r);
     drain_conns(r, RUN_BATCH);
     {
         p2p__msg_conn_t m[RUN_BATCH];
@@ -337,16 +361,6 @@ static size_t run_once(run_t *r)
         p2p__msg_peerop_t m[16];
         size_t n = p2p_mailbox_pop_batch(srv->mb_peerop, m, sizeof m);
         for (size_t i = 0; i < n; i++) on_peerop(r, m[i].op);
-        work += n;
-    }
-    {
-        p2p__msg_id_t m[16];
-        size_t n = p2p_mailbox_pop_batch(srv->mb_addtrusted, m, sizeof m);
-        for (size_t i = 0; i < n; i++)
-            if (p2p_checks_add_trusted(&srv->rl_checks, m[i].id)) P2P__STAT(srv, mailbox_full);
-        work += n;
-        n = p2p_mailbox_pop_batch(srv->mb_removetrusted, m, sizeof m);
-        for (size_t i = 0; i < n; i++) p2p_checks_remove_trusted(&srv->rl_checks, m[i].id);
         work += n;
     }
     {
