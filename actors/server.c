@@ -587,6 +587,12 @@ int p2p_server_start(p2p_server_t **out, const p2p_server_config_t *cfg)
         return rc;
     }
     if (srv->cfg.no_discovery) p2p_mailbox_close(srv->mb_nodesin);
+    /* the dialer publishes its free slots after each pass; until then the
+     * empty scheduler's value (relaxed: a hint) */
+    unsigned slots = 2 * srv->max_dialed;
+    atomic_store_explicit(&srv->dial_free,
+                          slots < srv->max_active_dials ? slots : srv->max_active_dials,
+                          memory_order_relaxed);
     rc = p2p_thread_spawn(&srv->run, "p2p-run", 0, p2p__run_main, srv);
     if (!rc) {
         srv->run_started = true;

@@ -162,6 +162,8 @@ static void test_dials(void)
     CHECK_OK(p2p_server_start(&a, &ca));
     CHECK(SU_WAIT_STAT(a, dial_connect_failed, 1, 3000));
     /* a discovery candidate is dialled as a dynamic peer */
+    uint64_t end = p2p_now_ns() + 2 * P2P_NS_PER_S;
+    while (p2p_server_dial_slots(a) == 0 && p2p_now_ns() < end) usleep(1000);
     CHECK(p2p_server_dial_slots(a) > 0);
     p2p_node_t nb = su_node(b);
     CHECK_OK(p2p_server_add_candidate(a, &nb, p2p_now_ns() + P2P_NS_PER_S));
