@@ -343,6 +343,19 @@ int p2p_server_add_candidate(p2p_server_t *srv, const p2p_node_t *node, uint64_t
     return rc;
 }
 
+int p2p_server_resolved(p2p_server_t *srv, const uint8_t id[32], const p2p_node_t *found)
+{
+    p2p__msg_node_t m;
+    memset(&m, 0, sizeof m);
+    if (found) {
+        m.node = *found;
+        m.found = true;
+    }
+    memcpy(m.node.id, id, 32);
+    /* try_push: the resolve callback runs on the dialer, which drains this */
+    return p2p_mailbox_try_push(srv->mb_resolved, &m, sizeof m);
+}
+
 unsigned p2p_server_dial_slots(const p2p_server_t *srv)
 {
     /* relaxed: a hint */
@@ -533,6 +546,7 @@ static int make_mailboxes(p2p_server_t *srv)
     MB(mb_peerremoved, "peerremoved", p2p__msg_id_t, cc);
     MB(mb_inboundpending, "inboundpending", p2p__msg_id_t, cc);
     MB(mb_taskdone, "taskdone", p2p__msg_id_t, cc);
+    MB(mb_resolved, "resolved", p2p__msg_node_t, 2 * srv->max_active_dials + 16);
     MB(mb_slots, "slots", p2p__msg_id_t, cc);
 #undef MB
     return rc;

@@ -131,6 +131,13 @@ typedef struct p2p_server_config {
     const p2p_protocol_t *protocols;  /* copied (the ctx pointers are kept) */
     size_t nprotocols;
     bool enable_msg_events; /* EnableMsgEvents: MSGSEND / MSGRECV events */
+    /* Discovery hook for static nodes without an address (or whose dial
+     * failed): called on p2p-dial with the node to look up; it must not
+     * block (start a lookup, answer later with p2p_server_resolved).  The
+     * scheduler retries failed lookups with a backoff of 60 s doubling to
+     * 1 h.  NULL (or no_discovery): static nodes need an address. */
+    void (*resolve)(void *ctx, const p2p_node_t *node);
+    void *resolve_ctx;
     p2p_peer_event_fn event_cb;
     void *event_ctx;
 
@@ -268,6 +275,11 @@ void p2p_server_get_stats(const p2p_server_t *srv, p2p_server_stats_t *st);
  * P2P_ETIMEDOUT, P2P_ECLOSED (stopping, or no_discovery). */
 P2P_MUST_CHECK int p2p_server_add_candidate(p2p_server_t *srv, const p2p_node_t *node,
                                             uint64_t deadline_ns);
+/* Answers a resolve call: found is the node's current record (with an
+ * address), NULL if discovery did not find it.  Any thread, including the
+ * resolve callback itself.  Returns 0, P2P_EFULL or P2P_ECLOSED. */
+P2P_MUST_CHECK int p2p_server_resolved(p2p_server_t *srv, const uint8_t id[32],
+                                       const p2p_node_t *found);
 /* Free dial slots as last published by the dialer (a hint for discovery:
  * offer candidates while it is > 0). */
 unsigned p2p_server_dial_slots(const p2p_server_t *srv);

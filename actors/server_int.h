@@ -20,7 +20,7 @@
  *               removetrusted, events (msg events from peer threads); quit is
  *               the thread's quit flag (p2p_thread_request_quit).
  *   p2p-dial:   nodesin, addstatic, removestatic, peeradded, peerremoved,
- *               inboundpending (pending and done), taskdone; quit flag.
+ *               inboundpending (pending and done), taskdone, resolved; quit flag.
  *   p2p-listen: slots; quit flag.
  *   peer-<id8>: cont (one-slot checkpoint reply), disconnect, out (not
  *               attached to the waiter: senders wake it explicitly, so a
@@ -94,6 +94,7 @@ typedef struct p2p__msg_id {
 
 typedef struct p2p__msg_node {
     p2p_node_t node;
+    bool found; /* resolved: node is valid */
 } p2p__msg_node_t;
 
 typedef struct p2p__msg_out {
@@ -212,7 +213,7 @@ struct p2p_server {
         *mb_addtrusted, *mb_removetrusted, *mb_events;
     /* p2p-dial */
     p2p_mailbox_t *mb_nodesin, *mb_addstatic, *mb_removestatic, *mb_peeradded, *mb_peerremoved,
-        *mb_inboundpending, *mb_taskdone;
+        *mb_inboundpending, *mb_taskdone, *mb_resolved;
     /* p2p-listen */
     p2p_mailbox_t *mb_slots;
 

@@ -12,10 +12,12 @@
  *   addstatic / removestatic  from the API
  *   nodesin         discovery candidates (p2p_server_add_candidate)
  *   quit            the thread's quit flag
+ *   resolved        answers to the resolve hook (p2p_server_resolved)
  * A DIAL action spawns a connection thread (it connects, with the 15 s
  * dial timeout, and runs both handshakes on its own thread) and reports
- * back on taskdone.  RESOLVE actions do not occur: no resolver is
- * configured (static nodes need an address).
+ * back on taskdone.  A RESOLVE action (a static node without an address,
+ * or whose dial failed) calls the configured resolve hook, whose answer
+ * comes back on `resolved`; without a hook none is issued.
  *
  * Ordering across mailboxes: one producer's messages to different
  * mailboxes may be popped out of order, so before each message that may
@@ -71,7 +73,10 @@ static void run_actions(dial_t *d)
     while (p2p_dialsched_take(d->s, &a)) {
         uint64_t now = p2p_now_ns();
         if (a.kind == P2P_DIAL_ACT_RESOLVE) {
-            P2P__IGNORE(p2p_dialsched_resolve_done(d->s, a.node.id, NULL, now));
+            if (d->srv->cfg.resolve && !d->srv->cfg.no_discovery)
+                d->srv->cfg.resolve(d->srv->cfg.resolve_ctx, &a.node);
+            else
+                P2P__IGNORE(p2p_dialsched_resolve_done(d->s, a.node.id, NULL, now));
             continue;
         }
         int rc = p2p__conn_spawn(d->srv, -1, true, a.flags, &a.node);
@@ -98,6 +103,13 @@ static size_t dial_once(dial_t *d)
         if (p2p_mailbox_try_pop(srv->mb_taskdone, &m, sizeof m)) break;
         drain_added(d);
         P2P__IGNORE(p2p_dialsched_dial_done(d->s, m.id, (p2p_dial_result_t)m.result, p2p_now_ns()));
+        work++;
+    }
+    for (int i = 0; i < DIAL_BATCH; i++) {
+        p2p__msg_node_t nm;
+        if (p2p_mailbox_try_pop(srv->mb_resolved, &nm, sizeof nm)) break;
+        P2P__IGNORE(
+            p2p_dialsched_resolve_done(d->s, nm.node.id, nm.found ? &nm.node : NULL, p2p_now_ns()));
         work++;
     }
     for (int i = 0; i < DIAL_BATCH; i++) {
@@ -135,7 +147,7 @@ int p2p__dial_main(p2p_thread_t *self, void *arg)
         .dial_ratio = srv->cfg.dial_ratio,
         .no_dial = srv->cfg.no_dial,
         .max_active_dials = srv->max_active_dials,
-        .resolve = false,
+        .resolve = srv->cfg.resolve != NULL && !srv->cfg.no_discovery,
         .has_netrestrict = srv->has_netrestrict,
         .netrestrict = srv->netrestrict,
         .seed = srv->seed ^ 0xd1a1,
@@ -144,7 +156,7 @@ int p2p__dial_main(p2p_thread_t *self, void *arg)
     int rc = p2p_dialsched_init(d.s, &cfg);
     p2p_mailbox_t *mbs[] = {srv->mb_nodesin,   srv->mb_addstatic,   srv->mb_removestatic,
                             srv->mb_peeradded, srv->mb_peerremoved, srv->mb_inboundpending,
-                            srv->mb_taskdone};
+                            srv->mb_taskdone,  srv->mb_resolved};
     for (size_t i = 0; !rc && i < sizeof mbs / sizeof mbs[0]; i++)
         rc = p2p_mailbox_attach(mbs[i], &self->waiter);
     if (rc) {

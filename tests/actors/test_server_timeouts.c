@@ -10,8 +10,10 @@
  *     backlog cap (P2P_EFULL), and write_timeouts counts the drop;
  *   - dial timeout path: a static node whose port refuses connections is
  *     counted as a failed connect;
- *   - discovery hook: a candidate offered through p2p_server_add_candidate
- *     is dialled (dynamic dial) and becomes a peer;
+ *   - discovery hooks: a candidate offered through p2p_server_add_candidate
+ *     is dialled (dynamic dial) and becomes a peer; a static node without
+ *     an address is looked up through the resolve hook, answered with
+ *     p2p_server_resolved from the test thread, and dialled;
  *   - EMFILE: with RLIMIT_NOFILE at the current count the listener's
  *     accept fails, is counted and retried after 200 ms; once the limit is
  *     raised the pending connection is admitted.
@@ -131,6 +133,21 @@ static void test_write_deadline(void)
     p2p_server_stop(s);
 }
 
+typedef struct resolve_req {
+    _Atomic int asked;
+    p2p_node_t node;
+} resolve_req_t;
+static resolve_req_t resolve_req;
+
+/* Runs on p2p-dial: records the request (answered by the test thread). */
+static void on_resolve(void *ctx, const p2p_node_t *node)
+{
+    resolve_req_t *r = ctx;
+    if (atomic_load(&r->asked)) return;
+    r->node = *node;
+    atomic_store(&r->asked, 1);
+}
+
 static void test_dials(void)
 {
     /* a port with nothing listening: connect refused, counted */
@@ -172,6 +189,32 @@ static void test_dials(void)
     size_t n = 0;
     CHECK_OK(p2p_server_peers(a, info, 2, &n));
     CHECK(n == 1 && info[0].dyn_dialed && !info[0].static_dialed);
+    /* a static node without an address is resolved through the hook */
+    {
+        p2p_server_config_t cc;
+        su_config(&cc, &proto_echo, 1);
+        p2p_node_t bare;
+        memset(&bare, 0, sizeof bare);
+        memcpy(bare.pubkey, nb.pubkey, 64);
+        memcpy(bare.id, nb.id, 32);
+        cc.static_nodes = &bare;
+        cc.nstatic = 1;
+        cc.no_discovery = false;
+        cc.resolve = on_resolve;
+        cc.resolve_ctx = &resolve_req;
+        p2p_server_t *c = NULL;
+        CHECK_OK(p2p_server_start(&c, &cc));
+        uint64_t rend = p2p_now_ns() + 3 * P2P_NS_PER_S;
+        while (!atomic_load(&resolve_req.asked) && p2p_now_ns() < rend) usleep(1000);
+        CHECK(atomic_load(&resolve_req.asked) == 1);
+        CHECK_MEM(resolve_req.node.id, nb.id, 32);
+        CHECK(resolve_req.node.ep.ip.family == 0);
+        CHECK_OK(p2p_server_resolved(c, nb.id, &nb));
+        CHECK(su_wait_peers(c, 1, 3000));
+        CHECK_OK(p2p_server_peers(c, info, 2, &n));
+        CHECK(n == 1 && info[0].static_dialed && info[0].remote_port == nb.ep.tcp);
+        p2p_server_stop(c);
+    }
     /* no_discovery: the hook is closed */
     CHECK_ERR(p2p_server_add_candidate(b, &nb, p2p_now_ns()), P2P_ECLOSED);
     p2p_server_stop(a);
