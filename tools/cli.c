@@ -17,6 +17,7 @@
 #include "crypto/secp.h"
 #include "crypto/util.h"
 #include "wire/enode.h"
+#include "wire/p2p_msg.h"
 
 const char *cli_prog = "devp2p";
 
@@ -233,4 +234,31 @@ const char *cli_hex(const uint8_t *p, size_t n)
     if (n > 128) n = 128;
     p2p_hex_encode(b, p, n);
     return b;
+}
+
+void cli_parse_caps(p2p_hello_t *h, const char *list)
+{
+    h->ncaps = 0;
+    if (strcmp(list, "none") == 0 || !*list) return;
+    const char *p = list;
+    while (*p) {
+        const char *end = strchr(p, ',');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        const char *slash = memchr(p, '/', n);
+        if (!slash || slash == p || (size_t)(slash - p) > P2P_CAP_NAME_MAX)
+            cli_usage_fail("invalid --caps entry '%.*s': want name/version", (int)n, p);
+        if (h->ncaps >= P2P_HELLO_MAX_CAPS) cli_usage_fail("--caps: too many capabilities");
+        char ver[16];
+        size_t vlen = n - (size_t)(slash + 1 - p);
+        if (vlen == 0 || vlen >= sizeof ver)
+            cli_usage_fail("invalid --caps entry '%.*s': want name/version", (int)n, p);
+        memcpy(ver, slash + 1, vlen);
+        ver[vlen] = 0;
+        p2p_cap_t *c = &h->caps[h->ncaps++];
+        c->name_len = (size_t)(slash - p);
+        memcpy(c->name, p, c->name_len);
+        c->name[c->name_len] = 0;
+        c->version = (uint32_t)cli_uint("--caps version", ver, 0, UINT32_MAX);
+        p = end ? end + 1 : p + n;
+    }
 }

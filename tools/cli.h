@@ -84,4 +84,9 @@ char *cli_read_text(const char *path, size_t max);
  * up to 4 results alive at once, n <= 128). */
 const char *cli_hex(const uint8_t *p, size_t n);
 
+struct p2p_hello;
+/* Fills h's capability list from a --caps value "name/ver,name/ver" ("none"
+ * or "" for no capabilities); a malformed entry exits via cli_usage_fail. */
+void cli_parse_caps(struct p2p_hello *h, const char *list);
+
 #endif

@@ -48,33 +48,6 @@ struct conn {
     size_t bufcap, outcap;
 };
 
-static void parse_caps(p2p_hello_t *h, const char *list)
-{
-    h->ncaps = 0;
-    if (strcmp(list, "none") == 0 || !*list) return;
-    const char *p = list;
-    while (*p) {
-        const char *end = strchr(p, ',');
-        size_t n = end ? (size_t)(end - p) : strlen(p);
-        const char *slash = memchr(p, '/', n);
-        if (!slash || slash == p || (size_t)(slash - p) > P2P_CAP_NAME_MAX)
-            cli_usage_fail("invalid --caps entry '%.*s': want name/version", (int)n, p);
-        if (h->ncaps >= P2P_HELLO_MAX_CAPS) cli_usage_fail("--caps: too many capabilities");
-        char ver[16];
-        size_t vlen = n - (size_t)(slash + 1 - p);
-        if (vlen == 0 || vlen >= sizeof ver)
-            cli_usage_fail("invalid --caps entry '%.*s': want name/version", (int)n, p);
-        memcpy(ver, slash + 1, vlen);
-        ver[vlen] = 0;
-        p2p_cap_t *c = &h->caps[h->ncaps++];
-        c->name_len = (size_t)(slash - p);
-        memcpy(c->name, p, c->name_len);
-        c->name[c->name_len] = 0;
-        c->version = (uint32_t)cli_uint("--caps version", ver, 0, UINT32_MAX);
-        p = end ? end + 1 : p + n;
-    }
-}
-
 static int send_msg(struct conn *c, uint64_t code, const uint8_t *payload, size_t len)
 {
     size_t olen;
@@ -155,7 +128,7 @@ static int rlpx_ping(int argc, char **argv)
     if (node.ep.tcp == 0) cli_fail("node has no TCP port");
     static p2p_hello_t ours, theirs;
     memset(&ours, 0, sizeof ours);
-    parse_caps(&ours, caps);
+    cli_parse_caps(&ours, caps);
     uint64_t tmo = cli_duration_ns("--timeout", timeout);
     uint8_t priv[32];
     cli_session_key(priv, keyfile, keyhex);

@@ -128,33 +128,6 @@ static void on_signal(int sig)
     g_stop = 1;
 }
 
-static void parse_caps(p2p_hello_t *h, const char *list)
-{
-    h->ncaps = 0;
-    if (strcmp(list, "none") == 0 || !*list) return;
-    const char *p = list;
-    while (*p) {
-        const char *end = strchr(p, ',');
-        size_t n = end ? (size_t)(end - p) : strlen(p);
-        const char *slash = memchr(p, '/', n);
-        if (!slash || slash == p || (size_t)(slash - p) > P2P_CAP_NAME_MAX)
-            cli_usage_fail("invalid --caps entry '%.*s': want name/version", (int)n, p);
-        if (h->ncaps >= P2P_HELLO_MAX_CAPS) cli_usage_fail("--caps: too many capabilities");
-        char ver[16];
-        size_t vlen = n - (size_t)(slash + 1 - p);
-        if (vlen == 0 || vlen >= sizeof ver)
-            cli_usage_fail("invalid --caps entry '%.*s': want name/version", (int)n, p);
-        memcpy(ver, slash + 1, vlen);
-        ver[vlen] = 0;
-        p2p_cap_t *c = &h->caps[h->ncaps++];
-        c->name_len = (size_t)(slash - p);
-        memcpy(c->name, p, c->name_len);
-        c->name[c->name_len] = 0;
-        c->version = (uint32_t)cli_uint("--caps version", ver, 0, UINT32_MAX);
-        p = end ? end + 1 : p + n;
-    }
-}
-
 static int flood_fill(struct engine *e, struct conn *c);
 
 /* ---- connection table ------------------------------------------------- */
@@ -974,7 +947,7 @@ int cmd_stress(int argc, char **argv)
 
     static p2p_hello_t ours;
     memset(&ours, 0, sizeof ours);
-    parse_caps(&ours, caps);
+    cli_parse_caps(&ours, caps);
     ours.version = P2P_BASE_VERSION;
     const char *client = DEVP2P_CLIENT_NAME "/stress";
     ours.name_len = strlen(client);
