@@ -62,7 +62,7 @@ static int send_body(rawpeer_t *rp, const uint8_t *body, size_t n, bool bad_mac)
     size_t cap = p2p_rlpx_frame_wire_len(n), len = 0;
     uint8_t *f = calloc(1, cap);
     if (!f) return P2P_ENOMEM;
-    memcpy(f + P2P_RLPX_HEADER_LEN, body, n);
+    if (n) memcpy(f + P2P_RLPX_HEADER_LEN, body, n);
     int rc = p2p_rlpx_frame_seal(&rp->codec, f, cap, &len, n);
     if (!rc && bad_mac) f[len - 1] ^= 0x01; /* last byte of the frame MAC */
     if (!rc && rp_write(rp, f, len)) rc = P2P_EIO;
