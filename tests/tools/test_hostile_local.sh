@@ -8,7 +8,7 @@
 # a request head over 4096 bytes gets 400; an idle client holding the one
 # connection is cut off after the 2 s head deadline and the next scrape is
 # served; a head with a NUL byte gets 400.  The datadir is mode 0700 and the
-# node key 0600.  Ends with SIGTERM: status 0.
+# node key 0600.  Ends with SIGTERM: status 0, no sanitizer report.
 set -u
 N=$1
 T=$(mktemp -d)
@@ -149,5 +149,7 @@ wait "$npid"
 rc=$?
 npid=
 [ $rc -eq 0 ] && ok || bad "node exited $rc after SIGTERM: $(tail -20 "$T/err")"
+grep -Eq 'ERROR: AddressSanitizer|WARNING: ThreadSanitizer|runtime error:|LeakSanitizer' "$T/err" &&
+    bad "sanitizer report: $(head -40 "$T/err")" || ok
 echo "hostile-local: $checks checks, $fails failed"
 [ "$fails" -eq 0 ]
