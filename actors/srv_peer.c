@@ -374,7 +374,7 @@ static void set_peer_name(io_t *io)
     p2p_hex_encode(hex, io->c->node.id, 4);
     hex[8] = 0;
     (void)p2p_thread_name(name, "peer-%s", hex);
-    pthread_setname_np(pthread_self(), name);
+    (void)p2p_thread_rename(name);
 }
 
 static int do_rlpx(io_t *io)

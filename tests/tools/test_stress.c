@@ -15,7 +15,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "actors/discovery.h"
 #include "actors/server.h"
+#include "crypto/secp.h"
 #include "tests/actors/srv_util.h"
 #include "tests/tu.h"
 #include "wire/enode.h"
@@ -195,6 +197,44 @@ int main(int argc, char **argv)
         json_decref(o);
     }
     CHECK(su_wait_peers(srv, 0, 5000));
+
+    /* discv4: ping and findnode floods from 8 keys against a discovery
+     * instance; every key bonds, every request is answered */
+    p2p_discovery_config_t dc;
+    memset(&dc, 0, sizeof dc);
+    do tu_rand_bytes(dc.priv, 32);
+    while (p2p_secp_privkey_check(dc.priv) != 0);
+    dc.listen_ip = p2p_ip4(127, 0, 0, 1);
+    p2p_discovery_t *disc = NULL;
+    char msg[256];
+    CHECK_OK(p2p_discovery_start(&disc, msg, sizeof msg, &dc));
+    if (disc) {
+        p2p_node_t dn = self;
+        CHECK_OK(p2p_secp_pubkey(dn.pubkey, dc.priv));
+        p2p_node_id(dn.id, dn.pubkey);
+        dn.ep.udp = p2p_discovery_port(disc);
+        char denode[P2P_ENODE_MAX_TEXT];
+        CHECK_OK(p2p_enode_format(denode, sizeof denode, &dn));
+        o = run_mode(denode, "discv4", "8", "2", "--window", "2", out);
+        if (o) {
+            CHECK(jint(o, "failures") == 0);
+            CHECK(jint(o, "keys_bonded") == 8);
+            CHECK(jint(o, "pongs_received") == jint(o, "pings_sent"));
+            CHECK(jint(o, "pongs_received") > 8);
+            CHECK(jint(o, "findnodes_sent") > 0);
+            CHECK(jint(o, "findnodes_answered") == jint(o, "findnodes_sent"));
+            CHECK(jint(o, "neighbors_packets") >= jint(o, "findnodes_answered"));
+            CHECK(jint(o, "target_pings_answered") >= 8); /* the ping-backs */
+            CHECK(jnum(o, "pongs_per_s") > 0);
+            CHECK(jnum(json_object_get(o, "reply_latency"), "p99_ms") > 0);
+            CHECK(jint(json_object_get(o, "neighbors_latency"), "n") ==
+                  jint(o, "findnodes_answered"));
+            /* the listener lookup found this process by its UDP socket */
+            CHECK(jint(json_object_get(o, "target_proc"), "pid") == getpid());
+            json_decref(o);
+        }
+        p2p_discovery_stop(disc);
+    }
     p2p_server_stop(srv);
     return tu_done("stress");
 }
