@@ -8,11 +8,12 @@
  * never paused: the reader copies each slot under its seqlock and counts
  * the records it lost to overwrites.
  *
- * Thread names: a ring header names only its current owner; records
- * older than that owner's START are shown with the name seen at an earlier
- * poll (--follow), else as "ringN".  A thread that renamed itself (a
- * connection thread becoming peer-<id>) shows its new name on its earlier
- * records too when the reader did not see the old one.
+ * Thread names: rings are reused by later threads, and a thread may take a
+ * new name (a connection thread becomes peer-<id> after its handshake).
+ * START and STOP records carry the writer's name and actor id, so every
+ * record is shown with the name its writer had when it wrote it; records
+ * whose START and STOP were both overwritten show the ring header's owner,
+ * else "ringN".
  *
  * Modes: print what the rings hold now and exit; --follow: keep printing
  * new records (polled every 50 ms and merged by time) until
@@ -69,9 +70,7 @@ struct filt {
     unsigned type_mask;
 };
 
-/* A record with the name of the thread that wrote it.  Rings are reused:
- * the ring header names only the current owner, so records older than the
- * owner's START record get the name seen at an earlier poll, or "ring N". */
+/* A record with the name of the thread that wrote it (see the top). */
 struct item {
     p2p_trace_rec_t r;
     char name[16];
@@ -85,7 +84,7 @@ struct tr {
     bool collect;
     struct item *recs;
     size_t n, cap, max;
-    char (*names)[16]; /* per ring: owner name at the previous poll */
+    char (*names)[16]; /* per ring: the owner open at the end of the last batch */
     FILE *out;
     /* --follow: records read but held back (FOLLOW_GRACE_NS) */
     struct item *pend;
@@ -166,26 +165,37 @@ static void poll_once(struct tr *t, bool final)
 {
     static p2p_trace_rec_t batch[4096];
     for (unsigned ring = 0; ring < t->info.ring_count; ring++) {
-        char cur[16];
-        p2p_trace_reader_ring_name(t->r, cur, ring);
         size_t got;
         while ((got = p2p_trace_reader_next(t->r, batch, 4096, ring, &t->lost)) > 0) {
-            /* the current owner's records start at its last START; a STOP
-             * and START of the same actor id back to back is that thread
-             * taking a new name (p2p_thread_rename), not a new owner */
-            uint64_t start_seq = 0;
+            /* Owner names: START and STOP records carry the writer's name,
+             * so each record takes the name of the START before it (or of
+             * the owner open at the previous batch), else of the STOP after
+             * it, else the ring header's current owner. */
+            static char nm[4096][16];
+            char cur[16], nxt[16];
+            memcpy(cur, t->names[ring], sizeof cur);
             for (size_t i = 0; i < got; i++) {
-                if (batch[i].type != P2P_TRACE_START) continue;
-                bool renamed = i > 0 && batch[i - 1].type == P2P_TRACE_STOP &&
-                               batch[i - 1].arg == batch[i].arg;
-                if (!renamed) start_seq = batch[i].seq;
+                if (batch[i].type == P2P_TRACE_START && batch[i].name[0])
+                    memcpy(cur, batch[i].name, sizeof cur);
+                memcpy(nm[i], cur, sizeof cur);
+                if (batch[i].type == P2P_TRACE_STOP && batch[i].name[0]) {
+                    memcpy(nm[i], batch[i].name, sizeof cur);
+                    cur[0] = 0;
+                }
+            }
+            memcpy(t->names[ring], cur, sizeof cur);
+            p2p_trace_reader_ring_name(t->r, nxt, ring);
+            for (size_t i = got; i-- > 0;) {
+                if (batch[i].type == P2P_TRACE_STOP && batch[i].name[0])
+                    memcpy(nxt, batch[i].name, sizeof nxt);
+                else if (batch[i].type == P2P_TRACE_START)
+                    nxt[0] = 0;
+                if (!nm[i][0]) memcpy(nm[i], nxt, sizeof nxt);
             }
             for (size_t i = 0; i < got; i++) {
                 struct item it = {.r = batch[i]};
-                if (batch[i].seq >= start_seq)
-                    memcpy(it.name, cur, sizeof it.name);
-                else if (t->names[ring][0])
-                    memcpy(it.name, t->names[ring], sizeof it.name);
+                if (nm[i][0])
+                    memcpy(it.name, nm[i], sizeof it.name);
                 else
                     snprintf(it.name, sizeof it.name, "ring%u", ring);
                 if (!match(t, &it.r, it.name)) continue;
@@ -206,7 +216,6 @@ static void poll_once(struct tr *t, bool final)
             }
             if (got < 4096) break;
         }
-        memcpy(t->names[ring], cur, sizeof cur);
     }
     if (t->np) {
         qsort(t->pend, t->np, sizeof *t->pend, by_time);

@@ -100,7 +100,15 @@ for mb in posthandshake addpeer delpeer; do
         bad "follow: no push to $mb from a peer thread"
     grep -qE " p2p-run +pop   mailbox=$mb " "$T/follow" && ok || bad "follow: no pop of $mb by p2p-run"
 done
-grep -qE ' conn-in +push  mailbox=slots' "$T/follow" && ok || bad "follow: no slot returned by a conn-in thread"
+# records carry the peer: a peer thread's posthandshake/addpeer/delpeer
+# name its own node id, and p2p-run's pops name the same ids
+awk '$2 ~ /^peer-/ && $3 == "push" && $4 ~ /^mailbox=(posthandshake|addpeer|delpeer)$/ {
+        n++; if ("peer-" substr($5, 6, 8) != $2) bad++ }
+     END { exit !(n > 0 && bad == 0) }' "$T/follow" && ok ||
+    bad "follow: pushes to the run loop do not carry the pushing peer's id"
+grep -qE ' p2p-run +pop   mailbox=delpeer peer=[0-9a-f]{16} ' "$T/follow" && ok ||
+    bad "follow: delpeer pops carry no peer id"
+grep -qE ' (conn-in|peer-[0-9a-f]{8}) +push  mailbox=slots' "$T/follow" && ok || bad "follow: no slot returned by a conn-in thread"
 grep -qE ' peer-[0-9a-f]{8} +start ' "$T/follow" && ok || bad "follow: no start record under a peer-<id> name"
 n=$(wc -l <"$T/follow")
 [ "$n" -gt 200 ] && ok || bad "follow printed only $n lines"
