@@ -458,7 +458,7 @@ static int setup_config(p2p_server_t *srv, const p2p_server_config_t *cfg)
     srv->write_timeout = MS(cfg->write_timeout_ms, 20000);
     srv->linger = MS(cfg->disc_linger_ms, 1000);
 #undef MS
-    srv->out_max_msgs = cfg->out_max_msgs ? cfg->out_max_msgs : 1024;
+    srv->out_max_msgs = cfg->out_max_msgs ? cfg->out_max_msgs : 256;
     srv->out_max_bytes = cfg->out_max_bytes ? cfg->out_max_bytes : 16u << 20;
     srv->max_msg = cfg->max_msg_size && cfg->max_msg_size < P2P_RLPX_FRAME_MAX ? cfg->max_msg_size
                                                                                : P2P_RLPX_FRAME_MAX;

@@ -118,6 +118,12 @@ P2P_MUST_CHECK int p2p_thread_spawn(p2p_thread_t *t, const char *name, size_t st
  * Releases t's waiter.  Returns 0 or P2P_ESTATE (not started or joined). */
 int p2p_thread_join(p2p_thread_t *t, int *rc);
 
+/* The calling thread: returns the pages of its stack below the current
+ * frame (less a margin) to the kernel (madvise MADV_DONTNEED), so a deep
+ * call made once (a handshake's crypto) does not stay resident for the
+ * thread's life.  Best effort; any thread, any time. */
+void p2p_thread_trim_stack(void);
+
 /* Any thread: asks t to quit (see the protocol above).  Idempotent. */
 void p2p_thread_request_quit(p2p_thread_t *t);
 
