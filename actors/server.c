@@ -132,7 +132,9 @@ int p2p__conn_spawn(p2p_server_t *srv, int fd, bool dialed, unsigned flags, cons
     /* seq_cst: the run loop's shutdown reads live_conns to know when every
      * connection thread has been joined */
     atomic_fetch_add_explicit(&srv->live_conns, 1, memory_order_seq_cst);
-    rc = p2p_thread_spawn(&c->th, name, P2P_THREAD_STACK_PEER, p2p__conn_main, c);
+    /* signal-mode waiter: a connection costs one descriptor (its socket) */
+    rc = p2p_thread_spawn_ex(&c->th, name, P2P_THREAD_STACK_PEER, P2P_THREAD_SIGNAL_WAKE,
+                             p2p__conn_main, c);
     if (rc) {
         atomic_fetch_sub_explicit(&srv->live_conns, 1, memory_order_seq_cst);
         goto fail;

@@ -92,12 +92,20 @@ static void *trampoline(void *p)
 int p2p_thread_spawn(p2p_thread_t *t, const char *name, size_t stack_size, p2p_thread_fn fn,
                      void *arg)
 {
+    return p2p_thread_spawn_ex(t, name, stack_size, 0, fn, arg);
+}
+
+int p2p_thread_spawn_ex(p2p_thread_t *t, const char *name, size_t stack_size, unsigned flags,
+                        p2p_thread_fn fn, void *arg)
+{
     if (!t || !name || !fn) return P2P_EINVAL;
     memset(t, 0, sizeof *t);
     set_identity(t, name);
     t->fn = fn;
     t->arg = arg;
-    if (p2p_waiter_init(&t->waiter)) return P2P_ESYS;
+    if ((flags & P2P_THREAD_SIGNAL_WAKE) ? p2p_waiter_init_signal(&t->waiter)
+                                         : p2p_waiter_init(&t->waiter))
+        return P2P_ESYS;
 
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
     if (stack_size == 0) stack_size = P2P_THREAD_STACK_DEFAULT;

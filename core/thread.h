@@ -114,6 +114,13 @@ int p2p_thread_name(char out[P2P_THREAD_NAME_MAX], const char *fmt, ...)
 P2P_MUST_CHECK int p2p_thread_spawn(p2p_thread_t *t, const char *name, size_t stack_size,
                                     p2p_thread_fn fn, void *arg);
 
+/* As p2p_thread_spawn, with flags: P2P_THREAD_SIGNAL_WAKE gives the thread
+ * a signal-mode waiter (p2p_waiter_init_signal: no eventfd; the thread
+ * sleeps only in p2p_waiter_wait/p2p_waiter_poll). */
+#define P2P_THREAD_SIGNAL_WAKE 1u
+P2P_MUST_CHECK int p2p_thread_spawn_ex(p2p_thread_t *t, const char *name, size_t stack_size,
+                                       unsigned flags, p2p_thread_fn fn, void *arg);
+
 /* Waits for t to finish; *rc (may be NULL) receives fn's return value.
  * Releases t's waiter.  Returns 0 or P2P_ESTATE (not started or joined). */
 int p2p_thread_join(p2p_thread_t *t, int *rc);
