@@ -62,17 +62,30 @@ typedef struct p2p_conn p2p_conn_t;
 
 /* ---- messages ---- */
 
+/* The trace's peer field: the first 8 bytes of a node id, big-endian. */
+static inline uint64_t p2p__id_prefix(const uint8_t id[32])
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++) v = v << 8 | id[i];
+    return v;
+}
+
+/* peer: the first 8 bytes of the remote node id (big-endian), copied into
+ * the message for traces (0 while an inbound connection's id is unknown). */
 typedef struct p2p__msg_conn {
     p2p_conn_t *c;
+    uint64_t peer;
 } p2p__msg_conn_t;
 
 typedef struct p2p__msg_addpeer {
     p2p_conn_t *c;
+    uint64_t peer;
     unsigned matched;
 } p2p__msg_addpeer_t;
 
 typedef struct p2p__msg_delpeer {
     p2p_conn_t *c;
+    uint64_t peer;
     bool was_peer;
     bool remote_requested;
     uint8_t reason;

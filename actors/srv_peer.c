@@ -392,7 +392,7 @@ static void set_peer_name(io_t *io)
     p2p_hex_encode(hex, io->c->node.id, 4);
     hex[8] = 0;
     (void)p2p_thread_name(name, "peer-%s", hex);
-    pthread_setname_np(pthread_self(), name);
+    (void)p2p_thread_rename(name);
 }
 
 static int do_rlpx(io_t *io)
@@ -788,7 +788,7 @@ int p2p__conn_main(p2p_thread_t *self, void *arg)
      * have posted ourselves (conns, posthandshake) */
     if (p2p_mailbox_attach(c->cont, &self->waiter) || p2p_mailbox_attach(c->disc, &self->waiter))
         P2P_ERROR("Peer mailbox attach failed", "serial=%llu", (unsigned long long)c->serial);
-    p2p__msg_conn_t born = {.c = c};
+    p2p__msg_conn_t born = {.c = c, .peer = p2p__id_prefix(c->node.id)};
     (void)p2p__push_must(srv, srv->mb_conns, &born, sizeof born);
     if (!io) goto out;
     io->c = c;
@@ -821,7 +821,7 @@ int p2p__conn_main(p2p_thread_t *self, void *arg)
         goto out;
     }
     p2p__msg_cont_t reply;
-    p2p__msg_conn_t ph = {.c = c};
+    p2p__msg_conn_t ph = {.c = c, .peer = p2p__id_prefix(c->node.id)};
     if (checkpoint(io, srv->mb_posthandshake, &ph, sizeof ph, &reply)) goto out;
     if (!reply.ok) {
         reason = reply.reason;
@@ -836,7 +836,8 @@ int p2p__conn_main(p2p_thread_t *self, void *arg)
         if (rc != P2P_ECLOSED || remote) count_hs_error(srv, rc, false);
         goto out;
     }
-    p2p__msg_addpeer_t ap = {.c = c, .matched = (unsigned)c->nmatch};
+    p2p__msg_addpeer_t ap = {
+        .c = c, .peer = p2p__id_prefix(c->node.id), .matched = (unsigned)c->nmatch};
     if (checkpoint(io, srv->mb_addpeer, &ap, sizeof ap, &reply)) goto out;
     if (!reply.ok) {
         reason = reply.reason;
@@ -897,8 +898,11 @@ out:
         close(c->fd);
         c->fd = -1;
     }
-    p2p__msg_delpeer_t dp = {
-        .c = c, .was_peer = was_peer, .remote_requested = remote, .reason = reason};
+    p2p__msg_delpeer_t dp = {.c = c,
+                             .peer = p2p__id_prefix(c->node.id),
+                             .was_peer = was_peer,
+                             .remote_requested = remote,
+                             .reason = reason};
     (void)p2p__push_must(srv, srv->mb_delpeer, &dp, sizeof dp);
     return 0;
 }

@@ -212,3 +212,17 @@ uint32_t p2p_thread_current_id(void)
 {
     return current ? current->id : 0;
 }
+
+int p2p_thread_rename(const char *name)
+{
+    if (!current || !name) return P2P_ESTATE;
+    char n[P2P_THREAD_NAME_MAX];
+    int rc = p2p_thread_name(n, "%s", name);
+    /* the registry's readers (a debugger) see the name whole */
+    pthread_mutex_lock(&p2p__registry_lock);
+    memcpy(current->name, n, sizeof n);
+    pthread_mutex_unlock(&p2p__registry_lock);
+    pthread_setname_np(pthread_self(), n);
+    p2p_trace_thread_attach(n);
+    return rc;
+}

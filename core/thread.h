@@ -156,4 +156,13 @@ const char *p2p_thread_current_name(void);
 /* The calling thread's actor id (0 for a foreign thread). */
 uint32_t p2p_thread_current_id(void);
 
+/* The calling p2p thread takes a new name (truncated to 15 chars) once its
+ * role is known (a connection thread becomes peer-<id> after the
+ * handshake): the OS thread name, the debugger registry and the trace all
+ * follow.  The trace ring is handed back with a STOP record and a ring is
+ * taken again under the new name at the next record, so a trace reader
+ * shows where the name changed.  Returns 0, P2P_ETOOBIG (truncated) or
+ * P2P_ESTATE (not a p2p thread). */
+int p2p_thread_rename(const char *name);
+
 #endif
