@@ -194,6 +194,7 @@ typedef struct p2p_server_stats {
     uint64_t events_dropped; /* events a full subscriber mailbox refused */
     uint64_t candidates_in;  /* discovery candidates offered */
     uint64_t mailbox_full;   /* internal pushes that failed (never expected) */
+    uint64_t pending_full;   /* accepts that took the last free pending-handshake slot */
 } p2p_server_stats_t;
 
 /* ---- lifecycle ------------------------------------------------------------ */

@@ -22,7 +22,10 @@
  * or one frame whose size the codec checked against max_msg); Hello-phase
  * frames are limited to 2 KiB + 16; the snappy scratch to the frame's
  * possible expansion (22x) and max_msg; the write buffer holds at most
- * P2P__WBUF_HIGH bytes of frames beyond one message; at most
+ * P2P__WBUF_HIGH bytes of frames beyond one message (queued messages and
+ * pongs alike: a ping arriving above the mark is held and the socket not
+ * read until the buffer drains, so a ping flood that never reads its
+ * pongs meets TCP backpressure, then the write deadline); at most
  * P2P__MSGS_PER_WAKE messages are read and written per wake-up.
  */
 #include <errno.h>
@@ -569,6 +572,10 @@ static int handle_msg(io_t *io, peer_run_t *pr, const p2p_rlpx_msg_t *msg)
         }
         switch (msg->code) {
         case P2P_MSG_PING:
+            /* a peer that pings without reading our pongs: stop reading it
+             * (held) until the write buffer drains, or the write deadline
+             * drops it; the buffer never grows past the high mark */
+            if (wpending(io) >= P2P__WBUF_HIGH) return P2P_EFULL;
             if (io_put_msg(io, P2P_MSG_PONG, p2p_ping_payload, sizeof p2p_ping_payload)) {
                 fail(pr, P2P_DISC_NETWORK_ERROR);
                 return 0;

@@ -9,7 +9,7 @@
  * RLPx phase: an EIP-8 auth of random bytes, a legacy-size (307 bytes)
  * random auth (read on as EIP-8, then the deadline), a valid auth sealed to another node's key.
  * Hello phase: silence after the RLPx handshake, a Ping instead of the
- * Hello, a Hello with an invalid (all-zero) identity, a Disconnect instead
+ * Hello, a Hello with 65 capabilities, a Disconnect instead
  * of the Hello, a zero-size frame, a non-canonical message code.
  * Live peer: a base-protocol message over 2 KiB, a late second Hello
  * (ignored), a Disconnect with an undecodable payload, message code 2^62,
@@ -20,6 +20,7 @@
 
 #include "tests/actors/rawpeer.h"
 #include "tests/actors/srv_util.h"
+#include "wire/rlp.h"
 
 #define HS_MS 1500
 
@@ -151,13 +152,33 @@ static void test_hello_phase(void)
     rp_close(&rp);
     CHECK(SU_WAIT_STAT(srv, hello_failed, st0.hello_failed + 1, 1000));
 
-    /* a Hello whose identity is 64 zero bytes (not a public key) */
+    /* a Hello of 65 capabilities (small enough for the frame limit, one
+     * over P2P_HELLO_MAX_CAPS) */
     CHECK(connect_rlpx(&rp));
     {
-        static const uint8_t zero[64];
-        CHECK_OK(rp_send_hello(&rp, zero, cap_echo, ver1, 1));
+        uint8_t h[1024];
+        size_t hn = 0;
+        p2p_rlp_enc_t e;
+        p2p_rlp_enc_init(&e, h, sizeof h);
+        p2p_rlp_list_begin(&e);
+        p2p_rlp_put_uint(&e, 5);
+        p2p_rlp_put_str(&e, "x");
+        p2p_rlp_list_begin(&e);
+        for (int i = 0; i < P2P_HELLO_MAX_CAPS + 1; i++) {
+            p2p_rlp_list_begin(&e);
+            p2p_rlp_put_str(&e, "echo");
+            p2p_rlp_put_uint(&e, 1);
+            p2p_rlp_list_end(&e);
+        }
+        p2p_rlp_list_end(&e);
+        p2p_rlp_put_uint(&e, 0);
+        p2p_rlp_put_bytes(&e, rp.pub, 64);
+        p2p_rlp_list_end(&e);
+        CHECK_OK(p2p_rlp_enc_finish(&e, &hn));
+        CHECK(hn < P2P_HELLO_MAX);
+        CHECK_OK(rp_send(&rp, P2P_MSG_HELLO, h, hn));
     }
-    CHECK(outcome(&rp, 300) == P2P_DISC_INVALID_IDENTITY);
+    CHECK(outcome(&rp, 300) == P2P_DISC_PROTOCOL_ERROR);
     rp_close(&rp);
     CHECK(SU_WAIT_STAT(srv, hello_failed, st0.hello_failed + 2, 1000));
 
