@@ -87,10 +87,12 @@ static void nlog(p2p_nodedb_t *db, int level, const char *title, const char *fmt
     va_start(ap, fmt);
     vsnprintf(db->msg, sizeof db->msg, fmt, ap);
     va_end(ap);
+    /* rate-limited: a full disk fails every write (one per discovery
+     * packet); the counters (stats.errors, db_errors) keep the exact count */
     if (level <= P2P_LOG_ERROR)
-        P2P_LOG(level, title, "err=\"%s\"", db->msg);
+        P2P_LOG_RL(5, 10000, level, title, "err=\"%s\"", db->msg);
     else
-        P2P_LOG(level, title, "what=\"%s\"", db->msg);
+        P2P_LOG_RL(5, 10000, level, title, "what=\"%s\"", db->msg);
 }
 
 /* Records a Berkeley DB failure: logs "<home>: <what>: <db_strerror>". */
@@ -106,7 +108,7 @@ static int bdb_err(p2p_nodedb_t *db, int ret, const char *what)
 static void errcall(const DB_ENV *env, const char *pfx, const char *m)
 {
     const p2p_nodedb_t *db = env->app_private;
-    P2P_ERROR("Berkeley DB", "dir=%s msg=\"%s\"", db ? db->home : "?", m);
+    P2P_LOG_RL(5, 10000, P2P_LOG_ERROR, "Berkeley DB", "dir=%s msg=\"%s\"", db ? db->home : "?", m);
 }
 
 /* ---- encodings ---- */
