@@ -79,6 +79,7 @@ static __thread struct {
 
 int p2p_random(uint8_t *buf, size_t len)
 {
+    if (len == 0) return 0;
     if (len > RNG_SMALL) return os_random(buf, len);
     pthread_once(&rng_once, rng_register);
     unsigned gen = atomic_load_explicit(&rng_fork_gen, memory_order_relaxed);
