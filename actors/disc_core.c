@@ -147,10 +147,15 @@ static void db_set_time(p2p_disc_t *d,
     if (set(d->db.ctx, id, ip, t) != 0) d->ctr.db_errors++;
 }
 
-/* A timestamp from the DB proves a bond if it is set and at most 24 h old. */
+/* A timestamp from the DB proves a bond if it is set and at most 24 h old.
+ * One more than P2P_DISC_BOND_FUTURE_S in the future was written before the
+ * wall clock jumped back: its age is unknown, so it proves nothing (else a
+ * clock set back by a year would keep every bond for a year); the node
+ * simply bonds again. */
 static bool within_bond(uint64_t t, uint64_t now_unix)
 {
-    return t != 0 && now_unix <= t + P2P_DISC_BOND_EXPIRATION_S;
+    return t != 0 && t <= now_unix + P2P_DISC_BOND_FUTURE_S &&
+           now_unix <= t + P2P_DISC_BOND_EXPIRATION_S;
 }
 
 static uint32_t db_findfails(p2p_disc_t *d, const p2p_node_t *n)

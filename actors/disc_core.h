@@ -117,9 +117,10 @@ enum p2p_disc_limits {
     P2P_DISC_RANDOM_LOOKUPS = 3, /* random lookups per refresh */
 };
 
-#define P2P_DISC_RESP_TIMEOUT_NS 500000000ull            /* reply matchers, bond settle */
-#define P2P_DISC_BOND_EXPIRATION_S (24u * 3600u)         /* endpoint proof lifetime */
-#define P2P_DISC_SEED_MAX_AGE_S (5u * 24u * 3600u)       /* seeds from the DB */
+#define P2P_DISC_RESP_TIMEOUT_NS 500000000ull      /* reply matchers, bond settle */
+#define P2P_DISC_BOND_EXPIRATION_S (24u * 3600u)   /* endpoint proof lifetime */
+#define P2P_DISC_BOND_FUTURE_S 300u                /* bond stamps newer than now + this: void */
+#define P2P_DISC_SEED_MAX_AGE_S (5u * 24u * 3600u) /* seeds from the DB */
 #define P2P_DISC_REFRESH_NS (30ull * 60 * 1000000000ull) /* refresh every 15-30 min */
 #define P2P_DISC_RETRY_REFRESH_NS 10000000000ull         /* failed refresh: first retry after */
 #define P2P_DISC_ITER_SPACING_NS 1000000000ull           /* candidate lookups at most 1/s */

@@ -87,10 +87,12 @@ static void nlog(p2p_nodedb_t *db, int level, const char *title, const char *fmt
     va_start(ap, fmt);
     vsnprintf(db->msg, sizeof db->msg, fmt, ap);
     va_end(ap);
+    /* rate-limited: a full disk fails every write (one per discovery
+     * packet); the counters (stats.errors, db_errors) keep the exact count */
     if (level <= P2P_LOG_ERROR)
-        P2P_LOG(level, title, "err=\"%s\"", db->msg);
+        P2P_LOG_RL(5, 10000, level, title, "err=\"%s\"", db->msg);
     else
-        P2P_LOG(level, title, "what=\"%s\"", db->msg);
+        P2P_LOG_RL(5, 10000, level, title, "what=\"%s\"", db->msg);
 }
 
 /* Records a Berkeley DB failure: logs "<home>: <what>: <db_strerror>". */
@@ -106,7 +108,7 @@ static int bdb_err(p2p_nodedb_t *db, int ret, const char *what)
 static void errcall(const DB_ENV *env, const char *pfx, const char *m)
 {
     const p2p_nodedb_t *db = env->app_private;
-    P2P_ERROR("Berkeley DB", "dir=%s msg=\"%s\"", db ? db->home : "?", m);
+    P2P_LOG_RL(5, 10000, P2P_LOG_ERROR, "Berkeley DB", "dir=%s msg=\"%s\"", db ? db->home : "?", m);
 }
 
 /* ---- encodings ---- */
@@ -287,6 +289,33 @@ static int kv_put_u64(p2p_nodedb_t *db, DB_TXN *txn, const void *k, size_t klen,
     return kv_put(db, txn, k, klen, buf, sizeof buf);
 }
 
+/* Cursor read that copes with a key longer than KEYBUF (only a damaged or
+ * foreign file holds one; Berkeley DB would return DB_BUFFER_SMALL and leave
+ * the cursor where it was, so a walk could never pass it).  Such a key is
+ * read into a temporary buffer, its first KEYBUF bytes are copied to
+ * key->data and key->size keeps its real length, so callers, which match
+ * key shapes by exact length, skip it; it is counted as a bad record. */
+static int cur_get(p2p_nodedb_t *db, DBC *c, DBT *key, DBT *data, u_int32_t flags)
+{
+    u_int32_t insize = key->size;
+    int ret = c->get(c, key, data, flags);
+    if (ret != DB_BUFFER_SMALL || key->size <= key->ulen) return ret;
+    DBT big = *key;
+    big.ulen = key->size;
+    big.size = insize;
+    big.data = malloc(big.ulen);
+    if (!big.data) return ENOMEM;
+    if (insize) memcpy(big.data, key->data, insize < key->ulen ? insize : key->ulen);
+    ret = c->get(c, &big, data, flags);
+    if (ret == 0) {
+        memcpy(key->data, big.data, key->ulen);
+        key->size = big.size;
+        db->st.bad_records++;
+    }
+    free(big.data);
+    return ret;
+}
+
 /* Deletes every key that starts with prefix[0..plen). */
 static int del_prefix(p2p_nodedb_t *db, DB_TXN *txn, const uint8_t *prefix, size_t plen)
 {
@@ -301,11 +330,11 @@ static int del_prefix(p2p_nodedb_t *db, DB_TXN *txn, const uint8_t *prefix, size
     memset(&data, 0, sizeof data);
     data.flags = DB_DBT_PARTIAL; /* keys only: read no value bytes */
     int rc = 0;
-    ret = c->get(c, &key, &data, DB_SET_RANGE);
+    ret = cur_get(db, c, &key, &data, DB_SET_RANGE);
     while (ret == 0 && key.size >= plen && memcmp(kb, prefix, plen) == 0) {
         ret = c->del(c, 0);
         if (ret) break;
-        ret = c->get(c, &key, &data, DB_NEXT);
+        ret = cur_get(db, c, &key, &data, DB_NEXT);
     }
     if (ret && ret != DB_NOTFOUND) rc = bdb_err(db, ret, "delete range");
     ret = c->close(c);
@@ -571,6 +600,30 @@ void p2p__nodedb_panic(p2p_nodedb_t *db)
     if (db->env) db->env->set_flags(db->env, DB_PANIC_ENVIRONMENT, 1);
 }
 
+struct raw_arg {
+    const void *k, *v;
+    size_t klen, vlen;
+};
+
+static int op_raw(p2p_nodedb_t *db, DB_TXN *txn, void *arg)
+{
+    struct raw_arg *a = arg;
+    if (a->v) return kv_put(db, txn, a->k, a->klen, a->v, a->vlen);
+    DBT key;
+    dbt_in(&key, a->k, a->klen);
+    int ret = db->dbp->del(db->dbp, txn, &key, 0);
+    if (ret && ret != DB_NOTFOUND) return bdb_err(db, ret, "del");
+    return 0;
+}
+
+int p2p__nodedb_put_raw(p2p_nodedb_t *db, const void *key, size_t klen, const void *val,
+                        size_t vlen)
+{
+    if (!db || !key || klen == 0 || klen > 4 * KEYBUF) return P2P_EINVAL;
+    struct raw_arg a = {.k = key, .klen = klen, .v = val, .vlen = vlen};
+    return run(db, op_raw, &a, true);
+}
+
 /* ---- nodes ---- */
 
 struct node_arg {
@@ -776,7 +829,7 @@ static int seek_node(p2p_nodedb_t *db, DBC *c, uint8_t kb[KEYBUF], size_t klen, 
     key->size = (u_int32_t)klen;
     memset(&data, 0, sizeof data);
     data.flags = DB_DBT_PARTIAL;
-    int ret = c->get(c, key, &data, DB_SET_RANGE);
+    int ret = cur_get(db, c, key, &data, DB_SET_RANGE);
     for (int steps = 0; steps < SEED_WALK; steps++) {
         if (ret && ret != DB_NOTFOUND) return bdb_err(db, ret, "seek");
         if (ret == DB_NOTFOUND || key->size < 2 || memcmp(kb, "n:", 2) != 0) {
@@ -787,11 +840,11 @@ static int seek_node(p2p_nodedb_t *db, DBC *c, uint8_t kb[KEYBUF], size_t klen, 
             wrapped = true;
             memcpy(kb, "n:", 2);
             key->size = 2;
-            ret = c->get(c, key, &data, DB_SET_RANGE);
+            ret = cur_get(db, c, key, &data, DB_SET_RANGE);
             continue;
         }
         if (is_nodekey(kb, key->size)) return 0;
-        ret = c->get(c, key, &data, DB_NEXT);
+        ret = cur_get(db, c, key, &data, DB_NEXT);
     }
     return P2P_ENOTFOUND;
 }
@@ -903,7 +956,7 @@ static int op_expire(p2p_nodedb_t *db, DB_TXN *txn, void *arg)
     uint8_t next[NODEKEY_LEN];
     uint64_t youngest = 0;
     bool done = false;
-    ret = c->get(c, &key, &data, DB_SET_RANGE);
+    ret = cur_get(db, c, &key, &data, DB_SET_RANGE);
     for (;;) {
         if (ret == DB_NOTFOUND || (ret == 0 && (key.size < 2 || memcmp(kb, "n:", 2) != 0))) {
             done = true;
@@ -913,7 +966,7 @@ static int op_expire(p2p_nodedb_t *db, DB_TXN *txn, void *arg)
         if (ret) break;
         if (key.size < NODEKEY_LEN || memcmp(kb + 34, ":v4", 3) != 0) {
             db->st.bad_records++; /* a key we never write: skip it */
-            ret = c->get(c, &key, &data, DB_NEXT);
+            ret = cur_get(db, c, &key, &data, DB_NEXT);
             continue;
         }
         if (groups == 0 || memcmp(kb + 2, cur, 32) != 0) {
@@ -931,7 +984,7 @@ static int op_expire(p2p_nodedb_t *db, DB_TXN *txn, void *arg)
             uint64_t t = get64(vb);
             if (t > youngest) youngest = t;
         }
-        ret = c->get(c, &key, &data, DB_NEXT);
+        ret = cur_get(db, c, &key, &data, DB_NEXT);
     }
     int rc = 0;
     if (ret) rc = bdb_err(db, ret, "expire scan");

@@ -148,4 +148,11 @@ P2P_MUST_CHECK int p2p_nodedb_expire(p2p_nodedb_t *db, size_t *deleted, uint64_t
  * operation sees DB_RUNRECOVERY and exercises the reopen path. */
 void p2p__nodedb_panic(p2p_nodedb_t *db);
 
+/* For tests and fuzzing: writes key -> val exactly as given (val NULL:
+ * deletes key), bypassing the record encoding, in one transaction, as a
+ * damaged or foreign file would hold it.  klen 1..4096.  Returns 0,
+ * P2P_EINVAL or P2P_EDB. */
+P2P_MUST_CHECK int p2p__nodedb_put_raw(p2p_nodedb_t *db, const void *key, size_t klen,
+                                       const void *val, size_t vlen);
+
 #endif

@@ -132,7 +132,9 @@ int p2p__conn_spawn(p2p_server_t *srv, int fd, bool dialed, unsigned flags, cons
     /* seq_cst: the run loop's shutdown reads live_conns to know when every
      * connection thread has been joined */
     atomic_fetch_add_explicit(&srv->live_conns, 1, memory_order_seq_cst);
-    rc = p2p_thread_spawn(&c->th, name, P2P_THREAD_STACK_PEER, p2p__conn_main, c);
+    /* signal-mode waiter: a connection costs one descriptor (its socket) */
+    rc = p2p_thread_spawn_ex(&c->th, name, P2P_THREAD_STACK_PEER, P2P_THREAD_SIGNAL_WAKE,
+                             p2p__conn_main, c);
     if (rc) {
         atomic_fetch_sub_explicit(&srv->live_conns, 1, memory_order_seq_cst);
         goto fail;
@@ -458,7 +460,7 @@ static int setup_config(p2p_server_t *srv, const p2p_server_config_t *cfg)
     srv->write_timeout = MS(cfg->write_timeout_ms, 20000);
     srv->linger = MS(cfg->disc_linger_ms, 1000);
 #undef MS
-    srv->out_max_msgs = cfg->out_max_msgs ? cfg->out_max_msgs : 1024;
+    srv->out_max_msgs = cfg->out_max_msgs ? cfg->out_max_msgs : 256;
     srv->out_max_bytes = cfg->out_max_bytes ? cfg->out_max_bytes : 16u << 20;
     srv->max_msg = cfg->max_msg_size && cfg->max_msg_size < P2P_RLPX_FRAME_MAX ? cfg->max_msg_size
                                                                                : P2P_RLPX_FRAME_MAX;
@@ -525,29 +527,76 @@ static int open_listener(p2p_server_t *srv)
     return 0;
 }
 
+/* Trace descriptions (core/mailbox.h): peer = node id prefix, from the
+ * message's own bytes only (the connection may be gone by then). */
+static void describe_conn(const void *msg, uint16_t *kind, uint64_t *peer, uint64_t *arg)
+{
+    (void)kind, (void)arg;
+    *peer = ((const p2p__msg_conn_t *)msg)->peer;
+}
+
+static void describe_addpeer(const void *msg, uint16_t *kind, uint64_t *peer, uint64_t *arg)
+{
+    const p2p__msg_addpeer_t *m = msg;
+    (void)kind;
+    *peer = m->peer;
+    *arg = m->matched; /* matched capabilities */
+}
+
+static void describe_delpeer(const void *msg, uint16_t *kind, uint64_t *peer, uint64_t *arg)
+{
+    const p2p__msg_delpeer_t *m = msg;
+    (void)kind;
+    *peer = m->peer;
+    *arg = m->reason; /* Disconnect reason code */
+}
+
+static void describe_id(const void *msg, uint16_t *kind, uint64_t *peer, uint64_t *arg)
+{
+    const p2p__msg_id_t *m = msg;
+    (void)kind;
+    *peer = p2p__id_prefix(m->id);
+    /* flags (P2P_CONN_*, pending) in the low half, a dial result above */
+    *arg = (uint64_t)(uint32_t)m->result << 32 | m->flags;
+}
+
+static void describe_node(const void *msg, uint16_t *kind, uint64_t *peer, uint64_t *arg)
+{
+    (void)kind, (void)arg;
+    *peer = p2p__id_prefix(((const p2p__msg_node_t *)msg)->node.id);
+}
+
+static void describe_event(const void *msg, uint16_t *kind, uint64_t *peer, uint64_t *arg)
+{
+    const p2p_peer_event_t *m = msg;
+    (void)kind;
+    *peer = p2p__id_prefix(m->peer);
+    *arg = (uint64_t)m->type << 8 | m->reason; /* event type, Disconnect reason */
+}
+
 static int make_mailboxes(p2p_server_t *srv)
 {
     uint32_t cc = srv->conn_mb_cap;
     int rc = 0;
-#define MB(field, name, type, cap)                                                                 \
-    if (!rc) rc = p2p_mailbox_create(&srv->field, name, sizeof(type), cap, NULL)
-    MB(mb_conns, "conns", p2p__msg_conn_t, cc);
-    MB(mb_posthandshake, "posthandshake", p2p__msg_conn_t, cc);
-    MB(mb_addpeer, "addpeer", p2p__msg_addpeer_t, cc);
-    MB(mb_delpeer, "delpeer", p2p__msg_delpeer_t, cc);
-    MB(mb_peerop, "peerop", p2p__msg_peerop_t, 64);
-    MB(mb_addtrusted, "addtrusted", p2p__msg_id_t, 256);
-    MB(mb_removetrusted, "removetrusted", p2p__msg_id_t, 256);
-    MB(mb_events, "events", p2p_peer_event_t, 4096);
-    MB(mb_nodesin, "nodesin", p2p__msg_node_t, 64);
-    MB(mb_addstatic, "addstatic", p2p__msg_node_t, 256);
-    MB(mb_removestatic, "removestatic", p2p__msg_id_t, 256);
-    MB(mb_peeradded, "peeradded", p2p__msg_id_t, cc);
-    MB(mb_peerremoved, "peerremoved", p2p__msg_id_t, cc);
-    MB(mb_inboundpending, "inboundpending", p2p__msg_id_t, cc);
-    MB(mb_taskdone, "taskdone", p2p__msg_id_t, cc);
-    MB(mb_resolved, "resolved", p2p__msg_node_t, 2 * srv->max_active_dials + 16);
-    MB(mb_slots, "slots", p2p__msg_id_t, cc);
+#define MB(field, name, type, cap, describe)                                                       \
+    if (!rc) rc = p2p_mailbox_create(&srv->field, name, sizeof(type), cap, describe)
+    MB(mb_conns, "conns", p2p__msg_conn_t, cc, describe_conn);
+    MB(mb_posthandshake, "posthandshake", p2p__msg_conn_t, cc, describe_conn);
+    MB(mb_addpeer, "addpeer", p2p__msg_addpeer_t, cc, describe_addpeer);
+    MB(mb_delpeer, "delpeer", p2p__msg_delpeer_t, cc, describe_delpeer);
+    MB(mb_peerop, "peerop", p2p__msg_peerop_t, 64, NULL);
+    MB(mb_addtrusted, "addtrusted", p2p__msg_id_t, 256, describe_id);
+    MB(mb_removetrusted, "removetrusted", p2p__msg_id_t, 256, describe_id);
+    MB(mb_events, "events", p2p_peer_event_t, 4096, describe_event);
+    MB(mb_nodesin, "nodesin", p2p__msg_node_t, 64, describe_node);
+    MB(mb_addstatic, "addstatic", p2p__msg_node_t, 256, describe_node);
+    MB(mb_removestatic, "removestatic", p2p__msg_id_t, 256, describe_id);
+    MB(mb_peeradded, "peeradded", p2p__msg_id_t, cc, describe_id);
+    MB(mb_peerremoved, "peerremoved", p2p__msg_id_t, cc, describe_id);
+    MB(mb_inboundpending, "inboundpending", p2p__msg_id_t, cc, describe_id);
+    MB(mb_taskdone, "taskdone", p2p__msg_id_t, cc, describe_id);
+    MB(mb_resolved, "resolved", p2p__msg_node_t, 2 * srv->max_active_dials + 16, describe_node);
+    MB(mb_slots, "slots", p2p__msg_id_t, cc, describe_id);
 #undef MB
     return rc;
 }

@@ -142,7 +142,7 @@ typedef struct p2p_server_config {
     void *event_ctx;
 
     /* Limits (0: the default shown). */
-    uint32_t out_max_msgs;     /* outbound backlog, messages: 1024 */
+    uint32_t out_max_msgs;     /* outbound backlog, messages: 256 (32 B of ring each) */
     uint64_t out_max_bytes;    /* outbound backlog, payload bytes: 16 MiB */
     uint32_t max_msg_size;     /* largest message sent or received: 16 MiB - 1 */
     unsigned max_active_dials; /* dials in flight: 50 */
@@ -194,6 +194,7 @@ typedef struct p2p_server_stats {
     uint64_t events_dropped; /* events a full subscriber mailbox refused */
     uint64_t candidates_in;  /* discovery candidates offered */
     uint64_t mailbox_full;   /* internal pushes that failed (never expected) */
+    uint64_t pending_full;   /* accepts that took the last free pending-handshake slot */
 } p2p_server_stats_t;
 
 /* ---- lifecycle ------------------------------------------------------------ */

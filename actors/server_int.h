@@ -62,17 +62,30 @@ typedef struct p2p_conn p2p_conn_t;
 
 /* ---- messages ---- */
 
+/* The trace's peer field: the first 8 bytes of a node id, big-endian. */
+static inline uint64_t p2p__id_prefix(const uint8_t id[32])
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++) v = v << 8 | id[i];
+    return v;
+}
+
+/* peer: the first 8 bytes of the remote node id (big-endian), copied into
+ * the message for traces (0 while an inbound connection's id is unknown). */
 typedef struct p2p__msg_conn {
     p2p_conn_t *c;
+    uint64_t peer;
 } p2p__msg_conn_t;
 
 typedef struct p2p__msg_addpeer {
     p2p_conn_t *c;
+    uint64_t peer;
     unsigned matched;
 } p2p__msg_addpeer_t;
 
 typedef struct p2p__msg_delpeer {
     p2p_conn_t *c;
+    uint64_t peer;
     bool was_peer;
     bool remote_requested;
     uint8_t reason;
@@ -137,6 +150,16 @@ typedef struct p2p__msg_peerop {
 
 /* ---- connection ---- */
 
+/* The remote Hello as kept for the connection's life (peer info, names):
+ * one allocation sized to what it holds (ncaps entries, then the name). */
+typedef struct p2p__peer_hello {
+    uint64_t version;
+    size_t name_len;
+    char *name; /* NUL-terminated; points into this allocation */
+    size_t ncaps;
+    p2p_cap_t caps[];
+} p2p__peer_hello_t;
+
 struct p2p_conn {
     p2p_thread_t th; /* the connection's thread (spawned by the creator) */
     p2p_server_t *srv;
@@ -162,7 +185,7 @@ struct p2p_conn {
     _Atomic uint64_t out_bytes; /* queued payload bytes (relaxed RMW, a cap) */
 
     /* Published before the addpeer checkpoint; read-only afterwards. */
-    p2p_hello_t *hello;
+    p2p__peer_hello_t *hello;
     size_t nmatch;
     p2p_proto_match_t match[P2P__MAX_PROTOS];
 

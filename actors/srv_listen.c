@@ -44,6 +44,7 @@ static uint64_t accept_some(p2p_server_t *srv)
 {
     for (int i = 0; i < LISTEN_BATCH; i++) {
         if (p2p_inbound_acquire(&srv->ls_in)) return 0; /* no slot: wait for `slots` */
+        if (p2p_inbound_free_slots(&srv->ls_in) == 0) P2P__STAT(srv, pending_full);
         struct sockaddr_storage ss;
         socklen_t sl = sizeof ss;
         int fd = accept4(srv->listen_fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -55,11 +56,12 @@ static uint64_t accept_some(p2p_server_t *srv)
             P2P__STAT(srv, accept_errors);
             if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
                 P2P__STAT(srv, accept_temp_errors);
-                P2P_LOG_RL(3, 10000, P2P_LOG_WARN, "Temporary read error", "err=\"%s\"",
-                           strerror(e));
+                P2P_LOG_RL(3, 10000, P2P_LOG_WARN, "Temporary accept error, pausing accepts",
+                           "err=\"%s\" pause=200ms", strerror(e));
                 return p2p_now_ns() + ACCEPT_BACKOFF_NS;
             }
-            P2P_LOG_RL(3, 10000, P2P_LOG_ERROR, "Accept failed", "err=\"%s\"", strerror(e));
+            P2P_LOG_RL(3, 10000, P2P_LOG_ERROR, "Accept failed, pausing accepts",
+                       "err=\"%s\" pause=200ms", strerror(e));
             return p2p_now_ns() + ACCEPT_BACKOFF_NS;
         }
         p2p_ip_t ip = {0};

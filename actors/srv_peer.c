@@ -22,7 +22,10 @@
  * or one frame whose size the codec checked against max_msg); Hello-phase
  * frames are limited to 2 KiB + 16; the snappy scratch to the frame's
  * possible expansion (22x) and max_msg; the write buffer holds at most
- * P2P__WBUF_HIGH bytes of frames beyond one message; at most
+ * P2P__WBUF_HIGH bytes of frames beyond one message (queued messages and
+ * pongs alike: a ping arriving above the mark is held and the socket not
+ * read until the buffer drains, so a ping flood that never reads its
+ * pongs meets TCP backpressure, then the write deadline); at most
  * P2P__MSGS_PER_WAKE messages are read and written per wake-up.
  */
 #include <errno.h>
@@ -142,6 +145,24 @@ static int wbuf_append(io_t *io, const uint8_t *p, size_t n)
     memcpy(io->wbuf + io->wlen, p, n);
     io->wlen += n;
     return 0;
+}
+
+/* Before an idle sleep: with nothing buffered either way and no held
+ * message, the buffers go back to the allocator (a live peer that only
+ * pings keeps none between its messages; the next read or write
+ * allocates again). */
+static void io_release_idle(io_t *io)
+{
+    if (io->held || io->rlen != io->roff || wpending(io)) return;
+    free(io->rbuf);
+    io->rbuf = NULL;
+    io->rcap = io->rlen = io->roff = 0;
+    free(io->wbuf);
+    io->wbuf = NULL;
+    io->wcap = io->wlen = io->woff = 0;
+    free(io->scratch);
+    io->scratch = NULL;
+    io->scap = 0;
 }
 
 /* ---- socket ---- */
@@ -374,7 +395,7 @@ static void set_peer_name(io_t *io)
     p2p_hex_encode(hex, io->c->node.id, 4);
     hex[8] = 0;
     (void)p2p_thread_name(name, "peer-%s", hex);
-    pthread_setname_np(pthread_self(), name);
+    (void)p2p_thread_rename(name);
 }
 
 static int do_rlpx(io_t *io)
@@ -495,9 +516,24 @@ static int do_hello(io_t *io, uint8_t *reason, bool *remote)
     }
     for (size_t i = 0; i < h->name_len; i++)
         if ((unsigned char)h->name[i] < 0x20 || h->name[i] == 0x7f) h->name[i] = '?';
-    c->hello = h;
-    if (h->version >= 5) p2p_rlpx_codec_set_snappy(&io->codec, true);
-    rc = p2p_caps_match(c->match, &c->nmatch, srv->wprotos, srv->nprotos, h->caps, h->ncaps);
+    /* keep a copy sized to its contents (the decoded struct is ~6 KiB) */
+    size_t capbytes = h->ncaps * sizeof h->caps[0];
+    p2p__peer_hello_t *k = malloc(sizeof *k + capbytes + h->name_len + 1);
+    if (!k) {
+        free(h);
+        return P2P_ENOMEM;
+    }
+    k->version = h->version;
+    k->ncaps = h->ncaps;
+    memcpy(k->caps, h->caps, capbytes);
+    k->name = (char *)k->caps + capbytes;
+    k->name_len = h->name_len;
+    memcpy(k->name, h->name, h->name_len);
+    k->name[h->name_len] = 0;
+    free(h);
+    c->hello = k;
+    if (k->version >= 5) p2p_rlpx_codec_set_snappy(&io->codec, true);
+    rc = p2p_caps_match(c->match, &c->nmatch, srv->wprotos, srv->nprotos, k->caps, k->ncaps);
     if (rc) {
         *reason = P2P_DISC_PROTOCOL_ERROR;
         return rc;
@@ -536,6 +572,10 @@ static int handle_msg(io_t *io, peer_run_t *pr, const p2p_rlpx_msg_t *msg)
         }
         switch (msg->code) {
         case P2P_MSG_PING:
+            /* a peer that pings without reading our pongs: stop reading it
+             * (held) until the write buffer drains, or the write deadline
+             * drops it; the buffer never grows past the high mark */
+            if (wpending(io) >= P2P__WBUF_HIGH) return P2P_EFULL;
             if (io_put_msg(io, P2P_MSG_PONG, p2p_ping_payload, sizeof p2p_ping_payload)) {
                 fail(pr, P2P_DISC_NETWORK_ERROR);
                 return 0;
@@ -712,6 +752,7 @@ static void run_peer(io_t *io, peer_run_t *pr)
                     (wpending(io) < P2P__WBUF_HIGH && p2p_mailbox_ready(c->out));
         if (io->held && !wpending(io)) deadline = now + P2P_NS_PER_MS; /* retry soon */
         if (busy) deadline = 0;
+        if (!busy) io_release_idle(io);
         short ev = (io->held ? 0 : POLLIN) | (wpending(io) ? POLLOUT : 0);
         struct pollfd pfd = {.fd = io->fd, .events = ev};
         int rc = p2p_waiter_poll(&io->self->waiter, &pfd, 1, deadline);
@@ -754,7 +795,7 @@ int p2p__conn_main(p2p_thread_t *self, void *arg)
      * have posted ourselves (conns, posthandshake) */
     if (p2p_mailbox_attach(c->cont, &self->waiter) || p2p_mailbox_attach(c->disc, &self->waiter))
         P2P_ERROR("Peer mailbox attach failed", "serial=%llu", (unsigned long long)c->serial);
-    p2p__msg_conn_t born = {.c = c};
+    p2p__msg_conn_t born = {.c = c, .peer = p2p__id_prefix(c->node.id)};
     (void)p2p__push_must(srv, srv->mb_conns, &born, sizeof born);
     if (!io) goto out;
     io->c = c;
@@ -787,7 +828,7 @@ int p2p__conn_main(p2p_thread_t *self, void *arg)
         goto out;
     }
     p2p__msg_cont_t reply;
-    p2p__msg_conn_t ph = {.c = c};
+    p2p__msg_conn_t ph = {.c = c, .peer = p2p__id_prefix(c->node.id)};
     if (checkpoint(io, srv->mb_posthandshake, &ph, sizeof ph, &reply)) goto out;
     if (!reply.ok) {
         reason = reply.reason;
@@ -802,7 +843,8 @@ int p2p__conn_main(p2p_thread_t *self, void *arg)
         if (rc != P2P_ECLOSED || remote) count_hs_error(srv, rc, false);
         goto out;
     }
-    p2p__msg_addpeer_t ap = {.c = c, .matched = (unsigned)c->nmatch};
+    p2p__msg_addpeer_t ap = {
+        .c = c, .peer = p2p__id_prefix(c->node.id), .matched = (unsigned)c->nmatch};
     if (checkpoint(io, srv->mb_addpeer, &ap, sizeof ap, &reply)) goto out;
     if (!reply.ok) {
         reason = reply.reason;
@@ -813,6 +855,7 @@ int p2p__conn_main(p2p_thread_t *self, void *arg)
      * inbound entry); the handshake is over */
     was_peer = true;
     pending_inbound = false;
+    p2p_thread_trim_stack(); /* the handshake's deep crypto frames */
     result = P2P_DIAL_OK;
     slot_done = true;
     if (c->dialed) {
@@ -862,8 +905,11 @@ out:
         close(c->fd);
         c->fd = -1;
     }
-    p2p__msg_delpeer_t dp = {
-        .c = c, .was_peer = was_peer, .remote_requested = remote, .reason = reason};
+    p2p__msg_delpeer_t dp = {.c = c,
+                             .peer = p2p__id_prefix(c->node.id),
+                             .was_peer = was_peer,
+                             .remote_requested = remote,
+                             .reason = reason};
     (void)p2p__push_must(srv, srv->mb_delpeer, &dp, sizeof dp);
     return 0;
 }

@@ -114,9 +114,22 @@ int p2p_thread_name(char out[P2P_THREAD_NAME_MAX], const char *fmt, ...)
 P2P_MUST_CHECK int p2p_thread_spawn(p2p_thread_t *t, const char *name, size_t stack_size,
                                     p2p_thread_fn fn, void *arg);
 
+/* As p2p_thread_spawn, with flags: P2P_THREAD_SIGNAL_WAKE gives the thread
+ * a signal-mode waiter (p2p_waiter_init_signal: no eventfd; the thread
+ * sleeps only in p2p_waiter_wait/p2p_waiter_poll). */
+#define P2P_THREAD_SIGNAL_WAKE 1u
+P2P_MUST_CHECK int p2p_thread_spawn_ex(p2p_thread_t *t, const char *name, size_t stack_size,
+                                       unsigned flags, p2p_thread_fn fn, void *arg);
+
 /* Waits for t to finish; *rc (may be NULL) receives fn's return value.
  * Releases t's waiter.  Returns 0 or P2P_ESTATE (not started or joined). */
 int p2p_thread_join(p2p_thread_t *t, int *rc);
+
+/* The calling thread: returns the pages of its stack below the current
+ * frame (less a margin) to the kernel (madvise MADV_DONTNEED), so a deep
+ * call made once (a handshake's crypto) does not stay resident for the
+ * thread's life.  Best effort; any thread, any time. */
+void p2p_thread_trim_stack(void);
 
 /* Any thread: asks t to quit (see the protocol above).  Idempotent. */
 void p2p_thread_request_quit(p2p_thread_t *t);
@@ -142,5 +155,14 @@ p2p_thread_t *p2p_thread_self(void);
 const char *p2p_thread_current_name(void);
 /* The calling thread's actor id (0 for a foreign thread). */
 uint32_t p2p_thread_current_id(void);
+
+/* The calling p2p thread takes a new name (truncated to 15 chars) once its
+ * role is known (a connection thread becomes peer-<id> after the
+ * handshake): the OS thread name, the debugger registry and the trace all
+ * follow.  The trace ring is handed back with a STOP record and a ring is
+ * taken again under the new name at the next record, so a trace reader
+ * shows where the name changed.  Returns 0, P2P_ETOOBIG (truncated) or
+ * P2P_ESTATE (not a p2p thread). */
+int p2p_thread_rename(const char *name);
 
 #endif

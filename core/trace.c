@@ -231,8 +231,8 @@ void p2p_trace_enable(bool on)
 
 /* ---- writer ----------------------------------------------------------- */
 
-static void write_rec(struct segment *s, uint32_t idx, uint8_t type, uint16_t mailbox,
-                      uint16_t kind, uint64_t peer, uint64_t arg)
+static void write_rec_flags(struct segment *s, uint32_t idx, uint8_t type, uint8_t flags,
+                            uint16_t mailbox, uint16_t kind, uint64_t peer, uint64_t arg)
 {
     p2p_trace_ring_hdr_t *r = &s->rings[idx];
     /* relaxed: we are the ring's only writer */
@@ -246,14 +246,34 @@ static void write_rec(struct segment *s, uint32_t idx, uint8_t type, uint16_t ma
     atomic_store_explicit(&slot->time_ns, p2p_now_ns(), memory_order_release);
     atomic_store_explicit(&slot->peer, peer, memory_order_release);
     atomic_store_explicit(&slot->arg, arg, memory_order_release);
-    uint64_t meta =
-        (uint64_t)mailbox | (uint64_t)kind << 16 | (uint64_t)idx << 32 | (uint64_t)type << 48;
+    uint64_t meta = (uint64_t)mailbox | (uint64_t)kind << 16 | (uint64_t)idx << 32 |
+                    (uint64_t)type << 48 | (uint64_t)flags << 56;
     atomic_store_explicit(&slot->meta, meta, memory_order_release);
     /* release: the fields above are visible to a reader that loads seq
      * (acquire) and finds i + 1 */
     atomic_store_explicit(&slot->seq, i + 1, memory_order_release);
     /* release: pairs with the reader's acquire load of head */
     atomic_store_explicit(&r->head, i + 1, memory_order_release);
+}
+
+static void write_rec(struct segment *s, uint32_t idx, uint8_t type, uint16_t mailbox,
+                      uint16_t kind, uint64_t peer, uint64_t arg)
+{
+    write_rec_flags(s, idx, type, 0, mailbox, kind, peer, arg);
+}
+
+/* START or STOP naming the writer: the name (15 chars + NUL) fills peer
+ * and arg, the actor id mailbox and kind, so a reader names every owner a
+ * ring had, however late it reads. */
+static void write_named(struct segment *s, uint32_t idx, uint8_t type)
+{
+    char name[16] = {0};
+    memcpy(name, tls.name, strnlen(tls.name, sizeof name - 1));
+    uint64_t peer, arg;
+    memcpy(&peer, name, 8);
+    memcpy(&arg, name + 8, 8);
+    uint32_t id = p2p_thread_current_id();
+    write_rec_flags(s, idx, type, P2P_TRACE_F_NAME, (uint16_t)id, (uint16_t)(id >> 16), peer, arg);
 }
 
 /* Takes a free ring for the calling thread.  Returns false if none. */
@@ -279,7 +299,7 @@ static bool take_ring(struct segment *s, uint32_t gen)
             tls.ring = r;
             tls.index = i;
             tls.none = false;
-            write_rec(s, i, P2P_TRACE_START, 0, 0, 0, p2p_thread_current_id());
+            write_named(s, i, P2P_TRACE_START);
             return true;
         }
     }
@@ -318,7 +338,7 @@ void p2p_trace_thread_detach(void)
     struct segment *s = atomic_load_explicit(&seg, memory_order_acquire);
     uint32_t gen = atomic_load_explicit(&seg_gen, memory_order_relaxed);
     if (s && tls.ring && tls.gen == gen) {
-        write_rec(s, tls.index, P2P_TRACE_STOP, 0, 0, 0, p2p_thread_current_id());
+        write_named(s, tls.index, P2P_TRACE_STOP);
         /* release: the next owner (acquire CAS) sees our head and slots */
         atomic_store_explicit(&tls.ring->owner, 0, memory_order_release);
     }
@@ -492,6 +512,16 @@ size_t p2p_trace_reader_next(p2p_trace_reader_t *r, p2p_trace_rec_t *out, size_t
         rec.ring = (uint16_t)(meta >> 32);
         rec.type = (uint8_t)(meta >> 48);
         rec.flags = (uint8_t)(meta >> 56);
+        memset(rec.name, 0, sizeof rec.name);
+        if ((rec.type == P2P_TRACE_START || rec.type == P2P_TRACE_STOP) &&
+            (rec.flags & P2P_TRACE_F_NAME)) {
+            memcpy(rec.name, &rec.peer, 8);
+            memcpy(rec.name + 8, &rec.arg, 8);
+            rec.name[15] = 0;
+            rec.arg = (uint64_t)rec.mailbox | (uint64_t)rec.kind << 16;
+            rec.peer = 0;
+            rec.mailbox = rec.kind = 0;
+        }
         out[n++] = rec;
     }
     r->next[ring] = j;

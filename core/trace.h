@@ -67,8 +67,8 @@ enum p2p_trace_type {
     P2P_TRACE_POP = 2,   /* message popped (by the consumer) */
     P2P_TRACE_FULL = 3,  /* try_push rejected: mailbox full */
     P2P_TRACE_BLOCK = 4, /* push blocked: mailbox full */
-    P2P_TRACE_START = 5, /* thread took this ring */
-    P2P_TRACE_STOP = 6,  /* thread released this ring */
+    P2P_TRACE_START = 5, /* thread took this ring (or took a new name) */
+    P2P_TRACE_STOP = 6,  /* thread released this ring (or is renaming) */
     P2P_TRACE_CUSTOM = 7 /* actor-defined event (kind, arg) */
 };
 
@@ -125,7 +125,14 @@ typedef struct p2p_trace_rec {
     uint16_t ring;    /* ring (thread) index */
     uint8_t type;     /* enum p2p_trace_type */
     uint8_t flags;
+    /* START and STOP: the writer's thread name, and its actor id in arg
+     * (the slot stores the name in peer and arg and the id in mailbox and
+     * kind, flag P2P_TRACE_F_NAME; the reader decodes them here).  Empty
+     * for other records. */
+    char name[16];
 } p2p_trace_rec_t;
+
+#define P2P_TRACE_F_NAME 0x01u /* slot flag: a START/STOP carrying the thread name */
 
 /* ---- writer ----------------------------------------------------------- */
 

@@ -14,6 +14,11 @@
  *   hold   open --peers live peers and keep them: answer the target's
  *          pings, send a ping every --ping-interval and time the pong.  A
  *          peer the target drops is counted and replaced.
+ *   flood  --peers live peers each keep --window messages of a test
+ *          subprotocol in flight (the target echoes them).
+ *   adversarial  churn beside garbage, stalled and bad-MAC connections.
+ *   discv4 ping and findnode floods against the UDP port from --peers keys
+ *          (tools/stress_discv4.c).
  *
  * Connections are spread over --sources loopback source addresses
  * (127.0.0.1 .. 127.0.0.N) when the target is on loopback, bound with
@@ -63,7 +68,7 @@
 #define LINGER_NS (1 * P2P_NS_PER_S)
 #define MAX_EVENTS 256
 
-enum mode { M_CHURN, M_HOLD, M_FLOOD, M_ADV };
+enum mode { M_CHURN, M_HOLD, M_FLOOD, M_ADV, M_DISCV4 };
 /* C_ADV: an adversarial connection did its misdeed and waits for the
  * target to close it (the expected outcome). */
 enum cstate { C_CONNECTING, C_ACK, C_HELLO, C_LIVE, C_CLOSING, C_ADV };
@@ -121,11 +126,10 @@ struct engine {
     uint64_t adv_closed_by_kind[K_NKINDS], adv_open_by_kind[K_NKINDS];
 };
 
-static volatile sig_atomic_t g_stop;
 static void on_signal(int sig)
 {
     (void)sig;
-    g_stop = 1;
+    stress_stop = 1;
 }
 
 static int flood_fill(struct engine *e, struct conn *c);
@@ -702,32 +706,7 @@ static void tick(struct engine *e, uint64_t now, bool stopping)
 
 static void sample_proc(struct engine *e, uint64_t *rss_out)
 {
-    stress_proc_t *p = &e->st->proc;
-    *rss_out = 0;
-    if (!p->pid) return;
-    uint64_t rss, thr, fds;
-    if (!stress_sample(p->pid, &rss, &thr, &fds)) return;
-    *rss_out = rss;
-    p->rss_kb_end = rss;
-    if (rss > p->rss_kb_max) p->rss_kb_max = rss;
-    if (thr > p->threads_max) p->threads_max = thr;
-    if (fds > p->fds_max) p->fds_max = fds;
-    if (IS_HOLDING(e->mode) && e->live >= p->peak_live && e->live) {
-        p->peak_live = e->live;
-        p->rss_kb_at_peak = rss;
-    }
-}
-
-static void progress(struct engine *e, double t, double dur)
-{
-    int w = 30, filled = dur > 0 ? (int)(w * (t > dur ? 1.0 : t / dur)) : w;
-    char bar[64];
-    for (int i = 0; i < w; i++) bar[i] = i < filled ? '#' : '.';
-    bar[w] = 0;
-    fprintf(stderr, "\r[%s] %5.1fs live %-6u inflight %-5u ok %-8llu fail %-6llu %6.0f/s  ", bar, t,
-            e->live, e->inflight, (unsigned long long)e->st->successes,
-            (unsigned long long)e->st->failures, (double)e->sec_ok);
-    fflush(stderr);
+    stress_proc_sample(e->st, e->live, IS_HOLDING(e->mode), rss_out);
 }
 
 /* ---- limits --------------------------------------------------------------- */
@@ -776,7 +755,7 @@ static void run(struct engine *e, const char *plot, const char *outpath)
     struct epoll_event evs[MAX_EVENTS];
     for (;;) {
         uint64_t now = p2p_now_ns();
-        bool running = now < end && !g_stop;
+        bool running = now < end && !stress_stop;
         if (!running && !drain_end) {
             drain_end = now + 2 * LINGER_NS + (!IS_HOLDING(e->mode) ? HS_TIMEOUT_NS : 0);
             tick(e, now, true);
@@ -832,7 +811,9 @@ static void run(struct engine *e, const char *plot, const char *outpath)
                                 .msgs = e->sec_msgs};
             sample_proc(e, &p.rss_kb);
             stress_series_add(st, &p);
-            if (tty) progress(e, p.t, (double)e->duration_ns / 1e9);
+            if (tty)
+                stress_progress(st, p.t, (double)e->duration_ns / 1e9, e->live, e->inflight,
+                                e->sec_ok);
             e->sec_ok = e->sec_fail = e->sec_msgs = 0;
             next_sec += P2P_NS_PER_S;
         }
@@ -859,6 +840,57 @@ static void run(struct engine *e, const char *plot, const char *outpath)
         cli_fail("cannot write %s: %s", plot, strerror(errno));
 }
 
+/* --mode discv4 (tools/stress_discv4.c). */
+static int run_discv4(const char *target, const char *peers, const char *duration, const char *rate,
+                      const char *conc, const char *window, const char *requests,
+                      const char *sources, const char *pid, const char *out, const char *plot)
+{
+    static stress_stats_t st;
+    memset(&st, 0, sizeof st);
+    st.mode = "discv4";
+    stress_d4_config_t cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.target = cli_node(target, true);
+    if (cfg.target.ep.udp == 0) cli_fail("target has no UDP port");
+    cfg.peers = (unsigned)cli_uint("--peers", peers ? peers : "64", 1, 100000);
+    cfg.duration_ns = cli_duration_ns("--duration", duration);
+    cfg.rate = (double)cli_uint("--rate", rate, 0, 10000000);
+    cfg.concurrency = (unsigned)cli_uint("--concurrency", conc ? conc : "32", 1, 100000);
+    cfg.window = (unsigned)cli_uint("--window", window ? window : "4", 1, 16);
+    cfg.pings = strstr(requests, "ping") != NULL;
+    cfg.findnodes = strstr(requests, "findnode") != NULL;
+    if (!cfg.pings && !cfg.findnodes)
+        cli_usage_fail("--requests: want ping, findnode or ping,findnode");
+    cfg.nsources = (unsigned)cli_uint("--sources", sources, 1, 254);
+    if (!(cfg.target.ep.ip.family == 4 && cfg.target.ep.ip.addr[0] == 127)) cfg.nsources = 1;
+    char addr[P2P_IP_STRLEN];
+    p2p_ip_format(addr, &cfg.target.ep.ip);
+    snprintf(st.target, sizeof st.target, "%s:%u/udp", addr, cfg.target.ep.udp);
+    raise_nofile(cfg.peers + 16);
+    if (pid)
+        st.proc.pid = (pid_t)cli_uint("--pid", pid, 1, INT32_MAX);
+    else if (p2p_ip_is_loopback(&cfg.target.ep.ip))
+        st.proc.pid = stress_find_listener(cfg.target.ep.udp, true);
+    if (st.proc.pid && !stress_sample(st.proc.pid, &st.proc.rss_kb_start, &st.proc.threads_start,
+                                      &st.proc.fds_start))
+        st.proc.pid = 0;
+    st.proc.rss_kb_max = st.proc.rss_kb_end = st.proc.rss_kb_start;
+    st.proc.threads_max = st.proc.threads_end = st.proc.threads_start;
+    st.proc.fds_max = st.proc.fds_end = st.proc.fds_start;
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    char err[256];
+    if (stress_discv4_run(&cfg, &st, isatty(2), err, sizeof err) != 0) cli_fail("%s", err);
+    stress_print_summary(&st);
+    if (out && stress_write_out(&st, out) != 0)
+        cli_fail("cannot write %s: %s", out, strerror(errno));
+    if (plot && stress_write_svg(&st, plot) != 0)
+        cli_fail("cannot write %s: %s", plot, strerror(errno));
+    int status = st.failures == 0 && st.successes > 0 ? 0 : 1;
+    stress_stats_free(&st);
+    return status;
+}
+
 int cmd_stress(int argc, char **argv)
 {
     static const cli_cmd_t cmd = {
@@ -868,20 +900,30 @@ int cmd_stress(int argc, char **argv)
         0, 0};
     const char *target = NULL, *mode = "churn", *peers = NULL, *duration = "10", *rate = "0";
     const char *out = NULL, *plot = NULL, *caps = "snap/1", *sources = "8", *pid = NULL;
-    const char *ping = "15", *conc = NULL, *msgsize = "64", *window = "32", *code = "0";
-    const char *advratio = "1";
+    const char *ping = "15", *conc = NULL, *msgsize = "64", *window = NULL, *code = "0";
+    const char *advratio = "1", *requests = "ping,findnode";
     const cli_opt_t opts[] = {
         {"target", "ENODE", "the node to load (enode URL or ENR)", &target, NULL},
-        {"mode", "MODE", "churn or hold (default churn)", &mode, NULL},
-        {"peers", "N", "churn: connections in flight (64); hold: live peers (100)", &peers, NULL},
+        {"mode", "MODE", "churn, hold, flood, discv4 or adversarial (default churn)", &mode, NULL},
+        {"peers", "N",
+         "churn: connections in flight (64); hold/flood: live peers (100); discv4: keys (64)",
+         &peers, NULL},
         {"duration", "S", "seconds of load (default 10)", &duration, NULL},
-        {"rate", "R", "new connections per second (default 0: as fast as possible)", &rate, NULL},
-        {"concurrency", "N", "hold: handshakes in flight while ramping up (default 128)", &conc,
+        {"rate", "R",
+         "new connections (discv4: requests) per second (default 0: as fast as possible)", &rate,
          NULL},
+        {"concurrency", "N",
+         "hold: handshakes in flight while ramping up (default 128); discv4: keys bonding at "
+         "once (32)",
+         &conc, NULL},
         {"ping-interval", "S", "hold: seconds between our pings (default 15)", &ping, NULL},
         {"msg-size", "B", "flood: message payload bytes, 12..240 (default 64)", &msgsize, NULL},
-        {"window", "N", "flood: unechoed messages per peer (default 32; 0: no echo expected)",
+        {"window", "N",
+         "flood: unechoed messages per peer (default 32; 0: no echo expected); discv4: pings "
+         "outstanding per key (1..16, default 4)",
          &window, NULL},
+        {"requests", "LIST", "discv4: ping, findnode or ping,findnode (default: both)", &requests,
+         NULL},
         {"msg-code", "N", "flood: message code relative to the first subprotocol (default 0)",
          &code, NULL},
         {"adv-ratio", "X", "adversarial: misbehaving connections per legitimate one (default 1)",
@@ -910,10 +952,16 @@ int cmd_stress(int argc, char **argv)
         e.mode = M_FLOOD;
     else if (strcmp(mode, "adversarial") == 0)
         e.mode = M_ADV;
+    else if (strcmp(mode, "discv4") == 0)
+        e.mode = M_DISCV4;
     else
-        cli_usage_fail("stress: unknown --mode '%s' (churn, hold, flood, adversarial)", mode);
+        cli_usage_fail("stress: unknown --mode '%s' (churn, hold, flood, discv4, adversarial)",
+                       mode);
+    if (e.mode == M_DISCV4)
+        return run_discv4(target, peers, duration, rate, conc, window, requests, sources, pid, out,
+                          plot);
     e.msg_size = (size_t)cli_uint("--msg-size", msgsize, 12, 240);
-    e.window = (unsigned)cli_uint("--window", window, 0, 1000000);
+    e.window = (unsigned)cli_uint("--window", window ? window : "32", 0, 1000000);
     e.flood_code = P2P_BASE_LENGTH + cli_uint("--msg-code", code, 0, 1u << 20);
     char *endp;
     e.adv_ratio = strtod(advratio, &endp);
@@ -972,8 +1020,8 @@ int cmd_stress(int argc, char **argv)
                                       &st.proc.fds_start))
         st.proc.pid = 0;
     st.proc.rss_kb_max = st.proc.rss_kb_end = st.proc.rss_kb_start;
-    st.proc.threads_max = st.proc.threads_start;
-    st.proc.fds_max = st.proc.fds_start;
+    st.proc.threads_max = st.proc.threads_end = st.proc.threads_start;
+    st.proc.fds_max = st.proc.fds_end = st.proc.fds_start;
 
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);

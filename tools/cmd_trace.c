@@ -8,12 +8,15 @@
  * never paused: the reader copies each slot under its seqlock and counts
  * the records it lost to overwrites.
  *
- * Thread names: a ring header names only its current owner; records
- * older than that owner's START are shown with the name seen at an earlier
- * poll (--follow), else as "ringN".
+ * Thread names: rings are reused by later threads, and a thread may take a
+ * new name (a connection thread becomes peer-<id> after its handshake).
+ * START and STOP records carry the writer's name and actor id, so every
+ * record is shown with the name its writer had when it wrote it; records
+ * whose START and STOP were both overwritten show the ring header's owner,
+ * else "ringN".
  *
  * Modes: print what the rings hold now and exit; --follow: keep printing
- * new records (every 50 ms, records of one poll merged by time) until
+ * new records (polled every 50 ms and merged by time) until
  * SIGINT/SIGTERM, --duration, or the node's exit; --export chrome FILE:
  * write Chrome trace-event JSON instead of text (what was collected, at
  * exit): one track (tid) per thread (per ring and owner: rings are
@@ -23,6 +26,13 @@
  * so a pop is matched to the oldest unmatched earlier push with the same
  * (mailbox id, kind, peer, arg); mailboxes sharing a name (per-peer "out")
  * share an id, and the peer field keeps them apart.
+ *
+ * Order under --follow: a writer reads the clock before it publishes its
+ * record, so a record can appear in a ring after a later record of another
+ * ring was read.  Records are held back FOLLOW_GRACE_NS (200 ms) before
+ * printing, which orders everything whose writer was not descheduled
+ * longer than that between the two steps; a record older than one already
+ * printed is still printed, marked " late".
  *
  * Filters (all must match): --thread GLOB (ring owner name), --mailbox
  * GLOB|ID, --kind GLOB|N, --peer HEXPREFIX, --type push,pop,....
@@ -60,9 +70,7 @@ struct filt {
     unsigned type_mask;
 };
 
-/* A record with the name of the thread that wrote it.  Rings are reused:
- * the ring header names only the current owner, so records older than the
- * owner's START record get the name seen at an earlier poll, or "ring N". */
+/* A record with the name of the thread that wrote it (see the top). */
 struct item {
     p2p_trace_rec_t r;
     char name[16];
@@ -76,9 +84,15 @@ struct tr {
     bool collect;
     struct item *recs;
     size_t n, cap, max;
-    char (*names)[16]; /* per ring: owner name at the previous poll */
+    char (*names)[16]; /* per ring: the owner open at the end of the last batch */
     FILE *out;
+    /* --follow: records read but held back (FOLLOW_GRACE_NS) */
+    struct item *pend;
+    size_t np, pcap;
+    uint64_t last_ns; /* time of the newest record printed */
 };
+
+#define FOLLOW_GRACE_NS (200u * 1000 * 1000)
 
 static bool glob_or_num(const char *pat, const char *name, unsigned num)
 {
@@ -131,7 +145,9 @@ static void print_rec(struct tr *t, const struct item *it)
             fprintf(t->out, " kind=%u", rec->kind);
     }
     if (rec->peer) fprintf(t->out, " peer=%016llx", (unsigned long long)rec->peer);
-    fprintf(t->out, " arg=%llu\n", (unsigned long long)rec->arg);
+    fprintf(t->out, " arg=%llu%s\n", (unsigned long long)rec->arg,
+            rec->time_ns < t->last_ns ? " late" : "");
+    if (rec->time_ns > t->last_ns) t->last_ns = rec->time_ns;
     t->printed++;
 }
 
@@ -143,32 +159,48 @@ static int by_time(const void *a, const void *b)
     return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-/* Reads everything new from every ring; prints or collects what matches. */
-static void poll_once(struct tr *t)
+/* Reads everything new from every ring; collects what matches, and prints
+ * it in time order: everything (final), or what is older than the grace. */
+static void poll_once(struct tr *t, bool final)
 {
     static p2p_trace_rec_t batch[4096];
-    struct item *pend = NULL;
-    size_t np = 0, pcap = 0;
     for (unsigned ring = 0; ring < t->info.ring_count; ring++) {
-        char cur[16];
-        p2p_trace_reader_ring_name(t->r, cur, ring);
         size_t got;
         while ((got = p2p_trace_reader_next(t->r, batch, 4096, ring, &t->lost)) > 0) {
-            /* the current owner's records start at its last START */
-            uint64_t start_seq = 0;
-            for (size_t i = 0; i < got; i++)
-                if (batch[i].type == P2P_TRACE_START) start_seq = batch[i].seq;
+            /* Owner names: START and STOP records carry the writer's name,
+             * so each record takes the name of the START before it (or of
+             * the owner open at the previous batch), else of the STOP after
+             * it, else the ring header's current owner. */
+            static char nm[4096][16];
+            char cur[16], nxt[16];
+            memcpy(cur, t->names[ring], sizeof cur);
+            for (size_t i = 0; i < got; i++) {
+                if (batch[i].type == P2P_TRACE_START && batch[i].name[0])
+                    memcpy(cur, batch[i].name, sizeof cur);
+                memcpy(nm[i], cur, sizeof cur);
+                if (batch[i].type == P2P_TRACE_STOP && batch[i].name[0]) {
+                    memcpy(nm[i], batch[i].name, sizeof cur);
+                    cur[0] = 0;
+                }
+            }
+            memcpy(t->names[ring], cur, sizeof cur);
+            p2p_trace_reader_ring_name(t->r, nxt, ring);
+            for (size_t i = got; i-- > 0;) {
+                if (batch[i].type == P2P_TRACE_STOP && batch[i].name[0])
+                    memcpy(nxt, batch[i].name, sizeof nxt);
+                else if (batch[i].type == P2P_TRACE_START)
+                    nxt[0] = 0;
+                if (!nm[i][0]) memcpy(nm[i], nxt, sizeof nxt);
+            }
             for (size_t i = 0; i < got; i++) {
                 struct item it = {.r = batch[i]};
-                if (batch[i].seq >= start_seq)
-                    memcpy(it.name, cur, sizeof it.name);
-                else if (t->names[ring][0])
-                    memcpy(it.name, t->names[ring], sizeof it.name);
+                if (nm[i][0])
+                    memcpy(it.name, nm[i], sizeof it.name);
                 else
                     snprintf(it.name, sizeof it.name, "ring%u", ring);
                 if (!match(t, &it.r, it.name)) continue;
-                struct item **arr = t->collect ? &t->recs : &pend;
-                size_t *n = t->collect ? &t->n : &np, *cap = t->collect ? &t->cap : &pcap;
+                struct item **arr = t->collect ? &t->recs : &t->pend;
+                size_t *n = t->collect ? &t->n : &t->np, *cap = t->collect ? &t->cap : &t->pcap;
                 if (t->collect && t->n >= t->max) {
                     t->dropped++;
                     continue;
@@ -184,14 +216,17 @@ static void poll_once(struct tr *t)
             }
             if (got < 4096) break;
         }
-        memcpy(t->names[ring], cur, sizeof cur);
     }
-    if (np) {
-        qsort(pend, np, sizeof *pend, by_time);
-        for (size_t i = 0; i < np; i++) print_rec(t, &pend[i]);
-        fflush(t->out);
+    if (t->np) {
+        qsort(t->pend, t->np, sizeof *t->pend, by_time);
+        uint64_t now = p2p_now_ns();
+        uint64_t cutoff = final || now < FOLLOW_GRACE_NS ? UINT64_MAX : now - FOLLOW_GRACE_NS;
+        size_t i = 0;
+        for (; i < t->np && t->pend[i].r.time_ns <= cutoff; i++) print_rec(t, &t->pend[i]);
+        memmove(t->pend, t->pend + i, (t->np - i) * sizeof *t->pend);
+        t->np -= i;
+        if (i) fflush(t->out);
     }
-    free(pend);
 }
 
 /* ---- Chrome export ----------------------------------------------------- */
@@ -435,16 +470,15 @@ int cmd_trace(int argc, char **argv)
     struct sigaction sa = {.sa_handler = on_signal};
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    poll_once(&t);
+    poll_once(&t, !follow);
     while (follow && !stop_flag && p2p_now_ns() < deadline) {
         struct timespec ts = {0, 50 * 1000 * 1000};
         nanosleep(&ts, NULL);
-        poll_once(&t);
-        if (t.info.pid > 0 && kill(t.info.pid, 0) != 0 && errno == ESRCH) {
-            poll_once(&t);
-            break;
-        }
+        poll_once(&t, false);
+        if (t.info.pid > 0 && kill(t.info.pid, 0) != 0 && errno == ESRCH) break;
     }
+    if (follow) poll_once(&t, true);
+    free(t.pend);
     if (export_fmt) export_chrome(&t, export_path);
     if (t.lost || t.dropped)
         fprintf(stderr, "trace: %llu records lost to overwrites, %llu over --max-records\n",

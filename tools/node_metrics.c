@@ -176,6 +176,8 @@ static void server_metrics(struct out *o, const node_metrics_t *m)
 #define SRV_COUNTER(field, help) metric(o, #field "_total", "counter", help, s->field)
     SRV_COUNTER(accepted, "TCP connections accepted");
     SRV_COUNTER(accept_errors, "failed accept calls");
+    SRV_COUNTER(accept_temp_errors, "accepts failed for lack of descriptors or memory (paused)");
+    SRV_COUNTER(pending_full, "accepts that took the last pending-handshake slot");
     SRV_COUNTER(inbound_throttled, "inbound connections from an IP seen within 30 s");
     SRV_COUNTER(inbound_restricted, "inbound connections outside NetRestrict");
     SRV_COUNTER(dials, "outbound connections attempted");

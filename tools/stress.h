@@ -12,10 +12,13 @@
 #ifndef P2P_TOOLS_STRESS_H
 #define P2P_TOOLS_STRESS_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+
+#include "wire/node.h"
 
 enum {
     STRESS_MAX_REASONS = 64,
@@ -49,8 +52,8 @@ typedef struct stress_point {
 typedef struct stress_proc {
     pid_t pid; /* 0: not local / not found */
     uint64_t rss_kb_start, rss_kb_end, rss_kb_max;
-    uint64_t threads_start, threads_max;
-    uint64_t fds_start, fds_max;
+    uint64_t threads_start, threads_end, threads_max;
+    uint64_t fds_start, fds_end, fds_max;
     uint64_t rss_kb_at_peak; /* RSS when the live peer count peaked */
     uint32_t peak_live;
 } stress_proc_t;
@@ -73,15 +76,25 @@ typedef struct stress_stats {
     uint64_t adv_started; /* adversarial connections opened */
     uint64_t adv_closed;  /* ... that the target closed (the expected outcome) */
     uint64_t adv_open;    /* ... still open at the end */
+    /* discv4 */
+    uint64_t findnodes_sent;    /* findnode requests */
+    uint64_t neighbors_pkts;    /* Neighbors packets received */
+    uint64_t neighbors_replies; /* findnodes answered (first Neighbors packet) */
+    uint64_t bonded;            /* keys the target bonded with (answered its ping-back) */
+    uint64_t unmatched;         /* replies matching no outstanding request */
     uint32_t peak_live;
     size_t nreasons;
     stress_reason_t reasons[STRESS_MAX_REASONS];
     stress_lat_t hs_lat;   /* connect start -> remote Hello */
     stress_lat_t pong_lat; /* ping sent -> pong received (or request -> reply) */
+    stress_lat_t nb_lat;   /* discv4: findnode sent -> first Neighbors packet */
     stress_point_t *series;
     size_t nseries, series_cap;
     stress_proc_t proc;
 } stress_stats_t;
+
+/* Set by the SIGINT/SIGTERM handler: stop the load and drain. */
+extern volatile sig_atomic_t stress_stop;
 
 /* Counts one unexpected failure under label (printf-style). */
 void stress_fail(stress_stats_t *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -99,6 +112,34 @@ pid_t stress_find_listener(uint16_t port, bool udp);
 /* Samples pid: VmRSS in KiB, threads, open descriptors.  Returns false if
  * the process is gone. */
 bool stress_sample(pid_t pid, uint64_t *rss_kb, uint64_t *threads, uint64_t *fds);
+
+/* Samples the target (if any) once: updates s->proc (peak_live/rss at
+ * peak when holding and live > 0); *rss_out = RSS in KiB or 0. */
+void stress_proc_sample(stress_stats_t *s, unsigned live, bool holding, uint64_t *rss_out);
+/* One progress line on stderr (call on a terminal only). */
+void stress_progress(const stress_stats_t *s, double t, double dur, unsigned live,
+                     unsigned inflight, uint64_t per_s);
+
+/* discv4 mode (tools/stress_discv4.c): --peers keys, each with its own UDP
+ * socket (spread over 127.0.0.1..nsources when the target is on loopback),
+ * flooding the target's UDP port with pre-signed pings and, after bonding,
+ * findnodes. */
+typedef struct stress_d4_config {
+    p2p_node_t target;    /* ep.ip and ep.udp are used */
+    unsigned peers;       /* keys (and sockets) */
+    unsigned nsources;    /* 127.0.0.x source addresses (1: the kernel's choice) */
+    unsigned window;      /* closed loop: pings outstanding per key (1..16) */
+    unsigned concurrency; /* keys bonding at once */
+    double rate;          /* requests per second in all (0: closed loop) */
+    uint64_t duration_ns;
+    bool pings, findnodes; /* request kinds (alternating when both) */
+} stress_d4_config_t;
+
+/* Runs the discv4 flood and fills st (st->mode and st->target set by the
+ * caller).  tty: draw the progress line.  Returns 0, or -1 with a message
+ * in err (setup failed: sockets, keys). */
+int stress_discv4_run(const stress_d4_config_t *cfg, stress_stats_t *st, bool tty, char *err,
+                      size_t errlen);
 
 /* Prints the final summary (human readable) to stdout. */
 void stress_print_summary(stress_stats_t *s);

@@ -21,6 +21,8 @@
 #include "core/err.h"
 #include "tools/stress.h"
 
+volatile sig_atomic_t stress_stop;
+
 void stress_fail(stress_stats_t *s, const char *fmt, ...)
 {
     char label[64];
@@ -89,9 +91,11 @@ void stress_stats_free(stress_stats_t *s)
 {
     free(s->hs_lat.v);
     free(s->pong_lat.v);
+    free(s->nb_lat.v);
     free(s->series);
     s->hs_lat = (stress_lat_t){0};
     s->pong_lat = (stress_lat_t){0};
+    s->nb_lat = (stress_lat_t){0};
     s->series = NULL;
     s->nseries = s->series_cap = 0;
 }
@@ -193,6 +197,39 @@ bool stress_sample(pid_t pid, uint64_t *rss_kb, uint64_t *threads, uint64_t *fds
     return true;
 }
 
+void stress_proc_sample(stress_stats_t *s, unsigned live, bool holding, uint64_t *rss_out)
+{
+    stress_proc_t *p = &s->proc;
+    *rss_out = 0;
+    if (!p->pid) return;
+    uint64_t rss, thr, fds;
+    if (!stress_sample(p->pid, &rss, &thr, &fds)) return;
+    *rss_out = rss;
+    p->rss_kb_end = rss;
+    if (rss > p->rss_kb_max) p->rss_kb_max = rss;
+    if (thr > p->threads_max) p->threads_max = thr;
+    if (fds > p->fds_max) p->fds_max = fds;
+    p->threads_end = thr;
+    p->fds_end = fds;
+    if (holding && live >= p->peak_live && live) {
+        p->peak_live = live;
+        p->rss_kb_at_peak = rss;
+    }
+}
+
+void stress_progress(const stress_stats_t *s, double t, double dur, unsigned live,
+                     unsigned inflight, uint64_t per_s)
+{
+    int w = 30, filled = dur > 0 ? (int)(w * (t > dur ? 1.0 : t / dur)) : w;
+    char bar[64];
+    for (int i = 0; i < w; i++) bar[i] = i < filled ? '#' : '.';
+    bar[w] = 0;
+    fprintf(stderr, "\r[%s] %5.1fs live %-6u inflight %-5u ok %-8llu fail %-6llu %6.0f/s  ", bar, t,
+            live, inflight, (unsigned long long)s->successes, (unsigned long long)s->failures,
+            (double)per_s);
+    fflush(stderr);
+}
+
 /* ---- summary ------------------------------------------------------------ */
 
 static double rate(uint64_t n, double s)
@@ -227,17 +264,31 @@ void stress_print_summary(stress_stats_t *s)
         printf("  reply latency: p50 %.2f ms, p99 %.2f ms, max %.2f ms (n=%zu)\n",
                stress_lat_ms(&s->pong_lat, 0.5), stress_lat_ms(&s->pong_lat, 0.99),
                stress_lat_ms(&s->pong_lat, 1.0), s->pong_lat.n);
+    if (strcmp(s->mode, "discv4") == 0) {
+        printf("  pongs: %llu (%.1f/s); keys bonded %llu\n", (unsigned long long)s->pongs_recv,
+               rate(s->pongs_recv, s->elapsed_s), (unsigned long long)s->bonded);
+        printf("  findnodes sent %llu, answered %llu (%.1f/s), neighbors packets %llu, "
+               "unmatched replies %llu\n",
+               (unsigned long long)s->findnodes_sent, (unsigned long long)s->neighbors_replies,
+               rate(s->neighbors_replies, s->elapsed_s), (unsigned long long)s->neighbors_pkts,
+               (unsigned long long)s->unmatched);
+    }
+    if (s->nb_lat.n)
+        printf("  neighbors latency: p50 %.2f ms, p99 %.2f ms, max %.2f ms (n=%zu)\n",
+               stress_lat_ms(&s->nb_lat, 0.5), stress_lat_ms(&s->nb_lat, 0.99),
+               stress_lat_ms(&s->nb_lat, 1.0), s->nb_lat.n);
     if (s->adv_started)
         printf("  adversarial: %llu opened, %llu closed by the target, %llu still open\n",
                (unsigned long long)s->adv_started, (unsigned long long)s->adv_closed,
                (unsigned long long)s->adv_open);
     const stress_proc_t *p = &s->proc;
     if (p->pid) {
-        printf("  target pid %d: RSS %llu -> %llu KiB (max %llu), threads %llu -> max %llu, "
-               "fds %llu -> max %llu\n",
+        printf("  target pid %d: RSS %llu -> %llu KiB (max %llu), threads %llu -> %llu (max "
+               "%llu), fds %llu -> %llu (max %llu)\n",
                (int)p->pid, (unsigned long long)p->rss_kb_start, (unsigned long long)p->rss_kb_end,
                (unsigned long long)p->rss_kb_max, (unsigned long long)p->threads_start,
-               (unsigned long long)p->threads_max, (unsigned long long)p->fds_start,
+               (unsigned long long)p->threads_end, (unsigned long long)p->threads_max,
+               (unsigned long long)p->fds_start, (unsigned long long)p->fds_end,
                (unsigned long long)p->fds_max);
         if (p->peak_live && p->rss_kb_at_peak > p->rss_kb_start)
             printf("  target RSS per live peer: %.1f KiB (at %u peers)\n",
@@ -281,6 +332,16 @@ static int write_json(stress_stats_t *s, FILE *f)
     json_object_set_new(o, "target_pings_answered", json_integer((json_int_t)s->pongs_sent));
     json_object_set_new(o, "msgs_sent", json_integer((json_int_t)s->msgs_sent));
     json_object_set_new(o, "msgs_received", json_integer((json_int_t)s->msgs_recv));
+    if (strcmp(s->mode, "discv4") == 0) {
+        json_object_set_new(o, "pongs_per_s", json_real(rate(s->pongs_recv, s->elapsed_s)));
+        json_object_set_new(o, "findnodes_sent", json_integer((json_int_t)s->findnodes_sent));
+        json_object_set_new(o, "findnodes_answered",
+                            json_integer((json_int_t)s->neighbors_replies));
+        json_object_set_new(o, "neighbors_packets", json_integer((json_int_t)s->neighbors_pkts));
+        json_object_set_new(o, "neighbors_latency", lat_json(&s->nb_lat));
+        json_object_set_new(o, "keys_bonded", json_integer((json_int_t)s->bonded));
+        json_object_set_new(o, "unmatched_replies", json_integer((json_int_t)s->unmatched));
+    }
     json_object_set_new(o, "adversarial",
                         json_pack("{s:I,s:I,s:I}", "started", (json_int_t)s->adv_started,
                                   "closed_by_target", (json_int_t)s->adv_closed, "still_open",
@@ -293,7 +354,9 @@ static int write_json(stress_stats_t *s, FILE *f)
         json_object_set_new(t, "rss_kb_end", json_integer((json_int_t)p->rss_kb_end));
         json_object_set_new(t, "rss_kb_max", json_integer((json_int_t)p->rss_kb_max));
         json_object_set_new(t, "threads_start", json_integer((json_int_t)p->threads_start));
+        json_object_set_new(t, "threads_end", json_integer((json_int_t)p->threads_end));
         json_object_set_new(t, "threads_max", json_integer((json_int_t)p->threads_max));
+        json_object_set_new(t, "fds_end", json_integer((json_int_t)p->fds_end));
         json_object_set_new(t, "fds_start", json_integer((json_int_t)p->fds_start));
         json_object_set_new(t, "fds_max", json_integer((json_int_t)p->fds_max));
         double per = p->peak_live && p->rss_kb_at_peak > p->rss_kb_start

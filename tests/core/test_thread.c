@@ -52,6 +52,18 @@ static int report(p2p_thread_t *self, void *arg)
     return 7 + buf[512];
 }
 
+/* Renames itself as a connection thread does once the peer is known. */
+static int renamer(p2p_thread_t *self, void *arg)
+{
+    struct info *in = arg;
+    in->self_ok = p2p_thread_rename("peer-0123456789abcdef") == P2P_ETOOBIG;
+    pthread_getname_np(pthread_self(), in->os_name, sizeof in->os_name);
+    snprintf(in->cur_name, sizeof in->cur_name, "%s", p2p_thread_current_name());
+    in->cur_id = p2p_thread_current_id();
+    in->loops = strcmp(self->name, in->cur_name) == 0;
+    return 0;
+}
+
 static int looper(p2p_thread_t *self, void *arg)
 {
     struct info *in = arg;
@@ -116,6 +128,19 @@ int main(void)
     CHECK(in.stack >= want && in.stack <= want + STACK_SLACK);
     CHECK(strcmp(in.os_name, "p2p-peer") == 0);
     CHECK_ERR(p2p_thread_spawn(&t, "x", 0, NULL, NULL), P2P_EINVAL);
+
+    /* Rename: OS name, actor name and registry entry follow; id stays. */
+    CHECK_ERR(p2p_thread_rename("main"), P2P_ESTATE);
+    memset(&in, 0, sizeof in);
+    CHECK_OK(p2p_thread_spawn(&t, "conn-in", P2P_THREAD_STACK_PEER, renamer, &in));
+    uint32_t spawned_id = t.id;
+    CHECK_OK(p2p_thread_join(&t, NULL));
+    CHECK(in.self_ok);
+    CHECK(strcmp(in.os_name, "peer-0123456789") == 0);
+    CHECK(strcmp(in.cur_name, "peer-0123456789") == 0);
+    CHECK(strcmp(t.name, "peer-0123456789") == 0);
+    CHECK(in.loops == 1);
+    CHECK(in.cur_id == spawned_id);
 
     /* Quit protocol: a sleeping thread leaves promptly. */
     struct info li = {0};

@@ -161,16 +161,34 @@ static void test_threads(void)
     CHECK_OK(p2p_trace_reader_open(&r, path));
     static p2p_trace_rec_t recs[256];
     uint64_t lost = 0;
-    unsigned starts = 0, stops = 0, customs = 0;
+    unsigned starts = 0, stops = 0, customs = 0, named = 0;
     char name[16];
     bool gamma_seen = false;
     for (unsigned ring = 0; ring < 2; ring++) {
         size_t n = drain(r, ring, recs, 256, &lost);
+        const char *owner = NULL;
+        uint64_t owner_id = 0;
         for (size_t i = 0; i < n; i++) {
             starts += recs[i].type == P2P_TRACE_START;
             stops += recs[i].type == P2P_TRACE_STOP;
             customs += recs[i].type == P2P_TRACE_CUSTOM;
             CHECK(recs[i].ring == ring);
+            /* START and STOP name their writer and carry its actor id; the
+             * custom records between them are that actor's (arg = id) */
+            if (recs[i].type == P2P_TRACE_START) {
+                owner = recs[i].name;
+                owner_id = recs[i].arg;
+                CHECK(strncmp(owner, "p2p-", 4) == 0 && recs[i].peer == 0 && recs[i].mailbox == 0);
+            } else if (recs[i].type == P2P_TRACE_CUSTOM) {
+                CHECK(owner && i > 0);
+                CHECK(recs[i].peer == owner_id && owner_id > 0); /* tracer: peer = its id */
+                named += owner != NULL;
+            } else if (recs[i].type == P2P_TRACE_STOP) {
+                CHECK(owner && strcmp(recs[i].name, owner) == 0 && recs[i].arg == owner_id);
+                owner = NULL;
+            }
+            if (recs[i].type != P2P_TRACE_START && recs[i].type != P2P_TRACE_STOP)
+                CHECK(recs[i].name[0] == 0);
         }
         uint32_t gen = p2p_trace_reader_ring_name(r, name, ring);
         if (strcmp(name, "p2p-gamma") == 0) {
@@ -179,7 +197,7 @@ static void test_threads(void)
         }
     }
     CHECK(lost == 0);
-    CHECK(starts == 3 && stops == 3 && customs == 30);
+    CHECK(starts == 3 && stops == 3 && customs == 30 && named == 30);
     CHECK(gamma_seen);
     p2p_trace_reader_close(r);
 

@@ -1,22 +1,34 @@
 /*
  * tests/fuzz/fuzz_disc_handle.c: libFuzzer target for the discovery
- * service's receive path: the UDP reader's checks and signature recovery
- * (p2p__disc_check, actors/disc_udp.c) followed by the core's handler
- * (p2p_disc_handle), with a fixed clock, as p2p-udp and p2p-disc run them.
+ * service's receive path fed packet sequences: the UDP reader's checks and
+ * signature recovery (p2p__disc_check, actors/disc_udp.c) followed by the
+ * core's handler (p2p_disc_handle) and its timers, on a virtual clock, as
+ * p2p-udp and p2p-disc run them.
  *
  * The input is a sequence of datagrams, each [mode][len hi][len lo][bytes]
- * (len clipped to what is left).  Mode bit 0: the bytes are type || body and
- * are sealed (hash and signature) with a fixed remote key first, so the
- * fuzzer gets past the hash and the recovery; otherwise they are sent raw.
- * Mode bit 1: the datagram comes from a LAN address instead of loopback.
- * The remote key is bonded with us in the in-memory DB, so findnode and ENR
+ * (len clipped to what is left).  Mode bits:
+ *   bit 0: the bytes are type || body and are sealed (hash and signature)
+ *          with a fixed remote key first, so the fuzzer gets past the hash
+ *          and the recovery; otherwise they are sent raw;
+ *   bit 1: the datagram comes from a LAN address instead of loopback;
+ *   bits 2-4: how far the clock moves after the datagram: 100 ms, 0, 1 s,
+ *          5 s, 30 s, 1 h, 13 h, 25 h (past the 24 h bond lifetime), the
+ *          core's timers running after every move;
+ *   bit 5: sealed with a second key, which starts unbonded (ping/pong
+ *          bonding, findnode before and after the proof);
+ *   bit 6: from another source port (endpoint mismatch);
+ *   bit 7: the wall clock jumps back one hour with this step (the
+ *          monotonic clock still moves forward).
+ * The first key is bonded with us in the in-memory DB, so findnode and ENR
  * requests are answered; every packet the core sends gets the reply token
- * 0xA0 + type repeated, so a sealed pong echoing 0xA1... matches our ping.
- * After every datagram the clock moves 100 ms and the core's timers run.
+ * 0xA0 + type repeated, so a sealed pong echoing 0xA1... matches our ping
+ * and an ENR response echoing 0xA5... our ENR request.
  *
  * Properties: no crash or sanitizer report; the reader's counters add up
  * (every datagram is either rejected under exactly one counter or queued);
- * a verified packet never carries our own ID; packets the core sends encode.
+ * a verified packet never carries our own ID; packets the core sends encode;
+ * after every step the core's bounds hold (pending requests, lookups,
+ * candidates, table size) and our own ID is not in the table.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +45,7 @@ static struct {
     int ready;
     uint8_t our_priv[32], our_pub[64];
     uint8_t rem_priv[32], rem_pub[64], rem_id[32];
+    uint8_t rem2_priv[32], rem2_pub[64];
     p2p_enr_t rec;
     struct p2p_discovery *d; /* only started.id and ctr are used */
 } g;
@@ -91,7 +104,10 @@ static void setup(void)
     if (g.ready) return;
     memset(g.our_priv, 0x21, 32);
     memset(g.rem_priv, 0x42, 32);
-    if (p2p_secp_pubkey(g.our_pub, g.our_priv) || p2p_secp_pubkey(g.rem_pub, g.rem_priv)) abort();
+    memset(g.rem2_priv, 0x43, 32);
+    if (p2p_secp_pubkey(g.our_pub, g.our_priv) || p2p_secp_pubkey(g.rem_pub, g.rem_priv) ||
+        p2p_secp_pubkey(g.rem2_pub, g.rem2_priv))
+        abort();
     p2p_node_id(g.rem_id, g.rem_pub);
     p2p_enr_init(&g.rec);
     p2p_enr_set_seq(&g.rec, 7);
@@ -122,8 +138,21 @@ static uint64_t rejected(const struct p2p_discovery *d)
     return n;
 }
 
+static void check_bounds(const p2p_disc_t *core)
+{
+    if (p2p_disc_pending(core) > P2P_DISC_MAX_PENDING ||
+        p2p_disc_lookups_running(core) > P2P_DISC_MAX_LOOKUPS ||
+        p2p_disc_candidates_len(core) > P2P_DISC_CANDIDATES)
+        abort();
+    const p2p_kad_table_t *t = p2p_disc_table(core);
+    if (p2p_kad_len(t) > P2P_KAD_NBUCKETS * P2P_KAD_BUCKET_SIZE || p2p_kad_find(t, g.d->started.id))
+        abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    static const uint64_t step_ms[8] = {100,   0,       1000,         5000,
+                                        30000, 3600000, 13 * 3600000, 25 * 3600000};
     setup();
     memset(&g.d->ctr, 0, sizeof g.d->ctr);
     if (p2p_memdb_new(&db, 256, 32, 1) != 0) abort();
@@ -146,6 +175,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     p2p_disc_t *core = NULL;
     if (p2p_disc_new(&core, &cfg) != 0) abort();
     p2p_disc_time_t now = {.ns = 1000000000ull, .unix_s = T0};
+    uint64_t back = 0; /* seconds the wall clock was set back */
     p2p_disc_tick(core, now);
 
     static p2p__disc_pkt_msg_t msg;
@@ -163,23 +193,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t n = len;
         if (mode & 1) {
             if (len == 0 || len > P2P_DISCV4_MAX_SIZE - P2P_DISCV4_HEAD_LEN) continue;
-            if (p2p_discv4_seal(buf, &n, NULL, p[0], p + 1, len - 1, g.rem_priv) != 0) continue;
+            const uint8_t *key = (mode & 0x20) ? g.rem2_priv : g.rem_priv;
+            if (p2p_discv4_seal(buf, &n, NULL, p[0], p + 1, len - 1, key) != 0) continue;
         } else {
             if (len > sizeof buf) n = len = sizeof buf;
             memcpy(buf, p, len);
         }
         memset(&msg.src, 0, sizeof msg.src);
         msg.src.ip = (mode & 2) ? lan : lo;
-        msg.src.udp = 30301;
+        msg.src.udp = (mode & 0x40) ? 30302 : 30301;
         datagrams++;
         if (p2p__disc_check(g.d, &msg, buf, n) == 0) {
             queued++;
             if (memcmp(msg.pkt.sender_id, g.d->started.id, 32) == 0) abort();
             (void)p2p_disc_handle(core, &msg.pkt, &msg.src, now);
         }
-        now.ns += 100000000ull;
-        now.unix_s = T0 + (now.ns - 1000000000ull) / 1000000000ull;
+        now.ns += step_ms[(mode >> 2) & 7] * 1000000ull;
+        if (mode & 0x80) back += 3600;
+        now.unix_s = T0 + (now.ns - 1000000000ull) / 1000000000ull - back;
         p2p_disc_tick(core, now);
+        check_bounds(core);
     }
     if (atomic_load(&g.d->ctr.rx_datagrams) != datagrams || rejected(g.d) + queued != datagrams)
         abort();

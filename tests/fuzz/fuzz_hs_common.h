@@ -38,7 +38,8 @@ static void fz_keys(void)
  *   2: the rest is a legacy plaintext, sealed here without prefix.
  * Out: pkt (P2P_RLPX_HS_PKT_MAX + 1 bytes), returns its length or 0 if the
  * plaintext does not fit. */
-static size_t fz_packet(uint8_t *pkt, const uint8_t to[64], const uint8_t *data, size_t size)
+__attribute__((unused)) static size_t fz_packet(uint8_t *pkt, const uint8_t to[64],
+                                                const uint8_t *data, size_t size)
 {
     static const uint8_t iv[16] = {1, 2, 3, 4};
     if (size == 0) return 0;

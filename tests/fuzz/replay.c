@@ -5,6 +5,9 @@
  * mutations of each seed (bit flips, truncations, splices, random bytes).
  *
  * Usage: replay_<target> CORPUS_DIR [MUTATIONS_PER_SEED]
+ * Without MUTATIONS_PER_SEED, each seed gets 200 mutations, fewer when the
+ * corpus is large (REPLAY_BUDGET mutations in all, at least 8 per seed), so
+ * a grown corpus of a few hundred files replays in seconds.
  * Fails (exit 1) if the corpus is empty; a crash fails through the
  * sanitizer or the signal.
  */
@@ -17,6 +20,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define REPLAY_MAX_INPUT (1u << 20)
+#define REPLAY_BUDGET 20000u
 
 static uint64_t rng = 0x2545f4914f6cdd1dull;
 static uint64_t next(void)
@@ -73,12 +77,19 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: %s CORPUS_DIR [MUTATIONS]\n", argv[0]);
         return 2;
     }
-    unsigned rounds = argc > 2 ? (unsigned)strtoul(argv[2], NULL, 10) : 200;
     DIR *d = opendir(argv[1]);
     if (!d) {
         fprintf(stderr, "%s: cannot open corpus %s\n", argv[0], argv[1]);
         return 1;
     }
+    unsigned nseeds = 0;
+    for (struct dirent *e; (e = readdir(d));) nseeds += e->d_name[0] != '.';
+    rewinddir(d);
+    unsigned rounds = 200;
+    if (argc > 2)
+        rounds = (unsigned)strtoul(argv[2], NULL, 10);
+    else if (nseeds && REPLAY_BUDGET / nseeds < rounds)
+        rounds = REPLAY_BUDGET / nseeds < 8 ? 8 : REPLAY_BUDGET / nseeds;
     static uint8_t seed[REPLAY_MAX_INPUT];
     unsigned files = 0;
     struct dirent *e;

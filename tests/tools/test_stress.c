@@ -5,6 +5,7 @@
  * --pid of this process and --out FILE.json, then checks the JSON summary:
  * successes > 0, no failures, latencies and /proc fields present, and the
  * server's own counters agree (it saw the handshakes and our Disconnects).
+ * With "hold500": 500 live peers, RSS per peer and ping p99 bounds.
  * Bounded: every run is a few seconds plus the tool's drain.
  */
 #include <fcntl.h>
@@ -15,7 +16,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "actors/discovery.h"
 #include "actors/server.h"
+#include "crypto/secp.h"
 #include "tests/actors/srv_util.h"
 #include "tests/tu.h"
 #include "wire/enode.h"
@@ -98,13 +101,57 @@ static int echo_msg(p2p_peer_t *peer, void *ctx, void *state, uint64_t code, con
     return rc == P2P_EFULL ? 0 : rc;
 }
 
+/* hold500: 500 live peers against an in-process server; the bounds of
+ * the 10,000-peer target, scaled down: RSS per idle peer <= 64 KiB (not
+ * checked under sanitizers, whose shadow memory and 4x stacks inflate it),
+ * every ping answered, ping p99 under max_p99_ms. */
+static int hold500(bool check_rss, double max_p99_ms)
+{
+    p2p_server_config_t cfg;
+    su_config(&cfg, NULL, 0);
+    cfg.max_peers = 600;
+    cfg.max_pending = 128;
+    cfg.no_dial = true; /* every slot inbound (else maxpeers / 3 stay for dials) */
+    p2p_server_t *srv = NULL;
+    CHECK_OK(p2p_server_start(&srv, &cfg));
+    if (!srv) return tu_done("stress-hold500");
+    p2p_node_t self = su_node(srv);
+    char enode[P2P_ENODE_MAX_TEXT];
+    CHECK_OK(p2p_enode_format(enode, sizeof enode, &self));
+    char out[64];
+    snprintf(out, sizeof out, "/tmp/test_stress_hold_%d.json", (int)getpid());
+    json_t *o = run_mode(enode, "hold", "500", "12", "--ping-interval", "2", out);
+    if (o) {
+        CHECK(jint(o, "peak_live") == 500);
+        CHECK(jint(o, "failures") == 0);
+        CHECK(jint(o, "drops") == 0);
+        CHECK(jint(o, "pings_sent") >= 1000);
+        /* every ping answered: only the ones in flight at the stop may lack a pong */
+        CHECK(jint(o, "pongs_received") + 500 >= jint(o, "pings_sent"));
+        double p99 = jnum(json_object_get(o, "reply_latency"), "p99_ms");
+        printf("hold500: ping p99 %.1f ms (bound %.0f)\n", p99, max_p99_ms);
+        CHECK(p99 < max_p99_ms);
+        json_t *proc = json_object_get(o, "target_proc");
+        double per = jnum(proc, "rss_kb_per_live_peer");
+        printf("hold500: RSS per live peer %.1f KiB\n", per);
+        if (check_rss) CHECK(per > 0 && per <= 64);
+        CHECK(jint(proc, "threads_max") >= 500);
+        json_decref(o);
+    }
+    CHECK(su_wait_peers(srv, 0, 10000));
+    p2p_server_stop(srv);
+    return tu_done("stress-hold500");
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: test_stress <devp2p>\n");
+        fprintf(stderr, "usage: test_stress <devp2p> [hold500 rss|norss P99_MS]\n");
         return 2;
     }
     g_tool = argv[1];
+    if (argc >= 5 && strcmp(argv[2], "hold500") == 0)
+        return hold500(strcmp(argv[3], "rss") == 0, atof(argv[4]));
     p2p_server_config_t cfg;
     static const p2p_protocol_t echo = {
         .name = "snap", .version = 1, .length = 8, .on_msg = echo_msg};
@@ -195,6 +242,44 @@ int main(int argc, char **argv)
         json_decref(o);
     }
     CHECK(su_wait_peers(srv, 0, 5000));
+
+    /* discv4: ping and findnode floods from 8 keys against a discovery
+     * instance; every key bonds, every request is answered */
+    p2p_discovery_config_t dc;
+    memset(&dc, 0, sizeof dc);
+    do tu_rand_bytes(dc.priv, 32);
+    while (p2p_secp_privkey_check(dc.priv) != 0);
+    dc.listen_ip = p2p_ip4(127, 0, 0, 1);
+    p2p_discovery_t *disc = NULL;
+    char msg[256];
+    CHECK_OK(p2p_discovery_start(&disc, msg, sizeof msg, &dc));
+    if (disc) {
+        p2p_node_t dn = self;
+        CHECK_OK(p2p_secp_pubkey(dn.pubkey, dc.priv));
+        p2p_node_id(dn.id, dn.pubkey);
+        dn.ep.udp = p2p_discovery_port(disc);
+        char denode[P2P_ENODE_MAX_TEXT];
+        CHECK_OK(p2p_enode_format(denode, sizeof denode, &dn));
+        o = run_mode(denode, "discv4", "8", "2", "--window", "2", out);
+        if (o) {
+            CHECK(jint(o, "failures") == 0);
+            CHECK(jint(o, "keys_bonded") == 8);
+            CHECK(jint(o, "pongs_received") == jint(o, "pings_sent"));
+            CHECK(jint(o, "pongs_received") > 8);
+            CHECK(jint(o, "findnodes_sent") > 0);
+            CHECK(jint(o, "findnodes_answered") == jint(o, "findnodes_sent"));
+            CHECK(jint(o, "neighbors_packets") >= jint(o, "findnodes_answered"));
+            CHECK(jint(o, "target_pings_answered") >= 8); /* the ping-backs */
+            CHECK(jnum(o, "pongs_per_s") > 0);
+            CHECK(jnum(json_object_get(o, "reply_latency"), "p99_ms") > 0);
+            CHECK(jint(json_object_get(o, "neighbors_latency"), "n") ==
+                  jint(o, "findnodes_answered"));
+            /* the listener lookup found this process by its UDP socket */
+            CHECK(jint(json_object_get(o, "target_proc"), "pid") == getpid());
+            json_decref(o);
+        }
+        p2p_discovery_stop(disc);
+    }
     p2p_server_stop(srv);
     return tu_done("stress");
 }

@@ -240,14 +240,24 @@ class Trace(gdb.Command):
                 typ = (meta >> 48) & 0xFF
                 t = _int(slot["time_ns"])
                 line = "  %12.6f %-5s" % ((t - start) / 1e9, TRACE_TYPES.get(typ, "?"))
+                peer = _int(slot["peer"])
+                arg = _int(slot["arg"])
+                if typ in (5, 6) and (meta >> 56) & 1:
+                    # START/STOP naming the writer: name in peer+arg,
+                    # actor id in mailbox+kind (core/trace.h)
+                    name = (peer.to_bytes(8, "little") + arg.to_bytes(8, "little"))
+                    name = name.split(b"\0", 1)[0].decode("utf-8", "replace")
+                    line = "  %12.6f %-5s name=%s id=%d" % (
+                        (t - start) / 1e9, TRACE_TYPES.get(typ, "?"), name, mb | kind << 16)
+                    print(line)
+                    continue
                 if mb:
                     line += " mailbox=%s" % (_str(mbnames[mb]) or mb)
                 if kind:
                     line += " kind=%s" % (_str(kindnames[kind]) or kind)
-                peer = _int(slot["peer"])
                 if peer:
                     line += " peer=%016x" % peer
-                line += " arg=%d" % _int(slot["arg"])
+                line += " arg=%d" % arg
                 print(line)
 
 

@@ -1,0 +1,30 @@
+#!/bin/sh
+# A fuzzing campaign: runs each named target, one process at a time (no
+# -jobs/-workers: libFuzzer then runs in this process), for
+# SECONDS each, growing a corpus in SCRATCH/corpus/<name> (seeded from the
+# repo corpus, which is only read), crash artifacts in SCRATCH/artifacts/,
+# and a log per target in SCRATCH/<name>.log (libFuzzer's final stats).
+#
+#   tests/fuzz/campaign.sh BUILD_FUZZ_DIR SCRATCH SECONDS NAME...
+#
+# Afterwards minimize a grown corpus into the repo with
+#   BUILD_FUZZ_DIR/tests/fuzz/fuzz_<name> -merge=1 tests/fuzz/corpus/<name> SCRATCH/corpus/<name>
+set -u
+[ $# -ge 4 ] || { echo "usage: $0 BUILD_FUZZ_DIR SCRATCH SECONDS NAME..." >&2; exit 2; }
+build=$1 scratch=$2 secs=$3
+shift 3
+here=$(cd "$(dirname "$0")" && pwd)
+mkdir -p "$scratch/artifacts"
+for t in "$@"; do
+    mkdir -p "$scratch/corpus/$t"
+    start=$(date +%s)
+    echo "== $t: start $(date -u +%H:%M:%S) for ${secs}s" >>"$scratch/campaign.log"
+    "$build/tests/fuzz/fuzz_$t" -max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 \
+        -print_final_stats=1 -artifact_prefix="$scratch/artifacts/$t-" \
+        "$scratch/corpus/$t" "$here/corpus/$t" >"$scratch/$t.log" 2>&1
+    rc=$?
+    end=$(date +%s)
+    echo "== $t: rc=$rc $(( (end - start) / 60 ))m$(( (end - start) % 60 ))s" \
+        "$(grep -E '^stat::number_of_executed_units' "$scratch/$t.log" | tail -1)" \
+        >>"$scratch/campaign.log"
+done

@@ -1,0 +1,155 @@
+#!/bin/sh
+# tests/tools/test_hostile_local.sh DEVP2PD: hostile clients of devp2pd's
+# local endpoints (SECURITY.md matrix).  Admin JSON-RPC (<datadir>/devp2pd.ipc):
+# malformed JSON gets a -32700 parse error and that connection is closed;
+# more than 1 MiB of input without a complete JSON value closes that
+# connection; a 17th concurrent client is closed at once while 16 idle ones
+# are held; afterwards a fresh client is answered.  Prometheus endpoint:
+# a request head over 4096 bytes gets 400; an idle client holding the one
+# connection is cut off after the 2 s head deadline and the next scrape is
+# served; a head with a NUL byte gets 400.  The datadir is mode 0700 and the
+# node key 0600.  Ends with SIGTERM: status 0, no sanitizer report.
+set -u
+N=$1
+T=$(mktemp -d)
+npid=
+cleanup() { [ -n "$npid" ] && kill -9 "$npid" 2>/dev/null; wait 2>/dev/null; rm -rf "$T"; }
+trap cleanup EXIT
+fails=0 checks=0
+ok() { checks=$((checks + 1)); }
+bad() { checks=$((checks + 1)); fails=$((fails + 1)); echo "FAIL: $*" >&2; }
+
+"$N" --datadir "$T/node" --port 0 --addr 127.0.0.1 --nodiscover --nodial \
+    --metrics.addr 127.0.0.1 --metrics.port 0 --verbosity 2 >"$T/out" 2>"$T/err" &
+npid=$!
+i=0
+while ! grep -qs '^enr: ' "$T/out" && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+grep -q '^enr: ' "$T/out" && ok || { bad "node did not start: $(cat "$T/err")"; exit 1; }
+MURL=$(sed -n 's/^metrics: //p' "$T/out")
+[ "$(stat -c %a "$T/node")" = 700 ] && ok || bad "datadir mode $(stat -c %a "$T/node")"
+[ "$(stat -c %a "$T/node/nodekey")" = 600 ] && ok || bad "nodekey mode $(stat -c %a "$T/node/nodekey")"
+
+python3 - "$T/node/devp2pd.ipc" <<'PY' && ok || bad "admin RPC hostile clients"
+import json, socket, sys, time
+path = sys.argv[1]
+
+def conn():
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(10)
+    s.connect(path)
+    return s
+
+def reply(s):
+    buf = b""
+    dec = json.JSONDecoder()
+    while True:
+        chunk = s.recv(65536)
+        assert chunk, "closed before a reply"
+        buf += chunk
+        try:
+            obj, _ = dec.raw_decode(buf.decode())
+            return obj
+        except ValueError:
+            continue
+
+def closed(s, within):
+    s.settimeout(within)
+    try:
+        while True:
+            d = s.recv(65536)
+            if not d:
+                return True
+    except (ConnectionResetError, BrokenPipeError):
+        return True
+    except socket.timeout:
+        return False
+
+# malformed JSON: a parse error, then that connection is closed (the
+# stream cannot be resynchronised); a new connection is served
+s = conn()
+s.sendall(b'{"jsonrpc": "2.0", "id": 1, "method": ]\n')
+r = reply(s)
+assert r["error"]["code"] == -32700, r
+assert closed(s, 5), "not closed after a parse error"
+s.close()
+s = conn()
+s.sendall(b'{"jsonrpc":"2.0","id":2,"method":"admin_nodeInfo","params":[]}\n')
+r = reply(s)
+assert r["id"] == 2 and r["result"]["enode"].startswith("enode://"), r
+s.close()
+
+# an unterminated string of more than 1 MiB: the connection is closed
+s = conn()
+try:
+    s.sendall(b'{"jsonrpc": "2.0", "method": "' + b"a" * (1 << 20) + b"a" * 65536)
+except (BrokenPipeError, ConnectionResetError):
+    pass
+assert closed(s, 10), "oversized input not closed"
+s.close()
+
+# 16 idle clients are held; the 17th is closed at once
+held = [conn() for _ in range(16)]
+time.sleep(0.5)
+extra = conn()
+assert closed(extra, 5), "17th client not closed"
+extra.close()
+for h in held:
+    h.close()
+time.sleep(1.5)  # the server notices the closes within its 1 s poll
+s = conn()
+s.sendall(b'{"jsonrpc":"2.0","id":3,"method":"admin_peers","params":[]}')
+r = reply(s)
+assert r["id"] == 3 and r["result"] == [], r
+s.close()
+PY
+
+python3 - "$MURL" <<'PY' && ok || bad "metrics hostile clients"
+import socket, sys, time, urllib.parse, urllib.request
+u = urllib.parse.urlparse(sys.argv[1])
+addr = (u.hostname, u.port)
+
+def status(raw, timeout=10):
+    s = socket.create_connection(addr, timeout=timeout)
+    try:
+        s.sendall(raw)
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    data = b""
+    try:
+        while True:
+            d = s.recv(65536)
+            if not d:
+                break
+            data += d
+    except ConnectionResetError:
+        pass
+    s.close()
+    return data.split(b"\r\n", 1)[0]
+
+# a head over 4096 bytes without its end
+assert status(b"GET /metrics HTTP/1.1\r\nX: " + b"a" * 5000) .startswith(b"HTTP/1.1 400"), "oversized head"
+# a NUL byte in the head
+assert status(b"GET /metrics\x00 HTTP/1.1\r\n\r\n").startswith(b"HTTP/1.1 400"), "NUL in head"
+# an idle client holds the one connection until the 2 s head deadline
+idle = socket.create_connection(addr, timeout=10)
+t0 = time.monotonic()
+body = urllib.request.urlopen(sys.argv[1], timeout=10).read()
+el = time.monotonic() - t0
+assert b"devp2p_peers" in body, body[:200]
+assert el < 5, el
+idle.settimeout(5)
+assert idle.recv(100) == b"", "idle client not closed"
+idle.close()
+PY
+
+kill -TERM "$npid"
+i=0
+while kill -0 "$npid" 2>/dev/null && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+wait "$npid"
+rc=$?
+npid=
+[ $rc -eq 0 ] && ok || bad "node exited $rc after SIGTERM: $(tail -20 "$T/err")"
+grep -Eq 'ERROR: AddressSanitizer|WARNING: ThreadSanitizer|runtime error:|LeakSanitizer' "$T/err" &&
+    bad "sanitizer report: $(head -40 "$T/err")" || ok
+echo "hostile-local: $checks checks, $fails failed"
+[ "$fails" -eq 0 ]

@@ -1,0 +1,161 @@
+#!/bin/sh
+# tests/tools/test_node_debug.sh DEVP2PD DEVP2P GDB_PY: the debugging tools
+# on a real node under load.  devp2pd --trace runs on loopback while
+# `devp2p stress` holds live peers and churns handshakes against it;
+# meanwhile
+#   - `devp2p trace --follow` is attached to the node's trace rings and must
+#     see the run loop's posthandshake, addpeer and delpeer mailboxes pushed
+#     by connection threads and popped by p2p-run, with connection threads
+#     renamed peer-<id> after their handshake;
+#   - gdb in batch mode attaches to the live node and the extension
+#     (tools/gdb/devp2p.py) lists the actors with their mailboxes, the
+#     mailbox depths and the latest trace records, and the node keeps
+#     serving afterwards;
+#   - the Chrome export of the node's rings is valid JSON with one track per
+#     actor and push->pop flows into p2p-run.
+# The node must then stop cleanly on SIGTERM.  Every wait is bounded.
+set -u
+NODE=$1 D=$2 PY=$3
+T=$(mktemp -d)
+pid= fpid= hpid= cpid=
+cleanup() {
+    for p in $fpid $hpid $cpid $pid; do kill "$p" 2>/dev/null; done
+    wait 2>/dev/null
+    [ -n "${KEEP:-}" ] && echo "kept $T" >&2 || rm -rf "$T"
+}
+trap cleanup EXIT
+fails=0 checks=0
+ok() { checks=$((checks + 1)); }
+bad() { checks=$((checks + 1)); fails=$((fails + 1)); echo "FAIL: $*" >&2; }
+command -v gdb >/dev/null || { echo "FAIL: gdb not installed (tools/setup.sh)" >&2; exit 1; }
+
+"$NODE" --datadir "$T/node" --port 0 --addr 127.0.0.1 --nodiscover --nodial --trace \
+    --maxpeers 200 --maxpendpeers 64 --verbosity 2 >"$T/out" 2>"$T/err" &
+pid=$!
+i=0
+while ! grep -q '^enode: ' "$T/out" && [ $i -lt 200 ]; do sleep 0.1; i=$((i + 1)); done
+E=$(sed -n 's/^enode: \(enode:[^?]*\).*/\1/p' "$T/out" | head -1)
+[ -n "$E" ] && ok || { bad "node did not print its enode: $(cat "$T/err")"; exit 1; }
+
+# the trace reader, attached live for the whole load
+"$D" trace --datadir "$T/node" --follow --new --duration 12 >"$T/follow" 2>"$T/follow.err" &
+fpid=$!
+sleep 0.5
+
+# load: 20 held peers for 9 s, then handshake churn beside them (the held
+# peers do not ping: gdb stops the node while it reads, which would make
+# their pongs late)
+"$D" stress --target "$E" --mode hold --peers 20 --duration 9 \
+    --out "$T/hold.json" >"$T/hold" 2>&1 &
+hpid=$!
+i=0
+while [ $i -lt 300 ]; do
+    n=$(ls /proc/$pid/task 2>/dev/null | wc -l)
+    [ "$n" -ge 20 ] && break
+    sleep 0.1; i=$((i + 1))
+done
+"$D" stress --target "$E" --mode churn --peers 4 --duration 3 >"$T/churn" 2>&1 &
+cpid=$!
+sleep 1
+
+# gdb on the live node, under load
+timeout 90 gdb -nx -batch -p "$pid" -ex "source $PY" -ex devp2p-actors -ex devp2p-mailboxes \
+    -ex "devp2p-trace 3" >"$T/gdb" 2>&1
+for want in "  p2p-run " "  p2p-listen " "  p2p-dial " "mailbox posthandshake " \
+    "mailbox addpeer " "mailbox delpeer " "mailbox peerop " "consumer p2p-run" \
+    "trace segment: " "push  mailbox=" "pop   mailbox="; do
+    grep -qF -- "$want" "$T/gdb" && ok || bad "gdb output lacks '$want'"
+done
+np=$(grep -cE '^  peer-[0-9a-f]{8} +id [0-9]+ ' "$T/gdb")
+[ "$np" -ge 10 ] && ok || bad "gdb listed $np peer-<id> actors, want >= 10: $(grep -E '^  [a-z]' "$T/gdb" | head -5)"
+grep -qE '^[0-9]+ p2p threads' "$T/gdb" && ok || bad "no thread count in gdb output"
+kill -0 "$pid" 2>/dev/null && ok || bad "node died under gdb"
+
+wait "$cpid"; crc=$?; cpid=
+[ "$crc" -eq 0 ] && ok || bad "churn exited $crc: $(tail -5 "$T/churn")"
+s=$(sed -n 's/^  successes: *\([0-9]*\).*/\1/p' "$T/churn")
+[ "${s:-0}" -gt 0 ] && ok || bad "churn had no successful handshake after gdb detached: $(cat "$T/churn")"
+wait "$hpid"; hrc=$?; hpid=
+[ "$hrc" -eq 0 ] && ok || bad "hold exited $hrc: $(tail -5 "$T/hold")"
+python3 - "$T/hold.json" <<'PY' && ok || bad "hold results: $(tail -8 "$T/hold")"
+import json, sys
+d = json.load(open(sys.argv[1]))
+s = d.get("summary", d)
+def find(o, k):
+    if isinstance(o, dict):
+        if k in o: return o[k]
+        for v in o.values():
+            r = find(v, k)
+            if r is not None: return r
+    return None
+succ = find(s, "successes")
+assert succ is not None and succ >= 20, ("successes", succ)
+PY
+wait "$fpid"; frc=$?; fpid=
+[ "$frc" -eq 0 ] && ok || bad "trace --follow exited $frc: $(cat "$T/follow.err")"
+
+# what the live reader saw
+for mb in posthandshake addpeer delpeer; do
+    grep -qE " peer-[0-9a-f]{8} +push  mailbox=$mb " "$T/follow" && ok ||
+        bad "follow: no push to $mb from a peer thread"
+    grep -qE " p2p-run +pop   mailbox=$mb " "$T/follow" && ok || bad "follow: no pop of $mb by p2p-run"
+done
+# records carry the peer: a peer thread's posthandshake/addpeer/delpeer
+# name its own node id, and p2p-run's pops name the same ids
+awk '$2 ~ /^peer-/ && $3 == "push" && $4 ~ /^mailbox=(posthandshake|addpeer|delpeer)$/ {
+        n++; if ("peer-" substr($5, 6, 8) != $2) bad++ }
+     END { exit !(n > 0 && bad == 0) }' "$T/follow" && ok ||
+    bad "follow: pushes to the run loop do not carry the pushing peer's id"
+grep -qE ' p2p-run +pop   mailbox=delpeer peer=[0-9a-f]{16} ' "$T/follow" && ok ||
+    bad "follow: delpeer pops carry no peer id"
+grep -qE ' (conn-in|peer-[0-9a-f]{8}) +push  mailbox=slots' "$T/follow" && ok || bad "follow: no slot returned by a conn-in thread"
+grep -qE ' peer-[0-9a-f]{8} +start ' "$T/follow" && ok || bad "follow: no start record under a peer-<id> name"
+n=$(wc -l <"$T/follow")
+[ "$n" -gt 200 ] && ok || bad "follow printed only $n lines"
+# in time order, except records marked late (written more than the reader's
+# grace after their timestamp: a writer descheduled in between)
+awk '!/ late$/ { if (n++ && $1 < prev) bad = 1; prev = $1 } END { exit bad }' "$T/follow" && ok ||
+    bad "follow output not in time order"
+late=$(grep -c ' late$' "$T/follow")
+[ "$late" -lt 20 ] && ok || bad "follow printed $late records late"
+
+# Chrome export of the node's rings
+"$D" trace --datadir "$T/node" --export chrome "$T/chrome.json" 2>"$T/exp.err" && ok ||
+    bad "export: $(cat "$T/exp.err")"
+python3 - "$T/chrome.json" <<'PY' && ok || bad "chrome JSON check failed"
+import json, re, sys
+d = json.load(open(sys.argv[1]))
+ev = d["traceEvents"]
+names = {}
+for e in ev:
+    if e.get("ph") == "M" and e["name"] == "thread_name":
+        names.setdefault(e["args"]["name"], set()).add(e["tid"])
+for want in ("p2p-run", "p2p-listen", "p2p-dial"):
+    assert want in names, ("no track", want, sorted(names))
+assert any(re.fullmatch(r"peer-[0-9a-f]{8}", n) for n in names), sorted(names)
+tids = [t for ts in names.values() for t in ts]
+assert len(tids) == len(set(tids)), "tracks share a tid"
+x = [e for e in ev if e["ph"] == "X"]
+assert len(x) > 100 and all(e["tid"] in tids for e in x), len(x)
+run = names["p2p-run"]
+starts = {e["id"]: e for e in ev if e["ph"] == "s"}
+fins = {e["id"]: e for e in ev if e["ph"] == "f"}
+assert set(starts) == set(fins) and len(starts) > 50, (len(starts), len(fins))
+into_run = [i for i, f in fins.items() if f["tid"] in run]
+assert len(into_run) > 20, len(into_run)
+for i, s in starts.items():
+    assert fins[i]["ts"] >= s["ts"], "flow goes back in time"
+mbs = {starts[i]["name"] for i in into_run}
+for want in ("posthandshake", "addpeer", "delpeer"):
+    assert any(want in m for m in mbs), ("no flow into p2p-run for", want, sorted(mbs))
+print("chrome: %d tracks, %d events, %d flows" % (len(tids), len(x), len(starts)))
+PY
+
+kill -TERM "$pid"
+i=0
+while kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+wait "$pid"; rc=$?; pid=
+[ "$rc" -eq 0 ] && ok || bad "node exited $rc after SIGTERM: $(tail -3 "$T/err")"
+
+echo "test_node_debug: $checks checks, $fails failed"
+[ "$fails" -eq 0 ] && [ "$checks" -gt 0 ]

@@ -1,0 +1,184 @@
+#!/bin/sh
+# tests/tools/test_stress_sanitized.sh DEVP2PD DEVP2P SANITIZE: the stress
+# harness against this build's node daemon (so under ASan+UBSan in
+# build-asan and TSan in build-tsan; SANITIZE is the build's b_sanitize
+# value and scales the load down when it is not "none").  Starts devp2pd on
+# loopback with a temporary datadir, records its thread and descriptor
+# counts from /proc, then runs `devp2p stress` in modes hold (many live
+# peers), churn, adversarial (garbage, slow handshakes, bad MACs beside
+# legitimate peers), flood (live peers sending messages) and discv4 (ping
+# and findnode floods on the UDP port), each for a few seconds, while admin
+# RPC and the metrics endpoint are polled.  Checks: every stress run exits
+# 0 with sane figures (hold: every peer live, none dropped; churn, flood
+# and discv4: no failure; adversarial: >= 95% legitimate handshakes and
+# every misbehaving connection closed by the node); after each run the
+# node's threads and descriptors return to the baseline; no sanitizer
+# report in the node's or the tool's stderr; SIGTERM while peers are held
+# stops the node with status 0, each peer getting Disconnect(client quitting).
+set -u
+N=$1 D=$2 SAN=${3:-none}
+T=$(mktemp -d)
+npid=
+cleanup() {
+    [ -n "$npid" ] && kill -9 "$npid" 2>/dev/null
+    wait 2>/dev/null
+    rm -rf "$T"
+}
+trap cleanup EXIT
+fails=0 checks=0
+ok() { checks=$((checks + 1)); }
+bad() { checks=$((checks + 1)); fails=$((fails + 1)); echo "FAIL: $*" >&2; }
+
+if [ "$SAN" = none ]; then
+    HOLD=200 CHURN=64 ADV=32 DUR=5 SETTLE=30
+else
+    HOLD=100 CHURN=16 ADV=16 DUR=4 SETTLE=90
+fi
+REPORTS='ERROR: AddressSanitizer|WARNING: ThreadSanitizer|runtime error:|LeakSanitizer|ERROR: ThreadSanitizer'
+
+"$N" --datadir "$T/node" --port 0 --addr 127.0.0.1 --maxpeers $((HOLD * 2)) --maxpendpeers 50 \
+    --nodial --caps snap/1 --metrics.addr 127.0.0.1 --metrics.port 0 --verbosity 2 \
+    >"$T/node.out" 2>"$T/node.err" &
+npid=$!
+i=0
+while ! grep -qs '^enr: ' "$T/node.out" && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+ENODE=$(sed -n 's/^enode: //p' "$T/node.out")
+[ -n "$ENODE" ] && ok || { bad "node did not start: $(cat "$T/node.err")"; exit 1; }
+
+threads() { awk '/^Threads:/ { print $2 }' "/proc/$npid/status" 2>/dev/null; }
+fds() { ls "/proc/$npid/fd" 2>/dev/null | wc -l; }
+sleep 1
+BASE_T=$(threads) BASE_F=$(fds)
+[ -n "$BASE_T" ] && [ "$BASE_T" -ge 3 ] && [ "$BASE_F" -ge 3 ] && ok || bad "baseline threads=$BASE_T fds=$BASE_F"
+
+settle() { # settle WHAT: threads and fds back to the baseline within SETTLE s
+    i=0
+    while [ $i -lt $((SETTLE * 10)) ]; do
+        t=$(threads) f=$(fds)
+        [ -n "$t" ] && [ "$t" -le "$BASE_T" ] && [ "$f" -le "$BASE_F" ] && break
+        sleep 0.1
+        i=$((i + 1))
+    done
+    t=$(threads) f=$(fds)
+    [ -n "$t" ] && [ "$t" -le "$BASE_T" ] && [ "$f" -le "$BASE_F" ] && ok ||
+        bad "$1: threads $t fds $f after the load (baseline $BASE_T / $BASE_F)"
+}
+
+alive() { kill -0 "$npid" 2>/dev/null && ok || bad "node died during $1: $(tail -30 "$T/node.err")"; }
+
+MURL=$(sed -n 's/^metrics: //p' "$T/node.out")
+poll_node() { # reads the node's state from other threads while a load runs
+    while kill -0 "$1" 2>/dev/null; do
+        "$D" attach "$T/node" admin_peers >/dev/null 2>&1
+        "$D" attach "$T/node" admin_metrics >/dev/null 2>&1
+        python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=5).read()' \
+            "$MURL" >/dev/null 2>&1
+        sleep 0.2
+    done
+}
+
+stress() { # stress MODE ARGS...: runs the tool (the node polled meanwhile), JSON in $T/MODE.json
+    m=$1; shift
+    timeout 120 "$D" stress --target "$ENODE" --mode "$m" --sources 8 --out "$T/$m.json" "$@" \
+        >"$T/$m.txt" 2>"$T/$m.err" &
+    spid=$!
+    poll_node $spid
+    wait $spid
+    rc=$?
+    [ $rc -eq 0 ] && ok || bad "stress $m exited $rc: $(cat "$T/$m.txt" "$T/$m.err" | tail -20)"
+    alive "$m"
+}
+
+# hold: HOLD live peers, pings every second, none dropped
+stress hold --peers $HOLD --duration $((DUR + 2)) --ping-interval 1 --concurrency 32
+python3 - "$T/hold.json" "$HOLD" <<'PY' && ok || bad "hold figures: $(cat "$T/hold.txt")"
+import json, sys
+d = json.load(open(sys.argv[1])); n = int(sys.argv[2])
+assert d["successes"] >= n and d["failures"] == 0, d
+assert d["peak_live"] == n and d["drops"] == 0, d
+assert d["pongs_received"] > 0 and d["pongs_received"] <= d["pings_sent"], d
+PY
+settle hold
+
+# churn: CHURN handshakes in flight, each ends with Disconnect(requested)
+stress churn --peers $CHURN --duration $DUR
+python3 - "$T/churn.json" <<'PY' && ok || bad "churn figures: $(cat "$T/churn.txt")"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["successes"] >= 20 and d["failures"] == 0 and d["attempts"] >= d["successes"], d
+assert d["handshake_latency"]["n"] == d["successes"], d
+PY
+settle churn
+
+# adversarial: garbage, slow handshakes and bad MACs beside legitimate churn
+stress adversarial --peers $ADV --duration $DUR
+python3 - "$T/adversarial.json" <<'PY' && ok || bad "adversarial figures: $(cat "$T/adversarial.txt")"
+import json, sys
+d = json.load(open(sys.argv[1]))
+ok, fail = d["successes"], d["failures"]
+assert ok >= 20 and ok >= 0.95 * (ok + fail), d
+a = d["adversarial"]
+assert a["started"] >= 9 and a["still_open"] == 0 and a["closed_by_target"] == a["started"], a
+PY
+grep -q 'legitimate success ratio: ' "$T/adversarial.txt" && ok || bad "no ratio line: $(cat "$T/adversarial.txt")"
+settle adversarial
+
+# flood: live peers sending subprotocol messages the node has no handler for
+stress flood --peers $((CHURN / 2)) --duration $DUR --window 0 --msg-size 200
+python3 - "$T/flood.json" <<'PY' && ok || bad "flood figures: $(cat "$T/flood.txt")"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["failures"] == 0 and d["drops"] == 0 and d["msgs_sent"] >= 100, d
+PY
+settle flood
+
+# discv4: ping and findnode floods from many keys against the UDP port
+stress discv4 --peers $((CHURN / 2)) --duration $DUR
+python3 - "$T/discv4.json" <<'PY' && ok || bad "discv4 figures: $(cat "$T/discv4.txt")"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["failures"] == 0 and d["successes"] >= 100 and d["msgs_received"] >= d["successes"], d
+PY
+settle discv4
+
+# clean stop under load: SIGTERM while live peers are held and handshakes
+# are in flight; every peer gets Disconnect(client quitting)
+"$D" stress --target "$ENODE" --mode hold --peers $((HOLD / 2)) --duration 60 --sources 8 \
+    --ping-interval 1 >"$T/last.txt" 2>"$T/last.err" &
+spid=$!
+i=0
+while [ $i -lt 300 ]; do
+    t=$(threads)
+    [ -n "$t" ] && [ "$t" -ge $((BASE_T + HOLD / 4)) ] && break
+    sleep 0.1
+    i=$((i + 1))
+done
+[ "$(threads)" -ge $((BASE_T + HOLD / 4)) ] && ok || bad "no load before the stop: $(threads) threads"
+kill -TERM "$npid"
+i=0
+while kill -0 "$npid" 2>/dev/null && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
+if kill -0 "$npid" 2>/dev/null; then
+    bad "node still running 60 s after SIGTERM"
+else
+    wait "$npid"
+    rc=$?
+    npid=
+    [ $rc -eq 0 ] && ok || bad "node exited $rc after SIGTERM: $(tail -30 "$T/node.err")"
+fi
+kill -INT $spid 2>/dev/null # the tool stops, drains and prints its summary
+wait $spid
+grep -q 'client quitting' "$T/last.txt" && ok || bad "no Disconnect(client quitting): $(cat "$T/last.txt")"
+
+for f in "$T/node.err" "$T/hold.err" "$T/churn.err" "$T/adversarial.err" "$T/flood.err" \
+    "$T/discv4.err" "$T/last.err"; do
+    if grep -Eq "$REPORTS" "$f"; then
+        bad "sanitizer report in $(basename "$f"):"
+        grep -E -A25 "$REPORTS" "$f" | head -80 >&2
+    else
+        ok
+    fi
+done
+
+for m in hold churn adversarial flood discv4 last; do sed -n '1,12p' "$T/$m.txt"; done
+echo "stress-sanitized ($SAN): $checks checks, $fails failed"
+[ "$fails" -eq 0 ]
