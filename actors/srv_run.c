@@ -53,7 +53,7 @@ typedef struct run {
  * leaves), the heap pages the departed connections' threads freed go back
  * to the kernel (glibc keeps them in its arenas otherwise), so the node's
  * RSS returns towards its baseline after a load peak. */
-#define TRIM_MIN_CONNS 256
+#define TRIM_MIN_CONNS 32
 static void maybe_trim(run_t *r)
 {
     size_t n = r->srv->rl_nconns;
