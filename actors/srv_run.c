@@ -81,8 +81,11 @@ static void to_dialer(run_t *r, p2p_mailbox_t *mb, const uint8_t id[32], unsigne
 {
     p2p__msg_id_t m = {.flags = flags};
     memcpy(m.id, id, 32);
-    /* closed once the dialer stopped (shutdown): nothing to tell then */
-    (void)p2p__push_must(r->srv, mb, &m, sizeof m);
+    /* closed once the dialer stopped (shutdown): nothing to tell then.  An
+     * idle dialer (nothing it could dial) is not woken: it drains these
+     * before it next acts. */
+    bool wake = !atomic_load_explicit(&r->srv->dl_idle, memory_order_relaxed);
+    (void)p2p__push_lazy(r->srv, mb, &m, sizeof m, wake);
 }
 
 static void reply(run_t *r, p2p_conn_t *c, bool ok, uint8_t reason, unsigned flags)
