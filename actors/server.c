@@ -132,7 +132,9 @@ int p2p__conn_spawn(p2p_server_t *srv, int fd, bool dialed, unsigned flags, cons
     /* seq_cst: the run loop's shutdown reads live_conns to know when every
      * connection thread has been joined */
     atomic_fetch_add_explicit(&srv->live_conns, 1, memory_order_seq_cst);
-    rc = p2p_thread_spawn(&c->th, name, P2P_THREAD_STACK_PEER, p2p__conn_main, c);
+    /* signal-mode waiter: a connection costs one descriptor (its socket) */
+    rc = p2p_thread_spawn_ex(&c->th, name, P2P_THREAD_STACK_PEER, P2P_THREAD_SIGNAL_WAKE,
+                             p2p__conn_main, c);
     if (rc) {
         atomic_fetch_sub_explicit(&srv->live_conns, 1, memory_order_seq_cst);
         goto fail;
@@ -458,7 +460,7 @@ static int setup_config(p2p_server_t *srv, const p2p_server_config_t *cfg)
     srv->write_timeout = MS(cfg->write_timeout_ms, 20000);
     srv->linger = MS(cfg->disc_linger_ms, 1000);
 #undef MS
-    srv->out_max_msgs = cfg->out_max_msgs ? cfg->out_max_msgs : 1024;
+    srv->out_max_msgs = cfg->out_max_msgs ? cfg->out_max_msgs : 256;
     srv->out_max_bytes = cfg->out_max_bytes ? cfg->out_max_bytes : 16u << 20;
     srv->max_msg = cfg->max_msg_size && cfg->max_msg_size < P2P_RLPX_FRAME_MAX ? cfg->max_msg_size
                                                                                : P2P_RLPX_FRAME_MAX;

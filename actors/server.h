@@ -142,7 +142,7 @@ typedef struct p2p_server_config {
     void *event_ctx;
 
     /* Limits (0: the default shown). */
-    uint32_t out_max_msgs;     /* outbound backlog, messages: 1024 */
+    uint32_t out_max_msgs;     /* outbound backlog, messages: 256 (32 B of ring each) */
     uint64_t out_max_bytes;    /* outbound backlog, payload bytes: 16 MiB */
     uint32_t max_msg_size;     /* largest message sent or received: 16 MiB - 1 */
     unsigned max_active_dials; /* dials in flight: 50 */

@@ -150,6 +150,16 @@ typedef struct p2p__msg_peerop {
 
 /* ---- connection ---- */
 
+/* The remote Hello as kept for the connection's life (peer info, names):
+ * one allocation sized to what it holds (ncaps entries, then the name). */
+typedef struct p2p__peer_hello {
+    uint64_t version;
+    size_t name_len;
+    char *name; /* NUL-terminated; points into this allocation */
+    size_t ncaps;
+    p2p_cap_t caps[];
+} p2p__peer_hello_t;
+
 struct p2p_conn {
     p2p_thread_t th; /* the connection's thread (spawned by the creator) */
     p2p_server_t *srv;
@@ -175,7 +185,7 @@ struct p2p_conn {
     _Atomic uint64_t out_bytes; /* queued payload bytes (relaxed RMW, a cap) */
 
     /* Published before the addpeer checkpoint; read-only afterwards. */
-    p2p_hello_t *hello;
+    p2p__peer_hello_t *hello;
     size_t nmatch;
     p2p_proto_match_t match[P2P__MAX_PROTOS];
 

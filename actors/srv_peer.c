@@ -147,6 +147,24 @@ static int wbuf_append(io_t *io, const uint8_t *p, size_t n)
     return 0;
 }
 
+/* Before an idle sleep: with nothing buffered either way and no held
+ * message, the buffers go back to the allocator (a live peer that only
+ * pings keeps none between its messages; the next read or write
+ * allocates again). */
+static void io_release_idle(io_t *io)
+{
+    if (io->held || io->rlen != io->roff || wpending(io)) return;
+    free(io->rbuf);
+    io->rbuf = NULL;
+    io->rcap = io->rlen = io->roff = 0;
+    free(io->wbuf);
+    io->wbuf = NULL;
+    io->wcap = io->wlen = io->woff = 0;
+    free(io->scratch);
+    io->scratch = NULL;
+    io->scap = 0;
+}
+
 /* ---- socket ---- */
 
 /* Writes what the socket takes.  Returns 0 or P2P_EIO. */
@@ -498,9 +516,24 @@ static int do_hello(io_t *io, uint8_t *reason, bool *remote)
     }
     for (size_t i = 0; i < h->name_len; i++)
         if ((unsigned char)h->name[i] < 0x20 || h->name[i] == 0x7f) h->name[i] = '?';
-    c->hello = h;
-    if (h->version >= 5) p2p_rlpx_codec_set_snappy(&io->codec, true);
-    rc = p2p_caps_match(c->match, &c->nmatch, srv->wprotos, srv->nprotos, h->caps, h->ncaps);
+    /* keep a copy sized to its contents (the decoded struct is ~6 KiB) */
+    size_t capbytes = h->ncaps * sizeof h->caps[0];
+    p2p__peer_hello_t *k = malloc(sizeof *k + capbytes + h->name_len + 1);
+    if (!k) {
+        free(h);
+        return P2P_ENOMEM;
+    }
+    k->version = h->version;
+    k->ncaps = h->ncaps;
+    memcpy(k->caps, h->caps, capbytes);
+    k->name = (char *)k->caps + capbytes;
+    k->name_len = h->name_len;
+    memcpy(k->name, h->name, h->name_len);
+    k->name[h->name_len] = 0;
+    free(h);
+    c->hello = k;
+    if (k->version >= 5) p2p_rlpx_codec_set_snappy(&io->codec, true);
+    rc = p2p_caps_match(c->match, &c->nmatch, srv->wprotos, srv->nprotos, k->caps, k->ncaps);
     if (rc) {
         *reason = P2P_DISC_PROTOCOL_ERROR;
         return rc;
@@ -719,6 +752,7 @@ static void run_peer(io_t *io, peer_run_t *pr)
                     (wpending(io) < P2P__WBUF_HIGH && p2p_mailbox_ready(c->out));
         if (io->held && !wpending(io)) deadline = now + P2P_NS_PER_MS; /* retry soon */
         if (busy) deadline = 0;
+        if (!busy) io_release_idle(io);
         short ev = (io->held ? 0 : POLLIN) | (wpending(io) ? POLLOUT : 0);
         struct pollfd pfd = {.fd = io->fd, .events = ev};
         int rc = p2p_waiter_poll(&io->self->waiter, &pfd, 1, deadline);
@@ -821,6 +855,7 @@ int p2p__conn_main(p2p_thread_t *self, void *arg)
      * inbound entry); the handshake is over */
     was_peer = true;
     pending_inbound = false;
+    p2p_thread_trim_stack(); /* the handshake's deep crypto frames */
     result = P2P_DIAL_OK;
     slot_done = true;
     if (c->dialed) {

@@ -15,6 +15,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "core/mailbox.h"
@@ -91,12 +92,20 @@ static void *trampoline(void *p)
 int p2p_thread_spawn(p2p_thread_t *t, const char *name, size_t stack_size, p2p_thread_fn fn,
                      void *arg)
 {
+    return p2p_thread_spawn_ex(t, name, stack_size, 0, fn, arg);
+}
+
+int p2p_thread_spawn_ex(p2p_thread_t *t, const char *name, size_t stack_size, unsigned flags,
+                        p2p_thread_fn fn, void *arg)
+{
     if (!t || !name || !fn) return P2P_EINVAL;
     memset(t, 0, sizeof *t);
     set_identity(t, name);
     t->fn = fn;
     t->arg = arg;
-    if (p2p_waiter_init(&t->waiter)) return P2P_ESYS;
+    if ((flags & P2P_THREAD_SIGNAL_WAKE) ? p2p_waiter_init_signal(&t->waiter)
+                                         : p2p_waiter_init(&t->waiter))
+        return P2P_ESYS;
 
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
     if (stack_size == 0) stack_size = P2P_THREAD_STACK_DEFAULT;
@@ -123,6 +132,24 @@ fail:
     t->started = false;
     p2p_waiter_destroy(&t->waiter);
     return P2P_ESYS;
+}
+
+__attribute__((noinline)) void p2p_thread_trim_stack(void)
+{
+    pthread_attr_t attr;
+    if (pthread_getattr_np(pthread_self(), &attr) != 0) return;
+    void *addr = NULL;
+    size_t size = 0;
+    int err = pthread_attr_getstack(&attr, &addr, &size);
+    pthread_attr_destroy(&attr);
+    if (err || !addr) return;
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t lo = ((uintptr_t)addr + page - 1) & ~(page - 1);
+    uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
+    if (sp < lo + 2 * page || sp > (uintptr_t)addr + size) return;
+    /* keep the page holding sp - 1 KiB: room for madvise's own frames */
+    uintptr_t hi = (sp - 1024) & ~(page - 1);
+    (void)madvise((void *)lo, hi - lo, MADV_DONTNEED);
 }
 
 int p2p_thread_join(p2p_thread_t *t, int *rc)

@@ -114,9 +114,22 @@ int p2p_thread_name(char out[P2P_THREAD_NAME_MAX], const char *fmt, ...)
 P2P_MUST_CHECK int p2p_thread_spawn(p2p_thread_t *t, const char *name, size_t stack_size,
                                     p2p_thread_fn fn, void *arg);
 
+/* As p2p_thread_spawn, with flags: P2P_THREAD_SIGNAL_WAKE gives the thread
+ * a signal-mode waiter (p2p_waiter_init_signal: no eventfd; the thread
+ * sleeps only in p2p_waiter_wait/p2p_waiter_poll). */
+#define P2P_THREAD_SIGNAL_WAKE 1u
+P2P_MUST_CHECK int p2p_thread_spawn_ex(p2p_thread_t *t, const char *name, size_t stack_size,
+                                       unsigned flags, p2p_thread_fn fn, void *arg);
+
 /* Waits for t to finish; *rc (may be NULL) receives fn's return value.
  * Releases t's waiter.  Returns 0 or P2P_ESTATE (not started or joined). */
 int p2p_thread_join(p2p_thread_t *t, int *rc);
+
+/* The calling thread: returns the pages of its stack below the current
+ * frame (less a margin) to the kernel (madvise MADV_DONTNEED), so a deep
+ * call made once (a handshake's crypto) does not stay resident for the
+ * thread's life.  Best effort; any thread, any time. */
+void p2p_thread_trim_stack(void);
 
 /* Any thread: asks t to quit (see the protocol above).  Idempotent. */
 void p2p_thread_request_quit(p2p_thread_t *t);

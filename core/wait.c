@@ -9,8 +9,11 @@
 #include "core/wait.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/eventfd.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -28,6 +31,50 @@ int p2p_waiter_init(p2p_waiter_t *w)
     atomic_store_explicit(&w->wakes, 0, memory_order_relaxed);
     w->nmb = 0;
     return 0;
+}
+
+static void on_wake_signal(int sig)
+{
+    (void)sig;
+}
+
+static int handler_rc;
+static void install_handler(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_wake_signal;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    handler_rc = sigaction(P2P_WAITER_SIGNAL, &sa, NULL);
+}
+
+int p2p_waiter_init_signal(p2p_waiter_t *w)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, install_handler);
+    if (handler_rc != 0) return P2P_ESYS;
+    w->efd = -1;
+    w->tid = w->pid = 0;
+    atomic_store_explicit(&w->sleeping, 0, memory_order_relaxed);
+    atomic_store_explicit(&w->notified, 0, memory_order_relaxed);
+    atomic_store_explicit(&w->sleeps, 0, memory_order_relaxed);
+    atomic_store_explicit(&w->wakes, 0, memory_order_relaxed);
+    w->nmb = 0;
+    return 0;
+}
+
+/* Signal mode, owner, before its first sleep announcement: blocks the
+ * signal in this thread and records where wakers send it. */
+static void bind_owner(p2p_waiter_t *w)
+{
+    sigset_t block;
+    sigemptyset(&block);
+    sigaddset(&block, P2P_WAITER_SIGNAL);
+    pthread_sigmask(SIG_BLOCK, &block, &w->wmask);
+    sigdelset(&w->wmask, P2P_WAITER_SIGNAL);
+    w->pid = getpid();
+    w->tid = (int)syscall(SYS_gettid);
 }
 
 void p2p_waiter_destroy(p2p_waiter_t *w)
@@ -66,6 +113,14 @@ void p2p__waiter_kick(p2p_waiter_t *w)
         uint64_t one = 1;
         /* relaxed: statistics */
         atomic_fetch_add_explicit(&w->wakes, 1, memory_order_relaxed);
+        if (w->efd < 0) {
+            /* signal mode: tid/pid were stored before the owner's seq_cst
+             * store of sleeping that our exchange read from.  A wake-up
+             * that lands outside the owner's ppoll stays pending (blocked)
+             * and ends its next sleep at once. */
+            (void)syscall(SYS_tgkill, w->pid, w->tid, P2P_WAITER_SIGNAL);
+            return;
+        }
         /* The only failure is EAGAIN at counter overflow, which means the
          * eventfd is readable anyway. */
         ssize_t r = write(w->efd, &one, sizeof one);
@@ -84,6 +139,7 @@ void p2p_waiter_wake(p2p_waiter_t *w)
 
 bool p2p_waiter_prepare(p2p_waiter_t *w)
 {
+    if (w->efd < 0 && w->tid == 0) bind_owner(w);
     /* seq_cst store: announces the sleep before the seq_cst loads below
      * (notified, the mailbox cells); pairs with the producers' seq_cst
      * publish + seq_cst load of sleeping (mailbox push, p2p_waiter_wake) */
@@ -101,6 +157,7 @@ void p2p_waiter_done(p2p_waiter_t *w)
     /* relaxed: the owner's own flag; a waker that still sees 1 only makes
      * a spurious eventfd write, drained at the next done */
     atomic_store_explicit(&w->sleeping, 0, memory_order_relaxed);
+    if (w->efd < 0) return; /* signal mode: a pending signal ends the next sleep early */
     uint64_t v;
     /* Drain the eventfd (non-blocking): later wakes start from zero. */
     ssize_t r = read(w->efd, &v, sizeof v);
@@ -116,7 +173,8 @@ int p2p_waiter_poll(p2p_waiter_t *w, struct pollfd *fds, unsigned nfds, uint64_t
         p2p_waiter_done(w);
         return 0;
     }
-    pf[0].fd = w->efd;
+    bool sig = w->efd < 0;
+    pf[0].fd = w->efd; /* signal mode: not polled (pf + 1 below) */
     pf[0].events = POLLIN;
     pf[0].revents = 0;
     for (unsigned i = 0; i < nfds; i++) pf[i + 1] = fds[i];
@@ -136,12 +194,13 @@ int p2p_waiter_poll(p2p_waiter_t *w, struct pollfd *fds, unsigned nfds, uint64_t
         }
         /* relaxed: statistics */
         atomic_fetch_add_explicit(&w->sleeps, 1, memory_order_relaxed);
-        int n = ppoll(pf, nfds + 1, tsp, NULL);
+        int n = sig ? ppoll(pf + 1, nfds, tsp, &w->wmask) : ppoll(pf, nfds + 1, tsp, NULL);
         if (n > 0) break;
         if (n < 0 && errno != EINTR) {
             rc = P2P_ESYS;
             break;
         }
+        if (n < 0 && sig) break; /* woken (or another signal: a spurious return) */
         /* n == 0: the timeout elapsed (re-checked above); EINTR: retry */
     }
     for (unsigned i = 0; i < nfds; i++) fds[i].revents = pf[i + 1].revents;

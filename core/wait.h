@@ -33,6 +33,7 @@
 #define P2P_CORE_WAIT_H
 
 #include <poll.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -45,7 +46,13 @@ struct p2p_mailbox;
 #define P2P_WAITER_MAILBOXES 16
 
 typedef struct p2p_waiter {
-    int efd; /* eventfd (non-blocking, close-on-exec) */
+    int efd; /* eventfd (non-blocking, close-on-exec); -1 in signal mode */
+    /* Signal mode: the owner's kernel thread id and pid, stored by the
+     * owner before its first sleep announcement (published by that
+     * seq_cst store of `sleeping`), and its signal mask with
+     * P2P_WAITER_SIGNAL unblocked (for ppoll). */
+    int tid, pid;
+    sigset_t wmask;
     /* Set by the consumer before it sleeps; cleared by the consumer on wake
      * or by the first waking producer (exchange).  seq_cst on both sides
      * (see the protocol above). */
@@ -61,6 +68,17 @@ typedef struct p2p_waiter {
 
 /* Creates the eventfd.  Returns 0 or P2P_ESYS. */
 P2P_MUST_CHECK int p2p_waiter_init(p2p_waiter_t *w);
+/* Signal mode: no descriptor.  A waker sends P2P_WAITER_SIGNAL to the
+ * owner thread (tgkill) instead of writing an eventfd; the owner keeps the
+ * signal blocked except inside its ppoll, so a wake-up that arrives before
+ * the sleep is pending and ends it at once (no lost wake-up).  For threads
+ * that sleep only through p2p_waiter_wait/p2p_waiter_poll (not their own
+ * epoll: p2p_waiter_fd is -1): a thread per peer then costs one
+ * descriptor, its socket.  Installs the (empty, SA_RESTART) handler of
+ * P2P_WAITER_SIGNAL once per process.  Returns 0 or P2P_ESYS. */
+#define P2P_WAITER_SIGNAL (SIGRTMIN + 5)
+P2P_MUST_CHECK int p2p_waiter_init_signal(p2p_waiter_t *w);
+
 /* Closes the eventfd.  No other thread may still use w. */
 void p2p_waiter_destroy(p2p_waiter_t *w);
 

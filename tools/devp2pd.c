@@ -11,7 +11,10 @@
  * every peer, threads joined, database closed).  --trace maps the actor
  * trace rings to <datadir>/trace.ring for `devp2p trace` and gdb.
  * --metrics.addr serves Prometheus metrics over HTTP (tools/metrics_http.h)
- * and prints "metrics: URL" before the enode line.
+ * and prints "metrics: URL" before the enode line.  At start it raises
+ * RLIMIT_NOFILE to what --maxpeers needs and warns when a system limit
+ * (descriptors, pid_max, threads-max, max_map_count, ulimit -u) is below
+ * it.
  *
  * Threads: main parses the flags, starts everything, then waits in
  * sigwait (SIGINT/SIGTERM are blocked before any thread starts, so only
@@ -26,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -101,6 +105,70 @@ static char *default_datadir(void)
     if (!p) cli_fail("out of memory");
     snprintf(p, n, "%s/.devp2p-c", home);
     return p;
+}
+
+/* Reads one number from a /proc file; 0 if unreadable. */
+static uint64_t proc_number(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    unsigned long long v = 0;
+    if (!f) return 0;
+    if (fscanf(f, "%llu", &v) != 1) v = 0;
+    fclose(f);
+    return v;
+}
+
+/* Every peer is a thread with a socket: raises RLIMIT_NOFILE to what
+ * maxpeers + maxpending need (the hard limit too when privileged), and
+ * says clearly which system limit is in the way when one is. */
+static void check_limits(unsigned maxpeers, unsigned maxpend)
+{
+    uint64_t conns = (uint64_t)maxpeers + maxpend + 50; /* + dials in flight */
+    uint64_t need = conns + 64;                         /* + the node's own descriptors */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
+        struct rlimit want = rl;
+        want.rlim_cur = need;
+        if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < need) {
+            want.rlim_max = need; /* needs CAP_SYS_RESOURCE */
+            if (setrlimit(RLIMIT_NOFILE, &want) != 0) {
+                want.rlim_cur = want.rlim_max = rl.rlim_max;
+                (void)setrlimit(RLIMIT_NOFILE, &want);
+            }
+        } else {
+            (void)setrlimit(RLIMIT_NOFILE, &want);
+        }
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < need)
+            P2P_WARN("Descriptor limit too low for --maxpeers",
+                     "limit=%llu need=%llu maxpeers=%u hint=\"raise it with ulimit -n (hard limit "
+                     "%llu) or lower --maxpeers\"",
+                     (unsigned long long)rl.rlim_cur, (unsigned long long)need, maxpeers,
+                     (unsigned long long)rl.rlim_max);
+        else
+            P2P_INFO("Raised the descriptor limit", "limit=%llu", (unsigned long long)rl.rlim_cur);
+    }
+    /* a thread per connection: one pid each, two mappings (stack, guard) */
+    uint64_t pid_max = proc_number("/proc/sys/kernel/pid_max");
+    uint64_t threads_max = proc_number("/proc/sys/kernel/threads-max");
+    uint64_t maps = proc_number("/proc/sys/vm/max_map_count");
+    if (pid_max && conns + 64 > pid_max)
+        P2P_WARN("kernel.pid_max is below the threads --maxpeers needs",
+                 "pid_max=%llu threads=%llu", (unsigned long long)pid_max,
+                 (unsigned long long)(conns + 64));
+    if (threads_max && conns + 64 > threads_max)
+        P2P_WARN("kernel.threads-max is below the threads --maxpeers needs",
+                 "threads_max=%llu threads=%llu", (unsigned long long)threads_max,
+                 (unsigned long long)(conns + 64));
+    if (maps && 2 * conns + 1024 > maps)
+        P2P_WARN("vm.max_map_count is below the mappings --maxpeers needs",
+                 "max_map_count=%llu maps=%llu", (unsigned long long)maps,
+                 (unsigned long long)(2 * conns + 1024));
+    struct rlimit np;
+    if (getrlimit(RLIMIT_NPROC, &np) == 0 && np.rlim_cur != RLIM_INFINITY && getuid() != 0 &&
+        np.rlim_cur < conns + 64)
+        P2P_WARN("RLIMIT_NPROC (ulimit -u) is below the threads --maxpeers needs",
+                 "limit=%llu threads=%llu", (unsigned long long)np.rlim_cur,
+                 (unsigned long long)(conns + 64));
 }
 
 static uint64_t candidates_refused; /* p2p-disc only */
@@ -257,6 +325,7 @@ int main(int argc, char **argv)
         sc.max_peers = (unsigned)cli_uint("--maxpeers", maxpeers, 0, 100000);
         sc.max_pending = (unsigned)cli_uint("--maxpendpeers", maxpend, 0, 100000);
         if (sc.max_pending == 0) sc.max_pending = 50;
+        check_limits(sc.max_peers, sc.max_pending);
         sc.no_discovery = nodiscover;
         sc.no_dial = nodial;
         sc.name = identity ? identity : "devp2p-c/v" DEVP2P_VERSION "/linux";

@@ -2,7 +2,8 @@
  * Waiter: one wait over several mailboxes and a pipe (Go's select), the
  * deadline, sticky explicit wakes, the empty-to-non-empty rule (one
  * eventfd write per announced sleep, none while the consumer is busy) and
- * the external-epoll protocol.
+ * the external-epoll protocol; signal mode (no eventfd: wakes by tgkill
+ * reach a thread sleeping in p2p_waiter_poll, quit included).
  */
 #include <stdatomic.h>
 #include <sys/epoll.h>
@@ -40,6 +41,69 @@ static int later_fn(p2p_thread_t *self, void *arg)
     if (l->w) p2p_waiter_wake(l->w);
     (void)self;
     return 0;
+}
+
+/* Signal mode: a consumer thread with no eventfd sleeps in
+ * p2p_waiter_poll (over a pipe it never sees written) until each message
+ * arrives, until the deadline in the test, or until quit. */
+struct sigcons {
+    p2p_mailbox_t *mb;
+    int fd;
+    _Atomic unsigned got;
+    _Atomic int efd_seen;
+    _Atomic unsigned sleeps_done;
+};
+
+static int sigcons_fn(p2p_thread_t *self, void *arg)
+{
+    struct sigcons *sc = arg;
+    atomic_store(&sc->efd_seen, p2p_waiter_fd(&self->waiter));
+    if (p2p_mailbox_attach(sc->mb, &self->waiter)) return 1;
+    uint64_t end = p2p_now_ns() + 30 * P2P_NS_PER_S;
+    while (!p2p_thread_should_quit(self) && p2p_now_ns() < end) {
+        uint64_t v;
+        while (p2p_mailbox_try_pop(sc->mb, &v, sizeof v) == 0) atomic_fetch_add(&sc->got, 1);
+        struct pollfd pfd = {.fd = sc->fd, .events = POLLIN};
+        int rc = p2p_waiter_poll(&self->waiter, &pfd, 1, end);
+        if (rc && rc != P2P_ETIMEDOUT) return 2;
+        atomic_fetch_add(&sc->sleeps_done, 1);
+    }
+    p2p_mailbox_detach(sc->mb);
+    return p2p_thread_should_quit(self) ? 0 : 3;
+}
+
+static void test_signal_mode(void)
+{
+    struct sigcons sc = {.fd = -1};
+    int pfd[2];
+    CHECK(pipe(pfd) == 0);
+    sc.fd = pfd[0];
+    CHECK_OK(p2p_mailbox_create(&sc.mb, "sig", 8, 64, NULL));
+    p2p_thread_t th;
+    CHECK_OK(p2p_thread_spawn_ex(&th, "sigcons", 0, P2P_THREAD_SIGNAL_WAKE, sigcons_fn, &sc));
+    /* every push wakes the sleeper: 200 messages, some while it sleeps,
+     * some back to back */
+    for (unsigned i = 0; i < 200; i++) {
+        uint64_t v = i;
+        while (p2p_mailbox_try_push(sc.mb, &v, sizeof v) != 0) sleep_ms(1);
+        if (i % 10 == 0) sleep_ms(2);
+    }
+    uint64_t end = p2p_now_ns() + 10 * P2P_NS_PER_S;
+    while (atomic_load(&sc.got) < 200 && p2p_now_ns() < end) sleep_ms(1);
+    CHECK(atomic_load(&sc.got) == 200);
+    CHECK(atomic_load(&sc.efd_seen) == -1);
+    CHECK(atomic_load(&sc.sleeps_done) > 0);
+    /* quit reaches a sleeping signal-mode thread (its deadline is 30 s) */
+    sleep_ms(20);
+    uint64_t t0 = p2p_now_ns();
+    p2p_thread_request_quit(&th);
+    int rc = -1;
+    CHECK_OK(p2p_thread_join(&th, &rc));
+    CHECK(rc == 0);
+    CHECK(p2p_now_ns() - t0 < 5 * P2P_NS_PER_S);
+    p2p_mailbox_destroy(sc.mb);
+    close(pfd[0]);
+    close(pfd[1]);
 }
 
 static void run_later(p2p_thread_t *th, struct later *l)
@@ -185,5 +249,6 @@ int main(void)
     close(pfd[1]);
     for (int i = 0; i < 3; i++) p2p_mailbox_destroy(mb[i]);
     p2p_thread_unadopt(&me);
+    test_signal_mode();
     return tu_done("wait");
 }

@@ -5,6 +5,7 @@
  * --pid of this process and --out FILE.json, then checks the JSON summary:
  * successes > 0, no failures, latencies and /proc fields present, and the
  * server's own counters agree (it saw the handshakes and our Disconnects).
+ * With "hold500": 500 live peers, RSS per peer and ping p99 bounds.
  * Bounded: every run is a few seconds plus the tool's drain.
  */
 #include <fcntl.h>
@@ -100,13 +101,57 @@ static int echo_msg(p2p_peer_t *peer, void *ctx, void *state, uint64_t code, con
     return rc == P2P_EFULL ? 0 : rc;
 }
 
+/* hold500: 500 live peers against an in-process server; the bounds of
+ * the 10,000-peer target, scaled down: RSS per idle peer <= 64 KiB (not
+ * checked under sanitizers, whose shadow memory and 4x stacks inflate it),
+ * every ping answered, ping p99 under max_p99_ms. */
+static int hold500(bool check_rss, double max_p99_ms)
+{
+    p2p_server_config_t cfg;
+    su_config(&cfg, NULL, 0);
+    cfg.max_peers = 600;
+    cfg.max_pending = 128;
+    cfg.no_dial = true; /* every slot inbound (else maxpeers / 3 stay for dials) */
+    p2p_server_t *srv = NULL;
+    CHECK_OK(p2p_server_start(&srv, &cfg));
+    if (!srv) return tu_done("stress-hold500");
+    p2p_node_t self = su_node(srv);
+    char enode[P2P_ENODE_MAX_TEXT];
+    CHECK_OK(p2p_enode_format(enode, sizeof enode, &self));
+    char out[64];
+    snprintf(out, sizeof out, "/tmp/test_stress_hold_%d.json", (int)getpid());
+    json_t *o = run_mode(enode, "hold", "500", "12", "--ping-interval", "2", out);
+    if (o) {
+        CHECK(jint(o, "peak_live") == 500);
+        CHECK(jint(o, "failures") == 0);
+        CHECK(jint(o, "drops") == 0);
+        CHECK(jint(o, "pings_sent") >= 1000);
+        /* every ping answered: only the ones in flight at the stop may lack a pong */
+        CHECK(jint(o, "pongs_received") + 500 >= jint(o, "pings_sent"));
+        double p99 = jnum(json_object_get(o, "reply_latency"), "p99_ms");
+        printf("hold500: ping p99 %.1f ms (bound %.0f)\n", p99, max_p99_ms);
+        CHECK(p99 < max_p99_ms);
+        json_t *proc = json_object_get(o, "target_proc");
+        double per = jnum(proc, "rss_kb_per_live_peer");
+        printf("hold500: RSS per live peer %.1f KiB\n", per);
+        if (check_rss) CHECK(per > 0 && per <= 64);
+        CHECK(jint(proc, "threads_max") >= 500);
+        json_decref(o);
+    }
+    CHECK(su_wait_peers(srv, 0, 10000));
+    p2p_server_stop(srv);
+    return tu_done("stress-hold500");
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: test_stress <devp2p>\n");
+        fprintf(stderr, "usage: test_stress <devp2p> [hold500 rss|norss P99_MS]\n");
         return 2;
     }
     g_tool = argv[1];
+    if (argc >= 5 && strcmp(argv[2], "hold500") == 0)
+        return hold500(strcmp(argv[3], "rss") == 0, atof(argv[4]));
     p2p_server_config_t cfg;
     static const p2p_protocol_t echo = {
         .name = "snap", .version = 1, .length = 8, .on_msg = echo_msg};

@@ -6,14 +6,15 @@
 # loopback with a temporary datadir, records its thread and descriptor
 # counts from /proc, then runs `devp2p stress` in modes hold (many live
 # peers), churn, adversarial (garbage, slow handshakes, bad MACs beside
-# legitimate peers) and flood (live peers sending messages), each for a few
-# seconds, while admin RPC and the metrics endpoint are polled.  Checks:
-# every stress run exits 0 with sane figures (hold: every peer live, none
-# dropped; churn and flood: no failure; adversarial: >= 95% legitimate
-# handshakes and every misbehaving connection closed by the node); after
-# each run the node's threads and descriptors return to the baseline; no
-# sanitizer report in the node's or the tool's stderr; SIGTERM stops the
-# node with status 0.
+# legitimate peers), flood (live peers sending messages) and discv4 (ping
+# and findnode floods on the UDP port), each for a few seconds, while admin
+# RPC and the metrics endpoint are polled.  Checks: every stress run exits
+# 0 with sane figures (hold: every peer live, none dropped; churn, flood
+# and discv4: no failure; adversarial: >= 95% legitimate handshakes and
+# every misbehaving connection closed by the node); after each run the
+# node's threads and descriptors return to the baseline; no sanitizer
+# report in the node's or the tool's stderr; SIGTERM while peers are held
+# stops the node with status 0, each peer getting Disconnect(client quitting).
 set -u
 N=$1 D=$2 SAN=${3:-none}
 T=$(mktemp -d)
@@ -131,7 +132,28 @@ assert d["failures"] == 0 and d["drops"] == 0 and d["msgs_sent"] >= 100, d
 PY
 settle flood
 
-# clean stop
+# discv4: ping and findnode floods from many keys against the UDP port
+stress discv4 --peers $((CHURN / 2)) --duration $DUR
+python3 - "$T/discv4.json" <<'PY' && ok || bad "discv4 figures: $(cat "$T/discv4.txt")"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["failures"] == 0 and d["successes"] >= 100 and d["msgs_received"] >= d["successes"], d
+PY
+settle discv4
+
+# clean stop under load: SIGTERM while live peers are held and handshakes
+# are in flight; every peer gets Disconnect(client quitting)
+"$D" stress --target "$ENODE" --mode hold --peers $((HOLD / 2)) --duration 60 --sources 8 \
+    --ping-interval 1 >"$T/last.txt" 2>"$T/last.err" &
+spid=$!
+i=0
+while [ $i -lt 300 ]; do
+    t=$(threads)
+    [ -n "$t" ] && [ "$t" -ge $((BASE_T + HOLD / 4)) ] && break
+    sleep 0.1
+    i=$((i + 1))
+done
+[ "$(threads)" -ge $((BASE_T + HOLD / 4)) ] && ok || bad "no load before the stop: $(threads) threads"
 kill -TERM "$npid"
 i=0
 while kill -0 "$npid" 2>/dev/null && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
@@ -143,8 +165,12 @@ else
     npid=
     [ $rc -eq 0 ] && ok || bad "node exited $rc after SIGTERM: $(tail -30 "$T/node.err")"
 fi
+kill -INT $spid 2>/dev/null # the tool stops, drains and prints its summary
+wait $spid
+grep -q 'client quitting' "$T/last.txt" && ok || bad "no Disconnect(client quitting): $(cat "$T/last.txt")"
 
-for f in "$T/node.err" "$T/hold.err" "$T/churn.err" "$T/adversarial.err" "$T/flood.err"; do
+for f in "$T/node.err" "$T/hold.err" "$T/churn.err" "$T/adversarial.err" "$T/flood.err" \
+    "$T/discv4.err" "$T/last.err"; do
     if grep -Eq "$REPORTS" "$f"; then
         bad "sanitizer report in $(basename "$f"):"
         grep -E -A25 "$REPORTS" "$f" | head -80 >&2
@@ -153,6 +179,6 @@ for f in "$T/node.err" "$T/hold.err" "$T/churn.err" "$T/adversarial.err" "$T/flo
     fi
 done
 
-for m in hold churn adversarial flood; do sed -n '1,12p' "$T/$m.txt"; done
+for m in hold churn adversarial flood discv4 last; do sed -n '1,12p' "$T/$m.txt"; done
 echo "stress-sanitized ($SAN): $checks checks, $fails failed"
 [ "$fails" -eq 0 ]
