@@ -15,8 +15,10 @@
  *   3. p2p_discv4_open: body, then sender recovery     rx_bad_packet,
  *                                                        rx_bad_sig
  *   4. not signed with our own key                     rx_from_self
- * then try_push into `packets` (full: rx_queue_full; the packet is dropped
- * and counted, the reader never blocks behind the table thread).
+ * then a quiet push into `packets` (full: rx_queue_full; the packet is
+ * dropped and counted, the reader never blocks behind the table thread),
+ * with one wake-up of p2p-disc per RX_NOTIFY_EVERY packets and at the end
+ * of each receive batch.
  *
  * Several readers may share the socket (config.readers): the kernel hands
  * each datagram to one of them, and the recoveries run in parallel.
@@ -27,6 +29,12 @@
 
 #include "actors/disc_int.h"
 #include "core/log.h"
+
+/* Verified packets are pushed quietly and p2p-disc is woken once per
+ * RX_NOTIFY_EVERY of them (and at the end of each receive batch): under a
+ * flood the table thread wakes once per few packets, not once per packet,
+ * while a packet waits at most RX_NOTIFY_EVERY - 1 verifications. */
+#define RX_NOTIFY_EVERY 4
 
 int p2p__disc_check(struct p2p_discovery *d, p2p__disc_pkt_msg_t *out, const uint8_t *buf,
                     size_t len)
@@ -74,6 +82,7 @@ int p2p__disc_check(struct p2p_discovery *d, p2p__disc_pkt_msg_t *out, const uin
 static void reader_batch(p2p__disc_reader_t *r, unsigned n)
 {
     struct p2p_discovery *d = r->d;
+    unsigned quiet = 0; /* verified packets pushed since the last notify */
     for (unsigned i = 0; i < n; i++) {
         p2p__disc_pkt_msg_t *out = &r->out;
         memset(&out->src, 0, sizeof out->src);
@@ -83,15 +92,20 @@ static void reader_batch(p2p__disc_reader_t *r, unsigned n)
         size_t len = r->m[i].msg_len;
         if (r->m[i].msg_hdr.msg_flags & MSG_TRUNC) len = sizeof r->buf[i];
         if (p2p__disc_check(d, out, r->buf[i], len) != 0) continue;
-        int rc = p2p_mailbox_try_push(d->packets, out, sizeof *out);
+        int rc = p2p_mailbox_try_push_quiet(d->packets, out, sizeof *out);
         if (rc == 0) {
             P2P__DISC_CTR(d, rx_verified);
+            if (++quiet == RX_NOTIFY_EVERY) {
+                p2p_mailbox_notify(d->packets);
+                quiet = 0;
+            }
         } else {
             P2P__DISC_CTR(d, rx_queue_full);
             P2P_LOG_RL(1, 10000, P2P_LOG_WARN, "Discovery packet queue full", "err=%s",
                        p2p_errname(rc));
         }
     }
+    if (quiet) p2p_mailbox_notify(d->packets);
 }
 
 int p2p__disc_reader_run(p2p_thread_t *self, void *arg)

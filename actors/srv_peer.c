@@ -407,8 +407,8 @@ static int do_rlpx(io_t *io)
     p2p_rlpx_secrets_t *sec = malloc(sizeof *sec);
     int rc = (hs && sec) ? 0 : P2P_ENOMEM;
     if (!rc)
-        rc = p2p_rlpx_hs_init(hs, c->dialed ? P2P_RLPX_INITIATOR : P2P_RLPX_RECIPIENT, srv->priv,
-                              c->dialed ? c->node.pubkey : NULL);
+        rc = p2p_rlpx_hs_init_keyed(hs, c->dialed ? P2P_RLPX_INITIATOR : P2P_RLPX_RECIPIENT,
+                                    srv->priv, srv->pub, c->dialed ? c->node.pubkey : NULL);
     const uint8_t *pkt;
     size_t pktlen;
     if (!rc && c->dialed) {

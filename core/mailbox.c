@@ -250,8 +250,9 @@ static inline void trace_msg(const p2p_mailbox_t *mb, uint8_t type, const void *
 
 /* ---- producer side ---------------------------------------------------- */
 
-/* One attempt to claim and fill a cell.  Returns 0 or P2P_EFULL. */
-static int push_once(p2p_mailbox_t *mb, const void *msg)
+/* One attempt to claim and fill a cell; wakes a sleeping consumer if wake.
+ * Returns 0 or P2P_EFULL. */
+static int push_cell(p2p_mailbox_t *mb, const void *msg, bool wake)
 {
     /* relaxed: a hint; the CAS below validates it */
     uint64_t pos = atomic_load_explicit(&mb->enqueue_pos, memory_order_relaxed);
@@ -282,10 +283,17 @@ static int push_once(p2p_mailbox_t *mb, const void *msg)
      * (p2p_waiter_prepare, p2p_mailbox_ready). */
     atomic_store_explicit(cell_seq(mb, pos), pos + 1, memory_order_seq_cst);
     trace_msg(mb, P2P_TRACE_PUSH, msg);
-    /* acquire: pairs with the release store in attach */
-    p2p_waiter_t *w = atomic_load_explicit(&mb->waiter, memory_order_acquire);
-    if (w) p2p__waiter_kick(w);
+    if (wake) {
+        /* acquire: pairs with the release store in attach */
+        p2p_waiter_t *w = atomic_load_explicit(&mb->waiter, memory_order_acquire);
+        if (w) p2p__waiter_kick(w);
+    }
     return 0;
+}
+
+static inline int push_once(p2p_mailbox_t *mb, const void *msg)
+{
+    return push_cell(mb, msg, true);
 }
 
 static inline int check_push(p2p_mailbox_t *mb, size_t len)
@@ -307,6 +315,28 @@ int p2p_mailbox_try_push(p2p_mailbox_t *mb, const void *msg, size_t len)
         if (p2p_trace_on()) p2p_trace_event(P2P_TRACE_FULL, mb->id, 0, 0, 0);
     }
     return rc;
+}
+
+int p2p_mailbox_try_push_quiet(p2p_mailbox_t *mb, const void *msg, size_t len)
+{
+    int rc = check_push(mb, len);
+    if (rc) return rc;
+    rc = push_cell(mb, msg, false);
+    if (rc == P2P_EFULL) {
+        /* relaxed: statistics only */
+        atomic_fetch_add_explicit(&mb->full_rejections, 1, memory_order_relaxed);
+        if (p2p_trace_on()) p2p_trace_event(P2P_TRACE_FULL, mb->id, 0, 0, 0);
+    }
+    return rc;
+}
+
+void p2p_mailbox_notify(p2p_mailbox_t *mb)
+{
+    /* acquire: pairs with the release store in attach.  The kick's seq_cst
+     * load of the sleeping flag comes after the seq_cst publishes of the
+     * quiet pushes (program order): the Dekker pair of push_cell holds. */
+    p2p_waiter_t *w = atomic_load_explicit(&mb->waiter, memory_order_acquire);
+    if (w) p2p__waiter_kick(w);
 }
 
 static void futex_wait_until(_Atomic uint32_t *word, uint32_t val, uint64_t deadline_ns)

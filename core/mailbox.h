@@ -102,6 +102,17 @@ void p2p_mailbox_detach(p2p_mailbox_t *mb);
  * handle it visibly), P2P_ECLOSED or P2P_EINVAL (wrong len). */
 P2P_MUST_CHECK int p2p_mailbox_try_push(p2p_mailbox_t *mb, const void *msg, size_t len);
 
+/* Any thread: as try_push, but never wakes the consumer.  For a producer
+ * that pushes a batch: it pushes each message quietly and then calls
+ * p2p_mailbox_notify once (one wake-up for the batch instead of one per
+ * message when the consumer drains faster than the producer fills).  The
+ * caller must call p2p_mailbox_notify after its last quiet push, or the
+ * consumer may sleep with the messages queued. */
+P2P_MUST_CHECK int p2p_mailbox_try_push_quiet(p2p_mailbox_t *mb, const void *msg, size_t len);
+
+/* Any thread: wakes the consumer if it sleeps (after quiet pushes). */
+void p2p_mailbox_notify(p2p_mailbox_t *mb);
+
 /* Any thread: as try_push, but while the mailbox is full waits until space
  * frees up or deadline_ns (absolute CLOCK_MONOTONIC, P2P_DEADLINE_NEVER for
  * none) passes.  Returns 0, P2P_ETIMEDOUT, P2P_ECLOSED (the mailbox was

@@ -164,13 +164,31 @@ void p2p_waiter_done(p2p_waiter_t *w)
     (void)r;
 }
 
+/* As p2p_waiter_done, without the read(2) when it cannot find anything:
+ * the eventfd is drained only if poll saw it readable or a waker claimed
+ * this sleep (it has written, or is about to write, the eventfd).  A claim
+ * whose write lands after the drain leaves the eventfd readable: the next
+ * poll returns at once, sees it readable and drains it (one spurious
+ * wake-up, as in p2p_waiter_done). */
+static void waiter_done_polled(p2p_waiter_t *w, bool efd_readable)
+{
+    /* acq_rel exchange: 0 means a waker's exchange (acq_rel) claimed the
+     * sleep first and will write the eventfd */
+    bool claimed = atomic_exchange_explicit(&w->sleeping, 0, memory_order_acq_rel) == 0;
+    if (claimed || efd_readable) {
+        uint64_t v;
+        ssize_t r = read(w->efd, &v, sizeof v);
+        (void)r;
+    }
+}
+
 int p2p_waiter_poll(p2p_waiter_t *w, struct pollfd *fds, unsigned nfds, uint64_t deadline_ns)
 {
     struct pollfd pf[P2P_WAITER_POLL_MAX + 1];
     if (nfds > P2P_WAITER_POLL_MAX) return P2P_EINVAL;
     for (unsigned i = 0; i < nfds; i++) fds[i].revents = 0;
     if (!p2p_waiter_prepare(w)) {
-        p2p_waiter_done(w);
+        waiter_done_polled(w, false);
         return 0;
     }
     bool sig = w->efd < 0;
@@ -204,7 +222,7 @@ int p2p_waiter_poll(p2p_waiter_t *w, struct pollfd *fds, unsigned nfds, uint64_t
         /* n == 0: the timeout elapsed (re-checked above); EINTR: retry */
     }
     for (unsigned i = 0; i < nfds; i++) fds[i].revents = pf[i + 1].revents;
-    p2p_waiter_done(w);
+    waiter_done_polled(w, (pf[0].revents & POLLIN) != 0);
     if (rc == P2P_ETIMEDOUT) {
         /* A push may have landed right at the deadline: report work. */
         for (unsigned i = 0; i < w->nmb; i++)

@@ -5,13 +5,23 @@
  * n only.  p2p_wipe uses explicit_bzero (glibc >= 2.25), which the compiler
  * may not elide.  p2p_random reads getrandom(2) (blocking until the kernel
  * pool is initialised once at boot), looping over EINTR and short reads.
+ * Small requests (<= RNG_SMALL bytes: keys, nonces, IVs, padding) are served
+ * from a per-thread pool refilled RNG_POOL bytes per getrandom call (a
+ * handshake draws a dozen small values: one system call instead of a
+ * dozen); served bytes are wiped from the pool at once, so the pool holds
+ * only bytes nobody has seen.  A fork bumps a generation number
+ * (pthread_atfork) and a thread whose pool predates it discards the pool,
+ * so parent and child never hand out the same bytes.
  *
- * Thread-safety: no state; every function may be called from any thread.
+ * Thread-safety: the pool is thread-local; every function may be called
+ * from any thread.
  */
 #include "crypto/util.h"
 
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/random.h>
 
@@ -29,7 +39,10 @@ void p2p_wipe(void *p, size_t n)
     if (n) explicit_bzero(p, n);
 }
 
-int p2p_random(uint8_t *buf, size_t len)
+#define RNG_POOL 512
+#define RNG_SMALL 64
+
+static int os_random(uint8_t *buf, size_t len)
 {
     while (len > 0) {
         ssize_t r = getrandom(buf, len, 0);
@@ -40,6 +53,46 @@ int p2p_random(uint8_t *buf, size_t len)
         buf += r;
         len -= (size_t)r;
     }
+    return 0;
+}
+
+/* Bumped in the child after fork; relaxed: read and written by the forking
+ * thread's child only before any other thread exists there. */
+static _Atomic unsigned rng_fork_gen = 1;
+static pthread_once_t rng_once = PTHREAD_ONCE_INIT;
+
+static void rng_after_fork(void)
+{
+    atomic_fetch_add_explicit(&rng_fork_gen, 1, memory_order_relaxed);
+}
+
+static void rng_register(void)
+{
+    (void)pthread_atfork(NULL, NULL, rng_after_fork);
+}
+
+static __thread struct {
+    unsigned gen; /* rng_fork_gen when filled; 0: empty */
+    size_t off;   /* bytes [off, RNG_POOL) are unused */
+    uint8_t pool[RNG_POOL];
+} rng;
+
+int p2p_random(uint8_t *buf, size_t len)
+{
+    if (len == 0) return 0;
+    if (len > RNG_SMALL) return os_random(buf, len);
+    pthread_once(&rng_once, rng_register);
+    unsigned gen = atomic_load_explicit(&rng_fork_gen, memory_order_relaxed);
+    if (rng.gen != gen || RNG_POOL - rng.off < len) {
+        p2p_wipe(rng.pool, sizeof rng.pool);
+        rng.gen = 0;
+        if (os_random(rng.pool, sizeof rng.pool)) return P2P_ESYS;
+        rng.gen = gen;
+        rng.off = 0;
+    }
+    memcpy(buf, rng.pool + rng.off, len);
+    p2p_wipe(rng.pool + rng.off, len);
+    rng.off += len;
     return 0;
 }
 

@@ -18,8 +18,9 @@ int p2p_ct_equal(const void *a, const void *b, size_t n);
 void p2p_wipe(void *p, size_t n);
 #define P2P_WIPE(x) p2p_wipe(&(x), sizeof(x))
 
-/* Fills buf with len bytes from the OS CSPRNG (getrandom(2)).
- * Returns 0 or P2P_ESYS. */
+/* Fills buf with len bytes from the OS CSPRNG (getrandom(2); small requests
+ * come from a per-thread pool of getrandom bytes, each byte handed out
+ * once).  Returns 0 or P2P_ESYS. */
 P2P_MUST_CHECK int p2p_random(uint8_t *buf, size_t len);
 
 /* Hex helpers for tools, logs and tests.  p2p_hex_encode writes 2*n chars

@@ -39,6 +39,12 @@ static int fail(p2p_rlpx_hs_t *hs, int rc)
 int p2p_rlpx_hs_init(p2p_rlpx_hs_t *hs, p2p_rlpx_role_t role, const uint8_t priv[32],
                      const uint8_t *remote_pub)
 {
+    return p2p_rlpx_hs_init_keyed(hs, role, priv, NULL, remote_pub);
+}
+
+int p2p_rlpx_hs_init_keyed(p2p_rlpx_hs_t *hs, p2p_rlpx_role_t role, const uint8_t priv[32],
+                           const uint8_t *pub, const uint8_t *remote_pub)
+{
     memset(hs, 0, offsetof(p2p_rlpx_hs_t, auth));
     hs->auth_len = hs->ack_len = 0;
     hs->role = role;
@@ -50,10 +56,14 @@ int p2p_rlpx_hs_init(p2p_rlpx_hs_t *hs, p2p_rlpx_role_t role, const uint8_t priv
         memcpy(hs->remote_pub, remote_pub, 64);
     }
     /* Only the initiator sends its static public key (one EC multiplication
-     * saved per inbound handshake). */
-    if (role == P2P_RLPX_INITIATOR ? p2p_secp_pubkey(hs->pub, priv) != 0
-                                   : p2p_secp_privkey_check(priv) != 0)
-        return P2P_EBADKEY;
+     * saved per inbound handshake; none when the caller passes it). */
+    if (p2p_secp_privkey_check(priv) != 0) return P2P_EBADKEY;
+    if (role == P2P_RLPX_INITIATOR) {
+        if (pub)
+            memcpy(hs->pub, pub, 64);
+        else if (p2p_secp_pubkey(hs->pub, priv) != 0)
+            return P2P_EBADKEY;
+    }
     memcpy(hs->priv, priv, 32);
     int rc = p2p_secp_keygen(hs->eph_priv);
     if (rc) return rc;

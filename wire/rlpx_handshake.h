@@ -93,6 +93,14 @@ typedef struct p2p_rlpx_hs {
 P2P_MUST_CHECK int p2p_rlpx_hs_init(p2p_rlpx_hs_t *hs, p2p_rlpx_role_t role, const uint8_t priv[32],
                                     const uint8_t *remote_pub);
 
+/* As p2p_rlpx_hs_init, with our static public key pub (64 bytes, the one
+ * that belongs to priv) supplied by a caller that already has it, which
+ * saves the initiator an EC multiplication per handshake.  pub NULL: derived
+ * from priv.  The recipient never needs it. */
+P2P_MUST_CHECK int p2p_rlpx_hs_init_keyed(p2p_rlpx_hs_t *hs, p2p_rlpx_role_t role,
+                                          const uint8_t priv[32], const uint8_t *pub,
+                                          const uint8_t *remote_pub);
+
 /* Test hook (vectors): replaces the ephemeral key and our nonce.  Call
  * before making a packet.  Returns 0, P2P_EBADKEY or P2P_ESTATE. */
 P2P_MUST_CHECK int p2p_rlpx_hs_test_set_ephemeral(p2p_rlpx_hs_t *hs, const uint8_t eph_priv[32],

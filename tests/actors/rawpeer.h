@@ -109,14 +109,18 @@ static inline bool rp_closed_silently(rawpeer_t *rp, unsigned timeout_ms)
 /* Initiator handshake with our key priv against remote_pub.  Returns 0 or
  * a negative code. */
 static inline int rp_handshake(rawpeer_t *rp, const uint8_t priv[32], const uint8_t remote_pub[64],
-                               unsigned timeout_ms)
+                               unsigned timeout_ms);
+
+/* As rp_handshake, with our public key pub (of priv) already known. */
+static inline int rp_handshake_keyed(rawpeer_t *rp, const uint8_t priv[32], const uint8_t pub[64],
+                                     const uint8_t remote_pub[64], unsigned timeout_ms)
 {
     memcpy(rp->priv, priv, 32);
-    if (p2p_secp_pubkey(rp->pub, priv)) return P2P_EBADKEY;
+    memcpy(rp->pub, pub, 64);
     p2p_rlpx_hs_t *hs = malloc(sizeof *hs);
     p2p_rlpx_secrets_t sec;
     if (!hs) return P2P_ENOMEM;
-    int rc = p2p_rlpx_hs_init(hs, P2P_RLPX_INITIATOR, priv, remote_pub);
+    int rc = p2p_rlpx_hs_init_keyed(hs, P2P_RLPX_INITIATOR, priv, pub, remote_pub);
     const uint8_t *pkt;
     size_t len;
     if (!rc) rc = p2p_rlpx_hs_make_auth(hs, &pkt, &len);
@@ -146,6 +150,14 @@ static inline int rp_handshake(rawpeer_t *rp, const uint8_t priv[32], const uint
     free(hs);
     p2p_rlpx_secrets_wipe(&sec);
     return rc;
+}
+
+static inline int rp_handshake(rawpeer_t *rp, const uint8_t priv[32], const uint8_t remote_pub[64],
+                               unsigned timeout_ms)
+{
+    uint8_t pub[64];
+    if (p2p_secp_pubkey(pub, priv)) return P2P_EBADKEY;
+    return rp_handshake_keyed(rp, priv, pub, remote_pub, timeout_ms);
 }
 
 static inline int rp_send(rawpeer_t *rp, uint64_t code, const uint8_t *payload, size_t len)

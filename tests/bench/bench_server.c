@@ -55,14 +55,17 @@ typedef struct load {
 static void *client(void *arg)
 {
     load_t *l = arg;
-    uint8_t keys[NKEYS][32];
-    for (int i = 0; i < NKEYS; i++) su_key(keys[i]);
+    uint8_t keys[NKEYS][32], pubs[NKEYS][64];
+    for (int i = 0; i < NKEYS; i++) {
+        su_key(keys[i]);
+        if (p2p_secp_pubkey(pubs[i], keys[i])) abort();
+    }
     static const char *const caps[] = {"snap"};
     static const uint32_t vers[] = {1};
     for (unsigned i = 0; bench_wall() < l->until; i++) {
         rawpeer_t rp;
         bool ok = rp_connect(&rp, l->port) == 0 &&
-                  rp_handshake(&rp, keys[i % NKEYS], l->pub, 5000) == 0 &&
+                  rp_handshake_keyed(&rp, keys[i % NKEYS], pubs[i % NKEYS], l->pub, 5000) == 0 &&
                   rp_send_hello(&rp, rp.pub, caps, vers, 1) == 0;
         uint64_t code = 99;
         const uint8_t *p;

@@ -3,7 +3,7 @@
  * producers moving one million messages with random small delays (no loss,
  * no duplication, per-producer order), no lost wake-up in a ping-pong with
  * a sleeping consumer, close and quit while a sender is blocked in push,
- * and push deadline expiry.
+ * push deadline expiry, and quiet pushes woken by one notify per batch.
  *
  * Worker threads never call CHECK (the harness counters are not atomic):
  * they count failures in atomics that the main thread checks.
@@ -442,6 +442,83 @@ static void test_blocked(void)
     p2p_mailbox_destroy(b.mb);
 }
 
+/* ---- quiet pushes + notify ---------------------------------------------- */
+
+struct quiet {
+    p2p_mailbox_t *mb;
+    uint64_t batches;
+    _Atomic int ready;
+    _Atomic uint64_t errors;
+};
+
+/* Producer: batches of 1..5 quiet pushes, one notify each, then waits for
+ * the consumer to drain the batch (so the consumer sleeps between
+ * batches and only the notify can wake it). */
+static int quiet_producer(p2p_thread_t *self, void *arg)
+{
+    struct quiet *q = arg;
+    uint64_t seq = 0;
+    while (!atomic_load(&q->ready)) sched_yield();
+    for (uint64_t b = 0; b < q->batches; b++) {
+        unsigned k = 1 + (unsigned)(b % 5);
+        for (unsigned i = 0; i < k; i++) {
+            uint64_t v = seq++;
+            if (p2p_mailbox_try_push_quiet(q->mb, &v, sizeof v)) atomic_fetch_add(&q->errors, 1);
+        }
+        p2p_mailbox_notify(q->mb);
+        uint64_t until = p2p_now_ns() + 10 * P2P_NS_PER_S;
+        while (p2p_mailbox_depth(q->mb) && p2p_now_ns() < until) sched_yield();
+        if (b % 64 == 0) sleep_ns(200 * P2P_NS_PER_US); /* let the consumer fall asleep */
+    }
+    (void)self;
+    return 0;
+}
+
+static void test_quiet(uint64_t batches)
+{
+    p2p_thread_t me, th;
+    CHECK_OK(p2p_thread_adopt(&me, "quietc"));
+    struct quiet q = {.batches = batches};
+    CHECK_OK(p2p_mailbox_create(&q.mb, "quiet", 8, 8, NULL));
+    CHECK_OK(p2p_mailbox_attach(q.mb, &me.waiter));
+    /* full ring: quiet pushes report P2P_EFULL like try_push */
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++) CHECK_OK(p2p_mailbox_try_push_quiet(q.mb, &v, sizeof v));
+    CHECK_ERR(p2p_mailbox_try_push_quiet(q.mb, &v, sizeof v), P2P_EFULL);
+    CHECK_ERR(p2p_mailbox_try_push_quiet(q.mb, &v, sizeof v - 1), P2P_EINVAL);
+    uint64_t drain[8];
+    CHECK(p2p_mailbox_pop_batch(q.mb, drain, sizeof drain) == 8);
+    CHECK_OK(p2p_thread_spawn(&th, "quietp", P2P_THREAD_STACK_PEER, quiet_producer, &q));
+    atomic_store(&q.ready, 1);
+    uint64_t want = 0, total = 0;
+    for (uint64_t b = 0; b < batches; b++) total += 1 + b % 5;
+    unsigned lost = 0, wrong = 0;
+    while (want < total) {
+        uint64_t got[8];
+        size_t n = p2p_mailbox_pop_batch(q.mb, got, sizeof got);
+        for (size_t i = 0; i < n; i++)
+            if (got[i] != want++) wrong++;
+        if (n) continue;
+        if (p2p_waiter_wait(&me.waiter, p2p_now_ns() + 10 * P2P_NS_PER_S) == P2P_ETIMEDOUT &&
+            !p2p_mailbox_ready(q.mb)) {
+            lost++;
+            break;
+        }
+    }
+    int rc = -1;
+    CHECK_OK(p2p_thread_join(&th, &rc));
+    CHECK(rc == 0);
+    CHECK(lost == 0);
+    CHECK(wrong == 0);
+    CHECK(atomic_load(&q.errors) == 0);
+    /* the consumer really slept and was woken by notify */
+    CHECK(atomic_load(&me.waiter.sleeps) > 0);
+    CHECK(atomic_load(&me.waiter.wakes) > 0);
+    p2p_mailbox_detach(q.mb);
+    p2p_mailbox_destroy(q.mb);
+    p2p_thread_unadopt(&me);
+}
+
 int main(void)
 {
     test_edges();
@@ -451,5 +528,6 @@ int main(void)
     run_stress(4, total, 64);
     run_stress(4, tu_scale(200000, 20000), 2); /* tiny ring: constant backpressure */
     test_pingpong(tu_scale(50000, 5000));
+    test_quiet(tu_scale(20000, 3000));
     return tu_done("mailbox");
 }

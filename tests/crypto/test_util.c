@@ -3,7 +3,9 @@
  * helpers.
  */
 #include <stdlib.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/err.h"
 #include "crypto/util.h"
@@ -86,6 +88,39 @@ static void test_random(void)
     free(big);
 }
 
+/* Small draws come from a per-thread pool: many of them (several refills)
+ * are all distinct, and a forked child never repeats the parent's next
+ * bytes. */
+static void test_random_pool(void)
+{
+    enum { N = 200 };
+    static uint8_t v[N][16];
+    for (int i = 0; i < N; i++) CHECK_OK(p2p_random(v[i], 1 + (size_t)i % 16));
+    int distinct = 1;
+    for (int i = 0; i < N; i++)
+        for (int j = i + 1; j < N; j++)
+            if (i % 16 == 15 && j % 16 == 15 && memcmp(v[i], v[j], 16) == 0) distinct = 0;
+    CHECK(distinct);
+    uint8_t warm[8], mine[32], theirs[32];
+    CHECK_OK(p2p_random(warm, sizeof warm)); /* the pool holds unread bytes */
+    int pfd[2];
+    CHECK(pipe(pfd) == 0);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        uint8_t c[32];
+        int ok = p2p_random(c, sizeof c) == 0 && write(pfd[1], c, sizeof c) == (ssize_t)sizeof c;
+        _exit(ok ? 0 : 1);
+    }
+    CHECK_OK(p2p_random(mine, sizeof mine));
+    CHECK(read(pfd[0], theirs, sizeof theirs) == (ssize_t)sizeof theirs);
+    int st = 0;
+    CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    CHECK(memcmp(mine, theirs, sizeof mine) != 0);
+    close(pfd[0]);
+    close(pfd[1]);
+}
+
 static void test_hex(void)
 {
     uint8_t in[4] = {0x00, 0x9f, 0xa0, 0xff}, out[8];
@@ -131,6 +166,7 @@ int main(void)
     test_ct_equal();
     test_wipe();
     test_random();
+    test_random_pool();
     test_hex();
     return tu_done("util");
 }
