@@ -47,6 +47,15 @@ int p2p__push_must(p2p_server_t *srv, p2p_mailbox_t *mb, const void *msg, size_t
     }
 }
 
+int p2p__push_lazy(p2p_server_t *srv, p2p_mailbox_t *mb, const void *msg, size_t len, bool wake)
+{
+    if (wake) return p2p__push_must(srv, mb, msg, len);
+    int rc = p2p_mailbox_try_push_quiet(mb, msg, len);
+    if (rc == P2P_EFULL) return p2p__push_must(srv, mb, msg, len);
+    if (rc == 0 && p2p_mailbox_depth(mb) >= P2P__QUIET_MAX) p2p_mailbox_notify(mb);
+    return rc;
+}
+
 void p2p__creator_exit(p2p_server_t *srv, p2p_thread_t *self)
 {
     /* seq_cst: p2p_server_stop waits for this count before stopping the run loop */

@@ -240,10 +240,16 @@ struct p2p_server {
     /* p2p-listen */
     p2p_mailbox_t *mb_slots;
 
-    _Atomic uint64_t serial;      /* relaxed counter: connection serials */
-    _Atomic uint32_t live_conns;  /* connection threads spawned and not yet joined (seq_cst) */
-    _Atomic unsigned dial_free;   /* relaxed hint: dialer's free slots */
-    _Atomic int stopping;         /* seq_cst: p2p_server_stop began */
+    _Atomic uint64_t serial;     /* relaxed counter: connection serials */
+    _Atomic uint32_t live_conns; /* connection threads spawned and not yet joined (seq_cst) */
+    _Atomic unsigned dial_free;  /* relaxed hint: dialer's free slots */
+    _Atomic int stopping;        /* seq_cst: p2p_server_stop began */
+    /* seq_cst: the listener sleeps without a free handshake slot, so a
+     * returned slot must wake it (else slots are returned quietly) */
+    _Atomic int ls_starved;
+    /* relaxed hint: the dialer has no static node and no dial in flight, so
+     * peer-state updates need not wake it (it drains them before acting) */
+    _Atomic int dl_idle;
     _Atomic int creators_stopped; /* seq_cst: listener/dialer stopped creating */
 
     /* Run loop state (p2p-run only). */
@@ -280,6 +286,12 @@ void p2p__conn_unref(p2p_conn_t *c);
 /* Pushes msg, retrying while the mailbox is full (counted), until it is
  * queued or closed.  For messages that must not be lost (delpeer, slots,
  * taskdone, checkpoint replies).  Returns 0 or P2P_ECLOSED. */
+/* Pushes a message whose consumer need not wake up now (quiet push; see
+ * p2p_mailbox_try_push_quiet) unless wake is set or the mailbox holds
+ * P2P__QUIET_MAX messages or more; falls back to p2p__push_must when full.
+ * Any thread. */
+#define P2P__QUIET_MAX 16
+int p2p__push_lazy(p2p_server_t *srv, p2p_mailbox_t *mb, const void *msg, size_t len, bool wake);
 int p2p__push_must(p2p_server_t *srv, p2p_mailbox_t *mb, const void *msg, size_t len);
 
 /* Listener and dialer, after their loop: counts the creator as stopped and

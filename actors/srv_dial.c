@@ -175,6 +175,10 @@ int p2p__dial_main(p2p_thread_t *self, void *arg)
         now = p2p_now_ns();
         p2p_dialsched_tick(d.s, now);
         size_t work = dial_once(&d);
+        /* relaxed: a hint for the run loop (see server_int.h); a stale
+         * value only costs a wake-up or delays an update it drains anyway */
+        atomic_store_explicit(&srv->dl_idle, d.s->nstatic == 0 && d.s->ndialing == 0,
+                              memory_order_relaxed);
         /* relaxed: a hint for discovery */
         atomic_store_explicit(&srv->dial_free, p2p_dialsched_free_slots(d.s), memory_order_relaxed);
         if (work) continue;

@@ -114,7 +114,11 @@ int p2p__listen_main(p2p_thread_t *self, void *arg)
         size_t n = p2p_mailbox_pop_batch(srv->mb_slots, m, sizeof m);
         for (size_t i = 0; i < n; i++) release_slot(srv);
         uint64_t now = p2p_now_ns();
-        bool can = now >= paused_until && p2p_inbound_free_slots(&srv->ls_in) > 0;
+        bool has_slot = p2p_inbound_free_slots(&srv->ls_in) > 0;
+        bool can = now >= paused_until && has_slot;
+        /* seq_cst: before the waiter's pre-sleep mailbox check; pairs with
+         * the connection thread's load after its quiet slot push */
+        atomic_store_explicit(&srv->ls_starved, !has_slot, memory_order_seq_cst);
         struct pollfd pfd = {.fd = srv->listen_fd, .events = POLLIN};
         rc = p2p_waiter_poll(&self->waiter, &pfd, can ? 1 : 0,
                              can ? P2P_DEADLINE_NEVER

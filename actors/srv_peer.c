@@ -782,6 +782,20 @@ static void count_hs_error(p2p_server_t *srv, int rc, bool rlpx)
         P2P__STAT(srv, hello_failed);
 }
 
+/* Returns our handshake slot to the listener.  Quietly while the listener
+ * still has free slots (it drains `slots` whenever it wakes to accept);
+ * with a wake-up when it sleeps for want of one: the seq_cst load of
+ * ls_starved after our seq_cst publish pairs with the listener's seq_cst
+ * store before its pre-sleep mailbox check (either we see it starved, or
+ * it sees our slot). */
+static int push_slot(p2p_server_t *srv, const p2p__msg_id_t *m)
+{
+    int rc = p2p__push_lazy(srv, srv->mb_slots, m, sizeof *m, false);
+    if (rc == 0 && atomic_load_explicit(&srv->ls_starved, memory_order_seq_cst))
+        p2p_mailbox_notify(srv->mb_slots);
+    return rc;
+}
+
 int p2p__conn_main(p2p_thread_t *self, void *arg)
 {
     p2p_conn_t *c = arg;
@@ -795,8 +809,20 @@ int p2p__conn_main(p2p_thread_t *self, void *arg)
      * have posted ourselves (conns, posthandshake) */
     if (p2p_mailbox_attach(c->cont, &self->waiter) || p2p_mailbox_attach(c->disc, &self->waiter))
         P2P_ERROR("Peer mailbox attach failed", "serial=%llu", (unsigned long long)c->serial);
+    /* The birth notice only registers us for stop: it need not wake the run
+     * loop, which drains `conns` on its next wake-up (at the latest for our
+     * posthandshake or delpeer).  Once stop began, the run loop must see it
+     * at once (it tells every connection to quit): the seq_cst load of
+     * stopping after our seq_cst publish pairs with p2p_server_stop's
+     * seq_cst store before it asks the run loop to quit, so either we see
+     * stopping and wake it, or its pre-sleep check sees our notice. */
     p2p__msg_conn_t born = {.c = c, .peer = p2p__id_prefix(c->node.id)};
-    (void)p2p__push_must(srv, srv->mb_conns, &born, sizeof born);
+    if (p2p_mailbox_try_push_quiet(srv->mb_conns, &born, sizeof born) == 0) {
+        if (atomic_load_explicit(&srv->stopping, memory_order_seq_cst))
+            p2p_mailbox_notify(srv->mb_conns);
+    } else {
+        (void)p2p__push_must(srv, srv->mb_conns, &born, sizeof born);
+    }
     if (!io) goto out;
     io->c = c;
     io->srv = srv;
@@ -864,7 +890,7 @@ int p2p__conn_main(p2p_thread_t *self, void *arg)
         (void)p2p__push_must(srv, srv->mb_taskdone, &td, sizeof td);
     } else {
         p2p__msg_id_t sl = {0};
-        (void)p2p__push_must(srv, srv->mb_slots, &sl, sizeof sl);
+        (void)push_slot(srv, &sl);
     }
     {
         peer_run_t pr;
@@ -881,10 +907,11 @@ out:
         if (c->dialed)
             (void)p2p__push_must(srv, srv->mb_taskdone, &m, sizeof m);
         else
-            (void)p2p__push_must(srv, srv->mb_slots, &m, sizeof m);
+            (void)push_slot(srv, &m);
         if (pending_inbound) {
             m.flags = 0; /* done */
-            (void)p2p__push_must(srv, srv->mb_inboundpending, &m, sizeof m);
+            (void)p2p__push_lazy(srv, srv->mb_inboundpending, &m, sizeof m,
+                                 !atomic_load_explicit(&srv->dl_idle, memory_order_relaxed));
         }
     }
     /* close the send gate, then wait for senders inside it */

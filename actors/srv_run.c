@@ -26,6 +26,7 @@
  */
 #include <limits.h>
 #include <linux/futex.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,7 +44,28 @@ typedef struct run {
     p2p_server_t *srv;
     p2p_thread_t *self;
     bool quitting;
+    size_t conns_high;  /* connections high-water mark since the last trim */
+    uint64_t last_trim; /* when the allocator was last trimmed */
 } run_t;
+
+/* After the connection count fell to half of a high-water mark of at
+ * least TRIM_MIN_CONNS (at most once a second, and when the last one
+ * leaves), the heap pages the departed connections' threads freed go back
+ * to the kernel (glibc keeps them in its arenas otherwise), so the node's
+ * RSS returns towards its baseline after a load peak. */
+#define TRIM_MIN_CONNS 32
+static void maybe_trim(run_t *r)
+{
+    size_t n = r->srv->rl_nconns;
+    if (r->conns_high < TRIM_MIN_CONNS || n > r->conns_high / 2) return;
+    uint64_t now = p2p_now_ns();
+    if (n > 0 && now - r->last_trim < P2P_NS_PER_S) return; /* the last one always trims */
+    r->last_trim = now;
+    r->conns_high = n;
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
+}
 
 static void emit(run_t *r, const p2p_peer_event_t *ev)
 {
@@ -59,8 +81,11 @@ static void to_dialer(run_t *r, p2p_mailbox_t *mb, const uint8_t id[32], unsigne
 {
     p2p__msg_id_t m = {.flags = flags};
     memcpy(m.id, id, 32);
-    /* closed once the dialer stopped (shutdown): nothing to tell then */
-    (void)p2p__push_must(r->srv, mb, &m, sizeof m);
+    /* closed once the dialer stopped (shutdown): nothing to tell then.  An
+     * idle dialer (nothing it could dial) is not woken: it drains these
+     * before it next acts. */
+    bool wake = !atomic_load_explicit(&r->srv->dl_idle, memory_order_relaxed);
+    (void)p2p__push_lazy(r->srv, mb, &m, sizeof m, wake);
 }
 
 static void reply(run_t *r, p2p_conn_t *c, bool ok, uint8_t reason, unsigned flags)
@@ -211,11 +236,13 @@ static void on_delpeer(run_t *r, const p2p__msg_delpeer_t *m)
     else
         srv->rl_head = c->rl_next;
     if (c->rl_next) c->rl_next->rl_prev = c->rl_prev;
+    if (srv->rl_nconns > r->conns_high) r->conns_high = srv->rl_nconns;
     srv->rl_nconns--;
     (void)p2p_thread_join(&c->th, NULL);
     /* seq_cst: read by the quit loop below */
     atomic_fetch_sub_explicit(&srv->live_conns, 1, memory_order_seq_cst);
     p2p__conn_unref(c);
+    maybe_trim(r);
 }
 
 static void fill_info(run_t *r, p2p_peer_info_t *pi, p2p_conn_t *c)

@@ -85,6 +85,7 @@ struct conn {
     uint32_t outstanding; /* flood: messages not yet echoed */
     uint64_t t_start, deadline, next_ping, ping_sent;
     bool snappy_peer;
+    bool ping_full; /* hold: the ping went out with every peer up */
     p2p_rlpx_hs_t *hs;
     p2p_rlpx_codec_t codec;
     bool codec_ok;
@@ -515,6 +516,8 @@ static bool on_msg(struct engine *e, struct conn *c, const p2p_rlpx_msg_t *m)
         if (c->ping_sent) {
             uint64_t now = p2p_now_ns();
             stress_lat_add(&e->st->pong_lat, (now - c->ping_sent) / P2P_NS_PER_US);
+            if (c->ping_full)
+                stress_lat_add(&e->st->pong_lat_full, (now - c->ping_sent) / P2P_NS_PER_US);
             c->ping_sent = 0;
             e->st->pongs_recv++;
             e->sec_msgs++;
@@ -626,12 +629,13 @@ static void on_readable(struct engine *e, struct conn *c)
 /* ---- flood ------------------------------------------------------------------ */
 
 /* Sends flood messages on c while its window and the socket allow (at
- * most 64 per call: bounded work).  Payload rlp([ts8, pad]) so an echo
+ * most 64 per call, 4096 without a window: bounded work).  Payload rlp([ts8, pad]) so an echo
  * gives the round trip.  Returns 0 or -1. */
 static int flood_fill(struct engine *e, struct conn *c)
 {
     static uint8_t msg[MSG_MAX];
-    for (int budget = 64; budget > 0 && c->wlen == 0; budget--) {
+    /* with no echo expected, fill the socket (then EPOLLOUT drives it) */
+    for (int budget = e->window ? 64 : 4096; budget > 0 && c->wlen == 0; budget--) {
         if (e->window && c->outstanding >= e->window) break;
         /* --msg-size is capped at 240, so pad < 256 and inner < 256 */
         size_t pad = e->msg_size > 12 ? e->msg_size - 12 : 0;
@@ -697,6 +701,7 @@ static void tick(struct engine *e, uint64_t now, bool stopping)
                 continue;
             }
             c->ping_sent = now;
+            c->ping_full = e->live == e->peers && e->inflight == 0;
             c->next_ping = now + e->ping_ns;
             e->st->pings_sent++;
         }

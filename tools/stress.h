@@ -85,9 +85,10 @@ typedef struct stress_stats {
     uint32_t peak_live;
     size_t nreasons;
     stress_reason_t reasons[STRESS_MAX_REASONS];
-    stress_lat_t hs_lat;   /* connect start -> remote Hello */
-    stress_lat_t pong_lat; /* ping sent -> pong received (or request -> reply) */
-    stress_lat_t nb_lat;   /* discv4: findnode sent -> first Neighbors packet */
+    stress_lat_t hs_lat;        /* connect start -> remote Hello */
+    stress_lat_t pong_lat;      /* ping sent -> pong received (or request -> reply) */
+    stress_lat_t nb_lat;        /* discv4: findnode sent -> first Neighbors packet */
+    stress_lat_t pong_lat_full; /* hold: pings sent with every peer up (no ramp-up) */
     stress_point_t *series;
     size_t nseries, series_cap;
     stress_proc_t proc;

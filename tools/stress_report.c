@@ -92,10 +92,12 @@ void stress_stats_free(stress_stats_t *s)
     free(s->hs_lat.v);
     free(s->pong_lat.v);
     free(s->nb_lat.v);
+    free(s->pong_lat_full.v);
     free(s->series);
     s->hs_lat = (stress_lat_t){0};
     s->pong_lat = (stress_lat_t){0};
     s->nb_lat = (stress_lat_t){0};
+    s->pong_lat_full = (stress_lat_t){0};
     s->series = NULL;
     s->nseries = s->series_cap = 0;
 }
@@ -264,6 +266,12 @@ void stress_print_summary(stress_stats_t *s)
         printf("  reply latency: p50 %.2f ms, p99 %.2f ms, max %.2f ms (n=%zu)\n",
                stress_lat_ms(&s->pong_lat, 0.5), stress_lat_ms(&s->pong_lat, 0.99),
                stress_lat_ms(&s->pong_lat, 1.0), s->pong_lat.n);
+    if (s->pong_lat_full.n)
+        printf("  reply latency with all %u peers up: p50 %.2f ms, p99 %.2f ms, max %.2f ms "
+               "(n=%zu)\n",
+               s->peak_live, stress_lat_ms(&s->pong_lat_full, 0.5),
+               stress_lat_ms(&s->pong_lat_full, 0.99), stress_lat_ms(&s->pong_lat_full, 1.0),
+               s->pong_lat_full.n);
     if (strcmp(s->mode, "discv4") == 0) {
         printf("  pongs: %llu (%.1f/s); keys bonded %llu\n", (unsigned long long)s->pongs_recv,
                rate(s->pongs_recv, s->elapsed_s), (unsigned long long)s->bonded);
@@ -326,12 +334,14 @@ static int write_json(stress_stats_t *s, FILE *f)
     json_object_set_new(o, "peak_live", json_integer(s->peak_live));
     json_object_set_new(o, "handshake_latency", lat_json(&s->hs_lat));
     json_object_set_new(o, "reply_latency", lat_json(&s->pong_lat));
+    json_object_set_new(o, "reply_latency_full", lat_json(&s->pong_lat_full));
     json_object_set_new(o, "pings_sent", json_integer((json_int_t)s->pings_sent));
     json_object_set_new(o, "pongs_received", json_integer((json_int_t)s->pongs_recv));
     json_object_set_new(o, "target_pings", json_integer((json_int_t)s->pings_recv));
     json_object_set_new(o, "target_pings_answered", json_integer((json_int_t)s->pongs_sent));
     json_object_set_new(o, "msgs_sent", json_integer((json_int_t)s->msgs_sent));
     json_object_set_new(o, "msgs_received", json_integer((json_int_t)s->msgs_recv));
+    json_object_set_new(o, "bytes_sent", json_integer((json_int_t)s->bytes_sent));
     if (strcmp(s->mode, "discv4") == 0) {
         json_object_set_new(o, "pongs_per_s", json_real(rate(s->pongs_recv, s->elapsed_s)));
         json_object_set_new(o, "findnodes_sent", json_integer((json_int_t)s->findnodes_sent));
@@ -416,7 +426,10 @@ static void polyline(FILE *f, const stress_stats_t *s, int which, double ymax, d
     fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1.5\" points=\"", color);
     for (size_t i = 0; i < s->nseries; i++) {
         const stress_point_t *p = &s->series[i];
-        double v = which == 0 ? p->live : which == 1 ? (double)p->ok : (double)p->msgs;
+        double v = which == 0   ? p->live
+                   : which == 1 ? (double)p->ok
+                   : which == 2 ? (double)p->msgs
+                                : (double)p->rss_kb;
         double x = x0 + (tmax > 0 ? p->t / tmax : 0) * w;
         double y = y0 + h - (ymax > 0 ? v / ymax : 0) * h;
         fprintf(f, "%.1f,%.1f ", x, y);
@@ -430,9 +443,10 @@ int stress_write_svg(const stress_stats_t *s, const char *path)
     if (!f) return -1;
     const double W = 800, H = 400, x0 = 60, y0 = 30, w = 660, h = 320;
     double tmax = s->nseries ? s->series[s->nseries - 1].t : 1;
-    double lmax = 1, rmax = 1;
+    double lmax = 1, rmax = 1, mmax = 0;
     for (size_t i = 0; i < s->nseries; i++) {
         const stress_point_t *p = &s->series[i];
+        if ((double)p->rss_kb > mmax) mmax = (double)p->rss_kb;
         if (p->live > lmax) lmax = p->live;
         if ((double)p->ok > rmax) rmax = (double)p->ok;
         if ((double)p->msgs > rmax) rmax = (double)p->msgs;
@@ -453,10 +467,16 @@ int stress_write_svg(const stress_stats_t *s, const char *path)
     polyline(f, s, 0, lmax, x0, y0, w, h, tmax, "#1f77b4");
     polyline(f, s, 1, rmax, x0, y0, w, h, tmax, "#d62728");
     polyline(f, s, 2, rmax, x0, y0, w, h, tmax, "#2ca02c");
+    if (mmax > 0) {
+        polyline(f, s, 3, mmax, x0, y0, w, h, tmax, "#9467bd");
+        fprintf(f,
+                "<text x=\"%.0f\" y=\"%.0f\" fill=\"#9467bd\">target RSS (top: %.1f MiB)</text>\n",
+                x0 + 440, H - 14, mmax / 1024);
+    }
     fprintf(f,
             "<text x=\"%.0f\" y=\"%.0f\" fill=\"#1f77b4\">live peers (left axis)</text>\n"
             "<text x=\"%.0f\" y=\"%.0f\" fill=\"#d62728\">successes/s (right)</text>\n"
             "<text x=\"%.0f\" y=\"%.0f\" fill=\"#2ca02c\">replies/s (right)</text>\n</svg>\n",
-            x0, H - 14, x0 + 200, H - 14, x0 + 400, H - 14);
+            x0, H - 14, x0 + 150, H - 14, x0 + 300, H - 14);
     return fclose(f) == 0 ? 0 : -1;
 }

@@ -7,14 +7,15 @@
 # counts from /proc, then runs `devp2p stress` in modes hold (many live
 # peers), churn, adversarial (garbage, slow handshakes, bad MACs beside
 # legitimate peers), flood (live peers sending messages) and discv4 (ping
-# and findnode floods on the UDP port), each for a few seconds, while admin
-# RPC and the metrics endpoint are polled.  Checks: every stress run exits
-# 0 with sane figures (hold: every peer live, none dropped; churn, flood
-# and discv4: no failure; adversarial: >= 95% legitimate handshakes and
-# every misbehaving connection closed by the node); after each run the
-# node's threads and descriptors return to the baseline; no sanitizer
-# report in the node's or the tool's stderr; SIGTERM while peers are held
-# stops the node with status 0, each peer getting Disconnect(client quitting).
+# and findnode floods on the UDP port), each for a few seconds, then hold,
+# churn, adversarial and discv4 at once, while admin RPC and the metrics
+# endpoint are polled.  Checks: every stress run exits 0 with sane figures
+# (hold: every peer live, none dropped; churn, flood and discv4: no
+# failure; adversarial: >= 95% legitimate handshakes and every misbehaving
+# connection closed by the node); after each run the node's threads and
+# descriptors return to the baseline; no sanitizer report in the node's or
+# the tool's stderr; SIGTERM while peers are held stops the node with
+# status 0, each peer getting Disconnect(client quitting).
 set -u
 N=$1 D=$2 SAN=${3:-none}
 T=$(mktemp -d)
@@ -141,6 +142,26 @@ assert d["failures"] == 0 and d["successes"] >= 100 and d["msgs_received"] >= d[
 PY
 settle discv4
 
+# mixed: hold, churn, adversarial and discv4 at the same time
+"$D" stress --target "$ENODE" --mode hold --peers $((HOLD / 2)) --duration $DUR --ping-interval 1 \
+    --concurrency 16 >"$T/mix-hold.txt" 2>"$T/mix-hold.err" &
+m1=$!
+"$D" stress --target "$ENODE" --mode churn --peers $((CHURN / 2)) --duration $DUR \
+    >"$T/mix-churn.txt" 2>"$T/mix-churn.err" &
+m2=$!
+"$D" stress --target "$ENODE" --mode adversarial --peers $((ADV / 2)) --duration $DUR \
+    >"$T/mix-adv.txt" 2>"$T/mix-adv.err" &
+m3=$!
+"$D" stress --target "$ENODE" --mode discv4 --peers $((CHURN / 4)) --duration $DUR \
+    >"$T/mix-d4.txt" 2>"$T/mix-d4.err" &
+m4=$!
+poll_node $m1
+for p in $m1 $m2 $m3 $m4; do
+    wait $p && ok || bad "mixed stress run $p failed: $(tail -5 "$T"/mix-*.txt)"
+done
+alive mixed
+settle mixed
+
 # clean stop under load: SIGTERM while live peers are held and handshakes
 # are in flight; every peer gets Disconnect(client quitting)
 "$D" stress --target "$ENODE" --mode hold --peers $((HOLD / 2)) --duration 60 --sources 8 \
@@ -170,7 +191,7 @@ wait $spid
 grep -q 'client quitting' "$T/last.txt" && ok || bad "no Disconnect(client quitting): $(cat "$T/last.txt")"
 
 for f in "$T/node.err" "$T/hold.err" "$T/churn.err" "$T/adversarial.err" "$T/flood.err" \
-    "$T/discv4.err" "$T/last.err"; do
+    "$T/discv4.err" "$T/last.err" "$T"/mix-*.err; do
     if grep -Eq "$REPORTS" "$f"; then
         bad "sanitizer report in $(basename "$f"):"
         grep -E -A25 "$REPORTS" "$f" | head -80 >&2
