@@ -564,7 +564,7 @@ static void describe_id(const void *msg, uint16_t *kind, uint64_t *peer, uint64_
 {
     const p2p__msg_id_t *m = msg;
     (void)kind;
-    *peer = p2p__id_prefix(m->id);
+    *peer = p2p_trace_peer(m->id);
     /* flags (P2P_CONN_*, pending) in the low half, a dial result above */
     *arg = (uint64_t)(uint32_t)m->result << 32 | m->flags;
 }
@@ -572,14 +572,14 @@ static void describe_id(const void *msg, uint16_t *kind, uint64_t *peer, uint64_
 static void describe_node(const void *msg, uint16_t *kind, uint64_t *peer, uint64_t *arg)
 {
     (void)kind, (void)arg;
-    *peer = p2p__id_prefix(((const p2p__msg_node_t *)msg)->node.id);
+    *peer = p2p_trace_peer(((const p2p__msg_node_t *)msg)->node.id);
 }
 
 static void describe_event(const void *msg, uint16_t *kind, uint64_t *peer, uint64_t *arg)
 {
     const p2p_peer_event_t *m = msg;
     (void)kind;
-    *peer = p2p__id_prefix(m->peer);
+    *peer = p2p_trace_peer(m->peer);
     *arg = (uint64_t)m->type << 8 | m->reason; /* event type, Disconnect reason */
 }
 

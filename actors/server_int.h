@@ -40,6 +40,7 @@
 #include "actors/server.h"
 #include "core/mailbox.h"
 #include "core/thread.h"
+#include "core/trace.h"
 #include "wire/p2p_msg.h"
 #include "wire/rlpx_frame.h"
 #include "wire/rlpx_handshake.h"
@@ -61,14 +62,6 @@ typedef struct p2p_conn p2p_conn_t;
     } while (0)
 
 /* ---- messages ---- */
-
-/* The trace's peer field: the first 8 bytes of a node id, big-endian. */
-static inline uint64_t p2p__id_prefix(const uint8_t id[32])
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++) v = v << 8 | id[i];
-    return v;
-}
 
 /* peer: the first 8 bytes of the remote node id (big-endian), copied into
  * the message for traces (0 while an inbound connection's id is unknown). */

@@ -816,7 +816,7 @@ int p2p__conn_main(p2p_thread_t *self, void *arg)
      * stopping after our seq_cst publish pairs with p2p_server_stop's
      * seq_cst store before it asks the run loop to quit, so either we see
      * stopping and wake it, or its pre-sleep check sees our notice. */
-    p2p__msg_conn_t born = {.c = c, .peer = p2p__id_prefix(c->node.id)};
+    p2p__msg_conn_t born = {.c = c, .peer = p2p_trace_peer(c->node.id)};
     if (p2p_mailbox_try_push_quiet(srv->mb_conns, &born, sizeof born) == 0) {
         if (atomic_load_explicit(&srv->stopping, memory_order_seq_cst))
             p2p_mailbox_notify(srv->mb_conns);
@@ -854,7 +854,7 @@ int p2p__conn_main(p2p_thread_t *self, void *arg)
         goto out;
     }
     p2p__msg_cont_t reply;
-    p2p__msg_conn_t ph = {.c = c, .peer = p2p__id_prefix(c->node.id)};
+    p2p__msg_conn_t ph = {.c = c, .peer = p2p_trace_peer(c->node.id)};
     if (checkpoint(io, srv->mb_posthandshake, &ph, sizeof ph, &reply)) goto out;
     if (!reply.ok) {
         reason = reply.reason;
@@ -870,7 +870,7 @@ int p2p__conn_main(p2p_thread_t *self, void *arg)
         goto out;
     }
     p2p__msg_addpeer_t ap = {
-        .c = c, .peer = p2p__id_prefix(c->node.id), .matched = (unsigned)c->nmatch};
+        .c = c, .peer = p2p_trace_peer(c->node.id), .matched = (unsigned)c->nmatch};
     if (checkpoint(io, srv->mb_addpeer, &ap, sizeof ap, &reply)) goto out;
     if (!reply.ok) {
         reason = reply.reason;
@@ -933,7 +933,7 @@ out:
         c->fd = -1;
     }
     p2p__msg_delpeer_t dp = {.c = c,
-                             .peer = p2p__id_prefix(c->node.id),
+                             .peer = p2p_trace_peer(c->node.id),
                              .was_peer = was_peer,
                              .remote_requested = remote,
                              .reason = reason};

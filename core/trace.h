@@ -134,6 +134,14 @@ typedef struct p2p_trace_rec {
 
 #define P2P_TRACE_F_NAME 0x01u /* slot flag: a START/STOP carrying the thread name */
 
+/* A record's peer field for a node id: its first 8 bytes, big-endian. */
+static inline uint64_t p2p_trace_peer(const uint8_t id[32])
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++) v = v << 8 | id[i];
+    return v;
+}
+
 /* ---- writer ----------------------------------------------------------- */
 
 extern _Atomic int p2p__trace_on;
