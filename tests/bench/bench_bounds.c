@@ -40,18 +40,8 @@ static void codec_once(void *arg)
     codec_pair_t *c = arg;
     memcpy(c->msg, &c->i, sizeof c->i < c->len ? sizeof c->i : c->len);
     c->i++;
-    size_t n;
-    if (p2p_rlpx_frame_encode(&c->enc, c->frame, sizeof c->frame, &n, 16, c->msg, c->len)) abort();
-    size_t off = 0;
-    p2p_rlpx_msg_t m;
-    for (;;) {
-        size_t need = p2p_rlpx_dec_need(&c->dec);
-        int rc =
-            p2p_rlpx_dec_step(&c->dec, &m, c->frame + off, need, c->scratch, sizeof c->scratch);
-        off += need;
-        if (rc == 0) break;
-        if (rc != P2P_EMORE) abort();
-    }
+    bench_codec_roundtrip(&c->enc, &c->dec, c->frame, sizeof c->frame, c->scratch,
+                          sizeof c->scratch, c->msg, c->len);
 }
 
 static double codec_us(size_t len)
@@ -62,23 +52,7 @@ static double codec_us(size_t len)
     c->msg = calloc(1, len);
     if (!c->msg) abort();
     for (size_t i = 0; i < len; i++) c->msg[i] = (uint8_t)(i * 7);
-    p2p_rlpx_secrets_t s1, s2;
-    memset(&s1, 0, sizeof s1);
-    tu_rand_bytes(s1.aes, 32);
-    tu_rand_bytes(s1.mac, 32);
-    p2p_keccak_init(&s1.egress_mac);
-    p2p_keccak_init(&s1.ingress_mac);
-    p2p_keccak_update(&s1.egress_mac, (const uint8_t *)"e", 1);
-    p2p_keccak_update(&s1.ingress_mac, (const uint8_t *)"i", 1);
-    s2 = s1;
-    s2.egress_mac = s1.ingress_mac;
-    s2.ingress_mac = s1.egress_mac;
-    if (p2p_rlpx_codec_init(&c->enc, &s1, P2P_RLPX_FRAME_MAX) ||
-        p2p_rlpx_codec_init(&c->dec, &s2, P2P_RLPX_FRAME_MAX))
-        abort();
-    c->dec.ingress = c->enc.egress; /* dec reads what enc writes */
-    p2p_rlpx_codec_set_snappy(&c->enc, true);
-    p2p_rlpx_codec_set_snappy(&c->dec, true);
+    bench_codec_pair(&c->enc, &c->dec, true);
     double t = bench_best(codec_once, c, 0.1, 3);
     free(c->msg);
     free(c);

@@ -23,6 +23,7 @@
 #include "core/err.h"
 #include "crypto/keccak.h"
 #include "crypto/secp.h"
+#include "tests/bench/bench_util.h"
 #include "tests/tu.h"
 #include "wire/rlpx_frame.h"
 #include "wire/rlpx_handshake.h"
@@ -49,19 +50,8 @@ static double bench_frames(size_t len)
 {
     static uint8_t frame[70000], payload[65536];
     tu_rand_bytes(payload, sizeof payload);
-    p2p_rlpx_secrets_t sa, sb;
-    tu_rand_bytes(sa.aes, 32);
-    tu_rand_bytes(sa.mac, 32);
-    p2p_keccak_init(&sa.egress_mac);
-    p2p_keccak_init(&sa.ingress_mac);
-    p2p_keccak_update(&sa.ingress_mac, payload, 32);
-    sb = sa;
-    sb.egress_mac = sa.ingress_mac;
-    sb.ingress_mac = sa.egress_mac;
     p2p_rlpx_codec_t a, b;
-    if (p2p_rlpx_codec_init(&a, &sa, P2P_RLPX_FRAME_MAX) ||
-        p2p_rlpx_codec_init(&b, &sb, P2P_RLPX_FRAME_MAX))
-        abort();
+    bench_codec_pair(&a, &b, false);
     unsigned long iters = 0;
     double t0 = now(), t;
     do {

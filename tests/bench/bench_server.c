@@ -274,42 +274,15 @@ static void codec_once(void *arg)
 {
     codec_pair_t *c = arg;
     fill_msg(c->msg, sizeof c->msg, c->i++);
-    size_t n;
-    if (p2p_rlpx_frame_encode(&c->enc, c->frame, sizeof c->frame, &n, 16, c->msg, sizeof c->msg))
-        abort();
-    size_t off = 0;
-    p2p_rlpx_msg_t m;
-    for (;;) {
-        size_t need = p2p_rlpx_dec_need(&c->dec);
-        int rc =
-            p2p_rlpx_dec_step(&c->dec, &m, c->frame + off, need, c->scratch, sizeof c->scratch);
-        off += need;
-        if (rc == 0) break;
-        if (rc != P2P_EMORE) abort();
-    }
+    bench_codec_roundtrip(&c->enc, &c->dec, c->frame, sizeof c->frame, c->scratch,
+                          sizeof c->scratch, c->msg, sizeof c->msg);
 }
 
 static double codec_ceiling(void)
 {
     codec_pair_t *c = calloc(1, sizeof *c);
-    p2p_rlpx_secrets_t s1, s2;
-    memset(&s1, 0, sizeof s1);
-    tu_rand_bytes(s1.aes, 32);
-    tu_rand_bytes(s1.mac, 32);
-    p2p_keccak_init(&s1.egress_mac);
-    p2p_keccak_init(&s1.ingress_mac);
-    p2p_keccak_update(&s1.egress_mac, (const uint8_t *)"e", 1);
-    p2p_keccak_update(&s1.ingress_mac, (const uint8_t *)"i", 1);
-    s2 = s1;
-    s2.egress_mac = s1.ingress_mac;
-    s2.ingress_mac = s1.egress_mac;
-    if (p2p_rlpx_codec_init(&c->enc, &s1, P2P_RLPX_FRAME_MAX) ||
-        p2p_rlpx_codec_init(&c->dec, &s2, P2P_RLPX_FRAME_MAX))
-        abort();
-    /* dec must read what enc writes: same keys, enc's egress = dec's ingress */
-    c->dec.ingress = c->enc.egress;
-    p2p_rlpx_codec_set_snappy(&c->enc, true);
-    p2p_rlpx_codec_set_snappy(&c->dec, true);
+    if (!c) abort();
+    bench_codec_pair(&c->enc, &c->dec, true);
     double t = bench_best(codec_once, c, 0.3, 3);
     free(c);
     double mbps = 1024.0 / t / 1e6;

@@ -17,6 +17,7 @@
 #include "crypto/keccak.h"
 #include "crypto/secp.h"
 #include "crypto/util.h"
+#include "tests/tu.h"
 
 static double clock_s(clockid_t id)
 {
@@ -189,4 +190,43 @@ void bench_print_costs(const bench_costs_t *c)
     printf("%-34s %9.1f us\n", "ECIES decrypt (300 B)", c->ecies_dec_us);
     printf("%-34s %9.0f MB/s\n", "Keccak-256 absorb (64 KiB)", c->keccak_mbps);
     printf("%-34s %9.0f MB/s\n", "AES-256-CTR (Nettle, 64 KiB)", c->aes256ctr_mbps);
+}
+
+void bench_codec_pair(p2p_rlpx_codec_t *enc, p2p_rlpx_codec_t *dec, bool snappy)
+{
+    p2p_rlpx_secrets_t s1, s2;
+    memset(&s1, 0, sizeof s1);
+    tu_rand_bytes(s1.aes, 32);
+    tu_rand_bytes(s1.mac, 32);
+    p2p_keccak_init(&s1.egress_mac);
+    p2p_keccak_init(&s1.ingress_mac);
+    p2p_keccak_update(&s1.egress_mac, (const uint8_t *)"e", 1);
+    p2p_keccak_update(&s1.ingress_mac, (const uint8_t *)"i", 1);
+    s2 = s1;
+    s2.egress_mac = s1.ingress_mac;
+    s2.ingress_mac = s1.egress_mac;
+    if (p2p_rlpx_codec_init(enc, &s1, P2P_RLPX_FRAME_MAX) ||
+        p2p_rlpx_codec_init(dec, &s2, P2P_RLPX_FRAME_MAX))
+        abort();
+    /* dec must read what enc writes: same keys, enc's egress = dec's ingress */
+    dec->ingress = enc->egress;
+    p2p_rlpx_codec_set_snappy(enc, snappy);
+    p2p_rlpx_codec_set_snappy(dec, snappy);
+}
+
+void bench_codec_roundtrip(p2p_rlpx_codec_t *enc, p2p_rlpx_codec_t *dec, uint8_t *frame,
+                           size_t framecap, uint8_t *scratch, size_t scratchcap, const uint8_t *msg,
+                           size_t len)
+{
+    size_t n;
+    if (p2p_rlpx_frame_encode(enc, frame, framecap, &n, 16, msg, len)) abort();
+    size_t off = 0;
+    p2p_rlpx_msg_t m;
+    for (;;) {
+        size_t need = p2p_rlpx_dec_need(dec);
+        int rc = p2p_rlpx_dec_step(dec, &m, frame + off, need, scratch, scratchcap);
+        off += need;
+        if (rc == 0) break;
+        if (rc != P2P_EMORE) abort();
+    }
 }

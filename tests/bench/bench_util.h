@@ -12,6 +12,9 @@
 #define P2P_TESTS_BENCH_UTIL_H
 
 #include <stddef.h>
+#include <stdint.h>
+
+#include "wire/rlpx_frame.h"
 
 /* Monotonic wall-clock seconds and this thread's CPU seconds. */
 double bench_wall(void);
@@ -50,5 +53,17 @@ void bench_measure_costs(bench_costs_t *c, double min_s);
 
 /* Prints the costs as a table to stdout. */
 void bench_print_costs(const bench_costs_t *c);
+
+/* Two frame codecs facing each other (random AES and MAC secrets, enc's
+ * egress = dec's ingress, frame cap P2P_RLPX_FRAME_MAX), snappy on or off
+ * in both: the frame-codec ceiling of the benchmarks.  Aborts on failure. */
+void bench_codec_pair(p2p_rlpx_codec_t *enc, p2p_rlpx_codec_t *dec, bool snappy);
+
+/* Encodes msg[0..len) as one frame (code 16) with enc into frame and
+ * decodes it with dec through scratch, as a reader does, need by need.
+ * Aborts on failure. */
+void bench_codec_roundtrip(p2p_rlpx_codec_t *enc, p2p_rlpx_codec_t *dec, uint8_t *frame,
+                           size_t framecap, uint8_t *scratch, size_t scratchcap, const uint8_t *msg,
+                           size_t len);
 
 #endif
