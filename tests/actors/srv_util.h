@@ -18,11 +18,22 @@
 #include "actors/server.h"
 #include "core/clock.h"
 #include "crypto/secp.h"
+#include "tests/actors/rawpeer.h"
 #include "tests/tu.h"
 
 static inline void su_key(uint8_t priv[32])
 {
     CHECK_OK(p2p_secp_keygen(priv));
+}
+
+/* Connects rp to a server on loopback port and runs the RLPx handshake
+ * with a fresh key (timeout_ms).  True when both succeed. */
+static inline bool su_dial(rawpeer_t *rp, uint16_t port, const uint8_t server_pub[64],
+                           unsigned timeout_ms)
+{
+    uint8_t k[32];
+    su_key(k);
+    return rp_connect(rp, port) == 0 && rp_handshake(rp, k, server_pub, timeout_ms) == 0;
 }
 
 /* A loopback server config with an ephemeral port and short timeouts. */

@@ -34,9 +34,7 @@ static uint8_t srv_pub[64];
 
 static bool connect_rlpx(rawpeer_t *rp)
 {
-    uint8_t k[32];
-    su_key(k);
-    return rp_connect(rp, port) == 0 && rp_handshake(rp, k, srv_pub, 3000) == 0;
+    return su_dial(rp, port, srv_pub, 3000);
 }
 
 /* Reads the server's Hello (sent first, right after the RLPx handshake). */

@@ -115,10 +115,8 @@ static int rp_connect_from(rawpeer_t *rp, uint16_t port, uint8_t src)
 
 static bool rlpx_to(rawpeer_t *rp, p2p_server_t *s)
 {
-    uint8_t k[32];
-    su_key(k);
     p2p_node_t ns = su_node(s);
-    return rp_connect(rp, ns.ep.tcp) == 0 && rp_handshake(rp, k, ns.pubkey, 5000) == 0;
+    return su_dial(rp, ns.ep.tcp, ns.pubkey, 5000);
 }
 
 /* After the RLPx handshake: Hello both ways, snappy on. */

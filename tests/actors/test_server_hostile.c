@@ -30,9 +30,7 @@ static uint8_t srv_pub[64];
 /* Connects and runs the RLPx handshake with a fresh key. */
 static bool connect_rlpx(rawpeer_t *rp)
 {
-    uint8_t k[32];
-    su_key(k);
-    return rp_connect(rp, port) == 0 && rp_handshake(rp, k, srv_pub, 3000) == 0;
+    return su_dial(rp, port, srv_pub, 3000);
 }
 
 /* Connects, handshakes, exchanges Hellos: a live peer. */
