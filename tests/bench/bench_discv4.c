@@ -2,21 +2,36 @@
  * tests/bench/bench_discv4.c: discovery v4 pong throughput.
  *
  * Floods a running discovery instance on loopback with pre-signed pings
- * (valid, unexpired, from many keys, cycled) in a closed loop (at most
- * WINDOW pings outstanding, so the kernel drops nothing) and counts the
+ * (valid, unexpired, from NKEYS bonded keys, cycled) in a closed loop (at
+ * most WINDOW pings outstanding, so the kernel drops nothing) and counts the
  * pongs that come back.  Each answered ping costs the instance one
- * signature recovery (p2p-udp) and one signature (p2p-disc, the pong), so
- * the bound is 1 / (recover + sign) per core, measured in this run
- * (bench_measure_costs), and twice that for both cores.  Also printed: the
- * CPU the instance's threads spent per pong (from /proc: independent of
- * what else runs on the machine) against recover + sign.  Runs with one
- * and with two reader threads.
+ * signature recovery (p2p-udp) and one signature (p2p-disc, the pong).
+ *
+ * The bound, measured in this run:
+ *   single-thread  1 / (recover + sign) per core, each the fastest of a few
+ *                  rounds in one thread; "2 x single" is what the two cores
+ *                  would give if running both at once cost nothing;
+ *   concurrent     what two threads running recover + sign at the same time
+ *                  achieve (bench_concurrent, wall clock, 1 s), measured just
+ *                  before and just after each flood and averaged.  On this
+ *                  machine (a 2-vCPU VM, shared) each op is slower when both
+ *                  cores run secp256k1 at once than when one does, so
+ *                  "2 x single" overstates what the cores can do; the
+ *                  concurrent figure is the bound "using both cores", and
+ *                  the ratio (target >= 70%) is taken against it.
+ * The load generator (this process' main thread) shares the two cores: it
+ * only sends pre-signed pings (sendmmsg, BATCH at a time) and counts pongs
+ * by their type byte (recvmmsg, blocking for the first); it verifies
+ * nothing, and its CPU per pong is printed.  Also printed: the CPU the
+ * instance's threads spent per pong (from /proc: independent of what else
+ * runs on the machine) against recover + sign.
  *
  * Then, if node and tests/interop/node_modules are present, the same flood
  * against an @ethereumjs/devp2p DPT (tests/interop/bench-target.mjs --mode
- * dpt) for the ratio.
+ * dpt), compared with the single-thread bound (node is single-threaded).
  *
- * Usage: bench_discv4 [seconds per run, default 4]
+ * Usage: bench_discv4 [seconds per run, default 4] [readers: 1, 2 or 0 for
+ *        both (default)] [dpt: 1 (default) or 0 to skip it]
  */
 #include <dirent.h>
 #include <errno.h>
@@ -27,6 +42,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -94,13 +110,68 @@ static double threads_cpu(const char *prefix)
     return s;
 }
 
+/* CPU use of the whole machine (/proc/stat) and of this process, in clock
+ * ticks, to tell how much other work ran beside a measurement. */
+typedef struct machine {
+    double wall;
+    unsigned long long busy, nice, steal, self;
+} machine_t;
+
+static void machine_sample(machine_t *m)
+{
+    memset(m, 0, sizeof *m);
+    m->wall = bench_wall();
+    char buf[4096];
+    int fd = open("/proc/stat", O_RDONLY);
+    if (fd >= 0) {
+        ssize_t n = read(fd, buf, sizeof buf - 1);
+        close(fd);
+        unsigned long long u, ni, sy, id, io, irq, sirq, st;
+        if (n > 0) {
+            buf[n] = 0;
+            if (sscanf(buf, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &u, &ni, &sy, &id, &io,
+                       &irq, &sirq, &st) == 8) {
+                m->busy = u + sy + irq + sirq;
+                m->nice = ni;
+                m->steal = st;
+            }
+        }
+    }
+    fd = open("/proc/self/stat", O_RDONLY);
+    if (fd >= 0) {
+        ssize_t n = read(fd, buf, sizeof buf - 1);
+        close(fd);
+        char *r = n > 0 ? (buf[n] = 0, strrchr(buf, ')')) : NULL;
+        unsigned long ut = 0, st = 0;
+        if (r &&
+            sscanf(r + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) == 2)
+            m->self = ut + st;
+    }
+}
+
+/* "others N.NN cores (niced N.NN), steal N.NN" between a and b. */
+static void machine_print(const char *what, const machine_t *a, const machine_t *b)
+{
+    double hz = (double)sysconf(_SC_CLK_TCK), dt = b->wall - a->wall;
+    if (dt <= 0) return;
+    long long others = (long long)(b->busy - a->busy) - (long long)(b->self - a->self);
+    printf("  machine during %s: this process %.2f cores, others %.2f (niced %.2f), steal "
+           "%.2f\n",
+           what, (double)(b->self - a->self) / hz / dt, (double)(others > 0 ? others : 0) / hz / dt,
+           (double)(b->nice - a->nice) / hz / dt, (double)(b->steal - a->steal) / hz / dt);
+}
+
 typedef struct flood_result {
     double pongs_per_s;
     uint64_t pongs, sent, stalls;
+    double gen_cpu; /* the load generator's CPU seconds in the timed phase */
 } flood_result_t;
 
 /* Closed-loop flood of 127.0.0.1:port for secs seconds (after 0.5 s of
- * warm-up) from socket fd. */
+ * warm-up) from socket fd (which has a receive timeout).  Pings leave in
+ * batches of BATCH once that many slots of the window are free; pongs are
+ * taken with one blocking recvmmsg (MSG_WAITFORONE: the first datagram,
+ * then what is queued). */
 static flood_result_t flood(int fd, uint16_t port, double secs)
 {
     struct sockaddr_storage ss;
@@ -115,36 +186,43 @@ static flood_result_t flood(int fd, uint16_t port, double secs)
     }
     flood_result_t res = {0};
     uint64_t sent = 0, pongs = 0, outstanding = 0, next = 0, m_pongs = 0;
-    double t0 = bench_wall(), tstart = t0 + 0.5, tend = tstart + secs, last_rx = t0;
+    double t0 = bench_wall(), tstart = t0 + 0.5, tend = tstart + secs, last_rx = t0, c0 = 0;
     bool measuring = false;
     for (;;) {
         double t = bench_wall();
         if (!measuring && t >= tstart) {
             measuring = true;
             m_pongs = pongs;
+            c0 = bench_cpu();
         }
         if (t >= tend) break;
-        unsigned n = 0;
-        while (outstanding + n < WINDOW && n < BATCH) {
-            size_t i = next++ % NPINGS;
-            memset(&tx[n], 0, sizeof tx[n]);
-            txv[n].iov_base = pings[i];
-            txv[n].iov_len = plen[i];
-            tx[n].msg_hdr.msg_iov = &txv[n];
-            tx[n].msg_hdr.msg_iovlen = 1;
-            tx[n].msg_hdr.msg_name = &ss;
-            tx[n].msg_hdr.msg_namelen = sl;
-            n++;
-        }
-        if (n) {
+        if (outstanding + BATCH <= WINDOW) {
+            unsigned n = 0;
+            while (outstanding + n < WINDOW && n < BATCH) {
+                size_t i = next++ % NPINGS;
+                memset(&tx[n], 0, sizeof tx[n]);
+                txv[n].iov_base = pings[i];
+                txv[n].iov_len = plen[i];
+                tx[n].msg_hdr.msg_iov = &txv[n];
+                tx[n].msg_hdr.msg_iovlen = 1;
+                tx[n].msg_hdr.msg_name = &ss;
+                tx[n].msg_hdr.msg_namelen = sl;
+                n++;
+            }
             int k = sendmmsg(fd, tx, n, MSG_DONTWAIT);
             if (k > 0) {
                 sent += (unsigned)k;
                 outstanding += (unsigned)k;
             }
+            if (outstanding + BATCH <= WINDOW) continue;
         }
-        struct pollfd pfd = {.fd = fd, .events = POLLIN};
-        if (poll(&pfd, 1, 2) <= 0) {
+        for (int i = 0; i < BATCH; i++) {
+            memset(&rx[i].msg_hdr, 0, sizeof rx[i].msg_hdr);
+            rx[i].msg_hdr.msg_iov = &rxv[i];
+            rx[i].msg_hdr.msg_iovlen = 1;
+        }
+        int k = recvmmsg(fd, rx, BATCH, MSG_WAITFORONE, NULL);
+        if (k <= 0) {
             if (bench_wall() - last_rx > 0.2 && outstanding) {
                 /* lost in the kernel or dropped by the target: give the
                  * window back */
@@ -154,19 +232,14 @@ static flood_result_t flood(int fd, uint16_t port, double secs)
             }
             continue;
         }
-        for (int i = 0; i < BATCH; i++) {
-            memset(&rx[i].msg_hdr, 0, sizeof rx[i].msg_hdr);
-            rx[i].msg_hdr.msg_iov = &rxv[i];
-            rx[i].msg_hdr.msg_iovlen = 1;
-        }
-        int k = recvmmsg(fd, rx, BATCH, MSG_DONTWAIT, NULL);
         for (int i = 0; i < k; i++) {
             if (rx[i].msg_len < P2P_DISCV4_MIN_SIZE || rbuf[i][P2P_DISCV4_HEAD_LEN] != 2) continue;
             pongs++;
             if (outstanding) outstanding--;
         }
-        if (k > 0) last_rx = bench_wall();
+        last_rx = bench_wall();
     }
+    res.gen_cpu = bench_cpu() - c0;
     res.pongs = pongs - m_pongs;
     res.sent = sent;
     res.pongs_per_s = (double)res.pongs / secs;
@@ -222,6 +295,8 @@ static int client_socket(uint16_t *port)
     int buf = 4 << 20;
     (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
     (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof buf);
+    struct timeval tv = {.tv_sec = 0, .tv_usec = 20000};
+    (void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     struct sockaddr_storage ss;
     p2p_ip_t lo = p2p_ip4(127, 0, 0, 1);
     socklen_t sl = p2p_ip_to_sockaddr(&ss, &lo, 0);
@@ -234,7 +309,27 @@ static int client_socket(uint16_t *port)
     return fd;
 }
 
-static void run_ours(unsigned readers, double secs, double bound1, double op_us)
+typedef struct bounds {
+    double recover_us, sign_us; /* single-thread, fastest of 3 rounds */
+    double single;              /* pongs/s on one core: 1e6 / (recover + sign) */
+    bench_pong_op_t *op[2];     /* the concurrent measurement's states */
+} bounds_t;
+
+/* Recover + sign per second of two threads running them at once. */
+static double concurrent_bound(bounds_t *b, double *cpu_us)
+{
+    void *args[2] = {b->op[0], b->op[1]};
+    double cpu;
+    machine_t m0, m1;
+    machine_sample(&m0);
+    double r = bench_concurrent(bench_pong_op, args, 2, 1.0, &cpu);
+    machine_sample(&m1);
+    machine_print("the concurrent bound", &m0, &m1);
+    *cpu_us = cpu * 1e6;
+    return r;
+}
+
+static void run_ours(unsigned readers, double secs, bounds_t *b)
 {
     p2p_discovery_config_t cfg;
     memset(&cfg, 0, sizeof cfg);
@@ -254,9 +349,20 @@ static void run_ours(unsigned readers, double secs, double bound1, double op_us)
     make_pings(p2p_discovery_port(d), from);
     int bonded = bond_keys(fd, p2p_discovery_port(d));
     if (bonded < NKEYS) printf("  only %d of %d keys bonded\n", bonded, NKEYS);
-    double c0 = threads_cpu("p2p-udp") + threads_cpu("p2p-disc");
+    double cb_cpu0, cb_cpu1;
+    double cb0 = concurrent_bound(b, &cb_cpu0);
+    double u0 = threads_cpu("p2p-udp"), t0 = threads_cpu("p2p-disc"), c0 = u0 + t0;
+    machine_t m0, m1;
+    machine_sample(&m0);
     flood_result_t r = flood(fd, p2p_discovery_port(d), secs);
-    double c1 = threads_cpu("p2p-udp") + threads_cpu("p2p-disc");
+    machine_sample(&m1);
+    double u1 = threads_cpu("p2p-udp"), t1 = threads_cpu("p2p-disc"), c1 = u1 + t1;
+    double fw = m1.wall - m0.wall;
+    printf("  cores used during the flood: reader%s %.2f, p2p-disc %.2f\n", readers > 1 ? "s" : "",
+           (u1 - u0) / fw, (t1 - t0) / fw);
+    machine_print("the flood (with its warm-up)", &m0, &m1);
+    double cb1 = concurrent_bound(b, &cb_cpu1);
+    double cb = (cb0 + cb1) / 2, cb_cpu = (cb_cpu0 + cb_cpu1) / 2;
     p2p_discovery_info_t *in = malloc(sizeof *in);
     if (in && p2p_discovery_info(d, in, p2p_now_ns() + 5 * P2P_NS_PER_S) == 0)
         printf("  instance: verified %llu, queue full %llu, pongs sent %llu, "
@@ -265,21 +371,27 @@ static void run_ours(unsigned readers, double secs, double bound1, double op_us)
                (unsigned long long)in->shell.rx_queue_full, (unsigned long long)in->core.rx_ping,
                (unsigned long long)in->core.pending_full);
     free(in);
+    double op_us = b->recover_us + b->sign_us;
     double cpu_us = r.pongs ? (c1 - c0) / (double)(r.pongs) * 1e6 : 0;
-    printf("ours, %u reader%s: %8.0f pongs/s  = %5.1f%% of the 2-core bound %.0f/s, "
-           "%4.2fx the 1-core bound; target 10000/s: %s\n",
-           readers, readers > 1 ? "s" : " ", r.pongs_per_s, 100.0 * r.pongs_per_s / (2 * bound1),
-           2 * bound1, r.pongs_per_s / bound1, r.pongs_per_s >= 10000 ? "met" : "NOT met");
-    printf("  instance CPU per pong %.1f us vs recover+sign %.1f us (%.0f%% efficient); "
-           "window stalls %llu\n",
-           cpu_us, op_us, cpu_us > 0 ? 100.0 * op_us / cpu_us : 0, (unsigned long long)r.stalls);
+    double gen_us = r.pongs ? r.gen_cpu / (double)(r.pongs) * 1e6 : 0;
+    printf("  concurrent bound: %.0f/s before, %.0f/s after the flood: %.0f/s "
+           "(%.1f us CPU per recover+sign, %+.0f%% vs one thread alone)\n",
+           cb0, cb1, cb, cb_cpu, 100.0 * (cb_cpu / op_us - 1));
+    printf("ours, %u reader%s: %8.0f pongs/s  = %5.1f%% of the concurrent 2-core bound %.0f/s "
+           "(target 70%%: %s); %5.1f%% of 2 x single %.0f/s; target 10000/s: %s\n",
+           readers, readers > 1 ? "s" : " ", r.pongs_per_s, 100.0 * r.pongs_per_s / cb, cb,
+           r.pongs_per_s >= 0.7 * cb ? "met" : "NOT met", 100.0 * r.pongs_per_s / (2 * b->single),
+           2 * b->single, r.pongs_per_s >= 10000 ? "met" : "NOT met");
+    printf("  instance CPU per pong %.1f us vs recover+sign %.1f us alone, %.1f us concurrent "
+           "(%.0f%% efficient); load generator %.1f us per pong; window stalls %llu\n",
+           cpu_us, op_us, cb_cpu, cpu_us > 0 ? 100.0 * cb_cpu / cpu_us : 0, gen_us,
+           (unsigned long long)r.stalls);
     close(fd);
     p2p_discovery_stop(d);
 }
-
 /* The DPT: bench-target.mjs --mode dpt; reads its listening line, floods,
  * SIGTERM, prints its summary line.  Returns pongs/s or -1. */
-static double run_dpt(double secs, double bound1)
+static double run_dpt(double secs, const bounds_t *b)
 {
     const char *dir = JS_DIR;
     char script[512], mods[512];
@@ -321,7 +433,7 @@ static double run_dpt(double secs, double bound1)
         rate = r.pongs_per_s;
         printf("ethereumjs DPT: %8.0f pongs/s  = %5.1f%% of the 1-core bound (node is "
                "single-threaded); window stalls %llu\n",
-               rate, 100.0 * rate / bound1, (unsigned long long)r.stalls);
+               rate, 100.0 * rate / b->single, (unsigned long long)r.stalls);
     }
     kill(pid, SIGTERM);
     while (fgets(line, sizeof line, f))
@@ -334,20 +446,47 @@ static double run_dpt(double secs, double bound1)
     return rate;
 }
 
+static void op_recover(void *arg)
+{
+    uint8_t *s = arg, pub[64]; /* hash[32] sig[65] */
+    if (p2p_secp_recover(pub, s + 32, s) != 0) abort();
+}
+
+static void op_sign(void *arg)
+{
+    uint8_t *s = arg; /* hash[32] sig[65] priv[32] */
+    s[0]++;
+    if (p2p_secp_sign(s + 32, s, s + 97) != 0) abort();
+}
+
 int main(int argc, char **argv)
 {
     double secs = argc > 1 ? atof(argv[1]) : 4;
     if (secs <= 0) secs = 4;
+    int readers = argc > 2 ? atoi(argv[2]) : 0;
+    bool dpt = argc > 3 ? atoi(argv[3]) != 0 : true;
     signal(SIGPIPE, SIG_IGN);
-    bench_costs_t c;
-    bench_measure_costs(&c, 0.1);
-    double op_us = c.recover_us + c.sign_us, bound1 = 1e6 / op_us;
-    printf("measured: recover %.1f us, sign %.1f us -> bound %.0f pongs/s per core, %.0f/s on "
-           "2 cores\n",
-           c.recover_us, c.sign_us, bound1, 2 * bound1);
-    run_ours(1, secs, bound1, op_us);
-    run_ours(2, secs, bound1, op_us);
-    double js = run_dpt(secs, bound1);
-    (void)js;
+    bounds_t b;
+    uint8_t st[129];
+    tu_rand_bytes(st, 32);
+    if (p2p_secp_keygen(st + 97) != 0) abort();
+    op_sign(st);
+    bench_pair(&b.recover_us, &b.sign_us, op_recover, st, op_sign, st, 0.1, 3);
+    b.recover_us *= 1e6;
+    b.sign_us *= 1e6;
+    b.single = 1e6 / (b.recover_us + b.sign_us);
+    b.op[0] = bench_pong_op_new();
+    b.op[1] = bench_pong_op_new();
+    double cb_cpu, cb = concurrent_bound(&b, &cb_cpu);
+    printf("measured: recover %.1f us, sign %.1f us (one thread) -> bound %.0f pongs/s per core, "
+           "2 x single %.0f/s;\n  two threads at once: %.0f/s (%.1f us CPU per recover+sign, "
+           "%+.0f%%): the concurrent 2-core bound\n",
+           b.recover_us, b.sign_us, b.single, 2 * b.single, cb, cb_cpu,
+           100.0 * (cb_cpu / (b.recover_us + b.sign_us) - 1));
+    if (readers == 0 || readers == 1) run_ours(1, secs, &b);
+    if (readers == 0 || readers == 2) run_ours(2, secs, &b);
+    if (dpt) (void)run_dpt(secs, &b);
+    bench_pong_op_free(b.op[0]);
+    bench_pong_op_free(b.op[1]);
     return 0;
 }
