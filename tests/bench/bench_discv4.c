@@ -30,9 +30,10 @@
  * slept (a wake-up each) or were preempted, per 1000 pongs.
  *
  * The wall-clock ratio is meaningful on an otherwise quiet machine: with
- * other work running, the scheduler shares the cores per thread, and the
- * instance plus generator (3-4 busy threads) get a different share than the
- * bound's 2 threads.  The bench prints the cores the rest of the machine
+ * other work running, the instance plus generator (3-4 busy threads) and
+ * the bound's 2 threads may get different shares of the cores (and with
+ * sched_autogroup on, nice values do not order sessions: a nice-19 job in
+ * another session takes its share too).  The bench prints the cores the rest of the machine
  * used and, as the load-independent figure, the CPU ratio: concurrent
  * recover + sign CPU over (instance + generator) CPU per pong, which is
  * what the wall-clock ratio comes to when the cores are saturated.
