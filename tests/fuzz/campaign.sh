@@ -23,7 +23,7 @@ for t in "$@"; do
     start=$(date +%s)
     echo "== $t: start $(date -u +%H:%M:%S) for ${secs}s" >>"$scratch/campaign.log"
     TIMEFORMAT='%U %S'
-    cpu=$( { time "$build/tests/fuzz/fuzz_$t" -max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 \
+    cpu=$( { time "$build/tests/fuzz/fuzz_$t" -max_total_time="$secs" -rss_limit_mb=2048 -timeout="${FUZZ_TIMEOUT:-10}" \
         -print_final_stats=1 -artifact_prefix="$scratch/artifacts/$t-" \
         "$scratch/corpus/$t" "$here/corpus/$t" >"$scratch/$t.log" 2>&1; echo "rc=$?" >"$scratch/$t.rc"; } 2>&1 )
     rc=$(sed 's/rc=//' "$scratch/$t.rc")
