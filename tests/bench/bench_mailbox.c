@@ -282,6 +282,7 @@ struct rt {
     double median, p99;           /* microseconds */
     double sleeps, pinger_sleeps; /* per round */
     double cpu_us;                /* CPU of both threads per round */
+    double hits;                  /* spins that found the message, per round */
 };
 
 static void run_rt(bool mailbox, uint32_t spin_ns, uint64_t pause_us, uint64_t rounds,
@@ -305,7 +306,7 @@ static void run_rt(bool mailbox, uint32_t spin_ns, uint64_t pause_us, uint64_t r
     if (p2p_thread_spawn(&th, "bench-pong", 0, ponger, p)) abort();
     while (!atomic_load(&p->ready)) sched_yield();
     uint64_t *lat = calloc(rounds, sizeof *lat);
-    uint64_t s0 = atomic_load(&me->waiter.sleeps);
+    uint64_t s0 = atomic_load(&me->waiter.sleeps), h0 = atomic_load(&me->waiter.spin_hits);
     double c0 = process_cpu(), busy = 0;
     msg_t m = {0};
     for (uint64_t i = 0; i < rounds; i++) {
@@ -336,6 +337,9 @@ static void run_rt(bool mailbox, uint32_t spin_ns, uint64_t pause_us, uint64_t r
      * returning, so it rarely needs to sleep. */
     out->sleeps = (double)atomic_load(&th.waiter.sleeps) / (double)rounds;
     out->pinger_sleeps = (double)(atomic_load(&me->waiter.sleeps) - s0) / (double)rounds;
+    out->hits =
+        (double)(atomic_load(&th.waiter.spin_hits) + atomic_load(&me->waiter.spin_hits) - h0) /
+        (double)rounds;
     qsort(lat, rounds, sizeof *lat, cmp_u64);
     out->median = (double)lat[rounds / 2] / 1000.0;
     out->p99 = (double)lat[rounds * 99 / 100] / 1000.0;
@@ -354,9 +358,11 @@ static void run_rt(bool mailbox, uint32_t spin_ns, uint64_t pause_us, uint64_t r
 
 static void print_rt(const char *name, const char *policy, const struct rt *r, bool waiter)
 {
-    char sl[32] = "n/a";
-    if (waiter) snprintf(sl, sizeof sl, "%.2f + %.2f", r->sleeps, r->pinger_sleeps);
-    printf("  %-15s %-27s median %7.2f us  p99 %8.2f us  sleeps/round %-11s CPU %6.2f us/round\n",
+    char sl[48] = "n/a";
+    if (waiter)
+        snprintf(sl, sizeof sl, "%.2f + %.2f, spin hits %.2f", r->sleeps, r->pinger_sleeps,
+                 r->hits);
+    printf("  %-15s %-27s median %7.2f us  p99 %8.2f us  sleeps/round %-27s CPU %6.2f us/round\n",
            name, policy, r->median, r->p99, sl, r->cpu_us);
 }
 
