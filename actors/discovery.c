@@ -722,7 +722,7 @@ int p2p_discovery_start(p2p_discovery_t **out, char *msg, size_t msglen,
                                 P2P_DISCOVERY_REQUESTS, NULL);
     if (rc) goto err;
 
-    rc = p2p_thread_spawn(&d->thr, "p2p-disc", 0, disc_run, d);
+    rc = p2p_thread_spawn_ex(&d->thr, "p2p-disc", 0, P2P_THREAD_SPIN_WAIT, disc_run, d);
     if (rc) {
         rc = fail(msg, msglen, rc, "discovery: %s", "cannot start p2p-disc");
         goto err;
@@ -742,7 +742,7 @@ int p2p_discovery_start(p2p_discovery_t **out, char *msg, size_t msglen,
             IGNORE_RC(p2p_thread_name(name, "p2p-udp"));
         else
             IGNORE_RC(p2p_thread_name(name, "p2p-udp%u", i));
-        rc = p2p_thread_spawn(&r->thr, name, 0, p2p__disc_reader_run, r);
+        rc = p2p_thread_spawn_ex(&r->thr, name, 0, P2P_THREAD_SPIN_WAIT, p2p__disc_reader_run, r);
         if (rc) {
             rc = fail(msg, msglen, rc, "discovery: %s", "cannot start p2p-udp");
             goto err;

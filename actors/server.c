@@ -665,15 +665,17 @@ int p2p_server_start(p2p_server_t **out, const p2p_server_config_t *cfg)
     atomic_store_explicit(&srv->dial_free,
                           slots < srv->max_active_dials ? slots : srv->max_active_dials,
                           memory_order_relaxed);
-    rc = p2p_thread_spawn(&srv->run, "p2p-run", 0, p2p__run_main, srv);
+    rc = p2p_thread_spawn_ex(&srv->run, "p2p-run", 0, P2P_THREAD_SPIN_WAIT, p2p__run_main, srv);
     if (!rc) {
         srv->run_started = true;
-        rc = p2p_thread_spawn(&srv->dial, "p2p-dial", 0, p2p__dial_main, srv);
+        rc = p2p_thread_spawn_ex(&srv->dial, "p2p-dial", 0, P2P_THREAD_SPIN_WAIT, p2p__dial_main,
+                                 srv);
     }
     if (!rc) {
         srv->dial_started = true;
         if (srv->listen_fd >= 0) {
-            rc = p2p_thread_spawn(&srv->listen, "p2p-listen", 0, p2p__listen_main, srv);
+            rc = p2p_thread_spawn_ex(&srv->listen, "p2p-listen", 0, P2P_THREAD_SPIN_WAIT,
+                                     p2p__listen_main, srv);
             if (!rc) srv->listen_started = true;
         }
     }

@@ -7,13 +7,16 @@
  * Life of a connection:
  *   born        posts itself on the run loop's `conns` (so stop can reach it)
  *   connect     dialled only: non-blocking connect, dial_timeout (15 s)
- *   RLPx        auth/ack (wire/rlpx_handshake) under hs_timeout (5 s)
+ *   RLPx        auth/ack (wire/rlpx_handshake) under hs_timeout (5 s);
+ *               inbound, the ack stays buffered and leaves with our Hello
+ *               (or the Disconnect of a rejected connection)
  *   checkpoint  posthandshake: push self, wait for the one-slot `cont` reply
  *   Hello       send ours, read theirs (hs_timeout); identity check; snappy
  *               iff their version >= 5; capability matching
  *   checkpoint  addpeer (then: listener slot / dialer taskdone reported)
  *   peer        base protocol loop: poll over the socket and the waiter
- *               (disconnect mailbox, explicit wakes for `out`, quit)
+ *               (disconnect mailbox, explicit wakes for `out`, quit); the
+ *               handshake's stack pages are trimmed after 100 ms of life
  *   end         Disconnect [reason] unless a network error, linger, close,
  *               close the send gate, post delpeer (its last message) and
  *               return; the run loop joins the thread.
@@ -53,6 +56,7 @@
 #define P2P__MSGS_PER_WAKE 64
 #define P2P__READ_PER_WAKE (256u * 1024)
 #define P2P__HELLO_FRAME_MAX (P2P_HELLO_MAX + 16)
+#define P2P__TRIM_AFTER (100 * P2P_NS_PER_MS)
 
 typedef struct io {
     p2p_conn_t *c;
@@ -429,9 +433,11 @@ static int do_rlpx(io_t *io)
         rc = io_fill(io, io->rlen - io->roff + 1, deadline);
     }
     if (!rc && !c->dialed) {
+        /* the ack stays buffered: it leaves with our Hello (or the
+         * Disconnect of a rejected connection) after the posthandshake
+         * checkpoint, one send and one wake-up of the dialer for both */
         rc = p2p_rlpx_hs_make_ack(hs, &pkt, &pktlen);
         if (!rc) rc = wbuf_append(io, pkt, pktlen);
-        if (!rc) rc = io_flush_all(io, deadline, true);
     }
     if (!rc) rc = p2p_rlpx_hs_secrets(hs, sec);
     if (!rc) rc = p2p_rlpx_codec_init(&io->codec, sec, srv->max_msg);
@@ -699,6 +705,10 @@ static void run_peer(io_t *io, peer_run_t *pr)
     uint64_t now = p2p_now_ns();
     uint64_t next_ping = now + srv->ping_interval;
     uint64_t last_read = now;
+    /* the handshake's deep crypto frames go back to the kernel once the
+     * peer has lived P2P__TRIM_AFTER (a short-lived connection skips the
+     * madvise and the page faults that would follow it) */
+    uint64_t trim_at = now + P2P__TRIM_AFTER;
     bool readable = true;
     while (!pr->done) {
         if (p2p_thread_should_quit(io->self)) {
@@ -750,6 +760,7 @@ static void run_peer(io_t *io, peer_run_t *pr)
             deadline = io->last_write + srv->write_timeout;
         bool busy = (!io->held && io->rlen - io->roff >= p2p_rlpx_dec_need(&io->codec)) ||
                     (wpending(io) < P2P__WBUF_HIGH && p2p_mailbox_ready(c->out));
+        if (trim_at && trim_at < deadline) deadline = trim_at;
         if (io->held && !wpending(io)) deadline = now + P2P_NS_PER_MS; /* retry soon */
         if (busy) deadline = 0;
         if (!busy) io_release_idle(io);
@@ -761,6 +772,10 @@ static void run_peer(io_t *io, peer_run_t *pr)
             break;
         }
         readable = (pfd.revents & (POLLIN | POLLHUP | POLLERR)) != 0 || busy;
+        if (trim_at && p2p_now_ns() >= trim_at) {
+            p2p_thread_trim_stack();
+            trim_at = 0;
+        }
         if (!readable && !io->held) rbuf_shrink(io);
     }
     for (size_t i = 0; i < c->nmatch; i++) {
@@ -881,7 +896,6 @@ int p2p__conn_main(p2p_thread_t *self, void *arg)
      * inbound entry); the handshake is over */
     was_peer = true;
     pending_inbound = false;
-    p2p_thread_trim_stack(); /* the handshake's deep crypto frames */
     result = P2P_DIAL_OK;
     slot_done = true;
     if (c->dialed) {

@@ -112,6 +112,7 @@ int p2p_thread_spawn_ex(p2p_thread_t *t, const char *name, size_t stack_size, un
     if ((flags & P2P_THREAD_SIGNAL_WAKE) ? p2p_waiter_init_signal(&t->waiter)
                                          : p2p_waiter_init(&t->waiter))
         return P2P_ESYS;
+    if (flags & P2P_THREAD_SPIN_WAIT) p2p_waiter_set_spin(&t->waiter, P2P_WAITER_SPIN_DEFAULT_NS);
 
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
     if (stack_size == 0) stack_size = P2P_THREAD_STACK_DEFAULT;

@@ -138,8 +138,12 @@ P2P_MUST_CHECK int p2p_thread_spawn(p2p_thread_t *t, const char *name, size_t st
 
 /* As p2p_thread_spawn, with flags: P2P_THREAD_SIGNAL_WAKE gives the thread
  * a signal-mode waiter (p2p_waiter_init_signal: no eventfd; the thread
- * sleeps only in p2p_waiter_wait/p2p_waiter_poll). */
+ * sleeps only in p2p_waiter_wait/p2p_waiter_poll).  P2P_THREAD_SPIN_WAIT
+ * gives its waiter the spin policy (p2p_waiter_set_spin with
+ * P2P_WAITER_SPIN_DEFAULT_NS): for the few component threads that trade
+ * messages at a high rate, never for per-peer threads. */
 #define P2P_THREAD_SIGNAL_WAKE 1u
+#define P2P_THREAD_SPIN_WAIT 2u
 P2P_MUST_CHECK int p2p_thread_spawn_ex(p2p_thread_t *t, const char *name, size_t stack_size,
                                        unsigned flags, p2p_thread_fn fn, void *arg);
 

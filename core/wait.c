@@ -20,6 +20,27 @@
 #include "core/clock.h"
 #include "core/mailbox.h"
 
+static void waiter_init_spin(p2p_waiter_t *w)
+{
+    w->spin_max = w->spin_win = 0;
+    w->spin_need = 1;
+    w->spin_quick = 0;
+    w->spin_fresh = false;
+    /* relaxed: statistics and hints; published with the waiter */
+    atomic_store_explicit(&w->kick_ns, 0, memory_order_relaxed);
+    atomic_store_explicit(&w->spin_hits, 0, memory_order_relaxed);
+    atomic_store_explicit(&w->spin_misses, 0, memory_order_relaxed);
+}
+
+void p2p_waiter_set_spin(p2p_waiter_t *w, uint32_t max_ns)
+{
+    if (max_ns > P2P_WAITER_SPIN_MAX_NS) max_ns = P2P_WAITER_SPIN_MAX_NS;
+    w->spin_max = w->spin_win = max_ns;
+    w->spin_need = 1;
+    w->spin_quick = 0;
+    w->spin_fresh = true;
+}
+
 int p2p_waiter_init(p2p_waiter_t *w)
 {
     w->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -29,6 +50,7 @@ int p2p_waiter_init(p2p_waiter_t *w)
     atomic_store_explicit(&w->notified, 0, memory_order_relaxed);
     atomic_store_explicit(&w->sleeps, 0, memory_order_relaxed);
     atomic_store_explicit(&w->wakes, 0, memory_order_relaxed);
+    waiter_init_spin(w);
     w->nmb = 0;
     return 0;
 }
@@ -60,6 +82,7 @@ int p2p_waiter_init_signal(p2p_waiter_t *w)
     atomic_store_explicit(&w->notified, 0, memory_order_relaxed);
     atomic_store_explicit(&w->sleeps, 0, memory_order_relaxed);
     atomic_store_explicit(&w->wakes, 0, memory_order_relaxed);
+    waiter_init_spin(w);
     w->nmb = 0;
     return 0;
 }
@@ -111,8 +134,10 @@ void p2p__waiter_kick(p2p_waiter_t *w)
      * eventfd */
     if (atomic_exchange_explicit(&w->sleeping, 0, memory_order_acq_rel)) {
         uint64_t one = 1;
-        /* relaxed: statistics */
+        /* relaxed: statistics, and a hint for the owner's spin window
+         * (read after its sleep; a stale value only mis-sizes a window) */
         atomic_fetch_add_explicit(&w->wakes, 1, memory_order_relaxed);
+        atomic_store_explicit(&w->kick_ns, p2p_now_ns(), memory_order_relaxed);
         if (w->efd < 0) {
             /* signal mode: tid/pid were stored before the owner's seq_cst
              * store of sleeping that our exchange read from.  A wake-up
@@ -170,16 +195,97 @@ void p2p_waiter_done(p2p_waiter_t *w)
  * whose write lands after the drain leaves the eventfd readable: the next
  * poll returns at once, sees it readable and drains it (one spurious
  * wake-up, as in p2p_waiter_done). */
-static void waiter_done_polled(p2p_waiter_t *w, bool efd_readable)
+static bool waiter_done_polled(p2p_waiter_t *w, bool efd_readable)
 {
     /* acq_rel exchange: 0 means a waker's exchange (acq_rel) claimed the
      * sleep first and will write the eventfd */
     bool claimed = atomic_exchange_explicit(&w->sleeping, 0, memory_order_acq_rel) == 0;
-    if (claimed || efd_readable) {
+    if (w->efd >= 0 && (claimed || efd_readable)) {
         uint64_t v;
         ssize_t r = read(w->efd, &v, sizeof v);
         (void)r;
     }
+    return claimed;
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+/* The spin of the spin policy (see wait.h): polls for work until `until`
+ * without announcing a sleep.  Returns true if there is work: an explicit
+ * wake (consumed, as prepare would), a ready mailbox, or a ready fd
+ * (revents set by poll). */
+static bool waiter_spin(p2p_waiter_t *w, struct pollfd *fds, unsigned nfds, uint64_t until)
+{
+    uint64_t last = p2p_now_ns(), fd_poll_at = last + P2P_WAITER_SPIN_FD_POLL_NS;
+    for (unsigned i = 1;; i++) {
+        /* relaxed load first (no RMW while idle); the seq_cst exchange
+         * consumes the wake and sees what the waker wrote before it */
+        if (atomic_load_explicit(&w->notified, memory_order_relaxed) &&
+            atomic_exchange_explicit(&w->notified, 0, memory_order_seq_cst))
+            return true;
+        for (unsigned k = 0; k < w->nmb; k++)
+            if (p2p_mailbox_ready(w->mb[k])) return true;
+        cpu_relax();
+        if (i % 16) continue;
+        uint64_t now = p2p_now_ns();
+        /* 16 polls take well under a microsecond; a longer gap means this
+         * thread was preempted: the CPUs are oversubscribed, and spinning
+         * only takes CPU from the thread we wait for.  Sleep instead. */
+        if (now - last > P2P_WAITER_SPIN_PREEMPT_NS) return false;
+        last = now;
+        if (nfds && now >= fd_poll_at) {
+            if (poll(fds, nfds, 0) > 0) return true;
+            fd_poll_at = now + P2P_WAITER_SPIN_FD_POLL_NS;
+        }
+        if (now >= until) return false;
+    }
+}
+
+/* The spin window's adaptation (see wait.h).  A spin that found nothing
+ * halves the window; if it was the first spin after the window came back,
+ * the window stays away twice as long next time (spin_need: the quick
+ * wake-ups needed to bring it back, 1..P2P_WAITER_SPIN_BACKOFF_MAX), so on
+ * oversubscribed CPUs, where spins keep failing because the thread we wait
+ * for cannot run, spinning backs off exponentially.  A spin that found
+ * work resets the backoff. */
+static void spin_missed(p2p_waiter_t *w)
+{
+    w->spin_win /= 2;
+    if (w->spin_win < 1000) w->spin_win = 0;
+    if (w->spin_fresh && w->spin_need < P2P_WAITER_SPIN_BACKOFF_MAX) w->spin_need *= 2;
+    w->spin_fresh = false;
+}
+
+/* After a sleep that began (spin included) at start and ended with work:
+ * a wake within 2x the maximum window counts as quick (a spin would have
+ * caught it, or nearly: the time is the claiming waker's kick, not our
+ * return, which adds the wake-up latency being avoided; an fd has only
+ * the return time).  Enough quick wakes in a row bring a decayed window
+ * back to the maximum. */
+static void spin_woken(p2p_waiter_t *w, uint64_t start, bool claimed)
+{
+    uint64_t now = p2p_now_ns();
+    uint64_t t = now - start;
+    if (claimed) {
+        /* relaxed: a hint (see p2p__waiter_kick) */
+        uint64_t k = atomic_load_explicit(&w->kick_ns, memory_order_relaxed);
+        if (k >= start && k <= now) t = k - start;
+    }
+    if (t > 2 * (uint64_t)w->spin_max) {
+        w->spin_quick = 0;
+        return;
+    }
+    if (w->spin_win || ++w->spin_quick < w->spin_need) return;
+    w->spin_win = w->spin_max;
+    w->spin_quick = 0;
+    w->spin_fresh = true;
 }
 
 int p2p_waiter_poll(p2p_waiter_t *w, struct pollfd *fds, unsigned nfds, uint64_t deadline_ns)
@@ -187,8 +293,25 @@ int p2p_waiter_poll(p2p_waiter_t *w, struct pollfd *fds, unsigned nfds, uint64_t
     struct pollfd pf[P2P_WAITER_POLL_MAX + 1];
     if (nfds > P2P_WAITER_POLL_MAX) return P2P_EINVAL;
     for (unsigned i = 0; i < nfds; i++) fds[i].revents = 0;
+    uint64_t start = 0;
+    if (w->spin_max) {
+        start = p2p_now_ns();
+        if (w->spin_win) {
+            uint64_t until = start + w->spin_win;
+            if (waiter_spin(w, fds, nfds, until < deadline_ns ? until : deadline_ns)) {
+                /* relaxed: statistics */
+                atomic_fetch_add_explicit(&w->spin_hits, 1, memory_order_relaxed);
+                w->spin_need = 1;
+                w->spin_fresh = false;
+                return 0;
+            }
+            atomic_fetch_add_explicit(&w->spin_misses, 1, memory_order_relaxed);
+            spin_missed(w);
+        }
+    }
     if (!p2p_waiter_prepare(w)) {
         waiter_done_polled(w, false);
+        if (w->spin_max) spin_woken(w, start, false); /* work came right after */
         return 0;
     }
     bool sig = w->efd < 0;
@@ -222,7 +345,8 @@ int p2p_waiter_poll(p2p_waiter_t *w, struct pollfd *fds, unsigned nfds, uint64_t
         /* n == 0: the timeout elapsed (re-checked above); EINTR: retry */
     }
     for (unsigned i = 0; i < nfds; i++) fds[i].revents = pf[i + 1].revents;
-    waiter_done_polled(w, (pf[0].revents & POLLIN) != 0);
+    bool claimed = waiter_done_polled(w, !sig && (pf[0].revents & POLLIN) != 0);
+    if (w->spin_max && rc == 0) spin_woken(w, start, claimed);
     if (rc == P2P_ETIMEDOUT) {
         /* A push may have landed right at the deadline: report work. */
         for (unsigned i = 0; i < w->nmb; i++)

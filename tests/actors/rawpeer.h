@@ -37,7 +37,11 @@ typedef struct rawpeer {
     size_t cap;
     uint8_t *scratch;
     size_t scap;
+    uint8_t *ra; /* read-ahead: bytes received but not yet consumed, ra[raoff, ralen) */
+    size_t raoff, ralen;
 } rawpeer_t;
+
+#define RP_READAHEAD 4096
 
 /* Connects to 127.0.0.1:port.  Returns 0 or -1. */
 static inline int rp_connect(rawpeer_t *rp, uint16_t port)
@@ -62,7 +66,8 @@ static inline void rp_close(rawpeer_t *rp)
     if (rp->ready) p2p_rlpx_codec_wipe(&rp->codec);
     free(rp->buf);
     free(rp->scratch);
-    rp->buf = rp->scratch = NULL;
+    free(rp->ra);
+    rp->buf = rp->scratch = rp->ra = NULL;
 }
 
 static inline int rp_write(rawpeer_t *rp, const uint8_t *p, size_t n)
@@ -78,22 +83,34 @@ static inline int rp_write(rawpeer_t *rp, const uint8_t *p, size_t n)
 }
 
 /* Reads exactly n bytes within timeout_ms.  Returns 0, -1 on EOF/error,
- * -2 on timeout. */
+ * -2 on timeout.  Each recv takes what the socket holds (up to
+ * RP_READAHEAD bytes) and later reads are served from it first, so a
+ * reply that arrived in one segment costs one poll and one recv. */
 static inline int rp_read(rawpeer_t *rp, uint8_t *p, size_t n, unsigned timeout_ms)
 {
     uint64_t end = p2p_now_ns() + (uint64_t)timeout_ms * P2P_NS_PER_MS;
+    if (!rp->ra && !(rp->ra = malloc(RP_READAHEAD))) return -1;
     while (n) {
+        if (rp->raoff < rp->ralen) {
+            size_t k = rp->ralen - rp->raoff < n ? rp->ralen - rp->raoff : n;
+            memcpy(p, rp->ra + rp->raoff, k);
+            rp->raoff += k;
+            p += k;
+            n -= k;
+            continue;
+        }
         uint64_t now = p2p_now_ns();
         if (now >= end) return -2;
         struct pollfd pfd = {.fd = rp->fd, .events = POLLIN};
         int pr = poll(&pfd, 1, (int)((end - now) / P2P_NS_PER_MS) + 1);
         if (pr < 0 && errno == EINTR) continue;
         if (pr <= 0) continue;
-        ssize_t r = recv(rp->fd, p, n, 0);
+        ssize_t r = recv(rp->fd, rp->ra, RP_READAHEAD, 0);
         if (r < 0 && errno == EINTR) continue;
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) continue;
         if (r <= 0) return -1;
-        p += r;
-        n -= (size_t)r;
+        rp->raoff = 0;
+        rp->ralen = (size_t)r;
     }
     return 0;
 }

@@ -138,8 +138,9 @@ static double process_cpu(void)
 /* Returns messages per second (wall) and in *cpu_ns the CPU time of all
  * threads per message; the calling thread is the consumer. */
 static double run_tp(bool mailbox, unsigned producers, uint64_t total, uint32_t cap,
-                     p2p_thread_t *me, uint64_t *sleeps, double *cpu_ns)
+                     p2p_thread_t *me, uint32_t spin_ns, uint64_t *sleeps, double *cpu_ns)
 {
+    p2p_waiter_set_spin(&me->waiter, spin_ns);
     p2p_mailbox_t *mb = NULL;
     mq_t mq;
     if (mailbox) {
@@ -244,6 +245,7 @@ static void run_trace_cost(void)
 
 struct pp {
     bool mailbox;
+    uint32_t spin_ns; /* both sides' wait policy: 0 sleep at once, else spin window */
     uint64_t rounds;
     p2p_mailbox_t *ping, *pong;
     mq_t qping, qpong;
@@ -253,6 +255,7 @@ struct pp {
 static int ponger(p2p_thread_t *self, void *arg)
 {
     struct pp *p = arg;
+    p2p_waiter_set_spin(&self->waiter, p->spin_ns);
     if (p->mailbox && p2p_mailbox_attach(p->ping, &self->waiter)) abort();
     atomic_store(&p->ready, 1);
     msg_t m;
@@ -275,12 +278,21 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static void run_rt(bool mailbox, uint64_t rounds, p2p_thread_t *me, double *median, double *p99,
-                   double *sleeps_per_rt, double *pinger_sleeps)
+struct rt {
+    double median, p99;           /* microseconds */
+    double sleeps, pinger_sleeps; /* per round */
+    double cpu_us;                /* CPU of both threads per round */
+    double hits;                  /* spins that found the message, per round */
+};
+
+static void run_rt(bool mailbox, uint32_t spin_ns, uint64_t pause_us, uint64_t rounds,
+                   p2p_thread_t *me, struct rt *out)
 {
     struct pp *p = calloc(1, sizeof *p);
     p->mailbox = mailbox;
+    p->spin_ns = spin_ns;
     p->rounds = rounds;
+    p2p_waiter_set_spin(&me->waiter, spin_ns);
     if (mailbox) {
         if (p2p_mailbox_create(&p->ping, "ping", sizeof(msg_t), 1, NULL) ||
             p2p_mailbox_create(&p->pong, "pong", sizeof(msg_t), 1, NULL))
@@ -294,13 +306,18 @@ static void run_rt(bool mailbox, uint64_t rounds, p2p_thread_t *me, double *medi
     if (p2p_thread_spawn(&th, "bench-pong", 0, ponger, p)) abort();
     while (!atomic_load(&p->ready)) sched_yield();
     uint64_t *lat = calloc(rounds, sizeof *lat);
-    uint64_t s0 = atomic_load(&me->waiter.sleeps);
+    uint64_t s0 = atomic_load(&me->waiter.sleeps), h0 = atomic_load(&me->waiter.spin_hits);
+    double c0 = process_cpu(), busy = 0;
     msg_t m = {0};
     for (uint64_t i = 0; i < rounds; i++) {
-        /* A short pause so the ponger is asleep when the ping arrives. */
-        uint64_t until = p2p_now_ns() + 20 * P2P_NS_PER_US;
+        /* A pause between rounds: the ponger has gone idle (asleep, or
+         * spinning if the pause is inside its window) when the ping
+         * arrives.  The pinger busy-waits it (not counted as CPU below). */
+        double b0 = bench_cpu();
+        uint64_t until = p2p_now_ns() + pause_us * P2P_NS_PER_US;
         while (p2p_now_ns() < until) {
         }
+        busy += bench_cpu() - b0;
         m.seq = i;
         uint64_t t0 = p2p_now_ns();
         if (mailbox) {
@@ -314,14 +331,19 @@ static void run_rt(bool mailbox, uint64_t rounds, p2p_thread_t *me, double *medi
         lat[i] = p2p_now_ns() - t0;
     }
     p2p_thread_join(&th, NULL);
+    out->cpu_us = ((process_cpu() - c0) - busy) * 1e6 / (double)rounds;
     /* The ponger is the consumer that must be woken each round; the
      * pinger's reply usually lands while its own eventfd write is still
      * returning, so it rarely needs to sleep. */
-    *sleeps_per_rt = (double)atomic_load(&th.waiter.sleeps) / (double)rounds;
-    *pinger_sleeps = (double)(atomic_load(&me->waiter.sleeps) - s0) / (double)rounds;
+    out->sleeps = (double)atomic_load(&th.waiter.sleeps) / (double)rounds;
+    out->pinger_sleeps = (double)(atomic_load(&me->waiter.sleeps) - s0) / (double)rounds;
+    out->hits =
+        (double)(atomic_load(&th.waiter.spin_hits) + atomic_load(&me->waiter.spin_hits) - h0) /
+        (double)rounds;
     qsort(lat, rounds, sizeof *lat, cmp_u64);
-    *median = (double)lat[rounds / 2] / 1000.0;
-    *p99 = (double)lat[rounds * 99 / 100] / 1000.0;
+    out->median = (double)lat[rounds / 2] / 1000.0;
+    out->p99 = (double)lat[rounds * 99 / 100] / 1000.0;
+    p2p_waiter_set_spin(&me->waiter, 0);
     free(lat);
     if (mailbox) {
         p2p_mailbox_detach(p->pong);
@@ -334,64 +356,99 @@ static void run_rt(bool mailbox, uint64_t rounds, p2p_thread_t *me, double *medi
     free(p);
 }
 
+static void print_rt(const char *name, const char *policy, const struct rt *r, bool waiter)
+{
+    char sl[48] = "n/a";
+    if (waiter)
+        snprintf(sl, sizeof sl, "%.2f + %.2f, spin hits %.2f", r->sleeps, r->pinger_sleeps,
+                 r->hits);
+    printf("  %-15s %-27s median %7.2f us  p99 %8.2f us  sleeps/round %-27s CPU %6.2f us/round\n",
+           name, policy, r->median, r->p99, sl, r->cpu_us);
+}
+
 int main(int argc, char **argv)
 {
     uint64_t total = argc > 1 ? strtoull(argv[1], NULL, 10) : 2000000;
+    const char *what = argc > 2 ? argv[2] : "all"; /* all, tp or rt */
+    bool do_tp = strcmp(what, "rt") != 0, do_rt = strcmp(what, "tp") != 0;
     uint64_t rounds = total / 100 < 1000 ? 1000 : total / 100;
+    const uint32_t spin = P2P_WAITER_SPIN_DEFAULT_NS;
     p2p_thread_t me;
     if (p2p_thread_adopt(&me, "bench-main")) return 1;
 
-    printf("mailbox vs mutex+condvar queue: %llu messages of %d bytes per round, best of 3 "
-           "rounds\n",
-           (unsigned long long)total, MSG);
-    /* Rows: the required 1->1 and 4->1 at capacity 1024 (producers are
-     * faster than the consumer, so the ring runs full and backpressure is
-     * part of the figure), then 4->1 with a ring larger than the run (no
-     * backpressure: the queue operations alone). */
-    struct {
-        unsigned prods;
-        uint32_t cap;
-    } rows[3] = {{1, CAP}, {4, CAP}, {4, 0}};
     double ratio41 = 0;
-    for (int k = 0; k < 3; k++) {
-        uint32_t cap = rows[k].cap;
-        if (!cap) {
-            cap = 2;
-            while (cap < total && cap < P2P_MAILBOX_CAP_MAX) cap <<= 1;
+    if (do_tp) {
+        printf("mailbox vs mutex+condvar queue: %llu messages of %d bytes per round, best of 3 "
+               "rounds\n",
+               (unsigned long long)total, MSG);
+        printf("wait policies: mailbox consumer p2p_waiter (sleep at once, or spin up to %u us "
+               "then sleep: 'spin'), blocked senders futex with one-at-a-time handoff; mutex "
+               "queue: pthread condvars (futex sleep, no spin)\n",
+               spin / 1000);
+        /* Rows: the required 1->1 and 4->1 at capacity 1024 (producers are
+         * faster than the consumer, so the ring runs full and backpressure is
+         * part of the figure), the same 4->1 with the consumer on the spin
+         * policy, then 4->1 with a ring larger than the run (no
+         * backpressure: the queue operations alone). */
+        struct {
+            unsigned prods;
+            uint32_t cap, spin;
+        } rows[4] = {{1, CAP, 0}, {4, CAP, 0}, {4, CAP, spin}, {4, 0, 0}};
+        for (int k = 0; k < 4; k++) {
+            uint32_t cap = rows[k].cap;
+            if (!cap) {
+                cap = 2;
+                while (cap < total && cap < P2P_MAILBOX_CAP_MAX) cap <<= 1;
+            }
+            double best_mb = 0, best_mq = 0, cpu_mb = 1e30, cpu_mq = 1e30, ca, cb;
+            uint64_t sl = 0;
+            for (int r = 0; r < 3; r++) {
+                double a = run_tp(true, rows[k].prods, total, cap, &me, rows[k].spin, &sl, &ca);
+                double b = run_tp(false, rows[k].prods, total, cap, &me, 0, NULL, &cb);
+                if (a > best_mb) best_mb = a;
+                if (b > best_mq) best_mq = b;
+                if (ca < cpu_mb) cpu_mb = ca;
+                if (cb < cpu_mq) cpu_mq = cb;
+            }
+            p2p_waiter_set_spin(&me.waiter, 0);
+            printf("  %u->1 cap %-8u %-5s mailbox %7.2f M msg/s   mutex queue %7.2f M msg/s   "
+                   "ratio %5.2fx  (consumer sleeps, last round: %llu)\n",
+                   rows[k].prods, cap, rows[k].spin ? "spin" : "sleep", best_mb / 1e6,
+                   best_mq / 1e6, best_mb / best_mq, (unsigned long long)sl);
+            printf("  %*s CPU (all threads)  mailbox %7.1f ns/msg   mutex queue %7.1f ns/msg   "
+                   "ratio %5.2fx\n",
+                   19, "", cpu_mb, cpu_mq, cpu_mq / cpu_mb);
+            if (k == 1) ratio41 = best_mb / best_mq;
         }
-        double best_mb = 0, best_mq = 0, cpu_mb = 1e30, cpu_mq = 1e30, ca, cb;
-        uint64_t sl = 0;
-        for (int r = 0; r < 3; r++) {
-            double a = run_tp(true, rows[k].prods, total, cap, &me, &sl, &ca);
-            double b = run_tp(false, rows[k].prods, total, cap, &me, NULL, &cb);
-            if (a > best_mb) best_mb = a;
-            if (b > best_mq) best_mq = b;
-            if (ca < cpu_mb) cpu_mb = ca;
-            if (cb < cpu_mq) cpu_mq = cb;
-        }
-        printf("  %u->1 cap %-8u mailbox %7.2f M msg/s   mutex queue %7.2f M msg/s   ratio "
-               "%5.2fx  (consumer sleeps, last round: %llu)\n",
-               rows[k].prods, cap, best_mb / 1e6, best_mq / 1e6, best_mb / best_mq,
-               (unsigned long long)sl);
-        printf("  %*s CPU (all threads)  mailbox %7.1f ns/msg   mutex queue %7.1f ns/msg   ratio "
-               "%5.2fx\n",
-               13, "", cpu_mb, cpu_mq, cpu_mq / cpu_mb);
-        if (k == 1) ratio41 = best_mb / best_mq;
     }
 
-    double mmed, mp99, msl, mpsl, qmed, qp99, qsl, qpsl;
-    run_rt(true, rounds, &me, &mmed, &mp99, &msl, &mpsl);
-    run_rt(false, rounds, &me, &qmed, &qp99, &qsl, &qpsl);
-    printf("wake-up round trip (%llu rounds; the ponger sleeps before each ping: %.2f sleeps "
-           "per round; pinger %.2f):\n",
-           (unsigned long long)rounds, msl, mpsl);
-    printf("  mailbox+waiter  median %7.2f us  p99 %7.2f us\n", mmed, mp99);
-    printf("  mutex+condvar   median %7.2f us  p99 %7.2f us\n", qmed, qp99);
-    printf("  ratio (condvar / mailbox) median %.2fx  p99 %.2fx\n", qmed / mmed, qp99 / mp99);
-    printf("targets: 4->1 (cap 1024) ratio >= 3x: %s (%.2fx); round-trip median < 10 us: %s (%.2f "
-           "us)\n",
-           ratio41 >= 3 ? "met" : "NOT met", ratio41, mmed < 10 ? "met" : "NOT met", mmed);
-    run_trace_cost();
+    struct rt rs, rl, rz, rq;
+    if (do_rt) {
+        /* Round trips: the spin policy (what the component threads use)
+         * with a 20 us pause (inside the window) and a 200 us pause (past
+         * it: the windows decay and both sides sleep), the sleep policy
+         * (what peer threads use), and the condvar queue. */
+        run_rt(true, spin, 20, rounds, &me, &rs);
+        run_rt(true, spin, 200, rounds / 4, &me, &rl);
+        run_rt(true, 0, 20, rounds, &me, &rz);
+        run_rt(false, 0, 20, rounds, &me, &rq);
+        printf("wake-up round trip (%llu rounds, a pause between rounds; sleeps per round: "
+               "ponger + pinger; CPU of both threads per round, pause excluded):\n",
+               (unsigned long long)rounds);
+        print_rt("mailbox+waiter", "spin 50 us, pause 20 us", &rs, true);
+        print_rt("mailbox+waiter", "spin 50 us, pause 200 us", &rl, true);
+        print_rt("mailbox+waiter", "sleep at once, pause 20 us", &rz, true);
+        print_rt("mutex+condvar", "futex sleep, pause 20 us", &rq, false);
+        printf("  ratio (condvar / mailbox, pause 20 us) median: spin %.2fx, sleep %.2fx\n",
+               rq.median / rs.median, rq.median / rz.median);
+    }
+    if (do_tp)
+        printf("target: 4->1 (cap 1024, sleep) ratio >= 3x: %s (%.2fx)\n",
+               ratio41 >= 3 ? "met" : "NOT met", ratio41);
+    if (do_rt)
+        printf("target: round-trip median < 10 us (spin policy, pause 20 us): %s (%.2f us)\n",
+               rs.median < 10 ? "met" : "NOT met", rs.median);
+    if (do_tp) run_trace_cost();
     printf("(checksum %llu)\n", (unsigned long long)checksum);
     p2p_thread_unadopt(&me);
     return 0;

@@ -5,6 +5,8 @@
  */
 #include "tests/bench/bench_util.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,6 +77,91 @@ static void must(int rc, const char *what)
         fprintf(stderr, "bench: %s failed (%d)\n", what, rc);
         exit(1);
     }
+}
+
+typedef struct conc_thread {
+    void (*fn)(void *arg);
+    void *arg;
+    double secs;
+    pthread_barrier_t *start;
+    uint64_t ops;
+    double wall, cpu;
+} conc_thread_t;
+
+static void *conc_main(void *arg)
+{
+    conc_thread_t *t = arg;
+    t->fn(t->arg); /* warm-up, not counted */
+    pthread_barrier_wait(t->start);
+    double w0 = bench_wall(), c0 = bench_cpu(), end = w0 + t->secs, w;
+    uint64_t n = 0;
+    do {
+        t->fn(t->arg);
+        n++;
+    } while ((w = bench_wall()) < end);
+    t->cpu = bench_cpu() - c0;
+    t->wall = w - w0;
+    t->ops = n;
+    return NULL;
+}
+
+double bench_concurrent(void (*fn)(void *arg), void **args, unsigned nthreads, double secs,
+                        double *cpu_per_op)
+{
+    if (nthreads == 0 || nthreads > BENCH_THREADS_MAX) must(-1, "bench_concurrent threads");
+    conc_thread_t t[BENCH_THREADS_MAX];
+    pthread_t th[BENCH_THREADS_MAX];
+    pthread_barrier_t start;
+    pthread_barrier_init(&start, NULL, nthreads);
+    for (unsigned i = 0; i < nthreads; i++) {
+        t[i] = (conc_thread_t){.fn = fn, .arg = args[i], .secs = secs, .start = &start};
+        if (pthread_create(&th[i], NULL, conc_main, &t[i]) != 0) must(-1, "pthread_create");
+    }
+    double rate = 0, cpu = 0;
+    uint64_t ops = 0;
+    for (unsigned i = 0; i < nthreads; i++) {
+        pthread_join(th[i], NULL);
+        rate += (double)t[i].ops / t[i].wall;
+        cpu += t[i].cpu;
+        ops += t[i].ops;
+    }
+    pthread_barrier_destroy(&start);
+    if (cpu_per_op) *cpu_per_op = ops ? cpu / (double)ops : 0;
+    return rate;
+}
+
+struct bench_pong_op {
+    uint8_t priv[32], pub[64], hash[32], sig[65], out[64], mine[65];
+};
+
+bench_pong_op_t *bench_pong_op_new(void)
+{
+    bench_pong_op_t *s = calloc(1, sizeof *s);
+    if (!s) must(-1, "out of memory");
+    must(p2p_secp_keygen(s->priv), "keygen");
+    must(p2p_secp_pubkey(s->pub, s->priv), "pubkey");
+    must(p2p_random(s->hash, 32), "random");
+    must(p2p_secp_sign(s->sig, s->hash, s->priv), "sign");
+    must(p2p_secp_recover(s->out, s->sig, s->hash), "recover");
+    if (memcmp(s->out, s->pub, 64) != 0) must(-1, "recover result");
+    return s;
+}
+
+void bench_pong_op_free(bench_pong_op_t *s)
+{
+    free(s);
+}
+
+void bench_pong_op(void *arg)
+{
+    bench_pong_op_t *s = arg;
+    /* recover the sender of the signature made by the previous call (over
+     * the previous hash), then sign a new hash, as a node answering pings
+     * from changing senders does */
+    must(p2p_secp_recover(s->out, s->sig, s->hash), "recover");
+    s->hash[0]++;
+    must(p2p_secp_sign(s->mine, s->hash, s->priv), "sign");
+    memcpy(s->sig, s->mine, 65);
 }
 
 #define BUF 65536

@@ -34,6 +34,26 @@ void bench_pair(double *ta, double *tb, void (*a)(void *), void *aarg, void (*b)
 /* As bench_pair for one function: the fastest of reps rounds. */
 double bench_best(void (*fn)(void *arg), void *arg, double min_s, int reps);
 
+/* Runs fn(args[i]) in a loop in each of nthreads threads at once (thread i
+ * gets args[i]), all released together, for secs wall seconds.  Returns the
+ * calls per wall second of all threads together: what the machine's cores
+ * achieve when all of them run fn, which is less than nthreads / (the
+ * single-thread cost) when running together slows each (shared caches,
+ * frequency, hypervisor, other work on the machine).  *cpu_per_op (if not
+ * NULL) gets the threads' CPU seconds per call.  Aborts if a thread cannot
+ * be started.  At most BENCH_THREADS_MAX threads. */
+#define BENCH_THREADS_MAX 16
+double bench_concurrent(void (*fn)(void *arg), void **args, unsigned nthreads, double secs,
+                        double *cpu_per_op);
+
+/* Recover + sign: one signature recovery and one recoverable signature
+ * over a fresh hash per call, what an answered discv4 ping costs the node.
+ * bench_pong_op_new makes one state per thread (own key and signature). */
+typedef struct bench_pong_op bench_pong_op_t;
+bench_pong_op_t *bench_pong_op_new(void);
+void bench_pong_op_free(bench_pong_op_t *s);
+void bench_pong_op(void *s);
+
 /* Costs of the primitives, measured in this process. */
 typedef struct bench_costs {
     double pubkey_us;      /* p2p_secp_pubkey */

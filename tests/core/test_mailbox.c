@@ -442,6 +442,84 @@ static void test_blocked(void)
     p2p_mailbox_destroy(b.mb);
 }
 
+/* ---- handoff: blocked senders get the space one at a time --------------- */
+
+struct handoff_sender {
+    p2p_mailbox_t *mb;
+    uint64_t value, deadline;
+    _Atomic int rc;
+};
+
+static int handoff_send(p2p_thread_t *self, void *arg)
+{
+    struct handoff_sender *h = arg;
+    atomic_store(&h->rc, p2p_mailbox_push(h->mb, &h->value, sizeof h->value, h->deadline));
+    (void)self;
+    return 0;
+}
+
+/* Six senders block on a full two-slot mailbox; one times out and one is
+ * asked to quit while blocked (neither pushes), the consumer then drains:
+ * each pop hands the space to one sender, whose push wakes the consumer,
+ * whose next pop hands it to the next.  Every remaining sender must get
+ * through (a handoff lost on a sender that left would strand the rest). */
+static void test_handoff(void)
+{
+    enum { N = 6 };
+    p2p_thread_t me, th[N];
+    struct handoff_sender hs[N];
+    p2p_mailbox_t *mb;
+    CHECK_OK(p2p_thread_adopt(&me, "handoffc"));
+    CHECK_OK(p2p_mailbox_create(&mb, "handoff", 8, 2, NULL));
+    CHECK_OK(p2p_mailbox_attach(mb, &me.waiter));
+    uint64_t v = 0;
+    CHECK_OK(p2p_mailbox_try_push(mb, &v, sizeof v));
+    CHECK_OK(p2p_mailbox_try_push(mb, &v, sizeof v));
+    uint64_t now = p2p_now_ns();
+    for (unsigned i = 0; i < N; i++) {
+        hs[i] = (struct handoff_sender){mb, 100 + i, now + 60 * P2P_NS_PER_S, 1};
+        if (i == 0) hs[i].deadline = now + 100 * P2P_NS_PER_MS; /* times out */
+        CHECK_OK(p2p_thread_spawn(&th[i], "hsend", 0, handoff_send, &hs[i]));
+    }
+    p2p_mailbox_stats_t st;
+    uint64_t until = p2p_now_ns() + 10 * P2P_NS_PER_S;
+    do {
+        sleep_ns(P2P_NS_PER_MS);
+        p2p_mailbox_get_stats(mb, &st);
+    } while (st.blocked_waits < N && p2p_now_ns() < until);
+    CHECK(st.blocked_waits == N);
+    CHECK_OK(p2p_thread_join(&th[0], NULL)); /* its deadline passes while blocked */
+    CHECK_ERR(atomic_load(&hs[0].rc), P2P_ETIMEDOUT);
+    p2p_thread_request_quit(&th[1]);
+    CHECK_OK(p2p_thread_join(&th[1], NULL));
+    CHECK_ERR(atomic_load(&hs[1].rc), P2P_ECLOSED);
+    /* drain: 2 queued + one message from each of the 4 remaining senders */
+    unsigned got = 0, timeouts = 0;
+    uint64_t seen = 0;
+    until = p2p_now_ns() + 20 * P2P_NS_PER_S;
+    while (got < 2 + N - 2 && p2p_now_ns() < until) {
+        uint64_t m;
+        if (p2p_mailbox_try_pop(mb, &m, sizeof m) == 0) {
+            got++;
+            if (m >= 100) seen |= 1ull << (m - 100);
+            continue;
+        }
+        if (p2p_waiter_wait(&me.waiter, p2p_now_ns() + 5 * P2P_NS_PER_S) == P2P_ETIMEDOUT)
+            timeouts++;
+    }
+    CHECK(got == 2 + N - 2);
+    CHECK(timeouts == 0);
+    CHECK(seen == 0x3cu); /* senders 2..5 */
+    for (unsigned i = 2; i < N; i++) {
+        CHECK_OK(p2p_thread_join(&th[i], NULL));
+        CHECK_OK(atomic_load(&hs[i].rc));
+    }
+    CHECK(p2p_mailbox_depth(mb) == 0);
+    p2p_mailbox_detach(mb);
+    p2p_mailbox_destroy(mb);
+    p2p_thread_unadopt(&me);
+}
+
 /* ---- quiet pushes + notify ---------------------------------------------- */
 
 struct quiet {
@@ -523,6 +601,7 @@ int main(void)
 {
     test_edges();
     test_blocked();
+    test_handoff();
     uint64_t total = tu_scale(1000000, 300000);
     run_stress(1, total, 64);
     run_stress(4, total, 64);

@@ -64,11 +64,14 @@ static int renamer(p2p_thread_t *self, void *arg)
     return 0;
 }
 
+static _Atomic unsigned looper_waits;
+
 static int looper(p2p_thread_t *self, void *arg)
 {
     struct info *in = arg;
     while (!p2p_thread_should_quit(self)) {
         in->loops++;
+        atomic_fetch_add(&looper_waits, 1);
         p2p_waiter_wait(&self->waiter, p2p_now_ns() + 30 * P2P_NS_PER_S);
     }
     return 3;
@@ -142,10 +145,13 @@ int main(void)
     CHECK(in.loops == 1);
     CHECK(in.cur_id == spawned_id);
 
-    /* Quit protocol: a sleeping thread leaves promptly. */
+    /* Quit protocol: a sleeping thread leaves promptly.  Wait (bounded)
+     * until it has reached its 30 s wait, however slowly it was scheduled. */
     struct info li = {0};
     CHECK_OK(p2p_thread_spawn(&t, "p2p-loop", 0, looper, &li));
-    struct timespec ts = {0, 20 * 1000 * 1000};
+    struct timespec ts = {0, 1000 * 1000};
+    for (int i = 0; i < 5000 && atomic_load(&looper_waits) == 0; i++) nanosleep(&ts, NULL);
+    CHECK(atomic_load(&looper_waits) >= 1);
     nanosleep(&ts, NULL);
     uint64_t t0 = p2p_now_ns();
     p2p_thread_request_quit(&t);

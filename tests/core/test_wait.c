@@ -3,8 +3,12 @@
  * deadline, sticky explicit wakes, the empty-to-non-empty rule (one
  * eventfd write per announced sleep, none while the consumer is busy) and
  * the external-epoll protocol; signal mode (no eventfd: wakes by tgkill
- * reach a thread sleeping in p2p_waiter_poll, quit included).
+ * reach a thread sleeping in p2p_waiter_poll, quit included); the spin
+ * policy (work, an explicit wake or a ready fd ends a spin; the window
+ * decays to zero while idle and comes back after a quick wake; spin then
+ * sleep still wakes; quit reaches a spinning consumer; no message lost).
  */
+#include <sched.h>
 #include <stdatomic.h>
 #include <sys/epoll.h>
 #include <time.h>
@@ -104,6 +108,140 @@ static void test_signal_mode(void)
     p2p_mailbox_destroy(sc.mb);
     close(pfd[0]);
     close(pfd[1]);
+}
+
+/* ---- spin policy -------------------------------------------------------- */
+
+static double thread_cpu_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
+}
+
+/* A spinning consumer (spawned with P2P_THREAD_SPIN_WAIT) loops on its
+ * mailbox until quit; counts what it popped. */
+struct spincons {
+    p2p_mailbox_t *mb;
+    _Atomic unsigned got;
+    _Atomic int ready;
+};
+
+static int spincons_fn(p2p_thread_t *self, void *arg)
+{
+    struct spincons *sc = arg;
+    if (self->waiter.spin_max != P2P_WAITER_SPIN_DEFAULT_NS) return 4;
+    if (p2p_mailbox_attach(sc->mb, &self->waiter)) return 1;
+    atomic_store(&sc->ready, 1);
+    uint64_t end = p2p_now_ns() + 30 * P2P_NS_PER_S;
+    while (!p2p_thread_should_quit(self) && p2p_now_ns() < end) {
+        uint64_t v;
+        while (p2p_mailbox_try_pop(sc->mb, &v, sizeof v) == 0) atomic_fetch_add(&sc->got, 1);
+        int rc = p2p_waiter_wait(&self->waiter, P2P_DEADLINE_NEVER);
+        if (rc) return 2;
+    }
+    p2p_mailbox_detach(sc->mb);
+    return p2p_thread_should_quit(self) ? 0 : 3;
+}
+
+static void test_spin(p2p_thread_t *me, p2p_mailbox_t *mb, int rfd, int wfd)
+{
+    p2p_waiter_t *w = &me->waiter;
+    uint64_t v = 7, t0;
+    char c;
+    CHECK(w->spin_max == 0 && w->spin_win == 0); /* default: sleep at once */
+    p2p_waiter_set_spin(w, 50 * 1000);
+    CHECK(w->spin_max == 50000 && w->spin_win == 50000);
+
+    /* work already there: found by the spin, no sleep */
+    uint64_t hits = atomic_load(&w->spin_hits), sleeps = atomic_load(&w->sleeps);
+    CHECK_OK(p2p_mailbox_try_push(mb, &v, sizeof v));
+    CHECK_OK(p2p_waiter_wait(w, P2P_DEADLINE_NEVER));
+    CHECK(atomic_load(&w->spin_hits) == hits + 1 && atomic_load(&w->sleeps) == sleeps);
+    CHECK_OK(p2p_mailbox_try_pop(mb, &v, sizeof v));
+
+    /* an explicit wake (quit uses it) ends a spin and is consumed: the next
+     * wait times out */
+    p2p_waiter_wake(w);
+    CHECK_OK(p2p_waiter_wait(w, P2P_DEADLINE_NEVER));
+    CHECK(atomic_load(&w->spin_hits) == hits + 2);
+    t0 = p2p_now_ns();
+    CHECK_ERR(p2p_waiter_wait(w, t0 + 30 * P2P_NS_PER_MS), P2P_ETIMEDOUT);
+    CHECK(p2p_now_ns() - t0 >= 30 * P2P_NS_PER_MS);
+
+    /* an fd that becomes ready is seen by the spin's poll */
+    CHECK(write(wfd, "x", 1) == 1);
+    struct pollfd pfd = {.fd = rfd, .events = POLLIN};
+    p2p_waiter_set_spin(w, 1000 * 1000);
+    CHECK_OK(p2p_waiter_poll(w, &pfd, 1, p2p_now_ns() + 5 * P2P_NS_PER_S));
+    CHECK(pfd.revents & POLLIN);
+    CHECK(read(rfd, &c, 1) == 1);
+
+    /* idle: every empty spin halves the window; after six it is zero and
+     * the thread only sleeps (bounded CPU: at most about 2x the window) */
+    p2p_waiter_set_spin(w, 50 * 1000);
+    uint64_t misses = atomic_load(&w->spin_misses);
+    double cpu0 = thread_cpu_ms();
+    for (int i = 0; i < 10; i++)
+        CHECK_ERR(p2p_waiter_wait(w, p2p_now_ns() + 5 * P2P_NS_PER_MS), P2P_ETIMEDOUT);
+    CHECK(w->spin_win == 0);
+    CHECK(atomic_load(&w->spin_misses) == misses + 6);
+    double idle_cpu = thread_cpu_ms() - cpu0;
+    CHECK(idle_cpu < 20.0); /* 10 waits over >= 50 ms; the spins total ~100 us */
+
+    /* spin (window decayed to zero), then sleep: a later push still wakes
+     * the sleeper, and a quick wake restores the full window */
+    struct later l = {.mb = mb, .fd = -1, .delay_ms = 1, .count = 1};
+    p2p_thread_t th;
+    bool restored = false;
+    for (int tries = 0; tries < 20 && !restored; tries++) {
+        sleeps = atomic_load(&w->sleeps);
+        CHECK_OK(p2p_thread_spawn(&th, "later", 0, later_fn, &l));
+        int rc = 0;
+        while (!p2p_mailbox_ready(mb) && rc == 0)
+            rc = p2p_waiter_wait(w, p2p_now_ns() + 5 * P2P_NS_PER_S);
+        CHECK_OK(rc);
+        CHECK_OK(p2p_thread_join(&th, &rc));
+        CHECK(rc == 0);
+        CHECK_OK(p2p_mailbox_try_pop(mb, &v, sizeof v));
+        CHECK(v == 0xabc0);
+        CHECK(atomic_load(&w->sleeps) > sleeps);
+        /* woken 1 ms after the wait began: within 2x a 1 ms window */
+        restored = w->spin_win == w->spin_max;
+        p2p_waiter_set_spin(w, 1000 * 1000);
+        w->spin_win = 0;
+    }
+    CHECK(restored);
+    p2p_waiter_set_spin(w, 0);
+
+    /* a spawned spinning consumer: no message lost across spin and sleep,
+     * and a quit request reaches it whether it spins or sleeps */
+    struct spincons sc = {0};
+    CHECK_OK(p2p_mailbox_create(&sc.mb, "spin", 8, 64, NULL));
+    CHECK_OK(p2p_thread_spawn_ex(&th, "spincons", 0, P2P_THREAD_SPIN_WAIT, spincons_fn, &sc));
+    uint64_t end = p2p_now_ns() + 10 * P2P_NS_PER_S;
+    while (!atomic_load(&sc.ready) && p2p_now_ns() < end) sleep_ms(1);
+    for (unsigned i = 0; i < 2000; i++) {
+        while (p2p_mailbox_try_push(sc.mb, &v, sizeof v) != 0 && p2p_now_ns() < end) sched_yield();
+        if (i % 100 == 0) sleep_ms(1); /* past the window: it sleeps */
+        if (i % 100 == 50) {
+            uint64_t until = p2p_now_ns() + 20 * P2P_NS_PER_US; /* inside it */
+            while (p2p_now_ns() < until) {
+            }
+        }
+    }
+    while (atomic_load(&sc.got) < 2000 && p2p_now_ns() < end) sleep_ms(1);
+    CHECK(atomic_load(&sc.got) == 2000);
+    /* quit while it is (most likely) spinning right after the last pops */
+    CHECK_OK(p2p_mailbox_try_push(sc.mb, &v, sizeof v));
+    p2p_thread_request_quit(&th);
+    t0 = p2p_now_ns();
+    int rc = -1;
+    CHECK_OK(p2p_thread_join(&th, &rc));
+    CHECK(rc == 0);
+    CHECK(p2p_now_ns() - t0 < 5 * P2P_NS_PER_S);
+    CHECK(atomic_load(&th.waiter.spin_hits) + atomic_load(&th.waiter.spin_misses) > 0);
+    p2p_mailbox_destroy(sc.mb);
 }
 
 static void run_later(p2p_thread_t *th, struct later *l)
@@ -245,6 +383,7 @@ int main(void)
     struct pollfd many[65];
     CHECK_ERR(p2p_waiter_poll(w, many, 65, 0), P2P_EINVAL);
 
+    test_spin(&me, mb[0], pfd[0], pfd[1]);
     close(pfd[0]);
     close(pfd[1]);
     for (int i = 0; i < 3; i++) p2p_mailbox_destroy(mb[i]);
