@@ -264,11 +264,13 @@ static void spin_missed(p2p_waiter_t *w)
 }
 
 /* After a sleep that began (spin included) at start and ended with work:
- * a wake within 2x the maximum window counts as quick (a spin would have
- * caught it, or nearly: the time is the claiming waker's kick, not our
- * return, which adds the wake-up latency being avoided; an fd has only
- * the return time).  Enough quick wakes in a row bring a decayed window
- * back to the maximum. */
+ * a wake within P2P_WAITER_SPIN_QUICK x the maximum window counts as
+ * quick (a spin would have caught it, or would have if the other side had
+ * been spinning too: when both sides of an exchange sleep, each sees the
+ * other's wake-up latency, 80-100 us on an idle KVM guest, before its
+ * message comes; the time is the claiming waker's kick, not our return,
+ * which adds our own wake-up latency; an fd has only the return time).  Enough quick wakes in a row
+ * bring a decayed window back to the maximum. */
 static void spin_woken(p2p_waiter_t *w, uint64_t start, bool claimed)
 {
     uint64_t now = p2p_now_ns();
@@ -278,7 +280,7 @@ static void spin_woken(p2p_waiter_t *w, uint64_t start, bool claimed)
         uint64_t k = atomic_load_explicit(&w->kick_ns, memory_order_relaxed);
         if (k >= start && k <= now) t = k - start;
     }
-    if (t > 2 * (uint64_t)w->spin_max) {
+    if (t > P2P_WAITER_SPIN_QUICK * (uint64_t)w->spin_max) {
         w->spin_quick = 0;
         return;
     }

@@ -37,7 +37,7 @@
  * window adapts per waiter (like the guest's haltpoll governor): it
  * starts at the configured maximum, halves after every spin that found
  * nothing, and returns to the maximum once it has decayed to zero and a
- * sleep was ended by a waker (or an fd) within 2x the maximum of the
+ * sleep was ended by a waker (or an fd) within 4x the maximum of the
  * wait's start, i.e. when spinning would have helped.  If the first spin
  * after such a return fails again, the next return needs twice as many
  * quick wake-ups in a row (up to 64): on oversubscribed CPUs, where spins
@@ -126,6 +126,7 @@ P2P_MUST_CHECK int p2p_waiter_init_signal(p2p_waiter_t *w);
 #define P2P_WAITER_SPIN_FD_POLL_NS (5u * 1000)
 #define P2P_WAITER_SPIN_PREEMPT_NS (20u * 1000)
 #define P2P_WAITER_SPIN_BACKOFF_MAX 64
+#define P2P_WAITER_SPIN_QUICK 4
 void p2p_waiter_set_spin(p2p_waiter_t *w, uint32_t max_ns);
 
 /* Closes the eventfd.  No other thread may still use w. */

@@ -193,8 +193,8 @@ static void test_spin(p2p_thread_t *me, p2p_mailbox_t *mb, int rfd, int wfd)
      * the sleeper, and a quick wake restores the full window */
     struct later l = {.mb = mb, .fd = -1, .delay_ms = 1, .count = 1};
     p2p_thread_t th;
-    bool restored = false;
-    for (int tries = 0; tries < 20 && !restored; tries++) {
+    bool restored = false, slept = false;
+    for (int tries = 0; tries < 20 && !(restored && slept); tries++) {
         sleeps = atomic_load(&w->sleeps);
         CHECK_OK(p2p_thread_spawn(&th, "later", 0, later_fn, &l));
         int rc = 0;
@@ -205,13 +205,15 @@ static void test_spin(p2p_thread_t *me, p2p_mailbox_t *mb, int rfd, int wfd)
         CHECK(rc == 0);
         CHECK_OK(p2p_mailbox_try_pop(mb, &v, sizeof v));
         CHECK(v == 0xabc0);
-        CHECK(atomic_load(&w->sleeps) > sleeps);
-        /* woken 1 ms after the wait began: within 2x a 1 ms window */
-        restored = w->spin_win == w->spin_max;
+        /* (a loaded machine may deliver before the wait: then no sleep) */
+        slept |= atomic_load(&w->sleeps) > sleeps;
+        /* woken 1 ms after the wait began: within 4x a 1 ms window */
+        restored |= w->spin_win == w->spin_max;
         p2p_waiter_set_spin(w, 1000 * 1000);
         w->spin_win = 0;
     }
     CHECK(restored);
+    CHECK(slept);
     p2p_waiter_set_spin(w, 0);
 
     /* a spawned spinning consumer: no message lost across spin and sleep,
