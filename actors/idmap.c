@@ -60,6 +60,7 @@ int p2p_idmap_init(p2p_idmap_t *m, size_t initial, size_t max, uint64_t seed)
     m->seed = mix64(seed ^ 0x6a09e667f3bcc908ULL);
     size_t cap = 8;
     while (cap < 2 * initial && cap < ((size_t)1 << 40)) cap *= 2;
+    m->min_cap = cap;
     return alloc_table(m, cap);
 }
 
@@ -71,10 +72,23 @@ void p2p_idmap_free(p2p_idmap_t *m)
     memset(m, 0, sizeof *m);
 }
 
+static int resize(p2p_idmap_t *m, size_t cap);
+
+/* Gives back a peak's capacity: halves the table while it is at most 1/8
+ * full and above its initial size (grow at 1/2, shrink at 1/8: a put and a
+ * delete at one border cannot make it flip back and forth). */
+static void maybe_shrink(p2p_idmap_t *m)
+{
+    size_t cap = m->cap;
+    while (cap > m->min_cap && 8 * m->n < cap) cap /= 2;
+    if (cap != m->cap) (void)resize(m, cap);
+}
+
 void p2p_idmap_clear(p2p_idmap_t *m)
 {
     if (m->used) memset(m->used, 0, m->cap);
     m->n = 0;
+    maybe_shrink(m);
 }
 
 static bool find(const p2p_idmap_t *m, const uint8_t *key, size_t *slot)
@@ -99,10 +113,12 @@ uint64_t *p2p_idmap_get(const p2p_idmap_t *m, const uint8_t key[32])
     return &m->vals[i];
 }
 
-static int grow(p2p_idmap_t *m)
+/* Moves the entries into a table of cap slots (keeps the old one if the
+ * allocation fails). */
+static int resize(p2p_idmap_t *m, size_t cap)
 {
     p2p_idmap_t old = *m;
-    if (alloc_table(m, old.cap * 2)) {
+    if (alloc_table(m, cap)) {
         *m = old;
         return P2P_ENOMEM;
     }
@@ -130,7 +146,7 @@ int p2p_idmap_put(p2p_idmap_t *m, const uint8_t key[32], uint64_t val)
     }
     if (m->max && m->n >= m->max) return P2P_EFULL;
     if (2 * (m->n + 1) > m->cap) {
-        int rc = grow(m);
+        int rc = resize(m, m->cap * 2);
         if (rc) return rc;
         find(m, key, &i);
     }
@@ -164,6 +180,7 @@ bool p2p_idmap_del(p2p_idmap_t *m, const uint8_t key[32])
     size_t i;
     if (!m->cap || !find(m, key, &i)) return false;
     delete_slot(m, i);
+    maybe_shrink(m);
     return true;
 }
 
@@ -178,6 +195,7 @@ size_t p2p_idmap_remove_if(p2p_idmap_t *m,
             removed++;
         }
     }
+    maybe_shrink(m);
     return removed;
 }
 

@@ -8,7 +8,11 @@
  * tombstones).  The hash is keyed by a per-map seed so remote parties who
  * choose node IDs or IPv6 addresses cannot aim their keys at one probe run.
  * The table grows (doubling, load <= 1/2) up to `max` entries; `max` 0 means
- * no limit other than memory.  Allocation happens only at init and on growth.
+ * no limit other than memory.  It shrinks again (halving while at most 1/8
+ * full, never below its initial size) on deletion, remove_if and clear, so
+ * a peak's capacity (10,000 peers: 32768 slots, 1.3 MiB) is given back when
+ * the peak ends.  Allocation happens only at init, on growth and on
+ * shrinking (a failed shrink keeps the larger table).
  *
  * Thread-safety: a map belongs to one thread (the core that owns it).
  */
@@ -26,9 +30,10 @@ typedef struct p2p_idmap {
     uint8_t (*keys)[32];
     uint64_t *vals;
     uint8_t *used;
-    size_t cap; /* slots, a power of two */
-    size_t n;   /* entries */
-    size_t max; /* entry limit, 0 = none */
+    size_t cap;     /* slots, a power of two */
+    size_t n;       /* entries */
+    size_t max;     /* entry limit, 0 = none */
+    size_t min_cap; /* initial slots: the table never shrinks below */
     uint64_t seed;
 } p2p_idmap_t;
 
@@ -38,7 +43,7 @@ P2P_MUST_CHECK int p2p_idmap_init(p2p_idmap_t *m, size_t initial, size_t max, ui
 void p2p_idmap_free(p2p_idmap_t *m);
 void p2p_idmap_clear(p2p_idmap_t *m);
 
-/* Returns a pointer to key's value (valid until the next put or delete), or
+/* Returns a pointer to key's value (valid until the next put, delete or clear), or
  * NULL if absent. */
 uint64_t *p2p_idmap_get(const p2p_idmap_t *m, const uint8_t key[32]);
 static inline bool p2p_idmap_has(const p2p_idmap_t *m, const uint8_t key[32])

@@ -195,6 +195,7 @@ typedef struct p2p_server_stats {
     uint64_t candidates_in;  /* discovery candidates offered */
     uint64_t mailbox_full;   /* internal pushes that failed (never expected) */
     uint64_t pending_full;   /* accepts that took the last free pending-handshake slot */
+    uint64_t mem_trims;      /* allocator trims after a connection peak (run loop) */
 } p2p_server_stats_t;
 
 /* ---- lifecycle ------------------------------------------------------------ */

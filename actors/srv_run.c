@@ -44,27 +44,66 @@ typedef struct run {
     p2p_server_t *srv;
     p2p_thread_t *self;
     bool quitting;
+    bool trim_armed;    /* a peak of TRIM_MIN_CONNS was seen since the count was last 0 */
     size_t conns_high;  /* connections high-water mark since the last trim */
     uint64_t last_trim; /* when the allocator was last trimmed */
+    uint64_t trim_due;  /* a deferred trim's time, 0 if none */
 } run_t;
 
-/* After the connection count fell to half of a high-water mark of at
- * least TRIM_MIN_CONNS (at most once a second, and when the last one
- * leaves), the heap pages the departed connections' threads freed go back
- * to the kernel (glibc keeps them in its arenas otherwise), so the node's
- * RSS returns towards its baseline after a load peak. */
-#define TRIM_MIN_CONNS 32
-static void maybe_trim(run_t *r)
+/* Giving memory back after a load peak.  Once the connection count reached
+ * TRIM_MIN_CONNS, the allocator is trimmed (malloc_trim: every arena's free
+ * pages go back to the kernel; see core/thread.c for the thread stacks)
+ * each time the count falls to half of its high-water mark since the last
+ * trim, and when it reaches 0; at most once per TRIM_INTERVAL: a trim that
+ * comes too soon is deferred (the loop wakes for it), so the last
+ * connection's departure always ends in a trim within TRIM_INTERVAL.  A
+ * halving sequence costs O(log peak) trims; a single connection coming and
+ * going below the threshold costs none. */
+#define TRIM_MIN_CONNS 16
+#define TRIM_INTERVAL P2P_NS_PER_S
+static void trim_now(run_t *r, uint64_t now)
 {
     size_t n = r->srv->rl_nconns;
-    if (r->conns_high < TRIM_MIN_CONNS || n > r->conns_high / 2) return;
-    uint64_t now = p2p_now_ns();
-    if (n > 0 && now - r->last_trim < P2P_NS_PER_S) return; /* the last one always trims */
     r->last_trim = now;
+    r->trim_due = 0;
     r->conns_high = n;
+    if (n == 0) r->trim_armed = false;
+    P2P__STAT(r->srv, mem_trims);
 #ifdef __GLIBC__
     malloc_trim(0);
 #endif
+}
+
+static bool trim_wanted(const run_t *r)
+{
+    size_t n = r->srv->rl_nconns;
+    return r->trim_armed && (n == 0 || n <= r->conns_high / 2);
+}
+
+static void maybe_trim(run_t *r)
+{
+    size_t n = r->srv->rl_nconns;
+    if (n > r->conns_high) r->conns_high = n;
+    if (r->conns_high >= TRIM_MIN_CONNS) r->trim_armed = true;
+    if (!trim_wanted(r)) return;
+    uint64_t now = p2p_now_ns();
+    if (now - r->last_trim >= TRIM_INTERVAL)
+        trim_now(r, now);
+    else if (!r->trim_due)
+        r->trim_due = r->last_trim + TRIM_INTERVAL;
+}
+
+/* Runs a deferred trim that fell due; returns the next deadline to wait for. */
+static uint64_t trim_deadline(run_t *r)
+{
+    if (!r->trim_due) return P2P_DEADLINE_NEVER;
+    uint64_t now = p2p_now_ns();
+    if (now < r->trim_due) return r->trim_due;
+    if (trim_wanted(r))
+        trim_now(r, now);
+    else
+        r->trim_due = 0;
+    return P2P_DEADLINE_NEVER;
 }
 
 static void emit(run_t *r, const p2p_peer_event_t *ev)
@@ -237,6 +276,7 @@ static void on_delpeer(run_t *r, const p2p__msg_delpeer_t *m)
         srv->rl_head = c->rl_next;
     if (c->rl_next) c->rl_next->rl_prev = c->rl_prev;
     if (srv->rl_nconns > r->conns_high) r->conns_high = srv->rl_nconns;
+    if (r->conns_high >= TRIM_MIN_CONNS) r->trim_armed = true;
     srv->rl_nconns--;
     (void)p2p_thread_join(&c->th, NULL);
     /* seq_cst: read by the quit loop below */
@@ -432,7 +472,8 @@ int p2p__run_main(p2p_thread_t *self, void *arg)
             if (atomic_load_explicit(&srv->live_conns, memory_order_seq_cst) == 0) break;
             /* connections born during the drain were told to quit in on_born */
         }
-        if (!work) (void)p2p_waiter_wait(&self->waiter, P2P_DEADLINE_NEVER);
+        uint64_t deadline = trim_deadline(&r);
+        if (!work) (void)p2p_waiter_wait(&self->waiter, deadline);
     }
     /* answer peerops that raced with the close */
     p2p__msg_peerop_t m;

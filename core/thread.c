@@ -89,6 +89,12 @@ static void *trampoline(void *p)
     return NULL;
 }
 
+static void unmap_stack(p2p_thread_t *t)
+{
+    if (t->stack_map) (void)munmap(t->stack_map, t->stack_map_size);
+    t->stack_map = NULL;
+}
+
 int p2p_thread_spawn(p2p_thread_t *t, const char *name, size_t stack_size, p2p_thread_fn fn,
                      void *arg)
 {
@@ -117,7 +123,20 @@ int p2p_thread_spawn_ex(p2p_thread_t *t, const char *name, size_t stack_size, un
 
     pthread_attr_t attr;
     if (pthread_attr_init(&attr)) goto fail;
-    int err = pthread_attr_setstacksize(&attr, stack_size);
+    int err;
+    if (P2P_THREAD_OWN_STACKS) {
+        /* our own mapping (see thread.h): a PROT_NONE guard page, then the
+         * stack; glibc puts the TCB and static TLS at its top and, since
+         * the stack is the caller's, never caches it */
+        t->stack_map_size = stack_size + page;
+        t->stack_map = mmap(NULL, t->stack_map_size, PROT_READ | PROT_WRITE,
+                            MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE, -1, 0);
+        if (t->stack_map == MAP_FAILED) t->stack_map = NULL;
+        err = !t->stack_map || mprotect(t->stack_map, page, PROT_NONE) ||
+              pthread_attr_setstack(&attr, (char *)t->stack_map + page, stack_size);
+    } else {
+        err = pthread_attr_setstacksize(&attr, stack_size);
+    }
     /* started is set before the thread exists: the thread may finish and be
      * joined by a third thread (which learnt of it through a message the
      * thread sent) before pthread_create even returns here */
@@ -131,6 +150,7 @@ int p2p_thread_spawn_ex(p2p_thread_t *t, const char *name, size_t stack_size, un
 fail:
     registry_remove(t); /* no-op if it was never added */
     t->started = false;
+    unmap_stack(t);
     p2p_waiter_destroy(&t->waiter);
     return P2P_ESYS;
 }
@@ -157,6 +177,9 @@ int p2p_thread_join(p2p_thread_t *t, int *rc)
 {
     if (!t->started || t->joined) return P2P_ESTATE;
     pthread_join(t->pt, NULL);
+    /* the kernel cleared the thread's tid (what pthread_join waits for)
+     * only after the thread left its stack for good */
+    unmap_stack(t);
     t->joined = true;
     registry_remove(t);
     p2p_waiter_destroy(&t->waiter);

@@ -25,7 +25,12 @@
  * P2P_THREAD_STACK_PEER.  Under ASan/TSan the requested size is multiplied
  * by P2P_THREAD_STACK_SANITIZER_FACTOR because instrumented frames are
  * larger.  Code that runs on a peer thread must keep big buffers off the
- * stack (frames of a few KiB at most).
+ * stack (frames of a few KiB at most).  Each spawned thread's stack (with
+ * a guard page below it) is mapped here and unmapped by p2p_thread_join,
+ * not taken from glibc's cache of dead threads' stacks: that cache keeps up
+ * to 40 MiB of stacks mapped with their top pages (TCB, TLS, the last
+ * frames) resident, 8-12 KiB per 128 KiB peer stack, so after a burst of
+ * connections the node would keep hundreds of KiB it no longer uses.
  *
  * Current actor: each p2p thread (and a thread that called
  * p2p_thread_adopt) has a thread-local pointer to its p2p_thread_t, used by
@@ -65,6 +70,21 @@
 #define P2P_THREAD_STACK_SANITIZER_FACTOR 1u
 #endif
 
+/* 1: stacks mapped by p2p_thread_spawn (see above); 0 under TSan, whose
+ * runtime has about 900 KiB of static TLS that glibc would have to carve
+ * out of every caller-provided stack (glibc-allocated stacks get room for
+ * it added by TSan's pthread_create). */
+#if defined(__SANITIZE_THREAD__)
+#define P2P_THREAD_OWN_STACKS 0
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define P2P_THREAD_OWN_STACKS 0
+#endif
+#endif
+#ifndef P2P_THREAD_OWN_STACKS
+#define P2P_THREAD_OWN_STACKS 1
+#endif
+
 struct p2p_mailbox;
 typedef struct p2p_thread p2p_thread_t;
 typedef int (*p2p_thread_fn)(p2p_thread_t *self, void *arg);
@@ -86,6 +106,8 @@ struct p2p_thread {
     void *arg;
     int rc;
     size_t stack_size; /* bytes actually requested from pthreads */
+    void *stack_map;   /* our mapping: guard page + stack (unmapped by join) */
+    size_t stack_map_size;
     bool started, joined, adopted;
     /* Debugger registry (see p2p__thread_list below): links of the list of
      * live p2p threads; touched only under its lock. */
@@ -126,7 +148,7 @@ P2P_MUST_CHECK int p2p_thread_spawn_ex(p2p_thread_t *t, const char *name, size_t
                                        unsigned flags, p2p_thread_fn fn, void *arg);
 
 /* Waits for t to finish; *rc (may be NULL) receives fn's return value.
- * Releases t's waiter.  Returns 0 or P2P_ESTATE (not started or joined). */
+ * Releases t's waiter and unmaps its stack.  Returns 0 or P2P_ESTATE (not started or joined). */
 int p2p_thread_join(p2p_thread_t *t, int *rc);
 
 /* The calling thread: returns the pages of its stack below the current

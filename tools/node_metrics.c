@@ -199,6 +199,7 @@ static void server_metrics(struct out *o, const node_metrics_t *m)
     SRV_COUNTER(send_full, "sends refused because the peer's queue was full");
     SRV_COUNTER(events_dropped, "peer events a full subscriber mailbox refused");
     SRV_COUNTER(candidates_in, "discovery dial candidates offered");
+    SRV_COUNTER(mem_trims, "allocator trims after a connection peak");
 #undef SRV_COUNTER
     by_reason(o, "disconnects_sent_total", "Disconnect messages sent, by reason", s->disc_sent);
     by_reason(o, "disconnects_received_total", "Disconnect messages received, by reason",

@@ -1,5 +1,6 @@
 /* actors/idmap: put/get/del against a reference model under random
- * operations, growth, the entry limit, remove_if and iteration. */
+ * operations, growth and shrinking, the entry limit, remove_if and
+ * iteration. */
 #include "actors/idmap.h"
 
 #include <stdlib.h>
@@ -112,6 +113,31 @@ int main(void)
     for (int i = 0; i < 100; i++) CHECK(*p2p_idmap_get(&a, keys[i]) == *p2p_idmap_get(&b, keys[i]));
     p2p_idmap_free(&a);
     p2p_idmap_free(&b);
+
+    /* A peak's capacity is given back: fill, empty by del, by remove_if
+     * and by clear; the table returns to its initial size and keeps its
+     * entries through every shrink. */
+    CHECK_OK(p2p_idmap_init(&m, 4, 0, 99));
+    size_t cap0 = m.cap;
+    for (int i = 0; i < NKEYS; i++) CHECK_OK(p2p_idmap_put(&m, keys[i], (uint64_t)i));
+    CHECK(m.cap >= 2 * NKEYS);
+    size_t peak = m.cap;
+    for (int i = 0; i < NKEYS; i++) {
+        CHECK(p2p_idmap_del(&m, keys[i]));
+        CHECK(2 * m.n <= m.cap);
+        for (int j = i + 1; j < NKEYS; j += 37) CHECK(*p2p_idmap_get(&m, keys[j]) == (uint64_t)j);
+    }
+    CHECK(m.n == 0 && m.cap == cap0 && peak > cap0);
+    for (int i = 0; i < NKEYS; i++) CHECK_OK(p2p_idmap_put(&m, keys[i], (uint64_t)i));
+    visits = 0;
+    CHECK(p2p_idmap_remove_if(&m, odd_value, &visits) == NKEYS / 2);
+    CHECK(m.n == NKEYS / 2 && m.cap == peak); /* half full: no shrink */
+    for (int i = 0; i < NKEYS; i++) CHECK((p2p_idmap_get(&m, keys[i]) != NULL) == ((i & 1) == 0));
+    p2p_idmap_clear(&m);
+    CHECK(m.n == 0 && m.cap == cap0);
+    for (int i = 0; i < 3; i++) CHECK_OK(p2p_idmap_put(&m, keys[i], (uint64_t)i));
+    CHECK(m.n == 3 && *p2p_idmap_get(&m, keys[2]) == 2);
+    p2p_idmap_free(&m);
 
     /* IP keys: family matters, v4 bytes and a v6 address with the same
      * leading bytes differ. */
