@@ -22,30 +22,16 @@
  * model standalone fences, so the ordering sits on the operations).
  *
  * Blocked senders (p2p_mailbox_push on a full ring) sleep on the futex word
- * space_seq after incrementing the sender count in `blocked` (acq_rel RMW).
- * The consumer, after freeing cells, reads `blocked` with an acq_rel RMW
- * (fetch_add 0) and, if senders wait and the ring has drained to half its
- * capacity (low watermark, like a socket's write-space wake-up), hands the
- * space over to ONE sender: it sets the WAKING bit of `blocked`, bumps
- * space_seq and wakes one futex waiter.  While WAKING is set it wakes
- * nobody else; the woken sender clears the bit (RMW) when its futex wait
- * returns, pushes (it finds the space), and keeps pushing without a system
- * call until the ring is full again.  The consumer pops that sender's
- * message, sees WAKING clear and, if senders still wait, wakes the next.
- * So a ring that runs full costs one futex wake and one futex wait per
- * refill, not one per sender per refill (waking all 4 senders of a 4->1
- * ring made 4 senders race for half a ring and block again, and the
- * consumer re-issued the wake on every batch until they had run:
- * measured 5x the futex calls and 2x the context switches of the handoff).
- * Close and quit requests still wake every sender (p2p__mailbox_kick_senders).
- * No lost wake-up: every access to `blocked` is an RMW, so all of them sit
- * in its modification order.  A consumer kick that comes after a sender's
- * increment (or WAKING clear) sees it; one that comes before is read by
- * that sender's RMW (acquire), which then sees the freed cells and its
- * push succeeds.  A woken sender either pushes (so the consumer pops again
- * and kicks again), or returns on close/quit, which wake every sender
- * anyway, or finds the ring refilled by others (so the consumer pops
- * again).  No fence is needed.
+ * space_seq after incrementing `blocked` (acq_rel RMW).  The consumer, after
+ * freeing cells, reads `blocked` with an acq_rel RMW (fetch_add 0) and, if
+ * non-zero and the ring has drained to half its capacity (low watermark,
+ * like a socket's write-space wake-up: one wake-up per half ring instead
+ * of one per batch, which on a loaded machine is what keeps backpressure
+ * from turning into a context switch per batch), bumps space_seq and wakes
+ * them all.  The two RMWs on `blocked` are
+ * ordered in its modification order: either the consumer's comes later and
+ * sees the sender, or the sender's reads from it and so sees the freed
+ * cells (release/acquire).  No lost wake-up, no fence.
  *
  * Cache layout: read-mostly fields, the producers' enqueue_pos, the
  * consumer's dequeue_pos and the rarely written blocking state each get
@@ -70,9 +56,6 @@
 #include "core/trace.h"
 
 #define LINE 64
-/* `blocked` bit: the consumer woke one sender that has not run yet */
-#define WAKING 0x80000000u
-#define SENDERS (WAKING - 1)
 
 struct p2p_mailbox {
     /* read-mostly */
@@ -103,10 +86,9 @@ struct p2p_mailbox {
 
     /* blocking state, touched only when the ring is full */
     alignas(LINE) _Atomic uint32_t space_seq; /* futex word */
-    /* senders in push's wait loop (low bits) | WAKING; only RMWs */
-    _Atomic uint32_t blocked;
-    _Atomic uint64_t full_rejections; /* relaxed counter */
-    _Atomic uint64_t blocked_waits;   /* relaxed counter */
+    _Atomic uint32_t blocked;                 /* senders in push's wait loop */
+    _Atomic uint64_t full_rejections;         /* relaxed counter */
+    _Atomic uint64_t blocked_waits;           /* relaxed counter */
 };
 
 /* ---- debugger registry (see mailbox.h) -------------------------------- */
@@ -420,13 +402,8 @@ int p2p_mailbox_push(p2p_mailbox_t *mb, const void *msg, size_t len, uint64_t de
             break;
         }
         futex_wait_until(&mb->space_seq, seen, deadline_ns);
-        /* acq_rel RMW: we may be the sender the consumer handed the space
-         * to: let it hand the next space over; ordered with its kick RMWs
-         * (see the top comment), so the retry above sees freed cells */
-        atomic_fetch_and_explicit(&mb->blocked, ~WAKING, memory_order_acq_rel);
     }
-    /* relaxed: leaving (the count is in the low bits, WAKING untouched); a
-     * consumer that still sees us only wakes in vain */
+    /* relaxed: leaving; a consumer that still sees us only wakes in vain */
     atomic_fetch_sub_explicit(&mb->blocked, 1, memory_order_relaxed);
     if (self) atomic_store_explicit(&self->blocked_on, NULL, memory_order_seq_cst);
     return rc;
@@ -450,36 +427,19 @@ bool p2p_mailbox_is_closed(const p2p_mailbox_t *mb)
 
 /* ---- consumer side ---------------------------------------------------- */
 
-static long futex_wake_one(_Atomic uint32_t *word)
-{
-    return syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, 1, NULL, NULL, 0);
-}
-
-/* After freeing cells (the consumer is at pos): once the ring has drained to
- * half its capacity, hand the space to one blocked sender (top comment). */
+/* After freeing cells (the consumer is at pos): wake senders blocked on a
+ * full ring once it has drained to half its capacity. */
 static inline void kick_blocked(p2p_mailbox_t *mb, uint64_t pos)
 {
     /* acq_rel RMW (a read that takes part in blocked's modification order):
-     * pairs with the senders' RMWs in push, see the top comment.  The line
+     * pairs with the sender's RMW in push, see the top comment.  The line
      * is written only by blocked senders, so this stays cheap. */
-    uint32_t b = atomic_fetch_add_explicit(&mb->blocked, 0, memory_order_acq_rel);
-    if (!(b & SENDERS) || (b & WAKING)) return;
+    if (!atomic_fetch_add_explicit(&mb->blocked, 0, memory_order_acq_rel)) return;
     /* relaxed: an estimate; a sender that is already blocked found the
      * ring full, and the ring cannot go from full to half without this
      * thread popping, so a later pop sees depth <= half and wakes it */
     uint64_t depth = atomic_load_explicit(&mb->enqueue_pos, memory_order_relaxed) - pos;
-    if (depth > (mb->mask + 1) / 2) return;
-    /* acq_rel RMW: only the consumer sets WAKING; the woken sender clears
-     * it after its futex wait returns (which is after this store) */
-    atomic_fetch_or_explicit(&mb->blocked, WAKING, memory_order_acq_rel);
-    /* release: a sender that loads the new value (acquire) sees the freed
-     * cells */
-    atomic_fetch_add_explicit(&mb->space_seq, 1, memory_order_release);
-    if (futex_wake_one(&mb->space_seq) <= 0) {
-        /* nobody was asleep yet: the senders still on their way to the
-         * futex see space_seq changed and retry; no handoff in flight */
-        atomic_fetch_and_explicit(&mb->blocked, ~WAKING, memory_order_acq_rel);
-    }
+    if (depth <= (mb->mask + 1) / 2) p2p__mailbox_kick_senders(mb);
 }
 
 static inline void note_depth(p2p_mailbox_t *mb, uint64_t pos)

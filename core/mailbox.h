@@ -22,10 +22,9 @@
  * Wake-ups: a mailbox is attached to its consumer's p2p_waiter_t; a push
  * wakes the consumer only if it announced a sleep (see core/wait.h), so a
  * busy consumer costs producers no system call.  Blocked senders sleep on
- * a futex in the mailbox; after a pop, when a sender is actually blocked
- * and the mailbox has drained to half its capacity (low watermark), the
- * consumer hands the space to one sender at a time (one futex wake per
- * refill; close and quit wake all of them).
+ * a futex in the mailbox; the consumer wakes them (all) after a pop only
+ * when a sender is actually blocked and the mailbox has drained to half
+ * its capacity (low watermark).
  *
  * Ordering guarantees: messages from one producer are popped in the order
  * that producer pushed them.  Everything the producer wrote before the

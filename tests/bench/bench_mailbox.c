@@ -382,7 +382,7 @@ int main(int argc, char **argv)
                "rounds\n",
                (unsigned long long)total, MSG);
         printf("wait policies: mailbox consumer p2p_waiter (sleep at once, or spin up to %u us "
-               "then sleep: 'spin'), blocked senders futex with one-at-a-time handoff; mutex "
+               "then sleep: 'spin'), blocked senders futex, woken at half a ring; mutex "
                "queue: pthread condvars (futex sleep, no spin)\n",
                spin / 1000);
         /* Rows: the required 1->1 and 4->1 at capacity 1024 (producers are

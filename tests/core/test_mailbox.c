@@ -442,7 +442,7 @@ static void test_blocked(void)
     p2p_mailbox_destroy(b.mb);
 }
 
-/* ---- handoff: blocked senders get the space one at a time --------------- */
+/* ---- many blocked senders: none stranded ---------------------------------- */
 
 struct handoff_sender {
     p2p_mailbox_t *mb;
@@ -460,9 +460,9 @@ static int handoff_send(p2p_thread_t *self, void *arg)
 
 /* Six senders block on a full two-slot mailbox; one times out and one is
  * asked to quit while blocked (neither pushes), the consumer then drains:
- * each pop hands the space to one sender, whose push wakes the consumer,
- * whose next pop hands it to the next.  Every remaining sender must get
- * through (a handoff lost on a sender that left would strand the rest). */
+ * the pops wake the blocked senders, whose pushes wake the consumer again.
+ * Every remaining sender must get through (a wake-up lost on a sender that
+ * left would strand the rest). */
 static void test_handoff(void)
 {
     enum { N = 6 };
