@@ -22,6 +22,12 @@
  * busy consumer costs its producers no syscall at all and an idle one
  * costs one per empty-to-non-empty edge.
  *
+ * p2p_waiter_wait (nothing to poll) announces its sleep as a different
+ * value of `sleeping` and sleeps in futex_wait on that word; the waker whose
+ * exchange claims such a sleep calls FUTEX_WAKE instead of writing the
+ * eventfd or sending the signal (one cheap syscall on each side, no
+ * descriptor or signal frame).
+ *
  * Wake-ups may be spurious: after any return the thread drains all its
  * mailboxes (bounded per wake-up) and loops.
  *
@@ -79,8 +85,9 @@ typedef struct p2p_waiter {
      * P2P_WAITER_SIGNAL unblocked (for ppoll). */
     int tid, pid;
     sigset_t wmask;
-    /* Set by the consumer before it sleeps; cleared by the consumer on wake
-     * or by the first waking producer (exchange).  seq_cst on both sides
+    /* Set by the consumer before it sleeps (1: in poll, 2: in futex_wait
+     * on this word); cleared by the consumer on wake or by the first waking
+     * producer (exchange).  seq_cst on both sides
      * (see the protocol above). */
     _Atomic int sleeping;
     /* Sticky explicit wake (p2p_waiter_wake): consumed by the next wait. */
@@ -97,7 +104,7 @@ typedef struct p2p_waiter {
     struct p2p_mailbox *mb[P2P_WAITER_MAILBOXES]; /* owner only */
     /* Statistics (relaxed counters). */
     _Atomic uint64_t sleeps;      /* times the owner really blocked */
-    _Atomic uint64_t wakes;       /* eventfd writes (syscalls) by wakers */
+    _Atomic uint64_t wakes;       /* wake syscalls by wakers (eventfd, signal, futex) */
     _Atomic uint64_t spin_hits;   /* spins that found work (no sleep) */
     _Atomic uint64_t spin_misses; /* spins that found nothing (then slept) */
 } p2p_waiter_t;
