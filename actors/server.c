@@ -109,6 +109,151 @@ void p2p__conn_unref(p2p_conn_t *c)
     if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) == 1) conn_free(c);
 }
 
+/* The thread name of a connection: peer-<id8> when dialled (the id is
+ * known), conn-in until an inbound one's id is. */
+static void conn_thread_name(char name[P2P_THREAD_NAME_MAX], const p2p_conn_t *c)
+{
+    if (c->dialed) {
+        char hex[17];
+        p2p_hex_encode(hex, c->node.id, 4);
+        hex[8] = 0;
+        (void)p2p_thread_name(name, "peer-%s", hex);
+    } else {
+        (void)p2p_thread_name(name, "conn-in");
+    }
+}
+
+p2p__worker_t *p2p__worker_of(p2p_thread_t *self)
+{
+    return (p2p__worker_t *)((char *)self - offsetof(p2p__worker_t, th));
+}
+
+bool p2p__pool_park(p2p_server_t *srv, p2p_thread_t *self)
+{
+    p2p__worker_t *w = p2p__worker_of(self);
+    pthread_mutex_lock(&srv->pool_lock);
+    bool ok =
+        !srv->pool_closed && srv->pool_nparked < P2P__POOL_MAX && !p2p_thread_should_quit(self);
+    if (ok) {
+        w->park_next = srv->pool_parked;
+        w->parked = true;
+        srv->pool_parked = w;
+        srv->pool_nparked++;
+        P2P__STAT(srv, conn_threads_parked);
+    }
+    pthread_mutex_unlock(&srv->pool_lock);
+    return ok;
+}
+
+/* Parked worker w, idle for P2P__POOL_IDLE_MS: leaves the parked list for
+ * the retired one (the run loop joins it) unless a creator already took it
+ * (its next connection is on the way).  Returns true if w must exit. */
+static bool pool_retire(p2p_server_t *srv, p2p__worker_t *w)
+{
+    pthread_mutex_lock(&srv->pool_lock);
+    bool ok = w->parked;
+    if (ok) {
+        p2p__worker_t **pp = &srv->pool_parked;
+        while (*pp != w) pp = &(*pp)->park_next;
+        *pp = w->park_next;
+        w->parked = false;
+        srv->pool_nparked--;
+        P2P__STAT_ADD(srv, conn_threads_parked, (uint64_t)-1);
+        P2P__STAT(srv, conn_threads_expired);
+        w->park_next = srv->pool_retired;
+        srv->pool_retired = w;
+        /* release: the list above before the run loop's acquire load */
+        atomic_fetch_add_explicit(&srv->pool_nretired, 1, memory_order_release);
+        /* the run loop's waiter lives until its function returns, which
+         * sets pool_no_reaper under this lock first */
+        if (!srv->pool_no_reaper) p2p_waiter_wake(&srv->run.waiter);
+    }
+    pthread_mutex_unlock(&srv->pool_lock);
+    return ok;
+}
+
+/* Joins the workers of a retired list taken off the server. */
+static void join_workers(p2p__worker_t *w)
+{
+    while (w) {
+        p2p__worker_t *next = w->park_next;
+        p2p_thread_request_quit(&w->th);
+        (void)p2p_thread_join(&w->th, NULL);
+        free(w);
+        w = next;
+    }
+}
+
+void p2p__pool_reap(p2p_server_t *srv, bool final)
+{
+    /* acquire: pairs with pool_retire's release increment */
+    if (!final && !atomic_load_explicit(&srv->pool_nretired, memory_order_acquire)) return;
+    /* A retired worker pushed the delpeer of its last connection before it
+     * parked: while delpeers wait, one of those connections may still be
+     * in the run loop's registry, its th pointing into the worker (which
+     * conn_quit uses).  Those are handled first; the loop comes back. */
+    if (!final && p2p_mailbox_ready(srv->mb_delpeer)) return;
+    pthread_mutex_lock(&srv->pool_lock);
+    p2p__worker_t *w = srv->pool_retired;
+    srv->pool_retired = NULL;
+    /* relaxed: under the lock, which orders it with the increments */
+    atomic_store_explicit(&srv->pool_nretired, 0, memory_order_relaxed);
+    if (final) srv->pool_no_reaper = true;
+    pthread_mutex_unlock(&srv->pool_lock);
+    join_workers(w);
+}
+
+p2p_conn_t *p2p__pool_wait(p2p_server_t *srv, p2p_thread_t *self)
+{
+    p2p__worker_t *w = p2p__worker_of(self);
+    bool named_idle = false;
+    uint64_t idle_end = p2p_now_ns() + (uint64_t)P2P__POOL_IDLE_MS * P2P_NS_PER_MS;
+    for (;;) {
+        /* acquire: pairs with the creator's release store */
+        p2p_conn_t *c = atomic_load_explicit(&w->next, memory_order_acquire);
+        if (c) {
+            /* relaxed: only this thread reads it until it parks again, and
+             * a creator stores it only after taking the worker off the
+             * list, which happens after the next park (mutex) */
+            atomic_store_explicit(&w->next, NULL, memory_order_relaxed);
+            char name[P2P_THREAD_NAME_MAX];
+            conn_thread_name(name, c);
+            (void)p2p_thread_rename(name);
+            return c;
+        }
+        if (p2p_thread_should_quit(self)) return NULL;
+        if (!named_idle) {
+            (void)p2p_thread_rename("conn-idle");
+            /* a parked thread keeps no handshake frames resident */
+            p2p_thread_trim_stack();
+            named_idle = true;
+        }
+        if (idle_end != P2P_DEADLINE_NEVER && p2p_now_ns() >= idle_end) {
+            if (pool_retire(srv, w)) return NULL;
+            /* a creator took this worker: wait for its connection */
+            idle_end = P2P_DEADLINE_NEVER;
+        }
+        (void)p2p_waiter_wait(&self->waiter, idle_end);
+    }
+}
+
+/* p2p_server_stop, after the run loop ended every connection: joins the
+ * parked connection threads and those that exited idle since the run loop
+ * ended. */
+static void pool_close(p2p_server_t *srv)
+{
+    pthread_mutex_lock(&srv->pool_lock);
+    srv->pool_closed = true;
+    p2p__worker_t *w = srv->pool_parked, *retired = srv->pool_retired;
+    srv->pool_parked = srv->pool_retired = NULL;
+    for (p2p__worker_t *p = w; p; p = p->park_next) p->parked = false;
+    P2P__STAT_ADD(srv, conn_threads_parked, (uint64_t)0 - srv->pool_nparked);
+    srv->pool_nparked = 0;
+    pthread_mutex_unlock(&srv->pool_lock);
+    join_workers(w);
+    join_workers(retired);
+}
+
 int p2p__conn_spawn(p2p_server_t *srv, int fd, bool dialed, unsigned flags, const p2p_node_t *node)
 {
     p2p_conn_t *c = calloc(1, sizeof *c);
@@ -130,21 +275,40 @@ int p2p__conn_spawn(p2p_server_t *srv, int fd, bool dialed, unsigned flags, cons
     if (!rc) rc = p2p_mailbox_create(&c->disc, "disconnect", sizeof(p2p__msg_disc_t), 4, NULL);
     if (rc) goto fail;
     char name[P2P_THREAD_NAME_MAX];
-    if (dialed) {
-        char hex[17];
-        p2p_hex_encode(hex, node->id, 4);
-        hex[8] = 0;
-        (void)p2p_thread_name(name, "peer-%s", hex);
-    } else {
-        (void)p2p_thread_name(name, "conn-in");
-    }
+    conn_thread_name(name, c);
     /* seq_cst: the run loop's shutdown reads live_conns to know when every
-     * connection thread has been joined */
+     * connection has ended */
     atomic_fetch_add_explicit(&srv->live_conns, 1, memory_order_seq_cst);
-    /* signal-mode waiter: a connection costs one descriptor (its socket) */
-    rc = p2p_thread_spawn_ex(&c->th, name, P2P_THREAD_STACK_PEER, P2P_THREAD_SIGNAL_WAKE,
-                             p2p__conn_main, c);
+    pthread_mutex_lock(&srv->pool_lock);
+    p2p__worker_t *w = srv->pool_parked;
+    if (w) {
+        srv->pool_parked = w->park_next;
+        w->parked = false;
+        srv->pool_nparked--;
+        P2P__STAT_ADD(srv, conn_threads_parked, (uint64_t)-1);
+    }
+    pthread_mutex_unlock(&srv->pool_lock);
+    if (w) {
+        P2P__STAT(srv, conn_threads_reused);
+        c->th = &w->th;
+        /* release: c's fields (written above) before the worker's acquire
+         * load; the wake (seq_cst notified store) comes after */
+        atomic_store_explicit(&w->next, c, memory_order_release);
+        p2p_waiter_wake(&w->th.waiter);
+        return 0;
+    }
+    w = calloc(1, sizeof *w);
+    if (!w) {
+        rc = P2P_ENOMEM;
+    } else {
+        c->th = &w->th;
+        /* signal-mode waiter: a connection costs one descriptor (its socket) */
+        rc = p2p_thread_spawn_ex(&w->th, name, P2P_THREAD_STACK_PEER, P2P_THREAD_SIGNAL_WAKE,
+                                 p2p__conn_main, c);
+        if (!rc) P2P__STAT(srv, conn_threads_spawned);
+    }
     if (rc) {
+        free(w);
         atomic_fetch_sub_explicit(&srv->live_conns, 1, memory_order_seq_cst);
         goto fail;
     }
@@ -244,7 +408,7 @@ int p2p_peer_send(p2p_peer_t *peer, const char *proto, uint64_t code, const uint
         if (rc == P2P_EFULL) P2P__STAT(srv, send_full);
         goto out;
     }
-    p2p_waiter_wake(&peer->th.waiter);
+    p2p_waiter_wake(&peer->th->waiter);
 out:
     gate_leave(peer);
     return rc;
@@ -622,6 +786,7 @@ static void free_server(p2p_server_t *srv)
         *all[i] = NULL;
     }
     if (srv->listen_fd >= 0) close(srv->listen_fd);
+    pthread_mutex_destroy(&srv->pool_lock);
     free(srv->bootnodes);
     free(srv->statics);
     free(srv->trusted);
@@ -644,6 +809,7 @@ int p2p_server_start(p2p_server_t **out, const p2p_server_config_t *cfg)
     if (!cfg) return P2P_EINVAL;
     p2p_server_t *srv = calloc(1, sizeof *srv);
     if (!srv) return P2P_ENOMEM;
+    pthread_mutex_init(&srv->pool_lock, NULL);
     srv->listen_fd = -1;
     int rc = setup_config(srv, cfg);
     if (!rc && cfg->listen_port >= 0) {
@@ -709,6 +875,8 @@ void p2p_server_stop(p2p_server_t *srv)
     /* ... and the creators, which waited for that, return */
     stop_thread(&srv->dial, &srv->dial_started);
     stop_thread(&srv->listen, &srv->listen_started);
+    /* ... and the parked connection threads go */
+    pool_close(srv);
     P2P_DEBUG("Stopped P2P networking", "ms=%llu",
               (unsigned long long)((p2p_now_ns() - t0) / P2P_NS_PER_MS));
     free_server(srv);

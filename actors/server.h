@@ -190,12 +190,16 @@ typedef struct p2p_server_stats {
     uint64_t msgs_in, msgs_out;   /* subprotocol messages */
     uint64_t bytes_in, bytes_out; /* wire bytes after the handshake */
     uint64_t pings_sent, pongs_sent;
-    uint64_t send_full;      /* p2p_peer_send refused with P2P_EFULL */
-    uint64_t events_dropped; /* events a full subscriber mailbox refused */
-    uint64_t candidates_in;  /* discovery candidates offered */
-    uint64_t mailbox_full;   /* internal pushes that failed (never expected) */
-    uint64_t pending_full;   /* accepts that took the last free pending-handshake slot */
-    uint64_t mem_trims;      /* allocator trims after a connection peak (run loop) */
+    uint64_t send_full;            /* p2p_peer_send refused with P2P_EFULL */
+    uint64_t events_dropped;       /* events a full subscriber mailbox refused */
+    uint64_t candidates_in;        /* discovery candidates offered */
+    uint64_t mailbox_full;         /* internal pushes that failed (never expected) */
+    uint64_t pending_full;         /* accepts that took the last free pending-handshake slot */
+    uint64_t mem_trims;            /* allocator trims after a connection peak (run loop) */
+    uint64_t conn_threads_spawned; /* connection threads created */
+    uint64_t conn_threads_reused;  /* connections run by a parked thread */
+    uint64_t conn_threads_parked;  /* gauge: idle connection threads parked now (<= 4) */
+    uint64_t conn_threads_expired; /* parked threads that exited unused after 1 s */
 } p2p_server_stats_t;
 
 /* ---- lifecycle ------------------------------------------------------------ */
@@ -208,7 +212,8 @@ P2P_MUST_CHECK int p2p_server_start(p2p_server_t **srv, const p2p_server_config_
 
 /* Stops the server: closes the discovery hook, stops the listener and the
  * dialer, sends Disconnect(client quitting) to every peer, waits until
- * every connection thread ended (delpeer) and joins every thread.  Returns
+ * every connection ended (delpeer) and joins every thread, the idle
+ * connection threads parked for reuse included.  Returns
  * within ~disc_linger_ms + a little.  Then frees everything (srv is invalid
  * afterwards).  Peer handles still referenced by the application stay
  * valid until their last p2p_peer_unref (sends fail with P2P_ECLOSED). */

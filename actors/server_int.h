@@ -9,7 +9,8 @@
  *   dial_free_slots, serial) and the per-thread sections marked with the
  *   owning thread (run loop: rl_*, dialer: dl_*, listener: ls_*).
  * - p2p_conn_t: the creator (listener or dialer) fills the identity and
- *   socket fields before spawning the thread; the connection thread then
+ *   socket fields before it spawns a thread for it or hands it to a parked
+ *   one (p2p__conn_spawn); the connection thread then
  *   owns everything except rl_* (run loop only), refs / send gate (atomics)
  *   and the fields published before a checkpoint push (node, hello, match,
  *   addresses), which are read-only after the `addpeer` checkpoint.
@@ -30,6 +31,7 @@
 #ifndef P2P_ACTORS_SERVER_INT_H
 #define P2P_ACTORS_SERVER_INT_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -53,6 +55,7 @@
 #define P2P__STAT(srv, field) P2P__STAT_ADD(srv, field, 1)
 
 typedef struct p2p_conn p2p_conn_t;
+typedef struct p2p__worker p2p__worker_t;
 
 /* Discards a P2P_MUST_CHECK result the caller has nothing to do about. */
 #define P2P__IGNORE(expr)                                                                          \
@@ -78,6 +81,7 @@ typedef struct p2p__msg_addpeer {
 
 typedef struct p2p__msg_delpeer {
     p2p_conn_t *c;
+    p2p__worker_t *worker; /* the thread to join (it exits), or NULL (it parked) */
     uint64_t peer;
     bool was_peer;
     bool remote_requested;
@@ -153,8 +157,35 @@ typedef struct p2p__peer_hello {
     p2p_cap_t caps[];
 } p2p__peer_hello_t;
 
+/* A connection thread.  Spawned for a connection, it parks when that
+ * connection ends (at most P2P__POOL_MAX parked per server) and a creator
+ * hands it the next one instead of spawning a thread: no clone, stack
+ * mapping or thread exit per connection.  A worker that does not park
+ * exits and is joined by the run loop (delpeer).  A parked worker that no
+ * connection took within P2P__POOL_IDLE_MS leaves the parked list for the
+ * retired list and exits; the run loop joins it (p2p__pool_reap), or
+ * p2p_server_stop does once the run loop is gone.  p2p_server_stop joins
+ * the parked ones.  So after a burst the thread count and the stacks
+ * (unmapped at join) return to the idle node's within about a second,
+ * while back-to-back connections still find a parked thread. */
+#define P2P__POOL_MAX 4
+/* How long a parked connection thread waits for its next connection before
+ * it exits (ms): long compared with the gap between connections under
+ * load (microseconds to milliseconds), short compared with the settle time
+ * an operator or a memory check allows after the load. */
+#define P2P__POOL_IDLE_MS 1000
+struct p2p__worker {
+    p2p_thread_t th;
+    /* The next connection: stored (release) by the creator that took the
+     * worker off the parked list, then the worker is woken; taken
+     * (acquire) by the worker. */
+    _Atomic(p2p_conn_t *) next;
+    p2p__worker_t *park_next; /* parked or retired list link (under pool_lock) */
+    bool parked;              /* on the parked list (under pool_lock) */
+};
+
 struct p2p_conn {
-    p2p_thread_t th; /* the connection's thread (spawned by the creator) */
+    p2p_thread_t *th; /* the connection's thread (a worker's, set by the creator) */
     p2p_server_t *srv;
     uint64_t serial;
     _Atomic uint32_t refs; /* acq_rel RMW; the last unref frees */
@@ -224,6 +255,18 @@ struct p2p_server {
     p2p_thread_t run, dial, listen;
     bool run_started, dial_started, listen_started;
 
+    /* Parked connection threads (creators take, workers park). */
+    pthread_mutex_t pool_lock;
+    p2p__worker_t *pool_parked; /* under pool_lock */
+    unsigned pool_nparked;      /* under pool_lock */
+    bool pool_closed;           /* under pool_lock: set by p2p_server_stop */
+    /* Workers that exited idle, to join (under pool_lock); their count is
+     * also kept atomically so the run loop checks it without the lock
+     * (release increment under the lock, acquire load). */
+    p2p__worker_t *pool_retired;
+    _Atomic unsigned pool_nretired;
+    bool pool_no_reaper; /* under pool_lock: the run loop ended (no wake) */
+
     /* p2p-run */
     p2p_mailbox_t *mb_conns, *mb_posthandshake, *mb_addpeer, *mb_delpeer, *mb_peerop,
         *mb_addtrusted, *mb_removetrusted, *mb_events;
@@ -268,11 +311,26 @@ int p2p__listen_main(p2p_thread_t *self, void *arg);
 int p2p__conn_main(p2p_thread_t *self, void *arg);
 
 /* Creates a connection object with its mailboxes (refs = 1, owned by the
- * run loop's registry once the thread is born) and spawns its thread.
+ * run loop's registry once the thread is born) and runs it on a parked
+ * connection thread, or spawns one.
  * fd is the socket (inbound: accepted; outbound: -1, the thread connects).
  * On failure closes fd and returns the error. */
 P2P_MUST_CHECK int p2p__conn_spawn(p2p_server_t *srv, int fd, bool dialed, unsigned flags,
                                    const p2p_node_t *node);
+/* Connection thread, when its connection ended (before its delpeer):
+ * parks the worker unless the server stops, the thread was asked to quit
+ * or P2P__POOL_MAX are parked.  Returns true if it parked (it then waits
+ * in p2p__pool_wait), false if it must exit. */
+bool p2p__pool_park(p2p_server_t *srv, p2p_thread_t *self);
+/* Parked connection thread: waits for its next connection (renaming the
+ * thread for it).  Returns it, or NULL when asked to quit. */
+p2p_conn_t *p2p__pool_wait(p2p_server_t *srv, p2p_thread_t *self);
+/* Run loop: joins the workers that exited idle.  With final set (the run
+ * loop is ending) also stops later exits from waking it; those are joined
+ * by p2p_server_stop. */
+void p2p__pool_reap(p2p_server_t *srv, bool final);
+/* The worker whose thread is self. */
+p2p__worker_t *p2p__worker_of(p2p_thread_t *self);
 /* Drops a reference (frees on the last: mailboxes, queued messages). */
 void p2p__conn_unref(p2p_conn_t *c);
 

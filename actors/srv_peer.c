@@ -1,7 +1,8 @@
 /*
  * actors/srv_peer.c: the connection thread `peer-<id8>` (one per TCP
- * connection, 128 KiB stack; born in the listener as conn-in or in the
- * dialer).  It owns the socket (the only reader and writer), the RLPx
+ * connection at a time, 128 KiB stack; born in the listener as conn-in or
+ * in the dialer, reused from the server's parked threads when one is
+ * idle).  It owns the socket (the only reader and writer), the RLPx
  * session and the base protocol, and calls the subprotocol callbacks.
  *
  * Life of a connection:
@@ -18,8 +19,11 @@
  *               (disconnect mailbox, explicit wakes for `out`, quit); the
  *               handshake's stack pages are trimmed after 100 ms of life
  *   end         Disconnect [reason] unless a network error, linger, close,
- *               close the send gate, post delpeer (its last message) and
- *               return; the run loop joins the thread.
+ *               close the send gate, detach the connection's mailboxes,
+ *               post delpeer (its last message on c); then the thread
+ *               parks (conn-idle) until a creator hands it the next
+ *               connection, or, if it could not park (server stopping,
+ *               P2P__POOL_MAX parked), returns and the run loop joins it.
  *
  * Bounds: the read buffer grows only to what the codec asks for (a header,
  * or one frame whose size the codec checked against max_msg); Hello-phase
@@ -811,9 +815,10 @@ static int push_slot(p2p_server_t *srv, const p2p__msg_id_t *m)
     return rc;
 }
 
-int p2p__conn_main(p2p_thread_t *self, void *arg)
+/* Runs connection c on this thread, from its birth notice to its delpeer.
+ * Returns true if the thread parked for another connection. */
+static bool conn_run(p2p_thread_t *self, p2p_conn_t *c)
 {
-    p2p_conn_t *c = arg;
     p2p_server_t *srv = c->srv;
     io_t *io = calloc(1, sizeof *io);
     int result = P2P_DIAL_HANDSHAKE_FAILED;
@@ -946,11 +951,28 @@ out:
         close(c->fd);
         c->fd = -1;
     }
+    /* c may be freed once delpeer is pushed: its mailboxes leave our
+     * waiter first */
+    p2p_mailbox_detach(c->cont);
+    p2p_mailbox_detach(c->disc);
+    bool parked = p2p__pool_park(srv, self);
     p2p__msg_delpeer_t dp = {.c = c,
+                             .worker = parked ? NULL : p2p__worker_of(self),
                              .peer = p2p_trace_peer(c->node.id),
                              .was_peer = was_peer,
                              .remote_requested = remote,
                              .reason = reason};
     (void)p2p__push_must(srv, srv->mb_delpeer, &dp, sizeof dp);
+    return parked;
+}
+
+int p2p__conn_main(p2p_thread_t *self, void *arg)
+{
+    p2p_conn_t *c = arg;
+    p2p_server_t *srv = c->srv; /* outlives its connection threads */
+    while (conn_run(self, c)) {
+        c = p2p__pool_wait(srv, self);
+        if (!c) break;
+    }
     return 0;
 }

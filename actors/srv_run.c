@@ -137,7 +137,7 @@ static void conn_quit(p2p_conn_t *c)
 {
     if (c->rl_quit_sent) return;
     c->rl_quit_sent = true;
-    p2p_thread_request_quit(&c->th);
+    p2p_thread_request_quit(c->th);
 }
 
 static void on_born(run_t *r, p2p_conn_t *c)
@@ -278,7 +278,11 @@ static void on_delpeer(run_t *r, const p2p__msg_delpeer_t *m)
     if (srv->rl_nconns > r->conns_high) r->conns_high = srv->rl_nconns;
     if (r->conns_high >= TRIM_MIN_CONNS) r->trim_armed = true;
     srv->rl_nconns--;
-    (void)p2p_thread_join(&c->th, NULL);
+    if (m->worker) {
+        /* the thread exits after this message: join it */
+        (void)p2p_thread_join(&m->worker->th, NULL);
+        free(m->worker);
+    }
     /* seq_cst: read by the quit loop below */
     atomic_fetch_sub_explicit(&srv->live_conns, 1, memory_order_seq_cst);
     p2p__conn_unref(c);
@@ -472,9 +476,12 @@ int p2p__run_main(p2p_thread_t *self, void *arg)
             if (atomic_load_explicit(&srv->live_conns, memory_order_seq_cst) == 0) break;
             /* connections born during the drain were told to quit in on_born */
         }
+        /* connection threads that exited after idling parked */
+        p2p__pool_reap(srv, false);
         uint64_t deadline = trim_deadline(&r);
         if (!work) (void)p2p_waiter_wait(&self->waiter, deadline);
     }
+    p2p__pool_reap(srv, true);
     /* answer peerops that raced with the close */
     p2p__msg_peerop_t m;
     while (p2p_mailbox_try_pop(srv->mb_peerop, &m, sizeof m) == 0) op_done(m.op, P2P_ECLOSED);

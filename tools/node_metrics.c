@@ -200,7 +200,12 @@ static void server_metrics(struct out *o, const node_metrics_t *m)
     SRV_COUNTER(events_dropped, "peer events a full subscriber mailbox refused");
     SRV_COUNTER(candidates_in, "discovery dial candidates offered");
     SRV_COUNTER(mem_trims, "allocator trims after a connection peak");
+    SRV_COUNTER(conn_threads_spawned, "connection threads created");
+    SRV_COUNTER(conn_threads_reused, "connections run by a parked connection thread");
+    SRV_COUNTER(conn_threads_expired, "parked connection threads that exited unused");
 #undef SRV_COUNTER
+    metric(o, "conn_threads_parked", "gauge", "idle connection threads parked for reuse",
+           s->conn_threads_parked);
     by_reason(o, "disconnects_sent_total", "Disconnect messages sent, by reason", s->disc_sent);
     by_reason(o, "disconnects_received_total", "Disconnect messages received, by reason",
               s->disc_recv);

@@ -45,6 +45,7 @@
 #include <sys/stat.h>
 #include <sys/time.h>
 
+#include "actors/server_int.h"
 #include "core/log.h"
 #include "tests/actors/rawpeer.h"
 #include "tests/actors/srv_util.h"
@@ -80,11 +81,19 @@ static double cpu_s(void)
            (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
-static bool wait_threads(int want, unsigned ms)
+/* True once the process runs base threads plus the server's parked
+ * connection threads (the others ended and were joined). */
+static bool wait_threads(p2p_server_t *s, int base, unsigned ms)
 {
     uint64_t end = p2p_now_ns() + (uint64_t)ms * P2P_NS_PER_MS;
-    while (su_count_threads() != want && p2p_now_ns() < end) usleep(2000);
-    return su_count_threads() == want;
+    for (;;) {
+        p2p_server_stats_t st;
+        p2p_server_get_stats(s, &st);
+        bool ok =
+            st.conn_threads_parked <= 4 && su_count_threads() == base + (int)st.conn_threads_parked;
+        if (ok || p2p_now_ns() >= end) return ok;
+        usleep(2000);
+    }
 }
 
 static bool wait_fds(int want, unsigned ms)
@@ -242,7 +251,7 @@ static void test_vanish(void)
         CHECK(ok);
         CHECK(ms < 1500); /* the vanishing is noticed, not the deadline */
         CHECK(su_wait_peers(s, 0, 2000));
-        CHECK(wait_threads(th0, 3000));
+        CHECK(wait_threads(s, th0, 3000));
         CHECK(wait_fds(fd0, 3000));
         p2p_server_get_stats(s, &st);
         CHECK(st.handshake_timeouts == st0.handshake_timeouts);
@@ -266,6 +275,29 @@ static void test_vanish(void)
     rp_close(&a);
     rp_close(&b);
     CHECK(su_wait_peers(s, 0, 3000));
+    /* the connections one after the other ran on parked threads, and the
+     * parked threads exit after P2P__POOL_IDLE_MS unused and are joined:
+     * the thread count returns to the idle server's */
+    p2p_server_get_stats(s, &st);
+    CHECK(st.conn_threads_spawned >= 2);
+    CHECK(st.conn_threads_reused >= 1);
+    uint64_t t_idle = p2p_now_ns();
+    bool idle_ok = false;
+    while (!idle_ok && p2p_now_ns() - t_idle < 5000 * P2P_NS_PER_MS) {
+        p2p_server_get_stats(s, &st);
+        idle_ok = st.conn_threads_parked == 0 && su_count_threads() == th0;
+        if (!idle_ok) usleep(10 * 1000);
+    }
+    CHECK(idle_ok);
+    CHECK(st.conn_threads_expired >= 1);
+    /* not before the idle time */
+    CHECK(p2p_now_ns() - t_idle >= (P2P__POOL_IDLE_MS / 2) * P2P_NS_PER_MS);
+    if (tu_failures)
+        fprintf(stderr, "pool: spawned %llu reused %llu expired %llu parked %llu threads %d/%d\n",
+                (unsigned long long)st.conn_threads_spawned,
+                (unsigned long long)st.conn_threads_reused,
+                (unsigned long long)st.conn_threads_expired,
+                (unsigned long long)st.conn_threads_parked, su_count_threads(), th0);
     p2p_server_stop(s);
     free(ev);
 }
