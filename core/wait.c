@@ -311,6 +311,22 @@ static void spin_woken(p2p_waiter_t *w, uint64_t start, bool claimed)
     w->spin_fresh = true;
 }
 
+/* The time left until deadline_ns as a relative timeout in **tsp, or
+ * *tsp = NULL for P2P_DEADLINE_NEVER; false once the deadline has passed. */
+static bool time_left(struct timespec **tsp, uint64_t deadline_ns)
+{
+    if (deadline_ns == P2P_DEADLINE_NEVER) {
+        *tsp = NULL;
+        return true;
+    }
+    uint64_t now = p2p_now_ns();
+    if (now >= deadline_ns) return false;
+    uint64_t d = deadline_ns - now;
+    (*tsp)->tv_sec = (time_t)(d / P2P_NS_PER_S);
+    (*tsp)->tv_nsec = (long)(d % P2P_NS_PER_S);
+    return true;
+}
+
 /* Nothing to poll (p2p_waiter_wait): sleeps on the `sleeping` word itself
  * (a futex), which a waker's exchange clears before its FUTEX_WAKE;
  * cheaper for both sides than an eventfd write + ppoll or a signal.  A
@@ -328,17 +344,10 @@ static int wait_futex(p2p_waiter_t *w, uint64_t deadline_ns, uint64_t start)
     /* acquire: a waker's exchange (acq_rel) that cleared the word makes
      * what it published before visible */
     while (atomic_load_explicit(&w->sleeping, memory_order_acquire) == SLEEP_FUTEX) {
-        struct timespec ts, *tsp = NULL;
-        if (deadline_ns != P2P_DEADLINE_NEVER) {
-            uint64_t now = p2p_now_ns();
-            if (now >= deadline_ns) {
-                rc = P2P_ETIMEDOUT;
-                break;
-            }
-            uint64_t d = deadline_ns - now;
-            ts.tv_sec = (time_t)(d / P2P_NS_PER_S);
-            ts.tv_nsec = (long)(d % P2P_NS_PER_S);
-            tsp = &ts;
+        struct timespec ts, *tsp = &ts;
+        if (!time_left(&tsp, deadline_ns)) {
+            rc = P2P_ETIMEDOUT;
+            break;
         }
         /* relaxed: statistics */
         atomic_fetch_add_explicit(&w->sleeps, 1, memory_order_relaxed);
@@ -395,17 +404,10 @@ int p2p_waiter_poll(p2p_waiter_t *w, struct pollfd *fds, unsigned nfds, uint64_t
     for (unsigned i = 0; i < nfds; i++) pf[i + 1] = fds[i];
     int rc = 0;
     for (;;) {
-        struct timespec ts, *tsp = NULL;
-        if (deadline_ns != P2P_DEADLINE_NEVER) {
-            uint64_t now = p2p_now_ns();
-            if (now >= deadline_ns) {
-                rc = P2P_ETIMEDOUT;
-                break;
-            }
-            uint64_t d = deadline_ns - now;
-            ts.tv_sec = (time_t)(d / P2P_NS_PER_S);
-            ts.tv_nsec = (long)(d % P2P_NS_PER_S);
-            tsp = &ts;
+        struct timespec ts, *tsp = &ts;
+        if (!time_left(&tsp, deadline_ns)) {
+            rc = P2P_ETIMEDOUT;
+            break;
         }
         /* relaxed: statistics */
         atomic_fetch_add_explicit(&w->sleeps, 1, memory_order_relaxed);

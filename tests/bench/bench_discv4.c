@@ -95,35 +95,6 @@ static void make_pings(uint16_t port, uint16_t from_port)
     }
 }
 
-/* CPU seconds of this process' threads whose name starts with prefix. */
-static double threads_cpu(const char *prefix)
-{
-    double s = 0;
-    DIR *dir = opendir("/proc/self/task");
-    if (!dir) return 0;
-    struct dirent *e;
-    long hz = sysconf(_SC_CLK_TCK);
-    while ((e = readdir(dir))) {
-        if (e->d_name[0] == '.') continue;
-        char path[300], buf[1024];
-        snprintf(path, sizeof path, "/proc/self/task/%s/stat", e->d_name);
-        int fd = open(path, O_RDONLY);
-        if (fd < 0) continue;
-        ssize_t n = read(fd, buf, sizeof buf - 1);
-        close(fd);
-        if (n <= 0) continue;
-        buf[n] = 0;
-        char *l = strchr(buf, '('), *r = strrchr(buf, ')');
-        if (!l || !r || strncmp(l + 1, prefix, strlen(prefix)) != 0) continue;
-        unsigned long ut = 0, st = 0;
-        /* fields after ')': state(3) ... utime(14) stime(15) */
-        if (sscanf(r + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) == 2)
-            s += (double)(ut + st) / (double)hz;
-    }
-    closedir(dir);
-    return s;
-}
-
 /* CPU use of the whole machine (/proc/stat) and of this process, in clock
  * ticks, to tell how much other work ran beside a measurement. */
 typedef struct machine {
@@ -177,33 +148,53 @@ static double machine_print(const char *what, const machine_t *a, const machine_
     return (double)(others > 0 ? others : 0) / hz / dt;
 }
 
-/* Context switches (voluntary: the thread slept; involuntary: it was
- * preempted) of this process' threads whose name starts with prefix. */
-static void threads_switches(const char *prefix, uint64_t *vol, uint64_t *invol)
+/* What a thread group did: CPU seconds and context switches (sleeps:
+ * voluntary, the thread slept; preemptions: involuntary). */
+typedef struct tsample {
+    double cpu;
+    uint64_t sleeps, preempts;
+} tsample_t;
+
+/* Reads /proc/self/task/TID/FILE into buf (NUL-terminated); false if gone. */
+static bool task_read(const char *tid, const char *file, char *buf, size_t cap)
 {
-    *vol = *invol = 0;
+    char path[300];
+    snprintf(path, sizeof path, "/proc/self/task/%s/%s", tid, file);
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return false;
+    ssize_t n = read(fd, buf, cap - 1);
+    close(fd);
+    if (n <= 0) return false;
+    buf[n] = 0;
+    return true;
+}
+
+/* The sum over this process' threads whose name starts with prefix. */
+static tsample_t threads_sample(const char *prefix)
+{
+    tsample_t t = {0, 0, 0};
     DIR *dir = opendir("/proc/self/task");
-    if (!dir) return;
+    if (!dir) return t;
+    long hz = sysconf(_SC_CLK_TCK);
     struct dirent *e;
     while ((e = readdir(dir))) {
-        if (e->d_name[0] == '.') continue;
-        char path[300], buf[4096];
-        snprintf(path, sizeof path, "/proc/self/task/%s/status", e->d_name);
-        int fd = open(path, O_RDONLY);
-        if (fd < 0) continue;
-        ssize_t n = read(fd, buf, sizeof buf - 1);
-        close(fd);
-        if (n <= 0) continue;
-        buf[n] = 0;
-        char name[64];
-        if (sscanf(buf, "Name:\t%63s", name) != 1 || strncmp(name, prefix, strlen(prefix)) != 0)
-            continue;
+        char buf[4096];
+        if (e->d_name[0] == '.' || !task_read(e->d_name, "stat", buf, sizeof buf)) continue;
+        char *l = strchr(buf, '('), *r = strrchr(buf, ')');
+        if (!l || !r || strncmp(l + 1, prefix, strlen(prefix)) != 0) continue;
+        unsigned long ut = 0, st = 0;
+        /* fields after ')': state(3) ... utime(14) stime(15) */
+        if (sscanf(r + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) == 2)
+            t.cpu += (double)(ut + st) / (double)hz;
+        if (!task_read(e->d_name, "status", buf, sizeof buf)) continue;
+        /* "voluntary_ctxt_switches:" comes first, then "nonvoluntary_..." */
         const char *v = strstr(buf, "voluntary_ctxt_switches:");
         const char *nv = strstr(buf, "nonvoluntary_ctxt_switches:");
-        if (v) *vol += strtoull(v + 24, NULL, 10);
-        if (nv) *invol += strtoull(nv + 27, NULL, 10);
+        if (v) t.sleeps += strtoull(v + 24, NULL, 10);
+        if (nv) t.preempts += strtoull(nv + 27, NULL, 10);
     }
     closedir(dir);
+    return t;
 }
 
 typedef struct flood_result {
@@ -414,21 +405,18 @@ static void run_ours(unsigned readers, double secs, bounds_t *b)
         if (x < cbmin) cbmin = x;
         if (x > cbmax) cbmax = x;
         if (i == SLICES) break;
-        double u0 = threads_cpu("p2p-udp"), t0 = threads_cpu("p2p-disc"), w0 = bench_wall();
-        uint64_t v0[2], nv0[2], v1[2], nv1[2];
-        threads_switches("p2p-udp", &v0[0], &nv0[0]);
-        threads_switches("p2p-disc", &v0[1], &nv0[1]);
+        tsample_t u0 = threads_sample("p2p-udp"), t0 = threads_sample("p2p-disc");
+        double w0 = bench_wall();
         flood(&r, fd, p2p_discovery_port(d), i == 0 ? 0.5 : 0.1, secs / SLICES);
-        threads_switches("p2p-udp", &v1[0], &nv1[0]);
-        threads_switches("p2p-disc", &v1[1], &nv1[1]);
-        for (int k = 0; k < 2; k++) {
-            sw[k][0] += v1[k] - v0[k];
-            sw[k][1] += nv1[k] - nv0[k];
-        }
+        tsample_t u1 = threads_sample("p2p-udp"), t1 = threads_sample("p2p-disc");
         double w = bench_wall() - w0;
+        sw[0][0] += u1.sleeps - u0.sleeps;
+        sw[0][1] += u1.preempts - u0.preempts;
+        sw[1][0] += t1.sleeps - t0.sleeps;
+        sw[1][1] += t1.preempts - t0.preempts;
         /* the warm-up is in the CPU figures too: weigh them by time */
-        udp += (threads_cpu("p2p-udp") - u0) / w * (secs / SLICES);
-        disc += (threads_cpu("p2p-disc") - t0) / w * (secs / SLICES);
+        udp += (u1.cpu - u0.cpu) / w * (secs / SLICES);
+        disc += (t1.cpu - t0.cpu) / w * (secs / SLICES);
     }
     machine_sample(&m1);
     double others = machine_print("the run (floods and bounds)", &m0, &m1);

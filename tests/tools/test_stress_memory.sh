@@ -21,17 +21,7 @@
 # skipped (said in the output); threads and descriptors are still checked.
 set -u
 N=$1 D=$2 SAN=${3:-none}
-T=$(mktemp -d)
-npid=
-cleanup() {
-    [ -n "$npid" ] && kill -9 "$npid" 2>/dev/null
-    wait 2>/dev/null
-    rm -rf "$T"
-}
-trap cleanup EXIT
-fails=0 checks=0
-ok() { checks=$((checks + 1)); }
-bad() { checks=$((checks + 1)); fails=$((fails + 1)); echo "FAIL: $*" >&2; }
+. "$(dirname "$0")/lib_devp2pd.sh"
 
 # Tolerances (KiB).  Measured on the 2-core test machine (fresh node
 # about 4.9 MiB anonymous): +210-320 KiB after the first run (heap pages
@@ -43,18 +33,8 @@ ANON_TOL_KB=512 DRIFT_KB=256 FILE_TOL_KB=2048
 RUNS=3 PEERS=64
 if [ "$SAN" = none ]; then DUR=3 SETTLE=20; else DUR=3 SETTLE=60; fi
 
-"$N" --datadir "$T/node" --port 0 --addr 127.0.0.1 --maxpeers 400 --maxpendpeers 50 \
-    --nodial --caps snap/1 --metrics.addr 127.0.0.1 --metrics.port 0 --verbosity 2 \
-    >"$T/node.out" 2>"$T/node.err" &
-npid=$!
-i=0
-while ! grep -qs '^enr: ' "$T/node.out" && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
-ENODE=$(sed -n 's/^enode: //p' "$T/node.out")
-MURL=$(sed -n 's/^metrics: //p' "$T/node.out")
-[ -n "$ENODE" ] && ok || { bad "node did not start: $(cat "$T/node.err")"; exit 1; }
+start_node --maxpeers 400 --maxpendpeers 50
 
-threads() { awk '/^Threads:/ { print $2 }' "/proc/$npid/status" 2>/dev/null; }
-fds() { ls "/proc/$npid/fd" 2>/dev/null | wc -l; }
 # mem: "RSS ANON FILE FILE_OUTSIDE_LIBS" in KiB from /proc/PID/smaps
 # (FILE_OUTSIDE_LIBS: file-backed RSS not in a shared library or the
 # executable, e.g. the data directory's database files)
@@ -104,7 +84,7 @@ while [ $r -le $RUNS ]; do
     timeout 120 "$D" stress --target "$ENODE" --mode adversarial --peers $PEERS --duration $DUR \
         --sources 8 --out "$T/adv$r.json" >"$T/adv$r.txt" 2>"$T/adv$r.err"
     rc=$?
-    [ $rc -eq 0 ] && ok || bad "run $r: stress exited $rc: $(tail -20 "$T/adv$r.txt" "$T/adv$r.err")"
+    [ $rc -eq 0 ] && ok || bad "run $r: stress exited $rc: $(tail -n 20 "$T/adv$r.txt" "$T/adv$r.err")"
     python3 - "$T/adv$r.json" <<'PY' && ok || bad "run $r figures: $(cat "$T/adv$r.txt")"
 import json, sys
 d = json.load(open(sys.argv[1]))
@@ -156,15 +136,7 @@ assert m and int(m.group(1)) > 0, text[-2000:]
 print("allocator trims:", m.group(1))
 PY
 
-kill -TERM "$npid"
-i=0
-while kill -0 "$npid" 2>/dev/null && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
-if kill -0 "$npid" 2>/dev/null; then
-    bad "node still running 30 s after SIGTERM"
-else
-    wait "$npid" && ok || bad "node exit status $? after SIGTERM: $(tail -20 "$T/node.err")"
-    npid=
-fi
+stop_node 30
 
 echo "stress-memory ($SAN): $checks checks, $fails failed"
 [ "$fails" -eq 0 ]
