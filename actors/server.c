@@ -286,17 +286,20 @@ int p2p__conn_spawn(p2p_server_t *srv, int fd, bool dialed, unsigned flags, cons
         w->parked = false;
         srv->pool_nparked--;
         P2P__STAT_ADD(srv, conn_threads_parked, (uint64_t)-1);
-    }
-    pthread_mutex_unlock(&srv->pool_lock);
-    if (w) {
         P2P__STAT(srv, conn_threads_reused);
         c->th = &w->th;
         /* release: c's fields (written above) before the worker's acquire
-         * load; the wake (seq_cst notified store) comes after */
+         * load; the wake (seq_cst notified store) comes after.  Both under
+         * the lock: an awake worker may take c without the wake, run it to
+         * its end and fail to park; it exits (and the run loop frees w)
+         * only after its p2p__pool_park, which takes this lock, so w is
+         * still alive for the wake. */
         atomic_store_explicit(&w->next, c, memory_order_release);
         p2p_waiter_wake(&w->th.waiter);
+        pthread_mutex_unlock(&srv->pool_lock);
         return 0;
     }
+    pthread_mutex_unlock(&srv->pool_lock);
     w = calloc(1, sizeof *w);
     if (!w) {
         rc = P2P_ENOMEM;
