@@ -145,6 +145,17 @@ bool p2p__pool_park(p2p_server_t *srv, p2p_thread_t *self)
     return ok;
 }
 
+/* Takes the parked worker *pp off the parked list (pool_lock held). */
+static p2p__worker_t *pool_unlink(p2p_server_t *srv, p2p__worker_t **pp)
+{
+    p2p__worker_t *w = *pp;
+    *pp = w->park_next;
+    w->parked = false;
+    srv->pool_nparked--;
+    P2P__STAT_ADD(srv, conn_threads_parked, (uint64_t)-1);
+    return w;
+}
+
 /* Parked worker w, idle for P2P__POOL_IDLE_MS: leaves the parked list for
  * the retired one (the run loop joins it) unless a creator already took it
  * (its next connection is on the way).  Returns true if w must exit. */
@@ -155,10 +166,7 @@ static bool pool_retire(p2p_server_t *srv, p2p__worker_t *w)
     if (ok) {
         p2p__worker_t **pp = &srv->pool_parked;
         while (*pp != w) pp = &(*pp)->park_next;
-        *pp = w->park_next;
-        w->parked = false;
-        srv->pool_nparked--;
-        P2P__STAT_ADD(srv, conn_threads_parked, (uint64_t)-1);
+        pool_unlink(srv, pp);
         P2P__STAT(srv, conn_threads_expired);
         w->park_next = srv->pool_retired;
         srv->pool_retired = w;
@@ -274,18 +282,13 @@ int p2p__conn_spawn(p2p_server_t *srv, int fd, bool dialed, unsigned flags, cons
         rc = p2p_mailbox_create(&c->out, "out", sizeof(p2p__msg_out_t), srv->out_max_msgs, NULL);
     if (!rc) rc = p2p_mailbox_create(&c->disc, "disconnect", sizeof(p2p__msg_disc_t), 4, NULL);
     if (rc) goto fail;
-    char name[P2P_THREAD_NAME_MAX];
-    conn_thread_name(name, c);
     /* seq_cst: the run loop's shutdown reads live_conns to know when every
      * connection has ended */
     atomic_fetch_add_explicit(&srv->live_conns, 1, memory_order_seq_cst);
     pthread_mutex_lock(&srv->pool_lock);
     p2p__worker_t *w = srv->pool_parked;
     if (w) {
-        srv->pool_parked = w->park_next;
-        w->parked = false;
-        srv->pool_nparked--;
-        P2P__STAT_ADD(srv, conn_threads_parked, (uint64_t)-1);
+        (void)pool_unlink(srv, &srv->pool_parked);
         P2P__STAT(srv, conn_threads_reused);
         c->th = &w->th;
         /* release: c's fields (written above) before the worker's acquire
@@ -304,6 +307,9 @@ int p2p__conn_spawn(p2p_server_t *srv, int fd, bool dialed, unsigned flags, cons
     if (!w) {
         rc = P2P_ENOMEM;
     } else {
+        /* a reused worker names itself when it takes c (p2p__pool_wait) */
+        char name[P2P_THREAD_NAME_MAX];
+        conn_thread_name(name, c);
         c->th = &w->th;
         /* signal-mode waiter: a connection costs one descriptor (its socket) */
         rc = p2p_thread_spawn_ex(&w->th, name, P2P_THREAD_STACK_PEER, P2P_THREAD_SIGNAL_WAKE,
