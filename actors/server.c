@@ -19,6 +19,8 @@
 #include <limits.h>
 #include <stdio.h>
 #include <linux/futex.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -215,7 +217,9 @@ p2p_conn_t *p2p__pool_wait(p2p_server_t *srv, p2p_thread_t *self)
 {
     p2p__worker_t *w = p2p__worker_of(self);
     bool named_idle = false;
-    uint64_t idle_end = p2p_now_ns() + (uint64_t)P2P__POOL_IDLE_MS * P2P_NS_PER_MS;
+    uint64_t now = p2p_now_ns();
+    uint64_t idle_end = now + (uint64_t)P2P__POOL_IDLE_MS * P2P_NS_PER_MS;
+    uint64_t settle_end = now + (uint64_t)P2P__POOL_SETTLE_MS * P2P_NS_PER_MS;
     for (;;) {
         /* acquire: pairs with the creator's release store */
         p2p_conn_t *c = atomic_load_explicit(&w->next, memory_order_acquire);
@@ -230,18 +234,20 @@ p2p_conn_t *p2p__pool_wait(p2p_server_t *srv, p2p_thread_t *self)
             return c;
         }
         if (p2p_thread_should_quit(self)) return NULL;
-        if (!named_idle) {
+        now = p2p_now_ns();
+        if (!named_idle && now >= settle_end) {
             (void)p2p_thread_rename("conn-idle");
-            /* a parked thread keeps no handshake frames resident */
+            /* a thread parked for a while keeps no handshake frames
+             * resident */
             p2p_thread_trim_stack();
             named_idle = true;
         }
-        if (idle_end != P2P_DEADLINE_NEVER && p2p_now_ns() >= idle_end) {
+        if (idle_end != P2P_DEADLINE_NEVER && now >= idle_end) {
             if (pool_retire(srv, w)) return NULL;
             /* a creator took this worker: wait for its connection */
             idle_end = P2P_DEADLINE_NEVER;
         }
-        (void)p2p_waiter_wait(&self->waiter, idle_end);
+        (void)p2p_waiter_wait(&self->waiter, named_idle ? idle_end : settle_end);
     }
 }
 
@@ -689,6 +695,9 @@ static int open_listener(p2p_server_t *srv)
     if (fd < 0) return P2P_ESYS;
     int one = 1;
     (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    /* accepted sockets inherit it (Linux copies the listener's TCP
+     * options): no setsockopt per inbound connection */
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     if (bind(fd, (struct sockaddr *)&ss, sl) || listen(fd, 1024)) {
         int e = errno;
         close(fd);
@@ -706,6 +715,8 @@ static int open_listener(p2p_server_t *srv)
     }
     srv->listen_fd = fd;
     srv->port = port;
+    memset(&srv->listen_local, 0, sizeof srv->listen_local);
+    if (!p2p_ip_is_unspecified(&bip)) srv->listen_local = bip;
     return 0;
 }
 

@@ -174,6 +174,14 @@ typedef struct p2p__peer_hello {
  * load (microseconds to milliseconds), short compared with the settle time
  * an operator or a memory check allows after the load. */
 #define P2P__POOL_IDLE_MS 1000
+/* How long a parked connection thread stays as its last connection left it
+ * (thread name, handshake stack pages resident) before it renames itself
+ * conn-idle and gives those pages back (ms).  Under load the next
+ * connection comes sooner, so neither the rename nor the madvise (a TLB
+ * shootdown on a multi-threaded process) nor the page faults that refill
+ * the stack are paid per connection; an idle thread still holds no
+ * handshake frames after this. */
+#define P2P__POOL_SETTLE_MS 50
 struct p2p__worker {
     p2p_thread_t th;
     /* The next connection: stored (release) by the creator that took the
@@ -242,6 +250,10 @@ struct p2p_server {
 
     int listen_fd;
     uint16_t port;
+    /* The listening socket's address when bound to a specific one: every
+     * inbound connection's local address (no getsockname per connection);
+     * family 0 for a wildcard bind. */
+    p2p_ip_t listen_local;
 
     /* Timeouts (ns) and limits, resolved from cfg. */
     uint64_t hs_timeout, dial_timeout, ping_interval, read_timeout, write_timeout, linger;

@@ -12,6 +12,8 @@
  *               inbound, the ack stays buffered and leaves with our Hello
  *               (or the Disconnect of a rejected connection)
  *   checkpoint  posthandshake: push self, wait for the one-slot `cont` reply
+ *               (inbound: pushed as soon as the auth checked out, so the
+ *               run loop decides while the ack and keys are computed)
  *   Hello       send ours, read theirs (hs_timeout); identity check; snappy
  *               iff their version >= 5; capability matching
  *   checkpoint  addpeer (then: listener slot / dialer taskdone reported)
@@ -406,7 +408,27 @@ static void set_peer_name(io_t *io)
     (void)p2p_thread_rename(name);
 }
 
-static int do_rlpx(io_t *io)
+/* Inbound: the remote's identity is known once its auth checks out; name
+ * the connection and post the posthandshake checkpoint right then, so the
+ * run loop decides while this thread computes the ack and the session
+ * keys, and the reply is usually there when it looks (no sleep, no wake).
+ * Nothing reaches the remote before the reply: the ack stays buffered
+ * (see do_rlpx). */
+static int post_early(io_t *io, const uint8_t remote_pub[64])
+{
+    p2p_conn_t *c = io->c;
+    memcpy(c->node.pubkey, remote_pub, 64);
+    p2p_node_id(c->node.id, c->node.pubkey);
+    c->node.ep.ip = c->remote_ip;
+    set_peer_name(io);
+    p2p__msg_conn_t ph = {.c = c, .peer = p2p_trace_peer(c->node.id)};
+    return p2p__push_must(io->srv, io->srv->mb_posthandshake, &ph, sizeof ph);
+}
+
+/* RLPx handshake.  Inbound, *posted tells whether the posthandshake
+ * checkpoint was posted (post_early), even if the handshake then failed:
+ * its reply must still be taken. */
+static int do_rlpx(io_t *io, bool *posted)
 {
     p2p_conn_t *c = io->c;
     p2p_server_t *srv = io->srv;
@@ -437,6 +459,10 @@ static int do_rlpx(io_t *io)
         rc = io_fill(io, io->rlen - io->roff + 1, deadline);
     }
     if (!rc && !c->dialed) {
+        rc = post_early(io, hs->remote_pub);
+        *posted = rc == 0;
+    }
+    if (!rc && !c->dialed) {
         /* the ack stays buffered: it leaves with our Hello (or the
          * Disconnect of a rejected connection) after the posthandshake
          * checkpoint, one send and one wake-up of the dialer for both */
@@ -445,15 +471,7 @@ static int do_rlpx(io_t *io)
     }
     if (!rc) rc = p2p_rlpx_hs_secrets(hs, sec);
     if (!rc) rc = p2p_rlpx_codec_init(&io->codec, sec, srv->max_msg);
-    if (!rc) {
-        io->codec_ready = true;
-        if (!c->dialed) {
-            memcpy(c->node.pubkey, sec->remote_pub, 64);
-            p2p_node_id(c->node.id, c->node.pubkey);
-            c->node.ep.ip = c->remote_ip;
-            set_peer_name(io);
-        }
-    }
+    if (!rc) io->codec_ready = true;
     if (hs) {
         p2p_rlpx_hs_wipe(hs);
         free(hs);
@@ -465,18 +483,25 @@ static int do_rlpx(io_t *io)
     return rc;
 }
 
+/* Waits for the run loop's reply to a checkpoint on cont.  The run loop
+ * answers every checkpoint, also while stopping, so the wait ends. */
+static void checkpoint_wait(io_t *io, p2p__msg_cont_t *reply)
+{
+    for (;;) {
+        if (p2p_mailbox_try_pop(io->c->cont, reply, sizeof *reply) == 0) return;
+        (void)p2p_waiter_wait(&io->self->waiter, P2P_DEADLINE_NEVER);
+    }
+}
+
 /* Checkpoint: pushes c onto mb (posthandshake or addpeer) and waits for
- * the run loop's reply on cont.  The run loop answers every checkpoint,
- * also while stopping, so the wait ends. */
+ * the reply. */
 static int checkpoint(io_t *io, p2p_mailbox_t *mb, const void *msg, size_t len,
                       p2p__msg_cont_t *reply)
 {
     int rc = p2p__push_must(io->srv, mb, msg, len);
     if (rc) return rc;
-    for (;;) {
-        if (p2p_mailbox_try_pop(io->c->cont, reply, sizeof *reply) == 0) return 0;
-        (void)p2p_waiter_wait(&io->self->waiter, P2P_DEADLINE_NEVER);
-    }
+    checkpoint_wait(io, reply);
+    return 0;
 }
 
 /* Hello exchange.  Returns 0, or an error with *reason set (the Disconnect
@@ -490,6 +515,13 @@ static int do_hello(io_t *io, uint8_t *reason, bool *remote)
     *reason = P2P_DISC_NETWORK_ERROR;
     int rc = io_put_msg(io, P2P_MSG_HELLO, srv->hello, srv->hello_len);
     if (!rc) rc = io_flush_all(io, deadline, true);
+    if (!rc && !c->dialed && io->rlen == io->roff) {
+        /* inbound: the remote can send its Hello only after reading the
+         * ack that just left with ours, so wait before the first read
+         * (instead of a read that finds nothing, then the wait) */
+        int ev = io_wait(io, POLLIN, deadline);
+        if (ev < 0) rc = ev;
+    }
     if (rc) return rc;
     p2p_rlpx_msg_t msg;
     rc = io_read_msg(io, &msg, P2P__HELLO_FRAME_MAX, deadline);
@@ -852,10 +884,17 @@ static bool conn_run(p2p_thread_t *self, p2p_conn_t *c)
     if (!c->dialed) {
         c->remote_ip = c->node.ep.ip;
         c->remote_port = c->node.ep.tcp;
-        struct sockaddr_storage ls;
-        socklen_t ll = sizeof ls;
-        if (getsockname(c->fd, (struct sockaddr *)&ls, &ll) == 0)
-            P2P__IGNORE(p2p_ip_from_sockaddr(&c->local_ip, &c->local_port, (struct sockaddr *)&ls));
+        if (srv->listen_local.family) {
+            c->local_ip = srv->listen_local;
+            c->local_port = srv->port;
+        } else {
+            struct sockaddr_storage ls;
+            socklen_t ll = sizeof ls;
+            if (getsockname(c->fd, (struct sockaddr *)&ls, &ll) == 0)
+                P2P__IGNORE(
+                    p2p_ip_from_sockaddr(&c->local_ip, &c->local_port, (struct sockaddr *)&ls));
+        }
+        /* TCP_NODELAY: inherited from the listening socket */
     } else {
         int rc = do_connect(io);
         if (rc) {
@@ -863,19 +902,26 @@ static bool conn_run(p2p_thread_t *self, p2p_conn_t *c)
             if (rc != P2P_ECLOSED) P2P__STAT(srv, dial_connect_failed);
             goto out;
         }
-    }
-    {
         int one = 1;
         (void)setsockopt(io->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     }
-    int rc = do_rlpx(io);
+    bool posted = false;
+    int rc = do_rlpx(io, &posted);
+    p2p__msg_cont_t reply;
+    if (posted) {
+        checkpoint_wait(io, &reply);
+        /* admitted but the handshake failed after the post: the pending
+         * inbound entry the run loop made is withdrawn at out */
+        if (rc && reply.ok) pending_inbound = (reply.flags & P2P_CONN_INBOUND) != 0;
+    }
     if (rc) {
         if (rc != P2P_ECLOSED) count_hs_error(srv, rc, true);
         goto out;
     }
-    p2p__msg_cont_t reply;
-    p2p__msg_conn_t ph = {.c = c, .peer = p2p_trace_peer(c->node.id)};
-    if (checkpoint(io, srv->mb_posthandshake, &ph, sizeof ph, &reply)) goto out;
+    if (!posted) {
+        p2p__msg_conn_t ph = {.c = c, .peer = p2p_trace_peer(c->node.id)};
+        if (checkpoint(io, srv->mb_posthandshake, &ph, sizeof ph, &reply)) goto out;
+    }
     if (!reply.ok) {
         reason = reply.reason;
         P2P__STAT(srv, rejected[reason]);
