@@ -1,26 +1,14 @@
 /*
  * core/mailbox.c: the bounded MPSC mailbox (see mailbox.h for the contract).
  *
- * Ring (Vyukov's bounded queue, specialised to one consumer, with the
- * free-space test moved from the cells to the consumer's position):
+ * Ring (Vyukov's bounded queue, specialised to one consumer):
  *   cell i holds `seq` and the message bytes.  Initially seq = i.
- *   A producer may claim position p (CAS on enqueue_pos) only when
- *   p < dequeue_pos + capacity, i.e. the consumer has finished with the
- *   previous lap's message in that cell; it learns dequeue_pos from
- *   head_cache (the last value any producer read) and reloads dequeue_pos
- *   only when the cache says "full".  After copying it stores seq = p + 1.
- *   The consumer at position c may read the cell when seq == c + 1 (a
- *   value no other lap writes into that cell).  It does not write the
- *   cell: after a batch it stores dequeue_pos once (release), which frees
- *   the batch's cells.  So a message costs the consumer no store into the
- *   ring and the producers no per-cell check of the consumer's progress:
- *   the cell's line goes to the consumer for reading and back to a
- *   producer as an invalidation, not as dirty data.
- *   Ordering: the consumer's reads of a cell happen before its release
- *   store of dequeue_pos; a producer acquires dequeue_pos (directly, or
- *   through head_cache, which producers store with release and load with
- *   acquire: a release/acquire chain), so its copy cannot overwrite bytes
- *   the consumer is still reading.
+ *   Producer at position p (claimed from enqueue_pos by CAS) may write the
+ *   cell when seq == p; after copying it stores seq = p + 1 (release).
+ *   The consumer at position c may read the cell when seq == c + 1; after
+ *   copying it stores seq = c + capacity (release), freeing it for lap+1.
+ *   seq < p for a producer means the cell still holds the message of the
+ *   previous lap: the ring is full.
  * Producers never wait for each other except inside the CAS; a producer
  * preempted between its CAS and its publish delays the consumer (which sees
  * "empty" at that cell) but loses nothing: its own publish wakes the
@@ -34,32 +22,16 @@
  * model standalone fences, so the ordering sits on the operations).
  *
  * Blocked senders (p2p_mailbox_push on a full ring) sleep on the futex word
- * space_seq.  Before each sleep a sender reads space_seq (`seen`), sets the
- * flag want_space with an acq_rel RMW (exchange 1) and tries the ring once
- * more.  The consumer, after freeing cells, reads want_space with an
- * acq_rel RMW (fetch_add 0) and, if set and the ring has drained to half its
- * capacity (low watermark, like a socket's write-space wake-up: one wake-up
- * per half ring instead of one per batch, which on a loaded machine is what
- * keeps backpressure from turning into a context switch per batch), clears
- * it (exchange 0), bumps space_seq and wakes one sender (FUTEX_WAKE 1)
- * after setting `chain`; the first sender back from futex_wait takes
- * `chain` (exchange) and wakes all the others.  Waking a thread costs the
- * waker a few microseconds on this kind of machine (an IPI, or running the
- * wakee's placement), so the consumer, the thread backpressure waits for,
- * pays for one wake-up and a producer for the rest.  Every sleeper with
- * the old space_seq is woken: the kernel wakes one of them if any sleeps
- * (it then sees chain = 1, stored before the FUTEX_WAKE), and one that
- * enters futex_wait later returns at once (EAGAIN) and takes chain itself.
- * A stale chain = 1 (nobody was asleep) costs one spurious wake-all.  The
- * RMWs on want_space are ordered in its modification order: either the
- * consumer's comes later and sees the sender's registration (and its bump
- * comes after the sender read `seen`, so the sender's futex_wait returns),
- * or the sender's reads from it and so sees the freed cells
- * (release/acquire).  No lost wake-up, no fence.  The flag is consumed by
- * the wake-up: a woken sender first tries the ring unregistered and sets
- * the flag again only if the ring is still full, so the consumer makes one
- * futex_wake per episode of backpressure, not one per batch while the woken
- * senders wait for a CPU.
+ * space_seq after incrementing `blocked` (acq_rel RMW).  The consumer, after
+ * freeing cells, reads `blocked` with an acq_rel RMW (fetch_add 0) and, if
+ * non-zero and the ring has drained to half its capacity (low watermark,
+ * like a socket's write-space wake-up: one wake-up per half ring instead
+ * of one per batch, which on a loaded machine is what keeps backpressure
+ * from turning into a context switch per batch), bumps space_seq and wakes
+ * them all.  The two RMWs on `blocked` are
+ * ordered in its modification order: either the consumer's comes later and
+ * sees the sender, or the sender's reads from it and so sees the freed
+ * cells (release/acquire).  No lost wake-up, no fence.
  *
  * Cache layout: read-mostly fields, the producers' enqueue_pos, the
  * consumer's dequeue_pos and the rarely written blocking state each get
@@ -106,9 +78,6 @@ struct p2p_mailbox {
     /* producers: next position to claim (relaxed CAS; the cell's seq
      * carries the ordering) */
     alignas(LINE) _Atomic uint64_t enqueue_pos;
-    /* producers: a recent dequeue_pos (release store / acquire load, see
-     * the top comment); never ahead of dequeue_pos */
-    _Atomic uint64_t head_cache;
 
     /* consumer: next position to pop.  Written only by the consumer
      * (relaxed store); other threads read it relaxed for depth/stats. */
@@ -117,8 +86,7 @@ struct p2p_mailbox {
 
     /* blocking state, touched only when the ring is full */
     alignas(LINE) _Atomic uint32_t space_seq; /* futex word */
-    _Atomic uint32_t want_space;              /* 1: a sender sleeps or is about to */
-    _Atomic uint32_t chain;                   /* 1: the next woken sender wakes the rest */
+    _Atomic uint32_t blocked;                 /* senders in push's wait loop */
     _Atomic uint64_t full_rejections;         /* relaxed counter */
     _Atomic uint64_t blocked_waits;           /* relaxed counter */
     _Atomic uint64_t sender_sleeps;           /* relaxed counter */
@@ -288,35 +256,26 @@ static inline void trace_msg(const p2p_mailbox_t *mb, uint8_t type, const void *
  * Returns 0 or P2P_EFULL. */
 static int push_cell(p2p_mailbox_t *mb, const void *msg, bool wake)
 {
-    const uint64_t cap = mb->mask + 1;
     /* relaxed: a hint; the CAS below validates it */
     uint64_t pos = atomic_load_explicit(&mb->enqueue_pos, memory_order_relaxed);
     for (;;) {
-        /* acquire: pairs with the release store of the producer that
-         * refreshed the cache, which acquired dequeue_pos (chain) */
-        uint64_t head = atomic_load_explicit(&mb->head_cache, memory_order_acquire);
-        if ((int64_t)(pos - head) >= (int64_t)cap) {
-            /* acquire: pairs with the consumer's release store after its
-             * reads of the cells it frees */
-            head = atomic_load_explicit(&mb->dequeue_pos, memory_order_acquire);
-            if ((int64_t)(pos - head) >= (int64_t)cap) {
-                /* relaxed: pos may be stale (another producer claimed it);
-                 * a fresh enqueue_pos is at least as far from head */
-                uint64_t now = atomic_load_explicit(&mb->enqueue_pos, memory_order_relaxed);
-                if (now == pos) return P2P_EFULL;
-                pos = now;
-                continue;
-            }
-            /* release: passes the acquired dequeue_pos on to producers
-             * that read the cache (a stale store only costs them a reload:
-             * any value stored is at most dequeue_pos) */
-            atomic_store_explicit(&mb->head_cache, head, memory_order_release);
+        _Atomic uint64_t *sp = cell_seq(mb, pos);
+        /* acquire: pairs with the consumer's release store that freed the
+         * cell, so our copy cannot overwrite data it is still reading */
+        uint64_t seq = atomic_load_explicit(sp, memory_order_acquire);
+        int64_t dif = (int64_t)(seq - pos);
+        if (dif == 0) {
+            /* relaxed CAS: it only claims the position; the data is
+             * published by the release store of seq below */
+            if (atomic_compare_exchange_weak_explicit(&mb->enqueue_pos, &pos, pos + 1,
+                                                      memory_order_relaxed, memory_order_relaxed))
+                break;
+        } else if (dif < 0) {
+            return P2P_EFULL;
+        } else {
+            /* relaxed: another producer took pos; reload the hint */
+            pos = atomic_load_explicit(&mb->enqueue_pos, memory_order_relaxed);
         }
-        /* relaxed CAS: it only claims the position; the data is published
-         * by the seq_cst store of seq below */
-        if (atomic_compare_exchange_weak_explicit(&mb->enqueue_pos, &pos, pos + 1,
-                                                  memory_order_relaxed, memory_order_relaxed))
-            break;
     }
     memcpy(cell_data(mb, pos), msg, mb->msg_size);
     /* seq_cst: publishes the message (release part pairs with the
@@ -397,14 +356,9 @@ static void futex_wait_until(_Atomic uint32_t *word, uint32_t val, uint64_t dead
             FUTEX_BITSET_MATCH_ANY);
 }
 
-static void futex_wake_n(_Atomic uint32_t *word, int n)
-{
-    syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, n, NULL, NULL, 0);
-}
-
 static void futex_wake_all(_Atomic uint32_t *word)
 {
-    futex_wake_n(word, INT_MAX);
+    syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, INT_MAX, NULL, NULL, 0);
 }
 
 void p2p__mailbox_kick_senders(p2p_mailbox_t *mb)
@@ -428,6 +382,9 @@ int p2p_mailbox_push(p2p_mailbox_t *mb, const void *msg, size_t len, uint64_t de
     p2p_thread_t *self = p2p_thread_self();
     /* seq_cst: Dekker pair with the quit flag (see thread.c) */
     if (self) atomic_store_explicit(&self->blocked_on, mb, memory_order_seq_cst);
+    /* acq_rel RMW: pairs with the consumer's RMW on `blocked` in
+     * kick_blocked (see the top comment) */
+    atomic_fetch_add_explicit(&mb->blocked, 1, memory_order_acq_rel);
     for (;;) {
         /* acquire: pairs with the release RMW in kick_senders */
         uint32_t seen = atomic_load_explicit(&mb->space_seq, memory_order_acquire);
@@ -440,13 +397,6 @@ int p2p_mailbox_push(p2p_mailbox_t *mb, const void *msg, size_t len, uint64_t de
             rc = P2P_ECLOSED;
             break;
         }
-        /* unregistered first: after a wake-up the ring usually has room */
-        rc = push_once(mb, msg);
-        if (rc != P2P_EFULL) break;
-        /* acq_rel RMW: registers for the consumer's wake-up; pairs with its
-         * RMWs in kick_blocked (see the top comment).  It comes after the
-         * load of `seen` and before the last look at the ring. */
-        atomic_exchange_explicit(&mb->want_space, 1, memory_order_acq_rel);
         rc = push_once(mb, msg);
         if (rc != P2P_EFULL) break;
         if (p2p_now_ns() >= deadline_ns) {
@@ -456,12 +406,9 @@ int p2p_mailbox_push(p2p_mailbox_t *mb, const void *msg, size_t len, uint64_t de
         /* relaxed: statistics only (next to a system call) */
         atomic_fetch_add_explicit(&mb->sender_sleeps, 1, memory_order_relaxed);
         futex_wait_until(&mb->space_seq, seen, deadline_ns);
-        /* relaxed pre-check, acq_rel RMW: the first sender back from its
-         * sleep after the consumer's wake-one wakes the others */
-        if (atomic_load_explicit(&mb->chain, memory_order_relaxed) &&
-            atomic_exchange_explicit(&mb->chain, 0, memory_order_acq_rel))
-            futex_wake_all(&mb->space_seq);
     }
+    /* relaxed: leaving; a consumer that still sees us only wakes in vain */
+    atomic_fetch_sub_explicit(&mb->blocked, 1, memory_order_relaxed);
     if (self) atomic_store_explicit(&self->blocked_on, NULL, memory_order_seq_cst);
     return rc;
 }
@@ -488,41 +435,25 @@ bool p2p_mailbox_is_closed(const p2p_mailbox_t *mb)
  * full ring once it has drained to half its capacity. */
 static inline void kick_blocked(p2p_mailbox_t *mb, uint64_t pos)
 {
-    /* acq_rel RMW (a read that takes part in want_space's modification
-     * order): pairs with the sender's RMW in push, see the top comment.
-     * The line is written only by senders that found the ring full, so
-     * this stays cheap. */
-    if (!atomic_fetch_add_explicit(&mb->want_space, 0, memory_order_acq_rel)) return;
-    /* relaxed: an estimate; a sender that registered found the ring full,
-     * and the ring cannot go from full to half without this thread
-     * popping, so a later pop sees depth <= half and wakes it */
+    /* acq_rel RMW (a read that takes part in blocked's modification order):
+     * pairs with the sender's RMW in push, see the top comment.  The line
+     * is written only by blocked senders, so this stays cheap. */
+    if (!atomic_fetch_add_explicit(&mb->blocked, 0, memory_order_acq_rel)) return;
+    /* relaxed: an estimate; a sender that is already blocked found the
+     * ring full, and the ring cannot go from full to half without this
+     * thread popping, so a later pop sees depth <= half and wakes it */
     uint64_t depth = atomic_load_explicit(&mb->enqueue_pos, memory_order_relaxed) - pos;
-    if (depth > (mb->mask + 1) / 2) return;
-    /* acq_rel: consumes the registrations so far; a sender registering
-     * later reads from this RMW and sees the cells freed before it */
-    if (!atomic_exchange_explicit(&mb->want_space, 0, memory_order_acq_rel)) return;
-    /* relaxed: statistics only (next to a system call) */
-    atomic_fetch_add_explicit(&mb->sender_wakes, 1, memory_order_relaxed);
-    /* release: as in kick_senders */
-    atomic_fetch_add_explicit(&mb->space_seq, 1, memory_order_release);
-    /* release, after the bump: the sender that takes it wakes all */
-    atomic_store_explicit(&mb->chain, 1, memory_order_release);
-    futex_wake_n(&mb->space_seq, 1);
+    if (depth <= (mb->mask + 1) / 2) {
+        /* relaxed: statistics only (next to a system call) */
+        atomic_fetch_add_explicit(&mb->sender_wakes, 1, memory_order_relaxed);
+        p2p__mailbox_kick_senders(mb);
+    }
 }
 
-/* After popping n messages (the consumer is now at pos): records the depth
- * the batch saw.  A batch that stopped short drained the ring, so its depth
- * was n; only a full batch looks at enqueue_pos (the producers' line). */
-static inline void note_depth(p2p_mailbox_t *mb, uint64_t pos, size_t n, bool full)
+static inline void note_depth(p2p_mailbox_t *mb, uint64_t pos)
 {
-    uint64_t d = n;
-    /* relaxed: statistics; enqueue_pos is at least pos */
-    if (full) {
-        /* producers may have refilled the batch's cells meanwhile */
-        d += atomic_load_explicit(&mb->enqueue_pos, memory_order_relaxed) - pos;
-        if (d > mb->mask + 1) d = mb->mask + 1;
-    }
-    /* relaxed: only the consumer writes high_water; others read estimates */
+    /* relaxed: statistics; enqueue_pos is at least what we just popped */
+    uint64_t d = atomic_load_explicit(&mb->enqueue_pos, memory_order_relaxed) - pos;
     if (d > atomic_load_explicit(&mb->high_water, memory_order_relaxed))
         atomic_store_explicit(&mb->high_water, d, memory_order_relaxed);
 }
@@ -542,19 +473,22 @@ size_t p2p_mailbox_pop_batch(p2p_mailbox_t *mb, void *out, size_t outlen)
     /* relaxed: only this (consumer) thread writes dequeue_pos */
     uint64_t pos = atomic_load_explicit(&mb->dequeue_pos, memory_order_relaxed);
     uint8_t *o = out;
+    if (max) note_depth(mb, pos);
     for (; n < max; n++, pos++) {
-        /* acquire: pairs with the producer's publish, so the message bytes
-         * are visible */
-        if (atomic_load_explicit(cell_seq(mb, pos), memory_order_acquire) != pos + 1) break;
+        _Atomic uint64_t *sp = cell_seq(mb, pos);
+        /* acquire: pairs with the producer's release publish, so the
+         * message bytes are visible */
+        if (atomic_load_explicit(sp, memory_order_acquire) != pos + 1) break;
         memcpy(o, cell_data(mb, pos), mb->msg_size);
+        /* release: our reads of the cell happen before a producer of the
+         * next lap (acquire load of seq) overwrites it */
+        atomic_store_explicit(sp, pos + mb->mask + 1, memory_order_release);
         trace_msg(mb, P2P_TRACE_POP, o);
         o += mb->msg_size;
     }
     if (n) {
-        /* release: our reads of the popped cells happen before a producer
-         * (acquire load of dequeue_pos or head_cache) reuses them */
-        atomic_store_explicit(&mb->dequeue_pos, pos, memory_order_release);
-        note_depth(mb, pos, n, n == max);
+        /* relaxed: readers of dequeue_pos only estimate depth */
+        atomic_store_explicit(&mb->dequeue_pos, pos, memory_order_relaxed);
         kick_blocked(mb, pos);
     }
     return n;

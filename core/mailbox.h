@@ -1,12 +1,11 @@
 /*
  * core/mailbox.h: bounded lock-free MPSC mailbox of fixed-size messages.
  *
- * The only way actors talk.  A mailbox is a ring of 2^k cells (after
- * Vyukov's bounded queue: each cell carries a sequence number that says
- * whether it holds the message of lap n; a producer claims a position with
- * a CAS once the consumer's position says the cell is free).  Messages are
- * copied in and out by value; storage is allocated once at creation, never
- * per message.
+ * The only way actors talk.  A mailbox is a ring of 2^k cells (Vyukov's
+ * bounded queue: each cell carries a sequence number that says whether it
+ * is free for the producer of lap n or full for the consumer of lap n).
+ * Messages are copied in and out by value; storage is allocated once at
+ * creation, never per message.
  *
  * Roles:
  * - Producers: any number of threads; p2p_mailbox_try_push,
@@ -23,11 +22,9 @@
  * Wake-ups: a mailbox is attached to its consumer's p2p_waiter_t; a push
  * wakes the consumer only if it announced a sleep (see core/wait.h), so a
  * busy consumer costs producers no system call.  Blocked senders sleep on
- * a futex in the mailbox; after a pop, only when a sender has registered
- * since the last wake-up and the mailbox has drained to half its capacity
- * (low watermark), the consumer wakes one of them, and that one wakes the
- * others (all), so the consumer pays for one wake-up per episode of
- * backpressure.
+ * a futex in the mailbox; the consumer wakes them (all) after a pop only
+ * when a sender is actually blocked and the mailbox has drained to half
+ * its capacity (low watermark).
  *
  * Ordering guarantees: messages from one producer are popped in the order
  * that producer pushed them.  Everything the producer wrote before the

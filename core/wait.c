@@ -23,10 +23,8 @@
 #include <linux/futex.h>
 
 /* Values of `sleeping`: awake, asleep in poll (eventfd or signal wake),
- * asleep in futex_wait on the word (futex wake), and about to sleep in
- * futex_wait (armed: announced, still checking; a waker that claims it
- * makes no system call, see wait_futex). */
-enum { SLEEP_NONE = 0, SLEEP_POLL = 1, SLEEP_FUTEX = 2, SLEEP_ARMED = 3 };
+ * asleep in futex_wait on the word (futex wake). */
+enum { SLEEP_NONE = 0, SLEEP_POLL = 1, SLEEP_FUTEX = 2 };
 
 static void waiter_init_spin(p2p_waiter_t *w)
 {
@@ -143,14 +141,10 @@ void p2p__waiter_kick(p2p_waiter_t *w)
     int v = atomic_exchange_explicit(&w->sleeping, SLEEP_NONE, memory_order_acq_rel);
     if (v) {
         uint64_t one = 1;
-        /* relaxed: a hint for the owner's spin window (read after its
-         * sleep; a stale value only mis-sizes a window) */
-        atomic_store_explicit(&w->kick_ns, p2p_now_ns(), memory_order_relaxed);
-        /* armed: the owner is still awake and will find the word cleared
-         * when it tries to commit to the sleep: no system call */
-        if (v == SLEEP_ARMED) return;
-        /* relaxed: statistics */
+        /* relaxed: statistics, and a hint for the owner's spin window
+         * (read after its sleep; a stale value only mis-sizes a window) */
         atomic_fetch_add_explicit(&w->wakes, 1, memory_order_relaxed);
+        atomic_store_explicit(&w->kick_ns, p2p_now_ns(), memory_order_relaxed);
         if (v == SLEEP_FUTEX) {
             /* the owner waits on the word itself (p2p_waiter_wait): a wake
              * that lands before its futex_wait finds the word changed */
@@ -341,37 +335,10 @@ static bool time_left(struct timespec **tsp, uint64_t deadline_ns)
 static int wait_futex(p2p_waiter_t *w, uint64_t deadline_ns, uint64_t start)
 {
     int rc = 0;
-    bool work = !prepare_as(w, SLEEP_ARMED);
-    /* Armed: the sleep is announced, so a producer that pushes now claims
-     * it (exchange) and makes no system call.  Look a few more times
-     * before committing: a message that lands in this window costs
-     * neither side a system call, where one a moment later costs the
-     * producer a FUTEX_WAKE and this thread a futex_wait that returns at
-     * once (EAGAIN) or a real sleep.  The window is a few hundred
-     * nanoseconds, less than the two system calls it can save. */
-    for (unsigned i = 0; !work && i < P2P_WAITER_ARMED_POLLS; i++) {
-        /* relaxed: a hint; the CAS below decides */
-        if (atomic_load_explicit(&w->sleeping, memory_order_relaxed) != SLEEP_ARMED) break;
-        for (unsigned k = 0; k < w->nmb; k++)
-            if (p2p_mailbox_ready(w->mb[k])) work = true;
-        cpu_relax();
-    }
-    int armed = SLEEP_ARMED;
-    /* seq_cst CAS: commits to the sleep unless a waker's exchange claimed
-     * it (then it reads SLEEP_NONE and we return without sleeping); a
-     * waker that reads SLEEP_FUTEX after this makes the FUTEX_WAKE */
-    if (work ||
-        !atomic_compare_exchange_strong_explicit(&w->sleeping, &armed, SLEEP_FUTEX,
-                                                 memory_order_seq_cst, memory_order_seq_cst)) {
-        /* acq_rel exchange: ends the announcement; SLEEP_NONE means a
-         * waker claimed it (and made no system call) */
-        bool claimed =
-            atomic_exchange_explicit(&w->sleeping, SLEEP_NONE, memory_order_acq_rel) == SLEEP_NONE;
-        /* an explicit wake that claimed the sleep is consumed here, as
-         * prepare would have (relaxed pre-check, seq_cst exchange) */
-        if (claimed && atomic_load_explicit(&w->notified, memory_order_relaxed))
-            (void)atomic_exchange_explicit(&w->notified, 0, memory_order_seq_cst);
-        if (w->spin_max) spin_woken(w, start, claimed); /* work came right after */
+    if (!prepare_as(w, SLEEP_FUTEX)) {
+        /* acq_rel exchange: as below; nothing to drain in this mode */
+        (void)atomic_exchange_explicit(&w->sleeping, SLEEP_NONE, memory_order_acq_rel);
+        if (w->spin_max) spin_woken(w, start, false); /* work came right after */
         return 0;
     }
     /* acquire: a waker's exchange (acq_rel) that cleared the word makes

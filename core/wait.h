@@ -26,14 +26,7 @@
  * value of `sleeping` and sleeps in futex_wait on that word; the waker whose
  * exchange claims such a sleep calls FUTEX_WAKE instead of writing the
  * eventfd or sending the signal (one cheap syscall on each side, no
- * descriptor or signal frame).  It announces "armed" first, looks at its
- * mailboxes P2P_WAITER_ARMED_POLLS more times (well under a microsecond),
- * and only then commits (CAS armed -> asleep) and calls futex_wait: a waker
- * whose exchange claims an armed sleep makes no system call, and the owner's
- * CAS fails and it returns.  When a producer pushes every few hundred
- * nanoseconds and the consumer keeps draining the mailbox, this turns the
- * two system calls per empty-to-non-empty edge (FUTEX_WAKE, and a
- * futex_wait that returns at once) into none.
+ * descriptor or signal frame).
  *
  * Wake-ups may be spurious: after any return the thread drains all its
  * mailboxes (bounded per wake-up) and loops.
@@ -141,10 +134,6 @@ P2P_MUST_CHECK int p2p_waiter_init_signal(p2p_waiter_t *w);
 #define P2P_WAITER_SPIN_PREEMPT_NS (20u * 1000)
 #define P2P_WAITER_SPIN_BACKOFF_MAX 64
 #define P2P_WAITER_SPIN_QUICK 4
-/* p2p_waiter_wait without fds: looks at the mailboxes this many more times
- * (with a pause) after announcing the sleep and before committing to it;
- * a push in that window wakes it without a system call on either side. */
-#define P2P_WAITER_ARMED_POLLS 16
 void p2p_waiter_set_spin(p2p_waiter_t *w, uint32_t max_ns);
 
 /* Closes the eventfd.  No other thread may still use w. */
