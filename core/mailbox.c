@@ -89,6 +89,8 @@ struct p2p_mailbox {
     _Atomic uint32_t blocked;                 /* senders in push's wait loop */
     _Atomic uint64_t full_rejections;         /* relaxed counter */
     _Atomic uint64_t blocked_waits;           /* relaxed counter */
+    _Atomic uint64_t sender_sleeps;           /* relaxed counter */
+    _Atomic uint64_t sender_wakes;            /* relaxed counter */
 };
 
 /* ---- debugger registry (see mailbox.h) -------------------------------- */
@@ -401,6 +403,8 @@ int p2p_mailbox_push(p2p_mailbox_t *mb, const void *msg, size_t len, uint64_t de
             rc = P2P_ETIMEDOUT;
             break;
         }
+        /* relaxed: statistics only (next to a system call) */
+        atomic_fetch_add_explicit(&mb->sender_sleeps, 1, memory_order_relaxed);
         futex_wait_until(&mb->space_seq, seen, deadline_ns);
     }
     /* relaxed: leaving; a consumer that still sees us only wakes in vain */
@@ -448,7 +452,11 @@ static inline void kick_blocked(p2p_mailbox_t *mb, uint64_t pos)
      * ring full, and the ring cannot go from full to half without this
      * thread popping, so a later pop sees depth <= half and wakes it */
     uint64_t depth = atomic_load_explicit(&mb->enqueue_pos, memory_order_relaxed) - pos;
-    if (depth <= (mb->mask + 1) / 2) p2p__mailbox_kick_senders(mb);
+    if (depth <= (mb->mask + 1) / 2) {
+        /* relaxed: statistics only (next to a system call) */
+        atomic_fetch_add_explicit(&mb->sender_wakes, 1, memory_order_relaxed);
+        p2p__mailbox_kick_senders(mb);
+    }
 }
 
 static inline void note_depth(p2p_mailbox_t *mb, uint64_t pos)
@@ -524,6 +532,8 @@ void p2p_mailbox_get_stats(const p2p_mailbox_t *mb, p2p_mailbox_stats_t *st)
     st->full_rejections = atomic_load_explicit(&m->full_rejections, memory_order_relaxed);
     st->blocked_waits = atomic_load_explicit(&m->blocked_waits, memory_order_relaxed);
     st->high_water = atomic_load_explicit(&m->high_water, memory_order_relaxed);
+    st->sender_sleeps = atomic_load_explicit(&m->sender_sleeps, memory_order_relaxed);
+    st->sender_wakes = atomic_load_explicit(&m->sender_wakes, memory_order_relaxed);
     st->capacity = (uint32_t)(mb->mask + 1);
     st->depth = p2p_mailbox_depth(mb);
 }

@@ -73,6 +73,8 @@ typedef struct p2p_mailbox_stats {
     uint64_t full_rejections; /* try_push calls that returned P2P_EFULL */
     uint64_t blocked_waits;   /* push calls that found the mailbox full and waited */
     uint64_t high_water;      /* highest depth the consumer observed */
+    uint64_t sender_sleeps;   /* futex waits of blocked senders (push) */
+    uint64_t sender_wakes;    /* wake-ups of the blocked senders (all at once) */
     uint32_t depth;           /* approximate current depth */
     uint32_t capacity;
 } p2p_mailbox_stats_t;

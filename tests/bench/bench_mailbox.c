@@ -5,21 +5,31 @@
  *     32-byte messages, capacity 1024; producers block when full (mailbox:
  *     p2p_mailbox_push; baseline: condvar), the consumer pops batches of up
  *     to 64 and sleeps when empty (mailbox: p2p_waiter_wait; baseline:
- *     condvar).  Each figure is the best of 3 alternating rounds.
+ *     condvar).  Each row runs interleaved pairs of rounds (a mailbox round
+ *     and a mutex queue round back to back, the order alternating, so both
+ *     see the same machine) and prints medians with min-max; the ratio is
+ *     the median of the pairs' ratios.  Per 1000 messages: context switches
+ *     of the process (getrusage), and for the mailbox the consumer's sleeps,
+ *     the pushes that found the ring full, their futex waits and the
+ *     consumer's wake-ups of them (p2p_mailbox_get_stats).
  *   - cross-thread wake-up round trip: ping-pong of one message through two
  *     one-slot queues where each side really sleeps between messages
  *     (mailbox: waiter/eventfd; baseline: condvar); median and p99.
  * Targets: >= 3x the mutex queue's throughput at 4->1; round-trip median
  * < 10 us.  Throughput is wall-clock; next to it the CPU time of all
  * threads per message (steadier on a shared machine).  Look at the ratios.  Run:
- * build/tests/bench/bench_mailbox [messages-per-round]
+ * build/tests/bench/bench_mailbox [messages-per-round [all|tp|rt|rowN... [pairs]]]
+ * (row12: only throughput rows 1 and 2, of 1..4; BENCH_VERBOSE=1 prints
+ * every pair)
  */
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "core/clock.h"
@@ -99,6 +109,9 @@ struct tp {
     uint64_t index;
 };
 
+/* Print every pair's figures (environment variable BENCH_VERBOSE). */
+static bool verbose;
+
 static int mb_producer(p2p_thread_t *self, void *arg)
 {
     struct tp *t = arg;
@@ -135,10 +148,19 @@ static double process_cpu(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* Returns messages per second (wall) and in *cpu_ns the CPU time of all
- * threads per message; the calling thread is the consumer. */
-static double run_tp(bool mailbox, unsigned producers, uint64_t total, uint32_t cap,
-                     p2p_thread_t *me, uint32_t spin_ns, uint64_t *sleeps, double *cpu_ns)
+/* One throughput round.  Counters are per 1000 messages. */
+typedef struct tp_res {
+    double rate;                     /* messages per wall second */
+    double cpu_ns;                   /* CPU of all threads per message */
+    double vcsw, ivcsw;              /* voluntary / involuntary context switches */
+    double csleeps;                  /* consumer sleeps (mailbox: waiter; queue: n/a) */
+    double blocked, ssleeps, swakes; /* mailbox: pushes that blocked, their futex
+                                      * waits, the consumer's wake-alls */
+} tp_res_t;
+
+/* The calling thread is the consumer. */
+static void run_tp(bool mailbox, unsigned producers, uint64_t total, uint32_t cap, p2p_thread_t *me,
+                   uint32_t spin_ns, tp_res_t *res)
 {
     p2p_waiter_set_spin(&me->waiter, spin_ns);
     p2p_mailbox_t *mb = NULL;
@@ -155,6 +177,8 @@ static double run_tp(bool mailbox, unsigned producers, uint64_t total, uint32_t 
     p2p_thread_t th[4];
     uint64_t per = total / producers, want = per * producers;
     uint64_t s0 = atomic_load(&me->waiter.sleeps);
+    struct rusage ru0, ru1;
+    getrusage(RUSAGE_SELF, &ru0);
     double t0 = bench_wall(), c0 = process_cpu();
     for (unsigned i = 0; i < producers; i++) {
         args[i] = (struct tp){mb, &mq, per, i};
@@ -184,16 +208,108 @@ static double run_tp(bool mailbox, unsigned producers, uint64_t total, uint32_t 
         p2p_thread_join(&th[i], &rc);
         if (rc) abort();
     }
-    *cpu_ns = (process_cpu() - c0) * 1e9 / (double)want;
+    double k = 1000.0 / (double)want;
+    res->cpu_ns = (process_cpu() - c0) * 1e9 / (double)want;
+    getrusage(RUSAGE_SELF, &ru1);
+    res->rate = (double)want / dt;
+    res->vcsw = (double)(ru1.ru_nvcsw - ru0.ru_nvcsw) * k;
+    res->ivcsw = (double)(ru1.ru_nivcsw - ru0.ru_nivcsw) * k;
     checksum += sum;
-    if (sleeps) *sleeps = atomic_load(&me->waiter.sleeps) - s0;
+    res->csleeps = res->blocked = res->ssleeps = res->swakes = 0;
     if (mailbox) {
+        p2p_mailbox_stats_t st;
+        p2p_mailbox_get_stats(mb, &st);
+        res->csleeps = (double)(atomic_load(&me->waiter.sleeps) - s0) * k;
+        res->blocked = (double)st.blocked_waits * k;
+        res->ssleeps = (double)st.sender_sleeps * k;
+        res->swakes = (double)st.sender_wakes * k;
         p2p_mailbox_detach(mb);
         p2p_mailbox_destroy(mb);
     } else {
         mq_free(&mq);
     }
-    return (double)want / dt;
+}
+
+static int cmp_dbl(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Sorts v[0..n) and returns its median. */
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_dbl);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+#define PAIRS_MAX 64
+
+/* The median over rounds of one field of tp_res_t. */
+static double med_field(const tp_res_t *r, int n, size_t off)
+{
+    double v[PAIRS_MAX];
+    for (int i = 0; i < n; i++) memcpy(&v[i], (const char *)&r[i] + off, sizeof v[i]);
+    return median(v, n);
+}
+#define MED(r, n, f) med_field(r, n, offsetof(tp_res_t, f))
+
+/* Runs `pairs` interleaved pairs of rounds (mailbox and mutex queue back to
+ * back, the order alternating) and prints the distributions.  Returns the
+ * median of the per-pair ratios (mailbox / mutex queue messages per
+ * second). */
+static double tp_row(unsigned prods, uint32_t cap, uint32_t spin, uint64_t total, int pairs,
+                     p2p_thread_t *me)
+{
+    tp_res_t a[PAIRS_MAX], b[PAIRS_MAX];
+    double ratio[PAIRS_MAX], cratio[PAIRS_MAX];
+    for (int r = 0; r < pairs; r++) {
+        if (r % 2 == 0) {
+            run_tp(true, prods, total, cap, me, spin, &a[r]);
+            run_tp(false, prods, total, cap, me, 0, &b[r]);
+        } else {
+            run_tp(false, prods, total, cap, me, 0, &b[r]);
+            run_tp(true, prods, total, cap, me, spin, &a[r]);
+        }
+        ratio[r] = a[r].rate / b[r].rate;
+        if (verbose)
+            printf("    pair %2d: mailbox %6.2f M msg/s %6.1f ns/msg csw "
+                   "%.2f+%.2f csleep %.2f "
+                   "blocked %.2f ssleep %.2f wakes %.2f | mutex %6.2f %6.1f ns/msg csw "
+                   "%.2f+%.2f\n",
+                   r, a[r].rate / 1e6, a[r].cpu_ns, a[r].vcsw, a[r].ivcsw, a[r].csleeps,
+                   a[r].blocked, a[r].ssleeps, a[r].swakes, b[r].rate / 1e6, b[r].cpu_ns, b[r].vcsw,
+                   b[r].ivcsw);
+        cratio[r] = b[r].cpu_ns / a[r].cpu_ns;
+    }
+    p2p_waiter_set_spin(&me->waiter, 0);
+    double ra[PAIRS_MAX], rb[PAIRS_MAX];
+    for (int r = 0; r < pairs; r++) {
+        ra[r] = a[r].rate / 1e6;
+        rb[r] = b[r].rate / 1e6;
+    }
+    double mr = median(ratio, pairs), mc = median(cratio, pairs);
+    double ma = median(ra, pairs), mb = median(rb, pairs);
+    printf("  %u->1 cap %-8u %-5s mailbox %6.2f M msg/s (%6.2f-%6.2f)  mutex queue %6.2f "
+           "(%5.2f-%5.2f)  ratio %5.2fx (pairs %4.2f-%4.2f)\n",
+           prods, cap, spin ? "spin" : "sleep", ma, ra[0], ra[pairs - 1], mb, rb[0], rb[pairs - 1],
+           mr, ratio[0], ratio[pairs - 1]);
+    double ca[PAIRS_MAX], cb[PAIRS_MAX];
+    for (int r = 0; r < pairs; r++) {
+        ca[r] = a[r].cpu_ns;
+        cb[r] = b[r].cpu_ns;
+    }
+    double mca = median(ca, pairs), mcb = median(cb, pairs);
+    printf("  %19s CPU (all threads) mailbox %6.1f ns/msg (min %5.1f)  mutex queue %6.1f ns/msg "
+           "(min %5.1f)  ratio %5.2fx (pairs %4.2f-%4.2f)\n",
+           "", mca, ca[0], mcb, cb[0], mc, cratio[0], cratio[pairs - 1]);
+    printf("  %19s per 1000 msgs: context switches mailbox %.2f + %.2f invol, mutex queue "
+           "%.2f + %.2f; mailbox consumer sleeps %.2f, blocked pushes %.2f, their futex "
+           "waits %.2f, wake-alls %.2f\n",
+           "", MED(a, pairs, vcsw), MED(a, pairs, ivcsw), MED(b, pairs, vcsw), MED(b, pairs, ivcsw),
+           MED(a, pairs, csleeps), MED(a, pairs, blocked), MED(a, pairs, ssleeps),
+           MED(a, pairs, swakes));
+    return mr;
 }
 
 /* ---- trace cost: one push + pop on one thread, tracing off vs on ------- */
@@ -368,19 +484,27 @@ static void print_rt(const char *name, const char *policy, const struct rt *r, b
 
 int main(int argc, char **argv)
 {
-    uint64_t total = argc > 1 ? strtoull(argv[1], NULL, 10) : 2000000;
+    uint64_t total = argc > 1 ? strtoull(argv[1], NULL, 10) : 1000000;
     const char *what = argc > 2 ? argv[2] : "all"; /* all, tp or rt */
-    bool do_tp = strcmp(what, "rt") != 0, do_rt = strcmp(what, "tp") != 0;
+    int pairs = argc > 3 ? atoi(argv[3]) : 20;
+    if (pairs < 1 || pairs > PAIRS_MAX) pairs = 20;
+    /* "rowN...": only the throughput rows whose numbers (1-4) follow */
+    unsigned only = 0;
+    if (strncmp(what, "row", 3) == 0)
+        for (const char *c = what + 3; *c >= '1' && *c <= '4'; c++) only |= 1u << (*c - '1');
+    bool do_tp = strcmp(what, "rt") != 0, do_rt = strcmp(what, "all") == 0 || !strcmp(what, "rt");
     uint64_t rounds = total / 100 < 1000 ? 1000 : total / 100;
     const uint32_t spin = P2P_WAITER_SPIN_DEFAULT_NS;
     p2p_thread_t me;
     if (p2p_thread_adopt(&me, "bench-main")) return 1;
+    verbose = getenv("BENCH_VERBOSE") != NULL;
 
     double ratio41 = 0;
     if (do_tp) {
-        printf("mailbox vs mutex+condvar queue: %llu messages of %d bytes per round, best of 3 "
-               "rounds\n",
-               (unsigned long long)total, MSG);
+        printf("mailbox vs mutex+condvar queue: %llu messages of %d bytes per round; %d "
+               "interleaved pairs of rounds per row (mailbox and mutex queue back to back); "
+               "medians, (min-max), ratio = median of the pairs' ratios\n",
+               (unsigned long long)total, MSG, pairs);
         printf("wait policies: mailbox consumer p2p_waiter (sleep at once, or spin up to %u us "
                "then sleep: 'spin'), blocked senders futex, woken at half a ring; mutex "
                "queue: pthread condvars (futex sleep, no spin)\n",
@@ -389,36 +513,22 @@ int main(int argc, char **argv)
          * faster than the consumer, so the ring runs full and backpressure is
          * part of the figure), the same 4->1 with the consumer on the spin
          * policy, then 4->1 with a ring larger than the run (no
-         * backpressure: the queue operations alone). */
+         * backpressure: the queue operations alone).  The last two get half
+         * the pairs. */
         struct {
             unsigned prods;
             uint32_t cap, spin;
         } rows[4] = {{1, CAP, 0}, {4, CAP, 0}, {4, CAP, spin}, {4, 0, 0}};
         for (int k = 0; k < 4; k++) {
+            if (only && !(only & (1u << k))) continue;
             uint32_t cap = rows[k].cap;
             if (!cap) {
                 cap = 2;
                 while (cap < total && cap < P2P_MAILBOX_CAP_MAX) cap <<= 1;
             }
-            double best_mb = 0, best_mq = 0, cpu_mb = 1e30, cpu_mq = 1e30, ca, cb;
-            uint64_t sl = 0;
-            for (int r = 0; r < 3; r++) {
-                double a = run_tp(true, rows[k].prods, total, cap, &me, rows[k].spin, &sl, &ca);
-                double b = run_tp(false, rows[k].prods, total, cap, &me, 0, NULL, &cb);
-                if (a > best_mb) best_mb = a;
-                if (b > best_mq) best_mq = b;
-                if (ca < cpu_mb) cpu_mb = ca;
-                if (cb < cpu_mq) cpu_mq = cb;
-            }
-            p2p_waiter_set_spin(&me.waiter, 0);
-            printf("  %u->1 cap %-8u %-5s mailbox %7.2f M msg/s   mutex queue %7.2f M msg/s   "
-                   "ratio %5.2fx  (consumer sleeps, last round: %llu)\n",
-                   rows[k].prods, cap, rows[k].spin ? "spin" : "sleep", best_mb / 1e6,
-                   best_mq / 1e6, best_mb / best_mq, (unsigned long long)sl);
-            printf("  %*s CPU (all threads)  mailbox %7.1f ns/msg   mutex queue %7.1f ns/msg   "
-                   "ratio %5.2fx\n",
-                   19, "", cpu_mb, cpu_mq, cpu_mq / cpu_mb);
-            if (k == 1) ratio41 = best_mb / best_mq;
+            int n = k < 2 ? pairs : (pairs + 1) / 2;
+            double r = tp_row(rows[k].prods, cap, rows[k].spin, total, n, &me);
+            if (k == 1) ratio41 = r;
         }
     }
 
@@ -443,7 +553,7 @@ int main(int argc, char **argv)
                rq.median / rs.median, rq.median / rz.median);
     }
     if (do_tp)
-        printf("target: 4->1 (cap 1024, sleep) ratio >= 3x: %s (%.2fx)\n",
+        printf("target: 4->1 (cap 1024, sleep) ratio (median of pairs) >= 3x: %s (%.2fx)\n",
                ratio41 >= 3 ? "met" : "NOT met", ratio41);
     if (do_rt)
         printf("target: round-trip median < 10 us (spin policy, pause 20 us): %s (%.2f us)\n",

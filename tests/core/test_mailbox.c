@@ -458,6 +458,47 @@ static int handoff_send(p2p_thread_t *self, void *arg)
     return 0;
 }
 
+/* The blocked-sender counters and the low watermark: a sender blocks on a
+ * full four-slot mailbox (one blocked push, at least one futex wait); the
+ * first pop leaves it more than half full (no wake-up, the sender stays
+ * blocked), the second reaches half (the senders are woken). */
+static void test_sender_wakes(void)
+{
+    p2p_thread_t me, th;
+    struct blocked b;
+    CHECK_OK(p2p_thread_adopt(&me, "swakes"));
+    CHECK_OK(p2p_mailbox_create(&b.mb, "swakes", 8, 4, NULL));
+    CHECK_OK(p2p_mailbox_attach(b.mb, &me.waiter));
+    uint64_t v = 1, m;
+    for (int i = 0; i < 4; i++) CHECK_OK(p2p_mailbox_try_push(b.mb, &v, sizeof v));
+    b.deadline = p2p_now_ns() + 30 * P2P_NS_PER_S;
+    atomic_store(&b.rc, 1);
+    CHECK_OK(p2p_thread_spawn(&th, "sender", 0, blocked_sender, &b));
+    p2p_mailbox_stats_t st;
+    uint64_t until = p2p_now_ns() + 10 * P2P_NS_PER_S;
+    do {
+        sleep_ns(P2P_NS_PER_MS);
+        p2p_mailbox_get_stats(b.mb, &st);
+    } while (st.sender_sleeps == 0 && p2p_now_ns() < until);
+    CHECK(st.blocked_waits == 1 && st.sender_sleeps >= 1 && st.sender_wakes == 0);
+    CHECK_OK(p2p_mailbox_try_pop(b.mb, &m, sizeof m));
+    p2p_mailbox_get_stats(b.mb, &st);
+    CHECK(st.sender_wakes == 0); /* 3 left: above half */
+    CHECK_OK(p2p_mailbox_try_pop(b.mb, &m, sizeof m));
+    p2p_mailbox_get_stats(b.mb, &st);
+    CHECK(st.sender_wakes >= 1); /* 2 left: half */
+    CHECK_OK(p2p_thread_join(&th, NULL));
+    CHECK_OK(atomic_load(&b.rc));
+    unsigned got = 0;
+    while (p2p_mailbox_try_pop(b.mb, &m, sizeof m) == 0) got++;
+    CHECK(got == 3 && m == 42);
+    p2p_mailbox_get_stats(b.mb, &st);
+    CHECK(st.blocked_waits == 1 && st.pushed == 5 && st.popped == 5);
+    p2p_mailbox_detach(b.mb);
+    p2p_mailbox_destroy(b.mb);
+    p2p_thread_unadopt(&me);
+}
+
 /* Six senders block on a full two-slot mailbox; one times out and one is
  * asked to quit while blocked (neither pushes), the consumer then drains:
  * the pops wake the blocked senders, whose pushes wake the consumer again.
@@ -602,6 +643,7 @@ int main(void)
     test_edges();
     test_blocked();
     test_handoff();
+    test_sender_wakes();
     uint64_t total = tu_scale(1000000, 300000);
     run_stress(1, total, 64);
     run_stress(4, total, 64);
