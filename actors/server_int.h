@@ -168,7 +168,11 @@ typedef struct p2p__peer_hello {
  * the parked ones.  So after a burst the thread count and the stacks
  * (unmapped at join) return to the idle node's within about a second,
  * while back-to-back connections still find a parked thread. */
-#define P2P__POOL_MAX 4
+/* 16: enough for the handshakes a loaded node runs at once (with 4, a
+ * load of 8 concurrent handshakes still spawned and joined a thread for
+ * one connection in five); each parked thread costs its trimmed stack
+ * and exits after P2P__POOL_IDLE_MS. */
+#define P2P__POOL_MAX 16
 /* How long a parked connection thread waits for its next connection before
  * it exits (ms): long compared with the gap between connections under
  * load (microseconds to milliseconds), short compared with the settle time

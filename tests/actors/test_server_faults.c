@@ -89,8 +89,8 @@ static bool wait_threads(p2p_server_t *s, int base, unsigned ms)
     for (;;) {
         p2p_server_stats_t st;
         p2p_server_get_stats(s, &st);
-        bool ok =
-            st.conn_threads_parked <= 4 && su_count_threads() == base + (int)st.conn_threads_parked;
+        bool ok = st.conn_threads_parked <= P2P__POOL_MAX &&
+                  su_count_threads() == base + (int)st.conn_threads_parked;
         if (ok || p2p_now_ns() >= end) return ok;
         usleep(2000);
     }

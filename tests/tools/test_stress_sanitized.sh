@@ -33,7 +33,7 @@ sleep 1
 BASE_T=$(threads) BASE_F=$(fds)
 [ -n "$BASE_T" ] && [ "$BASE_T" -ge 3 ] && [ "$BASE_F" -ge 3 ] && ok || bad "baseline threads=$BASE_T fds=$BASE_F"
 
-# idle connection threads the server keeps parked for reuse (at most 4, no
+# idle connection threads the server keeps parked for reuse (at most 16, no
 # descriptor each, from its metrics); each exits after 1 s unused, so the
 # thread count returns to the baseline.  The gauge is read after the count:
 # a parked thread leaves the gauge before it exits.
