@@ -22,9 +22,12 @@
  * Ordering across mailboxes: one producer's messages to different
  * mailboxes may be popped out of order, so before each message that may
  * depend on an earlier one (peerremoved after peeradded, peeradded after
- * inboundpending, taskdone after peeradded, inbound done after pending) the
- * mailboxes it depends on are drained first; everything they depend on was
- * pushed before (happens-before through the checkpoint reply).
+ * inboundpending, taskdone after peeradded, inbound done after pending,
+ * peerremoved after removestatic) the mailboxes it depends on are drained
+ * first; everything they depend on was pushed before (happens-before
+ * through the checkpoint reply, or, for p2p_server_remove_peer, through its
+ * peer op: it pushes removestatic first, so a static node it removes is
+ * gone from the scheduler before the drop could start a redial).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +70,16 @@ static void drain_added(dial_t *d)
     }
 }
 
+/* Applies every pending removestatic; returns how many. */
+static size_t drain_removed_static(dial_t *d)
+{
+    p2p__msg_id_t m;
+    size_t n = 0;
+    for (; p2p_mailbox_try_pop(d->srv->mb_removestatic, &m, sizeof m) == 0; n++)
+        (void)p2p_dialsched_remove_static(d->s, m.id, p2p_now_ns());
+    return n;
+}
+
 static void run_actions(dial_t *d)
 {
     p2p_dial_action_t a;
@@ -96,6 +109,7 @@ static size_t dial_once(dial_t *d)
     for (int i = 0; i < DIAL_BATCH; i++) {
         if (p2p_mailbox_try_pop(srv->mb_peerremoved, &m, sizeof m)) break;
         drain_added(d);
+        (void)drain_removed_static(d);
         (void)p2p_dialsched_peer_removed(d->s, m.id, p2p_now_ns());
         work++;
     }
@@ -122,11 +136,7 @@ static size_t dial_once(dial_t *d)
             P2P__STAT(srv, mailbox_full);
         work++;
     }
-    for (int i = 0; i < DIAL_BATCH; i++) {
-        if (p2p_mailbox_try_pop(srv->mb_removestatic, &m, sizeof m)) break;
-        (void)p2p_dialsched_remove_static(d->s, m.id, p2p_now_ns());
-        work++;
-    }
+    work += drain_removed_static(d);
     run_actions(d);
     for (int i = 0; i < DIAL_BATCH; i++) {
         p2p__msg_node_t nm;
