@@ -186,11 +186,6 @@ typedef struct p2p__peer_hello {
  * the stack are paid per connection; an idle thread still holds no
  * handshake frames after this. */
 #define P2P__POOL_SETTLE_MS 50
-/* How long the run loop waits for a connection's birth notice when its
- * delpeer arrives first in its view (the notice sits behind a cell another
- * connection thread claimed but has not filled yet: a preempted thread),
- * before it declares the invariant broken (ns). */
-#define P2P__RUN_BORN_WAIT_NS (10ull * 1000 * 1000 * 1000)
 struct p2p__worker {
     p2p_thread_t th;
     /* The next connection: stored (release) by the creator that took the

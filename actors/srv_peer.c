@@ -408,26 +408,21 @@ static void set_peer_name(io_t *io)
     (void)p2p_thread_rename(name);
 }
 
-/* Inbound: the remote's identity is known once its auth checks out; name
- * the connection and post the posthandshake checkpoint right then, so the
- * run loop decides while this thread computes the ack and the session
- * keys, and the reply is usually there when it looks (no sleep, no wake).
- * Nothing reaches the remote before the reply: the ack stays buffered
- * (see do_rlpx). */
-static int post_early(io_t *io, const uint8_t remote_pub[64])
+/* Posts the posthandshake checkpoint (its reply comes on cont, see
+ * checkpoint_wait).  Inbound, it is posted as soon as the remote's auth
+ * checks out (do_rlpx), so the run loop decides while this thread
+ * computes the ack and the session keys, and the reply is usually there
+ * when it looks (no sleep, no wake); nothing reaches the remote before the
+ * reply: the ack stays buffered. */
+static int post_handshake(io_t *io)
 {
-    p2p_conn_t *c = io->c;
-    memcpy(c->node.pubkey, remote_pub, 64);
-    p2p_node_id(c->node.id, c->node.pubkey);
-    c->node.ep.ip = c->remote_ip;
-    set_peer_name(io);
-    p2p__msg_conn_t ph = {.c = c, .peer = p2p_trace_peer(c->node.id)};
+    p2p__msg_conn_t ph = {.c = io->c, .peer = p2p_trace_peer(io->c->node.id)};
     return p2p__push_must(io->srv, io->srv->mb_posthandshake, &ph, sizeof ph);
 }
 
 /* RLPx handshake.  Inbound, *posted tells whether the posthandshake
- * checkpoint was posted (post_early), even if the handshake then failed:
- * its reply must still be taken. */
+ * checkpoint was posted (post_handshake), even if the handshake then
+ * failed: its reply must still be taken. */
 static int do_rlpx(io_t *io, bool *posted)
 {
     p2p_conn_t *c = io->c;
@@ -459,14 +454,18 @@ static int do_rlpx(io_t *io, bool *posted)
         rc = io_fill(io, io->rlen - io->roff + 1, deadline);
     }
     if (!rc && !c->dialed) {
-        rc = post_early(io, hs->remote_pub);
+        /* the remote's identity is known: name the connection and post
+         * the checkpoint now.  The ack stays buffered: it leaves with our
+         * Hello (or the Disconnect of a rejected connection) after the
+         * posthandshake checkpoint, one send and one wake-up of the dialer
+         * for both */
+        memcpy(c->node.pubkey, hs->remote_pub, 64);
+        p2p_node_id(c->node.id, c->node.pubkey);
+        c->node.ep.ip = c->remote_ip;
+        set_peer_name(io);
+        rc = post_handshake(io);
         *posted = rc == 0;
-    }
-    if (!rc && !c->dialed) {
-        /* the ack stays buffered: it leaves with our Hello (or the
-         * Disconnect of a rejected connection) after the posthandshake
-         * checkpoint, one send and one wake-up of the dialer for both */
-        rc = p2p_rlpx_hs_make_ack(hs, &pkt, &pktlen);
+        if (!rc) rc = p2p_rlpx_hs_make_ack(hs, &pkt, &pktlen);
         if (!rc) rc = wbuf_append(io, pkt, pktlen);
     }
     if (!rc) rc = p2p_rlpx_hs_secrets(hs, sec);
@@ -493,8 +492,7 @@ static void checkpoint_wait(io_t *io, p2p__msg_cont_t *reply)
     }
 }
 
-/* Checkpoint: pushes c onto mb (posthandshake or addpeer) and waits for
- * the reply. */
+/* Checkpoint: pushes c onto mb (addpeer) and waits for the reply. */
 static int checkpoint(io_t *io, p2p_mailbox_t *mb, const void *msg, size_t len,
                       p2p__msg_cont_t *reply)
 {
@@ -907,7 +905,12 @@ static bool conn_run(p2p_thread_t *self, p2p_conn_t *c)
     }
     bool posted = false;
     int rc = do_rlpx(io, &posted);
-    p2p__msg_cont_t reply;
+    if (!rc && !posted) {
+        /* outbound: the checkpoint follows the handshake */
+        if (post_handshake(io)) goto out;
+        posted = true;
+    }
+    p2p__msg_cont_t reply = {0};
     if (posted) {
         checkpoint_wait(io, &reply);
         /* admitted but the handshake failed after the post: the pending
@@ -917,10 +920,6 @@ static bool conn_run(p2p_thread_t *self, p2p_conn_t *c)
     if (rc) {
         if (rc != P2P_ECLOSED) count_hs_error(srv, rc, true);
         goto out;
-    }
-    if (!posted) {
-        p2p__msg_conn_t ph = {.c = c, .peer = p2p_trace_peer(c->node.id)};
-        if (checkpoint(io, srv->mb_posthandshake, &ph, sizeof ph, &reply)) goto out;
     }
     if (!reply.ok) {
         reason = reply.reason;

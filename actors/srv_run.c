@@ -243,21 +243,16 @@ static void on_delpeer(run_t *r, const p2p__msg_delpeer_t *m)
 {
     p2p_server_t *srv = r->srv;
     p2p_conn_t *c = m->c;
-    /* Its birth notice was pushed before this message (same thread), so it
-     * is in `conns`, but possibly behind a cell another connection thread
-     * has claimed and not yet filled (preempted between the two: the
-     * consumer sees that cell, and all after it, as empty until it is
-     * published).  Drain until it shows; a notice still missing after
-     * P2P__RUN_BORN_WAIT_NS is a broken invariant. */
-    uint64_t give_up = 0;
+    /* Its birth notice was pushed before this message (same thread), so
+     * until it is popped `conns` is not empty; it may sit behind a cell
+     * another connection thread has claimed and not yet filled (preempted
+     * between the two: the consumer sees that cell, and all after it, as
+     * empty until it is published).  Drain until it shows; an empty
+     * `conns` without it is a broken invariant. */
     while (!c->rl_registered) {
-        size_t before = srv->rl_nconns;
         drain_conns(r, SIZE_MAX);
-        if (c->rl_registered || srv->rl_nconns != before) continue;
-        uint64_t now = p2p_now_ns();
-        if (!give_up) {
-            give_up = now + P2P__RUN_BORN_WAIT_NS;
-        } else if (now >= give_up) {
+        if (c->rl_registered) break;
+        if (p2p_mailbox_depth(srv->mb_conns) == 0) {
             P2P_CRIT("delpeer for an unknown connection", "serial=%llu",
                      (unsigned long long)c->serial);
             abort();

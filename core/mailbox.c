@@ -417,16 +417,15 @@ void p2p_mailbox_close(p2p_mailbox_t *mb)
 {
     /* release: pairs with the acquire loads in check_push and push */
     atomic_store_explicit(&mb->closed, 1, memory_order_release);
-    /* The futex wake only if a sender is blocked (most closes find none,
+    /* Senders are kicked only if one is blocked (most closes find none,
      * and a wake is a system call).  The acq_rel RMW on `blocked` comes
      * after the closed store: either it follows a sender's increment in
-     * blocked's modification order (we see the sender and wake it), or
-     * the sender's RMW reads from ours and so sees closed (release/
-     * acquire) before it would sleep.  space_seq is bumped anyway, so a
-     * sender between its load of space_seq and its futex wait returns. */
-    atomic_fetch_add_explicit(&mb->space_seq, 1, memory_order_release);
+     * blocked's modification order (we see the sender and kick it: a
+     * sender between its load of space_seq and its futex wait returns at
+     * once), or the sender's RMW reads from ours and so sees closed
+     * (release/acquire) before it would sleep. */
     if (atomic_fetch_add_explicit(&mb->blocked, 0, memory_order_acq_rel))
-        futex_wake_all(&mb->space_seq);
+        p2p__mailbox_kick_senders(mb);
     /* acquire: pairs with the release store in attach */
     p2p_waiter_t *w = atomic_load_explicit(&mb->waiter, memory_order_acquire);
     if (w) p2p_waiter_wake(w);

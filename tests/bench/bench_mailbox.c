@@ -245,12 +245,20 @@ static double median(double *v, int n)
 
 #define PAIRS_MAX 64
 
+/* Copies one field of tp_res_t from rounds r[0..n) into v, sorted, and
+ * returns its median. */
+static double field_sorted(double *v, const tp_res_t *r, int n, size_t off)
+{
+    for (int i = 0; i < n; i++) memcpy(&v[i], (const char *)&r[i] + off, sizeof v[i]);
+    return median(v, n);
+}
+#define SORTED(v, r, n, f) field_sorted(v, r, n, offsetof(tp_res_t, f))
+
 /* The median over rounds of one field of tp_res_t. */
 static double med_field(const tp_res_t *r, int n, size_t off)
 {
     double v[PAIRS_MAX];
-    for (int i = 0; i < n; i++) memcpy(&v[i], (const char *)&r[i] + off, sizeof v[i]);
-    return median(v, n);
+    return field_sorted(v, r, n, off);
 }
 #define MED(r, n, f) med_field(r, n, offsetof(tp_res_t, f))
 
@@ -272,6 +280,7 @@ static double tp_row(unsigned prods, uint32_t cap, uint32_t spin, uint64_t total
             run_tp(true, prods, total, cap, me, spin, &a[r]);
         }
         ratio[r] = a[r].rate / b[r].rate;
+        cratio[r] = b[r].cpu_ns / a[r].cpu_ns;
         if (verbose)
             printf("    pair %2d: mailbox %6.2f M msg/s %6.1f ns/msg csw "
                    "%.2f+%.2f csleep %.2f "
@@ -280,26 +289,16 @@ static double tp_row(unsigned prods, uint32_t cap, uint32_t spin, uint64_t total
                    r, a[r].rate / 1e6, a[r].cpu_ns, a[r].vcsw, a[r].ivcsw, a[r].csleeps,
                    a[r].blocked, a[r].ssleeps, a[r].swakes, b[r].rate / 1e6, b[r].cpu_ns, b[r].vcsw,
                    b[r].ivcsw);
-        cratio[r] = b[r].cpu_ns / a[r].cpu_ns;
     }
     p2p_waiter_set_spin(&me->waiter, 0);
-    double ra[PAIRS_MAX], rb[PAIRS_MAX];
-    for (int r = 0; r < pairs; r++) {
-        ra[r] = a[r].rate / 1e6;
-        rb[r] = b[r].rate / 1e6;
-    }
+    double ra[PAIRS_MAX], rb[PAIRS_MAX], ca[PAIRS_MAX], cb[PAIRS_MAX];
     double mr = median(ratio, pairs), mc = median(cratio, pairs);
-    double ma = median(ra, pairs), mb = median(rb, pairs);
+    double ma = SORTED(ra, a, pairs, rate), mb = SORTED(rb, b, pairs, rate);
     printf("  %u->1 cap %-8u %-5s mailbox %6.2f M msg/s (%6.2f-%6.2f)  mutex queue %6.2f "
            "(%5.2f-%5.2f)  ratio %5.2fx (pairs %4.2f-%4.2f)\n",
-           prods, cap, spin ? "spin" : "sleep", ma, ra[0], ra[pairs - 1], mb, rb[0], rb[pairs - 1],
-           mr, ratio[0], ratio[pairs - 1]);
-    double ca[PAIRS_MAX], cb[PAIRS_MAX];
-    for (int r = 0; r < pairs; r++) {
-        ca[r] = a[r].cpu_ns;
-        cb[r] = b[r].cpu_ns;
-    }
-    double mca = median(ca, pairs), mcb = median(cb, pairs);
+           prods, cap, spin ? "spin" : "sleep", ma / 1e6, ra[0] / 1e6, ra[pairs - 1] / 1e6,
+           mb / 1e6, rb[0] / 1e6, rb[pairs - 1] / 1e6, mr, ratio[0], ratio[pairs - 1]);
+    double mca = SORTED(ca, a, pairs, cpu_ns), mcb = SORTED(cb, b, pairs, cpu_ns);
     printf("  %19s CPU (all threads) mailbox %6.1f ns/msg (min %5.1f)  mutex queue %6.1f ns/msg "
            "(min %5.1f)  ratio %5.2fx (pairs %4.2f-%4.2f)\n",
            "", mca, ca[0], mcb, cb[0], mc, cratio[0], cratio[pairs - 1]);
