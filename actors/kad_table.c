@@ -63,8 +63,8 @@ unsigned p2p_kad_bucket_of(int logdist)
 bool p2p_kad_same_net(const p2p_ip_t *a, const p2p_ip_t *b)
 {
     if (a->family != b->family) return false;
-    if (a->family == 4) return memcmp(a->addr, b->addr, 3) == 0;
-    if (a->family == 6) return memcmp(a->addr, b->addr, 8) == 0;
+    /* The first 24 bits for both families, as the reference client does. */
+    if (a->family == 4 || a->family == 6) return memcmp(a->addr, b->addr, 3) == 0;
     return false;
 }
 

@@ -4,7 +4,7 @@
  * 17 buckets of 16 live entries, indexed by log distance to our own ID
  * (distances <= 240 share bucket 0: bucketMinDistance 239), each with a
  * replacement list of 10 nodes (most recently seen first).  IP limits: at
- * most 2 addresses per /24 (IPv4) or /64 (IPv6) in a bucket (entries and
+ * most 2 addresses per /24 (IPv6 too: its first 24 bits) in a bucket (entries and
  * replacements) and 10 in the whole table; LAN and loopback addresses are
  * exempt.
  *
@@ -116,7 +116,8 @@ int p2p_kad_distcmp(const uint8_t target[32], const uint8_t a[32], const uint8_t
 void p2p_kad_xor(uint8_t d[32], const uint8_t a[32], const uint8_t b[32]);
 /* Bucket index for a log distance: 0 for d <= 240, else d - 240. */
 unsigned p2p_kad_bucket_of(int logdist);
-/* True if a and b are in the same /24 (IPv4) or /64 (IPv6). */
+/* True if a and b are of one family and share their first 24 bits (a /24
+ * for IPv4 and for IPv6 alike). */
 bool p2p_kad_same_net(const p2p_ip_t *a, const p2p_ip_t *b);
 
 /* ---- table ---- */

@@ -229,7 +229,8 @@ static void test_ip_limits(void)
     }
     CHECK(p2p_kad_len(t) == 28);
 
-    /* IPv6: the limit applies per /64. */
+    /* IPv6: the limit applies per /24 as well (not per /64): addresses
+     * that differ from the fourth byte on share one /24. */
     p2p_kad_init(t, self, 7);
     p2p_ip_t v6;
     CHECK_OK(p2p_ip_parse(&v6, "2001:db8:1:2::1"));
@@ -237,9 +238,27 @@ static void test_ip_limits(void)
         p2p_node_t n = node_at(256);
         n.ep.ip = v6;
         n.ep.ip.addr[15] = (uint8_t)(i + 1);
-        n.ep.ip.addr[9] = (uint8_t)(i * 7); /* differs inside the /64 */
+        n.ep.ip.addr[3] = (uint8_t)(0xb8 + i * 7); /* same first 24 bits, another /32 */
+        n.ep.ip.addr[6] = (uint8_t)(i * 5);        /* and another /64 */
         CHECK(p2p_kad_add_seen(t, &n, 1) == (i < 2 ? P2P_KAD_ADDED : P2P_KAD_IPLIMIT));
     }
+    /* ... and per table: 10 per /24 over all buckets. */
+    p2p_kad_init(t, self, 7);
+    unsigned v6added = 0;
+    for (int i = 0; i < 14; i++) {
+        p2p_node_t n = node_at(256 - i / 2);
+        n.ep.ip = v6;
+        n.ep.ip.addr[4] = (uint8_t)i; /* a new /64 every time */
+        n.ep.ip.addr[15] = (uint8_t)(i + 1);
+        v6added += p2p_kad_add_seen(t, &n, 1) == P2P_KAD_ADDED;
+    }
+    CHECK(v6added == P2P_KAD_TABLE_IP_LIMIT);
+    p2p_ip_t o1, o2;
+    CHECK_OK(p2p_ip_parse(&o1, "2001:db8:1:2::1"));
+    CHECK_OK(p2p_ip_parse(&o2, "2001:dff:7::1"));
+    CHECK(p2p_kad_same_net(&o1, &o2));
+    CHECK_OK(p2p_ip_parse(&o2, "2001:e00::1"));
+    CHECK(!p2p_kad_same_net(&o1, &o2));
 
     /* An endpoint change into a full /24 keeps the old address. */
     p2p_kad_init(t, self, 8);
