@@ -895,7 +895,7 @@ static int op_seeds(p2p_nodedb_t *db, DB_TXN *txn, void *arg)
         rc = kv_get_u64(db, txn, ik, iklen, &pong);
         if (rc) break;
         uint64_t age = a->now > pong ? a->now - pong : 0;
-        if (pong == 0 || age > a->max_age) continue;
+        if (pong == 0 || age > a->max_age || pong > a->now + P2P_NODEDB_FUTURE) continue;
         a->out[a->found++] = nd;
     }
     ret = c->close(c);
@@ -982,7 +982,8 @@ static int op_expire(p2p_nodedb_t *db, DB_TXN *txn, void *arg)
         }
         if (item_field_is(kb, key.size, "lastpong") && data.size == 8) {
             uint64_t t = get64(vb);
-            if (t > youngest) youngest = t;
+            /* a stamp from before a wall-clock step back proves nothing */
+            if (t > youngest && t <= a->now + P2P_NODEDB_FUTURE) youngest = t;
         }
         ret = cur_get(db, c, &key, &data, DB_NEXT);
     }

@@ -54,6 +54,10 @@
 #define P2P_NODEDB_ENR_MAX 300    /* largest ENR stored (EIP-778 limit) */
 #define P2P_NODEDB_EXPIRY 86400u  /* nodes without a pong for 24 h expire */
 #define P2P_NODEDB_MAX_SEEDS 1024 /* upper bound of n for query_seeds */
+/* A lastpong stamp more than this many seconds after now was written before
+ * the wall clock went back: its age is unknown, so it makes a node neither a
+ * seed nor young enough to keep (the rule of P2P_DISC_BOND_FUTURE_S). */
+#define P2P_NODEDB_FUTURE 300u
 
 /* Open flags. */
 #define P2P_NODEDB_SYNC 0x1u /* fsync the log at every commit (power-loss safe) */
@@ -131,7 +135,8 @@ P2P_MUST_CHECK int p2p_nodedb_local_seq(p2p_nodedb_t *db, uint64_t *seq, const u
 P2P_MUST_CHECK int p2p_nodedb_set_local_seq(p2p_nodedb_t *db, const uint8_t id[32], uint64_t seq);
 
 /* Picks up to n (<= P2P_NODEDB_MAX_SEEDS) distinct random nodes whose last
- * pong at their stored IP is at most max_age seconds before now, by random
+ * pong at their stored IP is at most max_age seconds before now and at most
+ * P2P_NODEDB_FUTURE seconds after it, by random
  * seeks into the key space (at most 5*n seeks).  Out: out[0..*nout).
  * Returns 0, P2P_EINVAL, P2P_EDB. */
 P2P_MUST_CHECK int p2p_nodedb_query_seeds(p2p_nodedb_t *db, p2p_node_t *out, size_t *nout, size_t n,
@@ -139,7 +144,8 @@ P2P_MUST_CHECK int p2p_nodedb_query_seeds(p2p_nodedb_t *db, p2p_node_t *out, siz
 
 /* Deletes every node (record and items) whose most recent pong, over all
  * its IPs, is older than P2P_NODEDB_EXPIRY seconds before now, or that has
- * no pong at all.  Works in bounded transactions and checkpoints at the end.
+ * no pong at all (a pong more than P2P_NODEDB_FUTURE seconds after now does
+ * not count).  Works in bounded transactions and checkpoints at the end.
  * The caller runs it hourly.  Out: *deleted (may be NULL), the node ids
  * deleted.  Returns 0, P2P_EDB. */
 P2P_MUST_CHECK int p2p_nodedb_expire(p2p_nodedb_t *db, size_t *deleted, uint64_t now);

@@ -426,13 +426,14 @@ static void test_seeds(void)
     CHECK_OK(p2p_nodedb_query_seeds(db, out, &nout, 30, 5 * DAY, NOW));
     CHECK(nout == 0);
 
-    enum { FRESH = 30, STALE = 10, NOPONG = 10, OTHERIP = 5 };
+    enum { FRESH = 30, STALE = 10, NOPONG = 10, OTHERIP = 5, FUTURE = 10 };
     static p2p_node_t fresh[FRESH];
     for (int i = 0; i < FRESH; i++) {
         fresh[i] = mknode(1, (uint8_t)i);
         CHECK_OK(p2p_nodedb_put_node(db, &fresh[i], NULL, 0));
-        /* one of them has a pong time in the future (clock skew): still fresh */
-        uint64_t t = i == 0 ? NOW + 100 : NOW - (uint64_t)i * 3600;
+        /* one of them has a pong time up to 300 s in the future (clock
+         * skew): still fresh */
+        uint64_t t = i == 0 ? NOW + P2P_NODEDB_FUTURE : NOW - (uint64_t)i * 3600;
         CHECK_OK(p2p_nodedb_set_last_pong(db, fresh[i].id, &fresh[i].ep.ip, t));
         CHECK_OK(p2p_nodedb_set_last_ping(db, fresh[i].id, &fresh[i].ep.ip, t));
     }
@@ -444,6 +445,14 @@ static void test_seeds(void)
     for (int i = 0; i < NOPONG; i++) {
         p2p_node_t s = mknode(3, (uint8_t)i);
         CHECK_OK(p2p_nodedb_put_node(db, &s, NULL, 0));
+    }
+    for (int i = 0; i < FUTURE; i++) {
+        /* a pong stamped more than 300 s ahead (written before the wall
+         * clock went back): its age is unknown, not a seed */
+        p2p_node_t s = mknode(6, (uint8_t)i);
+        CHECK_OK(p2p_nodedb_put_node(db, &s, NULL, 0));
+        uint64_t t = i == 0 ? NOW + P2P_NODEDB_FUTURE + 1 : NOW + (uint64_t)i * DAY;
+        CHECK_OK(p2p_nodedb_set_last_pong(db, s.id, &s.ep.ip, t));
     }
     for (int i = 0; i < OTHERIP; i++) {
         /* fresh pong, but at an address other than the stored one */
@@ -507,6 +516,7 @@ static void test_expire(void)
         CHECK_OK(p2p_nodedb_set_findfails(db, nodes[i].id, &nodes[i].ep.ip, 1));
     }
     /* stale at one IP but fresh at another: kept */
+    p2p_node_t got0;
     p2p_node_t two = mknode(9, 9);
     p2p_ip_t ip2 = p2p_ip4(9, 9, 9, 10);
     CHECK_OK(p2p_nodedb_put_node(db, &two, NULL, 0));
@@ -520,12 +530,21 @@ static void test_expire(void)
     p2p_node_t edge = mknode(9, 11);
     CHECK_OK(p2p_nodedb_put_node(db, &edge, NULL, 0));
     CHECK_OK(p2p_nodedb_set_last_pong(db, edge.id, &edge.ep.ip, NOW - DAY));
+    /* a pong stamped a year ahead (before the wall clock went back):
+     * deleted, not kept until the clock catches up; one 300 s ahead is kept */
+    p2p_node_t ahead = mknode(9, 12), near = mknode(9, 13);
+    CHECK_OK(p2p_nodedb_put_node(db, &ahead, NULL, 0));
+    CHECK_OK(p2p_nodedb_set_last_pong(db, ahead.id, &ahead.ep.ip, NOW + 365 * DAY));
+    CHECK_OK(p2p_nodedb_put_node(db, &near, NULL, 0));
+    CHECK_OK(p2p_nodedb_set_last_pong(db, near.id, &near.ep.ip, NOW + P2P_NODEDB_FUTURE));
     /* local seq survives expiry */
     CHECK_OK(p2p_nodedb_set_local_seq(db, none.id, 5));
 
     size_t deleted = 0;
     CHECK_OK(p2p_nodedb_expire(db, &deleted, NOW));
-    CHECK(deleted == N / 2 + 1);
+    CHECK(deleted == N / 2 + 2);
+    CHECK_ERR(p2p_nodedb_get_node(db, &got0, NULL, NULL, ahead.id), P2P_ENOTFOUND);
+    CHECK_OK(p2p_nodedb_get_node(db, &got0, NULL, NULL, near.id));
     p2p_node_t got;
     uint64_t t;
     uint32_t f;
@@ -546,15 +565,15 @@ static void test_expire(void)
     /* nothing more to do at the same time; a day later everything goes */
     CHECK_OK(p2p_nodedb_expire(db, &deleted, NOW));
     CHECK(deleted == 0);
-    CHECK_OK(p2p_nodedb_expire(db, &deleted, NOW + DAY + 1));
-    CHECK(deleted == N / 2 + 2);
+    CHECK_OK(p2p_nodedb_expire(db, &deleted, NOW + DAY + P2P_NODEDB_FUTURE + 1));
+    CHECK(deleted == N / 2 + 3);
     size_t nout;
     p2p_node_t out[8];
     CHECK_OK(p2p_nodedb_query_seeds(db, out, &nout, 8, 100 * DAY, NOW));
     CHECK(nout == 0);
     p2p_nodedb_stats_t st;
     p2p_nodedb_stats(db, &st);
-    CHECK(st.expired == N + 3);
+    CHECK(st.expired == N + 5);
     CHECK(st.errors == 0);
     p2p_nodedb_close(db);
     rm_rf(dir);
