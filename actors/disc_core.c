@@ -84,6 +84,7 @@ struct p2p_disc {
     p2p_node_t boot[P2P_DISC_MAX_BOOTNODES];
     bool has_restrict;
     p2p_netlist_t restrict_;
+    bool ipv4_only; /* our socket reaches IPv4 only */
     p2p_disc_counters_t ctr;
 
     disc_req_t req[P2P_DISC_MAX_PENDING];
@@ -280,10 +281,14 @@ static bool req_pending_purpose(const p2p_disc_t *d, uint8_t purpose, const p2p_
 }
 
 /* Sends a ping to n and registers the matcher.  Returns the request or NULL
- * (matcher table full or send failed). */
-static disc_req_t *send_ping(p2p_disc_t *d, const p2p_node_t *n, uint8_t purpose,
-                             p2p_disc_time_t now)
+ * (matcher table full or send failed).  Out: *err (may be NULL), why it
+ * returned NULL: P2P_ELIMIT (matcher table full) or the send error. */
+static disc_req_t *send_ping_err(p2p_disc_t *d, int *err, const p2p_node_t *n, uint8_t purpose,
+                                 p2p_disc_time_t now)
 {
+    int e;
+    if (!err) err = &e;
+    *err = P2P_ELIMIT;
     disc_req_t *r = req_new(d, purpose);
     if (!r) return NULL;
     p2p_discv4_packet_t p;
@@ -293,9 +298,16 @@ static disc_req_t *send_ping(p2p_disc_t *d, const p2p_node_t *n, uint8_t purpose
     p.u.ping.to = n->ep;
     p.u.ping.has_enr_seq = true;
     p.u.ping.enr_seq = d->seq;
-    if (disc_send(d, r->tok, &n->ep, &p) != 0) return NULL;
+    *err = disc_send(d, r->tok, &n->ep, &p);
+    if (*err != 0) return NULL;
     req_commit(d, r, REQ_PING, purpose, n, now);
     return r;
+}
+
+static disc_req_t *send_ping(p2p_disc_t *d, const p2p_node_t *n, uint8_t purpose,
+                             p2p_disc_time_t now)
+{
+    return send_ping_err(d, NULL, n, purpose, now);
 }
 
 static void request_enr(p2p_disc_t *d, const p2p_node_t *n, p2p_disc_time_t now)
@@ -624,7 +636,19 @@ static void reval_run(p2p_disc_t *d, p2p_disc_time_t now)
             continue;
         }
         d->ctr.reval_pings++;
-        if (!send_ping(d, &n, FOR_REVAL, now)) p2p_kad_reval_cancel(&d->tab, n.id);
+        int err = 0;
+        if (send_ping_err(d, &err, &n, FOR_REVAL, now)) continue;
+        if (err != P2P_EUNSUPPORTED) {
+            /* our own limit or a transient send failure: no verdict */
+            p2p_kad_reval_cancel(&d->tab, n.id);
+            continue;
+        }
+        /* The send was refused for the address itself (a family our socket
+         * cannot reach, port 0): it will never answer, a failed check. */
+        d->ctr.reval_unreachable++;
+        p2p_kad_reval_t rv;
+        p2p_kad_reval_done(&d->tab, &rv, n.id, false, 0, now.ns);
+        reval_outcome(d, &rv, false, now);
     }
 }
 
@@ -765,6 +789,10 @@ static bool check_rpcnode(p2p_disc_t *d, p2p_node_t *n, const p2p_discv4_rpcnode
         d->ctr.node_no_ip++;
         return false;
     }
+    if (d->ipv4_only && rn->ep.ip.family != 4) {
+        d->ctr.node_unreachable++;
+        return false;
+    }
     if (rn->ep.udp <= 1024) {
         d->ctr.node_low_port++;
         return false;
@@ -849,6 +877,18 @@ static int on_enrrequest(p2p_disc_t *d, const p2p_discv4_packet_t *pkt, const p2
     return 0;
 }
 
+/* The checks of a Neighbors entry (check_rpcnode) for the endpoint of a
+ * record sent by the node at sender: an address family our socket reaches,
+ * udp > 1024, the relay-address rule, NetRestrict. */
+static bool usable_record_ep(const p2p_disc_t *d, const p2p_endpoint_t *ep, const p2p_ip_t *sender)
+{
+    if (ep->ip.family != 4 && ep->ip.family != 6) return false;
+    if (d->ipv4_only && ep->ip.family != 4) return false;
+    if (ep->udp <= 1024) return false;
+    if (p2p_check_relay_ip(sender, &ep->ip) != 0) return false;
+    return !d->has_restrict || p2p_netlist_contains(&d->restrict_, &ep->ip);
+}
+
 static int on_enrresponse(p2p_disc_t *d, const p2p_discv4_packet_t *pkt, const p2p_endpoint_t *src,
                           p2p_disc_time_t now)
 {
@@ -871,7 +911,14 @@ static int on_enrresponse(p2p_disc_t *d, const p2p_discv4_packet_t *pkt, const p
      * valid across the update). */
     const p2p_kad_entry_t *e = p2p_kad_find(&d->tab, n.id);
     if (!e || n.seq <= e->node.seq) return 0;
-    if (n.ep.ip.family == 0) n.ep = e->node.ep; /* a record without address */
+    if (n.ep.ip.family == 0) {
+        n.ep = e->node.ep; /* a record without address */
+    } else if (!usable_record_ep(d, &n.ep, &src->ip)) {
+        /* The record is stored and its seq applied, but its endpoint fails
+         * the checks of a Neighbors entry: the old endpoint stays. */
+        d->ctr.enr_bad_endpoint++;
+        n.ep = e->node.ep;
+    }
     if (p2p_kad_update_record(&d->tab, &n) == P2P_ELIMIT) d->ctr.table_iplimit++;
     disc_emit_node(d, P2P_DISC_EV_RECORD, &e->node);
     uint8_t raw[P2P_ENR_MAX_SIZE];
@@ -906,6 +953,7 @@ int p2p_disc_new(p2p_disc_t **out, const p2p_disc_config_t *cfg)
         d->has_restrict = true;
         d->restrict_ = *cfg->netrestrict;
     }
+    d->ipv4_only = cfg->ipv4_only;
     p2p_kad_init(&d->tab, d->self_id, cfg->seed);
     d->retry_ns = P2P_DISC_RETRY_REFRESH_NS;
     *out = d;

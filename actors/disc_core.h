@@ -28,13 +28,17 @@
  *               preferred), filtered by the relay-address rule, in Neighbors
  *               packets of at most 12; one empty Neighbors if none.
  *   Neighbors-> must match a pending findnode to (id, ip); more than 12
- *               entries: dropped.  Each entry is validated (IP present, UDP
- *               port > 1024, relay rule, NetRestrict, key on the curve, not
- *               us) before it goes anywhere; the request completes at 16
- *               entries or after 500 ms.
+ *               entries: dropped.  Each entry is validated (IP present, a
+ *               family our socket reaches, UDP port > 1024, relay rule,
+ *               NetRestrict, key on the curve, not us) before it goes
+ *               anywhere; the request completes at 16 entries or after
+ *               500 ms.
  *   ENRRequest -> only for bonded senders: ENRResponse with our record.
  *   ENRResponse -> must match a pending ENRRequest with reply token = its
- *               hash; the record's signature and node ID are verified.
+ *               hash; the record's signature and node ID are verified.  A
+ *               newer record of a table entry is applied; its endpoint only
+ *               if it passes the Neighbors entry checks (else the old one
+ *               stays, counted).
  *   Expired packets, packets from our own ID and (with NetRestrict) from
  *   outside the allowed networks are dropped.  Nodes from unsolicited
  *   replies never enter the table.  Every drop bumps a named counter.
@@ -56,7 +60,9 @@
  * empty table, brings the next one forward: 10 s, doubling up to 15 min.
  *
  * Revalidation (kad_table): due entries are pinged; the outcome updates
- * their livenessChecks; a pong with a higher seq triggers an ENRRequest;
+ * their livenessChecks (a ping the send callback refuses for the address,
+ * P2P_EUNSUPPORTED, counts as no reply; any other send failure as no
+ * verdict); a pong with a higher seq triggers an ENRRequest;
  * live entries with more than 5 checks are written to the DB as seeds.
  *
  * Candidate stream for the dialer: a bounded FIFO (P2P_DISC_CANDIDATES
@@ -156,6 +162,8 @@ typedef struct p2p_disc_time {
     X(node_restricted, "neighbor entries outside NetRestrict")                                     \
     X(node_bad_key, "neighbor entries with a key off the curve")                                   \
     X(node_self, "neighbor entries naming us")                                                     \
+    X(node_unreachable, "neighbor entries of an address family our socket cannot reach")           \
+    X(enr_bad_endpoint, "ENR responses whose endpoint failed the checks (old endpoint kept)")      \
     X(table_iplimit, "table additions refused by the IP limits")                                   \
     X(pending_full, "requests not sent: matcher table full")                                       \
     X(timeouts, "requests that timed out")                                                         \
@@ -163,6 +171,7 @@ typedef struct p2p_disc_time {
     X(findfail_evictions, "nodes evicted after repeated findnode failures")                        \
     X(reval_pings, "revalidation pings")                                                           \
     X(reval_deleted, "nodes deleted by revalidation")                                              \
+    X(reval_unreachable, "revalidation pings refused for the address (counted as no reply)")       \
     X(enr_requests, "ENR requests sent")                                                           \
     X(lookups_started, "lookups started")                                                          \
     X(lookups_full, "lookups refused: too many running")                                           \
@@ -198,7 +207,10 @@ typedef struct p2p_disc_io {
     void *ctx;
     /* Encodes and signs pkt (type, expiration, the union member for the
      * type) and sends it to `to`.  Out: hash, the packet hash.  Returns 0
-     * or an error (counted; a request whose send failed is not pending). */
+     * or an error (counted; a request whose send failed is not pending):
+     * P2P_EUNSUPPORTED means the address itself can never be sent to (a
+     * revalidation ping refused so counts as no reply), anything else a
+     * transient failure. */
     int (*send)(void *ctx, uint8_t hash[32], const p2p_endpoint_t *to,
                 const p2p_discv4_packet_t *pkt);
     /* Table and lookup events; may be NULL. */
@@ -233,7 +245,11 @@ typedef struct p2p_disc_config {
     const p2p_node_t *bootnodes; /* copied, at most P2P_DISC_MAX_BOOTNODES */
     unsigned nbootnodes;
     const p2p_netlist_t *netrestrict; /* copied; NULL: no restriction */
-    uint64_t seed;                    /* PRNG seed (revalidation picks, random targets) */
+    /* Our socket reaches IPv4 addresses only (an AF_INET socket): received
+     * IPv6 nodes and record endpoints are dropped (node_unreachable,
+     * enr_bad_endpoint).  false: both families. */
+    bool ipv4_only;
+    uint64_t seed; /* PRNG seed (revalidation picks, random targets) */
     p2p_disc_io_t io;
     p2p_disc_db_t db;
 } p2p_disc_config_t;

@@ -7,12 +7,14 @@
  *   immutable after start: fd, family, port, priv, started, clock, the
  *                          mailboxes' pointers, nreaders;
  *   p2p-udp:               its p2p__disc_reader_t, pushes into `packets`;
+ *                          `seen` (shared by the readers, under seen.mu);
  *   p2p-disc:              everything in the "table thread" block;
  *   any thread:            ctr (relaxed atomics), pushes into `requests`.
  */
 #ifndef P2P_ACTORS_DISC_INT_H
 #define P2P_ACTORS_DISC_INT_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <sys/socket.h>
 
@@ -41,6 +43,27 @@ typedef struct p2p__disc_ctr {
     atomic_fetch_add_explicit(&(d)->ctr.field, (n), memory_order_relaxed)
 #define P2P__DISC_CTR(d, field) P2P__DISC_CTR_ADD(d, field, 1)
 
+/* Hashes of recently verified requests (ping, findnode, ENR request), so an
+ * exact replay is dropped before its signature recovery (rx_duplicate).  A fixed open-addressed
+ * table of P2P__DISC_SEEN_SLOTS entries (no allocation, never grows): a hash probes
+ * P2P__DISC_SEEN_PROBE slots from the one its first bytes name; an entry
+ * counts for P2P__DISC_SEEN_WINDOW_NS after its arrival (a packet's
+ * expiration is 20 s after it was sent); an insert takes a free or aged
+ * slot of the window, else overwrites the oldest.  Times are the clock
+ * interface's monotonic ns.  Shared by the readers (one socket: a replay may
+ * reach any of them) under mu; held for one probe of 8 slots. */
+#define P2P__DISC_SEEN_SLOTS 4096u /* power of two */
+#define P2P__DISC_SEEN_PROBE 8u
+#define P2P__DISC_SEEN_WINDOW_NS ((uint64_t)P2P_DISCV4_EXPIRATION * 1000000000ull)
+
+typedef struct p2p__disc_seen {
+    pthread_mutex_t mu;
+    struct {
+        uint8_t hash[16]; /* the packet hash's first 16 bytes */
+        uint64_t ns;      /* arrival; 0: free */
+    } e[P2P__DISC_SEEN_SLOTS];
+} p2p__disc_seen_t;
+
 typedef struct p2p__disc_reader {
     struct p2p_discovery *d;
     p2p_thread_t thr;
@@ -66,6 +89,7 @@ struct p2p_discovery {
     p2p_mailbox_t *packets, *requests;
     unsigned nreaders;
     p2p__disc_reader_t *readers[P2P_DISCOVERY_READERS_MAX];
+    p2p__disc_seen_t seen; /* the readers' (see p2p__disc_seen_t) */
     p2p_thread_t thr;
     bool thr_started;
     p2p__disc_ctr_t ctr;
@@ -113,10 +137,15 @@ struct p2p_discovery {
 /* The reader thread's function (disc_udp.c). */
 int p2p__disc_reader_run(p2p_thread_t *self, void *arg);
 
+/* Sets up / tears down d->seen (at start and stop; the fuzz target too). */
+void p2p__disc_seen_init(struct p2p_discovery *d);
+void p2p__disc_seen_destroy(struct p2p_discovery *d);
+
 /* Checks and verifies one datagram as the reader does, into *out (its src
- * must already be set).  Returns 0 if out holds a verified packet to queue,
- * or the reason it was rejected (counted in d->ctr).  Exposed for the fuzz
- * target. */
+ * must already be set), at d->clock's time.  Returns 0 if out holds a
+ * verified packet to queue, or the reason it was rejected (counted in
+ * d->ctr; a replay of a request verified within the last
+ * 20 s: P2P_EEXIST).  Exposed for the fuzz target. */
 int p2p__disc_check(struct p2p_discovery *d, p2p__disc_pkt_msg_t *out, const uint8_t *buf,
                     size_t len);
 

@@ -12,16 +12,36 @@
  *      (no EC math)                                      rx_too_big,
  *                                                        rx_unknown_type,
  *                                                        rx_bad_hash
- *   3. p2p_discv4_open: body, then sender recovery     rx_bad_packet,
- *                                                        rx_bad_sig
- *   4. not signed with our own key                     rx_from_self
+ *   3. a request (ping, findnode, ENR request) whose   rx_duplicate
+ *      hash was verified within the last 20 s (d->seen:
+ *      a replayed capture costs no recovery and gets
+ *      no second answer)
+ *   4. p2p_discv4_open_at: body, expiration (past      rx_bad_packet,
+ *      the wall clock, ENRResponse exempt), then the     rx_expired,
+ *      sender recovery                                   rx_bad_sig
+ *   5. not signed with our own key                     rx_from_self
  * then a quiet push into `packets` (full: rx_queue_full; the packet is
  * dropped and counted, the reader never blocks behind the table thread),
  * with one wake-up of p2p-disc per RX_NOTIFY_EVERY packets and at the end
  * of each receive batch.
  *
+ * rx_expired is the reader's own counter (the core's drop_expired belongs
+ * to p2p-disc); the core keeps its check, for a packet that expires while
+ * queued.
+ *
+ * A request's hash enters d->seen once it passed 4 and 5 (only verified
+ * packets: unsigned junk, which anyone can make at no cost, cannot push
+ * real entries out).  Replies are left out: they are answered by nothing,
+ * a pong or ENR response must echo the token of a pending request, and two
+ * Neighbors answers of a node to two findnodes of ours within one second
+ * may legitimately be the same bytes (same nodes, same expiration second,
+ * deterministic signature).  The table is bounded (P2P__DISC_SEEN_SLOTS, disc_int.h):
+ * under a flood of distinct verified packets the oldest entries go first,
+ * so a replay may then cost a recovery again, never memory.
+ *
  * Several readers may share the socket (config.readers): the kernel hands
- * each datagram to one of them, and the recoveries run in parallel.
+ * each datagram to one of them, and the recoveries run in parallel; they
+ * share d->seen under its mutex (held for one 8-slot probe).
  */
 #include <errno.h>
 #include <poll.h>
@@ -35,6 +55,64 @@
  * flood the table thread wakes once per few packets, not once per packet,
  * while a packet waits at most RX_NOTIFY_EVERY - 1 verifications. */
 #define RX_NOTIFY_EVERY 4
+
+void p2p__disc_seen_init(struct p2p_discovery *d)
+{
+    memset(d->seen.e, 0, sizeof d->seen.e);
+    pthread_mutex_init(&d->seen.mu, NULL);
+}
+
+void p2p__disc_seen_destroy(struct p2p_discovery *d)
+{
+    pthread_mutex_destroy(&d->seen.mu);
+}
+
+static unsigned seen_home(const uint8_t hash[32])
+{
+    /* the hash is keccak output, but a sender picks it by choosing the
+     * packet: any bytes index as well as others */
+    uint32_t h = (uint32_t)hash[0] | (uint32_t)hash[1] << 8 | (uint32_t)hash[2] << 16 |
+                 (uint32_t)hash[3] << 24;
+    return h & (P2P__DISC_SEEN_SLOTS - 1);
+}
+
+static bool seen_live(uint64_t ns, uint64_t now)
+{
+    return ns != 0 && now - ns < P2P__DISC_SEEN_WINDOW_NS;
+}
+
+/* True if hash was verified within the window. */
+static bool seen_has(struct p2p_discovery *d, const uint8_t hash[32], uint64_t now)
+{
+    bool hit = false;
+    unsigned home = seen_home(hash);
+    pthread_mutex_lock(&d->seen.mu);
+    for (unsigned i = 0; i < P2P__DISC_SEEN_PROBE && !hit; i++) {
+        unsigned k = (home + i) & (P2P__DISC_SEEN_SLOTS - 1);
+        hit = seen_live(d->seen.e[k].ns, now) && memcmp(d->seen.e[k].hash, hash, 16) == 0;
+    }
+    pthread_mutex_unlock(&d->seen.mu);
+    return hit;
+}
+
+/* Records hash as verified at now: a free or aged slot of its probe
+ * window, else the oldest one. */
+static void seen_add(struct p2p_discovery *d, const uint8_t hash[32], uint64_t now)
+{
+    unsigned home = seen_home(hash), pick = home;
+    pthread_mutex_lock(&d->seen.mu);
+    for (unsigned i = 0; i < P2P__DISC_SEEN_PROBE; i++) {
+        unsigned k = (home + i) & (P2P__DISC_SEEN_SLOTS - 1);
+        if (!seen_live(d->seen.e[k].ns, now)) {
+            pick = k;
+            break;
+        }
+        if (d->seen.e[k].ns < d->seen.e[pick].ns) pick = k;
+    }
+    memcpy(d->seen.e[pick].hash, hash, 16);
+    d->seen.e[pick].ns = now ? now : 1;
+    pthread_mutex_unlock(&d->seen.mu);
+}
 
 int p2p__disc_check(struct p2p_discovery *d, p2p__disc_pkt_msg_t *out, const uint8_t *buf,
                     size_t len)
@@ -63,7 +141,18 @@ int p2p__disc_check(struct p2p_discovery *d, p2p__disc_pkt_msg_t *out, const uin
         P2P__DISC_CTR(d, rx_too_small);
         return rc;
     }
-    rc = p2p_discv4_open(&out->pkt, &h, buf, len);
+    uint64_t now = p2p_clock_now(d->clock);
+    bool request = h.type == P2P_DISCV4_PING || h.type == P2P_DISCV4_FINDNODE ||
+                   h.type == P2P_DISCV4_ENRREQUEST;
+    if (request && seen_has(d, h.hash, now)) {
+        P2P__DISC_CTR(d, rx_duplicate);
+        return P2P_EEXIST;
+    }
+    rc = p2p_discv4_open_at(&out->pkt, &h, buf, len, p2p_clock_wall_ms(d->clock) / 1000);
+    if (rc == P2P_EEXPIRED) {
+        P2P__DISC_CTR(d, rx_expired);
+        return rc;
+    }
     if (rc == P2P_EBADSIG) {
         P2P__DISC_CTR(d, rx_bad_sig);
         return rc;
@@ -76,6 +165,7 @@ int p2p__disc_check(struct p2p_discovery *d, p2p__disc_pkt_msg_t *out, const uin
         P2P__DISC_CTR(d, rx_from_self);
         return P2P_EPROTO;
     }
+    if (request) seen_add(d, h.hash, now);
     return 0;
 }
 

@@ -623,6 +623,7 @@ int p2p_discovery_start(p2p_discovery_t **out, char *msg, size_t msglen,
     if (!d) return P2P_ENOMEM;
     d->fd = -1;
     d->clock = cfg->clock ? cfg->clock : p2p_clock_real();
+    p2p__disc_seen_init(d);
     memcpy(d->priv, cfg->priv, 32);
     int rc = p2p_secp_pubkey(d->self.pubkey, d->priv);
     if (rc) {
@@ -686,6 +687,7 @@ int p2p_discovery_start(p2p_discovery_t **out, char *msg, size_t msglen,
     cc.bootnodes = cfg->bootnodes;
     cc.nbootnodes = (unsigned)cfg->nbootnodes;
     cc.netrestrict = cfg->netrestrict;
+    cc.ipv4_only = d->family == AF_INET;
     cc.seed = seed;
     cc.io.ctx = d;
     cc.io.send = io_send;
@@ -775,6 +777,7 @@ void p2p_discovery_stop(p2p_discovery_t *d)
     p2p_mailbox_destroy(d->packets);
     p2p_mailbox_destroy(d->requests);
     if (d->fd >= 0) close(d->fd);
+    p2p__disc_seen_destroy(d);
     p2p_nodedb_close(d->ndb);
     p2p_memdb_free(d->mdb);
     p2p_wipe(d->priv, sizeof d->priv);

@@ -7,7 +7,11 @@
  * set.  Every key's requests are signed before the clock starts: D4_PINGS
  * pings (distinct expirations, so distinct hashes) and D4_FINDS findnodes
  * (random targets), cycled, so the flood costs the harness a sendto, a recv
- * and a Keccak (the hash check) per packet and no EC math.  The target's
+ * and a Keccak (the hash check) per packet and no EC math.  A target drops
+ * an exact replay of a packet it verified within the last 20 s (devp2p-c:
+ * rx_duplicate), so a slot sent less than D4_REUSE_NS ago is signed again
+ * first (a new expiration, or a new findnode target): a run that cycles its
+ * slots that fast pays one signature per request, as real peers do.  The target's
  * own pings (its ping-back on first contact, revalidation later) are
  * answered with a signed pong, which is also how a key bonds: the target
  * answers findnode only from keys that answered its ping within 24 h.
@@ -45,7 +49,8 @@
 
 #define D4_PINGS 32
 #define D4_FINDS 4
-#define D4_PKT 256 /* a signed ping or findnode fits */
+#define D4_PKT 256                      /* a signed ping or findnode fits */
+#define D4_REUSE_NS (25 * P2P_NS_PER_S) /* older than the targets' 20 s replay window */
 #define D4_TIMEOUT_NS (2 * P2P_NS_PER_S)
 #define D4_BOND_TIMEOUT_NS (1 * P2P_NS_PER_S)
 #define D4_BOND_TRIES 3
@@ -66,10 +71,14 @@ struct d4key {
     uint8_t ping[D4_PINGS][D4_PKT];
     uint16_t ping_len[D4_PINGS];
     uint64_t ping_sent[D4_PINGS]; /* 0: not outstanding */
+    uint64_t ping_used[D4_PINGS]; /* last sent (0: never) */
     unsigned next_ping, outstanding;
     uint8_t find[D4_FINDS][D4_PKT];
     uint16_t find_len[D4_FINDS];
+    uint64_t find_used[D4_FINDS];
     unsigned next_find;
+    uint64_t exp;        /* expiration of the first pre-signed ping */
+    uint64_t resigned;   /* slots signed again (distinct expirations) */
     uint64_t find_sent;  /* 0: none outstanding */
     uint64_t more_until; /* a full Neighbors packet arrived: maybe another */
     bool want_find;      /* alternation when both kinds run */
@@ -102,6 +111,47 @@ static int sign_into(uint8_t *dst, uint16_t *dlen, const p2p_discv4_packet_t *p,
     return 0;
 }
 
+static int sign_ping(const struct d4 *d, struct d4key *k, unsigned s, uint64_t exp)
+{
+    const stress_d4_config_t *cfg = d->cfg;
+    p2p_discv4_packet_t p;
+    memset(&p, 0, sizeof p);
+    p.type = P2P_DISCV4_PING;
+    p.expiration = exp;
+    p.u.ping.version = P2P_DISCV4_PING_VERSION;
+    p.u.ping.from = k->self;
+    p.u.ping.to.ip = cfg->target.ep.ip;
+    p.u.ping.to.udp = cfg->target.ep.udp;
+    p.u.ping.to.tcp = cfg->target.ep.tcp;
+    return sign_into(k->ping[s], &k->ping_len[s], &p, k->priv);
+}
+
+static int sign_find(struct d4key *k, unsigned s, uint64_t exp)
+{
+    p2p_discv4_packet_t p;
+    memset(&p, 0, sizeof p);
+    p.type = P2P_DISCV4_FINDNODE;
+    p.expiration = exp;
+    if (p2p_random(p.u.findnode.target, 64) != 0) return P2P_ECRYPTO;
+    return sign_into(k->find[s], &k->find_len[s], &p, k->priv);
+}
+
+/* Makes slot s of k (a ping, or a findnode when find) safe to send at now:
+ * signed again if it went out less than D4_REUSE_NS ago (the target would
+ * drop the same bytes as a replay).  Returns false (counted) if signing
+ * failed. */
+static bool slot_fresh(struct d4 *d, struct d4key *k, bool find, unsigned s, uint64_t now)
+{
+    uint64_t used = find ? k->find_used[s] : k->ping_used[s];
+    if (used == 0 || now - used >= D4_REUSE_NS) return true;
+    uint64_t exp = k->exp + D4_PINGS + k->resigned++;
+    int rc = find ? sign_find(k, s, exp) : sign_ping(d, k, s, exp);
+    if (rc == 0) return true;
+    stress_fail(d->st, "sign: %s", p2p_strerror(rc));
+    d->sec_fail++;
+    return false;
+}
+
 static int key_setup(struct d4 *d, struct d4key *k, unsigned i, uint64_t exp)
 {
     const stress_d4_config_t *cfg = d->cfg;
@@ -127,26 +177,13 @@ static int key_setup(struct d4 *d, struct d4key *k, unsigned i, uint64_t exp)
     k->self.udp = port;
     struct epoll_event ev = {.events = EPOLLIN, .data.u32 = i};
     if (epoll_ctl(d->ep, EPOLL_CTL_ADD, k->fd, &ev) != 0) return P2P_ESYS;
+    k->exp = exp;
     for (unsigned s = 0; s < D4_PINGS; s++) {
-        p2p_discv4_packet_t p;
-        memset(&p, 0, sizeof p);
-        p.type = P2P_DISCV4_PING;
-        p.expiration = exp + s;
-        p.u.ping.version = P2P_DISCV4_PING_VERSION;
-        p.u.ping.from = k->self;
-        p.u.ping.to.ip = cfg->target.ep.ip;
-        p.u.ping.to.udp = cfg->target.ep.udp;
-        p.u.ping.to.tcp = cfg->target.ep.tcp;
-        int rc = sign_into(k->ping[s], &k->ping_len[s], &p, k->priv);
+        int rc = sign_ping(d, k, s, exp + s);
         if (rc) return rc;
     }
     for (unsigned s = 0; s < D4_FINDS; s++) {
-        p2p_discv4_packet_t p;
-        memset(&p, 0, sizeof p);
-        p.type = P2P_DISCV4_FINDNODE;
-        p.expiration = exp;
-        if (p2p_random(p.u.findnode.target, 64) != 0) return P2P_ECRYPTO;
-        int rc = sign_into(k->find[s], &k->find_len[s], &p, k->priv);
+        int rc = sign_find(k, s, exp);
         if (rc) return rc;
     }
     return 0;
@@ -167,8 +204,9 @@ static bool send_ping(struct d4 *d, struct d4key *k, uint64_t now)
 {
     unsigned s = k->next_ping % D4_PINGS;
     if (k->outstanding >= d->cfg->window || k->ping_sent[s]) return false;
+    if (!slot_fresh(d, k, false, s, now)) return false;
     if (!send_pkt(d, k, k->ping[s], k->ping_len[s])) return false;
-    k->ping_sent[s] = now;
+    k->ping_sent[s] = k->ping_used[s] = now;
     k->next_ping++;
     k->outstanding++;
     d->st->pings_sent++;
@@ -181,8 +219,11 @@ static bool send_ping(struct d4 *d, struct d4key *k, uint64_t now)
 static bool send_find(struct d4 *d, struct d4key *k, uint64_t now)
 {
     if (k->bst != B_READY || k->find_sent || now < k->more_until) return false;
-    unsigned s = k->next_find++ % D4_FINDS;
+    unsigned s = k->next_find % D4_FINDS;
+    if (!slot_fresh(d, k, true, s, now)) return false;
     if (!send_pkt(d, k, k->find[s], k->find_len[s])) return false;
+    k->next_find++;
+    k->find_used[s] = now;
     k->find_sent = now;
     k->more_until = 0;
     d->st->findnodes_sent++;
@@ -359,9 +400,9 @@ static void tick(struct d4 *d, uint64_t now, bool running)
         if (running && k->bst == B_IDLE && d->bonding < d->cfg->concurrency) {
             /* a ping makes the target ping back; our pong to that bonds */
             unsigned s = k->next_ping % D4_PINGS;
-            if (k->ping_sent[s]) continue;
+            if (k->ping_sent[s] || !slot_fresh(d, k, false, s, now)) continue;
             if (!send_pkt(d, k, k->ping[s], k->ping_len[s])) continue;
-            k->ping_sent[s] = now;
+            k->ping_sent[s] = k->ping_used[s] = now;
             k->next_ping++;
             k->outstanding++;
             d->st->pings_sent++;

@@ -193,8 +193,9 @@ static int dec_body(p2p_discv4_packet_t *p, const uint8_t *body, size_t len)
     }
 }
 
-int p2p_discv4_open(p2p_discv4_packet_t *p, const p2p_discv4_head_t *h, const uint8_t *pkt,
-                    size_t len)
+/* open with an optional expiration check (check false: none). */
+static int open_body(p2p_discv4_packet_t *p, const p2p_discv4_head_t *h, const uint8_t *pkt,
+                     size_t len, bool check, uint64_t now)
 {
     memset(p, 0, sizeof *p);
     if (len < P2P_DISCV4_MIN_SIZE || len > P2P_DISCV4_MAX_SIZE) return P2P_EINVAL;
@@ -202,11 +203,24 @@ int p2p_discv4_open(p2p_discv4_packet_t *p, const p2p_discv4_head_t *h, const ui
     memcpy(p->hash, h->hash, 32);
     int rc = dec_body(p, pkt + BODY_OFF, len - BODY_OFF);
     if (rc) return rc;
+    if (check && p2p_discv4_expired(p, now) != 0) return P2P_EEXPIRED;
     uint8_t sighash[32];
     p2p_keccak256(sighash, pkt + P2P_DISCV4_HEAD_LEN, len - P2P_DISCV4_HEAD_LEN);
     if (p2p_secp_recover(p->sender, pkt + P2P_DISCV4_HASH_LEN, sighash) != 0) return P2P_EBADSIG;
     p2p_node_id(p->sender_id, p->sender);
     return 0;
+}
+
+int p2p_discv4_open(p2p_discv4_packet_t *p, const p2p_discv4_head_t *h, const uint8_t *pkt,
+                    size_t len)
+{
+    return open_body(p, h, pkt, len, false, 0);
+}
+
+int p2p_discv4_open_at(p2p_discv4_packet_t *p, const p2p_discv4_head_t *h, const uint8_t *pkt,
+                       size_t len, uint64_t now)
+{
+    return open_body(p, h, pkt, len, true, now);
 }
 
 int p2p_discv4_decode(p2p_discv4_packet_t *p, const uint8_t *pkt, size_t len)

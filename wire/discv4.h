@@ -16,7 +16,9 @@
  * the costly signature recovery (~40 us):
  *   1. p2p_discv4_precheck: size bounds, known type, hash.  No EC math.
  *   2. p2p_discv4_open: decodes the body (structure first), then recovers
- *      the sender (64-byte key + node ID).
+ *      the sender (64-byte key + node ID).  p2p_discv4_open_at also checks
+ *      the expiration between the two, so an expired packet costs no
+ *      recovery.
  * p2p_discv4_decode does both.  The expiration is not checked by decoding
  * (the vectors are long expired): call p2p_discv4_expired with the clock.
  *
@@ -150,6 +152,12 @@ P2P_MUST_CHECK int p2p_discv4_precheck(p2p_discv4_head_t *h, const uint8_t *pkt,
  * Returns 0 or a decode error, or P2P_EBADSIG. */
 P2P_MUST_CHECK int p2p_discv4_open(p2p_discv4_packet_t *p, const p2p_discv4_head_t *h,
                                    const uint8_t *pkt, size_t len);
+
+/* p2p_discv4_open, with the expiration checked after the body decode and
+ * before the recovery: returns P2P_EEXPIRED (no recovery done; p holds the
+ * decoded body, not the sender) if p2p_discv4_expired(p, now) says so. */
+P2P_MUST_CHECK int p2p_discv4_open_at(p2p_discv4_packet_t *p, const p2p_discv4_head_t *h,
+                                      const uint8_t *pkt, size_t len, uint64_t now);
 
 /* p2p_discv4_precheck then p2p_discv4_open. */
 P2P_MUST_CHECK int p2p_discv4_decode(p2p_discv4_packet_t *p, const uint8_t *pkt, size_t len);

@@ -12,7 +12,9 @@
  * eviction, revalidation outcomes through the core (timeout -> delete +
  * promote; pong with a higher seq -> ENR request -> record applied; live with
  * checks > 5 -> DB seed), refresh (seeds, bootnodes, self + 3 random
- * lookups, next in 15-30 min), the candidate stream, DB errors.
+ * lookups, next in 15-30 min), the candidate stream, DB errors, an
+ * IPv4-only socket (IPv6 entries dropped, an unreachable table entry fails
+ * its revalidation), the checks on an ENRResponse's record endpoint.
  */
 #include "tests/actors/disc_harness.h"
 
@@ -1128,6 +1130,137 @@ static void test_candidates_bootnode(void)
     candidates_bootnode_run(0);
 }
 
+/* A core for an IPv4-only socket: IPv6 Neighbors entries are dropped
+ * (node_unreachable) instead of entering a table they could never leave;
+ * an IPv6 entry that came in by other means fails its revalidation as soon
+ * as the send is refused for its address (P2P_EUNSUPPORTED counts as no
+ * reply) and leaves the table; a transient send failure is no verdict. */
+static void test_unreachable(void)
+{
+    h_next_ipv4_only = true;
+    harness_t *h = h_new(NULL, 0, NULL, 1);
+    CHECK(h->ipv4_only);
+    p2p_disc_time_t t = tl_time(100 * TL_MS);
+    tl_ident_t pk;
+    tl_ident(&pk);
+    p2p_node_t p = tl_node(&pk, pub_ip(1), 30303);
+    CHECK(p2p_disc_add_node(h->d, &p, t) == P2P_KAD_ADDED);
+    CHECK_OK(tl_db_set_last_ping(&h->db, p.id, &p.ep.ip, t.unix_s));
+    p2p_endpoint_t src = ep_of(p.ep.ip, p.ep.udp);
+    uint32_t handle = 0;
+    CHECK(lookup_to(h, &p, t, &handle) >= 0);
+    p2p_ip_t v6;
+    CHECK_OK(p2p_ip_parse(&v6, "2a01:4f8:1:2::3"));
+    tl_ident_t k6, k4;
+    tl_ident(&k6);
+    tl_ident(&k4);
+    p2p_node_t n6 = tl_node(&k6, v6, 30303), n4 = tl_node(&k4, pub_ip(2), 30303);
+    p2p_discv4_packet_t nb;
+    tl_pkt(&nb, &pk, P2P_DISCV4_NEIGHBORS, t);
+    nb.u.neighbors.n = 2;
+    rpc_of(&nb.u.neighbors.nodes[0], &n6);
+    rpc_of(&nb.u.neighbors.nodes[1], &n4);
+    CHECK_OK(p2p_disc_handle(h->d, &nb, &src, t));
+    const p2p_disc_counters_t *c = p2p_disc_counters(h->d);
+    CHECK(c->node_unreachable == 1 && c->node_bad_relay == 0);
+    CHECK(p2p_kad_find(p2p_disc_table(h->d), n6.id) == NULL);
+    CHECK(!p2p_kad_is_replacement(p2p_disc_table(h->d), n6.id));
+    CHECK(p2p_kad_find(p2p_disc_table(h->d), n4.id) != NULL);
+
+    /* A transient send failure: revalidation has no verdict, entries stay. */
+    tl_ident_t ky;
+    tl_ident(&ky);
+    p2p_node_t y = tl_node(&ky, pub_ip(3), 30303);
+    CHECK(p2p_disc_add_node(h->d, &y, t) == P2P_KAD_ADDED);
+    h->fail_send = 1;
+    uint64_t ms = 200;
+    for (; ms < 30000; ms += 100) p2p_disc_tick(h->d, tl_time(ms * TL_MS));
+    h->fail_send = 0;
+    CHECK(c->reval_pings > 0 && c->reval_unreachable == 0 && c->reval_deleted == 0);
+    CHECK(p2p_kad_find(p2p_disc_table(h->d), y.id) != NULL);
+
+    /* An IPv6 entry added by other means: the first revalidation ping is
+     * refused for its address, a failed check (0 checks: deleted). */
+    tl_ident_t kx;
+    tl_ident(&kx);
+    p2p_node_t x = tl_node(&kx, v6, 30303);
+    x.ep.ip.addr[15] = 4;
+    CHECK(p2p_disc_add_node(h->d, &x, tl_time(ms * TL_MS)) == P2P_KAD_ADDED);
+    for (uint64_t end = ms + 60000; ms < end && p2p_kad_find(p2p_disc_table(h->d), x.id);
+         ms += 100) {
+        h->nout = 0;
+        p2p_disc_tick(h->d, tl_time(ms * TL_MS));
+    }
+    CHECK(p2p_kad_find(p2p_disc_table(h->d), x.id) == NULL);
+    CHECK(c->reval_unreachable >= 1 && c->reval_deleted >= 1);
+    CHECK(memcmp(h->last_removed.id, x.id, 32) == 0 || c->reval_deleted > 1);
+    h_free(h);
+}
+
+/* An ENRResponse's record endpoint gets the checks of a Neighbors entry
+ * (relay rule against the sender, NetRestrict, udp > 1024, a family our
+ * socket reaches): one that fails leaves the table entry's endpoint as it
+ * was (the record's seq is applied and the record stored), counted in
+ * enr_bad_endpoint; a good one is applied. */
+static void test_enr_endpoint(void)
+{
+    p2p_netlist_t nl;
+    CHECK_OK(p2p_netlist_parse(&nl, "20.0.0.0/8,192.168.0.0/16"));
+    h_next_ipv4_only = true;
+    harness_t *h = h_new(NULL, 0, &nl, 1);
+    tl_ident_t pk;
+    tl_ident(&pk);
+    p2p_node_t p = tl_node(&pk, pub_ip(1), 30303);
+    CHECK(p2p_disc_add_node(h->d, &p, tl_time(10 * TL_MS)) == P2P_KAD_ADDED);
+    p2p_endpoint_t src = ep_of(p.ep.ip, p.ep.udp);
+    static const char *ips[5] = {"192.168.1.1", "30.1.1.1", "20.9.9.9", "2a01:4f8::9", "20.9.9.9"};
+    static const uint16_t udps[5] = {31000, 31000, 1000, 31000, 31000};
+    uint64_t ms = 20;
+    for (unsigned r = 0; r < 5; r++) {
+        h->nout = 0;
+        int pi = next_reval_ping(h, &ms, ms + 30000, &pk, &p, 1);
+        CHECK(pi >= 0);
+        if (pi < 0) break;
+        unsigned before = h->nout;
+        CHECK_OK(h_pong(h, &pk, &src, h->out[pi].hash, r + 1, tl_time(ms * TL_MS)));
+        int ei = h_find(h, before, P2P_DISCV4_ENRREQUEST);
+        CHECK(ei >= 0);
+        if (ei < 0) break;
+        p2p_ip_t ip;
+        CHECK_OK(p2p_ip_parse(&ip, ips[r]));
+        p2p_enr_t rec;
+        p2p_enr_init(&rec);
+        p2p_enr_set_seq(&rec, r + 1);
+        CHECK_OK(p2p_enr_set_ip(&rec, &ip));
+        CHECK_OK(p2p_enr_set_port(&rec, "udp", udps[r]));
+        CHECK_OK(p2p_enr_set_port(&rec, "tcp", 31001));
+        CHECK_OK(p2p_enr_sign(&rec, pk.priv));
+        p2p_discv4_packet_t er;
+        tl_pkt(&er, &pk, P2P_DISCV4_ENRRESPONSE, tl_time(ms * TL_MS));
+        er.expiration = 0;
+        memcpy(er.u.enrresponse.reply_tok, h->out[ei].hash, 32);
+        er.u.enrresponse.record = rec;
+        unsigned puts = h->db.puts;
+        CHECK_OK(p2p_disc_handle(h->d, &er, &src, tl_time(ms * TL_MS)));
+        const p2p_kad_entry_t *e = p2p_kad_find(p2p_disc_table(h->d), p.id);
+        CHECK(e != NULL);
+        if (!e) break;
+        CHECK(e->node.seq == r + 1);
+        CHECK(h->db.puts == puts + 1);
+        if (r < 4) {
+            CHECK(p2p_disc_counters(h->d)->enr_bad_endpoint == r + 1);
+            CHECK(p2p_ip_equal(&e->node.ep.ip, &p.ep.ip) && e->node.ep.udp == 30303 &&
+                  e->node.ep.tcp == 30303);
+        } else {
+            CHECK(p2p_disc_counters(h->d)->enr_bad_endpoint == 4);
+            CHECK(p2p_ip_equal(&e->node.ep.ip, &ip) && e->node.ep.udp == 31000 &&
+                  e->node.ep.tcp == 31001);
+        }
+    }
+    CHECK(p2p_disc_counters(h->d)->rx_enrresponse == 5);
+    h_free(h);
+}
+
 static void test_limits_and_errors(void)
 {
     /* Config validation. */
@@ -1206,5 +1339,7 @@ int main(void)
     test_candidates_iterator();
     test_candidates_bootnode();
     test_limits_and_errors();
+    test_unreachable();
+    test_enr_endpoint();
     return tu_done("disc_core");
 }

@@ -108,12 +108,20 @@ static uint64_t ctr(dn_node_t *a, int which)
     return v;
 }
 
+/* Makes every packet we send distinct (the instance drops an exact replay
+ * of a packet it verified within 20 s): a few seconds more of expiration. */
+static uint64_t next_uniq(void)
+{
+    static uint64_t u;
+    return ++u % 64;
+}
+
 static size_t ping(p2p_endpoint_t from)
 {
     p2p_discv4_packet_t p;
     memset(&p, 0, sizeof p);
     p.type = P2P_DISCV4_PING;
-    p.expiration = unix_now() + 20;
+    p.expiration = unix_now() + 20 + next_uniq();
     p.u.ping.version = 4;
     p.u.ping.from = from;
     p.u.ping.to.ip = p2p_ip4(127, 0, 0, 1);
@@ -126,7 +134,7 @@ static size_t findnode(uint8_t fill)
     p2p_discv4_packet_t p;
     memset(&p, 0, sizeof p);
     p.type = P2P_DISCV4_FINDNODE;
-    p.expiration = unix_now() + 20;
+    p.expiration = unix_now() + 20 + next_uniq();
     memset(p.u.findnode.target, fill, 64);
     return send_pkt(&p, NULL);
 }
@@ -156,7 +164,7 @@ int main(void)
         p2p_discv4_packet_t p;
         memset(&p, 0, sizeof p);
         p.type = P2P_DISCV4_ENRREQUEST;
-        p.expiration = unix_now() + 20;
+        p.expiration = unix_now() + 20 + next_uniq();
         req += send_pkt(&p, NULL);
     }
     collect(sock, &r, 500);

@@ -1,7 +1,8 @@
 /*
  * tests/actors/test_discovery_hostile.c: hostile datagrams sent over
  * loopback to a running discovery instance.  Each kind (truncated, over
- * 1280 bytes, bad hash, bad signature, unknown type, expired, garbage RLP,
+ * 1280 bytes, bad hash, bad signature, unknown type, expired (before the
+ * recovery), a replayed capture (duplicate), garbage RLP,
  * signed with the instance's own key, oversized neighbor lists, findnode
  * and ENR request from an unbonded sender, unsolicited replies) bumps its
  * named counter and gets no reply; the instance keeps answering valid
@@ -103,7 +104,8 @@ GETTER(shell, rx_bad_sig)
 GETTER(shell, rx_unknown_type)
 GETTER(shell, rx_bad_packet)
 GETTER(shell, rx_from_self)
-GETTER(core, drop_expired)
+GETTER(shell, rx_expired)
+GETTER(shell, rx_duplicate)
 GETTER(core, drop_too_many_neighbors)
 GETTER(core, drop_unbonded_findnode)
 GETTER(core, drop_unbonded_enrrequest)
@@ -213,10 +215,16 @@ int main(void)
     n = make_ping(pkt, hash, a.priv, unix_now() + 20);
     send_raw(pkt, n);
     CHECK(wait_ctr(&a, get_rx_from_self, 1));
-    /* expired */
+    /* expired: dropped by the reader before the recovery, so an expired
+     * packet with a signature that would not recover counts as expired */
     n = make_ping(pkt, hash, key, unix_now() - 5);
     send_raw(pkt, n);
-    CHECK(wait_ctr(&a, get_drop_expired, 1));
+    CHECK(wait_ctr(&a, get_rx_expired, 1));
+    n = make_ping(pkt, hash, key, unix_now() - 6);
+    pkt[32 + 64] = 7;
+    p2p_keccak256(pkt, pkt + 32, n - 32);
+    send_raw(pkt, n);
+    CHECK(wait_ctr(&a, get_rx_expired, 2));
     /* oversized neighbor lists: 13 entries (decodes, dropped by the core)
      * and 17 (too many to decode) */
     uint8_t nb[P2P_DISCV4_MAX_SIZE];
@@ -299,9 +307,10 @@ int main(void)
     dn_sleep_ms(100);
     memset(&p, 0, sizeof p);
     p.type = P2P_DISCV4_FINDNODE;
-    p.expiration = unix_now() + 20;
+    p.expiration = unix_now() + 21; /* not a replay of the unbonded one */
     memcpy(p.u.findnode.target, ourpub, 64);
-    send_raw(pkt, make_pkt(pkt, &p));
+    size_t fnlen = make_pkt(pkt, &p);
+    send_raw(pkt, fnlen);
     CHECK(wait_ctr(&a, get_rx_findnode, 1));
     /* Neighbors comes; a revalidation ping may come first (answered). */
     bool got_nb = false;
@@ -321,12 +330,31 @@ int main(void)
     }
     CHECK(got_nb);
 
+    /* The same findnode again (a replayed capture, still unexpired): dropped
+     * before the recovery as a duplicate, no second Neighbors. */
+    send_raw(pkt, fnlen);
+    CHECK(wait_ctr(&a, get_rx_duplicate, 1));
+    for (int i = 0; i < 4; i++) {
+        uint8_t buf[2048];
+        ssize_t r = recv_raw(buf, sizeof buf, 300);
+        if (r < 0) break;
+        p2p_discv4_packet_t q;
+        CHECK_OK(p2p_discv4_decode(&q, buf, (size_t)r));
+        CHECK(q.type == P2P_DISCV4_PING); /* revalidation only */
+    }
+    {
+        p2p_discovery_info_t *in = dn_info(&a);
+        CHECK(in && in->core.rx_findnode == 1 && in->shell.rx_duplicate == 1);
+        free(in);
+    }
+
     /* Nothing crashed, and the reader verified only what was valid. */
     p2p_discovery_info_t *in = dn_info(&a);
     CHECK(in != NULL);
     if (in) {
         CHECK(in->shell.rx_queue_full == 0);
         CHECK(in->shell.rx_bad_hash == 1 && in->shell.rx_bad_sig == 2);
+        CHECK(in->shell.rx_expired == 2 && in->core.drop_expired == 0);
         CHECK(in->shell.rx_from_self == 1);
         free(in);
     }

@@ -2,7 +2,10 @@
  * tests/bench/bench_discv4.c: discovery v4 pong throughput.
  *
  * Floods a running discovery instance on loopback with pre-signed pings
- * (valid, unexpired, from NKEYS bonded keys, cycled) in a closed loop (at
+ * (valid, unexpired, from NKEYS bonded keys, all distinct: the instance
+ * drops a replay of a request it verified within 20 s, so the pool holds
+ * (seconds + 1) x PING_RATE_CAP pings and a run never repeats one; signing
+ * them takes a few seconds before each run) in a closed loop (at
  * most WINDOW pings outstanding, so the kernel drops nothing) and counts the
  * pongs that come back.  Each answered ping costs the instance one
  * signature recovery (p2p-udp) and one signature (p2p-disc, the pong).
@@ -64,24 +67,32 @@
 #include "tests/tu.h"
 
 #define NKEYS 64
-#define NPINGS 8192
+#define PING_RATE_CAP 24000 /* pongs/s the ping pool is sized for (bound: ~17.5k) */
+#define PING_SLOT 192       /* bytes per pre-signed ping (one is ~140) */
 #define WINDOW 256
 #define BATCH 32
 #define SLICES 4    /* flood slices per run */
 #define BOUND_S 0.5 /* seconds per slice of the concurrent bound */
 
-static uint8_t pings[NPINGS][P2P_DISCV4_MAX_SIZE];
-static size_t plen[NPINGS];
+static uint8_t (*pings)[PING_SLOT];
+static size_t *plen, npings;
 static uint8_t keys[NKEYS][32];
 
-/* Pre-signs NPINGS pings to port from NKEYS keys, expiring in 10 minutes. */
-static void make_pings(uint16_t port, uint16_t from_port)
+/* Pre-signs (secs + 1) x PING_RATE_CAP distinct pings to port from NKEYS
+ * keys, expiring in 10 minutes or later. */
+static void make_pings(uint16_t port, uint16_t from_port, double secs)
 {
+    npings = (size_t)((secs + 1) * PING_RATE_CAP);
+    free(pings);
+    free(plen);
+    pings = malloc(npings * sizeof *pings);
+    plen = malloc(npings * sizeof *plen);
+    if (!pings || !plen) abort();
     for (int k = 0; k < NKEYS; k++) do
             tu_rand_bytes(keys[k], 32);
         while (p2p_secp_privkey_check(keys[k]) != 0);
     uint64_t exp = p2p_wall_ms() / 1000 + 600;
-    for (int i = 0; i < NPINGS; i++) {
+    for (size_t i = 0; i < npings; i++) {
         p2p_discv4_packet_t p;
         memset(&p, 0, sizeof p);
         p.type = P2P_DISCV4_PING;
@@ -91,7 +102,10 @@ static void make_pings(uint16_t port, uint16_t from_port)
         p.u.ping.from.udp = p.u.ping.from.tcp = from_port;
         p.u.ping.to.ip = p2p_ip4(127, 0, 0, 1);
         p.u.ping.to.udp = port;
-        if (p2p_discv4_encode(pings[i], &plen[i], NULL, &p, keys[i % NKEYS]) != 0) abort();
+        uint8_t out[P2P_DISCV4_MAX_SIZE];
+        if (p2p_discv4_encode(out, &plen[i], NULL, &p, keys[i % NKEYS]) != 0 || plen[i] > PING_SLOT)
+            abort();
+        memcpy(pings[i], out, plen[i]);
     }
 }
 
@@ -239,7 +253,7 @@ static void flood(flood_result_t *res, int fd, uint16_t port, double warm, doubl
         while (outstanding + BATCH <= WINDOW) {
             unsigned n = 0;
             for (; n < BATCH; n++) {
-                size_t i = next++ % NPINGS;
+                size_t i = next++ % npings;
                 memset(&tx[n], 0, sizeof tx[n]);
                 txv[n].iov_base = pings[i];
                 txv[n].iov_len = plen[i];
@@ -387,7 +401,7 @@ static void run_ours(unsigned readers, double secs, bounds_t *b)
     }
     uint16_t from;
     int fd = client_socket(&from);
-    make_pings(p2p_discovery_port(d), from);
+    make_pings(p2p_discovery_port(d), from, secs);
     int bonded = bond_keys(fd, p2p_discovery_port(d));
     if (bonded < NKEYS) printf("  only %d of %d keys bonded\n", bonded, NKEYS);
     /* SLICES flood slices, each between two BOUND_S slices of the
@@ -396,6 +410,7 @@ static void run_ours(unsigned readers, double secs, bounds_t *b)
     uint64_t sw[2][2] = {{0, 0}, {0, 0}}; /* [reader, disc][sleeps, preemptions] */
     flood_result_t r;
     memset(&r, 0, sizeof r);
+    r.next = NKEYS; /* the first NKEYS pings bonded the keys: not again (replays) */
     machine_t m0, m1;
     machine_sample(&m0);
     for (int i = 0;; i++) {
@@ -429,10 +444,11 @@ static void run_ours(unsigned readers, double secs, bounds_t *b)
            1000.0 * (double)sw[1][1] / (double)(r.pongs ? r.pongs : 1));
     p2p_discovery_info_t *in = malloc(sizeof *in);
     if (in && p2p_discovery_info(d, in, p2p_now_ns() + 5 * P2P_NS_PER_S) == 0)
-        printf("  instance: verified %llu, queue full %llu, pongs sent %llu, "
-               "ping-backs not sent (matchers full) %llu\n",
+        printf("  instance: verified %llu, queue full %llu, replays dropped %llu, pongs sent "
+               "%llu, ping-backs not sent (matchers full) %llu\n",
                (unsigned long long)in->shell.rx_verified,
-               (unsigned long long)in->shell.rx_queue_full, (unsigned long long)in->core.rx_ping,
+               (unsigned long long)in->shell.rx_queue_full,
+               (unsigned long long)in->shell.rx_duplicate, (unsigned long long)in->core.rx_ping,
                (unsigned long long)in->core.pending_full);
     free(in);
     double op_us = b->recover_us + b->sign_us;
@@ -497,7 +513,7 @@ static double run_dpt(double secs, const bounds_t *b)
     if (port > 0) {
         uint16_t from;
         int fd = client_socket(&from);
-        make_pings((uint16_t)port, from);
+        make_pings((uint16_t)port, from, secs);
         flood_result_t r;
         memset(&r, 0, sizeof r);
         flood(&r, fd, (uint16_t)port, 0.5, secs);

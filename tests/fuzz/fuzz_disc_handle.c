@@ -24,9 +24,16 @@
  * 0xA0 + type repeated, so a sealed pong echoing 0xA1... matches our ping
  * and an ENR response echoing 0xA5... our ENR request.
  *
+ * The reader reads the same virtual clocks (its replay cache, emptied for
+ * every input, and its expiration check): a sealed request repeated within
+ * 20 s is a duplicate.
+ *
  * Properties: no crash or sanitizer report; the reader's counters add up
- * (every datagram is either rejected under exactly one counter or queued);
- * a verified packet never carries our own ID; packets the core sends encode;
+ * (every datagram is either rejected under exactly one counter, the
+ * duplicates included, or queued);
+ * a verified packet never carries our own ID; a verified request checked
+ * again right after is a duplicate (a reply is verified again); packets the
+ * core sends encode;
  * after every step the core's bounds hold (pending requests, lookups,
  * candidates, table size) and our own ID is not in the table.
  */
@@ -51,6 +58,20 @@ static struct {
 } g;
 
 static p2p_memdb_t *db;
+
+/* The reader's clock: the step loop's monotonic time. */
+static uint64_t clock_ns, clock_unix_s;
+static uint64_t f_now_ns(const p2p_clock_t *c)
+{
+    (void)c;
+    return clock_ns;
+}
+static uint64_t f_wall_ms(const p2p_clock_t *c)
+{
+    (void)c;
+    return clock_unix_s * 1000;
+}
+static const p2p_clock_t fuzz_clock = {f_now_ns, f_wall_ms};
 
 static int f_last_ping(void *c, uint64_t *t, const uint8_t id[32], const p2p_ip_t *ip)
 {
@@ -119,6 +140,8 @@ static void setup(void)
     if (!g.d) abort();
     memcpy(g.d->started.pubkey, g.our_pub, 64);
     p2p_node_id(g.d->started.id, g.our_pub);
+    g.d->clock = &fuzz_clock;
+    p2p__disc_seen_init(g.d);
     g.ready = 1;
 }
 
@@ -130,7 +153,9 @@ static uint64_t rejected(const struct p2p_discovery *d)
     SUM(rx_too_big)
     SUM(rx_unknown_type)
     SUM(rx_bad_hash)
+    SUM(rx_duplicate)
     SUM(rx_bad_packet)
+    SUM(rx_expired)
     SUM(rx_bad_sig)
     SUM(rx_from_self)
     SUM(rx_bad_source)
@@ -155,6 +180,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                         30000, 3600000, 13 * 3600000, 25 * 3600000};
     setup();
     memset(&g.d->ctr, 0, sizeof g.d->ctr);
+    memset(g.d->seen.e, 0, sizeof g.d->seen.e);
     if (p2p_memdb_new(&db, 256, 32, 1) != 0) abort();
     p2p_ip_t lo = p2p_ip4(127, 0, 0, 1), lan = p2p_ip4(192, 168, 1, 9);
     if (p2p_memdb_set_last_pong(db, g.rem_id, &lo, T0) ||
@@ -203,10 +229,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         msg.src.ip = (mode & 2) ? lan : lo;
         msg.src.udp = (mode & 0x40) ? 30302 : 30301;
         datagrams++;
+        clock_ns = now.ns;
+        clock_unix_s = now.unix_s;
         if (p2p__disc_check(g.d, &msg, buf, n) == 0) {
             queued++;
             if (memcmp(msg.pkt.sender_id, g.d->started.id, 32) == 0) abort();
             (void)p2p_disc_handle(core, &msg.pkt, &msg.src, now);
+            /* a request's bytes again at once: a duplicate, no recovery
+             * (replies are not cached) */
+            static p2p__disc_pkt_msg_t again;
+            again.src = msg.src;
+            datagrams++;
+            int rc2 = p2p__disc_check(g.d, &again, buf, n);
+            bool req = msg.pkt.type == P2P_DISCV4_PING || msg.pkt.type == P2P_DISCV4_FINDNODE ||
+                       msg.pkt.type == P2P_DISCV4_ENRREQUEST;
+            if (req ? rc2 != P2P_EEXIST : rc2 != 0) abort();
+            if (!req) queued++;
         }
         now.ns += step_ms[(mode >> 2) & 7] * 1000000ull;
         if (mode & 0x80) back += 3600;
