@@ -7,7 +7,7 @@
  *   immutable after start: fd, family, port, priv, started, clock, the
  *                          mailboxes' pointers, nreaders;
  *   p2p-udp:               its p2p__disc_reader_t, pushes into `packets`;
- *                          `seen` (shared by the readers, under seen.mu);
+ *                          `seen` (readers look up, p2p-disc adds; seen.mu);
  *   p2p-disc:              everything in the "table thread" block;
  *   any thread:            ctr (relaxed atomics), pushes into `requests`.
  */
@@ -43,15 +43,18 @@ typedef struct p2p__disc_ctr {
     atomic_fetch_add_explicit(&(d)->ctr.field, (n), memory_order_relaxed)
 #define P2P__DISC_CTR(d, field) P2P__DISC_CTR_ADD(d, field, 1)
 
-/* Hashes of recently verified requests (ping, findnode, ENR request), so an
- * exact replay is dropped before its signature recovery (rx_duplicate).  A fixed open-addressed
+/* Hashes of requests (ping, findnode, ENR request) answered in the last
+ * 20 s, so an exact replay is dropped before its signature recovery
+ * (rx_duplicate).  Only answered ones: a findnode dropped for want of a
+ * bond may come again, byte for byte, once the bond exists.  A fixed open-addressed
  * table of P2P__DISC_SEEN_SLOTS entries (no allocation, never grows): a hash probes
  * P2P__DISC_SEEN_PROBE slots from the one its first bytes name; an entry
  * counts for P2P__DISC_SEEN_WINDOW_NS after its arrival (a packet's
  * expiration is 20 s after it was sent); an insert takes a free or aged
  * slot of the window, else overwrites the oldest.  Times are the clock
  * interface's monotonic ns.  Shared by the readers (one socket: a replay may
- * reach any of them) under mu; held for one probe of 8 slots. */
+ * reach any of them) and p2p-disc (which adds) under mu; held for one probe
+ * of 8 slots. */
 #define P2P__DISC_SEEN_SLOTS 4096u /* power of two */
 #define P2P__DISC_SEEN_PROBE 8u
 #define P2P__DISC_SEEN_WINDOW_NS ((uint64_t)P2P_DISCV4_EXPIRATION * 1000000000ull)
@@ -140,6 +143,12 @@ int p2p__disc_reader_run(p2p_thread_t *self, void *arg);
 /* Sets up / tears down d->seen (at start and stop; the fuzz target too). */
 void p2p__disc_seen_init(struct p2p_discovery *d);
 void p2p__disc_seen_destroy(struct p2p_discovery *d);
+
+/* On p2p-disc: hands a verified packet to the core unless it is a request
+ * answered meanwhile (a replay queued before the first copy was handled:
+ * P2P_EEXIST, rx_duplicate); a request the core answered (returned 0)
+ * enters d->seen.  Returns what p2p_disc_handle returned, or P2P_EEXIST. */
+int p2p__disc_deliver(struct p2p_discovery *d, const p2p__disc_pkt_msg_t *m, p2p_disc_time_t now);
 
 /* Checks and verifies one datagram as the reader does, into *out (its src
  * must already be set), at d->clock's time.  Returns 0 if out holds a

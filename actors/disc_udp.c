@@ -2,18 +2,19 @@
  * actors/disc_udp.c: the UDP reader thread of discovery (p2p-udp).
  *
  * Owns the read side of the discovery socket; shares nothing mutable with
- * p2p-disc except the `packets` mailbox it pushes into and the relaxed
- * counters.  Loop: recvmmsg (MSG_DONTWAIT, P2P_DISCOVERY_RX_BATCH datagrams)
- * until the socket is empty, then sleep in poll on the socket and the
- * thread's waiter (which a quit request wakes).  Every datagram goes
- * through p2p__disc_check, cheapest test first:
+ * p2p-disc except the `packets` mailbox it pushes into, the relaxed
+ * counters and the replay cache d->seen (under its mutex; p2p-disc adds to
+ * it in p2p__disc_deliver, which lives here beside the lookup).  Loop: recvmmsg (MSG_DONTWAIT,
+ * P2P_DISCOVERY_RX_BATCH datagrams) until the socket is empty, then sleep in poll on the socket and
+ * the thread's waiter (which a quit request wakes).  Every datagram goes through p2p__disc_check,
+ * cheapest test first:
  *   1. source address usable (family 4/6, port != 0)   rx_bad_source
  *   2. p2p_discv4_precheck: size, type, hash           rx_too_small,
  *      (no EC math)                                      rx_too_big,
  *                                                        rx_unknown_type,
  *                                                        rx_bad_hash
  *   3. a request (ping, findnode, ENR request) whose   rx_duplicate
- *      hash was verified within the last 20 s (d->seen:
+ *      hash was answered within the last 20 s (d->seen:
  *      a replayed capture costs no recovery and gets
  *      no second answer)
  *   4. p2p_discv4_open_at: body, expiration (past      rx_bad_packet,
@@ -29,9 +30,14 @@
  * to p2p-disc); the core keeps its check, for a packet that expires while
  * queued.
  *
- * A request's hash enters d->seen once it passed 4 and 5 (only verified
- * packets: unsigned junk, which anyone can make at no cost, cannot push
- * real entries out).  Replies are left out: they are answered by nothing,
+ * A request's hash enters d->seen on p2p-disc once the core answered it
+ * (p2p__disc_deliver): only verified packets, so unsigned junk, which anyone
+ * can make at no cost, cannot push real entries out; only answered ones, so
+ * a findnode dropped before the bond existed may come again byte for byte
+ * (a client that asks again within the same second, deterministic
+ * signature).  p2p-disc looks up again before handling, so copies of a
+ * replay queued before the first was handled are not answered either.
+ * Replies are left out: they are answered by nothing,
  * a pong or ENR response must echo the token of a pending request, and two
  * Neighbors answers of a node to two findnodes of ours within one second
  * may legitimately be the same bytes (same nodes, same expiration second,
@@ -114,6 +120,23 @@ static void seen_add(struct p2p_discovery *d, const uint8_t hash[32], uint64_t n
     pthread_mutex_unlock(&d->seen.mu);
 }
 
+static bool is_request(uint8_t type)
+{
+    return type == P2P_DISCV4_PING || type == P2P_DISCV4_FINDNODE || type == P2P_DISCV4_ENRREQUEST;
+}
+
+int p2p__disc_deliver(struct p2p_discovery *d, const p2p__disc_pkt_msg_t *m, p2p_disc_time_t now)
+{
+    bool request = is_request(m->pkt.type);
+    if (request && seen_has(d, m->pkt.hash, now.ns)) {
+        P2P__DISC_CTR(d, rx_duplicate);
+        return P2P_EEXIST;
+    }
+    int rc = p2p_disc_handle(d->core, &m->pkt, &m->src, now);
+    if (request && rc == 0) seen_add(d, m->pkt.hash, now.ns);
+    return rc;
+}
+
 int p2p__disc_check(struct p2p_discovery *d, p2p__disc_pkt_msg_t *out, const uint8_t *buf,
                     size_t len)
 {
@@ -141,10 +164,7 @@ int p2p__disc_check(struct p2p_discovery *d, p2p__disc_pkt_msg_t *out, const uin
         P2P__DISC_CTR(d, rx_too_small);
         return rc;
     }
-    uint64_t now = p2p_clock_now(d->clock);
-    bool request = h.type == P2P_DISCV4_PING || h.type == P2P_DISCV4_FINDNODE ||
-                   h.type == P2P_DISCV4_ENRREQUEST;
-    if (request && seen_has(d, h.hash, now)) {
+    if (is_request(h.type) && seen_has(d, h.hash, p2p_clock_now(d->clock))) {
         P2P__DISC_CTR(d, rx_duplicate);
         return P2P_EEXIST;
     }
@@ -165,7 +185,6 @@ int p2p__disc_check(struct p2p_discovery *d, p2p__disc_pkt_msg_t *out, const uin
         P2P__DISC_CTR(d, rx_from_self);
         return P2P_EPROTO;
     }
-    if (request) seen_add(d, h.hash, now);
     return 0;
 }
 

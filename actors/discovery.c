@@ -5,7 +5,8 @@
  *
  * p2p-disc loop (bounded work per wake-up):
  *   1. pop up to P2P_DISCOVERY_BATCH verified packets and hand each to the
- *      core (p2p_disc_handle); the core's replies are encoded and signed
+ *      core (p2p__disc_deliver: p2p_disc_handle, and an answered request
+ *      enters the replay cache); the core's replies are encoded and signed
  *      into the send queue (io.send) and leave in one sendmmsg;
  *   2. pop up to P2P_DISCOVERY_BATCH requests (info, lookup, candidate
  *      switch, add node);
@@ -536,8 +537,7 @@ static int disc_run(p2p_thread_t *self, void *arg)
         size_t np = p2p_mailbox_pop_batch(d->packets, d->rx, sizeof d->rx);
         if (np) {
             p2p_disc_time_t now = disc_now(d);
-            for (size_t i = 0; i < np; i++)
-                (void)p2p_disc_handle(d->core, &d->rx[i].pkt, &d->rx[i].src, now);
+            for (size_t i = 0; i < np; i++) (void)p2p__disc_deliver(d, &d->rx[i], now);
             tx_flush(d);
         }
         disc_req_msg_t reqs[8];

@@ -7,7 +7,7 @@
  *             its waiter (quit), then drains the socket with recvmmsg in
  *             batches of P2P_DISCOVERY_RX_BATCH.  Per datagram, cheap checks
  *             first (size 98..1280, known type, hash, not a replay of a
- *             request verified within 20 s, body, expiration), then the
+ *             request answered within 20 s, body, expiration), then the
  *             signature recovery, then drops packets carrying our own ID; what is left
  *             is pushed by value into the table thread's `packets` mailbox
  *             with try_push.  Every rejection bumps a named counter; a full
@@ -71,7 +71,7 @@ enum p2p_discovery_limits {
     X(rx_too_big, "datagrams over 1280 bytes")                                                     \
     X(rx_unknown_type, "packets of an unknown type")                                               \
     X(rx_bad_hash, "packets whose hash does not match")                                            \
-    X(rx_duplicate, "replays of a request verified within the last 20 s")                          \
+    X(rx_duplicate, "replays of a request answered within the last 20 s")                          \
     X(rx_bad_packet, "packets with a malformed body")                                              \
     X(rx_expired, "expired packets dropped before the signature recovery")                         \
     X(rx_bad_sig, "packets whose signature does not recover")                                      \
