@@ -45,21 +45,31 @@ static bool post_checks(const p2p_checks_t *c, uint8_t *reason, const uint8_t id
     return false;
 }
 
+/* The trusted set alone decides P2P_CONN_TRUSTED: a flag the connection
+ * carries from elsewhere (a static dial of a node trusted at startup) is
+ * set or cleared to match the set as it is now. */
+static unsigned trusted_flag(const p2p_checks_t *c, const uint8_t id[32], unsigned flags)
+{
+    flags &= ~(unsigned)P2P_CONN_TRUSTED;
+    return p2p_idmap_has(&c->trusted, id) ? flags | P2P_CONN_TRUSTED : flags;
+}
+
 bool p2p_checks_post_handshake(const p2p_checks_t *c, uint8_t *reason, unsigned *flags,
                                const uint8_t id[32])
 {
-    if (p2p_idmap_has(&c->trusted, id)) *flags |= P2P_CONN_TRUSTED;
+    *flags = trusted_flag(c, id, *flags);
     return post_checks(c, reason, id, *flags);
 }
 
-bool p2p_checks_add_peer(const p2p_checks_t *c, uint8_t *reason, const uint8_t id[32],
-                         unsigned flags, unsigned matched_caps)
+bool p2p_checks_add_peer(const p2p_checks_t *c, uint8_t *reason, unsigned *flags,
+                         const uint8_t id[32], unsigned matched_caps)
 {
+    *flags = trusted_flag(c, id, *flags);
     if (c->cfg.nprotocols > 0 && matched_caps == 0) {
         *reason = P2P_DISC_USELESS_PEER;
         return false;
     }
-    return post_checks(c, reason, id, flags);
+    return post_checks(c, reason, id, *flags);
 }
 
 int p2p_checks_add(p2p_checks_t *c, const uint8_t id[32], unsigned flags)

@@ -52,16 +52,19 @@ P2P_MUST_CHECK int p2p_checks_init(p2p_checks_t *c, const p2p_checks_config_t *c
 void p2p_checks_free(p2p_checks_t *c);
 
 /* checkpointPostHandshake: sets P2P_CONN_TRUSTED in *flags if id is
- * trusted, then runs postHandshakeChecks.  Returns true if the connection
- * may go on, else false with the Disconnect reason in *reason. */
+ * trusted and clears it if not (the trusted set alone decides; a flag the
+ * connection carried in is not believed), then runs postHandshakeChecks.  Returns true if the
+ * connection may go on, else false with the Disconnect reason in *reason. */
 bool p2p_checks_post_handshake(const p2p_checks_t *c, uint8_t *reason, unsigned *flags,
                                const uint8_t id[32]);
 
 /* checkpointAddPeer: matched_caps is the number of capabilities the Hello
- * matched against our protocols.  Returns true if the peer may be added
- * (then call p2p_checks_add), else false with *reason. */
-bool p2p_checks_add_peer(const p2p_checks_t *c, uint8_t *reason, const uint8_t id[32],
-                         unsigned flags, unsigned matched_caps);
+ * matched against our protocols.  P2P_CONN_TRUSTED in *flags is set or
+ * cleared from the trusted set as in p2p_checks_post_handshake (it may have
+ * changed since).  Returns true if the peer may be added (then call
+ * p2p_checks_add with *flags), else false with *reason. */
+bool p2p_checks_add_peer(const p2p_checks_t *c, uint8_t *reason, unsigned *flags,
+                         const uint8_t id[32], unsigned matched_caps);
 
 /* Records an admitted peer (and counts it if inbound).  Returns 0,
  * P2P_EEXIST (already a peer: unchanged) or P2P_ENOMEM. */

@@ -395,10 +395,12 @@ int p2p_dialsched_resolve_done(p2p_dialsched_t *s, const uint8_t id[32], const p
     if (!found) {
         s->stats.resolve_failed++;
         if (st) {
-            st->next_resolve = now + st->resolve_wait;
+            /* the wait doubles with each failure before it is applied:
+             * 120 s after the first, then 240 s, ... up to 1 h */
             st->resolve_wait *= 2;
             if (st->resolve_wait > P2P_DIAL_RESOLVE_MAX_NS)
                 st->resolve_wait = P2P_DIAL_RESOLVE_MAX_NS;
+            st->next_resolve = now + st->resolve_wait;
         }
         finish(s, id);
         schedule(s, now);

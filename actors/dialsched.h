@@ -16,9 +16,11 @@
  *   pending; inside NetRestrict (if set); not dialled in the last 35 s.  A
  *   static node is therefore redialled at most once per 35 s.
  * - A static node without an IP is resolved through discovery (a RESOLVE
- *   action); the first attempt is immediate, and after each failure the wait
- *   doubles from 60 s up to 1 h.  A successful resolution resets the wait to
- *   60 s and dials at once.  A static dial whose TCP connect failed is
+ *   action); the first attempt is immediate.  The wait starts at 60 s and
+ *   doubles with each failed resolution before it applies (120 s after the
+ *   first failure, 240 s after the second, ... capped at 1 h).  A successful
+ *   resolution resets the wait to 60 s (the next resolution comes at least
+ *   60 s later) and dials at once.  A static dial whose TCP connect failed is
  *   re-resolved (subject to the same backoff) and redialled if found.
  * - A resolution occupies a dial slot like a dial.
  *

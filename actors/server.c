@@ -796,11 +796,12 @@ static int make_mailboxes(p2p_server_t *srv)
 
 static void free_server(p2p_server_t *srv)
 {
-    p2p_mailbox_t **all[] = {
-        &srv->mb_conns,       &srv->mb_posthandshake,  &srv->mb_addpeer,       &srv->mb_delpeer,
-        &srv->mb_peerop,      &srv->mb_addtrusted,     &srv->mb_removetrusted, &srv->mb_events,
-        &srv->mb_nodesin,     &srv->mb_addstatic,      &srv->mb_removestatic,  &srv->mb_peeradded,
-        &srv->mb_peerremoved, &srv->mb_inboundpending, &srv->mb_taskdone,      &srv->mb_slots};
+    p2p_mailbox_t **all[] = {&srv->mb_conns,         &srv->mb_posthandshake,  &srv->mb_addpeer,
+                             &srv->mb_delpeer,       &srv->mb_peerop,         &srv->mb_addtrusted,
+                             &srv->mb_removetrusted, &srv->mb_events,         &srv->mb_nodesin,
+                             &srv->mb_addstatic,     &srv->mb_removestatic,   &srv->mb_peeradded,
+                             &srv->mb_peerremoved,   &srv->mb_inboundpending, &srv->mb_taskdone,
+                             &srv->mb_resolved,      &srv->mb_slots};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
         p2p_mailbox_destroy(*all[i]);
         *all[i] = NULL;

@@ -188,7 +188,7 @@ typedef struct p2p_server_stats {
     uint64_t net_errors;          /* socket errors and EOF on live peers */
     uint64_t proto_errors;        /* subprotocol callbacks failed / unknown codes */
     uint64_t msgs_in, msgs_out;   /* subprotocol messages */
-    uint64_t bytes_in, bytes_out; /* wire bytes after the handshake */
+    uint64_t bytes_in, bytes_out; /* wire bytes after the RLPx handshake (auth/ack excluded) */
     uint64_t pings_sent, pongs_sent;
     uint64_t send_full;            /* p2p_peer_send refused with P2P_EFULL */
     uint64_t events_dropped;       /* events a full subscriber mailbox refused */

@@ -78,6 +78,9 @@ typedef struct io {
     p2p_rlpx_codec_t codec;
     bool codec_ready;
     bool eof;
+    /* bytes of our auth/ack packet at the front of wbuf not yet sent: not
+     * counted in bytes_out (the counters cover what follows the handshake) */
+    size_t hs_unsent;
     uint64_t last_write; /* last write progress (or when the buffer became non-empty) */
     /* A message a callback could not take yet (P2P_EFULL): redelivered. */
     bool held;
@@ -185,7 +188,9 @@ static int io_flush(io_t *io)
         if (n > 0) {
             io->woff += (size_t)n;
             io->last_write = p2p_now_ns();
-            P2P__STAT_ADD(io->srv, bytes_out, (uint64_t)n);
+            size_t hs = (size_t)n < io->hs_unsent ? (size_t)n : io->hs_unsent;
+            io->hs_unsent -= hs;
+            if ((size_t)n > hs) P2P__STAT_ADD(io->srv, bytes_out, (uint64_t)((size_t)n - hs));
             continue;
         }
         if (n < 0 && errno == EINTR) continue;
@@ -439,6 +444,7 @@ static int do_rlpx(io_t *io, bool *posted)
     if (!rc && c->dialed) {
         rc = p2p_rlpx_hs_make_auth(hs, &pkt, &pktlen);
         if (!rc) rc = wbuf_append(io, pkt, pktlen);
+        if (!rc) io->hs_unsent = pktlen;
         if (!rc) rc = io_flush_all(io, deadline, true);
     }
     while (!rc) {
@@ -467,10 +473,16 @@ static int do_rlpx(io_t *io, bool *posted)
         *posted = rc == 0;
         if (!rc) rc = p2p_rlpx_hs_make_ack(hs, &pkt, &pktlen);
         if (!rc) rc = wbuf_append(io, pkt, pktlen);
+        if (!rc) io->hs_unsent = pktlen; /* nothing was written before it */
     }
     if (!rc) rc = p2p_rlpx_hs_secrets(hs, sec);
     if (!rc) rc = p2p_rlpx_codec_init(&io->codec, sec, srv->max_msg);
-    if (!rc) io->codec_ready = true;
+    if (!rc) {
+        io->codec_ready = true;
+        /* bytes read with the end of the remote's auth/ack (the start of
+         * its Hello) belong after the handshake */
+        P2P__STAT_ADD(srv, bytes_in, (uint64_t)(io->rlen - io->roff));
+    }
     if (hs) {
         p2p_rlpx_hs_wipe(hs);
         free(hs);

@@ -117,14 +117,19 @@ static void emit(run_t *r, const p2p_peer_event_t *ev)
     }
 }
 
-static void to_dialer(run_t *r, p2p_mailbox_t *mb, const uint8_t id[32], unsigned flags)
+/* force_wake: the message changes the dialer's free slots (a peer it
+ * dialled went away), so it must run even when idle: it republishes the
+ * free-slot hint discovery waits for, and nothing else would wake it. */
+static void to_dialer(run_t *r, p2p_mailbox_t *mb, const uint8_t id[32], unsigned flags,
+                      bool force_wake)
 {
     p2p__msg_id_t m = {.flags = flags};
     memcpy(m.id, id, 32);
     /* closed once the dialer stopped (shutdown): nothing to tell then.  An
-     * idle dialer (nothing it could dial) is not woken: it drains these
-     * before it next acts. */
-    bool wake = !atomic_load_explicit(&r->srv->dl_idle, memory_order_relaxed);
+     * idle dialer (nothing it could dial) is not woken for updates that
+     * leave its free slots as they are: it drains these before it next
+     * acts. */
+    bool wake = force_wake || !atomic_load_explicit(&r->srv->dl_idle, memory_order_relaxed);
     (void)p2p__push_lazy(r->srv, mb, &m, sizeof m, wake);
 }
 
@@ -198,7 +203,8 @@ static void on_posthandshake(run_t *r, p2p_conn_t *c)
     unsigned flags = c->flags;
     uint8_t reason = 0;
     bool ok = p2p_checks_post_handshake(&srv->rl_checks, &reason, &flags, c->node.id);
-    if (ok && (flags & P2P_CONN_INBOUND)) to_dialer(r, srv->mb_inboundpending, c->node.id, 1);
+    if (ok && (flags & P2P_CONN_INBOUND))
+        to_dialer(r, srv->mb_inboundpending, c->node.id, 1, false);
     reply(r, c, ok, reason, flags);
 }
 
@@ -212,8 +218,7 @@ static void on_addpeer(run_t *r, p2p_conn_t *c, unsigned matched)
     }
     uint8_t reason = 0;
     unsigned flags = c->flags;
-    if (p2p_checks_is_trusted(&srv->rl_checks, c->node.id)) flags |= P2P_CONN_TRUSTED;
-    bool ok = p2p_checks_add_peer(&srv->rl_checks, &reason, c->node.id, flags, matched);
+    bool ok = p2p_checks_add_peer(&srv->rl_checks, &reason, &flags, c->node.id, matched);
     if (ok) {
         int rc = p2p_checks_add(&srv->rl_checks, c->node.id, flags);
         if (!rc) rc = p2p_idmap_put(&srv->rl_peers, c->node.id, (uint64_t)(uintptr_t)c);
@@ -226,7 +231,7 @@ static void on_addpeer(run_t *r, p2p_conn_t *c, unsigned matched)
     if (ok) {
         c->rl_peer = true;
         P2P__STAT(srv, peers_added);
-        to_dialer(r, srv->mb_peeradded, c->node.id, flags);
+        to_dialer(r, srv->mb_peeradded, c->node.id, flags, false);
         p2p_peer_event_t ev;
         memset(&ev, 0, sizeof ev);
         ev.type = P2P_PEER_EVENT_ADD;
@@ -261,10 +266,13 @@ static void on_delpeer(run_t *r, const p2p__msg_delpeer_t *m)
     }
     if (c->rl_peer) {
         c->rl_peer = false;
+        int f = p2p_checks_peer_flags(&srv->rl_checks, c->node.id);
+        bool dialed = f >= 0 && ((unsigned)f & P2P_CONN_DIALED);
         p2p_checks_remove(&srv->rl_checks, c->node.id);
         p2p_idmap_del(&srv->rl_peers, c->node.id);
         P2P__STAT(srv, peers_removed);
-        to_dialer(r, srv->mb_peerremoved, c->node.id, 0);
+        /* a dialled peer's departure frees a dial slot: wake the dialer */
+        to_dialer(r, srv->mb_peerremoved, c->node.id, 0, dialed);
         p2p_peer_event_t ev;
         memset(&ev, 0, sizeof ev);
         ev.type = P2P_PEER_EVENT_DROP;

@@ -79,23 +79,28 @@ static int malformed(int rc)
                : rc;
 }
 
+/* Keeps the capabilities we could ever match: names of 1..P2P_CAP_NAME_MAX
+ * bytes with a version <= UINT32_MAX, the first P2P_HELLO_MAX_CAPS of them.
+ * Others (an empty or long name, a large version, entries past the limit)
+ * are skipped, as a peer that announces them is still valid (the reference
+ * client accepts them); each entry must still be a list starting with a
+ * byte string and an unsigned integer of at most 64 bits. */
 static int decode_caps(p2p_hello_t *h, p2p_rlp_t *caps)
 {
     h->ncaps = 0;
     while (!p2p_rlp_done(caps)) {
-        if (h->ncaps == P2P_HELLO_MAX_CAPS) return P2P_ETOOBIG;
-        p2p_cap_t *cap = &h->caps[h->ncaps];
         p2p_rlp_t l;
         const uint8_t *name;
         size_t n;
         uint64_t v;
         int rc = p2p_rlp_enter(caps, &l);
         if (!rc) rc = p2p_rlp_bytes(&l, &name, &n);
-        if (!rc) rc = p2p_rlp_uint_max(&l, &v, UINT32_MAX);
+        if (!rc) rc = p2p_rlp_uint(&l, &v);
         if (rc) return malformed(rc);
         /* extra elements in a cap entry are tolerated */
-        if (n == 0) return P2P_EDECODE;
-        if (n > P2P_CAP_NAME_MAX) return P2P_ETOOBIG;
+        if (n == 0 || n > P2P_CAP_NAME_MAX || v > UINT32_MAX) continue;
+        if (h->ncaps == P2P_HELLO_MAX_CAPS) continue;
+        p2p_cap_t *cap = &h->caps[h->ncaps];
         memcpy(cap->name, name, n);
         cap->name[n] = 0;
         cap->name_len = n;

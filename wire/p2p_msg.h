@@ -4,8 +4,10 @@
  * matching (which subprotocol gets which message-code offset).
  *
  * Limits (one place): Hello at most 2048 bytes; at most P2P_HELLO_MAX_CAPS
- * capabilities, names of 1..P2P_CAP_NAME_MAX bytes (real ones are 3-4:
- * eth, snap, les, wit), versions <= UINT32_MAX; client name at most
+ * capabilities kept, names of 1..P2P_CAP_NAME_MAX bytes (real ones are 3-4:
+ * eth, snap, les, wit), versions <= UINT32_MAX (a decoded Hello skips
+ * capabilities outside these limits and those past the first
+ * P2P_HELLO_MAX_CAPS kept: none of them can match ours); client name at most
  * P2P_HELLO_NAME_MAX bytes (bounded by the Hello size anyway); Disconnect
  * input: only the first 100 bytes are considered.  Hello decoding is
  * tail-tolerant (EIP-8): extra list elements are ignored.
@@ -80,9 +82,12 @@ typedef struct p2p_hello {
 P2P_MUST_CHECK int p2p_hello_encode(uint8_t *out, size_t outcap, size_t *outlen,
                                     const p2p_hello_t *h);
 
-/* Decodes a Hello payload (tail-tolerant).  Returns 0, P2P_ETOOBIG
- * (inlen > 2048, or more caps / longer names than the limits),
- * P2P_EDECODE (malformed, missing fields, cap version > UINT32_MAX) or
+/* Decodes a Hello payload (tail-tolerant).  Capabilities with an empty
+ * name, a name over P2P_CAP_NAME_MAX bytes or a version over UINT32_MAX,
+ * and any past the first P2P_HELLO_MAX_CAPS kept, are skipped (h->caps
+ * holds the rest, in order).  Returns 0, P2P_ETOOBIG (inlen > 2048, or a
+ * client name over P2P_HELLO_NAME_MAX), P2P_EDECODE (malformed, missing
+ * fields, a cap entry that is not [bytes, uint64, ...]) or
  * P2P_EBADKEY (ID not 64 bytes or all zero: disconnect with
  * P2P_DISC_INVALID_IDENTITY). */
 P2P_MUST_CHECK int p2p_hello_decode(p2p_hello_t *h, const uint8_t *in, size_t inlen);

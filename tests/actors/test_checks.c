@@ -128,6 +128,13 @@ static void test_trusted_set(void)
     flags = P2P_CONN_INBOUND;
     CHECK(!p2p_checks_post_handshake(&c, &reason, &flags, ids[1]));
     CHECK(reason == P2P_DISC_TOO_MANY_PEERS);
+    /* ... also from a connection that carries a stale trusted flag (a
+     * static dial stamped by the dialer when the node was trusted) */
+    flags = P2P_CONN_STATIC_DIALED | P2P_CONN_TRUSTED;
+    reason = 0xaa;
+    CHECK(!p2p_checks_post_handshake(&c, &reason, &flags, ids[1]));
+    CHECK(reason == P2P_DISC_TOO_MANY_PEERS);
+    CHECK(flags == P2P_CONN_STATIC_DIALED);
     p2p_checks_free(&c);
 }
 
@@ -137,28 +144,39 @@ static void test_add_peer(void)
      * before the limits. */
     p2p_checks_t c = make(2, 1, 2);
     uint8_t reason = 0xaa;
-    CHECK(!p2p_checks_add_peer(&c, &reason, ids[0], P2P_CONN_DYN_DIALED, 0));
+    unsigned f;
+    CHECK(!p2p_checks_add_peer(&c, &reason, (f = P2P_CONN_DYN_DIALED, &f), ids[0], 0));
     CHECK(reason == P2P_DISC_USELESS_PEER);
-    CHECK(p2p_checks_add_peer(&c, &reason, ids[0], P2P_CONN_DYN_DIALED, 1));
+    CHECK(p2p_checks_add_peer(&c, &reason, (f = P2P_CONN_DYN_DIALED, &f), ids[0], 1));
     CHECK_OK(p2p_checks_add(&c, ids[0], P2P_CONN_DYN_DIALED));
     /* The post-handshake checks run again: a racing duplicate is refused. */
-    CHECK(!p2p_checks_add_peer(&c, &reason, ids[0], P2P_CONN_INBOUND, 3));
+    CHECK(!p2p_checks_add_peer(&c, &reason, (f = P2P_CONN_INBOUND, &f), ids[0], 3));
     CHECK(reason == P2P_DISC_ALREADY_CONNECTED);
     CHECK_OK(p2p_checks_add(&c, ids[1], P2P_CONN_INBOUND));
-    CHECK(!p2p_checks_add_peer(&c, &reason, ids[2], P2P_CONN_STATIC_DIALED, 1));
+    CHECK(!p2p_checks_add_peer(&c, &reason, (f = P2P_CONN_STATIC_DIALED, &f), ids[2], 1));
     CHECK(reason == P2P_DISC_TOO_MANY_PEERS);
-    CHECK(!p2p_checks_add_peer(&c, &reason, ids[2], P2P_CONN_STATIC_DIALED, 0));
+    CHECK(!p2p_checks_add_peer(&c, &reason, (f = P2P_CONN_STATIC_DIALED, &f), ids[2], 0));
     CHECK(reason == P2P_DISC_USELESS_PEER);
-    /* Trusted (flag set at the first checkpoint) passes the full set. */
-    CHECK(p2p_checks_add_peer(&c, &reason, ids[2], P2P_CONN_STATIC_DIALED | P2P_CONN_TRUSTED, 1));
+    /* The trusted set decides, not the flag the connection carries: a
+     * static dial stamped trusted (a node trusted at startup) is refused
+     * once the node left the set, and admitted while it is in it. */
+    f = P2P_CONN_STATIC_DIALED | P2P_CONN_TRUSTED;
+    reason = 0xaa;
+    CHECK(!p2p_checks_add_peer(&c, &reason, &f, ids[2], 1));
+    CHECK(reason == P2P_DISC_TOO_MANY_PEERS);
+    CHECK(f == P2P_CONN_STATIC_DIALED);
+    CHECK_OK(p2p_checks_add_trusted(&c, ids[2]));
+    f = P2P_CONN_STATIC_DIALED;
+    CHECK(p2p_checks_add_peer(&c, &reason, &f, ids[2], 1));
+    CHECK(f == (P2P_CONN_STATIC_DIALED | P2P_CONN_TRUSTED));
     p2p_checks_free(&c);
 
     /* No protocols configured: every peer is useful. */
     c = make(2, 1, 0);
-    CHECK(p2p_checks_add_peer(&c, &reason, ids[0], P2P_CONN_INBOUND, 0));
+    CHECK(p2p_checks_add_peer(&c, &reason, (f = P2P_CONN_INBOUND, &f), ids[0], 0));
     uint8_t self[32];
     memset(self, 0xee, 32);
-    CHECK(!p2p_checks_add_peer(&c, &reason, self, P2P_CONN_DYN_DIALED, 0));
+    CHECK(!p2p_checks_add_peer(&c, &reason, (f = P2P_CONN_DYN_DIALED, &f), self, 0));
     CHECK(reason == P2P_DISC_SELF);
     p2p_checks_free(&c);
 }

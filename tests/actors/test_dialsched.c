@@ -407,8 +407,9 @@ static void test_resolve_backoff(void)
     CHECK_MEM(acts[0].node.id, n.id, 32);
     CHECK(p2p_dialsched_in_flight(&s) == 1); /* a resolution holds a slot */
     CHECK_ERR(p2p_dialsched_dial_done(&s, n.id, P2P_DIAL_OK, T0), P2P_ENOTFOUND);
-    /* Each failure doubles the wait: 60, 120, ..., capped at 3600 s. */
-    static const uint64_t waits[] = {60, 120, 240, 480, 960, 1920, 3600, 3600, 3600};
+    /* The wait starts at 60 s and each failure doubles it before it
+     * applies: 120, 240, ..., capped at 3600 s. */
+    static const uint64_t waits[] = {120, 240, 480, 960, 1920, 3600, 3600, 3600, 3600};
     uint64_t t = T0;
     for (unsigned k = 0; k < sizeof waits / sizeof waits[0]; k++) {
         CHECK_OK(p2p_dialsched_resolve_done(&s, n.id, NULL, t));
@@ -452,18 +453,20 @@ static void test_resolve_backoff(void)
     p2p_node_t wrong = mk(2, "4.4.4.4", 1);
     CHECK_OK(p2p_dialsched_resolve_done(&s, n.id, &wrong, T0));
     CHECK(s.stats.resolve_failed == 1);
-    p2p_dialsched_tick(&s, T0 + 60 * S);
+    p2p_dialsched_tick(&s, T0 + 119 * S);
+    CHECK(drain(&s, acts, 4) == 0);
+    p2p_dialsched_tick(&s, T0 + 120 * S);
     CHECK(drain(&s, acts, 4) == 1);
     p2p_node_t noport = mk(1, "4.4.4.4", 0);
-    CHECK_OK(p2p_dialsched_resolve_done(&s, n.id, &noport, T0 + 60 * S));
+    CHECK_OK(p2p_dialsched_resolve_done(&s, n.id, &noport, T0 + 120 * S));
     CHECK(s.stats.resolve_failed == 2);
-    p2p_dialsched_tick(&s, T0 + 179 * S);
+    p2p_dialsched_tick(&s, T0 + 359 * S);
     CHECK(drain(&s, acts, 4) == 0);
-    p2p_dialsched_tick(&s, T0 + 180 * S);
+    p2p_dialsched_tick(&s, T0 + 360 * S);
     CHECK(drain(&s, acts, 4) == 1);
     /* Removed while resolving: a found record is not dialled. */
-    CHECK(p2p_dialsched_remove_static(&s, n.id, T0 + 180 * S));
-    CHECK_OK(p2p_dialsched_resolve_done(&s, n.id, &found, T0 + 181 * S));
+    CHECK(p2p_dialsched_remove_static(&s, n.id, T0 + 360 * S));
+    CHECK_OK(p2p_dialsched_resolve_done(&s, n.id, &found, T0 + 361 * S));
     CHECK(drain(&s, acts, 4) == 0);
     CHECK(p2p_dialsched_in_flight(&s) == 0);
     p2p_dialsched_free(&s);

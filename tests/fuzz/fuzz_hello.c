@@ -1,8 +1,9 @@
 /*
  * tests/fuzz/fuzz_hello.c: libFuzzer target for the Hello decoder.
- * Properties: no crash; an accepted Hello respects the limits (caps, name
- * sizes, non-zero 64-byte ID), re-encodes, and the re-encoding decodes to
- * the same fields.
+ * Properties: no crash; an accepted Hello respects the limits (at most 64
+ * caps kept, cap names of 1..32 bytes: caps outside them are skipped, not
+ * refused; name sizes, non-zero 64-byte ID), re-encodes, and the
+ * re-encoding decodes to the same fields.
  */
 #include <stdlib.h>
 #include <string.h>

@@ -127,14 +127,19 @@ static void test_hello_limits(void)
     n = build(buf, sizeof buf, P2P_HELLO_MAX_CAPS, 3, 64, 7, 10, 0);
     CHECK_OK(p2p_hello_decode(&h, buf, n));
     CHECK(h.ncaps == P2P_HELLO_MAX_CAPS);
+    /* caps past the first 64 are ignored, names of 0 or 33+ bytes skipped */
     n = build(buf, sizeof buf, P2P_HELLO_MAX_CAPS + 1, 3, 64, 7, 10, 0);
-    CHECK_ERR(p2p_hello_decode(&h, buf, n), P2P_ETOOBIG);
+    CHECK_OK(p2p_hello_decode(&h, buf, n));
+    CHECK(h.ncaps == P2P_HELLO_MAX_CAPS && h.caps[P2P_HELLO_MAX_CAPS - 1].version == 63);
     n = build(buf, sizeof buf, 2, P2P_CAP_NAME_MAX, 64, 7, 10, 0);
     CHECK_OK(p2p_hello_decode(&h, buf, n));
+    CHECK(h.ncaps == 2);
     n = build(buf, sizeof buf, 2, P2P_CAP_NAME_MAX + 1, 64, 7, 10, 0);
-    CHECK_ERR(p2p_hello_decode(&h, buf, n), P2P_ETOOBIG);
+    CHECK_OK(p2p_hello_decode(&h, buf, n));
+    CHECK(h.ncaps == 0);
     n = build(buf, sizeof buf, 2, 0, 64, 7, 10, 0);
-    CHECK_ERR(p2p_hello_decode(&h, buf, n), P2P_EDECODE);
+    CHECK_OK(p2p_hello_decode(&h, buf, n));
+    CHECK(h.ncaps == 0);
     /* size: exactly 2048 accepted, 2049 too big */
     size_t base = build(buf, sizeof buf, 1, 3, 64, 7, 0, 0);
     size_t nl = 2048 - base - 3; /* name header grows to 3 bytes */
@@ -155,6 +160,76 @@ static void test_hello_limits(void)
     CHECK(p2p_hello_decode(&h, (const uint8_t *)"\xc0", 1) != 0);
     CHECK(p2p_hello_decode(&h, (const uint8_t *)"\x05", 1) != 0);
     CHECK(p2p_hello_decode(&h, NULL, 0) != 0);
+}
+
+/* Capabilities we can never match do not fail the Hello (the reference
+ * client accepts them): an empty name, a 40-byte name, a version over 32
+ * bits; eth/68 beside them still matches.  A Hello of 10,000 caps is still
+ * refused, by its size. */
+static void test_hello_odd_caps(void)
+{
+    static uint8_t buf[100000];
+    static uint8_t id[64];
+    memset(id, 9, sizeof id);
+    char longname[40];
+    memset(longname, 'q', sizeof longname);
+    p2p_rlp_enc_t e;
+    p2p_rlp_enc_init(&e, buf, sizeof buf);
+    p2p_rlp_list_begin(&e);
+    p2p_rlp_put_uint(&e, 5);
+    p2p_rlp_put_str(&e, "other/v1");
+    p2p_rlp_list_begin(&e);
+    p2p_rlp_list_begin(&e);
+    p2p_rlp_put_bytes(&e, NULL, 0);
+    p2p_rlp_put_uint(&e, 1);
+    p2p_rlp_list_end(&e);
+    p2p_rlp_list_begin(&e);
+    p2p_rlp_put_bytes(&e, (const uint8_t *)longname, sizeof longname);
+    p2p_rlp_put_uint(&e, 1);
+    p2p_rlp_list_end(&e);
+    p2p_rlp_list_begin(&e);
+    p2p_rlp_put_str(&e, "eth");
+    p2p_rlp_put_uint(&e, UINT64_MAX);
+    p2p_rlp_list_end(&e);
+    p2p_rlp_list_begin(&e);
+    p2p_rlp_put_str(&e, "eth");
+    p2p_rlp_put_uint(&e, 68);
+    p2p_rlp_list_end(&e);
+    p2p_rlp_list_end(&e);
+    p2p_rlp_put_uint(&e, 30303);
+    p2p_rlp_put_bytes(&e, id, 64);
+    p2p_rlp_list_end(&e);
+    size_t n = 0;
+    CHECK_OK(p2p_rlp_enc_finish(&e, &n));
+    CHECK_OK(p2p_hello_decode(&h, buf, n));
+    CHECK(h.ncaps == 1);
+    CHECK(strcmp(h.caps[0].name, "eth") == 0 && h.caps[0].version == 68);
+    static const p2p_proto_t local[] = {{"eth", 68, 17}};
+    p2p_proto_match_t m[1];
+    size_t nm = 0;
+    CHECK_OK(p2p_caps_match(m, &nm, local, 1, h.caps, h.ncaps));
+    CHECK(nm == 1 && m[0].offset == P2P_BASE_LENGTH);
+
+    /* a cap entry without a version still fails */
+    p2p_rlp_enc_init(&e, buf, sizeof buf);
+    p2p_rlp_list_begin(&e);
+    p2p_rlp_put_uint(&e, 5);
+    p2p_rlp_put_str(&e, "x");
+    p2p_rlp_list_begin(&e);
+    p2p_rlp_list_begin(&e);
+    p2p_rlp_put_str(&e, "eth");
+    p2p_rlp_list_end(&e);
+    p2p_rlp_list_end(&e);
+    p2p_rlp_put_uint(&e, 0);
+    p2p_rlp_put_bytes(&e, id, 64);
+    p2p_rlp_list_end(&e);
+    CHECK_OK(p2p_rlp_enc_finish(&e, &n));
+    CHECK_ERR(p2p_hello_decode(&h, buf, n), P2P_EDECODE);
+
+    /* 10,000 caps: over 2048 bytes, refused before any cap is read */
+    n = build(buf, sizeof buf, 10000, 3, 64, 7, 10, 0);
+    CHECK(n > P2P_HELLO_MAX);
+    CHECK_ERR(p2p_hello_decode(&h, buf, n), P2P_ETOOBIG);
 }
 
 static void test_disconnect(void)
@@ -283,6 +358,7 @@ int main(void)
     test_hello_vector();
     test_hello_roundtrip();
     test_hello_limits();
+    test_hello_odd_caps();
     test_disconnect();
     test_reason_str();
     test_match();
