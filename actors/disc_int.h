@@ -6,9 +6,11 @@
  * Who touches what:
  *   immutable after start: fd, family, port, priv, started, clock, the
  *                          mailboxes' pointers, nreaders;
- *   p2p-udp:               its p2p__disc_reader_t, pushes into `packets`;
- *                          `seen` (readers look up, p2p-disc adds; seen.mu);
- *   p2p-disc:              everything in the "table thread" block;
+ *   p2p-udp:               its p2p__disc_reader_t (its own replay cache),
+ *                          pushes into `packets`, pops its `answered`;
+ *   p2p-disc:              everything in the "table thread" block, `seen`
+ *                          (its own replay cache), pushes into every
+ *                          reader's `answered`;
  *   any thread:            ctr (relaxed atomics), pushes into `requests`.
  */
 #ifndef P2P_ACTORS_DISC_INT_H
@@ -43,29 +45,34 @@ typedef struct p2p__disc_ctr {
     atomic_fetch_add_explicit(&(d)->ctr.field, (n), memory_order_relaxed)
 #define P2P__DISC_CTR(d, field) P2P__DISC_CTR_ADD(d, field, 1)
 
-/* Hashes of requests (ping, findnode, ENR request) answered in the last
- * 20 s, so an exact replay is dropped before its signature recovery
- * (rx_duplicate).  Only answered ones: a findnode dropped for want of a
- * bond may come again, byte for byte, once the bond exists.  A fixed open-addressed
- * table of P2P__DISC_SEEN_SLOTS entries (no allocation, never grows): a hash probes
- * P2P__DISC_SEEN_PROBE slots from the one its first bytes name; an entry
- * counts for P2P__DISC_SEEN_WINDOW_NS after its arrival (a packet's
- * expiration is 20 s after it was sent); an insert takes a free or aged
- * slot of the window, else overwrites the oldest.  Times are the clock
- * interface's monotonic ns.  Shared by the readers (one socket: a replay may
- * reach any of them) and p2p-disc (which adds) under mu; held for one probe
- * of 8 slots. */
+/* A replay cache: hashes of requests (ping, findnode, ENR request)
+ * answered in the last 20 s, so an exact replay is dropped before its
+ * signature recovery (rx_duplicate).  Only answered ones: a findnode
+ * dropped for want of a bond may come again, byte for byte, once the bond
+ * exists.  A fixed open-addressed table of P2P__DISC_SEEN_SLOTS entries (no
+ * allocation, never grows): a hash probes P2P__DISC_SEEN_PROBE slots from
+ * the one its first bytes name; an entry counts for
+ * P2P__DISC_SEEN_WINDOW_NS after the answer (a packet's expiration is 20 s
+ * after it was sent); an insert takes a free or aged slot of the window,
+ * else overwrites the oldest.  Times are the clock interface's monotonic
+ * ns.  Not shared: p2p-disc has one (d->seen) and each reader its own, which
+ * p2p-disc feeds through the reader's `answered` mailbox. */
 #define P2P__DISC_SEEN_SLOTS 4096u /* power of two */
 #define P2P__DISC_SEEN_PROBE 8u
 #define P2P__DISC_SEEN_WINDOW_NS ((uint64_t)P2P_DISCV4_EXPIRATION * 1000000000ull)
 
 typedef struct p2p__disc_seen {
-    pthread_mutex_t mu;
     struct {
         uint8_t hash[16]; /* the packet hash's first 16 bytes */
-        uint64_t ns;      /* arrival; 0: free */
+        uint64_t ns;      /* answered at; 0: free */
     } e[P2P__DISC_SEEN_SLOTS];
 } p2p__disc_seen_t;
+
+/* An answered request, from p2p-disc to each reader's `answered`. */
+typedef struct p2p__disc_seen_msg {
+    uint8_t hash[16];
+    uint64_t ns;
+} p2p__disc_seen_msg_t;
 
 typedef struct p2p__disc_reader {
     struct p2p_discovery *d;
@@ -77,6 +84,10 @@ typedef struct p2p__disc_reader {
     /* one byte more than the limit, so an oversized datagram shows */
     uint8_t buf[P2P_DISCOVERY_RX_BATCH][P2P_DISCV4_MAX_SIZE + 1];
     p2p__disc_pkt_msg_t out;
+    /* requests p2p-disc answered (it pushes, quietly: the reader drains it
+     * before each receive batch), into the reader's own replay cache */
+    p2p_mailbox_t *answered;
+    p2p__disc_seen_t seen;
 } p2p__disc_reader_t;
 
 typedef struct p2p__disc_call p2p__disc_call_t;
@@ -92,7 +103,7 @@ struct p2p_discovery {
     p2p_mailbox_t *packets, *requests;
     unsigned nreaders;
     p2p__disc_reader_t *readers[P2P_DISCOVERY_READERS_MAX];
-    p2p__disc_seen_t seen; /* the readers' (see p2p__disc_seen_t) */
+    p2p__disc_seen_t seen; /* p2p-disc's replay cache */
     p2p_thread_t thr;
     bool thr_started;
     p2p__disc_ctr_t ctr;
@@ -140,22 +151,24 @@ struct p2p_discovery {
 /* The reader thread's function (disc_udp.c). */
 int p2p__disc_reader_run(p2p_thread_t *self, void *arg);
 
-/* Sets up / tears down d->seen (at start and stop; the fuzz target too). */
-void p2p__disc_seen_init(struct p2p_discovery *d);
-void p2p__disc_seen_destroy(struct p2p_discovery *d);
+/* Empties a replay cache. */
+void p2p__disc_seen_init(p2p__disc_seen_t *seen);
 
 /* On p2p-disc: hands a verified packet to the core unless it is a request
  * answered meanwhile (a replay queued before the first copy was handled:
  * P2P_EEXIST, rx_duplicate); a request the core answered (returned 0)
- * enters d->seen.  Returns what p2p_disc_handle returned, or P2P_EEXIST. */
+ * enters d->seen and is pushed to every reader's `answered` (a reader with
+ * no room: rx_seen_full; a replay reaching it then costs a recovery, but
+ * gets no answer).  Returns what p2p_disc_handle returned, or P2P_EEXIST. */
 int p2p__disc_deliver(struct p2p_discovery *d, const p2p__disc_pkt_msg_t *m, p2p_disc_time_t now);
 
 /* Checks and verifies one datagram as the reader does, into *out (its src
- * must already be set), at d->clock's time.  Returns 0 if out holds a
- * verified packet to queue, or the reason it was rejected (counted in
- * d->ctr; a replay of a request verified within the last
- * 20 s: P2P_EEXIST).  Exposed for the fuzz target. */
-int p2p__disc_check(struct p2p_discovery *d, p2p__disc_pkt_msg_t *out, const uint8_t *buf,
-                    size_t len);
+ * must already be set), at d->clock's time, against the replay cache seen
+ * (the calling reader's).  Returns 0 if out holds a verified packet to
+ * queue, or the reason it was rejected (counted in d->ctr; a replay of a
+ * request answered within the last 20 s: P2P_EEXIST).  Exposed for the
+ * fuzz target. */
+int p2p__disc_check(struct p2p_discovery *d, const p2p__disc_seen_t *seen, p2p__disc_pkt_msg_t *out,
+                    const uint8_t *buf, size_t len);
 
 #endif

@@ -1,12 +1,14 @@
 /*
  * actors/disc_udp.c: the UDP reader thread of discovery (p2p-udp).
  *
- * Owns the read side of the discovery socket; shares nothing mutable with
- * p2p-disc except the `packets` mailbox it pushes into, the relaxed
- * counters and the replay cache d->seen (under its mutex; p2p-disc adds to
- * it in p2p__disc_deliver, which lives here beside the lookup).  Loop: recvmmsg (MSG_DONTWAIT,
- * P2P_DISCOVERY_RX_BATCH datagrams) until the socket is empty, then sleep in poll on the socket and
- * the thread's waiter (which a quit request wakes).  Every datagram goes through p2p__disc_check,
+ * Owns the read side of the discovery socket and its own replay cache;
+ * shares nothing mutable with p2p-disc except the `packets` mailbox it
+ * pushes into, its `answered` mailbox it pops (requests p2p-disc answered,
+ * into its replay cache, p2p__disc_deliver, which lives here beside the
+ * lookup) and the relaxed counters.  Loop: drain `answered`, recvmmsg
+ * (MSG_DONTWAIT, P2P_DISCOVERY_RX_BATCH datagrams) until the socket is
+ * empty, then sleep in poll on the socket and the thread's waiter (which a
+ * quit request wakes).  Every datagram goes through p2p__disc_check,
  * cheapest test first:
  *   1. source address usable (family 4/6, port != 0)   rx_bad_source
  *   2. p2p_discv4_precheck: size, type, hash           rx_too_small,
@@ -14,9 +16,9 @@
  *                                                        rx_unknown_type,
  *                                                        rx_bad_hash
  *   3. a request (ping, findnode, ENR request) whose   rx_duplicate
- *      hash was answered within the last 20 s (d->seen:
- *      a replayed capture costs no recovery and gets
- *      no second answer)
+ *      hash was answered within the last 20 s (the
+ *      reader's replay cache: a replayed capture costs
+ *      no recovery and gets no second answer)
  *   4. p2p_discv4_open_at: body, expiration (past      rx_bad_packet,
  *      the wall clock, ENRResponse exempt), then the     rx_expired,
  *      sender recovery                                   rx_bad_sig
@@ -30,13 +32,16 @@
  * to p2p-disc); the core keeps its check, for a packet that expires while
  * queued.
  *
- * A request's hash enters d->seen on p2p-disc once the core answered it
- * (p2p__disc_deliver): only verified packets, so unsigned junk, which anyone
+ * A request's hash enters p2p-disc's replay cache (d->seen) once the core
+ * answered it (p2p__disc_deliver), and every reader's through its
+ * `answered` mailbox: only verified packets, so unsigned junk, which anyone
  * can make at no cost, cannot push real entries out; only answered ones, so
  * a findnode dropped before the bond existed may come again byte for byte
  * (a client that asks again within the same second, deterministic
- * signature).  p2p-disc looks up again before handling, so copies of a
- * replay queued before the first was handled are not answered either.
+ * signature).  p2p-disc looks up its own before handling, so copies of a
+ * replay queued before the first was handled, or verified by a reader
+ * that has not drained `answered` yet (or had no room in it:
+ * rx_seen_full), are not answered either.
  * Replies are left out: they are answered by nothing,
  * a pong or ENR response must echo the token of a pending request, and two
  * Neighbors answers of a node to two findnodes of ours within one second
@@ -46,8 +51,9 @@
  * so a replay may then cost a recovery again, never memory.
  *
  * Several readers may share the socket (config.readers): the kernel hands
- * each datagram to one of them, and the recoveries run in parallel; they
- * share d->seen under its mutex (held for one 8-slot probe).
+ * each datagram to one of them, and the recoveries run in parallel; each
+ * gets every answered request in its `answered` (a replay may reach any of
+ * them).
  */
 #include <errno.h>
 #include <poll.h>
@@ -62,18 +68,12 @@
  * while a packet waits at most RX_NOTIFY_EVERY - 1 verifications. */
 #define RX_NOTIFY_EVERY 4
 
-void p2p__disc_seen_init(struct p2p_discovery *d)
+void p2p__disc_seen_init(p2p__disc_seen_t *seen)
 {
-    memset(d->seen.e, 0, sizeof d->seen.e);
-    pthread_mutex_init(&d->seen.mu, NULL);
+    memset(seen->e, 0, sizeof seen->e);
 }
 
-void p2p__disc_seen_destroy(struct p2p_discovery *d)
-{
-    pthread_mutex_destroy(&d->seen.mu);
-}
-
-static unsigned seen_home(const uint8_t hash[32])
+static unsigned seen_home(const uint8_t hash[16])
 {
     /* the hash is keccak output, but a sender picks it by choosing the
      * packet: any bytes index as well as others */
@@ -82,42 +82,39 @@ static unsigned seen_home(const uint8_t hash[32])
     return h & (P2P__DISC_SEEN_SLOTS - 1);
 }
 
+/* An entry stamped after now (a reader's `now` taken before it drained
+ * `answered`) is live. */
 static bool seen_live(uint64_t ns, uint64_t now)
 {
-    return ns != 0 && now - ns < P2P__DISC_SEEN_WINDOW_NS;
+    return ns != 0 && (ns >= now || now - ns < P2P__DISC_SEEN_WINDOW_NS);
 }
 
-/* True if hash was verified within the window. */
-static bool seen_has(struct p2p_discovery *d, const uint8_t hash[32], uint64_t now)
+/* True if hash (its first 16 bytes) was answered within the window. */
+static bool seen_has(const p2p__disc_seen_t *seen, const uint8_t hash[16], uint64_t now)
 {
-    bool hit = false;
     unsigned home = seen_home(hash);
-    pthread_mutex_lock(&d->seen.mu);
-    for (unsigned i = 0; i < P2P__DISC_SEEN_PROBE && !hit; i++) {
-        unsigned k = (home + i) & (P2P__DISC_SEEN_SLOTS - 1);
-        hit = seen_live(d->seen.e[k].ns, now) && memcmp(d->seen.e[k].hash, hash, 16) == 0;
-    }
-    pthread_mutex_unlock(&d->seen.mu);
-    return hit;
-}
-
-/* Records hash as verified at now: a free or aged slot of its probe
- * window, else the oldest one. */
-static void seen_add(struct p2p_discovery *d, const uint8_t hash[32], uint64_t now)
-{
-    unsigned home = seen_home(hash), pick = home;
-    pthread_mutex_lock(&d->seen.mu);
     for (unsigned i = 0; i < P2P__DISC_SEEN_PROBE; i++) {
         unsigned k = (home + i) & (P2P__DISC_SEEN_SLOTS - 1);
-        if (!seen_live(d->seen.e[k].ns, now)) {
+        if (seen_live(seen->e[k].ns, now) && memcmp(seen->e[k].hash, hash, 16) == 0) return true;
+    }
+    return false;
+}
+
+/* Records hash (its first 16 bytes) as answered at ns (not after now): a
+ * free or aged slot of its probe window, else the oldest one. */
+static void seen_add(p2p__disc_seen_t *seen, const uint8_t hash[16], uint64_t ns, uint64_t now)
+{
+    unsigned home = seen_home(hash), pick = home;
+    for (unsigned i = 0; i < P2P__DISC_SEEN_PROBE; i++) {
+        unsigned k = (home + i) & (P2P__DISC_SEEN_SLOTS - 1);
+        if (!seen_live(seen->e[k].ns, now)) {
             pick = k;
             break;
         }
-        if (d->seen.e[k].ns < d->seen.e[pick].ns) pick = k;
+        if (seen->e[k].ns < seen->e[pick].ns) pick = k;
     }
-    memcpy(d->seen.e[pick].hash, hash, 16);
-    d->seen.e[pick].ns = now ? now : 1;
-    pthread_mutex_unlock(&d->seen.mu);
+    memcpy(seen->e[pick].hash, hash, 16);
+    seen->e[pick].ns = ns ? ns : 1;
 }
 
 static bool is_request(uint8_t type)
@@ -128,17 +125,26 @@ static bool is_request(uint8_t type)
 int p2p__disc_deliver(struct p2p_discovery *d, const p2p__disc_pkt_msg_t *m, p2p_disc_time_t now)
 {
     bool request = is_request(m->pkt.type);
-    if (request && seen_has(d, m->pkt.hash, now.ns)) {
+    if (request && seen_has(&d->seen, m->pkt.hash, now.ns)) {
         P2P__DISC_CTR(d, rx_duplicate);
         return P2P_EEXIST;
     }
     int rc = p2p_disc_handle(d->core, &m->pkt, &m->src, now);
-    if (request && rc == 0) seen_add(d, m->pkt.hash, now.ns);
+    if (request && rc == 0) {
+        seen_add(&d->seen, m->pkt.hash, now.ns, now.ns);
+        p2p__disc_seen_msg_t n = {.ns = now.ns};
+        memcpy(n.hash, m->pkt.hash, sizeof n.hash);
+        /* quiet: a reader does not sleep on `answered`, it drains it
+         * before each receive batch */
+        for (unsigned i = 0; i < d->nreaders; i++)
+            if (p2p_mailbox_try_push_quiet(d->readers[i]->answered, &n, sizeof n) != 0)
+                P2P__DISC_CTR(d, rx_seen_full);
+    }
     return rc;
 }
 
-int p2p__disc_check(struct p2p_discovery *d, p2p__disc_pkt_msg_t *out, const uint8_t *buf,
-                    size_t len)
+int p2p__disc_check(struct p2p_discovery *d, const p2p__disc_seen_t *seen, p2p__disc_pkt_msg_t *out,
+                    const uint8_t *buf, size_t len)
 {
     P2P__DISC_CTR(d, rx_datagrams);
     P2P__DISC_CTR_ADD(d, rx_bytes, len);
@@ -164,7 +170,7 @@ int p2p__disc_check(struct p2p_discovery *d, p2p__disc_pkt_msg_t *out, const uin
         P2P__DISC_CTR(d, rx_too_small);
         return rc;
     }
-    if (is_request(h.type) && seen_has(d, h.hash, p2p_clock_now(d->clock))) {
+    if (is_request(h.type) && seen_has(seen, h.hash, p2p_clock_now(d->clock))) {
         P2P__DISC_CTR(d, rx_duplicate);
         return P2P_EEXIST;
     }
@@ -192,6 +198,11 @@ static void reader_batch(p2p__disc_reader_t *r, unsigned n)
 {
     struct p2p_discovery *d = r->d;
     unsigned quiet = 0; /* verified packets pushed since the last notify */
+    p2p__disc_seen_msg_t ans[64];
+    size_t na;
+    uint64_t now = p2p_clock_now(d->clock);
+    while ((na = p2p_mailbox_pop_batch(r->answered, ans, sizeof ans)) > 0)
+        for (size_t i = 0; i < na; i++) seen_add(&r->seen, ans[i].hash, ans[i].ns, now);
     for (unsigned i = 0; i < n; i++) {
         p2p__disc_pkt_msg_t *out = &r->out;
         memset(&out->src, 0, sizeof out->src);
@@ -200,7 +211,7 @@ static void reader_batch(p2p__disc_reader_t *r, unsigned n)
             out->src.ip.family = 0;
         size_t len = r->m[i].msg_len;
         if (r->m[i].msg_hdr.msg_flags & MSG_TRUNC) len = sizeof r->buf[i];
-        if (p2p__disc_check(d, out, r->buf[i], len) != 0) continue;
+        if (p2p__disc_check(d, &r->seen, out, r->buf[i], len) != 0) continue;
         int rc = p2p_mailbox_try_push_quiet(d->packets, out, sizeof *out);
         if (rc == 0) {
             P2P__DISC_CTR(d, rx_verified);

@@ -6,8 +6,9 @@
  * p2p-disc loop (bounded work per wake-up):
  *   1. pop up to P2P_DISCOVERY_BATCH verified packets and hand each to the
  *      core (p2p__disc_deliver: p2p_disc_handle, and an answered request
- *      enters the replay cache); the core's replies are encoded and signed
- *      into the send queue (io.send) and leave in one sendmmsg;
+ *      enters its replay cache and every reader's `answered`); the core's
+ *      replies are encoded and signed into the send queue (io.send) and
+ *      leave in one sendmmsg;
  *   2. pop up to P2P_DISCOVERY_BATCH requests (info, lookup, candidate
  *      switch, add node);
  *   3. fire due timers: the core's deadline (p2p_disc_tick) and the hourly
@@ -623,7 +624,7 @@ int p2p_discovery_start(p2p_discovery_t **out, char *msg, size_t msglen,
     if (!d) return P2P_ENOMEM;
     d->fd = -1;
     d->clock = cfg->clock ? cfg->clock : p2p_clock_real();
-    p2p__disc_seen_init(d);
+    p2p__disc_seen_init(&d->seen);
     memcpy(d->priv, cfg->priv, 32);
     int rc = p2p_secp_pubkey(d->self.pubkey, d->priv);
     if (rc) {
@@ -724,12 +725,8 @@ int p2p_discovery_start(p2p_discovery_t **out, char *msg, size_t msglen,
                                 P2P_DISCOVERY_REQUESTS, NULL);
     if (rc) goto err;
 
-    rc = p2p_thread_spawn_ex(&d->thr, "p2p-disc", 0, P2P_THREAD_SPIN_WAIT, disc_run, d);
-    if (rc) {
-        rc = fail(msg, msglen, rc, "discovery: %s", "cannot start p2p-disc");
-        goto err;
-    }
-    d->thr_started = true;
+    /* The readers and their `answered` mailboxes exist before p2p-disc
+     * starts (it pushes into them) and are freed after it is joined. */
     d->nreaders = cfg->readers ? cfg->readers : 1;
     for (unsigned i = 0; i < d->nreaders; i++) {
         p2p__disc_reader_t *r = calloc(1, sizeof *r);
@@ -739,6 +736,18 @@ int p2p_discovery_start(p2p_discovery_t **out, char *msg, size_t msglen,
         }
         r->d = d;
         d->readers[i] = r;
+        rc = p2p_mailbox_create(&r->answered, "discanswered", sizeof(p2p__disc_seen_msg_t),
+                                cfg->queue ? cfg->queue : P2P_DISCOVERY_QUEUE, NULL);
+        if (rc) goto err;
+    }
+    rc = p2p_thread_spawn_ex(&d->thr, "p2p-disc", 0, P2P_THREAD_SPIN_WAIT, disc_run, d);
+    if (rc) {
+        rc = fail(msg, msglen, rc, "discovery: %s", "cannot start p2p-disc");
+        goto err;
+    }
+    d->thr_started = true;
+    for (unsigned i = 0; i < d->nreaders; i++) {
+        p2p__disc_reader_t *r = d->readers[i];
         char name[P2P_THREAD_NAME_MAX];
         if (i == 0)
             IGNORE_RC(p2p_thread_name(name, "p2p-udp"));
@@ -763,21 +772,24 @@ void p2p_discovery_stop(p2p_discovery_t *d)
     if (!d) return;
     for (unsigned i = 0; i < P2P_DISCOVERY_READERS_MAX; i++)
         if (d->readers[i] && d->readers[i]->started) p2p_thread_request_quit(&d->readers[i]->thr);
-    for (unsigned i = 0; i < P2P_DISCOVERY_READERS_MAX; i++) {
-        if (!d->readers[i]) continue;
-        if (d->readers[i]->started) (void)p2p_thread_join(&d->readers[i]->thr, NULL);
-        free(d->readers[i]);
-    }
+    for (unsigned i = 0; i < P2P_DISCOVERY_READERS_MAX; i++)
+        if (d->readers[i] && d->readers[i]->started)
+            (void)p2p_thread_join(&d->readers[i]->thr, NULL);
     if (d->thr_started) {
         p2p_thread_request_quit(&d->thr);
         (void)p2p_thread_join(&d->thr, NULL);
+    }
+    /* after p2p-disc, which pushes into their `answered` */
+    for (unsigned i = 0; i < P2P_DISCOVERY_READERS_MAX; i++) {
+        if (!d->readers[i]) continue;
+        p2p_mailbox_destroy(d->readers[i]->answered);
+        free(d->readers[i]);
     }
     p2p_disc_free(d->core);
     p2p_timers_free(&d->timers);
     p2p_mailbox_destroy(d->packets);
     p2p_mailbox_destroy(d->requests);
     if (d->fd >= 0) close(d->fd);
-    p2p__disc_seen_destroy(d);
     p2p_nodedb_close(d->ndb);
     p2p_memdb_free(d->mdb);
     p2p_wipe(d->priv, sizeof d->priv);

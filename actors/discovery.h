@@ -72,6 +72,7 @@ enum p2p_discovery_limits {
     X(rx_unknown_type, "packets of an unknown type")                                               \
     X(rx_bad_hash, "packets whose hash does not match")                                            \
     X(rx_duplicate, "replays of a request answered within the last 20 s")                          \
+    X(rx_seen_full, "answered requests a reader's replay cache had no room to learn")              \
     X(rx_bad_packet, "packets with a malformed body")                                              \
     X(rx_expired, "expired packets dropped before the signature recovery")                         \
     X(rx_bad_sig, "packets whose signature does not recover")                                      \

@@ -27,7 +27,9 @@
  * The reader reads the same virtual clocks (its replay cache, emptied for
  * every input, and its expiration check), and packets reach the core through
  * p2p__disc_deliver as on p2p-disc: a sealed request answered within 20 s is
- * a duplicate when it comes again.
+ * a duplicate when it comes again.  The reader checks against p2p-disc's
+ * replay cache (d->seen), which holds what a reader learns through its
+ * `answered` mailbox.
  *
  * Properties: no crash or sanitizer report; the reader's counters add up
  * (every datagram is either rejected under exactly one counter, the
@@ -141,7 +143,7 @@ static void setup(void)
     memcpy(g.d->started.pubkey, g.our_pub, 64);
     p2p_node_id(g.d->started.id, g.our_pub);
     g.d->clock = &fuzz_clock;
-    p2p__disc_seen_init(g.d);
+    p2p__disc_seen_init(&g.d->seen);
     g.ready = 1;
 }
 
@@ -180,7 +182,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                         30000, 3600000, 13 * 3600000, 25 * 3600000};
     setup();
     memset(&g.d->ctr, 0, sizeof g.d->ctr);
-    memset(g.d->seen.e, 0, sizeof g.d->seen.e);
+    p2p__disc_seen_init(&g.d->seen);
     if (p2p_memdb_new(&db, 256, 32, 1) != 0) abort();
     p2p_ip_t lo = p2p_ip4(127, 0, 0, 1), lan = p2p_ip4(192, 168, 1, 9);
     if (p2p_memdb_set_last_pong(db, g.rem_id, &lo, T0) ||
@@ -232,7 +234,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         datagrams++;
         clock_ns = now.ns;
         clock_unix_s = now.unix_s;
-        if (p2p__disc_check(g.d, &msg, buf, n) == 0) {
+        if (p2p__disc_check(g.d, &g.d->seen, &msg, buf, n) == 0) {
             queued++;
             if (memcmp(msg.pkt.sender_id, g.d->started.id, 32) == 0) abort();
             int rc = p2p__disc_deliver(g.d, &msg, now);
@@ -245,7 +247,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 static p2p__disc_pkt_msg_t again;
                 again.src = msg.src;
                 datagrams++;
-                if (p2p__disc_check(g.d, &again, buf, n) != P2P_EEXIST) abort();
+                if (p2p__disc_check(g.d, &g.d->seen, &again, buf, n) != P2P_EEXIST) abort();
             }
         }
         now.ns += step_ms[(mode >> 2) & 7] * 1000000ull;
