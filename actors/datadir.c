@@ -324,7 +324,14 @@ int p2p_datadir_nodekey(uint8_t priv[32], int *created, char *msg, size_t msglen
     char *path = join(dd->path, "nodekey");
     if (!path) return P2P_ENOMEM;
     int rc = p2p_nodekey_load(priv, msg, msglen, path);
-    if (rc == P2P_ENOTFOUND) {
+    struct stat st;
+    if (rc == P2P_ENOTFOUND && lstat(path, &st) == 0 && S_ISLNK(st.st_mode)) {
+        /* a dangling symlink: the identity lives elsewhere and is missing;
+         * a new key would silently replace it */
+        say(msg, msglen, "node key %s is a symlink to a missing file; refusing to create a new key",
+            path);
+        rc = P2P_ENOTFOUND;
+    } else if (rc == P2P_ENOTFOUND) {
         if (msg && msglen) msg[0] = 0;
         rc = p2p_secp_keygen(priv);
         if (rc) {

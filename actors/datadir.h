@@ -47,7 +47,9 @@ void p2p_datadir_close(p2p_datadir_t *dd);
 /* Loads <datadir>/nodekey, or generates a new key and writes it atomically
  * when the file does not exist.  Out: priv; *created (may be NULL) is 1 if a
  * new key was written.  Returns 0, P2P_EBADKEY (malformed file: the file is
- * left untouched), P2P_ESYS (I/O), P2P_ECRYPTO (no randomness). */
+ * left untouched), P2P_ENOTFOUND (nodekey is a symlink whose target is
+ * missing: refused, the symlink is kept), P2P_ESYS (I/O), P2P_ECRYPTO (no
+ * randomness). */
 P2P_MUST_CHECK int p2p_datadir_nodekey(uint8_t priv[32], int *created, char *msg, size_t msglen,
                                        const p2p_datadir_t *dd);
 

@@ -235,6 +235,29 @@ static void test_malformed_keys(void)
         p2p_node_id(id, pub);
         CHECK_MEM(id, vid, 32);
     }
+    /* a dangling symlink: refused, the link kept, no key written */
+    CHECK(unlink(path) == 0);
+    char target[600], link_to[600];
+    snprintf(target, sizeof target, "%s/elsewhere/key", dir);
+    CHECK(symlink(target, path) == 0);
+    CHECK_ERR(p2p_datadir_nodekey(priv, NULL, msg, sizeof msg, &dd), P2P_ENOTFOUND);
+    CHECK(strstr(msg, "symlink") != NULL);
+    struct stat lst;
+    CHECK(lstat(path, &lst) == 0 && S_ISLNK(lst.st_mode));
+    ssize_t ln = readlink(path, link_to, sizeof link_to - 1);
+    CHECK(ln == (ssize_t)strlen(target));
+    link_to[ln > 0 ? ln : 0] = 0;
+    CHECK(strcmp(link_to, target) == 0);
+    CHECK(access(target, F_OK) != 0);
+    /* a symlink to an existing key file is read */
+    char real[600];
+    snprintf(real, sizeof real, "%s/realkey", dir);
+    snprintf(text, sizeof text, "%s\n", VKEY);
+    write_file(real, text, strlen(text), 0600);
+    CHECK(unlink(path) == 0);
+    CHECK(symlink(real, path) == 0);
+    CHECK_OK(p2p_datadir_nodekey(priv, NULL, msg, sizeof msg, &dd));
+    CHECK_MEM(priv, want, 32);
     p2p_datadir_close(&dd);
     /* nodekey on a closed datadir */
     CHECK_ERR(p2p_datadir_nodekey(priv, NULL, msg, sizeof msg, &dd), P2P_EINVAL);
