@@ -142,7 +142,11 @@ int p2p_trace_open(const char *path, unsigned rings, uint32_t ring_cap)
     data_off = (data_off + 63) & ~(size_t)63;
     size_t size = data_off + (size_t)rings * cap * sizeof(p2p_trace_slot_t);
 
-    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd >= 0 && fchmod(fd, 0600) != 0) { /* an existing file keeps its mode otherwise */
+        close(fd);
+        return P2P_ESYS;
+    }
     if (fd < 0) return P2P_ESYS;
     if (ftruncate(fd, (off_t)size) != 0) {
         close(fd);

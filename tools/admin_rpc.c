@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -401,8 +402,10 @@ int admin_rpc_start(admin_rpc_t **out, char *msg, size_t msglen, const admin_rpc
     memcpy(sa.sun_path, cfg->path, strlen(cfg->path) + 1);
     unlink(cfg->path); /* a stale socket of a previous run (the datadir lock is ours) */
     a->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    /* owner only, whatever the umask: chmod before listen, so nobody can
+     * connect while the socket still has the umask's mode */
     if (a->lfd < 0 || bind(a->lfd, (struct sockaddr *)&sa, sizeof sa) != 0 ||
-        listen(a->lfd, 16) != 0) {
+        chmod(cfg->path, 0600) != 0 || listen(a->lfd, 16) != 0) {
         snprintf(msg, msglen, "cannot listen on %s: %s", cfg->path, strerror(errno));
         admin_rpc_stop(a);
         return P2P_ESYS;

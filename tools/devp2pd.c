@@ -25,12 +25,16 @@
  * cost, measured with `devp2p stress` churn and flood: node CPU per
  * handshake and per message within the run-to-run noise (README).
  *
- * Threads: main parses the flags, starts everything, then waits in
- * sigwait (SIGINT/SIGTERM are blocked before any thread starts, so only
- * main receives them) and stops everything in reverse order.  Bad input
- * (unknown flag, malformed enode/ENR/key, unusable data directory, port in
- * use, a second node on the same data directory) is one line on stderr and
- * exit status 1 (2 for usage errors).
+ * Threads: main blocks SIGINT/SIGTERM first (so only main receives them,
+ * and one that arrives during start-up is taken by sigwait once the node
+ * runs: it stops cleanly, exit 0), parses and checks every flag before
+ * touching the file system, starts everything, then waits in sigwait and
+ * stops everything in reverse order.  Bad input is one line on stderr:
+ * exit status 2 for usage errors (unknown flag, malformed flag value,
+ * enode/ENR or --nodekeyhex, more bootnodes than discovery keeps
+ * (P2P_DISC_MAX_BOOTNODES), --bootnode with --nodiscover), 1 for the rest
+ * (unreadable key file, unusable data directory or dangling nodekey
+ * symlink, port in use, a second node on the same data directory).
  */
 #include <errno.h>
 #ifdef __GLIBC__
@@ -75,7 +79,8 @@ struct nodes {
 };
 
 /* A list flag: a file of URLs (one per line, # comments) or a comma list. */
-static void parse_nodes(struct nodes *out, const char *flag, const char *val, bool need_addr)
+static void parse_nodes(struct nodes *out, const char *flag, const char *val, bool need_addr,
+                        size_t max)
 {
     out->n = 0;
     if (!val || !*val) return;
@@ -93,12 +98,12 @@ static void parse_nodes(struct nodes *out, const char *flag, const char *val, bo
         char *s2 = NULL;
         for (char *t = strtok_r(line, ", \t\r[]\"", &s2); t;
              t = strtok_r(NULL, ", \t\r[]\"", &s2)) {
-            if (out->n >= MAX_LIST) cli_fail("%s: more than %d nodes", flag, MAX_LIST);
+            if (out->n >= max) cli_usage_fail("%s: more than %zu nodes (the limit)", flag, max);
             p2p_node_t n;
             int rc = p2p_node_parse(&n, t);
-            if (rc) cli_fail("%s: invalid node '%.80s': %s", flag, t, p2p_strerror(rc));
+            if (rc) cli_usage_fail("%s: invalid node '%.80s': %s", flag, t, p2p_strerror(rc));
             if (need_addr && n.ep.ip.family == 0)
-                cli_fail("%s: node '%.80s' has no IP address", flag, t);
+                cli_usage_fail("%s: node '%.80s' has no IP address", flag, t);
             out->v[out->n++] = n;
         }
     }
@@ -215,8 +220,27 @@ static void malloc_policy(void)
 #endif
 }
 
+/* The datadir should be the owner's alone (the node key, the admin socket,
+ * the trace ring): says so once when group or others can reach it. */
+static void check_datadir_mode(const char *dir)
+{
+    struct stat st;
+    if (stat(dir, &st) == 0 && (st.st_mode & 077))
+        P2P_WARN("Data directory is accessible to group or others",
+                 "datadir=%s mode=%03o hint=\"chmod 700 it\"", dir, (unsigned)(st.st_mode & 0777));
+}
+
 int main(int argc, char **argv)
 {
+    /* Only main takes SIGINT/SIGTERM, blocked before anything else (files,
+     * threads): one that arrives during start-up stays pending and sigwait
+     * takes it once the node runs, so it still stops cleanly. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
     malloc_policy();
     cli_prog = "devp2pd";
     static const cli_cmd_t cmd = {"", "", "Runs a devp2p node (RLPx server and discovery v4).", 0,
@@ -268,7 +292,8 @@ int main(int argc, char **argv)
     if (level < 0) cli_usage_fail("invalid --verbosity '%s': want 0..5", verbosity);
     p2p_log_set_level(level);
 
-    /* ---- flags -> configuration ---- */
+    /* ---- flags -> configuration: every value checked before any file is touched ---- */
+    char msg[512];
     uint16_t tcp_port = (uint16_t)cli_uint("--port", port, 0, 65535);
     uint16_t udp_port = dport ? (uint16_t)cli_uint("--discovery.port", dport, 0, 65535) : tcp_port;
     p2p_ip_t listen_ip = {0};
@@ -277,7 +302,7 @@ int main(int argc, char **argv)
     if (metrics_addr) metrics_ip = cli_ip("--metrics.addr", metrics_addr);
     uint16_t metrics_tcp = (uint16_t)cli_uint("--metrics.port", metrics_port, 0, 65535);
     p2p_ip_t ext_ip = {0};
-    if (nat && strcmp(nat, "none") != 0 && strcmp(nat, "any") != 0) {
+    if (nat && strcmp(nat, "none") != 0) {
         if (strncmp(nat, "extip:", 6) != 0)
             cli_usage_fail("invalid --nat '%s': want extip:IP or none", nat);
         ext_ip = cli_ip("--nat", nat + 6);
@@ -287,9 +312,21 @@ int main(int argc, char **argv)
         cli_usage_fail("invalid --netrestrict '%s': want CIDRs such as 10.0.0.0/8,::1/128",
                        netrestrict);
     static struct nodes boot, stat_nodes, trusted;
-    parse_nodes(&boot, "--bootnodes", bootnodes, true);
-    parse_nodes(&stat_nodes, "--staticnodes", staticnodes, true);
-    parse_nodes(&trusted, "--trustednodes", trustednodes, false);
+    /* discovery keeps at most P2P_DISC_MAX_BOOTNODES */
+    parse_nodes(&boot, "--bootnodes", bootnodes, true,
+                nodiscover ? MAX_LIST : P2P_DISC_MAX_BOOTNODES);
+    parse_nodes(&stat_nodes, "--staticnodes", staticnodes, true, MAX_LIST);
+    parse_nodes(&trusted, "--trustednodes", trustednodes, false, MAX_LIST);
+    if (bootnode && nodiscover)
+        cli_usage_fail("--bootnode runs discovery only: not with --nodiscover");
+    unsigned max_peers = (unsigned)cli_uint("--maxpeers", maxpeers, 0, 100000);
+    unsigned max_pend = (unsigned)cli_uint("--maxpendpeers", maxpend, 0, 100000);
+    if (max_pend == 0) max_pend = 50;
+    if (nodekey && nodekeyhex) cli_usage_fail("--nodekey and --nodekeyhex are mutually exclusive");
+    uint8_t priv[32];
+    if (nodekeyhex && p2p_nodekey_parse_hex(priv, msg, sizeof msg, nodekeyhex) != 0)
+        cli_usage_fail("invalid --nodekeyhex: %s", msg);
+    if (nodekey) cli_session_key(priv, nodekey, NULL);
     static p2p_protocol_t protos[MAX_CAPS];
     static char capnames[MAX_CAPS][P2P_CAP_NAME_MAX + 1];
     size_t nprotos = 0;
@@ -315,16 +352,12 @@ int main(int argc, char **argv)
     /* ---- data directory and key ---- */
     char *dir = datadir ? strdup(datadir) : default_datadir();
     if (!dir) cli_fail("out of memory");
-    char msg[512];
     static p2p_datadir_t dd;
     if (p2p_datadir_open(&dd, msg, sizeof msg, dir) != 0) cli_fail("%s", msg);
-    uint8_t priv[32];
+    check_datadir_mode(dir);
     int created = 0;
-    if (nodekey || nodekeyhex) {
-        cli_session_key(priv, nodekey, nodekeyhex);
-    } else if (p2p_datadir_nodekey(priv, &created, msg, sizeof msg, &dd) != 0) {
+    if (!nodekey && !nodekeyhex && p2p_datadir_nodekey(priv, &created, msg, sizeof msg, &dd) != 0)
         cli_fail("%s", msg);
-    }
     if (trace) {
         char tpath[4096];
         snprintf(tpath, sizeof tpath, "%s/%s", dir, P2P_TRACE_FILE);
@@ -332,22 +365,13 @@ int main(int argc, char **argv)
         if (rc) cli_fail("cannot create trace file %s: %s", tpath, strerror(errno));
     }
 
-    /* Only main takes SIGINT/SIGTERM: block them before any thread starts. */
-    sigset_t sigs;
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-    signal(SIGPIPE, SIG_IGN);
-
     /* ---- server ---- */
     p2p_server_t *srv = NULL;
     if (!bootnode) {
         static p2p_server_config_t sc;
         memcpy(sc.priv, priv, 32);
-        sc.max_peers = (unsigned)cli_uint("--maxpeers", maxpeers, 0, 100000);
-        sc.max_pending = (unsigned)cli_uint("--maxpendpeers", maxpend, 0, 100000);
-        if (sc.max_pending == 0) sc.max_pending = 50;
+        sc.max_peers = max_peers;
+        sc.max_pending = max_pend;
         check_limits(sc.max_peers, sc.max_pending);
         sc.no_discovery = nodiscover;
         sc.no_dial = nodial;
@@ -399,9 +423,10 @@ int main(int argc, char **argv)
         int rc = p2p_discovery_start(&disc, msg, sizeof msg, &dc);
         P2P_WIPE(dc.priv);
         if (rc) {
+            int err = errno; /* the server's stop may change it */
             if (srv) p2p_server_stop(srv);
-            if (rc == P2P_ESYS && errno == EADDRINUSE)
-                cli_fail("cannot listen on UDP port %u: %s", udp_port, strerror(errno));
+            if (rc == P2P_ESYS && err == EADDRINUSE)
+                cli_fail("cannot listen on UDP port %u: %s", udp_port, strerror(err));
             cli_fail("cannot start discovery: %s", msg[0] ? msg : p2p_strerror(rc));
         }
     }
@@ -449,7 +474,7 @@ int main(int argc, char **argv)
         snprintf(ipc, sizeof ipc, "%s/devp2pd.ipc", dir);
         p2p_ip_t lip = listen_ip.family ? listen_ip : p2p_ip4(0, 0, 0, 0);
         snprintf(la, sizeof la, lip.family == 6 ? "[%s]:%u" : "%s:%u", p2p_ip_format(ipbuf, &lip),
-                 tcp_port);
+                 bootnode ? 0 : tcp_port);
         admin_rpc_config_t ac = {.path = ipc,
                                  .srv = srv,
                                  .disc = disc,

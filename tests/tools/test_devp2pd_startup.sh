@@ -1,0 +1,110 @@
+#!/bin/sh
+# tests/tools/test_devp2pd_startup.sh DEVP2PD DEVP2P: devp2pd start-up on
+# loopback: every flag value is checked before the data directory is
+# touched (usage errors exit 2 with one stderr line and create nothing,
+# with or without --bootnode); more bootnodes than discovery keeps (32) is
+# a usage error naming the limit; a dangling nodekey symlink is refused
+# (exit 1, the link kept, no new key); with umask 002 and a 0755 datadir
+# the admin socket and trace ring are 0600 and a warning names the
+# datadir's mode; SIGTERM during start-up still stops the node cleanly
+# (exit 0, no nodekey.tmp left).
+set -u
+N=$1 D=$2
+T=$(mktemp -d)
+pids=
+cleanup() { for p in $pids; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$T"; }
+trap cleanup EXIT
+fails=0 checks=0
+ok() { checks=$((checks + 1)); }
+bad() { checks=$((checks + 1)); fails=$((fails + 1)); echo "FAIL: $*" >&2; }
+usage() { # usage CMD...: exit 2, exactly one stderr line, $T/fresh not created
+    "$@" >"$T/rout" 2>"$T/rerr"
+    rc=$?
+    if [ $rc -eq 2 ] && [ "$(wc -l <"$T/rerr")" -eq 1 ] && grep -q '^devp2pd: ' "$T/rerr" &&
+        [ ! -e "$T/fresh" ]; then ok; else
+        bad "$* exited $rc: $(cat "$T/rerr") (created: $(ls "$T/fresh" 2>&1))"
+    fi
+    rm -rf "$T/fresh"
+}
+
+KEY=b71c71a67e1177ad4e901695e1b4b9ee17ae16c6668d313eac2f96dbcda3f291
+printf '%s\n' "$KEY" >"$T/key"
+PUB=$("$D" key to-enode "$T/key" 2>/dev/null)
+PUB=${PUB#enode://}; PUB=${PUB%%@*}
+[ ${#PUB} -eq 128 ] && ok || bad "key to-enode: '$PUB'"
+
+F=$T/fresh
+usage "$N" --datadir "$F" --port 0 --maxpeers abc
+usage "$N" --datadir "$F" --port 0 --maxpendpeers -1
+usage "$N" --datadir "$F" --port 0 --bootnode --maxpeers abc
+usage "$N" --datadir "$F" --port 0 --bootnode --nodiscover
+usage "$N" --datadir "$F" --port 0 --nodekey "$T/key" --nodekeyhex "$KEY"
+usage "$N" --datadir "$F" --port 0 --nodekeyhex 1234
+usage "$N" --datadir "$F" --port 0 --bootnodes enode://nothex@127.0.0.1:1
+usage "$N" --datadir "$F" --port 0 --nat any
+usage "$N" --datadir "$F" --port 0 --nat extip:nonsense
+usage "$N" --datadir "$F" --port 0 --verbosity 9
+
+# 33 bootnodes: one more than discovery keeps
+list= i=1
+while [ $i -le 33 ]; do list="$list${list:+,}enode://$PUB@127.0.0.1:$((40000 + i))"; i=$((i + 1)); done
+usage "$N" --datadir "$F" --port 0 --bootnodes "$list"
+grep -q '32' "$T/rerr" && ok || bad "33 bootnodes: message does not name the limit: $(cat "$T/rerr")"
+printf '%s\n' "$list" | tr ',' '\n' >"$T/boot33"
+usage "$N" --datadir "$F" --port 0 --bootnode --bootnodes "$T/boot33"
+
+# a dangling nodekey symlink: refused, the link kept, no key written
+mkdir -m 700 "$T/dl"
+ln -s "$T/dl/missing/key" "$T/dl/nodekey"
+"$N" --datadir "$T/dl" --port 0 --nodiscover >"$T/rout" 2>"$T/rerr"
+rc=$?
+[ $rc -eq 1 ] && [ "$(wc -l <"$T/rerr")" -eq 1 ] && grep -q 'symlink' "$T/rerr" && ok ||
+    bad "dangling symlink: exit $rc: $(cat "$T/rerr")"
+[ -L "$T/dl/nodekey" ] && [ "$(readlink "$T/dl/nodekey")" = "$T/dl/missing/key" ] &&
+    [ ! -e "$T/dl/missing" ] && [ ! -e "$T/dl/nodekey.tmp" ] && ok || bad "symlink replaced: $(ls -l "$T/dl")"
+
+# permissions: umask 002, a 0755 datadir
+mkdir -m 755 "$T/perm"
+(umask 002; exec "$N" --datadir "$T/perm" --port 0 --addr 127.0.0.1 --verbosity 2 --trace \
+    >"$T/perm.out" 2>"$T/perm.err") &
+pid=$!
+pids="$pids $pid"
+i=0
+while ! grep -q '^enr: ' "$T/perm.out" && [ $i -lt 150 ]; do sleep 0.1; i=$((i + 1)); done
+grep -q '^enr: ' "$T/perm.out" && ok || bad "node did not start: $(cat "$T/perm.err")"
+[ "$(stat -c %a "$T/perm/devp2pd.ipc")" = 600 ] && ok || bad "admin socket mode $(stat -c %a "$T/perm/devp2pd.ipc")"
+[ "$(stat -c %a "$T/perm/trace.ring")" = 600 ] && ok || bad "trace ring mode $(stat -c %a "$T/perm/trace.ring")"
+[ "$(grep -c 'accessible to group or others' "$T/perm.err")" -eq 1 ] && grep -q 'mode=755' "$T/perm.err" &&
+    ok || bad "no datadir mode warning: $(cat "$T/perm.err")"
+"$D" attach "$T/perm" admin_nodeInfo >/dev/null 2>"$T/err" && ok || bad "attach: $(cat "$T/err")"
+kill -TERM "$pid"; wait "$pid"; rc=$?
+[ $rc -eq 0 ] && ok || bad "SIGTERM: exit $rc"
+# a 0700 datadir: no warning
+mkdir -m 700 "$T/priv"
+timeout 20 "$N" --datadir "$T/priv" --port 0 --addr 127.0.0.1 --nodiscover --verbosity 2 \
+    >"$T/priv.out" 2>"$T/priv.err" &
+pid=$!
+pids="$pids $pid"
+i=0
+while ! grep -q '^enr: ' "$T/priv.out" && [ $i -lt 150 ]; do sleep 0.1; i=$((i + 1)); done
+kill -TERM "$pid"; wait "$pid"; rc=$?
+[ $rc -eq 0 ] && ! grep -q 'accessible to group' "$T/priv.err" && ok || bad "0700 datadir: exit $rc: $(cat "$T/priv.err")"
+
+# SIGTERM during start-up (before the key and database exist, or while they
+# are written): a clean stop, exit 0, never a half-written key
+for d in 0.02 0.05 0.1 0.2; do
+    rm -rf "$T/sig"
+    "$N" --datadir "$T/sig" --port 0 --addr 127.0.0.1 --trace >"$T/sig.out" 2>"$T/sig.err" &
+    pid=$!
+    sleep "$d"
+    kill -TERM "$pid"
+    wait "$pid"; rc=$?
+    [ $rc -eq 0 ] && grep -q 'Stopped' "$T/sig.err" && [ ! -e "$T/sig/nodekey.tmp" ] && ok ||
+        bad "SIGTERM after ${d}s: exit $rc: $(cat "$T/sig.err") $(ls "$T/sig" 2>&1)"
+    if [ -e "$T/sig/nodekey" ]; then
+        "$D" key to-id "$T/sig/nodekey" >/dev/null 2>&1 && ok || bad "key after SIGTERM at ${d}s unreadable"
+    fi
+done
+
+echo "$checks checks, $fails failures"
+[ $fails -eq 0 ]
