@@ -470,6 +470,16 @@ int p2p_server_peer_count(p2p_server_t *srv)
     return rc ? rc : (int)op.n;
 }
 
+int p2p_server_peer_counts(p2p_server_t *srv, unsigned *inbound)
+{
+    p2p__peerop_t op = {.kind = P2P__OP_COUNT};
+    if (inbound) *inbound = 0;
+    int rc = peerop_run(srv, &op);
+    if (rc) return rc;
+    if (inbound) *inbound = (unsigned)op.inbound;
+    return (int)op.n;
+}
+
 int p2p_server_peer_get(p2p_server_t *srv, p2p_peer_t **peer, const uint8_t id[32])
 {
     p2p__peerop_t op = {.kind = P2P__OP_GET};

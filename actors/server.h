@@ -244,6 +244,11 @@ typedef struct p2p_peer_info {
 P2P_MUST_CHECK int p2p_server_peers(p2p_server_t *srv, p2p_peer_info_t *out, size_t cap, size_t *n);
 /* Number of peers, or a negative code (P2P_ECLOSED). */
 int p2p_server_peer_count(p2p_server_t *srv);
+/* Number of peers (or a negative code, P2P_ECLOSED) and, in *inbound (may
+ * be NULL; 0 on error), how many of them are inbound, both from the run
+ * loop's counts at the same moment (not limited like a p2p_server_peers
+ * listing): outbound = peers - inbound.  Any thread. */
+int p2p_server_peer_counts(p2p_server_t *srv, unsigned *inbound);
 /* A referenced handle to the peer with ID id (release with
  * p2p_peer_unref).  Returns 0, P2P_ENOTFOUND or P2P_ECLOSED. */
 P2P_MUST_CHECK int p2p_server_peer_get(p2p_server_t *srv, p2p_peer_t **peer, const uint8_t id[32]);

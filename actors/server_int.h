@@ -133,6 +133,7 @@ typedef struct p2p__peerop {
     uint8_t id[32];
     p2p_peer_info_t *infos;
     size_t cap, n;
+    size_t inbound; /* P2P__OP_COUNT: peers with P2P_CONN_INBOUND */
     p2p_mailbox_t *mb;
     p2p_conn_t *peer;
     int rc;

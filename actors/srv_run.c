@@ -365,6 +365,7 @@ static void on_peerop(run_t *r, p2p__peerop_t *op)
     }
     case P2P__OP_COUNT:
         op->n = p2p_checks_peer_count(&srv->rl_checks);
+        op->inbound = p2p_checks_inbound_count(&srv->rl_checks);
         break;
     case P2P__OP_REMOVE: {
         p2p_conn_t *c = peer_by_id(r, op->id);

@@ -130,7 +130,19 @@ static void test_already_connected_and_self(void)
     CHECK(st.rejected[P2P_DISC_ALREADY_CONNECTED] == 1);
     CHECK(st.rejected[P2P_DISC_SELF] == 1);
     CHECK(p2p_server_peer_count(s) == 1);
+    /* the run loop's counts: s1 dialled s (inbound at s, outbound at s1) */
+    unsigned in = 99;
+    CHECK(p2p_server_peer_counts(s, &in) == 1);
+    CHECK(in == 1);
+    in = 99;
+    CHECK(p2p_server_peer_counts(s1, &in) == 1);
+    CHECK(in == 0);
+    CHECK(p2p_server_peer_counts(s, NULL) == 1);
     p2p_server_stop(s1);
+    CHECK(su_wait_peers(s, 0, 5000));
+    in = 99;
+    CHECK(p2p_server_peer_counts(s, &in) == 0);
+    CHECK(in == 0);
     p2p_server_stop(s);
 }
 
