@@ -24,7 +24,6 @@
 #include "wire/enode.h"
 
 #define RPC_DEADLINE_NS (5 * P2P_NS_PER_S)
-#define MAX_PEERS_LISTED 1024
 
 struct client {
     int fd;
@@ -78,7 +77,7 @@ static json_t *peers(struct admin_rpc *a, const char **err)
 {
     if (!a->cfg.srv) return json_array();
     size_t n = 0;
-    if (p2p_server_peers(a->cfg.srv, a->peers, MAX_PEERS_LISTED, &n) != 0) {
+    if (p2p_server_peers(a->cfg.srv, a->peers, ADMIN_RPC_PEERS_LISTED, &n) != 0) {
         *err = "server stopped";
         return NULL;
     }
@@ -384,7 +383,7 @@ int admin_rpc_start(admin_rpc_t **out, char *msg, size_t msglen, const admin_rpc
     a->enode = strdup(cfg->enode);
     a->enr = strdup(cfg->enr);
     a->listen_addr = strdup(cfg->listen_addr);
-    a->peers = calloc(MAX_PEERS_LISTED, sizeof *a->peers);
+    a->peers = calloc(ADMIN_RPC_PEERS_LISTED, sizeof *a->peers);
     a->metrics = node_metrics_new();
     for (int i = 0; i < ADMIN_RPC_CLIENTS; i++) a->cl[i].fd = -1;
     a->lfd = -1;

@@ -7,14 +7,27 @@
  *                                   listener}, listenAddr, protocols}
  *   admin_peers                    [{enode, id, name, caps, network{localAddress,
  *                                   remoteAddress, inbound, trusted, static},
- *                                   protocols}]
+ *                                   protocols}]: at most ADMIN_RPC_PEERS_LISTED
+ *                                   peers (admin_metrics counts them all)
  *   admin_addPeer [url]            true (static node: dialled and kept)
  *   admin_removePeer [url]         true (static removed, disconnected)
  *   admin_addTrustedPeer [url]     true
  *   admin_removeTrustedPeer [url]  true
- *   discv4_table                   {self, tableLen, buckets: [[{id, enode, ...}]]}
- *   admin_metrics                  {server: {...counters}, discovery: {...},
- *                                   process: {...}} (tools/node_metrics.h)
+ *   discv4_table                   {tableLen, lookups, initDone, buckets: [[{id,
+ *                                   enode, seq, live, livenessChecks}]] (one
+ *                                   array per bucket), counters: {discovery's
+ *                                   P2P_DISCOVERY_COUNTERS}}
+ *   admin_metrics                  {server: {accepted, dials, peersAdded,
+ *                                   peersRemoved, handshakeTimeouts,
+ *                                   handshakeFailed, helloFailed,
+ *                                   inboundThrottled, msgsIn, msgsOut, bytesIn,
+ *                                   bytesOut, peers, inbound, outbound},
+ *                                   discovery: {P2P_DISCOVERY_COUNTERS...,
+ *                                   tableLen}, process: {residentBytes, threads,
+ *                                   openFds}}: a subset of the Prometheus
+ *                                   metrics (tools/node_metrics.h); server is
+ *                                   absent with --bootnode, discovery with
+ *                                   --nodiscover
  * Requests are a stream of JSON values on each connection (newline or not);
  * a batch (array) is answered with an array.  Errors use the JSON-RPC codes
  * (-32700 parse, -32600 invalid request, -32601 no method, -32602 invalid
@@ -33,6 +46,7 @@
 #include "core/err.h"
 
 #define ADMIN_RPC_CLIENTS 16
+#define ADMIN_RPC_PEERS_LISTED 1024 /* admin_peers lists at most this many peers */
 #define ADMIN_RPC_INPUT_MAX (1u << 20)
 
 typedef struct admin_rpc admin_rpc_t;

@@ -19,9 +19,8 @@ node_metrics_t *node_metrics_new(void)
 {
     node_metrics_t *m = calloc(1, sizeof *m);
     if (!m) return NULL;
-    m->peer_scratch = calloc(NODE_METRICS_MAX_PEERS, sizeof *m->peer_scratch);
     m->disc = calloc(1, sizeof *m->disc);
-    if (!m->peer_scratch || !m->disc) {
+    if (!m->disc) {
         node_metrics_free(m);
         return NULL;
     }
@@ -31,7 +30,6 @@ node_metrics_t *node_metrics_new(void)
 void node_metrics_free(node_metrics_t *m)
 {
     if (!m) return;
-    free(m->peer_scratch);
     free(m->disc);
     free(m);
 }
@@ -96,16 +94,11 @@ void node_metrics_collect(node_metrics_t *m, p2p_server_t *srv, p2p_discovery_t 
     m->threads = m->fds = 0;
     if (srv) {
         p2p_server_get_stats(srv, &m->srv);
-        m->peers = p2p_server_peer_count(srv);
-        size_t n = 0;
-        if (m->peers >= 0 &&
-            p2p_server_peers(srv, m->peer_scratch, NODE_METRICS_MAX_PEERS, &n) == 0) {
-            for (size_t i = 0; i < n; i++) {
-                if (m->peer_scratch[i].inbound)
-                    m->inbound++;
-                else
-                    m->outbound++;
-            }
+        unsigned in = 0;
+        m->peers = p2p_server_peer_counts(srv, &in);
+        if (m->peers >= 0 && in <= (unsigned)m->peers) {
+            m->inbound = in;
+            m->outbound = (unsigned)m->peers - in;
         }
         m->have_server = true;
     }

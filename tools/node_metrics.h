@@ -1,16 +1,20 @@
 /*
  * tools/node_metrics.h: one snapshot of devp2pd's metrics, shared by the
  * admin JSON-RPC method admin_metrics (tools/admin_rpc.c) and the
- * Prometheus endpoint (tools/metrics_http.c), so both report the same
- * counters from the same sources:
- *   - the server's counters and peers (actors/server.h: p2p_server_get_stats,
- *     p2p_server_peers for the inbound/outbound split),
+ * Prometheus endpoint (tools/metrics_http.c), so both read the same
+ * sources at the same moment.  The Prometheus text carries every field of
+ * the snapshot (all server counters, disconnects and rejections by reason,
+ * discovery's shell and core counters and gauges, the mailboxes, the
+ * process); admin_metrics returns a subset (tools/admin_rpc.h).  Sources:
+ *   - the server's counters and peer counts (actors/server.h:
+ *     p2p_server_get_stats, p2p_server_peer_counts for peers and the
+ *     inbound/outbound split, however many peers there are),
  *   - discovery's counters and table (actors/discovery.h: p2p_discovery_info),
  *   - every live mailbox (core/mailbox.h: p2p_mailbox_foreach), summed by name,
  *   - the process: resident memory, threads, open descriptors (/proc/self).
  *
- * A node_metrics_t is the caller's scratch (large: it holds the peer list
- * and the discovery snapshot); one per thread that collects.  Collection
+ * A node_metrics_t is the caller's scratch (large: it holds the discovery
+ * snapshot); one per thread that collects.  Collection
  * calls the actors' any-thread APIs, which wait with a deadline.
  */
 #ifndef P2P_TOOLS_NODE_METRICS_H
@@ -24,7 +28,6 @@
 #include "actors/server.h"
 #include "core/err.h"
 
-#define NODE_METRICS_MAX_PEERS 1024 /* peers listed for the inbound/outbound split */
 #define NODE_METRICS_MAILBOX_NAMES 64
 
 typedef struct node_metrics_mailbox {
@@ -36,9 +39,8 @@ typedef struct node_metrics_mailbox {
 typedef struct node_metrics {
     bool have_server;
     p2p_server_stats_t srv;
-    int peers;                     /* p2p_server_peer_count (negative: stopping) */
-    unsigned inbound, outbound;    /* of the peers listed */
-    p2p_peer_info_t *peer_scratch; /* NODE_METRICS_MAX_PEERS */
+    int peers;                  /* p2p_server_peer_counts (negative: stopping) */
+    unsigned inbound, outbound; /* of all peers: outbound = peers - inbound */
     bool have_disc;
     p2p_discovery_info_t *disc; /* snapshot */
     size_t nmailboxes;

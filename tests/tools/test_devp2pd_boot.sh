@@ -58,6 +58,17 @@ assert len(p) == 1 and p[0]["network"]["static"] is False, d
 b = json.load(open(sys.argv[3]))
 assert len(b) == 1 and b[0]["network"]["inbound"] != p[0]["network"]["inbound"], (d, b)
 PY
+# admin_metrics: the counts agree with the listings (inbound + outbound = peers)
+"$D" attach "$T/a" admin_metrics >"$T/amet" 2>&1
+"$D" attach "$T/b" admin_metrics >"$T/bmet" 2>&1
+python3 - "$T/amet" "$T/bmet" "$T/apeers" "$T/bpeers" <<'PY' && ok || bad "admin_metrics: $(cat "$T/amet" "$T/bmet")"
+import json, sys
+for met, peers in ((sys.argv[1], sys.argv[3]), (sys.argv[2], sys.argv[4])):
+    s = json.load(open(met))["server"]
+    l = json.load(open(peers))
+    assert s["peers"] == 1 and s["inbound"] + s["outbound"] == s["peers"], s
+    assert s["inbound"] == sum(1 for p in l if p["network"]["inbound"]), (s, l)
+PY
 
 echo "test_devp2pd_boot: $checks checks, $fails failed"
 [ "$fails" -eq 0 ] && [ "$checks" -gt 0 ]
