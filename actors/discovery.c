@@ -648,7 +648,7 @@ int p2p_discovery_start(p2p_discovery_t **out, char *msg, size_t msglen,
         char why[256] = "";
         rc = p2p_nodedb_open(&d->ndb, why, sizeof why, cfg->datadir, 0);
         if (rc) {
-            rc = fail(msg, msglen, rc, "discovery: node database: %s", why);
+            rc = fail(msg, msglen, rc, "discovery: %s", why); /* why: "node database: ..." */
             goto err;
         }
     } else {
@@ -762,8 +762,10 @@ int p2p_discovery_start(p2p_discovery_t **out, char *msg, size_t msglen,
     }
     *out = d;
     return 0;
-err:
+err:;
+    int err = errno; /* the caller reads errno after P2P_ESYS (EADDRINUSE) */
     p2p_discovery_stop(d);
+    errno = err;
     return rc;
 }
 

@@ -148,7 +148,8 @@ typedef struct p2p_discovery p2p_discovery_t;
 /* Opens the node database, binds the UDP socket, signs our ENR and starts
  * p2p-disc and the reader(s).  Out: *d.  msg (may be NULL) receives a
  * one-line reason on failure.  Returns 0, P2P_EINVAL, P2P_ESYS (socket,
- * bind, threads), P2P_EDB, P2P_ENOMEM, P2P_EBADKEY. */
+ * bind, threads: errno is the failed call's), P2P_EDB, P2P_ENOMEM,
+ * P2P_EBADKEY. */
 P2P_MUST_CHECK int p2p_discovery_start(p2p_discovery_t **d, char *msg, size_t msglen,
                                        const p2p_discovery_config_t *cfg);
 

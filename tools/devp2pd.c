@@ -427,7 +427,9 @@ int main(int argc, char **argv)
             if (srv) p2p_server_stop(srv);
             if (rc == P2P_ESYS && err == EADDRINUSE)
                 cli_fail("cannot listen on UDP port %u: %s", udp_port, strerror(err));
-            cli_fail("cannot start discovery: %s", msg[0] ? msg : p2p_strerror(rc));
+            /* msg starts with "discovery: " */
+            if (msg[0]) cli_fail("cannot start %s", msg);
+            cli_fail("cannot start discovery: %s", p2p_strerror(rc));
         }
     }
 

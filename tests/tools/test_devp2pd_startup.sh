@@ -6,7 +6,8 @@
 # a usage error naming the limit; a dangling nodekey symlink is refused
 # (exit 1, the link kept, no new key); with umask 002 and a 0755 datadir
 # the admin socket and trace ring are 0600 and a warning names the
-# datadir's mode; SIGTERM during start-up still stops the node cleanly
+# datadir's mode; a UDP port in use is named in the error; with --bootnode
+# admin_nodeInfo's listenAddr has port 0; SIGTERM during start-up still stops the node cleanly
 # (exit 0, no nodekey.tmp left).
 set -u
 N=$1 D=$2
@@ -77,6 +78,14 @@ grep -q '^enr: ' "$T/perm.out" && ok || bad "node did not start: $(cat "$T/perm.
 [ "$(grep -c 'accessible to group or others' "$T/perm.err")" -eq 1 ] && grep -q 'mode=755' "$T/perm.err" &&
     ok || bad "no datadir mode warning: $(cat "$T/perm.err")"
 "$D" attach "$T/perm" admin_nodeInfo >/dev/null 2>"$T/err" && ok || bad "attach: $(cat "$T/err")"
+# its UDP port in use: the message names the port
+UDP=$(sed -n 's/^enode: .*discport=\([0-9]*\).*/\1/p' "$T/perm.out")
+[ -n "$UDP" ] && ok || bad "no discport in $(cat "$T/perm.out")"
+mkdir -m 700 "$T/udp"
+"$N" --datadir "$T/udp" --port 0 --addr 127.0.0.1 --verbosity 2 --discovery.port "$UDP" >"$T/rout" 2>"$T/rerr"
+rc=$?
+[ $rc -eq 1 ] && [ "$(wc -l <"$T/rerr")" -eq 1 ] && grep -q "^devp2pd: cannot listen on UDP port $UDP: " "$T/rerr" &&
+    ok || bad "UDP port in use: exit $rc: $(cat "$T/rerr")"
 kill -TERM "$pid"; wait "$pid"; rc=$?
 [ $rc -eq 0 ] && ok || bad "SIGTERM: exit $rc"
 # a 0700 datadir: no warning
@@ -89,6 +98,23 @@ i=0
 while ! grep -q '^enr: ' "$T/priv.out" && [ $i -lt 150 ]; do sleep 0.1; i=$((i + 1)); done
 kill -TERM "$pid"; wait "$pid"; rc=$?
 [ $rc -eq 0 ] && ! grep -q 'accessible to group' "$T/priv.err" && ok || bad "0700 datadir: exit $rc: $(cat "$T/priv.err")"
+
+# --bootnode: no TCP listener, so admin_nodeInfo's listenAddr has port 0
+mkdir -m 700 "$T/bn"
+"$N" --datadir "$T/bn" --port 0 --addr 127.0.0.1 --bootnode --verbosity 2 >"$T/bn.out" 2>"$T/bn.err" &
+pid=$!
+pids="$pids $pid"
+i=0
+while ! grep -q '^enr: ' "$T/bn.out" && [ $i -lt 150 ]; do sleep 0.1; i=$((i + 1)); done
+"$D" attach "$T/bn" admin_nodeInfo >"$T/bninfo" 2>"$T/err"
+python3 - "$T/bninfo" <<'PY' && ok || bad "bootnode nodeInfo: $(cat "$T/bninfo" "$T/err")"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["listenAddr"] == "127.0.0.1:0" and d["ports"]["listener"] == 0, d
+assert d["ports"]["discovery"] > 0, d
+PY
+kill -TERM "$pid"; wait "$pid"; rc=$?
+[ $rc -eq 0 ] && ok || bad "bootnode SIGTERM: exit $rc"
 
 # SIGTERM during start-up (before the key and database exist, or while they
 # are written): a clean stop, exit 0, never a half-written key
