@@ -780,29 +780,29 @@ static int on_findnode(p2p_disc_t *d, const p2p_discv4_packet_t *pkt, const p2p_
     return 0;
 }
 
+/* The endpoint checks of a received node (a Neighbors entry, or the
+ * endpoint of a record sent by the node at sender): an IP of a family our
+ * socket reaches, udp > 1024, the relay-address rule, NetRestrict.
+ * Returns NULL if ep passes, else the counter of the first failed check. */
+static uint64_t *ep_fault(p2p_disc_t *d, const p2p_endpoint_t *ep, const p2p_ip_t *sender)
+{
+    if (ep->ip.family != 4 && ep->ip.family != 6) return &d->ctr.node_no_ip;
+    if (d->ipv4_only && ep->ip.family != 4) return &d->ctr.node_unreachable;
+    if (ep->udp <= 1024) return &d->ctr.node_low_port;
+    if (p2p_check_relay_ip(sender, &ep->ip) != 0) return &d->ctr.node_bad_relay;
+    if (d->has_restrict && !p2p_netlist_contains(&d->restrict_, &ep->ip))
+        return &d->ctr.node_restricted;
+    return NULL;
+}
+
 /* Validates one Neighbors entry from sender ip.  Out: n.  Returns true if
  * usable (else counted). */
 static bool check_rpcnode(p2p_disc_t *d, p2p_node_t *n, const p2p_discv4_rpcnode_t *rn,
                           const p2p_ip_t *sender)
 {
-    if (rn->ep.ip.family != 4 && rn->ep.ip.family != 6) {
-        d->ctr.node_no_ip++;
-        return false;
-    }
-    if (d->ipv4_only && rn->ep.ip.family != 4) {
-        d->ctr.node_unreachable++;
-        return false;
-    }
-    if (rn->ep.udp <= 1024) {
-        d->ctr.node_low_port++;
-        return false;
-    }
-    if (p2p_check_relay_ip(sender, &rn->ep.ip) != 0) {
-        d->ctr.node_bad_relay++;
-        return false;
-    }
-    if (d->has_restrict && !p2p_netlist_contains(&d->restrict_, &rn->ep.ip)) {
-        d->ctr.node_restricted++;
+    uint64_t *fault = ep_fault(d, &rn->ep, sender);
+    if (fault) {
+        (*fault)++;
         return false;
     }
     if (p2p_secp_pubkey_check(rn->id) != 0) {
@@ -877,18 +877,6 @@ static int on_enrrequest(p2p_disc_t *d, const p2p_discv4_packet_t *pkt, const p2
     return 0;
 }
 
-/* The checks of a Neighbors entry (check_rpcnode) for the endpoint of a
- * record sent by the node at sender: an address family our socket reaches,
- * udp > 1024, the relay-address rule, NetRestrict. */
-static bool usable_record_ep(const p2p_disc_t *d, const p2p_endpoint_t *ep, const p2p_ip_t *sender)
-{
-    if (ep->ip.family != 4 && ep->ip.family != 6) return false;
-    if (d->ipv4_only && ep->ip.family != 4) return false;
-    if (ep->udp <= 1024) return false;
-    if (p2p_check_relay_ip(sender, &ep->ip) != 0) return false;
-    return !d->has_restrict || p2p_netlist_contains(&d->restrict_, &ep->ip);
-}
-
 static int on_enrresponse(p2p_disc_t *d, const p2p_discv4_packet_t *pkt, const p2p_endpoint_t *src,
                           p2p_disc_time_t now)
 {
@@ -913,7 +901,7 @@ static int on_enrresponse(p2p_disc_t *d, const p2p_discv4_packet_t *pkt, const p
     if (!e || n.seq <= e->node.seq) return 0;
     if (n.ep.ip.family == 0) {
         n.ep = e->node.ep; /* a record without address */
-    } else if (!usable_record_ep(d, &n.ep, &src->ip)) {
+    } else if (ep_fault(d, &n.ep, &src->ip)) {
         /* The record is stored and its seq applied, but its endpoint fails
          * the checks of a Neighbors entry: the old endpoint stays. */
         d->ctr.enr_bad_endpoint++;
