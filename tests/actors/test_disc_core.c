@@ -438,6 +438,16 @@ static void rpc_of(p2p_discv4_rpcnode_t *rn, const p2p_node_t *n)
     memcpy(rn->id, n->pubkey, 64);
 }
 
+/* A new public node in the table that we pinged at t (its key in *pk). */
+static p2p_node_t add_pinged(harness_t *h, tl_ident_t *pk, p2p_disc_time_t t)
+{
+    tl_ident(pk);
+    p2p_node_t p = tl_node(pk, pub_ip(1), 30303);
+    CHECK(p2p_disc_add_node(h->d, &p, t) == P2P_KAD_ADDED);
+    CHECK_OK(tl_db_set_last_ping(&h->db, p.id, &p.ep.ip, t.unix_s));
+    return p;
+}
+
 static void test_neighbors_handling(void)
 {
     p2p_netlist_t nl;
@@ -445,10 +455,7 @@ static void test_neighbors_handling(void)
     harness_t *h = h_new(NULL, 0, &nl, 1);
     p2p_disc_time_t t = tl_time(100 * TL_MS);
     tl_ident_t pk;
-    tl_ident(&pk);
-    p2p_node_t p = tl_node(&pk, pub_ip(1), 30303);
-    CHECK(p2p_disc_add_node(h->d, &p, t) == P2P_KAD_ADDED);
-    CHECK_OK(tl_db_set_last_ping(&h->db, p.id, &p.ep.ip, t.unix_s));
+    p2p_node_t p = add_pinged(h, &pk, t);
     p2p_endpoint_t src = ep_of(p.ep.ip, p.ep.udp);
 
     /* Unsolicited Neighbors (no findnode out): nodes never enter. */
@@ -1142,10 +1149,7 @@ static void test_unreachable(void)
     CHECK(h->ipv4_only);
     p2p_disc_time_t t = tl_time(100 * TL_MS);
     tl_ident_t pk;
-    tl_ident(&pk);
-    p2p_node_t p = tl_node(&pk, pub_ip(1), 30303);
-    CHECK(p2p_disc_add_node(h->d, &p, t) == P2P_KAD_ADDED);
-    CHECK_OK(tl_db_set_last_ping(&h->db, p.id, &p.ep.ip, t.unix_s));
+    p2p_node_t p = add_pinged(h, &pk, t);
     p2p_endpoint_t src = ep_of(p.ep.ip, p.ep.udp);
     uint32_t handle = 0;
     CHECK(lookup_to(h, &p, t, &handle) >= 0);

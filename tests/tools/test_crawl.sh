@@ -6,13 +6,7 @@
 # Every peer exits by itself after its --duration; we stop them first.
 set -u
 D=$1 NODE=$2 PEER=$3 N=$4
-T=$(mktemp -d)
-pids=
-cleanup() { for p in $pids; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$T"; }
-trap cleanup EXIT
-fails=0 checks=0
-ok() { checks=$((checks + 1)); }
-bad() { checks=$((checks + 1)); fails=$((fails + 1)); echo "FAIL: $*" >&2; }
+. "$(dirname "$0")/lib_check.sh"
 if [ ! -x "$NODE" ] || [ ! -d "$(dirname "$PEER")/node_modules/@ethereumjs/devp2p" ]; then
     echo "FAIL: node or tests/interop/node_modules missing: run tools/setup.sh" >&2
     exit 1

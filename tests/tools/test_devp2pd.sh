@@ -11,13 +11,7 @@
 # Prometheus text on /metrics (404 elsewhere, 400 for malformed requests).
 set -u
 N=$1 D=$2
-T=$(mktemp -d)
-pids=
-cleanup() { for p in $pids; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$T"; }
-trap cleanup EXIT
-fails=0 checks=0
-ok() { checks=$((checks + 1)); }
-bad() { checks=$((checks + 1)); fails=$((fails + 1)); echo "FAIL: $*" >&2; }
+. "$(dirname "$0")/lib_check.sh"
 start() { # start NAME ARGS...: runs a node, sets $ENODE, $ENR and $pid
     name=$1; shift
     "$N" --port 0 --verbosity 2 "$@" >"$T/$name.out" 2>"$T/$name.err" &

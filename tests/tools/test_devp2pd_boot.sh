@@ -6,13 +6,7 @@
 # either side).  Prints the time to connect.
 set -u
 N=$1 D=$2
-T=$(mktemp -d)
-pids=
-cleanup() { for p in $pids; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$T"; }
-trap cleanup EXIT
-fails=0 checks=0
-ok() { checks=$((checks + 1)); }
-bad() { checks=$((checks + 1)); fails=$((fails + 1)); echo "FAIL: $*" >&2; }
+. "$(dirname "$0")/lib_check.sh"
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 start() { # start NAME ARGS...: runs a node, sets $ENODE and $pid
     name=$1; shift

@@ -11,13 +11,7 @@
 # (exit 0, no nodekey.tmp left).
 set -u
 N=$1 D=$2
-T=$(mktemp -d)
-pids=
-cleanup() { for p in $pids; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$T"; }
-trap cleanup EXIT
-fails=0 checks=0
-ok() { checks=$((checks + 1)); }
-bad() { checks=$((checks + 1)); fails=$((fails + 1)); echo "FAIL: $*" >&2; }
+. "$(dirname "$0")/lib_check.sh"
 usage() { # usage CMD...: exit 2, exactly one stderr line, $T/fresh not created
     timeout 20 "$@" >"$T/rout" 2>"$T/rerr"
     rc=$?

@@ -162,6 +162,15 @@ static void test_hello_limits(void)
     CHECK(p2p_hello_decode(&h, NULL, 0) != 0);
 }
 
+/* One capability entry [name, version]. */
+static void put_cap(p2p_rlp_enc_t *e, const char *name, size_t len, uint64_t version)
+{
+    p2p_rlp_list_begin(e);
+    p2p_rlp_put_bytes(e, (const uint8_t *)name, len);
+    p2p_rlp_put_uint(e, version);
+    p2p_rlp_list_end(e);
+}
+
 /* Capabilities we can never match do not fail the Hello (the reference
  * client accepts them): an empty name, a 40-byte name, a version over 32
  * bits; eth/68 beside them still matches.  A Hello of 10,000 caps is still
@@ -179,22 +188,10 @@ static void test_hello_odd_caps(void)
     p2p_rlp_put_uint(&e, 5);
     p2p_rlp_put_str(&e, "other/v1");
     p2p_rlp_list_begin(&e);
-    p2p_rlp_list_begin(&e);
-    p2p_rlp_put_bytes(&e, NULL, 0);
-    p2p_rlp_put_uint(&e, 1);
-    p2p_rlp_list_end(&e);
-    p2p_rlp_list_begin(&e);
-    p2p_rlp_put_bytes(&e, (const uint8_t *)longname, sizeof longname);
-    p2p_rlp_put_uint(&e, 1);
-    p2p_rlp_list_end(&e);
-    p2p_rlp_list_begin(&e);
-    p2p_rlp_put_str(&e, "eth");
-    p2p_rlp_put_uint(&e, UINT64_MAX);
-    p2p_rlp_list_end(&e);
-    p2p_rlp_list_begin(&e);
-    p2p_rlp_put_str(&e, "eth");
-    p2p_rlp_put_uint(&e, 68);
-    p2p_rlp_list_end(&e);
+    put_cap(&e, "", 0, 1);
+    put_cap(&e, longname, sizeof longname, 1);
+    put_cap(&e, "eth", 3, UINT64_MAX);
+    put_cap(&e, "eth", 3, 68);
     p2p_rlp_list_end(&e);
     p2p_rlp_put_uint(&e, 30303);
     p2p_rlp_put_bytes(&e, id, 64);
