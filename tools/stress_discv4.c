@@ -450,11 +450,15 @@ int stress_discv4_run(const stress_d4_config_t *cfg, stress_stats_t *st, bool tt
     d.keys = calloc(d.nkeys, sizeof *d.keys);
     d.ep = epoll_create1(EPOLL_CLOEXEC);
     int rc = 0;
-    if (!d.keys || d.ep < 0) {
-        snprintf(err, errlen, "out of memory or descriptors: %s", strerror(errno));
+    if (!d.keys) {
+        snprintf(err, errlen, "out of memory: %u keys need %zu MiB", d.nkeys,
+                 (size_t)d.nkeys * sizeof *d.keys >> 20);
+        rc = -1;
+    } else if (d.ep < 0) {
+        snprintf(err, errlen, "epoll_create1: %s", strerror(errno));
         rc = -1;
     }
-    for (unsigned i = 0; i < d.nkeys; i++) d.keys[i].fd = -1;
+    for (unsigned i = 0; d.keys && i < d.nkeys; i++) d.keys[i].fd = -1;
     uint64_t exp = p2p_wall_ms() / 1000 + cfg->duration_ns / P2P_NS_PER_S + 120;
     for (unsigned i = 0; rc == 0 && i < d.nkeys; i++) {
         int krc = key_setup(&d, &d.keys[i], i, exp);
