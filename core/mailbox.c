@@ -241,13 +241,20 @@ void p2p_mailbox_detach(p2p_mailbox_t *mb)
 
 /* ---- tracing hooks ---------------------------------------------------- */
 
-static inline void trace_msg(const p2p_mailbox_t *mb, uint8_t type, const void *msg)
+/* Records a PUSH or POP of msg stamped time_ns (the caller checked
+ * p2p_trace_on and read the clock). */
+static void trace_msg_at(const p2p_mailbox_t *mb, uint64_t time_ns, uint8_t type, const void *msg)
 {
-    if (!p2p_trace_on()) return;
     uint16_t kind = 0;
     uint64_t peer = 0, arg = 0;
     if (mb->describe) mb->describe(msg, &kind, &peer, &arg);
-    p2p_trace_event(type, mb->id, kind, peer, arg);
+    p2p__trace_event_at(time_ns, type, mb->id, kind, peer, arg);
+}
+
+static inline void trace_msg(const p2p_mailbox_t *mb, uint8_t type, const void *msg)
+{
+    if (!p2p_trace_on()) return;
+    trace_msg_at(mb, p2p_now_ns(), type, msg);
 }
 
 /* ---- producer side ---------------------------------------------------- */
@@ -277,6 +284,13 @@ static int push_cell(p2p_mailbox_t *mb, const void *msg, bool wake)
             pos = atomic_load_explicit(&mb->enqueue_pos, memory_order_relaxed);
         }
     }
+    /* The PUSH time is read before the message is published: a consumer
+     * pops it (and stamps its POP) only after the store below, so push
+     * time <= pop time for every message, which the trace tool's flow
+     * matching relies on.  Tracing off: one relaxed load and a branch, as
+     * before; no clock read. */
+    bool traced = p2p_trace_on();
+    uint64_t push_ns = traced ? p2p_now_ns() : 0;
     memcpy(cell_data(mb, pos), msg, mb->msg_size);
     /* seq_cst: publishes the message (release part pairs with the
      * consumer's acquire load in pop) and is ordered before our seq_cst load
@@ -284,7 +298,7 @@ static int push_cell(p2p_mailbox_t *mb, const void *msg, bool wake)
      * consumer's seq_cst store of sleeping + seq_cst load of this cell
      * (p2p_waiter_prepare, p2p_mailbox_ready). */
     atomic_store_explicit(cell_seq(mb, pos), pos + 1, memory_order_seq_cst);
-    trace_msg(mb, P2P_TRACE_PUSH, msg);
+    if (traced) trace_msg_at(mb, push_ns, P2P_TRACE_PUSH, msg);
     if (wake) {
         /* acquire: pairs with the release store in attach */
         p2p_waiter_t *w = atomic_load_explicit(&mb->waiter, memory_order_acquire);

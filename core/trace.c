@@ -235,8 +235,9 @@ void p2p_trace_enable(bool on)
 
 /* ---- writer ----------------------------------------------------------- */
 
-static void write_rec_flags(struct segment *s, uint32_t idx, uint8_t type, uint8_t flags,
-                            uint16_t mailbox, uint16_t kind, uint64_t peer, uint64_t arg)
+static void write_rec_flags(struct segment *s, uint32_t idx, uint64_t time_ns, uint8_t type,
+                            uint8_t flags, uint16_t mailbox, uint16_t kind, uint64_t peer,
+                            uint64_t arg)
 {
     p2p_trace_ring_hdr_t *r = &s->rings[idx];
     /* relaxed: we are the ring's only writer */
@@ -247,7 +248,7 @@ static void write_rec_flags(struct segment *s, uint32_t idx, uint8_t type, uint8
      * seq == 0 (or a later value) when it re-reads seq.  On x86 these are
      * plain moves. */
     atomic_store_explicit(&slot->seq, 0, memory_order_relaxed);
-    atomic_store_explicit(&slot->time_ns, p2p_now_ns(), memory_order_release);
+    atomic_store_explicit(&slot->time_ns, time_ns, memory_order_release);
     atomic_store_explicit(&slot->peer, peer, memory_order_release);
     atomic_store_explicit(&slot->arg, arg, memory_order_release);
     uint64_t meta = (uint64_t)mailbox | (uint64_t)kind << 16 | (uint64_t)idx << 32 |
@@ -260,16 +261,10 @@ static void write_rec_flags(struct segment *s, uint32_t idx, uint8_t type, uint8
     atomic_store_explicit(&r->head, i + 1, memory_order_release);
 }
 
-static void write_rec(struct segment *s, uint32_t idx, uint8_t type, uint16_t mailbox,
-                      uint16_t kind, uint64_t peer, uint64_t arg)
-{
-    write_rec_flags(s, idx, type, 0, mailbox, kind, peer, arg);
-}
-
 /* START or STOP naming the writer: the name (15 chars + NUL) fills peer
  * and arg, the actor id mailbox and kind, so a reader names every owner a
  * ring had, however late it reads. */
-static void write_named(struct segment *s, uint32_t idx, uint8_t type)
+static void write_named(struct segment *s, uint32_t idx, uint64_t time_ns, uint8_t type)
 {
     char name[16] = {0};
     memcpy(name, tls.name, strnlen(tls.name, sizeof name - 1));
@@ -277,11 +272,14 @@ static void write_named(struct segment *s, uint32_t idx, uint8_t type)
     memcpy(&peer, name, 8);
     memcpy(&arg, name + 8, 8);
     uint32_t id = p2p_thread_current_id();
-    write_rec_flags(s, idx, type, P2P_TRACE_F_NAME, (uint16_t)id, (uint16_t)(id >> 16), peer, arg);
+    write_rec_flags(s, idx, time_ns, type, P2P_TRACE_F_NAME, (uint16_t)id, (uint16_t)(id >> 16),
+                    peer, arg);
 }
 
-/* Takes a free ring for the calling thread.  Returns false if none. */
-static bool take_ring(struct segment *s, uint32_t gen)
+/* Takes a free ring for the calling thread; its START record gets time_ns
+ * (the time of the event that takes the ring, so times never go back in a
+ * ring).  Returns false if none. */
+static bool take_ring(struct segment *s, uint32_t gen, uint64_t time_ns)
 {
     tls.gen = gen;
     tls.ring = NULL;
@@ -303,7 +301,7 @@ static bool take_ring(struct segment *s, uint32_t gen)
             tls.ring = r;
             tls.index = i;
             tls.none = false;
-            write_named(s, i, P2P_TRACE_START);
+            write_named(s, i, time_ns, P2P_TRACE_START);
             return true;
         }
     }
@@ -312,7 +310,8 @@ static bool take_ring(struct segment *s, uint32_t gen)
     return false;
 }
 
-void p2p_trace_event(uint8_t type, uint16_t mailbox, uint16_t kind, uint64_t peer, uint64_t arg)
+void p2p__trace_event_at(uint64_t time_ns, uint8_t type, uint16_t mailbox, uint16_t kind,
+                         uint64_t peer, uint64_t arg)
 {
     /* acquire: pairs with the release store in open (header initialised) */
     struct segment *s = atomic_load_explicit(&seg, memory_order_acquire);
@@ -320,13 +319,18 @@ void p2p_trace_event(uint8_t type, uint16_t mailbox, uint16_t kind, uint64_t pee
     /* relaxed: read together with seg (see the top comment) */
     uint32_t gen = atomic_load_explicit(&seg_gen, memory_order_relaxed);
     if (tls.gen != gen) {
-        if (!take_ring(s, gen)) return;
+        if (!take_ring(s, gen, time_ns)) return;
     } else if (tls.none) {
         /* relaxed: statistics */
         atomic_fetch_add_explicit(&s->hdr->no_ring, 1, memory_order_relaxed);
         return;
     }
-    write_rec(s, tls.index, type, mailbox, kind, peer, arg);
+    write_rec_flags(s, tls.index, time_ns, type, 0, mailbox, kind, peer, arg);
+}
+
+void p2p_trace_event(uint8_t type, uint16_t mailbox, uint16_t kind, uint64_t peer, uint64_t arg)
+{
+    p2p__trace_event_at(p2p_now_ns(), type, mailbox, kind, peer, arg);
 }
 
 void p2p_trace_thread_attach(const char *name)
@@ -342,7 +346,7 @@ void p2p_trace_thread_detach(void)
     struct segment *s = atomic_load_explicit(&seg, memory_order_acquire);
     uint32_t gen = atomic_load_explicit(&seg_gen, memory_order_relaxed);
     if (s && tls.ring && tls.gen == gen) {
-        write_named(s, tls.index, P2P_TRACE_STOP);
+        write_named(s, tls.index, p2p_now_ns(), P2P_TRACE_STOP);
         /* release: the next owner (acquire CAS) sees our head and slots */
         atomic_store_explicit(&tls.ring->owner, 0, memory_order_release);
     }
@@ -354,15 +358,31 @@ void p2p_trace_thread_detach(void)
 
 /* ---- reader ----------------------------------------------------------- */
 
+/* The reader keeps a private copy of the header, validated once at open:
+ * the mapping is shared with the writer (or anyone who can write the
+ * file), so offsets and counts are never re-read from it.  Only the ring
+ * heads, ring names, records and name bytes are read live, always within
+ * the validated bounds. */
 struct p2p_trace_reader {
     const uint8_t *base;
     size_t size;
-    const p2p_trace_file_hdr_t *hdr;
+    const p2p_trace_file_hdr_t *live; /* the mapped header: no_ring only */
+    p2p_trace_file_hdr_t hdr;         /* validated copy (no_ring not used) */
     const p2p_trace_ring_hdr_t *rings;
     const p2p_trace_slot_t *data;
     uint32_t count, cap;
     uint64_t *next; /* per ring: index of the next record to return */
 };
+
+/* Name table entries a header may declare: ids and kinds are 16-bit. */
+#define TRACE_NAMES_MAX (UINT16_MAX + 1u)
+
+/* True if n entries of len bytes at off lie inside a file of size bytes,
+ * without overflow for any off and n (len > 0). */
+static bool region_ok(uint64_t size, uint64_t off, uint64_t n, uint64_t len)
+{
+    return off <= size && n <= (size - off) / len;
+}
 
 int p2p_trace_reader_open(p2p_trace_reader_t **out, const char *path)
 {
@@ -392,21 +412,28 @@ int p2p_trace_reader_open(p2p_trace_reader_t **out, const char *path)
         rc = P2P_EDECODE;
         goto fail;
     }
-    if (h->version != P2P_TRACE_VERSION) {
+    /* Copy the header (up to the live no_ring counter) once: everything
+     * below validates and uses this copy, never the shared mapping. */
+    p2p_trace_file_hdr_t hc;
+    memset(&hc, 0, sizeof hc);
+    memcpy(&hc, h, offsetof(p2p_trace_file_hdr_t, no_ring));
+    if (hc.version != P2P_TRACE_VERSION) {
         rc = P2P_EUNSUPPORTED;
         goto fail;
     }
     /* Validate every size and offset against the mapping (the file may be
-     * foreign or truncated). */
-    uint64_t cap = h->ring_cap, count = h->ring_count;
-    if (h->rec_size != sizeof(p2p_trace_slot_t) ||
-        h->ring_hdr_size != sizeof(p2p_trace_ring_hdr_t) || h->name_len != P2P_TRACE_NAME_LEN ||
+     * foreign, truncated or hostile).  Region checks are in the
+     * overflow-safe form off <= size && n <= (size - off) / len. */
+    uint64_t cap = hc.ring_cap, count = hc.ring_count;
+    if (hc.rec_size != sizeof(p2p_trace_slot_t) ||
+        hc.ring_hdr_size != sizeof(p2p_trace_ring_hdr_t) || hc.name_len != P2P_TRACE_NAME_LEN ||
         count == 0 || count > P2P_TRACE_RINGS_MAX || cap < 2 || cap > P2P_TRACE_RING_CAP_MAX ||
-        (cap & (cap - 1)) || h->file_size != size ||
-        h->mailbox_names_off + (uint64_t)h->mailbox_names * P2P_TRACE_NAME_LEN > size ||
-        h->kind_names_off + (uint64_t)h->kind_names * P2P_TRACE_NAME_LEN > size ||
-        h->rings_off % 8 || h->rings_off + count * sizeof(p2p_trace_ring_hdr_t) > size ||
-        h->data_off % 8 || h->data_off + count * cap * sizeof(p2p_trace_slot_t) > size) {
+        (cap & (cap - 1)) || hc.file_size != size || hc.mailbox_names > TRACE_NAMES_MAX ||
+        hc.kind_names > TRACE_NAMES_MAX ||
+        !region_ok(size, hc.mailbox_names_off, hc.mailbox_names, P2P_TRACE_NAME_LEN) ||
+        !region_ok(size, hc.kind_names_off, hc.kind_names, P2P_TRACE_NAME_LEN) ||
+        hc.rings_off % 8 || !region_ok(size, hc.rings_off, count, sizeof(p2p_trace_ring_hdr_t)) ||
+        hc.data_off % 8 || !region_ok(size, hc.data_off, count * cap, sizeof(p2p_trace_slot_t))) {
         rc = P2P_EDECODE;
         goto fail;
     }
@@ -420,9 +447,10 @@ int p2p_trace_reader_open(p2p_trace_reader_t **out, const char *path)
     }
     r->base = base;
     r->size = size;
-    r->hdr = h;
-    r->rings = (const void *)(r->base + h->rings_off);
-    r->data = (const void *)(r->base + h->data_off);
+    r->live = h;
+    r->hdr = hc;
+    r->rings = (const void *)(r->base + hc.rings_off);
+    r->data = (const void *)(r->base + hc.data_off);
     r->count = (uint32_t)count;
     r->cap = (uint32_t)cap;
     r->next = next;
@@ -449,16 +477,16 @@ void p2p_trace_reader_close(p2p_trace_reader_t *r)
 
 void p2p_trace_reader_info(const p2p_trace_reader_t *r, p2p_trace_info_t *info)
 {
-    const p2p_trace_file_hdr_t *h = r->hdr;
+    const p2p_trace_file_hdr_t *h = &r->hdr;
     info->version = h->version;
     info->ring_count = r->count;
     info->ring_cap = r->cap;
     info->pid = h->pid;
     info->start_mono_ns = h->start_mono_ns;
     info->start_wall_ms = h->start_wall_ms;
-    /* relaxed: a statistic */
+    /* relaxed: a statistic, the one header field that is read live */
     info->no_ring =
-        atomic_load_explicit(&((p2p_trace_file_hdr_t *)h)->no_ring, memory_order_relaxed);
+        atomic_load_explicit(&((p2p_trace_file_hdr_t *)r->live)->no_ring, memory_order_relaxed);
 }
 
 static uint64_t ring_head(const p2p_trace_reader_t *r, unsigned ring)
@@ -486,7 +514,7 @@ size_t p2p_trace_reader_next(p2p_trace_reader_t *r, p2p_trace_rec_t *out, size_t
     if (ring >= r->count) return 0;
     uint64_t head = ring_head(r, ring);
     uint64_t j = r->next[ring];
-    if (head > j + r->cap) {
+    if (head > j && head - j > r->cap) { /* (no overflow for any head from the mapping) */
         *lost += head - r->cap - j;
         j = head - r->cap;
     }
@@ -553,9 +581,9 @@ void p2p_trace_reader_mailbox_name(const p2p_trace_reader_t *r, char out[P2P_TRA
                                    uint16_t id)
 {
     out[0] = 0;
-    if (id >= r->hdr->mailbox_names) return;
+    if (id >= r->hdr.mailbox_names) return;
     copy_name(out, P2P_TRACE_NAME_LEN,
-              (const char *)r->base + r->hdr->mailbox_names_off + (size_t)id * P2P_TRACE_NAME_LEN,
+              (const char *)r->base + r->hdr.mailbox_names_off + (size_t)id * P2P_TRACE_NAME_LEN,
               P2P_TRACE_NAME_LEN);
 }
 
@@ -563,9 +591,9 @@ void p2p_trace_reader_kind_name(const p2p_trace_reader_t *r, char out[P2P_TRACE_
                                 uint16_t kind)
 {
     out[0] = 0;
-    if (kind >= r->hdr->kind_names) return;
+    if (kind >= r->hdr.kind_names) return;
     copy_name(out, P2P_TRACE_NAME_LEN,
-              (const char *)r->base + r->hdr->kind_names_off + (size_t)kind * P2P_TRACE_NAME_LEN,
+              (const char *)r->base + r->hdr.kind_names_off + (size_t)kind * P2P_TRACE_NAME_LEN,
               P2P_TRACE_NAME_LEN);
 }
 

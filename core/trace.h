@@ -35,6 +35,10 @@
  *   records written since the reader's start, and seq is strictly
  *   increasing in what the reader returns.
  *
+ * Times: a record's time is read before the record is written (for a
+ * PUSH, before the message is published in its mailbox), so for every
+ * message push time <= pop time, and times never decrease within a ring.
+ *
  * Names (ring thread names, the mailbox and kind tables) are written before
  * the records that use them; a reader may see a name change when a ring is
  * reused by a new thread (owner_gen increases).
@@ -183,6 +187,13 @@ int p2p_trace_name_kind(uint16_t kind, const char *name);
 void p2p_trace_thread_attach(const char *name);
 void p2p_trace_thread_detach(void);
 
+/* Internal (mailbox.c): p2p_trace_event with a time read earlier by the
+ * caller (CLOCK_MONOTONIC, p2p_now_ns).  A PUSH is stamped before the
+ * message is published, so its consumer's POP, stamped after the pop, is
+ * never earlier than it. */
+void p2p__trace_event_at(uint64_t time_ns, uint8_t type, uint16_t mailbox, uint16_t kind,
+                         uint64_t peer, uint64_t arg);
+
 /* Internal (mailbox.c): a mailbox name was interned. */
 void p2p__trace_name_mailbox(uint16_t id, const char *name);
 
@@ -200,10 +211,11 @@ typedef struct p2p_trace_info {
     uint64_t no_ring;
 } p2p_trace_info_t;
 
-/* Maps the trace file at path read-only and validates its header.  The
+/* Maps the trace file at path read-only and validates a private copy of
+ * its header (later changes to the file's header are ignored).  The
  * reader starts at the oldest record still in each ring.  Returns 0,
  * P2P_ESYS (open/mmap), P2P_EDECODE (not a trace file, or inconsistent
- * sizes), P2P_EUNSUPPORTED (other version) or P2P_ENOMEM. */
+ * sizes or offsets), P2P_EUNSUPPORTED (other version) or P2P_ENOMEM. */
 P2P_MUST_CHECK int p2p_trace_reader_open(p2p_trace_reader_t **r, const char *path);
 void p2p_trace_reader_close(p2p_trace_reader_t *r);
 void p2p_trace_reader_info(const p2p_trace_reader_t *r, p2p_trace_info_t *info);
