@@ -290,7 +290,7 @@ int main(int argc, char **argv)
         json_decref(o);
     }
 
-    reap(&emf, &o); /* status 1: the legitimate connections fail too */
+    CHECK(reap(&emf, &o) == 1); /* the legitimate connections fail too */
     if (o) {
         json_t *a = json_object_get(o, "adversarial");
         printf("adv-emfile: attempts %lld, successes %lld, failures %lld; adversarial %lld, "
