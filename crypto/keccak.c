@@ -12,11 +12,13 @@
  * an update are absorbed byte by byte.
  *
  * The digest pads a copy of the state, so a state can keep absorbing after a
- * digest, and states can be cloned by plain assignment.
+ * digest, and states can be cloned by plain assignment.  Every copy of a
+ * state is wiped before return (they hold RLPx MAC and handshake secrets).
  *
  * Thread-safety: a state is owned by one thread at a time; no globals.
  */
 #include "crypto/keccak.h"
+#include "crypto/util.h"
 
 #include <endian.h>
 #include <string.h>
@@ -110,16 +112,26 @@ void p2p_keccak_update(p2p_keccak_t *k, const uint8_t *data, size_t len)
     k->pos = pos;
 }
 
+/* Pads and permutes t in place and writes the digest: t is spent. */
+static void finish(p2p_keccak_t *t, uint8_t out[32])
+{
+    xor_byte(t, t->pos, 0x01);
+    xor_byte(t, RATE - 1, 0x80);
+    permute(t);
+    for (size_t i = 0; i < 4; i++) {
+        uint64_t w = htole64(t->a[i]);
+        memcpy(out + 8 * i, &w, 8);
+    }
+}
+
+/* The permuted copy reveals the state it came from (Keccak-f is a public,
+ * invertible permutation), and the RLPx MAC states and the handshake's
+ * one-shot hashes of the ECDH secret are secrets: every copy is wiped. */
 void p2p_keccak_digest(const p2p_keccak_t *k, uint8_t out[32])
 {
     p2p_keccak_t t = *k;
-    xor_byte(&t, t.pos, 0x01);
-    xor_byte(&t, RATE - 1, 0x80);
-    permute(&t);
-    for (size_t i = 0; i < 4; i++) {
-        uint64_t w = htole64(t.a[i]);
-        memcpy(out + 8 * i, &w, 8);
-    }
+    finish(&t, out);
+    P2P_WIPE(t);
 }
 
 void p2p_keccak256(uint8_t out[32], const uint8_t *data, size_t len)
@@ -127,7 +139,8 @@ void p2p_keccak256(uint8_t out[32], const uint8_t *data, size_t len)
     p2p_keccak_t k;
     p2p_keccak_init(&k);
     p2p_keccak_update(&k, data, len);
-    p2p_keccak_digest(&k, out);
+    finish(&k, out);
+    P2P_WIPE(k);
 }
 
 void p2p_keccak256_2(uint8_t out[32], const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
@@ -136,5 +149,6 @@ void p2p_keccak256_2(uint8_t out[32], const uint8_t *a, size_t alen, const uint8
     p2p_keccak_init(&k);
     p2p_keccak_update(&k, a, alen);
     p2p_keccak_update(&k, b, blen);
-    p2p_keccak_digest(&k, out);
+    finish(&k, out);
+    P2P_WIPE(k);
 }

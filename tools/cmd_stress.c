@@ -20,6 +20,20 @@
  *   discv4 ping and findnode floods against the UDP port from --peers keys
  *          (tools/stress_discv4.c).
  *
+ * The stop (--duration, SIGINT, SIGTERM) starts a drain: no new
+ * connections, pings or flood messages; handshakes in flight go on (a
+ * session that completes its Hello is then sent Disconnect like the
+ * others); a live peer is sent Disconnect once its ping is ponged and its
+ * flood messages echoed, or when DRAIN_REPLY_NS has passed, and what is
+ * still unanswered then counts as failures ("pong missing at the end",
+ * "echo missing at the end").  Accounting: every legitimate attempt ends
+ * as a success (its Hello arrived) or a handshake failure, so attempts ==
+ * successes + hs_failures; later failures (drops, missing replies) are
+ * counted on top.  An adversarial connection ends closed by the target,
+ * left open (after its misdeed, or when the drain ends), timed out (the
+ * target stalled its handshake) or failed to connect (a local failure,
+ * not counted against the legitimate peers).
+ *
  * Connections are spread over --sources loopback source addresses
  * (127.0.0.1 .. 127.0.0.N) when the target is on loopback, bound with
  * IP_BIND_ADDRESS_NO_PORT so each (source, target) pair has its own
@@ -66,6 +80,9 @@
 #define RBUF_MAX (MSG_MAX + 256u)
 #define HS_TIMEOUT_NS (10 * P2P_NS_PER_S)
 #define LINGER_NS (1 * P2P_NS_PER_S)
+/* after the stop: how long the drain waits for replies (pongs, echoes) to
+ * requests sent before it, and for handshakes in flight to end */
+#define DRAIN_REPLY_NS HS_TIMEOUT_NS
 #define MAX_EVENTS 256
 
 enum mode { M_CHURN, M_HOLD, M_FLOOD, M_ADV, M_DISCV4 };
@@ -125,6 +142,12 @@ struct engine {
     unsigned adv_inflight, adv_max;
     uint64_t adv_started;
     uint64_t adv_closed_by_kind[K_NKINDS], adv_open_by_kind[K_NKINDS];
+    uint64_t adv_timeout_by_kind[K_NKINDS], adv_failed_by_kind[K_NKINDS];
+    /* the drain: no new connections, pings or flood messages; a live peer
+     * whose requests are all answered (or reply_end passed) is sent
+     * Disconnect */
+    bool draining;
+    uint64_t reply_end;
 };
 
 static void on_signal(int sig)
@@ -236,7 +259,8 @@ static const char *state_name(enum cstate s)
 static void conn_fail(struct engine *e, struct conn *c, const char *why)
 {
     if (c->kind != K_LEGIT) {
-        /* closed by the target (or refused) at whatever stage: expected */
+        /* closed by the target at whatever stage: expected (a connect
+         * that fails is counted by adv_connect_failed instead) */
         e->st->adv_closed++;
         e->adv_closed_by_kind[c->kind]++;
         conn_free(e, c);
@@ -248,9 +272,30 @@ static void conn_fail(struct engine *e, struct conn *c, const char *why)
         e->sec_fail++;
     } else if (c->st != C_CLOSING) {
         stress_fail(e->st, "%s: %s", state_name(c->st), why);
+        e->st->hs_failures++;
         e->sec_fail++;
     }
     conn_free(e, c);
+}
+
+/* An adversarial connection that never connected: not the target's doing
+ * and not a legitimate failure. */
+static void adv_connect_failed(struct engine *e, enum kind kind)
+{
+    e->st->adv_failed++;
+    e->adv_failed_by_kind[kind]++;
+}
+
+/* A connection could not be opened (socket, bind, connect, memory). */
+static void open_failed(struct engine *e, enum kind kind, const char *why)
+{
+    if (kind != K_LEGIT) {
+        adv_connect_failed(e, kind);
+        return;
+    }
+    stress_fail(e->st, "%s", why);
+    e->st->hs_failures++;
+    e->sec_fail++;
 }
 
 static void local_source(struct engine *e, struct sockaddr_in *sa)
@@ -272,10 +317,11 @@ static void conn_open(struct engine *e, enum kind kind)
         e->adv_started++;
         e->st->adv_started++;
     }
+    char why[64];
     int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
-        stress_fail(e->st, "socket: %s", strerror(errno));
-        e->sec_fail++;
+        snprintf(why, sizeof why, "socket: %s", strerror(errno));
+        open_failed(e, kind, why);
         return;
     }
     int one = 1;
@@ -285,8 +331,8 @@ static void conn_open(struct engine *e, enum kind kind)
         local_source(e, &src);
         setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
         if (bind(fd, (struct sockaddr *)&src, sizeof src) != 0) {
-            stress_fail(e->st, "bind source: %s", strerror(errno));
-            e->sec_fail++;
+            snprintf(why, sizeof why, "bind source: %s", strerror(errno));
+            open_failed(e, kind, why);
             close(fd);
             return;
         }
@@ -294,22 +340,22 @@ static void conn_open(struct engine *e, enum kind kind)
     if (connect(fd, (struct sockaddr *)&ss, sl) != 0 && errno != EINPROGRESS) {
         int err = errno;
         if (err == EADDRNOTAVAIL) {
-            stress_fail(e->st, "connect: ephemeral ports exhausted");
+            snprintf(why, sizeof why, "connect: ephemeral ports exhausted");
             if (!e->ports_warned)
                 fprintf(stderr, "devp2p: connect: EADDRNOTAVAIL: ephemeral ports exhausted (see "
                                 "/proc/sys/net/ipv4/ip_local_port_range; use more --sources)\n");
             e->ports_warned = true;
         } else {
-            stress_fail(e->st, "connect: %s", strerror(err));
+            snprintf(why, sizeof why, "connect: %s", strerror(err));
         }
-        e->sec_fail++;
+        open_failed(e, kind, why);
         close(fd);
         return;
     }
     struct conn *c = calloc(1, sizeof *c);
     if (!c) {
         close(fd);
-        stress_fail(e->st, "out of memory");
+        open_failed(e, kind, "out of memory");
         return;
     }
     c->fd = fd;
@@ -323,7 +369,7 @@ static void conn_open(struct engine *e, enum kind kind)
         if (!nt) {
             close(fd);
             free(c);
-            stress_fail(e->st, "out of memory");
+            open_failed(e, kind, "out of memory");
             return;
         }
         e->conns = nt;
@@ -336,7 +382,14 @@ static void conn_open(struct engine *e, enum kind kind)
     else
         e->adv_inflight++;
     struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP, .data.ptr = c};
-    if (epoll_ctl(e->ep, EPOLL_CTL_ADD, fd, &ev) != 0) conn_fail(e, c, strerror(errno));
+    if (epoll_ctl(e->ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
+        if (kind != K_LEGIT) {
+            adv_connect_failed(e, kind);
+            conn_free(e, c);
+            return;
+        }
+        conn_fail(e, c, strerror(errno));
+    }
 }
 
 static void on_connected(struct engine *e, struct conn *c)
@@ -344,6 +397,11 @@ static void on_connected(struct engine *e, struct conn *c)
     int err = 0;
     socklen_t el = sizeof err;
     getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el);
+    if (err && c->kind != K_LEGIT) {
+        adv_connect_failed(e, c->kind);
+        conn_free(e, c);
+        return;
+    }
     if (err) {
         conn_fail(e, c, err == EADDRNOTAVAIL ? "ephemeral ports exhausted" : strerror(err));
         return;
@@ -634,6 +692,7 @@ static void on_readable(struct engine *e, struct conn *c)
 static int flood_fill(struct engine *e, struct conn *c)
 {
     static uint8_t msg[MSG_MAX];
+    if (e->draining) return 0;
     /* with no echo expected, fill the socket (then EPOLLOUT drives it) */
     for (int budget = e->window ? 64 : 4096; budget > 0 && c->wlen == 0; budget--) {
         if (e->window && c->outstanding >= e->window) break;
@@ -668,23 +727,67 @@ static int flood_fill(struct engine *e, struct conn *c)
 
 /* ---- timers, progress, sampling ------------------------------------------ */
 
-static void tick(struct engine *e, uint64_t now, bool stopping)
+/* A live peer's requests that got no answer: its outstanding ping, and in
+ * flood mode (with echoes expected) its unechoed messages.  Each counts as
+ * one failure. */
+static void count_missing(struct engine *e, struct conn *c)
+{
+    if (c->ping_sent) {
+        stress_fail(e->st, "pong missing at the end");
+        e->st->replies_missing++;
+        c->ping_sent = 0;
+    }
+    if (e->mode == M_FLOOD && e->window && c->outstanding) {
+        stress_fail_n(e->st, c->outstanding, "echo missing at the end");
+        e->st->replies_missing += c->outstanding;
+        c->outstanding = 0;
+    }
+}
+
+static bool conn_quiet(const struct engine *e, const struct conn *c)
+{
+    return !c->ping_sent && !(e->mode == M_FLOOD && e->window && c->outstanding);
+}
+
+/* An adversarial connection whose deadline passed: after its misdeed the
+ * target left it open; before (a bad-MAC connection still in its
+ * handshake, any kind still connecting) the target stalled. */
+static void adv_expired(struct engine *e, struct conn *c)
+{
+    if (c->st == C_ADV) {
+        e->st->adv_open++;
+        e->adv_open_by_kind[c->kind]++;
+    } else {
+        e->st->adv_timeout++;
+        e->adv_timeout_by_kind[c->kind]++;
+    }
+    conn_free(e, c);
+}
+
+/* Timers of every connection.  While draining, a live peer with nothing
+ * outstanding is sent Disconnect; one still waiting for a reply at
+ * e->reply_end has its missing replies counted first. */
+static void tick(struct engine *e, uint64_t now)
 {
     for (size_t i = 0; i < e->nconns;) {
         struct conn *c = e->conns[i];
         if (now >= c->deadline) {
-            if (c->kind != K_LEGIT && c->st == C_ADV) {
-                /* the target left a misbehaving connection open */
-                e->st->adv_open++;
-                e->adv_open_by_kind[c->kind]++;
-                conn_free(e, c);
-            } else if (c->st == C_CLOSING)
+            if (c->kind != K_LEGIT)
+                adv_expired(e, c);
+            else if (c->st == C_CLOSING)
                 conn_free(e, c);
             else
                 conn_fail(e, c, "timeout");
             continue; /* slot i now holds another connection */
         }
-        if (c->st == C_LIVE && stopping) {
+        if (c->st == C_LIVE && e->draining) {
+            if (!conn_quiet(e, c)) {
+                if (now < e->reply_end) {
+                    i++;
+                    continue;
+                }
+                count_missing(e, c);
+            }
             conn_bye(e, c);
         } else if (c->st == C_LIVE && e->mode == M_FLOOD) {
             if (flood_fill(e, c) != 0) {
@@ -749,6 +852,24 @@ static void check_ports(unsigned need, unsigned nsources)
 
 /* ---- main ------------------------------------------------------------------ */
 
+/* The drain ended with c still open: accounts for it, then frees it.  An
+ * adversarial connection is still open; a legitimate one before its Hello
+ * is a failure (attempts == successes + handshake failures), a live one
+ * has its unanswered requests counted. */
+static void conn_final(struct engine *e, struct conn *c)
+{
+    if (c->kind != K_LEGIT) {
+        e->st->adv_open++;
+        e->adv_open_by_kind[c->kind]++;
+    } else if (c->st == C_LIVE) {
+        count_missing(e, c);
+    } else if (c->st != C_CLOSING) {
+        stress_fail(e->st, "%s: unfinished at the end", state_name(c->st));
+        e->st->hs_failures++;
+    }
+    conn_free(e, c);
+}
+
 static void run(struct engine *e, const char *plot, const char *outpath)
 {
     stress_stats_t *st = e->st;
@@ -761,9 +882,13 @@ static void run(struct engine *e, const char *plot, const char *outpath)
     for (;;) {
         uint64_t now = p2p_now_ns();
         bool running = now < end && !stress_stop;
-        if (!running && !drain_end) {
-            drain_end = now + 2 * LINGER_NS + (!IS_HOLDING(e->mode) ? HS_TIMEOUT_NS : 0);
-            tick(e, now, true);
+        if (!running && !e->draining) {
+            /* replies and handshakes get DRAIN_REPLY_NS, then the
+             * Disconnects sent last get their linger */
+            e->draining = true;
+            e->reply_end = now + DRAIN_REPLY_NS;
+            drain_end = e->reply_end + 2 * LINGER_NS;
+            tick(e, now);
         }
         if (!running && (e->nconns == 0 || now >= drain_end)) break;
         if (running) {
@@ -804,7 +929,7 @@ static void run(struct engine *e, const char *plot, const char *outpath)
         }
         now = p2p_now_ns();
         if (now >= next_tick) {
-            tick(e, now, false);
+            tick(e, now);
             next_tick = now + 50 * P2P_NS_PER_MS;
         }
         if (now >= next_sec) {
@@ -824,7 +949,7 @@ static void run(struct engine *e, const char *plot, const char *outpath)
         }
     }
     st->elapsed_s = (double)(p2p_now_ns() - e->t0) / 1e9;
-    while (e->nconns) conn_free(e, e->conns[e->nconns - 1]);
+    while (e->nconns) conn_final(e, e->conns[e->nconns - 1]);
     if (tty) fprintf(stderr, "\n");
     uint64_t rss;
     sample_proc(e, &rss);
@@ -835,9 +960,12 @@ static void run(struct engine *e, const char *plot, const char *outpath)
                tot ? 100.0 * (double)st->successes / (double)tot : 0.0,
                (unsigned long long)st->successes, (unsigned long long)tot);
         for (int k = 1; k < K_NKINDS; k++)
-            printf("    %-16s closed by the target %llu, left open %llu\n", kind_names[k],
-                   (unsigned long long)e->adv_closed_by_kind[k],
-                   (unsigned long long)e->adv_open_by_kind[k]);
+            printf("    %-16s closed by the target %llu, left open %llu, timed out %llu, failed "
+                   "to connect %llu\n",
+                   kind_names[k], (unsigned long long)e->adv_closed_by_kind[k],
+                   (unsigned long long)e->adv_open_by_kind[k],
+                   (unsigned long long)e->adv_timeout_by_kind[k],
+                   (unsigned long long)e->adv_failed_by_kind[k]);
     }
     if (outpath && stress_write_out(st, outpath) != 0)
         cli_fail("cannot write %s: %s", outpath, strerror(errno));

@@ -75,7 +75,13 @@ typedef struct stress_stats {
     uint64_t bytes_sent;  /* flood: payload bytes sent */
     uint64_t adv_started; /* adversarial connections opened */
     uint64_t adv_closed;  /* ... that the target closed (the expected outcome) */
-    uint64_t adv_open;    /* ... still open at the end */
+    uint64_t adv_open;    /* ... left open after their misdeed, or still open at the end */
+    uint64_t adv_timeout; /* ... whose handshake stalled (no answer before the timeout) */
+    uint64_t adv_failed;  /* ... that never connected (socket, bind or connect failed) */
+    /* churn/hold/flood/adversarial: legitimate connections that failed before
+     * the Hello exchange (attempts == successes + hs_failures at the end) */
+    uint64_t hs_failures;
+    uint64_t replies_missing; /* hold/flood: pongs or echoes still unanswered at the end */
     /* discv4 */
     uint64_t findnodes_sent;    /* findnode requests */
     uint64_t neighbors_pkts;    /* Neighbors packets received */
@@ -99,6 +105,9 @@ extern volatile sig_atomic_t stress_stop;
 
 /* Counts one unexpected failure under label (printf-style). */
 void stress_fail(stress_stats_t *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Counts n unexpected failures under one label (printf-style). */
+void stress_fail_n(stress_stats_t *s, uint64_t n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* Appends a latency (microseconds); silently keeps the old list when out of memory. */
 void stress_lat_add(stress_lat_t *l, uint64_t us);
 /* The q-quantile (0..1) of l in milliseconds (sorts l); 0 when empty. */

@@ -23,6 +23,25 @@
 
 volatile sig_atomic_t stress_stop;
 
+static void fail_label(stress_stats_t *s, uint64_t n, char *label, size_t labellen)
+{
+    s->failures += n;
+    for (size_t i = 0; i < s->nreasons; i++) {
+        if (strcmp(s->reasons[i].label, label) == 0) {
+            s->reasons[i].count += n;
+            return;
+        }
+    }
+    if (s->nreasons == STRESS_MAX_REASONS) {
+        s->reasons[STRESS_MAX_REASONS - 1].count += n;
+        return;
+    }
+    stress_reason_t *r = &s->reasons[s->nreasons++];
+    if (s->nreasons == STRESS_MAX_REASONS) snprintf(label, labellen, "other");
+    snprintf(r->label, sizeof r->label, "%s", label);
+    r->count = n;
+}
+
 void stress_fail(stress_stats_t *s, const char *fmt, ...)
 {
     char label[64];
@@ -30,21 +49,17 @@ void stress_fail(stress_stats_t *s, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(label, sizeof label, fmt, ap);
     va_end(ap);
-    s->failures++;
-    for (size_t i = 0; i < s->nreasons; i++) {
-        if (strcmp(s->reasons[i].label, label) == 0) {
-            s->reasons[i].count++;
-            return;
-        }
-    }
-    if (s->nreasons == STRESS_MAX_REASONS) {
-        s->reasons[STRESS_MAX_REASONS - 1].count++;
-        return;
-    }
-    stress_reason_t *r = &s->reasons[s->nreasons++];
-    if (s->nreasons == STRESS_MAX_REASONS) snprintf(label, sizeof label, "other");
-    snprintf(r->label, sizeof r->label, "%s", label);
-    r->count = 1;
+    fail_label(s, 1, label, sizeof label);
+}
+
+void stress_fail_n(stress_stats_t *s, uint64_t n, const char *fmt, ...)
+{
+    char label[64];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(label, sizeof label, fmt, ap);
+    va_end(ap);
+    if (n) fail_label(s, n, label, sizeof label);
 }
 
 void stress_lat_add(stress_lat_t *l, uint64_t us)
@@ -249,6 +264,12 @@ void stress_print_summary(stress_stats_t *s)
     printf("  failures:      %llu\n", (unsigned long long)s->failures);
     for (size_t i = 0; i < s->nreasons; i++)
         printf("    %-40s %llu\n", s->reasons[i].label, (unsigned long long)s->reasons[i].count);
+    bool discv4 = strcmp(s->mode, "discv4") == 0;
+    if (!discv4 && s->failures)
+        printf("  handshake failures: %llu, after the Hello: %llu (replies missing %llu)\n",
+               (unsigned long long)s->hs_failures,
+               (unsigned long long)(s->failures - s->hs_failures),
+               (unsigned long long)s->replies_missing);
     if (s->hs_lat.n)
         printf("  handshake+hello latency: p50 %.2f ms, p99 %.2f ms, max %.2f ms (n=%zu)\n",
                stress_lat_ms(&s->hs_lat, 0.5), stress_lat_ms(&s->hs_lat, 0.99),
@@ -272,7 +293,7 @@ void stress_print_summary(stress_stats_t *s)
                s->peak_live, stress_lat_ms(&s->pong_lat_full, 0.5),
                stress_lat_ms(&s->pong_lat_full, 0.99), stress_lat_ms(&s->pong_lat_full, 1.0),
                s->pong_lat_full.n);
-    if (strcmp(s->mode, "discv4") == 0) {
+    if (discv4) {
         printf("  pongs: %llu (%.1f/s); keys bonded %llu\n", (unsigned long long)s->pongs_recv,
                rate(s->pongs_recv, s->elapsed_s), (unsigned long long)s->bonded);
         printf("  findnodes sent %llu, answered %llu (%.1f/s), neighbors packets %llu, "
@@ -286,9 +307,11 @@ void stress_print_summary(stress_stats_t *s)
                stress_lat_ms(&s->nb_lat, 0.5), stress_lat_ms(&s->nb_lat, 0.99),
                stress_lat_ms(&s->nb_lat, 1.0), s->nb_lat.n);
     if (s->adv_started)
-        printf("  adversarial: %llu opened, %llu closed by the target, %llu still open\n",
+        printf("  adversarial: %llu opened, %llu closed by the target, %llu still open, %llu "
+               "timed out, %llu failed to connect\n",
                (unsigned long long)s->adv_started, (unsigned long long)s->adv_closed,
-               (unsigned long long)s->adv_open);
+               (unsigned long long)s->adv_open, (unsigned long long)s->adv_timeout,
+               (unsigned long long)s->adv_failed);
     const stress_proc_t *p = &s->proc;
     if (p->pid) {
         printf("  target pid %d: RSS %llu -> %llu KiB (max %llu), threads %llu -> %llu (max "
@@ -352,10 +375,15 @@ static int write_json(stress_stats_t *s, FILE *f)
         json_object_set_new(o, "keys_bonded", json_integer((json_int_t)s->bonded));
         json_object_set_new(o, "unmatched_replies", json_integer((json_int_t)s->unmatched));
     }
+    if (strcmp(s->mode, "discv4") != 0) {
+        json_object_set_new(o, "handshake_failures", json_integer((json_int_t)s->hs_failures));
+        json_object_set_new(o, "replies_missing", json_integer((json_int_t)s->replies_missing));
+    }
     json_object_set_new(o, "adversarial",
-                        json_pack("{s:I,s:I,s:I}", "started", (json_int_t)s->adv_started,
+                        json_pack("{s:I,s:I,s:I,s:I,s:I}", "started", (json_int_t)s->adv_started,
                                   "closed_by_target", (json_int_t)s->adv_closed, "still_open",
-                                  (json_int_t)s->adv_open));
+                                  (json_int_t)s->adv_open, "timed_out", (json_int_t)s->adv_timeout,
+                                  "connect_failed", (json_int_t)s->adv_failed));
     const stress_proc_t *p = &s->proc;
     if (p->pid) {
         json_t *t = json_object();

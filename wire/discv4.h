@@ -149,7 +149,8 @@ P2P_MUST_CHECK int p2p_discv4_precheck(p2p_discv4_head_t *h, const uint8_t *pkt,
 
 /* Decodes the body of a packet that passed p2p_discv4_precheck (h from
  * that call, same bytes), then recovers the sender.  Out: p (all fields).
- * Returns 0 or a decode error, or P2P_EBADSIG. */
+ * Returns 0 or a decode error, P2P_EBADSIG, or P2P_EINVAL (len outside
+ * 98..1280: not a packet that passed the precheck). */
 P2P_MUST_CHECK int p2p_discv4_open(p2p_discv4_packet_t *p, const p2p_discv4_head_t *h,
                                    const uint8_t *pkt, size_t len);
 

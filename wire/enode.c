@@ -37,16 +37,17 @@ static int parse_key(uint8_t pub[64], const char *s, size_t n)
     return 0;
 }
 
-/* Parses a decimal port of 1..5 digits, <= 65535, s[0..n). */
+/* Parses a decimal port, <= 65535, s[0..n): one or more digits, leading
+ * zeros allowed (as the reference client's integer parser allows them). */
 static int parse_port(uint16_t *port, const char *s, size_t n)
 {
-    if (n == 0 || n > 5) return P2P_EINVAL;
+    if (n == 0) return P2P_EINVAL;
     unsigned v = 0;
     for (size_t i = 0; i < n; i++) {
         if (s[i] < '0' || s[i] > '9') return P2P_EINVAL;
         v = v * 10 + (unsigned)(s[i] - '0');
+        if (v > 65535) return P2P_EINVAL;
     }
-    if (v > 65535) return P2P_EINVAL;
     *port = (uint16_t)v;
     return 0;
 }
@@ -80,16 +81,21 @@ static int parse_host(p2p_ip_t *ip, const char *s, size_t n)
     return alpha ? P2P_EUNSUPPORTED : P2P_EINVAL;
 }
 
-/* Query s[0..n) (after '?'): '&'-separated; only discport is read. */
+/* Query s[0..n) (after '?'): '&'-separated; only discport is read.  As in
+ * the reference client, the first discport counts and an empty one means
+ * "same as the TCP port". */
 static int parse_query(uint16_t *udp, bool *has, const char *s, size_t n)
 {
     while (n) {
         const char *amp = memchr(s, '&', n);
         size_t len = amp ? (size_t)(amp - s) : n;
-        if (len >= 9 && memcmp(s, "discport=", 9) == 0) {
+        if ((len == 8 && memcmp(s, "discport", 8) == 0) ||
+            (len >= 9 && memcmp(s, "discport=", 9) == 0)) {
+            if (len <= 9) return 0;
             int rc = parse_port(udp, s + 9, len - 9);
             if (rc) return rc;
             *has = true;
+            return 0;
         }
         if (!amp) break;
         s += len + 1;

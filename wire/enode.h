@@ -6,6 +6,8 @@
  *   - <ip> is an IPv4 literal or an IPv6 literal in brackets; host names
  *     are not resolved (P2P_EUNSUPPORTED);
  *   - udp = tcp unless discport is given; other query parameters are ignored;
+ *     as in the reference client, the first discport counts, an empty one
+ *     is ignored, and ports may carry leading zeros;
  *   - "enode://<hex>" without "@..." and a bare 128-hex string are accepted
  *     as incomplete nodes (no address: family 0, ports 0).
  * The key is validated on the curve; the node ID is keccak256(key).

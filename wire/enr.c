@@ -330,6 +330,18 @@ static bool b64url_char(char c)
            c == '_';
 }
 
+static const char b64url_alphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/* c is a base64url character: the character whose value is c's with its
+ * `bits` low bits cleared. */
+static char b64url_clear_low(char c, unsigned bits)
+{
+    const char *at = memchr(b64url_alphabet, c, 64);
+    size_t v = (size_t)(at - b64url_alphabet);
+    return b64url_alphabet[v & ~(((size_t)1 << bits) - 1)];
+}
+
 int p2p_enr_from_text(p2p_enr_t *r, const char *text)
 {
     if (strncmp(text, "enr:", 4) != 0) return P2P_EINVAL;
@@ -342,6 +354,10 @@ int p2p_enr_from_text(p2p_enr_t *r, const char *text)
     char padded[P2P_ENR_MAX_TEXT + 4];
     memcpy(padded, s, n);
     size_t pn = n;
+    /* The last character of an unpadded text may carry unused low bits
+     * (2 when n % 4 == 3, 4 when n % 4 == 2).  Nettle refuses them set;
+     * the reference client's decoder ignores them: clear them. */
+    if (n % 4) padded[n - 1] = b64url_clear_low(padded[n - 1], n % 4 == 3 ? 2 : 4);
     while (pn % 4) padded[pn++] = '=';
     uint8_t raw[BASE64_DECODE_LENGTH(P2P_ENR_MAX_TEXT + 4)];
     size_t len = 0;

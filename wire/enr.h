@@ -41,8 +41,12 @@
 #include "wire/node.h"
 
 enum p2p_enr_limits {
-    P2P_ENR_MAX_SIZE = 300,  /* encoded record, bytes (EIP-778) */
-    P2P_ENR_MAX_PAIRS = 64,  /* key/value pairs held (a 300-byte record has at most ~75) */
+    P2P_ENR_MAX_SIZE = 300, /* encoded record, bytes (EIP-778) */
+    /* Key/value pairs held: every pair a 300-byte record can carry.  The
+     * list's payload is at most 297 bytes; the signature and seq take at
+     * least one byte each; a pair at least two (one-byte key and value):
+     * (297 - 2) / 2 = 147.  EIP-778 limits the size only. */
+    P2P_ENR_MAX_PAIRS = 147,
     P2P_ENR_MAX_SIG = 128,   /* signature bytes held (v4 uses 64) */
     P2P_ENR_SIG_V4 = 64,     /* r||s */
     P2P_ENR_MAX_TEXT = 405,  /* "enr:" + base64url(300 bytes) + NUL */
@@ -94,8 +98,10 @@ P2P_MUST_CHECK int p2p_enr_sign(p2p_enr_t *r, const uint8_t priv[32]);
  * out[0..cap).  Returns 0, P2P_ESTATE, P2P_ETOOBIG. */
 P2P_MUST_CHECK int p2p_enr_to_text(char *out, size_t cap, const p2p_enr_t *r);
 /* Parses and verifies the text form (strict base64url alphabet, no padding,
- * no whitespace).  Returns 0, P2P_EINVAL (not "enr:" or bad base64) or a
- * decode/verify error. */
+ * no whitespace; unused low bits of the last character are ignored, as the
+ * reference client ignores them).  Returns 0, P2P_EINVAL (not "enr:" or bad
+ * base64), P2P_ETOOBIG (text over 400 characters) or a decode/verify
+ * error. */
 P2P_MUST_CHECK int p2p_enr_from_text(p2p_enr_t *r, const char *text);
 
 /* ---- generic pairs ---- */

@@ -77,8 +77,10 @@ typedef struct p2p_hello {
 } p2p_hello_t;
 
 /* Encodes h as the Hello payload (caps in the given order, name_len bytes
- * of each name).  Out: out[0..*outlen).  Returns 0 or
- * P2P_ETOOBIG (outcap too small or the encoding over 2048 bytes). */
+ * of each name).  Out: out[0..*outlen).  Returns 0, P2P_EINVAL (more than
+ * P2P_HELLO_MAX_CAPS caps, a name over 2048 bytes or a cap name over 32
+ * bytes) or P2P_ETOOBIG (outcap too small or the encoding over 2048
+ * bytes). */
 P2P_MUST_CHECK int p2p_hello_encode(uint8_t *out, size_t outcap, size_t *outlen,
                                     const p2p_hello_t *h);
 

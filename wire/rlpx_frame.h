@@ -117,7 +117,8 @@ size_t p2p_rlpx_dec_need(const p2p_rlpx_codec_t *c);
  *   P2P_EMORE   len < need (nothing consumed), or a header was accepted and
  *               the body is needed next (need() gives its size);
  *   P2P_EBADMAC, P2P_ETOOBIG (frame or decoded size over the limits),
- *   P2P_EDECODE (bad code or snappy), P2P_ESTATE (codec failed earlier). */
+ *   P2P_EDECODE (bad code or snappy), P2P_ESTATE (codec failed earlier),
+ *   P2P_EINVAL (snappy on and scratch NULL: the codec fails for good). */
 P2P_MUST_CHECK int p2p_rlpx_dec_step(p2p_rlpx_codec_t *c, p2p_rlpx_msg_t *msg, uint8_t *buf,
                                      size_t len, uint8_t *scratch, size_t scratchcap);
 

@@ -1,12 +1,69 @@
 #!/bin/sh
 # tests/tools/test_stress_accounting.sh DEVP2PD DEVP2P SANITIZE: the stress
 # harness counts what it could not do.
+#   hold, node frozen: devp2pd is stopped (SIGSTOP) after the Hellos of 16
+#   held peers, before most of their first pings: every ping sent after the
+#   freeze is a failure ("pong missing at the end"), status 1.
+#   hold, node thawed in the drain: the same freeze, lifted (SIGCONT) 1 s
+#   after the load stopped: the drain waits for the pongs, so every ping is
+#   answered and the run succeeds.
 #   discv4 out of memory: under `ulimit -v`, --peers keys that do not fit
 #   end with "out of memory" and status 1, not a crash (normal builds only:
 #   a sanitizer's shadow memory does not fit under ulimit -v).
+# About 25 s: the frozen run waits out the drain's 10 s reply bound.
 set -u
 N=$1 D=$2 SAN=${3:-none}
 . "$(dirname "$0")/lib_devp2pd.sh"
+
+# --- hold against a node frozen after the Hellos (pings at 1.5-4.5 s after
+# each Hello; the load stops at 4 s)
+PEERS=16
+hold_frozen() { # hold_frozen NAME THAW: THAW 1: SIGCONT 1 s after the load stopped
+    start_node --maxpeers 64
+    base=$(threads)
+    t0=$(date +%s%N)
+    timeout 60 "$D" stress --target "$ENODE" --mode hold --peers $PEERS --duration 4 \
+        --ping-interval 6 --sources 4 --out "$T/$1.json" >"$T/$1.txt" 2>"$T/$1.err" &
+    spid=$!
+    i=0 # a peer thread per session: wait for the sessions, then their Hellos
+    while [ $i -lt 100 ] && [ "$(threads)" -lt $((base + PEERS)) ]; do sleep 0.05; i=$((i + 1)); done
+    sleep 0.3
+    kill -STOP "$npid"
+    if [ "$2" = 1 ]; then
+        sleep "$(awk -v a="$t0" -v b="$(date +%s%N)" 'BEGIN { d = 5 - (b - a) / 1e9; print (d > 0 ? d : 0) }')"
+        kill -CONT "$npid"
+    fi
+    wait $spid
+    hrc=$? # (stop_node sets rc)
+    kill -CONT "$npid"
+    stop_node 30
+}
+
+hold_frozen frozen 0
+[ $hrc -eq 1 ] && ok || bad "frozen: stress exited $hrc (want 1): $(cat "$T/frozen.txt" "$T/frozen.err")"
+python3 - "$T/frozen.json" $PEERS <<'PY' && ok || bad "frozen figures: $(cat "$T/frozen.txt")"
+import json, sys
+d = json.load(open(sys.argv[1])); n = int(sys.argv[2])
+assert d["peak_live"] == n and d["drops"] == 0 and d["handshake_failures"] == 0, d
+miss = d["replies_missing"]
+assert miss >= 1 and d["failures"] == miss, d
+assert d["failures_by_reason"] == {"pong missing at the end": miss}, d
+assert d["pongs_received"] + miss == d["pings_sent"], d
+assert d["success_ratio"] < 1, d
+PY
+grep -q 'pong missing at the end' "$T/frozen.txt" && ok || bad "no reason line: $(cat "$T/frozen.txt")"
+
+hold_frozen thawed 1
+[ $hrc -eq 0 ] && ok || bad "thawed: stress exited $hrc (want 0): $(cat "$T/thawed.txt" "$T/thawed.err")"
+python3 - "$T/thawed.json" $PEERS <<'PY' && ok || bad "thawed figures: $(cat "$T/thawed.txt")"
+import json, sys
+d = json.load(open(sys.argv[1])); n = int(sys.argv[2])
+assert d["peak_live"] == n and d["drops"] == 0 and d["failures"] == 0, d
+assert d["pings_sent"] >= 1 and d["pongs_received"] == d["pings_sent"], d
+assert d["replies_missing"] == 0, d
+# the pongs of the pings sent while frozen came after the thaw
+assert d["reply_latency"]["max_ms"] >= 500, d
+PY
 
 # --- discv4: the key table does not fit (8000 keys, about 76 MiB, under a
 # 60 MiB address-space limit); needs 8000 + 80 descriptors

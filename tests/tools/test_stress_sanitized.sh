@@ -85,7 +85,7 @@ import json, sys
 d = json.load(open(sys.argv[1])); n = int(sys.argv[2])
 assert d["successes"] >= n and d["failures"] == 0, d
 assert d["peak_live"] == n and d["drops"] == 0, d
-assert d["pongs_received"] > 0 and d["pongs_received"] <= d["pings_sent"], d
+assert d["pongs_received"] > 0 and d["pongs_received"] == d["pings_sent"], d
 PY
 settle hold
 

@@ -138,7 +138,18 @@ static void test_rejects(void)
     CHECK_ERR(parse_fmt(&n, "enode://%s@[fe80::1%%eth0]:1", hex), P2P_EINVAL);
     CHECK_ERR(parse_fmt(&n, "enode://%s@bootnode.example.org:30303", hex), P2P_EUNSUPPORTED);
     CHECK_ERR(parse_fmt(&n, "enode://%s@a b:30303", hex), P2P_EINVAL);
-    CHECK_ERR(parse_fmt(&n, "enode://%s@1.2.3.4:1?discport=", hex), P2P_EINVAL);
+    /* as the reference client: the first discport counts, an empty one
+     * means the TCP port, a port may have leading zeros */
+    CHECK_OK(parse_fmt(&n, "enode://%s@1.2.3.4:1?discport=", hex));
+    CHECK(n.ep.tcp == 1 && n.ep.udp == 1);
+    CHECK_OK(parse_fmt(&n, "enode://%s@1.2.3.4:1?discport=7&discport=9", hex));
+    CHECK(n.ep.tcp == 1 && n.ep.udp == 7);
+    CHECK_OK(parse_fmt(&n, "enode://%s@1.2.3.4:1?discport&discport=9", hex));
+    CHECK(n.ep.tcp == 1 && n.ep.udp == 1);
+    CHECK_OK(parse_fmt(&n, "enode://%s@1.2.3.4:000030303?discport=0000000000030301", hex));
+    CHECK(n.ep.tcp == 30303 && n.ep.udp == 30301);
+    CHECK_ERR(parse_fmt(&n, "enode://%s@1.2.3.4:00065536", hex), P2P_EINVAL);
+    CHECK_ERR(parse_fmt(&n, "enode://%s@1.2.3.4:1?discport=x&discport=2", hex), P2P_EINVAL);
     CHECK_ERR(parse_fmt(&n, "enode://%s@1.2.3.4:1?discport=x", hex), P2P_EINVAL);
     CHECK_ERR(parse_fmt(&n, "enode://%s@1.2.3.4:1?discport=70000", hex), P2P_EINVAL);
     CHECK_ERR(parse_fmt(&n, "enode://%s@1.2.3.4:1@2", hex), P2P_EINVAL);

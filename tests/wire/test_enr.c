@@ -330,6 +330,28 @@ static void test_rejects(void)
     snprintf(t, sizeof t, "%s", text);
     t[30] = t[30] == 'A' ? 'B' : 'A';
     CHECK(p2p_enr_from_text(&r, t) != 0);
+    /* unused low bits of the last character are ignored, as the reference
+     * client's decoder does: the same record */
+    {
+        static const char abc[] =
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        size_t n = strlen(text) - 4;
+        CHECK(n % 4 != 0);
+        snprintf(t, sizeof t, "%s", text);
+        size_t v = (size_t)(strchr(abc, t[4 + n - 1]) - abc);
+        size_t mask = n % 4 == 3 ? 3 : 15;
+        CHECK((v & mask) == 0);
+        t[4 + n - 1] = abc[v | mask];
+        p2p_enr_t a, b2;
+        uint8_t ea[P2P_ENR_MAX_SIZE], eb[P2P_ENR_MAX_SIZE];
+        size_t la, lb;
+        CHECK_OK(p2p_enr_from_text(&a, text));
+        CHECK_OK(p2p_enr_from_text(&b2, t));
+        CHECK_OK(p2p_enr_encode(ea, sizeof ea, &la, &a));
+        CHECK_OK(p2p_enr_encode(eb, sizeof eb, &lb, &b2));
+        CHECK(la == lb);
+        CHECK_MEM(ea, eb, la);
+    }
     memset(t, 'A', sizeof t);
     memcpy(t, "enr:", 4);
     t[sizeof t - 1] = 0;
@@ -362,7 +384,41 @@ static void test_rejects(void)
         char k[3] = {(char)('a' + i / 26), (char)('a' + i % 26), 0};
         rc = p2p_enr_set_raw(&b, k, (const uint8_t[]){0x01}, 1);
     }
-    CHECK(rc == P2P_ETOOBIG && b.n == P2P_ENR_MAX_PAIRS);
+    /* 3 bytes a pair: the 300-byte size limit comes first */
+    CHECK(rc == P2P_ETOOBIG && b.n == P2P_ENR_MAX_SIZE / 3);
+    CHECK(b.n < P2P_ENR_MAX_PAIRS);
+}
+
+/* EIP-778 limits a record's size, not its pair count: a signed v4 record
+ * of one-byte keys and values (92 pairs in 300 bytes) decodes, verifies and
+ * re-encodes byte for byte. */
+static void test_many_pairs(void)
+{
+    uint8_t priv[32], enc[P2P_ENR_MAX_SIZE], enc2[P2P_ENR_MAX_SIZE];
+    size_t len = 0, len2;
+    CHECK_OK(p2p_secp_keygen(priv));
+    p2p_enr_t r, d;
+    p2p_enr_init(&r);
+    unsigned added = 0;
+    for (int k = 1; k < 0x80; k++) {
+        char name[2] = {(char)k, 0};
+        p2p_enr_t t = r;
+        if (p2p_enr_set_raw(&t, name, (const uint8_t[]){0x01}, 1) != 0) break;
+        if (p2p_enr_sign(&t, priv) != 0) break;
+        if (p2p_enr_encode(enc, sizeof enc, &len, &t) != 0) break;
+        r = t;
+        added++;
+    }
+    CHECK(r.n == added + 2); /* + id, secp256k1 */
+    CHECK(r.n == 92);
+    CHECK_OK(p2p_enr_encode(enc, sizeof enc, &len, &r));
+    CHECK(len > P2P_ENR_MAX_SIZE - 2 && len <= P2P_ENR_MAX_SIZE);
+    CHECK_OK(p2p_enr_decode(&d, enc, len));
+    CHECK(d.n == r.n);
+    CHECK_OK(p2p_enr_verify(&d));
+    CHECK_OK(p2p_enr_encode(enc2, sizeof enc2, &len2, &d));
+    CHECK(len2 == len);
+    CHECK_MEM(enc2, enc, len);
 }
 
 /* Random records with standard and unknown keys. */
@@ -473,5 +529,6 @@ int main(void)
     test_vector();
     test_rejects();
     test_random();
+    test_many_pairs();
     return tu_done("enr");
 }

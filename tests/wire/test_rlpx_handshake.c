@@ -3,14 +3,17 @@
  * EIP-8 vectors (B decodes Auth1-3, A decodes Ack1-3, B's secrets and
  * ingress MAC for (Auth2, Ack2)), known-answer frames on that session, full in-memory handshakes
  * followed by frames both ways (with and without snappy), the legacy path, size limits, incremental
- * input, and invalid-curve / malformed keys in auth and ack.
+ * input, invalid-curve / malformed keys in auth and ack, and no copy of the session secrets left
+ * on the stack after the wipes.
  */
+#include <pthread.h>
 #include <stdlib.h>
 
 #include "core/err.h"
 #include "crypto/ecies.h"
 #include "crypto/keccak.h"
 #include "crypto/secp.h"
+#include "crypto/util.h"
 #include "tests/tu.h"
 #include "wire/rlp.h"
 #include "wire/rlpx_frame.h"
@@ -554,6 +557,73 @@ static void test_sizes(void)
     p2p_rlpx_hs_wipe(&ha);
 }
 
+/* A handshake run on a thread whose stack is our own zeroed buffer; after
+ * the wipes (as the peer thread does them) and the thread's exit, the whole
+ * stack is searched for the session's AES and MAC secrets.  Any copy left
+ * by a helper (e.g. a one-shot Keccak state absorbing ecdhe || shared) is
+ * found there. */
+#define RESIDUE_STACK (4 * 1024 * 1024) /* TSan wants more than 900 KiB */
+static uint8_t residue_aes[32], residue_mac[32];
+static int residue_rc;
+
+static void *residue_thread(void *arg)
+{
+    (void)arg;
+    uint8_t ka[32], kb[32], pb[64];
+    const uint8_t *auth, *ack;
+    size_t alen, klen, used;
+    p2p_rlpx_secrets_t sa, sb;
+    residue_rc = -1;
+    if (p2p_secp_keygen(ka) || p2p_secp_keygen(kb) || p2p_secp_pubkey(pb, kb)) return NULL;
+    if (p2p_rlpx_hs_init(&ha, P2P_RLPX_INITIATOR, ka, pb) ||
+        p2p_rlpx_hs_init(&hb, P2P_RLPX_RECIPIENT, kb, NULL))
+        return NULL;
+    if (p2p_rlpx_hs_make_auth(&ha, &auth, &alen) || p2p_rlpx_hs_feed(&hb, &used, auth, alen) ||
+        p2p_rlpx_hs_make_ack(&hb, &ack, &klen) || p2p_rlpx_hs_feed(&ha, &used, ack, klen))
+        return NULL;
+    if (p2p_rlpx_hs_secrets(&ha, &sa) || p2p_rlpx_hs_secrets(&hb, &sb)) return NULL;
+    memcpy(residue_aes, sb.aes, 32);
+    memcpy(residue_mac, sb.mac, 32);
+    residue_rc = memcmp(sa.aes, sb.aes, 32) || memcmp(sa.mac, sb.mac, 32);
+    p2p_rlpx_secrets_wipe(&sa);
+    p2p_rlpx_secrets_wipe(&sb);
+    p2p_rlpx_hs_wipe(&ha);
+    p2p_rlpx_hs_wipe(&hb);
+    p2p_wipe(ka, sizeof ka);
+    p2p_wipe(kb, sizeof kb);
+    return NULL;
+}
+
+static size_t count_copies(const uint8_t *hay, size_t n, const uint8_t needle[32])
+{
+    size_t hits = 0;
+    for (size_t i = 0; i + 32 <= n; i++)
+        if (hay[i] == needle[0] && memcmp(hay + i, needle, 32) == 0) hits++;
+    return hits;
+}
+
+static void test_no_stack_residue(void)
+{
+    uint8_t *stack = aligned_alloc(4096, RESIDUE_STACK);
+    CHECK(stack != NULL);
+    if (!stack) return;
+    memset(stack, 0, RESIDUE_STACK);
+    pthread_attr_t attr;
+    pthread_t t;
+    CHECK(pthread_attr_init(&attr) == 0);
+    CHECK(pthread_attr_setstack(&attr, stack, RESIDUE_STACK) == 0);
+    int rc = pthread_create(&t, &attr, residue_thread, NULL);
+    CHECK(rc == 0);
+    if (rc == 0) CHECK(pthread_join(t, NULL) == 0);
+    pthread_attr_destroy(&attr);
+    CHECK(residue_rc == 0);
+    static const uint8_t zero[32];
+    CHECK(memcmp(residue_aes, zero, 32) != 0);
+    CHECK(count_copies(stack, RESIDUE_STACK, residue_aes) == 0);
+    CHECK(count_copies(stack, RESIDUE_STACK, residue_mac) == 0);
+    free(stack);
+}
+
 int main(void)
 {
     tu_seed(0x5eed0002);
@@ -566,5 +636,6 @@ int main(void)
     test_legacy_path();
     test_bad_keys();
     test_sizes();
+    test_no_stack_residue();
     return tu_done("rlpx_handshake");
 }
