@@ -25,7 +25,12 @@
  * push to the pop that took the message.  Records carry no queue position,
  * so a pop is matched to the oldest unmatched earlier push with the same
  * (mailbox id, kind, peer, arg); mailboxes sharing a name (per-peer "out")
- * share an id, and the peer field keeps them apart.
+ * share an id, and the peer field keeps them apart.  A PUSH is stamped
+ * before its message is published (core/mailbox.c), so its POP is never
+ * earlier; at equal times the pushes of that instant are matched first.
+ * Names are exported as UTF-8: bytes that are not valid UTF-8 (a corrupt
+ * or foreign file) become U+FFFD; an event that still cannot be encoded
+ * is counted and reported, never silently left out.
  *
  * Order under --follow: a writer reads the clock before it publishes its
  * record, so a record can appear in a ring after a later record of another
@@ -105,7 +110,8 @@ static bool glob_or_num(const char *pat, const char *name, unsigned num)
 static bool match(struct tr *t, const p2p_trace_rec_t *rec, const char *tn)
 {
     char name[P2P_TRACE_NAME_LEN];
-    if (t->f.type_mask && !(t->f.type_mask & (1u << rec->type))) return false;
+    /* types beyond the mask (a corrupt or newer file) never match a --type list */
+    if (t->f.type_mask && (rec->type >= 32 || !(t->f.type_mask & (1u << rec->type)))) return false;
     if (t->f.thread && !glob_or_num(t->f.thread, tn, rec->ring)) return false;
     if (t->f.mailbox) {
         p2p_trace_reader_mailbox_name(t->r, name, rec->mailbox);
@@ -263,6 +269,59 @@ static struct key *key_find(struct key *tab, size_t mask, const p2p_trace_rec_t 
     }
 }
 
+/* Length of the valid UTF-8 sequence at p (RFC 3629: no overlong forms,
+ * surrogates or code points above U+10FFFF), 0 if p does not start one. */
+static size_t utf8_seq_len(const unsigned char *p)
+{
+    unsigned c = p[0], cp, min;
+    size_t n;
+    if (c < 0x80) return 1;
+    if (c >= 0xC2 && c <= 0xDF) {
+        n = 2, cp = c & 0x1F, min = 0x80;
+    } else if ((c & 0xF0) == 0xE0) {
+        n = 3, cp = c & 0x0F, min = 0x800;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        n = 4, cp = c & 0x07, min = 0x10000;
+    } else {
+        return 0;
+    }
+    for (size_t i = 1; i < n; i++) {
+        if ((p[i] & 0xC0) != 0x80) return 0; /* also stops at the terminator */
+        cp = cp << 6 | (p[i] & 0x3F);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+    return n;
+}
+
+/* Copies the string in to out (outlen bytes, > 0) as valid UTF-8: each
+ * byte that does not start a valid sequence becomes U+FFFD.  Whole
+ * sequences only: out holds everything when outlen >= 3 * strlen(in) + 1. */
+static void utf8_clean(char *out, size_t outlen, const char *in)
+{
+    static const char repl[] = "\xEF\xBF\xBD";
+    const unsigned char *p = (const unsigned char *)in;
+    size_t o = 0;
+    while (*p) {
+        size_t n = utf8_seq_len(p);
+        const void *src = n ? (const void *)p : repl;
+        size_t len = n ? n : 3;
+        if (len >= outlen - o) break;
+        memcpy(out + o, src, len);
+        o += len;
+        p += n ? n : 1;
+    }
+    out[o] = 0;
+}
+
+/* Appends ev (taking its reference) to arr.  Returns 1, or 0 and counts it
+ * in *failed if it could not be built (NULL) or appended. */
+static unsigned add_event(json_t *arr, json_t *ev, uint64_t *failed)
+{
+    if (ev && json_array_append_new(arr, ev) == 0) return 1;
+    (*failed)++;
+    return 0;
+}
+
 /* One track per (ring, owner): a ring's owner changes at each START. */
 static json_int_t tid_of(const uint32_t *gen, unsigned ring)
 {
@@ -286,18 +345,25 @@ static void export_chrome(struct tr *t, const char *path)
     uint64_t *flow = calloc(t->n + 1, sizeof *flow); /* flow id per record index (0: none) */
     if (!gen || !next || !tab || !flow || !events) cli_fail("out of memory");
 
-    /* pass 1: match pops to pushes */
+    /* pass 1: match pops to pushes, one instant (run of equal times) at a
+     * time: its pushes first, then its pops */
     uint64_t flows = 0, unmatched = 0;
-    for (size_t i = 0; i < t->n; i++) {
-        const p2p_trace_rec_t *r = &t->recs[i].r;
-        if (r->type == P2P_TRACE_PUSH) {
+    for (size_t lo = 0, hi; lo < t->n; lo = hi) {
+        for (hi = lo + 1; hi < t->n && t->recs[hi].r.time_ns == t->recs[lo].r.time_ns; hi++) {
+        }
+        for (size_t i = lo; i < hi; i++) {
+            const p2p_trace_rec_t *r = &t->recs[i].r;
+            if (r->type != P2P_TRACE_PUSH) continue;
             struct key *k = key_find(tab, kcap - 1, r, true);
             if (k->tail)
                 next[k->tail - 1] = i + 1;
             else
                 k->head = i + 1;
             k->tail = i + 1;
-        } else if (r->type == P2P_TRACE_POP) {
+        }
+        for (size_t i = lo; i < hi; i++) {
+            const p2p_trace_rec_t *r = &t->recs[i].r;
+            if (r->type != P2P_TRACE_POP) continue;
             struct key *k = key_find(tab, kcap - 1, r, false);
             if (!k || !k->head) {
                 unmatched++;
@@ -310,71 +376,93 @@ static void export_chrome(struct tr *t, const char *path)
         }
     }
 
-    json_array_append_new(events, json_pack("{s:s, s:s, s:I, s:I, s:{s:s}}", "name", "process_name",
-                                            "ph", "M", "pid", pid, "tid", (json_int_t)0, "args",
-                                            "name", "devp2p node"));
+    uint64_t exported = 0, bad_ring = 0, failed = 0;
+    add_event(events,
+              json_pack("{s:s, s:s, s:I, s:I, s:{s:s}}", "name", "process_name", "ph", "M", "pid",
+                        pid, "tid", (json_int_t)0, "args", "name", "devp2p node"),
+              &failed);
     /* which tids exist, with their names */
     json_t *named = json_object();
+    if (!named) cli_fail("out of memory");
     for (size_t i = 0; i < t->n; i++) {
         const p2p_trace_rec_t *r = &t->recs[i].r;
-        if (r->ring >= t->info.ring_count) continue;
+        if (r->ring >= t->info.ring_count) { /* a corrupt record: no track for it */
+            bad_ring++;
+            continue;
+        }
         if (r->type == P2P_TRACE_START) gen[r->ring]++;
         json_int_t tid = tid_of(gen, r->ring);
         char key[32], mb[P2P_TRACE_NAME_LEN], kn[P2P_TRACE_NAME_LEN];
+        /* UTF-8 copies of the names (each invalid byte -> 3 bytes) */
+        char mbu[3 * P2P_TRACE_NAME_LEN + 1], knu[3 * P2P_TRACE_NAME_LEN + 1];
         snprintf(key, sizeof key, "%lld", (long long)tid);
         if (!json_object_get(named, key)) {
-            char label[48];
-            snprintf(label, sizeof label, "%s", t->recs[i].name);
+            char label[3 * sizeof t->recs[i].name + 1];
+            utf8_clean(label, sizeof label, t->recs[i].name);
             json_object_set_new(named, key, json_true());
-            json_array_append_new(events, json_pack("{s:s, s:s, s:I, s:I, s:{s:s}}", "name",
-                                                    "thread_name", "ph", "M", "pid", pid, "tid",
-                                                    tid, "args", "name", label));
+            add_event(events,
+                      json_pack("{s:s, s:s, s:I, s:I, s:{s:s}}", "name", "thread_name", "ph", "M",
+                                "pid", pid, "tid", tid, "args", "name", label),
+                      &failed);
         }
         p2p_trace_reader_mailbox_name(t->r, mb, r->mailbox);
         p2p_trace_reader_kind_name(t->r, kn, r->kind);
+        utf8_clean(mbu, sizeof mbu, mb);
+        utf8_clean(knu, sizeof knu, kn);
         double ts =
             (double)(r->time_ns -
                      (r->time_ns >= t->info.start_mono_ns ? t->info.start_mono_ns : r->time_ns)) /
             1e3;
-        char name[96];
+        char name[8 + sizeof mbu + sizeof knu];
         if (r->mailbox)
-            snprintf(name, sizeof name, "%s %s%s%s", p2p_trace_type_name(r->type), mb[0] ? mb : "?",
-                     kn[0] ? " " : "", kn);
+            snprintf(name, sizeof name, "%s %s%s%s", p2p_trace_type_name(r->type),
+                     mbu[0] ? mbu : "?", knu[0] ? " " : "", knu);
         else
-            snprintf(name, sizeof name, "%s%s%s", p2p_trace_type_name(r->type), kn[0] ? " " : "",
-                     kn);
+            snprintf(name, sizeof name, "%s%s%s", p2p_trace_type_name(r->type), knu[0] ? " " : "",
+                     knu);
         char peer[17];
         snprintf(peer, sizeof peer, "%016llx", (unsigned long long)r->peer);
         json_t *args =
             json_pack("{s:s, s:I, s:s, s:I, s:s, s:I}", "type", p2p_trace_type_name(r->type),
-                      "mailbox", (json_int_t)r->mailbox, "kind", kn, "kind_id", (json_int_t)r->kind,
-                      "peer", peer, "seq", (json_int_t)r->seq);
+                      "mailbox", (json_int_t)r->mailbox, "kind", knu, "kind_id",
+                      (json_int_t)r->kind, "peer", peer, "seq", (json_int_t)r->seq);
         char argtext[24];
         snprintf(argtext, sizeof argtext, "%llu", (unsigned long long)r->arg);
-        json_object_set_new(args, "arg", json_string(argtext));
-        if (r->mailbox) json_object_set_new(args, "mailbox_name", json_string(mb));
-        json_array_append_new(events,
+        if (args) json_object_set_new(args, "arg", json_string(argtext));
+        if (args && r->mailbox) json_object_set_new(args, "mailbox_name", json_string(mbu));
+        /* s:o takes args even when the pack fails */
+        exported += add_event(events,
                               json_pack("{s:s, s:s, s:s, s:f, s:f, s:I, s:I, s:o}", "name", name,
                                         "cat", r->mailbox ? "mailbox" : "event", "ph", "X", "ts",
-                                        ts, "dur", 1.0, "pid", pid, "tid", tid, "args", args));
+                                        ts, "dur", 1.0, "pid", pid, "tid", tid, "args", args),
+                              &failed);
         if (flow[i]) {
             bool push = r->type == P2P_TRACE_PUSH;
-            json_t *fe = json_pack("{s:s, s:s, s:s, s:I, s:f, s:I, s:I}", "name",
-                                   mb[0] ? mb : "mailbox", "cat", "mailbox", "ph", push ? "s" : "f",
-                                   "id", (json_int_t)flow[i], "ts", ts, "pid", pid, "tid", tid);
-            if (!push) json_object_set_new(fe, "bp", json_string("e"));
-            json_array_append_new(events, fe);
+            json_t *fe =
+                json_pack("{s:s, s:s, s:s, s:I, s:f, s:I, s:I}", "name", mbu[0] ? mbu : "mailbox",
+                          "cat", "mailbox", "ph", push ? "s" : "f", "id", (json_int_t)flow[i], "ts",
+                          ts, "pid", pid, "tid", tid);
+            if (fe && !push) json_object_set_new(fe, "bp", json_string("e"));
+            add_event(events, fe, &failed);
         }
     }
     json_decref(named);
-    json_t *top = json_pack("{s:o, s:s, s:{s:I, s:I, s:I, s:I, s:I}}", "traceEvents", events,
-                            "displayTimeUnit", "ns", "otherData", "pid", pid, "records",
-                            (json_int_t)t->n, "flows", (json_int_t)flows, "lost",
-                            (json_int_t)t->lost, "unmatched_pops", (json_int_t)unmatched);
+    json_t *top = json_pack("{s:o, s:s, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}}", "traceEvents",
+                            events, "displayTimeUnit", "ns", "otherData", "pid", pid, "records",
+                            (json_int_t)t->n, "exported", (json_int_t)exported, "flows",
+                            (json_int_t)flows, "lost", (json_int_t)t->lost, "unmatched_pops",
+                            (json_int_t)unmatched, "failed_events", (json_int_t)failed);
     if (!top || json_dumpf(top, f, JSON_COMPACT) != 0 || fputc('\n', f) == EOF || fclose(f) != 0)
         cli_fail("cannot write %s", path);
-    fprintf(stderr, "trace: exported %zu records, %llu flows, %llu lost to %s\n", t->n,
-            (unsigned long long)flows, (unsigned long long)t->lost, path);
+    fprintf(stderr, "trace: exported %llu records, %llu flows, %llu lost to %s\n",
+            (unsigned long long)exported, (unsigned long long)flows, (unsigned long long)t->lost,
+            path);
+    if (exported != t->n || failed)
+        fprintf(stderr,
+                "trace: %llu of %zu records not exported (%llu with an invalid ring index), "
+                "%llu events could not be encoded\n",
+                (unsigned long long)(t->n - exported), t->n, (unsigned long long)bad_ring,
+                (unsigned long long)failed);
     json_decref(top);
     free(gen);
     free(next);

@@ -1,0 +1,69 @@
+#!/bin/sh
+# tests/tools/test_trace_file.sh DEVP2P TRACE_CRAFT: `devp2p trace` on a
+# crafted trace file (trace_craft.c): pushes and pops stamped at equal
+# times on two rings are all paired by the Chrome export (no unmatched
+# pop); names that are not valid UTF-8 are exported with U+FFFD and no
+# record is left out of the export; record types beyond the known ones
+# never pass a --type filter.
+set -u
+D=$1 C=$2
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+fails=0 checks=0
+ok() { checks=$((checks + 1)); }
+bad() { checks=$((checks + 1)); fails=$((fails + 1)); echo "FAIL: $*" >&2; }
+
+"$C" "$T/trace.ring" && ok || { bad "trace_craft failed"; exit 1; }
+
+# text: every record, the unknown types shown as '?'
+timeout 30 "$D" trace --file "$T/trace.ring" >"$T/all" 2>"$T/err" && ok || bad "trace: $(cat "$T/err")"
+n=$(grep -c ' push  mailbox=' "$T/all"); [ "$n" = 100 ] && ok || bad "text: $n pushes, want 100"
+n=$(grep -c ' pop   mailbox=' "$T/all"); [ "$n" = 100 ] && ok || bad "text: $n pops, want 100"
+n=$(grep -c ' ?  ' "$T/all"); [ "$n" = 2 ] && ok || bad "text: $n records of unknown type, want 2"
+
+# --type: a type of 32 or more matches no list (33 is 1 mod 32, push's bit)
+timeout 30 "$D" trace --file "$T/trace.ring" --type push >"$T/push" 2>"$T/err" && ok ||
+    bad "trace --type push: $(cat "$T/err")"
+n=$(wc -l <"$T/push"); [ "$n" = 100 ] && ok || bad "--type push printed $n lines, want 100"
+! grep -q ' ?  ' "$T/push" && ok || bad "--type push let through: $(grep ' ?  ' "$T/push")"
+timeout 30 "$D" trace --file "$T/trace.ring" --type pop,start,stop,full,block,event >"$T/rest" \
+    2>"$T/err" && ok || bad "trace --type rest: $(cat "$T/err")"
+! grep -q ' ?  ' "$T/rest" && ok || bad "--type list let through: $(grep ' ?  ' "$T/rest")"
+
+# Chrome export
+timeout 30 "$D" trace --file "$T/trace.ring" --export chrome "$T/chrome.json" 2>"$T/err" && ok ||
+    bad "export: $(cat "$T/err")"
+grep -q '^trace: exported 207 records, 100 flows, 0 lost to ' "$T/err" && ok ||
+    bad "export summary: $(cat "$T/err")"
+! grep -q 'not exported' "$T/err" && ok || bad "export left records out: $(cat "$T/err")"
+python3 - "$T/chrome.json" <<'PY' && ok || bad "chrome JSON check failed"
+import json, sys
+raw = open(sys.argv[1], "rb").read()
+d = json.loads(raw.decode("utf-8", errors="strict"))
+o = d["otherData"]
+# 2 STARTs + 2 STOPs + 1 event + 100 pushes + 100 pops + 2 of unknown type
+assert o["records"] == 207 and o["exported"] == 207, o
+assert o["unmatched_pops"] == 0 and o["flows"] == 100 and o["failed_events"] == 0, o
+ev = d["traceEvents"]
+x = [e for e in ev if e["ph"] == "X"]
+assert len(x) == 207, len(x)
+names = {e["args"]["name"] for e in ev if e.get("ph") == "M" and e["name"] == "thread_name"}
+assert names == {"p2p-run", "peer-\ufffd\ufffd"}, names
+boxes = [e for e in x if e["args"]["type"] in ("push", "pop")]
+assert len(boxes) == 200, len(boxes)
+for e in boxes:
+    assert e["args"]["mailbox_name"] == "box\ufffd\ufffd", e
+    assert e["args"]["kind"] == "kind\ufffd(", e
+    assert e["name"] == e["args"]["type"] + " box\ufffd\ufffd kind\ufffd(", e
+starts = {e["id"]: e for e in ev if e["ph"] == "s"}
+fins = {e["id"]: e for e in ev if e["ph"] == "f"}
+assert len(starts) == 100 and set(starts) == set(fins), (len(starts), len(fins))
+for i, s in starts.items():
+    f = fins[i]
+    assert f["ts"] == s["ts"] and s["tid"] != f["tid"] and s["name"] == "box\ufffd\ufffd", (s, f)
+assert sum(1 for e in x if e["args"]["type"] == "?") == 2
+print("chrome: %d events, %d flows" % (len(x), len(starts)))
+PY
+
+echo "test_trace_file: $checks checks, $fails failed"
+[ "$fails" -eq 0 ] && [ "$checks" -gt 0 ]

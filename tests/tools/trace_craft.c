@@ -1,0 +1,68 @@
+/*
+ * tests/tools/trace_craft.c: writes a trace file with chosen records for
+ * the `devp2p trace` file tests (test_trace_file.sh).
+ *
+ *   trace_craft FILE
+ *
+ * Rings and records (times T, T + 1 us, ... from one base):
+ *   ring 0, thread "p2p-run" (the main thread): an event at T - 1 us, then
+ *     POP i of mailbox "box\xff\xfe", kind 5 ("kind\xc3\x28"), peer 0xabc,
+ *     arg i at T + i us (i < 100): each at exactly the time of its PUSH;
+ *     then two records of types 33 and 200 (a corrupt or newer file), and
+ *     its STOP.
+ *   ring 1, thread "peer-\xc0\xaf" (overlong '/'): PUSH i at T + i us.
+ * Names that are not valid UTF-8, equal push/pop times on two rings (ring 0,
+ * the pops, sorts first at equal times), and types beyond the known ones.
+ * Prints nothing; exits 0 on success.
+ */
+#include <stdio.h>
+
+#include "core/clock.h"
+#include "core/mailbox.h"
+#include "core/thread.h"
+#include "core/trace.h"
+
+#define MSGS 100
+#define KIND 5
+#define PEER 0xabcull
+
+static uint64_t base_ns;
+static uint16_t box;
+
+static int producer(p2p_thread_t *self, void *arg)
+{
+    (void)self;
+    (void)arg;
+    for (uint64_t i = 0; i < MSGS; i++)
+        p2p__trace_event_at(base_ns + i * 1000, P2P_TRACE_PUSH, box, KIND, PEER, i);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf(stderr, "usage: trace_craft FILE\n");
+        return 2;
+    }
+    if (p2p_trace_open(argv[1], 4, 1024) != 0) {
+        fprintf(stderr, "trace_craft: cannot create %s\n", argv[1]);
+        return 1;
+    }
+    box = p2p_mailbox_name_id("box\xff\xfe");
+    p2p_thread_t me, prod;
+    if (box == 0 || p2p_trace_name_kind(KIND, "kind\xc3\x28") != 0 ||
+        p2p_thread_adopt(&me, "p2p-run") != 0)
+        return 1;
+    base_ns = p2p_now_ns() + 1000000;
+    p2p__trace_event_at(base_ns - 1000, P2P_TRACE_CUSTOM, 0, 0, 0, 0); /* takes ring 0 */
+    if (p2p_thread_spawn(&prod, "peer-\xc0\xaf", 0, producer, NULL) != 0 ||
+        p2p_thread_join(&prod, NULL) != 0)
+        return 1;
+    for (uint64_t i = 0; i < MSGS; i++)
+        p2p__trace_event_at(base_ns + i * 1000, P2P_TRACE_POP, box, KIND, PEER, i);
+    p2p__trace_event_at(base_ns + MSGS * 1000, 33, 0, 0, 0, 33);
+    p2p__trace_event_at(base_ns + MSGS * 1000 + 1, 200, 0, 0, 0, 200);
+    p2p_thread_unadopt(&me);
+    p2p_trace_close();
+    return 0;
+}
