@@ -69,15 +69,21 @@ static int send_body(rawpeer_t *rp, const uint8_t *body, size_t n, bool bad_mac)
     return rc;
 }
 
+/* Margin on top of an expected reaction time: wide enough for a loaded
+ * 2-core machine under sanitizers, still telling "closed" from "never
+ * closed"; which path closed the connection is told by the Disconnect
+ * reason and the counters, not by the time. */
+#define MARGIN_MS 5000
+
 /* The server's reaction: the Disconnect reason (-1: closed without one),
- * within ms (plus a margin). */
+ * expected within ms (plus MARGIN_MS). */
 static int outcome(rawpeer_t *rp, unsigned ms)
 {
     uint64_t t0 = p2p_now_ns();
-    int r = rp_expect_disconnect(rp, NULL, ms + 1000);
+    int r = rp_expect_disconnect(rp, NULL, ms + MARGIN_MS);
     uint64_t el = (p2p_now_ns() - t0) / P2P_NS_PER_MS;
     CHECK(r != -2);
-    CHECK(el <= ms + 500);
+    CHECK(el <= ms + MARGIN_MS);
     return r;
 }
 
@@ -113,8 +119,8 @@ static void test_rlpx_phase(void)
     legacy[0] = 0x04;
     uint64_t t0 = p2p_now_ns();
     CHECK(rp_write(&rp, legacy, sizeof legacy) == 0);
-    CHECK(rp_closed_silently(&rp, HS_MS + 1000));
-    CHECK((p2p_now_ns() - t0) / P2P_NS_PER_MS <= HS_MS + 500);
+    CHECK(rp_closed_silently(&rp, HS_MS + MARGIN_MS));
+    CHECK((p2p_now_ns() - t0) / P2P_NS_PER_MS <= HS_MS + MARGIN_MS);
     rp_close(&rp);
     CHECK(SU_WAIT_STAT(srv, handshake_timeouts, st0.handshake_timeouts + 1, 1000));
 

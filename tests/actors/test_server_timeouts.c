@@ -74,11 +74,14 @@ static void test_read_deadline_and_pings(void)
     CHECK(pongs == 1);
     CHECK(pings >= 2);
     /* now silent: dropped after the 400 ms read deadline, without a Disconnect */
+    /* (the read_timeouts counter tells the cause; the time limit, the
+     * deadline + 5 s, only tells "dropped" from "never dropped" on a
+     * loaded machine) */
     uint64_t t0 = p2p_now_ns();
-    CHECK(SU_WAIT_STAT(s, read_timeouts, 1, 2000));
-    CHECK(su_wait_peers(s, 0, 1000));
+    CHECK(SU_WAIT_STAT(s, read_timeouts, 1, 5400));
+    CHECK(su_wait_peers(s, 0, 5000));
     double ms = (double)(p2p_now_ns() - t0) / 1e6;
-    CHECK(ms < 1000);
+    CHECK(ms < 400 + 5000);
     int r = rp_expect_disconnect(&rp, NULL, 1000);
     CHECK(r == -1);
     rp_close(&rp);
