@@ -22,6 +22,7 @@ ok() { checks=$((checks + 1)); }
 bad() { checks=$((checks + 1)); fails=$((fails + 1)); echo "FAIL: $*" >&2; }
 
 start_node() {
+    rm -f "$T/node.out" # a second node's wait must not read the first one's lines
     "$N" --datadir "$T/node" --port 0 --addr 127.0.0.1 --nodial --caps snap/1 \
         --metrics.addr 127.0.0.1 --metrics.port 0 --verbosity 2 "$@" \
         >"$T/node.out" 2>"$T/node.err" &
