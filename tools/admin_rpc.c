@@ -20,6 +20,7 @@
 #include "core/clock.h"
 #include "core/thread.h"
 #include "crypto/util.h"
+#include "tools/admin_req.h"
 #include "tools/node_metrics.h"
 #include "wire/enode.h"
 
@@ -40,12 +41,6 @@ struct admin_rpc {
     p2p_peer_info_t *peers;  /* scratch for admin_peers */
     node_metrics_t *metrics; /* scratch for admin_metrics */
 };
-
-static json_t *rpc_error(json_t *id, int code, const char *msg)
-{
-    return json_pack("{s:s, s:O, s:{s:i, s:s}}", "jsonrpc", "2.0", "id", id ? id : json_null(),
-                     "error", "code", code, "message", msg);
-}
 
 static const char *hex(const uint8_t *p, size_t n, char *out)
 {
@@ -177,71 +172,54 @@ static json_t *metrics(struct admin_rpc *a)
     return o;
 }
 
-/* Parses params[0] as a node URL.  Returns 0 or -1 with *err. */
-static int param_node(json_t *params, p2p_node_t *n, const char **err, bool need_addr)
-{
-    json_t *v = json_is_array(params) ? json_array_get(params, 0) : NULL;
-    const char *s = json_string_value(v);
-    if (!s) {
-        *err = "want one parameter: an enode URL";
-        return -1;
-    }
-    if (p2p_node_parse(n, s) != 0 || (need_addr && n->ep.ip.family == 0)) {
-        *err = "invalid enode";
-        return -1;
-    }
-    return 0;
-}
-
 static json_t *handle(struct admin_rpc *a, json_t *req)
 {
-    json_t *id = json_object_get(req, "id");
-    const char *m = json_string_value(json_object_get(req, "method"));
-    if (!json_is_object(req) || !m) return rpc_error(id, -32600, "invalid request");
-    json_t *params = json_object_get(req, "params");
+    admin_rpc_req_t rq;
+    json_t *bad = admin_rpc_decode(&rq, req);
+    if (bad) return bad;
     const char *err = NULL;
-    int code = -32000;
     json_t *res = NULL;
-    p2p_node_t n;
-    if (strcmp(m, "admin_nodeInfo") == 0) {
+    switch (rq.method) {
+    case ADMIN_RPC_NODE_INFO:
         res = node_info(a);
-    } else if (strcmp(m, "admin_peers") == 0) {
+        break;
+    case ADMIN_RPC_PEERS:
         res = peers(a, &err);
-    } else if (strcmp(m, "discv4_table") == 0) {
+        break;
+    case ADMIN_RPC_DISCV4_TABLE:
         res = disc_table(a, &err);
-    } else if (strcmp(m, "admin_metrics") == 0) {
+        break;
+    case ADMIN_RPC_METRICS:
         res = metrics(a);
-    } else if (strcmp(m, "admin_addPeer") == 0 || strcmp(m, "admin_removePeer") == 0 ||
-               strcmp(m, "admin_addTrustedPeer") == 0 ||
-               strcmp(m, "admin_removeTrustedPeer") == 0) {
-        bool add = strcmp(m, "admin_addPeer") == 0;
-        if (param_node(params, &n, &err, add) != 0) {
-            code = -32602;
-        } else if (!a->cfg.srv) {
+        break;
+    case ADMIN_RPC_ADD_PEER:
+    case ADMIN_RPC_REMOVE_PEER:
+    case ADMIN_RPC_ADD_TRUSTED:
+    case ADMIN_RPC_REMOVE_TRUSTED:
+        if (!a->cfg.srv) {
             err = "no RLPx server (--bootnode)";
         } else {
             int rc;
-            if (add)
-                rc = p2p_server_add_peer(a->cfg.srv, &n);
-            else if (strcmp(m, "admin_removePeer") == 0)
-                rc = p2p_server_remove_peer(a->cfg.srv, n.id);
-            else if (strcmp(m, "admin_addTrustedPeer") == 0)
-                rc = p2p_server_add_trusted(a->cfg.srv, n.id);
+            if (rq.method == ADMIN_RPC_ADD_PEER)
+                rc = p2p_server_add_peer(a->cfg.srv, &rq.node);
+            else if (rq.method == ADMIN_RPC_REMOVE_PEER)
+                rc = p2p_server_remove_peer(a->cfg.srv, rq.node.id);
+            else if (rq.method == ADMIN_RPC_ADD_TRUSTED)
+                rc = p2p_server_add_trusted(a->cfg.srv, rq.node.id);
             else
-                rc = p2p_server_remove_trusted(a->cfg.srv, n.id);
+                rc = p2p_server_remove_trusted(a->cfg.srv, rq.node.id);
             if (rc)
                 err = p2p_strerror(rc);
             else
                 res = json_true();
         }
-    } else {
-        char msg[160];
-        snprintf(msg, sizeof msg, "the method %.100s does not exist/is not available", m);
-        return rpc_error(id, -32601, msg);
+        break;
+    case ADMIN_RPC_NMETHODS:
+        break;
     }
-    if (!res) return rpc_error(id, code, err ? err : "internal error");
-    return json_pack("{s:s, s:O, s:o}", "jsonrpc", "2.0", "id", id ? id : json_null(), "result",
-                     res);
+    if (!res) return admin_rpc_error(rq.id, -32000, err ? err : "internal error");
+    return json_pack("{s:s, s:O, s:o}", "jsonrpc", "2.0", "id", rq.id ? rq.id : json_null(),
+                     "result", res);
 }
 
 static void client_close(struct client *c)
@@ -283,27 +261,21 @@ static int send_json(struct client *c, json_t *v)
     return rc;
 }
 
-/* Serves every complete request in c's buffer.  Returns -1 to close. */
+/* Serves every complete request in c's buffer (decoded by
+ * admin_rpc_next and admin_rpc_decode).  Returns -1 to close. */
 static int client_serve(struct admin_rpc *a, struct client *c)
 {
     for (int k = 0; k < 64; k++) {
-        size_t skip = 0;
-        while (skip < c->len && (c->buf[skip] == ' ' || c->buf[skip] == '\n' ||
-                                 c->buf[skip] == '\r' || c->buf[skip] == '\t'))
-            skip++;
-        memmove(c->buf, c->buf + skip, c->len - skip);
-        c->len -= skip;
-        if (c->len == 0) return 0;
-        json_error_t je;
-        json_t *req = json_loadb(c->buf, c->len, JSON_DISABLE_EOF_CHECK, &je);
-        if (!req) {
-            if ((size_t)je.position >= c->len) return 0; /* incomplete */
-            send_json(c, rpc_error(NULL, -32700, "parse error"));
-            return -1;
-        }
-        size_t used = (size_t)je.position > c->len ? c->len : (size_t)je.position;
+        json_t *req;
+        size_t used;
+        int rc = admin_rpc_next(&req, &used, c->buf, c->len);
         memmove(c->buf, c->buf + used, c->len - used);
         c->len -= used;
+        if (rc == 0) return 0; /* nothing or an incomplete value */
+        if (rc < 0) {
+            send_json(c, admin_rpc_error(NULL, -32700, "parse error"));
+            return -1;
+        }
         json_t *rep;
         if (json_is_array(req)) {
             rep = json_array();
@@ -346,12 +318,12 @@ static int run(p2p_thread_t *self, void *arg)
         for (int i = 0; i < ADMIN_RPC_CLIENTS; i++) {
             struct client *c = &a->cl[i];
             if (c->fd < 0 || !(fds[1 + i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-            if (c->cap - c->len < 4096) {
-                size_t nc = c->cap ? c->cap * 2 : 8192;
-                if (nc > ADMIN_RPC_INPUT_MAX) {
-                    client_close(c);
-                    continue;
-                }
+            size_t nc = admin_rpc_buf_cap(c->cap, c->len);
+            if (nc == 0) {
+                client_close(c);
+                continue;
+            }
+            if (nc != c->cap) {
                 char *nb = realloc(c->buf, nc);
                 if (!nb) {
                     client_close(c);

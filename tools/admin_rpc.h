@@ -44,10 +44,10 @@
 #include "actors/discovery.h"
 #include "actors/server.h"
 #include "core/err.h"
+#include "tools/admin_req.h" /* ADMIN_RPC_INPUT_MAX, the request decoding */
 
 #define ADMIN_RPC_CLIENTS 16
 #define ADMIN_RPC_PEERS_LISTED 1024 /* admin_peers lists at most this many peers */
-#define ADMIN_RPC_INPUT_MAX (1u << 20)
 
 typedef struct admin_rpc admin_rpc_t;
 

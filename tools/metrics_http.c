@@ -17,6 +17,7 @@
 #include "core/clock.h"
 #include "core/netutil.h"
 #include "core/thread.h"
+#include "tools/http_req.h"
 #include "tools/node_metrics.h"
 
 #define COLLECT_DEADLINE_NS (1 * P2P_NS_PER_S)
@@ -100,18 +101,16 @@ static size_t render(struct metrics_http *h)
     }
 }
 
-/* Reads the request head (untrusted: bounded size and time) and answers. */
+/* Reads the request head (untrusted: bounded size and time, parsed by
+ * http_req_parse) and answers. */
 static void serve(struct metrics_http *h, int fd)
 {
     uint64_t deadline = p2p_now_ns() + (uint64_t)METRICS_HTTP_TIMEOUT_MS * P2P_NS_PER_MS;
-    char req[METRICS_HTTP_HEAD_MAX + 1];
+    char req[METRICS_HTTP_HEAD_MAX];
     size_t len = 0;
-    const char *end = NULL;
-    while (!end) {
-        if (len >= METRICS_HTTP_HEAD_MAX) {
-            respond_text(h, fd, deadline, 400, "Bad Request");
-            return;
-        }
+    http_req_t rq;
+    int status;
+    while ((status = http_req_parse(&rq, req, len)) == 0) {
         ssize_t r = recv(fd, req + len, METRICS_HTTP_HEAD_MAX - len, 0);
         if (r == 0) return; /* closed before a full head */
         if (r < 0) {
@@ -120,34 +119,18 @@ static void serve(struct metrics_http *h, int fd)
             continue;
         }
         len += (size_t)r;
-        req[len] = 0;
-        if (memchr(req, 0, len)) {
-            respond_text(h, fd, deadline, 400, "Bad Request");
-            return;
-        }
-        end = strstr(req, "\r\n\r\n");
-        if (!end) end = strstr(req, "\n\n");
     }
-    /* request line: METHOD SP TARGET SP HTTP/1.x */
-    size_t line_len = strcspn(req, "\r\n");
-    req[line_len] = 0;
-    char *sp1 = strchr(req, ' ');
-    char *sp2 = sp1 ? strchr(sp1 + 1, ' ') : NULL;
-    if (!sp1 || !sp2 || sp1 == req || sp2 == sp1 + 1 || sp1[1] != '/' || strchr(sp2 + 1, ' ') ||
-        strncmp(sp2 + 1, "HTTP/1.", 7) != 0 || !sp2[8] || sp2[9]) {
-        respond_text(h, fd, deadline, 400, "Bad Request");
+    switch (status) {
+    case 200:
+        break;
+    case 404:
+        respond_text(h, fd, deadline, 404, "Not Found");
         return;
-    }
-    *sp1 = 0;
-    *sp2 = 0;
-    char *path = sp1 + 1;
-    path[strcspn(path, "?#")] = 0;
-    if (strcmp(req, "GET") != 0) {
+    case 405:
         respond_text(h, fd, deadline, 405, "Method Not Allowed");
         return;
-    }
-    if (strcmp(path, "/metrics") != 0 && strcmp(path, "/debug/metrics/prometheus") != 0) {
-        respond_text(h, fd, deadline, 404, "Not Found");
+    default:
+        respond_text(h, fd, deadline, 400, "Bad Request");
         return;
     }
     size_t n = render(h);

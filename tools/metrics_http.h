@@ -20,9 +20,9 @@
 #include "actors/discovery.h"
 #include "actors/server.h"
 #include "core/err.h"
+#include "tools/http_req.h" /* METRICS_HTTP_HEAD_MAX, the request parser */
 #include "wire/node.h"
 
-#define METRICS_HTTP_HEAD_MAX 4096
 #define METRICS_HTTP_TIMEOUT_MS 2000
 
 typedef struct metrics_http metrics_http_t;

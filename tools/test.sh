@@ -24,21 +24,37 @@ done
 passed=0 failed=0
 jobs=$(nproc)
 
-count() { # count BUILDDIR: adds the results of its last meson test run
-    local p f
-    read -r p f < <(python3 - "$1/meson-logs/testlog.json" <<'PY'
+count() { # count BUILDDIR STATUS: adds the results of the meson test run that
+    # just ended with exit status STATUS (its log was removed before the run,
+    # so a run that wrote none counts as a failure); names skipped tests
+    local p f s
+    { read -r p f; s=$(cat); } < <(python3 - "$1/meson-logs/testlog.json" <<'PY'
 import json, sys
 ok = bad = 0
+skipped = []
 try:
     for line in open(sys.argv[1]):
-        r = json.loads(line).get("result")
+        try:
+            d = json.loads(line)
+        except ValueError:
+            bad += 1
+            continue
+        r = d.get("result")
         if r in ("OK", "EXPECTEDFAIL"): ok += 1
-        elif r != "SKIP": bad += 1
+        elif r == "SKIP": skipped.append(d.get("name", "?"))
+        else: bad += 1
 except FileNotFoundError:
     bad = 1
 print(ok, bad)
+for n in skipped:
+    print("== skipped (exit 77): " + n)
 PY
 )
+    p=${p:-0} f=${f:-1}
+    [ -z "$s" ] || printf '%s\n' "$s"
+    if [ "$2" != 0 ] && [ "$f" = 0 ]; then
+        echo "== $1: meson test exited $2 with no failure in its log"; f=1
+    fi
     passed=$((passed + p)); failed=$((failed + f))
     echo "== $1: $p passed, $f failed"
 }
@@ -52,15 +68,22 @@ suite() { # suite BUILDDIR MESON-SETUP-ARGS...
     if ! ninja -C "$dir" >"$dir.build.log" 2>&1; then
         tail -50 "$dir.build.log"; echo "== $dir: build failed"; failed=$((failed + 1)); return
     fi
-    local listed
-    listed=$(meson test -C "$dir" --list "${TEST_ARGS[@]}" 2>/dev/null | grep -v -e "^ninja:" -e "No suitable tests")
-    if [ -z "$listed" ]; then
-        echo "== $dir: no tests selected"; return
+    # every selection below names at least one test: an empty list (or a
+    # failing --list) is a failure
+    local listed lrc trc
+    listed=$(meson test -C "$dir" --list "${TEST_ARGS[@]}" 2>"$dir.list.log")
+    lrc=$?
+    listed=$(printf '%s\n' "$listed" | grep -v -e "^ninja:" -e "No suitable tests")
+    if [ "$lrc" != 0 ] || [ -z "$listed" ]; then
+        tail -20 "$dir.list.log"
+        echo "== $dir: no tests selected (meson test --list exited $lrc)"; failed=$((failed + 1)); return
     fi
+    rm -f "$dir/meson-logs/testlog.json"
     meson test -C "$dir" --print-errorlogs --num-processes "$jobs" "${TEST_ARGS[@]}" \
         >"$dir.test.log" 2>&1
+    trc=$?
     grep -E '^ *[0-9]+/[0-9]+ ' "$dir.test.log" | grep -vE ' OK | SKIP ' || true
-    count "$dir"
+    count "$dir" "$trc"
 }
 
 TEST_ARGS=()

@@ -1,15 +1,18 @@
 # tests/tools/lib_devp2pd.sh: sourced by the tools-* scripts that run one
 # devp2pd on loopback and check it after a load.  Needs N (devp2pd's path)
 # set before it is sourced.  Provides: T (a scratch directory, removed on
-# exit with the node killed), ok/bad (counted in checks/fails), start_node
+# exit with the node killed and every tool in tpids stopped), tpids (the
+# pids of tools the script started: append to it; SIGTERM on exit, so run
+# them under `timeout -k` to bound that too), ok/bad (counted in checks/fails), start_node
 # ARGS... (starts the node with a data directory in T, discovery and
 # metrics on loopback, no dialing, snap/1; sets npid, ENODE and MURL),
 # threads/fds (the node's counts from /proc) and stop_node SECONDS (SIGTERM,
 # bounded wait, exit status 0 checked).
 T=$(mktemp -d)
-npid=
+npid= tpids=
 cleanup() {
     [ -n "$npid" ] && kill -9 "$npid" 2>/dev/null
+    for p in $tpids; do kill "$p" 2>/dev/null; done
     wait 2>/dev/null
     rm -rf "$T"
 }

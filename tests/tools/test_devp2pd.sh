@@ -22,10 +22,10 @@ start() { # start NAME ARGS...: runs a node, sets $ENODE, $ENR and $pid
     ENODE=$(sed -n 's/^enode: //p' "$T/$name.out")
     ENR=$(sed -n 's/^enr: //p' "$T/$name.out")
 }
-reject() { # reject CMD...: non-zero and exactly one stderr line
-    "$@" >"$T/rout" 2>"$T/rerr"
+reject() { # reject CMD...: non-zero (not the timeout's 124) and exactly one stderr line
+    timeout -k 5 10 "$@" >"$T/rout" 2>"$T/rerr"
     rc=$?
-    if [ $rc -ne 0 ] && [ "$(wc -l <"$T/rerr")" -eq 1 ] && grep -q '^devp2pd: ' "$T/rerr"; then ok; else
+    if [ $rc -ne 0 ] && [ $rc -ne 124 ] && [ "$(wc -l <"$T/rerr")" -eq 1 ] && grep -q '^devp2pd: ' "$T/rerr"; then ok; else
         bad "$* exited $rc: $(cat "$T/rerr")"
     fi
 }
@@ -137,10 +137,7 @@ reject "$N" --datadir "$T/m" --port 0 --verbosity 2 --metrics.addr 127.0.0.1 --m
 [ $? -ne 0 ] && grep -q 'error -32601' "$T/err" && ok || bad "unknown method: $(cat "$T/err")"
 
 # SIGTERM: clean stop, exit 0; restart reuses the key
-kill -TERM "$A_PID"
-i=0
-while kill -0 "$A_PID" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-wait "$A_PID"; rc=$?
+term_wait "$A_PID" 10 "node a"
 [ $rc -eq 0 ] && ok || bad "node a exited $rc after SIGTERM: $(tail -3 "$T/a.err")"
 [ ! -e "$T/a/devp2pd.ipc" ] && ok || bad "IPC socket left behind"
 start a2 --datadir "$T/a"

@@ -17,9 +17,11 @@ trap cleanup EXIT
 fails=0 checks=0
 ok() { checks=$((checks + 1)); }
 bad() { checks=$((checks + 1)); fails=$((fails + 1)); echo "FAIL: $*" >&2; }
+. "$(dirname "$0")/lib_stop.sh"
 
-start() { # start CYCLE: runs the node, sets $ENODE, $SEQ, $pid
-    "$N" --datadir "$T/a" --port 0 --verbosity 3 --nodial >"$T/out$1" 2>"$T/err$1" &
+start() { # start CYCLE: runs the node, sets $ENODE, $SEQ, $pid, $log (its stderr)
+    log=$T/err$1
+    "$N" --datadir "$T/a" --port 0 --verbosity 3 --nodial >"$T/out$1" 2>"$log" &
     pid=$!
     i=0
     while ! grep -q '^enr: ' "$T/out$1" && [ $i -lt 200 ]; do sleep 0.1; i=$((i + 1)); done
@@ -54,7 +56,9 @@ while [ $c -le "$CYCLES" ]; do
     PREV=${SEQ:-$PREV}
     c=$((c + 1))
 done
-kill "$pid"; wait "$pid" 2>/dev/null; pid=
+# the last start: a clean stop on SIGTERM, status 0
+term_wait "$pid" 20 "node"; pid=
+[ $rc -eq 0 ] && ok || bad "node exited $rc after SIGTERM: $(tail -3 "$log")"
 if grep -lE 'Sanitizer|runtime error' "$T"/err* >/dev/null 2>&1; then
     bad "sanitizer report: $(grep -hE 'Sanitizer|runtime error' "$T"/err* | head -3)"
 else ok; fi

@@ -51,7 +51,7 @@ usage "$N" --datadir "$F" --port 0 --bootnode --bootnodes "$T/boot33"
 # a dangling nodekey symlink: refused, the link kept, no key written
 mkdir -m 700 "$T/dl"
 ln -s "$T/dl/missing/key" "$T/dl/nodekey"
-"$N" --datadir "$T/dl" --port 0 --nodiscover >"$T/rout" 2>"$T/rerr"
+timeout -k 5 20 "$N" --datadir "$T/dl" --port 0 --nodiscover >"$T/rout" 2>"$T/rerr"
 rc=$?
 [ $rc -eq 1 ] && [ "$(wc -l <"$T/rerr")" -eq 1 ] && grep -q 'symlink' "$T/rerr" && ok ||
     bad "dangling symlink: exit $rc: $(cat "$T/rerr")"
@@ -76,11 +76,12 @@ grep -q '^enr: ' "$T/perm.out" && ok || bad "node did not start: $(cat "$T/perm.
 UDP=$(sed -n 's/^enode: .*discport=\([0-9]*\).*/\1/p' "$T/perm.out")
 [ -n "$UDP" ] && ok || bad "no discport in $(cat "$T/perm.out")"
 mkdir -m 700 "$T/udp"
-"$N" --datadir "$T/udp" --port 0 --addr 127.0.0.1 --verbosity 2 --discovery.port "$UDP" >"$T/rout" 2>"$T/rerr"
+timeout -k 5 20 "$N" --datadir "$T/udp" --port 0 --addr 127.0.0.1 --verbosity 2 --discovery.port "$UDP" \
+    >"$T/rout" 2>"$T/rerr"
 rc=$?
 [ $rc -eq 1 ] && [ "$(wc -l <"$T/rerr")" -eq 1 ] && grep -q "^devp2pd: cannot listen on UDP port $UDP: " "$T/rerr" &&
     ok || bad "UDP port in use: exit $rc: $(cat "$T/rerr")"
-kill -TERM "$pid"; wait "$pid"; rc=$?
+term_wait "$pid" 20 "node"
 [ $rc -eq 0 ] && ok || bad "SIGTERM: exit $rc"
 # a 0700 datadir: no warning
 mkdir -m 700 "$T/priv"
@@ -90,7 +91,7 @@ pid=$!
 pids="$pids $pid"
 i=0
 while ! grep -q '^enr: ' "$T/priv.out" && [ $i -lt 150 ]; do sleep 0.1; i=$((i + 1)); done
-kill -TERM "$pid"; wait "$pid"; rc=$?
+term_wait "$pid" 20 "node (0700 datadir)"
 [ $rc -eq 0 ] && ! grep -q 'accessible to group' "$T/priv.err" && ok || bad "0700 datadir: exit $rc: $(cat "$T/priv.err")"
 
 # --bootnode: no TCP listener, so admin_nodeInfo's listenAddr has port 0
@@ -107,7 +108,7 @@ d = json.load(open(sys.argv[1]))
 assert d["listenAddr"] == "127.0.0.1:0" and d["ports"]["listener"] == 0, d
 assert d["ports"]["discovery"] > 0, d
 PY
-kill -TERM "$pid"; wait "$pid"; rc=$?
+term_wait "$pid" 20 "bootnode"
 [ $rc -eq 0 ] && ok || bad "bootnode SIGTERM: exit $rc"
 
 # SIGTERM during start-up (before the key and database exist, or while they
@@ -126,8 +127,7 @@ for d in 0 0.02 0.05 0.2; do
     i=0
     while ! blocked "$pid" && [ $i -lt 5000 ]; do i=$((i + 1)); done
     [ "$d" = 0 ] || sleep "$d"
-    kill -TERM "$pid"
-    wait "$pid"; rc=$?
+    term_wait "$pid" 20 "node (SIGTERM after ${d}s)"
     [ $rc -eq 0 ] && grep -q 'Stopped' "$T/sig.err" && [ ! -e "$T/sig/nodekey.tmp" ] && ok ||
         bad "SIGTERM after ${d}s: exit $rc: $(cat "$T/sig.err") $(ls "$T/sig" 2>&1)"
     if [ -e "$T/sig/nodekey" ]; then
@@ -141,8 +141,7 @@ for d in 0.005 0.01 0.015 0.02 0.03 0.04; do
     "$N" --datadir "$T/sig" --port 0 --addr 127.0.0.1 --trace >"$T/sig.out" 2>"$T/sig.err" &
     pid=$!
     sleep "$d"
-    kill -TERM "$pid"
-    wait "$pid"; rc=$?
+    term_wait "$pid" 20 "node (SIGTERM after ${d}s)"
     if [ $rc -eq 0 ] && grep -q 'Stopped' "$T/sig.err"; then ok
     elif [ $rc -eq 143 ] && [ ! -e "$T/sig" ]; then ok
     else bad "early SIGTERM after ${d}s: exit $rc: $(cat "$T/sig.err") $(ls "$T/sig" 2>&1)"; fi

@@ -18,6 +18,7 @@ trap cleanup EXIT
 fails=0 checks=0
 ok() { checks=$((checks + 1)); }
 bad() { checks=$((checks + 1)); fails=$((fails + 1)); echo "FAIL: $*" >&2; }
+. "$(dirname "$0")/lib_stop.sh"
 
 "$N" --datadir "$T/node" --port 0 --addr 127.0.0.1 --nodiscover --nodial \
     --metrics.addr 127.0.0.1 --metrics.port 0 --verbosity 2 >"$T/out" 2>"$T/err" &
@@ -142,11 +143,7 @@ assert idle.recv(100) == b"", "idle client not closed"
 idle.close()
 PY
 
-kill -TERM "$npid"
-i=0
-while kill -0 "$npid" 2>/dev/null && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
-wait "$npid"
-rc=$?
+term_wait "$npid" 30 "node"
 npid=
 [ $rc -eq 0 ] && ok || bad "node exited $rc after SIGTERM: $(tail -20 "$T/err")"
 grep -Eq 'ERROR: AddressSanitizer|WARNING: ThreadSanitizer|runtime error:|LeakSanitizer' "$T/err" &&

@@ -27,6 +27,7 @@ trap cleanup EXIT
 fails=0 checks=0
 ok() { checks=$((checks + 1)); }
 bad() { checks=$((checks + 1)); fails=$((fails + 1)); echo "FAIL: $*" >&2; }
+. "$(dirname "$0")/lib_stop.sh"
 command -v gdb >/dev/null || { echo "FAIL: gdb not installed (tools/setup.sh)" >&2; exit 1; }
 
 "$NODE" --datadir "$T/node" --port 0 --addr 127.0.0.1 --nodiscover --nodial --trace \
@@ -38,14 +39,14 @@ E=$(sed -n 's/^enode: \(enode:[^?]*\).*/\1/p' "$T/out" | head -1)
 [ -n "$E" ] && ok || { bad "node did not print its enode: $(cat "$T/err")"; exit 1; }
 
 # the trace reader, attached live for the whole load
-"$D" trace --datadir "$T/node" --follow --new --duration 12 >"$T/follow" 2>"$T/follow.err" &
+timeout -k 5 60 "$D" trace --datadir "$T/node" --follow --new --duration 12 >"$T/follow" 2>"$T/follow.err" &
 fpid=$!
 sleep 0.5
 
 # load: 20 held peers for 9 s, then handshake churn beside them (the held
 # peers do not ping: gdb stops the node while it reads, which would make
 # their pongs late)
-"$D" stress --target "$E" --mode hold --peers 20 --duration 9 \
+timeout -k 5 60 "$D" stress --target "$E" --mode hold --peers 20 --duration 9 \
     --out "$T/hold.json" >"$T/hold" 2>&1 &
 hpid=$!
 i=0
@@ -54,7 +55,7 @@ while [ $i -lt 300 ]; do
     [ "$n" -ge 20 ] && break
     sleep 0.1; i=$((i + 1))
 done
-"$D" stress --target "$E" --mode churn --peers 4 --duration 3 >"$T/churn" 2>&1 &
+timeout -k 5 60 "$D" stress --target "$E" --mode churn --peers 4 --duration 3 >"$T/churn" 2>&1 &
 cpid=$!
 sleep 1
 
@@ -151,10 +152,7 @@ for want in ("posthandshake", "addpeer", "delpeer"):
 print("chrome: %d tracks, %d events, %d flows" % (len(tids), len(x), len(starts)))
 PY
 
-kill -TERM "$pid"
-i=0
-while kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-wait "$pid"; rc=$?; pid=
+term_wait "$pid" 10 "node"; pid=
 [ "$rc" -eq 0 ] && ok || bad "node exited $rc after SIGTERM: $(tail -3 "$T/err")"
 
 echo "test_node_debug: $checks checks, $fails failed"

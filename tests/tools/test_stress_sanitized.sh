@@ -56,10 +56,11 @@ settle() { # settle WHAT: threads and fds back to the baseline within SETTLE s
 
 alive() { kill -0 "$npid" 2>/dev/null && ok || bad "node died during $1: $(tail -30 "$T/node.err")"; }
 
-poll_node() { # reads the node's state from other threads while a load runs
-    while kill -0 "$1" 2>/dev/null; do
-        "$D" attach "$T/node" admin_peers >/dev/null 2>&1
-        "$D" attach "$T/node" admin_metrics >/dev/null 2>&1
+poll_node() { # poll_node PID: reads the node's state from other threads while PID runs (at most 150 s)
+    pn_end=$(($(date +%s) + 150))
+    while kill -0 "$1" 2>/dev/null && [ "$(date +%s)" -lt $pn_end ]; do
+        timeout 10 "$D" attach "$T/node" admin_peers >/dev/null 2>&1
+        timeout 10 "$D" attach "$T/node" admin_metrics >/dev/null 2>&1
         python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=5).read()' \
             "$MURL" >/dev/null 2>&1
         sleep 0.2
@@ -68,12 +69,14 @@ poll_node() { # reads the node's state from other threads while a load runs
 
 stress() { # stress MODE ARGS...: runs the tool (the node polled meanwhile), JSON in $T/MODE.json
     m=$1; shift
-    timeout 120 "$D" stress --target "$ENODE" --mode "$m" --sources 8 --out "$T/$m.json" "$@" \
+    timeout -k 5 120 "$D" stress --target "$ENODE" --mode "$m" --sources 8 --out "$T/$m.json" "$@" \
         >"$T/$m.txt" 2>"$T/$m.err" &
     spid=$!
+    tpids="$tpids $spid"
     poll_node $spid
     wait $spid
     rc=$?
+    tpids=${tpids% $spid}
     [ $rc -eq 0 ] && ok || bad "stress $m exited $rc: $(cat "$T/$m.txt" "$T/$m.err" | tail -20)"
     alive "$m"
 }
@@ -133,30 +136,37 @@ settle discv4
 # mixed: hold, churn, adversarial and discv4 at the same time (the
 # heaviest load of the script: a held peer's pong may take longer than 1 s
 # in a sanitizer build on a busy 2-core machine, so pings every 2 s here)
-"$D" stress --target "$ENODE" --mode hold --peers $((HOLD / 2)) --duration $DUR --ping-interval 2 \
+timeout -k 5 120 "$D" stress --target "$ENODE" --mode hold --peers $((HOLD / 2)) --duration $DUR --ping-interval 2 \
     --concurrency 16 >"$T/mix-hold.txt" 2>"$T/mix-hold.err" &
 m1=$!
-"$D" stress --target "$ENODE" --mode churn --peers $((CHURN / 2)) --duration $DUR \
+tpids="$tpids $m1"
+timeout -k 5 120 "$D" stress --target "$ENODE" --mode churn --peers $((CHURN / 2)) --duration $DUR \
     >"$T/mix-churn.txt" 2>"$T/mix-churn.err" &
 m2=$!
-"$D" stress --target "$ENODE" --mode adversarial --peers $((ADV / 2)) --duration $DUR \
+tpids="$tpids $m2"
+timeout -k 5 120 "$D" stress --target "$ENODE" --mode adversarial --peers $((ADV / 2)) --duration $DUR \
     >"$T/mix-adv.txt" 2>"$T/mix-adv.err" &
 m3=$!
-"$D" stress --target "$ENODE" --mode discv4 --peers $((CHURN / 4)) --duration $DUR \
+tpids="$tpids $m3"
+timeout -k 5 120 "$D" stress --target "$ENODE" --mode discv4 --peers $((CHURN / 4)) --duration $DUR \
     >"$T/mix-d4.txt" 2>"$T/mix-d4.err" &
 m4=$!
+tpids="$tpids $m4"
 poll_node $m1
 for p in $m1 $m2 $m3 $m4; do
     wait $p && ok || bad "mixed stress run $p failed: $(tail -n 8 "$T"/mix-*.txt "$T"/mix-*.err)"
 done
+tpids=${tpids% $m1 $m2 $m3 $m4}
 alive mixed
 settle mixed
 
 # clean stop under load: SIGTERM while live peers are held and handshakes
-# are in flight; every peer gets Disconnect(client quitting)
-"$D" stress --target "$ENODE" --mode hold --peers $((HOLD / 2)) --duration 60 --sources 8 \
+# are in flight; every peer gets Disconnect(client quitting) (the tool has
+# 30 s to drain and print its summary after the SIGINT below)
+timeout -k 30 120 "$D" stress --target "$ENODE" --mode hold --peers $((HOLD / 2)) --duration 60 --sources 8 \
     --ping-interval 1 >"$T/last.txt" 2>"$T/last.err" &
 spid=$!
+tpids="$tpids $spid"
 i=0
 while [ $i -lt 300 ]; do
     t=$(threads)
@@ -168,6 +178,7 @@ done
 stop_node 60
 kill -INT $spid 2>/dev/null # the tool stops, drains and prints its summary
 wait $spid
+tpids=${tpids% $spid}
 grep -q 'client quitting' "$T/last.txt" && ok || bad "no Disconnect(client quitting): $(cat "$T/last.txt")"
 
 for f in "$T/node.err" "$T/hold.err" "$T/churn.err" "$T/adversarial.err" "$T/flood.err" \

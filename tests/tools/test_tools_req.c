@@ -1,0 +1,186 @@
+/*
+ * tests/tools/test_tools_req.c: unit tests of devp2pd's decoders of
+ * untrusted input without a running node: the metrics endpoint's request
+ * head (tools/http_req.c) and the admin socket's JSON-RPC framing and
+ * request validation (tools/admin_req.c).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "tests/tu.h"
+#include "tools/admin_req.h"
+#include "tools/http_req.h"
+
+static int http(http_req_t *r, const char *s)
+{
+    return http_req_parse(r, s, strlen(s));
+}
+
+static void test_http(void)
+{
+    http_req_t r;
+    const char *ok = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
+    CHECK(http(&r, ok) == 200);
+    CHECK(r.method == ok && r.method_len == 3);
+    CHECK(r.target == ok + 4 && r.target_len == 8 && r.path_len == 8);
+    CHECK(r.version == ok + 13 && memcmp(r.version, "HTTP/1.1", 8) == 0 && r.line_len == 21);
+    CHECK(http(&r, "GET /debug/metrics/prometheus?a=b HTTP/1.0\n\n") == 200);
+    CHECK(r.path_len == 25 && r.target_len == 29);
+    CHECK(http(&r, "GET /metrics#x HTTP/1.1\r\n\r\n") == 200);
+    /* every prefix of a complete head needs more */
+    for (size_t n = 0; n < strlen(ok); n++) CHECK(http_req_parse(&r, ok, n) == 0);
+    CHECK(http(&r, "GET /metrics HTTP/1.1\r\nHost: x\r\n") == 0); /* no blank line yet */
+    CHECK(http(&r, "POST /metrics HTTP/1.1\r\n\r\n") == 405);
+    CHECK(r.method_len == 4);
+    CHECK(http(&r, "get /metrics HTTP/1.1\r\n\r\n") == 405);
+    CHECK(http(&r, "GET /metricsx HTTP/1.1\r\n\r\n") == 404);
+    CHECK(http(&r, "GET / HTTP/1.1\r\n\r\n") == 404);
+    const char *bad[] = {
+        "GET /metrics\r\n\r\n",           "GET  /metrics HTTP/1.1\r\n\r\n",
+        " GET /metrics HTTP/1.1\r\n\r\n", "GET metrics HTTP/1.1\r\n\r\n",
+        "GET /metrics HTTP/2.0\r\n\r\n",  "GET /metrics HTTP/1.\r\n\r\n",
+        "GET /metrics HTTP/1.10\r\n\r\n", "GET /metrics HTTP/1.1 \r\n\r\n",
+        "GET /metrics HTTP/1. \r\n\r\n",  "\r\n\r\n",
+        "GET /m x HTTP/1.1\r\n\r\n",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CHECK(http(&r, bad[i]) == 400);
+        CHECK(r.method == NULL && r.line_len == 0);
+    }
+    /* a NUL byte anywhere */
+    const char nul[] = "GET /metrics HTTP/1.1\r\nX: \0\r\n\r\n";
+    CHECK(http_req_parse(&r, nul, sizeof nul - 1) == 400);
+    CHECK(http_req_parse(&r, nul, 26) == 0);
+    CHECK(http_req_parse(&r, nul, 27) == 400);
+    /* oversize: no blank line within METRICS_HTTP_HEAD_MAX bytes */
+    static char big[METRICS_HTTP_HEAD_MAX + 1];
+    memset(big, 'a', sizeof big);
+    memcpy(big, "GET /metrics HTTP/1.1\r\n", 23);
+    CHECK(http_req_parse(&r, big, METRICS_HTTP_HEAD_MAX - 1) == 0);
+    CHECK(http_req_parse(&r, big, METRICS_HTTP_HEAD_MAX) == 400);
+    CHECK(http_req_parse(&r, big, METRICS_HTTP_HEAD_MAX + 1) == 400);
+    /* the blank line as the last bytes of a full head is accepted */
+    memcpy(big + METRICS_HTTP_HEAD_MAX - 4, "\r\n\r\n", 4);
+    CHECK(http_req_parse(&r, big, METRICS_HTTP_HEAD_MAX) == 200);
+}
+
+static int code_of(json_t *err)
+{
+    int c = (int)json_integer_value(json_object_get(json_object_get(err, "error"), "code"));
+    json_decref(err);
+    return c;
+}
+
+static json_t *load(const char *s)
+{
+    json_t *v = json_loads(s, 0, NULL);
+    CHECK(v != NULL);
+    return v;
+}
+
+static void test_admin_decode(void)
+{
+    static const char key[] = "a979fb575495b8d6db44f750317d0f4622bf4c2aa3365d6af7c284339968eef2"
+                              "9b69ad0dce72a4d8db5ebb4968de0e3bec910127f134779fbcb0cb6d3331163c";
+    char s[512];
+    admin_rpc_req_t rq;
+    json_t *v = load("{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"admin_nodeInfo\"}");
+    CHECK(admin_rpc_decode(&rq, v) == NULL);
+    CHECK(rq.method == ADMIN_RPC_NODE_INFO && json_integer_value(rq.id) == 7);
+    json_decref(v);
+    for (unsigned k = 0; k < ADMIN_RPC_NMETHODS; k++) {
+        snprintf(s, sizeof s,
+                 "{\"id\":1,\"method\":\"%s\",\"params\":[\"enode://%s@10.0.0.1:30303\"]}",
+                 admin_rpc_method_name((admin_rpc_method_t)k), key);
+        v = load(s);
+        CHECK(admin_rpc_decode(&rq, v) == NULL);
+        CHECK(rq.method == (admin_rpc_method_t)k);
+        if (k >= ADMIN_RPC_ADD_PEER) CHECK(rq.node.ep.ip.family == 4 && rq.node.ep.tcp == 30303);
+        json_decref(v);
+    }
+    CHECK(admin_rpc_method_name(ADMIN_RPC_NMETHODS) == NULL);
+    /* a bare key: fine for removal, no address for admin_addPeer */
+    snprintf(s, sizeof s, "{\"method\":\"admin_removePeer\",\"params\":[\"%s\"]}", key);
+    v = load(s);
+    CHECK(admin_rpc_decode(&rq, v) == NULL && rq.id == NULL);
+    json_decref(v);
+    snprintf(s, sizeof s, "{\"id\":\"a\",\"method\":\"admin_addPeer\",\"params\":[\"%s\"]}", key);
+    v = load(s);
+    json_t *e = admin_rpc_decode(&rq, v);
+    CHECK(e && json_equal(json_object_get(e, "id"), json_object_get(v, "id")));
+    CHECK(code_of(e) == -32602);
+    json_decref(v);
+    const struct {
+        const char *req;
+        int code;
+    } bad[] = {
+        {"[1]", -32600},
+        {"{\"id\":1}", -32600},
+        {"{\"method\":1}", -32600},
+        {"{\"method\":\"admin_nope\"}", -32601},
+        {"{\"method\":\"admin_addPeer\"}", -32602},
+        {"{\"method\":\"admin_addPeer\",\"params\":{}}", -32602},
+        {"{\"method\":\"admin_addPeer\",\"params\":[1]}", -32602},
+        {"{\"method\":\"admin_addTrustedPeer\",\"params\":[\"enode://00@1.2.3.4:1\"]}", -32602},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        v = load(bad[i].req);
+        CHECK(code_of(admin_rpc_decode(&rq, v)) == bad[i].code);
+        json_decref(v);
+    }
+    /* the unknown method is named, cut at 100 bytes */
+    memset(s, 0, sizeof s);
+    strcpy(s, "{\"method\":\"");
+    memset(s + strlen(s), 'x', 300);
+    strcat(s, "\"}");
+    v = load(s);
+    e = admin_rpc_decode(&rq, v);
+    const char *msg = json_string_value(json_object_get(json_object_get(e, "error"), "message"));
+    CHECK(msg && strlen(msg) == strlen("the method  does not exist/is not available") + 100);
+    CHECK(json_is_null(json_object_get(e, "id")));
+    json_decref(e);
+    json_decref(v);
+}
+
+static void test_admin_framing(void)
+{
+    json_t *v;
+    size_t used;
+    const char *two = " \r\n\t{\"method\":\"admin_peers\"}[1,2]";
+    CHECK(admin_rpc_next(&v, &used, two, strlen(two)) == 1);
+    CHECK(used == 4 + 24 && json_is_object(v));
+    json_decref(v);
+    CHECK(admin_rpc_next(&v, &used, two + 28, strlen(two) - 28) == 1);
+    CHECK(used == 5 && json_array_size(v) == 2);
+    json_decref(v);
+    const char *part = "  {\"method\":\"admin_pe";
+    CHECK(admin_rpc_next(&v, &used, part, strlen(part)) == 0);
+    CHECK(v == NULL && used == 2);
+    CHECK(admin_rpc_next(&v, &used, " \n ", 3) == 0 && used == 3);
+    CHECK(admin_rpc_next(&v, &used, "", 0) == 0 && used == 0);
+    CHECK(admin_rpc_next(&v, &used, " }{", 3) == -1 && v == NULL && used == 0);
+    CHECK(admin_rpc_next(&v, &used, "{\"a\":tru}", 9) == -1);
+    /* a value ends at its closing bracket; a scalar is not a request */
+    CHECK(admin_rpc_next(&v, &used, "{} x", 4) == 1 && used == 2);
+    json_decref(v);
+    CHECK(admin_rpc_next(&v, &used, "12 ", 3) == -1);
+    CHECK(admin_rpc_next(&v, &used, "true\n", 5) == -1);
+    /* buffer growth: 8192 first, doubling while under 4096 bytes free,
+     * never past ADMIN_RPC_INPUT_MAX */
+    CHECK(admin_rpc_buf_cap(0, 0) == 8192);
+    CHECK(admin_rpc_buf_cap(8192, 4096) == 8192);
+    CHECK(admin_rpc_buf_cap(8192, 4097) == 16384);
+    CHECK(admin_rpc_buf_cap(ADMIN_RPC_INPUT_MAX / 2, ADMIN_RPC_INPUT_MAX / 2) ==
+          ADMIN_RPC_INPUT_MAX);
+    CHECK(admin_rpc_buf_cap(ADMIN_RPC_INPUT_MAX, ADMIN_RPC_INPUT_MAX - 4096) ==
+          ADMIN_RPC_INPUT_MAX);
+    CHECK(admin_rpc_buf_cap(ADMIN_RPC_INPUT_MAX, ADMIN_RPC_INPUT_MAX - 4095) == 0);
+}
+
+int main(void)
+{
+    test_http();
+    test_admin_decode();
+    test_admin_framing();
+    return tu_done("tools_req");
+}

@@ -1,0 +1,104 @@
+/*
+ * tools/admin_req.c: the admin socket's request decoding (see
+ * admin_req.h): framing of a connection's input into JSON values and the
+ * validation of each request.  Pure; the caller owns every buffer.
+ */
+#include "tools/admin_req.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "wire/enode.h"
+
+static const char *const method_names[ADMIN_RPC_NMETHODS] = {
+    [ADMIN_RPC_NODE_INFO] = "admin_nodeInfo",
+    [ADMIN_RPC_PEERS] = "admin_peers",
+    [ADMIN_RPC_DISCV4_TABLE] = "discv4_table",
+    [ADMIN_RPC_METRICS] = "admin_metrics",
+    [ADMIN_RPC_ADD_PEER] = "admin_addPeer",
+    [ADMIN_RPC_REMOVE_PEER] = "admin_removePeer",
+    [ADMIN_RPC_ADD_TRUSTED] = "admin_addTrustedPeer",
+    [ADMIN_RPC_REMOVE_TRUSTED] = "admin_removeTrustedPeer",
+};
+
+const char *admin_rpc_method_name(admin_rpc_method_t m)
+{
+    return (unsigned)m < ADMIN_RPC_NMETHODS ? method_names[m] : NULL;
+}
+
+size_t admin_rpc_buf_cap(size_t cap, size_t len)
+{
+    if (cap - len >= ADMIN_RPC_READ_MIN) return cap;
+    size_t nc = cap ? cap * 2 : 8192;
+    return nc > ADMIN_RPC_INPUT_MAX ? 0 : nc;
+}
+
+int admin_rpc_next(json_t **val, size_t *used, const char *buf, size_t len)
+{
+    *val = NULL;
+    size_t skip = 0;
+    while (skip < len &&
+           (buf[skip] == ' ' || buf[skip] == '\n' || buf[skip] == '\r' || buf[skip] == '\t'))
+        skip++;
+    *used = skip;
+    if (skip == len) return 0;
+    size_t rest = len - skip;
+    json_error_t je;
+    json_t *v = json_loadb(buf + skip, rest, JSON_DISABLE_EOF_CHECK, &je);
+    if (!v) {
+        if (je.position < 0 || (size_t)je.position >= rest) return 0; /* incomplete */
+        *used = 0;
+        return -1;
+    }
+    size_t n = je.position < 0 ? 0 : (size_t)je.position > rest ? rest : (size_t)je.position;
+    if (n == 0) n = rest; /* jansson always reads a value's last byte */
+    *val = v;
+    *used = skip + n;
+    return 1;
+}
+
+json_t *admin_rpc_error(json_t *id, int code, const char *msg)
+{
+    return json_pack("{s:s, s:O, s:{s:i, s:s}}", "jsonrpc", "2.0", "id", id ? id : json_null(),
+                     "error", "code", code, "message", msg);
+}
+
+/* Parses params[0] as a node URL.  Returns 0 or -1 with *err. */
+static int param_node(json_t *params, p2p_node_t *n, const char **err, bool need_addr)
+{
+    json_t *v = json_is_array(params) ? json_array_get(params, 0) : NULL;
+    const char *s = json_string_value(v);
+    if (!s) {
+        *err = "want one parameter: an enode URL";
+        return -1;
+    }
+    if (p2p_node_parse(n, s) != 0 || (need_addr && n->ep.ip.family == 0)) {
+        *err = "invalid enode";
+        return -1;
+    }
+    return 0;
+}
+
+json_t *admin_rpc_decode(admin_rpc_req_t *out, json_t *req)
+{
+    memset(out, 0, sizeof *out);
+    out->id = json_object_get(req, "id");
+    const char *m = json_string_value(json_object_get(req, "method"));
+    if (!json_is_object(req) || !m) return admin_rpc_error(out->id, -32600, "invalid request");
+    unsigned k = 0;
+    while (k < ADMIN_RPC_NMETHODS && strcmp(m, method_names[k]) != 0) k++;
+    if (k == ADMIN_RPC_NMETHODS) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "the method %.100s does not exist/is not available", m);
+        return admin_rpc_error(out->id, -32601, msg);
+    }
+    out->method = (admin_rpc_method_t)k;
+    if (k >= ADMIN_RPC_ADD_PEER) {
+        const char *err = NULL;
+        if (param_node(json_object_get(req, "params"), &out->node, &err, k == ADMIN_RPC_ADD_PEER) !=
+            0)
+            return admin_rpc_error(out->id, -32602, err);
+    }
+    return NULL;
+}
