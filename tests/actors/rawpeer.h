@@ -247,16 +247,22 @@ static inline int rp_recv(rawpeer_t *rp, uint64_t *code, const uint8_t **payload
 
 /* Reads messages until a Disconnect (turning snappy on after a v5 Hello,
  * answering pings).  Returns the reason (0..255), -1 if the connection
- * closed without one, -2 on timeout.  *saw_hello tells whether a Hello
- * came first (may be NULL). */
+ * closed without one, -2 on timeout.  The timeout is for the whole call,
+ * not per message: a peer that keeps sending Pings without ever
+ * disconnecting ends it.  *saw_hello tells whether a Hello came first
+ * (may be NULL). */
 static inline int rp_expect_disconnect(rawpeer_t *rp, bool *saw_hello, unsigned timeout_ms)
 {
     if (saw_hello) *saw_hello = false;
+    uint64_t end = p2p_now_ns() + (uint64_t)timeout_ms * P2P_NS_PER_MS;
     for (;;) {
         uint64_t code;
         const uint8_t *p;
         size_t n;
-        int rc = rp_recv(rp, &code, &p, &n, timeout_ms);
+        uint64_t now = p2p_now_ns();
+        if (now >= end) return -2;
+        unsigned left = (unsigned)((end - now + P2P_NS_PER_MS - 1) / P2P_NS_PER_MS);
+        int rc = rp_recv(rp, &code, &p, &n, left);
         if (rc) return rc == -2 ? -2 : -1;
         if (code == P2P_MSG_DISC) {
             uint8_t reason;

@@ -70,13 +70,32 @@ typedef struct rx {
     uint8_t last_ping_hash[32];
 } rx_t;
 
-/* Collects what arrives on s until ms of silence. */
+/* Bounds of one collect(): the most replies any step here may draw is 51
+ * (50 pongs and a ping back); a node that floods replies, or keeps
+ * answering without ever going quiet, hits one of them and fails. */
+#define COLLECT_MAX_PKTS 1000
+#define COLLECT_MAX_MS 5000
+
+/* Collects what arrives on s until ms of silence (at most
+ * COLLECT_MAX_PKTS packets and COLLECT_MAX_MS in all). */
 static void collect(int s, rx_t *r, int ms)
 {
     memset(r, 0, sizeof *r);
+    uint64_t end = p2p_now_ns() + (uint64_t)COLLECT_MAX_MS * P2P_NS_PER_MS;
     for (;;) {
+        uint64_t now = p2p_now_ns();
+        if (r->n >= COLLECT_MAX_PKTS || now >= end) {
+            fprintf(stderr, "collect: still receiving after %u packets, %zu bytes\n", r->n,
+                    r->bytes);
+            CHECK(false);
+            return;
+        }
+        uint64_t left = (end - now) / P2P_NS_PER_MS;
         struct pollfd pfd = {.fd = s, .events = POLLIN};
-        if (poll(&pfd, 1, ms) <= 0) return;
+        int wait = left < (uint64_t)ms ? (int)left : ms;
+        int pr = poll(&pfd, 1, wait);
+        if (pr == 0 && wait < ms) continue; /* cut short by the overall limit */
+        if (pr <= 0) return;
         uint8_t buf[2048];
         ssize_t n = recv(s, buf, sizeof buf, 0);
         if (n <= 0) return;

@@ -69,15 +69,21 @@ static int send_body(rawpeer_t *rp, const uint8_t *body, size_t n, bool bad_mac)
     return rc;
 }
 
+/* Margin on top of an expected reaction time: wide enough for a loaded
+ * 2-core machine under sanitizers, still telling "closed" from "never
+ * closed"; which path closed the connection is told by the Disconnect
+ * reason and the counters, not by the time. */
+#define MARGIN_MS 5000
+
 /* The server's reaction: the Disconnect reason (-1: closed without one),
- * within ms (plus a margin). */
+ * expected within ms (plus MARGIN_MS). */
 static int outcome(rawpeer_t *rp, unsigned ms)
 {
     uint64_t t0 = p2p_now_ns();
-    int r = rp_expect_disconnect(rp, NULL, ms + 1000);
+    int r = rp_expect_disconnect(rp, NULL, ms + MARGIN_MS);
     uint64_t el = (p2p_now_ns() - t0) / P2P_NS_PER_MS;
     CHECK(r != -2);
-    CHECK(el <= ms + 500);
+    CHECK(el <= ms + MARGIN_MS);
     return r;
 }
 
@@ -100,9 +106,11 @@ static void test_rlpx_phase(void)
     pkt[1] = 0x2c;
     tu_rand_bytes(pkt + 2, 300);
     CHECK(rp_write(&rp, pkt, sizeof pkt) == 0);
-    CHECK(rp_closed_silently(&rp, 1000));
+    CHECK(rp_closed_silently(&rp, MARGIN_MS));
     rp_close(&rp);
+    /* (at once, not at the deadline: handshake_failed, not handshake_timeouts) */
     CHECK(SU_WAIT_STAT(srv, handshake_failed, st0.handshake_failed + 1, 1000));
+    CHECK(stats().handshake_timeouts == st0.handshake_timeouts);
 
     /* a legacy-size (307 bytes) random auth starting with 0x04: not a
      * legacy packet, so read as an EIP-8 one announcing 0x04xx bytes that
@@ -113,8 +121,8 @@ static void test_rlpx_phase(void)
     legacy[0] = 0x04;
     uint64_t t0 = p2p_now_ns();
     CHECK(rp_write(&rp, legacy, sizeof legacy) == 0);
-    CHECK(rp_closed_silently(&rp, HS_MS + 1000));
-    CHECK((p2p_now_ns() - t0) / P2P_NS_PER_MS <= HS_MS + 500);
+    CHECK(rp_closed_silently(&rp, HS_MS + MARGIN_MS));
+    CHECK((p2p_now_ns() - t0) / P2P_NS_PER_MS <= HS_MS + MARGIN_MS);
     rp_close(&rp);
     CHECK(SU_WAIT_STAT(srv, handshake_timeouts, st0.handshake_timeouts + 1, 1000));
 

@@ -179,8 +179,11 @@ static void test_vanish(void)
 {
     p2p_server_config_t cs;
     su_config(&cs, &proto_echo, 1);
-    cs.handshake_timeout_ms = 4000;
-    cs.read_timeout_ms = 10000;
+    /* deadlines far beyond the waits below: a vanishing noticed late on a
+     * loaded machine still passes, one only ended by a deadline fails
+     * (and the handshake_timeouts / read_timeouts counters say so) */
+    cs.handshake_timeout_ms = 20000;
+    cs.read_timeout_ms = 30000;
     cs.max_pending = 2;
     su_events_t *ev = calloc(1, sizeof *ev);
     su_events_init(ev);
@@ -242,14 +245,14 @@ static void test_vanish(void)
             rp_close(&rp);
         bool ok;
         if (vc->phase == 0)
-            ok = SU_WAIT_STAT(s, handshake_failed, st0.handshake_failed + 1, 2000);
+            ok = SU_WAIT_STAT(s, handshake_failed, st0.handshake_failed + 1, 8000);
         else if (vc->phase == 1)
-            ok = SU_WAIT_STAT(s, hello_failed, st0.hello_failed + 1, 2000);
+            ok = SU_WAIT_STAT(s, hello_failed, st0.hello_failed + 1, 8000);
         else
-            ok = SU_WAIT_STAT(s, net_errors, st0.net_errors + 1, 2000);
+            ok = SU_WAIT_STAT(s, net_errors, st0.net_errors + 1, 8000);
         double ms = (double)(p2p_now_ns() - t0) / 1e6;
         CHECK(ok);
-        CHECK(ms < 1500); /* the vanishing is noticed, not the deadline */
+        CHECK(ms < 8000); /* the vanishing is noticed, not the deadline (20 s) */
         CHECK(su_wait_peers(s, 0, 2000));
         CHECK(wait_threads(s, th0, 3000));
         CHECK(wait_fds(fd0, 3000));
@@ -451,18 +454,22 @@ static void test_pending_slots(void)
     p2p_server_get_stats(s, &st);
     if (held_ms < 900) CHECK(st.accepted == st0.accepted + 3);
     /* its handshake completes once the deadline has freed the slots */
-    CHECK(rp_handshake(&legit, k, ns.pubkey, 5000) == 0);
+    CHECK(rp_handshake(&legit, k, ns.pubkey, 8000) == 0);
     double in_ms = (double)(p2p_now_ns() - t0) / 1e6;
     CHECK(hello_to(&legit));
     CHECK(su_wait_peers(s, 1, 3000));
-    CHECK(in_ms >= 900); /* not before the slow ones' deadline */
-    CHECK(in_ms < 3000); /* and soon after it */
-    CHECK(rp_closed_silently(&silent, 1000));
-    CHECK(rp_closed_silently(&half, 1000));
+    /* not before the slow ones' deadline, and once it fired (the limit,
+     * deadline + 5 s, tells "freed by the deadline" from "never freed" on
+     * a loaded machine; handshake_timeouts below tells the cause) */
+    CHECK(in_ms >= 900);
+    CHECK(in_ms < 1000 + 5000);
+    CHECK(rp_closed_silently(&silent, 5000));
+    CHECK(rp_closed_silently(&half, 5000));
     pthread_join(th, NULL);
     CHECK(atomic_load(&tr.done) == 1);
-    CHECK(tr.sent >= 5);              /* it was trickling ... */
-    CHECK(tr.closed_after_ms < 1800); /* ... and was dropped at the deadline */
+    CHECK(tr.sent >= 5);                     /* it was trickling ... */
+    CHECK(tr.closed_after_ms >= 900);        /* ... and was dropped at the deadline, */
+    CHECK(tr.closed_after_ms < 1000 + 5000); /* not at the end of its ~30 s auth */
     p2p_server_get_stats(s, &st);
     CHECK(st.handshake_timeouts - st0.handshake_timeouts == 3);
     CHECK(st.accepted - st0.accepted == 4);

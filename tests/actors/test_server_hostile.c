@@ -46,15 +46,22 @@ static bool connect_peer(rawpeer_t *rp)
     return true;
 }
 
+/* Margin on top of an expected close time: wide enough for a loaded
+ * 2-core machine under sanitizers, still telling "closed" from "never
+ * closed"; which path closed the connection (an error at once or the
+ * handshake deadline) is told by the Disconnect reason and the counters
+ * (handshake_failed vs handshake_timeouts), not by the time. */
+#define MARGIN_MS 5000
+
 /* Reads until EOF; returns the Disconnect reason seen (-1: none) and
- * checks the close came within ms. */
+ * checks the close came within ms (plus MARGIN_MS). */
 static int closed_within(rawpeer_t *rp, unsigned ms)
 {
     uint64_t t0 = p2p_now_ns();
-    int r = rp_expect_disconnect(rp, NULL, ms + 1000);
+    int r = rp_expect_disconnect(rp, NULL, ms + MARGIN_MS);
     uint64_t el = (p2p_now_ns() - t0) / P2P_NS_PER_MS;
     CHECK(r != -2);
-    CHECK(el <= ms + 500);
+    CHECK(el <= ms + MARGIN_MS);
     return r;
 }
 

@@ -12,7 +12,9 @@
  * geth does) and J2 quits (SIGTERM: a bare, uncompressed 0x08 that we must
  * decode); a third peer J3 dials us and reads 0x08 when our server stops.
  *
- * Hold time: P2P_INTEROP_SECONDS (default 35; at least 1).  The JS peers
+ * Hold time: P2P_INTEROP_SECONDS (default 35; at least 16, so that each
+ * side's 15 s ping comes at least once and every ping/pong check counts
+ * one or more).  The JS peers
  * are killed on exit (jspeer_free) and exit by themselves when their
  * --duration ends or this process dies.
  */
@@ -68,6 +70,7 @@ int main(void)
     int hold = 35;
     const char *env = getenv("P2P_INTEROP_SECONDS");
     if (env && atoi(env) > 0) hold = atoi(env);
+    if (hold < 16) hold = 16;
     char dur[16];
     snprintf(dur, sizeof dur, "%d", hold + 60);
 
@@ -121,12 +124,13 @@ int main(void)
     printf("holding both connections for %d s\n", hold);
     fflush(stdout);
     sleep((unsigned)hold);
-    unsigned want = (unsigned)(hold / 15);
+    unsigned want = (unsigned)(hold / 15);                   /* >= 1: hold >= 16 */
     CHECK(jspeer_count(j1, 0, "pong", "dir", "in") >= want); /* our pongs */
     CHECK(jspeer_count(j2, 0, "pong", "dir", "in") >= want);
     CHECK(jspeer_count(j1, 0, "ping", "dir", "in") >= want); /* our pings */
     CHECK(jspeer_count(j2, 0, "ping", "dir", "in") >= want);
     CHECK(jspeer_count(j1, 0, "pong", "dir", "out") >= want); /* their pongs */
+    CHECK(jspeer_count(j2, 0, "pong", "dir", "out") >= want);
     CHECK(jspeer_count(j1, 0, "peer:removed", NULL, NULL) == 0);
     CHECK(jspeer_count(j2, 0, "peer:removed", NULL, NULL) == 0);
     CHECK(!su_events_find(evs, NULL, P2P_PEER_EVENT_DROP, NULL, 0));
