@@ -12,7 +12,10 @@
  * request object), until EOF or "exit".
  *
  * Replies are read as a stream of JSON values (no framing needed), bounded
- * by P2P_ATTACH_MAX bytes and the --timeout deadline.  Main thread only.
+ * by P2P_ATTACH_MAX bytes.  Each call has one --timeout deadline, set when
+ * it starts, for sending the request and for every read until the reply
+ * with its id: notifications or replies with other ids do not extend it.
+ * Main thread only.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -58,10 +61,10 @@ static void rpc_connect(struct rpc *r, const char *arg)
         cli_fail("cannot connect to %s: %s", path, strerror(errno));
 }
 
-/* Reads one JSON value from the stream.  Returns it, or NULL with *err. */
-static json_t *rpc_read(struct rpc *r, const char **err)
+/* Reads one JSON value from the stream by deadline (CLOCK_MONOTONIC ns).
+ * Returns it, or NULL with *err. */
+static json_t *rpc_read(struct rpc *r, uint64_t deadline, const char **err)
 {
-    uint64_t deadline = p2p_now_ns() + r->tmo;
     for (;;) {
         if (r->len) {
             json_error_t je;
@@ -92,7 +95,7 @@ static json_t *rpc_read(struct rpc *r, const char **err)
         }
         int rc = netio_wait_readable(r->fd, deadline);
         if (rc) {
-            *err = rc == P2P_ETIMEDOUT ? "timed out waiting for the reply" : strerror(errno);
+            *err = rc == P2P_ETIMEDOUT ? "timed out: no reply within --timeout" : strerror(errno);
             return NULL;
         }
         ssize_t n = recv(r->fd, r->buf + r->len, r->cap - r->len, 0);
@@ -128,6 +131,7 @@ static json_t *make_params(int argc, char **argv)
  * reply (printed as one line to stderr).  Transport failures exit. */
 static int call(struct rpc *r, json_t *req)
 {
+    uint64_t deadline = p2p_now_ns() + r->tmo; /* the whole call, see the top */
     json_int_t id = r->next_id++;
     json_object_set_new(req, "jsonrpc", json_string("2.0"));
     json_object_set_new(req, "id", json_integer(id));
@@ -135,14 +139,14 @@ static int call(struct rpc *r, json_t *req)
     json_decref(req);
     if (!text) cli_fail("cannot encode the request");
     size_t tl = strlen(text);
-    int rc = netio_write_all(r->fd, text, tl, p2p_now_ns() + r->tmo);
-    if (!rc) rc = netio_write_all(r->fd, "\n", 1, p2p_now_ns() + r->tmo);
+    int rc = netio_write_all(r->fd, text, tl, deadline);
+    if (!rc) rc = netio_write_all(r->fd, "\n", 1, deadline);
     free(text);
     if (rc) cli_fail("cannot send the request: %s", strerror(errno));
     for (;;) {
         const char *err = NULL;
-        json_t *rep = rpc_read(r, &err);
-        if (!rep) cli_fail("%s", err);
+        json_t *rep = rpc_read(r, deadline, &err);
+        if (!rep) cli_fail("%s (call %lld)", err, (long long)id);
         json_t *rid = json_object_get(rep, "id");
         if (!json_is_integer(rid) || json_integer_value(rid) != id) {
             json_decref(rep); /* a notification or a stale reply */

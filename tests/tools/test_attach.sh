@@ -2,7 +2,8 @@
 # tests/tools/test_attach.sh DEVP2P: `devp2p attach` against a small
 # JSON-RPC 2.0 server on a UNIX socket (python3): one call, params forms,
 # an error reply, interactive lines, a datadir argument, a reply split
-# across writes.
+# across writes, and a peer streaming replies with other ids (the call
+# gives up at its --timeout).
 set -u
 D=$1
 T=$(mktemp -d)
@@ -77,6 +78,41 @@ while i < len(t):
     v, i = dec.raw_decode(t, i); out.append(v)
 assert out == [{"method": "first", "params": [1, 2]}, {"method": "raw", "params": {"k": 1}}], out
 PY
+
+# A peer that answers every request with a stream of replies bearing other
+# ids (one every 20 ms, for up to 20 s) does not hold the client: one
+# --timeout deadline covers the whole call.
+python3 - "$T/stream.ipc" <<'PY' &
+import json, socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(sys.argv[1])
+s.listen(1)
+s.settimeout(20)
+try:
+    c, _ = s.accept()
+    c.recv(65536)
+    end = time.time() + 20
+    n = 1000
+    while time.time() < end:
+        c.sendall(json.dumps({"jsonrpc": "2.0", "id": n, "result": "stale"}).encode() + b"\n")
+        n += 1
+        time.sleep(0.02)
+except (OSError, socket.timeout):
+    pass
+PY
+spid=$!
+i=0
+while [ ! -S "$T/stream.ipc" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+t0=$(date +%s%N)
+timeout 30 "$D" attach --timeout 1 "$T/stream.ipc" admin_peers >"$T/out" 2>"$T/err"
+st=$?
+ms=$((($(date +%s%N) - t0) / 1000000))
+kill "$spid" 2>/dev/null; wait "$spid" 2>/dev/null
+[ "$st" -ne 0 ] && [ "$st" -ne 124 ] && ok || bad "streamed wrong ids: exit status $st"
+[ "$ms" -lt 5000 ] && ok || bad "streamed wrong ids: gave up after $ms ms (--timeout 1)"
+[ "$(wc -l <"$T/err")" -eq 1 ] && grep -q 'timed out: no reply within --timeout' "$T/err" && ok ||
+    bad "streamed wrong ids: error '$(cat "$T/err")'"
+[ ! -s "$T/out" ] && ok || bad "streamed wrong ids printed: $(head -3 "$T/out")"
 
 echo "test_attach: $checks checks, $fails failed"
 [ "$fails" -eq 0 ] && [ "$checks" -gt 0 ]

@@ -209,16 +209,19 @@ class Trace(gdb.Command):
         s = seg.dereference()
         count = _int(s["count"])
         cap = _int(s["cap"])
-        hdr = s["hdr"].dereference()
-        start = _int(hdr["start_mono_ns"])
         mbnames = s["mbnames"]
         kindnames = s["kindnames"]
+        # The header and rings live in the shared file mapping: read them
+        # only inside the guard (a core may lack file-backed mappings).
         try:
+            hdr = s["hdr"].dereference()
+            start = _int(hdr["start_mono_ns"])
+            pid = _int(hdr["pid"])
             _int(s["rings"][0]["head"])
         except gdb.MemoryError:
             print("trace rings are not in this memory image (core without file-backed shared mappings)")
             return
-        print("trace segment: %d rings x %d records, pid %d" % (count, cap, _int(hdr["pid"])))
+        print("trace segment: %d rings x %d records, pid %d" % (count, cap, pid))
         for r in range(count):
             ring = s["rings"][r]
             head = _int(ring["head"])
