@@ -286,6 +286,17 @@ static void adv_connect_failed(struct engine *e, enum kind kind)
     e->adv_failed_by_kind[kind]++;
 }
 
+/* c's connect failed (at epoll registration or asynchronously). */
+static void conn_connect_failed(struct engine *e, struct conn *c, const char *why)
+{
+    if (c->kind != K_LEGIT) {
+        adv_connect_failed(e, c->kind);
+        conn_free(e, c);
+        return;
+    }
+    conn_fail(e, c, why);
+}
+
 /* A connection could not be opened (socket, bind, connect, memory). */
 static void open_failed(struct engine *e, enum kind kind, const char *why)
 {
@@ -382,14 +393,7 @@ static void conn_open(struct engine *e, enum kind kind)
     else
         e->adv_inflight++;
     struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP, .data.ptr = c};
-    if (epoll_ctl(e->ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
-        if (kind != K_LEGIT) {
-            adv_connect_failed(e, kind);
-            conn_free(e, c);
-            return;
-        }
-        conn_fail(e, c, strerror(errno));
-    }
+    if (epoll_ctl(e->ep, EPOLL_CTL_ADD, fd, &ev) != 0) conn_connect_failed(e, c, strerror(errno));
 }
 
 static void on_connected(struct engine *e, struct conn *c)
@@ -397,13 +401,9 @@ static void on_connected(struct engine *e, struct conn *c)
     int err = 0;
     socklen_t el = sizeof err;
     getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el);
-    if (err && c->kind != K_LEGIT) {
-        adv_connect_failed(e, c->kind);
-        conn_free(e, c);
-        return;
-    }
     if (err) {
-        conn_fail(e, c, err == EADDRNOTAVAIL ? "ephemeral ports exhausted" : strerror(err));
+        conn_connect_failed(e, c,
+                            err == EADDRNOTAVAIL ? "ephemeral ports exhausted" : strerror(err));
         return;
     }
     c->hs = malloc(sizeof *c->hs);
@@ -730,6 +730,11 @@ static int flood_fill(struct engine *e, struct conn *c)
 /* A live peer's requests that got no answer: its outstanding ping, and in
  * flood mode (with echoes expected) its unechoed messages.  Each counts as
  * one failure. */
+static uint64_t echoes_owed(const struct engine *e, const struct conn *c)
+{
+    return e->mode == M_FLOOD && e->window ? c->outstanding : 0;
+}
+
 static void count_missing(struct engine *e, struct conn *c)
 {
     if (c->ping_sent) {
@@ -737,7 +742,7 @@ static void count_missing(struct engine *e, struct conn *c)
         e->st->replies_missing++;
         c->ping_sent = 0;
     }
-    if (e->mode == M_FLOOD && e->window && c->outstanding) {
+    if (echoes_owed(e, c)) {
         stress_fail_n(e->st, c->outstanding, "echo missing at the end");
         e->st->replies_missing += c->outstanding;
         c->outstanding = 0;
@@ -746,7 +751,15 @@ static void count_missing(struct engine *e, struct conn *c)
 
 static bool conn_quiet(const struct engine *e, const struct conn *c)
 {
-    return !c->ping_sent && !(e->mode == M_FLOOD && e->window && c->outstanding);
+    return !c->ping_sent && !echoes_owed(e, c);
+}
+
+/* The target left adversarial connection c open. */
+static void adv_left_open(struct engine *e, struct conn *c)
+{
+    e->st->adv_open++;
+    e->adv_open_by_kind[c->kind]++;
+    conn_free(e, c);
 }
 
 /* An adversarial connection whose deadline passed: after its misdeed the
@@ -755,12 +768,11 @@ static bool conn_quiet(const struct engine *e, const struct conn *c)
 static void adv_expired(struct engine *e, struct conn *c)
 {
     if (c->st == C_ADV) {
-        e->st->adv_open++;
-        e->adv_open_by_kind[c->kind]++;
-    } else {
-        e->st->adv_timeout++;
-        e->adv_timeout_by_kind[c->kind]++;
+        adv_left_open(e, c);
+        return;
     }
+    e->st->adv_timeout++;
+    e->adv_timeout_by_kind[c->kind]++;
     conn_free(e, c);
 }
 
@@ -859,9 +871,10 @@ static void check_ports(unsigned need, unsigned nsources)
 static void conn_final(struct engine *e, struct conn *c)
 {
     if (c->kind != K_LEGIT) {
-        e->st->adv_open++;
-        e->adv_open_by_kind[c->kind]++;
-    } else if (c->st == C_LIVE) {
+        adv_left_open(e, c);
+        return;
+    }
+    if (c->st == C_LIVE) {
         count_missing(e, c);
     } else if (c->st != C_CLOSING) {
         stress_fail(e->st, "%s: unfinished at the end", state_name(c->st));
