@@ -42,24 +42,29 @@ static void fail_label(stress_stats_t *s, uint64_t n, char *label, size_t labell
     r->count = n;
 }
 
+/* n failures under the label fmt formats to (none when n is 0). */
+static void vfail(stress_stats_t *s, uint64_t n, const char *fmt, va_list ap)
+{
+    if (!n) return;
+    char label[64];
+    vsnprintf(label, sizeof label, fmt, ap);
+    fail_label(s, n, label, sizeof label);
+}
+
 void stress_fail(stress_stats_t *s, const char *fmt, ...)
 {
-    char label[64];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(label, sizeof label, fmt, ap);
+    vfail(s, 1, fmt, ap);
     va_end(ap);
-    fail_label(s, 1, label, sizeof label);
 }
 
 void stress_fail_n(stress_stats_t *s, uint64_t n, const char *fmt, ...)
 {
-    char label[64];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(label, sizeof label, fmt, ap);
+    vfail(s, n, fmt, ap);
     va_end(ap);
-    if (n) fail_label(s, n, label, sizeof label);
 }
 
 void stress_lat_add(stress_lat_t *l, uint64_t us)
