@@ -25,6 +25,7 @@
 #include "core/clock.h"
 #include "crypto/secp.h"
 #include "tests/actors/srv_util.h"
+#include "tests/tools/stress_tlib.h"
 #include "tests/tu.h"
 #include "wire/enode.h"
 
@@ -47,25 +48,8 @@ static int run_tool(char *const args[])
         _exit(127);
     }
     int st = 0;
-    uint64_t end = p2p_now_ns() + (uint64_t)RUN_LIMIT_S * P2P_NS_PER_S;
-    pid_t w;
-    while ((w = waitpid(pid, &st, WNOHANG)) == 0 && p2p_now_ns() < end) usleep(20000);
-    if (w == 0) {
-        kill(pid, SIGKILL);
-        waitpid(pid, &st, 0);
-        fprintf(stderr, "%s %s: killed after %d s\n", g_tool, args[1], RUN_LIMIT_S);
-        CHECK(false);
-        return -1;
-    }
-    if (w != pid) return -1;
+    if (wait_bounded(pid, RUN_LIMIT_S, args[1], &st) != pid) return -1;
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-}
-
-static json_int_t jint(json_t *o, const char *k)
-{
-    json_t *v = json_object_get(o, k);
-    CHECK(json_is_integer(v));
-    return json_is_integer(v) ? json_integer_value(v) : -1;
 }
 
 static double jnum(json_t *o, const char *k)

@@ -47,6 +47,7 @@
 #include "core/clock.h"
 #include "crypto/secp.h"
 #include "tests/actors/srv_util.h"
+#include "tests/tools/stress_tlib.h"
 #include "tests/tu.h"
 #include "wire/enode.h"
 
@@ -121,15 +122,7 @@ static int reap(struct run *r, json_t **o)
     *o = NULL;
     if (r->pid <= 0) return -1;
     int st = 0;
-    uint64_t end = p2p_now_ns() + (uint64_t)RUN_LIMIT_S * P2P_NS_PER_S;
-    pid_t w;
-    while ((w = waitpid(r->pid, &st, WNOHANG)) == 0 && p2p_now_ns() < end) usleep(20000);
-    if (w == 0) {
-        kill(r->pid, SIGKILL);
-        waitpid(r->pid, &st, 0);
-        fprintf(stderr, "%s: killed after %d s\n", r->name, RUN_LIMIT_S);
-        CHECK(false);
-    }
+    (void)wait_bounded(r->pid, RUN_LIMIT_S, r->name, &st);
     json_error_t err;
     *o = json_load_file(r->out, 0, &err);
     if (!*o) fprintf(stderr, "%s: %s: %s\n", r->name, r->out, err.text);
@@ -138,14 +131,6 @@ static int reap(struct run *r, json_t **o)
     int rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
     printf("%s: exit status %d\n", r->name, rc);
     return rc;
-}
-
-static json_int_t jint(json_t *o, const char *k)
-{
-    json_t *v = json_object_get(o, k);
-    if (!json_is_integer(v)) fprintf(stderr, "no integer '%s'\n", k);
-    CHECK(json_is_integer(v));
-    return json_is_integer(v) ? json_integer_value(v) : -1;
 }
 
 /* The count of failure reason label (0 when absent). */
