@@ -388,16 +388,29 @@ static void gate_leave(p2p_conn_t *c)
 int p2p_peer_send(p2p_peer_t *peer, const char *proto, uint64_t code, const uint8_t *data,
                   size_t len)
 {
+    /* The gate first: the server (peer->srv) may be freed once the peer's
+     * thread closed it (p2p_server_stop waits for every delpeer, which the
+     * thread posts only after closing the gate and seeing no sender
+     * inside), so srv is read only inside. */
+    if (!gate_enter(peer)) return P2P_ECLOSED;
     p2p_server_t *srv = peer->srv;
-    if (len > srv->max_msg) return P2P_ETOOBIG;
+    int rc = 0;
     size_t i;
     for (i = 0; i < peer->nmatch; i++)
         if (strcmp(srv->protos[peer->match[i].proto].name, proto) == 0) break;
-    if (i == peer->nmatch) return P2P_ENOTFOUND;
+    if (i == peer->nmatch) {
+        rc = P2P_ENOTFOUND;
+        goto out;
+    }
     const p2p_protocol_t *p = &srv->protos[peer->match[i].proto];
-    if (code >= p->length) return P2P_ERANGE;
-    if (!gate_enter(peer)) return P2P_ECLOSED;
-    int rc = 0;
+    if (code >= p->length) {
+        rc = P2P_ERANGE;
+        goto out;
+    }
+    if (len > srv->max_msg) {
+        rc = P2P_ETOOBIG;
+        goto out;
+    }
     /* relaxed: a cap, not a synchronisation point */
     uint64_t before = atomic_fetch_add_explicit(&peer->out_bytes, len, memory_order_relaxed);
     if (before + len > srv->out_max_bytes) {

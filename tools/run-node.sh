@@ -5,6 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh --no-interop
-[ -f build/build.ninja ] || meson setup build >/dev/null
-ninja -C build >/dev/null
+# Build quietly; on failure show the end of the log (meson and ninja print
+# their diagnostics on stdout).
+build_step() {
+    "$@" >build.log 2>&1 || { tail -n 50 build.log >&2; echo "run-node: '$*' failed (full log: build.log)" >&2; exit 1; }
+}
+[ -f build/build.ninja ] || build_step meson setup build
+build_step ninja -C build tools/devp2pd
 exec build/tools/devp2pd "$@"

@@ -192,7 +192,6 @@ int main(void)
                p2p_now_ns() < end)
             usleep(1000);
         CHECK_ERR(rc, P2P_ECLOSED);
-        p2p_peer_unref(peer);
     }
     p2p_server_get_stats(b, &sb);
     CHECK(sb.disc_sent[P2P_DISC_REQUESTED] == 1);
@@ -200,6 +199,15 @@ int main(void)
 
     p2p_server_stop(a);
     p2p_server_stop(b);
+    /* handles held past p2p_server_stop stay valid: sends and disconnects
+     * fail with P2P_ECLOSED without touching the freed server */
+    if (peer) {
+        CHECK_ERR(p2p_peer_send(peer, "echo", 0, (const uint8_t *)"x", 1), P2P_ECLOSED);
+        CHECK_ERR(p2p_peer_send(peer, "nope", 0, (const uint8_t *)"x", 1), P2P_ECLOSED);
+        CHECK_ERR(p2p_peer_disconnect(peer, P2P_DISC_REQUESTED), P2P_ECLOSED);
+        CHECK_MEM(p2p_peer_id(peer), nb.id, 32);
+        p2p_peer_unref(peer);
+    }
     CHECK(atomic_load(&ea.started) == atomic_load(&ea.stopped));
     CHECK(atomic_load(&eb.started) == atomic_load(&eb.stopped));
     CHECK(su_count_fds() == fds0);

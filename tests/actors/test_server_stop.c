@@ -84,10 +84,12 @@ int main(void)
     rawpeer_t *pend = calloc(N_RLPX + N_HELLO, sizeof *pend);
     uint64_t t0 = p2p_now_ns();
     int ok = 0;
+    uint8_t id0[32] = {0};
     for (int i = 0; i < N_LIVE; i++) {
         uint8_t k[32], pub[64];
         su_key(k);
         CHECK_OK(p2p_secp_pubkey(pub, k));
+        if (i == 0) p2p_node_id(id0, pub);
         if (rp_connect(&live[i], ns.ep.tcp) || rp_handshake(&live[i], k, ns.pubkey, 5000) ||
             rp_send_hello(&live[i], pub, cap_echo, ver1, 1))
             continue;
@@ -125,6 +127,10 @@ int main(void)
     printf("threads under load: %d (baseline %d)\n", th_load, th0);
     CHECK(th_load >= th0 + 3 + N_LIVE + N_RLPX + N_HELLO + 1);
 
+    /* a handle to a live peer, held across the stop */
+    p2p_peer_t *held = NULL;
+    CHECK_OK(p2p_server_peer_get(s, &held, id0));
+
     stopper_t st = {.s = s};
     pthread_t pt;
     CHECK(pthread_create(&pt, NULL, stop_thread, &st) == 0);
@@ -152,6 +158,14 @@ int main(void)
     CHECK(closed == N_RLPX);
     CHECK(hello_quit == N_HELLO);
     CHECK(st.ns < 2 * P2P_NS_PER_S);
+    /* the server is freed; the handle is not: sends fail with P2P_ECLOSED */
+    if (held) {
+        CHECK_ERR(p2p_peer_send(held, "echo", 0, (const uint8_t *)"x", 1), P2P_ECLOSED);
+        CHECK_ERR(p2p_peer_send(held, "nope", 0, (const uint8_t *)"x", 1), P2P_ECLOSED);
+        CHECK_ERR(p2p_peer_disconnect(held, P2P_DISC_REQUESTED), P2P_ECLOSED);
+        CHECK_MEM(p2p_peer_id(held), id0, 32);
+        p2p_peer_unref(held);
+    }
     close(sink);
     free(live);
     free(pend);
