@@ -233,9 +233,11 @@ uint16_t p2p_server_port(const p2p_server_t *srv);
 typedef struct p2p_peer_info {
     uint8_t id[32];
     uint8_t pubkey[64];
-    char name[64]; /* client name from the Hello, truncated, control bytes as '?' */
+    /* client name from the Hello as valid UTF-8 (p2p_utf8_clean: invalid and
+     * control bytes as '?'), cut on a character boundary */
+    char name[64];
     size_t ncaps;
-    p2p_cap_t caps[P2P_PEER_INFO_CAPS]; /* the remote's capabilities (first 16) */
+    p2p_cap_t caps[P2P_PEER_INFO_CAPS]; /* the remote's capabilities (first 16), names cleaned */
     p2p_ip_t local_ip, remote_ip;
     uint16_t local_port, remote_port;
     bool inbound, trusted, static_dialed, dyn_dialed;

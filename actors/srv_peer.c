@@ -52,6 +52,7 @@
 #include "actors/server_int.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/utf8.h"
 #include "crypto/keccak.h"
 #include "crypto/secp.h"
 #include "crypto/util.h"
@@ -566,8 +567,8 @@ static int do_hello(io_t *io, uint8_t *reason, bool *remote)
         *reason = r;
         return P2P_EPROTO;
     }
-    for (size_t i = 0; i < h->name_len; i++)
-        if ((unsigned char)h->name[i] < 0x20 || h->name[i] == 0x7f) h->name[i] = '?';
+    /* valid UTF-8 without control bytes from here on (same length) */
+    h->name_len = p2p_utf8_clean(h->name, sizeof h->name, h->name, h->name_len);
     /* keep a copy sized to its contents (the decoded struct is ~6 KiB) */
     size_t capbytes = h->ncaps * sizeof h->caps[0];
     p2p__peer_hello_t *k = malloc(sizeof *k + capbytes + h->name_len + 1);

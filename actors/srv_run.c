@@ -38,6 +38,7 @@
 #include "actors/server_int.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/utf8.h"
 
 #define RUN_BATCH 64
 
@@ -310,12 +311,15 @@ static void fill_info(run_t *r, p2p_peer_info_t *pi, p2p_conn_t *c)
     memcpy(pi->id, c->node.id, 32);
     memcpy(pi->pubkey, c->node.pubkey, 64);
     if (c->hello) {
-        size_t nl =
-            c->hello->name_len < sizeof pi->name - 1 ? c->hello->name_len : sizeof pi->name - 1;
-        memcpy(pi->name, c->hello->name, nl);
-        pi->name[nl] = 0;
+        /* cut on a character boundary; cap names cleaned like the name */
+        p2p_utf8_clean(pi->name, sizeof pi->name, c->hello->name, c->hello->name_len);
         pi->ncaps = c->hello->ncaps < P2P_PEER_INFO_CAPS ? c->hello->ncaps : P2P_PEER_INFO_CAPS;
-        memcpy(pi->caps, c->hello->caps, pi->ncaps * sizeof pi->caps[0]);
+        for (size_t k = 0; k < pi->ncaps; k++) {
+            const p2p_cap_t *hc = &c->hello->caps[k];
+            pi->caps[k].version = hc->version;
+            pi->caps[k].name_len =
+                p2p_utf8_clean(pi->caps[k].name, sizeof pi->caps[k].name, hc->name, hc->name_len);
+        }
         pi->remote_version = c->hello->version;
     }
     pi->local_ip = c->local_ip;

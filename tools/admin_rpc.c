@@ -19,6 +19,7 @@
 
 #include "core/clock.h"
 #include "core/thread.h"
+#include "core/utf8.h"
 #include "crypto/util.h"
 #include "tools/admin_req.h"
 #include "tools/node_metrics.h"
@@ -56,6 +57,14 @@ static json_t *addr_str(const p2p_ip_t *ip, uint16_t port)
     return json_string(s);
 }
 
+/* Appends v (taking its reference) to arr.  Returns 0, or -1 when v could
+ * not be built (NULL) or appended: the caller fails the whole call, so an
+ * entry is never left out silently. */
+static int append(json_t *arr, json_t *v)
+{
+    return v && json_array_append_new(arr, v) == 0 ? 0 : -1;
+}
+
 static json_t *node_info(struct admin_rpc *a)
 {
     p2p_node_t n;
@@ -77,6 +86,7 @@ static json_t *peers(struct admin_rpc *a, const char **err)
         return NULL;
     }
     json_t *arr = json_array();
+    if (!arr) return NULL;
     for (size_t i = 0; i < n; i++) {
         const p2p_peer_info_t *p = &a->peers[i];
         p2p_node_t node = {
@@ -86,17 +96,25 @@ static json_t *peers(struct admin_rpc *a, const char **err)
         char url[P2P_ENODE_MAX_TEXT], idh[65];
         if (p2p_enode_format(url, sizeof url, &node) != 0) url[0] = 0;
         json_t *caps = json_array();
-        for (size_t k = 0; k < p->ncaps && k < P2P_PEER_INFO_CAPS; k++) {
+        int bad = caps ? 0 : -1;
+        for (size_t k = 0; k < p->ncaps && k < P2P_PEER_INFO_CAPS && !bad; k++) {
             char c[P2P_CAP_NAME_MAX + 16];
             snprintf(c, sizeof c, "%s/%u", p->caps[k].name, p->caps[k].version);
-            json_array_append_new(caps, json_string(c));
+            bad = append(caps, json_string(c));
         }
-        json_array_append_new(
-            arr, json_pack("{s:s, s:s, s:s, s:o, s:{s:o, s:o, s:b, s:b, s:b}, s:{}}", "enode", url,
-                           "id", hex(p->id, 32, idh), "name", p->name, "caps", caps, "network",
-                           "localAddress", addr_str(&p->local_ip, p->local_port), "remoteAddress",
-                           addr_str(&p->remote_ip, p->remote_port), "inbound", p->inbound,
-                           "trusted", p->trusted, "static", p->static_dialed, "protocols"));
+        /* "o" takes caps' reference even when the pack fails */
+        if (bad || append(arr, json_pack("{s:s, s:s, s:s, s:o, s:{s:o, s:o, s:b, s:b, s:b}, s:{}}",
+                                         "enode", url, "id", hex(p->id, 32, idh), "name", p->name,
+                                         "caps", caps, "network", "localAddress",
+                                         addr_str(&p->local_ip, p->local_port), "remoteAddress",
+                                         addr_str(&p->remote_ip, p->remote_port), "inbound",
+                                         p->inbound, "trusted", p->trusted, "static",
+                                         p->static_dialed, "protocols")) != 0) {
+            if (bad) json_decref(caps);
+            json_decref(arr);
+            *err = "cannot encode the peer list";
+            return NULL;
+        }
     }
     return arr;
 }
@@ -113,18 +131,28 @@ static json_t *disc_table(struct admin_rpc *a, const char **err)
         return NULL;
     }
     json_t *buckets = json_array();
-    for (unsigned b = 0; b < P2P_KAD_NBUCKETS; b++) {
+    int bad = buckets ? 0 : -1;
+    for (unsigned b = 0; b < P2P_KAD_NBUCKETS && !bad; b++) {
         json_t *bk = json_array();
-        for (unsigned i = 0; i < info.buckets[b].n && i < P2P_KAD_BUCKET_SIZE; i++) {
+        bad = bk ? 0 : -1;
+        for (unsigned i = 0; i < info.buckets[b].n && i < P2P_KAD_BUCKET_SIZE && !bad; i++) {
             const p2p_kad_entry_t *e = &info.buckets[b].e[i];
             char url[P2P_ENODE_MAX_TEXT], idh[65];
             if (p2p_enode_format(url, sizeof url, &e->node) != 0) url[0] = 0;
-            json_array_append_new(bk, json_pack("{s:s, s:s, s:I, s:b, s:i}", "id",
-                                                hex(e->node.id, 32, idh), "enode", url, "seq",
-                                                (json_int_t)e->node.seq, "live", e->live,
-                                                "livenessChecks", (int)e->checks));
+            bad = append(bk, json_pack("{s:s, s:s, s:I, s:b, s:i}", "id", hex(e->node.id, 32, idh),
+                                       "enode", url, "seq", (json_int_t)e->node.seq, "live",
+                                       e->live, "livenessChecks", (int)e->checks));
         }
-        json_array_append_new(buckets, bk);
+        if (bad) {
+            json_decref(bk);
+        } else if (append(buckets, bk) != 0) {
+            bad = -1; /* append released bk */
+        }
+    }
+    if (bad) {
+        json_decref(buckets);
+        *err = "cannot encode the table";
+        return NULL;
     }
     json_t *c = json_object();
 #define P2P__CTR_JSON(name, desc)                                                                  \
@@ -355,6 +383,8 @@ int admin_rpc_start(admin_rpc_t **out, char *msg, size_t msglen, const admin_rpc
     a->enode = strdup(cfg->enode);
     a->enr = strdup(cfg->enr);
     a->listen_addr = strdup(cfg->listen_addr);
+    /* admin_nodeInfo's name as valid UTF-8 (json_pack rejects anything else) */
+    if (a->name) p2p_utf8_clean(a->name, strlen(a->name) + 1, a->name, strlen(a->name));
     a->peers = calloc(ADMIN_RPC_PEERS_LISTED, sizeof *a->peers);
     a->metrics = node_metrics_new();
     for (int i = 0; i < ADMIN_RPC_CLIENTS; i++) a->cl[i].fd = -1;

@@ -8,25 +8,35 @@
 # a request head over 4096 bytes gets 400; an idle client holding the one
 # connection is cut off after the 2 s head deadline and the next scrape is
 # served; a head with a NUL byte gets 400.  The datadir is mode 0700 and the
-# node key 0600.  Ends with SIGTERM: status 0, no sanitizer report.
+# node key 0600.  Remote peers whose Hello carries a client name or a
+# capability name that is not UTF-8 (bytes ff fe), or a 100-byte name of
+# two-byte characters (cut at 63 bytes), are listed by admin_peers with
+# '?' for each invalid byte and the name cut on a character boundary.
+# Ends with SIGTERM: status 0, no sanitizer report.
 set -u
 N=$1
 T=$(mktemp -d)
-npid=
-cleanup() { [ -n "$npid" ] && kill -9 "$npid" 2>/dev/null; wait 2>/dev/null; rm -rf "$T"; }
+npid= hpids=
+cleanup() {
+    [ -n "$npid" ] && kill -9 "$npid" 2>/dev/null
+    for p in $hpids; do kill -9 "$p" 2>/dev/null; done
+    wait 2>/dev/null
+    rm -rf "$T"
+}
 trap cleanup EXIT
 fails=0 checks=0
 ok() { checks=$((checks + 1)); }
 bad() { checks=$((checks + 1)); fails=$((fails + 1)); echo "FAIL: $*" >&2; }
 . "$(dirname "$0")/lib_stop.sh"
 
-"$N" --datadir "$T/node" --port 0 --addr 127.0.0.1 --nodiscover --nodial \
+"$N" --datadir "$T/node" --port 0 --addr 127.0.0.1 --nodiscover --nodial --caps snap/1 \
     --metrics.addr 127.0.0.1 --metrics.port 0 --verbosity 2 >"$T/out" 2>"$T/err" &
 npid=$!
 i=0
 while ! grep -qs '^enr: ' "$T/out" && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
 grep -q '^enr: ' "$T/out" && ok || { bad "node did not start: $(cat "$T/err")"; exit 1; }
 MURL=$(sed -n 's/^metrics: //p' "$T/out")
+ENODE=$(sed -n 's/^enode: //p' "$T/out")
 [ "$(stat -c %a "$T/node")" = 700 ] && ok || bad "datadir mode $(stat -c %a "$T/node")"
 [ "$(stat -c %a "$T/node/nodekey")" = 600 ] && ok || bad "nodekey mode $(stat -c %a "$T/node/nodekey")"
 
@@ -143,6 +153,57 @@ assert idle.recv(100) == b"", "idle client not closed"
 idle.close()
 PY
 
+# peers with hostile names dial the node (it lists every peer it counts)
+BADNAME=$(printf '\377\376')
+LONGNAME=$(printf '\303\251%.0s' $(seq 50)) # 50 x U+00E9: 100 bytes
+"$N" --datadir "$T/h1" --port 0 --addr 127.0.0.1 --nodiscover --staticnodes "$ENODE" \
+    --identity "$BADNAME" --caps "$BADNAME/1,snap/1" --verbosity 2 >"$T/h1.out" 2>"$T/h1.err" &
+hpids="$hpids $!"
+"$N" --datadir "$T/h2" --port 0 --addr 127.0.0.1 --nodiscover --staticnodes "$ENODE" \
+    --identity "$LONGNAME" --caps snap/1 --verbosity 2 >"$T/h2.out" 2>"$T/h2.err" &
+hpids="$hpids $!"
+python3 - "$T/node/devp2pd.ipc" <<'PY' && ok || bad "admin_peers with hostile peer names"
+import json, socket, sys, time
+path = sys.argv[1]
+
+def call(method):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(10)
+    s.connect(path)
+    s.sendall(json.dumps({"jsonrpc": "2.0", "id": 1, "method": method}).encode())
+    buf = b""
+    dec = json.JSONDecoder()
+    while True:
+        chunk = s.recv(65536)
+        assert chunk, "closed before a reply"
+        buf += chunk
+        try:
+            obj, _ = dec.raw_decode(buf.decode())
+            s.close()
+            return obj
+        except ValueError:
+            continue
+
+deadline = time.monotonic() + 30
+while time.monotonic() < deadline:
+    if call("admin_metrics")["result"]["server"]["peers"] == 2:
+        break
+    time.sleep(0.2)
+else:
+    sys.exit("the hostile peers did not connect")
+r = call("admin_peers")
+peers = r.get("result")
+assert isinstance(peers, list) and len(peers) == 2, r
+names = sorted(p["name"] for p in peers)
+long_name = "\u00e9" * 50
+assert names[0] == "??", names
+assert long_name.startswith(names[1]) and len(names[1].encode()) == 62, names
+bad = [p for p in peers if p["name"] == "??"][0]
+assert sorted(bad["caps"]) == ["??/1", "snap/1"], bad["caps"]
+PY
+
+for p in $hpids; do term_wait "$p" 30 "hostile-name peer"; done
+hpids=
 term_wait "$npid" 30 "node"
 npid=
 [ $rc -eq 0 ] && ok || bad "node exited $rc after SIGTERM: $(tail -20 "$T/err")"

@@ -1,0 +1,27 @@
+/*
+ * core/utf8.h: UTF-8 validation and cleaning of untrusted text (a remote
+ * peer's client and capability names) before it reaches JSON, logs or a
+ * terminal.  Valid means RFC 3629: no overlong forms, no surrogates,
+ * nothing above U+10FFFF.
+ *
+ * Thread-safety: pure functions on buffers owned by the caller.
+ */
+#ifndef P2P_CORE_UTF8_H
+#define P2P_CORE_UTF8_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Length (1..4) of the valid UTF-8 sequence that starts p[0, n), or 0 when
+ * none does (also for n == 0 and for a sequence cut by the end). */
+size_t p2p_utf8_seq_len(const uint8_t *p, size_t n);
+
+/* Copies in[0, inlen) to out as valid UTF-8 without control characters:
+ * each byte that does not start a valid sequence, each C0 control (NUL
+ * included) and DEL becomes '?'.  Stops before a character that would not
+ * fit, so out (outcap >= 1 bytes) always ends with a NUL on a character
+ * boundary.  The output is never longer than the input, so out may equal
+ * in (cleaning in place).  Returns the bytes written, NUL excluded. */
+size_t p2p_utf8_clean(char *out, size_t outcap, const char *in, size_t inlen);
+
+#endif
