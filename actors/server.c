@@ -619,6 +619,8 @@ static int setup_config(p2p_server_t *srv, const p2p_server_config_t *cfg)
     srv->cfg.name = srv->name;
 
     if (cfg->nprotocols > P2P__MAX_PROTOS) return P2P_EINVAL;
+    /* every connection's outbound mailbox would fail to be created */
+    if (cfg->out_max_msgs > P2P_MAILBOX_CAP_MAX) return P2P_EINVAL;
     for (size_t i = 0; i < cfg->nprotocols; i++) {
         const p2p_protocol_t *p = &cfg->protocols[i];
         size_t nl = p->name ? strlen(p->name) : 0;

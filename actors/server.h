@@ -31,7 +31,8 @@
  *   p2p_server_peer_get).  It only pushes onto the peer's outbound mailbox.
  *
  * Limits (hard caps; nothing unbounded): a peer's outbound backlog holds at
- * most out_max_msgs messages and out_max_bytes payload bytes (past either,
+ * most out_max_msgs messages rounded up to a power of two (the mailbox's
+ * capacity: 100 holds 128) and out_max_bytes payload bytes (past either,
  * p2p_peer_send returns P2P_EFULL); messages are at most max_msg_size
  * bytes (<= 16 MiB - 1); a peer's read buffer grows to one frame at most.
  */
@@ -142,7 +143,9 @@ typedef struct p2p_server_config {
     void *event_ctx;
 
     /* Limits (0: the default shown). */
-    uint32_t out_max_msgs;     /* outbound backlog, messages: 256 (32 B of ring each) */
+    /* outbound backlog, messages: 256 (32 B of ring each); rounded up to a
+     * power of two (100 holds 128); at most 2^24 (P2P_MAILBOX_CAP_MAX) */
+    uint32_t out_max_msgs;
     uint64_t out_max_bytes;    /* outbound backlog, payload bytes: 16 MiB */
     uint32_t max_msg_size;     /* largest message sent or received: 16 MiB - 1 */
     unsigned max_active_dials; /* dials in flight: 50 */
@@ -198,7 +201,7 @@ typedef struct p2p_server_stats {
     uint64_t mem_trims;            /* allocator trims after a connection peak (run loop) */
     uint64_t conn_threads_spawned; /* connection threads created */
     uint64_t conn_threads_reused;  /* connections run by a parked thread */
-    uint64_t conn_threads_parked;  /* gauge: idle connection threads parked now (<= 4) */
+    uint64_t conn_threads_parked;  /* gauge: idle connection threads parked now (<= 16) */
     uint64_t conn_threads_expired; /* parked threads that exited unused after 1 s */
 } p2p_server_stats_t;
 
@@ -256,13 +259,16 @@ int p2p_server_peer_counts(p2p_server_t *srv, unsigned *inbound);
 P2P_MUST_CHECK int p2p_server_peer_get(p2p_server_t *srv, p2p_peer_t **peer, const uint8_t id[32]);
 
 /* AddPeer: adds node to the static set; the dialer keeps it connected.
- * Returns 0 or P2P_ECLOSED / P2P_EFULL (mailbox). */
+ * Waits up to 1 s while the dialer's mailbox is full.  Returns 0,
+ * P2P_ETIMEDOUT (still full after 1 s: not added) or P2P_ECLOSED. */
 P2P_MUST_CHECK int p2p_server_add_peer(p2p_server_t *srv, const p2p_node_t *node);
 /* RemovePeer: removes node from the static set and disconnects it
  * (Disconnect "requested") if connected.  Returns 0 or P2P_ECLOSED. */
 P2P_MUST_CHECK int p2p_server_remove_peer(p2p_server_t *srv, const uint8_t id[32]);
 /* AddTrustedPeer / RemoveTrustedPeer: trusted peers are admitted above
- * MaxPeers.  Returns 0 or P2P_ECLOSED / P2P_EFULL. */
+ * MaxPeers.  Each waits up to 1 s while the run loop's mailbox is full.
+ * Returns 0, P2P_ETIMEDOUT (still full after 1 s: nothing changed) or
+ * P2P_ECLOSED. */
 P2P_MUST_CHECK int p2p_server_add_trusted(p2p_server_t *srv, const uint8_t id[32]);
 P2P_MUST_CHECK int p2p_server_remove_trusted(p2p_server_t *srv, const uint8_t id[32]);
 

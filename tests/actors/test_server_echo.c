@@ -87,6 +87,11 @@ int main(void)
     cb.event_ctx = evb;
     cb.enable_msg_events = true;
     p2p_server_t *b = NULL;
+    /* a backlog the outbound mailbox cannot hold is refused at start */
+    cb.out_max_msgs = P2P_MAILBOX_CAP_MAX + 1;
+    CHECK_ERR(p2p_server_start(&b, &cb), P2P_EINVAL);
+    CHECK(b == NULL);
+    cb.out_max_msgs = 0;
     CHECK_OK(p2p_server_start(&b, &cb));
     CHECK(p2p_server_port(b) != 0);
     p2p_node_t nb = su_node(b);
