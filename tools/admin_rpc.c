@@ -200,11 +200,15 @@ static json_t *metrics(struct admin_rpc *a)
     return o;
 }
 
+/* Executes one request.  Returns its response (a new reference), or NULL
+ * when none could be built (out of memory: the caller closes). */
 static json_t *handle(struct admin_rpc *a, json_t *req)
 {
     admin_rpc_req_t rq;
-    json_t *bad = admin_rpc_decode(&rq, req);
-    if (bad) return bad;
+    json_t *reply;
+    int drc = admin_rpc_decode(&rq, &reply, req);
+    if (drc == P2P_EINVAL) return reply;
+    if (drc != 0) return admin_rpc_error(rq.id, -32603, "internal error");
     const char *err = NULL;
     json_t *res = NULL;
     switch (rq.method) {
@@ -307,14 +311,18 @@ static int client_serve(struct admin_rpc *a, struct client *c)
         json_t *rep;
         if (json_is_array(req)) {
             rep = json_array();
-            size_t i;
-            json_t *r;
-            json_array_foreach(req, i, r) json_array_append_new(rep, handle(a, r));
+            /* a batch answered in part would be a silent loss: close */
+            for (size_t i = 0; rep && i < json_array_size(req); i++) {
+                if (append(rep, handle(a, json_array_get(req, i))) != 0) {
+                    json_decref(rep);
+                    rep = NULL;
+                }
+            }
         } else {
             rep = handle(a, req);
         }
         json_decref(req);
-        if (send_json(c, rep) != 0) return -1;
+        if (!rep || send_json(c, rep) != 0) return -1;
     }
     return 0;
 }
