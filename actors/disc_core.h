@@ -19,7 +19,10 @@
  *               hash, our ENR seq).  If our last pong from (id, ip) is older
  *               than 24 h, ping back and add the node when its pong
  *               arrives; otherwise add it as verified now.  Records the
- *               ping time (db.set_last_ping).
+ *               ping time (db.set_last_ping): at once for a bonded sender,
+ *               else only when its pong to our ping-back arrives (just
+ *               before the bond), so pings from unproven senders write
+ *               nothing to the node DB.
  *   Pong     -> must match a pending ping to (id, ip) with reply token =
  *               that ping's hash, else "unsolicited" (counted, ignored).
  *               Records the bond (db.set_last_pong).
