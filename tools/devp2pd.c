@@ -326,6 +326,9 @@ int main(int argc, char **argv)
     uint8_t priv[32];
     if (nodekeyhex && p2p_nodekey_parse_hex(priv, msg, sizeof msg, nodekeyhex) != 0)
         cli_usage_fail("invalid --nodekeyhex: %s", msg);
+    /* the key is in argv, which /proc/PID/cmdline shows to every local
+     * user: overwrite it now (it was visible from exec until here) */
+    if (nodekeyhex) p2p_wipe((char *)nodekeyhex, strlen(nodekeyhex));
     if (nodekey) cli_session_key(priv, nodekey, NULL);
     static p2p_protocol_t protos[MAX_CAPS];
     static char capnames[MAX_CAPS][P2P_CAP_NAME_MAX + 1];
