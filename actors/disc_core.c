@@ -728,12 +728,16 @@ static int on_pong(p2p_disc_t *d, const p2p_discv4_packet_t *pkt, const p2p_endp
         db_set_time(d, d->db.set_last_ping, pkt->sender_id, &src->ip, c.ping_unix);
     db_set_time(d, d->db.set_last_pong, pkt->sender_id, &src->ip, now.unix_s);
 
-    p2p_disc_event_t ev;
-    memset(&ev, 0, sizeof ev);
-    ev.kind = P2P_DISC_EV_ENDPOINT;
-    ev.node = c.node;
-    ev.endpoint = pkt->u.pong.to;
-    disc_emit(d, &ev);
+    /* Only nodes we chose to ping (table entries, lookup nodes) state our
+     * endpoint: anyone can make us ping back, with keys for free. */
+    if (c.purpose == FOR_REVAL || c.purpose == FOR_BOND) {
+        p2p_disc_event_t ev;
+        memset(&ev, 0, sizeof ev);
+        ev.kind = P2P_DISC_EV_ENDPOINT;
+        ev.node = c.node;
+        ev.endpoint = pkt->u.pong.to;
+        disc_emit(d, &ev);
+    }
 
     uint64_t seq = pkt->u.pong.has_enr_seq ? pkt->u.pong.enr_seq : 0;
     if (c.purpose == FOR_REVAL) {

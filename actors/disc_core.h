@@ -192,8 +192,11 @@ typedef enum p2p_disc_event_kind {
     P2P_DISC_EV_NODE_ADDED = 1,   /* node: entered the table (live list) */
     P2P_DISC_EV_NODE_REMOVED = 2, /* node: left the table */
     P2P_DISC_EV_LOOKUP_DONE = 3,  /* lookup, nodes[0..n): the result */
-    P2P_DISC_EV_ENDPOINT = 4,     /* node told us our endpoint (pong.to) */
-    P2P_DISC_EV_RECORD = 5,       /* node: a newer verified ENR was applied */
+    /* node told us our endpoint (pong.to) in its pong to a ping of ours to
+     * a table entry (revalidation) or a lookup node (bonding); never from a
+     * pong to a ping-back (an unsolicited pinger chooses to get one) */
+    P2P_DISC_EV_ENDPOINT = 4,
+    P2P_DISC_EV_RECORD = 5, /* node: a newer verified ENR was applied */
 } p2p_disc_event_kind_t;
 
 typedef struct p2p_disc_event {
