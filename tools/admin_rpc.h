@@ -34,7 +34,9 @@
  * params, -32000 server error).
  *
  * Bounds: at most ADMIN_RPC_CLIENTS connections, 1 MiB of unparsed input
- * per connection (then it is closed), bounded work per wake-up; out of
+ * per connection (then it is closed), bounded work per wake-up
+ * (ADMIN_RPC_SERVE_BUDGET requests per client, the rest on the next turn;
+ * a client that shuts its sending side gets every answer first); out of
  * descriptors, accepting pauses (ADMIN_RPC_ACCEPT_PAUSE_MS).  The
  * thread calls the server's and discovery's any-thread APIs, which wait
  * for their actors with deadlines.  Start and stop from the main thread.
@@ -49,6 +51,9 @@
 
 #define ADMIN_RPC_CLIENTS 16
 #define ADMIN_RPC_PEERS_LISTED 1024 /* admin_peers lists at most this many peers */
+/* requests served per client and wake-up; more are served on the next
+ * turn of the loop, without waiting for more input */
+#define ADMIN_RPC_SERVE_BUDGET 64
 /* accept failing for lack of descriptors or memory (EMFILE, ENFILE,
  * ENOBUFS, ENOMEM) pauses accepting this long (clients are still served) */
 #define ADMIN_RPC_ACCEPT_PAUSE_MS 200
