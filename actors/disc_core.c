@@ -49,8 +49,9 @@ typedef struct disc_req {
     uint16_t nvalid;    /* findnode: entries that passed validation */
     uint32_t lookup;    /* FOR_BOND / FOR_LOOKUP: lookup handle */
     uint64_t deadline_ns;
-    uint8_t tok[32]; /* hash of the request (ping, ENR request) */
-    p2p_node_t node; /* destination */
+    uint64_t ping_unix; /* FOR_PINGBACK: when the ping we answer arrived (unix s) */
+    uint8_t tok[32];    /* hash of the request (ping, ENR request) */
+    p2p_node_t node;    /* destination */
 } disc_req_t;
 
 typedef struct disc_query {
@@ -270,14 +271,14 @@ static disc_req_t *req_find(p2p_disc_t *d, uint8_t kind, const uint8_t id[32], c
     return NULL;
 }
 
-static bool req_pending_purpose(const p2p_disc_t *d, uint8_t purpose, const p2p_node_t *n)
+static disc_req_t *req_pending_purpose(p2p_disc_t *d, uint8_t purpose, const p2p_node_t *n)
 {
     for (unsigned i = 0; i < d->req_hi; i++) {
-        const disc_req_t *r = &d->req[i];
+        disc_req_t *r = &d->req[i];
         if (r->kind != REQ_FREE && r->purpose == purpose && same_dest(&r->node, n->id, &n->ep.ip))
-            return true;
+            return r;
     }
-    return false;
+    return NULL;
 }
 
 /* Sends a ping to n and registers the matcher.  Returns the request or NULL
@@ -698,12 +699,17 @@ static int on_ping(p2p_disc_t *d, const p2p_discv4_packet_t *pkt, const p2p_endp
     memcpy(n.pubkey, pkt->sender, 64);
     n.ep = p.u.pong.to; /* UDP source, TCP port from the ping */
     uint64_t lastpong = db_time(d, d->db.last_pong, n.id, &src->ip);
-    if (!within_bond(lastpong, now.unix_s)) {
-        if (!req_pending_purpose(d, FOR_PINGBACK, &n)) (void)send_ping(d, &n, FOR_PINGBACK, now);
-    } else {
+    if (within_bond(lastpong, now.unix_s)) {
         add_inbound(d, &n, now);
+        db_set_time(d, d->db.set_last_ping, n.id, &src->ip, now.unix_s);
+        return 0;
     }
-    db_set_time(d, d->db.set_last_ping, n.id, &src->ip, now.unix_s);
+    /* Unbonded: nothing is written to the DB until the sender answers our
+     * ping-back (a flood of pings from fresh keys must not fill it); the
+     * ping time waits in the ping-back's matcher. */
+    disc_req_t *r = req_pending_purpose(d, FOR_PINGBACK, &n);
+    if (!r) r = send_ping(d, &n, FOR_PINGBACK, now);
+    if (r) r->ping_unix = now.unix_s;
     return 0;
 }
 
@@ -718,14 +724,20 @@ static int on_pong(p2p_disc_t *d, const p2p_discv4_packet_t *pkt, const p2p_endp
     disc_req_t c = *r;
     req_free(d, r);
     d->ctr.rx_pong++;
+    if (c.purpose == FOR_PINGBACK && c.ping_unix != 0)
+        db_set_time(d, d->db.set_last_ping, pkt->sender_id, &src->ip, c.ping_unix);
     db_set_time(d, d->db.set_last_pong, pkt->sender_id, &src->ip, now.unix_s);
 
-    p2p_disc_event_t ev;
-    memset(&ev, 0, sizeof ev);
-    ev.kind = P2P_DISC_EV_ENDPOINT;
-    ev.node = c.node;
-    ev.endpoint = pkt->u.pong.to;
-    disc_emit(d, &ev);
+    /* Only nodes we chose to ping (table entries, lookup nodes) state our
+     * endpoint: anyone can make us ping back, with keys for free. */
+    if (c.purpose == FOR_REVAL || c.purpose == FOR_BOND) {
+        p2p_disc_event_t ev;
+        memset(&ev, 0, sizeof ev);
+        ev.kind = P2P_DISC_EV_ENDPOINT;
+        ev.node = c.node;
+        ev.endpoint = pkt->u.pong.to;
+        disc_emit(d, &ev);
+    }
 
     uint64_t seq = pkt->u.pong.has_enr_seq ? pkt->u.pong.enr_seq : 0;
     if (c.purpose == FOR_REVAL) {

@@ -19,7 +19,10 @@
  *               hash, our ENR seq).  If our last pong from (id, ip) is older
  *               than 24 h, ping back and add the node when its pong
  *               arrives; otherwise add it as verified now.  Records the
- *               ping time (db.set_last_ping).
+ *               ping time (db.set_last_ping): at once for a bonded sender,
+ *               else only when its pong to our ping-back arrives (just
+ *               before the bond), so pings from unproven senders write
+ *               nothing to the node DB.
  *   Pong     -> must match a pending ping to (id, ip) with reply token =
  *               that ping's hash, else "unsolicited" (counted, ignored).
  *               Records the bond (db.set_last_pong).
@@ -189,8 +192,11 @@ typedef enum p2p_disc_event_kind {
     P2P_DISC_EV_NODE_ADDED = 1,   /* node: entered the table (live list) */
     P2P_DISC_EV_NODE_REMOVED = 2, /* node: left the table */
     P2P_DISC_EV_LOOKUP_DONE = 3,  /* lookup, nodes[0..n): the result */
-    P2P_DISC_EV_ENDPOINT = 4,     /* node told us our endpoint (pong.to) */
-    P2P_DISC_EV_RECORD = 5,       /* node: a newer verified ENR was applied */
+    /* node told us our endpoint (pong.to) in its pong to a ping of ours to
+     * a table entry (revalidation) or a lookup node (bonding); never from a
+     * pong to a ping-back (an unsolicited pinger chooses to get one) */
+    P2P_DISC_EV_ENDPOINT = 4,
+    P2P_DISC_EV_RECORD = 5, /* node: a newer verified ENR was applied */
 } p2p_disc_event_kind_t;
 
 typedef struct p2p_disc_event {

@@ -121,7 +121,7 @@ struct p2p_discovery {
     bool predict;
     unsigned votes_needed;
     struct {
-        uint8_t id[32];
+        p2p_ip_t net; /* the voter's /24 (IPv4) or /48 (IPv6) */
         p2p_endpoint_t ep;
         uint64_t ns; /* 0: free */
     } votes[P2P_DISCOVERY_VOTERS];

@@ -334,24 +334,37 @@ static bool ep_same(const p2p_endpoint_t *a, const p2p_endpoint_t *b)
     return p2p_ip_equal(&a->ip, &b->ip) && a->udp == b->udp;
 }
 
-/* An endpoint statement from a pong: adopt an endpoint once votes_needed
- * distinct nodes reported it within the window. */
-static void disc_vote(p2p_discovery_t *d, const uint8_t id[32], const p2p_endpoint_t *ep,
+/* The network a voter counts for: its /24 (IPv4) or /48 (IPv6), so many
+ * keys (or addresses) on one network are one vote. */
+static p2p_ip_t vote_net(const p2p_ip_t *ip)
+{
+    p2p_ip_t n;
+    memset(&n, 0, sizeof n);
+    n.family = ip->family;
+    memcpy(n.addr, ip->addr, ip->family == 6 ? 6 : 3);
+    return n;
+}
+
+/* An endpoint statement from a pong of a node we pinged at reporter (the
+ * core sends only those): adopt an endpoint once votes_needed distinct
+ * networks reported it within the window. */
+static void disc_vote(p2p_discovery_t *d, const p2p_ip_t *reporter, const p2p_endpoint_t *ep,
                       uint64_t now_ns)
 {
     if (!d->predict || (ep->ip.family != 4 && ep->ip.family != 6) || ep->udp == 0 ||
         p2p_ip_is_unspecified(&ep->ip) || p2p_ip_is_special(&ep->ip))
         return;
     P2P__DISC_CTR(d, endpoint_votes);
+    p2p_ip_t net = vote_net(reporter);
     unsigned slot = 0;
     for (unsigned i = 0; i < P2P_DISCOVERY_VOTERS; i++) {
-        if (d->votes[i].ns && memcmp(d->votes[i].id, id, 32) == 0) {
+        if (d->votes[i].ns && p2p_ip_equal(&d->votes[i].net, &net)) {
             slot = i;
             break;
         }
         if (d->votes[i].ns < d->votes[slot].ns) slot = i;
     }
-    memcpy(d->votes[slot].id, id, 32);
+    d->votes[slot].net = net;
     d->votes[slot].ep = *ep;
     d->votes[slot].ns = now_ns;
     if (ep_same(ep, &d->ep)) return;
@@ -409,7 +422,7 @@ static void io_event(void *ctx, const p2p_disc_event_t *ev)
         }
         break;
     case P2P_DISC_EV_ENDPOINT:
-        disc_vote(d, ev->node.id, &ev->endpoint, p2p_clock_now(d->clock));
+        disc_vote(d, &ev->node.ep.ip, &ev->endpoint, p2p_clock_now(d->clock));
         break;
     default:
         break;

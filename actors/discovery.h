@@ -107,8 +107,10 @@ typedef struct p2p_discovery_config {
     /* IP in our ENR and endpoint; family 0: listen_ip when it is specific,
      * else 127.0.0.1 (geth's LocalNode fallback). */
     p2p_ip_t announce_ip;
-    /* Adopt the endpoint (IP, UDP port) that endpoint_votes distinct nodes
-     * reported in their pongs within 5 minutes; 0 votes: P2P_DISCOVERY_VOTES. */
+    /* Adopt the endpoint (IP, UDP port) that endpoint_votes distinct networks
+     * (/24 for IPv4, /48 for IPv6) reported within 5 minutes in pongs to our
+     * own pings of table and lookup nodes (not to ping-backs); 0 votes:
+     * P2P_DISCOVERY_VOTES.  Every loopback node is on one network: 1 there. */
     bool predict_endpoint;
     unsigned endpoint_votes;
     const p2p_node_t *bootnodes; /* copied, at most P2P_DISC_MAX_BOOTNODES */

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/utf8.h"
 #include "wire/enode.h"
 
 static const char *const method_names[ADMIN_RPC_NMETHODS] = {
@@ -80,25 +81,37 @@ static int param_node(json_t *params, p2p_node_t *n, const char **err, bool need
     return 0;
 }
 
-json_t *admin_rpc_decode(admin_rpc_req_t *out, json_t *req)
+int admin_rpc_decode(admin_rpc_req_t *out, json_t **reply, json_t *req)
 {
     memset(out, 0, sizeof *out);
+    out->method = ADMIN_RPC_NMETHODS; /* nothing runs unless set below */
     out->id = json_object_get(req, "id");
     const char *m = json_string_value(json_object_get(req, "method"));
-    if (!json_is_object(req) || !m) return admin_rpc_error(out->id, -32600, "invalid request");
+    if (!json_is_object(req) || !m) {
+        *reply = admin_rpc_error(out->id, -32600, "invalid request");
+        return *reply ? P2P_EINVAL : P2P_ENOMEM;
+    }
     unsigned k = 0;
     while (k < ADMIN_RPC_NMETHODS && strcmp(m, method_names[k]) != 0) k++;
     if (k == ADMIN_RPC_NMETHODS) {
-        char msg[160];
-        snprintf(msg, sizeof msg, "the method %.100s does not exist/is not available", m);
-        return admin_rpc_error(out->id, -32601, msg);
+        /* at most 100 bytes of the name, cut on a character boundary: the
+         * message must stay valid UTF-8 to be encoded */
+        char name[101], msg[160];
+        p2p_utf8_clean(name, sizeof name, m, strlen(m));
+        snprintf(msg, sizeof msg, "the method %s does not exist/is not available", name);
+        *reply = admin_rpc_error(out->id, -32601, msg);
+        return *reply ? P2P_EINVAL : P2P_ENOMEM;
     }
-    out->method = (admin_rpc_method_t)k;
     if (k >= ADMIN_RPC_ADD_PEER) {
         const char *err = NULL;
-        if (param_node(json_object_get(req, "params"), &out->node, &err, k == ADMIN_RPC_ADD_PEER) !=
-            0)
-            return admin_rpc_error(out->id, -32602, err);
+        p2p_node_t node;
+        if (param_node(json_object_get(req, "params"), &node, &err, k == ADMIN_RPC_ADD_PEER) != 0) {
+            *reply = admin_rpc_error(out->id, -32602, err);
+            return *reply ? P2P_EINVAL : P2P_ENOMEM;
+        }
+        out->node = node;
     }
-    return NULL;
+    out->method = (admin_rpc_method_t)k;
+    *reply = NULL;
+    return 0;
 }

@@ -65,10 +65,13 @@ P2P_MUST_CHECK int admin_rpc_next(json_t **val, size_t *used, const char *buf, s
 json_t *admin_rpc_error(json_t *id, int code, const char *msg);
 
 /* Validates one request value (an element of a batch or a whole value).
- * Returns NULL with *out filled when the request is to be executed, else
- * the error response to send (a new reference): -32600 (not an object or
- * no string method), -32601 (unknown method, named in the message), -32602
- * (a peer method without a valid node URL).  out->id is set either way. */
-json_t *admin_rpc_decode(admin_rpc_req_t *out, json_t *req);
+ * Returns 0 when the request is to be executed: *out filled, *reply NULL.
+ * Else out->method is ADMIN_RPC_NMETHODS and the result is P2P_EINVAL with
+ * *reply the error response to send (a new reference): -32600 (not an
+ * object or no string method), -32601 (unknown method, named in the
+ * message: at most 100 bytes of it, whole characters), -32602 (a peer
+ * method without a valid node URL); or P2P_ENOMEM with *reply NULL when
+ * that response could not be built.  out->id is set either way. */
+P2P_MUST_CHECK int admin_rpc_decode(admin_rpc_req_t *out, json_t **reply, json_t *req);
 
 #endif

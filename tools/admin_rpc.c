@@ -6,6 +6,8 @@
 #include "tools/admin_rpc.h"
 
 #include <errno.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +20,7 @@
 #include <jansson.h>
 
 #include "core/clock.h"
+#include "core/log.h"
 #include "core/thread.h"
 #include "core/utf8.h"
 #include "crypto/util.h"
@@ -39,8 +42,9 @@ struct admin_rpc {
     int lfd;
     struct client cl[ADMIN_RPC_CLIENTS];
     p2p_thread_t th;
-    p2p_peer_info_t *peers;  /* scratch for admin_peers */
-    node_metrics_t *metrics; /* scratch for admin_metrics */
+    _Atomic uint64_t accept_pauses; /* relaxed: a statistic, read by any thread */
+    p2p_peer_info_t *peers;         /* scratch for admin_peers */
+    node_metrics_t *metrics;        /* scratch for admin_metrics */
 };
 
 static const char *hex(const uint8_t *p, size_t n, char *out)
@@ -200,11 +204,15 @@ static json_t *metrics(struct admin_rpc *a)
     return o;
 }
 
+/* Executes one request.  Returns its response (a new reference), or NULL
+ * when none could be built (out of memory: the caller closes). */
 static json_t *handle(struct admin_rpc *a, json_t *req)
 {
     admin_rpc_req_t rq;
-    json_t *bad = admin_rpc_decode(&rq, req);
-    if (bad) return bad;
+    json_t *reply;
+    int drc = admin_rpc_decode(&rq, &reply, req);
+    if (drc == P2P_EINVAL) return reply;
+    if (drc != 0) return admin_rpc_error(rq.id, -32603, "internal error");
     const char *err = NULL;
     json_t *res = NULL;
     switch (rq.method) {
@@ -307,14 +315,18 @@ static int client_serve(struct admin_rpc *a, struct client *c)
         json_t *rep;
         if (json_is_array(req)) {
             rep = json_array();
-            size_t i;
-            json_t *r;
-            json_array_foreach(req, i, r) json_array_append_new(rep, handle(a, r));
+            /* a batch answered in part would be a silent loss: close */
+            for (size_t i = 0; rep && i < json_array_size(req); i++) {
+                if (append(rep, handle(a, json_array_get(req, i))) != 0) {
+                    json_decref(rep);
+                    rep = NULL;
+                }
+            }
         } else {
             rep = handle(a, req);
         }
         json_decref(req);
-        if (send_json(c, rep) != 0) return -1;
+        if (!rep || send_json(c, rep) != 0) return -1;
     }
     return 0;
 }
@@ -323,15 +335,34 @@ static int run(p2p_thread_t *self, void *arg)
 {
     struct admin_rpc *a = arg;
     struct pollfd fds[1 + ADMIN_RPC_CLIENTS];
+    uint64_t paused_until = 0; /* accepting paused (out of descriptors) */
     while (!p2p_thread_should_quit(self)) {
+        uint64_t now = p2p_now_ns(), deadline = now + P2P_NS_PER_S;
+        bool paused = now < paused_until;
+        if (paused && paused_until < deadline) deadline = paused_until;
         unsigned n = 0;
-        fds[n++] = (struct pollfd){.fd = a->lfd, .events = POLLIN};
+        /* a negative fd is skipped by poll: the queued connection that
+         * cannot be accepted would wake it at once, forever */
+        fds[n++] = (struct pollfd){.fd = paused ? -1 : a->lfd, .events = POLLIN};
         for (int i = 0; i < ADMIN_RPC_CLIENTS; i++)
             fds[n++] = (struct pollfd){.fd = a->cl[i].fd, .events = POLLIN};
-        int rc = p2p_waiter_poll(&self->waiter, fds, n, p2p_now_ns() + P2P_NS_PER_S);
-        if (rc == P2P_ESYS) continue;
+        int rc = p2p_waiter_poll(&self->waiter, fds, n, deadline);
+        if (rc == P2P_ESYS) {
+            /* poll itself failed (ENOMEM...): retry later, not at once */
+            if (errno != EINTR)
+                (void)p2p_waiter_wait(&self->waiter,
+                                      p2p_now_ns() + ADMIN_RPC_ACCEPT_PAUSE_MS * P2P_NS_PER_MS);
+            continue;
+        }
         if (fds[0].revents & POLLIN) {
             int fd = accept4(a->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+            int e = errno;
+            if (fd < 0 && (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM)) {
+                atomic_fetch_add_explicit(&a->accept_pauses, 1, memory_order_relaxed);
+                P2P_LOG_RL(3, 10000, P2P_LOG_WARN, "Admin socket: accept failed, pausing accepts",
+                           "err=\"%s\" pause=200ms", strerror(e));
+                paused_until = p2p_now_ns() + ADMIN_RPC_ACCEPT_PAUSE_MS * P2P_NS_PER_MS;
+            }
             if (fd >= 0) {
                 int slot = -1;
                 for (int i = 0; i < ADMIN_RPC_CLIENTS && slot < 0; i++)
@@ -418,6 +449,11 @@ int admin_rpc_start(admin_rpc_t **out, char *msg, size_t msglen, const admin_rpc
     }
     *out = a;
     return 0;
+}
+
+uint64_t admin_rpc_accept_pauses(const admin_rpc_t *a)
+{
+    return atomic_load_explicit(&a->accept_pauses, memory_order_relaxed);
 }
 
 void admin_rpc_stop(admin_rpc_t *a)

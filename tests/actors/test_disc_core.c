@@ -14,7 +14,8 @@
  * checks > 5 -> DB seed), refresh (seeds, bootnodes, self + 3 random
  * lookups, next in 15-30 min), the candidate stream, DB errors, an
  * IPv4-only socket (IPv6 entries dropped, an unreachable table entry fails
- * its revalidation), the checks on an ENRResponse's record endpoint.
+ * its revalidation), the checks on an ENRResponse's record endpoint, no
+ * node-DB write for pings from unbonded senders.
  */
 #include "tests/actors/disc_harness.h"
 
@@ -116,9 +117,9 @@ static void test_ping_pong_and_pingback(void)
     CHECK(ping->pkt.u.ping.enr_seq == 7);
     CHECK(p2p_kad_find(p2p_disc_table(h->d), a.id) == NULL);
     CHECK(p2p_disc_pending(h->d) == 1);
-    uint64_t lp = 0;
+    uint64_t lp = 1;
     CHECK_OK(tl_db_last_ping(&h->db, &lp, a.id, &src.ip));
-    CHECK(lp == t.unix_s);
+    CHECK(lp == 0); /* recorded once the ping-back is answered */
     /* A second ping before the pong: pong, but no second ping-back. */
     CHECK_OK(h_ping(h, &a, &src, 30304, t, NULL));
     CHECK(h->nout == 3 && h->out[2].pkt.type == P2P_DISCV4_PONG);
@@ -128,11 +129,14 @@ static void test_ping_pong_and_pingback(void)
     CHECK(e != NULL);
     CHECK(e && e->live && e->checks == 1 && e->node.ep.udp == 40000 && e->node.ep.tcp == 30304);
     CHECK(h->ev[P2P_DISC_EV_NODE_ADDED] == 1);
-    CHECK(h->ev[P2P_DISC_EV_ENDPOINT] == 1 && h->last_endpoint.udp == 30303);
+    /* a pong to a ping-back states no endpoint (the pinger chose it) */
+    CHECK(h->ev[P2P_DISC_EV_ENDPOINT] == 0);
     CHECK(p2p_disc_pending(h->d) == 0);
     uint64_t lpong = 0;
     CHECK_OK(tl_db_last_pong(&h->db, &lpong, a.id, &src.ip));
     CHECK(lpong == t.unix_s);
+    CHECK_OK(tl_db_last_ping(&h->db, &lp, a.id, &src.ip));
+    CHECK(lp == t.unix_s);
     /* Bonded now: a ping gets a pong only. */
     unsigned before = h->nout;
     CHECK_OK(h_ping(h, &a, &src, 30304, tl_time(2000 * TL_MS), NULL));
@@ -602,6 +606,8 @@ static void test_ensure_bond(void)
     /* It pongs (and pings us back, as a real node would). */
     p2p_disc_time_t t1 = tl_time(t.ns + 50 * TL_MS);
     CHECK_OK(h_pong(h, &pk, &src, h->out[0].hash, 0, t1));
+    /* the pong of a node we chose to ping states our endpoint */
+    CHECK(h->ev[P2P_DISC_EV_ENDPOINT] == 1 && h->last_endpoint.udp == 30303);
     CHECK_OK(h_ping(h, &pk, &src, 30303, t1, NULL));
     CHECK(h_count(h, P2P_DISCV4_FINDNODE) == 0);
     CHECK(p2p_disc_deadline(h->d) <= t1.ns + 500 * TL_MS);
@@ -1265,6 +1271,64 @@ static void test_enr_endpoint(void)
     h_free(h);
 }
 
+static unsigned db_lastping_records(const tl_db_t *db)
+{
+    unsigned c = 0;
+    for (unsigned i = 0; i < db->n; i++) c += db->r[i].lastping != 0;
+    return c;
+}
+
+/* Pings from fresh identities that never answer the ping-back write no
+ * node-DB record (no lastping): only a bonded sender, or one that answers
+ * the ping-back, is recorded. */
+static void test_unbonded_ping_no_record(void)
+{
+    harness_t *h = h_new(NULL, 0, NULL, 1);
+    p2p_disc_time_t t = tl_time(1000 * TL_MS);
+    for (unsigned i = 0; i < 200; i++) {
+        tl_ident_t k;
+        tl_ident(&k);
+        p2p_endpoint_t s = ep_of(pub_ip(300 + i), 30303);
+        h->nout = 0;
+        CHECK_OK(h_ping(h, &k, &s, 30303, t, NULL));
+        CHECK(h->nout >= 1 && h->out[0].pkt.type == P2P_DISCV4_PONG);
+    }
+    CHECK(p2p_disc_counters(h->d)->rx_ping == 200);
+    CHECK(db_lastping_records(&h->db) == 0);
+    /* Their ping-backs time out: still nothing recorded. */
+    p2p_disc_tick(h->d, tl_time(t.ns + 600 * TL_MS));
+    CHECK(p2p_disc_pending(h->d) == 0);
+    CHECK(db_lastping_records(&h->db) == 0);
+    CHECK(h->db.n == 0);
+
+    /* A sender that answers the ping-back: both directions recorded, the
+     * ping with the time it arrived. */
+    tl_ident_t a;
+    tl_ident(&a);
+    p2p_endpoint_t src = ep_of(pub_ip(1), 30303);
+    p2p_disc_time_t tp = tl_time(5000 * TL_MS);
+    unsigned before = h->nout;
+    CHECK_OK(h_ping(h, &a, &src, 30303, tp, NULL));
+    int pi = h_find(h, before, P2P_DISCV4_PING);
+    CHECK(pi >= 0);
+    uint64_t lp = 1, lpong = 0;
+    CHECK_OK(tl_db_last_ping(&h->db, &lp, a.id, &src.ip));
+    CHECK(lp == 0);
+    p2p_disc_time_t tq = tl_time(7200 * TL_MS);
+    if (pi >= 0) CHECK_OK(h_pong(h, &a, &src, h->out[pi].hash, 0, tq));
+    CHECK_OK(tl_db_last_ping(&h->db, &lp, a.id, &src.ip));
+    CHECK_OK(tl_db_last_pong(&h->db, &lpong, a.id, &src.ip));
+    CHECK(lp == tp.unix_s && lpong == tq.unix_s);
+    CHECK(p2p_kad_find(p2p_disc_table(h->d), a.id) != NULL);
+    /* Bonded now: its next ping is recorded at once. */
+    p2p_disc_time_t t2 = tl_time(60000 * TL_MS);
+    CHECK_OK(h_ping(h, &a, &src, 30303, t2, NULL));
+    CHECK_OK(tl_db_last_ping(&h->db, &lp, a.id, &src.ip));
+    CHECK(lp == t2.unix_s);
+    CHECK(db_lastping_records(&h->db) == 1);
+    h_free(h);
+}
+
 static void test_limits_and_errors(void)
 {
     /* Config validation. */
@@ -1321,7 +1385,10 @@ static void test_limits_and_errors(void)
     tl_ident(&b);
     CHECK_OK(h_ping(h, &b, &src, 30303, tl_time(TL_MS), NULL));
     CHECK(h->nout == 2); /* pong + ping-back: no bond known */
-    CHECK(p2p_disc_counters(h->d)->db_errors >= 2);
+    CHECK(p2p_disc_counters(h->d)->db_errors == 1);
+    /* Its pong: the ping and pong writes fail too. */
+    CHECK_OK(h_pong(h, &b, &src, h->out[1].hash, 0, tl_time(2 * TL_MS)));
+    CHECK(p2p_disc_counters(h->d)->db_errors >= 3);
     h_free(h);
 }
 
@@ -1343,6 +1410,7 @@ int main(void)
     test_candidates_iterator();
     test_candidates_bootnode();
     test_limits_and_errors();
+    test_unbonded_ping_no_record();
     test_unreachable();
     test_enr_endpoint();
     return tu_done("disc_core");

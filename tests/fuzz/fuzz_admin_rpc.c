@@ -12,8 +12,10 @@
  * and makes progress, leaves no leading whitespace behind on "more", and
  * never takes bytes on a syntax error; a decoded request names a method of
  * the known set and carries the request's "id"; a peer method's node
- * parses again to the same node, with an address for admin_addPeer; an
- * error response is an object with the request's id and code -32600,
+ * parses again to the same node, with an address for admin_addPeer; a
+ * request that does not run has method ADMIN_RPC_NMETHODS and an error
+ * response (P2P_EINVAL), or none only when out of memory; an error
+ * response is an object with the request's id and code -32600,
  * -32601 (only for a string method outside the set) or -32602; the buffer
  * capacity never passes ADMIN_RPC_INPUT_MAX.
  */
@@ -35,8 +37,15 @@ static int known_method(const char *m)
 static void check_request(json_t *req)
 {
     admin_rpc_req_t rq;
-    json_t *err = admin_rpc_decode(&rq, req);
+    json_t *err;
+    int rc = admin_rpc_decode(&rq, &err, req);
     if (rq.id != json_object_get(req, "id")) abort();
+    if (rc == P2P_ENOMEM) {
+        if (err || rq.method != ADMIN_RPC_NMETHODS) abort();
+        return;
+    }
+    if ((rc == 0) != (err == NULL) || (rc != 0 && rc != P2P_EINVAL)) abort();
+    if (err && rq.method != ADMIN_RPC_NMETHODS) abort();
     const char *m = json_string_value(json_object_get(req, "method"));
     if (!err) {
         const char *name = admin_rpc_method_name(rq.method);

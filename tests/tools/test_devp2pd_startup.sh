@@ -2,13 +2,14 @@
 # tests/tools/test_devp2pd_startup.sh DEVP2PD DEVP2P: devp2pd start-up on
 # loopback: every flag value is checked before the data directory is
 # touched (usage errors exit 2 with one stderr line and create nothing,
-# with or without --bootnode); more bootnodes than discovery keeps (32) is
+# with or without --bootnode; --identity over 256 bytes is one); more bootnodes than discovery keeps (32) is
 # a usage error naming the limit; a dangling nodekey symlink is refused
 # (exit 1, the link kept, no new key); with umask 002 and a 0755 datadir
 # the admin socket and trace ring are 0600 and a warning names the
 # datadir's mode; a UDP port in use is named in the error; with --bootnode
-# admin_nodeInfo's listenAddr has port 0; SIGTERM during start-up still stops the node cleanly
-# (exit 0, no nodekey.tmp left).
+# admin_nodeInfo's listenAddr has port 0; the key given with --nodekeyhex
+# is not left in /proc/PID/cmdline; SIGTERM during start-up still stops the
+# node cleanly (exit 0, no nodekey.tmp left).
 set -u
 N=$1 D=$2
 . "$(dirname "$0")/lib_check.sh"
@@ -39,6 +40,10 @@ usage "$N" --datadir "$F" --port 0 --bootnodes enode://nothex@127.0.0.1:1
 usage "$N" --datadir "$F" --port 0 --nat any
 usage "$N" --datadir "$F" --port 0 --nat extip:nonsense
 usage "$N" --datadir "$F" --port 0 --verbosity 9
+# --identity over 256 bytes (2000 would not even fit the 2048-byte Hello)
+ID256=$(printf 'a%.0s' $(seq 256))
+usage "$N" --datadir "$F" --port 0 --identity "${ID256}b"
+usage "$N" --datadir "$F" --port 0 --identity "$(printf 'a%.0s' $(seq 2000))"
 
 # 33 bootnodes: one more than discovery keeps
 list= i=1
@@ -110,6 +115,27 @@ assert d["ports"]["discovery"] > 0, d
 PY
 term_wait "$pid" 20 "bootnode"
 [ $rc -eq 0 ] && ok || bad "bootnode SIGTERM: exit $rc"
+
+# --nodekeyhex: the key is used, and once the node runs it is no longer in
+# /proc/PID/cmdline (for both spellings of the flag)
+for form in sep eq; do
+    rm -rf "$T/hex"
+    if [ $form = sep ]; then set -- --nodekeyhex "$KEY"; else set -- "--nodekeyhex=$KEY"; fi
+    "$N" --datadir "$T/hex" --port 0 --addr 127.0.0.1 --nodiscover --verbosity 2 --identity "$ID256" "$@" \
+        >"$T/hex.out" 2>"$T/hex.err" &
+    pid=$!
+    pids="$pids $pid"
+    i=0
+    while ! grep -q '^enr: ' "$T/hex.out" && [ $i -lt 150 ]; do sleep 0.1; i=$((i + 1)); done
+    grep -q "^enode: enode://$PUB@" "$T/hex.out" && ok || bad "--nodekeyhex ($form) not used: $(cat "$T/hex.out" "$T/hex.err")"
+    "$D" attach "$T/hex" admin_nodeInfo 2>&1 | grep -q "\"name\": *\"$ID256\"" && ok ||
+        bad "a 256-byte --identity is not the node's name"
+    tr '\0' ' ' <"/proc/$pid/cmdline" >"$T/cmdline"
+    grep -q -- '--datadir' "$T/cmdline" && ! grep -q "$KEY" "$T/cmdline" && ok ||
+        bad "--nodekeyhex ($form) left in /proc/$pid/cmdline: $(cat "$T/cmdline")"
+    term_wait "$pid" 20 "node (--nodekeyhex)"
+    [ $rc -eq 0 ] && ok || bad "--nodekeyhex node SIGTERM: exit $rc"
+done
 
 # SIGTERM during start-up (before the key and database exist, or while they
 # are written): a clean stop, exit 0, never a half-written key.  The signal

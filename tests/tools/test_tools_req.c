@@ -71,6 +71,18 @@ static int code_of(json_t *err)
     return c;
 }
 
+/* admin_rpc_decode: the error response, or NULL when the request runs
+ * (the result code, the reply and the method checked to agree) */
+static json_t *decode(admin_rpc_req_t *rq, json_t *v)
+{
+    json_t *reply = (json_t *)1;
+    int rc = admin_rpc_decode(rq, &reply, v);
+    CHECK(rc == 0 || rc == P2P_EINVAL);
+    CHECK((rc == 0) == (reply == NULL));
+    CHECK((rc == 0) == (rq->method < ADMIN_RPC_NMETHODS));
+    return rc == 0 ? NULL : reply;
+}
+
 static json_t *load(const char *s)
 {
     json_t *v = json_loads(s, 0, NULL);
@@ -85,7 +97,7 @@ static void test_admin_decode(void)
     char s[512];
     admin_rpc_req_t rq;
     json_t *v = load("{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"admin_nodeInfo\"}");
-    CHECK(admin_rpc_decode(&rq, v) == NULL);
+    CHECK(decode(&rq, v) == NULL);
     CHECK(rq.method == ADMIN_RPC_NODE_INFO && json_integer_value(rq.id) == 7);
     json_decref(v);
     for (unsigned k = 0; k < ADMIN_RPC_NMETHODS; k++) {
@@ -93,7 +105,7 @@ static void test_admin_decode(void)
                  "{\"id\":1,\"method\":\"%s\",\"params\":[\"enode://%s@10.0.0.1:30303\"]}",
                  admin_rpc_method_name((admin_rpc_method_t)k), key);
         v = load(s);
-        CHECK(admin_rpc_decode(&rq, v) == NULL);
+        CHECK(decode(&rq, v) == NULL);
         CHECK(rq.method == (admin_rpc_method_t)k);
         if (k >= ADMIN_RPC_ADD_PEER) CHECK(rq.node.ep.ip.family == 4 && rq.node.ep.tcp == 30303);
         json_decref(v);
@@ -102,11 +114,11 @@ static void test_admin_decode(void)
     /* a bare key: fine for removal, no address for admin_addPeer */
     snprintf(s, sizeof s, "{\"method\":\"admin_removePeer\",\"params\":[\"%s\"]}", key);
     v = load(s);
-    CHECK(admin_rpc_decode(&rq, v) == NULL && rq.id == NULL);
+    CHECK(decode(&rq, v) == NULL && rq.id == NULL);
     json_decref(v);
     snprintf(s, sizeof s, "{\"id\":\"a\",\"method\":\"admin_addPeer\",\"params\":[\"%s\"]}", key);
     v = load(s);
-    json_t *e = admin_rpc_decode(&rq, v);
+    json_t *e = decode(&rq, v);
     CHECK(e && json_equal(json_object_get(e, "id"), json_object_get(v, "id")));
     CHECK(code_of(e) == -32602);
     json_decref(v);
@@ -125,7 +137,7 @@ static void test_admin_decode(void)
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         v = load(bad[i].req);
-        CHECK(code_of(admin_rpc_decode(&rq, v)) == bad[i].code);
+        CHECK(code_of(decode(&rq, v)) == bad[i].code);
         json_decref(v);
     }
     /* the unknown method is named, cut at 100 bytes */
@@ -134,10 +146,25 @@ static void test_admin_decode(void)
     memset(s + strlen(s), 'x', 300);
     strcat(s, "\"}");
     v = load(s);
-    e = admin_rpc_decode(&rq, v);
+    e = decode(&rq, v);
     const char *msg = json_string_value(json_object_get(json_object_get(e, "error"), "message"));
     CHECK(msg && strlen(msg) == strlen("the method  does not exist/is not available") + 100);
     CHECK(json_is_null(json_object_get(e, "id")));
+    json_decref(e);
+    json_decref(v);
+    /* an unknown method of 99 x and a two-byte character: the name is cut
+     * before the character, not inside it (that error would not encode) */
+    char xs[100];
+    memset(xs, 'x', 99);
+    xs[99] = 0;
+    snprintf(s, sizeof s, "{\"id\":1,\"method\":\"%s\xc3\xa9\"}", xs);
+    v = load(s);
+    e = decode(&rq, v);
+    CHECK(e != NULL);
+    CHECK(json_integer_value(json_object_get(json_object_get(e, "error"), "code")) == -32601);
+    msg = json_string_value(json_object_get(json_object_get(e, "error"), "message"));
+    CHECK(msg && strlen(msg) == strlen("the method  does not exist/is not available") + 99);
+    CHECK(json_integer_value(json_object_get(e, "id")) == 1);
     json_decref(e);
     json_decref(v);
 }
