@@ -407,7 +407,12 @@ int p2p_peer_send(p2p_peer_t *peer, const char *proto, uint64_t code, const uint
         rc = P2P_ERANGE;
         goto out;
     }
-    if (len > srv->max_msg) {
+    /* the frame (rlp(code) || payload, compressed after a v5 Hello) must
+     * fit the remote's limit (the same max_msg_size assumed) and 24 bits:
+     * else the peer thread could not send it */
+    bool snappy = peer->hello && peer->hello->version >= 5;
+    if (p2p_rlpx_msg_check(srv->max_msg, snappy, peer->match[i].offset + code, len)) {
+        P2P__STAT(srv, send_toobig);
         rc = P2P_ETOOBIG;
         goto out;
     }

@@ -33,8 +33,11 @@
  * Limits (hard caps; nothing unbounded): a peer's outbound backlog holds at
  * most out_max_msgs messages rounded up to a power of two (the mailbox's
  * capacity: 100 holds 128) and out_max_bytes payload bytes (past either,
- * p2p_peer_send returns P2P_EFULL); messages are at most max_msg_size
- * bytes (<= 16 MiB - 1); a peer's read buffer grows to one frame at most.
+ * p2p_peer_send returns P2P_EFULL); max_msg_size (<= 16 MiB - 1) bounds a
+ * sent message's rlp(code) + payload and a received payload (decoded), and
+ * a received frame without snappy (with snappy a frame may reach the
+ * worst-case compressed size of a max_msg_size payload, checked before it
+ * is buffered); a peer's read buffer grows to one frame at most.
  */
 #ifndef P2P_ACTORS_SERVER_H
 #define P2P_ACTORS_SERVER_H
@@ -147,7 +150,7 @@ typedef struct p2p_server_config {
      * power of two (100 holds 128); at most 2^24 (P2P_MAILBOX_CAP_MAX) */
     uint32_t out_max_msgs;
     uint64_t out_max_bytes;    /* outbound backlog, payload bytes: 16 MiB */
-    uint32_t max_msg_size;     /* largest message sent or received: 16 MiB - 1 */
+    uint32_t max_msg_size;     /* largest message (see Limits above): 16 MiB - 1 */
     unsigned max_active_dials; /* dials in flight: 50 */
 
     /* Timeouts in milliseconds (0: geth's value).  Tests shorten them. */
@@ -203,6 +206,9 @@ typedef struct p2p_server_stats {
     uint64_t conn_threads_reused;  /* connections run by a parked thread */
     uint64_t conn_threads_parked;  /* gauge: idle connection threads parked now (<= 16) */
     uint64_t conn_threads_expired; /* parked threads that exited unused after 1 s */
+    /* messages refused with P2P_ETOOBIG by p2p_peer_send, or dropped by a
+     * peer thread that could not frame them (the connection stays) */
+    uint64_t send_toobig;
 } p2p_server_stats_t;
 
 /* ---- lifecycle ------------------------------------------------------------ */
@@ -324,7 +330,11 @@ bool p2p_peer_inbound(const p2p_peer_t *peer);
  * The data is copied.  Returns 0, P2P_EFULL (backlog cap reached: nothing
  * queued), P2P_ECLOSED (the peer is gone or going), P2P_ENOTFOUND (the
  * protocol is not running on this peer), P2P_ERANGE (code >= length),
- * P2P_ETOOBIG (len > max_msg_size) or P2P_ENOMEM. */
+ * P2P_ETOOBIG (the message would not fit a frame the remote accepts:
+ * rlp(code) + len > max_msg_size, the remote assumed to use the same
+ * limit; or, with snappy on, rlp(code) + the worst-case compressed length
+ * of len bytes > 16 MiB - 1, i.e. len above about 13.7 MiB) or
+ * P2P_ENOMEM. */
 P2P_MUST_CHECK int p2p_peer_send(p2p_peer_t *peer, const char *proto, uint64_t code,
                                  const uint8_t *data, size_t len);
 

@@ -28,7 +28,8 @@
  *               P2P__POOL_MAX parked), returns and the run loop joins it.
  *
  * Bounds: the read buffer grows only to what the codec asks for (a header,
- * or one frame whose size the codec checked against max_msg); Hello-phase
+ * or one frame whose size the codec checked against p2p_rlpx_frame_limit:
+ * max_msg, or its worst-case snappy encoding once snappy is on); Hello-phase
  * frames are limited to 2 KiB + 16; the snappy scratch to the frame's
  * possible expansion (22x) and max_msg; the write buffer holds at most
  * P2P__WBUF_HIGH bytes of frames beyond one message (queued messages and
@@ -682,7 +683,7 @@ static void peer_read(io_t *io, peer_run_t *pr, bool readable)
     size_t readbytes = 0;
     for (int i = 0; i < P2P__MSGS_PER_WAKE && !pr->done; i++) {
         p2p_rlpx_msg_t msg;
-        int rc = io_next_msg(io, &msg, srv->max_msg);
+        int rc = io_next_msg(io, &msg, p2p_rlpx_frame_limit(&io->codec));
         if (rc == P2P_EMORE) {
             if (!readable || readbytes >= P2P__READ_PER_WAKE) break;
             long n = io_read(io, io->rcap - io->rlen);
@@ -721,6 +722,13 @@ static void peer_write(io_t *io, peer_run_t *pr)
         atomic_fetch_sub_explicit(&c->out_bytes, m.len, memory_order_relaxed);
         int rc = io_put_msg(io, m.code, m.data, m.len);
         free(m.data);
+        if (rc == P2P_ETOOBIG) {
+            /* p2p_peer_send checked the size: not expected, but one
+             * unframable message costs only itself (the codec state is
+             * untouched when encoding fails), not the connection */
+            P2P__STAT(srv, send_toobig);
+            continue;
+        }
         if (rc) {
             fail(pr, P2P_DISC_NETWORK_ERROR);
             break;

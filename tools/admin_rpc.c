@@ -6,6 +6,8 @@
 #include "tools/admin_rpc.h"
 
 #include <errno.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +20,7 @@
 #include <jansson.h>
 
 #include "core/clock.h"
+#include "core/log.h"
 #include "core/thread.h"
 #include "core/utf8.h"
 #include "crypto/util.h"
@@ -31,6 +34,8 @@ struct client {
     int fd;
     char *buf;
     size_t len, cap;
+    bool more; /* the last serve stopped at its budget: complete values may remain */
+    bool eof;  /* the client shut its sending side: serve what is buffered, then close */
 };
 
 struct admin_rpc {
@@ -39,8 +44,9 @@ struct admin_rpc {
     int lfd;
     struct client cl[ADMIN_RPC_CLIENTS];
     p2p_thread_t th;
-    p2p_peer_info_t *peers;  /* scratch for admin_peers */
-    node_metrics_t *metrics; /* scratch for admin_metrics */
+    _Atomic uint64_t accept_pauses; /* relaxed: a statistic, read by any thread */
+    p2p_peer_info_t *peers;         /* scratch for admin_peers */
+    node_metrics_t *metrics;        /* scratch for admin_metrics */
 };
 
 static const char *hex(const uint8_t *p, size_t n, char *out)
@@ -293,11 +299,33 @@ static int send_json(struct client *c, json_t *v)
     return rc;
 }
 
-/* Serves every complete request in c's buffer (decoded by
- * admin_rpc_next and admin_rpc_decode).  Returns -1 to close. */
+/* Reads what c has sent into its buffer (grown up to ADMIN_RPC_INPUT_MAX);
+ * sets c->eof at the end of its input.  Returns -1 to close. */
+static int client_read(struct client *c)
+{
+    size_t nc = admin_rpc_buf_cap(c->cap, c->len);
+    if (nc == 0) return c->more ? 0 : -1; /* full: of values still to serve, or too big */
+    if (nc != c->cap) {
+        char *nb = realloc(c->buf, nc);
+        if (!nb) return -1;
+        c->buf = nb;
+        c->cap = nc;
+    }
+    ssize_t r = recv(c->fd, c->buf + c->len, c->cap - c->len, 0);
+    if (r == 0) c->eof = true;
+    if (r < 0 && errno != EAGAIN && errno != EINTR) return -1;
+    if (r > 0) c->len += (size_t)r;
+    return 0;
+}
+
+/* Serves the complete requests in c's buffer (decoded by admin_rpc_next
+ * and admin_rpc_decode), at most ADMIN_RPC_SERVE_BUDGET values: c->more
+ * tells whether it stopped at the budget (the loop comes back at once).
+ * Returns -1 to close. */
 static int client_serve(struct admin_rpc *a, struct client *c)
 {
-    for (int k = 0; k < 64; k++) {
+    c->more = false;
+    for (int k = 0; k < ADMIN_RPC_SERVE_BUDGET; k++) {
         json_t *req;
         size_t used;
         int rc = admin_rpc_next(&req, &used, c->buf, c->len);
@@ -324,6 +352,7 @@ static int client_serve(struct admin_rpc *a, struct client *c)
         json_decref(req);
         if (!rep || send_json(c, rep) != 0) return -1;
     }
+    c->more = true;
     return 0;
 }
 
@@ -331,15 +360,41 @@ static int run(p2p_thread_t *self, void *arg)
 {
     struct admin_rpc *a = arg;
     struct pollfd fds[1 + ADMIN_RPC_CLIENTS];
+    uint64_t paused_until = 0; /* accepting paused (out of descriptors) */
     while (!p2p_thread_should_quit(self)) {
+        uint64_t now = p2p_now_ns(), deadline = now + P2P_NS_PER_S;
+        bool paused = now < paused_until, busy = false;
+        if (paused && paused_until < deadline) deadline = paused_until;
         unsigned n = 0;
-        fds[n++] = (struct pollfd){.fd = a->lfd, .events = POLLIN};
-        for (int i = 0; i < ADMIN_RPC_CLIENTS; i++)
-            fds[n++] = (struct pollfd){.fd = a->cl[i].fd, .events = POLLIN};
-        int rc = p2p_waiter_poll(&self->waiter, fds, n, p2p_now_ns() + P2P_NS_PER_S);
-        if (rc == P2P_ESYS) continue;
+        /* a negative fd is skipped by poll: the queued connection that
+         * cannot be accepted would wake it at once, forever; so would a
+         * client at the end of its input */
+        fds[n++] = (struct pollfd){.fd = paused ? -1 : a->lfd, .events = POLLIN};
+        for (int i = 0; i < ADMIN_RPC_CLIENTS; i++) {
+            const struct client *c = &a->cl[i];
+            fds[n++] = (struct pollfd){.fd = c->eof ? -1 : c->fd, .events = POLLIN};
+            busy |= c->fd >= 0 && c->more;
+        }
+        /* buffered requests left by a budget: look at the sockets without
+         * sleeping (the waiter's quit is checked at the top of the loop) */
+        int rc = busy ? (poll(fds, n, 0) < 0 ? P2P_ESYS : 0)
+                      : p2p_waiter_poll(&self->waiter, fds, n, deadline);
+        if (rc == P2P_ESYS) {
+            /* poll itself failed (ENOMEM...): retry later, not at once */
+            if (errno != EINTR)
+                (void)p2p_waiter_wait(&self->waiter,
+                                      p2p_now_ns() + ADMIN_RPC_ACCEPT_PAUSE_MS * P2P_NS_PER_MS);
+            continue;
+        }
         if (fds[0].revents & POLLIN) {
             int fd = accept4(a->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+            int e = errno;
+            if (fd < 0 && (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM)) {
+                atomic_fetch_add_explicit(&a->accept_pauses, 1, memory_order_relaxed);
+                P2P_LOG_RL(3, 10000, P2P_LOG_WARN, "Admin socket: accept failed, pausing accepts",
+                           "err=\"%s\" pause=200ms", strerror(e));
+                paused_until = p2p_now_ns() + ADMIN_RPC_ACCEPT_PAUSE_MS * P2P_NS_PER_MS;
+            }
             if (fd >= 0) {
                 int slot = -1;
                 for (int i = 0; i < ADMIN_RPC_CLIENTS && slot < 0; i++)
@@ -353,28 +408,13 @@ static int run(p2p_thread_t *self, void *arg)
         }
         for (int i = 0; i < ADMIN_RPC_CLIENTS; i++) {
             struct client *c = &a->cl[i];
-            if (c->fd < 0 || !(fds[1 + i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-            size_t nc = admin_rpc_buf_cap(c->cap, c->len);
-            if (nc == 0) {
+            bool readable = !c->eof && (fds[1 + i].revents & (POLLIN | POLLHUP | POLLERR));
+            if (c->fd < 0 || (!readable && !c->more)) continue;
+            /* closed at the end of its input only once every complete
+             * request it sent has been answered */
+            if ((readable && client_read(c) != 0) || client_serve(a, c) != 0 ||
+                (c->eof && !c->more))
                 client_close(c);
-                continue;
-            }
-            if (nc != c->cap) {
-                char *nb = realloc(c->buf, nc);
-                if (!nb) {
-                    client_close(c);
-                    continue;
-                }
-                c->buf = nb;
-                c->cap = nc;
-            }
-            ssize_t r = recv(c->fd, c->buf + c->len, c->cap - c->len, 0);
-            if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
-                client_close(c);
-                continue;
-            }
-            if (r > 0) c->len += (size_t)r;
-            if (client_serve(a, c) != 0) client_close(c);
         }
     }
     return 0;
@@ -426,6 +466,11 @@ int admin_rpc_start(admin_rpc_t **out, char *msg, size_t msglen, const admin_rpc
     }
     *out = a;
     return 0;
+}
+
+uint64_t admin_rpc_accept_pauses(const admin_rpc_t *a)
+{
+    return atomic_load_explicit(&a->accept_pauses, memory_order_relaxed);
 }
 
 void admin_rpc_stop(admin_rpc_t *a)

@@ -34,7 +34,10 @@
  * params, -32000 server error).
  *
  * Bounds: at most ADMIN_RPC_CLIENTS connections, 1 MiB of unparsed input
- * per connection (then it is closed), bounded work per wake-up.  The
+ * per connection (then it is closed), bounded work per wake-up
+ * (ADMIN_RPC_SERVE_BUDGET requests per client, the rest on the next turn;
+ * a client that shuts its sending side gets every answer first); out of
+ * descriptors, accepting pauses (ADMIN_RPC_ACCEPT_PAUSE_MS).  The
  * thread calls the server's and discovery's any-thread APIs, which wait
  * for their actors with deadlines.  Start and stop from the main thread.
  */
@@ -48,6 +51,12 @@
 
 #define ADMIN_RPC_CLIENTS 16
 #define ADMIN_RPC_PEERS_LISTED 1024 /* admin_peers lists at most this many peers */
+/* requests served per client and wake-up; more are served on the next
+ * turn of the loop, without waiting for more input */
+#define ADMIN_RPC_SERVE_BUDGET 64
+/* accept failing for lack of descriptors or memory (EMFILE, ENFILE,
+ * ENOBUFS, ENOMEM) pauses accepting this long (clients are still served) */
+#define ADMIN_RPC_ACCEPT_PAUSE_MS 200
 
 typedef struct admin_rpc admin_rpc_t;
 
@@ -66,6 +75,8 @@ typedef struct admin_rpc_config {
  * on failure.  Returns 0, P2P_ESYS, P2P_ENOMEM. */
 P2P_MUST_CHECK int admin_rpc_start(admin_rpc_t **out, char *msg, size_t msglen,
                                    const admin_rpc_config_t *cfg);
+/* Accept pauses so far (ADMIN_RPC_ACCEPT_PAUSE_MS each).  Any thread. */
+uint64_t admin_rpc_accept_pauses(const admin_rpc_t *a);
 /* Stops the thread, closes every connection, removes the socket file. */
 void admin_rpc_stop(admin_rpc_t *a);
 

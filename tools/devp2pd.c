@@ -70,6 +70,8 @@
 
 #define MAX_LIST 256 /* nodes per --bootnodes/--staticnodes/--trustednodes */
 #define MAX_CAPS 16  /* --caps entries */
+/* --identity bytes: with MAX_CAPS caps the Hello stays far below its 2048 */
+#define MAX_IDENTITY 256
 #define TRACE_RINGS 512
 #define TRACE_CAP 8192
 
@@ -269,7 +271,7 @@ int main(int argc, char **argv)
          NULL},
         {"staticnodes", "LIST|FILE", "nodes to stay connected to", &staticnodes, NULL},
         {"trustednodes", "LIST|FILE", "nodes admitted above --maxpeers", &trustednodes, NULL},
-        {"identity", "NAME", "client name in the Hello", &identity, NULL},
+        {"identity", "NAME", "client name in the Hello (at most 256 bytes)", &identity, NULL},
         {"verbosity", "0-5", "log level: 0 crit .. 3 info .. 5 trace (default 3)", &verbosity,
          NULL},
         {"trace", NULL, "record actor traces in <datadir>/" P2P_TRACE_FILE, NULL, &trace},
@@ -322,6 +324,8 @@ int main(int argc, char **argv)
     unsigned max_peers = (unsigned)cli_uint("--maxpeers", maxpeers, 0, 100000);
     unsigned max_pend = (unsigned)cli_uint("--maxpendpeers", maxpend, 0, 100000);
     if (max_pend == 0) max_pend = 50;
+    if (identity && strlen(identity) > MAX_IDENTITY)
+        cli_usage_fail("invalid --identity: %zu bytes, at most %d", strlen(identity), MAX_IDENTITY);
     if (nodekey && nodekeyhex) cli_usage_fail("--nodekey and --nodekeyhex are mutually exclusive");
     uint8_t priv[32];
     if (nodekeyhex && p2p_nodekey_parse_hex(priv, msg, sizeof msg, nodekeyhex) != 0)

@@ -7,6 +7,7 @@
 #include "tools/metrics_http.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include <unistd.h>
 
 #include "core/clock.h"
+#include "core/log.h"
 #include "core/netutil.h"
 #include "core/thread.h"
 #include "tools/http_req.h"
@@ -29,8 +31,9 @@ struct metrics_http {
     int lfd;
     uint16_t port;
     p2p_thread_t th;
-    node_metrics_t *m; /* p2p-metrics only */
-    char *body;        /* p2p-metrics only */
+    _Atomic uint64_t accept_pauses; /* relaxed: a statistic, read by any thread */
+    node_metrics_t *m;              /* p2p-metrics only */
+    char *body;                     /* p2p-metrics only */
     size_t body_cap;
 };
 
@@ -144,12 +147,29 @@ static void serve(struct metrics_http *h, int fd)
 static int run(p2p_thread_t *self, void *arg)
 {
     struct metrics_http *h = arg;
+    uint64_t paused_until = 0;
     while (!p2p_thread_should_quit(self)) {
+        if (p2p_now_ns() < paused_until) {
+            (void)p2p_waiter_wait(&self->waiter, paused_until); /* quit ends it */
+            continue;
+        }
         struct pollfd pfd = {.fd = h->lfd, .events = POLLIN};
         int rc = p2p_waiter_poll(&self->waiter, &pfd, 1, p2p_now_ns() + P2P_NS_PER_S);
+        if (rc == P2P_ESYS && errno != EINTR) /* poll itself failed: not again at once */
+            paused_until = p2p_now_ns() + METRICS_HTTP_ACCEPT_PAUSE_MS * P2P_NS_PER_MS;
         if (rc == P2P_ESYS || !(pfd.revents & POLLIN)) continue;
         int fd = accept4(h->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) continue;
+        if (fd < 0) {
+            int e = errno;
+            if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
+                /* the connection stays queued: polling again would spin */
+                atomic_fetch_add_explicit(&h->accept_pauses, 1, memory_order_relaxed);
+                P2P_LOG_RL(3, 10000, P2P_LOG_WARN, "Metrics: accept failed, pausing accepts",
+                           "err=\"%s\" pause=200ms", strerror(e));
+                paused_until = p2p_now_ns() + METRICS_HTTP_ACCEPT_PAUSE_MS * P2P_NS_PER_MS;
+            }
+            continue;
+        }
         serve(h, fd);
         close(fd);
     }
@@ -213,6 +233,11 @@ int metrics_http_start(metrics_http_t **out, char *msg, size_t msglen,
 uint16_t metrics_http_port(const metrics_http_t *h)
 {
     return h->port;
+}
+
+uint64_t metrics_http_accept_pauses(const metrics_http_t *h)
+{
+    return atomic_load_explicit(&h->accept_pauses, memory_order_relaxed);
 }
 
 void metrics_http_stop(metrics_http_t *h)

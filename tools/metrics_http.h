@@ -9,7 +9,8 @@
  *
  * Bounds: one connection at a time; the request head must arrive within
  * METRICS_HTTP_TIMEOUT_MS and fit in METRICS_HTTP_HEAD_MAX bytes; the
- * response must be written within the same time.  A stop request
+ * response must be written within the same time; out of descriptors,
+ * accepting pauses (METRICS_HTTP_ACCEPT_PAUSE_MS).  A stop request
  * interrupts a connection in progress.  Start and stop from the main thread.
  */
 #ifndef P2P_TOOLS_METRICS_HTTP_H
@@ -24,6 +25,9 @@
 #include "wire/node.h"
 
 #define METRICS_HTTP_TIMEOUT_MS 2000
+/* accept failing for lack of descriptors or memory (EMFILE, ENFILE,
+ * ENOBUFS, ENOMEM) pauses accepting this long (quit still ends it) */
+#define METRICS_HTTP_ACCEPT_PAUSE_MS 200
 
 typedef struct metrics_http metrics_http_t;
 
@@ -41,6 +45,8 @@ P2P_MUST_CHECK int metrics_http_start(metrics_http_t **out, char *msg, size_t ms
                                       const metrics_http_config_t *cfg);
 /* The bound TCP port. */
 uint16_t metrics_http_port(const metrics_http_t *h);
+/* Accept pauses so far (METRICS_HTTP_ACCEPT_PAUSE_MS each).  Any thread. */
+uint64_t metrics_http_accept_pauses(const metrics_http_t *h);
 /* Stops and joins the thread, closes the sockets, frees h.  NULL is accepted. */
 void metrics_http_stop(metrics_http_t *h);
 

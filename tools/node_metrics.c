@@ -190,6 +190,7 @@ static void server_metrics(struct out *o, const node_metrics_t *m)
     SRV_COUNTER(bytes_in, "wire bytes received after the handshake");
     SRV_COUNTER(bytes_out, "wire bytes sent after the handshake");
     SRV_COUNTER(send_full, "sends refused because the peer's queue was full");
+    SRV_COUNTER(send_toobig, "sends refused or dropped because the frame would be too large");
     SRV_COUNTER(events_dropped, "peer events a full subscriber mailbox refused");
     SRV_COUNTER(candidates_in, "discovery dial candidates offered");
     SRV_COUNTER(mem_trims, "allocator trims after a connection peak");

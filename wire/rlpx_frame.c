@@ -4,8 +4,10 @@
  * Owned by the peer thread.  Hot path: no allocation, one pass of
  * AES-256-CTR and one pass of Keccak absorption over the frame, plus the
  * four MAC digests per frame the construction requires.  Limits: fsize <=
- * min(max_msg, 16 MiB - 1), checked from the header before the body is
- * requested; decoded snappy length <= max_msg, checked before decoding.
+ * p2p_rlpx_frame_limit (max_msg without snappy; with snappy the worst-case
+ * encoding of a max_msg payload; never above 16 MiB - 1), checked from the
+ * header before the body is requested; decoded snappy length <= max_msg,
+ * checked before decoding.
  */
 #include "wire/rlpx_frame.h"
 
@@ -42,6 +44,31 @@ int p2p_rlpx_codec_init(p2p_rlpx_codec_t *c, const p2p_rlpx_secrets_t *sec, size
 void p2p_rlpx_codec_set_snappy(p2p_rlpx_codec_t *c, bool on)
 {
     c->snappy = on;
+}
+
+/* Length of rlp(code) (put_code below). */
+static size_t code_len(uint64_t code)
+{
+    if (code < 0x80) return 1;
+    size_t n = 0;
+    for (uint64_t v = code; v; v >>= 8) n++;
+    return 1 + n;
+}
+
+size_t p2p_rlpx_frame_limit(const p2p_rlpx_codec_t *c)
+{
+    if (!c->snappy) return c->max_msg;
+    size_t lim = P2P_RLPX_CODE_MAX_LEN + p2p_snappy_bound(c->max_msg);
+    return lim < P2P_RLPX_FRAME_MAX ? lim : P2P_RLPX_FRAME_MAX;
+}
+
+int p2p_rlpx_msg_check(size_t max_msg, bool snappy, uint64_t code, size_t len)
+{
+    size_t k = code_len(code);
+    if (len > P2P_RLPX_FRAME_MAX || k + len > max_msg) return P2P_ETOOBIG;
+    size_t body = snappy ? p2p_snappy_bound(len) : len;
+    if (k + body > P2P_RLPX_FRAME_MAX) return P2P_ETOOBIG;
+    return 0;
 }
 
 void p2p_rlpx_codec_wipe(p2p_rlpx_codec_t *c)
@@ -181,7 +208,7 @@ static int dec_header(p2p_rlpx_codec_t *c, uint8_t *buf)
     ctr(&c->dec, c->dec_ctr, buf, buf, 16);
     size_t fsize = (size_t)buf[0] << 16 | (size_t)buf[1] << 8 | buf[2];
     /* header-data (buf[3..16)) is ignored, as every client does */
-    if (fsize > c->max_msg) return dec_fail(c, P2P_ETOOBIG);
+    if (fsize > p2p_rlpx_frame_limit(c)) return dec_fail(c, P2P_ETOOBIG);
     if (fsize == 0) return dec_fail(c, P2P_EDECODE); /* no room for the code */
     c->fsize = fsize;
     c->rstate = 1;

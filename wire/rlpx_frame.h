@@ -59,7 +59,7 @@ typedef struct p2p_rlpx_codec {
     uint8_t ingress_seed[32];
     bool egress_seed_ok;
     bool ingress_seed_ok;
-    size_t max_msg; /* bound on fsize and on a decoded (snappy) payload */
+    size_t max_msg; /* bound on a payload; on fsize too without snappy */
     bool snappy;
     int rstate;   /* decoder: 0 header, 1 body, -1 failed */
     int wstate;   /* encoder: 0 ok, -1 failed */
@@ -75,14 +75,31 @@ typedef struct p2p_rlpx_msg {
     size_t fsize; /* frame size on the wire (code + payload as sent) */
 } p2p_rlpx_msg_t;
 
-/* Sets up both directions from the handshake secrets.  max_msg bounds the
- * frame size and the decoded length (1..P2P_RLPX_FRAME_MAX).  Returns 0 or
- * P2P_EINVAL. */
+/* Sets up both directions from the handshake secrets.  max_msg
+ * (1..P2P_RLPX_FRAME_MAX) bounds what is received: a payload (decoded, with
+ * snappy) is at most max_msg bytes, and so is a frame without snappy; a
+ * compressed frame may be as large as the worst-case snappy encoding of a
+ * max_msg payload plus its code (p2p_rlpx_frame_limit).  A sender whose
+ * messages pass p2p_rlpx_msg_check with the same max_msg is always
+ * accepted.  Returns 0 or P2P_EINVAL. */
 P2P_MUST_CHECK int p2p_rlpx_codec_init(p2p_rlpx_codec_t *c, const p2p_rlpx_secrets_t *sec,
                                        size_t max_msg);
 
 /* Turns snappy compression on or off for both directions. */
 void p2p_rlpx_codec_set_snappy(p2p_rlpx_codec_t *c, bool on);
+
+/* The largest frame size (rlp(code) || payload as on the wire) the decoder
+ * accepts from a header, with its current snappy setting: max_msg without
+ * snappy; with snappy, rlp(code) of the longest form plus the worst-case
+ * snappy encoding of a max_msg payload, at most P2P_RLPX_FRAME_MAX.  The
+ * body is asked for (buffered) only after this check. */
+size_t p2p_rlpx_frame_limit(const p2p_rlpx_codec_t *c);
+
+/* Whether a message (absolute code, payload of len bytes) may be sent to a
+ * receiver with limit max_msg: rlp(code) + len <= max_msg, and the frame the
+ * encoder may produce (with snappy: rlp(code) + the worst-case compressed
+ * length) fits the uint24 frame size.  Returns 0 or P2P_ETOOBIG. */
+P2P_MUST_CHECK int p2p_rlpx_msg_check(size_t max_msg, bool snappy, uint64_t code, size_t len);
 
 /* Bytes of output p2p_rlpx_frame_encode may need for a payload of len
  * bytes (with the codec's current snappy setting). */

@@ -470,7 +470,7 @@ static outcome_t run_local(local_t *a, const remote_t *b, const size_t *split, s
         /* one wake: up to MSGS_PER_WAKE messages from what is buffered */
         int handled = 0;
         for (; handled < MSGS_PER_WAKE && !o.done; handled++) {
-            size_t frame_max = hello_done ? a->max_msg : HELLO_FRAME_MAX;
+            size_t frame_max = hello_done ? p2p_rlpx_frame_limit(&a->codec) : HELLO_FRAME_MAX;
             p2p_rlpx_msg_t msg;
             int rc = next_msg(a, &msg, frame_max);
             if (rc == P2P_EMORE) break;

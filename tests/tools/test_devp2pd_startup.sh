@@ -2,7 +2,7 @@
 # tests/tools/test_devp2pd_startup.sh DEVP2PD DEVP2P: devp2pd start-up on
 # loopback: every flag value is checked before the data directory is
 # touched (usage errors exit 2 with one stderr line and create nothing,
-# with or without --bootnode); more bootnodes than discovery keeps (32) is
+# with or without --bootnode; --identity over 256 bytes is one); more bootnodes than discovery keeps (32) is
 # a usage error naming the limit; a dangling nodekey symlink is refused
 # (exit 1, the link kept, no new key); with umask 002 and a 0755 datadir
 # the admin socket and trace ring are 0600 and a warning names the
@@ -40,6 +40,10 @@ usage "$N" --datadir "$F" --port 0 --bootnodes enode://nothex@127.0.0.1:1
 usage "$N" --datadir "$F" --port 0 --nat any
 usage "$N" --datadir "$F" --port 0 --nat extip:nonsense
 usage "$N" --datadir "$F" --port 0 --verbosity 9
+# --identity over 256 bytes (2000 would not even fit the 2048-byte Hello)
+ID256=$(printf 'a%.0s' $(seq 256))
+usage "$N" --datadir "$F" --port 0 --identity "${ID256}b"
+usage "$N" --datadir "$F" --port 0 --identity "$(printf 'a%.0s' $(seq 2000))"
 
 # 33 bootnodes: one more than discovery keeps
 list= i=1
@@ -117,13 +121,15 @@ term_wait "$pid" 20 "bootnode"
 for form in sep eq; do
     rm -rf "$T/hex"
     if [ $form = sep ]; then set -- --nodekeyhex "$KEY"; else set -- "--nodekeyhex=$KEY"; fi
-    "$N" --datadir "$T/hex" --port 0 --addr 127.0.0.1 --nodiscover --verbosity 2 "$@" \
+    "$N" --datadir "$T/hex" --port 0 --addr 127.0.0.1 --nodiscover --verbosity 2 --identity "$ID256" "$@" \
         >"$T/hex.out" 2>"$T/hex.err" &
     pid=$!
     pids="$pids $pid"
     i=0
     while ! grep -q '^enr: ' "$T/hex.out" && [ $i -lt 150 ]; do sleep 0.1; i=$((i + 1)); done
     grep -q "^enode: enode://$PUB@" "$T/hex.out" && ok || bad "--nodekeyhex ($form) not used: $(cat "$T/hex.out" "$T/hex.err")"
+    "$D" attach "$T/hex" admin_nodeInfo 2>&1 | grep -q "\"name\": *\"$ID256\"" && ok ||
+        bad "a 256-byte --identity is not the node's name"
     tr '\0' ' ' <"/proc/$pid/cmdline" >"$T/cmdline"
     grep -q -- '--datadir' "$T/cmdline" && ! grep -q "$KEY" "$T/cmdline" && ok ||
         bad "--nodekeyhex ($form) left in /proc/$pid/cmdline: $(cat "$T/cmdline")"

@@ -3,7 +3,8 @@
 # local endpoints (SECURITY.md matrix).  Admin JSON-RPC (<datadir>/devp2pd.ipc):
 # malformed JSON gets a -32700 parse error and that connection is closed;
 # more than 1 MiB of input without a complete JSON value closes that
-# connection; a 17th concurrent client is closed at once while 16 idle ones
+# connection; 100 requests sent at once, then a half-close, get 100
+# replies; a 17th concurrent client is closed at once while 16 idle ones
 # are held; afterwards a fresh client is answered.  Prometheus endpoint:
 # a request head over 4096 bytes gets 400; an idle client holding the one
 # connection is cut off after the 2 s head deadline and the next scrape is
@@ -97,6 +98,22 @@ except (BrokenPipeError, ConnectionResetError):
     pass
 assert closed(s, 10), "oversized input not closed"
 s.close()
+
+# 100 requests in one send, then a half-close: all 100 are answered (the
+# serve budget per wake-up does not strand buffered requests), then closed
+s = conn()
+s.sendall(b"".join(b'{"jsonrpc":"2.0","id":%d,"method":"admin_nodeInfo"}' % i
+                   for i in range(100)))
+s.shutdown(socket.SHUT_WR)
+data = b""
+while True:
+    d = s.recv(65536)
+    if not d:
+        break
+    data += d
+s.close()
+ids = [json.loads(l)["id"] for l in data.split(b"\n") if l]
+assert ids == list(range(100)), "half-closed client: %d replies" % len(ids)
 
 # 16 idle clients are held; the 17th is closed at once
 held = [conn() for _ in range(16)]

@@ -275,6 +275,62 @@ static void test_snappy_limits(void)
     CHECK(m.code == 1 && m.len > 2); /* still compressed: p2p_disc_decode handles it */
 }
 
+/* The receive limit with snappy: a payload of rlp(code) + len <= max that
+ * does not compress is accepted although its frame exceeds max; the frame
+ * bound follows the worst-case snappy size; p2p_rlpx_msg_check matches
+ * what a receiver with the same max accepts and what a frame can carry. */
+static void test_snappy_frame_limit(void)
+{
+    p2p_rlpx_codec_t a, b;
+    const size_t max = 4096;
+    make_pair(&a, &b, max, max);
+    CHECK(p2p_rlpx_frame_limit(&b) == max);
+    p2p_rlpx_codec_set_snappy(&a, true);
+    p2p_rlpx_codec_set_snappy(&b, true);
+    size_t lim = p2p_rlpx_frame_limit(&b);
+    CHECK(lim > max && lim < 2 * max);
+    for (size_t len = max - 8; len < max; len++) {
+        tu_rand_bytes(payload_buf, len);
+        CHECK_OK(p2p_rlpx_msg_check(max, true, 0x10, len));
+        roundtrip(&a, &b, 0x10, len); /* frame > max: incompressible */
+        roundtrip(&b, &a, 0x11, len);
+    }
+    /* rlp(code) + len == max + 1: refused by the check; a frame that
+     * claims more than the limit is refused from its header */
+    CHECK_ERR(p2p_rlpx_msg_check(max, true, 0x10, max), P2P_ETOOBIG);
+    CHECK_ERR(p2p_rlpx_msg_check(max, false, 0x10, max), P2P_ETOOBIG);
+    CHECK_OK(p2p_rlpx_msg_check(max, false, 0x10, max - 1));
+    CHECK_ERR(p2p_rlpx_msg_check(max, false, 0x80, max - 1), P2P_ETOOBIG); /* 2-byte code */
+    CHECK_OK(p2p_rlpx_msg_check(max, false, 0x80, max - 2));
+    p2p_rlpx_codec_set_snappy(&a, false);
+    tu_rand_bytes(payload_buf, lim);
+    size_t flen;
+    CHECK_OK(p2p_rlpx_frame_encode(&a, frame_buf, BIG, &flen, 0x10, payload_buf, lim));
+    p2p_rlpx_msg_t m;
+    CHECK_ERR(p2p_rlpx_dec_step(&b, &m, frame_buf, 32, NULL, 0), P2P_ETOOBIG);
+    p2p_rlpx_codec_wipe(&a);
+    p2p_rlpx_codec_wipe(&b);
+
+    /* the default limit: the frame bound stays within 24 bits, and a
+     * payload is refused when its worst-case compressed frame is not */
+    make_pair(&a, &b, P2P_RLPX_FRAME_MAX, P2P_RLPX_FRAME_MAX);
+    p2p_rlpx_codec_set_snappy(&b, true);
+    CHECK(p2p_rlpx_frame_limit(&b) == P2P_RLPX_FRAME_MAX);
+    CHECK_OK(p2p_rlpx_msg_check(P2P_RLPX_FRAME_MAX, false, 0x10, P2P_RLPX_FRAME_MAX - 1));
+    CHECK_ERR(p2p_rlpx_msg_check(P2P_RLPX_FRAME_MAX, false, 0x10, P2P_RLPX_FRAME_MAX), P2P_ETOOBIG);
+    CHECK_ERR(p2p_rlpx_msg_check(P2P_RLPX_FRAME_MAX, true, 0x10, P2P_RLPX_FRAME_MAX - 1),
+              P2P_ETOOBIG);
+    CHECK_OK(p2p_rlpx_msg_check(P2P_RLPX_FRAME_MAX, true, 0x10, 13u << 20));
+    CHECK_ERR(p2p_rlpx_msg_check(P2P_RLPX_FRAME_MAX, true, 0x10, 14u << 20), P2P_ETOOBIG);
+    /* what the check admits, the encoder frames, even incompressible */
+    size_t big = 13u << 20;
+    tu_rand_bytes(payload_buf, big);
+    p2p_rlpx_codec_set_snappy(&a, true);
+    roundtrip(&a, &b, 0x10, big);
+    p2p_rlpx_codec_wipe(&a);
+    p2p_rlpx_codec_wipe(&b);
+}
+
 int main(void)
 {
     tu_seed(0x5eed0001);
@@ -288,6 +344,7 @@ int main(void)
     test_tamper();
     test_truncation();
     test_snappy_limits();
+    test_snappy_frame_limit();
     free(frame_buf);
     free(payload_buf);
     free(scratch_buf);
