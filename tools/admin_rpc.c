@@ -34,8 +34,9 @@ struct client {
     int fd;
     char *buf;
     size_t len, cap;
-    bool more; /* the last serve stopped at its budget: complete values may remain */
-    bool eof;  /* the client shut its sending side: serve what is buffered, then close */
+    bool more;          /* the last serve stopped at its budget: complete values may remain */
+    bool eof;           /* the client shut its sending side: serve what is buffered, then close */
+    uint64_t active_ns; /* accepted, or last sent us bytes */
 };
 
 struct admin_rpc {
@@ -44,9 +45,10 @@ struct admin_rpc {
     int lfd;
     struct client cl[ADMIN_RPC_CLIENTS];
     p2p_thread_t th;
-    _Atomic uint64_t accept_pauses; /* relaxed: a statistic, read by any thread */
-    p2p_peer_info_t *peers;         /* scratch for admin_peers */
-    node_metrics_t *metrics;        /* scratch for admin_metrics */
+    _Atomic uint64_t accept_pauses; /* relaxed: statistics, read by any thread */
+    _Atomic uint64_t evictions;
+    p2p_peer_info_t *peers;  /* scratch for admin_peers */
+    node_metrics_t *metrics; /* scratch for admin_metrics */
 };
 
 static const char *hex(const uint8_t *p, size_t n, char *out)
@@ -314,7 +316,10 @@ static int client_read(struct client *c)
     ssize_t r = recv(c->fd, c->buf + c->len, c->cap - c->len, 0);
     if (r == 0) c->eof = true;
     if (r < 0 && errno != EAGAIN && errno != EINTR) return -1;
-    if (r > 0) c->len += (size_t)r;
+    if (r > 0) {
+        c->len += (size_t)r;
+        c->active_ns = p2p_now_ns();
+    }
     return 0;
 }
 
@@ -396,14 +401,21 @@ static int run(p2p_thread_t *self, void *arg)
                 paused_until = p2p_now_ns() + ADMIN_RPC_ACCEPT_PAUSE_MS * P2P_NS_PER_MS;
             }
             if (fd >= 0) {
-                int slot = -1;
-                for (int i = 0; i < ADMIN_RPC_CLIENTS && slot < 0; i++)
-                    if (a->cl[i].fd < 0) slot = i;
-                if (slot < 0) {
-                    close(fd); /* too many clients */
-                } else {
-                    a->cl[slot].fd = fd;
+                /* a free slot, else the longest-idle client's: leaked or
+                 * idle connections never lock a new client out */
+                int slot = 0;
+                for (int i = 0; i < ADMIN_RPC_CLIENTS && a->cl[slot].fd >= 0; i++)
+                    if (a->cl[i].fd < 0 || a->cl[i].active_ns < a->cl[slot].active_ns) slot = i;
+                if (a->cl[slot].fd >= 0) {
+                    atomic_fetch_add_explicit(&a->evictions, 1, memory_order_relaxed);
+                    P2P_LOG_RL(3, 10000, P2P_LOG_WARN, "Admin socket: too many clients",
+                               "action=\"closed the longest-idle one\" clients=%d",
+                               ADMIN_RPC_CLIENTS);
+                    client_close(&a->cl[slot]);
                 }
+                a->cl[slot].fd = fd;
+                a->cl[slot].active_ns = p2p_now_ns();
+                fds[1 + slot].revents = 0; /* the old client's events */
             }
         }
         for (int i = 0; i < ADMIN_RPC_CLIENTS; i++) {
@@ -471,6 +483,11 @@ int admin_rpc_start(admin_rpc_t **out, char *msg, size_t msglen, const admin_rpc
 uint64_t admin_rpc_accept_pauses(const admin_rpc_t *a)
 {
     return atomic_load_explicit(&a->accept_pauses, memory_order_relaxed);
+}
+
+uint64_t admin_rpc_evictions(const admin_rpc_t *a)
+{
+    return atomic_load_explicit(&a->evictions, memory_order_relaxed);
 }
 
 void admin_rpc_stop(admin_rpc_t *a)
