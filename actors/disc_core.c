@@ -10,6 +10,9 @@
  *             kind (ping, findnode, ENR request), the destination (id, ip),
  *             the token the reply must echo, a deadline and the purpose
  *             that decides what happens on reply or timeout.
+ *   ping-backs our pings to unbonded pingers, in their own pool: a ring in
+ *             creation order (oldest evicted when full) indexed by (id, ip),
+ *             with a count per sender network (/24, /48) for the cap.
  *   handlers  one per packet type (on_ping ... on_enrresponse).
  *   lookups   P2P_DISC_MAX_LOOKUPS slots, each with its 16-node result and 3
  *             query slots (BONDING -> SETTLE -> FINDNODE, or WAIT while we
@@ -29,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "actors/idmap.h"
 #include "crypto/keccak.h"
 #include "crypto/secp.h"
 
@@ -36,10 +40,6 @@ enum { REQ_FREE = 0, REQ_PING = 1, REQ_FINDNODE = 2, REQ_ENR = 3 };
 enum { FOR_PINGBACK = 1, FOR_REVAL = 2, FOR_BOND = 3, FOR_LOOKUP = 4, FOR_ENR = 5 };
 enum { Q_FREE = 0, Q_BONDING, Q_SETTLE, Q_WAIT, Q_FINDNODE };
 enum { LK_USER = 1, LK_REFRESH = 2, LK_ITER = 3 };
-
-/* Ping-backs may use at most this many request slots, so a flood of pings
- * from fresh IDs cannot starve lookups and revalidation. */
-#define DISC_PINGBACK_MAX (P2P_DISC_MAX_PENDING * 3 / 4)
 
 typedef struct disc_req {
     uint8_t kind; /* REQ_*; REQ_FREE: unused */
@@ -53,6 +53,16 @@ typedef struct disc_req {
     uint8_t tok[32];    /* hash of the request (ping, ENR request) */
     p2p_node_t node;    /* destination */
 } disc_req_t;
+
+/* A ping-back: our ping to an unbonded node that pinged us. */
+typedef struct disc_pb {
+    bool live;
+    bool counted; /* holds one of its network's P2P_DISC_PINGBACKS_PER_NET */
+    uint64_t deadline_ns;
+    uint64_t ping_unix; /* when its ping arrived (unix s) */
+    uint8_t tok[32];    /* our ping's hash */
+    p2p_node_t node;
+} disc_pb_t;
 
 typedef struct disc_query {
     uint8_t state; /* Q_* */
@@ -89,11 +99,19 @@ struct p2p_disc {
     p2p_disc_counters_t ctr;
 
     disc_req_t req[P2P_DISC_MAX_PENDING];
-    unsigned npending, npingback;
+    unsigned npending;
     unsigned req_hi; /* every request in use is below this index */
 
     disc_lookup_t lk[P2P_DISC_MAX_LOOKUPS];
     uint32_t next_handle;
+
+    /* ping-backs: a ring in creation (so deadline) order, the oldest at
+     * pb_head; entries answered out of order stay dead in it until they
+     * reach the head.  pb_ids: (id, ip) key -> slot; pb_nets: network key
+     * -> live ping-backs (LAN addresses not counted). */
+    disc_pb_t *pb;
+    unsigned pb_cap, pb_head, pb_len, npb;
+    p2p_idmap_t pb_ids, pb_nets;
 
     bool started, init_done;
     int refresh_phase; /* 0 idle, 1 self lookup, 2.. random lookups */
@@ -221,12 +239,8 @@ static void pkt_init(p2p_discv4_packet_t *p, uint8_t type, p2p_disc_time_t now)
 
 /* ---- requests (reply matchers) ---- */
 
-static disc_req_t *req_new(p2p_disc_t *d, uint8_t purpose)
+static disc_req_t *req_new(p2p_disc_t *d)
 {
-    if (purpose == FOR_PINGBACK && d->npingback >= DISC_PINGBACK_MAX) {
-        d->ctr.pending_full++;
-        return NULL;
-    }
     for (unsigned i = 0; i < P2P_DISC_MAX_PENDING; i++) {
         if (d->req[i].kind == REQ_FREE) {
             memset(&d->req[i], 0, sizeof d->req[i]);
@@ -245,7 +259,6 @@ static void req_commit(p2p_disc_t *d, disc_req_t *r, uint8_t kind, uint8_t purpo
     r->node = *to;
     r->deadline_ns = now.ns + P2P_DISC_RESP_TIMEOUT_NS;
     d->npending++;
-    if (purpose == FOR_PINGBACK) d->npingback++;
     unsigned idx = (unsigned)(r - d->req);
     if (idx + 1 > d->req_hi) d->req_hi = idx + 1;
 }
@@ -253,7 +266,6 @@ static void req_commit(p2p_disc_t *d, disc_req_t *r, uint8_t kind, uint8_t purpo
 static void req_free(p2p_disc_t *d, disc_req_t *r)
 {
     if (r->kind == REQ_FREE) return;
-    if (r->purpose == FOR_PINGBACK) d->npingback--;
     r->kind = REQ_FREE;
     d->npending--;
     while (d->req_hi > 0 && d->req[d->req_hi - 1].kind == REQ_FREE) d->req_hi--;
@@ -271,14 +283,17 @@ static disc_req_t *req_find(p2p_disc_t *d, uint8_t kind, const uint8_t id[32], c
     return NULL;
 }
 
-static disc_req_t *req_pending_purpose(p2p_disc_t *d, uint8_t purpose, const p2p_node_t *n)
+/* Sends our ping to n.  Out: tok, its hash.  Returns 0 or the send error. */
+static int ping_out(p2p_disc_t *d, uint8_t tok[32], const p2p_node_t *n, p2p_disc_time_t now)
 {
-    for (unsigned i = 0; i < d->req_hi; i++) {
-        disc_req_t *r = &d->req[i];
-        if (r->kind != REQ_FREE && r->purpose == purpose && same_dest(&r->node, n->id, &n->ep.ip))
-            return r;
-    }
-    return NULL;
+    p2p_discv4_packet_t p;
+    pkt_init(&p, P2P_DISCV4_PING, now);
+    p.u.ping.version = P2P_DISCV4_PING_VERSION;
+    p.u.ping.from = d->endpoint;
+    p.u.ping.to = n->ep;
+    p.u.ping.has_enr_seq = true;
+    p.u.ping.enr_seq = d->seq;
+    return disc_send(d, tok, &n->ep, &p);
 }
 
 /* Sends a ping to n and registers the matcher.  Returns the request or NULL
@@ -290,16 +305,9 @@ static disc_req_t *send_ping_err(p2p_disc_t *d, int *err, const p2p_node_t *n, u
     int e;
     if (!err) err = &e;
     *err = P2P_ELIMIT;
-    disc_req_t *r = req_new(d, purpose);
+    disc_req_t *r = req_new(d);
     if (!r) return NULL;
-    p2p_discv4_packet_t p;
-    pkt_init(&p, P2P_DISCV4_PING, now);
-    p.u.ping.version = P2P_DISCV4_PING_VERSION;
-    p.u.ping.from = d->endpoint;
-    p.u.ping.to = n->ep;
-    p.u.ping.has_enr_seq = true;
-    p.u.ping.enr_seq = d->seq;
-    *err = disc_send(d, r->tok, &n->ep, &p);
+    *err = ping_out(d, r->tok, n, now);
     if (*err != 0) return NULL;
     req_commit(d, r, REQ_PING, purpose, n, now);
     return r;
@@ -311,10 +319,129 @@ static disc_req_t *send_ping(p2p_disc_t *d, const p2p_node_t *n, uint8_t purpose
     return send_ping_err(d, NULL, n, purpose, now);
 }
 
+/* ---- ping-backs ---- */
+
+/* The index key of (id, ip): the ID with the address folded into its first
+ * 17 bytes (an entry's own id and ip are compared on every hit). */
+static void pb_key(uint8_t key[32], const uint8_t id[32], const p2p_ip_t *ip)
+{
+    memcpy(key, id, 32);
+    key[0] ^= ip->family;
+    for (unsigned i = 0; i < 16; i++) key[1 + i] ^= ip->addr[i];
+}
+
+/* The network a ping-back counts against: /24 (IPv4) or /48 (IPv6). */
+static void pb_net_key(uint8_t key[32], const p2p_ip_t *ip)
+{
+    p2p_ip_t net;
+    memset(&net, 0, sizeof net);
+    net.family = ip->family;
+    memcpy(net.addr, ip->addr, ip->family == 6 ? 6 : 3);
+    p2p_idmap_ip_key(key, &net);
+}
+
+static disc_pb_t *pb_find(p2p_disc_t *d, const uint8_t id[32], const p2p_ip_t *ip)
+{
+    uint8_t key[32];
+    pb_key(key, id, ip);
+    const uint64_t *slot = p2p_idmap_get(&d->pb_ids, key);
+    if (!slot) return NULL;
+    disc_pb_t *e = &d->pb[*slot];
+    return e->live && same_dest(&e->node, id, ip) ? e : NULL;
+}
+
+/* Drops the dead entries at the head of the ring. */
+static void pb_trim(p2p_disc_t *d)
+{
+    while (d->pb_len > 0 && !d->pb[d->pb_head].live) {
+        d->pb_head = (d->pb_head + 1) % d->pb_cap;
+        d->pb_len--;
+    }
+}
+
+/* Ends a live ping-back (answered, timed out or evicted). */
+static void pb_release(p2p_disc_t *d, disc_pb_t *e)
+{
+    uint8_t key[32];
+    pb_key(key, e->node.id, &e->node.ep.ip);
+    const uint64_t *slot = p2p_idmap_get(&d->pb_ids, key);
+    if (slot && *slot == (uint64_t)(e - d->pb)) (void)p2p_idmap_del(&d->pb_ids, key);
+    if (e->counted) {
+        pb_net_key(key, &e->node.ep.ip);
+        uint64_t *c = p2p_idmap_get(&d->pb_nets, key);
+        if (c && *c > 1)
+            (*c)--;
+        else if (c)
+            (void)p2p_idmap_del(&d->pb_nets, key);
+    }
+    e->live = false;
+    d->npb--;
+    pb_trim(d);
+}
+
+/* Times out the ping-backs due at now (the ring is in deadline order). */
+static void pb_expire(p2p_disc_t *d, p2p_disc_time_t now)
+{
+    while (d->pb_len > 0 && now.ns >= d->pb[d->pb_head].deadline_ns) {
+        d->ctr.timeouts++;
+        pb_release(d, &d->pb[d->pb_head]);
+    }
+}
+
+/* Pings n back.  Returns the ping-back or NULL: its network already has
+ * P2P_DISC_PINGBACKS_PER_NET outstanding (counted pingback_net_full), or the
+ * send failed.  A full pool drops its oldest entry (pingback_evicted). */
+static disc_pb_t *pb_start(p2p_disc_t *d, const p2p_node_t *n, p2p_disc_time_t now)
+{
+    uint8_t nkey[32];
+    bool counted = !p2p_ip_is_lan(&n->ep.ip);
+    uint64_t *cnt = NULL;
+    if (counted) {
+        pb_net_key(nkey, &n->ep.ip);
+        cnt = p2p_idmap_get(&d->pb_nets, nkey);
+        if (cnt && *cnt >= P2P_DISC_PINGBACKS_PER_NET) {
+            d->ctr.pingback_net_full++;
+            return NULL;
+        }
+    }
+    uint8_t tok[32];
+    if (ping_out(d, tok, n, now) != 0) return NULL;
+    if (d->pb_len == d->pb_cap) {
+        d->ctr.pingback_evicted++;
+        pb_release(d, &d->pb[d->pb_head]);                   /* live: the head always is */
+        if (counted) cnt = p2p_idmap_get(&d->pb_nets, nkey); /* may have moved */
+    }
+    unsigned slot = (d->pb_head + d->pb_len) % d->pb_cap;
+    disc_pb_t *e = &d->pb[slot];
+    memset(e, 0, sizeof *e);
+    e->live = true;
+    e->deadline_ns = now.ns + P2P_DISC_RESP_TIMEOUT_NS;
+    memcpy(e->tok, tok, 32);
+    e->node = *n;
+    uint8_t key[32];
+    pb_key(key, n->id, &n->ep.ip);
+    /* Neither map can be full: at most pb_cap live entries, and
+     * both were sized for that at p2p_disc_new (no allocation). */
+    if (p2p_idmap_put(&d->pb_ids, key, slot) != 0) {
+        e->live = false;
+        return NULL;
+    }
+    if (counted) {
+        if (cnt)
+            (*cnt)++;
+        else if (p2p_idmap_put(&d->pb_nets, nkey, 1) != 0)
+            counted = false;
+    }
+    e->counted = counted;
+    d->pb_len++;
+    d->npb++;
+    return e;
+}
+
 static void request_enr(p2p_disc_t *d, const p2p_node_t *n, p2p_disc_time_t now)
 {
     if (req_find(d, REQ_ENR, n->id, &n->ep.ip, NULL)) return;
-    disc_req_t *r = req_new(d, FOR_ENR);
+    disc_req_t *r = req_new(d);
     if (!r) return;
     p2p_discv4_packet_t p;
     pkt_init(&p, P2P_DISCV4_ENRREQUEST, now);
@@ -366,7 +493,7 @@ static void q_findnode(p2p_disc_t *d, disc_lookup_t *lk, unsigned qi, p2p_disc_t
         q->state = Q_WAIT;
         return;
     }
-    disc_req_t *r = req_new(d, FOR_LOOKUP);
+    disc_req_t *r = req_new(d);
     if (!r) {
         q_done(d, lk, qi, false, true, now);
         return;
@@ -632,7 +759,7 @@ static void reval_run(p2p_disc_t *d, p2p_disc_time_t now)
     p2p_node_t n;
     while (p2p_kad_reval_next(&d->tab, &n, now.ns)) {
         /* A ping already out to it (bonding, ping-back) says as much. */
-        if (req_find(d, REQ_PING, n.id, &n.ep.ip, NULL)) {
+        if (req_find(d, REQ_PING, n.id, &n.ep.ip, NULL) || pb_find(d, n.id, &n.ep.ip)) {
             p2p_kad_reval_cancel(&d->tab, n.id);
             continue;
         }
@@ -707,22 +834,32 @@ static int on_ping(p2p_disc_t *d, const p2p_discv4_packet_t *pkt, const p2p_endp
     /* Unbonded: nothing is written to the DB until the sender answers our
      * ping-back (a flood of pings from fresh keys must not fill it); the
      * ping time waits in the ping-back's matcher. */
-    disc_req_t *r = req_pending_purpose(d, FOR_PINGBACK, &n);
-    if (!r) r = send_ping(d, &n, FOR_PINGBACK, now);
-    if (r) r->ping_unix = now.unix_s;
+    disc_pb_t *e = pb_find(d, n.id, &n.ep.ip);
+    if (!e) e = pb_start(d, &n, now);
+    if (e) e->ping_unix = now.unix_s;
     return 0;
 }
 
 static int on_pong(p2p_disc_t *d, const p2p_discv4_packet_t *pkt, const p2p_endpoint_t *src,
                    p2p_disc_time_t now)
 {
+    disc_req_t c;
     disc_req_t *r = req_find(d, REQ_PING, pkt->sender_id, &src->ip, pkt->u.pong.reply_tok);
-    if (!r) {
+    disc_pb_t *e = r ? NULL : pb_find(d, pkt->sender_id, &src->ip);
+    if (r) {
+        c = *r;
+        req_free(d, r);
+    } else if (e && memcmp(e->tok, pkt->u.pong.reply_tok, 32) == 0) {
+        memset(&c, 0, sizeof c);
+        c.kind = REQ_PING;
+        c.purpose = FOR_PINGBACK;
+        c.ping_unix = e->ping_unix;
+        c.node = e->node;
+        pb_release(d, e);
+    } else {
         d->ctr.drop_unsolicited++;
         return P2P_EPROTO;
     }
-    disc_req_t c = *r;
-    req_free(d, r);
     d->ctr.rx_pong++;
     if (c.purpose == FOR_PINGBACK && c.ping_unix != 0)
         db_set_time(d, d->db.set_last_ping, pkt->sender_id, &src->ip, c.ping_unix);
@@ -755,8 +892,8 @@ static int on_pong(p2p_disc_t *d, const p2p_discv4_packet_t *pkt, const p2p_endp
             lk->q[c.slot].wake_ns = now.ns + P2P_DISC_RESP_TIMEOUT_NS;
         }
     }
-    const p2p_kad_entry_t *e = p2p_kad_find(&d->tab, c.node.id);
-    if (e && seq > e->node.seq) request_enr(d, &e->node, now);
+    const p2p_kad_entry_t *te = p2p_kad_find(&d->tab, c.node.id);
+    if (te && seq > te->node.seq) request_enr(d, &te->node, now);
     return 0;
 }
 
@@ -955,6 +1092,21 @@ int p2p_disc_new(p2p_disc_t **out, const p2p_disc_config_t *cfg)
     }
     d->ipv4_only = cfg->ipv4_only;
     p2p_kad_init(&d->tab, d->self_id, cfg->seed);
+    /* sized for every ping-back: they never grow (no allocation later) */
+    d->pb_cap = cfg->pingbacks ? cfg->pingbacks : P2P_DISC_PINGBACKS;
+    d->pb = calloc(d->pb_cap, sizeof d->pb[0]);
+    if (!d->pb ||
+        p2p_idmap_init(&d->pb_ids, d->pb_cap, d->pb_cap, cfg->seed ^ 0x9e3779b97f4a7c15ull) != 0) {
+        free(d->pb);
+        free(d);
+        return P2P_ENOMEM;
+    }
+    if (p2p_idmap_init(&d->pb_nets, d->pb_cap, d->pb_cap, cfg->seed ^ 0xc2b2ae3d27d4eb4full) != 0) {
+        p2p_idmap_free(&d->pb_ids);
+        free(d->pb);
+        free(d);
+        return P2P_ENOMEM;
+    }
     d->retry_ns = P2P_DISC_RETRY_REFRESH_NS;
     *out = d;
     return 0;
@@ -962,6 +1114,10 @@ int p2p_disc_new(p2p_disc_t **out, const p2p_disc_config_t *cfg)
 
 void p2p_disc_free(p2p_disc_t *d)
 {
+    if (!d) return;
+    p2p_idmap_free(&d->pb_ids);
+    p2p_idmap_free(&d->pb_nets);
+    free(d->pb);
     free(d);
 }
 
@@ -1018,6 +1174,7 @@ void p2p_disc_tick(p2p_disc_t *d, p2p_disc_time_t now)
         disc_req_t *r = &d->req[i];
         if (r->kind != REQ_FREE && now.ns >= r->deadline_ns) req_timeout(d, r, now);
     }
+    pb_expire(d, now);
     if (d->refresh_phase == 0) {
         bool empty = p2p_kad_len(&d->tab) == 0 && now.ns >= d->refresh_end_ns + d->retry_ns;
         if (now.ns >= d->next_refresh_ns || empty) refresh_start(d, now);
@@ -1049,6 +1206,7 @@ uint64_t p2p_disc_deadline(const p2p_disc_t *d)
     uint64_t t = p2p_kad_reval_deadline(&d->tab);
     for (unsigned i = 0; i < d->req_hi; i++)
         if (d->req[i].kind != REQ_FREE) t = min64(t, d->req[i].deadline_ns);
+    if (d->pb_len > 0) t = min64(t, d->pb[d->pb_head].deadline_ns);
     for (unsigned i = 0; i < P2P_DISC_MAX_LOOKUPS; i++) {
         const disc_lookup_t *lk = &d->lk[i];
         if (!lk->handle) continue;
@@ -1144,7 +1302,12 @@ const uint8_t *p2p_disc_self(const p2p_disc_t *d)
 
 unsigned p2p_disc_pending(const p2p_disc_t *d)
 {
-    return d->npending;
+    return d->npending + d->npb;
+}
+
+unsigned p2p_disc_pingbacks(const p2p_disc_t *d)
+{
+    return d->npb;
 }
 
 unsigned p2p_disc_lookups_running(const p2p_disc_t *d)

@@ -97,9 +97,15 @@
  *   - for the dialer: p2p_disc_want_candidates while it wants nodes, and
  *     pop p2p_disc_candidates_pop after each batch.
  *
- * Limits: P2P_DISC_MAX_PENDING outstanding requests (a request that does
- * not fit is not sent, counted pending_full), P2P_DISC_MAX_LOOKUPS lookups.
- * No allocation after p2p_disc_new.
+ * Limits: P2P_DISC_MAX_PENDING outstanding requests of our own (a request
+ * that does not fit is not sent, counted pending_full), P2P_DISC_MAX_LOOKUPS
+ * lookups.  Ping-backs have their own pool of P2P_DISC_PINGBACKS matchers
+ * (config: pingbacks),
+ * so a ping flood from fresh keys takes no slot of lookups and revalidation
+ * and cannot stop new nodes bonding: when the pool is full the oldest
+ * ping-back is dropped (pingback_evicted); a network (/24, /48; LAN
+ * addresses exempt) holds at most P2P_DISC_PINGBACKS_PER_NET of them (more:
+ * pong only, pingback_net_full).  No allocation after p2p_disc_new.
  */
 #ifndef P2P_ACTORS_DISC_CORE_H
 #define P2P_ACTORS_DISC_CORE_H
@@ -116,14 +122,16 @@
 #include "wire/node.h"
 
 enum p2p_disc_limits {
-    P2P_DISC_ALPHA = 3,          /* findnode queries in flight per lookup */
-    P2P_DISC_RESULT = 16,        /* lookup result size, findnode reply size */
-    P2P_DISC_MAX_PENDING = 256,  /* outstanding requests (matchers) */
-    P2P_DISC_MAX_LOOKUPS = 8,    /* concurrent lookups */
-    P2P_DISC_MAX_BOOTNODES = 32, /* bootnodes kept */
-    P2P_DISC_SEED_COUNT = 30,    /* seeds loaded from the DB per refresh */
-    P2P_DISC_CANDIDATES = 128,   /* candidate FIFO capacity */
-    P2P_DISC_RANDOM_LOOKUPS = 3, /* random lookups per refresh */
+    P2P_DISC_ALPHA = 3,             /* findnode queries in flight per lookup */
+    P2P_DISC_RESULT = 16,           /* lookup result size, findnode reply size */
+    P2P_DISC_MAX_PENDING = 256,     /* outstanding requests (matchers) */
+    P2P_DISC_MAX_LOOKUPS = 8,       /* concurrent lookups */
+    P2P_DISC_MAX_BOOTNODES = 32,    /* bootnodes kept */
+    P2P_DISC_SEED_COUNT = 30,       /* seeds loaded from the DB per refresh */
+    P2P_DISC_CANDIDATES = 128,      /* candidate FIFO capacity */
+    P2P_DISC_RANDOM_LOOKUPS = 3,    /* random lookups per refresh */
+    P2P_DISC_PINGBACKS = 4096,      /* outstanding ping-backs (own pool, oldest evicted) */
+    P2P_DISC_PINGBACKS_PER_NET = 8, /* of them per /24 (IPv4) or /48 (IPv6); LAN exempt */
 };
 
 #define P2P_DISC_RESP_TIMEOUT_NS 500000000ull      /* reply matchers, bond settle */
@@ -180,7 +188,9 @@ typedef struct p2p_disc_time {
     X(lookups_full, "lookups refused: too many running")                                           \
     X(refreshes, "table refreshes started")                                                        \
     X(candidates_dropped, "candidates dropped: FIFO full")                                         \
-    X(db_errors, "node database errors")
+    X(db_errors, "node database errors")                                                           \
+    X(pingback_evicted, "ping-backs dropped unanswered: pool full, oldest evicted")                \
+    X(pingback_net_full, "ping-backs not sent: too many outstanding to the sender's network")
 
 typedef struct p2p_disc_counters {
 #define P2P__DISC_CTR_FIELD(name, desc) uint64_t name;
@@ -255,6 +265,9 @@ typedef struct p2p_disc_config {
      * IPv6 nodes and record endpoints are dropped (node_unreachable,
      * enr_bad_endpoint).  false: both families. */
     bool ipv4_only;
+    /* Ping-back pool size; 0: P2P_DISC_PINGBACKS (a small pool for
+     * simulations of many nodes and for fuzzing). */
+    unsigned pingbacks;
     uint64_t seed; /* PRNG seed (revalidation picks, random targets) */
     p2p_disc_io_t io;
     p2p_disc_db_t db;
@@ -262,7 +275,7 @@ typedef struct p2p_disc_config {
 
 typedef struct p2p_disc p2p_disc_t;
 
-/* Creates a core (the only allocation).  Returns 0, P2P_EINVAL (no send
+/* Creates a core (the only allocations).  Returns 0, P2P_EINVAL (no send
  * callback or DB op missing, too many bootnodes), P2P_ENOMEM. */
 P2P_MUST_CHECK int p2p_disc_new(p2p_disc_t **d, const p2p_disc_config_t *cfg);
 void p2p_disc_free(p2p_disc_t *d);
@@ -313,8 +326,10 @@ size_t p2p_disc_counters_format(const p2p_disc_t *d, char *out, size_t cap);
 const p2p_kad_table_t *p2p_disc_table(const p2p_disc_t *d);
 /* Our node ID. */
 const uint8_t *p2p_disc_self(const p2p_disc_t *d);
-/* Requests outstanding, lookups running (tests, metrics). */
+/* Requests outstanding (ping-backs included), ping-backs outstanding,
+ * lookups running (tests, metrics). */
 unsigned p2p_disc_pending(const p2p_disc_t *d);
+unsigned p2p_disc_pingbacks(const p2p_disc_t *d);
 unsigned p2p_disc_lookups_running(const p2p_disc_t *d);
 /* True once the first refresh has finished (inbound nodes are added only
  * after that). */

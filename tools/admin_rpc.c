@@ -34,6 +34,9 @@ struct client {
     int fd;
     char *buf;
     size_t len, cap;
+    bool more;          /* the last serve stopped at its budget: complete values may remain */
+    bool eof;           /* the client shut its sending side: serve what is buffered, then close */
+    uint64_t active_ns; /* accepted, or last sent us bytes */
 };
 
 struct admin_rpc {
@@ -42,9 +45,10 @@ struct admin_rpc {
     int lfd;
     struct client cl[ADMIN_RPC_CLIENTS];
     p2p_thread_t th;
-    _Atomic uint64_t accept_pauses; /* relaxed: a statistic, read by any thread */
-    p2p_peer_info_t *peers;         /* scratch for admin_peers */
-    node_metrics_t *metrics;        /* scratch for admin_metrics */
+    _Atomic uint64_t accept_pauses; /* relaxed: statistics, read by any thread */
+    _Atomic uint64_t evictions;
+    p2p_peer_info_t *peers;  /* scratch for admin_peers */
+    node_metrics_t *metrics; /* scratch for admin_metrics */
 };
 
 static const char *hex(const uint8_t *p, size_t n, char *out)
@@ -297,11 +301,36 @@ static int send_json(struct client *c, json_t *v)
     return rc;
 }
 
-/* Serves every complete request in c's buffer (decoded by
- * admin_rpc_next and admin_rpc_decode).  Returns -1 to close. */
+/* Reads what c has sent into its buffer (grown up to ADMIN_RPC_INPUT_MAX);
+ * sets c->eof at the end of its input.  Returns -1 to close. */
+static int client_read(struct client *c)
+{
+    size_t nc = admin_rpc_buf_cap(c->cap, c->len);
+    if (nc == 0) return c->more ? 0 : -1; /* full: of values still to serve, or too big */
+    if (nc != c->cap) {
+        char *nb = realloc(c->buf, nc);
+        if (!nb) return -1;
+        c->buf = nb;
+        c->cap = nc;
+    }
+    ssize_t r = recv(c->fd, c->buf + c->len, c->cap - c->len, 0);
+    if (r == 0) c->eof = true;
+    if (r < 0 && errno != EAGAIN && errno != EINTR) return -1;
+    if (r > 0) {
+        c->len += (size_t)r;
+        c->active_ns = p2p_now_ns();
+    }
+    return 0;
+}
+
+/* Serves the complete requests in c's buffer (decoded by admin_rpc_next
+ * and admin_rpc_decode), at most ADMIN_RPC_SERVE_BUDGET values: c->more
+ * tells whether it stopped at the budget (the loop comes back at once).
+ * Returns -1 to close. */
 static int client_serve(struct admin_rpc *a, struct client *c)
 {
-    for (int k = 0; k < 64; k++) {
+    c->more = false;
+    for (int k = 0; k < ADMIN_RPC_SERVE_BUDGET; k++) {
         json_t *req;
         size_t used;
         int rc = admin_rpc_next(&req, &used, c->buf, c->len);
@@ -328,6 +357,7 @@ static int client_serve(struct admin_rpc *a, struct client *c)
         json_decref(req);
         if (!rep || send_json(c, rep) != 0) return -1;
     }
+    c->more = true;
     return 0;
 }
 
@@ -338,15 +368,22 @@ static int run(p2p_thread_t *self, void *arg)
     uint64_t paused_until = 0; /* accepting paused (out of descriptors) */
     while (!p2p_thread_should_quit(self)) {
         uint64_t now = p2p_now_ns(), deadline = now + P2P_NS_PER_S;
-        bool paused = now < paused_until;
+        bool paused = now < paused_until, busy = false;
         if (paused && paused_until < deadline) deadline = paused_until;
         unsigned n = 0;
         /* a negative fd is skipped by poll: the queued connection that
-         * cannot be accepted would wake it at once, forever */
+         * cannot be accepted would wake it at once, forever; so would a
+         * client at the end of its input */
         fds[n++] = (struct pollfd){.fd = paused ? -1 : a->lfd, .events = POLLIN};
-        for (int i = 0; i < ADMIN_RPC_CLIENTS; i++)
-            fds[n++] = (struct pollfd){.fd = a->cl[i].fd, .events = POLLIN};
-        int rc = p2p_waiter_poll(&self->waiter, fds, n, deadline);
+        for (int i = 0; i < ADMIN_RPC_CLIENTS; i++) {
+            const struct client *c = &a->cl[i];
+            fds[n++] = (struct pollfd){.fd = c->eof ? -1 : c->fd, .events = POLLIN};
+            busy |= c->fd >= 0 && c->more;
+        }
+        /* buffered requests left by a budget: look at the sockets without
+         * sleeping (the waiter's quit is checked at the top of the loop) */
+        int rc = busy ? (poll(fds, n, 0) < 0 ? P2P_ESYS : 0)
+                      : p2p_waiter_poll(&self->waiter, fds, n, deadline);
         if (rc == P2P_ESYS) {
             /* poll itself failed (ENOMEM...): retry later, not at once */
             if (errno != EINTR)
@@ -364,40 +401,32 @@ static int run(p2p_thread_t *self, void *arg)
                 paused_until = p2p_now_ns() + ADMIN_RPC_ACCEPT_PAUSE_MS * P2P_NS_PER_MS;
             }
             if (fd >= 0) {
-                int slot = -1;
-                for (int i = 0; i < ADMIN_RPC_CLIENTS && slot < 0; i++)
-                    if (a->cl[i].fd < 0) slot = i;
-                if (slot < 0) {
-                    close(fd); /* too many clients */
-                } else {
-                    a->cl[slot].fd = fd;
+                /* a free slot, else the longest-idle client's: leaked or
+                 * idle connections never lock a new client out */
+                int slot = 0;
+                for (int i = 0; i < ADMIN_RPC_CLIENTS && a->cl[slot].fd >= 0; i++)
+                    if (a->cl[i].fd < 0 || a->cl[i].active_ns < a->cl[slot].active_ns) slot = i;
+                if (a->cl[slot].fd >= 0) {
+                    atomic_fetch_add_explicit(&a->evictions, 1, memory_order_relaxed);
+                    P2P_LOG_RL(3, 10000, P2P_LOG_WARN, "Admin socket: too many clients",
+                               "action=\"closed the longest-idle one\" clients=%d",
+                               ADMIN_RPC_CLIENTS);
+                    client_close(&a->cl[slot]);
                 }
+                a->cl[slot].fd = fd;
+                a->cl[slot].active_ns = p2p_now_ns();
+                fds[1 + slot].revents = 0; /* the old client's events */
             }
         }
         for (int i = 0; i < ADMIN_RPC_CLIENTS; i++) {
             struct client *c = &a->cl[i];
-            if (c->fd < 0 || !(fds[1 + i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-            size_t nc = admin_rpc_buf_cap(c->cap, c->len);
-            if (nc == 0) {
+            bool readable = !c->eof && (fds[1 + i].revents & (POLLIN | POLLHUP | POLLERR));
+            if (c->fd < 0 || (!readable && !c->more)) continue;
+            /* closed at the end of its input only once every complete
+             * request it sent has been answered */
+            if ((readable && client_read(c) != 0) || client_serve(a, c) != 0 ||
+                (c->eof && !c->more))
                 client_close(c);
-                continue;
-            }
-            if (nc != c->cap) {
-                char *nb = realloc(c->buf, nc);
-                if (!nb) {
-                    client_close(c);
-                    continue;
-                }
-                c->buf = nb;
-                c->cap = nc;
-            }
-            ssize_t r = recv(c->fd, c->buf + c->len, c->cap - c->len, 0);
-            if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
-                client_close(c);
-                continue;
-            }
-            if (r > 0) c->len += (size_t)r;
-            if (client_serve(a, c) != 0) client_close(c);
         }
     }
     return 0;
@@ -454,6 +483,11 @@ int admin_rpc_start(admin_rpc_t **out, char *msg, size_t msglen, const admin_rpc
 uint64_t admin_rpc_accept_pauses(const admin_rpc_t *a)
 {
     return atomic_load_explicit(&a->accept_pauses, memory_order_relaxed);
+}
+
+uint64_t admin_rpc_evictions(const admin_rpc_t *a)
+{
+    return atomic_load_explicit(&a->evictions, memory_order_relaxed);
 }
 
 void admin_rpc_stop(admin_rpc_t *a)

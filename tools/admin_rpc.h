@@ -33,8 +33,11 @@
  * (-32700 parse, -32600 invalid request, -32601 no method, -32602 invalid
  * params, -32000 server error).
  *
- * Bounds: at most ADMIN_RPC_CLIENTS connections, 1 MiB of unparsed input
- * per connection (then it is closed), bounded work per wake-up; out of
+ * Bounds: at most ADMIN_RPC_CLIENTS connections (a new one closes the
+ * client idle longest: one that last sent bytes earliest), 1 MiB of unparsed input
+ * per connection (then it is closed), bounded work per wake-up
+ * (ADMIN_RPC_SERVE_BUDGET requests per client, the rest on the next turn;
+ * a client that shuts its sending side gets every answer first); out of
  * descriptors, accepting pauses (ADMIN_RPC_ACCEPT_PAUSE_MS).  The
  * thread calls the server's and discovery's any-thread APIs, which wait
  * for their actors with deadlines.  Start and stop from the main thread.
@@ -49,6 +52,9 @@
 
 #define ADMIN_RPC_CLIENTS 16
 #define ADMIN_RPC_PEERS_LISTED 1024 /* admin_peers lists at most this many peers */
+/* requests served per client and wake-up; more are served on the next
+ * turn of the loop, without waiting for more input */
+#define ADMIN_RPC_SERVE_BUDGET 64
 /* accept failing for lack of descriptors or memory (EMFILE, ENFILE,
  * ENOBUFS, ENOMEM) pauses accepting this long (clients are still served) */
 #define ADMIN_RPC_ACCEPT_PAUSE_MS 200
@@ -72,6 +78,9 @@ P2P_MUST_CHECK int admin_rpc_start(admin_rpc_t **out, char *msg, size_t msglen,
                                    const admin_rpc_config_t *cfg);
 /* Accept pauses so far (ADMIN_RPC_ACCEPT_PAUSE_MS each).  Any thread. */
 uint64_t admin_rpc_accept_pauses(const admin_rpc_t *a);
+/* Clients closed to make room for a new one (the longest-idle of
+ * ADMIN_RPC_CLIENTS).  Any thread. */
+uint64_t admin_rpc_evictions(const admin_rpc_t *a);
 /* Stops the thread, closes every connection, removes the socket file. */
 void admin_rpc_stop(admin_rpc_t *a);
 

@@ -15,7 +15,8 @@
  * lookups, next in 15-30 min), the candidate stream, DB errors, an
  * IPv4-only socket (IPv6 entries dropped, an unreachable table entry fails
  * its revalidation), the checks on an ENRResponse's record endpoint, no
- * node-DB write for pings from unbonded senders.
+ * node-DB write for pings from unbonded senders, the ping-back pool under a
+ * flood (per-network cap, oldest evicted).
  */
 #include "tests/actors/disc_harness.h"
 
@@ -1329,6 +1330,99 @@ static void test_unbonded_ping_no_record(void)
     h_free(h);
 }
 
+/* The ping of node k from src: true if a ping-back went to it. */
+static bool pinged_back(harness_t *h, const tl_ident_t *k, const p2p_endpoint_t *src,
+                        p2p_disc_time_t t)
+{
+    h->nout = 0;
+    CHECK_OK(h_ping(h, k, src, 30303, t, NULL));
+    CHECK(h->nout >= 1 && h->out[0].pkt.type == P2P_DISCV4_PONG);
+    return h_find(h, 0, P2P_DISCV4_PING) >= 0;
+}
+
+/* A ping flood from fresh IDs that never answer does not keep a new node
+ * from bonding with us: ping-backs have their own pool (the oldest evicted
+ * when full) and a per-network cap. */
+static void test_pingback_flood(void)
+{
+    harness_t *h = h_new(NULL, 0, NULL, 1);
+    p2p_disc_time_t t = tl_time(1000 * TL_MS);
+    for (unsigned i = 0; i < 400; i++) {
+        tl_ident_t k;
+        tl_ident(&k);
+        p2p_endpoint_t s = ep_of(pub_ip(100 + i), 30303);
+        (void)pinged_back(h, &k, &s, t);
+    }
+    /* A new node L pings: it gets its ping-back, so it can bond. */
+    tl_ident_t l;
+    tl_ident(&l);
+    p2p_endpoint_t lsrc = ep_of(p2p_ip4(30, 1, 2, 3), 30303);
+    CHECK(pinged_back(h, &l, &lsrc, tl_time(t.ns + 10 * TL_MS)));
+    int pi = h_find(h, 0, P2P_DISCV4_PING);
+    if (pi >= 0) {
+        CHECK(h->out[pi].to.udp == 30303 && p2p_ip_equal(&h->out[pi].to.ip, &lsrc.ip));
+        CHECK_OK(h_pong(h, &l, &lsrc, h->out[pi].hash, 0, tl_time(t.ns + 20 * TL_MS)));
+        CHECK(p2p_kad_find(p2p_disc_table(h->d), l.id) != NULL);
+    }
+    CHECK(p2p_disc_pingbacks(h->d) == 400);
+
+    /* Per network: 8 outstanding ping-backs per /24, then pong only. */
+    for (unsigned i = 0; i < P2P_DISC_PINGBACKS_PER_NET + 2; i++) {
+        tl_ident_t k;
+        tl_ident(&k);
+        p2p_endpoint_t s = ep_of(p2p_ip4(40, 1, 1, (uint8_t)(i + 1)), 30303);
+        CHECK(pinged_back(h, &k, &s, t) == (i < P2P_DISC_PINGBACKS_PER_NET));
+    }
+    CHECK(p2p_disc_counters(h->d)->pingback_net_full == 2);
+    /* ... IPv6 per /48 ... */
+    for (unsigned i = 0; i < P2P_DISC_PINGBACKS_PER_NET + 1; i++) {
+        tl_ident_t k;
+        tl_ident(&k);
+        p2p_ip_t ip6 = {
+            .family = 6,
+            .addr = {0x2a, 0x01, 0x4f, 0x8, 0, 1, (uint8_t)i, 0, 0, 0, 0, 0, 0, 0, 0, 1}};
+        p2p_endpoint_t s = ep_of(ip6, 30303);
+        CHECK(pinged_back(h, &k, &s, t) == (i < P2P_DISC_PINGBACKS_PER_NET));
+    }
+    CHECK(p2p_disc_counters(h->d)->pingback_net_full == 3);
+    /* ... and LAN addresses are exempt. */
+    for (unsigned i = 0; i < 3 * P2P_DISC_PINGBACKS_PER_NET; i++) {
+        tl_ident_t k;
+        tl_ident(&k);
+        p2p_endpoint_t s = ep_of(p2p_ip4(192, 168, 1, (uint8_t)(i + 1)), 30303);
+        CHECK(pinged_back(h, &k, &s, t));
+    }
+    /* Everything times out. */
+    p2p_disc_tick(h->d, tl_time(t.ns + 600 * TL_MS));
+    CHECK(p2p_disc_pingbacks(h->d) == 0);
+    /* The net counts were released: the /24 gets ping-backs again. */
+    tl_ident_t k2;
+    tl_ident(&k2);
+    p2p_endpoint_t s2 = ep_of(p2p_ip4(40, 1, 1, 200), 30303);
+    CHECK(pinged_back(h, &k2, &s2, tl_time(t.ns + 700 * TL_MS)));
+
+    /* A full pool evicts its oldest: the newest pinger is still pinged back
+     * and the evicted one's pong no longer matches. */
+    p2p_disc_time_t t3 = tl_time(t.ns + 800 * TL_MS);
+    tl_ident_t first;
+    tl_ident(&first);
+    p2p_endpoint_t fsrc = ep_of(pub_ip(60000), 30303);
+    CHECK(pinged_back(h, &first, &fsrc, t3));
+    uint8_t ftok[32];
+    memcpy(ftok, h->out[1].hash, 32);
+    for (unsigned i = 0; i < P2P_DISC_PINGBACKS; i++) {
+        tl_ident_t k;
+        tl_ident(&k);
+        p2p_endpoint_t s = ep_of(p2p_ip4(50, (uint8_t)(i >> 8), (uint8_t)i, 1), 30303);
+        CHECK(pinged_back(h, &k, &s, t3));
+    }
+    CHECK(p2p_disc_pingbacks(h->d) == P2P_DISC_PINGBACKS);
+    CHECK(p2p_disc_counters(h->d)->pingback_evicted == 2); /* k2's and first's */
+    CHECK_ERR(h_pong(h, &first, &fsrc, ftok, 0, t3), P2P_EPROTO);
+    CHECK(p2p_kad_find(p2p_disc_table(h->d), first.id) == NULL);
+    h_free(h);
+}
+
 static void test_limits_and_errors(void)
 {
     /* Config validation. */
@@ -1349,8 +1443,9 @@ static void test_limits_and_errors(void)
     CHECK(p2p_disc_pending(h->d) == 0);
     h->fail_send = 0;
 
-    /* A ping flood from fresh IDs: ping-backs stop at 3/4 of the matcher
-     * table; pongs keep flowing; lookups still get their slots. */
+    /* A ping flood from fresh IDs (one per /24): every one is pinged back
+     * from the ping-back pool, none takes a request slot; pongs keep
+     * flowing; lookups still get their slots. */
     for (unsigned i = 0; i < P2P_DISC_MAX_PENDING + 20; i++) {
         tl_ident_t k;
         tl_ident(&k);
@@ -1359,8 +1454,9 @@ static void test_limits_and_errors(void)
         CHECK_OK(h_ping(h, &k, &s, 30303, tl_time(2 * TL_MS), NULL));
         CHECK(h->nout >= 1 && h->out[0].pkt.type == P2P_DISCV4_PONG);
     }
-    CHECK(p2p_disc_pending(h->d) == P2P_DISC_MAX_PENDING * 3 / 4);
-    CHECK(p2p_disc_counters(h->d)->pending_full >= 20);
+    CHECK(p2p_disc_pending(h->d) == P2P_DISC_MAX_PENDING + 20);
+    CHECK(p2p_disc_pingbacks(h->d) == P2P_DISC_MAX_PENDING + 20);
+    CHECK(p2p_disc_counters(h->d)->pending_full == 0);
     CHECK(p2p_disc_counters(h->d)->rx_ping == P2P_DISC_MAX_PENDING + 21);
     /* Lookups: at most P2P_DISC_MAX_LOOKUPS at once. */
     tl_ident_t pk;
@@ -1411,6 +1507,7 @@ int main(void)
     test_candidates_bootnode();
     test_limits_and_errors();
     test_unbonded_ping_no_record();
+    test_pingback_flood();
     test_unreachable();
     test_enr_endpoint();
     return tu_done("disc_core");

@@ -283,6 +283,7 @@ static void sim_init(sim_t *s, unsigned n)
         cfg.bootnodes = i == 0 ? NULL : &boot;
         cfg.nbootnodes = i == 0 ? 0 : 1;
         cfg.seed = tu_rand();
+        cfg.pingbacks = 64; /* 1000 cores: a small ping-back pool each */
         cfg.io.ctx = nd;
         cfg.io.send = sim_send;
         cfg.io.event = sim_event;

@@ -294,6 +294,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         cfg.netrestrict = &nl;
     }
     cfg.seed = 7;
+    cfg.pingbacks = 64; /* small: cheap to create per input, and eviction is reachable */
     cfg.io.ctx = &w;
     cfg.io.send = wsend;
     cfg.db = (p2p_disc_db_t){&w,    db_lping, db_slping, db_lpong, db_slpong,

@@ -196,6 +196,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cfg.endpoint.udp = cfg.endpoint.tcp = 30303;
     cfg.record = &g.rec;
     cfg.seed = 1;
+    cfg.pingbacks = 64; /* small: cheap to create per input, and eviction is reachable */
     cfg.io.send = f_send;
     cfg.db = (p2p_disc_db_t){
         db,          f_last_ping,     f_set_last_ping, f_last_pong,  f_set_last_pong,

@@ -3,8 +3,9 @@
 # local endpoints (SECURITY.md matrix).  Admin JSON-RPC (<datadir>/devp2pd.ipc):
 # malformed JSON gets a -32700 parse error and that connection is closed;
 # more than 1 MiB of input without a complete JSON value closes that
-# connection; a 17th concurrent client is closed at once while 16 idle ones
-# are held; afterwards a fresh client is answered.  Prometheus endpoint:
+# connection; 100 requests sent at once, then a half-close, get 100
+# replies; with 16 idle clients held a 17th is answered (the longest-idle
+# one is closed for it); afterwards a fresh client is answered.  Prometheus endpoint:
 # a request head over 4096 bytes gets 400; an idle client holding the one
 # connection is cut off after the 2 s head deadline and the next scrape is
 # served; a head with a NUL byte gets 400.  The datadir is mode 0700 and the
@@ -98,15 +99,40 @@ except (BrokenPipeError, ConnectionResetError):
 assert closed(s, 10), "oversized input not closed"
 s.close()
 
-# 16 idle clients are held; the 17th is closed at once
-held = [conn() for _ in range(16)]
+# 100 requests in one send, then a half-close: all 100 are answered (the
+# serve budget per wake-up does not strand buffered requests), then closed
+s = conn()
+s.sendall(b"".join(b'{"jsonrpc":"2.0","id":%d,"method":"admin_nodeInfo"}' % i
+                   for i in range(100)))
+s.shutdown(socket.SHUT_WR)
+data = b""
+while True:
+    d = s.recv(65536)
+    if not d:
+        break
+    data += d
+s.close()
+ids = [json.loads(l)["id"] for l in data.split(b"\n") if l]
+assert ids == list(range(100)), "half-closed client: %d replies" % len(ids)
+
+# 16 idle clients (leaked connections) cannot lock users out: a 17th is
+# served, and the longest-idle one is closed to make room
+held = []
+for _ in range(16):
+    held.append(conn())
+    time.sleep(0.05)
 time.sleep(0.5)
 extra = conn()
-assert closed(extra, 5), "17th client not closed"
+extra.sendall(b'{"jsonrpc":"2.0","id":17,"method":"admin_nodeInfo"}')
+r = reply(extra)
+assert r["id"] == 17 and "result" in r, "17th client: %r" % r
+assert closed(held[0], 5), "the longest-idle client was not closed"
 extra.close()
+for h in held[1:]:
+    h.sendall(b'{"jsonrpc":"2.0","id":1,"method":"admin_peers"}')
+    assert reply(h)["id"] == 1, "a held client was closed"
 for h in held:
     h.close()
-time.sleep(1.5)  # the server notices the closes within its 1 s poll
 s = conn()
 s.sendall(b'{"jsonrpc":"2.0","id":3,"method":"admin_peers","params":[]}')
 r = reply(s)
