@@ -783,6 +783,16 @@ static void describe_id(const void *msg, uint16_t *kind, uint64_t *peer, uint64_
     *arg = (uint64_t)(uint32_t)m->result << 32 | m->flags;
 }
 
+static void describe_peerstate(const void *msg, uint16_t *kind, uint64_t *peer, uint64_t *arg)
+{
+    const p2p__msg_peerstate_t *m = msg;
+    (void)kind;
+    *peer = p2p_trace_peer(m->id);
+    /* the kind (1 added, 2 removed, 3 inbound pending, 4 inbound done) in
+     * the low byte, the connection flags above */
+    *arg = (uint64_t)m->flags << 8 | m->kind;
+}
+
 static void describe_node(const void *msg, uint16_t *kind, uint64_t *peer, uint64_t *arg)
 {
     (void)kind, (void)arg;
@@ -814,9 +824,8 @@ static int make_mailboxes(p2p_server_t *srv)
     MB(mb_nodesin, "nodesin", p2p__msg_node_t, 64, describe_node);
     MB(mb_addstatic, "addstatic", p2p__msg_node_t, 256, describe_node);
     MB(mb_removestatic, "removestatic", p2p__msg_id_t, 256, describe_id);
-    MB(mb_peeradded, "peeradded", p2p__msg_id_t, cc, describe_id);
-    MB(mb_peerremoved, "peerremoved", p2p__msg_id_t, cc, describe_id);
-    MB(mb_inboundpending, "inboundpending", p2p__msg_id_t, cc, describe_id);
+    /* per connection at most pending, then added or done, then removed */
+    MB(mb_peerstate, "peerstate", p2p__msg_peerstate_t, 2 * cc, describe_peerstate);
     MB(mb_taskdone, "taskdone", p2p__msg_id_t, cc, describe_id);
     MB(mb_resolved, "resolved", p2p__msg_node_t, 2 * srv->max_active_dials + 16, describe_node);
     MB(mb_slots, "slots", p2p__msg_id_t, cc, describe_id);
@@ -826,12 +835,11 @@ static int make_mailboxes(p2p_server_t *srv)
 
 static void free_server(p2p_server_t *srv)
 {
-    p2p_mailbox_t **all[] = {&srv->mb_conns,         &srv->mb_posthandshake,  &srv->mb_addpeer,
-                             &srv->mb_delpeer,       &srv->mb_peerop,         &srv->mb_addtrusted,
-                             &srv->mb_removetrusted, &srv->mb_events,         &srv->mb_nodesin,
-                             &srv->mb_addstatic,     &srv->mb_removestatic,   &srv->mb_peeradded,
-                             &srv->mb_peerremoved,   &srv->mb_inboundpending, &srv->mb_taskdone,
-                             &srv->mb_resolved,      &srv->mb_slots};
+    p2p_mailbox_t **all[] = {&srv->mb_conns,         &srv->mb_posthandshake, &srv->mb_addpeer,
+                             &srv->mb_delpeer,       &srv->mb_peerop,        &srv->mb_addtrusted,
+                             &srv->mb_removetrusted, &srv->mb_events,        &srv->mb_nodesin,
+                             &srv->mb_addstatic,     &srv->mb_removestatic,  &srv->mb_peerstate,
+                             &srv->mb_taskdone,      &srv->mb_resolved,      &srv->mb_slots};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
         p2p_mailbox_destroy(*all[i]);
         *all[i] = NULL;

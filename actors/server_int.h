@@ -20,8 +20,10 @@
  *               of every connection thread), peerop, addtrusted,
  *               removetrusted, events (msg events from peer threads); quit is
  *               the thread's quit flag (p2p_thread_request_quit).
- *   p2p-dial:   nodesin, addstatic, removestatic, peeradded, peerremoved,
- *               inboundpending (pending and done), taskdone, resolved; quit flag.
+ *   p2p-dial:   nodesin, addstatic, removestatic, peerstate (peer added,
+ *               peer removed, inbound pending, inbound done: one mailbox
+ *               whose only producer is p2p-run, applied in order), taskdone,
+ *               resolved; quit flag.
  *   p2p-listen: slots; quit flag.
  *   peer-<id8>: cont (one-slot checkpoint reply), disconnect, out (not
  *               attached to the waiter: senders wake it explicitly, so a
@@ -98,9 +100,27 @@ typedef struct p2p__msg_cont {
 
 typedef struct p2p__msg_id {
     uint8_t id[32];
-    unsigned flags; /* peeradded: P2P_CONN_*; inboundpending: 1 pending, 0 done */
-    int result;     /* taskdone: p2p_dial_result_t */
+    unsigned flags;
+    int result; /* taskdone: p2p_dial_result_t */
 } p2p__msg_id_t;
+
+/* peerstate (p2p-run -> p2p-dial): the run loop's decisions about a node,
+ * in the order it made them.  geth's dialScheduler gets peerAdded /
+ * peerRemoved over unbuffered channels from its run loop, so in order; one
+ * mailbox with one producer keeps that order here (separate mailboxes
+ * would let a newer "added" be applied before an older "removed"). */
+enum p2p__peerstate_kind {
+    P2P__PS_ADDED = 1,       /* admitted at addpeer (flags: P2P_CONN_*) */
+    P2P__PS_REMOVED = 2,     /* an admitted peer left (delpeer) */
+    P2P__PS_INB_PENDING = 3, /* an inbound connection passed posthandshake */
+    P2P__PS_INB_DONE = 4,    /* that connection ended without being admitted */
+};
+
+typedef struct p2p__msg_peerstate {
+    uint8_t id[32];
+    unsigned flags; /* P2P__PS_ADDED: P2P_CONN_* */
+    uint8_t kind;   /* enum p2p__peerstate_kind */
+} p2p__msg_peerstate_t;
 
 typedef struct p2p__msg_node {
     p2p_node_t node;
@@ -230,6 +250,7 @@ struct p2p_conn {
     p2p_conn_t *rl_prev, *rl_next;
     bool rl_registered;
     bool rl_peer;
+    bool rl_inb_pending; /* P2P__PS_INB_PENDING told, neither ADDED nor DONE yet */
     bool rl_quit_sent;
 };
 
@@ -288,8 +309,8 @@ struct p2p_server {
     p2p_mailbox_t *mb_conns, *mb_posthandshake, *mb_addpeer, *mb_delpeer, *mb_peerop,
         *mb_addtrusted, *mb_removetrusted, *mb_events;
     /* p2p-dial */
-    p2p_mailbox_t *mb_nodesin, *mb_addstatic, *mb_removestatic, *mb_peeradded, *mb_peerremoved,
-        *mb_inboundpending, *mb_taskdone, *mb_resolved;
+    p2p_mailbox_t *mb_nodesin, *mb_addstatic, *mb_removestatic, *mb_peerstate, *mb_taskdone,
+        *mb_resolved;
     /* p2p-listen */
     p2p_mailbox_t *mb_slots;
 

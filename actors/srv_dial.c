@@ -4,10 +4,11 @@
  *
  * Owns: the scheduler (static set, dial history, dialing set, peer and
  * pending-inbound views).  Mailboxes it reads:
- *   inboundpending  from p2p-run (flags 1: pending) and from connection
- *                   threads (flags 0: that inbound connection ended before
- *                   becoming a peer)
- *   peeradded / peerremoved   from p2p-run
+ *   peerstate       from p2p-run only (geth's addPeerCh / remPeerCh, plus
+ *                   the pending-inbound bookkeeping): peer added, peer
+ *                   removed, inbound pending (passed posthandshake), inbound
+ *                   done (ended without being admitted), applied strictly
+ *                   in the order the run loop decided them
  *   taskdone        from connection threads it spawned (dial result)
  *   addstatic / removestatic  from the API
  *   nodesin         discovery candidates (p2p_server_add_candidate)
@@ -19,15 +20,16 @@
  * or whose dial failed) calls the configured resolve hook, whose answer
  * comes back on `resolved`; without a hook none is issued.
  *
- * Ordering across mailboxes: one producer's messages to different
- * mailboxes may be popped out of order, so before each message that may
- * depend on an earlier one (peerremoved after peeradded, peeradded after
- * inboundpending, taskdone after peeradded, inbound done after pending,
- * peerremoved after removestatic) the mailboxes it depends on are drained
- * first; everything they depend on was pushed before (happens-before
- * through the checkpoint reply, or, for p2p_server_remove_peer, through its
- * peer op: it pushes removestatic first, so a static node it removes is
- * gone from the scheduler before the drop could start a redial).
+ * Ordering: the peer-state changes of one node depend on each other
+ * (removed after added, added or done after pending, a re-admission after
+ * a removal), so they share one mailbox with one producer and are applied
+ * in order.  Across mailboxes, before each message that may depend on an
+ * earlier one the mailbox it depends on is drained first (taskdone after
+ * peer added: the connection pushes taskdone after the addpeer reply;
+ * peer removed after removestatic: p2p_server_remove_peer pushes
+ * removestatic before its peer op, so a static node it removes is gone
+ * from the scheduler before the drop could start a redial); everything
+ * they depend on was pushed before, so it is in that mailbox by then.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -43,33 +45,6 @@ typedef struct dial {
     p2p_dialsched_t *s;
 } dial_t;
 
-static void on_pending(dial_t *d, const p2p__msg_id_t *m)
-{
-    uint64_t now = p2p_now_ns();
-    if (m->flags) {
-        if (p2p_dialsched_inbound_pending(d->s, m->id, now)) P2P__STAT(d->srv, mailbox_full);
-    } else {
-        p2p_dialsched_inbound_done(d->s, m->id, now);
-    }
-}
-
-static void drain_pending(dial_t *d)
-{
-    p2p__msg_id_t m;
-    while (p2p_mailbox_try_pop(d->srv->mb_inboundpending, &m, sizeof m) == 0) on_pending(d, &m);
-}
-
-static void drain_added(dial_t *d)
-{
-    p2p__msg_id_t m;
-    for (;;) {
-        drain_pending(d);
-        if (p2p_mailbox_try_pop(d->srv->mb_peeradded, &m, sizeof m)) return;
-        if (p2p_dialsched_peer_added(d->s, m.id, m.flags, p2p_now_ns()))
-            P2P__STAT(d->srv, mailbox_full);
-    }
-}
-
 /* Applies every pending removestatic; returns how many. */
 static size_t drain_removed_static(dial_t *d)
 {
@@ -77,6 +52,40 @@ static size_t drain_removed_static(dial_t *d)
     size_t n = 0;
     for (; p2p_mailbox_try_pop(d->srv->mb_removestatic, &m, sizeof m) == 0; n++)
         (void)p2p_dialsched_remove_static(d->s, m.id, p2p_now_ns());
+    return n;
+}
+
+/* Applies the queued peer-state changes in order.  At most the mailbox's
+ * capacity per call: that covers every message pushed before the call
+ * (they are all in the mailbox), so a producer that keeps pushing cannot
+ * hold the dialer here.  Returns how many. */
+static size_t drain_peerstate(dial_t *d)
+{
+    p2p_mailbox_t *mb = d->srv->mb_peerstate;
+    uint32_t cap = p2p_mailbox_capacity(mb);
+    p2p__msg_peerstate_t m;
+    size_t n = 0;
+    for (; n < cap && p2p_mailbox_try_pop(mb, &m, sizeof m) == 0; n++) {
+        uint64_t now = p2p_now_ns();
+        switch (m.kind) {
+        case P2P__PS_ADDED:
+            if (p2p_dialsched_peer_added(d->s, m.id, m.flags, now)) P2P__STAT(d->srv, mailbox_full);
+            break;
+        case P2P__PS_REMOVED:
+            (void)drain_removed_static(d);
+            (void)p2p_dialsched_peer_removed(d->s, m.id, now);
+            break;
+        case P2P__PS_INB_PENDING:
+            if (p2p_dialsched_inbound_pending(d->s, m.id, now)) P2P__STAT(d->srv, mailbox_full);
+            break;
+        case P2P__PS_INB_DONE:
+            p2p_dialsched_inbound_done(d->s, m.id, now);
+            break;
+        default:
+            P2P_CRIT("peerstate: unknown kind", "kind=%u", (unsigned)m.kind);
+            abort();
+        }
+    }
     return n;
 }
 
@@ -103,19 +112,11 @@ static void run_actions(dial_t *d)
 static size_t dial_once(dial_t *d)
 {
     p2p_server_t *srv = d->srv;
-    size_t work = 0;
-    drain_added(d);
+    size_t work = drain_peerstate(d);
     p2p__msg_id_t m;
     for (int i = 0; i < DIAL_BATCH; i++) {
-        if (p2p_mailbox_try_pop(srv->mb_peerremoved, &m, sizeof m)) break;
-        drain_added(d);
-        (void)drain_removed_static(d);
-        (void)p2p_dialsched_peer_removed(d->s, m.id, p2p_now_ns());
-        work++;
-    }
-    for (int i = 0; i < DIAL_BATCH; i++) {
         if (p2p_mailbox_try_pop(srv->mb_taskdone, &m, sizeof m)) break;
-        drain_added(d);
+        work += drain_peerstate(d);
         P2P__IGNORE(p2p_dialsched_dial_done(d->s, m.id, (p2p_dial_result_t)m.result, p2p_now_ns()));
         work++;
     }
@@ -164,9 +165,8 @@ int p2p__dial_main(p2p_thread_t *self, void *arg)
     };
     memcpy(cfg.self, srv->id, 32);
     int rc = p2p_dialsched_init(d.s, &cfg);
-    p2p_mailbox_t *mbs[] = {srv->mb_nodesin,   srv->mb_addstatic,   srv->mb_removestatic,
-                            srv->mb_peeradded, srv->mb_peerremoved, srv->mb_inboundpending,
-                            srv->mb_taskdone,  srv->mb_resolved};
+    p2p_mailbox_t *mbs[] = {srv->mb_nodesin,   srv->mb_addstatic, srv->mb_removestatic,
+                            srv->mb_peerstate, srv->mb_taskdone,  srv->mb_resolved};
     for (size_t i = 0; !rc && i < sizeof mbs / sizeof mbs[0]; i++)
         rc = p2p_mailbox_attach(mbs[i], &self->waiter);
     if (rc) {

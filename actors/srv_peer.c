@@ -874,7 +874,7 @@ static bool conn_run(p2p_thread_t *self, p2p_conn_t *c)
     io_t *io = calloc(1, sizeof *io);
     int result = P2P_DIAL_HANDSHAKE_FAILED;
     uint8_t reason = P2P_DISC_NETWORK_ERROR;
-    bool remote = false, was_peer = false, slot_done = false, pending_inbound = false;
+    bool remote = false, was_peer = false, slot_done = false;
 
     /* attach before anything can be pushed to us: nothing is, until we
      * have posted ourselves (conns, posthandshake) */
@@ -932,12 +932,10 @@ static bool conn_run(p2p_thread_t *self, p2p_conn_t *c)
         posted = true;
     }
     p2p__msg_cont_t reply = {0};
-    if (posted) {
-        checkpoint_wait(io, &reply);
-        /* admitted but the handshake failed after the post: the pending
-         * inbound entry the run loop made is withdrawn at out */
-        if (rc && reply.ok) pending_inbound = (reply.flags & P2P_CONN_INBOUND) != 0;
-    }
+    /* an inbound connection admitted here is pending at the dialer until
+     * the run loop tells it "added" or "inbound done" (at addpeer, or at
+     * our delpeer if we end before) */
+    if (posted) checkpoint_wait(io, &reply);
     if (rc) {
         if (rc != P2P_ECLOSED) count_hs_error(srv, rc, true);
         goto out;
@@ -948,7 +946,6 @@ static bool conn_run(p2p_thread_t *self, p2p_conn_t *c)
         goto out;
     }
     c->flags = reply.flags;
-    pending_inbound = (c->flags & P2P_CONN_INBOUND) != 0;
     rc = do_hello(io, &reason, &remote);
     if (rc == P2P_ECLOSED && !remote) reason = P2P_DISC_QUITTING; /* stopping */
     if (rc) {
@@ -963,10 +960,9 @@ static bool conn_run(p2p_thread_t *self, p2p_conn_t *c)
         P2P__STAT(srv, rejected[reason]);
         goto out;
     }
-    /* admitted: the run loop told the dialer (peeradded clears the pending
-     * inbound entry); the handshake is over */
+    /* admitted: the run loop told the dialer (its "peer added" clears the
+     * pending inbound entry); the handshake is over */
     was_peer = true;
-    pending_inbound = false;
     result = P2P_DIAL_OK;
     slot_done = true;
     if (c->dialed) {
@@ -993,11 +989,6 @@ out:
             (void)p2p__push_must(srv, srv->mb_taskdone, &m, sizeof m);
         else
             (void)push_slot(srv, &m);
-        if (pending_inbound) {
-            m.flags = 0; /* done */
-            (void)p2p__push_lazy(srv, srv->mb_inboundpending, &m, sizeof m,
-                                 !atomic_load_explicit(&srv->dl_idle, memory_order_relaxed));
-        }
     }
     /* close the send gate, then wait for senders inside it */
     atomic_store_explicit(&c->closed, 1, memory_order_seq_cst);

@@ -8,12 +8,18 @@
  * Mailboxes it reads (Go twin in parentheses):
  *   conns          a connection thread was born (registry; stop reaches it)
  *   posthandshake  (checkpointPostHandshake) trusted flag, postHandshakeChecks,
- *                  inbound -> dialer inboundpending; reply on the conn's cont
- *   addpeer        (checkpointAddPeer) addPeerChecks, admit, dialer
- *                  peeradded, ADD event; reply on cont
+ *                  inbound -> dialer "inbound pending"; reply on the conn's cont
+ *   addpeer        (checkpointAddPeer) addPeerChecks, admit, dialer "peer
+ *                  added" (or "inbound done" if refused), ADD event; reply
+ *                  on cont
  *   delpeer        (delpeer) the last message of every connection thread:
- *                  a peer is removed (dialer peerremoved, DROP event); the
- *                  thread is joined and the connection released
+ *                  a peer is removed (dialer "peer removed", DROP event), or
+ *                  a pending inbound connection ended (dialer "inbound
+ *                  done"); the thread is joined and the connection released
+ * The dialer hears of peers and pending inbound connections on one mailbox,
+ * `peerstate`, whose only producer is this loop: it applies them in the
+ * order they were decided here (geth's addPeerCh / remPeerCh are
+ * synchronous, hence ordered).
  *   peerop         (peerOp / peerOpDone) Peers, PeerCount, RemovePeer, peer
  *                  lookup, (un)subscribe
  *   addtrusted / removetrusted
@@ -121,17 +127,26 @@ static void emit(run_t *r, const p2p_peer_event_t *ev)
 /* force_wake: the message changes the dialer's free slots (a peer it
  * dialled went away), so it must run even when idle: it republishes the
  * free-slot hint discovery waits for, and nothing else would wake it. */
-static void to_dialer(run_t *r, p2p_mailbox_t *mb, const uint8_t id[32], unsigned flags,
+static void to_dialer(run_t *r, enum p2p__peerstate_kind kind, const uint8_t id[32], unsigned flags,
                       bool force_wake)
 {
-    p2p__msg_id_t m = {.flags = flags};
+    p2p__msg_peerstate_t m = {.flags = flags, .kind = (uint8_t)kind};
     memcpy(m.id, id, 32);
     /* closed once the dialer stopped (shutdown): nothing to tell then.  An
      * idle dialer (nothing it could dial) is not woken for updates that
      * leave its free slots as they are: it drains these before it next
      * acts. */
     bool wake = force_wake || !atomic_load_explicit(&r->srv->dl_idle, memory_order_relaxed);
-    (void)p2p__push_lazy(r->srv, mb, &m, sizeof m, wake);
+    (void)p2p__push_lazy(r->srv, r->srv->mb_peerstate, &m, sizeof m, wake);
+}
+
+/* c's inbound connection, pending at the dialer, ends without becoming a
+ * peer (refused at addpeer, or its thread ended before addpeer). */
+static void inbound_done(run_t *r, p2p_conn_t *c)
+{
+    if (!c->rl_inb_pending) return;
+    c->rl_inb_pending = false;
+    to_dialer(r, P2P__PS_INB_DONE, c->node.id, 0, false);
 }
 
 static void reply(run_t *r, p2p_conn_t *c, bool ok, uint8_t reason, unsigned flags)
@@ -204,8 +219,10 @@ static void on_posthandshake(run_t *r, p2p_conn_t *c)
     unsigned flags = c->flags;
     uint8_t reason = 0;
     bool ok = p2p_checks_post_handshake(&srv->rl_checks, &reason, &flags, c->node.id);
-    if (ok && (flags & P2P_CONN_INBOUND))
-        to_dialer(r, srv->mb_inboundpending, c->node.id, 1, false);
+    if (ok && (flags & P2P_CONN_INBOUND)) {
+        to_dialer(r, P2P__PS_INB_PENDING, c->node.id, 0, false);
+        c->rl_inb_pending = true;
+    }
     reply(r, c, ok, reason, flags);
 }
 
@@ -214,6 +231,7 @@ static void on_addpeer(run_t *r, p2p_conn_t *c, unsigned matched)
     p2p_server_t *srv = r->srv;
     drain_trusted(r);
     if (r->quitting) {
+        inbound_done(r, c);
         reply(r, c, false, P2P_DISC_QUITTING, c->flags);
         return;
     }
@@ -232,7 +250,9 @@ static void on_addpeer(run_t *r, p2p_conn_t *c, unsigned matched)
     if (ok) {
         c->rl_peer = true;
         P2P__STAT(srv, peers_added);
-        to_dialer(r, srv->mb_peeradded, c->node.id, flags, false);
+        /* an inbound peer's "added" also ends its pending entry */
+        c->rl_inb_pending = false;
+        to_dialer(r, P2P__PS_ADDED, c->node.id, flags, false);
         p2p_peer_event_t ev;
         memset(&ev, 0, sizeof ev);
         ev.type = P2P_PEER_EVENT_ADD;
@@ -241,6 +261,8 @@ static void on_addpeer(run_t *r, p2p_conn_t *c, unsigned matched)
         P2P_DEBUG("Adding p2p peer", "peer=%02x%02x%02x%02x inbound=%d name=%s", c->node.id[0],
                   c->node.id[1], c->node.id[2], c->node.id[3], (flags & P2P_CONN_INBOUND) != 0,
                   c->hello ? c->hello->name : "");
+    } else {
+        inbound_done(r, c);
     }
     reply(r, c, ok, reason, flags);
 }
@@ -273,7 +295,7 @@ static void on_delpeer(run_t *r, const p2p__msg_delpeer_t *m)
         p2p_idmap_del(&srv->rl_peers, c->node.id);
         P2P__STAT(srv, peers_removed);
         /* a dialled peer's departure frees a dial slot: wake the dialer */
-        to_dialer(r, srv->mb_peerremoved, c->node.id, 0, dialed);
+        to_dialer(r, P2P__PS_REMOVED, c->node.id, 0, dialed);
         p2p_peer_event_t ev;
         memset(&ev, 0, sizeof ev);
         ev.type = P2P_PEER_EVENT_DROP;
@@ -286,6 +308,9 @@ static void on_delpeer(run_t *r, const p2p__msg_delpeer_t *m)
                   c->node.id[1], c->node.id[2], c->node.id[3], m->remote_requested,
                   p2p_disc_reason_str(m->reason));
     }
+    /* an inbound connection that passed posthandshake but ended before
+     * addpeer (handshake or Hello failed) */
+    inbound_done(r, c);
     if (c->rl_prev)
         c->rl_prev->rl_next = c->rl_next;
     else

@@ -561,6 +561,50 @@ static void test_protocol_errors(void)
     p2p_dialsched_free(&s);
 }
 
+/* The peer and pending-inbound views depend on the order of the events:
+ * the dialer shell must apply them as the run loop decided them (one
+ * mailbox, one producer).  X leaves and is re-admitted: in order, X is
+ * connected; with the re-admission applied before the older removal, X
+ * would look gone and be dialled again.  An inbound connection from Y is
+ * pending, then ends: in order, Y is dialable; "done" applied before its
+ * "pending" would leave Y pending for good. */
+static void test_peer_event_order(void)
+{
+    p2p_dialsched_config_t cfg = base_cfg(30);
+    p2p_dialsched_t s, t;
+    CHECK_OK(p2p_dialsched_init(&s, &cfg));
+    CHECK_OK(p2p_dialsched_init(&t, &cfg));
+    p2p_node_t x = mk(1, "10.0.0.1", 30303), y = mk(2, "10.0.0.2", 30303);
+
+    /* run-loop order: pending, added, removed, pending, added */
+    CHECK_OK(p2p_dialsched_inbound_pending(&s, x.id, T0));
+    CHECK_OK(p2p_dialsched_peer_added(&s, x.id, P2P_CONN_INBOUND, T0));
+    CHECK(p2p_dialsched_peer_removed(&s, x.id, T0));
+    CHECK_OK(p2p_dialsched_inbound_pending(&s, x.id, T0));
+    CHECK_OK(p2p_dialsched_peer_added(&s, x.id, P2P_CONN_INBOUND, T0));
+    CHECK(p2p_dialsched_is_connected(&s, x.id));
+    CHECK(p2p_dialsched_add_candidate(&s, &x, T0) == P2P_DIAL_SKIP_CONNECTED);
+    /* the same events with the newer "added" first: X looks disconnected */
+    CHECK_OK(p2p_dialsched_inbound_pending(&t, x.id, T0));
+    CHECK_OK(p2p_dialsched_peer_added(&t, x.id, P2P_CONN_INBOUND, T0));
+    CHECK_OK(p2p_dialsched_inbound_pending(&t, x.id, T0));
+    int rc = p2p_dialsched_peer_added(&t, x.id, P2P_CONN_INBOUND, T0);
+    (void)rc;
+    (void)p2p_dialsched_peer_removed(&t, x.id, T0);
+    CHECK(!p2p_dialsched_is_connected(&t, x.id));
+
+    /* pending then done: Y can be dialled */
+    CHECK_OK(p2p_dialsched_inbound_pending(&s, y.id, T0));
+    p2p_dialsched_inbound_done(&s, y.id, T0);
+    CHECK(p2p_dialsched_add_candidate(&s, &y, T0) == P2P_DIAL_STARTED);
+    /* done applied before its pending: Y stays pending */
+    p2p_dialsched_inbound_done(&t, y.id, T0);
+    CHECK_OK(p2p_dialsched_inbound_pending(&t, y.id, T0));
+    CHECK(p2p_dialsched_add_candidate(&t, &y, T0) == P2P_DIAL_SKIP_PENDING_INBOUND);
+    p2p_dialsched_free(&s);
+    p2p_dialsched_free(&t);
+}
+
 int main(void)
 {
     test_ratio();
@@ -572,5 +616,6 @@ int main(void)
     test_resolve_backoff();
     test_reresolve();
     test_protocol_errors();
+    test_peer_event_order();
     return tu_done("dialsched");
 }
