@@ -3,7 +3,8 @@
 # local endpoints (SECURITY.md matrix).  Admin JSON-RPC (<datadir>/devp2pd.ipc):
 # malformed JSON gets a -32700 parse error and that connection is closed;
 # more than 1 MiB of input without a complete JSON value closes that
-# connection; 100 requests sent at once, then a half-close, get 100
+# connection; notifications (no "id") get no reply, an empty batch a
+# -32600 error; 100 requests sent at once, then a half-close, get 100
 # replies; with 16 idle clients held a 17th is answered (the longest-idle
 # one is closed for it); afterwards a fresh client is answered.  Prometheus endpoint:
 # a request head over 4096 bytes gets 400; an idle client is cut off after
@@ -97,6 +98,26 @@ try:
 except (BrokenPipeError, ConnectionResetError):
     pass
 assert closed(s, 10), "oversized input not closed"
+s.close()
+
+# JSON-RPC 2.0: a notification (no "id") gets no reply, not even in a
+# batch (a batch of notifications gets nothing at all); an empty batch is
+# one -32600 error object
+s = conn()
+s.sendall(b'{"jsonrpc":"2.0","method":"admin_nodeInfo"}'
+          b'[{"jsonrpc":"2.0","method":"admin_peers"}]'
+          b'[{"jsonrpc":"2.0","method":"admin_peers"},{"jsonrpc":"2.0","id":4,"method":"admin_peers"}]'
+          b'{"jsonrpc":"2.0","id":5,"method":"admin_peers"}')
+r = reply(s)
+assert r == [{"jsonrpc": "2.0", "id": 4, "result": []}], "notification answered: %r" % r
+s.close()
+s = conn()
+s.sendall(b'{"jsonrpc":"2.0","method":"admin_nodeInfo"}{"jsonrpc":"2.0","id":5,"method":"admin_peers"}')
+r = reply(s)
+assert r.get("id") == 5, "notification answered: %r" % r
+s.sendall(b'[]')
+r = reply(s)
+assert isinstance(r, dict) and r["error"]["code"] == -32600 and r["id"] is None, "empty batch: %r" % r
 s.close()
 
 # 100 requests in one send, then a half-close: all 100 are answered (the
