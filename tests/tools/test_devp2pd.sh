@@ -60,6 +60,15 @@ B_PUB=${ENODE#enode://}; B_PUB=${B_PUB%%@*}
 sleep 2
 timeout 30 "$D" discv4 crawl --bootnodes "$A_ENODE" --timeout 15 >"$T/crawl" 2>"$T/err" && ok || bad "crawl: $(cat "$T/err")"
 grep -q "$B_PUB" "$T/crawl" && grep -q "$PUB" "$T/crawl" && ok || bad "crawl did not find both nodes: $(cat "$T/crawl")"
+timeout 30 "$D" discv4 crawl --bootnodes "$A_ENODE" --timeout 4 --json >"$T/crawl.json" 2>"$T/err" && ok || bad "crawl --json: $(cat "$T/err")"
+python3 - "$T/crawl.json" "$PUB" "$B_PUB" <<'PY' && ok || bad "crawl --json output: $(cat "$T/crawl.json")"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["discovered"] == len(d["nodes"]) >= 2 and d["alive"] >= 2, d
+for pub in sys.argv[2:]:
+    n = [x for x in d["nodes"] if pub in x["enode"]]
+    assert len(n) == 1 and n[0]["alive"] is True and isinstance(n[0]["found"], int), d
+PY
 
 # addPeer/removePeer against C, a node without discovery (A and B find and
 # dial each other by themselves, so B would already be a dynamic peer of A)
