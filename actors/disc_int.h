@@ -120,6 +120,8 @@ struct p2p_discovery {
     p2p_endpoint_t ep; /* our current endpoint (record content) */
     bool predict;
     bool record_pending; /* record/ep changed inside an event: apply to the core */
+    bool expiring;       /* a node DB expiry pass is running (xst) */
+    p2p_nodedb_expire_state_t xst;
     unsigned votes_needed;
     struct {
         p2p_ip_t net; /* the voter's /24 (IPv4) or /48 (IPv6) */

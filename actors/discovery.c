@@ -14,7 +14,8 @@
  *   2. pop up to P2P_DISCOVERY_BATCH requests (info, lookup, candidate
  *      switch, add node);
  *   3. fire due timers: the core's deadline (p2p_disc_tick) and the hourly
- *      node DB expiry;
+ *      node DB expiry, which starts a pass run one step of at most
+ *      P2P_DISCOVERY_EXPIRE_KEYS keys per wake-up (no sleep until it ends);
  *   4. hand the core's candidates to on_candidate, flush the send queue;
  *   5. sleep on the waiter until a mailbox has work, the earliest timer, or
  *      a quit request (no sleep while a batch came back full).
@@ -516,16 +517,32 @@ static void run_timers(p2p_discovery_t *d)
             p2p_disc_tick(d->core, now);
             p2p__disc_apply_record(d);
         } else if (t.kind == TK_EXPIRE) {
-            if (d->ndb) {
-                size_t del = 0;
-                if (p2p_nodedb_expire(d->ndb, &del, now.unix_s) != 0) P2P__DISC_CTR(d, db_errors);
-                P2P__DISC_CTR_ADD(d, db_expired, del);
+            /* a pass of steps, one per wake-up (expire_step) */
+            if (d->ndb && !d->expiring) {
+                d->expiring = true;
+                p2p_nodedb_expire_begin(&d->xst, now.unix_s);
             }
-            P2P__DISC_CTR(d, db_expire_runs);
+            if (!d->ndb) P2P__DISC_CTR(d, db_expire_runs);
             IGNORE_RC(
                 p2p_timers_add(&d->timers, NULL, now.ns + P2P_DISCOVERY_EXPIRE_NS, TK_EXPIRE, 0));
         }
     }
+}
+
+/* One bounded step of a running node DB expiry pass. */
+static void expire_step(p2p_discovery_t *d)
+{
+    if (!d->expiring) return;
+    size_t del = 0;
+    if (p2p_nodedb_expire_step(d->ndb, &d->xst, P2P_DISCOVERY_EXPIRE_KEYS, &del) != 0) {
+        P2P__DISC_CTR(d, db_errors);
+        d->expiring = false; /* retried at the next hourly pass */
+        return;
+    }
+    P2P__DISC_CTR_ADD(d, db_expired, del);
+    if (!d->xst.done) return;
+    d->expiring = false;
+    P2P__DISC_CTR(d, db_expire_runs);
 }
 
 /* Keeps one timer at the core's deadline. */
@@ -579,10 +596,11 @@ static int disc_run(p2p_thread_t *self, void *arg)
             if (got < 8) break;
         }
         run_timers(d);
+        expire_step(d);
         deliver_candidates(d);
         sync_core_timer(d);
         tx_flush(d);
-        if (np == P2P_DISCOVERY_BATCH || nr == P2P_DISCOVERY_BATCH) continue;
+        if (np == P2P_DISCOVERY_BATCH || nr == P2P_DISCOVERY_BATCH || d->expiring) continue;
         uint64_t next = p2p_timers_next(&d->timers), wait = P2P_DEADLINE_NEVER;
         if (next != P2P_DEADLINE_NEVER) {
             uint64_t now = p2p_clock_now(d->clock);

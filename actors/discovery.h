@@ -61,6 +61,7 @@ enum p2p_discovery_limits {
 };
 
 #define P2P_DISCOVERY_EXPIRE_NS (3600ull * 1000000000ull) /* node DB expiry period */
+#define P2P_DISCOVERY_EXPIRE_KEYS 256 /* node DB keys per expiry step (one per wake-up) */
 #define P2P_DISCOVERY_VOTE_WINDOW_NS (300ull * 1000000000ull)
 
 /* Counters of the shell (reader and table threads).  X(name, description). */

@@ -49,9 +49,8 @@ enum {
     REC_VERSION = 1,
     REC_HDR = 96,
     REC_MAX = REC_HDR + P2P_NODEDB_ENR_MAX,
-    CKP_EVERY = 1024,   /* write commits between checkpoints */
-    EXPIRE_BATCH = 128, /* node ids examined per expire transaction */
-    SEED_WALK = 64,     /* keys walked after one random seek */
+    CKP_EVERY = 1024, /* write commits between checkpoints */
+    SEED_WALK = 64,   /* keys walked after one random seek */
     CACHE_BYTES = 2 << 20,
     LOG_FILE_BYTES = 1 << 20,
     MAX_LOCKS = 10000,
@@ -935,88 +934,186 @@ int p2p_nodedb_query_seeds(p2p_nodedb_t *db, p2p_node_t *out, size_t *nout, size
 
 /* ---- expiry ---- */
 
-struct expire_arg {
-    uint8_t start[NODEKEY_LEN]; /* where this batch starts ("n:" or a node prefix) */
-    size_t startlen;
-    bool done;
-    uint64_t now;
-    size_t deleted;
-    uint8_t stale[EXPIRE_BATCH][32];
-};
-
 static bool stale(uint64_t youngest, uint64_t now)
 {
     return youngest == 0 || (now > P2P_NODEDB_EXPIRY && youngest < now - P2P_NODEDB_EXPIRY);
 }
 
-/* Examines up to EXPIRE_BATCH node ids from a->start, deletes the stale ones
- * and leaves in a->start the prefix of the next id (or sets a->done). */
-static int op_expire(p2p_nodedb_t *db, DB_TXN *txn, void *arg)
+/* ---- incremental expiry ---- */
+
+struct step_arg {
+    p2p_nodedb_expire_state_t st; /* a copy: written back on commit only */
+    size_t budget;
+    size_t deleted;
+};
+
+/* Positions c at the first key after the state's resume key (or at "n:").
+ * Out: key/data as cur_get; returns the Berkeley DB code. */
+static int step_seek(p2p_nodedb_t *db, DBC *c, const p2p_nodedb_expire_state_t *st, DBT *key,
+                     DBT *data, uint8_t *kb)
 {
-    struct expire_arg *a = arg;
-    a->deleted = 0;
+    size_t len = st->keylen ? st->keylen : 2;
+    memcpy(kb, st->keylen ? st->key : (const uint8_t *)"n:", len);
+    key->size = (u_int32_t)len;
+    int ret = cur_get(db, c, key, data, DB_SET_RANGE);
+    if (st->keylen == 0) return ret;
+    /* skip the resume key itself (or the long keys it is the head of) */
+    while (ret == 0 && (key->size == len || key->size > KEYBUF) && memcmp(kb, st->key, len) == 0)
+        ret = cur_get(db, c, key, data, DB_NEXT);
+    return ret;
+}
+
+static void step_remember(p2p_nodedb_expire_state_t *st, const uint8_t *kb, size_t size)
+{
+    st->keylen = size < sizeof st->key ? size : sizeof st->key;
+    memcpy(st->key, kb, st->keylen);
+}
+
+/* Deletes up to budget keys of the stale node st->id. */
+static int step_delete(p2p_nodedb_t *db, DB_TXN *txn, struct step_arg *a)
+{
+    p2p_nodedb_expire_state_t *st = &a->st;
     DBC *c;
     int ret = db->dbp->cursor(db->dbp, txn, &c, 0);
     if (ret) return bdb_err(db, ret, "cursor");
-    uint8_t kb[KEYBUF], vb[8], cur[32];
+    uint8_t kb[KEYBUF], prefix[34];
+    memcpy(prefix, "n:", 2);
+    memcpy(prefix + 2, st->id, 32);
+    memcpy(kb, prefix, sizeof prefix);
     DBT key, data;
     dbt_out(&key, kb, sizeof kb);
-    memcpy(kb, a->start, a->startlen);
-    key.size = (u_int32_t)a->startlen;
+    key.size = sizeof prefix;
+    memset(&data, 0, sizeof data);
+    data.flags = DB_DBT_PARTIAL; /* keys only */
+    bool group_done = false;
+    ret = cur_get(db, c, &key, &data, DB_SET_RANGE);
+    for (;;) {
+        if (ret == DB_NOTFOUND ||
+            (ret == 0 && (key.size < sizeof prefix || memcmp(kb, prefix, sizeof prefix) != 0))) {
+            ret = 0;
+            group_done = true;
+            break;
+        }
+        if (ret || st->touched >= a->budget) break;
+        ret = c->del(c, 0);
+        if (ret) break;
+        st->touched++;
+        ret = cur_get(db, c, &key, &data, DB_NEXT);
+    }
+    int rc = ret ? bdb_err(db, ret, "expire delete") : 0;
+    ret = c->close(c);
+    if (ret && rc == 0) rc = bdb_err(db, ret, "cursor close");
+    if (rc == 0 && group_done) {
+        st->deleting = false;
+        st->in_group = false;
+        st->deleted++;
+        a->deleted++;
+        if (st->at_end) st->done = true;
+    }
+    return rc;
+}
+
+/* Reads up to budget keys from the resume point, following node groups. */
+static int step_scan(p2p_nodedb_t *db, DB_TXN *txn, struct step_arg *a)
+{
+    p2p_nodedb_expire_state_t *st = &a->st;
+    DBC *c;
+    int ret = db->dbp->cursor(db->dbp, txn, &c, 0);
+    if (ret) return bdb_err(db, ret, "cursor");
+    uint8_t kb[KEYBUF], vb[8];
+    DBT key, data;
+    dbt_out(&key, kb, sizeof kb);
     dbt_out(&data, vb, sizeof vb);
     data.flags |= DB_DBT_PARTIAL;
     data.dlen = sizeof vb;
-    size_t groups = 0, nstale = 0, nextlen = 0;
-    uint8_t next[NODEKEY_LEN];
-    uint64_t youngest = 0;
-    bool done = false;
-    ret = cur_get(db, c, &key, &data, DB_SET_RANGE);
+    ret = step_seek(db, c, st, &key, &data, kb);
     for (;;) {
-        if (ret == DB_NOTFOUND || (ret == 0 && (key.size < 2 || memcmp(kb, "n:", 2) != 0))) {
-            done = true;
+        bool end = ret == DB_NOTFOUND || (ret == 0 && (key.size < 2 || memcmp(kb, "n:", 2) != 0));
+        bool valid = ret == 0 && !end && key.size >= NODEKEY_LEN && key.size <= KEYBUF &&
+                     memcmp(kb + 34, ":v4", 3) == 0;
+        if (end || (valid && st->in_group && memcmp(kb + 2, st->id, 32) != 0)) {
+            /* the group in hand is complete */
             ret = 0;
-            break;
-        }
-        if (ret) break;
-        if (key.size < NODEKEY_LEN || memcmp(kb + 34, ":v4", 3) != 0) {
-            db->st.bad_records++; /* a key we never write: skip it */
-            ret = cur_get(db, c, &key, &data, DB_NEXT);
-            continue;
-        }
-        if (groups == 0 || memcmp(kb + 2, cur, 32) != 0) {
-            if (groups > 0 && stale(youngest, a->now)) memcpy(a->stale[nstale++], cur, 32);
-            if (groups == EXPIRE_BATCH) {
-                nodekey(next, kb + 2);
-                nextlen = 34; /* "n:" id: the whole group */
+            if (end) st->at_end = true;
+            if (st->in_group && stale(st->youngest, st->now)) {
+                st->deleting = true; /* next steps delete it */
                 break;
             }
-            groups++;
-            memcpy(cur, kb + 2, 32);
-            youngest = 0;
+            st->in_group = false;
+            if (end) {
+                st->done = true;
+                break;
+            }
         }
-        if (item_field_is(kb, key.size, "lastpong") && data.size == 8) {
-            uint64_t t = get64(vb);
-            /* a stamp from before a wall-clock step back proves nothing */
-            if (t > youngest && t <= a->now + P2P_NODEDB_FUTURE) youngest = t;
+        if (ret || st->touched >= a->budget) break;
+        st->touched++;
+        step_remember(st, kb, key.size);
+        if (!valid) {
+            db->st.bad_records++; /* a key we never write: skip it */
+        } else {
+            if (!st->in_group) {
+                st->in_group = true;
+                memcpy(st->id, kb + 2, 32);
+                st->youngest = 0;
+            }
+            if (item_field_is(kb, key.size, "lastpong") && data.size == 8) {
+                uint64_t t = get64(vb);
+                if (t > st->youngest && t <= st->now + P2P_NODEDB_FUTURE) st->youngest = t;
+            }
         }
         ret = cur_get(db, c, &key, &data, DB_NEXT);
     }
-    int rc = 0;
-    if (ret) rc = bdb_err(db, ret, "expire scan");
-    if (rc == 0 && done && groups > 0 && stale(youngest, a->now))
-        memcpy(a->stale[nstale++], cur, 32);
+    int rc = ret ? bdb_err(db, ret, "expire scan") : 0;
     ret = c->close(c);
     if (ret && rc == 0) rc = bdb_err(db, ret, "cursor close");
-    for (size_t i = 0; i < nstale && rc == 0; i++) {
-        uint8_t k[NODEKEY_LEN];
-        nodekey(k, a->stale[i]);
-        rc = del_prefix(db, txn, k, sizeof k);
+    return rc;
+}
+
+static int op_expire_step(p2p_nodedb_t *db, DB_TXN *txn, void *arg)
+{
+    struct step_arg *a = arg;
+    a->deleted = 0;
+    a->st.touched = 0;
+    return a->st.deleting ? step_delete(db, txn, a) : step_scan(db, txn, a);
+}
+
+void p2p_nodedb_expire_begin(p2p_nodedb_expire_state_t *st, uint64_t now)
+{
+    memset(st, 0, sizeof *st);
+    st->now = now;
+}
+
+int p2p_nodedb_expire_step(p2p_nodedb_t *db, p2p_nodedb_expire_state_t *st, size_t key_budget,
+                           size_t *deleted)
+{
+    if (deleted) *deleted = 0;
+    if (!db || !st || key_budget == 0) return P2P_EINVAL;
+    if (st->done) {
+        st->touched = 0;
+        return 0;
     }
-    if (rc == 0) {
-        a->deleted = nstale;
-        a->done = done;
-        memcpy(a->start, next, nextlen);
-        a->startlen = nextlen;
+    struct step_arg *a = malloc(sizeof *a);
+    if (!a) return P2P_ENOMEM;
+    int rc = 0;
+    /* a step that only closes a group touches no key: go on with the next */
+    for (int i = 0; i < 2; i++) {
+        a->st = *st;
+        a->budget = key_budget;
+        rc = run(db, op_expire_step, a, true);
+        if (rc) break;
+        bool progressed = a->st.touched > 0 || a->st.done;
+        *st = a->st;
+        if (deleted) *deleted += a->deleted;
+        db->st.expired += a->deleted;
+        db->st.nodes_deleted += a->deleted;
+        if (progressed) break;
+    }
+    free(a);
+    if (rc == 0 && st->done && db->env) {
+        int ret = db->env->txn_checkpoint(db->env, 0, 0, 0);
+        if (ret) return bdb_err(db, ret, "checkpoint");
+        db->st.checkpoints++;
+        db->writes = 0;
     }
     return rc;
 }
@@ -1025,27 +1122,16 @@ int p2p_nodedb_expire(p2p_nodedb_t *db, size_t *deleted, uint64_t now)
 {
     if (deleted) *deleted = 0;
     if (!db) return P2P_EINVAL;
-    struct expire_arg *a = calloc(1, sizeof *a);
-    if (!a) return P2P_ENOMEM;
-    memcpy(a->start, "n:", 2);
-    a->startlen = 2;
-    a->now = now;
-    size_t total = 0;
+    p2p_nodedb_expire_state_t *st = malloc(sizeof *st);
+    if (!st) return P2P_ENOMEM;
+    p2p_nodedb_expire_begin(st, now);
     int rc = 0;
-    while (!a->done) {
-        rc = run(db, op_expire, a, true);
+    while (!st->done) {
+        size_t del = 0;
+        rc = p2p_nodedb_expire_step(db, st, P2P_NODEDB_EXPIRE_KEYS, &del);
         if (rc) break;
-        total += a->deleted;
+        if (deleted) *deleted += del;
     }
-    free(a);
-    db->st.expired += total;
-    db->st.nodes_deleted += total;
-    if (deleted) *deleted = total;
-    if (rc == 0 && db->env) {
-        int ret = db->env->txn_checkpoint(db->env, 0, 0, 0);
-        if (ret) return bdb_err(db, ret, "checkpoint");
-        db->st.checkpoints++;
-        db->writes = 0;
-    }
+    free(st);
     return rc;
 }

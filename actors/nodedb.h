@@ -50,10 +50,11 @@
 #include "core/err.h"
 #include "wire/node.h"
 
-#define P2P_NODEDB_SCHEMA 1       /* value of the "version" key */
-#define P2P_NODEDB_ENR_MAX 300    /* largest ENR stored (EIP-778 limit) */
-#define P2P_NODEDB_EXPIRY 86400u  /* nodes without a pong for 24 h expire */
-#define P2P_NODEDB_MAX_SEEDS 1024 /* upper bound of n for query_seeds */
+#define P2P_NODEDB_SCHEMA 1         /* value of the "version" key */
+#define P2P_NODEDB_ENR_MAX 300      /* largest ENR stored (EIP-778 limit) */
+#define P2P_NODEDB_EXPIRY 86400u    /* nodes without a pong for 24 h expire */
+#define P2P_NODEDB_MAX_SEEDS 1024   /* upper bound of n for query_seeds */
+#define P2P_NODEDB_EXPIRE_KEYS 1024 /* keys per expiry transaction (p2p_nodedb_expire) */
 /* A lastpong stamp more than this many seconds after now was written before
  * the wall clock went back: its age is unknown, so it makes a node neither a
  * seed nor young enough to keep (the rule of P2P_DISC_BOND_FUTURE_S). */
@@ -147,10 +148,43 @@ P2P_MUST_CHECK int p2p_nodedb_query_seeds(p2p_nodedb_t *db, p2p_node_t *out, siz
 /* Deletes every node (record and items) whose most recent pong, over all
  * its IPs, is older than P2P_NODEDB_EXPIRY seconds before now, or that has
  * no pong at all (a pong more than P2P_NODEDB_FUTURE seconds after now does
- * not count).  Works in bounded transactions and checkpoints at the end.
- * The caller runs it hourly.  Out: *deleted (may be NULL), the node ids
- * deleted.  Returns 0, P2P_EDB. */
+ * not count).  Works in transactions of at most P2P_NODEDB_EXPIRE_KEYS keys
+ * (p2p_nodedb_expire_step) and checkpoints at the end; one call runs a whole
+ * pass (the discovery thread runs the steps one per wake-up instead).  Out: *deleted (may be NULL),
+ * the node ids deleted.  Returns 0, P2P_EDB. */
 P2P_MUST_CHECK int p2p_nodedb_expire(p2p_nodedb_t *db, size_t *deleted, uint64_t now);
+
+/* Incremental expiry: the same rule as p2p_nodedb_expire, in steps that
+ * each touch (read or delete) at most key_budget keys in one transaction,
+ * so a node with any number of items (one ID seen at many IPs) never makes
+ * one long transaction or one long call.  A pass over the key space keeps
+ * its position in a caller-owned state, resumable in the middle of one
+ * node's items: a node's items are read (keeping its youngest pong) across
+ * steps, then, if it is stale, deleted across steps.  A pong written for a
+ * node between the read and the delete steps of a pass is lost with it.
+ * The pass ends with a checkpoint. */
+typedef struct p2p_nodedb_expire_state {
+    uint64_t now;  /* the pass's time (unix s) */
+    bool done;     /* the pass is over */
+    bool at_end;   /* the scan reached the end of the node keys */
+    bool in_group; /* id: items read so far, youngest: their newest pong */
+    bool deleting; /* id is stale: deleting its keys */
+    uint8_t id[32];
+    uint64_t youngest;
+    size_t keylen;     /* resume after this key (0: from the start) */
+    uint8_t key[1024]; /* (the first 1024 bytes of a longer, foreign key) */
+    size_t deleted;    /* nodes deleted in this pass */
+    size_t touched;    /* keys the last step touched */
+} p2p_nodedb_expire_state_t;
+
+/* Starts a pass at now. */
+void p2p_nodedb_expire_begin(p2p_nodedb_expire_state_t *st, uint64_t now);
+/* Runs one step of at most key_budget (>= 1) keys.  Out: *deleted (may be
+ * NULL), nodes deleted by this step; st->done once the pass is over (a
+ * step on a finished pass does nothing).  Returns 0, P2P_EINVAL, P2P_EDB
+ * (the state is unchanged: the step may be run again). */
+P2P_MUST_CHECK int p2p_nodedb_expire_step(p2p_nodedb_t *db, p2p_nodedb_expire_state_t *st,
+                                          size_t key_budget, size_t *deleted);
 
 /* For tests: puts the environment in the panic state, so that the next
  * operation sees DB_RUNRECOVERY and exercises the reopen path. */

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "actors/datadir.h"
+#include "actors/nodedb.h"
 #include "tests/actors/disc_nodes.h"
 
 #define NPEERS 5
@@ -18,6 +19,64 @@
 static uint64_t get_enrresp(const p2p_discovery_info_t *in)
 {
     return in->core.rx_enrresponse;
+}
+
+/* The hourly node DB expiry runs on p2p-disc in bounded steps: a node with
+ * 3000 stale items and a fresh one in the DB; an hour of virtual time later
+ * the stale node is gone (db_expired 1, one pass), the fresh one kept. */
+static void test_expiry_steps(const char *dir)
+{
+    p2p_nodedb_t *db = NULL;
+    char msg[256];
+    CHECK_OK(p2p_nodedb_open(&db, msg, sizeof msg, dir, 0));
+    if (!db) return;
+    uint64_t wall = p2p_wall_ms(), now = wall / 1000;
+    p2p_node_t stale, fresh;
+    memset(&stale, 0, sizeof stale);
+    memset(&fresh, 0, sizeof fresh);
+    tu_rand_bytes(stale.id, 32);
+    tu_rand_bytes(fresh.id, 32);
+    stale.ep.ip = fresh.ep.ip = p2p_ip4(20, 1, 1, 1);
+    stale.ep.udp = fresh.ep.udp = 30303;
+    CHECK_OK(p2p_nodedb_put_node(db, &stale, NULL, 0));
+    CHECK_OK(p2p_nodedb_put_node(db, &fresh, NULL, 0));
+    for (unsigned i = 0; i < 3000; i++) {
+        p2p_ip_t ip = p2p_ip4(10, 0, (uint8_t)(i >> 8), (uint8_t)i);
+        CHECK_OK(p2p_nodedb_set_last_ping(db, stale.id, &ip, now - 3 * 86400));
+    }
+    /* fresh an hour from now, when the expiry runs */
+    CHECK_OK(p2p_nodedb_set_last_pong(db, fresh.id, &fresh.ep.ip, now + 3600));
+    p2p_nodedb_close(db);
+
+    static p2p_vclock_t vc;
+    p2p_vclock_init(&vc, 1000000000ull, wall);
+    dn_node_t x;
+    p2p_discovery_config_t base;
+    memset(&base, 0, sizeof base);
+    dn_key(x.priv);
+    base.clock = &vc.base;
+    CHECK_OK(dn_start(&x, NULL, 0, dir, &base));
+    if (!x.d) return;
+    p2p_vclock_advance(&vc, P2P_DISCOVERY_EXPIRE_NS + 1000000000ull);
+    uint64_t deadline = dn_deadline_ms(30000), runs = 0, expired = 0;
+    while (p2p_now_ns() < deadline) {
+        p2p_discovery_info_t *in = dn_info(&x);
+        runs = in ? in->shell.db_expire_runs : 0;
+        expired = in ? in->shell.db_expired : 0;
+        free(in);
+        if (runs >= 1) break;
+        dn_sleep_ms(100);
+    }
+    printf("expiry on p2p-disc: %llu pass, %llu nodes deleted\n", (unsigned long long)runs,
+           (unsigned long long)expired);
+    CHECK(runs == 1 && expired == 1);
+    p2p_discovery_stop(x.d);
+    CHECK_OK(p2p_nodedb_open(&db, msg, sizeof msg, dir, 0));
+    if (!db) return;
+    p2p_node_t got;
+    CHECK_ERR(p2p_nodedb_get_node(db, &got, NULL, NULL, stale.id), P2P_ENOTFOUND);
+    CHECK_OK(p2p_nodedb_get_node(db, &got, NULL, NULL, fresh.id));
+    p2p_nodedb_close(db);
 }
 
 int main(void)
@@ -89,6 +148,7 @@ int main(void)
         p2p_discovery_stop(x.d);
     }
     for (int i = 0; i < NPEERS; i++) p2p_discovery_stop(peers[i].d);
+    test_expiry_steps(dir);
     p2p_datadir_close(&dd);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);

@@ -14,6 +14,8 @@
 #include <unistd.h>
 
 #include "actors/nodedb.h"
+#include "core/clock.h"
+#include "tests/core/sanitize.h"
 #include "core/err.h"
 #include "tests/tu.h"
 
@@ -836,6 +838,85 @@ static void test_seed_keeps_enr(void)
     rm_rf(dir);
 }
 
+/* Incremental expiry after a flood: one node ID with NBIG stale items (seen
+ * at NBIG IPs, never a pong), one with many items and a fresh pong in the
+ * middle of them, and fresh nodes.  Every step touches at most the budget,
+ * and the steps delete exactly the stale nodes. */
+static void test_expire_steps(void)
+{
+    /* 300,000 items (30,000 under sanitizers: one transaction each) */
+    const uint32_t NBIG = (uint32_t)tu_scale(300000, 30000);
+    enum { NMID = 5000, BUDGET = 1000 };
+    char buf[64];
+    const char *dir = tmpdir(buf);
+    p2p_nodedb_t *db = open_db(dir);
+    p2p_node_t big = mknode(0x80, 1), mid = mknode(0x80, 2), fresh[3];
+    CHECK_OK(p2p_nodedb_put_node(db, &big, NULL, 0));
+    CHECK_OK(p2p_nodedb_put_node(db, &mid, NULL, 0));
+    uint64_t t0 = p2p_now_ns();
+    for (uint32_t i = 0; i < NBIG; i++) {
+        p2p_ip_t ip = p2p_ip4(10, (uint8_t)(i >> 16), (uint8_t)(i >> 8), (uint8_t)i);
+        CHECK_OK(p2p_nodedb_set_last_ping(db, big.id, &ip, NOW - 2 * DAY));
+    }
+    double fill_s = (double)(p2p_now_ns() - t0) / 1e9;
+    for (uint32_t i = 0; i < NMID; i++) {
+        p2p_ip_t ip = p2p_ip4(11, 0, (uint8_t)(i >> 8), (uint8_t)i);
+        if (i == NMID / 2)
+            CHECK_OK(p2p_nodedb_set_last_pong(db, mid.id, &ip, NOW - 60));
+        else
+            CHECK_OK(p2p_nodedb_set_last_ping(db, mid.id, &ip, NOW - 2 * DAY));
+    }
+    for (int i = 0; i < 3; i++) {
+        fresh[i] = mknode((uint8_t)(0x10 + 0x60 * i), 3); /* before, between, after */
+        CHECK_OK(p2p_nodedb_put_node(db, &fresh[i], NULL, 0));
+        CHECK_OK(p2p_nodedb_set_last_pong(db, fresh[i].id, &fresh[i].ep.ip, NOW - 3600));
+    }
+    p2p_nodedb_expire_state_t *st = malloc(sizeof *st);
+    p2p_nodedb_expire_begin(st, NOW);
+    size_t deleted = 0, steps = 0, maxtouched = 0, d = 0;
+    t0 = p2p_now_ns();
+    uint64_t maxstep_ns = 0;
+    while (!st->done && steps < 10 * (NBIG + NMID) / BUDGET) {
+        uint64_t s0 = p2p_now_ns();
+        CHECK_OK(p2p_nodedb_expire_step(db, st, BUDGET, &d));
+        uint64_t dt = p2p_now_ns() - s0;
+        if (!st->done && dt > maxstep_ns) maxstep_ns = dt; /* the last one checkpoints */
+        deleted += d;
+        steps++;
+        if (st->touched > maxtouched) maxtouched = st->touched;
+    }
+    printf("expire steps: %u items filled in %.1f s; %zu steps of <= %zu keys (budget %d), "
+           "longest %.1f ms (before the final checkpoint), pass %.1f s\n",
+           NBIG, fill_s, steps, maxtouched, BUDGET, (double)maxstep_ns / 1e6,
+           (double)(p2p_now_ns() - t0) / 1e9);
+    CHECK(st->done);
+    CHECK(maxtouched <= BUDGET);
+    CHECK(steps >= 2 * NBIG / BUDGET); /* read, then deleted, in steps */
+    CHECK(deleted == 1);
+    p2p_node_t got;
+    CHECK_ERR(p2p_nodedb_get_node(db, &got, NULL, NULL, big.id), P2P_ENOTFOUND);
+    uint64_t t = 1;
+    uint32_t last = NBIG - 1;
+    p2p_ip_t ip0 = p2p_ip4(10, 0, 0, 0),
+             iplast = p2p_ip4(10, (uint8_t)(last >> 16), (uint8_t)(last >> 8), (uint8_t)last);
+    CHECK_OK(p2p_nodedb_last_ping(db, &t, big.id, &ip0));
+    CHECK(t == 0);
+    CHECK_OK(p2p_nodedb_last_ping(db, &t, big.id, &iplast));
+    CHECK(t == 0);
+    CHECK_OK(p2p_nodedb_get_node(db, &got, NULL, NULL, mid.id));
+    p2p_ip_t midip = p2p_ip4(11, 0, 0, 7);
+    CHECK_OK(p2p_nodedb_last_ping(db, &t, mid.id, &midip));
+    CHECK(t == NOW - 2 * DAY);
+    for (int i = 0; i < 3; i++) CHECK_OK(p2p_nodedb_get_node(db, &got, NULL, NULL, fresh[i].id));
+    /* a finished pass does nothing */
+    CHECK_OK(p2p_nodedb_expire_step(db, st, BUDGET, &d));
+    CHECK(d == 0 && st->touched == 0);
+    CHECK_ERR(p2p_nodedb_expire_step(db, st, 0, &d), P2P_EINVAL);
+    free(st);
+    p2p_nodedb_close(db);
+    rm_rf(dir);
+}
+
 int main(void)
 {
     tu_seed((uint64_t)time(NULL));
@@ -847,6 +928,7 @@ int main(void)
     test_damaged_file();
     test_seeds();
     test_expire();
+    test_expire_steps();
     test_restart();
     test_runrecovery();
     test_sync_and_errors();
