@@ -97,6 +97,7 @@ struct p2p_disc {
     p2p_netlist_t restrict_;
     bool ipv4_only; /* our socket reaches IPv4 only */
     p2p_disc_counters_t ctr;
+    unsigned in_event; /* inside io.event */
 
     disc_req_t req[P2P_DISC_MAX_PENDING];
     unsigned npending;
@@ -131,7 +132,20 @@ struct p2p_disc {
 
 static void disc_emit(p2p_disc_t *d, const p2p_disc_event_t *ev)
 {
-    if (d->io.event) d->io.event(d->io.ctx, ev);
+    if (!d->io.event) return;
+    d->in_event++;
+    d->io.event(d->io.ctx, ev);
+    d->in_event--;
+}
+
+/* A change requested from inside an event callback (against the rule in
+ * disc_core.h: the core is in the middle of a state change) is refused
+ * and counted. */
+static bool reentered(p2p_disc_t *d)
+{
+    if (d->in_event == 0) return false;
+    d->ctr.reentrant_calls++;
+    return true;
 }
 
 static void disc_emit_node(p2p_disc_t *d, p2p_disc_event_kind_t kind, const p2p_node_t *n)
@@ -1260,6 +1274,7 @@ p2p_kad_add_t p2p_disc_add_node(p2p_disc_t *d, const p2p_node_t *n, p2p_disc_tim
 
 void p2p_disc_set_record(p2p_disc_t *d, const p2p_enr_t *record)
 {
+    if (reentered(d)) return;
     d->record = *record;
     d->has_record = true;
     d->seq = record->seq;
@@ -1267,6 +1282,7 @@ void p2p_disc_set_record(p2p_disc_t *d, const p2p_enr_t *record)
 
 void p2p_disc_set_endpoint(p2p_disc_t *d, const p2p_endpoint_t *ep)
 {
+    if (reentered(d)) return;
     d->endpoint = *ep;
 }
 

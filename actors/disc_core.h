@@ -190,7 +190,8 @@ typedef struct p2p_disc_time {
     X(candidates_dropped, "candidates dropped: FIFO full")                                         \
     X(db_errors, "node database errors")                                                           \
     X(pingback_evicted, "ping-backs dropped unanswered: pool full, oldest evicted")                \
-    X(pingback_net_full, "ping-backs not sent: too many outstanding to the sender's network")
+    X(pingback_net_full, "ping-backs not sent: too many outstanding to the sender's network")      \
+    X(reentrant_calls, "set_record/set_endpoint refused: called from inside io.event")
 
 typedef struct p2p_disc_counters {
 #define P2P__DISC_CTR_FIELD(name, desc) uint64_t name;
@@ -313,7 +314,9 @@ unsigned p2p_disc_candidates_pop(p2p_disc_t *d, p2p_node_t *out, unsigned cap);
 p2p_kad_add_t p2p_disc_add_node(p2p_disc_t *d, const p2p_node_t *n, p2p_disc_time_t now);
 
 /* Replaces our record (after a re-sign with a higher seq): later pongs and
- * pings carry its seq, ENRResponses carry it. */
+ * pings carry its seq, ENRResponses carry it.  Like set_endpoint, refused
+ * (counted reentrant_calls) when called from inside io.event: queue the
+ * change and apply it after the core call returns. */
 void p2p_disc_set_record(p2p_disc_t *d, const p2p_enr_t *record);
 /* Replaces the endpoint sent as Ping.from. */
 void p2p_disc_set_endpoint(p2p_disc_t *d, const p2p_endpoint_t *ep);

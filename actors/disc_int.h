@@ -119,6 +119,7 @@ struct p2p_discovery {
     p2p_enr_t record;
     p2p_endpoint_t ep; /* our current endpoint (record content) */
     bool predict;
+    bool record_pending; /* record/ep changed inside an event: apply to the core */
     unsigned votes_needed;
     struct {
         p2p_ip_t net; /* the voter's /24 (IPv4) or /48 (IPv6) */
@@ -161,6 +162,10 @@ void p2p__disc_seen_init(p2p__disc_seen_t *seen);
  * no room: rx_seen_full; a replay reaching it then costs a recovery, but
  * gets no answer).  Returns what p2p_disc_handle returned, or P2P_EEXIST. */
 int p2p__disc_deliver(struct p2p_discovery *d, const p2p__disc_pkt_msg_t *m, p2p_disc_time_t now);
+/* p2p-disc: hands the core a record re-signed inside one of its event
+ * callbacks (which must not call back into it); called after every core
+ * call that may emit events. */
+void p2p__disc_apply_record(struct p2p_discovery *d);
 
 /* Checks and verifies one datagram as the reader does, into *out (its src
  * must already be set), at d->clock's time, against the replay cache seen

@@ -130,6 +130,7 @@ int p2p__disc_deliver(struct p2p_discovery *d, const p2p__disc_pkt_msg_t *m, p2p
         return P2P_EEXIST;
     }
     int rc = p2p_disc_handle(d->core, &m->pkt, &m->src, now);
+    p2p__disc_apply_record(d); /* a new record decided during the handling */
     if (request && rc == 0) {
         seen_add(&d->seen, m->pkt.hash, now.ns, now.ns);
         p2p__disc_seen_msg_t n = {.ns = now.ns};

@@ -8,7 +8,9 @@
  *      core (p2p__disc_deliver: p2p_disc_handle, and an answered request
  *      enters its replay cache and every reader's `answered`); the core's
  *      replies are encoded and signed into the send queue (io.send) and
- *      leave in one sendmmsg;
+ *      leave in one sendmmsg; a record re-signed inside a core event (a
+ *      new endpoint voted in) is handed to the core after each call
+ *      (p2p__disc_apply_record), never from inside the callback;
  *   2. pop up to P2P_DISCOVERY_BATCH requests (info, lookup, candidate
  *      switch, add node);
  *   3. fire due timers: the core's deadline (p2p_disc_tick) and the hourly
@@ -384,12 +386,22 @@ static void disc_vote(p2p_discovery_t *d, const p2p_ip_t *reporter, const p2p_en
     }
     disc_store_seq(d, seq);
     d->self.ep = d->ep;
-    p2p_disc_set_record(d->core, &d->record);
-    p2p_disc_set_endpoint(d->core, &d->ep);
+    /* We are inside the core's event callback: the core gets the new
+     * record once the call that emitted the event returns
+     * (p2p__disc_apply_record). */
+    d->record_pending = true;
     P2P__DISC_CTR(d, endpoint_changes);
     char ip[P2P_IP_STRLEN];
     P2P_INFO("Discovery endpoint changed", "ip=%s udp=%u seq=%llu", p2p_ip_format(ip, &d->ep.ip),
              d->ep.udp, (unsigned long long)seq);
+}
+
+void p2p__disc_apply_record(p2p_discovery_t *d)
+{
+    if (!d->record_pending) return;
+    d->record_pending = false;
+    p2p_disc_set_record(d->core, &d->record);
+    p2p_disc_set_endpoint(d->core, &d->ep);
 }
 
 /* ---- core events (p2p-disc) ---- */
@@ -502,6 +514,7 @@ static void run_timers(p2p_discovery_t *d)
         if (t.kind == TK_CORE) {
             d->core_timer = 0;
             p2p_disc_tick(d->core, now);
+            p2p__disc_apply_record(d);
         } else if (t.kind == TK_EXPIRE) {
             if (d->ndb) {
                 size_t del = 0;
@@ -558,7 +571,10 @@ static int disc_run(p2p_thread_t *self, void *arg)
         size_t nr = 0, got;
         for (unsigned k = 0; k < P2P_DISCOVERY_BATCH / 8; k++) {
             got = p2p_mailbox_pop_batch(d->requests, reqs, sizeof reqs);
-            for (size_t i = 0; i < got; i++) handle_request(d, &reqs[i]);
+            for (size_t i = 0; i < got; i++) {
+                handle_request(d, &reqs[i]);
+                p2p__disc_apply_record(d);
+            }
             nr += got;
             if (got < 8) break;
         }

@@ -631,8 +631,9 @@ struct node_arg {
     const uint8_t *id;
     uint8_t *enr;
     size_t *enrlen;
-    const uint8_t *val; /* put: encoded record */
+    uint8_t *val; /* put: encoded record (REC_MAX bytes) */
     size_t vlen;
+    const p2p_node_t *put; /* put without ENR: the node, to keep a stored ENR */
 };
 
 static int op_put_node(p2p_nodedb_t *db, DB_TXN *txn, void *arg)
@@ -640,6 +641,19 @@ static int op_put_node(p2p_nodedb_t *db, DB_TXN *txn, void *arg)
     struct node_arg *a = arg;
     uint8_t k[NODEKEY_LEN];
     nodekey(k, a->id);
+    if (a->put) {
+        /* No ENR given: keep the stored one if it belongs to the same seq
+         * (the core writes seeds without the raw record it got earlier). */
+        uint8_t old[REC_MAX];
+        size_t olen = 0, eoff = 0, elen = 0;
+        p2p_node_t on;
+        a->vlen = rec_encode(a->val, a->put, NULL, 0); /* (again, on a retry) */
+        int rc = kv_get(db, txn, k, sizeof k, old, sizeof old, &olen);
+        if (rc != 0 && rc != P2P_ENOTFOUND && rc != P2P_EDECODE) return rc;
+        if (rc == 0 && rec_decode(&on, &eoff, &elen, a->id, old, olen) == 0 && elen > 0 &&
+            on.seq == a->put->seq)
+            a->vlen = rec_encode(a->val, a->put, old + eoff, elen);
+    }
     return kv_put(db, txn, k, sizeof k, a->val, a->vlen);
 }
 
@@ -650,7 +664,7 @@ int p2p_nodedb_put_node(p2p_nodedb_t *db, const p2p_node_t *n, const uint8_t *en
     if ((fam != 0 && fam != 4 && fam != 6) || enrlen > P2P_NODEDB_ENR_MAX || (enrlen && !enr))
         return P2P_EINVAL;
     uint8_t v[REC_MAX];
-    struct node_arg a = {.id = n->id, .val = v};
+    struct node_arg a = {.id = n->id, .val = v, .put = enrlen ? NULL : n};
     a.vlen = rec_encode(v, n, enr, enrlen);
     int rc = run(db, op_put_node, &a, true);
     if (rc == 0) db->st.nodes_put++;

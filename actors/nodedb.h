@@ -97,7 +97,9 @@ const char *p2p_nodedb_errmsg(const p2p_nodedb_t *db);
 void p2p_nodedb_stats(const p2p_nodedb_t *db, p2p_nodedb_stats_t *out);
 
 /* Stores node n under n->id, replacing any record.  enr (enrlen <=
- * P2P_NODEDB_ENR_MAX bytes, may be NULL/0) is the node's raw signed record.
+ * P2P_NODEDB_ENR_MAX bytes, may be NULL/0) is the node's raw signed record;
+ * without one (NULL/0) a stored ENR of the same seq as n is kept (one of
+ * another seq is dropped).
  * Returns 0, P2P_EINVAL (bad address family, ENR too big), P2P_EDB. */
 P2P_MUST_CHECK int p2p_nodedb_put_node(p2p_nodedb_t *db, const p2p_node_t *n, const uint8_t *enr,
                                        size_t enrlen);

@@ -65,6 +65,12 @@ json_t *admin_rpc_error(json_t *id, int code, const char *msg)
                      "error", "code", code, "message", msg);
 }
 
+bool admin_rpc_is_notification(json_t *req)
+{
+    return json_is_object(req) && json_is_string(json_object_get(req, "method")) &&
+           json_object_get(req, "id") == NULL;
+}
+
 /* Parses params[0] as a node URL.  Returns 0 or -1 with *err. */
 static int param_node(json_t *params, p2p_node_t *n, const char **err, bool need_addr)
 {

@@ -6,7 +6,8 @@
  *
  * The input is untrusted: a stream of JSON values on each connection
  * (separated by whitespace or not), each a request object or a batch
- * (array) of them (a scalar at the top level is a syntax error), held in at most
+ * (array) of them (a scalar at the top level is a syntax error; an empty
+ * batch is answered with one -32600 error), held in at most
  * ADMIN_RPC_INPUT_MAX bytes.  A request needs an object with a string "method"; "id" (any JSON
  * value, echoed) and "params" are optional ("jsonrpc" is not checked).  The peer methods want
  * params[0], a node URL (p2p_node_parse: enode://, enr: or bare hex), with
@@ -15,6 +16,7 @@
 #ifndef P2P_TOOLS_ADMIN_REQ_H
 #define P2P_TOOLS_ADMIN_REQ_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <jansson.h>
@@ -63,6 +65,12 @@ P2P_MUST_CHECK int admin_rpc_next(json_t **val, size_t *used, const char *buf, s
 /* An error response {"jsonrpc":"2.0","id":id|null,"error":{code,message}}
  * (a new reference; NULL when out of memory). */
 json_t *admin_rpc_error(json_t *id, int code, const char *msg);
+
+/* Whether req is a JSON-RPC 2.0 notification: an object with a string
+ * "method" and no "id" member ("id": null is not one).  It is executed
+ * but never answered, not even with an error; in a batch its response is
+ * left out, and a batch of notifications gets no reply at all. */
+bool admin_rpc_is_notification(json_t *req);
 
 /* Validates one request value (an element of a batch or a whole value).
  * Returns 0 when the request is to be executed: *out filled, *reply NULL.

@@ -342,19 +342,31 @@ static int client_serve(struct admin_rpc *a, struct client *c)
             return -1;
         }
         json_t *rep;
-        if (json_is_array(req)) {
+        bool quiet = false; /* JSON-RPC 2.0: notifications get no reply */
+        if (json_is_array(req) && json_array_size(req) == 0) {
+            rep = admin_rpc_error(NULL, -32600, "invalid request: empty batch");
+        } else if (json_is_array(req)) {
             rep = json_array();
             /* a batch answered in part would be a silent loss: close */
             for (size_t i = 0; rep && i < json_array_size(req); i++) {
-                if (append(rep, handle(a, json_array_get(req, i))) != 0) {
+                json_t *r = json_array_get(req, i), *one = handle(a, r);
+                if (admin_rpc_is_notification(r)) {
+                    json_decref(one);
+                } else if (append(rep, one) != 0) {
                     json_decref(rep);
                     rep = NULL;
                 }
             }
+            quiet = rep && json_array_size(rep) == 0;
         } else {
             rep = handle(a, req);
+            quiet = admin_rpc_is_notification(req);
         }
         json_decref(req);
+        if (quiet) {
+            json_decref(rep);
+            continue;
+        }
         if (!rep || send_json(c, rep) != 0) return -1;
     }
     c->more = true;

@@ -29,7 +29,8 @@
  *                                   absent with --bootnode, discovery with
  *                                   --nodiscover
  * Requests are a stream of JSON values on each connection (newline or not);
- * a batch (array) is answered with an array.  Errors use the JSON-RPC codes
+ * a batch (array) is answered with an array, an empty one with a -32600
+ * error; notifications (no "id") are executed and never answered.  Errors use the JSON-RPC codes
  * (-32700 parse, -32600 invalid request, -32601 no method, -32602 invalid
  * params, -32000 server error).
  *

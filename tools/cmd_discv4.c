@@ -541,14 +541,16 @@ static int d4_crawl(int argc, char **argv)
         for (size_t i = 0; i < cr.n; i++) {
             struct cnode *n = &cr.v[i];
             char ip[P2P_IP_STRLEN];
-            json_t *o =
-                json_pack("{s:s, s:s, s:s, s:i, s:i, s:b, s:i}", "id", cli_hex(n->n.id, 32),
-                          "enode", node_url(&n->n), "ip", p2p_ip_format(ip, &n->n.ep.ip), "udp",
-                          n->n.ep.udp, "tcp", n->n.ep.tcp, "alive", n->alive, "found", n->found);
-            if (o && n->alive) json_object_set_new(o, "rtt_ms", json_real(n->rtt_ms));
-            if (o) json_array_append_new(arr, o);
+            json_t *o = json_pack("{s:s, s:s, s:s, s:i, s:i, s:b, s:I}", "id", cli_hex(n->n.id, 32),
+                                  "enode", node_url(&n->n), "ip", p2p_ip_format(ip, &n->n.ep.ip),
+                                  "udp", n->n.ep.udp, "tcp", n->n.ep.tcp, "alive", n->alive,
+                                  "found", (json_int_t)n->found);
+            /* a node left out would be a silent loss: fail instead */
+            if (!o || (n->alive && json_object_set_new(o, "rtt_ms", json_real(n->rtt_ms)) != 0) ||
+                json_array_append_new(arr, o) != 0)
+                cli_fail("cannot build the JSON output");
         }
-        json_t *top = json_pack("{s:i, s:i, s:f, s:o}", "discovered", (json_int_t)cr.n, "alive",
+        json_t *top = json_pack("{s:I, s:I, s:f, s:o}", "discovered", (json_int_t)cr.n, "alive",
                                 (json_int_t)cr.alive, "seconds", secs, "nodes", arr);
         if (!top || json_dumpf(top, stdout, JSON_INDENT(1)) != 0) cli_fail("cannot write JSON");
         printf("\n");

@@ -80,6 +80,19 @@ static const char *io_err(int rc)
     return b;
 }
 
+/* Prints a remote's bytes with everything but printable ASCII as \xNN:
+ * never raw control sequences to the terminal. */
+static void print_escaped(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch >= 0x20 && ch < 0x7f)
+            putchar(ch);
+        else
+            printf("\\x%02x", ch);
+    }
+}
+
 static void print_hello(const p2p_hello_t *h, const uint8_t remote_pub[64])
 {
     uint8_t id[32];
@@ -87,16 +100,13 @@ static void print_hello(const p2p_hello_t *h, const uint8_t remote_pub[64])
     printf("hello:\n");
     printf("  version:     %llu\n", (unsigned long long)h->version);
     printf("  client:      ");
-    for (size_t i = 0; i < h->name_len; i++) {
-        unsigned char ch = (unsigned char)h->name[i];
-        if (ch >= 0x20 && ch < 0x7f)
-            putchar(ch);
-        else
-            printf("\\x%02x", ch);
-    }
+    print_escaped(h->name, h->name_len);
     printf("\n  caps:        ");
-    for (size_t i = 0; i < h->ncaps; i++)
-        printf("%s%s/%u", i ? "," : "", h->caps[i].name, h->caps[i].version);
+    for (size_t i = 0; i < h->ncaps; i++) {
+        if (i) putchar(',');
+        print_escaped(h->caps[i].name, h->caps[i].name_len);
+        printf("/%u", h->caps[i].version);
+    }
     printf("\n  listen port: %llu\n", (unsigned long long)h->listen_port);
     printf("  id:          %s\n", cli_hex(h->id, 64));
     printf("  node id:     %s\n", cli_hex(id, 32));

@@ -1,14 +1,17 @@
 /*
  * tools/metrics_http.c: the Prometheus endpoint (see metrics_http.h).
- * Runs on "p2p-metrics": poll on the listening socket and the thread's
- * waiter (quit); each accepted connection is served to completion (read
- * the head, answer, close) with a deadline, still polling the waiter.
+ * Runs on "p2p-metrics": one poll on the listening socket, up to
+ * METRICS_HTTP_CONNS connections and the thread's waiter (quit).  Each
+ * connection reads its request head, then writes its whole response
+ * (built in memory), all non-blocking and within its own deadline, so an
+ * idle or slow client holds only its own slot and never delays a scrape.
  */
 #include "tools/metrics_http.h"
 
 #include <errno.h>
-#include <stdatomic.h>
 #include <poll.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +29,15 @@
 #define BODY_INITIAL (64u * 1024)
 #define BODY_MAX (16u * 1024 * 1024)
 
+struct conn {
+    int fd;              /* -1: free slot */
+    uint64_t deadline;   /* accept + METRICS_HTTP_TIMEOUT_MS: head read and response written */
+    size_t len;          /* head bytes received */
+    char *out;           /* the response once built (NULL while reading) */
+    size_t out_len, off; /* its size, bytes written */
+    char head[METRICS_HTTP_HEAD_MAX];
+};
+
 struct metrics_http {
     metrics_http_config_t cfg;
     int lfd;
@@ -35,55 +47,42 @@ struct metrics_http {
     node_metrics_t *m;              /* p2p-metrics only */
     char *body;                     /* p2p-metrics only */
     size_t body_cap;
+    struct conn conns[METRICS_HTTP_CONNS]; /* p2p-metrics only */
 };
 
-/* Waits until fd is ready for events or the deadline/quit.  Returns 0 when
- * ready, -1 otherwise. */
-static int wait_fd(p2p_thread_t *self, int fd, short events, uint64_t deadline_ns)
+static void conn_close(struct conn *c)
 {
-    for (;;) {
-        if (p2p_thread_should_quit(self) || p2p_now_ns() >= deadline_ns) return -1;
-        struct pollfd pfd = {.fd = fd, .events = events};
-        int rc = p2p_waiter_poll(&self->waiter, &pfd, 1, deadline_ns);
-        if (rc == P2P_ESYS && errno != EINTR) return -1;
-        if (pfd.revents & (events | POLLHUP | POLLERR)) return 0;
-    }
+    if (c->fd >= 0) close(c->fd);
+    free(c->out);
+    c->fd = -1;
+    c->out = NULL;
+    c->len = c->out_len = c->off = 0;
 }
 
-static int send_all(p2p_thread_t *self, int fd, const char *p, size_t n, uint64_t deadline_ns)
-{
-    while (n > 0) {
-        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-        if (w > 0) {
-            p += w;
-            n -= (size_t)w;
-        } else if (w < 0 && (errno == EAGAIN || errno == EINTR)) {
-            if (wait_fd(self, fd, POLLOUT, deadline_ns) != 0) return -1;
-        } else {
-            return -1;
-        }
-    }
-    return 0;
-}
-
-static void respond(struct metrics_http *h, int fd, uint64_t deadline_ns, int status,
-                    const char *reason, const char *type, const char *body, size_t len)
+/* Builds c's response (head and body in one buffer).  Returns 0 or -1 when
+ * out of memory (the connection is closed). */
+static int respond(struct conn *c, int status, const char *reason, const char *type,
+                   const char *body, size_t len)
 {
     char head[256];
     int n = snprintf(head, sizeof head,
                      "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
                      "Connection: close\r\n\r\n",
                      status, reason, type, len);
-    if (send_all(&h->th, fd, head, (size_t)n, deadline_ns) == 0)
-        (void)send_all(&h->th, fd, body, len, deadline_ns);
+    c->out = malloc((size_t)n + len);
+    if (!c->out) return -1;
+    memcpy(c->out, head, (size_t)n);
+    if (len) memcpy(c->out + n, body, len);
+    c->out_len = (size_t)n + len;
+    c->off = 0;
+    return 0;
 }
 
-static void respond_text(struct metrics_http *h, int fd, uint64_t deadline_ns, int status,
-                         const char *reason)
+static int respond_text(struct conn *c, int status, const char *reason)
 {
     char body[64];
     int n = snprintf(body, sizeof body, "%d %s\n", status, reason);
-    respond(h, fd, deadline_ns, status, reason, "text/plain; charset=utf-8", body, (size_t)n);
+    return respond(c, status, reason, "text/plain; charset=utf-8", body, (size_t)n);
 }
 
 /* Renders the metrics into h->body, growing it as needed.  Returns the
@@ -104,60 +103,57 @@ static size_t render(struct metrics_http *h)
     }
 }
 
-/* Reads the request head (untrusted: bounded size and time, parsed by
- * http_req_parse) and answers. */
-static void serve(struct metrics_http *h, int fd)
+/* Reads more of c's request head (untrusted: bounded size and time, parsed
+ * by http_req_parse); once it is complete, builds the answer.  Returns -1
+ * to close c. */
+static int conn_read(struct metrics_http *h, struct conn *c)
 {
-    uint64_t deadline = p2p_now_ns() + (uint64_t)METRICS_HTTP_TIMEOUT_MS * P2P_NS_PER_MS;
-    char req[METRICS_HTTP_HEAD_MAX];
-    size_t len = 0;
+    ssize_t r = recv(c->fd, c->head + c->len, METRICS_HTTP_HEAD_MAX - c->len, 0);
+    if (r == 0) return -1; /* closed before a full head */
+    if (r < 0) return errno == EAGAIN || errno == EINTR ? 0 : -1;
+    c->len += (size_t)r;
     http_req_t rq;
-    int status;
-    while ((status = http_req_parse(&rq, req, len)) == 0) {
-        ssize_t r = recv(fd, req + len, METRICS_HTTP_HEAD_MAX - len, 0);
-        if (r == 0) return; /* closed before a full head */
-        if (r < 0) {
-            if (errno != EAGAIN && errno != EINTR) return;
-            if (wait_fd(&h->th, fd, POLLIN, deadline) != 0) return;
-            continue;
-        }
-        len += (size_t)r;
-    }
-    switch (status) {
+    switch (http_req_parse(&rq, c->head, c->len)) {
+    case 0:
+        return 0; /* more to come */
     case 200:
         break;
     case 404:
-        respond_text(h, fd, deadline, 404, "Not Found");
-        return;
+        return respond_text(c, 404, "Not Found");
     case 405:
-        respond_text(h, fd, deadline, 405, "Method Not Allowed");
-        return;
+        return respond_text(c, 405, "Method Not Allowed");
     default:
-        respond_text(h, fd, deadline, 400, "Bad Request");
-        return;
+        return respond_text(c, 400, "Bad Request");
     }
     size_t n = render(h);
-    if (n == 0) {
-        respond_text(h, fd, deadline, 500, "Internal Server Error");
-        return;
-    }
-    respond(h, fd, deadline, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", h->body, n);
+    if (n == 0) return respond_text(c, 500, "Internal Server Error");
+    return respond(c, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", h->body, n);
 }
 
-static int run(p2p_thread_t *self, void *arg)
+/* Writes more of c's response.  Returns 1 when it is all written, 0 for
+ * more later, -1 on an error. */
+static int conn_write(struct conn *c)
 {
-    struct metrics_http *h = arg;
-    uint64_t paused_until = 0;
-    while (!p2p_thread_should_quit(self)) {
-        if (p2p_now_ns() < paused_until) {
-            (void)p2p_waiter_wait(&self->waiter, paused_until); /* quit ends it */
+    while (c->off < c->out_len) {
+        ssize_t w = send(c->fd, c->out + c->off, c->out_len - c->off, MSG_NOSIGNAL);
+        if (w > 0) {
+            c->off += (size_t)w;
+        } else if (w < 0 && errno == EINTR) {
             continue;
+        } else {
+            return w < 0 && errno == EAGAIN ? 0 : -1;
         }
-        struct pollfd pfd = {.fd = h->lfd, .events = POLLIN};
-        int rc = p2p_waiter_poll(&self->waiter, &pfd, 1, p2p_now_ns() + P2P_NS_PER_S);
-        if (rc == P2P_ESYS && errno != EINTR) /* poll itself failed: not again at once */
-            paused_until = p2p_now_ns() + METRICS_HTTP_ACCEPT_PAUSE_MS * P2P_NS_PER_MS;
-        if (rc == P2P_ESYS || !(pfd.revents & POLLIN)) continue;
+    }
+    return 1;
+}
+
+/* Accepts waiting connections into free slots.  Returns the time until
+ * which accepting is paused (out of descriptors), else 0. */
+static uint64_t accept_conns(struct metrics_http *h)
+{
+    for (int i = 0; i < METRICS_HTTP_CONNS; i++) {
+        struct conn *c = &h->conns[i];
+        if (c->fd >= 0) continue;
         int fd = accept4(h->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             int e = errno;
@@ -166,12 +162,54 @@ static int run(p2p_thread_t *self, void *arg)
                 atomic_fetch_add_explicit(&h->accept_pauses, 1, memory_order_relaxed);
                 P2P_LOG_RL(3, 10000, P2P_LOG_WARN, "Metrics: accept failed, pausing accepts",
                            "err=\"%s\" pause=200ms", strerror(e));
-                paused_until = p2p_now_ns() + METRICS_HTTP_ACCEPT_PAUSE_MS * P2P_NS_PER_MS;
+                return p2p_now_ns() + METRICS_HTTP_ACCEPT_PAUSE_MS * P2P_NS_PER_MS;
             }
+            return 0; /* EAGAIN: none left; others: the next one may do */
+        }
+        c->fd = fd;
+        c->deadline = p2p_now_ns() + (uint64_t)METRICS_HTTP_TIMEOUT_MS * P2P_NS_PER_MS;
+    }
+    return 0;
+}
+
+static int run(p2p_thread_t *self, void *arg)
+{
+    struct metrics_http *h = arg;
+    uint64_t paused_until = 0;
+    struct pollfd fds[1 + METRICS_HTTP_CONNS];
+    while (!p2p_thread_should_quit(self)) {
+        uint64_t now = p2p_now_ns(), deadline = now + P2P_NS_PER_S;
+        bool paused = now < paused_until, full = true;
+        if (paused && paused_until < deadline) deadline = paused_until;
+        for (int i = 0; i < METRICS_HTTP_CONNS; i++) {
+            struct conn *c = &h->conns[i];
+            if (c->fd >= 0 && now >= c->deadline) conn_close(c); /* too slow */
+            if (c->fd < 0) {
+                full = false;
+            } else if (c->deadline < deadline) {
+                deadline = c->deadline;
+            }
+            fds[1 + i] = (struct pollfd){.fd = c->fd, .events = c->out ? POLLOUT : POLLIN};
+        }
+        /* a negative fd is skipped by poll: with every slot taken the next
+         * connection waits in the backlog; while paused, the one that
+         * cannot be accepted would wake the poll at once, forever */
+        fds[0] = (struct pollfd){.fd = paused || full ? -1 : h->lfd, .events = POLLIN};
+        int rc = p2p_waiter_poll(&self->waiter, fds, 1 + METRICS_HTTP_CONNS, deadline);
+        if (rc == P2P_ESYS) {
+            if (errno != EINTR) /* poll itself failed: not again at once */
+                paused_until = p2p_now_ns() + METRICS_HTTP_ACCEPT_PAUSE_MS * P2P_NS_PER_MS;
             continue;
         }
-        serve(h, fd);
-        close(fd);
+        for (int i = 0; i < METRICS_HTTP_CONNS; i++) {
+            struct conn *c = &h->conns[i];
+            if (c->fd < 0 || !fds[1 + i].revents) continue;
+            int r = 0;
+            if (!c->out) r = conn_read(h, c);
+            if (r == 0 && c->out) r = conn_write(c); /* at once: usually all of it */
+            if (r != 0) conn_close(c);
+        }
+        if (fds[0].revents & POLLIN) paused_until = accept_conns(h);
     }
     return 0;
 }
@@ -184,6 +222,7 @@ int metrics_http_start(metrics_http_t **out, char *msg, size_t msglen,
     if (!h) return P2P_ENOMEM;
     h->cfg = *cfg;
     h->lfd = -1;
+    for (int i = 0; i < METRICS_HTTP_CONNS; i++) h->conns[i].fd = -1;
     h->m = node_metrics_new();
     h->body = malloc(BODY_INITIAL);
     h->body_cap = BODY_INITIAL;
@@ -247,6 +286,7 @@ void metrics_http_stop(metrics_http_t *h)
         p2p_thread_request_quit(&h->th);
         (void)p2p_thread_join(&h->th, NULL);
     }
+    for (int i = 0; i < METRICS_HTTP_CONNS; i++) conn_close(&h->conns[i]);
     if (h->lfd >= 0) close(h->lfd);
     node_metrics_free(h->m);
     free(h->body);

@@ -7,9 +7,11 @@
  * paths 404, other methods 405, a malformed or oversized request 400.
  * Every response carries Connection: close.
  *
- * Bounds: one connection at a time; the request head must arrive within
- * METRICS_HTTP_TIMEOUT_MS and fit in METRICS_HTTP_HEAD_MAX bytes; the
- * response must be written within the same time; out of descriptors,
+ * Bounds: METRICS_HTTP_CONNS connections served at once (more wait in the
+ * listen backlog); each one's request head must arrive within
+ * METRICS_HTTP_TIMEOUT_MS of its accept and fit in METRICS_HTTP_HEAD_MAX
+ * bytes, and its response (built in memory, at most 16 MiB) must be
+ * written within the same time, else it is closed; out of descriptors,
  * accepting pauses (METRICS_HTTP_ACCEPT_PAUSE_MS).  A stop request
  * interrupts a connection in progress.  Start and stop from the main thread.
  */
@@ -25,6 +27,7 @@
 #include "wire/node.h"
 
 #define METRICS_HTTP_TIMEOUT_MS 2000
+#define METRICS_HTTP_CONNS 16 /* connections served concurrently */
 /* accept failing for lack of descriptors or memory (EMFILE, ENFILE,
  * ENOBUFS, ENOMEM) pauses accepting this long (quit still ends it) */
 #define METRICS_HTTP_ACCEPT_PAUSE_MS 200

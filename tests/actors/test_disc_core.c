@@ -1423,6 +1423,74 @@ static void test_pingback_flood(void)
     h_free(h);
 }
 
+static harness_t *reenter_h;
+
+/* An event callback that breaks the rule and calls back into the core. */
+static void reenter_event(void *ctx, const p2p_disc_event_t *ev)
+{
+    h_event(ctx, ev);
+    if (ev->kind != P2P_DISC_EV_ENDPOINT) return;
+    p2p_enr_t r = my_record;
+    p2p_enr_set_seq(&r, 99);
+    p2p_disc_set_record(reenter_h->d, &r);
+    p2p_endpoint_t ep = ep_of(p2p_ip4(9, 9, 9, 9), 9999);
+    p2p_disc_set_endpoint(reenter_h->d, &ep);
+}
+
+/* set_record / set_endpoint from inside io.event are refused and counted;
+ * the same calls after the core call returns apply. */
+static void test_reentrant_calls(void)
+{
+    harness_t *h = h_new(NULL, 0, NULL, 1);
+    reenter_h = h;
+    /* swap in the rule-breaking callback (the core keeps the io by value:
+     * make a second core with it) */
+    p2p_disc_free(h->d);
+    p2p_disc_config_t cfg;
+    memset(&cfg, 0, sizeof cfg);
+    memcpy(cfg.pubkey, h->me.pub, 64);
+    cfg.endpoint = ep_of(my_ip, 30303);
+    cfg.record = &my_record;
+    cfg.seed = 5;
+    cfg.io.ctx = h;
+    cfg.io.send = h_send;
+    cfg.io.event = reenter_event;
+    cfg.db = tl_db_ops(&h->db);
+    CHECK_OK(p2p_disc_new(&h->d, &cfg));
+    p2p_disc_tick(h->d, tl_time(0));
+    tl_ident_t pk;
+    tl_ident(&pk);
+    p2p_node_t p = tl_node(&pk, pub_ip(1), 30303);
+    CHECK(p2p_disc_add_node(h->d, &p, tl_time(TL_MS)) == P2P_KAD_ADDED);
+    uint8_t target[64] = {2};
+    uint32_t hd;
+    h->nout = 0;
+    CHECK_OK(p2p_disc_lookup(h->d, &hd, target, tl_time(TL_MS)));
+    int pi = h_find(h, 0, P2P_DISCV4_PING); /* bonding ping */
+    CHECK(pi >= 0);
+    p2p_endpoint_t src = ep_of(p.ep.ip, p.ep.udp);
+    if (pi >= 0) CHECK_OK(h_pong(h, &pk, &src, h->out[pi].hash, 0, tl_time(2 * TL_MS)));
+    CHECK(h->ev[P2P_DISC_EV_ENDPOINT] == 1);
+    CHECK(p2p_disc_counters(h->d)->reentrant_calls == 2);
+    /* refused: our ping still carries seq 7 and the old endpoint */
+    tl_ident_t k;
+    tl_ident(&k);
+    p2p_endpoint_t ks = ep_of(pub_ip(2), 30303);
+    h->nout = 0;
+    CHECK_OK(h_ping(h, &k, &ks, 30303, tl_time(3 * TL_MS), NULL));
+    CHECK(h->nout == 2 && h->out[0].pkt.u.pong.enr_seq == 7);
+    CHECK(h->out[1].pkt.u.ping.from.udp == 30303);
+    /* from outside a callback: applied */
+    p2p_enr_t r = my_record;
+    p2p_enr_set_seq(&r, 8);
+    p2p_disc_set_record(h->d, &r);
+    h->nout = 0;
+    CHECK_OK(h_ping(h, &k, &ks, 30303, tl_time(4 * TL_MS), NULL));
+    CHECK(h->nout >= 1 && h->out[0].pkt.u.pong.enr_seq == 8);
+    CHECK(p2p_disc_counters(h->d)->reentrant_calls == 2);
+    h_free(h);
+}
+
 static void test_limits_and_errors(void)
 {
     /* Config validation. */
@@ -1508,6 +1576,7 @@ int main(void)
     test_limits_and_errors();
     test_unbonded_ping_no_record();
     test_pingback_flood();
+    test_reentrant_calls();
     test_unreachable();
     test_enr_endpoint();
     return tu_done("disc_core");

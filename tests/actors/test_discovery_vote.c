@@ -10,7 +10,8 @@
  *      vote, the record keeps its IP.
  *   3. Ten bootnodes on ten /24s (127.0.1.1 .. 127.0.10.1) report
  *      127.0.0.1: a majority of networks moves the record (re-signed with a
- *      higher seq).
+ *      higher seq), applied to the core after the pong's handling (no call
+ *      back into the core from its event callback): pongs carry the new seq.
  * The fake nodes answer every ping with a pong and every findnode with an
  * empty Neighbors.
  */
@@ -105,6 +106,24 @@ static void fake_serve(fake_t *f, const p2p_endpoint_t *report)
 static uint64_t get_pongs(const p2p_discovery_info_t *in)
 {
     return in->core.rx_pong;
+}
+
+/* Pings the instance from f and returns the ENR seq its pong carries (0:
+ * no pong within 2 s). */
+static uint64_t pong_seq(fake_t *f)
+{
+    fake_ping(f);
+    uint64_t deadline = dn_deadline_ms(2000);
+    while (p2p_now_ns() < deadline) {
+        struct pollfd pfd = {.fd = f->fd, .events = POLLIN};
+        if (poll(&pfd, 1, 50) <= 0) continue;
+        uint8_t buf[2048];
+        ssize_t n = recv(f->fd, buf, sizeof buf, 0);
+        static p2p_discv4_packet_t in;
+        if (n > 0 && p2p_discv4_decode(&in, buf, (size_t)n) == 0 && in.type == P2P_DISCV4_PONG)
+            return in.u.pong.has_enr_seq ? in.u.pong.enr_seq : 0;
+    }
+    return 0;
 }
 
 static uint64_t get_changes(const p2p_discovery_info_t *in)
@@ -224,6 +243,12 @@ static void test_bootnode_pongs(bool distinct)
     if (distinct) {
         CHECK(serve_until(&a, f, NFAKE, &report, get_changes, 1, 20000) == 1);
         check_ip(&a, report.ip, seq0 + 1);
+        /* The core got the new record, applied after the packet's handling
+         * (not from inside its event callback): pongs carry the new seq. */
+        p2p_discovery_info_t *in = dn_info(&a);
+        CHECK(in && in->core.reentrant_calls == 0);
+        free(in);
+        CHECK(pong_seq(&f[0]) == seq0 + 1);
     } else {
         /* every bootnode answered a bonding or revalidation ping */
         CHECK(serve_until(&a, f, NFAKE, &report, get_pongs, NFAKE, 20000) >= NFAKE);

@@ -796,10 +796,51 @@ static void test_long_key(void)
     rm_rf(dir);
 }
 
+/* The core stores a node's raw ENR when an ENRResponse is applied
+ * (put_node(node, raw)) and writes the node again as a seed after every
+ * successful revalidation (put_node(node, NULL, 0), same seq): the second
+ * write keeps the stored ENR.  A write with another seq and no ENR drops it
+ * (it would not match the record any more). */
+static void test_seed_keeps_enr(void)
+{
+    char buf[64];
+    const char *dir = tmpdir(buf);
+    p2p_nodedb_t *db = open_db(dir);
+    p2p_node_t a = mknode(7, 8), got;
+    uint8_t enr[P2P_NODEDB_ENR_MAX], enr2[P2P_NODEDB_ENR_MAX];
+    tu_rand_bytes(enr, sizeof enr);
+    CHECK_OK(p2p_nodedb_put_node(db, &a, enr, 150)); /* ENRResponse */
+    /* revalidation seed write: the endpoint may have moved, seq unchanged */
+    a.ep.udp++;
+    CHECK_OK(p2p_nodedb_put_node(db, &a, NULL, 0));
+    size_t elen = sizeof enr2;
+    CHECK_OK(p2p_nodedb_get_node(db, &got, enr2, &elen, a.id));
+    CHECK(node_eq(&a, &got));
+    CHECK(elen == 150);
+    CHECK_MEM(enr, enr2, 150);
+    /* a new ENR replaces it */
+    enr[0] ^= 0xff;
+    CHECK_OK(p2p_nodedb_put_node(db, &a, enr, 100));
+    elen = sizeof enr2;
+    CHECK_OK(p2p_nodedb_get_node(db, &got, enr2, &elen, a.id));
+    CHECK(elen == 100);
+    CHECK_MEM(enr, enr2, 100);
+    /* another seq without ENR: dropped */
+    a.seq++;
+    CHECK_OK(p2p_nodedb_put_node(db, &a, NULL, 0));
+    elen = sizeof enr2;
+    CHECK_OK(p2p_nodedb_get_node(db, &got, enr2, &elen, a.id));
+    CHECK(node_eq(&a, &got));
+    CHECK(elen == 0);
+    p2p_nodedb_close(db);
+    rm_rf(dir);
+}
+
 int main(void)
 {
     tu_seed((uint64_t)time(NULL));
     test_put_get_delete();
+    test_seed_keeps_enr();
     test_items();
     test_version_wipe();
     test_bad_values();

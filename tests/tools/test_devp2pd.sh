@@ -4,7 +4,9 @@
 # same node); the key is reused on restart; the admin JSON-RPC methods
 # answer over the IPC socket (addPeer connects, removePeer disconnects); `devp2p rlpx ping` gets its
 # Hello; a second node bootstrapped from it is found by `devp2p discv4
-# crawl`; addPeer/removePeer with a third node that runs without discovery; SIGTERM stops it cleanly; bad input (unknown flag, malformed
+# crawl`; addPeer/removePeer with a third node that runs without discovery;
+# rlpx ping escapes a remote's control bytes in its client and cap names;
+# SIGTERM stops it cleanly; bad input (unknown flag, malformed
 # bootnode, a second node on the same datadir, TCP port in use,
 # unreadable datadir, bad --metrics.addr/--metrics.port, metrics port in
 # use) is one line on stderr and a non-zero exit; --metrics.addr serves
@@ -58,6 +60,15 @@ B_PUB=${ENODE#enode://}; B_PUB=${B_PUB%%@*}
 sleep 2
 timeout 30 "$D" discv4 crawl --bootnodes "$A_ENODE" --timeout 15 >"$T/crawl" 2>"$T/err" && ok || bad "crawl: $(cat "$T/err")"
 grep -q "$B_PUB" "$T/crawl" && grep -q "$PUB" "$T/crawl" && ok || bad "crawl did not find both nodes: $(cat "$T/crawl")"
+timeout 30 "$D" discv4 crawl --bootnodes "$A_ENODE" --timeout 4 --json >"$T/crawl.json" 2>"$T/err" && ok || bad "crawl --json: $(cat "$T/err")"
+python3 - "$T/crawl.json" "$PUB" "$B_PUB" <<'PY' && ok || bad "crawl --json output: $(cat "$T/crawl.json")"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["discovered"] == len(d["nodes"]) >= 2 and d["alive"] >= 2, d
+for pub in sys.argv[2:]:
+    n = [x for x in d["nodes"] if pub in x["enode"]]
+    assert len(n) == 1 and n[0]["alive"] is True and isinstance(n[0]["found"], int), d
+PY
 
 # addPeer/removePeer against C, a node without discovery (A and B find and
 # dial each other by themselves, so B would already be a dynamic peer of A)
@@ -135,6 +146,16 @@ reject "$N" --datadir "$T/m" --port 0 --verbosity 2 --metrics.addr 127.0.0.1 --m
 [ $? -ne 0 ] && grep -q 'error -32602' "$T/err" && ok || bad "bad addPeer: $(cat "$T/err")"
 "$D" attach "$T/a" admin_nosuch >/dev/null 2>"$T/err"
 [ $? -ne 0 ] && grep -q 'error -32601' "$T/err" && ok || bad "unknown method: $(cat "$T/err")"
+
+# rlpx ping prints a remote's client and capability names with control
+# and non-ASCII bytes escaped (\xNN), never raw to the terminal
+start h --datadir "$T/h" --nodiscover --addr 127.0.0.1 --identity "$(printf 'x\033[2Jy')" \
+    --caps "$(printf 'z\033[2J\377')/1,snap/1"
+timeout 20 "$D" rlpx ping "$ENODE" >"$T/hhello" 2>"$T/err" && ok || bad "rlpx ping h: $(cat "$T/err")"
+grep -qF '  client:      x\x1b[2Jy' "$T/hhello" && grep -q '^  caps:  .*z\\x1b\[2J\\xff/1' "$T/hhello" &&
+    ! LC_ALL=C grep -q "$(printf '[\033\377]')" "$T/hhello" && ok ||
+    bad "remote names not escaped: $(od -c "$T/hhello" | head -20)"
+term_wait "$pid" 10 "node h"
 
 # SIGTERM: clean stop, exit 0; restart reuses the key
 term_wait "$A_PID" 10 "node a"

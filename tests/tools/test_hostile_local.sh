@@ -3,12 +3,13 @@
 # local endpoints (SECURITY.md matrix).  Admin JSON-RPC (<datadir>/devp2pd.ipc):
 # malformed JSON gets a -32700 parse error and that connection is closed;
 # more than 1 MiB of input without a complete JSON value closes that
-# connection; 100 requests sent at once, then a half-close, get 100
+# connection; notifications (no "id") get no reply, an empty batch a
+# -32600 error; 100 requests sent at once, then a half-close, get 100
 # replies; with 16 idle clients held a 17th is answered (the longest-idle
 # one is closed for it); afterwards a fresh client is answered.  Prometheus endpoint:
-# a request head over 4096 bytes gets 400; an idle client holding the one
-# connection is cut off after the 2 s head deadline and the next scrape is
-# served; a head with a NUL byte gets 400.  The datadir is mode 0700 and the
+# a request head over 4096 bytes gets 400; an idle client is cut off after
+# its 2 s head deadline and a scrape meanwhile is served at once, also
+# beside 8 idle connections; a head with a NUL byte gets 400.  The datadir is mode 0700 and the
 # node key 0600.  Remote peers whose Hello carries a client name or a
 # capability name that is not UTF-8 (bytes ff fe), or a 100-byte name of
 # two-byte characters (cut at 63 bytes), are listed by admin_peers with
@@ -99,6 +100,26 @@ except (BrokenPipeError, ConnectionResetError):
 assert closed(s, 10), "oversized input not closed"
 s.close()
 
+# JSON-RPC 2.0: a notification (no "id") gets no reply, not even in a
+# batch (a batch of notifications gets nothing at all); an empty batch is
+# one -32600 error object
+s = conn()
+s.sendall(b'{"jsonrpc":"2.0","method":"admin_nodeInfo"}'
+          b'[{"jsonrpc":"2.0","method":"admin_peers"}]'
+          b'[{"jsonrpc":"2.0","method":"admin_peers"},{"jsonrpc":"2.0","id":4,"method":"admin_peers"}]'
+          b'{"jsonrpc":"2.0","id":5,"method":"admin_peers"}')
+r = reply(s)
+assert r == [{"jsonrpc": "2.0", "id": 4, "result": []}], "notification answered: %r" % r
+s.close()
+s = conn()
+s.sendall(b'{"jsonrpc":"2.0","method":"admin_nodeInfo"}{"jsonrpc":"2.0","id":5,"method":"admin_peers"}')
+r = reply(s)
+assert r.get("id") == 5, "notification answered: %r" % r
+s.sendall(b'[]')
+r = reply(s)
+assert isinstance(r, dict) and r["error"]["code"] == -32600 and r["id"] is None, "empty batch: %r" % r
+s.close()
+
 # 100 requests in one send, then a half-close: all 100 are answered (the
 # serve budget per wake-up does not strand buffered requests), then closed
 s = conn()
@@ -167,7 +188,8 @@ def status(raw, timeout=10):
 assert status(b"GET /metrics HTTP/1.1\r\nX: " + b"a" * 5000) .startswith(b"HTTP/1.1 400"), "oversized head"
 # a NUL byte in the head
 assert status(b"GET /metrics\x00 HTTP/1.1\r\n\r\n").startswith(b"HTTP/1.1 400"), "NUL in head"
-# an idle client holds the one connection until the 2 s head deadline
+# an idle client is cut off at its 2 s head deadline and does not delay
+# a scrape
 idle = socket.create_connection(addr, timeout=10)
 t0 = time.monotonic()
 body = urllib.request.urlopen(sys.argv[1], timeout=10).read()
@@ -177,6 +199,18 @@ assert el < 5, el
 idle.settimeout(5)
 assert idle.recv(100) == b"", "idle client not closed"
 idle.close()
+# 8 idle connections open at once do not delay a scrape: it is served
+# within 3 s (each idle one would hold a one-at-a-time server for 2 s)
+idles = [socket.create_connection(addr, timeout=10) for _ in range(8)]
+time.sleep(0.2)
+t0 = time.monotonic()
+body = urllib.request.urlopen(sys.argv[1], timeout=3).read()
+assert b"devp2p_peers" in body, body[:200]
+print("scrape beside 8 idle connections: %.2f s" % (time.monotonic() - t0))
+for i in idles:
+    i.settimeout(5)
+    assert i.recv(100) == b"", "idle connection not closed at its deadline"
+    i.close()
 PY
 
 # peers with hostile names dial the node (it lists every peer it counts)

@@ -4,6 +4,7 @@
  * head (tools/http_req.c) and the admin socket's JSON-RPC framing and
  * request validation (tools/admin_req.c).
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -169,6 +170,27 @@ static void test_admin_decode(void)
     json_decref(v);
 }
 
+static void test_admin_notification(void)
+{
+    const struct {
+        const char *req;
+        bool notification;
+    } v[] = {
+        {"{\"jsonrpc\":\"2.0\",\"method\":\"admin_peers\"}", true},
+        {"{\"method\":\"admin_nope\",\"params\":[1]}", true},
+        {"{\"id\":null,\"method\":\"admin_peers\"}", false},
+        {"{\"id\":0,\"method\":\"admin_peers\"}", false},
+        {"{\"method\":1}", false}, /* invalid: answered with id null */
+        {"{}", false},
+        {"[{\"method\":\"admin_peers\"}]", false},
+    };
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        json_t *j = load(v[i].req);
+        CHECK(admin_rpc_is_notification(j) == v[i].notification);
+        json_decref(j);
+    }
+}
+
 static void test_admin_framing(void)
 {
     json_t *v;
@@ -208,6 +230,7 @@ int main(void)
 {
     test_http();
     test_admin_decode();
+    test_admin_notification();
     test_admin_framing();
     return tu_done("tools_req");
 }
