@@ -151,14 +151,20 @@ static bool has_ip(const p2p_node_t *n)
     return n->ep.ip.family == 4 || n->ep.ip.family == 6;
 }
 
-/* checkDial: the order matters (it decides which reason is counted). */
-static p2p_dial_skip_t check_dial(const p2p_dialsched_t *s, const p2p_node_t *n)
+/* checkDial: the order matters (it decides which reason is counted).
+ * The pending-inbound check applies to discovery candidates (dynamic)
+ * only: an inbound connection is pending from its RLPx auth on, before its
+ * first frame's MAC proves the claimed ID, so anyone can claim a node's ID
+ * for a handshake timeout at a time.  A static (or trusted) node must not
+ * be kept from being dialled that way; if the inbound connection was real,
+ * one of the two is refused "already connected" at its checkpoint. */
+static p2p_dial_skip_t check_dial(const p2p_dialsched_t *s, const p2p_node_t *n, bool dynamic)
 {
     if (memcmp(n->id, s->cfg.self, 32) == 0) return P2P_DIAL_SKIP_SELF;
     if (has_ip(n) && n->ep.tcp == 0) return P2P_DIAL_SKIP_NO_PORT;
     if (p2p_idmap_has(&s->dialing, n->id)) return P2P_DIAL_SKIP_DIALING;
     if (p2p_idmap_has(&s->peers, n->id)) return P2P_DIAL_SKIP_CONNECTED;
-    if (p2p_idmap_has(&s->pending, n->id)) return P2P_DIAL_SKIP_PENDING_INBOUND;
+    if (dynamic && p2p_idmap_has(&s->pending, n->id)) return P2P_DIAL_SKIP_PENDING_INBOUND;
     if (has_ip(n) && s->cfg.has_netrestrict &&
         !p2p_netlist_contains(&s->cfg.netrestrict, &n->ep.ip))
         return P2P_DIAL_SKIP_NETRESTRICT;
@@ -169,7 +175,7 @@ static p2p_dial_skip_t check_dial(const p2p_dialsched_t *s, const p2p_node_t *n)
 static p2p_dial_skip_t check_static(const p2p_dialsched_t *s, const p2p__dial_static_t *st,
                                     uint64_t now)
 {
-    p2p_dial_skip_t why = check_dial(s, &st->node);
+    p2p_dial_skip_t why = check_dial(s, &st->node, false);
     if (why != P2P_DIAL_STARTED || has_ip(&st->node)) return why;
     if (!s->cfg.resolve) return P2P_DIAL_SKIP_NO_IP;
     if (now < st->next_resolve) return P2P_DIAL_SKIP_RESOLVE_BACKOFF;
@@ -292,7 +298,7 @@ p2p_dial_skip_t p2p_dialsched_add_candidate(p2p_dialsched_t *s, const p2p_node_t
     schedule(s, now); /* static nodes have priority over candidates */
     p2p_dial_skip_t why = P2P_DIAL_SKIP_NO_SLOT;
     if (p2p_dialsched_free_slots(s) > 0) {
-        why = check_dial(s, node);
+        why = check_dial(s, node, true);
         if (why == P2P_DIAL_STARTED && !has_ip(node)) why = P2P_DIAL_SKIP_NO_IP;
         if (why == P2P_DIAL_STARTED)
             why = start(s, node, P2P_CONN_DYN_DIALED, SLOT_QUEUED_DIAL, now);
@@ -371,8 +377,7 @@ int p2p_dialsched_dial_done(p2p_dialsched_t *s, const uint8_t id[32], p2p_dial_r
     /* The node may have moved: re-resolve a static node we could not reach. */
     p2p__dial_static_t *st = find_static(s, id);
     if (result == P2P_DIAL_CONNECT_FAILED && (sl->flags & P2P_CONN_STATIC_DIALED) && st &&
-        s->cfg.resolve && now >= st->next_resolve && !p2p_idmap_has(&s->peers, id) &&
-        !p2p_idmap_has(&s->pending, id)) {
+        s->cfg.resolve && now >= st->next_resolve && !p2p_idmap_has(&s->peers, id)) {
         sl->state = SLOT_QUEUED_RESOLVE;
         sl->seq = ++s->seq;
         s->stats.resolves++;
@@ -416,7 +421,8 @@ int p2p_dialsched_resolve_done(p2p_dialsched_t *s, const uint8_t id[32], const p
     if (node->seq > st->node.seq) st->node.seq = node->seq;
     st->resolve_wait = P2P_DIAL_RESOLVE_INITIAL_NS;
     st->next_resolve = now + P2P_DIAL_RESOLVE_INITIAL_NS;
-    bool connected = p2p_idmap_has(&s->peers, id) || p2p_idmap_has(&s->pending, id);
+    /* a pending inbound connection does not count (see check_dial) */
+    bool connected = p2p_idmap_has(&s->peers, id);
     if (s->cfg.has_netrestrict && !p2p_netlist_contains(&s->cfg.netrestrict, &node->ep.ip)) {
         s->stats.resolved_restricted++;
         connected = true;

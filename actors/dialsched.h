@@ -13,8 +13,10 @@
  *   shell offers candidates only while p2p_dialsched_free_slots() > 0).
  * - A node is dialled only if it passes, in this order: not self; not an IP
  *   with TCP port 0; not being dialled; not connected; no inbound connection
- *   pending; inside NetRestrict (if set); not dialled in the last 35 s.  A
- *   static node is therefore redialled at most once per 35 s.
+ *   pending (discovery candidates only: a pending inbound connection's ID is
+ *   not proven yet, so it must not keep a static node from being dialled);
+ *   inside NetRestrict (if set); not dialled in the last 35 s.  A static
+ *   node is therefore redialled at most once per 35 s.
  * - A static node without an IP is resolved through discovery (a RESOLVE
  *   action); the first attempt is immediate.  The wait starts at 60 s and
  *   doubles with each failed resolution before it applies (120 s after the

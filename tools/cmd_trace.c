@@ -59,6 +59,7 @@
 
 #include "core/clock.h"
 #include "core/trace.h"
+#include "core/utf8.h"
 #include "tools/cli.h"
 #include "tools/cmds.h"
 
@@ -269,46 +270,23 @@ static struct key *key_find(struct key *tab, size_t mask, const p2p_trace_rec_t 
     }
 }
 
-/* Length of the valid UTF-8 sequence at p (RFC 3629: no overlong forms,
- * surrogates or code points above U+10FFFF), 0 if p does not start one. */
-static size_t utf8_seq_len(const unsigned char *p)
-{
-    unsigned c = p[0], cp, min;
-    size_t n;
-    if (c < 0x80) return 1;
-    if (c >= 0xC2 && c <= 0xDF) {
-        n = 2, cp = c & 0x1F, min = 0x80;
-    } else if ((c & 0xF0) == 0xE0) {
-        n = 3, cp = c & 0x0F, min = 0x800;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        n = 4, cp = c & 0x07, min = 0x10000;
-    } else {
-        return 0;
-    }
-    for (size_t i = 1; i < n; i++) {
-        if ((p[i] & 0xC0) != 0x80) return 0; /* also stops at the terminator */
-        cp = cp << 6 | (p[i] & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-    return n;
-}
-
 /* Copies the string in to out (outlen bytes, > 0) as valid UTF-8: each
  * byte that does not start a valid sequence becomes U+FFFD.  Whole
  * sequences only: out holds everything when outlen >= 3 * strlen(in) + 1. */
 static void utf8_clean(char *out, size_t outlen, const char *in)
 {
     static const char repl[] = "\xEF\xBF\xBD";
-    const unsigned char *p = (const unsigned char *)in;
-    size_t o = 0;
-    while (*p) {
-        size_t n = utf8_seq_len(p);
+    const uint8_t *p = (const uint8_t *)in;
+    size_t o = 0, left = strlen(in);
+    while (left) {
+        size_t n = p2p_utf8_seq_len(p, left);
         const void *src = n ? (const void *)p : repl;
         size_t len = n ? n : 3;
         if (len >= outlen - o) break;
         memcpy(out + o, src, len);
         o += len;
         p += n ? n : 1;
+        left -= n ? n : 1;
     }
     out[o] = 0;
 }

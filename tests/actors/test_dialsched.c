@@ -347,10 +347,59 @@ static void test_static(void)
     CHECK_OK(p2p_dialsched_add_static(&s, &noport, false, T0));
     CHECK_OK(p2p_dialsched_add_static(&s, &outside, false, T0));
     CHECK_OK(p2p_dialsched_add_static(&s, &pend, false, T0));
-    CHECK(drain(&s, acts, 8) == 0);
-    p2p_dialsched_inbound_done(&s, pend.id, T0 + S);
+    /* a pending inbound connection (unproven ID) does not hold back a
+     * static node: only pend is dialled */
     CHECK(drain(&s, acts, 8) == 1);
     CHECK_MEM(acts[0].node.id, pend.id, 32);
+    p2p_dialsched_free(&s);
+}
+
+/* An inbound connection is pending from its RLPx auth on, before its first
+ * frame's MAC proves the claimed ID: anyone can claim any ID.  Pending
+ * inbound holds back discovery candidates only; static and trusted nodes
+ * are dialled (at once, after a resolution, and re-resolved after a failed
+ * connect) whatever is pending under their ID. */
+static void test_static_pending_inbound(void)
+{
+    p2p_dialsched_config_t cfg = base_cfg(50);
+    p2p_dialsched_t s;
+    CHECK_OK(p2p_dialsched_init(&s, &cfg));
+    p2p_dial_action_t acts[8];
+    p2p_node_t st = mk(1, "10.0.0.1", 30303), tr = mk(2, "10.0.0.2", 30303);
+    p2p_node_t dyn = mk(3, "10.0.0.3", 30303), nip = mk(4, NULL, 0);
+    CHECK_OK(p2p_dialsched_inbound_pending(&s, st.id, T0));
+    CHECK_OK(p2p_dialsched_inbound_pending(&s, tr.id, T0));
+    CHECK_OK(p2p_dialsched_inbound_pending(&s, dyn.id, T0));
+    CHECK_OK(p2p_dialsched_inbound_pending(&s, nip.id, T0));
+    CHECK_OK(p2p_dialsched_add_static(&s, &st, false, T0));
+    CHECK_OK(p2p_dialsched_add_static(&s, &tr, true, T0));
+    CHECK(drain(&s, acts, 8) == 2);
+    for (int i = 0; i < 2; i++) {
+        CHECK(acts[i].kind == P2P_DIAL_ACT_DIAL);
+        CHECK(acts[i].flags & P2P_CONN_STATIC_DIALED);
+    }
+    /* a discovery candidate with the same kind of pending entry waits */
+    CHECK(p2p_dialsched_add_candidate(&s, &dyn, T0) == P2P_DIAL_SKIP_PENDING_INBOUND);
+    /* the static dial fails to connect: re-resolved, then dialled at the
+     * resolved address although the inbound entry is still pending */
+    CHECK_OK(p2p_dialsched_dial_done(&s, st.id, P2P_DIAL_CONNECT_FAILED, T0 + S));
+    CHECK(drain(&s, acts, 8) == 1);
+    CHECK(acts[0].kind == P2P_DIAL_ACT_RESOLVE);
+    p2p_node_t moved = st;
+    moved.ep.tcp = 30304;
+    CHECK_OK(p2p_dialsched_resolve_done(&s, st.id, &moved, T0 + S));
+    CHECK(drain(&s, acts, 8) == 1);
+    CHECK(acts[0].kind == P2P_DIAL_ACT_DIAL && acts[0].node.ep.tcp == 30304);
+    /* a static node without an address: resolved and dialled */
+    CHECK_OK(p2p_dialsched_add_static(&s, &nip, false, T0 + S));
+    CHECK(drain(&s, acts, 8) == 1);
+    CHECK(acts[0].kind == P2P_DIAL_ACT_RESOLVE);
+    p2p_node_t found = mk(4, "10.0.0.4", 30303);
+    CHECK_OK(p2p_dialsched_resolve_done(&s, nip.id, &found, T0 + S));
+    CHECK(drain(&s, acts, 8) == 1);
+    CHECK(acts[0].kind == P2P_DIAL_ACT_DIAL);
+    CHECK_MEM(acts[0].node.id, nip.id, 32);
+    CHECK(s.stats.skipped[P2P_DIAL_SKIP_PENDING_INBOUND] == 1);
     p2p_dialsched_free(&s);
 }
 
@@ -522,7 +571,8 @@ static void test_reresolve(void)
     CHECK(drain(&s, acts, 4) == 0);
     CHECK(s.stats.resolved_restricted == 1);
     CHECK(p2p_dialsched_in_flight(&s) == 0);
-    /* Connected inbound while resolving: not dialled. */
+    /* Connected inbound while resolving: not dialled (a pending inbound
+     * connection would not hold it back: see test_static_pending_inbound). */
     p2p_dialsched_tick(&s, T0 + 400 * S);
     CHECK(drain(&s, acts, 4) == 0); /* the stored endpoint is now outside */
     p2p_node_t back = mk(1, "3.3.3.5", 30500);
@@ -531,7 +581,7 @@ static void test_reresolve(void)
     CHECK_OK(p2p_dialsched_dial_done(&s, n.id, P2P_DIAL_CONNECT_FAILED, T0 + 401 * S));
     CHECK(drain(&s, acts, 4) == 1);
     CHECK(acts[0].kind == P2P_DIAL_ACT_RESOLVE);
-    CHECK_OK(p2p_dialsched_inbound_pending(&s, n.id, T0 + 402 * S));
+    CHECK_OK(p2p_dialsched_peer_added(&s, n.id, P2P_CONN_INBOUND, T0 + 402 * S));
     CHECK_OK(p2p_dialsched_resolve_done(&s, n.id, &back, T0 + 403 * S));
     CHECK(drain(&s, acts, 4) == 0);
     CHECK(p2p_dialsched_in_flight(&s) == 0);
@@ -617,5 +667,6 @@ int main(void)
     test_reresolve();
     test_protocol_errors();
     test_peer_event_order();
+    test_static_pending_inbound();
     return tu_done("dialsched");
 }

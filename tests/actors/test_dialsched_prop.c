@@ -6,9 +6,10 @@
  * - a new dial or resolution starts only within the slot formula
  *   min((maxDialed - dialedPeers) * 2, maxActive), and never once the dialed
  *   peers fill maxDialed;
- * - never dial self, a connected node, a node already in flight, a node
- *   with an inbound connection pending, a node without IP or TCP port, or an
- *   address outside NetRestrict;
+ * - never dial self, a connected node, a node already in flight, a
+ *   discovery candidate with an inbound connection pending (a static node
+ *   is dialled regardless: the pending ID is not proven yet), a node
+ *   without IP or TCP port, or an address outside NetRestrict;
  * - never start a node again within 35 s of its previous start (except the
  *   dial that follows the resolution of the same flight);
  * - resolutions only for static nodes, only with discovery on, and never
@@ -102,7 +103,8 @@ static void take_all(p2p_dialsched_t *s, model_t *m, uint64_t now, unsigned befo
         if (i >= NNODES) continue;
         CHECK(i != SELF_IX);
         CHECK(!m->connected[i]);
-        CHECK(m->pending[i] == 0);
+        if (a.kind == P2P_DIAL_ACT_DIAL && !(a.flags & P2P_CONN_STATIC_DIALED))
+            CHECK(m->pending[i] == 0);
         /* Never a second flight for a node in flight (continuations of a
          * flight are taken by take_continuation). */
         CHECK(m->flight[i] == M_IDLE);
@@ -150,7 +152,7 @@ static bool take_continuation(p2p_dialsched_t *s, model_t *m, unsigned i, uint64
     p2p_dial_action_t a;
     CHECK(p2p_dialsched_take(s, &a));
     CHECK(memcmp(a.node.id, m->node[i].id, 32) == 0);
-    CHECK(!m->connected[i] && m->pending[i] == 0);
+    CHECK(!m->connected[i]); /* static: a pending inbound does not hold it back */
     if (a.kind == P2P_DIAL_ACT_RESOLVE) {
         CHECK(m->is_static[i]);
         if (m->resolved_once[i]) CHECK(now >= m->last_resolve[i] + 60 * S);

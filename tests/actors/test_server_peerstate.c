@@ -9,8 +9,18 @@
  *   dialled (stats.dials == 1), and B stays connected.  Applying the
  *   second "added" before the older "removed" would leave the dialer
  *   believing B is gone and dial it.
+ * - test_spoofed_inbound: a raw client sends an RLPx auth claiming the key
+ *   of node X (it has not X's private key: it cannot read the ack nor send
+ *   a valid frame) and then holds the connection in the handshake.  The
+ *   run loop marks X's inbound connection pending.  X is then added as a
+ *   static node: the dialer dials it at once (stats.dials == 1 within 2 s,
+ *   well inside the 10 s handshake timeout), since an unproven inbound ID
+ *   must not hold back a static dial.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
+#include <sys/socket.h>
 
 #include "tests/actors/rawpeer.h"
 #include "tests/actors/srv_util.h"
@@ -94,10 +104,62 @@ static void test_readmitted(void)
     p2p_server_stop(s);
 }
 
+static void test_spoofed_inbound(void)
+{
+    /* X's address: a port that accepts (kernel backlog) but never speaks */
+    int sink = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t sl = sizeof sa;
+    CHECK(bind(sink, (struct sockaddr *)&sa, sizeof sa) == 0 && listen(sink, 16) == 0);
+    CHECK(getsockname(sink, (struct sockaddr *)&sa, &sl) == 0);
+
+    p2p_server_config_t cs;
+    su_config(&cs, &proto_echo, 1);
+    cs.handshake_timeout_ms = 10000; /* the spoofed handshake stays pending */
+    p2p_server_t *s = NULL;
+    CHECK_OK(p2p_server_start(&s, &cs));
+    if (!s) {
+        close(sink);
+        return;
+    }
+    p2p_node_t ns = su_node(s);
+
+    uint8_t kx[32], px[64], ka[32];
+    su_key(kx);
+    su_key(ka);
+    CHECK_OK(p2p_secp_pubkey(px, kx));
+    p2p_node_t nx = dead_node(px);
+    nx.ep.tcp = ntohs(sa.sin_port);
+
+    /* the attacker's auth claims X's public key with its own private key */
+    rawpeer_t rp;
+    memset(&rp, 0, sizeof rp);
+    CHECK(rp_connect(&rp, ns.ep.tcp) == 0);
+    CHECK(rp_handshake_keyed(&rp, ka, px, ns.pubkey, 1000) != 0); /* the ack is X's to read */
+    CHECK(SU_WAIT_STAT(s, accepted, 1, 2000));
+    usleep(100 * 1000); /* the auth is checked and X marked pending */
+    p2p_server_stats_t st;
+    p2p_server_get_stats(s, &st);
+    CHECK(st.handshake_failed == 0 && st.handshake_timeouts == 0);
+
+    CHECK_OK(p2p_server_add_peer(s, &nx));
+    CHECK(SU_WAIT_STAT(s, dials, 1, 2000));
+    p2p_server_get_stats(s, &st);
+    printf("spoofed inbound: %llu dials to the static node while its ID was pending\n",
+           (unsigned long long)st.dials);
+    CHECK(st.dials == 1);
+    CHECK(st.handshake_timeouts == 0); /* the spoofed handshake was still pending */
+    rp_close(&rp);
+    p2p_server_stop(s);
+    close(sink);
+}
+
 int main(void)
 {
     int fds0 = su_count_fds();
     test_readmitted();
+    test_spoofed_inbound();
     CHECK(su_count_fds() == fds0);
     return tu_done("server_peerstate");
 }

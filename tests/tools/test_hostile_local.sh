@@ -262,8 +262,13 @@ bad = [p for p in peers if p["name"] == "??"][0]
 assert sorted(bad["caps"]) == ["??/1", "snap/1"], bad["caps"]
 PY
 
-for p in $hpids; do term_wait "$p" 30 "hostile-name peer"; done
+for p in $hpids; do
+    term_wait "$p" 30 "hostile-name peer"
+    [ $rc -eq 0 ] && ok || bad "hostile-name peer exited $rc after SIGTERM"
+done
 hpids=
+grep -Eq 'ERROR: AddressSanitizer|WARNING: ThreadSanitizer|runtime error:|LeakSanitizer' "$T/h1.err" "$T/h2.err" &&
+    bad "sanitizer report (hostile-name peers): $(head -40 "$T/h1.err" "$T/h2.err")" || ok
 term_wait "$npid" 30 "node"
 npid=
 [ $rc -eq 0 ] && ok || bad "node exited $rc after SIGTERM: $(tail -20 "$T/err")"
