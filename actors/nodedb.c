@@ -942,7 +942,8 @@ static bool stale(uint64_t youngest, uint64_t now)
 /* ---- incremental expiry ---- */
 
 struct step_arg {
-    p2p_nodedb_expire_state_t st; /* a copy: written back on commit only */
+    p2p_nodedb_expire_state_t orig; /* the state before the step */
+    p2p_nodedb_expire_state_t st;   /* a copy: written back on commit only */
     size_t budget;
     size_t deleted;
 };
@@ -1072,6 +1073,7 @@ static int step_scan(p2p_nodedb_t *db, DB_TXN *txn, struct step_arg *a)
 static int op_expire_step(p2p_nodedb_t *db, DB_TXN *txn, void *arg)
 {
     struct step_arg *a = arg;
+    a->st = a->orig; /* (again, when run() retries after a recovery) */
     a->deleted = 0;
     a->st.touched = 0;
     return a->st.deleting ? step_delete(db, txn, a) : step_scan(db, txn, a);
@@ -1097,7 +1099,7 @@ int p2p_nodedb_expire_step(p2p_nodedb_t *db, p2p_nodedb_expire_state_t *st, size
     int rc = 0;
     /* a step that only closes a group touches no key: go on with the next */
     for (int i = 0; i < 2; i++) {
-        a->st = *st;
+        a->orig = *st;
         a->budget = key_budget;
         rc = run(db, op_expire_step, a, true);
         if (rc) break;
