@@ -19,13 +19,12 @@ start() { # start LOG [ARGS...]
         --refresh-interval 5000 "$@" >"$log" 2>&1 &
     pids="$pids $!"
 }
-wait_listening() { # wait_listening LOG
-    i=0
-    while ! grep -q '"ev":"listening"' "$1" && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
+wait_listening() { # wait_listening LOG DEADLINE (epoch seconds)
+    while ! grep -q '"ev":"listening"' "$1" && [ "$(date +%s)" -lt "$2" ]; do sleep 0.1; done
     sed -n 's/.*"ev":"listening","enode":"\([^"]*\)".*/\1/p' "$1" | head -1
 }
 start "$T/boot.log" --table-interval 1
-BOOT=$(wait_listening "$T/boot.log")
+BOOT=$(wait_listening "$T/boot.log" $(($(date +%s) + 60)))
 [ -n "$BOOT" ] && ok || { bad "bootnode did not start: $(cat "$T/boot.log")"; exit 1; }
 k=1
 while [ $k -lt "$N" ]; do
@@ -33,8 +32,10 @@ while [ $k -lt "$N" ]; do
     k=$((k + 1))
 done
 k=1
+# one deadline for all peers: they start together
+peers_due=$(($(date +%s) + 90))
 while [ $k -lt "$N" ]; do
-    [ -n "$(wait_listening "$T/p$k.log")" ] || bad "peer $k did not start: $(tail -2 "$T/p$k.log")"
+    [ -n "$(wait_listening "$T/p$k.log" "$peers_due")" ] || bad "peer $k did not start: $(tail -2 "$T/p$k.log")"
     k=$((k + 1))
 done
 # ids of the whole network
