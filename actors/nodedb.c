@@ -316,7 +316,11 @@ static int cur_get(p2p_nodedb_t *db, DBC *c, DBT *key, DBT *data, u_int32_t flag
 }
 
 /* Deletes every key that starts with prefix[0..plen). */
-static int del_prefix(p2p_nodedb_t *db, DB_TXN *txn, const uint8_t *prefix, size_t plen)
+/* Deletes the keys under prefix, at most budget of them.  Out: *deleted
+ * (may be NULL) adds how many; *done (may be NULL) tells whether no key under
+ * the prefix is left. */
+static int del_prefix(p2p_nodedb_t *db, DB_TXN *txn, const uint8_t *prefix, size_t plen,
+                      size_t budget, size_t *deleted, bool *done)
 {
     DBC *c;
     int ret = db->dbp->cursor(db->dbp, txn, &c, 0);
@@ -329,13 +333,25 @@ static int del_prefix(p2p_nodedb_t *db, DB_TXN *txn, const uint8_t *prefix, size
     memset(&data, 0, sizeof data);
     data.flags = DB_DBT_PARTIAL; /* keys only: read no value bytes */
     int rc = 0;
+    size_t n = 0;
+    bool end = false;
     ret = cur_get(db, c, &key, &data, DB_SET_RANGE);
-    while (ret == 0 && key.size >= plen && memcmp(kb, prefix, plen) == 0) {
+    for (;;) {
+        if (ret == DB_NOTFOUND ||
+            (ret == 0 && (key.size < plen || memcmp(kb, prefix, plen) != 0))) {
+            ret = 0;
+            end = true;
+            break;
+        }
+        if (ret || n >= budget) break;
         ret = c->del(c, 0);
         if (ret) break;
+        n++;
         ret = cur_get(db, c, &key, &data, DB_NEXT);
     }
-    if (ret && ret != DB_NOTFOUND) rc = bdb_err(db, ret, "delete range");
+    if (ret) rc = bdb_err(db, ret, "delete range");
+    if (deleted) *deleted += n;
+    if (done) *done = end;
     ret = c->close(c);
     if (ret && rc == 0) rc = bdb_err(db, ret, "cursor close");
     return rc;
@@ -702,7 +718,7 @@ static int op_delete_node(p2p_nodedb_t *db, DB_TXN *txn, void *arg)
 {
     uint8_t k[NODEKEY_LEN];
     nodekey(k, arg);
-    return del_prefix(db, txn, k, sizeof k);
+    return del_prefix(db, txn, k, sizeof k, SIZE_MAX, NULL, NULL);
 }
 
 int p2p_nodedb_delete_node(p2p_nodedb_t *db, const uint8_t id[32])
@@ -974,36 +990,12 @@ static void step_remember(p2p_nodedb_expire_state_t *st, const uint8_t *kb, size
 static int step_delete(p2p_nodedb_t *db, DB_TXN *txn, struct step_arg *a)
 {
     p2p_nodedb_expire_state_t *st = &a->st;
-    DBC *c;
-    int ret = db->dbp->cursor(db->dbp, txn, &c, 0);
-    if (ret) return bdb_err(db, ret, "cursor");
-    uint8_t kb[KEYBUF], prefix[34];
+    uint8_t prefix[34];
     memcpy(prefix, "n:", 2);
     memcpy(prefix + 2, st->id, 32);
-    memcpy(kb, prefix, sizeof prefix);
-    DBT key, data;
-    dbt_out(&key, kb, sizeof kb);
-    key.size = sizeof prefix;
-    memset(&data, 0, sizeof data);
-    data.flags = DB_DBT_PARTIAL; /* keys only */
     bool group_done = false;
-    ret = cur_get(db, c, &key, &data, DB_SET_RANGE);
-    for (;;) {
-        if (ret == DB_NOTFOUND ||
-            (ret == 0 && (key.size < sizeof prefix || memcmp(kb, prefix, sizeof prefix) != 0))) {
-            ret = 0;
-            group_done = true;
-            break;
-        }
-        if (ret || st->touched >= a->budget) break;
-        ret = c->del(c, 0);
-        if (ret) break;
-        st->touched++;
-        ret = cur_get(db, c, &key, &data, DB_NEXT);
-    }
-    int rc = ret ? bdb_err(db, ret, "expire delete") : 0;
-    ret = c->close(c);
-    if (ret && rc == 0) rc = bdb_err(db, ret, "cursor close");
+    size_t left = a->budget > st->touched ? a->budget - st->touched : 0;
+    int rc = del_prefix(db, txn, prefix, sizeof prefix, left, &st->touched, &group_done);
     if (rc == 0 && group_done) {
         st->deleting = false;
         st->in_group = false;
