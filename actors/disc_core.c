@@ -347,10 +347,7 @@ static void pb_key(uint8_t key[32], const uint8_t id[32], const p2p_ip_t *ip)
 /* The network a ping-back counts against: /24 (IPv4) or /48 (IPv6). */
 static void pb_net_key(uint8_t key[32], const p2p_ip_t *ip)
 {
-    p2p_ip_t net;
-    memset(&net, 0, sizeof net);
-    net.family = ip->family;
-    memcpy(net.addr, ip->addr, ip->family == 6 ? 6 : 3);
+    p2p_ip_t net = p2p_ip_net(ip);
     p2p_idmap_ip_key(key, &net);
 }
 

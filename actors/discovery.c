@@ -337,17 +337,6 @@ static bool ep_same(const p2p_endpoint_t *a, const p2p_endpoint_t *b)
     return p2p_ip_equal(&a->ip, &b->ip) && a->udp == b->udp;
 }
 
-/* The network a voter counts for: its /24 (IPv4) or /48 (IPv6), so many
- * keys (or addresses) on one network are one vote. */
-static p2p_ip_t vote_net(const p2p_ip_t *ip)
-{
-    p2p_ip_t n;
-    memset(&n, 0, sizeof n);
-    n.family = ip->family;
-    memcpy(n.addr, ip->addr, ip->family == 6 ? 6 : 3);
-    return n;
-}
-
 /* An endpoint statement from a pong of a node we pinged at reporter (the
  * core sends only those): adopt an endpoint once votes_needed distinct
  * networks reported it within the window. */
@@ -358,7 +347,8 @@ static void disc_vote(p2p_discovery_t *d, const p2p_ip_t *reporter, const p2p_en
         p2p_ip_is_unspecified(&ep->ip) || p2p_ip_is_special(&ep->ip))
         return;
     P2P__DISC_CTR(d, endpoint_votes);
-    p2p_ip_t net = vote_net(reporter);
+    /* many keys (or addresses) on one network are one vote */
+    p2p_ip_t net = p2p_ip_net(reporter);
     unsigned slot = 0;
     for (unsigned i = 0; i < P2P_DISCOVERY_VOTERS; i++) {
         if (d->votes[i].ns && p2p_ip_equal(&d->votes[i].net, &net)) {

@@ -263,6 +263,15 @@ bool p2p_netlist_contains(const p2p_netlist_t *l, const p2p_ip_t *ip)
     return false;
 }
 
+p2p_ip_t p2p_ip_net(const p2p_ip_t *ip)
+{
+    p2p_ip_t n;
+    memset(&n, 0, sizeof n);
+    n.family = ip->family;
+    memcpy(n.addr, ip->addr, ip->family == 6 ? 6 : 3);
+    return n;
+}
+
 /* The /24 or /64 prefix of ip (host bytes zeroed). */
 static p2p_ip_t subnet_of(const p2p_ip_t *ip)
 {

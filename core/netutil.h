@@ -62,6 +62,10 @@ P2P_MUST_CHECK int p2p_netlist_parse(p2p_netlist_t *l, const char *s);
 /* False for a NULL list (the caller decides what an unset list means). */
 bool p2p_netlist_contains(const p2p_netlist_t *l, const p2p_ip_t *ip);
 
+/* The network of ip as discovery counts senders and voters: its /24
+ * (IPv4) or /48 (IPv6) prefix, host bytes zeroed. */
+p2p_ip_t p2p_ip_net(const p2p_ip_t *ip);
+
 /* Counts of addresses per /24 (IPv4) or /64 (IPv6), limited to `limit`
  * per subnet; LAN addresses are always admitted and never counted. */
 #define P2P_DISTINCT_NETS_MAX 256
