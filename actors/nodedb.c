@@ -315,8 +315,7 @@ static int cur_get(p2p_nodedb_t *db, DBC *c, DBT *key, DBT *data, u_int32_t flag
     return ret;
 }
 
-/* Deletes every key that starts with prefix[0..plen). */
-/* Deletes the keys under prefix, at most budget of them.  Out: *deleted
+/* Deletes the keys that start with prefix[0..plen), at most budget of them.  Out: *deleted
  * (may be NULL) adds how many; *done (may be NULL) tells whether no key under
  * the prefix is left. */
 static int del_prefix(p2p_nodedb_t *db, DB_TXN *txn, const uint8_t *prefix, size_t plen,

@@ -263,21 +263,25 @@ bool p2p_netlist_contains(const p2p_netlist_t *l, const p2p_ip_t *ip)
     return false;
 }
 
+/* ip with every byte after its first 3 (IPv4) or v6_bytes (IPv6) zeroed. */
+static p2p_ip_t ip_prefix(const p2p_ip_t *ip, size_t v6_bytes)
+{
+    p2p_ip_t p;
+    memset(&p, 0, sizeof p);
+    p.family = ip->family;
+    memcpy(p.addr, ip->addr, ip->family == 6 ? v6_bytes : 3);
+    return p;
+}
+
 p2p_ip_t p2p_ip_net(const p2p_ip_t *ip)
 {
-    p2p_ip_t n;
-    memset(&n, 0, sizeof n);
-    n.family = ip->family;
-    memcpy(n.addr, ip->addr, ip->family == 6 ? 6 : 3);
-    return n;
+    return ip_prefix(ip, 6);
 }
 
 /* The /24 or /64 prefix of ip (host bytes zeroed). */
 static p2p_ip_t subnet_of(const p2p_ip_t *ip)
 {
-    p2p_ip_t p = {.family = ip->family};
-    memcpy(p.addr, ip->addr, ip->family == 4 ? 3 : 8);
-    return p;
+    return ip_prefix(ip, 8);
 }
 
 static int distinct_find(const p2p_distinct_nets_t *d, const p2p_ip_t *prefix)
