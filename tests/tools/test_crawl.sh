@@ -3,7 +3,8 @@
 # finds every node of an N-node loopback network of @ethereumjs/devp2p DPT
 # nodes (peer.mjs): one bootnode, N-1 nodes bootstrapped from it; the crawl
 # starts from the bootnode only and must report all N nodes alive (JSON).
-# Every peer exits by itself after its --duration; we stop them first.
+# Every peer exits by itself after its --duration, which outlasts the
+# script's own bounds (sum 360 s, meson timeout 420 s); we stop them first.
 set -u
 D=$1 NODE=$2 PEER=$3 N=$4
 . "$(dirname "$0")/lib_check.sh"
@@ -15,7 +16,7 @@ fi
 # by address:tcpPort); peers re-ask their table every 5 s
 start() { # start LOG [ARGS...]
     log=$1; shift
-    "$NODE" "$PEER" --mode both --caps snap/1 --port 0 --duration 180 \
+    "$NODE" "$PEER" --mode both --caps snap/1 --port 0 --duration 600 \
         --refresh-interval 5000 "$@" >"$log" 2>&1 &
     pids="$pids $!"
 }
@@ -23,6 +24,7 @@ wait_listening() { # wait_listening LOG DEADLINE (epoch seconds)
     while ! grep -q '"ev":"listening"' "$1" && [ "$(date +%s)" -lt "$2" ]; do sleep 0.1; done
     sed -n 's/.*"ev":"listening","enode":"\([^"]*\)".*/\1/p' "$1" | head -1
 }
+t0=$(date +%s)
 start "$T/boot.log" --table-interval 1
 BOOT=$(wait_listening "$T/boot.log" $(($(date +%s) + 60)))
 [ -n "$BOOT" ] && ok || { bad "bootnode did not start: $(cat "$T/boot.log")"; exit 1; }
@@ -51,14 +53,14 @@ print(len(json.loads(line)["peers"]) if line else 0)'
 }
 i=0
 while [ "$(table_size)" -lt $((N - 1)) ] && [ $i -lt 60 ]; do sleep 1; i=$((i + 1)); done
-echo "bootnode table: $(table_size) of $((N - 1)) nodes after ${i}s"
+echo "bootnode table: $(table_size) of $((N - 1)) nodes after ${i}s ($(($(date +%s) - t0)) s since the bootnode started)"
 
 start_s=$(date +%s)
 # --resp-timeout 3: a ping is retried for 3+6+9+12 s before a node counts as
 # dead (the default 1 s gives up after 10 s, which N busy node.js processes
 # on a loaded 2-core machine have been seen to exceed)
 timeout 150 "$D" discv4 crawl --bootnodes "$BOOT" --timeout 120 --json ${CRAWL_ARGS:---resp-timeout 3} >"$T/crawl.json" 2>"$T/err" &&
-    ok || bad "crawl failed: $(cat "$T/err")"
+    ok || bad "crawl failed: $(cat "$T/err"); bootnode log tail: $(tail -c 300 "$T/boot.log")"
 echo "crawl of $N nodes: $(cat "$T/err") (wall $(($(date +%s) - start_s)) s)"
 python3 - "$T/crawl.json" "$T/ids" <<'PY' && ok || bad "crawl did not find every node"
 import json, sys
