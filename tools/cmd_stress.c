@@ -1013,16 +1013,7 @@ static int run_discv4(const char *target, const char *peers, const char *duratio
     p2p_ip_format(addr, &cfg.target.ep.ip);
     snprintf(st.target, sizeof st.target, "%s:%u/udp", addr, cfg.target.ep.udp);
     raise_nofile(cfg.peers + 16);
-    if (pid)
-        st.proc.pid = (pid_t)cli_uint("--pid", pid, 1, INT32_MAX);
-    else if (p2p_ip_is_loopback(&cfg.target.ep.ip))
-        st.proc.pid = stress_find_listener(cfg.target.ep.udp, true);
-    if (st.proc.pid && !stress_sample(st.proc.pid, &st.proc.rss_kb_start, &st.proc.threads_start,
-                                      &st.proc.fds_start))
-        st.proc.pid = 0;
-    st.proc.rss_kb_max = st.proc.rss_kb_end = st.proc.rss_kb_start;
-    st.proc.threads_max = st.proc.threads_end = st.proc.threads_start;
-    st.proc.fds_max = st.proc.fds_end = st.proc.fds_start;
+    stress_proc_start(&st, pid, &cfg.target.ep.ip, cfg.target.ep.udp, true);
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     char err[256];
@@ -1158,16 +1149,7 @@ int cmd_stress(int argc, char **argv)
     e.ep = epoll_create1(EPOLL_CLOEXEC);
     if (!e.out || !e.scratch || e.ep < 0) cli_fail("cannot set up: %s", strerror(errno));
 
-    if (pid)
-        st.proc.pid = (pid_t)cli_uint("--pid", pid, 1, INT32_MAX);
-    else if (p2p_ip_is_loopback(&e.target.ep.ip))
-        st.proc.pid = stress_find_listener(e.target.ep.tcp, false);
-    if (st.proc.pid && !stress_sample(st.proc.pid, &st.proc.rss_kb_start, &st.proc.threads_start,
-                                      &st.proc.fds_start))
-        st.proc.pid = 0;
-    st.proc.rss_kb_max = st.proc.rss_kb_end = st.proc.rss_kb_start;
-    st.proc.threads_max = st.proc.threads_end = st.proc.threads_start;
-    st.proc.fds_max = st.proc.fds_end = st.proc.fds_start;
+    stress_proc_start(&st, pid, &e.target.ep.ip, e.target.ep.tcp, false);
 
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);

@@ -413,30 +413,28 @@ int p2p_enr_node_id(const p2p_enr_t *r, uint8_t id[32])
     return 0;
 }
 
-int p2p_enr_ip4(const p2p_enr_t *r, p2p_ip_t *ip)
+/* The address under key: exactly 4 bytes (family 4) or 16 (family 6). */
+static int get_ip(const p2p_enr_t *r, p2p_ip_t *ip, const char *key, uint8_t family)
 {
     const uint8_t *p;
-    size_t n;
-    int rc = get_bytes(r, &p, &n, "ip");
+    size_t n, want = family == 4 ? 4 : 16;
+    int rc = get_bytes(r, &p, &n, key);
     if (rc) return rc;
-    if (n != 4) return P2P_EDECODE;
+    if (n != want) return P2P_EDECODE;
     memset(ip, 0, sizeof *ip);
-    ip->family = 4;
-    memcpy(ip->addr, p, 4);
+    ip->family = family;
+    memcpy(ip->addr, p, want);
     return 0;
+}
+
+int p2p_enr_ip4(const p2p_enr_t *r, p2p_ip_t *ip)
+{
+    return get_ip(r, ip, "ip", 4);
 }
 
 int p2p_enr_ip6(const p2p_enr_t *r, p2p_ip_t *ip)
 {
-    const uint8_t *p;
-    size_t n;
-    int rc = get_bytes(r, &p, &n, "ip6");
-    if (rc) return rc;
-    if (n != 16) return P2P_EDECODE;
-    memset(ip, 0, sizeof *ip);
-    ip->family = 6;
-    memcpy(ip->addr, p, 16);
-    return 0;
+    return get_ip(r, ip, "ip6", 6);
 }
 
 int p2p_enr_port(const p2p_enr_t *r, uint16_t *port, const char *key)
