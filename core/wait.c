@@ -26,16 +26,23 @@
  * asleep in futex_wait on the word (futex wake). */
 enum { SLEEP_NONE = 0, SLEEP_POLL = 1, SLEEP_FUTEX = 2 };
 
-static void waiter_init_spin(p2p_waiter_t *w)
+/* The state both kinds of waiter start from (no spin, no sleeper, zero
+ * counters, no mailbox). */
+static void waiter_init_common(p2p_waiter_t *w)
 {
+    /* relaxed: the waiter is published by whatever hands it to others */
+    atomic_store_explicit(&w->sleeping, 0, memory_order_relaxed);
+    atomic_store_explicit(&w->notified, 0, memory_order_relaxed);
+    atomic_store_explicit(&w->sleeps, 0, memory_order_relaxed);
+    atomic_store_explicit(&w->wakes, 0, memory_order_relaxed);
     w->spin_max = w->spin_win = 0;
     w->spin_need = 1;
     w->spin_quick = 0;
     w->spin_fresh = false;
-    /* relaxed: statistics and hints; published with the waiter */
     atomic_store_explicit(&w->kick_ns, 0, memory_order_relaxed);
     atomic_store_explicit(&w->spin_hits, 0, memory_order_relaxed);
     atomic_store_explicit(&w->spin_misses, 0, memory_order_relaxed);
+    w->nmb = 0;
 }
 
 void p2p_waiter_set_spin(p2p_waiter_t *w, uint32_t max_ns)
@@ -51,13 +58,7 @@ int p2p_waiter_init(p2p_waiter_t *w)
 {
     w->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (w->efd < 0) return P2P_ESYS;
-    /* relaxed: the waiter is published by whatever hands it to others */
-    atomic_store_explicit(&w->sleeping, 0, memory_order_relaxed);
-    atomic_store_explicit(&w->notified, 0, memory_order_relaxed);
-    atomic_store_explicit(&w->sleeps, 0, memory_order_relaxed);
-    atomic_store_explicit(&w->wakes, 0, memory_order_relaxed);
-    waiter_init_spin(w);
-    w->nmb = 0;
+    waiter_init_common(w);
     return 0;
 }
 
@@ -84,12 +85,7 @@ int p2p_waiter_init_signal(p2p_waiter_t *w)
     if (handler_rc != 0) return P2P_ESYS;
     w->efd = -1;
     w->tid = w->pid = 0;
-    atomic_store_explicit(&w->sleeping, 0, memory_order_relaxed);
-    atomic_store_explicit(&w->notified, 0, memory_order_relaxed);
-    atomic_store_explicit(&w->sleeps, 0, memory_order_relaxed);
-    atomic_store_explicit(&w->wakes, 0, memory_order_relaxed);
-    waiter_init_spin(w);
-    w->nmb = 0;
+    waiter_init_common(w);
     return 0;
 }
 
