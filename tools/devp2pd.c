@@ -517,6 +517,14 @@ int main(int argc, char **argv)
                p2p_ip_format(ipbuf, &metrics_ip), metrics_http_port(mh));
     }
 
+    /* No network is built in: without bootnodes the table starts from the
+     * node DB's seeds (empty on a first run) and the nodes that contact us
+     * (a --bootnode is the root of its network: no warning).
+     * Said before the enode line, so whoever waits for that line sees it. */
+    if (disc && boot.n == 0 && !bootnode)
+        P2P_WARN("No bootnodes: discovery starts from the node DB alone; give --bootnodes to "
+                 "join a network",
+                 "");
     printf("enode: %s\nenr: %s\n", url, text);
     fflush(stdout);
     if (created) P2P_INFO("Generated node key", "path=%s/nodekey", dir);

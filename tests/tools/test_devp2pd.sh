@@ -1,7 +1,7 @@
 #!/bin/sh
 # tests/tools/test_devp2pd.sh DEVP2PD DEVP2P: the node daemon on loopback:
 # first run creates the datadir and key and prints its enode and ENR (the
-# same node); the key is reused on restart; the admin JSON-RPC methods
+# same node), with one warning when discovery has no bootnodes; the key is reused on restart; the admin JSON-RPC methods
 # answer over the IPC socket (addPeer connects, removePeer disconnects); `devp2p rlpx ping` gets its
 # Hello; a second node bootstrapped from it is found by `devp2p discv4
 # crawl`; addPeer/removePeer with a third node that runs without discovery;
@@ -35,6 +35,8 @@ reject() { # reject CMD...: non-zero (not the timeout's 124) and exactly one std
 start a --datadir "$T/a" --metrics.addr 127.0.0.1 --metrics.port 0
 [ -n "$ENODE" ] && [ -n "$ENR" ] && ok || { bad "node a did not start: $(cat "$T/a.err")"; exit 1; }
 A_ENODE=$ENODE A_PID=$pid
+# no --bootnodes: one warning that says how to join a network
+[ "$(grep -c 'No bootnodes: .*--bootnodes' "$T/a.err")" = 1 ] && ok || bad "no bootnodes warning: $(cat "$T/a.err")"
 [ -f "$T/a/nodekey" ] && [ "$(stat -c %a "$T/a/nodekey")" = 600 ] && ok || bad "no nodekey"
 ID=$("$D" key to-id "$T/a/nodekey")
 "$D" enrdump "$ENR" >"$T/dump" && grep -q "^node id:   $ID" "$T/dump" && ok || bad "ENR is not our node: $(cat "$T/dump")"
@@ -56,6 +58,7 @@ reject "$N" --datadir "$T/file/sub" --port 0
 
 start b --datadir "$T/b" --bootnodes "$A_ENODE"
 [ -n "$ENODE" ] && ok || bad "node b did not start: $(cat "$T/b.err")"
+! grep -q 'No bootnodes' "$T/b.err" && ok || bad "bootnodes warning with --bootnodes: $(cat "$T/b.err")"
 B_PUB=${ENODE#enode://}; B_PUB=${B_PUB%%@*}
 sleep 2
 timeout 30 "$D" discv4 crawl --bootnodes "$A_ENODE" --timeout 15 >"$T/crawl" 2>"$T/err" && ok || bad "crawl: $(cat "$T/err")"
@@ -74,6 +77,7 @@ PY
 # dial each other by themselves, so B would already be a dynamic peer of A)
 start c --datadir "$T/e" --nodiscover
 [ -n "$ENODE" ] && ok || bad "node c did not start: $(cat "$T/c.err")"
+! grep -q 'No bootnodes' "$T/c.err" && ok || bad "bootnodes warning with --nodiscover: $(cat "$T/c.err")"
 C_PUB=${ENODE#enode://}; C_PUB=${C_PUB%%@*}
 
 # admin JSON-RPC over <datadir>/devp2pd.ipc (geth's shapes)
