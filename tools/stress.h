@@ -124,10 +124,9 @@ pid_t stress_find_listener(uint16_t port, bool udp);
 bool stress_sample(pid_t pid, uint64_t *rss_kb, uint64_t *threads, uint64_t *fds);
 
 /* Finds the target process and takes its starting sample into s->proc:
- * pid_arg (the --pid value) if given, else the local process listening on
- * port (UDP if udp) when ip is loopback; none (pid 0) if not found or gone. */
-void stress_proc_start(stress_stats_t *s, const char *pid_arg, const p2p_ip_t *ip, uint16_t port,
-                       bool udp);
+ * pid (from --pid) if non-zero, else the local process listening on port
+ * (UDP if udp) when ip is loopback; none (pid 0) if not found or gone. */
+void stress_proc_start(stress_stats_t *s, pid_t pid, const p2p_ip_t *ip, uint16_t port, bool udp);
 /* Samples the target (if any) once: updates s->proc (peak_live/rss at
  * peak when holding and live > 0); *rss_out = RSS in KiB or 0. */
 void stress_proc_sample(stress_stats_t *s, unsigned live, bool holding, uint64_t *rss_out);

@@ -20,7 +20,6 @@
 
 #include "core/err.h"
 #include "core/netutil.h"
-#include "tools/cli.h"
 #include "tools/stress.h"
 
 volatile sig_atomic_t stress_stop;
@@ -221,14 +220,11 @@ bool stress_sample(pid_t pid, uint64_t *rss_kb, uint64_t *threads, uint64_t *fds
     return true;
 }
 
-void stress_proc_start(stress_stats_t *s, const char *pid_arg, const p2p_ip_t *ip, uint16_t port,
-                       bool udp)
+void stress_proc_start(stress_stats_t *s, pid_t pid, const p2p_ip_t *ip, uint16_t port, bool udp)
 {
     stress_proc_t *p = &s->proc;
-    if (pid_arg)
-        p->pid = (pid_t)cli_uint("--pid", pid_arg, 1, INT32_MAX);
-    else if (p2p_ip_is_loopback(ip))
-        p->pid = stress_find_listener(port, udp);
+    p->pid = pid;
+    if (!pid && p2p_ip_is_loopback(ip)) p->pid = stress_find_listener(port, udp);
     if (p->pid && !stress_sample(p->pid, &p->rss_kb_start, &p->threads_start, &p->fds_start))
         p->pid = 0;
     p->rss_kb_max = p->rss_kb_end = p->rss_kb_start;

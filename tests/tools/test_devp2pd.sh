@@ -1,8 +1,9 @@
 #!/bin/sh
 # tests/tools/test_devp2pd.sh DEVP2PD DEVP2P: the node daemon on loopback:
 # first run creates the datadir and key and prints its enode and ENR (the
-# same node), with one warning when discovery has no bootnodes; the key is reused on restart; the admin JSON-RPC methods
-# answer over the IPC socket (addPeer connects, removePeer disconnects); `devp2p rlpx ping` gets its
+# same node), with one warning when discovery has no bootnodes; the key is
+# reused on restart; the admin JSON-RPC methods answer over the IPC socket
+# (addPeer connects, removePeer disconnects); `devp2p rlpx ping` gets its
 # Hello; a second node bootstrapped from it is found by `devp2p discv4
 # crawl`; addPeer/removePeer with a third node that runs without discovery;
 # rlpx ping escapes a remote's control bytes in its client and cap names;
