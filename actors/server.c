@@ -25,6 +25,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "actors/server_int.h"
@@ -459,17 +460,56 @@ int p2p_peer_disconnect(p2p_peer_t *peer, uint8_t reason)
 
 /* ---- peerop ---- */
 
-static int peerop_run(p2p_server_t *srv, p2p__peerop_t *op)
+static void op_wait(p2p__peerop_t *op, uint32_t seen, const struct timespec *abs)
 {
-    atomic_init(&op->done, 0);
+    /* FUTEX_WAIT_BITSET: abs is an absolute CLOCK_MONOTONIC deadline (NULL:
+     * none).  Any return makes the caller re-read the state. */
+    syscall(SYS_futex, (uint32_t *)&op->state, FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG, seen, abs,
+            NULL, FUTEX_BITSET_MATCH_ANY);
+}
+
+/* Runs op (the caller's copy, inputs set) on the loop and copies the
+ * results back.  Waits at most op_timeout for the loop to take the op up;
+ * see p2p__peerop_t for who frees it. */
+static int peerop_run(p2p_server_t *srv, p2p__peerop_t *req)
+{
+    /* the loop would wait for itself (an event callback calling in) */
+    if (p2p_thread_self() == &srv->run) return P2P_ESTATE;
+    p2p__peerop_t *op = malloc(sizeof *op);
+    if (!op) return P2P_ENOMEM;
+    *op = *req;
+    atomic_init(&op->state, P2P__OP_QUEUED);
+    uint64_t deadline = p2p_now_ns() + srv->op_timeout;
     p2p__msg_peerop_t m = {.op = op};
-    int rc = p2p_mailbox_push(srv->mb_peerop, &m, sizeof m, P2P_DEADLINE_NEVER);
-    if (rc) return rc;
-    /* acquire: pairs with the loop's release store (the op's results) */
-    while (atomic_load_explicit(&op->done, memory_order_acquire) == 0)
-        syscall(SYS_futex, (uint32_t *)&op->done, FUTEX_WAIT | FUTEX_PRIVATE_FLAG, 0, NULL, NULL,
-                0);
-    return op->rc;
+    int rc = p2p_mailbox_push(srv->mb_peerop, &m, sizeof m, deadline);
+    if (rc) {
+        free(op); /* not queued */
+        return rc;
+    }
+    struct timespec abs = {.tv_sec = (time_t)(deadline / P2P_NS_PER_S),
+                           .tv_nsec = (long)(deadline % P2P_NS_PER_S)};
+    for (;;) {
+        /* acquire: pairs with the loop's release store of DONE (the op's
+         * results) */
+        uint32_t s = atomic_load_explicit(&op->state, memory_order_acquire);
+        if (s == P2P__OP_DONE) break;
+        if (s == P2P__OP_QUEUED && p2p_now_ns() >= deadline) {
+            /* acq_rel: if this wins, the loop's failing claim reads
+             * ABANDONED (acquire) and frees the op after our last use */
+            if (atomic_compare_exchange_strong_explicit(&op->state, &s, P2P__OP_ABANDONED,
+                                                        memory_order_acq_rel, memory_order_acquire))
+                return P2P_ETIMEDOUT;
+            continue; /* the loop claimed it: wait for DONE */
+        }
+        /* RUNNING: the loop is at it; wait without a deadline */
+        op_wait(op, s, s == P2P__OP_QUEUED ? &abs : NULL);
+    }
+    rc = op->rc;
+    req->n = op->n;
+    req->inbound = op->inbound;
+    req->peer = op->peer;
+    free(op);
+    return rc;
 }
 
 int p2p_server_peers(p2p_server_t *srv, p2p_peer_info_t *out, size_t cap, size_t *n)
@@ -677,6 +717,7 @@ static int setup_config(p2p_server_t *srv, const p2p_server_config_t *cfg)
     srv->read_timeout = MS(cfg->read_timeout_ms, 30000);
     srv->write_timeout = MS(cfg->write_timeout_ms, 20000);
     srv->linger = MS(cfg->disc_linger_ms, 1000);
+    srv->op_timeout = MS(cfg->op_timeout_ms, 5000);
 #undef MS
     srv->out_max_msgs = cfg->out_max_msgs ? cfg->out_max_msgs : 256;
     srv->out_max_bytes = cfg->out_max_bytes ? cfg->out_max_bytes : 16u << 20;

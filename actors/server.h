@@ -24,8 +24,8 @@
  *   callbacks on peer threads, while the server runs.  Functions that need
  *   the run loop's state (peers, peer count, remove peer, subscribe,
  *   peer lookup) post a `peerop` message and wait for its completion
- *   (geth's peerOp / peerOpDone), so they must not be called from the
- *   event callback (which runs on the run loop itself).
+ *   (geth's peerOp / peerOpDone), at most op_timeout_ms; from the event
+ *   callback (which runs on the run loop itself) they return P2P_ESTATE.
  * - p2p_peer_send may be called from any thread holding a peer handle
  *   (a callback's argument, or a reference from p2p_peer_ref /
  *   p2p_server_peer_get).  It only pushes onto the peer's outbound mailbox.
@@ -109,7 +109,8 @@ typedef struct p2p_peer_event {
 } p2p_peer_event_t;
 
 /* Called on the run loop thread (p2p-run) for every event, in order.  It
- * must be quick and must not call the peerop functions of this server. */
+ * must be quick; the peerop functions of this server return P2P_ESTATE
+ * there. */
 typedef void (*p2p_peer_event_fn)(void *ctx, const p2p_peer_event_t *ev);
 
 /* ---- configuration ----------------------------------------------------- */
@@ -160,6 +161,10 @@ typedef struct p2p_server_config {
     uint32_t read_timeout_ms;      /* 30000 (frameReadTimeout) */
     uint32_t write_timeout_ms;     /* 20000 (frameWriteTimeout) */
     uint32_t disc_linger_ms;       /* 1000 (discWriteTimeout: Disconnect write + linger) */
+    /* 5000: how long the peerop calls (p2p_server_peers, _peer_count(s),
+     * _peer_get, _remove_peer, _subscribe, _unsubscribe) wait for the run
+     * loop to take their request up before P2P_ETIMEDOUT */
+    uint32_t op_timeout_ms;
 
     /* Test hook: apply the 30 s inbound throttle to LAN addresses too
      * (loopback is LAN, so loopback tests need it).  Never set in a node. */
@@ -250,6 +255,14 @@ typedef struct p2p_peer_info {
     uint64_t remote_version; /* Hello version */
 } p2p_peer_info_t;
 
+/* The peerop calls below (peers, peer_count(s), peer_get, remove_peer,
+ * subscribe, unsubscribe) run on the run loop and wait for it at most
+ * op_timeout_ms (5 s) to take the request up.  Besides the codes each
+ * names, they return P2P_ETIMEDOUT (the loop did not take the request up
+ * in time: it was not carried out, and the loop discards it unrun),
+ * P2P_ENOMEM, or P2P_ESTATE when called on the run loop itself (from the
+ * event callback), where the wait could never end. */
+
 /* Fills out[0..cap) with the current peers; *n receives the number
  * written.  Returns 0 or P2P_ECLOSED. */
 P2P_MUST_CHECK int p2p_server_peers(p2p_server_t *srv, p2p_peer_info_t *out, size_t cap, size_t *n);
@@ -269,7 +282,9 @@ P2P_MUST_CHECK int p2p_server_peer_get(p2p_server_t *srv, p2p_peer_t **peer, con
  * P2P_ETIMEDOUT (still full after 1 s: not added) or P2P_ECLOSED. */
 P2P_MUST_CHECK int p2p_server_add_peer(p2p_server_t *srv, const p2p_node_t *node);
 /* RemovePeer: removes node from the static set and disconnects it
- * (Disconnect "requested") if connected.  Returns 0 or P2P_ECLOSED. */
+ * (Disconnect "requested") if connected.  Returns 0 or P2P_ECLOSED
+ * (P2P_ETIMEDOUT: the static set may have changed, the peer was not
+ * disconnected). */
 P2P_MUST_CHECK int p2p_server_remove_peer(p2p_server_t *srv, const uint8_t id[32]);
 /* AddTrustedPeer / RemoveTrustedPeer: trusted peers are admitted above
  * MaxPeers.  Each waits up to 1 s while the run loop's mailbox is full.

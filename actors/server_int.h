@@ -138,7 +138,25 @@ typedef struct p2p__msg_disc {
     uint8_t reason;
 } p2p__msg_disc_t;
 
-/* peerop: an operation run on the loop; the caller waits on done. */
+/* peerop: an operation run on the loop; the caller waits for it with a
+ * deadline (op_timeout).  The op is on the heap and its state word decides
+ * who frees it:
+ *   QUEUED -> RUNNING  the loop claims it (CAS) and runs it while the caller
+ *                      waits (a run is short: the loop never blocks);
+ *   RUNNING -> DONE    the loop publishes the results (release store +
+ *                      futex wake); the caller reads them and frees the op;
+ *   QUEUED -> ABANDONED the caller's deadline passed first (CAS); it
+ *                      returns P2P_ETIMEDOUT without touching the op again
+ *                      and the loop, whose claim then fails, frees it
+ *                      unrun (so a timed-out op has no effect).
+ * Exactly one CAS out of QUEUED succeeds, so the op is freed once. */
+enum p2p__peerop_state {
+    P2P__OP_QUEUED = 0,
+    P2P__OP_RUNNING,
+    P2P__OP_DONE,
+    P2P__OP_ABANDONED,
+};
+
 enum p2p__peerop_kind {
     P2P__OP_PEERS = 1,
     P2P__OP_COUNT,
@@ -157,9 +175,7 @@ typedef struct p2p__peerop {
     p2p_mailbox_t *mb;
     p2p_conn_t *peer;
     int rc;
-    /* 0 until the loop finished the op: release store + futex wake by the
-     * loop, acquire load (futex wait) by the caller. */
-    _Atomic uint32_t done;
+    _Atomic uint32_t state; /* enum p2p__peerop_state; the caller's futex word */
 } p2p__peerop_t;
 
 typedef struct p2p__msg_peerop {
@@ -283,6 +299,7 @@ struct p2p_server {
 
     /* Timeouts (ns) and limits, resolved from cfg. */
     uint64_t hs_timeout, dial_timeout, ping_interval, read_timeout, write_timeout, linger;
+    uint64_t op_timeout;
     uint32_t out_max_msgs;
     uint64_t out_max_bytes;
     uint32_t max_msg;

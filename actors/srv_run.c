@@ -365,18 +365,35 @@ static p2p_conn_t *peer_by_id(run_t *r, const uint8_t id[32])
     return v ? (p2p_conn_t *)(uintptr_t)*v : NULL;
 }
 
+/* The loop takes op up: false (and op freed) if its caller gave up
+ * waiting (see p2p__peerop_t). */
+static bool op_claim(p2p__peerop_t *op)
+{
+    uint32_t s = P2P__OP_QUEUED;
+    /* acq_rel: on failure, the acquire read of ABANDONED orders the
+     * caller's last use of the op before our free */
+    if (atomic_compare_exchange_strong_explicit(&op->state, &s, P2P__OP_RUNNING,
+                                                memory_order_acq_rel, memory_order_acquire))
+        return true;
+    free(op);
+    return false;
+}
+
 static void op_done(p2p__peerop_t *op, int rc)
 {
     op->rc = rc;
-    /* release: the caller's acquire load sees the results */
-    atomic_store_explicit(&op->done, 1, memory_order_release);
-    syscall(SYS_futex, (uint32_t *)&op->done, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, INT_MAX, NULL, NULL,
+    /* release: the caller's acquire load sees the results.  The caller may
+     * free the op as soon as it sees DONE; the wake below only passes the
+     * address to the kernel as a key (a private futex is not read). */
+    atomic_store_explicit(&op->state, P2P__OP_DONE, memory_order_release);
+    syscall(SYS_futex, (uint32_t *)&op->state, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, INT_MAX, NULL, NULL,
             0);
 }
 
 static void on_peerop(run_t *r, p2p__peerop_t *op)
 {
     p2p_server_t *srv = r->srv;
+    if (!op_claim(op)) return;
     if (r->quitting) {
         op_done(op, P2P_ECLOSED);
         return;
@@ -529,7 +546,8 @@ int p2p__run_main(p2p_thread_t *self, void *arg)
     p2p__pool_reap(srv, true);
     /* answer peerops that raced with the close */
     p2p__msg_peerop_t m;
-    while (p2p_mailbox_try_pop(srv->mb_peerop, &m, sizeof m) == 0) op_done(m.op, P2P_ECLOSED);
+    while (p2p_mailbox_try_pop(srv->mb_peerop, &m, sizeof m) == 0)
+        if (op_claim(m.op)) op_done(m.op, P2P_ECLOSED);
     p2p_peer_event_t ev;
     while (p2p_mailbox_try_pop(srv->mb_events, &ev, sizeof ev) == 0) emit(&r, &ev);
     p2p_checks_free(&srv->rl_checks);

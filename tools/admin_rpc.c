@@ -89,8 +89,9 @@ static json_t *peers(struct admin_rpc *a, const char **err)
 {
     if (!a->cfg.srv) return json_array();
     size_t n = 0;
-    if (p2p_server_peers(a->cfg.srv, a->peers, ADMIN_RPC_PEERS_LISTED, &n) != 0) {
-        *err = "server stopped";
+    int rc = p2p_server_peers(a->cfg.srv, a->peers, ADMIN_RPC_PEERS_LISTED, &n);
+    if (rc) {
+        *err = rc == P2P_ECLOSED ? "server stopped" : p2p_strerror(rc);
         return NULL;
     }
     json_t *arr = json_array();
@@ -190,6 +191,9 @@ static json_t *metrics(struct admin_rpc *a)
             (json_int_t)st->bytes_in, "bytesOut", (json_int_t)st->bytes_out, "peers",
             (json_int_t)m->peers, "inbound", (json_int_t)m->inbound, "outbound",
             (json_int_t)m->outbound);
+        if (s && m->peers < 0) /* not known (stopping, timed out): null */
+            for (const char **k = (const char *[]){"peers", "inbound", "outbound", NULL}; *k; k++)
+                json_object_set_new(s, *k, json_null());
         json_object_set_new(o, "server", s);
     }
     if (m->have_disc) {

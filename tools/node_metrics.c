@@ -163,9 +163,13 @@ static void by_reason(struct out *o, const char *name, const char *help, const u
 static void server_metrics(struct out *o, const node_metrics_t *m)
 {
     const p2p_server_stats_t *s = &m->srv;
-    metric(o, "peers", "gauge", "connected peers", m->peers > 0 ? (uint64_t)m->peers : 0);
-    metric(o, "peers_inbound", "gauge", "connected peers that dialled us", m->inbound);
-    metric(o, "peers_outbound", "gauge", "connected peers we dialled", m->outbound);
+    /* peer counts the run loop did not give (stopping, timed out) are left
+     * out rather than shown as 0 */
+    if (m->peers >= 0) {
+        metric(o, "peers", "gauge", "connected peers", (uint64_t)m->peers);
+        metric(o, "peers_inbound", "gauge", "connected peers that dialled us", m->inbound);
+        metric(o, "peers_outbound", "gauge", "connected peers we dialled", m->outbound);
+    }
 #define SRV_COUNTER(field, help) metric(o, #field "_total", "counter", help, s->field)
     SRV_COUNTER(accepted, "TCP connections accepted");
     SRV_COUNTER(accept_errors, "failed accept calls");

@@ -39,7 +39,7 @@ typedef struct node_metrics_mailbox {
 typedef struct node_metrics {
     bool have_server;
     p2p_server_stats_t srv;
-    int peers;                  /* p2p_server_peer_counts (negative: stopping) */
+    int peers;                  /* p2p_server_peer_counts (negative: its error, not known) */
     unsigned inbound, outbound; /* of all peers: outbound = peers - inbound */
     bool have_disc;
     p2p_discovery_info_t *disc; /* snapshot */
