@@ -97,6 +97,8 @@ static void test_stalled(void)
     uint64_t t0 = p2p_now_ns();
     CHECK(p2p_server_peer_count(s) == P2P_ETIMEDOUT);
     uint64_t el = ms_since(t0);
+    printf("stalled: peer_count timed out after %llu ms (op_timeout_ms 30)\n",
+           (unsigned long long)el);
     CHECK(el >= 29 && el < 2000);
     p2p_peer_info_t infos[4];
     size_t n = 99;
@@ -116,6 +118,7 @@ static void test_stalled(void)
     t0 = p2p_now_ns();
     for (int i = 0; i < 75; i++) timeouts += p2p_server_peer_count(s) == P2P_ETIMEDOUT;
     el = ms_since(t0);
+    printf("stalled: 75 more calls timed out in %llu ms\n", (unsigned long long)el);
     CHECK(timeouts == 75);
     CHECK(el >= 75 * 29 && el < 20000);
     CHECK(p2p_mailbox_depth(s->mb_peerop) == p2p_mailbox_capacity(s->mb_peerop));
