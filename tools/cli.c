@@ -202,6 +202,9 @@ void cli_session_key(uint8_t priv[32], const char *file, const char *hex)
         cli_load_key(priv, file, false);
     } else if (hex) {
         cli_load_key(priv, hex, true);
+        /* hex points into argv (--nodekeyhex HEX or --nodekeyhex=HEX): wipe
+         * it there, so /proc/PID/cmdline no longer shows the key */
+        p2p_wipe((char *)hex, strlen(hex));
     } else if (p2p_secp_keygen(priv) != 0) {
         cli_fail("cannot generate a key: no randomness");
     }

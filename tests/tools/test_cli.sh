@@ -1,7 +1,8 @@
 #!/bin/sh
 # tests/tools/test_cli.sh DEVP2P VECTORS_DIR: the devp2p tool's key and ENR
 # commands against tests/vectors/enr.txt, --help/--version, and bad input:
-# every bad-input case must exit non-zero with exactly one line on stderr.
+# every bad-input case must exit non-zero with exactly one line on stderr;
+# --nodekeyhex is wiped from the process's arguments once read.
 set -u
 D=$1
 V=$2/enr.txt
@@ -116,6 +117,29 @@ reject "$D" trace --datadir "$T" --export json "$T/x.json"
 reject "$D" attach "$T/no-such.ipc" admin_nodeInfo
 # an RLPx ping to a closed port: a clean one-line failure
 reject "$D" rlpx ping --timeout 2 "$("$D" key to-enode --tcp 1 "$KEY")"
+
+# --nodekeyhex (both spellings) is wiped from the arguments once read: a
+# discv4 ping to a silent port runs 2 s, /proc/PID/cmdline is read meanwhile
+EN=$("$D" key to-enode --tcp 1 "$KEY")
+for form in sep eq; do
+    if [ $form = sep ]; then set -- --nodekeyhex "$KEY"; else set -- "--nodekeyhex=$KEY"; fi
+    "$D" discv4 ping --timeout 2 "$@" "$EN" >"$T/ping.out" 2>&1 &
+    pid=$!
+    i=0 seen=
+    while [ $i -lt 40 ]; do # the key is read at start: up to 2 s for --timeout to show
+        seen=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)
+        case "$seen" in *"--timeout"*) case "$seen" in *"$KEY"*) ;; *) break ;; esac ;; esac
+        sleep 0.05; i=$((i + 1))
+    done
+    case "$seen" in
+    *"$KEY"*) bad "--nodekeyhex ($form) left in /proc/$pid/cmdline: $seen" ;;
+    *"--timeout"*) ok ;;
+    *) bad "no command line read for the discv4 ping ($form): '$seen'" ;;
+    esac
+    wait "$pid"
+    rc=$?
+    [ $rc -eq 1 ] && grep -q "no pong" "$T/ping.out" && ok || bad "discv4 ping ($form): exit $rc, $(cat "$T/ping.out")"
+done
 
 echo "test_cli: $checks checks, $fails failed"
 [ "$fails" -eq 0 ] && [ "$checks" -gt 0 ]
