@@ -49,7 +49,13 @@ typedef struct p2p__disc_ctr {
  * answered in the last 20 s, so an exact replay is dropped before its
  * signature recovery (rx_duplicate).  Only answered ones: a findnode
  * dropped for want of a bond may come again, byte for byte, once the bond
- * exists.  A fixed open-addressed table of P2P__DISC_SEEN_SLOTS entries (no
+ * exists.  A request is the same bytes whenever its sender repeats it within
+ * one second (a ping carries no nonce, the expiration has whole seconds and
+ * the signature is deterministic), and clients do: a ping-back and a
+ * revalidation ping, two lookups asking one node.  So a copy from the
+ * address the request was answered at is answered again, up to
+ * P2P__DISC_SEEN_ANSWERS answers in all; a copy from any other address, or
+ * beyond that count, is a replay.  A fixed open-addressed table of P2P__DISC_SEEN_SLOTS entries (no
  * allocation, never grows): a hash probes P2P__DISC_SEEN_PROBE slots from
  * the one its first bytes name; an entry counts for
  * P2P__DISC_SEEN_WINDOW_NS after the answer (a packet's expiration is 20 s
@@ -60,11 +66,15 @@ typedef struct p2p__disc_ctr {
 #define P2P__DISC_SEEN_SLOTS 4096u /* power of two */
 #define P2P__DISC_SEEN_PROBE 8u
 #define P2P__DISC_SEEN_WINDOW_NS ((uint64_t)P2P_DISCV4_EXPIRATION * 1000000000ull)
+#define P2P__DISC_SEEN_ANSWERS 3 /* answers to one request's copies from its address */
 
 typedef struct p2p__disc_seen {
     struct {
         uint8_t hash[16]; /* the packet hash's first 16 bytes */
-        uint64_t ns;      /* answered at; 0: free */
+        uint64_t ns;      /* first answered at; 0: free */
+        p2p_ip_t ip;      /* the address it was answered at */
+        uint16_t port;
+        uint8_t answers; /* 1..P2P__DISC_SEEN_ANSWERS */
     } e[P2P__DISC_SEEN_SLOTS];
 } p2p__disc_seen_t;
 
@@ -72,6 +82,8 @@ typedef struct p2p__disc_seen {
 typedef struct p2p__disc_seen_msg {
     uint8_t hash[16];
     uint64_t ns;
+    p2p_ip_t ip; /* its source address */
+    uint16_t port;
 } p2p__disc_seen_msg_t;
 
 typedef struct p2p__disc_reader {

@@ -16,9 +16,12 @@
  *                                                        rx_unknown_type,
  *                                                        rx_bad_hash
  *   3. a request (ping, findnode, ENR request) whose   rx_duplicate
- *      hash was answered within the last 20 s (the
- *      reader's replay cache: a replayed capture costs
- *      no recovery and gets no second answer)
+ *      hash was answered within the last 20 s, from
+ *      another address or 3 times already (the reader's
+ *      replay cache: a replayed capture costs no
+ *      recovery and gets no further answer; its
+ *      sender's own repeats are answered, see
+ *      p2p__disc_seen_t)
  *   4. p2p_discv4_open_at: body, expiration (past      rx_bad_packet,
  *      the wall clock, ENRResponse exempt), then the     rx_expired,
  *      sender recovery                                   rx_bad_sig
@@ -89,21 +92,43 @@ static bool seen_live(uint64_t ns, uint64_t now)
     return ns != 0 && (ns >= now || now - ns < P2P__DISC_SEEN_WINDOW_NS);
 }
 
-/* True if hash (its first 16 bytes) was answered within the window. */
-static bool seen_has(const p2p__disc_seen_t *seen, const uint8_t hash[16], uint64_t now)
+/* The live entry of hash (its first 16 bytes), or -1. */
+static int seen_find(const p2p__disc_seen_t *seen, const uint8_t hash[16], uint64_t now)
 {
     unsigned home = seen_home(hash);
     for (unsigned i = 0; i < P2P__DISC_SEEN_PROBE; i++) {
         unsigned k = (home + i) & (P2P__DISC_SEEN_SLOTS - 1);
-        if (seen_live(seen->e[k].ns, now) && memcmp(seen->e[k].hash, hash, 16) == 0) return true;
+        if (seen_live(seen->e[k].ns, now) && memcmp(seen->e[k].hash, hash, 16) == 0) return (int)k;
     }
-    return false;
+    return -1;
 }
 
-/* Records hash (its first 16 bytes) as answered at ns (not after now): a
- * free or aged slot of its probe window, else the oldest one. */
-static void seen_add(p2p__disc_seen_t *seen, const uint8_t hash[16], uint64_t ns, uint64_t now)
+/* True if a copy of request hash from ip:port is a replay: answered within
+ * the window, and from another address or P2P__DISC_SEEN_ANSWERS times. */
+static bool seen_replay(const p2p__disc_seen_t *seen, const uint8_t hash[16], const p2p_ip_t *ip,
+                        uint16_t port, uint64_t now)
 {
+    int k = seen_find(seen, hash, now);
+    if (k < 0) return false;
+    return seen->e[k].answers >= P2P__DISC_SEEN_ANSWERS || seen->e[k].port != port ||
+           !p2p_ip_equal(&seen->e[k].ip, ip);
+}
+
+/* Records an answer to request hash (its first 16 bytes) from ip:port at
+ * ns (not after now): one more answer of its live entry, else a new entry
+ * in a free or aged slot of its probe window, else in the oldest one. */
+static void seen_add(p2p__disc_seen_t *seen, const uint8_t hash[16], uint64_t ns,
+                     const p2p_ip_t *ip, uint16_t port, uint64_t now)
+{
+    int live = seen_find(seen, hash, now);
+    if (live >= 0) {
+        /* a copy from another address raced past a reader's check and was
+         * answered: the entry stays with the first address */
+        if (seen->e[live].answers < P2P__DISC_SEEN_ANSWERS && seen->e[live].port == port &&
+            p2p_ip_equal(&seen->e[live].ip, ip))
+            seen->e[live].answers++;
+        return;
+    }
     unsigned home = seen_home(hash), pick = home;
     for (unsigned i = 0; i < P2P__DISC_SEEN_PROBE; i++) {
         unsigned k = (home + i) & (P2P__DISC_SEEN_SLOTS - 1);
@@ -115,6 +140,9 @@ static void seen_add(p2p__disc_seen_t *seen, const uint8_t hash[16], uint64_t ns
     }
     memcpy(seen->e[pick].hash, hash, 16);
     seen->e[pick].ns = ns ? ns : 1;
+    seen->e[pick].ip = *ip;
+    seen->e[pick].port = port;
+    seen->e[pick].answers = 1;
 }
 
 static bool is_request(uint8_t type)
@@ -125,15 +153,15 @@ static bool is_request(uint8_t type)
 int p2p__disc_deliver(struct p2p_discovery *d, const p2p__disc_pkt_msg_t *m, p2p_disc_time_t now)
 {
     bool request = is_request(m->pkt.type);
-    if (request && seen_has(&d->seen, m->pkt.hash, now.ns)) {
+    if (request && seen_replay(&d->seen, m->pkt.hash, &m->src.ip, m->src.udp, now.ns)) {
         P2P__DISC_CTR(d, rx_duplicate);
         return P2P_EEXIST;
     }
     int rc = p2p_disc_handle(d->core, &m->pkt, &m->src, now);
     p2p__disc_apply_record(d); /* a new record decided during the handling */
     if (request && rc == 0) {
-        seen_add(&d->seen, m->pkt.hash, now.ns, now.ns);
-        p2p__disc_seen_msg_t n = {.ns = now.ns};
+        seen_add(&d->seen, m->pkt.hash, now.ns, &m->src.ip, m->src.udp, now.ns);
+        p2p__disc_seen_msg_t n = {.ns = now.ns, .ip = m->src.ip, .port = m->src.udp};
         memcpy(n.hash, m->pkt.hash, sizeof n.hash);
         /* quiet: a reader does not sleep on `answered`, it drains it
          * before each receive batch */
@@ -171,7 +199,8 @@ int p2p__disc_check(struct p2p_discovery *d, const p2p__disc_seen_t *seen, p2p__
         P2P__DISC_CTR(d, rx_too_small);
         return rc;
     }
-    if (is_request(h.type) && seen_has(seen, h.hash, p2p_clock_now(d->clock))) {
+    if (is_request(h.type) &&
+        seen_replay(seen, h.hash, &out->src.ip, out->src.udp, p2p_clock_now(d->clock))) {
         P2P__DISC_CTR(d, rx_duplicate);
         return P2P_EEXIST;
     }
@@ -203,7 +232,8 @@ static void reader_batch(p2p__disc_reader_t *r, unsigned n)
     size_t na;
     uint64_t now = p2p_clock_now(d->clock);
     while ((na = p2p_mailbox_pop_batch(r->answered, ans, sizeof ans)) > 0)
-        for (size_t i = 0; i < na; i++) seen_add(&r->seen, ans[i].hash, ans[i].ns, now);
+        for (size_t i = 0; i < na; i++)
+            seen_add(&r->seen, ans[i].hash, ans[i].ns, &ans[i].ip, ans[i].port, now);
     for (unsigned i = 0; i < n; i++) {
         p2p__disc_pkt_msg_t *out = &r->out;
         memset(&out->src, 0, sizeof out->src);

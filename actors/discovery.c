@@ -254,9 +254,14 @@ static void tx_flush(p2p_discovery_t *d)
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) {
             /* the datagram at i was refused: count it, go on with the rest */
+            int err = errno;
             P2P__DISC_CTR(d, tx_errors);
-            P2P_LOG_RL(1, 10000, P2P_LOG_WARN, "Discovery UDP send failed", "err=%s",
-                       strerror(errno));
+            p2p_ip_t ip = {0};
+            uint16_t port = 0;
+            char ips[P2P_IP_STRLEN];
+            if (p2p_ip_from_sockaddr(&ip, &port, d->txm[i].msg_hdr.msg_name) != 0) ip.family = 0;
+            P2P_LOG_RL(1, 10000, P2P_LOG_WARN, "Discovery UDP send failed", "err=\"%s\" to=%s:%u",
+                       strerror(err), p2p_ip_format(ips, &ip), (unsigned)port);
             i++;
             continue;
         }

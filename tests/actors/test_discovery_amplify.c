@@ -127,8 +127,9 @@ static uint64_t ctr(dn_node_t *a, int which)
     return v;
 }
 
-/* Makes every packet we send distinct (the instance drops an exact replay
- * of a packet it verified within 20 s): a few seconds more of expiration. */
+/* Makes every packet we send distinct (the instance answers copies of a
+ * request it answered within 20 s at most twice): a few seconds more of
+ * expiration. */
 static uint64_t next_uniq(void)
 {
     static uint64_t u;

@@ -2,7 +2,8 @@
  * tests/actors/test_discovery_hostile.c: hostile datagrams sent over
  * loopback to a running discovery instance.  Each kind (truncated, over
  * 1280 bytes, bad hash, bad signature, unknown type, expired (before the
- * recovery), a replayed capture (duplicate), garbage RLP,
+ * recovery), a replayed capture (duplicate: from another address, or a
+ * fourth copy from the sender's own), garbage RLP,
  * signed with the instance's own key, oversized neighbor lists, findnode
  * and ENR request from an unbonded sender, unsolicited replies) bumps its
  * named counter and gets no reply; the instance keeps answering valid
@@ -336,9 +337,10 @@ int main(void)
     }
     CHECK(got_nb);
 
-    /* The same findnode again (a replayed capture, still unexpired): dropped
-     * by the reader before the recovery as a duplicate (never verified), no
-     * second Neighbors.  Either reader may get it. */
+    /* The same findnode from another address (a replayed capture, still
+     * unexpired): dropped by the reader before the recovery as a duplicate
+     * (never verified), no second Neighbors to anyone.  Either reader may
+     * get it. */
     uint64_t verified = 0;
     {
         p2p_discovery_info_t *in = dn_info(&a);
@@ -346,7 +348,13 @@ int main(void)
         if (in) verified = in->shell.rx_verified;
         free(in);
     }
-    send_raw(pkt, fnlen);
+    int sock2 = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    CHECK(bind(sock2, (struct sockaddr *)&ss, sl) == 0);
+    {
+        struct sockaddr_storage to;
+        socklen_t tl = p2p_ip_to_sockaddr(&to, &lo, target_port);
+        CHECK(sendto(sock2, pkt, fnlen, 0, (struct sockaddr *)&to, tl) == (ssize_t)fnlen);
+    }
     CHECK(wait_ctr(&a, get_rx_duplicate, 1));
     for (int i = 0; i < 4; i++) {
         uint8_t buf[2048];
@@ -357,11 +365,49 @@ int main(void)
         CHECK(q.type == P2P_DISCV4_PING); /* revalidation only */
     }
     {
+        struct pollfd pfd = {.fd = sock2, .events = POLLIN};
+        CHECK(poll(&pfd, 1, 0) == 0); /* the replaying address got nothing */
+    }
+    close(sock2);
+    {
         p2p_discovery_info_t *in = dn_info(&a);
         CHECK(in && in->core.rx_findnode == 1 && in->shell.rx_duplicate == 1);
         /* nothing else was sent meanwhile: the replay never got verified */
         CHECK(in && in->shell.rx_verified == verified);
         free(in);
+    }
+
+    /* The sender itself repeats the findnode byte for byte (as a client
+     * does that asks again within the same second): answered twice more,
+     * P2P__DISC_SEEN_ANSWERS (3) in all; the next copy is a replay. */
+    for (uint64_t k = 2; k <= 4; k++) {
+        send_raw(pkt, fnlen);
+        if (k <= 3) {
+            CHECK(wait_ctr(&a, get_rx_findnode, k));
+            bool got = false;
+            for (int i = 0; i < 4 && !got; i++) {
+                uint8_t buf[2048];
+                ssize_t r = recv_raw(buf, sizeof buf, 2000);
+                if (r < 0) break;
+                p2p_discv4_packet_t q;
+                CHECK_OK(p2p_discv4_decode(&q, buf, (size_t)r));
+                got = q.type == P2P_DISCV4_NEIGHBORS;
+            }
+            CHECK(got);
+        } else {
+            CHECK(wait_ctr(&a, get_rx_duplicate, 2));
+            for (int i = 0; i < 4; i++) {
+                uint8_t buf[2048];
+                ssize_t r = recv_raw(buf, sizeof buf, 300);
+                if (r < 0) break;
+                p2p_discv4_packet_t q;
+                CHECK_OK(p2p_discv4_decode(&q, buf, (size_t)r));
+                CHECK(q.type == P2P_DISCV4_PING); /* revalidation only */
+            }
+            p2p_discovery_info_t *in = dn_info(&a);
+            CHECK(in && in->core.rx_findnode == 3 && in->shell.rx_duplicate == 2);
+            free(in);
+        }
     }
 
     /* Nothing crashed, and the reader verified only what was valid. */

@@ -3,7 +3,8 @@
  *
  * Floods a running discovery instance on loopback with pre-signed pings
  * (valid, unexpired, from NKEYS bonded keys, all distinct: the instance
- * drops a replay of a request it verified within 20 s, so the pool holds
+ * answers a copy of a request it answered within 20 s at most twice, so
+ * the pool holds
  * (seconds + 1) x PING_RATE_CAP pings and a run never repeats one; signing
  * them takes a few seconds before each run) in a closed loop (at
  * most WINDOW pings outstanding, so the kernel drops nothing) and counts the
