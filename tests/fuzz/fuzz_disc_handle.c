@@ -27,15 +27,15 @@
  * The reader reads the same virtual clocks (its replay cache, emptied for
  * every input, and its expiration check), and packets reach the core through
  * p2p__disc_deliver as on p2p-disc: a sealed request answered within 20 s is
- * a duplicate when it comes again.  The reader checks against p2p-disc's
- * replay cache (d->seen), which holds what a reader learns through its
+ * a duplicate when it comes again from another address, or a fourth time.  The reader checks
+ * against p2p-disc's replay cache (d->seen), which holds what a reader learns through its
  * `answered` mailbox.
  *
  * Properties: no crash or sanitizer report; the reader's counters add up
  * (every datagram is either rejected under exactly one counter, the
  * duplicates included, or queued);
  * a verified packet never carries our own ID; a request the core answered,
- * checked again right after, is a duplicate; packets the core sends encode;
+ * checked again right after from another address, is a duplicate; packets the core sends encode;
  * after every step the core's bounds hold (pending requests, lookups,
  * candidates, table size) and our own ID is not in the table.
  */
@@ -240,13 +240,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (memcmp(msg.pkt.sender_id, g.d->started.id, 32) == 0) abort();
             int rc = p2p__disc_deliver(g.d, &msg, now);
             if (rc == P2P_EEXIST) late_dups++; /* counted on the p2p-disc side */
-            /* an answered request's bytes again at once: a duplicate, no
-             * recovery (replies and unanswered requests are not cached) */
+            /* an answered request's bytes again at once from another
+             * address: a duplicate, no recovery (replies and unanswered
+             * requests are not cached; the sender's own copies are
+             * answered up to P2P__DISC_SEEN_ANSWERS times) */
             bool req = msg.pkt.type == P2P_DISCV4_PING || msg.pkt.type == P2P_DISCV4_FINDNODE ||
                        msg.pkt.type == P2P_DISCV4_ENRREQUEST;
             if (req && rc == 0) {
                 static p2p__disc_pkt_msg_t again;
                 again.src = msg.src;
+                again.src.udp = msg.src.udp == 30301 ? 30302 : 30301;
                 datagrams++;
                 if (p2p__disc_check(g.d, &g.d->seen, &again, buf, n) != P2P_EEXIST) abort();
             }
