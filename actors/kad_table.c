@@ -440,6 +440,19 @@ bool p2p_kad_reval_next(p2p_kad_table_t *t, p2p_node_t *out, uint64_t now_ns)
     return false;
 }
 
+/* Moves e, just checked, to list.  An empty list stays due (its first
+ * member is checked soon: a new node); but a node that was checked a
+ * moment ago must not be checked again at once because its new list was
+ * empty, so that list's timer starts now, as for any list. */
+static void kad_move_checked(p2p_kad_table_t *t, p2p_kad_entry_t *e, uint8_t list, uint64_t now_ns)
+{
+    if (e->slow != list && t->nlist[list] == 0 && t->next_ns[list] <= now_ns) {
+        uint64_t iv = kad_interval(list);
+        t->next_ns[list] = now_ns + iv / 2 + p2p_kad_rand(t, iv);
+    }
+    kad_set_list(t, e, list);
+}
+
 void p2p_kad_reval_done(p2p_kad_table_t *t, p2p_kad_reval_t *r, const uint8_t id[32],
                         bool responded, uint64_t pong_seq, uint64_t now_ns)
 {
@@ -458,13 +471,13 @@ void p2p_kad_reval_done(p2p_kad_table_t *t, p2p_kad_reval_t *r, const uint8_t id
             r->deleted = true;
             r->promoted = p2p_kad_delete(t, &r->promoted_node, id, now_ns) == 1;
         } else {
-            kad_set_list(t, e, 0);
+            kad_move_checked(t, e, 0, now_ns);
         }
         return;
     }
     e->checks++;
     e->live = 1;
-    kad_set_list(t, e, 1);
+    kad_move_checked(t, e, 1, now_ns);
     r->checks = e->checks;
     r->need_enr = pong_seq > e->node.seq;
 }

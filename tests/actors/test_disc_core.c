@@ -1028,7 +1028,8 @@ static void test_candidates_iterator(void)
     CHECK(p2p_disc_deadline(h->d) <= t.ns);
     p2p_disc_tick(h->d, t);
     CHECK(p2p_disc_counters(h->d)->lookups_started == started + 1);
-    /* p answers every findnode with 12 fresh nodes. */
+    /* p answers every findnode with 12 fresh nodes, and its revalidation
+     * pings. */
     unsigned served = 0;
     uint64_t last_start_ms = 0, min_gap_ms = UINT64_MAX;
     unsigned seen_started = started + 1;
@@ -1042,9 +1043,13 @@ static void test_candidates_iterator(void)
             last_start_ms = ms;
         }
         for (unsigned i = before; i < h->nout; i++) {
-            if (h->out[i].pkt.type != P2P_DISCV4_FINDNODE ||
-                !p2p_ip_equal(&h->out[i].to.ip, &p.ep.ip))
+            if (!p2p_ip_equal(&h->out[i].to.ip, &p.ep.ip)) continue;
+            if (h->out[i].pkt.type == P2P_DISCV4_PING) { /* revalidation: p is alive */
+                p2p_endpoint_t psrc2 = ep_of(p.ep.ip, p.ep.udp);
+                CHECK_OK(h_pong(h, &pk, &psrc2, h->out[i].hash, 0, now));
                 continue;
+            }
+            if (h->out[i].pkt.type != P2P_DISCV4_FINDNODE) continue;
             p2p_discv4_packet_t nb;
             tl_pkt(&nb, &pk, P2P_DISCV4_NEIGHBORS, now);
             nb.u.neighbors.n = 12;

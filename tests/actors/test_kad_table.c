@@ -419,11 +419,16 @@ static void test_revalidation(void)
     uint64_t dl = p2p_kad_reval_deadline(t);
     CHECK(dl >= now + P2P_KAD_FAST_NS / 2 && dl < now + P2P_KAD_FAST_NS * 3 / 2);
 
-    /* A reply: checks 0 -> 1, live, slow list. */
+    /* A reply: checks 0 -> 1, live, slow list.  The slow list was empty:
+     * its timer starts now, so the node just checked is not picked again
+     * at once (it was: two pings within a millisecond). */
     p2p_kad_reval_t r;
     p2p_kad_reval_done(t, &r, n.id, true, 0, now + 10);
     CHECK(r.found && !r.deleted && r.checks == 1 && !r.need_enr);
     CHECK(e->live && e->slow && !e->pending && e->checks == 1);
+    CHECK(!p2p_kad_reval_next(t, &n2, now + 11));
+    CHECK(t->next_ns[1] >= now + 10 + P2P_KAD_SLOW_NS / 2 &&
+          t->next_ns[1] < now + 10 + P2P_KAD_SLOW_NS * 3 / 2);
     /* A higher seq in the pong asks for the ENR. */
     p2p_kad_reval_done(t, &r, n.id, true, 7, now + 20);
     CHECK(r.need_enr && r.checks == 2);
