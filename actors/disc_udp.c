@@ -103,15 +103,21 @@ static int seen_find(const p2p__disc_seen_t *seen, const uint8_t hash[16], uint6
     return -1;
 }
 
+/* True if entry k may answer one more copy from ip:port: the address it
+ * was answered at, fewer than P2P__DISC_SEEN_ANSWERS answers so far. */
+static bool seen_may_answer(const p2p__disc_seen_t *seen, int k, const p2p_ip_t *ip, uint16_t port)
+{
+    return seen->e[k].answers < P2P__DISC_SEEN_ANSWERS && seen->e[k].port == port &&
+           p2p_ip_equal(&seen->e[k].ip, ip);
+}
+
 /* True if a copy of request hash from ip:port is a replay: answered within
  * the window, and from another address or P2P__DISC_SEEN_ANSWERS times. */
 static bool seen_replay(const p2p__disc_seen_t *seen, const uint8_t hash[16], const p2p_ip_t *ip,
                         uint16_t port, uint64_t now)
 {
     int k = seen_find(seen, hash, now);
-    if (k < 0) return false;
-    return seen->e[k].answers >= P2P__DISC_SEEN_ANSWERS || seen->e[k].port != port ||
-           !p2p_ip_equal(&seen->e[k].ip, ip);
+    return k >= 0 && !seen_may_answer(seen, k, ip, port);
 }
 
 /* Records an answer to request hash (its first 16 bytes) from ip:port at
@@ -124,9 +130,7 @@ static void seen_add(p2p__disc_seen_t *seen, const uint8_t hash[16], uint64_t ns
     if (live >= 0) {
         /* a copy from another address raced past a reader's check and was
          * answered: the entry stays with the first address */
-        if (seen->e[live].answers < P2P__DISC_SEEN_ANSWERS && seen->e[live].port == port &&
-            p2p_ip_equal(&seen->e[live].ip, ip))
-            seen->e[live].answers++;
+        if (seen_may_answer(seen, live, ip, port)) seen->e[live].answers++;
         return;
     }
     unsigned home = seen_home(hash), pick = home;

@@ -415,6 +415,13 @@ static uint64_t kad_interval(int list)
     return list ? P2P_KAD_SLOW_NS : P2P_KAD_FAST_NS;
 }
 
+/* list is next due in half to one and a half of its interval from now */
+static void kad_schedule(p2p_kad_table_t *t, int list, uint64_t now_ns)
+{
+    uint64_t iv = kad_interval(list);
+    t->next_ns[list] = now_ns + iv / 2 + p2p_kad_rand(t, iv);
+}
+
 bool p2p_kad_reval_next(p2p_kad_table_t *t, p2p_node_t *out, uint64_t now_ns)
 {
     for (int list = 0; list < 2; list++) {
@@ -422,8 +429,7 @@ bool p2p_kad_reval_next(p2p_kad_table_t *t, p2p_node_t *out, uint64_t now_ns)
         unsigned cand = t->navail[list];
         /* An empty list stays due, so its first member is checked soon. */
         if (t->nlist[list] == 0) continue;
-        uint64_t iv = kad_interval(list);
-        t->next_ns[list] = now_ns + iv / 2 + p2p_kad_rand(t, iv);
+        kad_schedule(t, list, now_ns);
         if (cand == 0) continue;
         unsigned k = (unsigned)p2p_kad_rand(t, cand);
         for (unsigned bi = 0; bi < P2P_KAD_NBUCKETS; bi++)
@@ -446,10 +452,8 @@ bool p2p_kad_reval_next(p2p_kad_table_t *t, p2p_node_t *out, uint64_t now_ns)
  * empty, so that list's timer starts now, as for any list. */
 static void kad_move_checked(p2p_kad_table_t *t, p2p_kad_entry_t *e, uint8_t list, uint64_t now_ns)
 {
-    if (e->slow != list && t->nlist[list] == 0 && t->next_ns[list] <= now_ns) {
-        uint64_t iv = kad_interval(list);
-        t->next_ns[list] = now_ns + iv / 2 + p2p_kad_rand(t, iv);
-    }
+    if (e->slow != list && t->nlist[list] == 0 && t->next_ns[list] <= now_ns)
+        kad_schedule(t, list, now_ns);
     kad_set_list(t, e, list);
 }
 

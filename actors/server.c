@@ -16,20 +16,17 @@
 #include "actors/server.h"
 
 #include <errno.h>
-#include <limits.h>
 #include <stdio.h>
-#include <linux/futex.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "actors/server_int.h"
 #include "core/clock.h"
+#include "core/futex.h"
 #include "core/log.h"
 #include "crypto/secp.h"
 #include "crypto/util.h"
@@ -460,14 +457,6 @@ int p2p_peer_disconnect(p2p_peer_t *peer, uint8_t reason)
 
 /* ---- peerop ---- */
 
-static void op_wait(p2p__peerop_t *op, uint32_t seen, const struct timespec *abs)
-{
-    /* FUTEX_WAIT_BITSET: abs is an absolute CLOCK_MONOTONIC deadline (NULL:
-     * none).  Any return makes the caller re-read the state. */
-    syscall(SYS_futex, (uint32_t *)&op->state, FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG, seen, abs,
-            NULL, FUTEX_BITSET_MATCH_ANY);
-}
-
 /* Runs op (the caller's copy, inputs set) on the loop and copies the
  * results back.  Waits at most op_timeout for the loop to take the op up;
  * see p2p__peerop_t for who frees it. */
@@ -486,8 +475,6 @@ static int peerop_run(p2p_server_t *srv, p2p__peerop_t *req)
         free(op); /* not queued */
         return rc;
     }
-    struct timespec abs = {.tv_sec = (time_t)(deadline / P2P_NS_PER_S),
-                           .tv_nsec = (long)(deadline % P2P_NS_PER_S)};
     for (;;) {
         /* acquire: pairs with the loop's release store of DONE (the op's
          * results) */
@@ -502,7 +489,7 @@ static int peerop_run(p2p_server_t *srv, p2p__peerop_t *req)
             continue; /* the loop claimed it: wait for DONE */
         }
         /* RUNNING: the loop is at it; wait without a deadline */
-        op_wait(op, s, s == P2P__OP_QUEUED ? &abs : NULL);
+        p2p_futex_wait_until(&op->state, s, s == P2P__OP_QUEUED ? deadline : P2P_DEADLINE_NEVER);
     }
     rc = op->rc;
     req->n = op->n;

@@ -30,19 +30,16 @@
  *                  every connection thread was joined.
  * Every mailbox is drained in bounded batches per wake-up.
  */
-#include <limits.h>
-#include <linux/futex.h>
 #include <malloc.h>
 #include <sched.h>
-#include <stdlib.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "actors/server_int.h"
 #include "core/clock.h"
+#include "core/futex.h"
 #include "core/log.h"
 #include "core/utf8.h"
 
@@ -383,11 +380,9 @@ static void op_done(p2p__peerop_t *op, int rc)
 {
     op->rc = rc;
     /* release: the caller's acquire load sees the results.  The caller may
-     * free the op as soon as it sees DONE; the wake below only passes the
-     * address to the kernel as a key (a private futex is not read). */
+     * free the op as soon as it sees DONE (see p2p_futex_wake_all). */
     atomic_store_explicit(&op->state, P2P__OP_DONE, memory_order_release);
-    syscall(SYS_futex, (uint32_t *)&op->state, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, INT_MAX, NULL, NULL,
-            0);
+    p2p_futex_wake_all(&op->state);
 }
 
 static void on_peerop(run_t *r, p2p__peerop_t *op)

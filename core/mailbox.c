@@ -40,18 +40,15 @@
 #include "core/mailbox.h"
 
 #include <errno.h>
-#include <limits.h>
-#include <linux/futex.h>
 #include <pthread.h>
 #include <stdalign.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "core/clock.h"
+#include "core/futex.h"
 #include "core/thread.h"
 #include "core/trace.h"
 
@@ -355,32 +352,12 @@ void p2p_mailbox_notify(p2p_mailbox_t *mb)
     if (w) p2p__waiter_kick(w);
 }
 
-static void futex_wait_until(_Atomic uint32_t *word, uint32_t val, uint64_t deadline_ns)
-{
-    struct timespec ts, *tsp = NULL;
-    if (deadline_ns != P2P_DEADLINE_NEVER) {
-        ts.tv_sec = (time_t)(deadline_ns / P2P_NS_PER_S);
-        ts.tv_nsec = (long)(deadline_ns % P2P_NS_PER_S);
-        tsp = &ts;
-    }
-    /* FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC deadline.  Any
-     * return (woken, EAGAIN: value changed, EINTR, ETIMEDOUT) makes the
-     * caller re-check its conditions. */
-    syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG, val, tsp, NULL,
-            FUTEX_BITSET_MATCH_ANY);
-}
-
-static void futex_wake_all(_Atomic uint32_t *word)
-{
-    syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, INT_MAX, NULL, NULL, 0);
-}
-
 void p2p__mailbox_kick_senders(p2p_mailbox_t *mb)
 {
     /* release: a sender that loads the new value (acquire) sees what we
      * wrote before (closed, a quit flag, freed cells) */
     atomic_fetch_add_explicit(&mb->space_seq, 1, memory_order_release);
-    futex_wake_all(&mb->space_seq);
+    p2p_futex_wake_all(&mb->space_seq);
 }
 
 int p2p_mailbox_push(p2p_mailbox_t *mb, const void *msg, size_t len, uint64_t deadline_ns)
@@ -419,7 +396,7 @@ int p2p_mailbox_push(p2p_mailbox_t *mb, const void *msg, size_t len, uint64_t de
         }
         /* relaxed: statistics only (next to a system call) */
         atomic_fetch_add_explicit(&mb->sender_sleeps, 1, memory_order_relaxed);
-        futex_wait_until(&mb->space_seq, seen, deadline_ns);
+        p2p_futex_wait_until(&mb->space_seq, seen, deadline_ns);
     }
     /* relaxed: leaving; a consumer that still sees us only wakes in vain */
     atomic_fetch_sub_explicit(&mb->blocked, 1, memory_order_relaxed);

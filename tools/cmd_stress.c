@@ -987,6 +987,12 @@ static void run(struct engine *e, const char *plot, const char *outpath)
 }
 
 /* --mode discv4 (tools/stress_discv4.c). */
+/* The --pid value (exits on a usage error), 0 if not given. */
+static pid_t pid_arg(const char *pid)
+{
+    return pid ? (pid_t)cli_uint("--pid", pid, 1, INT32_MAX) : 0;
+}
+
 static int run_discv4(const char *target, const char *peers, const char *duration, const char *rate,
                       const char *conc, const char *window, const char *requests,
                       const char *sources, const char *pid, const char *out, const char *plot)
@@ -1013,8 +1019,7 @@ static int run_discv4(const char *target, const char *peers, const char *duratio
     p2p_ip_format(addr, &cfg.target.ep.ip);
     snprintf(st.target, sizeof st.target, "%s:%u/udp", addr, cfg.target.ep.udp);
     raise_nofile(cfg.peers + 16);
-    stress_proc_start(&st, pid ? (pid_t)cli_uint("--pid", pid, 1, INT32_MAX) : 0, &cfg.target.ep.ip,
-                      cfg.target.ep.udp, true);
+    stress_proc_start(&st, pid_arg(pid), &cfg.target.ep.ip, cfg.target.ep.udp, true);
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     char err[256];
@@ -1150,8 +1155,7 @@ int cmd_stress(int argc, char **argv)
     e.ep = epoll_create1(EPOLL_CLOEXEC);
     if (!e.out || !e.scratch || e.ep < 0) cli_fail("cannot set up: %s", strerror(errno));
 
-    stress_proc_start(&st, pid ? (pid_t)cli_uint("--pid", pid, 1, INT32_MAX) : 0, &e.target.ep.ip,
-                      e.target.ep.tcp, false);
+    stress_proc_start(&st, pid_arg(pid), &e.target.ep.ip, e.target.ep.tcp, false);
 
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);

@@ -114,6 +114,20 @@ GETTER(core, drop_unsolicited)
 GETTER(core, rx_ping)
 GETTER(core, rx_findnode)
 
+/* What comes in the next moments (up to 4 datagrams, 300 ms apart at
+ * most) is revalidation pings only: no answer to a dropped request. */
+static void expect_only_pings(void)
+{
+    for (int i = 0; i < 4; i++) {
+        uint8_t buf[2048];
+        ssize_t r = recv_raw(buf, sizeof buf, 300);
+        if (r < 0) break;
+        p2p_discv4_packet_t q;
+        CHECK_OK(p2p_discv4_decode(&q, buf, (size_t)r));
+        CHECK(q.type == P2P_DISCV4_PING); /* revalidation only */
+    }
+}
+
 /* A Neighbors body with n entries (hand-built: the encoder refuses > 12). */
 static size_t neighbors_body(uint8_t *out, size_t cap, unsigned n)
 {
@@ -356,14 +370,7 @@ int main(void)
         CHECK(sendto(sock2, pkt, fnlen, 0, (struct sockaddr *)&to, tl) == (ssize_t)fnlen);
     }
     CHECK(wait_ctr(&a, get_rx_duplicate, 1));
-    for (int i = 0; i < 4; i++) {
-        uint8_t buf[2048];
-        ssize_t r = recv_raw(buf, sizeof buf, 300);
-        if (r < 0) break;
-        p2p_discv4_packet_t q;
-        CHECK_OK(p2p_discv4_decode(&q, buf, (size_t)r));
-        CHECK(q.type == P2P_DISCV4_PING); /* revalidation only */
-    }
+    expect_only_pings();
     {
         struct pollfd pfd = {.fd = sock2, .events = POLLIN};
         CHECK(poll(&pfd, 1, 0) == 0); /* the replaying address got nothing */
@@ -396,14 +403,7 @@ int main(void)
             CHECK(got);
         } else {
             CHECK(wait_ctr(&a, get_rx_duplicate, 2));
-            for (int i = 0; i < 4; i++) {
-                uint8_t buf[2048];
-                ssize_t r = recv_raw(buf, sizeof buf, 300);
-                if (r < 0) break;
-                p2p_discv4_packet_t q;
-                CHECK_OK(p2p_discv4_decode(&q, buf, (size_t)r));
-                CHECK(q.type == P2P_DISCV4_PING); /* revalidation only */
-            }
+            expect_only_pings();
             p2p_discovery_info_t *in = dn_info(&a);
             CHECK(in && in->core.rx_findnode == 3 && in->shell.rx_duplicate == 2);
             free(in);
