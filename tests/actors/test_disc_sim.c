@@ -10,7 +10,9 @@
  * (in batches of 25) are compared with the true 16 closest nodes of the
  * whole network: the average share found must be >= 95% (the figure is
  * printed).  Also checked: tables are filled, nobody holds itself, every
- * table entry is a real node at its real address.
+ * table entry is a real node at its real address, and no measurement lookup
+ * sends its findnode to the same node twice (the findnodes per lookup are
+ * printed).
  *
  * SIM_NODES and SIM_BOOT_S (bootstrap seconds) in the environment override
  * the node count and the bootstrap time (for experiments).  Cost: ~5 s of CPU
@@ -43,6 +45,8 @@ typedef struct simnode {
     uint8_t *stored;
     /* Measurement lookup. */
     uint32_t want_handle;
+    uint8_t want_target[64];
+    uint8_t *asked; /* per node index: findnodes of the lookup sent to it */
     bool got;
     unsigned nres;
     p2p_node_t res[16];
@@ -68,6 +72,7 @@ struct sim {
     sim_ev_t *heap;
     size_t nheap, capheap;
     uint64_t delivered, lost, offline;
+    uint64_t asked, reasked; /* measurement lookups' findnodes; repeats */
 };
 
 /* ---- event heap ---- */
@@ -225,6 +230,13 @@ static int sim_send(void *ctx, uint8_t hash[32], const p2p_endpoint_t *to,
     tu_rand_bytes(hash, 32);
     int dst = sim_index(s, &to->ip);
     if (dst < 0 || to->udp != SIM_PORT) return 0; /* nobody there */
+    /* A lookup asks each node at most once, lost packets included (a
+     * measurement lookup's target is random: no other lookup shares it). */
+    if (pkt->type == P2P_DISCV4_FINDNODE && nd->want_handle &&
+        memcmp(pkt->u.findnode.target, nd->want_target, 64) == 0) {
+        s->asked++;
+        if (nd->asked[dst]++) s->reasked++;
+    }
     if (tu_rand() % 1000000 < SIM_LOSS_PPM) {
         s->lost++;
         return 0;
@@ -443,7 +455,13 @@ int main(void)
             tu_rand_bytes(targets[b], 64);
             nd->got = false;
             nd->want_handle = 0;
-            uint32_t handle = 0;
+            memcpy(nd->want_target, targets[b], 64);
+            nd->asked = calloc(n, 1);
+            if (!nd->asked) abort();
+            uint32_t handle = UINT32_MAX;
+            /* want_handle is set before the lookup's first findnodes go
+             * out (they are sent inside p2p_disc_lookup). */
+            nd->want_handle = handle;
             CHECK_OK(p2p_disc_lookup(nd->d, &handle, targets[b], tl_time(s->now)));
             nd->want_handle = handle;
             g_batch[g_nbatch++] = from;
@@ -461,15 +479,24 @@ int main(void)
             perfect += hit == 16;
             if (hit < worst) worst = hit;
             done++;
+        }
+        for (unsigned b = 0; b < g_nbatch; b++) {
+            simnode_t *nd = &s->nodes[g_batch[b]];
             nd->want_handle = 0;
+            free(nd->asked);
+            nd->asked = NULL;
         }
     }
     double acc = done ? (double)hits / (16.0 * (double)done) : 0;
     printf("lookup accuracy: %.2f%% of the true 16 closest found on average over %lu lookups "
            "(%lu perfect, worst %lu/16)\n",
            100.0 * acc, done, perfect, worst);
+    printf("lookup queries: %.1f findnodes per lookup on average, %llu sent twice to one node\n",
+           done ? (double)s->asked / (double)done : 0.0, (unsigned long long)s->reasked);
     CHECK(done == SIM_LOOKUPS);
     CHECK(acc >= 0.95);
+    CHECK(s->asked >= 3 * (uint64_t)done);
+    CHECK(s->reasked == 0);
 
     /* Protocol health across the network. */
     p2p_disc_counters_t sum;
