@@ -14,7 +14,10 @@
  * slots that fast pays one signature per request, as real peers do.  The target's
  * own pings (its ping-back on first contact, revalidation later) are
  * answered with a signed pong, which is also how a key bonds: the target
- * answers findnode only from keys that answered its ping within 24 h.
+ * answers findnode only from keys that answered its ping within 24 h.  Keys
+ * bond --concurrency at a time (a bonding ping, retried), but a key waiting
+ * for its turn floods pings too, and the pong to the ping-back its first
+ * one drew already bonds it.
  *
  * Matching: a pong carries the ping's hash, compared with the key's
  * outstanding pings (the reply arrives on that key's socket).  A Neighbors
@@ -269,8 +272,12 @@ static void answer_ping(struct d4 *d, struct d4key *k, const uint8_t *pkt, uint6
     }
     if (!send_pkt(d, k, out, len)) return;
     d->st->pongs_sent++;
-    if (k->bst == B_BONDING) {
-        d->bonding--;
+    /* Our pong bonds the key, whichever of our pings drew the target's: a
+     * key waiting for a bonding slot floods pings too, and its first one
+     * draws the ping-back.  The target then counts the key as bonded and
+     * sends no second ping-back, so the key must not wait for one. */
+    if (k->bst == B_BONDING || k->bst == B_IDLE) {
+        if (k->bst == B_BONDING) d->bonding--;
         k->bst = B_SETTLE;
         k->bond_deadline = now + D4_SETTLE_NS;
     }
