@@ -6,11 +6,13 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "actors/datadir.h"
 #include "core/netutil.h"
@@ -264,4 +266,18 @@ void cli_parse_caps(p2p_hello_t *h, const char *list)
         c->version = (uint32_t)cli_uint("--caps version", ver, 0, UINT32_MAX);
         p = end ? end + 1 : p + n;
     }
+}
+
+char *cli_default_datadir(void)
+{
+    const char *home = getenv("HOME");
+    if (!home || !*home) {
+        struct passwd *pw = getpwuid(getuid());
+        home = pw ? pw->pw_dir : ".";
+    }
+    size_t n = strlen(home) + sizeof "/.devp2p-c";
+    char *p = malloc(n);
+    if (!p) cli_fail("out of memory");
+    snprintf(p, n, "%s/.devp2p-c", home);
+    return p;
 }

@@ -68,6 +68,10 @@ p2p_ip_t cli_ip(const char *what, const char *s);
  * need_addr: also require an IP and a port (exits with a clear line). */
 p2p_node_t cli_node(const char *s, bool need_addr);
 
+/* The node's default data directory, ~/.devp2p-c ($HOME, else the
+ * password database's home), as a heap string; exits on failure. */
+char *cli_default_datadir(void);
+
 /* Loads a private key from spec: with force_hex, spec is hex; otherwise a
  * readable file is a nodekey file and 64 hex digits (optional 0x) are a hex
  * key.  Exits with one line on failure. */

@@ -1,8 +1,11 @@
 /*
- * tools/cmd_attach.c: devp2p attach <ipc-path|datadir> [method [params...]].
+ * tools/cmd_attach.c: devp2p attach [ipc-path|datadir] [method [params...]].
  *
  * A JSON-RPC 2.0 client over the node's UNIX socket (<datadir>/devp2pd.ipc;
- * a directory argument means that file in it).  With a method it sends one
+ * a directory argument means that file in it).  The node is --datadir, else
+ * a first argument that contains a '/' or names an existing directory or
+ * socket, else the default data directory (~/.devp2p-c), as `geth attach`
+ * finds its node.  With a method it sends one
  * request and prints the result as indented JSON (an error reply is one
  * line on stderr and exit status 1).  Params: one JSON array or object
  * argument is sent as is; otherwise every argument becomes one element of
@@ -18,6 +21,7 @@
  * Main thread only.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,12 +47,23 @@ struct rpc {
     size_t len, cap;
 };
 
-static void rpc_connect(struct rpc *r, const char *arg)
+/* True if arg names the node rather than a method: it contains a '/' (no
+ * method does) or is an existing directory or socket. */
+static bool names_node(const char *arg)
+{
+    struct stat st;
+    if (strchr(arg, '/')) return true;
+    return stat(arg, &st) == 0 && (S_ISDIR(st.st_mode) || S_ISSOCK(st.st_mode));
+}
+
+/* Connects to the socket arg, or to devp2pd.ipc in it if it is a directory
+ * or datadir is set (a data directory, which may not exist). */
+static void rpc_connect(struct rpc *r, const char *arg, bool datadir)
 {
     char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
     struct stat st;
     int n;
-    if (stat(arg, &st) == 0 && S_ISDIR(st.st_mode))
+    if (datadir || (stat(arg, &st) == 0 && S_ISDIR(st.st_mode)))
         n = snprintf(path, sizeof path, "%s/devp2pd.ipc", arg);
     else
         n = snprintf(path, sizeof path, "%s", arg);
@@ -58,7 +73,8 @@ static void rpc_connect(struct rpc *r, const char *arg)
     r->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (r->fd < 0) cli_fail("socket: %s", strerror(errno));
     if (connect(r->fd, (struct sockaddr *)&sa, sizeof sa) != 0)
-        cli_fail("cannot connect to %s: %s", path, strerror(errno));
+        cli_fail("cannot connect to %s: %s (is devp2pd running on that data directory?)", path,
+                 strerror(errno));
 }
 
 /* Reads one JSON value from the stream by deadline (CLOCK_MONOTONIC ns).
@@ -232,30 +248,46 @@ static int interactive(struct rpc *r)
 int cmd_attach(int argc, char **argv)
 {
     static const cli_cmd_t cmd = {
-        "attach", "<ipc-path|datadir> [method [params...]]",
-        "Sends JSON-RPC 2.0 calls to a node's admin IPC socket (<datadir>/devp2pd.ipc). Without a "
-        "method, reads \"method [params...]\" lines from stdin.",
-        1, CLI_MAX_POS};
-    const char *timeout = "10";
+        "attach", "[ipc-path|datadir] [method [params...]]",
+        "Sends JSON-RPC 2.0 calls to a node's admin IPC socket (<datadir>/devp2pd.ipc; by default "
+        "the node's default data directory, ~/.devp2p-c). A first argument that contains a '/' or "
+        "names an existing directory or socket is the node; the rest is the method and its "
+        "params. Without a method, reads \"method [params...]\" lines from stdin.",
+        0, CLI_MAX_POS};
+    const char *timeout = "10", *datadir = NULL;
     const cli_opt_t opts[] = {
+        {"datadir", "DIR", "the node's data directory (instead of the first argument)", &datadir,
+         NULL},
         {"timeout", "S", "deadline per call (default 10)", &timeout, NULL},
     };
     const char *pos[CLI_MAX_POS];
     size_t npos;
-    cli_parse(&cmd, opts, 1, argc, argv, pos, &npos);
+    cli_parse(&cmd, opts, 2, argc, argv, pos, &npos);
     struct rpc r = {.fd = -1, .next_id = 1};
     r.tmo = cli_duration_ns("--timeout", timeout);
-    rpc_connect(&r, pos[0]);
+    char *dflt = NULL;
+    size_t first = 0; /* the method's index in pos */
+    if (datadir) {
+        rpc_connect(&r, datadir, true);
+    } else if (npos > 0 && names_node(pos[0])) {
+        rpc_connect(&r, pos[0], false);
+        first = 1;
+    } else {
+        dflt = cli_default_datadir();
+        rpc_connect(&r, dflt, true);
+    }
     int status;
-    if (npos >= 2) {
+    if (npos > first) {
         json_t *req = json_object();
-        json_object_set_new(req, "method", json_string(pos[1]));
-        json_object_set_new(req, "params", make_params((int)npos - 2, (char **)pos + 2));
+        json_object_set_new(req, "method", json_string(pos[first]));
+        json_object_set_new(req, "params",
+                            make_params((int)(npos - first - 1), (char **)pos + first + 1));
         status = call(&r, req);
     } else {
         status = interactive(&r);
     }
     close(r.fd);
     free(r.buf);
+    free(dflt);
     return status;
 }

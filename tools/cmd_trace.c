@@ -1,5 +1,6 @@
 /*
- * tools/cmd_trace.c: devp2p trace --datadir DIR | --file PATH.
+ * tools/cmd_trace.c: devp2p trace [--datadir DIR | --file PATH] (default:
+ * the default data directory, ~/.devp2p-c).
  *
  * Maps a node's trace segment (<datadir>/trace.ring, P2P_TRACE_FILE)
  * read-only through the core/trace.h reader and prints its records with
@@ -477,7 +478,7 @@ int cmd_trace(int argc, char **argv)
     const char *datadir = NULL, *file = NULL, *export_fmt = NULL, *duration = NULL, *maxr = NULL;
     bool follow = false, from_end = false;
     const cli_opt_t opts[] = {
-        {"datadir", "DIR", "the node's data directory", &datadir, NULL},
+        {"datadir", "DIR", "the node's data directory (default ~/.devp2p-c)", &datadir, NULL},
         {"file", "PATH", "the trace file itself (instead of --datadir)", &file, NULL},
         {"thread", "GLOB", "only records of threads matching (e.g. 'peer-*')", &t.f.thread, NULL},
         {"mailbox", "GLOB|ID", "only records of this mailbox", &t.f.mailbox, NULL},
@@ -511,16 +512,18 @@ int cmd_trace(int argc, char **argv)
     if (export_fmt && strcmp(export_fmt, "chrome") != 0)
         cli_usage_fail("trace: unknown export format '%s' (want chrome)", export_fmt);
     if (export_fmt && !export_path) cli_usage_fail("trace: --export needs a FILE");
-    if (!!datadir == !!file) cli_usage_fail("trace: give --datadir DIR or --file PATH");
+    if (datadir && file) cli_usage_fail("trace: give --datadir DIR or --file PATH, not both");
     if (t.f.types) t.f.type_mask = parse_types(t.f.types);
     if (maxr) t.max = cli_uint("--max-records", maxr, 1, 1u << 28);
     uint64_t deadline =
         duration ? p2p_now_ns() + cli_duration_ns("--duration", duration) : P2P_DEADLINE_NEVER;
     char path[4096];
-    if (datadir)
-        snprintf(path, sizeof path, "%s/%s", datadir, P2P_TRACE_FILE);
-    else
+    char *dflt = datadir || file ? NULL : cli_default_datadir();
+    if (file)
         snprintf(path, sizeof path, "%s", file);
+    else
+        snprintf(path, sizeof path, "%s/%s", datadir ? datadir : dflt, P2P_TRACE_FILE);
+    free(dflt);
     int rc = p2p_trace_reader_open(&t.r, path);
     if (rc == P2P_ESYS)
         cli_fail("cannot open trace file %s: %s (is the node running with --trace?)", path,

@@ -40,7 +40,6 @@
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,20 +109,6 @@ static void parse_nodes(struct nodes *out, const char *flag, const char *val, bo
         }
     }
     free(text);
-}
-
-static char *default_datadir(void)
-{
-    const char *home = getenv("HOME");
-    if (!home || !*home) {
-        struct passwd *pw = getpwuid(getuid());
-        home = pw ? pw->pw_dir : ".";
-    }
-    size_t n = strlen(home) + sizeof "/.devp2p-c";
-    char *p = malloc(n);
-    if (!p) cli_fail("out of memory");
-    snprintf(p, n, "%s/.devp2p-c", home);
-    return p;
 }
 
 /* Reads one number from a /proc file; 0 if unreadable. */
@@ -357,7 +342,7 @@ int main(int argc, char **argv)
     }
 
     /* ---- data directory and key ---- */
-    char *dir = datadir ? strdup(datadir) : default_datadir();
+    char *dir = datadir ? strdup(datadir) : cli_default_datadir();
     if (!dir) cli_fail("out of memory");
     static p2p_datadir_t dd;
     if (p2p_datadir_open(&dd, msg, sizeof msg, dir) != 0) cli_fail("%s", msg);

@@ -68,6 +68,15 @@ out=$("$D" attach "$T" m '[1, {"a": true}]' 2>&1) && ok || bad "attach json para
 echo "$out" | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["params"]==[1, {"a": True}], d' && ok || bad "json params: $out"
 "$D" attach "$T" fail >"$T/out" 2>"$T/err"
 [ $? -eq 1 ] && [ "$(wc -l <"$T/err")" -eq 1 ] && grep -q 'error -32601: the method fail does not exist' "$T/err" && ok || bad "error reply: $(cat "$T/err")"
+# --datadir; no node argument: the default data directory, $HOME/.devp2p-c
+# (a method's name is never taken for the node)
+out=$("$D" attach --datadir "$T" admin_peers 2>"$T/err") && ok || bad "attach --datadir: $(cat "$T/err")"
+echo "$out" | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d=={"method":"admin_peers","params":[]}, d' && ok || bad "--datadir result: $out"
+mkdir "$T/home" && ln -s "$T" "$T/home/.devp2p-c"
+out=$(HOME="$T/home" "$D" attach admin_removePeer enode://abc@127.0.0.1:1 2>"$T/err") && ok || bad "attach (default datadir): $(cat "$T/err")"
+echo "$out" | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d=={"method":"admin_removePeer","params":["enode://abc@127.0.0.1:1"]}, d' && ok || bad "default datadir result: $out"
+HOME="$T/nohome" "$D" attach admin_peers >"$T/out" 2>"$T/err"
+[ $? -eq 1 ] && grep -qF "cannot connect to $T/nohome/.devp2p-c/devp2pd.ipc" "$T/err" && ok || bad "attach (missing default datadir): $(cat "$T/err")"
 printf 'first 1 2\n\n{"method":"raw","params":{"k":1}}\nfail\nexit\nnever\n' | "$D" attach "$T" >"$T/inter" 2>"$T/err"
 [ $? -eq 1 ] && ok || bad "interactive status (an error reply was in it)"
 python3 - "$T/inter" <<'PY' && ok || bad "interactive output: $(cat "$T/inter")"

@@ -26,6 +26,13 @@ for want in " p2p-run  " " peer-aabbccdd " " peer-11223344 " " push  mailbox=pos
     grep -qF -- "$want" "$T/all" && ok || bad "trace output lacks '$want'"
 done
 
+# without --datadir or --file: the default data directory, $HOME/.devp2p-c
+mkdir "$T/home" && ln -s "$T" "$T/home/.devp2p-c"
+HOME="$T/home" "$D" trace --mailbox addpeer >"$T/dflt" 2>"$T/err" && ok || bad "trace (default datadir): $(cat "$T/err")"
+grep -qF " pop   mailbox=addpeer kind=addpeer" "$T/dflt" && ok || bad "trace (default datadir) lacks addpeer"
+HOME="$T/nohome" "$D" trace >"$T/out" 2>"$T/err"
+[ $? -eq 1 ] && grep -qF "$T/nohome/.devp2p-c/trace.ring" "$T/err" && ok || bad "trace (missing default datadir): $(cat "$T/err")"
+
 # filters
 "$D" trace --datadir "$T" --thread 'peer-*' --type push >"$T/f1" && ok || bad "trace --thread"
 [ -s "$T/f1" ] && ! grep -v ' peer-[0-9a-f]* *push ' "$T/f1" | grep -q . && ok || bad "--thread/--type filter let through: $(grep -v ' push ' "$T/f1" | head -2)"
