@@ -13,7 +13,11 @@
  *          second.  Success = the target's Hello arrived.
  *   hold   open --peers live peers and keep them: answer the target's
  *          pings, send a ping every --ping-interval and time the pong.  A
- *          peer the target drops is counted and replaced.
+ *          peer the target drops is counted and replaced.  A target that
+ *          says "too many peers" is full: no new peer starts for
+ *          FULL_PAUSE_NS (as a dialer holds off a full node), so a --peers
+ *          above its inbound limit holds what it takes instead of turning
+ *          into a churn of refused handshakes (full_pauses counts them).
  *   flood  --peers live peers each keep --window messages of a test
  *          subprotocol in flight (the target echoes them).
  *   adversarial  churn beside garbage, stalled and bad-MAC connections.
@@ -80,6 +84,7 @@
 #define RBUF_MAX (MSG_MAX + 256u)
 #define HS_TIMEOUT_NS (10 * P2P_NS_PER_S)
 #define LINGER_NS (1 * P2P_NS_PER_S)
+#define FULL_PAUSE_NS (1 * P2P_NS_PER_S) /* hold/flood: no new peer after "too many peers" */
 /* after the stop: how long the drain waits for replies (pongs, echoes) to
  * requests sent before it, and for handshakes in flight to end */
 #define DRAIN_REPLY_NS HS_TIMEOUT_NS
@@ -148,6 +153,7 @@ struct engine {
      * Disconnect */
     bool draining;
     uint64_t reply_end;
+    uint64_t full_until; /* hold/flood: no new peer before (the target was full) */
 };
 
 static void on_signal(int sig)
@@ -535,6 +541,11 @@ static bool on_msg(struct engine *e, struct conn *c, const p2p_rlpx_msg_t *m)
             conn_free(e, c);
             return false;
         }
+        if (reason == P2P_DISC_TOO_MANY_PEERS && IS_HOLDING(e->mode) && c->kind == K_LEGIT) {
+            uint64_t now = p2p_now_ns();
+            if (now >= e->full_until) e->st->full_pauses++;
+            e->full_until = now + FULL_PAUSE_NS;
+        }
         char why[64];
         snprintf(why, sizeof why, "disconnect %s", p2p_disc_reason_str(reason));
         conn_fail(e, c, why);
@@ -909,7 +920,8 @@ static void run(struct engine *e, const char *plot, const char *outpath)
             double allowed = e->rate > 0 ? e->rate * (double)(now - e->t0) / 1e9 + 1 : 1e18;
             unsigned budget = 64; /* bounded work per turn */
             while (budget-- && (double)e->started < allowed && e->inflight < e->concurrency &&
-                   (!IS_HOLDING(e->mode) || e->live + e->inflight < e->peers)) {
+                   (!IS_HOLDING(e->mode) ||
+                    (e->live + e->inflight < e->peers && now >= e->full_until))) {
                 conn_open(e, K_LEGIT);
                 /* adversarial: misbehaving connections beside the legitimate ones */
                 if (e->mode == M_ADV && e->adv_inflight < e->adv_max &&

@@ -82,6 +82,7 @@ typedef struct stress_stats {
      * the Hello exchange (attempts == successes + hs_failures at the end) */
     uint64_t hs_failures;
     uint64_t replies_missing; /* hold/flood: pongs or echoes still unanswered at the end */
+    uint64_t full_pauses;     /* hold/flood: new peers paused after "too many peers" */
     /* discv4 */
     uint64_t findnodes_sent;    /* findnode requests */
     uint64_t neighbors_pkts;    /* Neighbors packets received */

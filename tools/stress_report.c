@@ -293,6 +293,9 @@ void stress_print_summary(stress_stats_t *s)
                stress_lat_ms(&s->hs_lat, 0.5), stress_lat_ms(&s->hs_lat, 0.99),
                stress_lat_ms(&s->hs_lat, 1.0), s->hs_lat.n);
     printf("  peak live peers: %u, drops: %llu\n", s->peak_live, (unsigned long long)s->drops);
+    if (s->full_pauses)
+        printf("  target full: new peers paused %llu times (1 s after each \"too many peers\")\n",
+               (unsigned long long)s->full_pauses);
     if (s->pings_sent || s->pings_recv)
         printf("  pings sent %llu, pongs received %llu; target pings %llu, answered %llu\n",
                (unsigned long long)s->pings_sent, (unsigned long long)s->pongs_recv,
@@ -373,6 +376,7 @@ static int write_json(stress_stats_t *s, FILE *f)
                         json_real(tot ? (double)s->successes / (double)tot : 0.0));
     json_object_set_new(o, "drops", json_integer((json_int_t)s->drops));
     json_object_set_new(o, "peak_live", json_integer(s->peak_live));
+    json_object_set_new(o, "full_pauses", json_integer((json_int_t)s->full_pauses));
     json_object_set_new(o, "handshake_latency", lat_json(&s->hs_lat));
     json_object_set_new(o, "reply_latency", lat_json(&s->pong_lat));
     json_object_set_new(o, "reply_latency_full", lat_json(&s->pong_lat_full));

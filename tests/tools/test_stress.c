@@ -60,6 +60,8 @@ static double jnum(json_t *o, const char *k)
     return json_is_number(v) ? json_number_value(v) : -1;
 }
 
+static int g_want_rc; /* run_mode's expected exit status (then back to 0) */
+
 /* Runs `devp2p stress` in mode against enode; the arguments after out are
  * further flags and values, up to 8, ending with NULL. */
 static json_t *run_mode(const char *enode, const char *mode, const char *peers, const char *dur,
@@ -89,7 +91,8 @@ static json_t *run_mode(const char *enode, const char *mode, const char *peers, 
     va_end(ap);
     args[n] = NULL;
     int rc = run_tool(args);
-    CHECK(rc == 0);
+    CHECK(rc == g_want_rc); /* 1: the run had failures */
+    g_want_rc = 0;
     json_error_t err;
     json_t *o = json_load_file(out, 0, &err);
     CHECK(o != NULL);
@@ -255,6 +258,50 @@ int main(int argc, char **argv)
         json_decref(o);
     }
     CHECK(su_wait_peers(srv, 0, 5000));
+
+    /* hold above the target's limit: a server of 12 peers, 20 wanted.
+     * "too many peers" pauses new peers for 1 s, so the refused 8 are
+     * retried about once a second instead of as fast as the server
+     * answers (thousands of attempts before the pause) */
+    {
+        p2p_server_config_t fc;
+        su_config(&fc, NULL, 0);
+        fc.max_peers = 12;
+        fc.no_dial = true; /* every slot inbound */
+        p2p_server_t *full = NULL;
+        CHECK_OK(p2p_server_start(&full, &fc));
+        if (full) {
+            p2p_node_t fn = su_node(full);
+            char fenode[P2P_ENODE_MAX_TEXT];
+            CHECK_OK(p2p_enode_format(fenode, sizeof fenode, &fn));
+            g_want_rc = 1; /* the refusals are failures */
+            o = run_mode(fenode, "hold", "20", "3", out, NULL);
+            if (o) {
+                json_int_t att = jint(o, "attempts"), pauses = jint(o, "full_pauses");
+                printf("hold above the limit: %lld attempts, %lld pauses\n", (long long)att,
+                       (long long)pauses);
+                CHECK(jint(o, "successes") >= 12);
+                CHECK(pauses >= 2 && pauses <= 6);
+                CHECK(att >= 20 && att <= 20 + 8 * 6);
+                /* every failure is the server's refusal */
+                json_t *why = json_object_get(o, "failures_by_reason");
+                json_int_t refused = 0;
+                const char *k;
+                json_t *v;
+                json_object_foreach(why, k, v)
+                {
+                    CHECK(strstr(k, "too many peers") != NULL);
+                    refused += json_integer_value(v);
+                }
+                CHECK(refused == jint(o, "failures") && refused > 0);
+                json_decref(o);
+            }
+            p2p_server_stats_t fs;
+            p2p_server_get_stats(full, &fs);
+            CHECK(fs.peers_added <= 12 + 8); /* the replacements of the ones dropped */
+            p2p_server_stop(full);
+        }
+    }
 
     /* discv4: ping and findnode floods from 8 keys against a discovery
      * instance; every key bonds, every request is answered */
