@@ -343,6 +343,11 @@ static void conn_open(struct engine *e, enum kind kind)
     }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    /* We close first, so our side holds TIME_WAIT for 60 s: thousands of
+     * ephemeral ports on 127.0.0.x.  Without SO_REUSEADDR on this socket
+     * they block any listener's bind to those ports (a node restarted on
+     * one after a run: EADDRINUSE despite its own SO_REUSEADDR). */
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     if (e->nsources > 1) {
         struct sockaddr_in src;
         local_source(e, &src);

@@ -13,11 +13,13 @@
  */
 #include <fcntl.h>
 #include <jansson.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -99,6 +101,34 @@ static json_t *run_mode(const char *enode, const char *mode, const char *peers, 
     if (!o) fprintf(stderr, "%s: %s\n", out, err.text);
     unlink(out);
     return o;
+}
+
+/* The harness closes first, so its side of each churned connection sits
+ * in TIME_WAIT for 60 s on an ephemeral port of 127.0.0.x.  A listener
+ * (with SO_REUSEADDR, as the node's) must still be able to bind those
+ * ports: tries up to 50 of the ones on 127.0.0.1 towards port. */
+static void bind_tw_ports(uint16_t port, unsigned *tried, unsigned *bound)
+{
+    *tried = *bound = 0;
+    FILE *f = fopen("/proc/net/tcp", "r");
+    if (!f) return;
+    char line[512];
+    for (int n = 0; n < 200000 && *tried < 50 && fgets(line, sizeof line, f); n++) {
+        unsigned sl, la, lp, ra, rp, st;
+        if (sscanf(line, " %u: %8X:%4X %8X:%4X %2X", &sl, &la, &lp, &ra, &rp, &st) != 6) continue;
+        if (st != 6 /* TIME_WAIT */ || la != 0x0100007F /* 127.0.0.1 */ || rp != port) continue;
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0) continue;
+        int one = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        struct sockaddr_in sa = {.sin_family = AF_INET,
+                                 .sin_port = htons((uint16_t)lp),
+                                 .sin_addr.s_addr = htonl(0x7F000001)};
+        (*tried)++;
+        if (bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 && listen(fd, 1) == 0) (*bound)++;
+        close(fd);
+    }
+    fclose(f);
 }
 
 /* The test subprotocol: echoes every message back to its sender. */
@@ -205,6 +235,12 @@ int main(int argc, char **argv)
         json_decref(o);
     }
     CHECK(su_wait_peers(srv, 0, 5000));
+    unsigned tw_tried, tw_bound;
+    bind_tw_ports(self.ep.tcp, &tw_tried, &tw_bound);
+    printf("churn: a listener bound %u of %u ports the harness left in TIME_WAIT\n", tw_bound,
+           tw_tried);
+    CHECK(tw_tried > 0);
+    CHECK(tw_bound == tw_tried);
 
     /* hold: 40 live peers for 3 s, pinging every 0.5 s */
     o = run_mode(enode, "hold", "40", "3", out, "--ping-interval", "0.5", NULL);
