@@ -451,6 +451,16 @@ static disc_pb_t *pb_start(p2p_disc_t *d, const p2p_node_t *n, p2p_disc_time_t n
 
 static void request_enr(p2p_disc_t *d, const p2p_node_t *n, p2p_disc_time_t now)
 {
+    /* n answers an ENR request only from a node that answered its ping
+     * within 24 h (EIP-868; we require the same).  On first contact its
+     * pong comes before its ping-back, and a request sent on that pong
+     * would come before our pong to the ping-back: dropped, every time.
+     * So ask only once n has pinged us (we answered); else on_ping asks
+     * when its ping arrives. */
+    if (!within_bond(db_time(d, d->db.last_ping, n->id, &n->ep.ip), now.unix_s)) {
+        d->ctr.enr_deferred++;
+        return;
+    }
     if (req_find(d, REQ_ENR, n->id, &n->ep.ip, NULL)) return;
     disc_req_t *r = req_new(d);
     if (!r) return;
@@ -840,6 +850,12 @@ static int on_ping(p2p_disc_t *d, const p2p_discv4_packet_t *pkt, const p2p_endp
     if (within_bond(lastpong, now.unix_s)) {
         add_inbound(d, &n, now);
         db_set_time(d, d->db.set_last_ping, n.id, &src->ip, now.unix_s);
+        /* Answered: it holds a bond for us now (after our pong, sent
+         * first), so a newer record it announces can be asked for. */
+        const p2p_kad_entry_t *te = p2p_kad_find(&d->tab, n.id);
+        if (te && pkt->u.ping.has_enr_seq && pkt->u.ping.enr_seq > te->node.seq &&
+            p2p_ip_equal(&te->node.ep.ip, &src->ip))
+            request_enr(d, &te->node, now);
         return 0;
     }
     /* Unbonded: nothing is written to the DB until the sender answers our

@@ -184,6 +184,7 @@ typedef struct p2p_disc_time {
     X(reval_deleted, "nodes deleted by revalidation")                                              \
     X(reval_unreachable, "revalidation pings refused for the address (counted as no reply)")       \
     X(enr_requests, "ENR requests sent")                                                           \
+    X(enr_deferred, "ENR requests held until the node has pinged us (it would drop them)")         \
     X(lookups_started, "lookups started")                                                          \
     X(lookups_full, "lookups refused: too many running")                                           \
     X(refreshes, "table refreshes started")                                                        \

@@ -27,6 +27,10 @@ static unsigned h_count(const harness_t *h, uint8_t type)
     return c;
 }
 
+/* The record seq the pings of h_ping announce (0: none newer than a
+ * table entry's, so no ENR request follows). */
+static uint64_t h_ping_seq;
+
 /* Delivers the ping of k from src to h. */
 static int h_ping(harness_t *h, const tl_ident_t *k, const p2p_endpoint_t *src, uint16_t tcp,
                   p2p_disc_time_t now, uint8_t hash_out[32])
@@ -39,7 +43,7 @@ static int h_ping(harness_t *h, const tl_ident_t *k, const p2p_endpoint_t *src, 
     p.u.ping.to.ip = my_ip;
     p.u.ping.to.udp = 30303;
     p.u.ping.has_enr_seq = true;
-    p.u.ping.enr_seq = 1;
+    p.u.ping.enr_seq = h_ping_seq;
     if (hash_out) memcpy(hash_out, p.hash, 32);
     return p2p_disc_handle(h->d, &p, src, now);
 }
@@ -761,6 +765,66 @@ static int next_reval_ping(harness_t *h, uint64_t *ms, uint64_t until_ms, const 
     return -1;
 }
 
+/* First contact: the node's pong to our ping announces seq 5, but it has
+ * not pinged us yet, so it would drop an ENR request (it checks the bond
+ * as we do): none is sent (enr_deferred).  Its ping-back follows; our pong
+ * goes first, then the request, which it now answers. */
+static void test_enr_after_bond(void)
+{
+    harness_t *h = h_new(NULL, 0, NULL, 1);
+    tl_ident_t k;
+    tl_ident(&k);
+    p2p_node_t n = tl_node(&k, pub_ip(7), 30303);
+    p2p_endpoint_t src = ep_of(n.ep.ip, n.ep.udp);
+    CHECK(p2p_disc_add_node(h->d, &n, tl_time(10 * TL_MS)) == P2P_KAD_ADDED);
+    uint64_t ms = 20;
+    int pi = next_reval_ping(h, &ms, 30000, &k, &n, 1);
+    CHECK(pi >= 0);
+    if (pi < 0) {
+        h_free(h);
+        return;
+    }
+    unsigned before = h->nout;
+    CHECK_OK(h_pong(h, &k, &src, h->out[pi].hash, 5, tl_time(ms * TL_MS)));
+    CHECK(h_find(h, before, P2P_DISCV4_ENRREQUEST) < 0);
+    CHECK(p2p_disc_counters(h->d)->enr_deferred == 1);
+    CHECK(p2p_disc_counters(h->d)->enr_requests == 0);
+    /* Its ping (bonded now: our pong is in the DB) with seq 5. */
+    h_ping_seq = 5;
+    before = h->nout;
+    CHECK_OK(h_ping(h, &k, &src, 30303, tl_time((ms + 5) * TL_MS), NULL));
+    CHECK(h->nout == before + 2);
+    CHECK(h->out[before].pkt.type == P2P_DISCV4_PONG);
+    CHECK(h->out[before + 1].pkt.type == P2P_DISCV4_ENRREQUEST);
+    CHECK(p2p_ip_equal(&h->out[before + 1].to.ip, &n.ep.ip));
+    CHECK(p2p_disc_counters(h->d)->enr_requests == 1);
+    /* A second ping while the request is out: a pong only. */
+    CHECK_OK(h_ping(h, &k, &src, 30303, tl_time((ms + 6) * TL_MS), NULL));
+    CHECK(h->nout == before + 3 && h->out[before + 2].pkt.type == P2P_DISCV4_PONG);
+    /* The record arrives; the next ping with seq 5 asks nothing. */
+    p2p_enr_t rec;
+    p2p_enr_init(&rec);
+    p2p_enr_set_seq(&rec, 5);
+    CHECK_OK(p2p_enr_set_ip(&rec, &n.ep.ip));
+    CHECK_OK(p2p_enr_set_port(&rec, "udp", n.ep.udp));
+    CHECK_OK(p2p_enr_set_port(&rec, "tcp", 30303));
+    CHECK_OK(p2p_enr_sign(&rec, k.priv));
+    p2p_discv4_packet_t er;
+    tl_pkt(&er, &k, P2P_DISCV4_ENRRESPONSE, tl_time((ms + 7) * TL_MS));
+    er.expiration = 0;
+    memcpy(er.u.enrresponse.reply_tok, h->out[before + 1].hash, 32);
+    er.u.enrresponse.record = rec;
+    CHECK_OK(p2p_disc_handle(h->d, &er, &src, tl_time((ms + 7) * TL_MS)));
+    const p2p_kad_entry_t *e = p2p_kad_find(p2p_disc_table(h->d), n.id);
+    CHECK(e && e->node.seq == 5);
+    before = h->nout;
+    CHECK_OK(h_ping(h, &k, &src, 30303, tl_time((ms + 8) * TL_MS), NULL));
+    CHECK(h->nout == before + 1 && h->out[before].pkt.type == P2P_DISCV4_PONG);
+    CHECK(p2p_disc_counters(h->d)->enr_requests == 1);
+    h_ping_seq = 0;
+    h_free(h);
+}
+
 static void test_revalidation(void)
 {
     harness_t *h = h_new(NULL, 0, NULL, 1);
@@ -774,6 +838,8 @@ static void test_revalidation(void)
         if (p2p_kad_logdist(h->me.id, keys[n].id) != 256) continue;
         ns[n] = tl_node(&keys[n], pub_ip(100 + n), 30303);
         CHECK(p2p_disc_add_node(h->d, &ns[n], t) == (n < 16 ? P2P_KAD_ADDED : P2P_KAD_REPLACEMENT));
+        /* it pinged us within 24 h: it answers our ENR requests */
+        CHECK_OK(tl_db_set_last_ping(&h->db, ns[n].id, &ns[n].ep.ip, t.unix_s));
         n++;
     }
     /* No reply: checks 0 -> deleted, the replacement promoted. */
@@ -1228,6 +1294,7 @@ static void test_enr_endpoint(void)
     tl_ident(&pk);
     p2p_node_t p = tl_node(&pk, pub_ip(1), 30303);
     CHECK(p2p_disc_add_node(h->d, &p, tl_time(10 * TL_MS)) == P2P_KAD_ADDED);
+    CHECK_OK(tl_db_set_last_ping(&h->db, p.id, &p.ep.ip, TL_UNIX_BASE)); /* it knows us */
     p2p_endpoint_t src = ep_of(p.ep.ip, p.ep.udp);
     static const char *ips[5] = {"192.168.1.1", "30.1.1.1", "20.9.9.9", "2a01:4f8::9", "20.9.9.9"};
     static const uint16_t udps[5] = {31000, 31000, 1000, 31000, 31000};
@@ -1575,6 +1642,7 @@ int main(void)
     test_ensure_bond();
     test_findfail_eviction();
     test_revalidation();
+    test_enr_after_bond();
     test_refresh();
     test_candidates_iterator();
     test_candidates_bootnode();
