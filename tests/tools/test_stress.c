@@ -106,29 +106,53 @@ static json_t *run_mode(const char *enode, const char *mode, const char *peers, 
 /* The harness closes first, so its side of each churned connection sits
  * in TIME_WAIT for 60 s on an ephemeral port of 127.0.0.x.  A listener
  * (with SO_REUSEADDR, as the node's) must still be able to bind those
- * ports: tries up to 50 of the ones on 127.0.0.1 towards port. */
+ * ports: tries up to 50 of the ones on 127.0.0.1 towards port that nothing
+ * else holds (other tests running beside this one open connections whose
+ * ephemeral ports may be the same). */
 static void bind_tw_ports(uint16_t port, unsigned *tried, unsigned *bound)
 {
     *tried = *bound = 0;
+    enum { MAXE = 65536 };
+    static struct {
+        uint32_t la;
+        uint16_t lp, rp;
+        uint8_t st;
+    } ent[MAXE];
+    unsigned n = 0;
     FILE *f = fopen("/proc/net/tcp", "r");
     if (!f) return;
     char line[512];
-    for (int n = 0; n < 200000 && *tried < 50 && fgets(line, sizeof line, f); n++) {
+    while (n < MAXE && fgets(line, sizeof line, f)) {
         unsigned sl, la, lp, ra, rp, st;
         if (sscanf(line, " %u: %8X:%4X %8X:%4X %2X", &sl, &la, &lp, &ra, &rp, &st) != 6) continue;
-        if (st != 6 /* TIME_WAIT */ || la != 0x0100007F /* 127.0.0.1 */ || rp != port) continue;
+        ent[n].la = la;
+        ent[n].lp = (uint16_t)lp;
+        ent[n].rp = (uint16_t)rp;
+        ent[n].st = (uint8_t)st;
+        n++;
+    }
+    fclose(f);
+    unsigned looked = 0; /* candidates compared with the whole table: at most 200 */
+    for (unsigned i = 0; i < n && *tried < 50 && looked < 200; i++) {
+        if (ent[i].st != 6 /* TIME_WAIT */ || ent[i].la != 0x0100007F /* 127.0.0.1 */ ||
+            ent[i].rp != port)
+            continue;
+        looked++;
+        bool alone = true;
+        for (unsigned j = 0; j < n && alone; j++)
+            alone = ent[j].lp != ent[i].lp || (ent[j].st == 6 && ent[j].rp == port);
+        if (!alone) continue;
         int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0) continue;
         int one = 1;
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
         struct sockaddr_in sa = {.sin_family = AF_INET,
-                                 .sin_port = htons((uint16_t)lp),
+                                 .sin_port = htons(ent[i].lp),
                                  .sin_addr.s_addr = htonl(0x7F000001)};
         (*tried)++;
         if (bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 && listen(fd, 1) == 0) (*bound)++;
         close(fd);
     }
-    fclose(f);
 }
 
 /* The test subprotocol: echoes every message back to its sender. */
