@@ -449,18 +449,10 @@ static disc_pb_t *pb_start(p2p_disc_t *d, const p2p_node_t *n, p2p_disc_time_t n
     return e;
 }
 
+/* Asks n for its record; n has pinged us and we answered (see
+ * request_enr_bonded). */
 static void request_enr(p2p_disc_t *d, const p2p_node_t *n, p2p_disc_time_t now)
 {
-    /* n answers an ENR request only from a node that answered its ping
-     * within 24 h (EIP-868; we require the same).  On first contact its
-     * pong comes before its ping-back, and a request sent on that pong
-     * would come before our pong to the ping-back: dropped, every time.
-     * So ask only once n has pinged us (we answered); else on_ping asks
-     * when its ping arrives. */
-    if (!within_bond(db_time(d, d->db.last_ping, n->id, &n->ep.ip), now.unix_s)) {
-        d->ctr.enr_deferred++;
-        return;
-    }
     if (req_find(d, REQ_ENR, n->id, &n->ep.ip, NULL)) return;
     disc_req_t *r = req_new(d);
     if (!r) return;
@@ -469,6 +461,21 @@ static void request_enr(p2p_disc_t *d, const p2p_node_t *n, p2p_disc_time_t now)
     if (disc_send(d, r->tok, &n->ep, &p) != 0) return;
     req_commit(d, r, REQ_ENR, FOR_ENR, n, now);
     d->ctr.enr_requests++;
+}
+
+/* Asks n for its record if n holds a bond for us.  n answers an ENR
+ * request only from a node that answered its ping within 24 h (EIP-868;
+ * we require the same).  On first contact its pong comes before its
+ * ping-back, and a request sent on that pong would come before our pong to
+ * the ping-back: dropped, every time.  So ask only once n has pinged us
+ * (we answered); else on_ping asks when its ping arrives. */
+static void request_enr_bonded(p2p_disc_t *d, const p2p_node_t *n, p2p_disc_time_t now)
+{
+    if (!within_bond(db_time(d, d->db.last_ping, n->id, &n->ep.ip), now.unix_s)) {
+        d->ctr.enr_deferred++;
+        return;
+    }
+    request_enr(d, n, now);
 }
 
 /* ---- lookups: queries ---- */
@@ -772,7 +779,7 @@ static void reval_outcome(p2p_disc_t *d, const p2p_kad_reval_t *r, bool responde
     }
     if (!responded) return;
     if (r->checks > P2P_KAD_SEED_MIN_CHECKS) db_put_node(d, &r->node, NULL, 0);
-    if (r->need_enr) request_enr(d, &r->node, now);
+    if (r->need_enr) request_enr_bonded(d, &r->node, now);
 }
 
 static void reval_run(p2p_disc_t *d, p2p_disc_time_t now)
@@ -920,7 +927,7 @@ static int on_pong(p2p_disc_t *d, const p2p_discv4_packet_t *pkt, const p2p_endp
         }
     }
     const p2p_kad_entry_t *te = p2p_kad_find(&d->tab, c.node.id);
-    if (te && seq > te->node.seq) request_enr(d, &te->node, now);
+    if (te && seq > te->node.seq) request_enr_bonded(d, &te->node, now);
     return 0;
 }
 

@@ -315,13 +315,13 @@ int p2p__conn_spawn(p2p_server_t *srv, int fd, bool dialed, unsigned flags, cons
         char name[P2P_THREAD_NAME_MAX];
         conn_thread_name(name, c);
         c->th = &w->th;
-        /* signal-mode waiter: a connection costs one descriptor (its socket) */
         /* counted before the thread runs (as reused is before the wake):
          * whoever sees the connection's effects sees the count too */
         P2P__STAT(srv, conn_threads_spawned);
+        /* signal-mode waiter: a connection costs one descriptor (its socket) */
         rc = p2p_thread_spawn_ex(&w->th, name, P2P_THREAD_STACK_PEER, P2P_THREAD_SIGNAL_WAKE,
                                  p2p__conn_main, c);
-        if (rc) __atomic_fetch_sub(&srv->stats.conn_threads_spawned, 1, __ATOMIC_RELAXED);
+        if (rc) P2P__STAT_ADD(srv, conn_threads_spawned, (uint64_t)-1);
     }
     if (rc) {
         free(w);

@@ -48,22 +48,23 @@ struct rpc {
 };
 
 /* True if arg names the node rather than a method: it contains a '/' (no
- * method does) or is an existing directory or socket. */
-static bool names_node(const char *arg)
+ * method does) or is an existing directory or socket.  *dir: it is an
+ * existing directory. */
+static bool names_node(const char *arg, bool *dir)
 {
     struct stat st;
-    if (strchr(arg, '/')) return true;
-    return stat(arg, &st) == 0 && (S_ISDIR(st.st_mode) || S_ISSOCK(st.st_mode));
+    bool exists = stat(arg, &st) == 0;
+    *dir = exists && S_ISDIR(st.st_mode);
+    return strchr(arg, '/') || *dir || (exists && S_ISSOCK(st.st_mode));
 }
 
-/* Connects to the socket arg, or to devp2pd.ipc in it if it is a directory
- * or datadir is set (a data directory, which may not exist). */
+/* Connects to the socket arg, or to devp2pd.ipc in it if datadir (a data
+ * directory, which may not exist). */
 static void rpc_connect(struct rpc *r, const char *arg, bool datadir)
 {
     char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-    struct stat st;
     int n;
-    if (datadir || (stat(arg, &st) == 0 && S_ISDIR(st.st_mode)))
+    if (datadir)
         n = snprintf(path, sizeof path, "%s/devp2pd.ipc", arg);
     else
         n = snprintf(path, sizeof path, "%s", arg);
@@ -267,10 +268,11 @@ int cmd_attach(int argc, char **argv)
     r.tmo = cli_duration_ns("--timeout", timeout);
     char *dflt = NULL;
     size_t first = 0; /* the method's index in pos */
+    bool dir = false;
     if (datadir) {
         rpc_connect(&r, datadir, true);
-    } else if (npos > 0 && names_node(pos[0])) {
-        rpc_connect(&r, pos[0], false);
+    } else if (npos > 0 && names_node(pos[0], &dir)) {
+        rpc_connect(&r, pos[0], dir);
         first = 1;
     } else {
         dflt = cli_default_datadir();

@@ -518,11 +518,12 @@ int cmd_trace(int argc, char **argv)
     uint64_t deadline =
         duration ? p2p_now_ns() + cli_duration_ns("--duration", duration) : P2P_DEADLINE_NEVER;
     char path[4096];
-    char *dflt = datadir || file ? NULL : cli_default_datadir();
-    if (file)
-        snprintf(path, sizeof path, "%s", file);
+    char *dflt = NULL;
+    if (!datadir && !file) datadir = dflt = cli_default_datadir();
+    if (datadir)
+        snprintf(path, sizeof path, "%s/%s", datadir, P2P_TRACE_FILE);
     else
-        snprintf(path, sizeof path, "%s/%s", datadir ? datadir : dflt, P2P_TRACE_FILE);
+        snprintf(path, sizeof path, "%s", file);
     free(dflt);
     int rc = p2p_trace_reader_open(&t.r, path);
     if (rc == P2P_ESYS)
