@@ -45,6 +45,7 @@ typedef struct disc_req {
     uint8_t kind; /* REQ_*; REQ_FREE: unused */
     uint8_t purpose;
     uint8_t slot;       /* FOR_BOND / FOR_LOOKUP: query slot */
+    bool answered;      /* findnode: a Neighbors packet (even empty) matched */
     uint16_t nreceived; /* findnode: entries received */
     uint16_t nvalid;    /* findnode: entries that passed validation */
     uint32_t lookup;    /* FOR_BOND / FOR_LOOKUP: lookup handle */
@@ -814,7 +815,13 @@ static void req_timeout(p2p_disc_t *d, disc_req_t *r, p2p_disc_time_t now)
 {
     disc_req_t c = *r;
     req_free(d, r);
-    d->ctr.timeouts++;
+    /* A findnode answered with fewer than 16 entries (a small table, an
+     * empty answer) ends here too, at its deadline: the node answered, so
+     * it is not counted as a timeout. */
+    if (c.kind == REQ_FINDNODE && c.answered)
+        d->ctr.findnode_partial++;
+    else
+        d->ctr.timeouts++;
     if (c.purpose == FOR_REVAL) {
         p2p_kad_reval_t rv;
         p2p_kad_reval_done(&d->tab, &rv, c.node.id, false, 0, now.ns);
@@ -1017,6 +1024,7 @@ static int on_neighbors(p2p_disc_t *d, const p2p_discv4_packet_t *pkt, const p2p
         return P2P_EPROTO;
     }
     d->ctr.rx_neighbors++;
+    r->answered = true;
     disc_lookup_t *lk = lk_find(d, r->lookup);
     if (lk && lk->kind == LK_REFRESH) d->refresh_ok = true;
     /* A queried node of the iterator that answered (even with no entries)

@@ -178,6 +178,7 @@ typedef struct p2p_disc_time {
     X(table_iplimit, "table additions refused by the IP limits")                                   \
     X(pending_full, "requests not sent: matcher table full")                                       \
     X(timeouts, "requests that timed out")                                                         \
+    X(findnode_partial, "findnode answers of fewer than 16 entries, closed at their deadline")     \
     X(findnode_failures, "findnode queries that returned no usable node")                          \
     X(findfail_evictions, "nodes evicted after repeated findnode failures")                        \
     X(reval_pings, "revalidation pings")                                                           \

@@ -593,6 +593,46 @@ static void test_neighbors_handling(void)
     h_free(h);
 }
 
+/* A findnode answered with fewer than 16 entries (here none) stays open
+ * until its deadline, then closes as answered: findnode_partial, not a
+ * timeout.  One that gets no answer at all is a timeout. */
+static void test_findnode_partial(void)
+{
+    harness_t *h = h_new(NULL, 0, NULL, 1);
+    p2p_disc_time_t t = tl_time(100 * TL_MS);
+    tl_ident_t pk;
+    p2p_node_t p = add_pinged(h, &pk, t);
+    p2p_endpoint_t src = ep_of(p.ep.ip, p.ep.udp);
+    const p2p_disc_counters_t *c = p2p_disc_counters(h->d);
+    uint64_t ms = 100;
+    for (int round = 0; round < 2; round++) {
+        uint32_t handle = 0;
+        CHECK(lookup_to(h, &p, tl_time(ms * TL_MS), &handle) >= 0);
+        if (round == 0) {
+            p2p_discv4_packet_t nb;
+            tl_pkt(&nb, &pk, P2P_DISCV4_NEIGHBORS, tl_time(ms * TL_MS));
+            CHECK_OK(p2p_disc_handle(h->d, &nb, &src, tl_time(ms * TL_MS)));
+            CHECK(c->rx_neighbors == 1);
+        }
+        /* Pings to p (revalidation) are answered, so the only request
+         * that can time out is the findnode. */
+        unsigned from = h->nout;
+        uint64_t end = ms + 3000;
+        for (; ms < end && p2p_disc_lookups_running(h->d); ms += 50) {
+            p2p_disc_tick(h->d, tl_time(ms * TL_MS));
+            for (unsigned i = from; i < h->nout; i++)
+                if (h->out[i].pkt.type == P2P_DISCV4_PING)
+                    CHECK_OK(h_pong(h, &pk, &src, h->out[i].hash, 0, tl_time(ms * TL_MS)));
+            from = h->nout;
+        }
+        CHECK(p2p_disc_lookups_running(h->d) == 0);
+        CHECK(c->findnode_partial == 1);
+        CHECK(c->timeouts == (uint64_t)round);
+        ms += 100;
+    }
+    h_free(h);
+}
+
 static void test_ensure_bond(void)
 {
     harness_t *h = h_new(NULL, 0, NULL, 1);
@@ -1639,6 +1679,7 @@ int main(void)
     test_findnode_reply();
     test_relay_filter();
     test_neighbors_handling();
+    test_findnode_partial();
     test_ensure_bond();
     test_findfail_eviction();
     test_revalidation();

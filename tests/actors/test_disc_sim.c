@@ -507,14 +507,15 @@ int main(void)
         sum.drop_unsolicited += c->drop_unsolicited;
         sum.rx_findnode += c->rx_findnode;
         sum.timeouts += c->timeouts;
+        sum.findnode_partial += c->findnode_partial;
         sum.lookups_started += c->lookups_started;
         sum.drop_expired += c->drop_expired;
     }
     printf("network: %llu lookups, %llu findnode answered, %llu unbonded findnode, %llu "
-           "unsolicited, %llu timeouts\n",
+           "unsolicited, %llu timeouts, %llu short findnode answers\n",
            (unsigned long long)sum.lookups_started, (unsigned long long)sum.rx_findnode,
            (unsigned long long)sum.drop_unbonded_findnode, (unsigned long long)sum.drop_unsolicited,
-           (unsigned long long)sum.timeouts);
+           (unsigned long long)sum.timeouts, (unsigned long long)sum.findnode_partial);
     CHECK(sum.drop_expired == 0);
     CHECK(sum.rx_findnode > sum.drop_unbonded_findnode * 10);
     sim_free(s);
