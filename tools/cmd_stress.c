@@ -13,13 +13,19 @@
  *          second.  Success = the target's Hello arrived.
  *   hold   open --peers live peers and keep them: answer the target's
  *          pings, send a ping every --ping-interval and time the pong.  A
- *          peer the target drops is counted and replaced.  A target that
+ *          peer is admitted once the target answers it after the Hello (a
+ *          Ping sent right after the Hello, whose Pong also times the
+ *          admission): one refused before that ("too many peers" from the
+ *          checks after the Hello) is counted as refused, not as a drop or
+ *          a live peer.  An admitted peer the target drops is counted and
+ *          replaced.  A target that
  *          says "too many peers" is full: no new peer starts for
  *          FULL_PAUSE_NS (as a dialer holds off a full node), so a --peers
  *          above its inbound limit holds what it takes instead of turning
  *          into a churn of refused handshakes (full_pauses counts them).
  *   flood  --peers live peers each keep --window messages of a test
- *          subprotocol in flight (the target echoes them).
+ *          subprotocol in flight (the target echoes them), once admitted
+ *          as in hold.
  *   adversarial  churn beside garbage, stalled and bad-MAC connections.
  *   discv4 ping and findnode floods against the UDP port from --peers keys
  *          (tools/stress_discv4.c).
@@ -106,6 +112,8 @@ struct conn {
     uint32_t idx;         /* slot in the table */
     uint32_t outstanding; /* flood: messages not yet echoed */
     uint64_t t_start, deadline, next_ping, ping_sent;
+    uint64_t probe_sent; /* hold/flood: our Ping right after the Hello (0: answered) */
+    bool admitted;       /* hold/flood: the target answered after the Hello */
     bool snappy_peer;
     bool ping_full; /* hold: the ping went out with every peer up */
     p2p_rlpx_hs_t *hs;
@@ -131,6 +139,7 @@ struct engine {
     struct conn **conns; /* table of open connections */
     size_t nconns, cap;
     unsigned live, inflight;
+    unsigned admitted; /* hold/flood: live peers the target admitted */
     uint64_t started;
     uint8_t *scratch;
     uint8_t *out;
@@ -166,12 +175,20 @@ static int flood_fill(struct engine *e, struct conn *c);
 
 /* ---- connection table ------------------------------------------------- */
 
+/* c leaves C_LIVE (closing or freed). */
+static void leave_live(struct engine *e, struct conn *c)
+{
+    e->live--;
+    if (c->admitted) e->admitted--;
+    c->admitted = false;
+}
+
 static void conn_free(struct engine *e, struct conn *c)
 {
     if (c->kind != K_LEGIT) {
         e->adv_inflight--;
     } else if (c->st == C_LIVE || c->st == C_CLOSING) {
-        if (c->st == C_LIVE) e->live--;
+        if (c->st == C_LIVE) leave_live(e, c);
     } else {
         e->inflight--;
     }
@@ -272,7 +289,12 @@ static void conn_fail(struct engine *e, struct conn *c, const char *why)
         conn_free(e, c);
         return;
     }
-    if (c->st == C_LIVE) {
+    if (c->st == C_LIVE && !c->admitted && IS_HOLDING(e->mode)) {
+        /* after its Hello, before it answered anything: not admitted */
+        e->st->refused_after_hello++;
+        stress_fail(e->st, "admission: %s", why);
+        e->sec_fail++;
+    } else if (c->st == C_LIVE) {
         e->st->drops++;
         stress_fail(e->st, "dropped: %s", why);
         e->sec_fail++;
@@ -472,7 +494,7 @@ static void conn_bye(struct engine *e, struct conn *c)
     uint8_t d[3];
     size_t dl;
     if (p2p_disc_encode(d, sizeof d, &dl, P2P_DISC_REQUESTED) == 0) send_msg(e, c, 1, d, dl);
-    if (c->st == C_LIVE) e->live--;
+    if (c->st == C_LIVE) leave_live(e, c);
     c->st = C_CLOSING;
     c->deadline = p2p_now_ns() + LINGER_NS;
     if (c->wlen == 0) shutdown(c->fd, SHUT_WR);
@@ -521,7 +543,14 @@ static bool on_hello(struct engine *e, struct conn *c, const uint8_t *p, size_t 
     }
     c->st = C_LIVE;
     e->live++;
-    if (e->live > e->st->peak_live) e->st->peak_live = e->live;
+    /* The target may still refuse us (its checks after the Hello exchange,
+     * "too many peers" among them): a Ping now, answered only once it runs
+     * us as a peer, tells; until then no ping or flood message of ours. */
+    if (send_msg(e, c, P2P_MSG_PING, p2p_ping_payload, 1) != 0) {
+        conn_fail(e, c, "write failed");
+        return false;
+    }
+    c->probe_sent = now;
     /* spread the pings over the interval */
     c->next_ping = now + (e->ping_ns / 4) + (uint64_t)(rand() % 1000) * (e->ping_ns / 1000) / 2;
     c->deadline = UINT64_MAX;
@@ -531,6 +560,21 @@ static bool on_hello(struct engine *e, struct conn *c, const uint8_t *p, size_t 
             c->rbuf = nb;
             c->rcap = RBUF_MIN;
         }
+    }
+    return true;
+}
+
+/* The target answered live peer c after the Hello (its probe's Pong, or
+ * anything it sends only to a peer it runs): c is admitted.  Returns false
+ * when c was freed. */
+static bool admit(struct engine *e, struct conn *c)
+{
+    c->admitted = true;
+    e->admitted++;
+    if (e->admitted > e->st->peak_live) e->st->peak_live = e->admitted;
+    if (e->mode == M_FLOOD && flood_fill(e, c) != 0) {
+        conn_fail(e, c, "write failed");
+        return false;
     }
     return true;
 }
@@ -563,6 +607,7 @@ static bool on_msg(struct engine *e, struct conn *c, const p2p_rlpx_msg_t *m)
         }
         return on_hello(e, c, m->payload, m->len);
     }
+    if (c->st == C_LIVE && !c->admitted && IS_HOLDING(e->mode) && !admit(e, c)) return false;
     if (m->code == P2P_MSG_PING) {
         e->st->pings_recv++;
         if (send_msg(e, c, P2P_MSG_PONG, p2p_ping_payload, 1) != 0) {
@@ -587,7 +632,11 @@ static bool on_msg(struct engine *e, struct conn *c, const p2p_rlpx_msg_t *m)
             return false;
         }
     } else if (m->code == P2P_MSG_PONG) {
-        if (c->ping_sent) {
+        if (c->probe_sent) { /* pongs come in order: the probe's is first */
+            uint64_t now = p2p_now_ns();
+            stress_lat_add(&e->st->admit_lat, (now - c->probe_sent) / P2P_NS_PER_US);
+            c->probe_sent = 0;
+        } else if (c->ping_sent) {
             uint64_t now = p2p_now_ns();
             stress_lat_add(&e->st->pong_lat, (now - c->ping_sent) / P2P_NS_PER_US);
             if (c->ping_full)
@@ -708,7 +757,7 @@ static void on_readable(struct engine *e, struct conn *c)
 static int flood_fill(struct engine *e, struct conn *c)
 {
     static uint8_t msg[MSG_MAX];
-    if (e->draining) return 0;
+    if (e->draining || !c->admitted) return 0;
     /* with no echo expected, fill the socket (then EPOLLOUT drives it) */
     for (int budget = e->window ? 64 : 4096; budget > 0 && c->wlen == 0; budget--) {
         if (e->window && c->outstanding >= e->window) break;
@@ -753,6 +802,11 @@ static uint64_t echoes_owed(const struct engine *e, const struct conn *c)
 
 static void count_missing(struct engine *e, struct conn *c)
 {
+    if (c->probe_sent) {
+        stress_fail(e->st, "admission: no answer at the end");
+        e->st->replies_missing++;
+        c->probe_sent = 0;
+    }
     if (c->ping_sent) {
         stress_fail(e->st, "pong missing at the end");
         e->st->replies_missing++;
@@ -767,7 +821,7 @@ static void count_missing(struct engine *e, struct conn *c)
 
 static bool conn_quiet(const struct engine *e, const struct conn *c)
 {
-    return !c->ping_sent && !echoes_owed(e, c);
+    return !c->ping_sent && !c->probe_sent && !echoes_owed(e, c);
 }
 
 /* The target left adversarial connection c open. */
@@ -822,7 +876,7 @@ static void tick(struct engine *e, uint64_t now)
                 conn_fail(e, c, "write failed");
                 continue;
             }
-        } else if (c->st == C_LIVE && e->mode == M_HOLD && now >= c->next_ping) {
+        } else if (c->st == C_LIVE && e->mode == M_HOLD && c->admitted && now >= c->next_ping) {
             if (c->ping_sent) { /* previous ping unanswered for a whole interval */
                 stress_fail(e->st, "pong missing after %.0f s", e->ping_ns / 1e9);
                 e->sec_fail++;
@@ -832,7 +886,7 @@ static void tick(struct engine *e, uint64_t now)
                 continue;
             }
             c->ping_sent = now;
-            c->ping_full = e->live == e->peers && e->inflight == 0;
+            c->ping_full = e->admitted == e->peers && e->inflight == 0;
             c->next_ping = now + e->ping_ns;
             e->st->pings_sent++;
         }
@@ -842,7 +896,7 @@ static void tick(struct engine *e, uint64_t now)
 
 static void sample_proc(struct engine *e, uint64_t *rss_out)
 {
-    stress_proc_sample(e->st, e->live, IS_HOLDING(e->mode), rss_out);
+    stress_proc_sample(e->st, e->admitted, IS_HOLDING(e->mode), rss_out);
 }
 
 /* ---- limits --------------------------------------------------------------- */

@@ -62,22 +62,23 @@ typedef struct stress_stats {
     const char *mode;
     char target[256];
     double elapsed_s;
-    uint64_t attempts;    /* connections (or discv4 packets) started */
-    uint64_t successes;   /* churn/hold/flood: Hello exchanges; discv4: pongs */
-    uint64_t failures;    /* unexpected failures (sum of reasons[]) */
-    uint64_t drops;       /* live peers lost (hold, flood) */
-    uint64_t pings_sent;  /* hold: pings we sent */
-    uint64_t pongs_recv;  /* hold: pongs received */
-    uint64_t pings_recv;  /* pings from the target */
-    uint64_t pongs_sent;  /* pongs we answered */
-    uint64_t msgs_sent;   /* flood: subprotocol messages sent; discv4: requests */
-    uint64_t msgs_recv;   /* flood: echoes received; discv4: replies */
-    uint64_t bytes_sent;  /* flood: payload bytes sent */
-    uint64_t adv_started; /* adversarial connections opened */
-    uint64_t adv_closed;  /* ... that the target closed (the expected outcome) */
-    uint64_t adv_open;    /* ... left open after their misdeed, or still open at the end */
-    uint64_t adv_timeout; /* ... whose handshake stalled (no answer before the timeout) */
-    uint64_t adv_failed;  /* ... that never connected (socket, bind or connect failed) */
+    uint64_t attempts;            /* connections (or discv4 packets) started */
+    uint64_t successes;           /* churn/hold/flood: Hello exchanges; discv4: pongs */
+    uint64_t failures;            /* unexpected failures (sum of reasons[]) */
+    uint64_t drops;               /* admitted live peers lost (hold, flood) */
+    uint64_t refused_after_hello; /* hold/flood: dropped after the Hello, before admission */
+    uint64_t pings_sent;          /* hold: pings we sent */
+    uint64_t pongs_recv;          /* hold: pongs received */
+    uint64_t pings_recv;          /* pings from the target */
+    uint64_t pongs_sent;          /* pongs we answered */
+    uint64_t msgs_sent;           /* flood: subprotocol messages sent; discv4: requests */
+    uint64_t msgs_recv;           /* flood: echoes received; discv4: replies */
+    uint64_t bytes_sent;          /* flood: payload bytes sent */
+    uint64_t adv_started;         /* adversarial connections opened */
+    uint64_t adv_closed;          /* ... that the target closed (the expected outcome) */
+    uint64_t adv_open;            /* ... left open after their misdeed, or still open at the end */
+    uint64_t adv_timeout;         /* ... whose handshake stalled (no answer before the timeout) */
+    uint64_t adv_failed;          /* ... that never connected (socket, bind or connect failed) */
     /* churn/hold/flood/adversarial: legitimate connections that failed before
      * the Hello exchange (attempts == successes + hs_failures at the end) */
     uint64_t hs_failures;
@@ -89,10 +90,11 @@ typedef struct stress_stats {
     uint64_t neighbors_replies; /* findnodes answered (first Neighbors packet) */
     uint64_t bonded;            /* keys the target bonded with (answered its ping-back) */
     uint64_t unmatched;         /* replies matching no outstanding request */
-    uint32_t peak_live;
+    uint32_t peak_live;         /* hold/flood: most admitted live peers at once */
     size_t nreasons;
     stress_reason_t reasons[STRESS_MAX_REASONS];
     stress_lat_t hs_lat;        /* connect start -> remote Hello */
+    stress_lat_t admit_lat;     /* hold/flood: probe Ping after the Hello -> its Pong */
     stress_lat_t pong_lat;      /* ping sent -> pong received (or request -> reply) */
     stress_lat_t nb_lat;        /* discv4: findnode sent -> first Neighbors packet */
     stress_lat_t pong_lat_full; /* hold: pings sent with every peer up (no ramp-up) */

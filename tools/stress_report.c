@@ -111,11 +111,13 @@ void stress_series_add(stress_stats_t *s, const stress_point_t *p)
 void stress_stats_free(stress_stats_t *s)
 {
     free(s->hs_lat.v);
+    free(s->admit_lat.v);
     free(s->pong_lat.v);
     free(s->nb_lat.v);
     free(s->pong_lat_full.v);
     free(s->series);
     s->hs_lat = (stress_lat_t){0};
+    s->admit_lat = (stress_lat_t){0};
     s->pong_lat = (stress_lat_t){0};
     s->nb_lat = (stress_lat_t){0};
     s->pong_lat_full = (stress_lat_t){0};
@@ -292,6 +294,12 @@ void stress_print_summary(stress_stats_t *s)
         printf("  handshake+hello latency: p50 %.2f ms, p99 %.2f ms, max %.2f ms (n=%zu)\n",
                stress_lat_ms(&s->hs_lat, 0.5), stress_lat_ms(&s->hs_lat, 0.99),
                stress_lat_ms(&s->hs_lat, 1.0), s->hs_lat.n);
+    if (s->admit_lat.n || s->refused_after_hello)
+        printf("  admission (our Ping after the Hello -> its Pong): p50 %.2f ms, p99 %.2f ms, "
+               "max %.2f ms (n=%zu); refused after the Hello: %llu\n",
+               stress_lat_ms(&s->admit_lat, 0.5), stress_lat_ms(&s->admit_lat, 0.99),
+               stress_lat_ms(&s->admit_lat, 1.0), s->admit_lat.n,
+               (unsigned long long)s->refused_after_hello);
     printf("  peak live peers: %u, drops: %llu\n", s->peak_live, (unsigned long long)s->drops);
     if (s->full_pauses)
         printf("  target full: new peers paused %llu times (1 s after each \"too many peers\")\n",
@@ -377,6 +385,8 @@ static int write_json(stress_stats_t *s, FILE *f)
     json_object_set_new(o, "drops", json_integer((json_int_t)s->drops));
     json_object_set_new(o, "peak_live", json_integer(s->peak_live));
     json_object_set_new(o, "full_pauses", json_integer((json_int_t)s->full_pauses));
+    json_object_set_new(o, "refused_after_hello", json_integer((json_int_t)s->refused_after_hello));
+    json_object_set_new(o, "admission_latency", lat_json(&s->admit_lat));
     json_object_set_new(o, "handshake_latency", lat_json(&s->hs_lat));
     json_object_set_new(o, "reply_latency", lat_json(&s->pong_lat));
     json_object_set_new(o, "reply_latency_full", lat_json(&s->pong_lat_full));

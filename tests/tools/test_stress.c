@@ -341,6 +341,10 @@ int main(int argc, char **argv)
                 printf("hold above the limit: %lld attempts, %lld pauses\n", (long long)att,
                        (long long)pauses);
                 CHECK(jint(o, "successes") >= 12);
+                /* admitted at once: never more than the server takes; one
+                 * refused after its Hello is not a dropped peer */
+                CHECK(jint(o, "peak_live") == 12);
+                CHECK(jint(o, "drops") == 0);
                 CHECK(pauses >= 2 && pauses <= 6);
                 CHECK(att >= 20 && att <= 20 + 8 * 6);
                 /* every failure is the server's refusal */
