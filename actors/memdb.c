@@ -100,6 +100,7 @@ static memdb_item_t *item_find(p2p_memdb_t *db, const uint8_t id[32], const p2p_
 static int get_item(p2p_memdb_t *db, const memdb_item_t **it, const uint8_t id[32],
                     const p2p_ip_t *ip)
 {
+    *it = NULL;
     if (ip->family != 4 && ip->family != 6) return P2P_EINVAL;
     *it = item_find(db, id, ip, 0);
     return 0;

@@ -154,6 +154,7 @@ static size_t wpending(const io_t *io)
 
 static int wbuf_append(io_t *io, const uint8_t *p, size_t n)
 {
+    if (n == 0) return 0; /* wbuf may still be NULL */
     int rc = wbuf_reserve(io, n);
     if (rc) return rc;
     if (!wpending(io)) io->last_write = p2p_now_ns();

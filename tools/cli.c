@@ -23,11 +23,10 @@
 
 const char *cli_prog = "devp2p";
 
-__attribute__((noreturn)) static void vfail(int status, const char *fmt, va_list ap)
+/* Prints "prog: message" on one line (newlines in the message folded) and
+ * exits with status. */
+__attribute__((noreturn)) static void fail_line(int status, char *line)
 {
-    char line[1024];
-    vsnprintf(line, sizeof line, fmt, ap);
-    /* one line: fold any newline a message may carry */
     for (char *p = line; *p; p++)
         if (*p == '\n' || *p == '\r') *p = ' ';
     fprintf(stderr, "%s: %s\n", cli_prog, line);
@@ -37,16 +36,22 @@ __attribute__((noreturn)) static void vfail(int status, const char *fmt, va_list
 
 void cli_fail(const char *fmt, ...)
 {
+    char line[1024];
     va_list ap;
     va_start(ap, fmt);
-    vfail(1, fmt, ap);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    fail_line(1, line);
 }
 
 void cli_usage_fail(const char *fmt, ...)
 {
+    char line[1024];
     va_list ap;
     va_start(ap, fmt);
-    vfail(2, fmt, ap);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    fail_line(2, line);
 }
 
 static void print_usage(const cli_cmd_t *cmd, const cli_opt_t *opts, size_t nopts)
