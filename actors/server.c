@@ -30,6 +30,7 @@
 #include "core/log.h"
 #include "crypto/secp.h"
 #include "crypto/util.h"
+#include "wire/enode.h"
 
 /* ---- helpers shared by the threads ---- */
 
@@ -623,7 +624,10 @@ void p2p_server_self(const p2p_server_t *srv, p2p_node_t *self)
     memset(self, 0, sizeof *self);
     memcpy(self->id, srv->id, 32);
     memcpy(self->pubkey, srv->pub, 64);
-    self->ep.ip = srv->cfg.external_ip.family ? srv->cfg.external_ip : p2p_ip4(127, 0, 0, 1);
+    const p2p_ip_t *lip = &srv->cfg.listen_ip;
+    self->ep.ip = srv->cfg.external_ip.family                    ? srv->cfg.external_ip
+                  : (lip->family && !p2p_ip_is_unspecified(lip)) ? *lip
+                                                                 : p2p_ip4(127, 0, 0, 1);
     self->ep.tcp = srv->port;
     self->ep.udp = srv->port;
 }
@@ -939,10 +943,11 @@ int p2p_server_start(p2p_server_t **out, const p2p_server_config_t *cfg)
         p2p_server_stop(srv);
         return rc;
     }
-    char hex[129];
-    p2p_hex_encode(hex, srv->pub, 64);
-    hex[128] = 0;
-    P2P_INFO("Started P2P networking", "self=enode://%s@127.0.0.1:%u", hex, (unsigned)srv->port);
+    p2p_node_t self;
+    p2p_server_self(srv, &self);
+    char url[P2P_ENODE_MAX_TEXT];
+    if (p2p_enode_format(url, sizeof url, &self) == 0)
+        P2P_INFO("Started P2P networking", "self=%s", url);
     *out = srv;
     return 0;
 }

@@ -233,7 +233,9 @@ P2P_MUST_CHECK int p2p_server_start(p2p_server_t **srv, const p2p_server_config_
  * valid until their last p2p_peer_unref (sends fail with P2P_ECLOSED). */
 void p2p_server_stop(p2p_server_t *srv);
 
-/* Our node: ID, public key, TCP port actually bound (0 if no listener). */
+/* Our node: ID, public key, TCP port actually bound (0 if no listener),
+ * and as its IP the external IP if one is configured, else the listening
+ * address unless it is unspecified (0.0.0.0, ::), else 127.0.0.1. */
 void p2p_server_self(const p2p_server_t *srv, p2p_node_t *self);
 uint16_t p2p_server_port(const p2p_server_t *srv);
 

@@ -79,7 +79,26 @@ struct nodes {
     size_t n;
 };
 
-/* A list flag: a file of URLs (one per line, # comments) or a comma list. */
+/* One token of a node list with the brackets of a JSON array around it
+ * removed ("[enode://...", "...:30303]", a lone "[" or "]"); the brackets
+ * of an IPv6 address ("@[::1]:30303") balance and stay. */
+static char *unbracket(char *t)
+{
+    while (*t == '[') t++;
+    size_t open = 0, close = 0, len = strlen(t);
+    for (size_t i = 0; i < len; i++) {
+        open += t[i] == '[';
+        close += t[i] == ']';
+    }
+    while (len && t[len - 1] == ']' && close > open) {
+        t[--len] = 0;
+        close--;
+    }
+    return t;
+}
+
+/* A list flag: a file of URLs (one per line, # comments; a JSON array of
+ * strings as geth's static-nodes.json is one) or a comma list. */
 static void parse_nodes(struct nodes *out, const char *flag, const char *val, bool need_addr,
                         size_t max)
 {
@@ -97,8 +116,9 @@ static void parse_nodes(struct nodes *out, const char *flag, const char *val, bo
         char *hash = strchr(line, '#');
         if (hash) *hash = 0;
         char *s2 = NULL;
-        for (char *t = strtok_r(line, ", \t\r[]\"", &s2); t;
-             t = strtok_r(NULL, ", \t\r[]\"", &s2)) {
+        for (char *t = strtok_r(line, ", \t\r\"", &s2); t; t = strtok_r(NULL, ", \t\r\"", &s2)) {
+            t = unbracket(t);
+            if (!*t) continue;
             if (out->n >= max) cli_usage_fail("%s: more than %zu nodes (the limit)", flag, max);
             p2p_node_t n;
             int rc = p2p_node_parse(&n, t);

@@ -69,6 +69,57 @@ static void on_stop(p2p_peer_t *peer, void *ctx, void *state, uint8_t reason)
     atomic_fetch_add(&e->stopped, 1);
 }
 
+/* Two servers on ::1: the address a server names itself by (the listening
+ * address when it is specific, else the external IP or 127.0.0.1), and a
+ * static dial over IPv6 with the peer's addresses as IPv6. */
+static void test_ipv6(void)
+{
+    p2p_ip_t v6;
+    CHECK_OK(p2p_ip_parse(&v6, "::1"));
+    p2p_server_config_t cb, ca;
+    su_config(&cb, NULL, 0);
+    cb.listen_ip = v6;
+    p2p_server_t *b = NULL, *a = NULL;
+    CHECK_OK(p2p_server_start(&b, &cb));
+    if (!b) return;
+    p2p_node_t nb;
+    p2p_server_self(b, &nb);
+    CHECK(p2p_ip_equal(&nb.ep.ip, &v6) && nb.ep.tcp == p2p_server_port(b));
+    su_config(&ca, NULL, 0);
+    ca.listen_ip = v6;
+    ca.external_ip = p2p_ip4(10, 1, 2, 3); /* named, never dialed */
+    ca.static_nodes = &nb;
+    ca.nstatic = 1;
+    CHECK_OK(p2p_server_start(&a, &ca));
+    if (a) {
+        p2p_node_t na;
+        p2p_server_self(a, &na);
+        CHECK(p2p_ip_equal(&na.ep.ip, &ca.external_ip));
+        CHECK(su_wait_peers(a, 1, 5000));
+        CHECK(su_wait_peers(b, 1, 5000));
+        p2p_peer_info_t info[2];
+        size_t n = 0;
+        CHECK_OK(p2p_server_peers(a, info, 2, &n));
+        CHECK(n == 1 && info[0].static_dialed && !info[0].inbound);
+        CHECK(n == 1 && p2p_ip_equal(&info[0].remote_ip, &v6) &&
+              info[0].remote_port == p2p_server_port(b));
+        CHECK(n == 1 && p2p_ip_equal(&info[0].local_ip, &v6));
+        p2p_server_stop(a);
+    }
+    /* unspecified listening address, no external IP: 127.0.0.1 */
+    p2p_server_stop(b);
+    su_config(&cb, NULL, 0);
+    CHECK_OK(p2p_ip_parse(&cb.listen_ip, "::"));
+    b = NULL;
+    CHECK_OK(p2p_server_start(&b, &cb));
+    if (b) {
+        p2p_server_self(b, &nb);
+        p2p_ip_t lo = p2p_ip4(127, 0, 0, 1);
+        CHECK(p2p_ip_equal(&nb.ep.ip, &lo));
+        p2p_server_stop(b);
+    }
+}
+
 int main(void)
 {
     int fds0 = su_count_fds();
@@ -215,6 +266,7 @@ int main(void)
     }
     CHECK(atomic_load(&ea.started) == atomic_load(&ea.stopped));
     CHECK(atomic_load(&eb.started) == atomic_load(&eb.stopped));
+    test_ipv6();
     CHECK(su_count_fds() == fds0);
     free(eva);
     free(evb);

@@ -3,7 +3,8 @@
 # B started with A as its only bootnode (no static nodes): discovery offers
 # A to B's dialer (and B, once verified, to A's), so within 30 s both list
 # the other in admin_peers as a dynamic peer (one connection, dialed by
-# either side).  Prints the time to connect.
+# either side).  Prints the time to connect.  Then C and D on ::1: D takes
+# C's IPv6 URL as bootnode and from a JSON static-nodes file, and peers.
 set -u
 N=$1 D=$2
 . "$(dirname "$0")/lib_check.sh"
@@ -62,6 +63,28 @@ for met, peers in ((sys.argv[1], sys.argv[3]), (sys.argv[2], sys.argv[4])):
     l = json.load(open(peers))
     assert s["peers"] == 1 and s["inbound"] + s["outbound"] == s["peers"], s
     assert s["inbound"] == sum(1 for p in l if p["network"]["inbound"]), (s, l)
+PY
+
+# IPv6: C and D on ::1, D with C's URL ("@[::1]:port") as its bootnode
+# and in a static-nodes file written as a JSON array (geth's
+# static-nodes.json): the brackets of the address are not the array's
+start c --datadir "$T/c" --addr ::1
+C_ENODE=$ENODE C_PUB=$(pub_of "$ENODE")
+case "$C_ENODE" in *"@[::1]:"*) ok ;; *) bad "node c's URL is not on [::1]: $C_ENODE $(cat "$T/c.err")" ;; esac
+printf '[\n  "%s"\n]\n' "$C_ENODE" >"$T/static.json"
+start d --datadir "$T/d" --addr ::1 --bootnodes "$C_ENODE" --staticnodes "$T/static.json"
+[ -n "$ENODE" ] && ok || bad "node d did not take C's IPv6 URL: $(cat "$T/d.err")"
+i=0
+while [ -n "$ENODE" ] && [ $i -lt 100 ]; do
+    "$D" attach "$T/d" admin_peers >"$T/dpeers" 2>/dev/null && grep -q "$C_PUB" "$T/dpeers" && break
+    sleep 0.1; i=$((i + 1))
+done
+python3 - "$T/dpeers" "$C_PUB" <<'PY' && ok || bad "D's admin_peers over IPv6: $(cat "$T/dpeers")"
+import json, sys
+d = json.load(open(sys.argv[1]))
+p = [x for x in d if sys.argv[2] in x["enode"]]
+assert len(p) == 1 and p[0]["network"]["static"] is True, d
+assert p[0]["network"]["remoteAddress"].startswith("[::1]:"), p
 PY
 
 echo "test_devp2pd_boot: $checks checks, $fails failed"
