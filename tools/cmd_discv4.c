@@ -41,7 +41,8 @@ struct common {
 };
 
 #define COMMON_OPTS(c)                                                                             \
-    {"addr", "IP[:PORT]", "local UDP address (default 0.0.0.0, ephemeral port)", &(c).addr, NULL}, \
+    {"addr", "IP[:PORT]", "local UDP address (default: IPv4 and IPv6, ephemeral port)", &(c).addr, \
+     NULL},                                                                                        \
         {"nodekey", "FILE", "our node key (default: a random key)", &(c).keyfile, NULL},           \
         {"nodekeyhex", "HEX", "our node key as hex", &(c).keyhex, NULL},                           \
     {                                                                                              \
@@ -56,9 +57,18 @@ static void open_endpoint(p2p_dc_t *dc, const struct common *c)
     p2p_wipe(priv, sizeof priv);
     if (rc == P2P_EINVAL) cli_usage_fail("invalid --addr '%s'", c->addr);
     if (rc == P2P_ESYS)
-        cli_fail("cannot open UDP socket on %s: %s", c->addr ? c->addr : "0.0.0.0:0",
-                 strerror(errno));
+        cli_fail("cannot open UDP socket on %s: %s", c->addr ? c->addr : "[::]:0", strerror(errno));
     if (rc) cli_fail("cannot open the discovery endpoint: %s", p2p_strerror(rc));
+}
+
+/* Why p2p_dc_send failed (errno read right after it). */
+static const char *send_error(int rc)
+{
+    if (rc != P2P_ESYS) return p2p_strerror(rc);
+    if (errno == EAFNOSUPPORT || errno == EINVAL)
+        return "the node's address family is not the one of --addr (leave --addr out to reach "
+               "both)";
+    return strerror(errno);
 }
 
 static const char *node_url(const p2p_node_t *n)
@@ -109,7 +119,7 @@ static int d4_ping(int argc, char **argv)
     uint8_t hash[32];
     uint64_t t0 = p2p_now_ns();
     int rc = p2p_dc_ping(&dc, hash, &n);
-    if (rc) cli_fail("cannot send ping: %s", rc == P2P_ESYS ? strerror(errno) : p2p_strerror(rc));
+    if (rc) cli_fail("cannot send ping: %s", send_error(rc));
     static p2p_discv4_packet_t pong;
     rc = wait_pong(&dc, &pong, &n, hash, t0 + tmo);
     uint64_t t1 = p2p_now_ns();
@@ -133,7 +143,7 @@ static void bond(p2p_dc_t *dc, const p2p_node_t *n, uint64_t deadline)
 {
     uint8_t hash[32];
     int rc = p2p_dc_ping(dc, hash, n);
-    if (rc) cli_fail("cannot send ping: %s", rc == P2P_ESYS ? strerror(errno) : p2p_strerror(rc));
+    if (rc) cli_fail("cannot send ping: %s", send_error(rc));
     static p2p_discv4_packet_t p;
     rc = wait_pong(dc, &p, n, hash, deadline);
     if (rc == P2P_ETIMEDOUT) cli_fail("no pong from %s", node_url(n));
@@ -170,7 +180,7 @@ static int d4_requestenr(int argc, char **argv)
     p.type = P2P_DISCV4_ENRREQUEST;
     uint8_t hash[32];
     int rc = p2p_dc_send(&dc, hash, &p, &n.ep.ip, n.ep.udp);
-    if (rc) cli_fail("cannot send ENRRequest: %s", p2p_strerror(rc));
+    if (rc) cli_fail("cannot send ENRRequest: %s", send_error(rc));
     for (;;) {
         p2p_ip_t ip;
         uint16_t port;

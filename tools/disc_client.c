@@ -5,6 +5,7 @@
 #include "tools/disc_client.h"
 
 #include <errno.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,10 +20,12 @@
 #include "crypto/util.h"
 #include "wire/rlp.h"
 
-static int parse_addr(p2p_ip_t *ip, uint16_t *port, const char *s)
+/* *wild: no host given (NULL, "" or ":PORT"). */
+static int parse_addr(p2p_ip_t *ip, uint16_t *port, bool *wild, const char *s)
 {
     *port = 0;
     *ip = p2p_ip4(0, 0, 0, 0);
+    *wild = true;
     if (!s || !*s) return 0;
     char host[64];
     const char *ps = NULL;
@@ -48,6 +51,7 @@ static int parse_addr(p2p_ip_t *ip, uint16_t *port, const char *s)
         }
     }
     if (host[0] && p2p_ip_parse(ip, host) != 0) return P2P_EINVAL;
+    *wild = host[0] == 0;
     if (ps) {
         char *end;
         errno = 0;
@@ -58,6 +62,29 @@ static int parse_addr(p2p_ip_t *ip, uint16_t *port, const char *s)
     return 0;
 }
 
+/* A UDP socket bound to ip:port; dual is an IPv6 wildcard that also
+ * reaches IPv4 (IPV6_V6ONLY off).  Returns the descriptor or -1 (errno). */
+static int open_bound(const p2p_ip_t *ip, uint16_t port, bool dual)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = p2p_ip_to_sockaddr(&ss, ip, port);
+    if (!sl) {
+        errno = EINVAL;
+        return -1;
+    }
+    int fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    int off = 0;
+    if ((dual && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off) != 0) ||
+        bind(fd, (struct sockaddr *)&ss, sl) != 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
+}
+
 int p2p_dc_open(p2p_dc_t *dc, const char *addr, const uint8_t priv[32])
 {
     memset(dc, 0, sizeof *dc);
@@ -65,27 +92,29 @@ int p2p_dc_open(p2p_dc_t *dc, const char *addr, const uint8_t priv[32])
     dc->enr_seq = 1;
     p2p_ip_t ip;
     uint16_t port;
-    if (parse_addr(&ip, &port, addr) != 0) return P2P_EINVAL;
+    bool wild;
+    if (parse_addr(&ip, &port, &wild, addr) != 0) return P2P_EINVAL;
     memcpy(dc->priv, priv, 32);
     if (p2p_secp_pubkey(dc->pub, priv) != 0) return P2P_EBADKEY;
     p2p_node_id(dc->id, dc->pub);
-    struct sockaddr_storage ss;
-    socklen_t sl = p2p_ip_to_sockaddr(&ss, &ip, port);
-    if (!sl) return P2P_EINVAL;
-    int fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) return P2P_ESYS;
-    if (bind(fd, (struct sockaddr *)&ss, sl) != 0) {
-        int e = errno;
-        close(fd);
-        errno = e;
-        return P2P_ESYS;
+    int fd = -1;
+    if (wild) {
+        /* no address given: [::] for both families, 0.0.0.0 where the
+         * machine has no IPv6 */
+        p2p_ip_t any6 = {.family = 6};
+        fd = open_bound(&any6, port, true);
+        if (fd >= 0) ip = any6;
     }
-    sl = sizeof ss;
+    if (fd < 0) fd = open_bound(&ip, port, false);
+    if (fd < 0) return P2P_ESYS;
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
     if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0 ||
         p2p_ip_from_sockaddr(&dc->bound_ip, &dc->port, (struct sockaddr *)&ss) != 0) {
         close(fd);
         return P2P_ESYS;
     }
+    dc->family = ip.family;
     dc->fd = fd;
     return 0;
 }
@@ -128,7 +157,13 @@ int p2p_dc_send(p2p_dc_t *dc, uint8_t hash[32], p2p_discv4_packet_t *p, const p2
     int rc = p2p_discv4_encode(buf, &len, hash, p, dc->priv);
     if (rc) return rc;
     struct sockaddr_storage ss;
-    socklen_t sl = p2p_ip_to_sockaddr(&ss, ip, port);
+    p2p_ip_t to = *ip;
+    if (dc->family == 6 && ip->family == 4) { /* ::ffff:a.b.c.d on a dual-stack socket */
+        to = (p2p_ip_t){.family = 6};
+        to.addr[10] = to.addr[11] = 0xff;
+        memcpy(to.addr + 12, ip->addr, 4);
+    }
+    socklen_t sl = p2p_ip_to_sockaddr(&ss, &to, port);
     if (!sl) return P2P_EINVAL;
     if (sendto(dc->fd, buf, len, 0, (struct sockaddr *)&ss, sl) < 0) return P2P_ESYS;
     dc->sent++;

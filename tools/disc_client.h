@@ -33,6 +33,7 @@ typedef struct p2p_dc {
     uint8_t pub[64];
     uint8_t id[32];
     p2p_ip_t bound_ip; /* may be unspecified */
+    uint8_t family;    /* of the socket: 4, or 6 (also reaches IPv4 when bound to ::) */
     uint16_t port;     /* our UDP port */
     uint64_t enr_seq;  /* sent in Ping and Pong */
     /* counters */
@@ -40,7 +41,9 @@ typedef struct p2p_dc {
 } p2p_dc_t;
 
 /* Opens the socket on addr ("IP", "IP:PORT", "[IPv6]:PORT", ":PORT" or
- * NULL for 0.0.0.0:0) with the given key.  Returns 0, P2P_EINVAL (bad
+ * NULL for port 0) with the given key.  Without an IP it binds [::] with
+ * IPv4 mapped in, so IPv4 and IPv6 nodes are both reachable, or 0.0.0.0
+ * where the machine has no IPv6.  Returns 0, P2P_EINVAL (bad
  * address) or P2P_ESYS (socket/bind; errno set). */
 P2P_MUST_CHECK int p2p_dc_open(p2p_dc_t *dc, const char *addr, const uint8_t priv[32]);
 void p2p_dc_close(p2p_dc_t *dc);
