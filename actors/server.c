@@ -763,6 +763,10 @@ static int open_listener(p2p_server_t *srv)
     /* accepted sockets inherit it (Linux copies the listener's TCP
      * options): no setsockopt per inbound connection */
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (ip.family == 6) { /* "::" takes IPv4 too, whatever net.ipv6.bindv6only says */
+        int off = 0;
+        (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
+    }
     if (bind(fd, (struct sockaddr *)&ss, sl) || listen(fd, 1024)) {
         int e = errno;
         close(fd);

@@ -262,7 +262,7 @@ int main(int argc, char **argv)
         {"datadir", "DIR", "data directory (default ~/.devp2p-c)", &datadir, NULL},
         {"port", "N", "TCP and UDP listening port (default 30303; 0: any)", &port, NULL},
         {"discovery.port", "N", "UDP port if different from --port", &dport, NULL},
-        {"addr", "IP", "listening address (default 0.0.0.0)", &addr, NULL},
+        {"addr", "IP", "listening address (default 0.0.0.0; :: for IPv4 and IPv6)", &addr, NULL},
         {"maxpeers", "N", "maximum number of peers (default 50)", &maxpeers, NULL},
         {"maxpendpeers", "N", "maximum pending inbound handshakes (default 50)", &maxpend, NULL},
         {"nodiscover", NULL, "disable discovery", NULL, &nodiscover},

@@ -116,6 +116,20 @@ static void test_ipv6(void)
         p2p_server_self(b, &nb);
         p2p_ip_t lo = p2p_ip4(127, 0, 0, 1);
         CHECK(p2p_ip_equal(&nb.ep.ip, &lo));
+        /* and "::" takes IPv4: a dial to 127.0.0.1 lands */
+        su_config(&ca, NULL, 0);
+        ca.static_nodes = &nb;
+        ca.nstatic = 1;
+        a = NULL;
+        CHECK_OK(p2p_server_start(&a, &ca));
+        if (a) {
+            CHECK(su_wait_peers(b, 1, 5000));
+            p2p_peer_info_t info[2];
+            size_t n = 0;
+            CHECK_OK(p2p_server_peers(b, info, 2, &n));
+            CHECK(n == 1 && info[0].inbound && p2p_ip_equal(&info[0].remote_ip, &lo));
+            p2p_server_stop(a);
+        }
         p2p_server_stop(b);
     }
 }
