@@ -173,6 +173,21 @@ static json_t *disc_table(struct admin_rpc *a, const char **err)
                      c);
 }
 
+/* {"reason name": count} of the non-zero entries (codes without a name
+ * of their own share the unknown-reason name: summed). */
+static json_t *by_reason(const uint64_t v[256])
+{
+    json_t *o = json_object();
+    for (unsigned r = 0; r < 256; r++) {
+        if (!v[r]) continue;
+        const char *k = p2p_disc_reason_str(r);
+        json_t *had = json_object_get(o, k);
+        json_int_t n = (json_int_t)v[r] + (had ? json_integer_value(had) : 0);
+        json_object_set_new(o, k, json_integer(n));
+    }
+    return o;
+}
+
 static json_t *metrics(struct admin_rpc *a)
 {
     node_metrics_t *m = a->metrics;
@@ -180,29 +195,36 @@ static json_t *metrics(struct admin_rpc *a)
     json_t *o = json_object();
     if (m->have_server) {
         const p2p_server_stats_t *st = &m->srv;
-        json_t *s = json_pack(
-            "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
-            "accepted", (json_int_t)st->accepted, "dials", (json_int_t)st->dials, "peersAdded",
-            (json_int_t)st->peers_added, "peersRemoved", (json_int_t)st->peers_removed,
-            "handshakeTimeouts", (json_int_t)st->handshake_timeouts, "handshakeFailed",
-            (json_int_t)st->handshake_failed, "helloFailed", (json_int_t)st->hello_failed,
-            "inboundThrottled", (json_int_t)st->inbound_throttled, "msgsIn",
-            (json_int_t)st->msgs_in, "msgsOut", (json_int_t)st->msgs_out, "bytesIn",
-            (json_int_t)st->bytes_in, "bytesOut", (json_int_t)st->bytes_out, "peers",
-            (json_int_t)m->peers, "inbound", (json_int_t)m->inbound, "outbound",
-            (json_int_t)m->outbound);
-        if (s && m->peers < 0) /* not known (stopping, timed out): null */
-            for (const char **k = (const char *[]){"peers", "inbound", "outbound", NULL}; *k; k++)
-                json_object_set_new(s, *k, json_null());
+        json_t *s = json_object();
+#define SRV_JSON(field, name, key, help)                                                           \
+    json_object_set_new(s, key, json_integer((json_int_t)st->field));
+        NODE_SERVER_COUNTERS(SRV_JSON)
+#undef SRV_JSON
+        json_object_set_new(s, "connThreadsParked",
+                            json_integer((json_int_t)st->conn_threads_parked));
+        json_object_set_new(s, "disconnectsSent", by_reason(st->disc_sent));
+        json_object_set_new(s, "disconnectsReceived", by_reason(st->disc_recv));
+        json_object_set_new(s, "connectionsRejected", by_reason(st->rejected));
+        /* not known (stopping, timed out): null */
+        json_object_set_new(s, "peers", m->peers < 0 ? json_null() : json_integer(m->peers));
+        json_object_set_new(s, "inbound", m->peers < 0 ? json_null() : json_integer(m->inbound));
+        json_object_set_new(s, "outbound", m->peers < 0 ? json_null() : json_integer(m->outbound));
         json_object_set_new(o, "server", s);
     }
     if (m->have_disc) {
-        json_t *c = json_object();
+        json_t *c = json_object(), *core = json_object();
 #define P2P__CTR_JSON(name, desc)                                                                  \
     json_object_set_new(c, #name, json_integer((json_int_t)m->disc->shell.name));
         P2P_DISCOVERY_COUNTERS(P2P__CTR_JSON)
 #undef P2P__CTR_JSON
+#define P2P__CORE_JSON(name, desc)                                                                 \
+    json_object_set_new(core, #name, json_integer((json_int_t)m->disc->core.name));
+        P2P_DISC_COUNTERS(P2P__CORE_JSON)
+#undef P2P__CORE_JSON
         json_object_set_new(c, "tableLen", json_integer((json_int_t)m->disc->table_len));
+        json_object_set_new(c, "pendingRequests", json_integer((json_int_t)m->disc->pending));
+        json_object_set_new(c, "lookupsRunning", json_integer((json_int_t)m->disc->lookups));
+        json_object_set_new(c, "core", core);
         json_object_set_new(o, "discovery", c);
     }
     json_object_set_new(o, "process",

@@ -17,17 +17,19 @@
  *                                   enode, seq, live, livenessChecks}]] (one
  *                                   array per bucket), counters: {discovery's
  *                                   P2P_DISCOVERY_COUNTERS}}
- *   admin_metrics                  {server: {accepted, dials, peersAdded,
- *                                   peersRemoved, handshakeTimeouts,
- *                                   handshakeFailed, helloFailed,
- *                                   inboundThrottled, msgsIn, msgsOut, bytesIn,
- *                                   bytesOut, peers, inbound, outbound},
- *                                   discovery: {P2P_DISCOVERY_COUNTERS...,
- *                                   tableLen}, process: {residentBytes, threads,
- *                                   openFds}}: a subset of the Prometheus
- *                                   metrics (tools/node_metrics.h); server is
- *                                   absent with --bootnode, discovery with
- *                                   --nodiscover
+ *   admin_metrics                  {server: {every counter of
+ *                                   NODE_SERVER_COUNTERS (tools/node_metrics.h:
+ *                                   accepted, dials, peersAdded, ...),
+ *                                   connThreadsParked, disconnectsSent,
+ *                                   disconnectsReceived, connectionsRejected
+ *                                   ({"reason": count}), peers, inbound,
+ *                                   outbound}, discovery: {P2P_DISCOVERY_COUNTERS...,
+ *                                   tableLen, pendingRequests, lookupsRunning,
+ *                                   core: {P2P_DISC_COUNTERS...}}, process:
+ *                                   {residentBytes, threads, openFds}}: the
+ *                                   Prometheus metrics without the mailboxes;
+ *                                   server is absent with --bootnode,
+ *                                   discovery with --nodiscover
  * Requests are a stream of JSON values on each connection (newline or not);
  * a batch (array) is answered with an array, an empty one with a -32600
  * error; notifications (no "id") are executed and never answered.  Errors use the JSON-RPC codes

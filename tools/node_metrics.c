@@ -170,37 +170,8 @@ static void server_metrics(struct out *o, const node_metrics_t *m)
         metric(o, "peers_inbound", "gauge", "connected peers that dialled us", m->inbound);
         metric(o, "peers_outbound", "gauge", "connected peers we dialled", m->outbound);
     }
-#define SRV_COUNTER(field, help) metric(o, #field "_total", "counter", help, s->field)
-    SRV_COUNTER(accepted, "TCP connections accepted");
-    SRV_COUNTER(accept_errors, "failed accept calls");
-    SRV_COUNTER(accept_temp_errors, "accepts failed for lack of descriptors or memory (paused)");
-    SRV_COUNTER(pending_full, "accepts that took the last pending-handshake slot");
-    SRV_COUNTER(inbound_throttled, "inbound connections from an IP seen within 30 s");
-    SRV_COUNTER(inbound_restricted, "inbound connections outside NetRestrict");
-    SRV_COUNTER(dials, "outbound connections attempted");
-    SRV_COUNTER(dial_connect_failed, "outbound TCP connects that failed or timed out");
-    SRV_COUNTER(handshake_timeouts, "RLPx or Hello exchanges past their deadline");
-    SRV_COUNTER(handshake_failed, "RLPx handshakes rejected");
-    SRV_COUNTER(hello_failed, "Hello exchanges rejected");
-    SRV_COUNTER(peers_added, "peers added");
-    SRV_COUNTER(peers_removed, "peers removed");
-    SRV_COUNTER(read_timeouts, "peers dropped for read timeouts");
-    SRV_COUNTER(write_timeouts, "peers dropped for write timeouts");
-    SRV_COUNTER(frame_errors, "bad frames (MAC, size, snappy, decoding)");
-    SRV_COUNTER(net_errors, "socket errors and EOF on live peers");
-    SRV_COUNTER(proto_errors, "subprotocol errors");
-    SRV_COUNTER(msgs_in, "subprotocol messages received");
-    SRV_COUNTER(msgs_out, "subprotocol messages sent");
-    SRV_COUNTER(bytes_in, "wire bytes received after the handshake");
-    SRV_COUNTER(bytes_out, "wire bytes sent after the handshake");
-    SRV_COUNTER(send_full, "sends refused because the peer's queue was full");
-    SRV_COUNTER(send_toobig, "sends refused or dropped because the frame would be too large");
-    SRV_COUNTER(events_dropped, "peer events a full subscriber mailbox refused");
-    SRV_COUNTER(candidates_in, "discovery dial candidates offered");
-    SRV_COUNTER(mem_trims, "allocator trims after a connection peak");
-    SRV_COUNTER(conn_threads_spawned, "connection threads created");
-    SRV_COUNTER(conn_threads_reused, "connections run by a parked connection thread");
-    SRV_COUNTER(conn_threads_expired, "parked connection threads that exited unused");
+#define SRV_COUNTER(field, name, key, help) metric(o, #name "_total", "counter", help, s->field);
+    NODE_SERVER_COUNTERS(SRV_COUNTER)
 #undef SRV_COUNTER
     metric(o, "conn_threads_parked", "gauge", "idle connection threads parked for reuse",
            s->conn_threads_parked);

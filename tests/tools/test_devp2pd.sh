@@ -113,6 +113,31 @@ while "$D" attach "$T/a" admin_peers 2>/dev/null | grep -q "$C_PUB" && [ $i -lt 
 "$D" attach "$T/a" admin_metrics >"$T/metrics" 2>&1 && grep -q '"peersAdded": [1-9]' "$T/metrics" && ok || bad "admin_metrics: $(cat "$T/metrics")"
 # Prometheus endpoint (--metrics.addr, port 0: printed as "metrics: URL")
 MURL=$(sed -n 's/^metrics: //p' "$T/a.out")
+# admin_metrics carries every server and discovery-core counter of the
+# Prometheus text (camelCase keys), at most the value read just after it,
+# and the disconnects by reason name (removePeer above sent one)
+"$D" attach "$T/a" admin_metrics >"$T/metrics" 2>&1
+python3 - "$MURL" "$T/metrics" <<'PY' && ok || bad "admin_metrics against /metrics: $(cat "$T/metrics")"
+import json, re, sys, urllib.request
+adm = json.load(open(sys.argv[2]))
+body = urllib.request.urlopen(sys.argv[1], timeout=10).read().decode()
+prom = dict(re.findall(r"^devp2p_([a-z0-9_]+)_total ([0-9]+)$", body, re.M))
+camel = lambda n: re.sub(r"_([a-z])", lambda m: m.group(1).upper(), n)
+srv, core = adm["server"], adm["discovery"]["core"]
+nsrv = ncore = 0
+for name, v in prom.items():
+    if name.startswith("discovery_core_"):
+        k = name[len("discovery_core_"):]
+        assert k in core and core[k] <= int(v), (name, core.get(k), v)
+        ncore += 1
+    elif not name.startswith(("discovery_", "mailbox_", "process_")):
+        k = {"send_toobig": "sendTooBig"}.get(name, camel(name))
+        assert k in srv and srv[k] <= int(v), (name, k, srv.get(k), v)
+        nsrv += 1
+assert nsrv >= 30 and ncore >= 40, (nsrv, ncore)
+assert srv["disconnectsSent"].get("disconnect requested", 0) >= 1, srv
+assert "inboundRestricted" in srv and "findnode_partial" in core and "tableLen" in adm["discovery"]
+PY
 python3 - "$MURL" <<'PY' && ok || bad "metrics endpoint $MURL"
 import re, socket, sys, urllib.error, urllib.request
 url = sys.argv[1]
