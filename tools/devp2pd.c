@@ -60,6 +60,7 @@
 #include "tools/admin_rpc.h"
 #include "tools/cli.h"
 #include "tools/metrics_http.h"
+#include "tools/nodelist.h"
 #include "wire/enode.h"
 #include "wire/enr.h"
 
@@ -79,26 +80,27 @@ struct nodes {
     size_t n;
 };
 
-/* One token of a node list with the brackets of a JSON array around it
- * removed ("[enode://...", "...:30303]", a lone "[" or "]"); the brackets
- * of an IPv6 address ("@[::1]:30303") balance and stay. */
-static char *unbracket(char *t)
+struct list_ctx {
+    struct nodes *out;
+    const char *flag;
+    bool need_addr;
+    size_t max;
+};
+
+static int add_node(char *t, void *arg)
 {
-    while (*t == '[') t++;
-    size_t open = 0, close = 0, len = strlen(t);
-    for (size_t i = 0; i < len; i++) {
-        open += t[i] == '[';
-        close += t[i] == ']';
-    }
-    while (len && t[len - 1] == ']' && close > open) {
-        t[--len] = 0;
-        close--;
-    }
-    return t;
+    struct list_ctx *c = arg;
+    if (c->out->n >= c->max) cli_usage_fail("%s: more than %zu nodes (the limit)", c->flag, c->max);
+    p2p_node_t n;
+    int rc = p2p_node_parse(&n, t);
+    if (rc) cli_usage_fail("%s: invalid node '%.80s': %s", c->flag, t, p2p_strerror(rc));
+    if (c->need_addr && n.ep.ip.family == 0)
+        cli_usage_fail("%s: node '%.80s' has no IP address", c->flag, t);
+    c->out->v[c->out->n++] = n;
+    return 0;
 }
 
-/* A list flag: a file of URLs (one per line, # comments; a JSON array of
- * strings as geth's static-nodes.json is one) or a comma list. */
+/* A list flag: a file of URLs or a list (tools/nodelist.h). */
 static void parse_nodes(struct nodes *out, const char *flag, const char *val, bool need_addr,
                         size_t max)
 {
@@ -111,23 +113,8 @@ static void parse_nodes(struct nodes *out, const char *flag, const char *val, bo
     else
         text = strdup(val);
     if (!text) cli_fail("out of memory");
-    char *save = NULL;
-    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        char *hash = strchr(line, '#');
-        if (hash) *hash = 0;
-        char *s2 = NULL;
-        for (char *t = strtok_r(line, ", \t\r\"", &s2); t; t = strtok_r(NULL, ", \t\r\"", &s2)) {
-            t = unbracket(t);
-            if (!*t) continue;
-            if (out->n >= max) cli_usage_fail("%s: more than %zu nodes (the limit)", flag, max);
-            p2p_node_t n;
-            int rc = p2p_node_parse(&n, t);
-            if (rc) cli_usage_fail("%s: invalid node '%.80s': %s", flag, t, p2p_strerror(rc));
-            if (need_addr && n.ep.ip.family == 0)
-                cli_usage_fail("%s: node '%.80s' has no IP address", flag, t);
-            out->v[out->n++] = n;
-        }
-    }
+    struct list_ctx c = {.out = out, .flag = flag, .need_addr = need_addr, .max = max};
+    (void)nodelist_each(text, add_node, &c);
     free(text);
 }
 

@@ -3,7 +3,9 @@
  * node's configuration (flags, files): IP addresses (p2p_ip_parse), the
  * NetRestrict list (p2p_netlist_parse, --netrestrict), the node key as hex
  * (p2p_nodekey_parse_hex, --nodekeyhex; the same parser reads the nodekey
- * file) and the log level (p2p_log_parse_level, --verbosity).  The first
+ * file), the log level (p2p_log_parse_level, --verbosity) and the node
+ * lists of --bootnodes, --staticnodes, --trustednodes (tools/nodelist.h,
+ * each token through p2p_node_parse).  The first
  * byte picks the parser; the rest is the text (NUL-terminated here, cut at
  * the first NUL as the command line would).
  *
@@ -12,7 +14,10 @@
  * P2P_NETLIST_MAX ranges, each with its host bits clear and a prefix length
  * within the family, and contains its own network address; a parsed node
  * key is a valid secp256k1 key whose hex is the input's (case-folded); a
- * failed parse leaves a message; a log level is -1 or 0..5.
+ * failed parse leaves a message; a log level is -1 or 0..5; a node-list
+ * token is non-empty, holds no separator, quote or '#', does not start
+ * with '[', has no more ']' than '[' when it ends with one, lies within
+ * the input, and a node it parses to formats and parses back to itself.
  */
 #include <ctype.h>
 #include <stdlib.h>
@@ -23,6 +28,8 @@
 #include "core/netutil.h"
 #include "crypto/secp.h"
 #include "crypto/util.h"
+#include "tools/nodelist.h"
+#include "wire/enode.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -76,6 +83,36 @@ static void check_nodekey(const char *s)
     p2p_wipe(priv, sizeof priv);
 }
 
+struct list_check {
+    const char *start, *end; /* the input buffer */
+    size_t n;
+};
+
+static int check_token(char *t, void *arg)
+{
+    struct list_check *c = arg;
+    size_t len = strlen(t);
+    if (!len || t < c->start || t + len > c->end || t[0] == '[') abort();
+    if (strpbrk(t, ", \t\r\n\"#")) abort();
+    size_t open = 0, close = 0;
+    for (size_t i = 0; i < len; i++) {
+        open += t[i] == '[';
+        close += t[i] == ']';
+    }
+    if (t[len - 1] == ']' && close > open) abort();
+    if (++c->n > (size_t)(c->end - c->start)) abort();
+    p2p_node_t n, back;
+    char url[P2P_ENODE_MAX_TEXT];
+    if (p2p_node_parse(&n, t) == 0 && n.ep.ip.family != 0 &&
+        p2p_enode_format(url, sizeof url, &n) == 0) {
+        if (p2p_node_parse(&back, url) != 0 || memcmp(back.id, n.id, 32) != 0 ||
+            !p2p_ip_equal(&back.ep.ip, &n.ep.ip) || back.ep.tcp != n.ep.tcp ||
+            back.ep.udp != n.ep.udp)
+            abort();
+    }
+    return 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1 || size > 4096) return 0;
@@ -83,7 +120,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!s) return 0;
     memcpy(s, data + 1, size - 1);
     s[size - 1] = 0;
-    switch (data[0] % 4) {
+    switch (data[0] % 5) {
     case 0:
         check_ip(s);
         break;
@@ -93,6 +130,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     case 2:
         check_nodekey(s);
         break;
+    case 4: {
+        struct list_check c = {.start = s, .end = s + size - 1};
+        if (nodelist_each(s, check_token, &c) != 0) abort();
+        break;
+    }
     default: {
         int lvl = p2p_log_parse_level(s);
         if (lvl < -1 || lvl > 5) abort();
