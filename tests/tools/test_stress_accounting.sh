@@ -1,9 +1,10 @@
 #!/bin/sh
 # tests/tools/test_stress_accounting.sh DEVP2PD DEVP2P SANITIZE: the stress
 # harness counts what it could not do.
-#   hold, node frozen: devp2pd is stopped (SIGSTOP) after the Hellos of 16
-#   held peers, before most of their first pings: every ping sent after the
-#   freeze is a failure ("pong missing at the end"), status 1.
+#   hold, node frozen: devp2pd is stopped (SIGSTOP) once it has admitted 16
+#   held peers (answered the Ping each sends after its Hello, as
+#   admin_metrics' pongsSent shows), before their first pings: every ping
+#   sent after the freeze is a failure ("pong missing at the end"), status 1.
 #   hold, node thawed in the drain: the same freeze, lifted (SIGCONT) 1 s
 #   after the load stopped: the drain waits for the pongs, so every ping is
 #   answered and the run succeeds.
@@ -15,9 +16,14 @@ set -u
 N=$1 D=$2 SAN=${3:-none}
 . "$(dirname "$0")/lib_devp2pd.sh"
 
-# --- hold against a node frozen after the Hellos (pings at 1.5-4.5 s after
-# each Hello; the load stops at 4 s)
+# --- hold against a node frozen once the peers are admitted (pings at
+# 1.5-4.5 s after each Hello; the load stops at 4 s)
 PEERS=16
+pongs() { # the node's pongs sent so far (0 if it cannot say)
+    "$D" attach "$T/node" admin_metrics 2>/dev/null |
+        python3 -c 'import json, sys; print(json.load(sys.stdin)["server"]["pongsSent"])' 2>/dev/null ||
+        echo 0
+}
 hold_frozen() { # hold_frozen NAME THAW: THAW 1: SIGCONT 1 s after the load stopped
     start_node --maxpeers 64
     base=$(threads)
@@ -27,7 +33,8 @@ hold_frozen() { # hold_frozen NAME THAW: THAW 1: SIGCONT 1 s after the load stop
     spid=$!
     i=0 # a peer thread per session: wait for the sessions, then their Hellos
     while [ $i -lt 100 ] && [ "$(threads)" -lt $((base + PEERS)) ]; do sleep 0.05; i=$((i + 1)); done
-    sleep 0.3
+    i=0 # every peer admitted: the node has answered each one's Ping after the Hello
+    while [ $i -lt 200 ] && [ "$(pongs)" -lt $PEERS ]; do sleep 0.05; i=$((i + 1)); done
     kill -STOP "$npid"
     if [ "$2" = 1 ]; then
         sleep "$(awk -v a="$t0" -v b="$(date +%s%N)" 'BEGIN { d = 5 - (b - a) / 1e9; print (d > 0 ? d : 0) }')"
