@@ -425,8 +425,8 @@ int main(int argc, char **argv)
            ncpu);
     bool only_hs = argc > 2 && strcmp(argv[2], "hs") == 0;
     double ejs = only_hs ? 0 : ejs_handshakes();
-    printf("  ratio ours/bound = %.2f by wall clock (machine load included), %.2f by CPU time "
-           "(%.2f against the one-thread figure)",
+    printf("  ratio ours/bound = %.3f by wall clock (machine load included), %.3f by CPU time "
+           "(%.3f against the one-thread figure)",
            ours / bound, ours_cpu_us > 0 ? pair_us / ours_cpu_us : 0,
            ours_cpu_us > 0 ? one_us / ours_cpu_us : 0);
     if (ejs > 0) printf(", ours/ethereumjs = %.1fx", ours / ejs);
