@@ -224,6 +224,9 @@ static double ours_handshakes(void)
     printf("  ours:        %8.0f handshakes+Hello/s (clients), %8.0f/s admitted by the server, "
            "%llu client failures\n",
            rate, (double)st.peers_added / el, (unsigned long long)fails);
+    printf("  server:      %llu connection threads created, %llu connections run by a parked "
+           "thread\n",
+           (unsigned long long)st.conn_threads_spawned, (unsigned long long)st.conn_threads_reused);
     p2p_server_stop(s);
     return rate;
 }
