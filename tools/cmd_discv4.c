@@ -562,7 +562,8 @@ static int d4_crawl(int argc, char **argv)
         }
         json_t *top = json_pack("{s:I, s:I, s:f, s:o}", "discovered", (json_int_t)cr.n, "alive",
                                 (json_int_t)cr.alive, "seconds", secs, "nodes", arr);
-        if (!top || json_dumpf(top, stdout, JSON_INDENT(1)) != 0) cli_fail("cannot write JSON");
+        if (!top || json_dumpf(top, stdout, JSON_INDENT(1) | JSON_REAL_PRECISION(9)) != 0)
+            cli_fail("cannot write JSON");
         printf("\n");
         json_decref(top);
     }

@@ -447,7 +447,7 @@ static int write_json(stress_stats_t *s, FILE *f)
                               (json_int_t)pt->msgs, "rss_kb", (json_int_t)pt->rss_kb));
     }
     json_object_set_new(o, "series", series);
-    int rc = json_dumpf(o, f, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    int rc = json_dumpf(o, f, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
     fputc('\n', f);
     json_decref(o);
     return rc;
