@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Sets up a fresh Debian 12 machine (tools/setup.sh), builds devp2p-c and
-# runs the node devp2pd with its defaults (data directory ~/.devp2p-c, TCP and
-# UDP port 30303, embedded Berkeley DB).  Extra arguments go to devp2pd.
+# Sets up a fresh Debian 12 machine (tools/setup.sh), builds the node and
+# the command-line tool (build/tools/devp2pd, build/tools/devp2p, so
+# `build/tools/devp2p attach` can talk to the node) and runs devp2pd with
+# its defaults (data directory ~/.devp2p-c, TCP and UDP port 30303,
+# embedded Berkeley DB).  Extra arguments go to devp2pd.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh --no-interop
@@ -11,5 +13,5 @@ build_step() {
     "$@" >build.log 2>&1 || { tail -n 50 build.log >&2; echo "run-node: '$*' failed (full log: build.log)" >&2; exit 1; }
 }
 [ -f build/build.ninja ] || build_step meson setup build
-build_step ninja -C build tools/devp2pd
+build_step ninja -C build tools/devp2pd tools/devp2p
 exec build/tools/devp2pd "$@"
