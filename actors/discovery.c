@@ -236,14 +236,7 @@ static int mdb_query_seeds(void *ctx, p2p_node_t *out, size_t *nout, size_t n, u
 static socklen_t disc_sockaddr(const p2p_discovery_t *d, struct sockaddr_storage *ss,
                                const p2p_endpoint_t *to)
 {
-    if (d->family == AF_INET6 && to->ip.family == 4) {
-        p2p_ip_t m = {.family = 6};
-        m.addr[10] = m.addr[11] = 0xff;
-        memcpy(m.addr + 12, to->ip.addr, 4);
-        return p2p_ip_to_sockaddr(ss, &m, to->udp);
-    }
-    if (d->family == AF_INET && to->ip.family != 4) return 0;
-    return p2p_ip_to_sockaddr(ss, &to->ip, to->udp);
+    return p2p_ip_to_sockaddr_af(ss, &to->ip, to->udp, d->family);
 }
 
 static void tx_flush(p2p_discovery_t *d)
@@ -703,12 +696,7 @@ int p2p_discovery_start(p2p_discovery_t **out, char *msg, size_t msglen,
     if (rc) goto err;
 
     /* our endpoint and record */
-    d->ep.ip = cfg->announce_ip;
-    if (d->ep.ip.family == 0) {
-        d->ep.ip = cfg->listen_ip;
-        if (d->ep.ip.family == 0 || p2p_ip_is_unspecified(&d->ep.ip))
-            d->ep.ip = p2p_ip4(127, 0, 0, 1);
-    }
+    d->ep.ip = p2p_ip_advertised(&cfg->announce_ip, &cfg->listen_ip);
     d->ep.udp = d->port;
     d->ep.tcp = cfg->tcp_port;
     d->self.ep = d->ep;

@@ -41,7 +41,7 @@ int p2p__push_must(p2p_server_t *srv, p2p_mailbox_t *mb, const void *msg, size_t
         int rc = p2p_mailbox_try_push(mb, msg, len);
         if (rc != P2P_EFULL) return rc;
         if (!counted) {
-            P2P__STAT(srv, mailbox_full);
+            P2P__STAT(srv, internal_push_failures);
             counted = true;
         }
         usleep(200);
@@ -624,10 +624,7 @@ void p2p_server_self(const p2p_server_t *srv, p2p_node_t *self)
     memset(self, 0, sizeof *self);
     memcpy(self->id, srv->id, 32);
     memcpy(self->pubkey, srv->pub, 64);
-    const p2p_ip_t *lip = &srv->cfg.listen_ip;
-    self->ep.ip = srv->cfg.external_ip.family                    ? srv->cfg.external_ip
-                  : (lip->family && !p2p_ip_is_unspecified(lip)) ? *lip
-                                                                 : p2p_ip4(127, 0, 0, 1);
+    self->ep.ip = p2p_ip_advertised(&srv->cfg.external_ip, &srv->cfg.listen_ip);
     self->ep.tcp = srv->port;
     self->ep.udp = srv->port;
 }

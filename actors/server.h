@@ -201,16 +201,16 @@ typedef struct p2p_server_stats {
     uint64_t msgs_in, msgs_out;   /* subprotocol messages */
     uint64_t bytes_in, bytes_out; /* wire bytes after the RLPx handshake (auth/ack excluded) */
     uint64_t pings_sent, pongs_sent;
-    uint64_t send_full;            /* p2p_peer_send refused with P2P_EFULL */
-    uint64_t events_dropped;       /* events a full subscriber mailbox refused */
-    uint64_t candidates_in;        /* discovery candidates offered */
-    uint64_t mailbox_full;         /* internal pushes that failed (never expected) */
-    uint64_t pending_full;         /* accepts that took the last free pending-handshake slot */
-    uint64_t mem_trims;            /* allocator trims after a connection peak (run loop) */
-    uint64_t conn_threads_spawned; /* connection threads created */
-    uint64_t conn_threads_reused;  /* connections run by a parked thread */
-    uint64_t conn_threads_parked;  /* gauge: idle connection threads parked now (<= 16) */
-    uint64_t conn_threads_expired; /* parked threads that exited unused after 1 s */
+    uint64_t send_full;              /* p2p_peer_send refused with P2P_EFULL */
+    uint64_t events_dropped;         /* events a full subscriber mailbox refused */
+    uint64_t candidates_in;          /* discovery candidates offered */
+    uint64_t internal_push_failures; /* internal mailbox pushes that failed (never expected) */
+    uint64_t pending_full;           /* accepts that took the last free pending-handshake slot */
+    uint64_t mem_trims;              /* allocator trims after a connection peak (run loop) */
+    uint64_t conn_threads_spawned;   /* connection threads created */
+    uint64_t conn_threads_reused;    /* connections run by a parked thread */
+    uint64_t conn_threads_parked;    /* gauge: idle connection threads parked now (<= 16) */
+    uint64_t conn_threads_expired;   /* parked threads that exited unused after 1 s */
     /* messages refused with P2P_ETOOBIG by p2p_peer_send, or dropped by a
      * peer thread that could not frame them (the connection stays) */
     uint64_t send_toobig;

@@ -69,14 +69,16 @@ static size_t drain_peerstate(dial_t *d)
         uint64_t now = p2p_now_ns();
         switch (m.kind) {
         case P2P__PS_ADDED:
-            if (p2p_dialsched_peer_added(d->s, m.id, m.flags, now)) P2P__STAT(d->srv, mailbox_full);
+            if (p2p_dialsched_peer_added(d->s, m.id, m.flags, now))
+                P2P__STAT(d->srv, internal_push_failures);
             break;
         case P2P__PS_REMOVED:
             (void)drain_removed_static(d);
             (void)p2p_dialsched_peer_removed(d->s, m.id, now);
             break;
         case P2P__PS_INB_PENDING:
-            if (p2p_dialsched_inbound_pending(d->s, m.id, now)) P2P__STAT(d->srv, mailbox_full);
+            if (p2p_dialsched_inbound_pending(d->s, m.id, now))
+                P2P__STAT(d->srv, internal_push_failures);
             break;
         case P2P__PS_INB_DONE:
             p2p_dialsched_inbound_done(d->s, m.id, now);
@@ -134,7 +136,7 @@ static size_t dial_once(dial_t *d)
         for (size_t k = 0; k < srv->ntrusted; k++)
             if (memcmp(srv->trusted[k], nm.node.id, 32) == 0) trusted = true;
         if (p2p_dialsched_add_static(d->s, &nm.node, trusted, p2p_now_ns()))
-            P2P__STAT(srv, mailbox_full);
+            P2P__STAT(srv, internal_push_failures);
         work++;
     }
     work += drain_removed_static(d);
@@ -179,7 +181,7 @@ int p2p__dial_main(p2p_thread_t *self, void *arg)
         for (size_t k = 0; k < srv->ntrusted; k++)
             if (memcmp(srv->trusted[k], srv->statics[i].id, 32) == 0) trusted = true;
         if (p2p_dialsched_add_static(d.s, &srv->statics[i], trusted, now))
-            P2P__STAT(srv, mailbox_full);
+            P2P__STAT(srv, internal_push_failures);
     }
     while (!p2p_thread_should_quit(self)) {
         now = p2p_now_ns();

@@ -195,7 +195,8 @@ static size_t drain_trusted(run_t *r)
     size_t n;
     while ((n = p2p_mailbox_pop_batch(srv->mb_addtrusted, m, sizeof m)) > 0) {
         for (size_t i = 0; i < n; i++)
-            if (p2p_checks_add_trusted(&srv->rl_checks, m[i].id)) P2P__STAT(srv, mailbox_full);
+            if (p2p_checks_add_trusted(&srv->rl_checks, m[i].id))
+                P2P__STAT(srv, internal_push_failures);
         work += n;
     }
     while ((n = p2p_mailbox_pop_batch(srv->mb_removetrusted, m, sizeof m)) > 0) {

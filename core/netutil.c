@@ -353,6 +353,26 @@ socklen_t p2p_ip_to_sockaddr(struct sockaddr_storage *ss, const p2p_ip_t *ip, ui
     return 0;
 }
 
+socklen_t p2p_ip_to_sockaddr_af(struct sockaddr_storage *ss, const p2p_ip_t *ip, uint16_t port,
+                                int af)
+{
+    if (af == AF_INET6 && ip->family == 4) {
+        p2p_ip_t m = {.family = 6};
+        memcpy(m.addr, mapped_prefix, sizeof mapped_prefix);
+        memcpy(m.addr + 12, ip->addr, 4);
+        return p2p_ip_to_sockaddr(ss, &m, port);
+    }
+    if (af == AF_INET && ip->family != 4) return 0;
+    return p2p_ip_to_sockaddr(ss, ip, port);
+}
+
+p2p_ip_t p2p_ip_advertised(const p2p_ip_t *external, const p2p_ip_t *listen)
+{
+    if (external->family) return *external;
+    if (listen->family && !p2p_ip_is_unspecified(listen)) return *listen;
+    return p2p_ip4(127, 0, 0, 1);
+}
+
 int p2p_ip_from_sockaddr(p2p_ip_t *ip, uint16_t *port, const struct sockaddr *sa)
 {
     if (!sa) return P2P_EINVAL;

@@ -43,6 +43,10 @@ bool p2p_ip_is_lan(const p2p_ip_t *ip);
 bool p2p_ip_is_special(const p2p_ip_t *ip);
 bool p2p_ip_is_unspecified(const p2p_ip_t *ip);
 
+/* The address a node names itself by: external if it has a family, else
+ * listen unless that is unspecified (none, 0.0.0.0, ::), else 127.0.0.1. */
+p2p_ip_t p2p_ip_advertised(const p2p_ip_t *external, const p2p_ip_t *listen);
+
 /* Returns 0 if a node address addr announced by sender may be relayed or
  * used, else P2P_ERESTRICT. */
 P2P_MUST_CHECK int p2p_check_relay_ip(const p2p_ip_t *sender, const p2p_ip_t *addr);
@@ -88,6 +92,11 @@ bool p2p_distinct_nets_contains(const p2p_distinct_nets_t *d, const p2p_ip_t *ip
 
 /* sockaddr conversions.  to_sockaddr returns the length written or 0. */
 socklen_t p2p_ip_to_sockaddr(struct sockaddr_storage *ss, const p2p_ip_t *ip, uint16_t port);
+/* As p2p_ip_to_sockaddr, for a socket of address family af: on an AF_INET6
+ * socket an IPv4 address becomes ::ffff:a.b.c.d (a dual-stack socket
+ * reaches it so); on an AF_INET socket an IPv6 address is unreachable (0). */
+socklen_t p2p_ip_to_sockaddr_af(struct sockaddr_storage *ss, const p2p_ip_t *ip, uint16_t port,
+                                int af);
 P2P_MUST_CHECK int p2p_ip_from_sockaddr(p2p_ip_t *ip, uint16_t *port, const struct sockaddr *sa);
 
 #endif

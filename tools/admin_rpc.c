@@ -196,8 +196,7 @@ static json_t *metrics(struct admin_rpc *a)
     if (m->have_server) {
         const p2p_server_stats_t *st = &m->srv;
         json_t *s = json_object();
-#define SRV_JSON(field, name, key, help)                                                           \
-    json_object_set_new(s, key, json_integer((json_int_t)st->field));
+#define SRV_JSON(field, key, help) json_object_set_new(s, key, json_integer((json_int_t)st->field));
         NODE_SERVER_COUNTERS(SRV_JSON)
 #undef SRV_JSON
         json_object_set_new(s, "connThreadsParked",

@@ -449,10 +449,7 @@ int main(int argc, char **argv)
     }
     if (!have_rec) {
         /* no discovery: a record of our own (seq = Unix ms, as geth's LocalNode) */
-        self.ep.ip = ext_ip.family ? ext_ip
-                     : (listen_ip.family && !p2p_ip_is_unspecified(&listen_ip))
-                         ? listen_ip
-                         : p2p_ip4(127, 0, 0, 1);
+        self.ep.ip = p2p_ip_advertised(&ext_ip, &listen_ip);
         self.ep.tcp = bootnode ? 0 : tcp_port;
         self.ep.udp = disc ? p2p_discovery_port(disc) : 0;
         p2p_enr_init(&rec);

@@ -157,13 +157,11 @@ int p2p_dc_send(p2p_dc_t *dc, uint8_t hash[32], p2p_discv4_packet_t *p, const p2
     int rc = p2p_discv4_encode(buf, &len, hash, p, dc->priv);
     if (rc) return rc;
     struct sockaddr_storage ss;
-    p2p_ip_t to = *ip;
-    if (dc->family == 6 && ip->family == 4) { /* ::ffff:a.b.c.d on a dual-stack socket */
-        to = (p2p_ip_t){.family = 6};
-        to.addr[10] = to.addr[11] = 0xff;
-        memcpy(to.addr + 12, ip->addr, 4);
+    socklen_t sl = p2p_ip_to_sockaddr_af(&ss, ip, port, dc->family == 6 ? AF_INET6 : AF_INET);
+    if (!sl && ip->family == 6) { /* an IPv6 node from an IPv4 socket */
+        errno = EAFNOSUPPORT;
+        return P2P_ESYS;
     }
-    socklen_t sl = p2p_ip_to_sockaddr(&ss, &to, port);
     if (!sl) return P2P_EINVAL;
     if (sendto(dc->fd, buf, len, 0, (struct sockaddr *)&ss, sl) < 0) return P2P_ESYS;
     dc->sent++;

@@ -170,7 +170,7 @@ static void server_metrics(struct out *o, const node_metrics_t *m)
         metric(o, "peers_inbound", "gauge", "connected peers that dialled us", m->inbound);
         metric(o, "peers_outbound", "gauge", "connected peers we dialled", m->outbound);
     }
-#define SRV_COUNTER(field, name, key, help) metric(o, #name "_total", "counter", help, s->field);
+#define SRV_COUNTER(field, key, help) metric(o, #field "_total", "counter", help, s->field);
     NODE_SERVER_COUNTERS(SRV_COUNTER)
 #undef SRV_COUNTER
     metric(o, "conn_threads_parked", "gauge", "idle connection threads parked for reuse",

@@ -32,57 +32,47 @@
 
 #define NODE_METRICS_MAILBOX_NAMES 64
 
-/* The server's counters, each as X(p2p_server_stats_t field, Prometheus
- * name, admin_metrics key, help): Prometheus shows devp2p_<name>_total,
+/* The server's counters (p2p_server_stats_t fields), each as X(field,
+ * admin_metrics key, help): Prometheus names them devp2p_<field>_total,
  * admin_metrics "server".<key>.  Both carry every one. */
 #define NODE_SERVER_COUNTERS(X)                                                                    \
-    X(accepted, accepted, "accepted", "TCP connections accepted")                                  \
-    X(accept_errors, accept_errors, "acceptErrors", "failed accept calls")                         \
-    X(accept_temp_errors, accept_temp_errors, "acceptTempErrors",                                  \
+    X(accepted, "accepted", "TCP connections accepted")                                            \
+    X(accept_errors, "acceptErrors", "failed accept calls")                                        \
+    X(accept_temp_errors, "acceptTempErrors",                                                      \
       "accepts failed for lack of descriptors or memory (paused)")                                 \
-    X(pending_full, pending_full, "pendingFull",                                                   \
-      "accepts that took the last pending-handshake slot")                                         \
-    X(inbound_throttled, inbound_throttled, "inboundThrottled",                                    \
-      "inbound connections from an IP seen within 30 s")                                           \
-    X(inbound_restricted, inbound_restricted, "inboundRestricted",                                 \
-      "inbound connections outside NetRestrict")                                                   \
-    X(inbound_history_full, inbound_history_full, "inboundHistoryFull",                            \
+    X(pending_full, "pendingFull", "accepts that took the last pending-handshake slot")            \
+    X(inbound_throttled, "inboundThrottled", "inbound connections from an IP seen within 30 s")    \
+    X(inbound_restricted, "inboundRestricted", "inbound connections outside NetRestrict")          \
+    X(inbound_history_full, "inboundHistoryFull",                                                  \
       "inbound connections refused: the 30 s per-IP history was full")                             \
-    X(dials, dials, "dials", "outbound connections attempted")                                     \
-    X(dial_connect_failed, dial_connect_failed, "dialConnectFailed",                               \
-      "outbound TCP connects that failed or timed out")                                            \
-    X(handshake_timeouts, handshake_timeouts, "handshakeTimeouts",                                 \
-      "RLPx or Hello exchanges past their deadline")                                               \
-    X(handshake_failed, handshake_failed, "handshakeFailed", "RLPx handshakes rejected")           \
-    X(hello_failed, hello_failed, "helloFailed", "Hello exchanges rejected")                       \
-    X(peers_added, peers_added, "peersAdded", "peers added")                                       \
-    X(peers_removed, peers_removed, "peersRemoved", "peers removed")                               \
-    X(read_timeouts, read_timeouts, "readTimeouts", "peers dropped for read timeouts")             \
-    X(write_timeouts, write_timeouts, "writeTimeouts", "peers dropped for write timeouts")         \
-    X(frame_errors, frame_errors, "frameErrors", "bad frames (MAC, size, snappy, decoding)")       \
-    X(net_errors, net_errors, "netErrors", "socket errors and EOF on live peers")                  \
-    X(proto_errors, proto_errors, "protoErrors", "subprotocol errors")                             \
-    X(msgs_in, msgs_in, "msgsIn", "subprotocol messages received")                                 \
-    X(msgs_out, msgs_out, "msgsOut", "subprotocol messages sent")                                  \
-    X(bytes_in, bytes_in, "bytesIn", "wire bytes received after the handshake")                    \
-    X(bytes_out, bytes_out, "bytesOut", "wire bytes sent after the handshake")                     \
-    X(pings_sent, pings_sent, "pingsSent", "base-protocol pings sent")                             \
-    X(pongs_sent, pongs_sent, "pongsSent", "base-protocol pongs sent")                             \
-    X(send_full, send_full, "sendFull", "sends refused because the peer's queue was full")         \
-    X(send_toobig, send_toobig, "sendTooBig",                                                      \
-      "sends refused or dropped because the frame would be too large")                             \
-    X(events_dropped, events_dropped, "eventsDropped",                                             \
-      "peer events a full subscriber mailbox refused")                                             \
-    X(candidates_in, candidates_in, "candidatesIn", "discovery dial candidates offered")           \
-    X(mailbox_full, internal_push_failures, "internalPushFailures",                                \
+    X(dials, "dials", "outbound connections attempted")                                            \
+    X(dial_connect_failed, "dialConnectFailed", "outbound TCP connects that failed or timed out")  \
+    X(handshake_timeouts, "handshakeTimeouts", "RLPx or Hello exchanges past their deadline")      \
+    X(handshake_failed, "handshakeFailed", "RLPx handshakes rejected")                             \
+    X(hello_failed, "helloFailed", "Hello exchanges rejected")                                     \
+    X(peers_added, "peersAdded", "peers added")                                                    \
+    X(peers_removed, "peersRemoved", "peers removed")                                              \
+    X(read_timeouts, "readTimeouts", "peers dropped for read timeouts")                            \
+    X(write_timeouts, "writeTimeouts", "peers dropped for write timeouts")                         \
+    X(frame_errors, "frameErrors", "bad frames (MAC, size, snappy, decoding)")                     \
+    X(net_errors, "netErrors", "socket errors and EOF on live peers")                              \
+    X(proto_errors, "protoErrors", "subprotocol errors")                                           \
+    X(msgs_in, "msgsIn", "subprotocol messages received")                                          \
+    X(msgs_out, "msgsOut", "subprotocol messages sent")                                            \
+    X(bytes_in, "bytesIn", "wire bytes received after the handshake")                              \
+    X(bytes_out, "bytesOut", "wire bytes sent after the handshake")                                \
+    X(pings_sent, "pingsSent", "base-protocol pings sent")                                         \
+    X(pongs_sent, "pongsSent", "base-protocol pongs sent")                                         \
+    X(send_full, "sendFull", "sends refused because the peer's queue was full")                    \
+    X(send_toobig, "sendTooBig", "sends refused or dropped because the frame would be too large")  \
+    X(events_dropped, "eventsDropped", "peer events a full subscriber mailbox refused")            \
+    X(candidates_in, "candidatesIn", "discovery dial candidates offered")                          \
+    X(internal_push_failures, "internalPushFailures",                                              \
       "internal mailbox pushes that failed (never expected)")                                      \
-    X(mem_trims, mem_trims, "memTrims", "allocator trims after a connection peak")                 \
-    X(conn_threads_spawned, conn_threads_spawned, "connThreadsSpawned",                            \
-      "connection threads created")                                                                \
-    X(conn_threads_reused, conn_threads_reused, "connThreadsReused",                               \
-      "connections run by a parked connection thread")                                             \
-    X(conn_threads_expired, conn_threads_expired, "connThreadsExpired",                            \
-      "parked connection threads that exited unused")
+    X(mem_trims, "memTrims", "allocator trims after a connection peak")                            \
+    X(conn_threads_spawned, "connThreadsSpawned", "connection threads created")                    \
+    X(conn_threads_reused, "connThreadsReused", "connections run by a parked connection thread")   \
+    X(conn_threads_expired, "connThreadsExpired", "parked connection threads that exited unused")
 
 typedef struct node_metrics_mailbox {
     char name[32];
