@@ -17,6 +17,7 @@ static const char *const method_names[ADMIN_RPC_NMETHODS] = {
     [ADMIN_RPC_PEERS] = "admin_peers",
     [ADMIN_RPC_DISCV4_TABLE] = "discv4_table",
     [ADMIN_RPC_METRICS] = "admin_metrics",
+    [ADMIN_RPC_DEBUG_TRACE] = "debug_trace",
     [ADMIN_RPC_ADD_PEER] = "admin_addPeer",
     [ADMIN_RPC_REMOVE_PEER] = "admin_removePeer",
     [ADMIN_RPC_ADD_TRUSTED] = "admin_addTrustedPeer",
@@ -87,6 +88,17 @@ static int param_node(json_t *params, p2p_node_t *n, const char **err, bool need
     return 0;
 }
 
+/* debug_trace's params: none (absent, null, []) or [bool].  Returns -1
+ * (report), 0, 1, or -2 when invalid. */
+static int param_recording(json_t *params)
+{
+    if (!params || json_is_null(params) || (json_is_array(params) && json_array_size(params) == 0))
+        return -1;
+    json_t *v =
+        json_is_array(params) && json_array_size(params) == 1 ? json_array_get(params, 0) : NULL;
+    return json_is_boolean(v) ? json_is_true(v) : -2;
+}
+
 int admin_rpc_decode(admin_rpc_req_t *out, json_t **reply, json_t *req)
 {
     memset(out, 0, sizeof *out);
@@ -116,6 +128,13 @@ int admin_rpc_decode(admin_rpc_req_t *out, json_t **reply, json_t *req)
             return *reply ? P2P_EINVAL : P2P_ENOMEM;
         }
         out->node = node;
+    }
+    if (k == ADMIN_RPC_DEBUG_TRACE) {
+        out->recording = param_recording(json_object_get(req, "params"));
+        if (out->recording == -2) {
+            *reply = admin_rpc_error(out->id, -32602, "want no parameter, true or false");
+            return *reply ? P2P_EINVAL : P2P_ENOMEM;
+        }
     }
     out->method = (admin_rpc_method_t)k;
     *reply = NULL;

@@ -11,7 +11,8 @@
  * ADMIN_RPC_INPUT_MAX bytes.  A request needs an object with a string "method"; "id" (any JSON
  * value, echoed) and "params" are optional ("jsonrpc" is not checked).  The peer methods want
  * params[0], a node URL (p2p_node_parse: enode://, enr: or bare hex), with
- * an address for admin_addPeer.
+ * an address for admin_addPeer; debug_trace wants no params (an absent
+ * member, null or []) or [true|false].
  */
 #ifndef P2P_TOOLS_ADMIN_REQ_H
 #define P2P_TOOLS_ADMIN_REQ_H
@@ -32,7 +33,8 @@ typedef enum admin_rpc_method {
     ADMIN_RPC_PEERS,
     ADMIN_RPC_DISCV4_TABLE,
     ADMIN_RPC_METRICS,
-    ADMIN_RPC_ADD_PEER,
+    ADMIN_RPC_DEBUG_TRACE,
+    ADMIN_RPC_ADD_PEER, /* from here on: the peer methods (a node URL parameter) */
     ADMIN_RPC_REMOVE_PEER,
     ADMIN_RPC_ADD_TRUSTED,
     ADMIN_RPC_REMOVE_TRUSTED,
@@ -43,6 +45,7 @@ typedef struct admin_rpc_req {
     json_t *id; /* borrowed from the request; NULL when absent */
     admin_rpc_method_t method;
     p2p_node_t node; /* the peer methods' parameter */
+    int recording;   /* debug_trace: -1 (no parameter: report), 0 (pause) or 1 (resume) */
 } admin_rpc_req_t;
 
 /* The method's JSON-RPC name ("admin_nodeInfo"...); NULL out of range. */
@@ -78,7 +81,8 @@ bool admin_rpc_is_notification(json_t *req);
  * *reply the error response to send (a new reference): -32600 (not an
  * object or no string method), -32601 (unknown method, named in the
  * message: at most 100 bytes of it, whole characters), -32602 (a peer
- * method without a valid node URL); or P2P_ENOMEM with *reply NULL when
+ * method without a valid node URL, debug_trace with params other than
+ * none or one boolean); or P2P_ENOMEM with *reply NULL when
  * that response could not be built.  out->id is set either way. */
 P2P_MUST_CHECK int admin_rpc_decode(admin_rpc_req_t *out, json_t **reply, json_t *req);
 

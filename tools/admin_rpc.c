@@ -22,6 +22,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/thread.h"
+#include "core/trace.h"
 #include "core/utf8.h"
 #include "crypto/util.h"
 #include "tools/admin_req.h"
@@ -41,7 +42,7 @@ struct client {
 
 struct admin_rpc {
     admin_rpc_config_t cfg;
-    char *path, *name, *enode, *enr, *listen_addr;
+    char *path, *name, *enode, *enr, *listen_addr, *trace_path;
     int lfd;
     struct client cl[ADMIN_RPC_CLIENTS];
     p2p_thread_t th;
@@ -233,6 +234,22 @@ static json_t *metrics(struct admin_rpc *a)
     return o;
 }
 
+/* debug_trace: pauses or resumes the recording (recording 0 or 1; -1
+ * only reports it).  The rings keep what they hold while paused. */
+static json_t *debug_trace(struct admin_rpc *a, int recording, const char **err)
+{
+    if (!a->trace_path) {
+        *err = "no trace rings: start the node with --trace";
+        return NULL;
+    }
+    if (recording >= 0) {
+        p2p_trace_enable(recording == 1);
+        P2P_INFO(recording ? "Trace recording resumed" : "Trace recording paused", "file=%s",
+                 a->trace_path);
+    }
+    return json_pack("{s:s, s:b}", "file", a->trace_path, "recording", p2p_trace_on());
+}
+
 /* Executes one request.  Returns its response (a new reference), or NULL
  * when none could be built (out of memory: the caller closes). */
 static json_t *handle(struct admin_rpc *a, json_t *req)
@@ -256,6 +273,9 @@ static json_t *handle(struct admin_rpc *a, json_t *req)
         break;
     case ADMIN_RPC_METRICS:
         res = metrics(a);
+        break;
+    case ADMIN_RPC_DEBUG_TRACE:
+        res = debug_trace(a, rq.recording, &err);
         break;
     case ADMIN_RPC_ADD_PEER:
     case ADMIN_RPC_REMOVE_PEER:
@@ -480,6 +500,7 @@ int admin_rpc_start(admin_rpc_t **out, char *msg, size_t msglen, const admin_rpc
     a->enode = strdup(cfg->enode);
     a->enr = strdup(cfg->enr);
     a->listen_addr = strdup(cfg->listen_addr);
+    a->trace_path = cfg->trace_path ? strdup(cfg->trace_path) : NULL;
     /* admin_nodeInfo's name as valid UTF-8 (json_pack rejects anything else) */
     if (a->name) p2p_utf8_clean(a->name, strlen(a->name) + 1, a->name, strlen(a->name));
     a->peers = calloc(ADMIN_RPC_PEERS_LISTED, sizeof *a->peers);
@@ -487,7 +508,7 @@ int admin_rpc_start(admin_rpc_t **out, char *msg, size_t msglen, const admin_rpc
     for (int i = 0; i < ADMIN_RPC_CLIENTS; i++) a->cl[i].fd = -1;
     a->lfd = -1;
     if (!a->path || !a->name || !a->enode || !a->enr || !a->listen_addr || !a->peers ||
-        !a->metrics) {
+        (cfg->trace_path && !a->trace_path) || !a->metrics) {
         admin_rpc_stop(a);
         return P2P_ENOMEM;
     }
@@ -544,6 +565,7 @@ void admin_rpc_stop(admin_rpc_t *a)
     free(a->enode);
     free(a->enr);
     free(a->listen_addr);
+    free(a->trace_path);
     free(a->peers);
     node_metrics_free(a->metrics);
     free(a);

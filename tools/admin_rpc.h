@@ -17,6 +17,13 @@
  *                                   enode, seq, live, livenessChecks}]] (one
  *                                   array per bucket), counters: {discovery's
  *                                   P2P_DISCOVERY_COUNTERS}}
+ *   debug_trace [true|false]       {file, recording}: resumes (true) or
+ *                                   pauses (false) the recording of the
+ *                                   actor trace rings, or (no params) says
+ *                                   whether it records; a paused node keeps
+ *                                   what its rings hold, so a reader can
+ *                                   look at the moments before the pause.
+ *                                   An error unless the node runs --trace
  *   admin_metrics                  {server: {every counter of
  *                                   NODE_SERVER_COUNTERS (tools/node_metrics.h:
  *                                   accepted, dials, peersAdded, ...),
@@ -72,6 +79,7 @@ typedef struct admin_rpc_config {
     const char *enode;     /* our URL */
     const char *enr;       /* our record, text form */
     const char *listen_addr;
+    const char *trace_path; /* the trace file (--trace), NULL when not tracing */
     uint16_t tcp_port, udp_port;
 } admin_rpc_config_t;
 

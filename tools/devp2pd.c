@@ -357,8 +357,8 @@ int main(int argc, char **argv)
     int created = 0;
     if (!nodekey && !nodekeyhex && p2p_datadir_nodekey(priv, &created, msg, sizeof msg, &dd) != 0)
         cli_fail("%s", msg);
+    static char tpath[4096];
     if (trace) {
-        char tpath[4096];
         snprintf(tpath, sizeof tpath, "%s/%s", dir, P2P_TRACE_FILE);
         int rc = p2p_trace_open(tpath, TRACE_RINGS, TRACE_CAP);
         if (rc) cli_fail("cannot create trace file %s: %s", tpath, strerror(errno));
@@ -480,6 +480,7 @@ int main(int argc, char **argv)
                                  .enode = url,
                                  .enr = text,
                                  .listen_addr = la,
+                                 .trace_path = trace ? tpath : NULL,
                                  .tcp_port = bootnode ? 0 : tcp_port,
                                  .udp_port = self.ep.udp};
         if (admin_rpc_start(&rpc, msg, sizeof msg, &ac) != 0) {

@@ -47,6 +47,9 @@ grep -q "^enode:     enode://$PUB@127.0.0.1:" "$T/dump" && ok || bad "ENR endpoi
 timeout 20 "$D" rlpx ping "$ENODE" >"$T/hello" 2>"$T/err" && ok || bad "rlpx ping: $(cat "$T/err")"
 grep -q '^  client:      devp2p-c/' "$T/hello" && ok || bad "hello: $(cat "$T/hello")"
 timeout 20 "$D" discv4 ping "$ENODE" >/dev/null 2>"$T/err" && ok || bad "discv4 ping: $(cat "$T/err")"
+# debug_trace needs --trace, and says so
+timeout 20 "$D" attach "$T/a" debug_trace false >/dev/null 2>"$T/err"
+[ $? -eq 1 ] && grep -q 'error -32000: .*--trace' "$T/err" && ok || bad "debug_trace without --trace: $(cat "$T/err")"
 
 reject "$N" --datadir "$T/a" --port 0
 TCP=${ENODE##*:}; TCP=${TCP%%\?*}

@@ -152,6 +152,25 @@ for want in ("posthandshake", "addpeer", "delpeer"):
 print("chrome: %d tracks, %d events, %d flows" % (len(tids), len(x), len(starts)))
 PY
 
+# debug_trace pauses the recording: the rings keep what they hold, and a
+# handshake while paused leaves them exactly as they were; resumed, the
+# next handshake is recorded (found by its peer id, which no ring
+# wrap-around can hide)
+rec() { "$D" attach --timeout 10 "$T/node" debug_trace "$@" 2>&1 | tr -d ' \n'; }
+"$D" key generate "$T/k1" >/dev/null && "$D" key generate "$T/k2" >/dev/null && ok || bad "key generate"
+ID1=$("$D" key to-id "$T/k1" | cut -c1-16) ID2=$("$D" key to-id "$T/k2" | cut -c1-16)
+[ "$(rec)" = '{"file":"'"$T/node"'/trace.ring","recording":true}' ] && ok || bad "debug_trace: $(rec)"
+[ "$(rec false)" = '{"file":"'"$T/node"'/trace.ring","recording":false}' ] && ok || bad "debug_trace false: $(rec)"
+"$D" trace --datadir "$T/node" >"$T/p1" 2>&1
+timeout 20 "$D" rlpx ping --nodekey "$T/k1" "$E" >/dev/null 2>&1 && ok || bad "rlpx ping while paused"
+"$D" trace --datadir "$T/node" >"$T/p2" 2>&1
+[ -s "$T/p1" ] && cmp -s "$T/p1" "$T/p2" && ok || bad "records written while paused: $(diff "$T/p1" "$T/p2" | head -5)"
+case "$(rec true)" in *'"recording":true}') ok ;; *) bad "debug_trace true: $(rec)" ;; esac
+timeout 20 "$D" rlpx ping --nodekey "$T/k2" "$E" >/dev/null 2>&1 && ok || bad "rlpx ping after resume"
+"$D" trace --datadir "$T/node" >"$T/p3" 2>&1
+grep -q "mailbox=posthandshake peer=$ID2" "$T/p3" && ok || bad "handshake after resume not recorded ($ID2)"
+grep -q "peer=$ID1" "$T/p3" && bad "handshake while paused recorded ($ID1)" || ok
+
 term_wait "$pid" 10 "node"; pid=
 [ "$rc" -eq 0 ] && ok || bad "node exited $rc after SIGTERM: $(tail -3 "$T/err")"
 

@@ -106,6 +106,11 @@ static void test_admin_decode(void)
                  "{\"id\":1,\"method\":\"%s\",\"params\":[\"enode://%s@10.0.0.1:30303\"]}",
                  admin_rpc_method_name((admin_rpc_method_t)k), key);
         v = load(s);
+        if (k == ADMIN_RPC_DEBUG_TRACE) { /* wants none or a boolean */
+            CHECK(code_of(decode(&rq, v)) == -32602);
+            json_decref(v);
+            continue;
+        }
         CHECK(decode(&rq, v) == NULL);
         CHECK(rq.method == (admin_rpc_method_t)k);
         if (k >= ADMIN_RPC_ADD_PEER) CHECK(rq.node.ep.ip.family == 4 && rq.node.ep.tcp == 30303);
@@ -135,10 +140,34 @@ static void test_admin_decode(void)
         {"{\"method\":\"admin_addPeer\",\"params\":{}}", -32602},
         {"{\"method\":\"admin_addPeer\",\"params\":[1]}", -32602},
         {"{\"method\":\"admin_addTrustedPeer\",\"params\":[\"enode://00@1.2.3.4:1\"]}", -32602},
+        {"{\"method\":\"debug_trace\",\"params\":[1]}", -32602},
+        {"{\"method\":\"debug_trace\",\"params\":[\"true\"]}", -32602},
+        {"{\"method\":\"debug_trace\",\"params\":[true,false]}", -32602},
+        {"{\"method\":\"debug_trace\",\"params\":[null]}", -32602},
+        {"{\"method\":\"debug_trace\",\"params\":{\"on\":true}}", -32602},
+        {"{\"method\":\"debug_trace\",\"params\":false}", -32602},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         v = load(bad[i].req);
         CHECK(code_of(decode(&rq, v)) == bad[i].code);
+        json_decref(v);
+    }
+    /* debug_trace: no params (absent, null, []) reports, [true] resumes,
+     * [false] pauses */
+    const struct {
+        const char *params;
+        int recording;
+    } dt[] = {{"", -1},
+              {",\"params\":null", -1},
+              {",\"params\":[]", -1},
+              {",\"params\":[true]", 1},
+              {",\"params\":[false]", 0}};
+    for (size_t i = 0; i < sizeof dt / sizeof dt[0]; i++) {
+        snprintf(s, sizeof s, "{\"id\":2,\"method\":\"debug_trace\"%s}", dt[i].params);
+        v = load(s);
+        rq.recording = 99;
+        CHECK(decode(&rq, v) == NULL);
+        CHECK(rq.method == ADMIN_RPC_DEBUG_TRACE && rq.recording == dt[i].recording);
         json_decref(v);
     }
     /* the unknown method is named, cut at 100 bytes */
