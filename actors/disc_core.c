@@ -1013,11 +1013,11 @@ static bool check_rpcnode(p2p_disc_t *d, p2p_node_t *n, const p2p_discv4_rpcnode
 static int on_neighbors(p2p_disc_t *d, const p2p_discv4_packet_t *pkt, const p2p_endpoint_t *src,
                         p2p_disc_time_t now)
 {
+    /* More than the 12 we send is taken, up to what a 1280-byte packet
+     * can hold (the decoder's cap): Besu answers with 13 in one packet. */
     unsigned cnt = pkt->u.neighbors.n;
-    if (pkt->u.neighbors.oversized || cnt > P2P_DISCV4_MAX_NEIGHBORS) {
-        d->ctr.drop_too_many_neighbors++;
-        return P2P_EPROTO;
-    }
+    if (cnt > P2P_DISCV4_NEIGHBORS_CAP) return P2P_EINVAL;
+    if (cnt > P2P_DISCV4_MAX_NEIGHBORS) d->ctr.rx_neighbors_over12++;
     disc_req_t *r = req_find(d, REQ_FINDNODE, pkt->sender_id, &src->ip, NULL);
     if (!r) {
         d->ctr.drop_unsolicited++;

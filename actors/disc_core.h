@@ -163,7 +163,7 @@ typedef struct p2p_disc_time {
     X(drop_unsolicited, "replies matching no pending request")                                     \
     X(drop_unbonded_findnode, "findnode from a sender without endpoint proof")                     \
     X(drop_unbonded_enrrequest, "ENR request from a sender without endpoint proof")                \
-    X(drop_too_many_neighbors, "neighbors packets with more than 12 entries")                      \
+    X(rx_neighbors_over12, "neighbors packets with more than 12 entries (Besu sends 13; taken)")   \
     X(drop_bad_enr, "ENR responses with a bad signature or node ID")                               \
     X(drop_no_record, "ENR requests while we have no record")                                      \
     X(drop_unknown_type, "packets of an unknown type")                                             \

@@ -356,36 +356,25 @@ unsigned p2p_kad_closest(const p2p_kad_table_t *t, p2p_node_t *out, unsigned cap
     unsigned n = 0;
     if (cap > MAXCAP) cap = MAXCAP;
     if (cap == 0) return 0;
-    /* Insertion into best[], ordered by (not live when preferring live,
-     * distance to target). */
+    /* prefer_live: only live entries if the table has any */
+    bool live_only = false;
+    for (unsigned bi = 0; prefer_live && !live_only && bi < P2P_KAD_NBUCKETS; bi++)
+        for (unsigned i = 0; !live_only && i < t->b[bi].n; i++) live_only = t->b[bi].e[i].live;
+    /* Insertion into best[], nearest first. */
     for (unsigned bi = 0; bi < P2P_KAD_NBUCKETS; bi++) {
         const p2p_kad_bucket_t *b = &t->b[bi];
         for (unsigned i = 0; i < b->n; i++) {
             const p2p_kad_entry_t *e = &b->e[i];
+            if (live_only && !e->live) continue;
             unsigned pos = n;
-            while (pos > 0) {
-                const p2p_kad_entry_t *o = best[pos - 1];
-                int rank = prefer_live ? (int)!e->live - (int)!o->live : 0;
-                if (rank > 0 || (rank == 0 && p2p_kad_distcmp(target, e->node.id, o->node.id) >= 0))
-                    break;
+            while (pos > 0 && p2p_kad_distcmp(target, e->node.id, best[pos - 1]->node.id) < 0)
                 pos--;
-            }
             if (pos >= cap) continue;
             unsigned last = n < cap ? n : cap - 1;
             memmove(&best[pos + 1], &best[pos], (last - pos) * sizeof best[0]);
             best[pos] = e;
             if (n < cap) n++;
         }
-    }
-    /* Final order: nearest first, whatever the liveness. */
-    for (unsigned i = 1; i < n; i++) {
-        const p2p_kad_entry_t *e = best[i];
-        unsigned j = i;
-        while (j > 0 && p2p_kad_distcmp(target, e->node.id, best[j - 1]->node.id) < 0) {
-            best[j] = best[j - 1];
-            j--;
-        }
-        best[j] = e;
     }
     for (unsigned i = 0; i < n; i++) out[i] = best[i]->node;
     return n;

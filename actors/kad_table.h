@@ -154,8 +154,10 @@ static inline unsigned p2p_kad_len(const p2p_kad_table_t *t)
 }
 
 /* Out: up to cap (<= 64) nodes closest to target, nearest first.  With
- * prefer_live, live entries come first and unverified ones only fill the
- * remaining places.  Returns the count. */
+ * prefer_live (the findnode answer), only live (verified) entries if the
+ * table has any, else the unverified ones: a node never hands out
+ * addresses it has not checked while it knows checked ones.  Returns the
+ * count. */
 unsigned p2p_kad_closest(const p2p_kad_table_t *t, p2p_node_t *out, unsigned cap,
                          const uint8_t target[32], bool prefer_live);
 

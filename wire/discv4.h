@@ -39,10 +39,10 @@
  * Neighbors: a packet may list up to P2P_DISCV4_NEIGHBORS_CAP nodes (every
  * well-formed entry is >= 70 bytes, so no 1280-byte packet can hold more;
  * more is P2P_ETOOBIG).  Lists longer than P2P_DISCV4_MAX_NEIGHBORS (12)
- * decode successfully with `oversized` set so the discovery actor can count
- * them and decide.  Node keys in Neighbors are NOT validated here (each
- * would cost a point decompression); the table validates them with
- * p2p_secp_pubkey_check before use.  The encoder refuses more than 12.
+ * decode successfully with `oversized` set (Besu sends 13 per packet: the
+ * discovery core takes them and counts such packets).  Node keys in Neighbors are NOT validated
+ * here (each would cost a point decompression); the table validates them with p2p_secp_pubkey_check
+ * before use.  The encoder refuses more than 12.
  *
  * ENRResponse: the record is decoded structurally (p2p_enr_decode_unverified)
  * and must be well-formed, but its signature is NOT verified here: the

@@ -19,6 +19,7 @@
  * flood (per-network cap, oldest evicted).
  */
 #include "tests/actors/disc_harness.h"
+#include "wire/rlp.h"
 
 static unsigned h_count(const harness_t *h, uint8_t type)
 {
@@ -322,12 +323,29 @@ static void fill_table(harness_t *h, p2p_node_t *nodes, unsigned n, unsigned ipb
     CHECK(p2p_kad_len(p2p_disc_table(h->d)) >= 16);
 }
 
+/* As fill_table, but every node bonds through the real flow, so those in
+ * the table are live (verified). */
+static void fill_table_bonded(harness_t *h, p2p_node_t *nodes, unsigned n, unsigned ipbase,
+                              p2p_disc_time_t t)
+{
+    for (unsigned i = 0; i < n; i++) {
+        tl_ident_t k;
+        tl_ident(&k);
+        nodes[i] = tl_node(&k, pub_ip(ipbase + i), 30303);
+        p2p_endpoint_t src = ep_of(nodes[i].ep.ip, 30303);
+        h_bond(h, &k, &src, t);
+        CHECK(p2p_kad_find(p2p_disc_table(h->d), nodes[i].id) ||
+              p2p_kad_is_replacement(p2p_disc_table(h->d), nodes[i].id));
+    }
+    CHECK(p2p_kad_len(p2p_disc_table(h->d)) >= 16);
+}
+
 static void test_findnode_reply(void)
 {
     harness_t *h = h_new(NULL, 0, NULL, 1);
     p2p_disc_time_t t = tl_time(100 * TL_MS);
     p2p_node_t nodes[40];
-    fill_table(h, nodes, 40, 100, t);
+    fill_table_bonded(h, nodes, 40, 100, t);
     tl_ident_t b;
     tl_ident(&b);
     p2p_endpoint_t src = ep_of(pub_ip(1), 30303);
@@ -337,7 +355,7 @@ static void test_findnode_reply(void)
     p2p_keccak256(target_id, target, 64);
     h->nout = 0;
     CHECK_OK(h_findnode(h, &b, &src, target, t));
-    /* 16 closest (live first) in 12 + 4. */
+    /* 16 closest (all live) in 12 + 4. */
     CHECK(h->nout == 2);
     CHECK(h->out[0].pkt.type == P2P_DISCV4_NEIGHBORS && h->out[0].pkt.u.neighbors.n == 12);
     CHECK(h->out[1].pkt.type == P2P_DISCV4_NEIGHBORS && h->out[1].pkt.u.neighbors.n == 4);
@@ -351,11 +369,27 @@ static void test_findnode_reply(void)
         CHECK_MEM(rn->id, want[i].pubkey, 64);
         CHECK(rn->ep.udp == want[i].ep.udp && p2p_ip_equal(&rn->ep.ip, &want[i].ep.ip));
     }
-    /* The requester is live, so it is among them (live preferred). */
-    int found_b = 0;
-    for (unsigned i = 0; i < 16; i++) found_b += memcmp(want[i].id, b.id, 32) == 0;
-    CHECK(found_b == 1);
+    for (unsigned i = 0; i < 16; i++) CHECK(p2p_kad_find(p2p_disc_table(h->d), want[i].id)->live);
     CHECK(p2p_disc_counters(h->d)->rx_findnode == 1);
+    h_free(h);
+
+    /* A table of nodes only heard of (from Neighbors) and one verified
+     * node, the requester: the answer is the requester alone.  Addresses
+     * nobody checked are not passed on while checked ones exist. */
+    h = h_new(NULL, 0, NULL, 1);
+    fill_table(h, nodes, 40, 100, t);
+    for (int i = 0; i < 1000; i++) { /* a requester whose bucket has room */
+        tl_ident(&b);
+        if (p2p_kad_bucket_len(p2p_disc_table(h->d), b.id) < P2P_KAD_BUCKET_SIZE) break;
+    }
+    h_bond(h, &b, &src, t);
+    CHECK(p2p_kad_find(p2p_disc_table(h->d), b.id) &&
+          p2p_kad_find(p2p_disc_table(h->d), b.id)->live);
+    h->nout = 0;
+    CHECK_OK(h_findnode(h, &b, &src, target, t));
+    CHECK(h->nout == 1 && h->out[0].pkt.type == P2P_DISCV4_NEIGHBORS);
+    CHECK(h->out[0].pkt.u.neighbors.n == 1);
+    CHECK_MEM(h->out[0].pkt.u.neighbors.nodes[0].id, b.pub, 64);
     h_free(h);
 }
 
@@ -363,7 +397,7 @@ static void test_relay_filter(void)
 {
     harness_t *h = h_new(NULL, 0, NULL, 1);
     p2p_disc_time_t t = tl_time(100 * TL_MS);
-    /* 6 LAN, 4 loopback and 3 public nodes. */
+    /* 6 LAN, 4 loopback and 3 public nodes, all verified. */
     unsigned nlan = 0, nloop = 0, npub = 0;
     for (unsigned i = 0; i < 13; i++) {
         tl_ident_t k;
@@ -371,8 +405,10 @@ static void test_relay_filter(void)
         p2p_ip_t ip = i < 6    ? p2p_ip4(192, 168, 1, (uint8_t)(i + 1))
                       : i < 10 ? p2p_ip4(127, 0, 0, (uint8_t)(i + 1))
                                : pub_ip(200 + i);
-        p2p_node_t n = tl_node(&k, ip, 30303);
-        CHECK(p2p_disc_add_node(h->d, &n, t) == P2P_KAD_ADDED);
+        p2p_endpoint_t src = ep_of(ip, 30303);
+        h_bond(h, &k, &src, t);
+        const p2p_kad_entry_t *e = p2p_kad_find(p2p_disc_table(h->d), k.id);
+        CHECK(e && e->live);
     }
     uint8_t target[64];
     tu_rand_bytes(target, 64);
@@ -486,17 +522,12 @@ static void test_neighbors_handling(void)
     CHECK(fi >= 0);
     CHECK(handle != 0);
     CHECK(p2p_disc_lookups_running(h->d) == 1);
-    /* Oversized list: dropped even though solicited. */
+    /* More entries than a packet can hold: refused before any is read. */
     tl_pkt(&nb, &pk, P2P_DISCV4_NEIGHBORS, t);
-    nb.u.neighbors.n = 13;
+    nb.u.neighbors.n = P2P_DISCV4_NEIGHBORS_CAP + 1;
     nb.u.neighbors.oversized = true;
-    for (unsigned i = 0; i < 13; i++) rpc_of(&nb.u.neighbors.nodes[i], &q);
-    CHECK_ERR(p2p_disc_handle(h->d, &nb, &src, t), P2P_EPROTO);
-    CHECK(p2p_disc_counters(h->d)->drop_too_many_neighbors == 1);
-    CHECK(p2p_kad_find(p2p_disc_table(h->d), q.id) == NULL);
-    nb.u.neighbors.oversized = false; /* a count over 12 alone is enough */
-    CHECK_ERR(p2p_disc_handle(h->d, &nb, &src, t), P2P_EPROTO);
-    CHECK(p2p_disc_counters(h->d)->drop_too_many_neighbors == 2);
+    CHECK_ERR(p2p_disc_handle(h->d, &nb, &src, t), P2P_EINVAL);
+    CHECK(p2p_disc_counters(h->d)->rx_neighbors == 0);
 
     /* From the right ID but another IP: unsolicited. */
     tl_pkt(&nb, &pk, P2P_DISCV4_NEIGHBORS, t);
@@ -630,6 +661,75 @@ static void test_findnode_partial(void)
         CHECK(c->timeouts == (uint64_t)round);
         ms += 100;
     }
+    h_free(h);
+}
+
+/* Besu answers a findnode with 13 nodes in one Neighbors packet (1136
+ * bytes with IPv4 endpoints): every entry is taken, the query counts as
+ * answered, and 3 more entries complete it (16: no partial, no failure). */
+static void test_neighbors_13(void)
+{
+    harness_t *h = h_new(NULL, 0, NULL, 1);
+    p2p_disc_time_t t = tl_time(100 * TL_MS);
+    tl_ident_t pk;
+    p2p_node_t p = add_pinged(h, &pk, t);
+    p2p_endpoint_t src = ep_of(p.ep.ip, p.ep.udp);
+    const p2p_disc_counters_t *c = p2p_disc_counters(h->d);
+    uint32_t handle = 0;
+    CHECK(lookup_to(h, &p, t, &handle) >= 0);
+    p2p_node_t got[16];
+    p2p_discv4_packet_t nb;
+    tl_pkt(&nb, &pk, P2P_DISCV4_NEIGHBORS, t);
+    for (unsigned i = 0; i < 16; i++) {
+        tl_ident_t k;
+        tl_ident(&k);
+        got[i] = tl_node(&k, pub_ip(100 + i), 30303); /* one /24 each */
+    }
+    nb.u.neighbors.n = 13;
+    nb.u.neighbors.oversized = true;
+    for (unsigned i = 0; i < 13; i++) rpc_of(&nb.u.neighbors.nodes[i], &got[i]);
+    /* the same list on the wire (our encoder sends at most 12): it fits a
+     * packet and decodes */
+    uint8_t body[P2P_DISCV4_MAX_SIZE], pkt[P2P_DISCV4_MAX_SIZE];
+    p2p_rlp_enc_t e;
+    p2p_rlp_enc_init(&e, body, sizeof body);
+    p2p_rlp_list_begin(&e);
+    p2p_rlp_list_begin(&e);
+    for (unsigned i = 0; i < 13; i++) {
+        p2p_rlp_list_begin(&e);
+        p2p_rlp_put_bytes(&e, got[i].ep.ip.addr, 4);
+        p2p_rlp_put_uint(&e, got[i].ep.udp);
+        p2p_rlp_put_uint(&e, got[i].ep.tcp);
+        p2p_rlp_put_bytes(&e, got[i].pubkey, 64);
+        p2p_rlp_list_end(&e);
+    }
+    p2p_rlp_list_end(&e);
+    p2p_rlp_put_uint(&e, t.unix_s + 20);
+    p2p_rlp_list_end(&e);
+    size_t blen, plen;
+    CHECK_OK(p2p_rlp_enc_finish(&e, &blen));
+    CHECK_OK(p2p_discv4_seal(pkt, &plen, NULL, P2P_DISCV4_NEIGHBORS, body, blen, pk.priv));
+    p2p_discv4_packet_t dec;
+    CHECK_OK(p2p_discv4_decode(&dec, pkt, plen));
+    CHECK(plen <= P2P_DISCV4_MAX_SIZE && dec.u.neighbors.n == 13 && dec.u.neighbors.oversized);
+    CHECK_OK(p2p_disc_handle(h->d, &dec, &src, t));
+    CHECK(c->rx_neighbors == 1 && c->rx_neighbors_over12 == 1);
+    const p2p_kad_table_t *tab = p2p_disc_table(h->d);
+    for (unsigned i = 0; i < 13; i++)
+        CHECK(p2p_kad_find(tab, got[i].id) || p2p_kad_is_replacement(tab, got[i].id));
+    CHECK(p2p_disc_lookups_running(h->d) == 1);
+    tl_pkt(&nb, &pk, P2P_DISCV4_NEIGHBORS, t);
+    nb.u.neighbors.n = 3;
+    for (unsigned i = 0; i < 3; i++) rpc_of(&nb.u.neighbors.nodes[i], &got[13 + i]);
+    CHECK_OK(p2p_disc_handle(h->d, &nb, &src, t));
+    CHECK(c->rx_neighbors == 2 && c->rx_neighbors_over12 == 1);
+    CHECK(c->findnode_failures == 0 && c->findnode_partial == 0 && c->timeouts == 0);
+    /* the lookup goes on to the new nodes, which never answer; p's query
+     * was a success: no findnode failure stored for it */
+    for (uint64_t ms = 150; ms < 3000; ms += 50) p2p_disc_tick(h->d, tl_time(ms * TL_MS));
+    uint32_t fails = 99;
+    CHECK_OK(tl_db_findfails(&h->db, &fails, p.id, &p.ep.ip));
+    CHECK(fails == 0);
     h_free(h);
 }
 
@@ -784,6 +884,20 @@ static void test_findfail_eviction(void)
 static int next_reval_ping(harness_t *h, uint64_t *ms, uint64_t until_ms, const tl_ident_t *keys,
                            const p2p_node_t *ns, unsigned n)
 {
+    /* Pings of the tick that sent the last one returned, not yet returned
+     * (a revalidation ping and a refresh's bond ping can leave in the same
+     * tick): returned first, at that tick's time, so none goes unanswered
+     * (an unanswered revalidation would drop its node). */
+    static harness_t *last_h;
+    static uint64_t last_ms;
+    static unsigned next, end;
+    if (last_h == h && last_ms == *ms) {
+        int i = h_find(h, next, P2P_DISCV4_PING);
+        if (i >= 0 && (unsigned)i < end) {
+            next = (unsigned)i + 1;
+            return i;
+        }
+    }
     unsigned from = h->nout;
     for (; *ms < until_ms; *ms += 50) {
         p2p_disc_tick(h->d, tl_time(*ms * TL_MS));
@@ -799,7 +913,13 @@ static int next_reval_ping(harness_t *h, uint64_t *ms, uint64_t until_ms, const 
             }
         }
         int i = h_find(h, from, P2P_DISCV4_PING);
-        if (i >= 0) return i;
+        if (i >= 0) {
+            last_h = h;
+            last_ms = *ms;
+            next = (unsigned)i + 1;
+            end = h->nout;
+            return i;
+        }
         from = h->nout;
     }
     return -1;
@@ -1680,6 +1800,7 @@ int main(void)
     test_relay_filter();
     test_neighbors_handling();
     test_findnode_partial();
+    test_neighbors_13();
     test_ensure_bond();
     test_findfail_eviction();
     test_revalidation();

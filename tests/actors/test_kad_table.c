@@ -375,19 +375,24 @@ static void test_closest(void)
         for (unsigned i = 1; i < nl; i++)
             CHECK(cmp_target_ids(target, live[i - 1].id, live[i].id) < 0);
     }
-    /* With few live entries, unverified ones fill the remaining places. */
+    /* Unverified entries only while the table has no live one; then only
+     * live ones, however few. */
     p2p_kad_init(t, self, 11);
-    p2p_node_t v = node_at(250);
-    CHECK(p2p_kad_add_verified(t, &v, 1) == P2P_KAD_ADDED);
+    p2p_node_t seen[5];
     for (int i = 0; i < 5; i++) {
-        p2p_node_t n = node_at(256);
-        CHECK(p2p_kad_add_seen(t, &n, 1) == P2P_KAD_ADDED);
+        seen[i] = node_at(256);
+        CHECK(p2p_kad_add_seen(t, &seen[i], 1) == P2P_KAD_ADDED);
     }
     p2p_node_t out[16];
-    CHECK(p2p_kad_closest(t, out, 16, self, true) == 6);
-    CHECK(memcmp(out[0].id, v.id, 32) == 0); /* nearest and live */
-    CHECK(p2p_kad_closest(t, out, 3, v.id, true) == 3);
+    CHECK(p2p_kad_closest(t, out, 16, self, true) == 5);
+    CHECK(p2p_kad_closest(t, out, 3, self, true) == 3);
+    p2p_node_t v = node_at(250);
+    CHECK(p2p_kad_add_verified(t, &v, 1) == P2P_KAD_ADDED);
+    CHECK(p2p_kad_closest(t, out, 16, self, true) == 1);
     CHECK(memcmp(out[0].id, v.id, 32) == 0);
+    CHECK(p2p_kad_closest(t, out, 16, seen[0].id, true) == 1); /* even far from the target */
+    CHECK(memcmp(out[0].id, v.id, 32) == 0);
+    CHECK(p2p_kad_closest(t, out, 16, self, false) == 6);
     CHECK(p2p_kad_closest(t, out, 0, v.id, true) == 0);
     p2p_node_t rnd[10];
     CHECK(p2p_kad_random_nodes(t, rnd, 10) == 6);
