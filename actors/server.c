@@ -86,7 +86,10 @@ void p2p__conn_msg_event(p2p_conn_t *c, p2p_peer_event_type_t type, size_t proto
     ev.proto_version = srv->protos[proto].version;
     ev.msg_code = code;
     ev.msg_size = size > UINT32_MAX ? UINT32_MAX : (uint32_t)size;
-    if (p2p_mailbox_try_push(srv->mb_events, &ev, sizeof ev)) P2P__STAT(srv, events_dropped);
+    if (p2p_mailbox_try_push(srv->mb_events, &ev, sizeof ev))
+        P2P__STAT(srv, events_dropped);
+    else
+        c->ev_pushed++;
 }
 
 /* ---- connection objects ---- */

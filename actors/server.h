@@ -214,6 +214,10 @@ typedef struct p2p_server_stats {
     /* messages refused with P2P_ETOOBIG by p2p_peer_send, or dropped by a
      * peer thread that could not frame them (the connection stays) */
     uint64_t send_toobig;
+    /* messages p2p_peer_send accepted that the connection ended before
+     * writing (the remote left, a network error, a write past its
+     * deadline): counted, never dropped silently */
+    uint64_t send_unsent;
 } p2p_server_stats_t;
 
 /* ---- lifecycle ------------------------------------------------------------ */
@@ -355,8 +359,12 @@ bool p2p_peer_inbound(const p2p_peer_t *peer);
 P2P_MUST_CHECK int p2p_peer_send(p2p_peer_t *peer, const char *proto, uint64_t code,
                                  const uint8_t *data, size_t len);
 
-/* Asks the peer's thread to disconnect with reason (any thread).  Returns
- * 0 or P2P_ECLOSED. */
+/* Asks the peer's thread to disconnect with reason (any thread).  The
+ * messages p2p_peer_send queued before are written first, then the
+ * Disconnect (as geth, whose Send returns once written, delivers a message
+ * sent before Disconnect): all within the disconnect's write deadline
+ * (linger_ms); what the connection cannot write is counted in
+ * send_unsent.  Returns 0 or P2P_ECLOSED. */
 int p2p_peer_disconnect(p2p_peer_t *peer, uint8_t reason);
 
 #endif

@@ -712,11 +712,13 @@ static void peer_read(io_t *io, peer_run_t *pr, bool readable)
 }
 
 /* Moves queued messages from `out` into the write buffer (bounded). */
-static void peer_write(io_t *io, peer_run_t *pr)
+/* Frames queued messages into the write buffer while it holds less than
+ * high bytes, at most max of them. */
+static void peer_write_some(io_t *io, peer_run_t *pr, size_t high, size_t max)
 {
     p2p_conn_t *c = io->c;
     p2p_server_t *srv = io->srv;
-    for (int i = 0; i < P2P__MSGS_PER_WAKE && wpending(io) < P2P__WBUF_HIGH && !pr->done; i++) {
+    for (size_t i = 0; i < max && wpending(io) < high && !pr->done; i++) {
         p2p__msg_out_t m;
         if (p2p_mailbox_try_pop(c->out, &m, sizeof m)) break;
         /* relaxed: the cap only */
@@ -743,6 +745,23 @@ static void peer_write(io_t *io, peer_run_t *pr)
             p2p__conn_msg_event(c, P2P_PEER_EVENT_MSGSEND, m.proto, m.code - off, m.len);
         }
     }
+}
+
+static void peer_write(io_t *io, peer_run_t *pr)
+{
+    peer_write_some(io, pr, P2P__WBUF_HIGH, P2P__MSGS_PER_WAKE);
+}
+
+/* Frames the messages queued on out now into the write buffer, whatever
+ * it holds already (the backlog caps bound them), once the peer is done:
+ * before a disconnect of ours.  Messages queued meanwhile are not waited
+ * for. */
+static void out_all(io_t *io, peer_run_t *pr)
+{
+    size_t n = p2p_mailbox_depth(io->c->out);
+    pr->done = false; /* peer_write_some stops at done; set again below */
+    peer_write_some(io, pr, SIZE_MAX, n);
+    pr->done = true;
 }
 
 static void run_peer(io_t *io, peer_run_t *pr)
@@ -838,6 +857,12 @@ static void run_peer(io_t *io, peer_run_t *pr)
         const p2p_protocol_t *p = &srv->protos[c->match[i].proto];
         if (pr->started[i] && p->on_stop) p->on_stop(c, p->ctx, pr->state[i], pr->reason);
     }
+    /* Ending on our side (a requested disconnect, a subprotocol error,
+     * stopping): what was sent before goes out before the Disconnect, as
+     * geth's synchronous Send would have written it (io_disconnect
+     * flushes both within the linger).  Queued messages a connection
+     * ends without writing are counted in send_unsent (conn_run). */
+    if (!pr->remote && pr->reason != P2P_DISC_NETWORK_ERROR && !io->eof) out_all(io, pr);
     if (!pr->remote) io_disconnect(io, pr->reason);
 }
 
@@ -997,7 +1022,10 @@ out:
     p2p_mailbox_close(c->out);
     p2p_mailbox_close(c->disc);
     p2p__msg_out_t m;
-    while (p2p_mailbox_try_pop(c->out, &m, sizeof m) == 0) free(m.data);
+    while (p2p_mailbox_try_pop(c->out, &m, sizeof m) == 0) {
+        P2P__STAT(srv, send_unsent);
+        free(m.data);
+    }
     if (io) {
         if (io->codec_ready) p2p_rlpx_codec_wipe(&io->codec);
         free(io->rbuf);

@@ -111,6 +111,32 @@ static uint64_t trim_deadline(run_t *r)
     return P2P_DEADLINE_NEVER;
 }
 
+static void emit(run_t *r, const p2p_peer_event_t *ev);
+
+/* Emits one message event taken from mb_events, counted on its
+ * connection (still a peer: its delpeer waits for its events). */
+static void emit_msg_event(run_t *r, const p2p_peer_event_t *ev)
+{
+    uint64_t *v = p2p_idmap_get(&r->srv->rl_peers, ev->peer);
+    if (v) ((p2p_conn_t *)(uintptr_t)*v)->rl_ev_emitted++;
+    emit(r, ev);
+}
+
+/* Before a peer's DROP: every message event its thread pushed (all before
+ * its delpeer) is emitted first, so a subscriber never sees MSGRECV or
+ * MSGSEND after DROP.  They may sit behind a cell another thread has
+ * claimed and not yet filled: yield until it is published. */
+static void emit_events_of(run_t *r, p2p_conn_t *c)
+{
+    p2p_peer_event_t ev;
+    while (c->rl_ev_emitted < c->ev_pushed) {
+        if (p2p_mailbox_try_pop(r->srv->mb_events, &ev, sizeof ev) == 0)
+            emit_msg_event(r, &ev);
+        else
+            sched_yield();
+    }
+}
+
 static void emit(run_t *r, const p2p_peer_event_t *ev)
 {
     p2p_server_t *srv = r->srv;
@@ -286,6 +312,7 @@ static void on_delpeer(run_t *r, const p2p__msg_delpeer_t *m)
         sched_yield();
     }
     if (c->rl_peer) {
+        emit_events_of(r, c);
         c->rl_peer = false;
         int f = p2p_checks_peer_flags(&srv->rl_checks, c->node.id);
         bool dialed = f >= 0 && ((unsigned)f & P2P_CONN_DIALED);
@@ -496,7 +523,7 @@ static size_t run_once(run_t *r)
         p2p_peer_event_t ev;
         for (int i = 0; i < RUN_BATCH; i++) {
             if (p2p_mailbox_try_pop(srv->mb_events, &ev, sizeof ev)) break;
-            emit(r, &ev);
+            emit_msg_event(r, &ev);
             work++;
         }
     }

@@ -65,6 +65,7 @@
     X(pongs_sent, "pongsSent", "base-protocol pongs sent")                                         \
     X(send_full, "sendFull", "sends refused because the peer's queue was full")                    \
     X(send_toobig, "sendTooBig", "sends refused or dropped because the frame would be too large")  \
+    X(send_unsent, "sendUnsent", "sent messages the connection ended before writing")              \
     X(events_dropped, "eventsDropped", "peer events a full subscriber mailbox refused")            \
     X(candidates_in, "candidatesIn", "discovery dial candidates offered")                          \
     X(internal_push_failures, "internalPushFailures",                                              \
