@@ -718,8 +718,10 @@ static int setup_config(p2p_server_t *srv, const p2p_server_config_t *cfg)
     srv->max_msg = cfg->max_msg_size && cfg->max_msg_size < P2P_RLPX_FRAME_MAX ? cfg->max_msg_size
                                                                                : P2P_RLPX_FRAME_MAX;
     srv->max_pending = cfg->max_pending ? cfg->max_pending : P2P_MAX_PENDING_PEERS_DEFAULT;
-    srv->max_active_dials =
-        cfg->max_active_dials ? cfg->max_active_dials : P2P_DIAL_MAX_ACTIVE_DEFAULT;
+    /* as geth: MaxPendingPeers also bounds the dials in flight */
+    srv->max_active_dials = cfg->max_active_dials ? cfg->max_active_dials
+                            : cfg->max_pending    ? cfg->max_pending
+                                                  : P2P_DIAL_MAX_ACTIVE_DEFAULT;
     srv->max_dialed = p2p_dial_max_dialed(cfg->max_peers, cfg->dial_ratio, cfg->no_dial);
     srv->max_inbound = p2p_dial_max_inbound(cfg->max_peers, cfg->dial_ratio, cfg->no_dial);
     srv->conn_mb_cap = 2 * (cfg->max_peers + srv->max_pending + srv->max_active_dials) + 64;

@@ -123,7 +123,7 @@ int admin_rpc_decode(admin_rpc_req_t *out, json_t **reply, json_t *req)
     if (k >= ADMIN_RPC_ADD_PEER) {
         const char *err = NULL;
         p2p_node_t node;
-        if (param_node(json_object_get(req, "params"), &node, &err, k == ADMIN_RPC_ADD_PEER) != 0) {
+        if (param_node(json_object_get(req, "params"), &node, &err, false) != 0) {
             *reply = admin_rpc_error(out->id, -32602, err);
             return *reply ? P2P_EINVAL : P2P_ENOMEM;
         }

@@ -11,7 +11,8 @@
  * ADMIN_RPC_INPUT_MAX bytes.  A request needs an object with a string "method"; "id" (any JSON
  * value, echoed) and "params" are optional ("jsonrpc" is not checked).  The peer methods want
  * params[0], a node URL (p2p_node_parse: enode://, enr: or bare hex), with
- * an address for admin_addPeer; debug_trace wants no params (an absent
+ * or without an address (admin_addPeer: resolved through discovery, which
+ * the node must run); debug_trace wants no params (an absent
  * member, null or []) or [true|false].
  */
 #ifndef P2P_TOOLS_ADMIN_REQ_H

@@ -285,7 +285,9 @@ static json_t *handle(struct admin_rpc *a, json_t *req)
             err = "no RLPx server (--bootnode)";
         } else {
             int rc;
-            if (rq.method == ADMIN_RPC_ADD_PEER)
+            if (rq.method == ADMIN_RPC_ADD_PEER && !rq.node.ep.ip.family && !a->cfg.can_resolve)
+                rc = P2P_EINVAL, err = "enode without an address: needs discovery to find it";
+            else if (rq.method == ADMIN_RPC_ADD_PEER)
                 rc = p2p_server_add_peer(a->cfg.srv, &rq.node);
             else if (rq.method == ADMIN_RPC_REMOVE_PEER)
                 rc = p2p_server_remove_peer(a->cfg.srv, rq.node.id);
@@ -293,10 +295,10 @@ static json_t *handle(struct admin_rpc *a, json_t *req)
                 rc = p2p_server_add_trusted(a->cfg.srv, rq.node.id);
             else
                 rc = p2p_server_remove_trusted(a->cfg.srv, rq.node.id);
-            if (rc)
-                err = p2p_strerror(rc);
-            else
+            if (!rc)
                 res = json_true();
+            else if (!err)
+                err = p2p_strerror(rc);
         }
         break;
     case ADMIN_RPC_NMETHODS:

@@ -9,7 +9,9 @@
  *                                   remoteAddress, inbound, trusted, static},
  *                                   protocols}]: at most ADMIN_RPC_PEERS_LISTED
  *                                   peers (admin_metrics counts them all)
- *   admin_addPeer [url]            true (static node: dialled and kept)
+ *   admin_addPeer [url]            true (static node: dialled and kept; a
+ *                                   URL without an address, enode://ID,
+ *                                   is looked up through discovery)
  *   admin_removePeer [url]         true (static removed, disconnected)
  *   admin_addTrustedPeer [url]     true
  *   admin_removeTrustedPeer [url]  true
@@ -80,6 +82,7 @@ typedef struct admin_rpc_config {
     const char *enr;       /* our record, text form */
     const char *listen_addr;
     const char *trace_path; /* the trace file (--trace), NULL when not tracing */
+    bool can_resolve;       /* discovery resolves static nodes: admin_addPeer takes bare IDs */
     uint16_t tcp_port, udp_port;
 } admin_rpc_config_t;
 

@@ -61,6 +61,7 @@
 #include "tools/cli.h"
 #include "tools/metrics_http.h"
 #include "tools/nodelist.h"
+#include "tools/resolver.h"
 #include "wire/enode.h"
 #include "wire/enr.h"
 
@@ -95,7 +96,11 @@ static int add_node(char *t, void *arg)
     int rc = p2p_node_parse(&n, t);
     if (rc) cli_usage_fail("%s: invalid node '%.80s': %s", c->flag, t, p2p_strerror(rc));
     if (c->need_addr && n.ep.ip.family == 0)
-        cli_usage_fail("%s: node '%.80s' has no IP address", c->flag, t);
+        cli_usage_fail("%s: node '%.80s' has no IP address%s", c->flag, t,
+                       strcmp(c->flag, "--staticnodes") == 0
+                           ? " (one is looked up through discovery: not with --nodiscover, "
+                             "--nodial or --bootnode)"
+                           : "");
     c->out->v[c->out->n++] = n;
     return 0;
 }
@@ -309,7 +314,9 @@ int main(int argc, char **argv)
     /* discovery keeps at most P2P_DISC_MAX_BOOTNODES */
     parse_nodes(&boot, "--bootnodes", bootnodes, true,
                 nodiscover ? MAX_LIST : P2P_DISC_MAX_BOOTNODES);
-    parse_nodes(&stat_nodes, "--staticnodes", staticnodes, true, MAX_LIST);
+    /* a static node without an address is looked up through discovery */
+    parse_nodes(&stat_nodes, "--staticnodes", staticnodes, nodiscover || nodial || bootnode,
+                MAX_LIST);
     parse_nodes(&trusted, "--trustednodes", trustednodes, false, MAX_LIST);
     if (bootnode && nodiscover)
         cli_usage_fail("--bootnode runs discovery only: not with --nodiscover");
@@ -366,6 +373,11 @@ int main(int argc, char **argv)
 
     /* ---- server ---- */
     p2p_server_t *srv = NULL;
+    /* static nodes without an address, or whose dial failed, are looked
+     * up through discovery (geth's Resolve) */
+    resolver_t *resolver = NULL;
+    if (!bootnode && !nodiscover && !nodial && resolver_new(&resolver) != 0)
+        cli_fail("out of memory");
     if (!bootnode) {
         static p2p_server_config_t sc;
         memcpy(sc.priv, priv, 32);
@@ -387,6 +399,10 @@ int main(int argc, char **argv)
         sc.external_ip = ext_ip;
         sc.protocols = protos;
         sc.nprotocols = nprotos;
+        if (resolver) {
+            sc.resolve = resolver_hook;
+            sc.resolve_ctx = resolver;
+        }
         errno = 0;
         int rc = p2p_server_start(&srv, &sc);
         P2P_WIPE(sc.priv);
@@ -430,6 +446,11 @@ int main(int argc, char **argv)
             if (msg[0]) cli_fail("cannot start %s", msg);
             cli_fail("cannot start discovery: %s", p2p_strerror(rc));
         }
+    }
+    if (resolver && resolver_run(resolver, srv, disc) != 0) {
+        p2p_discovery_stop(disc);
+        p2p_server_stop(srv);
+        cli_fail("cannot start the resolver thread");
     }
 
     /* ---- who we are ---- */
@@ -481,10 +502,12 @@ int main(int argc, char **argv)
                                  .enr = text,
                                  .listen_addr = la,
                                  .trace_path = trace ? tpath : NULL,
+                                 .can_resolve = resolver != NULL,
                                  .tcp_port = bootnode ? 0 : tcp_port,
                                  .udp_port = self.ep.udp};
         if (admin_rpc_start(&rpc, msg, sizeof msg, &ac) != 0) {
             if (disc) p2p_discovery_stop(disc);
+            resolver_stop(resolver);
             if (srv) p2p_server_stop(srv);
             cli_fail("%s", msg);
         }
@@ -498,6 +521,7 @@ int main(int argc, char **argv)
         if (metrics_http_start(&mh, msg, sizeof msg, &mc) != 0) {
             admin_rpc_stop(rpc);
             if (disc) p2p_discovery_stop(disc);
+            resolver_stop(resolver);
             if (srv) p2p_server_stop(srv);
             cli_fail("%s", msg);
         }
@@ -528,10 +552,12 @@ int main(int argc, char **argv)
     metrics_http_stop(mh);
     admin_rpc_stop(rpc);
     if (disc) p2p_discovery_stop(disc);
+    resolver_stop(resolver); /* its lookup in progress returned with discovery's stop */
     if (srv) {
         __atomic_store_n(&g_srv, NULL, __ATOMIC_RELEASE);
         p2p_server_stop(srv);
     }
+    resolver_free(resolver); /* the dialer (its hook's caller) is joined */
     if (trace) p2p_trace_close();
     p2p_datadir_close(&dd);
     free(dir);

@@ -117,13 +117,19 @@ static void test_admin_decode(void)
         json_decref(v);
     }
     CHECK(admin_rpc_method_name(ADMIN_RPC_NMETHODS) == NULL);
-    /* a bare key: fine for removal, no address for admin_addPeer */
+    /* a bare key: fine for removal */
     snprintf(s, sizeof s, "{\"method\":\"admin_removePeer\",\"params\":[\"%s\"]}", key);
     v = load(s);
     CHECK(decode(&rq, v) == NULL && rq.id == NULL);
     json_decref(v);
+    /* admin_addPeer too (looked up through discovery; the node refuses it
+     * if it runs none) */
     snprintf(s, sizeof s, "{\"id\":\"a\",\"method\":\"admin_addPeer\",\"params\":[\"%s\"]}", key);
     v = load(s);
+    CHECK(decode(&rq, v) == NULL && rq.method == ADMIN_RPC_ADD_PEER && rq.node.ep.ip.family == 0);
+    json_decref(v);
+    /* an invalid URL is refused, with the request's id */
+    v = load("{\"id\":\"a\",\"method\":\"admin_addPeer\",\"params\":[\"enode://00\"]}");
     json_t *e = decode(&rq, v);
     CHECK(e && json_equal(json_object_get(e, "id"), json_object_get(v, "id")));
     CHECK(code_of(e) == -32602);

@@ -1,0 +1,140 @@
+/*
+ * tools/resolver.c: static nodes resolved through discovery (see
+ * resolver.h).
+ */
+#include "tools/resolver.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/clock.h"
+#include "core/log.h"
+#include "core/mailbox.h"
+#include "core/thread.h"
+#include "crypto/util.h"
+
+struct resolver {
+    p2p_mailbox_t *mb; /* p2p_node_t requests */
+    p2p_thread_t th;
+    p2p_server_t *srv;
+    p2p_discovery_t *disc;
+    /* relaxed: statistics */
+    _Atomic uint64_t requests, found, missed, refused;
+};
+
+int resolver_new(resolver_t **out)
+{
+    *out = NULL;
+    resolver_t *r = calloc(1, sizeof *r);
+    if (!r) return P2P_ENOMEM;
+    int rc = p2p_mailbox_create(&r->mb, "resolve", sizeof(p2p_node_t), RESOLVER_QUEUE, NULL);
+    if (rc) {
+        free(r);
+        return rc;
+    }
+    *out = r;
+    return 0;
+}
+
+void resolver_hook(void *ctx, const p2p_node_t *node)
+{
+    resolver_t *r = ctx;
+    atomic_fetch_add_explicit(&r->requests, 1, memory_order_relaxed);
+    if (p2p_mailbox_try_push(r->mb, node, sizeof *node) == 0) return;
+    /* full (or stopping): not found now; the dialer backs off and asks
+     * again.  The hook runs on p2p-dial, which owns the server. */
+    atomic_fetch_add_explicit(&r->refused, 1, memory_order_relaxed);
+    /* acquire: pairs with the release in resolver_run; NULL before it
+     * (the request is lost then, and the dialer asks again later) */
+    p2p_server_t *srv = __atomic_load_n(&r->srv, __ATOMIC_ACQUIRE);
+    /* its mailbox holds an answer for every dial slot: never full */
+    if (srv && p2p_server_resolved(srv, node->id, NULL) != 0) {
+    }
+}
+
+/* One request: a lookup for the node's own key; the node is found if it
+ * is among the results, with the address they give. */
+static void resolve_one(resolver_t *r, p2p_thread_t *self, const p2p_node_t *want)
+{
+    p2p_node_t res[P2P_DISC_RESULT];
+    unsigned n = 0;
+    uint64_t deadline = p2p_now_ns() + (uint64_t)RESOLVER_LOOKUP_MS * P2P_NS_PER_MS;
+    int rc = p2p_discovery_lookup(r->disc, res, &n, P2P_DISC_RESULT, want->pubkey, deadline);
+    /* nobody to ask yet (a static node given at start, before the
+     * bootnodes answered): once more after RESOLVER_RETRY_MS, not after
+     * the dialer's 60 s backoff */
+    if (rc == 0 && n == 0) {
+        /* a sleep in steps (the waiter would not sleep while requests
+         * wait in the mailbox), ended by a quit request */
+        for (int i = 0; i < RESOLVER_RETRY_MS / 50 && !p2p_thread_should_quit(self); i++)
+            usleep(50000);
+        deadline = p2p_now_ns() + (uint64_t)RESOLVER_LOOKUP_MS * P2P_NS_PER_MS;
+        rc = p2p_discovery_lookup(r->disc, res, &n, P2P_DISC_RESULT, want->pubkey, deadline);
+    }
+    const p2p_node_t *found = NULL;
+    for (unsigned i = 0; rc == 0 && i < n && !found; i++)
+        if (memcmp(res[i].id, want->id, 32) == 0 && res[i].ep.ip.family) found = &res[i];
+    atomic_fetch_add_explicit(found ? &r->found : &r->missed, 1, memory_order_relaxed);
+    char ip[P2P_IP_STRLEN];
+    if (found)
+        P2P_DEBUG("Resolved static node", "id=%02x%02x%02x%02x ip=%s tcp=%u", want->id[0],
+                  want->id[1], want->id[2], want->id[3], p2p_ip_format(ip, &found->ep.ip),
+                  found->ep.tcp);
+    else
+        P2P_DEBUG("Static node not found", "id=%02x%02x%02x%02x err=%s", want->id[0],
+                  want->id[1], want->id[2], want->id[3], rc ? p2p_strerror(rc) : "not in results");
+    /* the dialer keeps a slot for the answer: it must get one (its
+     * mailbox has room for an answer per slot; ECLOSED: stopping) */
+    for (int i = 0; i < 100 && p2p_server_resolved(r->srv, want->id, found) == P2P_EFULL; i++)
+        usleep(10000);
+}
+
+static int run(p2p_thread_t *self, void *arg)
+{
+    resolver_t *r = arg;
+    if (p2p_mailbox_attach(r->mb, &self->waiter)) return P2P_ESTATE;
+    while (!p2p_thread_should_quit(self)) {
+        p2p_node_t n;
+        if (p2p_mailbox_try_pop(r->mb, &n, sizeof n) == 0) {
+            resolve_one(r, self, &n);
+            continue;
+        }
+        (void)p2p_waiter_wait(&self->waiter, P2P_DEADLINE_NEVER);
+    }
+    p2p_mailbox_detach(r->mb);
+    return 0;
+}
+
+int resolver_run(resolver_t *r, p2p_server_t *srv, p2p_discovery_t *disc)
+{
+    r->disc = disc;
+    /* the thread's start publishes srv and disc to it; the hook reads srv
+     * only to answer a full queue, on p2p-dial: release/acquire there */
+    __atomic_store_n(&r->srv, srv, __ATOMIC_RELEASE);
+    return p2p_thread_spawn(&r->th, "p2p-resolve", 0, run, r) ? P2P_ESYS : 0;
+}
+
+void resolver_stop(resolver_t *r)
+{
+    if (!r || !r->th.started || r->th.joined) return;
+    p2p_thread_request_quit(&r->th);
+    (void)p2p_thread_join(&r->th, NULL);
+}
+
+void resolver_free(resolver_t *r)
+{
+    if (!r) return;
+    resolver_stop(r);
+    p2p_mailbox_destroy(r->mb);
+    free(r);
+}
+
+void resolver_get_stats(const resolver_t *r, resolver_stats_t *out)
+{
+    out->requests = atomic_load_explicit(&r->requests, memory_order_relaxed);
+    out->found = atomic_load_explicit(&r->found, memory_order_relaxed);
+    out->missed = atomic_load_explicit(&r->missed, memory_order_relaxed);
+    out->refused = atomic_load_explicit(&r->refused, memory_order_relaxed);
+}

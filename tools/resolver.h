@@ -1,0 +1,55 @@
+/*
+ * tools/resolver.h: devp2pd's resolver of static nodes through discovery
+ * (geth's Resolve): the server's resolve hook (p2p_server_config_t.resolve)
+ * for a static node without an address, or one whose dial failed.  One
+ * thread "p2p-resolve" takes the requests from a bounded mailbox and runs
+ * a discovery lookup for the node's own key: a node that answers under a
+ * new address is found among the nodes closest to its ID (itself, at
+ * distance 0).  The answer goes back with p2p_server_resolved (found, or
+ * NULL: the dialer retries with its backoff, 60 s doubling to 1 h).
+ *
+ * The hook (resolver_hook, on p2p-dial) never blocks: a request finding
+ * the mailbox full (RESOLVER_QUEUE requests waiting) is answered "not
+ * found" at once and counted.  Requests made before resolver_run are
+ * queued.  Life cycle, main thread: resolver_new before the server starts
+ * (the hook's ctx), resolver_run once the server and discovery run,
+ * resolver_stop after discovery stopped (a lookup in progress then
+ * returns at once) and before the server stops, resolver_free after the
+ * server stopped (the hook may run until then).
+ */
+#ifndef P2P_TOOLS_RESOLVER_H
+#define P2P_TOOLS_RESOLVER_H
+
+#include <stdint.h>
+
+#include "actors/discovery.h"
+#include "actors/server.h"
+#include "core/err.h"
+#include "wire/node.h"
+
+#define RESOLVER_QUEUE 64
+#define RESOLVER_LOOKUP_MS 10000 /* deadline of one lookup */
+#define RESOLVER_RETRY_MS 2000   /* a lookup with no result at all is retried once after this */
+
+typedef struct resolver resolver_t;
+
+typedef struct resolver_stats {
+    uint64_t requests; /* hook calls */
+    uint64_t found;    /* answered with the node's current record */
+    uint64_t missed;   /* lookups that did not find it (or failed) */
+    uint64_t refused;  /* hook calls answered "not found" at once: queue full */
+} resolver_stats_t;
+
+/* Returns 0, P2P_ENOMEM or P2P_EINVAL. */
+P2P_MUST_CHECK int resolver_new(resolver_t **out);
+/* The server's resolve hook; ctx is the resolver. */
+void resolver_hook(void *ctx, const p2p_node_t *node);
+/* Starts the thread, looking up through disc and answering srv.  Returns
+ * 0 or P2P_ESYS. */
+P2P_MUST_CHECK int resolver_run(resolver_t *r, p2p_server_t *srv, p2p_discovery_t *disc);
+/* Joins the thread (if it ran). */
+void resolver_stop(resolver_t *r);
+void resolver_free(resolver_t *r);
+void resolver_get_stats(const resolver_t *r, resolver_stats_t *out);
+
+#endif
