@@ -454,6 +454,38 @@ static int wipe_dir(p2p_nodedb_t *db)
     return rc;
 }
 
+/* The directory and every regular file in it must be readable and
+ * writable by us: Berkeley DB reports a file it may not open as a panic
+ * (DB_RUNRECOVERY), which must not read as damage and cost the user the
+ * database.  Returns 0, or P2P_ESYS naming the first file refused. */
+static int check_access(p2p_nodedb_t *db)
+{
+    if (access(db->home, R_OK | W_OK | X_OK) != 0) {
+        nlog(db, P2P_LOG_ERROR, "Node database error", "%s: %s (the database is left as it is)",
+             db->home, strerror(errno));
+        return P2P_ESYS;
+    }
+    DIR *d = opendir(db->home);
+    if (!d) {
+        nlog(db, P2P_LOG_ERROR, "Node database error", "%s: %s", db->home, strerror(errno));
+        return P2P_ESYS;
+    }
+    int rc = 0;
+    struct dirent *e;
+    while (rc == 0 && (e = readdir(d)) != NULL) {
+        struct stat sb;
+        if (fstatat(dirfd(d), e->d_name, &sb, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(sb.st_mode))
+            continue;
+        if (faccessat(dirfd(d), e->d_name, R_OK | W_OK, AT_EACCESS) != 0) {
+            nlog(db, P2P_LOG_ERROR, "Node database error",
+                 "%s/%s: %s (the database is left as it is)", db->home, e->d_name, strerror(errno));
+            rc = P2P_ESYS;
+        }
+    }
+    closedir(d);
+    return rc;
+}
+
 static int reopen(p2p_nodedb_t *db)
 {
     nlog(db, P2P_LOG_WARN, "Node database recovery",
@@ -572,7 +604,8 @@ int p2p_nodedb_open(p2p_nodedb_t **out, char *msg, size_t msglen, const char *da
     }
     if (rc == 0) {
         db->rng |= 1; /* xorshift state must not be zero */
-        rc = env_open(db);
+        rc = check_access(db);
+        if (rc == 0) rc = env_open(db);
         if (rc && damaged(db->last_ret)) {
             nlog(db, P2P_LOG_WARN, "Node database wiped",
                  "%s: database damaged beyond recovery: wiping it and starting empty", db->home);

@@ -83,8 +83,8 @@ static void resolve_one(resolver_t *r, p2p_thread_t *self, const p2p_node_t *wan
                   want->id[1], want->id[2], want->id[3], p2p_ip_format(ip, &found->ep.ip),
                   found->ep.tcp);
     else
-        P2P_DEBUG("Static node not found", "id=%02x%02x%02x%02x err=%s", want->id[0],
-                  want->id[1], want->id[2], want->id[3], rc ? p2p_strerror(rc) : "not in results");
+        P2P_DEBUG("Static node not found", "id=%02x%02x%02x%02x err=%s", want->id[0], want->id[1],
+                  want->id[2], want->id[3], rc ? p2p_strerror(rc) : "not in results");
     /* the dialer keeps a slot for the answer: it must get one (its
      * mailbox has room for an answer per slot; ECLOSED: stopping) */
     for (int i = 0; i < 100 && p2p_server_resolved(r->srv, want->id, found) == P2P_EFULL; i++)

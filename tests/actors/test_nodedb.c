@@ -6,11 +6,13 @@
  */
 #define _XOPEN_SOURCE 700
 #include <db.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "actors/nodedb.h"
@@ -635,6 +637,70 @@ static void test_restart(void)
     rm_rf(dir);
 }
 
+/* chmod every regular file of dir to mode */
+static int chmod_files(const char *dir, mode_t mode)
+{
+    DIR *d = opendir(dir);
+    if (!d) return -1;
+    int rc = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (e->d_type == DT_REG && fchmodat(dirfd(d), e->d_name, mode, 0) != 0) rc = -1;
+    closedir(d);
+    return rc;
+}
+
+/* A database whose files we may not write (read-only files, another
+ * owner's): the open fails naming the file and the database is left as
+ * it is, never wiped as if damaged; writable again, it opens with its
+ * nodes.  Run by an unprivileged child (root ignores file modes): as
+ * nobody when the test runs as root.  Exit codes name the failed step. */
+static int no_access_child(const char *dir)
+{
+    if (getuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0)) return 10;
+    char nodes[128], msg[256];
+    snprintf(nodes, sizeof nodes, "%s/nodes", dir);
+    p2p_nodedb_t *db = NULL;
+    if (p2p_nodedb_open(&db, msg, sizeof msg, dir, 0) != 0) return 11;
+    p2p_node_t n = mknode(9, 9);
+    if (p2p_nodedb_put_node(db, &n, NULL, 0) != 0) return 12;
+    p2p_nodedb_close(db);
+    if (chmod_files(nodes, 0400) != 0) return 13;
+    db = NULL;
+    int rc = p2p_nodedb_open(&db, msg, sizeof msg, dir, 0);
+    if (rc != P2P_ESYS || db != NULL) return 14;
+    if (!strstr(msg, "Permission denied") || !strstr(msg, "left as it is")) return 15;
+    if (chmod_files(nodes, 0600) != 0) return 16;
+    if (p2p_nodedb_open(&db, msg, sizeof msg, dir, 0) != 0) return 17;
+    p2p_node_t got;
+    uint8_t e[P2P_NODEDB_ENR_MAX];
+    size_t elen = sizeof e;
+    rc = p2p_nodedb_get_node(db, &got, e, &elen, n.id);
+    p2p_nodedb_stats_t st;
+    p2p_nodedb_stats(db, &st);
+    p2p_nodedb_close(db);
+    if (rc != 0 || !node_eq(&got, &n)) return 18;
+    if (st.wipes != 0) return 19;
+    return 0;
+}
+
+static void test_no_access(void)
+{
+    char buf[64];
+    const char *dir = tmpdir(buf);
+    if (getuid() == 0) CHECK(chown(dir, 65534, 65534) == 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) _exit(no_access_child(dir));
+    int status = 0;
+    CHECK(waitpid(pid, &status, 0) == pid);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        printf("no_access_child: status 0x%x (exit %d)\n", status, WEXITSTATUS(status));
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    rm_rf(dir);
+}
+
 static void test_runrecovery(void)
 {
     char buf[64];
@@ -931,6 +997,7 @@ int main(void)
     test_expire_steps();
     test_restart();
     test_runrecovery();
+    test_no_access();
     test_sync_and_errors();
     test_log_bounded();
     test_long_key();
