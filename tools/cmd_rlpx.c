@@ -119,7 +119,8 @@ static int rlpx_ping(int argc, char **argv)
     static const cli_cmd_t cmd = {
         "rlpx ping", "<enode>",
         "Connects to a node, runs the RLPx handshake and the Hello exchange, prints the remote "
-        "Hello (or its Disconnect reason) and disconnects.",
+        "Hello (or its Disconnect reason) and disconnects. Exit status 0 when the node took us "
+        "as a peer, 1 when it refused us with a Disconnect (printed) or the exchange failed.",
         1, 1};
     const char *caps = "snap/1", *timeout = "5", *keyfile = NULL, *keyhex = NULL;
     const char *client = DEVP2P_CLIENT_NAME "/devp2p-tool";
@@ -204,6 +205,7 @@ static int rlpx_ping(int argc, char **argv)
             uint8_t reason;
             if (p2p_disc_decode(&reason, m.payload, m.len, false) != 0) reason = P2P_DISC_INVALID;
             printf("disconnect: %s (0x%02x)\n", p2p_disc_reason_str(reason), reason);
+            status = 1; /* refused: not a working peer */
             close(c.fd);
             c.fd = -1;
             break;
@@ -224,6 +226,7 @@ static int rlpx_ping(int argc, char **argv)
                 if (p2p_disc_decode(&reason, m.payload, m.len, theirs.version >= 5) != 0)
                     reason = P2P_DISC_INVALID;
                 printf("disconnect: %s (0x%02x)\n", p2p_disc_reason_str(reason), reason);
+                status = 1;
                 closed = true;
                 break;
             }

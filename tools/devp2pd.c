@@ -46,6 +46,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "actors/datadir.h"
@@ -231,15 +232,23 @@ static void check_datadir_mode(const char *dir)
 
 int main(int argc, char **argv)
 {
-    /* Only main takes SIGINT/SIGTERM, blocked before anything else (files,
-     * threads): one that arrives during start-up stays pending and sigwait
-     * takes it once the node runs, so it still stops cleanly. */
+    /* Only main takes SIGINT/SIGTERM/SIGHUP (the terminal went away),
+     * blocked before anything else (files, threads): one that arrives
+     * during start-up stays pending and sigwait takes it once the node
+     * runs, so it still stops cleanly.  SIGUSR1, SIGUSR2 and SIGALRM,
+     * whose default is to kill, are ignored (as geth does), so a stray
+     * one cannot end the node without its Disconnects and its socket
+     * file's removal. */
     sigset_t sigs;
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
+    signal(SIGUSR1, SIG_IGN);
+    signal(SIGUSR2, SIG_IGN);
+    signal(SIGALRM, SIG_IGN);
     malloc_policy();
     cli_prog = "devp2pd";
     static const cli_cmd_t cmd = {"", "", "Runs a devp2p node (RLPx server and discovery v4).", 0,
@@ -358,6 +367,13 @@ int main(int argc, char **argv)
     /* ---- data directory and key ---- */
     char *dir = datadir ? strdup(datadir) : cli_default_datadir();
     if (!dir) cli_fail("out of memory");
+    /* the admin socket's path must fit a sockaddr_un: checked before
+     * anything is created */
+    if (strlen(dir) + sizeof "/devp2pd.ipc" > sizeof(((struct sockaddr_un *)0)->sun_path))
+        cli_usage_fail("--datadir is too long for the admin socket %s/devp2pd.ipc (%zu bytes, "
+                       "at most %zu)",
+                       dir, strlen(dir),
+                       sizeof(((struct sockaddr_un *)0)->sun_path) - sizeof "/devp2pd.ipc");
     static p2p_datadir_t dd;
     if (p2p_datadir_open(&dd, msg, sizeof msg, dir) != 0) cli_fail("%s", msg);
     check_datadir_mode(dir);
@@ -408,6 +424,11 @@ int main(int argc, char **argv)
         P2P_WIPE(sc.priv);
         if (rc == P2P_ESYS && (errno == EADDRINUSE || errno == EACCES))
             cli_fail("cannot listen on TCP port %u: %s", tcp_port, strerror(errno));
+        if (rc == P2P_ESYS && errno == EADDRNOTAVAIL) {
+            char ipb[P2P_IP_STRLEN];
+            cli_fail("cannot listen on %s TCP port %u: %s (--addr: not an address of this machine)",
+                     p2p_ip_format(ipb, &listen_ip), tcp_port, strerror(errno));
+        }
         if (rc)
             cli_fail("cannot start the server: %s%s%s", p2p_strerror(rc), errno ? ": " : "",
                      errno ? strerror(errno) : "");

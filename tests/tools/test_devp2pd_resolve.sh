@@ -39,6 +39,9 @@ PY
 start r --datadir "$T/r" --maxpeers 0
 R=$ENODE
 [ -n "$R" ] && ok || { bad "R did not start: $(cat "$T/r.err")"; exit 1; }
+# a node that refuses us: rlpx ping prints its reason and exits 1
+timeout 20 "$D" rlpx ping "$R" >"$T/ping" 2>&1
+[ $? -eq 1 ] && grep -q '^disconnect: too many peers' "$T/ping" && ok || bad "rlpx ping of a full node: $(cat "$T/ping")"
 start c --datadir "$T/c" --bootnodes "$R" --nodial
 C=$ENODE C_PUB=$(pub_of "$ENODE")
 start d --datadir "$T/d" --bootnodes "$R" --nodial

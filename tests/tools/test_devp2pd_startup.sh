@@ -38,6 +38,14 @@ usage "$N" --datadir "$F" --port 0 --nodekey "$T/key" --nodekeyhex "$KEY"
 usage "$N" --datadir "$F" --port 0 --nodekeyhex 1234
 usage "$N" --datadir "$F" --port 0 --bootnodes enode://nothex@127.0.0.1:1
 usage "$N" --datadir "$F" --port 0 --nat any
+# a data directory whose admin socket path would not fit a sockaddr_un
+LONG=$F/$(printf 'd%.0s' $(seq 100))
+usage "$N" --datadir "$LONG" --port 0
+grep -q 'too long for the admin socket' "$T/rerr" && ok || bad "long datadir: $(cat "$T/rerr")"
+# an --addr that is not the machine's: the failure names it
+timeout 20 "$N" --datadir "$T/addr" --addr 192.0.2.1 --port 0 >/dev/null 2>"$T/aerr"
+[ $? -eq 1 ] && grep -q 'cannot listen on 192.0.2.1 TCP port 0: .*--addr' "$T/aerr" && ok ||
+    bad "--addr 192.0.2.1: $(cat "$T/aerr")"
 usage "$N" --datadir "$F" --port 0 --nat extip:nonsense
 usage "$N" --datadir "$F" --port 0 --verbosity 9
 # --identity over 256 bytes (2000 would not even fit the 2048-byte Hello)
@@ -173,6 +181,26 @@ for d in 0.005 0.01 0.015 0.02 0.03 0.04; do
     else bad "early SIGTERM after ${d}s: exit $rc: $(cat "$T/sig.err") $(ls "$T/sig" 2>&1)"; fi
     [ ! -e "$T/sig/nodekey.tmp" ] && ok || bad "nodekey.tmp left after SIGTERM at ${d}s"
 done
+
+# a running node ignores SIGUSR1, SIGUSR2 and SIGALRM (default: killed
+# without its shutdown) and stops cleanly on SIGHUP (its terminal closed):
+# exit 0, its admin socket file removed
+rm -rf "$T/hup"
+"$N" --datadir "$T/hup" --port 0 --addr 127.0.0.1 >"$T/hup.out" 2>"$T/hup.err" &
+pid=$!
+i=0
+while ! grep -q '^enr: ' "$T/hup.out" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+for s in USR1 USR2 ALRM; do kill -s $s "$pid" 2>/dev/null; done
+sleep 0.3
+"$D" attach --timeout 5 "$T/hup" admin_nodeInfo >/dev/null 2>&1 && ok ||
+    bad "node gone after SIGUSR1/SIGUSR2/SIGALRM: $(tail -3 "$T/hup.err")"
+kill -s HUP "$pid"
+i=0
+while kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+wait "$pid"
+rc=$?
+[ $rc -eq 0 ] && grep -q 'Stopped' "$T/hup.err" && [ ! -e "$T/hup/devp2pd.ipc" ] && ok ||
+    bad "SIGHUP: exit $rc: $(tail -3 "$T/hup.err") $(ls "$T/hup")"
 
 echo "$checks checks, $fails failures"
 [ $fails -eq 0 ]
