@@ -28,7 +28,7 @@
     X(EBADHASH, -10, "hash mismatch")                                                              \
     X(EEXPIRED, -11, "expired")                                                                    \
     X(EFULL, -12, "mailbox or buffer full")                                                        \
-    X(EEMPTY, -13, "mailbox empty")                                                                \
+    X(EEMPTY, -13, "empty (no input, no message)")                                                 \
     X(ETIMEDOUT, -14, "timed out")                                                                 \
     X(ECLOSED, -15, "closed or shutting down")                                                     \
     X(EIO, -16, "input/output error")                                                              \

@@ -114,8 +114,14 @@ static void parse_nodes(struct nodes *out, const char *flag, const char *val, bo
     if (!val || !*val) return;
     struct stat st;
     char *text;
-    if (stat(val, &st) == 0 && S_ISREG(st.st_mode))
+    int src = stat(val, &st), err = errno;
+    if (src == 0 && S_ISREG(st.st_mode))
         text = cli_read_text(val, 1u << 20);
+    else if (strchr(val, '/') && !strstr(val, "://") && strncmp(val, "enr:", 4) != 0)
+        /* a path (no node URL has a '/' outside its scheme) that is no
+         * readable file */
+        cli_usage_fail("%s: cannot read %s: %s", flag, val,
+                       src != 0 ? strerror(err) : "not a regular file");
     else
         text = strdup(val);
     if (!text) cli_fail("out of memory");

@@ -38,6 +38,9 @@ usage "$N" --datadir "$F" --port 0 --nodekey "$T/key" --nodekeyhex "$KEY"
 usage "$N" --datadir "$F" --port 0 --nodekeyhex 1234
 usage "$N" --datadir "$F" --port 0 --bootnodes enode://nothex@127.0.0.1:1
 usage "$N" --datadir "$F" --port 0 --nat any
+# a node list file that is not there: named, with the reason
+usage "$N" --datadir "$F" --port 0 --staticnodes "$T/missing/static-nodes.json"
+grep -q "cannot read $T/missing/static-nodes.json: No such file" "$T/rerr" && ok || bad "missing list file: $(cat "$T/rerr")"
 # a data directory whose admin socket path would not fit a sockaddr_un
 LONG=$F/$(printf 'd%.0s' $(seq 100))
 usage "$N" --datadir "$LONG" --port 0
