@@ -566,6 +566,21 @@ int main(int argc, char **argv)
         P2P_WARN("No bootnodes: discovery starts from the node DB alone; give --bootnodes to "
                  "join a network",
                  "");
+    /* bootnodes this node can never use: one warning each */
+    for (size_t i = 0; disc && i < boot.n; i++) {
+        const p2p_ip_t *bip = &boot.v[i].ep.ip;
+        char b[P2P_IP_STRLEN];
+        /* the UDP socket: IPv4 on 0.0.0.0 or an IPv4 address, IPv6 only on
+         * a specific IPv6 address, both on :: */
+        bool v6only = listen_ip.family == 6 && !p2p_ip_is_unspecified(&listen_ip);
+        bool v4only = listen_ip.family != 6;
+        if ((v6only && bip->family == 4) || (v4only && bip->family == 6))
+            P2P_WARN("Bootnode unreachable from our discovery socket", "bootnode=%s socket=%s",
+                     p2p_ip_format(b, bip), v6only ? "IPv6 only" : "IPv4 only");
+        else if (netrestrict && !p2p_netlist_contains(&nr, bip))
+            P2P_WARN("Bootnode outside --netrestrict: its answers would be dropped", "bootnode=%s",
+                     p2p_ip_format(b, bip));
+    }
     printf("enode: %s\nenr: %s\n", url, text);
     fflush(stdout);
     if (created) P2P_INFO("Generated node key", "path=%s/nodekey", dir);

@@ -185,6 +185,23 @@ for d in 0.005 0.01 0.015 0.02 0.03 0.04; do
     [ ! -e "$T/sig/nodekey.tmp" ] && ok || bad "nodekey.tmp left after SIGTERM at ${d}s"
 done
 
+# bootnodes the node can never use get a warning each, before its enode
+# line: an IPv4 one for an IPv6-only socket, one outside --netrestrict
+warned() { # warned WANT ARGS...: starts a node, waits for its enode line, checks stderr
+    want=$1; shift
+    rm -rf "$T/bw"
+    "$N" --datadir "$T/bw" --port 0 "$@" >"$T/bw.out" 2>"$T/bw.err" &
+    bpid=$!
+    i=0
+    while ! grep -q '^enode: ' "$T/bw.out" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+    grep -q "$want" "$T/bw.err" && ok || bad "no '$want' for $*: $(cat "$T/bw.err")"
+    term_wait "$bpid" 20 "node (bootnode warning)"
+}
+warned 'Bootnode unreachable from our discovery socket bootnode=127.0.0.1 socket=IPv6 only' \
+    --addr ::1 --bootnodes "enode://$PUB@127.0.0.1:30303"
+warned 'Bootnode outside --netrestrict' --addr 127.0.0.1 --netrestrict 10.0.0.0/8 \
+    --bootnodes "enode://$PUB@127.0.0.1:30303"
+
 # a running node ignores SIGUSR1, SIGUSR2 and SIGALRM (default: killed
 # without its shutdown) and stops cleanly on SIGHUP (its terminal closed):
 # exit 0, its admin socket file removed
