@@ -541,13 +541,20 @@ int cmd_trace(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     poll_once(&t, !follow);
+    bool writer_gone = false;
     while (follow && !stop_flag && p2p_now_ns() < deadline) {
         struct timespec ts = {0, 50 * 1000 * 1000};
         nanosleep(&ts, NULL);
         poll_once(&t, false);
-        if (t.info.pid > 0 && kill(t.info.pid, 0) != 0 && errno == ESRCH) break;
+        if (t.info.pid > 0 && kill(t.info.pid, 0) != 0 && errno == ESRCH) {
+            writer_gone = true;
+            break;
+        }
     }
     if (follow) poll_once(&t, true);
+    /* the rings stay readable after the node is gone: say why we stop */
+    if (writer_gone)
+        fprintf(stderr, "trace: the node (pid %d) exited; stopped following\n", (int)t.info.pid);
     free(t.pend);
     if (export_fmt) export_chrome(&t, export_path);
     if (t.lost || t.dropped)

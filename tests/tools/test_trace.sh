@@ -75,8 +75,18 @@ for i, s in starts.items():
 print("chrome: %d tracks, %d events, %d flows" % (len(names), len(x), len(starts)))
 PY
 
-# the file stays readable after the node exits
+# a follower whose node exits says so and stops
+"$D" trace --datadir "$T" --follow --new --duration 20 >/dev/null 2>"$T/ferr" &
+fpid=$!
+sleep 0.3
+kpid=$pid
 kill "$pid"; wait "$pid" 2>/dev/null; pid=
+i=0
+while kill -0 "$fpid" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+wait "$fpid"
+[ $? -eq 0 ] && grep -q "trace: the node (pid $kpid) exited; stopped following" "$T/ferr" && ok ||
+    bad "follow after the node exited: $(cat "$T/ferr")"
+# the file stays readable after the node exits
 "$D" trace --datadir "$T" --type stop >"$T/stop" && ok || bad "trace after exit"
 grep -q ' p2p-run  *stop ' "$T/stop" && ok || bad "no stop record after exit: $(cat "$T/stop")"
 
