@@ -1133,17 +1133,24 @@ int cmd_stress(int argc, char **argv)
         {"ping-interval", "S", "hold: seconds between our pings (default 15)", &ping, NULL},
         {"msg-size", "B", "flood: message payload bytes, 12..240 (default 64)", &msgsize, NULL},
         {"window", "N",
-         "flood: unechoed messages per peer (default 32; 0: no echo expected); discv4: pings "
-         "outstanding per key (1..16, default 4)",
+         "flood: unechoed messages per peer (default 32, for a target that echoes each message, "
+         "as the test echo protocol does; 0: no echo expected, as from devp2pd, which takes the "
+         "messages of its --caps and answers none); discv4: pings outstanding per key (1..16, "
+         "default 4)",
          &window, NULL},
         {"requests", "LIST", "discv4: ping, findnode or ping,findnode (default: both)", &requests,
          NULL},
         {"msg-code", "N", "flood: message code relative to the first subprotocol (default 0)",
          &code, NULL},
-        {"adv-ratio", "X", "adversarial: misbehaving connections per legitimate one (default 1)",
+        {"adv-ratio", "X",
+         "adversarial: misbehaving connections started per legitimate one, at most (default 1); "
+         "at most --peers are in flight, and most are held to the node's 5 s handshake deadline, "
+         "so against a fast node that cap binds first (the report gives both counts)",
          &advratio, NULL},
-        {"caps", "LIST", "capabilities to advertise, name/version,... (default snap/1)", &caps,
-         NULL},
+        {"caps", "LIST",
+         "capabilities to advertise, name/version,... (default snap/1; flood sends on the first, "
+         "which the target must run too: devp2pd --caps snap/1)",
+         &caps, NULL},
         {"sources", "N", "loopback source addresses 127.0.0.1..N (default 8)", &sources, NULL},
         {"pid", "PID", "target process to sample (default: the local listener)", &pid, NULL},
         {"out", "FILE", "write the results: FILE.json (JSON) or CSV otherwise", &out, NULL},
@@ -1153,6 +1160,22 @@ int cmd_stress(int argc, char **argv)
     size_t npos;
     cli_parse(&cmd, opts, sizeof opts / sizeof opts[0], argc, argv, pos, &npos);
     if (!target) cli_usage_fail("stress: --target is required");
+    /* the result files' directories before the load, not after it */
+    const char *files[] = {out, plot};
+    for (int i = 0; i < 2; i++) {
+        if (!files[i]) continue;
+        char d[4096];
+        snprintf(d, sizeof d, "%s", files[i]);
+        char *slash = strrchr(d, '/');
+        if (slash == d)
+            d[1] = 0;
+        else if (slash)
+            *slash = 0;
+        else
+            snprintf(d, sizeof d, ".");
+        if (access(d, W_OK | X_OK) != 0)
+            cli_usage_fail("stress: cannot write %s: %s: %s", files[i], d, strerror(errno));
+    }
     static struct engine e;
     static stress_stats_t st;
     memset(&e, 0, sizeof e);

@@ -115,6 +115,9 @@ reject "$D" trace --datadir "$T/no-such-dir"
 reject "$D" trace --file "$T/key"
 reject "$D" trace --datadir "$T" --export json "$T/x.json"
 reject "$D" attach "$T/no-such.ipc" admin_nodeInfo
+# stress result files whose directory is missing: refused before any load
+reject "$D" stress --target "$TEXT" --duration 1 --out "$T/no-such-dir/r.json"
+reject "$D" stress --target "$TEXT" --duration 1 --plot "$T/no-such-dir/p.svg"
 # an RLPx ping to a closed port: a clean one-line failure
 reject "$D" rlpx ping --timeout 2 "$("$D" key to-enode --tcp 1 "$KEY")"
 
