@@ -557,13 +557,35 @@ int p2p_server_unsubscribe(p2p_server_t *srv, p2p_mailbox_t *mb)
 
 int p2p_server_remove_peer(p2p_server_t *srv, const uint8_t id[32])
 {
+    /* the connection to wait for (not from the run loop: it would wait
+     * for itself) */
+    p2p_peer_t *old = NULL;
+    if (p2p_thread_self() != &srv->run && p2p_server_peer_get(srv, &old, id) != 0) old = NULL;
     p2p__msg_id_t m = {0};
     memcpy(m.id, id, 32);
     int rc = p2p_mailbox_push(srv->mb_removestatic, &m, sizeof m, P2P_DEADLINE_NEVER);
-    if (rc && rc != P2P_ECLOSED) return rc;
+    if (rc && rc != P2P_ECLOSED) {
+        if (old) p2p_peer_unref(old);
+        return rc;
+    }
     p2p__peerop_t op = {.kind = P2P__OP_REMOVE};
     memcpy(op.id, id, 32);
-    return peerop_run(srv, &op);
+    rc = peerop_run(srv, &op);
+    /* as geth's RemovePeer: back once that connection is gone from the
+     * peer set (its Disconnect written and its linger over), at most the
+     * linger plus the op timeout; a new connection of the same node does
+     * not hold us */
+    uint64_t end = p2p_now_ns() + srv->linger + srv->op_timeout;
+    while (rc == 0 && old && p2p_now_ns() < end) {
+        p2p_peer_t *cur = NULL;
+        if (p2p_server_peer_get(srv, &cur, id) != 0) break;
+        bool same = cur == old;
+        p2p_peer_unref(cur);
+        if (!same) break;
+        usleep(1000);
+    }
+    if (old) p2p_peer_unref(old);
+    return rc;
 }
 
 int p2p_server_add_peer(p2p_server_t *srv, const p2p_node_t *node)

@@ -288,7 +288,10 @@ P2P_MUST_CHECK int p2p_server_peer_get(p2p_server_t *srv, p2p_peer_t **peer, con
  * P2P_ETIMEDOUT (still full after 1 s: not added) or P2P_ECLOSED. */
 P2P_MUST_CHECK int p2p_server_add_peer(p2p_server_t *srv, const p2p_node_t *node);
 /* RemovePeer: removes node from the static set and disconnects it
- * (Disconnect "requested") if connected.  Returns 0 or P2P_ECLOSED
+ * (Disconnect "requested") if connected, and, as geth's RemovePeer, returns
+ * once that connection has left the peer set (its Disconnect written,
+ * then its linger: at most disc_linger_ms plus op_timeout_ms; at once when
+ * called from the event callback).  Returns 0 or P2P_ECLOSED
  * (P2P_ETIMEDOUT: the static set may have changed, the peer was not
  * disconnected). */
 P2P_MUST_CHECK int p2p_server_remove_peer(p2p_server_t *srv, const uint8_t id[32]);

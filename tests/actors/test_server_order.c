@@ -11,6 +11,9 @@
  *      accepted and never reached the wire.
  *   4. peer events: the remote sends 3 messages and Disconnect; every
  *      MSGRECV comes before the peer's DROP (20 rounds).
+ *   5. p2p_server_remove_peer returns once the peer left the peer set (as
+ *      geth's RemovePeer), even when the remote does not close (the
+ *      linger runs out), and at once for a node that is not connected.
  */
 #include <stdio.h>
 #include <unistd.h>
@@ -178,6 +181,27 @@ int main(void)
         late += last_recv > idrop;
     }
     CHECK(late == 0);
+
+    /* 5. remove_peer waits for the peer to leave */
+    {
+        rawpeer_t rp;
+        CHECK(peer_hello(&rp, port, self.pubkey));
+        CHECK(su_wait_peers(srv, 1, 3000));
+        uint8_t id[32];
+        p2p_keccak256(id, rp.pub, 64);
+        uint64_t t0 = p2p_now_ns();
+        CHECK_OK(p2p_server_remove_peer(srv, id));
+        uint64_t took = p2p_now_ns() - t0;
+        CHECK(p2p_server_peer_count(srv) == 0);
+        printf("remove_peer returned after %.1f ms (the remote kept its end open)\n",
+               (double)took / 1e6);
+        int got = 0;
+        CHECK(read_until_disc(&rp, 16, &got) == P2P_DISC_REQUESTED);
+        rp_close(&rp);
+        t0 = p2p_now_ns();
+        CHECK_OK(p2p_server_remove_peer(srv, id)); /* not connected: no wait */
+        CHECK(p2p_now_ns() - t0 < 500 * P2P_NS_PER_MS);
+    }
     p2p_server_stop(srv);
     return tu_done("server_order");
 }
