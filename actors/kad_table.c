@@ -306,13 +306,15 @@ int p2p_kad_delete(p2p_kad_table_t *t, p2p_node_t *promoted, const uint8_t id[32
     b->n--;
     t->count--;
     if (b->nrepl == 0) return 0;
-    /* Promote the most recently seen replacement; its address is already
-     * counted in this bucket, so the limits still hold. */
+    /* Promote a replacement chosen at random (as geth: the most recent one
+     * would be whichever node an attacker announced last); its address is
+     * already counted in this bucket, so the limits still hold. */
+    unsigned r = (unsigned)p2p_kad_rand(t, b->nrepl);
     p2p_kad_entry_t e;
     memset(&e, 0, sizeof e);
-    e.node = b->repl[0];
+    e.node = b->repl[r];
     e.added_ns = now_ns;
-    kad_repl_remove(b, 0);
+    kad_repl_remove(b, r);
     b->e[b->n++] = e;
     kad_count_new(t);
     if (promoted) *promoted = e.node;

@@ -142,15 +142,19 @@ static void test_replacements(void)
     CHECK(memcmp(b->repl[0].id, ns[25].id, 32) == 0);
     CHECK(b->nrepl == 10);
 
-    /* Deleting an entry promotes the most recent replacement. */
-    p2p_node_t prom;
+    /* Deleting an entry promotes one of the replacements, at random. */
+    p2p_node_t prom, repl_before[10];
+    memcpy(repl_before, b->repl, sizeof repl_before);
     CHECK(p2p_kad_delete(t, &prom, ns[3].id, 5) == 1);
-    CHECK(memcmp(prom.id, ns[25].id, 32) == 0);
+    int pi = -1;
+    for (int i = 0; i < 10; i++)
+        if (memcmp(prom.id, repl_before[i].id, 32) == 0) pi = i;
+    CHECK(pi >= 0);
     CHECK(p2p_kad_find(t, ns[3].id) == NULL);
-    const p2p_kad_entry_t *e = p2p_kad_find(t, ns[25].id);
+    const p2p_kad_entry_t *e = p2p_kad_find(t, prom.id);
     CHECK(e != NULL);
     CHECK(e && e->live == 0 && e->checks == 0 && e->added_ns == 5 && e->slow == 0);
-    CHECK(!p2p_kad_is_replacement(t, ns[25].id));
+    CHECK(!p2p_kad_is_replacement(t, prom.id));
     CHECK(b->nrepl == 9 && b->n == 16);
     CHECK(p2p_kad_delete(t, NULL, ns[3].id, 5) == P2P_ENOTFOUND);
     /* Emptying the replacements, then a delete without promotion. */
@@ -446,10 +450,10 @@ static void test_revalidation(void)
     CHECK(r.found && !r.deleted && r.checks == 2 && e->slow == 0);
     p2p_kad_reval_done(t, &r, n.id, false, 0, now + 50);
     CHECK(r.deleted && r.promoted && r.checks == 0);
-    CHECK(memcmp(r.promoted_node.id, ns[19].id, 32) == 0);
     CHECK(memcmp(r.node.id, n.id, 32) == 0);
     CHECK(p2p_kad_find(t, n.id) == NULL);
-    CHECK(p2p_kad_find(t, ns[19].id) != NULL);
+    CHECK(p2p_kad_find(t, r.promoted_node.id) != NULL);
+    CHECK(!p2p_kad_is_replacement(t, r.promoted_node.id));
     CHECK(p2p_kad_len(t) == 16);
     /* An unknown node: nothing. */
     p2p_kad_reval_done(t, &r, n.id, true, 0, now + 60);
@@ -594,6 +598,41 @@ static void test_random_ops(void)
     free(t);
 }
 
+/* The promoted replacement is drawn at random: over 200 deletions from a
+ * bucket with 8 replacements, every position is promoted, none in more
+ * than 40% of them (the newest, at position 0, was every time). */
+static void test_promotion_random(void)
+{
+    p2p_kad_table_t *t = malloc(sizeof *t);
+    unsigned hits[8] = {0};
+    for (int trial = 0; trial < 200; trial++) {
+        p2p_kad_init(t, self, (uint64_t)trial + 100);
+        p2p_node_t first = node_at(256);
+        CHECK(p2p_kad_add_seen(t, &first, 1) == P2P_KAD_ADDED);
+        for (int i = 1; i < 16; i++) {
+            p2p_node_t n = node_at(256);
+            CHECK(p2p_kad_add_seen(t, &n, 1) == P2P_KAD_ADDED);
+        }
+        for (int i = 0; i < 8; i++) {
+            p2p_node_t n = node_at(256);
+            CHECK(p2p_kad_add_seen(t, &n, 1) == P2P_KAD_REPLACEMENT);
+        }
+        const p2p_kad_bucket_t *b = &t->b[p2p_kad_bucket_of(256)];
+        p2p_node_t before[8], prom;
+        memcpy(before, b->repl, sizeof before);
+        CHECK(p2p_kad_delete(t, &prom, first.id, 2) == 1);
+        for (int i = 0; i < 8; i++)
+            if (memcmp(prom.id, before[i].id, 32) == 0) hits[i]++;
+    }
+    unsigned sum = 0;
+    for (int i = 0; i < 8; i++) {
+        CHECK(hits[i] > 0 && hits[i] < 80);
+        sum += hits[i];
+    }
+    CHECK(sum == 200);
+    free(t);
+}
+
 int main(void)
 {
     tu_seed(0x6b6164);
@@ -605,6 +644,7 @@ int main(void)
     test_seen_vs_verified();
     test_closest();
     test_revalidation();
+    test_promotion_random();
     test_random_ops();
     return tu_done("kad_table");
 }
