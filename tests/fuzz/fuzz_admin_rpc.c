@@ -57,7 +57,16 @@ static void check_request(json_t *req)
             if (memcmp(again.id, rq.node.id, 32) != 0 ||
                 memcmp(again.pubkey, rq.node.pubkey, 64) != 0)
                 abort();
-            if (rq.method == ADMIN_RPC_ADD_PEER && rq.node.ep.ip.family == 0) abort();
+        }
+        /* debug_trace: -1 (no params), 0 or 1, exactly as the params say */
+        if (rq.method == ADMIN_RPC_DEBUG_TRACE) {
+            json_t *p = json_object_get(req, "params");
+            int want = !p || json_is_null(p) || (json_is_array(p) && json_array_size(p) == 0)
+                           ? -1
+                           : json_is_true(json_array_get(p, 0));
+            if (rq.recording != want) abort();
+        } else if (rq.recording != 0) {
+            abort();
         }
         return;
     }
@@ -71,7 +80,10 @@ static void check_request(json_t *req)
     } else if (code == -32601) {
         if (!m || known_method(m)) abort();
     } else if (code == -32602) {
-        if (!m || !known_method(m) || strncmp(m, "admin_", 6) != 0) abort();
+        /* the peer methods (a node URL) and debug_trace (a boolean) */
+        if (!m || !known_method(m) ||
+            (strncmp(m, "admin_", 6) != 0 && strcmp(m, "debug_trace") != 0))
+            abort();
     } else {
         abort();
     }
