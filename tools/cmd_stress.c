@@ -90,7 +90,8 @@
 #define RBUF_MAX (MSG_MAX + 256u)
 #define HS_TIMEOUT_NS (10 * P2P_NS_PER_S)
 #define LINGER_NS (1 * P2P_NS_PER_S)
-#define FULL_PAUSE_NS (1 * P2P_NS_PER_S) /* hold/flood: no new peer after "too many peers" */
+#define FULL_PAUSE_NS (1 * P2P_NS_PER_S)       /* hold/flood: no new peer after "too many peers" */
+#define CONNECT_PAUSE_NS (100 * P2P_NS_PER_MS) /* hold/flood: after a failed connect */
 /* after the stop: how long the drain waits for replies (pongs, echoes) to
  * requests sent before it, and for handshakes in flight to end */
 #define DRAIN_REPLY_NS HS_TIMEOUT_NS
@@ -321,6 +322,12 @@ static void conn_connect_failed(struct engine *e, struct conn *c, const char *wh
         adv_connect_failed(e, c->kind);
         conn_free(e, c);
         return;
+    }
+    /* hold/flood: a target that refuses connections (not listening, down)
+     * is not retried in a tight loop: new peers wait CONNECT_PAUSE_NS */
+    if (IS_HOLDING(e->mode)) {
+        uint64_t until = p2p_now_ns() + CONNECT_PAUSE_NS;
+        if (until > e->full_until) e->full_until = until;
     }
     conn_fail(e, c, why);
 }

@@ -115,6 +115,12 @@ reject "$D" trace --datadir "$T/no-such-dir"
 reject "$D" trace --file "$T/key"
 reject "$D" trace --datadir "$T" --export json "$T/x.json"
 reject "$D" attach "$T/no-such.ipc" admin_nodeInfo
+# hold against a port nobody listens on: failed connects pause new ones
+# (100 ms), not a tight retry loop (it made ~55,000 attempts a second)
+timeout 20 "$D" stress --target "$("$D" key to-enode --tcp 1 "$KEY")" --mode hold --peers 10 \
+    --duration 1 --out "$T/dead.json" >/dev/null 2>&1
+python3 -c "import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if 0 < d['attempts'] <= 300 and d['successes'] == 0 else 1)" \
+    "$T/dead.json" && ok || bad "stress hold against a closed port: $(cat "$T/dead.json" 2>&1 | head -c 300)"
 # stress result files whose directory is missing: refused before any load
 reject "$D" stress --target "$TEXT" --duration 1 --out "$T/no-such-dir/r.json"
 reject "$D" stress --target "$TEXT" --duration 1 --plot "$T/no-such-dir/p.svg"
