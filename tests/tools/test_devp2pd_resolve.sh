@@ -18,7 +18,7 @@ start() { # start NAME ARGS...: runs a node, sets $ENODE and $pid
     pid=$!
     pids="$pids $pid"
     i=0
-    while ! grep -q '^enr: ' "$T/$name.out" && [ $i -lt 150 ]; do sleep 0.1; i=$((i + 1)); done
+    while ! grep -q '^enr: ' "$T/$name.out" 2>/dev/null && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
     ENODE=$(sed -n 's/^enode: //p' "$T/$name.out")
 }
 pub_of() { p=${1#enode://}; echo "${p%%@*}"; }

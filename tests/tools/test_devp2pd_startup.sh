@@ -81,7 +81,7 @@ mkdir -m 755 "$T/perm"
 pid=$!
 pids="$pids $pid"
 i=0
-while ! grep -q '^enr: ' "$T/perm.out" && [ $i -lt 150 ]; do sleep 0.1; i=$((i + 1)); done
+while ! grep -q '^enr: ' "$T/perm.out" && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
 grep -q '^enr: ' "$T/perm.out" && ok || bad "node did not start: $(cat "$T/perm.err")"
 [ "$(stat -c %a "$T/perm/devp2pd.ipc")" = 600 ] && ok || bad "admin socket mode $(stat -c %a "$T/perm/devp2pd.ipc")"
 [ "$(stat -c %a "$T/perm/trace.ring")" = 600 ] && ok || bad "trace ring mode $(stat -c %a "$T/perm/trace.ring")"
@@ -106,7 +106,7 @@ timeout 20 "$N" --datadir "$T/priv" --port 0 --addr 127.0.0.1 --nodiscover --ver
 pid=$!
 pids="$pids $pid"
 i=0
-while ! grep -q '^enr: ' "$T/priv.out" && [ $i -lt 150 ]; do sleep 0.1; i=$((i + 1)); done
+while ! grep -q '^enr: ' "$T/priv.out" && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
 term_wait "$pid" 20 "node (0700 datadir)"
 [ $rc -eq 0 ] && ! grep -q 'accessible to group' "$T/priv.err" && ok || bad "0700 datadir: exit $rc: $(cat "$T/priv.err")"
 
@@ -116,7 +116,7 @@ mkdir -m 700 "$T/bn"
 pid=$!
 pids="$pids $pid"
 i=0
-while ! grep -q '^enr: ' "$T/bn.out" && [ $i -lt 150 ]; do sleep 0.1; i=$((i + 1)); done
+while ! grep -q '^enr: ' "$T/bn.out" && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
 "$D" attach "$T/bn" admin_nodeInfo >"$T/bninfo" 2>"$T/err"
 python3 - "$T/bninfo" <<'PY' && ok || bad "bootnode nodeInfo: $(cat "$T/bninfo" "$T/err")"
 import json, sys
@@ -137,7 +137,7 @@ for form in sep eq; do
     pid=$!
     pids="$pids $pid"
     i=0
-    while ! grep -q '^enr: ' "$T/hex.out" && [ $i -lt 150 ]; do sleep 0.1; i=$((i + 1)); done
+    while ! grep -q '^enr: ' "$T/hex.out" && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
     grep -q "^enode: enode://$PUB@" "$T/hex.out" && ok || bad "--nodekeyhex ($form) not used: $(cat "$T/hex.out" "$T/hex.err")"
     "$D" attach "$T/hex" admin_nodeInfo 2>&1 | grep -q "\"name\": *\"$ID256\"" && ok ||
         bad "a 256-byte --identity is not the node's name"
@@ -193,7 +193,7 @@ warned() { # warned WANT ARGS...: starts a node, waits for its enode line, check
     "$N" --datadir "$T/bw" --port 0 "$@" >"$T/bw.out" 2>"$T/bw.err" &
     bpid=$!
     i=0
-    while ! grep -q '^enode: ' "$T/bw.out" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+    while ! grep -q '^enode: ' "$T/bw.out" && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
     grep -q "$want" "$T/bw.err" && ok || bad "no '$want' for $*: $(cat "$T/bw.err")"
     term_wait "$bpid" 20 "node (bootnode warning)"
 }
@@ -209,7 +209,7 @@ rm -rf "$T/hup"
 "$N" --datadir "$T/hup" --port 0 --addr 127.0.0.1 >"$T/hup.out" 2>"$T/hup.err" &
 pid=$!
 i=0
-while ! grep -q '^enr: ' "$T/hup.out" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+while ! grep -q '^enr: ' "$T/hup.out" && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
 for s in USR1 USR2 ALRM; do kill -s $s "$pid" 2>/dev/null; done
 sleep 0.3
 "$D" attach --timeout 5 "$T/hup" admin_nodeInfo >/dev/null 2>&1 && ok ||
