@@ -433,9 +433,9 @@ static void export_chrome(struct tr *t, const char *path)
                             (json_int_t)unmatched, "failed_events", (json_int_t)failed);
     if (!top || json_dumpf(top, f, JSON_COMPACT) != 0 || fputc('\n', f) == EOF || fclose(f) != 0)
         cli_fail("cannot write %s", path);
-    fprintf(stderr, "trace: exported %llu records, %llu flows, %llu lost to %s\n",
-            (unsigned long long)exported, (unsigned long long)flows, (unsigned long long)t->lost,
-            path);
+    fprintf(
+        stderr, "trace: exported %llu records, %llu flows, %llu overwritten while read, to %s\n",
+        (unsigned long long)exported, (unsigned long long)flows, (unsigned long long)t->lost, path);
     if (exported != t->n || failed)
         fprintf(stderr,
                 "trace: %llu of %zu records not exported (%llu with an invalid ring index), "

@@ -30,7 +30,8 @@ check() { # check FILE LABEL
         "trace segment: 16 rings" "pop   mailbox=" "event kind=tick peer="; do
         grep -qF -- "$want" "$1" && ok || bad "$2: gdb output lacks '$want'"
     done
-    grep -qE '^ring [0-9]+  p2p-run  owner lwp [0-9]+  [0-9]+ records' "$1" && ok || bad "$2: no p2p-run ring"
+    grep -qE '^ring [0-9]+  p2p-run  owner lwp [0-9]+  [0-9]+ records written, the last [0-9]+ kept' "$1" && ok ||
+        bad "$2: no p2p-run ring"
 }
 
 if [ "$MODE" = core ]; then set -- -ex "gcore $T/core"; else set --; fi

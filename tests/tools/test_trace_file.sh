@@ -33,7 +33,7 @@ timeout 30 "$D" trace --file "$T/trace.ring" --type pop,start,stop,full,block,ev
 # Chrome export
 timeout 30 "$D" trace --file "$T/trace.ring" --export chrome "$T/chrome.json" 2>"$T/err" && ok ||
     bad "export: $(cat "$T/err")"
-grep -q '^trace: exported 207 records, 100 flows, 0 lost to ' "$T/err" && ok ||
+grep -q '^trace: exported 207 records, 100 flows, 0 overwritten while read, to ' "$T/err" && ok ||
     bad "export summary: $(cat "$T/err")"
 ! grep -q 'not exported' "$T/err" && ok || bad "export left records out: $(cat "$T/err")"
 python3 - "$T/chrome.json" <<'PY' && ok || bad "chrome JSON check failed"

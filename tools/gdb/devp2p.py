@@ -199,7 +199,9 @@ class Trace(gdb.Command):
             try:
                 n = int(arg.strip())
             except ValueError:
-                raise gdb.GdbError("usage: devp2p-trace [N]")
+                n = -1
+            if n < 0:
+                raise gdb.GdbError("usage: devp2p-trace [N] (N >= 0)")
         seg = _sym("seg")
         if seg is None:
             raise gdb.GdbError("no trace segment symbol `seg` (core/trace.c without debug info?)")
@@ -228,7 +230,8 @@ class Trace(gdb.Command):
             if head == 0:
                 continue
             name = _str(ring["name"])
-            print("ring %d  %s  owner lwp %d  %d records" % (r, name or "?", _int(ring["owner"]), head))
+            print("ring %d  %s  owner lwp %d  %d records written, the last %d kept"
+                  % (r, name or "?", _int(ring["owner"]), head, min(head, cap)))
             first = head - n if head > n else 0
             if head - first > cap:
                 first = head - cap
