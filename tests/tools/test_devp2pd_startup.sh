@@ -130,7 +130,7 @@ term_wait "$pid" 20 "bootnode"
 # --nodekeyhex: the key is used, and once the node runs it is no longer in
 # /proc/PID/cmdline (for both spellings of the flag)
 for form in sep eq; do
-    rm -rf "$T/hex"
+    rm -rf "$T/hex" "$T/hex.out" "$T/hex.err" # no earlier enr: line to find
     if [ $form = sep ]; then set -- --nodekeyhex "$KEY"; else set -- "--nodekeyhex=$KEY"; fi
     "$N" --datadir "$T/hex" --port 0 --addr 127.0.0.1 --nodiscover --verbosity 2 --identity "$ID256" "$@" \
         >"$T/hex.out" 2>"$T/hex.err" &
@@ -189,7 +189,7 @@ done
 # line: an IPv4 one for an IPv6-only socket, one outside --netrestrict
 warned() { # warned WANT ARGS...: starts a node, waits for its enode line, checks stderr
     want=$1; shift
-    rm -rf "$T/bw"
+    rm -rf "$T/bw" "$T/bw.out" "$T/bw.err" # no earlier enode: line to find
     "$N" --datadir "$T/bw" --port 0 "$@" >"$T/bw.out" 2>"$T/bw.err" &
     bpid=$!
     i=0
