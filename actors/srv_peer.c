@@ -604,6 +604,7 @@ typedef struct peer_run {
     uint8_t reason;
     bool remote;
     bool done;
+    uint64_t msgs_read; /* whole messages decoded: the read deadline's clock */
 } peer_run_t;
 
 static void fail(peer_run_t *pr, uint8_t reason)
@@ -703,6 +704,7 @@ static void peer_read(io_t *io, peer_run_t *pr, bool readable)
             fail(pr, rc == P2P_ENOMEM ? P2P_DISC_NETWORK_ERROR : P2P_DISC_PROTOCOL_ERROR);
             break;
         }
+        pr->msgs_read++;
         if (handle_msg(io, pr, &msg) == P2P_EFULL) {
             io->held = true;
             io->held_msg = msg;
@@ -711,7 +713,6 @@ static void peer_read(io_t *io, peer_run_t *pr, bool readable)
     }
 }
 
-/* Moves queued messages from `out` into the write buffer (bounded). */
 /* Frames queued messages into the write buffer while it holds less than
  * high bytes, at most max of them. */
 static void peer_write_some(io_t *io, peer_run_t *pr, size_t high, size_t max)
@@ -795,10 +796,12 @@ static void run_peer(io_t *io, peer_run_t *pr)
             fail(pr, dm.reason);
             break;
         }
-        size_t before = io->rlen;
-        size_t before_off = io->roff;
+        /* the read deadline runs per message, as geth's (a whole message
+         * within read_timeout): bytes that trickle in without completing
+         * one do not hold a peer slot */
+        uint64_t before = pr->msgs_read;
         peer_read(io, pr, readable);
-        if (io->rlen != before || io->roff != before_off) last_read = p2p_now_ns();
+        if (pr->msgs_read != before) last_read = p2p_now_ns();
         if (pr->done) break;
         peer_write(io, pr);
         now = p2p_now_ns();

@@ -3,6 +3,8 @@
  * listener's survival of temporary accept errors, with shortened timeouts:
  *   - read deadline: a peer that sends nothing after its Hello is dropped
  *     (no Disconnect: a network error, as geth) and read_timeouts counts it;
+ *   - the read deadline is per message: bytes trickling in without
+ *     completing a frame do not reset it;
  *   - pings: with a 100 ms ping interval a quiet raw peer is pinged, and a
  *     ping from it is answered with a pong;
  *   - write deadline: a peer that never reads while we send megabytes is
@@ -95,6 +97,42 @@ static void test_read_deadline_and_pings(void)
     p2p_server_stats_t st;
     p2p_server_get_stats(s, &st);
     CHECK(st.disc_sent[P2P_DISC_NETWORK_ERROR] == 0);
+    p2p_server_stop(s);
+}
+
+/* The read deadline runs per message, as geth's: a peer that trickles a
+ * frame one byte every 100 ms (a 1 KiB message would take minutes) is
+ * dropped once 400 ms pass without a whole message, though bytes keep
+ * coming. */
+static void test_read_deadline_trickle(void)
+{
+    p2p_server_config_t cs;
+    su_config(&cs, &proto_echo, 1);
+    cs.read_timeout_ms = 400;
+    cs.ping_interval_ms = 60000;
+    p2p_server_t *s = NULL;
+    CHECK_OK(p2p_server_start(&s, &cs));
+    rawpeer_t rp;
+    CHECK(connect_peer(&rp, s));
+    uint8_t payload[1024], frame[2048];
+    memset(payload, 0xc0, sizeof payload);
+    size_t n = 0;
+    CHECK(p2p_rlpx_frame_bound(&rp.codec, sizeof payload) <= sizeof frame);
+    CHECK_OK(
+        p2p_rlpx_frame_encode(&rp.codec, frame, sizeof frame, &n, 16, payload, sizeof payload));
+    uint64_t t0 = p2p_now_ns();
+    bool dropped = false;
+    for (size_t i = 0; i < n && !dropped && p2p_now_ns() - t0 < 6000 * P2P_NS_PER_MS; i++) {
+        if (rp_write(&rp, frame + i, 1)) break; /* the node closed */
+        struct timespec ts = {0, 100 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        p2p_server_stats_t st;
+        p2p_server_get_stats(s, &st);
+        dropped = st.read_timeouts == 1;
+    }
+    CHECK(dropped);
+    CHECK(su_wait_peers(s, 0, 5000));
+    rp_close(&rp);
     p2p_server_stop(s);
 }
 
@@ -269,6 +307,7 @@ int main(void)
 {
     int fds0 = su_count_fds();
     test_read_deadline_and_pings();
+    test_read_deadline_trickle();
     test_write_deadline();
     test_dials();
     if (!RUNNING_ON_VALGRIND) test_emfile(); /* valgrind keeps descriptors of its own */
