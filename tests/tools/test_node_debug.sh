@@ -169,7 +169,9 @@ case "$(rec true)" in *'"recording":true}') ok ;; *) bad "debug_trace true: $(re
 timeout 20 "$D" rlpx ping --nodekey "$T/k2" "$E" >/dev/null 2>&1 && ok || bad "rlpx ping after resume"
 "$D" trace --datadir "$T/node" >"$T/p3" 2>&1
 grep -q "mailbox=posthandshake peer=$ID2" "$T/p3" && ok || bad "handshake after resume not recorded ($ID2)"
-grep -q "peer=$ID1" "$T/p3" && bad "handshake while paused recorded ($ID1)" || ok
+# (its connection's teardown may come after the resume, and is recorded:
+# the handshake, done before rlpx ping returned, is not)
+grep -q "mailbox=posthandshake peer=$ID1" "$T/p3" && bad "handshake while paused recorded ($ID1)" || ok
 
 term_wait "$pid" 10 "node"; pid=
 [ "$rc" -eq 0 ] && ok || bad "node exited $rc after SIGTERM: $(tail -3 "$T/err")"
