@@ -153,6 +153,13 @@ uint64_t cli_duration_ns(const char *what, const char *s)
     return (uint64_t)(v * mul);
 }
 
+uint64_t cli_timeout_ns(const char *what, const char *s)
+{
+    uint64_t ns = cli_duration_ns(what, s);
+    if (ns < 1000000) cli_usage_fail("invalid %s '%s': want at least 1 ms", what, s);
+    return ns;
+}
+
 p2p_ip_t cli_ip(const char *what, const char *s)
 {
     p2p_ip_t ip;

@@ -62,6 +62,8 @@ void cli_usage_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), n
 uint64_t cli_uint(const char *what, const char *s, uint64_t min, uint64_t max);
 /* Parses a duration in seconds ("2", "0.5", "1500ms"); returns ns. */
 uint64_t cli_duration_ns(const char *what, const char *s);
+/* As cli_duration_ns, at least 1 ms: a timeout or an interval. */
+uint64_t cli_timeout_ns(const char *what, const char *s);
 /* Parses an IP literal; exits on error. */
 p2p_ip_t cli_ip(const char *what, const char *s);
 /* Parses a node given as enode URL, ENR text or bare 128-hex key;

@@ -265,7 +265,7 @@ int cmd_attach(int argc, char **argv)
     size_t npos;
     cli_parse(&cmd, opts, 2, argc, argv, pos, &npos);
     struct rpc r = {.fd = -1, .next_id = 1};
-    r.tmo = cli_duration_ns("--timeout", timeout);
+    r.tmo = cli_timeout_ns("--timeout", timeout);
     char *dflt = NULL;
     size_t first = 0; /* the method's index in pos */
     bool dir = false;

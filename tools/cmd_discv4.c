@@ -113,7 +113,7 @@ static int d4_ping(int argc, char **argv)
     cli_parse(&cmd, opts, sizeof opts / sizeof opts[0], argc, argv, pos, &npos);
     p2p_node_t n = cli_node(pos[0], true);
     if (n.ep.udp == 0) cli_fail("node has no UDP port");
-    uint64_t tmo = cli_duration_ns("--timeout", c.timeout);
+    uint64_t tmo = cli_timeout_ns("--timeout", c.timeout);
     p2p_dc_t dc;
     open_endpoint(&dc, &c);
     uint8_t hash[32];
@@ -171,7 +171,7 @@ static int d4_requestenr(int argc, char **argv)
     cli_parse(&cmd, opts, sizeof opts / sizeof opts[0], argc, argv, pos, &npos);
     p2p_node_t n = cli_node(pos[0], true);
     if (n.ep.udp == 0) cli_fail("node has no UDP port");
-    uint64_t deadline = p2p_now_ns() + cli_duration_ns("--timeout", c.timeout);
+    uint64_t deadline = p2p_now_ns() + cli_timeout_ns("--timeout", c.timeout);
     p2p_dc_t dc;
     open_endpoint(&dc, &c);
     bond(&dc, &n, deadline);
@@ -486,7 +486,7 @@ static int d4_resolve(int argc, char **argv)
     size_t npos;
     cli_parse(&cmd, opts, sizeof opts / sizeof opts[0], argc, argv, pos, &npos);
     p2p_node_t want = cli_node(pos[0], false);
-    uint64_t deadline = p2p_now_ns() + cli_duration_ns("--timeout", c.timeout);
+    uint64_t deadline = p2p_now_ns() + cli_timeout_ns("--timeout", c.timeout);
     p2p_dc_t dc;
     open_endpoint(&dc, &c);
     struct crawl cr = {.dc = &dc,
@@ -532,7 +532,7 @@ static int d4_crawl(int argc, char **argv)
     size_t npos;
     cli_parse(&cmd, opts, sizeof opts / sizeof opts[0], argc, argv, pos, &npos);
     uint64_t t0 = p2p_now_ns();
-    uint64_t deadline = t0 + cli_duration_ns("--timeout", c.timeout);
+    uint64_t deadline = t0 + cli_timeout_ns("--timeout", c.timeout);
     struct crawl cr = {.max = cli_uint("--max-nodes", maxn, 1, 1000000),
                        .parallel = (unsigned)cli_uint("--parallel", parallel, 1, 256),
                        .queries = (int)cli_uint("--queries", queries, 1, 64),

@@ -140,7 +140,7 @@ static int rlpx_ping(int argc, char **argv)
     static p2p_hello_t ours, theirs;
     memset(&ours, 0, sizeof ours);
     cli_parse_caps(&ours, caps);
-    uint64_t tmo = cli_duration_ns("--timeout", timeout);
+    uint64_t tmo = cli_timeout_ns("--timeout", timeout);
     uint8_t priv[32];
     cli_session_key(priv, keyfile, keyhex);
     ours.version = P2P_BASE_VERSION;

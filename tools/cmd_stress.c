@@ -1220,7 +1220,7 @@ int cmd_stress(int argc, char **argv)
                                                       : "64",
                                  1, 1000000);
     e.duration_ns = cli_duration_ns("--duration", duration);
-    e.ping_ns = cli_duration_ns("--ping-interval", ping);
+    e.ping_ns = cli_timeout_ns("--ping-interval", ping);
     if (e.ping_ns < 10 * P2P_NS_PER_MS) cli_usage_fail("--ping-interval: too small");
     e.rate = (double)cli_uint("--rate", rate, 0, 10000000);
     e.concurrency = !IS_HOLDING(e.mode)

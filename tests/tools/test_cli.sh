@@ -106,6 +106,8 @@ reject "$D" rlpx ping "enr:AAAA"
 reject "$D" rlpx ping "notanode"
 reject "$D" rlpx ping --caps "snap" "$TEXT"
 reject "$D" discv4 ping --timeout abc "$TEXT"
+reject "$D" discv4 ping --timeout 0 "$TEXT"
+reject "$D" attach --timeout 0 "$T" admin_nodeInfo
 reject "$D" discv4 ping --addr 999.1.1.1 "$TEXT"
 reject "$D" discv4 crawl
 reject "$D" discv4 crawl --bootnodes "enode://xyz"
