@@ -23,7 +23,8 @@ static int key_generate(int argc, char **argv)
     static const cli_cmd_t cmd = {
         "key generate", "[FILE]",
         "Generates a node key. Writes it to FILE (atomically, mode 0600; an "
-        "existing file is kept unless --force) or prints the hex key.",
+        "existing file is kept unless --force) and prints its node ID; without FILE, prints "
+        "the hex key.",
         0, 1};
     bool force = false;
     const cli_opt_t opts[] = {{"force", NULL, "overwrite an existing FILE", NULL, &force}};
