@@ -262,17 +262,19 @@ struct p2p_conn {
     size_t nmatch;
     p2p_proto_match_t match[P2P__MAX_PROTOS];
 
-    /* Message events this connection's thread pushed on mb_events (its
-     * thread only; the run loop reads it after popping its delpeer). */
-    uint64_t ev_pushed;
-
     /* Run loop only. */
     p2p_conn_t *rl_prev, *rl_next;
-    uint64_t rl_ev_emitted; /* of ev_pushed, those emitted */
     bool rl_registered;
     bool rl_peer;
     bool rl_inb_pending; /* P2P__PS_INB_PENDING told, neither ADDED nor DONE yet */
     bool rl_quit_sent;
+
+    /* Message events: ev_pushed, those this connection's thread pushed on
+     * mb_events (its thread only; the run loop reads it after popping its
+     * delpeer); rl_ev_emitted, those of them the run loop emitted (run loop
+     * only).  Last, so the fields above keep their cache lines. */
+    uint64_t ev_pushed;
+    uint64_t rl_ev_emitted;
 };
 
 /* ---- server ---- */
