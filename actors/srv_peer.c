@@ -714,12 +714,12 @@ static void peer_read(io_t *io, peer_run_t *pr, bool readable)
 }
 
 /* Frames queued messages into the write buffer while it holds less than
- * high bytes, at most max of them. */
+ * high bytes, at most max of them; stops at a framing failure (fail). */
 static void peer_write_some(io_t *io, peer_run_t *pr, size_t high, size_t max)
 {
     p2p_conn_t *c = io->c;
     p2p_server_t *srv = io->srv;
-    for (size_t i = 0; i < max && wpending(io) < high && !pr->done; i++) {
+    for (size_t i = 0; i < max && wpending(io) < high; i++) {
         p2p__msg_out_t m;
         if (p2p_mailbox_try_pop(c->out, &m, sizeof m)) break;
         /* relaxed: the cap only */
@@ -759,10 +759,7 @@ static void peer_write(io_t *io, peer_run_t *pr)
  * for. */
 static void out_all(io_t *io, peer_run_t *pr)
 {
-    size_t n = p2p_mailbox_depth(io->c->out);
-    pr->done = false; /* peer_write_some stops at done; set again below */
-    peer_write_some(io, pr, SIZE_MAX, n);
-    pr->done = true;
+    peer_write_some(io, pr, SIZE_MAX, p2p_mailbox_depth(io->c->out));
 }
 
 static void run_peer(io_t *io, peer_run_t *pr)

@@ -111,7 +111,15 @@ static uint64_t trim_deadline(run_t *r)
     return P2P_DEADLINE_NEVER;
 }
 
-static void emit(run_t *r, const p2p_peer_event_t *ev);
+static void emit(run_t *r, const p2p_peer_event_t *ev)
+{
+    p2p_server_t *srv = r->srv;
+    if (srv->cfg.event_cb) srv->cfg.event_cb(srv->cfg.event_ctx, ev);
+    for (size_t i = 0; i < P2P_SERVER_MAX_SUBS; i++) {
+        if (!srv->rl_subs[i]) continue;
+        if (p2p_mailbox_try_push(srv->rl_subs[i], ev, sizeof *ev)) P2P__STAT(srv, events_dropped);
+    }
+}
 
 /* Emits one message event taken from mb_events, counted on its
  * connection (still a peer: its delpeer waits for its events). */
@@ -134,16 +142,6 @@ static void emit_events_of(run_t *r, p2p_conn_t *c)
             emit_msg_event(r, &ev);
         else
             sched_yield();
-    }
-}
-
-static void emit(run_t *r, const p2p_peer_event_t *ev)
-{
-    p2p_server_t *srv = r->srv;
-    if (srv->cfg.event_cb) srv->cfg.event_cb(srv->cfg.event_ctx, ev);
-    for (size_t i = 0; i < P2P_SERVER_MAX_SUBS; i++) {
-        if (!srv->rl_subs[i]) continue;
-        if (p2p_mailbox_try_push(srv->rl_subs[i], ev, sizeof *ev)) P2P__STAT(srv, events_dropped);
     }
 }
 

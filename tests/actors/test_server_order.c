@@ -69,12 +69,19 @@ static int read_until_disc(rawpeer_t *rp, uint64_t want, int *got)
     return -1;
 }
 
-static p2p_peer_t *get_peer(p2p_server_t *srv, const rawpeer_t *rp)
+/* Connects rp to srv as a peer and returns the server's handle of it
+ * (release with p2p_peer_unref), or NULL (a failed check). */
+static p2p_peer_t *admitted_peer(rawpeer_t *rp, p2p_server_t *srv)
 {
+    p2p_node_t self = su_node(srv);
+    CHECK(peer_hello(rp, p2p_server_port(srv), self.pubkey));
+    CHECK(su_wait_peers(srv, 1, 3000));
     uint8_t id[32];
     p2p_keccak256(id, rp->pub, 64);
     p2p_peer_t *pe = NULL;
-    return p2p_server_peer_get(srv, &pe, id) == 0 ? pe : NULL;
+    if (p2p_server_peer_get(srv, &pe, id) != 0) pe = NULL;
+    CHECK(pe != NULL);
+    return pe;
 }
 
 int main(void)
@@ -96,10 +103,7 @@ int main(void)
     /* 1. send x5, then disconnect */
     for (int round = 0; round < 10; round++) {
         rawpeer_t rp;
-        CHECK(peer_hello(&rp, port, self.pubkey));
-        CHECK(su_wait_peers(srv, 1, 3000));
-        p2p_peer_t *pe = get_peer(srv, &rp);
-        CHECK(pe != NULL);
+        p2p_peer_t *pe = admitted_peer(&rp, srv);
         if (!pe) break;
         for (int i = 0; i < 5; i++)
             CHECK_OK(p2p_peer_send(pe, "aaa", 1, (const uint8_t *)"\xc3\x01\x02\x03", 4));
@@ -132,10 +136,7 @@ int main(void)
     uint64_t accepted = 0, before_out = st.msgs_out;
     for (int round = 0; round < 10; round++) {
         rawpeer_t rp;
-        CHECK(peer_hello(&rp, port, self.pubkey));
-        CHECK(su_wait_peers(srv, 1, 3000));
-        p2p_peer_t *pe = get_peer(srv, &rp);
-        CHECK(pe != NULL);
+        p2p_peer_t *pe = admitted_peer(&rp, srv);
         if (!pe) break;
         rp_close(&rp);
         for (int i = 0; i < 20; i++)

@@ -2,7 +2,10 @@
 # their own processes.  Provides T (a scratch directory, removed on exit),
 # pids (processes to kill on exit: append to it), ok/bad (counted in
 # checks/fails; bad prints its reason), term_wait PID SECONDS (lib_stop.sh:
-# SIGTERM, bounded wait, SIGKILL if still running; sets rc).
+# SIGTERM, bounded wait, SIGKILL if still running; sets rc), node_start NAME
+# ARGS... (runs devp2pd $N on an ephemeral port with its output in
+# $T/NAME.out and .err, waits up to 30 s for its enr: line; sets $ENODE and
+# $pid, appends to pids) and pub_of URL (an enode URL's key).
 . "$(dirname "$0")/lib_stop.sh"
 T=$(mktemp -d)
 pids=
@@ -11,3 +14,14 @@ trap cleanup EXIT
 fails=0 checks=0
 ok() { checks=$((checks + 1)); }
 bad() { checks=$((checks + 1)); fails=$((fails + 1)); echo "FAIL: $*" >&2; }
+node_start() {
+    name=$1; shift
+    rm -f "$T/$name.out" # a wait must not read an earlier run's lines
+    "$N" --port 0 --verbosity 2 "$@" >"$T/$name.out" 2>"$T/$name.err" &
+    pid=$!
+    pids="$pids $pid"
+    i=0
+    while ! grep -qs '^enr: ' "$T/$name.out" && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+    ENODE=$(sed -n 's/^enode: //p' "$T/$name.out")
+}
+pub_of() { p=${1#enode://}; echo "${p%%@*}"; }

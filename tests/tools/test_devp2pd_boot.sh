@@ -9,22 +9,12 @@ set -u
 N=$1 D=$2
 . "$(dirname "$0")/lib_check.sh"
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
-start() { # start NAME ARGS...: runs a node, sets $ENODE and $pid
-    name=$1; shift
-    "$N" --port 0 --verbosity 2 "$@" >"$T/$name.out" 2>"$T/$name.err" &
-    pid=$!
-    pids="$pids $pid"
-    i=0
-    while ! grep -q '^enr: ' "$T/$name.out" && [ $i -lt 150 ]; do sleep 0.1; i=$((i + 1)); done
-    ENODE=$(sed -n 's/^enode: //p' "$T/$name.out")
-}
-pub_of() { p=${1#enode://}; echo "${p%%@*}"; }
 
-start a --datadir "$T/a"
+node_start a --datadir "$T/a"
 [ -n "$ENODE" ] && ok || { bad "node a did not start: $(cat "$T/a.err")"; exit 1; }
 A_ENODE=$ENODE A_PUB=$(pub_of "$ENODE")
 t0=$(now_ms)
-start b --datadir "$T/b" --bootnodes "$A_ENODE"
+node_start b --datadir "$T/b" --bootnodes "$A_ENODE"
 [ -n "$ENODE" ] && ok || { bad "node b did not start: $(cat "$T/b.err")"; exit 1; }
 B_PUB=$(pub_of "$ENODE")
 
@@ -68,11 +58,11 @@ PY
 # IPv6: C and D on ::1, D with C's URL ("@[::1]:port") as its bootnode
 # and in a static-nodes file written as a JSON array (geth's
 # static-nodes.json): the brackets of the address are not the array's
-start c --datadir "$T/c" --addr ::1
+node_start c --datadir "$T/c" --addr ::1
 C_ENODE=$ENODE C_PUB=$(pub_of "$ENODE")
 case "$C_ENODE" in *"@[::1]:"*) ok ;; *) bad "node c's URL is not on [::1]: $C_ENODE $(cat "$T/c.err")" ;; esac
 printf '[\n  "%s"\n]\n' "$C_ENODE" >"$T/static.json"
-start d --datadir "$T/d" --addr ::1 --bootnodes "$C_ENODE" --staticnodes "$T/static.json"
+node_start d --datadir "$T/d" --addr ::1 --bootnodes "$C_ENODE" --staticnodes "$T/static.json"
 [ -n "$ENODE" ] && ok || bad "node d did not take C's IPv6 URL: $(cat "$T/d.err")"
 i=0
 while [ -n "$ENODE" ] && [ $i -lt 100 ]; do

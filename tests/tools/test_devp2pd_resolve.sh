@@ -12,16 +12,6 @@
 set -u
 N=$1 D=$2
 . "$(dirname "$0")/lib_check.sh"
-start() { # start NAME ARGS...: runs a node, sets $ENODE and $pid
-    name=$1; shift
-    "$N" --port 0 --verbosity 2 "$@" >"$T/$name.out" 2>"$T/$name.err" &
-    pid=$!
-    pids="$pids $pid"
-    i=0
-    while ! grep -q '^enr: ' "$T/$name.out" 2>/dev/null && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
-    ENODE=$(sed -n 's/^enode: //p' "$T/$name.out")
-}
-pub_of() { p=${1#enode://}; echo "${p%%@*}"; }
 # wait_peer DIR PUB SECONDS: until DIR's node lists PUB as a static peer
 wait_peer() {
     i=0
@@ -36,15 +26,15 @@ PY
     return 1
 }
 
-start r --datadir "$T/r" --maxpeers 0
+node_start r --datadir "$T/r" --maxpeers 0
 R=$ENODE
 [ -n "$R" ] && ok || { bad "R did not start: $(cat "$T/r.err")"; exit 1; }
 # a node that refuses us: rlpx ping prints its reason and exits 1
 timeout 20 "$D" rlpx ping "$R" >"$T/ping" 2>&1
 [ $? -eq 1 ] && grep -q '^disconnect: too many peers' "$T/ping" && ok || bad "rlpx ping of a full node: $(cat "$T/ping")"
-start c --datadir "$T/c" --bootnodes "$R" --nodial
+node_start c --datadir "$T/c" --bootnodes "$R" --nodial
 C=$ENODE C_PUB=$(pub_of "$ENODE")
-start d --datadir "$T/d" --bootnodes "$R" --nodial
+node_start d --datadir "$T/d" --bootnodes "$R" --nodial
 DN=$ENODE D_PUB=$(pub_of "$ENODE")
 [ -n "$C" ] && [ -n "$DN" ] && ok || { bad "C or D did not start"; exit 1; }
 # R holds C and D as verified (live) entries once they bonded with it:
@@ -61,7 +51,7 @@ i=0
 while [ $i -lt 150 ] && ! live_at_r; do sleep 0.2; i=$((i + 1)); done
 live_at_r && ok || bad "R's table lacks C or D as live entries: $(cat "$T/rtab")"
 
-start b --datadir "$T/b" --bootnodes "$R" --staticnodes "enode://$C_PUB,enode://$D_PUB"
+node_start b --datadir "$T/b" --bootnodes "$R" --staticnodes "enode://$C_PUB,enode://$D_PUB"
 [ -n "$ENODE" ] && ok || { bad "B did not start: $(cat "$T/b.err")"; exit 1; }
 C_ADDR=${C#*@}; C_ADDR=${C_ADDR%%\?*}
 if wait_peer "$T/b" "$C_PUB" 30; then ok; else bad "B did not connect to C (static, by ID): $(cat "$T/peers")"; fi
@@ -70,7 +60,7 @@ if wait_peer "$T/b" "$D_PUB" 30; then ok; else bad "B did not connect to D (stat
 
 # admin_addPeer takes an ID alone on a node with discovery (E may also
 # reach B as a dynamic peer first: only the connection is checked)
-start e --datadir "$T/e" --bootnodes "$R" --nodial
+node_start e --datadir "$T/e" --bootnodes "$R" --nodial
 E_PUB=$(pub_of "$ENODE")
 "$D" attach "$T/b" admin_addPeer "enode://$E_PUB" >"$T/add" 2>&1 && grep -q true "$T/add" && ok ||
     bad "admin_addPeer by ID: $(cat "$T/add")"
