@@ -160,15 +160,35 @@ static int unhex32(uint8_t out[32], const char *s)
     return 0;
 }
 
-/* Parses key text: 64 hex digits then optionally "\n" or "\r\n".  what names
- * the source in messages. */
+/* Parses key text: 64 hex digits then at most two line-end characters
+ * ('\n' or '\r', in any order), as geth's key files allow.  what names the
+ * source in messages. */
 static int parse_key_text(uint8_t priv[32], char *msg, size_t msglen, const char *what,
                           const char *buf, size_t n)
 {
-    size_t hexlen = n;
-    if (hexlen > 0 && buf[hexlen - 1] == '\n') hexlen--;
-    if (hexlen > 0 && buf[hexlen - 1] == '\r' && hexlen < n) hexlen--;
-    if (hexlen != KEY_HEX || unhex32(priv, buf) != 0) {
+    size_t hexlen = 0;
+    while (hexlen < n && hexval(buf[hexlen]) >= 0) hexlen++;
+    if (hexlen != KEY_HEX) {
+        say(msg, msglen, "%s: malformed node key: expected exactly %d hex characters", what,
+            KEY_HEX);
+        return P2P_EBADKEY;
+    }
+    for (size_t i = KEY_HEX; i < n; i++) {
+        if (buf[i] != '\n' && buf[i] != '\r') {
+            say(msg, msglen,
+                "%s: malformed node key: unexpected byte 0x%02x after the %d hex characters", what,
+                (unsigned char)buf[i], KEY_HEX);
+            return P2P_EBADKEY;
+        }
+    }
+    if (n - KEY_HEX > 2) {
+        say(msg, msglen,
+            "%s: malformed node key: more than two line-end characters after the %d hex "
+            "characters",
+            what, KEY_HEX);
+        return P2P_EBADKEY;
+    }
+    if (unhex32(priv, buf) != 0) {
         say(msg, msglen, "%s: malformed node key: expected exactly %d hex characters", what,
             KEY_HEX);
         return P2P_EBADKEY;

@@ -8,8 +8,9 @@
  *             (P2P_EEXIST, "datadir DIR is in use by another process").  The
  *             kernel releases it when the process dies, even by kill -9.
  *   nodekey   the secp256k1 private key: 64 hex characters and a newline, mode
- *             0600 (geth's format; a file without the newline, or with CRLF,
- *             is read too).  Written atomically: nodekey.tmp, fsync, rename,
+ *             0600 (geth's format; as geth, a file without the newline, or
+ *             with up to two '\n'/'\r' after the digits, is read too).
+ *             Written atomically: nodekey.tmp, fsync, rename,
  *             fsync of the directory.
  *   nodes/    the node database (actors/nodedb.h).
  *

@@ -65,6 +65,9 @@ struct p2p_nodedb {
     DB *dbp;
     unsigned flags;
     int last_ret;    /* last Berkeley DB error code of the current operation */
+    int io_errno;    /* a system error Berkeley DB reported in the current open or
+                      * operation (ENOSPC, EIO, ...): its panic is not damage */
+    bool opened;     /* p2p_nodedb_open has returned this handle */
     unsigned writes; /* write commits since the last checkpoint */
     uint64_t rng;    /* xorshift64* state for the seed seeks */
     p2p_nodedb_stats_t st;
@@ -103,10 +106,23 @@ static int bdb_err(p2p_nodedb_t *db, int ret, const char *what)
     return P2P_EDB;
 }
 
+/* The system error a Berkeley DB message names, if it is one that says
+ * the storage failed (not the file's contents): Berkeley DB appends
+ * strerror(errno) to the messages of failed system calls. */
+static int storage_errno(const char *m)
+{
+    static const int errs[] = {ENOSPC, EDQUOT, EIO, EROFS, EFBIG};
+    for (size_t i = 0; i < sizeof errs / sizeof errs[0]; i++)
+        if (strstr(m, strerror(errs[i])) != NULL) return errs[i];
+    return 0;
+}
+
 /* Berkeley DB's own detail messages (emitted before its error returns). */
 static void errcall(const DB_ENV *env, const char *pfx, const char *m)
 {
-    const p2p_nodedb_t *db = env->app_private;
+    (void)pfx;
+    p2p_nodedb_t *db = env->app_private;
+    if (db && !db->io_errno) db->io_errno = storage_errno(m);
     P2P_LOG_RL(5, 10000, P2P_LOG_ERROR, "Berkeley DB", "dir=%s msg=\"%s\"", db ? db->home : "?", m);
 }
 
@@ -521,12 +537,21 @@ static int txn_once(p2p_nodedb_t *db, op_fn fn, void *arg, bool write)
     return rc;
 }
 
+static void wipe_live(p2p_nodedb_t *db, const char *why);
+
 /* Runs fn in a transaction; on DB_RUNRECOVERY reopens with recovery and runs
- * it once more.  fn must reset its outputs at its start (it may run twice). */
+ * it once more.  fn must reset its outputs at its start (it may run twice).
+ * Damage seen while running (a page the file should hold is missing or
+ * fails its checks, or the operation panics again right after a successful
+ * recovery: the same page fails the same way), with no storage error (full
+ * disk, I/O error) named by Berkeley DB, wipes the database (wipe_live):
+ * the operation fails, the next ones run on an empty database. */
 static int run(p2p_nodedb_t *db, op_fn fn, void *arg, bool write)
 {
+    db->io_errno = 0;
     for (int attempt = 0;; attempt++) {
         int rc;
+        bool recovered = db->env != NULL && attempt > 0;
         db->last_ret = 0;
         if (db->env) {
             rc = txn_once(db, fn, arg, write);
@@ -534,38 +559,115 @@ static int run(p2p_nodedb_t *db, op_fn fn, void *arg, bool write)
             db->last_ret = DB_RUNRECOVERY; /* a previous recovery failed */
             rc = P2P_EDB;
         }
-        if (rc != P2P_EDB || db->last_ret != DB_RUNRECOVERY || attempt > 0) return rc;
+        if (rc != P2P_EDB) return rc;
+        bool live = db->opened && !db->io_errno;
+        if (live && (db->last_ret == DB_PAGE_NOTFOUND || db->last_ret == DB_VERIFY_BAD)) {
+            wipe_live(db, db->last_ret == DB_PAGE_NOTFOUND ? "a page of the file is missing"
+                                                           : "a page of the file fails its checks");
+            return rc;
+        }
+        if (db->last_ret != DB_RUNRECOVERY) return rc;
+        if (attempt > 0) {
+            if (live && recovered) wipe_live(db, "it fails again right after a recovery");
+            return rc;
+        }
         if (reopen(db) != 0) return P2P_EDB;
     }
 }
 
 /* ---- schema version ---- */
 
+struct version_arg {
+    bool mismatch;  /* the file holds records of another schema (or none) */
+    char found[32]; /* what the version key holds, for the log */
+};
+
+/* Checks the schema version; an empty database gets ours written.  A
+ * mismatch is reported in the arg, not acted on: the caller wipes the files
+ * (a truncate inside one transaction needs a lock per page and fails on a
+ * large file). */
 static int op_version(p2p_nodedb_t *db, DB_TXN *txn, void *arg)
 {
     static const char vkey[] = "version";
+    struct version_arg *a = arg;
+    memset(a, 0, sizeof *a);
     uint8_t buf[16];
     size_t n = 0;
     int rc = kv_get(db, txn, vkey, sizeof vkey - 1, buf, sizeof buf, &n);
     if (rc == 0 && n == 8 && get64(buf) == P2P_NODEDB_SCHEMA) return 0;
     if (rc != 0 && rc != P2P_ENOTFOUND && rc != P2P_EDECODE) return rc;
-    u_int32_t count = 0;
-    int ret = db->dbp->truncate(db->dbp, txn, &count, 0);
-    if (ret) return bdb_err(db, ret, "truncate");
-    if (count > 0) {
-        nlog(db, P2P_LOG_WARN, "Node database wiped",
-             "%s: schema version mismatch (want %d): wiped %u records", db->home, P2P_NODEDB_SCHEMA,
-             (unsigned)count);
-        db->st.wipes++;
+    if (rc == 0 && n == 8)
+        snprintf(a->found, sizeof a->found, "%llu", (unsigned long long)get64(buf));
+    else
+        snprintf(a->found, sizeof a->found, rc == P2P_ENOTFOUND ? "none" : "malformed");
+    /* no version: a new database, unless it holds anything else */
+    DBC *c;
+    int ret = db->dbp->cursor(db->dbp, txn, &c, 0);
+    if (ret) return bdb_err(db, ret, "cursor");
+    DBT key, data;
+    memset(&key, 0, sizeof key);
+    memset(&data, 0, sizeof data);
+    key.flags = data.flags = DB_DBT_PARTIAL; /* no bytes: only whether a record exists */
+    ret = c->get(c, &key, &data, DB_FIRST);
+    int cret = c->close(c);
+    if (ret != 0 && ret != DB_NOTFOUND) return bdb_err(db, ret, "cursor first");
+    if (cret) return bdb_err(db, cret, "cursor close");
+    if (ret == 0) {
+        a->mismatch = true;
+        return 0;
     }
     return kv_put_u64(db, txn, vkey, sizeof vkey - 1, P2P_NODEDB_SCHEMA);
 }
 
+/* Opens the environment and checks the schema version. */
+static int open_checked(p2p_nodedb_t *db, struct version_arg *v)
+{
+    memset(v, 0, sizeof *v);
+    int rc = env_open(db);
+    if (rc == 0) rc = run(db, op_version, v, true);
+    return rc;
+}
+
+/* Closes, removes the files and opens an empty database.  why: for the log. */
+static int wipe_reopen(p2p_nodedb_t *db, const char *why)
+{
+    nlog(db, P2P_LOG_WARN, "Node database wiped", "%s: %s: wiping it and starting empty", db->home,
+         why);
+    db->st.wipes++;
+    env_close(db, true);
+    int rc = wipe_dir(db);
+    struct version_arg v;
+    if (rc == 0) rc = open_checked(db, &v);
+    if (rc == 0 && v.mismatch) {
+        nlog(db, P2P_LOG_ERROR, "Node database error", "%s: not empty after the wipe", db->home);
+        rc = P2P_EDB;
+    }
+    return rc;
+}
+
+/* The database turned out damaged while running: wipe it.  On failure the
+ * handle is left without an environment; every later call fails with
+ * P2P_EDB and tries to reopen. */
+static void wipe_live(p2p_nodedb_t *db, const char *why)
+{
+    char reason[160];
+    snprintf(reason, sizeof reason, "database damaged (%s)", why);
+    db->opened = false; /* no wipe from inside the wipe */
+    if (wipe_reopen(db, reason) != 0) env_close(db, true);
+    db->opened = true;
+}
+
 /* ---- open / close ---- */
 
-static bool damaged(int ret)
+/* Codes that say the files cannot be used as they are: Berkeley DB
+ * panicked and recovery failed, a page is missing or fails its checks, or
+ * the file is of another format.  A panic caused by a storage error (a full
+ * disk, an I/O error: db->io_errno) is not damage. */
+static bool damaged(const p2p_nodedb_t *db)
 {
-    return ret == DB_RUNRECOVERY || ret == DB_VERIFY_BAD || ret == DB_OLD_VERSION || ret == EINVAL;
+    int ret = db->last_ret;
+    return !db->io_errno && (ret == DB_RUNRECOVERY || ret == DB_VERIFY_BAD ||
+                             ret == DB_PAGE_NOTFOUND || ret == DB_OLD_VERSION || ret == EINVAL);
 }
 
 int p2p_nodedb_open(p2p_nodedb_t **out, char *msg, size_t msglen, const char *datadir,
@@ -605,22 +707,30 @@ int p2p_nodedb_open(p2p_nodedb_t **out, char *msg, size_t msglen, const char *da
     if (rc == 0) {
         db->rng |= 1; /* xorshift state must not be zero */
         rc = check_access(db);
-        if (rc == 0) rc = env_open(db);
-        if (rc && damaged(db->last_ret)) {
-            nlog(db, P2P_LOG_WARN, "Node database wiped",
-                 "%s: database damaged beyond recovery: wiping it and starting empty", db->home);
-            db->st.wipes++;
-            rc = wipe_dir(db);
-            if (rc == 0) rc = env_open(db);
+        struct version_arg v = {0};
+        if (rc == 0) {
+            db->io_errno = 0;
+            rc = open_checked(db, &v);
+        }
+        if (rc == 0 && v.mismatch) {
+            char why[96];
+            snprintf(why, sizeof why, "schema version %s, want %d", v.found, P2P_NODEDB_SCHEMA);
+            rc = wipe_reopen(db, why);
+        } else if (rc && damaged(db)) {
+            rc = wipe_reopen(db, "database damaged beyond recovery");
+        } else if (rc && db->io_errno) {
+            nlog(db, P2P_LOG_ERROR, "Node database error",
+                 "%s: cannot open: %s (recovery must write; the database is left as it is)",
+                 db->home, strerror(db->io_errno));
         }
     }
-    if (rc == 0) rc = run(db, op_version, NULL, true);
     if (rc) {
         if (msg) snprintf(msg, msglen, "node database: %s", db->msg);
         env_close(db, true);
         free(db);
         return rc;
     }
+    db->opened = true;
     *out = db;
     return 0;
 }
@@ -994,6 +1104,7 @@ struct step_arg {
     p2p_nodedb_expire_state_t st;   /* a copy: written back on commit only */
     size_t budget;
     size_t deleted;
+    size_t ips; /* addresses whose items were deleted */
 };
 
 /* Positions c at the first key after the state's resume key (or at "n:").
@@ -1036,6 +1147,25 @@ static int step_delete(p2p_nodedb_t *db, DB_TXN *txn, struct step_arg *a)
         if (st->at_end) st->done = true;
     }
     return rc;
+}
+
+/* Deletes the items of one address of a node: c is on its "lastpong" key
+ * kb; the other fields sort before it.  Returns the Berkeley DB code. */
+static int del_ip_items(p2p_nodedb_t *db, DB_TXN *txn, DBC *c, const uint8_t *kb)
+{
+    static const char *const others[] = {"findfail", "lastping"};
+    int ret = c->del(c, 0);
+    for (size_t i = 0; ret == 0 && i < sizeof others / sizeof others[0]; i++) {
+        uint8_t k[ITEMKEY_MAX];
+        size_t flen = strlen(others[i]);
+        memcpy(k, kb, NODEKEY_LEN + 18);
+        memcpy(k + NODEKEY_LEN + 18, others[i], flen);
+        DBT key;
+        dbt_in(&key, k, NODEKEY_LEN + 18 + flen);
+        ret = db->dbp->del(db->dbp, txn, &key, 0);
+        if (ret == DB_NOTFOUND) ret = 0;
+    }
+    return ret;
 }
 
 /* Reads up to budget keys from the resume point, following node groups. */
@@ -1084,6 +1214,13 @@ static int step_scan(p2p_nodedb_t *db, DB_TXN *txn, struct step_arg *a)
             if (item_field_is(kb, key.size, "lastpong") && data.size == 8) {
                 uint64_t t = get64(vb);
                 if (t > st->youngest && t <= st->now + P2P_NODEDB_FUTURE) st->youngest = t;
+                if (t != 0 && stale(t, st->now)) {
+                    /* this address's last pong is old: its items go, the
+                     * node's other addresses stay (geth's rule) */
+                    ret = del_ip_items(db, txn, c, kb);
+                    if (ret) break;
+                    a->ips++;
+                }
             }
         }
         ret = cur_get(db, c, &key, &data, DB_NEXT);
@@ -1099,6 +1236,7 @@ static int op_expire_step(p2p_nodedb_t *db, DB_TXN *txn, void *arg)
     struct step_arg *a = arg;
     a->st = a->orig; /* (again, when run() retries after a recovery) */
     a->deleted = 0;
+    a->ips = 0;
     a->st.touched = 0;
     return a->st.deleting ? step_delete(db, txn, a) : step_scan(db, txn, a);
 }
@@ -1132,6 +1270,7 @@ int p2p_nodedb_expire_step(p2p_nodedb_t *db, p2p_nodedb_expire_state_t *st, size
         if (deleted) *deleted += a->deleted;
         db->st.expired += a->deleted;
         db->st.nodes_deleted += a->deleted;
+        db->st.ips_expired += a->ips;
         if (progressed) break;
     }
     free(a);

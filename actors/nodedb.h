@@ -30,8 +30,16 @@
  * (db_strerror plus Berkeley DB's own detail), also kept for
  * p2p_nodedb_errmsg.  If the environment panics (DB_RUNRECOVERY) the handle
  * reopens it once with recovery and retries the operation.  If the database
- * file cannot be opened because it is damaged or of another format, open
- * wipes <datadir>/nodes/ and starts empty (counted in stats.wipes).
+ * file cannot be opened because it is damaged (recovery fails, a page is
+ * missing or fails its checks) or of another format or schema version, open
+ * wipes <datadir>/nodes/ and starts empty (counted in stats.wipes).  Damage
+ * found later (a missing or bad page, or an operation that panics again
+ * right after a successful recovery) wipes it the same way while running;
+ * the failing call returns P2P_EDB, the next ones use the empty database.
+ * A failure Berkeley DB attributes to the storage (a full disk, an I/O
+ * error, a read-only file system: ENOSPC, EDQUOT, EIO, EROFS, EFBIG in its
+ * message) is never taken for damage: open then fails with P2P_EDB naming
+ * the error and leaves the files as they are.
  *
  * Time: every function takes the current time as unix seconds from the
  * caller; nothing here reads a clock, so tests drive it.
@@ -78,6 +86,7 @@ typedef struct p2p_nodedb_stats {
     uint64_t seed_queries;  /* p2p_nodedb_query_seeds calls */
     uint64_t seeds_found;   /* nodes returned by those calls */
     uint64_t bad_records;   /* stored values that failed to decode */
+    uint64_t ips_expired;   /* addresses of live nodes whose items expired */
 } p2p_nodedb_stats_t;
 
 /* Opens (creating if needed) the node database in <datadir>/nodes/, running
@@ -148,10 +157,12 @@ P2P_MUST_CHECK int p2p_nodedb_query_seeds(p2p_nodedb_t *db, p2p_node_t *out, siz
 /* Deletes every node (record and items) whose most recent pong, over all
  * its IPs, is older than P2P_NODEDB_EXPIRY seconds before now, or that has
  * no pong at all (a pong more than P2P_NODEDB_FUTURE seconds after now does
- * not count).  Works in transactions of at most P2P_NODEDB_EXPIRE_KEYS keys
- * (p2p_nodedb_expire_step) and checkpoints at the end; one call runs a whole
- * pass (the discovery thread runs the steps one per wake-up instead).  Out: *deleted (may be NULL),
- * the node ids deleted.  Returns 0, P2P_EDB. */
+ * not count); of the nodes that stay, deletes the items (lastping,
+ * lastpong, findfail) of every IP whose own last pong is that old, as geth
+ * does (counted in stats.ips_expired).  Works in transactions of at most P2P_NODEDB_EXPIRE_KEYS
+ * keys (p2p_nodedb_expire_step) and checkpoints at the end; one call runs a whole pass (the
+ * discovery thread runs the steps one per wake-up instead).  Out: *deleted (may be NULL), the node
+ * ids deleted.  Returns 0, P2P_EDB. */
 P2P_MUST_CHECK int p2p_nodedb_expire(p2p_nodedb_t *db, size_t *deleted, uint64_t now);
 
 /* Incremental expiry: the same rule as p2p_nodedb_expire, in steps that

@@ -419,6 +419,146 @@ static void test_damaged_file(void)
     rm_rf(dir);
 }
 
+/* Writes n nodes with a 250-byte ENR each (enough for hundreds of pages). */
+static void fill_nodes(p2p_nodedb_t *db, p2p_node_t *nodes, unsigned n)
+{
+    uint8_t enr[250];
+    memset(enr, 0x5a, sizeof enr);
+    for (unsigned i = 0; i < n; i++) {
+        nodes[i] = mknode((uint8_t)(i >> 8), (uint8_t)i);
+        CHECK_OK(p2p_nodedb_put_node(db, &nodes[i], enr, sizeof enr));
+    }
+}
+
+/* A nodes.db cut short at a page boundary: the pages open reads are
+ * missing (Berkeley DB: DB_PAGE_NOTFOUND).  Open wipes and starts empty
+ * instead of failing at every start. */
+static void test_truncated_file(void)
+{
+    char buf[64], path[128];
+    const char *dir = tmpdir(buf);
+    p2p_nodedb_t *db = open_db(dir);
+    static p2p_node_t nodes[2000];
+    fill_nodes(db, nodes, 2000);
+    p2p_nodedb_close(db);
+    snprintf(path, sizeof path, "%s/nodes/nodes.db", dir);
+    CHECK(truncate(path, 8192) == 0);
+
+    db = NULL;
+    char msg[256];
+    CHECK_OK(p2p_nodedb_open(&db, msg, sizeof msg, dir, 0));
+    if (!db) return;
+    p2p_nodedb_stats_t st;
+    p2p_nodedb_stats(db, &st);
+    CHECK(st.wipes == 1);
+    p2p_node_t got;
+    CHECK_ERR(p2p_nodedb_get_node(db, &got, NULL, NULL, nodes[7].id), P2P_ENOTFOUND);
+    CHECK_OK(p2p_nodedb_put_node(db, &nodes[7], NULL, 0));
+    p2p_nodedb_close(db);
+    db = open_db(dir);
+    p2p_nodedb_stats(db, &st);
+    CHECK(st.wipes == 0);
+    CHECK_OK(p2p_nodedb_get_node(db, &got, NULL, NULL, nodes[7].id));
+    p2p_nodedb_close(db);
+    rm_rf(dir);
+}
+
+/* One page in the middle of nodes.db overwritten: open succeeds (the
+ * pages it reads are fine); the first read of the bad page panics,
+ * recovery runs, the same read panics again: the database is wiped while
+ * running, that call fails, the next ones work on an empty database
+ * (before, every read of the page reopened the environment, for ever). */
+static void test_bad_page_live(void)
+{
+    char buf[64], path[128];
+    const char *dir = tmpdir(buf);
+    p2p_nodedb_t *db = open_db(dir);
+    static p2p_node_t nodes[2000];
+    fill_nodes(db, nodes, 2000);
+    p2p_nodedb_close(db);
+    snprintf(path, sizeof path, "%s/nodes/nodes.db", dir);
+    struct stat sb;
+    CHECK(stat(path, &sb) == 0);
+    int fd = open(path, O_WRONLY);
+    CHECK(fd >= 0);
+    static uint8_t junk[4096];
+    memset(junk, 0xa5, sizeof junk);
+    off_t at = (sb.st_size / 4096 / 2) * 4096;
+    CHECK(pwrite(fd, junk, sizeof junk, at) == (ssize_t)sizeof junk);
+    close(fd);
+
+    db = open_db(dir);
+    unsigned ok = 0, failed = 0, gone = 0;
+    for (unsigned i = 0; i < 2000; i++) {
+        p2p_node_t got;
+        int rc = p2p_nodedb_get_node(db, &got, NULL, NULL, nodes[i].id);
+        if (rc == 0)
+            ok++;
+        else if (rc == P2P_ENOTFOUND)
+            gone++;
+        else
+            failed++;
+    }
+    p2p_nodedb_stats_t st;
+    p2p_nodedb_stats(db, &st);
+    printf("bad page at %lld: %u read, %u failed, %u gone after the wipe; %llu recoveries, "
+           "%llu wipes\n",
+           (long long)at, ok, failed, gone, (unsigned long long)st.recoveries,
+           (unsigned long long)st.wipes);
+    CHECK(failed == 1);
+    CHECK(st.wipes == 1);
+    CHECK(st.recoveries == 1);
+    CHECK(ok + failed + gone == 2000 && gone > 0);
+    /* the empty database works, and stays across a restart */
+    CHECK_OK(p2p_nodedb_put_node(db, &nodes[3], NULL, 0));
+    size_t deleted = 0;
+    CHECK_OK(p2p_nodedb_expire(db, &deleted, NOW));
+    p2p_nodedb_close(db);
+    db = open_db(dir);
+    p2p_nodedb_stats(db, &st);
+    CHECK(st.wipes == 0);
+    p2p_node_t got;
+    CHECK_ERR(p2p_nodedb_get_node(db, &got, NULL, NULL, nodes[3].id), P2P_ENOTFOUND); /* expired */
+    CHECK_OK(p2p_nodedb_put_node(db, &nodes[3], NULL, 0));
+    CHECK_OK(p2p_nodedb_get_node(db, &got, NULL, NULL, nodes[3].id));
+    p2p_nodedb_close(db);
+    rm_rf(dir);
+}
+
+/* A schema change on a database of more leaf pages than one transaction
+ * has locks (10000): the wipe removes the files instead of truncating in a
+ * transaction, which ran out of lock entries and kept the node from
+ * starting. */
+static void test_version_wipe_large(void)
+{
+    char buf[64];
+    const char *dir = tmpdir(buf);
+    p2p_nodedb_t *db = open_db(dir);
+    /* 48000 values of 900 bytes: about 4 to a leaf page */
+    static uint8_t val[900];
+    memset(val, 0x33, sizeof val);
+    for (unsigned i = 0; i < 48000; i++) {
+        char key[32];
+        int kl = snprintf(key, sizeof key, "x:%08u", i);
+        CHECK_OK(p2p__nodedb_put_raw(db, key, (size_t)kl, val, sizeof val));
+    }
+    p2p_nodedb_close(db);
+    set_raw_version(dir, P2P_NODEDB_SCHEMA + 1);
+    db = NULL;
+    char msg[256];
+    CHECK_OK(p2p_nodedb_open(&db, msg, sizeof msg, dir, 0));
+    if (!db) {
+        printf("open after a schema change: %s\n", msg);
+        rm_rf(dir);
+        return;
+    }
+    p2p_nodedb_stats_t st;
+    p2p_nodedb_stats(db, &st);
+    CHECK(st.wipes == 1);
+    p2p_nodedb_close(db);
+    rm_rf(dir);
+}
+
 static void test_seeds(void)
 {
     char buf[64];
@@ -525,7 +665,11 @@ static void test_expire(void)
     p2p_ip_t ip2 = p2p_ip4(9, 9, 9, 10);
     CHECK_OK(p2p_nodedb_put_node(db, &two, NULL, 0));
     CHECK_OK(p2p_nodedb_set_last_pong(db, two.id, &two.ep.ip, NOW - 2 * DAY));
+    CHECK_OK(p2p_nodedb_set_last_ping(db, two.id, &two.ep.ip, NOW - 2 * DAY));
+    CHECK_OK(p2p_nodedb_set_findfails(db, two.id, &two.ep.ip, 3));
     CHECK_OK(p2p_nodedb_set_last_pong(db, two.id, &ip2, NOW - 60));
+    CHECK_OK(p2p_nodedb_set_last_ping(db, two.id, &ip2, NOW - 60));
+    CHECK_OK(p2p_nodedb_set_findfails(db, two.id, &ip2, 2));
     /* no pong at all (only a ping): deleted */
     p2p_node_t none = mknode(9, 10);
     CHECK_OK(p2p_nodedb_put_node(db, &none, NULL, 0));
@@ -559,6 +703,23 @@ static void test_expire(void)
         CHECK(f == (i % 2 == 0 ? 1u : 0u));
     }
     CHECK_OK(p2p_nodedb_get_node(db, &got, NULL, NULL, two.id));
+    /* ... but the items of its stale address are gone (geth's per-IP
+     * rule), those of the fresh one stay */
+    CHECK_OK(p2p_nodedb_last_pong(db, &t, two.id, &two.ep.ip));
+    CHECK(t == 0);
+    CHECK_OK(p2p_nodedb_last_ping(db, &t, two.id, &two.ep.ip));
+    CHECK(t == 0);
+    CHECK_OK(p2p_nodedb_findfails(db, &f, two.id, &two.ep.ip));
+    CHECK(f == 0);
+    CHECK_OK(p2p_nodedb_last_pong(db, &t, two.id, &ip2));
+    CHECK(t == NOW - 60);
+    CHECK_OK(p2p_nodedb_last_ping(db, &t, two.id, &ip2));
+    CHECK(t == NOW - 60);
+    CHECK_OK(p2p_nodedb_findfails(db, &f, two.id, &ip2));
+    CHECK(f == 2);
+    p2p_nodedb_stats_t st1;
+    p2p_nodedb_stats(db, &st1);
+    CHECK(st1.ips_expired == N / 2 + 1); /* the odd nodes' addresses and two's stale one */
     CHECK_OK(p2p_nodedb_get_node(db, &got, NULL, NULL, edge.id));
     CHECK_ERR(p2p_nodedb_get_node(db, &got, NULL, NULL, none.id), P2P_ENOTFOUND);
     CHECK_OK(p2p_nodedb_last_ping(db, &t, none.id, &none.ep.ip));
@@ -992,6 +1153,9 @@ int main(void)
     test_version_wipe();
     test_bad_values();
     test_damaged_file();
+    test_truncated_file();
+    test_bad_page_live();
+    test_version_wipe_large();
     test_seeds();
     test_expire();
     test_expire_steps();
