@@ -81,8 +81,13 @@ static int param_node(json_t *params, p2p_node_t *n, const char **err, bool need
         *err = "want one parameter: an enode URL";
         return -1;
     }
-    if (p2p_node_parse(n, s) != 0 || (need_addr && n->ep.ip.family == 0)) {
-        *err = "invalid enode";
+    const char *why = NULL;
+    if (p2p_node_parse_why(n, s, &why) != 0) {
+        *err = why ? why : "invalid enode";
+        return -1;
+    }
+    if (need_addr && n->ep.ip.family == 0) {
+        *err = "the node has no IP address";
         return -1;
     }
     return 0;

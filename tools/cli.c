@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -167,17 +168,33 @@ p2p_ip_t cli_ip(const char *what, const char *s)
     return ip;
 }
 
+const char *cli_node_shown(char out[CLI_NODE_SHOWN], const char *s)
+{
+    size_t n = strlen(s), key = 0;
+    if (strncasecmp(s, "enode://", 8) == 0)
+        while (key < 128 && isxdigit((unsigned char)s[8 + key])) key++;
+    if (key == 128) {
+        snprintf(out, CLI_NODE_SHOWN, "%.16s...%.4s%.90s%s", s, s + 8 + 124, s + 136,
+                 n > 136 + 90 ? "..." : "");
+    } else {
+        snprintf(out, CLI_NODE_SHOWN, "%.100s%s", s, n > 100 ? "..." : "");
+    }
+    return out;
+}
+
 p2p_node_t cli_node(const char *s, bool need_addr)
 {
     p2p_node_t n;
-    int rc = p2p_node_parse(&n, s);
+    const char *why = NULL;
+    char shown[CLI_NODE_SHOWN];
+    int rc = p2p_node_parse_why(&n, s, &why);
     if (rc) {
         const char *kind = strncmp(s, "enr:", 4) == 0 ? "ENR" : "enode URL";
-        cli_fail("invalid %s '%.80s%s': %s", kind, s, strlen(s) > 80 ? "..." : "",
-                 p2p_strerror(rc));
+        cli_fail("invalid %s '%s': %s", kind, cli_node_shown(shown, s),
+                 why ? why : p2p_strerror(rc));
     }
     if (need_addr && (n.ep.ip.family == 0 || (n.ep.tcp == 0 && n.ep.udp == 0)))
-        cli_fail("node '%.80s%s' has no IP address and port", s, strlen(s) > 80 ? "..." : "");
+        cli_fail("node '%s' has no IP address and port", cli_node_shown(shown, s));
     return n;
 }
 

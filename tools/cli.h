@@ -69,6 +69,11 @@ p2p_ip_t cli_ip(const char *what, const char *s);
 /* Parses a node given as enode URL, ENR text or bare 128-hex key;
  * need_addr: also require an IP and a port (exits with a clear line). */
 p2p_node_t cli_node(const char *s, bool need_addr);
+/* s as a message shows it: an enode URL's 128-digit key shortened to its
+ * first 8 and last 4 digits (so the host and port stay in view), anything
+ * else cut at 100 bytes.  Returns out. */
+#define CLI_NODE_SHOWN 128
+const char *cli_node_shown(char out[CLI_NODE_SHOWN], const char *s);
 
 /* The node's default data directory, ~/.devp2p-c ($HOME, else the
  * password database's home), as a heap string; exits on failure. */

@@ -94,10 +94,14 @@ static int add_node(char *t, void *arg)
     struct list_ctx *c = arg;
     if (c->out->n >= c->max) cli_usage_fail("%s: more than %zu nodes (the limit)", c->flag, c->max);
     p2p_node_t n;
-    int rc = p2p_node_parse(&n, t);
-    if (rc) cli_usage_fail("%s: invalid node '%.80s': %s", c->flag, t, p2p_strerror(rc));
+    const char *why = NULL;
+    char shown[CLI_NODE_SHOWN];
+    int rc = p2p_node_parse_why(&n, t, &why);
+    if (rc)
+        cli_usage_fail("%s: invalid node '%s': %s", c->flag, cli_node_shown(shown, t),
+                       why ? why : p2p_strerror(rc));
     if (c->need_addr && n.ep.ip.family == 0)
-        cli_usage_fail("%s: node '%.80s' has no IP address%s", c->flag, t,
+        cli_usage_fail("%s: node '%s' has no IP address%s", c->flag, cli_node_shown(shown, t),
                        strcmp(c->flag, "--staticnodes") == 0
                            ? " (one is looked up through discovery: not with --nodiscover, "
                              "--nodial or --bootnode)"

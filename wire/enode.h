@@ -9,7 +9,10 @@
  *     as in the reference client, the first discport counts, an empty one
  *     is ignored, and ports may carry leading zeros;
  *   - "enode://<hex>" without "@..." and a bare 128-hex string are accepted
- *     as incomplete nodes (no address: family 0, ports 0).
+ *     as incomplete nodes (no address: family 0, ports 0);
+ *   - as URL parsers (geth's among them) take them: the scheme in any case
+ *     ("ENODE://"), an empty path after the port ("...:30303/") and a
+ *     fragment ("#...", ignored).
  * The key is validated on the curve; the node ID is keccak256(key).
  * Formatting writes the canonical form (lower-case hex, "?discport=" only
  * when udp != tcp, "enode://<hex>" alone for a node without an address).
@@ -44,5 +47,10 @@ P2P_MUST_CHECK int p2p_enode_format(char *out, size_t cap, const p2p_node_t *n);
 /* Parses "enr:..." (verified record, p2p_enr_to_node) or an enode URL or a
  * bare hex key into n.  Returns 0 or the parser's error. */
 P2P_MUST_CHECK int p2p_node_parse(p2p_node_t *n, const char *s);
+
+/* As p2p_node_parse; on failure *why (why may be NULL) is a static phrase
+ * naming what is wrong, for messages ("host names are not resolved: give
+ * an IP address", "no port: enode://KEY@IP:PORT"), or NULL. */
+P2P_MUST_CHECK int p2p_node_parse_why(p2p_node_t *n, const char *s, const char **why);
 
 #endif

@@ -477,6 +477,52 @@ int p2p_enr_set_port(p2p_enr_t *r, const char *key, uint16_t port)
 
 /* ---- node ---- */
 
+/* The address under key if it is usable as an endpoint: the right length
+ * and not multicast.  An IPv4-mapped "ip6" (::ffff:a.b.c.d) comes out as
+ * family 4, as every other address in the node does. */
+static bool usable_ip(const p2p_enr_t *r, p2p_ip_t *ip, bool v6)
+{
+    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (get_ip(r, ip, v6 ? "ip6" : "ip", v6 ? 6 : 4) != 0) return false;
+    if (v6 && memcmp(ip->addr, mapped, 12) == 0) {
+        memmove(ip->addr, ip->addr + 12, 4);
+        memset(ip->addr + 4, 0, 12);
+        ip->family = 4;
+    }
+    if (ip->family == 4) return (ip->addr[0] & 0xf0) != 0xe0; /* 224.0.0.0/4 */
+    return ip->addr[0] != 0xff;                               /* ff00::/8 */
+}
+
+/* How global an address is: unspecified 0, loopback 1, link-local 2,
+ * private (RFC 1918, fc00::/7) 3, anything else 4. */
+static int locality(const p2p_ip_t *ip)
+{
+    const uint8_t *a = ip->addr;
+    static const uint8_t zero[16] = {0};
+    if (ip->family == 4) {
+        if (memcmp(a, zero, 4) == 0) return 0;
+        if (a[0] == 127) return 1;
+        if (a[0] == 169 && a[1] == 254) return 2;
+        if (a[0] == 10 || (a[0] == 172 && (a[1] & 0xf0) == 16) || (a[0] == 192 && a[1] == 168))
+            return 3;
+        return 4;
+    }
+    if (memcmp(a, zero, 16) == 0) return 0;
+    if (memcmp(a, zero, 15) == 0 && a[15] == 1) return 1;
+    if (a[0] == 0xfe && (a[1] & 0xc0) == 0x80) return 2;
+    if ((a[0] & 0xfe) == 0xfc) return 3;
+    return 4;
+}
+
+/* The port under the first of keys that holds a valid one (0 if none). */
+static uint16_t first_port(const p2p_enr_t *r, const char *k1, const char *k2)
+{
+    uint16_t port;
+    if (k1 && p2p_enr_port(r, &port, k1) == 0) return port;
+    if (k2 && p2p_enr_port(r, &port, k2) == 0) return port;
+    return 0;
+}
+
 int p2p_enr_to_node(p2p_node_t *n, const p2p_enr_t *r)
 {
     memset(n, 0, sizeof *n);
@@ -484,31 +530,18 @@ int p2p_enr_to_node(p2p_node_t *n, const p2p_enr_t *r)
     if (rc) return rc;
     p2p_node_id(n->id, n->pubkey);
     n->seq = r->seq;
-    uint16_t port;
-    rc = p2p_enr_ip4(r, &n->ep.ip);
-    if (rc == 0) {
-        if ((rc = p2p_enr_port(r, &port, "udp")) == 0) n->ep.udp = port;
-        if (rc && rc != P2P_ENOTFOUND) return rc;
-        if ((rc = p2p_enr_port(r, &port, "tcp")) == 0) n->ep.tcp = port;
-        if (rc && rc != P2P_ENOTFOUND) return rc;
+    p2p_ip_t ip4, ip6;
+    bool ok4 = usable_ip(r, &ip4, false), ok6 = usable_ip(r, &ip6, true);
+    if (ok4 && ok6 && locality(&ip6) > locality(&ip4)) ok4 = false;
+    if (ok4 || (ok6 && ip6.family == 4)) {
+        n->ep.ip = ok4 ? ip4 : ip6;
+    } else if (ok6) {
+        n->ep.ip = ip6;
+        n->ep.udp = first_port(r, "udp6", "udp");
+        n->ep.tcp = first_port(r, "tcp6", "tcp");
         return 0;
     }
-    if (rc != P2P_ENOTFOUND) return rc;
-    rc = p2p_enr_ip6(r, &n->ep.ip);
-    if (rc == P2P_ENOTFOUND) return 0;
-    if (rc) return rc;
-    static const char *const keys[2][2] = {{"udp6", "udp"}, {"tcp6", "tcp"}};
-    for (int k = 0; k < 2; k++) {
-        for (int j = 0; j < 2; j++) {
-            rc = p2p_enr_port(r, &port, keys[k][j]);
-            if (rc == P2P_ENOTFOUND) continue;
-            if (rc) return rc;
-            if (k == 0)
-                n->ep.udp = port;
-            else
-                n->ep.tcp = port;
-            break;
-        }
-    }
+    n->ep.udp = first_port(r, "udp", NULL);
+    n->ep.tcp = first_port(r, "tcp", NULL);
     return 0;
 }

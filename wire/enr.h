@@ -146,10 +146,16 @@ void p2p_enr_set_seq(p2p_enr_t *r, uint64_t seq);
 /* ---- node ---- */
 
 /* Fills n from a record: id and pubkey from "secp256k1", seq, and the
- * endpoint: "ip"/"udp"/"tcp" when "ip" is present, otherwise "ip6" with
- * "udp6"/"tcp6" (falling back to "udp"/"tcp").  A record without an address
- * yields family 0.  Does not verify the signature (decode already did).
- * Returns 0, P2P_ENOTFOUND/P2P_EBADKEY (no usable key), P2P_EDECODE. */
+ * endpoint, as geth chooses it.  Each entry is read on its own and one
+ * that is malformed (an "ip" of 3 bytes, a "tcp" over 65535) is ignored,
+ * not an error.  The address: "ip" and "ip6" that have the right length
+ * and are not multicast are usable; of two usable ones the more global
+ * wins (unspecified < loopback < link-local < private < other), "ip" on a
+ * tie.  An IPv4-mapped "ip6" counts as an IPv4 address.  Ports: with an
+ * IPv6 address "udp6"/"tcp6", falling back to "udp"/"tcp"; otherwise
+ * "udp"/"tcp" (also when no address is usable: family 0).  Does not verify
+ * the signature (decode already did).
+ * Returns 0, P2P_ENOTFOUND/P2P_EBADKEY (no usable key). */
 P2P_MUST_CHECK int p2p_enr_to_node(p2p_node_t *n, const p2p_enr_t *r);
 
 #endif

@@ -6,8 +6,10 @@
  * Limits (one place): Hello at most 2048 bytes; at most P2P_HELLO_MAX_CAPS
  * capabilities kept, names of 1..P2P_CAP_NAME_MAX bytes (real ones are 3-4:
  * eth, snap, les, wit), versions <= UINT32_MAX (a decoded Hello skips
- * capabilities outside these limits and those past the first
- * P2P_HELLO_MAX_CAPS kept: none of them can match ours); client name at most
+ * capabilities outside these limits, which cannot match ours, and those
+ * past the first P2P_HELLO_MAX_CAPS kept, which could: a peer announcing
+ * more is matched on its first 64 only; real clients announce fewer than
+ * 10, geth keeps every one that fits in the 2 KiB Hello); client name at most
  * P2P_HELLO_NAME_MAX bytes (bounded by the Hello size anyway); Disconnect
  * input: only the first 100 bytes are considered.  Hello decoding is
  * tail-tolerant (EIP-8): extra list elements are ignored.

@@ -64,6 +64,16 @@ static void test_basic(void)
     check_roundtrip("@[2001:DB8:0::1]:1?discport=2", "@[2001:db8::1]:1?discport=2");
     check_roundtrip("@[::ffff:1.2.3.4]:5", "@1.2.3.4:5");
     check_roundtrip("", "");
+    /* as URL parsers (geth's) take them: any case of the scheme, an empty
+     * path, a fragment */
+    CHECK_OK(parse_fmt(&n, "ENODE://%s@1.2.3.4:30303", hex));
+    CHECK(n.ep.tcp == 30303);
+    CHECK_OK(parse_fmt(&n, "Enode://%s@1.2.3.4:30303/", hex));
+    CHECK(n.ep.tcp == 30303 && n.ep.udp == 30303);
+    CHECK_OK(parse_fmt(&n, "enode://%s@1.2.3.4:30303/?discport=7#frag", hex));
+    CHECK(n.ep.tcp == 30303 && n.ep.udp == 7);
+    CHECK_OK(parse_fmt(&n, "enode://%s@[::1]:9#x?discport=1", hex));
+    CHECK(n.ep.ip.family == 6 && n.ep.tcp == 9 && n.ep.udp == 9);
 
     /* incomplete nodes: bare hex and enode:// without an address */
     CHECK_OK(p2p_enode_parse(&n, hex));
@@ -161,6 +171,43 @@ static void test_rejects(void)
     CHECK_ERR(p2p_enode_parse(&n, longs), P2P_EINVAL);
 }
 
+/* The reason a parse gives names the part that is wrong. */
+static void why_is(const char *fmt, int want_rc, const char *want)
+{
+    char s[1024];
+    snprintf(s, sizeof s, fmt, hex);
+    p2p_node_t n;
+    const char *why = "unset";
+    int rc = p2p_node_parse_why(&n, s, &why);
+    if (rc != want_rc || !why || !strstr(why, want))
+        printf("why(%s): rc %d, \"%s\"; want %d, \"%s\"\n", fmt, rc, why ? why : "(null)", want_rc,
+               want);
+    CHECK(rc == want_rc);
+    CHECK(why != NULL && strstr(why, want) != NULL);
+}
+
+static void test_why(void)
+{
+    why_is("enode://%s@localhost:30303", P2P_EUNSUPPORTED, "host names are not resolved");
+    why_is("enode://%s@1.2.3.4", P2P_EINVAL, "no port");
+    why_is("enode://%s@1.2.3.4:70000", P2P_EINVAL, "invalid port");
+    why_is("enode://%s@1.2.3.4:1?discport=x", P2P_EINVAL, "invalid discport");
+    why_is("enode://%s@::1:30303", P2P_EINVAL, "needs brackets");
+    why_is("enode://%s@1.2.3:1", P2P_EINVAL, "invalid IPv4 address");
+    why_is("enode://%s@[::g]:1", P2P_EINVAL, "invalid IPv6 address");
+    why_is("enode://%s@:1", P2P_EINVAL, "no host");
+    why_is("enode://%.100s@1.2.3.4:1", P2P_EINVAL, "128 hex digits");
+    why_is("%.100s", P2P_EINVAL, "not an enode URL");
+    why_is("enr:-%.10s", P2P_EMORE, "not a valid record");
+    /* a parse that works leaves why NULL */
+    char s[300];
+    snprintf(s, sizeof s, "enode://%s@1.2.3.4:1", hex);
+    p2p_node_t n;
+    const char *why = "unset";
+    CHECK_OK(p2p_node_parse_why(&n, s, &why));
+    CHECK(why == NULL);
+}
+
 static void test_random(void)
 {
     for (int round = 0; round < 200; round++) {
@@ -211,6 +258,7 @@ int main(void)
     tu_seed(0x5eed0003);
     test_basic();
     test_rejects();
+    test_why();
     test_random();
     test_node_parse();
     return tu_done("enode");

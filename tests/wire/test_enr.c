@@ -6,11 +6,16 @@
  * byte for byte.  Randomised records round-trip (known and unknown keys,
  * list values).  Rejects: over 300 bytes, unsorted and duplicate keys, bad
  * and high-s signatures, invalid curve keys, wrong identity scheme,
- * trailing bytes, malformed text.
+ * trailing bytes, malformed text.  Node conversion chooses the endpoint
+ * as geth does (test_to_node).
  */
+#include <stdlib.h>
+
+#include "core/netutil.h"
 #include "crypto/keccak.h"
 #include "crypto/secp.h"
 #include "tests/tu.h"
+#include "wire/enode.h"
 #include "wire/enr.h"
 #include "wire/rlp.h"
 
@@ -435,6 +440,10 @@ static void test_random(void)
         p2p_ip_t ip4 = {.family = 4}, ip6 = {.family = 6};
         tu_rand_bytes(ip4.addr, 4);
         tu_rand_bytes(ip6.addr, 16);
+        /* global unicast both (1-9.x.x.x, 2000::/3): "ip" wins a tie;
+         * test_to_node covers the choice between addresses */
+        ip4.addr[0] = (uint8_t)(1 + tu_rand() % 9);
+        ip6.addr[0] = (uint8_t)(0x20 | (ip6.addr[0] & 0x1f));
         uint16_t ports[4];
         static const char *const pk[4] = {"tcp", "udp", "tcp6", "udp6"};
         bool has[4] = {0}, h4 = tu_rand() % 2, h6 = tu_rand() % 2;
@@ -513,6 +522,8 @@ static void test_random(void)
             CHECK(n.ep.tcp == (has[2] ? ports[2] : has[0] ? ports[0] : 0));
         } else {
             CHECK(n.ep.ip.family == 0);
+            CHECK(n.ep.udp == (has[1] ? ports[1] : 0));
+            CHECK(n.ep.tcp == (has[0] ? ports[0] : 0));
         }
         /* a flipped bit anywhere is never accepted as the same record */
         size_t pos = (size_t)(tu_rand() % len);
@@ -523,11 +534,100 @@ static void test_random(void)
     printf("random: %u signed, %u over the size limit\n", signed_ok, too_big);
 }
 
+/* One to_node case: entries as (key, text) where text is an address
+ * ("ip", "ip6"), a port number, or "raw:" and hex for a raw value. */
+typedef struct case_kv {
+    const char *k, *v;
+} kv_t;
+
+static void to_node_case(const char *what, const kv_t *kvs, size_t nkv, const char *want_ip,
+                         uint16_t want_udp, uint16_t want_tcp)
+{
+    p2p_enr_t r;
+    p2p_enr_init(&r);
+    for (size_t i = 0; i < nkv; i++) {
+        const char *k = kvs[i].k, *v = kvs[i].v;
+        if (strncmp(v, "raw:", 4) == 0) {
+            uint8_t raw[40];
+            size_t n = strlen(v + 4) / 2;
+            CHECK(tu_unhex(raw, n, v + 4) == n);
+            CHECK_OK(p2p_enr_set_raw(&r, k, raw, n));
+        } else if (strcmp(k, "ip") == 0 || strcmp(k, "ip6") == 0) {
+            p2p_ip_t ip;
+            CHECK_OK(p2p_ip_parse(&ip, v));
+            if (strcmp(k, "ip6") == 0 && ip.family == 4) { /* ::ffff:a.b.c.d as 16 bytes */
+                uint8_t raw[17] = {0x90};
+                raw[11] = raw[12] = 0xff;
+                memcpy(raw + 13, ip.addr, 4);
+                CHECK_OK(p2p_enr_set_raw(&r, "ip6", raw, 17));
+            } else {
+                CHECK_OK(p2p_enr_set_ip(&r, &ip));
+            }
+        } else {
+            CHECK_OK(p2p_enr_set_port(&r, k, (uint16_t)atoi(v)));
+        }
+    }
+    CHECK_OK(p2p_enr_sign(&r, key));
+    p2p_node_t n;
+    int rc = p2p_enr_to_node(&n, &r);
+    char got[P2P_IP_STRLEN];
+    p2p_ip_format(got, &n.ep.ip);
+    if (rc != 0 || strcmp(got, want_ip) != 0 || n.ep.udp != want_udp || n.ep.tcp != want_tcp)
+        printf("to_node %s: rc %d, %s udp %u tcp %u; want %s udp %u tcp %u\n", what, rc, got,
+               n.ep.udp, n.ep.tcp, want_ip, want_udp, want_tcp);
+    CHECK_OK(rc);
+    CHECK(strcmp(got, want_ip) == 0);
+    CHECK(n.ep.udp == want_udp && n.ep.tcp == want_tcp);
+    /* the text form, as given to --bootnodes, gives the same node */
+    char t[P2P_ENR_MAX_TEXT];
+    CHECK_OK(p2p_enr_to_text(t, sizeof t, &r));
+    p2p_node_t pn;
+    CHECK_OK(p2p_node_parse(&pn, t));
+    CHECK(p2p_ip_equal(&pn.ep.ip, &n.ep.ip) && pn.ep.udp == n.ep.udp && pn.ep.tcp == n.ep.tcp);
+}
+
+/* ENR to endpoint, as geth does it: each entry on its own (a malformed one
+ * is ignored, not fatal), the more global of two usable addresses,
+ * multicast never, an IPv4-mapped ip6 as IPv4. */
+static void test_to_node(void)
+{
+#define CASE(what, ip, udp, tcp, ...)                                                              \
+    do {                                                                                           \
+        static const kv_t kvs[] = {__VA_ARGS__};                                                   \
+        to_node_case(what, kvs, sizeof kvs / sizeof kvs[0], ip, udp, tcp);                         \
+    } while (0)
+    CASE("tcp over 65535 ignored", "1.2.3.4", 30303, 0, {"ip", "1.2.3.4"}, {"tcp", "raw:83010000"},
+         {"udp", "30303"});
+    CASE("3-byte ip, ip6 used", "2001:4860::1", 30304, 0, {"ip", "raw:83010203"},
+         {"ip6", "2001:4860::1"}, {"udp6", "30304"});
+    CASE("private ip, global ip6", "2001:4860::1", 2, 0, {"ip", "192.168.1.5"},
+         {"ip6", "2001:4860::1"}, {"udp", "1"}, {"udp6", "2"});
+    CASE("unspecified ip, global ip6", "2001:4860::1", 0, 7, {"ip", "0.0.0.0"},
+         {"ip6", "2001:4860::1"}, {"tcp", "7"});
+    CASE("both global: ip", "1.2.3.4", 1, 0, {"ip", "1.2.3.4"}, {"ip6", "2001:4860::1"},
+         {"udp", "1"}, {"udp6", "2"});
+    CASE("both loopback: ip", "127.0.0.1", 1, 0, {"ip", "127.0.0.1"}, {"ip6", "::1"}, {"udp", "1"},
+         {"udp6", "2"});
+    CASE("multicast ip, link-local ip6", "fe80::1", 2, 0, {"ip", "224.0.0.1"}, {"ip6", "fe80::1"},
+         {"udp", "1"}, {"udp6", "2"});
+    CASE("private ip over link-local ip6", "10.0.0.1", 1, 0, {"ip", "10.0.0.1"}, {"ip6", "fe80::1"},
+         {"udp", "1"}, {"udp6", "2"});
+    CASE("ip6 ::ffff:1.2.3.4 is IPv4", "1.2.3.4", 30303, 30304, {"ip6", "1.2.3.4"},
+         {"tcp", "30304"}, {"udp", "30303"}, {"udp6", "9"});
+    CASE("only a multicast ip: no address, the ports", "<none>", 5, 6, {"ip", "239.1.1.1"},
+         {"tcp", "6"}, {"udp", "5"});
+    CASE("malformed udp6 falls back to udp", "2001:db8::5", 5, 0, {"ip6", "2001:db8::5"},
+         {"udp", "5"}, {"udp6", "raw:8401000000"});
+    CASE("ip6 of 4 bytes ignored", "1.2.3.4", 0, 0, {"ip", "1.2.3.4"}, {"ip6", "raw:8401020304"});
+#undef CASE
+}
+
 int main(void)
 {
     tu_seed(0x5eed0002);
     test_vector();
     test_rejects();
+    test_to_node();
     test_random();
     test_many_pairs();
     return tu_done("enr");
