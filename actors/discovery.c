@@ -495,6 +495,19 @@ static void handle_request(p2p_discovery_t *d, disc_req_msg_t *m)
 
 /* ---- the table thread ---- */
 
+/* Adds what the node DB counted since the last call (wipes, recoveries,
+ * expired addresses happen inside its calls) to the shell counters. */
+static void sync_db_stats(p2p_discovery_t *d)
+{
+    if (!d->ndb) return;
+    p2p_nodedb_stats_t st;
+    p2p_nodedb_stats(d->ndb, &st);
+    P2P__DISC_CTR_ADD(d, db_wipes, st.wipes - d->ndb_seen.wipes);
+    P2P__DISC_CTR_ADD(d, db_recoveries, st.recoveries - d->ndb_seen.recoveries);
+    P2P__DISC_CTR_ADD(d, db_ips_expired, st.ips_expired - d->ndb_seen.ips_expired);
+    d->ndb_seen = st;
+}
+
 static void run_timers(p2p_discovery_t *d)
 {
     p2p_timer_t t;
@@ -504,6 +517,7 @@ static void run_timers(p2p_discovery_t *d)
             d->core_timer = 0;
             p2p_disc_tick(d->core, now);
             p2p__disc_apply_record(d);
+            sync_db_stats(d);
         } else if (t.kind == TK_EXPIRE) {
             /* a pass of steps, one per wake-up (expire_step) */
             if (d->ndb && !d->expiring) {
@@ -528,6 +542,7 @@ static void expire_step(p2p_discovery_t *d)
         return;
     }
     P2P__DISC_CTR_ADD(d, db_expired, del);
+    sync_db_stats(d);
     if (!d->xst.done) return;
     d->expiring = false;
     P2P__DISC_CTR(d, db_expire_runs);

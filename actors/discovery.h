@@ -90,6 +90,9 @@ enum p2p_discovery_limits {
     X(endpoint_changes, "times our record was re-signed for a new endpoint")                       \
     X(db_expire_runs, "node database expiry runs")                                                 \
     X(db_expired, "nodes deleted by expiry")                                                       \
+    X(db_ips_expired, "stale addresses of live nodes whose items expired")                         \
+    X(db_recoveries, "node database recoveries after a Berkeley DB panic")                         \
+    X(db_wipes, "node database wipes (damaged files or another schema version)")                   \
     X(db_errors, "node database errors in the shell")                                              \
     X(candidates, "candidates delivered to on_candidate")
 

@@ -26,6 +26,7 @@ static uint64_t get_enrresp(const p2p_discovery_info_t *in)
  * the stale node is gone (db_expired 1, one pass), the fresh one kept. */
 static void test_expiry_steps(const char *dir)
 {
+    p2p_ip_t old_ip;
     p2p_nodedb_t *db = NULL;
     char msg[256];
     CHECK_OK(p2p_nodedb_open(&db, msg, sizeof msg, dir, 0));
@@ -44,8 +45,11 @@ static void test_expiry_steps(const char *dir)
         p2p_ip_t ip = p2p_ip4(10, 0, (uint8_t)(i >> 8), (uint8_t)i);
         CHECK_OK(p2p_nodedb_set_last_ping(db, stale.id, &ip, now - 3 * 86400));
     }
-    /* fresh an hour from now, when the expiry runs */
+    /* fresh an hour from now, when the expiry runs; its other address's
+     * pong is 3 days old: that address's items expire, the node stays */
     CHECK_OK(p2p_nodedb_set_last_pong(db, fresh.id, &fresh.ep.ip, now + 3600));
+    old_ip = p2p_ip4(20, 1, 1, 2);
+    CHECK_OK(p2p_nodedb_set_last_pong(db, fresh.id, &old_ip, now - 3 * 86400));
     p2p_nodedb_close(db);
 
     static p2p_vclock_t vc;
@@ -58,25 +62,55 @@ static void test_expiry_steps(const char *dir)
     CHECK_OK(dn_start(&x, NULL, 0, dir, &base));
     if (!x.d) return;
     p2p_vclock_advance(&vc, P2P_DISCOVERY_EXPIRE_NS + 1000000000ull);
-    uint64_t deadline = dn_deadline_ms(30000), runs = 0, expired = 0;
+    uint64_t deadline = dn_deadline_ms(30000), runs = 0, expired = 0, ips = 0;
     while (p2p_now_ns() < deadline) {
         p2p_discovery_info_t *in = dn_info(&x);
         runs = in ? in->shell.db_expire_runs : 0;
         expired = in ? in->shell.db_expired : 0;
+        ips = in ? in->shell.db_ips_expired : 0;
         free(in);
         if (runs >= 1) break;
         dn_sleep_ms(100);
     }
-    printf("expiry on p2p-disc: %llu pass, %llu nodes deleted\n", (unsigned long long)runs,
-           (unsigned long long)expired);
-    CHECK(runs == 1 && expired == 1);
+    printf("expiry on p2p-disc: %llu pass, %llu nodes deleted, %llu stale addresses\n",
+           (unsigned long long)runs, (unsigned long long)expired, (unsigned long long)ips);
+    CHECK(runs == 1 && expired == 1 && ips == 1);
     p2p_discovery_stop(x.d);
     CHECK_OK(p2p_nodedb_open(&db, msg, sizeof msg, dir, 0));
     if (!db) return;
     p2p_node_t got;
     CHECK_ERR(p2p_nodedb_get_node(db, &got, NULL, NULL, stale.id), P2P_ENOTFOUND);
     CHECK_OK(p2p_nodedb_get_node(db, &got, NULL, NULL, fresh.id));
+    uint64_t t = 1;
+    CHECK_OK(p2p_nodedb_last_pong(db, &t, fresh.id, &old_ip));
+    CHECK(t == 0);
     p2p_nodedb_close(db);
+}
+
+/* A node DB of another schema version is wiped when discovery opens it;
+ * the wipe shows in the shell counters (db_wipes), as metrics export them. */
+static void test_wipe_counted(const char *dir)
+{
+    p2p_nodedb_t *db = NULL;
+    char msg[256];
+    CHECK_OK(p2p_nodedb_open(&db, msg, sizeof msg, dir, 0));
+    if (!db) return;
+    uint8_t v[8] = {0, 0, 0, 0, 0, 0, 0, 42};
+    CHECK_OK(p2p__nodedb_put_raw(db, "version", 7, v, sizeof v));
+    p2p_nodedb_close(db);
+    dn_node_t x;
+    CHECK_OK(dn_start(&x, NULL, 0, dir, NULL));
+    if (!x.d) return;
+    uint64_t deadline = dn_deadline_ms(15000), wipes = 0;
+    while (p2p_now_ns() < deadline) {
+        p2p_discovery_info_t *in = dn_info(&x);
+        wipes = in ? in->shell.db_wipes : 0;
+        free(in);
+        if (wipes >= 1) break;
+        dn_sleep_ms(50);
+    }
+    CHECK(wipes == 1);
+    p2p_discovery_stop(x.d);
 }
 
 int main(void)
@@ -153,6 +187,7 @@ int main(void)
     }
     for (int i = 0; i < NPEERS; i++) p2p_discovery_stop(peers[i].d);
     test_expiry_steps(dir);
+    test_wipe_counted(dir);
     p2p_datadir_close(&dd);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
