@@ -814,18 +814,28 @@ err:;
     return rc;
 }
 
-void p2p_discovery_stop(p2p_discovery_t *d)
+void p2p_discovery_close(p2p_discovery_t *d)
 {
     if (!d) return;
     for (unsigned i = 0; i < P2P_DISCOVERY_READERS_MAX; i++)
-        if (d->readers[i] && d->readers[i]->started) p2p_thread_request_quit(&d->readers[i]->thr);
+        if (d->readers[i] && d->readers[i]->started && !d->readers[i]->thr.joined)
+            p2p_thread_request_quit(&d->readers[i]->thr);
     for (unsigned i = 0; i < P2P_DISCOVERY_READERS_MAX; i++)
-        if (d->readers[i] && d->readers[i]->started)
+        if (d->readers[i] && d->readers[i]->started && !d->readers[i]->thr.joined)
             (void)p2p_thread_join(&d->readers[i]->thr, NULL);
-    if (d->thr_started) {
+    if (d->thr_started && !d->thr.joined) {
         p2p_thread_request_quit(&d->thr);
         (void)p2p_thread_join(&d->thr, NULL);
     }
+    /* p2p-disc closed `requests` on its way out (calls get P2P_ECLOSED);
+     * without it (a failed start) close it here */
+    if (d->requests) p2p_mailbox_close(d->requests);
+}
+
+void p2p_discovery_stop(p2p_discovery_t *d)
+{
+    if (!d) return;
+    p2p_discovery_close(d);
     /* after p2p-disc, which pushes into their `answered` */
     for (unsigned i = 0; i < P2P_DISCOVERY_READERS_MAX; i++) {
         if (!d->readers[i]) continue;

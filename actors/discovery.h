@@ -159,8 +159,14 @@ typedef struct p2p_discovery p2p_discovery_t;
 P2P_MUST_CHECK int p2p_discovery_start(p2p_discovery_t **d, char *msg, size_t msglen,
                                        const p2p_discovery_config_t *cfg);
 
-/* Stops the threads (pending info/lookup calls return P2P_ECLOSED), closes
- * the socket and the database, frees d.  NULL is accepted. */
+/* Stops the threads: pending info/lookup calls return P2P_ECLOSED, and so
+ * do all later calls, at once; d stays valid (a thread still calling it is
+ * safe) until p2p_discovery_stop.  A program whose other threads may call
+ * d closes it, joins them, then stops it.  Idempotent; NULL is accepted. */
+void p2p_discovery_close(p2p_discovery_t *d);
+
+/* Closes d if not yet closed, then closes the socket and the database and
+ * frees d: no thread may call d any more.  NULL is accepted. */
 void p2p_discovery_stop(p2p_discovery_t *d);
 
 /* The bound UDP port. */

@@ -537,8 +537,9 @@ int main(int argc, char **argv)
                                  .tcp_port = bootnode ? 0 : tcp_port,
                                  .udp_port = self.ep.udp};
         if (admin_rpc_start(&rpc, msg, sizeof msg, &ac) != 0) {
-            if (disc) p2p_discovery_stop(disc);
+            p2p_discovery_close(disc);
             resolver_stop(resolver);
+            p2p_discovery_stop(disc);
             if (srv) p2p_server_stop(srv);
             cli_fail("%s", msg);
         }
@@ -551,8 +552,9 @@ int main(int argc, char **argv)
             .ip = metrics_ip, .port = metrics_tcp, .srv = srv, .disc = disc};
         if (metrics_http_start(&mh, msg, sizeof msg, &mc) != 0) {
             admin_rpc_stop(rpc);
-            if (disc) p2p_discovery_stop(disc);
+            p2p_discovery_close(disc);
             resolver_stop(resolver);
+            p2p_discovery_stop(disc);
             if (srv) p2p_server_stop(srv);
             cli_fail("%s", msg);
         }
@@ -597,8 +599,12 @@ int main(int argc, char **argv)
     P2P_INFO("Got interrupt, shutting down...", "signal=%d", sig);
     metrics_http_stop(mh);
     admin_rpc_stop(rpc);
-    if (disc) p2p_discovery_stop(disc);
-    resolver_stop(resolver); /* its lookup in progress returned with discovery's stop */
+    /* discovery first: the resolver's lookup in progress returns
+     * P2P_ECLOSED, as do its later calls; the resolver is joined before
+     * discovery is freed (it calls it until then) */
+    p2p_discovery_close(disc);
+    resolver_stop(resolver);
+    p2p_discovery_stop(disc);
     if (srv) {
         __atomic_store_n(&g_srv, NULL, __ATOMIC_RELEASE);
         p2p_server_stop(srv);

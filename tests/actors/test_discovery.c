@@ -4,8 +4,14 @@
  * (the time to converge is printed), lookups through the API, the candidate
  * stream, our signed ENR and the introspection snapshot, and a re-signed
  * record with a higher seq when the endpoint other nodes report changes.
+ * Closing with callers: threads that keep calling lookup while discovery
+ * closes get P2P_ECLOSED at once (not at their deadline), and d stays
+ * valid until they are joined and it is stopped (devp2pd's resolver).
  */
+#include <pthread.h>
 #include <stdatomic.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "tests/actors/disc_nodes.h"
 #include "wire/enr.h"
@@ -21,6 +27,84 @@ static void on_candidate(void *ctx, const p2p_node_t *n)
     (void)ctx;
     (void)n;
     atomic_fetch_add_explicit(&candidates, 1, memory_order_relaxed);
+}
+
+typedef struct caller {
+    p2p_discovery_t *d;
+    uint8_t target[64]; /* (tu_rand is not for threads: set by main) */
+    unsigned calls;
+    int last;
+    _Atomic uint64_t done_ns;
+} caller_t;
+
+static void *caller_run(void *arg)
+{
+    caller_t *c = arg;
+    for (c->calls = 0; c->calls < 100000; c->calls++) {
+        p2p_node_t res[P2P_DISC_RESULT];
+        unsigned n = 0;
+        c->last = p2p_discovery_lookup(c->d, res, &n, P2P_DISC_RESULT, c->target,
+                                       p2p_now_ns() + 30 * P2P_NS_PER_S);
+        if (c->last == P2P_ECLOSED) break;
+    }
+    atomic_store(&c->done_ns, p2p_now_ns());
+    return NULL;
+}
+
+static void test_close_with_callers(void)
+{
+    /* a bootnode that never answers (a bound socket nobody reads): the
+     * lookups wait for their request timeouts, so some are in flight */
+    int deaf = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    CHECK(deaf >= 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001)};
+    socklen_t sl = sizeof sa;
+    CHECK(bind(deaf, (struct sockaddr *)&sa, sizeof sa) == 0);
+    CHECK(getsockname(deaf, (struct sockaddr *)&sa, &sl) == 0);
+    dn_node_t ghost, x;
+    dn_key(ghost.priv);
+    memset(&ghost.self, 0, sizeof ghost.self);
+    CHECK_OK(p2p_secp_pubkey(ghost.self.pubkey, ghost.priv));
+    p2p_node_id(ghost.self.id, ghost.self.pubkey);
+    ghost.self.ep.ip = p2p_ip4(127, 0, 0, 1);
+    ghost.self.ep.udp = ntohs(sa.sin_port);
+    CHECK_OK(dn_start(&x, &ghost.self, 1, NULL, NULL));
+    if (!x.d) return;
+    enum { NC = 3 };
+    static caller_t cs[NC];
+    pthread_t th[NC];
+    for (int i = 0; i < NC; i++) {
+        cs[i] = (caller_t){.d = x.d};
+        tu_rand_bytes(cs[i].target, sizeof cs[i].target);
+        CHECK(pthread_create(&th[i], NULL, caller_run, &cs[i]) == 0);
+    }
+    dn_sleep_ms(300);
+    uint64_t t0 = p2p_now_ns();
+    p2p_discovery_close(x.d);
+    uint64_t worst = 0;
+    for (int i = 0; i < NC; i++) {
+        pthread_join(th[i], NULL);
+        uint64_t done = atomic_load(&cs[i].done_ns);
+        if (done > t0 && done - t0 > worst) worst = done - t0;
+        CHECK(cs[i].last == P2P_ECLOSED);
+    }
+    /* calls on the closed service still answer, at once */
+    p2p_node_t res[P2P_DISC_RESULT];
+    unsigned n = 0;
+    CHECK_ERR(p2p_discovery_lookup(x.d, res, &n, P2P_DISC_RESULT, ghost.self.pubkey,
+                                   p2p_now_ns() + 30 * P2P_NS_PER_S),
+              P2P_ECLOSED);
+    p2p_discovery_info_t *in = malloc(sizeof *in);
+    CHECK(in != NULL);
+    if (in) CHECK_ERR(p2p_discovery_info(x.d, in, p2p_now_ns() + P2P_NS_PER_S), P2P_ECLOSED);
+    free(in);
+    p2p_discovery_close(x.d); /* idempotent */
+    p2p_discovery_stop(x.d);
+    close(deaf);
+    printf("close with %d callers in lookups: all returned P2P_ECLOSED within %.1f ms "
+           "(calls made: %u, %u, %u)\n",
+           NC, (double)worst / 1e6, cs[0].calls, cs[1].calls, cs[2].calls);
+    CHECK(worst < 2 * P2P_NS_PER_S);
 }
 
 static void check_record(const p2p_discovery_info_t *in, const dn_node_t *n)
@@ -162,5 +246,6 @@ int main(void)
     p2p_discovery_stop(b.d);
     p2p_discovery_stop(a.d);
     p2p_discovery_stop(boot.d);
+    test_close_with_callers();
     return tu_done("discovery");
 }
