@@ -24,6 +24,20 @@ typedef struct msg {
     uint64_t payload;
 } msg_t;
 
+
+/* Waits up to timeout_ns and tells whether the wait ran out its whole
+ * timeout.  In the tests below a producer always has a message on its way
+ * (none pauses for seconds), so a wait that lasts its whole timeout is a
+ * lost wake-up.  (The return code cannot tell: p2p_waiter_wait returns 0,
+ * not P2P_ETIMEDOUT, when a message is ready at the deadline, and after a
+ * lost wake-up one is.) */
+static bool wait_ran_out(p2p_waiter_t *w, uint64_t timeout_ns)
+{
+    uint64_t t0 = p2p_now_ns();
+    (void)p2p_waiter_wait(w, t0 + timeout_ns);
+    return p2p_now_ns() - t0 >= timeout_ns;
+}
+
 static uint32_t mix(uint32_t producer, uint64_t seq)
 {
     uint64_t z = seq * 0x9e3779b97f4a7c15ull + producer;
@@ -220,9 +234,7 @@ static void run_stress(unsigned producers, uint64_t total, uint32_t cap)
     while (got < want && p2p_now_ns() < deadline) {
         size_t n = p2p_mailbox_pop_batch(s.mb, batch, sizeof batch);
         if (n == 0) {
-            if (p2p_waiter_wait(&me.waiter, p2p_now_ns() + 5 * P2P_NS_PER_S) == P2P_ETIMEDOUT &&
-                !p2p_mailbox_ready(s.mb))
-                timeouts++;
+            if (wait_ran_out(&me.waiter, 5 * P2P_NS_PER_S)) timeouts++;
             continue;
         }
         for (size_t i = 0; i < n; i++) {
@@ -295,9 +307,8 @@ static int ponger(p2p_thread_t *self, void *arg)
             i++;
             continue;
         }
-        /* A lost wake-up shows up as this 10 s timeout. */
-        if (p2p_waiter_wait(&self->waiter, p2p_now_ns() + 10 * P2P_NS_PER_S) == P2P_ETIMEDOUT &&
-            !p2p_mailbox_ready(pp->ping)) {
+        /* A lost wake-up shows up as a wait of the whole 10 s. */
+        if (wait_ran_out(&self->waiter, 10 * P2P_NS_PER_S)) {
             atomic_fetch_add(&pp->errors, 1000);
             return 1;
         }
@@ -320,8 +331,7 @@ static void test_pingpong(uint64_t rounds)
         if (p2p_mailbox_push(pp.ping, &i, sizeof i, p2p_now_ns() + 10 * P2P_NS_PER_S)) wrong++;
         uint64_t v;
         while (p2p_mailbox_try_pop(pp.pong, &v, sizeof v) != 0) {
-            if (p2p_waiter_wait(&me.waiter, p2p_now_ns() + 10 * P2P_NS_PER_S) == P2P_ETIMEDOUT &&
-                !p2p_mailbox_ready(pp.pong)) {
+            if (wait_ran_out(&me.waiter, 10 * P2P_NS_PER_S)) {
                 lost++;
                 break;
             }
@@ -545,8 +555,7 @@ static void test_handoff(void)
             if (m >= 100) seen |= 1ull << (m - 100);
             continue;
         }
-        if (p2p_waiter_wait(&me.waiter, p2p_now_ns() + 5 * P2P_NS_PER_S) == P2P_ETIMEDOUT)
-            timeouts++;
+        if (wait_ran_out(&me.waiter, 5 * P2P_NS_PER_S)) timeouts++;
     }
     CHECK(got == 2 + N - 2);
     CHECK(timeouts == 0);
@@ -618,8 +627,7 @@ static void test_quiet(uint64_t batches)
         for (size_t i = 0; i < n; i++)
             if (got[i] != want++) wrong++;
         if (n) continue;
-        if (p2p_waiter_wait(&me.waiter, p2p_now_ns() + 10 * P2P_NS_PER_S) == P2P_ETIMEDOUT &&
-            !p2p_mailbox_ready(q.mb)) {
+        if (wait_ran_out(&me.waiter, 10 * P2P_NS_PER_S)) {
             lost++;
             break;
         }
