@@ -123,6 +123,46 @@ static void include_in_core_dumps(void)
     close(fd);
 }
 
+/* The file's layout for a number of rings and a ring capacity (rounded
+ * up to a power of two). */
+struct layout {
+    uint32_t cap;
+    size_t mb_off, kind_off, rings_off, data_off, size;
+};
+
+static void layout_of(struct layout *l, unsigned rings, uint32_t ring_cap)
+{
+    l->cap = 2;
+    while (l->cap < ring_cap) l->cap <<= 1;
+    l->mb_off = 4096; /* the header's page */
+    l->kind_off = l->mb_off + (size_t)P2P_MAILBOX_IDS_MAX * P2P_TRACE_NAME_LEN;
+    l->rings_off = l->kind_off + (size_t)P2P_TRACE_KINDS * P2P_TRACE_NAME_LEN;
+    l->data_off = l->rings_off + (size_t)rings * sizeof(p2p_trace_ring_hdr_t);
+    l->data_off = (l->data_off + 63) & ~(size_t)63;
+    l->size = l->data_off + (size_t)rings * l->cap * sizeof(p2p_trace_slot_t);
+}
+
+uint64_t p2p_trace_file_size(unsigned rings, uint32_t ring_cap)
+{
+    if (rings == 0 || rings > P2P_TRACE_RINGS_MAX || ring_cap == 0 ||
+        ring_cap > P2P_TRACE_RING_CAP_MAX)
+        return 0;
+    struct layout l;
+    layout_of(&l, rings, ring_cap);
+    return l.size;
+}
+
+/* Allocates size bytes of fd's file (zero-filled).  Returns 0 or an errno
+ * value (ENOSPC on a full file system). */
+static int reserve(int fd, size_t size)
+{
+    int err;
+    do {
+        err = posix_fallocate(fd, 0, (off_t)size);
+    } while (err == EINTR);
+    return err;
+}
+
 int p2p_trace_open(const char *path, unsigned rings, uint32_t ring_cap)
 {
     if (!path || rings == 0 || rings > P2P_TRACE_RINGS_MAX || ring_cap == 0 ||
@@ -131,16 +171,8 @@ int p2p_trace_open(const char *path, unsigned rings, uint32_t ring_cap)
     /* acquire: pairs with the release store below (open/close run on one
      * thread; this only guards against a double open) */
     if (atomic_load_explicit(&seg, memory_order_acquire)) return P2P_EEXIST;
-    uint32_t cap = 2;
-    while (cap < ring_cap) cap <<= 1;
-
-    size_t hdr_size = 4096;
-    size_t mb_off = hdr_size;
-    size_t kind_off = mb_off + (size_t)P2P_MAILBOX_IDS_MAX * P2P_TRACE_NAME_LEN;
-    size_t rings_off = kind_off + (size_t)P2P_TRACE_KINDS * P2P_TRACE_NAME_LEN;
-    size_t data_off = rings_off + (size_t)rings * sizeof(p2p_trace_ring_hdr_t);
-    data_off = (data_off + 63) & ~(size_t)63;
-    size_t size = data_off + (size_t)rings * cap * sizeof(p2p_trace_slot_t);
+    struct layout l;
+    layout_of(&l, rings, ring_cap);
 
     int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd >= 0 && fchmod(fd, 0600) != 0) { /* an existing file keeps its mode otherwise */
@@ -148,42 +180,53 @@ int p2p_trace_open(const char *path, unsigned rings, uint32_t ring_cap)
         return P2P_ESYS;
     }
     if (fd < 0) return P2P_ESYS;
-    if (ftruncate(fd, (off_t)size) != 0) {
+    /* Reserve the blocks now: a sparse file would take them at the first
+     * store to each page, and on a full file system that store is a
+     * SIGBUS in whichever thread records (a mailbox push). */
+    int err = reserve(fd, l.size);
+    if (err) {
         close(fd);
+        unlink(path); /* no partial segment for readers */
+        errno = err;
         return P2P_ESYS;
     }
-    void *base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    void *base = mmap(NULL, l.size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    err = errno;
     close(fd);
-    if (base == MAP_FAILED) return P2P_ESYS;
+    if (base == MAP_FAILED) {
+        unlink(path);
+        errno = err;
+        return P2P_ESYS;
+    }
 
     struct segment *s = &segment;
     memset(s, 0, sizeof *s);
     s->base = base;
-    s->size = size;
+    s->size = l.size;
     s->hdr = base;
-    s->mbnames = (void *)(s->base + mb_off);
-    s->kindnames = (void *)(s->base + kind_off);
-    s->rings = (void *)(s->base + rings_off);
-    s->data = (void *)(s->base + data_off);
+    s->mbnames = (void *)(s->base + l.mb_off);
+    s->kindnames = (void *)(s->base + l.kind_off);
+    s->rings = (void *)(s->base + l.rings_off);
+    s->data = (void *)(s->base + l.data_off);
     s->count = rings;
-    s->cap = cap;
+    s->cap = l.cap;
 
-    p2p_trace_file_hdr_t *h = s->hdr; /* the file is zero-filled by ftruncate */
+    p2p_trace_file_hdr_t *h = s->hdr; /* the file is zero-filled by posix_fallocate */
     h->version = P2P_TRACE_VERSION;
     h->hdr_size = sizeof *h;
     h->rec_size = sizeof(p2p_trace_slot_t);
     h->ring_count = rings;
-    h->ring_cap = cap;
+    h->ring_cap = l.cap;
     h->ring_hdr_size = sizeof(p2p_trace_ring_hdr_t);
     h->name_len = P2P_TRACE_NAME_LEN;
     h->mailbox_names = P2P_MAILBOX_IDS_MAX;
     h->kind_names = P2P_TRACE_KINDS;
     h->pid = (int32_t)getpid();
-    h->mailbox_names_off = mb_off;
-    h->kind_names_off = kind_off;
-    h->rings_off = rings_off;
-    h->data_off = data_off;
-    h->file_size = size;
+    h->mailbox_names_off = l.mb_off;
+    h->kind_names_off = l.kind_off;
+    h->rings_off = l.rings_off;
+    h->data_off = l.data_off;
+    h->file_size = l.size;
     h->start_mono_ns = p2p_now_ns();
     h->start_wall_ms = p2p_wall_ms();
 

@@ -2,7 +2,8 @@
  * core/trace.h: actor trace rings in a shared-memory file.
  *
  * Writer side (the node): p2p_trace_open(path, rings, cap) creates the file
- * (ftruncate + mmap MAP_SHARED), e.g. <datadir>/trace.ring.  Each thread that
+ * with its blocks reserved (posix_fallocate, so recording never meets a
+ * full disk) and maps it (MAP_SHARED), e.g. <datadir>/trace.ring.  Each thread that
  * records gets its own ring on first use (single writer per ring, released
  * at thread exit), so recording takes no lock and no RMW: a clock read and
  * a few stores.  Mailbox push/pop record automatically; actors add their own
@@ -158,10 +159,15 @@ static inline bool p2p_trace_on(void)
 }
 
 /* Creates (or truncates) the trace file at path with `rings` rings of
- * ring_cap records (rounded up to a power of two) and maps it; recording
- * starts enabled.  Returns 0, P2P_EINVAL, P2P_EEXIST (a segment is already
- * open) or P2P_ESYS. */
+ * ring_cap records (rounded up to a power of two), reserves its
+ * p2p_trace_file_size bytes on disk and maps it; recording starts enabled.
+ * Returns 0, P2P_EINVAL, P2P_EEXIST (a segment is already open) or
+ * P2P_ESYS with errno set (ENOSPC: the file system lacks the room; the
+ * file is then removed). */
 P2P_MUST_CHECK int p2p_trace_open(const char *path, unsigned rings, uint32_t ring_cap);
+/* Bytes of the trace file p2p_trace_open(path, rings, ring_cap) creates
+ * (0 for arguments it refuses). */
+uint64_t p2p_trace_file_size(unsigned rings, uint32_t ring_cap);
 /* Turns recording off and unmaps the file (the file stays for readers).
  * Call only when no other thread may record. */
 void p2p_trace_close(void);

@@ -290,7 +290,9 @@ int main(int argc, char **argv)
         {"identity", "NAME", "client name in the Hello (at most 256 bytes)", &identity, NULL},
         {"verbosity", "0-5", "log level: 0 crit .. 3 info .. 5 trace (default 3)", &verbosity,
          NULL},
-        {"trace", NULL, "record actor traces in <datadir>/" P2P_TRACE_FILE, NULL, &trace},
+        {"trace", NULL,
+         "record actor traces in <datadir>/" P2P_TRACE_FILE " (168 MiB, reserved at start)", NULL,
+         &trace},
         {"bootnode", NULL, "discovery only (no TCP listener, no peers)", NULL, &bootnode},
         {"caps", "LIST", "capabilities to advertise without a handler, name/version,...", &caps,
          NULL},
@@ -394,7 +396,12 @@ int main(int argc, char **argv)
     if (trace) {
         snprintf(tpath, sizeof tpath, "%s/%s", dir, P2P_TRACE_FILE);
         int rc = p2p_trace_open(tpath, TRACE_RINGS, TRACE_CAP);
-        if (rc) cli_fail("cannot create trace file %s: %s", tpath, strerror(errno));
+        if (rc) {
+            uint64_t size = p2p_trace_file_size(TRACE_RINGS, TRACE_CAP);
+            cli_fail("cannot create trace file %s (%llu bytes, %llu MiB): %s", tpath,
+                     (unsigned long long)size, (unsigned long long)(size >> 20),
+                     rc == P2P_ESYS ? strerror(errno) : p2p_strerror(rc));
+        }
     }
 
     /* ---- server ---- */

@@ -7,8 +7,11 @@
  * strictly increasing sequence numbers, intact records and that
  * overwritten records are counted, not returned; and a producer with a
  * busy-polling consumer, where every message's POP is stamped no earlier
- * than its PUSH.
+ * than its PUSH; a segment that does not fit its file system (a small
+ * tmpfs in a private mount namespace) is refused at open, not met later
+ * as a SIGBUS.
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
@@ -17,6 +20,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -630,6 +634,54 @@ static void test_second_process(void)
     p2p_trace_close();
 }
 
+/* A trace file larger than its file system's free room: open fails with
+ * ENOSPC and leaves no file, instead of mapping a sparse file whose first
+ * store to an unbacked page is a SIGBUS.  Runs in a child that enters a
+ * private mount namespace with a 1 MiB tmpfs (needs root; skipped
+ * otherwise). */
+static void test_full_disk(void)
+{
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
+            _exit(77);
+        char mnt[160], file[200];
+        snprintf(mnt, sizeof mnt, "%s/small", dir);
+        snprintf(file, sizeof file, "%s/trace.ring", mnt);
+        if (mkdir(mnt, 0700) != 0 || mount("tmpfs", mnt, "tmpfs", 0, "size=1m,mode=0700") != 0)
+            _exit(77);
+        int rc = 0;
+        /* 8 rings x 8192 records x 40 bytes: 2.5 MiB on a 1 MiB tmpfs */
+        uint64_t size = p2p_trace_file_size(8, 8192);
+        if (size < 2u << 20) rc |= 1;
+        errno = 0;
+        if (p2p_trace_open(file, 8, 8192) != P2P_ESYS || errno != ENOSPC) rc |= 2;
+        if (access(file, F_OK) == 0 || errno != ENOENT) rc |= 4;
+        if (p2p_trace_on()) rc |= 8;
+        /* one that fits: open, and every page is backed */
+        if (p2p_trace_open(file, 2, 1024) != 0) rc |= 16;
+        struct stat st;
+        if (stat(file, &st) != 0 || (uint64_t)st.st_blocks * 512 < p2p_trace_file_size(2, 1024))
+            rc |= 32;
+        p2p_trace_close();
+        unlink(file);
+        (void)umount2(mnt, MNT_DETACH);
+        rmdir(mnt);
+        _exit(rc);
+    }
+    int status = 0;
+    CHECK(waitpid(pid, &status, 0) == pid);
+    CHECK(WIFEXITED(status));
+    if (WEXITSTATUS(status) == 77) {
+        printf("test_full_disk: skipped (no private mount namespace: needs root)\n");
+        return;
+    }
+    if (WEXITSTATUS(status) != 0) printf("test_full_disk: child status %d\n", WEXITSTATUS(status));
+    CHECK(WEXITSTATUS(status) == 0);
+    CHECK(p2p_trace_file_size(0, 64) == 0 && p2p_trace_file_size(1, 0) == 0);
+}
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "/tmp/p2p-trace-XXXXXX");
@@ -637,6 +689,7 @@ int main(void)
     snprintf(path, sizeof path, "%s/trace.ring", dir);
     /* The fork test runs first, while this process has one thread. */
     test_second_process();
+    test_full_disk(); /* forks too */
     test_basic();
     test_threads();
     test_bad_files();
