@@ -389,7 +389,9 @@ void p2p_trace_thread_detach(void)
     struct segment *s = atomic_load_explicit(&seg, memory_order_acquire);
     uint32_t gen = atomic_load_explicit(&seg_gen, memory_order_relaxed);
     if (s && tls.ring && tls.gen == gen) {
-        write_named(s, tls.index, p2p_now_ns(), P2P_TRACE_STOP);
+        /* paused: the ring keeps what it holds (no STOP); the next owner's
+         * START still marks the change */
+        if (p2p_trace_on()) write_named(s, tls.index, p2p_now_ns(), P2P_TRACE_STOP);
         /* release: the next owner (acquire CAS) sees our head and slots */
         atomic_store_explicit(&tls.ring->owner, 0, memory_order_release);
     }

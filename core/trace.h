@@ -8,7 +8,9 @@
  * at thread exit), so recording takes no lock and no RMW: a clock read and
  * a few stores.  Mailbox push/pop record automatically; actors add their own
  * events with P2P_TRACE_EVENT.  p2p_trace_enable(false) turns recording off:
- * every hook then costs one relaxed load and a branch.
+ * every hook then costs one relaxed load and a branch, and nothing is
+ * written (threads that exit or rename meanwhile give their ring back
+ * without a STOP record).
  *
  * Reader side (another process, or the devp2p trace tool): the file is
  * mapped read-only and followed live with p2p_trace_reader_*.
@@ -189,7 +191,9 @@ int p2p_trace_name_kind(uint16_t kind, const char *name);
 
 /* Thread hooks (called by core/thread.c): attach gives back any ring the
  * thread held and remembers its name for the next ring it takes; detach
- * gives the ring back (at thread exit). */
+ * gives the ring back (at thread exit).  Giving a ring back writes its
+ * STOP record only while recording is on: paused rings keep what they
+ * hold. */
 void p2p_trace_thread_attach(const char *name);
 void p2p_trace_thread_detach(void);
 

@@ -1,7 +1,8 @@
 /*
  * Trace rings: records and names as a reader sees them, wrap-around with
  * lost-record accounting, the runtime off switch, mailbox push/pop hooks,
- * one ring per thread, header validation (offsets that wrap around 2^64,
+ * one ring per thread, nothing recorded while paused (not even at thread
+ * exit or rename), header validation (offsets that wrap around 2^64,
  * a header rewritten under an open reader), and a second process (fork)
  * that follows the file read-only while this one writes, checking
  * strictly increasing sequence numbers, intact records and that
@@ -239,6 +240,62 @@ static void test_threads(void)
     CHECK(strcmp(name, "holder") == 0);
     p2p_trace_reader_close(r);
     p2p_thread_unadopt(&hold);
+    p2p_trace_close();
+}
+
+static _Atomic int pause_step;
+
+/* Records one event, then (step 1, recording paused by the main thread)
+ * renames itself and exits. */
+static int pauser(p2p_thread_t *self, void *arg)
+{
+    (void)self, (void)arg;
+    P2P_TRACE_EVENT(KIND_TEST, 0, 1);
+    /* release/acquire: the main thread reads the ring after this */
+    atomic_store_explicit(&pause_step, 1, memory_order_release);
+    uint64_t until = p2p_now_ns() + 10 * P2P_NS_PER_S;
+    while (atomic_load_explicit(&pause_step, memory_order_acquire) != 2 && p2p_now_ns() < until)
+        usleep(1000);
+    CHECK_OK(p2p_thread_rename("p2p-renamed"));
+    return 0;
+}
+
+/* Paused means paused: a thread that renames itself or exits while
+ * recording is off writes nothing (no STOP), so the rings keep exactly
+ * what they held at the pause; its ring is still given back, and taken
+ * by the next thread that records after the resume. */
+static void test_pause(void)
+{
+    CHECK_OK(p2p_trace_open(path, 1, 64));
+    atomic_store(&pause_step, 0);
+    p2p_thread_t t;
+    CHECK_OK(p2p_thread_spawn(&t, "p2p-pauser", 0, pauser, NULL));
+    uint64_t until = p2p_now_ns() + 10 * P2P_NS_PER_S;
+    while (atomic_load_explicit(&pause_step, memory_order_acquire) != 1 && p2p_now_ns() < until)
+        usleep(1000);
+    p2p_trace_reader_t *r;
+    CHECK_OK(p2p_trace_reader_open(&r, path));
+    static p2p_trace_rec_t recs[64];
+    uint64_t lost = 0;
+    size_t n = drain(r, 0, recs, 64, &lost);
+    CHECK(n == 2 && recs[0].type == P2P_TRACE_START && recs[1].type == P2P_TRACE_CUSTOM);
+    p2p_trace_enable(false);
+    atomic_store_explicit(&pause_step, 2, memory_order_release);
+    CHECK_OK(p2p_thread_join(&t, NULL));
+    n = drain(r, 0, recs, 64, &lost);
+    CHECK(n == 0 && lost == 0);
+    if (n)
+        printf("test_pause: %zu records written while paused, first %s\n", n,
+               p2p_trace_type_name(recs[0].type));
+    p2p_trace_enable(true);
+    CHECK_OK(p2p_thread_spawn(&t, "p2p-after", 0, tracer, NULL));
+    CHECK_OK(p2p_thread_join(&t, NULL));
+    n = drain(r, 0, recs, 64, &lost);
+    CHECK(n == 12 && recs[0].type == P2P_TRACE_START && strcmp(recs[0].name, "p2p-after") == 0);
+    p2p_trace_info_t info;
+    p2p_trace_reader_info(r, &info);
+    CHECK(info.no_ring == 0);
+    p2p_trace_reader_close(r);
     p2p_trace_close();
 }
 
@@ -692,6 +749,7 @@ int main(void)
     test_full_disk(); /* forks too */
     test_basic();
     test_threads();
+    test_pause();
     test_bad_files();
     test_wrapping_offsets();
     test_push_pop_order();
