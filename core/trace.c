@@ -350,6 +350,7 @@ static bool take_ring(struct segment *s, uint32_t gen, uint64_t time_ns)
     }
     /* relaxed: statistics */
     atomic_fetch_add_explicit(&s->hdr->no_ring, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->hdr->no_ring_threads, 1, memory_order_relaxed);
     return false;
 }
 
@@ -411,8 +412,8 @@ void p2p_trace_thread_detach(void)
 struct p2p_trace_reader {
     const uint8_t *base;
     size_t size;
-    const p2p_trace_file_hdr_t *live; /* the mapped header: no_ring only */
-    p2p_trace_file_hdr_t hdr;         /* validated copy (no_ring not used) */
+    const p2p_trace_file_hdr_t *live; /* the mapped header: the no_ring counters only */
+    p2p_trace_file_hdr_t hdr;         /* validated copy (no_ring counters not used) */
     const p2p_trace_ring_hdr_t *rings;
     const p2p_trace_slot_t *data;
     uint32_t count, cap;
@@ -529,9 +530,10 @@ void p2p_trace_reader_info(const p2p_trace_reader_t *r, p2p_trace_info_t *info)
     info->pid = h->pid;
     info->start_mono_ns = h->start_mono_ns;
     info->start_wall_ms = h->start_wall_ms;
-    /* relaxed: a statistic, the one header field that is read live */
-    info->no_ring =
-        atomic_load_explicit(&((p2p_trace_file_hdr_t *)r->live)->no_ring, memory_order_relaxed);
+    /* relaxed: statistics, the only header fields that are read live */
+    p2p_trace_file_hdr_t *live = (p2p_trace_file_hdr_t *)r->live;
+    info->no_ring = atomic_load_explicit(&live->no_ring, memory_order_relaxed);
+    info->no_ring_threads = atomic_load_explicit(&live->no_ring_threads, memory_order_relaxed);
 }
 
 static uint64_t ring_head(const p2p_trace_reader_t *r, unsigned ring)

@@ -63,9 +63,9 @@
 #define P2P_TRACE_FILE "trace.ring" /* the segment's file name inside a node's datadir */
 #define P2P_TRACE_MAGIC "P2PTRACE"
 #define P2P_TRACE_VERSION 1u
-#define P2P_TRACE_NAME_LEN 32u /* bytes per name table entry, NUL-terminated */
-#define P2P_TRACE_KINDS 256u   /* message kinds with names */
-#define P2P_TRACE_RINGS_MAX 4096u
+#define P2P_TRACE_NAME_LEN 32u     /* bytes per name table entry, NUL-terminated */
+#define P2P_TRACE_KINDS 256u       /* message kinds with names */
+#define P2P_TRACE_RINGS_MAX 65536u /* ring indices are 16 bits in a record */
 #define P2P_TRACE_RING_CAP_MAX (1u << 22)
 
 /* Record types. */
@@ -100,6 +100,9 @@ typedef struct p2p_trace_file_hdr {
     uint64_t start_mono_ns;   /* CLOCK_MONOTONIC at creation */
     uint64_t start_wall_ms;   /* Unix ms at creation */
     _Atomic uint64_t no_ring; /* events dropped because every ring was taken */
+    /* threads that wanted a ring and found none (once per thread and
+     * name; their events are counted in no_ring) */
+    _Atomic uint64_t no_ring_threads;
 } p2p_trace_file_hdr_t;
 
 typedef struct p2p_trace_ring_hdr {
@@ -218,7 +221,8 @@ typedef struct p2p_trace_info {
     int32_t pid;
     uint64_t start_mono_ns;
     uint64_t start_wall_ms;
-    uint64_t no_ring;
+    uint64_t no_ring;         /* events not recorded: every ring was taken */
+    uint64_t no_ring_threads; /* threads that found no free ring */
 } p2p_trace_info_t;
 
 /* Maps the trace file at path read-only and validates a private copy of

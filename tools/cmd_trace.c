@@ -43,6 +43,9 @@
  * Filters (all must match): --thread GLOB (ring owner name), --mailbox
  * GLOB|ID, --kind GLOB|N, --peer HEXPREFIX, --type push,pop,....
  *
+ * Threads that found every ring taken record nothing: the segment header
+ * counts them (no_ring_threads, no_ring), and a warning on stderr says so.
+ *
  * Bounds: at most --max-records records are kept for an export (default
  * 4 million; beyond that the oldest are kept and the rest counted).  Main
  * thread only (signal handlers only set a flag).
@@ -557,6 +560,15 @@ int cmd_trace(int argc, char **argv)
         fprintf(stderr, "trace: the node (pid %d) exited; stopped following\n", (int)t.info.pid);
     free(t.pend);
     if (export_fmt) export_chrome(&t, export_path);
+    /* threads that recorded nothing: say so, or the output looks complete */
+    p2p_trace_reader_info(t.r, &t.info);
+    if (t.info.no_ring)
+        fprintf(stderr,
+                "trace: warning: %llu threads found no free ring and recorded nothing (%llu "
+                "events lost): all %u rings were taken; restart the node with more rings "
+                "(devp2pd sizes them from --maxpeers and --maxpendpeers)\n",
+                (unsigned long long)t.info.no_ring_threads, (unsigned long long)t.info.no_ring,
+                t.info.ring_count);
     if (t.lost || t.dropped)
         fprintf(stderr, "trace: %llu records lost to overwrites, %llu over --max-records\n",
                 (unsigned long long)t.lost, (unsigned long long)t.dropped);

@@ -50,6 +50,7 @@
 #include <unistd.h>
 
 #include "actors/datadir.h"
+#include "actors/dialsched.h"
 #include "actors/discovery.h"
 #include "actors/server.h"
 #include "core/clock.h"
@@ -74,8 +75,27 @@
 #define MAX_CAPS 16  /* --caps entries */
 /* --identity bytes: with MAX_CAPS caps the Hello stays far below its 2048 */
 #define MAX_IDENTITY 256
-#define TRACE_RINGS 512
+/* Trace rings (--trace): one per thread that records, so a thread never
+ * finds them all taken.  Connection threads: one per peer (--maxpeers,
+ * and trusted nodes admitted above it), per pending inbound handshake
+ * (--maxpendpeers), per dial in flight, and the parked pool (16); the
+ * fixed threads (main, p2p-run, -listen, -dial, -disc, the -udp readers,
+ * -resolve, -admin, -metrics) and a margin take TRACE_RINGS_FIXED.  Never
+ * fewer than TRACE_RINGS_MIN (160 MiB with TRACE_CAP records per ring);
+ * each ring beyond adds 320 KiB. */
+#define TRACE_RINGS_MIN 512u
+#define TRACE_RINGS_FIXED (P2P_DIAL_MAX_ACTIVE_DEFAULT + 16u + 64u)
 #define TRACE_CAP 8192
+
+static unsigned trace_rings(unsigned max_peers, unsigned max_pend, size_t trusted)
+{
+    uint64_t n = (uint64_t)max_peers + max_pend + trusted + TRACE_RINGS_FIXED;
+    if (n > P2P_TRACE_RINGS_MAX)
+        cli_usage_fail("--trace: --maxpeers %u and --maxpendpeers %u need %llu trace rings, at "
+                       "most %u",
+                       max_peers, max_pend, (unsigned long long)n, P2P_TRACE_RINGS_MAX);
+    return n < TRACE_RINGS_MIN ? TRACE_RINGS_MIN : (unsigned)n;
+}
 
 struct nodes {
     p2p_node_t v[MAX_LIST];
@@ -291,8 +311,9 @@ int main(int argc, char **argv)
         {"verbosity", "0-5", "log level: 0 crit .. 3 info .. 5 trace (default 3)", &verbosity,
          NULL},
         {"trace", NULL,
-         "record actor traces in <datadir>/" P2P_TRACE_FILE " (168 MiB, reserved at start)", NULL,
-         &trace},
+         "record actor traces in <datadir>/" P2P_TRACE_FILE " (reserved at start: 160 MiB, and "
+         "320 KiB more per --maxpeers + --maxpendpeers above 382)",
+         NULL, &trace},
         {"bootnode", NULL, "discovery only (no TCP listener, no peers)", NULL, &bootnode},
         {"caps", "LIST", "capabilities to advertise without a handler, name/version,...", &caps,
          NULL},
@@ -344,6 +365,7 @@ int main(int argc, char **argv)
     unsigned max_peers = (unsigned)cli_uint("--maxpeers", maxpeers, 0, 100000);
     unsigned max_pend = (unsigned)cli_uint("--maxpendpeers", maxpend, 0, 100000);
     if (max_pend == 0) max_pend = 50;
+    unsigned rings = trace ? trace_rings(max_peers, max_pend, trusted.n) : 0;
     if (identity && strlen(identity) > MAX_IDENTITY)
         cli_usage_fail("invalid --identity: %zu bytes, at most %d", strlen(identity), MAX_IDENTITY);
     if (nodekey && nodekeyhex) cli_usage_fail("--nodekey and --nodekeyhex are mutually exclusive");
@@ -395,9 +417,9 @@ int main(int argc, char **argv)
     static char tpath[4096];
     if (trace) {
         snprintf(tpath, sizeof tpath, "%s/%s", dir, P2P_TRACE_FILE);
-        int rc = p2p_trace_open(tpath, TRACE_RINGS, TRACE_CAP);
+        int rc = p2p_trace_open(tpath, rings, TRACE_CAP);
         if (rc) {
-            uint64_t size = p2p_trace_file_size(TRACE_RINGS, TRACE_CAP);
+            uint64_t size = p2p_trace_file_size(rings, TRACE_CAP);
             cli_fail("cannot create trace file %s (%llu bytes, %llu MiB): %s", tpath,
                      (unsigned long long)size, (unsigned long long)(size >> 20),
                      rc == P2P_ESYS ? strerror(errno) : p2p_strerror(rc));

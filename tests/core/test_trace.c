@@ -225,7 +225,7 @@ static void test_threads(void)
     CHECK_OK(p2p_trace_reader_open(&r2, path));
     p2p_trace_info_t info;
     p2p_trace_reader_info(r2, &info);
-    CHECK(info.no_ring == 0);
+    CHECK(info.no_ring == 0 && info.no_ring_threads == 0);
     p2p_trace_reader_close(r2);
     p2p_trace_close();
 
@@ -235,7 +235,7 @@ static void test_threads(void)
     CHECK_OK(p2p_thread_join(&t[1], NULL));
     CHECK_OK(p2p_trace_reader_open(&r, path));
     p2p_trace_reader_info(r, &info);
-    CHECK(info.no_ring == 10);
+    CHECK(info.no_ring == 10 && info.no_ring_threads == 1);
     p2p_trace_reader_ring_name(r, name, 0);
     CHECK(strcmp(name, "holder") == 0);
     p2p_trace_reader_close(r);

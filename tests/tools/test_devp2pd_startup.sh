@@ -6,7 +6,8 @@
 # a usage error naming the limit; a dangling nodekey symlink is refused
 # (exit 1, the link kept, no new key); with umask 002 and a 0755 datadir
 # the admin socket and trace ring are 0600 and a warning names the
-# datadir's mode; a UDP port in use is named in the error; with --bootnode
+# datadir's mode; --trace sizes its rings from --maxpeers, --maxpendpeers
+# and the trusted nodes (512 at least; too many is a usage error); a UDP port in use is named in the error; with --bootnode
 # admin_nodeInfo's listenAddr has port 0; the key given with --nodekeyhex
 # is not left in /proc/PID/cmdline; SIGTERM during start-up still stops the
 # node cleanly (exit 0, no nodekey.tmp left).
@@ -85,6 +86,9 @@ while ! grep -q '^enr: ' "$T/perm.out" && [ $i -lt 300 ]; do sleep 0.1; i=$((i +
 grep -q '^enr: ' "$T/perm.out" && ok || bad "node did not start: $(cat "$T/perm.err")"
 [ "$(stat -c %a "$T/perm/devp2pd.ipc")" = 600 ] && ok || bad "admin socket mode $(stat -c %a "$T/perm/devp2pd.ipc")"
 [ "$(stat -c %a "$T/perm/trace.ring")" = 600 ] && ok || bad "trace ring mode $(stat -c %a "$T/perm/trace.ring")"
+# the default limits (50 + 50): the minimum of 512 rings (ring_count at byte 20 of the header)
+rings=$(od -An -t u4 -j 20 -N 4 "$T/perm/trace.ring" | tr -d ' ')
+[ "$rings" = 512 ] && ok || bad "default --trace: $rings rings, want 512"
 [ "$(grep -c 'accessible to group or others' "$T/perm.err")" -eq 1 ] && grep -q 'mode=755' "$T/perm.err" &&
     ok || bad "no datadir mode warning: $(cat "$T/perm.err")"
 "$D" attach "$T/perm" admin_nodeInfo >/dev/null 2>"$T/err" && ok || bad "attach: $(cat "$T/err")"
@@ -109,6 +113,30 @@ i=0
 while ! grep -q '^enr: ' "$T/priv.out" && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
 term_wait "$pid" 20 "node (0700 datadir)"
 [ $rc -eq 0 ] && ! grep -q 'accessible to group' "$T/priv.err" && ok || bad "0700 datadir: exit $rc: $(cat "$T/priv.err")"
+
+# --trace sizes its rings from the limits: a thread per peer, pending
+# handshake and trusted node, + 130 (dials, parked threads, fixed threads,
+# margin), so no thread finds them all taken; the file's blocks are
+# reserved (allocated, not sparse)
+mkdir -m 700 "$T/rings"
+printf 'enode://%s@127.0.0.1:43999\n' "$PUB" >"$T/trusted1"
+timeout 20 "$N" --datadir "$T/rings" --port 0 --addr 127.0.0.1 --nodiscover --nodial --verbosity 2 \
+    --trace --maxpeers 1000 --maxpendpeers 70 --trustednodes "$T/trusted1" >"$T/rings.out" 2>"$T/rings.err" &
+pid=$!
+pids="$pids $pid"
+i=0
+while ! grep -q '^enr: ' "$T/rings.out" && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+rings=$(od -An -t u4 -j 20 -N 4 "$T/rings/trace.ring" | tr -d ' ')
+[ "$rings" = 1201 ] && ok || bad "--maxpeers 1000 --maxpendpeers 70, 1 trusted: $rings rings, want 1201"
+size=$(stat -c %s "$T/rings/trace.ring") blocks=$(stat -c %b "$T/rings/trace.ring")
+[ "$size" -gt 393000000 ] && [ $((blocks * 512)) -ge "$size" ] && ok ||
+    bad "trace.ring: $size bytes, $blocks blocks allocated"
+term_wait "$pid" 20 "node (--maxpeers 1000 --trace)"
+[ $rc -eq 0 ] && ok || bad "--maxpeers 1000 --trace: exit $rc: $(cat "$T/rings.err")"
+rm -f "$T/rings/trace.ring"
+# more than the 65536 rings a segment can have: a usage error
+usage "$N" --datadir "$F" --port 0 --trace --maxpeers 70000
+grep -q 'trace rings, at most 65536' "$T/rerr" && ok || bad "--trace --maxpeers 70000: $(cat "$T/rerr")"
 
 # --bootnode: no TCP listener, so admin_nodeInfo's listenAddr has port 0
 mkdir -m 700 "$T/bn"

@@ -3,7 +3,8 @@
 # (tools/gdb/devp2p.py) in batch mode on a live actor process and on a core
 # file written from it: devp2p-actors lists the thread names and their
 # mailboxes, devp2p-mailboxes the depths (the "idle" mailbox holds 1),
-# devp2p-trace the latest records of each ring; on a core without the
+# devp2p-trace the latest records of each ring (and a warning when threads
+# found no free ring); on a core without the
 # file-backed trace mapping, devp2p-trace says so.  live-only (sanitizer
 # builds, whose shadow memory makes cores huge) skips the core file.
 set -u
@@ -66,6 +67,20 @@ elif [ -s "$T/core" ]; then
 else
     bad "gcore wrote no core file: $(tail -3 "$T/live")"
 fi
+
+# a segment with fewer rings than recording threads: devp2p-trace says
+# how many threads recorded nothing
+mkdir "$T/few"
+"$A" "$T/few" 20 3 >"$T/few/ready" &
+pid=$!
+i=0
+while ! grep -q ready "$T/few/ready" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+sleep 0.2
+timeout 60 gdb -nx -batch -p "$pid" -ex "source $PY" -ex "devp2p-trace 1" >"$T/few/log" 2>&1
+grep -qE '^warning: 1 threads found no free ring and recorded nothing \([1-9][0-9]* events lost\): all 3 rings were taken' "$T/few/log" &&
+    ok || bad "gdb: no warning about the thread without a ring: $(grep -m3 -e trace -e rror "$T/few/log")"
+! grep -q 'no free ring' "$T/live" && ok || bad "gdb: no_ring warning with rings to spare"
+kill "$pid"; wait "$pid" 2>/dev/null; pid=
 
 echo "test_gdb: $checks checks, $fails failed"
 [ "$fails" -eq 0 ] && [ "$checks" -gt 0 ]

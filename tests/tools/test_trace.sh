@@ -2,7 +2,7 @@
 # tests/tools/test_trace.sh DEVP2P TRACE_ACTORS: `devp2p trace` against a
 # live actor process (trace_actors.c): names, filters, --follow, and the
 # Chrome export (valid JSON with one named track per thread, complete
-# events, and push->pop flows).
+# events, and push->pop flows); a warning when threads found no free ring.
 set -u
 D=$1 A=$2
 T=$(mktemp -d)
@@ -89,6 +89,20 @@ wait "$fpid"
 # the file stays readable after the node exits
 "$D" trace --datadir "$T" --type stop >"$T/stop" && ok || bad "trace after exit"
 grep -q ' p2p-run  *stop ' "$T/stop" && ok || bad "no stop record after exit: $(cat "$T/stop")"
+
+# a segment with fewer rings than recording threads: the thread without
+# one is named in a warning on stderr (nothing else would show it)
+mkdir "$T/few"
+"$A" "$T/few" 20 3 >"$T/few/ready" &
+pid=$!
+i=0
+while ! grep -q ready "$T/few/ready" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+sleep 0.2
+timeout 30 "$D" trace --datadir "$T/few" >"$T/few/out" 2>"$T/few/err" && ok || bad "trace (few rings): $(cat "$T/few/err")"
+grep -qE '^trace: warning: 1 threads found no free ring and recorded nothing \([1-9][0-9]* events lost\): all 3 rings were taken; restart the node with more rings' "$T/few/err" &&
+    ok || bad "no warning about the thread without a ring: $(cat "$T/few/err")"
+! grep -q 'no free ring' "$T/err" && ok || bad "no_ring warning with rings to spare: $(cat "$T/err")"
+kill "$pid"; wait "$pid" 2>/dev/null; pid=
 
 echo "test_trace: $checks checks, $fails failed"
 [ "$fails" -eq 0 ] && [ "$checks" -gt 0 ]

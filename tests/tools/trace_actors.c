@@ -2,7 +2,7 @@
  * tests/tools/trace_actors.c: a small live actor process for the trace
  * reader and gdb extension tests.
  *
- *   trace_actors DIR SECONDS
+ *   trace_actors DIR SECONDS [RINGS]
  *
  * Opens the trace segment DIR/trace.ring (P2P_TRACE_FILE), names the kinds
  * posthandshake (1), addpeer (2), delpeer (3), and runs three p2p threads:
@@ -13,7 +13,8 @@
  * A fourth mailbox "idle" is created and never drained after one push, so
  * a depth of 1 is visible.  Prints "ready PID" once everything runs, then
  * stops after SECONDS (or at SIGTERM/SIGINT) and exits 0.  Bounded: at
- * most 120 s.
+ * most 120 s.  The segment has RINGS rings (default 16); with 3, one of
+ * the four recording threads (main, p2p-run and the two peers) finds none.
  */
 #include <signal.h>
 #include <stdatomic.h>
@@ -92,15 +93,17 @@ static int peer_loop(p2p_thread_t *self, void *arg)
 
 int main(int argc, char **argv)
 {
-    if (argc != 3) {
-        fprintf(stderr, "usage: trace_actors DIR SECONDS\n");
+    if (argc != 3 && argc != 4) {
+        fprintf(stderr, "usage: trace_actors DIR SECONDS [RINGS]\n");
         return 2;
     }
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", argv[1], P2P_TRACE_FILE);
     int secs = atoi(argv[2]);
     if (secs < 1 || secs > 120) secs = 120;
-    if (p2p_trace_open(path, 16, 4096)) {
+    int rings = argc == 4 ? atoi(argv[3]) : 16;
+    if (rings < 1 || rings > 16) rings = 16;
+    if (p2p_trace_open(path, (unsigned)rings, 4096)) {
         fprintf(stderr, "trace_actors: cannot open %s\n", path);
         return 1;
     }

@@ -224,6 +224,14 @@ class Trace(gdb.Command):
             print("trace rings are not in this memory image (core without file-backed shared mappings)")
             return
         print("trace segment: %d rings x %d records, pid %d" % (count, cap, pid))
+        try:
+            no_ring = _int(hdr["no_ring"])
+            no_ring_threads = _int(hdr["no_ring_threads"])
+        except gdb.error:
+            no_ring = no_ring_threads = 0
+        if no_ring:
+            print("warning: %d threads found no free ring and recorded nothing (%d events lost):"
+                  " all %d rings were taken" % (no_ring_threads, no_ring, count))
         for r in range(count):
             ring = s["rings"][r]
             head = _int(ring["head"])
