@@ -47,7 +47,8 @@
  * counts them (no_ring_threads, no_ring), and a warning on stderr says so.
  *
  * Bounds: at most --max-records records are kept for an export (default
- * 4 million; beyond that the oldest are kept and the rest counted).  Main
+ * 4 million; beyond that the oldest by time, across all rings, are kept
+ * and the rest counted; at most twice as many are held while reading).  Main
  * thread only (signal handlers only set a flag).
  */
 #include <errno.h>
@@ -170,6 +171,18 @@ static int by_time(const void *a, const void *b)
     return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
+/* --max-records: keeps the t->max oldest collected records (by time,
+ * across all rings) and counts the rest as dropped.  Called when the
+ * collection reaches twice the bound (so each call sorts at most 2 x max
+ * records and frees max slots) and once before the export. */
+static void keep_oldest(struct tr *t)
+{
+    if (t->n <= t->max) return;
+    qsort(t->recs, t->n, sizeof *t->recs, by_time);
+    t->dropped += t->n - t->max;
+    t->n = t->max;
+}
+
 /* Reads everything new from every ring; collects what matches, and prints
  * it in time order: everything (final), or what is older than the grace. */
 static void poll_once(struct tr *t, bool final)
@@ -212,10 +225,7 @@ static void poll_once(struct tr *t, bool final)
                 if (!match(t, &it.r, it.name)) continue;
                 struct item **arr = t->collect ? &t->recs : &t->pend;
                 size_t *n = t->collect ? &t->n : &t->np, *cap = t->collect ? &t->cap : &t->pcap;
-                if (t->collect && t->n >= t->max) {
-                    t->dropped++;
-                    continue;
-                }
+                if (t->collect && t->n >= 2 * t->max) keep_oldest(t);
                 if (*n == *cap) {
                     size_t nc = *cap ? *cap * 2 : 4096;
                     struct item *nr = realloc(*arr, nc * sizeof *nr);
@@ -493,7 +503,8 @@ int cmd_trace(int argc, char **argv)
         {"new", NULL, "skip what the rings hold now (only new records)", NULL, &from_end},
         {"duration", "S", "stop following after S seconds", &duration, NULL},
         {"export", "FMT FILE", "write Chrome trace JSON (FMT: chrome) to FILE", &export_fmt, NULL},
-        {"max-records", "N", "records kept for an export (default 4194304)", &maxr, NULL},
+        {"max-records", "N", "records kept for an export, the oldest by time (default 4194304)",
+         &maxr, NULL},
     };
     const char *pos[CLI_MAX_POS];
     size_t npos;
@@ -559,7 +570,10 @@ int cmd_trace(int argc, char **argv)
     if (writer_gone)
         fprintf(stderr, "trace: the node (pid %d) exited; stopped following\n", (int)t.info.pid);
     free(t.pend);
-    if (export_fmt) export_chrome(&t, export_path);
+    if (export_fmt) {
+        keep_oldest(&t);
+        export_chrome(&t, export_path);
+    }
     /* threads that recorded nothing: say so, or the output looks complete */
     p2p_trace_reader_info(t.r, &t.info);
     if (t.info.no_ring)

@@ -4,7 +4,8 @@
 # times on two rings are all paired by the Chrome export (no unmatched
 # pop); names that are not valid UTF-8 are exported with U+FFFD and no
 # record is left out of the export; record types beyond the known ones
-# never pass a --type filter.
+# never pass a --type filter; --max-records keeps the oldest records by
+# time across the rings.
 set -u
 D=$1 C=$2
 T=$(mktemp -d)
@@ -63,6 +64,20 @@ for i, s in starts.items():
     assert f["ts"] == s["ts"] and s["tid"] != f["tid"] and s["name"] == "box\ufffd\ufffd", (s, f)
 assert sum(1 for e in x if e["args"]["type"] == "?") == 2
 print("chrome: %d events, %d flows" % (len(x), len(starts)))
+PY
+
+# --max-records N keeps the N oldest records by time across the rings,
+# not the first N read (ring 0's pops): the first 25 pushes (ring 1) and
+# their pops (ring 0), paired
+timeout 30 "$D" trace --file "$T/trace.ring" --type push,pop --max-records 50 --export chrome \
+    "$T/max.json" 2>"$T/err" && ok || bad "export --max-records: $(cat "$T/err")"
+grep -q '^trace: exported 50 records, 25 flows, ' "$T/err" && grep -q ', 150 over --max-records$' "$T/err" &&
+    ok || bad "export --max-records 50: $(cat "$T/err")"
+python3 - "$T/max.json" <<'PY' && ok || bad "--max-records kept the wrong records"
+import json, sys
+x = [e for e in json.load(open(sys.argv[1]))["traceEvents"] if e["ph"] == "X"]
+args = sorted(int(e["args"]["arg"]) for e in x if e["args"]["type"] in ("push", "pop"))
+assert len(x) == 50 and args == sorted(list(range(25)) * 2), (len(x), args)
 PY
 
 echo "test_trace_file: $checks checks, $fails failed"
