@@ -81,10 +81,14 @@ struct filt {
     unsigned type_mask;
 };
 
-/* A record with the name of the thread that wrote it (see the top). */
+/* A record with the name of the thread that wrote it (see the top) and
+ * its ring's owner generation: the STARTs read from that ring before it,
+ * counted before any filter, so a filter never changes the track a
+ * record is exported on. */
 struct item {
     p2p_trace_rec_t r;
     char name[16];
+    uint32_t owner;
 };
 
 struct tr {
@@ -96,6 +100,7 @@ struct tr {
     struct item *recs;
     size_t n, cap, max;
     char (*names)[16]; /* per ring: the owner open at the end of the last batch */
+    uint32_t *owners;  /* per ring: STARTs read so far (all records, unfiltered) */
     FILE *out;
     /* --follow: records read but held back (FOLLOW_GRACE_NS) */
     struct item *pend;
@@ -217,7 +222,8 @@ static void poll_once(struct tr *t, bool final)
                 if (!nm[i][0]) memcpy(nm[i], nxt, sizeof nxt);
             }
             for (size_t i = 0; i < got; i++) {
-                struct item it = {.r = batch[i]};
+                if (batch[i].type == P2P_TRACE_START) t->owners[ring]++;
+                struct item it = {.r = batch[i], .owner = t->owners[ring]};
                 if (nm[i][0])
                     memcpy(it.name, nm[i], sizeof it.name);
                 else
@@ -314,10 +320,11 @@ static unsigned add_event(json_t *arr, json_t *ev, uint64_t *failed)
     return 0;
 }
 
-/* One track per (ring, owner): a ring's owner changes at each START. */
-static json_int_t tid_of(const uint32_t *gen, unsigned ring)
+/* One track per (ring, owner): a ring's owner changes at each START
+ * (item.owner; below 2^53, so JSON readers keep it exact). */
+static json_int_t tid_of(const struct item *it)
 {
-    return (json_int_t)(ring + 1) * 100000 + gen[ring];
+    return (json_int_t)(it->r.ring + 1) * 1000000000 + it->owner % 1000000000;
 }
 
 static void export_chrome(struct tr *t, const char *path)
@@ -327,15 +334,14 @@ static void export_chrome(struct tr *t, const char *path)
     if (!f) cli_fail("cannot write %s: %s", path, strerror(errno));
     json_int_t pid = t->info.pid;
     json_t *events = json_array();
-    /* track names: the ring's owner name; tid = the p2p thread id from the
-     * ring's START record (arg), so a reused ring gets a new track */
-    uint32_t *gen = calloc(t->info.ring_count, sizeof *gen);
+    /* track names: the ring's owner name; tid: ring and owner generation
+     * (tid_of), so a reused ring gets a new track */
     size_t *next = calloc(t->n + 1, sizeof *next);
     size_t kcap = 1024;
     while (kcap < t->n * 2) kcap <<= 1;
     struct key *tab = calloc(kcap, sizeof *tab);
     uint64_t *flow = calloc(t->n + 1, sizeof *flow); /* flow id per record index (0: none) */
-    if (!gen || !next || !tab || !flow || !events) cli_fail("out of memory");
+    if (!next || !tab || !flow || !events) cli_fail("out of memory");
 
     /* pass 1: match pops to pushes, one instant (run of equal times) at a
      * time: its pushes first, then its pops */
@@ -382,8 +388,7 @@ static void export_chrome(struct tr *t, const char *path)
             bad_ring++;
             continue;
         }
-        if (r->type == P2P_TRACE_START) gen[r->ring]++;
-        json_int_t tid = tid_of(gen, r->ring);
+        json_int_t tid = tid_of(&t->recs[i]);
         char key[32], mb[P2P_TRACE_NAME_LEN], kn[P2P_TRACE_NAME_LEN];
         /* UTF-8 copies of the names (each invalid byte -> 3 bytes) */
         char mbu[3 * P2P_TRACE_NAME_LEN + 1], knu[3 * P2P_TRACE_NAME_LEN + 1];
@@ -456,7 +461,6 @@ static void export_chrome(struct tr *t, const char *path)
                 (unsigned long long)(t->n - exported), t->n, (unsigned long long)bad_ring,
                 (unsigned long long)failed);
     json_decref(top);
-    free(gen);
     free(next);
     free(tab);
     free(flow);
@@ -547,7 +551,8 @@ int cmd_trace(int argc, char **argv)
     if (rc) cli_fail("%s is not a trace file (%s)", path, p2p_strerror(rc));
     p2p_trace_reader_info(t.r, &t.info);
     t.names = calloc(t.info.ring_count, sizeof *t.names);
-    if (!t.names) cli_fail("out of memory");
+    t.owners = calloc(t.info.ring_count, sizeof *t.owners);
+    if (!t.names || !t.owners) cli_fail("out of memory");
     if (from_end) p2p_trace_reader_seek_end(t.r);
     t.collect = export_fmt != NULL;
 
@@ -588,6 +593,7 @@ int cmd_trace(int argc, char **argv)
                 (unsigned long long)t.lost, (unsigned long long)t.dropped);
     free(t.recs);
     free(t.names);
+    free(t.owners);
     p2p_trace_reader_close(t.r);
     return 0;
 }

@@ -5,7 +5,8 @@
 # pop); names that are not valid UTF-8 are exported with U+FFFD and no
 # record is left out of the export; record types beyond the known ones
 # never pass a --type filter; --max-records keeps the oldest records by
-# time across the rings.
+# time across the rings; a filtered export keeps the owners of a reused
+# ring on separate tracks.
 set -u
 D=$1 C=$2
 T=$(mktemp -d)
@@ -79,6 +80,26 @@ x = [e for e in json.load(open(sys.argv[1]))["traceEvents"] if e["ph"] == "X"]
 args = sorted(int(e["args"]["arg"]) for e in x if e["args"]["type"] in ("push", "pop"))
 assert len(x) == 50 and args == sorted(list(range(25)) * 2), (len(x), args)
 PY
+
+# a reused ring (peer-aaaa, then peer-bbbb on ring 1): a filtered export
+# (no START records in it) still puts each owner's records on its own,
+# rightly named track
+"$C" "$T/reuse.ring" reuse && ok || bad "trace_craft reuse failed"
+for filt in "--type push" "--type push,pop" "--peer 0000000000000abc --type push" "--mailbox box --type push" ""; do
+    # shellcheck disable=SC2086
+    timeout 30 "$D" trace --file "$T/reuse.ring" $filt --export chrome "$T/reuse.json" 2>"$T/err" &&
+        ok || bad "export $filt: $(cat "$T/err")"
+    python3 - "$T/reuse.json" <<'PY' && ok || bad "export $filt: owners of a reused ring share a track"
+import json, sys
+ev = json.load(open(sys.argv[1]))["traceEvents"]
+names = {e["tid"]: e["args"]["name"] for e in ev if e.get("ph") == "M" and e["name"] == "thread_name"}
+push = [e for e in ev if e["ph"] == "X" and e["args"]["type"] == "push"]
+assert len(push) == 6, len(push)
+for e in push:
+    want = "peer-aaaa" if int(e["args"]["arg"]) < 10 else "peer-bbbb"
+    assert names[e["tid"]] == want, (e["args"]["arg"], names[e["tid"]], names)
+PY
+done
 
 echo "test_trace_file: $checks checks, $fails failed"
 [ "$fails" -eq 0 ] && [ "$checks" -gt 0 ]

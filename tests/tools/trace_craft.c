@@ -13,9 +13,16 @@
  *   ring 1, thread "peer-\xc0\xaf" (overlong '/'): PUSH i at T + i us.
  * Names that are not valid UTF-8, equal push/pop times on two rings (ring 0,
  * the pops, sorts first at equal times), and types beyond the known ones.
+ *
+ *   trace_craft FILE reuse
+ *
+ * A reused ring: "peer-aaaa" pushes 3 messages (arg 0-2) to mailbox "box"
+ * and exits; "peer-bbbb" then takes the same ring (1) and pushes 3 (arg
+ * 10-12); ring 0 ("p2p-run") pops all 6.
  * Prints nothing; exits 0 on success.
  */
 #include <stdio.h>
+#include <string.h>
 
 #include "core/clock.h"
 #include "core/mailbox.h"
@@ -38,16 +45,44 @@ static int producer(p2p_thread_t *self, void *arg)
     return 0;
 }
 
+static int reuse_producer(p2p_thread_t *self, void *arg)
+{
+    (void)self;
+    uint64_t first = (uint64_t)(uintptr_t)arg;
+    for (uint64_t i = first; i < first + 3; i++)
+        p2p_trace_event(P2P_TRACE_PUSH, box, KIND, PEER, i);
+    return 0;
+}
+
+static int reuse(void)
+{
+    p2p_thread_t me, a, b;
+    box = p2p_mailbox_name_id("box");
+    if (box == 0 || p2p_thread_adopt(&me, "p2p-run") != 0) return 1;
+    p2p_trace_event(P2P_TRACE_CUSTOM, 0, 0, 0, 0); /* takes ring 0 */
+    if (p2p_thread_spawn(&a, "peer-aaaa", 0, reuse_producer, (void *)(uintptr_t)0) != 0 ||
+        p2p_thread_join(&a, NULL) != 0 ||
+        p2p_thread_spawn(&b, "peer-bbbb", 0, reuse_producer, (void *)(uintptr_t)10) != 0 ||
+        p2p_thread_join(&b, NULL) != 0)
+        return 1;
+    for (uint64_t i = 0; i < 6; i++)
+        p2p_trace_event(P2P_TRACE_POP, box, KIND, PEER, i < 3 ? i : i + 7);
+    p2p_thread_unadopt(&me);
+    p2p_trace_close();
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    if (argc != 2) {
-        fprintf(stderr, "usage: trace_craft FILE\n");
+    if (argc != 2 && !(argc == 3 && strcmp(argv[2], "reuse") == 0)) {
+        fprintf(stderr, "usage: trace_craft FILE [reuse]\n");
         return 2;
     }
     if (p2p_trace_open(argv[1], 4, 1024) != 0) {
         fprintf(stderr, "trace_craft: cannot create %s\n", argv[1]);
         return 1;
     }
+    if (argc == 3) return reuse();
     box = p2p_mailbox_name_id("box\xff\xfe");
     p2p_thread_t me, prod;
     if (box == 0 || p2p_trace_name_kind(KIND, "kind\xc3\x28") != 0 ||
