@@ -174,12 +174,18 @@ int p2p_trace_open(const char *path, unsigned rings, uint32_t ring_cap)
     struct layout l;
     layout_of(&l, rings, ring_cap);
 
-    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd >= 0 && fchmod(fd, 0600) != 0) { /* an existing file keeps its mode otherwise */
+    /* A new file (new inode), never the old one truncated: a reader that
+     * still maps an earlier segment keeps its pages (no SIGBUS) and can
+     * tell that the path now names another segment
+     * (p2p_trace_reader_replaced). */
+    if (unlink(path) != 0 && errno != ENOENT) return P2P_ESYS;
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) return P2P_ESYS;
+    if (fchmod(fd, 0600) != 0) { /* exactly 0600, whatever the umask */
         close(fd);
+        unlink(path);
         return P2P_ESYS;
     }
-    if (fd < 0) return P2P_ESYS;
     /* Reserve the blocks now: a sparse file would take them at the first
      * store to each page, and on a full file system that store is a
      * SIGBUS in whichever thread records (a mailbox push). */
@@ -418,6 +424,8 @@ struct p2p_trace_reader {
     const p2p_trace_slot_t *data;
     uint32_t count, cap;
     uint64_t *next; /* per ring: index of the next record to return */
+    dev_t dev;      /* the mapped file (p2p_trace_reader_replaced) */
+    ino_t ino;
 };
 
 /* Name table entries a header may declare: ids and kinds are 16-bit. */
@@ -500,6 +508,8 @@ int p2p_trace_reader_open(p2p_trace_reader_t **out, const char *path)
     r->count = (uint32_t)count;
     r->cap = (uint32_t)cap;
     r->next = next;
+    r->dev = st.st_dev;
+    r->ino = st.st_ino;
     for (uint32_t i = 0; i < r->count; i++) {
         /* acquire: pairs with the writer's release store of head */
         uint64_t head = atomic_load_explicit(&((p2p_trace_ring_hdr_t *)&r->rings[i])->head,
@@ -534,6 +544,17 @@ void p2p_trace_reader_info(const p2p_trace_reader_t *r, p2p_trace_info_t *info)
     p2p_trace_file_hdr_t *live = (p2p_trace_file_hdr_t *)r->live;
     info->no_ring = atomic_load_explicit(&live->no_ring, memory_order_relaxed);
     info->no_ring_threads = atomic_load_explicit(&live->no_ring_threads, memory_order_relaxed);
+}
+
+bool p2p_trace_reader_replaced(const p2p_trace_reader_t *r, const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) != 0 || st.st_dev != r->dev || st.st_ino != r->ino) return true;
+    /* the same file rewritten in place (an older writer truncated it):
+     * its creation stamps changed */
+    const volatile p2p_trace_file_hdr_t *h = (const void *)r->base;
+    return h->start_mono_ns != r->hdr.start_mono_ns || h->start_wall_ms != r->hdr.start_wall_ms ||
+           h->pid != r->hdr.pid;
 }
 
 static uint64_t ring_head(const p2p_trace_reader_t *r, unsigned ring)

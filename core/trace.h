@@ -2,7 +2,8 @@
  * core/trace.h: actor trace rings in a shared-memory file.
  *
  * Writer side (the node): p2p_trace_open(path, rings, cap) creates the file
- * with its blocks reserved (posix_fallocate, so recording never meets a
+ * (a new one: an earlier file at path is unlinked, so readers that map it
+ * keep it) with its blocks reserved (posix_fallocate, so recording never meets a
  * full disk) and maps it (MAP_SHARED), e.g. <datadir>/trace.ring.  Each thread that
  * records gets its own ring on first use (single writer per ring, released
  * at thread exit), so recording takes no lock and no RMW: a clock read and
@@ -163,7 +164,7 @@ static inline bool p2p_trace_on(void)
     return atomic_load_explicit(&p2p__trace_on, memory_order_relaxed) != 0;
 }
 
-/* Creates (or truncates) the trace file at path with `rings` rings of
+/* Creates the trace file at path (replacing any file there) with `rings` rings of
  * ring_cap records (rounded up to a power of two), reserves its
  * p2p_trace_file_size bytes on disk and maps it; recording starts enabled.
  * Returns 0, P2P_EINVAL, P2P_EEXIST (a segment is already open) or
@@ -233,6 +234,11 @@ typedef struct p2p_trace_info {
 P2P_MUST_CHECK int p2p_trace_reader_open(p2p_trace_reader_t **r, const char *path);
 void p2p_trace_reader_close(p2p_trace_reader_t *r);
 void p2p_trace_reader_info(const p2p_trace_reader_t *r, p2p_trace_info_t *info);
+/* True when path no longer names the segment r maps: removed, or replaced
+ * by a new one (the node restarted or re-opened its trace; each open
+ * creates a new file), or rewritten in place (its creation stamps
+ * changed).  Records of the new segment are not readable through r. */
+bool p2p_trace_reader_replaced(const p2p_trace_reader_t *r, const char *path);
 /* Skips everything written so far: only new records will be returned. */
 void p2p_trace_reader_seek_end(p2p_trace_reader_t *r);
 /* Copies up to max new records of ring into out, oldest first, and adds

@@ -16,9 +16,13 @@
  * whose START and STOP were both overwritten show the ring header's owner,
  * else "ringN".
  *
+ * A file whose writer (the header's pid) is not running is still shown,
+ * with a warning that it is what an exited node left.
+ *
  * Modes: print what the rings hold now and exit; --follow: keep printing
  * new records (polled every 50 ms and merged by time) until
- * SIGINT/SIGTERM, --duration, or the node's exit; --export chrome FILE:
+ * SIGINT/SIGTERM, --duration, the node's exit, or a new segment at the
+ * path (the node restarted: said on stderr, never followed silently); --export chrome FILE:
  * write Chrome trace-event JSON instead of text (what was collected, at
  * exit): one track (tid) per thread (per ring and owner: rings are
  * reused by later threads) with thread_name metadata, a complete
@@ -109,6 +113,13 @@ struct tr {
 };
 
 #define FOLLOW_GRACE_NS (200u * 1000 * 1000)
+
+/* False only when no process pid exists (ESRCH): one of another user
+ * (EPERM) is running. */
+static bool pid_running(int32_t pid)
+{
+    return pid <= 0 || kill(pid, 0) == 0 || errno != ESRCH;
+}
 
 static bool glob_or_num(const char *pat, const char *name, unsigned num)
 {
@@ -553,6 +564,13 @@ int cmd_trace(int argc, char **argv)
     t.names = calloc(t.info.ring_count, sizeof *t.names);
     t.owners = calloc(t.info.ring_count, sizeof *t.owners);
     if (!t.names || !t.owners) cli_fail("out of memory");
+    /* a file left by a node that exited (or restarted without --trace)
+     * would otherwise look live */
+    if (!pid_running(t.info.pid))
+        fprintf(stderr,
+                "trace: the node that wrote this trace (pid %d) is not running: showing what it "
+                "left\n",
+                (int)t.info.pid);
     if (from_end) p2p_trace_reader_seek_end(t.r);
     t.collect = export_fmt != NULL;
 
@@ -560,19 +578,30 @@ int cmd_trace(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     poll_once(&t, !follow);
-    bool writer_gone = false;
+    bool writer_gone = false, replaced = false;
     while (follow && !stop_flag && p2p_now_ns() < deadline) {
         struct timespec ts = {0, 50 * 1000 * 1000};
         nanosleep(&ts, NULL);
         poll_once(&t, false);
-        if (t.info.pid > 0 && kill(t.info.pid, 0) != 0 && errno == ESRCH) {
+        /* a new segment at the path (the node restarted or re-opened its
+         * trace): this mapping will see none of its records */
+        if (p2p_trace_reader_replaced(t.r, path)) {
+            replaced = true;
+            break;
+        }
+        if (!pid_running(t.info.pid)) {
             writer_gone = true;
             break;
         }
     }
     if (follow) poll_once(&t, true);
     /* the rings stay readable after the node is gone: say why we stop */
-    if (writer_gone)
+    if (replaced)
+        fprintf(stderr,
+                "trace: %s was replaced by a new trace segment (the node restarted or re-opened "
+                "it); stopped following the old one (pid %d): run devp2p trace again\n",
+                path, (int)t.info.pid);
+    else if (writer_gone)
         fprintf(stderr, "trace: the node (pid %d) exited; stopped following\n", (int)t.info.pid);
     free(t.pend);
     if (export_fmt) {

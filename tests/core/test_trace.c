@@ -295,6 +295,17 @@ static void test_pause(void)
     p2p_trace_info_t info;
     p2p_trace_reader_info(r, &info);
     CHECK(info.no_ring == 0);
+    /* a re-opened segment is a new file: the reader of the old one can
+     * tell, and still reads the old one (no SIGBUS from a truncation) */
+    CHECK(!p2p_trace_reader_replaced(r, path));
+    p2p_trace_close();
+    CHECK_OK(p2p_trace_open(path, 1, 64));
+    CHECK(p2p_trace_reader_replaced(r, path));
+    CHECK(p2p_trace_reader_pending(r, 0) == 0 && p2p_trace_reader_next(r, recs, 64, 0, &lost) == 0);
+    p2p_trace_reader_close(r);
+    CHECK_OK(p2p_trace_reader_open(&r, path));
+    CHECK(!p2p_trace_reader_replaced(r, path));
+    CHECK(p2p_trace_reader_replaced(r, "/nonexistent/trace.ring"));
     p2p_trace_reader_close(r);
     p2p_trace_close();
 }

@@ -2,7 +2,8 @@
 # tests/tools/test_trace.sh DEVP2P TRACE_ACTORS: `devp2p trace` against a
 # live actor process (trace_actors.c): names, filters, --follow, and the
 # Chrome export (valid JSON with one named track per thread, complete
-# events, and push->pop flows); a warning when threads found no free ring.
+# events, and push->pop flows); a warning when threads found no free ring,
+# when the file's writer is gone, and when a followed segment is recreated.
 set -u
 D=$1 A=$2
 T=$(mktemp -d)
@@ -86,9 +87,35 @@ while kill -0 "$fpid" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); 
 wait "$fpid"
 [ $? -eq 0 ] && grep -q "trace: the node (pid $kpid) exited; stopped following" "$T/ferr" && ok ||
     bad "follow after the node exited: $(cat "$T/ferr")"
-# the file stays readable after the node exits
-"$D" trace --datadir "$T" --type stop >"$T/stop" && ok || bad "trace after exit"
+# the file stays readable after the node exits, with a warning that it is
+# what the node left (none while it ran)
+"$D" trace --datadir "$T" --type stop >"$T/stop" 2>"$T/serr" && ok || bad "trace after exit"
 grep -q ' p2p-run  *stop ' "$T/stop" && ok || bad "no stop record after exit: $(cat "$T/stop")"
+grep -qx "trace: the node that wrote this trace (pid $kpid) is not running: showing what it left" "$T/serr" &&
+    ok || bad "no stale-trace warning after exit: $(cat "$T/serr")"
+! grep -q 'not running' "$T/err" && ok || bad "stale-trace warning for a live node: $(cat "$T/err")"
+
+# a follower whose segment is recreated (a second writer, as a restarted
+# node, opens the same path) says so and stops, instead of following a
+# file nobody writes any more
+mkdir "$T/re"
+"$A" "$T/re" 20 >"$T/re/ready1" &
+pid=$!
+i=0
+while ! grep -q ready "$T/re/ready1" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+"$D" trace --datadir "$T/re" --follow --new --duration 20 >/dev/null 2>"$T/re/ferr" &
+fpid=$!
+sleep 0.3
+"$A" "$T/re" 20 >"$T/re/ready2" &
+pid2=$!
+i=0
+while kill -0 "$fpid" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+kill "$fpid" 2>/dev/null
+wait "$fpid"
+frc=$?
+[ $frc -eq 0 ] && grep -q "^trace: $T/re/trace.ring was replaced by a new trace segment .* stopped following the old one (pid $pid)" "$T/re/ferr" &&
+    ok || bad "follow across a recreated segment: exit $frc: $(cat "$T/re/ferr")"
+kill "$pid" "$pid2"; wait "$pid" "$pid2" 2>/dev/null; pid=
 
 # a segment with fewer rings than recording threads: the thread without
 # one is named in a warning on stderr (nothing else would show it)
