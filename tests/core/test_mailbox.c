@@ -24,7 +24,6 @@ typedef struct msg {
     uint64_t payload;
 } msg_t;
 
-
 /* Waits up to timeout_ns and tells whether the wait ran out its whole
  * timeout.  In the tests below a producer always has a message on its way
  * (none pauses for seconds), so a wait that lasts its whole timeout is a
