@@ -112,6 +112,7 @@ static int vformat(char *out, size_t outlen, uint64_t wall_ms, int level, const 
     }
     if (pos >= cap || (size_t)kn >= sizeof kv) {
         if (pos > cap) pos = cap;
+        if (pos < 3) pos = 3; /* (cap >= 6: outlen >= 8) */
         memcpy(out + pos - 3, "...", 3);
     }
     out[pos++] = '\n';

@@ -77,6 +77,20 @@ static void test_format(void)
                        "\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n"
                        "\n\n\n\n\n\n\n\n\n\n\n");
     CHECK(n <= 99 && line[n - 1] == '\n' && strchr(line, '\n') == line + n - 1);
+    /* A buffer too small for the header and pairs that are only spaces
+     * (cut): the "..." mark stays inside the buffer (it was written 3
+     * bytes before it). */
+    struct {
+        char pre[8], out[16], post[8];
+    } g;
+    memset(&g, 0x5a, sizeof g);
+    static char spaces[2000];
+    memset(spaces, ' ', sizeof spaces - 1);
+    n = p2p_log_format(g.out, sizeof g.out, t, P2P_LOG_INFO, "", "%s", spaces);
+    CHECK(n >= 4 && n < (int)sizeof g.out && strcmp(g.out + n - 4, "...\n") == 0);
+    bool intact = true;
+    for (size_t i = 0; i < 8; i++) intact &= g.pre[i] == 0x5a && g.post[i] == 0x5a;
+    CHECK(intact);
 
     CHECK(p2p_log_parse_level("warn") == P2P_LOG_WARN);
     CHECK(p2p_log_parse_level("TRACE") == P2P_LOG_TRACE);
