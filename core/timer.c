@@ -88,7 +88,7 @@ int p2p_timers_add(p2p_timers_t *h, p2p_timer_id_t *id, uint64_t deadline_ns, ui
     if (h->nfree == 0) return P2P_EFULL;
     uint32_t slot = h->free[--h->nfree];
     struct p2p_timer_slot *s = &h->slots[slot];
-    s->t.id = (uint64_t)s->gen << 32 | (slot + 1);
+    s->t.id = s->gen << P2P_TIMER_SLOT_BITS | (slot + 1);
     s->t.deadline_ns = deadline_ns;
     s->t.kind = kind;
     s->t.arg = arg;
@@ -102,7 +102,7 @@ int p2p_timers_add(p2p_timers_t *h, p2p_timer_id_t *id, uint64_t deadline_ns, ui
 /* Returns the slot of a pending id, or NOPOS. */
 static uint32_t lookup(const p2p_timers_t *h, p2p_timer_id_t id)
 {
-    uint64_t idx = id & 0xffffffffu;
+    uint64_t idx = id & ((1ull << P2P_TIMER_SLOT_BITS) - 1);
     if (idx == 0 || idx > h->cap) return NOPOS;
     uint32_t slot = (uint32_t)idx - 1;
     const struct p2p_timer_slot *s = &h->slots[slot];
@@ -115,9 +115,9 @@ static void remove_at(p2p_timers_t *h, uint32_t pos)
     uint32_t slot = h->heap[pos];
     struct p2p_timer_slot *s = &h->slots[slot];
     s->pos = NOPOS;
-    s->gen++;
-    if (s->gen == 0) s->gen = 1;
-    h->free[h->nfree++] = slot;
+    /* a slot whose generations are used up is retired: its ids would
+     * come again */
+    if (++s->gen < P2P_TIMER_GEN_END) h->free[h->nfree++] = slot;
     h->n--;
     if (pos == h->n) return;
     place(h, pos, h->heap[h->n]);

@@ -9,8 +9,10 @@
  *
  * Capacity is fixed at init (storage allocated once); adding to a full heap
  * returns P2P_EFULL.  Ids are never 0 and never reused while the heap lives
- * (slot index + generation), so cancelling a timer that already fired or
- * was cancelled is a safe no-op returning P2P_ENOTFOUND.
+ * (generation << 25 | slot index + 1; a slot whose 39-bit generation is
+ * used up, after 2^39 timers in it, is retired rather than reused), so
+ * cancelling a timer that already fired or was cancelled is a safe no-op
+ * returning P2P_ENOTFOUND.
  *
  * Threads: one owner thread; no internal locking.
  */
@@ -23,6 +25,9 @@
 #include "core/err.h"
 
 typedef uint64_t p2p_timer_id_t;
+
+#define P2P_TIMER_SLOT_BITS 25 /* slot index + 1, up to 2^24 */
+#define P2P_TIMER_GEN_END (1ull << (64 - P2P_TIMER_SLOT_BITS))
 
 typedef struct p2p_timer {
     p2p_timer_id_t id;
@@ -38,7 +43,7 @@ typedef struct p2p_timers {
     struct p2p_timer_slot {
         p2p_timer_t t;
         uint64_t order;
-        uint32_t gen; /* bumped when the slot is freed */
+        uint64_t gen; /* bumped when the slot is freed (< P2P_TIMER_GEN_END) */
         uint32_t pos; /* heap position, UINT32_MAX if free */
     } * slots;
     uint32_t *free; /* stack of free slot indices */

@@ -155,10 +155,41 @@ static void test_model(void)
     p2p_timers_free(&h);
 }
 
+/* Ids stay unique when a slot's generations run out: the slot is retired,
+ * never reused (with 32-bit generations wrapping to 1, a stale id came
+ * back after 2^32 timers in one slot, about 50 days at 1000 timers/s, and
+ * cancelling it cancelled an unrelated timer). */
+static void test_generation_end(void)
+{
+    p2p_timers_t h;
+    CHECK_OK(p2p_timers_init(&h, 2));
+    /* as after 2^39 - 2 timers in slot 0 */
+    h.slots[0].gen = P2P_TIMER_GEN_END - 2;
+    p2p_timer_id_t ids[6], stale;
+    CHECK_OK(p2p_timers_add(&h, &stale, 10, 1, 0)); /* slot 0, the next-to-last generation */
+    CHECK_OK(p2p_timers_cancel(&h, stale));
+    CHECK_OK(p2p_timers_add(&h, &ids[0], 10, 1, 0)); /* slot 0, the last generation */
+    CHECK(ids[0] != stale);
+    CHECK_OK(p2p_timers_cancel(&h, ids[0])); /* slot 0 retires */
+    for (int i = 1; i < 6; i++) {
+        CHECK_OK(p2p_timers_add(&h, &ids[i], 10, 1, 0)); /* slot 1 from now on */
+        CHECK(ids[i] != stale && ids[i] != ids[0]);
+        CHECK_ERR(p2p_timers_cancel(&h, stale), P2P_ENOTFOUND);
+        CHECK_ERR(p2p_timers_cancel(&h, ids[0]), P2P_ENOTFOUND);
+        CHECK(p2p_timers_pending(&h, ids[i]));
+        CHECK_OK(p2p_timers_cancel(&h, ids[i]));
+    }
+    /* one slot left: a second timer finds the heap full */
+    CHECK_OK(p2p_timers_add(&h, NULL, 10, 1, 0));
+    CHECK_ERR(p2p_timers_add(&h, NULL, 10, 1, 0), P2P_EFULL);
+    p2p_timers_free(&h);
+}
+
 int main(void)
 {
     test_clocks();
     test_basic();
+    test_generation_end();
     test_model();
     return tu_done("timer");
 }
