@@ -317,11 +317,25 @@ static inline int check_push(p2p_mailbox_t *mb, size_t len)
     return 0;
 }
 
+/* Fairness to blocked senders: while any is blocked, the upper half of the
+ * ring is theirs, so non-blocking pushes fail once the ring is half full.
+ * Blocked senders are woken at half (kick_blocked) and find room however
+ * fast non-blocking producers refill freed cells (without this a sender
+ * could wait out its whole deadline while others got in).  Relaxed loads:
+ * a heuristic of who goes first, not a correctness condition. */
+static inline bool held_for_blocked(p2p_mailbox_t *mb)
+{
+    if (!atomic_load_explicit(&mb->blocked, memory_order_relaxed)) return false;
+    uint64_t depth = atomic_load_explicit(&mb->enqueue_pos, memory_order_relaxed) -
+                     atomic_load_explicit(&mb->dequeue_pos, memory_order_relaxed);
+    return depth >= (mb->mask + 1) / 2;
+}
+
 int p2p_mailbox_try_push(p2p_mailbox_t *mb, const void *msg, size_t len)
 {
     int rc = check_push(mb, len);
     if (rc) return rc;
-    rc = push_once(mb, msg);
+    rc = held_for_blocked(mb) ? P2P_EFULL : push_once(mb, msg);
     if (rc == P2P_EFULL) {
         /* relaxed: statistics only */
         atomic_fetch_add_explicit(&mb->full_rejections, 1, memory_order_relaxed);
@@ -334,7 +348,7 @@ int p2p_mailbox_try_push_quiet(p2p_mailbox_t *mb, const void *msg, size_t len)
 {
     int rc = check_push(mb, len);
     if (rc) return rc;
-    rc = push_cell(mb, msg, false);
+    rc = held_for_blocked(mb) ? P2P_EFULL : push_cell(mb, msg, false);
     if (rc == P2P_EFULL) {
         /* relaxed: statistics only */
         atomic_fetch_add_explicit(&mb->full_rejections, 1, memory_order_relaxed);

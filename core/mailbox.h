@@ -24,7 +24,10 @@
  * busy consumer costs producers no system call.  Blocked senders sleep on
  * a futex in the mailbox; the consumer wakes them (all) after a pop only
  * when a sender is actually blocked and the mailbox has drained to half
- * its capacity (low watermark).
+ * its capacity (low watermark).  While a sender is blocked the upper half
+ * of the ring is held for blocked senders: try_push fails (P2P_EFULL) once
+ * the ring is half full, so non-blocking producers refilling every freed
+ * cell cannot starve a blocked sender until its deadline.
  *
  * Ordering guarantees: messages from one producer are popped in the order
  * that producer pushed them.  Everything the producer wrote before the
@@ -100,8 +103,9 @@ P2P_MUST_CHECK int p2p_mailbox_attach(p2p_mailbox_t *mb, p2p_waiter_t *w);
 void p2p_mailbox_detach(p2p_mailbox_t *mb);
 
 /* Any thread: copies msg (len must be the mailbox's msg_size) into the
- * mailbox.  Returns 0, P2P_EFULL (nothing was queued; the caller must
- * handle it visibly), P2P_ECLOSED or P2P_EINVAL (wrong len). */
+ * mailbox.  Returns 0, P2P_EFULL (nothing was queued: the ring is full, or
+ * half full while a sender is blocked; the caller must handle it visibly),
+ * P2P_ECLOSED or P2P_EINVAL (wrong len). */
 P2P_MUST_CHECK int p2p_mailbox_try_push(p2p_mailbox_t *mb, const void *msg, size_t len);
 
 /* Any thread: as try_push, but never wakes the consumer.  For a producer

@@ -508,6 +508,87 @@ static void test_sender_wakes(void)
     p2p_thread_unadopt(&me);
 }
 
+struct flooder {
+    p2p_mailbox_t *mb;
+    _Atomic int *stop;
+    uint64_t accepted;
+};
+
+static int flooder(p2p_thread_t *self, void *arg)
+{
+    struct flooder *f = arg;
+    uint64_t v = 7;
+    /* bounded: 30 s at most, the test stops it much sooner */
+    uint64_t until = p2p_now_ns() + 30 * P2P_NS_PER_S;
+    while (!atomic_load(f->stop) && p2p_now_ns() < until) {
+        if (p2p_mailbox_try_push(f->mb, &v, sizeof v) == 0)
+            f->accepted++;
+        else
+            sched_yield();
+    }
+    (void)self;
+    return 0;
+}
+
+/* A blocked sender next to non-blocking producers that refill every freed
+ * cell at once, with a slow consumer: the sender gets in soon after it
+ * blocks (the upper half of the ring is held for it), not at its deadline
+ * (it used to wait out the whole deadline, or time out, while the others
+ * got thousands of messages in). */
+static void test_blocked_fairness(void)
+{
+    enum { NF = 3 };
+    p2p_thread_t me, fth[NF], sth;
+    CHECK_OK(p2p_thread_adopt(&me, "fairness"));
+    struct blocked b;
+    CHECK_OK(p2p_mailbox_create(&b.mb, "fair", 8, 64, NULL));
+    CHECK_OK(p2p_mailbox_attach(b.mb, &me.waiter));
+    _Atomic int stop = 0;
+    struct flooder fl[NF];
+    for (int i = 0; i < NF; i++) {
+        fl[i] = (struct flooder){.mb = b.mb, .stop = &stop};
+        CHECK_OK(p2p_thread_spawn(&fth[i], "flooder", P2P_THREAD_STACK_PEER, flooder, &fl[i]));
+    }
+    /* the ring fills up */
+    uint64_t until = p2p_now_ns() + 10 * P2P_NS_PER_S;
+    while (p2p_mailbox_depth(b.mb) < 64 && p2p_now_ns() < until) sleep_ns(P2P_NS_PER_MS);
+    uint64_t t0 = p2p_now_ns();
+    b.deadline = t0 + 3 * P2P_NS_PER_S;
+    atomic_store(&b.rc, 1);
+    atomic_store(&b.returned_ns, 0);
+    CHECK_OK(p2p_thread_spawn(&sth, "sender", 0, blocked_sender, &b));
+    p2p_mailbox_stats_t st;
+    do {
+        sleep_ns(P2P_NS_PER_MS);
+        p2p_mailbox_get_stats(b.mb, &st);
+    } while (st.sender_sleeps == 0 && p2p_now_ns() < until);
+    CHECK(st.sender_sleeps >= 1); /* it is blocked */
+    t0 = p2p_now_ns();
+    /* a slow consumer: one message per 200 us, until the sender is back */
+    unsigned popped = 0;
+    while (atomic_load(&b.returned_ns) == 0 && p2p_now_ns() < t0 + 10 * P2P_NS_PER_S) {
+        uint64_t m;
+        if (p2p_mailbox_try_pop(b.mb, &m, sizeof m) == 0) popped++;
+        sleep_ns(200 * 1000);
+    }
+    atomic_store(&stop, 1);
+    for (int i = 0; i < NF; i++) CHECK_OK(p2p_thread_join(&fth[i], NULL));
+    CHECK_OK(p2p_thread_join(&sth, NULL));
+    uint64_t waited = atomic_load(&b.returned_ns) - t0;
+    printf("fairness: the blocked sender got in after %.1f ms (%u pops; non-blocking "
+           "producers: %llu messages in)\n",
+           (double)waited / 1e6, popped,
+           (unsigned long long)(fl[0].accepted + fl[1].accepted + fl[2].accepted));
+    CHECK_OK(atomic_load(&b.rc));
+    CHECK(waited < P2P_NS_PER_S);
+    uint64_t m;
+    while (p2p_mailbox_try_pop(b.mb, &m, sizeof m) == 0) {
+    }
+    p2p_mailbox_detach(b.mb);
+    p2p_mailbox_destroy(b.mb);
+    p2p_thread_unadopt(&me);
+}
+
 /* Six senders block on a full two-slot mailbox; one times out and one is
  * asked to quit while blocked (neither pushes), the consumer then drains:
  * the pops wake the blocked senders, whose pushes wake the consumer again.
@@ -651,6 +732,7 @@ int main(void)
     test_blocked();
     test_handoff();
     test_sender_wakes();
+    test_blocked_fairness();
     uint64_t total = tu_scale(1000000, 300000);
     run_stress(1, total, 64);
     run_stress(4, total, 64);
