@@ -476,7 +476,7 @@ static int peerop_run(p2p_server_t *srv, p2p__peerop_t *req)
     *op = *req;
     atomic_init(&op->state, P2P__OP_QUEUED);
     uint64_t deadline = p2p_now_ns() + srv->op_timeout;
-    p2p__msg_peerop_t m = {.op = op};
+    p2p__msg_peerop_t m = {.op = op, .kind = op->kind};
     int rc = p2p_mailbox_push(srv->mb_peerop, &m, sizeof m, deadline);
     if (rc) {
         free(op); /* not queued */
@@ -846,10 +846,17 @@ static void describe_id(const void *msg, uint16_t *kind, uint64_t *peer, uint64_
     *arg = (uint64_t)(uint32_t)m->result << 32 | m->flags;
 }
 
+static void describe_peerop(const void *msg, uint16_t *kind, uint64_t *peer, uint64_t *arg)
+{
+    const p2p__msg_peerop_t *m = msg;
+    (void)peer, (void)arg;
+    *kind = (uint16_t)(P2P__TK_PEEROP + m->kind);
+}
+
 static void describe_peerstate(const void *msg, uint16_t *kind, uint64_t *peer, uint64_t *arg)
 {
     const p2p__msg_peerstate_t *m = msg;
-    (void)kind;
+    *kind = (uint16_t)(P2P__TK_PEERSTATE + m->kind);
     *peer = p2p_trace_peer(m->id);
     /* the kind (1 added, 2 removed, 3 inbound pending, 4 inbound done) in
      * the low byte, the connection flags above */
@@ -865,13 +872,35 @@ static void describe_node(const void *msg, uint16_t *kind, uint64_t *peer, uint6
 static void describe_event(const void *msg, uint16_t *kind, uint64_t *peer, uint64_t *arg)
 {
     const p2p_peer_event_t *m = msg;
-    (void)kind;
+    *kind = (uint16_t)(P2P__TK_EVENT + m->type);
     *peer = p2p_trace_peer(m->peer);
     *arg = (uint64_t)m->type << 8 | m->reason; /* event type, Disconnect reason */
 }
 
+/* Names the server's message kinds for trace readers (process-wide; the
+ * same names every time). */
+static void name_trace_kinds(void)
+{
+    static const char *const ops[] = {"peers", "count",     "remove",
+                                      "get",   "subscribe", "unsubscribe"};
+    static const char *const states[] = {"added", "removed", "inbound-pending", "inbound-done"};
+    static const char *const events[] = {"add", "drop", "msgsend", "msgrecv"};
+    char name[48];
+    for (unsigned i = 0; i < 6; i++) {
+        snprintf(name, sizeof name, "peerop-%s", ops[i]);
+        (void)p2p_trace_name_kind((uint16_t)(P2P__TK_PEEROP + 1 + i), name);
+    }
+    for (unsigned i = 0; i < 4; i++) {
+        snprintf(name, sizeof name, "peer-%s", states[i]);
+        (void)p2p_trace_name_kind((uint16_t)(P2P__TK_PEERSTATE + 1 + i), name);
+        snprintf(name, sizeof name, "event-%s", events[i]);
+        (void)p2p_trace_name_kind((uint16_t)(P2P__TK_EVENT + 1 + i), name);
+    }
+}
+
 static int make_mailboxes(p2p_server_t *srv)
 {
+    name_trace_kinds();
     uint32_t cc = srv->conn_mb_cap;
     int rc = 0;
 #define MB(field, name, type, cap, describe)                                                       \
@@ -880,7 +909,7 @@ static int make_mailboxes(p2p_server_t *srv)
     MB(mb_posthandshake, "posthandshake", p2p__msg_conn_t, cc, describe_conn);
     MB(mb_addpeer, "addpeer", p2p__msg_addpeer_t, cc, describe_addpeer);
     MB(mb_delpeer, "delpeer", p2p__msg_delpeer_t, cc, describe_delpeer);
-    MB(mb_peerop, "peerop", p2p__msg_peerop_t, 64, NULL);
+    MB(mb_peerop, "peerop", p2p__msg_peerop_t, 64, describe_peerop);
     MB(mb_addtrusted, "addtrusted", p2p__msg_id_t, 256, describe_id);
     MB(mb_removetrusted, "removetrusted", p2p__msg_id_t, 256, describe_id);
     MB(mb_events, "events", p2p_peer_event_t, 4096, describe_event);

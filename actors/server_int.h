@@ -180,7 +180,18 @@ typedef struct p2p__peerop {
 
 typedef struct p2p__msg_peerop {
     p2p__peerop_t *op;
+    enum p2p__peerop_kind kind; /* op->kind, for traces (the op may be gone) */
 } p2p__msg_peerop_t;
+
+/* Message kinds in trace records (core/trace.h: one process-wide
+ * namespace; the server's start at 64), named by p2p_server_start so
+ * `devp2p trace --kind` can select them: peerop's operation, peerstate's
+ * change, the events' type. */
+enum p2p__trace_kind {
+    P2P__TK_PEEROP = 64,    /* + enum p2p__peerop_kind (1..6) */
+    P2P__TK_PEERSTATE = 72, /* + peerstate kind (1..4) */
+    P2P__TK_EVENT = 80,     /* + p2p_peer_event_type_t (1..4) */
+};
 
 /* ---- connection ---- */
 

@@ -111,6 +111,17 @@ grep -qE ' p2p-run +pop   mailbox=delpeer peer=[0-9a-f]{16} ' "$T/follow" && ok 
     bad "follow: delpeer pops carry no peer id"
 grep -qE ' (conn-in|peer-[0-9a-f]{8}) +push  mailbox=slots' "$T/follow" && ok || bad "follow: no slot returned by a conn-in thread"
 grep -qE ' peer-[0-9a-f]{8} +start ' "$T/follow" && ok || bad "follow: no start record under a peer-<id> name"
+# message kinds: the run loop's peer-state changes are named (as are
+# peerop's operations and the events' types, which devp2pd does not use),
+# and --kind selects them
+for k in peer-added peer-removed; do
+    grep -qE " mailbox=[a-z]+ .*kind=$k( |$)" "$T/follow" && ok || bad "follow: no record of kind $k"
+done
+"$D" trace --datadir "$T/node" --kind 'peer-*' >"$T/kinds" 2>"$T/kinds.err"
+n=$(wc -l <"$T/kinds")
+[ "$n" -gt 0 ] && ok || bad "--kind 'peer-*' selected nothing: $(cat "$T/kinds.err")"
+grep -vqE ' kind=peer-(added|removed|inbound-pending|inbound-done)( |$)' "$T/kinds" &&
+    bad "--kind 'peer-*' let other kinds through: $(grep -vE ' kind=peer-' "$T/kinds" | head -2)" || ok
 n=$(wc -l <"$T/follow")
 [ "$n" -gt 200 ] && ok || bad "follow printed only $n lines"
 # in time order, except records marked late (written more than the reader's
