@@ -104,14 +104,52 @@ static void registry_add(p2p_mailbox_t *mb)
     pthread_mutex_unlock(&p2p__registry_lock);
 }
 
+/* Counters of destroyed mailboxes, per name id (under p2p__registry_lock):
+ * with the live mailboxes' they make per-name totals that never go back
+ * (p2p_mailbox_foreach_totals), though per-peer mailboxes come and go. */
+static struct {
+    uint64_t pushed, popped, full_rejections, blocked_waits;
+} retired[P2P_MAILBOX_IDS_MAX];
+
 static void registry_remove(p2p_mailbox_t *mb)
 {
     pthread_mutex_lock(&p2p__registry_lock);
+    if (mb->id && mb->id < P2P_MAILBOX_IDS_MAX) {
+        p2p_mailbox_stats_t st;
+        p2p_mailbox_get_stats(mb, &st);
+        retired[mb->id].pushed += st.pushed;
+        retired[mb->id].popped += st.popped;
+        retired[mb->id].full_rejections += st.full_rejections;
+        retired[mb->id].blocked_waits += st.blocked_waits;
+    }
     if (mb->reg_prev)
         mb->reg_prev->reg_next = mb->reg_next;
     else if (p2p__mailbox_list == mb)
         p2p__mailbox_list = mb->reg_next;
     if (mb->reg_next) mb->reg_next->reg_prev = mb->reg_prev;
+    pthread_mutex_unlock(&p2p__registry_lock);
+}
+
+void p2p_mailbox_foreach_totals(void (*fn)(void *ctx, const char *name,
+                                           const p2p_mailbox_stats_t *st, bool live),
+                                void *ctx)
+{
+    pthread_mutex_lock(&p2p__registry_lock);
+    for (uint16_t id = 1; id < P2P_MAILBOX_IDS_MAX; id++) {
+        const char *name = p2p_mailbox_id_name(id);
+        if (!name) break;
+        p2p_mailbox_stats_t st = {.pushed = retired[id].pushed,
+                                  .popped = retired[id].popped,
+                                  .full_rejections = retired[id].full_rejections,
+                                  .blocked_waits = retired[id].blocked_waits};
+        if (st.pushed || st.popped || st.full_rejections || st.blocked_waits)
+            fn(ctx, name, &st, false);
+    }
+    for (const p2p_mailbox_t *mb = p2p__mailbox_list; mb; mb = mb->reg_next) {
+        p2p_mailbox_stats_t st;
+        p2p_mailbox_get_stats(mb, &st);
+        fn(ctx, p2p_mailbox_name(mb), &st, true);
+    }
     pthread_mutex_unlock(&p2p__registry_lock);
 }
 

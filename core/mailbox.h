@@ -172,6 +172,16 @@ extern p2p_mailbox_t *p2p__mailbox_list;
  * Any thread (metrics). */
 void p2p_mailbox_foreach(void (*fn)(void *ctx, const p2p_mailbox_t *mb), void *ctx);
 
+/* Per-name totals for metrics: holding the registry lock, calls fn once per
+ * name with the counters (pushed, popped, full_rejections, blocked_waits;
+ * depth, capacity and high_water 0) of its destroyed mailboxes (live
+ * false; names with none are skipped), then once per live mailbox with its
+ * stats (live true).  Summed per name, the counters never go back, though
+ * per-peer mailboxes are created and destroyed.  fn as for foreach. */
+void p2p_mailbox_foreach_totals(void (*fn)(void *ctx, const char *name,
+                                           const p2p_mailbox_stats_t *st, bool live),
+                                void *ctx);
+
 /* Internal (thread.c): wakes the senders blocked in p2p_mailbox_push so they
  * re-check their quit flag. */
 void p2p__mailbox_kick_senders(p2p_mailbox_t *mb);

@@ -34,11 +34,12 @@ void node_metrics_free(node_metrics_t *m)
     free(m);
 }
 
-/* Called under the mailbox registry lock: quick, no allocation. */
-static void add_mailbox(void *ctx, const p2p_mailbox_t *mb)
+/* Called under the mailbox registry lock: quick, no allocation.  Counters
+ * add up destroyed (live false) and live mailboxes of a name, so they
+ * never go back; the gauges are of the live ones. */
+static void add_mailbox(void *ctx, const char *name, const p2p_mailbox_stats_t *stp, bool live)
 {
     node_metrics_t *m = ctx;
-    const char *name = p2p_mailbox_name(mb);
     node_metrics_mailbox_t *e = NULL;
     for (size_t i = 0; i < m->nmailboxes && !e; i++)
         if (strcmp(m->mailboxes[i].name, name) == 0) e = &m->mailboxes[i];
@@ -48,9 +49,8 @@ static void add_mailbox(void *ctx, const p2p_mailbox_t *mb)
         memset(e, 0, sizeof *e);
         snprintf(e->name, sizeof e->name, "%s", name);
     }
-    p2p_mailbox_stats_t st;
-    p2p_mailbox_get_stats(mb, &st);
-    e->count++;
+    const p2p_mailbox_stats_t st = *stp;
+    e->count += live;
     e->st.pushed += st.pushed;
     e->st.popped += st.popped;
     e->st.full_rejections += st.full_rejections;
@@ -103,7 +103,7 @@ void node_metrics_collect(node_metrics_t *m, p2p_server_t *srv, p2p_discovery_t 
         m->have_server = true;
     }
     if (disc) m->have_disc = p2p_discovery_info(disc, m->disc, deadline_ns) == 0;
-    p2p_mailbox_foreach(add_mailbox, m);
+    p2p_mailbox_foreach_totals(add_mailbox, m);
     read_process(m);
 }
 
@@ -203,8 +203,8 @@ static void mailbox_metrics(struct out *o, const node_metrics_t *m)
         const char *name, *type, *help;
     } f[] = {
         {"mailbox_count", "gauge", "live mailboxes of this name"},
-        {"mailbox_pushed_total", "counter", "messages accepted (live mailboxes)"},
-        {"mailbox_popped_total", "counter", "messages delivered (live mailboxes)"},
+        {"mailbox_pushed_total", "counter", "messages accepted (all mailboxes of this name)"},
+        {"mailbox_popped_total", "counter", "messages delivered (all mailboxes of this name)"},
         {"mailbox_full_rejections_total", "counter", "try_push calls refused: mailbox full"},
         {"mailbox_blocked_waits_total", "counter", "pushes that waited on a full mailbox"},
         {"mailbox_high_water", "gauge", "highest depth observed (maximum over the mailboxes)"},

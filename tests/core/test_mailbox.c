@@ -589,6 +589,56 @@ static void test_blocked_fairness(void)
     p2p_thread_unadopt(&me);
 }
 
+struct totals {
+    uint64_t pushed, popped;
+    unsigned live;
+};
+
+static void sum_totals(void *ctx, const char *name, const p2p_mailbox_stats_t *st, bool live)
+{
+    struct totals *t = ctx;
+    if (strcmp(name, "totals-x") != 0) return;
+    t->pushed += st->pushed;
+    t->popped += st->popped;
+    t->live += live;
+}
+
+static struct totals totals_now(void)
+{
+    struct totals t = {0};
+    p2p_mailbox_foreach_totals(sum_totals, &t);
+    return t;
+}
+
+/* Per-name totals count destroyed mailboxes too, so a metric built on
+ * them never goes back when per-peer mailboxes come and go (summing the
+ * live ones alone dropped 32 -> 9 under churn). */
+static void test_totals(void)
+{
+    p2p_thread_t me;
+    CHECK_OK(p2p_thread_adopt(&me, "totals"));
+    p2p_mailbox_t *a, *b;
+    uint64_t v = 1, m;
+    CHECK_OK(p2p_mailbox_create(&a, "totals-x", 8, 8, NULL));
+    CHECK_OK(p2p_mailbox_attach(a, &me.waiter));
+    for (int i = 0; i < 5; i++) CHECK_OK(p2p_mailbox_try_push(a, &v, sizeof v));
+    for (int i = 0; i < 3; i++) CHECK_OK(p2p_mailbox_try_pop(a, &m, sizeof m));
+    struct totals t = totals_now();
+    CHECK(t.pushed == 5 && t.popped == 3 && t.live == 1);
+    p2p_mailbox_detach(a);
+    p2p_mailbox_destroy(a);
+    t = totals_now();
+    CHECK(t.pushed == 5 && t.popped == 3 && t.live == 0);
+    CHECK_OK(p2p_mailbox_create(&b, "totals-x", 8, 8, NULL));
+    for (int i = 0; i < 2; i++) CHECK_OK(p2p_mailbox_try_push(b, &v, sizeof v));
+    t = totals_now();
+    CHECK(t.pushed == 7 && t.popped == 3 && t.live == 1);
+    p2p_mailbox_destroy(b);
+    t = totals_now();
+    CHECK(t.pushed == 7 && t.popped == 3 && t.live == 0);
+    p2p_thread_unadopt(&me);
+}
+
 /* Six senders block on a full two-slot mailbox; one times out and one is
  * asked to quit while blocked (neither pushes), the consumer then drains:
  * the pops wake the blocked senders, whose pushes wake the consumer again.
@@ -733,6 +783,7 @@ int main(void)
     test_handoff();
     test_sender_wakes();
     test_blocked_fairness();
+    test_totals();
     uint64_t total = tu_scale(1000000, 300000);
     run_stress(1, total, 64);
     run_stress(4, total, 64);
