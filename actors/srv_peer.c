@@ -901,6 +901,7 @@ static bool conn_run(p2p_thread_t *self, p2p_conn_t *c)
     int result = P2P_DIAL_HANDSHAKE_FAILED;
     uint8_t reason = P2P_DISC_NETWORK_ERROR;
     bool remote = false, was_peer = false, slot_done = false;
+    const bool configured = c->dialed && (c->flags & P2P_CONN_STATIC_DIALED);
 
     /* attach before anything can be pushed to us: nothing is, until we
      * have posted ourselves (conns, posthandshake) */
@@ -1008,6 +1009,18 @@ static bool conn_run(p2p_thread_t *self, p2p_conn_t *c)
     }
 out:
     if (!was_peer && !remote && io && reason != P2P_DISC_NETWORK_ERROR) io_disconnect(io, reason);
+    /* A static node the operator named that does not become a peer says
+     * why at the default level (rate-limited: it is dialled again and
+     * again); dynamic dials that fail are routine and stay in the counters. */
+    if (configured && !was_peer && !atomic_load_explicit(&srv->stopping, memory_order_relaxed))
+        P2P_LOG_RL(3, 60000, P2P_LOG_INFO, "Static peer not connected",
+                   "peer=%02x%02x%02x%02x why=\"%s\" by=%s", c->node.id[0], c->node.id[1],
+                   c->node.id[2], c->node.id[3],
+                   result == P2P_DIAL_CONNECT_FAILED ? "connect failed"
+                                                     : p2p_disc_reason_str(reason),
+                   result == P2P_DIAL_CONNECT_FAILED ? "network"
+                   : remote                          ? "remote"
+                                                     : "local");
     if (!slot_done) {
         p2p__msg_id_t m = {.result = result};
         memcpy(m.id, c->node.id, 32);

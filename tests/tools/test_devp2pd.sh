@@ -11,7 +11,8 @@
 # bootnode, a second node on the same datadir, TCP port in use,
 # unreadable datadir, bad --metrics.addr/--metrics.port, metrics port in
 # use) is one line on stderr and a non-zero exit; --metrics.addr serves
-# Prometheus text on /metrics (404 elsewhere, 400 for malformed requests).
+# Prometheus text on /metrics (404 elsewhere, 400 for malformed requests);
+# a static node that does not become a peer is logged with the reason.
 set -u
 N=$1 D=$2
 . "$(dirname "$0")/lib_check.sh"
@@ -188,7 +189,25 @@ timeout 20 "$D" rlpx ping "$ENODE" >"$T/hhello" 2>"$T/err" && ok || bad "rlpx pi
 grep -qF '  client:      x\x1b[2Jy' "$T/hhello" && grep -q '^  caps:  .*z\\x1b\[2J\\xff/1' "$T/hhello" &&
     ! LC_ALL=C grep -q "$(printf '[\033\377]')" "$T/hhello" && ok ||
     bad "remote names not escaped: $(od -c "$T/hhello" | head -20)"
+H_ENODE=$ENODE
 term_wait "$pid" 10 "node h"
+
+# a static node that does not become a peer says why at the default
+# level: one refusing connections (node h, stopped), and one with no
+# capability in common (node a, from a node that runs snap/1)
+"$N" --port 0 --datadir "$T/s" --nodiscover --addr 127.0.0.1 --caps snap/1 \
+    --staticnodes "$H_ENODE,$A_ENODE" >"$T/s.out" 2>"$T/s.err" &
+spid=$!
+pids="$pids $spid"
+i=0
+while [ "$(grep -c 'Static peer not connected' "$T/s.err")" -lt 2 ] && [ $i -lt 150 ]; do
+    sleep 0.1; i=$((i + 1))
+done
+grep -q 'Static peer not connected .*why="connect failed" by=network' "$T/s.err" && ok ||
+    bad "no log line for the static node at a closed port: $(cat "$T/s.err")"
+grep -q 'Static peer not connected .*why="useless peer" by=local' "$T/s.err" && ok ||
+    bad "no log line for the useless static peer: $(cat "$T/s.err")"
+term_wait "$spid" 10 "node s"
 
 # SIGTERM: clean stop, exit 0; restart reuses the key
 term_wait "$A_PID" 10 "node a"
