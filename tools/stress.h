@@ -69,6 +69,7 @@ typedef struct stress_stats {
     uint64_t refused_after_hello; /* hold/flood: dropped after the Hello, before admission */
     uint64_t pings_sent;          /* hold: pings we sent */
     uint64_t pongs_recv;          /* hold: pongs received */
+    uint64_t pings_late;          /* hold: pings skipped, the previous one still unanswered */
     uint64_t pings_recv;          /* pings from the target */
     uint64_t pongs_sent;          /* pongs we answered */
     uint64_t msgs_sent;           /* flood: subprotocol messages sent; discv4: requests */

@@ -308,6 +308,10 @@ void stress_print_summary(stress_stats_t *s)
         printf("  pings sent %llu, pongs received %llu; target pings %llu, answered %llu\n",
                (unsigned long long)s->pings_sent, (unsigned long long)s->pongs_recv,
                (unsigned long long)s->pings_recv, (unsigned long long)s->pongs_sent);
+    if (s->pings_late)
+        printf("  pings skipped while the previous one was unanswered: %llu (the target was slow, "
+               "see the reply latency)\n",
+               (unsigned long long)s->pings_late);
     if (s->msgs_sent || s->msgs_recv)
         printf("  messages sent %llu (%.1f/s), replies received %llu (%.1f/s)\n",
                (unsigned long long)s->msgs_sent, rate(s->msgs_sent, s->elapsed_s),
@@ -392,6 +396,7 @@ static int write_json(stress_stats_t *s, FILE *f)
     json_object_set_new(o, "reply_latency_full", lat_json(&s->pong_lat_full));
     json_object_set_new(o, "pings_sent", json_integer((json_int_t)s->pings_sent));
     json_object_set_new(o, "pongs_received", json_integer((json_int_t)s->pongs_recv));
+    json_object_set_new(o, "pings_late", json_integer((json_int_t)s->pings_late));
     json_object_set_new(o, "target_pings", json_integer((json_int_t)s->pings_recv));
     json_object_set_new(o, "target_pings_answered", json_integer((json_int_t)s->pongs_sent));
     json_object_set_new(o, "msgs_sent", json_integer((json_int_t)s->msgs_sent));

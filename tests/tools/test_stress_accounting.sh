@@ -8,10 +8,13 @@
 #   hold, node thawed in the drain: the same freeze, lifted (SIGCONT) 1 s
 #   after the load stopped: the drain waits for the pongs, so every ping is
 #   answered and the run succeeds.
+#   hold, node stalled mid-run: stopped 2.5 s once the peers are pinging,
+#   then resumed: no failure, every ping answered, latency >= the stall
+#   less one ping interval (the pings due meanwhile are skipped as late).
 #   discv4 out of memory: under `ulimit -v`, --peers keys that do not fit
 #   end with "out of memory" and status 1, not a crash (normal builds only:
 #   a sanitizer's shadow memory does not fit under ulimit -v).
-# About 25 s: the frozen run waits out the drain's 10 s reply bound.
+# About 35 s: the frozen run waits out the drain's 10 s reply bound.
 set -u
 N=$1 D=$2 SAN=${3:-none}
 . "$(dirname "$0")/lib_devp2pd.sh"
@@ -70,6 +73,40 @@ assert d["pings_sent"] >= 1 and d["pongs_received"] == d["pings_sent"], d
 assert d["replies_missing"] == 0, d
 # the pongs of the pings sent while frozen came after the thaw
 assert d["reply_latency"]["max_ms"] >= 500, d
+PY
+
+# --- hold against a node that stalls and then answers everything: 20
+# peers ping every 0.5 s; once every peer is admitted the node is stopped
+# for 2.5 s, then resumed long before the load ends.  One ping per peer is
+# outstanding at most (the ones due meanwhile are skipped as late), each
+# pong times the ping it answers: no failure, every ping answered, and the
+# latency shows the stall (at least the stall less one interval).
+SPEERS=20
+start_node --maxpeers 64
+timeout 60 "$D" stress --target "$ENODE" --mode hold --peers $SPEERS --duration 7 \
+    --ping-interval 0.5 --sources 4 --out "$T/stall.json" >"$T/stall.txt" 2>"$T/stall.err" &
+spid=$!
+i=0
+while [ $i -lt 200 ] && [ "$(pongs)" -lt $SPEERS ]; do sleep 0.05; i=$((i + 1)); done
+sleep 1 # the peers' own pings are under way
+kill -STOP "$npid"
+sleep 2.5
+kill -CONT "$npid"
+wait $spid
+src=$?
+stop_node 30
+[ $src -eq 0 ] && ok || bad "stall: stress exited $src (want 0): $(cat "$T/stall.txt" "$T/stall.err")"
+python3 - "$T/stall.json" $SPEERS <<'PY' && ok || bad "stall figures: $(cat "$T/stall.txt")"
+import json, sys
+d = json.load(open(sys.argv[1])); n = int(sys.argv[2])
+assert d["peak_live"] == n and d["drops"] == 0 and d["failures"] == 0, d
+assert d["pings_sent"] >= 4 * n and d["pongs_received"] == d["pings_sent"], d
+assert d["replies_missing"] == 0, d
+# the pings due during the stall were skipped, one per interval per peer
+assert d["pings_late"] >= 2 * n, d
+# pongs timed against the pings they answer: the stall shows
+assert d["reply_latency"]["max_ms"] >= 2000, d
+print("stall: max latency %.0f ms, %d pings late" % (d["reply_latency"]["max_ms"], d["pings_late"]))
 PY
 
 # --- discv4: the key table does not fit (8000 keys, about 76 MiB, under a
