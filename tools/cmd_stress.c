@@ -54,7 +54,10 @@
  * IP_BIND_ADDRESS_NO_PORT so each (source, target) pair has its own
  * ephemeral port range.  RLIMIT_NOFILE is raised to the hard limit; a
  * --peers above it fails with a clear line.  EADDRNOTAVAIL is reported as
- * ephemeral port exhaustion.
+ * ephemeral port exhaustion.  In every mode a failed connect (refused,
+ * unreachable, out of descriptors or ports) pauses new connections: one
+ * at a time, CONNECT_PAUSE_NS apart, until one connects again, so a wrong
+ * port or a target that died does not turn the harness into a busy loop.
  *
  * Once a second: a series point (live peers, successes, failures,
  * replies, target RSS), a /proc sample of the target (if local: --pid, or
@@ -96,7 +99,7 @@
 #define HS_TIMEOUT_NS (10 * P2P_NS_PER_S)
 #define LINGER_NS (1 * P2P_NS_PER_S)
 #define FULL_PAUSE_NS (1 * P2P_NS_PER_S)       /* hold/flood: no new peer after "too many peers" */
-#define CONNECT_PAUSE_NS (100 * P2P_NS_PER_MS) /* hold/flood: after a failed connect */
+#define CONNECT_PAUSE_NS (100 * P2P_NS_PER_MS) /* every mode: after a failed connect */
 /* after the stop: how long the drain waits for replies (pongs, echoes) to
  * requests sent before it, and for handshakes in flight to end */
 #define DRAIN_REPLY_NS HS_TIMEOUT_NS
@@ -169,6 +172,11 @@ struct engine {
     bool draining;
     uint64_t reply_end;
     uint64_t full_until; /* hold/flood: no new peer before (the target was full) */
+    /* a legitimate connect failed (refused, unreachable, no descriptor or
+     * port): one connection at a time, CONNECT_PAUSE_NS apart, until one
+     * connects again */
+    bool connect_failing;
+    uint64_t connect_until;
 };
 
 static void on_signal(int sig)
@@ -320,6 +328,16 @@ static void adv_connect_failed(struct engine *e, enum kind kind)
     e->adv_failed_by_kind[kind]++;
 }
 
+/* A legitimate connect failed: a target that refuses connections (not
+ * listening, a typo'd port, died mid-run) is not retried in a tight loop,
+ * in any mode: the next attempt waits CONNECT_PAUSE_NS and for the ones
+ * in flight to end, until a connect succeeds again. */
+static void connect_pause(struct engine *e)
+{
+    e->connect_failing = true;
+    e->connect_until = p2p_now_ns() + CONNECT_PAUSE_NS;
+}
+
 /* c's connect failed (at epoll registration or asynchronously). */
 static void conn_connect_failed(struct engine *e, struct conn *c, const char *why)
 {
@@ -328,12 +346,7 @@ static void conn_connect_failed(struct engine *e, struct conn *c, const char *wh
         conn_free(e, c);
         return;
     }
-    /* hold/flood: a target that refuses connections (not listening, down)
-     * is not retried in a tight loop: new peers wait CONNECT_PAUSE_NS */
-    if (IS_HOLDING(e->mode)) {
-        uint64_t until = p2p_now_ns() + CONNECT_PAUSE_NS;
-        if (until > e->full_until) e->full_until = until;
-    }
+    connect_pause(e);
     conn_fail(e, c, why);
 }
 
@@ -347,6 +360,7 @@ static void open_failed(struct engine *e, enum kind kind, const char *why)
     stress_fail(e->st, "%s", why);
     e->st->hs_failures++;
     e->sec_fail++;
+    connect_pause(e);
 }
 
 static void local_source(struct engine *e, struct sockaddr_in *sa)
@@ -451,6 +465,7 @@ static void on_connected(struct engine *e, struct conn *c)
                             err == EADDRNOTAVAIL ? "ephemeral ports exhausted" : strerror(err));
         return;
     }
+    if (c->kind == K_LEGIT) e->connect_failing = false;
     c->hs = malloc(sizeof *c->hs);
     c->rcap = RBUF_MIN;
     c->rbuf = malloc(c->rcap);
@@ -993,6 +1008,7 @@ static void run(struct engine *e, const char *plot, const char *outpath)
             double allowed = e->rate > 0 ? e->rate * (double)(now - e->t0) / 1e9 + 1 : 1e18;
             unsigned budget = 64; /* bounded work per turn */
             while (budget-- && (double)e->started < allowed && e->inflight < e->concurrency &&
+                   (!e->connect_failing || (e->inflight == 0 && now >= e->connect_until)) &&
                    (!IS_HOLDING(e->mode) ||
                     (e->live + e->inflight < e->peers && now >= e->full_until))) {
                 conn_open(e, K_LEGIT);
