@@ -119,12 +119,14 @@ double stress_lat_ms(stress_lat_t *l, double q);
 /* Appends a series point (one per second). */
 void stress_series_add(stress_stats_t *s, const stress_point_t *p);
 
-/* Finds the pid of the local process listening on TCP port (IPv4 or IPv6
- * listening socket, via /proc/net/tcp{,6} and /proc/PID/fd); 0 if none or
- * not visible. */
-pid_t stress_find_listener(uint16_t port, bool udp);
+/* Finds the pid of the local process listening on ip:port, TCP or (udp)
+ * UDP (IPv4 or IPv6 socket, via /proc/net/{tcp,udp}{,6} and /proc/PID/fd):
+ * a socket bound to ip itself, else one bound to 0.0.0.0 or ::; 0 if none
+ * or not visible. */
+pid_t stress_find_listener(const p2p_ip_t *ip, uint16_t port, bool udp);
 /* Samples pid: VmRSS in KiB, threads, open descriptors.  Returns false if
- * the process is gone. */
+ * the process is gone or has exited and not been reaped (a zombie, whose
+ * RSS, threads and descriptors would read as 0, 1 and 0). */
 bool stress_sample(pid_t pid, uint64_t *rss_kb, uint64_t *threads, uint64_t *fds);
 
 /* Finds the target process and takes its starting sample into s->proc:

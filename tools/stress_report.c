@@ -127,10 +127,49 @@ void stress_stats_free(stress_stats_t *s)
 
 /* ---- /proc ------------------------------------------------------------- */
 
-/* Inode of a listening socket on port in a /proc/net table, 0 if none.
- * TCP listeners have state 0A; UDP sockets are 07 (unconnected). */
-static unsigned long listen_inode(const char *table, uint16_t port, bool udp)
+/* A /proc/net address column ("0100007F:9C40"; 32 hex digits before the
+ * colon in the IPv6 tables) into addr (4 or 16 bytes, network order: the
+ * kernel prints each 32-bit word as a host-order integer).  Returns the
+ * address length, or 0 if malformed. */
+static size_t proc_addr(uint8_t addr[16], const char *col)
 {
+    const char *colon = strrchr(col, ':');
+    size_t hex = colon ? (size_t)(colon - col) : 0;
+    if (hex != 8 && hex != 32) return 0;
+    for (size_t w = 0; w < hex / 8; w++) {
+        char word[9];
+        memcpy(word, col + 8 * w, 8);
+        word[8] = 0;
+        char *end;
+        uint32_t v = (uint32_t)strtoul(word, &end, 16);
+        if (*end) return 0;
+        memcpy(addr + 4 * w, &v, 4);
+    }
+    return hex / 2;
+}
+
+/* How well a listener's local address serves ip: 2 the same address (an
+ * IPv4 one also as ::ffff:a.b.c.d), 1 a wildcard (0.0.0.0 or ::), 0 not. */
+static int addr_match(const uint8_t *la, size_t lalen, const p2p_ip_t *ip)
+{
+    static const uint8_t zero[16], mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (memcmp(la, zero, lalen) == 0) return 1;
+    if (ip->family == 4 && lalen == 4) return memcmp(la, ip->addr, 4) == 0 ? 2 : 0;
+    if (ip->family == 4 && lalen == 16)
+        return memcmp(la, mapped, 12) == 0 && memcmp(la + 12, ip->addr, 4) == 0 ? 2 : 0;
+    if (ip->family == 6 && lalen == 16) return memcmp(la, ip->addr, 16) == 0 ? 2 : 0;
+    return 0;
+}
+
+/* Inode of a listening socket on ip:port in a /proc/net table, 0 if none:
+ * one bound to that address, else one bound to the wildcard address (two
+ * processes may listen on one port on different loopback addresses).  TCP
+ * listeners have state 0A; UDP sockets are 07 (unconnected).  *how is the
+ * addr_match of the inode returned. */
+static unsigned long listen_inode(const char *table, const p2p_ip_t *ip, uint16_t port, bool udp,
+                                  int *how)
+{
+    *how = 0;
     FILE *f = fopen(table, "r");
     if (!f) return 0;
     char line[512];
@@ -149,10 +188,15 @@ static unsigned long listen_inode(const char *table, uint16_t port, bool udp)
             continue;
         char *colon = strrchr(local, ':');
         if (!colon || sscanf(colon + 1, "%x", &lport) != 1) continue;
-        if (lport == port && st == (udp ? 0x07u : 0x0Au) && inode) {
+        if (lport != port || st != (udp ? 0x07u : 0x0Au) || !inode) continue;
+        uint8_t la[16];
+        size_t lalen = proc_addr(la, local);
+        int m = lalen ? addr_match(la, lalen, ip) : 0;
+        if (m > *how) {
+            *how = m;
             found = inode;
-            break;
         }
+        if (m == 2) break;
     }
     fclose(f);
     return found;
@@ -180,10 +224,14 @@ static bool pid_has_inode(const char *pid, unsigned long inode)
     return hit;
 }
 
-pid_t stress_find_listener(uint16_t port, bool udp)
+pid_t stress_find_listener(const p2p_ip_t *ip, uint16_t port, bool udp)
 {
-    unsigned long ino = listen_inode(udp ? "/proc/net/udp" : "/proc/net/tcp", port, udp);
-    if (!ino) ino = listen_inode(udp ? "/proc/net/udp6" : "/proc/net/tcp6", port, udp);
+    int how4, how6;
+    unsigned long ino4 =
+        listen_inode(udp ? "/proc/net/udp" : "/proc/net/tcp", ip, port, udp, &how4);
+    unsigned long ino6 =
+        listen_inode(udp ? "/proc/net/udp6" : "/proc/net/tcp6", ip, port, udp, &how6);
+    unsigned long ino = how6 > how4 ? ino6 : ino4;
     if (!ino) return 0;
     DIR *d = opendir("/proc");
     if (!d) return 0;
@@ -226,7 +274,7 @@ void stress_proc_start(stress_stats_t *s, pid_t pid, const p2p_ip_t *ip, uint16_
 {
     stress_proc_t *p = &s->proc;
     p->pid = pid;
-    if (!pid && p2p_ip_is_loopback(ip)) p->pid = stress_find_listener(port, udp);
+    if (!pid && p2p_ip_is_loopback(ip)) p->pid = stress_find_listener(ip, port, udp);
     if (p->pid && !stress_sample(p->pid, &p->rss_kb_start, &p->threads_start, &p->fds_start))
         p->pid = 0;
     p->rss_kb_max = p->rss_kb_end = p->rss_kb_start;
