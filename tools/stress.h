@@ -61,11 +61,12 @@ typedef struct stress_proc {
 typedef struct stress_stats {
     const char *mode;
     char target[256];
-    double elapsed_s;
-    uint64_t attempts;            /* connections (or discv4 packets) started */
-    uint64_t successes;           /* churn/hold/flood: Hello exchanges; discv4: pongs */
-    uint64_t failures;            /* unexpected failures (sum of reasons[]) */
-    uint64_t drops;               /* admitted live peers lost (hold, flood) */
+    uint64_t attempts;  /* connections (or discv4 packets) started */
+    uint64_t successes; /* churn/hold/flood: Hello exchanges; discv4: pongs */
+    uint64_t failures;  /* unexpected failures (sum of reasons[]) */
+    uint64_t drops;     /* admitted live peers lost (hold, flood) */
+    double elapsed_s;   /* the whole run: the load, then the drain */
+    double load_s;      /* the load phase (start to the stop): every per-second rate uses it */
     uint64_t refused_after_hello; /* hold/flood: dropped after the Hello, before admission */
     uint64_t pings_sent;          /* hold: pings we sent */
     uint64_t pongs_recv;          /* hold: pongs received */

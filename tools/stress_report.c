@@ -324,11 +324,13 @@ static double rate(uint64_t n, double s)
 
 void stress_print_summary(stress_stats_t *s)
 {
-    printf("stress %s against %s: %.1f s\n", s->mode, s->target, s->elapsed_s);
+    printf("stress %s against %s: %.1f s of load, then %.1f s of drain (rates per second of "
+           "load)\n",
+           s->mode, s->target, s->load_s, s->elapsed_s - s->load_s);
     printf("  attempts:      %llu (%.1f/s)\n", (unsigned long long)s->attempts,
-           rate(s->attempts, s->elapsed_s));
+           rate(s->attempts, s->load_s));
     printf("  successes:     %llu (%.1f/s)\n", (unsigned long long)s->successes,
-           rate(s->successes, s->elapsed_s));
+           rate(s->successes, s->load_s));
     printf("  failures:      %llu\n", (unsigned long long)s->failures);
     for (size_t i = 0; i < s->nreasons; i++)
         printf("    %-40s %llu\n", s->reasons[i].label, (unsigned long long)s->reasons[i].count);
@@ -362,8 +364,8 @@ void stress_print_summary(stress_stats_t *s)
                (unsigned long long)s->pings_late);
     if (s->msgs_sent || s->msgs_recv)
         printf("  messages sent %llu (%.1f/s), replies received %llu (%.1f/s)\n",
-               (unsigned long long)s->msgs_sent, rate(s->msgs_sent, s->elapsed_s),
-               (unsigned long long)s->msgs_recv, rate(s->msgs_recv, s->elapsed_s));
+               (unsigned long long)s->msgs_sent, rate(s->msgs_sent, s->load_s),
+               (unsigned long long)s->msgs_recv, rate(s->msgs_recv, s->load_s));
     if (s->pong_lat.n)
         printf("  reply latency: p50 %.2f ms, p99 %.2f ms, max %.2f ms (n=%zu)\n",
                stress_lat_ms(&s->pong_lat, 0.5), stress_lat_ms(&s->pong_lat, 0.99),
@@ -376,11 +378,11 @@ void stress_print_summary(stress_stats_t *s)
                s->pong_lat_full.n);
     if (discv4) {
         printf("  pongs: %llu (%.1f/s); keys bonded %llu\n", (unsigned long long)s->pongs_recv,
-               rate(s->pongs_recv, s->elapsed_s), (unsigned long long)s->bonded);
+               rate(s->pongs_recv, s->load_s), (unsigned long long)s->bonded);
         printf("  findnodes sent %llu, answered %llu (%.1f/s), neighbors packets %llu, "
                "unmatched replies %llu\n",
                (unsigned long long)s->findnodes_sent, (unsigned long long)s->neighbors_replies,
-               rate(s->neighbors_replies, s->elapsed_s), (unsigned long long)s->neighbors_pkts,
+               rate(s->neighbors_replies, s->load_s), (unsigned long long)s->neighbors_pkts,
                (unsigned long long)s->unmatched);
     }
     if (s->nb_lat.n)
@@ -426,9 +428,11 @@ static int write_json(stress_stats_t *s, FILE *f)
     json_object_set_new(o, "mode", json_string(s->mode));
     json_object_set_new(o, "target", json_string(s->target));
     json_object_set_new(o, "elapsed_s", json_real(s->elapsed_s));
+    json_object_set_new(o, "load_s", json_real(s->load_s));
+    json_object_set_new(o, "drain_s", json_real(s->elapsed_s - s->load_s));
     json_object_set_new(o, "attempts", json_integer((json_int_t)s->attempts));
     json_object_set_new(o, "successes", json_integer((json_int_t)s->successes));
-    json_object_set_new(o, "success_rate_per_s", json_real(rate(s->successes, s->elapsed_s)));
+    json_object_set_new(o, "success_rate_per_s", json_real(rate(s->successes, s->load_s)));
     json_object_set_new(o, "failures", json_integer((json_int_t)s->failures));
     json_object_set_new(o, "failures_by_reason", reasons);
     uint64_t tot = s->successes + s->failures;
@@ -451,7 +455,7 @@ static int write_json(stress_stats_t *s, FILE *f)
     json_object_set_new(o, "msgs_received", json_integer((json_int_t)s->msgs_recv));
     json_object_set_new(o, "bytes_sent", json_integer((json_int_t)s->bytes_sent));
     if (strcmp(s->mode, "discv4") == 0) {
-        json_object_set_new(o, "pongs_per_s", json_real(rate(s->pongs_recv, s->elapsed_s)));
+        json_object_set_new(o, "pongs_per_s", json_real(rate(s->pongs_recv, s->load_s)));
         json_object_set_new(o, "findnodes_sent", json_integer((json_int_t)s->findnodes_sent));
         json_object_set_new(o, "findnodes_answered",
                             json_integer((json_int_t)s->neighbors_replies));

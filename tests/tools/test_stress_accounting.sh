@@ -5,6 +5,8 @@
 #   held peers (answered the Ping each sends after its Hello, as
 #   admin_metrics' pongsSent shows), before their first pings: every ping
 #   sent after the freeze is a failure ("pong missing at the end"), status 1.
+#   Its rates are per second of the load (4 s), not of the load and the
+#   10 s drain.
 #   hold, node thawed in the drain: the same freeze, lifted (SIGCONT) 1 s
 #   after the load stopped: the drain waits for the pongs, so every ping is
 #   answered and the run succeeds.
@@ -60,6 +62,10 @@ assert miss >= 1 and d["failures"] == miss, d
 assert d["failures_by_reason"] == {"pong missing at the end": miss}, d
 assert d["pongs_received"] + miss == d["pings_sent"], d
 assert d["success_ratio"] < 1, d
+# rates over the 4 s of load, not over the load and the 10 s drain
+assert 3.9 <= d["load_s"] <= 4.5 and d["drain_s"] >= 9.5, d
+assert abs(d["elapsed_s"] - d["load_s"] - d["drain_s"]) < 0.01, d
+assert abs(d["success_rate_per_s"] - d["successes"] / d["load_s"]) < 0.01, d
 PY
 grep -q 'pong missing at the end' "$T/frozen.txt" && ok || bad "no reason line: $(cat "$T/frozen.txt")"
 
