@@ -56,17 +56,18 @@ typedef struct stress_proc {
     uint64_t fds_start, fds_end, fds_max;
     uint64_t rss_kb_at_peak; /* RSS when the live peer count peaked */
     uint32_t peak_live;
+    bool exited; /* gone or a zombie at a sample: not sampled since (the figures are its last) */
 } stress_proc_t;
 
 typedef struct stress_stats {
     const char *mode;
     char target[256];
+    double elapsed_s;   /* the whole run: the load, then the drain */
+    double load_s;      /* the load phase (start to the stop): every per-second rate uses it */
     uint64_t attempts;  /* connections (or discv4 packets) started */
     uint64_t successes; /* churn/hold/flood: Hello exchanges; discv4: pongs */
     uint64_t failures;  /* unexpected failures (sum of reasons[]) */
     uint64_t drops;     /* admitted live peers lost (hold, flood) */
-    double elapsed_s;   /* the whole run: the load, then the drain */
-    double load_s;      /* the load phase (start to the stop): every per-second rate uses it */
     uint64_t refused_after_hello; /* hold/flood: dropped after the Hello, before admission */
     uint64_t pings_sent;          /* hold: pings we sent */
     uint64_t pongs_recv;          /* hold: pongs received */
@@ -135,7 +136,8 @@ bool stress_sample(pid_t pid, uint64_t *rss_kb, uint64_t *threads, uint64_t *fds
  * (UDP if udp) when ip is loopback; none (pid 0) if not found or gone. */
 void stress_proc_start(stress_stats_t *s, pid_t pid, const p2p_ip_t *ip, uint16_t port, bool udp);
 /* Samples the target (if any) once: updates s->proc (peak_live/rss at
- * peak when holding and live > 0); *rss_out = RSS in KiB or 0. */
+ * peak when holding and live > 0); *rss_out = RSS in KiB or 0.  A target
+ * found gone (or a zombie) is marked exited and never sampled again. */
 void stress_proc_sample(stress_stats_t *s, unsigned live, bool holding, uint64_t *rss_out);
 /* One progress line on stderr (call on a terminal only). */
 void stress_progress(const stress_stats_t *s, double t, double dur, unsigned live,

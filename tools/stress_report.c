@@ -252,12 +252,18 @@ bool stress_sample(pid_t pid, uint64_t *rss_kb, uint64_t *threads, uint64_t *fds
     FILE *f = fopen(path, "r");
     if (!f) return false;
     *rss_kb = *threads = *fds = 0;
+    char state = '?';
     while (fgets(line, sizeof line, f)) {
         unsigned long long v;
         if (sscanf(line, "VmRSS: %llu", &v) == 1) *rss_kb = v;
         if (sscanf(line, "Threads: %llu", &v) == 1) *threads = v;
+        char c;
+        if (sscanf(line, "State: %c", &c) == 1) state = c;
     }
     fclose(f);
+    /* exited, not yet reaped (a leader thread that ended before the
+     * others also reads Z, with the others still counted in Threads) */
+    if ((state == 'Z' || state == 'X') && *threads <= 1) return false;
     snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
     DIR *d = opendir(path);
     if (d) {
@@ -286,9 +292,12 @@ void stress_proc_sample(stress_stats_t *s, unsigned live, bool holding, uint64_t
 {
     stress_proc_t *p = &s->proc;
     *rss_out = 0;
-    if (!p->pid) return;
+    if (!p->pid || p->exited) return;
     uint64_t rss, thr, fds;
-    if (!stress_sample(p->pid, &rss, &thr, &fds)) return;
+    if (!stress_sample(p->pid, &rss, &thr, &fds)) {
+        p->exited = true; /* the figures stay those of the last sample */
+        return;
+    }
     *rss_out = rss;
     p->rss_kb_end = rss;
     if (rss > p->rss_kb_max) p->rss_kb_max = rss;
@@ -407,6 +416,10 @@ void stress_print_summary(stress_stats_t *s)
         if (p->peak_live && p->rss_kb_at_peak > p->rss_kb_start)
             printf("  target RSS per live peer: %.1f KiB (at %u peers)\n",
                    (double)(p->rss_kb_at_peak - p->rss_kb_start) / p->peak_live, p->peak_live);
+        if (p->exited)
+            printf("  target pid %d exited during the run (its figures are from its last "
+                   "sample)\n",
+                   (int)p->pid);
     } else {
         printf("  target: not a local process (no /proc sampling)\n");
     }
@@ -439,6 +452,7 @@ static int write_json(stress_stats_t *s, FILE *f)
     json_object_set_new(o, "success_ratio",
                         json_real(tot ? (double)s->successes / (double)tot : 0.0));
     json_object_set_new(o, "drops", json_integer((json_int_t)s->drops));
+    json_object_set_new(o, "target_exited", json_boolean(s->proc.exited));
     json_object_set_new(o, "peak_live", json_integer(s->peak_live));
     json_object_set_new(o, "full_pauses", json_integer((json_int_t)s->full_pauses));
     json_object_set_new(o, "refused_after_hello", json_integer((json_int_t)s->refused_after_hello));
@@ -490,6 +504,7 @@ static int write_json(stress_stats_t *s, FILE *f)
                          ? (double)(p->rss_kb_at_peak - p->rss_kb_start) / p->peak_live
                          : 0;
         json_object_set_new(t, "rss_kb_per_live_peer", json_real(per));
+        json_object_set_new(t, "exited", json_boolean(p->exited));
         json_object_set_new(o, "target_proc", t);
     } else {
         json_object_set_new(o, "target_proc", json_null());

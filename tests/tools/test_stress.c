@@ -5,6 +5,8 @@
  * --pid of this process and --out FILE.json, then checks the JSON summary:
  * successes > 0, no failures, latencies and /proc fields present, and the
  * server's own counters agree (it saw the handshakes and our Disconnects).
+ * A sampled target that exits mid-run (a child given as --pid) is
+ * reported as exited, with the figures of its last sample.
  * With "hold500": 500 live peers, RSS per peer bound, every ping answered.
  * Ping latency figures are printed, never checked: on a shared, loaded
  * machine they say nothing about correctness (tests/bench measures them).
@@ -62,7 +64,8 @@ static double jnum(json_t *o, const char *k)
     return json_is_number(v) ? json_number_value(v) : -1;
 }
 
-static int g_want_rc; /* run_mode's expected exit status (then back to 0) */
+static int g_want_rc;      /* run_mode's expected exit status (then back to 0) */
+static pid_t g_target_pid; /* run_mode's --pid (then back to 0: this process) */
 
 /* Runs `devp2p stress` in mode against enode; the arguments after out are
  * further flags and values, up to 8, ending with NULL. */
@@ -70,7 +73,8 @@ static json_t *run_mode(const char *enode, const char *mode, const char *peers, 
                         const char *out, ...)
 {
     char pidbuf[16];
-    snprintf(pidbuf, sizeof pidbuf, "%d", (int)getpid());
+    snprintf(pidbuf, sizeof pidbuf, "%d", (int)(g_target_pid ? g_target_pid : getpid()));
+    g_target_pid = 0;
     char *args[32];
     int n = 0;
     args[n++] = (char *)g_tool;
@@ -152,6 +156,58 @@ static void bind_tw_ports(uint16_t port, unsigned *tried, unsigned *bound)
         (*tried)++;
         if (bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 && listen(fd, 1) == 0) (*bound)++;
         close(fd);
+    }
+}
+
+/* A sampled target that exits during the run: --pid of a child that ends
+ * 1.5 s into a 3 s churn run, left a zombie (not reaped until the run is
+ * over) or, with reaped, reaped at once by its own parent (gone from
+ * /proc).  Either way the report says the target exited and keeps the
+ * figures of its last sample: not the zero RSS and descriptors of a
+ * zombie. */
+static void target_exits(const char *enode, const char *out, bool reaped)
+{
+    int pfd[2];
+    if (pipe(pfd) != 0) {
+        CHECK(false);
+        return;
+    }
+    pid_t child = fork();
+    if (child == 0) {
+        close(pfd[0]);
+        pid_t victim = reaped ? fork() : 0;
+        if (victim == 0) {
+            if (!reaped && write(pfd[1], &(pid_t){getpid()}, sizeof(pid_t)) < 0) _exit(1);
+            usleep(1500 * 1000);
+            _exit(0);
+        }
+        if (victim < 0 || write(pfd[1], &victim, sizeof victim) < 0) _exit(1);
+        waitpid(victim, NULL, 0);
+        _exit(0);
+    }
+    close(pfd[1]);
+    pid_t victim = 0;
+    if (child < 0 || read(pfd[0], &victim, sizeof victim) != (ssize_t)sizeof victim) victim = 0;
+    close(pfd[0]);
+    CHECK(victim > 0);
+    if (victim > 0) {
+        g_target_pid = victim;
+        json_t *o = run_mode(enode, "churn", "8", "3", out, NULL);
+        if (o) {
+            CHECK(json_is_true(json_object_get(o, "target_exited")));
+            json_t *proc = json_object_get(o, "target_proc");
+            CHECK(jint(proc, "pid") == victim);
+            CHECK(json_is_true(json_object_get(proc, "exited")));
+            /* its last sample while it ran, not a zombie's zeros */
+            CHECK(jint(proc, "rss_kb_end") > 0);
+            CHECK(jint(proc, "fds_end") > 0);
+            CHECK(jint(proc, "threads_end") >= 1);
+            json_decref(o);
+        }
+    }
+    if (child > 0) {
+        int st;
+        wait_bounded(child, 10, "target child", &st);
     }
 }
 
@@ -258,6 +314,10 @@ int main(int argc, char **argv)
         CHECK(ss.disc_recv[P2P_DISC_REQUESTED] > 0);
         json_decref(o);
     }
+    CHECK(su_wait_peers(srv, 0, 5000));
+    target_exits(enode, out, false);
+    CHECK(su_wait_peers(srv, 0, 5000));
+    target_exits(enode, out, true);
     CHECK(su_wait_peers(srv, 0, 5000));
     unsigned tw_tried, tw_bound;
     bind_tw_ports(self.ep.tcp, &tw_tried, &tw_bound);
