@@ -154,7 +154,7 @@ struct engine {
     uint8_t *out;
     size_t outcap;
     stress_stats_t *st;
-    uint64_t sec_ok, sec_fail, sec_msgs; /* counters of the current second */
+    uint64_t sec_ok, sec_msgs; /* successes (progress line) and replies of the current second */
     bool ports_warned;
     /* flood */
     uint64_t flood_code; /* absolute message code (16 + relative) */
@@ -307,15 +307,12 @@ static void conn_fail(struct engine *e, struct conn *c, const char *why)
         /* after its Hello, before it answered anything: not admitted */
         e->st->refused_after_hello++;
         stress_fail(e->st, "admission: %s", why);
-        e->sec_fail++;
     } else if (c->st == C_LIVE) {
         e->st->drops++;
         stress_fail(e->st, "dropped: %s", why);
-        e->sec_fail++;
     } else if (c->st != C_CLOSING) {
         stress_fail(e->st, "%s: %s", state_name(c->st), why);
         e->st->hs_failures++;
-        e->sec_fail++;
     }
     conn_free(e, c);
 }
@@ -359,7 +356,6 @@ static void open_failed(struct engine *e, enum kind kind, const char *why)
     }
     stress_fail(e->st, "%s", why);
     e->st->hs_failures++;
-    e->sec_fail++;
     connect_pause(e);
 }
 
@@ -1051,23 +1047,23 @@ static void run(struct engine *e, const char *plot, const char *outpath)
             stress_point_t p = {.t = (double)(now - e->t0) / 1e9,
                                 .live = e->live,
                                 .inflight = e->inflight,
-                                .ok = e->sec_ok,
-                                .fail = e->sec_fail,
                                 .msgs = e->sec_msgs};
             sample_proc(e, &p.rss_kb);
             stress_series_add(st, &p);
             if (tty)
                 stress_progress(st, p.t, (double)e->duration_ns / 1e9, e->live, e->inflight,
                                 e->sec_ok);
-            e->sec_ok = e->sec_fail = e->sec_msgs = 0;
+            e->sec_ok = e->sec_msgs = 0;
             next_sec += P2P_NS_PER_S;
         }
     }
     st->elapsed_s = (double)(p2p_now_ns() - e->t0) / 1e9;
     while (e->nconns) conn_final(e, e->conns[e->nconns - 1]);
     if (tty) fprintf(stderr, "\n");
-    uint64_t rss;
-    sample_proc(e, &rss);
+    /* the last, partial second (with what conn_final counted) */
+    stress_point_t last = {.t = st->elapsed_s, .msgs = e->sec_msgs};
+    sample_proc(e, &last.rss_kb);
+    stress_series_add(st, &last);
     stress_print_summary(st);
     if (e->mode == M_ADV) {
         uint64_t tot = st->successes + st->failures;
@@ -1187,7 +1183,12 @@ int cmd_stress(int argc, char **argv)
          &caps, NULL},
         {"sources", "N", "loopback source addresses 127.0.0.1..N (default 8)", &sources, NULL},
         {"pid", "PID", "target process to sample (default: the local listener)", &pid, NULL},
-        {"out", "FILE", "write the results: FILE.json (JSON) or CSV otherwise", &out, NULL},
+        {"out", "FILE",
+         "write the results: FILE.json (JSON); otherwise CSV: the series in FILE (a row per "
+         "second, t,live,inflight,ok,fail,msgs,rss_kb, and a last one for the partial second at "
+         "the end, so ok and fail sum to the totals) and the totals in FILE.summary.csv (FILE "
+         "without .csv; name,value rows named as the JSON fields, nested ones as a.b)",
+         &out, NULL},
         {"plot", "FILE", "write an SVG plot of peers and rates per second", &plot, NULL},
     };
     const char *pos[CLI_MAX_POS];

@@ -37,13 +37,14 @@ typedef struct stress_reason {
     uint64_t count;
 } stress_reason_t;
 
-/* One point per second of the run. */
+/* One point per second of the run, and a last one for the partial second
+ * at the end: the ok and fail columns sum to the totals. */
 typedef struct stress_point {
     double t;          /* seconds since the start */
     uint32_t live;     /* peers past the Hello exchange */
     uint32_t inflight; /* connections in connect/handshake */
-    uint64_t ok;       /* successes during this second */
-    uint64_t fail;     /* unexpected failures during this second */
+    uint64_t ok;       /* successes since the previous point */
+    uint64_t fail;     /* unexpected failures since the previous point */
     uint64_t msgs;     /* pongs, echoes or discv4 replies during this second */
     uint64_t rss_kb;   /* target RSS (0 when not sampled) */
 } stress_point_t;
@@ -103,6 +104,7 @@ typedef struct stress_stats {
     stress_lat_t pong_lat_full; /* hold: pings sent with every peer up (no ramp-up) */
     stress_point_t *series;
     size_t nseries, series_cap;
+    uint64_t series_ok, series_fail; /* successes and failures in the series so far */
     stress_proc_t proc;
 } stress_stats_t;
 
@@ -118,8 +120,10 @@ void stress_fail_n(stress_stats_t *s, uint64_t n, const char *fmt, ...)
 void stress_lat_add(stress_lat_t *l, uint64_t us);
 /* The q-quantile (0..1) of l in milliseconds (sorts l); 0 when empty. */
 double stress_lat_ms(stress_lat_t *l, double q);
-/* Appends a series point (one per second). */
-void stress_series_add(stress_stats_t *s, const stress_point_t *p);
+/* Appends a series point (one per second, then the last partial one):
+ * the caller sets t, live, inflight, msgs and rss_kb; ok and fail are the
+ * successes and failures counted since the previous point. */
+void stress_series_add(stress_stats_t *s, stress_point_t *p);
 
 /* Finds the pid of the local process listening on ip:port, TCP or (udp)
  * UDP (IPv4 or IPv6 socket, via /proc/net/{tcp,udp}{,6} and /proc/PID/fd):
@@ -166,9 +170,14 @@ int stress_discv4_run(const stress_d4_config_t *cfg, stress_stats_t *st, bool tt
 
 /* Prints the final summary (human readable) to stdout. */
 void stress_print_summary(stress_stats_t *s);
-/* Writes the summary and the series to path: JSON for *.json, CSV
- * otherwise.  Returns 0 or -1 (errno set). */
+/* Writes the summary and the series to path: JSON for *.json; CSV
+ * otherwise, the series in path and the summary (name,value rows, the
+ * JSON's fields with nested names joined by '.') in stress_summary_path's
+ * file.  Returns 0 or -1 (errno set). */
 int stress_write_out(stress_stats_t *s, const char *path);
+/* The CSV summary's file for --out path: path without a trailing ".csv",
+ * then ".summary.csv". */
+void stress_summary_path(char *out, size_t outlen, const char *path);
 /* Writes an SVG plot of live peers and per-second rates.  Returns 0 or -1. */
 int stress_write_svg(const stress_stats_t *s, const char *path);
 /* Frees the lists. */

@@ -96,7 +96,7 @@ struct d4 {
     struct sockaddr_storage to;
     socklen_t tolen;
     uint64_t t0, sent_total;
-    uint64_t sec_ok, sec_fail, sec_msgs;
+    uint64_t sec_ok, sec_msgs; /* successes (progress line) and replies of the current second */
 };
 
 /* ---- packets ------------------------------------------------------------- */
@@ -151,7 +151,6 @@ static bool slot_fresh(struct d4 *d, struct d4key *k, bool find, unsigned s, uin
     int rc = find ? sign_find(k, s, exp) : sign_ping(d, k, s, exp);
     if (rc == 0) return true;
     stress_fail(d->st, "sign: %s", p2p_strerror(rc));
-    d->sec_fail++;
     return false;
 }
 
@@ -198,7 +197,6 @@ static bool send_pkt(struct d4 *d, struct d4key *k, const uint8_t *p, size_t len
     if (n == (ssize_t)len) return true;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)) return false;
     stress_fail(d->st, "sendto: %s", n < 0 ? strerror(errno) : "short write");
-    d->sec_fail++;
     return false;
 }
 
@@ -290,7 +288,6 @@ static void on_pong(struct d4 *d, struct d4key *k, const uint8_t *body, size_t b
     uint8_t tok[32];
     if (p2p_rlp_enter(&c, &l) != 0 || p2p_rlp_skip(&l) != 0 || p2p_rlp_fixed(&l, tok, 32) != 0) {
         stress_fail(d->st, "pong: malformed");
-        d->sec_fail++;
         return;
     }
     for (unsigned s = 0; s < D4_PINGS; s++) {
@@ -314,7 +311,6 @@ static void on_neighbors(struct d4 *d, struct d4key *k, const uint8_t *body, siz
     unsigned n = 0;
     if (p2p_rlp_enter(&c, &l) != 0 || p2p_rlp_enter(&l, &nodes) != 0) {
         stress_fail(d->st, "neighbors: malformed");
-        d->sec_fail++;
         return;
     }
     while (!p2p_rlp_done(&nodes) && p2p_rlp_skip(&nodes) == 0) n++;
@@ -342,7 +338,6 @@ static void on_readable(struct d4 *d, struct d4key *k)
         if (n < 0) {
             if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
                 stress_fail(d->st, "recv: %s", strerror(errno));
-                d->sec_fail++;
             }
             return;
         }
@@ -350,7 +345,6 @@ static void on_readable(struct d4 *d, struct d4key *k)
         p2p_discv4_head_t h;
         if (p2p_discv4_precheck(&h, buf, (size_t)n) != 0) {
             stress_fail(d->st, "invalid packet from the target");
-            d->sec_fail++;
             continue;
         }
         d->st->msgs_recv++;
@@ -384,13 +378,11 @@ static void tick(struct d4 *d, uint64_t now, bool running)
                 k->ping_sent[s] = 0;
                 k->outstanding--;
                 stress_fail(d->st, "ping: no pong within %.0f s", D4_TIMEOUT_NS / 1e9);
-                d->sec_fail++;
             }
         }
         if (k->find_sent && now - k->find_sent >= D4_TIMEOUT_NS) {
             k->find_sent = 0;
             stress_fail(d->st, "findnode: no neighbors within %.0f s", D4_TIMEOUT_NS / 1e9);
-            d->sec_fail++;
         }
         if (!d->cfg->findnodes) continue;
         if (k->bst == B_SETTLE && now >= k->bond_deadline) {
@@ -401,7 +393,6 @@ static void tick(struct d4 *d, uint64_t now, bool running)
             k->bst = k->bond_tries >= D4_BOND_TRIES ? B_FAILED : B_IDLE;
             if (k->bst == B_FAILED) {
                 stress_fail(d->st, "bond: no ping from the target after %d pings", D4_BOND_TRIES);
-                d->sec_fail++;
             }
         }
         if (running && k->bst == B_IDLE && d->bonding < d->cfg->concurrency) {
@@ -506,15 +497,13 @@ int stress_discv4_run(const stress_d4_config_t *cfg, stress_stats_t *st, bool tt
                 stress_point_t p = {.t = (double)(now - d.t0) / 1e9,
                                     .live = live,
                                     .inflight = outstanding(&d),
-                                    .ok = d.sec_ok,
-                                    .fail = d.sec_fail,
                                     .msgs = d.sec_msgs};
                 stress_proc_sample(st, live, false, &p.rss_kb);
                 stress_series_add(st, &p);
                 if (tty)
                     stress_progress(st, p.t, (double)cfg->duration_ns / 1e9, live, p.inflight,
                                     d.sec_ok);
-                d.sec_ok = d.sec_fail = d.sec_msgs = 0;
+                d.sec_ok = d.sec_msgs = 0;
                 next_sec += P2P_NS_PER_S;
             }
         }
@@ -523,8 +512,10 @@ int stress_discv4_run(const stress_d4_config_t *cfg, stress_stats_t *st, bool tt
         st->elapsed_s = (double)(p2p_now_ns() - d.t0) / 1e9;
         st->peak_live = cfg->findnodes ? (uint32_t)st->bonded : d.nkeys;
         if (tty) fprintf(stderr, "\n");
-        uint64_t rss;
-        stress_proc_sample(st, 0, false, &rss);
+        /* the last, partial second (with the requests lost in the drain) */
+        stress_point_t last = {.t = st->elapsed_s, .msgs = d.sec_msgs};
+        stress_proc_sample(st, 0, false, &last.rss_kb);
+        stress_series_add(st, &last);
     }
     for (unsigned i = 0; d.keys && i < d.nkeys; i++) {
         if (d.keys[i].fd >= 0) close(d.keys[i].fd);

@@ -95,8 +95,10 @@ double stress_lat_ms(stress_lat_t *l, double q)
     return l->v[i] / 1000.0;
 }
 
-void stress_series_add(stress_stats_t *s, const stress_point_t *p)
+void stress_series_add(stress_stats_t *s, stress_point_t *p)
 {
+    p->ok = s->successes - s->series_ok;
+    p->fail = s->failures - s->series_fail;
     if (s->nseries >= STRESS_MAX_SECONDS) return;
     if (s->nseries == s->series_cap) {
         size_t nc = s->series_cap ? s->series_cap * 2 : 64;
@@ -106,6 +108,8 @@ void stress_series_add(stress_stats_t *s, const stress_point_t *p)
         s->series_cap = nc;
     }
     s->series[s->nseries++] = *p;
+    s->series_ok = s->successes;
+    s->series_fail = s->failures;
 }
 
 void stress_stats_free(stress_stats_t *s)
@@ -431,7 +435,8 @@ static json_t *lat_json(stress_lat_t *l)
                      "p99_ms", stress_lat_ms(l, 0.99), "max_ms", stress_lat_ms(l, 1.0));
 }
 
-static int write_json(stress_stats_t *s, FILE *f)
+/* The summary as a JSON object (without the series). */
+static json_t *summary_json(stress_stats_t *s)
 {
     json_t *o = json_object();
     json_t *reasons = json_object();
@@ -509,6 +514,12 @@ static int write_json(stress_stats_t *s, FILE *f)
     } else {
         json_object_set_new(o, "target_proc", json_null());
     }
+    return o;
+}
+
+static int write_json(stress_stats_t *s, FILE *f)
+{
+    json_t *o = summary_json(s);
     json_t *series = json_array();
     for (size_t i = 0; i < s->nseries; i++) {
         const stress_point_t *pt = &s->series[i];
@@ -523,6 +534,69 @@ static int write_json(stress_stats_t *s, FILE *f)
     fputc('\n', f);
     json_decref(o);
     return rc;
+}
+
+/* A CSV field: quoted when it holds a comma, a quote or a line break. */
+static void csv_field(FILE *f, const char *v)
+{
+    if (!strpbrk(v, ",\"\r\n")) {
+        fputs(v, f);
+        return;
+    }
+    fputc('"', f);
+    for (; *v; v++) {
+        if (*v == '"') fputc('"', f);
+        fputc(*v, f);
+    }
+    fputc('"', f);
+}
+
+/* One name,value row per scalar of v; an object's members are named
+ * name.member (an empty value for null). */
+static void csv_flat(FILE *f, const char *name, json_t *v)
+{
+    if (json_is_object(v)) {
+        const char *k;
+        json_t *m;
+        json_object_foreach(v, k, m)
+        {
+            char sub[256];
+            snprintf(sub, sizeof sub, "%s%s%s", name, *name ? "." : "", k);
+            csv_flat(f, sub, m);
+        }
+        return;
+    }
+    csv_field(f, name);
+    fputc(',', f);
+    if (json_is_integer(v))
+        fprintf(f, "%lld", (long long)json_integer_value(v));
+    else if (json_is_real(v))
+        fprintf(f, "%.9g", json_real_value(v));
+    else if (json_is_string(v))
+        csv_field(f, json_string_value(v));
+    else if (json_is_boolean(v))
+        fputs(json_is_true(v) ? "true" : "false", f);
+    fputc('\n', f);
+}
+
+void stress_summary_path(char *out, size_t outlen, const char *path)
+{
+    size_t n = strlen(path);
+    if (n >= 4 && strcmp(path + n - 4, ".csv") == 0) n -= 4;
+    snprintf(out, outlen, "%.*s.summary.csv", (int)n, path);
+}
+
+static int write_csv_summary(stress_stats_t *s, const char *path)
+{
+    char sp[4096];
+    stress_summary_path(sp, sizeof sp, path);
+    FILE *f = fopen(sp, "w");
+    if (!f) return -1;
+    json_t *o = summary_json(s);
+    fprintf(f, "name,value\n");
+    csv_flat(f, "", o);
+    json_decref(o);
+    return fclose(f) == 0 ? 0 : -1;
 }
 
 static void write_csv(const stress_stats_t *s, FILE *f)
@@ -547,6 +621,7 @@ int stress_write_out(stress_stats_t *s, const char *path)
     else
         write_csv(s, f);
     if (fclose(f) != 0) rc = -1;
+    if (rc == 0 && !(n >= 5 && strcmp(path + n - 5, ".json") == 0)) rc = write_csv_summary(s, path);
     return rc ? -1 : 0;
 }
 

@@ -6,7 +6,8 @@
  * successes > 0, no failures, latencies and /proc fields present, and the
  * server's own counters agree (it saw the handshakes and our Disconnects).
  * A sampled target that exits mid-run (a child given as --pid) is
- * reported as exited, with the figures of its last sample.
+ * reported as exited, with the figures of its last sample.  --out FILE.csv
+ * writes the series (summing to the totals) and FILE.summary.csv.
  * With "hold500": 500 live peers, RSS per peer bound, every ping answered.
  * Ping latency figures are printed, never checked: on a shared, loaded
  * machine they say nothing about correctness (tests/bench measures them).
@@ -211,6 +212,94 @@ static void target_exits(const char *enode, const char *out, bool reaped)
     }
 }
 
+/* The value of name in a name,value CSV file, or NULL (static buffer). */
+static const char *csv_value(const char *path, const char *name)
+{
+    static char line[512];
+    FILE *f = fopen(path, "r");
+    if (!f) return NULL;
+    const char *v = NULL;
+    size_t n = strlen(name);
+    while (!v && fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = 0;
+        if (strncmp(line, name, n) == 0 && line[n] == ',') v = line + n + 1;
+    }
+    fclose(f);
+    return v;
+}
+
+static long long csv_int(const char *path, const char *name)
+{
+    const char *v = csv_value(path, name);
+    if (!v) fprintf(stderr, "%s: no '%s'\n", path, name);
+    CHECK(v != NULL);
+    return v ? atoll(v) : -1;
+}
+
+/* --out FILE.csv: the series in FILE.csv, with a last row for the partial
+ * second at the end, so its ok, fail and msgs columns sum to the totals
+ * in FILE.summary.csv; the summary has the totals, the latencies and the
+ * target's figures.  mode runs 2.5 s (half a second past the last whole
+ * one) with the further flags (up to 4, ending with NULL). */
+static void csv_out(const char *enode, const char *mode, const char *peers, ...)
+{
+    char out[64], sum[96], pidbuf[16];
+    snprintf(out, sizeof out, "/tmp/test_stress_%d.csv", (int)getpid());
+    snprintf(sum, sizeof sum, "/tmp/test_stress_%d.summary.csv", (int)getpid());
+    snprintf(pidbuf, sizeof pidbuf, "%d", (int)getpid());
+    char *args[24] = {
+        (char *)g_tool, "stress",     "--target", (char *)enode, "--mode", (char *)mode, "--peers",
+        (char *)peers,  "--duration", "2.5",      "--pid",       pidbuf,   "--out",      out};
+    int n = 14;
+    va_list ap;
+    va_start(ap, peers);
+    for (const char *x; n < 22 && (x = va_arg(ap, const char *)) != NULL;) args[n++] = (char *)x;
+    va_end(ap);
+    args[n] = NULL;
+    CHECK(run_tool(args) == 0);
+    FILE *f = fopen(out, "r");
+    CHECK(f != NULL);
+    if (!f) return;
+    char line[256];
+    CHECK(fgets(line, sizeof line, f) &&
+          strcmp(line, "t,live,inflight,ok,fail,msgs,rss_kb\n") == 0);
+    unsigned long long ok = 0, fail = 0, msgs = 0;
+    double t = 0;
+    unsigned rows = 0;
+    while (fgets(line, sizeof line, f)) {
+        unsigned live, infl;
+        unsigned long long o, fl, m, rss;
+        if (sscanf(line, "%lf,%u,%u,%llu,%llu,%llu,%llu", &t, &live, &infl, &o, &fl, &m, &rss) !=
+            7) {
+            CHECK(false);
+            break;
+        }
+        ok += o;
+        fail += fl;
+        msgs += m;
+        rows++;
+    }
+    fclose(f);
+    printf("csv %s: %u rows to t=%.2f, ok %llu, fail %llu, msgs %llu\n", mode, rows, t, ok, fail,
+           msgs);
+    CHECK(rows >= 3);
+    CHECK(t >= 2.5); /* the partial second at the end is in */
+    CHECK((long long)ok == csv_int(sum, "successes"));
+    CHECK((long long)fail == csv_int(sum, "failures"));
+    long long replies = strcmp(mode, "hold") == 0 ? csv_int(sum, "pongs_received") : 0;
+    CHECK((long long)msgs == replies);
+    CHECK(csv_int(sum, "successes") > 0);
+    CHECK(csv_int(sum, "attempts") >= csv_int(sum, "successes"));
+    CHECK(csv_int(sum, "handshake_latency.n") == csv_int(sum, "successes"));
+    CHECK(csv_value(sum, "handshake_latency.p99_ms") != NULL);
+    CHECK(csv_int(sum, "target_proc.pid") == getpid());
+    CHECK(csv_int(sum, "target_proc.rss_kb_max") > 0);
+    const char *m = csv_value(sum, "mode");
+    CHECK(m && strcmp(m, mode) == 0);
+    unlink(out);
+    unlink(sum);
+}
+
 /* The test subprotocol: echoes every message back to its sender. */
 static int echo_msg(p2p_peer_t *peer, void *ctx, void *state, uint64_t code, const uint8_t *data,
                     size_t len)
@@ -318,6 +407,10 @@ int main(int argc, char **argv)
     target_exits(enode, out, false);
     CHECK(su_wait_peers(srv, 0, 5000));
     target_exits(enode, out, true);
+    CHECK(su_wait_peers(srv, 0, 5000));
+    csv_out(enode, "churn", "8", NULL);
+    CHECK(su_wait_peers(srv, 0, 5000));
+    csv_out(enode, "hold", "8", "--ping-interval", "0.2", NULL);
     CHECK(su_wait_peers(srv, 0, 5000));
     unsigned tw_tried, tw_bound;
     bind_tw_ports(self.ep.tcp, &tw_tried, &tw_bound);
