@@ -23,11 +23,13 @@
  *          admission): one refused before that ("too many peers" from the
  *          checks after the Hello) is counted as refused, not as a drop or
  *          a live peer.  An admitted peer the target drops is counted and
- *          replaced.  A target that
- *          says "too many peers" is full: no new peer starts for
- *          FULL_PAUSE_NS (as a dialer holds off a full node), so a --peers
- *          above its inbound limit holds what it takes instead of turning
- *          into a churn of refused handshakes (full_pauses counts them).
+ *          replaced.  A target that says "too many peers" is full: no new
+ *          peer starts for FULL_PAUSE_NS (as a dialer holds off a full
+ *          node), doubled for each further pause up to FULL_PAUSE_MAX_NS;
+ *          after a pause one handshake at a time probes it, until a peer
+ *          started after the refusal is admitted.  So a --peers above its
+ *          inbound limit holds what it takes instead of turning into a
+ *          churn of refused handshakes (full_pauses counts the pauses).
  *   flood  --peers live peers each keep --window messages of a test
  *          subprotocol in flight (the target echoes them), once admitted
  *          as in hold.
@@ -99,6 +101,7 @@
 #define HS_TIMEOUT_NS (10 * P2P_NS_PER_S)
 #define LINGER_NS (1 * P2P_NS_PER_S)
 #define FULL_PAUSE_NS (1 * P2P_NS_PER_S)       /* hold/flood: no new peer after "too many peers" */
+#define FULL_PAUSE_MAX_NS (8 * P2P_NS_PER_S)   /* ... doubled per further pause, up to */
 #define CONNECT_PAUSE_NS (100 * P2P_NS_PER_MS) /* every mode: after a failed connect */
 /* after the stop: how long the drain waits for replies (pongs, echoes) to
  * requests sent before it, and for handshakes in flight to end */
@@ -172,6 +175,11 @@ struct engine {
     bool draining;
     uint64_t reply_end;
     uint64_t full_until; /* hold/flood: no new peer before (the target was full) */
+    uint64_t full_pause; /* the next pause (FULL_PAUSE_NS .. FULL_PAUSE_MAX_NS) */
+    /* hold/flood: when the target said "too many peers" (0: not full since
+     * a peer started after that was admitted); while full, one handshake
+     * at a time */
+    uint64_t full_at;
     /* a legitimate connect failed (refused, unreachable, no descriptor or
      * port): one connection at a time, CONNECT_PAUSE_NS apart, until one
      * connects again */
@@ -592,6 +600,10 @@ static bool on_hello(struct engine *e, struct conn *c, const uint8_t *p, size_t 
  * when c was freed. */
 static bool admit(struct engine *e, struct conn *c)
 {
+    if (e->full_at && c->t_start >= e->full_at) { /* room again: no more pauses */
+        e->full_at = 0;
+        e->full_pause = FULL_PAUSE_NS;
+    }
     c->admitted = true;
     e->admitted++;
     if (e->admitted > e->st->peak_live) e->st->peak_live = e->admitted;
@@ -615,8 +627,14 @@ static bool on_msg(struct engine *e, struct conn *c, const p2p_rlpx_msg_t *m)
         }
         if (reason == P2P_DISC_TOO_MANY_PEERS && IS_HOLDING(e->mode) && c->kind == K_LEGIT) {
             uint64_t now = p2p_now_ns();
-            if (now >= e->full_until) e->st->full_pauses++;
-            e->full_until = now + FULL_PAUSE_NS;
+            if (now >= e->full_until) { /* not pausing yet: a new, longer pause */
+                if (e->full_pause < FULL_PAUSE_NS) e->full_pause = FULL_PAUSE_NS;
+                e->st->full_pauses++;
+                e->full_until = now + e->full_pause;
+                e->full_pause =
+                    e->full_pause * 2 > FULL_PAUSE_MAX_NS ? FULL_PAUSE_MAX_NS : e->full_pause * 2;
+            }
+            if (!e->full_at) e->full_at = now;
         }
         char why[64];
         snprintf(why, sizeof why, "disconnect %s", p2p_disc_reason_str(reason));
@@ -1007,7 +1025,8 @@ static void run(struct engine *e, const char *plot, const char *outpath)
             while (budget-- && (double)e->started < allowed && e->inflight < e->concurrency &&
                    (!e->connect_failing || (e->inflight == 0 && now >= e->connect_until)) &&
                    (!IS_HOLDING(e->mode) ||
-                    (e->live + e->inflight < e->peers && now >= e->full_until))) {
+                    (e->live + e->inflight < e->peers && now >= e->full_until &&
+                     (!e->full_at || e->inflight == 0)))) {
                 conn_open(e, K_LEGIT);
                 /* adversarial: misbehaving connections beside the legitimate ones */
                 if (e->mode == M_ADV && e->adv_inflight < e->adv_max &&

@@ -365,7 +365,8 @@ void stress_print_summary(stress_stats_t *s)
                (unsigned long long)s->refused_after_hello);
     printf("  peak live peers: %u, drops: %llu\n", s->peak_live, (unsigned long long)s->drops);
     if (s->full_pauses)
-        printf("  target full: new peers paused %llu times (1 s after each \"too many peers\")\n",
+        printf("  target full: new peers paused %llu times (1 s after \"too many peers\", "
+               "doubled per further pause)\n",
                (unsigned long long)s->full_pauses);
     if (s->pings_sent || s->pings_recv)
         printf("  pings sent %llu, pongs received %llu; target pings %llu, answered %llu\n",
