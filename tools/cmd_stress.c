@@ -944,7 +944,9 @@ static void sample_proc(struct engine *e, uint64_t *rss_out)
 
 /* ---- limits --------------------------------------------------------------- */
 
-static void raise_nofile(unsigned need)
+/* Raises RLIMIT_NOFILE to the hard limit; exits if need descriptors (plus
+ * a margin) do not fit.  peers: the --peers given, for the message. */
+static void raise_nofile(unsigned peers, unsigned need)
 {
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
@@ -956,7 +958,8 @@ static void raise_nofile(unsigned need)
     if (rl.rlim_cur != RLIM_INFINITY && (uint64_t)need + 64 > rl.rlim_cur)
         cli_fail("--peers %u needs %u descriptors but the limit is %llu (hard limit %llu): raise "
                  "it with 'ulimit -n' (and the target's too) or lower --peers",
-                 need, need + 64, (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max);
+                 peers, need + 64, (unsigned long long)rl.rlim_cur,
+                 (unsigned long long)rl.rlim_max);
 }
 
 static void check_ports(unsigned need, unsigned nsources)
@@ -1135,7 +1138,7 @@ static int run_discv4(const char *target, const char *peers, const char *duratio
     char addr[P2P_IP_STRLEN];
     p2p_ip_format(addr, &cfg.target.ep.ip);
     snprintf(st.target, sizeof st.target, "%s:%u/udp", addr, cfg.target.ep.udp);
-    raise_nofile(cfg.peers + 16);
+    raise_nofile(cfg.peers, cfg.peers + 16);
     stress_proc_start(&st, pid_arg(pid), &cfg.target.ep.ip, cfg.target.ep.udp, true);
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
@@ -1281,7 +1284,7 @@ int cmd_stress(int argc, char **argv)
     snprintf(st.target, sizeof st.target, "%s:%u", addr, e.target.ep.tcp);
 
     e.adv_max = e.mode == M_ADV ? e.peers : 0;
-    raise_nofile(e.peers + e.adv_max + 16);
+    raise_nofile(e.peers, e.peers + e.adv_max + 16);
     check_ports(IS_HOLDING(e.mode) ? e.peers : e.peers * 4, e.nsources);
 
     static p2p_hello_t ours;

@@ -123,6 +123,14 @@ timeout 20 "$D" stress --target "$("$D" key to-enode --tcp 1 "$KEY")" --mode hol
     --duration 1 --out "$T/dead.json" >/dev/null 2>&1
 python3 -c "import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if 0 < d['attempts'] <= 300 and d['successes'] == 0 else 1)" \
     "$T/dead.json" && ok || bad "stress hold against a closed port: $(cat "$T/dead.json" 2>&1 | head -c 300)"
+# a --peers whose descriptors do not fit: the message names the --peers
+# given (100), not the harness's internal total (with the adversarial
+# connections and the margin)
+(ulimit -n 150 && exec timeout 20 "$D" stress --target "$("$D" key to-enode --tcp 1 "$KEY")" \
+    --mode adversarial --peers 100 --duration 1) >"$T/nofile.out" 2>&1
+rc=$?
+[ $rc -ne 0 ] && grep -q -- '--peers 100 needs 280 descriptors' "$T/nofile.out" && ok ||
+    bad "stress --peers above the descriptor limit (exit $rc): $(cat "$T/nofile.out")"
 # stress result files whose directory is missing: refused before any load
 reject "$D" stress --target "$TEXT" --duration 1 --out "$T/no-such-dir/r.json"
 reject "$D" stress --target "$TEXT" --duration 1 --plot "$T/no-such-dir/p.svg"
