@@ -368,6 +368,14 @@ static void on_readable(struct d4 *d, struct d4key *k)
     }
 }
 
+/* Whether --rate allows one more request now (every request counts: the
+ * bonding pings too). */
+static bool rate_allows(const struct d4 *d, uint64_t now)
+{
+    return d->cfg->rate <= 0 ||
+           (double)d->sent_total < d->cfg->rate * (double)(now - d->t0) / 1e9 + 1;
+}
+
 /* Timeouts, bonding.  Called every few milliseconds. */
 static void tick(struct d4 *d, uint64_t now, bool running)
 {
@@ -395,7 +403,8 @@ static void tick(struct d4 *d, uint64_t now, bool running)
                 stress_fail(d->st, "bond: no ping from the target after %d pings", D4_BOND_TRIES);
             }
         }
-        if (running && k->bst == B_IDLE && d->bonding < d->cfg->concurrency) {
+        if (running && k->bst == B_IDLE && d->bonding < d->cfg->concurrency &&
+            rate_allows(d, now)) {
             /* a ping makes the target ping back; our pong to that bonds */
             unsigned s = k->next_ping % D4_PINGS;
             if (k->ping_sent[s] || !slot_fresh(d, k, false, s, now)) continue;
@@ -406,6 +415,7 @@ static void tick(struct d4 *d, uint64_t now, bool running)
             d->st->pings_sent++;
             d->st->msgs_sent++;
             d->st->attempts++;
+            d->sent_total++;
             k->bst = B_BONDING;
             k->bond_tries++;
             k->bond_deadline = now + D4_BOND_TIMEOUT_NS;
@@ -417,9 +427,8 @@ static void tick(struct d4 *d, uint64_t now, bool running)
 /* Sends what the rate and the windows allow (bounded work per call). */
 static void pump(struct d4 *d, uint64_t now)
 {
-    double allowed = d->cfg->rate > 0 ? d->cfg->rate * (double)(now - d->t0) / 1e9 + 1 : 1e18;
     unsigned idle = 0, budget = 4096;
-    while (budget-- && (double)d->sent_total < allowed && idle < d->nkeys) {
+    while (budget-- && rate_allows(d, now) && idle < d->nkeys) {
         struct d4key *k = &d->keys[d->cursor];
         d->cursor = (d->cursor + 1) % d->nkeys;
         if (send_one(d, k, now))

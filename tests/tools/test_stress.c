@@ -556,6 +556,18 @@ int main(int argc, char **argv)
             CHECK(jint(json_object_get(o, "target_proc"), "pid") == getpid());
             json_decref(o);
         }
+        /* --rate 50: every request counts, the bonding pings too */
+        o = run_mode(denode, "discv4", "8", "2", out, "--rate", "50", NULL);
+        if (o) {
+            double load = jnum(o, "load_s");
+            json_int_t att = jint(o, "attempts");
+            printf("discv4 --rate 50: %lld requests in %.2f s\n", (long long)att, load);
+            CHECK(att > 50);
+            CHECK((double)att <= 50 * load + 2);
+            CHECK(att == jint(o, "pings_sent") + jint(o, "findnodes_sent"));
+            CHECK(jint(o, "keys_bonded") == 8);
+            json_decref(o);
+        }
         /* Two keys bond at a time: the six waiting for a bonding slot flood
          * pings meanwhile, and the first one draws the target's ping-back.
          * The pong to it bonds the key (the target sends no second
