@@ -93,6 +93,7 @@ typedef struct stress_stats {
     uint64_t neighbors_pkts;    /* Neighbors packets received */
     uint64_t neighbors_replies; /* findnodes answered (first Neighbors packet) */
     uint64_t bonded;            /* keys the target bonded with (answered its ping-back) */
+    uint64_t bond_failed;       /* keys that gave up bonding (a failure if pinged back never) */
     uint64_t unmatched;         /* replies matching no outstanding request */
     uint32_t peak_live;         /* hold/flood: most admitted live peers at once */
     size_t nreasons;

@@ -70,6 +70,7 @@ struct d4key {
     p2p_endpoint_t self;
     enum bstate bst;
     uint8_t bond_tries;
+    bool ponged;            /* the target answered one of this key's pings */
     uint64_t bond_deadline; /* B_BONDING: retry; B_SETTLE: ready */
     uint8_t ping[D4_PINGS][D4_PKT];
     uint16_t ping_len[D4_PINGS];
@@ -150,6 +151,7 @@ static bool slot_fresh(struct d4 *d, struct d4key *k, bool find, unsigned s, uin
     uint64_t exp = k->exp + D4_PINGS + k->resigned++;
     int rc = find ? sign_find(k, s, exp) : sign_ping(d, k, s, exp);
     if (rc == 0) return true;
+    d->st->attempts++; /* a request that failed: failures <= attempts */
     stress_fail(d->st, "sign: %s", p2p_strerror(rc));
     return false;
 }
@@ -196,6 +198,7 @@ static bool send_pkt(struct d4 *d, struct d4key *k, const uint8_t *p, size_t len
     ssize_t n = sendto(k->fd, p, len, 0, (struct sockaddr *)&d->to, d->tolen);
     if (n == (ssize_t)len) return true;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)) return false;
+    d->st->attempts++; /* a request that failed: failures <= attempts */
     stress_fail(d->st, "sendto: %s", n < 0 ? strerror(errno) : "short write");
     return false;
 }
@@ -295,6 +298,7 @@ static void on_pong(struct d4 *d, struct d4key *k, const uint8_t *body, size_t b
         stress_lat_add(&d->st->pong_lat, (now - k->ping_sent[s]) / P2P_NS_PER_US);
         k->ping_sent[s] = 0;
         k->outstanding--;
+        k->ponged = true;
         d->st->pongs_recv++;
         d->st->successes++;
         d->sec_ok++;
@@ -399,8 +403,14 @@ static void tick(struct d4 *d, uint64_t now, bool running)
         } else if (k->bst == B_BONDING && now >= k->bond_deadline) {
             d->bonding--;
             k->bst = k->bond_tries >= D4_BOND_TRIES ? B_FAILED : B_IDLE;
+            /* a key whose pings all went unanswered has its failures
+             * counted already (the ping timeouts): one that was answered
+             * but never pinged back is the failure to bond */
             if (k->bst == B_FAILED) {
-                stress_fail(d->st, "bond: no ping from the target after %d pings", D4_BOND_TRIES);
+                d->st->bond_failed++;
+                if (k->ponged)
+                    stress_fail(d->st, "bond: no ping from the target after %d pings",
+                                D4_BOND_TRIES);
             }
         }
         if (running && k->bst == B_IDLE && d->bonding < d->cfg->concurrency &&

@@ -391,8 +391,9 @@ void stress_print_summary(stress_stats_t *s)
                stress_lat_ms(&s->pong_lat_full, 0.99), stress_lat_ms(&s->pong_lat_full, 1.0),
                s->pong_lat_full.n);
     if (discv4) {
-        printf("  pongs: %llu (%.1f/s); keys bonded %llu\n", (unsigned long long)s->pongs_recv,
-               rate(s->pongs_recv, s->load_s), (unsigned long long)s->bonded);
+        printf("  pongs: %llu (%.1f/s); keys bonded %llu, gave up bonding %llu\n",
+               (unsigned long long)s->pongs_recv, rate(s->pongs_recv, s->load_s),
+               (unsigned long long)s->bonded, (unsigned long long)s->bond_failed);
         printf("  findnodes sent %llu, answered %llu (%.1f/s), neighbors packets %llu, "
                "unmatched replies %llu\n",
                (unsigned long long)s->findnodes_sent, (unsigned long long)s->neighbors_replies,
@@ -482,6 +483,7 @@ static json_t *summary_json(stress_stats_t *s)
         json_object_set_new(o, "neighbors_packets", json_integer((json_int_t)s->neighbors_pkts));
         json_object_set_new(o, "neighbors_latency", lat_json(&s->nb_lat));
         json_object_set_new(o, "keys_bonded", json_integer((json_int_t)s->bonded));
+        json_object_set_new(o, "keys_bond_failed", json_integer((json_int_t)s->bond_failed));
         json_object_set_new(o, "unmatched_replies", json_integer((json_int_t)s->unmatched));
     }
     if (strcmp(s->mode, "discv4") != 0) {

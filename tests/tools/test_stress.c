@@ -568,6 +568,37 @@ int main(int argc, char **argv)
             CHECK(jint(o, "keys_bonded") == 8);
             json_decref(o);
         }
+        /* A UDP port that never answers (bound here, never read): the
+         * keys give up bonding after their pings time out, and those
+         * timeouts are the failures, not counted again for the bond */
+        int mute = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        uint16_t mport = 0;
+        for (uint16_t p = 44950; mute >= 0 && p < 45000 && !mport; p++) {
+            struct sockaddr_in sa = {
+                .sin_family = AF_INET, .sin_port = htons(p), .sin_addr.s_addr = htonl(0x7F000001)};
+            if (bind(mute, (struct sockaddr *)&sa, sizeof sa) == 0) mport = p;
+        }
+        CHECK(mport != 0);
+        if (mport) {
+            p2p_node_t mn = dn;
+            mn.ep.udp = mport;
+            char menode[P2P_ENODE_MAX_TEXT];
+            CHECK_OK(p2p_enode_format(menode, sizeof menode, &mn));
+            g_want_rc = 1;
+            o = run_mode(menode, "discv4", "2", "6", out, "--requests", "ping,findnode", NULL);
+            if (o) {
+                json_int_t att = jint(o, "attempts"), fails = jint(o, "failures");
+                printf("discv4 against a mute port: %lld attempts, %lld failures, %lld keys gave "
+                       "up bonding\n",
+                       (long long)att, (long long)fails, (long long)jint(o, "keys_bond_failed"));
+                CHECK(att > 0);
+                CHECK(fails <= att);
+                CHECK(jint(o, "keys_bonded") == 0);
+                CHECK(jint(o, "keys_bond_failed") == 2);
+                json_decref(o);
+            }
+        }
+        if (mute >= 0) close(mute);
         /* Two keys bond at a time: the six waiting for a bonding slot flood
          * pings meanwhile, and the first one draws the target's ping-back.
          * The pong to it bonds the key (the target sends no second
