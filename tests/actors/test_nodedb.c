@@ -72,6 +72,32 @@ static int node_eq(const p2p_node_t *a, const p2p_node_t *b)
            a->seq == b->seq;
 }
 
+/* The items of (id, ip): last pong, last ping, findnode failures. */
+static void check_items(p2p_nodedb_t *db, const uint8_t id[32], const p2p_ip_t *ip, uint64_t pong,
+                        uint64_t ping, uint32_t fails)
+{
+    uint64_t t = 1;
+    uint32_t f = 1;
+    CHECK_OK(p2p_nodedb_last_pong(db, &t, id, ip));
+    CHECK(t == pong);
+    CHECK_OK(p2p_nodedb_last_ping(db, &t, id, ip));
+    CHECK(t == ping);
+    CHECK_OK(p2p_nodedb_findfails(db, &f, id, ip));
+    CHECK(f == fails);
+}
+
+/* Reopens the database at dir: not wiped, the node with this id kept. */
+static void check_kept(const char *dir, const uint8_t id[32])
+{
+    p2p_nodedb_t *db = open_db(dir);
+    p2p_nodedb_stats_t st;
+    p2p_nodedb_stats(db, &st);
+    CHECK(st.wipes == 0);
+    p2p_node_t got;
+    CHECK_OK(p2p_nodedb_get_node(db, &got, NULL, NULL, id));
+    p2p_nodedb_close(db);
+}
+
 static void test_put_get_delete(void)
 {
     char buf[64];
@@ -358,16 +384,12 @@ static void test_version_wipe(void)
 
     /* same version: kept */
     set_raw_version(dir, P2P_NODEDB_SCHEMA);
-    db = open_db(dir);
-    p2p_nodedb_stats_t st;
-    p2p_nodedb_stats(db, &st);
-    CHECK(st.wipes == 0);
-    CHECK_OK(p2p_nodedb_get_node(db, &got, NULL, NULL, n.id));
-    p2p_nodedb_close(db);
+    check_kept(dir, n.id);
 
     /* another version: wiped on open, version rewritten */
     set_raw_version(dir, P2P_NODEDB_SCHEMA + 41);
     db = open_db(dir);
+    p2p_nodedb_stats_t st;
     p2p_nodedb_stats(db, &st);
     CHECK(st.wipes == 1);
     CHECK_ERR(p2p_nodedb_get_node(db, &got, NULL, NULL, n.id), P2P_ENOTFOUND);
@@ -376,12 +398,7 @@ static void test_version_wipe(void)
     CHECK(t == 0);
     CHECK_OK(p2p_nodedb_put_node(db, &n, NULL, 0));
     p2p_nodedb_close(db);
-
-    db = open_db(dir);
-    p2p_nodedb_stats(db, &st);
-    CHECK(st.wipes == 0);
-    CHECK_OK(p2p_nodedb_get_node(db, &got, NULL, NULL, n.id));
-    p2p_nodedb_close(db);
+    check_kept(dir, n.id);
     rm_rf(dir);
 }
 
@@ -455,11 +472,7 @@ static void test_truncated_file(void)
     CHECK_ERR(p2p_nodedb_get_node(db, &got, NULL, NULL, nodes[7].id), P2P_ENOTFOUND);
     CHECK_OK(p2p_nodedb_put_node(db, &nodes[7], NULL, 0));
     p2p_nodedb_close(db);
-    db = open_db(dir);
-    p2p_nodedb_stats(db, &st);
-    CHECK(st.wipes == 0);
-    CHECK_OK(p2p_nodedb_get_node(db, &got, NULL, NULL, nodes[7].id));
-    p2p_nodedb_close(db);
+    check_kept(dir, nodes[7].id);
     rm_rf(dir);
 }
 
@@ -705,18 +718,8 @@ static void test_expire(void)
     CHECK_OK(p2p_nodedb_get_node(db, &got, NULL, NULL, two.id));
     /* ... but the items of its stale address are gone (geth's per-IP
      * rule), those of the fresh one stay */
-    CHECK_OK(p2p_nodedb_last_pong(db, &t, two.id, &two.ep.ip));
-    CHECK(t == 0);
-    CHECK_OK(p2p_nodedb_last_ping(db, &t, two.id, &two.ep.ip));
-    CHECK(t == 0);
-    CHECK_OK(p2p_nodedb_findfails(db, &f, two.id, &two.ep.ip));
-    CHECK(f == 0);
-    CHECK_OK(p2p_nodedb_last_pong(db, &t, two.id, &ip2));
-    CHECK(t == NOW - 60);
-    CHECK_OK(p2p_nodedb_last_ping(db, &t, two.id, &ip2));
-    CHECK(t == NOW - 60);
-    CHECK_OK(p2p_nodedb_findfails(db, &f, two.id, &ip2));
-    CHECK(f == 2);
+    check_items(db, two.id, &two.ep.ip, 0, 0, 0);
+    check_items(db, two.id, &ip2, NOW - 60, NOW - 60, 2);
     p2p_nodedb_stats_t st1;
     p2p_nodedb_stats(db, &st1);
     CHECK(st1.ips_expired == N / 2 + 1); /* the odd nodes' addresses and two's stale one */

@@ -75,6 +75,18 @@ static void fill(const char *dir, char *filler, size_t cap)
     close(fd);
 }
 
+/* Sends the log to a new file root/name (returned, open for reading back);
+ * *old receives the descriptor to restore. */
+static int log_to(const char *name, int *old)
+{
+    char path[300];
+    snprintf(path, sizeof path, "%s/%s", root, name);
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    CHECK(fd >= 0);
+    *old = p2p_log_set_fd(fd);
+    return fd;
+}
+
 static void record(p2p_node_t *n, uint64_t i)
 {
     memset(n, 0, sizeof *n);
@@ -106,11 +118,7 @@ static void test_running(void)
     }
     char filler[300];
     fill(dir, filler, sizeof filler);
-    char logpath[300];
-    snprintf(logpath, sizeof logpath, "%s/log.txt", root);
-    int logfd = open(logpath, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    CHECK(logfd >= 0);
-    int oldlog = p2p_log_set_fd(logfd);
+    int oldlog, logfd = log_to("log.txt", &oldlog);
     unsigned fails = 0, ok_after = 0;
     bool nospace_msg = false;
     for (; i < 3000 && fails < 50; i++) {
@@ -227,11 +235,7 @@ static void test_crash_then_full(void)
     char filler[300];
     fill(dir, filler, sizeof filler);
 
-    char logpath[300];
-    snprintf(logpath, sizeof logpath, "%s/log-crash.txt", root);
-    int logfd = open(logpath, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    CHECK(logfd >= 0);
-    int oldlog = p2p_log_set_fd(logfd);
+    int oldlog, logfd = log_to("log-crash.txt", &oldlog);
     p2p_nodedb_t *db = NULL;
     char msg[512];
     int rc = p2p_nodedb_open(&db, msg, sizeof msg, dir, 0);

@@ -16,14 +16,8 @@
 set -u
 N=$1 D=$2
 . "$(dirname "$0")/lib_check.sh"
-start() { # start NAME ARGS...: runs a node, sets $ENODE, $ENR and $pid
-    name=$1; shift
-    "$N" --port 0 --verbosity 2 "$@" >"$T/$name.out" 2>"$T/$name.err" &
-    pid=$!
-    pids="$pids $pid"
-    i=0
-    while ! grep -q '^enr: ' "$T/$name.out" && [ $i -lt 150 ]; do sleep 0.1; i=$((i + 1)); done
-    ENODE=$(sed -n 's/^enode: //p' "$T/$name.out")
+start() { # start NAME ARGS...: node_start, and $ENR too
+    node_start "$@"
     ENR=$(sed -n 's/^enr: //p' "$T/$name.out")
 }
 reject() { # reject CMD...: non-zero (not the timeout's 124) and exactly one stderr line

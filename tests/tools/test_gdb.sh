@@ -16,12 +16,10 @@ trap cleanup EXIT
 fails=0 checks=0
 ok() { checks=$((checks + 1)); }
 bad() { checks=$((checks + 1)); fails=$((fails + 1)); echo "FAIL: $*" >&2; }
+. "$(dirname "$0")/lib_actors.sh"
 command -v gdb >/dev/null || { echo "FAIL: gdb not installed (tools/setup.sh)" >&2; exit 1; }
 
-"$A" "$T" 30 >"$T/ready" &
-pid=$!
-i=0
-while ! grep -q ready "$T/ready" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+actors_start "$T/ready" "$T" 30
 grep -q ready "$T/ready" && ok || { bad "trace_actors did not start"; exit 1; }
 sleep 0.2
 
@@ -71,10 +69,7 @@ fi
 # a segment with fewer rings than recording threads: devp2p-trace says
 # how many threads recorded nothing
 mkdir "$T/few"
-"$A" "$T/few" 20 3 >"$T/few/ready" &
-pid=$!
-i=0
-while ! grep -q ready "$T/few/ready" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+actors_start "$T/few/ready" "$T/few" 20 3
 sleep 0.2
 timeout 60 gdb -nx -batch -p "$pid" -ex "source $PY" -ex "devp2p-trace 1" >"$T/few/log" 2>&1
 grep -qE '^warning: 1 threads found no free ring and recorded nothing \([1-9][0-9]* events lost\): all 3 rings were taken' "$T/few/log" &&

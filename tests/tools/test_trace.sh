@@ -13,11 +13,9 @@ trap cleanup EXIT
 fails=0 checks=0
 ok() { checks=$((checks + 1)); }
 bad() { checks=$((checks + 1)); fails=$((fails + 1)); echo "FAIL: $*" >&2; }
+. "$(dirname "$0")/lib_actors.sh"
 
-"$A" "$T" 20 >"$T/ready" &
-pid=$!
-i=0
-while ! grep -q ready "$T/ready" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+actors_start "$T/ready" "$T" 20
 grep -q ready "$T/ready" && ok || { bad "trace_actors did not start"; exit 1; }
 sleep 0.3
 
@@ -99,10 +97,7 @@ grep -qx "trace: the node that wrote this trace (pid $kpid) is not running: show
 # node, opens the same path) says so and stops, instead of following a
 # file nobody writes any more
 mkdir "$T/re"
-"$A" "$T/re" 20 >"$T/re/ready1" &
-pid=$!
-i=0
-while ! grep -q ready "$T/re/ready1" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+actors_start "$T/re/ready1" "$T/re" 20
 "$D" trace --datadir "$T/re" --follow --new --duration 20 >/dev/null 2>"$T/re/ferr" &
 fpid=$!
 sleep 0.3
@@ -120,10 +115,7 @@ kill "$pid" "$pid2"; wait "$pid" "$pid2" 2>/dev/null; pid=
 # a segment with fewer rings than recording threads: the thread without
 # one is named in a warning on stderr (nothing else would show it)
 mkdir "$T/few"
-"$A" "$T/few" 20 3 >"$T/few/ready" &
-pid=$!
-i=0
-while ! grep -q ready "$T/few/ready" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+actors_start "$T/few/ready" "$T/few" 20 3
 sleep 0.2
 timeout 30 "$D" trace --datadir "$T/few" >"$T/few/out" 2>"$T/few/err" && ok || bad "trace (few rings): $(cat "$T/few/err")"
 grep -qE '^trace: warning: 1 threads found no free ring and recorded nothing \([1-9][0-9]* events lost\): all 3 rings were taken; restart the node with more rings' "$T/few/err" &&
