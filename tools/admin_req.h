@@ -7,7 +7,8 @@
  * The input is untrusted: a stream of JSON values on each connection
  * (separated by whitespace or not), each a request object or a batch
  * (array) of them (a scalar at the top level is a syntax error; an empty
- * batch is answered with one -32600 error), held in at most
+ * batch, or one of more than ADMIN_RPC_BATCH_MAX elements, is answered
+ * with one -32600 error and none of it runs), held in at most
  * ADMIN_RPC_INPUT_MAX bytes.  A request needs an object with a string "method"; "id" (any JSON
  * value, echoed) and "params" are optional ("jsonrpc" is not checked).  The peer methods want
  * params[0], a node URL (p2p_node_parse: enode://, enr: or bare hex), with
@@ -28,6 +29,10 @@
 
 #define ADMIN_RPC_INPUT_MAX (1u << 20)
 #define ADMIN_RPC_READ_MIN 4096u /* free bytes wanted before each read */
+/* requests in one batch: its answers are built in memory before they are
+ * sent (1 MiB of small requests would otherwise be ~30000 answers,
+ * hundreds of MiB, on the admin thread in one go) */
+#define ADMIN_RPC_BATCH_MAX 100
 
 typedef enum admin_rpc_method {
     ADMIN_RPC_NODE_INFO,

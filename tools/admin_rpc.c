@@ -371,13 +371,13 @@ static int client_read(struct client *c)
 }
 
 /* Serves the complete requests in c's buffer (decoded by admin_rpc_next
- * and admin_rpc_decode), at most ADMIN_RPC_SERVE_BUDGET values: c->more
- * tells whether it stopped at the budget (the loop comes back at once).
- * Returns -1 to close. */
+ * and admin_rpc_decode) until ADMIN_RPC_SERVE_BUDGET requests are served
+ * (a batch counts each of its elements): c->more tells whether it stopped
+ * at the budget (the loop comes back at once).  Returns -1 to close. */
 static int client_serve(struct admin_rpc *a, struct client *c)
 {
     c->more = false;
-    for (int k = 0; k < ADMIN_RPC_SERVE_BUDGET; k++) {
+    for (size_t k = 0; k < ADMIN_RPC_SERVE_BUDGET;) {
         json_t *req;
         size_t used;
         int rc = admin_rpc_next(&req, &used, c->buf, c->len);
@@ -390,8 +390,15 @@ static int client_serve(struct admin_rpc *a, struct client *c)
         }
         json_t *rep;
         bool quiet = false; /* JSON-RPC 2.0: notifications get no reply */
-        if (json_is_array(req) && json_array_size(req) == 0) {
+        size_t nreq = json_is_array(req) ? json_array_size(req) : 1;
+        k += nreq ? nreq : 1;
+        if (json_is_array(req) && nreq == 0) {
             rep = admin_rpc_error(NULL, -32600, "invalid request: empty batch");
+        } else if (nreq > ADMIN_RPC_BATCH_MAX) {
+            char msg[96];
+            snprintf(msg, sizeof msg, "invalid request: batch too large (%zu requests, at most %d)",
+                     nreq, ADMIN_RPC_BATCH_MAX);
+            rep = admin_rpc_error(NULL, -32600, msg);
         } else if (json_is_array(req)) {
             rep = json_array();
             /* a batch answered in part would be a silent loss: close */

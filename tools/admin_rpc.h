@@ -40,15 +40,17 @@
  *                                   server is absent with --bootnode,
  *                                   discovery with --nodiscover
  * Requests are a stream of JSON values on each connection (newline or not);
- * a batch (array) is answered with an array, an empty one with a -32600
- * error; notifications (no "id") are executed and never answered.  Errors use the JSON-RPC codes
+ * a batch (array) is answered with an array, an empty one or one of more
+ * than ADMIN_RPC_BATCH_MAX requests with a -32600 error (none of it runs);
+ * notifications (no "id") are executed and never answered.  Errors use the JSON-RPC codes
  * (-32700 parse, -32600 invalid request, -32601 no method, -32602 invalid
  * params, -32000 server error).
  *
  * Bounds: at most ADMIN_RPC_CLIENTS connections (a new one closes the
  * client idle longest: one that last sent bytes earliest), 1 MiB of unparsed input
  * per connection (then it is closed), bounded work per wake-up
- * (ADMIN_RPC_SERVE_BUDGET requests per client, the rest on the next turn;
+ * (ADMIN_RPC_SERVE_BUDGET requests per client, a batch counting each of
+ * its elements, the rest on the next turn;
  * a client that shuts its sending side gets every answer first); out of
  * descriptors, accepting pauses (ADMIN_RPC_ACCEPT_PAUSE_MS).  The
  * thread calls the server's and discovery's any-thread APIs, which wait

@@ -4,7 +4,8 @@
 # malformed JSON gets a -32700 parse error and that connection is closed;
 # more than 1 MiB of input without a complete JSON value closes that
 # connection; notifications (no "id") get no reply, an empty batch a
-# -32600 error; 100 requests sent at once, then a half-close, get 100
+# -32600 error, a batch of more than 100 requests too; 100 requests sent
+# at once, then a half-close, get 100
 # replies; with 16 idle clients held a 17th is answered (the longest-idle
 # one is closed for it); afterwards a fresh client is answered.  Prometheus endpoint:
 # a request head over 4096 bytes gets 400; an idle client is cut off after
@@ -118,6 +119,24 @@ assert r.get("id") == 5, "notification answered: %r" % r
 s.sendall(b'[]')
 r = reply(s)
 assert isinstance(r, dict) and r["error"]["code"] == -32600 and r["id"] is None, "empty batch: %r" % r
+s.close()
+
+# a batch of ADMIN_RPC_BATCH_MAX (100) requests is answered whole; one of
+# 101 is refused with one -32600 error and none of it runs (a 1 MiB batch
+# would otherwise build ~30000 answers, hundreds of MiB, in one go)
+s = conn()
+s.sendall(b"[" + b",".join(b'{"jsonrpc":"2.0","id":%d,"method":"admin_nodeInfo"}' % i
+                           for i in range(100)) + b"]")
+r = reply(s)
+assert isinstance(r, list) and [x["id"] for x in r] == list(range(100)), "batch of 100: %r" % r[:2]
+s.sendall(b"[" + b",".join(b'{"jsonrpc":"2.0","id":%d,"method":"admin_nodeInfo"}' % i
+                           for i in range(101)) + b"]")
+r = reply(s)
+assert isinstance(r, dict) and r["error"]["code"] == -32600 and r["id"] is None, \
+    "batch of 101: %r" % (r[:2] if isinstance(r, list) else r)
+s.sendall(b'{"jsonrpc":"2.0","id":7,"method":"admin_peers"}')
+r = reply(s)
+assert r["id"] == 7 and r["result"] == [], "after a refused batch: %r" % r
 s.close()
 
 # 100 requests in one send, then a half-close: all 100 are answered (the
