@@ -35,9 +35,14 @@ struct client {
     int fd;
     char *buf;
     size_t len, cap;
-    bool more;          /* the last serve stopped at its budget: complete values may remain */
-    bool eof;           /* the client shut its sending side: serve what is buffered, then close */
+    bool more; /* the last serve stopped at its budget or at unsent answers: complete values may
+                  remain */
+    bool eof;  /* no more input is read (the client shut its sending side, or sent a syntax
+                  error): serve what is buffered, write it, then close */
     uint64_t active_ns; /* accepted, or last sent us bytes */
+    char *out;          /* answers not yet written: out[out_off, out_len) */
+    size_t out_len, out_off;
+    uint64_t out_ns; /* answers waiting since, or last written */
 };
 
 struct admin_rpc {
@@ -313,39 +318,60 @@ static void client_close(struct client *c)
 {
     if (c->fd >= 0) close(c->fd);
     free(c->buf);
+    free(c->out);
     memset(c, 0, sizeof *c);
     c->fd = -1;
 }
 
-static int send_json(struct client *c, json_t *v)
+static size_t unsent(const struct client *c)
+{
+    return c->out_len - c->out_off;
+}
+
+/* Appends v (taking its reference) as one line to c's unsent answers.
+ * Returns 0, or -1 when out of memory (the caller closes). */
+static int queue_json(struct client *c, json_t *v)
 {
     char *t = json_dumps(v, JSON_COMPACT);
     json_decref(v);
     if (!t) return -1;
-    size_t len = strlen(t);
-    char *line = realloc(t, len + 2);
-    if (!line) {
+    size_t len = strlen(t), keep = unsent(c);
+    if (c->out_off) memmove(c->out, c->out + c->out_off, keep);
+    c->out_off = 0;
+    c->out_len = keep;
+    char *nb = realloc(c->out, keep + len + 1);
+    if (!nb) {
         free(t);
         return -1;
     }
-    line[len++] = '\n';
-    size_t off = 0;
-    uint64_t deadline = p2p_now_ns() + RPC_DEADLINE_NS;
-    int rc = 0;
-    while (off < len) {
-        ssize_t w = send(c->fd, line + off, len - off, MSG_NOSIGNAL);
+    memcpy(nb + keep, t, len);
+    nb[keep + len] = '\n';
+    free(t);
+    c->out = nb;
+    c->out_len = keep + len + 1;
+    if (!keep) c->out_ns = p2p_now_ns();
+    return 0;
+}
+
+/* Writes what the socket takes of c's unsent answers, without waiting.
+ * Returns -1 to close. */
+static int client_flush(struct client *c)
+{
+    while (unsent(c)) {
+        ssize_t w = send(c->fd, c->out + c->out_off, unsent(c), MSG_NOSIGNAL | MSG_DONTWAIT);
         if (w > 0) {
-            off += (size_t)w;
-        } else if (w < 0 && (errno == EAGAIN || errno == EINTR) && p2p_now_ns() < deadline) {
-            struct pollfd pf = {.fd = c->fd, .events = POLLOUT};
-            (void)poll(&pf, 1, 100);
+            c->out_off += (size_t)w;
+            c->out_ns = p2p_now_ns();
+        } else if (w < 0 && errno == EINTR) {
+            continue;
         } else {
-            rc = -1;
-            break;
+            return w < 0 && errno == EAGAIN ? 0 : -1;
         }
     }
-    free(line);
-    return rc;
+    free(c->out); /* a large batch's answers are not kept for the connection's life */
+    c->out = NULL;
+    c->out_len = c->out_off = 0;
+    return 0;
 }
 
 /* Reads what c has sent into its buffer (grown up to ADMIN_RPC_INPUT_MAX);
@@ -378,6 +404,15 @@ static int client_serve(struct admin_rpc *a, struct client *c)
 {
     c->more = false;
     for (size_t k = 0; k < ADMIN_RPC_SERVE_BUDGET;) {
+        /* a client that does not read its answers gets no more of them
+         * (and holds nobody else up: the socket is never waited on) */
+        if (unsent(c) > ADMIN_RPC_OUTPUT_HIGH) {
+            if (client_flush(c) != 0) return -1;
+            if (unsent(c) > ADMIN_RPC_OUTPUT_HIGH) {
+                c->more = true; /* served again once the client reads */
+                return 0;
+            }
+        }
         json_t *req;
         size_t used;
         int rc = admin_rpc_next(&req, &used, c->buf, c->len);
@@ -385,8 +420,10 @@ static int client_serve(struct admin_rpc *a, struct client *c)
         c->len -= used;
         if (rc == 0) return 0; /* nothing or an incomplete value */
         if (rc < 0) {
-            send_json(c, admin_rpc_error(NULL, -32700, "parse error"));
-            return -1;
+            /* the stream cannot be resynchronised: answer, then close */
+            c->eof = true;
+            c->len = 0;
+            return queue_json(c, admin_rpc_error(NULL, -32700, "parse error"));
         }
         json_t *rep;
         bool quiet = false; /* JSON-RPC 2.0: notifications get no reply */
@@ -421,7 +458,7 @@ static int client_serve(struct admin_rpc *a, struct client *c)
             json_decref(rep);
             continue;
         }
-        if (!rep || send_json(c, rep) != 0) return -1;
+        if (!rep || queue_json(c, rep) != 0) return -1;
     }
     c->more = true;
     return 0;
@@ -439,12 +476,20 @@ static int run(p2p_thread_t *self, void *arg)
         unsigned n = 0;
         /* a negative fd is skipped by poll: the queued connection that
          * cannot be accepted would wake it at once, forever; so would a
-         * client at the end of its input */
+         * client at the end of its input with nothing left to write */
         fds[n++] = (struct pollfd){.fd = paused ? -1 : a->lfd, .events = POLLIN};
         for (int i = 0; i < ADMIN_RPC_CLIENTS; i++) {
-            const struct client *c = &a->cl[i];
-            fds[n++] = (struct pollfd){.fd = c->eof ? -1 : c->fd, .events = POLLIN};
-            busy |= c->fd >= 0 && c->more;
+            struct client *c = &a->cl[i];
+            if (c->fd >= 0 && unsent(c) && now - c->out_ns >= RPC_DEADLINE_NS) {
+                P2P_LOG_RL(3, 10000, P2P_LOG_WARN, "Admin socket: client does not read its answers",
+                           "action=closed unsent=%zu", unsent(c));
+                client_close(c);
+            }
+            /* over ADMIN_RPC_OUTPUT_HIGH unsent: only writable matters */
+            bool blocked = unsent(c) > ADMIN_RPC_OUTPUT_HIGH;
+            short ev = (short)((c->eof || blocked ? 0 : POLLIN) | (unsent(c) ? POLLOUT : 0));
+            fds[n++] = (struct pollfd){.fd = ev ? c->fd : -1, .events = ev};
+            busy |= c->fd >= 0 && c->more && !blocked;
         }
         /* buffered requests left by a budget: look at the sockets without
          * sleeping (the waiter's quit is checked at the top of the loop) */
@@ -486,13 +531,25 @@ static int run(p2p_thread_t *self, void *arg)
         }
         for (int i = 0; i < ADMIN_RPC_CLIENTS; i++) {
             struct client *c = &a->cl[i];
-            bool readable = !c->eof && (fds[1 + i].revents & (POLLIN | POLLHUP | POLLERR));
-            if (c->fd < 0 || (!readable && !c->more)) continue;
-            /* closed at the end of its input only once every complete
-             * request it sent has been answered */
-            if ((readable && client_read(c) != 0) || client_serve(a, c) != 0 ||
-                (c->eof && !c->more))
+            short ev = fds[1 + i].revents;
+            if (c->fd < 0) continue;
+            if (unsent(c) && (ev & (POLLOUT | POLLHUP | POLLERR)) && client_flush(c) != 0) {
                 client_close(c);
+                continue;
+            }
+            bool blocked = unsent(c) > ADMIN_RPC_OUTPUT_HIGH;
+            bool readable = !c->eof && !blocked && (ev & (POLLIN | POLLHUP | POLLERR));
+            /* answers are written at once (usually all of them), the rest
+             * when the socket takes them; closed at the end of its input
+             * only once every complete request it sent has been answered
+             * and the answers written */
+            if ((readable || (c->more && !blocked)) &&
+                ((readable && client_read(c) != 0) || client_serve(a, c) != 0 ||
+                 client_flush(c) != 0)) {
+                client_close(c);
+                continue;
+            }
+            if (c->eof && !c->more && !unsent(c)) client_close(c);
         }
     }
     return 0;

@@ -51,7 +51,8 @@
  * per connection (then it is closed), bounded work per wake-up
  * (ADMIN_RPC_SERVE_BUDGET requests per client, a batch counting each of
  * its elements, the rest on the next turn;
- * a client that shuts its sending side gets every answer first); out of
+ * a client that shuts its sending side gets every answer first); answers
+ * are written without waiting on the socket (ADMIN_RPC_OUTPUT_HIGH); out of
  * descriptors, accepting pauses (ADMIN_RPC_ACCEPT_PAUSE_MS).  The
  * thread calls the server's and discovery's any-thread APIs, which wait
  * for their actors with deadlines.  Start and stop from the main thread.
@@ -69,6 +70,10 @@
 /* requests served per client and wake-up; more are served on the next
  * turn of the loop, without waiting for more input */
 #define ADMIN_RPC_SERVE_BUDGET 64
+/* answers a client has not read: over this many bytes its further
+ * requests wait (the socket is never waited on, so it holds nobody else
+ * up); answers unsent for RPC_DEADLINE_NS (5 s) without progress close it */
+#define ADMIN_RPC_OUTPUT_HIGH (256u * 1024)
 /* accept failing for lack of descriptors or memory (EMFILE, ENFILE,
  * ENOBUFS, ENOMEM) pauses accepting this long (clients are still served) */
 #define ADMIN_RPC_ACCEPT_PAUSE_MS 200

@@ -5,7 +5,8 @@
 # more than 1 MiB of input without a complete JSON value closes that
 # connection; notifications (no "id") get no reply, an empty batch a
 # -32600 error, a batch of more than 100 requests too; 100 requests sent
-# at once, then a half-close, get 100
+# at once, then a half-close, get 100; a client that does not read its
+# answers does not delay another client's
 # replies; with 16 idle clients held a 17th is answered (the longest-idle
 # one is closed for it); afterwards a fresh client is answered.  Prometheus endpoint:
 # a request head over 4096 bytes gets 400; an idle client is cut off after
@@ -138,6 +139,37 @@ s.sendall(b'{"jsonrpc":"2.0","id":7,"method":"admin_peers"}')
 r = reply(s)
 assert r["id"] == 7 and r["result"] == [], "after a refused batch: %r" % r
 s.close()
+
+# a client that sends requests but does not read the answers holds
+# nobody else up: another client is answered at once, and the first one
+# gets every answer once it reads
+a = conn()
+a.setblocking(False)
+req = b"".join(b'{"jsonrpc":"2.0","id":%d,"method":"admin_nodeInfo"}' % i for i in range(3000))
+sent, t0 = 0, time.time()
+while sent < len(req) and time.time() - t0 < 3:
+    try:
+        sent += a.send(req[sent:])
+    except BlockingIOError:
+        time.sleep(0.01)
+time.sleep(0.3)
+b = conn()
+t0 = time.time()
+b.sendall(b'{"jsonrpc":"2.0","id":8,"method":"admin_peers"}')
+r = reply(b)
+took = time.time() - t0
+assert r["id"] == 8 and took < 2, "beside a client that does not read: %.2f s" % took
+b.close()
+a.setblocking(True)
+a.settimeout(10)
+data = b""
+while data.count(b"\n") < 3000:
+    d = a.recv(1 << 20)
+    assert d, "non-reading client closed after %d answers" % data.count(b"\n")
+    data += d
+ids = [json.loads(l)["id"] for l in data.split(b"\n") if l]
+assert ids == list(range(3000)), "non-reading client: %d answers" % len(ids)
+a.close()
 
 # 100 requests in one send, then a half-close: all 100 are answered (the
 # serve budget per wake-up does not strand buffered requests), then closed
