@@ -418,6 +418,13 @@ static int client_serve(struct admin_rpc *a, struct client *c)
         int rc = admin_rpc_next(&req, &used, c->buf, c->len);
         memmove(c->buf, c->buf + used, c->len - used);
         c->len -= used;
+        if (rc == 0 && c->eof && c->len) {
+            /* the input ended inside a value, or with bytes that cannot
+             * start or end one (jansson reports an error at the last byte
+             * as "incomplete"): malformed, answered like any other */
+            c->len = 0;
+            return queue_json(c, admin_rpc_error(NULL, -32700, "parse error"));
+        }
         if (rc == 0) return 0; /* nothing or an incomplete value */
         if (rc < 0) {
             /* the stream cannot be resynchronised: answer, then close */

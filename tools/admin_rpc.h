@@ -42,7 +42,9 @@
  * Requests are a stream of JSON values on each connection (newline or not);
  * a batch (array) is answered with an array, an empty one or one of more
  * than ADMIN_RPC_BATCH_MAX requests with a -32600 error (none of it runs);
- * notifications (no "id") are executed and never answered.  Errors use the JSON-RPC codes
+ * notifications (no "id") are executed and never answered; input that
+ * ends inside a value (or with a byte no value can hold) is a parse error
+ * too, answered before the close.  Errors use the JSON-RPC codes
  * (-32700 parse, -32600 invalid request, -32601 no method, -32602 invalid
  * params, -32000 server error).
  *

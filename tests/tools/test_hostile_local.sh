@@ -1,7 +1,8 @@
 #!/bin/sh
 # tests/tools/test_hostile_local.sh DEVP2PD: hostile clients of devp2pd's
 # local endpoints (SECURITY.md matrix).  Admin JSON-RPC (<datadir>/devp2pd.ipc):
-# malformed JSON gets a -32700 parse error and that connection is closed;
+# malformed JSON gets a -32700 parse error and that connection is closed,
+# also when the input ends inside a value or with a stray byte;
 # more than 1 MiB of input without a complete JSON value closes that
 # connection; notifications (no "id") get no reply, an empty batch a
 # -32600 error, a batch of more than 100 requests too; 100 requests sent
@@ -87,6 +88,22 @@ r = reply(s)
 assert r["error"]["code"] == -32700, r
 assert closed(s, 5), "not closed after a parse error"
 s.close()
+# malformed at the very end of the input (an unfinished value, a stray
+# byte after a request), then a half-close: the parse error is still
+# answered before the connection is closed
+for tail in (b'{"jsonrpc": "2.0", "id": 1, "method": "admin_pe', b'{"id": 1, "method": "admin_peers"}]'):
+    s = conn()
+    s.sendall(tail)
+    s.shutdown(socket.SHUT_WR)
+    data = b""
+    while True:
+        d = s.recv(65536)
+        if not d:
+            break
+        data += d
+    s.close()
+    codes = [json.loads(l).get("error", {}).get("code") for l in data.split(b"\n") if l]
+    assert codes and codes[-1] == -32700, "truncated input %r: %r" % (tail[-8:], data)
 s = conn()
 s.sendall(b'{"jsonrpc":"2.0","id":2,"method":"admin_nodeInfo","params":[]}\n')
 r = reply(s)
