@@ -108,7 +108,15 @@ int admin_rpc_decode(admin_rpc_req_t *out, json_t **reply, json_t *req)
 {
     memset(out, 0, sizeof *out);
     out->method = ADMIN_RPC_NMETHODS; /* nothing runs unless set below */
-    out->id = json_object_get(req, "id");
+    json_t *id = json_object_get(req, "id");
+    if (id && !json_is_string(id) && !json_is_number(id) && !json_is_null(id)) {
+        /* JSON-RPC 2.0: an id is a string, a number or null; one that is
+         * not cannot be echoed (the answer's id is null) */
+        *reply =
+            admin_rpc_error(NULL, -32600, "invalid request: id must be a string, number or null");
+        return *reply ? P2P_EINVAL : P2P_ENOMEM;
+    }
+    out->id = id;
     const char *m = json_string_value(json_object_get(req, "method"));
     if (!json_is_object(req) || !m) {
         *reply = admin_rpc_error(out->id, -32600, "invalid request");

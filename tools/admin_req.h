@@ -9,12 +9,11 @@
  * (array) of them (a scalar at the top level is a syntax error; an empty
  * batch, or one of more than ADMIN_RPC_BATCH_MAX elements, is answered
  * with one -32600 error and none of it runs), held in at most
- * ADMIN_RPC_INPUT_MAX bytes.  A request needs an object with a string "method"; "id" (any JSON
- * value, echoed) and "params" are optional ("jsonrpc" is not checked).  The peer methods want
- * params[0], a node URL (p2p_node_parse: enode://, enr: or bare hex), with
- * or without an address (admin_addPeer: resolved through discovery, which
- * the node must run); debug_trace wants no params (an absent
- * member, null or []) or [true|false].
+ * ADMIN_RPC_INPUT_MAX bytes.  A request needs an object with a string "method"; "id" (a string,
+ * number or null, echoed) and "params" are optional ("jsonrpc" is not checked).  The peer methods
+ * want params[0], a node URL (p2p_node_parse: enode://, enr: or bare hex), with or without an
+ * address (admin_addPeer: resolved through discovery, which the node must run); debug_trace wants
+ * no params (an absent member, null or []) or [true|false].
  */
 #ifndef P2P_TOOLS_ADMIN_REQ_H
 #define P2P_TOOLS_ADMIN_REQ_H
@@ -85,7 +84,8 @@ bool admin_rpc_is_notification(json_t *req);
  * Returns 0 when the request is to be executed: *out filled, *reply NULL.
  * Else out->method is ADMIN_RPC_NMETHODS and the result is P2P_EINVAL with
  * *reply the error response to send (a new reference): -32600 (not an
- * object or no string method), -32601 (unknown method, named in the
+ * object, no string method, or an "id" that is not a string, number or
+ * null: answered with id null and out->id NULL), -32601 (unknown method, named in the
  * message: at most 100 bytes of it, whole characters), -32602 (a peer
  * method without a valid node URL, debug_trace with params other than
  * none or one boolean); or P2P_ENOMEM with *reply NULL when

@@ -14,11 +14,13 @@
  * the known set and carries the request's "id"; a peer method's node
  * parses again to the same node, with an address for admin_addPeer; a
  * request that does not run has method ADMIN_RPC_NMETHODS and an error
- * response (P2P_EINVAL), or none only when out of memory; an error
+ * response (P2P_EINVAL), or none only when out of memory; an "id" other
+ * than a string, number or null is never echoed nor run (-32600, id null); an error
  * response is an object with the request's id and code -32600,
  * -32601 (only for a string method outside the set) or -32602; the buffer
  * capacity never passes ADMIN_RPC_INPUT_MAX.
  */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,7 +41,9 @@ static void check_request(json_t *req)
     admin_rpc_req_t rq;
     json_t *err;
     int rc = admin_rpc_decode(&rq, &err, req);
-    if (rq.id != json_object_get(req, "id")) abort();
+    json_t *rid = json_object_get(req, "id");
+    bool bad_id = rid && !json_is_string(rid) && !json_is_number(rid) && !json_is_null(rid);
+    if (rq.id != (bad_id ? NULL : rid)) abort();
     if (rc == P2P_ENOMEM) {
         if (err || rq.method != ADMIN_RPC_NMETHODS) abort();
         return;
@@ -76,7 +80,7 @@ static void check_request(json_t *req)
     if (!json_is_object(err) || !json_is_string(json_object_get(e, "message"))) abort();
     if (!json_equal(id, rq.id ? rq.id : json_null())) abort();
     if (code == -32600) {
-        if (json_is_object(req) && m) abort();
+        if (json_is_object(req) && m && !bad_id) abort();
     } else if (code == -32601) {
         if (!m || known_method(m)) abort();
     } else if (code == -32602) {

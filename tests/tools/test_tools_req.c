@@ -117,6 +117,27 @@ static void test_admin_decode(void)
         json_decref(v);
     }
     CHECK(admin_rpc_method_name(ADMIN_RPC_NMETHODS) == NULL);
+    /* JSON-RPC 2.0: an id is a string, a number or null; any other is an
+     * invalid request, answered with id null, and nothing runs */
+    const char *ids_ok[] = {"\"x\"", "0", "-1.5", "null"};
+    for (size_t i = 0; i < sizeof ids_ok / sizeof ids_ok[0]; i++) {
+        snprintf(s, sizeof s, "{\"id\":%s,\"method\":\"admin_peers\"}", ids_ok[i]);
+        v = load(s);
+        CHECK(decode(&rq, v) == NULL && rq.method == ADMIN_RPC_PEERS && rq.id != NULL);
+        json_decref(v);
+    }
+    const char *ids_bad[] = {"{\"a\":1}", "[1]", "[]", "true", "false"};
+    for (size_t i = 0; i < sizeof ids_bad / sizeof ids_bad[0]; i++) {
+        snprintf(s, sizeof s, "{\"id\":%s,\"method\":\"admin_addPeer\",\"params\":[\"%s\"]}",
+                 ids_bad[i], key);
+        v = load(s);
+        json_t *e = decode(&rq, v);
+        CHECK(e != NULL && rq.method == ADMIN_RPC_NMETHODS && rq.id == NULL);
+        CHECK(json_is_null(json_object_get(e, "id")));
+        CHECK(code_of(e) == -32600);
+        CHECK(!admin_rpc_is_notification(v));
+        json_decref(v);
+    }
     /* a bare key: fine for removal */
     snprintf(s, sizeof s, "{\"method\":\"admin_removePeer\",\"params\":[\"%s\"]}", key);
     v = load(s);
