@@ -190,11 +190,11 @@ p2p_node_t cli_node(const char *s, bool need_addr)
     int rc = p2p_node_parse_why(&n, s, &why);
     if (rc) {
         const char *kind = strncmp(s, "enr:", 4) == 0 ? "ENR" : "enode URL";
-        cli_fail("invalid %s '%s': %s", kind, cli_node_shown(shown, s),
-                 why ? why : p2p_strerror(rc));
+        cli_usage_fail("invalid %s '%s': %s", kind, cli_node_shown(shown, s),
+                       why ? why : p2p_strerror(rc));
     }
     if (need_addr && (n.ep.ip.family == 0 || (n.ep.tcp == 0 && n.ep.udp == 0)))
-        cli_fail("node '%s' has no IP address and port", cli_node_shown(shown, s));
+        cli_usage_fail("node '%s' has no IP address and port", cli_node_shown(shown, s));
     return n;
 }
 

@@ -67,7 +67,8 @@ uint64_t cli_timeout_ns(const char *what, const char *s);
 /* Parses an IP literal; exits on error. */
 p2p_ip_t cli_ip(const char *what, const char *s);
 /* Parses a node given as enode URL, ENR text or bare 128-hex key;
- * need_addr: also require an IP and a port (exits with a clear line). */
+ * need_addr: also require an IP and a port.  A bad node is a usage error:
+ * one clear line, exit status 2. */
 p2p_node_t cli_node(const char *s, bool need_addr);
 /* s as a message shows it: an enode URL's 128-digit key shortened to its
  * first 8 and last 4 digits (so the host and port stay in view), anything

@@ -399,6 +399,7 @@ int main(int argc, char **argv)
     }
 
     /* ---- data directory and key ---- */
+    if (datadir && !*datadir) cli_usage_fail("--datadir is empty");
     char *dir = datadir ? strdup(datadir) : cli_default_datadir();
     if (!dir) cli_fail("out of memory");
     /* the admin socket's path must fit a sockaddr_un: checked before

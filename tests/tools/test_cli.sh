@@ -25,19 +25,24 @@ expect() {
         bad "$* exited $?: $(cat "$T/err")"
     fi
 }
-# reject CMD...: non-zero exit and exactly one stderr line starting "devp2p: "
+# reject CMD...: non-zero exit (WANT_RC if set) and exactly one stderr line
+# starting "devp2p: "
 reject() {
     "$@" >"$T/out" 2>"$T/err"
     rc=$?
     lines=$(wc -l <"$T/err")
     if [ "$rc" -eq 0 ]; then
         bad "$* succeeded, want an error"
+    elif [ -n "${WANT_RC:-}" ] && [ "$rc" -ne "$WANT_RC" ]; then
+        bad "$* exited $rc, want $WANT_RC: $(cat "$T/err")"
     elif [ "$lines" -ne 1 ] || ! grep -q '^devp2p: ' "$T/err"; then
         bad "$* stderr has $lines lines: $(cat "$T/err")"
     else
         ok
     fi
 }
+# usage_reject CMD...: as reject, with exit status 2 (a bad argument)
+usage_reject() { WANT_RC=2 reject "$@"; }
 
 expect "$ID" "$D" key to-id "$KEY"
 expect "$ID" "$D" key to-id --hex "0x$KEY"
@@ -100,18 +105,18 @@ reject "$D" enrdump "$T/key"
 BADSIG=$(printf '%s' "$TEXT" | sed 's/enr:-IS4QHCY/enr:-IS4QHCZ/')
 "$D" enrdump "$BADSIG" >"$T/out" 2>"$T/err"
 [ $? -eq 1 ] && grep -q "signature: INVALID" "$T/out" && ok || bad "enrdump of a bad signature"
-reject "$D" rlpx ping "enode://1234@127.0.0.1:1"
-reject "$D" rlpx ping "enode://$(printf '%0128d' 0)@127.0.0.1:1"
-reject "$D" rlpx ping "enr:AAAA"
-reject "$D" rlpx ping "notanode"
+usage_reject "$D" rlpx ping "enode://1234@127.0.0.1:1"
+usage_reject "$D" rlpx ping "enode://$(printf '%0128d' 0)@127.0.0.1:1"
+usage_reject "$D" rlpx ping "enr:AAAA"
+usage_reject "$D" rlpx ping "notanode"
 reject "$D" rlpx ping --caps "snap" "$TEXT"
 reject "$D" discv4 ping --timeout abc "$TEXT"
 reject "$D" discv4 ping --timeout 0 "$TEXT"
 reject "$D" attach --timeout 0 "$T" admin_nodeInfo
 reject "$D" discv4 ping --addr 999.1.1.1 "$TEXT"
 reject "$D" discv4 crawl
-reject "$D" discv4 crawl --bootnodes "enode://xyz"
-reject "$D" discv4 resolve --bootnodes "$TEXT" "nothex"
+usage_reject "$D" discv4 crawl --bootnodes "enode://xyz"
+usage_reject "$D" discv4 resolve --bootnodes "$TEXT" "nothex"
 reject "$D" trace
 reject "$D" trace --datadir "$T/no-such-dir"
 reject "$D" trace --file "$T/key"

@@ -31,6 +31,7 @@ PUB=${PUB#enode://}; PUB=${PUB%%@*}
 [ ${#PUB} -eq 128 ] && ok || bad "key to-enode: '$PUB'"
 
 F=$T/fresh
+usage "$N" --datadir "" --port 0
 usage "$N" --datadir "$F" --port 0 --maxpeers abc
 usage "$N" --datadir "$F" --port 0 --maxpendpeers -1
 usage "$N" --datadir "$F" --port 0 --bootnode --maxpeers abc
