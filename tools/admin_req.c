@@ -133,6 +133,21 @@ int admin_rpc_decode(admin_rpc_req_t *out, json_t **reply, json_t *req)
         *reply = admin_rpc_error(out->id, -32601, msg);
         return *reply ? P2P_EINVAL : P2P_ENOMEM;
     }
+    /* params: absent, null or an array of at most the method's count (one
+     * for the peer methods and debug_trace, none for the others), as geth
+     * answers ("non-array args", "too many arguments") */
+    json_t *params = json_object_get(req, "params");
+    size_t most = k >= ADMIN_RPC_DEBUG_TRACE ? 1 : 0;
+    if (params && !json_is_null(params) &&
+        (!json_is_array(params) || json_array_size(params) > most)) {
+        char msg[64];
+        if (json_is_array(params))
+            snprintf(msg, sizeof msg, "too many arguments, want at most %zu", most);
+        else
+            snprintf(msg, sizeof msg, "non-array args");
+        *reply = admin_rpc_error(out->id, -32602, msg);
+        return *reply ? P2P_EINVAL : P2P_ENOMEM;
+    }
     if (k >= ADMIN_RPC_ADD_PEER) {
         const char *err = NULL;
         p2p_node_t node;

@@ -86,8 +86,10 @@ bool admin_rpc_is_notification(json_t *req);
  * *reply the error response to send (a new reference): -32600 (not an
  * object, no string method, or an "id" that is not a string, number or
  * null: answered with id null and out->id NULL), -32601 (unknown method, named in the
- * message: at most 100 bytes of it, whole characters), -32602 (a peer
- * method without a valid node URL, debug_trace with params other than
+ * message: at most 100 bytes of it, whole characters), -32602 (params
+ * neither null nor an array, or with more elements than the method takes:
+ * one for the peer methods and debug_trace, none for the others; a peer
+ * method without a valid node URL; debug_trace with params other than
  * none or one boolean); or P2P_ENOMEM with *reply NULL when
  * that response could not be built.  out->id is set either way. */
 P2P_MUST_CHECK int admin_rpc_decode(admin_rpc_req_t *out, json_t **reply, json_t *req);

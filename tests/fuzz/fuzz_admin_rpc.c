@@ -84,10 +84,16 @@ static void check_request(json_t *req)
     } else if (code == -32601) {
         if (!m || known_method(m)) abort();
     } else if (code == -32602) {
-        /* the peer methods (a node URL) and debug_trace (a boolean) */
-        if (!m || !known_method(m) ||
-            (strncmp(m, "admin_", 6) != 0 && strcmp(m, "debug_trace") != 0))
-            abort();
+        /* a known method: the peer methods (a node URL) and debug_trace
+         * (a boolean) for a wrong parameter; any method for params that
+         * are not null or an array, or more than it takes */
+        if (!m || !known_method(m)) abort();
+        json_t *p = json_object_get(req, "params");
+        bool takes = strcmp(m, "debug_trace") == 0 || strcmp(m, "admin_addPeer") == 0 ||
+                     strcmp(m, "admin_removePeer") == 0 || strcmp(m, "admin_addTrustedPeer") == 0 ||
+                     strcmp(m, "admin_removeTrustedPeer") == 0;
+        bool extra = p && !json_is_null(p) && (!json_is_array(p) || json_array_size(p) > 0);
+        if (!takes && !extra) abort();
     } else {
         abort();
     }

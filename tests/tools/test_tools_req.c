@@ -106,14 +106,32 @@ static void test_admin_decode(void)
                  "{\"id\":1,\"method\":\"%s\",\"params\":[\"enode://%s@10.0.0.1:30303\"]}",
                  admin_rpc_method_name((admin_rpc_method_t)k), key);
         v = load(s);
-        if (k == ADMIN_RPC_DEBUG_TRACE) { /* wants none or a boolean */
+        if (k < ADMIN_RPC_ADD_PEER) {
+            /* debug_trace wants none or a boolean; the others take no
+             * parameter: an extra one is refused, as geth does ("too many
+             * arguments"), and the same request without it runs */
             CHECK(code_of(decode(&rq, v)) == -32602);
             json_decref(v);
+            const char *none[] = {"", ",\"params\":null", ",\"params\":[]"};
+            for (size_t i = 0; i < 3; i++) {
+                snprintf(s, sizeof s, "{\"id\":1,\"method\":\"%s\"%s}",
+                         admin_rpc_method_name((admin_rpc_method_t)k), none[i]);
+                v = load(s);
+                CHECK(decode(&rq, v) == NULL && rq.method == (admin_rpc_method_t)k);
+                json_decref(v);
+            }
             continue;
         }
         CHECK(decode(&rq, v) == NULL);
         CHECK(rq.method == (admin_rpc_method_t)k);
-        if (k >= ADMIN_RPC_ADD_PEER) CHECK(rq.node.ep.ip.family == 4 && rq.node.ep.tcp == 30303);
+        CHECK(rq.node.ep.ip.family == 4 && rq.node.ep.tcp == 30303);
+        json_decref(v);
+        /* one parameter at most */
+        snprintf(s, sizeof s,
+                 "{\"id\":1,\"method\":\"%s\",\"params\":[\"enode://%s@10.0.0.1:30303\",1]}",
+                 admin_rpc_method_name((admin_rpc_method_t)k), key);
+        v = load(s);
+        CHECK(code_of(decode(&rq, v)) == -32602 && rq.method == ADMIN_RPC_NMETHODS);
         json_decref(v);
     }
     CHECK(admin_rpc_method_name(ADMIN_RPC_NMETHODS) == NULL);
@@ -173,6 +191,9 @@ static void test_admin_decode(void)
         {"{\"method\":\"debug_trace\",\"params\":[null]}", -32602},
         {"{\"method\":\"debug_trace\",\"params\":{\"on\":true}}", -32602},
         {"{\"method\":\"debug_trace\",\"params\":false}", -32602},
+        {"{\"method\":\"admin_peers\",\"params\":{}}", -32602},
+        {"{\"method\":\"admin_metrics\",\"params\":[null]}", -32602},
+        {"{\"method\":\"admin_nodeInfo\",\"params\":1}", -32602},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         v = load(bad[i].req);
