@@ -128,20 +128,54 @@ static json_t *rpc_read(struct rpc *r, uint64_t deadline, const char **err)
     }
 }
 
-/* Builds params from argv[0..argc). */
-static json_t *make_params(int argc, char **argv)
+/* Builds the request {method, params} from method and argv[0..argc)
+ * (each a JSON value, else a string).  Returns NULL with *bad the index
+ * of an argument that is neither (not valid UTF-8: -1 for the method). */
+static json_t *make_request(const char *method, int argc, char **argv, int *bad)
 {
+    json_t *req = json_object(), *m = json_string(method), *params = NULL;
+    *bad = -1;
     if (argc == 1) {
         json_t *v = json_loads(argv[0], JSON_DECODE_ANY, NULL);
-        if (v && (json_is_array(v) || json_is_object(v))) return v;
-        json_decref(v);
+        if (v && (json_is_array(v) || json_is_object(v)))
+            params = v;
+        else
+            json_decref(v);
     }
-    json_t *arr = json_array();
-    for (int i = 0; i < argc; i++) {
-        json_t *v = json_loads(argv[i], JSON_DECODE_ANY, NULL);
-        json_array_append_new(arr, v ? v : json_string(argv[i]));
+    if (!params) {
+        params = json_array();
+        for (int i = 0; i < argc && m; i++) {
+            json_t *v = json_loads(argv[i], JSON_DECODE_ANY, NULL);
+            if (!v) v = json_string(argv[i]);
+            if (!v || json_array_append_new(params, v) != 0) {
+                *bad = i;
+                break;
+            }
+        }
     }
-    return arr;
+    if (!req || !m || !params || *bad >= 0) {
+        json_decref(req);
+        json_decref(m);
+        json_decref(params);
+        return NULL;
+    }
+    /* set_new takes the value's reference even when it fails */
+    if (json_object_set_new(req, "method", m) != 0 ||
+        json_object_set_new(req, "params", params) != 0) {
+        json_decref(req);
+        return NULL;
+    }
+    return req;
+}
+
+/* The message for make_request's failure. */
+static const char *bad_arg(char *buf, size_t cap, int bad)
+{
+    if (bad < 0)
+        snprintf(buf, cap, "the method name is not valid UTF-8");
+    else
+        snprintf(buf, cap, "parameter %d is not valid UTF-8", bad + 1);
+    return buf;
 }
 
 /* Sends req (stolen) and prints the reply.  Returns 0, or 1 on an error
@@ -236,9 +270,19 @@ static int interactive(struct rpc *r)
                     start = p + 1;
                 }
             }
-            req = json_object();
-            json_object_set_new(req, "method", json_string(args[0]));
-            json_object_set_new(req, "params", make_params(na - 1, args + 1));
+            int bad;
+            char msg[64];
+            if (na == 64) {
+                fprintf(stderr, "devp2p: too many parameters (at most 63)\n");
+                status = 1;
+                continue;
+            }
+            req = make_request(args[0], na - 1, args + 1, &bad);
+            if (!req) {
+                fprintf(stderr, "devp2p: %s\n", bad_arg(msg, sizeof msg, bad));
+                status = 1;
+                continue;
+            }
         }
         if (call(r, req)) status = 1;
     }
@@ -280,10 +324,11 @@ int cmd_attach(int argc, char **argv)
     }
     int status;
     if (npos > first) {
-        json_t *req = json_object();
-        json_object_set_new(req, "method", json_string(pos[first]));
-        json_object_set_new(req, "params",
-                            make_params((int)(npos - first - 1), (char **)pos + first + 1));
+        int bad;
+        char msg[64];
+        json_t *req =
+            make_request(pos[first], (int)(npos - first - 1), (char **)pos + first + 1, &bad);
+        if (!req) cli_usage_fail("%s", bad_arg(msg, sizeof msg, bad));
         status = call(&r, req);
     } else {
         status = interactive(&r);

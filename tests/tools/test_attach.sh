@@ -77,8 +77,16 @@ out=$(HOME="$T/home" "$D" attach admin_removePeer enode://abc@127.0.0.1:1 2>"$T/
 echo "$out" | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d=={"method":"admin_removePeer","params":["enode://abc@127.0.0.1:1"]}, d' && ok || bad "default datadir result: $out"
 HOME="$T/nohome" "$D" attach admin_peers >"$T/out" 2>"$T/err"
 [ $? -eq 1 ] && grep -qF "cannot connect to $T/nohome/.devp2p-c/devp2pd.ipc" "$T/err" && ok || bad "attach (missing default datadir): $(cat "$T/err")"
-printf 'first 1 2\n\n{"method":"raw","params":{"k":1}}\nfail\nexit\nnever\n' | "$D" attach "$T" >"$T/inter" 2>"$T/err"
+# an argument that is not UTF-8 cannot be a JSON string: refused, nothing sent
+for a in "admin_addPeer $(printf 'x\377')" "$(printf 'm\377')"; do
+    # shellcheck disable=SC2086
+    "$D" attach "$T" $a >"$T/out" 2>"$T/err"
+    [ $? -eq 2 ] && [ "$(wc -l <"$T/err")" -eq 1 ] && grep -q 'not valid UTF-8' "$T/err" &&
+        [ ! -s "$T/out" ] && ok || bad "non-UTF-8 argument: $(cat "$T/err" "$T/out")"
+done
+printf 'first 1 2\n\n{"method":"raw","params":{"k":1}}\nm x\377\nfail\nexit\nnever\n' | "$D" attach "$T" >"$T/inter" 2>"$T/err"
 [ $? -eq 1 ] && ok || bad "interactive status (an error reply was in it)"
+grep -q 'not valid UTF-8' "$T/err" && ok || bad "interactive non-UTF-8 line: $(cat "$T/err")"
 python3 - "$T/inter" <<'PY' && ok || bad "interactive output: $(cat "$T/inter")"
 import json, sys
 dec = json.JSONDecoder(); t = open(sys.argv[1]).read(); out = []; i = 0
