@@ -762,6 +762,12 @@ static void out_all(io_t *io, peer_run_t *pr)
     peer_write_some(io, pr, SIZE_MAX, p2p_mailbox_depth(io->c->out));
 }
 
+/* True if a subprotocol callback is holding a message back (P2P_EFULL). */
+static bool held_by_app(const io_t *io)
+{
+    return io->held && io->held_msg.code >= P2P_BASE_LENGTH;
+}
+
 static void run_peer(io_t *io, peer_run_t *pr)
 {
     p2p_conn_t *c = io->c;
@@ -795,10 +801,15 @@ static void run_peer(io_t *io, peer_run_t *pr)
         }
         /* the read deadline runs per message, as geth's (a whole message
          * within read_timeout): bytes that trickle in without completing
-         * one do not hold a peer slot */
+         * one do not hold a peer slot.  While a callback holds a message
+         * back (P2P_EFULL) we do not read, so the deadline waits and
+         * starts again once the callback took it (geth sets it before each
+         * read, after the previous message was handed over); a held ping
+         * (the remote not reading our pongs) does not stop it. */
         uint64_t before = pr->msgs_read;
+        bool app_held = held_by_app(io);
         peer_read(io, pr, readable);
-        if (pr->msgs_read != before) last_read = p2p_now_ns();
+        if (pr->msgs_read != before || app_held || held_by_app(io)) last_read = p2p_now_ns();
         if (pr->done) break;
         peer_write(io, pr);
         now = p2p_now_ns();

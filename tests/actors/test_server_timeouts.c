@@ -5,6 +5,9 @@
  *     (no Disconnect: a network error, as geth) and read_timeouts counts it;
  *   - the read deadline is per message: bytes trickling in without
  *     completing a frame do not reset it;
+ *   - a message a callback holds back (P2P_EFULL) for longer than the read
+ *     deadline is delivered and the peer kept: the deadline waits while we
+ *     do not read, and restarts once the callback took the message;
  *   - pings: with a 100 ms ping interval a quiet raw peer is pinged, and a
  *     ping from it is answered with a pong;
  *   - write deadline: a peer that never reads while we send megabytes is
@@ -20,6 +23,7 @@
  *     accept fails, is counted and retried after 200 ms; once the limit is
  *     raised the pending connection is admitted.
  */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/resource.h>
 #if __has_include(<valgrind/valgrind.h>)
@@ -134,6 +138,62 @@ static void test_read_deadline_trickle(void)
     CHECK(su_wait_peers(s, 0, 5000));
     rp_close(&rp);
     p2p_server_stop(s);
+}
+
+/* on_msg refuses (P2P_EFULL) for hold_ms after the first delivery
+ * attempt, then takes the message and records how the peer stood. */
+typedef struct hold_ctx {
+    p2p_server_t *srv;
+    uint64_t hold_ms;
+    _Atomic uint64_t first; /* first attempt (ns), 0 before */
+    _Atomic int taken;
+    _Atomic uint64_t timeouts_at_take; /* read_timeouts when taken */
+} hold_ctx_t;
+
+static int hold_on_msg(p2p_peer_t *peer, void *ctx, void *state, uint64_t code, const uint8_t *data,
+                       size_t len)
+{
+    hold_ctx_t *h = ctx;
+    uint64_t now = p2p_now_ns(), zero = 0;
+    atomic_compare_exchange_strong(&h->first, &zero, now);
+    if (now < atomic_load(&h->first) + h->hold_ms * P2P_NS_PER_MS) return P2P_EFULL;
+    p2p_server_stats_t st;
+    p2p_server_get_stats(h->srv, &st);
+    atomic_store(&h->timeouts_at_take, st.read_timeouts);
+    atomic_fetch_add(&h->taken, 1);
+    return 0;
+}
+
+/* A callback holding a message back for 1 s (2.5 read deadlines) while the
+ * remote, waiting for an answer, sends nothing: the message is delivered,
+ * the peer is still there, and only 400 ms of silence after the delivery
+ * end it (the deadline restarted rather than stopped). */
+static void test_read_deadline_held(void)
+{
+    hold_ctx_t *h = calloc(1, sizeof *h);
+    h->hold_ms = 1000;
+    p2p_protocol_t proto = {"echo", 1, 2, h, NULL, hold_on_msg, NULL};
+    p2p_server_config_t cs;
+    su_config(&cs, &proto, 1);
+    cs.read_timeout_ms = 400;
+    cs.ping_interval_ms = 60000;
+    p2p_server_t *s = NULL;
+    CHECK_OK(p2p_server_start(&s, &cs));
+    h->srv = s;
+    rawpeer_t rp;
+    CHECK(connect_peer(&rp, s));
+    CHECK(su_wait_peers(s, 1, 5000));
+    CHECK_OK(rp_send(&rp, 16, (const uint8_t *)"\xc0", 1));
+    uint64_t end = p2p_now_ns() + 8000 * P2P_NS_PER_MS;
+    while (!atomic_load(&h->taken) && p2p_now_ns() < end) usleep(2000);
+    CHECK(atomic_load(&h->taken) == 1);
+    CHECK(atomic_load(&h->timeouts_at_take) == 0);
+    /* then the silence counts again: dropped by the read deadline */
+    CHECK(SU_WAIT_STAT(s, read_timeouts, 1, 5400));
+    CHECK(su_wait_peers(s, 0, 5000));
+    rp_close(&rp);
+    p2p_server_stop(s);
+    free(h);
 }
 
 static void test_write_deadline(void)
@@ -308,6 +368,7 @@ int main(void)
     int fds0 = su_count_fds();
     test_read_deadline_and_pings();
     test_read_deadline_trickle();
+    test_read_deadline_held();
     test_write_deadline();
     test_dials();
     if (!RUNNING_ON_VALGRIND) test_emfile(); /* valgrind keeps descriptors of its own */
