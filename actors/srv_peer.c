@@ -563,6 +563,10 @@ static int do_hello(io_t *io, uint8_t *reason, bool *remote)
         *reason = rc == P2P_EBADKEY ? P2P_DISC_INVALID_IDENTITY : P2P_DISC_PROTOCOL_ERROR;
         return rc;
     }
+    /* the remote reads everything after the Hellos compressed once both
+     * say v5, the Disconnect of a failed identity check included (geth
+     * turns snappy on before that check) */
+    if (h->version >= 5) p2p_rlpx_codec_set_snappy(&io->codec, true);
     uint8_t r;
     if (!p2p_checks_identity(&r, h->id, 64, c->node.id)) {
         free(h);
@@ -587,7 +591,6 @@ static int do_hello(io_t *io, uint8_t *reason, bool *remote)
     k->name[h->name_len] = 0;
     free(h);
     c->hello = k;
-    if (k->version >= 5) p2p_rlpx_codec_set_snappy(&io->codec, true);
     rc = p2p_caps_match(c->match, &c->nmatch, srv->wprotos, srv->nprotos, k->caps, k->ncaps);
     if (rc) {
         *reason = P2P_DISC_PROTOCOL_ERROR;

@@ -9,7 +9,9 @@
  *   - useless peer (no shared capability), seen by a raw client and
  *     between two servers
  *   - unexpected identity (Hello ID differs from the handshake key), and
- *     a dial with a wrong expected key failing its handshake
+ *     a dial with a wrong expected key failing its handshake; its
+ *     Disconnect is snappy-compressed after a v5 Hello (the remote reads
+ *     every message after the Hellos compressed) and plain after a v4 one
  *   - inbound throttle (second quick connection from one IP; loopback is
  *     LAN, so the test hook test_throttle_lan is set) and NetRestrict
  */
@@ -17,6 +19,7 @@
 
 #include "tests/actors/rawpeer.h"
 #include "tests/actors/srv_util.h"
+#include "wire/snappy.h"
 
 static const p2p_protocol_t proto_echo = {"echo", 1, 2, NULL, NULL, NULL, NULL};
 
@@ -207,6 +210,65 @@ static void test_useless_and_identity(void)
     p2p_server_stop(s);
 }
 
+/* Raw client: handshake, a Hello of the given version whose ID is another
+ * key, then the frame that follows the server's Hello.  Returns true if it
+ * is a Disconnect whose payload is snappy(rlp([0x09])) (snappy) or
+ * rlp([0x09]) as it is (!snappy). */
+static bool identity_disc_form(p2p_server_t *s, uint64_t version, bool snappy)
+{
+    p2p_node_t sn = su_node(s);
+    rawpeer_t rp;
+    bool ok = false;
+    uint8_t k2[32], pub2[64];
+    su_key(k2);
+    CHECK_OK(p2p_secp_pubkey(pub2, k2));
+    p2p_hello_t *h = calloc(1, sizeof *h);
+    CHECK(h != NULL);
+    h->version = version;
+    memcpy(h->caps[0].name, "echo", 4);
+    h->caps[0].name_len = 4;
+    h->caps[0].version = 1;
+    h->ncaps = 1;
+    memcpy(h->id, pub2, 64);
+    uint8_t hb[P2P_HELLO_MAX];
+    size_t hn = 0;
+    CHECK_OK(p2p_hello_encode(hb, sizeof hb, &hn, h));
+    free(h);
+    if (su_dial(&rp, sn.ep.tcp, sn.pubkey, 3000) && rp_send(&rp, P2P_MSG_HELLO, hb, hn) == 0) {
+        uint64_t code = 99;
+        const uint8_t *p;
+        size_t n;
+        if (rp_recv(&rp, &code, &p, &n, 3000) == 0 && code == P2P_MSG_HELLO) {
+            /* the codec hands a Disconnect over as it came */
+            p2p_rlpx_codec_set_snappy(&rp.codec, version >= 5);
+            if (rp_recv(&rp, &code, &p, &n, 3000) == 0 && code == P2P_MSG_DISC) {
+                uint8_t d[16];
+                size_t dn = 0;
+                static const uint8_t want[2] = {0xc1, P2P_DISC_UNEXPECTED_IDENTITY};
+                if (snappy)
+                    ok = p2p_snappy_decompress(d, sizeof d, &dn, p, n, sizeof d) == 0 && dn == 2 &&
+                         memcmp(d, want, 2) == 0;
+                else
+                    ok = n == 2 && memcmp(p, want, 2) == 0;
+            }
+        }
+    }
+    rp_close(&rp);
+    return ok;
+}
+
+static void test_identity_disconnect_form(void)
+{
+    p2p_server_config_t cs;
+    su_config(&cs, &proto_echo, 1);
+    p2p_server_t *s = NULL;
+    CHECK_OK(p2p_server_start(&s, &cs));
+    CHECK(identity_disc_form(s, 5, true));
+    CHECK(identity_disc_form(s, 4, false));
+    CHECK(SU_WAIT_STAT(s, disc_sent[P2P_DISC_UNEXPECTED_IDENTITY], 2, 2000));
+    p2p_server_stop(s);
+}
+
 static void test_throttle_and_netrestrict(void)
 {
     p2p_server_config_t cs;
@@ -278,6 +340,7 @@ int main(void)
     test_too_many_and_trusted();
     test_already_connected_and_self();
     test_useless_and_identity();
+    test_identity_disconnect_form();
     test_throttle_and_netrestrict();
     CHECK(su_count_fds() == fds0);
     int th = su_count_threads();
