@@ -194,7 +194,7 @@ typedef struct p2p_server_stats {
     uint64_t peers_added;
     uint64_t peers_removed;
     uint64_t read_timeouts;       /* no frame for read_timeout_ms */
-    uint64_t write_timeouts;      /* no write progress for write_timeout_ms */
+    uint64_t write_timeouts;      /* a write not done within write_timeout_ms */
     uint64_t frame_errors;        /* bad MAC, oversize frame or snappy, decode errors */
     uint64_t net_errors;          /* socket errors and EOF on live peers */
     uint64_t proto_errors;        /* subprotocol callbacks failed / unknown codes */

@@ -83,7 +83,14 @@ typedef struct io {
     /* bytes of our auth/ack packet at the front of wbuf not yet sent: not
      * counted in bytes_out (the counters cover what follows the handshake) */
     size_t hs_unsent;
-    uint64_t last_write; /* last write progress (or when the buffer became non-empty) */
+    /* The write deadline bounds whole writes, as geth's per-message
+     * frameWriteTimeout, not the gaps between bytes: the bytes pending when
+     * a batch began, wbuf[woff, wbatch_end), must all be written within
+     * write_timeout of wbatch_start.  A batch begins when the buffer
+     * becomes non-empty and when the previous batch is written; it holds
+     * at most P2P__WBUF_HIGH bytes plus one message. */
+    size_t wbatch_end;
+    uint64_t wbatch_start;
     /* A message a callback could not take yet (P2P_EFULL): redelivered. */
     bool held;
     p2p_rlpx_msg_t held_msg;
@@ -135,6 +142,7 @@ static int wbuf_reserve(io_t *io, size_t need)
     if (io->woff) {
         memmove(io->wbuf, io->wbuf + io->woff, io->wlen - io->woff);
         io->wlen -= io->woff;
+        io->wbatch_end = io->wbatch_end > io->woff ? io->wbatch_end - io->woff : 0;
         io->woff = 0;
     }
     if (io->wcap - io->wlen >= need) return 0;
@@ -152,14 +160,22 @@ static size_t wpending(const io_t *io)
     return io->wlen - io->woff;
 }
 
+/* Starts a write batch: everything pending now, from now. */
+static void wbatch_begin(io_t *io)
+{
+    io->wbatch_end = io->wlen;
+    io->wbatch_start = p2p_now_ns();
+}
+
 static int wbuf_append(io_t *io, const uint8_t *p, size_t n)
 {
     if (n == 0) return 0; /* wbuf may still be NULL */
     int rc = wbuf_reserve(io, n);
     if (rc) return rc;
-    if (!wpending(io)) io->last_write = p2p_now_ns();
+    bool empty = !wpending(io);
     memcpy(io->wbuf + io->wlen, p, n);
     io->wlen += n;
+    if (empty) wbatch_begin(io);
     return 0;
 }
 
@@ -190,7 +206,7 @@ static int io_flush(io_t *io)
         ssize_t n = send(io->fd, io->wbuf + io->woff, wpending(io), MSG_NOSIGNAL);
         if (n > 0) {
             io->woff += (size_t)n;
-            io->last_write = p2p_now_ns();
+            if (io->woff >= io->wbatch_end && io->woff < io->wlen) wbatch_begin(io);
             size_t hs = (size_t)n < io->hs_unsent ? (size_t)n : io->hs_unsent;
             io->hs_unsent -= hs;
             if ((size_t)n > hs) P2P__STAT_ADD(io->srv, bytes_out, (uint64_t)((size_t)n - hs));
@@ -200,7 +216,7 @@ static int io_flush(io_t *io)
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
         return P2P_EIO;
     }
-    io->woff = io->wlen = 0;
+    io->woff = io->wlen = io->wbatch_end = 0;
     return 0;
 }
 
@@ -287,12 +303,13 @@ static int io_put_msg(io_t *io, uint64_t code, const uint8_t *payload, size_t le
     size_t bound = p2p_rlpx_frame_bound(&io->codec, len);
     int rc = wbuf_reserve(io, bound);
     if (rc) return rc;
-    if (!wpending(io)) io->last_write = p2p_now_ns();
+    bool empty = !wpending(io);
     size_t n;
     rc = p2p_rlpx_frame_encode(&io->codec, io->wbuf + io->wlen, io->wcap - io->wlen, &n, code,
                                payload, len);
     if (rc) return rc;
     io->wlen += n;
+    if (empty) wbatch_begin(io);
     return 0;
 }
 
@@ -829,14 +846,14 @@ static void run_peer(io_t *io, peer_run_t *pr)
             fail(pr, P2P_DISC_NETWORK_ERROR);
             break;
         }
-        /* deadlines compared as "start + timeout <= now": last_write may be
-         * newer than now (io_flush ran after now was read) */
+        /* deadlines compared as "start + timeout <= now": wbatch_start may
+         * be newer than now (io_flush ran after now was read) */
         if (last_read + srv->read_timeout <= now) {
             P2P__STAT(srv, read_timeouts);
             fail(pr, P2P_DISC_NETWORK_ERROR);
             break;
         }
-        if (wpending(io) && io->last_write + srv->write_timeout <= now) {
+        if (wpending(io) && io->wbatch_start + srv->write_timeout <= now) {
             P2P__STAT(srv, write_timeouts);
             fail(pr, P2P_DISC_NETWORK_ERROR);
             break;
@@ -845,8 +862,8 @@ static void run_peer(io_t *io, peer_run_t *pr)
          * output queued with room to take it, or a held message. */
         uint64_t deadline = next_ping;
         if (last_read + srv->read_timeout < deadline) deadline = last_read + srv->read_timeout;
-        if (wpending(io) && io->last_write + srv->write_timeout < deadline)
-            deadline = io->last_write + srv->write_timeout;
+        if (wpending(io) && io->wbatch_start + srv->write_timeout < deadline)
+            deadline = io->wbatch_start + srv->write_timeout;
         bool busy = (!io->held && io->rlen - io->roff >= p2p_rlpx_dec_need(&io->codec)) ||
                     (wpending(io) < P2P__WBUF_HIGH && p2p_mailbox_ready(c->out));
         if (trim_at && trim_at < deadline) deadline = trim_at;

@@ -13,6 +13,9 @@
  *   - write deadline: a peer that never reads while we send megabytes is
  *     dropped after the write deadline; p2p_peer_send meanwhile hits the
  *     backlog cap (P2P_EFULL), and write_timeouts counts the drop;
+ *   - the write deadline bounds a whole write, as geth's per-message one,
+ *     not the time between two bytes: a peer reading 40 KB/s while 12 MiB
+ *     wait for it is dropped, though every read makes progress;
  *   - dial timeout path: a static node whose port refuses connections is
  *     counted as a failed connect;
  *   - discovery hooks: a candidate offered through p2p_server_add_candidate
@@ -241,6 +244,71 @@ static void test_write_deadline(void)
     p2p_server_stop(s);
 }
 
+/* A slow reader (2 KiB every 50 ms, a 4 KiB receive buffer) while the
+ * application queues 12 MiB: each read makes progress, but the writes in
+ * the buffer cannot finish within the 400 ms write deadline, so the peer
+ * is dropped (within 6 s) and counted in write_timeouts. */
+static void test_write_deadline_slow_reader(void)
+{
+    p2p_server_config_t cs;
+    su_config(&cs, &proto_echo, 1);
+    cs.write_timeout_ms = 400;
+    cs.read_timeout_ms = 60000;
+    cs.ping_interval_ms = 60000;
+    p2p_server_t *s = NULL;
+    CHECK_OK(p2p_server_start(&s, &cs));
+    p2p_node_t ns = su_node(s);
+    /* rp_connect's setup, with the receive buffer set before connect */
+    rawpeer_t rp;
+    memset(&rp, 0, sizeof rp);
+    rp.cap = 4096;
+    rp.buf = malloc(rp.cap);
+    CHECK(rp.buf != NULL);
+    rp.fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    CHECK(rp.fd >= 0);
+    int small = 4096;
+    (void)setsockopt(rp.fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(ns.ep.tcp)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CHECK(connect(rp.fd, (struct sockaddr *)&sa, sizeof sa) == 0);
+    uint8_t k[32];
+    su_key(k);
+    CHECK_OK(rp_handshake(&rp, k, ns.pubkey, 3000));
+    CHECK_OK(rp_send_hello(&rp, rp.pub, cap_echo, ver1, 1));
+    uint64_t code = 99;
+    const uint8_t *p;
+    size_t n;
+    CHECK_OK(rp_recv(&rp, &code, &p, &n, 3000));
+    CHECK(code == P2P_MSG_HELLO);
+    CHECK(su_wait_peers(s, 1, 3000));
+    uint8_t id[32];
+    p2p_node_id(id, rp.pub);
+    p2p_peer_t *peer = NULL;
+    CHECK_OK(p2p_server_peer_get(s, &peer, id));
+    size_t len = 1u << 20;
+    uint8_t *blob = malloc(len);
+    CHECK(blob != NULL);
+    tu_rand_bytes(blob, len); /* incompressible */
+    for (int i = 0; i < 12 && peer; i++) CHECK_OK(p2p_peer_send(peer, "echo", 0, blob, len));
+    bool dropped = false;
+    uint64_t end = p2p_now_ns() + 6 * P2P_NS_PER_S;
+    while (!dropped && p2p_now_ns() < end) {
+        uint8_t b[2048];
+        ssize_t r = recv(rp.fd, b, sizeof b, MSG_DONTWAIT);
+        if (r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) break;
+        usleep(50 * 1000);
+        p2p_server_stats_t st;
+        p2p_server_get_stats(s, &st);
+        dropped = st.write_timeouts == 1;
+    }
+    CHECK(dropped);
+    CHECK(su_wait_peers(s, 0, 5000));
+    p2p_peer_unref(peer);
+    free(blob);
+    rp_close(&rp);
+    p2p_server_stop(s);
+}
+
 typedef struct resolve_req {
     _Atomic int asked;
     p2p_node_t node;
@@ -370,6 +438,7 @@ int main(void)
     test_read_deadline_trickle();
     test_read_deadline_held();
     test_write_deadline();
+    test_write_deadline_slow_reader();
     test_dials();
     if (!RUNNING_ON_VALGRIND) test_emfile(); /* valgrind keeps descriptors of its own */
     CHECK(su_count_fds() == fds0);
