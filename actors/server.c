@@ -452,6 +452,14 @@ out:
     return rc;
 }
 
+int p2p_peer_resume(p2p_peer_t *peer)
+{
+    if (!gate_enter(peer)) return P2P_ECLOSED;
+    p2p_waiter_wake(&peer->th->waiter);
+    gate_leave(peer);
+    return 0;
+}
+
 int p2p_peer_disconnect(p2p_peer_t *peer, uint8_t reason)
 {
     if (!gate_enter(peer)) return P2P_ECLOSED;

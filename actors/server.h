@@ -72,8 +72,11 @@ typedef struct p2p_protocol {
      * per-peer state handed to on_msg / on_stop.  Return 0, or a negative
      * code to disconnect the peer with "subprotocol error". */
     int (*on_start)(p2p_peer_t *peer, void *ctx, void **state);
-    /* A message arrived.  data is valid only during the call.  Return 0,
-     * or a negative code to disconnect with "subprotocol error". */
+    /* A message arrived.  data is valid only during the call.  Return 0;
+     * P2P_EFULL to hold the message back (the socket is not read
+     * meanwhile): it is delivered again after 1 ms, the interval doubling
+     * up to 64 ms while refused, or at once after p2p_peer_resume; or
+     * another negative code to disconnect with "subprotocol error". */
     int (*on_msg)(p2p_peer_t *peer, void *ctx, void *state, uint64_t code, const uint8_t *data,
                   size_t len);
     /* The peer is going away (reason: the Disconnect reason, sent or
@@ -361,6 +364,13 @@ bool p2p_peer_inbound(const p2p_peer_t *peer);
  * P2P_ENOMEM. */
 P2P_MUST_CHECK int p2p_peer_send(p2p_peer_t *peer, const char *proto, uint64_t code,
                                  const uint8_t *data, size_t len);
+
+/* Asks the peer's thread to deliver again, at once, a message one of its
+ * on_msg callbacks held back with P2P_EFULL (any thread; for a protocol
+ * whose queue has room again).  Without it the thread retries after 1 ms,
+ * the interval doubling up to 64 ms while the callback keeps refusing.
+ * Returns 0 (also when nothing is held) or P2P_ECLOSED. */
+int p2p_peer_resume(p2p_peer_t *peer);
 
 /* Asks the peer's thread to disconnect with reason (any thread).  The
  * messages p2p_peer_send queued before are written first, then the

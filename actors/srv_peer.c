@@ -65,6 +65,10 @@
 #define P2P__READ_PER_WAKE (256u * 1024)
 #define P2P__HELLO_FRAME_MAX (P2P_HELLO_MAX + 16)
 #define P2P__TRIM_AFTER (100 * P2P_NS_PER_MS)
+/* a message a callback held back (P2P_EFULL) is retried after the first
+ * interval, doubling to the last while refused (p2p_peer_resume: at once) */
+#define P2P__HELD_RETRY_MIN (1 * P2P_NS_PER_MS)
+#define P2P__HELD_RETRY_MAX (64 * P2P_NS_PER_MS)
 
 typedef struct io {
     p2p_conn_t *c;
@@ -91,9 +95,11 @@ typedef struct io {
      * at most P2P__WBUF_HIGH bytes plus one message. */
     size_t wbatch_end;
     uint64_t wbatch_start;
-    /* A message a callback could not take yet (P2P_EFULL): redelivered. */
+    /* A message a callback could not take yet (P2P_EFULL): redelivered,
+     * next after held_retry (while the write buffer is empty) */
     bool held;
     p2p_rlpx_msg_t held_msg;
+    uint64_t held_retry;
 } io_t;
 
 /* ---- buffers ---- */
@@ -699,7 +705,11 @@ static void peer_read(io_t *io, peer_run_t *pr, bool readable)
 {
     p2p_server_t *srv = io->srv;
     if (io->held) {
-        if (handle_msg(io, pr, &io->held_msg) == P2P_EFULL) return;
+        if (handle_msg(io, pr, &io->held_msg) == P2P_EFULL) {
+            io->held_retry *= 2;
+            if (io->held_retry > P2P__HELD_RETRY_MAX) io->held_retry = P2P__HELD_RETRY_MAX;
+            return;
+        }
         io->held = false;
     }
     size_t readbytes = 0;
@@ -728,6 +738,7 @@ static void peer_read(io_t *io, peer_run_t *pr, bool readable)
         if (handle_msg(io, pr, &msg) == P2P_EFULL) {
             io->held = true;
             io->held_msg = msg;
+            io->held_retry = P2P__HELD_RETRY_MIN;
             break;
         }
     }
@@ -867,7 +878,8 @@ static void run_peer(io_t *io, peer_run_t *pr)
         bool busy = (!io->held && io->rlen - io->roff >= p2p_rlpx_dec_need(&io->codec)) ||
                     (wpending(io) < P2P__WBUF_HIGH && p2p_mailbox_ready(c->out));
         if (trim_at && trim_at < deadline) deadline = trim_at;
-        if (io->held && !wpending(io)) deadline = now + P2P_NS_PER_MS; /* retry soon */
+        if (io->held && !wpending(io) && now + io->held_retry < deadline)
+            deadline = now + io->held_retry; /* retry; p2p_peer_resume wakes us sooner */
         if (busy) deadline = 0;
         if (!busy) io_release_idle(io);
         short ev = (io->held ? 0 : POLLIN) | (wpending(io) ? POLLOUT : 0);

@@ -199,6 +199,75 @@ static void test_read_deadline_held(void)
     free(h);
 }
 
+/* on_msg refuses (P2P_EFULL) until released, counting the attempts. */
+typedef struct retry_ctx {
+    _Atomic int release, taken;
+    _Atomic uint64_t attempts;
+    _Atomic(p2p_peer_t *) peer;
+} retry_ctx_t;
+
+static int retry_on_start(p2p_peer_t *peer, void *ctx, void **state)
+{
+    retry_ctx_t *r = ctx;
+    (void)state;
+    p2p_peer_ref(peer);
+    atomic_store(&r->peer, peer);
+    return 0;
+}
+
+static int retry_on_msg(p2p_peer_t *peer, void *ctx, void *state, uint64_t code,
+                        const uint8_t *data, size_t len)
+{
+    retry_ctx_t *r = ctx;
+    (void)peer, (void)state, (void)code, (void)data, (void)len;
+    atomic_fetch_add(&r->attempts, 1);
+    if (!atomic_load(&r->release)) return P2P_EFULL;
+    atomic_fetch_add(&r->taken, 1);
+    return 0;
+}
+
+/* A message held back by its callback is retried after 1 ms, the interval
+ * doubling to 64 ms, so a held peer does not wake every millisecond (1 s
+ * held: about 21 attempts, where a fixed 1 ms retry made hundreds);
+ * p2p_peer_resume asks for the retry at once, and the message is then
+ * delivered once.  On a peer that is gone it returns P2P_ECLOSED. */
+static void test_held_retry_backoff(void)
+{
+    retry_ctx_t *r = calloc(1, sizeof *r);
+    p2p_protocol_t proto = {"echo", 1, 2, r, retry_on_start, retry_on_msg, NULL};
+    p2p_server_config_t cs;
+    su_config(&cs, &proto, 1);
+    cs.ping_interval_ms = 60000;
+    p2p_server_t *s = NULL;
+    CHECK_OK(p2p_server_start(&s, &cs));
+    rawpeer_t rp;
+    CHECK(connect_peer(&rp, s));
+    CHECK(su_wait_peers(s, 1, 5000));
+    CHECK_OK(rp_send(&rp, 16, (const uint8_t *)"\xc0", 1));
+    uint64_t end = p2p_now_ns() + 5000 * P2P_NS_PER_MS;
+    while (!atomic_load(&r->attempts) && p2p_now_ns() < end) usleep(1000);
+    usleep(1000 * 1000);
+    uint64_t n = atomic_load(&r->attempts);
+    CHECK(n >= 5 && n <= 60);
+    if (n < 5 || n > 60) printf("held retry: %llu attempts in 1 s\n", (unsigned long long)n);
+    atomic_store(&r->release, 1);
+    p2p_peer_t *peer = atomic_load(&r->peer);
+    CHECK(peer != NULL);
+    if (peer) CHECK_OK(p2p_peer_resume(peer));
+    end = p2p_now_ns() + 5000 * P2P_NS_PER_MS;
+    while (!atomic_load(&r->taken) && p2p_now_ns() < end) usleep(1000);
+    CHECK(atomic_load(&r->taken) == 1);
+    rp_close(&rp);
+    CHECK(su_wait_peers(s, 0, 5000));
+    if (peer) {
+        CHECK(p2p_peer_resume(peer) == P2P_ECLOSED);
+        p2p_peer_unref(peer);
+    }
+    p2p_server_stop(s);
+    CHECK(atomic_load(&r->taken) == 1);
+    free(r);
+}
+
 static void test_write_deadline(void)
 {
     p2p_server_config_t cs;
@@ -437,6 +506,7 @@ int main(void)
     test_read_deadline_and_pings();
     test_read_deadline_trickle();
     test_read_deadline_held();
+    test_held_retry_backoff();
     test_write_deadline();
     test_write_deadline_slow_reader();
     test_dials();
