@@ -506,10 +506,16 @@ static void q_done(p2p_disc_t *d, disc_lookup_t *lk, unsigned qi, bool ok, bool 
     d->ctr.findnode_failures++;
     fails++;
     db_set_findfails(d, &q->node, fails);
-    if (fails >= P2P_KAD_MAX_FINDFAILS && p2p_kad_find(&d->tab, q->node.id) &&
+    /* The failures are those of (id, ip): they evict the table entry only
+     * if it is at that address.  Any node can name a table node at
+     * another address in a Neighbors entry; the lookups that ask there
+     * must not remove the entry at its own, proven address. */
+    const p2p_kad_entry_t *e = p2p_kad_find(&d->tab, q->node.id);
+    if (fails >= P2P_KAD_MAX_FINDFAILS && e && p2p_ip_equal(&e->node.ep.ip, &q->node.ep.ip) &&
         p2p_kad_bucket_len(&d->tab, q->node.id) >= P2P_KAD_FINDFAIL_MIN_BUCKET) {
         d->ctr.findfail_evictions++;
-        tab_delete(d, &q->node, now);
+        p2p_node_t gone = e->node;
+        tab_delete(d, &gone, now);
     }
 }
 

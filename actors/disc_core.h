@@ -50,8 +50,9 @@
  * (so it may not hold a bond for us) or it failed more than 5 findnodes, we
  * ping it, wait for the pong, then wait 500 ms more (time for it to ping us
  * back and record our pong); no pong -> the query fails.  Findnode results
- * with no usable node count as failures (db findfails); 5 failures evict the
- * node if its bucket keeps >= 4 entries.  A successful query resets them.
+ * with no usable node count as failures (db findfails, per ID and IP); 5
+ * failures evict the node if its table entry is at that IP and its bucket
+ * keeps >= 4 entries.  A successful query resets them.
  *
  * Lookups: start from the 16 table nodes closest to the target, keep the
  * 16 closest seen, 3 queries in flight, end when every node of the result

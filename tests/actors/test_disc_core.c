@@ -9,7 +9,8 @@
  * our own ID, unsolicited pongs / neighbors / ENR responses (their nodes never
  * enter the table), oversized neighbor lists, validation of neighbor entries,
  * ensure-bond before findnode (ping, pong, 500 ms), findnode failures and
- * eviction, revalidation outcomes through the core (timeout -> delete +
+ * eviction (not of an entry at another address than the failing one),
+ * revalidation outcomes through the core (timeout -> delete +
  * promote; pong with a higher seq -> ENR request -> record applied; live with
  * checks > 5 -> DB seed), refresh (seeds, bootnodes, self + 3 random
  * lookups, next in 15-30 min), the candidate stream, DB errors, an
@@ -877,6 +878,83 @@ static void test_findfail_eviction(void)
     CHECK_OK(tl_db_findfails(&h2->db, &f, lone.id, &lone.ep.ip));
     CHECK(f == 7);
     h_free(h2);
+    h_free(h);
+}
+
+/* Anyone can name a table node at another address in a Neighbors entry:
+ * a lookup then asks (id, that address), which never answers.  The
+ * failures counted for that pair must not evict the entry at its own,
+ * proven address. */
+static void test_findfail_other_address(void)
+{
+    harness_t *h = h_new(NULL, 0, NULL, 1);
+    p2p_disc_time_t t = tl_time(100 * TL_MS);
+    /* m answers findnode (it pinged us); g and three more fill the far
+     * bucket (4 entries: enough for an eviction). */
+    tl_ident_t keys[5];
+    p2p_node_t ns[5];
+    ns[0] = add_pinged(h, &keys[0], t);
+    unsigned n = 1;
+    for (unsigned i = 0; n < 5 && i < 1000; i++) {
+        tl_ident(&keys[n]);
+        if (p2p_kad_logdist(h->me.id, keys[n].id) != 256) continue;
+        ns[n] = tl_node(&keys[n], pub_ip(60 + n), 30303);
+        CHECK_OK(tl_db_set_last_ping(&h->db, ns[n].id, &ns[n].ep.ip, t.unix_s));
+        n++;
+    }
+    CHECK(n == 5);
+    for (unsigned j = 1; j < 4; j++) CHECK(p2p_disc_add_node(h->d, &ns[j], t) == P2P_KAD_ADDED);
+    uint32_t handle;
+    uint8_t target[64];
+    tu_rand_bytes(target, 64);
+    CHECK_OK(p2p_disc_lookup(h->d, &handle, target, t));
+    /* g enters the table after the lookup started (so it is not in its
+     * start set); m will name it at x, where it failed 4 times already. */
+    const p2p_node_t g = ns[4];
+    CHECK(p2p_disc_add_node(h->d, &g, t) == P2P_KAD_ADDED);
+    p2p_node_t gx = g;
+    gx.ep.ip = pub_ip(90);
+    CHECK_OK(tl_db_set_findfails(&h->db, gx.id, &gx.ep.ip, 4));
+    bool named = false;
+    unsigned from = 0;
+    for (uint64_t ms = 200; ms < 8000 && p2p_disc_lookups_running(h->d); ms += 100) {
+        p2p_disc_time_t now = tl_time(ms * TL_MS);
+        for (unsigned i = from; i < h->nout; i++) {
+            const sent_t *s = &h->out[i];
+            for (unsigned j = 0; j < 5; j++) {
+                if (!p2p_ip_equal(&s->to.ip, &ns[j].ep.ip)) continue;
+                p2p_endpoint_t src = ep_of(ns[j].ep.ip, ns[j].ep.udp);
+                /* every node answers pings at its own address */
+                if (s->pkt.type == P2P_DISCV4_PING)
+                    CHECK_OK(h_pong(h, &keys[j], &src, s->hash, 0, now));
+                if (s->pkt.type == P2P_DISCV4_FINDNODE && j == 0 && !named) {
+                    p2p_discv4_packet_t nb;
+                    tl_pkt(&nb, &keys[0], P2P_DISCV4_NEIGHBORS, now);
+                    nb.u.neighbors.n = 1;
+                    rpc_of(&nb.u.neighbors.nodes[0], &gx);
+                    CHECK_OK(p2p_disc_handle(h->d, &nb, &src, now));
+                    named = true;
+                }
+            }
+        }
+        from = h->nout;
+        p2p_disc_tick(h->d, now);
+    }
+    CHECK(named);
+    CHECK(p2p_disc_lookups_running(h->d) == 0);
+    /* x was asked (a bond ping) and failed a fifth time ... */
+    bool asked_x = false;
+    for (unsigned i = 0; i < h->nout; i++) asked_x |= p2p_ip_equal(&h->out[i].to.ip, &gx.ep.ip);
+    CHECK(asked_x);
+    uint32_t f = 0;
+    CHECK_OK(tl_db_findfails(&h->db, &f, gx.id, &gx.ep.ip));
+    CHECK(f == 5);
+    /* ... but g stays, at its own address. */
+    const p2p_kad_entry_t *e = p2p_kad_find(p2p_disc_table(h->d), g.id);
+    CHECK(e != NULL);
+    if (e) CHECK(p2p_ip_equal(&e->node.ep.ip, &g.ep.ip));
+    CHECK(p2p_disc_counters(h->d)->findfail_evictions == 0);
+    CHECK(h->ev[P2P_DISC_EV_NODE_REMOVED] == 0);
     h_free(h);
 }
 
@@ -1814,5 +1892,6 @@ int main(void)
     test_reentrant_calls();
     test_unreachable();
     test_enr_endpoint();
+    test_findfail_other_address();
     return tu_done("disc_core");
 }
