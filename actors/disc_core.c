@@ -213,9 +213,25 @@ static void db_put_node(p2p_disc_t *d, const p2p_node_t *n, const uint8_t *enr, 
     if (d->db.put_node(d->db.ctx, n, enr, enrlen) != 0) d->ctr.db_errors++;
 }
 
+/* True if n may enter the table: no NetRestrict, no address (the table
+ * refuses it), or an address inside NetRestrict; else counted.  Every
+ * source is checked (Neighbors entries, seeds from the node DB, which may
+ * hold nodes of runs without the restriction, bootnodes, nodes added by
+ * the caller), so nothing is ever sent outside the allowed networks. */
+static bool allowed(p2p_disc_t *d, const p2p_node_t *n)
+{
+    const p2p_ip_t *ip = &n->ep.ip;
+    if (!d->has_restrict || (ip->family != 4 && ip->family != 6) ||
+        p2p_netlist_contains(&d->restrict_, ip))
+        return true;
+    d->ctr.node_restricted++;
+    return false;
+}
+
 /* Adds n to the table (verified or seen), with events and counters. */
 static void tab_add(p2p_disc_t *d, const p2p_node_t *n, bool verified, p2p_disc_time_t now)
 {
+    if (!allowed(d, n)) return;
     p2p_kad_add_t r =
         verified ? p2p_kad_add_verified(&d->tab, n, now.ns) : p2p_kad_add_seen(&d->tab, n, now.ns);
     if (r == P2P_KAD_ADDED) disc_emit_node(d, P2P_DISC_EV_NODE_ADDED, n);
@@ -1132,12 +1148,13 @@ int p2p_disc_new(p2p_disc_t **out, const p2p_disc_config_t *cfg)
     p2p_node_id(d->self_id, cfg->pubkey);
     d->endpoint = cfg->endpoint;
     if (cfg->record) p2p_disc_set_record(d, cfg->record);
-    d->nboot = cfg->nbootnodes;
-    if (d->nboot) memcpy(d->boot, cfg->bootnodes, d->nboot * sizeof d->boot[0]);
     if (cfg->netrestrict) {
         d->has_restrict = true;
         d->restrict_ = *cfg->netrestrict;
     }
+    /* bootnodes outside NetRestrict are dropped here, counted once */
+    for (unsigned i = 0; i < cfg->nbootnodes; i++)
+        if (allowed(d, &cfg->bootnodes[i])) d->boot[d->nboot++] = cfg->bootnodes[i];
     d->ipv4_only = cfg->ipv4_only;
     p2p_kad_init(&d->tab, d->self_id, cfg->seed);
     /* sized for every ping-back: they never grow (no allocation later) */
@@ -1300,6 +1317,7 @@ unsigned p2p_disc_candidates_pop(p2p_disc_t *d, p2p_node_t *out, unsigned cap)
 
 p2p_kad_add_t p2p_disc_add_node(p2p_disc_t *d, const p2p_node_t *n, p2p_disc_time_t now)
 {
+    if (!allowed(d, n)) return P2P_KAD_RESTRICTED;
     p2p_kad_add_t r = p2p_kad_add_seen(&d->tab, n, now.ns);
     if (r == P2P_KAD_ADDED) disc_emit_node(d, P2P_DISC_EV_NODE_ADDED, n);
     if (r == P2P_KAD_IPLIMIT) d->ctr.table_iplimit++;

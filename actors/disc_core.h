@@ -44,7 +44,10 @@
  *               stays, counted).
  *   Expired packets, packets from our own ID and (with NetRestrict) from
  *   outside the allowed networks are dropped.  Nodes from unsolicited
- *   replies never enter the table.  Every drop bumps a named counter.
+ *   replies never enter the table, nor (with NetRestrict) nodes outside the
+ *   allowed networks from any source: bootnodes (dropped at p2p_disc_new),
+ *   node DB seeds, p2p_disc_add_node (P2P_KAD_RESTRICTED).  Every drop
+ *   bumps a named counter.
  *
  * Client side: before a findnode, if the node has not pinged us within 24 h
  * (so it may not hold a bond for us) or it failed more than 5 findnodes, we
@@ -171,7 +174,7 @@ typedef struct p2p_disc_time {
     X(node_no_ip, "neighbor entries without IP")                                                   \
     X(node_low_port, "neighbor entries with UDP port <= 1024")                                     \
     X(node_bad_relay, "neighbor entries failing the relay-address rule")                           \
-    X(node_restricted, "neighbor entries outside NetRestrict")                                     \
+    X(node_restricted, "nodes outside NetRestrict kept out of the table (neighbors, seeds, ...)")  \
     X(node_bad_key, "neighbor entries with a key off the curve")                                   \
     X(node_self, "neighbor entries naming us")                                                     \
     X(node_unreachable, "neighbor entries of an address family our socket cannot reach")           \
@@ -313,7 +316,8 @@ unsigned p2p_disc_candidates_len(const p2p_disc_t *d);
 unsigned p2p_disc_candidates_pop(p2p_disc_t *d, p2p_node_t *out, unsigned cap);
 
 /* Adds a node the caller knows (for example, a resolved static node) as
- * seen.  Returns the table outcome. */
+ * seen.  Returns the table outcome, or P2P_KAD_RESTRICTED (outside
+ * NetRestrict: not added, counted node_restricted). */
 p2p_kad_add_t p2p_disc_add_node(p2p_disc_t *d, const p2p_node_t *n, p2p_disc_time_t now);
 
 /* Replaces our record (after a re-sign with a higher seq): later pongs and

@@ -92,6 +92,7 @@ typedef enum p2p_kad_add {
     P2P_KAD_IPLIMIT = 3,     /* rejected by the per-bucket or per-table IP limit */
     P2P_KAD_SELF = 4,        /* our own ID */
     P2P_KAD_NOADDR = 5,      /* no IP address */
+    P2P_KAD_RESTRICTED = 6,  /* outside NetRestrict (disc_core, not the table) */
 } p2p_kad_add_t;
 
 /* Outcome of one revalidation, for the caller's events and DB updates. */

@@ -614,7 +614,7 @@ int main(int argc, char **argv)
             P2P_WARN("Bootnode unreachable from our discovery socket", "bootnode=%s socket=%s",
                      p2p_ip_format(b, bip), v6only ? "IPv6 only" : "IPv4 only");
         else if (netrestrict && !p2p_netlist_contains(&nr, bip))
-            P2P_WARN("Bootnode outside --netrestrict: its answers would be dropped", "bootnode=%s",
+            P2P_WARN("Bootnode outside --netrestrict: not used", "bootnode=%s",
                      p2p_ip_format(b, bip));
     }
     printf("enode: %s\nenr: %s\n", url, text);

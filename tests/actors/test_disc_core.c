@@ -958,6 +958,46 @@ static void test_findfail_other_address(void)
     h_free(h);
 }
 
+/* With NetRestrict, nodes outside the allowed networks never enter the
+ * table, whatever their source: bootnodes, node DB seeds (the DB may hold
+ * nodes from runs without the restriction), nodes added by the caller.  So
+ * nothing is ever sent to them (no bond or revalidation ping). */
+static void test_restrict_table_sources(void)
+{
+    p2p_netlist_t nl;
+    CHECK_OK(p2p_netlist_parse(&nl, "20.0.0.0/8"));
+    tl_ident_t bk[2];
+    p2p_node_t boot[2];
+    for (int i = 0; i < 2; i++) tl_ident(&bk[i]);
+    boot[0] = tl_node(&bk[0], pub_ip(700), 30303);          /* inside */
+    boot[1] = tl_node(&bk[1], p2p_ip4(30, 0, 0, 1), 30303); /* outside */
+    harness_t *h = h_new(boot, 2, &nl, 0);
+    p2p_node_t seeds[2];
+    for (int i = 0; i < 2; i++) {
+        tl_ident_t k;
+        tl_ident(&k);
+        seeds[i] = tl_node(&k, i == 0 ? pub_ip(710) : p2p_ip4(31, 0, 0, 1), 30303);
+        CHECK_OK(tl_db_put_node(&h->db, &seeds[i], NULL, 0));
+        CHECK_OK(tl_db_set_last_pong(&h->db, seeds[i].id, &seeds[i].ep.ip, TL_UNIX_BASE - 60));
+    }
+    p2p_disc_tick(h->d, tl_time(0));
+    const p2p_kad_table_t *tab = p2p_disc_table(h->d);
+    CHECK(p2p_kad_find(tab, boot[0].id) != NULL);
+    CHECK(p2p_kad_find(tab, seeds[0].id) != NULL);
+    CHECK(p2p_kad_find(tab, boot[1].id) == NULL);
+    CHECK(p2p_kad_find(tab, seeds[1].id) == NULL);
+    tl_ident_t k;
+    tl_ident(&k);
+    p2p_node_t out = tl_node(&k, p2p_ip4(32, 0, 0, 1), 30303);
+    CHECK(p2p_disc_add_node(h->d, &out, tl_time(0)) == P2P_KAD_RESTRICTED);
+    CHECK(p2p_kad_find(tab, out.id) == NULL);
+    CHECK(p2p_disc_counters(h->d)->node_restricted == 3);
+    for (uint64_t ms = 0; ms < 20000; ms += 100) p2p_disc_tick(h->d, tl_time(ms * TL_MS));
+    for (unsigned i = 0; i < h->nout; i++) CHECK(p2p_netlist_contains(&nl, &h->out[i].to.ip));
+    CHECK(h->nout > 0);
+    h_free(h);
+}
+
 /* Runs ticks until the core sends a revalidation ping; returns its index. */
 static int next_reval_ping(harness_t *h, uint64_t *ms, uint64_t until_ms, const tl_ident_t *keys,
                            const p2p_node_t *ns, unsigned n)
@@ -1893,5 +1933,6 @@ int main(void)
     test_unreachable();
     test_enr_endpoint();
     test_findfail_other_address();
+    test_restrict_table_sources();
     return tu_done("disc_core");
 }
