@@ -805,6 +805,24 @@ static void reval_outcome(p2p_disc_t *d, const p2p_kad_reval_t *r, bool responde
     if (r->need_enr) request_enr_bonded(d, &r->node, now);
 }
 
+/* Applies the outcome of our revalidation ping to `pinged` (the entry as
+ * it was when pinged).  It says something about that address only: an
+ * entry that moved meanwhile (it proved a new endpoint, e.g. restarted
+ * elsewhere and pinged us) was not checked there, so it gets no verdict
+ * and is checked again in turn. */
+static void reval_finish(p2p_disc_t *d, const p2p_node_t *pinged, bool responded, uint64_t seq,
+                         p2p_disc_time_t now)
+{
+    const p2p_kad_entry_t *e = p2p_kad_find(&d->tab, pinged->id);
+    if (e && (!p2p_ip_equal(&e->node.ep.ip, &pinged->ep.ip) || e->node.ep.udp != pinged->ep.udp)) {
+        p2p_kad_reval_cancel(&d->tab, pinged->id);
+        return;
+    }
+    p2p_kad_reval_t rv;
+    p2p_kad_reval_done(&d->tab, &rv, pinged->id, responded, seq, now.ns);
+    reval_outcome(d, &rv, responded, now);
+}
+
 static void reval_run(p2p_disc_t *d, p2p_disc_time_t now)
 {
     p2p_node_t n;
@@ -825,9 +843,7 @@ static void reval_run(p2p_disc_t *d, p2p_disc_time_t now)
         /* The send was refused for the address itself (a family our socket
          * cannot reach, port 0): it will never answer, a failed check. */
         d->ctr.reval_unreachable++;
-        p2p_kad_reval_t rv;
-        p2p_kad_reval_done(&d->tab, &rv, n.id, false, 0, now.ns);
-        reval_outcome(d, &rv, false, now);
+        reval_finish(d, &n, false, 0, now);
     }
 }
 
@@ -845,9 +861,7 @@ static void req_timeout(p2p_disc_t *d, disc_req_t *r, p2p_disc_time_t now)
     else
         d->ctr.timeouts++;
     if (c.purpose == FOR_REVAL) {
-        p2p_kad_reval_t rv;
-        p2p_kad_reval_done(&d->tab, &rv, c.node.id, false, 0, now.ns);
-        reval_outcome(d, &rv, false, now);
+        reval_finish(d, &c.node, false, 0, now);
     } else if (c.purpose == FOR_BOND || c.purpose == FOR_LOOKUP) {
         disc_lookup_t *lk = lk_find(d, c.lookup);
         if (lk && lk->q[c.slot].state != Q_FREE) q_done(d, lk, c.slot, c.nvalid > 0, false, now);
@@ -941,9 +955,7 @@ static int on_pong(p2p_disc_t *d, const p2p_discv4_packet_t *pkt, const p2p_endp
 
     uint64_t seq = pkt->u.pong.has_enr_seq ? pkt->u.pong.enr_seq : 0;
     if (c.purpose == FOR_REVAL) {
-        p2p_kad_reval_t rv;
-        p2p_kad_reval_done(&d->tab, &rv, c.node.id, true, seq, now.ns);
-        reval_outcome(d, &rv, true, now);
+        reval_finish(d, &c.node, true, seq, now);
         return 0;
     }
     if (c.purpose == FOR_PINGBACK) {

@@ -69,7 +69,8 @@
  * Revalidation (kad_table): due entries are pinged; the outcome updates
  * their livenessChecks (a ping the send callback refuses for the address,
  * P2P_EUNSUPPORTED, counts as no reply; any other send failure as no
- * verdict); a pong with a higher seq triggers an ENRRequest;
+ * verdict, and so does an outcome for an entry whose endpoint changed
+ * while the ping was out); a pong with a higher seq triggers an ENRRequest;
  * live entries with more than 5 checks are written to the DB as seeds.
  *
  * Candidate stream for the dialer: a bounded FIFO (P2P_DISC_CANDIDATES

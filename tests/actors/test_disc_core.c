@@ -12,12 +12,12 @@
  * eviction (not of an entry at another address than the failing one),
  * revalidation outcomes through the core (timeout -> delete +
  * promote; pong with a higher seq -> ENR request -> record applied; live with
- * checks > 5 -> DB seed), refresh (seeds, bootnodes, self + 3 random
- * lookups, next in 15-30 min), the candidate stream, DB errors, an
- * IPv4-only socket (IPv6 entries dropped, an unreachable table entry fails
- * its revalidation), the checks on an ENRResponse's record endpoint, no
- * node-DB write for pings from unbonded senders, the ping-back pool under a
- * flood (per-network cap, oldest evicted).
+ * checks > 5 -> DB seed; no verdict for an entry that moved meanwhile), refresh (seeds, bootnodes,
+ * self + 3 random lookups, next in 15-30 min), the candidate stream, DB errors, an IPv4-only socket
+ * (IPv6 entries dropped, an unreachable table entry fails its revalidation), the checks on an
+ * ENRResponse's record endpoint, no node-DB write for pings from unbonded senders, the ping-back
+ * pool under a flood (per-network cap, oldest evicted), NetRestrict on every way into the table
+ * (bootnodes, seeds, added nodes).
  */
 #include "tests/actors/disc_harness.h"
 #include "wire/rlp.h"
@@ -998,6 +998,55 @@ static void test_restrict_table_sources(void)
     h_free(h);
 }
 
+/* A table node pinged for revalidation at its old address proves a new
+ * one before that check times out (it restarted elsewhere and pinged us):
+ * the old address's silence is no verdict on the entry at the new one. */
+static void test_reval_moved_entry(void)
+{
+    harness_t *h = h_new(NULL, 0, NULL, 1);
+    tl_ident_t k;
+    tl_ident(&k);
+    p2p_node_t n = tl_node(&k, pub_ip(300), 30303);
+    CHECK(p2p_disc_add_node(h->d, &n, tl_time(10 * TL_MS)) == P2P_KAD_ADDED);
+    int pi = -1;
+    uint64_t ms = 20;
+    for (; ms < 20000 && pi < 0; ms += 50) {
+        unsigned from = h->nout;
+        p2p_disc_tick(h->d, tl_time(ms * TL_MS));
+        for (unsigned i = from; i < h->nout && pi < 0; i++)
+            if (h->out[i].pkt.type == P2P_DISCV4_PING && p2p_ip_equal(&h->out[i].to.ip, &n.ep.ip))
+                pi = (int)i;
+    }
+    CHECK(pi >= 0);
+    CHECK(p2p_disc_counters(h->d)->reval_pings == 1);
+    /* It pings us from its new address, where it is bonded: the entry moves
+     * there, verified. */
+    p2p_endpoint_t src2 = ep_of(pub_ip(301), 30304);
+    p2p_disc_time_t t = tl_time((ms + 100) * TL_MS);
+    CHECK_OK(tl_db_set_last_pong(&h->db, n.id, &src2.ip, t.unix_s));
+    CHECK_OK(h_ping(h, &k, &src2, 30304, t, NULL));
+    const p2p_kad_entry_t *e = p2p_kad_find(p2p_disc_table(h->d), n.id);
+    CHECK(e && p2p_ip_equal(&e->node.ep.ip, &src2.ip) && e->node.ep.udp == 30304);
+    /* The ping to the old address times out. */
+    p2p_disc_tick(h->d, tl_time((ms + 600) * TL_MS));
+    e = p2p_kad_find(p2p_disc_table(h->d), n.id);
+    CHECK(e != NULL);
+    if (e) CHECK(p2p_ip_equal(&e->node.ep.ip, &src2.ip) && e->node.ep.udp == 30304);
+    CHECK(p2p_disc_counters(h->d)->reval_deleted == 0);
+    CHECK(h->ev[P2P_DISC_EV_NODE_REMOVED] == 0);
+    /* It is checked again in turn, at the new address. */
+    bool again = false;
+    for (uint64_t m2 = ms + 650; m2 < ms + 20000 && !again; m2 += 50) {
+        unsigned from = h->nout;
+        p2p_disc_tick(h->d, tl_time(m2 * TL_MS));
+        for (unsigned i = from; i < h->nout; i++)
+            again |= h->out[i].pkt.type == P2P_DISCV4_PING &&
+                     p2p_ip_equal(&h->out[i].to.ip, &src2.ip) && h->out[i].to.udp == 30304;
+    }
+    CHECK(again);
+    h_free(h);
+}
+
 /* Runs ticks until the core sends a revalidation ping; returns its index. */
 static int next_reval_ping(harness_t *h, uint64_t *ms, uint64_t until_ms, const tl_ident_t *keys,
                            const p2p_node_t *ns, unsigned n)
@@ -1934,5 +1983,6 @@ int main(void)
     test_enr_endpoint();
     test_findfail_other_address();
     test_restrict_table_sources();
+    test_reval_moved_entry();
     return tu_done("disc_core");
 }
