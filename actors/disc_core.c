@@ -235,7 +235,7 @@ static void tab_add(p2p_disc_t *d, const p2p_node_t *n, bool verified, p2p_disc_
     p2p_kad_add_t r =
         verified ? p2p_kad_add_verified(&d->tab, n, now.ns) : p2p_kad_add_seen(&d->tab, n, now.ns);
     if (r == P2P_KAD_ADDED) disc_emit_node(d, P2P_DISC_EV_NODE_ADDED, n);
-    if (r == P2P_KAD_IPLIMIT) d->ctr.table_iplimit++;
+    if (r == P2P_KAD_IPLIMIT || r == P2P_KAD_ADDR_LIMIT) d->ctr.table_iplimit++;
 }
 
 /* Deletes id from the table, with events for it and its replacement. */
@@ -1332,7 +1332,7 @@ p2p_kad_add_t p2p_disc_add_node(p2p_disc_t *d, const p2p_node_t *n, p2p_disc_tim
     if (!allowed(d, n)) return P2P_KAD_RESTRICTED;
     p2p_kad_add_t r = p2p_kad_add_seen(&d->tab, n, now.ns);
     if (r == P2P_KAD_ADDED) disc_emit_node(d, P2P_DISC_EV_NODE_ADDED, n);
-    if (r == P2P_KAD_IPLIMIT) d->ctr.table_iplimit++;
+    if (r == P2P_KAD_IPLIMIT || r == P2P_KAD_ADDR_LIMIT) d->ctr.table_iplimit++;
     return r;
 }
 

@@ -180,7 +180,7 @@ typedef struct p2p_disc_time {
     X(node_self, "neighbor entries naming us")                                                     \
     X(node_unreachable, "neighbor entries of an address family our socket cannot reach")           \
     X(enr_bad_endpoint, "ENR responses whose endpoint failed the checks (old endpoint kept)")      \
-    X(table_iplimit, "table additions refused by the IP limits")                                   \
+    X(table_iplimit, "table additions and address changes refused by the IP limits")               \
     X(pending_full, "requests not sent: matcher table full")                                       \
     X(timeouts, "requests that timed out")                                                         \
     X(findnode_partial, "findnode answers of fewer than 16 entries, closed at their deadline")     \

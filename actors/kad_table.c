@@ -185,12 +185,13 @@ static p2p_kad_add_t kad_add_replacement(p2p_kad_table_t *t, p2p_kad_bucket_t *b
 {
     int ri = kad_repl_index(b, n->id);
     p2p_node_t node = *n;
+    p2p_kad_add_t res = P2P_KAD_REPLACEMENT;
     if (ri >= 0) {
         p2p_node_t *cur = &b->repl[ri];
         node = *cur;
         if (n->seq >= cur->seq) {
             node.seq = n->seq;
-            (void)kad_set_endpoint(t, b, &node, &n->ep);
+            if (kad_set_endpoint(t, b, &node, &n->ep) != 0) res = P2P_KAD_ADDR_LIMIT;
         }
         kad_repl_remove(b, (unsigned)ri);
     } else if (!kad_ip_fits(t, b, &n->ep.ip, NULL)) {
@@ -200,7 +201,7 @@ static p2p_kad_add_t kad_add_replacement(p2p_kad_table_t *t, p2p_kad_bucket_t *b
     memmove(&b->repl[1], &b->repl[0], b->nrepl * sizeof b->repl[0]);
     b->repl[0] = node;
     b->nrepl++;
-    return P2P_KAD_REPLACEMENT;
+    return res;
 }
 
 /* Inserts n as a new entry of b (at the front if verified, else at the back).
@@ -249,22 +250,24 @@ p2p_kad_add_t p2p_kad_add_seen(p2p_kad_table_t *t, const p2p_node_t *n, uint64_t
         p2p_node_t *cur = &b->e[i].node;
         if (n->seq > cur->seq) {
             cur->seq = n->seq;
-            (void)kad_set_endpoint(t, b, cur, &n->ep);
+            if (kad_set_endpoint(t, b, cur, &n->ep) != 0) return P2P_KAD_ADDR_LIMIT;
         }
         return P2P_KAD_UPDATED;
     }
     int ri = kad_repl_index(b, n->id);
     if (ri >= 0) {
         p2p_node_t *cur = &b->repl[ri];
+        bool refused = false;
         if (n->seq > cur->seq) {
             cur->seq = n->seq;
-            (void)kad_set_endpoint(t, b, cur, &n->ep);
+            refused = kad_set_endpoint(t, b, cur, &n->ep) != 0;
         }
         if (b->n < P2P_KAD_BUCKET_SIZE) {
+            /* it enters the table (ADDED: an event for the caller) */
             p2p_node_t copy = *cur;
             return kad_insert(t, b, &copy, false, now_ns);
         }
-        return P2P_KAD_REPLACEMENT;
+        return refused ? P2P_KAD_ADDR_LIMIT : P2P_KAD_REPLACEMENT;
     }
     if (b->n < P2P_KAD_BUCKET_SIZE) return kad_insert(t, b, n, false, now_ns);
     return kad_add_replacement(t, b, n);
@@ -278,12 +281,12 @@ p2p_kad_add_t p2p_kad_add_verified(p2p_kad_table_t *t, const p2p_node_t *n, uint
     int i = kad_entry_index(b, n->id);
     if (i >= 0) {
         p2p_kad_entry_t *e = &b->e[i];
-        (void)kad_set_endpoint(t, b, &e->node, &n->ep);
+        bool refused = kad_set_endpoint(t, b, &e->node, &n->ep) != 0;
         if (n->seq > e->node.seq) e->node.seq = n->seq;
         e->live = 1;
         if (e->checks == 0) e->checks = 1;
         kad_to_front(b, (unsigned)i);
-        return P2P_KAD_UPDATED;
+        return refused ? P2P_KAD_ADDR_LIMIT : P2P_KAD_UPDATED;
     }
     if (b->n < P2P_KAD_BUCKET_SIZE) {
         p2p_node_t node = *n;

@@ -18,7 +18,8 @@
  *   (livenessChecks >= 1), its endpoint is updated, or it becomes a
  *   replacement when the bucket is full.
  * Endpoint changes re-check the IP limits; if the new address does not fit,
- * the old one is kept.
+ * the old one is kept and the add returns P2P_KAD_ADDR_LIMIT (but ADDED
+ * for a replacement that enters the live list at the same time).
  *
  * Revalidation: every entry is on the fast list (new, or just failed a
  * check) or the slow list (answered its last check).  Each list is due every
@@ -93,6 +94,8 @@ typedef enum p2p_kad_add {
     P2P_KAD_SELF = 4,        /* our own ID */
     P2P_KAD_NOADDR = 5,      /* no IP address */
     P2P_KAD_RESTRICTED = 6,  /* outside NetRestrict (disc_core, not the table) */
+    P2P_KAD_ADDR_LIMIT =
+        7, /* already present; its new address is over the IP limit: old one kept */
 } p2p_kad_add_t;
 
 /* Outcome of one revalidation, for the caller's events and DB updates. */

@@ -17,7 +17,7 @@
  * (IPv6 entries dropped, an unreachable table entry fails its revalidation), the checks on an
  * ENRResponse's record endpoint, no node-DB write for pings from unbonded senders, the ping-back
  * pool under a flood (per-network cap, oldest evicted), NetRestrict on every way into the table
- * (bootnodes, seeds, added nodes).
+ * (bootnodes, seeds, added nodes), a proven address over the IP limits (old one kept, counted).
  */
 #include "tests/actors/disc_harness.h"
 #include "wire/rlp.h"
@@ -1047,6 +1047,35 @@ static void test_reval_moved_entry(void)
     h_free(h);
 }
 
+/* A table node proves a new address (a bonded ping from it) that the IP
+ * limits refuse (its bucket already holds 2 of that /24): the entry keeps
+ * its old address, and the refusal is counted like any other. */
+static void test_iplimit_moved_counted(void)
+{
+    harness_t *h = h_new(NULL, 0, NULL, 1);
+    p2p_disc_time_t t = tl_time(10 * TL_MS);
+    tl_ident_t keys[3];
+    p2p_node_t ns[3];
+    unsigned n = 0;
+    for (unsigned i = 0; n < 3 && i < 1000; i++) {
+        tl_ident(&keys[n]);
+        if (p2p_kad_logdist(h->me.id, keys[n].id) != 256) continue;
+        ns[n] = tl_node(&keys[n], n < 2 ? p2p_ip4(50, 0, 0, (uint8_t)(n + 1)) : pub_ip(320), 30303);
+        CHECK(p2p_disc_add_node(h->d, &ns[n], t) == P2P_KAD_ADDED);
+        n++;
+    }
+    CHECK(n == 3);
+    CHECK(p2p_disc_counters(h->d)->table_iplimit == 0);
+    /* ns[2] pings from 50.0.0.3, bonded there. */
+    p2p_endpoint_t src = ep_of(p2p_ip4(50, 0, 0, 3), 30303);
+    CHECK_OK(tl_db_set_last_pong(&h->db, ns[2].id, &src.ip, t.unix_s));
+    CHECK_OK(h_ping(h, &keys[2], &src, 30303, t, NULL));
+    const p2p_kad_entry_t *e = p2p_kad_find(p2p_disc_table(h->d), ns[2].id);
+    CHECK(e && p2p_ip_equal(&e->node.ep.ip, &ns[2].ep.ip));
+    CHECK(p2p_disc_counters(h->d)->table_iplimit == 1);
+    h_free(h);
+}
+
 /* Runs ticks until the core sends a revalidation ping; returns its index. */
 static int next_reval_ping(harness_t *h, uint64_t *ms, uint64_t until_ms, const tl_ident_t *keys,
                            const p2p_node_t *ns, unsigned n)
@@ -1984,5 +2013,6 @@ int main(void)
     test_findfail_other_address();
     test_restrict_table_sources();
     test_reval_moved_entry();
+    test_iplimit_moved_counted();
     return tu_done("disc_core");
 }

@@ -278,6 +278,22 @@ static void test_ip_limits(void)
     CHECK_ERR(p2p_kad_update_record(t, &z2), P2P_ELIMIT);
     const p2p_kad_entry_t *ze = p2p_kad_find(t, z.id);
     CHECK(ze && ze->node.seq == 9 && p2p_ip_equal(&ze->node.ep.ip, &z.ep.ip));
+    /* So does a verified add from there (the node proved that address), told
+     * apart from an update, and a replacement's or a seen add's move. */
+    p2p_node_t z3 = z;
+    z3.ep.ip = p2p_ip4(50, 0, 0, 4);
+    CHECK(p2p_kad_add_verified(t, &z3, 1) == P2P_KAD_ADDR_LIMIT);
+    ze = p2p_kad_find(t, z.id); /* a verified add moves it to the front */
+    CHECK(ze && p2p_ip_equal(&ze->node.ep.ip, &z.ep.ip));
+    z3.seq = 10;
+    CHECK(p2p_kad_add_seen(t, &z3, 1) == P2P_KAD_ADDR_LIMIT);
+    ze = p2p_kad_find(t, z.id);
+    CHECK(ze && ze->node.seq == 10 && p2p_ip_equal(&ze->node.ep.ip, &z.ep.ip));
+    z3.ep.ip = z.ep.ip;
+    z3.ep.udp = 4001;
+    CHECK(p2p_kad_add_verified(t, &z3, 1) == P2P_KAD_UPDATED);
+    ze = p2p_kad_find(t, z.id);
+    CHECK(ze && ze->node.ep.udp == 4001);
     /* Moving within the same /24 is fine (its own address is not counted). */
     p2p_node_t x2 = x;
     x2.seq = 3;
