@@ -403,11 +403,33 @@ static void lookup_answer(p2p__disc_call_t *c, const p2p_node_t *nodes, unsigned
     call_answer(c, 0);
 }
 
+/* One line for a table change (debug: removals; trace: additions and
+ * newer records), as geth's "Removed dead node" and "Adding node to
+ * bucket"; dist is the log distance from us. */
+static void log_node(const p2p_discovery_t *d, int level, const char *msg, const p2p_node_t *n)
+{
+    if (!p2p_log_enabled(level)) return;
+    char ip[P2P_IP_STRLEN];
+    p2p_log_write(level, msg, " id=%02x%02x%02x%02x dist=%d ip=%s udp=%u seq=%llu", n->id[0],
+                  n->id[1], n->id[2], n->id[3], p2p_kad_logdist(d->self.id, n->id),
+                  p2p_ip_format(ip, &n->ep.ip), n->ep.udp, (unsigned long long)n->seq);
+}
+
 static void io_event(void *ctx, const p2p_disc_event_t *ev)
 {
     p2p_discovery_t *d = ctx;
     switch (ev->kind) {
+    case P2P_DISC_EV_NODE_ADDED:
+        log_node(d, P2P_LOG_TRACE, "Added node to the discovery table", &ev->node);
+        break;
+    case P2P_DISC_EV_NODE_REMOVED:
+        log_node(d, P2P_LOG_DEBUG, "Removed node from the discovery table", &ev->node);
+        break;
+    case P2P_DISC_EV_RECORD:
+        log_node(d, P2P_LOG_TRACE, "Updated node record", &ev->node);
+        break;
     case P2P_DISC_EV_LOOKUP_DONE:
+        P2P_TRACELOG("Discovery lookup done", "lookup=%u results=%u", ev->lookup, ev->n);
         for (unsigned i = 0; i < P2P_DISC_MAX_LOOKUPS; i++) {
             if (d->lk[i].handle != ev->lookup) continue;
             lookup_answer(d->lk[i].call, ev->nodes, ev->n);

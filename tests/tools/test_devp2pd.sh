@@ -12,7 +12,8 @@
 # unreadable datadir, bad --metrics.addr/--metrics.port, metrics port in
 # use) is one line on stderr and a non-zero exit; --metrics.addr serves
 # Prometheus text on /metrics (404 elsewhere, 400 for malformed requests);
-# a static node that does not become a peer is logged with the reason.
+# a static node that does not become a peer is logged with the reason;
+# at --verbosity 5 the discovery table's changes and lookups are logged.
 set -u
 N=$1 D=$2
 . "$(dirname "$0")/lib_check.sh"
@@ -55,11 +56,16 @@ reject "$N" --datadir "$T/d" --port 0 --nodekeyhex 1234
 printf 'x' >"$T/file"
 reject "$N" --datadir "$T/file/sub" --port 0
 
-start b --datadir "$T/b" --bootnodes "$A_ENODE"
+start b --datadir "$T/b" --bootnodes "$A_ENODE" --verbosity 5
 [ -n "$ENODE" ] && ok || bad "node b did not start: $(cat "$T/b.err")"
 ! grep -q 'No bootnodes' "$T/b.err" && ok || bad "bootnodes warning with --bootnodes: $(cat "$T/b.err")"
 B_PUB=${ENODE#enode://}; B_PUB=${B_PUB%%@*}
 sleep 2
+# at trace level the discovery table's changes are logged: a's node entered
+A8=$(echo "$ID" | cut -c1-8)
+grep -q "Added node to the discovery table *id=$A8 dist=[0-9]* ip=127.0.0.1 udp=[1-9]" "$T/b.err" &&
+    grep -q "Discovery lookup done *lookup=[0-9]* results=[1-9]" "$T/b.err" && ok ||
+    bad "no discovery table log lines at --verbosity 5: $(grep -v DEBUG "$T/b.err" | head -20)"
 timeout 30 "$D" discv4 crawl --bootnodes "$A_ENODE" --timeout 15 >"$T/crawl" 2>"$T/err" && ok || bad "crawl: $(cat "$T/err")"
 grep -q "$B_PUB" "$T/crawl" && grep -q "$PUB" "$T/crawl" && ok || bad "crawl did not find both nodes: $(cat "$T/crawl")"
 timeout 30 "$D" discv4 crawl --bootnodes "$A_ENODE" --timeout 4 --json >"$T/crawl.json" 2>"$T/err" && ok || bad "crawl --json: $(cat "$T/err")"
