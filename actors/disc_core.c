@@ -7,7 +7,8 @@
  *
  * Structure:
  *   requests  a fixed table of outstanding requests (reply matchers): the
- *             kind (ping, findnode, ENR request), the destination (id, ip),
+ *             kind (ping, findnode, ENR request, or an ENR request waiting
+ *             for the node's ping-back), the destination (id, ip),
  *             the token the reply must echo, a deadline and the purpose
  *             that decides what happens on reply or timeout.
  *   ping-backs our pings to unbonded pingers, in their own pool: a ring in
@@ -36,7 +37,9 @@
 #include "crypto/keccak.h"
 #include "crypto/secp.h"
 
-enum { REQ_FREE = 0, REQ_PING = 1, REQ_FINDNODE = 2, REQ_ENR = 3 };
+/* REQ_ENR_WAIT: an ENR request not sent yet, held for the node's
+ * ping-back (request_enr_bonded); it matches no reply. */
+enum { REQ_FREE = 0, REQ_PING = 1, REQ_FINDNODE = 2, REQ_ENR = 3, REQ_ENR_WAIT = 4 };
 enum { FOR_PINGBACK = 1, FOR_REVAL = 2, FOR_BOND = 3, FOR_LOOKUP = 4, FOR_ENR = 5 };
 enum { Q_FREE = 0, Q_BONDING, Q_SETTLE, Q_WAIT, Q_FINDNODE };
 enum { LK_USER = 1, LK_REFRESH = 2, LK_ITER = 3 };
@@ -466,11 +469,12 @@ static disc_pb_t *pb_start(p2p_disc_t *d, const p2p_node_t *n, p2p_disc_time_t n
     return e;
 }
 
-/* Asks n for its record; n has pinged us and we answered (see
- * request_enr_bonded). */
+/* Asks n for its record now (a request waiting for n is sent at once). */
 static void request_enr(p2p_disc_t *d, const p2p_node_t *n, p2p_disc_time_t now)
 {
     if (req_find(d, REQ_ENR, n->id, &n->ep.ip, NULL)) return;
+    disc_req_t *w = req_find(d, REQ_ENR_WAIT, n->id, &n->ep.ip, NULL);
+    if (w) req_free(d, w);
     disc_req_t *r = req_new(d);
     if (!r) return;
     p2p_discv4_packet_t p;
@@ -480,19 +484,39 @@ static void request_enr(p2p_disc_t *d, const p2p_node_t *n, p2p_disc_time_t now)
     d->ctr.enr_requests++;
 }
 
-/* Asks n for its record if n holds a bond for us.  n answers an ENR
- * request only from a node that answered its ping within 24 h (EIP-868;
- * we require the same).  On first contact its pong comes before its
- * ping-back, and a request sent on that pong would come before our pong to
- * the ping-back: dropped, every time.  So ask only once n has pinged us
- * (we answered); else on_ping asks when its ping arrives. */
+/* Asks n for its record; called on n's pong to a ping of ours.  n answers
+ * an ENR request only from a node that answered its ping within 24 h
+ * (EIP-868; we require the same).  If n has pinged us within 24 h, it
+ * holds our bond: the request goes now.  Else our ping (the one n just
+ * answered) was the bond ping: a node without our bond pings back on it,
+ * and a request sent at once would reach it before our pong to that
+ * ping-back and be dropped.  So the request waits P2P_DISC_RESP_TIMEOUT_NS
+ * in a matcher slot (enr_deferred), then goes whether or not n pinged:
+ * our record of its last ping may be missing (DB wiped, a lost ping-back)
+ * while n still holds our bond and never pings again.  n's ping-back with
+ * the new seq sends it earlier (on_ping). */
 static void request_enr_bonded(p2p_disc_t *d, const p2p_node_t *n, p2p_disc_time_t now)
 {
-    if (!within_bond(db_time(d, d->db.last_ping, n->id, &n->ep.ip), now.unix_s)) {
-        d->ctr.enr_deferred++;
+    if (within_bond(db_time(d, d->db.last_ping, n->id, &n->ep.ip), now.unix_s)) {
+        request_enr(d, n, now);
         return;
     }
-    request_enr(d, n, now);
+    if (req_find(d, REQ_ENR, n->id, &n->ep.ip, NULL) ||
+        req_find(d, REQ_ENR_WAIT, n->id, &n->ep.ip, NULL))
+        return;
+    disc_req_t *r = req_new(d);
+    if (!r) return;
+    req_commit(d, r, REQ_ENR_WAIT, FOR_ENR, n, now);
+    d->ctr.enr_deferred++;
+}
+
+/* A waiting ENR request is due: sent if n is still a table entry at the
+ * address it was meant for (only table entries take records). */
+static void enr_wait_done(p2p_disc_t *d, const p2p_node_t *n, p2p_disc_time_t now)
+{
+    const p2p_kad_entry_t *e = p2p_kad_find(&d->tab, n->id);
+    if (e && p2p_ip_equal(&e->node.ep.ip, &n->ep.ip) && e->node.ep.udp == n->ep.udp)
+        request_enr(d, n, now);
 }
 
 /* ---- lookups: queries ---- */
@@ -853,6 +877,10 @@ static void req_timeout(p2p_disc_t *d, disc_req_t *r, p2p_disc_time_t now)
 {
     disc_req_t c = *r;
     req_free(d, r);
+    if (c.kind == REQ_ENR_WAIT) {
+        enr_wait_done(d, &c.node, now);
+        return;
+    }
     /* A findnode answered with fewer than 16 entries (a small table, an
      * empty answer) ends here too, at its deadline: the node answered, so
      * it is not counted as a timeout. */

@@ -73,6 +73,16 @@
  * while the ping was out); a pong with a higher seq triggers an ENRRequest;
  * live entries with more than 5 checks are written to the DB as seeds.
  *
+ * ENR requests (on a pong to any ping of ours that announces a higher seq
+ * than a table entry's record): sent at once if the node has pinged us
+ * within 24 h (it holds our bond).  Else the ping it answered was our bond
+ * ping: the request waits 500 ms (enr_deferred; it takes a matcher slot),
+ * time for the node to ping us back and get our pong, then is sent whether
+ * or not it pinged (it may still hold our bond while our record of its
+ * ping is gone), if the node is still a table entry at that endpoint.  A
+ * ping from it with the higher seq sends the request at once.  One request
+ * (sent or waiting) per (id, ip) at a time.
+ *
  * Candidate stream for the dialer: a bounded FIFO (P2P_DISC_CANDIDATES
  * nodes, no duplicates, only nodes with a TCP port) of nodes found by
  * lookups: every validated Neighbors entry, and for the candidate lookups
@@ -190,7 +200,7 @@ typedef struct p2p_disc_time {
     X(reval_deleted, "nodes deleted by revalidation")                                              \
     X(reval_unreachable, "revalidation pings refused for the address (counted as no reply)")       \
     X(enr_requests, "ENR requests sent")                                                           \
-    X(enr_deferred, "ENR requests held until the node has pinged us (it would drop them)")         \
+    X(enr_deferred, "ENR requests held 500 ms for the ping-back of a node that has not pinged us") \
     X(lookups_started, "lookups started")                                                          \
     X(lookups_full, "lookups refused: too many running")                                           \
     X(refreshes, "table refreshes started")                                                        \
@@ -337,7 +347,8 @@ size_t p2p_disc_counters_format(const p2p_disc_t *d, char *out, size_t cap);
 const p2p_kad_table_t *p2p_disc_table(const p2p_disc_t *d);
 /* Our node ID. */
 const uint8_t *p2p_disc_self(const p2p_disc_t *d);
-/* Requests outstanding (ping-backs included), ping-backs outstanding,
+/* Requests outstanding (ping-backs and waiting ENR requests included),
+ * ping-backs outstanding,
  * lookups running (tests, metrics). */
 unsigned p2p_disc_pending(const p2p_disc_t *d);
 unsigned p2p_disc_pingbacks(const p2p_disc_t *d);

@@ -11,7 +11,8 @@
  * ensure-bond before findnode (ping, pong, 500 ms), findnode failures and
  * eviction (not of an entry at another address than the failing one),
  * revalidation outcomes through the core (timeout -> delete +
- * promote; pong with a higher seq -> ENR request -> record applied; live with
+ * promote; pong with a higher seq -> ENR request -> record applied, held
+ * 500 ms for the ping-back of a node that has not pinged us, then sent; live with
  * checks > 5 -> DB seed; no verdict for an entry that moved meanwhile), refresh (seeds, bootnodes,
  * self + 3 random lookups, next in 15-30 min), the candidate stream, DB errors, an IPv4-only socket
  * (IPv6 entries dropped, an unreachable table entry fails its revalidation), the checks on an
@@ -1123,8 +1124,9 @@ static int next_reval_ping(harness_t *h, uint64_t *ms, uint64_t until_ms, const 
 
 /* First contact: the node's pong to our ping announces seq 5, but it has
  * not pinged us yet, so it would drop an ENR request (it checks the bond
- * as we do): none is sent (enr_deferred).  Its ping-back follows; our pong
- * goes first, then the request, which it now answers. */
+ * as we do): none is sent yet (enr_deferred).  Its ping-back follows; our
+ * pong goes first, then the request, which it now answers; the held one
+ * is not sent again when its wait ends. */
 static void test_enr_after_bond(void)
 {
     harness_t *h = h_new(NULL, 0, NULL, 1);
@@ -1177,7 +1179,68 @@ static void test_enr_after_bond(void)
     CHECK_OK(h_ping(h, &k, &src, 30303, tl_time((ms + 8) * TL_MS), NULL));
     CHECK(h->nout == before + 1 && h->out[before].pkt.type == P2P_DISCV4_PONG);
     CHECK(p2p_disc_counters(h->d)->enr_requests == 1);
+    p2p_disc_tick(h->d, tl_time((ms + 600) * TL_MS));
+    CHECK(h_find(h, before, P2P_DISCV4_ENRREQUEST) < 0);
+    CHECK(p2p_disc_counters(h->d)->enr_requests == 1);
     h_ping_seq = 0;
+    h_free(h);
+}
+
+/* The node holds our bond but our record of its ping is gone (DB wiped,
+ * or our pong to its ping-back was lost): it never pings us again.  Its
+ * pong announces seq 5: the ENR request waits 500 ms for a ping-back that
+ * never comes, then goes anyway, and the record is applied. */
+static void test_enr_stale_bond(void)
+{
+    harness_t *h = h_new(NULL, 0, NULL, 1);
+    tl_ident_t k;
+    tl_ident(&k);
+    p2p_node_t n = tl_node(&k, pub_ip(8), 30303);
+    p2p_endpoint_t src = ep_of(n.ep.ip, n.ep.udp);
+    CHECK(p2p_disc_add_node(h->d, &n, tl_time(10 * TL_MS)) == P2P_KAD_ADDED);
+    uint64_t ms = 20;
+    int pi = next_reval_ping(h, &ms, 30000, &k, &n, 1);
+    CHECK(pi >= 0);
+    if (pi < 0) {
+        h_free(h);
+        return;
+    }
+    unsigned before = h->nout;
+    CHECK_OK(h_pong(h, &k, &src, h->out[pi].hash, 5, tl_time(ms * TL_MS)));
+    CHECK(h_find(h, before, P2P_DISCV4_ENRREQUEST) < 0);
+    CHECK(p2p_disc_counters(h->d)->enr_deferred == 1);
+    /* Not before the ping-back had its time. */
+    p2p_disc_tick(h->d, tl_time((ms + 499) * TL_MS));
+    CHECK(h_find(h, before, P2P_DISCV4_ENRREQUEST) < 0);
+    p2p_disc_tick(h->d, tl_time((ms + 500) * TL_MS));
+    int ei = h_find(h, before, P2P_DISCV4_ENRREQUEST);
+    CHECK(ei >= 0);
+    CHECK(p2p_disc_counters(h->d)->enr_requests == 1);
+    if (ei < 0) {
+        h_free(h);
+        return;
+    }
+    CHECK(p2p_ip_equal(&h->out[ei].to.ip, &n.ep.ip) && h->out[ei].to.udp == n.ep.udp);
+    p2p_enr_t rec;
+    p2p_enr_init(&rec);
+    p2p_enr_set_seq(&rec, 5);
+    CHECK_OK(p2p_enr_set_ip(&rec, &n.ep.ip));
+    CHECK_OK(p2p_enr_set_port(&rec, "udp", n.ep.udp));
+    CHECK_OK(p2p_enr_set_port(&rec, "tcp", 30304));
+    CHECK_OK(p2p_enr_sign(&rec, k.priv));
+    p2p_discv4_packet_t er;
+    tl_pkt(&er, &k, P2P_DISCV4_ENRRESPONSE, tl_time((ms + 510) * TL_MS));
+    er.expiration = 0;
+    memcpy(er.u.enrresponse.reply_tok, h->out[ei].hash, 32);
+    er.u.enrresponse.record = rec;
+    CHECK_OK(p2p_disc_handle(h->d, &er, &src, tl_time((ms + 510) * TL_MS)));
+    const p2p_kad_entry_t *e = p2p_kad_find(p2p_disc_table(h->d), n.id);
+    CHECK(e && e->node.seq == 5 && e->node.ep.tcp == 30304);
+    CHECK(h->ev[P2P_DISC_EV_RECORD] == 1);
+    /* Only the one request. */
+    p2p_disc_tick(h->d, tl_time((ms + 1100) * TL_MS));
+    CHECK(p2p_disc_counters(h->d)->enr_requests == 1);
+    CHECK(p2p_disc_counters(h->d)->enr_deferred == 1);
     h_free(h);
 }
 
@@ -2001,6 +2064,7 @@ int main(void)
     test_findfail_eviction();
     test_revalidation();
     test_enr_after_bond();
+    test_enr_stale_bond();
     test_refresh();
     test_candidates_iterator();
     test_candidates_bootnode();
