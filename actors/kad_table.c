@@ -281,12 +281,15 @@ p2p_kad_add_t p2p_kad_add_verified(p2p_kad_table_t *t, const p2p_node_t *n, uint
     int i = kad_entry_index(b, n->id);
     if (i >= 0) {
         p2p_kad_entry_t *e = &b->e[i];
-        bool refused = kad_set_endpoint(t, b, &e->node, &n->ep) != 0;
+        /* The proof is for n's address: if the entry cannot move there, it
+         * says nothing of the address the entry keeps, which stays as it
+         * was (not marked live, not moved). */
+        if (kad_set_endpoint(t, b, &e->node, &n->ep) != 0) return P2P_KAD_ADDR_LIMIT;
         if (n->seq > e->node.seq) e->node.seq = n->seq;
         e->live = 1;
         if (e->checks == 0) e->checks = 1;
         kad_to_front(b, (unsigned)i);
-        return refused ? P2P_KAD_ADDR_LIMIT : P2P_KAD_UPDATED;
+        return P2P_KAD_UPDATED;
     }
     if (b->n < P2P_KAD_BUCKET_SIZE) {
         p2p_node_t node = *n;

@@ -19,7 +19,9 @@
  *   replacement when the bucket is full.
  * Endpoint changes re-check the IP limits; if the new address does not fit,
  * the old one is kept and the add returns P2P_KAD_ADDR_LIMIT (but ADDED
- * for a replacement that enters the live list at the same time).
+ * for a replacement that enters the live list at the same time).  A
+ * verified add refused so leaves the entry as it was: the proof was for the
+ * other address, so the one kept is not marked live nor moved to the front.
  *
  * Revalidation: every entry is on the fast list (new, or just failed a
  * check) or the slow list (answered its last check).  Each list is due every

@@ -18,7 +18,8 @@
  * (IPv6 entries dropped, an unreachable table entry fails its revalidation), the checks on an
  * ENRResponse's record endpoint, no node-DB write for pings from unbonded senders, the ping-back
  * pool under a flood (per-network cap, oldest evicted), NetRestrict on every way into the table
- * (bootnodes, seeds, added nodes), a proven address over the IP limits (old one kept, counted).
+ * (bootnodes, seeds, added nodes), a proven address over the IP limits (old one kept, counted, not
+ * marked live nor served in findnode answers).
  */
 #include "tests/actors/disc_harness.h"
 #include "wire/rlp.h"
@@ -1074,6 +1075,20 @@ static void test_iplimit_moved_counted(void)
     const p2p_kad_entry_t *e = p2p_kad_find(p2p_disc_table(h->d), ns[2].id);
     CHECK(e && p2p_ip_equal(&e->node.ep.ip, &ns[2].ep.ip));
     CHECK(p2p_disc_counters(h->d)->table_iplimit == 1);
+    /* The ping proved 50.0.0.3, not the address kept: that one is still
+     * unchecked, so findnode answers (live entries only, once there are
+     * any) leave it out.  ns[0] bonds at its own address: live. */
+    CHECK(e && !e->live && e->checks == 0);
+    p2p_endpoint_t src0 = ep_of(ns[0].ep.ip, ns[0].ep.udp);
+    h_bond(h, &keys[0], &src0, t);
+    const p2p_kad_entry_t *e0 = p2p_kad_find(p2p_disc_table(h->d), ns[0].id);
+    CHECK(e0 && e0->live);
+    unsigned before = h->nout;
+    CHECK_OK(h_findnode(h, &keys[0], &src0, keys[2].pub, t));
+    int ni = h_find(h, before, P2P_DISCV4_NEIGHBORS);
+    CHECK(ni >= 0);
+    for (unsigned i = 0; ni >= 0 && i < h->out[ni].pkt.u.neighbors.n; i++)
+        CHECK(memcmp(h->out[ni].pkt.u.neighbors.nodes[i].id, keys[2].pub, 64) != 0);
     h_free(h);
 }
 

@@ -279,12 +279,17 @@ static void test_ip_limits(void)
     const p2p_kad_entry_t *ze = p2p_kad_find(t, z.id);
     CHECK(ze && ze->node.seq == 9 && p2p_ip_equal(&ze->node.ep.ip, &z.ep.ip));
     /* So does a verified add from there (the node proved that address), told
-     * apart from an update, and a replacement's or a seen add's move. */
+     * apart from an update, and a replacement's or a seen add's move.  The
+     * proof was for the refused address: the old one, never checked, is not
+     * marked live (findnode answers prefer live entries) nor moved to the
+     * front. */
     p2p_node_t z3 = z;
     z3.ep.ip = p2p_ip4(50, 0, 0, 4);
     CHECK(p2p_kad_add_verified(t, &z3, 1) == P2P_KAD_ADDR_LIMIT);
-    ze = p2p_kad_find(t, z.id); /* a verified add moves it to the front */
+    ze = p2p_kad_find(t, z.id);
     CHECK(ze && p2p_ip_equal(&ze->node.ep.ip, &z.ep.ip));
+    CHECK(ze && !ze->live && ze->checks == 0);
+    CHECK(memcmp(t->b[p2p_kad_bucket_of(256)].e[2].node.id, z.id, 32) == 0);
     z3.seq = 10;
     CHECK(p2p_kad_add_seen(t, &z3, 1) == P2P_KAD_ADDR_LIMIT);
     ze = p2p_kad_find(t, z.id);
