@@ -820,10 +820,10 @@ static void test_findfail_eviction(void)
     int i1 = -1;
     for (unsigned i = 0; i < h->nout; i++)
         if (p2p_ip_equal(&h->out[i].to.ip, &ns[1].ep.ip)) i1 = (int)i;
+    tl_ident_t kf; /* the node ns[1] names */
+    tl_ident(&kf);
+    p2p_node_t found = tl_node(&kf, pub_ip(90), 30303);
     if (i1 >= 0) {
-        tl_ident_t k;
-        tl_ident(&k);
-        p2p_node_t found = tl_node(&k, pub_ip(90), 30303);
         tl_ident_t k1;
         memset(&k1, 0, sizeof k1);
         memcpy(k1.pub, ns[1].pubkey, 64);
@@ -835,17 +835,20 @@ static void test_findfail_eviction(void)
         p2p_endpoint_t s1 = ep_of(ns[1].ep.ip, ns[1].ep.udp);
         CHECK_OK(p2p_disc_handle(h->d, &nb, &s1, t));
     }
-    /* Everybody answers pings (so revalidation keeps them), nobody else
-     * answers findnode. */
+    /* Everybody answers pings (so revalidation keeps them: the found
+     * node too, which may enter the table, and whose failed checks would
+     * remove it), nobody else answers findnode. */
     for (uint64_t ms = 200; ms < 5000 && p2p_disc_lookups_running(h->d); ms += 100) {
         unsigned before = h->nout;
         p2p_disc_tick(h->d, tl_time(ms * TL_MS));
         for (unsigned i = before; i < h->nout; i++) {
             if (h->out[i].pkt.type != P2P_DISCV4_PING) continue;
-            for (unsigned j = 0; j < 5; j++) {
-                if (!p2p_ip_equal(&h->out[i].to.ip, &ns[j].ep.ip)) continue;
-                p2p_endpoint_t s = ep_of(ns[j].ep.ip, ns[j].ep.udp);
-                CHECK_OK(h_pong(h, &keys[j], &s, h->out[i].hash, 0, tl_time(ms * TL_MS)));
+            for (unsigned j = 0; j < 6; j++) {
+                const p2p_node_t *nj = j < 5 ? &ns[j] : &found;
+                if (!p2p_ip_equal(&h->out[i].to.ip, &nj->ep.ip)) continue;
+                p2p_endpoint_t s = ep_of(nj->ep.ip, nj->ep.udp);
+                CHECK_OK(
+                    h_pong(h, j < 5 ? &keys[j] : &kf, &s, h->out[i].hash, 0, tl_time(ms * TL_MS)));
             }
         }
     }
