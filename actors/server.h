@@ -221,6 +221,18 @@ typedef struct p2p_server_stats {
      * writing (the remote left, a network error, a write past its
      * deadline): counted, never dropped silently */
     uint64_t send_unsent;
+    /* The dialer's scheduler (p2p-dial publishes them after each pass):
+     * dials started for static nodes and for discovery candidates,
+     * candidates not dialled (in total and per p2p_dial_skip_t reason, see
+     * actors/dialsched.h: self, no-port, dialing, connected,
+     * pending-inbound, netrestrict, history, no-ip, no-slot, ...), and
+     * static-node resolutions through the resolve hook. */
+    uint64_t dials_static;
+    uint64_t dials_dyn;
+    uint64_t candidates_skipped;
+    uint64_t candidates_skipped_by[16]; /* indexed by p2p_dial_skip_t */
+    uint64_t resolves;
+    uint64_t resolves_failed;
 } p2p_server_stats_t;
 
 /* ---- lifecycle ------------------------------------------------------------ */

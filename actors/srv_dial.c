@@ -20,6 +20,12 @@
  * or whose dial failed) calls the configured resolve hook, whose answer
  * comes back on `resolved`; without a hook none is issued.
  *
+ * Operators: the scheduler's counters (dials started per kind, candidates
+ * skipped per reason, resolutions) are published in the server's stats
+ * after every pass, and every 10 s, while fewer than 3 dialled peers are
+ * connected, a "Looking for peers" line gives the peer count, the dials
+ * started since the last line and the static nodes.
+ *
  * Ordering: the peer-state changes of one node depend on each other
  * (removed after added, added or done after pending, a re-admission after
  * a removal), so they share one mailbox with one producer and are applied
@@ -43,7 +49,48 @@
 typedef struct dial {
     p2p_server_t *srv;
     p2p_dialsched_t *s;
+    uint64_t next_log;     /* time of the next "Looking for peers" line */
+    uint64_t dials_at_log; /* dials started when the last one was written */
 } dial_t;
+
+_Static_assert(P2P_DIAL_SKIP_COUNT <= 16, "stats.candidates_skipped_by too small");
+
+/* geth logs its dial statistics only while it has fewer dialled peers */
+#define DIAL_STATS_PEER_LIMIT 3
+
+/* Publishes the scheduler's counters in the server's stats (relaxed: the
+ * dialer is their only writer, readers want a recent value). */
+static void publish_stats(dial_t *d)
+{
+    const p2p_dialsched_stats_t *st = &d->s->stats;
+    p2p_server_stats_t *o = &d->srv->stats;
+    uint64_t skipped = 0;
+    for (unsigned i = 0; i < P2P_DIAL_SKIP_COUNT; i++) {
+        skipped += st->skipped[i];
+        __atomic_store_n(&o->candidates_skipped_by[i], st->skipped[i], __ATOMIC_RELAXED);
+    }
+    __atomic_store_n(&o->candidates_skipped, skipped, __ATOMIC_RELAXED);
+    __atomic_store_n(&o->dials_static, st->dials_static, __ATOMIC_RELAXED);
+    __atomic_store_n(&o->dials_dyn, st->dials_dyn, __ATOMIC_RELAXED);
+    __atomic_store_n(&o->resolves, st->resolves, __ATOMIC_RELAXED);
+    __atomic_store_n(&o->resolves_failed, st->resolve_failed, __ATOMIC_RELAXED);
+}
+
+/* Every 10 s, while fewer than DIAL_STATS_PEER_LIMIT dialled peers are
+ * connected: one line with the peers, the dials started since the last
+ * line and the static nodes (geth's "Looking for peers"). */
+static void log_stats(dial_t *d, uint64_t now)
+{
+    if (now < d->next_log) return;
+    d->next_log = now + P2P_DIAL_STATS_INTERVAL_NS;
+    const p2p_dialsched_t *s = d->s;
+    uint64_t dials = s->stats.dials_static + s->stats.dials_dyn;
+    uint64_t tried = dials - d->dials_at_log;
+    d->dials_at_log = dials;
+    if (s->dial_peers >= DIAL_STATS_PEER_LIMIT || s->max_dialed == 0) return;
+    P2P_INFO("Looking for peers", "peercount=%zu tried=%llu static=%u", s->peers.n,
+             (unsigned long long)tried, s->nstatic);
+}
 
 /* Applies every pending removestatic; returns how many. */
 static size_t drain_removed_static(dial_t *d)
@@ -183,10 +230,13 @@ int p2p__dial_main(p2p_thread_t *self, void *arg)
         if (p2p_dialsched_add_static(d.s, &srv->statics[i], trusted, now))
             P2P__STAT(srv, internal_push_failures);
     }
+    d.next_log = now + P2P_DIAL_STATS_INTERVAL_NS;
     while (!p2p_thread_should_quit(self)) {
         now = p2p_now_ns();
         p2p_dialsched_tick(d.s, now);
         size_t work = dial_once(&d);
+        publish_stats(&d);
+        log_stats(&d, p2p_now_ns());
         /* relaxed: a hint for the run loop (see server_int.h); a stale
          * value only costs a wake-up or delays an update it drains anyway */
         atomic_store_explicit(&srv->dl_idle, d.s->nstatic == 0 && d.s->ndialing == 0,
@@ -195,8 +245,8 @@ int p2p__dial_main(p2p_thread_t *self, void *arg)
         atomic_store_explicit(&srv->dial_free, p2p_dialsched_free_slots(d.s), memory_order_relaxed);
         if (work) continue;
         uint64_t next = p2p_dialsched_next_deadline(d.s, p2p_now_ns());
-        (void)p2p_waiter_wait(&self->waiter,
-                              next == P2P_DIAL_NO_DEADLINE ? P2P_DEADLINE_NEVER : next);
+        if (next > d.next_log) next = d.next_log;
+        (void)p2p_waiter_wait(&self->waiter, next);
     }
     /* Stop creating, close our mailboxes (pushes fail fast from now on), and
      * keep the waiter alive until every connection thread is gone: a push

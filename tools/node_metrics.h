@@ -68,6 +68,12 @@
     X(send_unsent, "sendUnsent", "sent messages the connection ended before writing")              \
     X(events_dropped, "eventsDropped", "peer events a full subscriber mailbox refused")            \
     X(candidates_in, "candidatesIn", "discovery dial candidates offered")                          \
+    X(candidates_skipped, "candidatesSkipped",                                                     \
+      "discovery candidates not dialled (no free slot, connected, recently dialled, ...)")         \
+    X(dials_static, "dialsStatic", "dials started for static nodes")                               \
+    X(dials_dyn, "dialsDyn", "dials started for discovery candidates")                             \
+    X(resolves, "resolves", "static-node resolutions through discovery started")                   \
+    X(resolves_failed, "resolvesFailed", "static-node resolutions that found no address")          \
     X(internal_push_failures, "internalPushFailures",                                              \
       "internal mailbox pushes that failed (never expected)")                                      \
     X(mem_trims, "memTrims", "allocator trims after a connection peak")                            \

@@ -1,0 +1,95 @@
+/*
+ * tests/actors/test_server_dialstats.c: the dialer's counters and its
+ * periodic log reach the operator.
+ *
+ * A (discovery hook open, MaxPeers 10: 3 dialled peers at most) is offered
+ * its own node as a candidate (skipped: self), then B (dialled), then B
+ * again (skipped: connected); C is added as a static node (dialled).  The
+ * server's stats count two candidates skipped (one self, one connected),
+ * one discovery dial and one static dial.  A's log (captured through a
+ * pipe) carries a "Looking for peers" line within 12 s (the dialer writes
+ * one every 10 s while fewer than 3 dialled peers are connected).
+ */
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+
+#include "actors/dialsched.h"
+#include "core/log.h"
+#include "tests/actors/srv_util.h"
+
+static const p2p_protocol_t proto_echo = {"echo", 1, 2, NULL, NULL, NULL, NULL};
+
+/* Reads the log pipe until a line containing want shows up or timeout_ms
+ * passes. */
+static bool log_wait(int fd, const char *want, unsigned timeout_ms)
+{
+    static char buf[1 << 16];
+    static size_t len;
+    uint64_t end = p2p_now_ns() + (uint64_t)timeout_ms * P2P_NS_PER_MS;
+    for (;;) {
+        buf[len] = 0;
+        if (strstr(buf, want)) return true;
+        uint64_t now = p2p_now_ns();
+        if (now >= end) return false;
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        if (poll(&pfd, 1, (int)((end - now) / P2P_NS_PER_MS) + 1) <= 0) continue;
+        if (len + 1 >= sizeof buf) len = 0; /* keep only recent output */
+        ssize_t n = read(fd, buf + len, sizeof buf - 1 - len);
+        if (n > 0) len += (size_t)n;
+    }
+}
+
+int main(void)
+{
+    int pfd[2];
+    CHECK_OK(pipe2(pfd, O_CLOEXEC | O_NONBLOCK));
+    int oldlog = p2p_log_set_fd(pfd[1]);
+
+    p2p_server_config_t ca, cb, cc;
+    su_config(&ca, &proto_echo, 1);
+    ca.no_discovery = false;
+    su_config(&cb, &proto_echo, 1);
+    su_config(&cc, &proto_echo, 1);
+    p2p_server_t *a = NULL, *b = NULL, *c = NULL;
+    CHECK_OK(p2p_server_start(&b, &cb));
+    CHECK_OK(p2p_server_start(&c, &cc));
+    CHECK_OK(p2p_server_start(&a, &ca));
+    p2p_node_t na = su_node(a), nb = su_node(b), nc = su_node(c);
+
+    uint64_t dl = p2p_now_ns() + P2P_NS_PER_S;
+    CHECK_OK(p2p_server_add_candidate(a, &na, dl));
+    CHECK(SU_WAIT_STAT(a, candidates_skipped, 1, 3000));
+    CHECK_OK(p2p_server_add_candidate(a, &nb, dl));
+    CHECK(su_wait_peers(a, 1, 5000));
+    CHECK_OK(p2p_server_add_candidate(a, &nb, p2p_now_ns() + P2P_NS_PER_S));
+    CHECK(SU_WAIT_STAT(a, candidates_skipped, 2, 3000));
+    CHECK_OK(p2p_server_add_peer(a, &nc));
+    CHECK(su_wait_peers(a, 2, 5000));
+    CHECK(SU_WAIT_STAT(a, dials_static, 1, 3000));
+
+    p2p_server_stats_t st;
+    p2p_server_get_stats(a, &st);
+    printf("dials static %llu dyn %llu, candidates skipped %llu (self %llu, connected %llu)\n",
+           (unsigned long long)st.dials_static, (unsigned long long)st.dials_dyn,
+           (unsigned long long)st.candidates_skipped,
+           (unsigned long long)st.candidates_skipped_by[P2P_DIAL_SKIP_SELF],
+           (unsigned long long)st.candidates_skipped_by[P2P_DIAL_SKIP_CONNECTED]);
+    CHECK(st.dials_dyn == 1);
+    CHECK(st.dials_static == 1);
+    CHECK(st.candidates_skipped == 2);
+    CHECK(st.candidates_skipped_by[P2P_DIAL_SKIP_SELF] == 1);
+    CHECK(st.candidates_skipped_by[P2P_DIAL_SKIP_CONNECTED] == 1);
+
+    bool logged = log_wait(pfd[0], "Looking for peers", 12000);
+    p2p_log_set_fd(oldlog);
+    if (!logged) printf("no \"Looking for peers\" line within 12 s\n");
+    CHECK(logged);
+
+    p2p_server_stop(a);
+    p2p_server_stop(b);
+    p2p_server_stop(c);
+    close(pfd[0]);
+    close(pfd[1]);
+    return tu_done("server_dialstats");
+}
