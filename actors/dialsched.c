@@ -5,8 +5,8 @@
  *
  * State: the static set (array + id index), the peer set with the number
  * of peers we dialled, inbound connections pending, the dial history (id ->
- * expiry) and a fixed array of max_active_dials in-flight entries, each
- * queued (waiting for take()) or handed out, for a dial or a resolution.
+ * expiry, with a queue of the entries in expiry order) and a fixed array of max_active_dials
+ * in-flight entries, each queued (waiting for take()) or handed out, for a dial or a resolution.
  * After every event schedule() expires history and fills free slots with
  * static nodes in random order.
  */
@@ -102,6 +102,7 @@ void p2p_dialsched_free(p2p_dialsched_t *s)
     free(s->stat);
     free(s->scratch);
     free(s->slot);
+    free(s->hq);
     memset(s, 0, sizeof *s);
 }
 
@@ -128,22 +129,56 @@ bool p2p_dialsched_is_static(const p2p_dialsched_t *s, const uint8_t id[32])
     return p2p_idmap_has(&s->statics, id);
 }
 
-static bool history_expired(void *ctx, const uint8_t *key, uint64_t exp)
+static p2p__dial_hist_t *hq_at(const p2p_dialsched_t *s, size_t i)
 {
-    (void)key;
-    return exp <= *(const uint64_t *)ctx;
+    return &s->hq[(s->hq_head + i) % s->hq_cap];
 }
 
-/* Drops history entries whose 35 s have passed (expired at exactly exp). */
+/* Makes room for one more queue entry.  Returns 0 or P2P_ENOMEM. */
+static int hq_reserve(p2p_dialsched_t *s)
+{
+    if (s->hq_len < s->hq_cap) return 0;
+    size_t cap = s->hq_cap ? 2 * s->hq_cap : 64;
+    p2p__dial_hist_t *q = malloc(cap * sizeof q[0]);
+    if (!q) return P2P_ENOMEM;
+    for (size_t i = 0; i < s->hq_len; i++) q[i] = *hq_at(s, i);
+    free(s->hq);
+    s->hq = q;
+    s->hq_cap = cap;
+    s->hq_head = 0;
+    return 0;
+}
+
+/* Appends (id, exp), room reserved.  Every entry lives 35 s and the shell's
+ * clock is monotonic, so exp is normally the largest: an O(1) append.  A
+ * clock that went back (a test's) is still served, in order, by an
+ * insertion from the tail. */
+static void hq_push(p2p_dialsched_t *s, const uint8_t id[32], uint64_t exp)
+{
+    size_t i = s->hq_len++;
+    while (i > 0 && hq_at(s, i - 1)->exp > exp) {
+        *hq_at(s, i) = *hq_at(s, i - 1);
+        i--;
+    }
+    p2p__dial_hist_t *e = hq_at(s, i);
+    memcpy(e->id, id, 32);
+    e->exp = exp;
+}
+
+/* Drops history entries whose 35 s have passed (expired at exactly exp),
+ * oldest first from the queue.  A queue entry whose map entry is gone or
+ * was renewed (another expiry time) is dropped alone. */
 static void expire_history(p2p_dialsched_t *s, uint64_t now)
 {
     if (now < s->history_min) return;
-    p2p_idmap_remove_if(&s->history, history_expired, &now);
-    uint64_t min = P2P_DIAL_NO_DEADLINE, exp;
-    const uint8_t *key;
-    for (size_t pos = 0; p2p_idmap_next(&s->history, &pos, &key, &exp);)
-        if (exp < min) min = exp;
-    s->history_min = min;
+    while (s->hq_len && hq_at(s, 0)->exp <= now) {
+        const p2p__dial_hist_t *e = hq_at(s, 0);
+        uint64_t *exp = p2p_idmap_get(&s->history, e->id);
+        if (exp && *exp == e->exp) p2p_idmap_del(&s->history, e->id);
+        s->hq_head = (s->hq_head + 1) % s->hq_cap;
+        s->hq_len--;
+    }
+    s->history_min = s->hq_len ? hq_at(s, 0)->exp : P2P_DIAL_NO_DEADLINE;
 }
 
 static bool has_ip(const p2p_node_t *n)
@@ -190,14 +225,14 @@ static p2p_dial_skip_t start(p2p_dialsched_t *s, const p2p_node_t *node, unsigne
     unsigned i = 0;
     while (i < s->cfg.max_active_dials && s->slot[i].used) i++;
     if (i == s->cfg.max_active_dials) return P2P_DIAL_SKIP_NO_SLOT;
-    if (p2p_idmap_put(&s->history, node->id, now + P2P_DIAL_HISTORY_EXPIRY_NS))
-        return P2P_DIAL_SKIP_NOMEM;
+    uint64_t exp = now + P2P_DIAL_HISTORY_EXPIRY_NS;
+    if (hq_reserve(s) || p2p_idmap_put(&s->history, node->id, exp)) return P2P_DIAL_SKIP_NOMEM;
     if (p2p_idmap_put(&s->dialing, node->id, i)) {
         p2p_idmap_del(&s->history, node->id);
         return P2P_DIAL_SKIP_NOMEM;
     }
-    if (now + P2P_DIAL_HISTORY_EXPIRY_NS < s->history_min)
-        s->history_min = now + P2P_DIAL_HISTORY_EXPIRY_NS;
+    hq_push(s, node->id, exp);
+    if (exp < s->history_min) s->history_min = exp;
     s->slot[i] = (p2p__dial_slot_t){
         .used = true, .state = (uint8_t)state, .flags = flags, .seq = ++s->seq, .node = *node};
     s->ndialing++;

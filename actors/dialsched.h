@@ -34,7 +34,9 @@
  *
  * Limits: at most max_active_dials entries in flight (dialling or
  * resolving); maps grow with the static set, the peer set and the dial
- * history (bounded by the dial rate times 35 s).
+ * history (bounded by the dial rate times 35 s).  History entries expire in
+ * the order they were made (one expiry queue beside the map), so an event
+ * costs O(1) plus the entries it expires, whatever the history's size.
  *
  * Thread-safety: a scheduler belongs to the dialer thread only.
  */
@@ -136,6 +138,12 @@ typedef struct p2p__dial_static {
     uint64_t next_resolve; /* earliest time of the next resolution */
 } p2p__dial_static_t;
 
+/* A dial-history entry in the expiry queue (oldest first). */
+typedef struct p2p__dial_hist {
+    uint8_t id[32];
+    uint64_t exp;
+} p2p__dial_hist_t;
+
 typedef struct p2p__dial_slot {
     bool used;
     uint8_t state; /* internal */
@@ -152,7 +160,9 @@ typedef struct p2p_dialsched {
     p2p_idmap_t pending;  /* id -> inbound connections in handshake */
     p2p_idmap_t history;  /* id -> expiry time */
     uint64_t history_min; /* no history entry expires before this */
-    p2p_idmap_t statics;  /* id -> index into stat */
+    p2p__dial_hist_t *hq; /* expiry queue: ring of hq_cap, hq_len from hq_head */
+    size_t hq_cap, hq_head, hq_len;
+    p2p_idmap_t statics; /* id -> index into stat */
     p2p__dial_static_t *stat;
     unsigned *scratch;
     unsigned nstatic, stat_cap;
