@@ -563,13 +563,22 @@ int p2p_server_unsubscribe(p2p_server_t *srv, p2p_mailbox_t *mb)
     return peerop_run(srv, &op);
 }
 
+/* The stamp of an API call that changes the static or trusted set (see
+ * p2p__msg_node in server_int.h).  relaxed RMW: the stamps' order is the
+ * counter's modification order, which a call that began after another
+ * returned cannot precede. */
+static uint64_t api_stamp(p2p_server_t *srv)
+{
+    return atomic_fetch_add_explicit(&srv->api_seq, 1, memory_order_relaxed);
+}
+
 int p2p_server_remove_peer(p2p_server_t *srv, const uint8_t id[32])
 {
     /* the connection to wait for (not from the run loop: it would wait
      * for itself) */
     p2p_peer_t *old = NULL;
     if (p2p_thread_self() != &srv->run && p2p_server_peer_get(srv, &old, id) != 0) old = NULL;
-    p2p__msg_id_t m = {0};
+    p2p__msg_id_t m = {.seq = api_stamp(srv)};
     memcpy(m.id, id, 32);
     int rc = p2p_mailbox_push(srv->mb_removestatic, &m, sizeof m, P2P_DEADLINE_NEVER);
     if (rc && rc != P2P_ECLOSED) {
@@ -598,20 +607,20 @@ int p2p_server_remove_peer(p2p_server_t *srv, const uint8_t id[32])
 
 int p2p_server_add_peer(p2p_server_t *srv, const p2p_node_t *node)
 {
-    p2p__msg_node_t m = {.node = *node};
+    p2p__msg_node_t m = {.node = *node, .seq = api_stamp(srv)};
     return p2p_mailbox_push(srv->mb_addstatic, &m, sizeof m, p2p_now_ns() + P2P_NS_PER_S);
 }
 
 int p2p_server_add_trusted(p2p_server_t *srv, const uint8_t id[32])
 {
-    p2p__msg_id_t m = {0};
+    p2p__msg_id_t m = {.seq = api_stamp(srv)};
     memcpy(m.id, id, 32);
     return p2p_mailbox_push(srv->mb_addtrusted, &m, sizeof m, p2p_now_ns() + P2P_NS_PER_S);
 }
 
 int p2p_server_remove_trusted(p2p_server_t *srv, const uint8_t id[32])
 {
-    p2p__msg_id_t m = {0};
+    p2p__msg_id_t m = {.seq = api_stamp(srv)};
     memcpy(m.id, id, 32);
     return p2p_mailbox_push(srv->mb_removetrusted, &m, sizeof m, p2p_now_ns() + P2P_NS_PER_S);
 }
@@ -918,12 +927,12 @@ static int make_mailboxes(p2p_server_t *srv)
     MB(mb_addpeer, "addpeer", p2p__msg_addpeer_t, cc, describe_addpeer);
     MB(mb_delpeer, "delpeer", p2p__msg_delpeer_t, cc, describe_delpeer);
     MB(mb_peerop, "peerop", p2p__msg_peerop_t, 64, describe_peerop);
-    MB(mb_addtrusted, "addtrusted", p2p__msg_id_t, 256, describe_id);
-    MB(mb_removetrusted, "removetrusted", p2p__msg_id_t, 256, describe_id);
+    MB(mb_addtrusted, "addtrusted", p2p__msg_id_t, P2P__API_DRAIN, describe_id);
+    MB(mb_removetrusted, "removetrusted", p2p__msg_id_t, P2P__API_DRAIN, describe_id);
     MB(mb_events, "events", p2p_peer_event_t, 4096, describe_event);
     MB(mb_nodesin, "nodesin", p2p__msg_node_t, 64, describe_node);
-    MB(mb_addstatic, "addstatic", p2p__msg_node_t, 256, describe_node);
-    MB(mb_removestatic, "removestatic", p2p__msg_id_t, 256, describe_id);
+    MB(mb_addstatic, "addstatic", p2p__msg_node_t, P2P__API_DRAIN, describe_node);
+    MB(mb_removestatic, "removestatic", p2p__msg_id_t, P2P__API_DRAIN, describe_id);
     /* per connection at most pending, then added or done, then removed */
     MB(mb_peerstate, "peerstate", p2p__msg_peerstate_t, 2 * cc, describe_peerstate);
     MB(mb_taskdone, "taskdone", p2p__msg_id_t, cc, describe_id);

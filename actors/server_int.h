@@ -101,7 +101,8 @@ typedef struct p2p__msg_cont {
 typedef struct p2p__msg_id {
     uint8_t id[32];
     unsigned flags;
-    int result; /* taskdone: p2p_dial_result_t */
+    int result;   /* taskdone: p2p_dial_result_t */
+    uint64_t seq; /* addtrusted, removetrusted, removestatic: API call order (api_seq) */
 } p2p__msg_id_t;
 
 /* peerstate (p2p-run -> p2p-dial): the run loop's decisions about a node,
@@ -124,8 +125,20 @@ typedef struct p2p__msg_peerstate {
 
 typedef struct p2p__msg_node {
     p2p_node_t node;
-    bool found; /* resolved: node is valid */
+    bool found;   /* resolved: node is valid */
+    uint64_t seq; /* addstatic: API call order (api_seq) */
 } p2p__msg_node_t;
+
+/* The API's changes of a set (trusted: addtrusted / removetrusted; static:
+ * addstatic / removestatic) come in on two mailboxes, as geth's pairs of
+ * channels, and are applied in the order of their calls: each message is
+ * stamped from api_seq (a relaxed RMW: a call that returned before another
+ * began has the smaller stamp), and the thread applying them takes every
+ * queued message of both mailboxes (at most their capacity) and applies
+ * them by stamp.  So remove(X) then add(X) leaves X in the set, as over
+ * geth's unbuffered channels, however many are queued.  Up to
+ * P2P__API_DRAIN of each per drain. */
+#define P2P__API_DRAIN 256
 
 typedef struct p2p__msg_out {
     uint8_t *data; /* malloc'd copy, freed by the peer thread */
@@ -350,6 +363,7 @@ struct p2p_server {
     p2p_mailbox_t *mb_slots;
 
     _Atomic uint64_t serial;     /* relaxed counter: connection serials */
+    _Atomic uint64_t api_seq;    /* relaxed counter: API call order (see p2p__msg_node) */
     _Atomic uint32_t live_conns; /* connection threads spawned and not yet joined (seq_cst) */
     _Atomic unsigned dial_free;  /* relaxed hint: dialer's free slots */
     _Atomic int stopping;        /* seq_cst: p2p_server_stop began */
@@ -367,9 +381,12 @@ struct p2p_server {
     p2p_conn_t *rl_head;  /* registered connections */
     size_t rl_nconns;
     p2p_mailbox_t *rl_subs[P2P_SERVER_MAX_SUBS];
+    p2p__msg_id_t rl_trusted[2 * P2P__API_DRAIN]; /* drain_trusted's scratch */
 
     /* Dialer state (p2p-dial only). */
     p2p_dialsched_t dl_sched;
+    p2p__msg_id_t dl_removed[P2P__API_DRAIN]; /* drain_static's scratch */
+    p2p__msg_node_t dl_added[P2P__API_DRAIN];
 
     /* Listener state (p2p-listen only). */
     p2p_inbound_t ls_in;

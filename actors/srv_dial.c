@@ -36,6 +36,8 @@
  * removestatic before its peer op, so a static node it removes is gone
  * from the scheduler before the drop could start a redial); everything
  * they depend on was pushed before, so it is in that mailbox by then.
+ * addstatic and removestatic are applied together in the order of the
+ * API calls (drain_static).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -92,14 +94,50 @@ static void log_stats(dial_t *d, uint64_t now)
              (unsigned long long)tried, s->nstatic);
 }
 
-/* Applies every pending removestatic; returns how many. */
-static size_t drain_removed_static(dial_t *d)
+static int id_by_seq(const void *a, const void *b)
 {
-    p2p__msg_id_t m;
-    size_t n = 0;
-    for (; p2p_mailbox_try_pop(d->srv->mb_removestatic, &m, sizeof m) == 0; n++)
-        (void)p2p_dialsched_remove_static(d->s, m.id, p2p_now_ns());
-    return n;
+    uint64_t x = ((const p2p__msg_id_t *)a)->seq, y = ((const p2p__msg_id_t *)b)->seq;
+    return x < y ? -1 : x > y;
+}
+
+static int node_by_seq(const void *a, const void *b)
+{
+    uint64_t x = ((const p2p__msg_node_t *)a)->seq, y = ((const p2p__msg_node_t *)b)->seq;
+    return x < y ? -1 : x > y;
+}
+
+/* Applies the queued static-set changes (AddPeer / RemovePeer) in the
+ * order of their calls (see p2p__msg_node in server_int.h): a caller's
+ * remove-then-add leaves the node static, its add-then-remove does not.
+ * Every queued message of both mailboxes, at most their capacity per call.
+ * Returns how many. */
+static size_t drain_static(dial_t *d)
+{
+    p2p_server_t *srv = d->srv;
+    p2p__msg_id_t *rm = srv->dl_removed;
+    p2p__msg_node_t *add = srv->dl_added;
+    size_t nr = 0, na = 0;
+    while (nr < P2P__API_DRAIN &&
+           p2p_mailbox_try_pop(srv->mb_removestatic, &rm[nr], sizeof rm[0]) == 0)
+        nr++;
+    while (na < P2P__API_DRAIN &&
+           p2p_mailbox_try_pop(srv->mb_addstatic, &add[na], sizeof add[0]) == 0)
+        na++;
+    if (nr > 1) qsort(rm, nr, sizeof rm[0], id_by_seq);
+    if (na > 1) qsort(add, na, sizeof add[0], node_by_seq);
+    for (size_t i = 0, j = 0; i < nr || j < na;) {
+        uint64_t now = p2p_now_ns();
+        if (j == na || (i < nr && rm[i].seq < add[j].seq)) {
+            (void)p2p_dialsched_remove_static(d->s, rm[i++].id, now);
+            continue;
+        }
+        const p2p_node_t *n = &add[j++].node;
+        bool trusted = false;
+        for (size_t k = 0; k < srv->ntrusted; k++)
+            if (memcmp(srv->trusted[k], n->id, 32) == 0) trusted = true;
+        if (p2p_dialsched_add_static(d->s, n, trusted, now)) P2P__STAT(srv, internal_push_failures);
+    }
+    return nr + na;
 }
 
 /* Applies the queued peer-state changes in order.  At most the mailbox's
@@ -120,7 +158,7 @@ static size_t drain_peerstate(dial_t *d)
                 P2P__STAT(d->srv, internal_push_failures);
             break;
         case P2P__PS_REMOVED:
-            (void)drain_removed_static(d);
+            (void)drain_static(d);
             (void)p2p_dialsched_peer_removed(d->s, m.id, now);
             break;
         case P2P__PS_INB_PENDING:
@@ -176,17 +214,7 @@ static size_t dial_once(dial_t *d)
             p2p_dialsched_resolve_done(d->s, nm.node.id, nm.found ? &nm.node : NULL, p2p_now_ns()));
         work++;
     }
-    for (int i = 0; i < DIAL_BATCH; i++) {
-        p2p__msg_node_t nm;
-        if (p2p_mailbox_try_pop(srv->mb_addstatic, &nm, sizeof nm)) break;
-        bool trusted = false;
-        for (size_t k = 0; k < srv->ntrusted; k++)
-            if (memcmp(srv->trusted[k], nm.node.id, 32) == 0) trusted = true;
-        if (p2p_dialsched_add_static(d->s, &nm.node, trusted, p2p_now_ns()))
-            P2P__STAT(srv, internal_push_failures);
-        work++;
-    }
-    work += drain_removed_static(d);
+    work += drain_static(d);
     run_actions(d);
     for (int i = 0; i < DIAL_BATCH; i++) {
         p2p__msg_node_t nm;

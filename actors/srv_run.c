@@ -207,27 +207,39 @@ static void drain_conns(run_t *r, size_t max)
     }
 }
 
-/* Applies queued addtrusted / removetrusted.  Called before every
- * checkpoint: a trusted-set change the API made before a connection
- * arrived (happens-before through the application) must be seen by that
+static int by_seq(const void *a, const void *b)
+{
+    uint64_t x = ((const p2p__msg_id_t *)a)->seq, y = ((const p2p__msg_id_t *)b)->seq;
+    return x < y ? -1 : x > y;
+}
+
+/* Applies queued addtrusted / removetrusted in the order of their calls
+ * (see p2p__msg_node in server_int.h).  Called before every checkpoint: a
+ * trusted-set change the API made before a connection arrived
+ * (happens-before through the application) must be seen by that
  * connection's checkpoint, as geth's unbuffered channel guarantees. */
 static size_t drain_trusted(run_t *r)
 {
     p2p_server_t *srv = r->srv;
-    size_t work = 0;
-    p2p__msg_id_t m[16];
-    size_t n;
-    while ((n = p2p_mailbox_pop_batch(srv->mb_addtrusted, m, sizeof m)) > 0) {
-        for (size_t i = 0; i < n; i++)
-            if (p2p_checks_add_trusted(&srv->rl_checks, m[i].id))
-                P2P__STAT(srv, internal_push_failures);
-        work += n;
+    p2p__msg_id_t *m = srv->rl_trusted;
+    /* every queued message of both (at most their capacity: a producer
+     * that keeps pushing cannot hold the loop here), applied in call
+     * order; flags marks the removals */
+    size_t na = 0, n = 0;
+    while (na < P2P__API_DRAIN && p2p_mailbox_try_pop(srv->mb_addtrusted, &m[na], sizeof m[0]) == 0)
+        m[na++].flags = 0;
+    n = na;
+    while (n < na + P2P__API_DRAIN &&
+           p2p_mailbox_try_pop(srv->mb_removetrusted, &m[n], sizeof m[0]) == 0)
+        m[n++].flags = 1;
+    if (n > 1) qsort(m, n, sizeof m[0], by_seq);
+    for (size_t i = 0; i < n; i++) {
+        if (m[i].flags)
+            p2p_checks_remove_trusted(&srv->rl_checks, m[i].id);
+        else if (p2p_checks_add_trusted(&srv->rl_checks, m[i].id))
+            P2P__STAT(srv, internal_push_failures);
     }
-    while ((n = p2p_mailbox_pop_batch(srv->mb_removetrusted, m, sizeof m)) > 0) {
-        for (size_t i = 0; i < n; i++) p2p_checks_remove_trusted(&srv->rl_checks, m[i].id);
-        work += n;
-    }
-    return work;
+    return n;
 }
 
 static void on_posthandshake(run_t *r, p2p_conn_t *c)
