@@ -275,12 +275,21 @@ static void start_static_dials(p2p_dialsched_t *s, uint64_t now)
 
 static void schedule(p2p_dialsched_t *s, uint64_t now)
 {
+    if (now > s->now) s->now = now;
     expire_history(s, now);
     start_static_dials(s, now);
 }
 
 void p2p_dialsched_tick(p2p_dialsched_t *s, uint64_t now)
 {
+    for (unsigned i = 0; i < s->cfg.max_active_dials; i++) {
+        p2p__dial_slot_t *sl = &s->slot[i];
+        if (!sl->used || sl->state != SLOT_RESOLVING || now < sl->resolve_deadline) continue;
+        s->stats.resolve_timeouts++;
+        uint8_t id[32];
+        memcpy(id, sl->node.id, 32);
+        if (p2p_dialsched_resolve_done(s, id, NULL, now)) abort(); /* RESOLVING: found */
+    }
     schedule(s, now);
 }
 
@@ -492,6 +501,7 @@ bool p2p_dialsched_take(p2p_dialsched_t *s, p2p_dial_action_t *act)
     } else {
         act->kind = P2P_DIAL_ACT_RESOLVE;
         best->state = SLOT_RESOLVING;
+        best->resolve_deadline = s->now + P2P_DIAL_RESOLVE_TIMEOUT_NS;
     }
     act->flags = best->flags;
     act->node = best->node;
@@ -501,6 +511,11 @@ bool p2p_dialsched_take(p2p_dialsched_t *s, p2p_dial_action_t *act)
 uint64_t p2p_dialsched_next_deadline(const p2p_dialsched_t *s, uint64_t now)
 {
     uint64_t d = s->history_min;
+    for (unsigned i = 0; i < s->cfg.max_active_dials; i++) {
+        const p2p__dial_slot_t *sl = &s->slot[i];
+        if (sl->used && sl->state == SLOT_RESOLVING && sl->resolve_deadline < d)
+            d = sl->resolve_deadline;
+    }
     if (s->cfg.resolve) {
         for (unsigned i = 0; i < s->nstatic; i++) {
             const p2p__dial_static_t *st = &s->stat[i];

@@ -62,9 +62,14 @@
 #define P2P_DIAL_STATS_INTERVAL_NS (10 * P2P_NS_PER_SEC)  /* stats log interval (shell) */
 #define P2P_DIAL_RESOLVE_INITIAL_NS (60 * P2P_NS_PER_SEC) /* initialResolveDelay */
 #define P2P_DIAL_RESOLVE_MAX_NS (3600 * P2P_NS_PER_SEC)   /* maxResolveDelay */
-#define P2P_DIAL_DNS_TIMEOUT_NS (5 * P2P_NS_PER_SEC)      /* DNS lookups (shell) */
-#define P2P_DIAL_MAX_ACTIVE_DEFAULT 50                    /* maxActiveDials */
-#define P2P_DIAL_RATIO_DEFAULT 3                          /* defaultDialRatio */
+/* A RESOLVE not answered within this is taken as failed (counted in
+ * resolve_failed and resolve_timeouts): its slot is freed and the node
+ * resolved again after the backoff, so a lost answer cannot hold a dial
+ * slot, and the static node, for good. */
+#define P2P_DIAL_RESOLVE_TIMEOUT_NS (60 * P2P_NS_PER_SEC)
+#define P2P_DIAL_DNS_TIMEOUT_NS (5 * P2P_NS_PER_SEC) /* DNS lookups (shell) */
+#define P2P_DIAL_MAX_ACTIVE_DEFAULT 50               /* maxActiveDials */
+#define P2P_DIAL_RATIO_DEFAULT 3                     /* defaultDialRatio */
 #define P2P_DIAL_NO_DEADLINE UINT64_MAX
 
 /* MaxDialedConns: 0 if no_dial or max_peers == 0, else
@@ -128,6 +133,7 @@ typedef struct p2p_dialsched_stats {
     uint64_t dials_dyn;                    /* candidate dials started */
     uint64_t dial_ok, dial_connect_failed, dial_handshake_failed;
     uint64_t resolves, resolve_ok, resolve_failed;
+    uint64_t resolve_timeouts;    /* of resolve_failed: not answered in time */
     uint64_t resolved_restricted; /* resolved address outside NetRestrict */
 } p2p_dialsched_stats_t;
 
@@ -148,7 +154,8 @@ typedef struct p2p__dial_slot {
     bool used;
     uint8_t state; /* internal */
     unsigned flags;
-    uint64_t seq; /* queue order */
+    uint64_t seq;              /* queue order */
+    uint64_t resolve_deadline; /* RESOLVING: P2P_DIAL_RESOLVE_TIMEOUT_NS after it was taken */
     p2p_node_t node;
 } p2p__dial_slot_t;
 
@@ -171,6 +178,7 @@ typedef struct p2p_dialsched {
     unsigned ndialing;
     uint64_t seq;
     uint64_t rng;
+    uint64_t now; /* the time of the latest call that gave one (take has none) */
     p2p_dialsched_stats_t stats;
 } p2p_dialsched_t;
 
@@ -215,7 +223,8 @@ P2P_MUST_CHECK int p2p_dialsched_dial_done(p2p_dialsched_t *s, const uint8_t id[
 P2P_MUST_CHECK int p2p_dialsched_resolve_done(p2p_dialsched_t *s, const uint8_t id[32],
                                               const p2p_node_t *node, uint64_t now);
 
-/* Timer expiry: expires history and starts static dials that became due. */
+/* Timer expiry: expires history, fails resolutions not answered within
+ * P2P_DIAL_RESOLVE_TIMEOUT_NS, and starts static dials that became due. */
 void p2p_dialsched_tick(p2p_dialsched_t *s, uint64_t now);
 
 /* Takes the oldest queued action into *act; returns false if none. */

@@ -233,6 +233,7 @@ typedef struct p2p_server_stats {
     uint64_t candidates_skipped_by[16]; /* indexed by p2p_dial_skip_t */
     uint64_t resolves;
     uint64_t resolves_failed;
+    uint64_t resolves_timed_out; /* of resolves_failed: no answer within 60 s */
 } p2p_server_stats_t;
 
 /* ---- lifecycle ------------------------------------------------------------ */

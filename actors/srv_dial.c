@@ -76,6 +76,7 @@ static void publish_stats(dial_t *d)
     __atomic_store_n(&o->dials_dyn, st->dials_dyn, __ATOMIC_RELAXED);
     __atomic_store_n(&o->resolves, st->resolves, __ATOMIC_RELAXED);
     __atomic_store_n(&o->resolves_failed, st->resolve_failed, __ATOMIC_RELAXED);
+    __atomic_store_n(&o->resolves_timed_out, st->resolve_timeouts, __ATOMIC_RELAXED);
 }
 
 /* Every 10 s, while fewer than DIAL_STATS_PEER_LIMIT dialled peers are
@@ -261,7 +262,12 @@ int p2p__dial_main(p2p_thread_t *self, void *arg)
     d.next_log = now + P2P_DIAL_STATS_INTERVAL_NS;
     while (!p2p_thread_should_quit(self)) {
         now = p2p_now_ns();
+        uint64_t timeouts = d.s->stats.resolve_timeouts;
         p2p_dialsched_tick(d.s, now);
+        if (d.s->stats.resolve_timeouts != timeouts)
+            P2P_LOG_RL(3, 60000, P2P_LOG_WARN,
+                       "Static node resolution not answered, retrying later", "timeouts=%llu",
+                       (unsigned long long)d.s->stats.resolve_timeouts);
         size_t work = dial_once(&d);
         publish_stats(&d);
         log_stats(&d, p2p_now_ns());

@@ -74,6 +74,8 @@
     X(dials_dyn, "dialsDyn", "dials started for discovery candidates")                             \
     X(resolves, "resolves", "static-node resolutions through discovery started")                   \
     X(resolves_failed, "resolvesFailed", "static-node resolutions that found no address")          \
+    X(resolves_timed_out, "resolvesTimedOut",                                                      \
+      "static-node resolutions not answered within 60 s (counted failed too)")                     \
     X(internal_push_failures, "internalPushFailures",                                              \
       "internal mailbox pushes that failed (never expected)")                                      \
     X(mem_trims, "memTrims", "allocator trims after a connection peak")                            \

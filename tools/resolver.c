@@ -47,7 +47,8 @@ void resolver_hook(void *ctx, const p2p_node_t *node)
      * again.  The hook runs on p2p-dial, which owns the server. */
     atomic_fetch_add_explicit(&r->refused, 1, memory_order_relaxed);
     /* acquire: pairs with the release in resolver_run; NULL before it
-     * (the request is lost then, and the dialer asks again later) */
+     * (the request is lost then: the dialer takes it as failed at its
+     * resolve timeout, 60 s, and asks again after the backoff) */
     p2p_server_t *srv = __atomic_load_n(&r->srv, __ATOMIC_ACQUIRE);
     /* its mailbox holds an answer for every dial slot: never full */
     if (srv && p2p_server_resolved(srv, node->id, NULL) != 0) {

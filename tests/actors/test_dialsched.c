@@ -485,6 +485,44 @@ static void test_static_random_order(void)
     CHECK(distinct >= 4);
 }
 
+/* A resolution the shell never answers (the resolver lost it) fails at
+ * P2P_DIAL_RESOLVE_TIMEOUT_NS: its slot is freed, the failure counted, and
+ * the node is resolved again after the backoff; a late answer is refused.
+ * Before, the slot stayed taken and the node was never asked for again. */
+static void test_resolve_timeout(void)
+{
+    p2p_dialsched_t s;
+    p2p_dialsched_config_t cfg = base_cfg(50);
+    CHECK_OK(p2p_dialsched_init(&s, &cfg));
+    p2p_dial_action_t acts[4];
+    p2p_node_t n = mk(1, NULL, 0);
+    CHECK_OK(p2p_dialsched_add_static(&s, &n, false, T0));
+    CHECK(drain(&s, acts, 4) == 1);
+    CHECK(acts[0].kind == P2P_DIAL_ACT_RESOLVE);
+    CHECK(p2p_dialsched_in_flight(&s) == 1);
+    /* the timeout is a deadline of its own */
+    CHECK(p2p_dialsched_next_deadline(&s, T0 + S) <= T0 + P2P_DIAL_RESOLVE_TIMEOUT_NS);
+    p2p_dialsched_tick(&s, T0 + P2P_DIAL_RESOLVE_TIMEOUT_NS - 1);
+    CHECK(p2p_dialsched_in_flight(&s) == 1);
+    p2p_dialsched_tick(&s, T0 + P2P_DIAL_RESOLVE_TIMEOUT_NS);
+    CHECK(p2p_dialsched_in_flight(&s) == 0);
+    CHECK(s.stats.resolve_failed == 1 && s.stats.resolve_timeouts == 1);
+    p2p_node_t found = mk(1, "4.4.4.4", 30311);
+    CHECK_ERR(p2p_dialsched_resolve_done(&s, n.id, &found, T0 + P2P_DIAL_RESOLVE_TIMEOUT_NS + S),
+              P2P_ENOTFOUND);
+    /* asked again after the doubled wait (120 s), and answered this time */
+    uint64_t due = T0 + P2P_DIAL_RESOLVE_TIMEOUT_NS + 120 * S;
+    CHECK(p2p_dialsched_next_deadline(&s, T0 + P2P_DIAL_RESOLVE_TIMEOUT_NS + 40 * S) == due);
+    p2p_dialsched_tick(&s, due);
+    CHECK(drain(&s, acts, 4) == 1);
+    CHECK(acts[0].kind == P2P_DIAL_ACT_RESOLVE);
+    CHECK_OK(p2p_dialsched_resolve_done(&s, n.id, &found, due + S));
+    CHECK(drain(&s, acts, 4) == 1);
+    CHECK(acts[0].kind == P2P_DIAL_ACT_DIAL);
+    CHECK(s.stats.resolve_timeouts == 1);
+    p2p_dialsched_free(&s);
+}
+
 static void test_resolve_backoff(void)
 {
     p2p_dialsched_t s;
@@ -708,6 +746,7 @@ int main(void)
     test_static();
     test_static_random_order();
     test_resolve_backoff();
+    test_resolve_timeout();
     test_reresolve();
     test_protocol_errors();
     test_peer_event_order();

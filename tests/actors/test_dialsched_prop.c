@@ -36,7 +36,7 @@ typedef struct model {
     unsigned pending[NNODES];
     uint64_t last_start[NNODES];
     bool started_once[NNODES];
-    uint64_t last_resolve[NNODES];
+    uint64_t last_resolve[NNODES]; /* also when the flight's resolution began */
     bool resolved_once[NNODES];
     unsigned dialed_peers;
     unsigned in_flight;
@@ -295,6 +295,16 @@ static void run(uint64_t seed, bool resolve, bool netrestrict, unsigned max_peer
                 now += (tu_rand() % 20000) * (S / 1000);
             }
             p2p_dialsched_tick(&s, now);
+            /* resolutions not answered within the timeout failed */
+            for (unsigned x = 0; x < NNODES; x++) {
+                if (m.flight[x] != M_RESOLVE ||
+                    now < m.last_resolve[x] + P2P_DIAL_RESOLVE_TIMEOUT_NS)
+                    continue;
+                CHECK(!p2p_dialsched_is_dialing(&s, m.node[x].id) ||
+                      p2p_dialsched_resolve_done(&s, m.node[x].id, NULL, now) == P2P_ENOTFOUND);
+                m.flight[x] = M_IDLE;
+                m.in_flight--;
+            }
             break;
         }
         default:
