@@ -4,6 +4,7 @@
  */
 #include "actors/inbound.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static const char *const verdict_names[P2P_INBOUND_VERDICT_COUNT] = {
@@ -32,6 +33,7 @@ int p2p_inbound_init(p2p_inbound_t *in, const p2p_inbound_config_t *cfg)
 void p2p_inbound_free(p2p_inbound_t *in)
 {
     p2p_idmap_free(&in->history);
+    free(in->hq);
     memset(in, 0, sizeof *in);
 }
 
@@ -52,21 +54,69 @@ int p2p_inbound_release(p2p_inbound_t *in)
     return 0;
 }
 
-static bool expired(void *ctx, const uint8_t *key, uint64_t exp)
+static p2p__inbound_hist_t *hq_at(const p2p_inbound_t *in, size_t i)
 {
-    (void)key;
-    return exp <= *(const uint64_t *)ctx;
+    return &in->hq[(in->hq_head + i) % in->hq_cap];
 }
 
+/* True if the queue entry is the map's current one (not renewed since). */
+static bool hq_live(const p2p_inbound_t *in, const p2p__inbound_hist_t *e)
+{
+    const uint64_t *exp = p2p_idmap_get((p2p_idmap_t *)&in->history, e->key);
+    return exp && *exp == e->exp;
+}
+
+/* Makes room for one more entry: grows the ring up to 2 * history_max,
+ * then drops the stale copies (at most history_max entries are live).
+ * Returns 0 or P2P_ENOMEM. */
+static int hq_reserve(p2p_inbound_t *in)
+{
+    if (in->hq_len < in->hq_cap) return 0;
+    size_t max = 2 * (size_t)in->cfg.history_max + 2;
+    size_t cap = in->hq_cap ? 2 * in->hq_cap : 64;
+    if (cap > max) cap = max;
+    p2p__inbound_hist_t *q = malloc(cap * sizeof q[0]);
+    if (!q) return P2P_ENOMEM;
+    size_t n = 0;
+    for (size_t i = 0; i < in->hq_len; i++) {
+        const p2p__inbound_hist_t *e = hq_at(in, i);
+        if (in->hq_cap < max || hq_live(in, e)) q[n++] = *e;
+    }
+    free(in->hq);
+    in->hq = q;
+    in->hq_cap = cap;
+    in->hq_head = 0;
+    in->hq_len = n;
+    return n < cap ? 0 : P2P_ENOMEM;
+}
+
+/* Appends (key, exp) in expiry order: at the end, as the listener's clock
+ * is monotonic and every entry lives 30 s; an earlier time (a test's
+ * clock) is inserted from the tail. */
+static void hq_push(p2p_inbound_t *in, const uint8_t key[32], uint64_t exp)
+{
+    size_t i = in->hq_len++;
+    while (i > 0 && hq_at(in, i - 1)->exp > exp) {
+        *hq_at(in, i) = *hq_at(in, i - 1);
+        i--;
+    }
+    p2p__inbound_hist_t *e = hq_at(in, i);
+    memcpy(e->key, key, 32);
+    e->exp = exp;
+}
+
+/* Drops the history entries whose 30 s have passed (expired at exactly
+ * exp), oldest first. */
 static void expire(p2p_inbound_t *in, uint64_t now)
 {
     if (now < in->history_min) return;
-    p2p_idmap_remove_if(&in->history, expired, &now);
-    uint64_t min = UINT64_MAX, exp;
-    const uint8_t *key;
-    for (size_t pos = 0; p2p_idmap_next(&in->history, &pos, &key, &exp);)
-        if (exp < min) min = exp;
-    in->history_min = min;
+    while (in->hq_len && hq_at(in, 0)->exp <= now) {
+        const p2p__inbound_hist_t *e = hq_at(in, 0);
+        if (hq_live(in, e)) p2p_idmap_del(&in->history, e->key);
+        in->hq_head = (in->hq_head + 1) % in->hq_cap;
+        in->hq_len--;
+    }
+    in->history_min = in->hq_len ? hq_at(in, 0)->exp : UINT64_MAX;
 }
 
 static p2p_inbound_verdict_t reject(p2p_inbound_t *in, p2p_inbound_verdict_t v)
@@ -89,7 +139,8 @@ p2p_inbound_verdict_t p2p_inbound_check(p2p_inbound_t *in, const p2p_ip_t *ip, u
     bool lan = p2p_ip_is_lan(ip) && !in->cfg.throttle_lan;
     if (!lan && p2p_idmap_has(&in->history, key)) return reject(in, P2P_INBOUND_THROTTLED);
     uint64_t exp = now + P2P_INBOUND_THROTTLE_NS;
-    if (p2p_idmap_put(&in->history, key, exp) == 0) {
+    if (hq_reserve(in) == 0 && p2p_idmap_put(&in->history, key, exp) == 0) {
+        hq_push(in, key, exp);
         if (exp < in->history_min) in->history_min = exp;
     } else if (!lan) {
         return reject(in, P2P_INBOUND_HISTORY_FULL);

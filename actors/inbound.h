@@ -11,7 +11,8 @@
  *   many attempts", the entry is not renewed); otherwise the IP is recorded
  *   for 30 s (LAN IPs too, though they are never rejected for it).  A
  *   connection without an IP address is admitted (nothing to check).
- * - The history holds at most history_max IPs; when it is full (after
+ * - The history holds at most history_max IPs (expired from a queue in
+ *   expiry order: O(1) per admission); when it is full (after
  *   expiry), a non-LAN IP that would need a new entry is rejected and
  *   counted rather than admitted unthrottled.
  * Every rejection bumps a counter per reason.
@@ -57,11 +58,24 @@ typedef struct p2p_inbound_stats {
     uint64_t slots_exhausted; /* acquire attempts with every slot taken */
 } p2p_inbound_stats_t;
 
+/* One history entry in expiry order (see p2p_inbound's hq). */
+typedef struct p2p__inbound_hist {
+    uint8_t key[32];
+    uint64_t exp;
+} p2p__inbound_hist_t;
+
 typedef struct p2p_inbound {
     p2p_inbound_config_t cfg;
     unsigned pending;    /* slots in use */
     p2p_idmap_t history; /* IP key -> expiry */
     uint64_t history_min;
+    /* The entries in expiry order, a ring of hq_cap from hq_head: expiry
+     * pops the due ones from the front (an entry renewed since, a LAN IP,
+     * has a newer copy further back and is skipped), so an admission costs
+     * O(1) instead of a scan of the map.  At most 2 * history_max: when
+     * full, the stale copies are dropped. */
+    p2p__inbound_hist_t *hq;
+    size_t hq_cap, hq_head, hq_len;
     p2p_inbound_stats_t stats;
 } p2p_inbound_t;
 
