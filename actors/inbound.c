@@ -59,35 +59,30 @@ static p2p__inbound_hist_t *hq_at(const p2p_inbound_t *in, size_t i)
     return &in->hq[(in->hq_head + i) % in->hq_cap];
 }
 
-/* True if the queue entry is the map's current one (not renewed since). */
+/* True if the queue entry is the map's current one (always, as entries
+ * are never renewed; checked before deleting all the same). */
 static bool hq_live(const p2p_inbound_t *in, const p2p__inbound_hist_t *e)
 {
     const uint64_t *exp = p2p_idmap_get((p2p_idmap_t *)&in->history, e->key);
     return exp && *exp == e->exp;
 }
 
-/* Makes room for one more entry: grows the ring up to 2 * history_max,
- * then drops the stale copies (at most history_max entries are live).
- * Returns 0 or P2P_ENOMEM. */
+/* Makes room for one more entry: grows the ring (every entry is one of
+ * the map's, so it needs at most history_max).  Returns 0 or P2P_ENOMEM. */
 static int hq_reserve(p2p_inbound_t *in)
 {
     if (in->hq_len < in->hq_cap) return 0;
-    size_t max = 2 * (size_t)in->cfg.history_max + 2;
     size_t cap = in->hq_cap ? 2 * in->hq_cap : 64;
-    if (cap > max) cap = max;
+    if (cap > in->cfg.history_max) cap = in->cfg.history_max;
+    if (cap <= in->hq_len) return P2P_ENOMEM; /* the map is full too */
     p2p__inbound_hist_t *q = malloc(cap * sizeof q[0]);
     if (!q) return P2P_ENOMEM;
-    size_t n = 0;
-    for (size_t i = 0; i < in->hq_len; i++) {
-        const p2p__inbound_hist_t *e = hq_at(in, i);
-        if (in->hq_cap < max || hq_live(in, e)) q[n++] = *e;
-    }
+    for (size_t i = 0; i < in->hq_len; i++) q[i] = *hq_at(in, i);
     free(in->hq);
     in->hq = q;
     in->hq_cap = cap;
     in->hq_head = 0;
-    in->hq_len = n;
-    return n < cap ? 0 : P2P_ENOMEM;
+    return 0;
 }
 
 /* Appends (key, exp) in expiry order: at the end, as the listener's clock
@@ -136,15 +131,20 @@ p2p_inbound_verdict_t p2p_inbound_check(p2p_inbound_t *in, const p2p_ip_t *ip, u
     expire(in, now);
     uint8_t key[32];
     p2p_idmap_ip_key(key, ip);
-    bool lan = p2p_ip_is_lan(ip) && !in->cfg.throttle_lan;
-    if (!lan && p2p_idmap_has(&in->history, key)) return reject(in, P2P_INBOUND_THROTTLED);
-    uint64_t exp = now + P2P_INBOUND_THROTTLE_NS;
-    if (hq_reserve(in) == 0 && p2p_idmap_put(&in->history, key, exp) == 0) {
-        hq_push(in, key, exp);
-        if (exp < in->history_min) in->history_min = exp;
-    } else if (!lan) {
-        return reject(in, P2P_INBOUND_HISTORY_FULL);
+    /* LAN IPs are exempt: geth records them too but never looks, which
+     * with its unbounded history changes nothing; here the history is
+     * bounded, and recording them would only let LAN connections fill it
+     * and lock Internet IPs out */
+    if (p2p_ip_is_lan(ip) && !in->cfg.throttle_lan) {
+        in->stats.admitted++;
+        return P2P_INBOUND_OK;
     }
+    if (p2p_idmap_has(&in->history, key)) return reject(in, P2P_INBOUND_THROTTLED);
+    uint64_t exp = now + P2P_INBOUND_THROTTLE_NS;
+    if (hq_reserve(in) != 0 || p2p_idmap_put(&in->history, key, exp) != 0)
+        return reject(in, P2P_INBOUND_HISTORY_FULL);
+    hq_push(in, key, exp);
+    if (exp < in->history_min) in->history_min = exp;
     in->stats.admitted++;
     return P2P_INBOUND_OK;
 }

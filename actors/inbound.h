@@ -9,7 +9,9 @@
  * - checkInboundConn, in order: NetRestrict set and the IP outside it ->
  *   reject; a non-LAN IP that connected in the last 30 s -> reject ("too
  *   many attempts", the entry is not renewed); otherwise the IP is recorded
- *   for 30 s (LAN IPs too, though they are never rejected for it).  A
+ *   for 30 s.  LAN IPs are neither checked nor recorded (geth records them
+ *   but never looks, which its unbounded history makes harmless; in this
+ *   bounded one they would only take room from Internet IPs).  A
  *   connection without an IP address is admitted (nothing to check).
  * - The history holds at most history_max IPs (expired from a queue in
  *   expiry order: O(1) per admission); when it is full (after
@@ -69,11 +71,9 @@ typedef struct p2p_inbound {
     unsigned pending;    /* slots in use */
     p2p_idmap_t history; /* IP key -> expiry */
     uint64_t history_min;
-    /* The entries in expiry order, a ring of hq_cap from hq_head: expiry
-     * pops the due ones from the front (an entry renewed since, a LAN IP,
-     * has a newer copy further back and is skipped), so an admission costs
-     * O(1) instead of a scan of the map.  At most 2 * history_max: when
-     * full, the stale copies are dropped. */
+    /* The map's entries in expiry order, a ring of hq_cap from hq_head:
+     * expiry pops the due ones from the front, so an admission costs O(1)
+     * instead of a scan of the map.  At most history_max. */
     p2p__inbound_hist_t *hq;
     size_t hq_cap, hq_head, hq_len;
     p2p_inbound_stats_t stats;
