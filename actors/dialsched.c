@@ -76,7 +76,6 @@ int p2p_dialsched_init(p2p_dialsched_t *s, const p2p_dialsched_config_t *cfg)
     s->max_dialed = p2p_dial_max_dialed(cfg->max_peers, s->cfg.dial_ratio, cfg->no_dial);
     s->rng = cfg->seed * 0x9e3779b97f4a7c15ULL + 0x632be59bd9b4e019ULL;
     if (!s->rng) s->rng = 1;
-    s->history_min = P2P_DIAL_NO_DEADLINE;
     unsigned act = s->cfg.max_active_dials;
     int rc = 0;
     rc |= p2p_idmap_init(&s->peers, 2 * (size_t)cfg->max_peers + 8, 0, cfg->seed + 1);
@@ -102,7 +101,7 @@ void p2p_dialsched_free(p2p_dialsched_t *s)
     free(s->stat);
     free(s->scratch);
     free(s->slot);
-    free(s->hq);
+    p2p_idexpq_free(&s->hq);
     memset(s, 0, sizeof *s);
 }
 
@@ -127,58 +126,6 @@ bool p2p_dialsched_is_connected(const p2p_dialsched_t *s, const uint8_t id[32])
 bool p2p_dialsched_is_static(const p2p_dialsched_t *s, const uint8_t id[32])
 {
     return p2p_idmap_has(&s->statics, id);
-}
-
-static p2p__dial_hist_t *hq_at(const p2p_dialsched_t *s, size_t i)
-{
-    return &s->hq[(s->hq_head + i) % s->hq_cap];
-}
-
-/* Makes room for one more queue entry.  Returns 0 or P2P_ENOMEM. */
-static int hq_reserve(p2p_dialsched_t *s)
-{
-    if (s->hq_len < s->hq_cap) return 0;
-    size_t cap = s->hq_cap ? 2 * s->hq_cap : 64;
-    p2p__dial_hist_t *q = malloc(cap * sizeof q[0]);
-    if (!q) return P2P_ENOMEM;
-    for (size_t i = 0; i < s->hq_len; i++) q[i] = *hq_at(s, i);
-    free(s->hq);
-    s->hq = q;
-    s->hq_cap = cap;
-    s->hq_head = 0;
-    return 0;
-}
-
-/* Appends (id, exp), room reserved.  Every entry lives 35 s and the shell's
- * clock is monotonic, so exp is normally the largest: an O(1) append.  A
- * clock that went back (a test's) is still served, in order, by an
- * insertion from the tail. */
-static void hq_push(p2p_dialsched_t *s, const uint8_t id[32], uint64_t exp)
-{
-    size_t i = s->hq_len++;
-    while (i > 0 && hq_at(s, i - 1)->exp > exp) {
-        *hq_at(s, i) = *hq_at(s, i - 1);
-        i--;
-    }
-    p2p__dial_hist_t *e = hq_at(s, i);
-    memcpy(e->id, id, 32);
-    e->exp = exp;
-}
-
-/* Drops history entries whose 35 s have passed (expired at exactly exp),
- * oldest first from the queue.  A queue entry whose map entry is gone or
- * was renewed (another expiry time) is dropped alone. */
-static void expire_history(p2p_dialsched_t *s, uint64_t now)
-{
-    if (now < s->history_min) return;
-    while (s->hq_len && hq_at(s, 0)->exp <= now) {
-        const p2p__dial_hist_t *e = hq_at(s, 0);
-        uint64_t *exp = p2p_idmap_get(&s->history, e->id);
-        if (exp && *exp == e->exp) p2p_idmap_del(&s->history, e->id);
-        s->hq_head = (s->hq_head + 1) % s->hq_cap;
-        s->hq_len--;
-    }
-    s->history_min = s->hq_len ? hq_at(s, 0)->exp : P2P_DIAL_NO_DEADLINE;
 }
 
 static bool has_ip(const p2p_node_t *n)
@@ -226,13 +173,11 @@ static p2p_dial_skip_t start(p2p_dialsched_t *s, const p2p_node_t *node, unsigne
     while (i < s->cfg.max_active_dials && s->slot[i].used) i++;
     if (i == s->cfg.max_active_dials) return P2P_DIAL_SKIP_NO_SLOT;
     uint64_t exp = now + P2P_DIAL_HISTORY_EXPIRY_NS;
-    if (hq_reserve(s) || p2p_idmap_put(&s->history, node->id, exp)) return P2P_DIAL_SKIP_NOMEM;
-    if (p2p_idmap_put(&s->dialing, node->id, i)) {
-        p2p_idmap_del(&s->history, node->id);
+    if (p2p_idmap_put(&s->dialing, node->id, i)) return P2P_DIAL_SKIP_NOMEM;
+    if (p2p_idexpq_put(&s->hq, &s->history, node->id, exp)) {
+        p2p_idmap_del(&s->dialing, node->id);
         return P2P_DIAL_SKIP_NOMEM;
     }
-    hq_push(s, node->id, exp);
-    if (exp < s->history_min) s->history_min = exp;
     s->slot[i] = (p2p__dial_slot_t){
         .used = true, .state = (uint8_t)state, .flags = flags, .seq = ++s->seq, .node = *node};
     s->ndialing++;
@@ -276,7 +221,8 @@ static void start_static_dials(p2p_dialsched_t *s, uint64_t now)
 static void schedule(p2p_dialsched_t *s, uint64_t now)
 {
     if (now > s->now) s->now = now;
-    expire_history(s, now);
+    /* history entries whose 35 s have passed (expired at exactly exp) */
+    p2p_idexpq_expire(&s->hq, &s->history, now);
     start_static_dials(s, now);
 }
 
@@ -510,7 +456,7 @@ bool p2p_dialsched_take(p2p_dialsched_t *s, p2p_dial_action_t *act)
 
 uint64_t p2p_dialsched_next_deadline(const p2p_dialsched_t *s, uint64_t now)
 {
-    uint64_t d = s->history_min;
+    uint64_t d = p2p_idexpq_next(&s->hq);
     for (unsigned i = 0; i < s->cfg.max_active_dials; i++) {
         const p2p__dial_slot_t *sl = &s->slot[i];
         if (sl->used && sl->state == SLOT_RESOLVING && sl->resolve_deadline < d)

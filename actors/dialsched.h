@@ -144,12 +144,6 @@ typedef struct p2p__dial_static {
     uint64_t next_resolve; /* earliest time of the next resolution */
 } p2p__dial_static_t;
 
-/* A dial-history entry in the expiry queue (oldest first). */
-typedef struct p2p__dial_hist {
-    uint8_t id[32];
-    uint64_t exp;
-} p2p__dial_hist_t;
-
 typedef struct p2p__dial_slot {
     bool used;
     uint8_t state; /* internal */
@@ -162,13 +156,11 @@ typedef struct p2p__dial_slot {
 typedef struct p2p_dialsched {
     p2p_dialsched_config_t cfg;
     unsigned max_dialed;
-    unsigned dial_peers;  /* connected peers we dialled */
-    p2p_idmap_t peers;    /* id -> P2P_CONN_* flags */
-    p2p_idmap_t pending;  /* id -> inbound connections in handshake */
-    p2p_idmap_t history;  /* id -> expiry time */
-    uint64_t history_min; /* no history entry expires before this */
-    p2p__dial_hist_t *hq; /* expiry queue: ring of hq_cap, hq_len from hq_head */
-    size_t hq_cap, hq_head, hq_len;
+    unsigned dial_peers; /* connected peers we dialled */
+    p2p_idmap_t peers;   /* id -> P2P_CONN_* flags */
+    p2p_idmap_t pending; /* id -> inbound connections in handshake */
+    p2p_idmap_t history; /* id -> expiry time */
+    p2p_idexpq_t hq;     /* the history's expiry queue */
     p2p_idmap_t statics; /* id -> index into stat */
     p2p__dial_static_t *stat;
     unsigned *scratch;

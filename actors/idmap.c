@@ -219,3 +219,62 @@ void p2p_idmap_ip_key(uint8_t key[32], const p2p_ip_t *ip)
     key[0] = ip->family;
     memcpy(key + 1, ip->addr, p2p_ip_len(ip));
 }
+
+/* ---- expiry queue ---- */
+
+static p2p_idexp_ent_t *eq_at(const p2p_idexpq_t *q, size_t i)
+{
+    return &q->q[(q->head + i) % q->cap];
+}
+
+void p2p_idexpq_free(p2p_idexpq_t *q)
+{
+    free(q->q);
+    memset(q, 0, sizeof *q);
+}
+
+/* Makes room for one more entry (doubling).  Returns 0 or P2P_ENOMEM. */
+static int eq_reserve(p2p_idexpq_t *q)
+{
+    if (q->len < q->cap) return 0;
+    size_t cap = q->cap ? 2 * q->cap : 64;
+    p2p_idexp_ent_t *n = malloc(cap * sizeof n[0]);
+    if (!n) return P2P_ENOMEM;
+    for (size_t i = 0; i < q->len; i++) n[i] = *eq_at(q, i);
+    free(q->q);
+    q->q = n;
+    q->cap = cap;
+    q->head = 0;
+    return 0;
+}
+
+int p2p_idexpq_put(p2p_idexpq_t *q, p2p_idmap_t *m, const uint8_t key[32], uint64_t exp)
+{
+    /* a full map refuses before the queue grows for nothing */
+    if (m->max && m->n >= m->max && !p2p_idmap_has(m, key)) return P2P_EFULL;
+    int rc = eq_reserve(q);
+    if (rc) return rc;
+    rc = p2p_idmap_put(m, key, exp);
+    if (rc) return rc;
+    size_t i = q->len++;
+    while (i > 0 && eq_at(q, i - 1)->exp > exp) {
+        *eq_at(q, i) = *eq_at(q, i - 1);
+        i--;
+    }
+    p2p_idexp_ent_t *e = eq_at(q, i);
+    memcpy(e->key, key, 32);
+    e->exp = exp;
+    return 0;
+}
+
+void p2p_idexpq_expire(p2p_idexpq_t *q, p2p_idmap_t *m, uint64_t now)
+{
+    while (q->len && eq_at(q, 0)->exp <= now) {
+        const p2p_idexp_ent_t *e = eq_at(q, 0);
+        /* the map's entry, unless put again since (a newer copy is queued) */
+        const uint64_t *exp = p2p_idmap_get(m, e->key);
+        if (exp && *exp == e->exp) p2p_idmap_del(m, e->key);
+        q->head = (q->head + 1) % q->cap;
+        q->len--;
+    }
+}

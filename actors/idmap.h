@@ -71,4 +71,36 @@ bool p2p_idmap_next(const p2p_idmap_t *m, size_t *pos, const uint8_t **key, uint
 /* Packs an IP address (family and bytes) into a 32-byte key. */
 void p2p_idmap_ip_key(uint8_t key[32], const p2p_ip_t *ip);
 
+/* ---- expiry queue: a map whose values are expiry times -------------------
+ *
+ * For the histories (key -> expiry, dropped once due): the entries in
+ * expiry order beside the map, a ring of cap from head, so expiry pops the
+ * due ones from the front (O(1) an entry) instead of scanning the map.  A
+ * key put again gets a newer copy further back; its old copy is skipped
+ * when it comes due.  The owners' clocks are monotonic and each history
+ * has one lifetime, so a put is an append; an earlier time (a test's
+ * clock) is inserted from the tail. */
+typedef struct p2p_idexp_ent {
+    uint8_t key[32];
+    uint64_t exp;
+} p2p_idexp_ent_t;
+
+typedef struct p2p_idexpq {
+    p2p_idexp_ent_t *q;
+    size_t cap, head, len;
+} p2p_idexpq_t;
+
+void p2p_idexpq_free(p2p_idexpq_t *q);
+/* Puts key -> exp into m and queues it.  Returns 0, or P2P_EFULL (m's
+ * limit) or P2P_ENOMEM with m unchanged. */
+P2P_MUST_CHECK int p2p_idexpq_put(p2p_idexpq_t *q, p2p_idmap_t *m, const uint8_t key[32],
+                                  uint64_t exp);
+/* Deletes from m every entry queued with exp <= now. */
+void p2p_idexpq_expire(p2p_idexpq_t *q, p2p_idmap_t *m, uint64_t now);
+/* The earliest expiry queued, UINT64_MAX if none. */
+static inline uint64_t p2p_idexpq_next(const p2p_idexpq_t *q)
+{
+    return q->len ? q->q[q->head].exp : UINT64_MAX;
+}
+
 #endif

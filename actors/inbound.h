@@ -60,22 +60,11 @@ typedef struct p2p_inbound_stats {
     uint64_t slots_exhausted; /* acquire attempts with every slot taken */
 } p2p_inbound_stats_t;
 
-/* One history entry in expiry order (see p2p_inbound's hq). */
-typedef struct p2p__inbound_hist {
-    uint8_t key[32];
-    uint64_t exp;
-} p2p__inbound_hist_t;
-
 typedef struct p2p_inbound {
     p2p_inbound_config_t cfg;
     unsigned pending;    /* slots in use */
     p2p_idmap_t history; /* IP key -> expiry */
-    uint64_t history_min;
-    /* The map's entries in expiry order, a ring of hq_cap from hq_head:
-     * expiry pops the due ones from the front, so an admission costs O(1)
-     * instead of a scan of the map.  At most history_max. */
-    p2p__inbound_hist_t *hq;
-    size_t hq_cap, hq_head, hq_len;
+    p2p_idexpq_t hq;     /* the history's expiry queue */
     p2p_inbound_stats_t stats;
 } p2p_inbound_t;
 

@@ -563,6 +563,12 @@ int p2p_server_unsubscribe(p2p_server_t *srv, p2p_mailbox_t *mb)
     return peerop_run(srv, &op);
 }
 
+int p2p__msg_id_by_seq(const void *a, const void *b)
+{
+    uint64_t x = ((const p2p__msg_id_t *)a)->seq, y = ((const p2p__msg_id_t *)b)->seq;
+    return x < y ? -1 : x > y;
+}
+
 /* The stamp of an API call that changes the static or trusted set (see
  * p2p__msg_node in server_int.h).  relaxed RMW: the stamps' order is the
  * counter's modification order, which a call that began after another

@@ -139,6 +139,8 @@ typedef struct p2p__msg_node {
  * geth's unbuffered channels, however many are queued.  Up to
  * P2P__API_DRAIN of each per drain. */
 #define P2P__API_DRAIN 256
+/* qsort order of p2p__msg_id_t by seq (drain_trusted, drain_static). */
+int p2p__msg_id_by_seq(const void *a, const void *b);
 
 typedef struct p2p__msg_out {
     uint8_t *data; /* malloc'd copy, freed by the peer thread */

@@ -95,12 +95,6 @@ static void log_stats(dial_t *d, uint64_t now)
              (unsigned long long)tried, s->nstatic);
 }
 
-static int id_by_seq(const void *a, const void *b)
-{
-    uint64_t x = ((const p2p__msg_id_t *)a)->seq, y = ((const p2p__msg_id_t *)b)->seq;
-    return x < y ? -1 : x > y;
-}
-
 static int node_by_seq(const void *a, const void *b)
 {
     uint64_t x = ((const p2p__msg_node_t *)a)->seq, y = ((const p2p__msg_node_t *)b)->seq;
@@ -124,7 +118,7 @@ static size_t drain_static(dial_t *d)
     while (na < P2P__API_DRAIN &&
            p2p_mailbox_try_pop(srv->mb_addstatic, &add[na], sizeof add[0]) == 0)
         na++;
-    if (nr > 1) qsort(rm, nr, sizeof rm[0], id_by_seq);
+    if (nr > 1) qsort(rm, nr, sizeof rm[0], p2p__msg_id_by_seq);
     if (na > 1) qsort(add, na, sizeof add[0], node_by_seq);
     for (size_t i = 0, j = 0; i < nr || j < na;) {
         uint64_t now = p2p_now_ns();

@@ -207,12 +207,6 @@ static void drain_conns(run_t *r, size_t max)
     }
 }
 
-static int by_seq(const void *a, const void *b)
-{
-    uint64_t x = ((const p2p__msg_id_t *)a)->seq, y = ((const p2p__msg_id_t *)b)->seq;
-    return x < y ? -1 : x > y;
-}
-
 /* Applies queued addtrusted / removetrusted in the order of their calls
  * (see p2p__msg_node in server_int.h).  Called before every checkpoint: a
  * trusted-set change the API made before a connection arrived
@@ -232,7 +226,7 @@ static size_t drain_trusted(run_t *r)
     while (n < na + P2P__API_DRAIN &&
            p2p_mailbox_try_pop(srv->mb_removetrusted, &m[n], sizeof m[0]) == 0)
         m[n++].flags = 1;
-    if (n > 1) qsort(m, n, sizeof m[0], by_seq);
+    if (n > 1) qsort(m, n, sizeof m[0], p2p__msg_id_by_seq);
     for (size_t i = 0; i < n; i++) {
         if (m[i].flags)
             p2p_checks_remove_trusted(&srv->rl_checks, m[i].id);

@@ -183,7 +183,7 @@ static void test_history_cost(void)
     CHECK(i == rate * secs);
     CHECK(bad == 0);
     CHECK(in.stats.rejected[P2P_INBOUND_HISTORY_FULL] == 0);
-    CHECK(in.hq_len == in.history.n && in.hq_cap <= in.cfg.history_max);
+    CHECK(in.hq.len == in.history.n && in.hq.cap <= in.cfg.history_max);
     if (i != rate * secs || bad)
         printf("history cost: %u of %u checks in %.0f ms, %u wrong\n", i, rate * secs, el * 1e3,
                bad);
