@@ -485,6 +485,22 @@ static void test_static_random_order(void)
     CHECK(distinct >= 4);
 }
 
+/* s (base_cfg(50)) with one static node without an address, n, whose
+ * first resolution has been taken (it holds a slot). */
+static void start_resolving(p2p_dialsched_t *s, p2p_node_t *n)
+{
+    p2p_dialsched_config_t cfg = base_cfg(50);
+    CHECK_OK(p2p_dialsched_init(s, &cfg));
+    p2p_dial_action_t acts[4];
+    *n = mk(1, NULL, 0);
+    CHECK_OK(p2p_dialsched_add_static(s, n, false, T0));
+    /* First resolution is immediate. */
+    CHECK(drain(s, acts, 4) == 1);
+    CHECK(acts[0].kind == P2P_DIAL_ACT_RESOLVE);
+    CHECK_MEM(acts[0].node.id, n->id, 32);
+    CHECK(p2p_dialsched_in_flight(s) == 1); /* a resolution holds a slot */
+}
+
 /* A resolution the shell never answers (the resolver lost it) fails at
  * P2P_DIAL_RESOLVE_TIMEOUT_NS: its slot is freed, the failure counted, and
  * the node is resolved again after the backoff; a late answer is refused.
@@ -492,14 +508,9 @@ static void test_static_random_order(void)
 static void test_resolve_timeout(void)
 {
     p2p_dialsched_t s;
-    p2p_dialsched_config_t cfg = base_cfg(50);
-    CHECK_OK(p2p_dialsched_init(&s, &cfg));
+    p2p_node_t n;
+    start_resolving(&s, &n);
     p2p_dial_action_t acts[4];
-    p2p_node_t n = mk(1, NULL, 0);
-    CHECK_OK(p2p_dialsched_add_static(&s, &n, false, T0));
-    CHECK(drain(&s, acts, 4) == 1);
-    CHECK(acts[0].kind == P2P_DIAL_ACT_RESOLVE);
-    CHECK(p2p_dialsched_in_flight(&s) == 1);
     /* the timeout is a deadline of its own */
     CHECK(p2p_dialsched_next_deadline(&s, T0 + S) <= T0 + P2P_DIAL_RESOLVE_TIMEOUT_NS);
     p2p_dialsched_tick(&s, T0 + P2P_DIAL_RESOLVE_TIMEOUT_NS - 1);
@@ -526,16 +537,10 @@ static void test_resolve_timeout(void)
 static void test_resolve_backoff(void)
 {
     p2p_dialsched_t s;
+    p2p_node_t n;
+    start_resolving(&s, &n);
     p2p_dialsched_config_t cfg = base_cfg(50);
-    CHECK_OK(p2p_dialsched_init(&s, &cfg));
     p2p_dial_action_t acts[4];
-    p2p_node_t n = mk(1, NULL, 0);
-    CHECK_OK(p2p_dialsched_add_static(&s, &n, false, T0));
-    /* First resolution is immediate. */
-    CHECK(drain(&s, acts, 4) == 1);
-    CHECK(acts[0].kind == P2P_DIAL_ACT_RESOLVE);
-    CHECK_MEM(acts[0].node.id, n.id, 32);
-    CHECK(p2p_dialsched_in_flight(&s) == 1); /* a resolution holds a slot */
     CHECK_ERR(p2p_dialsched_dial_done(&s, n.id, P2P_DIAL_OK, T0), P2P_ENOTFOUND);
     /* The wait starts at 60 s and each failure doubles it before it
      * applies: 120, 240, ..., capped at 3600 s. */

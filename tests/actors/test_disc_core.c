@@ -1155,6 +1155,45 @@ static int next_reval_ping(harness_t *h, uint64_t *ms, uint64_t until_ms, const 
     return -1;
 }
 
+/* n (key k, at pub_ip(last)) enters the table and answers its first
+ * revalidation ping with a pong announcing seq 5, at *ms.  Returns the
+ * index of the first packet sent after that pong, or -1. */
+static int enr_seq5_pong(harness_t *h, tl_ident_t *k, p2p_node_t *n, p2p_endpoint_t *src,
+                         uint8_t last, uint64_t *ms)
+{
+    tl_ident(k);
+    *n = tl_node(k, pub_ip(last), 30303);
+    *src = ep_of(n->ep.ip, n->ep.udp);
+    CHECK(p2p_disc_add_node(h->d, n, tl_time(10 * TL_MS)) == P2P_KAD_ADDED);
+    *ms = 20;
+    int pi = next_reval_ping(h, ms, 30000, k, n, 1);
+    CHECK(pi >= 0);
+    if (pi < 0) return -1;
+    unsigned before = h->nout;
+    CHECK_OK(h_pong(h, k, src, h->out[pi].hash, 5, tl_time(*ms * TL_MS)));
+    return (int)before;
+}
+
+/* k's record (seq 5, n's IP and UDP port, TCP port tcp) as the answer to
+ * our ENR request out[ri], handled at ms. */
+static void answer_enr(harness_t *h, const tl_ident_t *k, const p2p_node_t *n,
+                       const p2p_endpoint_t *src, uint16_t tcp, int ri, uint64_t ms)
+{
+    p2p_enr_t rec;
+    p2p_enr_init(&rec);
+    p2p_enr_set_seq(&rec, 5);
+    CHECK_OK(p2p_enr_set_ip(&rec, &n->ep.ip));
+    CHECK_OK(p2p_enr_set_port(&rec, "udp", n->ep.udp));
+    CHECK_OK(p2p_enr_set_port(&rec, "tcp", tcp));
+    CHECK_OK(p2p_enr_sign(&rec, k->priv));
+    p2p_discv4_packet_t er;
+    tl_pkt(&er, k, P2P_DISCV4_ENRRESPONSE, tl_time(ms * TL_MS));
+    er.expiration = 0;
+    memcpy(er.u.enrresponse.reply_tok, h->out[ri].hash, 32);
+    er.u.enrresponse.record = rec;
+    CHECK_OK(p2p_disc_handle(h->d, &er, src, tl_time(ms * TL_MS)));
+}
+
 /* First contact: the node's pong to our ping announces seq 5, but it has
  * not pinged us yet, so it would drop an ENR request (it checks the bond
  * as we do): none is sent yet (enr_deferred).  Its ping-back follows; our
@@ -1164,19 +1203,15 @@ static void test_enr_after_bond(void)
 {
     harness_t *h = h_new(NULL, 0, NULL, 1);
     tl_ident_t k;
-    tl_ident(&k);
-    p2p_node_t n = tl_node(&k, pub_ip(7), 30303);
-    p2p_endpoint_t src = ep_of(n.ep.ip, n.ep.udp);
-    CHECK(p2p_disc_add_node(h->d, &n, tl_time(10 * TL_MS)) == P2P_KAD_ADDED);
-    uint64_t ms = 20;
-    int pi = next_reval_ping(h, &ms, 30000, &k, &n, 1);
-    CHECK(pi >= 0);
-    if (pi < 0) {
+    p2p_node_t n;
+    p2p_endpoint_t src;
+    uint64_t ms;
+    int first = enr_seq5_pong(h, &k, &n, &src, 7, &ms);
+    if (first < 0) {
         h_free(h);
         return;
     }
-    unsigned before = h->nout;
-    CHECK_OK(h_pong(h, &k, &src, h->out[pi].hash, 5, tl_time(ms * TL_MS)));
+    unsigned before = (unsigned)first;
     CHECK(h_find(h, before, P2P_DISCV4_ENRREQUEST) < 0);
     CHECK(p2p_disc_counters(h->d)->enr_deferred == 1);
     CHECK(p2p_disc_counters(h->d)->enr_requests == 0);
@@ -1193,19 +1228,7 @@ static void test_enr_after_bond(void)
     CHECK_OK(h_ping(h, &k, &src, 30303, tl_time((ms + 6) * TL_MS), NULL));
     CHECK(h->nout == before + 3 && h->out[before + 2].pkt.type == P2P_DISCV4_PONG);
     /* The record arrives; the next ping with seq 5 asks nothing. */
-    p2p_enr_t rec;
-    p2p_enr_init(&rec);
-    p2p_enr_set_seq(&rec, 5);
-    CHECK_OK(p2p_enr_set_ip(&rec, &n.ep.ip));
-    CHECK_OK(p2p_enr_set_port(&rec, "udp", n.ep.udp));
-    CHECK_OK(p2p_enr_set_port(&rec, "tcp", 30303));
-    CHECK_OK(p2p_enr_sign(&rec, k.priv));
-    p2p_discv4_packet_t er;
-    tl_pkt(&er, &k, P2P_DISCV4_ENRRESPONSE, tl_time((ms + 7) * TL_MS));
-    er.expiration = 0;
-    memcpy(er.u.enrresponse.reply_tok, h->out[before + 1].hash, 32);
-    er.u.enrresponse.record = rec;
-    CHECK_OK(p2p_disc_handle(h->d, &er, &src, tl_time((ms + 7) * TL_MS)));
+    answer_enr(h, &k, &n, &src, 30303, (int)before + 1, ms + 7);
     const p2p_kad_entry_t *e = p2p_kad_find(p2p_disc_table(h->d), n.id);
     CHECK(e && e->node.seq == 5);
     before = h->nout;
@@ -1227,19 +1250,15 @@ static void test_enr_stale_bond(void)
 {
     harness_t *h = h_new(NULL, 0, NULL, 1);
     tl_ident_t k;
-    tl_ident(&k);
-    p2p_node_t n = tl_node(&k, pub_ip(8), 30303);
-    p2p_endpoint_t src = ep_of(n.ep.ip, n.ep.udp);
-    CHECK(p2p_disc_add_node(h->d, &n, tl_time(10 * TL_MS)) == P2P_KAD_ADDED);
-    uint64_t ms = 20;
-    int pi = next_reval_ping(h, &ms, 30000, &k, &n, 1);
-    CHECK(pi >= 0);
-    if (pi < 0) {
+    p2p_node_t n;
+    p2p_endpoint_t src;
+    uint64_t ms;
+    int first = enr_seq5_pong(h, &k, &n, &src, 8, &ms);
+    if (first < 0) {
         h_free(h);
         return;
     }
-    unsigned before = h->nout;
-    CHECK_OK(h_pong(h, &k, &src, h->out[pi].hash, 5, tl_time(ms * TL_MS)));
+    unsigned before = (unsigned)first;
     CHECK(h_find(h, before, P2P_DISCV4_ENRREQUEST) < 0);
     CHECK(p2p_disc_counters(h->d)->enr_deferred == 1);
     /* Not before the ping-back had its time. */
@@ -1254,19 +1273,7 @@ static void test_enr_stale_bond(void)
         return;
     }
     CHECK(p2p_ip_equal(&h->out[ei].to.ip, &n.ep.ip) && h->out[ei].to.udp == n.ep.udp);
-    p2p_enr_t rec;
-    p2p_enr_init(&rec);
-    p2p_enr_set_seq(&rec, 5);
-    CHECK_OK(p2p_enr_set_ip(&rec, &n.ep.ip));
-    CHECK_OK(p2p_enr_set_port(&rec, "udp", n.ep.udp));
-    CHECK_OK(p2p_enr_set_port(&rec, "tcp", 30304));
-    CHECK_OK(p2p_enr_sign(&rec, k.priv));
-    p2p_discv4_packet_t er;
-    tl_pkt(&er, &k, P2P_DISCV4_ENRRESPONSE, tl_time((ms + 510) * TL_MS));
-    er.expiration = 0;
-    memcpy(er.u.enrresponse.reply_tok, h->out[ei].hash, 32);
-    er.u.enrresponse.record = rec;
-    CHECK_OK(p2p_disc_handle(h->d, &er, &src, tl_time((ms + 510) * TL_MS)));
+    answer_enr(h, &k, &n, &src, 30304, ei, ms + 510);
     const p2p_kad_entry_t *e = p2p_kad_find(p2p_disc_table(h->d), n.id);
     CHECK(e && e->node.seq == 5 && e->node.ep.tcp == 30304);
     CHECK(h->ev[P2P_DISC_EV_RECORD] == 1);

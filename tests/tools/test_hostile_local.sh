@@ -68,6 +68,14 @@ def reply(s):
         except ValueError:
             continue
 
+def read_to_eof(s):
+    data = b""
+    while True:
+        d = s.recv(65536)
+        if not d:
+            return data
+        data += d
+
 def closed(s, within):
     s.settimeout(within)
     try:
@@ -95,12 +103,7 @@ for tail in (b'{"jsonrpc": "2.0", "id": 1, "method": "admin_pe', b'{"id": 1, "me
     s = conn()
     s.sendall(tail)
     s.shutdown(socket.SHUT_WR)
-    data = b""
-    while True:
-        d = s.recv(65536)
-        if not d:
-            break
-        data += d
+    data = read_to_eof(s)
     s.close()
     codes = [json.loads(l).get("error", {}).get("code") for l in data.split(b"\n") if l]
     assert codes and codes[-1] == -32700, "truncated input %r: %r" % (tail[-8:], data)
@@ -194,12 +197,7 @@ s = conn()
 s.sendall(b"".join(b'{"jsonrpc":"2.0","id":%d,"method":"admin_nodeInfo"}' % i
                    for i in range(100)))
 s.shutdown(socket.SHUT_WR)
-data = b""
-while True:
-    d = s.recv(65536)
-    if not d:
-        break
-    data += d
+data = read_to_eof(s)
 s.close()
 ids = [json.loads(l)["id"] for l in data.split(b"\n") if l]
 assert ids == list(range(100)), "half-closed client: %d replies" % len(ids)
