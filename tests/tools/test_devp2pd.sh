@@ -200,7 +200,10 @@ term_wait "$pid" 10 "node h"
 spid=$!
 pids="$pids $spid"
 i=0
-while [ "$(grep -c 'Static peer not connected' "$T/s.err")" -lt 2 ] && [ $i -lt 150 ]; do
+# (read through cat: until the node's shell has created s.err, grep -c
+# on it would print nothing and end the wait at once)
+while [ "$(cat "$T/s.err" 2>/dev/null | grep -c 'Static peer not connected')" -lt 2 ] &&
+    [ $i -lt 150 ]; do
     sleep 0.1; i=$((i + 1))
 done
 grep -q 'Static peer not connected .*why="connect failed" by=network' "$T/s.err" && ok ||
