@@ -267,14 +267,27 @@ int p2p_idexpq_put(p2p_idexpq_t *q, p2p_idmap_t *m, const uint8_t key[32], uint6
     return 0;
 }
 
+/* Pops the front entry; deletes it from m unless it was put again since
+ * (a newer copy is queued).  Returns true if it deleted it. */
+static bool eq_pop(p2p_idexpq_t *q, p2p_idmap_t *m)
+{
+    const p2p_idexp_ent_t *e = eq_at(q, 0);
+    const uint64_t *exp = p2p_idmap_get(m, e->key);
+    bool live = exp && *exp == e->exp;
+    if (live) p2p_idmap_del(m, e->key);
+    q->head = (q->head + 1) % q->cap;
+    q->len--;
+    return live;
+}
+
 void p2p_idexpq_expire(p2p_idexpq_t *q, p2p_idmap_t *m, uint64_t now)
 {
-    while (q->len && eq_at(q, 0)->exp <= now) {
-        const p2p_idexp_ent_t *e = eq_at(q, 0);
-        /* the map's entry, unless put again since (a newer copy is queued) */
-        const uint64_t *exp = p2p_idmap_get(m, e->key);
-        if (exp && *exp == e->exp) p2p_idmap_del(m, e->key);
-        q->head = (q->head + 1) % q->cap;
-        q->len--;
-    }
+    while (q->len && eq_at(q, 0)->exp <= now) (void)eq_pop(q, m);
+}
+
+bool p2p_idexpq_evict_oldest(p2p_idexpq_t *q, p2p_idmap_t *m)
+{
+    while (q->len)
+        if (eq_pop(q, m)) return true;
+    return false;
 }

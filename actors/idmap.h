@@ -97,6 +97,9 @@ P2P_MUST_CHECK int p2p_idexpq_put(p2p_idexpq_t *q, p2p_idmap_t *m, const uint8_t
                                   uint64_t exp);
 /* Deletes from m every entry queued with exp <= now. */
 void p2p_idexpq_expire(p2p_idexpq_t *q, p2p_idmap_t *m, uint64_t now);
+/* Deletes from m the entry that expires first (before its time), dropping
+ * the stale copies queued ahead of it.  Returns true if it deleted one. */
+bool p2p_idexpq_evict_oldest(p2p_idexpq_t *q, p2p_idmap_t *m);
 /* The earliest expiry queued, UINT64_MAX if none. */
 static inline uint64_t p2p_idexpq_next(const p2p_idexpq_t *q)
 {

@@ -81,8 +81,12 @@ p2p_inbound_verdict_t p2p_inbound_check(p2p_inbound_t *in, const p2p_ip_t *ip, u
     }
     if (p2p_idmap_has(&in->history, key)) return reject(in, P2P_INBOUND_THROTTLED);
     uint64_t exp = now + P2P_INBOUND_THROTTLE_NS;
-    if (p2p_idexpq_put(&in->hq, &in->history, key, exp) != 0)
-        return reject(in, P2P_INBOUND_HISTORY_FULL);
+    int rc = p2p_idexpq_put(&in->hq, &in->history, key, exp);
+    if (rc == P2P_EFULL && p2p_idexpq_evict_oldest(&in->hq, &in->history)) {
+        in->stats.history_evicted++;
+        rc = p2p_idexpq_put(&in->hq, &in->history, key, exp);
+    }
+    if (rc) return reject(in, P2P_INBOUND_HISTORY_FULL);
     in->stats.admitted++;
     return P2P_INBOUND_OK;
 }

@@ -14,9 +14,13 @@
  *   bounded one they would only take room from Internet IPs).  A
  *   connection without an IP address is admitted (nothing to check).
  * - The history holds at most history_max IPs (expired from a queue in
- *   expiry order: O(1) per admission); when it is full (after
- *   expiry), a non-LAN IP that would need a new entry is rejected and
- *   counted rather than admitted unthrottled.
+ *   expiry order: O(1) per admission); when it is full (after expiry), the
+ *   entry that would expire first is dropped early to record the new IP,
+ *   and counted.  Refusing the new IP instead would let anyone who connects
+ *   from history_max distinct addresses in 30 s (easy with IPv6) lock every
+ *   new Internet peer out; dropping the oldest only lets an IP that many
+ *   connections back retry before its 30 s are up.  Only an entry that
+ *   cannot be allocated refuses the connection.
  * Every rejection bumps a counter per reason.
  *
  * Thread-safety: the listener thread only.
@@ -39,7 +43,7 @@ typedef enum p2p_inbound_verdict {
     P2P_INBOUND_OK = 0,
     P2P_INBOUND_NETRESTRICT,  /* not in the NetRestrict list */
     P2P_INBOUND_THROTTLED,    /* too many attempts: same non-LAN IP within 30 s */
-    P2P_INBOUND_HISTORY_FULL, /* history at its limit (flood) */
+    P2P_INBOUND_HISTORY_FULL, /* the history could not record the IP (out of memory) */
     P2P_INBOUND_VERDICT_COUNT
 } p2p_inbound_verdict_t;
 
@@ -58,6 +62,7 @@ typedef struct p2p_inbound_stats {
     uint64_t rejected[P2P_INBOUND_VERDICT_COUNT]; /* [0] unused */
     uint64_t admitted;
     uint64_t slots_exhausted; /* acquire attempts with every slot taken */
+    uint64_t history_evicted; /* entries dropped before their 30 s: history full */
 } p2p_inbound_stats_t;
 
 typedef struct p2p_inbound {

@@ -180,20 +180,21 @@ typedef struct p2p_server_config {
 /* Counters, each updated with relaxed atomics by the thread that sees the
  * event and read one by one (not a consistent snapshot). */
 typedef struct p2p_server_stats {
-    uint64_t disc_sent[256];     /* Disconnect messages we sent, by reason */
-    uint64_t disc_recv[256];     /* Disconnect messages received, by reason */
-    uint64_t rejected[256];      /* connections refused at a checkpoint, by reason */
-    uint64_t accepted;           /* TCP connections accepted */
-    uint64_t accept_errors;      /* failed accept() calls (temporary ones included) */
-    uint64_t accept_temp_errors; /* EMFILE/ENFILE/ENOBUFS/ENOMEM: slept 200 ms */
-    uint64_t inbound_throttled;  /* same IP within 30 s */
-    uint64_t inbound_restricted; /* outside NetRestrict */
-    uint64_t inbound_history_full;
-    uint64_t dials;               /* outbound connections attempted */
-    uint64_t dial_connect_failed; /* TCP connect failed or timed out */
-    uint64_t handshake_timeouts;  /* RLPx or Hello exchange past its deadline */
-    uint64_t handshake_failed;    /* RLPx handshake rejected (bad MAC, size, key, EOF) */
-    uint64_t hello_failed;        /* bad Hello, identity, or closed during the exchange */
+    uint64_t disc_sent[256];          /* Disconnect messages we sent, by reason */
+    uint64_t disc_recv[256];          /* Disconnect messages received, by reason */
+    uint64_t rejected[256];           /* connections refused at a checkpoint, by reason */
+    uint64_t accepted;                /* TCP connections accepted */
+    uint64_t accept_errors;           /* failed accept() calls (temporary ones included) */
+    uint64_t accept_temp_errors;      /* EMFILE/ENFILE/ENOBUFS/ENOMEM: slept 200 ms */
+    uint64_t inbound_throttled;       /* same IP within 30 s */
+    uint64_t inbound_restricted;      /* outside NetRestrict */
+    uint64_t inbound_history_full;    /* history entry not allocated: refused */
+    uint64_t inbound_history_evicted; /* history full: its oldest entry dropped early */
+    uint64_t dials;                   /* outbound connections attempted */
+    uint64_t dial_connect_failed;     /* TCP connect failed or timed out */
+    uint64_t handshake_timeouts;      /* RLPx or Hello exchange past its deadline */
+    uint64_t handshake_failed;        /* RLPx handshake rejected (bad MAC, size, key, EOF) */
+    uint64_t hello_failed;            /* bad Hello, identity, or closed during the exchange */
     uint64_t peers_added;
     uint64_t peers_removed;
     uint64_t read_timeouts;       /* no frame for read_timeout_ms */

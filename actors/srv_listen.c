@@ -67,7 +67,13 @@ static uint64_t accept_some(p2p_server_t *srv)
         p2p_ip_t ip = {0};
         uint16_t port = 0;
         P2P__IGNORE(p2p_ip_from_sockaddr(&ip, &port, (struct sockaddr *)&ss));
+        uint64_t evicted = srv->ls_in.stats.history_evicted;
         p2p_inbound_verdict_t v = p2p_inbound_check(&srv->ls_in, &ip, p2p_now_ns());
+        if (srv->ls_in.stats.history_evicted != evicted) {
+            P2P__STAT(srv, inbound_history_evicted);
+            P2P_LOG_RL(3, 60000, P2P_LOG_WARN, "Inbound history full, oldest entry dropped",
+                       "limit=%u", srv->ls_in.cfg.history_max);
+        }
         if (v != P2P_INBOUND_OK) {
             if (v == P2P_INBOUND_NETRESTRICT) P2P__STAT(srv, inbound_restricted);
             if (v == P2P_INBOUND_THROTTLED) P2P__STAT(srv, inbound_throttled);

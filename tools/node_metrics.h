@@ -44,7 +44,9 @@
     X(inbound_throttled, "inboundThrottled", "inbound connections from an IP seen within 30 s")    \
     X(inbound_restricted, "inboundRestricted", "inbound connections outside NetRestrict")          \
     X(inbound_history_full, "inboundHistoryFull",                                                  \
-      "inbound connections refused: the 30 s per-IP history was full")                             \
+      "inbound connections refused: the 30 s per-IP history could not grow (out of memory)")       \
+    X(inbound_history_evicted, "inboundHistoryEvicted",                                            \
+      "30 s per-IP history entries dropped early to record a new IP (history full)")               \
     X(dials, "dials", "outbound connections attempted")                                            \
     X(dial_connect_failed, "dialConnectFailed", "outbound TCP connects that failed or timed out")  \
     X(handshake_timeouts, "handshakeTimeouts", "RLPx or Hello exchanges past their deadline")      \

@@ -1,6 +1,6 @@
 /* actors/idmap: put/get/del against a reference model under random
  * operations, growth and shrinking, the entry limit, remove_if and
- * iteration. */
+ * iteration; the expiry queue's eviction of its oldest entry. */
 #include "actors/idmap.h"
 
 #include <stdlib.h>
@@ -152,5 +152,23 @@ int main(void)
     uint8_t k4again[32];
     p2p_idmap_ip_key(k4again, &v4);
     CHECK_MEM(k4, k4again, 32);
+
+    /* Expiry queue: evicting the oldest skips the stale copy of a key put
+     * again (its newer copy stays) and deletes the next live entry. */
+    p2p_idexpq_t q = {0};
+    CHECK_OK(p2p_idmap_init(&m, 4, 0, 99));
+    CHECK_OK(p2p_idexpq_put(&q, &m, keys[0], 10));
+    CHECK_OK(p2p_idexpq_put(&q, &m, keys[1], 20));
+    CHECK_OK(p2p_idexpq_put(&q, &m, keys[0], 30)); /* keys[0] again: its copy at 10 is stale */
+    CHECK(q.len == 3 && m.n == 2);
+    CHECK(p2p_idexpq_evict_oldest(&q, &m));
+    CHECK(p2p_idmap_get(&m, keys[1]) == NULL);
+    CHECK(p2p_idmap_get(&m, keys[0]) && *p2p_idmap_get(&m, keys[0]) == 30);
+    CHECK(q.len == 1 && m.n == 1 && p2p_idexpq_next(&q) == 30);
+    CHECK(p2p_idexpq_evict_oldest(&q, &m));
+    CHECK(q.len == 0 && m.n == 0);
+    CHECK(!p2p_idexpq_evict_oldest(&q, &m));
+    p2p_idexpq_free(&q);
+    p2p_idmap_free(&m);
     return tu_done("idmap");
 }

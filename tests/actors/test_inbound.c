@@ -127,6 +127,9 @@ static void test_netrestrict(void)
     p2p_inbound_free(&in);
 }
 
+/* A full history drops its oldest entry to record a new IP: a flood from
+ * as many distinct addresses as the history holds cannot lock new peers
+ * out.  The IPs still in the history stay throttled. */
 static void test_history_full(void)
 {
     p2p_inbound_config_t cfg = {.seed = 5, .history_max = 4};
@@ -137,12 +140,38 @@ static void test_history_full(void)
         CHECK(p2p_inbound_check(&in, &ip, i * S) == P2P_INBOUND_OK);
     }
     p2p_ip_t fifth = p2p_ip4(9, 9, 9, 200), lan = p2p_ip4(10, 0, 0, 1);
-    CHECK(p2p_inbound_check(&in, &fifth, 10 * S) == P2P_INBOUND_HISTORY_FULL);
-    CHECK(in.stats.rejected[P2P_INBOUND_HISTORY_FULL] == 1);
-    /* LAN is never rejected, even with the history full. */
-    CHECK(p2p_inbound_check(&in, &lan, 10 * S) == P2P_INBOUND_OK);
-    /* Once the first entry expires (at 30 s) there is room again. */
-    CHECK(p2p_inbound_check(&in, &fifth, 30 * S) == P2P_INBOUND_OK);
+    p2p_ip_t first = p2p_ip4(9, 9, 9, 0), last = p2p_ip4(9, 9, 9, 3);
+    CHECK(p2p_inbound_check(&in, &fifth, 10 * S) == P2P_INBOUND_OK);
+    CHECK(in.stats.history_evicted == 1);
+    CHECK(in.stats.rejected[P2P_INBOUND_HISTORY_FULL] == 0);
+    CHECK(in.history.n == 4 && in.hq.len == 4);
+    /* the newest entries are still there */
+    CHECK(p2p_inbound_check(&in, &fifth, 11 * S) == P2P_INBOUND_THROTTLED);
+    CHECK(p2p_inbound_check(&in, &last, 11 * S) == P2P_INBOUND_THROTTLED);
+    /* the oldest was dropped: it may connect again (dropping the next) */
+    CHECK(p2p_inbound_check(&in, &first, 11 * S) == P2P_INBOUND_OK);
+    CHECK(in.stats.history_evicted == 2);
+    /* LAN is neither checked nor recorded */
+    CHECK(p2p_inbound_check(&in, &lan, 12 * S) == P2P_INBOUND_OK);
+    CHECK(in.stats.history_evicted == 2);
+    p2p_inbound_free(&in);
+
+    /* The node's limit: 20,000 distinct Internet IPs within 2 s, then a
+     * new one: every one admitted, the history at its limit, the queue no
+     * longer than the map. */
+    p2p_inbound_config_t c2 = {.seed = 6};
+    CHECK_OK(p2p_inbound_init(&in, &c2));
+    unsigned bad = 0;
+    for (unsigned i = 0; i < 20000; i++) {
+        p2p_ip_t ip = p2p_ip4(30, (uint8_t)(i >> 16), (uint8_t)(i >> 8), (uint8_t)i);
+        if (p2p_inbound_check(&in, &ip, 100 * S + i * (S / 10000)) != P2P_INBOUND_OK) bad++;
+    }
+    p2p_ip_t fresh = p2p_ip4(40, 1, 2, 3);
+    CHECK(bad == 0);
+    CHECK(p2p_inbound_check(&in, &fresh, 103 * S) == P2P_INBOUND_OK);
+    CHECK(in.history.n == P2P_INBOUND_HISTORY_MAX_DEFAULT);
+    CHECK(in.hq.len == in.history.n);
+    CHECK(in.stats.history_evicted == 20001 - P2P_INBOUND_HISTORY_MAX_DEFAULT);
     p2p_inbound_free(&in);
 }
 
