@@ -18,7 +18,8 @@ size_t p2p_utf8_seq_len(const uint8_t *p, size_t n);
 
 /* Copies in[0, inlen) to out as valid UTF-8 without control characters:
  * each byte that does not start a valid sequence, each C0 control (NUL
- * included) and DEL becomes '?'.  Stops before a character that would not
+ * included), DEL and each C1 control (U+0080..U+009F, two bytes each)
+ * becomes '?'.  Stops before a character that would not
  * fit, so out (outcap >= 1 bytes) always ends with a NUL on a character
  * boundary.  The output is never longer than the input, so out may equal
  * in (cleaning in place).  Returns the bytes written, NUL excluded. */

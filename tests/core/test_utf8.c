@@ -1,8 +1,9 @@
 /*
  * tests/core/test_utf8.c: core/utf8.h: sequence lengths at the RFC 3629
  * edges (overlong forms, surrogates, past U+10FFFF, cut sequences) and the
- * cleaning of untrusted names: invalid and control bytes as '?', the
- * output cut on a character boundary, cleaning in place.
+ * cleaning of untrusted names: invalid bytes and control characters (C0,
+ * DEL and the C1 controls U+0080..U+009F) as '?', the output cut on a
+ * character boundary, cleaning in place.
  */
 #include "core/utf8.h"
 
@@ -42,6 +43,14 @@ int main(void)
     clean_is(64, "a\x01\x7f\0b", 5, "a???b");
     clean_is(64, "\xc3", 1, "?"); /* cut sequence at the end */
     clean_is(64, "\xe2\x82x", 3, "??x");
+    /* C1 controls, valid UTF-8 but controls: U+009B is CSI (a terminal
+     * takes "\xc2\x9b" "2J" as clear-screen), U+0085 NEL a line break for
+     * many log readers; U+00A0, the first character after them, stays */
+    clean_is(64,
+             "a\xc2\x9b"
+             "2J\xc2\x85"
+             "b\xc2\x80\xc2\x9f\xc2\xa0",
+             14, "a?2J?b??\xc2\xa0");
     /* cut on a character boundary: 3 bytes of room, a 2-byte char at 2 */
     clean_is(4, "ab\xc3\xa9", 4, "ab");
     clean_is(5, "ab\xc3\xa9", 4, "ab\xc3\xa9");
