@@ -2,7 +2,8 @@
  * core/log.c: geth-style log lines (see log.h).  Any thread.
  *
  * Each line is built in a stack buffer of P2P_LOG_LINE_MAX bytes, control
- * bytes escaped, and written with a single write(2) (retried only for the
+ * characters and bytes that are not UTF-8 escaped, cut (if it must be) on
+ * a character or escape boundary, and written with a single write(2) (retried only for the
  * remainder of a short write), so concurrent lines never interleave.
  */
 #include "core/log.h"
@@ -15,6 +16,7 @@
 #include <unistd.h>
 
 #include "core/clock.h"
+#include "core/utf8.h"
 
 _Atomic int p2p__log_level = P2P_LOG_INFO;
 static _Atomic int log_fd = 2;
@@ -51,24 +53,57 @@ int p2p_log_set_fd(int fd)
     return atomic_exchange_explicit(&log_fd, fd, memory_order_relaxed);
 }
 
-/* Appends src[0..n) to the line at *pos, escaping control bytes. */
-static void put_escaped(char *out, size_t cap, size_t *pos, const char *src, size_t n)
+/* A line being built: out[0, pos) written, at most cap bytes (the newline
+ * and the NUL come after).  It grows by whole units (a character, a \xNN
+ * escape, a run of ASCII) so that a cut never splits one: cut is the end
+ * of the last unit that leaves room for the "..." mark; full is set once
+ * a unit did not fit. */
+struct line {
+    char *out;
+    size_t cap, pos, cut;
+    bool full;
+};
+
+static void put_unit(struct line *l, const char *src, size_t n)
+{
+    if (l->full) return;
+    if (n > l->cap - l->pos) {
+        l->full = true;
+        return;
+    }
+    memcpy(l->out + l->pos, src, n);
+    l->pos += n;
+    if (l->pos <= l->cap - 3) l->cut = l->pos;
+}
+
+/* ASCII the line itself writes (header, padding): every byte a unit. */
+static void put_ascii(struct line *l, const char *src, size_t n)
+{
+    for (size_t i = 0; i < n && !l->full; i++) put_unit(l, src + i, 1);
+}
+
+/* Appends src[0..n) escaping, byte by byte as \xNN, every byte that is not
+ * part of valid UTF-8 and every control character: C0, DEL and C1
+ * (U+0080..U+009F, C2 80..C2 9F). */
+static void put_escaped(struct line *l, const char *src, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
-    for (size_t i = 0; i < n && *pos < cap; i++) {
-        unsigned char c = (unsigned char)src[i];
-        if (c < 0x20 || c == 0x7f) {
-            if (*pos + 4 > cap) {
-                *pos = cap;
-                return;
-            }
-            out[(*pos)++] = '\\';
-            out[(*pos)++] = 'x';
-            out[(*pos)++] = hex[c >> 4];
-            out[(*pos)++] = hex[c & 15];
-        } else {
-            out[(*pos)++] = (char)c;
+    const uint8_t *p = (const uint8_t *)src;
+    for (size_t i = 0; i < n && !l->full;) {
+        size_t len = p2p_utf8_seq_len(p + i, n - i);
+        bool ctl = (len == 1 && (p[i] < 0x20 || p[i] == 0x7f)) ||
+                   (len == 2 && p[i] == 0xC2 && p[i + 1] < 0xA0);
+        if (len && !ctl) {
+            put_unit(l, src + i, len);
+            i += len;
+            continue;
         }
+        size_t m = len ? len : 1; /* the bytes of a control, or one bad byte */
+        for (size_t k = 0; k < m; k++) {
+            char e[4] = {'\\', 'x', hex[p[i + k] >> 4], hex[p[i + k] & 15]};
+            put_unit(l, e, sizeof e);
+        }
+        i += m;
     }
 }
 
@@ -80,15 +115,22 @@ static int vformat(char *out, size_t outlen, uint64_t wall_ms, int level, const 
         return 0;
     }
     if (level < P2P_LOG_CRIT || level > P2P_LOG_TRACE) level = P2P_LOG_TRACE;
-    size_t cap = outlen - 2; /* keeps room for the newline and the NUL */
-    size_t pos = 0;
+    /* keeps room for the newline and the NUL */
+    struct line l = {.out = out, .cap = outlen - 2};
     time_t secs = (time_t)(wall_ms / 1000);
     struct tm tm;
     localtime_r(&secs, &tm);
-    int n = snprintf(out, outlen, "%-5s[%02d-%02d|%02d:%02d:%02d.%03u] ", level_names[level],
+    char hdr[64];
+    int n = snprintf(hdr, sizeof hdr, "%-5s[%02d-%02d|%02d:%02d:%02d.%03u] ", level_names[level],
                      tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
                      (unsigned)(wall_ms % 1000));
-    pos = n > 0 && (size_t)n < cap ? (size_t)n : 0;
+    if (n > 0) {
+        size_t hn = (size_t)n < sizeof hdr ? (size_t)n : sizeof hdr - 1;
+        if (hn <= l.cap)
+            put_ascii(&l, hdr, hn);
+        else
+            l.full = true; /* not even the header fits: only the mark */
+    }
 
     char kv[P2P_LOG_LINE_MAX];
     int kn = kvfmt ? vsnprintf(kv, sizeof kv, kvfmt, ap) : 0;
@@ -97,27 +139,29 @@ static int vformat(char *out, size_t outlen, uint64_t wall_ms, int level, const 
     const char *kvs = kv;
     while (kvlen > 0 && *kvs == ' ') kvs++, kvlen--;
     size_t mlen = msg ? strlen(msg) : 0;
-    put_escaped(out, cap, &pos, msg ? msg : "", mlen);
+    put_escaped(&l, msg ? msg : "", mlen);
     bool pairs = kvlen > 0 || (extra && extra[0]);
     if (pairs) {
-        for (size_t i = mlen; i < P2P_LOG_MSG_JUST && pos < cap; i++) out[pos++] = ' ';
+        for (size_t i = mlen; i < P2P_LOG_MSG_JUST; i++) put_ascii(&l, " ", 1);
         if (kvlen) {
-            if (pos < cap) out[pos++] = ' ';
-            put_escaped(out, cap, &pos, kvs, kvlen);
+            put_ascii(&l, " ", 1);
+            put_escaped(&l, kvs, kvlen);
         }
         if (extra && extra[0]) {
-            if (pos < cap) out[pos++] = ' ';
-            put_escaped(out, cap, &pos, extra, strlen(extra));
+            put_ascii(&l, " ", 1);
+            put_escaped(&l, extra, strlen(extra));
         }
     }
-    if (pos >= cap || (size_t)kn >= sizeof kv) {
-        if (pos > cap) pos = cap;
-        if (pos < 3) pos = 3; /* (cap >= 6: outlen >= 8) */
-        memcpy(out + pos - 3, "...", 3);
+    if (l.full || (size_t)kn >= sizeof kv) {
+        /* cut after the last whole unit that leaves room for the mark
+         * (cap >= 6: outlen >= 8) */
+        l.pos = l.cut;
+        memcpy(out + l.pos, "...", 3);
+        l.pos += 3;
     }
-    out[pos++] = '\n';
-    out[pos] = 0;
-    return (int)pos;
+    out[l.pos++] = '\n';
+    out[l.pos] = 0;
+    return (int)l.pos;
 }
 
 int p2p_log_format(char *out, size_t outlen, uint64_t wall_ms, int level, const char *msg,

@@ -6,10 +6,13 @@
  * Level (5 columns, so "ERROR[" has no space), local time with
  * milliseconds, the message (padded to 40 columns when key=value pairs
  * follow), then the pairs.  The pairs are a printf format written by the
- * caller ("peer=%s err=%s").  Every control byte in the finished line
- * (a newline in a hostile client name, escape sequences) is written as
- * \xNN, so one call is always exactly one line.  Lines longer than
- * P2P_LOG_LINE_MAX are cut and end in "...".
+ * caller ("peer=%s err=%s").  Every control character in the finished
+ * line (C0 such as a newline in a hostile client name or an escape
+ * sequence's ESC, DEL, and the C1 controls U+0080..U+009F such as CSI and
+ * NEL) and every byte that is not part of valid UTF-8 is written as \xNN
+ * (byte by byte), so a line is valid UTF-8 and one call is always exactly
+ * one line.  Lines longer than P2P_LOG_LINE_MAX are cut on a character
+ * (or escape) boundary and end in "...".
  *
  * Threads: any thread may log; each line is formatted on the caller's
  * stack and written with one write(2), so lines never interleave.  The

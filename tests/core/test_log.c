@@ -1,6 +1,7 @@
 /*
- * Log lines: the exact geth-style format, escaping of control bytes, long
- * line truncation, the level filter, one write per line from many threads,
+ * Log lines: the exact geth-style format, escaping of control characters
+ * and of bytes that are not UTF-8, long line truncation on a character
+ * boundary, the level filter, one write per line from many threads,
  * and the per-call-site rate limit (deterministic token bucket, and the
  * macro capping a flood).
  */
@@ -13,6 +14,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/thread.h"
+#include "core/utf8.h"
 #include "tests/tu.h"
 
 /* Reads everything available from the pipe into buf; returns length. */
@@ -30,6 +32,15 @@ static unsigned count_lines(const char *s)
     unsigned n = 0;
     for (; *s; s++) n += *s == '\n';
     return n;
+}
+
+/* Whether s is valid UTF-8 (core/utf8.h). */
+static bool utf8_valid(const char *s)
+{
+    size_t len = strlen(s);
+    for (size_t i = 0, n; i < len; i += n)
+        if ((n = p2p_utf8_seq_len((const uint8_t *)s + i, len - i)) == 0) return false;
+    return true;
 }
 
 static void test_format(void)
@@ -65,6 +76,35 @@ static void test_format(void)
     CHECK(strchr(line, '\n') == line + strlen(line) - 1);
     CHECK(strstr(line, "Bad\\x0ahello") != NULL);
     CHECK(strstr(line, "name=ev\\x0d\\x1b[31mil") != NULL);
+
+    /* Bytes that are not UTF-8 (a name no one cleaned) and the C1
+     * controls (U+009B is CSI, U+0085 a line break for log readers) are
+     * escaped byte by byte; other characters stay. */
+    p2p_log_format(line, sizeof line, t, P2P_LOG_WARN, "Odd\xff", "raw=%s name=%s ok=%s",
+                   "\x9b\xc3",
+                   "a\xc2\x9b"
+                   "2J\xc2\x85"
+                   "b",
+                   "\xc3\xa9\xc2\xa0");
+    CHECK(utf8_valid(line));
+    CHECK(strstr(line, "Odd\\xff") != NULL);
+    CHECK(strstr(line, "raw=\\x9b\\xc3 ") != NULL);
+    CHECK(strstr(line, "name=a\\xc2\\x9b2J\\xc2\\x85b ") != NULL);
+    CHECK(strstr(line, "ok=\xc3\xa9\xc2\xa0\n") != NULL);
+
+    /* A cut line ends on a character or escape boundary: never half of a
+     * two-byte character or of a \xNN before the "..." mark. */
+    static char wide[1200], ctl[1200];
+    for (size_t i = 0; i + 2 < sizeof wide; i += 2) memcpy(wide + i, "\xc3\xa9", 2);
+    memset(ctl, 0x1b, sizeof ctl - 1);
+    for (size_t off = 0; off < 4; off++) { /* every alignment of the cut */
+        n = p2p_log_format(line, sizeof line, t, P2P_LOG_INFO, "Wide", "%.*sv=%s", (int)off, "xxx",
+                           wide);
+        CHECK(utf8_valid(line) && strcmp(line + n - 4, "...\n") == 0);
+        n = p2p_log_format(line, sizeof line, t, P2P_LOG_INFO, "Ctl", "%.*sv=%s", (int)off, "xxx",
+                           ctl);
+        CHECK(n > 8 && strcmp(line + n - 8, "\\x1b...\n") == 0);
+    }
 
     /* Long lines are cut, end in "...\n", fit the buffer. */
     static char big[5000];
