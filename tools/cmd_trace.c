@@ -33,6 +33,9 @@
  * share an id, and the peer field keeps them apart.  A PUSH is stamped
  * before its message is published (core/mailbox.c), so its POP is never
  * earlier; at equal times the pushes of that instant are matched first.
+ * Text output shows names with control characters and bytes that are not
+ * UTF-8 as \xNN (no escape sequence from a corrupt or crafted file
+ * reaches the terminal).
  * Names are exported as UTF-8: bytes that are not valid UTF-8 (a corrupt
  * or foreign file) become U+FFFD; an event that still cannot be encoded
  * is counted and reported, never silently left out.
@@ -154,13 +157,51 @@ static bool match(struct tr *t, const p2p_trace_rec_t *rec, const char *tn)
     return true;
 }
 
+/* A name from the file for the terminal (out: 4 x strlen(in) + 1 bytes
+ * hold it all): each control character (C0, DEL, and C1, U+0080..U+009F,
+ * such as CSI) and each byte that is not part of valid UTF-8 becomes
+ * \xNN, byte by byte, so a corrupt or crafted file sends no escape
+ * sequence to the terminal. */
+static void term_escape(char *out, size_t outlen, const char *in)
+{
+    static const char hex[] = "0123456789abcdef";
+    const uint8_t *p = (const uint8_t *)in;
+    size_t o = 0, left = strlen(in);
+    while (left) {
+        size_t n = p2p_utf8_seq_len(p, left);
+        bool ctl =
+            (n == 1 && (p[0] < 0x20 || p[0] == 0x7f)) || (n == 2 && p[0] == 0xC2 && p[1] < 0xA0);
+        size_t m = n ? n : 1; /* the character, or one stray byte */
+        size_t need = n && !ctl ? m : 4 * m;
+        if (need >= outlen - o) break;
+        if (n && !ctl) {
+            memcpy(out + o, p, n);
+            o += n;
+        } else {
+            for (size_t k = 0; k < m; k++, o += 4) {
+                out[o] = '\\';
+                out[o + 1] = 'x';
+                out[o + 2] = hex[p[k] >> 4];
+                out[o + 3] = hex[p[k] & 15];
+            }
+        }
+        p += m;
+        left -= m;
+    }
+    out[o] = 0;
+}
+
 static void print_rec(struct tr *t, const struct item *it)
 {
     const p2p_trace_rec_t *rec = &it->r;
-    const char *tn = it->name;
-    char mb[P2P_TRACE_NAME_LEN], kn[P2P_TRACE_NAME_LEN];
-    p2p_trace_reader_mailbox_name(t->r, mb, rec->mailbox);
-    p2p_trace_reader_kind_name(t->r, kn, rec->kind);
+    char raw[P2P_TRACE_NAME_LEN];
+    char tn[4 * sizeof it->name + 1], mb[4 * P2P_TRACE_NAME_LEN + 1],
+        kn[4 * P2P_TRACE_NAME_LEN + 1];
+    term_escape(tn, sizeof tn, it->name);
+    p2p_trace_reader_mailbox_name(t->r, raw, rec->mailbox);
+    term_escape(mb, sizeof mb, raw);
+    p2p_trace_reader_kind_name(t->r, raw, rec->kind);
+    term_escape(kn, sizeof kn, raw);
     double secs = rec->time_ns >= t->info.start_mono_ns
                       ? (double)(rec->time_ns - t->info.start_mono_ns) / 1e9
                       : -(double)(t->info.start_mono_ns - rec->time_ns) / 1e9;

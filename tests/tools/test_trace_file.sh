@@ -6,7 +6,8 @@
 # record is left out of the export; record types beyond the known ones
 # never pass a --type filter; --max-records keeps the oldest records by
 # time across the rings; a filtered export keeps the owners of a reused
-# ring on separate tracks.
+# ring on separate tracks; names with control characters are printed
+# escaped.
 set -u
 D=$1 C=$2
 T=$(mktemp -d)
@@ -100,6 +101,22 @@ for e in push:
     assert names[e["tid"]] == want, (e["args"]["arg"], names[e["tid"]], names)
 PY
 done
+
+# names that would drive a terminal (ESC sequences, BEL, DEL, the C1
+# controls CSI and NEL, bytes that are not UTF-8): the text output shows
+# them as \xNN, valid UTF-8 with no control byte but the line ends
+"$C" "$T/ctl.ring" ctl && ok || bad "trace_craft ctl failed"
+timeout 30 "$D" trace --file "$T/ctl.ring" >"$T/ctl" 2>"$T/err" && ok || bad "trace ctl: $(cat "$T/err")"
+python3 - "$T/ctl" <<'PY' && ok || bad "text output passes control bytes or non-UTF-8 through: $(od -c "$T/ctl" | head -5)"
+import sys
+raw = open(sys.argv[1], "rb").read()
+text = raw.decode("utf-8", errors="strict")
+bad = [c for c in text if c != "\n" and (ord(c) < 0x20 or 0x7f <= ord(c) < 0xa0)]
+assert not bad, bad
+want = ("p\\x1b[2J\\xc2\\x9b1m push  mailbox=mb\\x1b]0;t\\x07\\xff "
+        "kind=k\\xc2\\x85x\\x7f peer=0000000000000abc arg=1")
+assert want in text, text
+PY
 
 echo "test_trace_file: $checks checks, $fails failed"
 [ "$fails" -eq 0 ] && [ "$checks" -gt 0 ]

@@ -19,6 +19,11 @@
  * A reused ring: "peer-aaaa" pushes 3 messages (arg 0-2) to mailbox "box"
  * and exits; "peer-bbbb" then takes the same ring (1) and pushes 3 (arg
  * 10-12); ring 0 ("p2p-run") pops all 6.
+ *   trace_craft FILE ctl
+ *
+ * Names that would drive a terminal: thread "p\x1b[2J\xc2\x9b" "1m" pushes
+ * one message (kind 5) to mailbox "mb\x1b]0;t\x07\xff", and kind 5 is
+ * named "k\xc2\x85x\x7f".
  * Prints nothing; exits 0 on success.
  */
 #include <stdio.h>
@@ -72,17 +77,41 @@ static int reuse(void)
     return 0;
 }
 
+static int ctl_producer(p2p_thread_t *self, void *arg)
+{
+    (void)self;
+    (void)arg;
+    p2p_trace_event(P2P_TRACE_PUSH, box, KIND, PEER, 1);
+    return 0;
+}
+
+static int ctl(void)
+{
+    p2p_thread_t th;
+    box = p2p_mailbox_name_id("mb\x1b]0;t\x07\xff");
+    if (box == 0 || p2p_trace_name_kind(KIND, "k\xc2\x85x\x7f") != 0 ||
+        p2p_thread_spawn(&th,
+                         "p\x1b[2J\xc2\x9b"
+                         "1m",
+                         0, ctl_producer, NULL) != 0 ||
+        p2p_thread_join(&th, NULL) != 0)
+        return 1;
+    p2p_trace_close();
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    if (argc != 2 && !(argc == 3 && strcmp(argv[2], "reuse") == 0)) {
-        fprintf(stderr, "usage: trace_craft FILE [reuse]\n");
+    if (argc != 2 &&
+        !(argc == 3 && (strcmp(argv[2], "reuse") == 0 || strcmp(argv[2], "ctl") == 0))) {
+        fprintf(stderr, "usage: trace_craft FILE [reuse|ctl]\n");
         return 2;
     }
     if (p2p_trace_open(argv[1], 4, 1024) != 0) {
         fprintf(stderr, "trace_craft: cannot create %s\n", argv[1]);
         return 1;
     }
-    if (argc == 3) return reuse();
+    if (argc == 3) return strcmp(argv[2], "ctl") == 0 ? ctl() : reuse();
     box = p2p_mailbox_name_id("box\xff\xfe");
     p2p_thread_t me, prod;
     if (box == 0 || p2p_trace_name_kind(KIND, "kind\xc3\x28") != 0 ||
