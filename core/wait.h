@@ -118,8 +118,16 @@ P2P_MUST_CHECK int p2p_waiter_init(p2p_waiter_t *w);
  * that sleep only through p2p_waiter_wait/p2p_waiter_poll (not their own
  * epoll: p2p_waiter_fd is -1): a thread per peer then costs one
  * descriptor, its socket.  Installs the (empty, SA_RESTART) handler of
- * P2P_WAITER_SIGNAL once per process.  Returns 0 or P2P_ESYS. */
-#define P2P_WAITER_SIGNAL (SIGRTMIN + 5)
+ * P2P_WAITER_SIGNAL once per process.  Returns 0 or P2P_ESYS.
+ *
+ * The signal is a standard one, SIGURG, not a real-time one: the kernel
+ * always marks a standard signal pending (a second one while it is pending
+ * merges with it), while tgkill of a real-time signal fails with EAGAIN
+ * once the user's queue of pending signals is full (RLIMIT_SIGPENDING),
+ * which would lose the wake-up.  SIGURG is ignored by default, is raised
+ * by the kernel only for sockets given an owner (F_SETOWN, which nothing
+ * here does), and gdb passes it on without stopping or printing. */
+#define P2P_WAITER_SIGNAL SIGURG
 P2P_MUST_CHECK int p2p_waiter_init_signal(p2p_waiter_t *w);
 
 /* Owner: sets the wait policy.  max_ns 0 (the default after init): sleep

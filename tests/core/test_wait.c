@@ -3,7 +3,8 @@
  * deadline, sticky explicit wakes, the empty-to-non-empty rule (one
  * eventfd write per announced sleep, none while the consumer is busy) and
  * the external-epoll protocol; signal mode (no eventfd: wakes by tgkill
- * reach a thread sleeping in p2p_waiter_poll, quit included); the spin
+ * reach a thread sleeping in p2p_waiter_poll, quit included, also when
+ * the queue of pending signals is full); the spin
  * policy (work, an explicit wake or a ready fd ends a spin; the window
  * decays to zero while idle and comes back after a quick wake; spin then
  * sleep still wakes; quit reaches a spinning consumer; no message lost).
@@ -11,6 +12,7 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -53,6 +55,7 @@ static int later_fn(p2p_thread_t *self, void *arg)
 struct sigcons {
     p2p_mailbox_t *mb;
     int fd;
+    unsigned secs; /* how long it waits at most (0: 30 s) */
     _Atomic unsigned got;
     _Atomic int efd_seen;
     _Atomic unsigned sleeps_done;
@@ -63,7 +66,7 @@ static int sigcons_fn(p2p_thread_t *self, void *arg)
     struct sigcons *sc = arg;
     atomic_store(&sc->efd_seen, p2p_waiter_fd(&self->waiter));
     if (p2p_mailbox_attach(sc->mb, &self->waiter)) return 1;
-    uint64_t end = p2p_now_ns() + 30 * P2P_NS_PER_S;
+    uint64_t end = p2p_now_ns() + (sc->secs ? sc->secs : 30) * P2P_NS_PER_S;
     while (!p2p_thread_should_quit(self) && p2p_now_ns() < end) {
         uint64_t v;
         while (p2p_mailbox_try_pop(sc->mb, &v, sizeof v) == 0) atomic_fetch_add(&sc->got, 1);
@@ -105,6 +108,47 @@ static void test_signal_mode(void)
     CHECK_OK(p2p_thread_join(&th, &rc));
     CHECK(rc == 0);
     CHECK(p2p_now_ns() - t0 < 5 * P2P_NS_PER_S);
+    p2p_mailbox_destroy(sc.mb);
+    close(pfd[0]);
+    close(pfd[1]);
+}
+
+/* Signal mode when the queue of pending signals is full (RLIMIT_SIGPENDING,
+ * per user, here 0): a wake-up still reaches the sleeper, a push and a
+ * quit alike.  A queued (real-time) signal sent by tgkill fails with
+ * EAGAIN then, and the wake-up was lost: the thread slept until its
+ * deadline. */
+static void test_signal_queue_full(void)
+{
+    struct rlimit old, none;
+    CHECK(getrlimit(RLIMIT_SIGPENDING, &old) == 0);
+    none = old;
+    none.rlim_cur = 0;
+    CHECK(setrlimit(RLIMIT_SIGPENDING, &none) == 0);
+    struct sigcons sc = {.fd = -1, .secs = 8};
+    int pfd[2];
+    CHECK(pipe(pfd) == 0);
+    sc.fd = pfd[0];
+    CHECK_OK(p2p_mailbox_create(&sc.mb, "sigfull", 8, 64, NULL));
+    p2p_thread_t th;
+    CHECK_OK(p2p_thread_spawn_ex(&th, "sigfull", 0, P2P_THREAD_SIGNAL_WAKE, sigcons_fn, &sc));
+    /* asleep in ppoll (its first wait finds nothing) */
+    uint64_t end = p2p_now_ns() + 5 * P2P_NS_PER_S;
+    while (atomic_load(&th.waiter.sleeps) == 0 && p2p_now_ns() < end) sleep_ms(1);
+    sleep_ms(20);
+    uint64_t v = 1, t0 = p2p_now_ns();
+    CHECK_OK(p2p_mailbox_try_push(sc.mb, &v, sizeof v));
+    end = t0 + 2 * P2P_NS_PER_S;
+    while (atomic_load(&sc.got) < 1 && p2p_now_ns() < end) sleep_ms(1);
+    CHECK(atomic_load(&sc.got) == 1);
+    sleep_ms(20);
+    t0 = p2p_now_ns();
+    p2p_thread_request_quit(&th);
+    int rc = -1;
+    CHECK_OK(p2p_thread_join(&th, &rc));
+    CHECK(rc == 0);
+    CHECK(p2p_now_ns() - t0 < 2 * P2P_NS_PER_S);
+    CHECK(setrlimit(RLIMIT_SIGPENDING, &old) == 0);
     p2p_mailbox_destroy(sc.mb);
     close(pfd[0]);
     close(pfd[1]);
@@ -391,5 +435,6 @@ int main(void)
     for (int i = 0; i < 3; i++) p2p_mailbox_destroy(mb[i]);
     p2p_thread_unadopt(&me);
     test_signal_mode();
+    test_signal_queue_full();
     return tu_done("wait");
 }
