@@ -203,7 +203,7 @@ i=0
 # (read through cat: until the node's shell has created s.err, grep -c
 # on it would print nothing and end the wait at once)
 while [ "$(cat "$T/s.err" 2>/dev/null | grep -c 'Static peer not connected')" -lt 2 ] &&
-    [ $i -lt 150 ]; do
+    [ $i -lt 300 ]; do
     sleep 0.1; i=$((i + 1))
 done
 grep -q 'Static peer not connected .*why="connect failed" by=network' "$T/s.err" && ok ||
