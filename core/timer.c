@@ -4,7 +4,8 @@
  * Storage: slots[] hold the timers (stable addresses for ids), heap[] is
  * the binary heap of slot indices ordered by (deadline, order), and each
  * slot records its heap position so cancel can remove from the middle.
- * An id is (generation << 32) | (slot + 1).
+ * An id is (generation << P2P_TIMER_SLOT_BITS) | (slot + 1): 25 bits of
+ * slot, 39 of generation (timer.h).
  */
 #include "core/timer.h"
 
