@@ -274,6 +274,7 @@ int p2p__conn_spawn(p2p_server_t *srv, int fd, bool dialed, unsigned flags, cons
 {
     p2p_conn_t *c = calloc(1, sizeof *c);
     if (!c) {
+        P2P__STAT(srv, conn_threads_failed);
         if (fd >= 0) close(fd);
         return P2P_ENOMEM;
     }
@@ -334,6 +335,7 @@ int p2p__conn_spawn(p2p_server_t *srv, int fd, bool dialed, unsigned flags, cons
     }
     return 0;
 fail:
+    P2P__STAT(srv, conn_threads_failed);
     if (fd >= 0) close(fd);
     conn_free(c);
     return rc ? rc : P2P_ENOMEM;

@@ -215,6 +215,10 @@ typedef struct p2p_server_stats {
     uint64_t conn_threads_reused;    /* connections run by a parked thread */
     uint64_t conn_threads_parked;    /* gauge: idle connection threads parked now (<= 16) */
     uint64_t conn_threads_expired;   /* parked threads that exited unused after 1 s */
+    /* connections closed (inbound) or counted as failed dials because their
+     * thread or state could not be created (a thread limit: ulimit -u, a
+     * cgroup's pids.max, systemd's TasksMax; or memory) */
+    uint64_t conn_threads_failed;
     /* messages refused with P2P_ETOOBIG by p2p_peer_send, or dropped by a
      * peer thread that could not frame them (the connection stays) */
     uint64_t send_toobig;

@@ -83,7 +83,9 @@
     X(mem_trims, "memTrims", "allocator trims after a connection peak")                            \
     X(conn_threads_spawned, "connThreadsSpawned", "connection threads created")                    \
     X(conn_threads_reused, "connThreadsReused", "connections run by a parked connection thread")   \
-    X(conn_threads_expired, "connThreadsExpired", "parked connection threads that exited unused")
+    X(conn_threads_expired, "connThreadsExpired", "parked connection threads that exited unused")  \
+    X(conn_threads_failed, "connThreadsFailed",                                                    \
+      "connections dropped: their thread or state could not be created")
 
 typedef struct node_metrics_mailbox {
     char name[32];
