@@ -1015,7 +1015,7 @@ static void run(struct engine *e, const char *plot, const char *outpath)
             /* replies and handshakes get DRAIN_REPLY_NS, then the
              * Disconnects sent last get their linger */
             e->draining = true;
-            st->load_s = (double)(now - e->t0) / 1e9;
+            stress_load_end(st, e->t0, now);
             e->reply_end = now + DRAIN_REPLY_NS;
             drain_end = e->reply_end + 2 * LINGER_NS;
             tick(e, now);

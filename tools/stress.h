@@ -63,12 +63,17 @@ typedef struct stress_proc {
 typedef struct stress_stats {
     const char *mode;
     char target[256];
-    double elapsed_s;   /* the whole run: the load, then the drain */
-    double load_s;      /* the load phase (start to the stop): every per-second rate uses it */
-    uint64_t attempts;  /* connections (or discv4 packets) started */
-    uint64_t successes; /* churn/hold/flood: Hello exchanges; discv4: pongs */
-    uint64_t failures;  /* unexpected failures (sum of reasons[]) */
-    uint64_t drops;     /* admitted live peers lost (hold, flood) */
+    double elapsed_s; /* the whole run: the load, then the drain */
+    double load_s;    /* the load phase (start to the stop): every per-second rate uses it */
+    /* what had completed at the stop: the rates count only these (what
+     * completes in the drain was started in the load but took longer) */
+    struct {
+        uint64_t successes, msgs_recv, pongs_recv, neighbors_replies;
+    } at_stop;
+    uint64_t attempts;            /* connections (or discv4 packets) started */
+    uint64_t successes;           /* churn/hold/flood: Hello exchanges; discv4: pongs */
+    uint64_t failures;            /* unexpected failures (sum of reasons[]) */
+    uint64_t drops;               /* admitted live peers lost (hold, flood) */
     uint64_t refused_after_hello; /* hold/flood: dropped after the Hello, before admission */
     uint64_t pings_sent;          /* hold: pings we sent */
     uint64_t pongs_recv;          /* hold: pongs received */
@@ -117,6 +122,9 @@ void stress_fail(stress_stats_t *s, const char *fmt, ...) __attribute__((format(
 /* Counts n unexpected failures under one label (printf-style). */
 void stress_fail_n(stress_stats_t *s, uint64_t n, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* The load ends (the stop): sets s->load_s to the seconds since t0 and
+ * takes s->at_stop, the completions the per-second rates count. */
+void stress_load_end(stress_stats_t *s, uint64_t t0, uint64_t now);
 /* Appends a latency (microseconds); silently keeps the old list when out of memory. */
 void stress_lat_add(stress_lat_t *l, uint64_t us);
 /* The q-quantile (0..1) of l in milliseconds (sorts l); 0 when empty. */

@@ -495,7 +495,7 @@ int stress_discv4_run(const stress_d4_config_t *cfg, stress_stats_t *st, bool tt
             bool running = now < end && !stress_stop;
             if (!running && !drain_end) {
                 drain_end = now + D4_TIMEOUT_NS;
-                st->load_s = (double)(now - d.t0) / 1e9;
+                stress_load_end(st, d.t0, now);
             }
             if (!running && (outstanding(&d) == 0 || now >= drain_end)) break;
             if (now >= next_tick) {

@@ -68,6 +68,15 @@ void stress_fail_n(stress_stats_t *s, uint64_t n, const char *fmt, ...)
     va_end(ap);
 }
 
+void stress_load_end(stress_stats_t *s, uint64_t t0, uint64_t now)
+{
+    s->load_s = (double)(now - t0) / 1e9;
+    s->at_stop.successes = s->successes;
+    s->at_stop.msgs_recv = s->msgs_recv;
+    s->at_stop.pongs_recv = s->pongs_recv;
+    s->at_stop.neighbors_replies = s->neighbors_replies;
+}
+
 void stress_lat_add(stress_lat_t *l, uint64_t us)
 {
     if (l->n == l->cap) {
@@ -342,8 +351,12 @@ void stress_print_summary(stress_stats_t *s)
            s->mode, s->target, s->load_s, s->elapsed_s - s->load_s);
     printf("  attempts:      %llu (%.1f/s)\n", (unsigned long long)s->attempts,
            rate(s->attempts, s->load_s));
-    printf("  successes:     %llu (%.1f/s)\n", (unsigned long long)s->successes,
-           rate(s->successes, s->load_s));
+    printf("  successes:     %llu (%.1f/s)", (unsigned long long)s->successes,
+           rate(s->at_stop.successes, s->load_s));
+    if (s->successes > s->at_stop.successes)
+        printf(", %llu of them completed in the drain",
+               (unsigned long long)(s->successes - s->at_stop.successes));
+    printf("\n");
     printf("  failures:      %llu\n", (unsigned long long)s->failures);
     for (size_t i = 0; i < s->nreasons; i++)
         printf("    %-40s %llu\n", s->reasons[i].label, (unsigned long long)s->reasons[i].count);
@@ -379,7 +392,7 @@ void stress_print_summary(stress_stats_t *s)
     if (s->msgs_sent || s->msgs_recv)
         printf("  messages sent %llu (%.1f/s), replies received %llu (%.1f/s)\n",
                (unsigned long long)s->msgs_sent, rate(s->msgs_sent, s->load_s),
-               (unsigned long long)s->msgs_recv, rate(s->msgs_recv, s->load_s));
+               (unsigned long long)s->msgs_recv, rate(s->at_stop.msgs_recv, s->load_s));
     if (s->pong_lat.n)
         printf("  reply latency: p50 %.2f ms, p99 %.2f ms, max %.2f ms (n=%zu)\n",
                stress_lat_ms(&s->pong_lat, 0.5), stress_lat_ms(&s->pong_lat, 0.99),
@@ -392,12 +405,12 @@ void stress_print_summary(stress_stats_t *s)
                s->pong_lat_full.n);
     if (discv4) {
         printf("  pongs: %llu (%.1f/s); keys bonded %llu, gave up bonding %llu\n",
-               (unsigned long long)s->pongs_recv, rate(s->pongs_recv, s->load_s),
+               (unsigned long long)s->pongs_recv, rate(s->at_stop.pongs_recv, s->load_s),
                (unsigned long long)s->bonded, (unsigned long long)s->bond_failed);
         printf("  findnodes sent %llu, answered %llu (%.1f/s), neighbors packets %llu, "
                "unmatched replies %llu\n",
                (unsigned long long)s->findnodes_sent, (unsigned long long)s->neighbors_replies,
-               rate(s->neighbors_replies, s->load_s), (unsigned long long)s->neighbors_pkts,
+               rate(s->at_stop.neighbors_replies, s->load_s), (unsigned long long)s->neighbors_pkts,
                (unsigned long long)s->unmatched);
     }
     if (s->nb_lat.n)
@@ -452,7 +465,9 @@ static json_t *summary_json(stress_stats_t *s)
     json_object_set_new(o, "drain_s", json_real(s->elapsed_s - s->load_s));
     json_object_set_new(o, "attempts", json_integer((json_int_t)s->attempts));
     json_object_set_new(o, "successes", json_integer((json_int_t)s->successes));
-    json_object_set_new(o, "success_rate_per_s", json_real(rate(s->successes, s->load_s)));
+    json_object_set_new(o, "success_rate_per_s", json_real(rate(s->at_stop.successes, s->load_s)));
+    json_object_set_new(o, "successes_in_drain",
+                        json_integer((json_int_t)(s->successes - s->at_stop.successes)));
     json_object_set_new(o, "failures", json_integer((json_int_t)s->failures));
     json_object_set_new(o, "failures_by_reason", reasons);
     uint64_t tot = s->successes + s->failures;
@@ -476,7 +491,7 @@ static json_t *summary_json(stress_stats_t *s)
     json_object_set_new(o, "msgs_received", json_integer((json_int_t)s->msgs_recv));
     json_object_set_new(o, "bytes_sent", json_integer((json_int_t)s->bytes_sent));
     if (strcmp(s->mode, "discv4") == 0) {
-        json_object_set_new(o, "pongs_per_s", json_real(rate(s->pongs_recv, s->load_s)));
+        json_object_set_new(o, "pongs_per_s", json_real(rate(s->at_stop.pongs_recv, s->load_s)));
         json_object_set_new(o, "findnodes_sent", json_integer((json_int_t)s->findnodes_sent));
         json_object_set_new(o, "findnodes_answered",
                             json_integer((json_int_t)s->neighbors_replies));
