@@ -67,6 +67,7 @@
  * terminal.  Limits: messages up to MSG_MAX bytes; read buffers grow to one
  * frame.  Main thread only; keys are wiped before returning.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -1107,10 +1108,36 @@ static void run(struct engine *e, const char *plot, const char *outpath)
 }
 
 /* --mode discv4 (tools/stress_discv4.c). */
-/* The --pid value (exits on a usage error), 0 if not given. */
+/* The --pid value, 0 if not given; exits on a usage error, a process that
+ * does not exist among them (sampling it would report nothing). */
 static pid_t pid_arg(const char *pid)
 {
-    return pid ? (pid_t)cli_uint("--pid", pid, 1, INT32_MAX) : 0;
+    if (!pid) return 0;
+    pid_t p = (pid_t)cli_uint("--pid", pid, 1, INT32_MAX);
+    uint64_t rss, threads, fds;
+    if (!stress_sample(p, &rss, &threads, &fds))
+        cli_usage_fail("invalid --pid '%s': no such process", pid);
+    return p;
+}
+
+/* The --requests list: ping, findnode or both, comma-separated; exits on
+ * anything else. */
+static void requests_arg(stress_d4_config_t *cfg, const char *list)
+{
+    const char *p = list;
+    while (*p) {
+        size_t n = strcspn(p, ",");
+        if (n == 4 && strncmp(p, "ping", 4) == 0)
+            cfg->pings = true;
+        else if (n == 8 && strncmp(p, "findnode", 8) == 0)
+            cfg->findnodes = true;
+        else
+            break;
+        p += n;
+        if (*p == ',' && p[1]) p++;
+    }
+    if (*p || (!cfg->pings && !cfg->findnodes))
+        cli_usage_fail("invalid --requests '%s': want ping, findnode or ping,findnode", list);
 }
 
 static int run_discv4(const char *target, const char *peers, const char *duration, const char *rate,
@@ -1125,14 +1152,11 @@ static int run_discv4(const char *target, const char *peers, const char *duratio
     cfg.target = cli_node(target, true);
     if (cfg.target.ep.udp == 0) cli_fail("target has no UDP port");
     cfg.peers = (unsigned)cli_uint("--peers", peers ? peers : "64", 1, 100000);
-    cfg.duration_ns = cli_duration_ns("--duration", duration);
+    cfg.duration_ns = cli_timeout_ns("--duration", duration);
     cfg.rate = (double)cli_uint("--rate", rate, 0, 10000000);
     cfg.concurrency = (unsigned)cli_uint("--concurrency", conc ? conc : "32", 1, 100000);
     cfg.window = (unsigned)cli_uint("--window", window ? window : "4", 1, 16);
-    cfg.pings = strstr(requests, "ping") != NULL;
-    cfg.findnodes = strstr(requests, "findnode") != NULL;
-    if (!cfg.pings && !cfg.findnodes)
-        cli_usage_fail("--requests: want ping, findnode or ping,findnode");
+    requests_arg(&cfg, requests);
     cfg.nsources = (unsigned)cli_uint("--sources", sources, 1, 254);
     if (!(cfg.target.ep.ip.family == 4 && cfg.target.ep.ip.addr[0] == 127)) cfg.nsources = 1;
     char addr[P2P_IP_STRLEN];
@@ -1171,7 +1195,7 @@ int cmd_stress(int argc, char **argv)
         {"peers", "N",
          "churn: connections in flight (64); hold/flood: live peers (100); discv4: keys (64)",
          &peers, NULL},
-        {"duration", "S", "seconds of load (default 10)", &duration, NULL},
+        {"duration", "S", "seconds of load, at least 1 ms (default 10)", &duration, NULL},
         {"rate", "R",
          "new connections (discv4: requests) per second (default 0: as fast as possible)", &rate,
          NULL},
@@ -1259,8 +1283,10 @@ int cmd_stress(int argc, char **argv)
     e.flood_code = P2P_BASE_LENGTH + cli_uint("--msg-code", code, 0, 1u << 20);
     char *endp;
     e.adv_ratio = strtod(advratio, &endp);
-    if (*endp || e.adv_ratio < 0 || e.adv_ratio > 100)
-        cli_usage_fail("--adv-ratio: want a number in 0..100");
+    /* a plain decimal (not empty, nan, hex or with blanks) in 0..100 */
+    if (!(isdigit((unsigned char)advratio[0]) || advratio[0] == '.') || *endp ||
+        advratio[strspn(advratio, "0123456789.eE+-")] || !(e.adv_ratio >= 0 && e.adv_ratio <= 100))
+        cli_usage_fail("invalid --adv-ratio '%s': want a number in 0..100", advratio);
     st.mode = mode;
     e.target = cli_node(target, true);
     if (e.target.ep.tcp == 0) cli_fail("target has no TCP port");
@@ -1269,7 +1295,7 @@ int cmd_stress(int argc, char **argv)
                                  : IS_HOLDING(e.mode) ? "100"
                                                       : "64",
                                  1, 1000000);
-    e.duration_ns = cli_duration_ns("--duration", duration);
+    e.duration_ns = cli_timeout_ns("--duration", duration);
     e.ping_ns = cli_timeout_ns("--ping-interval", ping);
     if (e.ping_ns < 10 * P2P_NS_PER_MS) cli_usage_fail("--ping-interval: too small");
     e.rate = (double)cli_uint("--rate", rate, 0, 10000000);

@@ -136,6 +136,28 @@ python3 -c "import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if 0 < d
 rc=$?
 [ $rc -ne 0 ] && grep -q -- '--peers 100 needs 280 descriptors' "$T/nofile.out" && ok ||
     bad "stress --peers above the descriptor limit (exit $rc): $(cat "$T/nofile.out")"
+# stress arguments out of range or malformed: a usage error before any
+# load (a zero --duration ran nothing and exited 1 with no failure; a NaN
+# or empty --adv-ratio, a --requests with other words in it and a --pid of
+# no process were taken)
+DEAD=$("$D" key to-enode --tcp 1 --udp 1 "$KEY")
+NOPID=$(cat /proc/sys/kernel/pid_max) # pids are below it
+for bad_args in "--duration 0" "--duration 0ms" "--mode discv4 --duration 0" \
+    "--adv-ratio nan" "--adv-ratio=" "--adv-ratio 0x10" "--adv-ratio 101" \
+    "--mode discv4 --requests pings" "--mode discv4 --requests ping,bogus" \
+    "--mode discv4 --requests ping," "--pid $NOPID" "--mode discv4 --pid $NOPID"; do
+    # shellcheck disable=SC2086
+    usage_reject timeout 20 "$D" stress --target "$DEAD" --mode adversarial --duration 0.2 $bad_args
+done
+# the same forms, valid: taken (the load then fails against the closed port)
+for good_args in "--adv-ratio 0.5" "--mode discv4 --requests findnode,ping" "--pid $$"; do
+    # shellcheck disable=SC2086
+    timeout 20 "$D" stress --target "$DEAD" --mode adversarial --duration 0.2 $good_args \
+        >"$T/out" 2>"$T/err"
+    rc=$?
+    [ $rc -eq 1 ] && grep -q '^  attempts:' "$T/out" && ok ||
+        bad "stress $good_args exited $rc: $(cat "$T/err")"
+done
 # stress result files whose directory is missing: refused before any load
 reject "$D" stress --target "$TEXT" --duration 1 --out "$T/no-such-dir/r.json"
 reject "$D" stress --target "$TEXT" --duration 1 --plot "$T/no-such-dir/p.svg"
