@@ -54,7 +54,8 @@ typedef struct stress_proc {
     pid_t pid; /* 0: not local / not found */
     uint64_t rss_kb_start, rss_kb_end, rss_kb_max;
     uint64_t threads_start, threads_end, threads_max;
-    uint64_t fds_start, fds_end, fds_max;
+    uint64_t fds_start, fds_end, fds_max; /* not meaningful when fds_unknown */
+    bool fds_unknown;        /* /proc/PID/fd not readable (another user's, or not dumpable) */
     uint64_t rss_kb_at_peak; /* RSS when the live peer count peaked */
     uint32_t peak_live;
     bool exited; /* gone or a zombie at a sample: not sampled since (the figures are its last) */
@@ -139,9 +140,12 @@ void stress_series_add(stress_stats_t *s, stress_point_t *p);
  * a socket bound to ip itself, else one bound to 0.0.0.0 or ::; 0 if none
  * or not visible. */
 pid_t stress_find_listener(const p2p_ip_t *ip, uint16_t port, bool udp);
-/* Samples pid: VmRSS in KiB, threads, open descriptors.  Returns false if
- * the process is gone or has exited and not been reaped (a zombie, whose
- * RSS, threads and descriptors would read as 0, 1 and 0). */
+/* Samples pid: VmRSS in KiB, threads, open descriptors (STRESS_FDS_UNKNOWN
+ * when /proc/PID/fd cannot be read: another user's process, or one that is
+ * not dumpable).  Returns false if the process is gone or has exited and
+ * not been reaped (a zombie, whose RSS, threads and descriptors would read
+ * as 0, 1 and 0). */
+#define STRESS_FDS_UNKNOWN UINT64_MAX
 bool stress_sample(pid_t pid, uint64_t *rss_kb, uint64_t *threads, uint64_t *fds);
 
 /* Finds the target process and takes its starting sample into s->proc:

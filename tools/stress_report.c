@@ -279,13 +279,16 @@ bool stress_sample(pid_t pid, uint64_t *rss_kb, uint64_t *threads, uint64_t *fds
     if ((state == 'Z' || state == 'X') && *threads <= 1) return false;
     snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
     DIR *d = opendir(path);
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d)))
-            if (e->d_name[0] != '.') (*fds)++;
-        closedir(d);
-        if (pid == getpid() && *fds) (*fds)--; /* the directory itself */
+    if (!d) {
+        if (errno == ENOENT) return false; /* gone since */
+        *fds = STRESS_FDS_UNKNOWN;         /* not ours to read: not 0 descriptors */
+        return true;
     }
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.') (*fds)++;
+    closedir(d);
+    if (pid == getpid() && *fds) (*fds)--; /* the directory itself */
     return true;
 }
 
@@ -298,6 +301,10 @@ void stress_proc_start(stress_stats_t *s, pid_t pid, const p2p_ip_t *ip, uint16_
         p->pid = 0;
     p->rss_kb_max = p->rss_kb_end = p->rss_kb_start;
     p->threads_max = p->threads_end = p->threads_start;
+    if (p->pid && p->fds_start == STRESS_FDS_UNKNOWN) {
+        p->fds_unknown = true;
+        p->fds_start = 0;
+    }
     p->fds_max = p->fds_end = p->fds_start;
 }
 
@@ -315,9 +322,13 @@ void stress_proc_sample(stress_stats_t *s, unsigned live, bool holding, uint64_t
     p->rss_kb_end = rss;
     if (rss > p->rss_kb_max) p->rss_kb_max = rss;
     if (thr > p->threads_max) p->threads_max = thr;
-    if (fds > p->fds_max) p->fds_max = fds;
     p->threads_end = thr;
-    p->fds_end = fds;
+    if (fds == STRESS_FDS_UNKNOWN) {
+        p->fds_unknown = true;
+    } else {
+        if (fds > p->fds_max) p->fds_max = fds;
+        p->fds_end = fds;
+    }
     if (holding && live >= p->peak_live && live) {
         p->peak_live = live;
         p->rss_kb_at_peak = rss;
@@ -426,12 +437,15 @@ void stress_print_summary(stress_stats_t *s)
     const stress_proc_t *p = &s->proc;
     if (p->pid) {
         printf("  target pid %d: RSS %llu -> %llu KiB (max %llu), threads %llu -> %llu (max "
-               "%llu), fds %llu -> %llu (max %llu)\n",
+               "%llu), ",
                (int)p->pid, (unsigned long long)p->rss_kb_start, (unsigned long long)p->rss_kb_end,
                (unsigned long long)p->rss_kb_max, (unsigned long long)p->threads_start,
-               (unsigned long long)p->threads_end, (unsigned long long)p->threads_max,
-               (unsigned long long)p->fds_start, (unsigned long long)p->fds_end,
-               (unsigned long long)p->fds_max);
+               (unsigned long long)p->threads_end, (unsigned long long)p->threads_max);
+        if (p->fds_unknown)
+            printf("fds not readable (/proc/%d/fd: another user's or not dumpable)\n", (int)p->pid);
+        else
+            printf("fds %llu -> %llu (max %llu)\n", (unsigned long long)p->fds_start,
+                   (unsigned long long)p->fds_end, (unsigned long long)p->fds_max);
         if (p->peak_live && p->rss_kb_at_peak > p->rss_kb_start)
             printf("  target RSS per live peer: %.1f KiB (at %u peers)\n",
                    (double)(p->rss_kb_at_peak - p->rss_kb_start) / p->peak_live, p->peak_live);
@@ -520,9 +534,13 @@ static json_t *summary_json(stress_stats_t *s)
         json_object_set_new(t, "threads_start", json_integer((json_int_t)p->threads_start));
         json_object_set_new(t, "threads_end", json_integer((json_int_t)p->threads_end));
         json_object_set_new(t, "threads_max", json_integer((json_int_t)p->threads_max));
-        json_object_set_new(t, "fds_end", json_integer((json_int_t)p->fds_end));
-        json_object_set_new(t, "fds_start", json_integer((json_int_t)p->fds_start));
-        json_object_set_new(t, "fds_max", json_integer((json_int_t)p->fds_max));
+        /* null: not readable (0 would read as a node without descriptors) */
+        json_object_set_new(t, "fds_end",
+                            p->fds_unknown ? json_null() : json_integer((json_int_t)p->fds_end));
+        json_object_set_new(t, "fds_start",
+                            p->fds_unknown ? json_null() : json_integer((json_int_t)p->fds_start));
+        json_object_set_new(t, "fds_max",
+                            p->fds_unknown ? json_null() : json_integer((json_int_t)p->fds_max));
         double per = p->peak_live && p->rss_kb_at_peak > p->rss_kb_start
                          ? (double)(p->rss_kb_at_peak - p->rss_kb_start) / p->peak_live
                          : 0;

@@ -7,7 +7,9 @@
  * server's own counters agree (it saw the handshakes and our Disconnects).
  * A sampled target that exits mid-run (a child given as --pid) is
  * reported as exited, with the figures of its last sample.  --out FILE.csv
- * writes the series (summing to the totals) and FILE.summary.csv.
+ * writes the series (summing to the totals) and FILE.summary.csv.  A
+ * target whose descriptors the harness may not read has them reported as
+ * not readable (null), not as 0.
  * With "hold500": 500 live peers, RSS per peer bound, every ping answered.
  * Ping latency figures are printed, never checked: on a shared, loaded
  * machine they say nothing about correctness (tests/bench measures them).
@@ -22,6 +24,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -210,6 +214,79 @@ static void target_exits(const char *enode, const char *out, bool reaped)
         int st;
         wait_bounded(child, 10, "target child", &st);
     }
+}
+
+/* A sampled target whose descriptors the harness may not read: --pid of a
+ * child that made itself not dumpable (its /proc/PID/fd is then root's),
+ * with the harness run as nobody when this test runs as root.  Its RSS
+ * and threads are still reported; its descriptors are null in the JSON
+ * and "not readable" in the summary, not 0. */
+static void fds_unreadable(const char *enode)
+{
+    int pfd[2];
+    if (pipe(pfd) != 0) {
+        CHECK(false);
+        return;
+    }
+    pid_t target = fork();
+    if (target == 0) { /* until the test closes the pipe (or exits) */
+        close(pfd[1]);
+        prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+        char b;
+        while (read(pfd[0], &b, 1) > 0) {
+        }
+        _exit(0);
+    }
+    close(pfd[0]);
+    CHECK(target > 0);
+    char out[64], sum[64], pidbuf[16];
+    snprintf(out, sizeof out, "/tmp/test_stress_%d_nofd.json", (int)getpid());
+    snprintf(sum, sizeof sum, "/tmp/test_stress_%d_nofd.txt", (int)getpid());
+    snprintf(pidbuf, sizeof pidbuf, "%d", (int)target);
+    unlink(out);
+    char *args[] = {(char *)g_tool, "stress",  "--target", (char *)enode, "--mode",
+                    "churn",        "--peers", "4",        "--duration",  "1",
+                    "--pid",        pidbuf,    "--out",    out,           NULL};
+    pid_t pid = target > 0 ? fork() : -1;
+    if (pid == 0) {
+        int null = open("/dev/null", O_WRONLY);
+        int txt = open(sum, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (null < 0 || txt < 0 || dup2(null, 2) < 0 || dup2(txt, 1) < 0) _exit(126);
+        /* as root every /proc/PID/fd is readable: run as nobody */
+        if (geteuid() == 0 && (setgroups(0, NULL) != 0 || setgid(65534) != 0 || setuid(65534) != 0))
+            _exit(126);
+        execv(g_tool, args);
+        _exit(127);
+    }
+    int st = 0;
+    CHECK(pid > 0);
+    if (pid > 0 && wait_bounded(pid, RUN_LIMIT_S, "fds-unreadable", &st) == pid) {
+        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        json_error_t err;
+        json_t *o = json_load_file(out, 0, &err);
+        CHECK(o != NULL);
+        json_t *proc = json_object_get(o, "target_proc");
+        char *shown = proc ? json_dumps(proc, JSON_COMPACT) : NULL;
+        printf("fds-unreadable: target_proc %s\n", shown ? shown : "(none)");
+        free(shown);
+        CHECK(jint(proc, "pid") == target);
+        CHECK(jint(proc, "rss_kb_start") > 0);
+        CHECK(jint(proc, "threads_max") >= 1);
+        CHECK(json_is_null(json_object_get(proc, "fds_start")));
+        CHECK(json_is_null(json_object_get(proc, "fds_end")));
+        CHECK(json_is_null(json_object_get(proc, "fds_max")));
+        json_decref(o);
+        char line[512];
+        bool said = false;
+        FILE *f = fopen(sum, "r");
+        while (f && fgets(line, sizeof line, f)) said |= strstr(line, "fds not readable") != NULL;
+        if (f) fclose(f);
+        CHECK(said);
+    }
+    unlink(out);
+    unlink(sum);
+    close(pfd[1]);
+    if (target > 0) wait_bounded(target, 10, "fds-unreadable target", &st);
 }
 
 /* The value of name in a name,value CSV file, or NULL (static buffer). */
@@ -407,6 +484,8 @@ int main(int argc, char **argv)
     target_exits(enode, out, false);
     CHECK(su_wait_peers(srv, 0, 5000));
     target_exits(enode, out, true);
+    CHECK(su_wait_peers(srv, 0, 5000));
+    fds_unreadable(enode);
     CHECK(su_wait_peers(srv, 0, 5000));
     csv_out(enode, "churn", "8", NULL);
     CHECK(su_wait_peers(srv, 0, 5000));
