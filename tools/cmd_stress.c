@@ -79,6 +79,7 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/clock.h"
@@ -1178,6 +1179,35 @@ static int run_discv4(const char *target, const char *peers, const char *duratio
     return status;
 }
 
+/* A result file (--out, its CSV summary, --plot) that cannot be written
+ * fails before the load, not after it: its directory must exist and take
+ * new files, and the path itself, if it exists, be a writable file (not a
+ * directory).  Exits on a usage error. */
+static void check_result_file(const char *path)
+{
+    if (!*path) cli_usage_fail("stress: empty result file name");
+    char d[4096];
+    snprintf(d, sizeof d, "%s", path);
+    char *slash = strrchr(d, '/');
+    if (slash == d)
+        d[1] = 0;
+    else if (slash)
+        *slash = 0;
+    else
+        snprintf(d, sizeof d, ".");
+    if (access(d, W_OK | X_OK) != 0)
+        cli_usage_fail("stress: cannot write %s: %s: %s", path, d, strerror(errno));
+    struct stat sb;
+    if (stat(path, &sb) == 0) {
+        if (S_ISDIR(sb.st_mode))
+            cli_usage_fail("stress: cannot write %s: %s", path, strerror(EISDIR));
+        if (access(path, W_OK) != 0)
+            cli_usage_fail("stress: cannot write %s: %s", path, strerror(errno));
+    } else if (errno != ENOENT) {
+        cli_usage_fail("stress: cannot write %s: %s", path, strerror(errno));
+    }
+}
+
 int cmd_stress(int argc, char **argv)
 {
     static const cli_cmd_t cmd = {
@@ -1241,22 +1271,17 @@ int cmd_stress(int argc, char **argv)
     size_t npos;
     cli_parse(&cmd, opts, sizeof opts / sizeof opts[0], argc, argv, pos, &npos);
     if (!target) cli_usage_fail("stress: --target is required");
-    /* the result files' directories before the load, not after it */
-    const char *files[] = {out, plot};
-    for (int i = 0; i < 2; i++) {
-        if (!files[i]) continue;
-        char d[4096];
-        snprintf(d, sizeof d, "%s", files[i]);
-        char *slash = strrchr(d, '/');
-        if (slash == d)
-            d[1] = 0;
-        else if (slash)
-            *slash = 0;
-        else
-            snprintf(d, sizeof d, ".");
-        if (access(d, W_OK | X_OK) != 0)
-            cli_usage_fail("stress: cannot write %s: %s: %s", files[i], d, strerror(errno));
+    /* the result files before the load, not after it */
+    if (out) {
+        check_result_file(out);
+        size_t n = strlen(out);
+        if (!(n >= 5 && strcmp(out + n - 5, ".json") == 0)) { /* CSV: and its summary */
+            char sum[4096];
+            stress_summary_path(sum, sizeof sum, out);
+            check_result_file(sum);
+        }
     }
+    if (plot) check_result_file(plot);
     static struct engine e;
     static stress_stats_t st;
     memset(&e, 0, sizeof e);

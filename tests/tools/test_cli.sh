@@ -158,9 +158,18 @@ for good_args in "--adv-ratio 0.5" "--mode discv4 --requests findnode,ping" "--p
     [ $rc -eq 1 ] && grep -q '^  attempts:' "$T/out" && ok ||
         bad "stress $good_args exited $rc: $(cat "$T/err")"
 done
-# stress result files whose directory is missing: refused before any load
-reject "$D" stress --target "$TEXT" --duration 1 --out "$T/no-such-dir/r.json"
-reject "$D" stress --target "$TEXT" --duration 1 --plot "$T/no-such-dir/p.svg"
+# stress result files whose directory is missing, that are directories
+# themselves (the CSV summary's too) or empty: refused before any load
+# (nothing on stdout: no summary of a run; a directory was found only
+# after the load, its results lost)
+mkdir "$T/r.json" "$T/s.summary.csv"
+for bad_file in "--out $T/no-such-dir/r.json" "--plot $T/no-such-dir/p.svg" "--out $T" \
+    "--out $T/r.json" "--plot $T/r.json" "--out $T/s.csv" "--out $T/s" "--out="; do
+    # shellcheck disable=SC2086
+    usage_reject timeout 20 "$D" stress --target "$DEAD" --duration 0.2 $bad_file
+    [ ! -s "$T/out" ] && ok || bad "stress $bad_file ran: $(cat "$T/out")"
+done
+rmdir "$T/r.json" "$T/s.summary.csv"
 # an RLPx ping to a closed port: a clean one-line failure
 reject "$D" rlpx ping --timeout 2 "$("$D" key to-enode --tcp 1 "$KEY")"
 
