@@ -141,7 +141,7 @@ val() { # SIDE WORKLOAD: the figure of a run
     case $2 in
     churn) jget "$f" success_rate_per_s ;;
     d4) jget "$f" pongs_per_s ;;
-    flood) calc "$(jget "$f" msgs_sent) / $(jget "$f" elapsed_s)" ;;
+    flood) calc "$(jget "$f" msgs_sent) / $(jget "$f" load_s)" ;; # sent during the load only
     hold) jget "$f" target_proc.rss_kb_per_live_peer ;;
     esac
 }
