@@ -5,6 +5,7 @@
 
 #include <ctype.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "core/err.h"
 
@@ -138,4 +139,14 @@ uint64_t tu_rand(void)
 void tu_rand_bytes(uint8_t *out, size_t n)
 {
     for (size_t i = 0; i < n; i++) out[i] = (uint8_t)tu_rand();
+}
+
+uint64_t tu_thread_cpu_ns(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)) {
+        perror("clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
+        abort();
+    }
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }

@@ -70,5 +70,9 @@ size_t tu_unhex(uint8_t *out, size_t cap, const char *hex);
 uint64_t tu_rand(void);
 void tu_seed(uint64_t seed);
 void tu_rand_bytes(uint8_t *out, size_t n);
+/* CPU time of the calling thread (ns).  Cost budgets are checked on it,
+ * not on the wall clock: a thread waiting for a CPU on a loaded machine
+ * (two test processes, sanitizer builds, other jobs) uses none. */
+uint64_t tu_thread_cpu_ns(void);
 
 #endif
