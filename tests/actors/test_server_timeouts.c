@@ -316,7 +316,11 @@ static void test_write_deadline(void)
 /* A slow reader (2 KiB every 50 ms, a 4 KiB receive buffer) while the
  * application queues 12 MiB: each read makes progress, but the writes in
  * the buffer cannot finish within the 400 ms write deadline, so the peer
- * is dropped (within 6 s) and counted in write_timeouts. */
+ * is dropped (within 6 s) and counted in write_timeouts.  The queueing
+ * itself may outlast the deadline on a loaded machine (this thread
+ * descheduled between two sends): the peer is then dropped before the
+ * reader starts, its later sends fail with P2P_ECLOSED, and the drop is
+ * counted all the same. */
 static void test_write_deadline_slow_reader(void)
 {
     p2p_server_config_t cs;
@@ -358,7 +362,12 @@ static void test_write_deadline_slow_reader(void)
     uint8_t *blob = malloc(len);
     CHECK(blob != NULL);
     tu_rand_bytes(blob, len); /* incompressible */
-    for (int i = 0; i < 12 && peer; i++) CHECK_OK(p2p_peer_send(peer, "echo", 0, blob, len));
+    for (int i = 0; i < 12 && peer; i++) {
+        int rc = p2p_peer_send(peer, "echo", 0, blob, len);
+        if (rc == P2P_ECLOSED && i > 0) break; /* dropped while queueing */
+        CHECK_OK(rc);
+        if (rc) break;
+    }
     bool dropped = false;
     uint64_t end = p2p_now_ns() + 6 * P2P_NS_PER_S;
     while (!dropped && p2p_now_ns() < end) {
@@ -370,7 +379,8 @@ static void test_write_deadline_slow_reader(void)
         p2p_server_get_stats(s, &st);
         dropped = st.write_timeouts == 1;
     }
-    CHECK(dropped);
+    /* counted before the close, which may have ended the reads first */
+    CHECK(dropped || SU_WAIT_STAT(s, write_timeouts, 1, 1000));
     CHECK(su_wait_peers(s, 0, 5000));
     p2p_peer_unref(peer);
     free(blob);
