@@ -226,6 +226,10 @@ int main(void)
         printf("echo: %u messages in %.1f ms (%.0f msg/s round trips), %u EFULL retries\n",
                atomic_load(&ea.next), ms, atomic_load(&ea.next) / (ms / 1000.0), full);
     }
+    /* A's peer thread counts a message in msgs_in once its callback has
+     * returned: the last echo's callback may have run (ea.next) before
+     * that count, so it is waited for (bounded), then checked exactly */
+    CHECK(SU_WAIT_STAT(a, msgs_in, N_MSGS, 2000));
     p2p_server_stats_t sa, sb;
     p2p_server_get_stats(a, &sa);
     p2p_server_get_stats(b, &sb);
