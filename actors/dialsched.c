@@ -154,6 +154,17 @@ static p2p_dial_skip_t check_dial(const p2p_dialsched_t *s, const p2p_node_t *n,
     return P2P_DIAL_STARTED;
 }
 
+p2p_dial_skip_t p2p_dialsched_static_blocked(const p2p_dialsched_t *s, const p2p_node_t *n)
+{
+    if (memcmp(n->id, s->cfg.self, 32) == 0) return P2P_DIAL_SKIP_SELF;
+    if (has_ip(n) && n->ep.tcp == 0) return P2P_DIAL_SKIP_NO_PORT;
+    if (has_ip(n) && s->cfg.has_netrestrict &&
+        !p2p_netlist_contains(&s->cfg.netrestrict, &n->ep.ip))
+        return P2P_DIAL_SKIP_NETRESTRICT;
+    if (!has_ip(n) && !s->cfg.resolve) return P2P_DIAL_SKIP_NO_IP;
+    return P2P_DIAL_STARTED;
+}
+
 static p2p_dial_skip_t check_static(const p2p_dialsched_t *s, const p2p__dial_static_t *st,
                                     uint64_t now)
 {

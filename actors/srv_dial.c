@@ -131,6 +131,11 @@ static size_t drain_static(dial_t *d)
         for (size_t k = 0; k < srv->ntrusted; k++)
             if (memcmp(srv->trusted[k], n->id, 32) == 0) trusted = true;
         if (p2p_dialsched_add_static(d->s, n, trusted, now)) P2P__STAT(srv, internal_push_failures);
+        p2p_dial_skip_t why = p2p_dialsched_static_blocked(d->s, n);
+        if (why != P2P_DIAL_STARTED)
+            P2P_LOG_RL(3, 60000, P2P_LOG_WARN, "Static peer will not be dialled",
+                       "peer=%02x%02x%02x%02x why=%s", n->id[0], n->id[1], n->id[2], n->id[3],
+                       p2p_dial_skip_name(why));
     }
     return nr + na;
 }

@@ -746,9 +746,35 @@ static void test_peer_event_order(void)
     p2p_dialsched_free(&t);
 }
 
+/* Static nodes that can never be dialled as they stand, each with its
+ * reason; a dialable one (with an IP, or without one but resolvable). */
+static void test_static_blocked(void)
+{
+    p2p_dialsched_config_t cfg = base_cfg(10);
+    cfg.has_netrestrict = true;
+    CHECK_OK(p2p_netlist_parse(&cfg.netrestrict, "10.0.0.0/8"));
+    p2p_dialsched_t s;
+    CHECK_OK(p2p_dialsched_init(&s, &cfg));
+    p2p_node_t self = mk(1, "10.0.0.1", 30303);
+    memset(self.id, 0xee, 32);
+    p2p_node_t noport = mk(2, "10.0.0.2", 0), outside = mk(3, "20.0.0.3", 30303);
+    p2p_node_t ok = mk(4, "10.0.0.4", 30303), noip = mk(5, NULL, 0);
+    CHECK(p2p_dialsched_static_blocked(&s, &self) == P2P_DIAL_SKIP_SELF);
+    CHECK(p2p_dialsched_static_blocked(&s, &noport) == P2P_DIAL_SKIP_NO_PORT);
+    CHECK(p2p_dialsched_static_blocked(&s, &outside) == P2P_DIAL_SKIP_NETRESTRICT);
+    CHECK(p2p_dialsched_static_blocked(&s, &ok) == P2P_DIAL_STARTED);
+    CHECK(p2p_dialsched_static_blocked(&s, &noip) == P2P_DIAL_STARTED); /* resolvable */
+    p2p_dialsched_free(&s);
+    cfg.resolve = false;
+    CHECK_OK(p2p_dialsched_init(&s, &cfg));
+    CHECK(p2p_dialsched_static_blocked(&s, &noip) == P2P_DIAL_SKIP_NO_IP);
+    p2p_dialsched_free(&s);
+}
+
 int main(void)
 {
     test_ratio();
+    test_static_blocked();
     test_slots();
     test_check_order();
     test_history_expiry();

@@ -7,7 +7,8 @@
  * again until it is skipped as connected; C is added as a static node
  * (dialled).  The server's stats count the candidates skipped (one self,
  * one connected, the rest still dialing or recently dialled), one
- * discovery dial and one static dial.  A's log (captured through a
+ * discovery dial and one static dial.  A's own node added as a static node
+ * gets a warning that it will not be dialled (why=self).  A's log (captured through a
  * pipe) carries a "Looking for peers" line within 12 s (the dialer writes
  * one every 10 s while fewer than 3 dialled peers are connected).
  */
@@ -101,6 +102,10 @@ int main(void)
     CHECK(st.candidates_skipped_by[P2P_DIAL_SKIP_SELF] == 1);
     CHECK(st.candidates_skipped_by[P2P_DIAL_SKIP_CONNECTED] == 1);
 
+    /* its own node as a static node: never dialled, and said so */
+    CHECK_OK(p2p_server_add_peer(a, &na));
+    CHECK(log_wait(pfd[0], "Static peer will not be dialled", 5000));
+    CHECK(log_wait(pfd[0], "why=self", 1000));
     bool logged = log_wait(pfd[0], "Looking for peers", 12000);
     p2p_log_set_fd(oldlog);
     if (!logged) printf("no \"Looking for peers\" line within 12 s\n");

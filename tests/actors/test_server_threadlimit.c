@@ -127,8 +127,8 @@ int main(void)
     p2p_server_stats_t st;
     p2p_server_get_stats(a, &st);
     printf("with the limit: %llu connections dropped, %llu threads spawned, peers %d\n",
-           (unsigned long long)st.conn_threads_failed,
-           (unsigned long long)st.conn_threads_spawned, p2p_server_peer_count(a));
+           (unsigned long long)st.conn_threads_failed, (unsigned long long)st.conn_threads_spawned,
+           p2p_server_peer_count(a));
     CHECK(st.conn_threads_spawned == 0);
     CHECK(st.peers_added == 0);
     CHECK(p2p_server_peer_count(a) == 0);
