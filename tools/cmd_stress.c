@@ -37,7 +37,8 @@
  *   discv4 ping and findnode floods against the UDP port from --peers keys
  *          (tools/stress_discv4.c).
  *
- * The stop (--duration, SIGINT, SIGTERM) starts a drain: no new
+ * The stop (--duration, SIGINT, SIGTERM; a second signal ends the drain at
+ * once) starts a drain: no new
  * connections, pings or flood messages; handshakes in flight go on (a
  * session that completes its Hello is then sent Disconnect like the
  * others); a live peer is sent Disconnect once its ping is ponged and its
@@ -189,10 +190,12 @@ struct engine {
     uint64_t connect_until;
 };
 
+/* The first SIGINT/SIGTERM stops the load (the drain starts); a second
+ * one cuts the drain short: what is unfinished is counted at once. */
 static void on_signal(int sig)
 {
     (void)sig;
-    stress_stop = 1;
+    if (stress_stop < 2) stress_stop++;
 }
 
 static int flood_fill(struct engine *e, struct conn *c);
@@ -1021,6 +1024,14 @@ static void run(struct engine *e, const char *plot, const char *outpath)
             e->reply_end = now + DRAIN_REPLY_NS;
             drain_end = e->reply_end + 2 * LINGER_NS;
             tick(e, now);
+        }
+        if (e->draining && stress_stop >= 2 && drain_end > now) {
+            fprintf(stderr,
+                    "stress: second interrupt: the drain ends now, %zu connections "
+                    "unfinished\n",
+                    e->nconns);
+            e->reply_end = drain_end = now;
+            tick(e, now); /* counts the replies still missing */
         }
         if (!running && (e->nconns == 0 || now >= drain_end)) break;
         if (running) {

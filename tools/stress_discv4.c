@@ -497,6 +497,8 @@ int stress_discv4_run(const stress_d4_config_t *cfg, stress_stats_t *st, bool tt
                 drain_end = now + D4_TIMEOUT_NS;
                 stress_load_end(st, d.t0, now);
             }
+            /* a second SIGINT/SIGTERM: no more waiting for replies */
+            if (!running && stress_stop >= 2) drain_end = now;
             if (!running && (outstanding(&d) == 0 || now >= drain_end)) break;
             if (now >= next_tick) {
                 tick(&d, now, running);

@@ -21,6 +21,10 @@
  *   blackhole-hold hold against the same listener: the handshakes still in
  *                 flight at the stop end as handshake failures (timeouts),
  *                 not freed uncounted.
+ *   second-sigint hold against the same listener, stopped by SIGINT (the
+ *                 drain starts: it would wait 10 s for the 3 handshakes),
+ *                 then a second SIGINT: the tool ends within 3 s of it,
+ *                 the 3 handshakes counted as failures, status 1.
  *   adv-emfile    adversarial with 3 free descriptors: the adversarial
  *                 connections that cannot get a socket count as failed to
  *                 connect, not as legitimate failures (attempts ==
@@ -304,6 +308,26 @@ int main(int argc, char **argv)
         CHECK(jint(o, "attempts") == jint(o, "successes") + jint(o, "failures"));
         CHECK(jint(o, "failures") > 0);
         CHECK(reason(o, "socket: Too many open files") > 0);
+        json_decref(o);
+    }
+
+    /* second-sigint: the drain cut short */
+    struct run twice = {.name = "second-sigint"};
+    spawn(&twice, hole, "hold", "3", "60", bhold_args);
+    usleep(500 * 1000);
+    CHECK(kill(twice.pid, SIGINT) == 0);
+    usleep(500 * 1000);
+    uint64_t t2 = p2p_now_ns();
+    CHECK(kill(twice.pid, SIGINT) == 0);
+    CHECK(reap(&twice, &o) == 1);
+    double after = (double)(p2p_now_ns() - t2) / 1e9;
+    printf("second-sigint: ended %.2f s after the second SIGINT\n", after);
+    CHECK(after < 3.0);
+    if (o) {
+        CHECK(jint(o, "attempts") == 3);
+        CHECK(jint(o, "successes") == 0);
+        CHECK(jint(o, "failures") == 3);
+        check_attempts(o);
         json_decref(o);
     }
 
