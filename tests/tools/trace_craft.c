@@ -24,8 +24,13 @@
  * Names that would drive a terminal: thread "p\x1b[2J\xc2\x9b" "1m" pushes
  * one message (kind 5) to mailbox "mb\x1b]0;t\x07\xff", and kind 5 is
  * named "k\xc2\x85x\x7f".
+ *   trace_craft FILE small
+ *
+ * The first file's records in 2 rings of 8 (the rings wrap: most records
+ * are overwritten), a file of 17 KiB: the trace reader's fuzz seeds.
  * Prints nothing; exits 0 on success.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -102,16 +107,17 @@ static int ctl(void)
 
 int main(int argc, char **argv)
 {
+    bool small = argc == 3 && strcmp(argv[2], "small") == 0;
     if (argc != 2 &&
-        !(argc == 3 && (strcmp(argv[2], "reuse") == 0 || strcmp(argv[2], "ctl") == 0))) {
-        fprintf(stderr, "usage: trace_craft FILE [reuse|ctl]\n");
+        !(argc == 3 && (strcmp(argv[2], "reuse") == 0 || strcmp(argv[2], "ctl") == 0 || small))) {
+        fprintf(stderr, "usage: trace_craft FILE [reuse|ctl|small]\n");
         return 2;
     }
-    if (p2p_trace_open(argv[1], 4, 1024) != 0) {
+    if (p2p_trace_open(argv[1], small ? 2 : 4, small ? 8 : 1024) != 0) {
         fprintf(stderr, "trace_craft: cannot create %s\n", argv[1]);
         return 1;
     }
-    if (argc == 3) return strcmp(argv[2], "ctl") == 0 ? ctl() : reuse();
+    if (argc == 3 && !small) return strcmp(argv[2], "ctl") == 0 ? ctl() : reuse();
     box = p2p_mailbox_name_id("box\xff\xfe");
     p2p_thread_t me, prod;
     if (box == 0 || p2p_trace_name_kind(KIND, "kind\xc3\x28") != 0 ||
