@@ -37,8 +37,8 @@
  *   discv4 ping and findnode floods against the UDP port from --peers keys
  *          (tools/stress_discv4.c).
  *
- * The stop (--duration, SIGINT, SIGTERM; a second signal ends the drain at
- * once) starts a drain: no new
+ * The stop (--duration, SIGINT, SIGTERM; a second signal 200 ms or more
+ * after the first ends the drain at once) starts a drain: no new
  * connections, pings or flood messages; handshakes in flight go on (a
  * session that completes its Hello is then sent Disconnect like the
  * others); a live peer is sent Disconnect once its ping is ponged and its
@@ -74,6 +74,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,6 +82,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/clock.h"
@@ -191,11 +193,26 @@ struct engine {
 };
 
 /* The first SIGINT/SIGTERM stops the load (the drain starts); a second
- * one cuts the drain short: what is unfinished is counted at once. */
+ * one at least 200 ms later cuts the drain short: what is unfinished is
+ * counted at once.  Closer ones are the same stop: GNU timeout, for one,
+ * sends its signal to the command and again to its process group. */
+#define SECOND_SIGNAL_NS (200 * P2P_NS_PER_MS)
+static _Atomic uint64_t first_signal_ns;
+
 static void on_signal(int sig)
 {
     (void)sig;
-    if (stress_stop < 2) stress_stop++;
+    /* clock_gettime and lock-free atomics are async-signal-safe */
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t now = (uint64_t)ts.tv_sec * P2P_NS_PER_S + (uint64_t)ts.tv_nsec + 1;
+    uint64_t first = atomic_load(&first_signal_ns);
+    if (!first) {
+        atomic_store(&first_signal_ns, now);
+        stress_stop = 1;
+    } else if (now - first >= SECOND_SIGNAL_NS) {
+        stress_stop = 2;
+    }
 }
 
 static int flood_fill(struct engine *e, struct conn *c);

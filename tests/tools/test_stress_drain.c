@@ -25,6 +25,9 @@
  *                 drain starts: it would wait 10 s for the 3 handshakes),
  *                 then a second SIGINT: the tool ends within 3 s of it,
  *                 the 3 handshakes counted as failures, status 1.
+ *   double-signal the same, but two SIGINTs 20 ms apart (as GNU timeout
+ *                 sends its one signal, to the command and to its group):
+ *                 one stop, the drain runs, the handshakes end timed out.
  *   adv-emfile    adversarial with 3 free descriptors: the adversarial
  *                 connections that cannot get a socket count as failed to
  *                 connect, not as legitimate failures (attempts ==
@@ -249,9 +252,16 @@ int main(int argc, char **argv)
     spawn(&badv, hole, "adversarial", "3", "50ms", adv_args);
     const char *bhold_args[] = {"--concurrency", "3", "--sources", "1", NULL};
     spawn(&bhold, hole, "hold", "3", "50ms", bhold_args);
+    struct run dbl = {.name = "double-signal"};
+    spawn(&dbl, hole, "hold", "3", "60", bhold_args);
     char npeers[16];
     snprintf(npeers, sizeof npeers, "%d", EMFILE_PEERS);
     spawn(&emf, enode, "adversarial", npeers, "1", adv_args);
+
+    usleep(500 * 1000);
+    CHECK(kill(dbl.pid, SIGINT) == 0);
+    usleep(20 * 1000); /* handled apart, not merged into one pending signal */
+    CHECK(kill(dbl.pid, SIGINT) == 0);
 
     CHECK(reap(&flood, &o) == 1);
     if (o) {
@@ -287,6 +297,16 @@ int main(int argc, char **argv)
     if (o) {
         CHECK(jint(o, "attempts") == 3);
         CHECK(jint(o, "successes") == 0);
+        CHECK(jint(o, "failures") == 3);
+        CHECK(reason(o, "handshake: timeout") == 3);
+        check_attempts(o);
+        json_decref(o);
+    }
+
+    CHECK(reap(&dbl, &o) == 1);
+    if (o) {
+        printf("double-signal: %lld handshakes timed out in the drain\n",
+               (long long)reason(o, "handshake: timeout"));
         CHECK(jint(o, "failures") == 3);
         CHECK(reason(o, "handshake: timeout") == 3);
         check_attempts(o);
