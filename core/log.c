@@ -91,8 +91,7 @@ static void put_escaped(struct line *l, const char *src, size_t n)
     const uint8_t *p = (const uint8_t *)src;
     for (size_t i = 0; i < n && !l->full;) {
         size_t len = p2p_utf8_seq_len(p + i, n - i);
-        bool ctl = (len == 1 && (p[i] < 0x20 || p[i] == 0x7f)) ||
-                   (len == 2 && p[i] == 0xC2 && p[i + 1] < 0xA0);
+        bool ctl = len && p2p_utf8_is_control(p + i, len);
         if (len && !ctl) {
             put_unit(l, src + i, len);
             i += len;

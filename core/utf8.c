@@ -36,11 +36,7 @@ size_t p2p_utf8_clean(char *out, size_t outcap, const char *in, size_t inlen)
     size_t i = 0, o = 0;
     while (i < inlen) {
         size_t n = p2p_utf8_seq_len(p + i, inlen - i);
-        /* C0 and DEL, and C1 (U+0080..U+009F: C2 80..C2 9F), which
-         * terminals obey (U+009B is CSI) and log readers may split at
-         * (U+0085 NEL) */
-        bool ctl = (n == 1 && (p[i] < 0x20 || p[i] == 0x7f)) ||
-                   (n == 2 && p[i] == 0xC2 && p[i + 1] < 0xA0);
+        bool ctl = n && p2p_utf8_is_control(p + i, n);
         size_t w = n && !ctl ? n : 1;
         if (w >= outcap - o) break; /* keep room for the NUL */
         if (n && !ctl)

@@ -169,8 +169,7 @@ static void term_escape(char *out, size_t outlen, const char *in)
     size_t o = 0, left = strlen(in);
     while (left) {
         size_t n = p2p_utf8_seq_len(p, left);
-        bool ctl =
-            (n == 1 && (p[0] < 0x20 || p[0] == 0x7f)) || (n == 2 && p[0] == 0xC2 && p[1] < 0xA0);
+        bool ctl = n && p2p_utf8_is_control(p, n);
         size_t m = n ? n : 1; /* the character, or one stray byte */
         size_t need = n && !ctl ? m : 4 * m;
         if (need >= outlen - o) break;
