@@ -79,15 +79,22 @@ static int sigcons_fn(p2p_thread_t *self, void *arg)
     return p2p_thread_should_quit(self) ? 0 : 3;
 }
 
+/* Starts a signal-mode consumer of sc (name: its mailbox and thread) on
+ * the read end of a new pipe (pfd). */
+static void sigcons_start(struct sigcons *sc, const char *name, int pfd[2], p2p_thread_t *th)
+{
+    CHECK(pipe(pfd) == 0);
+    sc->fd = pfd[0];
+    CHECK_OK(p2p_mailbox_create(&sc->mb, name, 8, 64, NULL));
+    CHECK_OK(p2p_thread_spawn_ex(th, name, 0, P2P_THREAD_SIGNAL_WAKE, sigcons_fn, sc));
+}
+
 static void test_signal_mode(void)
 {
     struct sigcons sc = {.fd = -1};
     int pfd[2];
-    CHECK(pipe(pfd) == 0);
-    sc.fd = pfd[0];
-    CHECK_OK(p2p_mailbox_create(&sc.mb, "sig", 8, 64, NULL));
     p2p_thread_t th;
-    CHECK_OK(p2p_thread_spawn_ex(&th, "sigcons", 0, P2P_THREAD_SIGNAL_WAKE, sigcons_fn, &sc));
+    sigcons_start(&sc, "sigcons", pfd, &th);
     /* every push wakes the sleeper: 200 messages, some while it sleeps,
      * some back to back */
     for (unsigned i = 0; i < 200; i++) {
@@ -127,11 +134,8 @@ static void test_signal_queue_full(void)
     CHECK(setrlimit(RLIMIT_SIGPENDING, &none) == 0);
     struct sigcons sc = {.fd = -1, .secs = 8};
     int pfd[2];
-    CHECK(pipe(pfd) == 0);
-    sc.fd = pfd[0];
-    CHECK_OK(p2p_mailbox_create(&sc.mb, "sigfull", 8, 64, NULL));
     p2p_thread_t th;
-    CHECK_OK(p2p_thread_spawn_ex(&th, "sigfull", 0, P2P_THREAD_SIGNAL_WAKE, sigcons_fn, &sc));
+    sigcons_start(&sc, "sigfull", pfd, &th);
     /* asleep in ppoll (its first wait finds nothing) */
     uint64_t end = p2p_now_ns() + 5 * P2P_NS_PER_S;
     while (atomic_load(&th.waiter.sleeps) == 0 && p2p_now_ns() < end) sleep_ms(1);
