@@ -518,7 +518,10 @@ static void test_bad_page_live(void)
            "%llu wipes\n",
            (long long)at, ok, failed, gone, (unsigned long long)st.recoveries,
            (unsigned long long)st.wipes);
-    CHECK(failed == 1);
+    /* the read that meets the bad page fails once and wipes; the wipe can
+     * also come first, when Berkeley DB meets the page while it opens
+     * (seen under TSan: 0 failed, 2000 gone) */
+    CHECK(failed <= 1);
     CHECK(st.wipes == 1);
     CHECK(st.recoveries == 1);
     CHECK(ok + failed + gone == 2000 && gone > 0);
