@@ -115,49 +115,66 @@ static json_t *run_mode(const char *enode, const char *mode, const char *peers, 
 /* The harness closes first, so its side of each churned connection sits
  * in TIME_WAIT for 60 s on an ephemeral port of 127.0.0.x.  A listener
  * (with SO_REUSEADDR, as the node's) must still be able to bind those
- * ports: tries up to 50 of the ones on 127.0.0.1 towards port that nothing
- * else holds (other tests running beside this one open connections whose
- * ephemeral ports may be the same). */
+ * addresses and ports: tries up to 50 of the ones on 127.0.0.2..8 (the
+ * harness's other sources; 127.0.0.1 is where every other process on the
+ * machine connects from, and its sockets may hold any ephemeral port)
+ * towards port that nothing else holds. */
+typedef struct tcp_ent {
+    uint32_t la;
+    uint16_t lp, rp;
+    uint8_t st;
+} tcp_ent_t;
+
+/* Reads the next IPv4 TCP socket of /proc/net/tcp.  False at the end. */
+static bool tcp_next(FILE *f, tcp_ent_t *e)
+{
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        unsigned sl, la, lp, ra, rp, st;
+        if (sscanf(line, " %u: %8X:%4X %8X:%4X %2X", &sl, &la, &lp, &ra, &rp, &st) != 6) continue;
+        *e = (tcp_ent_t){.la = la, .lp = (uint16_t)lp, .rp = (uint16_t)rp, .st = (uint8_t)st};
+        return true;
+    }
+    return false;
+}
+
 static void bind_tw_ports(uint16_t port, unsigned *tried, unsigned *bound)
 {
     *tried = *bound = 0;
-    enum { MAXE = 65536 };
-    static struct {
-        uint32_t la;
-        uint16_t lp, rp;
-        uint8_t st;
-    } ent[MAXE];
-    unsigned n = 0;
+    /* two passes over the table, so its size (other processes' sockets
+     * too, any number of them) does not matter: the first picks up to 200
+     * candidates, the second drops those whose address and port another
+     * socket holds */
+    enum { MAXC = 200 };
+    tcp_ent_t cand[MAXC];
+    bool alone[MAXC];
+    unsigned nc = 0;
+    tcp_ent_t e;
     FILE *f = fopen("/proc/net/tcp", "r");
     if (!f) return;
-    char line[512];
-    while (n < MAXE && fgets(line, sizeof line, f)) {
-        unsigned sl, la, lp, ra, rp, st;
-        if (sscanf(line, " %u: %8X:%4X %8X:%4X %2X", &sl, &la, &lp, &ra, &rp, &st) != 6) continue;
-        ent[n].la = la;
-        ent[n].lp = (uint16_t)lp;
-        ent[n].rp = (uint16_t)rp;
-        ent[n].st = (uint8_t)st;
-        n++;
-    }
+    /* /proc prints the address's network-order word: ntohl gives it back */
+    while (nc < MAXC && tcp_next(f, &e))
+        if (e.st == 6 /* TIME_WAIT */ && ntohl(e.la) >= 0x7F000002 && ntohl(e.la) <= 0x7F000008 &&
+            e.rp == port) {
+            cand[nc] = e;
+            alone[nc++] = true;
+        }
     fclose(f);
-    unsigned looked = 0; /* candidates compared with the whole table: at most 200 */
-    for (unsigned i = 0; i < n && *tried < 50 && looked < 200; i++) {
-        if (ent[i].st != 6 /* TIME_WAIT */ || ent[i].la != 0x0100007F /* 127.0.0.1 */ ||
-            ent[i].rp != port)
-            continue;
-        looked++;
-        bool alone = true;
-        for (unsigned j = 0; j < n && alone; j++)
-            alone = ent[j].lp != ent[i].lp || (ent[j].st == 6 && ent[j].rp == port);
-        if (!alone) continue;
+    if (!(f = fopen("/proc/net/tcp", "r"))) return;
+    while (tcp_next(f, &e))
+        for (unsigned i = 0; i < nc; i++)
+            if (e.lp == cand[i].lp && (e.la == cand[i].la || e.la == 0) &&
+                !(e.st == 6 && e.rp == port))
+                alone[i] = false;
+    fclose(f);
+    for (unsigned i = 0; i < nc && *tried < 50; i++) {
+        if (!alone[i]) continue;
         int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0) continue;
         int one = 1;
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        struct sockaddr_in sa = {.sin_family = AF_INET,
-                                 .sin_port = htons(ent[i].lp),
-                                 .sin_addr.s_addr = htonl(0x7F000001)};
+        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(cand[i].lp)};
+        sa.sin_addr.s_addr = cand[i].la; /* as read: network order */
         (*tried)++;
         if (bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 && listen(fd, 1) == 0) (*bound)++;
         close(fd);
