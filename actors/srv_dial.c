@@ -101,6 +101,25 @@ static int node_by_seq(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* Warns when the static node n can never be dialled as given (the node
+ * itself, TCP port 0, outside NetRestrict, no address and no discovery to
+ * find one).  The configured static nodes (added false) are each named
+ * once at start; the ones added later (AddPeer, which an API caller may
+ * repeat) at most 3 lines at once and then one a minute. */
+static void warn_undialable(const dial_t *d, const p2p_node_t *n, bool added)
+{
+    p2p_dial_skip_t why = p2p_dialsched_static_blocked(d->s, n);
+    if (why == P2P_DIAL_STARTED) return;
+    const uint8_t *id = n->id;
+    if (added)
+        P2P_LOG_RL(3, 60000, P2P_LOG_WARN, "Static peer will not be dialled",
+                   "peer=%02x%02x%02x%02x why=%s", id[0], id[1], id[2], id[3],
+                   p2p_dial_skip_name(why));
+    else
+        P2P_WARN("Static peer will not be dialled", "peer=%02x%02x%02x%02x why=%s", id[0], id[1],
+                 id[2], id[3], p2p_dial_skip_name(why));
+}
+
 /* Applies the queued static-set changes (AddPeer / RemovePeer) in the
  * order of their calls (see p2p__msg_node in server_int.h): a caller's
  * remove-then-add leaves the node static, its add-then-remove does not.
@@ -131,11 +150,7 @@ static size_t drain_static(dial_t *d)
         for (size_t k = 0; k < srv->ntrusted; k++)
             if (memcmp(srv->trusted[k], n->id, 32) == 0) trusted = true;
         if (p2p_dialsched_add_static(d->s, n, trusted, now)) P2P__STAT(srv, internal_push_failures);
-        p2p_dial_skip_t why = p2p_dialsched_static_blocked(d->s, n);
-        if (why != P2P_DIAL_STARTED)
-            P2P_LOG_RL(3, 60000, P2P_LOG_WARN, "Static peer will not be dialled",
-                       "peer=%02x%02x%02x%02x why=%s", n->id[0], n->id[1], n->id[2], n->id[3],
-                       p2p_dial_skip_name(why));
+        warn_undialable(d, n, true);
     }
     return nr + na;
 }
@@ -257,6 +272,7 @@ int p2p__dial_main(p2p_thread_t *self, void *arg)
             if (memcmp(srv->trusted[k], srv->statics[i].id, 32) == 0) trusted = true;
         if (p2p_dialsched_add_static(d.s, &srv->statics[i], trusted, now))
             P2P__STAT(srv, internal_push_failures);
+        warn_undialable(&d, &srv->statics[i], false);
     }
     d.next_log = now + P2P_DIAL_STATS_INTERVAL_NS;
     while (!p2p_thread_should_quit(self)) {

@@ -12,7 +12,8 @@
 # unreadable datadir, bad --metrics.addr/--metrics.port, metrics port in
 # use) is one line on stderr and a non-zero exit; --metrics.addr serves
 # Prometheus text on /metrics (404 elsewhere, 400 for malformed requests);
-# a static node that does not become a peer is logged with the reason;
+# a static node that does not become a peer is logged with the reason,
+# one that can never be dialled (self, port 0, outside --netrestrict) too;
 # at --verbosity 5 the discovery table's changes and lookups are logged.
 set -u
 N=$1 D=$2
@@ -194,9 +195,17 @@ term_wait "$pid" 10 "node h"
 
 # a static node that does not become a peer says why at the default
 # level: one refusing connections (node h, stopped), and one with no
-# capability in common (node a, from a node that runs snap/1)
-"$N" --port 0 --datadir "$T/s" --nodiscover --addr 127.0.0.1 --caps snap/1 \
-    --staticnodes "$H_ENODE,$A_ENODE" >"$T/s.out" 2>"$T/s.err" &
+# capability in common (node a, from a node that runs snap/1); the
+# --staticnodes that can never be dialled as given (the node itself, TCP
+# port 0, outside --netrestrict) are named when the node starts, as they
+# are when admin_addPeer adds them
+"$D" key generate "$T/s.key" >/dev/null
+S_SELF=$("$D" key to-enode --tcp 1 "$T/s.key")
+S_NOPORT=$("$D" key to-enode --hex --tcp 0 "$("$D" key generate)")
+S_OUTSIDE=$("$D" key to-enode --hex --ip 10.0.0.1 "$("$D" key generate)")
+"$N" --port 0 --datadir "$T/s" --nodekey "$T/s.key" --nodiscover --addr 127.0.0.1 --caps snap/1 \
+    --netrestrict 127.0.0.0/8 --staticnodes "$H_ENODE,$A_ENODE,$S_SELF,$S_NOPORT,$S_OUTSIDE" \
+    >"$T/s.out" 2>"$T/s.err" &
 spid=$!
 pids="$pids $spid"
 i=0
@@ -210,6 +219,10 @@ grep -q 'Static peer not connected .*why="connect failed" by=network' "$T/s.err"
     bad "no log line for the static node at a closed port: $(cat "$T/s.err")"
 grep -q 'Static peer not connected .*why="useless peer" by=local' "$T/s.err" && ok ||
     bad "no log line for the useless static peer: $(cat "$T/s.err")"
+for why in self no-port netrestrict; do
+    grep -q "Static peer will not be dialled .*why=$why\$" "$T/s.err" && ok ||
+        bad "no warning for the static node that will not be dialled ($why): $(cat "$T/s.err")"
+done
 term_wait "$spid" 10 "node s"
 
 # SIGTERM: clean stop, exit 0; restart reuses the key
