@@ -40,13 +40,22 @@ struct common {
     const char *addr, *keyfile, *keyhex, *timeout;
 };
 
-#define COMMON_OPTS(c)                                                                             \
+/* Each command's --timeout default, in seconds */
+#define TIMEOUT_PING "3"
+#define TIMEOUT_REQUESTENR "5"
+#define TIMEOUT_RESOLVE "10"
+#define TIMEOUT_CRAWL "30"
+
+/* The options every command takes; the command's --timeout default
+ * (TIMEOUT_*, which c.timeout starts from) is named in its help. */
+#define COMMON_OPTS(c, tmo_default)                                                                \
     {"addr", "IP[:PORT]", "local UDP address (default: IPv4 and IPv6, ephemeral port)", &(c).addr, \
      NULL},                                                                                        \
         {"nodekey", "FILE", "our node key (default: a random key)", &(c).keyfile, NULL},           \
         {"nodekeyhex", "HEX", "our node key as hex", &(c).keyhex, NULL},                           \
     {                                                                                              \
-        "timeout", "S", "overall deadline in seconds", &(c).timeout, NULL                          \
+        "timeout", "S", "overall deadline in seconds (default " tmo_default ")", &(c).timeout,     \
+            NULL                                                                                   \
     }
 
 static void open_endpoint(p2p_dc_t *dc, const struct common *c)
@@ -106,8 +115,8 @@ static int d4_ping(int argc, char **argv)
 {
     static const cli_cmd_t cmd = {"discv4 ping", "<enode>",
                                   "Sends a discovery Ping to a node and waits for its Pong.", 1, 1};
-    struct common c = {.timeout = "3"};
-    const cli_opt_t opts[] = {COMMON_OPTS(c)};
+    struct common c = {.timeout = TIMEOUT_PING};
+    const cli_opt_t opts[] = {COMMON_OPTS(c, TIMEOUT_PING)};
     const char *pos[CLI_MAX_POS];
     size_t npos;
     cli_parse(&cmd, opts, sizeof opts / sizeof opts[0], argc, argv, pos, &npos);
@@ -164,8 +173,8 @@ static int d4_requestenr(int argc, char **argv)
     static const cli_cmd_t cmd = {"discv4 requestenr", "<enode>",
                                   "Bonds with a node and asks it for its node record (ENRRequest).",
                                   1, 1};
-    struct common c = {.timeout = "5"};
-    const cli_opt_t opts[] = {COMMON_OPTS(c)};
+    struct common c = {.timeout = TIMEOUT_REQUESTENR};
+    const cli_opt_t opts[] = {COMMON_OPTS(c, TIMEOUT_REQUESTENR)};
     const char *pos[CLI_MAX_POS];
     size_t npos;
     cli_parse(&cmd, opts, sizeof opts / sizeof opts[0], argc, argv, pos, &npos);
@@ -476,10 +485,10 @@ static int d4_resolve(int argc, char **argv)
         "Finds the current endpoint of a node (enode URL or 128-hex key) by a lookup through "
         "the bootnodes.",
         1, 1};
-    struct common c = {.timeout = "10"};
+    struct common c = {.timeout = TIMEOUT_RESOLVE};
     const char *boot = NULL;
     const cli_opt_t opts[] = {
-        COMMON_OPTS(c),
+        COMMON_OPTS(c, TIMEOUT_RESOLVE),
         {"bootnodes", "LIST", "comma-separated enode URLs / ENRs to start from", &boot, NULL},
     };
     const char *pos[CLI_MAX_POS];
@@ -514,11 +523,11 @@ static int d4_crawl(int argc, char **argv)
         "Crawls the discovery network from the bootnodes: asks every node found for its "
         "neighbors and prints each live node's enode URL.",
         0, 0};
-    struct common c = {.timeout = "30"};
+    struct common c = {.timeout = TIMEOUT_CRAWL};
     const char *boot = NULL, *parallel = "16", *queries = "4", *maxn = "100000", *resp = "1";
     bool json = false, verbose = false;
     const cli_opt_t opts[] = {
-        COMMON_OPTS(c),
+        COMMON_OPTS(c, TIMEOUT_CRAWL),
         {"bootnodes", "LIST", "comma-separated enode URLs / ENRs to start from", &boot, NULL},
         {"parallel", "N", "nodes worked on at once (default 16)", &parallel, NULL},
         {"queries", "N", "findnode queries per node (default 4)", &queries, NULL},

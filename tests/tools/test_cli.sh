@@ -77,6 +77,12 @@ for c in "key to-id" "key to-enr" "key to-enode" "key generate" "enrdump" "rlpx 
     expect "usage: devp2p $c" "$D" $c --help
 done
 expect "commands:" "$D" --help
+# every discv4 command names its own --timeout default (the deadline it
+# applies when the flag is left out)
+expect "overall deadline in seconds (default 3)" "$D" discv4 ping --help
+expect "overall deadline in seconds (default 5)" "$D" discv4 requestenr --help
+expect "overall deadline in seconds (default 10)" "$D" discv4 resolve --help
+expect "overall deadline in seconds (default 30)" "$D" discv4 crawl --help
 expect "to-enr" "$D" key --help
 
 # bad input: one line, non-zero
