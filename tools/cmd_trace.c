@@ -551,7 +551,8 @@ int cmd_trace(int argc, char **argv)
         {"thread", "GLOB", "only records of threads matching (e.g. 'peer-*')", &t.f.thread, NULL},
         {"mailbox", "GLOB|ID", "only records of this mailbox", &t.f.mailbox, NULL},
         {"kind", "GLOB|N", "only records of this message kind", &t.f.kind, NULL},
-        {"peer", "HEX", "only records whose peer id starts with HEX", &t.f.peer, NULL},
+        {"peer", "HEX", "only records whose peer's node id starts with HEX (1 to 64 hex digits)",
+         &t.f.peer, NULL},
         {"type", "LIST", "only these record types (push,pop,full,block,start,stop,event)",
          &t.f.types, NULL},
         {"follow", NULL, "keep printing new records until interrupted", NULL, &follow},
@@ -583,6 +584,17 @@ int cmd_trace(int argc, char **argv)
     if (export_fmt && !export_path) cli_usage_fail("trace: --export needs a FILE");
     if (datadir && file) cli_usage_fail("trace: give --datadir DIR or --file PATH, not both");
     if (t.f.types) t.f.type_mask = parse_types(t.f.types);
+    if (t.f.peer) {
+        /* a node id prefix: records hold the id's first 8 bytes, so a
+         * longer prefix is compared on those; anything but 1..64 hex
+         * digits would match no record (or, empty, every one) */
+        const char *p = t.f.peer;
+        if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) p += 2;
+        size_t n = strspn(p, "0123456789abcdefABCDEF");
+        if (n == 0 || n > 64 || p[n])
+            cli_usage_fail("invalid --peer '%s': want a node id or its first hex digits (1 to 64)",
+                           t.f.peer);
+    }
     if (maxr) t.max = cli_uint("--max-records", maxr, 1, 1u << 28);
     uint64_t deadline =
         duration ? p2p_now_ns() + cli_duration_ns("--duration", duration) : P2P_DEADLINE_NEVER;

@@ -39,6 +39,17 @@ HOME="$T/nohome" "$D" trace >"$T/out" 2>"$T/err"
 [ -s "$T/f2" ] && ! grep -v 'mailbox=delpeer' "$T/f2" | grep -q . && ok || bad "--mailbox filter"
 "$D" trace --datadir "$T" --peer 1122 >"$T/f3" && ok || bad "trace --peer"
 [ -s "$T/f3" ] && ! grep -v 'peer=1122334400000000' "$T/f3" | grep -q . && ok || bad "--peer filter"
+"$D" trace --datadir "$T" --peer 0x1122334400 >"$T/f3" && ok || bad "trace --peer 0x..."
+[ -s "$T/f3" ] && ! grep -v 'peer=1122334400000000' "$T/f3" | grep -q . && ok || bad "--peer 0x filter"
+# --peer takes a node id prefix, 1 to 64 hex digits: anything else (a
+# thread name, an enode URL's 128-hex key, nothing) is a usage error
+# (exit 2, one line), not a filter that silently matches no record
+for p in zz peer-11223344 "" 0x "$(printf '%0128d' 0)"; do
+    "$D" trace --datadir "$T" --peer "$p" >"$T/out" 2>"$T/err"
+    rc=$?
+    [ $rc -eq 2 ] && [ ! -s "$T/out" ] && [ "$(wc -l <"$T/err")" -eq 1 ] && ok ||
+        bad "trace --peer '$p' exited $rc: $(head -c 300 "$T/out") $(cat "$T/err")"
+done
 "$D" trace --datadir "$T" --kind tick >"$T/f4" && ok || bad "trace --kind"
 [ -s "$T/f4" ] && ! grep -v ' event kind=tick ' "$T/f4" | grep -q . && ok || bad "--kind filter"
 "$D" trace --datadir "$T" --mailbox 2 --type pop >"$T/f5" && ok || bad "trace --mailbox ID"
