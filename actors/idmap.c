@@ -233,11 +233,12 @@ void p2p_idexpq_free(p2p_idexpq_t *q)
     memset(q, 0, sizeof *q);
 }
 
-/* Makes room for one more entry (doubling).  Returns 0 or P2P_ENOMEM. */
-static int eq_reserve(p2p_idexpq_t *q)
+#define EQ_MIN_CAP 64
+
+/* Moves the entries, in order, into a ring of cap (>= len) slots.
+ * Returns 0 or P2P_ENOMEM (the ring is unchanged). */
+static int eq_resize(p2p_idexpq_t *q, size_t cap)
 {
-    if (q->len < q->cap) return 0;
-    size_t cap = q->cap ? 2 * q->cap : 64;
     p2p_idexp_ent_t *n = malloc(cap * sizeof n[0]);
     if (!n) return P2P_ENOMEM;
     for (size_t i = 0; i < q->len; i++) n[i] = *eq_at(q, i);
@@ -246,6 +247,23 @@ static int eq_reserve(p2p_idexpq_t *q)
     q->cap = cap;
     q->head = 0;
     return 0;
+}
+
+/* Makes room for one more entry (doubling).  Returns 0 or P2P_ENOMEM. */
+static int eq_reserve(p2p_idexpq_t *q)
+{
+    if (q->len < q->cap) return 0;
+    return eq_resize(q, q->cap ? 2 * q->cap : EQ_MIN_CAP);
+}
+
+/* Gives back a peak's capacity, as the map does: halves the ring while it
+ * is at most 1/8 full and above EQ_MIN_CAP (a failed allocation keeps the
+ * larger ring). */
+static void eq_maybe_shrink(p2p_idexpq_t *q)
+{
+    size_t cap = q->cap;
+    while (cap > EQ_MIN_CAP && 8 * q->len < cap) cap /= 2;
+    if (cap != q->cap) (void)eq_resize(q, cap);
 }
 
 int p2p_idexpq_put(p2p_idexpq_t *q, p2p_idmap_t *m, const uint8_t key[32], uint64_t exp)
@@ -282,12 +300,15 @@ static bool eq_pop(p2p_idexpq_t *q, p2p_idmap_t *m)
 
 void p2p_idexpq_expire(p2p_idexpq_t *q, p2p_idmap_t *m, uint64_t now)
 {
-    while (q->len && eq_at(q, 0)->exp <= now) (void)eq_pop(q, m);
+    size_t popped = 0;
+    for (; q->len && eq_at(q, 0)->exp <= now; popped++) (void)eq_pop(q, m);
+    if (popped) eq_maybe_shrink(q);
 }
 
 bool p2p_idexpq_evict_oldest(p2p_idexpq_t *q, p2p_idmap_t *m)
 {
-    while (q->len)
-        if (eq_pop(q, m)) return true;
-    return false;
+    bool deleted = false;
+    while (q->len && !deleted) deleted = eq_pop(q, m);
+    eq_maybe_shrink(q);
+    return deleted;
 }

@@ -79,7 +79,10 @@ void p2p_idmap_ip_key(uint8_t key[32], const p2p_ip_t *ip);
  * key put again gets a newer copy further back; its old copy is skipped
  * when it comes due.  The owners' clocks are monotonic and each history
  * has one lifetime, so a put is an append; an earlier time (a test's
- * clock) is inserted from the tail. */
+ * clock) is inserted from the tail.  The ring grows by doubling (from 64
+ * entries) and, like the map, gives a peak's capacity back: after an
+ * expiry or an eviction it halves while at most 1/8 full, never below 64
+ * entries (a failed shrink keeps the larger ring). */
 typedef struct p2p_idexp_ent {
     uint8_t key[32];
     uint64_t exp;

@@ -170,5 +170,33 @@ int main(void)
     CHECK(!p2p_idexpq_evict_oldest(&q, &m));
     p2p_idexpq_free(&q);
     p2p_idmap_free(&m);
+
+    /* The queue gives back a peak's capacity as the map does: fill it,
+     * expire half (no shrink while a quarter or more is held), then the
+     * rest in steps; the live entries keep their order through every
+     * shrink, and eviction shrinks it too. */
+    CHECK_OK(p2p_idmap_init(&m, 4, 0, 99));
+    for (int i = 0; i < NKEYS; i++) CHECK_OK(p2p_idexpq_put(&q, &m, keys[i], 100 + (uint64_t)i));
+    size_t qpeak = q.cap;
+    CHECK(qpeak >= NKEYS);
+    p2p_idexpq_expire(&q, &m, 100 + NKEYS / 2 - 1);
+    CHECK(q.len == NKEYS / 2 && m.n == NKEYS / 2 && q.cap == qpeak);
+    bool ordered = true;
+    for (int step = NKEYS / 2; step < NKEYS; step += 97) {
+        p2p_idexpq_expire(&q, &m, 100 + (uint64_t)step);
+        CHECK(q.len == (size_t)(NKEYS - step - 1) && m.n == q.len);
+        CHECK(8 * q.len >= q.cap || q.cap == 64);
+        if (q.len) ordered &= p2p_idexpq_next(&q) == 100 + (uint64_t)step + 1;
+    }
+    CHECK(ordered);
+    p2p_idexpq_expire(&q, &m, UINT64_MAX);
+    CHECK(q.len == 0 && m.n == 0 && q.cap <= 64);
+    for (int i = 0; i < NKEYS; i++) CHECK_OK(p2p_idexpq_put(&q, &m, keys[i], 5));
+    CHECK(q.cap == qpeak);
+    unsigned evicted = 0;
+    while (p2p_idexpq_evict_oldest(&q, &m) && evicted < NKEYS) evicted++;
+    CHECK(evicted == NKEYS && q.len == 0 && q.cap <= 64);
+    p2p_idexpq_free(&q);
+    p2p_idmap_free(&m);
     return tu_done("idmap");
 }

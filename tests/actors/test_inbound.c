@@ -172,6 +172,16 @@ static void test_history_full(void)
     CHECK(in.history.n == P2P_INBOUND_HISTORY_MAX_DEFAULT);
     CHECK(in.hq.len == in.history.n);
     CHECK(in.stats.history_evicted == 20001 - P2P_INBOUND_HISTORY_MAX_DEFAULT);
+    /* Once the flood's 30 s have passed, the history gives back what the
+     * peak took: the map and its expiry queue (16,384 entries, 640 KiB)
+     * return to their initial size; one new IP then takes one entry. */
+    size_t map_cap = in.history.cap, q_cap = in.hq.cap;
+    p2p_ip_t later = p2p_ip4(40, 1, 2, 4);
+    CHECK(p2p_inbound_check(&in, &later, 200 * S) == P2P_INBOUND_OK);
+    CHECK(in.history.n == 1 && in.hq.len == 1);
+    CHECK(map_cap >= 2 * P2P_INBOUND_HISTORY_MAX_DEFAULT && in.history.cap <= 128);
+    CHECK(q_cap >= P2P_INBOUND_HISTORY_MAX_DEFAULT);
+    CHECK(in.hq.cap <= 64);
     p2p_inbound_free(&in);
 }
 
