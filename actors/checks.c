@@ -14,7 +14,8 @@ int p2p_checks_init(p2p_checks_t *c, const p2p_checks_config_t *cfg)
     memset(c, 0, sizeof *c);
     c->cfg = *cfg;
     int rc = p2p_idmap_init(&c->peers, (size_t)cfg->max_peers + 8, 0, cfg->seed);
-    if (rc == 0) rc = p2p_idmap_init(&c->trusted, 16, 0, cfg->seed ^ 0x5bd1e995u);
+    if (rc == 0)
+        rc = p2p_idmap_init(&c->trusted, 16, P2P_CHECKS_MAX_TRUSTED, cfg->seed ^ 0x5bd1e995u);
     if (rc) p2p_checks_free(c);
     return rc;
 }

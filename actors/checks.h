@@ -32,6 +32,8 @@
 #include "core/err.h"
 #include "wire/p2p_msg.h"
 
+#define P2P_CHECKS_MAX_TRUSTED 1024 /* trusted IDs kept (P2P_SERVER_MAX_TRUSTED) */
+
 typedef struct p2p_checks_config {
     uint8_t self[32];     /* local node ID */
     unsigned max_peers;   /* MaxPeers */
@@ -73,7 +75,8 @@ P2P_MUST_CHECK int p2p_checks_add(p2p_checks_t *c, const uint8_t id[32], unsigne
 bool p2p_checks_remove(p2p_checks_t *c, const uint8_t id[32]);
 
 /* addtrusted / removetrusted; a connected peer's trusted flag follows.
- * add returns 0 or P2P_ENOMEM. */
+ * add returns 0, P2P_EFULL (a new ID while the set holds
+ * P2P_CHECKS_MAX_TRUSTED: the set is unchanged) or P2P_ENOMEM. */
 P2P_MUST_CHECK int p2p_checks_add_trusted(p2p_checks_t *c, const uint8_t id[32]);
 void p2p_checks_remove_trusted(p2p_checks_t *c, const uint8_t id[32]);
 bool p2p_checks_is_trusted(const p2p_checks_t *c, const uint8_t id[32]);

@@ -260,6 +260,7 @@ int p2p_dialsched_add_static(p2p_dialsched_t *s, const p2p_node_t *node, bool tr
         schedule(s, now);
         return 0;
     }
+    if (s->nstatic >= P2P_DIAL_MAX_STATIC) return P2P_EFULL;
     if (s->nstatic == s->stat_cap) {
         unsigned cap = s->stat_cap ? 2 * s->stat_cap : 16;
         p2p__dial_static_t *ns = realloc(s->stat, cap * sizeof ns[0]);

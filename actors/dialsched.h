@@ -33,8 +33,10 @@
  * P2P_CONN_INBOUND or one p2p_dialsched_inbound_done().
  *
  * Limits: at most max_active_dials entries in flight (dialling or
- * resolving); maps grow with the static set, the peer set and the dial
- * history (bounded by the dial rate times 35 s).  History entries expire in
+ * resolving); at most P2P_DIAL_MAX_STATIC static nodes (an API caller
+ * fills the set: every scheduling pass looks at each of them); maps grow
+ * with the static set, the peer set and the dial history (bounded by the
+ * dial rate times 35 s).  History entries expire in
  * the order they were made (one expiry queue beside the map), so an event
  * costs O(1) plus the entries it expires, whatever the history's size.
  *
@@ -71,6 +73,7 @@
 #define P2P_DIAL_MAX_ACTIVE_DEFAULT 50               /* maxActiveDials */
 #define P2P_DIAL_RATIO_DEFAULT 3                     /* defaultDialRatio */
 #define P2P_DIAL_NO_DEADLINE UINT64_MAX
+#define P2P_DIAL_MAX_STATIC 1024 /* static nodes kept (P2P_SERVER_MAX_STATIC) */
 
 /* MaxDialedConns: 0 if no_dial or max_peers == 0, else
  * max(1, max_peers / dial_ratio); dial_ratio 0 means the default 3. */
@@ -180,7 +183,8 @@ void p2p_dialsched_free(p2p_dialsched_t *s);
 
 /* Adds node to the static set (or updates its endpoint and trusted flag).
  * Static dials carry P2P_CONN_STATIC_DIALED, plus P2P_CONN_TRUSTED if
- * trusted.  Returns 0 or P2P_ENOMEM. */
+ * trusted.  Returns 0, P2P_EFULL (a new node while the set holds
+ * P2P_DIAL_MAX_STATIC: the set is unchanged) or P2P_ENOMEM. */
 P2P_MUST_CHECK int p2p_dialsched_add_static(p2p_dialsched_t *s, const p2p_node_t *node,
                                             bool trusted, uint64_t now);
 /* Why static node n can never be dialled as it stands: P2P_DIAL_SKIP_SELF,

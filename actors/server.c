@@ -588,7 +588,10 @@ int p2p_server_remove_peer(p2p_server_t *srv, const uint8_t id[32])
     if (p2p_thread_self() != &srv->run && p2p_server_peer_get(srv, &old, id) != 0) old = NULL;
     p2p__msg_id_t m = {.seq = api_stamp(srv)};
     memcpy(m.id, id, 32);
+    /* relaxed: the push below publishes it to the dialer (see server_int.h) */
+    atomic_fetch_add_explicit(&srv->static_removals, 1, memory_order_relaxed);
     int rc = p2p_mailbox_push(srv->mb_removestatic, &m, sizeof m, P2P_DEADLINE_NEVER);
+    if (rc) atomic_fetch_sub_explicit(&srv->static_removals, 1, memory_order_relaxed);
     if (rc && rc != P2P_ECLOSED) {
         if (old) p2p_peer_unref(old);
         return rc;
@@ -613,14 +616,37 @@ int p2p_server_remove_peer(p2p_server_t *srv, const uint8_t id[32])
     return rc;
 }
 
+_Static_assert(P2P_SERVER_MAX_STATIC == P2P_DIAL_MAX_STATIC, "static set limit");
+_Static_assert(P2P_SERVER_MAX_TRUSTED == P2P_CHECKS_MAX_TRUSTED, "trusted set limit");
+
+/* A set at its limit refuses an addition at once (counted), judged by its
+ * size as the thread that applies its changes last published it, unless a
+ * removal is on its way (that thread applies both in call order, so a
+ * remove-then-add fits); that thread enforces the limit anyway. */
+static bool set_full(_Atomic uint32_t *removals, const uint64_t *size, uint64_t limit)
+{
+    /* acquire: pairs with the release decrement after the size was published */
+    if (atomic_load_explicit(removals, memory_order_acquire) != 0) return false;
+    /* relaxed: a gauge (ordered by the acquire above) */
+    return __atomic_load_n(size, __ATOMIC_RELAXED) >= limit;
+}
+
 int p2p_server_add_peer(p2p_server_t *srv, const p2p_node_t *node)
 {
+    if (set_full(&srv->static_removals, &srv->stats.static_nodes, P2P_SERVER_MAX_STATIC)) {
+        P2P__STAT(srv, static_full);
+        return P2P_EFULL;
+    }
     p2p__msg_node_t m = {.node = *node, .seq = api_stamp(srv)};
     return p2p_mailbox_push(srv->mb_addstatic, &m, sizeof m, p2p_now_ns() + P2P_NS_PER_S);
 }
 
 int p2p_server_add_trusted(p2p_server_t *srv, const uint8_t id[32])
 {
+    if (set_full(&srv->trusted_removals, &srv->stats.trusted_nodes, P2P_SERVER_MAX_TRUSTED)) {
+        P2P__STAT(srv, trusted_full);
+        return P2P_EFULL;
+    }
     p2p__msg_id_t m = {.seq = api_stamp(srv)};
     memcpy(m.id, id, 32);
     return p2p_mailbox_push(srv->mb_addtrusted, &m, sizeof m, p2p_now_ns() + P2P_NS_PER_S);
@@ -630,7 +656,11 @@ int p2p_server_remove_trusted(p2p_server_t *srv, const uint8_t id[32])
 {
     p2p__msg_id_t m = {.seq = api_stamp(srv)};
     memcpy(m.id, id, 32);
-    return p2p_mailbox_push(srv->mb_removetrusted, &m, sizeof m, p2p_now_ns() + P2P_NS_PER_S);
+    /* relaxed: the push below publishes it to the run loop (see server_int.h) */
+    atomic_fetch_add_explicit(&srv->trusted_removals, 1, memory_order_relaxed);
+    int rc = p2p_mailbox_push(srv->mb_removetrusted, &m, sizeof m, p2p_now_ns() + P2P_NS_PER_S);
+    if (rc) atomic_fetch_sub_explicit(&srv->trusted_removals, 1, memory_order_relaxed);
+    return rc;
 }
 
 int p2p_server_add_candidate(p2p_server_t *srv, const p2p_node_t *node, uint64_t deadline_ns)
@@ -705,6 +735,8 @@ static int setup_config(p2p_server_t *srv, const p2p_server_config_t *cfg)
     srv->cfg.name = srv->name;
 
     if (cfg->nprotocols > P2P__MAX_PROTOS) return P2P_EINVAL;
+    if (cfg->nstatic > P2P_SERVER_MAX_STATIC || cfg->ntrusted > P2P_SERVER_MAX_TRUSTED)
+        return P2P_EINVAL;
     /* every connection's outbound mailbox would fail to be created */
     if (cfg->out_max_msgs > P2P_MAILBOX_CAP_MAX) return P2P_EINVAL;
     for (size_t i = 0; i < cfg->nprotocols; i++) {

@@ -118,6 +118,11 @@ typedef void (*p2p_peer_event_fn)(void *ctx, const p2p_peer_event_t *ev);
 
 /* ---- configuration ----------------------------------------------------- */
 
+/* The static set (config and p2p_server_add_peer) and the trusted set
+ * (config and p2p_server_add_trusted) hold at most this many nodes each. */
+#define P2P_SERVER_MAX_STATIC 1024
+#define P2P_SERVER_MAX_TRUSTED 1024
+
 typedef struct p2p_server_config {
     uint8_t priv[32];     /* node key (required) */
     unsigned max_peers;   /* MaxPeers (0: no peers at all, as in geth) */
@@ -129,9 +134,9 @@ typedef struct p2p_server_config {
     const p2p_node_t *bootnodes;
     size_t nbootnodes; /* kept for the discovery hook (p2p_server_bootnodes) */
     const p2p_node_t *static_nodes;
-    size_t nstatic;
+    size_t nstatic; /* at most P2P_SERVER_MAX_STATIC */
     const p2p_node_t *trusted_nodes;
-    size_t ntrusted;
+    size_t ntrusted;                  /* at most P2P_SERVER_MAX_TRUSTED */
     const p2p_netlist_t *netrestrict; /* NULL: no restriction (copied) */
     p2p_ip_t listen_ip;               /* family 0: 0.0.0.0 */
     int listen_port;                  /* 0: ephemeral (see p2p_server_port); < 0: no listener */
@@ -239,6 +244,14 @@ typedef struct p2p_server_stats {
     uint64_t resolves;
     uint64_t resolves_failed;
     uint64_t resolves_timed_out; /* of resolves_failed: no answer within 60 s */
+    /* The static and trusted sets: gauges of their size (published by
+     * p2p-dial and p2p-run as they apply changes), and the additions
+     * refused because a set held its limit (P2P_EFULL from the call, or
+     * found full where the set is applied). */
+    uint64_t static_nodes;
+    uint64_t trusted_nodes;
+    uint64_t static_full;
+    uint64_t trusted_full;
 } p2p_server_stats_t;
 
 /* ---- lifecycle ------------------------------------------------------------ */
@@ -306,7 +319,12 @@ P2P_MUST_CHECK int p2p_server_peer_get(p2p_server_t *srv, p2p_peer_t **peer, con
 
 /* AddPeer: adds node to the static set; the dialer keeps it connected.
  * Waits up to 1 s while the dialer's mailbox is full.  Returns 0,
- * P2P_ETIMEDOUT (still full after 1 s: not added) or P2P_ECLOSED. */
+ * P2P_EFULL (the set holds P2P_SERVER_MAX_STATIC nodes and no removal is
+ * queued: not added, even a node already in it; remove one first),
+ * P2P_ETIMEDOUT (still full after 1 s: not added) or P2P_ECLOSED.  Adds
+ * queued while the set fills up may find it full where the dialer applies
+ * them (in call order with the removals): dropped then, and counted in
+ * static_full like a refused call. */
 P2P_MUST_CHECK int p2p_server_add_peer(p2p_server_t *srv, const p2p_node_t *node);
 /* RemovePeer: removes node from the static set and disconnects it
  * (Disconnect "requested") if connected, and, as geth's RemovePeer, returns
@@ -319,7 +337,8 @@ P2P_MUST_CHECK int p2p_server_remove_peer(p2p_server_t *srv, const uint8_t id[32
 /* AddTrustedPeer / RemoveTrustedPeer: trusted peers are admitted above
  * MaxPeers.  Each waits up to 1 s while the run loop's mailbox is full.
  * Returns 0, P2P_ETIMEDOUT (still full after 1 s: nothing changed) or
- * P2P_ECLOSED. */
+ * P2P_ECLOSED; add also P2P_EFULL (the set holds P2P_SERVER_MAX_TRUSTED
+ * IDs, as p2p_server_add_peer: counted in trusted_full). */
 P2P_MUST_CHECK int p2p_server_add_trusted(p2p_server_t *srv, const uint8_t id[32]);
 P2P_MUST_CHECK int p2p_server_remove_trusted(p2p_server_t *srv, const uint8_t id[32]);
 

@@ -364,8 +364,13 @@ struct p2p_server {
     /* p2p-listen */
     p2p_mailbox_t *mb_slots;
 
-    _Atomic uint64_t serial;     /* relaxed counter: connection serials */
-    _Atomic uint64_t api_seq;    /* relaxed counter: API call order (see p2p__msg_node) */
+    _Atomic uint64_t serial;  /* relaxed counter: connection serials */
+    _Atomic uint64_t api_seq; /* relaxed counter: API call order (see p2p__msg_node) */
+    /* removals from the static / trusted set called and not yet applied:
+     * incremented by the API before it queues one, decremented (release)
+     * by p2p-dial / p2p-run once applied and the set's size is published
+     * in stats, so an add that reads 0 (acquire) also reads that size */
+    _Atomic uint32_t static_removals, trusted_removals;
     _Atomic uint32_t live_conns; /* connection threads spawned and not yet joined (seq_cst) */
     _Atomic unsigned dial_free;  /* relaxed hint: dialer's free slots */
     _Atomic int stopping;        /* seq_cst: p2p_server_stop began */

@@ -77,6 +77,7 @@ static void publish_stats(dial_t *d)
     __atomic_store_n(&o->resolves, st->resolves, __ATOMIC_RELAXED);
     __atomic_store_n(&o->resolves_failed, st->resolve_failed, __ATOMIC_RELAXED);
     __atomic_store_n(&o->resolves_timed_out, st->resolve_timeouts, __ATOMIC_RELAXED);
+    __atomic_store_n(&o->static_nodes, d->s->nstatic, __ATOMIC_RELAXED);
 }
 
 /* Every 10 s, while fewer than DIAL_STATS_PEER_LIMIT dialled peers are
@@ -149,8 +150,24 @@ static size_t drain_static(dial_t *d)
         bool trusted = false;
         for (size_t k = 0; k < srv->ntrusted; k++)
             if (memcmp(srv->trusted[k], n->id, 32) == 0) trusted = true;
-        if (p2p_dialsched_add_static(d->s, n, trusted, now)) P2P__STAT(srv, internal_push_failures);
+        int rc = p2p_dialsched_add_static(d->s, n, trusted, now);
+        if (rc == P2P_EFULL) {
+            /* queued before the caller could see the set full */
+            P2P__STAT(srv, static_full);
+            P2P_LOG_RL(3, 60000, P2P_LOG_WARN, "Static node set full, node not added",
+                       "peer=%02x%02x%02x%02x limit=%d", n->id[0], n->id[1], n->id[2], n->id[3],
+                       P2P_DIAL_MAX_STATIC);
+            continue;
+        }
+        if (rc) P2P__STAT(srv, internal_push_failures);
         warn_undialable(d, n, true);
+    }
+    if (nr + na) {
+        /* relaxed: a gauge; ordered for p2p_server_add_peer by the release below */
+        __atomic_store_n(&srv->stats.static_nodes, d->s->nstatic, __ATOMIC_RELAXED);
+        /* release: pairs with the acquire load in p2p_server_add_peer */
+        if (nr)
+            atomic_fetch_sub_explicit(&srv->static_removals, (uint32_t)nr, memory_order_release);
     }
     return nr + na;
 }

@@ -207,6 +207,14 @@ static void drain_conns(run_t *r, size_t max)
     }
 }
 
+/* The trusted set's size, for p2p_server_add_trusted's limit check and
+ * the stats (relaxed: a gauge). */
+static void publish_trusted(p2p_server_t *srv)
+{
+    __atomic_store_n(&srv->stats.trusted_nodes, (uint64_t)srv->rl_checks.trusted.n,
+                     __ATOMIC_RELAXED);
+}
+
 /* Applies queued addtrusted / removetrusted in the order of their calls
  * (see p2p__msg_node in server_int.h).  Called before every checkpoint: a
  * trusted-set change the API made before a connection arrived
@@ -228,11 +236,26 @@ static size_t drain_trusted(run_t *r)
         m[n++].flags = 1;
     if (n > 1) qsort(m, n, sizeof m[0], p2p__msg_id_by_seq);
     for (size_t i = 0; i < n; i++) {
-        if (m[i].flags)
+        if (m[i].flags) {
             p2p_checks_remove_trusted(&srv->rl_checks, m[i].id);
-        else if (p2p_checks_add_trusted(&srv->rl_checks, m[i].id))
+            continue;
+        }
+        int rc = p2p_checks_add_trusted(&srv->rl_checks, m[i].id);
+        if (rc == P2P_EFULL) {
+            /* queued before the caller could see the set full */
+            P2P__STAT(srv, trusted_full);
+            P2P_LOG_RL(3, 60000, P2P_LOG_WARN, "Trusted node set full, node not added",
+                       "peer=%02x%02x%02x%02x limit=%d", m[i].id[0], m[i].id[1], m[i].id[2],
+                       m[i].id[3], P2P_CHECKS_MAX_TRUSTED);
+        } else if (rc) {
             P2P__STAT(srv, internal_push_failures);
+        }
     }
+    if (n) publish_trusted(srv);
+    /* release: pairs with the acquire load in p2p_server_add_trusted (the
+     * size published above) */
+    if (n > na)
+        atomic_fetch_sub_explicit(&srv->trusted_removals, (uint32_t)(n - na), memory_order_release);
     return n;
 }
 
@@ -547,6 +570,7 @@ int p2p__run_main(p2p_thread_t *self, void *arg)
     if (!rc) rc = p2p_idmap_init(&srv->rl_peers, 64, 0, srv->seed ^ 0x5eed);
     for (size_t i = 0; !rc && i < srv->ntrusted; i++)
         rc = p2p_checks_add_trusted(&srv->rl_checks, srv->trusted[i]);
+    if (!rc) publish_trusted(srv);
     p2p_mailbox_t *mbs[] = {srv->mb_conns,         srv->mb_posthandshake, srv->mb_addpeer,
                             srv->mb_delpeer,       srv->mb_peerop,        srv->mb_addtrusted,
                             srv->mb_removetrusted, srv->mb_events};

@@ -30,6 +30,8 @@
 #include "wire/enode.h"
 
 #define RPC_DEADLINE_NS (5 * P2P_NS_PER_S)
+#define STR_(x) #x
+#define STR(x) STR_(x) /* a limit's value as text */
 
 struct client {
     int fd;
@@ -207,6 +209,8 @@ static json_t *metrics(struct admin_rpc *a)
 #undef SRV_JSON
         json_object_set_new(s, "connThreadsParked",
                             json_integer((json_int_t)st->conn_threads_parked));
+        json_object_set_new(s, "staticNodes", json_integer((json_int_t)st->static_nodes));
+        json_object_set_new(s, "trustedNodes", json_integer((json_int_t)st->trusted_nodes));
         json_object_set_new(s, "disconnectsSent", by_reason(st->disc_sent));
         json_object_set_new(s, "disconnectsReceived", by_reason(st->disc_recv));
         json_object_set_new(s, "connectionsRejected", by_reason(st->rejected));
@@ -302,6 +306,12 @@ static json_t *handle(struct admin_rpc *a, json_t *req)
                 rc = p2p_server_remove_trusted(a->cfg.srv, rq.node.id);
             if (!rc)
                 res = json_true();
+            else if (rc == P2P_EFULL && rq.method == ADMIN_RPC_ADD_PEER)
+                err = "static node set full (" STR(P2P_SERVER_MAX_STATIC) " nodes): remove one "
+                                                                          "first";
+            else if (rc == P2P_EFULL && rq.method == ADMIN_RPC_ADD_TRUSTED)
+                err = "trusted node set full (" STR(P2P_SERVER_MAX_TRUSTED) " nodes): remove "
+                                                                            "one first";
             else if (!err)
                 err = p2p_strerror(rc);
         }

@@ -175,6 +175,9 @@ static void server_metrics(struct out *o, const node_metrics_t *m)
 #undef SRV_COUNTER
     metric(o, "conn_threads_parked", "gauge", "idle connection threads parked for reuse",
            s->conn_threads_parked);
+    metric(o, "static_nodes", "gauge", "nodes in the static set (at most 1024)", s->static_nodes);
+    metric(o, "trusted_nodes", "gauge", "nodes in the trusted set (at most 1024)",
+           s->trusted_nodes);
     by_reason(o, "disconnects_sent_total", "Disconnect messages sent, by reason", s->disc_sent);
     by_reason(o, "disconnects_received_total", "Disconnect messages received, by reason",
               s->disc_recv);

@@ -78,6 +78,8 @@
     X(resolves_failed, "resolvesFailed", "static-node resolutions that found no address")          \
     X(resolves_timed_out, "resolvesTimedOut",                                                      \
       "static-node resolutions not answered within 60 s (counted failed too)")                     \
+    X(static_full, "staticFull", "static nodes not added: the set held its limit (1024)")          \
+    X(trusted_full, "trustedFull", "trusted nodes not added: the set held its limit (1024)")       \
     X(internal_push_failures, "internalPushFailures",                                              \
       "internal mailbox pushes that failed (never expected)")                                      \
     X(mem_trims, "memTrims", "allocator trims after a connection peak")                            \

@@ -138,6 +138,31 @@ static void test_trusted_set(void)
     p2p_checks_free(&c);
 }
 
+/* The trusted set holds at most P2P_CHECKS_MAX_TRUSTED IDs: one more is
+ * P2P_EFULL and stays untrusted; one already in it is accepted again; a
+ * removal makes room. */
+static void test_trusted_limit(void)
+{
+    p2p_checks_t c = make(1, 1, 0);
+    uint8_t id[32] = {0};
+    unsigned bad = 0;
+    for (unsigned i = 0; i < P2P_CHECKS_MAX_TRUSTED; i++) {
+        memcpy(id, &i, sizeof i);
+        if (p2p_checks_add_trusted(&c, id)) bad++;
+    }
+    CHECK(bad == 0);
+    uint8_t more[32];
+    memset(more, 0xab, 32);
+    CHECK_ERR(p2p_checks_add_trusted(&c, more), P2P_EFULL);
+    CHECK(!p2p_checks_is_trusted(&c, more));
+    memset(id, 0, 32);
+    CHECK_OK(p2p_checks_add_trusted(&c, id));
+    p2p_checks_remove_trusted(&c, id);
+    CHECK_OK(p2p_checks_add_trusted(&c, more));
+    CHECK(p2p_checks_is_trusted(&c, more));
+    p2p_checks_free(&c);
+}
+
 static void test_add_peer(void)
 {
     /* Protocols configured: no matching capability -> useless peer, checked
@@ -240,6 +265,7 @@ int main(void)
     }
     test_post_handshake();
     test_trusted_set();
+    test_trusted_limit();
     test_add_peer();
     test_identity();
     return tu_done("checks");

@@ -771,9 +771,37 @@ static void test_static_blocked(void)
     p2p_dialsched_free(&s);
 }
 
+/* The static set holds at most P2P_DIAL_MAX_STATIC nodes: one more is
+ * P2P_EFULL with the set unchanged; a node already in it is still
+ * updated; a removal makes room. */
+static void test_static_limit(void)
+{
+    p2p_dialsched_config_t cfg = base_cfg(10);
+    cfg.no_dial = true;
+    p2p_dialsched_t s;
+    CHECK_OK(p2p_dialsched_init(&s, &cfg));
+    unsigned bad = 0;
+    for (unsigned i = 0; i < P2P_DIAL_MAX_STATIC; i++) {
+        p2p_node_t n = mk(i, "10.0.0.1", 30303);
+        if (p2p_dialsched_add_static(&s, &n, false, T0)) bad++;
+    }
+    CHECK(bad == 0 && s.nstatic == P2P_DIAL_MAX_STATIC);
+    p2p_node_t more = mk(P2P_DIAL_MAX_STATIC, "10.0.0.1", 30303);
+    CHECK_ERR(p2p_dialsched_add_static(&s, &more, false, T0), P2P_EFULL);
+    CHECK(s.nstatic == P2P_DIAL_MAX_STATIC && s.statics.n == P2P_DIAL_MAX_STATIC);
+    p2p_node_t moved = mk(3, "10.0.0.9", 30303);
+    CHECK_OK(p2p_dialsched_add_static(&s, &moved, true, T0));
+    CHECK(s.nstatic == P2P_DIAL_MAX_STATIC);
+    CHECK(p2p_dialsched_remove_static(&s, moved.id, T0));
+    CHECK_OK(p2p_dialsched_add_static(&s, &more, false, T0));
+    CHECK(s.nstatic == P2P_DIAL_MAX_STATIC);
+    p2p_dialsched_free(&s);
+}
+
 int main(void)
 {
     test_ratio();
+    test_static_limit();
     test_static_blocked();
     test_slots();
     test_check_order();

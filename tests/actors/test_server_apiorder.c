@@ -12,6 +12,12 @@
  *   held inside the event callback (X's ADD event) while the test calls
  *   p2p_server_remove_trusted(X) then p2p_server_add_trusted(X).  X must
  *   end up trusted (its peer info says so).
+ * - test_set_limits: the static and trusted sets an API caller (devp2pd's
+ *   admin_addPeer / admin_addTrustedPeer) fills are bounded: 500 adds past
+ *   P2P_SERVER_MAX_STATIC / _TRUSTED are refused (P2P_EFULL from the call,
+ *   or dropped where the set is applied) and counted, each set holds
+ *   exactly its limit, and a removal makes room again; a config over a
+ *   limit is refused at start.
  */
 #include <stdatomic.h>
 #include <stdio.h>
@@ -123,9 +129,133 @@ static void test_trusted_order(void)
     p2p_server_stop(b);
 }
 
+/* A distinct node per i (IDs only matter: the server never dials). */
+static p2p_node_t limit_node(unsigned i)
+{
+    p2p_node_t n;
+    memset(&n, 0, sizeof n);
+    memcpy(n.id, &i, sizeof i);
+    n.id[31] = 0x1d;
+    memcpy(n.pubkey, &i, sizeof i);
+    n.ep.ip = p2p_ip4(127, 0, 0, 1);
+    n.ep.tcp = n.ep.udp = 9;
+    return n;
+}
+
+/* Waits (at most 5 s) until *field == want; returns whether it got there. */
+static bool wait_stat(p2p_server_t *s, const uint64_t *field_of_copy, p2p_server_stats_t *st,
+                      uint64_t want)
+{
+    for (int i = 0; i < 2500; i++) {
+        p2p_server_get_stats(s, st);
+        if (*field_of_copy == want) return true;
+        usleep(2000);
+    }
+    return false;
+}
+
+static void test_set_limits(void)
+{
+    enum { EXTRA = 500 };
+    p2p_server_config_t ca;
+    su_config(&ca, &proto_echo, 1);
+    ca.no_dial = true; /* nothing is dialled: the sets alone are under test */
+    ca.listen_port = -1;
+    p2p_server_t *a = NULL;
+    CHECK_OK(p2p_server_start(&a, &ca));
+    p2p_server_stats_t st;
+
+    /* static: the limit, then EXTRA more */
+    unsigned ok = 0, full = 0, other = 0;
+    for (unsigned i = 0; i < P2P_SERVER_MAX_STATIC + EXTRA; i++) {
+        p2p_node_t n = limit_node(i);
+        int rc = p2p_server_add_peer(a, &n);
+        if (rc == 0)
+            ok++;
+        else if (rc == P2P_EFULL)
+            full++;
+        else
+            other++;
+    }
+    bool applied = wait_stat(a, &st.static_nodes, &st, P2P_SERVER_MAX_STATIC) &&
+                   wait_stat(a, &st.static_full, &st, EXTRA);
+    if (!applied || other)
+        printf("static limit: %u accepted, %u refused, %u failed; the set holds %llu, %llu "
+               "counted full\n",
+               ok, full, other, (unsigned long long)st.static_nodes,
+               (unsigned long long)st.static_full);
+    CHECK(applied && other == 0);
+    CHECK(st.static_nodes == P2P_SERVER_MAX_STATIC && st.static_full == EXTRA);
+    /* once the set is full the call itself says so, a node already in it included */
+    p2p_node_t more = limit_node(100000), first = limit_node(0);
+    CHECK_ERR(p2p_server_add_peer(a, &more), P2P_EFULL);
+    CHECK_ERR(p2p_server_add_peer(a, &first), P2P_EFULL);
+    p2p_server_get_stats(a, &st);
+    CHECK(st.static_full == EXTRA + 2);
+    /* a removal makes room, for an add right behind it too */
+    CHECK_OK(p2p_server_remove_peer(a, first.id));
+    CHECK_OK(p2p_server_add_peer(a, &more));
+    CHECK(wait_stat(a, &st.static_nodes, &st, P2P_SERVER_MAX_STATIC));
+    CHECK(st.static_full == EXTRA + 2);
+    CHECK_OK(p2p_server_remove_peer(a, more.id));
+    CHECK(wait_stat(a, &st.static_nodes, &st, P2P_SERVER_MAX_STATIC - 1));
+    CHECK_OK(p2p_server_add_peer(a, &more));
+    CHECK(wait_stat(a, &st.static_nodes, &st, P2P_SERVER_MAX_STATIC));
+    CHECK(st.static_full == EXTRA + 2);
+
+    /* trusted: the same */
+    ok = full = other = 0;
+    for (unsigned i = 0; i < P2P_SERVER_MAX_TRUSTED + EXTRA; i++) {
+        p2p_node_t n = limit_node(i);
+        int rc = p2p_server_add_trusted(a, n.id);
+        if (rc == 0)
+            ok++;
+        else if (rc == P2P_EFULL)
+            full++;
+        else
+            other++;
+    }
+    applied = wait_stat(a, &st.trusted_nodes, &st, P2P_SERVER_MAX_TRUSTED) &&
+              wait_stat(a, &st.trusted_full, &st, EXTRA);
+    if (!applied || other)
+        printf("trusted limit: %u accepted, %u refused, %u failed; the set holds %llu, %llu "
+               "counted full\n",
+               ok, full, other, (unsigned long long)st.trusted_nodes,
+               (unsigned long long)st.trusted_full);
+    CHECK(applied && other == 0);
+    CHECK(st.trusted_nodes == P2P_SERVER_MAX_TRUSTED && st.trusted_full == EXTRA);
+    CHECK_ERR(p2p_server_add_trusted(a, more.id), P2P_EFULL);
+    p2p_server_get_stats(a, &st);
+    CHECK(st.trusted_full == EXTRA + 1);
+    CHECK_OK(p2p_server_remove_trusted(a, first.id));
+    CHECK_OK(p2p_server_add_trusted(a, more.id));
+    CHECK(wait_stat(a, &st.trusted_nodes, &st, P2P_SERVER_MAX_TRUSTED));
+    CHECK(st.trusted_full == EXTRA + 1);
+    p2p_server_stop(a);
+
+    /* a config over either limit is refused at start */
+    static p2p_node_t many[P2P_SERVER_MAX_STATIC + 1];
+    for (unsigned i = 0; i < P2P_SERVER_MAX_STATIC + 1; i++) many[i] = limit_node(i);
+    su_config(&ca, &proto_echo, 1);
+    ca.static_nodes = many;
+    ca.nstatic = P2P_SERVER_MAX_STATIC + 1;
+    a = NULL;
+    CHECK_ERR(p2p_server_start(&a, &ca), P2P_EINVAL);
+    CHECK(a == NULL);
+    if (a) p2p_server_stop(a);
+    a = NULL;
+    su_config(&ca, &proto_echo, 1);
+    ca.trusted_nodes = many;
+    ca.ntrusted = P2P_SERVER_MAX_TRUSTED + 1;
+    CHECK_ERR(p2p_server_start(&a, &ca), P2P_EINVAL);
+    CHECK(a == NULL);
+    if (a) p2p_server_stop(a);
+}
+
 int main(void)
 {
     test_static_order();
     test_trusted_order();
+    test_set_limits();
     return tu_done("server_apiorder");
 }

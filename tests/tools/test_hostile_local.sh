@@ -9,7 +9,9 @@
 # at once, then a half-close, get 100; a client that does not read its
 # answers does not delay another client's
 # replies; with 16 idle clients held a 17th is answered (the longest-idle
-# one is closed for it); afterwards a fresh client is answered.  Prometheus endpoint:
+# one is closed for it); afterwards a fresh client is answered; 1100
+# admin_addPeer and admin_addTrustedPeer calls fill each set to its limit
+# of 1024 and the rest are refused, naming it.  Prometheus endpoint:
 # a request head over 4096 bytes gets 400; an idle client is cut off after
 # its 2 s head deadline and a scrape meanwhile is served at once, also
 # beside 8 idle connections; a head with a NUL byte gets 400.  The datadir is mode 0700 and the
@@ -224,6 +226,52 @@ s = conn()
 s.sendall(b'{"jsonrpc":"2.0","id":3,"method":"admin_peers","params":[]}')
 r = reply(s)
 assert r["id"] == 3 and r["result"] == [], r
+s.close()
+
+# admin_addPeer and admin_addTrustedPeer past the sets' limit (1024 nodes
+# each; 1100 distinct valid nodes, 11 batches): the rest are refused with
+# an error naming the limit (or, queued while the set filled, dropped and
+# counted); each set holds exactly 1024 and counts 76 refused
+PRIME = 2**256 - 2**32 - 977
+GX = 0x79BE667EF9DCBBAC55A06295CE870B07029BFCDB2DCE28D959F2815B16F81798
+GY = 0x483ADA7726A3C4655DA4FBFC0E1108A8FD17B448A68554199C47D08FFB10D4B8
+
+def ec_add(a, b):
+    if a == b:
+        l = 3 * a[0] * a[0] * pow(2 * a[1], PRIME - 2, PRIME) % PRIME
+    else:
+        l = (b[1] - a[1]) * pow(b[0] - a[0], PRIME - 2, PRIME) % PRIME
+    x = (l * l - a[0] - b[0]) % PRIME
+    return (x, (l * (a[0] - x) - a[1]) % PRIME)
+
+urls, pt = [], (GX, GY)
+for _ in range(1101):
+    urls.append("enode://%064x%064x@127.0.0.1:9" % pt)
+    pt = ec_add(pt, (GX, GY))
+s = conn()
+for method, gauge, counter in (("admin_addPeer", "staticNodes", "staticFull"),
+                               ("admin_addTrustedPeer", "trustedNodes", "trustedFull")):
+    res = []
+    for lo in range(0, 1100, 100):
+        s.sendall(json.dumps([{"jsonrpc": "2.0", "id": i, "method": method, "params": [urls[i]]}
+                              for i in range(lo, lo + 100)]).encode())
+        res += reply(s)
+    added = sum(1 for x in res if x.get("result") is True)
+    errs = [x["error"]["message"] for x in res if "error" in x]
+    assert added + len(errs) == 1100 and added >= 1024, "%s: %d added, %d errors" % (
+        method, added, len(errs))
+    assert all("set full (1024 nodes)" in e for e in errs), "%s: %r" % (method, errs[:3])
+    for _ in range(100):
+        s.sendall(b'{"jsonrpc":"2.0","id":9,"method":"admin_metrics"}')
+        srv = reply(s)["result"]["server"]
+        if srv[gauge] == 1024 and srv[counter] == 76:
+            break
+        time.sleep(0.05)
+    assert srv[gauge] == 1024 and srv[counter] == 76, "%s: %r" % (method, srv)
+    s.sendall(json.dumps({"jsonrpc": "2.0", "id": 5, "method": method,
+                          "params": [urls[1100]]}).encode())
+    r = reply(s)
+    assert "set full (1024 nodes)" in r["error"]["message"], "%s past the limit: %r" % (method, r)
 s.close()
 PY
 
