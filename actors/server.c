@@ -617,6 +617,7 @@ int p2p_server_remove_peer(p2p_server_t *srv, const uint8_t id[32])
 }
 
 _Static_assert(P2P_SERVER_MAX_STATIC == P2P_DIAL_MAX_STATIC, "static set limit");
+_Static_assert(6ull * P2P_SERVER_LIMIT_MAX + 64 <= P2P_MAILBOX_CAP_MAX, "connection mailboxes");
 _Static_assert(P2P_SERVER_MAX_TRUSTED == P2P_CHECKS_MAX_TRUSTED, "trusted set limit");
 
 /* A set at its limit refuses an addition at once (counted), judged by its
@@ -737,6 +738,11 @@ static int setup_config(p2p_server_t *srv, const p2p_server_config_t *cfg)
     if (cfg->nprotocols > P2P__MAX_PROTOS) return P2P_EINVAL;
     if (cfg->nstatic > P2P_SERVER_MAX_STATIC || cfg->ntrusted > P2P_SERVER_MAX_TRUSTED)
         return P2P_EINVAL;
+    /* the sizes derived from them below must neither wrap nor exceed what
+     * a mailbox or the maps can hold */
+    if (cfg->max_peers > P2P_SERVER_LIMIT_MAX || cfg->max_pending > P2P_SERVER_LIMIT_MAX ||
+        cfg->max_active_dials > P2P_SERVER_LIMIT_MAX)
+        return P2P_EINVAL;
     /* every connection's outbound mailbox would fail to be created */
     if (cfg->out_max_msgs > P2P_MAILBOX_CAP_MAX) return P2P_EINVAL;
     for (size_t i = 0; i < cfg->nprotocols; i++) {
@@ -803,6 +809,8 @@ static int setup_config(p2p_server_t *srv, const p2p_server_config_t *cfg)
                                                   : P2P_DIAL_MAX_ACTIVE_DEFAULT;
     srv->max_dialed = p2p_dial_max_dialed(cfg->max_peers, cfg->dial_ratio, cfg->no_dial);
     srv->max_inbound = p2p_dial_max_inbound(cfg->max_peers, cfg->dial_ratio, cfg->no_dial);
+    /* at most 6 x 2^20 + 64 (the limits checked above): no wrap, and
+     * within P2P_MAILBOX_CAP_MAX */
     srv->conn_mb_cap = 2 * (cfg->max_peers + srv->max_pending + srv->max_active_dials) + 64;
     srv->seed = cfg->seed;
     if (!srv->seed && p2p_random((uint8_t *)&srv->seed, sizeof srv->seed)) return P2P_ESYS;

@@ -118,6 +118,12 @@ typedef void (*p2p_peer_event_fn)(void *ctx, const p2p_peer_event_t *ev);
 
 /* ---- configuration ----------------------------------------------------- */
 
+/* The largest max_peers, max_pending and max_active_dials (a larger value
+ * is P2P_EINVAL at start): the run loop's connection mailboxes hold
+ * 2 x (peers + pending + dials) + 64 messages, which must fit
+ * P2P_MAILBOX_CAP_MAX, and the peer maps are sized from max_peers. */
+#define P2P_SERVER_LIMIT_MAX (1u << 20)
+
 /* The static set (config and p2p_server_add_peer) and the trusted set
  * (config and p2p_server_add_trusted) hold at most this many nodes each. */
 #define P2P_SERVER_MAX_STATIC 1024
@@ -125,8 +131,8 @@ typedef void (*p2p_peer_event_fn)(void *ctx, const p2p_peer_event_t *ev);
 
 typedef struct p2p_server_config {
     uint8_t priv[32];     /* node key (required) */
-    unsigned max_peers;   /* MaxPeers (0: no peers at all, as in geth) */
-    unsigned max_pending; /* MaxPendingPeers; 0: 50 */
+    unsigned max_peers;   /* MaxPeers (0: no peers at all, as in geth); <= P2P_SERVER_LIMIT_MAX */
+    unsigned max_pending; /* MaxPendingPeers; 0: 50; <= P2P_SERVER_LIMIT_MAX */
     unsigned dial_ratio;  /* DialRatio; 0: 3 */
     bool no_discovery;    /* NoDiscovery: no resolver, candidates ignored */
     bool no_dial;         /* NoDial: never dial (static nodes neither) */
@@ -160,7 +166,7 @@ typedef struct p2p_server_config {
     uint32_t out_max_msgs;
     uint64_t out_max_bytes;    /* outbound backlog, payload bytes: 16 MiB */
     uint32_t max_msg_size;     /* largest message (see Limits above): 16 MiB - 1 */
-    unsigned max_active_dials; /* dials in flight: 50 */
+    unsigned max_active_dials; /* dials in flight: 50 (MaxPendingPeers if set); <= 2^20 */
 
     /* Timeouts in milliseconds (0: geth's value).  Tests shorten them. */
     uint32_t handshake_timeout_ms; /* 5000 (RLPx, then Hello) */

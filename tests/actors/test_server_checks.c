@@ -333,10 +333,55 @@ static void test_throttle_and_netrestrict(void)
     p2p_server_stop(s);
 }
 
+/* Limits past what the server can size its state for are refused at
+ * start: before, a MaxPeers of 2^31 - 32 or more wrapped the run loop's
+ * mailbox capacity (2 x (peers + pending + dials) + 64 in 32 bits) to a
+ * few hundred cells, p2p_server_start returned 0 and the run loop then
+ * aborted the process (its peer map asked for 2^33 slots); an unbounded
+ * MaxPendingPeers or dial count aborted the dialer the same way. */
+static void test_config_limits(void)
+{
+    static const struct {
+        unsigned peers, pending, dials;
+    } bad[] = {
+        {UINT32_MAX, 0, 0},
+        {0x7fffffe0u, 0, 0},
+        {P2P_SERVER_LIMIT_MAX + 1, 0, 0},
+        {10, UINT32_MAX, 0},
+        {10, P2P_SERVER_LIMIT_MAX + 1, 0},
+        {10, 0, UINT32_MAX},
+        {10, 0, P2P_SERVER_LIMIT_MAX + 1},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        p2p_server_config_t c;
+        su_config(&c, &proto_echo, 1);
+        c.max_peers = bad[i].peers;
+        c.max_pending = bad[i].pending;
+        c.max_active_dials = bad[i].dials;
+        p2p_server_t *s = NULL;
+        int rc = p2p_server_start(&s, &c);
+        if (rc != P2P_EINVAL)
+            printf("config limits: peers %u pending %u dials %u: %s\n", bad[i].peers,
+                   bad[i].pending, bad[i].dials, p2p_errname(rc));
+        CHECK(rc == P2P_EINVAL && s == NULL);
+        if (s) usleep(100 * 1000); /* the run loop and dialer set up (or abort) */
+        if (s) p2p_server_stop(s);
+    }
+    /* devp2pd's largest --maxpeers and --maxpendpeers start and stop */
+    p2p_server_config_t c;
+    su_config(&c, &proto_echo, 1);
+    c.max_peers = c.max_pending = 100000;
+    p2p_server_t *s = NULL;
+    CHECK_OK(p2p_server_start(&s, &c));
+    if (s) CHECK(p2p_server_peer_count(s) == 0);
+    if (s) p2p_server_stop(s);
+}
+
 int main(void)
 {
     int fds0 = su_count_fds();
     int th0 = su_count_threads();
+    test_config_limits();
     test_too_many_and_trusted();
     test_already_connected_and_self();
     test_useless_and_identity();
