@@ -53,10 +53,10 @@ struct admin_rpc {
     int lfd;
     struct client cl[ADMIN_RPC_CLIENTS];
     p2p_thread_t th;
-    _Atomic uint64_t accept_pauses; /* relaxed: statistics, read by any thread */
-    _Atomic uint64_t evictions;
-    p2p_peer_info_t *peers;  /* scratch for admin_peers */
-    node_metrics_t *metrics; /* scratch for admin_metrics */
+    node_endpoint_stats_t own; /* counters when the config names no shared set */
+    node_endpoint_stats_t *ep; /* cfg.endpoints or &own; relaxed, read by any thread */
+    p2p_peer_info_t *peers;    /* scratch for admin_peers */
+    node_metrics_t *metrics;   /* scratch for admin_metrics */
 };
 
 static const char *hex(const uint8_t *p, size_t n, char *out)
@@ -199,7 +199,8 @@ static json_t *by_reason(const uint64_t v[256])
 static json_t *metrics(struct admin_rpc *a)
 {
     node_metrics_t *m = a->metrics;
-    node_metrics_collect(m, a->cfg.srv, a->cfg.disc, p2p_now_ns() + RPC_DEADLINE_NS);
+    node_metrics_collect(m, a->cfg.srv, a->cfg.disc, a->cfg.endpoints,
+                         p2p_now_ns() + RPC_DEADLINE_NS);
     json_t *o = json_object();
     if (m->have_server) {
         const p2p_server_stats_t *st = &m->srv;
@@ -236,6 +237,12 @@ static json_t *metrics(struct admin_rpc *a)
         json_object_set_new(c, "core", core);
         json_object_set_new(o, "discovery", c);
     }
+    if (m->have_endpoints)
+        json_object_set_new(o, "endpoints",
+                            json_pack("{s:I, s:I, s:I}", "adminAcceptPauses",
+                                      (json_int_t)m->admin_accept_pauses, "adminEvictions",
+                                      (json_int_t)m->admin_evictions, "metricsAcceptPauses",
+                                      (json_int_t)m->metrics_accept_pauses));
     json_object_set_new(o, "process",
                         json_pack("{s:I, s:I, s:I}", "residentBytes", (json_int_t)m->rss_bytes,
                                   "threads", (json_int_t)m->threads, "openFds",
@@ -523,7 +530,7 @@ static int run(p2p_thread_t *self, void *arg)
             int fd = accept4(a->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
             int e = errno;
             if (fd < 0 && (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM)) {
-                atomic_fetch_add_explicit(&a->accept_pauses, 1, memory_order_relaxed);
+                atomic_fetch_add_explicit(&a->ep->admin_accept_pauses, 1, memory_order_relaxed);
                 P2P_LOG_RL(3, 10000, P2P_LOG_WARN, "Admin socket: accept failed, pausing accepts",
                            "err=\"%s\" pause=200ms", strerror(e));
                 paused_until = p2p_now_ns() + ADMIN_RPC_ACCEPT_PAUSE_MS * P2P_NS_PER_MS;
@@ -535,7 +542,7 @@ static int run(p2p_thread_t *self, void *arg)
                 for (int i = 0; i < ADMIN_RPC_CLIENTS && a->cl[slot].fd >= 0; i++)
                     if (a->cl[i].fd < 0 || a->cl[i].active_ns < a->cl[slot].active_ns) slot = i;
                 if (a->cl[slot].fd >= 0) {
-                    atomic_fetch_add_explicit(&a->evictions, 1, memory_order_relaxed);
+                    atomic_fetch_add_explicit(&a->ep->admin_evictions, 1, memory_order_relaxed);
                     P2P_LOG_RL(3, 10000, P2P_LOG_WARN, "Admin socket: too many clients",
                                "action=\"closed the longest-idle one\" clients=%d",
                                ADMIN_RPC_CLIENTS);
@@ -578,6 +585,7 @@ int admin_rpc_start(admin_rpc_t **out, char *msg, size_t msglen, const admin_rpc
     struct admin_rpc *a = calloc(1, sizeof *a);
     if (!a) return P2P_ENOMEM;
     a->cfg = *cfg;
+    a->ep = cfg->endpoints ? cfg->endpoints : &a->own;
     a->path = strdup(cfg->path);
     a->name = strdup(cfg->name);
     a->enode = strdup(cfg->enode);
@@ -623,12 +631,12 @@ int admin_rpc_start(admin_rpc_t **out, char *msg, size_t msglen, const admin_rpc
 
 uint64_t admin_rpc_accept_pauses(const admin_rpc_t *a)
 {
-    return atomic_load_explicit(&a->accept_pauses, memory_order_relaxed);
+    return atomic_load_explicit(&a->ep->admin_accept_pauses, memory_order_relaxed);
 }
 
 uint64_t admin_rpc_evictions(const admin_rpc_t *a)
 {
-    return atomic_load_explicit(&a->evictions, memory_order_relaxed);
+    return atomic_load_explicit(&a->ep->admin_evictions, memory_order_relaxed);
 }
 
 void admin_rpc_stop(admin_rpc_t *a)

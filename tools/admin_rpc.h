@@ -34,7 +34,10 @@
  *                                   ({"reason": count}), peers, inbound,
  *                                   outbound}, discovery: {P2P_DISCOVERY_COUNTERS...,
  *                                   tableLen, pendingRequests, lookupsRunning,
- *                                   core: {P2P_DISC_COUNTERS...}}, process:
+ *                                   core: {P2P_DISC_COUNTERS...}}, endpoints:
+ *                                   {adminAcceptPauses, adminEvictions,
+ *                                   metricsAcceptPauses} (when the config
+ *                                   names the set), process:
  *                                   {residentBytes, threads, openFds}}: the
  *                                   Prometheus metrics without the mailboxes;
  *                                   server is absent with --bootnode,
@@ -65,7 +68,8 @@
 #include "actors/discovery.h"
 #include "actors/server.h"
 #include "core/err.h"
-#include "tools/admin_req.h" /* ADMIN_RPC_INPUT_MAX, the request decoding */
+#include "tools/node_metrics.h" /* node_endpoint_stats_t */
+#include "tools/admin_req.h"    /* ADMIN_RPC_INPUT_MAX, the request decoding */
 
 #define ADMIN_RPC_CLIENTS 16
 #define ADMIN_RPC_PEERS_LISTED 1024 /* admin_peers lists at most this many peers */
@@ -93,6 +97,10 @@ typedef struct admin_rpc_config {
     const char *trace_path; /* the trace file (--trace), NULL when not tracing */
     bool can_resolve;       /* discovery resolves static nodes: admin_addPeer takes bare IDs */
     uint16_t tcp_port, udp_port;
+    /* where the socket counts its accept pauses and evictions, shared with
+     * the metrics server and shown by admin_metrics ("endpoints"); NULL: a
+     * set of its own, not shown */
+    node_endpoint_stats_t *endpoints;
 } admin_rpc_config_t;
 
 /* Binds the socket and starts the thread.  msg receives a one-line reason

@@ -548,6 +548,9 @@ int main(int argc, char **argv)
         cli_fail("cannot format our node URL");
 
     /* ---- admin JSON-RPC on <datadir>/devp2pd.ipc ---- */
+    /* the admin socket's and the metrics server's counters, in both
+     * admin_metrics and /metrics */
+    static node_endpoint_stats_t endpoints;
     admin_rpc_t *rpc = NULL;
     {
         char ipc[4096], la[P2P_IP_STRLEN + 10], ipbuf[P2P_IP_STRLEN];
@@ -565,7 +568,8 @@ int main(int argc, char **argv)
                                  .trace_path = trace ? tpath : NULL,
                                  .can_resolve = resolver != NULL,
                                  .tcp_port = bootnode ? 0 : tcp_port,
-                                 .udp_port = self.ep.udp};
+                                 .udp_port = self.ep.udp,
+                                 .endpoints = &endpoints};
         if (admin_rpc_start(&rpc, msg, sizeof msg, &ac) != 0) {
             p2p_discovery_close(disc);
             resolver_stop(resolver);
@@ -578,8 +582,11 @@ int main(int argc, char **argv)
     /* ---- Prometheus metrics over HTTP ---- */
     metrics_http_t *mh = NULL;
     if (metrics_addr) {
-        metrics_http_config_t mc = {
-            .ip = metrics_ip, .port = metrics_tcp, .srv = srv, .disc = disc};
+        metrics_http_config_t mc = {.ip = metrics_ip,
+                                    .port = metrics_tcp,
+                                    .srv = srv,
+                                    .disc = disc,
+                                    .endpoints = &endpoints};
         if (metrics_http_start(&mh, msg, sizeof msg, &mc) != 0) {
             admin_rpc_stop(rpc);
             p2p_discovery_close(disc);

@@ -43,9 +43,10 @@ struct metrics_http {
     int lfd;
     uint16_t port;
     p2p_thread_t th;
-    _Atomic uint64_t accept_pauses; /* relaxed: a statistic, read by any thread */
-    node_metrics_t *m;              /* p2p-metrics only */
-    char *body;                     /* p2p-metrics only */
+    node_endpoint_stats_t own; /* counters when the config names no shared set */
+    node_endpoint_stats_t *ep; /* cfg.endpoints or &own; relaxed, read by any thread */
+    node_metrics_t *m;         /* p2p-metrics only */
+    char *body;                /* p2p-metrics only */
     size_t body_cap;
     struct conn conns[METRICS_HTTP_CONNS]; /* p2p-metrics only */
 };
@@ -89,7 +90,8 @@ static int respond_text(struct conn *c, int status, const char *reason)
  * length or 0 when out of memory. */
 static size_t render(struct metrics_http *h)
 {
-    node_metrics_collect(h->m, h->cfg.srv, h->cfg.disc, p2p_now_ns() + COLLECT_DEADLINE_NS);
+    node_metrics_collect(h->m, h->cfg.srv, h->cfg.disc, h->cfg.endpoints,
+                         p2p_now_ns() + COLLECT_DEADLINE_NS);
     for (;;) {
         size_t need = node_metrics_prometheus(h->m, h->body, h->body_cap);
         if (need < h->body_cap) return need;
@@ -159,7 +161,7 @@ static uint64_t accept_conns(struct metrics_http *h)
             int e = errno;
             if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
                 /* the connection stays queued: polling again would spin */
-                atomic_fetch_add_explicit(&h->accept_pauses, 1, memory_order_relaxed);
+                atomic_fetch_add_explicit(&h->ep->metrics_accept_pauses, 1, memory_order_relaxed);
                 P2P_LOG_RL(3, 10000, P2P_LOG_WARN, "Metrics: accept failed, pausing accepts",
                            "err=\"%s\" pause=200ms", strerror(e));
                 return p2p_now_ns() + METRICS_HTTP_ACCEPT_PAUSE_MS * P2P_NS_PER_MS;
@@ -221,6 +223,7 @@ int metrics_http_start(metrics_http_t **out, char *msg, size_t msglen,
     struct metrics_http *h = calloc(1, sizeof *h);
     if (!h) return P2P_ENOMEM;
     h->cfg = *cfg;
+    h->ep = cfg->endpoints ? cfg->endpoints : &h->own;
     h->lfd = -1;
     for (int i = 0; i < METRICS_HTTP_CONNS; i++) h->conns[i].fd = -1;
     h->m = node_metrics_new();
@@ -276,7 +279,7 @@ uint16_t metrics_http_port(const metrics_http_t *h)
 
 uint64_t metrics_http_accept_pauses(const metrics_http_t *h)
 {
-    return atomic_load_explicit(&h->accept_pauses, memory_order_relaxed);
+    return atomic_load_explicit(&h->ep->metrics_accept_pauses, memory_order_relaxed);
 }
 
 void metrics_http_stop(metrics_http_t *h)

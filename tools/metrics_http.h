@@ -23,7 +23,8 @@
 #include "actors/discovery.h"
 #include "actors/server.h"
 #include "core/err.h"
-#include "tools/http_req.h" /* METRICS_HTTP_HEAD_MAX, the request parser */
+#include "tools/node_metrics.h" /* node_endpoint_stats_t */
+#include "tools/http_req.h"     /* METRICS_HTTP_HEAD_MAX, the request parser */
 #include "wire/node.h"
 
 #define METRICS_HTTP_TIMEOUT_MS 2000
@@ -39,6 +40,10 @@ typedef struct metrics_http_config {
     uint16_t port;         /* 0: any free port (see metrics_http_port) */
     p2p_server_t *srv;     /* may be NULL (--bootnode) */
     p2p_discovery_t *disc; /* may be NULL (--nodiscover) */
+    /* where the server counts its accept pauses, shared with the admin
+     * socket and shown as devp2p_*_accept_pauses_total and
+     * devp2p_admin_evictions_total; NULL: a set of its own, not shown */
+    node_endpoint_stats_t *endpoints;
 } metrics_http_config_t;
 
 /* Binds the socket and starts the thread.  msg receives a one-line reason

@@ -8,6 +8,7 @@
 
 #include <dirent.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,7 +84,7 @@ static void read_process(node_metrics_t *m)
 }
 
 void node_metrics_collect(node_metrics_t *m, p2p_server_t *srv, p2p_discovery_t *disc,
-                          uint64_t deadline_ns)
+                          const node_endpoint_stats_t *ep, uint64_t deadline_ns)
 {
     m->have_server = false;
     m->have_disc = false;
@@ -92,6 +93,14 @@ void node_metrics_collect(node_metrics_t *m, p2p_server_t *srv, p2p_discovery_t 
     m->nmailboxes = 0;
     m->rss_bytes = 0;
     m->threads = m->fds = 0;
+    m->have_endpoints = ep != NULL;
+    if (ep) {
+        m->admin_accept_pauses =
+            atomic_load_explicit(&ep->admin_accept_pauses, memory_order_relaxed);
+        m->admin_evictions = atomic_load_explicit(&ep->admin_evictions, memory_order_relaxed);
+        m->metrics_accept_pauses =
+            atomic_load_explicit(&ep->metrics_accept_pauses, memory_order_relaxed);
+    }
     if (srv) {
         p2p_server_get_stats(srv, &m->srv);
         unsigned in = 0;
@@ -240,6 +249,17 @@ size_t node_metrics_prometheus(const node_metrics_t *m, char *out, size_t cap)
     if (m->have_server) server_metrics(&o, m);
     if (m->have_disc) disc_metrics(&o, m);
     mailbox_metrics(&o, m);
+    if (m->have_endpoints) {
+        metric(&o, "admin_accept_pauses_total", "counter",
+               "admin socket: accepts paused 200 ms for lack of descriptors or memory",
+               m->admin_accept_pauses);
+        metric(&o, "admin_evictions_total", "counter",
+               "admin socket: longest-idle clients closed to make room for a new one",
+               m->admin_evictions);
+        metric(&o, "metrics_accept_pauses_total", "counter",
+               "metrics server: accepts paused 200 ms for lack of descriptors or memory",
+               m->metrics_accept_pauses);
+    }
     metric(&o, "process_resident_memory_bytes", "gauge", "resident memory (VmRSS)", m->rss_bytes);
     metric(&o, "process_threads", "gauge", "threads of the process", m->threads);
     metric(&o, "process_open_fds", "gauge", "open file descriptors", m->fds);

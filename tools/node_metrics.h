@@ -13,7 +13,9 @@
  *     inbound/outbound split, however many peers there are),
  *   - discovery's counters and table (actors/discovery.h: p2p_discovery_info),
  *   - every live mailbox (core/mailbox.h: p2p_mailbox_foreach), summed by name,
- *   - the process: resident memory, threads, open descriptors (/proc/self).
+ *   - the process: resident memory, threads, open descriptors (/proc/self),
+ *   - devp2pd's own endpoints (node_endpoint_stats_t below): accept pauses
+ *     of the admin socket and the metrics server, admin clients evicted.
  *
  * A node_metrics_t is the caller's scratch (large: it holds the discovery
  * snapshot); one per thread that collects.  Collection
@@ -31,6 +33,16 @@
 #include "core/err.h"
 
 #define NODE_METRICS_MAILBOX_NAMES 64
+
+/* Counters of devp2pd's own endpoints, one set per process: the admin
+ * socket (tools/admin_rpc.h) and the metrics server (tools/metrics_http.h)
+ * each count into the set their config names, and every snapshot of that
+ * set's node reads it.  Relaxed atomics: statistics, any thread. */
+typedef struct node_endpoint_stats {
+    _Atomic uint64_t admin_accept_pauses;   /* admin socket: accepts paused (no fd/memory) */
+    _Atomic uint64_t admin_evictions;       /* admin clients closed to make room for a new one */
+    _Atomic uint64_t metrics_accept_pauses; /* metrics server: accepts paused */
+} node_endpoint_stats_t;
 
 /* The server's counters (p2p_server_stats_t fields), each as X(field,
  * admin_metrics key, help): Prometheus names them devp2p_<field>_total,
@@ -104,6 +116,8 @@ typedef struct node_metrics {
     p2p_discovery_info_t *disc; /* snapshot */
     size_t nmailboxes;
     node_metrics_mailbox_t mailboxes[NODE_METRICS_MAILBOX_NAMES];
+    bool have_endpoints; /* the three below: read from a node_endpoint_stats_t */
+    uint64_t admin_accept_pauses, admin_evictions, metrics_accept_pauses;
     uint64_t rss_bytes; /* process: VmRSS */
     unsigned threads;   /* process: Threads */
     unsigned fds;       /* process: entries of /proc/self/fd */
@@ -113,11 +127,12 @@ typedef struct node_metrics {
 node_metrics_t *node_metrics_new(void);
 void node_metrics_free(node_metrics_t *m);
 
-/* Takes a snapshot: srv and disc may be NULL (--bootnode, --nodiscover);
- * each actor is asked with deadline_ns (absolute, core/clock.h); a part
- * that does not answer in time is left out (have_* false). */
+/* Takes a snapshot: srv and disc may be NULL (--bootnode, --nodiscover),
+ * ep too (no endpoint counters); each actor is asked with deadline_ns
+ * (absolute, core/clock.h); a part that does not answer in time is left out
+ * (have_* false). */
 void node_metrics_collect(node_metrics_t *m, p2p_server_t *srv, p2p_discovery_t *disc,
-                          uint64_t deadline_ns);
+                          const node_endpoint_stats_t *ep, uint64_t deadline_ns);
 
 /* Writes m in the Prometheus text exposition format (0.0.4), names
  * devp2p_*, with HELP and TYPE lines, into out (NUL-terminated, truncated

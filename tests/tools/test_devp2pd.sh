@@ -128,18 +128,22 @@ adm = json.load(open(sys.argv[2]))
 body = urllib.request.urlopen(sys.argv[1], timeout=10).read().decode()
 prom = dict(re.findall(r"^devp2p_([a-z0-9_]+)_total ([0-9]+)$", body, re.M))
 camel = lambda n: re.sub(r"_([a-z])", lambda m: m.group(1).upper(), n)
-srv, core = adm["server"], adm["discovery"]["core"]
-nsrv = ncore = 0
+srv, core, ep = adm["server"], adm["discovery"]["core"], adm["endpoints"]
+nsrv = ncore = nep = 0
 for name, v in prom.items():
     if name.startswith("discovery_core_"):
         k = name[len("discovery_core_"):]
         assert k in core and core[k] <= int(v), (name, core.get(k), v)
         ncore += 1
+    elif name.startswith(("admin_", "metrics_")):
+        k = camel(name)
+        assert k in ep and ep[k] <= int(v), (name, k, ep.get(k), v)
+        nep += 1
     elif not name.startswith(("discovery_", "mailbox_", "process_")):
         k = {"send_toobig": "sendTooBig"}.get(name, camel(name))
         assert k in srv and srv[k] <= int(v), (name, k, srv.get(k), v)
         nsrv += 1
-assert nsrv >= 30 and ncore >= 40, (nsrv, ncore)
+assert nsrv >= 30 and ncore >= 40 and nep == 3, (nsrv, ncore, nep)
 assert srv["disconnectsSent"].get("disconnect requested", 0) >= 1, srv
 assert "inboundRestricted" in srv and "findnode_partial" in core and "tableLen" in adm["discovery"]
 PY

@@ -222,6 +222,13 @@ for h in held[1:]:
     assert reply(h)["id"] == 1, "a held client was closed"
 for h in held:
     h.close()
+# the eviction is counted where an operator looks: admin_metrics
+s = conn()
+s.sendall(b'{"jsonrpc":"2.0","id":4,"method":"admin_metrics"}')
+ep = reply(s)["result"]["endpoints"]
+assert ep["adminEvictions"] == 1 and ep["adminAcceptPauses"] == 0, ep
+assert ep["metricsAcceptPauses"] == 0, ep
+s.close()
 s = conn()
 s.sendall(b'{"jsonrpc":"2.0","id":3,"method":"admin_peers","params":[]}')
 r = reply(s)
@@ -310,6 +317,10 @@ body = urllib.request.urlopen(sys.argv[1], timeout=10).read()
 el = time.monotonic() - t0
 assert b"devp2p_peers" in body, body[:200]
 assert el < 5, el
+# and in the scrape, with the endpoints' other counters
+for line in (b"devp2p_admin_evictions_total 1\n", b"devp2p_admin_accept_pauses_total 0\n",
+             b"devp2p_metrics_accept_pauses_total 0\n"):
+    assert line in body, (line, body[-600:])
 idle.settimeout(5)
 assert idle.recv(100) == b"", "idle client not closed"
 idle.close()

@@ -99,7 +99,10 @@ int main(void)
     CHECK(mkdtemp(dir) != NULL);
     char ipc[sizeof dir + 16];
     snprintf(ipc, sizeof ipc, "%s/devp2pd.ipc", dir);
+    /* one set of endpoint counters for both, as devp2pd has */
+    static node_endpoint_stats_t eps;
     admin_rpc_config_t ac = {.path = ipc,
+                             .endpoints = &eps,
                              .name = "test",
                              .enode =
                                  "enode://"
@@ -113,7 +116,7 @@ int main(void)
     char msg[256];
     admin_rpc_t *rpc = NULL;
     CHECK_OK(admin_rpc_start(&rpc, msg, sizeof msg, &ac));
-    metrics_http_config_t mc = {.ip = p2p_ip4(127, 0, 0, 1)};
+    metrics_http_config_t mc = {.ip = p2p_ip4(127, 0, 0, 1), .endpoints = &eps};
     metrics_http_t *mh = NULL;
     CHECK_OK(metrics_http_start(&mh, msg, sizeof msg, &mc));
     if (!rpc || !mh) return tu_done("tools_emfile");
@@ -180,6 +183,19 @@ int main(void)
     char buf[4096];
     read_reply(ufd, buf, sizeof buf);
     CHECK(strstr(buf, "\"id\":7") && strstr(buf, "\"result\":[]"));
+    /* admin_metrics shows both endpoints' pauses, at least those counted */
+    const char *mreq = "{\"jsonrpc\":\"2.0\",\"id\":8,\"method\":\"admin_metrics\"}\n";
+    CHECK(send(ufd, mreq, strlen(mreq), MSG_NOSIGNAL) == (ssize_t)strlen(mreq));
+    read_reply(ufd, buf, sizeof buf);
+    const char *ap = strstr(buf, "\"adminAcceptPauses\":");
+    const char *mp = strstr(buf, "\"metricsAcceptPauses\":");
+    CHECK(ap && mp);
+    if (ap && mp) {
+        unsigned long long a = strtoull(ap + strlen("\"adminAcceptPauses\":"), NULL, 10);
+        unsigned long long b = strtoull(mp + strlen("\"metricsAcceptPauses\":"), NULL, 10);
+        printf("admin_metrics: adminAcceptPauses %llu, metricsAcceptPauses %llu\n", a, b);
+        CHECK(a >= p1[0] && b >= p1[1]);
+    }
     const char *get = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
     CHECK(send(tfd, get, strlen(get), MSG_NOSIGNAL) == (ssize_t)strlen(get));
     read_reply(tfd, buf, sizeof buf);
