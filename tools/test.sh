@@ -63,10 +63,13 @@ PY
 
 suite() { # suite BUILDDIR MESON-SETUP-ARGS...
     local dir=$1; shift
-    if [ ! -f "$dir/build.ninja" ]; then
-        meson setup "$dir" "$@" >"$dir.setup.log" 2>&1 || {
-            cat "$dir.setup.log"; failed=$((failed + 1)); return; }
-    fi
+    # An existing build directory is configured again: one set up before the
+    # Node.js above was on PATH (tools/run-node.sh sets up build/ without it)
+    # keeps "node not found", or Debian's older node, until meson looks again.
+    local re=()
+    [ ! -f "$dir/build.ninja" ] || re=(--reconfigure)
+    meson setup "${re[@]}" "$dir" "$@" >"$dir.setup.log" 2>&1 || {
+        cat "$dir.setup.log"; failed=$((failed + 1)); return; }
     if ! ninja -C "$dir" >"$dir.build.log" 2>&1; then
         tail -50 "$dir.build.log"; echo "== $dir: build failed"; failed=$((failed + 1)); return
     fi
