@@ -154,9 +154,39 @@ static bool wait_stat(p2p_server_t *s, const uint64_t *field_of_copy, p2p_server
     return false;
 }
 
+/* additions past a set's limit in test_set_limits */
+enum { EXTRA = 500 };
+
+/* Adds limit_node(0 .. limit + EXTRA - 1) to the static set (or the
+ * trusted one) and waits until the set holds limit and EXTRA additions
+ * were counted full; prints the tally if not, or if a call failed
+ * otherwise.  Returns whether both held. */
+static bool fill_set(p2p_server_t *a, bool trusted, unsigned limit, p2p_server_stats_t *st)
+{
+    unsigned ok = 0, full = 0, other = 0;
+    for (unsigned i = 0; i < limit + EXTRA; i++) {
+        p2p_node_t n = limit_node(i);
+        int rc = trusted ? p2p_server_add_trusted(a, n.id) : p2p_server_add_peer(a, &n);
+        if (rc == 0)
+            ok++;
+        else if (rc == P2P_EFULL)
+            full++;
+        else
+            other++;
+    }
+    const uint64_t *size = trusted ? &st->trusted_nodes : &st->static_nodes;
+    const uint64_t *nfull = trusted ? &st->trusted_full : &st->static_full;
+    bool applied = wait_stat(a, size, st, limit) && wait_stat(a, nfull, st, EXTRA);
+    if (!applied || other)
+        printf("%s limit: %u accepted, %u refused, %u failed; the set holds %llu, %llu counted "
+               "full\n",
+               trusted ? "trusted" : "static", ok, full, other, (unsigned long long)*size,
+               (unsigned long long)*nfull);
+    return applied && other == 0;
+}
+
 static void test_set_limits(void)
 {
-    enum { EXTRA = 500 };
     p2p_server_config_t ca;
     su_config(&ca, &proto_echo, 1);
     ca.no_dial = true; /* nothing is dialled: the sets alone are under test */
@@ -166,25 +196,7 @@ static void test_set_limits(void)
     p2p_server_stats_t st;
 
     /* static: the limit, then EXTRA more */
-    unsigned ok = 0, full = 0, other = 0;
-    for (unsigned i = 0; i < P2P_SERVER_MAX_STATIC + EXTRA; i++) {
-        p2p_node_t n = limit_node(i);
-        int rc = p2p_server_add_peer(a, &n);
-        if (rc == 0)
-            ok++;
-        else if (rc == P2P_EFULL)
-            full++;
-        else
-            other++;
-    }
-    bool applied = wait_stat(a, &st.static_nodes, &st, P2P_SERVER_MAX_STATIC) &&
-                   wait_stat(a, &st.static_full, &st, EXTRA);
-    if (!applied || other)
-        printf("static limit: %u accepted, %u refused, %u failed; the set holds %llu, %llu "
-               "counted full\n",
-               ok, full, other, (unsigned long long)st.static_nodes,
-               (unsigned long long)st.static_full);
-    CHECK(applied && other == 0);
+    CHECK(fill_set(a, false, P2P_SERVER_MAX_STATIC, &st));
     CHECK(st.static_nodes == P2P_SERVER_MAX_STATIC && st.static_full == EXTRA);
     /* once the set is full the call itself says so, a node already in it included */
     p2p_node_t more = limit_node(100000), first = limit_node(0);
@@ -204,25 +216,7 @@ static void test_set_limits(void)
     CHECK(st.static_full == EXTRA + 2);
 
     /* trusted: the same */
-    ok = full = other = 0;
-    for (unsigned i = 0; i < P2P_SERVER_MAX_TRUSTED + EXTRA; i++) {
-        p2p_node_t n = limit_node(i);
-        int rc = p2p_server_add_trusted(a, n.id);
-        if (rc == 0)
-            ok++;
-        else if (rc == P2P_EFULL)
-            full++;
-        else
-            other++;
-    }
-    applied = wait_stat(a, &st.trusted_nodes, &st, P2P_SERVER_MAX_TRUSTED) &&
-              wait_stat(a, &st.trusted_full, &st, EXTRA);
-    if (!applied || other)
-        printf("trusted limit: %u accepted, %u refused, %u failed; the set holds %llu, %llu "
-               "counted full\n",
-               ok, full, other, (unsigned long long)st.trusted_nodes,
-               (unsigned long long)st.trusted_full);
-    CHECK(applied && other == 0);
+    CHECK(fill_set(a, true, P2P_SERVER_MAX_TRUSTED, &st));
     CHECK(st.trusted_nodes == P2P_SERVER_MAX_TRUSTED && st.trusted_full == EXTRA);
     CHECK_ERR(p2p_server_add_trusted(a, more.id), P2P_EFULL);
     p2p_server_get_stats(a, &st);
