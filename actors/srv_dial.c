@@ -77,7 +77,6 @@ static void publish_stats(dial_t *d)
     __atomic_store_n(&o->resolves, st->resolves, __ATOMIC_RELAXED);
     __atomic_store_n(&o->resolves_failed, st->resolve_failed, __ATOMIC_RELAXED);
     __atomic_store_n(&o->resolves_timed_out, st->resolve_timeouts, __ATOMIC_RELAXED);
-    __atomic_store_n(&o->static_nodes, d->s->nstatic, __ATOMIC_RELAXED);
 }
 
 /* Every 10 s, while fewer than DIAL_STATS_PEER_LIMIT dialled peers are
@@ -291,6 +290,8 @@ int p2p__dial_main(p2p_thread_t *self, void *arg)
             P2P__STAT(srv, internal_push_failures);
         warn_undialable(&d, &srv->statics[i], false);
     }
+    /* relaxed: a gauge (later changes publish it in drain_static) */
+    __atomic_store_n(&srv->stats.static_nodes, d.s->nstatic, __ATOMIC_RELAXED);
     d.next_log = now + P2P_DIAL_STATS_INTERVAL_NS;
     while (!p2p_thread_should_quit(self)) {
         now = p2p_now_ns();
