@@ -82,7 +82,6 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "core/clock.h"
@@ -202,10 +201,9 @@ static _Atomic uint64_t first_signal_ns;
 static void on_signal(int sig)
 {
     (void)sig;
-    /* clock_gettime and lock-free atomics are async-signal-safe */
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    uint64_t now = (uint64_t)ts.tv_sec * P2P_NS_PER_S + (uint64_t)ts.tv_nsec + 1;
+    /* p2p_now_ns (clock_gettime) and lock-free atomics are
+     * async-signal-safe; + 1: never 0, which means "no signal yet" */
+    uint64_t now = p2p_now_ns() + 1;
     uint64_t first = atomic_load(&first_signal_ns);
     if (!first) {
         atomic_store(&first_signal_ns, now);
