@@ -48,7 +48,8 @@
  * printed is still printed, marked " late".
  *
  * Filters (all must match): --thread GLOB (ring owner name), --mailbox
- * GLOB|ID, --kind GLOB|N, --peer HEXPREFIX, --type push,pop,....
+ * GLOB|ID, --kind GLOB|N, --peer HEXPREFIX|NODE (an enode URL, enr: record
+ * or 128-hex public key stands for its node id), --type push,pop,....
  *
  * Threads that found every ring taken record nothing: the segment header
  * counts them (no_ring_threads, no_ring), and a warning on stderr says so.
@@ -72,7 +73,9 @@
 #include "core/clock.h"
 #include "core/trace.h"
 #include "core/utf8.h"
+#include "crypto/util.h"
 #include "tools/cli.h"
+#include "wire/enode.h"
 #include "tools/cmds.h"
 
 static volatile sig_atomic_t stop_flag;
@@ -551,7 +554,9 @@ int cmd_trace(int argc, char **argv)
         {"thread", "GLOB", "only records of threads matching (e.g. 'peer-*')", &t.f.thread, NULL},
         {"mailbox", "GLOB|ID", "only records of this mailbox", &t.f.mailbox, NULL},
         {"kind", "GLOB|N", "only records of this message kind", &t.f.kind, NULL},
-        {"peer", "HEX", "only records whose peer's node id starts with HEX (1 to 64 hex digits)",
+        {"peer", "ID",
+         "only records of the peer whose node id starts with ID (1 to 64 hex digits), or of the "
+         "node an enode URL, enr: record or 128-hex public key names",
          &t.f.peer, NULL},
         {"type", "LIST", "only these record types (push,pop,full,block,start,stop,event)",
          &t.f.types, NULL},
@@ -584,16 +589,27 @@ int cmd_trace(int argc, char **argv)
     if (export_fmt && !export_path) cli_usage_fail("trace: --export needs a FILE");
     if (datadir && file) cli_usage_fail("trace: give --datadir DIR or --file PATH, not both");
     if (t.f.types) t.f.type_mask = parse_types(t.f.types);
+    char peer_id[65];
     if (t.f.peer) {
         /* a node id prefix: records hold the id's first 8 bytes, so a
          * longer prefix is compared on those; anything but 1..64 hex
-         * digits would match no record (or, empty, every one) */
+         * digits would match no record (or, empty, every one).  A node as
+         * the admin API and logs show it (enode URL, enr: record or the
+         * 128-hex public key) stands for its node id, keccak256(key). */
         const char *p = t.f.peer;
         if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) p += 2;
         size_t n = strspn(p, "0123456789abcdefABCDEF");
-        if (n == 0 || n > 64 || p[n])
-            cli_usage_fail("invalid --peer '%s': want a node id or its first hex digits (1 to 64)",
-                           t.f.peer);
+        if (n == 0 || n > 64 || p[n]) {
+            p2p_node_t node;
+            const char *why = NULL;
+            int rc = p2p_node_parse_why(&node, t.f.peer, &why);
+            if (rc != 0)
+                cli_usage_fail("invalid --peer '%s': want a node id or its first hex digits (1 to "
+                               "64), an enode URL, an enr: record or a 128-hex public key (%s)",
+                               t.f.peer, why ? why : p2p_strerror(rc));
+            p2p_hex_encode(peer_id, node.id, sizeof node.id);
+            t.f.peer = peer_id;
+        }
     }
     if (maxr) t.max = cli_uint("--max-records", maxr, 1, 1u << 28);
     uint64_t deadline =

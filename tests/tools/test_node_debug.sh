@@ -72,6 +72,22 @@ np=$(grep -cE '^  peer-[0-9a-f]{8} +id [0-9]+ ' "$T/gdb")
 grep -qE '^[0-9]+ p2p threads' "$T/gdb" && ok || bad "no thread count in gdb output"
 kill -0 "$pid" 2>/dev/null && ok || bad "node died under gdb"
 
+# --peer with a node as admin_peers shows it (its enode URL): the records of
+# that peer, every one carrying the first 16 hex digits of its node id
+"$D" attach --timeout 10 "$T/node" admin_peers >"$T/peers" 2>&1
+PE=$(python3 -c 'import json,sys; p=json.load(open(sys.argv[1])); print(p[0]["enode"], p[0]["id"])' "$T/peers" 2>/dev/null)
+PURL=${PE% *} PID=${PE#* }
+if [ -n "$PE" ]; then
+    "$D" trace --datadir "$T/node" --peer "$PURL" >"$T/bypeer" 2>"$T/bypeer.err" && ok ||
+        bad "trace --peer ENODE: $(cat "$T/bypeer.err")"
+    pid16=$(printf %.16s "$PID")
+    n=$(grep -c " peer=$pid16" "$T/bypeer")
+    [ "$n" -gt 0 ] && ! grep -v " peer=$pid16" "$T/bypeer" | grep -q . && ok ||
+        bad "trace --peer ENODE: $n records of $pid16, others: $(grep -v " peer=$pid16" "$T/bypeer" | head -2)"
+else
+    bad "admin_peers listed no peer: $(head -c 300 "$T/peers")"
+fi
+
 wait "$cpid"; crc=$?; cpid=
 [ "$crc" -eq 0 ] && ok || bad "churn exited $crc: $(tail -5 "$T/churn")"
 s=$(sed -n 's/^  successes: *\([0-9]*\).*/\1/p' "$T/churn")

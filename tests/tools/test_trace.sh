@@ -41,9 +41,10 @@ HOME="$T/nohome" "$D" trace >"$T/out" 2>"$T/err"
 [ -s "$T/f3" ] && ! grep -v 'peer=1122334400000000' "$T/f3" | grep -q . && ok || bad "--peer filter"
 "$D" trace --datadir "$T" --peer 0x1122334400 >"$T/f3" && ok || bad "trace --peer 0x..."
 [ -s "$T/f3" ] && ! grep -v 'peer=1122334400000000' "$T/f3" | grep -q . && ok || bad "--peer 0x filter"
-# --peer takes a node id prefix, 1 to 64 hex digits: anything else (a
-# thread name, an enode URL's 128-hex key, nothing) is a usage error
-# (exit 2, one line), not a filter that silently matches no record
+# --peer takes a node id prefix, 1 to 64 hex digits, or a node (enode URL,
+# enr:, 128-hex public key): anything else (a thread name, 128 hex digits
+# that are not a curve point, nothing) is a usage error (exit 2, one
+# line), not a filter that silently matches no record
 for p in zz peer-11223344 "" 0x "$(printf '%0128d' 0)"; do
     "$D" trace --datadir "$T" --peer "$p" >"$T/out" 2>"$T/err"
     rc=$?
