@@ -582,10 +582,12 @@ static uint64_t api_stamp(p2p_server_t *srv)
 
 int p2p_server_remove_peer(p2p_server_t *srv, const uint8_t id[32])
 {
-    /* the connection to wait for (not from the run loop: it would wait
-     * for itself) */
+    /* the connection to wait for (not from the run loop, nor from a
+     * connection thread: the loop or the connection could not end while
+     * we wait, see p2p__on_conn_thread) */
     p2p_peer_t *old = NULL;
-    if (p2p_thread_self() != &srv->run && p2p_server_peer_get(srv, &old, id) != 0) old = NULL;
+    bool wait = p2p_thread_self() != &srv->run && !p2p__on_conn_thread(srv);
+    if (wait && p2p_server_peer_get(srv, &old, id) != 0) old = NULL;
     p2p__msg_id_t m = {.seq = api_stamp(srv)};
     memcpy(m.id, id, 32);
     /* relaxed: the push below publishes it to the dialer (see server_int.h) */

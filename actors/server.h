@@ -335,8 +335,10 @@ P2P_MUST_CHECK int p2p_server_add_peer(p2p_server_t *srv, const p2p_node_t *node
 /* RemovePeer: removes node from the static set and disconnects it
  * (Disconnect "requested") if connected, and, as geth's RemovePeer, returns
  * once that connection has left the peer set (its Disconnect written,
- * then its linger: at most disc_linger_ms plus op_timeout_ms; at once when
- * called from the event callback).  Returns 0 or P2P_ECLOSED
+ * then its linger: at most disc_linger_ms plus op_timeout_ms).  Called from
+ * the event callback or a protocol callback it returns once the request is
+ * made, without that wait: a connection cannot end while its own callback
+ * (or one waiting for it) is running.  Returns 0 or P2P_ECLOSED
  * (P2P_ETIMEDOUT: the static set may have changed, the peer was not
  * disconnected). */
 P2P_MUST_CHECK int p2p_server_remove_peer(p2p_server_t *srv, const uint8_t id[32]);

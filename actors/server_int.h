@@ -406,6 +406,11 @@ int p2p__run_main(p2p_thread_t *self, void *arg);
 int p2p__dial_main(p2p_thread_t *self, void *arg);
 int p2p__listen_main(p2p_thread_t *self, void *arg);
 int p2p__conn_main(p2p_thread_t *self, void *arg);
+/* True when the calling thread is one of srv's connection threads (a
+ * protocol callback runs there): an API call made there must not wait for
+ * a connection to end, since this thread's own connection, or one whose
+ * callback waits for this one, cannot end while it waits. */
+bool p2p__on_conn_thread(const p2p_server_t *srv);
 
 /* Creates a connection object with its mailboxes (refs = 1, owned by the
  * run loop's registry once the thread is born) and runs it on a parked

@@ -1108,10 +1108,20 @@ out:
     return parked;
 }
 
+/* The server whose connections this thread runs (a worker serves one
+ * server for its whole life). */
+static __thread const p2p_server_t *conn_thread_srv;
+
+bool p2p__on_conn_thread(const p2p_server_t *srv)
+{
+    return conn_thread_srv == srv;
+}
+
 int p2p__conn_main(p2p_thread_t *self, void *arg)
 {
     p2p_conn_t *c = arg;
     p2p_server_t *srv = c->srv; /* outlives its connection threads */
+    conn_thread_srv = srv;
     while (conn_run(self, c)) {
         c = p2p__pool_wait(srv, self);
         if (!c) break;
