@@ -598,6 +598,15 @@ int p2p_server_remove_peer(p2p_server_t *srv, const uint8_t id[32])
         if (old) p2p_peer_unref(old);
         return rc;
     }
+    if (p2p_thread_self() == &srv->run) {
+        /* the event callback: the peer map is this thread's own, so the
+         * disconnect is asked for here instead of through a peerop (which
+         * would wait for this thread) */
+        if (atomic_load_explicit(&srv->stopping, memory_order_relaxed)) return P2P_ECLOSED;
+        uint64_t *v = p2p_idmap_get(&srv->rl_peers, id);
+        if (v) (void)p2p_peer_disconnect((p2p_conn_t *)(uintptr_t)*v, P2P_DISC_REQUESTED);
+        return 0;
+    }
     p2p__peerop_t op = {.kind = P2P__OP_REMOVE};
     memcpy(op.id, id, 32);
     rc = peerop_run(srv, &op);

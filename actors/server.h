@@ -25,7 +25,8 @@
  *   the run loop's state (peers, peer count, remove peer, subscribe,
  *   peer lookup) post a `peerop` message and wait for its completion
  *   (geth's peerOp / peerOpDone), at most op_timeout_ms; from the event
- *   callback (which runs on the run loop itself) they return P2P_ESTATE.
+ *   callback (which runs on the run loop itself) they return P2P_ESTATE,
+ *   except p2p_server_remove_peer, which works there.
  * - p2p_peer_send may be called from any thread holding a peer handle
  *   (a callback's argument, or a reference from p2p_peer_ref /
  *   p2p_server_peer_get).  It only pushes onto the peer's outbound mailbox.
@@ -113,7 +114,7 @@ typedef struct p2p_peer_event {
 
 /* Called on the run loop thread (p2p-run) for every event, in order.  It
  * must be quick; the peerop functions of this server return P2P_ESTATE
- * there. */
+ * there (p2p_server_remove_peer works). */
 typedef void (*p2p_peer_event_fn)(void *ctx, const p2p_peer_event_t *ev);
 
 /* ---- configuration ----------------------------------------------------- */
@@ -307,7 +308,8 @@ typedef struct p2p_peer_info {
  * names, they return P2P_ETIMEDOUT (the loop did not take the request up
  * in time: it was not carried out, and the loop discards it unrun),
  * P2P_ENOMEM, or P2P_ESTATE when called on the run loop itself (from the
- * event callback), where the wait could never end. */
+ * event callback), where the wait could never end; remove_peer is carried
+ * out there directly instead. */
 
 /* Fills out[0..cap) with the current peers; *n receives the number
  * written.  Returns 0 or P2P_ECLOSED. */

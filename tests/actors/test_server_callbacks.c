@@ -12,6 +12,11 @@
  *                 (each connection would end only once its callback, which
  *                 waits for the other, returned), both return 0 at once,
  *                 and both peers leave.
+ *   remove_event  the event callback (on the run loop) calls
+ *                 p2p_server_remove_peer for the peer of an ADD event: it
+ *                 returns 0 and the peer leaves with Disconnect
+ *                 "requested" (a peerop could not run there: the loop
+ *                 would wait for itself).
  *
  * The hub's op_timeout_ms is 3 s and its disc_linger_ms 0.5 s: a call that
  * waited for the departure would take 3.5 s; the checks allow 1.5 s.
@@ -101,6 +106,17 @@ static int client_start(p2p_peer_t *peer, void *ctx, void **state)
     return 0;
 }
 
+/* The hub's event callback: records, and in remove_event removes the
+ * first peer from its ADD event. */
+static _Atomic int remove_on_add = 0, event_rc = 1;
+
+static void hub_event(void *ctx, const p2p_peer_event_t *ev)
+{
+    su_events_cb(ctx, ev);
+    if (ev->type == P2P_PEER_EVENT_ADD && atomic_exchange(&remove_on_add, 0))
+        atomic_store(&event_rc, p2p_server_remove_peer(hub.srv, ev->peer));
+}
+
 static void start_hub(su_events_t *ev)
 {
     memset(&hub, 0, sizeof hub);
@@ -109,7 +125,7 @@ static void start_hub(su_events_t *ev)
     su_config(&cfg, &proto_hub, 1);
     cfg.op_timeout_ms = 3000;
     cfg.disc_linger_ms = 500;
-    cfg.event_cb = su_events_cb;
+    cfg.event_cb = hub_event;
     cfg.event_ctx = ev;
     CHECK_OK(p2p_server_start(&hub.srv, &cfg));
 }
@@ -196,10 +212,30 @@ static void test_remove_cross(void)
     p2p_server_stop(hub.srv);
 }
 
+static void test_remove_event(void)
+{
+    static su_events_t ev;
+    su_events_init(&ev);
+    start_hub(&ev);
+    atomic_store(&remove_on_add, 1);
+    p2p_node_t hn = su_node(hub.srv);
+    client_t cl;
+    memset(&cl, 0, sizeof cl);
+    (void)start_client(&cl, &hn);
+    p2p_peer_event_t add;
+    CHECK(su_events_find(&ev, &add, P2P_PEER_EVENT_ADD, NULL, 5000));
+    CHECK_OK(atomic_load(&event_rc));
+    check_dropped(&ev, add.peer);
+    CHECK(su_wait_peers(hub.srv, 0, 5000));
+    stop_client(&cl);
+    p2p_server_stop(hub.srv);
+}
+
 int main(void)
 {
     p2p_log_set_level(P2P_LOG_WARN);
     test_remove_self();
     test_remove_cross();
+    test_remove_event();
     return tu_done("server_callbacks");
 }
