@@ -18,8 +18,10 @@
  *                ID is known (conn-in / conn-out before that, for inbound).
  *
  * Threading contract of the API:
- * - p2p_server_start / p2p_server_stop / p2p_server_free: one controlling
- *   thread (not a server thread, not a protocol callback).
+ * - p2p_server_start / p2p_server_stop: one controlling thread (not a
+ *   server thread, not a callback).  Every other call on the server must
+ *   have returned before p2p_server_stop is called, and none may be made
+ *   from then on (srv is freed); peer handles stay usable (see below).
  * - Everything else may be called from any thread, including protocol
  *   callbacks on peer threads, while the server runs.  Functions that need
  *   the run loop's state (peers, peer count, remove peer, subscribe,
@@ -27,6 +29,10 @@
  *   (geth's peerOp / peerOpDone), at most op_timeout_ms; from the event
  *   callback (which runs on the run loop itself) they return P2P_ESTATE,
  *   except p2p_server_remove_peer, which works there.
+ * - Connection threads are woken with SIGURG (P2P_WAITER_SIGNAL,
+ *   core/wait.h), whose handler the library installs: the application
+ *   must not set SIGURG to SIG_IGN or SIG_DFL (wake-ups would be lost and
+ *   sends wait for the peer's next ping).
  * - p2p_peer_send may be called from any thread holding a peer handle
  *   (a callback's argument, or a reference from p2p_peer_ref /
  *   p2p_server_peer_get).  It only pushes onto the peer's outbound mailbox.
@@ -60,9 +66,13 @@ typedef struct p2p_conn p2p_peer_t; /* a peer handle (its connection) */
 
 /* A subprotocol the server runs on every peer whose Hello offers the same
  * (name, version).  Callbacks run on the peer's thread and must not block
- * for long (the peer's socket is not read meanwhile).  Message codes in
- * callbacks and p2p_peer_send are relative to the protocol (0..length-1);
- * the server adds the offset negotiated by capability matching.
+ * for long (the peer's socket is not read meanwhile).  One peer's callbacks
+ * run one at a time, on_start first and on_stop last; different peers'
+ * callbacks run at the same time on their own threads (shared state in
+ * ctx needs a lock).  They may call the rest of the API (see the threading
+ * contract above).  Message codes in callbacks and p2p_peer_send are
+ * relative to the protocol (0..length-1); the server adds the offset
+ * negotiated by capability matching.
  * All callbacks may be NULL. */
 typedef struct p2p_protocol {
     const char *name; /* e.g. "snap"; 1..32 bytes */
@@ -114,7 +124,10 @@ typedef struct p2p_peer_event {
 
 /* Called on the run loop thread (p2p-run) for every event, in order.  It
  * must be quick; the peerop functions of this server return P2P_ESTATE
- * there (p2p_server_remove_peer works). */
+ * there (p2p_server_remove_peer works).  For one connection: ADD is
+ * emitted (the callback has returned, subscribers' mailboxes have it)
+ * before its on_start calls; its MSG* events come next; DROP comes after
+ * its last on_stop returned and after its last MSG* event. */
 typedef void (*p2p_peer_event_fn)(void *ctx, const p2p_peer_event_t *ev);
 
 /* ---- configuration ----------------------------------------------------- */
@@ -149,8 +162,8 @@ typedef struct p2p_server_config {
     int listen_port;                  /* 0: ephemeral (see p2p_server_port); < 0: no listener */
     p2p_ip_t external_ip;             /* family 0: unknown (127.0.0.1 in the local node) */
     const p2p_protocol_t *protocols;  /* copied (the ctx pointers are kept) */
-    size_t nprotocols;
-    bool enable_msg_events; /* EnableMsgEvents: MSGSEND / MSGRECV events */
+    size_t nprotocols;                /* at most 16 */
+    bool enable_msg_events;           /* EnableMsgEvents: MSGSEND / MSGRECV events */
     /* Discovery hook for static nodes without an address (or whose dial
      * failed): called on p2p-dial with the node to look up; it must not
      * block (start a lookup, answer later with p2p_server_resolved).  The
@@ -326,13 +339,16 @@ int p2p_server_peer_counts(p2p_server_t *srv, unsigned *inbound);
 P2P_MUST_CHECK int p2p_server_peer_get(p2p_server_t *srv, p2p_peer_t **peer, const uint8_t id[32]);
 
 /* AddPeer: adds node to the static set; the dialer keeps it connected.
- * Waits up to 1 s while the dialer's mailbox is full.  Returns 0,
- * P2P_EFULL (the set holds P2P_SERVER_MAX_STATIC nodes and no removal is
- * queued: not added, even a node already in it; remove one first),
- * P2P_ETIMEDOUT (still full after 1 s: not added) or P2P_ECLOSED.  Adds
- * queued while the set fills up may find it full where the dialer applies
- * them (in call order with the removals): dropped then, and counted in
- * static_full like a refused call. */
+ * As geth, a node is not dialled again within 35 s of its last dial (the
+ * dial history): a static peer that left, or one removed and added again,
+ * is redialled once that time has passed.  Waits up to 1 s while the
+ * dialer's mailbox is full.  Returns 0, P2P_EFULL (the set holds
+ * P2P_SERVER_MAX_STATIC nodes and no removal is queued: not added, even a
+ * node already in it; remove one first), P2P_ETIMEDOUT (still full after
+ * 1 s: not added) or P2P_ECLOSED.  Adds queued while the set fills up may
+ * find it full where the dialer applies them (in call order with the
+ * removals): dropped then, and counted in static_full like a refused
+ * call. */
 P2P_MUST_CHECK int p2p_server_add_peer(p2p_server_t *srv, const p2p_node_t *node);
 /* RemovePeer: removes node from the static set and disconnects it
  * (Disconnect "requested") if connected, and, as geth's RemovePeer, returns
@@ -401,14 +417,21 @@ bool p2p_peer_inbound(const p2p_peer_t *peer);
 
 /* Queues a message for protocol proto (its name, e.g. "snap"), code
  * relative to the protocol, on the peer's outbound mailbox.  Any thread.
- * The data is copied.  Returns 0, P2P_EFULL (backlog cap reached: nothing
- * queued), P2P_ECLOSED (the peer is gone or going), P2P_ENOTFOUND (the
- * protocol is not running on this peer), P2P_ERANGE (code >= length),
- * P2P_ETOOBIG (the message would not fit a frame the remote accepts:
- * rlp(code) + len > max_msg_size, the remote assumed to use the same
- * limit; or, with snappy on, rlp(code) + the worst-case compressed length
- * of len bytes > 16 MiB - 1, i.e. len above about 13.7 MiB) or
- * P2P_ENOMEM. */
+ * The data is copied (the caller keeps its buffer).  0 means queued, not
+ * delivered: the peer's thread writes queued messages in order; when the
+ * connection ends, what is still queued is written before our Disconnect,
+ * within its linger, if this side ended it (p2p_peer_disconnect,
+ * remove_peer, stop, a callback's error); what is not written is dropped
+ * and counted in send_unsent.  A connection that is ending still takes
+ * sends (from on_stop too) until its thread is done with it.  Returns 0,
+ * P2P_EFULL (backlog cap reached: nothing queued), P2P_ECLOSED (the
+ * connection has ended: after its on_stop calls, Disconnect and linger),
+ * P2P_ENOTFOUND (the protocol is not running on this peer), P2P_ERANGE
+ * (code >= length), P2P_ETOOBIG (the message would not fit a frame the
+ * remote accepts: rlp(code) + len > max_msg_size, the remote assumed to
+ * use the same limit; or, with snappy on, rlp(code) + the worst-case
+ * compressed length of len bytes > 16 MiB - 1, i.e. len above about
+ * 13.7 MiB) or P2P_ENOMEM. */
 P2P_MUST_CHECK int p2p_peer_send(p2p_peer_t *peer, const char *proto, uint64_t code,
                                  const uint8_t *data, size_t len);
 
