@@ -372,7 +372,8 @@ P2P_MUST_CHECK int p2p_server_remove_trusted(p2p_server_t *srv, const uint8_t id
  * caller's thread) to peer events; at most P2P_SERVER_MAX_SUBS at once.
  * Events are pushed with try_push from p2p-run; a full mailbox loses the
  * event and bumps stats.events_dropped.  Returns 0, P2P_EINVAL,
- * P2P_EFULL (too many subscribers) or P2P_ECLOSED. */
+ * P2P_EEXIST (mb is subscribed already), P2P_EFULL (too many subscribers)
+ * or P2P_ECLOSED. */
 #define P2P_SERVER_MAX_SUBS 8
 P2P_MUST_CHECK int p2p_server_subscribe(p2p_server_t *srv, p2p_mailbox_t *mb);
 /* Removes a subscription; after it returns no further event is pushed.

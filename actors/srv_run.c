@@ -479,13 +479,15 @@ static void on_peerop(run_t *r, p2p__peerop_t *op)
         break;
     }
     case P2P__OP_SUB: {
-        size_t i;
-        for (i = 0; i < P2P_SERVER_MAX_SUBS && srv->rl_subs[i]; i++) {
+        /* one subscription per mailbox: a second would deliver every
+         * event twice, and unsubscribe removes the mailbox's */
+        size_t free_ix = P2P_SERVER_MAX_SUBS;
+        for (size_t i = 0; i < P2P_SERVER_MAX_SUBS; i++) {
+            if (srv->rl_subs[i] == op->mb) rc = P2P_EEXIST;
+            if (!srv->rl_subs[i] && free_ix == P2P_SERVER_MAX_SUBS) free_ix = i;
         }
-        if (i == P2P_SERVER_MAX_SUBS)
-            rc = P2P_EFULL;
-        else
-            srv->rl_subs[i] = op->mb;
+        if (rc == 0 && free_ix == P2P_SERVER_MAX_SUBS) rc = P2P_EFULL;
+        if (rc == 0) srv->rl_subs[free_ix] = op->mb;
         break;
     }
     case P2P__OP_UNSUB: {

@@ -17,6 +17,9 @@
  *              stalls the loop 0-2 ms per event: every answer is a peer
  *              count or P2P_ETIMEDOUT, never another code, and the
  *              abandon/claim race stays clean under TSan and ASan.
+ *   subscribe_twice  a mailbox subscribed twice: the second call returns
+ *              P2P_EEXIST, a peer's arrival puts one ADD event into it
+ *              (not two), and one unsubscribe ends the subscription.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -218,12 +221,43 @@ static void test_race(void)
     p2p_server_stop(s);
 }
 
+/* ---- subscribe_twice ------------------------------------------------------ */
+
+static void test_subscribe_twice(void)
+{
+    p2p_server_config_t cfg;
+    su_config(&cfg, &proto_echo, 1);
+    p2p_server_t *s = NULL;
+    CHECK_OK(p2p_server_start(&s, &cfg));
+    if (!s) return;
+    p2p_mailbox_t *sub = NULL;
+    CHECK_OK(p2p_mailbox_create(&sub, "test-events", sizeof(p2p_peer_event_t), 16, NULL));
+    CHECK_OK(p2p_server_subscribe(s, sub));
+    CHECK_ERR(p2p_server_subscribe(s, sub), P2P_EEXIST);
+
+    rawpeer_t rp;
+    CHECK(peer_to(&rp, s));
+    CHECK(su_wait_peers(s, 1, 5000));
+    /* the ADD event was pushed before the peer count changed */
+    int adds = 0;
+    p2p_peer_event_t ev;
+    while (p2p_mailbox_try_pop(sub, &ev, sizeof ev) == 0) adds += ev.type == P2P_PEER_EVENT_ADD;
+    printf("subscribe_twice: %d ADD events for one peer\n", adds);
+    CHECK(adds == 1);
+    CHECK_OK(p2p_server_unsubscribe(s, sub));
+    CHECK_ERR(p2p_server_unsubscribe(s, sub), P2P_ENOTFOUND);
+    rp_close(&rp);
+    p2p_server_stop(s);
+    p2p_mailbox_destroy(sub);
+}
+
 int main(void)
 {
     p2p_log_set_level(P2P_LOG_ERROR);
     int fds0 = su_count_fds();
     test_stalled();
     test_race();
+    test_subscribe_twice();
     CHECK(su_count_fds() == fds0);
     return tu_done("server_peerop");
 }
