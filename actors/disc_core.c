@@ -100,6 +100,7 @@ struct p2p_disc {
     bool has_restrict;
     p2p_netlist_t restrict_;
     bool ipv4_only; /* our socket reaches IPv4 only */
+    bool ipv6_only; /* our socket reaches IPv6 only */
     p2p_disc_counters_t ctr;
     unsigned in_event; /* inside io.event */
 
@@ -1039,7 +1040,8 @@ static int on_findnode(p2p_disc_t *d, const p2p_discv4_packet_t *pkt, const p2p_
 static uint64_t *ep_fault(p2p_disc_t *d, const p2p_endpoint_t *ep, const p2p_ip_t *sender)
 {
     if (ep->ip.family != 4 && ep->ip.family != 6) return &d->ctr.node_no_ip;
-    if (d->ipv4_only && ep->ip.family != 4) return &d->ctr.node_unreachable;
+    if ((d->ipv4_only && ep->ip.family != 4) || (d->ipv6_only && ep->ip.family != 6))
+        return &d->ctr.node_unreachable;
     if (ep->udp <= 1024) return &d->ctr.node_low_port;
     if (p2p_check_relay_ip(sender, &ep->ip) != 0) return &d->ctr.node_bad_relay;
     if (d->has_restrict && !p2p_netlist_contains(&d->restrict_, &ep->ip))
@@ -1196,6 +1198,7 @@ int p2p_disc_new(p2p_disc_t **out, const p2p_disc_config_t *cfg)
     for (unsigned i = 0; i < cfg->nbootnodes; i++)
         if (allowed(d, &cfg->bootnodes[i])) d->boot[d->nboot++] = cfg->bootnodes[i];
     d->ipv4_only = cfg->ipv4_only;
+    d->ipv6_only = cfg->ipv6_only;
     p2p_kad_init(&d->tab, d->self_id, cfg->seed);
     /* sized for every ping-back: they never grow (no allocation later) */
     d->pb_cap = cfg->pingbacks ? cfg->pingbacks : P2P_DISC_PINGBACKS;

@@ -283,6 +283,10 @@ typedef struct p2p_disc_config {
      * IPv6 nodes and record endpoints are dropped (node_unreachable,
      * enr_bad_endpoint).  false: both families. */
     bool ipv4_only;
+    /* Our socket reaches IPv6 addresses only (an AF_INET6 socket bound to
+     * one IPv6 address, not ::): received IPv4 nodes and record endpoints
+     * are dropped likewise. */
+    bool ipv6_only;
     /* Ping-back pool size; 0: P2P_DISC_PINGBACKS (a small pool for
      * simulations of many nodes and for fuzzing). */
     unsigned pingbacks;

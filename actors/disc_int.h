@@ -107,7 +107,8 @@ typedef struct p2p__disc_call p2p__disc_call_t;
 struct p2p_discovery {
     /* immutable after start */
     int fd;
-    int family; /* AF_INET or AF_INET6 */
+    int family;  /* AF_INET or AF_INET6 */
+    bool v6only; /* AF_INET6 bound to one IPv6 address (not ::): no IPv4 */
     uint16_t port;
     uint8_t priv[32];
     p2p_node_t started; /* our node as started (p2p_discovery_self) */

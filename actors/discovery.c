@@ -236,6 +236,9 @@ static int mdb_query_seeds(void *ctx, p2p_node_t *out, size_t *nout, size_t n, u
 static socklen_t disc_sockaddr(const p2p_discovery_t *d, struct sockaddr_storage *ss,
                                const p2p_endpoint_t *to)
 {
+    /* a socket bound to one IPv6 address cannot send to IPv4 (the kernel
+     * says ENETUNREACH for ::ffff:a.b.c.d): refused here, for its address */
+    if (d->v6only && to->ip.family != 6) return 0;
     return p2p_ip_to_sockaddr_af(ss, &to->ip, to->udp, d->family);
 }
 
@@ -662,6 +665,7 @@ static int open_socket(p2p_discovery_t *d, char *msg, size_t msglen,
     p2p_ip_t lip = cfg->listen_ip;
     if (lip.family == 0) lip = p2p_ip4(0, 0, 0, 0);
     d->family = lip.family == 6 ? AF_INET6 : AF_INET;
+    d->v6only = lip.family == 6 && !p2p_ip_is_unspecified(&lip);
     d->fd = socket(d->family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (d->fd < 0) return fail(msg, msglen, P2P_ESYS, "discovery: socket: %s", strerror(errno));
     if (d->family == AF_INET6) {
@@ -756,6 +760,7 @@ int p2p_discovery_start(p2p_discovery_t **out, char *msg, size_t msglen,
     cc.nbootnodes = (unsigned)cfg->nbootnodes;
     cc.netrestrict = cfg->netrestrict;
     cc.ipv4_only = d->family == AF_INET;
+    cc.ipv6_only = d->v6only;
     cc.seed = seed;
     cc.io.ctx = d;
     cc.io.send = io_send;

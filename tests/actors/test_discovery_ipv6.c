@@ -1,0 +1,192 @@
+/*
+ * tests/actors/test_discovery_ipv6.c: a running discovery instance on IPv6
+ * sockets, against fake nodes on loopback.
+ *
+ *   1. On ::1 (an IPv6 socket bound to one IPv6 address: it reaches IPv6
+ *      only): a bootnode on ::1 answers the findnode with one IPv4 and one
+ *      IPv6 node.  The IPv6 node enters the table; the IPv4 one is dropped
+ *      as unreachable (node_unreachable), never enters the table and is
+ *      never sent a packet (no tx_errors).
+ * The fake nodes answer every ping with a pong and every findnode with
+ * their Neighbors list.
+ */
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/netutil.h"
+#include "tests/actors/disc_nodes.h"
+
+#define NFAKE 1
+
+typedef struct fake {
+    int fd;
+    uint8_t priv[32], pub[64];
+    p2p_node_t node;       /* id, key, endpoint */
+    p2p_endpoint_t report; /* the endpoint its pongs name for the instance */
+    unsigned answered;     /* pings answered */
+    unsigned nnb;          /* its Neighbors list */
+    p2p_discv4_rpcnode_t nb[2];
+} fake_t;
+
+static p2p_endpoint_t target; /* the instance, as the fakes reach it */
+
+static uint64_t unix_now(void)
+{
+    return p2p_wall_ms() / 1000;
+}
+
+static bool fake_open(fake_t *f, p2p_ip_t ip)
+{
+    memset(f, 0, sizeof *f);
+    dn_key(f->priv);
+    CHECK_OK(p2p_secp_pubkey(f->pub, f->priv));
+    struct sockaddr_storage ss;
+    socklen_t sl = p2p_ip_to_sockaddr(&ss, &ip, 0);
+    f->fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    CHECK(f->fd >= 0);
+    if (f->fd < 0 || bind(f->fd, (struct sockaddr *)&ss, sl) != 0) return false;
+    sl = sizeof ss;
+    CHECK(getsockname(f->fd, (struct sockaddr *)&ss, &sl) == 0);
+    memcpy(f->node.pubkey, f->pub, 64);
+    p2p_node_id(f->node.id, f->pub);
+    CHECK_OK(p2p_ip_from_sockaddr(&f->node.ep.ip, &f->node.ep.udp, (struct sockaddr *)&ss));
+    f->node.ep.tcp = f->node.ep.udp;
+    return true;
+}
+
+static void close_fakes(fake_t *f, unsigned nf)
+{
+    for (unsigned i = 0; i < nf; i++)
+        if (f[i].fd >= 0) close(f[i].fd);
+}
+
+static void fake_send(fake_t *f, const p2p_discv4_packet_t *p)
+{
+    uint8_t buf[P2P_DISCV4_MAX_SIZE];
+    size_t n = 0;
+    CHECK_OK(p2p_discv4_encode(buf, &n, NULL, p, f->priv));
+    struct sockaddr_storage ss;
+    socklen_t sl = p2p_ip_to_sockaddr(&ss, &target.ip, target.udp);
+    CHECK(sendto(f->fd, buf, n, 0, (struct sockaddr *)&ss, sl) == (ssize_t)n);
+}
+
+/* Answers what arrived on f: a ping with a pong naming f->report, a
+ * findnode with f's Neighbors list. */
+static void fake_serve(fake_t *f)
+{
+    uint8_t buf[2048];
+    ssize_t n = recv(f->fd, buf, sizeof buf, MSG_DONTWAIT);
+    if (n <= 0) return;
+    static p2p_discv4_packet_t in, out;
+    if (p2p_discv4_decode(&in, buf, (size_t)n) != 0) return;
+    memset(&out, 0, sizeof out);
+    out.expiration = unix_now() + 20;
+    if (in.type == P2P_DISCV4_PING) {
+        out.type = P2P_DISCV4_PONG;
+        out.u.pong.to = f->report;
+        memcpy(out.u.pong.reply_tok, in.hash, 32);
+        fake_send(f, &out);
+        f->answered++;
+    } else if (in.type == P2P_DISCV4_FINDNODE) {
+        out.type = P2P_DISCV4_NEIGHBORS;
+        out.u.neighbors.n = f->nnb;
+        memcpy(out.u.neighbors.nodes, f->nb, f->nnb * sizeof f->nb[0]);
+        fake_send(f, &out);
+    }
+}
+
+/* Serves the fakes for up to ms, or until done(info) holds once every fake
+ * answered a ping.  Returns whether done held. */
+static bool serve_until(dn_node_t *n, fake_t *f, unsigned nf,
+                        bool (*done)(const p2p_discovery_info_t *, const void *), const void *arg,
+                        unsigned ms)
+{
+    uint64_t deadline = dn_deadline_ms(ms), next_info = 0;
+    while (p2p_now_ns() < deadline) {
+        struct pollfd pfd[NFAKE];
+        for (unsigned i = 0; i < nf; i++) pfd[i] = (struct pollfd){.fd = f[i].fd, .events = POLLIN};
+        if (poll(pfd, nf, 20) > 0)
+            for (unsigned i = 0; i < nf; i++)
+                if (pfd[i].revents & POLLIN) fake_serve(&f[i]);
+        if (p2p_now_ns() < next_info) continue;
+        next_info = p2p_now_ns() + 50 * P2P_NS_PER_MS;
+        bool all = true;
+        for (unsigned i = 0; i < nf; i++) all = all && f[i].answered > 0;
+        if (!all || !done) continue;
+        p2p_discovery_info_t *in = dn_info(n);
+        bool ok = in && done(in, arg);
+        free(in);
+        if (ok) return true;
+    }
+    return false;
+}
+
+static p2p_ip_t ip_of(const char *s)
+{
+    p2p_ip_t ip = {0};
+    CHECK_OK(p2p_ip_parse(&ip, s));
+    return ip;
+}
+
+static bool has_node(const p2p_discovery_info_t *in, const void *id)
+{
+    return dn_info_has(in, id);
+}
+
+/* 1: an IPv6 socket bound to ::1 never takes IPv4 nodes. */
+static void test_v6only_drops_ipv4(void)
+{
+    static fake_t f[1];
+    CHECK(fake_open(&f[0], ip_of("::1")));
+    f[0].report = (p2p_endpoint_t){0};
+    uint8_t k4[32], k6[32], p4[64], p6[64], id4[32], id6[32];
+    dn_key(k4);
+    dn_key(k6);
+    CHECK_OK(p2p_secp_pubkey(p4, k4));
+    CHECK_OK(p2p_secp_pubkey(p6, k6));
+    p2p_node_id(id4, p4);
+    p2p_node_id(id6, p6);
+    f[0].nnb = 2;
+    f[0].nb[0].ep = (p2p_endpoint_t){.ip = p2p_ip4(127, 0, 0, 1), .udp = 40001, .tcp = 40001};
+    memcpy(f[0].nb[0].id, p4, 64);
+    f[0].nb[1].ep = (p2p_endpoint_t){.ip = ip_of("::1"), .udp = 40002, .tcp = 40002};
+    memcpy(f[0].nb[1].id, p6, 64);
+
+    dn_node_t a;
+    p2p_discovery_config_t base;
+    memset(&base, 0, sizeof base);
+    dn_key(a.priv);
+    base.listen_ip = ip_of("::1");
+    CHECK_OK(dn_start(&a, &f[0].node, 1, NULL, &base));
+    if (!a.d) {
+        close_fakes(f, 1);
+        return;
+    }
+    target = (p2p_endpoint_t){.ip = base.listen_ip, .udp = p2p_discovery_port(a.d)};
+    /* the IPv6 node of the same Neighbors packet enters the table */
+    CHECK(serve_until(&a, f, 1, has_node, id6, 10000));
+    serve_until(&a, f, 1, NULL, NULL, 500); /* time to ping what it took */
+    p2p_discovery_info_t *in = dn_info(&a);
+    CHECK(in != NULL);
+    if (in) {
+        CHECK(dn_info_has(in, id6));
+        CHECK(!dn_info_has(in, id4));
+        CHECK(in->core.node_unreachable >= 1);
+        CHECK(in->shell.tx_errors == 0);
+        if (dn_info_has(in, id4) || in->shell.tx_errors)
+            fprintf(stderr, "IPv4 node in table: %d, node_unreachable %llu, tx_errors %llu\n",
+                    dn_info_has(in, id4), (unsigned long long)in->core.node_unreachable,
+                    (unsigned long long)in->shell.tx_errors);
+    }
+    free(in);
+    p2p_discovery_stop(a.d);
+    close_fakes(f, 1);
+}
+
+int main(void)
+{
+    tu_seed(0x7076);
+    test_v6only_drops_ipv4();
+    return tu_done("discovery_ipv6");
+}
