@@ -130,7 +130,8 @@ struct p2p_discovery {
     uint64_t core_timer_ns;
     p2p_node_t self; /* our node now (endpoint and seq change) */
     p2p_enr_t record;
-    p2p_endpoint_t ep; /* our current endpoint (record content) */
+    p2p_endpoint_t ep;     /* our current endpoint (record content) */
+    p2p_endpoint_t ep_alt; /* the other family's, learnt by votes on ::; family 0: none */
     bool predict;
     bool record_pending;         /* record/ep changed inside an event: apply to the core */
     bool expiring;               /* a node DB expiry pass is running (xst) */

@@ -316,16 +316,26 @@ static void disc_store_seq(p2p_discovery_t *d, uint64_t seq)
         P2P__DISC_CTR(d, db_errors);
 }
 
-/* Builds and signs our record for d->ep with sequence number seq. */
+/* Sets ep's IP, UDP and (if tcp) TCP port in r under the keys of its
+ * family (ip/udp/tcp or ip6/udp6/tcp6). */
+static int enr_set_endpoint(p2p_enr_t *r, const p2p_endpoint_t *ep, uint16_t tcp)
+{
+    bool v6 = ep->ip.family == 6;
+    int rc = p2p_enr_set_ip(r, &ep->ip);
+    if (rc == 0) rc = p2p_enr_set_port(r, v6 ? "udp6" : "udp", ep->udp);
+    if (rc == 0 && tcp) rc = p2p_enr_set_port(r, v6 ? "tcp6" : "tcp", tcp);
+    return rc;
+}
+
+/* Builds and signs our record for d->ep (and d->ep_alt, the other family's
+ * endpoint, when a dual-stack socket learnt one) with sequence number seq. */
 static int disc_sign(p2p_discovery_t *d, uint64_t seq)
 {
     p2p_enr_t r;
     p2p_enr_init(&r);
     p2p_enr_set_seq(&r, seq);
-    int rc = p2p_enr_set_ip(&r, &d->ep.ip);
-    if (rc == 0) rc = p2p_enr_set_port(&r, d->ep.ip.family == 6 ? "udp6" : "udp", d->ep.udp);
-    if (rc == 0 && d->ep.tcp)
-        rc = p2p_enr_set_port(&r, d->ep.ip.family == 6 ? "tcp6" : "tcp", d->ep.tcp);
+    int rc = enr_set_endpoint(&r, &d->ep, d->ep.tcp);
+    if (rc == 0 && d->ep_alt.ip.family) rc = enr_set_endpoint(&r, &d->ep_alt, d->ep.tcp);
     if (rc == 0) rc = p2p_enr_sign(&r, d->priv);
     if (rc) return rc;
     d->record = r;
@@ -340,13 +350,20 @@ static bool ep_same(const p2p_endpoint_t *a, const p2p_endpoint_t *b)
 
 /* An endpoint statement from a pong of a node we pinged at reporter (the
  * core sends only those): adopt an endpoint once votes_needed distinct
- * networks reported it within the window. */
+ * networks reported it within the window.  The endpoint's family picks
+ * what it may move: d->ep for its own family, d->ep_alt for the other one
+ * on a dual-stack socket (the record then names both, as a node on :: has
+ * an IPv4 and an IPv6 address), nothing for a family our socket cannot
+ * reach. */
 static void disc_vote(p2p_discovery_t *d, const p2p_ip_t *reporter, const p2p_endpoint_t *ep,
                       uint64_t now_ns)
 {
     if (!d->predict || (ep->ip.family != 4 && ep->ip.family != 6) || ep->udp == 0 ||
         p2p_ip_is_unspecified(&ep->ip) || p2p_ip_is_special(&ep->ip))
         return;
+    bool alt = ep->ip.family != d->ep.ip.family;
+    if (alt && (d->family != AF_INET6 || d->v6only)) return;
+    p2p_endpoint_t *cur = alt ? &d->ep_alt : &d->ep;
     P2P__DISC_CTR(d, endpoint_votes);
     /* many keys (or addresses) on one network are one vote */
     p2p_ip_t net = p2p_ip_net(reporter);
@@ -361,19 +378,19 @@ static void disc_vote(p2p_discovery_t *d, const p2p_ip_t *reporter, const p2p_en
     d->votes[slot].net = net;
     d->votes[slot].ep = *ep;
     d->votes[slot].ns = now_ns;
-    if (ep_same(ep, &d->ep)) return;
+    if (ep_same(ep, cur)) return;
     unsigned n = 0;
     for (unsigned i = 0; i < P2P_DISCOVERY_VOTERS; i++)
         if (d->votes[i].ns && now_ns - d->votes[i].ns <= P2P_DISCOVERY_VOTE_WINDOW_NS &&
             ep_same(&d->votes[i].ep, ep))
             n++;
     if (n < d->votes_needed) return;
-    p2p_endpoint_t old = d->ep;
-    d->ep.ip = ep->ip;
-    d->ep.udp = ep->udp;
+    p2p_endpoint_t old = *cur;
+    cur->ip = ep->ip;
+    cur->udp = ep->udp;
     uint64_t seq = d->self.seq + 1;
     if (disc_sign(d, seq) != 0) {
-        d->ep = old;
+        *cur = old;
         return;
     }
     disc_store_seq(d, seq);
@@ -384,8 +401,8 @@ static void disc_vote(p2p_discovery_t *d, const p2p_ip_t *reporter, const p2p_en
     d->record_pending = true;
     P2P__DISC_CTR(d, endpoint_changes);
     char ip[P2P_IP_STRLEN];
-    P2P_INFO("Discovery endpoint changed", "ip=%s udp=%u seq=%llu", p2p_ip_format(ip, &d->ep.ip),
-             d->ep.udp, (unsigned long long)seq);
+    P2P_INFO("Discovery endpoint changed", "ip=%s udp=%u seq=%llu", p2p_ip_format(ip, &cur->ip),
+             cur->udp, (unsigned long long)seq);
 }
 
 void p2p__disc_apply_record(p2p_discovery_t *d)

@@ -114,7 +114,11 @@ typedef struct p2p_discovery_config {
     /* Adopt the endpoint (IP, UDP port) that endpoint_votes distinct networks
      * (/24 for IPv4, /48 for IPv6) reported within 5 minutes in pongs to our
      * own pings of table and lookup nodes (not to ping-backs); 0 votes:
-     * P2P_DISCOVERY_VOTES.  Every loopback node is on one network: 1 there. */
+     * P2P_DISCOVERY_VOTES.  Every loopback node is on one network: 1 there.
+     * An endpoint of a family the socket cannot reach is ignored; on a
+     * dual-stack socket (listen_ip ::) the other family's endpoint is kept
+     * beside ours, and the record names both (ip6/udp6/tcp6 next to
+     * ip/udp/tcp). */
     bool predict_endpoint;
     unsigned endpoint_votes;
     const p2p_node_t *bootnodes; /* copied, at most P2P_DISC_MAX_BOOTNODES */

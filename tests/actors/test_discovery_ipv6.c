@@ -7,6 +7,14 @@
  *      IPv6 node.  The IPv6 node enters the table; the IPv4 one is dropped
  *      as unreachable (node_unreachable), never enters the table and is
  *      never sent a packet (no tx_errors).
+ *   2. On :: (dual-stack), predicting its endpoint: bootnodes on distinct
+ *      /24s answer its pings with pongs, half of them naming an IPv4
+ *      endpoint and half an IPv6 one.  The record takes both (ip/udp/tcp
+ *      and ip6/udp6/tcp6), each adopted once, instead of trading one family
+ *      for the other at every statement.  (Loopback has one IPv6 network,
+ *      so the IPv6 statements come from IPv4 voters: the vote counts the
+ *      voters' networks; the endpoint's family picks the half of the
+ *      record it moves.)
  * The fake nodes answer every ping with a pong and every findnode with
  * their Neighbors list.
  */
@@ -17,7 +25,7 @@
 #include "core/netutil.h"
 #include "tests/actors/disc_nodes.h"
 
-#define NFAKE 1
+#define NFAKE 8
 
 typedef struct fake {
     int fd;
@@ -184,9 +192,87 @@ static void test_v6only_drops_ipv4(void)
     close_fakes(f, 1);
 }
 
+typedef struct want_eps {
+    p2p_endpoint_t e4, e6;
+} want_eps_t;
+
+/* Whether the record names e4 (ip/udp) and e6 (ip6/udp6). */
+static bool record_has_both(const p2p_discovery_info_t *in, const void *arg)
+{
+    const want_eps_t *w = arg;
+    p2p_ip_t ip4, ip6;
+    uint16_t udp = 0, udp6 = 0;
+    return p2p_enr_ip4(&in->record, &ip4) == 0 && p2p_ip_equal(&ip4, &w->e4.ip) &&
+           p2p_enr_port(&in->record, &udp, "udp") == 0 && udp == w->e4.udp &&
+           p2p_enr_ip6(&in->record, &ip6) == 0 && p2p_ip_equal(&ip6, &w->e6.ip) &&
+           p2p_enr_port(&in->record, &udp6, "udp6") == 0 && udp6 == w->e6.udp;
+}
+
+/* 2: a dual-stack node predicting its endpoint keeps one per family. */
+static void test_dual_stack_votes(void)
+{
+    static fake_t f[NFAKE];
+    p2p_node_t boots[NFAKE];
+    want_eps_t w = {.e4 = {.ip = p2p_ip4(93, 184, 216, 34), .udp = 9999},
+                    .e6 = {.ip = ip_of("2a01:4f8::34"), .udp = 9998}};
+    unsigned nf = 0;
+    for (unsigned i = 0; i < NFAKE; i++) {
+        if (!fake_open(&f[i], p2p_ip4(127, 0, (uint8_t)(i + 1), 1))) break;
+        f[i].report = i % 2 ? w.e6 : w.e4;
+        boots[nf++] = f[i].node;
+    }
+    CHECK(nf == NFAKE);
+    if (nf != NFAKE) {
+        close_fakes(f, nf);
+        return;
+    }
+    dn_node_t a;
+    p2p_discovery_config_t base;
+    memset(&base, 0, sizeof base);
+    dn_key(a.priv);
+    base.listen_ip = ip_of("::");
+    base.tcp_port = 30303;
+    base.predict_endpoint = true;
+    base.endpoint_votes = NFAKE / 2 - 1;
+    CHECK_OK(dn_start(&a, boots, NFAKE, NULL, &base));
+    if (!a.d) {
+        close_fakes(f, nf);
+        return;
+    }
+    /* the IPv4 fakes reach the :: socket at 127.0.0.1 */
+    target = (p2p_endpoint_t){.ip = p2p_ip4(127, 0, 0, 1), .udp = p2p_discovery_port(a.d)};
+    uint64_t seq0 = a.self.seq;
+    CHECK(serve_until(&a, f, nf, record_has_both, &w, 20000));
+    /* more statements of both kinds (revalidation) move nothing */
+    serve_until(&a, f, nf, NULL, NULL, 4000);
+    p2p_discovery_info_t *in = dn_info(&a);
+    CHECK(in != NULL);
+    if (in) {
+        CHECK(record_has_both(in, &w));
+        CHECK(in->shell.endpoint_changes == 2 && in->record.seq == seq0 + 2);
+        uint16_t tcp = 0, tcp6 = 0;
+        CHECK(p2p_enr_port(&in->record, &tcp, "tcp") == 0 && tcp == 30303);
+        CHECK(p2p_enr_port(&in->record, &tcp6, "tcp6") == 0 && tcp6 == 30303);
+        CHECK_OK(p2p_enr_verify(&in->record));
+        /* the node's own endpoint (Ping.from) stays IPv4 */
+        CHECK(p2p_ip_equal(&in->self.ep.ip, &w.e4.ip) && in->self.ep.udp == w.e4.udp);
+        p2p_node_t rn;
+        CHECK_OK(p2p_enr_to_node(&rn, &in->record));
+        CHECK(p2p_ip_equal(&rn.ep.ip, &w.e4.ip));
+        if (in->shell.endpoint_changes != 2 || !record_has_both(in, &w))
+            fprintf(stderr, "endpoint changes %llu, seq +%llu\n",
+                    (unsigned long long)in->shell.endpoint_changes,
+                    (unsigned long long)(in->record.seq - seq0));
+    }
+    free(in);
+    p2p_discovery_stop(a.d);
+    close_fakes(f, nf);
+}
+
 int main(void)
 {
     tu_seed(0x7076);
     test_v6only_drops_ipv4();
+    test_dual_stack_votes();
     return tu_done("discovery_ipv6");
 }
