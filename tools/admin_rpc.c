@@ -81,16 +81,38 @@ static int append(json_t *arr, json_t *v)
     return v && json_array_append_new(arr, v) == 0 ? 0 : -1;
 }
 
+/* p2p-admin only: one snapshot at a time (admin_nodeInfo, discv4_table) */
+static p2p_discovery_info_t disc_info;
+
+/* Our node and record now: discovery re-signs the record when other nodes
+ * report a new endpoint for us (and, on ::, adds the other family's), so
+ * the enode, enr, ip and discovery port come from its current record, as
+ * the node serves it to ENRRequests; without discovery, or if it does not
+ * answer, the ones of the start. */
 static json_t *node_info(struct admin_rpc *a)
 {
     p2p_node_t n;
     memset(&n, 0, sizeof n);
     if (p2p_enode_parse(&n, a->enode) != 0) return NULL;
+    const char *url = a->enode, *enr = a->enr;
+    char url_now[P2P_ENODE_MAX_TEXT], enr_now[P2P_ENR_MAX_TEXT];
+    int udp = a->cfg.udp_port;
+    p2p_node_t rn;
+    if (a->cfg.disc &&
+        p2p_discovery_info(a->cfg.disc, &disc_info, p2p_now_ns() + RPC_DEADLINE_NS) == 0 &&
+        p2p_enr_to_node(&rn, &disc_info.record) == 0 &&
+        p2p_enode_format(url_now, sizeof url_now, &rn) == 0 &&
+        p2p_enr_to_text(enr_now, sizeof enr_now, &disc_info.record) == 0) {
+        n = rn;
+        url = url_now;
+        enr = enr_now;
+        udp = rn.ep.udp;
+    }
     char idh[65], ip[P2P_IP_STRLEN];
     return json_pack("{s:s, s:s, s:s, s:s, s:s, s:{s:i, s:i}, s:s, s:{}}", "id", hex(n.id, 32, idh),
-                     "name", a->name, "enode", a->enode, "enr", a->enr, "ip",
-                     p2p_ip_format(ip, &n.ep.ip), "ports", "discovery", a->cfg.udp_port, "listener",
-                     a->cfg.tcp_port, "listenAddr", a->listen_addr, "protocols");
+                     "name", a->name, "enode", url, "enr", enr, "ip", p2p_ip_format(ip, &n.ep.ip),
+                     "ports", "discovery", udp, "listener", a->cfg.tcp_port, "listenAddr",
+                     a->listen_addr, "protocols");
 }
 
 static json_t *peers(struct admin_rpc *a, const char **err)
@@ -142,8 +164,7 @@ static json_t *disc_table(struct admin_rpc *a, const char **err)
         *err = "discovery is disabled";
         return NULL;
     }
-    static p2p_discovery_info_t info; /* p2p-admin only */
-    if (p2p_discovery_info(a->cfg.disc, &info, p2p_now_ns() + RPC_DEADLINE_NS) != 0) {
+    if (p2p_discovery_info(a->cfg.disc, &disc_info, p2p_now_ns() + RPC_DEADLINE_NS) != 0) {
         *err = "discovery did not answer";
         return NULL;
     }
@@ -152,8 +173,8 @@ static json_t *disc_table(struct admin_rpc *a, const char **err)
     for (unsigned b = 0; b < P2P_KAD_NBUCKETS && !bad; b++) {
         json_t *bk = json_array();
         bad = bk ? 0 : -1;
-        for (unsigned i = 0; i < info.buckets[b].n && i < P2P_KAD_BUCKET_SIZE && !bad; i++) {
-            const p2p_kad_entry_t *e = &info.buckets[b].e[i];
+        for (unsigned i = 0; i < disc_info.buckets[b].n && i < P2P_KAD_BUCKET_SIZE && !bad; i++) {
+            const p2p_kad_entry_t *e = &disc_info.buckets[b].e[i];
             char url[P2P_ENODE_MAX_TEXT], idh[65];
             if (p2p_enode_format(url, sizeof url, &e->node) != 0) url[0] = 0;
             bad = append(bk, json_pack("{s:s, s:s, s:I, s:b, s:i}", "id", hex(e->node.id, 32, idh),
@@ -173,12 +194,12 @@ static json_t *disc_table(struct admin_rpc *a, const char **err)
     }
     json_t *c = json_object();
 #define P2P__CTR_JSON(name, desc)                                                                  \
-    json_object_set_new(c, #name, json_integer((json_int_t)info.shell.name));
+    json_object_set_new(c, #name, json_integer((json_int_t)disc_info.shell.name));
     P2P_DISCOVERY_COUNTERS(P2P__CTR_JSON)
 #undef P2P__CTR_JSON
-    return json_pack("{s:i, s:i, s:b, s:o, s:o}", "tableLen", (int)info.table_len, "lookups",
-                     (int)info.lookups, "initDone", info.init_done, "buckets", buckets, "counters",
-                     c);
+    return json_pack("{s:i, s:i, s:b, s:o, s:o}", "tableLen", (int)disc_info.table_len, "lookups",
+                     (int)disc_info.lookups, "initDone", disc_info.init_done, "buckets", buckets,
+                     "counters", c);
 }
 
 /* {"reason name": count} of the non-zero entries (codes without a name

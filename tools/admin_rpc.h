@@ -4,7 +4,10 @@
  *
  * Methods (geth's names and result shapes):
  *   admin_nodeInfo                 {id, name, enode, enr, ip, ports{discovery,
- *                                   listener}, listenAddr, protocols}
+ *                                   listener}, listenAddr, protocols}: enode,
+ *                                   enr, ip and the discovery port from the
+ *                                   record discovery serves now (it moves
+ *                                   with the endpoint others report for us)
  *   admin_peers                    [{enode, id, name, caps, network{localAddress,
  *                                   remoteAddress, inbound, trusted, static},
  *                                   protocols}]: at most ADMIN_RPC_PEERS_LISTED

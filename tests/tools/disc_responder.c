@@ -2,11 +2,13 @@
  * tests/tools/disc_responder.c: a strict discovery v4 responder for the
  * devp2p tool tests (requestenr, resolve), built on wire/discv4.h.
  *
- *   disc_responder SECONDS
+ *   disc_responder SECONDS [IP [REPORT-IP REPORT-PORT]]
  *
- * Binds 127.0.0.1:0 with a random key and a signed ENR (seq 7, ip
- * 127.0.0.1, udp = its port), then answers like geth: a Ping gets a Pong
- * and, from a node not yet bonded, a Ping back; a Pong to that Ping bonds
+ * Binds IP:0 (default 127.0.0.1) with a random key and a signed ENR (seq 7,
+ * that ip, udp = its port), then answers like geth: a Ping gets a Pong
+ * (naming the endpoint it saw the Ping come from, or REPORT-IP:REPORT-PORT
+ * when given: a node telling us another address for ourselves) and, from
+ * a node not yet bonded, a Ping back; a Pong to that Ping bonds
  * the node.  ENRRequest and Findnode are answered only for bonded nodes
  * (endpoint proof): ENRResponse with the record, Neighbors with three
  * fixed fake nodes.  Prints "enode URL", "enr TEXT", "target URL" (the
@@ -69,10 +71,16 @@ int main(int argc, char **argv)
     int secs = argc > 1 ? atoi(argv[1]) : 30;
     if (secs < 1 || secs > 60) secs = 60;
     if (p2p_secp_keygen(priv)) return 1;
-    fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     p2p_ip_t lo = p2p_ip4(127, 0, 0, 1);
+    if (argc > 2 && p2p_ip_parse(&lo, argv[2]) != 0) return 2;
+    p2p_endpoint_t report = {0};
+    if (argc > 4 &&
+        (p2p_ip_parse(&report.ip, argv[3]) != 0 || atoi(argv[4]) < 1 || atoi(argv[4]) > 65535))
+        return 2;
+    if (argc > 4) report.udp = (uint16_t)atoi(argv[4]);
     struct sockaddr_storage ss;
     socklen_t sl = p2p_ip_to_sockaddr(&ss, &lo, 0);
+    fd = sl ? socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0) : -1;
     if (fd < 0 || bind(fd, (struct sockaddr *)&ss, sl) != 0) return 1;
     sl = sizeof ss;
     uint16_t port;
@@ -134,6 +142,7 @@ int main(int argc, char **argv)
         case P2P_DISCV4_PING:
             out.type = P2P_DISCV4_PONG;
             out.u.pong.to = (p2p_endpoint_t){.ip = fip, .udp = fport, .tcp = in.u.ping.from.tcp};
+            if (report.udp) out.u.pong.to = report;
             memcpy(out.u.pong.reply_tok, in.hash, 32);
             out.u.pong.has_enr_seq = true;
             out.u.pong.enr_seq = rec.seq;
