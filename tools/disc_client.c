@@ -158,7 +158,11 @@ int p2p_dc_send(p2p_dc_t *dc, uint8_t hash[32], p2p_discv4_packet_t *p, const p2
     if (rc) return rc;
     struct sockaddr_storage ss;
     socklen_t sl = p2p_ip_to_sockaddr_af(&ss, ip, port, dc->family == 6 ? AF_INET6 : AF_INET);
-    if (!sl && ip->family == 6) { /* an IPv6 node from an IPv4 socket */
+    /* an IPv6 node from an IPv4 socket, or an IPv4 node from a socket bound
+     * to one IPv6 address (only [::] reaches both; the kernel would say
+     * ENETUNREACH) */
+    bool v6only = dc->family == 6 && !p2p_ip_is_unspecified(&dc->bound_ip);
+    if ((!sl && ip->family == 6) || (v6only && ip->family == 4)) {
         errno = EAFNOSUPPORT;
         return P2P_ESYS;
     }

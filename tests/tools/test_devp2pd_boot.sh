@@ -77,7 +77,8 @@ assert len(p) == 1 and p[0]["network"]["static"] is True, d
 assert p[0]["network"]["remoteAddress"].startswith("[::1]:"), p
 PY
 # the devp2p tool reaches C over IPv6 without --addr (its socket takes
-# both families); an IPv4 --addr is told why it cannot
+# both families); an IPv4 --addr is told why it cannot, and so is a
+# specific IPv6 --addr sent to A's IPv4 address
 C_ENR=$(sed -n 's/^enr: //p' "$T/c.out")
 timeout 20 "$D" discv4 ping "$C_ENODE" >"$T/pong6" 2>"$T/err6" && ok || bad "ping over IPv6: $(cat "$T/err6")"
 grep -q '^  to:         ::1 ' "$T/pong6" && ok || bad "ping over IPv6: $(cat "$T/pong6")"
@@ -85,6 +86,8 @@ timeout 20 "$D" discv4 requestenr "$C_ENODE" >"$T/enr6" 2>"$T/err6" && ok || bad
 [ "$(head -1 "$T/enr6")" = "$C_ENR" ] && ok || bad "requestenr over IPv6 printed '$(head -1 "$T/enr6")', want '$C_ENR'"
 timeout 20 "$D" discv4 ping --addr 127.0.0.1 "$C_ENODE" >/dev/null 2>"$T/err6"
 [ $? -ne 0 ] && grep -q 'address family' "$T/err6" && ok || bad "IPv4 --addr to an IPv6 node: $(cat "$T/err6")"
+timeout 20 "$D" discv4 ping --addr ::1 "$A_ENODE" >/dev/null 2>"$T/err4"
+[ $? -ne 0 ] && grep -q 'address family' "$T/err4" && ok || bad "IPv6 --addr to an IPv4 node: $(cat "$T/err4")"
 
 echo "test_devp2pd_boot: $checks checks, $fails failed"
 [ "$fails" -eq 0 ] && [ "$checks" -gt 0 ]
