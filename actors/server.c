@@ -747,6 +747,10 @@ static int setup_config(p2p_server_t *srv, const p2p_server_config_t *cfg)
     srv->cfg.name = srv->name;
 
     if (cfg->nprotocols > P2P__MAX_PROTOS) return P2P_EINVAL;
+    /* a count without its array */
+    if ((cfg->nprotocols && !cfg->protocols) || (cfg->nbootnodes && !cfg->bootnodes) ||
+        (cfg->nstatic && !cfg->static_nodes) || (cfg->ntrusted && !cfg->trusted_nodes))
+        return P2P_EINVAL;
     if (cfg->nstatic > P2P_SERVER_MAX_STATIC || cfg->ntrusted > P2P_SERVER_MAX_TRUSTED)
         return P2P_EINVAL;
     /* the sizes derived from them below must neither wrap nor exceed what

@@ -278,8 +278,9 @@ typedef struct p2p_server_stats {
 
 /* Allocates and starts a server: opens the listener (if listen_port >= 0),
  * then starts p2p-run, p2p-dial and p2p-listen.  Static nodes are dialled
- * at once (unless no_dial).  Returns 0, P2P_EINVAL (bad config), P2P_EBADKEY,
- * P2P_ENOMEM or P2P_ESYS (socket, bind, listen, thread). */
+ * at once (unless no_dial).  Returns 0, P2P_EINVAL (bad config: limits
+ * above, a count without its array, a protocol without name or length),
+ * P2P_EBADKEY, P2P_ENOMEM or P2P_ESYS (socket, bind, listen, thread). */
 P2P_MUST_CHECK int p2p_server_start(p2p_server_t **srv, const p2p_server_config_t *cfg);
 
 /* Stops the server: closes the discovery hook, stops the listener and the

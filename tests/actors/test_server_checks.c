@@ -377,11 +377,32 @@ static void test_config_limits(void)
     if (s) p2p_server_stop(s);
 }
 
+/* A count without its array (protocols, bootnodes, static or trusted
+ * nodes NULL with a count above 0) is a caller's mistake the server
+ * refuses at start: before, it read through the NULL pointer (SIGSEGV). */
+static void test_config_null_arrays(void)
+{
+    for (int i = 0; i < 4; i++) {
+        p2p_server_config_t c;
+        su_config(&c, &proto_echo, 1);
+        if (i == 0) c.protocols = NULL;
+        if (i == 1) c.nbootnodes = 2;
+        if (i == 2) c.nstatic = 1;
+        if (i == 3) c.ntrusted = 3;
+        p2p_server_t *s = NULL;
+        int rc = p2p_server_start(&s, &c);
+        if (rc != P2P_EINVAL) printf("config null array %d: %s\n", i, p2p_errname(rc));
+        CHECK(rc == P2P_EINVAL && s == NULL);
+        if (s) p2p_server_stop(s);
+    }
+}
+
 int main(void)
 {
     int fds0 = su_count_fds();
     int th0 = su_count_threads();
     test_config_limits();
+    test_config_null_arrays();
     test_too_many_and_trusted();
     test_already_connected_and_self();
     test_useless_and_identity();
