@@ -33,6 +33,18 @@
  * sees the sender, or the sender's reads from it and so sees the freed
  * cells (release/acquire).  No lost wake-up, no fence.
  *
+ * Close (the drain after it is exact): close sets CLOSED_POS in
+ * enqueue_pos with one RMW before it stores `closed`.  enqueue_pos has a
+ * single modification order, so every claim is either before that RMW
+ * (the push will publish its message) or fails its CAS and sees the bit
+ * (the push returns P2P_ECLOSED).  After close the claimed positions are
+ * final, and a pop that finds the cell at a claimed position still
+ * unpublished waits for its producer (which is between its CAS and its
+ * publish: a copy, no lock, no system call) instead of reporting empty.
+ * So a consumer that closes and then pops until empty answers every
+ * message whose push succeeded; a check of `closed` followed by a push
+ * could otherwise claim and publish after the drain, stranding it.
+ *
  * Cache layout: read-mostly fields, the producers' enqueue_pos, the
  * consumer's dequeue_pos and the rarely written blocking state each get
  * their own 64-byte line.
@@ -41,6 +53,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdalign.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,6 +66,9 @@
 #include "core/trace.h"
 
 #define LINE 64
+/* set in enqueue_pos by close: claims fail from then on (positions stay
+ * far below 2^63) */
+#define CLOSED_POS (UINT64_C(1) << 63)
 
 struct p2p_mailbox {
     /* read-mostly */
@@ -73,7 +89,7 @@ struct p2p_mailbox {
     _Atomic int closed;
 
     /* producers: next position to claim (relaxed CAS; the cell's seq
-     * carries the ordering) */
+     * carries the ordering), | CLOSED_POS once closed */
     alignas(LINE) _Atomic uint64_t enqueue_pos;
 
     /* consumer: next position to pop.  Written only by the consumer
@@ -201,6 +217,15 @@ const char *p2p_mailbox_id_name(uint16_t id)
 
 /* ---- creation --------------------------------------------------------- */
 
+/* Positions claimed so far (enqueue_pos without the closed bit); relaxed:
+ * callers use it as an estimate, or after seeing `closed` (acquire), when
+ * it no longer moves. */
+static inline uint64_t claimed_pos(const p2p_mailbox_t *mb)
+{
+    return atomic_load_explicit(&((p2p_mailbox_t *)mb)->enqueue_pos, memory_order_relaxed) &
+           ~CLOSED_POS;
+}
+
 static inline _Atomic uint64_t *cell_seq(const p2p_mailbox_t *mb, uint64_t pos)
 {
     return (_Atomic uint64_t *)(void *)(mb->cells + (size_t)(pos & mb->mask) * mb->stride);
@@ -295,12 +320,13 @@ static inline void trace_msg(const p2p_mailbox_t *mb, uint8_t type, const void *
 /* ---- producer side ---------------------------------------------------- */
 
 /* One attempt to claim and fill a cell; wakes a sleeping consumer if wake.
- * Returns 0 or P2P_EFULL. */
+ * Returns 0, P2P_EFULL or P2P_ECLOSED. */
 static int push_cell(p2p_mailbox_t *mb, const void *msg, bool wake)
 {
     /* relaxed: a hint; the CAS below validates it */
     uint64_t pos = atomic_load_explicit(&mb->enqueue_pos, memory_order_relaxed);
     for (;;) {
+        if (pos & CLOSED_POS) return P2P_ECLOSED; /* see the top comment */
         _Atomic uint64_t *sp = cell_seq(mb, pos);
         /* acquire: pairs with the consumer's release store that freed the
          * cell, so our copy cannot overwrite data it is still reading */
@@ -364,8 +390,7 @@ static inline int check_push(p2p_mailbox_t *mb, size_t len)
 static inline bool held_for_blocked(p2p_mailbox_t *mb)
 {
     if (!atomic_load_explicit(&mb->blocked, memory_order_relaxed)) return false;
-    uint64_t depth = atomic_load_explicit(&mb->enqueue_pos, memory_order_relaxed) -
-                     atomic_load_explicit(&mb->dequeue_pos, memory_order_relaxed);
+    uint64_t depth = claimed_pos(mb) - atomic_load_explicit(&mb->dequeue_pos, memory_order_relaxed);
     return depth >= (mb->mask + 1) / 2;
 }
 
@@ -458,7 +483,10 @@ int p2p_mailbox_push(p2p_mailbox_t *mb, const void *msg, size_t len, uint64_t de
 
 void p2p_mailbox_close(p2p_mailbox_t *mb)
 {
-    /* release: pairs with the acquire loads in check_push and push */
+    /* relaxed RMW: ends the claims (see the top comment); a thread that
+     * sees `closed` (acquire) sees the bit and the final positions */
+    atomic_fetch_or_explicit(&mb->enqueue_pos, CLOSED_POS, memory_order_relaxed);
+    /* release: pairs with the acquire loads in check_push, push and pop */
     atomic_store_explicit(&mb->closed, 1, memory_order_release);
     /* Senders are kicked only if one is blocked (most closes find none,
      * and a wake is a system call).  The acq_rel RMW on `blocked` comes
@@ -493,7 +521,7 @@ static inline void kick_blocked(p2p_mailbox_t *mb, uint64_t pos)
     /* relaxed: an estimate; a sender that is already blocked found the
      * ring full, and the ring cannot go from full to half without this
      * thread popping, so a later pop sees depth <= half and wakes it */
-    uint64_t depth = atomic_load_explicit(&mb->enqueue_pos, memory_order_relaxed) - pos;
+    uint64_t depth = claimed_pos(mb) - pos;
     if (depth <= (mb->mask + 1) / 2) {
         /* relaxed: statistics only (next to a system call) */
         atomic_fetch_add_explicit(&mb->sender_wakes, 1, memory_order_relaxed);
@@ -504,7 +532,7 @@ static inline void kick_blocked(p2p_mailbox_t *mb, uint64_t pos)
 static inline void note_depth(p2p_mailbox_t *mb, uint64_t pos)
 {
     /* relaxed: statistics; enqueue_pos is at least what we just popped */
-    uint64_t d = atomic_load_explicit(&mb->enqueue_pos, memory_order_relaxed) - pos;
+    uint64_t d = claimed_pos(mb) - pos;
     if (d > atomic_load_explicit(&mb->high_water, memory_order_relaxed))
         atomic_store_explicit(&mb->high_water, d, memory_order_relaxed);
 }
@@ -518,6 +546,21 @@ bool p2p_mailbox_ready(const p2p_mailbox_t *mb)
     return atomic_load_explicit(cell_seq(mb, pos), memory_order_seq_cst) == pos + 1;
 }
 
+/* The cell at pos is not published.  Open mailbox: false (empty, or its
+ * producer is still copying; its publish wakes us).  Closed: true once
+ * the cell is published if pos was claimed before the close, else false
+ * (see the top comment). */
+static bool await_claimed(p2p_mailbox_t *mb, uint64_t pos)
+{
+    /* acquire: pairs with the release store in close; claimed_pos is then
+     * final */
+    if (!atomic_load_explicit(&mb->closed, memory_order_acquire) || pos >= claimed_pos(mb))
+        return false;
+    /* acquire: as in pop */
+    while (atomic_load_explicit(cell_seq(mb, pos), memory_order_acquire) != pos + 1) sched_yield();
+    return true;
+}
+
 size_t p2p_mailbox_pop_batch(p2p_mailbox_t *mb, void *out, size_t outlen)
 {
     size_t max = outlen / mb->msg_size, n = 0;
@@ -529,7 +572,8 @@ size_t p2p_mailbox_pop_batch(p2p_mailbox_t *mb, void *out, size_t outlen)
         _Atomic uint64_t *sp = cell_seq(mb, pos);
         /* acquire: pairs with the producer's release publish, so the
          * message bytes are visible */
-        if (atomic_load_explicit(sp, memory_order_acquire) != pos + 1) break;
+        if (atomic_load_explicit(sp, memory_order_acquire) != pos + 1 && !await_claimed(mb, pos))
+            break;
         memcpy(o, cell_data(mb, pos), mb->msg_size);
         /* release: our reads of the cell happen before a producer of the
          * next lap (acquire load of seq) overwrites it */
@@ -559,7 +603,7 @@ uint32_t p2p_mailbox_depth(const p2p_mailbox_t *mb)
     /* relaxed: an estimate; read dequeue first so the difference is not
      * negative when both move */
     uint64_t d = atomic_load_explicit(&m->dequeue_pos, memory_order_relaxed);
-    uint64_t e = atomic_load_explicit(&m->enqueue_pos, memory_order_relaxed);
+    uint64_t e = claimed_pos(m);
     uint64_t n = e > d ? e - d : 0;
     return n > mb->mask + 1 ? (uint32_t)(mb->mask + 1) : (uint32_t)n;
 }
@@ -570,7 +614,7 @@ void p2p_mailbox_get_stats(const p2p_mailbox_t *mb, p2p_mailbox_stats_t *st)
     /* relaxed: statistics.  Claimed positions are always published, so
      * enqueue_pos counts accepted messages. */
     st->popped = atomic_load_explicit(&m->dequeue_pos, memory_order_relaxed);
-    st->pushed = atomic_load_explicit(&m->enqueue_pos, memory_order_relaxed);
+    st->pushed = claimed_pos(m);
     st->full_rejections = atomic_load_explicit(&m->full_rejections, memory_order_relaxed);
     st->blocked_waits = atomic_load_explicit(&m->blocked_waits, memory_order_relaxed);
     st->high_water = atomic_load_explicit(&m->high_water, memory_order_relaxed);

@@ -144,7 +144,10 @@ uint32_t p2p_mailbox_depth(const p2p_mailbox_t *mb);
 /* Any thread: closes the mailbox.  Later pushes fail with P2P_ECLOSED,
  * senders blocked in p2p_mailbox_push return P2P_ECLOSED promptly, and the
  * consumer's waiter is woken.  Messages already queued (and pushes that
- * raced with close and succeeded) stay poppable.  Idempotent. */
+ * raced with close and succeeded) stay poppable, and a consumer that pops
+ * after the close gets every one of them before P2P_EEMPTY: a pop waits
+ * for a push that claimed its cell before the close and is still copying
+ * its message.  Idempotent. */
 void p2p_mailbox_close(p2p_mailbox_t *mb);
 bool p2p_mailbox_is_closed(const p2p_mailbox_t *mb);
 

@@ -3,13 +3,19 @@
  * producers moving one million messages with random small delays (no loss,
  * no duplication, per-producer order), no lost wake-up in a ping-pong with
  * a sleeping consumer, close and quit while a sender is blocked in push,
- * push deadline expiry, and quiet pushes woken by one notify per batch.
+ * push deadline expiry, quiet pushes woken by one notify per batch, and a
+ * push caught between claiming its cell and publishing it when the
+ * consumer closes and drains.
  *
  * Worker threads never call CHECK (the harness counters are not atomic):
  * they count failures in atomics that the main thread checks.
  */
+#include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
+#include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/clock.h"
 #include "core/mailbox.h"
@@ -776,9 +782,93 @@ static void test_quiet(uint64_t batches)
     p2p_thread_unadopt(&me);
 }
 
+/* ---- a push in flight when the consumer closes and drains ---- */
+
+/* The pushed message lives in a page mapped without access: the push
+ * faults in its copy (after it has claimed its cell, before it publishes
+ * it), and the SIGSEGV handler holds it there for HOLD_NS before it opens
+ * the page and lets the copy run again, as a producer preempted at that
+ * point would be. */
+#define HOLD_NS (300 * P2P_NS_PER_MS)
+
+static uint8_t *hold_page;
+static size_t hold_len;
+static _Atomic int hold_seen;
+
+static void hold_handler(int sig, siginfo_t *si, void *uc)
+{
+    (void)uc;
+    uint8_t *a = si->si_addr;
+    if (a < hold_page || a >= hold_page + hold_len) {
+        signal(sig, SIG_DFL); /* another fault: crash on it */
+        return;
+    }
+    atomic_store(&hold_seen, 1);
+    struct timespec ts = {0, (long)HOLD_NS};
+    nanosleep(&ts, NULL);
+    mprotect(hold_page, hold_len, PROT_READ | PROT_WRITE);
+}
+
+struct inflight {
+    p2p_mailbox_t *mb;
+    _Atomic int rc;
+};
+
+static void *inflight_main(void *arg)
+{
+    struct inflight *f = arg;
+    atomic_store(&f->rc, p2p_mailbox_try_push(f->mb, hold_page, sizeof(msg_t)));
+    return NULL;
+}
+
+static void test_close_inflight(void)
+{
+    hold_len = (size_t)sysconf(_SC_PAGESIZE);
+    hold_page = mmap(NULL, hold_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CHECK(hold_page != MAP_FAILED);
+    if (hold_page == MAP_FAILED) return;
+    msg_t m = {.producer = 7, .check = mix(7, 1), .seq = 1, .payload = 0x1234};
+    memcpy(hold_page, &m, sizeof m);
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = hold_handler;
+    sa.sa_flags = SA_SIGINFO;
+    sigemptyset(&sa.sa_mask);
+    CHECK(sigaction(SIGSEGV, &sa, &old) == 0);
+    CHECK(mprotect(hold_page, hold_len, PROT_NONE) == 0);
+
+    struct inflight f = {.rc = 1};
+    CHECK_OK(p2p_mailbox_create(&f.mb, "inflight", sizeof(msg_t), 4, NULL));
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, inflight_main, &f) == 0);
+    uint64_t until = p2p_now_ns() + 5 * P2P_NS_PER_S;
+    while (!atomic_load(&hold_seen) && p2p_now_ns() < until) sleep_ns(100000);
+    CHECK(atomic_load(&hold_seen));
+    /* The producer holds a claimed cell.  The consumer closes and drains:
+     * the push will succeed, so the drain must return its message. */
+    p2p_mailbox_close(f.mb);
+    msg_t got;
+    memset(&got, 0, sizeof got);
+    uint64_t t0 = p2p_now_ns();
+    int rc = p2p_mailbox_try_pop(f.mb, &got, sizeof got);
+    uint64_t waited = p2p_now_ns() - t0;
+    CHECK_OK(rc);
+    CHECK(rc != 0 || memcmp(&got, &m, sizeof m) == 0);
+    CHECK(pthread_join(t, NULL) == 0);
+    CHECK_OK(atomic_load(&f.rc));
+    CHECK_ERR(p2p_mailbox_try_pop(f.mb, &got, sizeof got), P2P_EEMPTY);
+    CHECK_ERR(p2p_mailbox_try_push(f.mb, &m, sizeof m), P2P_ECLOSED);
+    printf("close with a push in flight: the drain waited %.1f ms for it (rc %d)\n",
+           (double)waited / 1e6, rc);
+    p2p_mailbox_destroy(f.mb);
+    CHECK(sigaction(SIGSEGV, &old, NULL) == 0);
+    munmap(hold_page, hold_len);
+}
+
 int main(void)
 {
     test_edges();
+    test_close_inflight();
     test_blocked();
     test_handoff();
     test_sender_wakes();

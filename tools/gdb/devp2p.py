@@ -79,7 +79,7 @@ def _mailboxes():
 
 
 def _mb_info(m):
-    enq = _int(m["enqueue_pos"])
+    enq = _int(m["enqueue_pos"]) & ((1 << 63) - 1)  # without the closed bit
     deq = _int(m["dequeue_pos"])
     cap = _int(m["mask"]) + 1
     depth = enq - deq if enq >= deq else 0
