@@ -373,6 +373,12 @@ p2p_ip_t p2p_ip_advertised(const p2p_ip_t *external, const p2p_ip_t *listen)
     return p2p_ip4(127, 0, 0, 1);
 }
 
+unsigned p2p_ip_reach_family(const p2p_ip_t *listen)
+{
+    if (listen->family != 6) return 4;
+    return p2p_ip_is_unspecified(listen) ? 0 : 6;
+}
+
 int p2p_ip_from_sockaddr(p2p_ip_t *ip, uint16_t *port, const struct sockaddr *sa)
 {
     if (!sa) return P2P_EINVAL;

@@ -47,6 +47,11 @@ bool p2p_ip_is_unspecified(const p2p_ip_t *ip);
  * listen unless that is unspecified (none, 0.0.0.0, ::), else 127.0.0.1. */
 p2p_ip_t p2p_ip_advertised(const p2p_ip_t *external, const p2p_ip_t *listen);
 
+/* The address family the sockets of a node listening on listen reach: 4
+ * for an IPv4 address or none (0.0.0.0, the default), 6 for one IPv6
+ * address (::1), 0 for both (::, dual-stack). */
+unsigned p2p_ip_reach_family(const p2p_ip_t *listen);
+
 /* Returns 0 if a node address addr announced by sender may be relayed or
  * used, else P2P_ERESTRICT. */
 P2P_MUST_CHECK int p2p_check_relay_ip(const p2p_ip_t *sender, const p2p_ip_t *addr);

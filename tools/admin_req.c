@@ -73,7 +73,8 @@ bool admin_rpc_is_notification(json_t *req)
 }
 
 /* Parses params[0] as a node URL.  Returns 0 or -1 with *err. */
-static int param_node(json_t *params, p2p_node_t *n, const char **err, bool need_addr)
+static int param_node(json_t *params, p2p_node_t *n, const char **err, bool need_addr,
+                      unsigned family)
 {
     json_t *v = json_is_array(params) ? json_array_get(params, 0) : NULL;
     const char *s = json_string_value(v);
@@ -82,7 +83,7 @@ static int param_node(json_t *params, p2p_node_t *n, const char **err, bool need
         return -1;
     }
     const char *why = NULL;
-    if (p2p_node_parse_why(n, s, &why) != 0) {
+    if (p2p_node_parse_for(n, s, family, &why) != 0) {
         *err = why ? why : "invalid enode";
         return -1;
     }
@@ -104,7 +105,7 @@ static int param_recording(json_t *params)
     return json_is_boolean(v) ? json_is_true(v) : -2;
 }
 
-int admin_rpc_decode(admin_rpc_req_t *out, json_t **reply, json_t *req)
+int admin_rpc_decode(admin_rpc_req_t *out, json_t **reply, json_t *req, unsigned family)
 {
     memset(out, 0, sizeof *out);
     out->method = ADMIN_RPC_NMETHODS; /* nothing runs unless set below */
@@ -151,7 +152,7 @@ int admin_rpc_decode(admin_rpc_req_t *out, json_t **reply, json_t *req)
     if (k >= ADMIN_RPC_ADD_PEER) {
         const char *err = NULL;
         p2p_node_t node;
-        if (param_node(json_object_get(req, "params"), &node, &err, false) != 0) {
+        if (param_node(json_object_get(req, "params"), &node, &err, false, family) != 0) {
             *reply = admin_rpc_error(out->id, -32602, err);
             return *reply ? P2P_EINVAL : P2P_ENOMEM;
         }

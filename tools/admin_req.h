@@ -91,7 +91,10 @@ bool admin_rpc_is_notification(json_t *req);
  * one for the peer methods and debug_trace, none for the others; a peer
  * method without a valid node URL; debug_trace with params other than
  * none or one boolean); or P2P_ENOMEM with *reply NULL when
- * that response could not be built.  out->id is set either way. */
-P2P_MUST_CHECK int admin_rpc_decode(admin_rpc_req_t *out, json_t **reply, json_t *req);
+ * that response could not be built.  out->id is set either way.  family:
+ * the address family the node's sockets reach (p2p_ip_reach_family; 0:
+ * both), which a record naming an IPv4 and an IPv6 address gives. */
+P2P_MUST_CHECK int admin_rpc_decode(admin_rpc_req_t *out, json_t **reply, json_t *req,
+                                    unsigned family);
 
 #endif

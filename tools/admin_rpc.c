@@ -293,7 +293,7 @@ static json_t *handle(struct admin_rpc *a, json_t *req)
 {
     admin_rpc_req_t rq;
     json_t *reply;
-    int drc = admin_rpc_decode(&rq, &reply, req);
+    int drc = admin_rpc_decode(&rq, &reply, req, a->cfg.family);
     if (drc == P2P_EINVAL) return reply;
     if (drc != 0) return admin_rpc_error(rq.id, -32603, "internal error");
     const char *err = NULL;

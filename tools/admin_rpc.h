@@ -99,6 +99,7 @@ typedef struct admin_rpc_config {
     const char *listen_addr;
     const char *trace_path; /* the trace file (--trace), NULL when not tracing */
     bool can_resolve;       /* discovery resolves static nodes: admin_addPeer takes bare IDs */
+    unsigned family;        /* the family our sockets reach (p2p_ip_reach_family; 0: both) */
     uint16_t tcp_port, udp_port;
     /* where the socket counts its accept pauses and evictions, shared with
      * the metrics server and shown by admin_metrics ("endpoints"); NULL: a

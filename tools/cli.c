@@ -184,10 +184,15 @@ const char *cli_node_shown(char out[CLI_NODE_SHOWN], const char *s)
 
 p2p_node_t cli_node(const char *s, bool need_addr)
 {
+    return cli_node_for(s, need_addr, 0);
+}
+
+p2p_node_t cli_node_for(const char *s, bool need_addr, unsigned family)
+{
     p2p_node_t n;
     const char *why = NULL;
     char shown[CLI_NODE_SHOWN];
-    int rc = p2p_node_parse_why(&n, s, &why);
+    int rc = p2p_node_parse_for(&n, s, family, &why);
     if (rc) {
         const char *kind = strncmp(s, "enr:", 4) == 0 ? "ENR" : "enode URL";
         cli_usage_fail("invalid %s '%s': %s", kind, cli_node_shown(shown, s),

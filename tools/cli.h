@@ -70,6 +70,10 @@ p2p_ip_t cli_ip(const char *what, const char *s);
  * need_addr: also require an IP and a port.  A bad node is a usage error:
  * one clear line, exit status 2. */
 p2p_node_t cli_node(const char *s, bool need_addr);
+/* As cli_node, for a socket that reaches one address family (4 or 6; 0:
+ * both): of a record naming an IPv4 and an IPv6 address, the one of that
+ * family (p2p_node_parse_for). */
+p2p_node_t cli_node_for(const char *s, bool need_addr, unsigned family);
 /* s as a message shows it: an enode URL's 128-digit key shortened to its
  * first 8 and last 4 digits (so the host and port stay in view), anything
  * else cut at 100 bytes.  Returns out. */

@@ -70,6 +70,13 @@ static void open_endpoint(p2p_dc_t *dc, const struct common *c)
     if (rc) cli_fail("cannot open the discovery endpoint: %s", p2p_strerror(rc));
 }
 
+/* The address family the endpoint's socket reaches (0: both): of a node
+ * record naming an IPv4 and an IPv6 address, the one taken. */
+static unsigned reach_family(const p2p_dc_t *dc)
+{
+    return p2p_ip_reach_family(&dc->bound_ip);
+}
+
 /* Why p2p_dc_send failed (errno read right after it). */
 static const char *send_error(int rc)
 {
@@ -120,11 +127,12 @@ static int d4_ping(int argc, char **argv)
     const char *pos[CLI_MAX_POS];
     size_t npos;
     cli_parse(&cmd, opts, sizeof opts / sizeof opts[0], argc, argv, pos, &npos);
-    p2p_node_t n = cli_node(pos[0], true);
-    if (n.ep.udp == 0) cli_fail("node has no UDP port");
+    p2p_node_t n = cli_node(pos[0], true); /* checked before the socket is opened */
     uint64_t tmo = cli_timeout_ns("--timeout", c.timeout);
     p2p_dc_t dc;
     open_endpoint(&dc, &c);
+    n = cli_node_for(pos[0], true, reach_family(&dc));
+    if (n.ep.udp == 0) cli_fail("node has no UDP port");
     uint8_t hash[32];
     uint64_t t0 = p2p_now_ns();
     int rc = p2p_dc_ping(&dc, hash, &n);
@@ -178,11 +186,12 @@ static int d4_requestenr(int argc, char **argv)
     const char *pos[CLI_MAX_POS];
     size_t npos;
     cli_parse(&cmd, opts, sizeof opts / sizeof opts[0], argc, argv, pos, &npos);
-    p2p_node_t n = cli_node(pos[0], true);
-    if (n.ep.udp == 0) cli_fail("node has no UDP port");
+    p2p_node_t n = cli_node(pos[0], true); /* checked before the socket is opened */
     uint64_t deadline = p2p_now_ns() + cli_timeout_ns("--timeout", c.timeout);
     p2p_dc_t dc;
     open_endpoint(&dc, &c);
+    n = cli_node_for(pos[0], true, reach_family(&dc));
+    if (n.ep.udp == 0) cli_fail("node has no UDP port");
     bond(&dc, &n, deadline);
     static p2p_discv4_packet_t p;
     memset(&p, 0, sizeof p);
@@ -470,7 +479,7 @@ static void add_bootnodes(struct crawl *cr, const char *list)
     char *copy = strdup(list), *save = NULL;
     if (!copy) cli_fail("out of memory");
     for (char *t = strtok_r(copy, ", \n", &save); t; t = strtok_r(NULL, ", \n", &save)) {
-        p2p_node_t n = cli_node(t, true);
+        p2p_node_t n = cli_node_for(t, true, reach_family(cr->dc));
         if (n.ep.udp == 0) cli_fail("bootnode %.80s has no UDP port", t);
         add(cr, &n);
     }

@@ -107,6 +107,7 @@ struct list_ctx {
     const char *flag;
     bool need_addr;
     size_t max;
+    unsigned family; /* the family our sockets reach (0: both) */
 };
 
 static int add_node(char *t, void *arg)
@@ -116,7 +117,7 @@ static int add_node(char *t, void *arg)
     p2p_node_t n;
     const char *why = NULL;
     char shown[CLI_NODE_SHOWN];
-    int rc = p2p_node_parse_why(&n, t, &why);
+    int rc = p2p_node_parse_for(&n, t, c->family, &why);
     if (rc)
         cli_usage_fail("%s: invalid node '%s': %s", c->flag, cli_node_shown(shown, t),
                        why ? why : p2p_strerror(rc));
@@ -132,7 +133,7 @@ static int add_node(char *t, void *arg)
 
 /* A list flag: a file of URLs or a list (tools/nodelist.h). */
 static void parse_nodes(struct nodes *out, const char *flag, const char *val, bool need_addr,
-                        size_t max)
+                        size_t max, unsigned family)
 {
     out->n = 0;
     if (!val || !*val) return;
@@ -149,7 +150,8 @@ static void parse_nodes(struct nodes *out, const char *flag, const char *val, bo
     else
         text = strdup(val);
     if (!text) cli_fail("out of memory");
-    struct list_ctx c = {.out = out, .flag = flag, .need_addr = need_addr, .max = max};
+    struct list_ctx c = {
+        .out = out, .flag = flag, .need_addr = need_addr, .max = max, .family = family};
     (void)nodelist_each(text, add_node, &c);
     free(text);
 }
@@ -353,13 +355,16 @@ int main(int argc, char **argv)
         cli_usage_fail("invalid --netrestrict '%s': want CIDRs such as 10.0.0.0/8,::1/128",
                        netrestrict);
     static struct nodes boot, stat_nodes, trusted;
+    /* a record naming an IPv4 and an IPv6 address gives the one of the
+     * family our sockets reach (both on ::) */
+    unsigned family = p2p_ip_reach_family(&listen_ip);
     /* discovery keeps at most P2P_DISC_MAX_BOOTNODES */
     parse_nodes(&boot, "--bootnodes", bootnodes, true,
-                nodiscover ? MAX_LIST : P2P_DISC_MAX_BOOTNODES);
+                nodiscover ? MAX_LIST : P2P_DISC_MAX_BOOTNODES, family);
     /* a static node without an address is looked up through discovery */
     parse_nodes(&stat_nodes, "--staticnodes", staticnodes, nodiscover || nodial || bootnode,
-                MAX_LIST);
-    parse_nodes(&trusted, "--trustednodes", trustednodes, false, MAX_LIST);
+                MAX_LIST, family);
+    parse_nodes(&trusted, "--trustednodes", trustednodes, false, MAX_LIST, family);
     if (bootnode && nodiscover)
         cli_usage_fail("--bootnode runs discovery only: not with --nodiscover");
     unsigned max_peers = (unsigned)cli_uint("--maxpeers", maxpeers, 0, 100000);
@@ -567,6 +572,7 @@ int main(int argc, char **argv)
                                  .listen_addr = la,
                                  .trace_path = trace ? tpath : NULL,
                                  .can_resolve = resolver != NULL,
+                                 .family = family,
                                  .tcp_port = bootnode ? 0 : tcp_port,
                                  .udp_port = self.ep.udp,
                                  .endpoints = &endpoints};
@@ -615,11 +621,9 @@ int main(int argc, char **argv)
         char b[P2P_IP_STRLEN];
         /* the UDP socket: IPv4 on 0.0.0.0 or an IPv4 address, IPv6 only on
          * a specific IPv6 address, both on :: */
-        bool v6only = listen_ip.family == 6 && !p2p_ip_is_unspecified(&listen_ip);
-        bool v4only = listen_ip.family != 6;
-        if ((v6only && bip->family == 4) || (v4only && bip->family == 6))
+        if (family != 0 && bip->family != family)
             P2P_WARN("Bootnode unreachable from our discovery socket", "bootnode=%s socket=%s",
-                     p2p_ip_format(b, bip), v6only ? "IPv6 only" : "IPv4 only");
+                     p2p_ip_format(b, bip), family == 6 ? "IPv6 only" : "IPv4 only");
         else if (netrestrict && !p2p_netlist_contains(&nr, bip))
             P2P_WARN("Bootnode outside --netrestrict: not used", "bootnode=%s",
                      p2p_ip_format(b, bip));

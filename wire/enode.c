@@ -211,6 +211,11 @@ int p2p_enode_format(char *out, size_t cap, const p2p_node_t *n)
 
 int p2p_node_parse_why(p2p_node_t *n, const char *s, const char **why)
 {
+    return p2p_node_parse_for(n, s, 0, why);
+}
+
+int p2p_node_parse_for(p2p_node_t *n, const char *s, unsigned family, const char **why)
+{
     if (strncmp(s, "enr:", 4) == 0) {
         p2p_enr_t r;
         memset(n, 0, sizeof *n);
@@ -221,7 +226,7 @@ int p2p_node_parse_why(p2p_node_t *n, const char *s, const char **why)
         if (rc == P2P_EUNSUPPORTED) return fail(why, "identity scheme other than v4", rc);
         if (rc == P2P_ETOOBIG) return fail(why, "record over 300 bytes", rc);
         if (rc) return fail(why, "not a valid record (base64url, RLP, sorted keys)", rc);
-        rc = p2p_enr_to_node(n, &r);
+        rc = p2p_enr_to_node_for(n, &r, family);
         if (rc) return fail(why, "the record has no valid secp256k1 key", rc);
         return 0;
     }

@@ -53,4 +53,10 @@ P2P_MUST_CHECK int p2p_node_parse(p2p_node_t *n, const char *s);
  * an IP address", "no port: enode://KEY@IP:PORT"), or NULL. */
 P2P_MUST_CHECK int p2p_node_parse_why(p2p_node_t *n, const char *s, const char **why);
 
+/* As p2p_node_parse_why, for a node whose sockets reach one address family
+ * (4 or 6; 0: both): a record naming an address of each gives the one of
+ * that family (p2p_enr_to_node_for).  URLs name one address: unchanged. */
+P2P_MUST_CHECK int p2p_node_parse_for(p2p_node_t *n, const char *s, unsigned family,
+                                      const char **why);
+
 #endif

@@ -525,6 +525,11 @@ static uint16_t first_port(const p2p_enr_t *r, const char *k1, const char *k2)
 
 int p2p_enr_to_node(p2p_node_t *n, const p2p_enr_t *r)
 {
+    return p2p_enr_to_node_for(n, r, 0);
+}
+
+int p2p_enr_to_node_for(p2p_node_t *n, const p2p_enr_t *r, unsigned family)
+{
     memset(n, 0, sizeof *n);
     int rc = p2p_enr_pubkey(r, n->pubkey);
     if (rc) return rc;
@@ -532,7 +537,16 @@ int p2p_enr_to_node(p2p_node_t *n, const p2p_enr_t *r)
     n->seq = r->seq;
     p2p_ip_t ip4, ip6;
     bool ok4 = usable_ip(r, &ip4, false), ok6 = usable_ip(r, &ip6, true);
-    if (ok4 && ok6 && locality(&ip6) > locality(&ip4)) ok4 = false;
+    if (ok4 && ok6) {
+        /* a node of one family takes its own (a mapped "ip6" is IPv4: the
+         * rule below decides between two IPv4 addresses) */
+        if (family == 4 && ip6.family == 6)
+            ok6 = false;
+        else if (family == 6 && ip6.family == 6)
+            ok4 = false;
+        else if (locality(&ip6) > locality(&ip4))
+            ok4 = false;
+    }
     if (ok4 || (ok6 && ip6.family == 4)) {
         n->ep.ip = ok4 ? ip4 : ip6;
     } else if (ok6) {

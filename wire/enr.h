@@ -158,4 +158,12 @@ void p2p_enr_set_seq(p2p_enr_t *r, uint64_t seq);
  * Returns 0, P2P_ENOTFOUND/P2P_EBADKEY (no usable key). */
 P2P_MUST_CHECK int p2p_enr_to_node(p2p_node_t *n, const p2p_enr_t *r);
 
+/* As p2p_enr_to_node, for a node whose sockets reach one address family
+ * only: family 4 or 6 (p2p_ip_reach_family), or 0 for both (then exactly
+ * p2p_enr_to_node).  Of two usable addresses the one of that family is
+ * taken whatever their locality (an IPv4-mapped "ip6" is IPv4); a record
+ * with one usable address gives it, of either family (the caller's own
+ * checks find it unreachable).  Returns as p2p_enr_to_node. */
+P2P_MUST_CHECK int p2p_enr_to_node_for(p2p_node_t *n, const p2p_enr_t *r, unsigned family);
+
 #endif

@@ -149,6 +149,19 @@ static void test_classify(void)
     CHECK(!p2p_ip_is_lan(&none));
     CHECK(p2p_ip_is_special(&none));
     CHECK(p2p_ip_is_unspecified(&none));
+    /* the family a listening address reaches: none and IPv4 (0.0.0.0 too)
+     * 4, one IPv6 address 6, :: both (0) */
+    static const struct {
+        const char *ip;
+        unsigned fam;
+    } reach[] = {{"0.0.0.0", 4},     {"127.0.0.2", 4}, {"::1", 6},
+                 {"2001:db8::1", 6}, {"::", 0},        {"::ffff:10.0.0.1", 4}};
+    CHECK(p2p_ip_reach_family(&none) == 4);
+    for (size_t i = 0; i < sizeof reach / sizeof reach[0]; i++) {
+        p2p_ip_t ip;
+        CHECK_OK(p2p_ip_parse(&ip, reach[i].ip));
+        CHECK(p2p_ip_reach_family(&ip) == reach[i].fam);
+    }
 }
 
 static void test_relay(void)

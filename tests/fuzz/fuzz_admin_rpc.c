@@ -40,7 +40,7 @@ static void check_request(json_t *req)
 {
     admin_rpc_req_t rq;
     json_t *err;
-    int rc = admin_rpc_decode(&rq, &err, req);
+    int rc = admin_rpc_decode(&rq, &err, req, 0);
     json_t *rid = json_object_get(req, "id");
     bool bad_id = rid && !json_is_string(rid) && !json_is_number(rid) && !json_is_null(rid);
     if (rq.id != (bad_id ? NULL : rid)) abort();

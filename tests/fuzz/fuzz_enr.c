@@ -34,6 +34,14 @@ static void poke(const p2p_enr_t *r)
     sink += p2p_enr_ip6(r, &ip);
     sink += p2p_enr_port(r, &port, "udp6");
     sink += p2p_enr_to_node(&n, r);
+    /* a node of one family gets an address of that family whenever the
+     * record has a usable one; either way one of the record's */
+    for (unsigned fam = 4; fam <= 6; fam += 2) {
+        p2p_node_t f;
+        int rc = p2p_enr_to_node_for(&f, r, fam);
+        sink += rc;
+        if (rc == 0 && n.ep.ip.family == fam && f.ep.ip.family != fam) abort();
+    }
 }
 
 static void binary(const uint8_t *data, size_t size)

@@ -2,10 +2,13 @@
  * tests/tools/disc_responder.c: a strict discovery v4 responder for the
  * devp2p tool tests (requestenr, resolve), built on wire/discv4.h.
  *
- *   disc_responder SECONDS [IP [REPORT-IP REPORT-PORT]]
+ *   disc_responder SECONDS [IP[+OTHER-IP] [REPORT-IP REPORT-PORT]]
  *
  * Binds IP:0 (default 127.0.0.1) with a random key and a signed ENR (seq 7,
- * that ip, udp = its port), then answers like geth: a Ping gets a Pong
+ * that ip, udp = its port; with +OTHER-IP, an address of the other family
+ * that nothing serves, the record names both, ip/udp and ip6/udp6 with one
+ * port: a dual-stack record of which only IP answers), then answers like
+ * geth: a Ping gets a Pong
  * (naming the endpoint it saw the Ping come from, or REPORT-IP:REPORT-PORT
  * when given: a node telling us another address for ourselves) and, from
  * a node not yet bonded, a Ping back; a Pong to that Ping bonds
@@ -71,8 +74,13 @@ int main(int argc, char **argv)
     int secs = argc > 1 ? atoi(argv[1]) : 30;
     if (secs < 1 || secs > 60) secs = 60;
     if (p2p_secp_keygen(priv)) return 1;
-    p2p_ip_t lo = p2p_ip4(127, 0, 0, 1);
-    if (argc > 2 && p2p_ip_parse(&lo, argv[2]) != 0) return 2;
+    p2p_ip_t lo = p2p_ip4(127, 0, 0, 1), other = {0};
+    char iparg[128] = "";
+    if (argc > 2) snprintf(iparg, sizeof iparg, "%s", argv[2]);
+    char *plus = strchr(iparg, '+');
+    if (plus) *plus++ = 0;
+    if (argc > 2 && p2p_ip_parse(&lo, iparg) != 0) return 2;
+    if (plus && (p2p_ip_parse(&other, plus) != 0 || other.family == lo.family)) return 2;
     p2p_endpoint_t report = {0};
     if (argc > 4 &&
         (p2p_ip_parse(&report.ip, argv[3]) != 0 || atoi(argv[4]) < 1 || atoi(argv[4]) > 65535))
@@ -96,6 +104,7 @@ int main(int argc, char **argv)
     p2p_enr_init(&rec);
     p2p_enr_set_seq(&rec, 7);
     if (p2p_enr_set_ip(&rec, &lo) || p2p_enr_set_port(&rec, "udp", port) ||
+        (other.family && (p2p_enr_set_ip(&rec, &other) || p2p_enr_set_port(&rec, "udp6", port))) ||
         p2p_enr_sign(&rec, priv))
         return 1;
     char url[P2P_ENODE_MAX_TEXT], text[P2P_ENR_MAX_TEXT];

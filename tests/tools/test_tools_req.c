@@ -77,7 +77,7 @@ static int code_of(json_t *err)
 static json_t *decode(admin_rpc_req_t *rq, json_t *v)
 {
     json_t *reply = (json_t *)1;
-    int rc = admin_rpc_decode(rq, &reply, v);
+    int rc = admin_rpc_decode(rq, &reply, v, 0);
     CHECK(rc == 0 || rc == P2P_EINVAL);
     CHECK((rc == 0) == (reply == NULL));
     CHECK((rc == 0) == (rq->method < ADMIN_RPC_NMETHODS));
@@ -247,6 +247,31 @@ static void test_admin_decode(void)
     json_decref(v);
 }
 
+/* A peer method's record naming 127.0.0.1 and ::1 (udp and udp6 48046):
+ * the address of the family the node's sockets reach, as geth picks (ip on
+ * a tie) on a dual-stack node. */
+static void test_admin_family(void)
+{
+    static const char rec[] =
+        "enr:-KG4QJfLIynXNU_-0osB4-qSEh-LaNeNYhfUDAYEkLWsiRTySpNH9ZPpW0_1jhQYIV-vb55AR-"
+        "gx9JdFtjEu1j-"
+        "0_b0HgmlkgnY0gmlwhH8AAAGDaXA2kAAAAAAAAAAAAAAAAAAAAAGJc2VjcDI1NmsxoQKmlg1gXLQZlghSTZSDpIkH"
+        "OG8z5McUy1CyzG3NzV--A4N1ZHCCu66EdWRwNoK7rg";
+    char s[512];
+    snprintf(s, sizeof s, "{\"id\":1,\"method\":\"admin_addPeer\",\"params\":[\"%s\"]}", rec);
+    json_t *v = load(s);
+    const unsigned fam[3] = {0, 4, 6}, want[3] = {4, 4, 6};
+    for (int i = 0; i < 3; i++) {
+        admin_rpc_req_t rq;
+        json_t *reply = (json_t *)1;
+        CHECK(admin_rpc_decode(&rq, &reply, v, fam[i]) == 0 && reply == NULL);
+        CHECK(rq.method == ADMIN_RPC_ADD_PEER);
+        CHECK(rq.node.ep.ip.family == want[i] && rq.node.ep.udp == 48046);
+        CHECK(rq.node.ep.ip.addr[want[i] == 4 ? 0 : 15] == (want[i] == 4 ? 127 : 1));
+    }
+    json_decref(v);
+}
+
 static void test_admin_notification(void)
 {
     const struct {
@@ -307,6 +332,7 @@ int main(void)
 {
     test_http();
     test_admin_decode();
+    test_admin_family();
     test_admin_notification();
     test_admin_framing();
     return tu_done("tools_req");

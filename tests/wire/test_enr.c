@@ -534,14 +534,15 @@ static void test_random(void)
     printf("random: %u signed, %u over the size limit\n", signed_ok, too_big);
 }
 
-/* One to_node case: entries as (key, text) where text is an address
- * ("ip", "ip6"), a port number, or "raw:" and hex for a raw value. */
+/* One to_node case for a node whose sockets reach family (4, 6; 0: both):
+ * entries as (key, text) where text is an address ("ip", "ip6"), a port
+ * number, or "raw:" and hex for a raw value. */
 typedef struct case_kv {
     const char *k, *v;
 } kv_t;
 
-static void to_node_case(const char *what, const kv_t *kvs, size_t nkv, const char *want_ip,
-                         uint16_t want_udp, uint16_t want_tcp)
+static void to_node_case(const char *what, unsigned family, const kv_t *kvs, size_t nkv,
+                         const char *want_ip, uint16_t want_udp, uint16_t want_tcp)
 {
     p2p_enr_t r;
     p2p_enr_init(&r);
@@ -569,12 +570,17 @@ static void to_node_case(const char *what, const kv_t *kvs, size_t nkv, const ch
     }
     CHECK_OK(p2p_enr_sign(&r, key));
     p2p_node_t n;
-    int rc = p2p_enr_to_node(&n, &r);
+    int rc = p2p_enr_to_node_for(&n, &r, family);
+    if (family == 0) {
+        p2p_node_t n0;
+        CHECK(p2p_enr_to_node(&n0, &r) == rc);
+        CHECK(rc != 0 || memcmp(&n0, &n, sizeof n) == 0);
+    }
     char got[P2P_IP_STRLEN];
     p2p_ip_format(got, &n.ep.ip);
     if (rc != 0 || strcmp(got, want_ip) != 0 || n.ep.udp != want_udp || n.ep.tcp != want_tcp)
-        printf("to_node %s: rc %d, %s udp %u tcp %u; want %s udp %u tcp %u\n", what, rc, got,
-               n.ep.udp, n.ep.tcp, want_ip, want_udp, want_tcp);
+        printf("to_node %s (family %u): rc %d, %s udp %u tcp %u; want %s udp %u tcp %u\n", what,
+               family, rc, got, n.ep.udp, n.ep.tcp, want_ip, want_udp, want_tcp);
     CHECK_OK(rc);
     CHECK(strcmp(got, want_ip) == 0);
     CHECK(n.ep.udp == want_udp && n.ep.tcp == want_tcp);
@@ -582,7 +588,7 @@ static void to_node_case(const char *what, const kv_t *kvs, size_t nkv, const ch
     char t[P2P_ENR_MAX_TEXT];
     CHECK_OK(p2p_enr_to_text(t, sizeof t, &r));
     p2p_node_t pn;
-    CHECK_OK(p2p_node_parse(&pn, t));
+    CHECK_OK(p2p_node_parse_for(&pn, t, family, NULL));
     CHECK(p2p_ip_equal(&pn.ep.ip, &n.ep.ip) && pn.ep.udp == n.ep.udp && pn.ep.tcp == n.ep.tcp);
 }
 
@@ -594,7 +600,12 @@ static void test_to_node(void)
 #define CASE(what, ip, udp, tcp, ...)                                                              \
     do {                                                                                           \
         static const kv_t kvs[] = {__VA_ARGS__};                                                   \
-        to_node_case(what, kvs, sizeof kvs / sizeof kvs[0], ip, udp, tcp);                         \
+        to_node_case(what, 0, kvs, sizeof kvs / sizeof kvs[0], ip, udp, tcp);                      \
+    } while (0)
+#define CASE_FOR(what, family, ip, udp, tcp, ...)                                                  \
+    do {                                                                                           \
+        static const kv_t kvs[] = {__VA_ARGS__};                                                   \
+        to_node_case(what, family, kvs, sizeof kvs / sizeof kvs[0], ip, udp, tcp);                 \
     } while (0)
     CASE("tcp over 65535 ignored", "1.2.3.4", 30303, 0, {"ip", "1.2.3.4"}, {"tcp", "raw:83010000"},
          {"udp", "30303"});
@@ -619,6 +630,28 @@ static void test_to_node(void)
     CASE("malformed udp6 falls back to udp", "2001:db8::5", 5, 0, {"ip6", "2001:db8::5"},
          {"udp", "5"}, {"udp6", "raw:8401000000"});
     CASE("ip6 of 4 bytes ignored", "1.2.3.4", 0, 0, {"ip", "1.2.3.4"}, {"ip6", "raw:8401020304"});
+
+    /* A node whose sockets reach one family takes the address of that
+     * family when the record names both, whatever their locality. */
+    CASE_FOR("IPv6 node, both loopback: ip6", 6, "::1", 2, 4, {"ip", "127.0.0.1"}, {"ip6", "::1"},
+             {"tcp", "3"}, {"tcp6", "4"}, {"udp", "1"}, {"udp6", "2"});
+    CASE_FOR("IPv6 node, both global: ip6, udp falls back", 6, "2001:4860::1", 1, 3,
+             {"ip", "1.2.3.4"}, {"ip6", "2001:4860::1"}, {"tcp", "3"}, {"udp", "1"});
+    CASE_FOR("IPv6 node, global ip over link-local ip6", 6, "fe80::1", 2, 0, {"ip", "1.2.3.4"},
+             {"ip6", "fe80::1"}, {"udp", "1"}, {"udp6", "2"});
+    CASE_FOR("IPv4 node, private ip, global ip6: ip", 4, "192.168.1.5", 1, 0, {"ip", "192.168.1.5"},
+             {"ip6", "2001:4860::1"}, {"udp", "1"}, {"udp6", "2"});
+    CASE_FOR("IPv4 node, loopback ip, global ip6: ip", 4, "127.0.0.1", 1, 3, {"ip", "127.0.0.1"},
+             {"ip6", "2001:db8::1"}, {"tcp", "3"}, {"tcp6", "4"}, {"udp", "1"}, {"udp6", "2"});
+    CASE_FOR("IPv4 node, unusable ip: ip6", 4, "2001:4860::1", 2, 0, {"ip", "224.0.0.1"},
+             {"ip6", "2001:4860::1"}, {"udp", "1"}, {"udp6", "2"});
+    CASE_FOR("IPv6 node, only ip: ip", 6, "1.2.3.4", 1, 0, {"ip", "1.2.3.4"}, {"udp", "1"});
+    CASE_FOR("IPv4 node, only ip6: ip6", 4, "::1", 2, 0, {"ip6", "::1"}, {"udp6", "2"});
+    CASE_FOR("IPv6 node, mapped ip6 is IPv4: the more global", 6, "1.2.3.4", 1, 0,
+             {"ip", "10.0.0.1"}, {"ip6", "1.2.3.4"}, {"udp", "1"});
+    CASE_FOR("dual-stack node: as geth, the more global", 0, "2001:4860::1", 2, 0,
+             {"ip", "127.0.0.1"}, {"ip6", "2001:4860::1"}, {"udp", "1"}, {"udp6", "2"});
+#undef CASE_FOR
 #undef CASE
 }
 
