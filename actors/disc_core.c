@@ -1145,7 +1145,12 @@ static int on_enrresponse(p2p_disc_t *d, const p2p_discv4_packet_t *pkt, const p
     uint8_t rid[32];
     p2p_node_t n;
     if (p2p_enr_verify(rec) != 0 || p2p_enr_node_id(rec, rid) != 0 ||
-        memcmp(rid, pkt->sender_id, 32) != 0 || p2p_enr_to_node(&n, rec) != 0) {
+        memcmp(rid, pkt->sender_id, 32) != 0 ||
+        /* of a record naming both families, the address our socket reaches */
+        p2p_enr_to_node_for(&n, rec,
+                            d->ipv4_only   ? 4
+                            : d->ipv6_only ? 6
+                                           : 0) != 0) {
         d->ctr.drop_bad_enr++;
         return P2P_EPROTO;
     }

@@ -281,11 +281,13 @@ typedef struct p2p_disc_config {
     const p2p_netlist_t *netrestrict; /* copied; NULL: no restriction */
     /* Our socket reaches IPv4 addresses only (an AF_INET socket): received
      * IPv6 nodes and record endpoints are dropped (node_unreachable,
-     * enr_bad_endpoint).  false: both families. */
+     * enr_bad_endpoint); of a record naming both families the IPv4 address
+     * is taken (p2p_enr_to_node_for).  false: both families. */
     bool ipv4_only;
     /* Our socket reaches IPv6 addresses only (an AF_INET6 socket bound to
      * one IPv6 address, not ::): received IPv4 nodes and record endpoints
-     * are dropped likewise. */
+     * are dropped likewise, and of a record naming both the IPv6 address is
+     * taken. */
     bool ipv6_only;
     /* Ping-back pool size; 0: P2P_DISC_PINGBACKS (a small pool for
      * simulations of many nodes and for fuzzing). */

@@ -30,6 +30,7 @@ typedef struct harness {
     sent_t out[OUTBOX];
     int fail_send;
     bool ipv4_only; /* like an AF_INET socket: sends to IPv6 refused */
+    bool ipv6_only; /* like a socket bound to one IPv6 address: sends to IPv4 refused */
     unsigned ev[8]; /* events by kind */
     p2p_node_t last_added, last_removed, last_record;
     p2p_endpoint_t last_endpoint;
@@ -45,7 +46,9 @@ static inline int h_send(void *ctx, uint8_t hash[32], const p2p_endpoint_t *to,
     harness_t *h = ctx;
     if (h->fail_send) return P2P_EIO;
     /* what the service's send refuses for the address itself */
-    if ((h->ipv4_only && to->ip.family != 4) || to->udp == 0) return P2P_EUNSUPPORTED;
+    if ((h->ipv4_only && to->ip.family != 4) || (h->ipv6_only && to->ip.family != 6) ||
+        to->udp == 0)
+        return P2P_EUNSUPPORTED;
     CHECK(pkt->type != P2P_DISCV4_NEIGHBORS || pkt->u.neighbors.n <= P2P_DISCV4_MAX_NEIGHBORS);
     memset(hash, 0, 32);
     h->hashctr++;
@@ -87,8 +90,9 @@ static inline void h_event(void *ctx, const p2p_disc_event_t *ev)
 
 static p2p_ip_t my_ip;
 static p2p_enr_t my_record;
-/* The next h_new makes a core for an IPv4-only socket (reset by h_new). */
-static bool h_next_ipv4_only;
+/* The next h_new makes a core for an IPv4-only (IPv6-only) socket (reset
+ * by h_new). */
+static bool h_next_ipv4_only, h_next_ipv6_only;
 
 /* Makes a core with an empty table.  start: run the first tick (the initial
  * refresh finishes at once with an empty table). */
@@ -118,7 +122,8 @@ static inline harness_t *h_new(const p2p_node_t *boot, unsigned nboot,
     cfg.io.event = h_event;
     cfg.db = tl_db_ops(&h->db);
     cfg.ipv4_only = h->ipv4_only = h_next_ipv4_only;
-    h_next_ipv4_only = false;
+    cfg.ipv6_only = h->ipv6_only = h_next_ipv6_only;
+    h_next_ipv4_only = h_next_ipv6_only = false;
     CHECK_OK(p2p_disc_new(&h->d, &cfg));
     CHECK(memcmp(p2p_disc_self(h->d), h->me.id, 32) == 0);
     if (start) {

@@ -1805,6 +1805,74 @@ static void test_enr_endpoint(void)
     h_free(h);
 }
 
+/* An ENRResponse whose record names an IPv4 and an IPv6 address, on a
+ * core whose socket reaches one family: the table entry takes the address
+ * of that family (and its ports), even where geth's rule picks the other
+ * (ip6 more global on the IPv4 core; a tie, which ip wins, on the IPv6
+ * core); before, that pick failed the family check and the entry kept its
+ * old endpoint (enr_bad_endpoint). */
+static void enr_family_run(bool v6)
+{
+    h_next_ipv4_only = !v6;
+    h_next_ipv6_only = v6;
+    harness_t *h = h_new(NULL, 0, NULL, 1);
+    tl_ident_t pk;
+    tl_ident(&pk);
+    p2p_ip_t pip, ip4, ip6;
+    CHECK_OK(p2p_ip_parse(&pip, v6 ? "2a01:4f8::1" : "10.0.0.5"));
+    CHECK_OK(p2p_ip_parse(&ip4, v6 ? "20.9.9.9" : "10.0.0.7"));
+    CHECK_OK(p2p_ip_parse(&ip6, "2a01:4f8::9"));
+    p2p_node_t p = tl_node(&pk, pip, 30303);
+    CHECK(p2p_disc_add_node(h->d, &p, tl_time(10 * TL_MS)) == P2P_KAD_ADDED);
+    CHECK_OK(tl_db_set_last_ping(&h->db, p.id, &p.ep.ip, TL_UNIX_BASE)); /* it knows us */
+    p2p_endpoint_t src = ep_of(p.ep.ip, p.ep.udp);
+    uint64_t ms = 20;
+    int pi = next_reval_ping(h, &ms, ms + 30000, &pk, &p, 1);
+    CHECK(pi >= 0);
+    if (pi < 0) goto out;
+    unsigned before = h->nout;
+    CHECK_OK(h_pong(h, &pk, &src, h->out[pi].hash, 2, tl_time(ms * TL_MS)));
+    int ei = h_find(h, before, P2P_DISCV4_ENRREQUEST);
+    CHECK(ei >= 0);
+    if (ei < 0) goto out;
+    p2p_enr_t rec;
+    p2p_enr_init(&rec);
+    p2p_enr_set_seq(&rec, 2);
+    CHECK_OK(p2p_enr_set_ip(&rec, &ip4));
+    CHECK_OK(p2p_enr_set_ip(&rec, &ip6));
+    CHECK_OK(p2p_enr_set_port(&rec, "udp", 31000));
+    CHECK_OK(p2p_enr_set_port(&rec, "tcp", 31001));
+    CHECK_OK(p2p_enr_set_port(&rec, "udp6", 31002));
+    CHECK_OK(p2p_enr_set_port(&rec, "tcp6", 31003));
+    CHECK_OK(p2p_enr_sign(&rec, pk.priv));
+    p2p_discv4_packet_t er;
+    tl_pkt(&er, &pk, P2P_DISCV4_ENRRESPONSE, tl_time(ms * TL_MS));
+    er.expiration = 0;
+    memcpy(er.u.enrresponse.reply_tok, h->out[ei].hash, 32);
+    er.u.enrresponse.record = rec;
+    CHECK_OK(p2p_disc_handle(h->d, &er, &src, tl_time(ms * TL_MS)));
+    const p2p_disc_counters_t *c = p2p_disc_counters(h->d);
+    CHECK(c->rx_enrresponse == 1 && c->enr_bad_endpoint == 0);
+    const p2p_kad_entry_t *e = p2p_kad_find(p2p_disc_table(h->d), p.id);
+    CHECK(e != NULL);
+    if (!e) goto out;
+    char got[P2P_IP_STRLEN];
+    if (!p2p_ip_equal(&e->node.ep.ip, v6 ? &ip6 : &ip4))
+        printf("enr_family %s: the entry has %s udp %u\n", v6 ? "IPv6" : "IPv4",
+               p2p_ip_format(got, &e->node.ep.ip), e->node.ep.udp);
+    CHECK(e->node.seq == 2);
+    CHECK(p2p_ip_equal(&e->node.ep.ip, v6 ? &ip6 : &ip4));
+    CHECK(e->node.ep.udp == (v6 ? 31002 : 31000) && e->node.ep.tcp == (v6 ? 31003 : 31001));
+out:
+    h_free(h);
+}
+
+static void test_enr_family(void)
+{
+    enr_family_run(false);
+    enr_family_run(true);
+}
+
 static unsigned db_lastping_records(const tl_db_t *db)
 {
     unsigned c = 0;
@@ -2116,6 +2184,7 @@ int main(void)
     test_reentrant_calls();
     test_unreachable();
     test_enr_endpoint();
+    test_enr_family();
     test_findfail_other_address();
     test_restrict_table_sources();
     test_reval_moved_entry();
