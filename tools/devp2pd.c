@@ -615,6 +615,19 @@ int main(int argc, char **argv)
         P2P_WARN("No bootnodes: discovery starts from the node DB alone; give --bootnodes to "
                  "join a network",
                  "");
+    /* An external address of a family our sockets do not serve is
+     * advertised as given (a translator, NAT64 or a port forward, may carry
+     * it to us), but said once: other nodes reach it only through one. */
+    if (ext_ip.family != 0 && family != 0 && ext_ip.family != family) {
+        char e[P2P_IP_STRLEN], l[P2P_IP_STRLEN];
+        p2p_ip_t lip = listen_ip.family ? listen_ip : p2p_ip4(0, 0, 0, 0);
+        P2P_WARN("External IP (--nat extip) is not of the family our sockets serve: other nodes "
+                 "reach the advertised endpoint only through a translator (NAT64, a port forward)",
+                 "extip=%s family=IPv%u addr=%s sockets=\"IPv%u only\" hint=\"--addr :: serves "
+                 "IPv4 and IPv6\"",
+                 p2p_ip_format(e, &ext_ip), (unsigned)ext_ip.family, p2p_ip_format(l, &lip),
+                 family);
+    }
     /* bootnodes this node can never use: one warning each */
     for (size_t i = 0; disc && i < boot.n; i++) {
         const p2p_ip_t *bip = &boot.v[i].ep.ip;

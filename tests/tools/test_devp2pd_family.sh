@@ -9,6 +9,9 @@
 # address their socket reaches: no "Bootnode unreachable" warning, and the
 # responder answers their pings (discovery.core.rx_pong).  The devp2p
 # tool's discv4 commands do the same with --addr ::1 / --addr 127.0.0.1.
+# Last, --nat extip of a family the sockets do not serve (IPv6 on
+# 127.0.0.1, IPv4 on ::1) is advertised with a warning naming both
+# families; one they serve (or on ::) gets none.
 set -u
 N=$1 D=$2 R=$3
 . "$(dirname "$0")/lib_check.sh"
@@ -53,6 +56,24 @@ for r in 6 4; do
     [ "$(pongs "$T/n$r")" != 0 ] && ok || bad "node on $addr: no pong from its bootnode within 10 s"
     term_wait "$pid" 10
     [ "$rc" -eq 0 ] && ok || bad "node on $addr exited $rc: $(tail -5 "$T/n$r.err")"
+done
+
+# --nat extip:IP of the other family: advertised, and said once
+for c in "127.0.0.1 2001:db8::7 IPv6 IPv4" "::1 192.0.2.7 IPv4 IPv6" "127.0.0.1 192.0.2.7 -" \
+    ":: 2001:db8::7 -" "::1 2001:db8::7 -"; do
+    set -- $c
+    node_start x --datadir "$T/x" --addr "$1" --nat "extip:$2" --nodiscover
+    [ -n "$ENODE" ] && ok || { bad "node on $1 with extip $2 did not start: $(cat "$T/x.err")"; continue; }
+    case "$ENODE" in *"@$2:"* | *"@[$2]:"*) ok ;; *) bad "node on $1 advertises $ENODE, want $2" ;; esac
+    term_wait "$pid" 10
+    w=$(grep 'External IP (--nat extip) is not of the family' "$T/x.err")
+    if [ "$3" = - ]; then
+        [ -z "$w" ] && ok || bad "node on $1 with extip $2 warned: $w"
+    else
+        case "$w" in *"extip=$2 family=$3 "*"sockets=\"$4 only\""*) ok ;;
+        *) bad "node on $1 with extip $2: no warning naming $3 and $4: $(cat "$T/x.err")" ;; esac
+    fi
+    rm -rf "$T/x"
 done
 
 echo "devp2pd-family: $checks checks, $fails failed"
