@@ -1,7 +1,10 @@
 /*
  * core/netutil.c: IP address parsing, classification and the address rules
- * shared by discovery (relay checks, Kademlia IP limits), the listener and
- * the dialer (NetRestrict).  See core/netutil.h for the contract.
+ * shared by discovery (relay checks, the /24 or /48 networks of ping-backs
+ * and endpoint votes), the listener and the dialer (NetRestrict).  The
+ * Kademlia table's IP limits are its own (/24 for both families,
+ * actors/kad_table.c), not p2p_distinct_nets.  See core/netutil.h for the
+ * contract.
  *
  * Ranges:
  * - loopback: 127.0.0.0/8, ::1.
@@ -278,7 +281,8 @@ p2p_ip_t p2p_ip_net(const p2p_ip_t *ip)
     return ip_prefix(ip, 6);
 }
 
-/* The /24 or /64 prefix of ip (host bytes zeroed). */
+/* The /24 (IPv4) or /64 (IPv6) prefix of ip (host bytes zeroed): the
+ * subnets of p2p_distinct_nets. */
 static p2p_ip_t subnet_of(const p2p_ip_t *ip)
 {
     return ip_prefix(ip, 8);

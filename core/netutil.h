@@ -13,8 +13,13 @@
  * - p2p_check_relay_ip(sender, addr): whether a node address received from
  *   sender may be used (loopback only from loopback senders, LAN only from
  *   LAN senders, never special/unspecified addresses).
+ * - p2p_ip_net: the /24 (IPv4) or /48 (IPv6) of an address, the network
+ *   discovery counts ping-backs and endpoint votes by.
  * - p2p_distinct_nets_t: counts addresses per /24 (IPv4) or /64 (IPv6) with a
- *   limit, LAN addresses exempt (the Kademlia IP limits).
+ *   limit, LAN addresses exempt.  It is not what the Kademlia table's IP
+ *   limits use: those count IPv6 per /24 as well (p2p_kad_same_net in
+ *   actors/kad_table.h; 2^40 /64s per /24), and nothing in the node
+ *   counts with it.
  * - sockaddr conversion for the threads that do I/O.
  *
  * Thread-safety: pure functions and plain values owned by their caller.
@@ -76,7 +81,8 @@ bool p2p_netlist_contains(const p2p_netlist_t *l, const p2p_ip_t *ip);
 p2p_ip_t p2p_ip_net(const p2p_ip_t *ip);
 
 /* Counts of addresses per /24 (IPv4) or /64 (IPv6), limited to `limit`
- * per subnet; LAN addresses are always admitted and never counted. */
+ * per subnet; LAN addresses are always admitted and never counted.  (The
+ * Kademlia table limits IPv6 per /24, not with this: see the top.) */
 #define P2P_DISTINCT_NETS_MAX 256
 typedef struct p2p_distinct_nets {
     unsigned limit;
