@@ -171,6 +171,16 @@ typedef struct p2p_server_config {
      * 1 h.  NULL (or no_discovery): static nodes need an address. */
     void (*resolve)(void *ctx, const p2p_node_t *node);
     void *resolve_ctx;
+    /* Discovery hook for the candidate stream: called on p2p-dial with
+     * on = whether the dialer has a free dial slot, at its first pass and
+     * whenever that changes, so discovery runs its candidate lookups only
+     * while the dialer would take a node (geth's dialer reads its node
+     * iterator only then).  It must not block.  A non-zero return (the
+     * discovery side not running yet, its inbox full) is retried at the
+     * dialer's next pass (within 10 s).  NULL (or no_discovery, no_dial):
+     * never called. */
+    int (*want_candidates)(void *ctx, bool on);
+    void *want_candidates_ctx;
     p2p_peer_event_fn event_cb;
     void *event_ctx;
 

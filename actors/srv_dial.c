@@ -18,7 +18,9 @@
  * dial timeout, and runs both handshakes on its own thread) and reports
  * back on taskdone.  A RESOLVE action (a static node without an address,
  * or whose dial failed) calls the configured resolve hook, whose answer
- * comes back on `resolved`; without a hook none is issued.
+ * comes back on `resolved`; without a hook none is issued.  The
+ * want_candidates hook hears after each pass whether the dialer has a free
+ * slot (when that changed), so discovery looks for candidates only then.
  *
  * Operators: the scheduler's counters (dials started per kind, candidates
  * skipped per reason, resolutions) are published in the server's stats
@@ -53,6 +55,7 @@ typedef struct dial {
     p2p_dialsched_t *s;
     uint64_t next_log;     /* time of the next "Looking for peers" line */
     uint64_t dials_at_log; /* dials started when the last one was written */
+    int want_told;         /* last on/off the want_candidates hook took; -1: none yet */
 } dial_t;
 
 _Static_assert(P2P_DIAL_SKIP_COUNT <= 16, "stats.candidates_skipped_by too small");
@@ -227,6 +230,17 @@ static void run_actions(dial_t *d)
     }
 }
 
+/* Tells discovery (the want_candidates hook) whether a candidate would be
+ * taken now: only when that changed, or the last call failed. */
+static void tell_want(dial_t *d, unsigned free_slots)
+{
+    const p2p_server_config_t *c = &d->srv->cfg;
+    if (!c->want_candidates || c->no_discovery || c->no_dial) return;
+    int want = free_slots > 0;
+    if (want == d->want_told) return;
+    if (c->want_candidates(c->want_candidates_ctx, want) == 0) d->want_told = want;
+}
+
 static size_t dial_once(dial_t *d)
 {
     p2p_server_t *srv = d->srv;
@@ -260,7 +274,7 @@ static size_t dial_once(dial_t *d)
 int p2p__dial_main(p2p_thread_t *self, void *arg)
 {
     p2p_server_t *srv = arg;
-    dial_t d = {.srv = srv, .s = &srv->dl_sched};
+    dial_t d = {.srv = srv, .s = &srv->dl_sched, .want_told = -1};
     p2p_dialsched_config_t cfg = {
         .max_peers = srv->cfg.max_peers,
         .dial_ratio = srv->cfg.dial_ratio,
@@ -308,8 +322,10 @@ int p2p__dial_main(p2p_thread_t *self, void *arg)
          * value only costs a wake-up or delays an update it drains anyway */
         atomic_store_explicit(&srv->dl_idle, d.s->nstatic == 0 && d.s->ndialing == 0,
                               memory_order_relaxed);
+        unsigned free_slots = p2p_dialsched_free_slots(d.s);
         /* relaxed: a hint for discovery */
-        atomic_store_explicit(&srv->dial_free, p2p_dialsched_free_slots(d.s), memory_order_relaxed);
+        atomic_store_explicit(&srv->dial_free, free_slots, memory_order_relaxed);
+        tell_want(&d, free_slots);
         if (work) continue;
         uint64_t next = p2p_dialsched_next_deadline(d.s, p2p_now_ns());
         if (next > d.next_log) next = d.next_log;

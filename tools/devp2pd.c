@@ -3,7 +3,8 @@
  *
  * Assembles the node from the library: the data directory (lock, node key,
  * node database: actors/datadir.h), discovery v4 (actors/discovery.h, its
- * dial candidates fed to the server) and the peer server
+ * dial candidates fed to the server, and looked for only while the
+ * server's dialer has a free slot) and the peer server
  * (actors/server.h), with geth's flags.  First run creates the data
  * directory, the key (written atomically) and the database; later runs
  * reuse them.  Prints "enode: URL" and "enr: TEXT" on stdout at start, logs
@@ -40,6 +41,7 @@
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -240,6 +242,30 @@ static void candidate_trampoline(void *ctx, const p2p_node_t *n)
     /* acquire: pairs with the release store after the server started */
     p2p_server_t *srv = __atomic_load_n(&g_srv, __ATOMIC_ACQUIRE);
     on_candidate(srv, n);
+}
+
+/* Dialer -> discovery: the candidate lookups run only while the dialer has
+ * a free slot (the server's want_candidates hook, called on p2p-dial).
+ * g_disc is set once discovery runs and cleared before it stops; the
+ * mutex keeps a call from racing with the stop.  Until it is set the hook
+ * fails and the dialer tells again at a later pass. */
+static pthread_mutex_t g_disc_mu = PTHREAD_MUTEX_INITIALIZER;
+static p2p_discovery_t *g_disc; /* guarded by g_disc_mu */
+
+static int want_trampoline(void *ctx, bool on)
+{
+    (void)ctx;
+    pthread_mutex_lock(&g_disc_mu);
+    int rc = g_disc ? p2p_discovery_want_candidates(g_disc, on) : P2P_ESTATE;
+    pthread_mutex_unlock(&g_disc_mu);
+    return rc;
+}
+
+static void set_disc(p2p_discovery_t *disc)
+{
+    pthread_mutex_lock(&g_disc_mu);
+    g_disc = disc;
+    pthread_mutex_unlock(&g_disc_mu);
 }
 
 /* One malloc arena (see the top comment); before any thread exists. */
@@ -464,6 +490,7 @@ int main(int argc, char **argv)
             sc.resolve = resolver_hook;
             sc.resolve_ctx = resolver;
         }
+        if (!nodiscover && !nodial) sc.want_candidates = want_trampoline;
         errno = 0;
         int rc = p2p_server_start(&srv, &sc);
         P2P_WIPE(sc.priv);
@@ -513,7 +540,9 @@ int main(int argc, char **argv)
             cli_fail("cannot start discovery: %s", p2p_strerror(rc));
         }
     }
+    if (disc && srv && !nodial) set_disc(disc);
     if (resolver && resolver_run(resolver, srv, disc) != 0) {
+        set_disc(NULL);
         p2p_discovery_stop(disc);
         p2p_server_stop(srv);
         cli_fail("cannot start the resolver thread");
@@ -577,6 +606,7 @@ int main(int argc, char **argv)
                                  .udp_port = self.ep.udp,
                                  .endpoints = &endpoints};
         if (admin_rpc_start(&rpc, msg, sizeof msg, &ac) != 0) {
+            set_disc(NULL);
             p2p_discovery_close(disc);
             resolver_stop(resolver);
             p2p_discovery_stop(disc);
@@ -595,6 +625,7 @@ int main(int argc, char **argv)
                                     .endpoints = &endpoints};
         if (metrics_http_start(&mh, msg, sizeof msg, &mc) != 0) {
             admin_rpc_stop(rpc);
+            set_disc(NULL);
             p2p_discovery_close(disc);
             resolver_stop(resolver);
             p2p_discovery_stop(disc);
@@ -656,6 +687,7 @@ int main(int argc, char **argv)
     /* discovery first: the resolver's lookup in progress returns
      * P2P_ECLOSED, as do its later calls; the resolver is joined before
      * discovery is freed (it calls it until then) */
+    set_disc(NULL); /* the dialer's hook leaves it alone from here */
     p2p_discovery_close(disc);
     resolver_stop(resolver);
     p2p_discovery_stop(disc);

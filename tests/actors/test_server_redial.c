@@ -7,7 +7,9 @@
  *   (no static node, no dial in flight) and publishes 0 free slots.  The
  *   peer then drops: within 3 s (well before the 35 s dial-history expiry
  *   that would otherwise be its next wake-up) the free-slot hint discovery
- *   reads is > 0 again and a new candidate is dialled.
+ *   reads is > 0 again and a new candidate is dialled.  The want_candidates
+ *   hook follows: on at the start, off once the slot is taken (its first
+ *   call failing, as before discovery runs, is retried), on after the drop.
  * - test_untrusted_redial: A (MaxPeers 2) has X as a static node trusted
  *   at startup, and is full; p2p_server_remove_trusted(X); X drops A and A
  *   redials it (after the 35 s dial history): the redial is refused with
@@ -17,6 +19,7 @@
  *   equals B's bytes_in and B's bytes_out equals A's bytes_in (both count
  *   what follows the RLPx handshake, the auth/ack packets excluded).
  */
+#include <stdatomic.h>
 #include <stdio.h>
 
 #include "tests/actors/srv_util.h"
@@ -31,12 +34,32 @@ static bool wait_slots(p2p_server_t *s, bool want, unsigned timeout_ms)
     return (p2p_server_dial_slots(s) > 0) == want;
 }
 
+/* The want_candidates hook of test_dialed_drop: fails its first call (the
+ * discovery side not there yet), then records what it was told. */
+static _Atomic int want_last = -1, want_calls;
+
+static int on_want(void *ctx, bool on)
+{
+    (void)ctx;
+    if (atomic_fetch_add(&want_calls, 1) == 0) return P2P_ESTATE;
+    atomic_store(&want_last, on);
+    return 0;
+}
+
+static bool wait_want(int want, unsigned timeout_ms)
+{
+    uint64_t end = p2p_now_ns() + (uint64_t)timeout_ms * P2P_NS_PER_MS;
+    while (atomic_load(&want_last) != want && p2p_now_ns() < end) usleep(1000);
+    return atomic_load(&want_last) == want;
+}
+
 static void test_dialed_drop(void)
 {
     p2p_server_config_t ca, cb, cc;
     su_config(&ca, &proto_echo, 1);
     ca.max_peers = 1;        /* one dialed peer at most (MaxPeers / 3, at least 1) */
     ca.no_discovery = false; /* the candidate hook is open */
+    ca.want_candidates = on_want;
     su_config(&cb, &proto_echo, 1);
     su_config(&cc, &proto_echo, 1);
     p2p_server_t *a = NULL, *b = NULL, *c = NULL;
@@ -49,14 +72,17 @@ static void test_dialed_drop(void)
     CHECK_OK(p2p_server_add_candidate(a, &nb, p2p_now_ns() + P2P_NS_PER_S));
     CHECK(su_wait_peers(a, 1, 3000));
     CHECK(su_wait_peers(b, 1, 3000));
-    /* budget used: no free slot, the dialer idles */
+    /* budget used: no free slot, the dialer idles, discovery is told */
     CHECK(wait_slots(a, false, 2000));
+    CHECK(wait_want(0, 2000));
+    CHECK(atomic_load(&want_calls) >= 2); /* the failed first call was not the last */
 
     /* B drops A: A's dialer must learn it has a free slot again */
     uint64_t t0 = p2p_now_ns();
     CHECK_OK(p2p_server_remove_peer(b, na.id));
     CHECK(su_wait_peers(a, 0, 3000));
     CHECK(wait_slots(a, true, 3000));
+    CHECK(wait_want(1, 3000));
     printf("free slot republished %.1f ms after the drop\n",
            (double)(p2p_now_ns() - t0) / P2P_NS_PER_MS);
 
