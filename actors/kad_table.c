@@ -412,11 +412,13 @@ static uint64_t kad_interval(int list)
     return list ? P2P_KAD_SLOW_NS : P2P_KAD_FAST_NS;
 }
 
-/* list is next due in half to one and a half of its interval from now */
+/* list is next due after a delay drawn uniformly from (0, interval), as
+ * the reference client's: one check per half interval on average.  Never
+ * at now itself: after a check the deadline is always later. */
 static void kad_schedule(p2p_kad_table_t *t, int list, uint64_t now_ns)
 {
     uint64_t iv = kad_interval(list);
-    t->next_ns[list] = now_ns + iv / 2 + p2p_kad_rand(t, iv);
+    t->next_ns[list] = now_ns + 1 + p2p_kad_rand(t, iv - 1);
 }
 
 bool p2p_kad_reval_next(p2p_kad_table_t *t, p2p_node_t *out, uint64_t now_ns)

@@ -24,9 +24,10 @@
  * other address, so the one kept is not marked live nor moved to the front.
  *
  * Revalidation: every entry is on the fast list (new, or just failed a
- * check) or the slow list (answered its last check).  Each list is due every
- * interval on average (fast 3 s, slow 9 s, the next time drawn uniformly from
- * [interval/2, 3*interval/2)); when due, one random entry of the list that has
+ * check) or the slow list (answered its last check).  Each list is next due
+ * after a delay drawn uniformly from (0, interval) (fast 3 s, slow 9 s), as
+ * the reference client's: one check every half interval on average (1.5 s
+ * and 4.5 s); when due, one random entry of the list that has
  * no check in flight is handed out to be pinged.  The outcome is reported
  * back: no reply -> livenessChecks /= 3, and at 0 the entry is deleted and the
  * most recent replacement promoted; a reply -> livenessChecks++, move to the

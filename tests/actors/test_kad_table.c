@@ -4,9 +4,11 @@
  * LAN exempt), add-seen vs add-verified, record updates, closest(), and the
  * revalidation outcomes, all with virtual time.
  */
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "actors/kad_table.h"
+#include "core/clock.h"
 #include "core/netutil.h"
 #include "tests/tu.h"
 
@@ -439,15 +441,15 @@ static void test_revalidation(void)
     for (int i = 0; i < 16; i++) CHECK(p2p_kad_add_seen(t, &ns[i], now) == P2P_KAD_ADDED);
     for (int i = 16; i < 20; i++) CHECK(p2p_kad_add_seen(t, &ns[i], now) == P2P_KAD_REPLACEMENT);
 
-    /* The fast list is due right away; then not again before 1.5 s, and
-     * within 4.5 s. */
+    /* The fast list is due right away; then again within 3 s, never at
+     * the same instant. */
     CHECK(p2p_kad_reval_next(t, &n, now));
     const p2p_kad_entry_t *e = p2p_kad_find(t, n.id);
     CHECK(e && e->pending);
-    p2p_node_t n2;
-    CHECK(!p2p_kad_reval_next(t, &n2, now + 1));
     uint64_t dl = p2p_kad_reval_deadline(t);
-    CHECK(dl >= now + P2P_KAD_FAST_NS / 2 && dl < now + P2P_KAD_FAST_NS * 3 / 2);
+    CHECK(dl > now && dl < now + P2P_KAD_FAST_NS);
+    p2p_node_t n2;
+    CHECK(!p2p_kad_reval_next(t, &n2, dl - 1));
 
     /* A reply: checks 0 -> 1, live, slow list.  The slow list was empty:
      * its timer starts now, so the node just checked is not picked again
@@ -456,9 +458,8 @@ static void test_revalidation(void)
     p2p_kad_reval_done(t, &r, n.id, true, 0, now + 10);
     CHECK(r.found && !r.deleted && r.checks == 1 && !r.need_enr);
     CHECK(e->live && e->slow && !e->pending && e->checks == 1);
-    CHECK(!p2p_kad_reval_next(t, &n2, now + 11));
-    CHECK(t->next_ns[1] >= now + 10 + P2P_KAD_SLOW_NS / 2 &&
-          t->next_ns[1] < now + 10 + P2P_KAD_SLOW_NS * 3 / 2);
+    CHECK(!p2p_kad_reval_next(t, &n2, now + 10));
+    CHECK(t->next_ns[1] > now + 10 && t->next_ns[1] < now + 10 + P2P_KAD_SLOW_NS);
     /* A higher seq in the pong asks for the ENR. */
     p2p_kad_reval_done(t, &r, n.id, true, 7, now + 20);
     CHECK(r.need_enr && r.checks == 2);
@@ -557,6 +558,60 @@ static void check_invariants(const p2p_kad_table_t *t)
     CHECK(count == t->count);
     CHECK(nlist[0] == t->nlist[0] && nlist[1] == t->nlist[1]);
     CHECK(navail[0] == t->navail[0] && navail[1] == t->navail[1]);
+}
+
+/* The pace of revalidation, as the reference client's: each list is next
+ * due after a delay drawn uniformly from (0, interval), so a list with
+ * entries hands one out every half interval on average (slow list: 4.5 s).
+ * 16 entries that always answer sit on the slow list; over 9000 virtual
+ * seconds that is about 2000 checks (each entry every 72 s), not the 1000
+ * of a delay drawn from [interval/2, 3*interval/2). */
+static void test_reval_pace(void)
+{
+    p2p_kad_table_t *t = malloc(sizeof *t);
+    p2p_kad_init(t, self, 77);
+    uint64_t now = 1000;
+    for (int i = 0; i < 16; i++) {
+        p2p_node_t n = node_at(256);
+        CHECK(p2p_kad_add_verified(t, &n, now) == P2P_KAD_ADDED);
+    }
+    /* every entry answers: after the first round all are on the slow list */
+    uint64_t end = now + 9000 * P2P_NS_PER_S, warm = now + 600 * P2P_NS_PER_S;
+    unsigned checks = 0, fast_after_warm = 0, steps = 0;
+    uint64_t gap_min = UINT64_MAX, gap_max = 0, last = 0;
+    while (now < end && steps++ < 100000) {
+        uint64_t dl = p2p_kad_reval_deadline(t);
+        CHECK(dl != UINT64_MAX);
+        if (dl == UINT64_MAX) break;
+        if (dl > now) now = dl;
+        p2p_node_t n;
+        while (p2p_kad_reval_next(t, &n, now)) {
+            const p2p_kad_entry_t *e = p2p_kad_find(t, n.id);
+            bool slow = e && e->slow;
+            p2p_kad_reval_t r;
+            p2p_kad_reval_done(t, &r, n.id, true, 0, now);
+            if (now < warm) continue;
+            if (!slow) fast_after_warm++;
+            checks++;
+            if (last) {
+                uint64_t gap = now - last;
+                if (gap < gap_min) gap_min = gap;
+                if (gap > gap_max) gap_max = gap;
+            }
+            last = now;
+        }
+        /* after a pass nothing is due at the same instant */
+        CHECK(p2p_kad_reval_deadline(t) > now);
+    }
+    unsigned expect = (unsigned)((end - warm) / (P2P_KAD_SLOW_NS / 2));
+    printf("slow-list checks in %llu s: %u (expected about %u), gaps %.3f-%.3f s\n",
+           (unsigned long long)((end - warm) / P2P_NS_PER_S), checks, expect,
+           (double)gap_min / P2P_NS_PER_S, (double)gap_max / P2P_NS_PER_S);
+    CHECK(fast_after_warm == 0);
+    CHECK(checks >= expect * 9 / 10 && checks <= expect * 11 / 10);
+    CHECK(gap_max < P2P_KAD_SLOW_NS);
+    CHECK(gap_min < P2P_KAD_SLOW_NS / 10); /* the delay starts at 0, not at half */
+    free(t);
 }
 
 static void test_random_ops(void)
@@ -665,6 +720,7 @@ int main(void)
     test_seen_vs_verified();
     test_closest();
     test_revalidation();
+    test_reval_pace();
     test_promotion_random();
     test_random_ops();
     return tu_done("kad_table");
