@@ -253,13 +253,19 @@ static int interactive(struct rpc *r)
                 continue;
             }
         } else {
-            /* method [params...]: split on whitespace outside JSON brackets and quotes */
+            /* method [params...]: split on whitespace outside JSON brackets and quotes;
+             * a backslash escapes the character after it, so "a\\" closes at its second
+             * quote and "b\" c" runs on to the last one */
             char *args[64];
             int na = 0, depth = 0;
             bool q = false;
             char *start = s;
             for (char *p = s;; p++) {
-                if (*p == '"' && (p == s || p[-1] != '\\')) q = !q;
+                if (*p == '\\' && p[1]) {
+                    p++;
+                    continue;
+                }
+                if (*p == '"') q = !q;
                 if (!q && (*p == '[' || *p == '{')) depth++;
                 if (!q && (*p == ']' || *p == '}')) depth--;
                 if (*p == 0 || (!q && depth <= 0 && (*p == ' ' || *p == '\t'))) {

@@ -84,7 +84,7 @@ for a in "admin_addPeer $(printf 'x\377')" "$(printf 'm\377')"; do
     [ $? -eq 2 ] && [ "$(wc -l <"$T/err")" -eq 1 ] && grep -q 'not valid UTF-8' "$T/err" &&
         [ ! -s "$T/out" ] && ok || bad "non-UTF-8 argument: $(cat "$T/err" "$T/out")"
 done
-printf 'first 1 2\n\n{"method":"raw","params":{"k":1}}\nm x\377\nfail\nexit\nnever\n' | "$D" attach "$T" >"$T/inter" 2>"$T/err"
+printf 'first 1 2\n\n{"method":"raw","params":{"k":1}}\nesc "a\\\\" 5 "b\\" c"\nm x\377\nfail\nexit\nnever\n' | "$D" attach "$T" >"$T/inter" 2>"$T/err"
 [ $? -eq 1 ] && ok || bad "interactive status (an error reply was in it)"
 grep -q 'not valid UTF-8' "$T/err" && ok || bad "interactive non-UTF-8 line: $(cat "$T/err")"
 python3 - "$T/inter" <<'PY' && ok || bad "interactive output: $(cat "$T/inter")"
@@ -93,7 +93,10 @@ dec = json.JSONDecoder(); t = open(sys.argv[1]).read(); out = []; i = 0
 while i < len(t):
     if t[i].isspace(): i += 1; continue
     v, i = dec.raw_decode(t, i); out.append(v)
-assert out == [{"method": "first", "params": [1, 2]}, {"method": "raw", "params": {"k": 1}}], out
+# a backslash inside quotes escapes the next character: "a\\" ends at its
+# second quote, "b\" c" runs to the last one
+assert out == [{"method": "first", "params": [1, 2]}, {"method": "raw", "params": {"k": 1}},
+               {"method": "esc", "params": ["a\\", 5, "b\" c"]}], out
 PY
 
 # A peer that answers every request with a stream of replies bearing other
