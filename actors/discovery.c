@@ -34,6 +34,7 @@
 
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -670,9 +671,15 @@ static int disc_run(p2p_thread_t *self, void *arg)
 
 /* ---- start / stop ---- */
 
-static int fail(char *msg, size_t msglen, int rc, const char *fmt, const char *detail)
+__attribute__((format(printf, 4, 5))) static int fail(char *msg, size_t msglen, int rc,
+                                                      const char *fmt, ...)
 {
-    if (msg && msglen) snprintf(msg, msglen, fmt, detail);
+    if (msg && msglen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, msglen, fmt, ap);
+        va_end(ap);
+    }
     return rc;
 }
 
@@ -694,7 +701,7 @@ static int open_socket(p2p_discovery_t *d, char *msg, size_t msglen,
     (void)setsockopt(d->fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof buf);
     struct sockaddr_storage ss;
     socklen_t sl = p2p_ip_to_sockaddr(&ss, &lip, cfg->listen_port);
-    if (sl == 0) return fail(msg, msglen, P2P_EINVAL, "discovery: bad listen address%s", "");
+    if (sl == 0) return fail(msg, msglen, P2P_EINVAL, "discovery: bad listen address");
     if (bind(d->fd, (struct sockaddr *)&ss, sl) != 0)
         return fail(msg, msglen, P2P_ESYS, "discovery: bind: %s", strerror(errno));
     sl = sizeof ss;
@@ -702,7 +709,7 @@ static int open_socket(p2p_discovery_t *d, char *msg, size_t msglen,
         return fail(msg, msglen, P2P_ESYS, "discovery: getsockname: %s", strerror(errno));
     p2p_ip_t bound;
     if (p2p_ip_from_sockaddr(&bound, &d->port, (struct sockaddr *)&ss) != 0)
-        return fail(msg, msglen, P2P_ESYS, "discovery: bound address unknown%s", "");
+        return fail(msg, msglen, P2P_ESYS, "discovery: bound address unknown");
     return 0;
 }
 

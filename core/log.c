@@ -106,8 +106,10 @@ static void put_escaped(struct line *l, const char *src, size_t n)
     }
 }
 
-static int vformat(char *out, size_t outlen, uint64_t wall_ms, int level, const char *msg,
-                   const char *kvfmt, va_list ap, const char *extra)
+__attribute__((format(printf, 6, 0))) static int vformat(char *out, size_t outlen, uint64_t wall_ms,
+                                                         int level, const char *msg,
+                                                         const char *kvfmt, va_list ap,
+                                                         const char *extra)
 {
     if (outlen < 8) {
         if (outlen) out[0] = 0;

@@ -44,7 +44,8 @@ static void fail_label(stress_stats_t *s, uint64_t n, char *label, size_t labell
 }
 
 /* n failures under the label fmt formats to (none when n is 0). */
-static void vfail(stress_stats_t *s, uint64_t n, const char *fmt, va_list ap)
+__attribute__((format(printf, 3, 0))) static void vfail(stress_stats_t *s, uint64_t n,
+                                                        const char *fmt, va_list ap)
 {
     if (!n) return;
     char label[64];

@@ -5,6 +5,8 @@
  * derivation, and rejects: bad hex, wrong lengths, off-curve keys, missing
  * or bad ports, unbracketed IPv6, host names, malformed queries.
  */
+#include <stdarg.h>
+
 #include "crypto/secp.h"
 #include "crypto/util.h"
 #include "tests/tu.h"
@@ -13,10 +15,13 @@
 static char hex[129];
 static uint8_t pub[64];
 
-static int parse_fmt(p2p_node_t *n, const char *fmt, const char *a)
+__attribute__((format(printf, 2, 3))) static int parse_fmt(p2p_node_t *n, const char *fmt, ...)
 {
     char s[1024];
-    snprintf(s, sizeof s, fmt, a);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s, sizeof s, fmt, ap);
+    va_end(ap);
     return p2p_enode_parse(n, s);
 }
 
@@ -172,10 +177,15 @@ static void test_rejects(void)
 }
 
 /* The reason a parse gives names the part that is wrong. */
-static void why_is(const char *fmt, int want_rc, const char *want)
+/* the URL is fmt and its arguments */
+__attribute__((format(printf, 3, 4))) static void why_is(int want_rc, const char *want,
+                                                         const char *fmt, ...)
 {
     char s[1024];
-    snprintf(s, sizeof s, fmt, hex);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s, sizeof s, fmt, ap);
+    va_end(ap);
     p2p_node_t n;
     const char *why = "unset";
     int rc = p2p_node_parse_why(&n, s, &why);
@@ -188,17 +198,17 @@ static void why_is(const char *fmt, int want_rc, const char *want)
 
 static void test_why(void)
 {
-    why_is("enode://%s@localhost:30303", P2P_EUNSUPPORTED, "host names are not resolved");
-    why_is("enode://%s@1.2.3.4", P2P_EINVAL, "no port");
-    why_is("enode://%s@1.2.3.4:70000", P2P_EINVAL, "invalid port");
-    why_is("enode://%s@1.2.3.4:1?discport=x", P2P_EINVAL, "invalid discport");
-    why_is("enode://%s@::1:30303", P2P_EINVAL, "needs brackets");
-    why_is("enode://%s@1.2.3:1", P2P_EINVAL, "invalid IPv4 address");
-    why_is("enode://%s@[::g]:1", P2P_EINVAL, "invalid IPv6 address");
-    why_is("enode://%s@:1", P2P_EINVAL, "no host");
-    why_is("enode://%.100s@1.2.3.4:1", P2P_EINVAL, "128 hex digits");
-    why_is("%.100s", P2P_EINVAL, "not an enode URL");
-    why_is("enr:-%.10s", P2P_EMORE, "not a valid record");
+    why_is(P2P_EUNSUPPORTED, "host names are not resolved", "enode://%s@localhost:30303", hex);
+    why_is(P2P_EINVAL, "no port", "enode://%s@1.2.3.4", hex);
+    why_is(P2P_EINVAL, "invalid port", "enode://%s@1.2.3.4:70000", hex);
+    why_is(P2P_EINVAL, "invalid discport", "enode://%s@1.2.3.4:1?discport=x", hex);
+    why_is(P2P_EINVAL, "needs brackets", "enode://%s@::1:30303", hex);
+    why_is(P2P_EINVAL, "invalid IPv4 address", "enode://%s@1.2.3:1", hex);
+    why_is(P2P_EINVAL, "invalid IPv6 address", "enode://%s@[::g]:1", hex);
+    why_is(P2P_EINVAL, "no host", "enode://%s@:1", hex);
+    why_is(P2P_EINVAL, "128 hex digits", "enode://%.100s@1.2.3.4:1", hex);
+    why_is(P2P_EINVAL, "not an enode URL", "%.100s", hex);
+    why_is(P2P_EMORE, "not a valid record", "enr:-%.10s", hex);
     /* a parse that works leaves why NULL */
     char s[300];
     snprintf(s, sizeof s, "enode://%s@1.2.3.4:1", hex);
