@@ -19,94 +19,14 @@
  * their Neighbors list.
  */
 #include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
-#include "core/netutil.h"
-#include "tests/actors/disc_nodes.h"
+#include "tests/actors/disc_fake.h"
 
 #define NFAKE 8
 
-typedef struct fake {
-    int fd;
-    uint8_t priv[32], pub[64];
-    p2p_node_t node;       /* id, key, endpoint */
-    p2p_endpoint_t report; /* the endpoint its pongs name for the instance */
-    unsigned answered;     /* pings answered */
-    unsigned nnb;          /* its Neighbors list */
-    p2p_discv4_rpcnode_t nb[2];
-} fake_t;
-
-static p2p_endpoint_t target; /* the instance, as the fakes reach it */
-
-static uint64_t unix_now(void)
-{
-    return p2p_wall_ms() / 1000;
-}
-
-static bool fake_open(fake_t *f, p2p_ip_t ip)
-{
-    memset(f, 0, sizeof *f);
-    dn_key(f->priv);
-    CHECK_OK(p2p_secp_pubkey(f->pub, f->priv));
-    struct sockaddr_storage ss;
-    socklen_t sl = p2p_ip_to_sockaddr(&ss, &ip, 0);
-    f->fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    CHECK(f->fd >= 0);
-    if (f->fd < 0 || bind(f->fd, (struct sockaddr *)&ss, sl) != 0) return false;
-    sl = sizeof ss;
-    CHECK(getsockname(f->fd, (struct sockaddr *)&ss, &sl) == 0);
-    memcpy(f->node.pubkey, f->pub, 64);
-    p2p_node_id(f->node.id, f->pub);
-    CHECK_OK(p2p_ip_from_sockaddr(&f->node.ep.ip, &f->node.ep.udp, (struct sockaddr *)&ss));
-    f->node.ep.tcp = f->node.ep.udp;
-    return true;
-}
-
-static void close_fakes(fake_t *f, unsigned nf)
-{
-    for (unsigned i = 0; i < nf; i++)
-        if (f[i].fd >= 0) close(f[i].fd);
-}
-
-static void fake_send(fake_t *f, const p2p_discv4_packet_t *p)
-{
-    uint8_t buf[P2P_DISCV4_MAX_SIZE];
-    size_t n = 0;
-    CHECK_OK(p2p_discv4_encode(buf, &n, NULL, p, f->priv));
-    struct sockaddr_storage ss;
-    socklen_t sl = p2p_ip_to_sockaddr(&ss, &target.ip, target.udp);
-    CHECK(sendto(f->fd, buf, n, 0, (struct sockaddr *)&ss, sl) == (ssize_t)n);
-}
-
-/* Answers what arrived on f: a ping with a pong naming f->report, a
- * findnode with f's Neighbors list. */
-static void fake_serve(fake_t *f)
-{
-    uint8_t buf[2048];
-    ssize_t n = recv(f->fd, buf, sizeof buf, MSG_DONTWAIT);
-    if (n <= 0) return;
-    static p2p_discv4_packet_t in, out;
-    if (p2p_discv4_decode(&in, buf, (size_t)n) != 0) return;
-    memset(&out, 0, sizeof out);
-    out.expiration = unix_now() + 20;
-    if (in.type == P2P_DISCV4_PING) {
-        out.type = P2P_DISCV4_PONG;
-        out.u.pong.to = f->report;
-        memcpy(out.u.pong.reply_tok, in.hash, 32);
-        fake_send(f, &out);
-        f->answered++;
-    } else if (in.type == P2P_DISCV4_FINDNODE) {
-        out.type = P2P_DISCV4_NEIGHBORS;
-        out.u.neighbors.n = f->nnb;
-        memcpy(out.u.neighbors.nodes, f->nb, f->nnb * sizeof f->nb[0]);
-        fake_send(f, &out);
-    }
-}
-
 /* Serves the fakes for up to ms, or until done(info) holds once every fake
  * answered a ping.  Returns whether done held. */
-static bool serve_until(dn_node_t *n, fake_t *f, unsigned nf,
+static bool serve_until(dn_node_t *n, df_fake_t *f, unsigned nf,
                         bool (*done)(const p2p_discovery_info_t *, const void *), const void *arg,
                         unsigned ms)
 {
@@ -116,12 +36,10 @@ static bool serve_until(dn_node_t *n, fake_t *f, unsigned nf,
         for (unsigned i = 0; i < nf; i++) pfd[i] = (struct pollfd){.fd = f[i].fd, .events = POLLIN};
         if (poll(pfd, nf, 20) > 0)
             for (unsigned i = 0; i < nf; i++)
-                if (pfd[i].revents & POLLIN) fake_serve(&f[i]);
+                if (pfd[i].revents & POLLIN) df_serve(&f[i]);
         if (p2p_now_ns() < next_info) continue;
         next_info = p2p_now_ns() + 50 * P2P_NS_PER_MS;
-        bool all = true;
-        for (unsigned i = 0; i < nf; i++) all = all && f[i].answered > 0;
-        if (!all || !done) continue;
+        if (!df_all_answered(f, nf) || !done) continue;
         p2p_discovery_info_t *in = dn_info(n);
         bool ok = in && done(in, arg);
         free(in);
@@ -145,8 +63,8 @@ static bool has_node(const p2p_discovery_info_t *in, const void *id)
 /* 1: an IPv6 socket bound to ::1 never takes IPv4 nodes. */
 static void test_v6only_drops_ipv4(void)
 {
-    static fake_t f[1];
-    CHECK(fake_open(&f[0], ip_of("::1")));
+    static df_fake_t f[1];
+    CHECK(df_open(&f[0], ip_of("::1")));
     f[0].report = (p2p_endpoint_t){0};
     uint8_t k4[32], k6[32], p4[64], p6[64], id4[32], id6[32];
     dn_key(k4);
@@ -168,10 +86,10 @@ static void test_v6only_drops_ipv4(void)
     base.listen_ip = ip_of("::1");
     CHECK_OK(dn_start(&a, &f[0].node, 1, NULL, &base));
     if (!a.d) {
-        close_fakes(f, 1);
+        df_close(f, 1);
         return;
     }
-    target = (p2p_endpoint_t){.ip = base.listen_ip, .udp = p2p_discovery_port(a.d)};
+    df_target = (p2p_endpoint_t){.ip = base.listen_ip, .udp = p2p_discovery_port(a.d)};
     /* the IPv6 node of the same Neighbors packet enters the table */
     CHECK(serve_until(&a, f, 1, has_node, id6, 10000));
     serve_until(&a, f, 1, NULL, NULL, 500); /* time to ping what it took */
@@ -189,7 +107,7 @@ static void test_v6only_drops_ipv4(void)
     }
     free(in);
     p2p_discovery_stop(a.d);
-    close_fakes(f, 1);
+    df_close(f, 1);
 }
 
 typedef struct want_eps {
@@ -211,19 +129,19 @@ static bool record_has_both(const p2p_discovery_info_t *in, const void *arg)
 /* 2: a dual-stack node predicting its endpoint keeps one per family. */
 static void test_dual_stack_votes(void)
 {
-    static fake_t f[NFAKE];
+    static df_fake_t f[NFAKE];
     p2p_node_t boots[NFAKE];
     want_eps_t w = {.e4 = {.ip = p2p_ip4(93, 184, 216, 34), .udp = 9999},
                     .e6 = {.ip = ip_of("2a01:4f8::34"), .udp = 9998}};
     unsigned nf = 0;
     for (unsigned i = 0; i < NFAKE; i++) {
-        if (!fake_open(&f[i], p2p_ip4(127, 0, (uint8_t)(i + 1), 1))) break;
+        if (!df_open(&f[i], p2p_ip4(127, 0, (uint8_t)(i + 1), 1))) break;
         f[i].report = i % 2 ? w.e6 : w.e4;
         boots[nf++] = f[i].node;
     }
     CHECK(nf == NFAKE);
     if (nf != NFAKE) {
-        close_fakes(f, nf);
+        df_close(f, nf);
         return;
     }
     dn_node_t a;
@@ -236,11 +154,11 @@ static void test_dual_stack_votes(void)
     base.endpoint_votes = NFAKE / 2 - 1;
     CHECK_OK(dn_start(&a, boots, NFAKE, NULL, &base));
     if (!a.d) {
-        close_fakes(f, nf);
+        df_close(f, nf);
         return;
     }
     /* the IPv4 fakes reach the :: socket at 127.0.0.1 */
-    target = (p2p_endpoint_t){.ip = p2p_ip4(127, 0, 0, 1), .udp = p2p_discovery_port(a.d)};
+    df_target = (p2p_endpoint_t){.ip = p2p_ip4(127, 0, 0, 1), .udp = p2p_discovery_port(a.d)};
     uint64_t seq0 = a.self.seq;
     CHECK(serve_until(&a, f, nf, record_has_both, &w, 20000));
     /* more statements of both kinds (revalidation) move nothing */
@@ -266,7 +184,7 @@ static void test_dual_stack_votes(void)
     }
     free(in);
     p2p_discovery_stop(a.d);
-    close_fakes(f, nf);
+    df_close(f, nf);
 }
 
 int main(void)

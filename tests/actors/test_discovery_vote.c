@@ -16,91 +16,22 @@
  * empty Neighbors.
  */
 #include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
-#include "tests/actors/disc_nodes.h"
+#include "tests/actors/disc_fake.h"
 
 #define NFAKE 10
 
-typedef struct fake {
-    int fd;
-    uint8_t priv[32], pub[64];
-    p2p_node_t node;   /* id, key, endpoint */
-    unsigned answered; /* pings answered */
-} fake_t;
-
-static uint16_t target_port;
-
-static uint64_t unix_now(void)
-{
-    return p2p_wall_ms() / 1000;
-}
-
-static bool fake_open(fake_t *f, p2p_ip_t ip)
-{
-    memset(f, 0, sizeof *f);
-    dn_key(f->priv);
-    CHECK_OK(p2p_secp_pubkey(f->pub, f->priv));
-    f->fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    CHECK(f->fd >= 0);
-    struct sockaddr_storage ss;
-    socklen_t sl = p2p_ip_to_sockaddr(&ss, &ip, 0);
-    if (f->fd < 0 || bind(f->fd, (struct sockaddr *)&ss, sl) != 0) return false;
-    sl = sizeof ss;
-    CHECK(getsockname(f->fd, (struct sockaddr *)&ss, &sl) == 0);
-    memcpy(f->node.pubkey, f->pub, 64);
-    p2p_node_id(f->node.id, f->pub);
-    CHECK_OK(p2p_ip_from_sockaddr(&f->node.ep.ip, &f->node.ep.udp, (struct sockaddr *)&ss));
-    f->node.ep.tcp = f->node.ep.udp;
-    return true;
-}
-
-static void fake_send(fake_t *f, const p2p_discv4_packet_t *p)
-{
-    uint8_t buf[P2P_DISCV4_MAX_SIZE];
-    size_t n = 0;
-    CHECK_OK(p2p_discv4_encode(buf, &n, NULL, p, f->priv));
-    struct sockaddr_storage ss;
-    p2p_ip_t lo = p2p_ip4(127, 0, 0, 1);
-    socklen_t sl = p2p_ip_to_sockaddr(&ss, &lo, target_port);
-    CHECK(sendto(f->fd, buf, n, 0, (struct sockaddr *)&ss, sl) == (ssize_t)n);
-}
-
-static void fake_ping(fake_t *f)
+static void fake_ping(df_fake_t *f)
 {
     p2p_discv4_packet_t p;
     memset(&p, 0, sizeof p);
     p.type = P2P_DISCV4_PING;
-    p.expiration = unix_now() + 20;
+    p.expiration = df_unix_now() + 20;
     p.u.ping.version = 4;
     p.u.ping.from = f->node.ep;
     p.u.ping.to.ip = p2p_ip4(127, 0, 0, 1);
-    p.u.ping.to.udp = target_port;
-    fake_send(f, &p);
-}
-
-/* Answers what arrived on f: a ping with a pong reporting `report`, a
- * findnode with an empty Neighbors. */
-static void fake_serve(fake_t *f, const p2p_endpoint_t *report)
-{
-    uint8_t buf[2048];
-    ssize_t n = recv(f->fd, buf, sizeof buf, MSG_DONTWAIT);
-    if (n <= 0) return;
-    static p2p_discv4_packet_t in, out;
-    if (p2p_discv4_decode(&in, buf, (size_t)n) != 0) return;
-    memset(&out, 0, sizeof out);
-    out.expiration = unix_now() + 20;
-    if (in.type == P2P_DISCV4_PING) {
-        out.type = P2P_DISCV4_PONG;
-        out.u.pong.to = *report;
-        memcpy(out.u.pong.reply_tok, in.hash, 32);
-        fake_send(f, &out);
-        f->answered++;
-    } else if (in.type == P2P_DISCV4_FINDNODE) {
-        out.type = P2P_DISCV4_NEIGHBORS;
-        fake_send(f, &out);
-    }
+    p.u.ping.to.udp = df_target.udp;
+    df_send(f, &p);
 }
 
 static uint64_t get_pongs(const p2p_discovery_info_t *in)
@@ -110,7 +41,7 @@ static uint64_t get_pongs(const p2p_discovery_info_t *in)
 
 /* Pings the instance from f and returns the ENR seq its pong carries (0:
  * no pong within 2 s). */
-static uint64_t pong_seq(fake_t *f)
+static uint64_t pong_seq(df_fake_t *f)
 {
     fake_ping(f);
     uint64_t deadline = dn_deadline_ms(2000);
@@ -131,16 +62,9 @@ static uint64_t get_changes(const p2p_discovery_info_t *in)
     return in->shell.endpoint_changes;
 }
 
-static bool all_answered(const fake_t *f, unsigned nf)
-{
-    for (unsigned i = 0; i < nf; i++)
-        if (f[i].answered == 0) return false;
-    return true;
-}
-
 /* Serves the fakes until get(info of n) >= want and every fake answered a
  * ping, or ms pass.  Returns the last value read. */
-static uint64_t serve_until(dn_node_t *n, fake_t *f, unsigned nf, const p2p_endpoint_t *report,
+static uint64_t serve_until(dn_node_t *n, df_fake_t *f, unsigned nf, const p2p_endpoint_t *report,
                             uint64_t (*get)(const p2p_discovery_info_t *), uint64_t want,
                             unsigned ms)
 {
@@ -150,13 +74,16 @@ static uint64_t serve_until(dn_node_t *n, fake_t *f, unsigned nf, const p2p_endp
         for (unsigned i = 0; i < nf; i++) pfd[i] = (struct pollfd){.fd = f[i].fd, .events = POLLIN};
         if (poll(pfd, nf, 20) > 0)
             for (unsigned i = 0; i < nf; i++)
-                if (pfd[i].revents & POLLIN) fake_serve(&f[i], report);
+                if (pfd[i].revents & POLLIN) {
+                    f[i].report = *report;
+                    df_serve(&f[i]);
+                }
         if (p2p_now_ns() < next_info) continue;
         next_info = p2p_now_ns() + 50 * P2P_NS_PER_MS;
         p2p_discovery_info_t *in = dn_info(n);
         v = in ? get(in) : 0;
         free(in);
-        if (v >= want && all_answered(f, nf)) break;
+        if (v >= want && df_all_answered(f, nf)) break;
     }
     return v;
 }
@@ -174,12 +101,6 @@ static void check_ip(dn_node_t *n, p2p_ip_t want, uint64_t seq)
     free(in);
 }
 
-static void close_fakes(fake_t *f, unsigned nf)
-{
-    for (unsigned i = 0; i < nf; i++)
-        if (f[i].fd >= 0) close(f[i].fd);
-}
-
 /* 1: pongs to ping-backs of unsolicited pingers do not vote. */
 static void test_pingback_pongs(void)
 {
@@ -190,15 +111,15 @@ static void test_pingback_pongs(void)
     base.predict_endpoint = true; /* default votes */
     CHECK_OK(dn_start(&a, NULL, 0, NULL, &base));
     if (!a.d) return;
-    target_port = p2p_discovery_port(a.d);
+    df_target = (p2p_endpoint_t){.ip = p2p_ip4(127, 0, 0, 1), .udp = p2p_discovery_port(a.d)};
     uint64_t seq0 = a.self.seq;
-    static fake_t f[NFAKE];
-    for (unsigned i = 0; i < NFAKE; i++) CHECK(fake_open(&f[i], p2p_ip4(127, 0, 0, 1)));
+    static df_fake_t f[NFAKE];
+    for (unsigned i = 0; i < NFAKE; i++) CHECK(df_open(&f[i], p2p_ip4(127, 0, 0, 1)));
     for (unsigned i = 0; i < NFAKE; i++) fake_ping(&f[i]);
     p2p_endpoint_t victim = {.ip = p2p_ip4(93, 184, 216, 34), .udp = 9999, .tcp = 9999};
     /* every ping-back answered */
     CHECK(serve_until(&a, f, NFAKE, &victim, get_pongs, NFAKE, 10000) >= NFAKE);
-    CHECK(all_answered(f, NFAKE));
+    CHECK(df_all_answered(f, NFAKE));
     /* a little longer: nothing else moves it */
     serve_until(&a, f, NFAKE, &victim, get_changes, 1, 500);
     p2p_discovery_info_t *in = dn_info(&a);
@@ -206,24 +127,24 @@ static void test_pingback_pongs(void)
     CHECK(in && in->shell.endpoint_changes == 0);
     free(in);
     check_ip(&a, p2p_ip4(127, 0, 0, 1), seq0);
-    close_fakes(f, NFAKE);
+    df_close(f, NFAKE);
     p2p_discovery_stop(a.d);
 }
 
 /* 2 and 3: bootnodes answering our own pings, on one /24 or on ten. */
 static void test_bootnode_pongs(bool distinct)
 {
-    static fake_t f[NFAKE];
+    static df_fake_t f[NFAKE];
     p2p_node_t boots[NFAKE];
     unsigned nf = 0;
     for (unsigned i = 0; i < NFAKE; i++) {
         p2p_ip_t ip = distinct ? p2p_ip4(127, 0, (uint8_t)(i + 1), 1) : p2p_ip4(127, 0, 0, 1);
-        if (!fake_open(&f[i], ip)) break;
+        if (!df_open(&f[i], ip)) break;
         boots[nf++] = f[i].node;
     }
     CHECK(nf == NFAKE);
     if (nf != NFAKE) {
-        close_fakes(f, nf);
+        df_close(f, nf);
         return;
     }
     dn_node_t a;
@@ -234,12 +155,12 @@ static void test_bootnode_pongs(bool distinct)
     base.predict_endpoint = true; /* default votes */
     CHECK_OK(dn_start(&a, boots, NFAKE, NULL, &base));
     if (!a.d) {
-        close_fakes(f, nf);
+        df_close(f, nf);
         return;
     }
-    target_port = p2p_discovery_port(a.d);
+    df_target = (p2p_endpoint_t){.ip = p2p_ip4(127, 0, 0, 1), .udp = p2p_discovery_port(a.d)};
     uint64_t seq0 = a.self.seq;
-    p2p_endpoint_t report = {.ip = p2p_ip4(127, 0, 0, 1), .udp = target_port, .tcp = 0};
+    p2p_endpoint_t report = {.ip = p2p_ip4(127, 0, 0, 1), .udp = df_target.udp, .tcp = 0};
     if (distinct) {
         CHECK(serve_until(&a, f, NFAKE, &report, get_changes, 1, 20000) == 1);
         check_ip(&a, report.ip, seq0 + 1);
@@ -252,14 +173,14 @@ static void test_bootnode_pongs(bool distinct)
     } else {
         /* every bootnode answered a bonding or revalidation ping */
         CHECK(serve_until(&a, f, NFAKE, &report, get_pongs, NFAKE, 20000) >= NFAKE);
-        CHECK(all_answered(f, NFAKE));
+        CHECK(df_all_answered(f, NFAKE));
         serve_until(&a, f, NFAKE, &report, get_changes, 1, 500);
         p2p_discovery_info_t *in = dn_info(&a);
         CHECK(in && in->shell.endpoint_votes >= NFAKE && in->shell.endpoint_changes == 0);
         free(in);
         check_ip(&a, base.announce_ip, seq0);
     }
-    close_fakes(f, nf);
+    df_close(f, nf);
     p2p_discovery_stop(a.d);
 }
 
