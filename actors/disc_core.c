@@ -50,7 +50,7 @@ typedef struct disc_req {
     uint8_t slot;       /* FOR_BOND / FOR_LOOKUP: query slot */
     bool answered;      /* findnode: a Neighbors packet (even empty) matched */
     uint16_t nreceived; /* findnode: entries received */
-    uint16_t nvalid;    /* findnode: entries that passed validation */
+    uint16_t nvalid;    /* findnode: entries that passed validation (ours included) */
     uint32_t lookup;    /* FOR_BOND / FOR_LOOKUP: lookup handle */
     uint64_t deadline_ns;
     uint64_t ping_unix; /* FOR_PINGBACK: when the ping we answer arrived (unix s) */
@@ -1049,19 +1049,22 @@ static uint64_t *ep_fault(p2p_disc_t *d, const p2p_endpoint_t *ep, const p2p_ip_
     return NULL;
 }
 
-/* Validates one Neighbors entry from sender ip.  Out: n.  Returns true if
- * usable (else counted). */
-static bool check_rpcnode(p2p_disc_t *d, p2p_node_t *n, const p2p_discv4_rpcnode_t *rn,
-                          const p2p_ip_t *sender)
+enum { RN_BAD, RN_SELF, RN_OK };
+
+/* Validates one Neighbors entry from sender ip.  Out: n.  Returns RN_OK if
+ * usable, RN_SELF if it is a valid entry naming us (not usable, but an
+ * answer all the same), RN_BAD if it failed a check (both counted). */
+static int check_rpcnode(p2p_disc_t *d, p2p_node_t *n, const p2p_discv4_rpcnode_t *rn,
+                         const p2p_ip_t *sender)
 {
     uint64_t *fault = ep_fault(d, &rn->ep, sender);
     if (fault) {
         (*fault)++;
-        return false;
+        return RN_BAD;
     }
     if (p2p_secp_pubkey_check(rn->id) != 0) {
         d->ctr.node_bad_key++;
-        return false;
+        return RN_BAD;
     }
     memset(n, 0, sizeof *n);
     memcpy(n->pubkey, rn->id, 64);
@@ -1069,9 +1072,9 @@ static bool check_rpcnode(p2p_disc_t *d, p2p_node_t *n, const p2p_discv4_rpcnode
     n->ep = rn->ep;
     if (memcmp(n->id, d->self_id, 32) == 0) {
         d->ctr.node_self++;
-        return false;
+        return RN_SELF;
     }
-    return true;
+    return RN_OK;
 }
 
 static int on_neighbors(p2p_disc_t *d, const p2p_discv4_packet_t *pkt, const p2p_endpoint_t *src,
@@ -1096,8 +1099,12 @@ static int on_neighbors(p2p_disc_t *d, const p2p_discv4_packet_t *pkt, const p2p
     if (lk && lk->kind == LK_ITER) cand_push(d, &r->node);
     for (unsigned i = 0; i < cnt; i++) {
         p2p_node_t n;
-        if (!check_rpcnode(d, &n, &pkt->u.neighbors.nodes[i], &src->ip)) continue;
-        r->nvalid++;
+        int v = check_rpcnode(d, &n, &pkt->u.neighbors.nodes[i], &src->ip);
+        /* An entry naming us is a valid answer (a node whose table holds
+         * only us gives nothing else): it counts for the query's success,
+         * as the reference client counts it, but is never added. */
+        if (v != RN_BAD) r->nvalid++;
+        if (v != RN_OK) continue;
         tab_add(d, &n, false, now);
         cand_push(d, &n);
         if (lk) lk_offer(lk, &n);

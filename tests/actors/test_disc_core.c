@@ -963,6 +963,50 @@ static void test_findfail_other_address(void)
     h_free(h);
 }
 
+/* A node whose table holds only us answers a findnode with one entry: our
+ * own node.  It answered, from its address, with a well-formed entry: a
+ * successful query (its findfails reset, no failure counted), as the
+ * reference client counts any answer with an entry.  Counting it as a
+ * failure made every small peer that knows only us fail each lookup, be
+ * re-pinged before every findnode after 5, and be evicted from a bucket
+ * of 4 or more. */
+static void test_findnode_self_answer(void)
+{
+    harness_t *h = h_new(NULL, 0, NULL, 1);
+    p2p_disc_time_t t = tl_time(100 * TL_MS);
+    tl_ident_t pk;
+    tl_ident(&pk);
+    p2p_node_t p = tl_node(&pk, pub_ip(7), 30303);
+    CHECK(p2p_disc_add_node(h->d, &p, t) == P2P_KAD_ADDED);
+    CHECK_OK(tl_db_set_last_ping(&h->db, p.id, &p.ep.ip, t.unix_s));
+    CHECK_OK(tl_db_set_findfails(&h->db, p.id, &p.ep.ip, 4));
+    uint8_t target[64];
+    tu_rand_bytes(target, 64);
+    uint32_t handle;
+    CHECK_OK(p2p_disc_lookup(h->d, &handle, target, t));
+    CHECK(h_count(h, P2P_DISCV4_FINDNODE) == 1);
+    p2p_node_t self = tl_node(&h->me, pub_ip(1), 30303);
+    p2p_discv4_packet_t nb;
+    tl_pkt(&nb, &pk, P2P_DISCV4_NEIGHBORS, t);
+    nb.u.neighbors.n = 1;
+    rpc_of(&nb.u.neighbors.nodes[0], &self);
+    p2p_endpoint_t src = ep_of(p.ep.ip, p.ep.udp);
+    CHECK_OK(p2p_disc_handle(h->d, &nb, &src, t));
+    const p2p_disc_counters_t *c = p2p_disc_counters(h->d);
+    CHECK(c->rx_neighbors == 1 && c->node_self == 1);
+    for (uint64_t ms = 200; ms < 3000 && p2p_disc_lookups_running(h->d); ms += 100)
+        p2p_disc_tick(h->d, tl_time(ms * TL_MS));
+    CHECK(p2p_disc_lookups_running(h->d) == 0);
+    CHECK(c->findnode_failures == 0 && c->timeouts == 0);
+    uint32_t f = 99;
+    CHECK_OK(tl_db_findfails(&h->db, &f, p.id, &p.ep.ip));
+    CHECK(f == 0);
+    CHECK(p2p_kad_find(p2p_disc_table(h->d), p.id) != NULL);
+    /* Our own entry is still neither a table node nor a candidate. */
+    CHECK(p2p_kad_find(p2p_disc_table(h->d), h->me.id) == NULL);
+    h_free(h);
+}
+
 /* With NetRestrict, nodes outside the allowed networks never enter the
  * table, whatever their source: bootnodes, node DB seeds (the DB may hold
  * nodes from runs without the restriction), nodes added by the caller.  So
@@ -2199,6 +2243,7 @@ int main(void)
     test_enr_endpoint();
     test_enr_family();
     test_findfail_other_address();
+    test_findnode_self_answer();
     test_restrict_table_sources();
     test_reval_moved_entry();
     test_iplimit_moved_counted();
