@@ -25,8 +25,8 @@
  * Operators: the scheduler's counters (dials started per kind, candidates
  * skipped per reason, resolutions) are published in the server's stats
  * after every pass, and every 10 s, while fewer than 3 dialled peers are
- * connected, a "Looking for peers" line gives the peer count, the dials
- * started since the last line and the static nodes.
+ * connected and a dialled peer's place is free, a "Looking for peers" line gives the peer count,
+ * the dials started since the last line and the static nodes.
  *
  * Ordering: the peer-state changes of one node depend on each other
  * (removed after added, added or done after pending, a re-admission after
@@ -83,8 +83,10 @@ static void publish_stats(dial_t *d)
 }
 
 /* Every 10 s, while fewer than DIAL_STATS_PEER_LIMIT dialled peers are
- * connected: one line with the peers, the dials started since the last
- * line and the static nodes (geth's "Looking for peers"). */
+ * connected and fewer than the dialled peers' share (MaxPeers / DialRatio):
+ * one line with the peers, the dials started since the last line and the
+ * static nodes (geth's "Looking for peers").  A node whose share is below
+ * the limit (MaxPeers under 9) and full is not looking for peers. */
 static void log_stats(dial_t *d, uint64_t now)
 {
     if (now < d->next_log) return;
@@ -93,7 +95,7 @@ static void log_stats(dial_t *d, uint64_t now)
     uint64_t dials = s->stats.dials_static + s->stats.dials_dyn;
     uint64_t tried = dials - d->dials_at_log;
     d->dials_at_log = dials;
-    if (s->dial_peers >= DIAL_STATS_PEER_LIMIT || s->max_dialed == 0) return;
+    if (s->dial_peers >= DIAL_STATS_PEER_LIMIT || s->dial_peers >= s->max_dialed) return;
     P2P_INFO("Looking for peers", "peercount=%zu tried=%llu static=%u", s->peers.n,
              (unsigned long long)tried, s->nstatic);
 }

@@ -11,6 +11,11 @@
  * gets a warning that it will not be dialled (why=self).  A's log (captured through a
  * pipe) carries a "Looking for peers" line within 12 s (the dialer writes
  * one every 10 s while fewer than 3 dialled peers are connected).
+ *
+ * D (MaxPeers 3: one dialled peer at most) dials B as a static node: with
+ * its one dialled place taken it is not looking for peers, so the log has
+ * no "Looking for peers ... static=1" line (D's; B, which has no static
+ * node, writes static=0) in the 12 s that follow.
  */
 #include <fcntl.h>
 #include <poll.h>
@@ -22,12 +27,14 @@
 
 static const p2p_protocol_t proto_echo = {"echo", 1, 2, NULL, NULL, NULL, NULL};
 
+/* What the log pipe delivered so far (the most recent part). */
+static char buf[1 << 16];
+static size_t len;
+
 /* Reads the log pipe until a line containing want shows up or timeout_ms
  * passes. */
 static bool log_wait(int fd, const char *want, unsigned timeout_ms)
 {
-    static char buf[1 << 16];
-    static size_t len;
     uint64_t end = p2p_now_ns() + (uint64_t)timeout_ms * P2P_NS_PER_MS;
     for (;;) {
         buf[len] = 0;
@@ -40,6 +47,15 @@ static bool log_wait(int fd, const char *want, unsigned timeout_ms)
         ssize_t n = read(fd, buf + len, sizeof buf - 1 - len);
         if (n > 0) len += (size_t)n;
     }
+}
+
+/* Forgets what the log pipe held so far, its unread lines included (the
+ * pipe is non-blocking: reads until it is empty, 1000 reads at most). */
+static void log_reset(int fd)
+{
+    for (int i = 0; i < 1000 && read(fd, buf, sizeof buf) > 0; i++) {
+    }
+    len = 0;
 }
 
 int main(void)
@@ -107,13 +123,28 @@ int main(void)
     CHECK(log_wait(pfd[0], "Static peer will not be dialled", 5000));
     CHECK(log_wait(pfd[0], "why=self", 1000));
     bool logged = log_wait(pfd[0], "Looking for peers", 12000);
-    p2p_log_set_fd(oldlog);
     if (!logged) printf("no \"Looking for peers\" line within 12 s\n");
     CHECK(logged);
-
     p2p_server_stop(a);
-    p2p_server_stop(b);
     p2p_server_stop(c);
+
+    /* D: its one dialled place taken, it logs no "Looking for peers" */
+    p2p_server_config_t cd;
+    su_config(&cd, &proto_echo, 1);
+    cd.max_peers = 3;
+    p2p_server_t *sd = NULL;
+    CHECK_OK(p2p_server_start(&sd, &cd));
+    CHECK_OK(p2p_server_add_peer(sd, &nb));
+    CHECK(su_wait_peers(sd, 1, 5000));
+    /* B (no static nodes, no discovery) keeps logging "... static=0" */
+    log_reset(pfd[0]);
+    bool again = log_wait(pfd[0], "static=1", 12000);
+    p2p_log_set_fd(oldlog);
+    if (again) printf("\"Looking for peers\" logged with the one dialled place taken\n");
+    CHECK(!again);
+
+    p2p_server_stop(sd);
+    p2p_server_stop(b);
     close(pfd[0]);
     close(pfd[1]);
     return tu_done("server_dialstats");
