@@ -69,15 +69,13 @@ static uint64_t serve_until(dn_node_t *n, df_fake_t *f, unsigned nf, const p2p_e
                             unsigned ms)
 {
     uint64_t deadline = dn_deadline_ms(ms), v = 0, next_info = 0;
+    for (unsigned i = 0; i < nf; i++) f[i].report = *report;
     while (p2p_now_ns() < deadline) {
         struct pollfd pfd[NFAKE];
         for (unsigned i = 0; i < nf; i++) pfd[i] = (struct pollfd){.fd = f[i].fd, .events = POLLIN};
         if (poll(pfd, nf, 20) > 0)
             for (unsigned i = 0; i < nf; i++)
-                if (pfd[i].revents & POLLIN) {
-                    f[i].report = *report;
-                    df_serve(&f[i]);
-                }
+                if (pfd[i].revents & POLLIN) df_serve(&f[i]);
         if (p2p_now_ns() < next_info) continue;
         next_info = p2p_now_ns() + 50 * P2P_NS_PER_MS;
         p2p_discovery_info_t *in = dn_info(n);
