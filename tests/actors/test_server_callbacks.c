@@ -106,15 +106,16 @@ static int client_start(p2p_peer_t *peer, void *ctx, void **state)
     return 0;
 }
 
-/* The hub's event callback: records, and in remove_event removes the
- * first peer from its ADD event. */
+/* The hub's event callback: in remove_event removes the first peer from
+ * its ADD event, then records the event.  The result is stored before the
+ * event is recorded: the test reads event_rc once it finds the event. */
 static _Atomic int remove_on_add = 0, event_rc = 1;
 
 static void hub_event(void *ctx, const p2p_peer_event_t *ev)
 {
-    su_events_cb(ctx, ev);
     if (ev->type == P2P_PEER_EVENT_ADD && atomic_exchange(&remove_on_add, 0))
         atomic_store(&event_rc, p2p_server_remove_peer(hub.srv, ev->peer));
+    su_events_cb(ctx, ev);
 }
 
 static void start_hub(su_events_t *ev)
