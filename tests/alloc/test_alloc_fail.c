@@ -1,0 +1,350 @@
+/*
+ * tests/alloc/test_alloc_fail.c: allocation failures on the library's
+ * error paths.  Each case runs one operation whose allocations are finite
+ * with the n-th allocation failing (af.h), for n = 1, 2, ... until a run
+ * no longer reaches the n-th allocation (bounded by AF_MAX_N), and checks
+ * what must hold for every n: a clean error code or a success that works
+ * (never a crash, an abort or a hang), nothing left behind (LeakSanitizer
+ * at exit; threads, descriptors and live mailboxes counted here, since a
+ * mailbox stays linked in the debugger registry), and that the same
+ * operation succeeds again without injection.  Threaded operations count
+ * the n-th allocation of any thread after arming, so which call fails may
+ * vary from run to run; the checks do not depend on it.
+ */
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "actors/datadir.h"
+#include "actors/discovery.h"
+#include "actors/nodedb.h"
+#include "actors/server.h"
+#include "core/mailbox.h"
+#include "core/timer.h"
+#include "tests/actors/rawpeer.h"
+#include "tests/actors/srv_util.h"
+#include "tests/alloc/af.h"
+
+#define AF_MAX_N 400
+
+static char tmproot[] = "/tmp/p2p-alloc-XXXXXX";
+
+static void count_mailbox(void *ctx, const p2p_mailbox_t *mb)
+{
+    (void)mb;
+    ++*(size_t *)ctx;
+}
+
+static size_t live_mailboxes(void)
+{
+    size_t n = 0;
+    p2p_mailbox_foreach(count_mailbox, &n);
+    return n;
+}
+
+typedef struct baseline {
+    int fds, threads;
+    size_t mailboxes;
+} baseline_t;
+
+static baseline_t baseline(void)
+{
+    return (baseline_t){su_count_fds(), su_count_threads(), live_mailboxes()};
+}
+
+/* A connection's thread and mailboxes go a little after its peer has left
+ * the server's peer list (and threads after their join in some runtimes):
+ * waits up to 2 s. */
+static void check_baseline(const char *name, long n, baseline_t b)
+{
+    baseline_t now = baseline();
+    for (int i = 0;
+         i < 400 && (now.fds != b.fds || now.threads != b.threads || now.mailboxes != b.mailboxes);
+         i++) {
+        usleep(5000);
+        now = baseline();
+    }
+    if (now.fds != b.fds || now.threads != b.threads || now.mailboxes != b.mailboxes) {
+        char what[160];
+        snprintf(what, sizeof what, "%s n=%ld: fds %d->%d threads %d->%d mailboxes %zu->%zu", name,
+                 n, b.fds, now.fds, b.threads, now.threads, b.mailboxes, now.mailboxes);
+        tu_fail(__FILE__, __LINE__, what);
+    }
+    tu_checks++;
+}
+
+/* A case runs its operation with allocation n failing (0: none) and
+ * returns the operation's result; it cleans up whatever it created. */
+typedef int (*af_case_fn)(long n);
+
+static void drive(const char *name, af_case_fn fn)
+{
+    baseline_t b = baseline();
+    long n;
+    for (n = 1; n <= AF_MAX_N; n++) {
+        int rc = fn(n);
+        bool fired = af_disarm();
+        check_baseline(name, n, b);
+        if (!fired) {
+            if (rc) {
+                char what[160];
+                snprintf(what, sizeof what, "%s n=%ld: no injection, rc %d (%s)", name, n, rc,
+                         p2p_errname(rc));
+                tu_fail(__FILE__, __LINE__, what);
+            }
+            tu_checks++;
+            break;
+        }
+        int again = fn(0);
+        af_disarm();
+        if (again) {
+            char what[160];
+            snprintf(what, sizeof what, "%s n=%ld: retry without injection rc %d (%s)", name, n,
+                     again, p2p_errname(again));
+            tu_fail(__FILE__, __LINE__, what);
+        }
+        tu_checks++;
+        check_baseline(name, n, b);
+    }
+    CHECK(n <= AF_MAX_N);
+    fprintf(stderr, "%-24s %ld allocation points\n", name, n - 1);
+}
+
+/* Checks an injected failure's result: a success, or one of the codes the
+ * operation documents. */
+static void check_rc(const char *name, long n, int rc, bool ok_if_zero)
+{
+    bool fired = af_fired();
+    tu_checks++;
+    if (rc == 0 && fired && !ok_if_zero) {
+        char what[160];
+        snprintf(what, sizeof what, "%s n=%ld: success after a failed allocation", name, n);
+        tu_fail(__FILE__, __LINE__, what);
+    }
+}
+
+/* ---- core ---- */
+
+static int case_mailbox(long n)
+{
+    p2p_mailbox_t *mb = (p2p_mailbox_t *)1;
+    af_arm(n);
+    int rc = p2p_mailbox_create(&mb, "af", 16, 8, NULL);
+    check_rc("mailbox", n, rc, false);
+    if (rc) {
+        CHECK_ERR(rc, P2P_ENOMEM);
+        return rc;
+    }
+    (void)af_disarm();
+    uint8_t m[16] = {1}, o[16];
+    CHECK_OK(p2p_mailbox_try_push(mb, m, sizeof m));
+    CHECK_OK(p2p_mailbox_try_pop(mb, o, sizeof o));
+    p2p_mailbox_destroy(mb);
+    return 0;
+}
+
+static int case_timers(long n)
+{
+    p2p_timers_t h;
+    af_arm(n);
+    int rc = p2p_timers_init(&h, 64);
+    check_rc("timers", n, rc, false);
+    if (rc) {
+        CHECK_ERR(rc, P2P_ENOMEM);
+        return rc;
+    }
+    p2p_timers_free(&h);
+    return 0;
+}
+
+/* ---- datadir and node DB ---- */
+
+static int case_datadir(long n)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/dd/a/b", tmproot);
+    p2p_datadir_t dd;
+    char msg[256] = "";
+    af_arm(n);
+    int rc = p2p_datadir_open(&dd, msg, sizeof msg, path);
+    uint8_t priv[32];
+    int created = 0;
+    if (!rc) {
+        rc = p2p_datadir_nodekey(priv, &created, msg, sizeof msg, &dd);
+        p2p_datadir_close(&dd);
+    }
+    check_rc("datadir", n, rc, false);
+    /* start over: the tree and its key are made again */
+    char cmd[160];
+    snprintf(cmd, sizeof cmd, "rm -rf %s/dd", tmproot);
+    af_exempt(true);
+    CHECK(system(cmd) == 0);
+    af_exempt(false);
+    return rc;
+}
+
+static int case_nodedb(long n)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/ndb", tmproot);
+    (void)mkdir(path, 0700);
+    p2p_nodedb_t *db = NULL;
+    char msg[256] = "";
+    af_arm(n);
+    int rc = p2p_nodedb_open(&db, msg, sizeof msg, path, 0);
+    if (!rc) {
+        p2p_node_t nd = {0}, got;
+        for (int i = 0; i < 32; i++) nd.id[i] = (uint8_t)(i + 1);
+        nd.ep.ip = p2p_ip4(127, 0, 0, 2);
+        nd.ep.udp = nd.ep.tcp = 30303;
+        uint8_t enr[512];
+        size_t enrlen = sizeof enr;
+        uint64_t now = (uint64_t)time(NULL);
+        rc = p2p_nodedb_put_node(db, &nd, NULL, 0);
+        if (!rc) rc = p2p_nodedb_get_node(db, &got, enr, &enrlen, nd.id);
+        if (!rc) rc = p2p_nodedb_set_last_pong(db, nd.id, &nd.ep.ip, now);
+        p2p_node_t seeds[4];
+        size_t ns = 0;
+        if (!rc) rc = p2p_nodedb_query_seeds(db, seeds, &ns, 4, 3600, now);
+        size_t deleted = 0;
+        if (!rc) rc = p2p_nodedb_expire(db, &deleted, now);
+        p2p_nodedb_close(db);
+    }
+    check_rc("nodedb", n, rc, false);
+    return rc;
+}
+
+/* ---- discovery ---- */
+
+static int case_discovery(long n)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/disc", tmproot);
+    (void)mkdir(path, 0700);
+    p2p_discovery_config_t cfg = {0};
+    su_key(cfg.priv);
+    cfg.listen_ip = p2p_ip4(127, 0, 0, 2);
+    cfg.datadir = path;
+    p2p_discovery_t *d = NULL;
+    char msg[256] = "";
+    af_arm(n);
+    int rc = p2p_discovery_start(&d, msg, sizeof msg, &cfg);
+    if (!rc) {
+        p2p_discovery_info_t *info = malloc(sizeof *info);
+        rc = info ? p2p_discovery_info(d, info, p2p_now_ns() + 5000 * P2P_NS_PER_MS) : P2P_ENOMEM;
+        if (!rc) CHECK(info->self.ep.udp == p2p_discovery_port(d));
+        free(info);
+        p2p_discovery_stop(d);
+    }
+    check_rc("discovery", n, rc, false);
+    if (rc) CHECK(rc != P2P_ETIMEDOUT);
+    return rc;
+}
+
+/* ---- server ---- */
+
+static int echo_msg(p2p_peer_t *peer, void *ctx, void *state, uint64_t code, const uint8_t *data,
+                    size_t len)
+{
+    if (code != 0) return P2P_EPROTO;
+    return p2p_peer_send(peer, "echo", 1, data, len);
+}
+
+static const p2p_protocol_t proto_echo = {"echo", 1, 2, NULL, NULL, echo_msg, NULL};
+static const char *const cap_echo[] = {"echo"};
+static const uint32_t ver1[] = {1};
+
+/* Outcome of one client against a server. */
+enum { PEER_ECHOED = 0, PEER_REFUSED = 1, PEER_HUNG = 2 };
+
+/* Dials the server, completes the handshakes and has one message echoed.
+ * Returns PEER_ECHOED, PEER_REFUSED (closed, or a Disconnect, at any
+ * step) or PEER_HUNG (no answer in 5 s). */
+static int client_run(p2p_server_t *s)
+{
+    af_exempt(true);
+    p2p_node_t self = su_node(s);
+    rawpeer_t rp;
+    uint8_t k[32];
+    su_key(k);
+    int out = PEER_REFUSED;
+    if (rp_connect(&rp, self.ep.tcp) || rp_handshake(&rp, k, self.pubkey, 5000)) goto done;
+    if (rp_send_hello(&rp, rp.pub, cap_echo, ver1, 1)) goto done;
+    uint64_t end = p2p_now_ns() + 5000 * P2P_NS_PER_MS;
+    bool sent = false;
+    for (;;) {
+        if (p2p_now_ns() >= end) {
+            out = PEER_HUNG;
+            break;
+        }
+        uint64_t code;
+        const uint8_t *p;
+        size_t len;
+        int rc = rp_recv(&rp, &code, &p, &len, 50);
+        if (rc == -2) continue;
+        if (rc) break;
+        if (code == P2P_MSG_DISC) break;
+        if (code == P2P_MSG_HELLO && !rp.codec.snappy) {
+            p2p_rlpx_codec_set_snappy(&rp.codec, true);
+            static const uint8_t ping[] = {0xc2, 0x01, 0x02};
+            if (rp_send(&rp, 0x10, ping, sizeof ping)) break;
+            sent = true;
+        } else if (code == P2P_MSG_PING) {
+            if (rp_send(&rp, P2P_MSG_PONG, p2p_ping_payload, 1)) break;
+        } else if (code == 0x11 && sent) {
+            out = PEER_ECHOED;
+            break;
+        }
+    }
+done:
+    rp_close(&rp);
+    af_exempt(false);
+    return out;
+}
+
+/* One inbound peer with the failure injected on the server's side of the
+ * connection (the test thread, the client, is exempt). */
+static p2p_server_t *peer_srv;
+
+static int case_server_peer(long n)
+{
+    af_arm(n);
+    int out = client_run(peer_srv);
+    bool fired = af_disarm();
+    if (out == PEER_HUNG || (out != PEER_ECHOED && !fired)) {
+        char what[160];
+        snprintf(what, sizeof what, "server_peer n=%ld: client %d (failure %s)", n, out,
+                 fired ? "injected" : "none");
+        tu_fail(__FILE__, __LINE__, what);
+    }
+    tu_checks++;
+    /* the peer goes away: wait for the server to forget it */
+    CHECK(su_wait_peers(peer_srv, 0, 5000));
+    return out == PEER_ECHOED ? 0 : P2P_ENOMEM;
+}
+
+int main(void)
+{
+    CHECK(mkdtemp(tmproot) != NULL);
+
+    drive("mailbox", case_mailbox);
+    drive("timers", case_timers);
+    drive("datadir", case_datadir);
+    drive("nodedb", case_nodedb);
+    drive("discovery", case_discovery);
+
+    p2p_server_config_t cfg;
+    su_config(&cfg, &proto_echo, 1);
+    CHECK_OK(p2p_server_start(&peer_srv, &cfg));
+    /* the server's threads have set up when a first client is served */
+    CHECK(client_run(peer_srv) == PEER_ECHOED);
+    CHECK(su_wait_peers(peer_srv, 0, 5000));
+    drive("server_peer", case_server_peer);
+    p2p_server_stop(peer_srv);
+
+    char cmd[160];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmproot);
+    CHECK(system(cmd) == 0);
+    return tu_done("alloc_fail");
+}
