@@ -1017,6 +1017,10 @@ static void free_server(p2p_server_t *srv)
         *all[i] = NULL;
     }
     if (srv->listen_fd >= 0) close(srv->listen_fd);
+    p2p_checks_free(&srv->rl_checks);
+    p2p_idmap_free(&srv->rl_peers);
+    p2p_dialsched_free(&srv->dl_sched);
+    p2p_inbound_free(&srv->ls_in);
     pthread_mutex_destroy(&srv->pool_lock);
     free(srv->bootnodes);
     free(srv->statics);
@@ -1051,6 +1055,11 @@ int p2p_server_start(p2p_server_t **out, const p2p_server_config_t *cfg)
     }
     if (!rc) rc = make_hello(srv);
     if (!rc) rc = make_mailboxes(srv);
+    /* the threads' state: an allocation failure is reported here, not met
+     * by a thread that has no one to report it to */
+    if (!rc) rc = p2p__run_setup(srv);
+    if (!rc) rc = p2p__dial_setup(srv);
+    if (!rc && srv->listen_fd >= 0) rc = p2p__listen_setup(srv);
     if (rc) {
         free_server(srv);
         return rc;

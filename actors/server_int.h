@@ -382,6 +382,11 @@ struct p2p_server {
     _Atomic int dl_idle;
     _Atomic int creators_stopped; /* seq_cst: listener/dialer stopped creating */
 
+    /* Each thread's state below is allocated by p2p_server_start (the
+     * p2p__*_setup functions), before the thread exists, so that an
+     * allocation failure fails the start, and freed by free_server after
+     * every thread was joined.  In between only its thread touches it. */
+
     /* Run loop state (p2p-run only). */
     p2p_checks_t rl_checks;
     p2p_idmap_t rl_peers; /* id -> p2p_conn_t * of admitted peers */
@@ -400,6 +405,13 @@ struct p2p_server {
 
     p2p_server_stats_t stats; /* __atomic relaxed updates (P2P__STAT) */
 };
+
+/* Thread state set up by p2p_server_start before the threads are spawned
+ * (0 or P2P_ENOMEM; on failure free_server releases what was made) and
+ * freed by free_server after they were joined. */
+P2P_MUST_CHECK int p2p__run_setup(p2p_server_t *srv);
+P2P_MUST_CHECK int p2p__dial_setup(p2p_server_t *srv);
+P2P_MUST_CHECK int p2p__listen_setup(p2p_server_t *srv);
 
 /* Thread bodies. */
 int p2p__run_main(p2p_thread_t *self, void *arg);

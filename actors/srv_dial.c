@@ -273,10 +273,8 @@ static size_t dial_once(dial_t *d)
     return work;
 }
 
-int p2p__dial_main(p2p_thread_t *self, void *arg)
+int p2p__dial_setup(p2p_server_t *srv)
 {
-    p2p_server_t *srv = arg;
-    dial_t d = {.srv = srv, .s = &srv->dl_sched, .want_told = -1};
     p2p_dialsched_config_t cfg = {
         .max_peers = srv->cfg.max_peers,
         .dial_ratio = srv->cfg.dial_ratio,
@@ -288,7 +286,28 @@ int p2p__dial_main(p2p_thread_t *self, void *arg)
         .seed = srv->seed ^ 0xd1a1,
     };
     memcpy(cfg.self, srv->id, 32);
-    int rc = p2p_dialsched_init(d.s, &cfg);
+    int rc = p2p_dialsched_init(&srv->dl_sched, &cfg);
+    uint64_t now = p2p_now_ns();
+    for (size_t i = 0; !rc && i < srv->nstatic; i++) {
+        bool trusted = false;
+        for (size_t k = 0; k < srv->ntrusted; k++)
+            if (memcmp(srv->trusted[k], srv->statics[i].id, 32) == 0) trusted = true;
+        rc = p2p_dialsched_add_static(&srv->dl_sched, &srv->statics[i], trusted, now);
+        /* a static node the scheduler has no room for stays counted, as a
+         * later p2p_server_add_peer's would; out of memory fails the start */
+        if (rc && rc != P2P_ENOMEM) {
+            P2P__STAT(srv, internal_push_failures);
+            rc = 0;
+        }
+    }
+    return rc;
+}
+
+int p2p__dial_main(p2p_thread_t *self, void *arg)
+{
+    p2p_server_t *srv = arg;
+    dial_t d = {.srv = srv, .s = &srv->dl_sched, .want_told = -1};
+    int rc = 0;
     p2p_mailbox_t *mbs[] = {srv->mb_nodesin,   srv->mb_addstatic, srv->mb_removestatic,
                             srv->mb_peerstate, srv->mb_taskdone,  srv->mb_resolved};
     for (size_t i = 0; !rc && i < sizeof mbs / sizeof mbs[0]; i++)
@@ -298,14 +317,7 @@ int p2p__dial_main(p2p_thread_t *self, void *arg)
         abort();
     }
     uint64_t now = p2p_now_ns();
-    for (size_t i = 0; i < srv->nstatic; i++) {
-        bool trusted = false;
-        for (size_t k = 0; k < srv->ntrusted; k++)
-            if (memcmp(srv->trusted[k], srv->statics[i].id, 32) == 0) trusted = true;
-        if (p2p_dialsched_add_static(d.s, &srv->statics[i], trusted, now))
-            P2P__STAT(srv, internal_push_failures);
-        warn_undialable(&d, &srv->statics[i], false);
-    }
+    for (size_t i = 0; i < srv->nstatic; i++) warn_undialable(&d, &srv->statics[i], false);
     /* relaxed: a gauge (later changes publish it in drain_static) */
     __atomic_store_n(&srv->stats.static_nodes, d.s->nstatic, __ATOMIC_RELAXED);
     d.next_log = now + P2P_DIAL_STATS_INTERVAL_NS;
@@ -337,7 +349,6 @@ int p2p__dial_main(p2p_thread_t *self, void *arg)
      * keep the waiter alive until every connection thread is gone: a push
      * that raced with the close may still wake it. */
     for (size_t i = 0; i < sizeof mbs / sizeof mbs[0]; i++) p2p_mailbox_close(mbs[i]);
-    p2p_dialsched_free(d.s);
     p2p__creator_exit(srv, self);
     return 0;
 }

@@ -100,16 +100,20 @@ static uint64_t accept_some(p2p_server_t *srv)
     return 0;
 }
 
-int p2p__listen_main(p2p_thread_t *self, void *arg)
+int p2p__listen_setup(p2p_server_t *srv)
 {
-    p2p_server_t *srv = arg;
     p2p_inbound_config_t cfg = {.max_pending = srv->max_pending,
                                 .has_netrestrict = srv->has_netrestrict,
                                 .netrestrict = srv->netrestrict,
                                 .throttle_lan = srv->cfg.test_throttle_lan,
                                 .seed = srv->seed ^ 0x11573};
-    int rc = p2p_inbound_init(&srv->ls_in, &cfg);
-    if (!rc) rc = p2p_mailbox_attach(srv->mb_slots, &self->waiter);
+    return p2p_inbound_init(&srv->ls_in, &cfg);
+}
+
+int p2p__listen_main(p2p_thread_t *self, void *arg)
+{
+    p2p_server_t *srv = arg;
+    int rc = p2p_mailbox_attach(srv->mb_slots, &self->waiter);
     if (rc) {
         P2P_CRIT("Listener setup failed", "err=%s", p2p_strerror(rc));
         abort();
@@ -132,7 +136,6 @@ int p2p__listen_main(p2p_thread_t *self, void *arg)
         if (can && (pfd.revents & POLLIN)) paused_until = accept_some(srv);
     }
     p2p_mailbox_close(srv->mb_slots);
-    p2p_inbound_free(&srv->ls_in);
     p2p__creator_exit(srv, self);
     return 0;
 }

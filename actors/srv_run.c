@@ -559,10 +559,8 @@ static size_t run_once(run_t *r)
     return work;
 }
 
-int p2p__run_main(p2p_thread_t *self, void *arg)
+int p2p__run_setup(p2p_server_t *srv)
 {
-    p2p_server_t *srv = arg;
-    run_t r = {.srv = srv, .self = self};
     p2p_checks_config_t cc = {.max_peers = srv->cfg.max_peers,
                               .max_inbound = srv->max_inbound,
                               .nprotocols = (unsigned)srv->nprotos,
@@ -572,7 +570,15 @@ int p2p__run_main(p2p_thread_t *self, void *arg)
     if (!rc) rc = p2p_idmap_init(&srv->rl_peers, 64, 0, srv->seed ^ 0x5eed);
     for (size_t i = 0; !rc && i < srv->ntrusted; i++)
         rc = p2p_checks_add_trusted(&srv->rl_checks, srv->trusted[i]);
-    if (!rc) publish_trusted(srv);
+    return rc;
+}
+
+int p2p__run_main(p2p_thread_t *self, void *arg)
+{
+    p2p_server_t *srv = arg;
+    run_t r = {.srv = srv, .self = self};
+    publish_trusted(srv);
+    int rc = 0;
     p2p_mailbox_t *mbs[] = {srv->mb_conns,         srv->mb_posthandshake, srv->mb_addpeer,
                             srv->mb_delpeer,       srv->mb_peerop,        srv->mb_addtrusted,
                             srv->mb_removetrusted, srv->mb_events};
@@ -603,7 +609,5 @@ int p2p__run_main(p2p_thread_t *self, void *arg)
         if (op_claim(m.op)) op_done(m.op, P2P_ECLOSED);
     p2p_peer_event_t ev;
     while (p2p_mailbox_try_pop(srv->mb_events, &ev, sizeof ev) == 0) emit(&r, &ev);
-    p2p_checks_free(&srv->rl_checks);
-    p2p_idmap_free(&srv->rl_peers);
     return 0;
 }

@@ -303,6 +303,89 @@ done:
     return out;
 }
 
+/* Start with a static and a trusted node: p2p-run, p2p-dial and
+ * p2p-listen each have state to allocate.  A failure is the start's to
+ * report: the threads allocated it themselves once, after
+ * p2p_server_start had returned, and aborted the process when it failed
+ * (check_start_settled pins that). */
+static void start_config(p2p_server_config_t *cfg, p2p_node_t nodes[2])
+{
+    su_config(cfg, &proto_echo, 1);
+    /* a static node on a port nothing listens on (no_dial: never dialled) */
+    for (int i = 0; i < 2; i++) {
+        memset(&nodes[i], 0, sizeof nodes[i]);
+        uint8_t k[32];
+        su_key(k);
+        CHECK_OK(p2p_secp_pubkey(nodes[i].pubkey, k));
+        p2p_node_id(nodes[i].id, nodes[i].pubkey);
+        nodes[i].ep.ip = p2p_ip4(127, 0, 0, 2);
+        nodes[i].ep.tcp = nodes[i].ep.udp = 9;
+    }
+    cfg->static_nodes = &nodes[0];
+    cfg->nstatic = 1;
+    cfg->trusted_nodes = &nodes[1];
+    cfg->ntrusted = 1;
+    cfg->no_dial = true;
+}
+
+/* Once p2p_server_start returned, an idle server allocates nothing: the
+ * first allocation after it (the old tree's run loop or listener set-up,
+ * which aborted) cannot fail behind the caller's back. */
+static void check_start_settled(void)
+{
+    baseline_t b = baseline();
+    p2p_server_config_t cfg;
+    p2p_node_t nodes[2];
+    start_config(&cfg, nodes);
+    p2p_server_t *s = NULL;
+    af_arm(1000000);
+    CHECK_OK(p2p_server_start(&s, &cfg));
+    long at_return = af_calls();
+    usleep(200 * 1000);
+    long later = af_calls();
+    (void)af_disarm();
+    CHECK(later == at_return);
+    if (later != at_return) fprintf(stderr, "allocations after start: %ld\n", later - at_return);
+    p2p_server_stop(s);
+
+    /* the first allocation after the start's fails: the server still works */
+    start_config(&cfg, nodes);
+    af_arm(at_return + 1);
+    CHECK_OK(p2p_server_start(&s, &cfg));
+    usleep(200 * 1000);
+    (void)af_disarm();
+    CHECK(client_run(s) == PEER_ECHOED);
+    p2p_server_stop(s);
+    check_baseline("server_start_settled", at_return + 1, b);
+}
+
+static int case_server_start(long n)
+{
+    p2p_server_config_t cfg;
+    p2p_node_t nodes[2];
+    start_config(&cfg, nodes);
+    p2p_server_t *s = NULL;
+    af_arm(n);
+    int rc = p2p_server_start(&s, &cfg);
+    check_rc("server_start", n, rc, false);
+    if (rc) {
+        CHECK(rc != P2P_ETIMEDOUT);
+        return rc;
+    }
+    bool fired = af_disarm();
+    int out = client_run(s);
+    /* a start whose failure went unnoticed must still serve peers */
+    if (out != PEER_ECHOED) {
+        char what[160];
+        snprintf(what, sizeof what, "server_start n=%ld: started (failure %s), client %d", n,
+                 fired ? "injected" : "none", out);
+        tu_fail(__FILE__, __LINE__, what);
+    }
+    tu_checks++;
+    p2p_server_stop(s);
+    return 0;
+}
+
 /* One inbound peer with the failure injected on the server's side of the
  * connection (the test thread, the client, is exempt). */
 static p2p_server_t *peer_srv;
@@ -333,6 +416,8 @@ int main(void)
     drive("datadir", case_datadir);
     drive("nodedb", case_nodedb);
     drive("discovery", case_discovery);
+    check_start_settled();
+    drive("server_start", case_server_start);
 
     p2p_server_config_t cfg;
     su_config(&cfg, &proto_echo, 1);
