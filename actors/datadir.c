@@ -58,7 +58,10 @@ static char *join(const char *dir, const char *name)
 static int mkdirs(char *msg, size_t msglen, const char *path)
 {
     char *p = strdup(path);
-    if (!p) return P2P_ENOMEM;
+    if (!p) {
+        say(msg, msglen, "data directory %s: out of memory", path);
+        return P2P_ENOMEM;
+    }
     int rc = 0;
     for (char *s = p + 1;; s++) {
         if (*s != '/' && *s != 0) continue;
@@ -102,6 +105,7 @@ int p2p_datadir_open(p2p_datadir_t *dd, char *msg, size_t msglen, const char *pa
     if (!lockpath || !dd->path) {
         free(lockpath);
         p2p_datadir_close(dd);
+        say(msg, msglen, "data directory %s: out of memory", path);
         return P2P_ENOMEM;
     }
     int fd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -290,7 +294,10 @@ int p2p_nodekey_save(char *msg, size_t msglen, const char *path, const uint8_t p
     if (!path || !priv) return P2P_EINVAL;
     size_t plen = strlen(path);
     char *tmp = malloc(plen + sizeof ".tmp");
-    if (!tmp) return P2P_ENOMEM;
+    if (!tmp) {
+        say(msg, msglen, "cannot write %s: out of memory", path);
+        return P2P_ENOMEM;
+    }
     memcpy(tmp, path, plen);
     memcpy(tmp + plen, ".tmp", sizeof ".tmp");
     char text[KEY_HEX + 2];
@@ -342,7 +349,10 @@ int p2p_datadir_nodekey(uint8_t priv[32], int *created, char *msg, size_t msglen
     if (msg && msglen) msg[0] = 0;
     if (!priv || !dd || !dd->path || dd->lockfd < 0) return P2P_EINVAL;
     char *path = join(dd->path, "nodekey");
-    if (!path) return P2P_ENOMEM;
+    if (!path) {
+        say(msg, msglen, "node key in %s: out of memory", dd->path);
+        return P2P_ENOMEM;
+    }
     int rc = p2p_nodekey_load(priv, msg, msglen, path);
     struct stat st;
     if (rc == P2P_ENOTFOUND && lstat(path, &st) == 0 && S_ISLNK(st.st_mode)) {

@@ -721,7 +721,7 @@ int p2p_discovery_start(p2p_discovery_t **out, char *msg, size_t msglen,
     if (cfg->nbootnodes > P2P_DISC_MAX_BOOTNODES || cfg->readers > P2P_DISCOVERY_READERS_MAX)
         return fail(msg, msglen, P2P_EINVAL, "discovery: %s", "too many bootnodes or readers");
     p2p_discovery_t *d = calloc(1, sizeof *d);
-    if (!d) return P2P_ENOMEM;
+    if (!d) return fail(msg, msglen, P2P_ENOMEM, "discovery: %s", p2p_strerror(P2P_ENOMEM));
     d->fd = -1;
     d->clock = cfg->clock ? cfg->clock : p2p_clock_real();
     p2p__disc_seen_init(&d->seen);
@@ -860,6 +860,8 @@ int p2p_discovery_start(p2p_discovery_t **out, char *msg, size_t msglen,
     return 0;
 err:;
     int err = errno; /* the caller reads errno after P2P_ESYS (EADDRINUSE) */
+    /* the failures above without a message of their own (allocations) */
+    if (msg && msglen && !msg[0]) (void)fail(msg, msglen, rc, "discovery: %s", p2p_strerror(rc));
     p2p_discovery_stop(d);
     errno = err;
     return rc;

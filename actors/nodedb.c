@@ -686,7 +686,10 @@ int p2p_nodedb_open(p2p_nodedb_t **out, char *msg, size_t msglen, const char *da
         return P2P_EINVAL;
     }
     p2p_nodedb_t *db = calloc(1, sizeof *db + dlen + sizeof "/nodes");
-    if (!db) return P2P_ENOMEM;
+    if (!db) {
+        if (msg) snprintf(msg, msglen, "node database: out of memory");
+        return P2P_ENOMEM;
+    }
     memcpy(db->home, datadir, dlen);
     memcpy(db->home + dlen, "/nodes", sizeof "/nodes");
     db->flags = flags;

@@ -93,7 +93,7 @@ typedef struct p2p_nodedb_stats {
  * recovery.  datadir must exist; nodes/ is created with mode 0700.
  * Out: *db, the handle.  msg (may be NULL) receives a one-line reason on
  * failure.  flags: 0 or P2P_NODEDB_SYNC.
- * Returns 0, P2P_EINVAL, P2P_ESYS (cannot create nodes/), P2P_EDB. */
+ * Returns 0, P2P_EINVAL, P2P_ESYS (cannot create nodes/), P2P_EDB, P2P_ENOMEM. */
 P2P_MUST_CHECK int p2p_nodedb_open(p2p_nodedb_t **db, char *msg, size_t msglen, const char *datadir,
                                    unsigned flags);
 

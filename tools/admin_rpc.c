@@ -604,7 +604,10 @@ int admin_rpc_start(admin_rpc_t **out, char *msg, size_t msglen, const admin_rpc
 {
     *out = NULL;
     struct admin_rpc *a = calloc(1, sizeof *a);
-    if (!a) return P2P_ENOMEM;
+    if (!a) {
+        snprintf(msg, msglen, "admin socket: out of memory");
+        return P2P_ENOMEM;
+    }
     a->cfg = *cfg;
     a->ep = cfg->endpoints ? cfg->endpoints : &a->own;
     a->path = strdup(cfg->path);
@@ -622,6 +625,7 @@ int admin_rpc_start(admin_rpc_t **out, char *msg, size_t msglen, const admin_rpc
     if (!a->path || !a->name || !a->enode || !a->enr || !a->listen_addr || !a->peers ||
         (cfg->trace_path && !a->trace_path) || !a->metrics) {
         admin_rpc_stop(a);
+        snprintf(msg, msglen, "admin socket: out of memory");
         return P2P_ENOMEM;
     }
     struct sockaddr_un sa = {.sun_family = AF_UNIX};

@@ -221,7 +221,10 @@ int metrics_http_start(metrics_http_t **out, char *msg, size_t msglen,
 {
     *out = NULL;
     struct metrics_http *h = calloc(1, sizeof *h);
-    if (!h) return P2P_ENOMEM;
+    if (!h) {
+        snprintf(msg, msglen, "metrics server: out of memory");
+        return P2P_ENOMEM;
+    }
     h->cfg = *cfg;
     h->ep = cfg->endpoints ? cfg->endpoints : &h->own;
     h->lfd = -1;
@@ -231,7 +234,7 @@ int metrics_http_start(metrics_http_t **out, char *msg, size_t msglen,
     h->body_cap = BODY_INITIAL;
     if (!h->m || !h->body) {
         metrics_http_stop(h);
-        snprintf(msg, msglen, "out of memory");
+        snprintf(msg, msglen, "metrics server: out of memory");
         return P2P_ENOMEM;
     }
     struct sockaddr_storage ss;

@@ -14,6 +14,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 
 #include "actors/datadir.h"
@@ -25,6 +26,8 @@
 #include "tests/actors/rawpeer.h"
 #include "tests/actors/srv_util.h"
 #include "tests/alloc/af.h"
+#include "tools/admin_rpc.h"
+#include "tools/metrics_http.h"
 
 #define AF_MAX_N 400
 
@@ -124,6 +127,21 @@ static void check_rc(const char *name, long n, int rc, bool ok_if_zero)
     }
 }
 
+/* A failure with a caller's message buffer must fill it: devp2pd prints
+ * msg as its start-up error.  Out of memory once left it empty (or ending
+ * in "discovery: "): datadir n = 1..5, nodedb open n = 1, discovery start
+ * n = 1, 2 and 11..20, admin n = 1..9, metrics n = 1. */
+static void check_msg(const char *name, long n, int rc, const char *msg)
+{
+    tu_checks++;
+    size_t len = strlen(msg);
+    if (rc && (len == 0 || msg[len - 1] == ' ' || msg[len - 1] == ':')) {
+        char what[160];
+        snprintf(what, sizeof what, "%s n=%ld: %s without a message", name, n, p2p_errname(rc));
+        tu_fail(__FILE__, __LINE__, what);
+    }
+}
+
 /* ---- core ---- */
 
 static int case_mailbox(long n)
@@ -175,6 +193,7 @@ static int case_datadir(long n)
         p2p_datadir_close(&dd);
     }
     check_rc("datadir", n, rc, false);
+    check_msg("datadir", n, rc, msg);
     /* start over: the tree and its key are made again */
     char cmd[160];
     snprintf(cmd, sizeof cmd, "rm -rf %s/dd", tmproot);
@@ -193,6 +212,7 @@ static int case_nodedb(long n)
     char msg[256] = "";
     af_arm(n);
     int rc = p2p_nodedb_open(&db, msg, sizeof msg, path, 0);
+    check_msg("nodedb open", n, rc, msg);
     if (!rc) {
         p2p_node_t nd = {0}, got;
         for (int i = 0; i < 32; i++) nd.id[i] = (uint8_t)(i + 1);
@@ -230,6 +250,7 @@ static int case_discovery(long n)
     char msg[256] = "";
     af_arm(n);
     int rc = p2p_discovery_start(&d, msg, sizeof msg, &cfg);
+    check_msg("discovery start", n, rc, msg);
     if (!rc) {
         p2p_discovery_info_t *info = malloc(sizeof *info);
         rc = info ? p2p_discovery_info(d, info, p2p_now_ns() + 5000 * P2P_NS_PER_MS) : P2P_ENOMEM;
@@ -407,6 +428,193 @@ static int case_server_peer(long n)
     return out == PEER_ECHOED ? 0 : P2P_ENOMEM;
 }
 
+/* An admitted peer exchanges messages of growing sizes (the server's read,
+ * decompression and write buffers grow, each echo is queued in a copy) with
+ * the failure injected once the peer is in: every message is echoed, or
+ * the peer is disconnected; never a hang or a message echoed wrong. */
+static int case_server_msgs(long n)
+{
+    af_exempt(true);
+    p2p_node_t self = su_node(peer_srv);
+    rawpeer_t rp;
+    uint8_t k[32];
+    su_key(k);
+    int out = PEER_REFUSED;
+    bool in = false;
+    static uint8_t msg[300000], want[300000];
+    static const size_t sizes[] = {16, 3000, 40000, 300000, 20};
+    if (rp_connect(&rp, self.ep.tcp) || rp_handshake(&rp, k, self.pubkey, 5000)) goto done;
+    if (rp_send_hello(&rp, rp.pub, cap_echo, ver1, 1)) goto done;
+    uint64_t code;
+    const uint8_t *p;
+    size_t len;
+    /* their Hello, then wait for the admission */
+    if (rp_recv(&rp, &code, &p, &len, 5000) || code != P2P_MSG_HELLO) goto done;
+    p2p_rlpx_codec_set_snappy(&rp.codec, true);
+    if (!su_wait_peers(peer_srv, 1, 5000)) goto done;
+    in = true;
+    af_exempt(false);
+    af_arm(n);
+    af_exempt(true);
+    out = PEER_ECHOED;
+    for (size_t m = 0; m < sizeof sizes / sizeof sizes[0] && out == PEER_ECHOED; m++) {
+        size_t sz = sizes[m];
+        /* compressible bytes (the echo protocol does not decode them) */
+        for (size_t i = 0; i < sz; i++) msg[i] = (uint8_t)((i / 64) ^ m);
+        memcpy(want, msg, sz);
+        if (rp_send(&rp, 0x10, msg, sz)) {
+            out = PEER_REFUSED;
+            break;
+        }
+        uint64_t end = p2p_now_ns() + 5000 * P2P_NS_PER_MS;
+        for (;;) {
+            if (p2p_now_ns() >= end) {
+                out = PEER_HUNG;
+                break;
+            }
+            int rc = rp_recv(&rp, &code, &p, &len, 50);
+            if (rc == -2) continue;
+            if (rc || code == P2P_MSG_DISC) {
+                out = PEER_REFUSED;
+                break;
+            }
+            if (code == P2P_MSG_PING) {
+                if (rp_send(&rp, P2P_MSG_PONG, p2p_ping_payload, 1)) out = PEER_REFUSED;
+                if (out != PEER_ECHOED) break;
+                continue;
+            }
+            CHECK(code == 0x11 && len == sz && memcmp(p, want, sz) == 0);
+            break;
+        }
+    }
+done:
+    rp_close(&rp);
+    af_exempt(false);
+    bool fired = af_disarm();
+    if (!in || out == PEER_HUNG || (out != PEER_ECHOED && !fired)) {
+        char what[160];
+        snprintf(what, sizeof what, "server_msgs n=%ld: in %d, client %d (failure %s)", n, in, out,
+                 fired ? "injected" : "none");
+        tu_fail(__FILE__, __LINE__, what);
+    }
+    tu_checks++;
+    CHECK(su_wait_peers(peer_srv, 0, 5000));
+    return out == PEER_ECHOED ? 0 : P2P_ENOMEM;
+}
+
+/* ---- devp2pd's endpoints ---- */
+
+/* Sends req to a connected socket and reads until the peer closes or
+ * until stop (a substring) is seen (5 s at most).  Returns what was read
+ * (NUL-terminated) in buf, or -1 on a timeout. */
+static int exchange(int fd, const char *req, const char *stop, char *buf, size_t cap)
+{
+    struct timeval tv = {.tv_sec = 0, .tv_usec = 100 * 1000};
+    (void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    size_t len = strlen(req), n = 0;
+    if (send(fd, req, len, MSG_NOSIGNAL) != (ssize_t)len) return 0;
+    buf[0] = 0;
+    uint64_t end = p2p_now_ns() + 5000 * P2P_NS_PER_MS;
+    while (p2p_now_ns() < end) {
+        ssize_t r = recv(fd, buf + n, cap - 1 - n, 0);
+        if (r == 0) return 0;
+        if (r < 0) {
+            if (errno == EAGAIN || errno == EINTR) continue;
+            return 0;
+        }
+        n += (size_t)r;
+        buf[n] = 0;
+        if (strstr(buf, stop) || n == cap - 1) return 0;
+    }
+    return -1;
+}
+
+static int case_admin(long n)
+{
+    char ipc[160];
+    snprintf(ipc, sizeof ipc, "%s/admin.ipc", tmproot);
+    node_endpoint_stats_t eps = {0};
+    admin_rpc_config_t ac = {.path = ipc,
+                             .endpoints = &eps,
+                             .name = "alloc-test",
+                             .enode =
+                                 "enode://"
+                                 "1dd9d65c4552b5eb43d5ad55a2ee3f56c6cbc1c64a5c8d659f51fcd51bace2"
+                                 "4351232b8d7821617d2b29b54b81cdefb9b3e9c37d7fd5f63270bcc9e1a6f6"
+                                 "a439@127.0.0.1:30303",
+                             .enr = "enr:-",
+                             .listen_addr = "127.0.0.1:30303",
+                             .tcp_port = 30303,
+                             .udp_port = 30303};
+    char msg[256] = "";
+    admin_rpc_t *rpc = NULL;
+    af_arm(n);
+    int rc = admin_rpc_start(&rpc, msg, sizeof msg, &ac);
+    if (rc) {
+        check_rc("admin", n, rc, false);
+        check_msg("admin", n, rc, msg);
+        return rc;
+    }
+    /* one request served with the failure still armed: an answer, or the
+     * connection closed */
+    af_exempt(true);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    memcpy(sa.sun_path, ipc, strlen(ipc) + 1);
+    CHECK(fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0);
+    static char buf[65536];
+    int hung = exchange(fd, "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"admin_nodeInfo\"}\n", "\n",
+                        buf, sizeof buf);
+    close(fd);
+    af_exempt(false);
+    bool fired = af_disarm();
+    bool answered = strstr(buf, "\"id\":7") && strstr(buf, "alloc-test");
+    if (hung || (!answered && !fired)) {
+        char what[160];
+        snprintf(what, sizeof what, "admin n=%ld: hung %d answered %d (failure %s)", n, hung,
+                 answered, fired ? "injected" : "none");
+        tu_fail(__FILE__, __LINE__, what);
+    }
+    tu_checks++;
+    admin_rpc_stop(rpc);
+    return answered ? 0 : P2P_ENOMEM;
+}
+
+static int case_metrics(long n)
+{
+    node_endpoint_stats_t eps = {0};
+    metrics_http_config_t mc = {.ip = p2p_ip4(127, 0, 0, 1), .endpoints = &eps};
+    char msg[256] = "";
+    metrics_http_t *mh = NULL;
+    af_arm(n);
+    int rc = metrics_http_start(&mh, msg, sizeof msg, &mc);
+    if (rc) {
+        check_rc("metrics", n, rc, false);
+        check_msg("metrics", n, rc, msg);
+        return rc;
+    }
+    af_exempt(true);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(metrics_http_port(mh))};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CHECK(fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0);
+    static char buf[1 << 20];
+    int hung = exchange(fd, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", "\x01", buf, sizeof buf);
+    close(fd);
+    af_exempt(false);
+    bool fired = af_disarm();
+    bool answered = strncmp(buf, "HTTP/1.1 200", 12) == 0;
+    if (hung || (!answered && !fired)) {
+        char what[160];
+        snprintf(what, sizeof what, "metrics n=%ld: hung %d answered %d (failure %s)", n, hung,
+                 answered, fired ? "injected" : "none");
+        tu_fail(__FILE__, __LINE__, what);
+    }
+    tu_checks++;
+    metrics_http_stop(mh);
+    return answered ? 0 : P2P_ENOMEM;
+}
+
 int main(void)
 {
     CHECK(mkdtemp(tmproot) != NULL);
@@ -418,6 +626,8 @@ int main(void)
     drive("discovery", case_discovery);
     check_start_settled();
     drive("server_start", case_server_start);
+    drive("admin", case_admin);
+    drive("metrics", case_metrics);
 
     p2p_server_config_t cfg;
     su_config(&cfg, &proto_echo, 1);
@@ -426,6 +636,7 @@ int main(void)
     CHECK(client_run(peer_srv) == PEER_ECHOED);
     CHECK(su_wait_peers(peer_srv, 0, 5000));
     drive("server_peer", case_server_peer);
+    drive("server_msgs", case_server_msgs);
     p2p_server_stop(peer_srv);
 
     char cmd[160];
