@@ -259,7 +259,7 @@ typedef struct p2p_server_stats {
     uint64_t send_toobig;
     /* messages p2p_peer_send accepted that the connection ended before
      * writing (the remote left, a network error, a write past its
-     * deadline): counted, never dropped silently */
+     * deadline, no memory to frame them): counted, never dropped silently */
     uint64_t send_unsent;
     /* The dialer's scheduler (p2p-dial publishes them after each pass):
      * dials started for static nodes and for discovery candidates,

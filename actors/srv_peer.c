@@ -765,6 +765,9 @@ static void peer_write_some(io_t *io, peer_run_t *pr, size_t high, size_t max)
             continue;
         }
         if (rc) {
+            /* the write buffer could not grow: the connection ends before
+             * writing the message, which is counted as such */
+            P2P__STAT(srv, send_unsent);
             fail(pr, P2P_DISC_NETWORK_ERROR);
             break;
         }
@@ -964,7 +967,12 @@ static bool conn_run(p2p_thread_t *self, p2p_conn_t *c)
     } else {
         (void)p2p__push_must(srv, srv->mb_conns, &born, sizeof born);
     }
-    if (!io) goto out;
+    if (!io) {
+        /* the connection's state could not be created, as when its thread
+         * cannot be (p2p__conn_spawn) */
+        P2P__STAT(srv, conn_threads_failed);
+        goto out;
+    }
     io->c = c;
     io->srv = srv;
     io->self = self;
