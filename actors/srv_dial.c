@@ -125,17 +125,33 @@ static void warn_undialable(const dial_t *d, const p2p_node_t *n, bool added)
                  id[2], id[3], p2p_dial_skip_name(why));
 }
 
+/* Drops the additions of id waiting in dl_retry that were called before
+ * the removal stamped seq. */
+static void retry_cancel(p2p_server_t *srv, const uint8_t id[32], uint64_t seq)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < srv->dl_nretry; i++)
+        if (srv->dl_retry[i].seq > seq || memcmp(srv->dl_retry[i].node.id, id, 32) != 0)
+            srv->dl_retry[k++] = srv->dl_retry[i];
+    srv->dl_nretry = k;
+}
+
 /* Applies the queued static-set changes (AddPeer / RemovePeer) in the
  * order of their calls (see p2p__msg_node in server_int.h): a caller's
  * remove-then-add leaves the node static, its add-then-remove does not.
- * Every queued message of both mailboxes, at most their capacity per call.
- * Returns how many. */
+ * Every queued message of both mailboxes, at most their capacity per call,
+ * after the additions kept in dl_retry.  Returns how many were popped. */
 static size_t drain_static(dial_t *d)
 {
     p2p_server_t *srv = d->srv;
     p2p__msg_id_t *rm = srv->dl_removed;
     p2p__msg_node_t *add = srv->dl_added;
     size_t nr = 0, na = 0;
+    /* the additions that found no memory last time come first (called
+     * before anything still queued); they are not new work */
+    for (; na < srv->dl_nretry; na++) add[na] = srv->dl_retry[na];
+    const size_t retried = na;
+    srv->dl_nretry = 0;
     while (nr < P2P__API_DRAIN &&
            p2p_mailbox_try_pop(srv->mb_removestatic, &rm[nr], sizeof rm[0]) == 0)
         nr++;
@@ -147,6 +163,7 @@ static size_t drain_static(dial_t *d)
     for (size_t i = 0, j = 0; i < nr || j < na;) {
         uint64_t now = p2p_now_ns();
         if (j == na || (i < nr && rm[i].seq < add[j].seq)) {
+            retry_cancel(srv, rm[i].id, rm[i].seq);
             (void)p2p_dialsched_remove_static(d->s, rm[i++].id, now);
             continue;
         }
@@ -163,6 +180,13 @@ static size_t drain_static(dial_t *d)
                        P2P_DIAL_MAX_STATIC);
             continue;
         }
+        if (rc == P2P_ENOMEM) {
+            /* kept: the call that queued it was told it was accepted */
+            srv->dl_retry[srv->dl_nretry++] = add[j - 1];
+            P2P_LOG_RL(3, 60000, P2P_LOG_WARN, "Static node not added yet, out of memory",
+                       "peer=%02x%02x%02x%02x", n->id[0], n->id[1], n->id[2], n->id[3]);
+            continue;
+        }
         if (rc) P2P__STAT(srv, internal_push_failures);
         warn_undialable(d, n, true);
     }
@@ -173,7 +197,7 @@ static size_t drain_static(dial_t *d)
         if (nr)
             atomic_fetch_sub_explicit(&srv->static_removals, (uint32_t)nr, memory_order_release);
     }
-    return nr + na;
+    return nr + na - retried;
 }
 
 /* Applies the queued peer-state changes in order.  At most the mailbox's
@@ -343,6 +367,8 @@ int p2p__dial_main(p2p_thread_t *self, void *arg)
         if (work) continue;
         uint64_t next = p2p_dialsched_next_deadline(d.s, p2p_now_ns());
         if (next > d.next_log) next = d.next_log;
+        if (srv->dl_nretry && next > p2p_now_ns() + P2P__DIAL_RETRY_NS)
+            next = p2p_now_ns() + P2P__DIAL_RETRY_NS;
         (void)p2p_waiter_wait(&self->waiter, next);
     }
     /* Stop creating, close our mailboxes (pushes fail fast from now on), and

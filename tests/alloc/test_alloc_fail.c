@@ -416,7 +416,7 @@ static uint64_t conn_failures(p2p_server_t *s)
     p2p_server_get_stats(s, &st);
     uint64_t n = st.dial_connect_failed + st.handshake_timeouts + st.handshake_failed +
                  st.hello_failed + st.conn_threads_failed + st.net_errors + st.proto_errors +
-                 st.frame_errors + st.send_unsent + st.internal_push_failures;
+                 st.frame_errors + st.send_unsent;
     for (int i = 0; i < 256; i++) n += st.rejected[i] + st.disc_recv[i] + st.disc_sent[i];
     return n;
 }
@@ -540,6 +540,46 @@ done:
     tu_checks++;
     CHECK(su_wait_peers(peer_srv, 0, 5000));
     return out == PEER_ECHOED ? 0 : P2P_ENOMEM;
+}
+
+/* An outbound peer: a dialling server (no listener) is given peer_srv as a
+ * static node (p2p_server_add_peer) with the failure injected in either
+ * server.  The dial ends in a peer or in a counted failure, never in
+ * nothing: the dialer once dropped an accepted static node when the
+ * scheduler could not allocate room for it (n = 1 and 2 here). */
+static int case_server_dial(long n)
+{
+    p2p_server_config_t cfg;
+    su_config(&cfg, &proto_echo, 1);
+    cfg.listen_port = -1;
+    p2p_server_t *d = NULL;
+    CHECK_OK(p2p_server_start(&d, &cfg));
+    if (!d) return P2P_EINVAL;
+    p2p_node_t target = su_node(peer_srv);
+    static p2p_server_stats_t st;
+    uint64_t failures = conn_failures(d);
+    af_arm(n);
+    int rc = p2p_server_add_peer(d, &target);
+    bool added = false, failed = false;
+    for (int i = 0; i < 1000 && !rc && !added && !failed; i++) {
+        p2p_server_get_stats(d, &st);
+        added = st.peers_added > 0;
+        failed = conn_failures(d) != failures;
+        if (!added && !failed) usleep(5000);
+    }
+    bool fired = af_disarm();
+    if (rc) CHECK_ERR(rc, P2P_ENOMEM);
+    if ((!rc && !added && !failed) || (!fired && !added)) {
+        char what[160];
+        snprintf(what, sizeof what, "server_dial n=%ld: rc %d added %d failed %d (failure %s)", n,
+                 rc, added, failed, fired ? "injected" : "none");
+        tu_fail(__FILE__, __LINE__, what);
+    }
+    tu_checks++;
+    if (added && !fired) CHECK(su_wait_peers(peer_srv, 1, 5000));
+    p2p_server_stop(d);
+    CHECK(su_wait_peers(peer_srv, 0, 5000));
+    return added ? 0 : P2P_ENOMEM;
 }
 
 /* ---- devp2pd's endpoints ---- */
@@ -677,6 +717,7 @@ int main(void)
     CHECK(su_wait_peers(peer_srv, 0, 5000));
     drive("server_peer", case_server_peer);
     drive("server_msgs", case_server_msgs);
+    drive("server_dial", case_server_dial);
     p2p_server_stop(peer_srv);
 
     char cmd[160];
