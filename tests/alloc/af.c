@@ -21,8 +21,9 @@ void *__wrap_aligned_alloc(size_t a, size_t n);
 char *__wrap_strdup(const char *s);
 char *__wrap_strndup(const char *s, size_t n);
 
-/* relaxed throughout: the counter only numbers the calls; the test thread
- * reads the results after joining or waiting on what it drove */
+/* seq_cst throughout (this is test code, off any measured path): the
+ * counter numbers the calls of every thread; the test thread reads the
+ * results after joining or waiting on what it drove */
 static atomic_long target; /* 0: disarmed */
 static atomic_long calls;
 static atomic_bool fired;
