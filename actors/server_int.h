@@ -139,9 +139,9 @@ typedef struct p2p__msg_node {
  * geth's unbuffered channels, however many are queued.  Up to
  * P2P__API_DRAIN of each per drain. */
 #define P2P__API_DRAIN 256
-/* Retry interval of the static-node additions the dialer could not
- * allocate room for (dl_retry). */
-#define P2P__DIAL_RETRY_NS (100 * P2P_NS_PER_MS)
+/* Retry interval of the static- and trusted-node additions the dialer and
+ * the run loop could not allocate room for (dl_retry, rl_trusted_retry). */
+#define P2P__RETRY_NS (100 * P2P_NS_PER_MS)
 /* qsort order of p2p__msg_id_t by seq (drain_trusted, drain_static). */
 int p2p__msg_id_by_seq(const void *a, const void *b);
 
@@ -397,13 +397,17 @@ struct p2p_server {
     size_t rl_nconns;
     p2p_mailbox_t *rl_subs[P2P_SERVER_MAX_SUBS];
     p2p__msg_id_t rl_trusted[2 * P2P__API_DRAIN]; /* drain_trusted's scratch */
+    /* additions to the trusted set that found no memory, as dl_retry for
+     * the static set (see below) */
+    p2p__msg_id_t rl_trusted_retry[P2P__API_DRAIN];
+    size_t rl_nretry;
 
     /* Dialer state (p2p-dial only). */
     p2p_dialsched_t dl_sched;
     p2p__msg_id_t dl_removed[P2P__API_DRAIN]; /* drain_static's scratch */
     p2p__msg_node_t dl_added[P2P__API_DRAIN];
     /* additions the scheduler had no memory for, in call order: applied
-     * again with the next batch (every P2P__DIAL_RETRY_NS meanwhile), so an
+     * again with the next batch (every P2P__RETRY_NS meanwhile), so an
      * accepted p2p_server_add_peer is not lost; a later removal of the
      * node cancels its entry.  At most one batch. */
     p2p__msg_node_t dl_retry[P2P__API_DRAIN];

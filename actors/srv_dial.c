@@ -367,8 +367,8 @@ int p2p__dial_main(p2p_thread_t *self, void *arg)
         if (work) continue;
         uint64_t next = p2p_dialsched_next_deadline(d.s, p2p_now_ns());
         if (next > d.next_log) next = d.next_log;
-        if (srv->dl_nretry && next > p2p_now_ns() + P2P__DIAL_RETRY_NS)
-            next = p2p_now_ns() + P2P__DIAL_RETRY_NS;
+        if (srv->dl_nretry && next > p2p_now_ns() + P2P__RETRY_NS)
+            next = p2p_now_ns() + P2P__RETRY_NS;
         (void)p2p_waiter_wait(&self->waiter, next);
     }
     /* Stop creating, close our mailboxes (pushes fail fast from now on), and

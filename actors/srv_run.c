@@ -215,19 +215,38 @@ static void publish_trusted(p2p_server_t *srv)
                      __ATOMIC_RELAXED);
 }
 
+/* Drops the additions of id waiting in rl_trusted_retry that were called
+ * before the removal stamped seq. */
+static void trusted_retry_cancel(p2p_server_t *srv, const uint8_t id[32], uint64_t seq)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < srv->rl_nretry; i++)
+        if (srv->rl_trusted_retry[i].seq > seq || memcmp(srv->rl_trusted_retry[i].id, id, 32) != 0)
+            srv->rl_trusted_retry[k++] = srv->rl_trusted_retry[i];
+    srv->rl_nretry = k;
+}
+
 /* Applies queued addtrusted / removetrusted in the order of their calls
  * (see p2p__msg_node in server_int.h).  Called before every checkpoint: a
  * trusted-set change the API made before a connection arrived
  * (happens-before through the application) must be seen by that
- * connection's checkpoint, as geth's unbuffered channel guarantees. */
+ * connection's checkpoint, as geth's unbuffered channel guarantees.  An
+ * addition the set has no memory for is kept and applied again with the
+ * next batch (every P2P__RETRY_NS meanwhile; a later removal of the node
+ * cancels it): the call that queued it was told it was accepted.  Returns
+ * how many messages were popped. */
 static size_t drain_trusted(run_t *r)
 {
     p2p_server_t *srv = r->srv;
     p2p__msg_id_t *m = srv->rl_trusted;
     /* every queued message of both (at most their capacity: a producer
      * that keeps pushing cannot hold the loop here), applied in call
-     * order; flags marks the removals */
+     * order after the additions kept from last time (called before
+     * anything still queued); flags marks the removals */
     size_t na = 0, n = 0;
+    for (; na < srv->rl_nretry; na++) m[na] = srv->rl_trusted_retry[na];
+    const size_t retried = na;
+    srv->rl_nretry = 0;
     while (na < P2P__API_DRAIN && p2p_mailbox_try_pop(srv->mb_addtrusted, &m[na], sizeof m[0]) == 0)
         m[na++].flags = 0;
     n = na;
@@ -237,6 +256,7 @@ static size_t drain_trusted(run_t *r)
     if (n > 1) qsort(m, n, sizeof m[0], p2p__msg_id_by_seq);
     for (size_t i = 0; i < n; i++) {
         if (m[i].flags) {
+            trusted_retry_cancel(srv, m[i].id, m[i].seq);
             p2p_checks_remove_trusted(&srv->rl_checks, m[i].id);
             continue;
         }
@@ -247,6 +267,10 @@ static size_t drain_trusted(run_t *r)
             P2P_LOG_RL(3, 60000, P2P_LOG_WARN, "Trusted node set full, node not added",
                        "peer=%02x%02x%02x%02x limit=%d", m[i].id[0], m[i].id[1], m[i].id[2],
                        m[i].id[3], P2P_CHECKS_MAX_TRUSTED);
+        } else if (rc == P2P_ENOMEM) {
+            srv->rl_trusted_retry[srv->rl_nretry++] = m[i];
+            P2P_LOG_RL(3, 60000, P2P_LOG_WARN, "Trusted node not added yet, out of memory",
+                       "peer=%02x%02x%02x%02x", m[i].id[0], m[i].id[1], m[i].id[2], m[i].id[3]);
         } else if (rc) {
             P2P__STAT(srv, internal_push_failures);
         }
@@ -256,7 +280,7 @@ static size_t drain_trusted(run_t *r)
      * size published above) */
     if (n > na)
         atomic_fetch_sub_explicit(&srv->trusted_removals, (uint32_t)(n - na), memory_order_release);
-    return n;
+    return n - retried;
 }
 
 static void on_posthandshake(run_t *r, p2p_conn_t *c)
@@ -600,6 +624,8 @@ int p2p__run_main(p2p_thread_t *self, void *arg)
         /* connection threads that exited after idling parked */
         p2p__pool_reap(srv, false);
         uint64_t deadline = trim_deadline(&r);
+        if (srv->rl_nretry && deadline > p2p_now_ns() + P2P__RETRY_NS)
+            deadline = p2p_now_ns() + P2P__RETRY_NS;
         if (!work) (void)p2p_waiter_wait(&self->waiter, deadline);
     }
     p2p__pool_reap(srv, true);

@@ -21,6 +21,7 @@
 #include "actors/discovery.h"
 #include "actors/nodedb.h"
 #include "actors/server.h"
+#include "actors/server_int.h"
 #include "core/mailbox.h"
 #include "core/timer.h"
 #include "tests/actors/rawpeer.h"
@@ -584,6 +585,89 @@ static int case_server_dial(long n)
     return added ? 0 : P2P_ENOMEM;
 }
 
+/* Trusted nodes added at run time (p2p_server_add_trusted) with the
+ * failure injected, to a server started with sixteen: the set (32 slots,
+ * grown before it would be more than half full) must grow for the 17th.
+ *   server_trusted         the call fails, or the node lands in the set
+ *                          (the run loop once dropped an accepted node
+ *                          when the set could not grow: n = 1..3 here,
+ *                          with only internal_push_failures counted);
+ *   server_trusted_cancel  an addition removed right after stays removed
+ *                          however often it is retried. */
+static uint64_t trusted_nodes(p2p_server_t *s)
+{
+    static p2p_server_stats_t st;
+    p2p_server_get_stats(s, &st);
+    return st.trusted_nodes;
+}
+
+static p2p_server_t *start_trusted16(void)
+{
+    p2p_server_config_t cfg;
+    su_config(&cfg, &proto_echo, 1);
+    cfg.listen_port = -1;
+    cfg.no_dial = true;
+    static p2p_node_t pre[16];
+    for (int i = 0; i < 16; i++) {
+        memset(&pre[i], 0, sizeof pre[i]);
+        uint8_t k[32];
+        su_key(k);
+        CHECK_OK(p2p_secp_pubkey(pre[i].pubkey, k));
+        p2p_node_id(pre[i].id, pre[i].pubkey);
+        pre[i].ep.ip = p2p_ip4(127, 0, 0, 2);
+        pre[i].ep.tcp = pre[i].ep.udp = 9;
+    }
+    cfg.trusted_nodes = pre;
+    cfg.ntrusted = 16;
+    p2p_server_t *d = NULL;
+    CHECK_OK(p2p_server_start(&d, &cfg));
+    if (!d) return NULL;
+    /* the run loop publishes the set's size once it runs */
+    for (int i = 0; i < 1000 && trusted_nodes(d) != 16; i++) usleep(2000);
+    CHECK(trusted_nodes(d) == 16);
+    return d;
+}
+
+static int case_server_trusted(long n)
+{
+    p2p_server_t *d = start_trusted16();
+    if (!d) return P2P_EINVAL;
+    uint8_t id[32];
+    memset(id, 0x5a, sizeof id);
+    af_arm(n);
+    int rc = p2p_server_add_trusted(d, id);
+    for (int i = 0; i < 1000 && !rc && trusted_nodes(d) == 16; i++) usleep(5000);
+    bool fired = af_disarm();
+    if (rc) CHECK_ERR(rc, P2P_ENOMEM);
+    if (!rc && trusted_nodes(d) != 17) {
+        char what[160];
+        snprintf(what, sizeof what, "server_trusted n=%ld: added, not in the set (failure %s)", n,
+                 fired ? "injected" : "none");
+        tu_fail(__FILE__, __LINE__, what);
+    }
+    tu_checks++;
+    p2p_server_stop(d);
+    return rc;
+}
+
+static int case_server_trusted_cancel(long n)
+{
+    p2p_server_t *d = start_trusted16();
+    if (!d) return P2P_EINVAL;
+    uint8_t id[32];
+    memset(id, 0xa5, sizeof id);
+    af_arm(n);
+    int rc = p2p_server_add_trusted(d, id);
+    if (!rc) CHECK_OK(p2p_server_remove_trusted(d, id));
+    if (rc) CHECK_ERR(rc, P2P_ENOMEM);
+    /* past three retries of an addition the removal did not cancel */
+    usleep(4 * P2P__RETRY_NS / 1000);
+    (void)af_disarm();
+    CHECK(trusted_nodes(d) == 16);
+    p2p_server_stop(d);
+    return rc;
+}
+
 /* ---- devp2pd's endpoints ---- */
 
 /* Sends req to a connected socket and reads until the peer closes or
@@ -720,6 +804,8 @@ int main(void)
     drive("server_peer", case_server_peer);
     drive("server_msgs", case_server_msgs);
     drive("server_dial", case_server_dial);
+    drive("server_trusted", case_server_trusted);
+    drive("server_trusted_cancel", case_server_trusted_cancel);
     p2p_server_stop(peer_srv);
 
     char cmd[160];
