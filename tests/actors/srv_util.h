@@ -17,6 +17,7 @@
 
 #include "actors/server.h"
 #include "core/clock.h"
+#include "core/mailbox.h"
 #include "crypto/secp.h"
 #include "tests/actors/rawpeer.h"
 #include "tests/tu.h"
@@ -105,6 +106,20 @@ static inline int su_count_threads(void)
     while ((e = readdir(d)))
         if (e->d_name[0] != '.') n++;
     closedir(d);
+    return n;
+}
+
+static inline void su_count_mailbox(void *ctx, const p2p_mailbox_t *mb)
+{
+    (void)mb;
+    ++*(size_t *)ctx;
+}
+
+/* Mailboxes between create and destroy in this process. */
+static inline size_t su_live_mailboxes(void)
+{
+    size_t n = 0;
+    p2p_mailbox_foreach(su_count_mailbox, &n);
     return n;
 }
 

@@ -33,20 +33,6 @@ typedef struct stopper {
     uint64_t ns;
 } stopper_t;
 
-static void count_mailbox(void *ctx, const p2p_mailbox_t *mb)
-{
-    (void)mb;
-    ++*(size_t *)ctx;
-}
-
-/* Mailboxes between create and destroy in this process. */
-static size_t live_mailboxes(void)
-{
-    size_t n = 0;
-    p2p_mailbox_foreach(count_mailbox, &n);
-    return n;
-}
-
 static void *stop_thread(void *arg)
 {
     stopper_t *st = arg;
@@ -60,7 +46,7 @@ int main(void)
 {
     int fds0 = su_count_fds();
     int th0 = su_count_threads();
-    size_t mb0 = live_mailboxes();
+    size_t mb0 = su_live_mailboxes();
 
     /* a TCP port that accepts (kernel backlog) but never speaks */
     int sink = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -77,7 +63,7 @@ int main(void)
     cs.handshake_timeout_ms = 30000; /* the pending ones must still be pending at stop */
     p2p_server_t *s = NULL;
     CHECK_OK(p2p_server_start(&s, &cs));
-    CHECK(live_mailboxes() > mb0);
+    CHECK(su_live_mailboxes() > mb0);
     p2p_node_t ns = su_node(s);
 
     rawpeer_t *live = calloc(N_LIVE, sizeof *live);
@@ -170,7 +156,7 @@ int main(void)
     free(live);
     free(pend);
     CHECK(su_count_fds() == fds0);
-    CHECK(live_mailboxes() == mb0);
+    CHECK(su_live_mailboxes() == mb0);
     int th = su_count_threads();
     CHECK(th >= th0 && th <= th0 + SU_EXTRA_THREADS);
     return tu_done("server_stop");

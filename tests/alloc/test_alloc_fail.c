@@ -34,19 +34,6 @@
 
 static char tmproot[] = "/tmp/p2p-alloc-XXXXXX";
 
-static void count_mailbox(void *ctx, const p2p_mailbox_t *mb)
-{
-    (void)mb;
-    ++*(size_t *)ctx;
-}
-
-static size_t live_mailboxes(void)
-{
-    size_t n = 0;
-    p2p_mailbox_foreach(count_mailbox, &n);
-    return n;
-}
-
 typedef struct baseline {
     int fds, threads;
     size_t mailboxes;
@@ -54,7 +41,7 @@ typedef struct baseline {
 
 static baseline_t baseline(void)
 {
-    return (baseline_t){su_count_fds(), su_count_threads(), live_mailboxes()};
+    return (baseline_t){su_count_fds(), su_count_threads(), su_live_mailboxes()};
 }
 
 /* A connection's thread and mailboxes go a little after its peer has left
