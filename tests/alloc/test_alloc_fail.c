@@ -315,6 +315,18 @@ done:
     return out;
 }
 
+/* A node with a fresh key on 127.0.0.2 port 9 (nothing listens there). */
+static void fresh_node(p2p_node_t *n)
+{
+    memset(n, 0, sizeof *n);
+    uint8_t k[32];
+    su_key(k);
+    CHECK_OK(p2p_secp_pubkey(n->pubkey, k));
+    p2p_node_id(n->id, n->pubkey);
+    n->ep.ip = p2p_ip4(127, 0, 0, 2);
+    n->ep.tcp = n->ep.udp = 9;
+}
+
 /* Start with a static and a trusted node: p2p-run, p2p-dial and
  * p2p-listen each have state to allocate.  A failure is the start's to
  * report: the threads allocated it themselves once, after
@@ -324,15 +336,7 @@ static void start_config(p2p_server_config_t *cfg, p2p_node_t nodes[2])
 {
     su_config(cfg, &proto_echo, 1);
     /* a static node on a port nothing listens on (no_dial: never dialled) */
-    for (int i = 0; i < 2; i++) {
-        memset(&nodes[i], 0, sizeof nodes[i]);
-        uint8_t k[32];
-        su_key(k);
-        CHECK_OK(p2p_secp_pubkey(nodes[i].pubkey, k));
-        p2p_node_id(nodes[i].id, nodes[i].pubkey);
-        nodes[i].ep.ip = p2p_ip4(127, 0, 0, 2);
-        nodes[i].ep.tcp = nodes[i].ep.udp = 9;
-    }
+    for (int i = 0; i < 2; i++) fresh_node(&nodes[i]);
     cfg->static_nodes = &nodes[0];
     cfg->nstatic = 1;
     cfg->trusted_nodes = &nodes[1];
@@ -595,15 +599,7 @@ static p2p_server_t *start_trusted16(void)
     cfg.listen_port = -1;
     cfg.no_dial = true;
     static p2p_node_t pre[16];
-    for (int i = 0; i < 16; i++) {
-        memset(&pre[i], 0, sizeof pre[i]);
-        uint8_t k[32];
-        su_key(k);
-        CHECK_OK(p2p_secp_pubkey(pre[i].pubkey, k));
-        p2p_node_id(pre[i].id, pre[i].pubkey);
-        pre[i].ep.ip = p2p_ip4(127, 0, 0, 2);
-        pre[i].ep.tcp = pre[i].ep.udp = 9;
-    }
+    for (int i = 0; i < 16; i++) fresh_node(&pre[i]);
     cfg.trusted_nodes = pre;
     cfg.ntrusted = 16;
     p2p_server_t *d = NULL;
