@@ -48,7 +48,18 @@ int admin_rpc_next(json_t **val, size_t *used, const char *buf, size_t len)
     size_t rest = len - skip;
     json_error_t je;
     json_t *v = json_loadb(buf + skip, rest, JSON_DISABLE_EOF_CHECK, &je);
+    /* jansson reports an allocation failure of its lexer as a syntax
+     * error near the token, and others with no error at all: a value that
+     * does not decode (and is not cut short) is decoded once more */
+    if (!v && je.position >= 0 && (size_t)je.position < rest)
+        v = json_loadb(buf + skip, rest, JSON_DISABLE_EOF_CHECK, &je);
     if (!v) {
+        /* no error recorded (line -1, no text): out of memory, which is
+         * neither the client's syntax error nor a wait for more bytes */
+        if (json_error_code(&je) == json_error_out_of_memory || (je.line < 0 && !je.text[0])) {
+            *used = 0;
+            return P2P_ENOMEM;
+        }
         if (je.position < 0 || (size_t)je.position >= rest) return 0; /* incomplete */
         *used = 0;
         return -1;

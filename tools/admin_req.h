@@ -67,7 +67,9 @@ size_t admin_rpc_buf_cap(size_t cap, size_t len);
  * releases) and *used (the bytes it took, whitespace included, > 0); 0
  * when buf holds only whitespace or an incomplete value (*val NULL, *used
  * the leading whitespace, which may be dropped); -1 on a JSON syntax error
- * (*val NULL, *used 0: answered -32700, then the connection is closed). */
+ * (*val NULL, *used 0: answered -32700, then the connection is closed);
+ * P2P_ENOMEM when the decoder ran out of memory (*val NULL, *used 0:
+ * answered -32603, then the connection is closed). */
 P2P_MUST_CHECK int admin_rpc_next(json_t **val, size_t *used, const char *buf, size_t len);
 
 /* An error response {"jsonrpc":"2.0","id":id|null,"error":{code,message}}

@@ -464,6 +464,12 @@ static int client_serve(struct admin_rpc *a, struct client *c)
             return queue_json(c, admin_rpc_error(NULL, -32700, "parse error"));
         }
         if (rc == 0) return 0; /* nothing or an incomplete value */
+        if (rc == P2P_ENOMEM) {
+            /* where the value ends is not known either: answer, then close */
+            c->eof = true;
+            c->len = 0;
+            return queue_json(c, admin_rpc_error(NULL, -32603, "internal error: out of memory"));
+        }
         if (rc < 0) {
             /* the stream cannot be resynchronised: answer, then close */
             c->eof = true;

@@ -52,7 +52,9 @@
  * ends inside a value (or with a byte no value can hold) is a parse error
  * too, answered before the close.  Errors use the JSON-RPC codes
  * (-32700 parse, -32600 invalid request, -32601 no method, -32602 invalid
- * params, -32000 server error).
+ * params, -32603 internal: out of memory, -32000 server error); a request
+ * that runs out of memory before its id is known is answered -32603 with
+ * id null, then the connection is closed.
  *
  * Bounds: at most ADMIN_RPC_CLIENTS connections (a new one closes the
  * client idle longest: one that last sent bytes earliest), 1 MiB of unparsed input

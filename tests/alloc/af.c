@@ -27,14 +27,26 @@ char *__wrap_strndup(const char *s, size_t n);
 static atomic_long target; /* 0: disarmed */
 static atomic_long calls;
 static atomic_bool fired;
+static atomic_bool sticky; /* every call from the target on fails */
 static _Thread_local bool exempt;
 
-void af_arm(long n)
+static void arm(long n, bool from_n)
 {
     atomic_store_explicit(&target, 0, memory_order_seq_cst);
     atomic_store_explicit(&calls, 0, memory_order_seq_cst);
     atomic_store_explicit(&fired, false, memory_order_seq_cst);
+    atomic_store_explicit(&sticky, from_n, memory_order_seq_cst);
     atomic_store_explicit(&target, n, memory_order_seq_cst);
+}
+
+void af_arm(long n)
+{
+    arm(n, false);
+}
+
+void af_arm_from(long n)
+{
+    arm(n, true);
 }
 
 bool af_disarm(void)
@@ -53,9 +65,11 @@ long af_calls(void)
     return atomic_load_explicit(&calls, memory_order_seq_cst);
 }
 
-void af_exempt(bool on)
+bool af_exempt(bool on)
 {
+    bool was = exempt;
     exempt = on;
+    return was;
 }
 
 static bool fail_now(void)
@@ -64,7 +78,7 @@ static bool fail_now(void)
     long t = atomic_load_explicit(&target, memory_order_seq_cst);
     if (t <= 0) return false;
     long c = atomic_fetch_add_explicit(&calls, 1, memory_order_seq_cst) + 1;
-    if (c != t) return false;
+    if (c != t && !(c > t && atomic_load_explicit(&sticky, memory_order_seq_cst))) return false;
     atomic_store_explicit(&fired, true, memory_order_seq_cst);
     errno = ENOMEM;
     return true;

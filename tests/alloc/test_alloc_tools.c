@@ -1,0 +1,347 @@
+/*
+ * tests/alloc/test_alloc_tools.c: allocation failures in devp2pd's local
+ * endpoints and the tools' report writers (tests/alloc/af.h).  The
+ * executable is linked with the same --wrap arguments as alloc_fail, and
+ * jansson is given the wrapped malloc (json_set_alloc_funcs), so the JSON
+ * values the admin socket and the reports build fail too.  Each case runs
+ * one operation with the n-th allocation failing, for n = 1, 2, ... until
+ * a run no longer reaches it (at most AF_MAX_N), and checks for every n:
+ * a clean error (the admin socket: the complete result or a JSON-RPC error
+ * with the request's id, never a partial result or a silence while the
+ * connection stays open; the metrics endpoint: 200 with the metrics or a
+ * 5xx; a constructor or writer: success or its documented code), no leak
+ * (LeakSanitizer at exit, descriptors counted here), no hang, and success
+ * (a complete result) again without injection.  The endpoints run on their
+ * own threads: the test thread exempts itself while it plays the client.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <execinfo.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "core/clock.h"
+#include "tests/actors/srv_util.h"
+#include "tests/alloc/af.h"
+#include "tests/tu.h"
+#include "tools/admin_req.h"
+#include "tools/admin_rpc.h"
+#include "tools/metrics_http.h"
+#include "tools/node_metrics.h"
+#include "tools/resolver.h"
+#include "tools/stress.h"
+
+#define AF_MAX_N 400
+
+static char tmproot[] = "/tmp/p2p-alloc-tools-XXXXXX";
+
+/* A case runs its operation with allocation n failing (0: none) and
+ * returns 0 when it succeeded, else the error it reported (checked by the
+ * case itself). */
+typedef int (*af_case_fn)(long n);
+
+static void fail_n(const char *name, long n, const char *why)
+{
+    char what[256];
+    snprintf(what, sizeof what, "%s n=%ld: %s", name, n, why);
+    tu_fail(__FILE__, __LINE__, what);
+}
+
+static void drive(const char *name, af_case_fn fn)
+{
+    int fds = su_count_fds();
+    long n;
+    for (n = 1; n <= AF_MAX_N; n++) {
+        int rc = fn(n);
+        bool fired = af_disarm();
+        tu_checks++;
+        if (!fired) {
+            if (rc) fail_n(name, n, "failed without injection");
+            break;
+        }
+        if (fn(0) != 0) fail_n(name, n, "failed again without injection");
+        af_disarm();
+        tu_checks++;
+        for (int i = 0; i < 200 && su_count_fds() > fds; i++) usleep(5000);
+        if (su_count_fds() > fds) fail_n(name, n, "descriptors left open");
+    }
+    CHECK(n <= AF_MAX_N);
+    fprintf(stderr, "%-24s %ld allocation points\n", name, n - 1);
+}
+
+/* jansson's allocator here: the wrapped malloc, except for the growth of
+ * the token jansson's lexer saves.  lex_save drops the error of that
+ * growth (akheron/jansson#362) and the lexer then fails an assert: a
+ * failure injected there would abort inside jansson whatever its caller
+ * does.  Every other allocation of json_loadb is injected (jansson reports
+ * those as json_error_out_of_memory).  The growth is told by the return
+ * address in jansson that makes it (grow_site), learnt from a first decode
+ * of a long number: the allocations of its token buffer (16 bytes at
+ * first, then 32, 64) are its only ones. */
+enum { FRAMES = 24 };
+static void *grow_site;
+static int learning; /* 1: recording the sites below */
+static void *learnt[2][4];
+
+static bool under(void *const *frames, int n, const char *fn)
+{
+    for (int i = 2; i < n; i++) {
+        Dl_info di;
+        if (dladdr(frames[i], &di) && di.dli_sname && strcmp(di.dli_sname, fn) == 0) return true;
+    }
+    return false;
+}
+
+static void *json_malloc(size_t n)
+{
+    void *frames[FRAMES];
+    int nf = backtrace(frames, FRAMES);
+    if (learning && (n == 16 || n == 32))
+        for (int i = 1; i < 5 && i < nf; i++) learnt[n == 32][i - 1] = frames[i];
+    bool growth = false;
+    for (int i = 1; grow_site && i < 5 && i < nf && !growth; i++) growth = frames[i] == grow_site;
+    if (!growth || !under(frames, nf, "json_loadb")) return malloc(n);
+    bool was = af_exempt(true);
+    void *p = malloc(n);
+    af_exempt(was);
+    return p;
+}
+
+/* the return address in the token's growth that its first allocation (in
+ * strbuffer_init) does not pass */
+static void learn_grow_site(void)
+{
+    static const char digits[] = "1111111111111111111111111111111111111111111111";
+    learning = 1;
+    json_error_t je;
+    json_t *v = json_loadb(digits, strlen(digits), JSON_DECODE_ANY, &je);
+    learning = 0;
+    CHECK(v == NULL); /* too large an integer */
+    for (int i = 0; i < 4 && !grow_site; i++) {
+        bool shared = false;
+        for (int k = 0; k < 4; k++) shared |= learnt[1][i] == learnt[0][k];
+        if (!shared) grow_site = learnt[1][i];
+    }
+    CHECK(grow_site != NULL);
+}
+
+/* ---- the admin socket's request decoding ---- */
+
+static int case_admin_decode(long n)
+{
+    static const char *const reqs[] = {
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"admin_nodeInfo\"}",
+        "{\"jsonrpc\":\"2.0\",\"id\":\"x\",\"method\":\"nope\"}",
+        "{\"jsonrpc\":\"2.0\",\"id\":[1],\"method\":\"admin_peers\"}",
+        "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"admin_addPeer\",\"params\":[\"x\"]}",
+        "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"debug_trace\",\"params\":[true]}",
+        "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"admin_peers\",\"params\":{}}",
+    };
+    int result = 0;
+    af_arm(n); /* counted across the requests: at most one fails */
+    for (size_t i = 0; i < sizeof reqs / sizeof reqs[0]; i++) {
+        af_exempt(true);
+        json_t *req = json_loads(reqs[i], 0, NULL);
+        af_exempt(false);
+        CHECK(req != NULL);
+        admin_rpc_req_t rq;
+        json_t *reply = NULL;
+        int rc = admin_rpc_decode(&rq, &reply, req, 0);
+        af_exempt(true);
+        tu_checks++;
+        if (rc == 0) {
+            if (reply || rq.method == ADMIN_RPC_NMETHODS) fail_n("admin_decode", n, "bad success");
+        } else if (rc == P2P_EINVAL) {
+            json_t *e = json_object_get(reply, "error");
+            if (!json_is_integer(json_object_get(e, "code")) ||
+                !json_string_length(json_object_get(e, "message")))
+                fail_n("admin_decode", n, "EINVAL without a complete error");
+        } else if (rc == P2P_ENOMEM) {
+            if (reply) fail_n("admin_decode", n, "ENOMEM with a reply");
+            result = rc;
+        } else {
+            fail_n("admin_decode", n, "undocumented code");
+        }
+        /* without injection: requests 0 and 4 run, the others are errors */
+        if (!n && (rc == 0) != (i == 0 || i == 4)) result = P2P_EINVAL;
+        json_decref(reply);
+        json_decref(req);
+        af_exempt(false);
+    }
+    return result;
+}
+
+/* admin_rpc_next on a complete value, with the n-th allocation failing
+ * (short false) or every one from the n-th (short true): the value, or
+ * while memory stays short P2P_ENOMEM; never a syntax error of the
+ * client's (answered -32700) nor a wait for bytes the client will never
+ * send.  jansson reported the failures of its lexer's allocations as
+ * syntax errors near the token (n = 4, 7, 8) and the others (n = 1..3,
+ * 5, 6, 9, 10) without any error, which read as syntax errors too. */
+static int next_case(const char *name, long n, bool short_)
+{
+    const char *in = "{\"id\":1,\"method\":\"x\"}\n";
+    json_t *v = NULL;
+    size_t used = 0;
+    if (short_)
+        af_arm_from(n);
+    else
+        af_arm(n);
+    int rc = admin_rpc_next(&v, &used, in, strlen(in));
+    af_disarm();
+    af_exempt(true);
+    bool whole = json_is_object(v) && json_integer_value(json_object_get(v, "id")) == 1 &&
+                 used == strlen(in) - 1;
+    json_decref(v);
+    af_exempt(false);
+    tu_checks++;
+    if (rc == 1 && !whole) fail_n(name, n, "not the value sent");
+    if (rc == 0) fail_n(name, n, "a complete value taken for an incomplete one");
+    if (rc == -1) fail_n(name, n, "out of memory taken for a syntax error");
+    if (rc == P2P_ENOMEM && !short_) fail_n(name, n, "one failure not retried");
+    if (rc < 0 && (v || used)) fail_n(name, n, "an error with a value");
+    if (rc != 1 && rc != 0 && rc != -1 && rc != P2P_ENOMEM) fail_n(name, n, "undocumented code");
+    return rc == 1 ? 0 : rc;
+}
+
+static int case_admin_next(long n)
+{
+    return next_case("admin_next", n, false);
+}
+
+static int case_admin_next_short(long n)
+{
+    return next_case("admin_next_short", n, true);
+}
+
+/* ---- node_metrics, resolver ---- */
+
+static int case_node_metrics(long n)
+{
+    af_arm(n);
+    node_metrics_t *m = node_metrics_new();
+    af_disarm();
+    node_metrics_free(m);
+    return m ? 0 : P2P_ENOMEM;
+}
+
+static int case_resolver(long n)
+{
+    resolver_t *r = (resolver_t *)1;
+    af_arm(n);
+    int rc = resolver_new(&r);
+    af_disarm();
+    tu_checks++;
+    if (rc != 0 && rc != P2P_ENOMEM) fail_n("resolver_new", n, "undocumented code");
+    if (rc == 0) resolver_free(r);
+    return rc;
+}
+
+/* ---- stress reports ---- */
+
+static stress_stats_t sst;
+
+static void stress_fill(void)
+{
+    memset(&sst, 0, sizeof sst);
+    sst.mode = "hold";
+    snprintf(sst.target, sizeof sst.target, "127.0.0.1:30303");
+    sst.attempts = 10;
+    sst.successes = 9;
+    stress_fail(&sst, "timeout");
+    for (int i = 0; i < 5; i++) stress_lat_add(&sst.hs_lat, 1000u * (unsigned)i);
+    for (int i = 0; i < 3; i++) {
+        stress_point_t p = {.t = i, .live = 1};
+        stress_series_add(&sst, &p);
+    }
+}
+
+/* The members of the JSON report's top object (0: not JSON, or without
+ * its series). */
+static size_t json_keys_written(const char *path)
+{
+    af_exempt(true);
+    json_t *o = json_load_file(path, 0, NULL);
+    size_t n = json_is_object(o) ? json_object_size(o) : 0;
+    if (n && json_array_size(json_object_get(o, "series")) != 3) n = 0;
+    json_decref(o);
+    af_exempt(false);
+    return n;
+}
+
+static const char *stress_ext = ".json";
+
+static size_t csv_lines(const char *path)
+{
+    char sp[4096];
+    stress_summary_path(sp, sizeof sp, path);
+    FILE *f = fopen(sp, "r");
+    if (!f) return 0;
+    size_t n = 0;
+    for (int c; (c = fgetc(f)) != EOF;) n += c == '\n';
+    fclose(f);
+    return n;
+}
+
+static size_t stress_full;
+
+/* stress_write_out: 0 or -1, never a crash or a leak; without injection
+ * the complete report.  With injection a success may still come with an
+ * incomplete report (summary_json does not check its members: the stress
+ * tool is a one-shot command), which is not asserted here. */
+static int case_stress_out(long n)
+{
+    char path[200];
+    snprintf(path, sizeof path, "%s/report%s", tmproot, stress_ext);
+    unlink(path);
+    af_arm(n);
+    int rc = stress_write_out(&sst, path);
+    bool fired = af_disarm();
+    size_t got = strcmp(stress_ext, ".json") == 0 ? json_keys_written(path) : csv_lines(path);
+    tu_checks++;
+    if (rc != 0 && rc != -1) fail_n("stress_out", n, "undocumented code");
+    if (n == 0 && !stress_full) stress_full = got;
+    if (!fired && (rc != 0 || got == 0 || got != stress_full)) {
+        fail_n("stress_out", n, "no complete report without injection");
+        return -1;
+    }
+    return rc;
+}
+
+int main(void)
+{
+    /* jansson's values through the wrapped allocator */
+    void *warm[1];
+    (void)backtrace(warm, 1); /* loads the unwinder before any injection */
+    json_set_alloc_funcs(json_malloc, free);
+    learn_grow_site();
+    CHECK(mkdtemp(tmproot) != NULL);
+
+    drive("admin_decode", case_admin_decode);
+    drive("admin_next", case_admin_next);
+    drive("admin_next_short", case_admin_next_short);
+    drive("node_metrics", case_node_metrics);
+    drive("resolver_new", case_resolver);
+
+    stress_fill();
+    CHECK_OK(case_stress_out(0));
+    drive("stress_out_json", case_stress_out);
+    stress_ext = ".csv";
+    stress_full = 0;
+    CHECK_OK(case_stress_out(0));
+    drive("stress_out_csv", case_stress_out);
+    stress_stats_free(&sst);
+
+    char cmd[200];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmproot);
+    CHECK(system(cmd) == 0);
+    return tu_done("alloc_tools");
+}
