@@ -367,25 +367,26 @@ static size_t unsent(const struct client *c)
 }
 
 /* Appends v (taking its reference) as one line to c's unsent answers.
- * Returns 0, or -1 when out of memory (the caller closes). */
+ * Returns 0, or -1 when out of memory (the caller closes).  Encoded with
+ * json_dumpb into the answers' buffer: json_dumps leaves out an object's
+ * key when growing its buffer for the key fails (jansson ignores that
+ * error) and returns the rest as if complete, an answer that is not JSON;
+ * json_dumpb's writes into a buffer of the size it measured cannot fail. */
 static int queue_json(struct client *c, json_t *v)
 {
-    char *t = json_dumps(v, JSON_COMPACT);
-    json_decref(v);
-    if (!t) return -1;
-    size_t len = strlen(t), keep = unsent(c);
+    size_t len = v ? json_dumpb(v, NULL, 0, JSON_COMPACT) : 0, keep = unsent(c);
     if (c->out_off) memmove(c->out, c->out + c->out_off, keep);
     c->out_off = 0;
     c->out_len = keep;
-    char *nb = realloc(c->out, keep + len + 1);
-    if (!nb) {
-        free(t);
+    char *nb = len ? realloc(c->out, keep + len + 1) : NULL;
+    if (nb) c->out = nb;
+    /* the second encoding can still fail (jansson's own allocations) */
+    if (!nb || json_dumpb(v, nb + keep, len, JSON_COMPACT) != len) {
+        json_decref(v);
         return -1;
     }
-    memcpy(nb + keep, t, len);
+    json_decref(v);
     nb[keep + len] = '\n';
-    free(t);
-    c->out = nb;
     c->out_len = keep + len + 1;
     if (!keep) c->out_ns = p2p_now_ns();
     return 0;

@@ -222,6 +222,276 @@ static int case_admin_next_short(long n)
     return next_case("admin_next_short", n, true);
 }
 
+/* ---- the admin socket, serving ---- */
+
+static admin_rpc_t *rpc;
+static char ipc[160];
+static node_endpoint_stats_t eps;
+
+/* Sends req and reads one line (or until the peer closes: 5 s at most).
+ * Returns the line without its newline in buf ("" when closed first), or
+ * -1 on a timeout. */
+static int ask(const char *req, char *buf, size_t cap)
+{
+    af_exempt(true);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    memcpy(sa.sun_path, ipc, strlen(ipc) + 1);
+    CHECK(fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0);
+    struct timeval tv = {.tv_sec = 0, .tv_usec = 100 * 1000};
+    (void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    size_t len = strlen(req), n = 0;
+    CHECK(send(fd, req, len, MSG_NOSIGNAL) == (ssize_t)len);
+    buf[0] = 0;
+    int rc = -1;
+    uint64_t end = p2p_now_ns() + 5000 * P2P_NS_PER_MS;
+    while (p2p_now_ns() < end) {
+        ssize_t r = recv(fd, buf + n, cap - 1 - n, 0);
+        if (r < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+        if (r <= 0) {
+            rc = 0;
+            break;
+        }
+        n += (size_t)r;
+        buf[n] = 0;
+        char *nl = strchr(buf, '\n');
+        if (nl || n == cap - 1) {
+            if (nl) *nl = 0;
+            rc = 0;
+            break;
+        }
+    }
+    close(fd);
+    af_exempt(false);
+    return rc;
+}
+
+static bool has_keys(json_t *o, const char *const *keys)
+{
+    for (; *keys; keys++)
+        if (!json_object_get(o, *keys)) return false;
+    return json_is_object(o);
+}
+
+static bool ok_node_info(json_t *r)
+{
+    static const char *const k[] = {"id",    "name",       "enode",     "enr", "ip",
+                                    "ports", "listenAddr", "protocols", NULL};
+    static const char *const p[] = {"discovery", "listener", NULL};
+    return has_keys(r, k) && has_keys(json_object_get(r, "ports"), p);
+}
+
+static bool ok_peers(json_t *r)
+{
+    return json_is_array(r) && json_array_size(r) == 0;
+}
+
+static bool ok_trace(json_t *r)
+{
+    static const char *const k[] = {"file", "recording", NULL};
+    return has_keys(r, k);
+}
+
+/* One answer: the complete result (ok) or, only when expecting one
+ * (want_err) or after an injected failure, an error with the id. */
+static bool check_answer(json_t *a, json_int_t id, bool (*ok)(json_t *), int want_err, bool fired,
+                         const char **why)
+{
+    json_t *err = json_object_get(a, "error"), *res = json_object_get(a, "result");
+    *why = NULL;
+    json_t *code = json_object_get(err, "code");
+    if (fired && json_is_null(json_object_get(a, "id")) && json_integer_value(code) == -32603 &&
+        json_string_length(json_object_get(err, "message"))) {
+        /* out of memory before the request's id was known */
+    } else if (!json_is_object(a) || json_integer_value(json_object_get(a, "id")) != id) {
+        *why = "an answer without the request's id";
+    } else if (err) {
+        if (!json_is_integer(code) || !json_string_length(json_object_get(err, "message")))
+            *why = "an incomplete error";
+        else if (!fired && json_integer_value(code) != want_err)
+            *why = "an error without injection";
+    } else if (want_err || !res) {
+        *why = "a result where an error was due";
+    } else if (!ok(res)) {
+        *why = "an incomplete result";
+    }
+    return *why == NULL;
+}
+
+typedef struct admin_call {
+    const char *name, *req;
+    bool (*ok)(json_t *);
+    int want_err; /* 0: a result */
+} admin_call_t;
+
+static const admin_call_t calls[] = {
+    {"admin_nodeInfo", "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"admin_nodeInfo\"}\n",
+     ok_node_info, 0},
+    {"admin_peers", "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"admin_peers\",\"params\":[]}\n",
+     ok_peers, 0},
+    {"debug_trace", "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"debug_trace\"}\n", ok_trace, 0},
+    {"discv4_table", "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"discv4_table\"}\n", ok_peers,
+     -32000},
+    {"admin_addPeer",
+     "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"admin_addPeer\",\"params\":[\"enode://"
+     "1dd9d65c4552b5eb43d5ad55a2ee3f56c6cbc1c64a5c8d659f51fcd51bace24351232b8d7821617d2b29b54b"
+     "81cdefb9b3e9c37d7fd5f63270bcc9e1a6f6a439@127.0.0.1:30303\"]}\n",
+     ok_peers, -32000},
+    {"unknown_method", "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"x_y\"}\n", ok_peers, -32601},
+};
+static const admin_call_t *call;
+
+static int case_admin_call(long n)
+{
+    static char buf[65536];
+    af_arm(n);
+    int hung = ask(call->req, buf, sizeof buf);
+    bool fired = af_disarm();
+    tu_checks++;
+    if (hung) {
+        fail_n(call->name, n, "no answer and the connection left open");
+        return -1;
+    }
+    af_exempt(true);
+    json_t *a = buf[0] ? json_loads(buf, 0, NULL) : NULL;
+    const char *why = NULL;
+    int rc = 0;
+    if (!buf[0] && fired) {
+        rc = P2P_ENOMEM; /* no answer could be built: closed */
+    } else if (!a) {
+        fail_n(call->name, n, "an answer that is not JSON");
+        fprintf(stderr, "  answer: %.300s\n", buf);
+        rc = -1;
+    } else if (!check_answer(a, 7, call->ok, call->want_err, fired, &why)) {
+        fail_n(call->name, n, why);
+        fprintf(stderr, "  answer: %.300s\n", buf);
+        rc = -1;
+    } else if (json_object_get(a, "error") && !call->want_err) {
+        rc = P2P_ENOMEM;
+    }
+    json_decref(a);
+    af_exempt(false);
+    return rc;
+}
+
+static void admin_cases(void)
+{
+    snprintf(ipc, sizeof ipc, "%s/admin.ipc", tmproot);
+    admin_rpc_config_t ac = {.path = ipc,
+                             .endpoints = &eps,
+                             .name = "alloc-test",
+                             .enode =
+                                 "enode://"
+                                 "1dd9d65c4552b5eb43d5ad55a2ee3f56c6cbc1c64a5c8d659f51fcd51bace2"
+                                 "4351232b8d7821617d2b29b54b81cdefb9b3e9c37d7fd5f63270bcc9e1a6f6"
+                                 "a439@127.0.0.1:30303",
+                             .enr = "enr:-",
+                             .listen_addr = "127.0.0.1:30303",
+                             .trace_path = "/nonexistent/trace",
+                             .tcp_port = 30303,
+                             .udp_port = 30303};
+    char msg[256] = "";
+    CHECK_OK(admin_rpc_start(&rpc, msg, sizeof msg, &ac));
+    for (size_t i = 0; i < sizeof calls / sizeof calls[0]; i++) {
+        call = &calls[i];
+        drive(call->name, case_admin_call);
+    }
+    admin_rpc_stop(rpc);
+}
+
+/* The same calls on a node that runs a server and discovery (loopback,
+ * no peers): each result complete, that is with the shape (members and
+ * array lengths) of the one a call without injection returns. */
+static json_t *ref; /* the result of the current call without injection */
+
+static bool same_shape(json_t *a, json_t *b)
+{
+    if (json_is_integer(a) && json_is_null(b)) return true; /* a count not known */
+    if (json_typeof(a) != json_typeof(b)) return false;
+    if (json_is_array(a)) {
+        if (json_array_size(a) != json_array_size(b)) return false;
+        for (size_t i = 0; i < json_array_size(a); i++)
+            if (!same_shape(json_array_get(a, i), json_array_get(b, i))) return false;
+    }
+    if (json_is_object(a)) {
+        const char *k;
+        json_t *v;
+        if (json_object_size(a) != json_object_size(b)) return false;
+        json_object_foreach(a, k, v)
+        {
+            json_t *w = json_object_get(b, k);
+            if (!w || !same_shape(v, w)) return false;
+        }
+    }
+    return true;
+}
+
+static bool ok_ref(json_t *r)
+{
+    return same_shape(ref, r);
+}
+
+static const admin_call_t node_calls[] = {
+    {"node_peers", "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"admin_peers\"}\n", ok_ref, 0},
+    {"node_nodeInfo", "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"admin_nodeInfo\"}\n", ok_ref, 0},
+    {"node_addTrusted",
+     "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"admin_addTrustedPeer\",\"params\":[\""
+     "1dd9d65c4552b5eb43d5ad55a2ee3f56c6cbc1c64a5c8d659f51fcd51bace24351232b8d7821617d2b29b54b"
+     "81cdefb9b3e9c37d7fd5f63270bcc9e1a6f6a439\"]}\n",
+     ok_ref, 0},
+};
+
+static void node_cases(void)
+{
+    char dir[200];
+    snprintf(dir, sizeof dir, "%s/disc", tmproot);
+    CHECK(mkdir(dir, 0700) == 0);
+    p2p_discovery_config_t dc = {0};
+    su_key(dc.priv);
+    dc.listen_ip = p2p_ip4(127, 0, 0, 2);
+    dc.datadir = dir;
+    p2p_discovery_t *disc = NULL;
+    char msg[256] = "";
+    CHECK_OK(p2p_discovery_start(&disc, msg, sizeof msg, &dc));
+    p2p_server_config_t sc;
+    su_config(&sc, NULL, 0);
+    p2p_server_t *srv = NULL;
+    CHECK_OK(p2p_server_start(&srv, &sc));
+    snprintf(ipc, sizeof ipc, "%s/node.ipc", tmproot);
+    admin_rpc_config_t ac = {.path = ipc,
+                             .srv = srv,
+                             .disc = disc,
+                             .endpoints = &eps,
+                             .name = "alloc-test",
+                             .enode =
+                                 "enode://"
+                                 "1dd9d65c4552b5eb43d5ad55a2ee3f56c6cbc1c64a5c8d659f51fcd51bace2"
+                                 "4351232b8d7821617d2b29b54b81cdefb9b3e9c37d7fd5f63270bcc9e1a6f6"
+                                 "a439@127.0.0.1:30303",
+                             .enr = "enr:-",
+                             .listen_addr = "127.0.0.1:30303",
+                             .tcp_port = 30303,
+                             .udp_port = 30303};
+    CHECK_OK(admin_rpc_start(&rpc, msg, sizeof msg, &ac));
+    for (size_t i = 0; i < sizeof node_calls / sizeof node_calls[0]; i++) {
+        call = &node_calls[i];
+        static char buf[65536];
+        CHECK(ask(call->req, buf, sizeof buf) == 0);
+        af_exempt(true);
+        json_t *a = json_loads(buf, 0, NULL);
+        ref = json_incref(json_object_get(a, "result"));
+        json_decref(a);
+        af_exempt(false);
+        CHECK(ref != NULL);
+        drive(call->name, case_admin_call);
+        json_decref(ref);
+        ref = NULL;
+    }
+    admin_rpc_stop(rpc);
+    p2p_discovery_stop(disc);
+    p2p_server_stop(srv);
+}
+
 /* ---- node_metrics, resolver ---- */
 
 static int case_node_metrics(long n)
@@ -328,6 +598,8 @@ int main(void)
     drive("admin_decode", case_admin_decode);
     drive("admin_next", case_admin_next);
     drive("admin_next_short", case_admin_next_short);
+    admin_cases();
+    node_cases();
     drive("node_metrics", case_node_metrics);
     drive("resolver_new", case_resolver);
 
