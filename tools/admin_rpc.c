@@ -81,6 +81,14 @@ static int append(json_t *arr, json_t *v)
     return v && json_array_append_new(arr, v) == 0 ? 0 : -1;
 }
 
+/* Sets o[key] = v (taking v's reference).  A failure (v could not be
+ * built, or o is NULL or cannot grow) sets *bad: the caller fails the whole
+ * call, as with append. */
+static void put(json_t *o, const char *key, json_t *v, int *bad)
+{
+    if (json_object_set_new(o, key, v) != 0) *bad = -1;
+}
+
 /* p2p-admin only: one snapshot at a time (admin_nodeInfo, discv4_table) */
 static p2p_discovery_info_t disc_info;
 
@@ -194,80 +202,103 @@ static json_t *disc_table(struct admin_rpc *a, const char **err)
     }
     json_t *c = json_object();
 #define P2P__CTR_JSON(name, desc)                                                                  \
-    json_object_set_new(c, #name, json_integer((json_int_t)disc_info.shell.name));
+    put(c, #name, json_integer((json_int_t)disc_info.shell.name), &bad);
     P2P_DISCOVERY_COUNTERS(P2P__CTR_JSON)
 #undef P2P__CTR_JSON
-    return json_pack("{s:i, s:i, s:b, s:o, s:o}", "tableLen", (int)disc_info.table_len, "lookups",
-                     (int)disc_info.lookups, "initDone", disc_info.init_done, "buckets", buckets,
-                     "counters", c);
+    json_t *t = NULL;
+    if (!bad) /* "o" takes both references even when the pack fails */
+        t = json_pack("{s:i, s:i, s:b, s:o, s:o}", "tableLen", (int)disc_info.table_len, "lookups",
+                      (int)disc_info.lookups, "initDone", disc_info.init_done, "buckets", buckets,
+                      "counters", c);
+    if (!t) {
+        if (bad) {
+            json_decref(buckets);
+            json_decref(c);
+        }
+        *err = "cannot encode the table";
+    }
+    return t;
 }
 
 /* {"reason name": count} of the non-zero entries (codes without a name
- * of their own share the unknown-reason name: summed). */
+ * of their own share the unknown-reason name: summed); NULL when out of
+ * memory. */
 static json_t *by_reason(const uint64_t v[256])
 {
     json_t *o = json_object();
-    for (unsigned r = 0; r < 256; r++) {
+    int bad = o ? 0 : -1;
+    for (unsigned r = 0; r < 256 && !bad; r++) {
         if (!v[r]) continue;
         const char *k = p2p_disc_reason_str(r);
         json_t *had = json_object_get(o, k);
         json_int_t n = (json_int_t)v[r] + (had ? json_integer_value(had) : 0);
-        json_object_set_new(o, k, json_integer(n));
+        put(o, k, json_integer(n), &bad);
+    }
+    if (bad) {
+        json_decref(o);
+        return NULL;
     }
     return o;
 }
 
-static json_t *metrics(struct admin_rpc *a)
+/* The admin_metrics result, whole or NULL (*err): a member left out
+ * would read as a part the node does not run (server, discovery). */
+static json_t *metrics(struct admin_rpc *a, const char **err)
 {
     node_metrics_t *m = a->metrics;
     node_metrics_collect(m, a->cfg.srv, a->cfg.disc, a->cfg.endpoints,
                          p2p_now_ns() + RPC_DEADLINE_NS);
     json_t *o = json_object();
+    int bad = o ? 0 : -1;
     if (m->have_server) {
         const p2p_server_stats_t *st = &m->srv;
         json_t *s = json_object();
-#define SRV_JSON(field, key, help) json_object_set_new(s, key, json_integer((json_int_t)st->field));
+#define SRV_JSON(field, key, help) put(s, key, json_integer((json_int_t)st->field), &bad);
         NODE_SERVER_COUNTERS(SRV_JSON)
 #undef SRV_JSON
-        json_object_set_new(s, "connThreadsParked",
-                            json_integer((json_int_t)st->conn_threads_parked));
-        json_object_set_new(s, "staticNodes", json_integer((json_int_t)st->static_nodes));
-        json_object_set_new(s, "trustedNodes", json_integer((json_int_t)st->trusted_nodes));
-        json_object_set_new(s, "disconnectsSent", by_reason(st->disc_sent));
-        json_object_set_new(s, "disconnectsReceived", by_reason(st->disc_recv));
-        json_object_set_new(s, "connectionsRejected", by_reason(st->rejected));
+        put(s, "connThreadsParked", json_integer((json_int_t)st->conn_threads_parked), &bad);
+        put(s, "staticNodes", json_integer((json_int_t)st->static_nodes), &bad);
+        put(s, "trustedNodes", json_integer((json_int_t)st->trusted_nodes), &bad);
+        put(s, "disconnectsSent", by_reason(st->disc_sent), &bad);
+        put(s, "disconnectsReceived", by_reason(st->disc_recv), &bad);
+        put(s, "connectionsRejected", by_reason(st->rejected), &bad);
         /* not known (stopping, timed out): null */
-        json_object_set_new(s, "peers", m->peers < 0 ? json_null() : json_integer(m->peers));
-        json_object_set_new(s, "inbound", m->peers < 0 ? json_null() : json_integer(m->inbound));
-        json_object_set_new(s, "outbound", m->peers < 0 ? json_null() : json_integer(m->outbound));
-        json_object_set_new(o, "server", s);
+        put(s, "peers", m->peers < 0 ? json_null() : json_integer(m->peers), &bad);
+        put(s, "inbound", m->peers < 0 ? json_null() : json_integer(m->inbound), &bad);
+        put(s, "outbound", m->peers < 0 ? json_null() : json_integer(m->outbound), &bad);
+        put(o, "server", s, &bad);
     }
     if (m->have_disc) {
         json_t *c = json_object(), *core = json_object();
 #define P2P__CTR_JSON(name, desc)                                                                  \
-    json_object_set_new(c, #name, json_integer((json_int_t)m->disc->shell.name));
+    put(c, #name, json_integer((json_int_t)m->disc->shell.name), &bad);
         P2P_DISCOVERY_COUNTERS(P2P__CTR_JSON)
 #undef P2P__CTR_JSON
 #define P2P__CORE_JSON(name, desc)                                                                 \
-    json_object_set_new(core, #name, json_integer((json_int_t)m->disc->core.name));
+    put(core, #name, json_integer((json_int_t)m->disc->core.name), &bad);
         P2P_DISC_COUNTERS(P2P__CORE_JSON)
 #undef P2P__CORE_JSON
-        json_object_set_new(c, "tableLen", json_integer((json_int_t)m->disc->table_len));
-        json_object_set_new(c, "pendingRequests", json_integer((json_int_t)m->disc->pending));
-        json_object_set_new(c, "lookupsRunning", json_integer((json_int_t)m->disc->lookups));
-        json_object_set_new(c, "core", core);
-        json_object_set_new(o, "discovery", c);
+        put(c, "tableLen", json_integer((json_int_t)m->disc->table_len), &bad);
+        put(c, "pendingRequests", json_integer((json_int_t)m->disc->pending), &bad);
+        put(c, "lookupsRunning", json_integer((json_int_t)m->disc->lookups), &bad);
+        put(c, "core", core, &bad);
+        put(o, "discovery", c, &bad);
     }
     if (m->have_endpoints)
-        json_object_set_new(o, "endpoints",
-                            json_pack("{s:I, s:I, s:I}", "adminAcceptPauses",
-                                      (json_int_t)m->admin_accept_pauses, "adminEvictions",
-                                      (json_int_t)m->admin_evictions, "metricsAcceptPauses",
-                                      (json_int_t)m->metrics_accept_pauses));
-    json_object_set_new(o, "process",
-                        json_pack("{s:I, s:I, s:I}", "residentBytes", (json_int_t)m->rss_bytes,
-                                  "threads", (json_int_t)m->threads, "openFds",
-                                  (json_int_t)m->fds));
+        put(o, "endpoints",
+            json_pack("{s:I, s:I, s:I}", "adminAcceptPauses", (json_int_t)m->admin_accept_pauses,
+                      "adminEvictions", (json_int_t)m->admin_evictions, "metricsAcceptPauses",
+                      (json_int_t)m->metrics_accept_pauses),
+            &bad);
+    put(o, "process",
+        json_pack("{s:I, s:I, s:I}", "residentBytes", (json_int_t)m->rss_bytes, "threads",
+                  (json_int_t)m->threads, "openFds", (json_int_t)m->fds),
+        &bad);
+    if (bad) {
+        json_decref(o);
+        *err = "cannot encode the metrics";
+        return NULL;
+    }
     return o;
 }
 
@@ -309,7 +340,7 @@ static json_t *handle(struct admin_rpc *a, json_t *req)
         res = disc_table(a, &err);
         break;
     case ADMIN_RPC_METRICS:
-        res = metrics(a);
+        res = metrics(a, &err);
         break;
     case ADMIN_RPC_DEBUG_TRACE:
         res = debug_trace(a, rq.recording, &err);
