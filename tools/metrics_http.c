@@ -33,7 +33,7 @@ struct conn {
     int fd;              /* -1: free slot */
     uint64_t deadline;   /* accept + METRICS_HTTP_TIMEOUT_MS: head read and response written */
     size_t len;          /* head bytes received */
-    char *out;           /* the response once built (NULL while reading) */
+    char *out;           /* the response once built (NULL while reading; head: a 503) */
     size_t out_len, off; /* its size, bytes written */
     char head[METRICS_HTTP_HEAD_MAX];
 };
@@ -54,14 +54,16 @@ struct metrics_http {
 static void conn_close(struct conn *c)
 {
     if (c->fd >= 0) close(c->fd);
-    free(c->out);
+    if (c->out != c->head) free(c->out);
     c->fd = -1;
     c->out = NULL;
     c->len = c->out_len = c->off = 0;
 }
 
-/* Builds c's response (head and body in one buffer).  Returns 0 or -1 when
- * out of memory (the connection is closed). */
+/* Builds c's response (head and body in one buffer).  Returns 0.  Out of
+ * memory for it, the response is a 503 written from c's head buffer (the
+ * request, read already, is no longer needed), so the client still gets
+ * an answer. */
 static int respond(struct conn *c, int status, const char *reason, const char *type,
                    const char *body, size_t len)
 {
@@ -71,7 +73,18 @@ static int respond(struct conn *c, int status, const char *reason, const char *t
                      "Connection: close\r\n\r\n",
                      status, reason, type, len);
     c->out = malloc((size_t)n + len);
-    if (!c->out) return -1;
+    if (!c->out) {
+        static const char unavailable[] = "HTTP/1.1 503 Service Unavailable\r\n"
+                                          "Content-Type: text/plain; charset=utf-8\r\n"
+                                          "Content-Length: 24\r\nConnection: close\r\n\r\n"
+                                          "503 Service Unavailable\n";
+        _Static_assert(sizeof unavailable - 1 <= METRICS_HTTP_HEAD_MAX, "fits the head buffer");
+        memcpy(c->head, unavailable, sizeof unavailable - 1);
+        c->out = c->head;
+        c->out_len = sizeof unavailable - 1;
+        c->off = 0;
+        return 0;
+    }
     memcpy(c->out, head, (size_t)n);
     if (len) memcpy(c->out + n, body, len);
     c->out_len = (size_t)n + len;

@@ -5,7 +5,9 @@
  * GET /metrics and GET /debug/metrics/prometheus answer 200 with
  * node_metrics_prometheus (Content-Type: text/plain; version=0.0.4); other
  * paths 404, other methods 405, a malformed or oversized request 400.
- * Every response carries Connection: close.
+ * Out of memory: 500 when the metrics cannot be rendered, 503 when no
+ * response can be built (that one needs no allocation).  Every response
+ * carries Connection: close.
  *
  * Bounds: METRICS_HTTP_CONNS connections served at once (more wait in the
  * listen backlog); each one's request head must arrive within

@@ -563,6 +563,61 @@ static void node_cases(void)
     p2p_server_stop(srv);
 }
 
+/* ---- the metrics endpoint, serving ---- */
+
+static metrics_http_t *mh;
+
+static int case_metrics_scrape(long n)
+{
+    static char buf[1 << 20];
+    af_arm(n);
+    af_exempt(true);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(metrics_http_port(mh))};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CHECK(fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0);
+    struct timeval tv = {.tv_sec = 0, .tv_usec = 100 * 1000};
+    (void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    const char *req = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
+    CHECK(send(fd, req, strlen(req), MSG_NOSIGNAL) == (ssize_t)strlen(req));
+    size_t got = 0;
+    bool closed = false;
+    buf[0] = 0;
+    for (uint64_t end = p2p_now_ns() + 5000 * P2P_NS_PER_MS; p2p_now_ns() < end;) {
+        ssize_t r = recv(fd, buf + got, sizeof buf - 1 - got, 0);
+        if (r < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+        if (r <= 0) {
+            closed = true;
+            break;
+        }
+        got += (size_t)r;
+        buf[got] = 0;
+    }
+    close(fd);
+    af_exempt(false);
+    bool fired = af_disarm();
+    tu_checks++;
+    if (!closed) {
+        fail_n("metrics_scrape", n, "response not ended");
+        return -1;
+    }
+    if (strncmp(buf, "HTTP/1.1 200", 12) == 0 && strstr(buf, "\r\n\r\n")) return 0;
+    if (fired && (strncmp(buf, "HTTP/1.1 500", 12) == 0 || strncmp(buf, "HTTP/1.1 503", 12) == 0))
+        return P2P_ENOMEM;
+    fail_n("metrics_scrape", n, fired ? "neither the metrics nor a 5xx" : "no metrics");
+    fprintf(stderr, "  response: %.200s\n", buf);
+    return -1;
+}
+
+static void metrics_cases(void)
+{
+    metrics_http_config_t mc = {.ip = p2p_ip4(127, 0, 0, 1), .endpoints = &eps};
+    char msg[256] = "";
+    CHECK_OK(metrics_http_start(&mh, msg, sizeof msg, &mc));
+    drive("metrics_scrape", case_metrics_scrape);
+    metrics_http_stop(mh);
+}
+
 /* ---- node_metrics, resolver ---- */
 
 static int case_node_metrics(long n)
@@ -671,6 +726,7 @@ int main(void)
     drive("admin_next_short", case_admin_next_short);
     admin_cases();
     node_cases();
+    metrics_cases();
     drive("node_metrics", case_node_metrics);
     drive("resolver_new", case_resolver);
 
