@@ -186,7 +186,9 @@ void stress_print_summary(stress_stats_t *s);
 /* Writes the summary and the series to path: JSON for *.json; CSV
  * otherwise, the series in path and the summary (name,value rows, the
  * JSON's fields with nested names joined by '.') in stress_summary_path's
- * file.  Returns 0 or -1 (errno set). */
+ * file.  A report is written whole: it is built in memory first, and when
+ * that runs out of memory nothing is written.  Returns 0, or -1 with errno
+ * set (ENOMEM: the report could not be built; else the failed call's). */
 int stress_write_out(stress_stats_t *s, const char *path);
 /* The CSV summary's file for --out path: path without a trailing ".csv",
  * then ".summary.csv". */

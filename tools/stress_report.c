@@ -459,118 +459,146 @@ void stress_print_summary(stress_stats_t *s)
     }
 }
 
+/* Sets o[key] = v (taking v's reference).  A failure (v could not be
+ * built, or o is NULL or cannot grow) sets *bad: the caller drops the
+ * whole object. */
+static void put(json_t *o, const char *key, json_t *v, int *bad)
+{
+    if (json_object_set_new(o, key, v) != 0) *bad = -1;
+}
+
 static json_t *lat_json(stress_lat_t *l)
 {
     return json_pack("{s:I,s:f,s:f,s:f}", "n", (json_int_t)l->n, "p50_ms", stress_lat_ms(l, 0.5),
                      "p99_ms", stress_lat_ms(l, 0.99), "max_ms", stress_lat_ms(l, 1.0));
 }
 
-/* The summary as a JSON object (without the series). */
+/* The summary as a JSON object (without the series), whole or NULL (out
+ * of memory): a member left out would read as a figure the mode does not
+ * have. */
 static json_t *summary_json(stress_stats_t *s)
 {
     json_t *o = json_object();
     json_t *reasons = json_object();
+    int bad = o && reasons ? 0 : -1;
     for (size_t i = 0; i < s->nreasons; i++)
-        json_object_set_new(reasons, s->reasons[i].label,
-                            json_integer((json_int_t)s->reasons[i].count));
-    json_object_set_new(o, "mode", json_string(s->mode));
-    json_object_set_new(o, "target", json_string(s->target));
-    json_object_set_new(o, "elapsed_s", json_real(s->elapsed_s));
-    json_object_set_new(o, "load_s", json_real(s->load_s));
-    json_object_set_new(o, "drain_s", json_real(s->elapsed_s - s->load_s));
-    json_object_set_new(o, "attempts", json_integer((json_int_t)s->attempts));
-    json_object_set_new(o, "successes", json_integer((json_int_t)s->successes));
-    json_object_set_new(o, "success_rate_per_s", json_real(rate(s->at_stop.successes, s->load_s)));
-    json_object_set_new(o, "successes_in_drain",
-                        json_integer((json_int_t)(s->successes - s->at_stop.successes)));
-    json_object_set_new(o, "failures", json_integer((json_int_t)s->failures));
-    json_object_set_new(o, "failures_by_reason", reasons);
+        put(reasons, s->reasons[i].label, json_integer((json_int_t)s->reasons[i].count), &bad);
+    put(o, "mode", json_string(s->mode), &bad);
+    put(o, "target", json_string(s->target), &bad);
+    put(o, "elapsed_s", json_real(s->elapsed_s), &bad);
+    put(o, "load_s", json_real(s->load_s), &bad);
+    put(o, "drain_s", json_real(s->elapsed_s - s->load_s), &bad);
+    put(o, "attempts", json_integer((json_int_t)s->attempts), &bad);
+    put(o, "successes", json_integer((json_int_t)s->successes), &bad);
+    put(o, "success_rate_per_s", json_real(rate(s->at_stop.successes, s->load_s)), &bad);
+    put(o, "successes_in_drain", json_integer((json_int_t)(s->successes - s->at_stop.successes)),
+        &bad);
+    put(o, "failures", json_integer((json_int_t)s->failures), &bad);
+    put(o, "failures_by_reason", reasons, &bad);
     uint64_t tot = s->successes + s->failures;
-    json_object_set_new(o, "success_ratio",
-                        json_real(tot ? (double)s->successes / (double)tot : 0.0));
-    json_object_set_new(o, "drops", json_integer((json_int_t)s->drops));
-    json_object_set_new(o, "target_exited", json_boolean(s->proc.exited));
-    json_object_set_new(o, "peak_live", json_integer(s->peak_live));
-    json_object_set_new(o, "full_pauses", json_integer((json_int_t)s->full_pauses));
-    json_object_set_new(o, "refused_after_hello", json_integer((json_int_t)s->refused_after_hello));
-    json_object_set_new(o, "admission_latency", lat_json(&s->admit_lat));
-    json_object_set_new(o, "handshake_latency", lat_json(&s->hs_lat));
-    json_object_set_new(o, "reply_latency", lat_json(&s->pong_lat));
-    json_object_set_new(o, "reply_latency_full", lat_json(&s->pong_lat_full));
-    json_object_set_new(o, "pings_sent", json_integer((json_int_t)s->pings_sent));
-    json_object_set_new(o, "pongs_received", json_integer((json_int_t)s->pongs_recv));
-    json_object_set_new(o, "pings_late", json_integer((json_int_t)s->pings_late));
-    json_object_set_new(o, "target_pings", json_integer((json_int_t)s->pings_recv));
-    json_object_set_new(o, "target_pings_answered", json_integer((json_int_t)s->pongs_sent));
-    json_object_set_new(o, "msgs_sent", json_integer((json_int_t)s->msgs_sent));
-    json_object_set_new(o, "msgs_received", json_integer((json_int_t)s->msgs_recv));
-    json_object_set_new(o, "bytes_sent", json_integer((json_int_t)s->bytes_sent));
+    put(o, "success_ratio", json_real(tot ? (double)s->successes / (double)tot : 0.0), &bad);
+    put(o, "drops", json_integer((json_int_t)s->drops), &bad);
+    put(o, "target_exited", json_boolean(s->proc.exited), &bad);
+    put(o, "peak_live", json_integer(s->peak_live), &bad);
+    put(o, "full_pauses", json_integer((json_int_t)s->full_pauses), &bad);
+    put(o, "refused_after_hello", json_integer((json_int_t)s->refused_after_hello), &bad);
+    put(o, "admission_latency", lat_json(&s->admit_lat), &bad);
+    put(o, "handshake_latency", lat_json(&s->hs_lat), &bad);
+    put(o, "reply_latency", lat_json(&s->pong_lat), &bad);
+    put(o, "reply_latency_full", lat_json(&s->pong_lat_full), &bad);
+    put(o, "pings_sent", json_integer((json_int_t)s->pings_sent), &bad);
+    put(o, "pongs_received", json_integer((json_int_t)s->pongs_recv), &bad);
+    put(o, "pings_late", json_integer((json_int_t)s->pings_late), &bad);
+    put(o, "target_pings", json_integer((json_int_t)s->pings_recv), &bad);
+    put(o, "target_pings_answered", json_integer((json_int_t)s->pongs_sent), &bad);
+    put(o, "msgs_sent", json_integer((json_int_t)s->msgs_sent), &bad);
+    put(o, "msgs_received", json_integer((json_int_t)s->msgs_recv), &bad);
+    put(o, "bytes_sent", json_integer((json_int_t)s->bytes_sent), &bad);
     if (strcmp(s->mode, "discv4") == 0) {
-        json_object_set_new(o, "pongs_per_s", json_real(rate(s->at_stop.pongs_recv, s->load_s)));
-        json_object_set_new(o, "findnodes_sent", json_integer((json_int_t)s->findnodes_sent));
-        json_object_set_new(o, "findnodes_answered",
-                            json_integer((json_int_t)s->neighbors_replies));
-        json_object_set_new(o, "neighbors_packets", json_integer((json_int_t)s->neighbors_pkts));
-        json_object_set_new(o, "neighbors_latency", lat_json(&s->nb_lat));
-        json_object_set_new(o, "keys_bonded", json_integer((json_int_t)s->bonded));
-        json_object_set_new(o, "keys_bond_failed", json_integer((json_int_t)s->bond_failed));
-        json_object_set_new(o, "unmatched_replies", json_integer((json_int_t)s->unmatched));
+        put(o, "pongs_per_s", json_real(rate(s->at_stop.pongs_recv, s->load_s)), &bad);
+        put(o, "findnodes_sent", json_integer((json_int_t)s->findnodes_sent), &bad);
+        put(o, "findnodes_answered", json_integer((json_int_t)s->neighbors_replies), &bad);
+        put(o, "neighbors_packets", json_integer((json_int_t)s->neighbors_pkts), &bad);
+        put(o, "neighbors_latency", lat_json(&s->nb_lat), &bad);
+        put(o, "keys_bonded", json_integer((json_int_t)s->bonded), &bad);
+        put(o, "keys_bond_failed", json_integer((json_int_t)s->bond_failed), &bad);
+        put(o, "unmatched_replies", json_integer((json_int_t)s->unmatched), &bad);
     }
     if (strcmp(s->mode, "discv4") != 0) {
-        json_object_set_new(o, "handshake_failures", json_integer((json_int_t)s->hs_failures));
-        json_object_set_new(o, "replies_missing", json_integer((json_int_t)s->replies_missing));
+        put(o, "handshake_failures", json_integer((json_int_t)s->hs_failures), &bad);
+        put(o, "replies_missing", json_integer((json_int_t)s->replies_missing), &bad);
     }
-    json_object_set_new(o, "adversarial",
-                        json_pack("{s:I,s:I,s:I,s:I,s:I}", "started", (json_int_t)s->adv_started,
-                                  "closed_by_target", (json_int_t)s->adv_closed, "still_open",
-                                  (json_int_t)s->adv_open, "timed_out", (json_int_t)s->adv_timeout,
-                                  "connect_failed", (json_int_t)s->adv_failed));
+    put(o, "adversarial",
+        json_pack("{s:I,s:I,s:I,s:I,s:I}", "started", (json_int_t)s->adv_started,
+                  "closed_by_target", (json_int_t)s->adv_closed, "still_open",
+                  (json_int_t)s->adv_open, "timed_out", (json_int_t)s->adv_timeout,
+                  "connect_failed", (json_int_t)s->adv_failed),
+        &bad);
     const stress_proc_t *p = &s->proc;
     if (p->pid) {
         json_t *t = json_object();
-        json_object_set_new(t, "pid", json_integer(p->pid));
-        json_object_set_new(t, "rss_kb_start", json_integer((json_int_t)p->rss_kb_start));
-        json_object_set_new(t, "rss_kb_end", json_integer((json_int_t)p->rss_kb_end));
-        json_object_set_new(t, "rss_kb_max", json_integer((json_int_t)p->rss_kb_max));
-        json_object_set_new(t, "threads_start", json_integer((json_int_t)p->threads_start));
-        json_object_set_new(t, "threads_end", json_integer((json_int_t)p->threads_end));
-        json_object_set_new(t, "threads_max", json_integer((json_int_t)p->threads_max));
+        put(t, "pid", json_integer(p->pid), &bad);
+        put(t, "rss_kb_start", json_integer((json_int_t)p->rss_kb_start), &bad);
+        put(t, "rss_kb_end", json_integer((json_int_t)p->rss_kb_end), &bad);
+        put(t, "rss_kb_max", json_integer((json_int_t)p->rss_kb_max), &bad);
+        put(t, "threads_start", json_integer((json_int_t)p->threads_start), &bad);
+        put(t, "threads_end", json_integer((json_int_t)p->threads_end), &bad);
+        put(t, "threads_max", json_integer((json_int_t)p->threads_max), &bad);
         /* null: not readable (0 would read as a node without descriptors) */
-        json_object_set_new(t, "fds_end",
-                            p->fds_unknown ? json_null() : json_integer((json_int_t)p->fds_end));
-        json_object_set_new(t, "fds_start",
-                            p->fds_unknown ? json_null() : json_integer((json_int_t)p->fds_start));
-        json_object_set_new(t, "fds_max",
-                            p->fds_unknown ? json_null() : json_integer((json_int_t)p->fds_max));
+        put(t, "fds_end", p->fds_unknown ? json_null() : json_integer((json_int_t)p->fds_end),
+            &bad);
+        put(t, "fds_start", p->fds_unknown ? json_null() : json_integer((json_int_t)p->fds_start),
+            &bad);
+        put(t, "fds_max", p->fds_unknown ? json_null() : json_integer((json_int_t)p->fds_max),
+            &bad);
         double per = p->peak_live && p->rss_kb_at_peak > p->rss_kb_start
                          ? (double)(p->rss_kb_at_peak - p->rss_kb_start) / p->peak_live
                          : 0;
-        json_object_set_new(t, "rss_kb_per_live_peer", json_real(per));
-        json_object_set_new(t, "exited", json_boolean(p->exited));
-        json_object_set_new(o, "target_proc", t);
+        put(t, "rss_kb_per_live_peer", json_real(per), &bad);
+        put(t, "exited", json_boolean(p->exited), &bad);
+        put(o, "target_proc", t, &bad);
     } else {
-        json_object_set_new(o, "target_proc", json_null());
+        put(o, "target_proc", json_null(), &bad);
+    }
+    if (bad) {
+        json_decref(o);
+        return NULL;
     }
     return o;
 }
 
-static int write_json(stress_stats_t *s, FILE *f)
+/* The JSON report (the summary and the series) as text, whole or NULL
+ * (out of memory): json_dumpb measures it first and then writes it into a
+ * buffer of that size, so no part is left out of a report that is written. */
+static char *json_text(stress_stats_t *s, size_t *len)
 {
     json_t *o = summary_json(s);
     json_t *series = json_array();
-    for (size_t i = 0; i < s->nseries; i++) {
+    int bad = o && series ? 0 : -1;
+    for (size_t i = 0; i < s->nseries && !bad; i++) {
         const stress_point_t *pt = &s->series[i];
-        json_array_append_new(
-            series, json_pack("{s:f,s:I,s:I,s:I,s:I,s:I,s:I}", "t", pt->t, "live",
+        json_t *v = json_pack("{s:f,s:I,s:I,s:I,s:I,s:I,s:I}", "t", pt->t, "live",
                               (json_int_t)pt->live, "inflight", (json_int_t)pt->inflight, "ok",
                               (json_int_t)pt->ok, "fail", (json_int_t)pt->fail, "msgs",
-                              (json_int_t)pt->msgs, "rss_kb", (json_int_t)pt->rss_kb));
+                              (json_int_t)pt->msgs, "rss_kb", (json_int_t)pt->rss_kb);
+        if (!v || json_array_append_new(series, v) != 0) bad = -1;
     }
-    json_object_set_new(o, "series", series);
-    int rc = json_dumpf(o, f, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
-    fputc('\n', f);
+    if (bad)
+        json_decref(series);
+    else
+        put(o, "series", series, &bad);
+    const size_t flags = JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9);
+    size_t n = bad ? 0 : json_dumpb(o, NULL, 0, flags);
+    char *text = n ? malloc(n + 1) : NULL;
+    if (text && json_dumpb(o, text, n, flags) != n) {
+        free(text);
+        text = NULL;
+    }
     json_decref(o);
-    return rc;
+    if (!text) return NULL;
+    text[n] = '\n';
+    *len = n + 1;
+    return text;
 }
 
 /* A CSV field: quoted when it holds a comma, a quote or a line break. */
@@ -623,16 +651,15 @@ void stress_summary_path(char *out, size_t outlen, const char *path)
     snprintf(out, outlen, "%.*s.summary.csv", (int)n, path);
 }
 
-static int write_csv_summary(stress_stats_t *s, const char *path)
+/* The CSV summary of o (summary_json) into path's summary file. */
+static int write_csv_summary(json_t *o, const char *path)
 {
     char sp[4096];
     stress_summary_path(sp, sizeof sp, path);
     FILE *f = fopen(sp, "w");
     if (!f) return -1;
-    json_t *o = summary_json(s);
     fprintf(f, "name,value\n");
     csv_flat(f, "", o);
-    json_decref(o);
     return fclose(f) == 0 ? 0 : -1;
 }
 
@@ -647,18 +674,32 @@ static void write_csv(const stress_stats_t *s, FILE *f)
     }
 }
 
+/* The report is built whole in memory before a file is opened: out of
+ * memory fails it with ENOMEM and writes nothing. */
 int stress_write_out(stress_stats_t *s, const char *path)
 {
-    FILE *f = fopen(path, "w");
-    if (!f) return -1;
-    size_t n = strlen(path);
-    int rc = 0;
-    if (n >= 5 && strcmp(path + n - 5, ".json") == 0)
-        rc = write_json(s, f);
+    size_t n = strlen(path), len = 0;
+    bool json = n >= 5 && strcmp(path + n - 5, ".json") == 0;
+    char *text = NULL;
+    json_t *summary = NULL;
+    if (json)
+        text = json_text(s, &len);
     else
-        write_csv(s, f);
-    if (fclose(f) != 0) rc = -1;
-    if (rc == 0 && !(n >= 5 && strcmp(path + n - 5, ".json") == 0)) rc = write_csv_summary(s, path);
+        summary = summary_json(s);
+    if (!text && !summary) {
+        errno = ENOMEM;
+        return -1;
+    }
+    FILE *f = fopen(path, "w");
+    int rc = f ? 0 : -1;
+    if (f && json && fwrite(text, 1, len, f) != len) rc = -1;
+    if (f && !json) write_csv(s, f);
+    if (f && fclose(f) != 0) rc = -1;
+    if (rc == 0 && !json) rc = write_csv_summary(summary, path);
+    int e = errno;
+    free(text);
+    json_decref(summary);
+    errno = e;
     return rc ? -1 : 0;
 }
 

@@ -689,24 +689,40 @@ static size_t csv_lines(const char *path)
 
 static size_t stress_full;
 
-/* stress_write_out: 0 or -1, never a crash or a leak; without injection
- * the complete report.  With injection a success may still come with an
- * incomplete report (summary_json does not check its members: the stress
- * tool is a one-shot command), which is not asserted here. */
+/* stress_write_out: the complete report (JSON: every member and the
+ * series; CSV: every row of the series and of the summary), or -1 with
+ * errno ENOMEM and nothing written; never a crash or a leak.  Before the
+ * report was built whole in memory, a success came with members left out
+ * of the summary or points out of the series (summary_json and the series
+ * were not checked: JSON n = 3, 4, 7..172, CSV n = 1..121), and a failure
+ * left a partial file (JSON n = 1, 2, 173..184: json_dumpf failed part
+ * way). */
 static int case_stress_out(long n)
 {
-    char path[200];
+    char path[200], sp[256];
     snprintf(path, sizeof path, "%s/report%s", tmproot, stress_ext);
+    stress_summary_path(sp, sizeof sp, path);
     unlink(path);
+    unlink(sp);
     af_arm(n);
+    errno = 0;
     int rc = stress_write_out(&sst, path);
+    int e = errno;
     bool fired = af_disarm();
     size_t got = strcmp(stress_ext, ".json") == 0 ? json_keys_written(path) : csv_lines(path);
     tu_checks++;
     if (rc != 0 && rc != -1) fail_n("stress_out", n, "undocumented code");
     if (n == 0 && !stress_full) stress_full = got;
-    if (!fired && (rc != 0 || got == 0 || got != stress_full)) {
-        fail_n("stress_out", n, "no complete report without injection");
+    if (rc == 0 && (got == 0 || got != stress_full)) {
+        fail_n("stress_out", n, fired ? "an incomplete report written" : "no complete report");
+        return -1;
+    }
+    if (rc == -1 && (!fired || e != ENOMEM)) {
+        fail_n("stress_out", n, "failed without injection or not with ENOMEM");
+        return -1;
+    }
+    if (rc == -1 && (access(path, F_OK) == 0 || access(sp, F_OK) == 0)) {
+        fail_n("stress_out", n, "a failed report left a file");
         return -1;
     }
     return rc;
