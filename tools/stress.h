@@ -25,10 +25,13 @@ enum {
     STRESS_MAX_SECONDS = 86400,
 };
 
-/* A growable list of latencies in microseconds. */
+/* A growable list of latencies in microseconds.  A sample the list cannot
+ * grow for (out of memory) is counted in dropped: the report shows the
+ * count beside the quantiles, which are then of the n samples kept. */
 typedef struct stress_lat {
     uint32_t *v;
     size_t n, cap;
+    uint64_t dropped;
 } stress_lat_t;
 
 /* One labelled counter ("disconnect: too many peers"). */
@@ -112,6 +115,9 @@ typedef struct stress_stats {
     stress_point_t *series;
     size_t nseries, series_cap;
     uint64_t series_ok, series_fail; /* successes and failures in the series so far */
+    /* points not kept (the series could not grow, or past STRESS_MAX_SECONDS):
+     * their successes and failures are in the next point kept */
+    uint64_t series_dropped;
     stress_proc_t proc;
 } stress_stats_t;
 
@@ -126,13 +132,15 @@ void stress_fail_n(stress_stats_t *s, uint64_t n, const char *fmt, ...)
 /* The load ends (the stop): sets s->load_s to the seconds since t0 and
  * takes s->at_stop, the completions the per-second rates count. */
 void stress_load_end(stress_stats_t *s, uint64_t t0, uint64_t now);
-/* Appends a latency (microseconds); silently keeps the old list when out of memory. */
+/* Appends a latency (microseconds); when out of memory keeps the old list
+ * and counts the sample in l->dropped. */
 void stress_lat_add(stress_lat_t *l, uint64_t us);
 /* The q-quantile (0..1) of l in milliseconds (sorts l); 0 when empty. */
 double stress_lat_ms(stress_lat_t *l, double q);
 /* Appends a series point (one per second, then the last partial one):
  * the caller sets t, live, inflight, msgs and rss_kb; ok and fail are the
- * successes and failures counted since the previous point. */
+ * successes and failures counted since the previous point.  A point that
+ * cannot be kept is counted in s->series_dropped. */
 void stress_series_add(stress_stats_t *s, stress_point_t *p);
 
 /* Finds the pid of the local process listening on ip:port, TCP or (udp)

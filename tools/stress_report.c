@@ -83,7 +83,10 @@ void stress_lat_add(stress_lat_t *l, uint64_t us)
     if (l->n == l->cap) {
         size_t nc = l->cap ? l->cap * 2 : 1024;
         uint32_t *nv = realloc(l->v, nc * sizeof *nv);
-        if (!nv) return;
+        if (!nv) {
+            l->dropped++;
+            return;
+        }
         l->v = nv;
         l->cap = nc;
     }
@@ -109,11 +112,17 @@ void stress_series_add(stress_stats_t *s, stress_point_t *p)
 {
     p->ok = s->successes - s->series_ok;
     p->fail = s->failures - s->series_fail;
-    if (s->nseries >= STRESS_MAX_SECONDS) return;
+    if (s->nseries >= STRESS_MAX_SECONDS) {
+        s->series_dropped++;
+        return;
+    }
     if (s->nseries == s->series_cap) {
         size_t nc = s->series_cap ? s->series_cap * 2 : 64;
         stress_point_t *nv = realloc(s->series, nc * sizeof *nv);
-        if (!nv) return;
+        if (!nv) {
+            s->series_dropped++;
+            return;
+        }
         s->series = nv;
         s->series_cap = nc;
     }
@@ -356,6 +365,15 @@ static double rate(uint64_t n, double s)
     return s > 0 ? (double)n / s : 0;
 }
 
+/* ", N more dropped: out of memory" when l lost samples (its quantiles are
+ * of the n kept), else "". */
+static const char *dropped(char *buf, size_t len, const stress_lat_t *l)
+{
+    if (!l->dropped) return "";
+    snprintf(buf, len, ", %llu more dropped: out of memory", (unsigned long long)l->dropped);
+    return buf;
+}
+
 void stress_print_summary(stress_stats_t *s)
 {
     printf("stress %s against %s: %.1f s of load, then %.1f s of drain (rates per second of "
@@ -378,16 +396,17 @@ void stress_print_summary(stress_stats_t *s)
                (unsigned long long)s->hs_failures,
                (unsigned long long)(s->failures - s->hs_failures),
                (unsigned long long)s->replies_missing);
-    if (s->hs_lat.n)
-        printf("  handshake+hello latency: p50 %.2f ms, p99 %.2f ms, max %.2f ms (n=%zu)\n",
+    char dn[96];
+    if (s->hs_lat.n || s->hs_lat.dropped)
+        printf("  handshake+hello latency: p50 %.2f ms, p99 %.2f ms, max %.2f ms (n=%zu%s)\n",
                stress_lat_ms(&s->hs_lat, 0.5), stress_lat_ms(&s->hs_lat, 0.99),
-               stress_lat_ms(&s->hs_lat, 1.0), s->hs_lat.n);
-    if (s->admit_lat.n || s->refused_after_hello)
+               stress_lat_ms(&s->hs_lat, 1.0), s->hs_lat.n, dropped(dn, sizeof dn, &s->hs_lat));
+    if (s->admit_lat.n || s->admit_lat.dropped || s->refused_after_hello)
         printf("  admission (our Ping after the Hello -> its Pong): p50 %.2f ms, p99 %.2f ms, "
-               "max %.2f ms (n=%zu); refused after the Hello: %llu\n",
+               "max %.2f ms (n=%zu%s); refused after the Hello: %llu\n",
                stress_lat_ms(&s->admit_lat, 0.5), stress_lat_ms(&s->admit_lat, 0.99),
                stress_lat_ms(&s->admit_lat, 1.0), s->admit_lat.n,
-               (unsigned long long)s->refused_after_hello);
+               dropped(dn, sizeof dn, &s->admit_lat), (unsigned long long)s->refused_after_hello);
     printf("  peak live peers: %u, drops: %llu\n", s->peak_live, (unsigned long long)s->drops);
     if (s->full_pauses)
         printf("  target full: new peers paused %llu times (1 s after \"too many peers\", "
@@ -405,16 +424,17 @@ void stress_print_summary(stress_stats_t *s)
         printf("  messages sent %llu (%.1f/s), replies received %llu (%.1f/s)\n",
                (unsigned long long)s->msgs_sent, rate(s->msgs_sent, s->load_s),
                (unsigned long long)s->msgs_recv, rate(s->at_stop.msgs_recv, s->load_s));
-    if (s->pong_lat.n)
-        printf("  reply latency: p50 %.2f ms, p99 %.2f ms, max %.2f ms (n=%zu)\n",
+    if (s->pong_lat.n || s->pong_lat.dropped)
+        printf("  reply latency: p50 %.2f ms, p99 %.2f ms, max %.2f ms (n=%zu%s)\n",
                stress_lat_ms(&s->pong_lat, 0.5), stress_lat_ms(&s->pong_lat, 0.99),
-               stress_lat_ms(&s->pong_lat, 1.0), s->pong_lat.n);
-    if (s->pong_lat_full.n)
+               stress_lat_ms(&s->pong_lat, 1.0), s->pong_lat.n,
+               dropped(dn, sizeof dn, &s->pong_lat));
+    if (s->pong_lat_full.n || s->pong_lat_full.dropped)
         printf("  reply latency with all %u peers up: p50 %.2f ms, p99 %.2f ms, max %.2f ms "
-               "(n=%zu)\n",
+               "(n=%zu%s)\n",
                s->peak_live, stress_lat_ms(&s->pong_lat_full, 0.5),
                stress_lat_ms(&s->pong_lat_full, 0.99), stress_lat_ms(&s->pong_lat_full, 1.0),
-               s->pong_lat_full.n);
+               s->pong_lat_full.n, dropped(dn, sizeof dn, &s->pong_lat_full));
     if (discv4) {
         printf("  pongs: %llu (%.1f/s); keys bonded %llu, gave up bonding %llu\n",
                (unsigned long long)s->pongs_recv, rate(s->at_stop.pongs_recv, s->load_s),
@@ -425,10 +445,14 @@ void stress_print_summary(stress_stats_t *s)
                rate(s->at_stop.neighbors_replies, s->load_s), (unsigned long long)s->neighbors_pkts,
                (unsigned long long)s->unmatched);
     }
-    if (s->nb_lat.n)
-        printf("  neighbors latency: p50 %.2f ms, p99 %.2f ms, max %.2f ms (n=%zu)\n",
+    if (s->nb_lat.n || s->nb_lat.dropped)
+        printf("  neighbors latency: p50 %.2f ms, p99 %.2f ms, max %.2f ms (n=%zu%s)\n",
                stress_lat_ms(&s->nb_lat, 0.5), stress_lat_ms(&s->nb_lat, 0.99),
-               stress_lat_ms(&s->nb_lat, 1.0), s->nb_lat.n);
+               stress_lat_ms(&s->nb_lat, 1.0), s->nb_lat.n, dropped(dn, sizeof dn, &s->nb_lat));
+    if (s->series_dropped)
+        printf("  per-second series: %llu points dropped (out of memory, or past %d s); their "
+               "counts are in the next point kept\n",
+               (unsigned long long)s->series_dropped, STRESS_MAX_SECONDS);
     if (s->adv_started)
         printf("  adversarial: %llu opened, %llu closed by the target, %llu still open, %llu "
                "timed out, %llu failed to connect\n",
@@ -469,8 +493,9 @@ static void put(json_t *o, const char *key, json_t *v, int *bad)
 
 static json_t *lat_json(stress_lat_t *l)
 {
-    return json_pack("{s:I,s:f,s:f,s:f}", "n", (json_int_t)l->n, "p50_ms", stress_lat_ms(l, 0.5),
-                     "p99_ms", stress_lat_ms(l, 0.99), "max_ms", stress_lat_ms(l, 1.0));
+    return json_pack("{s:I,s:f,s:f,s:f,s:I}", "n", (json_int_t)l->n, "p50_ms",
+                     stress_lat_ms(l, 0.5), "p99_ms", stress_lat_ms(l, 0.99), "max_ms",
+                     stress_lat_ms(l, 1.0), "dropped", (json_int_t)l->dropped);
 }
 
 /* The summary as a JSON object (without the series), whole or NULL (out
@@ -528,6 +553,7 @@ static json_t *summary_json(stress_stats_t *s)
         put(o, "handshake_failures", json_integer((json_int_t)s->hs_failures), &bad);
         put(o, "replies_missing", json_integer((json_int_t)s->replies_missing), &bad);
     }
+    put(o, "series_points_dropped", json_integer((json_int_t)s->series_dropped), &bad);
     put(o, "adversarial",
         json_pack("{s:I,s:I,s:I,s:I,s:I}", "started", (json_int_t)s->adv_started,
                   "closed_by_target", (json_int_t)s->adv_closed, "still_open",
