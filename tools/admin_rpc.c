@@ -283,6 +283,11 @@ static json_t *metrics(struct admin_rpc *a, const char **err)
         put(c, "lookupsRunning", json_integer((json_int_t)m->disc->lookups), &bad);
         put(c, "core", core, &bad);
         put(o, "discovery", c, &bad);
+    } else if (m->disc_err) {
+        /* running but not answering: null and why, since a member left
+         * out reads as --nodiscover */
+        put(o, "discovery", json_null(), &bad);
+        put(o, "discoveryError", json_string(p2p_strerror(m->disc_err)), &bad);
     }
     if (m->have_endpoints)
         put(o, "endpoints",

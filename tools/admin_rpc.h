@@ -44,7 +44,11 @@
  *                                   {residentBytes, threads, openFds}}: the
  *                                   Prometheus metrics without the mailboxes;
  *                                   server is absent with --bootnode,
- *                                   discovery with --nodiscover
+ *                                   discovery with --nodiscover; discovery
+ *                                   is null when it runs but did not answer
+ *                                   (out of memory, timed out, stopping),
+ *                                   with discoveryError: the reason
+ *                                   (p2p_strerror)
  * Requests are a stream of JSON values on each connection (newline or not);
  * a batch (array) is answered with an array, an empty one or one of more
  * than ADMIN_RPC_BATCH_MAX requests with a -32600 error (none of it runs);

@@ -111,7 +111,8 @@ void node_metrics_collect(node_metrics_t *m, p2p_server_t *srv, p2p_discovery_t 
         }
         m->have_server = true;
     }
-    if (disc) m->have_disc = p2p_discovery_info(disc, m->disc, deadline_ns) == 0;
+    m->disc_err = disc ? p2p_discovery_info(disc, m->disc, deadline_ns) : 0;
+    m->have_disc = disc && m->disc_err == 0;
     p2p_mailbox_foreach_totals(add_mailbox, m);
     read_process(m);
 }

@@ -113,6 +113,9 @@ typedef struct node_metrics {
     int peers;                  /* p2p_server_peer_counts (negative: its error, not known) */
     unsigned inbound, outbound; /* of all peers: outbound = peers - inbound */
     bool have_disc;
+    /* discovery was given but did not answer the snapshot: the error of
+     * p2p_discovery_info (P2P_ENOMEM, P2P_ETIMEDOUT, P2P_ECLOSED, ...), else 0 */
+    int disc_err;
     p2p_discovery_info_t *disc; /* snapshot */
     size_t nmailboxes;
     node_metrics_mailbox_t mailboxes[NODE_METRICS_MAILBOX_NAMES];
@@ -130,7 +133,7 @@ void node_metrics_free(node_metrics_t *m);
 /* Takes a snapshot: srv and disc may be NULL (--bootnode, --nodiscover),
  * ep too (no endpoint counters); each actor is asked with deadline_ns
  * (absolute, core/clock.h); a part that does not answer in time is left out
- * (have_* false). */
+ * (have_* false; discovery's error in disc_err). */
 void node_metrics_collect(node_metrics_t *m, p2p_server_t *srv, p2p_discovery_t *disc,
                           const node_endpoint_stats_t *ep, uint64_t deadline_ns);
 
