@@ -38,7 +38,9 @@
  * reaches the terminal).
  * Names are exported as UTF-8: bytes that are not valid UTF-8 (a corrupt
  * or foreign file) become U+FFFD; an event that still cannot be encoded
- * is counted and reported, never silently left out.
+ * whole (every member, a record's arg and mailbox_name and a flow end's bp
+ * included) is counted and reported, never silently left out nor written
+ * incomplete.
  *
  * Order under --follow: a writer reads the clock before it publishes its
  * record, so a record can appear in a ring after a later record of another
@@ -479,8 +481,14 @@ static void export_chrome(struct tr *t, const char *path)
                       (json_int_t)r->kind, "peer", peer, "seq", (json_int_t)r->seq);
         char argtext[24];
         snprintf(argtext, sizeof argtext, "%llu", (unsigned long long)r->arg);
-        if (args) json_object_set_new(args, "arg", json_string(argtext));
-        if (args && r->mailbox) json_object_set_new(args, "mailbox_name", json_string(mbu));
+        /* an event without one of its args is not written: counted failed
+         * (the pack below fails on a NULL args) */
+        if (args &&
+            (json_object_set_new(args, "arg", json_string(argtext)) != 0 ||
+             (r->mailbox && json_object_set_new(args, "mailbox_name", json_string(mbu)) != 0))) {
+            json_decref(args);
+            args = NULL;
+        }
         /* s:o takes args even when the pack fails */
         exported += add_event(events,
                               json_pack("{s:s, s:s, s:s, s:f, s:f, s:I, s:I, s:o}", "name", name,
@@ -493,7 +501,10 @@ static void export_chrome(struct tr *t, const char *path)
                 json_pack("{s:s, s:s, s:s, s:I, s:f, s:I, s:I}", "name", mbu[0] ? mbu : "mailbox",
                           "cat", "mailbox", "ph", push ? "s" : "f", "id", (json_int_t)flow[i], "ts",
                           ts, "pid", pid, "tid", tid);
-            if (fe && !push) json_object_set_new(fe, "bp", json_string("e"));
+            if (fe && !push && json_object_set_new(fe, "bp", json_string("e")) != 0) {
+                json_decref(fe); /* a flow end without its binding point: failed */
+                fe = NULL;
+            }
             add_event(events, fe, &failed);
         }
     }
