@@ -1128,6 +1128,10 @@ static void run(struct engine *e, const char *plot, const char *outpath)
                    (unsigned long long)e->adv_timeout_by_kind[k],
                    (unsigned long long)e->adv_failed_by_kind[k]);
     }
+    /* the summary is out now, not at exit: stdout to a file or pipe is
+     * fully buffered, and a tool held up after the drain (a slow --out
+     * path, a sanitizer's check at exit) or killed then showed nothing */
+    fflush(stdout);
     if (outpath && stress_write_out(st, outpath) != 0)
         cli_fail("cannot write %s: %s", outpath, strerror(errno));
     if (plot && stress_write_svg(st, plot) != 0)
@@ -1196,6 +1200,7 @@ static int run_discv4(const char *target, const char *peers, const char *duratio
     char err[256];
     if (stress_discv4_run(&cfg, &st, isatty(2), err, sizeof err) != 0) cli_fail("%s", err);
     stress_print_summary(&st);
+    fflush(stdout); /* out now, as in run() */
     if (out && stress_write_out(&st, out) != 0)
         cli_fail("cannot write %s: %s", out, strerror(errno));
     if (plot && stress_write_svg(&st, plot) != 0)

@@ -134,6 +134,22 @@ timeout 20 "$D" stress --target "$("$D" key to-enode --tcp 1 "$KEY")" --mode hol
     --duration 1 --out "$T/dead.json" >/dev/null 2>&1
 python3 -c "import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if 0 < d['attempts'] <= 300 and d['successes'] == 0 else 1)" \
     "$T/dead.json" && ok || bad "stress hold against a closed port: $(cat "$T/dead.json" 2>&1 | head -c 300)"
+# the summary is on stdout when the run ends, not only at exit: a FIFO as
+# --out holds the tool after it, and the summary is there meanwhile (stdout
+# to a file was written at exit, so a tool held up after its drain, or
+# killed then, had shown nothing)
+mkfifo "$T/held.json"
+timeout -k 5 20 "$D" stress --target "$("$D" key to-enode --tcp 1 "$KEY")" --mode hold --peers 2 \
+    --duration 0.2 --out "$T/held.json" >"$T/held.out" 2>"$T/held.err" &
+hpid=$!
+i=0
+while ! grep -qs '^stress hold against' "$T/held.out" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+grep -q '^stress hold against' "$T/held.out" && ok ||
+    bad "no summary while stress waits to write --out: $(cat "$T/held.out" "$T/held.err")"
+timeout 10 cat "$T/held.json" >/dev/null # it writes its results and exits
+wait $hpid
+rc=$?
+[ $rc -eq 1 ] && ok || bad "stress with a FIFO as --out exited $rc: $(cat "$T/held.err")"
 # a --peers whose descriptors do not fit: the message names the --peers
 # given (100), not the harness's internal total (with the adversarial
 # connections and the margin)
