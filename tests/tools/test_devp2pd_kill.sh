@@ -36,7 +36,10 @@ PUB0=${ENODE#enode://}; PUB0=${PUB0%%@*}
 SEQ0=$SEQ PREV=$SEQ
 c=1
 while [ $c -le "$CYCLES" ]; do
-    timeout -k 5 10 "$D" stress --target "$ENODE" --mode discv4 --peers 32 --duration 3 >/dev/null 2>&1 &
+    # --foreground: our SIGTERM reaches the tool alone, with no SIGCONT
+    # after it (that SIGCONT can cancel the stop LeakSanitizer's exit check
+    # waits for in an ASan build, which then hangs until the -k kill)
+    timeout --foreground -k 5 10 "$D" stress --target "$ENODE" --mode discv4 --peers 32 --duration 3 >/dev/null 2>&1 &
     spid=$!
     # kill 300..1200 ms into the load
     sleep "0.$(( (c * 37) % 10 ))" 2>/dev/null; sleep 0.3
