@@ -195,13 +195,17 @@ void stress_print_summary(stress_stats_t *s);
  * otherwise, the series in path and the summary (name,value rows, the
  * JSON's fields with nested names joined by '.') in stress_summary_path's
  * file.  A report is written whole: it is built in memory first, and when
- * that runs out of memory nothing is written.  Returns 0, or -1 with errno
+ * that runs out of memory nothing is written; when a write fails (a full
+ * disk, a file size limit) the files written are removed (regular files
+ * only: a device or a pipe is left alone).  Returns 0, or -1 with errno
  * set (ENOMEM: the report could not be built; else the failed call's). */
 int stress_write_out(stress_stats_t *s, const char *path);
 /* The CSV summary's file for --out path: path without a trailing ".csv",
  * then ".summary.csv". */
 void stress_summary_path(char *out, size_t outlen, const char *path);
-/* Writes an SVG plot of live peers and per-second rates.  Returns 0 or -1. */
+/* Writes an SVG plot of live peers and per-second rates.  Returns 0, or -1
+ * with errno set (the failed call's; a regular file left partial by a
+ * failed write is removed). */
 int stress_write_svg(const stress_stats_t *s, const char *path);
 /* Frees the lists. */
 void stress_stats_free(stress_stats_t *s);

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -677,16 +678,52 @@ void stress_summary_path(char *out, size_t outlen, const char *path)
     snprintf(out, outlen, "%.*s.summary.csv", (int)n, path);
 }
 
+/* Opens path for a report; errno is cleared, so that end_file sees the
+ * error of a failed write. */
+static FILE *begin_file(const char *path)
+{
+    FILE *f = fopen(path, "w");
+    if (f) errno = 0;
+    return f;
+}
+
+/* Closes f, the report written to path.  Returns 0, or -1 with errno set
+ * when a write failed (ferror: a failed buffer flush is not always seen
+ * again by fclose, e.g. when the last write was the failing one) or the
+ * close did; a regular file is then removed (no partial report; a device
+ * or pipe is left alone). */
+static int end_file(FILE *f, const char *path)
+{
+    int e = ferror(f) ? (errno ? errno : EIO) : 0;
+    struct stat st;
+    bool reg = fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode);
+    if (fclose(f) != 0 && !e) e = errno ? errno : EIO;
+    if (!e) return 0;
+    if (reg) unlink(path);
+    errno = e;
+    return -1;
+}
+
+/* Removes path if it is a regular file (a report left without its other
+ * half); keeps errno. */
+static void remove_regular(const char *path)
+{
+    int e = errno;
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) unlink(path);
+    errno = e;
+}
+
 /* The CSV summary of o (summary_json) into path's summary file. */
 static int write_csv_summary(json_t *o, const char *path)
 {
     char sp[4096];
     stress_summary_path(sp, sizeof sp, path);
-    FILE *f = fopen(sp, "w");
+    FILE *f = begin_file(sp);
     if (!f) return -1;
     fprintf(f, "name,value\n");
     csv_flat(f, "", o);
-    return fclose(f) == 0 ? 0 : -1;
+    return end_file(f, sp);
 }
 
 static void write_csv(const stress_stats_t *s, FILE *f)
@@ -716,12 +753,15 @@ int stress_write_out(stress_stats_t *s, const char *path)
         errno = ENOMEM;
         return -1;
     }
-    FILE *f = fopen(path, "w");
+    FILE *f = begin_file(path);
     int rc = f ? 0 : -1;
-    if (f && json && fwrite(text, 1, len, f) != len) rc = -1;
+    if (f && json) fwrite(text, 1, len, f);
     if (f && !json) write_csv(s, f);
-    if (f && fclose(f) != 0) rc = -1;
-    if (rc == 0 && !json) rc = write_csv_summary(summary, path);
+    if (f) rc = end_file(f, path);
+    if (rc == 0 && !json && write_csv_summary(summary, path) != 0) {
+        remove_regular(path); /* the series without its summary: not a whole report */
+        rc = -1;
+    }
     int e = errno;
     free(text);
     json_decref(summary);
@@ -750,7 +790,7 @@ static void polyline(FILE *f, const stress_stats_t *s, int which, double ymax, d
 
 int stress_write_svg(const stress_stats_t *s, const char *path)
 {
-    FILE *f = fopen(path, "w");
+    FILE *f = begin_file(path);
     if (!f) return -1;
     const double W = 800, H = 400, x0 = 60, y0 = 30, w = 660, h = 320;
     double tmax = s->nseries ? s->series[s->nseries - 1].t : 1;
@@ -789,5 +829,5 @@ int stress_write_svg(const stress_stats_t *s, const char *path)
             "<text x=\"%.0f\" y=\"%.0f\" fill=\"#d62728\">successes/s (right)</text>\n"
             "<text x=\"%.0f\" y=\"%.0f\" fill=\"#2ca02c\">replies/s (right)</text>\n</svg>\n",
             x0, H - 14, x0 + 150, H - 14, x0 + 300, H - 14);
-    return fclose(f) == 0 ? 0 : -1;
+    return end_file(f, path);
 }
