@@ -55,6 +55,19 @@ void cli_usage_fail(const char *fmt, ...)
     fail_line(2, line);
 }
 
+int cli_stdout_status(int status)
+{
+    /* the error is the flush's, or when the flush had nothing left to
+     * write (glibc drops the buffer of a failed flush), the failed
+     * write's: the errno the command ended with */
+    int before = errno;
+    errno = 0;
+    if (fflush(stdout) == 0 && !ferror(stdout)) return status;
+    int e = errno ? errno : before ? before : EIO;
+    fprintf(stderr, "%s: cannot write standard output: %s\n", cli_prog, strerror(e));
+    return 1;
+}
+
 static void print_usage(const cli_cmd_t *cmd, const cli_opt_t *opts, size_t nopts)
 {
     printf("usage: %s%s%s%s%s%s\n\n%s\n", cli_prog, *cmd->name ? " " : "", cmd->name,
@@ -90,7 +103,7 @@ void cli_parse(const cli_cmd_t *cmd, const cli_opt_t *opts, size_t nopts, int ar
         }
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             print_usage(cmd, opts, nopts);
-            exit(0);
+            exit(cli_stdout_status(0));
         }
         const char *name = a + (a[1] == '-' ? 2 : 1);
         const char *eq = strchr(name, '=');

@@ -56,6 +56,11 @@ void cli_parse(const cli_cmd_t *cmd, const cli_opt_t *opts, size_t nopts, int ar
 void cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 /* The same for bad usage (exit status 2). */
 void cli_usage_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+/* The exit status of a command that ends with status: status once stdout
+ * is flushed; 1 after one line "devp2p: cannot write standard output:
+ * <error>" on stderr when any of it could not be written (a full disk, a
+ * file size limit), so output that was lost is never a success. */
+int cli_stdout_status(int status);
 
 /* Parses a decimal number in [min, max] given for option `what`; exits
  * with one line on anything else. */

@@ -10,7 +10,8 @@
  *   devp2p stress --target <enode> --mode M      load generator
  *
  * Every command has --help; bad input prints one line "devp2p: ..." on
- * stderr and exits non-zero (2 for usage, 1 for everything else).
+ * stderr and exits non-zero (2 for usage, 1 for everything else), as does
+ * output that could not be written to stdout (cli_stdout_status).
  * Single-threaded apart from what a command starts itself.
  */
 #include <stdio.h>
@@ -61,13 +62,14 @@ int main(int argc, char **argv)
     const char *c = argv[1];
     if (strcmp(c, "--version") == 0 || strcmp(c, "version") == 0) {
         printf("devp2p %s (%s)\n", DEVP2P_VERSION, DEVP2P_CLIENT_NAME);
-        return 0;
+        return cli_stdout_status(0);
     }
     if (strcmp(c, "--help") == 0 || strcmp(c, "-h") == 0 || strcmp(c, "help") == 0) {
         usage(stdout);
-        return 0;
+        return cli_stdout_status(0);
     }
     for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++)
-        if (strcmp(c, groups[i].name) == 0) return groups[i].fn(argc - 2, argv + 2);
+        if (strcmp(c, groups[i].name) == 0)
+            return cli_stdout_status(groups[i].fn(argc - 2, argv + 2));
     cli_usage_fail("unknown command '%s' (see devp2p --help)", c);
 }

@@ -1,0 +1,77 @@
+#!/bin/sh
+# tests/tools/test_cli_write_errors.sh DEVP2P TRACE_CRAFT: the devp2p tool
+# when what it writes cannot be written, without privileges:
+#   - stdout on /dev/full (every write fails with ENOSPC): each command
+#     exits 1 with one line "devp2p: cannot write standard output: No
+#     space left on device" (a generated key printed nowhere is not a
+#     success);
+#   - a node key file under a file size limit (ulimit -f 0, SIGXFSZ
+#     ignored: EFBIG): exit 1, a message naming the file and the error, no
+#     key file nor temp file left, and with --force the old key kept;
+#   - a read-only directory (skipped as root, who may write there).
+# Under the limit, the tool's own stdout and stderr go to pipes (the limit
+# applies to regular files only).
+set -u
+D=$1 C=$2
+. "$(dirname "$0")/lib_check.sh"
+
+# runs "$@" with a file size limit of $L blocks; its stdout and stderr
+# (through a pipe) in $T/out, its status in $lrc
+limited() {
+    sh -c 'ulimit -f "$0" || exit 90; trap "" XFSZ; "$@" 2>&1; echo "exit=$?"' "$L" "$@" |
+        cat >"$T/all"
+    lrc=$(sed -n 's/^exit=//p' "$T/all")
+    grep -v '^exit=' "$T/all" >"$T/out"
+}
+
+# stdout on /dev/full
+full_stdout() {
+    what=$1; shift
+    timeout 30 "$D" "$@" >/dev/full 2>"$T/err"
+    rc=$?
+    [ "$rc" = 1 ] && ok || bad "$what >/dev/full: exit $rc, want 1: $(cat "$T/err")"
+    grep -qx 'devp2p: cannot write standard output: No space left on device' "$T/err" && ok ||
+        bad "$what >/dev/full: stderr: $(cat "$T/err")"
+}
+"$C" "$T/trace.ring" >/dev/null && ok || bad "trace_craft failed"
+"$D" key generate "$T/key" >/dev/null && ok || bad "key generate"
+full_stdout "key generate" key generate
+full_stdout "key generate FILE" key generate "$T/key2"
+full_stdout "key to-id" key to-id "$T/key"
+full_stdout "key to-enr" key to-enr "$T/key"
+full_stdout "--version" --version
+full_stdout "--help" --help
+full_stdout "key --help" key generate --help
+full_stdout "trace --file" trace --file "$T/trace.ring"
+# a control: the same commands to a file succeed
+timeout 30 "$D" trace --file "$T/trace.ring" >"$T/text" 2>"$T/err" && [ -s "$T/text" ] && ok ||
+    bad "trace --file to a file: $(cat "$T/err")"
+
+# node key files under a file size limit
+L=0
+limited "$D" key generate "$T/k1"
+[ "$lrc" = 1 ] && ok || bad "key generate under a limit: exit $lrc: $(cat "$T/out")"
+grep -q "^devp2p: cannot write node key $T/k1.tmp (write): File too large\$" "$T/out" && ok ||
+    bad "key generate under a limit: $(cat "$T/out")"
+[ ! -e "$T/k1" ] && [ ! -e "$T/k1.tmp" ] && ok || bad "key generate under a limit left $(ls "$T")"
+cp "$T/key" "$T/key.orig"
+limited "$D" key generate --force "$T/key"
+[ "$lrc" = 1 ] && ok || bad "key generate --force under a limit: exit $lrc"
+cmp -s "$T/key" "$T/key.orig" && [ ! -e "$T/key.tmp" ] && ok ||
+    bad "key generate --force under a limit: the old key not kept"
+
+# a read-only directory
+if [ "$(id -u)" != 0 ]; then
+    mkdir "$T/ro" && chmod 555 "$T/ro"
+    timeout 30 "$D" key generate "$T/ro/k" >/dev/null 2>"$T/err"
+    rc=$?
+    [ "$rc" = 1 ] && grep -q "cannot write node key $T/ro/k.tmp (create): Permission denied" "$T/err" &&
+        ok || bad "key generate in a read-only directory: exit $rc: $(cat "$T/err")"
+    [ -z "$(ls -A "$T/ro")" ] && ok || bad "key generate in a read-only directory left $(ls -A "$T/ro")"
+    chmod 755 "$T/ro"
+else
+    echo "read-only directory checks skipped (root may write there)"
+fi
+
+echo "test_cli_write_errors: $checks checks, $fails failed"
+[ "$fails" -eq 0 ] && [ "$checks" -gt 0 ]
