@@ -67,6 +67,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -383,6 +384,17 @@ static json_int_t tid_of(const struct item *it)
     return (json_int_t)(it->r.ring + 1) * 1000000000 + it->owner % 1000000000;
 }
 
+/* Ends a failed export to path (f, opened for it): a regular file is
+ * removed (no partial export is left; a device or pipe is left alone),
+ * then exits 1 naming path and err. */
+__attribute__((noreturn)) static void export_fail(FILE *f, const char *path, int err)
+{
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode)) unlink(path);
+    fclose(f);
+    cli_fail("cannot write %s: %s", path, strerror(err));
+}
+
 static void export_chrome(struct tr *t, const char *path)
 {
     qsort(t->recs, t->n, sizeof *t->recs, by_time);
@@ -397,7 +409,7 @@ static void export_chrome(struct tr *t, const char *path)
     while (kcap < t->n * 2) kcap <<= 1;
     struct key *tab = calloc(kcap, sizeof *tab);
     uint64_t *flow = calloc(t->n + 1, sizeof *flow); /* flow id per record index (0: none) */
-    if (!next || !tab || !flow || !events) cli_fail("out of memory");
+    if (!next || !tab || !flow || !events) export_fail(f, path, ENOMEM);
 
     /* pass 1: match pops to pushes, one instant (run of equal times) at a
      * time: its pushes first, then its pops */
@@ -437,7 +449,7 @@ static void export_chrome(struct tr *t, const char *path)
               &failed);
     /* which tids exist, with their names */
     json_t *named = json_object();
-    if (!named) cli_fail("out of memory");
+    if (!named) export_fail(f, path, ENOMEM);
     for (size_t i = 0; i < t->n; i++) {
         const p2p_trace_rec_t *r = &t->recs[i].r;
         if (r->ring >= t->info.ring_count) { /* a corrupt record: no track for it */
@@ -514,8 +526,19 @@ static void export_chrome(struct tr *t, const char *path)
                             (json_int_t)t->n, "exported", (json_int_t)exported, "flows",
                             (json_int_t)flows, "lost", (json_int_t)t->lost, "unmatched_pops",
                             (json_int_t)unmatched, "failed_events", (json_int_t)failed);
-    if (!top || json_dumpf(top, f, JSON_COMPACT) != 0 || fputc('\n', f) == EOF || fclose(f) != 0)
-        cli_fail("cannot write %s", path);
+    if (!top) export_fail(f, path, ENOMEM);
+    /* errno: the failed write's (ferror: a failed flush is not always
+     * seen again by fclose) */
+    errno = 0;
+    if (json_dumpf(top, f, JSON_COMPACT) != 0 || fputc('\n', f) == EOF || ferror(f) ||
+        fflush(f) != 0)
+        export_fail(f, path, errno ? errno : EIO);
+    if (fclose(f) != 0) {
+        int e = errno ? errno : EIO;
+        struct stat st;
+        if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) unlink(path);
+        cli_fail("cannot write %s: %s", path, strerror(e));
+    }
     fprintf(
         stderr, "trace: exported %llu records, %llu flows, %llu overwritten while read, to %s\n",
         (unsigned long long)exported, (unsigned long long)flows, (unsigned long long)t->lost, path);

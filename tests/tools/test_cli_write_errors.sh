@@ -8,6 +8,9 @@
 #   - a node key file under a file size limit (ulimit -f 0, SIGXFSZ
 #     ignored: EFBIG): exit 1, a message naming the file and the error, no
 #     key file nor temp file left, and with --force the old key kept;
+#   - trace --export chrome FILE to /dev/full and under a file size limit
+#     (ulimit -f 8: 4 KiB, the export is larger): exit 1, one line naming
+#     the file and the error, and no partial export left;
 #   - a read-only directory (skipped as root, who may write there).
 # Under the limit, the tool's own stdout and stderr go to pipes (the limit
 # applies to regular files only).
@@ -60,6 +63,23 @@ limited "$D" key generate --force "$T/key"
 cmp -s "$T/key" "$T/key.orig" && [ ! -e "$T/key.tmp" ] && ok ||
     bad "key generate --force under a limit: the old key not kept"
 
+# the Chrome export
+timeout 30 "$D" trace --file "$T/trace.ring" --export chrome /dev/full 2>"$T/err"
+rc=$?
+[ "$rc" = 1 ] && ok || bad "export to /dev/full: exit $rc, want 1: $(cat "$T/err")"
+grep -qx 'devp2p: cannot write /dev/full: No space left on device' "$T/err" && ok ||
+    bad "export to /dev/full: stderr: $(cat "$T/err")"
+[ -c /dev/full ] && ok || bad "/dev/full is gone"
+L=8
+limited "$D" trace --file "$T/trace.ring" --export chrome "$T/c.json"
+[ "$lrc" = 1 ] && ok || bad "export under a limit: exit $lrc: $(cat "$T/out")"
+grep -qx "devp2p: cannot write $T/c.json: File too large" "$T/out" && ok ||
+    bad "export under a limit: $(cat "$T/out")"
+[ ! -e "$T/c.json" ] && ok || bad "export under a limit left $(wc -c <"$T/c.json") bytes"
+# a control: without the limit the export is written whole
+timeout 30 "$D" trace --file "$T/trace.ring" --export chrome "$T/c.json" 2>"$T/err" &&
+    [ "$(wc -c <"$T/c.json")" -gt 4096 ] && ok || bad "export: $(cat "$T/err")"
+
 # a read-only directory
 if [ "$(id -u)" != 0 ]; then
     mkdir "$T/ro" && chmod 555 "$T/ro"
@@ -67,7 +87,11 @@ if [ "$(id -u)" != 0 ]; then
     rc=$?
     [ "$rc" = 1 ] && grep -q "cannot write node key $T/ro/k.tmp (create): Permission denied" "$T/err" &&
         ok || bad "key generate in a read-only directory: exit $rc: $(cat "$T/err")"
-    [ -z "$(ls -A "$T/ro")" ] && ok || bad "key generate in a read-only directory left $(ls -A "$T/ro")"
+    timeout 30 "$D" trace --file "$T/trace.ring" --export chrome "$T/ro/c.json" 2>"$T/err"
+    rc=$?
+    [ "$rc" = 1 ] && grep -qx "devp2p: cannot write $T/ro/c.json: Permission denied" "$T/err" &&
+        ok || bad "export in a read-only directory: exit $rc: $(cat "$T/err")"
+    [ -z "$(ls -A "$T/ro")" ] && ok || bad "read-only directory: left $(ls -A "$T/ro")"
     chmod 755 "$T/ro"
 else
     echo "read-only directory checks skipped (root may write there)"
