@@ -20,6 +20,7 @@
 
 _Atomic int p2p__log_level = P2P_LOG_INFO;
 static _Atomic int log_fd = 2;
+static _Atomic uint64_t log_lost; /* relaxed: a statistic, no ordering */
 
 static const char *const level_names[] = {"CRIT", "ERROR", "WARN", "INFO", "DEBUG", "TRACE"};
 static const char *const level_words[] = {"crit", "error", "warn", "info", "debug", "trace"};
@@ -45,6 +46,12 @@ int p2p_log_parse_level(const char *s)
         if (strcasecmp(s, level_words[i]) == 0) return i;
     if (s[0] >= '0' && s[0] <= '5' && s[1] == 0) return s[0] - '0';
     return -1;
+}
+
+uint64_t p2p_log_lost(void)
+{
+    /* relaxed: see log_lost */
+    return atomic_load_explicit(&log_lost, memory_order_relaxed);
 }
 
 int p2p_log_set_fd(int fd)
@@ -181,9 +188,11 @@ static void emit(const char *line, size_t n)
     int fd = atomic_load_explicit(&log_fd, memory_order_relaxed);
     while (n > 0) {
         ssize_t w = write(fd, line, n);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            return; /* nowhere to report a failing log */
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) {
+            /* nowhere to report a failing log: counted (relaxed: see log_lost) */
+            atomic_fetch_add_explicit(&log_lost, 1, memory_order_relaxed);
+            return;
         }
         line += w;
         n -= (size_t)w;

@@ -19,6 +19,10 @@
  * level and the output fd are process-wide (relaxed atomics; set them at
  * startup or whenever, a racing line goes to the old or the new fd).
  *
+ * A line that cannot be written (a full disk or a file size limit under a
+ * log file, a closed pipe) is lost: there is nowhere to report it, so it
+ * is counted (p2p_log_lost) for the metrics.
+ *
  * Hostile input: use P2P_LOG_RL (rate-limited per call site with a token
  * bucket) for anything a remote peer can trigger; suppressed lines are
  * counted and the next emitted line from that site carries
@@ -53,6 +57,9 @@ int p2p_log_get_level(void);
 int p2p_log_parse_level(const char *s);
 /* Output fd (default 2, stderr).  Returns the previous fd. */
 int p2p_log_set_fd(int fd);
+/* Lines lost, in whole or in part, because their write failed (process-wide,
+ * since start; any thread). */
+uint64_t p2p_log_lost(void);
 
 static inline bool p2p_log_enabled(int level)
 {

@@ -296,8 +296,9 @@ static json_t *metrics(struct admin_rpc *a, const char **err)
                       (json_int_t)m->metrics_accept_pauses),
             &bad);
     put(o, "process",
-        json_pack("{s:I, s:I, s:I}", "residentBytes", (json_int_t)m->rss_bytes, "threads",
-                  (json_int_t)m->threads, "openFds", (json_int_t)m->fds),
+        json_pack("{s:I, s:I, s:I, s:I}", "residentBytes", (json_int_t)m->rss_bytes, "threads",
+                  (json_int_t)m->threads, "openFds", (json_int_t)m->fds, "logLinesLost",
+                  (json_int_t)m->log_lost),
         &bad);
     if (bad) {
         json_decref(o);

@@ -41,7 +41,8 @@
  *                                   {adminAcceptPauses, adminEvictions,
  *                                   metricsAcceptPauses} (when the config
  *                                   names the set), process:
- *                                   {residentBytes, threads, openFds}}: the
+ *                                   {residentBytes, threads, openFds,
+ *                                   logLinesLost}}: the
  *                                   Prometheus metrics without the mailboxes;
  *                                   server is absent with --bootnode,
  *                                   discovery with --nodiscover; discovery

@@ -296,7 +296,10 @@ int main(int argc, char **argv)
      * runs, so it still stops cleanly.  SIGUSR1, SIGUSR2 and SIGALRM,
      * whose default is to kill, are ignored (as geth does), so a stray
      * one cannot end the node without its Disconnects and its socket
-     * file's removal. */
+     * file's removal.  SIGXFSZ too: a write past a file size limit
+     * (RLIMIT_FSIZE) then fails with EFBIG like any write error (the node
+     * DB counts it, a log line is counted lost) instead of killing the
+     * node. */
     sigset_t sigs;
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGINT);
@@ -307,6 +310,7 @@ int main(int argc, char **argv)
     signal(SIGUSR1, SIG_IGN);
     signal(SIGUSR2, SIG_IGN);
     signal(SIGALRM, SIG_IGN);
+    signal(SIGXFSZ, SIG_IGN);
     malloc_policy();
     cli_prog = "devp2pd";
     static const cli_cmd_t cmd = {"", "", "Runs a devp2p node (RLPx server and discovery v4).", 0,

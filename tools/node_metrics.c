@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/log.h"
 #include "core/mailbox.h"
 #include "wire/p2p_msg.h"
 
@@ -93,6 +94,7 @@ void node_metrics_collect(node_metrics_t *m, p2p_server_t *srv, p2p_discovery_t 
     m->nmailboxes = 0;
     m->rss_bytes = 0;
     m->threads = m->fds = 0;
+    m->log_lost = p2p_log_lost();
     m->have_endpoints = ep != NULL;
     if (ep) {
         m->admin_accept_pauses =
@@ -264,5 +266,7 @@ size_t node_metrics_prometheus(const node_metrics_t *m, char *out, size_t cap)
     metric(&o, "process_resident_memory_bytes", "gauge", "resident memory (VmRSS)", m->rss_bytes);
     metric(&o, "process_threads", "gauge", "threads of the process", m->threads);
     metric(&o, "process_open_fds", "gauge", "open file descriptors", m->fds);
+    metric(&o, "process_log_lines_lost_total", "counter",
+           "log lines lost: their write failed (full disk, file size limit)", m->log_lost);
     return o.len;
 }

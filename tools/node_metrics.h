@@ -14,6 +14,7 @@
  *   - discovery's counters and table (actors/discovery.h: p2p_discovery_info),
  *   - every live mailbox (core/mailbox.h: p2p_mailbox_foreach), summed by name,
  *   - the process: resident memory, threads, open descriptors (/proc/self),
+ *     log lines lost to failed writes (core/log.h: p2p_log_lost),
  *   - devp2pd's own endpoints (node_endpoint_stats_t below): accept pauses
  *     of the admin socket and the metrics server, admin clients evicted.
  *
@@ -124,6 +125,7 @@ typedef struct node_metrics {
     uint64_t rss_bytes; /* process: VmRSS */
     unsigned threads;   /* process: Threads */
     unsigned fds;       /* process: entries of /proc/self/fd */
+    uint64_t log_lost;  /* process: log lines whose write failed */
 } node_metrics_t;
 
 /* Allocates a snapshot buffer.  Returns NULL when out of memory. */

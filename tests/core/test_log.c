@@ -268,6 +268,28 @@ static void test_flood(int rd)
     CHECK(strstr(buf, "i=2 suppressed=1\n") != NULL);
 }
 
+/* Lines whose write fails (/dev/full: ENOSPC) are counted lost, one each;
+ * lines written are not. */
+static void test_lost(int rd)
+{
+    char buf[4096];
+    int full = open("/dev/full", O_WRONLY | O_CLOEXEC);
+    CHECK(full >= 0);
+    if (full < 0) return;
+    p2p_log_set_level(P2P_LOG_INFO);
+    slurp(rd, buf, sizeof buf); /* what the tests before left */
+    uint64_t before = p2p_log_lost();
+    int old = p2p_log_set_fd(full);
+    for (int i = 0; i < 3; i++) P2P_INFO("lost line", "i=%d", i);
+    CHECK(p2p_log_lost() == before + 3);
+    CHECK(p2p_log_set_fd(old) == full);
+    P2P_INFO("kept line", "");
+    CHECK(p2p_log_lost() == before + 3);
+    slurp(rd, buf, sizeof buf);
+    CHECK(count_lines(buf) == 1);
+    close(full);
+}
+
 int main(void)
 {
     setenv("TZ", "UTC", 1);
@@ -281,6 +303,7 @@ int main(void)
     test_levels(p[0]);
     test_threads(p[0]);
     test_flood(p[0]);
+    test_lost(p[0]);
     CHECK(p2p_log_set_fd(2) == p[1]);
     close(p[0]);
     close(p[1]);
