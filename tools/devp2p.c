@@ -14,6 +14,7 @@
  * output that could not be written to stdout (cli_stdout_status).
  * Single-threaded apart from what a command starts itself.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -58,6 +59,11 @@ int cli_group_help(const char *group, const cli_sub_t *subs, unsigned n, int arg
 
 int main(int argc, char **argv)
 {
+    /* A write past a file size limit (RLIMIT_FSIZE) fails with EFBIG,
+     * which every file writer reports (naming the file) and cleans up
+     * after, instead of SIGXFSZ killing the tool mid-write and leaving a
+     * partial file (as devp2pd does too). */
+    signal(SIGXFSZ, SIG_IGN);
     if (argc < 2) cli_usage_fail("missing command (see devp2p --help)");
     const char *c = argv[1];
     if (strcmp(c, "--version") == 0 || strcmp(c, "version") == 0) {

@@ -11,6 +11,13 @@
 #   - trace --export chrome FILE to /dev/full and under a file size limit
 #     (ulimit -f 8: 4 KiB, the export is larger): exit 1, one line naming
 #     the file and the error, and no partial export left;
+#   - the export under the same limit with SIGXFSZ at its default (kill),
+#     as a shell leaves it: the tool ignores the signal itself, so the
+#     write fails with EFBIG as above (exit 1, the message, no partial
+#     file) instead of the tool dying of the signal mid-write (not the key
+#     under ulimit -f 0: a ThreadSanitizer build's runtime writes a file
+#     before main, which a limit of 0 fails with the signal still at its
+#     default);
 #   - a read-only directory (skipped as root, who may write there).
 # Under the limit, the tool's own stdout and stderr go to pipes (the limit
 # applies to regular files only).
@@ -22,6 +29,14 @@ D=$1 C=$2
 # (through a pipe) in $T/out, its status in $lrc
 limited() {
     sh -c 'ulimit -f "$0" || exit 90; trap "" XFSZ; "$@" 2>&1; echo "exit=$?"' "$L" "$@" |
+        cat >"$T/all"
+    lrc=$(sed -n 's/^exit=//p' "$T/all")
+    grep -v '^exit=' "$T/all" >"$T/out"
+}
+
+# the same with SIGXFSZ at its default disposition (the tool must ignore it)
+limited_dfl() {
+    sh -c 'ulimit -f "$0" || exit 90; trap - XFSZ; "$@" 2>&1; echo "exit=$?"' "$L" "$@" |
         cat >"$T/all"
     lrc=$(sed -n 's/^exit=//p' "$T/all")
     grep -v '^exit=' "$T/all" >"$T/out"
@@ -76,6 +91,13 @@ limited "$D" trace --file "$T/trace.ring" --export chrome "$T/c.json"
 grep -qx "devp2p: cannot write $T/c.json: File too large" "$T/out" && ok ||
     bad "export under a limit: $(cat "$T/out")"
 [ ! -e "$T/c.json" ] && ok || bad "export under a limit left $(wc -c <"$T/c.json") bytes"
+# ... with SIGXFSZ at its default: not killed (exit 153 from the shell)
+limited_dfl "$D" trace --file "$T/trace.ring" --export chrome "$T/c.json"
+[ "$lrc" = 1 ] && ok || bad "export under a limit, SIGXFSZ default: exit $lrc: $(cat "$T/out")"
+grep -qx "devp2p: cannot write $T/c.json: File too large" "$T/out" && ok ||
+    bad "export under a limit, SIGXFSZ default: $(cat "$T/out")"
+[ ! -e "$T/c.json" ] && ok ||
+    bad "export under a limit, SIGXFSZ default, left $(wc -c <"$T/c.json") bytes"
 # a control: without the limit the export is written whole
 timeout 30 "$D" trace --file "$T/trace.ring" --export chrome "$T/c.json" 2>"$T/err" &&
     [ "$(wc -c <"$T/c.json")" -gt 4096 ] && ok || bad "export: $(cat "$T/err")"
