@@ -1132,8 +1132,9 @@ static void run(struct engine *e, const char *plot, const char *outpath)
      * fully buffered, and a tool held up after the drain (a slow --out
      * path, a sanitizer's check at exit) or killed then showed nothing */
     fflush(stdout);
-    if (outpath && stress_write_out(st, outpath) != 0)
-        cli_fail("cannot write %s: %s", outpath, strerror(errno));
+    char failed[4096];
+    if (outpath && stress_write_out(st, failed, sizeof failed, outpath) != 0)
+        cli_fail("cannot write %s: %s", failed, strerror(errno));
     if (plot && stress_write_svg(st, plot) != 0)
         cli_fail("cannot write %s: %s", plot, strerror(errno));
 }
@@ -1201,8 +1202,9 @@ static int run_discv4(const char *target, const char *peers, const char *duratio
     if (stress_discv4_run(&cfg, &st, isatty(2), err, sizeof err) != 0) cli_fail("%s", err);
     stress_print_summary(&st);
     fflush(stdout); /* out now, as in run() */
-    if (out && stress_write_out(&st, out) != 0)
-        cli_fail("cannot write %s: %s", out, strerror(errno));
+    char failed[4096];
+    if (out && stress_write_out(&st, failed, sizeof failed, out) != 0)
+        cli_fail("cannot write %s: %s", failed, strerror(errno));
     if (plot && stress_write_svg(&st, plot) != 0)
         cli_fail("cannot write %s: %s", plot, strerror(errno));
     int status = st.failures == 0 && st.successes > 0 ? 0 : 1;

@@ -198,8 +198,10 @@ void stress_print_summary(stress_stats_t *s);
  * that runs out of memory nothing is written; when a write fails (a full
  * disk, a file size limit) the files written are removed (regular files
  * only: a device or a pipe is left alone).  Returns 0, or -1 with errno
- * set (ENOMEM: the report could not be built; else the failed call's). */
-int stress_write_out(stress_stats_t *s, const char *path);
+ * set (ENOMEM: the report could not be built; else the failed call's).
+ * Out: failed (failedlen bytes, truncated) the name of the file whose
+ * write failed, path or its summary file; path when nothing was written. */
+int stress_write_out(stress_stats_t *s, char *failed, size_t failedlen, const char *path);
 /* The CSV summary's file for --out path: path without a trailing ".csv",
  * then ".summary.csv". */
 void stress_summary_path(char *out, size_t outlen, const char *path);

@@ -714,11 +714,9 @@ static void remove_regular(const char *path)
     errno = e;
 }
 
-/* The CSV summary of o (summary_json) into path's summary file. */
-static int write_csv_summary(json_t *o, const char *path)
+/* The CSV summary of o (summary_json) into sp, path's summary file. */
+static int write_csv_summary(json_t *o, const char *sp)
 {
-    char sp[4096];
-    stress_summary_path(sp, sizeof sp, path);
     FILE *f = begin_file(sp);
     if (!f) return -1;
     fprintf(f, "name,value\n");
@@ -739,8 +737,9 @@ static void write_csv(const stress_stats_t *s, FILE *f)
 
 /* The report is built whole in memory before a file is opened: out of
  * memory fails it with ENOMEM and writes nothing. */
-int stress_write_out(stress_stats_t *s, const char *path)
+int stress_write_out(stress_stats_t *s, char *failed, size_t failedlen, const char *path)
 {
+    if (failedlen) snprintf(failed, failedlen, "%s", path);
     size_t n = strlen(path), len = 0;
     bool json = n >= 5 && strcmp(path + n - 5, ".json") == 0;
     char *text = NULL;
@@ -758,9 +757,14 @@ int stress_write_out(stress_stats_t *s, const char *path)
     if (f && json) fwrite(text, 1, len, f);
     if (f && !json) write_csv(s, f);
     if (f) rc = end_file(f, path);
-    if (rc == 0 && !json && write_csv_summary(summary, path) != 0) {
-        remove_regular(path); /* the series without its summary: not a whole report */
-        rc = -1;
+    if (rc == 0 && !json) {
+        char sp[4096];
+        stress_summary_path(sp, sizeof sp, path);
+        if (write_csv_summary(summary, sp) != 0) {
+            if (failedlen) snprintf(failed, failedlen, "%s", sp);
+            remove_regular(path); /* the series without its summary: not a whole report */
+            rc = -1;
+        }
     }
     int e = errno;
     free(text);

@@ -731,7 +731,7 @@ static int case_stress_out(long n)
     unlink(sp);
     af_arm(n);
     errno = 0;
-    int rc = stress_write_out(&sst, path);
+    int rc = stress_write_out(&sst, NULL, 0, path);
     int e = errno;
     bool fired = af_disarm();
     size_t got = strcmp(stress_ext, ".json") == 0 ? json_keys_written(path) : csv_lines(path);
@@ -784,7 +784,7 @@ static int case_stress_samples(long n)
     char path[200], txt[200];
     snprintf(path, sizeof path, "%s/samples.json", tmproot);
     snprintf(txt, sizeof txt, "%s/samples.txt", tmproot);
-    CHECK_OK(stress_write_out(&st, path));
+    CHECK_OK(stress_write_out(&st, NULL, 0, path));
     json_t *o = json_load_file(path, 0, NULL);
     json_int_t lat_n = member(o, "handshake_latency", "n");
     json_int_t lat_dropped = member(o, "handshake_latency", "dropped");

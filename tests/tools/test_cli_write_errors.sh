@@ -18,6 +18,10 @@
 #     under ulimit -f 0: a ThreadSanitizer build's runtime writes a file
 #     before main, which a limit of 0 fails with the signal still at its
 #     default);
+#   - stress --out FILE.csv whose FILE.summary.csv is a symlink to
+#     /dev/full (a short run against a closed loopback port): exit 1, one
+#     line naming the summary file (not FILE.csv) and the error, and no
+#     series file left;
 #   - a read-only directory (skipped as root, who may write there).
 # Under the limit, the tool's own stdout and stderr go to pipes (the limit
 # applies to regular files only).
@@ -101,6 +105,17 @@ grep -qx "devp2p: cannot write $T/c.json: File too large" "$T/out" && ok ||
 # a control: without the limit the export is written whole
 timeout 30 "$D" trace --file "$T/trace.ring" --export chrome "$T/c.json" 2>"$T/err" &&
     [ "$(wc -c <"$T/c.json")" -gt 4096 ] && ok || bad "export: $(cat "$T/err")"
+
+# a stress report whose summary cannot be written (the series can)
+TARGET=$("$D" key to-enode --ip 127.0.0.2 --tcp 9 "$T/key")
+ln -s /dev/full "$T/s.summary.csv"
+timeout 30 "$D" stress --target "$TARGET" --duration 0.2 --out "$T/s.csv" >/dev/null 2>"$T/err"
+rc=$?
+[ "$rc" = 1 ] && ok || bad "stress summary to /dev/full: exit $rc, want 1: $(cat "$T/err")"
+grep -qx "devp2p: cannot write $T/s.summary.csv: No space left on device" "$T/err" && ok ||
+    bad "stress summary to /dev/full: stderr: $(cat "$T/err")"
+[ ! -e "$T/s.csv" ] && ok || bad "stress summary to /dev/full: the series file left"
+rm -f "$T/s.summary.csv"
 
 # a read-only directory
 if [ "$(id -u)" != 0 ]; then

@@ -64,7 +64,7 @@ static const char *const ext[W_N] = {".json", ".csv", ".svg"};
 static int write_one(stress_stats_t *s, int w, const char *path)
 {
     errno = 0;
-    return w == W_SVG ? stress_write_svg(s, path) : stress_write_out(s, path);
+    return w == W_SVG ? stress_write_svg(s, path) : stress_write_out(s, NULL, 0, path);
 }
 
 /* Writes report w of n points to path (a symlink to /dev/full when full)
