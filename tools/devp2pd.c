@@ -7,8 +7,9 @@
  * server's dialer has a free slot) and the peer server
  * (actors/server.h), with geth's flags.  First run creates the data
  * directory, the key (written atomically) and the database; later runs
- * reuse them.  Prints "enode: URL" and "enr: TEXT" on stdout at start, logs
- * on stderr, and stops cleanly on SIGINT/SIGTERM (Disconnect(quitting) to
+ * reuse them.  Prints "enode: URL" and "enr: TEXT" on stdout at start (when
+ * they cannot be written, a warning on stderr says so and the node runs
+ * on), logs on stderr, and stops cleanly on SIGINT/SIGTERM (Disconnect(quitting) to
  * every peer, threads joined, database closed).  --trace maps the actor
  * trace rings to <datadir>/trace.ring for `devp2p trace` and gdb.
  * --metrics.addr serves Prometheus metrics over HTTP (tools/metrics_http.h)
@@ -676,8 +677,15 @@ int main(int argc, char **argv)
             P2P_WARN("Bootnode outside --netrestrict: not used", "bootnode=%s",
                      p2p_ip_format(b, bip));
     }
+    /* Start-up lines that cannot be written (stdout on a full disk, a
+     * closed pipe) do not stop the node, whose work does not need them,
+     * but are said once on stderr: whoever waits for them can see why.
+     * The error is the flush's, or a failed earlier write's (ferror). */
+    errno = 0;
     printf("enode: %s\nenr: %s\n", url, text);
-    fflush(stdout);
+    if (fflush(stdout) != 0 || ferror(stdout))
+        P2P_WARN("Cannot write the start-up lines to stdout", "err=\"%s\"",
+                 strerror(errno ? errno : EIO));
     if (created) P2P_INFO("Generated node key", "path=%s/nodekey", dir);
     P2P_INFO("Node started", "enr=%s datadir=%s", text, dir);
 
