@@ -360,7 +360,7 @@ int main(int argc, char **argv)
     cli_parse(&cmd, opts, sizeof opts / sizeof opts[0], argc - 1, argv + 1, pos, &npos);
     if (version) {
         printf("devp2pd %s\n", DEVP2P_VERSION);
-        return 0;
+        return cli_stdout_status(0);
     }
     int level = p2p_log_parse_level(verbosity);
     if (level < 0) cli_usage_fail("invalid --verbosity '%s': want 0..5", verbosity);

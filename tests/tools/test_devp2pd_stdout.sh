@@ -5,7 +5,8 @@
 # it, but say so: one warning on stderr naming the error, before "Node
 # started"; it then runs (admin_nodeInfo answers) and SIGTERM stops it
 # with status 0.  A control with stdout to a file has the lines and no
-# warning.  Loopback only; every wait is bounded.
+# warning.  --version to /dev/full fails as --help does (exit 1, one
+# line).  Loopback only; every wait is bounded.
 set -u
 N=$1 D=$2
 . "$(dirname "$0")/lib_check.sh"
@@ -39,6 +40,13 @@ node_start c --datadir "$T/dd" --addr 127.0.0.1 --nodiscover --nodial --verbosit
 ! grep -q "$WARN" "$T/c.err" && ok || bad "control: a warning: $(cat "$T/c.err")"
 term_wait $pid 10 devp2pd
 [ "$rc" = 0 ] && ok || bad "control: devp2pd exited $rc after SIGTERM, want 0"
+
+# --version with stdout on /dev/full
+timeout 20 "$N" --version >/dev/full 2>"$T/err"
+rc=$?
+[ "$rc" = 1 ] && ok || bad "--version >/dev/full: exit $rc, want 1"
+grep -qx 'devp2pd: cannot write standard output: No space left on device' "$T/err" && ok ||
+    bad "--version >/dev/full: stderr: $(cat "$T/err")"
 
 echo "test_devp2pd_stdout: $checks checks, $fails failed"
 [ "$fails" -eq 0 ] && [ "$checks" -gt 0 ]
