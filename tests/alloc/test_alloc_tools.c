@@ -37,6 +37,7 @@
 #include "core/trace.h"
 #include "tests/actors/srv_util.h"
 #include "tests/alloc/af.h"
+#include "tests/tools/admin_fixture.h"
 #include "tests/tu.h"
 #include "tools/admin_req.h"
 #include "tools/admin_rpc.h"
@@ -438,19 +439,8 @@ static int case_admin_batch(long n)
 static void admin_cases(void)
 {
     snprintf(ipc, sizeof ipc, "%s/admin.ipc", tmproot);
-    admin_rpc_config_t ac = {.path = ipc,
-                             .endpoints = &eps,
-                             .name = "alloc-test",
-                             .enode =
-                                 "enode://"
-                                 "1dd9d65c4552b5eb43d5ad55a2ee3f56c6cbc1c64a5c8d659f51fcd51bace2"
-                                 "4351232b8d7821617d2b29b54b81cdefb9b3e9c37d7fd5f63270bcc9e1a6f6"
-                                 "a439@127.0.0.1:30303",
-                             .enr = "enr:-",
-                             .listen_addr = "127.0.0.1:30303",
-                             .trace_path = "/nonexistent/trace",
-                             .tcp_port = 30303,
-                             .udp_port = 30303};
+    admin_rpc_config_t ac = admin_fixture_config(ipc, "alloc-test", &eps);
+    ac.trace_path = "/nonexistent/trace";
     char msg[256] = "";
     CHECK_OK(admin_rpc_start(&rpc, msg, sizeof msg, &ac));
     for (size_t i = 0; i < sizeof calls / sizeof calls[0]; i++) {
@@ -554,20 +544,9 @@ static void node_cases(void)
     p2p_server_t *srv = NULL;
     CHECK_OK(p2p_server_start(&srv, &sc));
     snprintf(ipc, sizeof ipc, "%s/node.ipc", tmproot);
-    admin_rpc_config_t ac = {.path = ipc,
-                             .srv = srv,
-                             .disc = disc,
-                             .endpoints = &eps,
-                             .name = "alloc-test",
-                             .enode =
-                                 "enode://"
-                                 "1dd9d65c4552b5eb43d5ad55a2ee3f56c6cbc1c64a5c8d659f51fcd51bace2"
-                                 "4351232b8d7821617d2b29b54b81cdefb9b3e9c37d7fd5f63270bcc9e1a6f6"
-                                 "a439@127.0.0.1:30303",
-                             .enr = "enr:-",
-                             .listen_addr = "127.0.0.1:30303",
-                             .tcp_port = 30303,
-                             .udp_port = 30303};
+    admin_rpc_config_t ac = admin_fixture_config(ipc, "alloc-test", &eps);
+    ac.srv = srv;
+    ac.disc = disc;
     CHECK_OK(admin_rpc_start(&rpc, msg, sizeof msg, &ac));
     for (size_t i = 0; i < sizeof node_calls / sizeof node_calls[0]; i++) {
         call = &node_calls[i];

@@ -25,6 +25,7 @@
 #include "core/log.h"
 #include "tests/core/sanitize.h"
 #include "tests/tu.h"
+#include "tests/tools/admin_fixture.h"
 #include "tools/admin_rpc.h"
 #include "tools/metrics_http.h"
 
@@ -101,18 +102,7 @@ int main(void)
     snprintf(ipc, sizeof ipc, "%s/devp2pd.ipc", dir);
     /* one set of endpoint counters for both, as devp2pd has */
     static node_endpoint_stats_t eps;
-    admin_rpc_config_t ac = {.path = ipc,
-                             .endpoints = &eps,
-                             .name = "test",
-                             .enode =
-                                 "enode://"
-                                 "1dd9d65c4552b5eb43d5ad55a2ee3f56c6cbc1c64a5c8d659f51fcd51bace2"
-                                 "4351232b8d7821617d2b29b54b81cdefb9b3e9c37d7fd5f63270bcc9e1a6f6"
-                                 "a439@127.0.0.1:30303",
-                             .enr = "enr:-",
-                             .listen_addr = "127.0.0.1:30303",
-                             .tcp_port = 30303,
-                             .udp_port = 30303};
+    admin_rpc_config_t ac = admin_fixture_config(ipc, "test", &eps);
     char msg[256];
     admin_rpc_t *rpc = NULL;
     CHECK_OK(admin_rpc_start(&rpc, msg, sizeof msg, &ac));
