@@ -26,6 +26,7 @@
 #include "core/utf8.h"
 #include "crypto/util.h"
 #include "tools/admin_req.h"
+#include "tools/json_put.h"
 #include "tools/node_metrics.h"
 #include "wire/enode.h"
 
@@ -79,14 +80,6 @@ static json_t *addr_str(const p2p_ip_t *ip, uint16_t port)
 static int append(json_t *arr, json_t *v)
 {
     return v && json_array_append_new(arr, v) == 0 ? 0 : -1;
-}
-
-/* Sets o[key] = v (taking v's reference).  A failure (v could not be
- * built, or o is NULL or cannot grow) sets *bad: the caller fails the whole
- * call, as with append. */
-static void put(json_t *o, const char *key, json_t *v, int *bad)
-{
-    if (json_object_set_new(o, key, v) != 0) *bad = -1;
 }
 
 /* p2p-admin only: one snapshot at a time (admin_nodeInfo, discv4_table) */
@@ -202,7 +195,7 @@ static json_t *disc_table(struct admin_rpc *a, const char **err)
     }
     json_t *c = json_object();
 #define P2P__CTR_JSON(name, desc)                                                                  \
-    put(c, #name, json_integer((json_int_t)disc_info.shell.name), &bad);
+    json_put(c, #name, json_integer((json_int_t)disc_info.shell.name), &bad);
     P2P_DISCOVERY_COUNTERS(P2P__CTR_JSON)
 #undef P2P__CTR_JSON
     json_t *t = NULL;
@@ -232,7 +225,7 @@ static json_t *by_reason(const uint64_t v[256])
         const char *k = p2p_disc_reason_str(r);
         json_t *had = json_object_get(o, k);
         json_int_t n = (json_int_t)v[r] + (had ? json_integer_value(had) : 0);
-        put(o, k, json_integer(n), &bad);
+        json_put(o, k, json_integer(n), &bad);
     }
     if (bad) {
         json_decref(o);
@@ -253,53 +246,54 @@ static json_t *metrics(struct admin_rpc *a, const char **err)
     if (m->have_server) {
         const p2p_server_stats_t *st = &m->srv;
         json_t *s = json_object();
-#define SRV_JSON(field, key, help) put(s, key, json_integer((json_int_t)st->field), &bad);
+#define SRV_JSON(field, key, help) json_put(s, key, json_integer((json_int_t)st->field), &bad);
         NODE_SERVER_COUNTERS(SRV_JSON)
 #undef SRV_JSON
-        put(s, "connThreadsParked", json_integer((json_int_t)st->conn_threads_parked), &bad);
-        put(s, "staticNodes", json_integer((json_int_t)st->static_nodes), &bad);
-        put(s, "trustedNodes", json_integer((json_int_t)st->trusted_nodes), &bad);
-        put(s, "disconnectsSent", by_reason(st->disc_sent), &bad);
-        put(s, "disconnectsReceived", by_reason(st->disc_recv), &bad);
-        put(s, "connectionsRejected", by_reason(st->rejected), &bad);
+        json_put(s, "connThreadsParked", json_integer((json_int_t)st->conn_threads_parked), &bad);
+        json_put(s, "staticNodes", json_integer((json_int_t)st->static_nodes), &bad);
+        json_put(s, "trustedNodes", json_integer((json_int_t)st->trusted_nodes), &bad);
+        json_put(s, "disconnectsSent", by_reason(st->disc_sent), &bad);
+        json_put(s, "disconnectsReceived", by_reason(st->disc_recv), &bad);
+        json_put(s, "connectionsRejected", by_reason(st->rejected), &bad);
         /* not known (stopping, timed out): null */
-        put(s, "peers", m->peers < 0 ? json_null() : json_integer(m->peers), &bad);
-        put(s, "inbound", m->peers < 0 ? json_null() : json_integer(m->inbound), &bad);
-        put(s, "outbound", m->peers < 0 ? json_null() : json_integer(m->outbound), &bad);
-        put(o, "server", s, &bad);
+        json_put(s, "peers", m->peers < 0 ? json_null() : json_integer(m->peers), &bad);
+        json_put(s, "inbound", m->peers < 0 ? json_null() : json_integer(m->inbound), &bad);
+        json_put(s, "outbound", m->peers < 0 ? json_null() : json_integer(m->outbound), &bad);
+        json_put(o, "server", s, &bad);
     }
     if (m->have_disc) {
         json_t *c = json_object(), *core = json_object();
 #define P2P__CTR_JSON(name, desc)                                                                  \
-    put(c, #name, json_integer((json_int_t)m->disc->shell.name), &bad);
+    json_put(c, #name, json_integer((json_int_t)m->disc->shell.name), &bad);
         P2P_DISCOVERY_COUNTERS(P2P__CTR_JSON)
 #undef P2P__CTR_JSON
 #define P2P__CORE_JSON(name, desc)                                                                 \
-    put(core, #name, json_integer((json_int_t)m->disc->core.name), &bad);
+    json_put(core, #name, json_integer((json_int_t)m->disc->core.name), &bad);
         P2P_DISC_COUNTERS(P2P__CORE_JSON)
 #undef P2P__CORE_JSON
-        put(c, "tableLen", json_integer((json_int_t)m->disc->table_len), &bad);
-        put(c, "pendingRequests", json_integer((json_int_t)m->disc->pending), &bad);
-        put(c, "lookupsRunning", json_integer((json_int_t)m->disc->lookups), &bad);
-        put(c, "core", core, &bad);
-        put(o, "discovery", c, &bad);
+        json_put(c, "tableLen", json_integer((json_int_t)m->disc->table_len), &bad);
+        json_put(c, "pendingRequests", json_integer((json_int_t)m->disc->pending), &bad);
+        json_put(c, "lookupsRunning", json_integer((json_int_t)m->disc->lookups), &bad);
+        json_put(c, "core", core, &bad);
+        json_put(o, "discovery", c, &bad);
     } else if (m->disc_err) {
         /* running but not answering: null and why, since a member left
          * out reads as --nodiscover */
-        put(o, "discovery", json_null(), &bad);
-        put(o, "discoveryError", json_string(p2p_strerror(m->disc_err)), &bad);
+        json_put(o, "discovery", json_null(), &bad);
+        json_put(o, "discoveryError", json_string(p2p_strerror(m->disc_err)), &bad);
     }
     if (m->have_endpoints)
-        put(o, "endpoints",
-            json_pack("{s:I, s:I, s:I}", "adminAcceptPauses", (json_int_t)m->admin_accept_pauses,
-                      "adminEvictions", (json_int_t)m->admin_evictions, "metricsAcceptPauses",
-                      (json_int_t)m->metrics_accept_pauses),
-            &bad);
-    put(o, "process",
-        json_pack("{s:I, s:I, s:I, s:I}", "residentBytes", (json_int_t)m->rss_bytes, "threads",
-                  (json_int_t)m->threads, "openFds", (json_int_t)m->fds, "logLinesLost",
-                  (json_int_t)m->log_lost),
-        &bad);
+        json_put(o, "endpoints",
+                 json_pack("{s:I, s:I, s:I}", "adminAcceptPauses",
+                           (json_int_t)m->admin_accept_pauses, "adminEvictions",
+                           (json_int_t)m->admin_evictions, "metricsAcceptPauses",
+                           (json_int_t)m->metrics_accept_pauses),
+                 &bad);
+    json_put(o, "process",
+             json_pack("{s:I, s:I, s:I, s:I}", "residentBytes", (json_int_t)m->rss_bytes, "threads",
+                       (json_int_t)m->threads, "openFds", (json_int_t)m->fds, "logLinesLost",
+                       (json_int_t)m->log_lost),
+             &bad);
     if (bad) {
         json_decref(o);
         *err = "cannot encode the metrics";

@@ -21,6 +21,7 @@
 
 #include "core/err.h"
 #include "core/netutil.h"
+#include "tools/json_put.h"
 #include "tools/stress.h"
 
 volatile sig_atomic_t stress_stop;
@@ -484,14 +485,6 @@ void stress_print_summary(stress_stats_t *s)
     }
 }
 
-/* Sets o[key] = v (taking v's reference).  A failure (v could not be
- * built, or o is NULL or cannot grow) sets *bad: the caller drops the
- * whole object. */
-static void put(json_t *o, const char *key, json_t *v, int *bad)
-{
-    if (json_object_set_new(o, key, v) != 0) *bad = -1;
-}
-
 static json_t *lat_json(stress_lat_t *l)
 {
     return json_pack("{s:I,s:f,s:f,s:f,s:I}", "n", (json_int_t)l->n, "p50_ms",
@@ -508,84 +501,84 @@ static json_t *summary_json(stress_stats_t *s)
     json_t *reasons = json_object();
     int bad = o && reasons ? 0 : -1;
     for (size_t i = 0; i < s->nreasons; i++)
-        put(reasons, s->reasons[i].label, json_integer((json_int_t)s->reasons[i].count), &bad);
-    put(o, "mode", json_string(s->mode), &bad);
-    put(o, "target", json_string(s->target), &bad);
-    put(o, "elapsed_s", json_real(s->elapsed_s), &bad);
-    put(o, "load_s", json_real(s->load_s), &bad);
-    put(o, "drain_s", json_real(s->elapsed_s - s->load_s), &bad);
-    put(o, "attempts", json_integer((json_int_t)s->attempts), &bad);
-    put(o, "successes", json_integer((json_int_t)s->successes), &bad);
-    put(o, "success_rate_per_s", json_real(rate(s->at_stop.successes, s->load_s)), &bad);
-    put(o, "successes_in_drain", json_integer((json_int_t)(s->successes - s->at_stop.successes)),
-        &bad);
-    put(o, "failures", json_integer((json_int_t)s->failures), &bad);
-    put(o, "failures_by_reason", reasons, &bad);
+        json_put(reasons, s->reasons[i].label, json_integer((json_int_t)s->reasons[i].count), &bad);
+    json_put(o, "mode", json_string(s->mode), &bad);
+    json_put(o, "target", json_string(s->target), &bad);
+    json_put(o, "elapsed_s", json_real(s->elapsed_s), &bad);
+    json_put(o, "load_s", json_real(s->load_s), &bad);
+    json_put(o, "drain_s", json_real(s->elapsed_s - s->load_s), &bad);
+    json_put(o, "attempts", json_integer((json_int_t)s->attempts), &bad);
+    json_put(o, "successes", json_integer((json_int_t)s->successes), &bad);
+    json_put(o, "success_rate_per_s", json_real(rate(s->at_stop.successes, s->load_s)), &bad);
+    json_put(o, "successes_in_drain",
+             json_integer((json_int_t)(s->successes - s->at_stop.successes)), &bad);
+    json_put(o, "failures", json_integer((json_int_t)s->failures), &bad);
+    json_put(o, "failures_by_reason", reasons, &bad);
     uint64_t tot = s->successes + s->failures;
-    put(o, "success_ratio", json_real(tot ? (double)s->successes / (double)tot : 0.0), &bad);
-    put(o, "drops", json_integer((json_int_t)s->drops), &bad);
-    put(o, "target_exited", json_boolean(s->proc.exited), &bad);
-    put(o, "peak_live", json_integer(s->peak_live), &bad);
-    put(o, "full_pauses", json_integer((json_int_t)s->full_pauses), &bad);
-    put(o, "refused_after_hello", json_integer((json_int_t)s->refused_after_hello), &bad);
-    put(o, "admission_latency", lat_json(&s->admit_lat), &bad);
-    put(o, "handshake_latency", lat_json(&s->hs_lat), &bad);
-    put(o, "reply_latency", lat_json(&s->pong_lat), &bad);
-    put(o, "reply_latency_full", lat_json(&s->pong_lat_full), &bad);
-    put(o, "pings_sent", json_integer((json_int_t)s->pings_sent), &bad);
-    put(o, "pongs_received", json_integer((json_int_t)s->pongs_recv), &bad);
-    put(o, "pings_late", json_integer((json_int_t)s->pings_late), &bad);
-    put(o, "target_pings", json_integer((json_int_t)s->pings_recv), &bad);
-    put(o, "target_pings_answered", json_integer((json_int_t)s->pongs_sent), &bad);
-    put(o, "msgs_sent", json_integer((json_int_t)s->msgs_sent), &bad);
-    put(o, "msgs_received", json_integer((json_int_t)s->msgs_recv), &bad);
-    put(o, "bytes_sent", json_integer((json_int_t)s->bytes_sent), &bad);
+    json_put(o, "success_ratio", json_real(tot ? (double)s->successes / (double)tot : 0.0), &bad);
+    json_put(o, "drops", json_integer((json_int_t)s->drops), &bad);
+    json_put(o, "target_exited", json_boolean(s->proc.exited), &bad);
+    json_put(o, "peak_live", json_integer(s->peak_live), &bad);
+    json_put(o, "full_pauses", json_integer((json_int_t)s->full_pauses), &bad);
+    json_put(o, "refused_after_hello", json_integer((json_int_t)s->refused_after_hello), &bad);
+    json_put(o, "admission_latency", lat_json(&s->admit_lat), &bad);
+    json_put(o, "handshake_latency", lat_json(&s->hs_lat), &bad);
+    json_put(o, "reply_latency", lat_json(&s->pong_lat), &bad);
+    json_put(o, "reply_latency_full", lat_json(&s->pong_lat_full), &bad);
+    json_put(o, "pings_sent", json_integer((json_int_t)s->pings_sent), &bad);
+    json_put(o, "pongs_received", json_integer((json_int_t)s->pongs_recv), &bad);
+    json_put(o, "pings_late", json_integer((json_int_t)s->pings_late), &bad);
+    json_put(o, "target_pings", json_integer((json_int_t)s->pings_recv), &bad);
+    json_put(o, "target_pings_answered", json_integer((json_int_t)s->pongs_sent), &bad);
+    json_put(o, "msgs_sent", json_integer((json_int_t)s->msgs_sent), &bad);
+    json_put(o, "msgs_received", json_integer((json_int_t)s->msgs_recv), &bad);
+    json_put(o, "bytes_sent", json_integer((json_int_t)s->bytes_sent), &bad);
     if (strcmp(s->mode, "discv4") == 0) {
-        put(o, "pongs_per_s", json_real(rate(s->at_stop.pongs_recv, s->load_s)), &bad);
-        put(o, "findnodes_sent", json_integer((json_int_t)s->findnodes_sent), &bad);
-        put(o, "findnodes_answered", json_integer((json_int_t)s->neighbors_replies), &bad);
-        put(o, "neighbors_packets", json_integer((json_int_t)s->neighbors_pkts), &bad);
-        put(o, "neighbors_latency", lat_json(&s->nb_lat), &bad);
-        put(o, "keys_bonded", json_integer((json_int_t)s->bonded), &bad);
-        put(o, "keys_bond_failed", json_integer((json_int_t)s->bond_failed), &bad);
-        put(o, "unmatched_replies", json_integer((json_int_t)s->unmatched), &bad);
+        json_put(o, "pongs_per_s", json_real(rate(s->at_stop.pongs_recv, s->load_s)), &bad);
+        json_put(o, "findnodes_sent", json_integer((json_int_t)s->findnodes_sent), &bad);
+        json_put(o, "findnodes_answered", json_integer((json_int_t)s->neighbors_replies), &bad);
+        json_put(o, "neighbors_packets", json_integer((json_int_t)s->neighbors_pkts), &bad);
+        json_put(o, "neighbors_latency", lat_json(&s->nb_lat), &bad);
+        json_put(o, "keys_bonded", json_integer((json_int_t)s->bonded), &bad);
+        json_put(o, "keys_bond_failed", json_integer((json_int_t)s->bond_failed), &bad);
+        json_put(o, "unmatched_replies", json_integer((json_int_t)s->unmatched), &bad);
     }
     if (strcmp(s->mode, "discv4") != 0) {
-        put(o, "handshake_failures", json_integer((json_int_t)s->hs_failures), &bad);
-        put(o, "replies_missing", json_integer((json_int_t)s->replies_missing), &bad);
+        json_put(o, "handshake_failures", json_integer((json_int_t)s->hs_failures), &bad);
+        json_put(o, "replies_missing", json_integer((json_int_t)s->replies_missing), &bad);
     }
-    put(o, "series_points_dropped", json_integer((json_int_t)s->series_dropped), &bad);
-    put(o, "adversarial",
-        json_pack("{s:I,s:I,s:I,s:I,s:I}", "started", (json_int_t)s->adv_started,
-                  "closed_by_target", (json_int_t)s->adv_closed, "still_open",
-                  (json_int_t)s->adv_open, "timed_out", (json_int_t)s->adv_timeout,
-                  "connect_failed", (json_int_t)s->adv_failed),
-        &bad);
+    json_put(o, "series_points_dropped", json_integer((json_int_t)s->series_dropped), &bad);
+    json_put(o, "adversarial",
+             json_pack("{s:I,s:I,s:I,s:I,s:I}", "started", (json_int_t)s->adv_started,
+                       "closed_by_target", (json_int_t)s->adv_closed, "still_open",
+                       (json_int_t)s->adv_open, "timed_out", (json_int_t)s->adv_timeout,
+                       "connect_failed", (json_int_t)s->adv_failed),
+             &bad);
     const stress_proc_t *p = &s->proc;
     if (p->pid) {
         json_t *t = json_object();
-        put(t, "pid", json_integer(p->pid), &bad);
-        put(t, "rss_kb_start", json_integer((json_int_t)p->rss_kb_start), &bad);
-        put(t, "rss_kb_end", json_integer((json_int_t)p->rss_kb_end), &bad);
-        put(t, "rss_kb_max", json_integer((json_int_t)p->rss_kb_max), &bad);
-        put(t, "threads_start", json_integer((json_int_t)p->threads_start), &bad);
-        put(t, "threads_end", json_integer((json_int_t)p->threads_end), &bad);
-        put(t, "threads_max", json_integer((json_int_t)p->threads_max), &bad);
+        json_put(t, "pid", json_integer(p->pid), &bad);
+        json_put(t, "rss_kb_start", json_integer((json_int_t)p->rss_kb_start), &bad);
+        json_put(t, "rss_kb_end", json_integer((json_int_t)p->rss_kb_end), &bad);
+        json_put(t, "rss_kb_max", json_integer((json_int_t)p->rss_kb_max), &bad);
+        json_put(t, "threads_start", json_integer((json_int_t)p->threads_start), &bad);
+        json_put(t, "threads_end", json_integer((json_int_t)p->threads_end), &bad);
+        json_put(t, "threads_max", json_integer((json_int_t)p->threads_max), &bad);
         /* null: not readable (0 would read as a node without descriptors) */
-        put(t, "fds_end", p->fds_unknown ? json_null() : json_integer((json_int_t)p->fds_end),
-            &bad);
-        put(t, "fds_start", p->fds_unknown ? json_null() : json_integer((json_int_t)p->fds_start),
-            &bad);
-        put(t, "fds_max", p->fds_unknown ? json_null() : json_integer((json_int_t)p->fds_max),
-            &bad);
+        json_put(t, "fds_end", p->fds_unknown ? json_null() : json_integer((json_int_t)p->fds_end),
+                 &bad);
+        json_put(t, "fds_start",
+                 p->fds_unknown ? json_null() : json_integer((json_int_t)p->fds_start), &bad);
+        json_put(t, "fds_max", p->fds_unknown ? json_null() : json_integer((json_int_t)p->fds_max),
+                 &bad);
         double per = p->peak_live && p->rss_kb_at_peak > p->rss_kb_start
                          ? (double)(p->rss_kb_at_peak - p->rss_kb_start) / p->peak_live
                          : 0;
-        put(t, "rss_kb_per_live_peer", json_real(per), &bad);
-        put(t, "exited", json_boolean(p->exited), &bad);
-        put(o, "target_proc", t, &bad);
+        json_put(t, "rss_kb_per_live_peer", json_real(per), &bad);
+        json_put(t, "exited", json_boolean(p->exited), &bad);
+        json_put(o, "target_proc", t, &bad);
     } else {
-        put(o, "target_proc", json_null(), &bad);
+        json_put(o, "target_proc", json_null(), &bad);
     }
     if (bad) {
         json_decref(o);
@@ -613,7 +606,7 @@ static char *json_text(stress_stats_t *s, size_t *len)
     if (bad)
         json_decref(series);
     else
-        put(o, "series", series, &bad);
+        json_put(o, "series", series, &bad);
     const size_t flags = JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9);
     size_t n = bad ? 0 : json_dumpb(o, NULL, 0, flags);
     char *text = n ? malloc(n + 1) : NULL;
