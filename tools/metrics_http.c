@@ -60,12 +60,12 @@ static void conn_close(struct conn *c)
     c->len = c->out_len = c->off = 0;
 }
 
-/* Builds c's response (head and body in one buffer).  Returns 0.  Out of
- * memory for it, the response is a 503 written from c's head buffer (the
- * request, read already, is no longer needed), so the client still gets
- * an answer. */
-static int respond(struct conn *c, int status, const char *reason, const char *type,
-                   const char *body, size_t len)
+/* Builds c's response (head and body in one buffer).  Out of memory for
+ * it, the response is a 503 written from c's head buffer (the request,
+ * read already, is no longer needed), so the client still gets an
+ * answer. */
+static void respond(struct conn *c, int status, const char *reason, const char *type,
+                    const char *body, size_t len)
 {
     char head[256];
     int n = snprintf(head, sizeof head,
@@ -83,20 +83,19 @@ static int respond(struct conn *c, int status, const char *reason, const char *t
         c->out = c->head;
         c->out_len = sizeof unavailable - 1;
         c->off = 0;
-        return 0;
+        return;
     }
     memcpy(c->out, head, (size_t)n);
     if (len) memcpy(c->out + n, body, len);
     c->out_len = (size_t)n + len;
     c->off = 0;
-    return 0;
 }
 
-static int respond_text(struct conn *c, int status, const char *reason)
+static void respond_text(struct conn *c, int status, const char *reason)
 {
     char body[64];
     int n = snprintf(body, sizeof body, "%d %s\n", status, reason);
-    return respond(c, status, reason, "text/plain; charset=utf-8", body, (size_t)n);
+    respond(c, status, reason, "text/plain; charset=utf-8", body, (size_t)n);
 }
 
 /* Renders the metrics into h->body, growing it as needed.  Returns the
@@ -128,21 +127,27 @@ static int conn_read(struct metrics_http *h, struct conn *c)
     if (r < 0) return errno == EAGAIN || errno == EINTR ? 0 : -1;
     c->len += (size_t)r;
     http_req_t rq;
+    size_t n;
     switch (http_req_parse(&rq, c->head, c->len)) {
     case 0:
-        return 0; /* more to come */
+        break; /* more to come */
     case 200:
+        if ((n = render(h)) == 0)
+            respond_text(c, 500, "Internal Server Error");
+        else
+            respond(c, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", h->body, n);
         break;
     case 404:
-        return respond_text(c, 404, "Not Found");
+        respond_text(c, 404, "Not Found");
+        break;
     case 405:
-        return respond_text(c, 405, "Method Not Allowed");
+        respond_text(c, 405, "Method Not Allowed");
+        break;
     default:
-        return respond_text(c, 400, "Bad Request");
+        respond_text(c, 400, "Bad Request");
+        break;
     }
-    size_t n = render(h);
-    if (n == 0) return respond_text(c, 500, "Internal Server Error");
-    return respond(c, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", h->body, n);
+    return 0;
 }
 
 /* Writes more of c's response.  Returns 1 when it is all written, 0 for
