@@ -19,6 +19,7 @@
 #include "core/netutil.h"
 #include "crypto/secp.h"
 #include "crypto/util.h"
+#include "tools/file_out.h"
 #include "wire/enode.h"
 #include "wire/p2p_msg.h"
 
@@ -57,13 +58,9 @@ void cli_usage_fail(const char *fmt, ...)
 
 int cli_stdout_status(int status)
 {
-    /* the error is the flush's, or when the flush had nothing left to
-     * write (glibc drops the buffer of a failed flush), the failed
-     * write's: the errno the command ended with */
-    int before = errno;
-    errno = 0;
-    if (fflush(stdout) == 0 && !ferror(stdout)) return status;
-    int e = errno ? errno : before ? before : EIO;
+    /* errno: the failed write's, the one the command ended with */
+    int e = file_out_error(stdout);
+    if (!e) return status;
     fprintf(stderr, "%s: cannot write standard output: %s\n", cli_prog, strerror(e));
     return 1;
 }

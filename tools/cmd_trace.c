@@ -78,6 +78,7 @@
 #include "core/utf8.h"
 #include "crypto/util.h"
 #include "tools/cli.h"
+#include "tools/file_out.h"
 #include "wire/enode.h"
 #include "tools/cmds.h"
 
@@ -384,14 +385,13 @@ static json_int_t tid_of(const struct item *it)
     return (json_int_t)(it->r.ring + 1) * 1000000000 + it->owner % 1000000000;
 }
 
-/* Ends a failed export to path (f, opened for it): a regular file is
- * removed (no partial export is left; a device or pipe is left alone),
- * then exits 1 naming path and err. */
+/* Ends a failed export to path (f, opened for it, or NULL once closed):
+ * a regular file is removed (no partial export is left; a device or pipe
+ * is left alone), then exits 1 naming path and err. */
 __attribute__((noreturn)) static void export_fail(FILE *f, const char *path, int err)
 {
-    struct stat st;
-    if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode)) unlink(path);
-    fclose(f);
+    file_out_remove_partial(path);
+    if (f) fclose(f);
     cli_fail("cannot write %s: %s", path, strerror(err));
 }
 
@@ -527,18 +527,14 @@ static void export_chrome(struct tr *t, const char *path)
                             (json_int_t)flows, "lost", (json_int_t)t->lost, "unmatched_pops",
                             (json_int_t)unmatched, "failed_events", (json_int_t)failed);
     if (!top) export_fail(f, path, ENOMEM);
-    /* errno: the failed write's (ferror: a failed flush is not always
-     * seen again by fclose) */
+    /* errno: the failed write's (a failed flush is not always seen again
+     * by fclose: file_out_error) */
     errno = 0;
-    if (json_dumpf(top, f, JSON_COMPACT) != 0 || fputc('\n', f) == EOF || ferror(f) ||
-        fflush(f) != 0)
+    if (json_dumpf(top, f, JSON_COMPACT) != 0 || fputc('\n', f) == EOF)
         export_fail(f, path, errno ? errno : EIO);
-    if (fclose(f) != 0) {
-        int e = errno ? errno : EIO;
-        struct stat st;
-        if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) unlink(path);
-        cli_fail("cannot write %s: %s", path, strerror(e));
-    }
+    int e = file_out_error(f);
+    if (e) export_fail(f, path, e);
+    if (fclose(f) != 0) export_fail(NULL, path, errno ? errno : EIO);
     fprintf(
         stderr, "trace: exported %llu records, %llu flows, %llu overwritten while read, to %s\n",
         (unsigned long long)exported, (unsigned long long)flows, (unsigned long long)t->lost, path);

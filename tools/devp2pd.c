@@ -64,6 +64,7 @@
 #include "crypto/util.h"
 #include "tools/admin_rpc.h"
 #include "tools/cli.h"
+#include "tools/file_out.h"
 #include "tools/metrics_http.h"
 #include "tools/nodelist.h"
 #include "tools/resolver.h"
@@ -680,12 +681,12 @@ int main(int argc, char **argv)
     /* Start-up lines that cannot be written (stdout on a full disk, a
      * closed pipe) do not stop the node, whose work does not need them,
      * but are said once on stderr: whoever waits for them can see why.
-     * The error is the flush's, or a failed earlier write's (ferror). */
+     * The error is the flush's, or a failed earlier write's. */
     errno = 0;
     printf("enode: %s\nenr: %s\n", url, text);
-    if (fflush(stdout) != 0 || ferror(stdout))
-        P2P_WARN("Cannot write the start-up lines to stdout", "err=\"%s\"",
-                 strerror(errno ? errno : EIO));
+    int out_err = file_out_error(stdout);
+    if (out_err)
+        P2P_WARN("Cannot write the start-up lines to stdout", "err=\"%s\"", strerror(out_err));
     if (created) P2P_INFO("Generated node key", "path=%s/nodekey", dir);
     P2P_INFO("Node started", "enr=%s datadir=%s", text, dir);
 

@@ -21,6 +21,7 @@
 
 #include "core/err.h"
 #include "core/netutil.h"
+#include "tools/file_out.h"
 #include "tools/json_put.h"
 #include "tools/stress.h"
 
@@ -687,24 +688,12 @@ static FILE *begin_file(const char *path)
  * or pipe is left alone). */
 static int end_file(FILE *f, const char *path)
 {
-    int e = ferror(f) ? (errno ? errno : EIO) : 0;
-    struct stat st;
-    bool reg = fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode);
+    int e = file_out_error(f);
     if (fclose(f) != 0 && !e) e = errno ? errno : EIO;
     if (!e) return 0;
-    if (reg) unlink(path);
+    file_out_remove_partial(path);
     errno = e;
     return -1;
-}
-
-/* Removes path if it is a regular file (a report left without its other
- * half); keeps errno. */
-static void remove_regular(const char *path)
-{
-    int e = errno;
-    struct stat st;
-    if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) unlink(path);
-    errno = e;
 }
 
 /* The CSV summary of o (summary_json) into sp, path's summary file. */
@@ -755,7 +744,7 @@ int stress_write_out(stress_stats_t *s, char *failed, size_t failedlen, const ch
         stress_summary_path(sp, sizeof sp, path);
         if (write_csv_summary(summary, sp) != 0) {
             if (failedlen) snprintf(failed, failedlen, "%s", sp);
-            remove_regular(path); /* the series without its summary: not a whole report */
+            file_out_remove_partial(path); /* the series without its summary: not a whole report */
             rc = -1;
         }
     }
