@@ -6,6 +6,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -24,6 +25,21 @@
 #include "wire/p2p_msg.h"
 
 const char *cli_prog = "devp2p";
+
+int cli_std_fds_reserve(void)
+{
+    for (int fd = 0; fd <= 2; fd++) {
+        if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF) continue;
+        /* the lowest free number: fd, the lower ones being open */
+        int r = open("/dev/null", (fd == 0 ? O_WRONLY : O_RDONLY) | O_NOCTTY);
+        if (r < 0) return -errno;
+        if (r != fd) {
+            close(r);
+            return -EBADF;
+        }
+    }
+    return 0;
+}
 
 /* Prints "prog: message" on one line (newlines in the message folded) and
  * exits with status. */

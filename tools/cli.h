@@ -52,6 +52,16 @@ typedef struct cli_cmd {
 void cli_parse(const cli_cmd_t *cmd, const cli_opt_t *opts, size_t nopts, int argc, char **argv,
                const char **pos, size_t *npos);
 
+/* Makes descriptors 0, 1 and 2 open, first thing in main: one that is
+ * closed gets /dev/null, opened for the other direction only (stdin for
+ * writing, stdout and stderr for reading), so that using it fails with
+ * EBADF as a closed one does.  Without it the first file or socket the
+ * program opens takes the number and what was meant for stdout or stderr
+ * goes there (devp2pd's start-up lines into <datadir>/LOCK, an attach
+ * answer back to the node).  Returns 0, or a negative errno when
+ * /dev/null cannot be opened. */
+int cli_std_fds_reserve(void);
+
 /* Prints one line "devp2p: <fmt>" on stderr and exits 1. */
 void cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 /* The same for bad usage (exit status 2). */

@@ -12,7 +12,8 @@
  * the params array (an argument that is not JSON is sent as a string, so
  * `attach DIR admin_addPeer enode://...` works).  Without a method it reads
  * requests from stdin, one per line ("method [params...]" or a raw JSON
- * request object), until EOF or "exit".
+ * request object), until EOF or "exit" (a read error fails: one line, exit
+ * status 1).
  *
  * Replies are read as a stream of JSON values (no framing needed), bounded
  * by P2P_ATTACH_MAX bytes.  Each call has one --timeout deadline, set when
@@ -227,15 +228,20 @@ static int interactive(struct rpc *r)
 {
     char *line = NULL;
     size_t cap = 0;
-    int status = 0;
+    int status = 0, read_err = 0;
     bool tty = isatty(0);
     for (;;) {
         if (tty) {
             printf("> ");
             fflush(stdout);
         }
+        errno = 0;
         ssize_t n = getline(&line, &cap, stdin);
-        if (n < 0) break;
+        if (n < 0) {
+            /* a read error is not the end of the requests */
+            if (ferror(stdin)) read_err = errno ? errno : EIO;
+            break;
+        }
         while (n && (line[n - 1] == '\n' || line[n - 1] == '\r' || line[n - 1] == ' '))
             line[--n] = 0;
         char *s = line;
@@ -293,6 +299,7 @@ static int interactive(struct rpc *r)
         if (call(r, req)) status = 1;
     }
     free(line);
+    if (read_err) cli_fail("cannot read standard input: %s", strerror(read_err));
     return status;
 }
 

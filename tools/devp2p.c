@@ -64,6 +64,10 @@ int main(int argc, char **argv)
      * after, instead of SIGXFSZ killing the tool mid-write and leaving a
      * partial file (as devp2pd does too). */
     signal(SIGXFSZ, SIG_IGN);
+    /* before any command opens a file or socket: a closed stdin, stdout
+     * or stderr stays closed to its reads and writes (cli.h) */
+    int fr = cli_std_fds_reserve();
+    if (fr) cli_fail("cannot open /dev/null for a closed standard descriptor: %s", strerror(-fr));
     if (argc < 2) cli_usage_fail("missing command (see devp2p --help)");
     const char *c = argv[1];
     if (strcmp(c, "--version") == 0 || strcmp(c, "version") == 0) {

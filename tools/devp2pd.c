@@ -315,6 +315,10 @@ int main(int argc, char **argv)
     signal(SIGXFSZ, SIG_IGN);
     malloc_policy();
     cli_prog = "devp2pd";
+    /* before any file or socket is opened: a closed stdout or stderr
+     * stays closed to the writes (cli.h) */
+    int fr = cli_std_fds_reserve();
+    if (fr) cli_fail("cannot open /dev/null for a closed standard descriptor: %s", strerror(-fr));
     static const cli_cmd_t cmd = {"", "", "Runs a devp2p node (RLPx server and discovery v4).", 0,
                                   0};
     const char *datadir = NULL, *port = "30303", *dport = NULL, *addr = NULL, *maxpeers = "50",
