@@ -255,10 +255,10 @@ static void tx_flush(p2p_discovery_t *d)
             P2P__DISC_CTR(d, tx_errors);
             p2p_ip_t ip = {0};
             uint16_t port = 0;
-            char ips[P2P_IP_STRLEN];
+            char ips[P2P_IP_PORT_STRLEN];
             if (p2p_ip_from_sockaddr(&ip, &port, d->txm[i].msg_hdr.msg_name) != 0) ip.family = 0;
-            P2P_LOG_RL(1, 10000, P2P_LOG_WARN, "Discovery UDP send failed", "err=\"%s\" to=%s:%u",
-                       strerror(err), p2p_ip_format(ips, &ip), (unsigned)port);
+            P2P_LOG_RL(1, 10000, P2P_LOG_WARN, "Discovery UDP send failed", "err=\"%s\" to=%s",
+                       strerror(err), p2p_ip_port_format(ips, &ip, port));
             i++;
             continue;
         }

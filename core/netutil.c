@@ -146,6 +146,14 @@ char *p2p_ip_format(char out[P2P_IP_STRLEN], const p2p_ip_t *ip)
     return out;
 }
 
+char *p2p_ip_port_format(char out[P2P_IP_PORT_STRLEN], const p2p_ip_t *ip, uint16_t port)
+{
+    char a[P2P_IP_STRLEN];
+    p2p_ip_format(a, ip);
+    snprintf(out, P2P_IP_PORT_STRLEN, ip->family == 6 ? "[%s]:%u" : "%s:%u", a, (unsigned)port);
+    return out;
+}
+
 bool p2p_ip_is_loopback(const p2p_ip_t *ip)
 {
     if (ip->family == 4) return ip->addr[0] == 127;

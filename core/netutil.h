@@ -4,6 +4,7 @@
  *
  * - p2p_ip_parse / p2p_ip_format: text forms ("1.2.3.4", "::1"); an
  *   IPv4-mapped IPv6 address (::ffff:a.b.c.d) is normalised to family 4.
+ *   p2p_ip_port_format: an endpoint ("1.2.3.4:30303", "[::1]:30303").
  * - p2p_ip_is_lan: loopback, RFC 1918, link-local, unique local (fc00::/7),
  *   CGNAT is NOT LAN.  p2p_ip_is_loopback, p2p_ip_is_special
  *   (unspecified, multicast, documentation and other reserved ranges that
@@ -42,6 +43,10 @@ P2P_MUST_CHECK int p2p_ip_parse(p2p_ip_t *ip, const char *s);
  * Family 0 (no address) formats as "<none>". */
 #define P2P_IP_STRLEN 46
 char *p2p_ip_format(char out[P2P_IP_STRLEN], const p2p_ip_t *ip);
+/* Writes "addr:port" into out, an IPv6 address in brackets ("[::1]:30303",
+ * as in enode URLs: "::1:30303" would read as one address); returns out. */
+#define P2P_IP_PORT_STRLEN (P2P_IP_STRLEN + 8)
+char *p2p_ip_port_format(char out[P2P_IP_PORT_STRLEN], const p2p_ip_t *ip, uint16_t port);
 
 bool p2p_ip_is_loopback(const p2p_ip_t *ip);
 bool p2p_ip_is_lan(const p2p_ip_t *ip);

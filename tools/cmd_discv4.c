@@ -369,10 +369,10 @@ static void handle(struct crawl *cr, const p2p_discv4_packet_t *p, const p2p_ip_
 {
     struct cnode *c = find(cr, p->sender_id);
     if (cr->verbose) {
-        char a[P2P_IP_STRLEN];
-        fprintf(stderr, "%.3f %s from %s:%u %.16s%s", (double)(now - cr->t0) / 1e9,
-                p2p_discv4_type_name(p->type), p2p_ip_format(a, ip), port, cli_hex(p->sender_id, 8),
-                c ? "" : " (unknown)");
+        char a[P2P_IP_PORT_STRLEN];
+        fprintf(stderr, "%.3f %s from %s %.16s%s", (double)(now - cr->t0) / 1e9,
+                p2p_discv4_type_name(p->type), p2p_ip_port_format(a, ip, port),
+                cli_hex(p->sender_id, 8), c ? "" : " (unknown)");
         if (p->type == P2P_DISCV4_NEIGHBORS) fprintf(stderr, " %u nodes", p->u.neighbors.n);
         fprintf(stderr, "\n");
     }

@@ -158,10 +158,10 @@ static int rlpx_ping(int argc, char **argv)
     c.out = malloc(c.outcap);
     if (!c.buf || !c.scratch || !c.out) cli_fail("out of memory");
 
-    char addr[P2P_IP_STRLEN];
-    p2p_ip_format(addr, &node.ep.ip);
+    char addr[P2P_IP_PORT_STRLEN];
+    p2p_ip_port_format(addr, &node.ep.ip, node.ep.tcp);
     int rc = netio_connect(&c.fd, &node.ep.ip, node.ep.tcp, c.deadline);
-    if (rc) cli_fail("cannot connect to %s:%u: %s", addr, node.ep.tcp, io_err(rc));
+    if (rc) cli_fail("cannot connect to %s: %s", addr, io_err(rc));
 
     static p2p_rlpx_hs_t hs;
     p2p_rlpx_secrets_t sec;
@@ -171,13 +171,13 @@ static int rlpx_ping(int argc, char **argv)
     if (!rc) rc = p2p_rlpx_hs_make_auth(&hs, &pkt, &pktlen);
     if (rc) cli_fail("handshake: cannot make auth: %s", p2p_strerror(rc));
     rc = netio_write_all(c.fd, pkt, pktlen, c.deadline);
-    if (rc) cli_fail("handshake with %s:%u: sending auth: %s", addr, node.ep.tcp, io_err(rc));
+    if (rc) cli_fail("handshake with %s: sending auth: %s", addr, io_err(rc));
     uint8_t hbuf[P2P_RLPX_HS_PKT_MAX];
     for (;;) {
         size_t need = p2p_rlpx_hs_need(&hs), used;
         if (need == 0 || need > sizeof hbuf) cli_fail("handshake: unexpected state");
         rc = netio_read_exact(c.fd, hbuf, need, c.deadline);
-        if (rc) cli_fail("handshake with %s:%u: reading ack: %s", addr, node.ep.tcp, io_err(rc));
+        if (rc) cli_fail("handshake with %s: reading ack: %s", addr, io_err(rc));
         rc = p2p_rlpx_hs_feed(&hs, &used, hbuf, need);
         if (rc == 0) break;
         if (rc != P2P_EMORE) cli_fail("handshake: invalid ack: %s", p2p_strerror(rc));
@@ -200,7 +200,7 @@ static int rlpx_ping(int argc, char **argv)
     for (;;) {
         p2p_rlpx_msg_t m;
         rc = read_msg(&c, &m);
-        if (rc) cli_fail("waiting for Hello from %s:%u: %s", addr, node.ep.tcp, io_err(rc));
+        if (rc) cli_fail("waiting for Hello from %s: %s", addr, io_err(rc));
         if (m.code == P2P_MSG_DISC) {
             uint8_t reason;
             if (p2p_disc_decode(&reason, m.payload, m.len, false) != 0) reason = P2P_DISC_INVALID;

@@ -1191,9 +1191,9 @@ static int run_discv4(const char *target, const char *peers, const char *duratio
     requests_arg(&cfg, requests);
     cfg.nsources = (unsigned)cli_uint("--sources", sources, 1, 254);
     if (!(cfg.target.ep.ip.family == 4 && cfg.target.ep.ip.addr[0] == 127)) cfg.nsources = 1;
-    char addr[P2P_IP_STRLEN];
-    p2p_ip_format(addr, &cfg.target.ep.ip);
-    snprintf(st.target, sizeof st.target, "%s:%u/udp", addr, cfg.target.ep.udp);
+    char addr[P2P_IP_PORT_STRLEN];
+    p2p_ip_port_format(addr, &cfg.target.ep.ip, cfg.target.ep.udp);
+    snprintf(st.target, sizeof st.target, "%s/udp", addr);
     raise_nofile(cfg.peers, cfg.peers + 16);
     stress_proc_start(&st, pid_arg(pid), &cfg.target.ep.ip, cfg.target.ep.udp, true);
     signal(SIGINT, on_signal);
@@ -1363,9 +1363,7 @@ int cmd_stress(int argc, char **argv)
     e.nsources = (unsigned)cli_uint("--sources", sources, 1, 254);
     bool loop4 = e.target.ep.ip.family == 4 && e.target.ep.ip.addr[0] == 127;
     if (!loop4) e.nsources = 1;
-    char addr[P2P_IP_STRLEN];
-    p2p_ip_format(addr, &e.target.ep.ip);
-    snprintf(st.target, sizeof st.target, "%s:%u", addr, e.target.ep.tcp);
+    p2p_ip_port_format(st.target, &e.target.ep.ip, e.target.ep.tcp);
 
     e.adv_max = e.mode == M_ADV ? e.peers : 0;
     raise_nofile(e.peers, e.peers + e.adv_max + 16);

@@ -73,6 +73,17 @@ static void test_parse_format(void)
     /* The longest text form fits. */
     check_roundtrip("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
                     "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff");
+
+    /* Endpoints: an IPv6 address in brackets, the longest one fits. */
+    char ep[P2P_IP_PORT_STRLEN];
+    CHECK(p2p_ip_parse(&ip, "127.0.0.1") == 0);
+    CHECK(strcmp(p2p_ip_port_format(ep, &ip, 30303), "127.0.0.1:30303") == 0);
+    CHECK(p2p_ip_parse(&ip, "::1") == 0);
+    CHECK(strcmp(p2p_ip_port_format(ep, &ip, 1), "[::1]:1") == 0);
+    CHECK(p2p_ip_parse(&ip, "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff") == 0);
+    CHECK(strcmp(p2p_ip_port_format(ep, &ip, 65535),
+                 "[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535") == 0);
+    CHECK(strcmp(p2p_ip_port_format(ep, &none, 0), "<none>:0") == 0);
 }
 
 static void test_classify(void)
