@@ -61,8 +61,8 @@ static double codec_us(size_t len)
 
 int main(int argc, char **argv)
 {
-    size_t msg = argc > 1 ? (size_t)atoi(argv[1]) : 64;
-    if (msg < 1 || msg > 4096) msg = 64;
+    bench_args(argc, argv, 1, "[MSG bytes, 1 to 4096, default 64]");
+    size_t msg = (size_t)bench_arg_num(1, "MSG bytes", 1, 4096, true, 64);
     bench_costs_t c;
     bench_measure_costs(&c, 0.05);
     double pair_us = 4 * c.pubkey_us + 8 * c.ecdh_us + c.sign_us + c.recover_us;

@@ -195,8 +195,8 @@ static void row(const char *what, double ours, double ceil, const char *unit, in
 
 int main(int argc, char **argv)
 {
-    double s = argc > 1 ? atof(argv[1]) : 0.1;
-    if (!(s > 0)) s = 0.1;
+    bench_args(argc, argv, 1, "[seconds per measurement, default 0.1]");
+    double s = bench_arg_num(1, "seconds", 0.001, 600, false, 0.1);
     const int reps = 3;
     double ta, tb;
     big = malloc(BIG);

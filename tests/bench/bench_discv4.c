@@ -550,10 +550,11 @@ static void op_sign(void *arg)
 
 int main(int argc, char **argv)
 {
-    double secs = argc > 1 ? atof(argv[1]) : 4;
-    if (secs <= 0) secs = 4;
-    int readers = argc > 2 ? atoi(argv[2]) : 0;
-    bool dpt = argc > 3 ? atoi(argv[3]) != 0 : true;
+    bench_args(argc, argv, 3,
+               "[seconds per run, default 4] [readers: 1, 2 or 0 for both] [dpt: 1 or 0]");
+    double secs = bench_arg_num(1, "seconds", 0.1, 600, false, 4);
+    int readers = (int)bench_arg_num(2, "readers", 0, 2, true, 0);
+    bool dpt = bench_arg_num(3, "dpt", 0, 1, true, 1) != 0;
     signal(SIGPIPE, SIG_IGN);
     bounds_t b;
     uint8_t st[129];

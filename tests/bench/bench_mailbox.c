@@ -483,14 +483,23 @@ static void print_rt(const char *name, const char *policy, const struct rt *r, b
 
 int main(int argc, char **argv)
 {
-    uint64_t total = argc > 1 ? strtoull(argv[1], NULL, 10) : 1000000;
-    const char *what = argc > 2 ? argv[2] : "all"; /* all, tp or rt */
-    int pairs = argc > 3 ? atoi(argv[3]) : 20;
-    if (pairs < 1 || pairs > PAIRS_MAX) pairs = 20;
+    bench_args(argc, argv, 3,
+               "[messages per round, default 1000000] [all|tp|rt|rowN..., default all] [pairs, "
+               "default 20]");
+    uint64_t total = (uint64_t)bench_arg_num(1, "messages per round", 1000, 1e10, true, 1000000);
     /* "rowN...": only the throughput rows whose numbers (1-4) follow */
+    const char *what = argc > 2 && strncmp(argv[2], "row", 3) == 0
+                           ? argv[2]
+                           : bench_arg_word(2, "the part to run", "all|tp|rt|rowN...", "all");
     unsigned only = 0;
-    if (strncmp(what, "row", 3) == 0)
-        for (const char *c = what + 3; *c >= '1' && *c <= '4'; c++) only |= 1u << (*c - '1');
+    if (strncmp(what, "row", 3) == 0) {
+        const char *c = what + 3;
+        for (; *c >= '1' && *c <= '4'; c++) only |= 1u << (*c - '1');
+        if (*c || !only)
+            bench_usage_fail("rowN... is row and the numbers of rows 1 to 4 (row12), not '%s'",
+                             what);
+    }
+    int pairs = (int)bench_arg_num(3, "pairs", 1, PAIRS_MAX, true, 20);
     bool do_tp = strcmp(what, "rt") != 0, do_rt = strcmp(what, "all") == 0 || !strcmp(what, "rt");
     uint64_t rounds = total / 100 < 1000 ? 1000 : total / 100;
     const uint32_t spin = P2P_WAITER_SPIN_DEFAULT_NS;

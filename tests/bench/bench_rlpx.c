@@ -174,8 +174,8 @@ static double bench_op(int op)
 
 int main(int argc, char **argv)
 {
-    if (argc > 1) budget = atof(argv[1]);
-    if (budget <= 0) budget = 0.3;
+    bench_args(argc, argv, 1, "[seconds per measurement, default 0.3]");
+    budget = bench_arg_num(1, "seconds per measurement", 0.001, 600, false, 0.3);
     tu_seed(0xbe7c4);
 
     {

@@ -402,7 +402,9 @@ static double codec_ceiling(void)
 
 int main(int argc, char **argv)
 {
-    if (argc > 1 && atof(argv[1]) > 0) secs = atof(argv[1]);
+    bench_args(argc, argv, 2, "[seconds per load phase, default 3] [hs]");
+    secs = bench_arg_num(1, "seconds per load phase", 0.1, 600, false, 3);
+    bool only_hs = bench_arg_word(2, "the second argument", "hs", NULL) != NULL;
     p2p_log_set_level(P2P_LOG_WARN);
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     if (ncpu < 1) ncpu = 1;
@@ -426,7 +428,6 @@ int main(int argc, char **argv)
            one_us, all_us, ncpu, all_a, all_b);
     printf("  secp256k1 bound: %.0f us per handshake pair -> %.0f/s on %ld cores\n", pair_us, bound,
            ncpu);
-    bool only_hs = argc > 2 && strcmp(argv[2], "hs") == 0;
     double ejs = only_hs ? 0 : ejs_handshakes();
     printf("  ratio ours/bound = %.3f by wall clock (machine load included), %.3f by CPU time "
            "(%.3f against the one-thread figure)",

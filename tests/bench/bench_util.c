@@ -5,7 +5,10 @@
  */
 #include "tests/bench/bench_util.h"
 
+#include <errno.h>
+#include <math.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +23,56 @@
 #include "crypto/secp.h"
 #include "crypto/util.h"
 #include "tests/tu.h"
+
+static int b_argc;
+static char **b_argv;
+static const char *b_usage;
+
+void bench_usage_fail(const char *fmt, ...)
+{
+    const char *prog = b_argv && b_argv[0] ? b_argv[0] : "bench";
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%s: ", prog);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nusage: %s %s\n", prog, b_usage ? b_usage : "");
+    exit(2);
+}
+
+void bench_args(int argc, char **argv, int nmax, const char *usage)
+{
+    b_argc = argc;
+    b_argv = argv;
+    b_usage = usage;
+    if (argc - 1 > nmax) bench_usage_fail("too many arguments (at most %d)", nmax);
+}
+
+double bench_arg_num(int i, const char *what, double min, double max, bool whole, double def)
+{
+    if (i >= b_argc) return def;
+    const char *s = b_argv[i];
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || *end || errno == ERANGE || !(v >= min && v <= max) || (whole && v != floor(v)))
+        bench_usage_fail("%s must be a%s number from %g to %g, not '%s'", what,
+                         whole ? " whole" : "", min, max, s);
+    return v;
+}
+
+const char *bench_arg_word(int i, const char *what, const char *words, const char *def)
+{
+    if (i >= b_argc) return def;
+    const char *s = b_argv[i];
+    size_t n = strlen(s);
+    for (const char *w = words; *w;) {
+        size_t wl = strcspn(w, "|");
+        if (wl == n && strncmp(w, s, n) == 0) return s;
+        w += wl + (w[wl] == '|');
+    }
+    bench_usage_fail("%s must be one of %s, not '%s'", what, words, s);
+}
 
 static double clock_s(clockid_t id)
 {

@@ -11,10 +11,25 @@
 #ifndef P2P_TESTS_BENCH_UTIL_H
 #define P2P_TESTS_BENCH_UTIL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "wire/rlpx_frame.h"
+
+/* Command-line arguments.  bench_args names the program and its usage
+ * line ("[seconds [hs]]"); the others read argv[i] of those argc/argv.
+ * bench_arg_num: argv[i] as a number in [min, max] (a whole number when
+ * whole), or def when there is no argv[i].  bench_arg_word: argv[i] when
+ * it is one of the words in `words` (separated by '|'), or def when there
+ * is no argv[i].  Anything else, or more arguments than nmax, ends the program
+ * through bench_usage_fail: "PROG: <message>" and "usage: PROG <usage>"
+ * on stderr, exit status 2, so a mistyped argument never runs a
+ * benchmark other than the one asked for. */
+void bench_args(int argc, char **argv, int nmax, const char *usage);
+double bench_arg_num(int i, const char *what, double min, double max, bool whole, double def);
+const char *bench_arg_word(int i, const char *what, const char *words, const char *def);
+void bench_usage_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
 /* Monotonic wall-clock seconds and this thread's CPU seconds. */
 double bench_wall(void);
