@@ -2,10 +2,13 @@
 # their own processes.  Provides T (a scratch directory, removed on exit),
 # pids (processes to kill on exit: append to it), ok/bad (counted in
 # checks/fails; bad prints its reason), term_wait PID SECONDS (lib_stop.sh:
-# SIGTERM, bounded wait, SIGKILL if still running; sets rc), node_start NAME
+# SIGTERM, bounded wait, SIGKILL if still running; sets rc), wait_until,
+# has_line and gone (lib_wait.sh, through lib_stop.sh), node_start NAME
 # ARGS... (runs devp2pd $N on an ephemeral port with its output in
 # $T/NAME.out and .err, waits up to 30 s for its enr: line; sets $ENODE and
-# $pid, appends to pids) and pub_of URL (an enode URL's key).
+# $pid, appends to pids), pub_of URL (an enode URL's key) and lists_peer
+# DIR PUB OUT (the node of datadir DIR lists the key PUB in admin_peers,
+# asked with the devp2p tool $D, its answer saved in OUT).
 . "$(dirname "$0")/lib_stop.sh"
 T=$(mktemp -d)
 pids=
@@ -20,8 +23,8 @@ node_start() {
     "$N" --port 0 --verbosity 2 "$@" >"$T/$name.out" 2>"$T/$name.err" &
     pid=$!
     pids="$pids $pid"
-    i=0
-    while ! grep -qs '^enr: ' "$T/$name.out" && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+    wait_until 300 has_line "$T/$name.out" '^enr: '
     ENODE=$(sed -n 's/^enode: //p' "$T/$name.out")
 }
 pub_of() { p=${1#enode://}; echo "${p%%@*}"; }
+lists_peer() { "$D" attach "$1" admin_peers >"$3" 2>/dev/null && grep -q "$2" "$3"; }

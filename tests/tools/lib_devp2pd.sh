@@ -6,8 +6,10 @@
 # them under `timeout -k` to bound that too), ok/bad (counted in checks/fails), start_node
 # ARGS... (starts the node with a data directory in T, discovery and
 # metrics on loopback, no dialing, snap/1; sets npid, ENODE and MURL),
-# threads/fds (the node's counts from /proc) and stop_node SECONDS (SIGTERM,
-# bounded wait, exit status 0 checked).
+# threads/fds (the node's counts from /proc), stop_node SECONDS (SIGTERM,
+# bounded wait, exit status 0 checked) and, from lib_wait.sh, wait_until,
+# has_line and gone.
+. "$(dirname "$0")/lib_wait.sh"
 T=$(mktemp -d)
 npid= tpids=
 cleanup() {
@@ -27,8 +29,7 @@ start_node() {
         --metrics.addr 127.0.0.1 --metrics.port 0 --verbosity 2 "$@" \
         >"$T/node.out" 2>"$T/node.err" &
     npid=$!
-    i=0
-    while ! grep -qs '^enr: ' "$T/node.out" && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+    wait_until 300 has_line "$T/node.out" '^enr: '
     ENODE=$(sed -n 's/^enode: //p' "$T/node.out")
     MURL=$(sed -n 's/^metrics: //p' "$T/node.out")
     [ -n "$ENODE" ] && ok || { bad "node did not start: $(cat "$T/node.err")"; exit 1; }
@@ -39,9 +40,7 @@ fds() { ls "/proc/$npid/fd" 2>/dev/null | wc -l; }
 
 stop_node() { # stop_node SECONDS
     kill -TERM "$npid"
-    i=0
-    while kill -0 "$npid" 2>/dev/null && [ $i -lt $(($1 * 10)) ]; do sleep 0.1; i=$((i + 1)); done
-    if kill -0 "$npid" 2>/dev/null; then
+    if ! wait_until $(($1 * 10)) gone "$npid"; then
         bad "node still running $1 s after SIGTERM"
     else
         wait "$npid"

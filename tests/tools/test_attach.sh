@@ -13,6 +13,7 @@ trap cleanup EXIT
 fails=0 checks=0
 ok() { checks=$((checks + 1)); }
 bad() { checks=$((checks + 1)); fails=$((fails + 1)); echo "FAIL: $*" >&2; }
+. "$(dirname "$0")/lib_wait.sh"
 
 python3 - "$T/devp2pd.ipc" <<'PY' &
 import json, os, socket, sys, threading, time
@@ -57,8 +58,7 @@ while time.time() < end:
     threading.Thread(target=serve, args=(c,), daemon=True).start()
 PY
 pid=$!
-i=0
-while [ ! -S "$T/devp2pd.ipc" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+wait_until 100 [ -S "$T/devp2pd.ipc" ]
 
 out=$("$D" attach "$T/devp2pd.ipc" admin_nodeInfo 2>"$T/err") && ok || bad "attach: $(cat "$T/err")"
 echo "$out" | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d=={"method":"admin_nodeInfo","params":[]}, d' && ok || bad "result: $out"
@@ -121,8 +121,7 @@ except (OSError, socket.timeout):
     pass
 PY
 spid=$!
-i=0
-while [ ! -S "$T/stream.ipc" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+wait_until 100 [ -S "$T/stream.ipc" ]
 t0=$(date +%s%N)
 timeout 30 "$D" attach --timeout 1 "$T/stream.ipc" admin_peers >"$T/out" 2>"$T/err"
 st=$?

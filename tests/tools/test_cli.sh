@@ -11,6 +11,7 @@ trap 'rm -rf "$T"' EXIT
 fails=0 checks=0
 ok() { checks=$((checks + 1)); }
 bad() { checks=$((checks + 1)); fails=$((fails + 1)); echo "FAIL: $*" >&2; }
+. "$(dirname "$0")/lib_wait.sh"
 vec() { sed -n "s/^$1 = //p" "$V"; }
 KEY=$(vec key)
 ID=$(vec node_id)
@@ -142,9 +143,7 @@ mkfifo "$T/held.json"
 timeout -k 5 20 "$D" stress --target "$("$D" key to-enode --tcp 1 "$KEY")" --mode hold --peers 2 \
     --duration 0.2 --out "$T/held.json" >"$T/held.out" 2>"$T/held.err" &
 hpid=$!
-i=0
-while ! grep -qs '^stress hold against' "$T/held.out" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-grep -q '^stress hold against' "$T/held.out" && ok ||
+wait_until 100 has_line "$T/held.out" '^stress hold against' && ok ||
     bad "no summary while stress waits to write --out: $(cat "$T/held.out" "$T/held.err")"
 timeout 10 cat "$T/held.json" >/dev/null # it writes its results and exits
 wait $hpid

@@ -96,8 +96,7 @@ assert d["enr"].startswith("enr:") and d["ports"]["listener"] > 0 and d["ports"]
 assert d["name"].startswith("devp2p-c/") and "listenAddr" in d and "protocols" in d
 PY
 "$D" attach "$T/a" admin_addPeer "$ENODE" >"$T/add" 2>"$T/err" && grep -qx true "$T/add" && ok || bad "admin_addPeer: $(cat "$T/err")"
-i=0
-while ! "$D" attach "$T/a" admin_peers 2>/dev/null | grep -q "$C_PUB" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+wait_until 100 lists_peer "$T/a" "$C_PUB" "$T/peers"
 "$D" attach "$T/a" admin_peers >"$T/peers" 2>&1
 python3 - "$T/peers" "$C_PUB" <<'PY' && ok || bad "admin_peers after addPeer: $(cat "$T/peers")"
 import json, sys
@@ -109,9 +108,8 @@ assert n["static"] is True and n["inbound"] is False and n["remoteAddress"].star
 assert p[0]["name"].startswith("devp2p-c/") and "caps" in p[0] and "id" in p[0]
 PY
 "$D" attach "$T/a" admin_removePeer "$ENODE" >/dev/null 2>"$T/err" && ok || bad "admin_removePeer: $(cat "$T/err")"
-i=0
-while "$D" attach "$T/a" admin_peers 2>/dev/null | grep -q "$C_PUB" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-"$D" attach "$T/a" admin_peers 2>/dev/null | grep -q "$C_PUB" && bad "peer still connected after removePeer" || ok
+c_unlisted() { ! lists_peer "$T/a" "$C_PUB" "$T/peers"; }
+wait_until 100 c_unlisted && ok || bad "peer still connected after removePeer"
 "$D" attach "$T/a" admin_addTrustedPeer "$ENODE" >/dev/null 2>&1 && ok || bad "admin_addTrustedPeer"
 "$D" attach "$T/a" admin_removeTrustedPeer "$ENODE" >/dev/null 2>&1 && ok || bad "admin_removeTrustedPeer"
 "$D" attach "$T/a" discv4_table >"$T/table" 2>&1 && grep -q '"buckets"' "$T/table" && ok || bad "discv4_table: $(head -3 "$T/table")"
@@ -212,13 +210,10 @@ S_OUTSIDE=$("$D" key to-enode --hex --ip 10.0.0.1 "$("$D" key generate)")
     >"$T/s.out" 2>"$T/s.err" &
 spid=$!
 pids="$pids $spid"
-i=0
 # (read through cat: until the node's shell has created s.err, grep -c
-# on it would print nothing and end the wait at once)
-while [ "$(cat "$T/s.err" 2>/dev/null | grep -c 'Static peer not connected')" -lt 2 ] &&
-    [ $i -lt 300 ]; do
-    sleep 0.1; i=$((i + 1))
-done
+# on it would print nothing, not a count)
+two_static_lines() { [ "$(cat "$T/s.err" 2>/dev/null | grep -c 'Static peer not connected')" -ge 2 ]; }
+wait_until 300 two_static_lines
 grep -q 'Static peer not connected .*why="connect failed" by=network' "$T/s.err" && ok ||
     bad "no log line for the static node at a closed port: $(cat "$T/s.err")"
 grep -q 'Static peer not connected .*why="useless peer" by=local' "$T/s.err" && ok ||

@@ -18,13 +18,10 @@ node_start b --datadir "$T/b" --bootnodes "$A_ENODE"
 [ -n "$ENODE" ] && ok || { bad "node b did not start: $(cat "$T/b.err")"; exit 1; }
 B_PUB=$(pub_of "$ENODE")
 
-i=0
-while [ $i -lt 300 ]; do
-    "$D" attach "$T/b" admin_peers >"$T/bpeers" 2>/dev/null && grep -q "$A_PUB" "$T/bpeers" && break
-    sleep 0.1; i=$((i + 1))
-done
+wait_until 300 lists_peer "$T/b" "$A_PUB" "$T/bpeers"
+st=$?
 t1=$(now_ms)
-grep -q "$A_PUB" "$T/bpeers" && ok || bad "B did not connect to its bootnode A within 30 s: $(cat "$T/bpeers")"
+[ $st -eq 0 ] && ok || bad "B did not connect to its bootnode A within 30 s: $(cat "$T/bpeers")"
 echo "B connected to its bootnode A in $((t1 - t0)) ms (from B's start)"
 python3 - "$T/bpeers" "$A_PUB" <<'PY' && ok || bad "B's admin_peers: $(cat "$T/bpeers")"
 import json, sys
@@ -64,11 +61,7 @@ case "$C_ENODE" in *"@[::1]:"*) ok ;; *) bad "node c's URL is not on [::1]: $C_E
 printf '[\n  "%s"\n]\n' "$C_ENODE" >"$T/static.json"
 node_start d --datadir "$T/d" --addr ::1 --bootnodes "$C_ENODE" --staticnodes "$T/static.json"
 [ -n "$ENODE" ] && ok || bad "node d did not take C's IPv6 URL: $(cat "$T/d.err")"
-i=0
-while [ -n "$ENODE" ] && [ $i -lt 100 ]; do
-    "$D" attach "$T/d" admin_peers >"$T/dpeers" 2>/dev/null && grep -q "$C_PUB" "$T/dpeers" && break
-    sleep 0.1; i=$((i + 1))
-done
+[ -n "$ENODE" ] && wait_until 100 lists_peer "$T/d" "$C_PUB" "$T/dpeers"
 python3 - "$T/dpeers" "$C_PUB" <<'PY' && ok || bad "D's admin_peers over IPv6: $(cat "$T/dpeers")"
 import json, sys
 d = json.load(open(sys.argv[1]))

@@ -16,8 +16,7 @@ for i in 1 2 3 4 5 6 7 8 9 10; do
     pids="$pids $!"
 done
 for i in 1 2 3 4 5 6 7 8 9 10; do
-    j=0
-    while ! grep -qs '^ready' "$T/r$i.out" && [ $j -lt 100 ]; do sleep 0.1; j=$((j + 1)); done
+    wait_until 100 has_line "$T/r$i.out" '^ready'
     u=$(sed -n 's/^enode //p' "$T/r$i.out")
     [ -n "$u" ] || { bad "responder $i did not start: $(cat "$T/r$i.out")"; exit 1; }
     boots="${boots:+$boots,}$u"
@@ -31,10 +30,7 @@ PORT=${ENODE##*:} UPORT=${ENODE##*discport=}
 PORT=${PORT%%\?*}
 [ "$UPORT" = "$ENODE" ] && UPORT=$PORT
 START_ENR=$(sed -n 's/^enr: //p' "$T/a.out")
-i=0
-while ! grep -qs 'Discovery endpoint changed.*ip=2a01:4f8::34 udp=9998' "$T/a.err" && [ $i -lt 300 ]; do
-    sleep 0.1; i=$((i + 1))
-done
+wait_until 300 has_line "$T/a.err" 'Discovery endpoint changed.*ip=2a01:4f8::34 udp=9998'
 grep -q 'Discovery endpoint changed.*ip=2a01:4f8::34' "$T/a.err" && ok ||
     bad "no endpoint change within 30 s: $(cat "$T/a.err")"
 

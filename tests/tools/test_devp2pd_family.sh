@@ -20,9 +20,8 @@ for r in 6 4; do
     if [ $r = 6 ]; then arg=::1+127.0.0.1; else arg=127.0.0.1+2001:db8::1; fi
     "$R" 60 "$arg" >"$T/r$r.out" 2>&1 &
     pids="$pids $!"
-    j=0
-    while ! grep -qs '^ready' "$T/r$r.out" && [ $j -lt 100 ]; do sleep 0.1; j=$((j + 1)); done
-    grep -qs '^ready' "$T/r$r.out" || { bad "responder $r did not start: $(cat "$T/r$r.out")"; exit 1; }
+    wait_until 100 has_line "$T/r$r.out" '^ready' ||
+        { bad "responder $r did not start: $(cat "$T/r$r.out")"; exit 1; }
 done
 E6=$(sed -n 's/^enr //p' "$T/r6.out") E4=$(sed -n 's/^enr //p' "$T/r4.out")
 "$D" enrdump "$E6" >"$T/d6" 2>&1
@@ -46,14 +45,13 @@ pongs() {
         python3 -c 'import json, sys; print(json.load(sys.stdin)["discovery"]["core"]["rx_pong"])' 2>/dev/null ||
         echo 0
 }
+ponged() { [ "$(pongs "$1")" != 0 ]; }
 for r in 6 4; do
     if [ $r = 6 ]; then addr=::1 rec=$E6; else addr=127.0.0.1 rec=$E4; fi
     node_start "n$r" --datadir "$T/n$r" --addr "$addr" --bootnodes "$rec" --verbosity 3
     [ -n "$ENODE" ] && ok || { bad "node on $addr did not start: $(cat "$T/n$r.err")"; continue; }
     grep -q 'Bootnode unreachable' "$T/n$r.err" && bad "node on $addr: $(grep 'Bootnode unreachable' "$T/n$r.err")" || ok
-    i=0
-    while [ "$(pongs "$T/n$r")" = 0 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-    [ "$(pongs "$T/n$r")" != 0 ] && ok || bad "node on $addr: no pong from its bootnode within 10 s"
+    wait_until 100 ponged "$T/n$r" && ok || bad "node on $addr: no pong from its bootnode within 10 s"
     term_wait "$pid" 10
     [ "$rc" -eq 0 ] && ok || bad "node on $addr exited $rc: $(tail -5 "$T/n$r.err")"
 done

@@ -18,11 +18,8 @@ sh -c 'ulimit -f 2 || exit 90; exec "$0" "$@"' "$N" --datadir "$T/dd" --port 0 -
     --nodiscover --nodial --verbosity 5 >"$T/n.out" 2>"$T/n.err" &
 pid=$!
 pids="$pids $pid"
-i=0
-while ! grep -qs '^enr: ' "$T/n.out" && kill -0 $pid 2>/dev/null && [ $i -lt 300 ]; do
-    sleep 0.1
-    i=$((i + 1))
-done
+started_or_gone() { has_line "$T/n.out" '^enr: ' || gone "$pid"; }
+wait_until 300 started_or_gone
 ENODE=$(sed -n 's/^enode: //p' "$T/n.out")
 [ -n "$ENODE" ] && ok || bad "devp2pd did not start: $(cat "$T/n.err")"
 

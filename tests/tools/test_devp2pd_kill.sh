@@ -23,8 +23,7 @@ start() { # start CYCLE: runs the node, sets $ENODE, $SEQ, $pid, $log (its stder
     log=$T/err$1
     "$N" --datadir "$T/a" --port 0 --verbosity 3 --nodial >"$T/out$1" 2>"$log" &
     pid=$!
-    i=0
-    while ! grep -q '^enr: ' "$T/out$1" && [ $i -lt 200 ]; do sleep 0.1; i=$((i + 1)); done
+    wait_until 200 has_line "$T/out$1" '^enr: '
     ENODE=$(sed -n 's/^enode: //p' "$T/out$1")
     ENR=$(sed -n 's/^enr: //p' "$T/out$1")
     SEQ=$("$D" enrdump "$ENR" 2>/dev/null | sed -n 's/^seq: *//p')

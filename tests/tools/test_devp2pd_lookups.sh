@@ -24,20 +24,12 @@ A_ENODE=$ENODE A_PID=$pid A_PUB=$(pub_of "$ENODE")
 node_start b --datadir "$T/b" --addr 127.0.0.32 --maxpeers 3 --bootnodes "$A_ENODE"
 [ -n "$ENODE" ] && ok || { bad "node b did not start: $(cat "$T/b.err")"; exit 1; }
 
-i=0
-while [ $i -lt 300 ]; do
-    "$D" attach "$T/b" admin_peers >"$T/bpeers" 2>/dev/null && grep -q "$A_PUB" "$T/bpeers" && break
-    sleep 0.1; i=$((i + 1))
-done
-grep -q "$A_PUB" "$T/bpeers" && ok || { bad "B did not dial A within 30 s: $(cat "$T/bpeers")"; exit 1; }
+wait_until 300 lists_peer "$T/b" "$A_PUB" "$T/bpeers" && ok ||
+    { bad "B did not dial A within 30 s: $(cat "$T/bpeers")"; exit 1; }
 
 # the start's refresh (a self lookup and 3 random ones) ends first
-i=0
-while [ $i -lt 300 ]; do
-    "$D" attach "$T/b" discv4_table 2>/dev/null | grep -q '"initDone": true' && break
-    sleep 0.1; i=$((i + 1))
-done
-[ $i -lt 300 ] && ok || bad "B's first refresh did not end within 30 s"
+init_done() { "$D" attach "$T/b" discv4_table 2>/dev/null | grep -q '"initDone": true'; }
+wait_until 300 init_done && ok || bad "B's first refresh did not end within 30 s"
 sleep 1
 l1=$(lookups "$T/b")
 sleep 6
@@ -48,13 +40,9 @@ echo "B, its one dial slot used: lookups_started $l1 -> $l2 in 6 s"
 
 term_wait "$A_PID" 10 "node a"
 l3=$(lookups "$T/b")
-i=0
-while [ $i -lt 60 ]; do
-    l4=$(lookups "$T/b")
-    [ "$l4" -gt "$l3" ] && break
-    sleep 0.1; i=$((i + 1))
-done
-echo "B, its dial slot free again: lookups_started $l3 -> $l4 in $((i / 10)).$((i % 10)) s"
+lookup_started() { l4=$(lookups "$T/b"); [ "$l4" -gt "$l3" ]; }
+wait_until 60 lookup_started
+echo "B, its dial slot free again: lookups_started $l3 -> $l4 in $((wu_tenths / 10)).$((wu_tenths % 10)) s"
 [ "$l4" -gt "$l3" ] && ok || bad "B started no lookup within 6 s of losing its dialled peer ($l3)"
 
 term_wait "$pid" 10 "node b"

@@ -82,9 +82,7 @@ mkdir -m 755 "$T/perm"
     >"$T/perm.out" 2>"$T/perm.err") &
 pid=$!
 pids="$pids $pid"
-i=0
-while ! grep -q '^enr: ' "$T/perm.out" && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
-grep -q '^enr: ' "$T/perm.out" && ok || bad "node did not start: $(cat "$T/perm.err")"
+wait_until 300 has_line "$T/perm.out" '^enr: ' && ok || bad "node did not start: $(cat "$T/perm.err")"
 [ "$(stat -c %a "$T/perm/devp2pd.ipc")" = 600 ] && ok || bad "admin socket mode $(stat -c %a "$T/perm/devp2pd.ipc")"
 [ "$(stat -c %a "$T/perm/trace.ring")" = 600 ] && ok || bad "trace ring mode $(stat -c %a "$T/perm/trace.ring")"
 # the default limits (50 + 50): the minimum of 512 rings (ring_count at byte 20 of the header)
@@ -110,8 +108,7 @@ timeout 20 "$N" --datadir "$T/priv" --port 0 --addr 127.0.0.1 --nodiscover --ver
     >"$T/priv.out" 2>"$T/priv.err" &
 pid=$!
 pids="$pids $pid"
-i=0
-while ! grep -q '^enr: ' "$T/priv.out" && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+wait_until 300 has_line "$T/priv.out" '^enr: '
 term_wait "$pid" 20 "node (0700 datadir)"
 [ $rc -eq 0 ] && ! grep -q 'accessible to group' "$T/priv.err" && ok || bad "0700 datadir: exit $rc: $(cat "$T/priv.err")"
 
@@ -125,8 +122,7 @@ timeout 20 "$N" --datadir "$T/rings" --port 0 --addr 127.0.0.1 --nodiscover --no
     --trace --maxpeers 1000 --maxpendpeers 70 --trustednodes "$T/trusted1" >"$T/rings.out" 2>"$T/rings.err" &
 pid=$!
 pids="$pids $pid"
-i=0
-while ! grep -q '^enr: ' "$T/rings.out" && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+wait_until 300 has_line "$T/rings.out" '^enr: '
 rings=$(od -An -t u4 -j 20 -N 4 "$T/rings/trace.ring" | tr -d ' ')
 [ "$rings" = 1201 ] && ok || bad "--maxpeers 1000 --maxpendpeers 70, 1 trusted: $rings rings, want 1201"
 size=$(stat -c %s "$T/rings/trace.ring") blocks=$(stat -c %b "$T/rings/trace.ring")
@@ -144,8 +140,7 @@ mkdir -m 700 "$T/bn"
 "$N" --datadir "$T/bn" --port 0 --addr 127.0.0.1 --bootnode --verbosity 2 >"$T/bn.out" 2>"$T/bn.err" &
 pid=$!
 pids="$pids $pid"
-i=0
-while ! grep -q '^enr: ' "$T/bn.out" && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+wait_until 300 has_line "$T/bn.out" '^enr: '
 "$D" attach "$T/bn" admin_nodeInfo >"$T/bninfo" 2>"$T/err"
 python3 - "$T/bninfo" <<'PY' && ok || bad "bootnode nodeInfo: $(cat "$T/bninfo" "$T/err")"
 import json, sys
@@ -165,8 +160,7 @@ for form in sep eq; do
         >"$T/hex.out" 2>"$T/hex.err" &
     pid=$!
     pids="$pids $pid"
-    i=0
-    while ! grep -q '^enr: ' "$T/hex.out" && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+    wait_until 300 has_line "$T/hex.out" '^enr: '
     grep -q "^enode: enode://$PUB@" "$T/hex.out" && ok || bad "--nodekeyhex ($form) not used: $(cat "$T/hex.out" "$T/hex.err")"
     "$D" attach "$T/hex" admin_nodeInfo 2>&1 | grep -q "\"name\": *\"$ID256\"" && ok ||
         bad "a 256-byte --identity is not the node's name"
@@ -221,8 +215,7 @@ warned() { # warned WANT ARGS...: starts a node, waits for its enode line, check
     rm -rf "$T/bw" "$T/bw.out" "$T/bw.err" # no earlier enode: line to find
     "$N" --datadir "$T/bw" --port 0 "$@" >"$T/bw.out" 2>"$T/bw.err" &
     bpid=$!
-    i=0
-    while ! grep -q '^enode: ' "$T/bw.out" && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+    wait_until 300 has_line "$T/bw.out" '^enode: '
     grep -q "$want" "$T/bw.err" && ok || bad "no '$want' for $*: $(cat "$T/bw.err")"
     term_wait "$bpid" 20 "node (bootnode warning)"
 }
@@ -237,15 +230,13 @@ warned 'Bootnode outside --netrestrict' --addr 127.0.0.1 --netrestrict 10.0.0.0/
 rm -rf "$T/hup"
 "$N" --datadir "$T/hup" --port 0 --addr 127.0.0.1 >"$T/hup.out" 2>"$T/hup.err" &
 pid=$!
-i=0
-while ! grep -q '^enr: ' "$T/hup.out" && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+wait_until 300 has_line "$T/hup.out" '^enr: '
 for s in USR1 USR2 ALRM; do kill -s $s "$pid" 2>/dev/null; done
 sleep 0.3
 "$D" attach --timeout 5 "$T/hup" admin_nodeInfo >/dev/null 2>&1 && ok ||
     bad "node gone after SIGUSR1/SIGUSR2/SIGALRM: $(tail -3 "$T/hup.err")"
 kill -s HUP "$pid"
-i=0
-while kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+wait_until 100 gone "$pid"
 wait "$pid"
 rc=$?
 [ $rc -eq 0 ] && grep -q 'Stopped' "$T/hup.err" && [ ! -e "$T/hup/devp2pd.ipc" ] && ok ||

@@ -17,12 +17,9 @@ mkdir -m 700 "$T/dd"
     --metrics.addr 127.0.0.1 --metrics.port 0 >/dev/full 2>"$T/n.err" &
 pid=$!
 pids="$pids $pid"
-i=0
-while ! grep -qs 'Node started' "$T/n.err" && kill -0 $pid 2>/dev/null && [ $i -lt 300 ]; do
-    sleep 0.1
-    i=$((i + 1))
-done
-grep -qs 'Node started' "$T/n.err" && ok || bad "devp2pd did not start: $(cat "$T/n.err")"
+started_or_gone() { has_line "$T/n.err" 'Node started' || gone "$pid"; }
+wait_until 300 started_or_gone
+has_line "$T/n.err" 'Node started' && ok || bad "devp2pd did not start: $(cat "$T/n.err")"
 grep "$WARN" "$T/n.err" | grep -q 'No space left on device' && ok ||
     bad "no warning for the lost start-up lines: $(cat "$T/n.err")"
 [ "$(grep -c "$WARN" "$T/n.err")" = 1 ] && ok || bad "the warning not once: $(cat "$T/n.err")"

@@ -11,11 +11,11 @@ trap cleanup EXIT
 fails=0 checks=0
 ok() { checks=$((checks + 1)); }
 bad() { checks=$((checks + 1)); fails=$((fails + 1)); echo "FAIL: $*" >&2; }
+. "$(dirname "$0")/lib_wait.sh"
 
 "$R" 40 >"$T/r" &
 pid=$!
-i=0
-while ! grep -q ready "$T/r" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+wait_until 100 has_line "$T/r" ready
 ENODE=$(sed -n 's/^enode //p' "$T/r")
 ENR=$(sed -n 's/^enr //p' "$T/r")
 TARGET=$(sed -n 's/^target //p' "$T/r")

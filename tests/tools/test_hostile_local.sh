@@ -39,9 +39,7 @@ bad() { checks=$((checks + 1)); fails=$((fails + 1)); echo "FAIL: $*" >&2; }
 "$N" --datadir "$T/node" --port 0 --addr 127.0.0.1 --nodiscover --nodial --caps snap/1 \
     --metrics.addr 127.0.0.1 --metrics.port 0 --verbosity 2 >"$T/out" 2>"$T/err" &
 npid=$!
-i=0
-while ! grep -qs '^enr: ' "$T/out" && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
-grep -q '^enr: ' "$T/out" && ok || { bad "node did not start: $(cat "$T/err")"; exit 1; }
+wait_until 300 has_line "$T/out" '^enr: ' && ok || { bad "node did not start: $(cat "$T/err")"; exit 1; }
 MURL=$(sed -n 's/^metrics: //p' "$T/out")
 ENODE=$(sed -n 's/^enode: //p' "$T/out")
 [ "$(stat -c %a "$T/node")" = 700 ] && ok || bad "datadir mode $(stat -c %a "$T/node")"

@@ -11,6 +11,7 @@ trap cleanup EXIT
 fails=0 checks=0
 ok() { checks=$((checks + 1)); }
 bad() { checks=$((checks + 1)); fails=$((fails + 1)); echo "FAIL: $*" >&2; }
+. "$(dirname "$0")/lib_wait.sh"
 if [ ! -x "$NODE" ] || [ ! -d "$(dirname "$PEER")/node_modules/@ethereumjs/devp2p" ]; then
     echo "FAIL: node or tests/interop/node_modules missing: run tools/setup.sh" >&2
     exit 1
@@ -18,8 +19,7 @@ fi
 
 "$NODE" "$PEER" --mode both --port 0 --caps snap/1 --duration 40 >"$T/peer.log" 2>&1 &
 pid=$!
-i=0
-while ! grep -q '"ev":"listening"' "$T/peer.log" && [ $i -lt 200 ]; do sleep 0.1; i=$((i + 1)); done
+wait_until 200 has_line "$T/peer.log" '"ev":"listening"'
 ENODE=$(sed -n 's/.*"ev":"listening","enode":"\([^"]*\)".*/\1/p' "$T/peer.log" | head -1)
 [ -n "$ENODE" ] && ok || { bad "peer.mjs did not start: $(cat "$T/peer.log")"; exit 1; }
 PUB=${ENODE#enode://}
@@ -31,8 +31,7 @@ grep -q '^  caps:        snap/1$' "$T/hello" && ok || bad "caps not snap/1: $(ca
 grep -q '^  version:     5$' "$T/hello" && ok || bad "version not 5"
 grep -q "^  id:          $PUB\$" "$T/hello" && ok || bad "id mismatch"
 # the peer saw our Hello and our Disconnect(requested) and could decode it
-i=0
-while ! grep -q '"ev":"disconnect:in".*"reason":0' "$T/peer.log" && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+wait_until 50 has_line "$T/peer.log" '"ev":"disconnect:in".*"reason":0'
 grep -q '"ev":"hello".*"clientId":"devp2p-c' "$T/peer.log" && ok || bad "peer did not get our Hello"
 grep -q '"ev":"disconnect:in".*"reason":0' "$T/peer.log" && ok || bad "peer did not read Disconnect(requested)"
 

@@ -33,8 +33,7 @@ command -v gdb >/dev/null || { echo "FAIL: gdb not installed (tools/setup.sh)" >
 "$NODE" --datadir "$T/node" --port 0 --addr 127.0.0.1 --nodiscover --nodial --trace \
     --maxpeers 200 --maxpendpeers 64 --verbosity 2 >"$T/out" 2>"$T/err" &
 pid=$!
-i=0
-while ! grep -q '^enode: ' "$T/out" && [ $i -lt 200 ]; do sleep 0.1; i=$((i + 1)); done
+wait_until 200 has_line "$T/out" '^enode: '
 E=$(sed -n 's/^enode: \(enode:[^?]*\).*/\1/p' "$T/out" | head -1)
 [ -n "$E" ] && ok || { bad "node did not print its enode: $(cat "$T/err")"; exit 1; }
 
@@ -49,12 +48,8 @@ sleep 0.5
 timeout -k 5 60 "$D" stress --target "$E" --mode hold --peers 20 --duration 9 \
     --out "$T/hold.json" >"$T/hold" 2>&1 &
 hpid=$!
-i=0
-while [ $i -lt 300 ]; do
-    n=$(ls /proc/$pid/task 2>/dev/null | wc -l)
-    [ "$n" -ge 20 ] && break
-    sleep 0.1; i=$((i + 1))
-done
+twenty_threads() { [ "$(ls /proc/$pid/task 2>/dev/null | wc -l)" -ge 20 ]; }
+wait_until 300 twenty_threads
 timeout -k 5 60 "$D" stress --target "$E" --mode churn --peers 4 --duration 3 >"$T/churn" 2>&1 &
 cpid=$!
 sleep 1

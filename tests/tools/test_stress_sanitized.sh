@@ -42,14 +42,9 @@ parked() {
     python3 -c 'import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())' \
         "$MURL" 2>/dev/null | awk '/^devp2p_conn_threads_parked / { print $2 }'
 }
+at_baseline() { t=$(threads) f=$(fds); [ -n "$t" ] && [ "$t" -le "$BASE_T" ] && [ "$f" -le "$BASE_F" ]; }
 settle() { # settle WHAT: threads and fds back to the baseline within SETTLE s
-    i=0
-    while [ $i -lt $((SETTLE * 10)) ]; do
-        t=$(threads) f=$(fds)
-        [ -n "$t" ] && [ "$t" -le "$BASE_T" ] && [ "$f" -le "$BASE_F" ] && break
-        sleep 0.1
-        i=$((i + 1))
-    done
+    wait_until $((SETTLE * 10)) at_baseline
     t=$(threads) f=$(fds) p=$(parked)
     [ -n "$t" ] && [ "$p" = 0 ] && [ "$t" -le "$BASE_T" ] && [ "$f" -le "$BASE_F" ] && ok ||
         bad "$1: threads $t ($p parked) fds $f after the load (baseline $BASE_T / $BASE_F)"
@@ -175,14 +170,8 @@ timeout --foreground -k 30 120 "$D" stress --target "$ENODE" --mode hold --peers
     --ping-interval 1 >"$T/last.txt" 2>"$T/last.err" &
 spid=$!
 tpids="$tpids $spid"
-i=0
-while [ $i -lt 300 ]; do
-    t=$(threads)
-    [ -n "$t" ] && [ "$t" -ge $((BASE_T + HOLD / 4)) ] && break
-    sleep 0.1
-    i=$((i + 1))
-done
-[ "$(threads)" -ge $((BASE_T + HOLD / 4)) ] && ok || bad "no load before the stop: $(threads) threads"
+loaded() { t=$(threads); [ -n "$t" ] && [ "$t" -ge $((BASE_T + HOLD / 4)) ]; }
+wait_until 300 loaded && ok || bad "no load before the stop: $(threads) threads"
 stop_node 60
 kill -INT $spid 2>/dev/null # the tool stops, drains and prints its summary
 wait $spid

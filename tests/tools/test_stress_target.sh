@@ -35,8 +35,7 @@ start_on() { # start_on NAME ADDR: sets $ENODE and $pid
         >"$T/$1.out" 2>"$T/$1.err" &
     pid=$!
     pids="$pids $pid"
-    i=0
-    while ! grep -qs '^enr: ' "$T/$1.out" && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+    wait_until 300 has_line "$T/$1.out" '^enr: '
     ENODE=$(sed -n 's/^enode: //p' "$T/$1.out")
     [ -n "$ENODE" ] && ok || { bad "$1 did not start on $2:$P: $(cat "$T/$1.err")"; exit 1; }
 }

@@ -92,8 +92,7 @@ fpid=$!
 sleep 0.3
 kpid=$pid
 kill "$pid"; wait "$pid" 2>/dev/null; pid=
-i=0
-while kill -0 "$fpid" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+wait_until 50 gone "$fpid"
 wait "$fpid"
 [ $? -eq 0 ] && grep -q "trace: the node (pid $kpid) exited; stopped following" "$T/ferr" && ok ||
     bad "follow after the node exited: $(cat "$T/ferr")"
@@ -115,8 +114,7 @@ fpid=$!
 sleep 0.3
 "$A" "$T/re" 20 >"$T/re/ready2" &
 pid2=$!
-i=0
-while kill -0 "$fpid" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+wait_until 50 gone "$fpid"
 kill "$fpid" 2>/dev/null
 wait "$fpid"
 frc=$?
