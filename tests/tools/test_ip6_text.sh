@@ -27,11 +27,8 @@ mkdir -m 700 "$T/dd"
 "$N" --datadir "$T/dd" --port 0 --addr ::1 --nodial >"$T/n.out" 2>"$T/n.err" &
 pid=$!
 pids="$pids $pid"
-i=0
-while ! grep -qs '^enr: ' "$T/n.out" && kill -0 $pid 2>/dev/null && [ $i -lt 300 ]; do
-    sleep 0.1
-    i=$((i + 1))
-done
+started_or_gone() { has_line "$T/n.out" '^enr: ' || gone "$pid"; }
+wait_until 300 started_or_gone
 ENODE=$(sed -n 's/^enode: //p' "$T/n.out")
 [ -n "$ENODE" ] && ok || bad "devp2pd --addr ::1 did not start: $(cat "$T/n.err")"
 PORT=$(echo "$ENODE" | sed -n 's|.*@\[::1\]:\([0-9]*\).*|\1|p')

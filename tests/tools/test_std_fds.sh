@@ -13,13 +13,10 @@ set -u
 N=$1 D=$2
 . "$(dirname "$0")/lib_check.sh"
 
-wait_for() { # wait_for PATTERN FILE PID: up to 30 s for PATTERN in FILE
-    w=0
-    while ! grep -qs "$1" "$2" && kill -0 "$3" 2>/dev/null && [ $w -lt 300 ]; do
-        sleep 0.1
-        w=$((w + 1))
-    done
-    grep -qs "$1" "$2"
+line_or_gone() { has_line "$2" "$1" || gone "$3"; }
+wait_for() { # wait_for PATTERN FILE PID: up to 30 s for PATTERN in FILE (while PID runs)
+    wait_until 300 line_or_gone "$@"
+    has_line "$2" "$1"
 }
 # no file of the data directory holds the text (the lines went elsewhere)
 clean_dd() { ! grep -rqsF "$1" "$2"; }
