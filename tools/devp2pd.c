@@ -384,7 +384,8 @@ int main(int argc, char **argv)
     if (nat && strcmp(nat, "none") != 0) {
         if (strncmp(nat, "extip:", 6) != 0)
             cli_usage_fail("invalid --nat '%s': want extip:IP or none", nat);
-        ext_ip = cli_ip("--nat", nat + 6);
+        if (p2p_ip_parse(&ext_ip, nat + 6) != 0)
+            cli_usage_fail("invalid --nat '%s': '%s' is not an IP address", nat, nat + 6);
     }
     static p2p_netlist_t nr;
     if (netrestrict && p2p_netlist_parse(&nr, netrestrict) != 0)

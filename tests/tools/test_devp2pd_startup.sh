@@ -52,6 +52,10 @@ timeout 20 "$N" --datadir "$T/addr" --addr 192.0.2.1 --port 0 >/dev/null 2>"$T/a
 [ $? -eq 1 ] && grep -q 'cannot listen on 192.0.2.1 TCP port 0: .*--addr' "$T/aerr" && ok ||
     bad "--addr 192.0.2.1: $(cat "$T/aerr")"
 usage "$N" --datadir "$F" --port 0 --nat extip:nonsense
+# the error quotes the option as given, not only its IP part
+usage "$N" --datadir "$F" --port 0 --nat extip:1.2.3.4x
+grep -q "^devp2pd: invalid --nat 'extip:1.2.3.4x': '1.2.3.4x' is not an IP address$" "$T/rerr" && ok ||
+    bad "--nat extip:1.2.3.4x: $(cat "$T/rerr")"
 usage "$N" --datadir "$F" --port 0 --verbosity 9
 # --identity over 256 bytes (2000 would not even fit the 2048-byte Hello)
 ID256=$(printf 'a%.0s' $(seq 256))
