@@ -159,7 +159,6 @@ cpu_per_op() { # SIDE WORKLOAD: node CPU microseconds per operation
     [ -s "$T/$1_$2.cpu" ] && [ "${n:-0}" != 0 ] || { echo "-"; return; }
     calc "$(cpu_of "$1_$2") * 1e6 / $n"
 }
-fmt() { printf '%s' "$1"; }
 
 echo
 echo "devp2p-c vs @ethereumjs/devp2p, $S s per workload, $NCPU cores shared by load generator and node"
@@ -173,8 +172,8 @@ row() { # NAME WORKLOAD BOUND CPU_BOUND_US
     r=$(calc "$o / $e") ob=$(calc "$o / ($3)")
     printf '%-22s %12s %12s %8s %12s %9s %14s %12s\n' "$1" "$o" "$e" "$r" "$(calc "$3")" "$ob" \
         "$(cpu_per_op ours "$2") us" "$(calc "$4") us"
-    [ "$EJS" = yes ] && printf '%-22s %12s %12s %8s %12s %9s %14s %12s\n' "" "" "" "" "" "" \
-        "ejs $(cpu_per_op ejs "$2") us" ""
+    [ "$EJS" = yes ] && printf '%-22s %12s %12s %8s %12s %9s %14s\n' "" "" "" "" "" "" \
+        "ejs $(cpu_per_op ejs "$2") us"
 }
 row "handshakes/s (churn)" churn "$NCPU * 1e6 / $PAIR" "$RECIP"
 row "discv4 pongs/s" d4 "$NCPU * 1e6 / $PONG" "$PONG"
