@@ -68,10 +68,8 @@ static const char *hex(const uint8_t *p, size_t n, char *out)
 
 static json_t *addr_str(const p2p_ip_t *ip, uint16_t port)
 {
-    char a[P2P_IP_STRLEN], s[P2P_IP_STRLEN + 10];
-    p2p_ip_format(a, ip);
-    snprintf(s, sizeof s, ip->family == 6 ? "[%s]:%u" : "%s:%u", a, port);
-    return json_string(s);
+    char s[P2P_IP_PORT_STRLEN];
+    return json_string(p2p_ip_port_format(s, ip, port));
 }
 
 /* Appends v (taking its reference) to arr.  Returns 0, or -1 when v could

@@ -598,11 +598,10 @@ int main(int argc, char **argv)
     static node_endpoint_stats_t endpoints;
     admin_rpc_t *rpc = NULL;
     {
-        char ipc[4096], la[P2P_IP_STRLEN + 10], ipbuf[P2P_IP_STRLEN];
+        char ipc[4096], la[P2P_IP_PORT_STRLEN];
         snprintf(ipc, sizeof ipc, "%s/devp2pd.ipc", dir);
         p2p_ip_t lip = listen_ip.family ? listen_ip : p2p_ip4(0, 0, 0, 0);
-        snprintf(la, sizeof la, lip.family == 6 ? "[%s]:%u" : "%s:%u", p2p_ip_format(ipbuf, &lip),
-                 bootnode ? 0 : tcp_port);
+        p2p_ip_port_format(la, &lip, bootnode ? 0 : tcp_port);
         admin_rpc_config_t ac = {.path = ipc,
                                  .srv = srv,
                                  .disc = disc,
