@@ -24,12 +24,7 @@ grep -q "^devp2p: cannot connect to \[::1\]:$DEAD: " "$T/ping.err" && ok ||
 
 # 2. stress against a devp2pd on ::1: the report's target is [::1]:PORT
 mkdir -m 700 "$T/dd"
-"$N" --datadir "$T/dd" --port 0 --addr ::1 --nodial >"$T/n.out" 2>"$T/n.err" &
-pid=$!
-pids="$pids $pid"
-started_or_gone() { has_line "$T/n.out" '^enr: ' || gone "$pid"; }
-wait_until 300 started_or_gone
-ENODE=$(sed -n 's/^enode: //p' "$T/n.out")
+node_start n --datadir "$T/dd" --addr ::1 --nodial
 [ -n "$ENODE" ] && ok || bad "devp2pd --addr ::1 did not start: $(cat "$T/n.err")"
 PORT=$(echo "$ENODE" | sed -n 's|.*@\[::1\]:\([0-9]*\).*|\1|p')
 timeout 30 "$D" stress --target "$ENODE" --mode hold --peers 1 --duration 1 --out "$T/s.json" \
