@@ -297,6 +297,44 @@ static void test_reason_str(void)
     CHECK(p2p_ping_payload[0] == 0xC0);
 }
 
+/* The numbers other clients read on the wire (PROTOCOL.md "Peer / base
+ * protocol"): every Disconnect reason's value and text, the message codes,
+ * the base protocol's version, length and limits.  The other tests compare
+ * against the same enum, so only this one notices a value that moved. */
+static void test_wire_values(void)
+{
+    static const struct {
+        unsigned value, code;
+        const char *text;
+    } reasons[] = {
+        {P2P_DISC_REQUESTED, 0x00, "disconnect requested"},
+        {P2P_DISC_NETWORK_ERROR, 0x01, "network error"},
+        {P2P_DISC_PROTOCOL_ERROR, 0x02, "breach of protocol"},
+        {P2P_DISC_USELESS_PEER, 0x03, "useless peer"},
+        {P2P_DISC_TOO_MANY_PEERS, 0x04, "too many peers"},
+        {P2P_DISC_ALREADY_CONNECTED, 0x05, "already connected"},
+        {P2P_DISC_INCOMPATIBLE_VERSION, 0x06, "incompatible p2p protocol version"},
+        {P2P_DISC_INVALID_IDENTITY, 0x07, "invalid node identity"},
+        {P2P_DISC_QUITTING, 0x08, "client quitting"},
+        {P2P_DISC_UNEXPECTED_IDENTITY, 0x09, "unexpected identity"},
+        {P2P_DISC_SELF, 0x0a, "connected to self"},
+        {P2P_DISC_READ_TIMEOUT, 0x0b, "read timeout"},
+        {P2P_DISC_SUBPROTOCOL_ERROR, 0x10, "subprotocol error"},
+        {P2P_DISC_INVALID, 0xff, "invalid disconnect reason"},
+    };
+    for (size_t i = 0; i < sizeof reasons / sizeof reasons[0]; i++) {
+        CHECK(reasons[i].value == reasons[i].code);
+        CHECK(strcmp(p2p_disc_reason_str(reasons[i].code), reasons[i].text) == 0);
+    }
+    /* the values between 0x0c and 0x0f and above 0x10 are no reason */
+    for (unsigned v = 0x0c; v < 0xff; v++)
+        if (v != 0x10) CHECK(strcmp(p2p_disc_reason_str(v), "unknown disconnect reason") == 0);
+    CHECK(P2P_MSG_HELLO == 0 && P2P_MSG_DISC == 1 && P2P_MSG_PING == 2 && P2P_MSG_PONG == 3);
+    CHECK(P2P_BASE_VERSION == 5 && P2P_BASE_LENGTH == 16);
+    CHECK(P2P_BASE_MAX_MSG == 2048 && P2P_HELLO_MAX == 2048);
+    CHECK(P2P_DISC_INPUT_MAX == 100);
+}
+
 static p2p_cap_t cap(const char *name, uint32_t v)
 {
     p2p_cap_t c;
@@ -358,6 +396,7 @@ int main(void)
     test_hello_odd_caps();
     test_disconnect();
     test_reason_str();
+    test_wire_values();
     test_match();
     return tu_done("p2p_msg");
 }
