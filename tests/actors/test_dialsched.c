@@ -7,6 +7,7 @@
 
 #include <stdio.h>
 
+#include "actors/inbound.h"
 #include "core/clock.h"
 #include "tests/tu.h"
 
@@ -67,6 +68,15 @@ static void test_ratio(void)
     CHECK(p2p_dial_max_dialed(25, 2, false) == 12);
     CHECK(P2P_DIAL_TIMEOUT_NS == 15 * S);
     CHECK(P2P_DIAL_HISTORY_EXPIRY_NS == 35 * S);
+    /* the other constants of PROTOCOL.md "Server" and "Dial scheduler" */
+    CHECK(P2P_DIAL_RATIO_DEFAULT == 3 && P2P_DIAL_MAX_ACTIVE_DEFAULT == 50);
+    CHECK(P2P_DIAL_RESOLVE_INITIAL_NS == 60 * S && P2P_DIAL_RESOLVE_MAX_NS == 3600 * S);
+    CHECK(P2P_DIAL_STATS_INTERVAL_NS == 10 * S && P2P_DIAL_DNS_TIMEOUT_NS == 5 * S);
+    CHECK(P2P_INBOUND_THROTTLE_NS == 30 * S && P2P_MAX_PENDING_PEERS_DEFAULT == 50);
+    /* connection flags: geth's connFlag bits (traces read alike) */
+    CHECK(P2P_CONN_DYN_DIALED == 1 && P2P_CONN_STATIC_DIALED == 2);
+    CHECK(P2P_CONN_INBOUND == 4 && P2P_CONN_TRUSTED == 8);
+    CHECK(P2P_CONN_DIALED == 3);
 }
 
 static void test_slots(void)
