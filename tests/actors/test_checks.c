@@ -56,6 +56,11 @@ static void test_post_handshake(void)
     reason = 0xaa;
     CHECK(!p2p_checks_post_handshake(&c, &reason, &flags, ids[3]));
     CHECK(reason == P2P_DISC_TOO_MANY_PEERS);
+    /* The inbound limit comes before already connected (geth's order). */
+    flags = P2P_CONN_INBOUND;
+    reason = 0xaa;
+    CHECK(!p2p_checks_post_handshake(&c, &reason, &flags, ids[1]));
+    CHECK(reason == P2P_DISC_TOO_MANY_PEERS);
     flags = P2P_CONN_DYN_DIALED;
     CHECK(p2p_checks_post_handshake(&c, &reason, &flags, ids[3]));
     /* A trusted inbound peer passes the inbound limit. */
