@@ -264,7 +264,15 @@ static void test_unbonded_requests(void)
     tl_pkt(&p, &b, P2P_DISCV4_ENRREQUEST, t);
     CHECK_ERR(p2p_disc_handle(h->d, &p, &other, t), P2P_ERESTRICT);
     CHECK(h->nout == 0);
-    /* And it expires after 24 h. */
+    /* It holds for 24 h (a few seconds before: still answered) ... */
+    p2p_disc_time_t before24 = tl_time(t.ns + (24ull * 3600 - 5) * 1000000000ull);
+    CHECK_OK(h_findnode(h, &b, &src, target, before24));
+    CHECK(h->nout == 1 && h->out[0].pkt.type == P2P_DISCV4_NEIGHBORS);
+    tl_pkt(&p, &b, P2P_DISCV4_ENRREQUEST, before24);
+    CHECK_OK(p2p_disc_handle(h->d, &p, &src, before24));
+    CHECK(h->nout == 2 && h->out[1].pkt.type == P2P_DISCV4_ENRRESPONSE);
+    h->nout = 0;
+    /* ... and expires after 24 h. */
     p2p_disc_time_t later = tl_time(t.ns + (24ull * 3600 + 5) * 1000000000ull);
     CHECK_ERR(h_findnode(h, &b, &src, target, later), P2P_ERESTRICT);
     CHECK(h->nout == 0);
