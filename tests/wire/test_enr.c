@@ -372,6 +372,21 @@ static void test_rejects(void)
     uint16_t port;
     CHECK_ERR(p2p_enr_ip4(&b, &ip), P2P_EDECODE);
     CHECK_ERR(p2p_enr_port(&b, &port, "udp"), P2P_EDECODE);
+    /* "ip" is exactly 4 bytes and "ip6" exactly 16: longer is no address
+     * either (nor an IPv4 address under "ip6") */
+    static const uint8_t ip5[] = {0x85, 1, 2, 3, 4, 5}, ip4[] = {0x84, 1, 2, 3, 4};
+    uint8_t ip6raw[18] = {0x91};
+    CHECK_OK(p2p_enr_set_raw(&b, "ip", ip5, sizeof ip5));
+    CHECK_ERR(p2p_enr_ip4(&b, &ip), P2P_EDECODE);
+    CHECK_OK(p2p_enr_set_raw(&b, "ip6", ip4, sizeof ip4));
+    CHECK_ERR(p2p_enr_ip6(&b, &ip), P2P_EDECODE);
+    CHECK_OK(p2p_enr_set_raw(&b, "ip6", ip6raw, 18)); /* 17 bytes */
+    CHECK_ERR(p2p_enr_ip6(&b, &ip), P2P_EDECODE);
+    ip6raw[0] = 0x90;
+    CHECK_OK(p2p_enr_set_raw(&b, "ip6", ip6raw, 17)); /* 16 bytes: accepted */
+    CHECK_OK(p2p_enr_ip6(&b, &ip));
+    CHECK(ip.family == 6);
+    CHECK_OK(p2p_enr_set_raw(&b, "ip", ip3, 4));
     char sid[P2P_ENR_MAX_ID_LEN + 1];
     CHECK_ERR(p2p_enr_id(&b, sid), P2P_EDECODE);
     CHECK_ERR(p2p_enr_pubkey(&b, pub), P2P_ENOTFOUND);
