@@ -67,7 +67,8 @@ typedef struct tl_db {
     p2p_node_t nodes[64];
     size_t enrlen[64];
     unsigned puts;
-    int fail; /* when set, every call fails with P2P_EDB */
+    size_t seeds_asked; /* n of the last query_seeds */
+    int fail;           /* when set, every call fails with P2P_EDB */
 } tl_db_t;
 
 static inline tl_dbrec_t *tl_db_rec(tl_db_t *db, const uint8_t id[32], const p2p_ip_t *ip,
@@ -159,6 +160,7 @@ static inline int tl_db_query_seeds(void *ctx, p2p_node_t *out, size_t *nout, si
 {
     tl_db_t *db = ctx;
     *nout = 0;
+    db->seeds_asked = n;
     if (db->fail) return P2P_EDB;
     for (unsigned i = 0; i < db->nnodes && *nout < n; i++) {
         tl_dbrec_t *r = tl_db_rec(db, db->nodes[i].id, &db->nodes[i].ep.ip, 0);

@@ -1502,6 +1502,7 @@ static void test_refresh(void)
         CHECK_OK(tl_db_set_last_pong(&h->db, seeds[i].id, &seeds[i].ep.ip, TL_UNIX_BASE - age));
     }
     p2p_disc_tick(h->d, tl_time(0));
+    CHECK(h->db.seeds_asked == 30); /* seedCount */
     const p2p_kad_table_t *tab = p2p_disc_table(h->d);
     CHECK(p2p_kad_len(tab) == 5);
     for (int i = 0; i < 3; i++) CHECK(p2p_kad_find(tab, seeds[i].id) != NULL);
