@@ -1584,6 +1584,55 @@ static void test_refresh(void)
     h_free(h2);
 }
 
+/* Candidate lookups that end at once (the only node answers every
+ * findnode at once with 16 entries, all naming us: a complete, valid
+ * answer that adds nobody) still start at most one per second. */
+static void test_candidates_spacing(void)
+{
+    harness_t *h = h_new(NULL, 0, NULL, 0);
+    tl_ident_t pk;
+    tl_ident(&pk);
+    p2p_node_t p = tl_node(&pk, pub_ip(1), 30303);
+    CHECK(p2p_disc_add_node(h->d, &p, tl_time(0)) == P2P_KAD_ADDED);
+    CHECK_OK(tl_db_set_last_ping(&h->db, p.id, &p.ep.ip, TL_UNIX_BASE));
+    p2p_endpoint_t psrc = ep_of(p.ep.ip, p.ep.udp);
+    p2p_disc_want_candidates(h->d, true);
+    uint64_t last_start_ms = 0, min_gap_ms = UINT64_MAX;
+    uint64_t seen = p2p_disc_counters(h->d)->lookups_started;
+    unsigned gaps = 0, scan = 0;
+    for (uint64_t ms = 0; ms < 10000; ms += 10) {
+        p2p_disc_time_t now = tl_time(ms * TL_MS);
+        p2p_disc_tick(h->d, now);
+        for (; scan < h->nout; scan++) {
+            p2p_discv4_packet_t r;
+            if (h->out[scan].pkt.type == P2P_DISCV4_FINDNODE) {
+                tl_pkt(&r, &pk, P2P_DISCV4_NEIGHBORS, now);
+                r.u.neighbors.n = P2P_DISC_RESULT;
+                p2p_node_t me = tl_node(&h->me, pub_ip(2), 30303);
+                for (unsigned j = 0; j < P2P_DISC_RESULT; j++) rpc_of(&r.u.neighbors.nodes[j], &me);
+                CHECK_OK(p2p_disc_handle(h->d, &r, &psrc, now));
+            } else if (h->out[scan].pkt.type == P2P_DISCV4_PING) {
+                CHECK_OK(h_pong(h, &pk, &psrc, h->out[scan].hash, 0, now));
+            }
+        }
+        if (h->nout > OUTBOX - 64) scan = h->nout = 0;
+        uint64_t started = p2p_disc_counters(h->d)->lookups_started;
+        if (started > seen && p2p_disc_init_done(h->d)) {
+            if (last_start_ms) {
+                gaps++;
+                if (ms - last_start_ms < min_gap_ms) min_gap_ms = ms - last_start_ms;
+            }
+            last_start_ms = ms;
+        }
+        seen = started;
+    }
+    CHECK(p2p_disc_init_done(h->d));
+    CHECK(p2p_disc_candidates_len(h->d) == 1); /* p, once */
+    CHECK(gaps >= 5);
+    CHECK(min_gap_ms >= 1000 && min_gap_ms < 1100);
+    h_free(h);
+}
+
 static void test_candidates_iterator(void)
 {
     harness_t *h = h_new(NULL, 0, NULL, 0);
@@ -2252,6 +2301,7 @@ int main(void)
     test_enr_stale_bond();
     test_refresh();
     test_candidates_iterator();
+    test_candidates_spacing();
     test_candidates_bootnode();
     test_limits_and_errors();
     test_unbonded_ping_no_record();
