@@ -680,7 +680,10 @@ int p2p_server_add_candidate(p2p_server_t *srv, const p2p_node_t *node, uint64_t
     if (srv->cfg.no_discovery) return P2P_ECLOSED;
     p2p__msg_node_t m = {.node = *node};
     int rc = p2p_mailbox_push(srv->mb_nodesin, &m, sizeof m, deadline_ns);
-    if (!rc) P2P__STAT(srv, candidates_in);
+    if (!rc)
+        P2P__STAT(srv, candidates_in);
+    else if (rc == P2P_ETIMEDOUT)
+        P2P__STAT(srv, candidates_refused); /* the dialer is behind: dropped, counted */
     return rc;
 }
 

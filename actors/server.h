@@ -243,6 +243,7 @@ typedef struct p2p_server_stats {
     uint64_t send_full;              /* p2p_peer_send refused with P2P_EFULL */
     uint64_t events_dropped;         /* events a full subscriber mailbox refused */
     uint64_t candidates_in;          /* discovery candidates offered */
+    uint64_t candidates_refused;     /* offers nodesin did not take (timed out: full) */
     uint64_t internal_push_failures; /* internal mailbox pushes that failed (never expected) */
     uint64_t pending_full;           /* accepts that took the last free pending-handshake slot */
     uint64_t mem_trims;              /* allocator trims after a connection peak (run loop) */
@@ -399,8 +400,9 @@ void p2p_server_get_stats(const p2p_server_t *srv, p2p_server_stats_t *st);
 /* Offers a dial candidate (from discovery) to the dialer's `nodesin`
  * mailbox, waiting until deadline_ns (absolute monotonic, see
  * core/clock.h) if it is full.  Candidates offered while no dial slot is
- * free are skipped (and counted by the scheduler).  Returns 0,
- * P2P_ETIMEDOUT, P2P_ECLOSED (stopping, or no_discovery). */
+ * free are skipped (and counted by the scheduler); offers the full
+ * mailbox did not take by the deadline are counted in candidates_refused.
+ * Returns 0, P2P_ETIMEDOUT, P2P_ECLOSED (stopping, or no_discovery). */
 P2P_MUST_CHECK int p2p_server_add_candidate(p2p_server_t *srv, const p2p_node_t *node,
                                             uint64_t deadline_ns);
 /* Answers a resolve call: found is the node's current record (with an

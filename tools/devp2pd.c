@@ -224,16 +224,16 @@ static void check_limits(unsigned maxpeers, unsigned maxpend)
                  (unsigned long long)(conns + 64));
 }
 
-static uint64_t candidates_refused; /* p2p-disc only */
-
 /* Discovery -> dialer: offer every candidate (briefly waiting if the
- * dialer's inbox is full); called on p2p-disc. */
+ * dialer's inbox is full); called on p2p-disc.  One refused (full inbox,
+ * counted by the server in candidatesRefused; or stopping) is offered
+ * again by a later refresh. */
 static void on_candidate(void *ctx, const p2p_node_t *n)
 {
     p2p_server_t *srv = ctx;
     if (srv && p2p_server_dial_slots(srv) > 0 &&
-        p2p_server_add_candidate(srv, n, p2p_now_ns() + 50 * P2P_NS_PER_MS) != 0)
-        candidates_refused++; /* full inbox or stopping: the next refresh offers it again */
+        p2p_server_add_candidate(srv, n, p2p_now_ns() + 50 * P2P_NS_PER_MS) != 0) {
+    }
 }
 
 static p2p_server_t *g_srv; /* set before discovery starts; read on p2p-disc */

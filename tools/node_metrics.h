@@ -83,6 +83,8 @@ typedef struct node_endpoint_stats {
     X(send_unsent, "sendUnsent", "sent messages the connection ended before writing")              \
     X(events_dropped, "eventsDropped", "peer events a full subscriber mailbox refused")            \
     X(candidates_in, "candidatesIn", "discovery dial candidates offered")                          \
+    X(candidates_refused, "candidatesRefused",                                                     \
+      "discovery candidates dropped: the dialer's queue stayed full")                              \
     X(candidates_skipped, "candidatesSkipped",                                                     \
       "discovery candidates not dialled (no free slot, connected, recently dialled, ...)")         \
     X(dials_static, "dialsStatic", "dials started for static nodes")                               \
