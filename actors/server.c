@@ -602,6 +602,8 @@ int p2p_server_remove_peer(p2p_server_t *srv, const uint8_t id[32])
         /* the event callback: the peer map is this thread's own, so the
          * disconnect is asked for here instead of through a peerop (which
          * would wait for this thread) */
+        /* relaxed: a hint (the disconnect below goes through the peer's
+         * send gate, which decides whether the peer can still take it) */
         if (atomic_load_explicit(&srv->stopping, memory_order_relaxed)) return P2P_ECLOSED;
         uint64_t *v = p2p_idmap_get(&srv->rl_peers, id);
         if (v) (void)p2p_peer_disconnect((p2p_conn_t *)(uintptr_t)*v, P2P_DISC_REQUESTED);
@@ -710,6 +712,7 @@ void p2p_server_get_stats(const p2p_server_t *srv, p2p_server_stats_t *st)
 {
     const uint64_t *src = (const uint64_t *)&srv->stats;
     uint64_t *dst = (uint64_t *)st;
+    /* relaxed: counters and gauges, each guarding no other data */
     for (size_t i = 0; i < sizeof *st / sizeof(uint64_t); i++)
         dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
 }
@@ -1112,6 +1115,7 @@ void p2p_server_stop(p2p_server_t *srv)
     int creators = (int)srv->listen_started + (int)srv->dial_started;
     if (srv->listen_started) p2p_thread_request_quit(&srv->listen);
     if (srv->dial_started) p2p_thread_request_quit(&srv->dial);
+    /* seq_cst: pairs with p2p__creator_exit's increment */
     while (atomic_load_explicit(&srv->creators_stopped, memory_order_seq_cst) < creators)
         usleep(200);
     /* ... then the run loop quits every connection and joins them all ... */

@@ -193,7 +193,10 @@ typedef struct p2p__peerop {
     p2p_mailbox_t *mb;
     p2p_conn_t *peer;
     int rc;
-    _Atomic uint32_t state; /* enum p2p__peerop_state; the caller's futex word */
+    /* enum p2p__peerop_state; the caller's futex word.  acq_rel CAS out of
+     * QUEUED (either side), release store of DONE / acquire load by the
+     * caller (see above) */
+    _Atomic uint32_t state;
 } p2p__peerop_t;
 
 typedef struct p2p__msg_peerop {

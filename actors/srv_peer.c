@@ -1063,6 +1063,7 @@ out:
     /* A static node the operator named that does not become a peer says
      * why at the default level (rate-limited: it is dialled again and
      * again); dynamic dials that fail are routine and stay in the counters. */
+    /* relaxed: only silences a log line during a stop */
     if (configured && !was_peer && !atomic_load_explicit(&srv->stopping, memory_order_relaxed))
         P2P_LOG_RL(3, 60000, P2P_LOG_INFO, "Static peer not connected",
                    "peer=%02x%02x%02x%02x why=\"%s\" by=%s", c->node.id[0], c->node.id[1],
@@ -1080,7 +1081,8 @@ out:
         else
             (void)push_slot(srv, &m);
     }
-    /* close the send gate, then wait for senders inside it */
+    /* close the send gate, then wait for senders inside it (seq_cst:
+     * Dekker pair with gate_enter's inflight increment + closed load) */
     atomic_store_explicit(&c->closed, 1, memory_order_seq_cst);
     while (atomic_load_explicit(&c->inflight, memory_order_seq_cst)) sched_yield();
     p2p_mailbox_close(c->out);

@@ -156,7 +156,7 @@ static void to_dialer(run_t *r, enum p2p__peerstate_kind kind, const uint8_t id[
     /* closed once the dialer stopped (shutdown): nothing to tell then.  An
      * idle dialer (nothing it could dial) is not woken for updates that
      * leave its free slots as they are: it drains these before it next
-     * acts. */
+     * acts.  relaxed: a hint (see dl_idle in server_int.h). */
     bool wake = force_wake || !atomic_load_explicit(&r->srv->dl_idle, memory_order_relaxed);
     (void)p2p__push_lazy(r->srv, r->srv->mb_peerstate, &m, sizeof m, wake);
 }

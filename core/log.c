@@ -18,7 +18,9 @@
 #include "core/clock.h"
 #include "core/utf8.h"
 
+/* relaxed: a threshold read on every log call, guards no other data */
 _Atomic int p2p__log_level = P2P_LOG_INFO;
+/* relaxed: a racing line goes to the old or the new fd (p2p_log_set_fd) */
 static _Atomic int log_fd = 2;
 static _Atomic uint64_t log_lost; /* relaxed: a statistic, no ordering */
 

@@ -98,6 +98,9 @@ struct p2p_mailbox {
     _Atomic uint64_t high_water; /* consumer writes, others read; relaxed */
 
     /* blocking state, touched only when the ring is full */
+    /* space_seq: futex word, release RMW by the consumer / acquire load by
+     * blocked senders; blocked: acq_rel RMWs on both sides (top comment),
+     * relaxed loads only as a hint (held_for_blocked) */
     alignas(LINE) _Atomic uint32_t space_seq; /* futex word */
     _Atomic uint32_t blocked;                 /* senders in push's wait loop */
     _Atomic uint64_t full_rejections;         /* relaxed counter */

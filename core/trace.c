@@ -30,6 +30,8 @@
 _Static_assert(sizeof(p2p_trace_ring_hdr_t) == 128, "ring header size");
 _Static_assert(sizeof(p2p_trace_slot_t) == 40, "record size");
 
+/* relaxed: an on/off hint; writers then load `seg` (acquire), which is
+ * what makes the segment safe to use */
 _Atomic int p2p__trace_on;
 
 struct segment {

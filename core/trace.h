@@ -98,8 +98,9 @@ typedef struct p2p_trace_file_hdr {
     uint64_t rings_off;
     uint64_t data_off;
     uint64_t file_size;
-    uint64_t start_mono_ns;   /* CLOCK_MONOTONIC at creation */
-    uint64_t start_wall_ms;   /* Unix ms at creation */
+    uint64_t start_mono_ns; /* CLOCK_MONOTONIC at creation */
+    uint64_t start_wall_ms; /* Unix ms at creation */
+    /* relaxed counters (statistics, no ordering) */
     _Atomic uint64_t no_ring; /* events dropped because every ring was taken */
     /* threads that wanted a ring and found none (once per thread and
      * name; their events are counted in no_ring) */
@@ -107,6 +108,10 @@ typedef struct p2p_trace_file_hdr {
 } p2p_trace_file_hdr_t;
 
 typedef struct p2p_trace_ring_hdr {
+    /* head: release store by the writer, acquire load by readers (record
+     * protocol above); owner: acquire CAS to take the ring, release store
+     * of 0 to give it back, so the next writer continues head and slots;
+     * owner_gen: relaxed, a hint for readers. */
     _Atomic uint64_t head;      /* records ever written to this ring */
     _Atomic uint32_t owner;     /* Linux tid of the writer, 0 if free */
     _Atomic uint32_t owner_gen; /* bumped each time the ring is taken */
@@ -116,6 +121,8 @@ typedef struct p2p_trace_ring_hdr {
 } p2p_trace_ring_hdr_t;
 
 typedef struct p2p_trace_slot {
+    /* a seqlock per slot (record protocol above): seq release/acquire,
+     * the fields release stores and acquire loads */
     _Atomic uint64_t seq; /* record index + 1; 0 while being written */
     _Atomic uint64_t time_ns;
     _Atomic uint64_t peer;

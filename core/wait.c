@@ -383,6 +383,7 @@ int p2p_waiter_poll(p2p_waiter_t *w, struct pollfd *fds, unsigned nfds, uint64_t
                 w->spin_fresh = false;
                 return 0;
             }
+            /* relaxed: statistics */
             atomic_fetch_add_explicit(&w->spin_misses, 1, memory_order_relaxed);
             spin_missed(w);
         }

@@ -196,6 +196,9 @@ struct engine {
  * counted at once.  Closer ones are the same stop: GNU timeout, for one,
  * sends its signal to the command and again to its process group. */
 #define SECOND_SIGNAL_NS (200 * P2P_NS_PER_MS)
+/* Time of the first signal (0: none).  Only the signal handler reads and
+ * writes it; seq_cst (the default) is more than it needs: lock-free so
+ * async-signal-safe, no other data ordered by it. */
 static _Atomic uint64_t first_signal_ns;
 
 static void on_signal(int sig)

@@ -709,6 +709,7 @@ int main(int argc, char **argv)
     resolver_stop(resolver);
     p2p_discovery_stop(disc);
     if (srv) {
+        /* release: pairs with candidate_trampoline's acquire load */
         __atomic_store_n(&g_srv, NULL, __ATOMIC_RELEASE);
         p2p_server_stop(srv);
     }

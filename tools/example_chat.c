@@ -26,6 +26,10 @@ typedef struct side {
     const char *name;
     p2p_protocol_t proto;
     p2p_server_t *srv;
+    /* Set on the peer threads and the run loop (callbacks), read by main.
+     * seq_cst (the defaults): an example favours the simplest order; peer
+     * is a reference handed over by exchange, the rest are flags and
+     * counters main polls. */
     _Atomic(p2p_peer_t *) peer; /* a reference taken in on_start */
     atomic_int acks, drops, drop_reason, drop_remote;
 } side_t;
