@@ -231,9 +231,9 @@ static void check_limits(unsigned maxpeers, unsigned maxpend)
 static void on_candidate(void *ctx, const p2p_node_t *n)
 {
     p2p_server_t *srv = ctx;
-    if (srv && p2p_server_dial_slots(srv) > 0 &&
-        p2p_server_add_candidate(srv, n, p2p_now_ns() + 50 * P2P_NS_PER_MS) != 0) {
-    }
+    if (!srv || p2p_server_dial_slots(srv) == 0) return;
+    int rc = p2p_server_add_candidate(srv, n, p2p_now_ns() + 50 * P2P_NS_PER_MS);
+    (void)rc; /* a refusal is counted by the server; a later refresh offers the node again */
 }
 
 static p2p_server_t *g_srv; /* set before discovery starts; read on p2p-disc */
