@@ -5,6 +5,7 @@
 #include "tools/resolver.h"
 
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -15,9 +16,24 @@
 #include "core/thread.h"
 #include "crypto/util.h"
 
-struct resolver {
-    p2p_mailbox_t *mb; /* p2p_node_t requests */
+#define WORKER_QUEUE (RESOLVER_QUEUE / RESOLVER_LOOKUPS)
+
+/* One lookup thread: its mailbox of p2p_node_t requests (it is the only
+ * consumer), its requests not yet answered. */
+typedef struct resolver_worker {
+    resolver_t *r;
+    p2p_mailbox_t *mb;
     p2p_thread_t th;
+    /* requests pushed and not yet answered: incremented by the hook (on
+     * p2p-dial) before its push, decremented by the worker after the
+     * answer.  Relaxed: it only picks the least loaded worker and bounds
+     * the mailbox (never above WORKER_QUEUE, so a push finds room); the
+     * request itself travels through the mailbox. */
+    _Atomic unsigned load;
+} resolver_worker_t;
+
+struct resolver {
+    resolver_worker_t w[RESOLVER_LOOKUPS];
     p2p_server_t *srv;
     p2p_discovery_t *disc;
     /* relaxed: statistics */
@@ -29,10 +45,13 @@ int resolver_new(resolver_t **out)
     *out = NULL;
     resolver_t *r = calloc(1, sizeof *r);
     if (!r) return P2P_ENOMEM;
-    int rc = p2p_mailbox_create(&r->mb, "resolve", sizeof(p2p_node_t), RESOLVER_QUEUE, NULL);
-    if (rc) {
-        free(r);
-        return rc;
+    for (unsigned i = 0; i < RESOLVER_LOOKUPS; i++) {
+        r->w[i].r = r;
+        int rc = p2p_mailbox_create(&r->w[i].mb, "resolve", sizeof(p2p_node_t), WORKER_QUEUE, NULL);
+        if (rc) {
+            resolver_free(r);
+            return rc;
+        }
     }
     *out = r;
     return 0;
@@ -42,7 +61,19 @@ void resolver_hook(void *ctx, const p2p_node_t *node)
 {
     resolver_t *r = ctx;
     atomic_fetch_add_explicit(&r->requests, 1, memory_order_relaxed);
-    if (p2p_mailbox_try_push(r->mb, node, sizeof *node) == 0) return;
+    /* the least loaded worker; only this thread raises the loads, so one
+     * below WORKER_QUEUE has room in its mailbox */
+    resolver_worker_t *w = &r->w[0];
+    unsigned least = atomic_load_explicit(&w->load, memory_order_relaxed);
+    for (unsigned i = 1; i < RESOLVER_LOOKUPS; i++) {
+        unsigned l = atomic_load_explicit(&r->w[i].load, memory_order_relaxed);
+        if (l < least) least = l, w = &r->w[i];
+    }
+    if (least < WORKER_QUEUE) {
+        atomic_fetch_add_explicit(&w->load, 1, memory_order_relaxed);
+        if (p2p_mailbox_try_push(w->mb, node, sizeof *node) == 0) return;
+        atomic_fetch_sub_explicit(&w->load, 1, memory_order_relaxed);
+    }
     /* full (or stopping): not found now; the dialer backs off and asks
      * again.  The hook runs on p2p-dial, which owns the server. */
     atomic_fetch_add_explicit(&r->refused, 1, memory_order_relaxed);
@@ -94,17 +125,18 @@ static void resolve_one(resolver_t *r, p2p_thread_t *self, const p2p_node_t *wan
 
 static int run(p2p_thread_t *self, void *arg)
 {
-    resolver_t *r = arg;
-    if (p2p_mailbox_attach(r->mb, &self->waiter)) return P2P_ESTATE;
+    resolver_worker_t *w = arg;
+    if (p2p_mailbox_attach(w->mb, &self->waiter)) return P2P_ESTATE;
     while (!p2p_thread_should_quit(self)) {
         p2p_node_t n;
-        if (p2p_mailbox_try_pop(r->mb, &n, sizeof n) == 0) {
-            resolve_one(r, self, &n);
+        if (p2p_mailbox_try_pop(w->mb, &n, sizeof n) == 0) {
+            resolve_one(w->r, self, &n);
+            atomic_fetch_sub_explicit(&w->load, 1, memory_order_relaxed);
             continue;
         }
         (void)p2p_waiter_wait(&self->waiter, P2P_DEADLINE_NEVER);
     }
-    p2p_mailbox_detach(r->mb);
+    p2p_mailbox_detach(w->mb);
     return 0;
 }
 
@@ -114,21 +146,32 @@ int resolver_run(resolver_t *r, p2p_server_t *srv, p2p_discovery_t *disc)
     /* the thread's start publishes srv and disc to it; the hook reads srv
      * only to answer a full queue, on p2p-dial: release/acquire there */
     __atomic_store_n(&r->srv, srv, __ATOMIC_RELEASE);
-    return p2p_thread_spawn(&r->th, "p2p-resolve", 0, run, r) ? P2P_ESYS : 0;
+    for (unsigned i = 0; i < RESOLVER_LOOKUPS; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "p2p-resolve-%u", i);
+        if (p2p_thread_spawn(&r->w[i].th, name, 0, run, &r->w[i])) {
+            resolver_stop(r); /* the ones started */
+            return P2P_ESYS;
+        }
+    }
+    return 0;
 }
 
 void resolver_stop(resolver_t *r)
 {
-    if (!r || !r->th.started || r->th.joined) return;
-    p2p_thread_request_quit(&r->th);
-    (void)p2p_thread_join(&r->th, NULL);
+    if (!r) return;
+    /* all asked first: their lookups in progress end together */
+    for (unsigned i = 0; i < RESOLVER_LOOKUPS; i++)
+        if (r->w[i].th.started && !r->w[i].th.joined) p2p_thread_request_quit(&r->w[i].th);
+    for (unsigned i = 0; i < RESOLVER_LOOKUPS; i++)
+        if (r->w[i].th.started && !r->w[i].th.joined) (void)p2p_thread_join(&r->w[i].th, NULL);
 }
 
 void resolver_free(resolver_t *r)
 {
     if (!r) return;
     resolver_stop(r);
-    p2p_mailbox_destroy(r->mb);
+    for (unsigned i = 0; i < RESOLVER_LOOKUPS; i++) p2p_mailbox_destroy(r->w[i].mb);
     free(r);
 }
 

@@ -1,16 +1,21 @@
 /*
  * tools/resolver.h: devp2pd's resolver of static nodes through discovery
  * (geth's Resolve): the server's resolve hook (p2p_server_config_t.resolve)
- * for a static node without an address, or one whose dial failed.  One
- * thread "p2p-resolve" takes the requests from a bounded mailbox and runs
- * a discovery lookup for the node's own key: a node that answers under a
- * new address is found among the nodes closest to its ID (itself, at
- * distance 0).  The answer goes back with p2p_server_resolved (found, or
- * NULL: the dialer retries with its backoff, 60 s doubling to 1 h).
+ * for a static node without an address, or one whose dial failed.
+ * RESOLVER_LOOKUPS threads "p2p-resolve-<i>" each take requests from their
+ * own bounded mailbox (the hook gives a request to the one with the
+ * fewest requests waiting) and run a discovery lookup for the node's own
+ * key, so that many lookups run at once (geth resolves in each dial task,
+ * bounded by its dial slots): a node that answers under a new address is
+ * found among the nodes closest to its ID (itself, at distance 0).  The
+ * answer goes back with p2p_server_resolved (found, or NULL: the dialer
+ * retries with its backoff, 60 s doubling to 1 h).  Discovery runs up to
+ * P2P_DISC_MAX_LOOKUPS (8) lookups at once; its own refresh and candidate
+ * lookups take one each, which leaves room for these.
  *
  * The hook (resolver_hook, on p2p-dial) never blocks: a request finding
- * the mailbox full (RESOLVER_QUEUE requests waiting) is answered "not
- * found" at once and counted.  Requests made before resolver_run are
+ * every mailbox full (RESOLVER_QUEUE requests waiting in all) is answered
+ * "not found" at once and counted.  Requests made before resolver_run are
  * queued.  Life cycle, main thread: resolver_new before the server starts
  * (the hook's ctx), resolver_run once the server and discovery run,
  * resolver_stop after discovery stopped (a lookup in progress then
@@ -27,7 +32,8 @@
 #include "core/err.h"
 #include "wire/node.h"
 
-#define RESOLVER_QUEUE 64
+#define RESOLVER_QUEUE 64        /* requests waiting, in all */
+#define RESOLVER_LOOKUPS 4       /* lookup threads (lookups at once); divides RESOLVER_QUEUE */
 #define RESOLVER_LOOKUP_MS 10000 /* deadline of one lookup */
 #define RESOLVER_RETRY_MS 2000   /* a lookup with no result at all is retried once after this */
 
@@ -44,10 +50,10 @@ typedef struct resolver_stats {
 P2P_MUST_CHECK int resolver_new(resolver_t **out);
 /* The server's resolve hook; ctx is the resolver. */
 void resolver_hook(void *ctx, const p2p_node_t *node);
-/* Starts the thread, looking up through disc and answering srv.  Returns
+/* Starts the threads, looking up through disc and answering srv.  Returns
  * 0 or P2P_ESYS. */
 P2P_MUST_CHECK int resolver_run(resolver_t *r, p2p_server_t *srv, p2p_discovery_t *disc);
-/* Joins the thread (if it ran). */
+/* Joins the threads (those that ran). */
 void resolver_stop(resolver_t *r);
 void resolver_free(resolver_t *r);
 void resolver_get_stats(const resolver_t *r, resolver_stats_t *out);
