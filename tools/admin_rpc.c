@@ -355,9 +355,12 @@ static json_t *handle(struct admin_rpc *a, json_t *req)
                 rc = P2P_EINVAL, err = "enode without an address: needs discovery to find it";
             else if (rq.method == ADMIN_RPC_ADD_PEER)
                 rc = p2p_server_add_peer(a->cfg.srv, &rq.node);
-            else if (rq.method == ADMIN_RPC_REMOVE_PEER)
+            else if (rq.method == ADMIN_RPC_REMOVE_PEER) {
                 rc = p2p_server_remove_peer(a->cfg.srv, rq.node.id);
-            else if (rq.method == ADMIN_RPC_ADD_TRUSTED)
+                /* after the removal: the dialer asks nothing more for it */
+                if (!rc && a->cfg.removed_static)
+                    a->cfg.removed_static(a->cfg.removed_ctx, rq.node.id);
+            } else if (rq.method == ADMIN_RPC_ADD_TRUSTED)
                 rc = p2p_server_add_trusted(a->cfg.srv, rq.node.id);
             else
                 rc = p2p_server_remove_trusted(a->cfg.srv, rq.node.id);

@@ -106,7 +106,11 @@ typedef struct admin_rpc_config {
     const char *listen_addr;
     const char *trace_path; /* the trace file (--trace), NULL when not tracing */
     bool can_resolve;       /* discovery resolves static nodes: admin_addPeer takes bare IDs */
-    unsigned family;        /* the family our sockets reach (p2p_ip_reach_family; 0: both) */
+    /* called on p2p-admin after admin_removePeer removed the static node
+     * id (NULL: none), until admin_rpc_stop returned */
+    void (*removed_static)(void *ctx, const uint8_t id[32]);
+    void *removed_ctx;
+    unsigned family; /* the family our sockets reach (p2p_ip_reach_family; 0: both) */
     uint16_t tcp_port, udp_port;
     /* where the socket counts its accept pauses and evictions, shared with
      * the metrics server and shown by admin_metrics ("endpoints"); NULL: a

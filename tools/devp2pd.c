@@ -611,6 +611,9 @@ int main(int argc, char **argv)
                                  .listen_addr = la,
                                  .trace_path = trace ? tpath : NULL,
                                  .can_resolve = resolver != NULL,
+                                 /* its lookups waiting are dropped */
+                                 .removed_static = resolver ? resolver_forget_hook : NULL,
+                                 .removed_ctx = resolver,
                                  .family = family,
                                  .tcp_port = bootnode ? 0 : tcp_port,
                                  .udp_port = self.ep.udp,

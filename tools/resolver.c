@@ -18,7 +18,14 @@
 
 #define WORKER_QUEUE (RESOLVER_QUEUE / RESOLVER_LOOKUPS)
 
-/* One lookup thread: its mailbox of p2p_node_t requests (it is the only
+/* A request: the node, and how many nodes had been forgotten when it was
+ * made (only forgets from there on drop it). */
+typedef struct resolver_req {
+    p2p_node_t node;
+    uint64_t stamp;
+} resolver_req_t;
+
+/* One lookup thread: its mailbox of resolver_req_t (it is the only
  * consumer), its requests not yet answered. */
 typedef struct resolver_worker {
     resolver_t *r;
@@ -34,11 +41,26 @@ typedef struct resolver_worker {
 
 struct resolver {
     resolver_worker_t w[RESOLVER_LOOKUPS];
+    /* The last RESOLVER_FORGETS forgotten IDs (their first 8 bytes), a
+     * ring written by resolver_forget's one caller: entry i (of all ever
+     * written) in forgot[i % RESOLVER_FORGETS], then nforgot = i + 1 with
+     * release; a worker loads nforgot with acquire (pairs with it) and
+     * reads the entries below.  An entry overwritten meanwhile names a
+     * later forget, which drops the request as well. */
+    _Atomic uint64_t forgot[RESOLVER_FORGETS];
+    _Atomic uint64_t nforgot;
     p2p_server_t *srv;
     p2p_discovery_t *disc;
     /* relaxed: statistics */
-    _Atomic uint64_t requests, found, missed, refused;
+    _Atomic uint64_t requests, found, missed, refused, dropped;
 };
+
+static uint64_t id_key(const uint8_t id[32])
+{
+    uint64_t k;
+    memcpy(&k, id, sizeof k);
+    return k;
+}
 
 int resolver_new(resolver_t **out)
 {
@@ -47,7 +69,8 @@ int resolver_new(resolver_t **out)
     if (!r) return P2P_ENOMEM;
     for (unsigned i = 0; i < RESOLVER_LOOKUPS; i++) {
         r->w[i].r = r;
-        int rc = p2p_mailbox_create(&r->w[i].mb, "resolve", sizeof(p2p_node_t), WORKER_QUEUE, NULL);
+        int rc =
+            p2p_mailbox_create(&r->w[i].mb, "resolve", sizeof(resolver_req_t), WORKER_QUEUE, NULL);
         if (rc) {
             resolver_free(r);
             return rc;
@@ -70,8 +93,11 @@ void resolver_hook(void *ctx, const p2p_node_t *node)
         if (l < least) least = l, w = &r->w[i];
     }
     if (least < WORKER_QUEUE) {
+        /* acquire: pairs with resolver_forget's release; the forgets
+         * made before this request are not for it */
+        resolver_req_t req = {*node, atomic_load_explicit(&r->nforgot, memory_order_acquire)};
         atomic_fetch_add_explicit(&w->load, 1, memory_order_relaxed);
-        if (p2p_mailbox_try_push(w->mb, node, sizeof *node) == 0) return;
+        if (p2p_mailbox_try_push(w->mb, &req, sizeof req) == 0) return;
         atomic_fetch_sub_explicit(&w->load, 1, memory_order_relaxed);
     }
     /* full (or stopping): not found now; the dialer backs off and asks
@@ -84,6 +110,41 @@ void resolver_hook(void *ctx, const p2p_node_t *node)
     /* its mailbox holds an answer for every dial slot: never full */
     if (srv && p2p_server_resolved(srv, node->id, NULL) != 0) {
     }
+}
+
+void resolver_forget(resolver_t *r, const uint8_t id[32])
+{
+    /* relaxed: the one writer's own counter */
+    uint64_t i = atomic_load_explicit(&r->nforgot, memory_order_relaxed);
+    atomic_store_explicit(&r->forgot[i % RESOLVER_FORGETS], id_key(id), memory_order_relaxed);
+    /* release: publishes the entry to the workers' acquire load */
+    atomic_store_explicit(&r->nforgot, i + 1, memory_order_release);
+}
+
+void resolver_forget_hook(void *ctx, const uint8_t id[32])
+{
+    resolver_forget(ctx, id);
+}
+
+/* The node was forgotten after the request was made. */
+static bool forgotten(resolver_t *r, const resolver_req_t *req)
+{
+    /* acquire: pairs with resolver_forget's release */
+    uint64_t end = atomic_load_explicit(&r->nforgot, memory_order_acquire);
+    uint64_t i = req->stamp, k = id_key(req->node.id);
+    if (end - i > RESOLVER_FORGETS) i = end - RESOLVER_FORGETS; /* older ones overwritten */
+    for (; i < end; i++)
+        if (atomic_load_explicit(&r->forgot[i % RESOLVER_FORGETS], memory_order_relaxed) == k)
+            return true;
+    return false;
+}
+
+/* Answers a request (the dialer keeps a slot for the answer: it must get
+ * one; its mailbox has room for an answer per slot; ECLOSED: stopping). */
+static void answer(resolver_t *r, const uint8_t id[32], const p2p_node_t *found)
+{
+    for (int i = 0; i < 100 && p2p_server_resolved(r->srv, id, found) == P2P_EFULL; i++)
+        usleep(10000);
 }
 
 /* One request: a lookup for the node's own key; the node is found if it
@@ -117,10 +178,7 @@ static void resolve_one(resolver_t *r, p2p_thread_t *self, const p2p_node_t *wan
     else
         P2P_DEBUG("Static node not found", "id=%02x%02x%02x%02x err=%s", want->id[0], want->id[1],
                   want->id[2], want->id[3], rc ? p2p_strerror(rc) : "not in results");
-    /* the dialer keeps a slot for the answer: it must get one (its
-     * mailbox has room for an answer per slot; ECLOSED: stopping) */
-    for (int i = 0; i < 100 && p2p_server_resolved(r->srv, want->id, found) == P2P_EFULL; i++)
-        usleep(10000);
+    answer(r, want->id, found);
 }
 
 static int run(p2p_thread_t *self, void *arg)
@@ -128,9 +186,16 @@ static int run(p2p_thread_t *self, void *arg)
     resolver_worker_t *w = arg;
     if (p2p_mailbox_attach(w->mb, &self->waiter)) return P2P_ESTATE;
     while (!p2p_thread_should_quit(self)) {
-        p2p_node_t n;
-        if (p2p_mailbox_try_pop(w->mb, &n, sizeof n) == 0) {
-            resolve_one(w->r, self, &n);
+        resolver_req_t req;
+        if (p2p_mailbox_try_pop(w->mb, &req, sizeof req) == 0) {
+            /* removed from the static set while it waited: no lookup, and
+             * the dialer's slot freed at once */
+            if (forgotten(w->r, &req)) {
+                atomic_fetch_add_explicit(&w->r->dropped, 1, memory_order_relaxed);
+                answer(w->r, req.node.id, NULL);
+            } else {
+                resolve_one(w->r, self, &req.node);
+            }
             atomic_fetch_sub_explicit(&w->load, 1, memory_order_relaxed);
             continue;
         }
@@ -181,4 +246,5 @@ void resolver_get_stats(const resolver_t *r, resolver_stats_t *out)
     out->found = atomic_load_explicit(&r->found, memory_order_relaxed);
     out->missed = atomic_load_explicit(&r->missed, memory_order_relaxed);
     out->refused = atomic_load_explicit(&r->refused, memory_order_relaxed);
+    out->dropped = atomic_load_explicit(&r->dropped, memory_order_relaxed);
 }

@@ -20,7 +20,9 @@
  * (the hook's ctx), resolver_run once the server and discovery run,
  * resolver_stop after discovery stopped (a lookup in progress then
  * returns at once) and before the server stops, resolver_free after the
- * server stopped (the hook may run until then).
+ * server stopped (the hook may run until then).  A static node removed
+ * (resolver_forget) is not looked up any more: its requests still
+ * waiting are answered "not found" at once.
  */
 #ifndef P2P_TOOLS_RESOLVER_H
 #define P2P_TOOLS_RESOLVER_H
@@ -35,6 +37,7 @@
 #define RESOLVER_QUEUE 64        /* requests waiting, in all */
 #define RESOLVER_LOOKUPS 4       /* lookup threads (lookups at once); divides RESOLVER_QUEUE */
 #define RESOLVER_LOOKUP_MS 10000 /* deadline of one lookup */
+#define RESOLVER_FORGETS 256     /* removed static nodes remembered (resolver_forget) */
 #define RESOLVER_RETRY_MS 2000   /* a lookup with no result at all is retried once after this */
 
 typedef struct resolver resolver_t;
@@ -44,12 +47,21 @@ typedef struct resolver_stats {
     uint64_t found;    /* answered with the node's current record */
     uint64_t missed;   /* lookups that did not find it (or failed) */
     uint64_t refused;  /* hook calls answered "not found" at once: queue full */
+    uint64_t dropped;  /* answered "not found" without a lookup: forgotten while queued */
 } resolver_stats_t;
 
 /* Returns 0, P2P_ENOMEM or P2P_EINVAL. */
 P2P_MUST_CHECK int resolver_new(resolver_t **out);
 /* The server's resolve hook; ctx is the resolver. */
 void resolver_hook(void *ctx, const p2p_node_t *node);
+/* The static node id was removed: a request for it made before this call
+ * and still waiting is answered "not found" without its lookup (one in
+ * progress runs on).  Of the last RESOLVER_FORGETS calls only.  Callable
+ * from one thread at a time (devp2pd: p2p-admin), from resolver_new until
+ * resolver_free. */
+void resolver_forget(resolver_t *r, const uint8_t id[32]);
+/* resolver_forget as a callback: ctx is the resolver. */
+void resolver_forget_hook(void *ctx, const uint8_t id[32]);
 /* Starts the threads, looking up through disc and answering srv.  Returns
  * 0 or P2P_ESYS. */
 P2P_MUST_CHECK int resolver_run(resolver_t *r, p2p_server_t *srv, p2p_discovery_t *disc);

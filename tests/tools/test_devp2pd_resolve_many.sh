@@ -6,14 +6,18 @@
 # each answer, so the lookups must run side by side: 40 nodes added with
 # admin_addPeer are all answered (resolvesFailed) within 30 s (one at a
 # time takes 80 s, and leaves the dialer's later requests unanswered
-# past its 60 s).
+# past its 60 s).  Then on a second node C: 40 such nodes added, and
+# removed with admin_removePeer while most of their lookups still wait;
+# those are not run any more: every request is answered within 5 s of
+# the last removal (their lookups would take 2 s each, 4 at a time).
 set -u
 N=$1 D=$2
 . "$(dirname "$0")/lib_check.sh"
 NKEYS=40
-# metric NAME: B's admin_metrics value NAME (empty if unreadable)
+# metric NAME [NODE]: NODE's (default b) admin_metrics value NAME (empty
+# if unreadable)
 metric() {
-    "$D" attach "$T/b" admin_metrics >"$T/m" 2>/dev/null && python3 - "$T/m" "$1" <<'PY'
+    "$D" attach "$T/${2:-b}" admin_metrics >"$T/m" 2>/dev/null && python3 - "$T/m" "$1" <<'PY'
 import json, sys
 def walk(d):
     for k, v in d.items():
@@ -26,17 +30,30 @@ print(m.get(sys.argv[2], ""))
 PY
 }
 
-node_start b --datadir "$T/b"
-[ -n "$ENODE" ] && ok || { bad "B did not start: $(cat "$T/b.err")"; exit 1; }
+# keys: NKEYS fresh public keys into $T/keys
+: >"$T/keys"
 i=0
 while [ $i -lt $NKEYS ]; do
     k=$("$D" key generate) && p=$("$D" key to-enode "$k") || { bad "key $i"; break; }
     p=${p#enode://}
-    "$D" attach "$T/b" admin_addPeer "enode://${p%%@*}" >"$T/add" 2>&1 && grep -q true "$T/add" ||
-        { bad "admin_addPeer $i: $(cat "$T/add")"; break; }
+    echo "${p%%@*}" >>"$T/keys"
     i=$((i + 1))
 done
 [ $i -eq $NKEYS ] && ok
+# rpc NODE METHOD: METHOD (admin_addPeer, admin_removePeer) for every key
+rpc() {
+    n=0
+    while read -r p; do
+        "$D" attach "$T/$1" "$2" "enode://$p" >"$T/rpc" 2>&1 && grep -q true "$T/rpc" ||
+            { bad "$2: $(cat "$T/rpc")"; return; }
+        n=$((n + 1))
+    done <"$T/keys"
+    [ $n -eq $NKEYS ] && ok
+}
+
+node_start b --datadir "$T/b"
+[ -n "$ENODE" ] && ok || { bad "B did not start: $(cat "$T/b.err")"; exit 1; }
+rpc b admin_addPeer
 # answered: every static node once (the next resolution waits 60 s); the
 # clock bounds the wait, not a count of polls (each one takes a while)
 answered() { f=$(metric resolvesFailed) && [ -n "$f" ] && [ "$f" -ge $NKEYS ]; }
@@ -44,6 +61,21 @@ end=$(($(date +%s) + 30))
 while ! answered && [ "$(date +%s)" -lt $end ]; do sleep 0.5; done
 answered && ok || bad "$(metric resolvesFailed) of $NKEYS static nodes answered in 30 s"
 [ "$(metric resolvesTimedOut)" = 0 ] && ok || bad "resolutions not answered: $(metric resolvesTimedOut)"
+
+node_start c --datadir "$T/c"
+[ -n "$ENODE" ] && ok || { bad "C did not start: $(cat "$T/c.err")"; exit 1; }
+rpc c admin_addPeer
+# the dialer has handed out its requests (one per dial slot)
+started() { s=$(metric resolves c) && [ -n "$s" ] && [ "$s" -ge 24 ]; }
+wait_until 100 started && ok || bad "C started $(metric resolves c) resolutions"
+rpc c admin_removePeer
+# all answered: as many failed as started (and none started since)
+settled() {
+    s=$(metric resolves c) f=$(metric resolvesFailed c) && [ -n "$s" ] && [ "$s" = "$f" ]
+}
+end=$(($(date +%s) + 5))
+while ! settled && [ "$(date +%s)" -lt $end ]; do sleep 0.2; done
+settled && ok || bad "5 s after the removal, $(metric resolvesFailed c) of $(metric resolves c) answered"
 
 for p in $pids; do term_wait "$p" 20 "node"; [ "$rc" -eq 0 ] && ok || bad "a node exited $rc on SIGTERM"; done
 pids=
