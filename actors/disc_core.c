@@ -18,7 +18,10 @@
  *   lookups   P2P_DISC_MAX_LOOKUPS slots, each with its 16-node result and 3
  *             query slots (BONDING -> SETTLE -> FINDNODE, or WAIT while we
  *             already have a findnode out to the same node, because a
- *             Neighbors reply carries no token to tell two apart).  Lookups
+ *             Neighbors reply carries no token to tell two apart; and
+ *             BONDWAIT while a ping of ours to the node is out already:
+ *             lookups started together would send it the same ping, which
+ *             a node may take for a replay and leave unanswered).  Lookups
  *             that finish are reaped at the end of every entry point, so
  *             events never fire in the middle of a state change.
  *   refresh   phase 0 idle, 1 self lookup, 2..4 random lookups.
@@ -41,7 +44,7 @@
  * ping-back (request_enr_bonded); it matches no reply. */
 enum { REQ_FREE = 0, REQ_PING = 1, REQ_FINDNODE = 2, REQ_ENR = 3, REQ_ENR_WAIT = 4 };
 enum { FOR_PINGBACK = 1, FOR_REVAL = 2, FOR_BOND = 3, FOR_LOOKUP = 4, FOR_ENR = 5 };
-enum { Q_FREE = 0, Q_BONDING, Q_SETTLE, Q_WAIT, Q_FINDNODE };
+enum { Q_FREE = 0, Q_BONDING, Q_SETTLE, Q_WAIT, Q_FINDNODE, Q_BONDWAIT };
 enum { LK_USER = 1, LK_REFRESH = 2, LK_ITER = 3 };
 
 typedef struct disc_req {
@@ -71,6 +74,7 @@ typedef struct disc_pb {
 typedef struct disc_query {
     uint8_t state; /* Q_* */
     uint64_t wake_ns;
+    uint64_t since_s; /* Q_BONDWAIT: unix time it began waiting */
     p2p_node_t node;
 } disc_query_t;
 
@@ -603,6 +607,12 @@ static void q_start(p2p_disc_t *d, disc_lookup_t *lk, unsigned qi, const p2p_nod
     q->node = *n;
     q->wake_ns = 0;
     if (need_bond(d, n, now)) {
+        /* one ping at a time: wait for the outcome of the one out */
+        if (req_find(d, REQ_PING, n->id, &n->ep.ip, NULL)) {
+            q->state = Q_BONDWAIT;
+            q->since_s = now.unix_s;
+            return;
+        }
         disc_req_t *r = send_ping(d, n, FOR_BOND, now);
         if (!r) {
             q_done(d, lk, qi, false, true, now);
@@ -807,6 +817,18 @@ static void lk_poll(p2p_disc_t *d, p2p_disc_time_t now)
             disc_query_t *q = &lk->q[qi];
             if ((q->state == Q_SETTLE && now.ns >= q->wake_ns) || q->state == Q_WAIT)
                 q_findnode(d, lk, qi, now);
+            else if (q->state == Q_BONDWAIT &&
+                     !req_find(d, REQ_PING, q->node.id, &q->node.ep.ip, NULL)) {
+                /* the ping it waited for ended: answered, settle as after
+                 * our own; unanswered, its owner counted the failure */
+                uint64_t pong = db_time(d, d->db.last_pong, q->node.id, &q->node.ep.ip);
+                if (pong >= q->since_s && within_bond(pong, now.unix_s)) {
+                    q->state = Q_SETTLE;
+                    q->wake_ns = now.ns + P2P_DISC_RESP_TIMEOUT_NS;
+                } else {
+                    q_done(d, lk, qi, false, true, now);
+                }
+            }
         }
         lk_advance(d, lk, now);
     }

@@ -798,6 +798,66 @@ static void test_ensure_bond(void)
     h_free(h);
 }
 
+/* Lookups started together that must bond with the same node send it one
+ * ping, not one each: identical pings (same second, same fields) are the
+ * same packet, which the node may take for a replay.  The others wait for
+ * that ping's outcome: answered, they settle and ask too; unanswered, they
+ * end without a findnode failure of their own. */
+static void test_bond_shared(void)
+{
+    harness_t *h = h_new(NULL, 0, NULL, 1);
+    p2p_disc_time_t t = tl_time(100 * TL_MS);
+    tl_ident_t pk;
+    tl_ident(&pk);
+    p2p_node_t p = tl_node(&pk, pub_ip(1), 30303);
+    CHECK(p2p_disc_add_node(h->d, &p, t) == P2P_KAD_ADDED);
+    p2p_endpoint_t src = ep_of(p.ep.ip, p.ep.udp);
+    uint8_t target[3][64];
+    uint32_t lk[3];
+    for (int i = 0; i < 3; i++) {
+        tu_rand_bytes(target[i], 64);
+        CHECK_OK(p2p_disc_lookup(h->d, &lk[i], target[i], t));
+    }
+    CHECK(h_count(h, P2P_DISCV4_PING) == 1);
+    CHECK(h->nout == 1 && h->out[0].pkt.type == P2P_DISCV4_PING);
+    /* it answers and pings us back: all three settle, then ask it, one
+     * findnode at a time */
+    p2p_disc_time_t t1 = tl_time(t.ns + 50 * TL_MS);
+    CHECK_OK(h_pong(h, &pk, &src, h->out[0].hash, 0, t1));
+    CHECK_OK(h_ping(h, &pk, &src, 30303, t1, NULL));
+    CHECK(h_count(h, P2P_DISCV4_PING) == 1);
+    /* (from here on revalidation pings it too) */
+    p2p_disc_tick(h->d, tl_time(t1.ns + 500 * TL_MS));
+    CHECK(h_count(h, P2P_DISCV4_FINDNODE) == 1);
+    for (int i = 1; i <= 2; i++) {
+        p2p_disc_time_t tn = tl_time(t1.ns + (uint64_t)(500 + 600 * i) * TL_MS);
+        p2p_discv4_packet_t nb;
+        tl_pkt(&nb, &pk, P2P_DISCV4_NEIGHBORS, tn);
+        CHECK_OK(p2p_disc_handle(h->d, &nb, &src, tn));
+        p2p_disc_tick(h->d, tl_time(tn.ns + 501 * TL_MS));
+        CHECK(h_count(h, P2P_DISCV4_FINDNODE) == (unsigned)(i + 1));
+    }
+    for (uint64_t ms = 2200; ms < 5000 && p2p_disc_lookups_running(h->d); ms += 100)
+        p2p_disc_tick(h->d, tl_time(t1.ns + ms * TL_MS));
+    CHECK(p2p_disc_lookups_running(h->d) == 0);
+    h_free(h);
+
+    /* the shared ping goes unanswered: every lookup ends, the node has one
+     * findnode failure (the ping's owner's), and no findnode was sent */
+    h = h_new(NULL, 0, NULL, 1);
+    CHECK(p2p_disc_add_node(h->d, &p, t) == P2P_KAD_ADDED);
+    for (int i = 0; i < 3; i++) CHECK_OK(p2p_disc_lookup(h->d, &lk[i], target[i], t));
+    CHECK(h_count(h, P2P_DISCV4_PING) == 1);
+    for (uint64_t ms = 200; ms < 3000 && p2p_disc_lookups_running(h->d); ms += 100)
+        p2p_disc_tick(h->d, tl_time(t.ns + ms * TL_MS));
+    CHECK(p2p_disc_lookups_running(h->d) == 0);
+    CHECK(h_count(h, P2P_DISCV4_FINDNODE) == 0);
+    uint32_t fails = 0;
+    CHECK_OK(tl_db_findfails(&h->db, &fails, p.id, &p.ep.ip));
+    CHECK(fails == 1);
+    h_free(h);
+}
+
 static void test_findfail_eviction(void)
 {
     harness_t *h = h_new(NULL, 0, NULL, 1);
@@ -2295,6 +2355,7 @@ int main(void)
     test_findnode_partial();
     test_neighbors_13();
     test_ensure_bond();
+    test_bond_shared();
     test_findfail_eviction();
     test_revalidation();
     test_enr_after_bond();
