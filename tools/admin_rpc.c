@@ -237,7 +237,7 @@ static json_t *by_reason(const uint64_t v[256])
 static json_t *metrics(struct admin_rpc *a, const char **err)
 {
     node_metrics_t *m = a->metrics;
-    node_metrics_collect(m, a->cfg.srv, a->cfg.disc, a->cfg.endpoints,
+    node_metrics_collect(m, a->cfg.srv, a->cfg.disc, a->cfg.endpoints, a->cfg.resolver,
                          p2p_now_ns() + RPC_DEADLINE_NS);
     json_t *o = json_object();
     int bad = o ? 0 : -1;
@@ -286,6 +286,15 @@ static json_t *metrics(struct admin_rpc *a, const char **err)
                            (json_int_t)m->admin_accept_pauses, "adminEvictions",
                            (json_int_t)m->admin_evictions, "metricsAcceptPauses",
                            (json_int_t)m->metrics_accept_pauses),
+                 &bad);
+    if (m->have_resolver)
+        json_put(o, "resolver",
+                 json_pack("{s:I, s:I, s:I, s:I, s:I}", "resolverRequests",
+                           (json_int_t)m->resolver.requests, "resolverFound",
+                           (json_int_t)m->resolver.found, "resolverMissed",
+                           (json_int_t)m->resolver.missed, "resolverRefused",
+                           (json_int_t)m->resolver.refused, "resolverDropped",
+                           (json_int_t)m->resolver.dropped),
                  &bad);
     json_put(o, "process",
              json_pack("{s:I, s:I, s:I, s:I}", "residentBytes", (json_int_t)m->rss_bytes, "threads",

@@ -40,7 +40,11 @@
  *                                   core: {P2P_DISC_COUNTERS...}}, endpoints:
  *                                   {adminAcceptPauses, adminEvictions,
  *                                   metricsAcceptPauses} (when the config
- *                                   names the set), process:
+ *                                   names the set), resolver:
+ *                                   {resolverRequests, resolverFound,
+ *                                   resolverMissed, resolverRefused,
+ *                                   resolverDropped} (when the config
+ *                                   names a resolver), process:
  *                                   {residentBytes, threads, openFds,
  *                                   logLinesLost}}: the
  *                                   Prometheus metrics without the mailboxes;
@@ -116,6 +120,9 @@ typedef struct admin_rpc_config {
      * the metrics server and shown by admin_metrics ("endpoints"); NULL: a
      * set of its own, not shown */
     node_endpoint_stats_t *endpoints;
+    /* the static-node resolver whose counters admin_metrics shows
+     * ("resolver"); NULL: none, not shown */
+    const resolver_t *resolver;
 } admin_rpc_config_t;
 
 /* Binds the socket and starts the thread.  msg receives a one-line reason

@@ -617,7 +617,8 @@ int main(int argc, char **argv)
                                  .family = family,
                                  .tcp_port = bootnode ? 0 : tcp_port,
                                  .udp_port = self.ep.udp,
-                                 .endpoints = &endpoints};
+                                 .endpoints = &endpoints,
+                                 .resolver = resolver};
         if (admin_rpc_start(&rpc, msg, sizeof msg, &ac) != 0) {
             set_disc(NULL);
             p2p_discovery_close(disc);
@@ -635,7 +636,8 @@ int main(int argc, char **argv)
                                     .port = metrics_tcp,
                                     .srv = srv,
                                     .disc = disc,
-                                    .endpoints = &endpoints};
+                                    .endpoints = &endpoints,
+                                    .resolver = resolver};
         if (metrics_http_start(&mh, msg, sizeof msg, &mc) != 0) {
             admin_rpc_stop(rpc);
             set_disc(NULL);

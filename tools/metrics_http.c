@@ -102,7 +102,7 @@ static void respond_text(struct conn *c, int status, const char *reason)
  * length or 0 when out of memory. */
 static size_t render(struct metrics_http *h)
 {
-    node_metrics_collect(h->m, h->cfg.srv, h->cfg.disc, h->cfg.endpoints,
+    node_metrics_collect(h->m, h->cfg.srv, h->cfg.disc, h->cfg.endpoints, h->cfg.resolver,
                          p2p_now_ns() + COLLECT_DEADLINE_NS);
     for (;;) {
         size_t need = node_metrics_prometheus(h->m, h->body, h->body_cap);

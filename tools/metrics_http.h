@@ -46,6 +46,9 @@ typedef struct metrics_http_config {
      * socket and shown as devp2p_*_accept_pauses_total and
      * devp2p_admin_evictions_total; NULL: a set of its own, not shown */
     node_endpoint_stats_t *endpoints;
+    /* the static-node resolver, shown as devp2p_resolver_*_total; NULL:
+     * none, not shown */
+    const resolver_t *resolver;
 } metrics_http_config_t;
 
 /* Binds the socket and starts the thread.  msg receives a one-line reason

@@ -85,7 +85,8 @@ static void read_process(node_metrics_t *m)
 }
 
 void node_metrics_collect(node_metrics_t *m, p2p_server_t *srv, p2p_discovery_t *disc,
-                          const node_endpoint_stats_t *ep, uint64_t deadline_ns)
+                          const node_endpoint_stats_t *ep, const resolver_t *res,
+                          uint64_t deadline_ns)
 {
     m->have_server = false;
     m->have_disc = false;
@@ -103,6 +104,8 @@ void node_metrics_collect(node_metrics_t *m, p2p_server_t *srv, p2p_discovery_t 
         m->metrics_accept_pauses =
             atomic_load_explicit(&ep->metrics_accept_pauses, memory_order_relaxed);
     }
+    m->have_resolver = res != NULL;
+    if (res) resolver_get_stats(res, &m->resolver);
     if (srv) {
         p2p_server_get_stats(srv, &m->srv);
         unsigned in = 0;
@@ -262,6 +265,18 @@ size_t node_metrics_prometheus(const node_metrics_t *m, char *out, size_t cap)
         metric(&o, "metrics_accept_pauses_total", "counter",
                "metrics server: accepts paused 200 ms for lack of descriptors or memory",
                m->metrics_accept_pauses);
+    }
+    if (m->have_resolver) {
+        const resolver_stats_t *r = &m->resolver;
+        metric(&o, "resolver_requests_total", "counter",
+               "static nodes given to the resolver to look up", r->requests);
+        metric(&o, "resolver_found_total", "counter", "static nodes a lookup found", r->found);
+        metric(&o, "resolver_missed_total", "counter",
+               "lookups that did not find their static node (or failed)", r->missed);
+        metric(&o, "resolver_refused_total", "counter",
+               "requests answered not found at once: the resolver's queue was full", r->refused);
+        metric(&o, "resolver_dropped_total", "counter",
+               "requests answered not found without a lookup: the node was removed", r->dropped);
     }
     metric(&o, "process_resident_memory_bytes", "gauge", "resident memory (VmRSS)", m->rss_bytes);
     metric(&o, "process_threads", "gauge", "threads of the process", m->threads);

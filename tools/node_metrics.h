@@ -16,7 +16,8 @@
  *   - the process: resident memory, threads, open descriptors (/proc/self),
  *     log lines lost to failed writes (core/log.h: p2p_log_lost),
  *   - devp2pd's own endpoints (node_endpoint_stats_t below): accept pauses
- *     of the admin socket and the metrics server, admin clients evicted.
+ *     of the admin socket and the metrics server, admin clients evicted,
+ *   - devp2pd's static-node resolver (tools/resolver.h: resolver_get_stats).
  *
  * A node_metrics_t is the caller's scratch (large: it holds the discovery
  * snapshot); one per thread that collects.  Collection
@@ -32,6 +33,7 @@
 #include "actors/discovery.h"
 #include "actors/server.h"
 #include "core/err.h"
+#include "tools/resolver.h"
 
 #define NODE_METRICS_MAILBOX_NAMES 64
 
@@ -124,6 +126,8 @@ typedef struct node_metrics {
     node_metrics_mailbox_t mailboxes[NODE_METRICS_MAILBOX_NAMES];
     bool have_endpoints; /* the three below: read from a node_endpoint_stats_t */
     uint64_t admin_accept_pauses, admin_evictions, metrics_accept_pauses;
+    bool have_resolver; /* resolver: read from a resolver_t */
+    resolver_stats_t resolver;
     uint64_t rss_bytes; /* process: VmRSS */
     unsigned threads;   /* process: Threads */
     unsigned fds;       /* process: entries of /proc/self/fd */
@@ -135,11 +139,12 @@ node_metrics_t *node_metrics_new(void);
 void node_metrics_free(node_metrics_t *m);
 
 /* Takes a snapshot: srv and disc may be NULL (--bootnode, --nodiscover),
- * ep too (no endpoint counters); each actor is asked with deadline_ns
+ * ep and res too (no endpoint counters, no resolver); each actor is asked with deadline_ns
  * (absolute, core/clock.h); a part that does not answer in time is left out
  * (have_* false; discovery's error in disc_err). */
 void node_metrics_collect(node_metrics_t *m, p2p_server_t *srv, p2p_discovery_t *disc,
-                          const node_endpoint_stats_t *ep, uint64_t deadline_ns);
+                          const node_endpoint_stats_t *ep, const resolver_t *res,
+                          uint64_t deadline_ns);
 
 /* Writes m in the Prometheus text exposition format (0.0.4), names
  * devp2p_*, with HELP and TYPE lines, into out (NUL-terminated, truncated

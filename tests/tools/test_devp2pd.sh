@@ -116,9 +116,10 @@ wait_until 100 c_unlisted && ok || bad "peer still connected after removePeer"
 "$D" attach "$T/a" admin_metrics >"$T/metrics" 2>&1 && grep -q '"peersAdded": [1-9]' "$T/metrics" && ok || bad "admin_metrics: $(cat "$T/metrics")"
 # Prometheus endpoint (--metrics.addr, port 0: printed as "metrics: URL")
 MURL=$(sed -n 's/^metrics: //p' "$T/a.out")
-# admin_metrics carries every server and discovery-core counter of the
-# Prometheus text (camelCase keys), at most the value read just after it,
-# and the disconnects by reason name (removePeer above sent one)
+# admin_metrics carries every server, discovery-core, endpoint and resolver
+# counter of the Prometheus text (camelCase keys), at most the value read
+# just after it, and the disconnects by reason name (removePeer above sent
+# one)
 "$D" attach "$T/a" admin_metrics >"$T/metrics" 2>&1
 python3 - "$MURL" "$T/metrics" <<'PY' && ok || bad "admin_metrics against /metrics: $(cat "$T/metrics")"
 import json, re, sys, urllib.request
@@ -126,8 +127,8 @@ adm = json.load(open(sys.argv[2]))
 body = urllib.request.urlopen(sys.argv[1], timeout=10).read().decode()
 prom = dict(re.findall(r"^devp2p_([a-z0-9_]+)_total ([0-9]+)$", body, re.M))
 camel = lambda n: re.sub(r"_([a-z])", lambda m: m.group(1).upper(), n)
-srv, core, ep = adm["server"], adm["discovery"]["core"], adm["endpoints"]
-nsrv = ncore = nep = 0
+srv, core, ep, res = adm["server"], adm["discovery"]["core"], adm["endpoints"], adm["resolver"]
+nsrv = ncore = nep = nres = 0
 for name, v in prom.items():
     if name.startswith("discovery_core_"):
         k = name[len("discovery_core_"):]
@@ -137,11 +138,15 @@ for name, v in prom.items():
         k = camel(name)
         assert k in ep and ep[k] <= int(v), (name, k, ep.get(k), v)
         nep += 1
+    elif name.startswith("resolver_"):
+        k = camel(name)
+        assert k in res and res[k] <= int(v), (name, k, res.get(k), v)
+        nres += 1
     elif not name.startswith(("discovery_", "mailbox_", "process_")):
         k = {"send_toobig": "sendTooBig"}.get(name, camel(name))
         assert k in srv and srv[k] <= int(v), (name, k, srv.get(k), v)
         nsrv += 1
-assert nsrv >= 30 and ncore >= 40 and nep == 3, (nsrv, ncore, nep)
+assert nsrv >= 30 and ncore >= 40 and nep == 3 and nres == 5, (nsrv, ncore, nep, nres)
 assert srv["disconnectsSent"].get("disconnect requested", 0) >= 1, srv
 assert "inboundRestricted" in srv and "findnode_partial" in core and "tableLen" in adm["discovery"]
 PY

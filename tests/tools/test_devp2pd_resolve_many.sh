@@ -62,6 +62,10 @@ end=$(($(date +%s) + 45))
 while ! answered && [ "$(date +%s)" -lt $end ]; do sleep 0.5; done
 answered && ok || bad "$(metric resolvesFailed) of $NKEYS static nodes answered in 45 s"
 [ "$(metric resolvesTimedOut)" = 0 ] && ok || bad "resolutions not answered: $(metric resolvesTimedOut)"
+# the resolver's own counters: every request looked up, none found
+r=$(metric resolverRequests) m=$(metric resolverMissed)
+[ -n "$r" ] && [ "$r" -ge $NKEYS ] && [ -n "$m" ] && [ "$m" -ge $NKEYS ] &&
+    [ "$(metric resolverFound)" = 0 ] && ok || bad "resolver counters: requests '$r' missed '$m'"
 
 node_start c --datadir "$T/c"
 [ -n "$ENODE" ] && ok || { bad "C did not start: $(cat "$T/c.err")"; exit 1; }
@@ -77,6 +81,9 @@ settled() {
 end=$(($(date +%s) + 8))
 while ! settled && [ "$(date +%s)" -lt $end ]; do sleep 0.2; done
 settled && ok || bad "8 s after the removal, $(metric resolvesFailed c) of $(metric resolves c) answered"
+# the requests answered without their lookup are counted
+dr=$(metric resolverDropped c)
+[ -n "$dr" ] && [ "$dr" -gt 0 ] && ok || bad "resolverDropped '$dr' after the removals"
 
 for p in $pids; do term_wait "$p" 20 "node"; [ "$rc" -eq 0 ] && ok || bad "a node exited $rc on SIGTERM"; done
 pids=
