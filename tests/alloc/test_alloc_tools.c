@@ -898,7 +898,7 @@ static int case_trace_export(long n, bool *fired)
         fail_n("trace_export", n, "crashed or an undocumented status");
         char cmd[300];
         snprintf(cmd, sizeof cmd, "head -c 3000 %s >&2", errp);
-        (void)system(cmd);
+        if (system(cmd) != 0) fprintf(stderr, "(could not show %s)\n", errp);
         return -1;
     }
     if (WEXITSTATUS(st) == 1) {
