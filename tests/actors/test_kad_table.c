@@ -616,6 +616,54 @@ static void test_reval_pace(void)
     free(t);
 }
 
+/* The fast list's pace: 3 s, delays uniform in (0, 3 s), so one check
+ * per 1.5 s on average.  16 new entries whose checks are handed out and
+ * cancelled (never answered, never failed) stay on the fast list; over 9000
+ * virtual seconds that is about 6000 hand-outs (3000 with a 3 s average
+ * delay, 2000 with the slow list's 9 s). */
+static void test_reval_pace_fast(void)
+{
+    p2p_kad_table_t *t = malloc(sizeof *t);
+    p2p_kad_init(t, self, 78);
+    uint64_t now = 1000;
+    for (int i = 0; i < 16; i++) {
+        p2p_node_t n = node_at(256);
+        CHECK(p2p_kad_add_seen(t, &n, now) == P2P_KAD_ADDED);
+    }
+    uint64_t end = now + 9000 * P2P_NS_PER_S, start = now;
+    unsigned checks = 0, slow = 0, steps = 0;
+    uint64_t gap_min = UINT64_MAX, gap_max = 0, last = 0;
+    while (now < end && steps++ < 100000) {
+        uint64_t dl = p2p_kad_reval_deadline(t);
+        CHECK(dl != UINT64_MAX);
+        if (dl == UINT64_MAX) break;
+        if (dl > now) now = dl;
+        p2p_node_t n;
+        while (p2p_kad_reval_next(t, &n, now)) {
+            const p2p_kad_entry_t *e = p2p_kad_find(t, n.id);
+            if (!e || e->slow) slow++;
+            p2p_kad_reval_cancel(t, n.id);
+            checks++;
+            if (last) {
+                uint64_t gap = now - last;
+                if (gap < gap_min) gap_min = gap;
+                if (gap > gap_max) gap_max = gap;
+            }
+            last = now;
+        }
+        CHECK(p2p_kad_reval_deadline(t) > now);
+    }
+    unsigned expect = (unsigned)((end - start) / (1500 * P2P_NS_PER_MS));
+    printf("fast-list checks in %llu s: %u (expected about %u), gaps %.3f-%.3f s\n",
+           (unsigned long long)((end - start) / P2P_NS_PER_S), checks, expect,
+           (double)gap_min / P2P_NS_PER_S, (double)gap_max / P2P_NS_PER_S);
+    CHECK(slow == 0);
+    CHECK(checks >= expect * 9 / 10 && checks <= expect * 11 / 10);
+    CHECK(gap_max < 3 * P2P_NS_PER_S);
+    CHECK(gap_min < 300 * P2P_NS_PER_MS); /* the delay starts at 0, not at half */
+    free(t);
+}
+
 static void test_random_ops(void)
 {
     p2p_kad_table_t *t = malloc(sizeof *t);
@@ -723,6 +771,7 @@ int main(void)
     test_closest();
     test_revalidation();
     test_reval_pace();
+    test_reval_pace_fast();
     test_promotion_random();
     test_random_ops();
     return tu_done("kad_table");
