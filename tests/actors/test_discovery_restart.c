@@ -22,8 +22,9 @@ static uint64_t get_enrresp(const p2p_discovery_info_t *in)
 }
 
 /* The hourly node DB expiry runs on p2p-disc in bounded steps: a node with
- * 3000 stale items and a fresh one in the DB; an hour of virtual time later
- * the stale node is gone (db_expired 1, one pass), the fresh one kept. */
+ * 3000 stale items and a fresh one in the DB; no pass a second before the
+ * hour; an hour of virtual time later the stale node is gone (db_expired 1,
+ * one pass), the fresh one kept. */
 static void test_expiry_steps(const char *dir)
 {
     p2p_ip_t old_ip;
@@ -61,7 +62,18 @@ static void test_expiry_steps(const char *dir)
     base.clock = &vc.base;
     CHECK_OK(dn_start(&x, NULL, 0, dir, &base));
     if (!x.d) return;
-    p2p_vclock_advance(&vc, P2P_DISCOVERY_EXPIRE_NS + 1000000000ull);
+    /* Not before the hour (the literal pins the period): a second short
+     * of it, 15 requests over 1.5 s wake the actor, which would run a due
+     * pass to its end in that time (one step per wake-up, the next step
+     * due at once); none starts. */
+    p2p_vclock_advance(&vc, 3599 * 1000000000ull);
+    for (int i = 0; i < 15; i++) {
+        p2p_discovery_info_t *in = dn_info(&x);
+        CHECK(in && in->shell.db_expire_runs == 0);
+        free(in);
+        dn_sleep_ms(100);
+    }
+    p2p_vclock_advance(&vc, 2 * 1000000000ull);
     uint64_t deadline = dn_deadline_ms(30000), runs = 0, expired = 0, ips = 0;
     while (p2p_now_ns() < deadline) {
         p2p_discovery_info_t *in = dn_info(&x);
