@@ -6,14 +6,7 @@
 # gives up at its --timeout).
 set -u
 D=$1
-T=$(mktemp -d)
-pid=
-cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$T"; }
-trap cleanup EXIT
-fails=0 checks=0
-ok() { checks=$((checks + 1)); }
-bad() { checks=$((checks + 1)); fails=$((fails + 1)); echo "FAIL: $*" >&2; }
-. "$(dirname "$0")/lib_wait.sh"
+. "$(dirname "$0")/lib_check.sh"
 
 python3 - "$T/devp2pd.ipc" <<'PY' &
 import json, os, socket, sys, threading, time
@@ -57,7 +50,7 @@ while time.time() < end:
         break
     threading.Thread(target=serve, args=(c,), daemon=True).start()
 PY
-pid=$!
+pids="$pids $!"
 wait_until 100 [ -S "$T/devp2pd.ipc" ]
 
 out=$("$D" attach "$T/devp2pd.ipc" admin_nodeInfo 2>"$T/err") && ok || bad "attach: $(cat "$T/err")"

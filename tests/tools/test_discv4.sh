@@ -4,17 +4,11 @@
 # (disc_responder.c: answers ENRRequest and Findnode only after the bond).
 set -u
 D=$1 R=$2
-T=$(mktemp -d)
-pid=
-cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$T"; }
-trap cleanup EXIT
-fails=0 checks=0
-ok() { checks=$((checks + 1)); }
-bad() { checks=$((checks + 1)); fails=$((fails + 1)); echo "FAIL: $*" >&2; }
-. "$(dirname "$0")/lib_wait.sh"
+. "$(dirname "$0")/lib_check.sh"
 
 "$R" 40 >"$T/r" &
 pid=$!
+pids="$pids $pid"
 wait_until 100 has_line "$T/r" ready
 ENODE=$(sed -n 's/^enode //p' "$T/r")
 ENR=$(sed -n 's/^enr //p' "$T/r")
@@ -44,7 +38,7 @@ DEAD=$("$D" key to-enode --tcp 9 "$(printf '%064x' 5)")
 timeout 20 "$D" discv4 ping --timeout 0.5 "$DEAD" >/dev/null 2>"$T/err"
 [ $? -ne 0 ] && [ "$(wc -l <"$T/err")" -eq 1 ] && grep -q 'no pong' "$T/err" && ok || bad "dead ping: $(cat "$T/err")"
 
-kill "$pid"; wait "$pid" 2>/dev/null; pid=
+kill "$pid"; wait "$pid" 2>/dev/null; pids=
 grep -q '^served [1-9]' "$T/r" && ok || bad "responder served nothing: $(tail -1 "$T/r")"
 
 echo "test_discv4: $checks checks, $fails failed"

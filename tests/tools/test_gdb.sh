@@ -9,13 +9,7 @@
 # builds, whose shadow memory makes cores huge) skips the core file.
 set -u
 PY=$1 A=$2 MODE=${3:-core}
-T=$(mktemp -d)
-pid=
-cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$T"; }
-trap cleanup EXIT
-fails=0 checks=0
-ok() { checks=$((checks + 1)); }
-bad() { checks=$((checks + 1)); fails=$((fails + 1)); echo "FAIL: $*" >&2; }
+. "$(dirname "$0")/lib_check.sh"
 . "$(dirname "$0")/lib_actors.sh"
 command -v gdb >/dev/null || { echo "FAIL: gdb not installed (tools/setup.sh)" >&2; exit 1; }
 
@@ -47,7 +41,7 @@ if [ "$MODE" = core ]; then
     fi
     [ -s "$T/core2" ] && ok || bad "gcore wrote no second core: $(tail -3 "$T/live2")"
 fi
-kill "$pid"; wait "$pid" 2>/dev/null; pid=
+kill "$pid"; wait "$pid" 2>/dev/null; pids=
 
 if [ "$MODE" != core ]; then
     :
@@ -75,7 +69,7 @@ timeout 60 gdb -nx -batch -p "$pid" -ex "source $PY" -ex "devp2p-trace 1" >"$T/f
 grep -qE '^warning: 1 threads found no free ring and recorded nothing \([1-9][0-9]* events lost\): all 3 rings were taken' "$T/few/log" &&
     ok || bad "gdb: no warning about the thread without a ring: $(grep -m3 -e trace -e rror "$T/few/log")"
 ! grep -q 'no free ring' "$T/live" && ok || bad "gdb: no_ring warning with rings to spare"
-kill "$pid"; wait "$pid" 2>/dev/null; pid=
+kill "$pid"; wait "$pid" 2>/dev/null; pids=
 
 echo "test_gdb: $checks checks, $fails failed"
 [ "$fails" -eq 0 ] && [ "$checks" -gt 0 ]

@@ -4,21 +4,14 @@
 # loopback.  The peer exits by itself after --duration; we stop it first.
 set -u
 D=$1 NODE=$2 PEER=$3
-T=$(mktemp -d)
-pid=
-cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$T"; }
-trap cleanup EXIT
-fails=0 checks=0
-ok() { checks=$((checks + 1)); }
-bad() { checks=$((checks + 1)); fails=$((fails + 1)); echo "FAIL: $*" >&2; }
-. "$(dirname "$0")/lib_wait.sh"
+. "$(dirname "$0")/lib_check.sh"
 if [ ! -x "$NODE" ] || [ ! -d "$(dirname "$PEER")/node_modules/@ethereumjs/devp2p" ]; then
     echo "FAIL: node or tests/interop/node_modules missing: run tools/setup.sh" >&2
     exit 1
 fi
 
 "$NODE" "$PEER" --mode both --port 0 --caps snap/1 --duration 40 >"$T/peer.log" 2>&1 &
-pid=$!
+pids="$pids $!"
 wait_until 200 has_line "$T/peer.log" '"ev":"listening"'
 ENODE=$(sed -n 's/.*"ev":"listening","enode":"\([^"]*\)".*/\1/p' "$T/peer.log" | head -1)
 [ -n "$ENODE" ] && ok || { bad "peer.mjs did not start: $(cat "$T/peer.log")"; exit 1; }

@@ -6,13 +6,7 @@
 # when the file's writer is gone, and when a followed segment is recreated.
 set -u
 D=$1 A=$2
-T=$(mktemp -d)
-pid=
-cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$T"; }
-trap cleanup EXIT
-fails=0 checks=0
-ok() { checks=$((checks + 1)); }
-bad() { checks=$((checks + 1)); fails=$((fails + 1)); echo "FAIL: $*" >&2; }
+. "$(dirname "$0")/lib_check.sh"
 . "$(dirname "$0")/lib_actors.sh"
 
 actors_start "$T/ready" "$T" 20
@@ -91,7 +85,7 @@ PY
 fpid=$!
 sleep 0.3
 kpid=$pid
-kill "$pid"; wait "$pid" 2>/dev/null; pid=
+kill "$pid"; wait "$pid" 2>/dev/null; pids=
 wait_until 50 gone "$fpid"
 wait "$fpid"
 [ $? -eq 0 ] && grep -q "trace: the node (pid $kpid) exited; stopped following" "$T/ferr" && ok ||
@@ -120,7 +114,7 @@ wait "$fpid"
 frc=$?
 [ $frc -eq 0 ] && grep -q "^trace: $T/re/trace.ring was replaced by a new trace segment .* stopped following the old one (pid $pid)" "$T/re/ferr" &&
     ok || bad "follow across a recreated segment: exit $frc: $(cat "$T/re/ferr")"
-kill "$pid" "$pid2"; wait "$pid" "$pid2" 2>/dev/null; pid=
+kill "$pid" "$pid2"; wait "$pid" "$pid2" 2>/dev/null; pids=
 
 # a segment with fewer rings than recording threads: the thread without
 # one is named in a warning on stderr (nothing else would show it)
@@ -131,7 +125,7 @@ timeout 30 "$D" trace --datadir "$T/few" >"$T/few/out" 2>"$T/few/err" && ok || b
 grep -qE '^trace: warning: 1 threads found no free ring and recorded nothing \([1-9][0-9]* events lost\): all 3 rings were taken; restart the node with more rings' "$T/few/err" &&
     ok || bad "no warning about the thread without a ring: $(cat "$T/few/err")"
 ! grep -q 'no free ring' "$T/err" && ok || bad "no_ring warning with rings to spare: $(cat "$T/err")"
-kill "$pid"; wait "$pid" 2>/dev/null; pid=
+kill "$pid"; wait "$pid" 2>/dev/null; pids=
 
 echo "test_trace: $checks checks, $fails failed"
 [ "$fails" -eq 0 ] && [ "$checks" -gt 0 ]
