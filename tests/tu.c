@@ -4,8 +4,11 @@
 #include "tests/tu.h"
 
 #include <ctype.h>
+#include <ftw.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/err.h"
 
@@ -149,4 +152,23 @@ uint64_t tu_thread_cpu_ns(void)
         abort();
     }
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *f)
+{
+    (void)sb, (void)flag, (void)f;
+    return remove(p);
+}
+
+void tu_rm_rf(const char *dir)
+{
+    CHECK(nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS) == 0);
+}
+
+char *tu_tmpdir(char buf[64], const char *name)
+{
+    snprintf(buf, 64, "/tmp/p2p-%s-XXXXXX", name);
+    char *d = mkdtemp(buf);
+    CHECK(d != NULL);
+    return d;
 }

@@ -74,5 +74,10 @@ void tu_rand_bytes(uint8_t *out, size_t n);
  * not on the wall clock: a thread waiting for a CPU on a loaded machine
  * (two test processes, sanitizer builds, other jobs) uses none. */
 uint64_t tu_thread_cpu_ns(void);
+/* Makes a new directory /tmp/p2p-<name>-XXXXXX in buf (a CHECK that it
+ * was made).  Returns buf, or NULL. */
+char *tu_tmpdir(char buf[64], const char *name);
+/* Removes dir and everything in it (a CHECK that all of it went). */
+void tu_rm_rf(const char *dir);
 
 #endif

@@ -5,7 +5,6 @@
  */
 #define _XOPEN_SOURCE 700
 #include <fcntl.h>
-#include <ftw.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -19,25 +18,6 @@
 #include "tests/tu.h"
 
 static const char VKEY[] = "b71c71a67e1177ad4e901695e1b4b9ee17ae16c6668d313eac2f96dbcda3f291";
-
-static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *f)
-{
-    (void)sb, (void)flag, (void)f;
-    return remove(p);
-}
-
-static void rm_rf(const char *dir)
-{
-    CHECK(nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS) == 0);
-}
-
-static char *tmpdir(char buf[64])
-{
-    strcpy(buf, "/tmp/p2p-datadir-XXXXXX");
-    char *d = mkdtemp(buf);
-    CHECK(d != NULL);
-    return d;
-}
 
 static void write_file(const char *path, const void *data, size_t n, mode_t mode)
 {
@@ -67,7 +47,7 @@ static int exists(const char *path)
 static void test_create_and_reuse(void)
 {
     char buf[64], path[256], key1[128], key2[128], msg[256];
-    const char *root = tmpdir(buf);
+    const char *root = tu_tmpdir(buf, "datadir");
     char dir[128];
     snprintf(dir, sizeof dir, "%s/a/b/data", root);
 
@@ -114,7 +94,7 @@ static void test_create_and_reuse(void)
     key2[64] = 0;
     CHECK(strcmp(key1, key2) == 0);
     p2p_datadir_close(&dd);
-    rm_rf(root);
+    tu_rm_rf(root);
 }
 
 /* A child takes the lock; the parent must be refused until the child dies
@@ -122,7 +102,7 @@ static void test_create_and_reuse(void)
 static void test_lock_other_process(int by_kill)
 {
     char buf[64], msg[256], want[256];
-    const char *dir = tmpdir(buf);
+    const char *dir = tu_tmpdir(buf, "datadir");
     int up[2], down[2];
     CHECK(pipe(up) == 0 && pipe(down) == 0);
     pid_t pid = fork();
@@ -158,13 +138,13 @@ static void test_lock_other_process(int by_kill)
 
     CHECK_OK(p2p_datadir_open(&dd, msg, sizeof msg, dir));
     p2p_datadir_close(&dd);
-    rm_rf(dir);
+    tu_rm_rf(dir);
 }
 
 static void test_malformed_keys(void)
 {
     char buf[64], path[256], msg[256], after[256];
-    const char *dir = tmpdir(buf);
+    const char *dir = tu_tmpdir(buf, "datadir");
     snprintf(path, sizeof path, "%s/nodekey", dir);
     p2p_datadir_t dd;
     CHECK_OK(p2p_datadir_open(&dd, msg, sizeof msg, dir));
@@ -261,13 +241,13 @@ static void test_malformed_keys(void)
     p2p_datadir_close(&dd);
     /* nodekey on a closed datadir */
     CHECK_ERR(p2p_datadir_nodekey(priv, NULL, msg, sizeof msg, &dd), P2P_EINVAL);
-    rm_rf(dir);
+    tu_rm_rf(dir);
 }
 
 static void test_key_files_and_hex(void)
 {
     char buf[64], path[256], tmp[256], msg[256], text[128];
-    const char *dir = tmpdir(buf);
+    const char *dir = tu_tmpdir(buf, "datadir");
     uint8_t want[32], priv[32];
     tu_unhex(want, 32, VKEY);
 
@@ -318,13 +298,13 @@ static void test_key_files_and_hex(void)
     snprintf(path, sizeof path, "%s/no/such/dir/k", dir);
     CHECK_ERR(p2p_nodekey_save(msg, sizeof msg, path, want), P2P_ESYS);
     CHECK(strstr(msg, "cannot write node key") != NULL);
-    rm_rf(dir);
+    tu_rm_rf(dir);
 }
 
 static void test_bad_dirs(void)
 {
     char buf[64], path[256], msg[256];
-    const char *dir = tmpdir(buf);
+    const char *dir = tu_tmpdir(buf, "datadir");
     p2p_datadir_t dd;
     snprintf(path, sizeof path, "%s/file", dir);
     write_file(path, "x", 1, 0600);
@@ -350,7 +330,7 @@ static void test_bad_dirs(void)
     CHECK(exists("rel/data/nodekey") && !exists("rel/data/nodekey.tmp"));
     p2p_datadir_close(&dd);
     CHECK(chdir(cwd) == 0);
-    rm_rf(dir);
+    tu_rm_rf(dir);
 }
 
 int main(void)

@@ -8,7 +8,6 @@
 #include <db.h>
 #include <dirent.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -24,23 +23,13 @@
 static const uint64_t NOW = 1700000000;
 static const uint64_t DAY = 86400;
 
-static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *f)
+/* Runs test in a new directory under /tmp, removed after it. */
+static void in_tmpdir(void (*test)(const char *dir))
 {
-    (void)sb, (void)flag, (void)f;
-    return remove(p);
-}
-
-static void rm_rf(const char *dir)
-{
-    CHECK(nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS) == 0);
-}
-
-static char *tmpdir(char buf[64])
-{
-    strcpy(buf, "/tmp/p2p-nodedb-XXXXXX");
-    char *d = mkdtemp(buf);
-    CHECK(d != NULL);
-    return d;
+    char buf[64];
+    const char *dir = tu_tmpdir(buf, "nodedb");
+    test(dir);
+    tu_rm_rf(dir);
 }
 
 static p2p_nodedb_t *open_db(const char *dir)
@@ -98,10 +87,8 @@ static void check_kept(const char *dir, const uint8_t id[32])
     p2p_nodedb_close(db);
 }
 
-static void test_put_get_delete(void)
+static void test_put_get_delete(const char *dir)
 {
-    char buf[64];
-    const char *dir = tmpdir(buf);
     p2p_nodedb_t *db = open_db(dir);
 
     p2p_node_t a = mknode(1, 2), got;
@@ -171,13 +158,10 @@ static void test_put_get_delete(void)
     CHECK(st.errors == 0);
     CHECK(st.commits > 0);
     p2p_nodedb_close(db);
-    rm_rf(dir);
 }
 
-static void test_items(void)
+static void test_items(const char *dir)
 {
-    char buf[64];
-    const char *dir = tmpdir(buf);
     p2p_nodedb_t *db = open_db(dir);
 
     p2p_node_t n = mknode(1, 1), other = mknode(1, 2);
@@ -266,7 +250,6 @@ static void test_items(void)
     CHECK(seq == 1700000000123ull);
 
     p2p_nodedb_close(db);
-    rm_rf(dir);
 }
 
 /* Writes key -> val behind the module's back, with Berkeley DB. */
@@ -300,10 +283,8 @@ static void set_raw_version(const char *dir, uint64_t v)
 
 /* Damaged values (wrong version byte, wrong lengths) are reported and
  * skipped, never trusted. */
-static void test_bad_values(void)
+static void test_bad_values(const char *dir)
 {
-    char buf[64];
-    const char *dir = tmpdir(buf);
     p2p_nodedb_t *db = open_db(dir);
     p2p_node_t good = mknode(1, 1), got;
     CHECK_OK(p2p_nodedb_put_node(db, &good, NULL, 0));
@@ -369,13 +350,10 @@ static void test_bad_values(void)
     CHECK_OK(p2p_nodedb_expire(db, &deleted, NOW + 400 * DAY));
     CHECK(deleted == 5);
     p2p_nodedb_close(db);
-    rm_rf(dir);
 }
 
-static void test_version_wipe(void)
+static void test_version_wipe(const char *dir)
 {
-    char buf[64];
-    const char *dir = tmpdir(buf);
     p2p_nodedb_t *db = open_db(dir);
     p2p_node_t n = mknode(7, 7), got;
     CHECK_OK(p2p_nodedb_put_node(db, &n, NULL, 0));
@@ -399,13 +377,11 @@ static void test_version_wipe(void)
     CHECK_OK(p2p_nodedb_put_node(db, &n, NULL, 0));
     p2p_nodedb_close(db);
     check_kept(dir, n.id);
-    rm_rf(dir);
 }
 
-static void test_damaged_file(void)
+static void test_damaged_file(const char *dir)
 {
-    char buf[64], path[128];
-    const char *dir = tmpdir(buf);
+    char path[128];
     p2p_nodedb_t *db = open_db(dir);
     p2p_node_t n = mknode(8, 8), got;
     CHECK_OK(p2p_nodedb_put_node(db, &n, NULL, 0));
@@ -433,35 +409,34 @@ static void test_damaged_file(void)
     CHECK_OK(p2p_nodedb_put_node(db, &n, NULL, 0));
     CHECK_OK(p2p_nodedb_get_node(db, &got, NULL, NULL, n.id));
     p2p_nodedb_close(db);
-    rm_rf(dir);
 }
 
-/* Writes n nodes with a 250-byte ENR each (enough for hundreds of pages). */
-static void fill_nodes(p2p_nodedb_t *db, p2p_node_t *nodes, unsigned n)
+/* Writes n nodes with a 250-byte ENR each (enough for hundreds of pages)
+ * to the database at dir, closed after; the path of its nodes.db in path. */
+static void fill_nodes(const char *dir, p2p_node_t *nodes, unsigned n, char path[128])
 {
+    p2p_nodedb_t *db = open_db(dir);
     uint8_t enr[250];
     memset(enr, 0x5a, sizeof enr);
     for (unsigned i = 0; i < n; i++) {
         nodes[i] = mknode((uint8_t)(i >> 8), (uint8_t)i);
         CHECK_OK(p2p_nodedb_put_node(db, &nodes[i], enr, sizeof enr));
     }
+    p2p_nodedb_close(db);
+    snprintf(path, 128, "%s/nodes/nodes.db", dir);
 }
 
 /* A nodes.db cut short at a page boundary: the pages open reads are
  * missing (Berkeley DB: DB_PAGE_NOTFOUND).  Open wipes and starts empty
  * instead of failing at every start. */
-static void test_truncated_file(void)
+static void test_truncated_file(const char *dir)
 {
-    char buf[64], path[128];
-    const char *dir = tmpdir(buf);
-    p2p_nodedb_t *db = open_db(dir);
+    char path[128];
     static p2p_node_t nodes[2000];
-    fill_nodes(db, nodes, 2000);
-    p2p_nodedb_close(db);
-    snprintf(path, sizeof path, "%s/nodes/nodes.db", dir);
+    fill_nodes(dir, nodes, 2000, path);
     CHECK(truncate(path, 8192) == 0);
 
-    db = NULL;
+    p2p_nodedb_t *db = NULL;
     char msg[256];
     CHECK_OK(p2p_nodedb_open(&db, msg, sizeof msg, dir, 0));
     if (!db) return;
@@ -473,7 +448,6 @@ static void test_truncated_file(void)
     CHECK_OK(p2p_nodedb_put_node(db, &nodes[7], NULL, 0));
     p2p_nodedb_close(db);
     check_kept(dir, nodes[7].id);
-    rm_rf(dir);
 }
 
 /* One page in the middle of nodes.db overwritten: open succeeds (the
@@ -481,15 +455,11 @@ static void test_truncated_file(void)
  * recovery runs, the same read panics again: the database is wiped while
  * running, that call fails, the next ones work on an empty database
  * (before, every read of the page reopened the environment, for ever). */
-static void test_bad_page_live(void)
+static void test_bad_page_live(const char *dir)
 {
-    char buf[64], path[128];
-    const char *dir = tmpdir(buf);
-    p2p_nodedb_t *db = open_db(dir);
+    char path[128];
     static p2p_node_t nodes[2000];
-    fill_nodes(db, nodes, 2000);
-    p2p_nodedb_close(db);
-    snprintf(path, sizeof path, "%s/nodes/nodes.db", dir);
+    fill_nodes(dir, nodes, 2000, path);
     struct stat sb;
     CHECK(stat(path, &sb) == 0);
     int fd = open(path, O_WRONLY);
@@ -500,7 +470,7 @@ static void test_bad_page_live(void)
     CHECK(pwrite(fd, junk, sizeof junk, at) == (ssize_t)sizeof junk);
     close(fd);
 
-    db = open_db(dir);
+    p2p_nodedb_t *db = open_db(dir);
     unsigned ok = 0, failed = 0, gone = 0;
     for (unsigned i = 0; i < 2000; i++) {
         p2p_node_t got;
@@ -538,17 +508,14 @@ static void test_bad_page_live(void)
     CHECK_OK(p2p_nodedb_put_node(db, &nodes[3], NULL, 0));
     CHECK_OK(p2p_nodedb_get_node(db, &got, NULL, NULL, nodes[3].id));
     p2p_nodedb_close(db);
-    rm_rf(dir);
 }
 
 /* A schema change on a database of more leaf pages than one transaction
  * has locks (10000): the wipe removes the files instead of truncating in a
  * transaction, which ran out of lock entries and kept the node from
  * starting. */
-static void test_version_wipe_large(void)
+static void test_version_wipe_large(const char *dir)
 {
-    char buf[64];
-    const char *dir = tmpdir(buf);
     p2p_nodedb_t *db = open_db(dir);
     /* 48000 values of 900 bytes: about 4 to a leaf page */
     static uint8_t val[900];
@@ -565,20 +532,16 @@ static void test_version_wipe_large(void)
     CHECK_OK(p2p_nodedb_open(&db, msg, sizeof msg, dir, 0));
     if (!db) {
         printf("open after a schema change: %s\n", msg);
-        rm_rf(dir);
         return;
     }
     p2p_nodedb_stats_t st;
     p2p_nodedb_stats(db, &st);
     CHECK(st.wipes == 1);
     p2p_nodedb_close(db);
-    rm_rf(dir);
 }
 
-static void test_seeds(void)
+static void test_seeds(const char *dir)
 {
-    char buf[64];
-    const char *dir = tmpdir(buf);
     p2p_nodedb_t *db = open_db(dir);
     p2p_node_t out[P2P_NODEDB_MAX_SEEDS];
     size_t nout = 99;
@@ -656,13 +619,10 @@ static void test_seeds(void)
     CHECK(st.seed_queries == 23);
     CHECK(st.seeds_found > 0);
     p2p_nodedb_close(db);
-    rm_rf(dir);
 }
 
-static void test_expire(void)
+static void test_expire(const char *dir)
 {
-    char buf[64];
-    const char *dir = tmpdir(buf);
     p2p_nodedb_t *db = open_db(dir);
 
     /* 300 nodes (more than one expire batch): even ones fresh, odd ones stale */
@@ -747,13 +707,10 @@ static void test_expire(void)
     CHECK(st.expired == N + 5);
     CHECK(st.errors == 0);
     p2p_nodedb_close(db);
-    rm_rf(dir);
 }
 
-static void test_restart(void)
+static void test_restart(const char *dir)
 {
-    char buf[64];
-    const char *dir = tmpdir(buf);
     enum { N = 40 };
     static p2p_node_t nodes[N];
     uint8_t self[32], enr[200];
@@ -801,7 +758,6 @@ static void test_restart(void)
         CHECK(nout >= 15);
         p2p_nodedb_close(db);
     }
-    rm_rf(dir);
 }
 
 /* chmod every regular file of dir to mode */
@@ -851,10 +807,8 @@ static int no_access_child(const char *dir)
     return 0;
 }
 
-static void test_no_access(void)
+static void test_no_access(const char *dir)
 {
-    char buf[64];
-    const char *dir = tmpdir(buf);
     if (getuid() == 0) CHECK(chown(dir, 65534, 65534) == 0);
     fflush(NULL);
     pid_t pid = fork();
@@ -865,13 +819,10 @@ static void test_no_access(void)
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
         printf("no_access_child: status 0x%x (exit %d)\n", status, WEXITSTATUS(status));
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    rm_rf(dir);
 }
 
-static void test_runrecovery(void)
+static void test_runrecovery(const char *dir)
 {
-    char buf[64];
-    const char *dir = tmpdir(buf);
     p2p_nodedb_t *db = open_db(dir);
     p2p_node_t n = mknode(1, 1), m = mknode(1, 2), got;
     CHECK_OK(p2p_nodedb_put_node(db, &n, NULL, 0));
@@ -896,13 +847,11 @@ static void test_runrecovery(void)
     CHECK_OK(p2p_nodedb_get_node(db, &got, NULL, NULL, n.id));
     CHECK_OK(p2p_nodedb_get_node(db, &got, NULL, NULL, m.id));
     p2p_nodedb_close(db);
-    rm_rf(dir);
 }
 
-static void test_sync_and_errors(void)
+static void test_sync_and_errors(const char *dir)
 {
-    char buf[64], msg[256], path[128];
-    const char *dir = tmpdir(buf);
+    char msg[256], path[128];
     p2p_nodedb_t *db = NULL;
     CHECK_OK(p2p_nodedb_open(&db, msg, sizeof msg, dir, P2P_NODEDB_SYNC));
     p2p_node_t n = mknode(2, 2), got;
@@ -926,7 +875,7 @@ static void test_sync_and_errors(void)
     CHECK_ERR(p2p_nodedb_open(&db, NULL, 0, "", 0), P2P_EINVAL);
     /* nodes is a file, not a directory */
     char dir2buf[64];
-    const char *dir2 = tmpdir(dir2buf);
+    const char *dir2 = tu_tmpdir(dir2buf, "nodedb");
     snprintf(path, sizeof path, "%s/nodes", dir2);
     int fd = open(path, O_WRONLY | O_CREAT, 0600);
     CHECK(fd >= 0);
@@ -934,16 +883,14 @@ static void test_sync_and_errors(void)
     CHECK_ERR(p2p_nodedb_open(&db, msg, sizeof msg, dir2, 0), P2P_ESYS);
     CHECK(strstr(msg, "not a directory") != NULL);
     p2p_nodedb_close(NULL);
-    rm_rf(dir);
-    rm_rf(dir2);
+    tu_rm_rf(dir2);
 }
 
 /* Many writes: checkpoints run and old log files are removed, so the log
  * stays bounded. */
-static void test_log_bounded(void)
+static void test_log_bounded(const char *dir)
 {
-    char buf[64], path[128];
-    const char *dir = tmpdir(buf);
+    char path[128];
     p2p_nodedb_t *db = open_db(dir);
     uint8_t enr[P2P_NODEDB_ENR_MAX];
     tu_rand_bytes(enr, sizeof enr);
@@ -965,7 +912,6 @@ static void test_log_bounded(void)
     }
     CHECK(last >= 4);
     CHECK(logs >= 1 && logs <= 3);
-    rm_rf(dir);
 }
 
 /* A key longer than the 1 KiB read buffer (only a damaged or foreign file
@@ -973,10 +919,8 @@ static void test_log_bounded(void)
  * the deletion of the node whose prefix it carries.  Berkeley DB refuses
  * such a read without moving the cursor, which used to make every seed
  * query and expiry fail with P2P_EDB for good (found by fuzz_nodedb). */
-static void test_long_key(void)
+static void test_long_key(const char *dir)
 {
-    char buf[64];
-    const char *dir = tmpdir(buf);
     p2p_nodedb_t *db = open_db(dir);
     p2p_node_t good = mknode(1, 1), old = mknode(1, 2);
     /* A seek finds good when it lands after old's ID and up to good's
@@ -1034,7 +978,6 @@ static void test_long_key(void)
     p2p_nodedb_stats(db, &st);
     CHECK(st.errors == 0);
     p2p_nodedb_close(db);
-    rm_rf(dir);
 }
 
 /* The core stores a node's raw ENR when an ENRResponse is applied
@@ -1042,10 +985,8 @@ static void test_long_key(void)
  * successful revalidation (put_node(node, NULL, 0), same seq): the second
  * write keeps the stored ENR.  A write with another seq and no ENR drops it
  * (it would not match the record any more). */
-static void test_seed_keeps_enr(void)
+static void test_seed_keeps_enr(const char *dir)
 {
-    char buf[64];
-    const char *dir = tmpdir(buf);
     p2p_nodedb_t *db = open_db(dir);
     p2p_node_t a = mknode(7, 8), got;
     uint8_t enr[P2P_NODEDB_ENR_MAX], enr2[P2P_NODEDB_ENR_MAX];
@@ -1074,20 +1015,17 @@ static void test_seed_keeps_enr(void)
     CHECK(node_eq(&a, &got));
     CHECK(elen == 0);
     p2p_nodedb_close(db);
-    rm_rf(dir);
 }
 
 /* Incremental expiry after a flood: one node ID with NBIG stale items (seen
  * at NBIG IPs, never a pong), one with many items and a fresh pong in the
  * middle of them, and fresh nodes.  Every step touches at most the budget,
  * and the steps delete exactly the stale nodes. */
-static void test_expire_steps(void)
+static void test_expire_steps(const char *dir)
 {
     /* 300,000 items (30,000 under sanitizers: one transaction each) */
     const uint32_t NBIG = (uint32_t)tu_scale(300000, 30000);
     enum { NMID = 5000, BUDGET = 1000 };
-    char buf[64];
-    const char *dir = tmpdir(buf);
     p2p_nodedb_t *db = open_db(dir);
     p2p_node_t big = mknode(0x80, 1), mid = mknode(0x80, 2), fresh[3];
     CHECK_OK(p2p_nodedb_put_node(db, &big, NULL, 0));
@@ -1153,29 +1091,28 @@ static void test_expire_steps(void)
     CHECK_ERR(p2p_nodedb_expire_step(db, st, 0, &d), P2P_EINVAL);
     free(st);
     p2p_nodedb_close(db);
-    rm_rf(dir);
 }
 
 int main(void)
 {
     tu_seed((uint64_t)time(NULL));
-    test_put_get_delete();
-    test_seed_keeps_enr();
-    test_items();
-    test_version_wipe();
-    test_bad_values();
-    test_damaged_file();
-    test_truncated_file();
-    test_bad_page_live();
-    test_version_wipe_large();
-    test_seeds();
-    test_expire();
-    test_expire_steps();
-    test_restart();
-    test_runrecovery();
-    test_no_access();
-    test_sync_and_errors();
-    test_log_bounded();
-    test_long_key();
+    in_tmpdir(test_put_get_delete);
+    in_tmpdir(test_seed_keeps_enr);
+    in_tmpdir(test_items);
+    in_tmpdir(test_version_wipe);
+    in_tmpdir(test_bad_values);
+    in_tmpdir(test_damaged_file);
+    in_tmpdir(test_truncated_file);
+    in_tmpdir(test_bad_page_live);
+    in_tmpdir(test_version_wipe_large);
+    in_tmpdir(test_seeds);
+    in_tmpdir(test_expire);
+    in_tmpdir(test_expire_steps);
+    in_tmpdir(test_restart);
+    in_tmpdir(test_runrecovery);
+    in_tmpdir(test_no_access);
+    in_tmpdir(test_sync_and_errors);
+    in_tmpdir(test_log_bounded);
+    in_tmpdir(test_long_key);
     return tu_done("nodedb");
 }
