@@ -96,11 +96,18 @@ static p2p_ip_t pub_ip(unsigned i)
     return p2p_ip4(20, (uint8_t)(i >> 8), (uint8_t)i, 1);
 }
 
-/* ---- tests ---- */
-
-static void test_ping_pong_and_pingback(void)
+/* Runs test on a started core with an empty table (h_new), freed after. */
+static void with_core(void (*test)(harness_t *h))
 {
     harness_t *h = h_new(NULL, 0, NULL, 1);
+    test(h);
+    h_free(h);
+}
+
+/* ---- tests ---- */
+
+static void test_ping_pong_and_pingback(harness_t *h)
+{
     tl_ident_t a;
     tl_ident(&a);
     p2p_endpoint_t src = ep_of(pub_ip(1), 40000); /* NAT: source port != from.udp */
@@ -192,7 +199,6 @@ static void test_ping_pong_and_pingback(void)
     CHECK_ERR(h_pong(h, &c, &csrc, badtok, 0, tl_time(t.ns + 710 * TL_MS)), P2P_EPROTO);
     CHECK(p2p_kad_find(p2p_disc_table(h->d), c.id) == NULL);
     CHECK(p2p_disc_counters(h->d)->drop_unsolicited == 4);
-    h_free(h);
 }
 
 static void test_inbound_before_init(void)
@@ -224,9 +230,8 @@ static void test_inbound_before_init(void)
     h_free(h);
 }
 
-static void test_unbonded_requests(void)
+static void test_unbonded_requests(harness_t *h)
 {
-    harness_t *h = h_new(NULL, 0, NULL, 1);
     tl_ident_t b;
     tl_ident(&b);
     p2p_endpoint_t src = ep_of(pub_ip(5), 30303);
@@ -276,12 +281,10 @@ static void test_unbonded_requests(void)
     p2p_disc_time_t later = tl_time(t.ns + (24ull * 3600 + 5) * 1000000000ull);
     CHECK_ERR(h_findnode(h, &b, &src, target, later), P2P_ERESTRICT);
     CHECK(h->nout == 0);
-    h_free(h);
 }
 
-static void test_expired_and_self(void)
+static void test_expired_and_self(harness_t *h)
 {
-    harness_t *h = h_new(NULL, 0, NULL, 1);
     tl_ident_t a;
     tl_ident(&a);
     p2p_endpoint_t src = ep_of(pub_ip(7), 30303);
@@ -316,7 +319,6 @@ static void test_expired_and_self(void)
     tl_pkt(&p, &a, 9, t);
     CHECK_ERR(p2p_disc_handle(h->d, &p, &src, t), P2P_EUNSUPPORTED);
     CHECK(p2p_disc_counters(h->d)->drop_unknown_type == 1);
-    h_free(h);
 }
 
 /* Adds n nodes with public /24s at random distances (some become
@@ -404,9 +406,8 @@ static void test_findnode_reply(void)
     h_free(h);
 }
 
-static void test_relay_filter(void)
+static void test_relay_filter(harness_t *h)
 {
-    harness_t *h = h_new(NULL, 0, NULL, 1);
     p2p_disc_time_t t = tl_time(100 * TL_MS);
     /* 6 LAN, 4 loopback and 3 public nodes, all verified. */
     unsigned nlan = 0, nloop = 0, npub = 0;
@@ -471,7 +472,6 @@ static void test_relay_filter(void)
     CHECK(h2->nout == 1 && h2->out[0].pkt.type == P2P_DISCV4_NEIGHBORS);
     CHECK(h2->out[0].pkt.u.neighbors.n == 0);
     h_free(h2);
-    h_free(h);
 }
 
 /* Starts a lookup on a core whose table holds p (and whose DB says p pinged
@@ -494,12 +494,38 @@ static void rpc_of(p2p_discv4_rpcnode_t *rn, const p2p_node_t *n)
     memcpy(rn->id, n->pubkey, 64);
 }
 
+/* Ticks h every 100 ms from base_ns + from_ms, while lookups run, up to
+ * base_ns + to_ms. */
+static void tick_lookups(harness_t *h, uint64_t base_ns, uint64_t from_ms, uint64_t to_ms)
+{
+    for (uint64_t ms = from_ms; ms < to_ms && p2p_disc_lookups_running(h->d); ms += 100)
+        p2p_disc_tick(h->d, tl_time(base_ns + ms * TL_MS));
+}
+
+/* Draws identities into *k until one falls in our farthest bucket (log
+ * distance 256: about every second one); false if 1000 draws did not. */
+static bool far_ident(const harness_t *h, tl_ident_t *k)
+{
+    for (unsigned i = 0; i < 1000; i++) {
+        tl_ident(k);
+        if (p2p_kad_logdist(h->me.id, k->id) == 256) return true;
+    }
+    return false;
+}
+
+/* A new node at pub_ip(i) added to the table at t (its key in *pk). */
+static p2p_node_t add_node(harness_t *h, tl_ident_t *pk, unsigned i, p2p_disc_time_t t)
+{
+    tl_ident(pk);
+    p2p_node_t p = tl_node(pk, pub_ip(i), 30303);
+    CHECK(p2p_disc_add_node(h->d, &p, t) == P2P_KAD_ADDED);
+    return p;
+}
+
 /* A new public node in the table that we pinged at t (its key in *pk). */
 static p2p_node_t add_pinged(harness_t *h, tl_ident_t *pk, p2p_disc_time_t t)
 {
-    tl_ident(pk);
-    p2p_node_t p = tl_node(pk, pub_ip(1), 30303);
-    CHECK(p2p_disc_add_node(h->d, &p, t) == P2P_KAD_ADDED);
+    p2p_node_t p = add_node(h, pk, 1, t);
     CHECK_OK(tl_db_set_last_ping(&h->db, p.id, &p.ep.ip, t.unix_s));
     return p;
 }
@@ -613,8 +639,7 @@ static void test_neighbors_handling(void)
     /* A late third Neighbors is unsolicited. */
     CHECK_ERR(p2p_disc_handle(h->d, &nb, &src, t), P2P_EPROTO);
     /* Nobody answers the pings: the lookup ends with the 4 nodes. */
-    for (uint64_t ms = 100; ms < 3000 && p2p_disc_lookups_running(h->d); ms += 100)
-        p2p_disc_tick(h->d, tl_time(ms * TL_MS));
+    tick_lookups(h, 0, 100, 3000);
     CHECK(p2p_disc_lookups_running(h->d) == 0);
     CHECK(h->last_lookup == handle && h->last_lookup_n == 4);
     /* Candidates come out oldest first, once. */
@@ -638,9 +663,8 @@ static void test_neighbors_handling(void)
 /* A findnode answered with fewer than 16 entries (here none) stays open
  * until its deadline, then closes as answered: findnode_partial, not a
  * timeout.  One that gets no answer at all is a timeout. */
-static void test_findnode_partial(void)
+static void test_findnode_partial(harness_t *h)
 {
-    harness_t *h = h_new(NULL, 0, NULL, 1);
     p2p_disc_time_t t = tl_time(100 * TL_MS);
     tl_ident_t pk;
     p2p_node_t p = add_pinged(h, &pk, t);
@@ -672,15 +696,13 @@ static void test_findnode_partial(void)
         CHECK(c->timeouts == (uint64_t)round);
         ms += 100;
     }
-    h_free(h);
 }
 
 /* Besu answers a findnode with 13 nodes in one Neighbors packet (1136
  * bytes with IPv4 endpoints): every entry is taken, the query counts as
  * answered, and 3 more entries complete it (16: no partial, no failure). */
-static void test_neighbors_13(void)
+static void test_neighbors_13(harness_t *h)
 {
-    harness_t *h = h_new(NULL, 0, NULL, 1);
     p2p_disc_time_t t = tl_time(100 * TL_MS);
     tl_ident_t pk;
     p2p_node_t p = add_pinged(h, &pk, t);
@@ -741,17 +763,13 @@ static void test_neighbors_13(void)
     uint32_t fails = 99;
     CHECK_OK(tl_db_findfails(&h->db, &fails, p.id, &p.ep.ip));
     CHECK(fails == 0);
-    h_free(h);
 }
 
-static void test_ensure_bond(void)
+static void test_ensure_bond(harness_t *h)
 {
-    harness_t *h = h_new(NULL, 0, NULL, 1);
     p2p_disc_time_t t = tl_time(100 * TL_MS);
     tl_ident_t pk;
-    tl_ident(&pk);
-    p2p_node_t p = tl_node(&pk, pub_ip(1), 30303);
-    CHECK(p2p_disc_add_node(h->d, &p, t) == P2P_KAD_ADDED);
+    p2p_node_t p = add_node(h, &pk, 1, t);
     p2p_endpoint_t src = ep_of(p.ep.ip, p.ep.udp);
     uint8_t target[64];
     tu_rand_bytes(target, 64);
@@ -791,11 +809,9 @@ static void test_ensure_bond(void)
     uint32_t fails = 0;
     CHECK_OK(tl_db_findfails(&h->db, &fails, p.id, &p.ep.ip));
     CHECK(fails == 1);
-    for (uint64_t ms = 1100; ms < 3000 && p2p_disc_lookups_running(h->d); ms += 100)
-        p2p_disc_tick(h->d, tl_time(t1.ns + ms * TL_MS));
+    tick_lookups(h, t1.ns, 1100, 3000);
     CHECK(p2p_disc_lookups_running(h->d) == 0);
     CHECK(h->ev[P2P_DISC_EV_LOOKUP_DONE] >= 2);
-    h_free(h);
 }
 
 /* Lookups started together that must bond with the same node send it one
@@ -808,9 +824,7 @@ static void test_bond_shared(void)
     harness_t *h = h_new(NULL, 0, NULL, 1);
     p2p_disc_time_t t = tl_time(100 * TL_MS);
     tl_ident_t pk;
-    tl_ident(&pk);
-    p2p_node_t p = tl_node(&pk, pub_ip(1), 30303);
-    CHECK(p2p_disc_add_node(h->d, &p, t) == P2P_KAD_ADDED);
+    p2p_node_t p = add_node(h, &pk, 1, t);
     p2p_endpoint_t src = ep_of(p.ep.ip, p.ep.udp);
     uint8_t target[3][64];
     uint32_t lk[3];
@@ -837,8 +851,7 @@ static void test_bond_shared(void)
         p2p_disc_tick(h->d, tl_time(tn.ns + 501 * TL_MS));
         CHECK(h_count(h, P2P_DISCV4_FINDNODE) == (unsigned)(i + 1));
     }
-    for (uint64_t ms = 2200; ms < 5000 && p2p_disc_lookups_running(h->d); ms += 100)
-        p2p_disc_tick(h->d, tl_time(t1.ns + ms * TL_MS));
+    tick_lookups(h, t1.ns, 2200, 5000);
     CHECK(p2p_disc_lookups_running(h->d) == 0);
     h_free(h);
 
@@ -848,8 +861,7 @@ static void test_bond_shared(void)
     CHECK(p2p_disc_add_node(h->d, &p, t) == P2P_KAD_ADDED);
     for (int i = 0; i < 3; i++) CHECK_OK(p2p_disc_lookup(h->d, &lk[i], target[i], t));
     CHECK(h_count(h, P2P_DISCV4_PING) == 1);
-    for (uint64_t ms = 200; ms < 3000 && p2p_disc_lookups_running(h->d); ms += 100)
-        p2p_disc_tick(h->d, tl_time(t.ns + ms * TL_MS));
+    tick_lookups(h, t.ns, 200, 3000);
     CHECK(p2p_disc_lookups_running(h->d) == 0);
     CHECK(h_count(h, P2P_DISCV4_FINDNODE) == 0);
     uint32_t fails = 0;
@@ -858,23 +870,17 @@ static void test_bond_shared(void)
     h_free(h);
 }
 
-static void test_findfail_eviction(void)
+static void test_findfail_eviction(harness_t *h)
 {
-    harness_t *h = h_new(NULL, 0, NULL, 1);
     p2p_disc_time_t t = tl_time(100 * TL_MS);
     /* 5 nodes in the far bucket, all recently pinged us (no bond needed). */
     p2p_node_t ns[5];
     tl_ident_t keys[5];
     unsigned n = 0;
-    for (unsigned i = 0; n < 5 && i < 1000; i++) {
-        tl_ident_t k;
-        tl_ident(&k);
-        if (p2p_kad_logdist(h->me.id, k.id) != 256) continue;
-        keys[n] = k;
-        ns[n] = tl_node(&k, pub_ip(50 + n), 30303);
+    for (; n < 5 && far_ident(h, &keys[n]); n++) {
+        ns[n] = tl_node(&keys[n], pub_ip(50 + n), 30303);
         CHECK(p2p_disc_add_node(h->d, &ns[n], t) == P2P_KAD_ADDED);
         CHECK_OK(tl_db_set_last_ping(&h->db, ns[n].id, &ns[n].ep.ip, t.unix_s));
-        n++;
     }
     CHECK(n == 5);
     CHECK_OK(tl_db_set_findfails(&h->db, ns[0].id, &ns[0].ep.ip, 4));
@@ -954,22 +960,19 @@ static void test_findfail_eviction(void)
             h2->out[i].pkt.type == P2P_DISCV4_PING && p2p_ip_equal(&h2->out[i].to.ip, &lone.ep.ip);
     CHECK(lone_pinged);
     CHECK(h_count(h2, P2P_DISCV4_FINDNODE) == 0);
-    for (uint64_t ms = 200; ms < 5000 && p2p_disc_lookups_running(h2->d); ms += 100)
-        p2p_disc_tick(h2->d, tl_time(ms * TL_MS));
+    tick_lookups(h2, 0, 200, 5000);
     CHECK(p2p_kad_find(p2p_disc_table(h2->d), lone.id) != NULL);
     CHECK_OK(tl_db_findfails(&h2->db, &f, lone.id, &lone.ep.ip));
     CHECK(f == 7);
     h_free(h2);
-    h_free(h);
 }
 
 /* Anyone can name a table node at another address in a Neighbors entry:
  * a lookup then asks (id, that address), which never answers.  The
  * failures counted for that pair must not evict the entry at its own,
  * proven address. */
-static void test_findfail_other_address(void)
+static void test_findfail_other_address(harness_t *h)
 {
-    harness_t *h = h_new(NULL, 0, NULL, 1);
     p2p_disc_time_t t = tl_time(100 * TL_MS);
     /* m answers findnode (it pinged us); g and three more fill the far
      * bucket (4 entries: enough for an eviction). */
@@ -977,12 +980,9 @@ static void test_findfail_other_address(void)
     p2p_node_t ns[5];
     ns[0] = add_pinged(h, &keys[0], t);
     unsigned n = 1;
-    for (unsigned i = 0; n < 5 && i < 1000; i++) {
-        tl_ident(&keys[n]);
-        if (p2p_kad_logdist(h->me.id, keys[n].id) != 256) continue;
+    for (; n < 5 && far_ident(h, &keys[n]); n++) {
         ns[n] = tl_node(&keys[n], pub_ip(60 + n), 30303);
         CHECK_OK(tl_db_set_last_ping(&h->db, ns[n].id, &ns[n].ep.ip, t.unix_s));
-        n++;
     }
     CHECK(n == 5);
     for (unsigned j = 1; j < 4; j++) CHECK(p2p_disc_add_node(h->d, &ns[j], t) == P2P_KAD_ADDED);
@@ -1037,7 +1037,6 @@ static void test_findfail_other_address(void)
     if (e) CHECK(p2p_ip_equal(&e->node.ep.ip, &g.ep.ip));
     CHECK(p2p_disc_counters(h->d)->findfail_evictions == 0);
     CHECK(h->ev[P2P_DISC_EV_NODE_REMOVED] == 0);
-    h_free(h);
 }
 
 /* A node whose table holds only us answers a findnode with one entry: our
@@ -1047,14 +1046,11 @@ static void test_findfail_other_address(void)
  * failure made every small peer that knows only us fail each lookup, be
  * re-pinged before every findnode after 5, and be evicted from a bucket
  * of 4 or more. */
-static void test_findnode_self_answer(void)
+static void test_findnode_self_answer(harness_t *h)
 {
-    harness_t *h = h_new(NULL, 0, NULL, 1);
     p2p_disc_time_t t = tl_time(100 * TL_MS);
     tl_ident_t pk;
-    tl_ident(&pk);
-    p2p_node_t p = tl_node(&pk, pub_ip(7), 30303);
-    CHECK(p2p_disc_add_node(h->d, &p, t) == P2P_KAD_ADDED);
+    p2p_node_t p = add_node(h, &pk, 7, t);
     CHECK_OK(tl_db_set_last_ping(&h->db, p.id, &p.ep.ip, t.unix_s));
     CHECK_OK(tl_db_set_findfails(&h->db, p.id, &p.ep.ip, 4));
     uint8_t target[64];
@@ -1071,8 +1067,7 @@ static void test_findnode_self_answer(void)
     CHECK_OK(p2p_disc_handle(h->d, &nb, &src, t));
     const p2p_disc_counters_t *c = p2p_disc_counters(h->d);
     CHECK(c->rx_neighbors == 1 && c->node_self == 1);
-    for (uint64_t ms = 200; ms < 3000 && p2p_disc_lookups_running(h->d); ms += 100)
-        p2p_disc_tick(h->d, tl_time(ms * TL_MS));
+    tick_lookups(h, 0, 200, 3000);
     CHECK(p2p_disc_lookups_running(h->d) == 0);
     CHECK(c->findnode_failures == 0 && c->timeouts == 0);
     uint32_t f = 99;
@@ -1081,7 +1076,6 @@ static void test_findnode_self_answer(void)
     CHECK(p2p_kad_find(p2p_disc_table(h->d), p.id) != NULL);
     /* Our own entry is still neither a table node nor a candidate. */
     CHECK(p2p_kad_find(p2p_disc_table(h->d), h->me.id) == NULL);
-    h_free(h);
 }
 
 /* With NetRestrict, nodes outside the allowed networks never enter the
@@ -1127,13 +1121,10 @@ static void test_restrict_table_sources(void)
 /* A table node pinged for revalidation at its old address proves a new
  * one before that check times out (it restarted elsewhere and pinged us):
  * the old address's silence is no verdict on the entry at the new one. */
-static void test_reval_moved_entry(void)
+static void test_reval_moved_entry(harness_t *h)
 {
-    harness_t *h = h_new(NULL, 0, NULL, 1);
     tl_ident_t k;
-    tl_ident(&k);
-    p2p_node_t n = tl_node(&k, pub_ip(300), 30303);
-    CHECK(p2p_disc_add_node(h->d, &n, tl_time(10 * TL_MS)) == P2P_KAD_ADDED);
+    p2p_node_t n = add_node(h, &k, 300, tl_time(10 * TL_MS));
     int pi = -1;
     uint64_t ms = 20;
     for (; ms < 20000 && pi < 0; ms += 50) {
@@ -1173,25 +1164,20 @@ static void test_reval_moved_entry(void)
         p2p_disc_tick(h->d, tl_time(m2 * TL_MS));
     }
     CHECK(again);
-    h_free(h);
 }
 
 /* A table node proves a new address (a bonded ping from it) that the IP
  * limits refuse (its bucket already holds 2 of that /24): the entry keeps
  * its old address, and the refusal is counted like any other. */
-static void test_iplimit_moved_counted(void)
+static void test_iplimit_moved_counted(harness_t *h)
 {
-    harness_t *h = h_new(NULL, 0, NULL, 1);
     p2p_disc_time_t t = tl_time(10 * TL_MS);
     tl_ident_t keys[3];
     p2p_node_t ns[3];
     unsigned n = 0;
-    for (unsigned i = 0; n < 3 && i < 1000; i++) {
-        tl_ident(&keys[n]);
-        if (p2p_kad_logdist(h->me.id, keys[n].id) != 256) continue;
+    for (; n < 3 && far_ident(h, &keys[n]); n++) {
         ns[n] = tl_node(&keys[n], n < 2 ? p2p_ip4(50, 0, 0, (uint8_t)(n + 1)) : pub_ip(320), 30303);
         CHECK(p2p_disc_add_node(h->d, &ns[n], t) == P2P_KAD_ADDED);
-        n++;
     }
     CHECK(n == 3);
     CHECK(p2p_disc_counters(h->d)->table_iplimit == 0);
@@ -1216,7 +1202,6 @@ static void test_iplimit_moved_counted(void)
     CHECK(ni >= 0);
     for (unsigned i = 0; ni >= 0 && i < h->out[ni].pkt.u.neighbors.n; i++)
         CHECK(memcmp(h->out[ni].pkt.u.neighbors.nodes[i].id, keys[2].pub, 64) != 0);
-    h_free(h);
 }
 
 /* Runs ticks until the core sends a revalidation ping; returns its index. */
@@ -1280,22 +1265,46 @@ static int next_reval_ping(harness_t *h, uint64_t *ms, uint64_t until_ms, const 
 }
 
 /* n (key k, at pub_ip(last)) enters the table and answers its first
- * revalidation ping with a pong announcing seq 5, at *ms.  Returns the
- * index of the first packet sent after that pong, or -1. */
+ * revalidation ping with a pong announcing seq 5, at *ms: no ENR request
+ * follows yet (held: n has not pinged us).  Returns the index of the first
+ * packet sent after that pong, or -1. */
 static int enr_seq5_pong(harness_t *h, tl_ident_t *k, p2p_node_t *n, p2p_endpoint_t *src,
-                         uint8_t last, uint64_t *ms)
+                         unsigned last, uint64_t *ms)
 {
-    tl_ident(k);
-    *n = tl_node(k, pub_ip(last), 30303);
+    *n = add_node(h, k, last, tl_time(10 * TL_MS));
     *src = ep_of(n->ep.ip, n->ep.udp);
-    CHECK(p2p_disc_add_node(h->d, n, tl_time(10 * TL_MS)) == P2P_KAD_ADDED);
     *ms = 20;
     int pi = next_reval_ping(h, ms, 30000, k, n, 1);
     CHECK(pi >= 0);
     if (pi < 0) return -1;
     unsigned before = h->nout;
     CHECK_OK(h_pong(h, k, src, h->out[pi].hash, 5, tl_time(*ms * TL_MS)));
+    CHECK(h_find(h, before, P2P_DISCV4_ENRREQUEST) < 0);
+    CHECK(p2p_disc_counters(h->d)->enr_deferred == 1);
     return (int)before;
+}
+
+/* A record of seq with ip, the ports udp and tcp, signed with priv. */
+static void make_record(p2p_enr_t *rec, uint64_t seq, const p2p_ip_t *ip, uint16_t udp,
+                        uint16_t tcp, const uint8_t priv[32])
+{
+    p2p_enr_init(rec);
+    p2p_enr_set_seq(rec, seq);
+    CHECK_OK(p2p_enr_set_ip(rec, ip));
+    CHECK_OK(p2p_enr_set_port(rec, "udp", udp));
+    CHECK_OK(p2p_enr_set_port(rec, "tcp", tcp));
+    CHECK_OK(p2p_enr_sign(rec, priv));
+}
+
+/* k's ENRResponse carrying rec, the answer to our ENR request out[ri],
+ * sent at ms (no expiration). */
+static void enr_response(p2p_discv4_packet_t *er, const harness_t *h, const tl_ident_t *k, int ri,
+                         const p2p_enr_t *rec, uint64_t ms)
+{
+    tl_pkt(er, k, P2P_DISCV4_ENRRESPONSE, tl_time(ms * TL_MS));
+    er->expiration = 0;
+    memcpy(er->u.enrresponse.reply_tok, h->out[ri].hash, 32);
+    er->u.enrresponse.record = *rec;
 }
 
 /* k's record (seq 5, n's IP and UDP port, TCP port tcp) as the answer to
@@ -1304,17 +1313,9 @@ static void answer_enr(harness_t *h, const tl_ident_t *k, const p2p_node_t *n,
                        const p2p_endpoint_t *src, uint16_t tcp, int ri, uint64_t ms)
 {
     p2p_enr_t rec;
-    p2p_enr_init(&rec);
-    p2p_enr_set_seq(&rec, 5);
-    CHECK_OK(p2p_enr_set_ip(&rec, &n->ep.ip));
-    CHECK_OK(p2p_enr_set_port(&rec, "udp", n->ep.udp));
-    CHECK_OK(p2p_enr_set_port(&rec, "tcp", tcp));
-    CHECK_OK(p2p_enr_sign(&rec, k->priv));
+    make_record(&rec, 5, &n->ep.ip, n->ep.udp, tcp, k->priv);
     p2p_discv4_packet_t er;
-    tl_pkt(&er, k, P2P_DISCV4_ENRRESPONSE, tl_time(ms * TL_MS));
-    er.expiration = 0;
-    memcpy(er.u.enrresponse.reply_tok, h->out[ri].hash, 32);
-    er.u.enrresponse.record = rec;
+    enr_response(&er, h, k, ri, &rec, ms);
     CHECK_OK(p2p_disc_handle(h->d, &er, src, tl_time(ms * TL_MS)));
 }
 
@@ -1323,21 +1324,15 @@ static void answer_enr(harness_t *h, const tl_ident_t *k, const p2p_node_t *n,
  * as we do): none is sent yet (enr_deferred).  Its ping-back follows; our
  * pong goes first, then the request, which it now answers; the held one
  * is not sent again when its wait ends. */
-static void test_enr_after_bond(void)
+static void test_enr_after_bond(harness_t *h)
 {
-    harness_t *h = h_new(NULL, 0, NULL, 1);
     tl_ident_t k;
     p2p_node_t n;
     p2p_endpoint_t src;
     uint64_t ms;
     int first = enr_seq5_pong(h, &k, &n, &src, 7, &ms);
-    if (first < 0) {
-        h_free(h);
-        return;
-    }
+    if (first < 0) return;
     unsigned before = (unsigned)first;
-    CHECK(h_find(h, before, P2P_DISCV4_ENRREQUEST) < 0);
-    CHECK(p2p_disc_counters(h->d)->enr_deferred == 1);
     CHECK(p2p_disc_counters(h->d)->enr_requests == 0);
     /* Its ping (bonded now: our pong is in the DB) with seq 5. */
     h_ping_seq = 5;
@@ -1363,28 +1358,21 @@ static void test_enr_after_bond(void)
     CHECK(h_find(h, before, P2P_DISCV4_ENRREQUEST) < 0);
     CHECK(p2p_disc_counters(h->d)->enr_requests == 1);
     h_ping_seq = 0;
-    h_free(h);
 }
 
 /* The node holds our bond but our record of its ping is gone (DB wiped,
  * or our pong to its ping-back was lost): it never pings us again.  Its
  * pong announces seq 5: the ENR request waits 500 ms for a ping-back that
  * never comes, then goes anyway, and the record is applied. */
-static void test_enr_stale_bond(void)
+static void test_enr_stale_bond(harness_t *h)
 {
-    harness_t *h = h_new(NULL, 0, NULL, 1);
     tl_ident_t k;
     p2p_node_t n;
     p2p_endpoint_t src;
     uint64_t ms;
     int first = enr_seq5_pong(h, &k, &n, &src, 8, &ms);
-    if (first < 0) {
-        h_free(h);
-        return;
-    }
+    if (first < 0) return;
     unsigned before = (unsigned)first;
-    CHECK(h_find(h, before, P2P_DISCV4_ENRREQUEST) < 0);
-    CHECK(p2p_disc_counters(h->d)->enr_deferred == 1);
     /* Not before the ping-back had its time. */
     p2p_disc_tick(h->d, tl_time((ms + 499) * TL_MS));
     CHECK(h_find(h, before, P2P_DISCV4_ENRREQUEST) < 0);
@@ -1392,10 +1380,7 @@ static void test_enr_stale_bond(void)
     int ei = h_find(h, before, P2P_DISCV4_ENRREQUEST);
     CHECK(ei >= 0);
     CHECK(p2p_disc_counters(h->d)->enr_requests == 1);
-    if (ei < 0) {
-        h_free(h);
-        return;
-    }
+    if (ei < 0) return;
     CHECK(p2p_ip_equal(&h->out[ei].to.ip, &n.ep.ip) && h->out[ei].to.udp == n.ep.udp);
     answer_enr(h, &k, &n, &src, 30304, ei, ms + 510);
     const p2p_kad_entry_t *e = p2p_kad_find(p2p_disc_table(h->d), n.id);
@@ -1405,34 +1390,25 @@ static void test_enr_stale_bond(void)
     p2p_disc_tick(h->d, tl_time((ms + 1100) * TL_MS));
     CHECK(p2p_disc_counters(h->d)->enr_requests == 1);
     CHECK(p2p_disc_counters(h->d)->enr_deferred == 1);
-    h_free(h);
 }
 
-static void test_revalidation(void)
+static void test_revalidation(harness_t *h)
 {
-    harness_t *h = h_new(NULL, 0, NULL, 1);
     p2p_disc_time_t t = tl_time(10 * TL_MS);
     /* A full far bucket plus one replacement. */
     tl_ident_t keys[17];
     p2p_node_t ns[17];
-    unsigned n = 0;
-    while (n < 17) {
-        tl_ident(&keys[n]);
-        if (p2p_kad_logdist(h->me.id, keys[n].id) != 256) continue;
+    for (unsigned n = 0; n < 17 && far_ident(h, &keys[n]); n++) {
         ns[n] = tl_node(&keys[n], pub_ip(100 + n), 30303);
         CHECK(p2p_disc_add_node(h->d, &ns[n], t) == (n < 16 ? P2P_KAD_ADDED : P2P_KAD_REPLACEMENT));
         /* it pinged us within 24 h: it answers our ENR requests */
         CHECK_OK(tl_db_set_last_ping(&h->db, ns[n].id, &ns[n].ep.ip, t.unix_s));
-        n++;
     }
     /* No reply: checks 0 -> deleted, the replacement promoted. */
     uint64_t ms = 20;
     int pi = next_reval_ping(h, &ms, 10000, keys, ns, 17);
     CHECK(pi >= 0);
-    if (pi < 0) {
-        h_free(h);
-        return;
-    }
+    if (pi < 0) return;
     p2p_endpoint_t victim = h->out[pi].to;
     p2p_disc_tick(h->d, tl_time((ms + 500) * TL_MS));
     CHECK(p2p_disc_counters(h->d)->reval_deleted == 1);
@@ -1468,17 +1444,9 @@ static void test_revalidation(void)
             enr_reqs++;
             /* A record signed by another key: rejected. */
             p2p_enr_t rec;
-            p2p_enr_init(&rec);
-            p2p_enr_set_seq(&rec, 5);
-            CHECK_OK(p2p_enr_set_ip(&rec, &ns[k].ep.ip));
-            CHECK_OK(p2p_enr_set_port(&rec, "udp", 31000));
-            CHECK_OK(p2p_enr_set_port(&rec, "tcp", 31001));
-            CHECK_OK(p2p_enr_sign(&rec, keys[(k + 1) % 17].priv));
+            make_record(&rec, 5, &ns[k].ep.ip, 31000, 31001, keys[(k + 1) % 17].priv);
             p2p_discv4_packet_t er;
-            tl_pkt(&er, &keys[k], P2P_DISCV4_ENRRESPONSE, tl_time(ms * TL_MS));
-            er.expiration = 0;
-            memcpy(er.u.enrresponse.reply_tok, h->out[ei].hash, 32);
-            er.u.enrresponse.record = rec;
+            enr_response(&er, h, &keys[k], ei, &rec, ms);
             CHECK_ERR(p2p_disc_handle(h->d, &er, &src, tl_time(ms * TL_MS)), P2P_EPROTO);
             CHECK(p2p_disc_counters(h->d)->drop_bad_enr == 1);
             /* The matcher is consumed: the good record now is unsolicited. */
@@ -1492,17 +1460,9 @@ static void test_revalidation(void)
             if (ei < 0) break;
             enr_reqs++;
             p2p_enr_t rec;
-            p2p_enr_init(&rec);
-            p2p_enr_set_seq(&rec, 5);
-            CHECK_OK(p2p_enr_set_ip(&rec, &ns[k].ep.ip));
-            CHECK_OK(p2p_enr_set_port(&rec, "udp", 31000));
-            CHECK_OK(p2p_enr_set_port(&rec, "tcp", 31001));
-            CHECK_OK(p2p_enr_sign(&rec, keys[k].priv));
+            make_record(&rec, 5, &ns[k].ep.ip, 31000, 31001, keys[k].priv);
             p2p_discv4_packet_t er;
-            tl_pkt(&er, &keys[k], P2P_DISCV4_ENRRESPONSE, tl_time(ms * TL_MS));
-            er.expiration = 0;
-            memcpy(er.u.enrresponse.reply_tok, h->out[ei].hash, 32);
-            er.u.enrresponse.record = rec;
+            enr_response(&er, h, &keys[k], ei, &rec, ms);
             unsigned puts = h->db.puts;
             CHECK_OK(p2p_disc_handle(h->d, &er, &src, tl_time(ms * TL_MS)));
             const p2p_kad_entry_t *e = p2p_kad_find(p2p_disc_table(h->d), ns[k].id);
@@ -1539,7 +1499,6 @@ static void test_revalidation(void)
     CHECK(seeds >= 1);
     /* Most pings were revalidation (some were bond pings of refreshes). */
     CHECK(p2p_disc_counters(h->d)->reval_pings >= 100);
-    h_free(h);
 }
 
 static void test_refresh(void)
@@ -1651,10 +1610,7 @@ static void test_candidates_spacing(void)
 {
     harness_t *h = h_new(NULL, 0, NULL, 0);
     tl_ident_t pk;
-    tl_ident(&pk);
-    p2p_node_t p = tl_node(&pk, pub_ip(1), 30303);
-    CHECK(p2p_disc_add_node(h->d, &p, tl_time(0)) == P2P_KAD_ADDED);
-    CHECK_OK(tl_db_set_last_ping(&h->db, p.id, &p.ep.ip, TL_UNIX_BASE));
+    p2p_node_t p = add_pinged(h, &pk, tl_time(0));
     p2p_endpoint_t psrc = ep_of(p.ep.ip, p.ep.udp);
     p2p_disc_want_candidates(h->d, true);
     uint64_t last_start_ms = 0, min_gap_ms = UINT64_MAX;
@@ -1697,10 +1653,7 @@ static void test_candidates_iterator(void)
 {
     harness_t *h = h_new(NULL, 0, NULL, 0);
     tl_ident_t pk;
-    tl_ident(&pk);
-    p2p_node_t p = tl_node(&pk, pub_ip(1), 30303);
-    CHECK(p2p_disc_add_node(h->d, &p, tl_time(0)) == P2P_KAD_ADDED);
-    CHECK_OK(tl_db_set_last_ping(&h->db, p.id, &p.ep.ip, TL_UNIX_BASE));
+    p2p_node_t p = add_pinged(h, &pk, tl_time(0));
     /* The initial refresh: p answers its findnodes (empty), so the next
      * refresh is 15-30 min away and only the iterator starts lookups. */
     p2p_endpoint_t psrc = ep_of(p.ep.ip, p.ep.udp);
@@ -1936,10 +1889,7 @@ static void test_enr_endpoint(void)
     h_next_ipv4_only = true;
     harness_t *h = h_new(NULL, 0, &nl, 1);
     tl_ident_t pk;
-    tl_ident(&pk);
-    p2p_node_t p = tl_node(&pk, pub_ip(1), 30303);
-    CHECK(p2p_disc_add_node(h->d, &p, tl_time(10 * TL_MS)) == P2P_KAD_ADDED);
-    CHECK_OK(tl_db_set_last_ping(&h->db, p.id, &p.ep.ip, TL_UNIX_BASE)); /* it knows us */
+    p2p_node_t p = add_pinged(h, &pk, tl_time(10 * TL_MS)); /* it knows us */
     p2p_endpoint_t src = ep_of(p.ep.ip, p.ep.udp);
     static const char *ips[5] = {"192.168.1.1", "30.1.1.1", "20.9.9.9", "2a01:4f8::9", "20.9.9.9"};
     static const uint16_t udps[5] = {31000, 31000, 1000, 31000, 31000};
@@ -1957,17 +1907,9 @@ static void test_enr_endpoint(void)
         p2p_ip_t ip;
         CHECK_OK(p2p_ip_parse(&ip, ips[r]));
         p2p_enr_t rec;
-        p2p_enr_init(&rec);
-        p2p_enr_set_seq(&rec, r + 1);
-        CHECK_OK(p2p_enr_set_ip(&rec, &ip));
-        CHECK_OK(p2p_enr_set_port(&rec, "udp", udps[r]));
-        CHECK_OK(p2p_enr_set_port(&rec, "tcp", 31001));
-        CHECK_OK(p2p_enr_sign(&rec, pk.priv));
+        make_record(&rec, r + 1, &ip, udps[r], 31001, pk.priv);
         p2p_discv4_packet_t er;
-        tl_pkt(&er, &pk, P2P_DISCV4_ENRRESPONSE, tl_time(ms * TL_MS));
-        er.expiration = 0;
-        memcpy(er.u.enrresponse.reply_tok, h->out[ei].hash, 32);
-        er.u.enrresponse.record = rec;
+        enr_response(&er, h, &pk, ei, &rec, ms);
         unsigned puts = h->db.puts;
         CHECK_OK(p2p_disc_handle(h->d, &er, &src, tl_time(ms * TL_MS)));
         const p2p_kad_entry_t *e = p2p_kad_find(p2p_disc_table(h->d), p.id);
@@ -2030,10 +1972,7 @@ static void enr_family_run(bool v6)
     CHECK_OK(p2p_enr_set_port(&rec, "tcp6", 31003));
     CHECK_OK(p2p_enr_sign(&rec, pk.priv));
     p2p_discv4_packet_t er;
-    tl_pkt(&er, &pk, P2P_DISCV4_ENRRESPONSE, tl_time(ms * TL_MS));
-    er.expiration = 0;
-    memcpy(er.u.enrresponse.reply_tok, h->out[ei].hash, 32);
-    er.u.enrresponse.record = rec;
+    enr_response(&er, h, &pk, ei, &rec, ms);
     CHECK_OK(p2p_disc_handle(h->d, &er, &src, tl_time(ms * TL_MS)));
     const p2p_disc_counters_t *c = p2p_disc_counters(h->d);
     CHECK(c->rx_enrresponse == 1 && c->enr_bad_endpoint == 0);
@@ -2067,9 +2006,8 @@ static unsigned db_lastping_records(const tl_db_t *db)
 /* Pings from fresh identities that never answer the ping-back write no
  * node-DB record (no lastping): only a bonded sender, or one that answers
  * the ping-back, is recorded. */
-static void test_unbonded_ping_no_record(void)
+static void test_unbonded_ping_no_record(harness_t *h)
 {
-    harness_t *h = h_new(NULL, 0, NULL, 1);
     p2p_disc_time_t t = tl_time(1000 * TL_MS);
     for (unsigned i = 0; i < 200; i++) {
         tl_ident_t k;
@@ -2112,7 +2050,6 @@ static void test_unbonded_ping_no_record(void)
     CHECK_OK(tl_db_last_ping(&h->db, &lp, a.id, &src.ip));
     CHECK(lp == t2.unix_s);
     CHECK(db_lastping_records(&h->db) == 1);
-    h_free(h);
 }
 
 /* The ping of node k from src: true if a ping-back went to it. */
@@ -2128,9 +2065,8 @@ static bool pinged_back(harness_t *h, const tl_ident_t *k, const p2p_endpoint_t 
 /* A ping flood from fresh IDs that never answer does not keep a new node
  * from bonding with us: ping-backs have their own pool (the oldest evicted
  * when full) and a per-network cap. */
-static void test_pingback_flood(void)
+static void test_pingback_flood(harness_t *h)
 {
-    harness_t *h = h_new(NULL, 0, NULL, 1);
     p2p_disc_time_t t = tl_time(1000 * TL_MS);
     for (unsigned i = 0; i < 400; i++) {
         tl_ident_t k;
@@ -2205,7 +2141,6 @@ static void test_pingback_flood(void)
     CHECK(p2p_disc_counters(h->d)->pingback_evicted == 2); /* k2's and first's */
     CHECK_ERR(h_pong(h, &first, &fsrc, ftok, 0, t3), P2P_EPROTO);
     CHECK(p2p_kad_find(p2p_disc_table(h->d), first.id) == NULL);
-    h_free(h);
 }
 
 static harness_t *reenter_h;
@@ -2224,9 +2159,8 @@ static void reenter_event(void *ctx, const p2p_disc_event_t *ev)
 
 /* set_record / set_endpoint from inside io.event are refused and counted;
  * the same calls after the core call returns apply. */
-static void test_reentrant_calls(void)
+static void test_reentrant_calls(harness_t *h)
 {
-    harness_t *h = h_new(NULL, 0, NULL, 1);
     reenter_h = h;
     /* swap in the rule-breaking callback (the core keeps the io by value:
      * make a second core with it) */
@@ -2244,9 +2178,7 @@ static void test_reentrant_calls(void)
     CHECK_OK(p2p_disc_new(&h->d, &cfg));
     p2p_disc_tick(h->d, tl_time(0));
     tl_ident_t pk;
-    tl_ident(&pk);
-    p2p_node_t p = tl_node(&pk, pub_ip(1), 30303);
-    CHECK(p2p_disc_add_node(h->d, &p, tl_time(TL_MS)) == P2P_KAD_ADDED);
+    p2p_node_t p = add_node(h, &pk, 1, tl_time(TL_MS));
     uint8_t target[64] = {2};
     uint32_t hd;
     h->nout = 0;
@@ -2273,7 +2205,6 @@ static void test_reentrant_calls(void)
     CHECK_OK(h_ping(h, &k, &ks, 30303, tl_time(4 * TL_MS), NULL));
     CHECK(h->nout >= 1 && h->out[0].pkt.u.pong.enr_seq == 8);
     CHECK(p2p_disc_counters(h->d)->reentrant_calls == 2);
-    h_free(h);
 }
 
 static void test_limits_and_errors(void)
@@ -2313,9 +2244,7 @@ static void test_limits_and_errors(void)
     CHECK(p2p_disc_counters(h->d)->rx_ping == P2P_DISC_MAX_PENDING + 21);
     /* Lookups: at most P2P_DISC_MAX_LOOKUPS at once. */
     tl_ident_t pk;
-    tl_ident(&pk);
-    p2p_node_t p = tl_node(&pk, pub_ip(5000), 30303);
-    CHECK(p2p_disc_add_node(h->d, &p, tl_time(3 * TL_MS)) == P2P_KAD_ADDED);
+    (void)add_node(h, &pk, 5000, tl_time(3 * TL_MS));
     uint8_t target[64] = {1};
     uint32_t hd;
     for (unsigned i = 0; i < P2P_DISC_MAX_LOOKUPS; i++)
@@ -2345,36 +2274,36 @@ int main(void)
 {
     tu_seed(0xd15c);
     my_ip = p2p_ip4(20, 200, 200, 1);
-    test_ping_pong_and_pingback();
+    with_core(test_ping_pong_and_pingback);
     test_inbound_before_init();
-    test_unbonded_requests();
-    test_expired_and_self();
+    with_core(test_unbonded_requests);
+    with_core(test_expired_and_self);
     test_findnode_reply();
-    test_relay_filter();
+    with_core(test_relay_filter);
     test_neighbors_handling();
-    test_findnode_partial();
-    test_neighbors_13();
-    test_ensure_bond();
+    with_core(test_findnode_partial);
+    with_core(test_neighbors_13);
+    with_core(test_ensure_bond);
     test_bond_shared();
-    test_findfail_eviction();
-    test_revalidation();
-    test_enr_after_bond();
-    test_enr_stale_bond();
+    with_core(test_findfail_eviction);
+    with_core(test_revalidation);
+    with_core(test_enr_after_bond);
+    with_core(test_enr_stale_bond);
     test_refresh();
     test_candidates_iterator();
     test_candidates_spacing();
     test_candidates_bootnode();
     test_limits_and_errors();
-    test_unbonded_ping_no_record();
-    test_pingback_flood();
-    test_reentrant_calls();
+    with_core(test_unbonded_ping_no_record);
+    with_core(test_pingback_flood);
+    with_core(test_reentrant_calls);
     test_unreachable();
     test_enr_endpoint();
     test_enr_family();
-    test_findfail_other_address();
-    test_findnode_self_answer();
+    with_core(test_findfail_other_address);
+    with_core(test_findnode_self_answer);
     test_restrict_table_sources();
-    test_reval_moved_entry();
-    test_iplimit_moved_counted();
+    with_core(test_reval_moved_entry);
+    with_core(test_iplimit_moved_counted);
     return tu_done("disc_core");
 }
