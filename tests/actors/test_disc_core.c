@@ -1392,6 +1392,41 @@ static void test_enr_stale_bond(harness_t *h)
     CHECK(p2p_disc_counters(h->d)->enr_deferred == 1);
 }
 
+static bool db_has_node(harness_t *h, const uint8_t id[32])
+{
+    for (unsigned i = 0; i < h->db.nnodes; i++)
+        if (memcmp(h->db.nodes[i].id, id, 32) == 0) return true;
+    return false;
+}
+
+/* A table node becomes a DB seed once it has answered more than 5
+ * revalidation checks: after its 6th, not its 5th.  Every ping to it is
+ * answered (refresh lookups bond with it too; those pongs are no check). */
+static void test_reval_db_seed(harness_t *h)
+{
+    tl_ident_t k;
+    p2p_node_t n = add_node(h, &k, 310, tl_time(10 * TL_MS));
+    p2p_endpoint_t src = ep_of(n.ep.ip, n.ep.udp);
+    uint64_t ms = 20;
+    unsigned checks = 0;
+    bool saw5 = false, saw6 = false;
+    for (int round = 0; round < 60 && checks < 7; round++) {
+        int pi = next_reval_ping(h, &ms, ms + 30000, &k, &n, 1);
+        CHECK(pi >= 0);
+        if (pi < 0) break;
+        CHECK_OK(h_pong(h, &k, &src, h->out[pi].hash, 0, tl_time(ms * TL_MS)));
+        const p2p_kad_entry_t *e = p2p_kad_find(p2p_disc_table(h->d), n.id);
+        CHECK(e != NULL);
+        if (!e) break;
+        checks = e->checks;
+        bool stored = db_has_node(h, n.id);
+        CHECK(stored == (checks >= 6));
+        saw5 |= checks == 5 && !stored;
+        saw6 |= checks == 6 && stored;
+    }
+    CHECK(saw5 && saw6);
+}
+
 static void test_revalidation(harness_t *h)
 {
     p2p_disc_time_t t = tl_time(10 * TL_MS);
@@ -2304,6 +2339,7 @@ int main(void)
     with_core(test_findnode_self_answer);
     test_restrict_table_sources();
     with_core(test_reval_moved_entry);
+    with_core(test_reval_db_seed);
     with_core(test_iplimit_moved_counted);
     return tu_done("disc_core");
 }
