@@ -55,8 +55,10 @@ int admin_rpc_next(json_t **val, size_t *used, const char *buf, size_t len)
         v = json_loadb(buf + skip, rest, JSON_DISABLE_EOF_CHECK, &je);
     if (!v) {
         /* no error recorded (line -1, no text): out of memory, which is
-         * neither the client's syntax error nor a wait for more bytes */
-        if (json_error_code(&je) == json_error_out_of_memory || (je.line < 0 && !je.text[0])) {
+         * neither the client's syntax error nor a wait for more bytes.
+         * Tested first: json_loadb sets the code byte json_error_code
+         * reads only with an error, so without one it is uninitialised. */
+        if ((je.line < 0 && !je.text[0]) || json_error_code(&je) == json_error_out_of_memory) {
             *used = 0;
             return P2P_ENOMEM;
         }
