@@ -4,7 +4,10 @@
 #      tests, plus the clang-format check;
 #   2. the same suite under ASan+UBSan (build-asan/);
 #   3. the same suite under TSan (build-tsan/);
-#   4. a libFuzzer smoke run of every fuzz target (build-fuzz/, clang).
+#   4. a libFuzzer smoke run of every fuzz target (build-fuzz/, clang);
+#   5. valgrind memcheck over suite 'valgrind' of build/ (the unit and
+#      actor tests that run in seconds under it: uninitialised reads, which
+#      the sanitizer builds do not see).
 # Ends with one line "N passed, N failed" and exits non-zero on any failure.
 #
 # Options: --quick (only step 1), --no-setup (skip tools/setup.sh).
@@ -27,10 +30,11 @@ passed=0 failed=0
 jobs=$(nproc)
 
 count() { # count BUILDDIR STATUS: adds the results of the meson test run that
-    # just ended with exit status STATUS (its log was removed before the run,
-    # so a run that wrote none counts as a failure); names skipped tests
+    # just ended with exit status STATUS (its log, meson-logs/$TEST_LOG.json,
+    # was removed before the run, so a run that wrote none counts as a
+    # failure); names skipped tests
     local p f s
-    { read -r p f; s=$(cat); } < <(python3 - "$1/meson-logs/testlog.json" <<'PY'
+    { read -r p f; s=$(cat); } < <(python3 - "$1/meson-logs/$TEST_LOG.json" <<'PY'
 import json, sys
 ok = bad = 0
 skipped = []
@@ -55,10 +59,10 @@ PY
     p=${p:-0} f=${f:-1}
     [ -z "$s" ] || printf '%s\n' "$s"
     if [ "$2" != 0 ] && [ "$f" = 0 ]; then
-        echo "== $1: meson test exited $2 with no failure in its log"; f=1
+        echo "== $1${TEST_LOG#testlog}: meson test exited $2 with no failure in its log"; f=1
     fi
     passed=$((passed + p)); failed=$((failed + f))
-    echo "== $1: $p passed, $f failed"
+    echo "== $1${TEST_LOG#testlog}: $p passed, $f failed"
 }
 
 suite() { # suite BUILDDIR MESON-SETUP-ARGS...
@@ -83,14 +87,15 @@ suite() { # suite BUILDDIR MESON-SETUP-ARGS...
         tail -20 "$dir.list.log"
         echo "== $dir: no tests selected (meson test --list exited $lrc)"; failed=$((failed + 1)); return
     fi
-    rm -f "$dir/meson-logs/testlog.json"
+    rm -f "$dir/meson-logs/$TEST_LOG.json"
     meson test -C "$dir" --print-errorlogs --num-processes "$jobs" "${TEST_ARGS[@]}" \
-        >"$dir.test.log" 2>&1
+        >"$dir.$TEST_LOG.log" 2>&1
     trc=$?
-    grep -E '^ *[0-9]+/[0-9]+ ' "$dir.test.log" | grep -vE ' OK | SKIP ' || true
+    grep -E '^ *[0-9]+/[0-9]+ ' "$dir.$TEST_LOG.log" | grep -vE ' OK | SKIP ' || true
     count "$dir" "$trc"
 }
 
+TEST_LOG=testlog # meson test's log name (testlog-SETUP with --setup SETUP)
 TEST_ARGS=()
 suite build
 if [ -x "$(command -v clang-format)" ]; then
@@ -112,6 +117,8 @@ if [ "$quick" = 0 ]; then
     TEST_ARGS=(--suite fuzz-smoke --num-processes 1)
     CC=clang suite build-fuzz -Dfuzz=true -Db_sanitize=address,undefined -Dbench=false \
         -Db_lundef=false -Dc_args=-fsanitize=fuzzer-no-link
+    TEST_LOG=testlog-valgrind TEST_ARGS=(--setup valgrind --suite valgrind)
+    suite build
 fi
 
 echo "$passed passed, $failed failed"
