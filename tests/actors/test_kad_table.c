@@ -560,6 +560,51 @@ static void check_invariants(const p2p_kad_table_t *t)
     CHECK(navail[0] == t->navail[0] && navail[1] == t->navail[1]);
 }
 
+/* Hand-outs of the revalidation lists between warm and end (virtual ns),
+ * each answered (reval_done) or cancelled; gaps between counted hand-outs
+ * and how many came from the other list than `slow`. */
+typedef struct pace {
+    unsigned checks, other_list;
+    uint64_t gap_min, gap_max;
+} pace_t;
+
+static pace_t run_pace(p2p_kad_table_t *t, uint64_t now, uint64_t warm, uint64_t end, bool answer,
+                       bool slow)
+{
+    pace_t p = {.gap_min = UINT64_MAX};
+    uint64_t last = 0;
+    unsigned steps = 0;
+    while (now < end && steps++ < 100000) {
+        uint64_t dl = p2p_kad_reval_deadline(t);
+        CHECK(dl != UINT64_MAX);
+        if (dl == UINT64_MAX) break;
+        if (dl > now) now = dl;
+        p2p_node_t n;
+        while (p2p_kad_reval_next(t, &n, now)) {
+            const p2p_kad_entry_t *e = p2p_kad_find(t, n.id);
+            bool on_slow = e && e->slow;
+            if (answer) {
+                p2p_kad_reval_t r;
+                p2p_kad_reval_done(t, &r, n.id, true, 0, now);
+            } else {
+                p2p_kad_reval_cancel(t, n.id);
+            }
+            if (now < warm) continue;
+            if (!e || on_slow != slow) p.other_list++;
+            p.checks++;
+            if (last) {
+                uint64_t gap = now - last;
+                if (gap < p.gap_min) p.gap_min = gap;
+                if (gap > p.gap_max) p.gap_max = gap;
+            }
+            last = now;
+        }
+        /* after a pass nothing is due at the same instant */
+        CHECK(p2p_kad_reval_deadline(t) > now);
+    }
+    return p;
+}
+
 /* The pace of revalidation, as the reference client's: each list is next
  * due after a delay drawn uniformly from (0, interval), so a list with
  * entries hands one out every half interval on average (slow list: 4.5 s).
@@ -577,42 +622,17 @@ static void test_reval_pace(void)
     }
     /* every entry answers: after the first round all are on the slow list */
     uint64_t end = now + 9000 * P2P_NS_PER_S, warm = now + 600 * P2P_NS_PER_S;
-    unsigned checks = 0, fast_after_warm = 0, steps = 0;
-    uint64_t gap_min = UINT64_MAX, gap_max = 0, last = 0;
-    while (now < end && steps++ < 100000) {
-        uint64_t dl = p2p_kad_reval_deadline(t);
-        CHECK(dl != UINT64_MAX);
-        if (dl == UINT64_MAX) break;
-        if (dl > now) now = dl;
-        p2p_node_t n;
-        while (p2p_kad_reval_next(t, &n, now)) {
-            const p2p_kad_entry_t *e = p2p_kad_find(t, n.id);
-            bool slow = e && e->slow;
-            p2p_kad_reval_t r;
-            p2p_kad_reval_done(t, &r, n.id, true, 0, now);
-            if (now < warm) continue;
-            if (!slow) fast_after_warm++;
-            checks++;
-            if (last) {
-                uint64_t gap = now - last;
-                if (gap < gap_min) gap_min = gap;
-                if (gap > gap_max) gap_max = gap;
-            }
-            last = now;
-        }
-        /* after a pass nothing is due at the same instant */
-        CHECK(p2p_kad_reval_deadline(t) > now);
-    }
+    pace_t p = run_pace(t, now, warm, end, true, true);
     /* The slow list's interval is 9 s (delays uniform in (0, 9 s): one
      * check per 4.5 s on average); the literals pin the protocol's figure. */
     unsigned expect = (unsigned)((end - warm) / (4500 * P2P_NS_PER_MS));
     printf("slow-list checks in %llu s: %u (expected about %u), gaps %.3f-%.3f s\n",
-           (unsigned long long)((end - warm) / P2P_NS_PER_S), checks, expect,
-           (double)gap_min / P2P_NS_PER_S, (double)gap_max / P2P_NS_PER_S);
-    CHECK(fast_after_warm == 0);
-    CHECK(checks >= expect * 9 / 10 && checks <= expect * 11 / 10);
-    CHECK(gap_max < 9 * P2P_NS_PER_S);
-    CHECK(gap_min < 900 * P2P_NS_PER_MS); /* the delay starts at 0, not at half */
+           (unsigned long long)((end - warm) / P2P_NS_PER_S), p.checks, expect,
+           (double)p.gap_min / P2P_NS_PER_S, (double)p.gap_max / P2P_NS_PER_S);
+    CHECK(p.other_list == 0);
+    CHECK(p.checks >= expect * 9 / 10 && p.checks <= expect * 11 / 10);
+    CHECK(p.gap_max < 9 * P2P_NS_PER_S);
+    CHECK(p.gap_min < 900 * P2P_NS_PER_MS); /* the delay starts at 0, not at half */
     free(t);
 }
 
@@ -630,37 +650,16 @@ static void test_reval_pace_fast(void)
         p2p_node_t n = node_at(256);
         CHECK(p2p_kad_add_seen(t, &n, now) == P2P_KAD_ADDED);
     }
-    uint64_t end = now + 9000 * P2P_NS_PER_S, start = now;
-    unsigned checks = 0, slow = 0, steps = 0;
-    uint64_t gap_min = UINT64_MAX, gap_max = 0, last = 0;
-    while (now < end && steps++ < 100000) {
-        uint64_t dl = p2p_kad_reval_deadline(t);
-        CHECK(dl != UINT64_MAX);
-        if (dl == UINT64_MAX) break;
-        if (dl > now) now = dl;
-        p2p_node_t n;
-        while (p2p_kad_reval_next(t, &n, now)) {
-            const p2p_kad_entry_t *e = p2p_kad_find(t, n.id);
-            if (!e || e->slow) slow++;
-            p2p_kad_reval_cancel(t, n.id);
-            checks++;
-            if (last) {
-                uint64_t gap = now - last;
-                if (gap < gap_min) gap_min = gap;
-                if (gap > gap_max) gap_max = gap;
-            }
-            last = now;
-        }
-        CHECK(p2p_kad_reval_deadline(t) > now);
-    }
-    unsigned expect = (unsigned)((end - start) / (1500 * P2P_NS_PER_MS));
+    uint64_t end = now + 9000 * P2P_NS_PER_S;
+    pace_t p = run_pace(t, now, now, end, false, false);
+    unsigned expect = (unsigned)((end - now) / (1500 * P2P_NS_PER_MS));
     printf("fast-list checks in %llu s: %u (expected about %u), gaps %.3f-%.3f s\n",
-           (unsigned long long)((end - start) / P2P_NS_PER_S), checks, expect,
-           (double)gap_min / P2P_NS_PER_S, (double)gap_max / P2P_NS_PER_S);
-    CHECK(slow == 0);
-    CHECK(checks >= expect * 9 / 10 && checks <= expect * 11 / 10);
-    CHECK(gap_max < 3 * P2P_NS_PER_S);
-    CHECK(gap_min < 300 * P2P_NS_PER_MS); /* the delay starts at 0, not at half */
+           (unsigned long long)((end - now) / P2P_NS_PER_S), p.checks, expect,
+           (double)p.gap_min / P2P_NS_PER_S, (double)p.gap_max / P2P_NS_PER_S);
+    CHECK(p.other_list == 0);
+    CHECK(p.checks >= expect * 9 / 10 && p.checks <= expect * 11 / 10);
+    CHECK(p.gap_max < 3 * P2P_NS_PER_S);
+    CHECK(p.gap_min < 300 * P2P_NS_PER_MS); /* the delay starts at 0, not at half */
     free(t);
 }
 
