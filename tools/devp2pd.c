@@ -75,8 +75,13 @@
 #define DEVP2P_VERSION "unknown"
 #endif
 
-#define MAX_LIST 256 /* nodes per --bootnodes/--staticnodes/--trustednodes */
-#define MAX_CAPS 16  /* --caps entries */
+/* nodes per --staticnodes/--trustednodes: what the server's sets hold
+ * (P2P_SERVER_MAX_STATIC, P2P_SERVER_MAX_TRUSTED).  --bootnodes takes
+ * what discovery keeps, P2P_DISC_MAX_BOOTNODES (this many with
+ * --nodiscover, which does not use them) */
+#define MAX_LIST P2P_SERVER_MAX_STATIC
+_Static_assert(P2P_SERVER_MAX_TRUSTED == MAX_LIST, "one list size for both sets");
+#define MAX_CAPS 16 /* --caps entries */
 /* --identity bytes: with MAX_CAPS caps the Hello stays far below its 2048 */
 #define MAX_IDENTITY 256
 /* Trace rings (--trace): one per thread that records, so a thread never

@@ -3,7 +3,8 @@
 # loopback: every flag value is checked before the data directory is
 # touched (usage errors exit 2 with one stderr line and create nothing,
 # with or without --bootnode; --identity over 256 bytes is one); more bootnodes than discovery keeps (32) is
-# a usage error naming the limit; a dangling nodekey symlink is refused
+# a usage error naming the limit, as is a 1025th --staticnodes or
+# --trustednodes entry (1024 of each start); a dangling nodekey symlink is refused
 # (exit 1, the link kept, no new key); with umask 002 and a 0755 datadir
 # the admin socket and trace ring are 0600 and a warning names the
 # datadir's mode; --trace sizes its rings from --maxpeers, --maxpendpeers
@@ -69,6 +70,25 @@ usage "$N" --datadir "$F" --port 0 --bootnodes "$list"
 grep -q '32' "$T/rerr" && ok || bad "33 bootnodes: message does not name the limit: $(cat "$T/rerr")"
 printf '%s\n' "$list" | tr ',' '\n' >"$T/boot33"
 usage "$N" --datadir "$F" --port 0 --bootnode --bootnodes "$T/boot33"
+
+# --staticnodes and --trustednodes take as many nodes as the server's sets
+# hold (1024 each, P2P_SERVER_MAX_STATIC / _TRUSTED); one more is a usage
+# error naming that limit
+i=1
+while [ $i -le 1025 ]; do echo "enode://$PUB@127.0.0.1:$((20000 + i))"; i=$((i + 1)); done >"$T/list1025"
+head -n 1024 "$T/list1025" >"$T/list1024"
+for flag in --staticnodes --trustednodes; do
+    usage "$N" --datadir "$F" --port 0 --nodiscover --nodial $flag "$T/list1025"
+    grep -q "^devp2pd: $flag: more than 1024 nodes" "$T/rerr" && ok || bad "$flag 1025: $(cat "$T/rerr")"
+done
+rm -rf "$T/big"
+"$N" --datadir "$T/big" --port 0 --addr 127.0.0.1 --nodiscover --nodial --verbosity 2 \
+    --staticnodes "$T/list1024" --trustednodes "$T/list1024" >"$T/big.out" 2>"$T/big.err" &
+pid=$!
+pids="$pids $pid"
+wait_until 300 has_line "$T/big.out" '^enr: ' && ok || bad "1024 static and trusted nodes: $(cat "$T/big.err")"
+term_wait "$pid" 20 "node with 1024 static and trusted nodes"
+[ $rc -eq 0 ] && ok || bad "1024 static and trusted nodes: exit $rc: $(tail -3 "$T/big.err")"
 
 # a dangling nodekey symlink: refused, the link kept, no key written
 mkdir -m 700 "$T/dl"
