@@ -9,6 +9,7 @@
 #include "tools/metrics_http.h"
 
 #include <errno.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -259,10 +260,14 @@ int metrics_http_start(metrics_http_t **out, char *msg, size_t msglen,
     socklen_t sl = p2p_ip_to_sockaddr(&ss, &cfg->ip, cfg->port);
     char ipbuf[P2P_IP_STRLEN];
     p2p_ip_format(ipbuf, &cfg->ip);
-    int one = 1;
+    int one = 1, off = 0;
     h->lfd = sl ? socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0) : -1;
     if (!sl) errno = EINVAL;
+    /* "::" takes IPv4 too, whatever net.ipv6.bindv6only says (as the RLPx
+     * listener and the discovery socket do) */
     if (h->lfd < 0 || setsockopt(h->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+        (ss.ss_family == AF_INET6 &&
+         setsockopt(h->lfd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off) != 0) ||
         bind(h->lfd, (struct sockaddr *)&ss, sl) != 0 || listen(h->lfd, 16) != 0) {
         int e = errno;
         snprintf(msg, msglen, "cannot listen on metrics address %s port %u: %s", ipbuf, cfg->port,
