@@ -105,7 +105,9 @@ int p2p_dc_open(p2p_dc_t *dc, const char *addr, const uint8_t priv[32])
         fd = open_bound(&any6, port, true);
         if (fd >= 0) ip = any6;
     }
-    if (fd < 0) fd = open_bound(&ip, port, false);
+    /* an explicit :: reaches both families too, whatever
+     * net.ipv6.bindv6only says (the sends map IPv4 into it) */
+    if (fd < 0) fd = open_bound(&ip, port, ip.family == 6 && p2p_ip_is_unspecified(&ip));
     if (fd < 0) return P2P_ESYS;
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;

@@ -43,7 +43,8 @@ typedef struct p2p_dc {
 /* Opens the socket on addr ("IP", "IP:PORT", "[IPv6]:PORT", ":PORT" or
  * NULL for port 0) with the given key.  Without an IP it binds [::] with
  * IPv4 mapped in, so IPv4 and IPv6 nodes are both reachable, or 0.0.0.0
- * where the machine has no IPv6.  Returns 0, P2P_EINVAL (bad
+ * where the machine has no IPv6; an explicit :: is [::] with IPv4 mapped
+ * in as well (whatever net.ipv6.bindv6only says).  Returns 0, P2P_EINVAL (bad
  * address) or P2P_ESYS (socket/bind; errno set). */
 P2P_MUST_CHECK int p2p_dc_open(p2p_dc_t *dc, const char *addr, const uint8_t priv[32]);
 void p2p_dc_close(p2p_dc_t *dc);

@@ -4,7 +4,7 @@
 # otherwise), every socket the programs bind to :: still serves IPv4 as
 # well, as :: promises (--addr ":: for IPv4 and IPv6"): devp2pd's RLPx
 # listener, its discovery socket and its --metrics.addr :: endpoint answer
-# over 127.0.0.1 and ::1.  The host is a user and network namespace
+# over 127.0.0.1 and ::1, and `devp2p discv4 ping --addr ::` reaches both.  The host is a user and network namespace
 # (unshare -rn) with only its own loopback and bindv6only=1: skipped with
 # 77 where unprivileged user namespaces are off or iproute2 is missing.
 set -u
@@ -41,6 +41,11 @@ body = urllib.request.urlopen(sys.argv[1], timeout=5).read().decode()
 sys.exit(0 if "devp2p_peers" in body else 1)
 PY
             echo "ok metrics $h" || echo "bad metrics $h: $(tail -1 "$T/err")"
+        # devp2p discv4 with its socket on :: (with or without a port)
+        for a in :: "[::]:0"; do
+            timeout 10 "$D" discv4 ping --addr "$a" "$K@$h:$P" >/dev/null 2>"$T/err" &&
+                echo "ok discv4 --addr $a $h" || echo "bad discv4 --addr $a $h: $(cat "$T/err")"
+        done
     done
     kill "$pid"
     wait "$pid"
