@@ -466,14 +466,17 @@ void p2p__conn_unref(p2p_conn_t *c);
 
 /* Pushes msg, retrying while the mailbox is full (counted), until it is
  * queued or closed.  For messages that must not be lost (delpeer, slots,
- * taskdone, checkpoint replies).  Returns 0 or P2P_ECLOSED. */
+ * taskdone, checkpoint replies).  It polls (200 us) rather than blocking in
+ * p2p_mailbox_push: that push gives up when the calling thread is asked to
+ * quit, and these messages must still arrive then.  Returns 0 or
+ * P2P_ECLOSED. */
+int p2p__push_must(p2p_server_t *srv, p2p_mailbox_t *mb, const void *msg, size_t len);
 /* Pushes a message whose consumer need not wake up now (quiet push; see
  * p2p_mailbox_try_push_quiet) unless wake is set or the mailbox holds
  * P2P__QUIET_MAX messages or more; falls back to p2p__push_must when full.
  * Any thread. */
 #define P2P__QUIET_MAX 16
 int p2p__push_lazy(p2p_server_t *srv, p2p_mailbox_t *mb, const void *msg, size_t len, bool wake);
-int p2p__push_must(p2p_server_t *srv, p2p_mailbox_t *mb, const void *msg, size_t len);
 
 /* Listener and dialer, after their loop: counts the creator as stopped and
  * waits until every connection thread was joined by the run loop (so the
