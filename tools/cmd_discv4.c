@@ -338,6 +338,7 @@ static void send_findnode(struct crawl *cr, struct cnode *c, uint64_t now)
 static void on_neighbors(struct crawl *cr, struct cnode *c, const p2p_discv4_packet_t *p,
                          const p2p_ip_t *from, uint64_t now)
 {
+    size_t ci = (size_t)(c - cr->v); /* add() may move cr->v: c is cr->v[ci] */
     for (unsigned i = 0; i < p->u.neighbors.n && i < P2P_DISCV4_NEIGHBORS_CAP; i++) {
         const p2p_discv4_rpcnode_t *r = &p->u.neighbors.nodes[i];
         if (r->ep.ip.family == 0 || r->ep.udp == 0) continue;
@@ -350,8 +351,9 @@ static void on_neighbors(struct crawl *cr, struct cnode *c, const p2p_discv4_pac
         n.ep = r->ep;
         size_t before = cr->n;
         add(cr, &n);
-        if (cr->n > before) c->found++;
+        if (cr->n > before) cr->v[ci].found++;
     }
+    c = &cr->v[ci];
     c->got += p->u.neighbors.n;
     if (c->got >= 16) c->t = now; /* a full answer: next query at once */
 }
