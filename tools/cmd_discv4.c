@@ -9,9 +9,16 @@
  *   requestenr  bond (Ping/Pong, answer their Ping), then ENRRequest; the
  *               ENRResponse must echo the request hash, verify, and belong
  *               to the node we asked; prints the record like enrdump.
- *   resolve     lookup of a node ID through --bootnodes: nodes are asked
- *               closest-first (Findnode with the target key) until the
- *               target shows up in an answer or nobody is left to ask.
+ *   resolve     a Kademlia resolve: a node given with an endpoint is asked
+ *               there first (bond, ENRRequest); otherwise, or if it does
+ *               not answer, a lookup of its ID through --bootnodes (the
+ *               crawler below with a target: 3 nodes in flight, closest
+ *               first, each bonded then sent Findnode with the target key;
+ *               the lookup ends once the 16 closest nodes seen that did
+ *               not fail were all asked).  Each endpoint of the target the
+ *               lookup finds is tried as the one given was: the node must
+ *               answer a ping; the endpoint printed is the one of its
+ *               newest record (highest seq), else the one it answered on.
  *   crawl       asks every node it learns of (Findnode with its own key and
  *               --queries - 1 random targets), bonding first, until no new
  *               node is left or --timeout passes; prints each live node's
@@ -20,6 +27,7 @@
  * the node set is capped by --max-nodes.  Main thread only.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,10 +110,16 @@ static const char *ep_str(const p2p_endpoint_t *ep)
     return s;
 }
 
-/* Waits for the Pong to the Ping with `hash` from node n.  Returns 0 with
- * the pong in *out, or P2P_ETIMEDOUT. */
+struct crawl;
+/* Hands a packet that the wait it arrived in does not want to the crawler
+ * cr is running (NULL: none; the packet is dropped). */
+static void pass_on(struct crawl *cr, const p2p_discv4_packet_t *p, const p2p_ip_t *ip,
+                    uint16_t port);
+
+/* Waits for the Pong to the Ping with `hash` from node n, other packets to
+ * cr.  Returns 0 with the pong in *out, P2P_ETIMEDOUT or P2P_ESYS. */
 static int wait_pong(p2p_dc_t *dc, p2p_discv4_packet_t *out, const p2p_node_t *n,
-                     const uint8_t hash[32], uint64_t deadline)
+                     const uint8_t hash[32], uint64_t deadline, struct crawl *cr)
 {
     for (;;) {
         p2p_ip_t ip;
@@ -115,6 +129,7 @@ static int wait_pong(p2p_dc_t *dc, p2p_discv4_packet_t *out, const p2p_node_t *n
         if (out->type == P2P_DISCV4_PONG && memcmp(out->u.pong.reply_tok, hash, 32) == 0 &&
             memcmp(out->sender, n->pubkey, 64) == 0)
             return 0;
+        pass_on(cr, out, &ip, port);
     }
 }
 
@@ -138,7 +153,7 @@ static int d4_ping(int argc, char **argv)
     int rc = p2p_dc_ping(&dc, hash, &n);
     if (rc) cli_fail("cannot send ping: %s", send_error(rc));
     static p2p_discv4_packet_t pong;
-    rc = wait_pong(&dc, &pong, &n, hash, t0 + tmo);
+    rc = wait_pong(&dc, &pong, &n, hash, t0 + tmo, NULL);
     uint64_t t1 = p2p_now_ns();
     if (rc == P2P_ETIMEDOUT) cli_fail("no pong from %s within %s s", node_url(&n), c.timeout);
     if (rc) cli_fail("receive failed: %s", strerror(errno));
@@ -154,17 +169,11 @@ static int d4_ping(int argc, char **argv)
     return 0;
 }
 
-/* Ping, wait for the pong, then give the node time to ping us back (our
- * endpoint answers it) so that it considers us bonded. */
-static void bond(p2p_dc_t *dc, const p2p_node_t *n, uint64_t deadline)
+/* After the Pong: gives the node time to ping us back (our endpoint
+ * answers it) so that it considers us bonded; other packets go to cr. */
+static void wait_ping_back(p2p_dc_t *dc, uint64_t deadline, struct crawl *cr)
 {
-    uint8_t hash[32];
-    int rc = p2p_dc_ping(dc, hash, n);
-    if (rc) cli_fail("cannot send ping: %s", send_error(rc));
     static p2p_discv4_packet_t p;
-    rc = wait_pong(dc, &p, n, hash, deadline);
-    if (rc == P2P_ETIMEDOUT) cli_fail("no pong from %s", node_url(n));
-    if (rc) cli_fail("receive failed: %s", strerror(errno));
     /* their ping usually follows the pong at once; wait for it briefly */
     uint64_t until = p2p_now_ns() + 500 * P2P_NS_PER_MS;
     if (until > deadline) until = deadline;
@@ -173,7 +182,58 @@ static void bond(p2p_dc_t *dc, const p2p_node_t *n, uint64_t deadline)
         p2p_ip_t ip;
         uint16_t port;
         if (p2p_dc_recv(dc, &p, &ip, &port, until) != 0) break;
+        pass_on(cr, &p, &ip, port);
     }
+}
+
+/* Ping, wait for the pong, then for the node's ping back. */
+static void bond(p2p_dc_t *dc, const p2p_node_t *n, uint64_t deadline)
+{
+    uint8_t hash[32];
+    int rc = p2p_dc_ping(dc, hash, n);
+    if (rc) cli_fail("cannot send ping: %s", send_error(rc));
+    static p2p_discv4_packet_t p;
+    rc = wait_pong(dc, &p, n, hash, deadline, NULL);
+    if (rc == P2P_ETIMEDOUT) cli_fail("no pong from %s", node_url(n));
+    if (rc) cli_fail("receive failed: %s", strerror(errno));
+    wait_ping_back(dc, deadline, NULL);
+}
+
+/* Sends an ENRRequest to n (bonded) and waits for the ENRResponse that
+ * echoes it, other packets to cr.  Out: p (the response; its record is
+ * not verified yet).  Returns 0, a send error (P2P_ESYS: errno), or as
+ * p2p_dc_recv (*sent tells which). */
+static int request_enr(p2p_dc_t *dc, p2p_discv4_packet_t *p, bool *sent, const p2p_node_t *n,
+                       uint64_t deadline, struct crawl *cr)
+{
+    memset(p, 0, sizeof *p);
+    p->type = P2P_DISCV4_ENRREQUEST;
+    uint8_t hash[32];
+    *sent = false;
+    int rc = p2p_dc_send(dc, hash, p, &n->ep.ip, n->ep.udp);
+    if (rc) return rc;
+    *sent = true;
+    for (;;) {
+        p2p_ip_t ip;
+        uint16_t port;
+        rc = p2p_dc_recv(dc, p, &ip, &port, deadline);
+        if (rc) return rc;
+        if (p->type == P2P_DISCV4_ENRRESPONSE &&
+            memcmp(p->u.enrresponse.reply_tok, hash, 32) == 0 &&
+            memcmp(p->sender, n->pubkey, 64) == 0)
+            return 0;
+        pass_on(cr, p, &ip, port);
+    }
+}
+
+/* 0 if r is a valid record of the node with ID id. */
+static int record_of(const p2p_enr_t *r, const uint8_t id[32])
+{
+    uint8_t rid[32];
+    int rc = p2p_enr_verify(r);
+    if (rc) return rc;
+    if (p2p_enr_node_id(r, rid) != 0 || memcmp(rid, id, 32) != 0) return P2P_EINVAL;
+    return 0;
 }
 
 static int d4_requestenr(int argc, char **argv)
@@ -194,25 +254,14 @@ static int d4_requestenr(int argc, char **argv)
     if (n.ep.udp == 0) cli_fail("node has no UDP port");
     bond(&dc, &n, deadline);
     static p2p_discv4_packet_t p;
-    memset(&p, 0, sizeof p);
-    p.type = P2P_DISCV4_ENRREQUEST;
-    uint8_t hash[32];
-    int rc = p2p_dc_send(&dc, hash, &p, &n.ep.ip, n.ep.udp);
-    if (rc) cli_fail("cannot send ENRRequest: %s", send_error(rc));
-    for (;;) {
-        p2p_ip_t ip;
-        uint16_t port;
-        rc = p2p_dc_recv(&dc, &p, &ip, &port, deadline);
-        if (rc == P2P_ETIMEDOUT) cli_fail("no ENRResponse from %s", node_url(&n));
-        if (rc) cli_fail("receive failed: %s", strerror(errno));
-        if (p.type == P2P_DISCV4_ENRRESPONSE && memcmp(p.u.enrresponse.reply_tok, hash, 32) == 0 &&
-            memcmp(p.sender, n.pubkey, 64) == 0)
-            break;
-    }
+    bool sent;
+    int rc = request_enr(&dc, &p, &sent, &n, deadline, NULL);
+    if (rc && !sent) cli_fail("cannot send ENRRequest: %s", send_error(rc));
+    if (rc == P2P_ETIMEDOUT) cli_fail("no ENRResponse from %s", node_url(&n));
+    if (rc) cli_fail("receive failed: %s", strerror(errno));
     const p2p_enr_t *r = &p.u.enrresponse.record;
     int vrc = p2p_enr_verify(r);
-    uint8_t id[32];
-    if (vrc == 0 && (p2p_enr_node_id(r, id) != 0 || memcmp(id, n.id, 32) != 0))
+    if (vrc == 0 && record_of(r, n.id) != 0)
         cli_fail("ENRResponse holds the record of another node");
     char text[P2P_ENR_MAX_TEXT];
     if (vrc == 0 && p2p_enr_to_text(text, sizeof text, r) == 0) printf("%s\n", text);
@@ -221,10 +270,16 @@ static int d4_requestenr(int argc, char **argv)
     return vrc == 0 ? 0 : 1;
 }
 
-/* ---- crawler (crawl and resolve) -------------------------------------- */
+/* ---- crawler (crawl) and lookup (resolve) ------------------------------ */
 
 enum { N_NEW, N_PINGED, N_BONDING, N_QUERY, N_DONE, N_DEAD };
 #define PING_TRIES 4
+/* resolve: the lookup's result set (Kademlia k, the bucket size) and the
+ * pings a node gets before it counts as failed */
+#define LOOKUP_RESULTS 16
+#define LOOKUP_PING_TRIES 2
+/* endpoints of the target kept for resolve to try */
+#define MAX_CANDS 8
 
 struct cnode {
     p2p_node_t n;
@@ -246,15 +301,29 @@ struct crawl {
     size_t n, cap, max;
     size_t next_new; /* FIFO scan position (crawl) */
     unsigned parallel;
-    int queries;
+    int queries, ping_tries;
     uint64_t resp_ns;
-    bool have_target, found_target;
+    /* lookup (resolve): nodes are asked closest to the target first, only
+     * while among the LOOKUP_RESULTS closest nodes not failed; the target
+     * itself is not asked, its endpoints seen go to cand[] */
+    bool have_target;
     uint8_t target_pub[64], target_id[32];
-    size_t target_idx;
+    p2p_node_t cand[MAX_CANDS];
+    unsigned ncand, next_cand; /* cand[next_cand..ncand) not tried yet */
     bool json, quiet, verbose;
     size_t alive;
     uint64_t t0;
 };
+
+/* An endpoint of the target (from a Neighbors entry or its Ping): kept
+ * for resolve to try unless already known. */
+static void target_seen(struct crawl *cr, const p2p_node_t *n)
+{
+    for (unsigned i = 0; i < cr->ncand; i++)
+        if (p2p_ip_equal(&cr->cand[i].ep.ip, &n->ep.ip) && cr->cand[i].ep.udp == n->ep.udp) return;
+    if (cr->ncand == MAX_CANDS) return;
+    cr->cand[cr->ncand++] = *n;
+}
 
 static struct cnode *find(struct crawl *cr, const uint8_t id[32])
 {
@@ -266,6 +335,10 @@ static struct cnode *find(struct crawl *cr, const uint8_t id[32])
 static struct cnode *add(struct crawl *cr, const p2p_node_t *n)
 {
     if (memcmp(n->id, cr->dc->id, 32) == 0) return NULL;
+    if (cr->have_target && memcmp(n->id, cr->target_id, 32) == 0) {
+        target_seen(cr, n);
+        return NULL;
+    }
     struct cnode *c = find(cr, n->id);
     if (c) return c;
     if (cr->n >= cr->max) return NULL;
@@ -281,10 +354,6 @@ static struct cnode *add(struct crawl *cr, const p2p_node_t *n)
     c->n = *n;
     c->state = N_NEW;
     c->queries_left = cr->queries;
-    if (cr->have_target && memcmp(n->id, cr->target_id, 32) == 0) {
-        cr->found_target = true;
-        cr->target_idx = (size_t)(c - cr->v);
-    }
     return c;
 }
 
@@ -297,6 +366,9 @@ static int closer(const uint8_t a[32], const uint8_t b[32], const uint8_t t[32])
     return 0;
 }
 
+/* The next node to ask: crawl, the first new one; lookup, the closest new
+ * one to the target if fewer than LOOKUP_RESULTS nodes not failed are
+ * closer (the lookup is over once the result set is all asked). */
 static struct cnode *next_new(struct crawl *cr)
 {
     if (!cr->have_target) {
@@ -307,7 +379,11 @@ static struct cnode *next_new(struct crawl *cr)
     for (size_t i = 0; i < cr->n; i++)
         if (cr->v[i].state == N_NEW && (!best || closer(cr->v[i].n.id, best->n.id, cr->target_id)))
             best = &cr->v[i];
-    return best;
+    if (!best) return NULL;
+    unsigned nearer = 0;
+    for (size_t i = 0; i < cr->n; i++)
+        if (cr->v[i].state != N_DEAD && closer(cr->v[i].n.id, best->n.id, cr->target_id)) nearer++;
+    return nearer < LOOKUP_RESULTS ? best : NULL;
 }
 
 static void send_ping(struct crawl *cr, struct cnode *c, uint64_t now)
@@ -415,6 +491,12 @@ static void handle(struct crawl *cr, const p2p_discv4_packet_t *p, const p2p_ip_
     }
 }
 
+static void pass_on(struct crawl *cr, const p2p_discv4_packet_t *p, const p2p_ip_t *ip,
+                    uint16_t port)
+{
+    if (cr) handle(cr, p, ip, port, p2p_now_ns());
+}
+
 static void timeouts(struct crawl *cr, uint64_t now)
 {
     for (size_t i = 0; i < cr->n; i++) {
@@ -422,7 +504,7 @@ static void timeouts(struct crawl *cr, uint64_t now)
         if (c->t > now) continue;
         switch (c->state) {
         case N_PINGED:
-            if (c->tries < PING_TRIES)
+            if (c->tries < cr->ping_tries)
                 send_ping(cr, c, now);
             else
                 c->state = N_DEAD;
@@ -442,13 +524,14 @@ static void timeouts(struct crawl *cr, uint64_t now)
     }
 }
 
-/* Runs until nothing is left to do, the target is found, or deadline. */
+/* Runs until nothing is left to do (crawl: every node asked; lookup: the
+ * result set), an endpoint of the target is left to try, or deadline. */
 static void crawl_run(struct crawl *cr, uint64_t deadline)
 {
     static p2p_discv4_packet_t p;
     for (;;) {
         uint64_t now = p2p_now_ns();
-        if (now >= deadline || cr->found_target) return;
+        if (now >= deadline || cr->next_cand < cr->ncand) return;
         unsigned active = 0;
         for (size_t i = 0; i < cr->n; i++)
             if (cr->v[i].state >= N_PINGED && cr->v[i].state <= N_QUERY) active++;
@@ -486,45 +569,151 @@ static void add_bootnodes(struct crawl *cr, const char *list)
         add(cr, &n);
     }
     free(copy);
-    if (cr->n == 0) cli_usage_fail("--bootnodes lists no node");
+    if (cr->n == 0 && cr->ncand == 0) cli_usage_fail("--bootnodes lists no node");
+}
+
+/* resolve --verbose: one line on stderr, seconds since the start first */
+static void say(const struct crawl *cr, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(const struct crawl *cr, const char *fmt, ...)
+{
+    if (!cr->verbose) return;
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%.3f resolve: ", (double)(p2p_now_ns() - cr->t0) / 1e9);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+}
+
+/* resolve: is n live at its endpoint?  Bonds (ping_tries pings, the i-th
+ * waited for i x resp_ns) and asks for its record (resp_ns), packets for
+ * the lookup passed on to cr.  Returns 2 with a valid record of n in *rec,
+ * 1 if n answered the ping only, 0 if it did not answer. */
+static int confirm(struct crawl *cr, p2p_enr_t *rec, const p2p_node_t *n, uint64_t deadline)
+{
+    static p2p_discv4_packet_t p;
+    int rc = P2P_ETIMEDOUT;
+    for (int i = 1; i <= cr->ping_tries && rc == P2P_ETIMEDOUT; i++) {
+        uint8_t hash[32];
+        uint64_t until = p2p_now_ns() + cr->resp_ns * (uint64_t)i;
+        if (until > deadline) until = deadline;
+        if (p2p_dc_ping(cr->dc, hash, n) != 0) return 0;
+        rc = wait_pong(cr->dc, &p, n, hash, until, cr);
+        if (until == deadline) break;
+    }
+    if (rc == P2P_ESYS) cli_fail("receive failed: %s", strerror(errno));
+    if (rc) return 0;
+    wait_ping_back(cr->dc, deadline, cr);
+    uint64_t until = p2p_now_ns() + cr->resp_ns;
+    if (until > deadline) until = deadline;
+    bool sent;
+    rc = request_enr(cr->dc, &p, &sent, n, until, cr);
+    if (rc == P2P_ESYS && sent) cli_fail("receive failed: %s", strerror(errno));
+    if (rc || record_of(&p.u.enrresponse.record, n->id) != 0) return 1;
+    *rec = p.u.enrresponse.record;
+    return 2;
 }
 
 static int d4_resolve(int argc, char **argv)
 {
     static const cli_cmd_t cmd = {
         "discv4 resolve", "<enode|id>",
-        "Finds the current endpoint of a node (enode URL or 128-hex key) by a lookup through "
-        "the bootnodes.",
+        "Finds the current endpoint of a node (enode URL, ENR or 128-hex key) and prints its "
+        "enode URL.  A node given with an endpoint is asked there first (bond, ENRRequest); "
+        "otherwise, or if it does not answer, its ID is looked up through the bootnodes "
+        "(3 queries in flight; the lookup ends once the 16 closest nodes seen were all asked) "
+        "and the node found must answer a ping.  The endpoint printed is the one of the newest "
+        "record the node sent (highest seq), else the one it answered on; 'not found' (exit "
+        "status 1) if no endpoint answered.",
         1, 1};
     struct common c = {.timeout = TIMEOUT_RESOLVE};
     const char *boot = NULL;
+    bool verbose = false;
     const cli_opt_t opts[] = {
         COMMON_OPTS(c, TIMEOUT_RESOLVE),
         {"bootnodes", "LIST", "comma-separated enode URLs / ENRs to start from", &boot, NULL},
+        {"verbose", NULL, "log each step and every packet received to stderr", NULL, &verbose},
     };
     const char *pos[CLI_MAX_POS];
     size_t npos;
     cli_parse(&cmd, opts, sizeof opts / sizeof opts[0], argc, argv, pos, &npos);
     p2p_node_t want = cli_node(pos[0], false);
-    uint64_t deadline = p2p_now_ns() + cli_timeout_ns("--timeout", c.timeout);
+    uint64_t t0 = p2p_now_ns();
+    uint64_t deadline = t0 + cli_timeout_ns("--timeout", c.timeout);
     p2p_dc_t dc;
     open_endpoint(&dc, &c);
+    want = cli_node_for(pos[0], false, reach_family(&dc));
     struct crawl cr = {.dc = &dc,
                        .max = 4096,
                        .parallel = 3,
                        .queries = 1,
+                       .ping_tries = LOOKUP_PING_TRIES,
                        .resp_ns = P2P_NS_PER_S,
                        .have_target = true,
-                       .quiet = true};
+                       .quiet = true,
+                       .verbose = verbose,
+                       .t0 = t0};
     memcpy(cr.target_pub, want.pubkey, 64);
     memcpy(cr.target_id, want.id, 32);
+    /* the endpoint given is tried first, then those the lookup finds */
+    if (want.ep.ip.family != 0 && want.ep.udp != 0) target_seen(&cr, &want);
     add_bootnodes(&cr, boot);
-    crawl_run(&cr, deadline);
-    if (!cr.found_target) cli_fail("node %s not found", cli_hex(want.id, 32));
-    printf("%s\n", node_url(&cr.v[cr.target_idx].n));
+    static p2p_enr_t rec, got;
+    p2p_node_t rec_from, live;
+    bool have_rec = false, have_live = false, done = false;
+    for (;;) {
+        while (!done && cr.next_cand < cr.ncand) {
+            const p2p_node_t *n = &cr.cand[cr.next_cand++];
+            int r = confirm(&cr, &got, n, deadline);
+            say(&cr, "%s %s", node_url(n),
+                r == 2 ? "answered with its record"
+                : r    ? "answered the ping"
+                       : "did not answer");
+            if (r == 2) say(&cr, "record seq %llu", (unsigned long long)got.seq);
+            if (r == 2 && (!have_rec || got.seq > rec.seq)) {
+                rec = got;
+                rec_from = *n;
+                have_rec = true;
+            }
+            if (r >= 1 && !have_live) {
+                live = *n;
+                have_live = true;
+            }
+            /* a record no older than the one given ends it */
+            done = have_rec ? rec.seq >= want.seq : have_live && want.seq == 0;
+        }
+        if (done || p2p_now_ns() >= deadline) break;
+        crawl_run(&cr, deadline);
+        if (cr.next_cand < cr.ncand) continue;
+        size_t asked = 0, failed = 0;
+        for (size_t i = 0; i < cr.n; i++) {
+            asked += cr.v[i].state == N_DONE;
+            failed += cr.v[i].state == N_DEAD;
+        }
+        if (p2p_now_ns() < deadline)
+            say(&cr,
+                "lookup ended: the %d closest nodes seen were asked (%zu asked, %zu failed, "
+                "%zu seen)",
+                LOOKUP_RESULTS, asked, failed, cr.n);
+        break;
+    }
+    bool timed_out = !done && p2p_now_ns() >= deadline;
+    unsigned family = reach_family(&dc);
     free(cr.v);
     p2p_dc_close(&dc);
-    return 0;
+    if (have_rec) {
+        p2p_node_t n;
+        if (p2p_enr_to_node_for(&n, &rec, family) != 0 || n.ep.ip.family == 0 || n.ep.udp == 0)
+            n = rec_from; /* a record without a usable endpoint: where it answered */
+        printf("%s\n", node_url(&n));
+        return 0;
+    }
+    if (have_live) {
+        printf("%s\n", node_url(&live));
+        return 0;
+    }
+    cli_fail("node %s not found (%s)", cli_hex(want.id, 32),
+             timed_out ? "--timeout passed" : "no endpoint answered");
 }
 
 static int d4_crawl(int argc, char **argv)
@@ -556,6 +745,7 @@ static int d4_crawl(int argc, char **argv)
     struct crawl cr = {.max = cli_uint("--max-nodes", maxn, 1, 1000000),
                        .parallel = (unsigned)cli_uint("--parallel", parallel, 1, 256),
                        .queries = (int)cli_uint("--queries", queries, 1, 64),
+                       .ping_tries = PING_TRIES,
                        .resp_ns = cli_duration_ns("--resp-timeout", resp),
                        .json = json,
                        .verbose = verbose,

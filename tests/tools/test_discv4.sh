@@ -23,12 +23,22 @@ timeout 20 "$D" discv4 requestenr "$ENODE" >"$T/enr" 2>"$T/err" && ok || bad "re
 [ "$(head -1 "$T/enr")" = "$ENR" ] && ok || bad "requestenr printed '$(head -1 "$T/enr")', want '$ENR'"
 grep -q '^seq:       7$' "$T/enr" && grep -q '^signature: valid' "$T/enr" && ok || bad "requestenr dump: $(cat "$T/enr")"
 
-timeout 20 "$D" discv4 resolve --bootnodes "$ENODE" "$TARGET" >"$T/res" 2>"$T/err" && ok || bad "resolve: $(cat "$T/err")"
-[ "$(cat "$T/res")" = "$TARGET" ] && ok || bad "resolve printed '$(cat "$T/res")', want '$TARGET'"
-HEX=${TARGET#enode://}
-HEX=${HEX%%@*}
-timeout 20 "$D" discv4 resolve --bootnodes "$ENR" "$HEX" >"$T/res2" 2>"$T/err" && ok || bad "resolve by id: $(cat "$T/err")"
-[ "$(cat "$T/res2")" = "$TARGET" ] && ok || bad "resolve by id printed '$(cat "$T/res2")'"
+# the responder itself: asked directly at the URL given, and by its ID
+# with its record as the bootnode; printed from its record (ip, udp: no
+# tcp port)
+PUB=${ENODE#enode://}
+PUB=${PUB%%@*}
+UDP=${ENODE##*:}
+REC="enode://$PUB@127.0.0.1:0?discport=$UDP"
+timeout 20 "$D" discv4 resolve --bootnodes "$TARGET" "$ENODE" >"$T/res" 2>"$T/err" && ok || bad "resolve: $(cat "$T/err")"
+[ "$(cat "$T/res")" = "$REC" ] && ok || bad "resolve printed '$(cat "$T/res")', want '$REC'"
+timeout 20 "$D" discv4 resolve --bootnodes "$ENR" "$PUB" >"$T/res2" 2>"$T/err" && ok || bad "resolve by id: $(cat "$T/err")"
+[ "$(cat "$T/res2")" = "$REC" ] && ok || bad "resolve by id printed '$(cat "$T/res2")'"
+# a node listed (the responder's first fake node) but not there: the
+# lookup finds it, the ping goes unanswered
+timeout 20 "$D" discv4 resolve --bootnodes "$ENODE" "$TARGET" >"$T/res4" 2>"$T/err"
+[ $? -eq 1 ] && [ ! -s "$T/res4" ] && [ "$(wc -l <"$T/err")" -eq 1 ] && grep -q 'not found' "$T/err" && ok ||
+    bad "resolve of a listed node that does not answer: '$(cat "$T/res4")' $(cat "$T/err")"
 # a node nobody knows: one line, non-zero
 OTHER=$("$D" key to-enode --hex "$(printf '%064x' 7)")
 timeout 20 "$D" discv4 resolve --timeout 3 --bootnodes "$ENODE" "$OTHER" >"$T/res3" 2>"$T/err"
