@@ -9,6 +9,11 @@ D=$1 A=$2
 . "$(dirname "$0")/lib_check.sh"
 . "$(dirname "$0")/lib_actors.sh"
 
+# maps PID FILE: process PID maps FILE (a follower has opened the segment;
+# a follower that opened it only after a second writer recreated it would
+# follow the new one and never see the replacement)
+maps() { grep -qF -- "$(readlink -f -- "$2")" "/proc/$1/maps" 2>/dev/null; }
+
 actors_start "$T/ready" "$T" 20
 grep -q ready "$T/ready" && ok || { bad "trace_actors did not start"; exit 1; }
 sleep 0.3
@@ -83,7 +88,7 @@ PY
 # a follower whose node exits says so and stops
 "$D" trace --datadir "$T" --follow --new --duration 20 >/dev/null 2>"$T/ferr" &
 fpid=$!
-sleep 0.3
+wait_until 100 maps "$fpid" "$T/trace.ring" && ok || bad "the follower did not map $T/trace.ring"
 kpid=$pid
 kill "$pid"; wait "$pid" 2>/dev/null; pids=
 wait_until 50 gone "$fpid"
@@ -105,7 +110,7 @@ mkdir "$T/re"
 actors_start "$T/re/ready1" "$T/re" 20
 "$D" trace --datadir "$T/re" --follow --new --duration 20 >/dev/null 2>"$T/re/ferr" &
 fpid=$!
-sleep 0.3
+wait_until 100 maps "$fpid" "$T/re/trace.ring" && ok || bad "the follower did not map $T/re/trace.ring"
 "$A" "$T/re" 20 >"$T/re/ready2" &
 pid2=$!
 wait_until 50 gone "$fpid"
