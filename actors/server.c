@@ -485,6 +485,7 @@ static int peerop_run(p2p_server_t *srv, p2p__peerop_t *req)
     if (!op) return P2P_ENOMEM;
     *op = *req;
     atomic_init(&op->state, P2P__OP_QUEUED);
+    atomic_init(&op->refs, 2);
     uint64_t deadline = p2p_now_ns() + srv->op_timeout;
     p2p__msg_peerop_t m = {.op = op, .kind = op->kind};
     int rc = p2p_mailbox_push(srv->mb_peerop, &m, sizeof m, deadline);
@@ -512,7 +513,9 @@ static int peerop_run(p2p_server_t *srv, p2p__peerop_t *req)
     req->n = op->n;
     req->inbound = op->inbound;
     req->peer = op->peer;
-    free(op);
+    /* the loop may still be in its wake on op->state: the last of the two
+     * references frees the op (see p2p__peerop_t) */
+    if (atomic_fetch_sub_explicit(&op->refs, 1, memory_order_acq_rel) == 1) free(op);
     return rc;
 }
 

@@ -162,7 +162,9 @@ typedef struct p2p__msg_disc {
  *   QUEUED -> RUNNING  the loop claims it (CAS) and runs it while the caller
  *                      waits (a run is short: the loop never blocks);
  *   RUNNING -> DONE    the loop publishes the results (release store +
- *                      futex wake); the caller reads them and frees the op;
+ *                      futex wake); the caller reads them.  Both then drop
+ *                      one of the op's two references and the second frees
+ *                      it, so the loop's wake never names freed memory;
  *   QUEUED -> ABANDONED the caller's deadline passed first (CAS); it
  *                      returns P2P_ETIMEDOUT without touching the op again
  *                      and the loop, whose claim then fails, frees it
@@ -197,6 +199,9 @@ typedef struct p2p__peerop {
      * QUEUED (either side), release store of DONE / acquire load by the
      * caller (see above) */
     _Atomic uint32_t state;
+    /* 2 while queued; after DONE the loop and the caller each drop one
+     * (acq_rel) and whoever drops the last frees the op */
+    _Atomic uint32_t refs;
 } p2p__peerop_t;
 
 typedef struct p2p__msg_peerop {

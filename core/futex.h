@@ -32,9 +32,10 @@ static inline void p2p_futex_wait_until(_Atomic uint32_t *word, uint32_t val, ui
             FUTEX_BITSET_MATCH_ANY);
 }
 
-/* Wakes every thread sleeping on word.  The kernel uses the address only as
- * a key (a private futex is not read), so the word may be freed by a woken
- * thread before or during the call. */
+/* Wakes every thread sleeping on word.  The word must stay allocated until
+ * the call returns: freed and reused, its address could wake an unrelated
+ * sleeper (harmless, as every wait re-checks, but memory checkers report the
+ * call), so a woken thread must not be the one that frees it. */
 static inline void p2p_futex_wake_all(_Atomic uint32_t *word)
 {
     syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, INT_MAX, NULL, NULL, 0);
