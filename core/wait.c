@@ -225,6 +225,18 @@ static bool waiter_done_polled(p2p_waiter_t *w, bool efd_readable)
     return claimed;
 }
 
+/* After a sleep: an explicit wake that ended it (or landed during it) is
+ * consumed here, as prepare and the spin consume one that came before,
+ * so it does not also end the next wait at once (callers re-check their
+ * state after every return).  True if there was one. */
+static bool consume_wake(p2p_waiter_t *w)
+{
+    /* relaxed load first (no RMW in the common case); the seq_cst exchange
+     * pairs with the waker's seq_cst store and sees what it wrote before */
+    return atomic_load_explicit(&w->notified, memory_order_relaxed) &&
+           atomic_exchange_explicit(&w->notified, 0, memory_order_seq_cst);
+}
+
 static inline void cpu_relax(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
@@ -357,6 +369,7 @@ static int wait_futex(p2p_waiter_t *w, uint64_t deadline_ns, uint64_t start)
      * futex wake at worst ends a later sleep early) */
     bool claimed =
         atomic_exchange_explicit(&w->sleeping, SLEEP_NONE, memory_order_acq_rel) == SLEEP_NONE;
+    if (consume_wake(w) && rc == P2P_ETIMEDOUT) rc = 0; /* woken right at the deadline */
     if (w->spin_max && rc == 0) spin_woken(w, start, claimed);
     if (rc == P2P_ETIMEDOUT) {
         /* A push may have landed right at the deadline: report work. */
@@ -419,6 +432,7 @@ int p2p_waiter_poll(p2p_waiter_t *w, struct pollfd *fds, unsigned nfds, uint64_t
     }
     for (unsigned i = 0; i < nfds; i++) fds[i].revents = pf[i + 1].revents;
     bool claimed = waiter_done_polled(w, !sig && (pf[0].revents & POLLIN) != 0);
+    if (consume_wake(w) && rc == P2P_ETIMEDOUT) rc = 0; /* woken right at the deadline */
     if (w->spin_max && rc == 0) spin_woken(w, start, claimed);
     if (rc == P2P_ETIMEDOUT) {
         /* A push may have landed right at the deadline: report work. */

@@ -90,7 +90,8 @@ typedef struct p2p_waiter {
      * producer (exchange).  seq_cst on both sides
      * (see the protocol above). */
     _Atomic int sleeping;
-    /* Sticky explicit wake (p2p_waiter_wake): consumed by the next wait.
+    /* Sticky explicit wake (p2p_waiter_wake): consumed by the wait it ends
+     * (or by the next wait if none is in progress).
      * seq_cst store by the waker and exchange by the owner (the same
      * Dekker pair as sleeping); a relaxed load only as a pre-check. */
     _Atomic int notified;

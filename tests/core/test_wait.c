@@ -349,6 +349,13 @@ int main(void)
     CHECK_OK(p2p_waiter_poll(w, fds, 1, p2p_now_ns() + 10 * P2P_NS_PER_S));
     CHECK_OK(p2p_thread_join(&th, NULL));
     CHECK(fds[0].revents == 0);
+    /* ... and is consumed by it: the next wait sleeps to its deadline */
+    CHECK_ERR(p2p_waiter_poll(w, fds, 1, p2p_now_ns() + 30 * P2P_NS_PER_MS), P2P_ETIMEDOUT);
+    /* the same for a wait without fds (a futex sleep) */
+    run_later(&th, &l);
+    CHECK_OK(p2p_waiter_wait(w, p2p_now_ns() + 10 * P2P_NS_PER_S));
+    CHECK_OK(p2p_thread_join(&th, NULL));
+    CHECK_ERR(p2p_waiter_wait(w, p2p_now_ns() + 30 * P2P_NS_PER_MS), P2P_ETIMEDOUT);
 
     /* Wakes are sticky: a wake before the wait makes it return at once,
      * without sleeping; it is consumed. */
