@@ -90,8 +90,10 @@ typedef struct p2p_waiter {
      * producer (exchange).  seq_cst on both sides
      * (see the protocol above). */
     _Atomic int sleeping;
-    /* Sticky explicit wake (p2p_waiter_wake): consumed by the wait it ends
-     * (or by the next wait if none is in progress).
+    /* Sticky explicit wake (p2p_waiter_wake): consumed by the
+     * p2p_waiter_poll or p2p_waiter_wait it ends; otherwise (none in
+     * progress, or an own epoll loop's prepare/done) by the next prepare,
+     * spin or wait.
      * seq_cst store by the waker and exchange by the owner (the same
      * Dekker pair as sleeping); a relaxed load only as a pre-check. */
     _Atomic int notified;
