@@ -515,7 +515,7 @@ static int peerop_run(p2p_server_t *srv, p2p__peerop_t *req)
     req->peer = op->peer;
     /* the loop may still be in its wake on op->state: the last of the two
      * references frees the op (see p2p__peerop_t) */
-    if (atomic_fetch_sub_explicit(&op->refs, 1, memory_order_acq_rel) == 1) free(op);
+    p2p__peerop_put(op);
     return rc;
 }
 

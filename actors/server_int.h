@@ -37,6 +37,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "actors/checks.h"
 #include "actors/dialsched.h"
@@ -203,6 +204,14 @@ typedef struct p2p__peerop {
      * (acq_rel) and whoever drops the last frees the op */
     _Atomic uint32_t refs;
 } p2p__peerop_t;
+
+/* Drops one of a finished op's two references (the loop's in op_done, the
+ * caller's in peerop_run); the last frees it.  acq_rel: the other side's
+ * use of the op happens before the free. */
+static inline void p2p__peerop_put(p2p__peerop_t *op)
+{
+    if (atomic_fetch_sub_explicit(&op->refs, 1, memory_order_acq_rel) == 1) free(op);
+}
 
 typedef struct p2p__msg_peerop {
     p2p__peerop_t *op;

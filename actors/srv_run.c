@@ -461,9 +461,8 @@ static void op_done(p2p__peerop_t *op, int rc)
     /* release: the caller's acquire load sees the results */
     atomic_store_explicit(&op->state, P2P__OP_DONE, memory_order_release);
     p2p_futex_wake_all(&op->state);
-    /* the caller may be done with the op already: the last reference frees
-     * it (acq_rel orders the caller's reads of the results before it) */
-    if (atomic_fetch_sub_explicit(&op->refs, 1, memory_order_acq_rel) == 1) free(op);
+    /* the caller may be done with the op already */
+    p2p__peerop_put(op);
 }
 
 static void on_peerop(run_t *r, p2p__peerop_t *op)

@@ -225,10 +225,11 @@ static bool waiter_done_polled(p2p_waiter_t *w, bool efd_readable)
     return claimed;
 }
 
-/* After a sleep: an explicit wake that ended it (or landed during it) is
- * consumed here, as prepare and the spin consume one that came before,
+/* Consumes a pending explicit wake; true if there was one.  The spin
+ * polls with it, and the end of a sleep (wait_ended) takes the wake that
+ * ended it (or landed during it), as prepare takes one that came before,
  * so it does not also end the next wait at once (callers re-check their
- * state after every return).  True if there was one. */
+ * state after every return). */
 static bool consume_wake(p2p_waiter_t *w)
 {
     /* relaxed load first (no RMW in the common case); the seq_cst exchange
@@ -254,11 +255,7 @@ static bool waiter_spin(p2p_waiter_t *w, struct pollfd *fds, unsigned nfds, uint
 {
     uint64_t last = p2p_now_ns(), fd_poll_at = last + P2P_WAITER_SPIN_FD_POLL_NS;
     for (unsigned i = 1;; i++) {
-        /* relaxed load first (no RMW while idle); the seq_cst exchange
-         * consumes the wake and sees what the waker wrote before it */
-        if (atomic_load_explicit(&w->notified, memory_order_relaxed) &&
-            atomic_exchange_explicit(&w->notified, 0, memory_order_seq_cst))
-            return true;
+        if (consume_wake(w)) return true;
         for (unsigned k = 0; k < w->nmb; k++)
             if (p2p_mailbox_ready(w->mb[k])) return true;
         cpu_relax();
@@ -335,6 +332,21 @@ static bool time_left(struct timespec **tsp, uint64_t deadline_ns)
     return true;
 }
 
+/* The end of a sleep (futex or poll) that returned rc: takes the wake,
+ * adapts the spin window and turns a timeout into 0 when work landed right
+ * at the deadline.  claimed: a waker ended the sleep. */
+static int wait_ended(p2p_waiter_t *w, int rc, uint64_t start, bool claimed)
+{
+    if (consume_wake(w) && rc == P2P_ETIMEDOUT) rc = 0; /* woken right at the deadline */
+    if (w->spin_max && rc == 0) spin_woken(w, start, claimed);
+    if (rc == P2P_ETIMEDOUT) {
+        /* A push may have landed right at the deadline: report work. */
+        for (unsigned i = 0; i < w->nmb; i++)
+            if (p2p_mailbox_ready(w->mb[i])) return 0;
+    }
+    return rc;
+}
+
 /* Nothing to poll (p2p_waiter_wait): sleeps on the `sleeping` word itself
  * (a futex), which a waker's exchange clears before its FUTEX_WAKE;
  * cheaper for both sides than an eventfd write + ppoll or a signal.  A
@@ -369,14 +381,7 @@ static int wait_futex(p2p_waiter_t *w, uint64_t deadline_ns, uint64_t start)
      * futex wake at worst ends a later sleep early) */
     bool claimed =
         atomic_exchange_explicit(&w->sleeping, SLEEP_NONE, memory_order_acq_rel) == SLEEP_NONE;
-    if (consume_wake(w) && rc == P2P_ETIMEDOUT) rc = 0; /* woken right at the deadline */
-    if (w->spin_max && rc == 0) spin_woken(w, start, claimed);
-    if (rc == P2P_ETIMEDOUT) {
-        /* A push may have landed right at the deadline: report work. */
-        for (unsigned i = 0; i < w->nmb; i++)
-            if (p2p_mailbox_ready(w->mb[i])) return 0;
-    }
-    return rc;
+    return wait_ended(w, rc, start, claimed);
 }
 
 int p2p_waiter_poll(p2p_waiter_t *w, struct pollfd *fds, unsigned nfds, uint64_t deadline_ns)
@@ -432,14 +437,7 @@ int p2p_waiter_poll(p2p_waiter_t *w, struct pollfd *fds, unsigned nfds, uint64_t
     }
     for (unsigned i = 0; i < nfds; i++) fds[i].revents = pf[i + 1].revents;
     bool claimed = waiter_done_polled(w, !sig && (pf[0].revents & POLLIN) != 0);
-    if (consume_wake(w) && rc == P2P_ETIMEDOUT) rc = 0; /* woken right at the deadline */
-    if (w->spin_max && rc == 0) spin_woken(w, start, claimed);
-    if (rc == P2P_ETIMEDOUT) {
-        /* A push may have landed right at the deadline: report work. */
-        for (unsigned i = 0; i < w->nmb; i++)
-            if (p2p_mailbox_ready(w->mb[i])) return 0;
-    }
-    return rc;
+    return wait_ended(w, rc, start, claimed);
 }
 
 int p2p_waiter_wait(p2p_waiter_t *w, uint64_t deadline_ns)
