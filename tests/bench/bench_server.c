@@ -21,7 +21,13 @@
  *      snappy (server A -> server B, counted in B's callback), next to the
  *      frame codec's single-thread ceiling (encode + decode of the same
  *      messages with snappy, no sockets).
- * Usage: bench_server [seconds per load phase, default 3] [hs]
+ *   The handshake figure is the median of several rounds (default 5), each
+ *   a load phase with the bound measured right before and right after it:
+ *   on this shared 2-vCPU guest one 3 s phase moved between 0.61 and 0.74
+ *   of its bound from run to run; the median of the rounds' ratios, with
+ *   their range, is the figure, as the mailbox benchmark's median of pairs.
+ * Usage: bench_server [seconds per load phase, default 3] [hs|all, default
+ * all] [rounds, default 5]
  * ("hs": only the handshake figures, without ethereumjs or throughput; for
  * profiling)
  */
@@ -119,15 +125,12 @@ static void *pair_thread(void *arg)
     return NULL;
 }
 
-/* CPU microseconds of one pair's operations: *one timed on one thread
- * alone, *all the mean over ncpu threads timing them at the same time
- * (clients and server keep every core busy during the load, and a core
- * may run secp256k1 slower while its neighbours do too). */
-static void pair_costs(double *one, double *all, int ncpu)
+/* CPU microseconds of one pair's operations, the mean over ncpu threads
+ * timing them at the same time (clients and server keep every core busy
+ * during the load, and a core may run secp256k1 slower while its
+ * neighbours do too). */
+static double pair_cost(int ncpu)
 {
-    pair_job_t j1 = {0};
-    (void)pair_thread(&j1);
-    *one = j1.us;
     pair_job_t jobs[64];
     pthread_t th[64];
     if (ncpu > 64) ncpu = 64;
@@ -143,7 +146,7 @@ static void pair_costs(double *one, double *all, int ncpu)
         sum += jobs[i].us;
     }
     pthread_barrier_destroy(&b);
-    *all = sum / ncpu;
+    return sum / ncpu;
 }
 
 #define NKEYS 64
@@ -198,9 +201,50 @@ static double run_load(uint16_t port, const uint8_t pub[64], uint64_t *fails)
     return (double)atomic_load(&l.done) / el;
 }
 
-static double ours_cpu_us; /* process CPU per admitted handshake pair */
+/* One round of the handshake load against a running server: the clients'
+ * completions per second, and the process CPU (clients and server) per
+ * handshake pair the server admitted. */
+typedef struct hs_round {
+    double rate, cpu_us, busy, admitted_rate, bound_us;
+    uint64_t fails;
+} hs_round_t;
 
-static double ours_handshakes(void)
+static void ours_round(p2p_server_t *s, const p2p_node_t *n, hs_round_t *r)
+{
+    p2p_server_stats_t st0, st;
+    p2p_server_get_stats(s, &st0);
+    double t0 = bench_wall(), c0 = proc_cpu();
+    r->rate = run_load(n->ep.tcp, n->pubkey, &r->fails);
+    double el = bench_wall() - t0;
+    su_wait_peers(s, 0, 5000);
+    p2p_server_get_stats(s, &st);
+    double cpu = proc_cpu() - c0;
+    uint64_t added = st.peers_added - st0.peers_added;
+    r->cpu_us = added ? cpu * 1e6 / (double)added : 0;
+    r->busy = cpu / el;
+    r->admitted_rate = (double)added / el;
+}
+
+static int cmp_dbl(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Sorts v[0..n) and returns its median. */
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_dbl);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+#define ROUNDS_MAX 21
+
+/* The handshake figures: `rounds` load phases against one server, the
+ * bound measured before the first and after every phase (each phase is
+ * set against the mean of the measurements around it).  Prints every
+ * round and the medians; returns the median handshakes per second. */
+static double ours_handshakes(int rounds, long ncpu)
 {
     static const p2p_protocol_t snap = {"snap", 1, 8, NULL, NULL, NULL, NULL};
     p2p_server_config_t cs;
@@ -209,26 +253,57 @@ static double ours_handshakes(void)
     p2p_server_t *s = NULL;
     if (p2p_server_start(&s, &cs)) return 0;
     p2p_node_t n = su_node(s);
-    uint64_t fails;
-    double t0 = bench_wall(), c0 = proc_cpu();
-    double rate = run_load(n.ep.tcp, n.pubkey, &fails);
-    double el = bench_wall() - t0;
+    hs_round_t r[ROUNDS_MAX];
+    double all_prev = pair_cost((int)ncpu);
+    printf("inbound handshakes+Hello on loopback (%ld cores, %d client threads and the server "
+           "share them), %d rounds of %.1f s\n",
+           ncpu, nclients, rounds, secs);
+    printf("  bound: the secp256k1 ops of one handshake pair (3 public keys, 8 ECDH, 1 signature, "
+           "1 recovery) timed on all %ld cores at once, before and after each round\n",
+           ncpu);
+    double wall[ROUNDS_MAX], cpu[ROUNDS_MAX], rate[ROUNDS_MAX], cpu_us[ROUNDS_MAX],
+        bound_us[ROUNDS_MAX];
+    uint64_t fails = 0;
+    for (int i = 0; i < rounds; i++) {
+        ours_round(s, &n, &r[i]);
+        double all = pair_cost((int)ncpu);
+        r[i].bound_us = (all_prev + all) / 2;
+        all_prev = all;
+        double bound = (double)ncpu * 1e6 / r[i].bound_us;
+        wall[i] = r[i].rate / bound;
+        cpu[i] = r[i].cpu_us > 0 ? r[i].bound_us / r[i].cpu_us : 0;
+        rate[i] = r[i].rate;
+        cpu_us[i] = r[i].cpu_us;
+        bound_us[i] = r[i].bound_us;
+        fails += r[i].fails;
+        printf("  round %d: %6.0f handshakes+Hello/s (clients), %6.0f/s admitted, %llu client "
+               "failures, %.0f us of CPU per pair (clients + server, %.2f cores busy); bound %.0f "
+               "us per pair -> %.0f/s; ratio %.3f by wall clock, %.3f by CPU\n",
+               i + 1, r[i].rate, r[i].admitted_rate, (unsigned long long)r[i].fails, r[i].cpu_us,
+               r[i].busy, r[i].bound_us, bound, wall[i], cpu[i]);
+    }
     p2p_server_stats_t st;
-    su_wait_peers(s, 0, 5000);
     p2p_server_get_stats(s, &st);
-    double cpu = proc_cpu() - c0;
-    ours_cpu_us = st.peers_added ? cpu * 1e6 / (double)st.peers_added : 0;
-    printf("  ours:        %.0f us of CPU per handshake pair (clients + server, this process), "
-           "%.2f cores busy\n",
-           ours_cpu_us, cpu / el);
-    printf("  ours:        %8.0f handshakes+Hello/s (clients), %8.0f/s admitted by the server, "
-           "%llu client failures\n",
-           rate, (double)st.peers_added / el, (unsigned long long)fails);
     printf("  server:      %llu connection threads created, %llu connections run by a parked "
            "thread\n",
            (unsigned long long)st.conn_threads_spawned, (unsigned long long)st.conn_threads_reused);
     p2p_server_stop(s);
-    return rate;
+    double mrate = median(rate, rounds), mcpu_us = median(cpu_us, rounds),
+           mbound = median(bound_us, rounds), mwall = median(wall, rounds),
+           mcpu = median(cpu, rounds);
+    printf("  ours:        %8.0f handshakes+Hello/s (median of rounds, %.0f-%.0f), %.0f us of CPU "
+           "per pair (%.0f-%.0f), %llu client failures\n",
+           mrate, rate[0], rate[rounds - 1], mcpu_us, cpu_us[0], cpu_us[rounds - 1],
+           (unsigned long long)fails);
+    printf("  secp256k1 bound: %.0f us per handshake pair (median, %.0f-%.0f) -> %.0f/s on %ld "
+           "cores\n",
+           mbound, bound_us[0], bound_us[rounds - 1], (double)ncpu * 1e6 / mbound, ncpu);
+    printf("  ratio ours/bound = %.3f by wall clock (median of %d rounds, %.3f-%.3f; machine load "
+           "included), %.3f by CPU time (%.3f-%.3f)\n",
+           mwall, rounds, wall[0], wall[rounds - 1], mcpu, cpu[0], cpu[rounds - 1]);
+    printf("target: handshakes >= 0.70 of the secp256k1 bound (median by wall clock): %s (%.3f)\n",
+           mwall >= 0.70 ? "met" : "NOT met", mwall);
+    return fails == 0 ? mrate : 0;
 }
 
 /* ethereumjs bench-target.mjs: start, read port and id, load, SIGTERM,
@@ -402,39 +477,17 @@ static double codec_ceiling(void)
 
 int main(int argc, char **argv)
 {
-    bench_args(argc, argv, 2, "[seconds per load phase, default 3] [hs]");
+    bench_args(argc, argv, 3, "[seconds per load phase, default 3] [hs|all] [rounds, default 5]");
     secs = bench_arg_num(1, "seconds per load phase", 0.1, 600, false, 3);
-    bool only_hs = bench_arg_word(2, "the second argument", "hs", NULL) != NULL;
+    bool only_hs = strcmp(bench_arg_word(2, "the second argument", "hs|all", "all"), "hs") == 0;
+    int rounds = (int)bench_arg_num(3, "rounds", 1, ROUNDS_MAX, true, 5);
     p2p_log_set_level(P2P_LOG_WARN);
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     if (ncpu < 1) ncpu = 1;
     nclients = ncpu > 4 ? 16 : 4 * (int)ncpu;
-    /* the bound is measured before and after the load and averaged: on
-     * this shared virtual machine the cost of the same operations drifts
-     * by 10-30% within seconds, and a single measurement taken before the
-     * load put that drift into the ratio */
-    double one_a, all_a, one_b, all_b;
-    pair_costs(&one_a, &all_a, (int)ncpu);
-    printf("inbound handshakes+Hello on loopback (%ld cores, %d client threads and the server "
-           "share them)\n",
-           ncpu, nclients);
-    double ours = ours_handshakes();
-    pair_costs(&one_b, &all_b, (int)ncpu);
-    double one_us = (one_a + one_b) / 2, all_us = (all_a + all_b) / 2;
-    double pair_us = all_us;
-    double bound = (double)ncpu * 1e6 / pair_us;
-    printf("  secp256k1 ops of one handshake pair: %.0f us on one thread alone, %.0f us with all "
-           "%ld cores running them (used; before/after the load: %.0f/%.0f)\n",
-           one_us, all_us, ncpu, all_a, all_b);
-    printf("  secp256k1 bound: %.0f us per handshake pair -> %.0f/s on %ld cores\n", pair_us, bound,
-           ncpu);
+    double ours = ours_handshakes(rounds, ncpu);
     double ejs = only_hs ? 0 : ejs_handshakes();
-    printf("  ratio ours/bound = %.3f by wall clock (machine load included), %.3f by CPU time "
-           "(%.3f against the one-thread figure)",
-           ours / bound, ours_cpu_us > 0 ? pair_us / ours_cpu_us : 0,
-           ours_cpu_us > 0 ? one_us / ours_cpu_us : 0);
-    if (ejs > 0) printf(", ours/ethereumjs = %.1fx", ours / ejs);
-    printf("\n");
+    if (ejs > 0) printf("  ours/ethereumjs = %.1fx\n", ours / ejs);
     if (only_hs) return ours > 0 ? 0 : 1;
     printf("\nsingle-connection throughput, 1 KiB messages with snappy\n");
     double ceil = codec_ceiling();

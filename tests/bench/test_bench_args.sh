@@ -23,8 +23,10 @@ refused() { # refused 'PATTERN' BENCH ARGS...: exit 2, PATTERN and usage on stde
     fi
 }
 refused "seconds per load phase must be a number from 0.1 to 600, not 'abc'" bench_server abc
-refused "the second argument must be one of hs, not 'hsx'" bench_server 3 hsx
-refused "too many arguments (at most 2)" bench_server 3 hs x
+refused "the second argument must be one of hs|all, not 'hsx'" bench_server 3 hsx
+refused "rounds must be a whole number from 1 to 21, not 'x'" bench_server 3 hs x
+refused "rounds must be a whole number from 1 to 21, not '0'" bench_server 3 hs 0
+refused "too many arguments (at most 3)" bench_server 3 hs 5 x
 refused "seconds per measurement must be a number from 0.001 to 600, not '-1'" bench_rlpx -1
 refused "not '0.3s'" bench_rlpx 0.3s
 refused "not 'nan'" bench_crypto nan
