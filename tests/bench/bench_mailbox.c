@@ -230,19 +230,6 @@ static void run_tp(bool mailbox, unsigned producers, uint64_t total, uint32_t ca
     }
 }
 
-static int cmp_dbl(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* Sorts v[0..n) and returns its median. */
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_dbl);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 #define PAIRS_MAX 64
 
 /* Copies one field of tp_res_t from rounds r[0..n) into v, sorted, and
@@ -250,7 +237,7 @@ static double median(double *v, int n)
 static double field_sorted(double *v, const tp_res_t *r, int n, size_t off)
 {
     for (int i = 0; i < n; i++) memcpy(&v[i], (const char *)&r[i] + off, sizeof v[i]);
-    return median(v, n);
+    return bench_median(v, n);
 }
 #define SORTED(v, r, n, f) field_sorted(v, r, n, offsetof(tp_res_t, f))
 
@@ -292,7 +279,7 @@ static double tp_row(unsigned prods, uint32_t cap, uint32_t spin, uint64_t total
     }
     p2p_waiter_set_spin(&me->waiter, 0);
     double ra[PAIRS_MAX], rb[PAIRS_MAX], ca[PAIRS_MAX], cb[PAIRS_MAX];
-    double mr = median(ratio, pairs), mc = median(cratio, pairs);
+    double mr = bench_median(ratio, pairs), mc = bench_median(cratio, pairs);
     double ma = SORTED(ra, a, pairs, rate), mb = SORTED(rb, b, pairs, rate);
     printf("  %u->1 cap %-8u %-5s mailbox %6.2f M msg/s (%6.2f-%6.2f)  mutex queue %6.2f "
            "(%5.2f-%5.2f)  ratio %5.2fx (pairs %4.2f-%4.2f)\n",

@@ -104,8 +104,8 @@ static void op_recover(void *a)
 }
 
 typedef struct pair_job {
-    pthread_barrier_t *start;
-    double us; /* one pair's operations */
+    pthread_barrier_t *start; /* all ncpu threads time together */
+    double us;                /* one pair's operations */
 } pair_job_t;
 
 static void *pair_thread(void *arg)
@@ -117,7 +117,7 @@ static void *pair_thread(void *arg)
     su_key(s.hash);
     must_ok(p2p_secp_pubkey(s.pub, s.priv));
     must_ok(p2p_secp_pubkey(s.pub2, s.priv2));
-    if (j->start) pthread_barrier_wait(j->start);
+    pthread_barrier_wait(j->start);
     double pk = bench_best(op_pubkey, &s, 0.05, 3), dh = bench_best(op_ecdh, &s, 0.05, 3),
            sg = bench_best(op_sign, &s, 0.05, 3), rc = bench_best(op_recover, &s, 0.05, 3);
     if (memcmp(s.out, s.pub, 64) != 0) must_ok(-1);
@@ -205,7 +205,7 @@ static double run_load(uint16_t port, const uint8_t pub[64], uint64_t *fails)
  * completions per second, and the process CPU (clients and server) per
  * handshake pair the server admitted. */
 typedef struct hs_round {
-    double rate, cpu_us, busy, admitted_rate, bound_us;
+    double rate, cpu_us, busy, admitted_rate;
     uint64_t fails;
 } hs_round_t;
 
@@ -225,19 +225,6 @@ static void ours_round(p2p_server_t *s, const p2p_node_t *n, hs_round_t *r)
     r->admitted_rate = (double)added / el;
 }
 
-static int cmp_dbl(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* Sorts v[0..n) and returns its median. */
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_dbl);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 #define ROUNDS_MAX 21
 
 /* The handshake figures: `rounds` load phases against one server, the
@@ -253,7 +240,6 @@ static double ours_handshakes(int rounds, long ncpu)
     p2p_server_t *s = NULL;
     if (p2p_server_start(&s, &cs)) return 0;
     p2p_node_t n = su_node(s);
-    hs_round_t r[ROUNDS_MAX];
     double all_prev = pair_cost((int)ncpu);
     printf("inbound handshakes+Hello on loopback (%ld cores, %d client threads and the server "
            "share them), %d rounds of %.1f s\n",
@@ -265,22 +251,22 @@ static double ours_handshakes(int rounds, long ncpu)
         bound_us[ROUNDS_MAX];
     uint64_t fails = 0;
     for (int i = 0; i < rounds; i++) {
-        ours_round(s, &n, &r[i]);
+        hs_round_t r;
+        ours_round(s, &n, &r);
         double all = pair_cost((int)ncpu);
-        r[i].bound_us = (all_prev + all) / 2;
+        bound_us[i] = (all_prev + all) / 2;
         all_prev = all;
-        double bound = (double)ncpu * 1e6 / r[i].bound_us;
-        wall[i] = r[i].rate / bound;
-        cpu[i] = r[i].cpu_us > 0 ? r[i].bound_us / r[i].cpu_us : 0;
-        rate[i] = r[i].rate;
-        cpu_us[i] = r[i].cpu_us;
-        bound_us[i] = r[i].bound_us;
-        fails += r[i].fails;
+        double bound = (double)ncpu * 1e6 / bound_us[i];
+        rate[i] = r.rate;
+        cpu_us[i] = r.cpu_us;
+        wall[i] = r.rate / bound;
+        cpu[i] = r.cpu_us > 0 ? bound_us[i] / r.cpu_us : 0;
+        fails += r.fails;
         printf("  round %d: %6.0f handshakes+Hello/s (clients), %6.0f/s admitted, %llu client "
                "failures, %.0f us of CPU per pair (clients + server, %.2f cores busy); bound %.0f "
                "us per pair -> %.0f/s; ratio %.3f by wall clock, %.3f by CPU\n",
-               i + 1, r[i].rate, r[i].admitted_rate, (unsigned long long)r[i].fails, r[i].cpu_us,
-               r[i].busy, r[i].bound_us, bound, wall[i], cpu[i]);
+               i + 1, r.rate, r.admitted_rate, (unsigned long long)r.fails, r.cpu_us, r.busy,
+               bound_us[i], bound, wall[i], cpu[i]);
     }
     p2p_server_stats_t st;
     p2p_server_get_stats(s, &st);
@@ -288,9 +274,9 @@ static double ours_handshakes(int rounds, long ncpu)
            "thread\n",
            (unsigned long long)st.conn_threads_spawned, (unsigned long long)st.conn_threads_reused);
     p2p_server_stop(s);
-    double mrate = median(rate, rounds), mcpu_us = median(cpu_us, rounds),
-           mbound = median(bound_us, rounds), mwall = median(wall, rounds),
-           mcpu = median(cpu, rounds);
+    double mrate = bench_median(rate, rounds), mcpu_us = bench_median(cpu_us, rounds),
+           mbound = bench_median(bound_us, rounds), mwall = bench_median(wall, rounds),
+           mcpu = bench_median(cpu, rounds);
     printf("  ours:        %8.0f handshakes+Hello/s (median of rounds, %.0f-%.0f), %.0f us of CPU "
            "per pair (%.0f-%.0f), %llu client failures\n",
            mrate, rate[0], rate[rounds - 1], mcpu_us, cpu_us[0], cpu_us[rounds - 1],

@@ -114,6 +114,18 @@ void bench_pair(double *ta, double *tb, void (*a)(void *), void *aarg, void (*b)
     }
 }
 
+static int cmp_dbl(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+double bench_median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_dbl);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
 double bench_best(void (*fn)(void *arg), void *arg, double min_s, int reps)
 {
     double best = 1e30;

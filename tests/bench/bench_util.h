@@ -31,6 +31,10 @@ double bench_arg_num(int i, const char *what, double min, double max, bool whole
 const char *bench_arg_word(int i, const char *what, const char *words, const char *def);
 void bench_usage_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
+/* Sorts v[0..n) ascending (n >= 1) and returns its median: afterwards
+ * v[0] and v[n - 1] are the minimum and the maximum. */
+double bench_median(double *v, int n);
+
 /* Monotonic wall-clock seconds and this thread's CPU seconds. */
 double bench_wall(void);
 double bench_cpu(void);
