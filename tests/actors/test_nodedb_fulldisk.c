@@ -41,19 +41,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* under memcheck (the `valgrind` test setup) the crashing child reports
- * its own errors to the parent: it dies by SIGKILL, so memcheck's
- * --error-exitcode cannot */
-#if defined(__has_include)
-#if __has_include(<valgrind/valgrind.h>)
-#include <valgrind/valgrind.h>
-#define HAVE_VALGRIND_H 1
-#endif
-#endif
-
 #include "actors/datadir.h"
 #include "actors/nodedb.h"
 #include "core/log.h"
+#include "tests/core/sanitize.h"
 #include "tests/actors/disc_nodes.h"
 
 static char root[] = "/tmp/p2p-fulldisk-XXXXXX";
@@ -225,13 +216,13 @@ static void test_crash_then_full(void)
      * (0) or that memcheck found errors in it (1), then waits for our
      * SIGKILL: killed from outside, no exit path runs (nor memcheck's leak
      * report of the database it never closed) */
-    int sync[2];
-    CHECK(pipe(sync) == 0);
+    int ready[2];
+    CHECK(pipe(ready) == 0);
     fflush(NULL);
     pid_t pid = fork();
     CHECK(pid >= 0);
     if (pid == 0) {
-        close(sync[0]);
+        close(ready[0]);
         p2p_nodedb_t *db = NULL;
         char m[256];
         if (p2p_nodedb_open(&db, m, sizeof m, dir, 0) != 0) _exit(2);
@@ -240,18 +231,16 @@ static void test_crash_then_full(void)
             record(&n, i);
             if (p2p_nodedb_put_node(db, &n, enr, sizeof enr) != 0) _exit(3);
         }
-        char done = 0;
-#ifdef HAVE_VALGRIND_H
-        if (VALGRIND_COUNT_ERRORS) done = 1;
-#endif
-        if (write(sync[1], &done, 1) != 1) _exit(4);
+        /* killed, it has no exit code for memcheck's --error-exitcode */
+        char done = VALGRIND_COUNT_ERRORS ? 1 : 0;
+        if (write(ready[1], &done, 1) != 1) _exit(4);
         for (int i = 0; i < 100; i++) sleep(1); /* bounded: the parent kills us at once */
         _exit(5);
     }
-    close(sync[1]);
+    close(ready[1]);
     char done = 2;
-    CHECK(read(sync[0], &done, 1) == 1);
-    close(sync[0]);
+    CHECK(read(ready[0], &done, 1) == 1);
+    close(ready[0]);
     CHECK(done == 0); /* 1: memcheck found errors in the child */
     /* no close, no checkpoint: as kill -9 leaves it */
     CHECK(kill(pid, SIGKILL) == 0);

@@ -2,7 +2,9 @@
  * tests/core/sanitize.h: detects sanitizer builds so concurrency tests can
  * scale their iteration counts (TSan is 5-15x slower).  The normal build
  * always runs the full counts; under valgrind (RUNNING_ON_VALGRIND) or with
- * P2P_TEST_QUICK=1 in the environment it scales down too.
+ * P2P_TEST_QUICK=1 in the environment it scales down too.  A process that
+ * cannot report through memcheck's exit code (one that is killed) reads
+ * memcheck's error count with VALGRIND_COUNT_ERRORS.
  */
 #ifndef P2P_TESTS_CORE_SANITIZE_H
 #define P2P_TESTS_CORE_SANITIZE_H
@@ -16,6 +18,10 @@
 #endif
 #ifndef RUNNING_ON_VALGRIND
 #define RUNNING_ON_VALGRIND 0
+#endif
+/* errors memcheck has reported in this process so far (0 without valgrind) */
+#ifndef VALGRIND_COUNT_ERRORS
+#define VALGRIND_COUNT_ERRORS 0u
 #endif
 
 #if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
