@@ -29,15 +29,10 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/resource.h>
-#if __has_include(<valgrind/valgrind.h>)
-#include <valgrind/valgrind.h>
-#endif
-#ifndef RUNNING_ON_VALGRIND
-#define RUNNING_ON_VALGRIND 0
-#endif
 
 #include "tests/actors/rawpeer.h"
 #include "tests/actors/srv_util.h"
+#include "tests/core/sanitize.h"
 
 static const p2p_protocol_t proto_echo = {"echo", 1, 2, NULL, NULL, NULL, NULL};
 static const char *const cap_echo[] = {"echo"};

@@ -712,7 +712,7 @@ static void test_full_disk(void)
     pid_t pid = fork();
     CHECK(pid >= 0);
     if (pid == 0) {
-        if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
+        if (unshare(CLONE_NEWNS) != 0 || mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) != 0)
             _exit(77);
         char mnt[160], file[200];
         snprintf(mnt, sizeof mnt, "%s/small", dir);
