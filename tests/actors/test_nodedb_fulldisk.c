@@ -31,7 +31,6 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <poll.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +43,7 @@
 #include "actors/datadir.h"
 #include "actors/nodedb.h"
 #include "core/log.h"
+#include "tests/core/mountns.h"
 #include "tests/core/sanitize.h"
 #include "tests/actors/disc_nodes.h"
 
@@ -54,10 +54,7 @@ static const char *mount_small(const char *name, unsigned size_kb)
 {
     static char path[256];
     snprintf(path, sizeof path, "%s/%s", root, name);
-    CHECK(mkdir(path, 0700) == 0);
-    char opt[64];
-    snprintf(opt, sizeof opt, "size=%uk,mode=0700", size_kb);
-    CHECK(mount("tmpfs", path, "tmpfs", 0, opt) == 0);
+    CHECK(tu_mount_tmpfs(path, size_kb) == 0);
     return path;
 }
 
@@ -434,7 +431,7 @@ static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *f)
 
 int main(int argc, char **argv)
 {
-    if (unshare(CLONE_NEWNS) != 0 || mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) != 0) {
+    if (tu_private_mounts() != 0) {
         printf("SKIP: no private mount namespace (%s): needs root / CAP_SYS_ADMIN\n",
                strerror(errno));
         return 77;

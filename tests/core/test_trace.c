@@ -31,6 +31,7 @@
 #include "core/mailbox.h"
 #include "core/thread.h"
 #include "core/trace.h"
+#include "tests/core/mountns.h"
 #include "tests/core/sanitize.h"
 #include "tests/tu.h"
 
@@ -712,13 +713,11 @@ static void test_full_disk(void)
     pid_t pid = fork();
     CHECK(pid >= 0);
     if (pid == 0) {
-        if (unshare(CLONE_NEWNS) != 0 || mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) != 0)
-            _exit(77);
+        if (tu_private_mounts() != 0) _exit(77);
         char mnt[160], file[200];
         snprintf(mnt, sizeof mnt, "%s/small", dir);
         snprintf(file, sizeof file, "%s/trace.ring", mnt);
-        if (mkdir(mnt, 0700) != 0 || mount("tmpfs", mnt, "tmpfs", 0, "size=1m,mode=0700") != 0)
-            _exit(77);
+        if (tu_mount_tmpfs(mnt, 1024) != 0) _exit(77);
         int rc = 0;
         /* 8 rings x 8192 records x 40 bytes: 2.5 MiB on a 1 MiB tmpfs */
         uint64_t size = p2p_trace_file_size(8, 8192);
