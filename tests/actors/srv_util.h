@@ -37,6 +37,26 @@ static inline bool su_dial(rawpeer_t *rp, uint16_t port, const uint8_t server_pu
     return rp_connect(rp, port) == 0 && rp_handshake(rp, k, server_pub, timeout_ms) == 0;
 }
 
+/* Margin on top of an expected close time: wide enough for a loaded
+ * 2-core machine under sanitizers, still telling "closed" from "never
+ * closed".  Which path closed a connection (an error at once or a
+ * deadline) is told by the Disconnect reason and the server's counters,
+ * not by the time. */
+#define SU_CLOSE_MARGIN_MS 5000
+
+/* Reads until the server closes rp; returns the Disconnect reason seen
+ * (-1: closed without one) and checks the close came within ms (plus
+ * SU_CLOSE_MARGIN_MS). */
+static inline int su_closed_within(rawpeer_t *rp, unsigned ms)
+{
+    uint64_t t0 = p2p_now_ns();
+    int r = rp_expect_disconnect(rp, NULL, ms + SU_CLOSE_MARGIN_MS);
+    uint64_t el = (p2p_now_ns() - t0) / P2P_NS_PER_MS;
+    CHECK(r != -2);
+    CHECK(el <= ms + SU_CLOSE_MARGIN_MS);
+    return r;
+}
+
 /* A loopback server config with an ephemeral port and short timeouts. */
 static inline void su_config(p2p_server_config_t *cfg, const p2p_protocol_t *protos, size_t n)
 {

@@ -69,24 +69,6 @@ static int send_body(rawpeer_t *rp, const uint8_t *body, size_t n, bool bad_mac)
     return rc;
 }
 
-/* Margin on top of an expected reaction time: wide enough for a loaded
- * 2-core machine under sanitizers, still telling "closed" from "never
- * closed"; which path closed the connection is told by the Disconnect
- * reason and the counters, not by the time. */
-#define MARGIN_MS 5000
-
-/* The server's reaction: the Disconnect reason (-1: closed without one),
- * expected within ms (plus MARGIN_MS). */
-static int outcome(rawpeer_t *rp, unsigned ms)
-{
-    uint64_t t0 = p2p_now_ns();
-    int r = rp_expect_disconnect(rp, NULL, ms + MARGIN_MS);
-    uint64_t el = (p2p_now_ns() - t0) / P2P_NS_PER_MS;
-    CHECK(r != -2);
-    CHECK(el <= ms + MARGIN_MS);
-    return r;
-}
-
 static p2p_server_stats_t stats(void)
 {
     p2p_server_stats_t st;
@@ -106,7 +88,7 @@ static void test_rlpx_phase(void)
     pkt[1] = 0x2c;
     tu_rand_bytes(pkt + 2, 300);
     CHECK(rp_write(&rp, pkt, sizeof pkt) == 0);
-    CHECK(rp_closed_silently(&rp, MARGIN_MS));
+    CHECK(rp_closed_silently(&rp, SU_CLOSE_MARGIN_MS));
     rp_close(&rp);
     /* (at once, not at the deadline: handshake_failed, not handshake_timeouts) */
     CHECK(SU_WAIT_STAT(srv, handshake_failed, st0.handshake_failed + 1, 1000));
@@ -121,8 +103,8 @@ static void test_rlpx_phase(void)
     legacy[0] = 0x04;
     uint64_t t0 = p2p_now_ns();
     CHECK(rp_write(&rp, legacy, sizeof legacy) == 0);
-    CHECK(rp_closed_silently(&rp, HS_MS + MARGIN_MS));
-    CHECK((p2p_now_ns() - t0) / P2P_NS_PER_MS <= HS_MS + MARGIN_MS);
+    CHECK(rp_closed_silently(&rp, HS_MS + SU_CLOSE_MARGIN_MS));
+    CHECK((p2p_now_ns() - t0) / P2P_NS_PER_MS <= HS_MS + SU_CLOSE_MARGIN_MS);
     rp_close(&rp);
     CHECK(SU_WAIT_STAT(srv, handshake_timeouts, st0.handshake_timeouts + 1, 1000));
 
@@ -147,14 +129,14 @@ static void test_hello_phase(void)
      * handshake deadline closes the connection without a Disconnect */
     CHECK(connect_rlpx(&rp));
     CHECK(read_hello(&rp));
-    CHECK(outcome(&rp, HS_MS) == -1);
+    CHECK(su_closed_within(&rp, HS_MS) == -1);
     rp_close(&rp);
     CHECK(SU_WAIT_STAT(srv, handshake_timeouts, st0.handshake_timeouts + 1, 1000));
 
     /* a Ping instead of the Hello */
     CHECK(connect_rlpx(&rp));
     CHECK_OK(rp_send(&rp, P2P_MSG_PING, p2p_ping_payload, 1));
-    CHECK(outcome(&rp, 300) == P2P_DISC_PROTOCOL_ERROR);
+    CHECK(su_closed_within(&rp, 300) == P2P_DISC_PROTOCOL_ERROR);
     rp_close(&rp);
     CHECK(SU_WAIT_STAT(srv, hello_failed, st0.hello_failed + 1, 1000));
 
@@ -185,7 +167,7 @@ static void test_hello_phase(void)
         CHECK(hn < P2P_HELLO_MAX);
         CHECK_OK(rp_send(&rp, P2P_MSG_HELLO, h, hn));
     }
-    CHECK(outcome(&rp, 300) == P2P_DISC_USELESS_PEER);
+    CHECK(su_closed_within(&rp, 300) == P2P_DISC_USELESS_PEER);
     rp_close(&rp);
 
     /* a Disconnect(too many peers) instead of the Hello: counted by
@@ -197,7 +179,7 @@ static void test_hello_phase(void)
         CHECK_OK(p2p_disc_encode(d, sizeof d, &dn, P2P_DISC_TOO_MANY_PEERS));
         CHECK_OK(rp_send(&rp, P2P_MSG_DISC, d, dn));
     }
-    CHECK(outcome(&rp, 300) == -1);
+    CHECK(su_closed_within(&rp, 300) == -1);
     rp_close(&rp);
     CHECK(SU_WAIT_STAT(srv, disc_recv[P2P_DISC_TOO_MANY_PEERS],
                        st0.disc_recv[P2P_DISC_TOO_MANY_PEERS] + 1, 1000));
@@ -205,7 +187,7 @@ static void test_hello_phase(void)
     /* a zero-size frame (no message code at all) */
     CHECK(connect_rlpx(&rp));
     CHECK_OK(send_body(&rp, NULL, 0, false));
-    CHECK(outcome(&rp, 300) == P2P_DISC_PROTOCOL_ERROR);
+    CHECK(su_closed_within(&rp, 300) == P2P_DISC_PROTOCOL_ERROR);
     rp_close(&rp);
     CHECK(SU_WAIT_STAT(srv, hello_failed, st0.hello_failed + 2, 1000));
 
@@ -215,7 +197,7 @@ static void test_hello_phase(void)
         static const uint8_t body[] = {0x81, 0x00, 0xc0};
         CHECK_OK(send_body(&rp, body, sizeof body, false));
     }
-    CHECK(outcome(&rp, 300) == P2P_DISC_PROTOCOL_ERROR);
+    CHECK(su_closed_within(&rp, 300) == P2P_DISC_PROTOCOL_ERROR);
     rp_close(&rp);
     CHECK(SU_WAIT_STAT(srv, hello_failed, st0.hello_failed + 3, 1000));
     CHECK(stats().peers_added == st0.peers_added);
@@ -236,7 +218,7 @@ static void test_peer_phase(void)
         CHECK_OK(rp_send(&rp, P2P_MSG_PING, big, 3000));
         free(big);
     }
-    CHECK(outcome(&rp, 300) == P2P_DISC_PROTOCOL_ERROR);
+    CHECK(su_closed_within(&rp, 300) == P2P_DISC_PROTOCOL_ERROR);
     rp_close(&rp);
     CHECK(su_wait_peers(srv, 0, 2000));
     CHECK(SU_WAIT_STAT(srv, frame_errors, st0.frame_errors + 1, 1000));
@@ -278,7 +260,7 @@ static void test_peer_phase(void)
     /* message code 2^62: no protocol owns it */
     CHECK(connect_peer(&rp));
     CHECK_OK(rp_send(&rp, 1ull << 62, (const uint8_t *)"\xc0", 1));
-    CHECK(outcome(&rp, 300) == P2P_DISC_SUBPROTOCOL_ERROR);
+    CHECK(su_closed_within(&rp, 300) == P2P_DISC_SUBPROTOCOL_ERROR);
     rp_close(&rp);
     CHECK(SU_WAIT_STAT(srv, proto_errors, st0.proto_errors + 1, 1000));
     CHECK(su_wait_peers(srv, 0, 2000));
@@ -289,7 +271,7 @@ static void test_peer_phase(void)
         static const uint8_t body[] = {0x81, 0x02, 0x00};
         CHECK_OK(send_body(&rp, body, sizeof body, false));
     }
-    CHECK(outcome(&rp, 300) == P2P_DISC_PROTOCOL_ERROR);
+    CHECK(su_closed_within(&rp, 300) == P2P_DISC_PROTOCOL_ERROR);
     rp_close(&rp);
     CHECK(SU_WAIT_STAT(srv, frame_errors, st0.frame_errors + 2, 1000));
     CHECK(su_wait_peers(srv, 0, 2000));
@@ -300,7 +282,7 @@ static void test_peer_phase(void)
         static const uint8_t body[] = {0x02, 0xc0}; /* a Ping */
         CHECK_OK(send_body(&rp, body, sizeof body, true));
     }
-    CHECK(outcome(&rp, 300) == P2P_DISC_PROTOCOL_ERROR);
+    CHECK(su_closed_within(&rp, 300) == P2P_DISC_PROTOCOL_ERROR);
     rp_close(&rp);
     CHECK(SU_WAIT_STAT(srv, frame_errors, st0.frame_errors + 3, 1000));
     CHECK(su_wait_peers(srv, 0, 2000));

@@ -46,25 +46,6 @@ static bool connect_peer(rawpeer_t *rp)
     return true;
 }
 
-/* Margin on top of an expected close time: wide enough for a loaded
- * 2-core machine under sanitizers, still telling "closed" from "never
- * closed"; which path closed the connection (an error at once or the
- * handshake deadline) is told by the Disconnect reason and the counters
- * (handshake_failed vs handshake_timeouts), not by the time. */
-#define MARGIN_MS 5000
-
-/* Reads until EOF; returns the Disconnect reason seen (-1: none) and
- * checks the close came within ms (plus MARGIN_MS). */
-static int closed_within(rawpeer_t *rp, unsigned ms)
-{
-    uint64_t t0 = p2p_now_ns();
-    int r = rp_expect_disconnect(rp, NULL, ms + MARGIN_MS);
-    uint64_t el = (p2p_now_ns() - t0) / P2P_NS_PER_MS;
-    CHECK(r != -2);
-    CHECK(el <= ms + MARGIN_MS);
-    return r;
-}
-
 static void test_rlpx_phase(void)
 {
     rawpeer_t rp;
@@ -73,13 +54,13 @@ static void test_rlpx_phase(void)
     uint8_t junk[64];
     memset(junk, 0xff, sizeof junk);
     CHECK(rp_write(&rp, junk, sizeof junk) == 0);
-    CHECK(closed_within(&rp, 200) == -1);
+    CHECK(su_closed_within(&rp, 200) == -1);
     rp_close(&rp);
     CHECK(SU_WAIT_STAT(srv, handshake_failed, 1, 1000));
 
     /* nothing sent: the handshake deadline */
     CHECK(rp_connect(&rp, port) == 0);
-    CHECK(closed_within(&rp, HS_MS + 300) == -1);
+    CHECK(su_closed_within(&rp, HS_MS + 300) == -1);
     rp_close(&rp);
     CHECK(SU_WAIT_STAT(srv, handshake_timeouts, 1, 1000));
 
@@ -87,7 +68,7 @@ static void test_rlpx_phase(void)
     CHECK(rp_connect(&rp, port) == 0);
     uint8_t pre[2] = {0x08, 0x01};
     CHECK(rp_write(&rp, pre, 2) == 0);
-    CHECK(closed_within(&rp, 200) == -1);
+    CHECK(su_closed_within(&rp, 200) == -1);
     rp_close(&rp);
     CHECK(SU_WAIT_STAT(srv, handshake_failed, 2, 1000));
 
@@ -95,7 +76,7 @@ static void test_rlpx_phase(void)
     CHECK(rp_connect(&rp, port) == 0);
     uint8_t part[102] = {0x01, 0x90};
     CHECK(rp_write(&rp, part, sizeof part) == 0);
-    CHECK(closed_within(&rp, HS_MS + 300) == -1);
+    CHECK(su_closed_within(&rp, HS_MS + 300) == -1);
     rp_close(&rp);
     CHECK(SU_WAIT_STAT(srv, handshake_timeouts, 2, 1000));
 }
@@ -114,7 +95,7 @@ static void test_hello_phase(void)
         CHECK(rp_write(&rp, f, n) == 0);
         free(f);
     }
-    CHECK(closed_within(&rp, 300) == P2P_DISC_PROTOCOL_ERROR);
+    CHECK(su_closed_within(&rp, 300) == P2P_DISC_PROTOCOL_ERROR);
     rp_close(&rp);
     CHECK(SU_WAIT_STAT(srv, hello_failed, 1, 1000));
 
@@ -152,7 +133,7 @@ static void test_hello_phase(void)
         free(buf);
         free(caps);
     }
-    CHECK(closed_within(&rp, 300) == P2P_DISC_PROTOCOL_ERROR);
+    CHECK(su_closed_within(&rp, 300) == P2P_DISC_PROTOCOL_ERROR);
     rp_close(&rp);
     CHECK(SU_WAIT_STAT(srv, hello_failed, 2, 1000));
 }
@@ -173,7 +154,7 @@ static void test_peer_phase(void)
         free(pl);
         free(f);
     }
-    CHECK(closed_within(&rp, 300) == P2P_DISC_PROTOCOL_ERROR);
+    CHECK(su_closed_within(&rp, 300) == P2P_DISC_PROTOCOL_ERROR);
     rp_close(&rp);
 
     /* a snappy bomb: decoded length 16 MiB announced in 5 bytes */
@@ -183,13 +164,13 @@ static void test_peer_phase(void)
         uint8_t bomb[8] = {0x80, 0x80, 0x80, 0x08, 0x00, 0x00, 0x00, 0x00};
         CHECK_OK(rp_send(&rp, 16, bomb, sizeof bomb));
     }
-    CHECK(closed_within(&rp, 300) == P2P_DISC_PROTOCOL_ERROR);
+    CHECK(su_closed_within(&rp, 300) == P2P_DISC_PROTOCOL_ERROR);
     rp_close(&rp);
 
     /* an unknown message code */
     CHECK(connect_peer(&rp));
     CHECK_OK(rp_send(&rp, 40, (const uint8_t *)"\xc0", 1));
-    CHECK(closed_within(&rp, 300) == P2P_DISC_SUBPROTOCOL_ERROR);
+    CHECK(su_closed_within(&rp, 300) == P2P_DISC_SUBPROTOCOL_ERROR);
     rp_close(&rp);
 
     CHECK(su_wait_peers(srv, 0, 2000));
