@@ -245,6 +245,22 @@ static inline int rp_recv(rawpeer_t *rp, uint64_t *code, const uint8_t **payload
     }
 }
 
+/* The Hello exchange after the RLPx handshake: sends our Hello (identity
+ * rp->pub, the given capabilities), reads the server's and turns snappy
+ * on, as both sides do after two v5 Hellos.  0, or -1: the send failed,
+ * or no Hello came first within timeout_ms. */
+static inline int rp_exchange_hellos(rawpeer_t *rp, const char *const *names,
+                                     const uint32_t *versions, size_t ncaps, unsigned timeout_ms)
+{
+    if (rp_send_hello(rp, rp->pub, names, versions, ncaps)) return -1;
+    uint64_t code = 99;
+    const uint8_t *p;
+    size_t n;
+    if (rp_recv(rp, &code, &p, &n, timeout_ms) || code != P2P_MSG_HELLO) return -1;
+    p2p_rlpx_codec_set_snappy(&rp->codec, true);
+    return 0;
+}
+
 /* Reads messages until a Disconnect (turning snappy on after a v5 Hello,
  * answering pings).  Returns the reason (0..255), -1 if the connection
  * closed without one, -2 on timeout.  The timeout is for the whole call,

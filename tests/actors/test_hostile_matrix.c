@@ -49,10 +49,7 @@ static bool read_hello(rawpeer_t *rp)
 static bool connect_peer(rawpeer_t *rp)
 {
     if (!connect_rlpx(rp)) return false;
-    if (rp_send_hello(rp, rp->pub, cap_echo, ver1, 1)) return false;
-    if (!read_hello(rp)) return false;
-    p2p_rlpx_codec_set_snappy(&rp->codec, true);
-    return su_wait_peers(srv, 1, 3000);
+    return rp_exchange_hellos(rp, cap_echo, ver1, 1, 3000) == 0 && su_wait_peers(srv, 1, 3000);
 }
 
 /* Seals body (rlp(code) || payload, written by the caller) as one frame. */

@@ -131,13 +131,7 @@ static bool rlpx_to(rawpeer_t *rp, p2p_server_t *s)
 /* After the RLPx handshake: Hello both ways, snappy on. */
 static bool hello_to(rawpeer_t *rp)
 {
-    if (rp_send_hello(rp, rp->pub, cap_echo, ver1, 1)) return false;
-    uint64_t code = 99;
-    const uint8_t *p;
-    size_t n;
-    if (rp_recv(rp, &code, &p, &n, 5000) || code != P2P_MSG_HELLO) return false;
-    p2p_rlpx_codec_set_snappy(&rp->codec, true);
-    return true;
+    return rp_exchange_hellos(rp, cap_echo, ver1, 1, 5000) == 0;
 }
 
 static bool peer_to(rawpeer_t *rp, p2p_server_t *s)

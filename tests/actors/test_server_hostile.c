@@ -37,13 +37,7 @@ static bool connect_rlpx(rawpeer_t *rp)
 static bool connect_peer(rawpeer_t *rp)
 {
     if (!connect_rlpx(rp)) return false;
-    if (rp_send_hello(rp, rp->pub, cap_echo, ver1, 1)) return false;
-    uint64_t code = 99;
-    const uint8_t *p;
-    size_t n;
-    if (rp_recv(rp, &code, &p, &n, 3000) || code != P2P_MSG_HELLO) return false;
-    p2p_rlpx_codec_set_snappy(&rp->codec, true);
-    return true;
+    return rp_exchange_hellos(rp, cap_echo, ver1, 1, 3000) == 0;
 }
 
 static void test_rlpx_phase(void)

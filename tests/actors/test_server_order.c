@@ -41,13 +41,7 @@ static bool peer_hello(rawpeer_t *rp, uint16_t port, const uint8_t *pub)
     if (!su_dial(rp, port, pub, 3000)) return false;
     const char *nm[] = {"aaa"};
     uint32_t v[] = {1};
-    if (rp_send_hello(rp, rp->pub, nm, v, 1)) return false;
-    uint64_t code;
-    const uint8_t *p;
-    size_t n;
-    if (rp_recv(rp, &code, &p, &n, 3000) || code != P2P_MSG_HELLO) return false;
-    p2p_rlpx_codec_set_snappy(&rp->codec, true);
-    return true;
+    return rp_exchange_hellos(rp, nm, v, 1, 3000) == 0;
 }
 
 /* Reads until Disconnect: *got messages of code `want`, returns the

@@ -38,11 +38,7 @@ static bool peer_to(rawpeer_t *rp, p2p_server_t *s)
 {
     p2p_node_t ns = su_node(s);
     if (!su_dial(rp, ns.ep.tcp, ns.pubkey, 5000)) return false;
-    if (rp_send_hello(rp, rp->pub, cap_echo, ver1, 1)) return false;
-    uint64_t code = 99;
-    const uint8_t *p;
-    size_t n;
-    return rp_recv(rp, &code, &p, &n, 5000) == 0 && code == P2P_MSG_HELLO;
+    return rp_exchange_hellos(rp, cap_echo, ver1, 1, 5000) == 0;
 }
 
 /* ---- stalled ------------------------------------------------------------- */

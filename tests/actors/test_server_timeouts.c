@@ -44,13 +44,7 @@ static bool connect_peer(rawpeer_t *rp, p2p_server_t *s)
     su_key(k);
     p2p_node_t ns = su_node(s);
     if (rp_connect(rp, ns.ep.tcp) || rp_handshake(rp, k, ns.pubkey, 3000)) return false;
-    if (rp_send_hello(rp, rp->pub, cap_echo, ver1, 1)) return false;
-    uint64_t code = 99;
-    const uint8_t *p;
-    size_t n;
-    if (rp_recv(rp, &code, &p, &n, 3000) || code != P2P_MSG_HELLO) return false;
-    p2p_rlpx_codec_set_snappy(&rp->codec, true);
-    return true;
+    return rp_exchange_hellos(rp, cap_echo, ver1, 1, 3000) == 0;
 }
 
 static void test_read_deadline_and_pings(void)
