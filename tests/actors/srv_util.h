@@ -57,6 +57,21 @@ static inline int su_closed_within(rawpeer_t *rp, unsigned ms)
     return r;
 }
 
+/* A loopback TCP port that accepts connections (the kernel's backlog)
+ * but never speaks: a dial to it connects and then hangs in the RLPx
+ * handshake.  Returns the port; *fd is the listening socket to close. */
+static inline uint16_t su_silent_port(int *fd)
+{
+    *fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t sl = sizeof sa;
+    CHECK(*fd >= 0);
+    CHECK(bind(*fd, (struct sockaddr *)&sa, sizeof sa) == 0 && listen(*fd, 16) == 0);
+    CHECK(getsockname(*fd, (struct sockaddr *)&sa, &sl) == 0);
+    return ntohs(sa.sin_port);
+}
+
 /* A loopback server config with an ephemeral port and short timeouts. */
 static inline void su_config(p2p_server_config_t *cfg, const p2p_protocol_t *protos, size_t n)
 {
@@ -91,17 +106,24 @@ static inline bool su_wait_peers(p2p_server_t *s, int want, unsigned timeout_ms)
     return p2p_server_peer_count(s) == want;
 }
 
-/* Number of open descriptors of this process. */
-static inline int su_count_fds(void)
+/* Number of entries of a /proc directory, without "." and "..". */
+static inline int su_count_entries(const char *dir)
 {
-    DIR *d = opendir("/proc/self/fd");
+    DIR *d = opendir(dir);
     if (!d) return -1;
     int n = 0;
     struct dirent *e;
     while ((e = readdir(d)))
         if (e->d_name[0] != '.') n++;
     closedir(d);
-    return n - 1; /* the directory's own descriptor */
+    return n;
+}
+
+/* Number of open descriptors of this process. */
+static inline int su_count_fds(void)
+{
+    int n = su_count_entries("/proc/self/fd");
+    return n < 0 ? -1 : n - 1; /* the directory's own descriptor */
 }
 
 /* TSan's runtime starts a background thread of its own on first use. */
@@ -119,14 +141,7 @@ static inline int su_count_fds(void)
 /* Number of threads of this process. */
 static inline int su_count_threads(void)
 {
-    DIR *d = opendir("/proc/self/task");
-    if (!d) return -1;
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)))
-        if (e->d_name[0] != '.') n++;
-    closedir(d);
-    return n;
+    return su_count_entries("/proc/self/task");
 }
 
 static inline void su_count_mailbox(void *ctx, const p2p_mailbox_t *mb)

@@ -106,13 +106,9 @@ static void test_readmitted(void)
 
 static void test_spoofed_inbound(void)
 {
-    /* X's address: a port that accepts (kernel backlog) but never speaks */
-    int sink = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t sl = sizeof sa;
-    CHECK(bind(sink, (struct sockaddr *)&sa, sizeof sa) == 0 && listen(sink, 16) == 0);
-    CHECK(getsockname(sink, (struct sockaddr *)&sa, &sl) == 0);
+    /* X's address: a port that accepts but never speaks */
+    int sink;
+    uint16_t xport = su_silent_port(&sink);
 
     p2p_server_config_t cs;
     su_config(&cs, &proto_echo, 1);
@@ -130,7 +126,7 @@ static void test_spoofed_inbound(void)
     su_key(ka);
     CHECK_OK(p2p_secp_pubkey(px, kx));
     p2p_node_t nx = dead_node(px);
-    nx.ep.tcp = ntohs(sa.sin_port);
+    nx.ep.tcp = xport;
 
     /* the attacker's auth claims X's public key with its own private key */
     rawpeer_t rp;

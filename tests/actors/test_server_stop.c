@@ -48,13 +48,9 @@ int main(void)
     int th0 = su_count_threads();
     size_t mb0 = su_live_mailboxes();
 
-    /* a TCP port that accepts (kernel backlog) but never speaks */
-    int sink = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t sl = sizeof sa;
-    CHECK(bind(sink, (struct sockaddr *)&sa, sizeof sa) == 0 && listen(sink, 16) == 0);
-    CHECK(getsockname(sink, (struct sockaddr *)&sa, &sl) == 0);
+    /* a TCP port that accepts but never speaks */
+    int sink;
+    uint16_t sink_port = su_silent_port(&sink);
 
     p2p_server_config_t cs;
     su_config(&cs, &proto_echo, 1);
@@ -103,7 +99,7 @@ int main(void)
     su_key(hk);
     CHECK_OK(p2p_secp_pubkey(hang.pubkey, hk));
     p2p_node_id(hang.id, hang.pubkey);
-    hang.ep.tcp = ntohs(sa.sin_port);
+    hang.ep.tcp = sink_port;
     CHECK_OK(p2p_server_add_peer(s, &hang));
     CHECK(SU_WAIT_STAT(s, accepted, N_LIVE + N_RLPX + N_HELLO, 5000));
     CHECK(SU_WAIT_STAT(s, dials, 1, 5000));
