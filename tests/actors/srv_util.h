@@ -44,9 +44,9 @@ static inline bool su_dial(rawpeer_t *rp, uint16_t port, const uint8_t server_pu
  * not by the time. */
 #define SU_CLOSE_MARGIN_MS 5000
 
-/* Reads until the server closes rp; returns the Disconnect reason seen
- * (-1: closed without one) and checks the close came within ms (plus
- * SU_CLOSE_MARGIN_MS). */
+/* Reads until the server's Disconnect or, without one, the close of the
+ * connection (answering pings); returns the reason (-1: closed without
+ * one) and checks that either came within ms (plus SU_CLOSE_MARGIN_MS). */
 static inline int su_closed_within(rawpeer_t *rp, unsigned ms)
 {
     uint64_t t0 = p2p_now_ns();
@@ -62,11 +62,12 @@ static inline int su_closed_within(rawpeer_t *rp, unsigned ms)
  * handshake.  Returns the port; *fd is the listening socket to close. */
 static inline uint16_t su_silent_port(int *fd)
 {
-    *fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_in sa = {.sin_family = AF_INET};
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     socklen_t sl = sizeof sa;
+    *fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     CHECK(*fd >= 0);
+    if (*fd < 0) return 0;
     CHECK(bind(*fd, (struct sockaddr *)&sa, sizeof sa) == 0 && listen(*fd, 16) == 0);
     CHECK(getsockname(*fd, (struct sockaddr *)&sa, &sl) == 0);
     return ntohs(sa.sin_port);
