@@ -10,16 +10,28 @@
  *   seq < p for a producer means the cell still holds the message of the
  *   previous lap: the ring is full.
  * Producers never wait for each other except inside the CAS; a producer
- * preempted between its CAS and its publish delays the consumer (which sees
- * "empty" at that cell) but loses nothing: its own publish wakes the
- * consumer again.
+ * preempted between its CAS and its publish delays the consumer (which
+ * finds that cell unpublished) but loses nothing: it wakes the consumer
+ * after its publish (below).
  *
  * Consumer wake-up (Dekker pair with the waiter's sleep flag, wait.h): the
- * producer publishes with a seq_cst store and then loads `sleeping`
- * seq_cst; the consumer stores `sleeping` seq_cst and then loads the cell
- * seq_cst.  All four are in the single seq_cst order, so one side sees the
- * other (the full-barrier pattern of liburcu's fences; GCC's TSan does not
- * model standalone fences, so the ordering sits on the operations).
+ * producer claims its position with a seq_cst CAS and, after its publish
+ * (a release store), loads `sleeping` seq_cst; the consumer stores
+ * `sleeping` seq_cst and then loads enqueue_pos seq_cst (p2p__mailbox_idle).
+ * All four are in the single seq_cst order, so either the producer sees the
+ * sleep and wakes the consumer, or the consumer sees the claim and does not
+ * sleep on it.  The claim, not the publish, is the producer's half: the CAS
+ * is a locked instruction on x86 anyway, so the publish needs no second
+ * one (a seq_cst store is an xchg, which waited for the cell's line: the
+ * largest single cost of a push).  The price is one state the consumer
+ * must handle: claimed but not yet visible as published.  If the
+ * producer's load of `sleeping` came after the consumer's store, the
+ * producer wakes it; if before, the publish is already executed and only
+ * becoming visible.  The consumer cannot tell which, so it never sleeps
+ * on such a cell without a bound: it polls the cell briefly, then sleeps
+ * at most P2P_WAITER_INFLIGHT_NS (wait.c).  No message is lost and none
+ * waits unboundedly; ordering stays in the seq_cst operations (GCC's TSan
+ * does not model standalone fences).
  *
  * Blocked senders (p2p_mailbox_push on a full ring) sleep on the futex word
  * space_seq after incrementing `blocked` (acq_rel RMW).  The consumer, after
@@ -336,10 +348,12 @@ static int push_cell(p2p_mailbox_t *mb, const void *msg, bool wake)
         uint64_t seq = atomic_load_explicit(sp, memory_order_acquire);
         int64_t dif = (int64_t)(seq - pos);
         if (dif == 0) {
-            /* relaxed CAS: it only claims the position; the data is
-             * published by the release store of seq below */
+            /* seq_cst CAS: claims the position and is the producer's
+             * half of the Dekker pair with the consumer's sleep (top
+             * comment); the data is published by the release store of seq
+             * below.  Failure: relaxed, only a new hint. */
             if (atomic_compare_exchange_weak_explicit(&mb->enqueue_pos, &pos, pos + 1,
-                                                      memory_order_relaxed, memory_order_relaxed))
+                                                      memory_order_seq_cst, memory_order_relaxed))
                 break;
         } else if (dif < 0) {
             return P2P_EFULL;
@@ -356,12 +370,10 @@ static int push_cell(p2p_mailbox_t *mb, const void *msg, bool wake)
     bool traced = p2p_trace_on();
     uint64_t push_ns = traced ? p2p_now_ns() : 0;
     memcpy(cell_data(mb, pos), msg, mb->msg_size);
-    /* seq_cst: publishes the message (release part pairs with the
-     * consumer's acquire load in pop) and is ordered before our seq_cst load
-     * of the consumer's sleeping flag in p2p__waiter_kick; pairs with the
-     * consumer's seq_cst store of sleeping + seq_cst load of this cell
-     * (p2p_waiter_prepare, p2p_mailbox_ready). */
-    atomic_store_explicit(cell_seq(mb, pos), pos + 1, memory_order_seq_cst);
+    /* release: publishes the message (pairs with the consumer's acquire
+     * load in pop).  The wake-up's ordering is the CAS's: our seq_cst load
+     * of the sleeping flag in p2p__waiter_kick follows it (top comment). */
+    atomic_store_explicit(cell_seq(mb, pos), pos + 1, memory_order_release);
     if (traced) trace_msg_at(mb, push_ns, P2P_TRACE_PUSH, msg);
     if (wake) {
         /* acquire: pairs with the release store in attach */
@@ -426,8 +438,8 @@ int p2p_mailbox_try_push_quiet(p2p_mailbox_t *mb, const void *msg, size_t len)
 void p2p_mailbox_notify(p2p_mailbox_t *mb)
 {
     /* acquire: pairs with the release store in attach.  The kick's seq_cst
-     * load of the sleeping flag comes after the seq_cst publishes of the
-     * quiet pushes (program order): the Dekker pair of push_cell holds. */
+     * load of the sleeping flag comes after the seq_cst claims of the quiet
+     * pushes (program order): the Dekker pair of push_cell holds. */
     p2p_waiter_t *w = atomic_load_explicit(&mb->waiter, memory_order_acquire);
     if (w) p2p__waiter_kick(w);
 }
@@ -544,9 +556,21 @@ bool p2p_mailbox_ready(const p2p_mailbox_t *mb)
 {
     /* relaxed: only the consumer (the caller) writes dequeue_pos */
     uint64_t pos = atomic_load_explicit(&((p2p_mailbox_t *)mb)->dequeue_pos, memory_order_relaxed);
-    /* seq_cst: pairs with the producer's seq_cst publish (Dekker with the
-     * waiter's sleeping flag, see the top comment); acquire for the data */
-    return atomic_load_explicit(cell_seq(mb, pos), memory_order_seq_cst) == pos + 1;
+    /* acquire: pairs with the producer's release publish */
+    return atomic_load_explicit(cell_seq(mb, pos), memory_order_acquire) == pos + 1;
+}
+
+int p2p__mailbox_idle(const p2p_mailbox_t *mb)
+{
+    if (p2p_mailbox_ready(mb)) return P2P__MB_READY;
+    /* relaxed: only the consumer (the caller) writes dequeue_pos */
+    uint64_t pos = atomic_load_explicit(&((p2p_mailbox_t *)mb)->dequeue_pos, memory_order_relaxed);
+    /* seq_cst: the consumer's half of the Dekker pair (top comment), after
+     * the caller's seq_cst store of its sleeping flag */
+    uint64_t claimed =
+        atomic_load_explicit(&((p2p_mailbox_t *)mb)->enqueue_pos, memory_order_seq_cst) &
+        ~CLOSED_POS;
+    return claimed != pos ? P2P__MB_INFLIGHT : P2P__MB_EMPTY;
 }
 
 /* The cell at pos is not published.  Open mailbox: false (empty, or its

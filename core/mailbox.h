@@ -189,4 +189,12 @@ void p2p_mailbox_foreach_totals(void (*fn)(void *ctx, const char *name,
  * re-check their quit flag. */
 void p2p__mailbox_kick_senders(p2p_mailbox_t *mb);
 
+/* Internal (wait.c, the consumer after announcing a sleep): P2P__MB_READY
+ * (a message is published at the head), P2P__MB_INFLIGHT (a position is
+ * claimed but its message not yet visible: the producer may or may not
+ * wake us, see mailbox.c) or P2P__MB_EMPTY (a sleep is safe: the next
+ * claim wakes us). */
+enum { P2P__MB_EMPTY, P2P__MB_READY, P2P__MB_INFLIGHT };
+int p2p__mailbox_idle(const p2p_mailbox_t *mb);
+
 #endif

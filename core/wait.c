@@ -42,6 +42,7 @@ static void waiter_init_common(p2p_waiter_t *w)
     atomic_store_explicit(&w->kick_ns, 0, memory_order_relaxed);
     atomic_store_explicit(&w->spin_hits, 0, memory_order_relaxed);
     atomic_store_explicit(&w->spin_misses, 0, memory_order_relaxed);
+    atomic_store_explicit(&w->inflight, 0, memory_order_relaxed);
     w->nmb = 0;
 }
 
@@ -128,8 +129,9 @@ void p2p__waiter_remove(p2p_waiter_t *w, struct p2p_mailbox *mb)
 
 void p2p__waiter_kick(p2p_waiter_t *w)
 {
-    /* seq_cst load: ordered after the caller's seq_cst publish (mailbox
-     * cell or notified); pairs with the owner's seq_cst store in prepare.
+    /* seq_cst load: ordered after the caller's seq_cst claim (mailbox
+     * position) or store (notified); pairs with the owner's seq_cst store
+     * in prepare.
      * A plain load first: the common case (owner busy) costs no RMW. */
     if (!atomic_load_explicit(&w->sleeping, memory_order_seq_cst)) return;
     /* acq_rel exchange: exactly one waker claims the sleep and writes the
@@ -171,27 +173,63 @@ void p2p_waiter_wake(p2p_waiter_t *w)
     p2p__waiter_kick(w);
 }
 
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
 /* prepare with the kind of sleep announced: SLEEP_POLL (a waker writes
  * the eventfd or sends the signal) or SLEEP_FUTEX (it wakes the futex on
- * `sleeping`). */
-static bool prepare_as(p2p_waiter_t *w, int how)
+ * `sleeping`).  *inflight: the sleep may begin but must be bounded by
+ * P2P_WAITER_INFLIGHT_NS (a message was still in flight after polling its
+ * cell; see wait.h). */
+static bool prepare_as(p2p_waiter_t *w, int how, bool *inflight)
 {
+    *inflight = false;
     if (w->efd < 0 && w->tid == 0) bind_owner(w);
-    /* seq_cst store: announces the sleep before the seq_cst loads below
-     * (notified, the mailbox cells); pairs with the producers' seq_cst
-     * publish + seq_cst load of sleeping (mailbox push, p2p_waiter_wake) */
+    /* seq_cst store: announces the sleep before the seq_cst accesses below
+     * (notified, the mailboxes' claims); pairs with the producers' seq_cst
+     * claim or store + seq_cst load of sleeping (mailbox push,
+     * p2p_waiter_wake) */
     atomic_store_explicit(&w->sleeping, how, memory_order_seq_cst);
     /* seq_cst exchange: consumes an explicit wake (see above) and sees
      * what the waker wrote before it */
     if (atomic_exchange_explicit(&w->notified, 0, memory_order_seq_cst)) return false;
-    for (unsigned i = 0; i < w->nmb; i++)
-        if (p2p_mailbox_ready(w->mb[i])) return false;
+    p2p_mailbox_t *fly = NULL;
+    for (unsigned i = 0; i < w->nmb; i++) {
+        int st = p2p__mailbox_idle(w->mb[i]);
+        if (st == P2P__MB_READY) return false;
+        if (st == P2P__MB_INFLIGHT) fly = w->mb[i];
+    }
+    if (!fly) return true;
+    /* A producer between its claim and a visible publish: most often its
+     * store is about to land; otherwise (preempted before it) it will see
+     * our flag and wake us. */
+    for (unsigned k = 0; k < P2P_WAITER_INFLIGHT_POLLS; k++) {
+        cpu_relax();
+        if (p2p_mailbox_ready(fly)) return false;
+    }
+    /* relaxed: statistics */
+    atomic_fetch_add_explicit(&w->inflight, 1, memory_order_relaxed);
+    *inflight = true;
     return true;
 }
 
 bool p2p_waiter_prepare(p2p_waiter_t *w)
 {
-    return prepare_as(w, SLEEP_POLL);
+    bool inflight;
+    return prepare_as(w, SLEEP_POLL, &inflight) && !inflight;
+}
+
+/* The deadline of a sleep that prepare bounded for a message in flight. */
+static uint64_t inflight_deadline(uint64_t deadline_ns)
+{
+    uint64_t cap = p2p_now_ns() + P2P_WAITER_INFLIGHT_NS;
+    return cap < deadline_ns ? cap : deadline_ns;
 }
 
 void p2p_waiter_done(p2p_waiter_t *w)
@@ -236,15 +274,6 @@ static bool consume_wake(p2p_waiter_t *w)
      * pairs with the waker's seq_cst store and sees what it wrote before */
     return atomic_load_explicit(&w->notified, memory_order_relaxed) &&
            atomic_exchange_explicit(&w->notified, 0, memory_order_seq_cst);
-}
-
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ __volatile__("yield");
-#endif
 }
 
 /* The spin of the spin policy (see wait.h): polls for work until `until`
@@ -355,7 +384,8 @@ static int wait_ended(p2p_waiter_t *w, int rc, uint64_t start, bool claimed)
 static int wait_futex(p2p_waiter_t *w, uint64_t deadline_ns, uint64_t start)
 {
     int rc = 0;
-    if (!prepare_as(w, SLEEP_FUTEX)) {
+    bool inflight;
+    if (!prepare_as(w, SLEEP_FUTEX, &inflight)) {
         /* acq_rel exchange: as below; nothing to drain in this mode */
         (void)atomic_exchange_explicit(&w->sleeping, SLEEP_NONE, memory_order_acq_rel);
         if (w->spin_max) spin_woken(w, start, false); /* work came right after */
@@ -363,10 +393,12 @@ static int wait_futex(p2p_waiter_t *w, uint64_t deadline_ns, uint64_t start)
     }
     /* acquire: a waker's exchange (acq_rel) that cleared the word makes
      * what it published before visible */
+    uint64_t until = inflight ? inflight_deadline(deadline_ns) : deadline_ns;
     while (atomic_load_explicit(&w->sleeping, memory_order_acquire) == SLEEP_FUTEX) {
         struct timespec ts, *tsp = &ts;
-        if (!time_left(&tsp, deadline_ns)) {
-            rc = P2P_ETIMEDOUT;
+        if (!time_left(&tsp, until)) {
+            /* the in-flight bound ends the sleep as a spurious return */
+            rc = until == deadline_ns ? P2P_ETIMEDOUT : 0;
             break;
         }
         /* relaxed: statistics */
@@ -407,7 +439,8 @@ int p2p_waiter_poll(p2p_waiter_t *w, struct pollfd *fds, unsigned nfds, uint64_t
         }
     }
     if (nfds == 0) return wait_futex(w, deadline_ns, start);
-    if (!p2p_waiter_prepare(w)) {
+    bool inflight;
+    if (!prepare_as(w, SLEEP_POLL, &inflight)) {
         waiter_done_polled(w, false);
         if (w->spin_max) spin_woken(w, start, false); /* work came right after */
         return 0;
@@ -418,10 +451,12 @@ int p2p_waiter_poll(p2p_waiter_t *w, struct pollfd *fds, unsigned nfds, uint64_t
     pf[0].revents = 0;
     for (unsigned i = 0; i < nfds; i++) pf[i + 1] = fds[i];
     int rc = 0;
+    uint64_t until = inflight ? inflight_deadline(deadline_ns) : deadline_ns;
     for (;;) {
         struct timespec ts, *tsp = &ts;
-        if (!time_left(&tsp, deadline_ns)) {
-            rc = P2P_ETIMEDOUT;
+        if (!time_left(&tsp, until)) {
+            /* the in-flight bound ends the sleep as a spurious return */
+            rc = until == deadline_ns ? P2P_ETIMEDOUT : 0;
             break;
         }
         /* relaxed: statistics */

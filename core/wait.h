@@ -8,16 +8,20 @@
  *
  * Protocol (liburcu workqueue style, no lost wake-ups):
  *   consumer                               producer (mailbox push / wake)
- *   sleeping = 1          (seq_cst store)  publish message or notified = 1
- *                                                             (seq_cst store)
- *   check mailboxes, notified (seq_cst)    if sleeping (seq_cst load) and
- *   if nothing: sleep in poll(eventfd)       exchange(sleeping, 0) == 1:
- *   sleeping = 0, drain eventfd                  write(eventfd)
- * Both sides store then load, which needs a full barrier on both sides
+ *   sleeping = 1          (seq_cst store)  claim a position (seq_cst CAS),
+ *                                          publish (release); or
+ *                                          notified = 1 (seq_cst store)
+ *   check mailboxes' claims, notified      if sleeping (seq_cst load) and
+ *                              (seq_cst)     exchange(sleeping, 0) == 1:
+ *   if nothing: sleep in poll(eventfd)           write(eventfd)
+ *   sleeping = 0, drain eventfd
+ * Both sides write then load, which needs a full barrier on both sides
  * (liburcu uses seq_cst fences; here the four accesses are seq_cst
  * operations, which is the same guarantee and is what TSan can check):
  * either the producer sees sleeping == 1 (and writes the eventfd) or the
- * consumer sees the message (and does not sleep).  Only the first producer after the
+ * consumer sees the claim (and does not sleep on it: a claim whose
+ * message is not visible yet bounds the sleep, see
+ * P2P_WAITER_INFLIGHT_NS).  Only the first producer after the
  * consumer announced its sleep makes the system call (the exchange), so a
  * busy consumer costs its producers no syscall at all and an idle one
  * costs one per empty-to-non-empty edge.
@@ -112,6 +116,7 @@ typedef struct p2p_waiter {
     _Atomic uint64_t wakes;       /* wake syscalls by wakers (eventfd, signal, futex) */
     _Atomic uint64_t spin_hits;   /* spins that found work (no sleep) */
     _Atomic uint64_t spin_misses; /* spins that found nothing (then slept) */
+    _Atomic uint64_t inflight;    /* sleeps bounded by a message in flight */
 } p2p_waiter_t;
 
 /* Creates the eventfd.  Returns 0 or P2P_ESYS. */
@@ -149,6 +154,15 @@ P2P_MUST_CHECK int p2p_waiter_init_signal(p2p_waiter_t *w);
 #define P2P_WAITER_SPIN_QUICK 4
 void p2p_waiter_set_spin(p2p_waiter_t *w, uint32_t max_ns);
 
+/* A message in flight: a producer has claimed a mailbox position but its
+ * publish is not visible yet when the owner is about to sleep (see
+ * core/mailbox.c).  Its producer normally wakes the owner; the owner
+ * polls the cell up to P2P_WAITER_INFLIGHT_POLLS times first, and then
+ * sleeps at most P2P_WAITER_INFLIGHT_NS, the bound for the case where the
+ * producer checked the sleeping flag before the owner set it. */
+#define P2P_WAITER_INFLIGHT_POLLS 64
+#define P2P_WAITER_INFLIGHT_NS (1000u * 1000)
+
 /* Closes the eventfd.  No other thread may still use w. */
 void p2p_waiter_destroy(p2p_waiter_t *w);
 
@@ -183,14 +197,16 @@ int p2p_waiter_poll(p2p_waiter_t *w, struct pollfd *fds, unsigned nfds, uint64_t
  *   drain mailboxes and sockets;
  * prepare announces the sleep, then checks the attached mailboxes and the
  * notified flag: it returns true if the caller may sleep, false if work is
- * pending (the caller then must not block but still calls done).  The
- * caller must also check its own conditions (sockets it polls anyway, quit
- * flag) after prepare. */
+ * pending or a message is in flight (see P2P_WAITER_INFLIGHT_NS; the
+ * caller then must not block but still calls done, and checks again).
+ * The caller must also check its own conditions (sockets it polls anyway,
+ * quit flag) after prepare. */
 bool p2p_waiter_prepare(p2p_waiter_t *w);
 void p2p_waiter_done(p2p_waiter_t *w);
 
 /* Internal, for mailbox.c: wakes the owner if it announced a sleep.  The
- * caller has published its message with a seq_cst store. */
+ * caller has claimed its message's position with a seq_cst CAS (or stored
+ * notified seq_cst) before. */
 void p2p__waiter_kick(p2p_waiter_t *w);
 /* Internal, for mailbox.c: registers mb so the waiter checks it before
  * sleeping.  Returns 0 or P2P_EFULL (more than P2P_WAITER_MAILBOXES). */

@@ -5,7 +5,7 @@
  * a sleeping consumer, close and quit while a sender is blocked in push,
  * push deadline expiry, quiet pushes woken by one notify per batch, and a
  * push caught between claiming its cell and publishing it when the
- * consumer closes and drains.
+ * consumer closes and drains, or when it is about to sleep.
  *
  * Worker threads never call CHECK (the harness counters are not atomic):
  * they count failures in atomics that the main thread checks.
@@ -782,18 +782,20 @@ static void test_quiet(uint64_t batches)
     p2p_thread_unadopt(&me);
 }
 
-/* ---- a push in flight when the consumer closes and drains ---- */
+/* ---- a push in flight: claimed, not yet published ---- */
 
 /* The pushed message lives in a page mapped without access: the push
  * faults in its copy (after it has claimed its cell, before it publishes
- * it), and the SIGSEGV handler holds it there for HOLD_NS before it opens
- * the page and lets the copy run again, as a producer preempted at that
- * point would be. */
+ * it), and the SIGSEGV handler holds it there until hold_until (a
+ * p2p_now_ns time, which the test may move) before it opens the page and
+ * lets the copy run again, as a producer preempted at that point would
+ * be. */
 #define HOLD_NS (300 * P2P_NS_PER_MS)
 
 static uint8_t *hold_page;
 static size_t hold_len;
 static _Atomic int hold_seen;
+static _Atomic uint64_t hold_until;
 
 static void hold_handler(int sig, siginfo_t *si, void *uc)
 {
@@ -804,14 +806,19 @@ static void hold_handler(int sig, siginfo_t *si, void *uc)
         return;
     }
     atomic_store(&hold_seen, 1);
-    struct timespec ts = {0, (long)HOLD_NS};
-    nanosleep(&ts, NULL);
+    /* bounded: hold_until is at most 30 s ahead when the hold begins */
+    for (unsigned i = 0; i < 30000 && p2p_now_ns() < atomic_load(&hold_until); i++) {
+        struct timespec ts = {0, (long)P2P_NS_PER_MS};
+        nanosleep(&ts, NULL);
+    }
     mprotect(hold_page, hold_len, PROT_READ | PROT_WRITE);
 }
 
 struct inflight {
     p2p_mailbox_t *mb;
     _Atomic int rc;
+    pthread_t t;
+    struct sigaction old;
 };
 
 static void *inflight_main(void *arg)
@@ -821,29 +828,48 @@ static void *inflight_main(void *arg)
     return NULL;
 }
 
-static void test_close_inflight(void)
+/* Starts a push of m into f->mb that is held in flight until hold_ns from
+ * now.  True once the producer holds its claimed cell. */
+static bool hold_begin(struct inflight *f, const msg_t *m, uint64_t hold_ns)
 {
     hold_len = (size_t)sysconf(_SC_PAGESIZE);
     hold_page = mmap(NULL, hold_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     CHECK(hold_page != MAP_FAILED);
-    if (hold_page == MAP_FAILED) return;
-    msg_t m = {.producer = 7, .check = mix(7, 1), .seq = 1, .payload = 0x1234};
-    memcpy(hold_page, &m, sizeof m);
-    struct sigaction sa, old;
+    if (hold_page == MAP_FAILED) return false;
+    memcpy(hold_page, m, sizeof *m);
+    struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = hold_handler;
     sa.sa_flags = SA_SIGINFO;
     sigemptyset(&sa.sa_mask);
-    CHECK(sigaction(SIGSEGV, &sa, &old) == 0);
+    CHECK(sigaction(SIGSEGV, &sa, &f->old) == 0);
     CHECK(mprotect(hold_page, hold_len, PROT_NONE) == 0);
-
-    struct inflight f = {.rc = 1};
-    CHECK_OK(p2p_mailbox_create(&f.mb, "inflight", sizeof(msg_t), 4, NULL));
-    pthread_t t;
-    CHECK(pthread_create(&t, NULL, inflight_main, &f) == 0);
+    atomic_store(&hold_seen, 0);
+    atomic_store(&hold_until, p2p_now_ns() + hold_ns);
+    f->rc = 1;
+    CHECK(pthread_create(&f->t, NULL, inflight_main, f) == 0);
     uint64_t until = p2p_now_ns() + 5 * P2P_NS_PER_S;
     while (!atomic_load(&hold_seen) && p2p_now_ns() < until) sleep_ns(100000);
     CHECK(atomic_load(&hold_seen));
+    return atomic_load(&hold_seen) != 0;
+}
+
+/* Joins the producer (its push must have succeeded) and restores SIGSEGV. */
+static void hold_end(struct inflight *f)
+{
+    atomic_store(&hold_until, 0);
+    CHECK(pthread_join(f->t, NULL) == 0);
+    CHECK_OK(atomic_load(&f->rc));
+    CHECK(sigaction(SIGSEGV, &f->old, NULL) == 0);
+    munmap(hold_page, hold_len);
+}
+
+static void test_close_inflight(void)
+{
+    msg_t m = {.producer = 7, .check = mix(7, 1), .seq = 1, .payload = 0x1234};
+    struct inflight f;
+    CHECK_OK(p2p_mailbox_create(&f.mb, "inflight", sizeof(msg_t), 4, NULL));
+    if (!hold_begin(&f, &m, HOLD_NS)) return;
     /* The producer holds a claimed cell.  The consumer closes and drains:
      * the push will succeed, so the drain must return its message. */
     p2p_mailbox_close(f.mb);
@@ -854,21 +880,69 @@ static void test_close_inflight(void)
     uint64_t waited = p2p_now_ns() - t0;
     CHECK_OK(rc);
     CHECK(rc != 0 || memcmp(&got, &m, sizeof m) == 0);
-    CHECK(pthread_join(t, NULL) == 0);
-    CHECK_OK(atomic_load(&f.rc));
+    hold_end(&f);
     CHECK_ERR(p2p_mailbox_try_pop(f.mb, &got, sizeof got), P2P_EEMPTY);
     CHECK_ERR(p2p_mailbox_try_push(f.mb, &m, sizeof m), P2P_ECLOSED);
     printf("close with a push in flight: the drain waited %.1f ms for it (rc %d)\n",
            (double)waited / 1e6, rc);
     p2p_mailbox_destroy(f.mb);
-    CHECK(sigaction(SIGSEGV, &old, NULL) == 0);
-    munmap(hold_page, hold_len);
+}
+
+/* The consumer about to sleep while a push is in flight (the wake-up's
+ * Dekker pair is on the claim, see core/mailbox.c): the public prepare
+ * says not to block, a wait with a far deadline sleeps at most
+ * P2P_WAITER_INFLIGHT_NS at a time and returns 0, never that deadline's
+ * timeout; released, the message arrives intact. */
+static void test_wait_inflight(void)
+{
+    p2p_thread_t me;
+    CHECK_OK(p2p_thread_adopt(&me, "inflightc"));
+    p2p_waiter_t *w = &me.waiter;
+    msg_t m = {.producer = 8, .check = mix(8, 1), .seq = 1, .payload = 0x5678};
+    struct inflight f;
+    CHECK_OK(p2p_mailbox_create(&f.mb, "inflightw", sizeof(msg_t), 4, NULL));
+    CHECK_OK(p2p_mailbox_attach(f.mb, w));
+    if (!hold_begin(&f, &m, 30 * P2P_NS_PER_S)) return;
+    CHECK(p2p_mailbox_depth(f.mb) == 1 && !p2p_mailbox_ready(f.mb)); /* claimed, not published */
+
+    CHECK(!p2p_waiter_prepare(w));
+    p2p_waiter_done(w);
+    uint64_t before = atomic_load(&w->inflight), t0 = p2p_now_ns();
+    uint64_t far = t0 + 60 * P2P_NS_PER_S;
+    CHECK_OK(p2p_waiter_wait(w, far));
+    CHECK_OK(p2p_waiter_wait(w, far));
+    uint64_t el = p2p_now_ns() - t0;
+    CHECK(atomic_load(&w->inflight) >= before + 2);
+    CHECK(el < 30 * P2P_NS_PER_S); /* the bound ended them, not the deadline */
+    CHECK(!p2p_mailbox_ready(f.mb));
+    printf("wait with a push in flight: 2 bounded sleeps took %.2f ms (bound %u us each)\n",
+           (double)el / 1e6, P2P_WAITER_INFLIGHT_NS / 1000);
+
+    atomic_store(&hold_until, 0); /* release: the producer publishes and wakes us */
+    msg_t got;
+    memset(&got, 0, sizeof got);
+    int rc = P2P_EEMPTY;
+    for (unsigned i = 0; i < 100000 && rc == P2P_EEMPTY && p2p_now_ns() < far; i++) {
+        rc = p2p_mailbox_try_pop(f.mb, &got, sizeof got);
+        if (rc == P2P_EEMPTY) (void)p2p_waiter_wait(w, far);
+    }
+    CHECK_OK(rc);
+    CHECK(memcmp(&got, &m, sizeof m) == 0);
+    hold_end(&f);
+    /* nothing in flight: an empty mailbox lets the owner sleep */
+    CHECK(p2p_waiter_prepare(w));
+    p2p_waiter_done(w);
+    CHECK_ERR(p2p_waiter_wait(w, p2p_now_ns() + 20 * P2P_NS_PER_MS), P2P_ETIMEDOUT);
+    p2p_mailbox_detach(f.mb);
+    p2p_mailbox_destroy(f.mb);
+    p2p_thread_unadopt(&me);
 }
 
 int main(void)
 {
     test_edges();
     test_close_inflight();
+    test_wait_inflight();
     test_blocked();
     test_handoff();
     test_sender_wakes();
