@@ -154,6 +154,7 @@ typedef struct tp_res {
     double cpu_ns;                   /* CPU of all threads per message */
     double vcsw, ivcsw;              /* voluntary / involuntary context switches */
     double csleeps;                  /* consumer sleeps (mailbox: waiter; queue: n/a) */
+    double inflight;                 /* mailbox: of those, bounded by a push in flight */
     double blocked, ssleeps, swakes; /* mailbox: pushes that blocked, their futex
                                       * waits, the consumer's wake-alls */
 } tp_res_t;
@@ -176,7 +177,7 @@ static void run_tp(bool mailbox, unsigned producers, uint64_t total, uint32_t ca
     struct tp args[4];
     p2p_thread_t th[4];
     uint64_t per = total / producers, want = per * producers;
-    uint64_t s0 = atomic_load(&me->waiter.sleeps);
+    uint64_t s0 = atomic_load(&me->waiter.sleeps), f0 = atomic_load(&me->waiter.inflight);
     struct rusage ru0, ru1;
     getrusage(RUSAGE_SELF, &ru0);
     double t0 = bench_wall(), c0 = process_cpu();
@@ -215,11 +216,12 @@ static void run_tp(bool mailbox, unsigned producers, uint64_t total, uint32_t ca
     res->vcsw = (double)(ru1.ru_nvcsw - ru0.ru_nvcsw) * k;
     res->ivcsw = (double)(ru1.ru_nivcsw - ru0.ru_nivcsw) * k;
     checksum += sum;
-    res->csleeps = res->blocked = res->ssleeps = res->swakes = 0;
+    res->csleeps = res->inflight = res->blocked = res->ssleeps = res->swakes = 0;
     if (mailbox) {
         p2p_mailbox_stats_t st;
         p2p_mailbox_get_stats(mb, &st);
         res->csleeps = (double)(atomic_load(&me->waiter.sleeps) - s0) * k;
+        res->inflight = (double)(atomic_load(&me->waiter.inflight) - f0) * k;
         res->blocked = (double)st.blocked_waits * k;
         res->ssleeps = (double)st.sender_sleeps * k;
         res->swakes = (double)st.sender_wakes * k;
@@ -290,11 +292,11 @@ static double tp_row(unsigned prods, uint32_t cap, uint32_t spin, uint64_t total
            "(min %5.1f)  ratio %5.2fx (pairs %4.2f-%4.2f)\n",
            "", mca, ca[0], mcb, cb[0], mc, cratio[0], cratio[pairs - 1]);
     printf("  %19s per 1000 msgs: context switches mailbox %.2f + %.2f invol, mutex queue "
-           "%.2f + %.2f; mailbox consumer sleeps %.2f, blocked pushes %.2f, their futex "
-           "waits %.2f, wake-alls %.2f\n",
+           "%.2f + %.2f; mailbox consumer sleeps %.2f (%.2f bounded by a push in flight), "
+           "blocked pushes %.2f, their futex waits %.2f, wake-alls %.2f\n",
            "", MED(a, pairs, vcsw), MED(a, pairs, ivcsw), MED(b, pairs, vcsw), MED(b, pairs, ivcsw),
-           MED(a, pairs, csleeps), MED(a, pairs, blocked), MED(a, pairs, ssleeps),
-           MED(a, pairs, swakes));
+           MED(a, pairs, csleeps), MED(a, pairs, inflight), MED(a, pairs, blocked),
+           MED(a, pairs, ssleeps), MED(a, pairs, swakes));
     return mr;
 }
 
