@@ -562,9 +562,11 @@ bool p2p_mailbox_ready(const p2p_mailbox_t *mb)
 
 int p2p__mailbox_idle(const p2p_mailbox_t *mb)
 {
-    if (p2p_mailbox_ready(mb)) return P2P__MB_READY;
     /* relaxed: only the consumer (the caller) writes dequeue_pos */
     uint64_t pos = atomic_load_explicit(&((p2p_mailbox_t *)mb)->dequeue_pos, memory_order_relaxed);
+    /* acquire: as in p2p_mailbox_ready */
+    if (atomic_load_explicit(cell_seq(mb, pos), memory_order_acquire) == pos + 1)
+        return P2P__MB_READY;
     /* seq_cst: the consumer's half of the Dekker pair (top comment), after
      * the caller's seq_cst store of its sleeping flag */
     uint64_t claimed =

@@ -184,12 +184,12 @@ static inline void cpu_relax(void)
 
 /* prepare with the kind of sleep announced: SLEEP_POLL (a waker writes
  * the eventfd or sends the signal) or SLEEP_FUTEX (it wakes the futex on
- * `sleeping`).  *inflight: the sleep may begin but must be bounded by
- * P2P_WAITER_INFLIGHT_NS (a message was still in flight after polling its
- * cell; see wait.h). */
-static bool prepare_as(p2p_waiter_t *w, int how, bool *inflight)
+ * `sleeping`).  *until: when the sleep must end, deadline_ns or, if a
+ * message was still in flight after polling its cell, at most
+ * P2P_WAITER_INFLIGHT_NS from now (see wait.h). */
+static bool prepare_as(p2p_waiter_t *w, int how, uint64_t deadline_ns, uint64_t *until)
 {
-    *inflight = false;
+    *until = deadline_ns;
     if (w->efd < 0 && w->tid == 0) bind_owner(w);
     /* seq_cst store: announces the sleep before the seq_cst accesses below
      * (notified, the mailboxes' claims); pairs with the producers' seq_cst
@@ -215,21 +215,15 @@ static bool prepare_as(p2p_waiter_t *w, int how, bool *inflight)
     }
     /* relaxed: statistics */
     atomic_fetch_add_explicit(&w->inflight, 1, memory_order_relaxed);
-    *inflight = true;
+    uint64_t cap = p2p_now_ns() + P2P_WAITER_INFLIGHT_NS;
+    if (cap < deadline_ns) *until = cap;
     return true;
 }
 
 bool p2p_waiter_prepare(p2p_waiter_t *w)
 {
-    bool inflight;
-    return prepare_as(w, SLEEP_POLL, &inflight) && !inflight;
-}
-
-/* The deadline of a sleep that prepare bounded for a message in flight. */
-static uint64_t inflight_deadline(uint64_t deadline_ns)
-{
-    uint64_t cap = p2p_now_ns() + P2P_WAITER_INFLIGHT_NS;
-    return cap < deadline_ns ? cap : deadline_ns;
+    uint64_t until;
+    return prepare_as(w, SLEEP_POLL, P2P_DEADLINE_NEVER, &until) && until == P2P_DEADLINE_NEVER;
 }
 
 void p2p_waiter_done(p2p_waiter_t *w)
@@ -384,8 +378,8 @@ static int wait_ended(p2p_waiter_t *w, int rc, uint64_t start, bool claimed)
 static int wait_futex(p2p_waiter_t *w, uint64_t deadline_ns, uint64_t start)
 {
     int rc = 0;
-    bool inflight;
-    if (!prepare_as(w, SLEEP_FUTEX, &inflight)) {
+    uint64_t until;
+    if (!prepare_as(w, SLEEP_FUTEX, deadline_ns, &until)) {
         /* acq_rel exchange: as below; nothing to drain in this mode */
         (void)atomic_exchange_explicit(&w->sleeping, SLEEP_NONE, memory_order_acq_rel);
         if (w->spin_max) spin_woken(w, start, false); /* work came right after */
@@ -393,7 +387,6 @@ static int wait_futex(p2p_waiter_t *w, uint64_t deadline_ns, uint64_t start)
     }
     /* acquire: a waker's exchange (acq_rel) that cleared the word makes
      * what it published before visible */
-    uint64_t until = inflight ? inflight_deadline(deadline_ns) : deadline_ns;
     while (atomic_load_explicit(&w->sleeping, memory_order_acquire) == SLEEP_FUTEX) {
         struct timespec ts, *tsp = &ts;
         if (!time_left(&tsp, until)) {
@@ -439,8 +432,8 @@ int p2p_waiter_poll(p2p_waiter_t *w, struct pollfd *fds, unsigned nfds, uint64_t
         }
     }
     if (nfds == 0) return wait_futex(w, deadline_ns, start);
-    bool inflight;
-    if (!prepare_as(w, SLEEP_POLL, &inflight)) {
+    uint64_t until;
+    if (!prepare_as(w, SLEEP_POLL, deadline_ns, &until)) {
         waiter_done_polled(w, false);
         if (w->spin_max) spin_woken(w, start, false); /* work came right after */
         return 0;
@@ -451,7 +444,6 @@ int p2p_waiter_poll(p2p_waiter_t *w, struct pollfd *fds, unsigned nfds, uint64_t
     pf[0].revents = 0;
     for (unsigned i = 0; i < nfds; i++) pf[i + 1] = fds[i];
     int rc = 0;
-    uint64_t until = inflight ? inflight_deadline(deadline_ns) : deadline_ns;
     for (;;) {
         struct timespec ts, *tsp = &ts;
         if (!time_left(&tsp, until)) {
