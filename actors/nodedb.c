@@ -331,11 +331,21 @@ static int cur_get(p2p_nodedb_t *db, DBC *c, DBT *key, DBT *data, u_int32_t flag
     return ret;
 }
 
-/* Deletes the keys that start with prefix[0..plen), at most budget of them.  Out: *deleted
- * (may be NULL) adds how many; *done (may be NULL) tells whether no key under
- * the prefix is left. */
+/* A del_prefix filter's verdict on one key (or a negative P2P error). */
+enum { DEL_KEY, DEL_SKIP, DEL_STOP };
+typedef int (*del_filter_fn)(p2p_nodedb_t *db, DB_TXN *txn, const uint8_t *k, size_t klen,
+                             void *arg);
+
+/* Deletes the keys that start with prefix[0..plen), at most budget of them.
+ * filter (may be NULL: delete all) judges each key before it goes: DEL_SKIP
+ * leaves it (skipped keys do not count against the budget, so a filter
+ * must skip only a bounded few), DEL_STOP ends the walk there.  Out:
+ * *deleted (may be NULL) adds how many went; *done (may be NULL) tells
+ * whether the walk got past the last key under the prefix or was stopped,
+ * *stopped (may be NULL) which. */
 static int del_prefix(p2p_nodedb_t *db, DB_TXN *txn, const uint8_t *prefix, size_t plen,
-                      size_t budget, size_t *deleted, bool *done)
+                      size_t budget, del_filter_fn filter, void *farg, size_t *deleted, bool *done,
+                      bool *stopped)
 {
     DBC *c;
     int ret = db->dbp->cursor(db->dbp, txn, &c, 0);
@@ -347,7 +357,7 @@ static int del_prefix(p2p_nodedb_t *db, DB_TXN *txn, const uint8_t *prefix, size
     key.size = (u_int32_t)plen;
     memset(&data, 0, sizeof data);
     data.flags = DB_DBT_PARTIAL; /* keys only: read no value bytes */
-    int rc = 0;
+    int rc = 0, verdict = DEL_KEY;
     size_t n = 0;
     bool end = false;
     ret = cur_get(db, c, &key, &data, DB_SET_RANGE);
@@ -359,14 +369,27 @@ static int del_prefix(p2p_nodedb_t *db, DB_TXN *txn, const uint8_t *prefix, size
             break;
         }
         if (ret || n >= budget) break;
-        ret = c->del(c, 0);
-        if (ret) break;
-        n++;
+        /* a key longer than KEYBUF (cur_get) is judged by its head */
+        size_t klen = key.size < KEYBUF ? key.size : KEYBUF;
+        verdict = filter ? filter(db, txn, kb, klen, farg) : DEL_KEY;
+        if (verdict < 0) {
+            rc = verdict;
+            break;
+        }
+        if (verdict == DEL_STOP) {
+            end = true;
+            break;
+        }
+        if (verdict == DEL_KEY) {
+            if ((ret = c->del(c, 0)) != 0) break;
+            n++;
+        }
         ret = cur_get(db, c, &key, &data, DB_NEXT);
     }
     if (ret) rc = bdb_err(db, ret, "delete range");
     if (deleted) *deleted += n;
-    if (done) *done = end;
+    if (done) *done = end && rc == 0;
+    if (stopped) *stopped = verdict == DEL_STOP;
     ret = c->close(c);
     if (ret && rc == 0) rc = bdb_err(db, ret, "cursor close");
     return rc;
@@ -863,7 +886,7 @@ static int op_delete_node(p2p_nodedb_t *db, DB_TXN *txn, void *arg)
 {
     uint8_t k[NODEKEY_LEN];
     nodekey(k, arg);
-    return del_prefix(db, txn, k, sizeof k, SIZE_MAX, NULL, NULL);
+    return del_prefix(db, txn, k, sizeof k, SIZE_MAX, NULL, NULL, NULL, NULL, NULL);
 }
 
 int p2p_nodedb_delete_node(p2p_nodedb_t *db, const uint8_t id[32])
@@ -1132,24 +1155,55 @@ static void step_remember(p2p_nodedb_expire_state_t *st, const uint8_t *kb, size
     memcpy(st->key, kb, st->keylen);
 }
 
-/* Deletes up to budget keys of the stale node st->id. */
+/* The filter of a stale node's deletion: the pass judged the node stale
+ * from pongs it read in earlier transactions, and p2p-disc handles packets
+ * between two steps, so a pong written since makes it fresh again.  Each
+ * item is deleted only if its address's last pong is still old, read in
+ * the deleting transaction; a fresh one stops the deletion, and the rest
+ * of the node stays.  The node key (one per node) is skipped and deleted
+ * last (step_delete), so a node that turns out fresh keeps its record. */
+static int stale_item(p2p_nodedb_t *db, DB_TXN *txn, const uint8_t *k, size_t klen, void *arg)
+{
+    uint64_t now = *(const uint64_t *)arg;
+    if (is_nodekey(k, klen)) return DEL_SKIP;
+    if (klen < NODEKEY_LEN + 18 || k[NODEKEY_LEN] != ':' || k[NODEKEY_LEN + 17] != ':')
+        return DEL_KEY; /* not an item key */
+    uint8_t pk[ITEMKEY_MAX];
+    memcpy(pk, k, NODEKEY_LEN + 18);
+    memcpy(pk + NODEKEY_LEN + 18, "lastpong", 8);
+    uint64_t t = 0;
+    int rc = kv_get_u64(db, txn, pk, sizeof pk, &t);
+    if (rc) return rc;
+    return t != 0 && !stale(t, now) && t <= now + P2P_NODEDB_FUTURE ? DEL_STOP : DEL_KEY;
+}
+
+/* Deletes up to budget keys of the stale node st->id: its items (unless
+ * one turns out fresh: stale_item), then its record. */
 static int step_delete(p2p_nodedb_t *db, DB_TXN *txn, struct step_arg *a)
 {
     p2p_nodedb_expire_state_t *st = &a->st;
     uint8_t prefix[34];
     memcpy(prefix, "n:", 2);
     memcpy(prefix + 2, st->id, 32);
-    bool group_done = false;
+    bool group_done = false, kept = false;
     size_t left = a->budget > st->touched ? a->budget - st->touched : 0;
-    int rc = del_prefix(db, txn, prefix, sizeof prefix, left, &st->touched, &group_done);
-    if (rc == 0 && group_done) {
-        st->deleting = false;
-        st->in_group = false;
+    int rc = del_prefix(db, txn, prefix, sizeof prefix, left, stale_item, &st->now, &st->touched,
+                        &group_done, &kept);
+    if (rc || !group_done) return rc;
+    if (!kept) {
+        uint8_t k[NODEKEY_LEN];
+        nodekey(k, st->id);
+        DBT key;
+        dbt_in(&key, k, sizeof k);
+        int ret = db->dbp->del(db->dbp, txn, &key, 0);
+        if (ret && ret != DB_NOTFOUND) return bdb_err(db, ret, "delete");
         st->deleted++;
         a->deleted++;
-        if (st->at_end) st->done = true;
     }
-    return rc;
+    st->deleting = false;
+    st->in_group = false;
+    if (st->at_end) st->done = true;
+    return 0;
 }
 
 /* Deletes the items of one address of a node: c is on its "lastpong" key

@@ -172,8 +172,10 @@ P2P_MUST_CHECK int p2p_nodedb_expire(p2p_nodedb_t *db, size_t *deleted, uint64_t
  * its position in a caller-owned state, resumable in the middle of one
  * node's items: a node's items are read (keeping its youngest pong) across
  * steps, then, if it is stale, deleted across steps.  A pong written for a
- * node between the read and the delete steps of a pass is lost with it.
- * The pass ends with a checkpoint. */
+ * node after the steps that read it saves it: each delete step reads the
+ * pong of every address again before it deletes that address's items, and
+ * a fresh one ends the deletion (items already deleted stay deleted; the
+ * node's record goes last, so it stays).  The pass ends with a checkpoint. */
 typedef struct p2p_nodedb_expire_state {
     uint64_t now;  /* the pass's time (unix s) */
     bool done;     /* the pass is over */

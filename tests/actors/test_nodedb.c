@@ -1093,6 +1093,97 @@ static void test_expire_steps(const char *dir)
     p2p_nodedb_close(db);
 }
 
+/* A pong written between two steps of a pass, while the pass is inside
+ * that node's keys (the step loop of p2p-disc handles packets between
+ * steps): the node was stale when its old pong was read, but is fresh
+ * now, and its new pong must survive the pass. */
+static void test_expire_step_fresh_pong(const char *dir)
+{
+    p2p_nodedb_t *db = open_db(dir);
+    p2p_node_t x = mknode(0, 1);
+    p2p_ip_t a = x.ep.ip, c = p2p_ip4(10, 0, 0, 9);
+    CHECK_OK(p2p_nodedb_put_node(db, &x, NULL, 0));
+    CHECK_OK(p2p_nodedb_set_last_pong(db, x.id, &a, NOW - 2 * DAY));
+    CHECK_OK(p2p_nodedb_set_last_ping(db, x.id, &c, NOW - 2 * DAY));
+    p2p_nodedb_expire_state_t *st = malloc(sizeof *st);
+    p2p_nodedb_expire_begin(st, NOW);
+    size_t d = 0;
+    int steps = 0;
+    /* step until the old pong at a was read (the group is not closed yet) */
+    while (!st->done && !(st->in_group && st->youngest != 0) && steps < 100) {
+        CHECK_OK(p2p_nodedb_expire_step(db, st, 1, &d));
+        steps++;
+    }
+    CHECK(st->in_group && !st->deleting && !st->done);
+    /* x bonds again now, at a (a pong of ours answered, on_pong) */
+    CHECK_OK(p2p_nodedb_set_last_pong(db, x.id, &a, NOW));
+    CHECK_OK(p2p_nodedb_set_last_ping(db, x.id, &a, NOW));
+    while (!st->done && steps < 100) {
+        CHECK_OK(p2p_nodedb_expire_step(db, st, 1, &d));
+        steps++;
+    }
+    CHECK(st->done);
+    uint64_t t = 0;
+    CHECK_OK(p2p_nodedb_last_pong(db, &t, x.id, &a));
+    CHECK(t == NOW); /* the bond proven a moment ago */
+    CHECK_OK(p2p_nodedb_last_ping(db, &t, x.id, &a));
+    CHECK(t == NOW);
+    p2p_node_t got;
+    CHECK_OK(p2p_nodedb_get_node(db, &got, NULL, NULL, x.id)); /* its record stays */
+    CHECK(st->deleted == 0 && d == 0);
+    free(st);
+    p2p_nodedb_close(db);
+}
+
+/* The same pong, written while the pass is already deleting the node (its
+ * first address's items are gone): the deletion stops at the fresh one,
+ * and the record stays. */
+static void test_expire_delete_fresh_pong(const char *dir)
+{
+    p2p_nodedb_t *db = open_db(dir);
+    p2p_node_t x = mknode(0, 1);
+    p2p_ip_t a = p2p_ip4(10, 0, 0, 1), b = p2p_ip4(10, 0, 0, 2);
+    CHECK_OK(p2p_nodedb_put_node(db, &x, NULL, 0));
+    CHECK_OK(p2p_nodedb_set_last_ping(db, x.id, &a, NOW - 2 * DAY));
+    CHECK_OK(p2p_nodedb_set_last_ping(db, x.id, &b, NOW - 2 * DAY));
+    p2p_nodedb_expire_state_t *st = malloc(sizeof *st);
+    p2p_nodedb_expire_begin(st, NOW);
+    size_t d = 0;
+    int steps = 0;
+    while (!st->done && !st->deleting && steps < 100) {
+        CHECK_OK(p2p_nodedb_expire_step(db, st, 1, &d));
+        steps++;
+    }
+    CHECK(st->deleting);
+    CHECK_OK(p2p_nodedb_expire_step(db, st, 1, &d)); /* a's lastping */
+    uint64_t t = 1;
+    CHECK_OK(p2p_nodedb_last_ping(db, &t, x.id, &a));
+    CHECK(t == 0 && st->deleting);
+    CHECK_OK(p2p_nodedb_set_last_pong(db, x.id, &b, NOW));
+    while (!st->done && steps < 100) {
+        CHECK_OK(p2p_nodedb_expire_step(db, st, 1, &d));
+        steps++;
+    }
+    CHECK(st->done && st->deleted == 0);
+    CHECK_OK(p2p_nodedb_last_pong(db, &t, x.id, &b));
+    CHECK(t == NOW);
+    CHECK_OK(p2p_nodedb_last_ping(db, &t, x.id, &b));
+    CHECK(t == NOW - 2 * DAY);
+    p2p_node_t got;
+    CHECK_OK(p2p_nodedb_get_node(db, &got, NULL, NULL, x.id));
+    /* and a node that stays stale still goes whole, record last */
+    p2p_nodedb_expire_begin(st, NOW + 3 * DAY);
+    steps = 0;
+    while (!st->done && steps < 100) {
+        CHECK_OK(p2p_nodedb_expire_step(db, st, 1, &d));
+        steps++;
+    }
+    CHECK(st->done && st->deleted == 1);
+    CHECK(p2p_nodedb_get_node(db, &got, NULL, NULL, x.id) == P2P_ENOTFOUND);
+    free(st);
+    p2p_nodedb_close(db);
+}
+
 int main(void)
 {
     tu_seed((uint64_t)time(NULL));
@@ -1108,6 +1199,8 @@ int main(void)
     in_tmpdir(test_seeds);
     in_tmpdir(test_expire);
     in_tmpdir(test_expire_steps);
+    in_tmpdir(test_expire_step_fresh_pong);
+    in_tmpdir(test_expire_delete_fresh_pong);
     in_tmpdir(test_restart);
     in_tmpdir(test_runrecovery);
     in_tmpdir(test_no_access);
