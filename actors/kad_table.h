@@ -29,8 +29,8 @@
  * the reference client's: one check every half interval on average (1.5 s
  * and 4.5 s); when due, one random entry of the list that has
  * no check in flight is handed out to be pinged.  The outcome is reported
- * back: no reply -> livenessChecks /= 3, and at 0 the entry is deleted and the
- * most recent replacement promoted; a reply -> livenessChecks++, move to the
+ * back: no reply -> livenessChecks /= 3, and at 0 the entry is deleted and a
+ * replacement chosen at random promoted; a reply -> livenessChecks++, move to the
  * slow list, and "ENR needed" if the pong carried a higher seq.
  *
  * Ownership: a table is a plain value owned by one thread (the discovery
