@@ -927,9 +927,10 @@ static void count_hs_error(p2p_server_t *srv, int rc, bool rlpx)
 /* Returns our handshake slot to the listener.  Quietly while the listener
  * still has free slots (it drains `slots` whenever it wakes to accept);
  * with a wake-up when it sleeps for want of one: the seq_cst load of
- * ls_starved after our seq_cst publish pairs with the listener's seq_cst
- * store before its pre-sleep mailbox check (either we see it starved, or
- * it sees our slot). */
+ * ls_starved after our push's seq_cst claim pairs with the listener's
+ * seq_cst store before its pre-sleep mailbox check, which loads the claims
+ * seq_cst (either we see it starved, or it sees our slot, published or
+ * in flight: core/mailbox.c). */
 static int push_slot(p2p_server_t *srv, const p2p__msg_id_t *m)
 {
     int rc = p2p__push_lazy(srv, srv->mb_slots, m, sizeof *m, false);
@@ -957,9 +958,10 @@ static bool conn_run(p2p_thread_t *self, p2p_conn_t *c)
      * loop, which drains `conns` on its next wake-up (at the latest for our
      * posthandshake or delpeer).  Once stop began, the run loop must see it
      * at once (it tells every connection to quit): the seq_cst load of
-     * stopping after our seq_cst publish pairs with p2p_server_stop's
+     * stopping after our push's seq_cst claim pairs with p2p_server_stop's
      * seq_cst store before it asks the run loop to quit, so either we see
-     * stopping and wake it, or its pre-sleep check sees our notice. */
+     * stopping and wake it, or its pre-sleep check (a seq_cst load of the
+     * claims) sees our notice. */
     p2p__msg_conn_t born = {.c = c, .peer = p2p_trace_peer(c->node.id)};
     if (p2p_mailbox_try_push_quiet(srv->mb_conns, &born, sizeof born) == 0) {
         if (atomic_load_explicit(&srv->stopping, memory_order_seq_cst))

@@ -20,9 +20,10 @@
  * sequence number is the caller's: bump it before re-signing a changed
  * record.
  *
- * Errors: P2P_ETOOBIG (over 300 bytes or too many pairs), P2P_EDECODE /
- * P2P_ENONCANON / P2P_EMORE (malformed; unsorted or duplicate keys are
- * P2P_ENONCANON), P2P_EUNSUPPORTED (identity scheme other than "v4"),
+ * Errors: P2P_ETOOBIG (over 300 bytes or too many pairs), P2P_EEMPTY (no
+ * bytes at all, or the bare "enr:"), P2P_EDECODE / P2P_ENONCANON /
+ * P2P_EMORE (malformed; unsorted or duplicate keys are P2P_ENONCANON),
+ * P2P_EUNSUPPORTED (identity scheme other than "v4"),
  * P2P_EBADKEY (secp256k1 missing or not on the curve), P2P_EBADSIG,
  * P2P_ENOTFOUND (accessor: key absent), P2P_EDECODE (accessor: value of the
  * wrong form, such as a 3-byte "ip").

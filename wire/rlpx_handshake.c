@@ -271,7 +271,7 @@ static int parse_auth_eip8(p2p_rlpx_hs_t *hs, const uint8_t *pt, size_t len)
     if (!rc) rc = p2p_rlp_fixed(&l, pub, 64);
     if (!rc) rc = p2p_rlp_fixed(&l, nonce, 32);
     if (!rc) rc = p2p_rlp_uint(&l, &hs->remote_version);
-    if (rc) return rc == P2P_EMORE || rc == P2P_EEMPTY ? P2P_EDECODE : rc;
+    if (rc) return P2P_EDECODE; /* any malformed body, as the header lists */
     hs->remote_eip8 = true;
     return auth_common(hs, sig, pub, nonce); /* extra list elements: ignored */
 }
@@ -296,7 +296,7 @@ static int parse_ack_eip8(p2p_rlpx_hs_t *hs, const uint8_t *pt, size_t len)
     if (!rc) rc = p2p_rlp_fixed(&l, pub, 64);
     if (!rc) rc = p2p_rlp_fixed(&l, hs->resp_nonce, 32);
     if (!rc) rc = p2p_rlp_uint(&l, &hs->remote_version);
-    if (rc) return rc == P2P_EMORE || rc == P2P_EEMPTY ? P2P_EDECODE : rc;
+    if (rc) return P2P_EDECODE; /* any malformed body, as the header lists */
     if (p2p_secp_pubkey_check(pub)) return P2P_EBADKEY;
     memcpy(hs->remote_eph_pub, pub, 64);
     hs->remote_eip8 = true;
