@@ -432,6 +432,19 @@ static void test_bad_keys(void)
     CHECK_ERR(recipient_feed(pkt, seal(pkt, pub_b, pt, n)), P2P_EDECODE);
     memset(pt, 0x42, 300);
     CHECK_ERR(recipient_feed(pkt, seal(pkt, pub_b, pt, 300)), P2P_EDECODE);
+    /* a non-canonical version (the byte 00, not 80): malformed as well */
+    {
+        p2p_rlp_enc_t e;
+        p2p_rlp_enc_init(&e, pt, sizeof pt);
+        p2p_rlp_list_begin(&e);
+        p2p_rlp_put_bytes(&e, sig, 65);
+        p2p_rlp_put_bytes(&e, pub_a, 64);
+        p2p_rlp_put_bytes(&e, nonce_a, 32);
+        p2p_rlp_put_bytes(&e, (const uint8_t *)"", 1);
+        p2p_rlp_list_end(&e);
+        CHECK_OK(p2p_rlp_enc_finish(&e, &n));
+        CHECK_ERR(recipient_feed(pkt, seal(pkt, pub_b, pt, n)), P2P_EDECODE);
+    }
     /* encrypted to someone else */
     n = auth_pt(pt, sig, 65, pub_a, 64, true);
     CHECK_ERR(recipient_feed(pkt, seal(pkt, pub_a, pt, n)), P2P_EBADMAC);
