@@ -568,21 +568,6 @@ int p2p_server_unsubscribe(p2p_server_t *srv, p2p_mailbox_t *mb)
     return peerop_run(srv, &op);
 }
 
-int p2p__msg_id_by_seq(const void *a, const void *b)
-{
-    uint64_t x = ((const p2p__msg_id_t *)a)->seq, y = ((const p2p__msg_id_t *)b)->seq;
-    return x < y ? -1 : x > y;
-}
-
-/* The stamp of an API call that changes the static or trusted set (see
- * p2p__msg_node in server_int.h).  relaxed RMW: the stamps' order is the
- * counter's modification order, which a call that began after another
- * returned cannot precede. */
-static uint64_t api_stamp(p2p_server_t *srv)
-{
-    return atomic_fetch_add_explicit(&srv->api_seq, 1, memory_order_relaxed);
-}
-
 int p2p_server_remove_peer(p2p_server_t *srv, const uint8_t id[32])
 {
     /* the connection to wait for (not from the run loop, nor from a
@@ -591,11 +576,13 @@ int p2p_server_remove_peer(p2p_server_t *srv, const uint8_t id[32])
     p2p_peer_t *old = NULL;
     bool wait = p2p_thread_self() != &srv->run && !p2p__on_conn_thread(srv);
     if (wait && p2p_server_peer_get(srv, &old, id) != 0) old = NULL;
-    p2p__msg_id_t m = {.seq = api_stamp(srv)};
-    memcpy(m.id, id, 32);
+    p2p__msg_node_t m;
+    memset(&m, 0, sizeof m);
+    m.remove = true;
+    memcpy(m.node.id, id, 32);
     /* relaxed: the push below publishes it to the dialer (see server_int.h) */
     atomic_fetch_add_explicit(&srv->static_removals, 1, memory_order_relaxed);
-    int rc = p2p_mailbox_push(srv->mb_removestatic, &m, sizeof m, P2P_DEADLINE_NEVER);
+    int rc = p2p_mailbox_push(srv->mb_static, &m, sizeof m, P2P_DEADLINE_NEVER);
     if (rc) atomic_fetch_sub_explicit(&srv->static_removals, 1, memory_order_relaxed);
     if (rc && rc != P2P_ECLOSED) {
         if (old) p2p_peer_unref(old);
@@ -654,8 +641,8 @@ int p2p_server_add_peer(p2p_server_t *srv, const p2p_node_t *node)
         P2P__STAT(srv, static_full);
         return P2P_EFULL;
     }
-    p2p__msg_node_t m = {.node = *node, .seq = api_stamp(srv)};
-    return p2p_mailbox_push(srv->mb_addstatic, &m, sizeof m, p2p_now_ns() + P2P_NS_PER_S);
+    p2p__msg_node_t m = {.node = *node, .remove = false};
+    return p2p_mailbox_push(srv->mb_static, &m, sizeof m, p2p_now_ns() + P2P_NS_PER_S);
 }
 
 int p2p_server_add_trusted(p2p_server_t *srv, const uint8_t id[32])
@@ -664,18 +651,18 @@ int p2p_server_add_trusted(p2p_server_t *srv, const uint8_t id[32])
         P2P__STAT(srv, trusted_full);
         return P2P_EFULL;
     }
-    p2p__msg_id_t m = {.seq = api_stamp(srv)};
+    p2p__msg_id_t m = {.flags = 0};
     memcpy(m.id, id, 32);
-    return p2p_mailbox_push(srv->mb_addtrusted, &m, sizeof m, p2p_now_ns() + P2P_NS_PER_S);
+    return p2p_mailbox_push(srv->mb_trusted, &m, sizeof m, p2p_now_ns() + P2P_NS_PER_S);
 }
 
 int p2p_server_remove_trusted(p2p_server_t *srv, const uint8_t id[32])
 {
-    p2p__msg_id_t m = {.seq = api_stamp(srv)};
+    p2p__msg_id_t m = {.flags = 1}; /* a removal */
     memcpy(m.id, id, 32);
     /* relaxed: the push below publishes it to the run loop (see server_int.h) */
     atomic_fetch_add_explicit(&srv->trusted_removals, 1, memory_order_relaxed);
-    int rc = p2p_mailbox_push(srv->mb_removetrusted, &m, sizeof m, p2p_now_ns() + P2P_NS_PER_S);
+    int rc = p2p_mailbox_push(srv->mb_trusted, &m, sizeof m, p2p_now_ns() + P2P_NS_PER_S);
     if (rc) atomic_fetch_sub_explicit(&srv->trusted_removals, 1, memory_order_relaxed);
     return rc;
 }
@@ -999,12 +986,10 @@ static int make_mailboxes(p2p_server_t *srv)
     MB(mb_addpeer, "addpeer", p2p__msg_addpeer_t, cc, describe_addpeer);
     MB(mb_delpeer, "delpeer", p2p__msg_delpeer_t, cc, describe_delpeer);
     MB(mb_peerop, "peerop", p2p__msg_peerop_t, 64, describe_peerop);
-    MB(mb_addtrusted, "addtrusted", p2p__msg_id_t, P2P__API_DRAIN, describe_id);
-    MB(mb_removetrusted, "removetrusted", p2p__msg_id_t, P2P__API_DRAIN, describe_id);
+    MB(mb_trusted, "trusted", p2p__msg_id_t, P2P__API_DRAIN, describe_id);
     MB(mb_events, "events", p2p_peer_event_t, 4096, describe_event);
     MB(mb_nodesin, "nodesin", p2p__msg_node_t, 64, describe_node);
-    MB(mb_addstatic, "addstatic", p2p__msg_node_t, P2P__API_DRAIN, describe_node);
-    MB(mb_removestatic, "removestatic", p2p__msg_id_t, P2P__API_DRAIN, describe_id);
+    MB(mb_static, "static", p2p__msg_node_t, P2P__API_DRAIN, describe_node);
     /* per connection at most pending, then added or done, then removed */
     MB(mb_peerstate, "peerstate", p2p__msg_peerstate_t, 2 * cc, describe_peerstate);
     MB(mb_taskdone, "taskdone", p2p__msg_id_t, cc, describe_id);
@@ -1016,11 +1001,11 @@ static int make_mailboxes(p2p_server_t *srv)
 
 static void free_server(p2p_server_t *srv)
 {
-    p2p_mailbox_t **all[] = {&srv->mb_conns,         &srv->mb_posthandshake, &srv->mb_addpeer,
-                             &srv->mb_delpeer,       &srv->mb_peerop,        &srv->mb_addtrusted,
-                             &srv->mb_removetrusted, &srv->mb_events,        &srv->mb_nodesin,
-                             &srv->mb_addstatic,     &srv->mb_removestatic,  &srv->mb_peerstate,
-                             &srv->mb_taskdone,      &srv->mb_resolved,      &srv->mb_slots};
+    p2p_mailbox_t **all[] = {&srv->mb_conns,     &srv->mb_posthandshake, &srv->mb_addpeer,
+                             &srv->mb_delpeer,   &srv->mb_peerop,        &srv->mb_trusted,
+                             &srv->mb_events,    &srv->mb_nodesin,       &srv->mb_static,
+                             &srv->mb_peerstate, &srv->mb_taskdone,      &srv->mb_resolved,
+                             &srv->mb_slots};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
         p2p_mailbox_destroy(*all[i]);
         *all[i] = NULL;

@@ -5,7 +5,7 @@
  * Threads started by p2p_server_start (names as seen by gdb / top -H):
  *   p2p-run      run loop: peer map, trusted set, inbound count; the two
  *                checkpoints (posthandshake, addpeer), delpeer, peerop,
- *                addtrusted, removetrusted, quit; peer events to subscribers.
+ *                trusted (set changes), quit; peer events to subscribers.
  *   p2p-listen   accept loop with MaxPendingPeers handshake slots, the 30 s
  *                per-IP inbound throttle and NetRestrict (absent if the
  *                listen port is negative).

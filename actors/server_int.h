@@ -17,10 +17,10 @@
  *
  * Mailboxes and their messages:
  *   p2p-run:    conns (born), posthandshake, addpeer, delpeer (last message
- *               of every connection thread), peerop, addtrusted,
- *               removetrusted, events (msg events from peer threads); quit is
+ *               of every connection thread), peerop, trusted (additions
+ *               and removals), events (msg events from peer threads); quit is
  *               the thread's quit flag (p2p_thread_request_quit).
- *   p2p-dial:   nodesin, addstatic, removestatic, peerstate (peer added,
+ *   p2p-dial:   nodesin, static (additions and removals), peerstate (peer added,
  *               peer removed, inbound pending, inbound done: one mailbox
  *               whose only producer is p2p-run, applied in order), taskdone,
  *               resolved; quit flag.
@@ -101,9 +101,8 @@ typedef struct p2p__msg_cont {
 
 typedef struct p2p__msg_id {
     uint8_t id[32];
-    unsigned flags;
-    int result;   /* taskdone: p2p_dial_result_t */
-    uint64_t seq; /* addtrusted, removetrusted, removestatic: API call order (api_seq) */
+    unsigned flags; /* trusted: 1 for a removal, 0 for an addition */
+    int result;     /* taskdone: p2p_dial_result_t */
 } p2p__msg_id_t;
 
 /* peerstate (p2p-run -> p2p-dial): the run loop's decisions about a node,
@@ -126,25 +125,25 @@ typedef struct p2p__msg_peerstate {
 
 typedef struct p2p__msg_node {
     p2p_node_t node;
-    bool found;   /* resolved: node is valid */
-    uint64_t seq; /* addstatic: API call order (api_seq) */
+    bool found;  /* resolved: node is valid */
+    bool remove; /* static: a removal (node.id only), else an addition */
 } p2p__msg_node_t;
 
-/* The API's changes of a set (trusted: addtrusted / removetrusted; static:
- * addstatic / removestatic) come in on two mailboxes, as geth's pairs of
- * channels, and are applied in the order of their calls: each message is
- * stamped from api_seq (a relaxed RMW: a call that returned before another
- * began has the smaller stamp), and the thread applying them takes every
- * queued message of both mailboxes (at most their capacity) and applies
- * them by stamp.  So remove(X) then add(X) leaves X in the set, as over
- * geth's unbuffered channels, however many are queued.  Up to
- * P2P__API_DRAIN of each per drain. */
+/* The API's changes of a set (trusted: p2p_server_add_trusted /
+ * p2p_server_remove_trusted; static: p2p_server_add_peer /
+ * p2p_server_remove_peer) come in on one mailbox per set, additions and
+ * removals alike (geth has a pair of unbuffered channels per set), and are
+ * applied in the order they were queued: a call that returned before
+ * another began queued its message first, so remove(X) then add(X) leaves
+ * X in the set and add(X) then remove(X) does not, however many are
+ * queued.  (Two mailboxes merged by a call stamp could not promise that:
+ * a drain that takes at most a batch from one, or finds it empty an
+ * instant before a message lands, may apply a later message of the other
+ * before an earlier one left behind.)  Up to P2P__API_DRAIN per drain. */
 #define P2P__API_DRAIN 256
 /* Retry interval of the static- and trusted-node additions the dialer and
  * the run loop could not allocate room for (dl_retry, rl_trusted_retry). */
 #define P2P__RETRY_NS (100 * P2P_NS_PER_MS)
-/* qsort order of p2p__msg_id_t by seq (drain_trusted, drain_static). */
-int p2p__msg_id_by_seq(const void *a, const void *b);
 
 typedef struct p2p__msg_out {
     uint8_t *data; /* malloc'd copy, freed by the peer thread */
@@ -376,16 +375,14 @@ struct p2p_server {
     bool pool_no_reaper; /* under pool_lock: the run loop ended (no wake) */
 
     /* p2p-run */
-    p2p_mailbox_t *mb_conns, *mb_posthandshake, *mb_addpeer, *mb_delpeer, *mb_peerop,
-        *mb_addtrusted, *mb_removetrusted, *mb_events;
+    p2p_mailbox_t *mb_conns, *mb_posthandshake, *mb_addpeer, *mb_delpeer, *mb_peerop, *mb_trusted,
+        *mb_events;
     /* p2p-dial */
-    p2p_mailbox_t *mb_nodesin, *mb_addstatic, *mb_removestatic, *mb_peerstate, *mb_taskdone,
-        *mb_resolved;
+    p2p_mailbox_t *mb_nodesin, *mb_static, *mb_peerstate, *mb_taskdone, *mb_resolved;
     /* p2p-listen */
     p2p_mailbox_t *mb_slots;
 
-    _Atomic uint64_t serial;  /* relaxed counter: connection serials */
-    _Atomic uint64_t api_seq; /* relaxed counter: API call order (see p2p__msg_node) */
+    _Atomic uint64_t serial; /* relaxed counter: connection serials */
     /* removals from the static / trusted set called and not yet applied:
      * incremented by the API before it queues one, decremented (release)
      * by p2p-dial / p2p-run once applied and the set's size is published
@@ -413,7 +410,7 @@ struct p2p_server {
     p2p_conn_t *rl_head;  /* registered connections */
     size_t rl_nconns;
     p2p_mailbox_t *rl_subs[P2P_SERVER_MAX_SUBS];
-    p2p__msg_id_t rl_trusted[2 * P2P__API_DRAIN]; /* drain_trusted's scratch */
+    p2p__msg_id_t rl_trusted[P2P__API_DRAIN]; /* drain_trusted's scratch */
     /* additions to the trusted set that found no memory, as dl_retry for
      * the static set (see below) */
     p2p__msg_id_t rl_trusted_retry[P2P__API_DRAIN];
@@ -421,8 +418,7 @@ struct p2p_server {
 
     /* Dialer state (p2p-dial only). */
     p2p_dialsched_t dl_sched;
-    p2p__msg_id_t dl_removed[P2P__API_DRAIN]; /* drain_static's scratch */
-    p2p__msg_node_t dl_added[P2P__API_DRAIN];
+    p2p__msg_node_t dl_batch[P2P__API_DRAIN]; /* drain_static's scratch */
     /* additions the scheduler had no memory for, in call order: applied
      * again with the next batch (every P2P__RETRY_NS meanwhile), so an
      * accepted p2p_server_add_peer is not lost; a later removal of the

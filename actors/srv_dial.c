@@ -10,7 +10,7 @@
  *                   done (ended without being admitted), applied strictly
  *                   in the order the run loop decided them
  *   taskdone        from connection threads it spawned (dial result)
- *   addstatic / removestatic  from the API
+ *   static          additions to and removals from the static set (API)
  *   nodesin         discovery candidates (p2p_server_add_candidate)
  *   quit            the thread's quit flag
  *   resolved        answers to the resolve hook (p2p_server_resolved)
@@ -34,11 +34,11 @@
  * in order.  Across mailboxes, before each message that may depend on an
  * earlier one the mailbox it depends on is drained first (taskdone after
  * peer added: the connection pushes taskdone after the addpeer reply;
- * peer removed after removestatic: p2p_server_remove_peer pushes
- * removestatic before its peer op, so a static node it removes is gone
- * from the scheduler before the drop could start a redial); everything
- * they depend on was pushed before, so it is in that mailbox by then.
- * addstatic and removestatic are applied together in the order of the
+ * peer removed after a static removal: p2p_server_remove_peer pushes
+ * it before its peer op, so a static node it removes is gone from the
+ * scheduler before the drop could start a redial); everything they depend
+ * on was pushed before, so it is in that mailbox by then.  Static
+ * additions and removals share one mailbox, applied in the order of the
  * API calls (drain_static).
  */
 #include <stdlib.h>
@@ -100,12 +100,6 @@ static void log_stats(dial_t *d, uint64_t now)
              (unsigned long long)tried, s->nstatic);
 }
 
-static int node_by_seq(const void *a, const void *b)
-{
-    uint64_t x = ((const p2p__msg_node_t *)a)->seq, y = ((const p2p__msg_node_t *)b)->seq;
-    return x < y ? -1 : x > y;
-}
-
 /* Warns when the static node n can never be dialled as given (the node
  * itself, TCP port 0, outside NetRestrict, no address and no discovery to
  * find one).  The configured static nodes (added false) are each named
@@ -125,79 +119,73 @@ static void warn_undialable(const dial_t *d, const p2p_node_t *n, bool added)
                  id[2], id[3], p2p_dial_skip_name(why));
 }
 
-/* Drops the additions of id waiting in dl_retry that were called before
- * the removal stamped seq. */
-static void retry_cancel(p2p_server_t *srv, const uint8_t id[32], uint64_t seq)
+/* Drops the additions of id waiting in dl_retry (all queued before the
+ * removal being applied). */
+static void retry_cancel(p2p_server_t *srv, const uint8_t id[32])
 {
     size_t k = 0;
     for (size_t i = 0; i < srv->dl_nretry; i++)
-        if (srv->dl_retry[i].seq > seq || memcmp(srv->dl_retry[i].node.id, id, 32) != 0)
-            srv->dl_retry[k++] = srv->dl_retry[i];
+        if (memcmp(srv->dl_retry[i].node.id, id, 32) != 0) srv->dl_retry[k++] = srv->dl_retry[i];
     srv->dl_nretry = k;
 }
 
 /* Applies the queued static-set changes (AddPeer / RemovePeer) in the
- * order of their calls (see p2p__msg_node in server_int.h): a caller's
+ * order of their calls (see P2P__API_DRAIN in server_int.h): a caller's
  * remove-then-add leaves the node static, its add-then-remove does not.
- * Every queued message of both mailboxes, at most their capacity per call,
- * after the additions kept in dl_retry.  Returns how many were popped. */
+ * The additions kept in dl_retry first (queued before anything still
+ * queued), then the queued changes in order, at most the batch per call.
+ * Returns how many were popped. */
 static size_t drain_static(dial_t *d)
 {
     p2p_server_t *srv = d->srv;
-    p2p__msg_id_t *rm = srv->dl_removed;
-    p2p__msg_node_t *add = srv->dl_added;
-    size_t nr = 0, na = 0;
+    p2p__msg_node_t *m = srv->dl_batch;
+    size_t n = 0, nremoved = 0;
     /* the additions that found no memory last time come first (called
      * before anything still queued); they are not new work */
-    for (; na < srv->dl_nretry; na++) add[na] = srv->dl_retry[na];
-    const size_t retried = na;
+    for (; n < srv->dl_nretry; n++) m[n] = srv->dl_retry[n];
+    const size_t retried = n;
     srv->dl_nretry = 0;
-    while (nr < P2P__API_DRAIN &&
-           p2p_mailbox_try_pop(srv->mb_removestatic, &rm[nr], sizeof rm[0]) == 0)
-        nr++;
-    while (na < P2P__API_DRAIN &&
-           p2p_mailbox_try_pop(srv->mb_addstatic, &add[na], sizeof add[0]) == 0)
-        na++;
-    if (nr > 1) qsort(rm, nr, sizeof rm[0], p2p__msg_id_by_seq);
-    if (na > 1) qsort(add, na, sizeof add[0], node_by_seq);
-    for (size_t i = 0, j = 0; i < nr || j < na;) {
+    while (n < P2P__API_DRAIN && p2p_mailbox_try_pop(srv->mb_static, &m[n], sizeof m[0]) == 0) n++;
+    for (size_t i = 0; i < n; i++) {
         uint64_t now = p2p_now_ns();
-        if (j == na || (i < nr && rm[i].seq < add[j].seq)) {
-            retry_cancel(srv, rm[i].id, rm[i].seq);
-            (void)p2p_dialsched_remove_static(d->s, rm[i++].id, now);
+        const p2p_node_t *nd = &m[i].node;
+        if (m[i].remove) {
+            retry_cancel(srv, nd->id);
+            (void)p2p_dialsched_remove_static(d->s, nd->id, now);
+            nremoved++;
             continue;
         }
-        const p2p_node_t *n = &add[j++].node;
         bool trusted = false;
         for (size_t k = 0; k < srv->ntrusted; k++)
-            if (memcmp(srv->trusted[k], n->id, 32) == 0) trusted = true;
-        int rc = p2p_dialsched_add_static(d->s, n, trusted, now);
+            if (memcmp(srv->trusted[k], nd->id, 32) == 0) trusted = true;
+        int rc = p2p_dialsched_add_static(d->s, nd, trusted, now);
         if (rc == P2P_EFULL) {
             /* queued before the caller could see the set full */
             P2P__STAT(srv, static_full);
             P2P_LOG_RL(3, 60000, P2P_LOG_WARN, "Static node set full, node not added",
-                       "peer=%02x%02x%02x%02x limit=%d", n->id[0], n->id[1], n->id[2], n->id[3],
+                       "peer=%02x%02x%02x%02x limit=%d", nd->id[0], nd->id[1], nd->id[2], nd->id[3],
                        P2P_DIAL_MAX_STATIC);
             continue;
         }
         if (rc == P2P_ENOMEM) {
             /* kept: the call that queued it was told it was accepted */
-            srv->dl_retry[srv->dl_nretry++] = add[j - 1];
+            srv->dl_retry[srv->dl_nretry++] = m[i];
             P2P_LOG_RL(3, 60000, P2P_LOG_WARN, "Static node not added yet, out of memory",
-                       "peer=%02x%02x%02x%02x", n->id[0], n->id[1], n->id[2], n->id[3]);
+                       "peer=%02x%02x%02x%02x", nd->id[0], nd->id[1], nd->id[2], nd->id[3]);
             continue;
         }
         if (rc) P2P__STAT(srv, internal_push_failures);
-        warn_undialable(d, n, true);
+        warn_undialable(d, nd, true);
     }
-    if (nr + na) {
+    if (n) {
         /* relaxed: a gauge; ordered for p2p_server_add_peer by the release below */
         __atomic_store_n(&srv->stats.static_nodes, d->s->nstatic, __ATOMIC_RELAXED);
         /* release: pairs with the acquire load in p2p_server_add_peer */
-        if (nr)
-            atomic_fetch_sub_explicit(&srv->static_removals, (uint32_t)nr, memory_order_release);
+        if (nremoved)
+            atomic_fetch_sub_explicit(&srv->static_removals, (uint32_t)nremoved,
+                                      memory_order_release);
     }
-    return nr + na - retried;
+    return n - retried;
 }
 
 /* Applies the queued peer-state changes in order.  At most the mailbox's
@@ -332,8 +320,8 @@ int p2p__dial_main(p2p_thread_t *self, void *arg)
     p2p_server_t *srv = arg;
     dial_t d = {.srv = srv, .s = &srv->dl_sched, .want_told = -1};
     int rc = 0;
-    p2p_mailbox_t *mbs[] = {srv->mb_nodesin,   srv->mb_addstatic, srv->mb_removestatic,
-                            srv->mb_peerstate, srv->mb_taskdone,  srv->mb_resolved};
+    p2p_mailbox_t *mbs[] = {srv->mb_nodesin, srv->mb_static, srv->mb_peerstate, srv->mb_taskdone,
+                            srv->mb_resolved};
     for (size_t i = 0; !rc && i < sizeof mbs / sizeof mbs[0]; i++)
         rc = p2p_mailbox_attach(mbs[i], &self->waiter);
     if (rc) {

@@ -846,6 +846,7 @@ static void run_peer(io_t *io, peer_run_t *pr)
         if (pr->msgs_read != before || app_held || held_by_app(io)) last_read = p2p_now_ns();
         if (pr->done) break;
         peer_write(io, pr);
+        if (pr->done) break; /* a message could not be framed (no memory) */
         now = p2p_now_ns();
         if (now >= next_ping) {
             if (io_put_msg(io, P2P_MSG_PING, p2p_ping_payload, sizeof p2p_ping_payload)) {

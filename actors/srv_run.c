@@ -22,7 +22,7 @@
  * synchronous, hence ordered).
  *   peerop         (peerOp / peerOpDone) Peers, PeerCount, RemovePeer, peer
  *                  lookup, (un)subscribe
- *   addtrusted / removetrusted
+ *   trusted        additions to and removals from the trusted set
  *   events         MSGSEND / MSGRECV events from peer threads (fan-out)
  *   quit           the thread's quit flag: every connection is asked to quit
  *                  (peers send Disconnect(client quitting)), checkpoints are
@@ -215,19 +215,19 @@ static void publish_trusted(p2p_server_t *srv)
                      __ATOMIC_RELAXED);
 }
 
-/* Drops the additions of id waiting in rl_trusted_retry that were called
- * before the removal stamped seq. */
-static void trusted_retry_cancel(p2p_server_t *srv, const uint8_t id[32], uint64_t seq)
+/* Drops the additions of id waiting in rl_trusted_retry (all queued
+ * before the removal being applied). */
+static void trusted_retry_cancel(p2p_server_t *srv, const uint8_t id[32])
 {
     size_t k = 0;
     for (size_t i = 0; i < srv->rl_nretry; i++)
-        if (srv->rl_trusted_retry[i].seq > seq || memcmp(srv->rl_trusted_retry[i].id, id, 32) != 0)
+        if (memcmp(srv->rl_trusted_retry[i].id, id, 32) != 0)
             srv->rl_trusted_retry[k++] = srv->rl_trusted_retry[i];
     srv->rl_nretry = k;
 }
 
-/* Applies queued addtrusted / removetrusted in the order of their calls
- * (see p2p__msg_node in server_int.h).  Called before every checkpoint: a
+/* Applies the queued trusted-set changes in the order of their calls
+ * (see P2P__API_DRAIN in server_int.h).  Called before every checkpoint: a
  * trusted-set change the API made before a connection arrived
  * (happens-before through the application) must be seen by that
  * connection's checkpoint, as geth's unbuffered channel guarantees.  An
@@ -239,25 +239,20 @@ static size_t drain_trusted(run_t *r)
 {
     p2p_server_t *srv = r->srv;
     p2p__msg_id_t *m = srv->rl_trusted;
-    /* every queued message of both (at most their capacity: a producer
-     * that keeps pushing cannot hold the loop here), applied in call
-     * order after the additions kept from last time (called before
-     * anything still queued); flags marks the removals */
-    size_t na = 0, n = 0;
-    for (; na < srv->rl_nretry; na++) m[na] = srv->rl_trusted_retry[na];
-    const size_t retried = na;
+    /* the additions kept from last time (queued before anything still
+     * queued), then the queued changes in order (at most the batch: a
+     * producer that keeps pushing cannot hold the loop here, and what is
+     * left was queued after all of them); flags marks the removals */
+    size_t n = 0, nremoved = 0;
+    for (; n < srv->rl_nretry; n++) m[n] = srv->rl_trusted_retry[n];
+    const size_t retried = n;
     srv->rl_nretry = 0;
-    while (na < P2P__API_DRAIN && p2p_mailbox_try_pop(srv->mb_addtrusted, &m[na], sizeof m[0]) == 0)
-        m[na++].flags = 0;
-    n = na;
-    while (n < na + P2P__API_DRAIN &&
-           p2p_mailbox_try_pop(srv->mb_removetrusted, &m[n], sizeof m[0]) == 0)
-        m[n++].flags = 1;
-    if (n > 1) qsort(m, n, sizeof m[0], p2p__msg_id_by_seq);
+    while (n < P2P__API_DRAIN && p2p_mailbox_try_pop(srv->mb_trusted, &m[n], sizeof m[0]) == 0) n++;
     for (size_t i = 0; i < n; i++) {
         if (m[i].flags) {
-            trusted_retry_cancel(srv, m[i].id, m[i].seq);
+            trusted_retry_cancel(srv, m[i].id);
             p2p_checks_remove_trusted(&srv->rl_checks, m[i].id);
+            nremoved++;
             continue;
         }
         int rc = p2p_checks_add_trusted(&srv->rl_checks, m[i].id);
@@ -278,8 +273,8 @@ static size_t drain_trusted(run_t *r)
     if (n) publish_trusted(srv);
     /* release: pairs with the acquire load in p2p_server_add_trusted (the
      * size published above) */
-    if (n > na)
-        atomic_fetch_sub_explicit(&srv->trusted_removals, (uint32_t)(n - na), memory_order_release);
+    if (nremoved)
+        atomic_fetch_sub_explicit(&srv->trusted_removals, (uint32_t)nremoved, memory_order_release);
     return n - retried;
 }
 
@@ -538,8 +533,7 @@ static void begin_quit(run_t *r)
     drain_conns(r, SIZE_MAX);
     for (p2p_conn_t *c = srv->rl_head; c; c = c->rl_next) conn_quit(c);
     p2p_mailbox_close(srv->mb_peerop);
-    p2p_mailbox_close(srv->mb_addtrusted);
-    p2p_mailbox_close(srv->mb_removetrusted);
+    p2p_mailbox_close(srv->mb_trusted);
 }
 
 /* One pass over every mailbox, bounded per mailbox.  Returns the number
@@ -604,9 +598,8 @@ int p2p__run_main(p2p_thread_t *self, void *arg)
     run_t r = {.srv = srv, .self = self};
     publish_trusted(srv);
     int rc = 0;
-    p2p_mailbox_t *mbs[] = {srv->mb_conns,         srv->mb_posthandshake, srv->mb_addpeer,
-                            srv->mb_delpeer,       srv->mb_peerop,        srv->mb_addtrusted,
-                            srv->mb_removetrusted, srv->mb_events};
+    p2p_mailbox_t *mbs[] = {srv->mb_conns,  srv->mb_posthandshake, srv->mb_addpeer, srv->mb_delpeer,
+                            srv->mb_peerop, srv->mb_trusted,       srv->mb_events};
     for (size_t i = 0; !rc && i < sizeof mbs / sizeof mbs[0]; i++)
         rc = p2p_mailbox_attach(mbs[i], &self->waiter);
     if (rc) {
