@@ -658,7 +658,7 @@ int p2p_server_add_trusted(p2p_server_t *srv, const uint8_t id[32])
 
 int p2p_server_remove_trusted(p2p_server_t *srv, const uint8_t id[32])
 {
-    p2p__msg_id_t m = {.flags = 1}; /* a removal */
+    p2p__msg_id_t m = {.flags = P2P__TRUSTED_REMOVE};
     memcpy(m.id, id, 32);
     /* relaxed: the push below publishes it to the run loop (see server_int.h) */
     atomic_fetch_add_explicit(&srv->trusted_removals, 1, memory_order_relaxed);

@@ -99,9 +99,11 @@ typedef struct p2p__msg_cont {
     unsigned flags;
 } p2p__msg_cont_t;
 
+#define P2P__TRUSTED_REMOVE 1u /* p2p__msg_id_t.flags on the trusted mailbox */
+
 typedef struct p2p__msg_id {
     uint8_t id[32];
-    unsigned flags; /* trusted: 1 for a removal, 0 for an addition */
+    unsigned flags; /* trusted: P2P__TRUSTED_REMOVE for a removal, 0 for an addition */
     int result;     /* taskdone: p2p_dial_result_t */
 } p2p__msg_id_t;
 

@@ -242,14 +242,14 @@ static size_t drain_trusted(run_t *r)
     /* the additions kept from last time (queued before anything still
      * queued), then the queued changes in order (at most the batch: a
      * producer that keeps pushing cannot hold the loop here, and what is
-     * left was queued after all of them); flags marks the removals */
+     * left was queued after all of them) */
     size_t n = 0, nremoved = 0;
     for (; n < srv->rl_nretry; n++) m[n] = srv->rl_trusted_retry[n];
     const size_t retried = n;
     srv->rl_nretry = 0;
     while (n < P2P__API_DRAIN && p2p_mailbox_try_pop(srv->mb_trusted, &m[n], sizeof m[0]) == 0) n++;
     for (size_t i = 0; i < n; i++) {
-        if (m[i].flags) {
+        if (m[i].flags & P2P__TRUSTED_REMOVE) {
             trusted_retry_cancel(srv, m[i].id);
             p2p_checks_remove_trusted(&srv->rl_checks, m[i].id);
             nremoved++;
