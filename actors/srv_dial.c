@@ -188,6 +188,15 @@ static size_t drain_static(dial_t *d)
     return n - retried;
 }
 
+/* Applies every static-set change queued now (before a drop: the removal
+ * it follows is among them).  They are at most the mailbox's capacity, and
+ * a drain takes fewer while additions wait for memory (dl_retry), so drain
+ * until that many came out or none did. */
+static void drain_static_queued(dial_t *d)
+{
+    for (size_t got = 0, k = 1; k && got < P2P__API_DRAIN; got += k) k = drain_static(d);
+}
+
 /* Applies the queued peer-state changes in order.  At most the mailbox's
  * capacity per call: that covers every message pushed before the call
  * (they are all in the mailbox), so a producer that keeps pushing cannot
@@ -206,7 +215,7 @@ static size_t drain_peerstate(dial_t *d)
                 P2P__STAT(d->srv, internal_push_failures);
             break;
         case P2P__PS_REMOVED:
-            (void)drain_static(d);
+            drain_static_queued(d);
             (void)p2p_dialsched_peer_removed(d->s, m.id, now);
             break;
         case P2P__PS_INB_PENDING:

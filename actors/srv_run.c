@@ -278,10 +278,19 @@ static size_t drain_trusted(run_t *r)
     return n - retried;
 }
 
+/* Applies every change queued now (before a checkpoint): they are at most
+ * the mailbox's capacity, and a drain takes fewer while additions wait for
+ * memory (rl_trusted_retry), so drain until that many came out or none
+ * did. */
+static void drain_trusted_queued(run_t *r)
+{
+    for (size_t got = 0, k = 1; k && got < P2P__API_DRAIN; got += k) k = drain_trusted(r);
+}
+
 static void on_posthandshake(run_t *r, p2p_conn_t *c)
 {
     p2p_server_t *srv = r->srv;
-    drain_trusted(r);
+    drain_trusted_queued(r);
     if (r->quitting) {
         reply(r, c, false, P2P_DISC_QUITTING, c->flags);
         return;
@@ -299,7 +308,7 @@ static void on_posthandshake(run_t *r, p2p_conn_t *c)
 static void on_addpeer(run_t *r, p2p_conn_t *c, unsigned matched)
 {
     p2p_server_t *srv = r->srv;
-    drain_trusted(r);
+    drain_trusted_queued(r);
     if (r->quitting) {
         inbound_done(r, c);
         reply(r, c, false, P2P_DISC_QUITTING, c->flags);
