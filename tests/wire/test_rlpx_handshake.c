@@ -356,15 +356,23 @@ static size_t seal(uint8_t *pkt, const uint8_t to[64], const uint8_t *pt, size_t
 }
 
 /* auth plaintext with chosen fields; siglen/publen allow malformed sizes */
+/* Starts an EIP-8 auth body in pt[0..cap): the list and its first three
+ * elements (signature, initiator key, nonce_a); the caller adds the rest. */
+static void auth_begin(p2p_rlp_enc_t *e, uint8_t *pt, size_t cap, const uint8_t *sig, size_t siglen,
+                       const uint8_t *pub, size_t publen)
+{
+    p2p_rlp_enc_init(e, pt, cap);
+    p2p_rlp_list_begin(e);
+    p2p_rlp_put_bytes(e, sig, siglen);
+    p2p_rlp_put_bytes(e, pub, publen);
+    p2p_rlp_put_bytes(e, nonce_a, 32);
+}
+
 static size_t auth_pt(uint8_t *pt, const uint8_t *sig, size_t siglen, const uint8_t *pub,
                       size_t publen, bool with_version)
 {
     p2p_rlp_enc_t e;
-    p2p_rlp_enc_init(&e, pt, 1024);
-    p2p_rlp_list_begin(&e);
-    p2p_rlp_put_bytes(&e, sig, siglen);
-    p2p_rlp_put_bytes(&e, pub, publen);
-    p2p_rlp_put_bytes(&e, nonce_a, 32);
+    auth_begin(&e, pt, 1024, sig, siglen, pub, publen);
     if (with_version) p2p_rlp_put_uint(&e, 4);
     p2p_rlp_list_end(&e);
     size_t n = 0;
@@ -435,11 +443,7 @@ static void test_bad_keys(void)
     /* a non-canonical version (the byte 00, not 80): malformed as well */
     {
         p2p_rlp_enc_t e;
-        p2p_rlp_enc_init(&e, pt, sizeof pt);
-        p2p_rlp_list_begin(&e);
-        p2p_rlp_put_bytes(&e, sig, 65);
-        p2p_rlp_put_bytes(&e, pub_a, 64);
-        p2p_rlp_put_bytes(&e, nonce_a, 32);
+        auth_begin(&e, pt, sizeof pt, sig, 65, pub_a, 64);
         p2p_rlp_put_bytes(&e, (const uint8_t *)"", 1);
         p2p_rlp_list_end(&e);
         CHECK_OK(p2p_rlp_enc_finish(&e, &n));
@@ -548,11 +552,7 @@ static void test_sizes(void)
     for (int i = 0; i < 32; i++) tok[i] ^= nonce_a[i];
     CHECK_OK(p2p_secp_sign(sig, tok, eph_a));
     p2p_rlp_enc_t e;
-    p2p_rlp_enc_init(&e, pt, sizeof pt);
-    p2p_rlp_list_begin(&e);
-    p2p_rlp_put_bytes(&e, sig, 65);
-    p2p_rlp_put_bytes(&e, pub_a, 64);
-    p2p_rlp_put_bytes(&e, nonce_a, 32);
+    auth_begin(&e, pt, sizeof pt, sig, 65, pub_a, 64);
     p2p_rlp_put_uint(&e, 77);
     static uint8_t filler[800];
     p2p_rlp_put_bytes(&e, filler, sizeof filler);
