@@ -27,7 +27,11 @@
  * its capacity (low watermark).  While a sender is blocked the upper half
  * of the ring is held for blocked senders: try_push fails (P2P_EFULL) once
  * the ring is half full, so non-blocking producers refilling every freed
- * cell cannot starve a blocked sender until its deadline.
+ * cell cannot starve a blocked sender until its deadline.  A blocking push
+ * takes a free cell all the same: holding the upper half back there made
+ * every producer sleep whenever one did (4->1 in bench_mailbox fell to
+ * less than half), so a producer that refills every freed cell through
+ * p2p_mailbox_push can keep a blocked sender waiting until its deadline.
  *
  * Ordering guarantees: messages from one producer are popped in the order
  * that producer pushed them.  Everything the producer wrote before the
