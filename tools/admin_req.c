@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/utf8.h"
+#include "tools/json_stream.h"
 #include "wire/enode.h"
 
 static const char *const method_names[ADMIN_RPC_NMETHODS] = {
@@ -51,7 +52,7 @@ int admin_rpc_next(json_t **val, size_t *used, const char *buf, size_t len)
     /* jansson reports an allocation failure of its lexer as a syntax
      * error near the token, and others with no error at all: a value that
      * does not decode (and is not cut short) is decoded once more */
-    if (!v && je.position >= 0 && (size_t)je.position < rest)
+    if (!v && !json_stream_cut(buf + skip, rest, &je))
         v = json_loadb(buf + skip, rest, JSON_DISABLE_EOF_CHECK, &je);
     if (!v) {
         /* no error recorded (line -1, no text): out of memory, which is
@@ -62,7 +63,9 @@ int admin_rpc_next(json_t **val, size_t *used, const char *buf, size_t len)
             *used = 0;
             return P2P_ENOMEM;
         }
-        if (je.position < 0 || (size_t)je.position >= rest) return 0; /* incomplete */
+        /* cut short by the end of what was received (also inside a
+         * character: a read can end between a UTF-8 sequence's bytes) */
+        if (json_stream_cut(buf + skip, rest, &je)) return 0;
         *used = 0;
         return -1;
     }

@@ -36,6 +36,7 @@
 #include "core/clock.h"
 #include "tools/cli.h"
 #include "tools/cmds.h"
+#include "tools/json_stream.h"
 #include "tools/netio.h"
 
 #define P2P_ATTACH_MAX (16u << 20)
@@ -94,8 +95,9 @@ static json_t *rpc_read(struct rpc *r, uint64_t deadline, const char **err)
                 r->len -= used;
                 return v;
             }
-            /* incomplete input looks like an error at the end of the buffer */
-            if ((size_t)je.position < r->len) {
+            /* incomplete input looks like an error at the end of the buffer,
+             * or inside a character the last read cut (json_stream.h) */
+            if (!json_stream_cut(r->buf, r->len, &je)) {
                 *err = "malformed JSON from the node";
                 return NULL;
             }
@@ -262,7 +264,7 @@ static int interactive(struct rpc *r)
             /* method [params...]: split on whitespace outside JSON brackets and quotes;
              * a backslash escapes the character after it, so "a\\" closes at its second
              * quote and "b\" c" runs on to the last one */
-            char *args[64];
+            char *args[65]; /* the method, 63 params, and one to tell "too many" */
             int na = 0, depth = 0;
             bool q = false;
             char *start = s;
@@ -277,14 +279,14 @@ static int interactive(struct rpc *r)
                 if (*p == 0 || (!q && depth <= 0 && (*p == ' ' || *p == '\t'))) {
                     bool end = *p == 0;
                     *p = 0;
-                    if (*start && na < 64) args[na++] = start;
+                    if (*start && na < 65) args[na++] = start;
                     if (end) break;
                     start = p + 1;
                 }
             }
             int bad;
             char msg[64];
-            if (na == 64) {
+            if (na == 65) {
                 fprintf(stderr, "devp2p: too many parameters (at most 63)\n");
                 status = 1;
                 continue;

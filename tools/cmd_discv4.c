@@ -746,7 +746,7 @@ static int d4_crawl(int argc, char **argv)
                        .parallel = (unsigned)cli_uint("--parallel", parallel, 1, 256),
                        .queries = (int)cli_uint("--queries", queries, 1, 64),
                        .ping_tries = PING_TRIES,
-                       .resp_ns = cli_duration_ns("--resp-timeout", resp),
+                       .resp_ns = cli_timeout_ns("--resp-timeout", resp),
                        .json = json,
                        .verbose = verbose,
                        .t0 = t0};

@@ -311,7 +311,11 @@ int main(int argc, char **argv)
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGTERM);
-    sigaddset(&sigs, SIGHUP);
+    /* ... unless SIGHUP was ignored when we were started (nohup): a
+     * blocked signal is never discarded, so sigwait would take the hang-up
+     * nohup is there to ignore; it stays ignored */
+    struct sigaction hup;
+    if (sigaction(SIGHUP, NULL, &hup) != 0 || hup.sa_handler != SIG_IGN) sigaddset(&sigs, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
     signal(SIGUSR1, SIG_IGN);
@@ -341,8 +345,8 @@ int main(int argc, char **argv)
         {"maxpendpeers", "N", "maximum pending inbound handshakes (default 50)", &maxpend, NULL},
         {"nodiscover", NULL, "disable discovery", NULL, &nodiscover},
         {"nodial", NULL, "never dial out", NULL, &nodial},
-        {"netrestrict", "CIDRS", "only talk to these networks (comma-separated CIDRs)",
-         &netrestrict, NULL},
+        {"netrestrict", "CIDRS",
+         "only talk to these networks (comma-separated CIDRs; \"\" for any)", &netrestrict, NULL},
         {"nat", "extip:IP|none", "external IP to announce", &nat, NULL},
         {"nodekey", "FILE", "node key file", &nodekey, NULL},
         {"nodekeyhex", "HEX", "node key as hex", &nodekeyhex, NULL},
@@ -393,7 +397,11 @@ int main(int argc, char **argv)
             cli_usage_fail("invalid --nat '%s': '%s' is not an IP address", nat, nat + 6);
     }
     static p2p_netlist_t nr;
-    if (netrestrict && p2p_netlist_parse(&nr, netrestrict) != 0)
+    /* "" is no restriction (as geth, and as "" is no node in the node list
+     * flags); a value that names no network (",", " ") would restrict the
+     * node to nothing: every peer and discovery node refused */
+    if (netrestrict && !*netrestrict) netrestrict = NULL;
+    if (netrestrict && (p2p_netlist_parse(&nr, netrestrict) != 0 || nr.n == 0))
         cli_usage_fail("invalid --netrestrict '%s': want CIDRs such as 10.0.0.0/8,::1/128",
                        netrestrict);
     static struct nodes boot, stat_nodes, trusted;

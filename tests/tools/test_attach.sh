@@ -36,12 +36,16 @@ def serve(c):
             m = req.get("method")
             if m == "fail":
                 rep = {"jsonrpc": "2.0", "id": req["id"], "error": {"code": -32601, "message": "the method fail does not exist"}}
+            elif m == "utf8":
+                rep = {"jsonrpc": "2.0", "id": req["id"], "result": {"name": "n\u00e9ud"}}
             else:
                 rep = {"jsonrpc": "2.0", "id": req["id"], "result": {"method": m, "params": req.get("params")}}
-            out = json.dumps(rep).encode()
-            # a notification first, then the reply in two writes
+            out = json.dumps(rep, ensure_ascii=False).encode()
+            # a notification first, then the reply in two writes (utf8: the
+            # first one ends inside the two bytes of U+00E9)
+            cut = out.index(b"\xc3") + 1 if m == "utf8" else 7
             c.sendall(b'{"jsonrpc":"2.0","method":"note"}')
-            c.sendall(out[:7]); time.sleep(0.05); c.sendall(out[7:] + b"\n")
+            c.sendall(out[:cut]); time.sleep(0.05); c.sendall(out[cut:] + b"\n")
 end = time.time() + 40
 while time.time() < end:
     try:
@@ -61,6 +65,15 @@ out=$("$D" attach "$T" m '[1, {"a": true}]' 2>&1) && ok || bad "attach json para
 echo "$out" | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["params"]==[1, {"a": True}], d' && ok || bad "json params: $out"
 "$D" attach "$T" fail >"$T/out" 2>"$T/err"
 [ $? -eq 1 ] && [ "$(wc -l <"$T/err")" -eq 1 ] && grep -q 'error -32601: the method fail does not exist' "$T/err" && ok || bad "error reply: $(cat "$T/err")"
+# a reply whose read ends inside a character is not malformed
+out=$("$D" attach "$T" utf8 2>"$T/err") && ok || bad "reply cut inside a character: $(cat "$T/err")"
+echo "$out" | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d=={"name":"n\u00e9ud"}, d' && ok || bad "utf8 result: $out"
+# an interactive line takes the method and up to 63 params, as said
+p63=$(seq -s ' ' 1 63)
+printf 'm63 %s\nm64 %s 64\n' "$p63" "$p63" | "$D" attach "$T" >"$T/out" 2>"$T/err"
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["method"]=="m63" and d["params"]==list(range(1,64)), d' "$T/out" &&
+    ok || bad "63 params: $(cat "$T/out" "$T/err")"
+grep -q 'too many parameters (at most 63)' "$T/err" && ok || bad "64 params: $(cat "$T/err")"
 # --datadir; no node argument: the default data directory, $HOME/.devp2p-c
 # (a method's name is never taken for the node)
 out=$("$D" attach --datadir "$T" admin_peers 2>"$T/err") && ok || bad "attach --datadir: $(cat "$T/err")"

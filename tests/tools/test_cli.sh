@@ -123,6 +123,10 @@ reject "$D" attach --timeout 0 "$T" admin_nodeInfo
 reject "$D" discv4 ping --addr 999.1.1.1 "$TEXT"
 reject "$D" discv4 crawl
 usage_reject "$D" discv4 crawl --bootnodes "enode://xyz"
+# a reply timeout of 0 would count every node dead at once ("no node
+# answered" in a few ms): refused as --timeout 0 is
+usage_reject "$D" discv4 crawl --resp-timeout 0 --bootnodes "$TEXT"
+usage_reject "$D" discv4 crawl --resp-timeout 0.0000001 --bootnodes "$TEXT"
 usage_reject "$D" discv4 resolve --bootnodes "$TEXT" "nothex"
 reject "$D" trace
 reject "$D" trace --datadir "$T/no-such-dir"

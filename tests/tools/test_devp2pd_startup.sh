@@ -11,7 +11,8 @@
 # and the trusted nodes (512 at least; too many is a usage error); a UDP port in use is named in the error; with --bootnode
 # admin_nodeInfo's listenAddr has port 0; the key given with --nodekeyhex
 # is not left in /proc/PID/cmdline; SIGTERM during start-up still stops the
-# node cleanly (exit 0, no nodekey.tmp left).
+# node cleanly (exit 0, no nodekey.tmp left); SIGHUP stops it, unless it
+# was ignored when the node started (nohup).
 set -u
 N=$1 D=$2
 . "$(dirname "$0")/lib_check.sh"
@@ -266,6 +267,22 @@ wait "$pid"
 rc=$?
 [ $rc -eq 0 ] && grep -q 'Stopped' "$T/hup.err" && [ ! -e "$T/hup/devp2pd.ipc" ] && ok ||
     bad "SIGHUP: exit $rc: $(tail -3 "$T/hup.err") $(ls "$T/hup")"
+
+# started with SIGHUP ignored (nohup): the hang-up stays ignored, the node
+# runs on, and SIGTERM still stops it
+(trap '' HUP; exec "$N" --datadir "$T/nohup" --port 0 --addr 127.0.0.1 --nodiscover \
+    >"$T/nohup.out" 2>"$T/nohup.err") &
+pid=$!
+wait_until 300 has_line "$T/nohup.out" '^enr: '
+kill -s HUP "$pid"
+sleep 0.5
+"$D" attach --timeout 5 "$T/nohup" admin_nodeInfo >/dev/null 2>&1 && ok ||
+    bad "SIGHUP ignored at start (nohup): the node stopped on it: $(tail -3 "$T/nohup.err")"
+kill -TERM "$pid" 2>/dev/null
+wait_until 100 gone "$pid" || { bad "nohup: still running 10 s after SIGTERM"; kill -9 "$pid"; }
+wait "$pid"
+rc=$?
+[ $rc -eq 0 ] && ok || bad "nohup: exit $rc after SIGTERM: $(tail -3 "$T/nohup.err")"
 
 echo "$checks checks, $fails failures"
 [ $fails -eq 0 ]

@@ -11,6 +11,7 @@
 #include "tests/tu.h"
 #include "tools/admin_req.h"
 #include "tools/http_req.h"
+#include "tools/json_stream.h"
 
 static int http(http_req_t *r, const char *s)
 {
@@ -316,6 +317,22 @@ static void test_admin_framing(void)
     json_decref(v);
     CHECK(admin_rpc_next(&v, &used, "12 ", 3) == -1);
     CHECK(admin_rpc_next(&v, &used, "true\n", 5) == -1);
+    /* a read that ends inside a character (here "\u00e9" = C3 A9, and
+     * U+20AC = E2 82 AC) leaves the value incomplete, not malformed */
+    const char *cut2 = "{\"method\":\"admin_peers\",\"id\":\"\xc3";
+    CHECK(admin_rpc_next(&v, &used, cut2, strlen(cut2)) == 0 && v == NULL);
+    const char *cut3 = "  {\"method\":\"admin_peers\",\"id\":\"\xe2\x82";
+    CHECK(admin_rpc_next(&v, &used, cut3, strlen(cut3)) == 0 && v == NULL && used == 2);
+    const char *whole = "{\"method\":\"admin_peers\",\"id\":\"\xe2\x82\xac\"}";
+    CHECK(admin_rpc_next(&v, &used, whole, strlen(whole)) == 1 && used == strlen(whole));
+    json_decref(v);
+    /* bytes no further input can make valid stay errors */
+    const char *bad1 = "{\"id\":\"\xc3x\"}";
+    CHECK(admin_rpc_next(&v, &used, bad1, strlen(bad1)) == -1);
+    const char *bad2 = "{\"id\":\"\xff";
+    CHECK(admin_rpc_next(&v, &used, bad2, strlen(bad2)) == -1);
+    const char *bad3 = "{\"id\":\"\xc0";
+    CHECK(admin_rpc_next(&v, &used, bad3, strlen(bad3)) == -1);
     /* buffer growth: 8192 first, doubling while under 4096 bytes free,
      * never past ADMIN_RPC_INPUT_MAX */
     CHECK(admin_rpc_buf_cap(0, 0) == 8192);
@@ -328,6 +345,33 @@ static void test_admin_framing(void)
     CHECK(admin_rpc_buf_cap(ADMIN_RPC_INPUT_MAX, ADMIN_RPC_INPUT_MAX - 4095) == 0);
 }
 
+/* json_stream_cut, which devp2p attach reads the node's answers with: an
+ * answer cut inside a character by a read is incomplete, not malformed */
+static void test_json_stream(void)
+{
+    static const struct {
+        const char *text;
+        bool cut;
+    } cases[] = {
+        {"{\"result\":{\"name\":\"n\xc3", true},
+        {"{\"result\":{\"name\":\"\xf0\x9f\x98", true},
+        {"{\"result\":{\"name\":\"n", true},
+        {"{\"result\":", true},
+        {"{\"result\":} ", false},
+        {"{\"result\":\"\xc3(", false},
+        {"{\"result\":\"\xf8", false},
+        {"{\"result\":\"\xc3\xa9\x80", false},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        json_error_t je;
+        size_t n = strlen(cases[i].text);
+        json_t *v = json_loadb(cases[i].text, n, JSON_DISABLE_EOF_CHECK, &je);
+        CHECK(v == NULL);
+        json_decref(v);
+        CHECK(json_stream_cut(cases[i].text, n, &je) == cases[i].cut);
+    }
+}
+
 int main(void)
 {
     test_http();
@@ -335,5 +379,6 @@ int main(void)
     test_admin_family();
     test_admin_notification();
     test_admin_framing();
+    test_json_stream();
     return tu_done("tools_req");
 }
