@@ -196,6 +196,26 @@ struct engine {
  * counted at once.  Closer ones are the same stop: GNU timeout, for one,
  * sends its signal to the command and again to its process group. */
 #define SECOND_SIGNAL_NS (200 * P2P_NS_PER_MS)
+
+/* A flood message is rlp([timestamp (8 bytes), padding]): its size with
+ * pad bytes of padding (the list's and the padding's headers are 1 or 2
+ * bytes each). */
+static size_t flood_msg_size(size_t pad)
+{
+    size_t inner = 9 + (pad < 56 ? 1 : 2) + pad;
+    return (inner < 56 ? 1 : 2) + inner;
+}
+
+/* The padding that makes a flood message msg_size bytes (12..240: pad <
+ * 256, inner < 256).  The size grows with the padding, by 2 where a header
+ * grows: 57 and 68 fall in such a step and come out one byte longer. */
+static size_t flood_pad(size_t msg_size)
+{
+    size_t pad = msg_size > 13 ? msg_size - 13 : 0;
+    while (flood_msg_size(pad) < msg_size) pad++; /* at most 3 steps */
+    return pad;
+}
+
 /* Time of the first signal (0: none).  Only the signal handler reads and
  * writes it; seq_cst (the default) is more than it needs: lock-free so
  * async-signal-safe, no other data ordered by it. */
@@ -825,8 +845,7 @@ static int flood_fill(struct engine *e, struct conn *c)
     /* with no echo expected, fill the socket (then EPOLLOUT drives it) */
     for (int budget = e->window ? 64 : 4096; budget > 0 && c->wlen == 0; budget--) {
         if (e->window && c->outstanding >= e->window) break;
-        /* --msg-size is capped at 240, so pad < 256 and inner < 256 */
-        size_t pad = e->msg_size > 12 ? e->msg_size - 12 : 0;
+        size_t pad = flood_pad(e->msg_size);
         size_t inner = 9 + (pad < 56 ? 1 : 2) + pad, n = 0;
         if (inner < 56) {
             msg[n++] = (uint8_t)(0xc0 + inner);
@@ -1273,7 +1292,8 @@ int cmd_stress(int argc, char **argv)
          "hold: seconds between our pings (default 15); one is outstanding per peer at most: "
          "one due while the last is unanswered is skipped and counted as late",
          &ping, NULL},
-        {"msg-size", "B", "flood: message payload bytes, 12..240 (default 64)", &msgsize, NULL},
+        {"msg-size", "B", "flood: message payload bytes, 12..240 (57, 68: one more; default 64)",
+         &msgsize, NULL},
         {"window", "N",
          "flood: unechoed messages per peer (default 32, for a target that echoes each message, "
          "as the test echo protocol does; 0: no echo expected, as from devp2pd, which takes the "

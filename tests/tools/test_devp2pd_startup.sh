@@ -251,9 +251,12 @@ warned 'Bootnode outside --netrestrict' --addr 127.0.0.1 --netrestrict 10.0.0.0/
 
 # a running node ignores SIGUSR1, SIGUSR2 and SIGALRM (default: killed
 # without its shutdown) and stops cleanly on SIGHUP (its terminal closed):
-# exit 0, its admin socket file removed
+# exit 0, its admin socket file removed.  Started with SIGHUP at its
+# default whatever this script inherited (under nohup the node keeps
+# ignoring it, below)
 rm -rf "$T/hup"
-"$N" --datadir "$T/hup" --port 0 --addr 127.0.0.1 >"$T/hup.out" 2>"$T/hup.err" &
+env --default-signal=HUP "$N" --datadir "$T/hup" --port 0 --addr 127.0.0.1 >"$T/hup.out" \
+    2>"$T/hup.err" &
 pid=$!
 wait_until 300 has_line "$T/hup.out" '^enr: '
 for s in USR1 USR2 ALRM; do kill -s $s "$pid" 2>/dev/null; done

@@ -117,6 +117,7 @@ python3 - "$T/flood.json" <<'PY' && ok || bad "flood figures: $(cat "$T/flood.tx
 import json, sys
 d = json.load(open(sys.argv[1]))
 assert d["failures"] == 0 and d["drops"] == 0 and d["msgs_sent"] >= 100, d
+assert d["bytes_sent"] == 200 * d["msgs_sent"], d  # --msg-size is the payload's size
 PY
 settle flood
 
