@@ -1162,19 +1162,30 @@ static void step_remember(p2p_nodedb_expire_state_t *st, const uint8_t *kb, size
  * the deleting transaction; a fresh one stops the deletion, and the rest
  * of the node stays.  The node key (one per node) is skipped and deleted
  * last (step_delete), so a node that turns out fresh keeps its record. */
+struct stale_arg {
+    uint64_t now;
+    bool have;      /* ip: the address of the last item judged (its items */
+    uint8_t ip[16]; /* are adjacent), whose pong was old */
+};
+
 static int stale_item(p2p_nodedb_t *db, DB_TXN *txn, const uint8_t *k, size_t klen, void *arg)
 {
-    uint64_t now = *(const uint64_t *)arg;
+    struct stale_arg *a = arg;
     if (is_nodekey(k, klen)) return DEL_SKIP;
     if (klen < NODEKEY_LEN + 18 || k[NODEKEY_LEN] != ':' || k[NODEKEY_LEN + 17] != ':')
         return DEL_KEY; /* not an item key */
+    const uint8_t *ip = k + NODEKEY_LEN + 1;
+    if (a->have && memcmp(a->ip, ip, 16) == 0) return DEL_KEY; /* its pong was read */
     uint8_t pk[ITEMKEY_MAX];
     memcpy(pk, k, NODEKEY_LEN + 18);
     memcpy(pk + NODEKEY_LEN + 18, "lastpong", 8);
     uint64_t t = 0;
     int rc = kv_get_u64(db, txn, pk, sizeof pk, &t);
     if (rc) return rc;
-    return t != 0 && !stale(t, now) && t <= now + P2P_NODEDB_FUTURE ? DEL_STOP : DEL_KEY;
+    if (t != 0 && !stale(t, a->now) && t <= a->now + P2P_NODEDB_FUTURE) return DEL_STOP;
+    a->have = true;
+    memcpy(a->ip, ip, 16);
+    return DEL_KEY;
 }
 
 /* Deletes up to budget keys of the stale node st->id: its items (unless
@@ -1187,7 +1198,8 @@ static int step_delete(p2p_nodedb_t *db, DB_TXN *txn, struct step_arg *a)
     memcpy(prefix + 2, st->id, 32);
     bool group_done = false, kept = false;
     size_t left = a->budget > st->touched ? a->budget - st->touched : 0;
-    int rc = del_prefix(db, txn, prefix, sizeof prefix, left, stale_item, &st->now, &st->touched,
+    struct stale_arg sa = {.now = st->now};
+    int rc = del_prefix(db, txn, prefix, sizeof prefix, left, stale_item, &sa, &st->touched,
                         &group_done, &kept);
     if (rc || !group_done) return rc;
     if (!kept) {

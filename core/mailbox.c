@@ -405,12 +405,10 @@ static inline int check_push(p2p_mailbox_t *mb, size_t len)
 static inline bool held_for_blocked(p2p_mailbox_t *mb)
 {
     if (!atomic_load_explicit(&mb->blocked, memory_order_relaxed)) return false;
-    /* dequeue_pos first (as p2p_mailbox_depth): read after the claims, a
+    /* p2p_mailbox_depth reads dequeue_pos first: read after the claims, a
      * consumer that popped past the claim loaded made the difference wrap
      * to ~2^64, a spurious "held" (P2P_EFULL on a ring with room) */
-    uint64_t d = atomic_load_explicit(&mb->dequeue_pos, memory_order_relaxed);
-    uint64_t c = claimed_pos(mb);
-    return c > d && c - d >= (mb->mask + 1) / 2;
+    return p2p_mailbox_depth(mb) >= (mb->mask + 1) / 2;
 }
 
 int p2p_mailbox_try_push(p2p_mailbox_t *mb, const void *msg, size_t len)

@@ -166,6 +166,7 @@ struct engine {
     /* flood */
     uint64_t flood_code; /* absolute message code (16 + relative) */
     size_t msg_size;
+    size_t msg_pad;  /* flood_pad(msg_size) */
     unsigned window; /* 0: no echo expected, send while the socket takes it */
     /* adversarial */
     double adv_ratio;
@@ -197,12 +198,17 @@ struct engine {
  * sends its signal to the command and again to its process group. */
 #define SECOND_SIGNAL_NS (200 * P2P_NS_PER_MS)
 
-/* A flood message is rlp([timestamp (8 bytes), padding]): its size with
- * pad bytes of padding (the list's and the padding's headers are 1 or 2
- * bytes each). */
+/* A flood message is rlp([timestamp (8 bytes), padding]); the list's and
+ * the padding's headers are 1 or 2 bytes each.  The list's payload size
+ * with pad bytes of padding, and the message's size. */
+static size_t flood_inner(size_t pad)
+{
+    return 9 + (pad < 56 ? 1 : 2) + pad;
+}
+
 static size_t flood_msg_size(size_t pad)
 {
-    size_t inner = 9 + (pad < 56 ? 1 : 2) + pad;
+    size_t inner = flood_inner(pad);
     return (inner < 56 ? 1 : 2) + inner;
 }
 
@@ -845,8 +851,7 @@ static int flood_fill(struct engine *e, struct conn *c)
     /* with no echo expected, fill the socket (then EPOLLOUT drives it) */
     for (int budget = e->window ? 64 : 4096; budget > 0 && c->wlen == 0; budget--) {
         if (e->window && c->outstanding >= e->window) break;
-        size_t pad = flood_pad(e->msg_size);
-        size_t inner = 9 + (pad < 56 ? 1 : 2) + pad, n = 0;
+        size_t pad = e->msg_pad, inner = flood_inner(pad), n = 0;
         if (inner < 56) {
             msg[n++] = (uint8_t)(0xc0 + inner);
         } else {
@@ -1360,6 +1365,7 @@ int cmd_stress(int argc, char **argv)
         return run_discv4(target, peers, duration, rate, conc, window, requests, sources, pid, out,
                           plot);
     e.msg_size = (size_t)cli_uint("--msg-size", msgsize, 12, 240);
+    e.msg_pad = flood_pad(e.msg_size);
     e.window = (unsigned)cli_uint("--window", window ? window : "32", 0, 1000000);
     e.flood_code = P2P_BASE_LENGTH + cli_uint("--msg-code", code, 0, 1u << 20);
     char *endp;
