@@ -113,8 +113,10 @@ struct tr {
     bool collect;
     struct item *recs;
     size_t n, cap, max;
-    char (*names)[16]; /* per ring: the owner open at the end of the last batch */
-    uint32_t *owners;  /* per ring: STARTs read so far (all records, unfiltered) */
+    char (*names)[16];      /* per ring: the owner open at the end of the last batch */
+    p2p_trace_rec_t *batch; /* a whole ring's records (ring_cap) */
+    char (*nm)[16];         /* their writers' names */
+    uint32_t *owners;       /* per ring: STARTs read so far (all records, unfiltered) */
     FILE *out;
     /* --follow: records read but held back (FOLLOW_GRACE_NS) */
     struct item *pend;
@@ -250,15 +252,22 @@ static void keep_oldest(struct tr *t)
  * it in time order: everything (final), or what is older than the grace. */
 static void poll_once(struct tr *t, bool final)
 {
-    static p2p_trace_rec_t batch[4096];
+    p2p_trace_rec_t *batch = t->batch;
+    char(*nm)[16] = t->nm;
+    size_t bmax = t->info.ring_cap;
     for (unsigned ring = 0; ring < t->info.ring_count; ring++) {
         size_t got;
-        while ((got = p2p_trace_reader_next(t->r, batch, 4096, ring, &t->lost)) > 0) {
+        /* The ring header's owner, read before the records: an owner that
+         * took the ring later wrote its START after them.  A batch holds the
+         * whole ring (its capacity), so the STOP that names the records of
+         * a previous owner is in the same batch as they are. */
+        char owner_now[16];
+        p2p_trace_reader_ring_name(t->r, owner_now, ring);
+        while ((got = p2p_trace_reader_next(t->r, batch, bmax, ring, &t->lost)) > 0) {
             /* Owner names: START and STOP records carry the writer's name,
              * so each record takes the name of the START before it (or of
              * the owner open at the previous batch), else of the STOP after
-             * it, else the ring header's current owner. */
-            static char nm[4096][16];
+             * it, else the ring header's owner (read above). */
             char cur[16], nxt[16];
             memcpy(cur, t->names[ring], sizeof cur);
             for (size_t i = 0; i < got; i++) {
@@ -271,7 +280,7 @@ static void poll_once(struct tr *t, bool final)
                 }
             }
             memcpy(t->names[ring], cur, sizeof cur);
-            p2p_trace_reader_ring_name(t->r, nxt, ring);
+            memcpy(nxt, owner_now, sizeof nxt);
             for (size_t i = got; i-- > 0;) {
                 if (batch[i].type == P2P_TRACE_STOP && batch[i].name[0])
                     memcpy(nxt, batch[i].name, sizeof nxt);
@@ -299,7 +308,8 @@ static void poll_once(struct tr *t, bool final)
                 }
                 (*arr)[(*n)++] = it;
             }
-            if (got < 4096) break;
+            if (got < bmax) break;
+            p2p_trace_reader_ring_name(t->r, owner_now, ring);
         }
     }
     if (t->np) {
@@ -565,6 +575,10 @@ static unsigned parse_types(const char *list)
         mask |= 1u << k;
     }
     free(copy);
+    /* an empty list would be no filter at all: every record passes */
+    if (!mask)
+        cli_usage_fail("invalid --type '%s': want push, pop, full, block, start, stop, event",
+                       list);
     return mask;
 }
 
@@ -661,7 +675,10 @@ int cmd_trace(int argc, char **argv)
     p2p_trace_reader_info(t.r, &t.info);
     t.names = calloc(t.info.ring_count, sizeof *t.names);
     t.owners = calloc(t.info.ring_count, sizeof *t.owners);
-    if (!t.names || !t.owners) cli_fail("out of memory");
+    /* ring_cap records (the file holds count x ring_cap of 40 bytes) */
+    t.batch = malloc((size_t)t.info.ring_cap * sizeof *t.batch);
+    t.nm = malloc((size_t)t.info.ring_cap * sizeof *t.nm);
+    if (!t.names || !t.owners || !t.batch || !t.nm) cli_fail("out of memory");
     /* a file left by a node that exited (or restarted without --trace)
      * would otherwise look live */
     if (!pid_running(t.info.pid))
@@ -721,6 +738,8 @@ int cmd_trace(int argc, char **argv)
     free(t.recs);
     free(t.names);
     free(t.owners);
+    free(t.batch);
+    free(t.nm);
     p2p_trace_reader_close(t.r);
     return 0;
 }

@@ -4,7 +4,8 @@
 # file written from it: devp2p-actors lists the thread names and their
 # mailboxes, devp2p-mailboxes the depths (the "idle" mailbox holds 1),
 # devp2p-trace the latest records of each ring (and a warning when threads
-# found no free ring); on a core without the
+# found no free ring; a kind beyond the name table is shown as its number,
+# not as bytes read past the table); on a core without the
 # file-backed trace mapping, devp2p-trace says so.  live-only (sanitizer
 # builds, whose shadow memory makes cores huge) skips the core file.
 set -u
@@ -20,7 +21,7 @@ sleep 0.2
 check() { # check FILE LABEL
     for want in "3 p2p threads" "  p2p-run " "  peer-aabbccdd " "  peer-11223344 " \
         "mailbox posthandshake    depth " "idle             id 4   depth 1/8" "consumer p2p-run" \
-        "trace segment: 16 rings" "pop   mailbox=" "event kind=tick peer="; do
+        "trace segment: 16 rings" "pop   mailbox=" "event kind=tick peer=" "event kind=256 arg=256"; do
         grep -qF -- "$want" "$1" && ok || bad "$2: gdb output lacks '$want'"
     done
     grep -qE '^ring [0-9]+  p2p-run  owner lwp [0-9]+  [0-9]+ records written, the last [0-9]+ kept' "$1" && ok ||

@@ -32,6 +32,14 @@ n=$(wc -l <"$T/push"); [ "$n" = 100 ] && ok || bad "--type push printed $n lines
 timeout 30 "$D" trace --file "$T/trace.ring" --type pop,start,stop,full,block,event >"$T/rest" \
     2>"$T/err" && ok || bad "trace --type rest: $(cat "$T/err")"
 ! grep -q ' ?  ' "$T/rest" && ok || bad "--type list let through: $(grep ' ?  ' "$T/rest")"
+# a --type list that names no type is a usage error (exit 2, one line),
+# not a filter that lets every record through
+for ty in "" ","; do
+    timeout 30 "$D" trace --file "$T/trace.ring" --type "$ty" >"$T/out" 2>"$T/err"
+    rc=$?
+    [ $rc -eq 2 ] && [ ! -s "$T/out" ] && [ "$(wc -l <"$T/err")" -eq 1 ] && ok ||
+        bad "trace --type '$ty' exited $rc, $(wc -l <"$T/out") records: $(cat "$T/err")"
+done
 
 # Chrome export
 timeout 30 "$D" trace --file "$T/trace.ring" --export chrome "$T/chrome.json" 2>"$T/err" && ok ||
@@ -101,6 +109,25 @@ for e in push:
     assert names[e["tid"]] == want, (e["args"]["arg"], names[e["tid"]], names)
 PY
 done
+
+# a ring handed over after its first owner overwrote its own START:
+# peer-old's 8188 events left in the ring (more than one read batch used
+# to hold) are all named by its STOP, never by the ring's next owner
+"$C" "$T/hand.ring" handover && ok || bad "trace_craft handover failed"
+timeout 30 "$D" trace --file "$T/hand.ring" --type event >"$T/hand" 2>"$T/err" && ok ||
+    bad "trace handover: $(cat "$T/err")"
+n=$(grep -c ' peer-old  *event ' "$T/hand"); [ "$n" = 8188 ] && ok || bad "handover: $n peer-old events, want 8188"
+n=$(grep -c ' peer-new  *event .* arg=99999$' "$T/hand"); m=$(grep -c ' peer-new ' "$T/hand")
+[ "$n" = 1 ] && [ "$m" = 1 ] && ok || bad "handover: $m records named peer-new, want 1: $(grep -m2 ' peer-new ' "$T/hand")"
+timeout 30 "$D" trace --file "$T/hand.ring" --thread peer-old --export chrome "$T/hand.json" \
+    2>"$T/err" && ok || bad "export handover: $(cat "$T/err")"
+python3 - "$T/hand.json" <<'PY' && ok || bad "export handover: peer-old's records on a peer-new track"
+import json, sys
+ev = json.load(open(sys.argv[1]))["traceEvents"]
+names = {e["tid"]: e["args"]["name"] for e in ev if e.get("ph") == "M" and e["name"] == "thread_name"}
+x = [e for e in ev if e["ph"] == "X"]
+assert len(x) == 8189 and set(names.values()) == {"peer-old"}, (len(x), names)
+PY
 
 # names that would drive a terminal (ESC sequences, BEL, DEL, the C1
 # controls CSI and NEL, bytes that are not UTF-8): the text output shows

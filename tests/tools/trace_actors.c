@@ -11,7 +11,9 @@
  * each kind every 2 ms (peer prefix 0xaabbccdd00000000 / 0x1122334400000000,
  * arg = a per-thread counter), and record a custom "tick" event (kind 4).
  * A fourth mailbox "idle" is created and never drained after one push, so
- * a depth of 1 is visible.  Prints "ready PID" once everything runs, then
+ * a depth of 1 is visible.  The main thread records that push and then an
+ * event of kind 256 (beyond the named kinds, P2P_TRACE_KINDS) with arg
+ * 256.  Prints "ready PID" once everything runs, then
  * stops after SECONDS (or at SIGTERM/SIGINT) and exits 0.  Bounded: at
  * most 120 s.  The segment has RINGS rings (default 16); with 3, one of
  * the four recording threads (main, p2p-run and the two peers) finds none.
@@ -117,6 +119,7 @@ int main(int argc, char **argv)
         return 1;
     struct msg one = {.kind = 1};
     if (p2p_mailbox_try_push(mb_idle, &one, sizeof one)) return 1;
+    P2P_TRACE_EVENT(256, 0, 256); /* a kind without a name table entry */
     struct sigaction sa = {.sa_handler = on_signal};
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);

@@ -24,6 +24,13 @@
  * Names that would drive a terminal: thread "p\x1b[2J\xc2\x9b" "1m" pushes
  * one message (kind 5) to mailbox "mb\x1b]0;t\x07\xff", and kind 5 is
  * named "k\xc2\x85x\x7f".
+ *   trace_craft FILE handover
+ *
+ * A ring handed over after its first owner overwrote its own START:
+ * "peer-old" records 10000 events (kind 5, arg i) in a ring of 8192 and
+ * exits (its STOP), then "peer-new" takes the same ring (0) and records
+ * one event (arg 99999).  The ring keeps peer-old's last 8188 events and
+ * its STOP: more than the reader used to take in one batch (4096).
  *   trace_craft FILE small
  *
  * The first file's records in 2 rings of 8 (the rings wrap: most records
@@ -105,18 +112,41 @@ static int ctl(void)
     return 0;
 }
 
+static int handover_producer(p2p_thread_t *self, void *arg)
+{
+    (void)self;
+    uint64_t n = (uint64_t)(uintptr_t)arg;
+    for (uint64_t i = 0; i < n; i++)
+        p2p_trace_event(P2P_TRACE_CUSTOM, 0, KIND, PEER, n > 1 ? i : 99999);
+    return 0;
+}
+
+static int handover(void)
+{
+    p2p_thread_t a, b;
+    if (p2p_thread_spawn(&a, "peer-old", 0, handover_producer, (void *)(uintptr_t)10000) != 0 ||
+        p2p_thread_join(&a, NULL) != 0 ||
+        p2p_thread_spawn(&b, "peer-new", 0, handover_producer, (void *)(uintptr_t)1) != 0 ||
+        p2p_thread_join(&b, NULL) != 0)
+        return 1;
+    p2p_trace_close();
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     bool small = argc == 3 && strcmp(argv[2], "small") == 0;
-    if (argc != 2 &&
-        !(argc == 3 && (strcmp(argv[2], "reuse") == 0 || strcmp(argv[2], "ctl") == 0 || small))) {
-        fprintf(stderr, "usage: trace_craft FILE [reuse|ctl|small]\n");
+    bool hand = argc == 3 && strcmp(argv[2], "handover") == 0;
+    if (argc != 2 && !(argc == 3 && (strcmp(argv[2], "reuse") == 0 || strcmp(argv[2], "ctl") == 0 ||
+                                     small || hand))) {
+        fprintf(stderr, "usage: trace_craft FILE [reuse|ctl|small|handover]\n");
         return 2;
     }
-    if (p2p_trace_open(argv[1], small ? 2 : 4, small ? 8 : 1024) != 0) {
+    if (p2p_trace_open(argv[1], small ? 2 : 4, small ? 8 : hand ? 8192 : 1024) != 0) {
         fprintf(stderr, "trace_craft: cannot create %s\n", argv[1]);
         return 1;
     }
+    if (hand) return handover();
     if (argc == 3 && !small) return strcmp(argv[2], "ctl") == 0 ? ctl() : reuse();
     box = p2p_mailbox_name_id("box\xff\xfe");
     p2p_thread_t me, prod;

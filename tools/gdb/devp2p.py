@@ -219,6 +219,10 @@ class Trace(gdb.Command):
             hdr = s["hdr"].dereference()
             start = _int(hdr["start_mono_ns"])
             pid = _int(hdr["pid"])
+            # name table sizes: a record's kind (or mailbox id) at or past
+            # them has no name (indexing further would read the ring headers)
+            nkinds = _int(hdr["kind_names"])
+            nmbs = _int(hdr["mailbox_names"])
             _int(s["rings"][0]["head"])
         except gdb.MemoryError:
             print("trace rings are not in this memory image (core without file-backed shared mappings)")
@@ -266,9 +270,9 @@ class Trace(gdb.Command):
                     print(line)
                     continue
                 if mb:
-                    line += " mailbox=%s" % (_str(mbnames[mb]) or mb)
+                    line += " mailbox=%s" % ((_str(mbnames[mb]) if mb < nmbs else "") or mb)
                 if kind:
-                    line += " kind=%s" % (_str(kindnames[kind]) or kind)
+                    line += " kind=%s" % ((_str(kindnames[kind]) if kind < nkinds else "") or kind)
                 if peer:
                     line += " peer=%016x" % peer
                 line += " arg=%d" % arg
