@@ -102,6 +102,20 @@ static const char *node_url(const p2p_node_t *n)
     return url;
 }
 
+/* What the endpoint dropped, for a message about a missing reply: "" if
+ * nothing, else "; dropped N invalid and M expired packets" (expired ones
+ * from a node usually mean one of the two clocks is off). */
+static const char *dropped_note(const p2p_dc_t *dc)
+{
+    static char s[128];
+    s[0] = 0;
+    if (dc->invalid || dc->expired)
+        snprintf(s, sizeof s, "; dropped %llu invalid and %llu expired packets%s",
+                 (unsigned long long)dc->invalid, (unsigned long long)dc->expired,
+                 dc->expired ? " (is a clock off?)" : "");
+    return s;
+}
+
 static const char *ep_str(const p2p_endpoint_t *ep)
 {
     static char s[96];
@@ -155,7 +169,9 @@ static int d4_ping(int argc, char **argv)
     static p2p_discv4_packet_t pong;
     rc = wait_pong(&dc, &pong, &n, hash, t0 + tmo, NULL);
     uint64_t t1 = p2p_now_ns();
-    if (rc == P2P_ETIMEDOUT) cli_fail("no pong from %s within %s s", node_url(&n), c.timeout);
+    if (rc == P2P_ETIMEDOUT)
+        cli_fail("no pong from %s within %g s%s", node_url(&n), (double)tmo / P2P_NS_PER_S,
+                 dropped_note(&dc));
     if (rc) cli_fail("receive failed: %s", strerror(errno));
     printf("pong from %s\n", node_url(&n));
     printf("  rtt:        %.3f ms\n", (double)(t1 - t0) / 1e6);
@@ -194,7 +210,7 @@ static void bond(p2p_dc_t *dc, const p2p_node_t *n, uint64_t deadline)
     if (rc) cli_fail("cannot send ping: %s", send_error(rc));
     static p2p_discv4_packet_t p;
     rc = wait_pong(dc, &p, n, hash, deadline, NULL);
-    if (rc == P2P_ETIMEDOUT) cli_fail("no pong from %s", node_url(n));
+    if (rc == P2P_ETIMEDOUT) cli_fail("no pong from %s%s", node_url(n), dropped_note(dc));
     if (rc) cli_fail("receive failed: %s", strerror(errno));
     wait_ping_back(dc, deadline, NULL);
 }
@@ -257,7 +273,7 @@ static int d4_requestenr(int argc, char **argv)
     bool sent;
     int rc = request_enr(&dc, &p, &sent, &n, deadline, NULL);
     if (rc && !sent) cli_fail("cannot send ENRRequest: %s", send_error(rc));
-    if (rc == P2P_ETIMEDOUT) cli_fail("no ENRResponse from %s", node_url(&n));
+    if (rc == P2P_ETIMEDOUT) cli_fail("no ENRResponse from %s%s", node_url(&n), dropped_note(&dc));
     if (rc) cli_fail("receive failed: %s", strerror(errno));
     const p2p_enr_t *r = &p.u.enrresponse.record;
     int vrc = p2p_enr_verify(r);
@@ -777,7 +793,8 @@ static int d4_crawl(int argc, char **argv)
         printf("\n");
         json_decref(top);
     }
-    fprintf(stderr, "crawl: %zu nodes discovered, %zu answered, %.1f s\n", cr.n, cr.alive, secs);
+    fprintf(stderr, "crawl: %zu nodes discovered, %zu answered, %.1f s%s\n", cr.n, cr.alive, secs,
+            dropped_note(&dc));
     free(cr.v);
     p2p_dc_close(&dc);
     if (cr.alive == 0) cli_fail("no node answered");

@@ -5,7 +5,9 @@
  * signature separately, so a record with a bad signature is still shown
  * with "signature: INVALID" and exit status 1), and prints every key/value
  * pair: the standard keys decoded (id, secp256k1, ip, ip6, tcp, udp, tcp6,
- * udp6), any other key as the hex of its raw RLP item.  Main thread only.
+ * udp6), any other key, or a standard one whose value is not of its form
+ * (an ip that is not 4 bytes, an ip6 not 16), as the hex of its raw RLP
+ * item.  Main thread only.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -74,7 +76,9 @@ static void print_value(const char *key, size_t klen, const uint8_t *raw, size_t
             printf("%.*s\n", (int)it.len, (const char *)it.payload);
             return;
         }
-    } else if (bytes && (KEY("ip") || KEY("ip6")) && (it.len == 4 || it.len == 16)) {
+    } else if (bytes && ((KEY("ip") && it.len == 4) || (KEY("ip6") && it.len == 16))) {
+        /* EIP-778: ip is 4 bytes, ip6 16; another length is no address of
+         * that key (the raw item below shows it) */
         p2p_ip_t ip = {.family = it.len == 4 ? 4 : 6};
         memcpy(ip.addr, it.payload, it.len);
         char s[P2P_IP_STRLEN];

@@ -275,6 +275,12 @@ int p2p_dc_recv(p2p_dc_t *dc, p2p_discv4_packet_t *p, p2p_ip_t *from, uint16_t *
             dc->invalid++;
             continue;
         }
+        /* discv4: a packet whose expiration has passed is dropped (a
+         * replay, or a clock far behind): neither answered nor returned */
+        if (p2p_discv4_expired(p, p2p_wall_ms() / 1000) != 0) {
+            dc->expired++;
+            continue;
+        }
         dc->received++;
         if (p->type == P2P_DISCV4_PING) answer_ping(dc, p, from, *from_port);
         return 0;

@@ -6,11 +6,12 @@
  * wildcard address), our key, and a receive loop with a deadline that
  * answers every valid Ping with a Pong on its own (so remote nodes that
  * ping back to bond see us as live) and hands every decoded packet to the
- * caller.  Packets are encoded and decoded by wire/discv4.h; the one
- * exception is a Neighbors packet larger than 1280 bytes (ethereumjs
- * sends 16 IPv4 entries in one 1373-byte packet), which is checked (hash,
- * signature recovery) and decoded here with the same bounded cursor,
- * up to P2P_DC_RECV_MAX bytes.
+ * caller.  A packet whose expiration has passed (all but ENRResponse carry
+ * one) is dropped, counted in `expired`, as discv4 requires.  Packets are
+ * encoded and decoded by wire/discv4.h; the one exception is a Neighbors
+ * packet larger than 1280 bytes (ethereumjs sends 16 IPv4 entries in one
+ * 1373-byte packet), which is checked (hash, signature recovery) and
+ * decoded here with the same bounded cursor, up to P2P_DC_RECV_MAX bytes.
  *
  * Owned by the main thread; no allocation after open.
  */
@@ -37,7 +38,7 @@ typedef struct p2p_dc {
     uint16_t port;     /* our UDP port */
     uint64_t enr_seq;  /* sent in Ping and Pong */
     /* counters */
-    uint64_t sent, received, invalid, pings_answered;
+    uint64_t sent, received, invalid, expired, pings_answered;
 } p2p_dc_t;
 
 /* Opens the socket on addr ("IP", "IP:PORT", "[IPv6]:PORT", ":PORT" or
@@ -60,9 +61,9 @@ P2P_MUST_CHECK int p2p_dc_send(p2p_dc_t *dc, uint8_t hash[32], p2p_discv4_packet
 /* Sends a Ping to n.  Out: hash (the reply token). */
 P2P_MUST_CHECK int p2p_dc_ping(p2p_dc_t *dc, uint8_t hash[32], const p2p_node_t *n);
 
-/* Receives the next valid packet before deadline (CLOCK_MONOTONIC ns),
- * answering Pings on the way (they are returned too).  Out: p, the sender's
- * address.  Returns 0, P2P_ETIMEDOUT or P2P_ESYS. */
+/* Receives the next valid, unexpired packet before deadline (CLOCK_MONOTONIC
+ * ns), answering Pings on the way (they are returned too).  Out: p, the
+ * sender's address.  Returns 0, P2P_ETIMEDOUT or P2P_ESYS. */
 P2P_MUST_CHECK int p2p_dc_recv(p2p_dc_t *dc, p2p_discv4_packet_t *p, p2p_ip_t *from,
                                uint16_t *from_port, uint64_t deadline);
 

@@ -16,7 +16,10 @@
  * (endpoint proof): ENRResponse with the record, Neighbors with three
  * fixed fake nodes.  Prints "enode URL", "enr TEXT", "target URL" (the
  * first fake node) and "ready", then serves until SECONDS pass (at most
- * 60) or SIGTERM.  Counts what it refused on stdout at exit.
+ * 60) or SIGTERM.  Counts what it refused on stdout at exit, and the Pongs
+ * that answered its Pings.  With DISC_RESPONDER_STALE=1 in the environment
+ * every packet it sends is already expired (expiration one second in the
+ * past): a node that checks expirations ignores them all.
  */
 #include <poll.h>
 #include <signal.h>
@@ -42,6 +45,7 @@ static void on_signal(int s)
 
 static int fd;
 static uint8_t priv[32];
+static int stale; /* DISC_RESPONDER_STALE: send expired packets */
 static struct {
     uint8_t id[32];
     uint8_t ping_hash[32];
@@ -54,7 +58,7 @@ static void send_pkt(p2p_discv4_packet_t *p, const struct sockaddr_storage *to, 
 {
     uint8_t buf[P2P_DISCV4_MAX_SIZE];
     size_t len;
-    p->expiration = p2p_wall_ms() / 1000 + 20;
+    p->expiration = stale ? p2p_wall_ms() / 1000 - 1 : p2p_wall_ms() / 1000 + 20;
     if (p2p_discv4_encode(buf, &len, hash, p, priv) == 0)
         (void)sendto(fd, buf, len, 0, (const struct sockaddr *)to, tl);
 }
@@ -73,6 +77,8 @@ int main(int argc, char **argv)
 {
     int secs = argc > 1 ? atoi(argv[1]) : 30;
     if (secs < 1 || secs > 60) secs = 60;
+    const char *st = getenv("DISC_RESPONDER_STALE");
+    stale = st && strcmp(st, "1") == 0;
     if (p2p_secp_keygen(priv)) return 1;
     p2p_ip_t lo = p2p_ip4(127, 0, 0, 1), other = {0};
     char iparg[128] = "";
@@ -129,7 +135,7 @@ int main(int argc, char **argv)
 
     struct sigaction sa = {.sa_handler = on_signal};
     sigaction(SIGTERM, &sa, NULL);
-    unsigned refused = 0, served = 0;
+    unsigned refused = 0, served = 0, pongs = 0;
     uint64_t end = p2p_now_ns() + (uint64_t)secs * P2P_NS_PER_S;
     static p2p_discv4_packet_t in, out;
     while (!stop && p2p_now_ns() < end) {
@@ -165,7 +171,10 @@ int main(int argc, char **argv)
             }
             break;
         case P2P_DISCV4_PONG:
-            if (memcmp(in.u.pong.reply_tok, peers[pi].ping_hash, 32) == 0) peers[pi].bonded = 1;
+            if (memcmp(in.u.pong.reply_tok, peers[pi].ping_hash, 32) == 0) {
+                peers[pi].bonded = 1;
+                pongs++;
+            }
             break;
         case P2P_DISCV4_ENRREQUEST:
             if (!peers[pi].bonded) {
@@ -193,7 +202,7 @@ int main(int argc, char **argv)
             break;
         }
     }
-    printf("served %u refused %u\n", served, refused);
+    printf("served %u refused %u pongs %u\n", served, refused, pongs);
     close(fd);
     return 0;
 }

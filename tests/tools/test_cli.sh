@@ -112,6 +112,14 @@ reject "$D" enrdump "$T/key"
 BADSIG=$(printf '%s' "$TEXT" | sed 's/enr:-IS4QHCY/enr:-IS4QHCZ/')
 "$D" enrdump "$BADSIG" >"$T/out" 2>"$T/err"
 [ $? -eq 1 ] && grep -q "signature: INVALID" "$T/out" && ok || bad "enrdump of a bad signature"
+# "ip" holding 16 bytes and "ip6" holding 4 (the vector's key, a dummy
+# signature): neither is an address of its key (EIP-778: ip is 4 bytes,
+# ip6 16), so both are shown as raw RLP, not as an IPv6 / IPv4 address
+WRONGIP=enr:-JK4QBEREREREREREREREREREREREREREREREREREREREREREREREREREREREREREREREREREREREREREREREREREREBgmlkgnY0gmlwkCABDbgAAAAAAAAAAAAAAAGDaXA2hAoAAAGJc2VjcDI1NmsxoQPKY0yuDUmstAHYpMa2_oxVtw0RW_QAdpzBQA8yWM0xOA
+"$D" enrdump "$WRONGIP" >"$T/out" 2>"$T/err"
+[ $? -eq 1 ] && grep -q '^  ip:  *9020010db8000000000000000000000001 (raw RLP)$' "$T/out" &&
+    grep -q '^  ip6:  *840a000001 (raw RLP)$' "$T/out" && ok ||
+    bad "enrdump of ip with 16 bytes, ip6 with 4: $(grep '^  ip' "$T/out")"
 usage_reject "$D" rlpx ping "enode://1234@127.0.0.1:1"
 usage_reject "$D" rlpx ping "enode://$(printf '%0128d' 0)@127.0.0.1:1"
 usage_reject "$D" rlpx ping "enr:AAAA"

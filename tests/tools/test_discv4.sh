@@ -47,9 +47,30 @@ timeout 20 "$D" discv4 resolve --timeout 3 --bootnodes "$ENODE" "$OTHER" >"$T/re
 DEAD=$("$D" key to-enode --tcp 9 "$(printf '%064x' 5)")
 timeout 20 "$D" discv4 ping --timeout 0.5 "$DEAD" >/dev/null 2>"$T/err"
 [ $? -ne 0 ] && [ "$(wc -l <"$T/err")" -eq 1 ] && grep -q 'no pong' "$T/err" && ok || bad "dead ping: $(cat "$T/err")"
+# the timeout it names is in seconds, however it was given
+timeout 20 "$D" discv4 ping --timeout 500ms "$DEAD" >/dev/null 2>"$T/err"
+[ $? -eq 1 ] && grep -q 'no pong from .* within 0\.5 s$' "$T/err" && ok || bad "dead ping, 500ms: $(cat "$T/err")"
 
 kill "$pid"; wait "$pid" 2>/dev/null; pids=
 grep -q '^served [1-9]' "$T/r" && ok || bad "responder served nothing: $(tail -1 "$T/r")"
+
+# a node whose packets are all expired (a replay, or a clock 20 s or more
+# behind): its Pong is not taken (PROTOCOL.md: reject if past) and its
+# Ping, which it sends back at once, is not answered
+DISC_RESPONDER_STALE=1 "$R" 20 >"$T/s" &
+pid=$!
+pids="$pids $pid"
+wait_until 100 has_line "$T/s" ready
+SENODE=$(sed -n 's/^enode //p' "$T/s")
+timeout 20 "$D" discv4 ping --timeout 1 "$SENODE" >"$T/spong" 2>"$T/err"
+[ $? -eq 1 ] && [ ! -s "$T/spong" ] && grep -q 'no pong .*; dropped 0 invalid and [1-9][0-9]* expired' "$T/err" && ok ||
+    bad "ping took an expired pong: $(cat "$T/spong" "$T/err")"
+# requestenr waits for the Ping that follows the Pong, to answer it
+timeout 20 "$D" discv4 requestenr --timeout 2 "$SENODE" >"$T/senr" 2>"$T/err"
+[ $? -eq 1 ] && [ ! -s "$T/senr" ] && grep -q 'no pong' "$T/err" && ok ||
+    bad "requestenr took an expired pong: $(cat "$T/senr" "$T/err")"
+kill "$pid"; wait "$pid" 2>/dev/null; pids=
+grep -q '^served 0 refused 0 pongs 0$' "$T/s" && ok || bad "an expired ping was answered: $(tail -1 "$T/s")"
 
 echo "test_discv4: $checks checks, $fails failed"
 [ "$fails" -eq 0 ] && [ "$checks" -gt 0 ]
