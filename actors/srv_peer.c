@@ -39,11 +39,11 @@
  * P2P__MSGS_PER_WAKE messages are read and written per wake-up.
  */
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
-#include <stdlib.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -263,6 +263,16 @@ static int io_wait(io_t *io, short events, uint64_t deadline)
     return pfd.revents;
 }
 
+/* A poll(2) timeout that ends at or just after deadline: 0 once it has
+ * passed, rounded up to the next millisecond, at most INT_MAX (a linger or
+ * write timeout of 2^31 ms or more). */
+static int poll_ms(uint64_t now, uint64_t deadline)
+{
+    if (now >= deadline) return 0;
+    uint64_t ms = (deadline - now) / P2P_NS_PER_MS + 1;
+    return ms > INT_MAX ? INT_MAX : (int)ms;
+}
+
 /* Writes everything pending before deadline.  Returns 0, P2P_ETIMEDOUT,
  * P2P_ECLOSED or P2P_EIO. */
 static int io_flush_all(io_t *io, uint64_t deadline, bool quit_aware)
@@ -277,9 +287,7 @@ static int io_flush_all(io_t *io, uint64_t deadline, bool quit_aware)
             rc = io_wait(io, POLLOUT, deadline);
             if (rc < 0 && rc != P2P_ETIMEDOUT) return rc;
         } else {
-            uint64_t now = p2p_now_ns();
-            int ms = now >= deadline ? 0 : (int)((deadline - now) / P2P_NS_PER_MS) + 1;
-            (void)poll(&pfd, 1, ms);
+            (void)poll(&pfd, 1, poll_ms(p2p_now_ns(), deadline));
         }
     }
 }
@@ -388,8 +396,7 @@ static void io_disconnect(io_t *io, uint8_t reason)
         uint64_t now = p2p_now_ns();
         if (now >= deadline) break;
         struct pollfd pfd = {.fd = io->fd, .events = POLLIN};
-        int ms = (int)((deadline - now) / P2P_NS_PER_MS) + 1;
-        if (poll(&pfd, 1, ms) <= 0) break;
+        if (poll(&pfd, 1, poll_ms(now, deadline)) <= 0) break;
         ssize_t n = recv(io->fd, sink, sizeof sink, 0);
         if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) break;
     }
@@ -695,8 +702,12 @@ static int handle_msg(io_t *io, peer_run_t *pr, const p2p_rlpx_msg_t *msg)
                                 msg->len);
         return 0;
     }
+    /* a code past the base protocol that no matched capability owns: the
+     * multiplexing of the base protocol is breached, not a subprotocol
+     * (devp2p rlpx.md: 0x02 breach of protocol; 0x10 is for a reason
+     * specific to a subprotocol, which has none here) */
     P2P__STAT(srv, proto_errors);
-    fail(pr, P2P_DISC_SUBPROTOCOL_ERROR);
+    fail(pr, P2P_DISC_PROTOCOL_ERROR);
     return 0;
 }
 

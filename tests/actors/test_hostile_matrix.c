@@ -257,7 +257,7 @@ static void test_peer_phase(void)
     /* message code 2^62: no protocol owns it */
     CHECK(connect_peer(&rp));
     CHECK_OK(rp_send(&rp, 1ull << 62, (const uint8_t *)"\xc0", 1));
-    CHECK(su_closed_within(&rp, 300) == P2P_DISC_SUBPROTOCOL_ERROR);
+    CHECK(su_closed_within(&rp, 300) == P2P_DISC_PROTOCOL_ERROR);
     rp_close(&rp);
     CHECK(SU_WAIT_STAT(srv, proto_errors, st0.proto_errors + 1, 1000));
     CHECK(su_wait_peers(srv, 0, 2000));

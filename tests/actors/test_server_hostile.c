@@ -8,7 +8,8 @@
  *   announcing 2049 bytes, a bad header MAC, a frame header announcing more
  *   than the Hello limit, a Hello with 10,000 capabilities, and on a live
  *   peer: a frame announcing 2 MiB (> max_msg), a snappy bomb (decoded
- *   length 16 MiB announced) and an unknown message code.
+ *   length 16 MiB announced) and two message codes no capability owns
+ *   (Disconnect "breach of protocol").
  * Finally a normal peer still gets through (the slots were returned).
  */
 #include <stdlib.h>
@@ -161,17 +162,24 @@ static void test_peer_phase(void)
     CHECK(su_closed_within(&rp, 300) == P2P_DISC_PROTOCOL_ERROR);
     rp_close(&rp);
 
-    /* an unknown message code */
-    CHECK(connect_peer(&rp));
-    CHECK_OK(rp_send(&rp, 40, (const uint8_t *)"\xc0", 1));
-    CHECK(su_closed_within(&rp, 300) == P2P_DISC_SUBPROTOCOL_ERROR);
-    rp_close(&rp);
+    /* an unknown message code, and the first code past the last
+     * capability's range (echo/1 has codes 16 and 17): no protocol owns
+     * them, a breach of the base protocol (rlpx.md 0x02), not a
+     * subprotocol's error (0x10) */
+    static const uint64_t unknown[] = {40, 18};
+    for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
+        CHECK(connect_peer(&rp));
+        CHECK_OK(rp_send(&rp, unknown[i], (const uint8_t *)"\xc0", 1));
+        CHECK(su_closed_within(&rp, 300) == P2P_DISC_PROTOCOL_ERROR);
+        rp_close(&rp);
+    }
 
     CHECK(su_wait_peers(srv, 0, 2000));
     p2p_server_get_stats(srv, &st);
     CHECK(st.frame_errors - st0.frame_errors == 2);
-    CHECK(st.proto_errors - st0.proto_errors == 1);
-    CHECK(st.disc_sent[P2P_DISC_PROTOCOL_ERROR] >= 2);
+    CHECK(st.proto_errors - st0.proto_errors == 2);
+    CHECK(st.disc_sent[P2P_DISC_PROTOCOL_ERROR] - st0.disc_sent[P2P_DISC_PROTOCOL_ERROR] == 4);
+    CHECK(st.disc_sent[P2P_DISC_SUBPROTOCOL_ERROR] == st0.disc_sent[P2P_DISC_SUBPROTOCOL_ERROR]);
 }
 
 int main(void)
