@@ -87,18 +87,19 @@ _Static_assert(P2P_SERVER_MAX_TRUSTED == MAX_LIST, "one list size for both sets"
 /* Trace rings (--trace): one per thread that records, so a thread never
  * finds them all taken.  Connection threads: one per peer (--maxpeers,
  * and trusted nodes admitted above it), per pending inbound handshake
- * (--maxpendpeers), per dial in flight, and the parked pool (16); the
- * fixed threads (main, p2p-run, -listen, -dial, -disc, the -udp readers,
- * -resolve, -admin, -metrics) and a margin take TRACE_RINGS_FIXED.  Never
+ * (--maxpendpeers), per dial in flight (--maxpendpeers bounds those too,
+ * as in geth), and the parked pool (16); the fixed threads (main, p2p-run,
+ * -listen, -dial, -disc, the -udp readers, -resolve, -admin, -metrics)
+ * and a margin take TRACE_RINGS_FIXED.  Never
  * fewer than TRACE_RINGS_MIN (160 MiB with TRACE_CAP records per ring);
  * each ring beyond adds 320 KiB. */
 #define TRACE_RINGS_MIN 512u
-#define TRACE_RINGS_FIXED (P2P_DIAL_MAX_ACTIVE_DEFAULT + 16u + 64u)
+#define TRACE_RINGS_FIXED (16u + 64u)
 #define TRACE_CAP 8192
 
 static unsigned trace_rings(unsigned max_peers, unsigned max_pend, size_t trusted)
 {
-    uint64_t n = (uint64_t)max_peers + max_pend + trusted + TRACE_RINGS_FIXED;
+    uint64_t n = (uint64_t)max_peers + 2u * max_pend + trusted + TRACE_RINGS_FIXED;
     if (n > P2P_TRACE_RINGS_MAX)
         cli_usage_fail("--trace: --maxpeers %u and --maxpendpeers %u need %llu trace rings, at "
                        "most %u",
@@ -177,12 +178,14 @@ static uint64_t proc_number(const char *path)
 }
 
 /* Every peer is a thread with a socket: raises RLIMIT_NOFILE to what
- * maxpeers + maxpending need (the hard limit too when privileged), and
- * says clearly which system limit is in the way when one is. */
-static void check_limits(unsigned maxpeers, unsigned maxpend)
+ * maxpeers, the trusted nodes admitted above it, maxpending pending
+ * inbound handshakes and as many dials in flight need (the hard limit too
+ * when privileged), and says clearly which system limit is in the way
+ * when one is. */
+static void check_limits(unsigned maxpeers, unsigned maxpend, size_t trusted)
 {
-    uint64_t conns = (uint64_t)maxpeers + maxpend + 50; /* + dials in flight */
-    uint64_t need = conns + 64;                         /* + the node's own descriptors */
+    uint64_t conns = (uint64_t)maxpeers + trusted + 2u * maxpend;
+    uint64_t need = conns + 64; /* + the node's own descriptors */
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
         struct rlimit want = rl;
@@ -359,7 +362,7 @@ int main(int argc, char **argv)
          NULL},
         {"trace", NULL,
          "record actor traces in <datadir>/" P2P_TRACE_FILE " (reserved at start: 160 MiB, and "
-         "320 KiB more per --maxpeers + --maxpendpeers above 382)",
+         "320 KiB more per thread above 512: --maxpeers + 2 x --maxpendpeers + 80)",
          NULL, &trace},
         {"bootnode", NULL, "discovery only (no TCP listener, no peers)", NULL, &bootnode},
         {"caps", "LIST", "capabilities to advertise without a handler, name/version,...", &caps,
@@ -443,10 +446,13 @@ int main(int argc, char **argv)
                 cli_usage_fail("invalid --caps entry '%s': want name/version", t);
             if (nprotos >= MAX_CAPS) cli_usage_fail("--caps: more than %d entries", MAX_CAPS);
             *slash = 0;
+            uint32_t ver = (uint32_t)cli_uint("--caps version", slash + 1, 0, UINT32_MAX);
+            for (size_t i = 0; i < nprotos; i++)
+                if (strcmp(capnames[i], t) == 0 && protos[i].version == ver)
+                    cli_usage_fail("--caps lists %s/%u twice", t, ver);
             snprintf(capnames[nprotos], sizeof capnames[nprotos], "%s", t);
             protos[nprotos].name = capnames[nprotos];
-            protos[nprotos].version =
-                (uint32_t)cli_uint("--caps version", slash + 1, 0, UINT32_MAX);
+            protos[nprotos].version = ver;
             protos[nprotos].length = 16; /* messages are counted and ignored */
             nprotos++;
         }
@@ -494,7 +500,7 @@ int main(int argc, char **argv)
         memcpy(sc.priv, priv, 32);
         sc.max_peers = max_peers;
         sc.max_pending = max_pend;
-        check_limits(sc.max_peers, sc.max_pending);
+        check_limits(sc.max_peers, sc.max_pending, trusted.n);
         sc.no_discovery = nodiscover;
         sc.no_dial = nodial;
         sc.name = identity ? identity : "devp2p-c/v" DEVP2P_VERSION "/linux";

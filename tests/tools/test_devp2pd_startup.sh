@@ -36,6 +36,8 @@ F=$T/fresh
 usage "$N" --datadir "" --port 0
 usage "$N" --datadir "$F" --port 0 --maxpeers abc
 usage "$N" --datadir "$F" --port 0 --maxpendpeers -1
+usage "$N" --datadir "$F" --port 0 --caps snap/1,eth/68,snap/1
+grep -q 'lists snap/1 twice' "$T/rerr" && ok || bad "--caps snap/1 twice: $(cat "$T/rerr")"
 usage "$N" --datadir "$F" --port 0 --bootnode --maxpeers abc
 usage "$N" --datadir "$F" --port 0 --bootnode --nodiscover
 usage "$N" --datadir "$F" --port 0 --nodekey "$T/key" --nodekeyhex "$KEY"
@@ -138,8 +140,9 @@ term_wait "$pid" 20 "node (0700 datadir)"
 [ $rc -eq 0 ] && ! grep -q 'accessible to group' "$T/priv.err" && ok || bad "0700 datadir: exit $rc: $(cat "$T/priv.err")"
 
 # --trace sizes its rings from the limits: a thread per peer, pending
-# handshake and trusted node, + 130 (dials, parked threads, fixed threads,
-# margin), so no thread finds them all taken; the file's blocks are
+# handshake, dial in flight (--maxpendpeers bounds those too) and trusted
+# node, + 80 (parked threads, fixed threads, margin), so no thread finds
+# them all taken; the file's blocks are
 # reserved (allocated, not sparse)
 mkdir -m 700 "$T/rings"
 printf 'enode://%s@127.0.0.1:43999\n' "$PUB" >"$T/trusted1"
@@ -149,7 +152,7 @@ pid=$!
 pids="$pids $pid"
 wait_until 300 has_line "$T/rings.out" '^enr: '
 rings=$(od -An -t u4 -j 20 -N 4 "$T/rings/trace.ring" | tr -d ' ')
-[ "$rings" = 1201 ] && ok || bad "--maxpeers 1000 --maxpendpeers 70, 1 trusted: $rings rings, want 1201"
+[ "$rings" = 1221 ] && ok || bad "--maxpeers 1000 --maxpendpeers 70, 1 trusted: $rings rings, want 1221"
 size=$(stat -c %s "$T/rings/trace.ring") blocks=$(stat -c %b "$T/rings/trace.ring")
 [ "$size" -gt 393000000 ] && [ $((blocks * 512)) -ge "$size" ] && ok ||
     bad "trace.ring: $size bytes, $blocks blocks allocated"
