@@ -96,6 +96,15 @@ static void print_usage(const cli_cmd_t *cmd, const cli_opt_t *opts, size_t nopt
     printf("  %-26s %s\n", "--help", "show this help");
 }
 
+/* An ENR's text without its "enr:" prefix: a record over 55 bytes starts
+ * with 0xf8/0xf9, "-" in base64url, so it reaches the flag parser.  At
+ * least 64 characters of the base64url alphabet, the first a "-". */
+static bool looks_like_enr_body(const char *a)
+{
+    size_t n = strspn(a, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_");
+    return a[0] == '-' && a[1] != '-' && n >= 64 && a[n] == 0;
+}
+
 void cli_parse(const cli_cmd_t *cmd, const cli_opt_t *opts, size_t nopts, int argc, char **argv,
                const char **pos, size_t *npos)
 {
@@ -125,6 +134,10 @@ void cli_parse(const cli_cmd_t *cmd, const cli_opt_t *opts, size_t nopts, int ar
         for (size_t k = 0; k < nopts; k++)
             if (strlen(opts[k].name) == nlen && strncmp(opts[k].name, name, nlen) == 0)
                 o = &opts[k];
+        if (!o && looks_like_enr_body(a))
+            cli_usage_fail("%s%sunknown flag '%.16s...': a node record is given as its text, "
+                           "which starts with 'enr:'",
+                           cmd->name, *cmd->name ? ": " : "", a);
         if (!o)
             cli_usage_fail("%s%sunknown flag '%.*s' (see --help)", cmd->name,
                            *cmd->name ? ": " : "", (int)(name - a + nlen), a);

@@ -109,6 +109,10 @@ reject "$D" enrdump "enr:-IS4QHCY"
 reject "$D" enrdump "$T/missing-file"
 reject "$D" enrdump "$T/key"
 # a flipped signature byte: decoded, shown as INVALID, exit status 1
+# the text without its "enr:" prefix reaches the flag parser (it starts
+# with "-"): a usage error that names the prefix
+usage_reject "$D" enrdump "${TEXT#enr:}"
+grep -q "unknown flag '-IS4Q.*starts with 'enr:'" "$T/err" && ok || bad "enrdump without enr:: $(cat "$T/err")"
 BADSIG=$(printf '%s' "$TEXT" | sed 's/enr:-IS4QHCY/enr:-IS4QHCZ/')
 "$D" enrdump "$BADSIG" >"$T/out" 2>"$T/err"
 [ $? -eq 1 ] && grep -q "signature: INVALID" "$T/out" && ok || bad "enrdump of a bad signature"
