@@ -84,22 +84,28 @@ _Static_assert(P2P_SERVER_MAX_TRUSTED == MAX_LIST, "one list size for both sets"
 #define MAX_CAPS 16 /* --caps entries */
 /* --identity bytes: with MAX_CAPS caps the Hello stays far below its 2048 */
 #define MAX_IDENTITY 256
+/* Connections the limits allow at once, each a thread and a socket: one
+ * per peer (--maxpeers, and trusted nodes admitted above it), per pending
+ * inbound handshake and per dial in flight (--maxpendpeers bounds both,
+ * as in geth). */
+static uint64_t max_conns(unsigned max_peers, unsigned max_pend, size_t trusted)
+{
+    return (uint64_t)max_peers + trusted + 2u * max_pend;
+}
+
 /* Trace rings (--trace): one per thread that records, so a thread never
- * finds them all taken.  Connection threads: one per peer (--maxpeers,
- * and trusted nodes admitted above it), per pending inbound handshake
- * (--maxpendpeers), per dial in flight (--maxpendpeers bounds those too,
- * as in geth), and the parked pool (16); the fixed threads (main, p2p-run,
- * -listen, -dial, -disc, the -udp readers, -resolve, -admin, -metrics)
- * and a margin take TRACE_RINGS_FIXED.  Never
- * fewer than TRACE_RINGS_MIN (160 MiB with TRACE_CAP records per ring);
- * each ring beyond adds 320 KiB. */
+ * finds them all taken: one per connection (max_conns), and
+ * TRACE_RINGS_FIXED for the parked pool (16), the fixed threads (main,
+ * p2p-run, -listen, -dial, -disc, the -udp readers, -resolve, -admin,
+ * -metrics) and a margin.  Never fewer than TRACE_RINGS_MIN (160 MiB with
+ * TRACE_CAP records per ring); each ring beyond adds 320 KiB. */
 #define TRACE_RINGS_MIN 512u
 #define TRACE_RINGS_FIXED (16u + 64u)
 #define TRACE_CAP 8192
 
 static unsigned trace_rings(unsigned max_peers, unsigned max_pend, size_t trusted)
 {
-    uint64_t n = (uint64_t)max_peers + 2u * max_pend + trusted + TRACE_RINGS_FIXED;
+    uint64_t n = max_conns(max_peers, max_pend, trusted) + TRACE_RINGS_FIXED;
     if (n > P2P_TRACE_RINGS_MAX)
         cli_usage_fail("--trace: --maxpeers %u and --maxpendpeers %u need %llu trace rings, at "
                        "most %u",
@@ -177,14 +183,12 @@ static uint64_t proc_number(const char *path)
     return v;
 }
 
-/* Every peer is a thread with a socket: raises RLIMIT_NOFILE to what
- * maxpeers, the trusted nodes admitted above it, maxpending pending
- * inbound handshakes and as many dials in flight need (the hard limit too
- * when privileged), and says clearly which system limit is in the way
- * when one is. */
+/* Raises RLIMIT_NOFILE to what max_conns needs (the hard limit too when
+ * privileged), and says clearly which system limit is in the way when
+ * one is. */
 static void check_limits(unsigned maxpeers, unsigned maxpend, size_t trusted)
 {
-    uint64_t conns = (uint64_t)maxpeers + trusted + 2u * maxpend;
+    uint64_t conns = max_conns(maxpeers, maxpend, trusted);
     uint64_t need = conns + 64; /* + the node's own descriptors */
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
