@@ -719,6 +719,8 @@ int main(int argc, char **argv)
     int out_err = file_out_error(stdout);
     if (out_err)
         P2P_WARN("Cannot write the start-up lines to stdout", "err=\"%s\"", strerror(out_err));
+    /* said only once start-up has succeeded: a start that fails prints
+     * nothing but its one error line, even after creating the key */
     if (created) P2P_INFO("Generated node key", "path=%s/nodekey", dir);
     P2P_INFO("Node started", "enr=%s datadir=%s", text, dir);
 
