@@ -142,8 +142,11 @@ void cli_parse(const cli_cmd_t *cmd, const cli_opt_t *opts, size_t nopts, int ar
             cli_usage_fail("%s%sunknown flag '%.*s' (see --help)", cmd->name,
                            *cmd->name ? ": " : "", (int)(name - a + nlen), a);
         if (!o->meta) {
-            if (eq) cli_usage_fail("flag --%s takes no value", o->name);
-            if (o->set) *o->set = true;
+            /* --flag, or --flag=true / --flag=false as geth's flags take */
+            bool on = !eq || strcmp(eq + 1, "true") == 0;
+            if (eq && !on && strcmp(eq + 1, "false") != 0)
+                cli_usage_fail("flag --%s takes no value (or =true, =false)", o->name);
+            if (o->set) *o->set = on;
             continue;
         }
         const char *v;

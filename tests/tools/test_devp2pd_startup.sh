@@ -40,6 +40,10 @@ usage "$N" --datadir "$F" --port 0 --caps snap/1,eth/68,snap/1
 grep -q 'lists snap/1 twice' "$T/rerr" && ok || bad "--caps snap/1 twice: $(cat "$T/rerr")"
 usage "$N" --datadir "$F" --port 0 --bootnode --maxpeers abc
 usage "$N" --datadir "$F" --port 0 --bootnode --nodiscover
+# a boolean flag takes =true or =false (as geth's do), nothing else
+usage "$N" --datadir "$F" --port 0 --bootnode --nodiscover=true
+usage "$N" --datadir "$F" --port 0 --nodiscover=yes
+grep -q 'flag --nodiscover takes no value (or =true, =false)' "$T/rerr" && ok || bad "--nodiscover=yes: $(cat "$T/rerr")"
 usage "$N" --datadir "$F" --port 0 --nodekey "$T/key" --nodekeyhex "$KEY"
 usage "$N" --datadir "$F" --port 0 --nodekeyhex 1234
 usage "$N" --datadir "$F" --port 0 --bootnodes enode://nothex@127.0.0.1:1
@@ -165,7 +169,8 @@ grep -q 'trace rings, at most 65536' "$T/rerr" && ok || bad "--trace --maxpeers 
 
 # --bootnode: no TCP listener, so admin_nodeInfo's listenAddr has port 0
 mkdir -m 700 "$T/bn"
-"$N" --datadir "$T/bn" --port 0 --addr 127.0.0.1 --bootnode --verbosity 2 >"$T/bn.out" 2>"$T/bn.err" &
+"$N" --datadir "$T/bn" --port 0 --addr 127.0.0.1 --bootnode --nodiscover=false --verbosity 2 \
+    >"$T/bn.out" 2>"$T/bn.err" &
 pid=$!
 pids="$pids $pid"
 wait_until 300 has_line "$T/bn.out" '^enr: '
