@@ -92,6 +92,7 @@
 #include "tools/cmds.h"
 #include "tools/stress.h"
 #include "wire/p2p_msg.h"
+#include "wire/rlp.h"
 #include "wire/rlpx_frame.h"
 #include "wire/rlpx_handshake.h"
 
@@ -198,18 +199,14 @@ struct engine {
  * sends its signal to the command and again to its process group. */
 #define SECOND_SIGNAL_NS (200 * P2P_NS_PER_MS)
 
-/* A flood message is rlp([timestamp (8 bytes), padding]); the list's and
- * the padding's headers are 1 or 2 bytes each.  The list's payload size
- * with pad bytes of padding, and the message's size. */
-static size_t flood_inner(size_t pad)
-{
-    return 9 + (pad < 56 ? 1 : 2) + pad;
-}
+/* A flood message is rlp([timestamp (8 bytes), padding]), its size with
+ * pad bytes of padding (0xab each). */
+static const uint8_t flood_padding[240] = {[0 ... 239] = 0xab};
 
 static size_t flood_msg_size(size_t pad)
 {
-    size_t inner = flood_inner(pad);
-    return (inner < 56 ? 1 : 2) + inner;
+    size_t inner = 9 + p2p_rlp_header_len(pad) + pad;
+    return p2p_rlp_header_len(inner) + inner;
 }
 
 /* The padding that makes a flood message msg_size bytes (12..240: pad <
@@ -851,26 +848,16 @@ static int flood_fill(struct engine *e, struct conn *c)
     /* with no echo expected, fill the socket (then EPOLLOUT drives it) */
     for (int budget = e->window ? 64 : 4096; budget > 0 && c->wlen == 0; budget--) {
         if (e->window && c->outstanding >= e->window) break;
-        size_t pad = e->msg_pad, inner = flood_inner(pad), n = 0;
-        if (inner < 56) {
-            msg[n++] = (uint8_t)(0xc0 + inner);
-        } else {
-            msg[n++] = 0xf8;
-            msg[n++] = (uint8_t)inner;
-        }
         uint64_t ts = p2p_now_ns();
-        msg[n++] = 0x88;
-        memcpy(msg + n, &ts, 8);
-        n += 8;
-        if (pad < 56) {
-            msg[n++] = (uint8_t)(0x80 + pad);
-        } else {
-            msg[n++] = 0xb8;
-            msg[n++] = (uint8_t)pad;
-        }
-        memset(msg + n, 0xab, pad);
-        n += pad;
-        if (send_msg(e, c, e->flood_code, msg, n) != 0) return -1;
+        p2p_rlp_enc_t enc;
+        p2p_rlp_enc_init(&enc, msg, sizeof msg);
+        p2p_rlp_list_begin(&enc);
+        p2p_rlp_put_bytes(&enc, (const uint8_t *)&ts, sizeof ts);
+        p2p_rlp_put_bytes(&enc, flood_padding, e->msg_pad);
+        p2p_rlp_list_end(&enc);
+        size_t n;
+        if (p2p_rlp_enc_finish(&enc, &n) != 0 || send_msg(e, c, e->flood_code, msg, n) != 0)
+            return -1;
         c->outstanding++;
         e->st->msgs_sent++;
         e->st->bytes_sent += n;
