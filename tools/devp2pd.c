@@ -84,6 +84,19 @@ _Static_assert(P2P_SERVER_MAX_TRUSTED == MAX_LIST, "one list size for both sets"
 #define MAX_CAPS 16 /* --caps entries */
 /* --identity bytes: with MAX_CAPS caps the Hello stays far below its 2048 */
 #define MAX_IDENTITY 256
+/* The number of message codes of a --caps protocol.  The offsets of
+ * the protocols after it follow from it, so it must be the protocol's own
+ * (geth's and ethereumjs' lengths): eth/62 8 codes, eth/63..68 17 (0x10
+ * Receipts is the last), eth/69 18 (0x11 BlockRangeUpdate), snap/1 8.
+ * Any other protocol takes 16. */
+static uint32_t cap_length(const char *name, uint32_t version)
+{
+    if (strcmp(name, "eth") == 0 && version >= 62 && version <= 69)
+        return version == 62 ? 8 : version == 69 ? 18 : 17;
+    if (strcmp(name, "snap") == 0 && version == 1) return 8;
+    return 16;
+}
+
 /* Connections the limits allow at once, each a thread and a socket: one
  * per peer (--maxpeers, and trusted nodes admitted above it), per pending
  * inbound handshake and per dial in flight (--maxpendpeers bounds both,
@@ -369,8 +382,10 @@ int main(int argc, char **argv)
          "320 KiB more per thread above 512: --maxpeers + 2 x --maxpendpeers + 80)",
          NULL, &trace},
         {"bootnode", NULL, "discovery only (no TCP listener, no peers)", NULL, &bootnode},
-        {"caps", "LIST", "capabilities to advertise without a handler, name/version,...", &caps,
-         NULL},
+        {"caps", "LIST",
+         "capabilities to advertise without a handler, name/version,... (eth/62..69 "
+         "and snap/1 with their own message codes, others 16)",
+         &caps, NULL},
         {"metrics.addr", "IP", "serve Prometheus metrics over HTTP on this address", &metrics_addr,
          NULL},
         {"metrics.port", "N", "metrics HTTP port (default 6060; 0: any)", &metrics_port, NULL},
@@ -457,7 +472,9 @@ int main(int argc, char **argv)
             snprintf(capnames[nprotos], sizeof capnames[nprotos], "%s", t);
             protos[nprotos].name = capnames[nprotos];
             protos[nprotos].version = ver;
-            protos[nprotos].length = 16; /* messages are counted and ignored */
+            /* messages are counted and ignored; the length places the
+             * next protocol's codes where the remote has them */
+            protos[nprotos].length = cap_length(capnames[nprotos], ver);
             nprotos++;
         }
         free(copy);
