@@ -44,7 +44,6 @@ static uint64_t accept_some(p2p_server_t *srv)
 {
     for (int i = 0; i < LISTEN_BATCH; i++) {
         if (p2p_inbound_acquire(&srv->ls_in)) return 0; /* no slot: wait for `slots` */
-        if (p2p_inbound_free_slots(&srv->ls_in) == 0) P2P__STAT(srv, pending_full);
         struct sockaddr_storage ss;
         socklen_t sl = sizeof ss;
         int fd = accept4(srv->listen_fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -85,6 +84,9 @@ static uint64_t accept_some(p2p_server_t *srv)
             continue;
         }
         P2P__STAT(srv, accepted);
+        /* counted once a connection holds the last slot: not for a slot
+         * taken only to find the backlog empty (EAGAIN) or an accept error */
+        if (p2p_inbound_free_slots(&srv->ls_in) == 0) P2P__STAT(srv, pending_full);
         p2p_node_t node;
         memset(&node, 0, sizeof node);
         node.ep.ip = ip;

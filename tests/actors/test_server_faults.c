@@ -24,6 +24,9 @@
  *              the handshake, as geth), and gets through once the 1 s
  *              handshake deadline drops the slow ones (trickling does not
  *              extend it); pending_full and handshake_timeouts count.
+ *   full       pending_full counts only a connection that took the last
+ *              free slot (not the slot taken before an accept() that
+ *              found the backlog empty).
  *   throttle   with the LAN exemption off (test hook), a second connection
  *              from 127.0.0.1 within 30 s is closed before any handshake
  *              and counted (inbound_throttled), 127.0.0.2 still gets in;
@@ -477,6 +480,38 @@ static void test_pending_slots(void)
     p2p_server_stop(s);
 }
 
+/* pending_full counts the connections that took the last free slot, not
+ * the slot the listener takes before each accept() only to find the
+ * backlog empty: with MaxPendingPeers 3, two held connections leave a slot
+ * free (0), the third takes it (1), a fourth waits in the backlog (1). */
+static void test_pending_full(void)
+{
+    p2p_server_config_t cs;
+    su_config(&cs, &proto_echo, 1);
+    cs.max_pending = 3;
+    p2p_server_t *s = NULL;
+    CHECK_OK(p2p_server_start(&s, &cs));
+    uint16_t port = p2p_server_port(s);
+    rawpeer_t rp[4];
+    p2p_server_stats_t st;
+    for (int i = 0; i < 2; i++) {
+        CHECK(rp_connect(&rp[i], port) == 0);
+        CHECK(SU_WAIT_STAT(s, accepted, (uint64_t)i + 1, 2000));
+    }
+    usleep(100 * 1000); /* the listener's next accept() finds the backlog empty */
+    p2p_server_get_stats(s, &st);
+    CHECK(st.pending_full == 0);
+    CHECK(rp_connect(&rp[2], port) == 0);
+    CHECK(SU_WAIT_STAT(s, pending_full, 1, 2000));
+    CHECK(rp_connect(&rp[3], port) == 0);
+    usleep(100 * 1000);
+    p2p_server_get_stats(s, &st);
+    CHECK(st.accepted == 3);
+    CHECK(st.pending_full == 1);
+    for (int i = 0; i < 4; i++) rp_close(&rp[i]);
+    p2p_server_stop(s);
+}
+
 /* ---- per-IP throttle ---- */
 
 static void test_throttle(void)
@@ -700,6 +735,7 @@ int main(void)
     test_vanish();
     test_emfile();
     test_pending_slots();
+    test_pending_full();
     test_throttle();
     test_memory();
     CHECK(wait_fds(fds0, 2000));
