@@ -162,6 +162,8 @@ p2p_dial_skip_t p2p_dialsched_static_blocked(const p2p_dialsched_t *s, const p2p
         !p2p_netlist_contains(&s->cfg.netrestrict, &n->ep.ip))
         return P2P_DIAL_SKIP_NETRESTRICT;
     if (!has_ip(n) && !s->cfg.resolve) return P2P_DIAL_SKIP_NO_IP;
+    /* NoDial or MaxPeers 0: no dial slot, ever */
+    if (s->max_dialed == 0) return P2P_DIAL_SKIP_NO_SLOT;
     return P2P_DIAL_STARTED;
 }
 

@@ -188,10 +188,11 @@ void p2p_dialsched_free(p2p_dialsched_t *s);
 P2P_MUST_CHECK int p2p_dialsched_add_static(p2p_dialsched_t *s, const p2p_node_t *node,
                                             bool trusted, uint64_t now);
 /* Why static node n can never be dialled as it stands: P2P_DIAL_SKIP_SELF,
- * _NO_PORT, _NETRESTRICT (its IP outside the list) or _NO_IP (no IP and
- * no resolve hook); P2P_DIAL_STARTED when nothing stands in the way for
- * good.  The dialer warns once when such a node is added (it stays in the
- * set, as geth keeps it, and is skipped at every pass). */
+ * _NO_PORT, _NETRESTRICT (its IP outside the list), _NO_IP (no IP and
+ * no resolve hook) or _NO_SLOT (no dialled-peer budget: NoDial or MaxPeers
+ * 0); P2P_DIAL_STARTED when nothing stands in the way for good.  The
+ * dialer warns once when such a node is added (it stays in the set, as
+ * geth keeps it, and is skipped at every pass). */
 p2p_dial_skip_t p2p_dialsched_static_blocked(const p2p_dialsched_t *s, const p2p_node_t *n);
 /* Removes a static node (a dial in flight runs to its end).  Returns true if
  * it was in the set. */

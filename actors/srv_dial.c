@@ -102,15 +102,17 @@ static void log_stats(dial_t *d, uint64_t now)
 
 /* Warns when the static node n can never be dialled as given (the node
  * itself, TCP port 0, outside NetRestrict, no address and no discovery to
- * find one).  The configured static nodes (added false) are each named
- * once at start; the ones added later (AddPeer, which an API caller may
- * repeat) at most 3 lines at once and then one a minute. */
+ * find one, no dial slot: NoDial or MaxPeers 0).  The configured static
+ * nodes (added false) are each named once at start; the ones added later
+ * (AddPeer, which an API caller may repeat) at most 3 lines at once and
+ * then one a minute, as are those without a dial slot (every node of the
+ * set alike: a few lines say it). */
 static void warn_undialable(const dial_t *d, const p2p_node_t *n, bool added)
 {
     p2p_dial_skip_t why = p2p_dialsched_static_blocked(d->s, n);
     if (why == P2P_DIAL_STARTED) return;
     const uint8_t *id = n->id;
-    if (added)
+    if (added || why == P2P_DIAL_SKIP_NO_SLOT)
         P2P_LOG_RL(3, 60000, P2P_LOG_WARN, "Static peer will not be dialled",
                    "peer=%02x%02x%02x%02x why=%s", id[0], id[1], id[2], id[3],
                    p2p_dial_skip_name(why));

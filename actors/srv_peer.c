@@ -1086,7 +1086,9 @@ out:
                                                      : p2p_disc_reason_str(reason),
                    result == P2P_DIAL_CONNECT_FAILED ? "network"
                    : remote                          ? "remote"
-                                                     : "local");
+                   /* a timeout, EOF or reset in the handshakes: no one's decision */
+                   : reason == P2P_DISC_NETWORK_ERROR ? "network"
+                                                      : "local");
     if (!slot_done) {
         p2p__msg_id_t m = {.result = result};
         memcpy(m.id, c->node.id, 32);

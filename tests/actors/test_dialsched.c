@@ -779,6 +779,23 @@ static void test_static_blocked(void)
     CHECK_OK(p2p_dialsched_init(&s, &cfg));
     CHECK(p2p_dialsched_static_blocked(&s, &noip) == P2P_DIAL_SKIP_NO_IP);
     p2p_dialsched_free(&s);
+
+    /* NoDial, or MaxPeers 0: no dialled-peer budget, so no static node is
+     * ever dialled (free slots stay 0); each is named as such, not taken
+     * for a dialable one */
+    for (int k = 0; k < 2; k++) {
+        p2p_dialsched_config_t c = base_cfg(k ? 0 : 10);
+        c.no_dial = !k;
+        CHECK_OK(p2p_dialsched_init(&s, &c));
+        CHECK(p2p_dialsched_static_blocked(&s, &ok) == P2P_DIAL_SKIP_NO_SLOT);
+        CHECK(p2p_dialsched_static_blocked(&s, &noip) == P2P_DIAL_SKIP_NO_SLOT);
+        CHECK(p2p_dialsched_static_blocked(&s, &self) == P2P_DIAL_SKIP_SELF);
+        CHECK_OK(p2p_dialsched_add_static(&s, &ok, true, T0));
+        p2p_dial_action_t a[4];
+        CHECK(drain(&s, a, 4) == 0);
+        CHECK(p2p_dialsched_free_slots(&s) == 0);
+        p2p_dialsched_free(&s);
+    }
 }
 
 /* The static set holds at most P2P_DIAL_MAX_STATIC nodes: one more is

@@ -16,6 +16,13 @@
  * its one dialled place taken it is not looking for peers, so the log has
  * no "Looking for peers ... static=1" line (D's; B, which has no static
  * node, writes static=0) in the 12 s that follow.
+ *
+ * E (NoDial) with B as a static node warns at start that B will not be
+ * dialled (why=no-slot: no dialled-peer budget) and dials nothing.
+ *
+ * F's static node accepts TCP connections and never speaks: "Static peer
+ * not connected" names the handshake timeout as a network error, by=network
+ * (nobody decided it), not by=local.
  */
 #include <fcntl.h>
 #include <poll.h>
@@ -139,11 +146,44 @@ int main(void)
     /* B (no static nodes, no discovery) keeps logging "... static=0" */
     log_reset(pfd[0]);
     bool again = log_wait(pfd[0], "static=1", 12000);
-    p2p_log_set_fd(oldlog);
     if (again) printf("\"Looking for peers\" logged with the one dialled place taken\n");
     CHECK(!again);
-
     p2p_server_stop(sd);
+
+    /* E (NoDial) is given B as a static node: never dialled (no dial
+     * slot), and said so at start, as for any node that cannot be */
+    p2p_server_config_t ce;
+    su_config(&ce, &proto_echo, 1);
+    ce.no_dial = true;
+    ce.static_nodes = &nb;
+    ce.nstatic = 1;
+    log_reset(pfd[0]);
+    CHECK_OK(p2p_server_start(&sd, &ce));
+    CHECK(log_wait(pfd[0], "why=no-slot", 5000));
+    p2p_server_get_stats(sd, &st);
+    CHECK(st.dials == 0);
+    p2p_server_stop(sd);
+
+    /* F's static node accepts TCP and never answers: the handshake times
+     * out, which the log puts down to the network, not to a local
+     * decision */
+    int sfd = -1;
+    p2p_node_t silent = nb;
+    silent.ep.tcp = su_silent_port(&sfd);
+    p2p_server_config_t cf;
+    su_config(&cf, &proto_echo, 1);
+    cf.handshake_timeout_ms = 300;
+    cf.static_nodes = &silent;
+    cf.nstatic = 1;
+    log_reset(pfd[0]);
+    CHECK_OK(p2p_server_start(&sd, &cf));
+    CHECK(log_wait(pfd[0], "Static peer not connected", 5000));
+    CHECK(log_wait(pfd[0], "why=\"network error\" by=network", 1000));
+    p2p_server_get_stats(sd, &st);
+    CHECK(st.handshake_timeouts == 1);
+    p2p_log_set_fd(oldlog);
+    p2p_server_stop(sd);
+    close(sfd);
     p2p_server_stop(b);
     close(pfd[0]);
     close(pfd[1]);
