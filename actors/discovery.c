@@ -548,6 +548,7 @@ static void sync_db_stats(p2p_discovery_t *d)
     P2P__DISC_CTR_ADD(d, db_wipes, st.wipes - d->ndb_seen.wipes);
     P2P__DISC_CTR_ADD(d, db_recoveries, st.recoveries - d->ndb_seen.recoveries);
     P2P__DISC_CTR_ADD(d, db_ips_expired, st.ips_expired - d->ndb_seen.ips_expired);
+    P2P__DISC_CTR_ADD(d, db_lsn_resets, st.lsn_resets - d->ndb_seen.lsn_resets);
     d->ndb_seen = st;
 }
 

@@ -93,6 +93,7 @@ enum p2p_discovery_limits {
     X(db_ips_expired, "stale addresses of live nodes whose items expired")                         \
     X(db_recoveries, "node database recoveries after a Berkeley DB panic")                         \
     X(db_wipes, "node database wipes (damaged files or another schema version)")                   \
+    X(db_lsn_resets, "node database files whose log sequence numbers were reset (logs removed)")   \
     X(db_errors, "node database errors in the shell")                                              \
     X(candidates, "candidates delivered to on_candidate")
 

@@ -67,6 +67,8 @@ struct p2p_nodedb {
     int last_ret;    /* last Berkeley DB error code of the current operation */
     int io_errno;    /* a system error Berkeley DB reported in the current open or
                       * operation (ENOSPC, EIO, ...): its panic is not damage */
+    bool lsn_ahead;  /* Berkeley DB saw a page LSN past the end of the log in the
+                      * current open or operation (the file outlived its logs) */
     bool opened;     /* p2p_nodedb_open has returned this handle */
     unsigned writes; /* write commits since the last checkpoint */
     uint64_t rng;    /* xorshift64* state for the seed seeks */
@@ -123,6 +125,10 @@ static void errcall(const DB_ENV *env, const char *pfx, const char *m)
     (void)pfx;
     p2p_nodedb_t *db = env->app_private;
     if (db && !db->io_errno) db->io_errno = storage_errno(m);
+    /* BDB2506 (a page written under log files that are gone) and BDB2516
+     * (the same, found when flushing): the file's LSNs must be reset */
+    if (db && (strstr(m, "past end of log") || strstr(m, "past current end-of-log")))
+        db->lsn_ahead = true;
     P2P_LOG_RL(5, 10000, P2P_LOG_ERROR, "Berkeley DB", "dir=%s msg=\"%s\"", db ? db->home : "?", m);
 }
 
@@ -534,6 +540,38 @@ static int reopen(p2p_nodedb_t *db)
     return env_open(db);
 }
 
+/* nodes.db outlived the log files it was written with (they were removed,
+ * or the file was copied from another data directory): Berkeley DB refuses
+ * every write to a page whose LSN is past the end of the log (EINVAL), at
+ * every start.  The records are intact: reset the file's LSNs (what
+ * Berkeley DB prescribes for a file moved between environments). */
+static int reset_lsns(p2p_nodedb_t *db)
+{
+    nlog(db, P2P_LOG_WARN, "Node database recovery",
+         "%s: " DB_FILE " has LSNs past the end of the log (its log files were removed or it "
+         "was copied): resetting them",
+         db->home);
+    db->st.lsn_resets++;
+    /* flush what this session committed to the file (the pages in the way
+     * cannot be written; what stays in the log only is lost with them) */
+    if (db->env) (void)db->env->txn_checkpoint(db->env, 0, 0, DB_FORCE);
+    env_close(db, true);
+    db->lsn_ahead = false;
+    /* lsn_reset in a transactional environment opens the file first, and
+     * that open refuses it (the same check): use one without a log */
+    DB_ENV *env;
+    int ret = db_env_create(&env, 0);
+    if (ret) return bdb_err(db, ret, "db_env_create");
+    env->app_private = db;
+    env->set_errcall(env, errcall);
+    ret = env->open(env, db->home, DB_CREATE | DB_INIT_MPOOL | DB_PRIVATE, 0600);
+    if (ret == 0) ret = env->lsn_reset(env, DB_FILE, 0);
+    int cret = env->close(env, 0);
+    if (ret == 0) ret = cret;
+    if (ret) return bdb_err(db, ret, "resetting the LSNs of " DB_FILE);
+    return env_open(db);
+}
+
 /* ---- transactions ---- */
 
 static int txn_once(p2p_nodedb_t *db, op_fn fn, void *arg, bool write)
@@ -572,6 +610,7 @@ static void wipe_live(p2p_nodedb_t *db, const char *why);
 static int run(p2p_nodedb_t *db, op_fn fn, void *arg, bool write)
 {
     db->io_errno = 0;
+    db->lsn_ahead = false;
     for (int attempt = 0;; attempt++) {
         int rc;
         bool recovered = db->env != NULL && attempt > 0;
@@ -583,6 +622,10 @@ static int run(p2p_nodedb_t *db, op_fn fn, void *arg, bool write)
             rc = P2P_EDB;
         }
         if (rc != P2P_EDB) return rc;
+        if (db->lsn_ahead && !db->io_errno && attempt == 0) {
+            if (reset_lsns(db) != 0) return P2P_EDB;
+            continue;
+        }
         bool live = db->opened && !db->io_errno;
         if (live && (db->last_ret == DB_PAGE_NOTFOUND || db->last_ret == DB_VERIFY_BAD)) {
             wipe_live(db, db->last_ret == DB_PAGE_NOTFOUND ? "a page of the file is missing"
@@ -646,7 +689,9 @@ static int op_version(p2p_nodedb_t *db, DB_TXN *txn, void *arg)
 static int open_checked(p2p_nodedb_t *db, struct version_arg *v)
 {
     memset(v, 0, sizeof *v);
+    db->lsn_ahead = false;
     int rc = env_open(db);
+    if (rc && db->lsn_ahead && !db->io_errno) rc = reset_lsns(db);
     if (rc == 0) rc = run(db, op_version, v, true);
     return rc;
 }

@@ -36,6 +36,11 @@
  * found later (a missing or bad page, or an operation that panics again
  * right after a successful recovery) wipes it the same way while running;
  * the failing call returns P2P_EDB, the next ones use the empty database.
+ * A file that outlived its log files (they were removed, or the file was
+ * copied from another data directory: Berkeley DB then refuses to write
+ * its pages, "past end of log") is not damaged: its page LSNs are reset
+ * (DB_ENV->lsn_reset, counted in stats.lsn_resets) and the call is
+ * retried; its records are kept.
  * A failure Berkeley DB attributes to the storage (a full disk, an I/O
  * error, a read-only file system: ENOSPC, EDQUOT, EIO, EROFS, EFBIG in its
  * message) is never taken for damage: open then fails with P2P_EDB naming
@@ -87,6 +92,7 @@ typedef struct p2p_nodedb_stats {
     uint64_t seeds_found;   /* nodes returned by those calls */
     uint64_t bad_records;   /* stored values that failed to decode */
     uint64_t ips_expired;   /* addresses of live nodes whose items expired */
+    uint64_t lsn_resets;    /* file LSNs reset (its log files were gone) */
 } p2p_nodedb_stats_t;
 
 /* Opens (creating if needed) the node database in <datadir>/nodes/, running

@@ -197,6 +197,29 @@ int main(void)
         CHECK(x.self.seq == seq0 + 2);
         p2p_discovery_stop(x.d);
     }
+
+    /* Its log files removed, the DB refuses writes to its pages until
+     * their LSNs are reset: the seq still moves on, and the reset shows in
+     * the shell counters (db_lsn_resets), not as a wipe. */
+    char rmlogs[128];
+    snprintf(rmlogs, sizeof rmlogs, "rm -f %s/nodes/log.*", dir);
+    CHECK(system(rmlogs) == 0);
+    CHECK_OK(dn_start(&x, NULL, 0, dir, &base));
+    if (x.d) {
+        CHECK(x.self.seq == seq0 + 3);
+        uint64_t resets = 0, wipes = 1;
+        deadline = dn_deadline_ms(15000);
+        while (p2p_now_ns() < deadline) {
+            in = dn_info(&x);
+            resets = in ? in->shell.db_lsn_resets : 0;
+            wipes = in ? in->shell.db_wipes : 1;
+            free(in);
+            if (resets >= 1) break;
+            dn_sleep_ms(50);
+        }
+        CHECK(resets == 1 && wipes == 0);
+        p2p_discovery_stop(x.d);
+    }
     for (int i = 0; i < NPEERS; i++) p2p_discovery_stop(peers[i].d);
     test_expiry_steps(dir);
     test_wipe_counted(dir);

@@ -886,6 +886,88 @@ static void test_sync_and_errors(const char *dir)
     tu_rm_rf(dir2);
 }
 
+/* Removes the log files of the environment at dir (what a user who deletes
+ * them to save space, or who copies nodes.db alone, leaves behind). */
+static void remove_logs(const char *dir)
+{
+    char path[160];
+    for (int i = 1; i < 100; i++) {
+        snprintf(path, sizeof path, "%s/nodes/log.%010d", dir, i);
+        (void)unlink(path);
+    }
+}
+
+/* nodes.db without the log files it was written with (removed, or the file
+ * copied from another data directory): its pages carry LSNs past the end of
+ * the new log, and Berkeley DB refuses every write to them (EINVAL,
+ * "past end of log").  Open makes the file usable again (its LSNs are
+ * reset, the nodes kept); before, every write failed on every start, for
+ * ever, and nothing was persisted (not even our record's sequence number). */
+static void test_logs_removed(const char *dir)
+{
+    char path[128];
+    static p2p_node_t nodes[2000];
+    fill_nodes(dir, nodes, 2000, path);
+    p2p_nodedb_t *db = open_db(dir);
+    CHECK_OK(p2p_nodedb_set_local_seq(db, nodes[0].id, 7));
+    p2p_nodedb_close(db);
+    remove_logs(dir);
+
+    db = open_db(dir);
+    p2p_node_t got, n = mknode(200, 1);
+    CHECK_OK(p2p_nodedb_put_node(db, &n, NULL, 0));
+    CHECK_OK(p2p_nodedb_set_local_seq(db, nodes[0].id, 8));
+    for (unsigned i = 0; i < 2000; i += 97)
+        CHECK_OK(p2p_nodedb_set_last_pong(db, nodes[i].id, &nodes[i].ep.ip, NOW));
+    CHECK_OK(p2p_nodedb_get_node(db, &got, NULL, NULL, nodes[1234].id));
+    CHECK(node_eq(&got, &nodes[1234]));
+    p2p_nodedb_stats_t st;
+    p2p_nodedb_stats(db, &st);
+    CHECK(st.wipes == 0 && st.lsn_resets == 1);
+    p2p_nodedb_close(db);
+
+    /* what was written is there after a restart */
+    db = open_db(dir);
+    uint64_t v = 0;
+    CHECK_OK(p2p_nodedb_local_seq(db, &v, nodes[0].id));
+    CHECK(v == 8);
+    CHECK_OK(p2p_nodedb_last_pong(db, &v, nodes[97].id, &nodes[97].ep.ip));
+    CHECK(v == NOW);
+    CHECK_OK(p2p_nodedb_get_node(db, &got, NULL, NULL, n.id));
+    p2p_nodedb_close(db);
+
+    /* a small file (its open succeeds; the first write finds the LSN):
+     * our record's sequence number, written at every start, moves on */
+    char dir3buf[64];
+    const char *dir3 = tu_tmpdir(dir3buf, "nodedb");
+    db = open_db(dir3);
+    CHECK_OK(p2p_nodedb_set_local_seq(db, nodes[0].id, 7));
+    p2p_nodedb_close(db);
+    for (uint64_t seq = 8; seq < 11; seq++) {
+        remove_logs(dir3);
+        db = open_db(dir3);
+        CHECK_OK(p2p_nodedb_local_seq(db, &v, nodes[0].id));
+        CHECK(v == seq - 1);
+        CHECK_OK(p2p_nodedb_set_local_seq(db, nodes[0].id, seq));
+        p2p_nodedb_close(db);
+    }
+    tu_rm_rf(dir3);
+
+    /* nodes.db copied into another data directory that has its own log */
+    char dir2buf[64], cmd[300];
+    const char *dir2 = tu_tmpdir(dir2buf, "nodedb");
+    db = open_db(dir2);
+    p2p_nodedb_close(db);
+    snprintf(cmd, sizeof cmd, "cp %s/nodes/nodes.db %s/nodes/nodes.db", dir, dir2);
+    CHECK(system(cmd) == 0);
+    db = open_db(dir2);
+    CHECK_OK(p2p_nodedb_set_local_seq(db, nodes[0].id, 9));
+    CHECK_OK(p2p_nodedb_set_last_pong(db, nodes[1999].id, &nodes[1999].ep.ip, NOW));
+    CHECK_OK(p2p_nodedb_get_node(db, &got, NULL, NULL, nodes[5].id));
+    p2p_nodedb_close(db);
+    tu_rm_rf(dir2);
+}
+
 /* Many writes: checkpoints run and old log files are removed, so the log
  * stays bounded. */
 static void test_log_bounded(const char *dir)
@@ -1206,6 +1288,7 @@ int main(void)
     in_tmpdir(test_no_access);
     in_tmpdir(test_sync_and_errors);
     in_tmpdir(test_log_bounded);
+    in_tmpdir(test_logs_removed);
     in_tmpdir(test_long_key);
     return tu_done("nodedb");
 }
