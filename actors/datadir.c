@@ -222,11 +222,21 @@ int p2p_nodekey_load(uint8_t priv[32], char *msg, size_t msglen, const char *pat
 {
     if (msg && msglen) msg[0] = 0;
     if (!priv || !path) return P2P_EINVAL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: opening a FIFO no process writes to would wait for a
+     * writer for ever (and devp2pd blocks SIGINT and SIGTERM during start-up,
+     * so only SIGKILL would end it); it reads as empty instead.  Reads block
+     * again: a pipe with a writer (--nodekey <(command)) is read to its end. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         int e = errno;
         say(msg, msglen, "cannot open node key %s: %s", path, strerror(e));
         return e == ENOENT ? P2P_ENOTFOUND : P2P_ESYS;
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0) {
+        say(msg, msglen, "cannot read node key %s: %s", path, strerror(errno));
+        close(fd);
+        return P2P_ESYS;
     }
     char buf[KEY_FILE_MAX];
     size_t n = 0;

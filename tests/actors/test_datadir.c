@@ -301,6 +301,47 @@ static void test_key_files_and_hex(void)
     tu_rm_rf(dir);
 }
 
+/* A key file that is a FIFO no process writes to reads as empty (refused
+ * at once); before, open waited for a writer for ever, and devp2pd, which
+ * blocks SIGINT and SIGTERM during start-up, could only be killed.  A pipe
+ * with a writer (--nodekey <(command)) is read to its end.  Each load runs
+ * in a child bounded by alarm(5). */
+static void test_key_fifo(void)
+{
+    char buf[64], path[256], text[80];
+    const char *dir = tu_tmpdir(buf, "datadir");
+    snprintf(path, sizeof path, "%s/fifo.key", dir);
+    CHECK(mkfifo(path, 0600) == 0);
+    int pfd[2];
+    CHECK(pipe(pfd) == 0);
+    snprintf(text, sizeof text, "%s\n", VKEY);
+    CHECK(write(pfd[1], text, 65) == 65);
+    for (int with_writer = 0; with_writer < 2; with_writer++) {
+        pid_t pid = fork();
+        CHECK(pid >= 0);
+        if (pid == 0) {
+            alarm(5);
+            char m[256], p[64];
+            uint8_t priv[32], want[32];
+            tu_unhex(want, 32, VKEY);
+            if (!with_writer)
+                _exit(p2p_nodekey_load(priv, m, sizeof m, path) == P2P_EBADKEY ? 0 : 1);
+            close(pfd[1]); /* the parent's copy is closed too: EOF after the key */
+            snprintf(p, sizeof p, "/proc/self/fd/%d", pfd[0]);
+            if (p2p_nodekey_load(priv, m, sizeof m, p) != 0) _exit(2);
+            _exit(memcmp(priv, want, 32) == 0 ? 0 : 3);
+        }
+        if (with_writer) close(pfd[1]);
+        int status = 0;
+        CHECK(waitpid(pid, &status, 0) == pid);
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+            printf("key_fifo(with_writer=%d): status 0x%x\n", with_writer, status);
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    }
+    close(pfd[0]);
+    tu_rm_rf(dir);
+}
+
 static void test_bad_dirs(void)
 {
     char buf[64], path[256], msg[256];
@@ -341,6 +382,7 @@ int main(void)
     test_lock_other_process(1);
     test_malformed_keys();
     test_key_files_and_hex();
+    test_key_fifo();
     test_bad_dirs();
     return tu_done("datadir");
 }
