@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "actors/nodedb.h"
+
 typedef struct memdb_item {
     uint64_t stamp; /* 0: free */
     uint8_t id[32];
@@ -191,7 +193,10 @@ int p2p_memdb_query_seeds(p2p_memdb_t *db, p2p_node_t *out, size_t *nout, size_t
         const memdb_node_t *e = &db->nodes[(start + k) % db->nnodes_cap];
         if (!e->stamp) continue;
         const memdb_item_t *it = item_find(db, e->n.id, &e->n.ep.ip, 0);
-        if (!it || it->lastpong == 0 || it->lastpong > now || now - it->lastpong > max_age)
+        /* a pong ahead of now (the wall clock stepped back) counts as now
+         * up to P2P_NODEDB_FUTURE seconds, as in the node DB */
+        if (!it || it->lastpong == 0 || it->lastpong > now + P2P_NODEDB_FUTURE ||
+            (now > it->lastpong && now - it->lastpong > max_age))
             continue;
         out[(*nout)++] = e->n;
     }

@@ -62,7 +62,8 @@ P2P_MUST_CHECK int p2p_memdb_set_findfails(p2p_memdb_t *db, const uint8_t id[32]
 P2P_MUST_CHECK int p2p_memdb_put_node(p2p_memdb_t *db, const p2p_node_t *n);
 
 /* Up to n distinct stored nodes whose last pong at their stored IP is at
- * most max_age seconds before now, starting the scan at a random record.
+ * most max_age seconds before now and at most P2P_NODEDB_FUTURE seconds
+ * after it (as p2p_nodedb_query_seeds), starting the scan at a random record.
  * Out: out[0..*nout).  Returns 0. */
 P2P_MUST_CHECK int p2p_memdb_query_seeds(p2p_memdb_t *db, p2p_node_t *out, size_t *nout, size_t n,
                                          uint64_t max_age, uint64_t now);

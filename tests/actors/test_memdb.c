@@ -87,6 +87,14 @@ int main(void)
     CHECK(n == 3);
     CHECK_OK(p2p_memdb_query_seeds(db, seeds, &n, 32, 10, 10050));
     CHECK(n == 0); /* too old */
+    /* A pong stamped after now (the wall clock stepped back since) is
+     * still a seed up to P2P_NODEDB_FUTURE seconds ahead, as in the node
+     * DB (p2p_nodedb_query_seeds) and the core's bond rule; beyond, void. */
+    CHECK_OK(p2p_memdb_set_last_pong(db, many[4].id, &many[4].ep.ip, 10000 + 60));
+    CHECK_OK(p2p_memdb_set_last_pong(db, many[6].id, &many[6].ep.ip, 10000 + 301));
+    CHECK_OK(p2p_memdb_query_seeds(db, seeds, &n, 32, 100, 10000));
+    CHECK(n == 7); /* the even ones but 6 */
+    for (size_t i = 0; i < n; i++) CHECK(memcmp(seeds[i].id, many[6].id, 32) != 0);
     p2p_memdb_free(db);
     return tu_done("memdb");
 }
