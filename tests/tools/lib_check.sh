@@ -8,7 +8,9 @@
 # $T/NAME.out and .err, waits up to 30 s for its enr: line; sets $ENODE and
 # $pid, appends to pids), pub_of URL (an enode URL's key) and lists_peer
 # DIR PUB OUT (the node of datadir DIR lists the key PUB in admin_peers,
-# asked with the devp2p tool $D, its answer saved in OUT).
+# asked with the devp2p tool $D, its answer saved in OUT); need_jspeer
+# fails the script at once unless Node.js ($NODE) and the interop peers
+# beside $PEER (tests/interop/peer.mjs) are installed.
 . "$(dirname "$0")/lib_stop.sh"
 T=$(mktemp -d)
 pids=
@@ -28,3 +30,9 @@ node_start() {
 }
 pub_of() { p=${1#enode://}; echo "${p%%@*}"; }
 lists_peer() { "$D" attach "$1" admin_peers >"$3" 2>/dev/null && grep -q "$2" "$3"; }
+need_jspeer() {
+    if [ ! -x "$NODE" ] || [ ! -d "$(dirname "$PEER")/node_modules/@ethereumjs/devp2p" ]; then
+        echo "FAIL: node or tests/interop/node_modules missing: run tools/setup.sh" >&2
+        exit 1
+    fi
+}

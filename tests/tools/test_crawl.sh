@@ -8,10 +8,7 @@
 set -u
 D=$1 NODE=$2 PEER=$3 N=$4
 . "$(dirname "$0")/lib_check.sh"
-if [ ! -x "$NODE" ] || [ ! -d "$(dirname "$PEER")/node_modules/@ethereumjs/devp2p" ]; then
-    echo "FAIL: node or tests/interop/node_modules missing: run tools/setup.sh" >&2
-    exit 1
-fi
+need_jspeer
 # --mode both: each node has its own TCP port (ethereumjs' table keys nodes
 # by address:tcpPort); peers re-ask their table every 5 s
 start() { # start LOG [ARGS...]

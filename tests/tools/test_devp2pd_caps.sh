@@ -10,10 +10,7 @@
 set -u
 N=$1 NODE=$2 PEER=$3
 . "$(dirname "$0")/lib_check.sh"
-if [ ! -x "$NODE" ] || [ ! -d "$(dirname "$PEER")/node_modules/@ethereumjs/devp2p" ]; then
-    echo "FAIL: node or tests/interop/node_modules missing: run tools/setup.sh" >&2
-    exit 1
-fi
+need_jspeer
 
 # one node and one dialling peer per case: CAPS (ours), JSCAPS (theirs),
 # then the messages the peer sends as CAP:CODE; none may cost the peer

@@ -5,10 +5,7 @@
 set -u
 D=$1 NODE=$2 PEER=$3
 . "$(dirname "$0")/lib_check.sh"
-if [ ! -x "$NODE" ] || [ ! -d "$(dirname "$PEER")/node_modules/@ethereumjs/devp2p" ]; then
-    echo "FAIL: node or tests/interop/node_modules missing: run tools/setup.sh" >&2
-    exit 1
-fi
+need_jspeer
 
 "$NODE" "$PEER" --mode both --port 0 --caps snap/1 --duration 40 >"$T/peer.log" 2>&1 &
 pids="$pids $!"
