@@ -54,7 +54,12 @@ if [ "$interop" = 1 ] && ! node_ok node && ! node_ok .cache/node/bin/node; then
     echo "setup: node $(node --version 2>/dev/null || echo missing) is older than 20.19;" \
         "fetching Node.js $NODE_VERSION (npm package node-linux-$arch) into .cache/node"
     rm -rf .cache/node .cache/node-pack && mkdir -p .cache/node .cache/node-pack
-    (cd .cache/node-pack && npm pack --silent "node-linux-$arch@$NODE_VERSION" >/dev/null)
+    # --loglevel=error, not --silent: a failure (registry unreachable, TLS)
+    # says why instead of ending test.sh with a bare "0 passed, 1 failed"
+    (cd .cache/node-pack && npm pack --loglevel=error "node-linux-$arch@$NODE_VERSION" >/dev/null) || {
+        echo "setup: npm pack node-linux-$arch@$NODE_VERSION failed; install Node.js >= 20.19 or retry" >&2
+        exit 1
+    }
     tar xzf ".cache/node-pack/node-linux-$arch-$NODE_VERSION.tgz" -C .cache/node --strip-components=1
     rm -rf .cache/node-pack
     node_ok .cache/node/bin/node || { echo "setup: .cache/node/bin/node does not run" >&2; exit 1; }
