@@ -59,7 +59,7 @@ const char *admin_rpc_method_name(admin_rpc_method_t m);
 /* The receive buffer's capacity for the next read of a connection holding
  * len bytes in cap: cap when at least ADMIN_RPC_READ_MIN bytes are free,
  * else doubled (8192 the first time); 0 when that would pass
- * ADMIN_RPC_INPUT_MAX (the connection is closed). */
+ * ADMIN_RPC_INPUT_MAX (the connection is answered -32600, then closed). */
 size_t admin_rpc_buf_cap(size_t cap, size_t len);
 
 /* Decodes the next JSON value of buf[0, len), after leading whitespace

@@ -455,11 +455,23 @@ static int client_flush(struct client *c)
 }
 
 /* Reads what c has sent into its buffer (grown up to ADMIN_RPC_INPUT_MAX);
- * sets c->eof at the end of its input.  Returns -1 to close. */
+ * sets c->eof at the end of its input, or when it holds ADMIN_RPC_INPUT_MAX
+ * bytes without a complete value (answered -32600, then closed).  Returns
+ * -1 to close. */
 static int client_read(struct client *c)
 {
     size_t nc = admin_rpc_buf_cap(c->cap, c->len);
-    if (nc == 0) return c->more ? 0 : -1; /* full: of values still to serve, or too big */
+    if (nc == 0 && c->more) return 0; /* full of values still to serve */
+    if (nc == 0) {
+        /* too big: say so (as for any other bad input) rather than close
+         * without a word; where the value ends is not known: then close */
+        char msg[96];
+        snprintf(msg, sizeof msg, "invalid request: over %u bytes without a complete JSON value",
+                 ADMIN_RPC_INPUT_MAX);
+        c->eof = true;
+        c->len = 0;
+        return queue_json(c, admin_rpc_error(NULL, -32600, msg));
+    }
     if (nc != c->cap) {
         char *nb = realloc(c->buf, nc);
         if (!nb) return -1;

@@ -67,7 +67,7 @@
  *
  * Bounds: at most ADMIN_RPC_CLIENTS connections (a new one closes the
  * client idle longest: one that last sent bytes earliest), 1 MiB of unparsed input
- * per connection (then it is closed), bounded work per wake-up
+ * per connection (then a -32600 error naming the limit, and it is closed), bounded work per wake-up
  * (ADMIN_RPC_SERVE_BUDGET requests per client, a batch counting each of
  * its elements, the rest on the next turn;
  * a client that shuts its sending side gets every answer first); answers

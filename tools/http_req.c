@@ -27,6 +27,11 @@ static int is_path(const char *p, size_t n, const char *want)
     return n == strlen(want) && memcmp(p, want, n) == 0;
 }
 
+bool http_req_is_head(const http_req_t *req)
+{
+    return req->method_len == 4 && memcmp(req->method, "HEAD", 4) == 0;
+}
+
 int http_req_parse(http_req_t *req, const char *buf, size_t len)
 {
     memset(req, 0, sizeof *req);
@@ -52,7 +57,8 @@ int http_req_parse(http_req_t *req, const char *buf, size_t len)
     while (r.path_len < r.target_len && r.target[r.path_len] != '?' && r.target[r.path_len] != '#')
         r.path_len++;
     *req = r;
-    if (r.method_len != 3 || memcmp(r.method, "GET", 3) != 0) return 405;
+    /* HEAD too: every general-purpose server supports it (RFC 9110 9.1) */
+    if (!http_req_is_head(&r) && (r.method_len != 3 || memcmp(r.method, "GET", 3) != 0)) return 405;
     if (!is_path(r.target, r.path_len, "/metrics") &&
         !is_path(r.target, r.path_len, "/debug/metrics/prometheus"))
         return 404;

@@ -12,6 +12,7 @@
 #ifndef P2P_TOOLS_HTTP_REQ_H
 #define P2P_TOOLS_HTTP_REQ_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "core/err.h"
@@ -31,10 +32,13 @@ typedef struct http_req {
 /* Parses the head in buf[0, len).  Returns 0 when more bytes are needed (no
  * blank line yet, len < METRICS_HTTP_HEAD_MAX), else the status to answer:
  * 400 (NUL byte, no blank line within METRICS_HTTP_HEAD_MAX bytes, len
- * over it, malformed request line), 405 (method other than GET), 404 (a
- * path other than /metrics and /debug/metrics/prometheus), 200 (GET of one
- * of them).  On 200, 404 and 405, *req holds the request line's parts; on
- * 0 and 400 it is zeroed. */
+ * over it, malformed request line), 405 (method other than GET and HEAD),
+ * 404 (a path other than /metrics and /debug/metrics/prometheus), 200 (GET
+ * or HEAD of one of them).  On 200, 404 and 405, *req holds the request
+ * line's parts; on 0 and 400 it is zeroed. */
 P2P_MUST_CHECK int http_req_parse(http_req_t *req, const char *buf, size_t len);
+/* Whether req (parsed: 200, 404, 405) is a HEAD request, answered with the
+ * head of the GET response and no body (RFC 9110 9.3.2). */
+bool http_req_is_head(const http_req_t *req);
 
 #endif

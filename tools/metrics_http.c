@@ -3,8 +3,9 @@
  * Runs on "p2p-metrics": one poll on the listening socket, up to
  * METRICS_HTTP_CONNS connections and the thread's waiter (quit).  Each
  * connection reads its request head, then writes its whole response
- * (built in memory), all non-blocking and within its own deadline, so an
- * idle or slow client holds only its own slot and never delays a scrape.
+ * (built in memory), then shuts its sending side and reads (discarding)
+ * until the client closes, all non-blocking and within its own deadline, so
+ * an idle or slow client holds only its own slot and never delays a scrape.
  */
 #include "tools/metrics_http.h"
 
@@ -29,6 +30,9 @@
 #define COLLECT_DEADLINE_NS (1 * P2P_NS_PER_S)
 #define BODY_INITIAL (64u * 1024)
 #define BODY_MAX (16u * 1024 * 1024)
+/* bytes read and discarded after the response (a request body, pipelined
+ * requests) before the connection is closed anyway */
+#define DRAIN_MAX (256u * 1024)
 
 struct conn {
     int fd;              /* -1: free slot */
@@ -36,6 +40,11 @@ struct conn {
     size_t len;          /* head bytes received */
     char *out;           /* the response once built (NULL while reading; head: a 503) */
     size_t out_len, off; /* its size, bytes written */
+    /* the response is written and the sending side shut: reading until
+     * the client closes (a close with unread input would reset the
+     * connection, and the client could lose the response's end) */
+    bool draining;
+    size_t drained; /* bytes discarded meanwhile (at most DRAIN_MAX) */
     char head[METRICS_HTTP_HEAD_MAX];
 };
 
@@ -58,21 +67,26 @@ static void conn_close(struct conn *c)
     if (c->out != c->head) free(c->out);
     c->fd = -1;
     c->out = NULL;
-    c->len = c->out_len = c->off = 0;
+    c->len = c->out_len = c->off = c->drained = 0;
+    c->draining = false;
 }
 
-/* Builds c's response (head and body in one buffer).  Out of memory for
+/* Builds c's response (head and body in one buffer; the head alone with
+ * the body's Content-Length for a HEAD request).  Out of memory for
  * it, the response is a 503 written from c's head buffer (the request,
  * read already, is no longer needed), so the client still gets an
  * answer. */
-static void respond(struct conn *c, int status, const char *reason, const char *type,
-                    const char *body, size_t len)
+static void respond(struct conn *c, bool head_only, int status, const char *reason,
+                    const char *type, const char *body, size_t len)
 {
     char head[256];
     int n = snprintf(head, sizeof head,
                      "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-                     "Connection: close\r\n\r\n",
-                     status, reason, type, len);
+                     "%sConnection: close\r\n\r\n",
+                     status, reason, type, len,
+                     /* RFC 9110 15.5.6: a 405 names the methods allowed */
+                     status == 405 ? "Allow: GET, HEAD\r\n" : "");
+    if (head_only) len = 0;
     c->out = malloc((size_t)n + len);
     if (!c->out) {
         static const char unavailable[] = "HTTP/1.1 503 Service Unavailable\r\n"
@@ -92,11 +106,11 @@ static void respond(struct conn *c, int status, const char *reason, const char *
     c->off = 0;
 }
 
-static void respond_text(struct conn *c, int status, const char *reason)
+static void respond_text(struct conn *c, bool head_only, int status, const char *reason)
 {
     char body[64];
     int n = snprintf(body, sizeof body, "%d %s\n", status, reason);
-    respond(c, status, reason, "text/plain; charset=utf-8", body, (size_t)n);
+    respond(c, head_only, status, reason, "text/plain; charset=utf-8", body, (size_t)n);
 }
 
 /* Renders the metrics into h->body, growing it as needed.  Returns the
@@ -129,26 +143,41 @@ static int conn_read(struct metrics_http *h, struct conn *c)
     c->len += (size_t)r;
     http_req_t rq;
     size_t n;
-    switch (http_req_parse(&rq, c->head, c->len)) {
+    int st = http_req_parse(&rq, c->head, c->len);
+    bool head_only = st != 0 && st != 400 && http_req_is_head(&rq);
+    switch (st) {
     case 0:
         break; /* more to come */
     case 200:
         if ((n = render(h)) == 0)
-            respond_text(c, 500, "Internal Server Error");
+            respond_text(c, head_only, 500, "Internal Server Error");
         else
-            respond(c, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", h->body, n);
+            respond(c, head_only, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", h->body,
+                    n);
         break;
     case 404:
-        respond_text(c, 404, "Not Found");
+        respond_text(c, head_only, 404, "Not Found");
         break;
     case 405:
-        respond_text(c, 405, "Method Not Allowed");
+        respond_text(c, head_only, 405, "Method Not Allowed");
         break;
     default:
-        respond_text(c, 400, "Bad Request");
+        respond_text(c, false, 400, "Bad Request");
         break;
     }
     return 0;
+}
+
+/* After the response: reads and discards what the client still sends
+ * until it closes.  Returns -1 to close (its end, an error, or DRAIN_MAX
+ * bytes discarded), else 0. */
+static int conn_drain(struct conn *c)
+{
+    char buf[4096];
+    ssize_t r = recv(c->fd, buf, sizeof buf, 0);
+    if (r < 0) return errno == EAGAIN || errno == EINTR ? 0 : -1;
+    c->drained += (size_t)r;
+    return r == 0 || c->drained >= DRAIN_MAX ? -1 : 0;
 }
 
 /* Writes more of c's response.  Returns 1 when it is all written, 0 for
@@ -210,7 +239,8 @@ static int run(p2p_thread_t *self, void *arg)
             } else if (c->deadline < deadline) {
                 deadline = c->deadline;
             }
-            fds[1 + i] = (struct pollfd){.fd = c->fd, .events = c->out ? POLLOUT : POLLIN};
+            fds[1 + i] =
+                (struct pollfd){.fd = c->fd, .events = c->out && !c->draining ? POLLOUT : POLLIN};
         }
         /* a negative fd is skipped by poll: with every slot taken the next
          * connection waits in the backlog; while paused, the one that
@@ -226,8 +256,19 @@ static int run(p2p_thread_t *self, void *arg)
             struct conn *c = &h->conns[i];
             if (c->fd < 0 || !fds[1 + i].revents) continue;
             int r = 0;
+            if (c->draining) {
+                if (conn_drain(c) != 0) conn_close(c);
+                continue;
+            }
             if (!c->out) r = conn_read(h, c);
             if (r == 0 && c->out) r = conn_write(c); /* at once: usually all of it */
+            if (r == 1) {
+                /* all written: the client sees its end at once; its
+                 * unread input (a body, pipelined requests) is drained
+                 * rather than reset away with the response's last bytes */
+                c->draining = true;
+                r = shutdown(c->fd, SHUT_WR) == 0 ? conn_drain(c) : -1;
+            }
             if (r != 0) conn_close(c);
         }
         if (fds[0].revents & POLLIN) paused_until = accept_conns(h);

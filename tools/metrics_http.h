@@ -4,10 +4,15 @@
  *
  * GET /metrics and GET /debug/metrics/prometheus answer 200 with
  * node_metrics_prometheus (Content-Type: text/plain; version=0.0.4); other
- * paths 404, other methods 405, a malformed or oversized request 400.
+ * paths 404, other methods than GET and HEAD 405 (with Allow: GET, HEAD),
+ * a malformed or oversized request 400.  HEAD gets the head GET would
+ * (its Content-Length too) and no body.
  * Out of memory: 500 when the metrics cannot be rendered, 503 when no
  * response can be built (that one needs no allocation).  Every response
- * carries Connection: close.
+ * carries Connection: close: once it is written the server shuts its
+ * sending side and reads until the client closes (what the client sent
+ * past the head is discarded, at most 256 KiB, within the deadline), so
+ * unread input never resets the connection under the response.
  *
  * Bounds: METRICS_HTTP_CONNS connections served at once (more wait in the
  * listen backlog); each one's request head must arrive within

@@ -11,9 +11,9 @@
  * input means "more" for every prefix; on 200/404/405 the method, target
  * and version are slices of the request line that rebuild it byte for
  * byte (METHOD SP TARGET SP VERSION), the path is a prefix of the target
- * starting with '/' and without '?' or '#', 200 exactly for GET of the two
- * metrics paths; the status equals a reference model written on
- * NUL-terminated strings (the parser as serve() had it inline).
+ * starting with '/' and without '?' or '#', 200 exactly for GET or HEAD of
+ * the two metrics paths (http_req_is_head telling HEAD); the status equals a reference model
+ * written on NUL-terminated strings (the parser as serve() had it inline).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -44,7 +44,7 @@ static int reference(const char *data, size_t len)
     *sp2 = 0;
     char *path = sp1 + 1;
     path[strcspn(path, "?#")] = 0;
-    if (strcmp(req, "GET") != 0) return 405;
+    if (strcmp(req, "GET") != 0 && strcmp(req, "HEAD") != 0) return 405;
     if (strcmp(path, "/metrics") != 0 && strcmp(path, "/debug/metrics/prometheus") != 0) return 404;
     return 200;
 }
@@ -81,7 +81,9 @@ static int check(const char *buf, size_t len)
     if (memchr(r.target, '?', r.path_len) || memchr(r.target, '#', r.path_len)) abort();
     if (r.path_len < r.target_len && r.target[r.path_len] != '?' && r.target[r.path_len] != '#')
         abort();
-    int get = r.method_len == 3 && memcmp(r.method, "GET", 3) == 0;
+    int get = (r.method_len == 3 && memcmp(r.method, "GET", 3) == 0) ||
+              (r.method_len == 4 && memcmp(r.method, "HEAD", 4) == 0);
+    if (http_req_is_head(&r) != (r.method_len == 4 && memcmp(r.method, "HEAD", 4) == 0)) abort();
     int known = (r.path_len == 8 && memcmp(r.target, "/metrics", 8) == 0) ||
                 (r.path_len == 25 && memcmp(r.target, "/debug/metrics/prometheus", 25) == 0);
     if (st != (!get ? 405 : known ? 200 : 404)) abort();

@@ -3,8 +3,8 @@
 # local endpoints (SECURITY.md matrix).  Admin JSON-RPC (<datadir>/devp2pd.ipc):
 # malformed JSON gets a -32700 parse error and that connection is closed,
 # also when the input ends inside a value or with a stray byte;
-# more than 1 MiB of input without a complete JSON value closes that
-# connection; notifications (no "id") get no reply, an empty batch a
+# more than 1 MiB of input without a complete JSON value gets a -32600
+# error naming the limit and closes that connection; notifications (no "id") get no reply, an empty batch a
 # -32600 error, a batch of more than 100 requests too; 100 requests sent
 # at once, then a half-close, get 100; a client that does not read its
 # answers does not delay another client's
@@ -12,7 +12,10 @@
 # one is closed for it); afterwards a fresh client is answered; 1100
 # admin_addPeer and admin_addTrustedPeer calls fill each set to its limit
 # of 1024 and the rest are refused, naming it.  Prometheus endpoint:
-# a request head over 4096 bytes gets 400; an idle client is cut off after
+# a request head over 4096 bytes gets 400; HEAD gets the head of the GET
+# response and no body, other methods 405 with Allow: GET, HEAD; a client
+# that sends more than its head and reads slowly gets the whole response
+# (trailing input); an idle client is cut off after
 # its 2 s head deadline and a scrape meanwhile is served at once, also
 # beside 8 idle connections; a head with a NUL byte gets 400.  The datadir is mode 0700 and the
 # node key 0600.  Remote peers whose Hello carries a client name or a
@@ -113,12 +116,24 @@ r = reply(s)
 assert r["id"] == 2 and r["result"]["enode"].startswith("enode://"), r
 s.close()
 
-# an unterminated string of more than 1 MiB: the connection is closed
+# an unterminated string of more than 1 MiB: a -32600 error that says
+# why (oversized input), then the connection is closed
 s = conn()
 try:
     s.sendall(b'{"jsonrpc": "2.0", "method": "' + b"a" * (1 << 20) + b"a" * 65536)
 except (BrokenPipeError, ConnectionResetError):
     pass
+data = b""
+try:
+    while len(data) < 4096:
+        d = s.recv(4096)
+        if not d:
+            break
+        data += d
+except (ConnectionResetError, BrokenPipeError):
+    pass
+assert data.startswith(b"{") and json.loads(data.split(b"\n")[0])["error"]["code"] == -32600 \
+    and b"1048576" in data, ("oversized input: no error", data[:300])
 assert closed(s, 10), "oversized input not closed"
 s.close()
 
@@ -307,6 +322,46 @@ def status(raw, timeout=10):
 assert status(b"GET /metrics HTTP/1.1\r\nX: " + b"a" * 5000) .startswith(b"HTTP/1.1 400"), "oversized head"
 # a NUL byte in the head
 assert status(b"GET /metrics\x00 HTTP/1.1\r\n\r\n").startswith(b"HTTP/1.1 400"), "NUL in head"
+
+def response(raw, rcvbuf=0, pause=0.0):
+    s = socket.socket()
+    if rcvbuf:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    s.settimeout(10)
+    s.connect(addr)
+    s.sendall(raw)
+    time.sleep(pause)
+    data = b""
+    try:
+        while True:
+            d = s.recv(65536)
+            if not d:
+                break
+            data += d
+    except ConnectionResetError:
+        data += b"<reset>"
+    s.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    fields = dict(l.split(b": ", 1) for l in lines[1:] if b": " in l)
+    return lines[0], fields, body
+
+# HEAD (RFC 9110 9.1, 9.3.2): the head of the GET response, no body
+st, f, body = response(b"HEAD /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+assert st == b"HTTP/1.1 200 OK" and int(f[b"Content-Length"]) > 1000 and body == b"", ("HEAD", st, f, body[:100])
+st, f, body = response(b"HEAD /nope HTTP/1.1\r\n\r\n")
+assert st.startswith(b"HTTP/1.1 404") and body == b"", ("HEAD 404", st, body[:100])
+# other methods: 405 naming the allowed ones (RFC 9110 15.5.6)
+st, f, body = response(b"POST /metrics HTTP/1.1\r\nContent-Length: 0\r\n\r\n")
+assert st.startswith(b"HTTP/1.1 405") and f.get(b"Allow") == b"GET, HEAD", ("405 Allow", st, f)
+# trailing input: a client that sends more than its head (a pipelined
+# request, a body) and reads slowly gets the whole response, not a reset
+# that drops its end
+for extra in (b"GET /metrics HTTP/1.1\r\nX: " + b"a" * 8000 + b"\r\n\r\n",
+              b"x" * 100000):
+    st, f, body = response(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n" + extra, rcvbuf=4096, pause=0.5)
+    assert st == b"HTTP/1.1 200 OK" and len(body) == int(f[b"Content-Length"]), \
+        ("trailing input", st, f, len(body), body[-40:])
 # an idle client is cut off at its 2 s head deadline and does not delay
 # a scrape
 idle = socket.create_connection(addr, timeout=10)

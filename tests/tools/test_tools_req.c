@@ -32,6 +32,13 @@ static void test_http(void)
     /* every prefix of a complete head needs more */
     for (size_t n = 0; n < strlen(ok); n++) CHECK(http_req_parse(&r, ok, n) == 0);
     CHECK(http(&r, "GET /metrics HTTP/1.1\r\nHost: x\r\n") == 0); /* no blank line yet */
+    /* HEAD is served too (RFC 9110 9.1), as the head of the GET response */
+    CHECK(http(&r, "HEAD /metrics HTTP/1.1\r\n\r\n") == 200);
+    CHECK(r.method_len == 4 && r.path_len == 8);
+    CHECK(http(&r, "HEAD /debug/metrics/prometheus?x HTTP/1.0\n\n") == 200);
+    CHECK(http(&r, "HEAD /nope HTTP/1.1\r\n\r\n") == 404);
+    CHECK(http(&r, "head /metrics HTTP/1.1\r\n\r\n") == 405);
+    CHECK(http(&r, "HEADX /metrics HTTP/1.1\r\n\r\n") == 405);
     CHECK(http(&r, "POST /metrics HTTP/1.1\r\n\r\n") == 405);
     CHECK(r.method_len == 4);
     CHECK(http(&r, "get /metrics HTTP/1.1\r\n\r\n") == 405);
