@@ -65,9 +65,15 @@ static void on_stop(p2p_peer_t *peer, void *ctx, void *state, uint8_t reason)
 static void on_event(void *ctx, const p2p_peer_event_t *ev)
 {
     side_t *s = ctx;
-    if (ev->type != P2P_PEER_EVENT_DROP || atomic_fetch_add(&s->drops, 1) != 0) return;
-    atomic_store(&s->drop_reason, ev->reason);
-    atomic_store(&s->drop_remote, ev->remote_requested);
+    if (ev->type != P2P_PEER_EVENT_DROP) return;
+    /* the first DROP's details are stored before drops counts it: main
+     * reads them once it sees the count (this callback runs on one thread,
+     * p2p-run, so nothing else writes them meanwhile) */
+    if (atomic_load(&s->drops) == 0) {
+        atomic_store(&s->drop_reason, ev->reason);
+        atomic_store(&s->drop_remote, ev->remote_requested);
+    }
+    atomic_fetch_add(&s->drops, 1);
 }
 
 static int start(side_t *s, const p2p_node_t *static_node)
