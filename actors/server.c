@@ -732,6 +732,11 @@ static int cmp_proto(const void *a, const void *b)
     return x->version < y->version ? -1 : x->version > y->version;
 }
 
+static bool ip_family_ok(const p2p_ip_t *ip)
+{
+    return ip->family == 0 || ip->family == 4 || ip->family == 6;
+}
+
 static int setup_config(p2p_server_t *srv, const p2p_server_config_t *cfg)
 {
     srv->cfg = *cfg;
@@ -756,6 +761,9 @@ static int setup_config(p2p_server_t *srv, const p2p_server_config_t *cfg)
         return P2P_EINVAL;
     /* every connection's outbound mailbox would fail to be created */
     if (cfg->out_max_msgs > P2P_MAILBOX_CAP_MAX) return P2P_EINVAL;
+    /* addresses: none (family 0), IPv4 or IPv6; another family would be
+     * our advertised address (p2p_server_self) even without a listener */
+    if (!ip_family_ok(&cfg->listen_ip) || !ip_family_ok(&cfg->external_ip)) return P2P_EINVAL;
     for (size_t i = 0; i < cfg->nprotocols; i++) {
         const p2p_protocol_t *p = &cfg->protocols[i];
         size_t nl = p->name ? strlen(p->name) : 0;
@@ -1059,6 +1067,13 @@ int p2p_server_start(p2p_server_t **out, const p2p_server_config_t *cfg)
         return rc;
     }
     if (srv->cfg.no_discovery) p2p_mailbox_close(srv->mb_nodesin);
+    /* the set sizes p2p_server_add_peer / _add_trusted judge "full" by,
+     * as p2p-dial and p2p-run publish them once they run: a call made as
+     * soon as we return finds a configured set at its limit full
+     * (relaxed: gauges; the threads are created after this) */
+    __atomic_store_n(&srv->stats.static_nodes, (uint64_t)srv->dl_sched.nstatic, __ATOMIC_RELAXED);
+    __atomic_store_n(&srv->stats.trusted_nodes, (uint64_t)srv->rl_checks.trusted.n,
+                     __ATOMIC_RELAXED);
     /* the dialer publishes its free slots after each pass; until then the
      * empty scheduler's value (relaxed: a hint) */
     unsigned slots = 2 * srv->max_dialed;

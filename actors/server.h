@@ -104,7 +104,8 @@ typedef enum p2p_peer_event_type {
     P2P_PEER_EVENT_MSGRECV = 4, /* a subprotocol message was received (EnableMsgEvents) */
 } p2p_peer_event_type_t;
 
-#define P2P_PEER_EVENT_PROTO_MAX 16
+/* a protocol name in full (1..P2P_CAP_NAME_MAX bytes) and its NUL */
+#define P2P_PEER_EVENT_PROTO_MAX (P2P_CAP_NAME_MAX + 1)
 #define P2P_PEER_EVENT_ERROR_MAX 48
 
 /* One event, passed by value (geth's PeerEvent). */
@@ -152,7 +153,7 @@ typedef struct p2p_server_config {
     bool no_dial;         /* NoDial: never dial (static nodes neither) */
     const char *name;     /* client name in the Hello (copied); NULL: "devp2p-c" */
     const p2p_node_t *bootnodes;
-    size_t nbootnodes; /* kept for the discovery hook (p2p_server_bootnodes) */
+    size_t nbootnodes; /* copied, not used by the server (discovery takes its own) */
     const p2p_node_t *static_nodes;
     size_t nstatic; /* at most P2P_SERVER_MAX_STATIC */
     const p2p_node_t *trusted_nodes;
@@ -291,7 +292,9 @@ typedef struct p2p_server_stats {
  * then starts p2p-run, p2p-dial and p2p-listen.  Static nodes are dialled
  * at once (unless no_dial).  Returns 0, P2P_EINVAL (bad config: limits
  * above, a count without its array, a protocol without name or length),
- * P2P_EBADKEY, P2P_ENOMEM or P2P_ESYS (socket, bind, listen, thread). */
+ * P2P_EBADKEY, P2P_ETOOBIG (our Hello, the name and the protocols, over
+ * P2P_HELLO_MAX bytes), P2P_ENOMEM or P2P_ESYS (socket, bind, listen,
+ * thread). */
 P2P_MUST_CHECK int p2p_server_start(p2p_server_t **srv, const p2p_server_config_t *cfg);
 
 /* Stops the server: closes the discovery hook, stops the listener and the

@@ -520,8 +520,9 @@ static void on_peerop(run_t *r, p2p__peerop_t *op)
         break;
     }
     case P2P__OP_UNSUB: {
+        /* a free slot (NULL) is no subscription of NULL */
         rc = P2P_ENOTFOUND;
-        for (size_t i = 0; i < P2P_SERVER_MAX_SUBS; i++) {
+        for (size_t i = 0; i < P2P_SERVER_MAX_SUBS && op->mb; i++) {
             if (srv->rl_subs[i] == op->mb) {
                 srv->rl_subs[i] = NULL;
                 rc = 0;
