@@ -10,7 +10,10 @@
  *   churn  connect, handshake, Hello, then Disconnect(requested) (snappy
  *          [reason] after a v5 Hello), half-close, close; as fast as
  *          possible with --peers connections in flight, or --rate per
- *          second.  Success = the target's Hello arrived.
+ *          second.  Success = the target's Hello arrived.  A target that
+ *          ends the session with a Disconnect of its own (any reason but
+ *          "requested": "too many peers", "useless peer"...) before ours
+ *          refused it: a failure on top, "refused after the Hello".
  *   hold   open --peers live peers and keep them: answer the target's
  *          pings, send a ping every --ping-interval and time the pong.  A
  *          peer has at most one ping outstanding: when the next one is due
@@ -133,6 +136,9 @@ struct conn {
     bool admitted;       /* hold/flood: the target answered after the Hello */
     bool snappy_peer;
     bool ping_full; /* hold: the ping went out with every peer up */
+    /* churn: our Disconnect went right after the target's Hello; one of
+     * the target's own (a refusal) may still come */
+    bool bye_after_hello;
     p2p_rlpx_hs_t *hs;
     p2p_rlpx_codec_t codec;
     bool codec_ok;
@@ -615,6 +621,7 @@ static bool on_hello(struct engine *e, struct conn *c, const uint8_t *p, size_t 
     if (e->mode == M_CHURN || e->mode == M_ADV) {
         c->st = C_LIVE; /* conn_bye moves it to closing */
         e->live++;
+        c->bye_after_hello = true;
         conn_bye(e, c);
         return true;
     }
@@ -668,6 +675,12 @@ static bool on_msg(struct engine *e, struct conn *c, const p2p_rlpx_msg_t *m)
         if (p2p_disc_decode(&reason, m->payload, m->len, c->snappy_peer) != 0)
             reason = P2P_DISC_INVALID;
         if (c->st == C_CLOSING) {
+            /* churn: the target ended the session for a reason of its own
+             * (ours is "requested"): it refused it after the Hello */
+            if (c->bye_after_hello && reason != P2P_DISC_REQUESTED) {
+                e->st->refused_after_hello++;
+                stress_fail(e->st, "refused after the Hello: %s", p2p_disc_reason_str(reason));
+            }
             conn_free(e, c);
             return false;
         }
@@ -687,6 +700,7 @@ static bool on_msg(struct engine *e, struct conn *c, const p2p_rlpx_msg_t *m)
         conn_fail(e, c, why);
         return false;
     }
+    if (c->st == C_CLOSING) return true; /* our Disconnect is out: nothing else is answered */
     if (c->st == C_HELLO) {
         if (m->code != P2P_MSG_HELLO) {
             conn_fail(e, c, "message before hello");
@@ -775,7 +789,10 @@ static void on_readable(struct engine *e, struct conn *c)
         c->rlen += (size_t)n;
         size_t pos = 0;
         while (pos < c->rlen) {
-            if (c->st == C_CLOSING || c->st == C_ADV) {
+            /* a closing session's frames are read for the target's
+             * Disconnect (its refusal, in churn); without a codec (an
+             * adversarial connection) they are discarded */
+            if (c->st == C_ADV || (c->st == C_CLOSING && !c->codec_ok)) {
                 pos = c->rlen; /* discard */
                 break;
             }
@@ -1130,10 +1147,13 @@ static void run(struct engine *e, const char *plot, const char *outpath)
     stress_series_add(st, &last);
     stress_print_summary(st);
     if (e->mode == M_ADV) {
-        uint64_t tot = st->successes + st->failures;
+        /* a session refused after its Hello is one failed attempt, not a
+         * success and a failure */
+        uint64_t ok = st->successes - st->refused_after_hello;
+        uint64_t tot = st->successes + st->failures - st->refused_after_hello;
         printf("  legitimate success ratio: %.1f%% (%llu of %llu)\n",
-               tot ? 100.0 * (double)st->successes / (double)tot : 0.0,
-               (unsigned long long)st->successes, (unsigned long long)tot);
+               tot ? 100.0 * (double)ok / (double)tot : 0.0, (unsigned long long)ok,
+               (unsigned long long)tot);
         for (int k = 1; k < K_NKINDS; k++)
             printf("    %-16s closed by the target %llu, left open %llu, timed out %llu, failed "
                    "to connect %llu\n",
@@ -1348,12 +1368,11 @@ int cmd_stress(int argc, char **argv)
     else
         cli_usage_fail("stress: unknown --mode '%s' (churn, hold, flood, discv4, adversarial)",
                        mode);
-    if (e.mode == M_DISCV4)
-        return run_discv4(target, peers, duration, rate, conc, window, requests, sources, pid, out,
-                          plot);
+    /* Every option is checked in every mode: one the mode does not use is
+     * ignored, but a malformed or out-of-range value is a usage error, as
+     * in the modes that use it (--window: its range is the mode's). */
     e.msg_size = (size_t)cli_uint("--msg-size", msgsize, 12, 240);
     e.msg_pad = flood_pad(e.msg_size);
-    e.window = (unsigned)cli_uint("--window", window ? window : "32", 0, 1000000);
     e.flood_code = P2P_BASE_LENGTH + cli_uint("--msg-code", code, 0, 1u << 20);
     char *endp;
     e.adv_ratio = strtod(advratio, &endp);
@@ -1361,6 +1380,19 @@ int cmd_stress(int argc, char **argv)
     if (!(isdigit((unsigned char)advratio[0]) || advratio[0] == '.') || *endp ||
         advratio[strspn(advratio, "0123456789.eE+-")] || !(e.adv_ratio >= 0 && e.adv_ratio <= 100))
         cli_usage_fail("invalid --adv-ratio '%s': want a number in 0..100", advratio);
+    e.ping_ns = cli_timeout_ns("--ping-interval", ping);
+    if (e.ping_ns < 10 * P2P_NS_PER_MS) cli_usage_fail("--ping-interval: too small");
+    if (conc) (void)cli_uint("--concurrency", conc, 1, 100000);
+    static p2p_hello_t ours;
+    memset(&ours, 0, sizeof ours);
+    cli_parse_caps(&ours, caps);
+    if (e.mode == M_DISCV4)
+        return run_discv4(target, peers, duration, rate, conc, window, requests, sources, pid, out,
+                          plot);
+    stress_d4_config_t unused;
+    memset(&unused, 0, sizeof unused);
+    requests_arg(&unused, requests);
+    e.window = (unsigned)cli_uint("--window", window ? window : "32", 0, 1000000);
     st.mode = mode;
     e.target = cli_node(target, true);
     if (e.target.ep.tcp == 0) cli_fail("target has no TCP port");
@@ -1370,8 +1402,6 @@ int cmd_stress(int argc, char **argv)
                                                       : "64",
                                  1, 1000000);
     e.duration_ns = cli_timeout_ns("--duration", duration);
-    e.ping_ns = cli_timeout_ns("--ping-interval", ping);
-    if (e.ping_ns < 10 * P2P_NS_PER_MS) cli_usage_fail("--ping-interval: too small");
     e.rate = (double)cli_uint("--rate", rate, 0, 10000000);
     e.concurrency = !IS_HOLDING(e.mode)
                         ? e.peers
@@ -1385,9 +1415,6 @@ int cmd_stress(int argc, char **argv)
     raise_nofile(e.peers, e.peers + e.adv_max + 16);
     check_ports(IS_HOLDING(e.mode) ? e.peers : e.peers * 4, e.nsources);
 
-    static p2p_hello_t ours;
-    memset(&ours, 0, sizeof ours);
-    cli_parse_caps(&ours, caps);
     ours.version = P2P_BASE_VERSION;
     const char *client = DEVP2P_CLIENT_NAME "/stress";
     ours.name_len = strlen(client);

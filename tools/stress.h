@@ -78,7 +78,8 @@ typedef struct stress_stats {
     uint64_t successes;           /* churn/hold/flood: Hello exchanges; discv4: pongs */
     uint64_t failures;            /* unexpected failures (sum of reasons[]) */
     uint64_t drops;               /* admitted live peers lost (hold, flood) */
-    uint64_t refused_after_hello; /* hold/flood: dropped after the Hello, before admission */
+    uint64_t refused_after_hello; /* hold/flood: dropped after the Hello, before admission;
+                                   * churn: ended by the target's Disconnect before ours */
     uint64_t pings_sent;          /* hold: pings we sent */
     uint64_t pongs_recv;          /* hold: pongs received */
     uint64_t pings_late;          /* hold: pings skipped, the previous one still unanswered */

@@ -19,6 +19,14 @@
  * for its turn floods pings too, and the pong to the ping-back its first
  * one drew already bonds it.
  *
+ * The target's identity: each key checks the signature of the replies it
+ * gets (one recovery each) until one is signed by the --target key; a
+ * reply signed by another key (a wrong key in --target, or another node on
+ * that port) is a failure of the request it answers ("... signed by
+ * another key"), not a success, and a ping from another key is not
+ * answered.  A key whose sender is confirmed checks only the hash, so the
+ * EC cost is one recovery per key.
+ *
  * Matching: a pong carries the ping's hash, compared with the key's
  * outstanding pings (the reply arrives on that key's socket).  A Neighbors
  * packet carries no token: each key has at most one findnode outstanding;
@@ -86,6 +94,7 @@ struct d4key {
     uint64_t find_sent;  /* 0: none outstanding */
     uint64_t more_until; /* a full Neighbors packet arrived: maybe another */
     bool want_find;      /* alternation when both kinds run */
+    bool verified;       /* a reply signed by the target's key came */
 };
 
 struct d4 {
@@ -284,7 +293,9 @@ static void answer_ping(struct d4 *d, struct d4key *k, const uint8_t *pkt, uint6
     }
 }
 
-static void on_pong(struct d4 *d, struct d4key *k, const uint8_t *body, size_t blen, uint64_t now)
+/* A pong (foreign: signed by another key than the target's). */
+static void on_pong(struct d4 *d, struct d4key *k, const uint8_t *body, size_t blen, uint64_t now,
+                    bool foreign)
 {
     p2p_rlp_t c, l;
     p2p_rlp_init(&c, body, blen);
@@ -295,6 +306,12 @@ static void on_pong(struct d4 *d, struct d4key *k, const uint8_t *body, size_t b
     }
     for (unsigned s = 0; s < D4_PINGS; s++) {
         if (!k->ping_sent[s] || memcmp(k->ping[s], tok, 32) != 0) continue;
+        if (foreign) { /* answered, but not by the target: the ping failed */
+            k->ping_sent[s] = 0;
+            k->outstanding--;
+            stress_fail(d->st, "ping: pong signed by another key");
+            return;
+        }
         stress_lat_add(&d->st->pong_lat, (now - k->ping_sent[s]) / P2P_NS_PER_US);
         k->ping_sent[s] = 0;
         k->outstanding--;
@@ -307,8 +324,9 @@ static void on_pong(struct d4 *d, struct d4key *k, const uint8_t *body, size_t b
     d->st->unmatched++; /* answered after its timeout, or a duplicate */
 }
 
+/* A Neighbors packet (foreign: signed by another key than the target's). */
 static void on_neighbors(struct d4 *d, struct d4key *k, const uint8_t *body, size_t blen,
-                         uint64_t now)
+                         uint64_t now, bool foreign)
 {
     p2p_rlp_t c, l, nodes;
     p2p_rlp_init(&c, body, blen);
@@ -319,7 +337,12 @@ static void on_neighbors(struct d4 *d, struct d4key *k, const uint8_t *body, siz
     }
     while (!p2p_rlp_done(&nodes) && p2p_rlp_skip(&nodes) == 0) n++;
     d->st->neighbors_pkts++;
-    if (k->find_sent) {
+    if (foreign && k->find_sent) { /* answered, but not by the target: the findnode failed */
+        k->find_sent = 0;
+        stress_fail(d->st, "findnode: neighbors signed by another key");
+    } else if (foreign) {
+        d->st->unmatched++;
+    } else if (k->find_sent) {
         stress_lat_add(&d->st->nb_lat, (now - k->find_sent) / P2P_NS_PER_US);
         k->find_sent = 0;
         d->st->neighbors_replies++;
@@ -351,19 +374,34 @@ static void on_readable(struct d4 *d, struct d4key *k)
             stress_fail(d->st, "invalid packet from the target");
             continue;
         }
+        /* until the target's key signed a reply to k, each reply's
+         * signer is recovered and compared with it */
+        bool foreign = false;
+        if (!k->verified) {
+            static p2p_discv4_packet_t p;
+            if (p2p_discv4_open(&p, &h, buf, (size_t)n) != 0) {
+                stress_fail(d->st, "invalid packet from the target");
+                continue;
+            }
+            foreign = memcmp(p.sender, d->cfg->target.pubkey, 64) != 0;
+            k->verified = !foreign;
+        }
         d->st->msgs_recv++;
         d->sec_msgs++;
         const uint8_t *body = buf + P2P_DISCV4_MIN_SIZE;
         size_t blen = (size_t)n - P2P_DISCV4_MIN_SIZE;
         switch (h.type) {
         case P2P_DISCV4_PONG:
-            on_pong(d, k, body, blen, now);
+            on_pong(d, k, body, blen, now, foreign);
             break;
         case P2P_DISCV4_NEIGHBORS:
-            on_neighbors(d, k, body, blen, now);
+            on_neighbors(d, k, body, blen, now, foreign);
             break;
         case P2P_DISCV4_PING:
-            answer_ping(d, k, buf, now);
+            if (foreign) /* not the target's: answering would bond with another node */
+                d->st->unmatched++;
+            else
+                answer_ping(d, k, buf, now);
             break;
         default:
             d->st->unmatched++; /* ENR request/response: not ours to answer here */
@@ -478,6 +516,15 @@ int stress_discv4_run(const stress_d4_config_t *cfg, stress_stats_t *st, bool tt
     for (unsigned i = 0; d.keys && i < d.nkeys; i++) d.keys[i].fd = -1;
     uint64_t exp = p2p_wall_ms() / 1000 + cfg->duration_ns / P2P_NS_PER_S + 120;
     for (unsigned i = 0; rc == 0 && i < d.nkeys; i++) {
+        /* the pre-signing costs about 1 ms a key (100,000 keys: more than
+         * a minute): a stop (SIGINT, SIGTERM) during it ends the setup,
+         * and the run with it, at once */
+        if (stress_stop) {
+            fprintf(stderr, "stress: interrupted while setting up the keys (%u of %u ready)\n", i,
+                    d.nkeys);
+            d.nkeys = i; /* the rest have no socket (fd -1) and no key */
+            break;
+        }
         int krc = key_setup(&d, &d.keys[i], i, exp);
         if (krc) {
             snprintf(err, errlen, "key %u: %s%s%s", i, p2p_strerror(krc),

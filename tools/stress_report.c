@@ -404,12 +404,18 @@ void stress_print_summary(stress_stats_t *s)
         printf("  handshake+hello latency: p50 %.2f ms, p99 %.2f ms, max %.2f ms (n=%zu%s)\n",
                stress_lat_ms(&s->hs_lat, 0.5), stress_lat_ms(&s->hs_lat, 0.99),
                stress_lat_ms(&s->hs_lat, 1.0), s->hs_lat.n, dropped(dn, sizeof dn, &s->hs_lat));
-    if (s->admit_lat.n || s->admit_lat.dropped || s->refused_after_hello)
+    /* churn and adversarial send no Ping after the Hello: their refusals
+     * are the target's own Disconnects */
+    bool churn = strcmp(s->mode, "churn") == 0 || strcmp(s->mode, "adversarial") == 0;
+    if (s->admit_lat.n || s->admit_lat.dropped || (s->refused_after_hello && !churn))
         printf("  admission (our Ping after the Hello -> its Pong): p50 %.2f ms, p99 %.2f ms, "
                "max %.2f ms (n=%zu%s); refused after the Hello: %llu\n",
                stress_lat_ms(&s->admit_lat, 0.5), stress_lat_ms(&s->admit_lat, 0.99),
                stress_lat_ms(&s->admit_lat, 1.0), s->admit_lat.n,
                dropped(dn, sizeof dn, &s->admit_lat), (unsigned long long)s->refused_after_hello);
+    else if (s->refused_after_hello)
+        printf("  refused after the Hello (the target's Disconnect came before ours): %llu\n",
+               (unsigned long long)s->refused_after_hello);
     printf("  peak live peers: %u, drops: %llu\n", s->peak_live, (unsigned long long)s->drops);
     if (s->full_pauses)
         printf("  target full: new peers paused %llu times (1 s after \"too many peers\", "

@@ -176,13 +176,19 @@ rc=$?
 # stress arguments out of range or malformed: a usage error before any
 # load (a zero --duration ran nothing and exited 1 with no failure; a NaN
 # or empty --adv-ratio, a --requests with other words in it and a --pid of
-# no process were taken)
+# no process were taken), in every mode, also for an option the mode does
+# not use (churn and adversarial took any --concurrency or --requests,
+# discv4 any --msg-size, --msg-code, --adv-ratio, --ping-interval or --caps)
 DEAD=$("$D" key to-enode --tcp 1 --udp 1 "$KEY")
 NOPID=$(cat /proc/sys/kernel/pid_max) # pids are below it
 for bad_args in "--duration 0" "--duration 0ms" "--mode discv4 --duration 0" \
     "--adv-ratio nan" "--adv-ratio=" "--adv-ratio 0x10" "--adv-ratio 101" \
     "--mode discv4 --requests pings" "--mode discv4 --requests ping,bogus" \
-    "--mode discv4 --requests ping," "--pid $NOPID" "--mode discv4 --pid $NOPID"; do
+    "--mode discv4 --requests ping," "--pid $NOPID" "--mode discv4 --pid $NOPID" \
+    "--concurrency 0" "--concurrency abc" "--mode churn --concurrency 100001" \
+    "--requests bogus" "--mode discv4 --msg-size 5" "--mode discv4 --msg-code x" \
+    "--mode discv4 --adv-ratio nan" "--mode discv4 --ping-interval 0" \
+    "--mode discv4 --caps snap"; do
     # shellcheck disable=SC2086
     usage_reject timeout 20 "$D" stress --target "$DEAD" --mode adversarial --duration 0.2 $bad_args
 done

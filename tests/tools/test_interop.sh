@@ -31,6 +31,16 @@ timeout 20 "$D" rlpx ping --caps foo/1 "$ENODE" >"$T/disc" 2>"$T/err"
 [ $? -eq 1 ] && ok || bad "rlpx ping foo/1: $(cat "$T/err")"
 grep -q '^disconnect: useless peer (0x03)$' "$T/disc" && ok || bad "want useless peer: $(cat "$T/disc")"
 
+# stress churn: snap/1 succeeds; with no shared capability every session
+# ends with the peer's Disconnect(useless peer) right after its Hello: the
+# run fails, each one "refused after the Hello" (they were successes)
+timeout -k 5 30 "$D" stress --target "$ENODE" --mode churn --peers 2 --duration 1 \
+    >"$T/churn" 2>&1 && ok || bad "stress churn: $(cat "$T/churn")"
+timeout -k 5 30 "$D" stress --target "$ENODE" --mode churn --caps foo/1 --peers 2 --duration 1 \
+    >"$T/churn" 2>&1
+[ $? -eq 1 ] && grep -q '^    refused after the Hello: useless peer ' "$T/churn" && ok ||
+    bad "stress churn --caps foo/1: $(cat "$T/churn")"
+
 if timeout 20 "$D" discv4 ping "$ENODE" >"$T/pong" 2>"$T/err"; then ok; else bad "discv4 ping: $(cat "$T/err")"; fi
 grep -q "^pong from enode://$PUB@127.0.0.1" "$T/pong" && ok || bad "no pong: $(cat "$T/pong")"
 grep -q '^  rtt:  ' "$T/pong" && ok || bad "no rtt"

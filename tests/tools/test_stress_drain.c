@@ -28,6 +28,11 @@
  *   double-signal the same, but two SIGINTs 20 ms apart (as GNU timeout
  *                 sends its one signal, to the command and to its group):
  *                 one stop, the drain runs, the handshakes end timed out.
+ *   setup-sigint  discv4 with SETUP_KEYS keys against a UDP port that
+ *                 never answers, SIGINT while the keys are being set up
+ *                 (each pre-signs 36 packets: seconds in all): the tool
+ *                 ends within 1.5 s of it, status 1, nothing sent (the
+ *                 setup ignored the signal and ran to its end first).
  *   adv-emfile    adversarial with 3 free descriptors: the adversarial
  *                 connections that cannot get a socket count as failed to
  *                 connect, not as legitimate failures (attempts ==
@@ -67,6 +72,8 @@
 /* the tool's descriptor check: --peers + adversarial + 16, plus 64 spare */
 #define EMFILE_NOFILE (2 * EMFILE_PEERS + 16 + 64)
 #define EMFILE_FREE 3
+/* setup-sigint: keys whose pre-signing takes seconds (about 1 ms each) */
+#define SETUP_KEYS 8000
 
 static const char *g_tool;
 static atomic_int g_echo_budget = ECHO_BUDGET;
@@ -183,6 +190,29 @@ static int blackhole(char *enode, size_t enodelen)
     p2p_node_id(n.id, n.pubkey);
     n.ep.ip = p2p_ip4(127, 0, 0, 1);
     n.ep.tcp = ntohs(sa.sin_port);
+    CHECK_OK(p2p_enode_format(enode, enodelen, &n));
+    return fd;
+}
+
+/* A UDP port that never answers, beside the TCP blackhole port tcp.
+ * Returns its descriptor; *enode its URL (tcp and discport). */
+static int udp_hole(char *enode, size_t enodelen, uint16_t tcp)
+{
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    CHECK(fd >= 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001u)};
+    socklen_t sl = sizeof sa;
+    CHECK(bind(fd, (struct sockaddr *)&sa, sl) == 0);
+    CHECK(getsockname(fd, (struct sockaddr *)&sa, &sl) == 0);
+    p2p_node_t n;
+    memset(&n, 0, sizeof n);
+    uint8_t priv[32];
+    CHECK_OK(p2p_secp_keygen(priv));
+    CHECK_OK(p2p_secp_pubkey(n.pubkey, priv));
+    p2p_node_id(n.id, n.pubkey);
+    n.ep.ip = p2p_ip4(127, 0, 0, 1);
+    n.ep.tcp = tcp;
+    n.ep.udp = ntohs(sa.sin_port);
     CHECK_OK(p2p_enode_format(enode, enodelen, &n));
     return fd;
 }
@@ -349,6 +379,34 @@ int main(int argc, char **argv)
         CHECK(jint(o, "failures") == 3);
         check_attempts(o);
         json_decref(o);
+    }
+
+    /* setup-sigint: the stop during the discv4 keys' setup */
+    struct rlimit nofile;
+    CHECK(getrlimit(RLIMIT_NOFILE, &nofile) == 0);
+    if (nofile.rlim_max != RLIM_INFINITY && nofile.rlim_max < SETUP_KEYS + 16 + 64) {
+        printf("setup-sigint: skipped (descriptor hard limit %llu)\n",
+               (unsigned long long)nofile.rlim_max);
+    } else {
+        char uhole[P2P_ENODE_MAX_TEXT];
+        int ufd = udp_hole(uhole, sizeof uhole, 1);
+        struct run setup = {.name = "setup-sigint"};
+        char nkeys[16];
+        snprintf(nkeys, sizeof nkeys, "%d", SETUP_KEYS);
+        spawn(&setup, uhole, "discv4", nkeys, "60", NULL);
+        usleep(300 * 1000);
+        uint64_t t1 = p2p_now_ns();
+        CHECK(kill(setup.pid, SIGINT) == 0);
+        CHECK(reap(&setup, &o) == 1);
+        double took = (double)(p2p_now_ns() - t1) / 1e9;
+        printf("setup-sigint: ended %.2f s after the SIGINT\n", took);
+        CHECK(took < 1.5);
+        if (o) {
+            CHECK(jint(o, "attempts") == 0);
+            CHECK(jint(o, "successes") == 0);
+            json_decref(o);
+        }
+        close(ufd);
     }
 
     close(hfd);

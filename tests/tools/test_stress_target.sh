@@ -4,8 +4,14 @@
 # different loopback addresses, 127.0.0.2 and 127.0.0.3: a churn run
 # (the TCP listener) and a discv4 run (the UDP socket) against each one,
 # without --pid, report that node's pid, not the other's (the lookup
-# matches the address as well as the port).  About 10 s.  Port: the first
-# in 44800-44899 free on both addresses.
+# matches the address as well as the port).  Then the first node's
+# address with another node's key in --target (a wrong key): the churn and
+# discv4 runs fail, status 1 and no success (discv4 checked nothing but the
+# reply's hash: every pong and Neighbors counted, status 0).  And churn
+# with a capability the node does not run (--caps foo/1): the node answers
+# each Hello with Disconnect(useless peer), and the run fails, each session
+# "refused after the Hello" (they were all successes, status 0).  About 14 s.
+# Port: the first in 44800-44899 free on both addresses.
 set -u
 N=$1 D=$2
 . "$(dirname "$0")/lib_check.sh"
@@ -31,7 +37,7 @@ PY
 [ -n "$P" ] && ok || { bad "no free port in 44800-44899"; exit 1; }
 start_on() { # start_on NAME ADDR: sets $ENODE and $pid
     rm -f "$T/$1.out"
-    "$N" --datadir "$T/$1" --port "$P" --addr "$2" --nodial --verbosity 2 \
+    "$N" --datadir "$T/$1" --port "$P" --addr "$2" --nodial --caps snap/1 --verbosity 2 \
         >"$T/$1.out" 2>"$T/$1.err" &
     pid=$!
     pids="$pids $pid"
@@ -55,5 +61,31 @@ for mode in churn discv4; do
     got=$(sampled $mode "$EB")
     [ "$got" = "$PB" ] && ok || bad "$mode against 127.0.0.3: sampled pid $got, want $PB (other $PA)"
 done
+WRONG=$("$D" key to-enode --ip 127.0.0.2 --tcp "$P" --udp "$P" \
+    2222222222222222222222222222222222222222222222222222222222222222)
+for mode in churn discv4; do
+    timeout -k 5 30 "$D" stress --target "$WRONG" --mode $mode --peers 4 --duration 1 \
+        --out "$T/wrong.json" >"$T/wrong.txt" 2>&1
+    rc=$?
+    [ $rc -eq 1 ] && python3 - "$T/wrong.json" $mode <<'PY' && ok || bad "$mode with a wrong key: exit $rc: $(cat "$T/wrong.txt")"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["successes"] == 0 and d["failures"] > 0, d
+if sys.argv[2] == "discv4":
+    why = d["failures_by_reason"]
+    assert why.get("ping: pong signed by another key", 0) > 0, why
+    assert d["pongs_received"] == 0 and d["findnodes_answered"] == 0, d
+PY
+done
+timeout -k 5 30 "$D" stress --target "$EA" --mode churn --caps foo/1 --peers 4 --duration 1 \
+    --out "$T/useless.json" >"$T/useless.txt" 2>&1
+rc=$?
+[ $rc -eq 1 ] && python3 - "$T/useless.json" <<'PY' && ok || bad "churn refused after the Hello: exit $rc: $(cat "$T/useless.txt")"
+import json, sys
+d = json.load(open(sys.argv[1]))
+n = d["refused_after_hello"]
+assert n > 0 and d["attempts"] == d["successes"] + d["handshake_failures"], d
+assert d["failures_by_reason"].get("refused after the Hello: useless peer") == n, d
+PY
 echo "stress-target: $checks checks, $fails failed"
 [ "$fails" -eq 0 ]
