@@ -300,36 +300,18 @@ import socket, sys, time, urllib.parse, urllib.request
 u = urllib.parse.urlparse(sys.argv[1])
 addr = (u.hostname, u.port)
 
-def status(raw, timeout=10):
-    s = socket.create_connection(addr, timeout=timeout)
-    try:
-        s.sendall(raw)
-    except (BrokenPipeError, ConnectionResetError):
-        pass
-    data = b""
-    try:
-        while True:
-            d = s.recv(65536)
-            if not d:
-                break
-            data += d
-    except ConnectionResetError:
-        pass
-    s.close()
-    return data.split(b"\r\n", 1)[0]
-
-# a head over 4096 bytes without its end
-assert status(b"GET /metrics HTTP/1.1\r\nX: " + b"a" * 5000) .startswith(b"HTTP/1.1 400"), "oversized head"
-# a NUL byte in the head
-assert status(b"GET /metrics\x00 HTTP/1.1\r\n\r\n").startswith(b"HTTP/1.1 400"), "NUL in head"
-
-def response(raw, rcvbuf=0, pause=0.0):
+def exchange(raw, rcvbuf=0, pause=0.0):
+    """Sends raw, reads to the end: the response, "<reset>" after it if
+    the connection was reset."""
     s = socket.socket()
     if rcvbuf:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
     s.settimeout(10)
     s.connect(addr)
-    s.sendall(raw)
+    try:
+        s.sendall(raw)
+    except (BrokenPipeError, ConnectionResetError):
+        pass
     time.sleep(pause)
     data = b""
     try:
@@ -341,7 +323,18 @@ def response(raw, rcvbuf=0, pause=0.0):
     except ConnectionResetError:
         data += b"<reset>"
     s.close()
-    head, _, body = data.partition(b"\r\n\r\n")
+    return data
+
+def status(raw):
+    return exchange(raw).split(b"\r\n", 1)[0]
+
+# a head over 4096 bytes without its end
+assert status(b"GET /metrics HTTP/1.1\r\nX: " + b"a" * 5000) .startswith(b"HTTP/1.1 400"), "oversized head"
+# a NUL byte in the head
+assert status(b"GET /metrics\x00 HTTP/1.1\r\n\r\n").startswith(b"HTTP/1.1 400"), "NUL in head"
+
+def response(raw, rcvbuf=0, pause=0.0):
+    head, _, body = exchange(raw, rcvbuf, pause).partition(b"\r\n\r\n")
     lines = head.split(b"\r\n")
     fields = dict(l.split(b": ", 1) for l in lines[1:] if b": " in l)
     return lines[0], fields, body
