@@ -72,10 +72,19 @@ static void side_stop(side_t *s)
 }
 
 /* True if ev names the protocol want in full. */
-static bool names(const p2p_peer_event_t *ev, const char *want)
+/* ev (a MSGSEND or MSGRECV event, got: it arrived) names the protocol
+ * want in full and carries message code 1 of 3 bytes */
+static void check_msg_event(const char *kind, bool got, const p2p_peer_event_t *ev,
+                            const char *want)
 {
-    size_t n = strlen(want);
-    return n < sizeof ev->protocol && strcmp(ev->protocol, want) == 0;
+    CHECK(got);
+    if (!got) return;
+    bool full = strlen(want) < sizeof ev->protocol && strcmp(ev->protocol, want) == 0;
+    if (!full)
+        fprintf(stderr, "%s names \"%.*s\", not \"%s\"\n", kind, (int)sizeof ev->protocol,
+                ev->protocol, want);
+    CHECK(full);
+    CHECK(ev->msg_code == 1 && ev->msg_size == 3);
 }
 
 static void test_event_proto_name(void)
@@ -93,21 +102,8 @@ static void test_event_proto_name(void)
     p2p_peer_event_t sent, recv;
     bool got_sent = su_events_find(&b.ev, &sent, P2P_PEER_EVENT_MSGSEND, NULL, 5000);
     bool got_recv = su_events_find(&a.ev, &recv, P2P_PEER_EVENT_MSGRECV, NULL, 5000);
-    CHECK(got_sent && got_recv);
-    if (got_sent) {
-        if (!names(&sent, NAME_B))
-            fprintf(stderr, "MSGSEND names \"%.*s\", not \"%s\"\n", (int)sizeof sent.protocol,
-                    sent.protocol, NAME_B);
-        CHECK(names(&sent, NAME_B));
-        CHECK(sent.msg_code == 1 && sent.msg_size == 3);
-    }
-    if (got_recv) {
-        if (!names(&recv, NAME_B))
-            fprintf(stderr, "MSGRECV names \"%.*s\", not \"%s\"\n", (int)sizeof recv.protocol,
-                    recv.protocol, NAME_B);
-        CHECK(names(&recv, NAME_B));
-        CHECK(recv.msg_code == 1 && recv.msg_size == 3);
-    }
+    check_msg_event("MSGSEND", got_sent, &sent, NAME_B);
+    check_msg_event("MSGRECV", got_recv, &recv, NAME_B);
     side_stop(&b);
     side_stop(&a);
 }
