@@ -252,13 +252,17 @@ int p2p_dc_recv(p2p_dc_t *dc, p2p_discv4_packet_t *p, p2p_ip_t *from, uint16_t *
 {
     uint8_t buf[P2P_DC_RECV_MAX + 1];
     for (;;) {
+        /* checked before every datagram, not only when the socket is
+         * empty: a stream of packets (invalid, expired, or valid ones the
+         * caller does not want and asks again for) must not hold the wait
+         * past its deadline */
+        uint64_t now = p2p_now_ns();
+        if (now >= deadline) return P2P_ETIMEDOUT;
         struct sockaddr_storage ss;
         socklen_t sl = sizeof ss;
         ssize_t n = recvfrom(dc->fd, buf, sizeof buf, 0, (struct sockaddr *)&ss, &sl);
         if (n < 0) {
             if (errno != EAGAIN && errno != EINTR) return P2P_ESYS;
-            uint64_t now = p2p_now_ns();
-            if (now >= deadline) return P2P_ETIMEDOUT;
             uint64_t ms = (deadline - now + P2P_NS_PER_MS - 1) / P2P_NS_PER_MS;
             struct pollfd pf = {.fd = dc->fd, .events = POLLIN};
             if (poll(&pf, 1, ms > 1000 ? 1000 : (int)ms) < 0 && errno != EINTR) return P2P_ESYS;

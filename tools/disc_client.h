@@ -62,8 +62,10 @@ P2P_MUST_CHECK int p2p_dc_send(p2p_dc_t *dc, uint8_t hash[32], p2p_discv4_packet
 P2P_MUST_CHECK int p2p_dc_ping(p2p_dc_t *dc, uint8_t hash[32], const p2p_node_t *n);
 
 /* Receives the next valid, unexpired packet before deadline (CLOCK_MONOTONIC
- * ns), answering Pings on the way (they are returned too).  Out: p, the
- * sender's address.  Returns 0, P2P_ETIMEDOUT or P2P_ESYS. */
+ * ns), answering Pings on the way (they are returned too).  The deadline
+ * is checked before every datagram: one that has passed ends the call even
+ * while packets keep arriving.  Out: p, the sender's address.  Returns 0,
+ * P2P_ETIMEDOUT or P2P_ESYS. */
 P2P_MUST_CHECK int p2p_dc_recv(p2p_dc_t *dc, p2p_discv4_packet_t *p, p2p_ip_t *from,
                                uint16_t *from_port, uint64_t deadline);
 

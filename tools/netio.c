@@ -82,6 +82,10 @@ int netio_read_exact(int fd, void *buf, size_t len, uint64_t deadline)
 {
     uint8_t *p = buf;
     while (len) {
+        /* also while bytes keep coming: a caller that reads message after
+         * message under one deadline (rlpx ping's wait for a Disconnect)
+         * must not be held past it by a remote that never stops sending */
+        if (p2p_now_ns() >= deadline) return P2P_ETIMEDOUT;
         ssize_t n = recv(fd, p, len, 0);
         if (n > 0) {
             p += n;

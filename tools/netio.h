@@ -18,7 +18,8 @@
 P2P_MUST_CHECK int netio_connect(int *fd, const p2p_ip_t *ip, uint16_t port, uint64_t deadline);
 /* Writes all len bytes. */
 P2P_MUST_CHECK int netio_write_all(int fd, const void *buf, size_t len, uint64_t deadline);
-/* Reads exactly len bytes. */
+/* Reads exactly len bytes.  A deadline that has passed ends it even while
+ * bytes are available (P2P_ETIMEDOUT). */
 P2P_MUST_CHECK int netio_read_exact(int fd, void *buf, size_t len, uint64_t deadline);
 /* Waits until fd is readable.  Returns 0 or P2P_ETIMEDOUT / P2P_ESYS. */
 P2P_MUST_CHECK int netio_wait_readable(int fd, uint64_t deadline);
