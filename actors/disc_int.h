@@ -120,6 +120,9 @@ struct p2p_discovery {
     p2p_thread_t thr;
     bool thr_started;
     p2p__disc_ctr_t ctr;
+    /* the socket's kernel drop count already added to ctr.rx_kernel_drops
+     * (p2p__disc_sync_drops; relaxed: it orders nothing else) */
+    _Atomic uint32_t kdrops_seen;
 
     /* table thread (p2p-disc) */
     p2p_disc_t *core;
@@ -168,6 +171,12 @@ struct p2p_discovery {
 
 /* The reader thread's function (disc_udp.c). */
 int p2p__disc_reader_run(p2p_thread_t *self, void *arg);
+
+/* Any thread: adds the datagrams the kernel dropped on the socket since
+ * the last call (receive buffer full; SO_MEMINFO) to rx_kernel_drops.
+ * Called by each reader before it sleeps and after a full batch, and by
+ * p2p-disc for an info snapshot. */
+void p2p__disc_sync_drops(struct p2p_discovery *d);
 
 /* Empties a replay cache. */
 void p2p__disc_seen_init(p2p__disc_seen_t *seen);

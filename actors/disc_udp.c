@@ -29,7 +29,12 @@
  * then a quiet push into `packets` (full: rx_queue_full; the packet is
  * dropped and counted, the reader never blocks behind the table thread),
  * with one wake-up of p2p-disc per RX_NOTIFY_EVERY packets and at the end
- * of each receive batch.
+ * of each receive batch.  A datagram the kernel dropped because the socket's
+ * receive buffer was full (a flood faster than the readers) never reaches a
+ * reader: the socket's drop count (SO_MEMINFO) is added to rx_kernel_drops
+ * before each sleep, after each full batch and for each info snapshot
+ * (p2p__disc_sync_drops), so every datagram is counted once, received or
+ * dropped.
  *
  * rx_expired is the reader's own counter (the core's drop_expired belongs
  * to p2p-disc); the core keeps its check, for a packet that expires while
@@ -59,6 +64,7 @@
  * them).
  */
 #include <errno.h>
+#include <linux/sock_diag.h>
 #include <poll.h>
 #include <string.h>
 
@@ -147,6 +153,26 @@ static void seen_add(p2p__disc_seen_t *seen, const uint8_t hash[16], uint64_t ns
     seen->e[pick].ip = *ip;
     seen->e[pick].port = port;
     seen->e[pick].answers = 1;
+}
+
+void p2p__disc_sync_drops(struct p2p_discovery *d)
+{
+    uint32_t mi[SK_MEMINFO_VARS];
+    socklen_t len = sizeof mi;
+    if (getsockopt(d->fd, SOL_SOCKET, SO_MEMINFO, mi, &len) != 0 ||
+        len < (SK_MEMINFO_DROPS + 1) * sizeof mi[0])
+        return;
+    uint32_t now = mi[SK_MEMINFO_DROPS];
+    uint32_t old = atomic_load_explicit(&d->kdrops_seen, memory_order_relaxed);
+    /* a 32-bit count that may wrap: only a forward step is added, once
+     * (two threads reading different values: the newer one wins) */
+    while (now != old && (uint32_t)(now - old) < 0x80000000u) {
+        if (atomic_compare_exchange_weak_explicit(&d->kdrops_seen, &old, now, memory_order_relaxed,
+                                                  memory_order_relaxed)) {
+            P2P__DISC_CTR_ADD(d, rx_kernel_drops, (uint32_t)(now - old));
+            break;
+        }
+    }
 }
 
 static bool is_request(uint8_t type)
@@ -282,6 +308,8 @@ int p2p__disc_reader_run(p2p_thread_t *self, void *arg)
         int n = recvmmsg(d->fd, r->m, P2P_DISCOVERY_RX_BATCH, MSG_DONTWAIT, NULL);
         if (n > 0) {
             reader_batch(r, (unsigned)n);
+            /* a full batch: a flood may be overflowing the socket */
+            if (n == P2P_DISCOVERY_RX_BATCH) p2p__disc_sync_drops(d);
             continue;
         }
         if (n < 0 && errno == EINTR) continue;
@@ -290,6 +318,7 @@ int p2p__disc_reader_run(p2p_thread_t *self, void *arg)
             P2P_LOG_RL(1, 10000, P2P_LOG_WARN, "Discovery UDP receive failed", "err=%s",
                        strerror(errno));
         }
+        p2p__disc_sync_drops(d);
         struct pollfd pfd = {.fd = d->fd, .events = POLLIN};
         (void)p2p_waiter_poll(&self->waiter, &pfd, 1, P2P_DEADLINE_NEVER);
     }

@@ -484,6 +484,7 @@ static void fill_info(p2p_discovery_t *d, p2p_discovery_info_t *in)
     in->lookups = p2p_disc_lookups_running(d->core);
     in->candidates_queued = p2p_disc_candidates_len(d->core);
     in->init_done = p2p_disc_init_done(d->core);
+    p2p__disc_sync_drops(d);
 #define P2P__DISC_SNAP(name, desc)                                                                 \
     in->shell.name = atomic_load_explicit(&d->ctr.name, memory_order_relaxed);
     P2P_DISCOVERY_COUNTERS(P2P__DISC_SNAP)

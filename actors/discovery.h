@@ -79,6 +79,7 @@ enum p2p_discovery_limits {
     X(rx_bad_sig, "packets whose signature does not recover")                                      \
     X(rx_from_self, "packets signed with our own key")                                             \
     X(rx_bad_source, "datagrams from an unusable source address")                                  \
+    X(rx_kernel_drops, "datagrams the kernel dropped before a reader read them (buffer full)")     \
     X(rx_queue_full, "verified packets dropped: packets mailbox full")                             \
     X(rx_verified, "packets verified and queued")                                                  \
     X(rx_errors, "recvmmsg failures")                                                              \
