@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -43,6 +44,7 @@ struct segment {
     char (*mbnames)[P2P_TRACE_NAME_LEN];
     char (*kindnames)[P2P_TRACE_NAME_LEN];
     uint32_t count, cap;
+    int fd; /* the file, kept open for its lock (readers: writer alive) */
 };
 
 static struct segment segment;
@@ -183,6 +185,11 @@ int p2p_trace_open(const char *path, unsigned rings, uint32_t ring_cap)
     if (unlink(path) != 0 && errno != ENOENT) return P2P_ESYS;
     int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) return P2P_ESYS;
+    /* Held until close or exit (kill -9 included): a reader tells from it
+     * whether the writer still runs, whatever process the header's pid
+     * names by then.  Best effort: a file system without flock leaves
+     * readers to the pid. */
+    (void)flock(fd, LOCK_EX | LOCK_NB);
     if (fchmod(fd, 0600) != 0) { /* exactly 0600, whatever the umask */
         close(fd);
         unlink(path);
@@ -199,9 +206,9 @@ int p2p_trace_open(const char *path, unsigned rings, uint32_t ring_cap)
         return P2P_ESYS;
     }
     void *base = mmap(NULL, l.size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    err = errno;
-    close(fd);
     if (base == MAP_FAILED) {
+        err = errno;
+        close(fd);
         unlink(path);
         errno = err;
         return P2P_ESYS;
@@ -218,6 +225,7 @@ int p2p_trace_open(const char *path, unsigned rings, uint32_t ring_cap)
     s->data = (void *)(s->base + l.data_off);
     s->count = rings;
     s->cap = l.cap;
+    s->fd = fd;
 
     p2p_trace_file_hdr_t *h = s->hdr; /* the file is zero-filled by posix_fallocate */
     h->version = P2P_TRACE_VERSION;
@@ -272,6 +280,7 @@ void p2p_trace_close(void)
     pthread_mutex_unlock(&names_lock);
     if (!s) return;
     munmap(s->base, s->size);
+    close(s->fd); /* releases the lock: readers see the writer gone */
     tls.gen = 0;
     tls.ring = NULL;
 }
@@ -328,8 +337,9 @@ static void write_named(struct segment *s, uint32_t idx, uint64_t time_ns, uint8
 }
 
 /* Takes a free ring for the calling thread; its START record gets time_ns
- * (the time of the event that takes the ring, so times never go back in a
- * ring).  Returns false if none. */
+ * (the time of the event that takes the ring, so times never go back in
+ * this owner's records; they may be earlier than the previous owner's
+ * STOP, see trace.h).  Returns false if none. */
 static bool take_ring(struct segment *s, uint32_t gen, uint64_t time_ns)
 {
     tls.gen = gen;
@@ -426,6 +436,7 @@ struct p2p_trace_reader {
     const p2p_trace_slot_t *data;
     uint32_t count, cap;
     uint64_t *next; /* per ring: index of the next record to return */
+    int fd;         /* the file (p2p_trace_reader_writer_alive) */
     dev_t dev;      /* the mapped file (p2p_trace_reader_replaced) */
     ino_t ino;
 };
@@ -456,8 +467,12 @@ int p2p_trace_reader_open(p2p_trace_reader_t **out, const char *path)
         return P2P_EDECODE;
     }
     void *base = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
-    close(fd);
-    if (base == MAP_FAILED) return P2P_ESYS;
+    if (base == MAP_FAILED) {
+        int err = errno;
+        close(fd);
+        errno = err;
+        return P2P_ESYS;
+    }
     const p2p_trace_file_hdr_t *h = base;
     int rc = 0;
     uint64_t magic, want;
@@ -512,6 +527,7 @@ int p2p_trace_reader_open(p2p_trace_reader_t **out, const char *path)
     r->next = next;
     r->dev = st.st_dev;
     r->ino = st.st_ino;
+    r->fd = fd;
     for (uint32_t i = 0; i < r->count; i++) {
         /* acquire: pairs with the writer's release store of head */
         uint64_t head = atomic_load_explicit(&((p2p_trace_ring_hdr_t *)&r->rings[i])->head,
@@ -522,6 +538,7 @@ int p2p_trace_reader_open(p2p_trace_reader_t **out, const char *path)
     return 0;
 fail:
     munmap(base, size);
+    close(fd);
     return rc;
 }
 
@@ -529,6 +546,7 @@ void p2p_trace_reader_close(p2p_trace_reader_t *r)
 {
     if (!r) return;
     munmap((void *)r->base, r->size);
+    close(r->fd);
     free(r->next);
     free(r);
 }
@@ -557,6 +575,16 @@ bool p2p_trace_reader_replaced(const p2p_trace_reader_t *r, const char *path)
     const volatile p2p_trace_file_hdr_t *h = (const void *)r->base;
     return h->start_mono_ns != r->hdr.start_mono_ns || h->start_wall_ms != r->hdr.start_wall_ms ||
            h->pid != r->hdr.pid;
+}
+
+int p2p_trace_reader_writer_alive(const p2p_trace_reader_t *r)
+{
+    /* the writer holds LOCK_EX from creation until it closes or exits */
+    if (flock(r->fd, LOCK_SH | LOCK_NB) == 0) {
+        (void)flock(r->fd, LOCK_UN);
+        return 0;
+    }
+    return errno == EWOULDBLOCK ? 1 : -1;
 }
 
 static uint64_t ring_head(const p2p_trace_reader_t *r, unsigned ring)

@@ -4,7 +4,9 @@
  * Writer side (the node): p2p_trace_open(path, rings, cap) creates the file
  * (a new one: an earlier file at path is unlinked, so readers that map it
  * keep it) with its blocks reserved (posix_fallocate, so recording never meets a
- * full disk) and maps it (MAP_SHARED), e.g. <datadir>/trace.ring.  Each thread that
+ * full disk) and maps it (MAP_SHARED), e.g. <datadir>/trace.ring; it holds an
+ * exclusive flock(2) on the file until p2p_trace_close or its exit, kill -9
+ * included (readers: p2p_trace_reader_writer_alive).  Each thread that
  * records gets its own ring on first use (single writer per ring, released
  * at thread exit), so recording takes no lock and no RMW: a clock read and
  * a few stores.  Mailbox push/pop record automatically; actors add their own
@@ -41,7 +43,10 @@
  *
  * Times: a record's time is read before the record is written (for a
  * PUSH, before the message is published in its mailbox), so for every
- * message push time <= pop time, and times never decrease within a ring.
+ * message push time <= pop time, and times never decrease within one
+ * owner's records of a ring.  At a handover they may: the next owner's
+ * START and first record carry the time of the event that took the ring,
+ * which can have been read before the previous owner wrote its STOP.
  *
  * Names (ring thread names, the mailbox and kind tables) are written before
  * the records that use them; a reader may see a name change when a ring is
@@ -246,6 +251,10 @@ void p2p_trace_reader_info(const p2p_trace_reader_t *r, p2p_trace_info_t *info);
  * creates a new file), or rewritten in place (its creation stamps
  * changed).  Records of the new segment are not readable through r. */
 bool p2p_trace_reader_replaced(const p2p_trace_reader_t *r, const char *path);
+/* Whether the process that created the file still has it open (its lock,
+ * which a pid cannot tell once reused): 1 yes, 0 no (closed, exited or
+ * killed), -1 unknown (the file system has no flock: ask the pid). */
+int p2p_trace_reader_writer_alive(const p2p_trace_reader_t *r);
 /* Skips everything written so far: only new records will be returned. */
 void p2p_trace_reader_seek_end(p2p_trace_reader_t *r);
 /* Copies up to max new records of ring into out, oldest first, and adds

@@ -14,9 +14,12 @@
  * START and STOP records carry the writer's name and actor id, so every
  * record is shown with the name its writer had when it wrote it; records
  * whose START and STOP were both overwritten show the ring header's owner,
- * else "ringN".
+ * else "ringN".  A gap (records lost to overwrites) may hide a change of
+ * owner: the owner seen before it is never carried across it, and an
+ * export starts a new track after it when the writer's name changed.
  *
- * A file whose writer (the header's pid) is not running is still shown,
+ * A file whose writer is not running (it holds a lock on the file while
+ * it runs; the header's pid where file locks are missing) is still shown,
  * with a warning that it is what an exited node left.
  *
  * Modes: print what the rings hold now and exit; --follow: keep printing
@@ -117,6 +120,8 @@ struct tr {
     p2p_trace_rec_t *batch; /* a whole ring's records (ring_cap) */
     char (*nm)[16];         /* their writers' names */
     uint32_t *owners;       /* per ring: STARTs read so far (all records, unfiltered) */
+    uint64_t *last_seq;     /* per ring: seq of the last record read (0: none yet) */
+    char (*track)[16];      /* per ring: the writer name of the current owner track */
     FILE *out;
     /* --follow: records read but held back (FOLLOW_GRACE_NS) */
     struct item *pend;
@@ -131,6 +136,15 @@ struct tr {
 static bool pid_running(int32_t pid)
 {
     return pid <= 0 || kill(pid, 0) == 0 || errno != ESRCH;
+}
+
+/* Whether the node that wrote the file still runs: its lock on the file
+ * (a pid may name another process by now: a reboot, a container restart),
+ * else, on a file system without flock, its pid. */
+static bool writer_running(const struct tr *t)
+{
+    int alive = p2p_trace_reader_writer_alive(t->r);
+    return alive < 0 ? pid_running(t->info.pid) : alive == 1;
 }
 
 static bool glob_or_num(const char *pat, const char *name, unsigned num)
@@ -270,7 +284,12 @@ static void poll_once(struct tr *t, bool final)
              * it, else the ring header's owner (read above). */
             char cur[16], nxt[16];
             memcpy(cur, t->names[ring], sizeof cur);
+            uint64_t prev = t->last_seq[ring];
             for (size_t i = 0; i < got; i++) {
+                /* a gap (records lost to overwrites) may hide a STOP and
+                 * START: the owner open before it is no longer known */
+                if (t->last_seq[ring] && batch[i].seq != t->last_seq[ring] + 1) cur[0] = 0;
+                t->last_seq[ring] = batch[i].seq;
                 if (batch[i].type == P2P_TRACE_START && batch[i].name[0])
                     memcpy(cur, batch[i].name, sizeof cur);
                 memcpy(nm[i], cur, sizeof cur);
@@ -289,7 +308,13 @@ static void poll_once(struct tr *t, bool final)
                 if (!nm[i][0]) memcpy(nm[i], nxt, sizeof nxt);
             }
             for (size_t i = 0; i < got; i++) {
-                if (batch[i].type == P2P_TRACE_START) t->owners[ring]++;
+                /* a new track at each START, and after a gap that may
+                 * hide one when the writer's name changed across it */
+                bool gap = prev && batch[i].seq != prev + 1;
+                prev = batch[i].seq;
+                if (batch[i].type == P2P_TRACE_START || (gap && strcmp(nm[i], t->track[ring]) != 0))
+                    t->owners[ring]++;
+                memcpy(t->track[ring], nm[i], sizeof t->track[ring]);
                 struct item it = {.r = batch[i], .owner = t->owners[ring]};
                 if (nm[i][0])
                     memcpy(it.name, nm[i], sizeof it.name);
@@ -675,13 +700,16 @@ int cmd_trace(int argc, char **argv)
     p2p_trace_reader_info(t.r, &t.info);
     t.names = calloc(t.info.ring_count, sizeof *t.names);
     t.owners = calloc(t.info.ring_count, sizeof *t.owners);
+    t.last_seq = calloc(t.info.ring_count, sizeof *t.last_seq);
+    t.track = calloc(t.info.ring_count, sizeof *t.track);
     /* ring_cap records (the file holds count x ring_cap of 40 bytes) */
     t.batch = malloc((size_t)t.info.ring_cap * sizeof *t.batch);
     t.nm = malloc((size_t)t.info.ring_cap * sizeof *t.nm);
-    if (!t.names || !t.owners || !t.batch || !t.nm) cli_fail("out of memory");
+    if (!t.names || !t.owners || !t.last_seq || !t.track || !t.batch || !t.nm)
+        cli_fail("out of memory");
     /* a file left by a node that exited (or restarted without --trace)
      * would otherwise look live */
-    if (!pid_running(t.info.pid))
+    if (!writer_running(&t))
         fprintf(stderr,
                 "trace: the node that wrote this trace (pid %d) is not running: showing what it "
                 "left\n",
@@ -704,7 +732,7 @@ int cmd_trace(int argc, char **argv)
             replaced = true;
             break;
         }
-        if (!pid_running(t.info.pid)) {
+        if (!writer_running(&t)) {
             writer_gone = true;
             break;
         }
@@ -738,6 +766,8 @@ int cmd_trace(int argc, char **argv)
     free(t.recs);
     free(t.names);
     free(t.owners);
+    free(t.last_seq);
+    free(t.track);
     free(t.batch);
     free(t.nm);
     p2p_trace_reader_close(t.r);

@@ -7,11 +7,15 @@
 # never pass a --type filter; --max-records keeps the oldest records by
 # time across the rings; a filtered export keeps the owners of a reused
 # ring on separate tracks; names with control characters are printed
-# escaped.
+# escaped; a follower lapped across a ring's owner change names the new
+# owner's records after it, not after the owner it saw before the gap, and
+# exports them on a track of their own; a file whose writer exited is
+# said to be stale even when its pid now names another process.
 set -u
 D=$1 C=$2
 T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
+lpid= fpid= xpid=
+trap 'for p in $lpid $fpid $xpid; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$T"' EXIT
 fails=0 checks=0
 ok() { checks=$((checks + 1)); }
 bad() { checks=$((checks + 1)); fails=$((fails + 1)); echo "FAIL: $*" >&2; }
@@ -144,6 +148,64 @@ want = ("p\\x1b[2J\\xc2\\x9b1m push  mailbox=mb\\x1b]0;t\\x07\\xff "
         "kind=k\\xc2\\x85x\\x7f peer=0000000000000abc arg=1")
 assert want in text, text
 PY
+
+# a follower lapped across an owner change: it saw peer-aaaa's records,
+# then peer-aaaa left ring 0 and peer-bbbb took it and wrapped it (2 x 8
+# records) before the next poll, so the ring keeps none of the handover.
+# peer-bbbb's records are named after the ring's owner, never after the
+# owner the follower saw before the gap; the Chrome export of such a
+# follower puts them on a track named peer-bbbb, not on peer-aaaa's.
+. "$(dirname "$0")/lib_wait.sh"
+"$C" "$T/lap.ring" lap "$T/go" >"$T/lap.out" 2>&1 &
+lpid=$!
+wait_until 300 has_line "$T/lap.out" '^ready' && ok || bad "trace_craft lap: $(cat "$T/lap.out")"
+timeout -k 5 60 "$D" trace --file "$T/lap.ring" --follow --duration 30 >"$T/lap" 2>"$T/lap.err" &
+fpid=$!
+timeout -k 5 60 "$D" trace --file "$T/lap.ring" --follow --duration 30 --export chrome "$T/lap.json" \
+    >/dev/null 2>"$T/lapx.err" &
+xpid=$!
+wait_until 300 has_line "$T/lap" ' arg=3$' && ok || bad "follow did not show peer-aaaa: $(cat "$T/lap.err")"
+sleep 0.5 # the exporting follower (polled every 50 ms) has read peer-aaaa's records too
+touch "$T/go"
+wait_until 300 has_line "$T/lap.out" '^done' && ok || bad "trace_craft lap: $(cat "$T/lap.out")"
+wait_until 300 has_line "$T/lap" ' arg=1099$' && ok || bad "follow did not show peer-bbbb: $(cat "$T/lap.err")"
+sleep 0.5 # and peer-bbbb's
+kill "$fpid" "$xpid" 2>/dev/null; wait "$fpid"; fpid=
+wait "$xpid" && ok || bad "follow --export: $(cat "$T/lapx.err")"; xpid=
+rm -f "$T/go"
+wait "$lpid" && ok || bad "trace_craft lap failed: $(cat "$T/lap.out")"; lpid=
+n=$(grep -c ' arg=10[0-9][0-9]$' "$T/lap"); m=$(grep -c '^ *[0-9.]* peer-bbbb  *event .* arg=10[0-9][0-9]$' "$T/lap")
+[ "$n" -gt 0 ] && [ "$n" = "$m" ] && ok ||
+    bad "lapped follow: $m of $n records of peer-bbbb named so: $(grep ' arg=10[0-9][0-9]$' "$T/lap" | head -3)"
+grep -q 'records lost to overwrites' "$T/lap.err" && ok || bad "lapped follow reported no loss: $(cat "$T/lap.err")"
+python3 - "$T/lap.json" <<'PY' && ok || bad "lapped follow export: peer-bbbb's records not on a track of their own"
+import json, sys
+ev = json.load(open(sys.argv[1]))["traceEvents"]
+names = {e["tid"]: e["args"]["name"] for e in ev if e.get("ph") == "M" and e["name"] == "thread_name"}
+x = [e for e in ev if e["ph"] == "X"]
+a = {names[e["tid"]] for e in x if int(e["args"]["arg"]) < 1000}
+b = {names[e["tid"]] for e in x if int(e["args"]["arg"]) >= 1000}
+assert a == {"peer-aaaa"} and b == {"peer-bbbb"}, (a, b)
+PY
+
+# the writer's pid reused (a reboot, a container restarted, pids wrapped):
+# the file left by trace_craft, its header's pid made that of a live
+# process that never mapped it (this shell), is still what an exited node
+# left: the warning, and --follow stops at once instead of following a
+# file nobody writes
+python3 - "$T/trace.ring" $$ <<'PY' && ok || bad "cannot set the pid of $T/trace.ring"
+import struct, sys
+with open(sys.argv[1], "r+b") as f:
+    f.seek(44)  # p2p_trace_file_hdr_t.pid
+    f.write(struct.pack("<i", int(sys.argv[2])))
+PY
+timeout 30 "$D" trace --file "$T/trace.ring" --type push >/dev/null 2>"$T/err" && ok || bad "trace (pid reused): $(cat "$T/err")"
+grep -qx "trace: the node that wrote this trace (pid $$) is not running: showing what it left" "$T/err" &&
+    ok || bad "no stale-trace warning when the pid was reused: $(cat "$T/err")"
+timeout 30 "$D" trace --file "$T/trace.ring" --follow --duration 20 >/dev/null 2>"$T/err"
+rc=$?
+[ $rc -eq 0 ] && grep -q "trace: the node (pid $$) exited; stopped following" "$T/err" && ok ||
+    bad "follow (pid reused): exit $rc: $(cat "$T/err")"
 
 echo "test_trace_file: $checks checks, $fails failed"
 [ "$fails" -eq 0 ] && [ "$checks" -gt 0 ]

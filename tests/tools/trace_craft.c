@@ -35,11 +35,21 @@
  *
  * The first file's records in 2 rings of 8 (the rings wrap: most records
  * are overwritten), a file of 17 KiB: the trace reader's fuzz seeds.
+ *   trace_craft FILE lap GOFILE
+ *
+ * Live, for a follower that is lapped across an owner change (2 rings of
+ * 8): "peer-aaaa" records 3 events (kind 5, arg 1-3) in ring 0, prints
+ * "ready" and waits for GOFILE to exist; then it exits (its STOP) and
+ * "peer-bbbb" takes ring 0, records 100 events (arg 1000-1099) so that
+ * the ring keeps none of the handover, prints "done" and keeps the ring
+ * until GOFILE is removed.  Each wait is bounded (30 s).
  * Prints nothing; exits 0 on success.
  */
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "core/clock.h"
 #include "core/mailbox.h"
@@ -133,13 +143,54 @@ static int handover(void)
     return 0;
 }
 
+static const char *go_file;
+
+/* Waits (30 s at most) until go_file exists (want) or is gone. */
+static void wait_go(bool want)
+{
+    struct timespec ts = {0, 10 * 1000 * 1000};
+    for (int i = 0; i < 3000 && (access(go_file, F_OK) == 0) != want; i++) nanosleep(&ts, NULL);
+}
+
+static int lap_producer(p2p_thread_t *self, void *arg)
+{
+    (void)self;
+    bool first = arg == NULL;
+    uint64_t base = first ? 1 : 1000, n = first ? 3 : 100;
+    for (uint64_t i = 0; i < n; i++) p2p_trace_event(P2P_TRACE_CUSTOM, 0, KIND, PEER, base + i);
+    printf(first ? "ready\n" : "done\n");
+    fflush(stdout);
+    wait_go(first);
+    return 0;
+}
+
+static int lap(void)
+{
+    p2p_thread_t a, b;
+    if (p2p_thread_spawn(&a, "peer-aaaa", 0, lap_producer, NULL) != 0 ||
+        p2p_thread_join(&a, NULL) != 0 ||
+        p2p_thread_spawn(&b, "peer-bbbb", 0, lap_producer, (void *)1) != 0 ||
+        p2p_thread_join(&b, NULL) != 0)
+        return 1;
+    p2p_trace_close();
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 4 && strcmp(argv[2], "lap") == 0) {
+        go_file = argv[3];
+        if (p2p_trace_open(argv[1], 2, 8) != 0) {
+            fprintf(stderr, "trace_craft: cannot create %s\n", argv[1]);
+            return 1;
+        }
+        return lap();
+    }
     bool small = argc == 3 && strcmp(argv[2], "small") == 0;
     bool hand = argc == 3 && strcmp(argv[2], "handover") == 0;
     if (argc != 2 && !(argc == 3 && (strcmp(argv[2], "reuse") == 0 || strcmp(argv[2], "ctl") == 0 ||
                                      small || hand))) {
-        fprintf(stderr, "usage: trace_craft FILE [reuse|ctl|small|handover]\n");
+        fprintf(stderr, "usage: trace_craft FILE [reuse|ctl|small|handover|lap GOFILE]\n");
         return 2;
     }
     if (p2p_trace_open(argv[1], small ? 2 : 4, small ? 8 : hand ? 8192 : 1024) != 0) {
