@@ -840,7 +840,8 @@ int p2p_discovery_start(p2p_discovery_t **out, char *msg, size_t msglen,
     }
     rc = p2p_thread_spawn_ex(&d->thr, "p2p-disc", 0, P2P_THREAD_SPIN_WAIT, disc_run, d);
     if (rc) {
-        rc = fail(msg, msglen, rc, "discovery: %s", "cannot start p2p-disc");
+        rc = fail(msg, msglen, rc, "discovery: cannot start p2p-disc: %s",
+                  rc == P2P_ESYS ? strerror(errno) : p2p_strerror(rc));
         goto err;
     }
     d->thr_started = true;
@@ -853,7 +854,8 @@ int p2p_discovery_start(p2p_discovery_t **out, char *msg, size_t msglen,
             IGNORE_RC(p2p_thread_name(name, "p2p-udp%u", i));
         rc = p2p_thread_spawn_ex(&r->thr, name, 0, P2P_THREAD_SPIN_WAIT, p2p__disc_reader_run, r);
         if (rc) {
-            rc = fail(msg, msglen, rc, "discovery: %s", "cannot start p2p-udp");
+            rc = fail(msg, msglen, rc, "discovery: cannot start %s: %s", name,
+                      rc == P2P_ESYS ? strerror(errno) : p2p_strerror(rc));
             goto err;
         }
         r->started = true;

@@ -14,6 +14,14 @@
  * tried once more.  Every 1024 write commits a checkpoint bounds the log
  * (old log files are removed automatically) and the recovery time.
  *
+ * Berkeley DB's waits are capped at YIELD_MAX_US (its process-wide yield
+ * hook, set at the first open): it retries an open that fails with EMFILE,
+ * ENFILE or ENOSPC three times, 2 + 4 + 6 s apart, which would stall
+ * p2p-disc (no pong, no lookup) for 12 s per file and per call while the
+ * process is out of descriptors, and keep a start-up that cannot succeed
+ * deaf to SIGTERM for a minute.  The call fails fast instead, counted and
+ * logged like any storage error.
+ *
  * Node record value (fixed layout, big endian, version byte first):
  *   [0] 1 | [1,65) pubkey X||Y | [65] ip family | [66,82) ip bytes |
  *   [82,84) udp | [84,86) tcp | [86,94) ENR seq | [94,96) enr length |
@@ -30,6 +38,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -37,6 +47,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -55,6 +66,8 @@ enum {
     LOG_FILE_BYTES = 1 << 20,
     MAX_LOCKS = 10000,
 };
+
+#define YIELD_MAX_US 10000u /* longest wait Berkeley DB may take (see the top) */
 
 #define DB_FILE "nodes.db"
 #define ENV_FLAGS                                                                                  \
@@ -109,11 +122,15 @@ static int bdb_err(p2p_nodedb_t *db, int ret, const char *what)
 }
 
 /* The system error a Berkeley DB message names, if it is one that says
- * the storage failed (not the file's contents): Berkeley DB appends
- * strerror(errno) to the messages of failed system calls. */
+ * the storage failed or the process ran out of a resource (descriptors,
+ * memory) or of permission, not that the file's contents are bad:
+ * Berkeley DB appends strerror(errno) to the messages of failed system
+ * calls, and a recovery that cannot open a file panics like one that
+ * finds it damaged. */
 static int storage_errno(const char *m)
 {
-    static const int errs[] = {ENOSPC, EDQUOT, EIO, EROFS, EFBIG};
+    static const int errs[] = {ENOSPC, EDQUOT, EIO,    EROFS,  EFBIG,
+                               EMFILE, ENFILE, ENOMEM, EACCES, EPERM};
     for (size_t i = 0; i < sizeof errs / sizeof errs[0]; i++)
         if (strstr(m, strerror(errs[i])) != NULL) return errs[i];
     return 0;
@@ -431,6 +448,23 @@ static void env_close(p2p_nodedb_t *db, bool quiet)
     }
 }
 
+/* Berkeley DB's yield hook: a bare yield stays one, a wait is capped. */
+static int bdb_yield(u_long secs, u_long usecs)
+{
+    uint64_t us = (uint64_t)secs * 1000000u + usecs;
+    if (us == 0) return sched_yield();
+    if (us > YIELD_MAX_US) us = YIELD_MAX_US;
+    struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)(us * 1000u)};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+    return 0;
+}
+
+static void set_yield(void)
+{
+    (void)db_env_set_func_yield(bdb_yield);
+}
+
 static int env_open(p2p_nodedb_t *db)
 {
     DB_ENV *env;
@@ -744,6 +778,8 @@ int p2p_nodedb_open(p2p_nodedb_t **out, char *msg, size_t msglen, const char *da
     if (msg && msglen) msg[0] = 0;
     if (!out) return P2P_EINVAL;
     *out = NULL;
+    static pthread_once_t yield_once = PTHREAD_ONCE_INIT;
+    (void)pthread_once(&yield_once, set_yield);
     if (!datadir || !*datadir || (flags & ~P2P_NODEDB_SYNC)) {
         if (msg) snprintf(msg, msglen, "node database: invalid arguments");
         return P2P_EINVAL;
@@ -790,9 +826,11 @@ int p2p_nodedb_open(p2p_nodedb_t **out, char *msg, size_t msglen, const char *da
         } else if (rc && damaged(db)) {
             rc = wipe_reopen(db, "database damaged beyond recovery");
         } else if (rc && db->io_errno) {
+            int e = db->io_errno;
+            bool storage = e == ENOSPC || e == EDQUOT || e == EIO || e == EROFS || e == EFBIG;
             nlog(db, P2P_LOG_ERROR, "Node database error",
-                 "%s: cannot open: %s (recovery must write; the database is left as it is)",
-                 db->home, strerror(db->io_errno));
+                 "%s: cannot open: %s (%sthe database is left as it is)", db->home, strerror(e),
+                 storage ? "recovery must write; " : "");
         }
     }
     if (rc) {

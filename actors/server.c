@@ -334,10 +334,12 @@ int p2p__conn_spawn(p2p_server_t *srv, int fd, bool dialed, unsigned flags, cons
         goto fail;
     }
     return 0;
-fail:
+fail:;
+    int e = errno; /* P2P_ESYS: the cause, for the caller's log */
     P2P__STAT(srv, conn_threads_failed);
     if (fd >= 0) close(fd);
     conn_free(c);
+    errno = e;
     return rc ? rc : P2P_ENOMEM;
 }
 

@@ -228,6 +228,8 @@ typedef struct p2p_server_stats {
     uint64_t inbound_history_evicted; /* history full: its oldest entry dropped early */
     uint64_t dials;                   /* outbound connections attempted */
     uint64_t dial_connect_failed;     /* TCP connect failed or timed out */
+    uint64_t dial_socket_errors;      /* no socket for a dial (EMFILE, ENOBUFS, ...): in
+                                       * dial_connect_failed too, not in dials */
     uint64_t handshake_timeouts;      /* RLPx or Hello exchange past its deadline */
     uint64_t handshake_failed;        /* RLPx handshake rejected (bad MAC, size, key, EOF) */
     uint64_t hello_failed;            /* bad Hello, identity, or closed during the exchange */

@@ -41,6 +41,7 @@
  * additions and removals share one mailbox, applied in the order of the
  * API calls (drain_static).
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -249,7 +250,9 @@ static void run_actions(dial_t *d)
         }
         int rc = p2p__conn_spawn(d->srv, -1, true, a.flags, &a.node);
         if (rc) {
-            P2P_LOG_RL(5, 10000, P2P_LOG_WARN, "Dial failed to start", "err=%s", p2p_strerror(rc));
+            int e = errno;
+            P2P_LOG_RL(5, 10000, P2P_LOG_WARN, "Dial failed to start", "err=\"%s\"",
+                       rc == P2P_ESYS ? strerror(e) : p2p_strerror(rc));
             P2P__IGNORE(p2p_dialsched_dial_done(d->s, a.node.id, P2P_DIAL_CONNECT_FAILED, now));
         }
     }

@@ -94,8 +94,9 @@ static uint64_t accept_some(p2p_server_t *srv)
         /* the connection thread fills addresses; pass them via the node */
         int rc = p2p__conn_spawn(srv, fd, false, P2P_CONN_INBOUND, &node);
         if (rc) {
-            P2P_LOG_RL(3, 10000, P2P_LOG_WARN, "Inbound connection thread failed", "err=%s",
-                       p2p_strerror(rc));
+            int e = errno;
+            P2P_LOG_RL(3, 10000, P2P_LOG_WARN, "Inbound connection thread failed", "err=\"%s\"",
+                       rc == P2P_ESYS ? strerror(e) : p2p_strerror(rc));
             release_slot(srv);
         }
     }

@@ -412,7 +412,16 @@ static int do_connect(io_t *io)
     socklen_t sl = p2p_ip_to_sockaddr(&ss, &c->node.ep.ip, c->node.ep.tcp);
     if (!sl) return P2P_EINVAL;
     int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) return P2P_ESYS;
+    if (fd < 0) {
+        /* a local shortage (EMFILE, ENFILE, ENOBUFS, ENOMEM), not the
+         * remote's failure: said, rate-limited, as the listener's accept
+         * errors are */
+        int e = errno;
+        P2P__STAT(srv, dial_socket_errors);
+        P2P_LOG_RL(3, 10000, P2P_LOG_WARN, "Cannot create a socket for a dial", "err=\"%s\"",
+                   strerror(e));
+        return P2P_ESYS;
+    }
     io->fd = fd;
     c->fd = fd;
     P2P__STAT(srv, dials);

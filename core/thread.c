@@ -12,6 +12,7 @@
  */
 #include "core/thread.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -136,6 +137,7 @@ int p2p_thread_spawn_ex(p2p_thread_t *t, const char *name, size_t stack_size, un
               pthread_attr_setstack(&attr, (char *)t->stack_map + page, stack_size);
     } else {
         err = pthread_attr_setstacksize(&attr, stack_size);
+        if (err) errno = err;
     }
     /* started is set before the thread exists: the thread may finish and be
      * joined by a third thread (which learnt of it through a message the
@@ -143,15 +145,20 @@ int p2p_thread_spawn_ex(p2p_thread_t *t, const char *name, size_t stack_size, un
     t->started = true;
     /* the registry entry, too, must exist before the thread may be joined */
     registry_add(t);
-    if (!err) err = pthread_create(&t->pt, &attr, trampoline, t);
+    if (!err) {
+        err = pthread_create(&t->pt, &attr, trampoline, t);
+        if (err) errno = err; /* pthread_create returns its error */
+    }
     pthread_attr_destroy(&attr);
     if (err) goto fail;
     return 0;
-fail:
+fail:;
+    int e = errno;      /* P2P_ESYS: the caller reads the cause in errno */
     registry_remove(t); /* no-op if it was never added */
     t->started = false;
     unmap_stack(t);
     p2p_waiter_destroy(&t->waiter);
+    errno = e;
     return P2P_ESYS;
 }
 

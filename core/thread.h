@@ -132,7 +132,8 @@ int p2p_thread_name(char out[P2P_THREAD_NAME_MAX], const char *fmt, ...)
  * with stack_size bytes of stack (0: P2P_THREAD_STACK_DEFAULT; raised to
  * P2P_THREAD_STACK_MIN and rounded up to the page size).  t is the
  * caller's storage and must stay valid until p2p_thread_join returns.
- * Returns 0, P2P_ESYS (eventfd or pthread_create failed) or P2P_EINVAL. */
+ * Returns 0, P2P_ESYS (eventfd, the stack's mapping or pthread_create failed: errno
+ * says why) or P2P_EINVAL. */
 P2P_MUST_CHECK int p2p_thread_spawn(p2p_thread_t *t, const char *name, size_t stack_size,
                                     p2p_thread_fn fn, void *arg);
 

@@ -706,7 +706,7 @@ int admin_rpc_start(admin_rpc_t **out, char *msg, size_t msglen, const admin_rpc
         return P2P_ESYS;
     }
     if (p2p_thread_spawn(&a->th, "p2p-admin", 0, run, a) != 0) {
-        snprintf(msg, msglen, "cannot start the admin thread");
+        snprintf(msg, msglen, "cannot start the admin thread: %s", strerror(errno));
         admin_rpc_stop(a);
         return P2P_ESYS;
     }

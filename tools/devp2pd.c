@@ -593,10 +593,11 @@ int main(int argc, char **argv)
     }
     if (disc && srv && !nodial) set_disc(disc);
     if (resolver && resolver_run(resolver, srv, disc) != 0) {
+        int err = errno; /* the stops may change it */
         set_disc(NULL);
         p2p_discovery_stop(disc);
         p2p_server_stop(srv);
-        cli_fail("cannot start the resolver thread");
+        cli_fail("cannot start the resolver thread: %s", strerror(err));
     }
 
     /* ---- who we are ---- */

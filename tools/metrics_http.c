@@ -330,7 +330,7 @@ int metrics_http_start(metrics_http_t **out, char *msg, size_t msglen,
     }
     if (p2p_thread_spawn(&h->th, "p2p-metrics", 0, run, h) != 0) {
         int e = errno;
-        snprintf(msg, msglen, "cannot start the metrics thread");
+        snprintf(msg, msglen, "cannot start the metrics thread: %s", strerror(e));
         metrics_http_stop(h);
         errno = e;
         return P2P_ESYS;

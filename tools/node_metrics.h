@@ -64,6 +64,8 @@ typedef struct node_endpoint_stats {
       "30 s per-IP history entries dropped early to record a new IP (history full)")               \
     X(dials, "dials", "outbound connections attempted")                                            \
     X(dial_connect_failed, "dialConnectFailed", "outbound TCP connects that failed or timed out")  \
+    X(dial_socket_errors, "dialSocketErrors",                                                      \
+      "dials that got no socket (out of descriptors or memory)")                                   \
     X(handshake_timeouts, "handshakeTimeouts", "RLPx or Hello exchanges past their deadline")      \
     X(handshake_failed, "handshakeFailed", "RLPx handshakes rejected")                             \
     X(hello_failed, "helloFailed", "Hello exchanges rejected")                                     \

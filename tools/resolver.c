@@ -4,6 +4,7 @@
  */
 #include "tools/resolver.h"
 
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -215,7 +216,9 @@ int resolver_run(resolver_t *r, p2p_server_t *srv, p2p_discovery_t *disc)
         char name[16];
         snprintf(name, sizeof name, "p2p-resolve-%u", i);
         if (p2p_thread_spawn(&r->w[i].th, name, 0, run, &r->w[i])) {
+            int e = errno;
             resolver_stop(r); /* the ones started */
+            errno = e;
             return P2P_ESYS;
         }
     }

@@ -1,7 +1,8 @@
 /*
  * tests/actors/test_nodedb.c: the node database: records, per-IP items,
  * local seq, schema version wipe, damaged-file wipe, seed queries, expiry,
- * restarts, the DB_RUNRECOVERY reopen path and the sync mode.  Every test
+ * restarts, the DB_RUNRECOVERY reopen path, an open out of descriptors
+ * (fails fast, never wipes) and the sync mode.  Every test
  * runs in its own mkdtemp directory under /tmp, removed at the end.
  */
 #define _XOPEN_SOURCE 700
@@ -9,6 +10,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <sys/wait.h>
@@ -849,6 +851,88 @@ static void test_runrecovery(const char *dir)
     p2p_nodedb_close(db);
 }
 
+/* The descriptors open in this process. */
+static int count_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (!d) return -1;
+    int n = -1; /* the directory's own descriptor */
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (e->d_name[0] != '.') n++;
+    closedir(d);
+    return n;
+}
+
+/* Out of descriptors at open (RLIMIT_NOFILE a few above what the process
+ * holds): Berkeley DB's recovery cannot open the files and panics, which
+ * is no damage.  Open must fail, naming the error, without wiping the
+ * database, and fail fast (Berkeley DB would sleep 2+4+6 s per file it
+ * cannot open); once descriptors are free every record is there.  In a
+ * child: the limit is the process's. */
+static int emfile_child(const char *dir)
+{
+    char msg[256];
+    p2p_nodedb_t *db = NULL;
+    p2p_node_t n = mknode(3, 3), got;
+    if (p2p_nodedb_open(&db, msg, sizeof msg, dir, 0) != 0) return 10;
+    if (p2p_nodedb_put_node(db, &n, NULL, 0) != 0) return 11;
+    p2p_nodedb_close(db);
+    struct rlimit old, rl;
+    if (getrlimit(RLIMIT_NOFILE, &old) != 0) return 12;
+    for (int spare = 1; spare <= 3; spare++) {
+        int fds = count_fds();
+        if (fds < 0) return 13;
+        rl = old;
+        rl.rlim_cur = (rlim_t)fds + (rlim_t)spare;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0) return 14;
+        uint64_t t0 = p2p_now_ns();
+        db = NULL;
+        int rc = p2p_nodedb_open(&db, msg, sizeof msg, dir, 0);
+        uint64_t took = p2p_now_ns() - t0;
+        p2p_nodedb_stats_t st = {0};
+        if (db) p2p_nodedb_stats(db, &st);
+        p2p_nodedb_close(db);
+        if (setrlimit(RLIMIT_NOFILE, &old) != 0) return 15;
+        if (rc == 0 && st.wipes != 0) {
+            printf("emfile: spare %d: opened on a wiped database\n", spare);
+            return 16;
+        }
+        if (rc != 0 && !strstr(msg, "Too many open files")) {
+            printf("emfile: spare %d: message \"%s\"\n", spare, msg);
+            return 17;
+        }
+        db = NULL;
+        if (p2p_nodedb_open(&db, msg, sizeof msg, dir, 0) != 0) return 19;
+        rc = p2p_nodedb_get_node(db, &got, NULL, NULL, n.id);
+        p2p_nodedb_stats(db, &st);
+        p2p_nodedb_close(db);
+        if (rc != 0 || !node_eq(&got, &n)) {
+            printf("emfile: spare %d: the record is gone (wiped)\n", spare);
+            return 20;
+        }
+        if (took > 3 * P2P_NS_PER_S) {
+            printf("emfile: spare %d: open took %.1f s\n", spare, (double)took / 1e9);
+            return 18;
+        }
+    }
+    return 0;
+}
+
+static void test_emfile(const char *dir)
+{
+    if (RUNNING_ON_VALGRIND) return; /* valgrind keeps descriptors of its own */
+    fflush(NULL);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) _exit(emfile_child(dir));
+    int status = 0;
+    CHECK(waitpid(pid, &status, 0) == pid);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        printf("emfile_child: status 0x%x (exit %d)\n", status, WEXITSTATUS(status));
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
 static void test_sync_and_errors(const char *dir)
 {
     char msg[256], path[128];
@@ -1286,6 +1370,7 @@ int main(void)
     in_tmpdir(test_restart);
     in_tmpdir(test_runrecovery);
     in_tmpdir(test_no_access);
+    in_tmpdir(test_emfile);
     in_tmpdir(test_sync_and_errors);
     in_tmpdir(test_log_bounded);
     in_tmpdir(test_logs_removed);

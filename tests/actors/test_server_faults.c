@@ -17,6 +17,9 @@
  *              error" with the errno text, counts accept_temp_errors, and
  *              once the limit is raised admits the waiting connections and
  *              a new peer completes its handshake.
+ *   dial emfile  a static dial with no descriptor left: socket() fails
+ *              with EMFILE, counted (dial_socket_errors, dial_connect_failed)
+ *              and logged with the errno text; the server keeps admitting.
  *   slots      MaxPendingPeers = 3 taken by slow peers (silent, an auth
  *              trickled a byte every 100 ms, a half auth): a legitimate
  *              peer waits in the kernel backlog (not accepted while the
@@ -374,6 +377,62 @@ static void test_emfile(void)
     close(logfd);
     unlink(logpath);
     p2p_server_stop(s);
+}
+
+/* ---- dial emfile ---- */
+
+/* A dial while the process has no descriptor left: socket() fails with
+ * EMFILE.  The failure must be counted as such (dial_socket_errors, and
+ * in dial_connect_failed) and logged with the errno text (not passed off
+ * as a network failure of the remote), and the server stays up: once the
+ * limit is back, an inbound peer completes its handshake. */
+static void test_dial_emfile(void)
+{
+    if (RUNNING_ON_VALGRIND) return; /* valgrind keeps descriptors of its own */
+    p2p_server_config_t ca, cb;
+    su_config(&ca, &proto_echo, 1);
+    su_config(&cb, &proto_echo, 1);
+    p2p_server_t *a = NULL, *b = NULL;
+    CHECK_OK(p2p_server_start(&a, &ca));
+    CHECK_OK(p2p_server_start(&b, &cb));
+    p2p_node_t nb = su_node(b);
+    char logpath[] = "/tmp/p2p-faults-log-XXXXXX";
+    int logfd = mkstemp(logpath);
+    CHECK(logfd >= 0);
+    int oldlog = p2p_log_set_fd(logfd);
+    struct rlimit old, low;
+    CHECK(getrlimit(RLIMIT_NOFILE, &old) == 0);
+    int probe = dup(0);
+    CHECK(probe >= 0);
+    close(probe);
+    low = old;
+    low.rlim_cur = (rlim_t)probe; /* no descriptor left */
+    p2p_server_stats_t st0, st;
+    p2p_server_get_stats(a, &st0);
+    CHECK(setrlimit(RLIMIT_NOFILE, &low) == 0);
+    CHECK_OK(p2p_server_add_peer(a, &nb));
+    CHECK(SU_WAIT_STAT(a, dial_connect_failed, st0.dial_connect_failed + 1, 3000));
+    CHECK(setrlimit(RLIMIT_NOFILE, &old) == 0);
+    p2p_server_get_stats(a, &st);
+    CHECK(st.dial_socket_errors == st0.dial_socket_errors + 1);
+    CHECK(st.dials == st0.dials); /* no connection was attempted */
+    CHECK(p2p_server_peer_count(a) == 0);
+    /* the server runs on */
+    rawpeer_t rp;
+    CHECK(peer_to(&rp, a));
+    CHECK(su_wait_peers(a, 1, 3000));
+    rp_close(&rp);
+    p2p_log_set_fd(oldlog);
+    char text[8192] = {0};
+    ssize_t tl = pread(logfd, text, sizeof text - 1, 0);
+    CHECK(tl > 0);
+    if (!strstr(text, "Too many open files")) printf("dial emfile: log:\n%s\n", text);
+    CHECK(strstr(text, "Cannot create a socket for a dial") != NULL);
+    CHECK(strstr(text, "Too many open files") != NULL);
+    close(logfd);
+    unlink(logpath);
+    p2p_server_stop(a);
+    p2p_server_stop(b);
 }
 
 /* ---- pending slots ---- */
@@ -734,6 +793,7 @@ int main(void)
     int fds0 = su_count_fds();
     test_vanish();
     test_emfile();
+    test_dial_emfile();
     test_pending_slots();
     test_pending_full();
     test_throttle();

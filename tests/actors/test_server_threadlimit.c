@@ -7,7 +7,8 @@
  * at that moment, so no connection thread can be created.  An inbound
  * connection is closed at once (the client sees EOF, not a hang), a static
  * dial fails to start; both are counted (conn_threads_failed), no pending
- * slot, descriptor or peer is left behind, and the server stays up.  Once
+ * slot, descriptor or peer is left behind, the log lines name the cause
+ * (pthread_create's EAGAIN), and the server stays up.  Once
  * the limit is lifted, an inbound handshake completes (the static node is
  * dialled again once its 35 s in the dial history are over, not waited
  * for here).
@@ -19,8 +20,12 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include "core/log.h"
 #include "tests/actors/srv_util.h"
 
 static const p2p_protocol_t proto_echo = {"echo", 1, 2, NULL, NULL, NULL, NULL};
@@ -109,6 +114,12 @@ int main(void)
     p2p_node_t na = su_node(a), nb = su_node(b);
     int fds0 = su_count_fds();
 
+    /* the log goes to a file while the limit holds */
+    char logpath[] = "/tmp/p2p-threadlimit-log-XXXXXX";
+    int logfd = mkstemp(logpath);
+    CHECK(logfd >= 0);
+    int oldlog = p2p_log_set_fd(logfd);
+
     char lim[32];
     snprintf(lim, sizeof lim, "%d", thread_count());
     CHECK(cg_limit(lim));
@@ -134,6 +145,32 @@ int main(void)
     CHECK(p2p_server_peer_count(a) == 0);
 
     CHECK(cg_limit("max"));
+    /* the log names the error (pthread_create's EAGAIN), not "see errno";
+     * the dialer counts the failure before it logs it, so wait for the
+     * lines (bounded), and keep logfd open until the servers' threads are
+     * joined (a thread may still write through the old descriptor) */
+    char text[8192] = {0};
+    const char *in = NULL, *out = NULL;
+    uint64_t until = p2p_now_ns() + 3 * P2P_NS_PER_S;
+    for (int i = 0; i < 300 && !(in && out) && p2p_now_ns() < until; i++) {
+        ssize_t tl = pread(logfd, text, sizeof text - 1, 0);
+        text[tl > 0 ? tl : 0] = 0;
+        in = strstr(text, "Inbound connection thread failed");
+        out = strstr(text, "Dial failed to start");
+        if (!(in && out)) usleep(10000);
+    }
+    p2p_log_set_fd(oldlog);
+    CHECK(in && out);
+    if (in && out) {
+        char line[512];
+        snprintf(line, sizeof line, "%.*s", (int)(strcspn(in, "\n")), in);
+        if (!strstr(line, strerror(EAGAIN))) printf("inbound: %s\n", line);
+        CHECK(strstr(line, strerror(EAGAIN)) != NULL);
+        snprintf(line, sizeof line, "%.*s", (int)(strcspn(out, "\n")), out);
+        if (!strstr(line, strerror(EAGAIN))) printf("dial: %s\n", line);
+        CHECK(strstr(line, strerror(EAGAIN)) != NULL);
+    }
+    unlink(logpath);
     /* every pending slot came back: a handshake completes */
     rawpeer_t rp;
     CHECK(su_dial(&rp, na.ep.tcp, na.pubkey, 5000));
@@ -144,6 +181,7 @@ int main(void)
 
     p2p_server_stop(a);
     p2p_server_stop(b);
+    close(logfd);
     /* descriptors back to the baseline (the servers' own closed too) */
     CHECK(su_count_fds() <= fds0);
     cg_leave();
