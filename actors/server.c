@@ -7,11 +7,12 @@
  * thread.  The thread bodies live in srv_run.c (p2p-run), srv_dial.c
  * (p2p-dial), srv_listen.c (p2p-listen) and srv_peer.c (peer-<id8>).
  *
- * Stop order: close the discovery hook (nodesin), stop the listener, stop
- * the dialer (so no connection is born any more), then the run loop, which
- * asks every connection to quit (peers send Disconnect(client quitting)),
- * drains its mailboxes until every connection thread has posted delpeer and
- * was joined, and returns.  Then the mailboxes are freed.
+ * Stop order: close the discovery hook (nodesin), stop the listener (its
+ * socket closed at once) and the dialer (so no connection is born any
+ * more), then the run loop, which asks every connection to quit (peers
+ * send Disconnect(client quitting)), drains its mailboxes until every
+ * connection thread has posted delpeer and was joined, and returns.  Then
+ * the mailboxes are freed.
  */
 #include "actors/server.h"
 

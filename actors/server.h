@@ -240,7 +240,7 @@ typedef struct p2p_server_stats {
     uint64_t frame_errors;        /* bad MAC, oversize frame or snappy, decode errors */
     uint64_t net_errors;          /* socket errors and EOF on live peers */
     uint64_t proto_errors;        /* subprotocol callbacks failed / unknown codes */
-    uint64_t msgs_in, msgs_out;   /* subprotocol messages */
+    uint64_t msgs_in, msgs_out;   /* subprotocol messages (out: written whole) */
     uint64_t bytes_in, bytes_out; /* wire bytes after the RLPx handshake (auth/ack excluded) */
     uint64_t pings_sent, pongs_sent;
     uint64_t send_full;              /* p2p_peer_send refused with P2P_EFULL */
@@ -263,7 +263,8 @@ typedef struct p2p_server_stats {
     uint64_t send_toobig;
     /* messages p2p_peer_send accepted that the connection ended before
      * writing (the remote left, a network error, a write past its
-     * deadline, no memory to frame them): counted, never dropped silently */
+     * deadline or linger, no memory to frame them), framed ones included:
+     * counted, never dropped silently */
     uint64_t send_unsent;
     /* The dialer's scheduler (p2p-dial publishes them after each pass):
      * dials started for static nodes and for discovery candidates,

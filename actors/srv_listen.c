@@ -13,7 +13,10 @@
  * connections per wake-up.  A rejected connection (NetRestrict, throttle,
  * history full) is closed at once, before any handshake, and counted.
  * Temporary accept errors (EMFILE, ENFILE, ENOBUFS, ENOMEM) are counted and
- * survived by not accepting for 200 ms.
+ * survived by not accepting for 200 ms.  On quit it closes the listening
+ * socket at once, before the run loop tells the peers to quit (geth's
+ * Server.Stop closes its listener first): a dial to us during the stop is
+ * refused, not held in the kernel's backlog and reset when the stop ends.
  */
 #include <errno.h>
 #include <poll.h>
@@ -139,6 +142,10 @@ int p2p__listen_main(p2p_thread_t *self, void *arg)
         if (can && (pfd.revents & POLLIN)) paused_until = accept_some(srv);
     }
     p2p_mailbox_close(srv->mb_slots);
+    /* the listening socket goes before the peers are told to quit (see
+     * the top); free_server reads listen_fd only after joining us */
+    close(srv->listen_fd);
+    srv->listen_fd = -1;
     p2p__creator_exit(srv, self);
     return 0;
 }

@@ -100,6 +100,16 @@ typedef struct io {
     bool held;
     p2p_rlpx_msg_t held_msg;
     uint64_t held_retry;
+    /* Subprotocol messages framed into wbuf and not yet written whole: the
+     * stream offset of each one's last byte, oldest first (a ring of mcap,
+     * a power of two, holding mn).  A message counts as sent (msgs_out)
+     * once its last byte went to the socket; those still here when the
+     * connection ends were never written and are counted in send_unsent
+     * (a disconnect of ours frames every queued message, and a remote that
+     * reads nothing leaves them in wbuf past the linger). */
+    uint64_t wwritten; /* bytes ever written to the socket */
+    uint64_t *mend;
+    size_t mcap, mhead, mn;
 } io_t;
 
 /* ---- buffers ---- */
@@ -185,6 +195,37 @@ static int wbuf_append(io_t *io, const uint8_t *p, size_t n)
     return 0;
 }
 
+/* Records a subprotocol message just framed at the end of wbuf.  Returns 0
+ * or P2P_ENOMEM (not recorded). */
+static int msg_framed(io_t *io)
+{
+    if (io->mn == io->mcap) {
+        size_t ncap = io->mcap ? 2 * io->mcap : 64;
+        uint64_t *nb = malloc(ncap * sizeof *nb);
+        if (!nb) return P2P_ENOMEM;
+        for (size_t i = 0; i < io->mn; i++) nb[i] = io->mend[(io->mhead + i) & (io->mcap - 1)];
+        free(io->mend);
+        io->mend = nb;
+        io->mcap = ncap;
+        io->mhead = 0;
+    }
+    io->mend[(io->mhead + io->mn) & (io->mcap - 1)] = io->wwritten + wpending(io);
+    io->mn++;
+    return 0;
+}
+
+/* Counts the recorded messages whose last byte is written now. */
+static void msgs_written(io_t *io)
+{
+    size_t k = 0;
+    while (io->mn && io->mend[io->mhead] <= io->wwritten) {
+        io->mhead = (io->mhead + 1) & (io->mcap - 1);
+        io->mn--;
+        k++;
+    }
+    if (k) P2P__STAT_ADD(io->srv, msgs_out, (uint64_t)k);
+}
+
 /* Before an idle sleep: with nothing buffered either way and no held
  * message, the buffers go back to the allocator (a live peer that only
  * pings keeps none between its messages; the next read or write
@@ -201,6 +242,9 @@ static void io_release_idle(io_t *io)
     free(io->scratch);
     io->scratch = NULL;
     io->scap = 0;
+    free(io->mend); /* empty: everything was written */
+    io->mend = NULL;
+    io->mcap = io->mhead = io->mn = 0;
 }
 
 /* ---- socket ---- */
@@ -212,6 +256,7 @@ static int io_flush(io_t *io)
         ssize_t n = send(io->fd, io->wbuf + io->woff, wpending(io), MSG_NOSIGNAL);
         if (n > 0) {
             io->woff += (size_t)n;
+            io->wwritten += (uint64_t)n;
             if (io->woff >= io->wbatch_end && io->woff < io->wlen) wbatch_begin(io);
             size_t hs = (size_t)n < io->hs_unsent ? (size_t)n : io->hs_unsent;
             io->hs_unsent -= hs;
@@ -219,9 +264,11 @@ static int io_flush(io_t *io)
             continue;
         }
         if (n < 0 && errno == EINTR) continue;
+        msgs_written(io);
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
         return P2P_EIO;
     }
+    msgs_written(io);
     io->woff = io->wlen = io->wbatch_end = 0;
     return 0;
 }
@@ -791,7 +838,8 @@ static void peer_write_some(io_t *io, peer_run_t *pr, size_t high, size_t max)
             fail(pr, P2P_DISC_NETWORK_ERROR);
             break;
         }
-        P2P__STAT(srv, msgs_out);
+        /* counted in msgs_out once written (msgs_written) */
+        if (msg_framed(io)) P2P__STAT(srv, msgs_out);
         if (srv->cfg.enable_msg_events) {
             size_t k;
             for (k = 0; k < c->nmatch; k++)
@@ -1118,6 +1166,10 @@ out:
         free(m.data);
     }
     if (io) {
+        /* framed, never written: the linger or the write deadline ran out,
+         * or the remote went away */
+        if (io->mn) P2P__STAT_ADD(srv, send_unsent, (uint64_t)io->mn);
+        free(io->mend);
         if (io->codec_ready) p2p_rlpx_codec_wipe(&io->codec);
         free(io->rbuf);
         free(io->wbuf);
