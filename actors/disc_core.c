@@ -236,6 +236,15 @@ static bool allowed(p2p_disc_t *d, const p2p_node_t *n)
     return false;
 }
 
+/* True if our socket can send to ip's family (the config's ipv4_only,
+ * ipv6_only); an address of no family is left to the table, which refuses
+ * it. */
+static bool reachable(const p2p_disc_t *d, const p2p_ip_t *ip)
+{
+    if (ip->family != 4 && ip->family != 6) return true;
+    return !(d->ipv4_only && ip->family != 4) && !(d->ipv6_only && ip->family != 6);
+}
+
 /* Adds n to the table (verified or seen), with events and counters. */
 static void tab_add(p2p_disc_t *d, const p2p_node_t *n, bool verified, p2p_disc_time_t now)
 {
@@ -764,8 +773,15 @@ static void refresh_start(p2p_disc_t *d, p2p_disc_time_t now)
         d->ctr.db_errors++;
         nseeds = 0;
     }
-    for (size_t i = 0; i < nseeds && i < P2P_DISC_SEED_COUNT; i++)
-        tab_add(d, &seeds[i], false, now);
+    /* The DB may hold nodes of the other family (a run on another --addr):
+     * kept out as Neighbors entries are, or every packet to them would be
+     * refused until revalidation dropped them, at every refresh. */
+    for (size_t i = 0; i < nseeds && i < P2P_DISC_SEED_COUNT; i++) {
+        if (reachable(d, &seeds[i].ep.ip))
+            tab_add(d, &seeds[i], false, now);
+        else
+            d->ctr.node_unreachable++;
+    }
     for (unsigned i = 0; i < d->nboot; i++) tab_add(d, &d->boot[i], false, now);
     refresh_lookup(d, now);
 }
@@ -1062,8 +1078,7 @@ static int on_findnode(p2p_disc_t *d, const p2p_discv4_packet_t *pkt, const p2p_
 static uint64_t *ep_fault(p2p_disc_t *d, const p2p_endpoint_t *ep, const p2p_ip_t *sender)
 {
     if (ep->ip.family != 4 && ep->ip.family != 6) return &d->ctr.node_no_ip;
-    if ((d->ipv4_only && ep->ip.family != 4) || (d->ipv6_only && ep->ip.family != 6))
-        return &d->ctr.node_unreachable;
+    if (!reachable(d, &ep->ip)) return &d->ctr.node_unreachable;
     if (ep->udp <= 1024) return &d->ctr.node_low_port;
     if (p2p_check_relay_ip(sender, &ep->ip) != 0) return &d->ctr.node_bad_relay;
     if (d->has_restrict && !p2p_netlist_contains(&d->restrict_, &ep->ip))
@@ -1228,11 +1243,16 @@ int p2p_disc_new(p2p_disc_t **out, const p2p_disc_config_t *cfg)
         d->has_restrict = true;
         d->restrict_ = *cfg->netrestrict;
     }
-    /* bootnodes outside NetRestrict are dropped here, counted once */
-    for (unsigned i = 0; i < cfg->nbootnodes; i++)
-        if (allowed(d, &cfg->bootnodes[i])) d->boot[d->nboot++] = cfg->bootnodes[i];
     d->ipv4_only = cfg->ipv4_only;
     d->ipv6_only = cfg->ipv6_only;
+    /* bootnodes outside NetRestrict or of a family our socket cannot reach
+     * are dropped here, counted once */
+    for (unsigned i = 0; i < cfg->nbootnodes; i++) {
+        if (!reachable(d, &cfg->bootnodes[i].ep.ip))
+            d->ctr.node_unreachable++;
+        else if (allowed(d, &cfg->bootnodes[i]))
+            d->boot[d->nboot++] = cfg->bootnodes[i];
+    }
     p2p_kad_init(&d->tab, d->self_id, cfg->seed);
     /* sized for every ping-back: they never grow (no allocation later) */
     d->pb_cap = cfg->pingbacks ? cfg->pingbacks : P2P_DISC_PINGBACKS;

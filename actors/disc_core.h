@@ -188,7 +188,8 @@ typedef struct p2p_disc_time {
     X(node_restricted, "nodes outside NetRestrict kept out of the table (neighbors, seeds, ...)")  \
     X(node_bad_key, "neighbor entries with a key off the curve")                                   \
     X(node_self, "neighbor entries naming us")                                                     \
-    X(node_unreachable, "neighbor entries of an address family our socket cannot reach")           \
+    X(node_unreachable,                                                                            \
+      "nodes of an address family our socket cannot reach (neighbors, seeds, ...)")                \
     X(enr_bad_endpoint, "ENR responses whose endpoint failed the checks (old endpoint kept)")      \
     X(table_iplimit, "table additions and address changes refused by the IP limits")               \
     X(pending_full, "requests not sent: matcher table full")                                       \
@@ -281,8 +282,9 @@ typedef struct p2p_disc_config {
     const p2p_netlist_t *netrestrict; /* copied; NULL: no restriction */
     /* Our socket reaches IPv4 addresses only (an AF_INET socket): received
      * IPv6 nodes and record endpoints are dropped (node_unreachable,
-     * enr_bad_endpoint); of a record naming both families the IPv4 address
-     * is taken (p2p_enr_to_node_for).  false: both families. */
+     * enr_bad_endpoint), as are IPv6 bootnodes and node DB seeds
+     * (node_unreachable); of a record naming both families the IPv4
+     * address is taken (p2p_enr_to_node_for).  false: both families. */
     bool ipv4_only;
     /* Our socket reaches IPv6 addresses only (an AF_INET6 socket bound to
      * one IPv6 address, not ::): received IPv4 nodes and record endpoints

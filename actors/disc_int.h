@@ -136,8 +136,9 @@ struct p2p_discovery {
     p2p_endpoint_t ep;     /* our current endpoint (record content) */
     p2p_endpoint_t ep_alt; /* the other family's, learnt by votes on ::; family 0: none */
     bool predict;
-    bool record_pending;         /* record/ep changed inside an event: apply to the core */
-    bool expiring;               /* a node DB expiry pass is running (xst) */
+    bool ep_static;      /* ep's family is fixed (announce_static): votes move ep_alt only */
+    bool record_pending; /* record/ep changed inside an event: apply to the core */
+    bool expiring;       /* a node DB expiry pass is running (xst) */
     p2p_nodedb_stats_t ndb_seen; /* node DB counters already added to ctr */
     p2p_nodedb_expire_state_t xst;
     unsigned votes_needed;

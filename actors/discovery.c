@@ -355,7 +355,7 @@ static bool ep_same(const p2p_endpoint_t *a, const p2p_endpoint_t *b)
  * what it may move: d->ep for its own family, d->ep_alt for the other one
  * on a dual-stack socket (the record then names both, as a node on :: has
  * an IPv4 and an IPv6 address), nothing for a family our socket cannot
- * reach. */
+ * reach, and nothing for the family of a static announce_ip. */
 static void disc_vote(p2p_discovery_t *d, const p2p_ip_t *reporter, const p2p_endpoint_t *ep,
                       uint64_t now_ns)
 {
@@ -364,6 +364,7 @@ static void disc_vote(p2p_discovery_t *d, const p2p_ip_t *reporter, const p2p_en
         return;
     bool alt = ep->ip.family != d->ep.ip.family;
     if (alt && (d->family != AF_INET6 || d->v6only)) return;
+    if (!alt && d->ep_static) return; /* a static IP: its family's endpoint stays */
     p2p_endpoint_t *cur = alt ? &d->ep_alt : &d->ep;
     P2P__DISC_CTR(d, endpoint_votes);
     /* many keys (or addresses) on one network are one vote */
@@ -737,6 +738,7 @@ int p2p_discovery_start(p2p_discovery_t **out, char *msg, size_t msglen,
     d->on_candidate = cfg->on_candidate;
     d->candidate_ctx = cfg->candidate_ctx;
     d->predict = cfg->predict_endpoint;
+    d->ep_static = cfg->announce_static && cfg->announce_ip.family != 0;
     d->votes_needed = cfg->endpoint_votes ? cfg->endpoint_votes : P2P_DISCOVERY_VOTES;
     uint64_t seed = cfg->seed;
     while (seed == 0)

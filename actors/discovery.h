@@ -122,6 +122,12 @@ typedef struct p2p_discovery_config {
      * beside ours, and the record names both (ip6/udp6/tcp6 next to
      * ip/udp/tcp). */
     bool predict_endpoint;
+    /* announce_ip is fixed (a static external IP, devp2pd's --nat extip):
+     * votes never move the endpoint of its family, but with
+     * predict_endpoint still move the other family's on a dual-stack
+     * socket, as the reference client's static IP fixes one family's
+     * endpoint only.  Ignored when announce_ip has no family. */
+    bool announce_static;
     unsigned endpoint_votes;
     const p2p_node_t *bootnodes; /* copied, at most P2P_DISC_MAX_BOOTNODES */
     size_t nbootnodes;

@@ -126,6 +126,32 @@ static unsigned trace_rings(unsigned max_peers, unsigned max_pend, size_t truste
     return n < TRACE_RINGS_MIN ? TRACE_RINGS_MIN : (unsigned)n;
 }
 
+/* An address flag's value (--addr, --metrics.addr, or --nat extip:IP,
+ * advertised, shown as given): an IP address a socket can be bound to and
+ * other nodes can reach.  A multicast address never is (TCP binds one, but
+ * nothing can connect to it), nor an IPv6 link-local one, which needs a
+ * zone ("%eth0") that neither the sockets nor the node records carry (bind
+ * says EINVAL); an advertised address must also name a host (not 0.0.0.0 or
+ * ::).  Anything else is a usage error. */
+static p2p_ip_t addr_flag(const char *flag, const char *shown, const char *s, bool advertised)
+{
+    p2p_ip_t ip;
+    const char *why = NULL;
+    bool zone = strchr(s, ':') && strchr(s, '%');
+    if (!zone && p2p_ip_parse(&ip, s) != 0)
+        why = "not an IP address";
+    else if (zone || (ip.family == 6 && ip.addr[0] == 0xfe && (ip.addr[1] & 0xc0) == 0x80))
+        why = "link-local or zoned IPv6 (fe80::/10, %iface): zones are not supported";
+    else if ((ip.family == 4 && (ip.addr[0] & 0xf0) == 0xe0) ||
+             (ip.family == 6 && ip.addr[0] == 0xff))
+        why = "a multicast address";
+    else if (advertised && p2p_ip_is_unspecified(&ip))
+        why = "unspecified: it names no host";
+    if (!why) return ip;
+    if (shown) cli_usage_fail("invalid %s '%s': '%s' is %s", flag, shown, s, why);
+    cli_usage_fail("invalid %s '%s': %s", flag, s, why);
+}
+
 struct nodes {
     p2p_node_t v[MAX_LIST];
     size_t n;
@@ -407,16 +433,15 @@ int main(int argc, char **argv)
     uint16_t tcp_port = (uint16_t)cli_uint("--port", port, 0, 65535);
     uint16_t udp_port = dport ? (uint16_t)cli_uint("--discovery.port", dport, 0, 65535) : tcp_port;
     p2p_ip_t listen_ip = {0};
-    if (addr) listen_ip = cli_ip("--addr", addr);
+    if (addr) listen_ip = addr_flag("--addr", NULL, addr, false);
     p2p_ip_t metrics_ip = {0};
-    if (metrics_addr) metrics_ip = cli_ip("--metrics.addr", metrics_addr);
+    if (metrics_addr) metrics_ip = addr_flag("--metrics.addr", NULL, metrics_addr, false);
     uint16_t metrics_tcp = (uint16_t)cli_uint("--metrics.port", metrics_port, 0, 65535);
     p2p_ip_t ext_ip = {0};
     if (nat && strcmp(nat, "none") != 0) {
         if (strncmp(nat, "extip:", 6) != 0)
             cli_usage_fail("invalid --nat '%s': want extip:IP or none", nat);
-        if (p2p_ip_parse(&ext_ip, nat + 6) != 0)
-            cli_usage_fail("invalid --nat '%s': '%s' is not an IP address", nat, nat + 6);
+        ext_ip = addr_flag("--nat", nat, nat + 6, true);
     }
     static p2p_netlist_t nr;
     /* "" is no restriction (as geth, and as "" is no node in the node list
@@ -569,7 +594,10 @@ int main(int argc, char **argv)
         dc.listen_port = udp_port;
         dc.tcp_port = bootnode ? 0 : tcp_port;
         dc.announce_ip = ext_ip;
-        dc.predict_endpoint = ext_ip.family == 0 && !(nat && strcmp(nat, "none") == 0);
+        /* --nat extip fixes the endpoint of its family; on :: the other
+         * one is still learnt from pongs */
+        dc.announce_static = ext_ip.family != 0;
+        dc.predict_endpoint = !(nat && strcmp(nat, "none") == 0);
         dc.bootnodes = boot.v;
         dc.nbootnodes = boot.n;
         dc.netrestrict = netrestrict ? &nr : NULL;

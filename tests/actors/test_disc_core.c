@@ -1118,6 +1118,65 @@ static void test_restrict_table_sources(void)
     h_free(h);
 }
 
+/* A core whose socket reaches one family keeps the other family out of
+ * its table from every source, not only Neighbors entries: bootnodes and
+ * node DB seeds (the DB of a run on the other family, or on ::, holds
+ * them) of an address it cannot reach are dropped (node_unreachable) at
+ * every refresh.  Before, they entered the table, the first lookups were
+ * started from them, and every ping and findnode to them failed (send
+ * refused: tx_errors, reval_unreachable) until revalidation removed them,
+ * to be re-added from the DB at the next refresh. */
+static void unreachable_sources_run(bool v6)
+{
+    h_next_ipv4_only = !v6;
+    h_next_ipv6_only = v6;
+    tl_ident_t bk[2];
+    p2p_node_t boot[2];
+    p2p_ip_t ip6;
+    CHECK_OK(p2p_ip_parse(&ip6, "2a01:4f8::1"));
+    for (int i = 0; i < 2; i++) tl_ident(&bk[i]);
+    boot[0] = tl_node(&bk[0], pub_ip(720), 30303); /* IPv4 */
+    boot[1] = tl_node(&bk[1], ip6, 30303);         /* IPv6 */
+    harness_t *h = h_new(boot, 2, NULL, 0);
+    p2p_node_t seeds[2];
+    for (int i = 0; i < 2; i++) {
+        tl_ident_t k;
+        tl_ident(&k);
+        p2p_ip_t ip = pub_ip(730);
+        if (i == 1) {
+            ip = ip6;
+            ip.addr[15] = 2;
+        }
+        seeds[i] = tl_node(&k, ip, 30303);
+        CHECK_OK(tl_db_put_node(&h->db, &seeds[i], NULL, 0));
+        CHECK_OK(tl_db_set_last_pong(&h->db, seeds[i].id, &seeds[i].ep.ip, TL_UNIX_BASE - 60));
+    }
+    p2p_disc_tick(h->d, tl_time(0));
+    const p2p_kad_table_t *tab = p2p_disc_table(h->d);
+    int ok = v6 ? 1 : 0, bad = 1 - ok; /* index of the reachable family */
+    CHECK(p2p_kad_find(tab, boot[ok].id) != NULL);
+    CHECK(p2p_kad_find(tab, seeds[ok].id) != NULL);
+    CHECK(p2p_kad_find(tab, boot[bad].id) == NULL);
+    CHECK(p2p_kad_find(tab, seeds[bad].id) == NULL);
+    const p2p_disc_counters_t *c = p2p_disc_counters(h->d);
+    CHECK(c->node_unreachable == 2);
+    for (uint64_t ms = 0; ms < 20000; ms += 100) p2p_disc_tick(h->d, tl_time(ms * TL_MS));
+    if (c->tx_errors || c->reval_unreachable)
+        printf("unreachable sources (%s core): tx_errors %llu reval_unreachable %llu\n",
+               v6 ? "IPv6" : "IPv4", (unsigned long long)c->tx_errors,
+               (unsigned long long)c->reval_unreachable);
+    CHECK(c->tx_errors == 0 && c->reval_unreachable == 0);
+    for (unsigned i = 0; i < h->nout; i++) CHECK(h->out[i].to.ip.family == (v6 ? 6 : 4));
+    CHECK(h->nout > 0);
+    h_free(h);
+}
+
+static void test_unreachable_sources(void)
+{
+    unreachable_sources_run(true);
+    unreachable_sources_run(false);
+}
+
 /* A table node pinged for revalidation at its old address proves a new
  * one before that check times out (it restarted elsewhere and pinged us):
  * the old address's silence is no verdict on the entry at the new one. */
@@ -2338,6 +2397,7 @@ int main(void)
     with_core(test_findfail_other_address);
     with_core(test_findnode_self_answer);
     test_restrict_table_sources();
+    test_unreachable_sources();
     with_core(test_reval_moved_entry);
     with_core(test_reval_db_seed);
     with_core(test_iplimit_moved_counted);

@@ -15,6 +15,8 @@
  *      so the IPv6 statements come from IPv4 voters: the vote counts the
  *      voters' networks; the endpoint's family picks the half of the
  *      record it moves.)
+ *   3. As 2 with a static IPv4 address (announce_static, --nat extip): the
+ *      IPv4 statements move nothing, the IPv6 ones are adopted beside it.
  * The fake nodes answer every ping with a pong and every findnode with
  * their Neighbors list.
  */
@@ -187,10 +189,71 @@ static void test_dual_stack_votes(void)
     df_close(f, nf);
 }
 
+/* 3: a dual-stack node with a static IPv4 address (announce_static, as
+ * devp2pd's --nat extip) keeps it against the IPv4 statements and still
+ * learns its IPv6 endpoint: the record names the static ip and the voted
+ * ip6, one re-sign.  Before, a static address turned prediction off, and
+ * such a node never advertised its IPv6 address. */
+static void test_dual_stack_static(void)
+{
+    static df_fake_t f[NFAKE];
+    p2p_node_t boots[NFAKE];
+    p2p_endpoint_t other4 = {.ip = p2p_ip4(93, 184, 216, 34), .udp = 9999};
+    want_eps_t w = {.e4 = {.ip = p2p_ip4(198, 51, 100, 7)},
+                    .e6 = {.ip = ip_of("2a01:4f8::34"), .udp = 9998}};
+    unsigned nf = 0;
+    for (unsigned i = 0; i < NFAKE; i++) {
+        if (!df_open(&f[i], p2p_ip4(127, 0, (uint8_t)(i + 1), 1))) break;
+        f[i].report = i % 2 ? w.e6 : other4;
+        boots[nf++] = f[i].node;
+    }
+    CHECK(nf == NFAKE);
+    if (nf != NFAKE) {
+        df_close(f, nf);
+        return;
+    }
+    dn_node_t a;
+    p2p_discovery_config_t base;
+    memset(&base, 0, sizeof base);
+    dn_key(a.priv);
+    base.listen_ip = ip_of("::");
+    base.tcp_port = 30303;
+    base.announce_ip = w.e4.ip;
+    base.announce_static = true;
+    base.predict_endpoint = true;
+    base.endpoint_votes = NFAKE / 2 - 1;
+    CHECK_OK(dn_start(&a, boots, NFAKE, NULL, &base));
+    if (!a.d) {
+        df_close(f, nf);
+        return;
+    }
+    df_target = (p2p_endpoint_t){.ip = p2p_ip4(127, 0, 0, 1), .udp = p2p_discovery_port(a.d)};
+    w.e4.udp = df_target.udp;
+    uint64_t seq0 = a.self.seq;
+    CHECK(serve_until(&a, f, nf, record_has_both, &w, 20000));
+    /* more statements of both kinds move nothing */
+    serve_until(&a, f, nf, NULL, NULL, 4000);
+    p2p_discovery_info_t *in = dn_info(&a);
+    CHECK(in != NULL);
+    if (in) {
+        CHECK(record_has_both(in, &w));
+        CHECK(in->shell.endpoint_changes == 1 && in->record.seq == seq0 + 1);
+        CHECK(p2p_ip_equal(&in->self.ep.ip, &w.e4.ip) && in->self.ep.udp == w.e4.udp);
+        if (in->shell.endpoint_changes != 1 || !record_has_both(in, &w))
+            fprintf(stderr, "static: endpoint changes %llu, seq +%llu\n",
+                    (unsigned long long)in->shell.endpoint_changes,
+                    (unsigned long long)(in->record.seq - seq0));
+    }
+    free(in);
+    p2p_discovery_stop(a.d);
+    df_close(f, nf);
+}
+
 int main(void)
 {
     tu_seed(0x7076);
     test_v6only_drops_ipv4();
     test_dual_stack_votes();
+    test_dual_stack_static();
     return tu_done("discovery_ipv6");
 }

@@ -6,6 +6,8 @@
 # re-signs its record with ip6/udp6/tcp6 next to ip/udp/tcp, and
 # admin_nodeInfo serves that record (enr, enode, ip, discovery port) as
 # the node answers ENRRequests with it, not the record of the start.
+# A node on :: with --nat extip:IPv4 learns its IPv6 endpoint all the same
+# (the static address fixes its own family only).
 set -u
 N=$1 D=$2 R=$3
 . "$(dirname "$0")/lib_check.sh"
@@ -59,5 +61,27 @@ PY
 
 term_wait "$pid" 10
 [ "$rc" -eq 0 ] && ok || bad "node exited $rc: $(tail -5 "$T/a.err")"
+
+# --nat extip:IPv4 on :: fixes the IPv4 endpoint only: the IPv6 one is
+# still learnt from the pongs (as geth's static IP fixes the endpoint of
+# its family), so the record names both: before, the node never advertised
+# its IPv6 address
+node_start b --datadir "$T/b" --addr :: --nat extip:198.51.100.7 --bootnodes "$boots" --verbosity 3
+[ -n "$ENODE" ] && ok || { bad "node b did not start: $(cat "$T/b.err")"; exit 1; }
+case "$ENODE" in *@198.51.100.7:*) ok ;; *) bad "node b names itself $ENODE" ;; esac
+PORT=${ENODE##*:} UPORT=${ENODE##*discport=}
+PORT=${PORT%%\?*}
+[ "$UPORT" = "$ENODE" ] && UPORT=$PORT
+wait_until 300 has_line "$T/b.err" 'Discovery endpoint changed.*ip=2a01:4f8::34 udp=9998'
+grep -q 'Discovery endpoint changed.*ip=2a01:4f8::34' "$T/b.err" && ok ||
+    bad "node b: no IPv6 endpoint within 30 s: $(cat "$T/b.err")"
+"$D" attach "$T/b" admin_nodeInfo >"$T/binfo" 2>&1
+ENR_B=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["enr"])' "$T/binfo")
+"$D" enrdump "$ENR_B" >"$T/bdump" 2>&1
+for kv in "ip: *198.51.100.7" "ip6: *2a01:4f8::34" "udp: *$UPORT" "udp6: *9998" "tcp: *$PORT" "tcp6: *$PORT"; do
+    grep -q "^  $kv\$" "$T/bdump" && ok || bad "node b's record lacks '$kv': $(cat "$T/bdump")"
+done
+term_wait "$pid" 10
+[ "$rc" -eq 0 ] && ok || bad "node b exited $rc: $(tail -5 "$T/b.err")"
 echo "devp2pd-dualstack: $checks checks, $fails failed"
 [ "$fails" -eq 0 ]

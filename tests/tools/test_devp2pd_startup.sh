@@ -2,7 +2,9 @@
 # tests/tools/test_devp2pd_startup.sh DEVP2PD DEVP2P: devp2pd start-up on
 # loopback: every flag value is checked before the data directory is
 # touched (usage errors exit 2 with one stderr line and create nothing,
-# with or without --bootnode; --identity over 256 bytes is one); more bootnodes than discovery keeps (32) is
+# with or without --bootnode; --identity over 256 bytes is one, as is an
+# address no socket serves or no node reaches: a multicast or link-local
+# IPv6 --addr or --metrics.addr, an unspecified --nat extip); more bootnodes than discovery keeps (32) is
 # a usage error naming the limit, as is a 1025th --staticnodes or
 # --trustednodes entry (1024 of each start); a dangling nodekey symlink is refused
 # (exit 1, the link kept, no new key); with umask 002 and a 0755 datadir
@@ -64,6 +66,22 @@ usage "$N" --datadir "$F" --port 0 --nat extip:nonsense
 usage "$N" --datadir "$F" --port 0 --nat extip:1.2.3.4x
 grep -q "^devp2pd: invalid --nat 'extip:1.2.3.4x': '1.2.3.4x' is not an IP address$" "$T/rerr" && ok ||
     bad "--nat extip:1.2.3.4x: $(cat "$T/rerr")"
+# addresses no socket can serve and no node can reach: a multicast
+# --addr (TCP binds it, nothing connects), an IPv6 link-local one (it needs
+# a zone, which neither sockets nor records carry: bind said EINVAL, "system
+# call failed"), an unspecified or multicast --nat extip (the node advertised
+# enode://...@[::]:PORT)
+for a in 224.0.0.1 ff02::1 fe80::1 fe80::1%lo; do
+    usage "$N" --datadir "$F" --port 0 --addr "$a"
+    usage "$N" --datadir "$F" --port 0 --metrics.addr "$a"
+done
+grep -q "^devp2pd: invalid --metrics.addr 'fe80::1%lo': link-local or zoned IPv6" "$T/rerr" && ok ||
+    bad "--metrics.addr fe80::1%lo: $(cat "$T/rerr")"
+for x in :: 0.0.0.0 ::ffff:0.0.0.0 239.1.2.3 ff0e::1 fe80::7; do
+    usage "$N" --datadir "$F" --port 0 --nat "extip:$x"
+done
+grep -q "^devp2pd: invalid --nat 'extip:fe80::7': 'fe80::7' is link-local" "$T/rerr" && ok ||
+    bad "--nat extip:fe80::7: $(cat "$T/rerr")"
 usage "$N" --datadir "$F" --port 0 --verbosity 9
 # --identity over 256 bytes (2000 would not even fit the 2048-byte Hello)
 ID256=$(printf 'a%.0s' $(seq 256))
