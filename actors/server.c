@@ -1113,6 +1113,16 @@ int p2p_server_start(p2p_server_t **out, const p2p_server_config_t *cfg)
 void p2p_server_stop(p2p_server_t *srv)
 {
     if (!srv) return;
+    /* From one of the server's own threads (a protocol or event callback)
+     * the stop would wait for that thread to end, forever: the contract
+     * forbids it, and a crash that names the mistake beats a silent hang. */
+    p2p_thread_t *me = p2p_thread_self();
+    if (p2p__on_conn_thread(srv) || me == &srv->run || me == &srv->dial || me == &srv->listen) {
+        P2P_CRIT("p2p_server_stop called from a server thread (a callback?): it would wait for "
+                 "itself; call it from the controlling thread",
+                 "thread=%s", p2p_thread_current_name());
+        abort();
+    }
     uint64_t t0 = p2p_now_ns();
     /* seq_cst: read by threads deciding whether to start new work */
     atomic_store_explicit(&srv->stopping, 1, memory_order_seq_cst);

@@ -306,7 +306,9 @@ P2P_MUST_CHECK int p2p_server_start(p2p_server_t **srv, const p2p_server_config_
  * connection threads parked for reuse included.  Returns
  * within ~disc_linger_ms + a little.  Then frees everything (srv is invalid
  * afterwards).  Peer handles still referenced by the application stay
- * valid until their last p2p_peer_unref (sends fail with P2P_ECLOSED). */
+ * valid until their last p2p_peer_unref (sends fail with P2P_ECLOSED).
+ * Called from one of the server's threads (a protocol or event callback),
+ * where it would wait for itself forever, it logs CRIT and aborts. */
 void p2p_server_stop(p2p_server_t *srv);
 
 /* Our node: ID, public key, TCP port actually bound (0 if no listener),
