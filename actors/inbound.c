@@ -59,6 +59,12 @@ static p2p_inbound_verdict_t reject(p2p_inbound_t *in, p2p_inbound_verdict_t v)
     return v;
 }
 
+void p2p_inbound_expire(p2p_inbound_t *in, uint64_t now)
+{
+    /* entries whose 30 s have passed (expired at exactly exp) */
+    p2p_idexpq_expire(&in->hq, &in->history, now);
+}
+
 p2p_inbound_verdict_t p2p_inbound_check(p2p_inbound_t *in, const p2p_ip_t *ip, uint64_t now)
 {
     if (ip->family != 4 && ip->family != 6) {
@@ -67,8 +73,7 @@ p2p_inbound_verdict_t p2p_inbound_check(p2p_inbound_t *in, const p2p_ip_t *ip, u
     }
     if (in->cfg.has_netrestrict && !p2p_netlist_contains(&in->cfg.netrestrict, ip))
         return reject(in, P2P_INBOUND_NETRESTRICT);
-    /* entries whose 30 s have passed (expired at exactly exp) */
-    p2p_idexpq_expire(&in->hq, &in->history, now);
+    p2p_inbound_expire(in, now);
     uint8_t key[32];
     p2p_idmap_ip_key(key, ip);
     /* LAN IPs are exempt: geth records them too but never looks, which

@@ -21,6 +21,10 @@
  *   new Internet peer out; dropping the oldest only lets an IP that many
  *   connections back retry before its 30 s are up.  Only an entry that
  *   cannot be allocated refuses the connection.
+ * - Entries leave the history when their 30 s are up: on the next check,
+ *   or at p2p_inbound_next_expiry through p2p_inbound_expire (the
+ *   listener's timer), so it empties after a burst with no connection
+ *   following.
  * Every rejection bumps a counter per reason.
  *
  * Thread-safety: the listener thread only.
@@ -89,5 +93,16 @@ static inline unsigned p2p_inbound_free_slots(const p2p_inbound_t *in)
 
 /* checkInboundConn for a connection from ip at time now. */
 p2p_inbound_verdict_t p2p_inbound_check(p2p_inbound_t *in, const p2p_ip_t *ip, uint64_t now);
+
+/* Drops the history entries whose 30 s are up at now (p2p_inbound_check
+ * does too), giving a burst's capacity back.  The listener calls it when
+ * p2p_inbound_next_expiry comes, so a history filled by a burst empties
+ * even if no connection follows. */
+void p2p_inbound_expire(p2p_inbound_t *in, uint64_t now);
+/* When the next history entry expires; UINT64_MAX if the history is empty. */
+static inline uint64_t p2p_inbound_next_expiry(const p2p_inbound_t *in)
+{
+    return p2p_idexpq_next(&in->hq);
+}
 
 #endif

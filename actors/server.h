@@ -287,6 +287,9 @@ typedef struct p2p_server_stats {
     uint64_t trusted_nodes;
     uint64_t static_full;
     uint64_t trusted_full;
+    /* gauge: IPs in the listener's 30 s inbound history (published by
+     * p2p-listen; entries leave it when their 30 s are up) */
+    uint64_t inbound_history;
 } p2p_server_stats_t;
 
 /* ---- lifecycle ------------------------------------------------------------ */

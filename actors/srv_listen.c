@@ -6,7 +6,8 @@
  * MaxPendingPeers handshake slots, the 30 s per-IP inbound history with
  * the LAN exemption, NetRestrict).  Mailboxes it reads: `slots` (a
  * connection thread returns its slot when its handshake ended, admitted or
- * not) and the quit flag.
+ * not) and the quit flag.  It also wakes when the history's oldest entry
+ * is due, so the history empties after a burst (gauge inbound_history).
  *
  * It accepts only while a slot is free (the listening socket is not polled
  * otherwise, so the kernel backlog absorbs bursts), at most LISTEN_BATCH
@@ -41,6 +42,13 @@ static void release_slot(p2p_server_t *srv)
     }
 }
 
+/* Publishes the inbound history's size (gauge inbound_history). */
+static void publish_history(p2p_server_t *srv)
+{
+    /* relaxed: a gauge, guarding no other data */
+    __atomic_store_n(&srv->stats.inbound_history, (uint64_t)srv->ls_in.history.n, __ATOMIC_RELAXED);
+}
+
 /* Accepts up to LISTEN_BATCH connections.  Returns the time until which
  * accepting pauses (0: none). */
 static uint64_t accept_some(p2p_server_t *srv)
@@ -71,6 +79,7 @@ static uint64_t accept_some(p2p_server_t *srv)
         P2P__IGNORE(p2p_ip_from_sockaddr(&ip, &port, (struct sockaddr *)&ss));
         uint64_t evicted = srv->ls_in.stats.history_evicted;
         p2p_inbound_verdict_t v = p2p_inbound_check(&srv->ls_in, &ip, p2p_now_ns());
+        publish_history(srv);
         if (srv->ls_in.stats.history_evicted != evicted) {
             P2P__STAT(srv, inbound_history_evicted);
             P2P_LOG_RL(3, 60000, P2P_LOG_WARN, "Inbound history full, oldest entry dropped",
@@ -130,15 +139,21 @@ int p2p__listen_main(p2p_thread_t *self, void *arg)
         size_t n = p2p_mailbox_pop_batch(srv->mb_slots, m, sizeof m);
         for (size_t i = 0; i < n; i++) release_slot(srv);
         uint64_t now = p2p_now_ns();
+        /* history entries whose 30 s are up leave even when no connection
+         * comes to look (a burst's capacity is given back) */
+        if (p2p_inbound_next_expiry(&srv->ls_in) <= now) {
+            p2p_inbound_expire(&srv->ls_in, now);
+            publish_history(srv);
+        }
         bool has_slot = p2p_inbound_free_slots(&srv->ls_in) > 0;
         bool can = now >= paused_until && has_slot;
         /* seq_cst: before the waiter's pre-sleep mailbox check; pairs with
          * the connection thread's load after its quiet slot push */
         atomic_store_explicit(&srv->ls_starved, !has_slot, memory_order_seq_cst);
         struct pollfd pfd = {.fd = srv->listen_fd, .events = POLLIN};
-        rc = p2p_waiter_poll(&self->waiter, &pfd, can ? 1 : 0,
-                             can ? P2P_DEADLINE_NEVER
-                                 : (now < paused_until ? paused_until : P2P_DEADLINE_NEVER));
+        uint64_t deadline = p2p_inbound_next_expiry(&srv->ls_in); /* NEVER if empty */
+        if (!can && now < paused_until && paused_until < deadline) deadline = paused_until;
+        rc = p2p_waiter_poll(&self->waiter, &pfd, can ? 1 : 0, deadline);
         if (can && (pfd.revents & POLLIN)) paused_until = accept_some(srv);
     }
     p2p_mailbox_close(srv->mb_slots);

@@ -193,6 +193,9 @@ static void server_metrics(struct out *o, const node_metrics_t *m)
     metric(o, "static_nodes", "gauge", "nodes in the static set (at most 1024)", s->static_nodes);
     metric(o, "trusted_nodes", "gauge", "nodes in the trusted set (at most 1024)",
            s->trusted_nodes);
+    metric(o, "inbound_history", "gauge",
+           "IPs in the 30 s inbound history (at most 16384; expired entries leave it)",
+           s->inbound_history);
     by_reason(o, "disconnects_sent_total", "Disconnect messages sent, by reason", s->disc_sent);
     by_reason(o, "disconnects_received_total", "Disconnect messages received, by reason",
               s->disc_recv);

@@ -236,6 +236,34 @@ static void test_history_cost(void)
     p2p_inbound_free(&in);
 }
 
+/* Expiry without a new connection (the listener's timer): entries leave
+ * at their 30 s and the burst's capacity goes back to the initial size. */
+static void test_expire_idle(void)
+{
+    p2p_inbound_config_t cfg = {.seed = 13};
+    p2p_inbound_t in;
+    CHECK_OK(p2p_inbound_init(&in, &cfg));
+    CHECK(p2p_inbound_next_expiry(&in) == UINT64_MAX);
+    uint64_t t0 = 50 * S;
+    size_t cap0 = in.history.cap;
+    for (unsigned i = 0; i < 2000; i++) {
+        p2p_ip_t ip = p2p_ip4(40, 1, (uint8_t)(i >> 8), (uint8_t)i);
+        CHECK(p2p_inbound_check(&in, &ip, t0 + i) == P2P_INBOUND_OK);
+    }
+    CHECK(in.history.n == 2000 && in.history.cap > cap0);
+    CHECK(p2p_inbound_next_expiry(&in) == t0 + P2P_INBOUND_THROTTLE_NS);
+    p2p_inbound_expire(&in, t0 + P2P_INBOUND_THROTTLE_NS - 1);
+    CHECK(in.history.n == 2000);
+    p2p_inbound_expire(&in, t0 + P2P_INBOUND_THROTTLE_NS + 999);
+    CHECK(in.history.n == 1000);
+    CHECK(p2p_inbound_next_expiry(&in) == t0 + P2P_INBOUND_THROTTLE_NS + 1000);
+    p2p_inbound_expire(&in, t0 + P2P_INBOUND_THROTTLE_NS + 1999);
+    CHECK(in.history.n == 0 && in.hq.len == 0);
+    CHECK(in.history.cap == cap0 && in.hq.cap <= 64);
+    CHECK(p2p_inbound_next_expiry(&in) == UINT64_MAX);
+    p2p_inbound_free(&in);
+}
+
 int main(void)
 {
     test_slots();
@@ -243,5 +271,6 @@ int main(void)
     test_netrestrict();
     test_history_full();
     test_history_cost();
+    test_expire_idle();
     return tu_done("inbound");
 }

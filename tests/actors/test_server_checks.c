@@ -15,9 +15,11 @@
  *     one
  *   - inbound throttle (second quick connection from one IP; loopback is
  *     LAN, so the test hook test_throttle_lan is set) and NetRestrict
+ *   - the inbound history empties 30 s after a burst with no new connection
  */
 #include <stdlib.h>
 
+#include "actors/inbound.h"
 #include "tests/actors/rawpeer.h"
 #include "tests/actors/srv_util.h"
 #include "wire/snappy.h"
@@ -336,6 +338,62 @@ static void test_throttle_and_netrestrict(void)
     p2p_server_stop(s);
 }
 
+/* The inbound history gives its entries (and a burst's capacity) back
+ * when their 30 s are up, also when no connection comes after the burst
+ * to make the listener look: before, it expired entries only while
+ * checking a new connection, so after a burst from many IPs the map and
+ * queue (up to 16384 IPs, ~2 MiB) stayed in a node that then saw no new
+ * inbound connection.  Connections from 64 loopback addresses (the
+ * test_throttle_lan hook records loopback as Internet IPs), then nothing. */
+static int connect_from(uint16_t port, uint32_t src)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    sa.sin_addr.s_addr = htonl(src);
+    struct sockaddr_in da = {.sin_family = AF_INET, .sin_port = htons(port)};
+    da.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) ||
+        connect(fd, (struct sockaddr *)&da, sizeof da)) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static void test_history_expires_when_idle(void)
+{
+    enum { NIPS = 64 };
+    p2p_server_config_t cs;
+    su_config(&cs, &proto_echo, 1);
+    cs.test_throttle_lan = true;
+    p2p_server_t *s = NULL;
+    CHECK_OK(p2p_server_start(&s, &cs));
+    uint16_t port = p2p_server_port(s);
+    int ok = 0;
+    for (uint32_t i = 0; i < NIPS; i++) {
+        int fd = connect_from(port, 0x7f000002u + i); /* 127.0.0.2 ... */
+        if (fd < 0) continue;
+        ok++;
+        close(fd);
+    }
+    CHECK(ok == NIPS);
+    CHECK(SU_WAIT_STAT(s, accepted, (uint64_t)ok, 5000));
+    CHECK(SU_WAIT_STAT(s, inbound_history, (uint64_t)ok, 5000));
+    p2p_server_stats_t st;
+    /* 30 s after the last one (plus a margin), with no new connection */
+    uint64_t end = p2p_now_ns() + (P2P_INBOUND_THROTTLE_NS + 10 * P2P_NS_PER_S);
+    do {
+        usleep(100 * 1000);
+        p2p_server_get_stats(s, &st);
+    } while (st.inbound_history != 0 && p2p_now_ns() < end);
+    CHECK(st.inbound_history == 0);
+    if (st.inbound_history != 0)
+        fprintf(stderr, "inbound history still holds %llu IPs 40 s after the last connection\n",
+                (unsigned long long)st.inbound_history);
+    p2p_server_stop(s);
+}
+
 /* Limits past what the server can size its state for are refused at
  * start: before, a MaxPeers of 2^31 - 32 or more wrapped the run loop's
  * mailbox capacity (2 x (peers + pending + dials) + 64 in 32 bits) to a
@@ -411,6 +469,7 @@ int main(void)
     test_useless_and_identity();
     test_identity_disconnect_form();
     test_throttle_and_netrestrict();
+    test_history_expires_when_idle();
     CHECK(su_count_fds() == fds0);
     int th = su_count_threads();
     CHECK(th >= th0 && th <= th0 + SU_EXTRA_THREADS);
