@@ -6,7 +6,9 @@
 #include <ctype.h>
 #include <ftw.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -171,4 +173,19 @@ char *tu_tmpdir(char buf[64], const char *name)
     char *d = mkdtemp(buf);
     CHECK(d != NULL);
     return d;
+}
+
+pid_t tu_wait_child(pid_t pid, int limit_s, int *st)
+{
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    pid_t w = 0;
+    for (long i = 0; i < (long)limit_s * 100 + 100; i++) {
+        if ((w = waitpid(pid, st, WNOHANG)) != 0) return w;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        if (t.tv_sec - t0.tv_sec >= limit_s) break;
+        usleep(10000);
+    }
+    kill(pid, SIGKILL);
+    return waitpid(pid, st, 0) == pid ? 0 : -1;
 }

@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -79,5 +80,9 @@ uint64_t tu_thread_cpu_ns(void);
 char *tu_tmpdir(char buf[64], const char *name);
 /* Removes dir and everything in it (a CHECK that all of it went). */
 void tu_rm_rf(const char *dir);
+/* Waits for child pid at most limit_s seconds (its status in *st); past
+ * that kills (SIGKILL) and reaps it.  Returns pid, 0 if it had to be
+ * killed, or -1 if waitpid failed. */
+pid_t tu_wait_child(pid_t pid, int limit_s, int *st);
 
 #endif

@@ -10,10 +10,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "actors/discovery.h"
 #include "core/clock.h"
+#include "core/netutil.h"
 #include "crypto/secp.h"
 #include "tests/tu.h"
 
@@ -100,6 +102,37 @@ static inline bool dn_has(dn_node_t *n, const uint8_t id[32])
     bool r = in && dn_info_has(in, id);
     free(in);
     return r;
+}
+
+/* Seconds since the Unix epoch (discv4 expirations). */
+static inline uint64_t dn_unix_now(void)
+{
+    return p2p_wall_ms() / 1000;
+}
+
+/* A UDP socket bound to 127.0.0.1 on an ephemeral port; flags: socket(2)'s
+ * type flags besides SOCK_CLOEXEC (SOCK_NONBLOCK). */
+static inline int dn_udp_socket(int flags)
+{
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | flags, 0);
+    struct sockaddr_storage ss;
+    p2p_ip_t lo = p2p_ip4(127, 0, 0, 1);
+    socklen_t sl = p2p_ip_to_sockaddr(&ss, &lo, 0);
+    CHECK(s >= 0 && bind(s, (struct sockaddr *)&ss, sl) == 0);
+    return s;
+}
+
+/* The endpoint socket s is bound to (tcp = udp = its port). */
+static inline p2p_endpoint_t dn_sock_ep(int s)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    p2p_endpoint_t ep;
+    memset(&ep, 0, sizeof ep);
+    CHECK(getsockname(s, (struct sockaddr *)&ss, &sl) == 0);
+    CHECK_OK(p2p_ip_from_sockaddr(&ep.ip, &ep.udp, (struct sockaddr *)&ss));
+    ep.tcp = ep.udp;
+    return ep;
 }
 
 static inline void dn_sleep_ms(unsigned ms)

@@ -43,20 +43,29 @@ typedef struct rawpeer {
 
 #define RP_READAHEAD 4096
 
-/* Connects to 127.0.0.1:port.  Returns 0 or -1. */
-static inline int rp_connect(rawpeer_t *rp, uint16_t port)
+/* Connects to 127.0.0.1:port with a receive buffer of rcvbuf bytes set
+ * before the SYN (so the window is small from the start; 0: the
+ * default).  Returns 0 or -1. */
+static inline int rp_connect_rcvbuf(rawpeer_t *rp, uint16_t port, int rcvbuf)
 {
     memset(rp, 0, sizeof *rp);
     rp->cap = 4096;
     rp->buf = malloc(rp->cap);
     rp->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (rp->fd < 0 || !rp->buf) return -1;
+    if (rcvbuf) (void)setsockopt(rp->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (connect(rp->fd, (struct sockaddr *)&sa, sizeof sa)) return -1;
     int one = 1;
     (void)setsockopt(rp->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     return 0;
+}
+
+/* Connects to 127.0.0.1:port.  Returns 0 or -1. */
+static inline int rp_connect(rawpeer_t *rp, uint16_t port)
+{
+    return rp_connect_rcvbuf(rp, port, 0);
 }
 
 static inline void rp_close(rawpeer_t *rp)

@@ -1,7 +1,7 @@
 /*
  * tests/actors/srv_util.h: helpers shared by the server tests (header-only,
  * static functions): keys and configs for loopback servers, deadline waits,
- * descriptor counting, and an event recorder subscribed through the
+ * descriptor counting, log capture, and an event recorder subscribed through the
  * event callback (it runs on p2p-run; guarded by a mutex here because the
  * test thread reads it).
  */
@@ -12,11 +12,14 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "actors/server.h"
 #include "core/clock.h"
+#include "core/log.h"
 #include "core/mailbox.h"
 #include "crypto/secp.h"
 #include "tests/actors/rawpeer.h"
@@ -204,6 +207,61 @@ static inline bool su_events_find(su_events_t *e, p2p_peer_event_t *out, p2p_pee
         if (p2p_now_ns() >= end) return false;
         usleep(2000);
     }
+}
+
+/* The log captured in a file while a test reads it: su_log_capture sends
+ * it there, su_log_line waits for a line, su_log_restore gives the log its
+ * old descriptor back, su_log_close (after the servers stopped: a thread
+ * may still write through the captured descriptor until then) removes the
+ * file. */
+typedef struct su_log {
+    char path[40];
+    int fd, old;
+} su_log_t;
+
+static inline bool su_log_capture(su_log_t *l)
+{
+    snprintf(l->path, sizeof l->path, "/tmp/p2p-testlog-XXXXXX");
+    l->fd = mkstemp(l->path);
+    CHECK(l->fd >= 0);
+    l->old = l->fd >= 0 ? p2p_log_set_fd(l->fd) : -1;
+    return l->fd >= 0;
+}
+
+/* Waits (timeout_ms at most) until the captured log has a line holding
+ * needle; copies it (without its newline) into line and returns line, or
+ * NULL. */
+static inline const char *su_log_line(su_log_t *l, const char *needle, char *line, size_t cap,
+                                      unsigned timeout_ms)
+{
+    static char text[1 << 16];
+    uint64_t end = p2p_now_ns() + (uint64_t)timeout_ms * P2P_NS_PER_MS;
+    for (unsigned i = 0; l->fd >= 0 && i < 100000; i++) {
+        ssize_t n = pread(l->fd, text, sizeof text - 1, 0);
+        text[n > 0 ? n : 0] = 0;
+        const char *at = strstr(text, needle);
+        if (at) {
+            while (at > text && at[-1] != '\n') at--;
+            snprintf(line, cap, "%.*s", (int)strcspn(at, "\n"), at);
+            return line;
+        }
+        if (p2p_now_ns() >= end) break;
+        usleep(5000);
+    }
+    return NULL;
+}
+
+static inline void su_log_restore(su_log_t *l)
+{
+    if (l->fd >= 0) p2p_log_set_fd(l->old);
+}
+
+static inline void su_log_close(su_log_t *l)
+{
+    if (l->fd < 0) return;
+    close(l->fd);
+    unlink(l->path);
+    l->fd = -1;
 }
 
 /* Waits until the stats counter at field offset reaches want. */

@@ -25,33 +25,6 @@ static int sock, other;
 static uint16_t target_port;
 static uint8_t key[32], ourpub[64];
 
-static uint64_t unix_now(void)
-{
-    return p2p_wall_ms() / 1000;
-}
-
-static p2p_endpoint_t ep_of_sock(int s)
-{
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof ss;
-    p2p_endpoint_t ep;
-    memset(&ep, 0, sizeof ep);
-    CHECK(getsockname(s, (struct sockaddr *)&ss, &sl) == 0);
-    CHECK_OK(p2p_ip_from_sockaddr(&ep.ip, &ep.udp, (struct sockaddr *)&ss));
-    ep.tcp = ep.udp;
-    return ep;
-}
-
-static int udp_socket(void)
-{
-    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_storage ss;
-    p2p_ip_t lo = p2p_ip4(127, 0, 0, 1);
-    socklen_t sl = p2p_ip_to_sockaddr(&ss, &lo, 0);
-    CHECK(bind(s, (struct sockaddr *)&ss, sl) == 0);
-    return s;
-}
-
 static size_t send_pkt(const p2p_discv4_packet_t *p, uint8_t hash[32])
 {
     uint8_t buf[P2P_DISCV4_MAX_SIZE];
@@ -141,7 +114,7 @@ static size_t ping(p2p_endpoint_t from)
     p2p_discv4_packet_t p;
     memset(&p, 0, sizeof p);
     p.type = P2P_DISCV4_PING;
-    p.expiration = unix_now() + 20 + next_uniq();
+    p.expiration = dn_unix_now() + 20 + next_uniq();
     p.u.ping.version = 4;
     p.u.ping.from = from;
     p.u.ping.to.ip = p2p_ip4(127, 0, 0, 1);
@@ -154,7 +127,7 @@ static size_t findnode(uint8_t fill)
     p2p_discv4_packet_t p;
     memset(&p, 0, sizeof p);
     p.type = P2P_DISCV4_FINDNODE;
-    p.expiration = unix_now() + 20 + next_uniq();
+    p.expiration = dn_unix_now() + 20 + next_uniq();
     memset(p.u.findnode.target, fill, 64);
     return send_pkt(&p, NULL);
 }
@@ -173,8 +146,8 @@ int main(void)
     target_port = p2p_discovery_port(a.d);
     dn_key(key);
     CHECK_OK(p2p_secp_pubkey(ourpub, key));
-    sock = udp_socket();
-    other = udp_socket();
+    sock = dn_udp_socket(0);
+    other = dn_udp_socket(0);
     rx_t r, ro;
 
     /* unbonded findnode x5 and ENR request x3: nothing back */
@@ -184,7 +157,7 @@ int main(void)
         p2p_discv4_packet_t p;
         memset(&p, 0, sizeof p);
         p.type = P2P_DISCV4_ENRREQUEST;
-        p.expiration = unix_now() + 20 + next_uniq();
+        p.expiration = dn_unix_now() + 20 + next_uniq();
         req += send_pkt(&p, NULL);
     }
     collect(sock, &r, 500);
@@ -195,7 +168,7 @@ int main(void)
 
     /* one ping claiming another endpoint as `from`: replies go to the UDP
      * source only */
-    size_t pl = ping(ep_of_sock(other));
+    size_t pl = ping(dn_sock_ep(other));
     collect(sock, &r, 500);
     collect(other, &ro, 100);
     CHECK(ro.n == 0);
@@ -208,7 +181,7 @@ int main(void)
 
     /* a flood of 50 pings: 50 pongs, at most one more ping back */
     size_t fb = 0;
-    for (int i = 0; i < 50; i++) fb += ping(ep_of_sock(sock));
+    for (int i = 0; i < 50; i++) fb += ping(dn_sock_ep(sock));
     collect(sock, &r, 500);
     CHECK(r.pongs == 50);
     CHECK(r.pings <= 1);
@@ -225,7 +198,7 @@ int main(void)
     CHECK(ctr(&a, 0) == 6);
 
     /* bond: ping again, answer the ping back, then findnode is answered */
-    ping(ep_of_sock(sock));
+    ping(dn_sock_ep(sock));
     bool bonded = false;
     for (int i = 0; i < 3 && !bonded; i++) {
         collect(sock, &r, 100); /* answer within the 500 ms reply timeout */
@@ -233,14 +206,14 @@ int main(void)
             p2p_discv4_packet_t p;
             memset(&p, 0, sizeof p);
             p.type = P2P_DISCV4_PONG;
-            p.expiration = unix_now() + 20;
+            p.expiration = dn_unix_now() + 20;
             p.u.pong.to.ip = p2p_ip4(127, 0, 0, 1);
             p.u.pong.to.udp = target_port;
             memcpy(p.u.pong.reply_tok, r.last_ping_hash, 32);
             send_pkt(&p, NULL);
             bonded = true;
         } else {
-            ping(ep_of_sock(sock)); /* the ping back was sent earlier: ask for another */
+            ping(dn_sock_ep(sock)); /* the ping back was sent earlier: ask for another */
         }
     }
     CHECK(bonded);

@@ -24,34 +24,14 @@
 static int sock;
 static uint16_t target_port;
 
-static uint64_t unix_now(void)
-{
-    return p2p_wall_ms() / 1000;
-}
-
+/* A loopback UDP socket with room for a flood's backlog. */
 static int udp_socket(void)
 {
-    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    struct sockaddr_storage ss;
-    p2p_ip_t lo = p2p_ip4(127, 0, 0, 1);
-    socklen_t sl = p2p_ip_to_sockaddr(&ss, &lo, 0);
-    CHECK(bind(s, (struct sockaddr *)&ss, sl) == 0);
+    int s = dn_udp_socket(SOCK_NONBLOCK);
     int buf = 8 << 20;
     (void)setsockopt(s, SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
     (void)setsockopt(s, SOL_SOCKET, SO_SNDBUF, &buf, sizeof buf);
     return s;
-}
-
-static p2p_endpoint_t ep_of_sock(int s)
-{
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof ss;
-    p2p_endpoint_t ep;
-    memset(&ep, 0, sizeof ep);
-    CHECK(getsockname(s, (struct sockaddr *)&ss, &sl) == 0);
-    CHECK_OK(p2p_ip_from_sockaddr(&ep.ip, &ep.udp, (struct sockaddr *)&ss));
-    ep.tcp = ep.udp;
-    return ep;
 }
 
 static size_t make_ping(uint8_t out[P2P_DISCV4_MAX_SIZE], uint8_t hash[32], const uint8_t *priv,
@@ -119,7 +99,7 @@ int main(void)
     if (!a.d) return tu_done("discovery_flood");
     target_port = p2p_discovery_port(a.d);
     sock = udp_socket();
-    p2p_endpoint_t me = ep_of_sock(sock);
+    p2p_endpoint_t me = dn_sock_ep(sock);
 
     static uint8_t keys[NKEYS][32];
     for (unsigned i = 0; i < NKEYS; i++) dn_key(keys[i]);
@@ -127,7 +107,7 @@ int main(void)
     /* Pre-sign the flood so it goes out as fast as the socket takes it. */
     static uint8_t pkts[FLOOD_PKTS][PING_MAX];
     static size_t lens[FLOOD_PKTS];
-    uint64_t exp0 = unix_now() + 60;
+    uint64_t exp0 = dn_unix_now() + 60;
     size_t sent_bytes = 0;
     for (unsigned i = 0; i < FLOOD_PKTS; i++) {
         uint8_t h[32], tmp[P2P_DISCV4_MAX_SIZE];
@@ -194,7 +174,7 @@ int main(void)
     int s2 = udp_socket();
     uint8_t legit[32], pkt[P2P_DISCV4_MAX_SIZE], hash[32];
     dn_key(legit);
-    size_t n = make_ping(pkt, hash, legit, ep_of_sock(s2), unix_now() + 20);
+    size_t n = make_ping(pkt, hash, legit, dn_sock_ep(s2), dn_unix_now() + 20);
     CHECK(send_to_target(s2, pkt, n));
     bool pong = false;
     uint64_t end = dn_deadline_ms(5000);

@@ -39,23 +39,6 @@ static ssize_t recv_raw(uint8_t *buf, size_t cap, int ms)
     return recv(sock, buf, cap, 0);
 }
 
-static uint64_t unix_now(void)
-{
-    return p2p_wall_ms() / 1000;
-}
-
-static p2p_endpoint_t our_ep(void)
-{
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof ss;
-    p2p_endpoint_t ep;
-    memset(&ep, 0, sizeof ep);
-    CHECK(getsockname(sock, (struct sockaddr *)&ss, &sl) == 0);
-    CHECK_OK(p2p_ip_from_sockaddr(&ep.ip, &ep.udp, (struct sockaddr *)&ss));
-    ep.tcp = ep.udp;
-    return ep;
-}
-
 static size_t make_ping(uint8_t out[P2P_DISCV4_MAX_SIZE], uint8_t hash[32], const uint8_t *priv,
                         uint64_t exp)
 {
@@ -64,7 +47,7 @@ static size_t make_ping(uint8_t out[P2P_DISCV4_MAX_SIZE], uint8_t hash[32], cons
     p.type = P2P_DISCV4_PING;
     p.expiration = exp;
     p.u.ping.version = 4;
-    p.u.ping.from = our_ep();
+    p.u.ping.from = dn_sock_ep(sock);
     p.u.ping.to.ip = p2p_ip4(127, 0, 0, 1);
     p.u.ping.to.udp = target_port;
     size_t n = 0;
@@ -147,7 +130,7 @@ static size_t neighbors_body(uint8_t *out, size_t cap, unsigned n)
         p2p_rlp_list_end(&e);
     }
     p2p_rlp_list_end(&e);
-    p2p_rlp_put_uint(&e, unix_now() + 20);
+    p2p_rlp_put_uint(&e, dn_unix_now() + 20);
     p2p_rlp_list_end(&e);
     size_t len = 0;
     CHECK_OK(p2p_rlp_enc_finish(&e, &len));
@@ -188,7 +171,7 @@ int main(void)
     size_t n;
 
     /* truncated */
-    n = make_ping(pkt, hash, key, unix_now() + 20);
+    n = make_ping(pkt, hash, key, dn_unix_now() + 20);
     send_raw(pkt, 97);
     send_raw(pkt, 1);
     CHECK(wait_ctr(&a, get_rx_too_small, 2));
@@ -198,17 +181,17 @@ int main(void)
     send_raw(pkt, P2P_DISCV4_MAX_SIZE + 64);
     CHECK(wait_ctr(&a, get_rx_too_big, 2));
     /* bad hash */
-    n = make_ping(pkt, hash, key, unix_now() + 20);
+    n = make_ping(pkt, hash, key, dn_unix_now() + 20);
     pkt[5] ^= 1;
     send_raw(pkt, n);
     CHECK(wait_ctr(&a, get_rx_bad_hash, 1));
     /* bad signature: recovery id 7, hash recomputed so it passes the hash check */
-    n = make_ping(pkt, hash, key, unix_now() + 20);
+    n = make_ping(pkt, hash, key, dn_unix_now() + 20);
     pkt[32 + 64] = 7;
     p2p_keccak256(pkt, pkt + 32, n - 32);
     send_raw(pkt, n);
     /* r = 0 */
-    n = make_ping(pkt, hash, key, unix_now() + 20);
+    n = make_ping(pkt, hash, key, dn_unix_now() + 20);
     memset(pkt + 32, 0, 32);
     p2p_keccak256(pkt, pkt + 32, n - 32);
     send_raw(pkt, n);
@@ -233,15 +216,15 @@ int main(void)
     send_raw(pkt, n);
     CHECK(wait_ctr(&a, get_rx_bad_packet, 3));
     /* signed with the instance's own key */
-    n = make_ping(pkt, hash, a.priv, unix_now() + 20);
+    n = make_ping(pkt, hash, a.priv, dn_unix_now() + 20);
     send_raw(pkt, n);
     CHECK(wait_ctr(&a, get_rx_from_self, 1));
     /* expired: dropped by the reader before the recovery, so an expired
      * packet with a signature that would not recover counts as expired */
-    n = make_ping(pkt, hash, key, unix_now() - 5);
+    n = make_ping(pkt, hash, key, dn_unix_now() - 5);
     send_raw(pkt, n);
     CHECK(wait_ctr(&a, get_rx_expired, 1));
-    n = make_ping(pkt, hash, key, unix_now() - 6);
+    n = make_ping(pkt, hash, key, dn_unix_now() - 6);
     pkt[32 + 64] = 7;
     p2p_keccak256(pkt, pkt + 32, n - 32);
     send_raw(pkt, n);
@@ -271,8 +254,8 @@ int main(void)
     p2p_discv4_packet_t p;
     memset(&p, 0, sizeof p);
     p.type = P2P_DISCV4_PONG;
-    p.expiration = unix_now() + 20;
-    p.u.pong.to = our_ep();
+    p.expiration = dn_unix_now() + 20;
+    p.u.pong.to = dn_sock_ep(sock);
     memset(p.u.pong.reply_tok, 0x33, 32);
     send_raw(pkt, make_pkt(pkt, &p));
     nblen = neighbors_body(nb, sizeof nb, 2);
@@ -282,20 +265,20 @@ int main(void)
     /* findnode and ENR request from an unbonded sender */
     memset(&p, 0, sizeof p);
     p.type = P2P_DISCV4_FINDNODE;
-    p.expiration = unix_now() + 20;
+    p.expiration = dn_unix_now() + 20;
     memcpy(p.u.findnode.target, ourpub, 64);
     send_raw(pkt, make_pkt(pkt, &p));
     CHECK(wait_ctr(&a, get_drop_unbonded_findnode, 1));
     memset(&p, 0, sizeof p);
     p.type = P2P_DISCV4_ENRREQUEST;
-    p.expiration = unix_now() + 20;
+    p.expiration = dn_unix_now() + 20;
     send_raw(pkt, make_pkt(pkt, &p));
     CHECK(wait_ctr(&a, get_drop_unbonded_enrrequest, 1));
     expect_silence("hostile packets");
 
     /* The instance still works: a valid ping gets a pong (and, since we are
      * new to it, a ping back). */
-    n = make_ping(pkt, hash, key, unix_now() + 20);
+    n = make_ping(pkt, hash, key, dn_unix_now() + 20);
     send_raw(pkt, n);
     bool got_pong = false;
     uint8_t ping_hash[32];
@@ -323,7 +306,7 @@ int main(void)
     /* Answer its ping: now we are bonded, findnode gets Neighbors. */
     memset(&p, 0, sizeof p);
     p.type = P2P_DISCV4_PONG;
-    p.expiration = unix_now() + 20;
+    p.expiration = dn_unix_now() + 20;
     p.u.pong.to.ip = p2p_ip4(127, 0, 0, 1);
     p.u.pong.to.udp = target_port;
     memcpy(p.u.pong.reply_tok, ping_hash, 32);
@@ -331,7 +314,7 @@ int main(void)
     dn_sleep_ms(100);
     memset(&p, 0, sizeof p);
     p.type = P2P_DISCV4_FINDNODE;
-    p.expiration = unix_now() + 21; /* not a replay of the unbonded one */
+    p.expiration = dn_unix_now() + 21; /* not a replay of the unbonded one */
     memcpy(p.u.findnode.target, ourpub, 64);
     size_t fnlen = make_pkt(pkt, &p);
     send_raw(pkt, fnlen);

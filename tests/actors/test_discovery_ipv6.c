@@ -128,39 +128,51 @@ static bool record_has_both(const p2p_discovery_info_t *in, const void *arg)
            p2p_enr_port(&in->record, &udp6, "udp6") == 0 && udp6 == w->e6.udp;
 }
 
-/* 2: a dual-stack node predicting its endpoint keeps one per family. */
-static void test_dual_stack_votes(void)
+/* Opens NFAKE fakes (127.0.0.N) reporting r4 and r6 in turn, and starts a
+ * on :: (TCP port 30303, predicting its endpoint, NFAKE/2-1 votes needed)
+ * with them as bootnodes and base's other settings (announce_ip, ...).
+ * Returns false (everything closed) on failure. */
+static bool dual_start(dn_node_t *a, df_fake_t f[NFAKE], p2p_endpoint_t r4, p2p_endpoint_t r6,
+                       p2p_discovery_config_t *base)
 {
-    static df_fake_t f[NFAKE];
     p2p_node_t boots[NFAKE];
-    want_eps_t w = {.e4 = {.ip = p2p_ip4(93, 184, 216, 34), .udp = 9999},
-                    .e6 = {.ip = ip_of("2a01:4f8::34"), .udp = 9998}};
     unsigned nf = 0;
     for (unsigned i = 0; i < NFAKE; i++) {
         if (!df_open(&f[i], p2p_ip4(127, 0, (uint8_t)(i + 1), 1))) break;
-        f[i].report = i % 2 ? w.e6 : w.e4;
+        f[i].report = i % 2 ? r6 : r4;
         boots[nf++] = f[i].node;
     }
     CHECK(nf == NFAKE);
     if (nf != NFAKE) {
         df_close(f, nf);
-        return;
+        return false;
     }
+    dn_key(a->priv);
+    base->listen_ip = ip_of("::");
+    base->tcp_port = 30303;
+    base->predict_endpoint = true;
+    base->endpoint_votes = NFAKE / 2 - 1;
+    CHECK_OK(dn_start(a, boots, NFAKE, NULL, base));
+    if (!a->d) {
+        df_close(f, nf);
+        return false;
+    }
+    /* the IPv4 fakes reach the :: socket at 127.0.0.1 */
+    df_target = (p2p_endpoint_t){.ip = p2p_ip4(127, 0, 0, 1), .udp = p2p_discovery_port(a->d)};
+    return true;
+}
+
+/* 2: a dual-stack node predicting its endpoint keeps one per family. */
+static void test_dual_stack_votes(void)
+{
+    static df_fake_t f[NFAKE];
+    const unsigned nf = NFAKE;
+    want_eps_t w = {.e4 = {.ip = p2p_ip4(93, 184, 216, 34), .udp = 9999},
+                    .e6 = {.ip = ip_of("2a01:4f8::34"), .udp = 9998}};
     dn_node_t a;
     p2p_discovery_config_t base;
     memset(&base, 0, sizeof base);
-    dn_key(a.priv);
-    base.listen_ip = ip_of("::");
-    base.tcp_port = 30303;
-    base.predict_endpoint = true;
-    base.endpoint_votes = NFAKE / 2 - 1;
-    CHECK_OK(dn_start(&a, boots, NFAKE, NULL, &base));
-    if (!a.d) {
-        df_close(f, nf);
-        return;
-    }
-    /* the IPv4 fakes reach the :: socket at 127.0.0.1 */
-    df_target = (p2p_endpoint_t){.ip = p2p_ip4(127, 0, 0, 1), .udp = p2p_discovery_port(a.d)};
+    if (!dual_start(&a, f, w.e4, w.e6, &base)) return;
     uint64_t seq0 = a.self.seq;
     CHECK(serve_until(&a, f, nf, record_has_both, &w, 20000));
     /* more statements of both kinds (revalidation) move nothing */
@@ -197,37 +209,16 @@ static void test_dual_stack_votes(void)
 static void test_dual_stack_static(void)
 {
     static df_fake_t f[NFAKE];
-    p2p_node_t boots[NFAKE];
+    const unsigned nf = NFAKE;
     p2p_endpoint_t other4 = {.ip = p2p_ip4(93, 184, 216, 34), .udp = 9999};
     want_eps_t w = {.e4 = {.ip = p2p_ip4(198, 51, 100, 7)},
                     .e6 = {.ip = ip_of("2a01:4f8::34"), .udp = 9998}};
-    unsigned nf = 0;
-    for (unsigned i = 0; i < NFAKE; i++) {
-        if (!df_open(&f[i], p2p_ip4(127, 0, (uint8_t)(i + 1), 1))) break;
-        f[i].report = i % 2 ? w.e6 : other4;
-        boots[nf++] = f[i].node;
-    }
-    CHECK(nf == NFAKE);
-    if (nf != NFAKE) {
-        df_close(f, nf);
-        return;
-    }
     dn_node_t a;
     p2p_discovery_config_t base;
     memset(&base, 0, sizeof base);
-    dn_key(a.priv);
-    base.listen_ip = ip_of("::");
-    base.tcp_port = 30303;
     base.announce_ip = w.e4.ip;
     base.announce_static = true;
-    base.predict_endpoint = true;
-    base.endpoint_votes = NFAKE / 2 - 1;
-    CHECK_OK(dn_start(&a, boots, NFAKE, NULL, &base));
-    if (!a.d) {
-        df_close(f, nf);
-        return;
-    }
-    df_target = (p2p_endpoint_t){.ip = p2p_ip4(127, 0, 0, 1), .udp = p2p_discovery_port(a.d)};
+    if (!dual_start(&a, f, other4, w.e6, &base)) return;
     w.e4.udp = df_target.udp;
     uint64_t seq0 = a.self.seq;
     CHECK(serve_until(&a, f, nf, record_has_both, &w, 20000));

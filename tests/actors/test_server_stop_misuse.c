@@ -86,14 +86,8 @@ static bool aborts(const char *what, const p2p_protocol_t *proto, p2p_peer_event
         child(proto, ev);
     }
     int st = 0;
-    pid_t w = 0;
-    for (int i = 0; i < CHILD_MAX_S * 50 && (w = waitpid(pid, &st, WNOHANG)) == 0; i++)
-        usleep(20000);
-    if (w == 0) {
-        kill(pid, SIGKILL);
-        waitpid(pid, &st, 0);
-        printf("%s: still running after %d s (a hang)\n", what, CHILD_MAX_S);
-    }
+    pid_t w = tu_wait_child(pid, CHILD_MAX_S, &st);
+    if (w == 0) printf("%s: still running after %d s (a hang)\n", what, CHILD_MAX_S);
     char text[16384] = {0};
     ssize_t n = pread(fd, text, sizeof text - 1, 0);
     close(fd);

@@ -69,6 +69,28 @@ static bool wait_handle(app_t *a)
     return atomic_load(&a->peer) != NULL;
 }
 
+/* Starts a server with cs (its protocols: app's, ctx a) and connects rp to
+ * it as a live peer of "app" (both handshakes with a fresh key; rcvbuf as
+ * rp_connect_rcvbuf), then waits until the server counts it and on_start
+ * kept its handle.  Returns the server, or NULL (checks failed). */
+static p2p_server_t *app_peer(app_t *a, p2p_server_config_t *cs, rawpeer_t *rp, int rcvbuf)
+{
+    static const char *const cap[] = {"app"};
+    p2p_server_t *s = NULL;
+    CHECK_OK(p2p_server_start(&s, cs));
+    if (!s) return NULL;
+    a->s = s;
+    p2p_node_t ns = su_node(s);
+    uint8_t k[32];
+    su_key(k);
+    CHECK(rp_connect_rcvbuf(rp, ns.ep.tcp, rcvbuf) == 0 &&
+          rp_handshake(rp, k, ns.pubkey, 5000) == 0 &&
+          rp_exchange_hellos(rp, cap, ver1, 1, 5000) == 0);
+    CHECK(su_wait_peers(s, 1, 5000));
+    CHECK(wait_handle(a));
+    return s;
+}
+
 static int app_msg(p2p_peer_t *peer, void *ctx, void *state, uint64_t code, const uint8_t *data,
                    size_t len)
 {
@@ -164,24 +186,14 @@ static void test_blocked_write(void)
 {
     app_t a = {0};
     p2p_protocol_t proto = {"app", 1, 2, &a, app_start, NULL, NULL};
-    const char *const cap[] = {"app"};
     p2p_server_config_t cs;
     su_config(&cs, &proto, 1);
     cs.disc_linger_ms = BLOCKED_LINGER_MS;
-    p2p_server_t *s = NULL;
-    CHECK_OK(p2p_server_start(&s, &cs));
-    if (!s) return;
-    a.s = s;
-    p2p_node_t ns = su_node(s);
     rawpeer_t rp;
-    uint8_t k[32];
-    su_key(k);
-    CHECK(rp_connect(&rp, ns.ep.tcp) == 0 && rp_handshake(&rp, k, ns.pubkey, 5000) == 0);
+    p2p_server_t *s = app_peer(&a, &cs, &rp, 0);
+    if (!s) return;
     int small = 4096;
     (void)setsockopt(rp.fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
-    CHECK(rp_exchange_hellos(&rp, cap, ver1, 1, 5000) == 0);
-    CHECK(su_wait_peers(s, 1, 5000));
-    CHECK(wait_handle(&a));
     uint8_t *msg = calloc(1, BLOCKED_MSG);
     int queued = 0;
     for (int i = 0; a.peer && msg && i < BLOCKED_N; i++) {
@@ -198,7 +210,7 @@ static void test_blocked_write(void)
     int big = 1 << 20;
     (void)setsockopt(rp.fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
     int got = 0, reason = -3;
-    for (;;) {
+    for (int i = 0; i < 4 * BLOCKED_N; i++) { /* BLOCKED_N messages, then the Disconnect */
         uint64_t code;
         const uint8_t *p;
         size_t n;
@@ -228,22 +240,13 @@ static void test_busy_handler(void)
 {
     app_t a = {0};
     p2p_protocol_t proto = {"app", 1, 2, &a, app_start, app_msg, app_stop};
-    const char *const cap[] = {"app"};
     p2p_server_config_t cs;
     su_config(&cs, &proto, 1);
     cs.disc_linger_ms = LINGER_MS;
     cs.op_timeout_ms = 10000;
-    p2p_server_t *s = NULL;
-    CHECK_OK(p2p_server_start(&s, &cs));
-    if (!s) return;
-    a.s = s;
-    p2p_node_t ns = su_node(s);
     rawpeer_t rp;
-    uint8_t k[32];
-    su_key(k);
-    CHECK(rp_connect(&rp, ns.ep.tcp) == 0 && rp_handshake(&rp, k, ns.pubkey, 5000) == 0);
-    CHECK(rp_exchange_hellos(&rp, cap, ver1, 1, 5000) == 0);
-    CHECK(su_wait_peers(s, 1, 5000));
+    p2p_server_t *s = app_peer(&a, &cs, &rp, 0);
+    if (!s) return;
     CHECK_OK(rp_send(&rp, P2P_BASE_LENGTH, (const uint8_t *)"\xc0", 1));
     for (int i = 0; i < 500 && !atomic_load(&a.in_msg); i++) usleep(1000);
     CHECK(atomic_load(&a.in_msg) == 1);
@@ -319,13 +322,14 @@ static void test_blackhole_dial(void)
 static int read_app_msgs(rawpeer_t *rp, unsigned timeout_ms)
 {
     int got = 0;
-    for (;;) {
+    for (int i = 0; i < 4096; i++) { /* at most 1024 were sent (unsent_n) */
         uint64_t code;
         const uint8_t *p;
         size_t n;
-        if (rp_recv(rp, &code, &p, &n, timeout_ms) || code == P2P_MSG_DISC) return got;
+        if (rp_recv(rp, &code, &p, &n, timeout_ms) || code == P2P_MSG_DISC) break;
         if (code == P2P_BASE_LENGTH && n == BLOCKED_MSG) got++;
     }
+    return got;
 }
 
 /* More than the kernel's send buffer can take (net.ipv4.tcp_wmem's
@@ -349,35 +353,15 @@ static void test_unsent_counted(void)
 {
     app_t a = {0};
     p2p_protocol_t proto = {"app", 1, 2, &a, app_start, NULL, NULL};
-    const char *const cap[] = {"app"};
     p2p_server_config_t cs;
     su_config(&cs, &proto, 1);
     cs.disc_linger_ms = 300;
     const int want = unsent_n();
     cs.out_max_msgs = 1024;
     cs.out_max_bytes = 1024ull * BLOCKED_MSG;
-    p2p_server_t *s = NULL;
-    CHECK_OK(p2p_server_start(&s, &cs));
-    if (!s) return;
-    a.s = s;
-    p2p_node_t ns = su_node(s);
-    /* a small receive window from the SYN on */
     rawpeer_t rp;
-    memset(&rp, 0, sizeof rp);
-    rp.cap = 4096;
-    rp.buf = malloc(rp.cap);
-    rp.fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    int small = 4096;
-    (void)setsockopt(rp.fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(ns.ep.tcp)};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    CHECK(connect(rp.fd, (struct sockaddr *)&sa, sizeof sa) == 0);
-    uint8_t k[32];
-    su_key(k);
-    CHECK(rp_handshake(&rp, k, ns.pubkey, 5000) == 0);
-    CHECK(rp_exchange_hellos(&rp, cap, ver1, 1, 5000) == 0);
-    CHECK(su_wait_peers(s, 1, 5000));
-    CHECK(wait_handle(&a));
+    p2p_server_t *s = app_peer(&a, &cs, &rp, 4096); /* a small window from the SYN on */
+    if (!s) return;
     /* random bytes: snappy leaves them as large as they are */
     uint8_t *msg = calloc(1, BLOCKED_MSG);
     if (msg) CHECK_OK(p2p_random(msg, BLOCKED_MSG));

@@ -20,12 +20,8 @@
  * or -1 if waitpid failed. */
 static pid_t wait_bounded(pid_t pid, int limit_s, const char *what, int *st)
 {
-    uint64_t end = p2p_now_ns() + (uint64_t)limit_s * P2P_NS_PER_S;
-    pid_t w;
-    while ((w = waitpid(pid, st, WNOHANG)) == 0 && p2p_now_ns() < end) usleep(20000);
+    pid_t w = tu_wait_child(pid, limit_s, st);
     if (w == 0) {
-        kill(pid, SIGKILL);
-        waitpid(pid, st, 0);
         fprintf(stderr, "%s: killed after %d s\n", what, limit_s);
         CHECK(false);
     }

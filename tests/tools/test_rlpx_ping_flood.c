@@ -35,20 +35,6 @@
 
 static uint8_t out[BATCH * 64 + 4096];
 
-/* Waits for child pid at most limit_s seconds (status in *st); past that
- * kills and reaps it.  Returns pid, 0 if it was killed, -1 on failure. */
-static pid_t wait_bounded(pid_t pid, int limit_s, int *st)
-{
-    uint64_t end = p2p_now_ns() + (uint64_t)limit_s * P2P_NS_PER_S;
-    pid_t w;
-    while ((w = waitpid(pid, st, WNOHANG)) == 0 && p2p_now_ns() < end) usleep(20000);
-    if (w == 0) {
-        kill(pid, SIGKILL);
-        waitpid(pid, st, 0);
-    }
-    return w;
-}
-
 /* Accepts the tool's connection and plays the recipient's handshake.
  * Returns the connected socket (blocking) or -1. */
 static int fake_handshake(int lfd, const uint8_t priv[32], p2p_rlpx_codec_t *codec)
@@ -171,7 +157,7 @@ int main(int argc, char **argv)
         p2p_rlpx_codec_wipe(&codec);
     }
     int st = 0;
-    pid_t w = pid > 0 ? wait_bounded(pid, 30, &st) : -1;
+    pid_t w = pid > 0 ? tu_wait_child(pid, 30, &st) : -1;
     uint64_t took = p2p_now_ns() - t0;
     if (fd >= 0) close(fd);
     close(lfd);
