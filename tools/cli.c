@@ -294,10 +294,12 @@ char *cli_read_text(const char *path, size_t max)
     if (!f) cli_fail("cannot read %s: %s", path, strerror(errno));
     char *buf = malloc(max + 1);
     if (!buf) cli_fail("out of memory");
+    errno = 0;
     size_t n = fread(buf, 1, max + 1, f);
-    int err = ferror(f);
+    /* the reason, not just "read error" (a directory: EISDIR) */
+    int err = ferror(f) ? (errno ? errno : EIO) : 0;
     fclose(f);
-    if (err) cli_fail("cannot read %s: read error", path);
+    if (err) cli_fail("cannot read %s: %s", path, strerror(err));
     if (n > max) cli_fail("%s is too large (more than %zu bytes)", path, max);
     buf[n] = 0;
     while (n && isspace((unsigned char)buf[n - 1])) buf[--n] = 0;

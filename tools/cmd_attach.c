@@ -19,15 +19,18 @@
  * by P2P_ATTACH_MAX bytes.  Each call has one --timeout deadline, set when
  * it starts, for sending the request and for every read until the reply
  * with its id: notifications or replies with other ids do not extend it.
+ * The connect has its own --timeout (a node that accepts no connection).
  * Main thread only.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -61,7 +64,12 @@ static bool names_node(const char *arg, bool *dir)
 }
 
 /* Connects to the socket arg, or to devp2pd.ipc in it if datadir (a data
- * directory, which may not exist). */
+ * directory, which may not exist), within r->tmo: a node that accepts no
+ * connection (stopped, hung, its listen backlog full) fails the connect
+ * with EAGAIN once it passes.  The socket is then non-blocking, so that
+ * every send and receive keeps the call's deadline (netio.h): a blocking
+ * send of a request larger than the socket buffer waited forever for a
+ * node that does not read. */
 static void rpc_connect(struct rpc *r, const char *arg, bool datadir)
 {
     char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
@@ -75,9 +83,22 @@ static void rpc_connect(struct rpc *r, const char *arg, bool datadir)
     memcpy(sa.sun_path, path, (size_t)n + 1);
     r->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (r->fd < 0) cli_fail("socket: %s", strerror(errno));
-    if (connect(r->fd, (struct sockaddr *)&sa, sizeof sa) != 0)
+    /* a UNIX socket's connect waits for room in the listener's backlog
+     * at most SO_SNDTIMEO */
+    struct timeval tv = {.tv_sec = (time_t)(r->tmo / P2P_NS_PER_S),
+                         .tv_usec = (suseconds_t)(r->tmo % P2P_NS_PER_S / 1000)};
+    if (setsockopt(r->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) != 0)
+        cli_fail("socket: %s", strerror(errno));
+    if (connect(r->fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        if (errno == EAGAIN || errno == EINPROGRESS)
+            cli_fail("cannot connect to %s: the node accepted no connection within --timeout",
+                     path);
         cli_fail("cannot connect to %s: %s (is devp2pd running on that data directory?)", path,
                  strerror(errno));
+    }
+    int fl = fcntl(r->fd, F_GETFL);
+    if (fl < 0 || fcntl(r->fd, F_SETFL, fl | O_NONBLOCK) != 0)
+        cli_fail("socket: %s", strerror(errno));
 }
 
 /* Reads one JSON value from the stream by deadline (CLOCK_MONOTONIC ns).
@@ -196,6 +217,10 @@ static int call(struct rpc *r, json_t *req)
     int rc = netio_write_all(r->fd, text, tl, deadline);
     if (!rc) rc = netio_write_all(r->fd, "\n", 1, deadline);
     free(text);
+    if (rc == P2P_ETIMEDOUT)
+        cli_fail("cannot send the request: timed out: the node did not read it within --timeout "
+                 "(call %lld)",
+                 (long long)id);
     if (rc) cli_fail("cannot send the request: %s", strerror(errno));
     for (;;) {
         const char *err = NULL;
@@ -318,7 +343,7 @@ int cmd_attach(int argc, char **argv)
     const cli_opt_t opts[] = {
         {"datadir", "DIR", "the node's data directory (instead of the first argument)", &datadir,
          NULL},
-        {"timeout", "S", "deadline per call (default 10)", &timeout, NULL},
+        {"timeout", "S", "deadline per call, and for the connect (default 10)", &timeout, NULL},
     };
     const char *pos[CLI_MAX_POS];
     size_t npos;

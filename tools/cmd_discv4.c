@@ -772,6 +772,11 @@ static int d4_crawl(int argc, char **argv)
     add_bootnodes(&cr, boot);
     crawl_run(&cr, deadline);
     double secs = (double)(p2p_now_ns() - t0) / 1e9;
+    /* a failure: one line, and nothing on stdout (--json printed the
+     * nodes nobody answered for, and a second line said the same) */
+    if (cr.alive == 0)
+        cli_fail("no node answered (%zu nodes discovered, %.1f s%s)", cr.n, secs,
+                 dropped_note(&dc));
     if (json) {
         json_t *arr = json_array();
         for (size_t i = 0; i < cr.n; i++) {
@@ -797,7 +802,6 @@ static int d4_crawl(int argc, char **argv)
             dropped_note(&dc));
     free(cr.v);
     p2p_dc_close(&dc);
-    if (cr.alive == 0) cli_fail("no node answered");
     return 0;
 }
 

@@ -144,10 +144,21 @@ static int rlpx_ping(int argc, char **argv)
     uint8_t priv[32];
     cli_session_key(priv, keyfile, keyhex);
     ours.version = P2P_BASE_VERSION;
-    ours.name_len = strnlen(client, P2P_HELLO_NAME_MAX);
+    ours.name_len = strlen(client);
+    /* --identity and --caps are checked before the network is touched:
+     * a name cut to P2P_HELLO_NAME_MAX, or a Hello over P2P_HELLO_MAX
+     * found only after the connect and the handshake, exited 1 */
+    if (ours.name_len > P2P_HELLO_NAME_MAX)
+        cli_usage_fail("--identity: %zu bytes, at most %d", ours.name_len, P2P_HELLO_NAME_MAX);
     memcpy(ours.name, client, ours.name_len);
     ours.listen_port = 0;
     if (p2p_secp_pubkey(ours.id, priv) != 0) cli_fail("invalid node key");
+    uint8_t hello[P2P_HELLO_MAX];
+    size_t hlen;
+    int rc = p2p_hello_encode(hello, sizeof hello, &hlen, &ours);
+    if (rc == P2P_ETOOBIG)
+        cli_usage_fail("--identity and --caps make a Hello over %d bytes", P2P_HELLO_MAX);
+    if (rc) cli_fail("cannot encode our Hello: %s", p2p_strerror(rc));
 
     struct conn c = {.fd = -1};
     c.deadline = p2p_now_ns() + tmo;
@@ -160,7 +171,7 @@ static int rlpx_ping(int argc, char **argv)
 
     char addr[P2P_IP_PORT_STRLEN];
     p2p_ip_port_format(addr, &node.ep.ip, node.ep.tcp);
-    int rc = netio_connect(&c.fd, &node.ep.ip, node.ep.tcp, c.deadline);
+    rc = netio_connect(&c.fd, &node.ep.ip, node.ep.tcp, c.deadline);
     if (rc) cli_fail("cannot connect to %s: %s", addr, io_err(rc));
 
     static p2p_rlpx_hs_t hs;
@@ -189,10 +200,6 @@ static int rlpx_ping(int argc, char **argv)
     p2p_wipe(priv, sizeof priv);
     if (rc) cli_fail("handshake: cannot derive secrets: %s", p2p_strerror(rc));
 
-    uint8_t hello[P2P_HELLO_MAX];
-    size_t hlen;
-    rc = p2p_hello_encode(hello, sizeof hello, &hlen, &ours);
-    if (rc) cli_fail("cannot encode our Hello: %s", p2p_strerror(rc));
     rc = send_msg(&c, P2P_MSG_HELLO, hello, hlen);
     if (rc) cli_fail("sending Hello: %s", io_err(rc));
 

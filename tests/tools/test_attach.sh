@@ -3,7 +3,8 @@
 # JSON-RPC 2.0 server on a UNIX socket (python3): one call, params forms,
 # an error reply, interactive lines, a datadir argument, a reply split
 # across writes, and a peer streaming replies with other ids (the call
-# gives up at its --timeout).
+# gives up at its --timeout), a node that does not read its requests or
+# accepts no connection (the client still ends at its --timeout).
 set -u
 D=$1
 . "$(dirname "$0")/lib_check.sh"
@@ -138,6 +139,48 @@ kill "$spid" 2>/dev/null; wait "$spid" 2>/dev/null
 [ "$(wc -l <"$T/err")" -eq 1 ] && grep -q 'timed out: no reply within --timeout' "$T/err" && ok ||
     bad "streamed wrong ids: error '$(cat "$T/err")'"
 [ ! -s "$T/out" ] && ok || bad "streamed wrong ids printed: $(head -3 "$T/out")"
+
+# A node that takes the connection but never reads it (stopped, hung, a
+# debugger on it): a request larger than the socket buffer does not hold
+# the client past --timeout (the socket was blocking: its send waited
+# forever).  A node that accepts no connection at all, its listen backlog
+# full, does not either (the connect waited forever).
+python3 - "$T/deaf.ipc" "$T/full.ipc" <<'PY' &
+import socket, sys, time
+d = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+d.bind(sys.argv[1])
+d.listen(1)
+d.settimeout(20)
+f = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+f.bind(sys.argv[2])
+f.listen(0)  # one connection waits in the backlog, the next finds it full
+try:
+    c, _ = d.accept()
+    time.sleep(20)
+except (OSError, socket.timeout):
+    pass
+PY
+dpid=$!
+wait_until 100 [ -S "$T/full.ipc" ]
+for k in 1 2; do # the first one fills the backlog
+    t0=$(date +%s%N)
+    timeout 30 "$D" attach --timeout 1 "$T/full.ipc" admin_peers >"$T/out" 2>"$T/err"
+    st=$?
+    ms=$((($(date +%s%N) - t0) / 1000000))
+    [ "$st" -eq 1 ] && [ "$ms" -lt 5000 ] && [ "$(wc -l <"$T/err")" -eq 1 ] && [ ! -s "$T/out" ] &&
+        ok || bad "full backlog ($k): exit status $st after $ms ms (--timeout 1): $(cat "$T/err")"
+done
+grep -q 'accepted no connection within --timeout' "$T/err" && ok || bad "full backlog: error '$(cat "$T/err")'"
+big=$(head -c 100000 /dev/zero | tr '\0' a)
+t0=$(date +%s%N)
+timeout 30 "$D" attach --timeout 1 "$T/deaf.ipc" admin_addPeer "$big" "$big" "$big" >"$T/out" 2>"$T/err"
+st=$?
+ms=$((($(date +%s%N) - t0) / 1000000))
+[ "$st" -eq 1 ] && [ "$ms" -lt 5000 ] && ok || bad "node that does not read: exit status $st after $ms ms (--timeout 1)"
+[ "$(wc -l <"$T/err")" -eq 1 ] && grep -q 'cannot send the request: timed out' "$T/err" && ok ||
+    bad "node that does not read: error '$(cat "$T/err")'"
+[ ! -s "$T/out" ] && ok || bad "node that does not read: printed $(head -c 200 "$T/out")"
+kill "$dpid" 2>/dev/null; wait "$dpid" 2>/dev/null
 
 echo "test_attach: $checks checks, $fails failed"
 [ "$fails" -eq 0 ] && [ "$checks" -gt 0 ]

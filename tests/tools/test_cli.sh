@@ -108,6 +108,9 @@ reject "$D" enrdump "enr:@@@"
 reject "$D" enrdump "enr:-IS4QHCY"
 reject "$D" enrdump "$T/missing-file"
 reject "$D" enrdump "$T/key"
+# a directory: the line names the reason ("read error" said nothing)
+reject "$D" enrdump "$T"
+grep -q 'Is a directory' "$T/err" && ok || bad "enrdump of a directory: $(cat "$T/err")"
 # a flipped signature byte: decoded, shown as INVALID, exit status 1
 # the text without its "enr:" prefix reaches the flag parser (it starts
 # with "-"): a usage error that names the prefix
@@ -129,11 +132,28 @@ usage_reject "$D" rlpx ping "enode://$(printf '%0128d' 0)@127.0.0.1:1"
 usage_reject "$D" rlpx ping "enr:AAAA"
 usage_reject "$D" rlpx ping "notanode"
 reject "$D" rlpx ping --caps "snap" "$TEXT"
+# an --identity that cannot fit a Hello (over 2048 bytes, or with the rest
+# of the Hello) is a usage error found before any connection (it was cut
+# to 2048 bytes, then failed after the connect and the handshake, exit 1)
+for n in 2000 2049 100000; do
+    usage_reject "$D" rlpx ping --timeout 2 --identity "$(head -c $n /dev/zero | tr '\0' a)" \
+        "$("$D" key to-enode --tcp 1 "$KEY")"
+    grep -q -- '--identity' "$T/err" && ok || bad "rlpx ping --identity of $n bytes: $(cat "$T/err")"
+done
 reject "$D" discv4 ping --timeout abc "$TEXT"
 reject "$D" discv4 ping --timeout 0 "$TEXT"
 reject "$D" attach --timeout 0 "$T" admin_nodeInfo
 reject "$D" discv4 ping --addr 999.1.1.1 "$TEXT"
 reject "$D" discv4 crawl
+# a crawl nobody answers fails as every command does: one line on stderr
+# and nothing on stdout, --json too (it printed the unanswered nodes as
+# JSON, and a summary line before the error)
+for j in "" --json; do
+    # shellcheck disable=SC2086
+    reject "$D" discv4 crawl $j --timeout 0.3 --bootnodes "$("$D" key to-enode --tcp 1 --udp 9 "$KEY")"
+    [ ! -s "$T/out" ] && grep -q '^devp2p: no node answered (1 nodes discovered' "$T/err" && ok ||
+        bad "crawl $j nobody answered: stdout '$(head -c 200 "$T/out")', stderr '$(cat "$T/err")'"
+done
 usage_reject "$D" discv4 crawl --bootnodes "enode://xyz"
 # a reply timeout of 0 would count every node dead at once ("no node
 # answered" in a few ms): refused as --timeout 0 is
