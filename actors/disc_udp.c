@@ -270,8 +270,14 @@ static void reader_batch(p2p__disc_reader_t *r, unsigned n)
         if (p2p_ip_from_sockaddr(&out->src.ip, &out->src.udp,
                                  (const struct sockaddr *)&r->from[i]) != 0)
             out->src.ip.family = 0;
+        /* msg_len is the datagram's whole size (MSG_TRUNC): rx_bytes
+         * counts what was received, the check sees what the buffer holds
+         * (one byte over the limit: too big) */
         size_t len = r->m[i].msg_len;
-        if (r->m[i].msg_hdr.msg_flags & MSG_TRUNC) len = sizeof r->buf[i];
+        if (len > sizeof r->buf[i]) {
+            P2P__DISC_CTR_ADD(d, rx_bytes, len - sizeof r->buf[i]);
+            len = sizeof r->buf[i];
+        }
         if (p2p__disc_check(d, &r->seen, out, r->buf[i], len) != 0) continue;
         int rc = p2p_mailbox_try_push_quiet(d->packets, out, sizeof *out);
         if (rc == 0) {
@@ -305,7 +311,7 @@ int p2p__disc_reader_run(p2p_thread_t *self, void *arg)
             r->m[i].msg_hdr.msg_name = &r->from[i];
             r->m[i].msg_hdr.msg_namelen = sizeof r->from[i];
         }
-        int n = recvmmsg(d->fd, r->m, P2P_DISCOVERY_RX_BATCH, MSG_DONTWAIT, NULL);
+        int n = recvmmsg(d->fd, r->m, P2P_DISCOVERY_RX_BATCH, MSG_DONTWAIT | MSG_TRUNC, NULL);
         if (n > 0) {
             reader_batch(r, (unsigned)n);
             /* a full batch: a flood may be overflowing the socket */

@@ -278,10 +278,9 @@ static int io_send(void *ctx, uint8_t hash[32], const p2p_endpoint_t *to,
     if (d->ntx == P2P_DISCOVERY_TX_BATCH) tx_flush(d);
     unsigned i = d->ntx;
     socklen_t sl = disc_sockaddr(d, &d->txaddr[i], to);
-    if (sl == 0 || to->udp == 0) {
-        P2P__DISC_CTR(d, tx_errors);
-        return P2P_EUNSUPPORTED;
-    }
+    /* not a socket failure: the core counts the refusal (its tx_errors,
+     * reval_unreachable), the socket never saw a packet */
+    if (sl == 0 || to->udp == 0) return P2P_EUNSUPPORTED;
     size_t len;
     int rc = p2p_discv4_encode(d->txbuf[i], &len, hash, pkt, d->priv);
     if (rc) {

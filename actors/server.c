@@ -321,13 +321,14 @@ int p2p__conn_spawn(p2p_server_t *srv, int fd, bool dialed, unsigned flags, cons
         char name[P2P_THREAD_NAME_MAX];
         conn_thread_name(name, c);
         c->th = &w->th;
-        /* counted before the thread runs (as reused is before the wake):
-         * whoever sees the connection's effects sees the count too */
-        P2P__STAT(srv, conn_threads_spawned);
-        /* signal-mode waiter: a connection costs one descriptor (its socket) */
+        /* signal-mode waiter: a connection costs one descriptor (its socket);
+         * the new thread counts itself in conn_threads_spawned before it
+         * runs c (p2p__conn_main), so whoever sees the connection's effects
+         * sees the count too, and a thread that could not be created is
+         * never counted (a count taken back would make the counter go down
+         * between two reads) */
         rc = p2p_thread_spawn_ex(&w->th, name, P2P_THREAD_STACK_PEER, P2P_THREAD_SIGNAL_WAKE,
                                  p2p__conn_main, c);
-        if (rc) P2P__STAT_ADD(srv, conn_threads_spawned, (uint64_t)-1);
     }
     if (rc) {
         free(w);

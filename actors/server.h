@@ -216,7 +216,7 @@ typedef struct p2p_server_config {
 /* Counters, each updated with relaxed atomics by the thread that sees the
  * event and read one by one (not a consistent snapshot). */
 typedef struct p2p_server_stats {
-    uint64_t disc_sent[256];          /* Disconnect messages we sent, by reason */
+    uint64_t disc_sent[256];          /* Disconnect messages we sent (written), by reason */
     uint64_t disc_recv[256];          /* Disconnect messages received, by reason */
     uint64_t rejected[256];           /* connections refused at a checkpoint, by reason */
     uint64_t accepted;                /* TCP connections accepted */
@@ -235,14 +235,14 @@ typedef struct p2p_server_stats {
     uint64_t hello_failed;            /* bad Hello, identity, or closed during the exchange */
     uint64_t peers_added;
     uint64_t peers_removed;
-    uint64_t read_timeouts;       /* no frame for read_timeout_ms */
-    uint64_t write_timeouts;      /* a write not done within write_timeout_ms */
-    uint64_t frame_errors;        /* bad MAC, oversize frame or snappy, decode errors */
-    uint64_t net_errors;          /* socket errors and EOF on live peers */
-    uint64_t proto_errors;        /* subprotocol callbacks failed / unknown codes */
-    uint64_t msgs_in, msgs_out;   /* subprotocol messages (out: written whole) */
-    uint64_t bytes_in, bytes_out; /* wire bytes after the RLPx handshake (auth/ack excluded) */
-    uint64_t pings_sent, pongs_sent;
+    uint64_t read_timeouts;          /* no frame for read_timeout_ms */
+    uint64_t write_timeouts;         /* a write not done within write_timeout_ms */
+    uint64_t frame_errors;           /* bad MAC, oversize frame or snappy, decode errors */
+    uint64_t net_errors;             /* socket errors and EOF on live peers */
+    uint64_t proto_errors;           /* subprotocol callbacks failed / unknown codes */
+    uint64_t msgs_in, msgs_out;      /* subprotocol messages (out: written whole) */
+    uint64_t bytes_in, bytes_out;    /* wire bytes after the RLPx handshake (auth/ack excluded) */
+    uint64_t pings_sent, pongs_sent; /* base-protocol pings and pongs written */
     uint64_t send_full;              /* p2p_peer_send refused with P2P_EFULL */
     uint64_t events_dropped;         /* events a full subscriber mailbox refused */
     uint64_t candidates_in;          /* discovery candidates offered */

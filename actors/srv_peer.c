@@ -100,13 +100,15 @@ typedef struct io {
     bool held;
     p2p_rlpx_msg_t held_msg;
     uint64_t held_retry;
-    /* Subprotocol messages framed into wbuf and not yet written whole: the
-     * stream offset of each one's last byte, oldest first (a ring of mcap,
-     * a power of two, holding mn).  A message counts as sent (msgs_out)
-     * once its last byte went to the socket; those still here when the
-     * connection ends were never written and are counted in send_unsent
-     * (a disconnect of ours frames every queued message, and a remote that
-     * reads nothing leaves them in wbuf past the linger). */
+    /* Subprotocol messages, pings and pongs framed into wbuf and not yet
+     * written whole: the stream offset of each one's last byte shifted
+     * left by 2, or'ed with its kind (MK_*), oldest first (a ring of mcap,
+     * a power of two, holding mn).  One counts as sent (msgs_out,
+     * pings_sent, pongs_sent) once its last byte went to the socket;
+     * subprotocol messages still here when the connection ends were never
+     * written and are counted in send_unsent (a disconnect of ours frames
+     * every queued message, and a remote that reads nothing leaves them in
+     * wbuf past the linger). */
     uint64_t wwritten; /* bytes ever written to the socket */
     uint64_t *mend;
     size_t mcap, mhead, mn;
@@ -195,9 +197,12 @@ static int wbuf_append(io_t *io, const uint8_t *p, size_t n)
     return 0;
 }
 
-/* Records a subprotocol message just framed at the end of wbuf.  Returns 0
- * or P2P_ENOMEM (not recorded). */
-static int msg_framed(io_t *io)
+/* Kinds of the framed messages msgs_written counts (io_t.mend). */
+enum { MK_MSG = 0, MK_PING = 1, MK_PONG = 2, MK_BITS = 2 };
+
+/* Records a message of kind (MK_*) just framed at the end of wbuf.
+ * Returns 0 or P2P_ENOMEM (not recorded: the caller counts it at once). */
+static int msg_framed(io_t *io, unsigned kind)
 {
     if (io->mn == io->mcap) {
         size_t ncap = io->mcap ? 2 * io->mcap : 64;
@@ -209,7 +214,8 @@ static int msg_framed(io_t *io)
         io->mcap = ncap;
         io->mhead = 0;
     }
-    io->mend[(io->mhead + io->mn) & (io->mcap - 1)] = io->wwritten + wpending(io);
+    io->mend[(io->mhead + io->mn) & (io->mcap - 1)] =
+        (io->wwritten + wpending(io)) << MK_BITS | kind;
     io->mn++;
     return 0;
 }
@@ -217,13 +223,24 @@ static int msg_framed(io_t *io)
 /* Counts the recorded messages whose last byte is written now. */
 static void msgs_written(io_t *io)
 {
-    size_t k = 0;
-    while (io->mn && io->mend[io->mhead] <= io->wwritten) {
+    uint64_t k[3] = {0, 0, 0};
+    while (io->mn && io->mend[io->mhead] >> MK_BITS <= io->wwritten) {
+        k[io->mend[io->mhead] & ((1u << MK_BITS) - 1)]++;
         io->mhead = (io->mhead + 1) & (io->mcap - 1);
         io->mn--;
-        k++;
     }
-    if (k) P2P__STAT_ADD(io->srv, msgs_out, (uint64_t)k);
+    if (k[MK_MSG]) P2P__STAT_ADD(io->srv, msgs_out, k[MK_MSG]);
+    if (k[MK_PING]) P2P__STAT_ADD(io->srv, pings_sent, k[MK_PING]);
+    if (k[MK_PONG]) P2P__STAT_ADD(io->srv, pongs_sent, k[MK_PONG]);
+}
+
+/* Subprotocol messages framed and not written (the connection ends). */
+static uint64_t msgs_unwritten(const io_t *io)
+{
+    uint64_t n = 0;
+    for (size_t i = 0; i < io->mn; i++)
+        n += (io->mend[(io->mhead + i) & (io->mcap - 1)] & ((1u << MK_BITS) - 1)) == MK_MSG;
+    return n;
 }
 
 /* Before an idle sleep: with nothing buffered either way and no held
@@ -422,7 +439,8 @@ static int io_read_msg(io_t *io, p2p_rlpx_msg_t *msg, size_t frame_max, uint64_t
 
 /* Sends Disconnect [reason] (compressed after a v5 Hello, as geth does),
  * then half-closes and lingers until EOF or the linger deadline.  Nothing
- * is sent for a network error or before the RLPx session exists. */
+ * is sent for a network error or before the RLPx session exists.  Counted
+ * in disc_sent once written. */
 static void io_disconnect(io_t *io, uint8_t reason)
 {
     p2p_server_t *srv = io->srv;
@@ -432,12 +450,16 @@ static void io_disconnect(io_t *io, uint8_t reason)
     if (p2p_disc_encode(pl, sizeof pl, &pn, reason)) return;
     io->held = false;
     if (io_put_msg(io, P2P_MSG_DISC, pl, pn)) return;
-    P2P__STAT(srv, disc_sent[reason]);
     uint64_t deadline = p2p_now_ns() + srv->linger;
     if (io_flush_all(io, deadline, false)) return;
+    /* counted once written whole, as msgs_out: a Disconnect left behind
+     * messages the remote did not read within the linger was never sent */
+    P2P__STAT(srv, disc_sent[reason]);
     (void)shutdown(io->fd, SHUT_WR);
     /* linger: let the remote read the Disconnect before we close (closing
-     * with unread input would reset the connection and may discard it) */
+     * with unread input would reset the connection and may discard it);
+     * what it sends meanwhile (a rejected peer's Hello) is read, so
+     * counted in bytes_in as the remote counted it out */
     uint8_t sink[2048];
     for (;;) {
         uint64_t now = p2p_now_ns();
@@ -445,6 +467,7 @@ static void io_disconnect(io_t *io, uint8_t reason)
         struct pollfd pfd = {.fd = io->fd, .events = POLLIN};
         if (poll(&pfd, 1, poll_ms(now, deadline)) <= 0) break;
         ssize_t n = recv(io->fd, sink, sizeof sink, 0);
+        if (n > 0) P2P__STAT_ADD(srv, bytes_in, (uint64_t)n);
         if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) break;
     }
 }
@@ -725,7 +748,8 @@ static int handle_msg(io_t *io, peer_run_t *pr, const p2p_rlpx_msg_t *msg)
                 fail(pr, P2P_DISC_NETWORK_ERROR);
                 return 0;
             }
-            P2P__STAT(srv, pongs_sent);
+            /* counted in pongs_sent once written (msgs_written) */
+            if (msg_framed(io, MK_PONG)) P2P__STAT(srv, pongs_sent);
             return 0;
         case P2P_MSG_DISC: {
             uint8_t r;
@@ -839,7 +863,7 @@ static void peer_write_some(io_t *io, peer_run_t *pr, size_t high, size_t max)
             break;
         }
         /* counted in msgs_out once written (msgs_written) */
-        if (msg_framed(io)) P2P__STAT(srv, msgs_out);
+        if (msg_framed(io, MK_MSG)) P2P__STAT(srv, msgs_out);
         if (srv->cfg.enable_msg_events) {
             size_t k;
             for (k = 0; k < c->nmatch; k++)
@@ -921,7 +945,8 @@ static void run_peer(io_t *io, peer_run_t *pr)
                 fail(pr, P2P_DISC_NETWORK_ERROR);
                 break;
             }
-            P2P__STAT(srv, pings_sent);
+            /* counted in pings_sent once written (msgs_written) */
+            if (msg_framed(io, MK_PING)) P2P__STAT(srv, pings_sent);
             next_ping = now + srv->ping_interval;
         }
         if (io_flush(io)) {
@@ -1168,7 +1193,8 @@ out:
     if (io) {
         /* framed, never written: the linger or the write deadline ran out,
          * or the remote went away */
-        if (io->mn) P2P__STAT_ADD(srv, send_unsent, (uint64_t)io->mn);
+        uint64_t unsent = msgs_unwritten(io);
+        if (unsent) P2P__STAT_ADD(srv, send_unsent, unsent);
         free(io->mend);
         if (io->codec_ready) p2p_rlpx_codec_wipe(&io->codec);
         free(io->rbuf);
@@ -1209,6 +1235,9 @@ int p2p__conn_main(p2p_thread_t *self, void *arg)
     p2p_conn_t *c = arg;
     p2p_server_t *srv = c->srv; /* outlives its connection threads */
     conn_thread_srv = srv;
+    /* a thread p2p__conn_spawn created, counted once it exists (a reused
+     * one is counted in conn_threads_reused before its wake) */
+    P2P__STAT(srv, conn_threads_spawned);
     while (conn_run(self, c)) {
         c = p2p__pool_wait(srv, self);
         if (!c) break;

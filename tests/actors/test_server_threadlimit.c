@@ -11,13 +11,18 @@
  * (pthread_create's EAGAIN), and the server stays up.  Once
  * the limit is lifted, an inbound handshake completes (the static node is
  * dialled again once its 35 s in the dial history are over, not waited
- * for here).
+ * for here).  While the limit holds, a sampler thread reads
+ * conn_threads_spawned over and over: it stays 0 (a thread that could not
+ * be created is never counted, not counted and then taken back, which a
+ * scrape in between would see as a counter going down).
  *
  * Needs root and a writable pids cgroup (v1 /sys/fs/cgroup/pids or v2 with
  * the pids controller); skipped (77) without one.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,6 +93,27 @@ static void cg_leave(void)
     (void)rmdir(cg_dir);
 }
 
+/* The sampler: reads conn_threads_spawned of srv until told to stop (at
+ * most 10 s), keeping the largest value seen. */
+typedef struct sampler {
+    p2p_server_t *srv;
+    _Atomic bool stop;
+    uint64_t max_spawned, reads;
+} sampler_t;
+
+static void *sampler_run(void *arg)
+{
+    sampler_t *sm = arg;
+    uint64_t end = p2p_now_ns() + 10 * P2P_NS_PER_S;
+    p2p_server_stats_t st;
+    while (!atomic_load(&sm->stop) && p2p_now_ns() < end) {
+        p2p_server_get_stats(sm->srv, &st);
+        if (st.conn_threads_spawned > sm->max_spawned) sm->max_spawned = st.conn_threads_spawned;
+        sm->reads++;
+    }
+    return NULL;
+}
+
 /* True when the server closes the connection within timeout_ms (EOF or a
  * reset) without sending anything. */
 static bool closed_silently(int fd, unsigned timeout_ms)
@@ -118,6 +144,12 @@ int main(void)
     su_log_t lg;
     su_log_capture(&lg);
 
+    /* started before the limit: counted in it */
+    static sampler_t sm;
+    sm.srv = a;
+    pthread_t smt;
+    CHECK(pthread_create(&smt, NULL, sampler_run, &sm) == 0);
+
     char lim[32];
     snprintf(lim, sizeof lim, "%d", thread_count());
     CHECK(cg_limit(lim));
@@ -133,6 +165,19 @@ int main(void)
     /* a static dial cannot start either */
     CHECK_OK(p2p_server_add_peer(a, &nb));
     CHECK(SU_WAIT_STAT(a, conn_threads_failed, 4, 3000));
+    /* more failed spawns while the sampler reads */
+    for (int i = 0; i < 200; i++) {
+        rawpeer_t rp;
+        CHECK(rp_connect(&rp, na.ep.tcp) == 0);
+        CHECK(closed_silently(rp.fd, 5000));
+        rp_close(&rp);
+    }
+    CHECK(SU_WAIT_STAT(a, conn_threads_failed, 204, 3000));
+    atomic_store(&sm.stop, true);
+    pthread_join(smt, NULL);
+    printf("sampler: %llu reads, largest conn_threads_spawned %llu\n", (unsigned long long)sm.reads,
+           (unsigned long long)sm.max_spawned);
+    CHECK(sm.max_spawned == 0);
     p2p_server_stats_t st;
     p2p_server_get_stats(a, &st);
     printf("with the limit: %llu connections dropped, %llu threads spawned, peers %d\n",
@@ -159,7 +204,7 @@ int main(void)
     rp_close(&rp);
     p2p_server_get_stats(a, &st);
     CHECK(st.conn_threads_spawned >= 1);
-    CHECK(st.conn_threads_failed == 4);
+    CHECK(st.conn_threads_failed == 204);
 
     p2p_server_stop(a);
     p2p_server_stop(b);
