@@ -19,6 +19,7 @@
 
 #include <jansson.h>
 
+#include "actors/dialsched.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/thread.h"
@@ -253,6 +254,12 @@ static json_t *metrics(struct admin_rpc *a, const char **err)
         json_put(s, "disconnectsSent", by_reason(st->disc_sent), &bad);
         json_put(s, "disconnectsReceived", by_reason(st->disc_recv), &bad);
         json_put(s, "connectionsRejected", by_reason(st->rejected), &bad);
+        json_t *skip = json_object();
+        for (unsigned r = 1; skip && r < P2P_DIAL_SKIP_COUNT; r++)
+            if (st->candidates_skipped_by[r])
+                json_put(skip, p2p_dial_skip_name((p2p_dial_skip_t)r),
+                         json_integer((json_int_t)st->candidates_skipped_by[r]), &bad);
+        json_put(s, "candidatesSkippedBy", skip, &bad);
         /* not known (stopping, timed out): null */
         json_put(s, "peers", m->peers < 0 ? json_null() : json_integer(m->peers), &bad);
         json_put(s, "inbound", m->peers < 0 ? json_null() : json_integer(m->inbound), &bad);

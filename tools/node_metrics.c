@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "actors/dialsched.h"
 #include "core/log.h"
 #include "core/mailbox.h"
 #include "wire/p2p_msg.h"
@@ -200,6 +201,16 @@ static void server_metrics(struct out *o, const node_metrics_t *m)
     by_reason(o, "disconnects_received_total", "Disconnect messages received, by reason",
               s->disc_recv);
     by_reason(o, "connections_rejected_total", "connections refused, by reason", s->rejected);
+    /* the per-reason split of candidates_skipped_total (p2p_dial_skip_t;
+     * index 0, "started", is a dial, not a skip) */
+    head(o, "candidates_skipped_by_reason_total", "counter",
+         "discovery candidates not dialled, by reason");
+    for (unsigned r = 1; r < P2P_DIAL_SKIP_COUNT; r++) {
+        if (!s->candidates_skipped_by[r]) continue;
+        put(o, "devp2p_candidates_skipped_by_reason_total{reason=\"");
+        label_value(o, p2p_dial_skip_name((p2p_dial_skip_t)r));
+        put(o, "\"} %llu\n", (unsigned long long)s->candidates_skipped_by[r]);
+    }
 }
 
 static void disc_metrics(struct out *o, const node_metrics_t *m)

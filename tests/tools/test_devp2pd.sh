@@ -153,6 +153,11 @@ for name, v in prom.items():
 assert nsrv >= 30 and ncore >= 40 and nep == 3 and nres == 5, (nsrv, ncore, nep, nres)
 assert srv["disconnectsSent"].get("disconnect requested", 0) >= 1, srv
 assert "inboundRestricted" in srv and "findnode_partial" in core and "tableLen" in adm["discovery"]
+by = srv["candidatesSkippedBy"]
+assert isinstance(by, dict) and all(isinstance(v, int) and v > 0 for v in by.values()), by
+for reason, v in by.items():
+    line = 'devp2p_candidates_skipped_by_reason_total{reason="%s"} ' % reason
+    assert line in body and int(body.split(line)[1].split()[0]) >= v, (reason, v)
 PY
 python3 - "$MURL" <<'PY' && ok || bad "metrics endpoint $MURL"
 import re, socket, sys, urllib.error, urllib.request
