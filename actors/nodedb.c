@@ -127,13 +127,24 @@ static int bdb_err(p2p_nodedb_t *db, int ret, const char *what)
  * Berkeley DB appends strerror(errno) to the messages of failed system
  * calls, and a recovery that cannot open a file panics like one that
  * finds it damaged. */
+static const int io_errs[] = {
+    ENOSPC, EDQUOT, EIO,    EROFS,  EFBIG, /* the storage failed: recovery must write */
+    EMFILE, ENFILE, ENOMEM, EACCES, EPERM  /* the process lacks a resource or a right */
+};
+enum { STORAGE_FAILURES = 5 }; /* the first ones of io_errs */
+
 static int storage_errno(const char *m)
 {
-    static const int errs[] = {ENOSPC, EDQUOT, EIO,    EROFS,  EFBIG,
-                               EMFILE, ENFILE, ENOMEM, EACCES, EPERM};
-    for (size_t i = 0; i < sizeof errs / sizeof errs[0]; i++)
-        if (strstr(m, strerror(errs[i])) != NULL) return errs[i];
+    for (size_t i = 0; i < sizeof io_errs / sizeof io_errs[0]; i++)
+        if (strstr(m, strerror(io_errs[i])) != NULL) return io_errs[i];
     return 0;
+}
+
+static bool storage_failure(int e)
+{
+    for (size_t i = 0; i < STORAGE_FAILURES; i++)
+        if (io_errs[i] == e) return true;
+    return false;
 }
 
 /* Berkeley DB's own detail messages (emitted before its error returns). */
@@ -827,10 +838,9 @@ int p2p_nodedb_open(p2p_nodedb_t **out, char *msg, size_t msglen, const char *da
             rc = wipe_reopen(db, "database damaged beyond recovery");
         } else if (rc && db->io_errno) {
             int e = db->io_errno;
-            bool storage = e == ENOSPC || e == EDQUOT || e == EIO || e == EROFS || e == EFBIG;
             nlog(db, P2P_LOG_ERROR, "Node database error",
                  "%s: cannot open: %s (%sthe database is left as it is)", db->home, strerror(e),
-                 storage ? "recovery must write; " : "");
+                 storage_failure(e) ? "recovery must write; " : "");
         }
     }
     if (rc) {

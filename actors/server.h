@@ -98,9 +98,13 @@ typedef struct p2p_protocol {
 /* ---- events ---------------------------------------------------------- */
 
 typedef enum p2p_peer_event_type {
-    P2P_PEER_EVENT_ADD = 1,     /* a peer was admitted (on p2p-run) */
-    P2P_PEER_EVENT_DROP = 2,    /* a peer went away; error holds the reason text */
-    P2P_PEER_EVENT_MSGSEND = 3, /* a subprotocol message was sent (EnableMsgEvents) */
+    P2P_PEER_EVENT_ADD = 1,  /* a peer was admitted (on p2p-run) */
+    P2P_PEER_EVENT_DROP = 2, /* a peer went away; error holds the reason text */
+    /* a subprotocol message was sent (EnableMsgEvents): framed for the
+     * socket; one the connection ends before writing it is counted in
+     * send_unsent, not in msgs_out (geth emits it once the socket took
+     * the frame) */
+    P2P_PEER_EVENT_MSGSEND = 3,
     P2P_PEER_EVENT_MSGRECV = 4, /* a subprotocol message was received (EnableMsgEvents) */
 } p2p_peer_event_type_t;
 
