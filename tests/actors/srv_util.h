@@ -209,6 +209,36 @@ static inline bool su_events_find(su_events_t *e, p2p_peer_event_t *out, p2p_pee
     }
 }
 
+/* p2p_server_stop on a thread of its own (su_stop_start), while the test
+ * plays the remote side; su_stop_join waits for it.  ns: how long the stop
+ * took. */
+typedef struct su_stopper {
+    p2p_server_t *s;
+    uint64_t ns;
+    pthread_t th;
+} su_stopper_t;
+
+static inline void *su_stop_main(void *arg)
+{
+    su_stopper_t *st = arg;
+    uint64_t t0 = p2p_now_ns();
+    p2p_server_stop(st->s);
+    st->ns = p2p_now_ns() - t0;
+    return NULL;
+}
+
+static inline bool su_stop_start(su_stopper_t *st, p2p_server_t *s)
+{
+    st->s = s;
+    st->ns = 0;
+    return pthread_create(&st->th, NULL, su_stop_main, st) == 0;
+}
+
+static inline void su_stop_join(su_stopper_t *st)
+{
+    pthread_join(st->th, NULL);
+}
+
 /* The log captured in a file while a test reads it: su_log_capture sends
  * it there, su_log_line waits for a line, su_log_restore gives the log its
  * old descriptor back, su_log_close (after the servers stopped: a thread

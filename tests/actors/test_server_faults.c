@@ -307,6 +307,19 @@ static void test_vanish(void)
 
 /* ---- emfile ---- */
 
+/* The RLIMIT_NOFILE that leaves no descriptor free (soft limit = the
+ * lowest free descriptor number); *old: the limit to restore. */
+static struct rlimit no_fd_left(struct rlimit *old)
+{
+    CHECK(getrlimit(RLIMIT_NOFILE, old) == 0);
+    int probe = dup(0);
+    CHECK(probe >= 0);
+    close(probe);
+    struct rlimit low = *old;
+    low.rlim_cur = (rlim_t)probe;
+    return low;
+}
+
 #define EMFILE_CONNS 8
 
 static void test_emfile(void)
@@ -327,13 +340,7 @@ static void test_emfile(void)
         cfd[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         CHECK(cfd[i] >= 0);
     }
-    struct rlimit old, low;
-    CHECK(getrlimit(RLIMIT_NOFILE, &old) == 0);
-    int probe = dup(0);
-    CHECK(probe >= 0);
-    close(probe);
-    low = old;
-    low.rlim_cur = (rlim_t)probe; /* no descriptor left */
+    struct rlimit old, low = no_fd_left(&old);
     p2p_server_stats_t st0, st;
     p2p_server_get_stats(s, &st0);
     CHECK(setrlimit(RLIMIT_NOFILE, &low) == 0);
@@ -393,13 +400,7 @@ static void test_dial_emfile(void)
     p2p_node_t nb = su_node(b);
     su_log_t lg;
     su_log_capture(&lg);
-    struct rlimit old, low;
-    CHECK(getrlimit(RLIMIT_NOFILE, &old) == 0);
-    int probe = dup(0);
-    CHECK(probe >= 0);
-    close(probe);
-    low = old;
-    low.rlim_cur = (rlim_t)probe; /* no descriptor left */
+    struct rlimit old, low = no_fd_left(&old);
     p2p_server_stats_t st0, st;
     p2p_server_get_stats(a, &st0);
     CHECK(setrlimit(RLIMIT_NOFILE, &low) == 0);

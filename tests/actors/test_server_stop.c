@@ -28,20 +28,6 @@ static const p2p_protocol_t proto_echo = {"echo", 1, 2, NULL, NULL, NULL, NULL};
 static const char *const cap_echo[] = {"echo"};
 static const uint32_t ver1[] = {1};
 
-typedef struct stopper {
-    p2p_server_t *s;
-    uint64_t ns;
-} stopper_t;
-
-static void *stop_thread(void *arg)
-{
-    stopper_t *st = arg;
-    uint64_t t0 = p2p_now_ns();
-    p2p_server_stop(st->s);
-    st->ns = p2p_now_ns() - t0;
-    return NULL;
-}
-
 int main(void)
 {
     int fds0 = su_count_fds();
@@ -113,9 +99,8 @@ int main(void)
     p2p_peer_t *held = NULL;
     CHECK_OK(p2p_server_peer_get(s, &held, id0));
 
-    stopper_t st = {.s = s};
-    pthread_t pt;
-    CHECK(pthread_create(&pt, NULL, stop_thread, &st) == 0);
+    su_stopper_t st;
+    CHECK(su_stop_start(&st, s));
     int quitting = 0;
     for (int i = 0; i < N_LIVE; i++) {
         if (rp_expect_disconnect(&live[i], NULL, 3000) == P2P_DISC_QUITTING) quitting++;
@@ -133,7 +118,7 @@ int main(void)
             hello_quit++;
         rp_close(&pend[i]);
     }
-    pthread_join(pt, NULL);
+    su_stop_join(&st);
     printf("stop: %.1f ms with %d peers and %d pending handshakes\n", (double)st.ns / 1e6, N_LIVE,
            N_RLPX + N_HELLO + 1);
     CHECK(quitting == N_LIVE);

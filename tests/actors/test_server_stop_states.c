@@ -113,20 +113,6 @@ static void app_stop(p2p_peer_t *peer, void *ctx, void *state, uint8_t reason)
 
 #define LINGER_MS 2000
 
-typedef struct stopper {
-    p2p_server_t *s;
-    uint64_t ns;
-} stopper_t;
-
-static void *stop_thread(void *arg)
-{
-    stopper_t *st = arg;
-    uint64_t t0 = p2p_now_ns();
-    p2p_server_stop(st->s);
-    st->ns = p2p_now_ns() - t0;
-    return NULL;
-}
-
 /* A live peer: both handshakes done with a fresh key. */
 static bool live_peer(rawpeer_t *rp, const p2p_node_t *ns)
 {
@@ -161,9 +147,8 @@ static void test_listener_closed_first(void)
     CHECK(live_peer(&rp, &ns));
     CHECK(su_wait_peers(s, 1, 5000));
 
-    stopper_t st = {.s = s};
-    pthread_t pt;
-    CHECK(pthread_create(&pt, NULL, stop_thread, &st) == 0);
+    su_stopper_t st;
+    CHECK(su_stop_start(&st, s));
     /* the stop is under way once the peer reads its Disconnect; it then
      * lingers (we keep the connection open) */
     CHECK(rp_expect_disconnect(&rp, NULL, 5000) == P2P_DISC_QUITTING);
@@ -173,7 +158,7 @@ static void test_listener_closed_first(void)
                err ? strerror(err) : "accepted");
     CHECK(err == ECONNREFUSED);
     rp_close(&rp);
-    pthread_join(pt, NULL);
+    su_stop_join(&st);
     printf("listener: stop %.1f ms\n", (double)st.ns / 1e6);
     CHECK(st.ns < (LINGER_MS + 2000) * P2P_NS_PER_MS);
 }
@@ -202,9 +187,8 @@ static void test_blocked_write(void)
     }
     CHECK(queued == BLOCKED_N);
     usleep(200 * 1000); /* the peer thread writes until the socket is full */
-    stopper_t st = {.s = s};
-    pthread_t pt;
-    CHECK(pthread_create(&pt, NULL, stop_thread, &st) == 0);
+    su_stopper_t st;
+    CHECK(su_stop_start(&st, s));
     usleep(100 * 1000);
     /* read from now: every queued message, then the Disconnect */
     int big = 1 << 20;
@@ -225,7 +209,7 @@ static void test_blocked_write(void)
     }
     uint64_t t_disc = p2p_now_ns();
     rp_close(&rp);
-    pthread_join(pt, NULL);
+    su_stop_join(&st);
     printf(
         "blocked: %d of %d messages, then reason %d; stop %.1f ms, %.1f ms after the disconnect\n",
         got, queued, reason, (double)st.ns / 1e6, (double)(p2p_now_ns() - t_disc) / 1e6);
@@ -250,12 +234,11 @@ static void test_busy_handler(void)
     CHECK_OK(rp_send(&rp, P2P_BASE_LENGTH, (const uint8_t *)"\xc0", 1));
     for (int i = 0; i < 500 && !atomic_load(&a.in_msg); i++) usleep(1000);
     CHECK(atomic_load(&a.in_msg) == 1);
-    stopper_t st = {.s = s};
-    pthread_t pt;
-    CHECK(pthread_create(&pt, NULL, stop_thread, &st) == 0);
+    su_stopper_t st;
+    CHECK(su_stop_start(&st, s));
     int reason = rp_expect_disconnect(&rp, NULL, 5000);
     rp_close(&rp);
-    pthread_join(pt, NULL);
+    su_stop_join(&st);
     printf("busy: count %d, send %d, on_stop %d, disconnect %d, stop %.1f ms\n",
            atomic_load(&a.count_rc), atomic_load(&a.send_rc), atomic_load(&a.stop_seen) - 1000,
            reason, (double)st.ns / 1e6);
