@@ -208,6 +208,9 @@ static void test_useless_and_identity(void)
     CHECK(SU_WAIT_STAT(s, handshake_failed, 1, 5000));
     CHECK(p2p_server_peer_count(s1) == 0);
 
+    /* disc_sent counts a Disconnect once written */
+    CHECK(SU_WAIT_STAT(s, disc_sent[P2P_DISC_UNEXPECTED_IDENTITY], 1, 2000));
+    CHECK(SU_WAIT_STAT(s, disc_sent[P2P_DISC_INVALID_IDENTITY], 1, 2000));
     p2p_server_stats_t st;
     p2p_server_get_stats(s, &st);
     CHECK(st.disc_sent[P2P_DISC_UNEXPECTED_IDENTITY] == 1);
